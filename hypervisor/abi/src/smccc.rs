@@ -1,0 +1,20 @@
+//! Arm SMC Calling Convention (DEN0028): function-ID fields and return codes.
+
+/// Bit 31: fast call (the only kind guests make to a hypervisor).
+pub const FAST_CALL: u32 = 1 << 31;
+/// Bit 30: SMC64/HVC64 calling convention.
+pub const CONV_64: u32 = 1 << 30;
+/// Owning entity number, bits 29:24.
+pub const fn owner(function_id: u32) -> u32 {
+    (function_id >> 24) & 0x3f
+}
+pub const OWNER_ARCH: u32 = 0;
+pub const OWNER_STANDARD: u32 = 4;
+
+pub const SMCCC_VERSION: u32 = 0x8000_0000;
+pub const SMCCC_ARCH_FEATURES: u32 = 0x8000_0001;
+/// SMCCC 1.1, as reported by SMCCC_VERSION.
+pub const VERSION_1_1: u64 = 0x1_0001;
+
+/// Every unknown function ID answers this in x0, so guests can probe.
+pub const NOT_SUPPORTED: i64 = -1;

@@ -1,0 +1,268 @@
+//! `<bsp_dir>/<board>/board.toml`: the board's CPUs, interrupt controller,
+//! console, RAM, QEMU settings and tuned profiles.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hv_core::bundle::{Scheduler, Vwfi, MAX_VCPUS};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{self, ConfigError, Source};
+use crate::size::Size;
+use crate::MEMORY_ALIGN;
+
+/// A physical address range `[base, base + size)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Region {
+    pub base: u64,
+    pub size: u64,
+}
+
+impl Region {
+    /// One past the last byte (saturating).
+    pub fn end(&self) -> u64 {
+        self.base.saturating_add(self.size)
+    }
+
+    /// Whether `other` lies entirely inside `self`.
+    pub fn contains(&self, other: &Region) -> bool {
+        other.base >= self.base && other.end() <= self.end() && other.base.checked_add(other.size).is_some()
+    }
+
+    pub fn contains_addr(&self, addr: u64) -> bool {
+        addr >= self.base && addr < self.end()
+    }
+
+    pub fn overlaps(&self, other: &Region) -> bool {
+        self.base < other.end() && other.base < self.end()
+    }
+}
+
+/// How QEMU runs this board (`cargo xtask run`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QemuConfig {
+    pub machine: String,
+    pub cpu: String,
+    pub memory: String,
+    /// Where QEMU's guest-loader places the boot bundle.
+    pub bundle_addr: u64,
+}
+
+/// A tuned set of hypervisor policies, chosen per sample.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    pub name: String,
+    pub scheduler: Scheduler,
+    pub vwfi: Vwfi,
+}
+
+/// A validated board file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Board {
+    pub name: String,
+    /// Parsed as written; only [`crate::SUPPORTED_ARCH`] can be built for.
+    pub arch: String,
+    pub cpus: u32,
+    pub uart: u64,
+    pub gicd: u64,
+    pub gicr: u64,
+    pub ram: Region,
+    /// The part of `ram` handed out to domains.
+    pub guest_ram: Region,
+    pub qemu: Option<QemuConfig>,
+    /// Sorted by name.
+    pub profiles: Vec<Profile>,
+    pub default_profile: String,
+    /// The board.toml this came from.
+    pub path: PathBuf,
+}
+
+impl Board {
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.profiles.iter().find(|p| p.name == name)
+    }
+
+    pub fn profile_names(&self) -> Vec<&str> {
+        self.profiles.iter().map(|p| p.name.as_str()).collect()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBoardFile {
+    board: Spanned<RawBoard>,
+    qemu: Option<Spanned<RawQemu>>,
+    #[serde(default)]
+    profiles: BTreeMap<String, RawProfile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBoard {
+    name: Spanned<String>,
+    arch: Spanned<String>,
+    cpus: Spanned<i64>,
+    uart: u64,
+    gicd: u64,
+    gicr: u64,
+    ram: Spanned<RawRegion>,
+    guest_ram: Spanned<RawRegion>,
+    default_profile: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegion {
+    base: Spanned<u64>,
+    size: Spanned<Size>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQemu {
+    machine: String,
+    cpu: String,
+    memory: String,
+    bundle_addr: Spanned<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    scheduler: Spanned<String>,
+    vwfi: Spanned<String>,
+}
+
+/// Picks the value named by a string, or says which strings are allowed.
+pub(crate) fn choose<T: Copy>(
+    src: &Source<'_>,
+    value: &Spanned<String>,
+    field: &str,
+    choices: &[(&str, T)],
+) -> Result<T, ConfigError> {
+    let v = value.get_ref();
+    choices.iter().find(|(name, _)| name == v).map(|&(_, t)| t).ok_or_else(|| {
+        let allowed: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+        src.error(value, field, format!("unknown value \"{v}\"; allowed values: {}", error::quoted_list(&allowed)))
+    })
+}
+
+/// Reads and validates `<bsp_dir>/<board>/board.toml`.
+pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
+    let path = bsp_dir.join(board).join("board.toml");
+    let text = Source::read(&path, "board", "board file")?;
+    let src = Source { path: &path, text: &text };
+    let raw: RawBoardFile = src.parse()?;
+    let b = raw.board.get_ref();
+
+    if b.name.get_ref() != board {
+        return Err(src.error(
+            &b.name,
+            "board.name",
+            format!(
+                "the board is named \"{}\" but its directory is \"{board}\"; they must match (samples refer to boards by directory name)",
+                b.name.get_ref()
+            ),
+        ));
+    }
+    let cpus = *b.cpus.get_ref();
+    if !(1..=MAX_VCPUS as i64).contains(&cpus) {
+        return Err(src.error(&b.cpus, "board.cpus", format!("{cpus} CPUs: a board must have 1 to {MAX_VCPUS} CPUs")));
+    }
+    let ram = region(&src, &b.ram, "board.ram")?;
+    let guest_ram = region(&src, &b.guest_ram, "board.guest_ram")?;
+    if !ram.contains(&guest_ram) {
+        return Err(src.error(
+            &b.guest_ram,
+            "board.guest_ram",
+            format!(
+                "guest_ram {} must lie inside ram {}",
+                error::range(guest_ram.base, guest_ram.size),
+                error::range(ram.base, ram.size)
+            ),
+        ));
+    }
+    if guest_ram.base % MEMORY_ALIGN != 0 || guest_ram.size % MEMORY_ALIGN != 0 {
+        return Err(src.error(
+            &b.guest_ram,
+            "board.guest_ram",
+            format!(
+                "guest_ram {} must start and end on a 2 MiB boundary (domain memory is mapped in 2 MiB blocks)",
+                error::range(guest_ram.base, guest_ram.size)
+            ),
+        ));
+    }
+
+    let mut profiles = Vec::new();
+    for (name, p) in &raw.profiles {
+        let scheduler = choose(&src, &p.scheduler, &format!("profiles.{name}.scheduler"), &[("null", Scheduler::Null)])?;
+        let vwfi = choose(
+            &src,
+            &p.vwfi,
+            &format!("profiles.{name}.vwfi"),
+            &[("trap", Vwfi::Trap), ("native", Vwfi::Native)],
+        )?;
+        profiles.push(Profile { name: name.clone(), scheduler, vwfi });
+    }
+    let default_profile = b.default_profile.get_ref().clone();
+    if !raw.profiles.contains_key(&default_profile) {
+        let names: Vec<&String> = raw.profiles.keys().collect();
+        return Err(src.error(
+            &b.default_profile,
+            "board.default_profile",
+            format!(
+                "no profile named \"{default_profile}\"; this board defines: {} (add a [profiles.{default_profile}] table or pick one of those)",
+                error::quoted_list(&names)
+            ),
+        ));
+    }
+
+    let qemu = match &raw.qemu {
+        None => None,
+        Some(q) => {
+            let q = q.get_ref();
+            let at = *q.bundle_addr.get_ref();
+            if !ram.contains_addr(at) || guest_ram.contains_addr(at) {
+                return Err(src.error(
+                    &q.bundle_addr,
+                    "qemu.bundle_addr",
+                    format!(
+                        "bundle_addr {} must lie inside ram {} and outside guest_ram {} (domains would overwrite the bundle)",
+                        error::addr(at),
+                        error::range(ram.base, ram.size),
+                        error::range(guest_ram.base, guest_ram.size)
+                    ),
+                ));
+            }
+            Some(QemuConfig { machine: q.machine.clone(), cpu: q.cpu.clone(), memory: q.memory.clone(), bundle_addr: at })
+        }
+    };
+
+    Ok(Board {
+        name: board.to_string(),
+        arch: b.arch.get_ref().clone(),
+        cpus: cpus as u32,
+        uart: b.uart,
+        gicd: b.gicd,
+        gicr: b.gicr,
+        ram,
+        guest_ram,
+        qemu,
+        profiles,
+        default_profile,
+        path,
+    })
+}
+
+fn region(src: &Source<'_>, r: &Spanned<RawRegion>, field: &str) -> Result<Region, ConfigError> {
+    let raw = r.get_ref();
+    let region = Region { base: *raw.base.get_ref(), size: raw.size.get_ref().0 };
+    if region.size == 0 {
+        return Err(src.error(&raw.size, format!("{field}.size"), "size must be greater than 0"));
+    }
+    if region.base.checked_add(region.size).is_none() {
+        return Err(src.error(r, field, "base + size overflows the 64-bit address space"));
+    }
+    Ok(region)
+}

@@ -1,0 +1,44 @@
+//! `hv-config` owns the build-time side of a system description: it reads a
+//! sample's `system.toml` and the `board.toml` of the board it names, checks
+//! every rule the hypervisor relies on (CPU pinning, memory layout, devices,
+//! images, lifecycle actions), places domain memory that has no fixed base,
+//! and encodes the result into the boot bundle (`hv_core::bundle`).
+//!
+//! Nothing here runs on the target: `xtask` calls [`load_sample`] and
+//! [`encode_bundle`] on the host, so every mistake in a description is
+//! reported at build time as a [`ConfigError`] that names the file, the line
+//! and the field, e.g.
+//!
+//! ```text
+//! samples/two-partitions/system.toml:22: domain "crasher".pcpus: pCPU 1 is already used by vCPU 0 of domain "heartbeat"; ...
+//! ```
+//!
+//! Modules: [`size`] parses sizes such as `"16M"`; `board` and `sample`
+//! read the two files; `validate` checks domains; `placement` gives memory
+//! to domains without `memory_base`; `bundle` encodes; `locate` turns a TOML
+//! parser error's byte offset into a field path.
+#![forbid(unsafe_code)]
+
+mod board;
+mod bundle;
+mod error;
+mod locate;
+mod placement;
+mod sample;
+pub mod size;
+mod validate;
+
+pub use board::{load_board, Board, Profile, QemuConfig, Region};
+pub use bundle::encode_bundle;
+pub use error::ConfigError;
+pub use hv_core::bundle::{Action, Scheduler, Vwfi};
+pub use sample::{load_sample, Domain, ImageRef, LoadOptions, Sample};
+
+/// The only architecture the hypervisor can be built for today.
+pub const SUPPORTED_ARCH: &str = "aarch64";
+/// Domain memory is mapped with 2 MiB blocks: sizes and bases align to this.
+pub const MEMORY_ALIGN: u64 = 2 << 20;
+/// Images are loaded at a 4 KiB-aligned offset into domain memory.
+pub const LOAD_ALIGN: u64 = 4 << 10;
+/// Devices a domain may list in `devices`.
+pub const KNOWN_DEVICES: &[&str] = &["vpl011"];

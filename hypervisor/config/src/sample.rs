@@ -1,0 +1,199 @@
+//! `samples/<name>/system.toml`: which board and profile a system runs on,
+//! and its domains.
+
+use std::path::{Path, PathBuf};
+
+use hv_core::bundle::Action;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::board::{load_board, Board, Profile};
+use crate::error::{self, ConfigError, Source};
+use crate::size::Size;
+use crate::{validate, Region, SUPPORTED_ARCH};
+
+/// What the caller knows that the files do not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Built-in test guests that `image = "guest:<name>"` may name.
+    pub known_guests: Vec<String>,
+    /// Use this board profile instead of the sample's (or the board's default).
+    pub profile_override: Option<String>,
+}
+
+/// Where a domain's image comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageRef {
+    /// `guest:<name>`: a test guest built from `hypervisor/guests`.
+    Guest(String),
+    /// A file; relative paths in the sample are joined to the sample's directory.
+    File(PathBuf),
+}
+
+/// A validated domain, its memory placed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Domain {
+    pub name: String,
+    pub vcpus: u8,
+    /// pCPU of each vCPU; `vcpus` entries.
+    pub pcpus: Vec<u8>,
+    /// Host physical memory, base resolved (given or placed).
+    pub memory: Region,
+    pub image: ImageRef,
+    pub vpl011: bool,
+    pub system_controller: bool,
+    pub on_poweroff: Action,
+    pub on_reboot: Action,
+    pub on_crash: Action,
+    /// Offset into the domain's RAM where the image is loaded and entered.
+    pub load_offset: u64,
+}
+
+/// A validated sample: board, chosen profile and domains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// The sample's directory name.
+    pub name: String,
+    /// The system.toml this came from.
+    pub path: PathBuf,
+    pub board: Board,
+    pub profile: Profile,
+    pub domains: Vec<Domain>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSample {
+    pub system: Spanned<RawSystem>,
+    #[serde(default)]
+    pub domain: Vec<Spanned<RawDomain>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSystem {
+    pub board: Spanned<String>,
+    pub profile: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDomain {
+    pub name: Spanned<String>,
+    pub vcpus: Option<Spanned<i64>>,
+    pub pcpus: Spanned<Vec<Spanned<i64>>>,
+    pub memory: Spanned<Size>,
+    pub memory_base: Option<Spanned<u64>>,
+    pub image: Spanned<String>,
+    pub devices: Option<Spanned<Vec<Spanned<String>>>>,
+    pub system_controller: Option<Spanned<bool>>,
+    pub on_poweroff: Option<Spanned<String>>,
+    pub on_reboot: Option<Spanned<String>>,
+    pub on_crash: Option<Spanned<String>>,
+    pub load_offset: Option<Spanned<u64>>,
+}
+
+/// Whether `name` is a usable domain name: 1..=31 bytes of `[a-z0-9_-]`.
+pub fn valid_domain_name(name: &str) -> bool {
+    (1..hv_core::bundle::NAME_LEN).contains(&name.len())
+        && name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+}
+
+/// How errors name a domain: `domain "crasher"`, or `domain[1]` (0-based)
+/// while it has no valid name.
+pub(crate) fn domain_label(index: usize, name: Option<&str>) -> String {
+    match name {
+        Some(n) if valid_domain_name(n) => format!("domain \"{n}\""),
+        _ => format!("domain[{index}]"),
+    }
+}
+
+/// Reads and validates a sample's `system.toml` and the board it names.
+pub fn load_sample(sample_toml: &Path, bsp_dir: &Path, opts: &LoadOptions) -> Result<Sample, ConfigError> {
+    let text = Source::read(sample_toml, "system", "sample file")?;
+    let src = Source { path: sample_toml, text: &text };
+    let raw: RawSample = src.parse()?;
+    let sys = raw.system.get_ref();
+
+    let board_name = sys.board.get_ref();
+    let board_file = bsp_dir.join(board_name).join("board.toml");
+    let plain = !board_name.is_empty() && !board_name.starts_with('.') && !board_name.contains(['/', '\\']);
+    if !plain || !board_file.is_file() {
+        return Err(src.error(
+            &sys.board,
+            "system.board",
+            format!(
+                "no board \"{board_name}\": {} does not exist; boards in {}: {}",
+                board_file.display(),
+                bsp_dir.display(),
+                error::quoted_list(&available_boards(bsp_dir))
+            ),
+        ));
+    }
+    let board = load_board(bsp_dir, board_name)?;
+    if board.arch != SUPPORTED_ARCH {
+        return Err(src.error(
+            &sys.board,
+            "system.board",
+            format!(
+                "board \"{board_name}\" has arch \"{}\" ({}); building for {} is not supported yet (supported: \"{SUPPORTED_ARCH}\")",
+                board.arch,
+                board.path.display(),
+                board.arch
+            ),
+        ));
+    }
+
+    let unknown_profile = |name: &str| {
+        format!(
+            "board \"{board_name}\" has no profile \"{name}\"; it defines: {} (see {})",
+            error::quoted_list(&board.profile_names()),
+            board.path.display()
+        )
+    };
+    let profile = if let Some(name) = &opts.profile_override {
+        board
+            .profile(name)
+            .ok_or_else(|| src.error_nowhere("profile (override)", unknown_profile(name)))?
+    } else if let Some(name) = &sys.profile {
+        board
+            .profile(name.get_ref())
+            .ok_or_else(|| src.error(name, "system.profile", unknown_profile(name.get_ref())))?
+    } else {
+        board.profile(&board.default_profile).expect("load_board checks default_profile")
+    }
+    .clone();
+
+    let dir = match sample_toml.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let domains = validate::domains(&src, &raw, &board, &profile, opts, &dir)?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .or_else(|| std::fs::canonicalize(&dir).ok()?.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    Ok(Sample { name, path: sample_toml.to_path_buf(), board, profile, domains })
+}
+
+fn available_boards(bsp_dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(bsp_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("board.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The 1-based line of domain `index`'s `image` value in the sample file, for
+/// errors found after loading (encoding); `None` if the file changed since.
+pub(crate) fn image_line(sample_toml: &Path, index: usize) -> Option<usize> {
+    let text = std::fs::read_to_string(sample_toml).ok()?;
+    let raw: RawSample = toml::from_str(&text).ok()?;
+    let span = raw.domain.get(index)?.get_ref().image.span();
+    Some(error::line_of(&text, span.start))
+}

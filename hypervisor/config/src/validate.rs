@@ -1,0 +1,334 @@
+//! The rules for a sample's domains: names, CPU pinning, memory, images,
+//! devices, the system controller and lifecycle actions. Each broken rule is
+//! reported at the line of the value that breaks it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use hv_core::bundle::{Action, Scheduler, MAX_DOMAINS, MAX_VCPUS, NAME_LEN};
+use toml::Spanned;
+
+use crate::board::{choose, Board, Profile};
+use crate::error::{self, ConfigError, Source};
+use crate::placement;
+use crate::sample::{domain_label, valid_domain_name, Domain, ImageRef, LoadOptions, RawDomain, RawSample};
+use crate::{Region, KNOWN_DEVICES, LOAD_ALIGN, MEMORY_ALIGN};
+
+const ACTIONS: [(&str, Action); 3] =
+    [("destroy", Action::Destroy), ("restart", Action::Restart), ("preserve", Action::Preserve)];
+
+pub(crate) fn domains(
+    src: &Source<'_>,
+    raw: &RawSample,
+    board: &Board,
+    profile: &Profile,
+    opts: &LoadOptions,
+    dir: &Path,
+) -> Result<Vec<Domain>, ConfigError> {
+    if raw.domain.is_empty() {
+        return Err(src.error_nowhere("domain", "the sample defines no domains; add at least one [[domain]] table"));
+    }
+    if raw.domain.len() > MAX_DOMAINS {
+        return Err(src.error(
+            &raw.domain[MAX_DOMAINS],
+            format!("domain[{MAX_DOMAINS}]"),
+            format!("{} domains defined; the hypervisor supports at most {MAX_DOMAINS}", raw.domain.len()),
+        ));
+    }
+
+    // Names first: every later error names the domain by them.
+    let mut first_use: HashMap<&str, usize> = HashMap::new();
+    for (i, d) in raw.domain.iter().enumerate() {
+        let name = d.get_ref().name.get_ref().as_str();
+        let field = format!("domain[{i}].name");
+        if !valid_domain_name(name) {
+            return Err(src.error(
+                &d.get_ref().name,
+                field,
+                format!(
+                    "invalid domain name \"{name}\": use 1 to {} characters from a-z, 0-9, '_' and '-'",
+                    NAME_LEN - 1
+                ),
+            ));
+        }
+        if let Some(&j) = first_use.get(name) {
+            let line = error::line_of(src.text, raw.domain[j].get_ref().name.span().start);
+            return Err(src.error(
+                &d.get_ref().name,
+                field,
+                format!("duplicate domain name \"{name}\": domain[{j}] (line {line}) already uses it; names must be unique"),
+            ));
+        }
+        first_use.insert(name, i);
+    }
+
+    let mut pin_owner: HashMap<i64, (usize, usize)> = HashMap::new();
+    let mut controller: Option<usize> = None;
+    let mut out = Vec::new();
+    for (i, d) in raw.domain.iter().enumerate() {
+        let d = d.get_ref();
+        let label = domain_label(i, Some(d.name.get_ref()));
+        let f = |key: &str| format!("{label}.{key}");
+
+        let vcpus = match &d.vcpus {
+            None => 1,
+            Some(v) => {
+                let n = *v.get_ref();
+                if !(1..=MAX_VCPUS as i64).contains(&n) {
+                    return Err(src.error(v, f("vcpus"), format!("{n} vCPUs: a domain has 1 to {MAX_VCPUS} vCPUs")));
+                }
+                n
+            }
+        };
+
+        let pins = d.pcpus.get_ref();
+        if pins.len() as i64 != vcpus {
+            return Err(src.error(
+                &d.pcpus,
+                f("pcpus"),
+                format!(
+                    "{} pCPU(s) listed for {vcpus} vCPU(s); list exactly one pCPU per vCPU (vcpus = {vcpus}, default 1)",
+                    pins.len()
+                ),
+            ));
+        }
+        let mut pcpus = Vec::new();
+        for (vcpu, pin) in pins.iter().enumerate() {
+            let p = *pin.get_ref();
+            if p < 0 || p >= i64::from(board.cpus) {
+                return Err(src.error(
+                    pin,
+                    f("pcpus"),
+                    format!(
+                        "pCPU {p} does not exist: board \"{}\" has {} CPUs, numbered 0 to {}",
+                        board.name,
+                        board.cpus,
+                        board.cpus - 1
+                    ),
+                ));
+            }
+            if profile.scheduler == Scheduler::Null {
+                if let Some(&(other, other_vcpu)) = pin_owner.get(&p) {
+                    let free: Vec<String> = (0..i64::from(board.cpus))
+                        .filter(|c| !pin_owner.contains_key(c))
+                        .map(|c| c.to_string())
+                        .collect();
+                    let free = if free.is_empty() { "none".to_string() } else { free.join(", ") };
+                    let msg = if other == i {
+                        format!(
+                            "pCPU {p} is already used by vCPU {other_vcpu} of this domain; the null scheduler runs exactly one vCPU per pCPU (free pCPUs: {free})"
+                        )
+                    } else {
+                        let other_label = domain_label(other, Some(raw.domain[other].get_ref().name.get_ref()));
+                        format!(
+                            "pCPU {p} is already used by vCPU {other_vcpu} of {other_label}; the null scheduler runs exactly one vCPU per pCPU, so {other_label} and {label} cannot share it (free pCPUs: {free})"
+                        )
+                    };
+                    return Err(src.error(pin, f("pcpus"), msg));
+                }
+                pin_owner.insert(p, (i, vcpu));
+            }
+            pcpus.push(p as u8);
+        }
+
+        let memory = d.memory.get_ref().0;
+        if memory == 0 || memory % MEMORY_ALIGN != 0 {
+            return Err(src.error(
+                &d.memory,
+                f("memory"),
+                format!(
+                    "memory must be a non-zero multiple of 2 MiB (domain memory is mapped in 2 MiB blocks), not {}",
+                    error::size(memory)
+                ),
+            ));
+        }
+        if let Some(b) = &d.memory_base {
+            if *b.get_ref() % MEMORY_ALIGN != 0 {
+                return Err(src.error(
+                    b,
+                    f("memory_base"),
+                    format!("memory_base {} is not 2 MiB aligned", error::addr(*b.get_ref())),
+                ));
+            }
+        }
+
+        let load_offset = d.load_offset.as_ref().map_or(0, |o| *o.get_ref());
+        if let Some(o) = &d.load_offset {
+            if load_offset % LOAD_ALIGN != 0 || load_offset >= memory {
+                return Err(src.error(
+                    o,
+                    f("load_offset"),
+                    format!(
+                        "load_offset {} must be 4 KiB aligned and below the domain's memory ({})",
+                        error::addr(load_offset),
+                        error::size(memory)
+                    ),
+                ));
+            }
+        }
+
+        let image = image(src, &d.image, &f("image"), opts, dir)?;
+
+        let mut vpl011 = true;
+        if let Some(devs) = &d.devices {
+            vpl011 = false;
+            for dev in devs.get_ref() {
+                match dev.get_ref().as_str() {
+                    "vpl011" => vpl011 = true,
+                    other => {
+                        return Err(src.error(
+                            dev,
+                            f("devices"),
+                            format!("unknown device \"{other}\"; known devices: {}", error::quoted_list(KNOWN_DEVICES)),
+                        ))
+                    }
+                }
+            }
+        }
+
+        let system_controller = d.system_controller.as_ref().is_some_and(|s| *s.get_ref());
+        if system_controller {
+            if let Some(first) = controller {
+                let first_label = domain_label(first, Some(raw.domain[first].get_ref().name.get_ref()));
+                return Err(src.error(
+                    d.system_controller.as_ref().expect("set"),
+                    f("system_controller"),
+                    format!("{first_label} is already the system controller; at most one domain may be"),
+                ));
+            }
+            controller = Some(i);
+        }
+
+        let action = |v: &Option<Spanned<String>>, key: &str, default: Action| match v {
+            None => Ok(default),
+            Some(v) => choose(src, v, &f(key), &ACTIONS),
+        };
+        let on_poweroff = action(&d.on_poweroff, "on_poweroff", Action::Destroy)?;
+        let on_reboot = action(&d.on_reboot, "on_reboot", Action::Restart)?;
+        let on_crash = action(&d.on_crash, "on_crash", Action::Destroy)?;
+
+        out.push(Domain {
+            name: d.name.get_ref().clone(),
+            vcpus: vcpus as u8,
+            pcpus,
+            memory: Region { base: d.memory_base.as_ref().map_or(0, |b| *b.get_ref()), size: memory },
+            image,
+            vpl011,
+            system_controller,
+            on_poweroff,
+            on_reboot,
+            on_crash,
+            load_offset,
+        });
+    }
+
+    place_memory(src, &raw.domain, board, &mut out)?;
+    Ok(out)
+}
+
+fn image(
+    src: &Source<'_>,
+    value: &Spanned<String>,
+    field: &str,
+    opts: &LoadOptions,
+    dir: &Path,
+) -> Result<ImageRef, ConfigError> {
+    let v = value.get_ref();
+    if let Some(guest) = v.strip_prefix("guest:") {
+        if opts.known_guests.iter().any(|g| g == guest) {
+            return Ok(ImageRef::Guest(guest.to_string()));
+        }
+        return Err(src.error(
+            value,
+            field,
+            format!(
+                "unknown built-in guest \"{guest}\"; known guests: {}",
+                error::quoted_list(&opts.known_guests)
+            ),
+        ));
+    }
+    let path = dir.join(v);
+    if v.is_empty() || !path.is_file() {
+        return Err(src.error(
+            value,
+            field,
+            format!(
+                "image file \"{v}\" not found (looked for {}); a path is relative to the sample's directory, or write \"guest:<name>\" for a built-in guest ({})",
+                path.display(),
+                error::quoted_list(&opts.known_guests)
+            ),
+        ));
+    }
+    Ok(ImageRef::File(path))
+}
+
+/// Checks domains with `memory_base` (inside guest RAM, no overlap), then
+/// places the others first-fit in file order.
+fn place_memory(
+    src: &Source<'_>,
+    raw: &[Spanned<RawDomain>],
+    board: &Board,
+    domains: &mut [Domain],
+) -> Result<(), ConfigError> {
+    let gr = board.guest_ram;
+    let mut taken: Vec<(usize, Region)> = Vec::new();
+    for (i, d) in domains.iter().enumerate() {
+        let Some(base) = &raw[i].get_ref().memory_base else { continue };
+        let label = domain_label(i, Some(&d.name));
+        let m = d.memory;
+        if !gr.contains(&m) {
+            return Err(src.error(
+                base,
+                format!("{label}.memory_base"),
+                format!(
+                    "memory {} ({}) lies outside board \"{}\"'s guest_ram {}",
+                    error::range(m.base, m.size),
+                    error::size(m.size),
+                    board.name,
+                    error::range(gr.base, gr.size)
+                ),
+            ));
+        }
+        if let Some((j, other)) = taken.iter().find(|(_, r)| r.overlaps(&m)) {
+            return Err(src.error(
+                base,
+                format!("{label}.memory_base"),
+                format!(
+                    "memory {} overlaps {}'s memory {}",
+                    error::range(m.base, m.size),
+                    domain_label(*j, Some(&domains[*j].name)),
+                    error::range(other.base, other.size)
+                ),
+            ));
+        }
+        taken.push((i, m));
+    }
+    let mut regions: Vec<Region> = taken.iter().map(|(_, r)| *r).collect();
+    for (i, d) in domains.iter_mut().enumerate() {
+        if raw[i].get_ref().memory_base.is_some() {
+            continue;
+        }
+        match placement::first_fit(gr, &regions, d.memory.size, MEMORY_ALIGN) {
+            Some(base) => {
+                d.memory.base = base;
+                regions.push(d.memory);
+            }
+            None => {
+                let largest = placement::gaps(gr, &regions, MEMORY_ALIGN).iter().map(|g| g.size).max().unwrap_or(0);
+                return Err(src.error(
+                    &raw[i].get_ref().memory,
+                    format!("{}.memory", domain_label(i, Some(&d.name))),
+                    format!(
+                        "no room for {} in board \"{}\"'s guest_ram {} ({}): the largest free gap left by earlier domains is {}; reduce this domain's memory or give the others less",
+                        error::size(d.memory.size),
+                        board.name,
+                        error::range(gr.base, gr.size),
+                        error::size(gr.size),
+                        error::size(largest)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,422 @@
+//! One test per class of mistake: each asserts the file, the exact line, the
+//! field path and the gist of the message.
+
+mod common;
+
+use common::{expect, Fixture, BOARD};
+use hv_config::{encode_bundle, Action, ImageRef, LoadOptions, Region};
+
+/// Two valid domains. Line numbers, for the tests below:
+/// 1 [system], 2 board, 4 [[domain]] a, 5 name, 6 pcpus, 7 memory, 8 image,
+/// 10 [[domain]] b, 11 name, 12 pcpus, 13 memory, 14 image.
+const TWO: &str = r#"[system]
+board = "tb"
+
+[[domain]]
+name = "a"
+pcpus = [1]
+memory = "16M"
+image = "guest:heartbeat"
+
+[[domain]]
+name = "b"
+pcpus = [2]
+memory = "16M"
+image = "guest:crasher"
+"#;
+
+const S: &str = "system.toml";
+const B: &str = "board.toml";
+
+fn edit(from: &str, to: &str) -> String {
+    assert!(TWO.contains(from), "{from}");
+    TWO.replacen(from, to, 1)
+}
+
+#[test]
+fn the_fixture_itself_is_valid() {
+    let s = Fixture::new().sample(TWO).unwrap();
+    assert_eq!(s.name, "s");
+    assert_eq!(s.profile.name, "fast");
+    assert_eq!(s.domains[0].memory, Region { base: 0x6000_0000, size: 16 << 20 });
+    assert_eq!(s.domains[1].memory, Region { base: 0x6100_0000, size: 16 << 20 });
+}
+
+// --- TOML syntax and types -------------------------------------------------
+
+#[test]
+fn syntax_error_names_line_and_field() {
+    let r = Fixture::new().sample(&edit("memory = \"16M\"\nimage = \"guest:crasher\"", "memory = 16M\nimage = \"guest:crasher\""));
+    expect(r, S, 13, "domain \"b\".memory", &[]);
+}
+
+#[test]
+fn type_error_names_line_and_field() {
+    let r = Fixture::new().sample(&edit("pcpus = [1]", "vcpus = \"two\""));
+    expect(r, S, 6, "domain \"a\".vcpus", &["invalid type", "string \"two\""]);
+}
+
+#[test]
+fn type_error_inside_a_list() {
+    let r = Fixture::new().sample(&edit("pcpus = [2]", "pcpus = [\"two\"]"));
+    expect(r, S, 12, "domain \"b\".pcpus", &["invalid type"]);
+}
+
+#[test]
+fn unknown_key_in_sample_is_named() {
+    let r = Fixture::new().sample(&edit("image = \"guest:heartbeat\"\n", "image = \"guest:heartbeat\"\ncolour = \"red\"\n"));
+    expect(r, S, 9, "domain \"a\".colour", &["unknown key `colour`", "`pcpus`"]);
+    let r = Fixture::new().sample(&edit("board = \"tb\"", "board = \"tb\"\nboot = 1"));
+    expect(r, S, 3, "system.boot", &["unknown key `boot`"]);
+}
+
+#[test]
+fn unknown_key_in_board_is_named() {
+    let f = Fixture::new();
+    let r = f.board(&BOARD.replacen("cpus = 4", "cpus = 4\nfpu = true", 1));
+    expect(r, B, 5, "board.fpu", &["unknown key `fpu`"]);
+    let r = f.board(&BOARD.replacen("vwfi = \"native\"", "vwfi = \"native\"\nhz = 100", 1));
+    expect(r, B, 15, "profiles.fast.hz", &["unknown key `hz`"]);
+    let r = f.board(&BOARD.replacen("size = \"64M\" }", "size = \"64M\", cached = true }", 1));
+    expect(r, B, 9, "board.guest_ram.cached", &["unknown key `cached`"]);
+}
+
+#[test]
+fn missing_required_key_points_at_its_table() {
+    let r = Fixture::new().sample(&edit("image = \"guest:crasher\"\n", ""));
+    expect(r, S, 10, "domain \"b\".image", &["missing required key `image`"]);
+    let r = Fixture::new().sample(&edit("pcpus = [1]\n", ""));
+    expect(r, S, 4, "domain \"a\".pcpus", &["missing required key `pcpus`"]);
+}
+
+// --- sizes ------------------------------------------------------------------
+
+#[test]
+fn bad_size_string_is_explained() {
+    let r = Fixture::new().sample(&edit("memory = \"16M\"", "memory = \"16MB\""));
+    expect(r, S, 7, "domain \"a\".memory", &["invalid size \"16MB\"", "\"16M\""]);
+    let r = Fixture::new().board(&BOARD.replacen("\"1G\"", "\"1 GiB\"", 1));
+    expect(r, B, 8, "board.ram.size", &["invalid size \"1 GiB\""]);
+}
+
+#[test]
+fn memory_must_be_a_multiple_of_2_mib() {
+    let r = Fixture::new().sample(&edit("memory = \"16M\"", "memory = \"3M\""));
+    expect(r, S, 7, "domain \"a\".memory", &["multiple of 2 MiB", "3 MiB"]);
+    let r = Fixture::new().sample(&edit("memory = \"16M\"", "memory = 0"));
+    expect(r, S, 7, "domain \"a\".memory", &["non-zero"]);
+}
+
+#[test]
+fn sizes_accept_integers() {
+    let s = Fixture::new().sample(&edit("memory = \"16M\"", "memory = 4194304")).unwrap();
+    assert_eq!(s.domains[0].memory.size, 4 << 20);
+}
+
+// --- memory layout ------------------------------------------------------------
+
+#[test]
+fn overlapping_explicit_memory_names_both_domains() {
+    let t = edit("memory = \"16M\"\nimage = \"guest:heartbeat\"", "memory = \"16M\"\nimage = \"guest:heartbeat\"\nmemory_base = 0x6000_0000")
+        .replacen("memory = \"16M\"\nimage = \"guest:crasher\"", "memory = \"16M\"\nimage = \"guest:crasher\"\nmemory_base = 0x6080_0000", 1);
+    let r = Fixture::new().sample(&t);
+    expect(r, S, 16, "domain \"b\".memory_base", &["overlaps domain \"a\"", "0x6000_0000..0x6100_0000", "0x6080_0000..0x6180_0000"]);
+}
+
+#[test]
+fn memory_outside_guest_ram() {
+    let r = Fixture::new().sample(&edit("memory = \"16M\"\nimage = \"guest:crasher\"", "memory = \"16M\"\nimage = \"guest:crasher\"\nmemory_base = 0x5000_0000"));
+    expect(r, S, 15, "domain \"b\".memory_base", &["outside board \"tb\"'s guest_ram 0x6000_0000..0x6400_0000"]);
+    // Starts inside, ends past the end.
+    let r = Fixture::new().sample(&edit("memory = \"16M\"\nimage = \"guest:crasher\"", "memory = \"16M\"\nimage = \"guest:crasher\"\nmemory_base = 0x6380_0000"));
+    expect(r, S, 15, "domain \"b\".memory_base", &["outside"]);
+}
+
+#[test]
+fn memory_base_must_be_2_mib_aligned() {
+    let r = Fixture::new().sample(&edit("memory = \"16M\"", "memory = \"16M\"\nmemory_base = 0x6010_0000"));
+    expect(r, S, 8, "domain \"a\".memory_base", &["0x6010_0000 is not 2 MiB aligned"]);
+}
+
+#[test]
+fn auto_placement_avoids_explicit_memory_in_file_order() {
+    // a: auto 16M; b: fixed at the start of guest_ram; c: auto 4M.
+    let t = format!(
+        "{}\n[[domain]]\nname = \"c\"\npcpus = [3]\nmemory = \"4M\"\nimage = \"guest:heartbeat\"\n",
+        edit("memory = \"16M\"\nimage = \"guest:crasher\"", "memory = \"8M\"\nimage = \"guest:crasher\"\nmemory_base = 0x6000_0000")
+    );
+    let s = Fixture::new().sample(&t).unwrap();
+    assert_eq!(s.domains[0].memory, Region { base: 0x6080_0000, size: 16 << 20 });
+    assert_eq!(s.domains[1].memory, Region { base: 0x6000_0000, size: 8 << 20 });
+    assert_eq!(s.domains[2].memory, Region { base: 0x6180_0000, size: 4 << 20 });
+}
+
+#[test]
+fn auto_placement_running_out_names_the_domain() {
+    let t = edit("memory = \"16M\"", "memory = \"32M\"").replacen("memory = \"16M\"", "memory = \"48M\"", 1);
+    let r = Fixture::new().sample(&t);
+    expect(r, S, 13, "domain \"b\".memory", &["no room for 48 MiB", "largest free gap", "32 MiB"]);
+}
+
+#[test]
+fn load_offset_rules() {
+    let r = Fixture::new().sample(&edit("memory = \"16M\"", "memory = \"16M\"\nload_offset = 0x1800"));
+    expect(r, S, 8, "domain \"a\".load_offset", &["4 KiB aligned"]);
+    let r = Fixture::new().sample(&edit("memory = \"16M\"", "memory = \"16M\"\nload_offset = 0x100_0000"));
+    expect(r, S, 8, "domain \"a\".load_offset", &["below the domain's memory (16 MiB)"]);
+    let s = Fixture::new().sample(&edit("memory = \"16M\"", "memory = \"16M\"\nload_offset = 0x8_0000")).unwrap();
+    assert_eq!(s.domains[0].load_offset, 0x8_0000);
+}
+
+// --- CPUs ----------------------------------------------------------------------
+
+#[test]
+fn pcpu_shared_by_two_domains_names_both() {
+    let r = Fixture::new().sample(&edit("pcpus = [2]", "pcpus = [1]"));
+    expect(r, S, 12, "domain \"b\".pcpus", &["pCPU 1 is already used by vCPU 0 of domain \"a\"", "domain \"a\" and domain \"b\"", "null scheduler", "free pCPUs: 0, 2, 3"]);
+    assert_eq!(
+        Fixture::new().sample(&edit("pcpus = [2]", "pcpus = [1]")).unwrap_err().to_string().split(": ").next().unwrap().rsplit('/').next().unwrap(),
+        "system.toml:12"
+    );
+}
+
+#[test]
+fn pcpu_used_twice_in_one_domain() {
+    let r = Fixture::new().sample(&edit("pcpus = [1]", "vcpus = 2\npcpus = [3, 3]"));
+    expect(r, S, 7, "domain \"a\".pcpus", &["pCPU 3 is already used by vCPU 0 of this domain"]);
+}
+
+#[test]
+fn pin_beyond_board_cpus() {
+    let r = Fixture::new().sample(&edit("pcpus = [1]", "vcpus = 2\npcpus = [\n  0,\n  4,\n]"));
+    expect(r, S, 9, "domain \"a\".pcpus", &["pCPU 4 does not exist", "board \"tb\" has 4 CPUs, numbered 0 to 3"]);
+    let r = Fixture::new().sample(&edit("pcpus = [2]", "pcpus = [-1]"));
+    expect(r, S, 12, "domain \"b\".pcpus", &["pCPU -1 does not exist"]);
+}
+
+#[test]
+fn pins_must_match_vcpus() {
+    let r = Fixture::new().sample(&edit("pcpus = [1]", "vcpus = 2\npcpus = [1]"));
+    expect(r, S, 7, "domain \"a\".pcpus", &["1 pCPU(s) listed for 2 vCPU(s)"]);
+    let r = Fixture::new().sample(&edit("pcpus = [2]", "pcpus = [2, 3]"));
+    expect(r, S, 12, "domain \"b\".pcpus", &["2 pCPU(s) listed for 1 vCPU(s)", "default 1"]);
+}
+
+#[test]
+fn vcpus_range() {
+    let r = Fixture::new().sample(&edit("pcpus = [1]", "vcpus = 9\npcpus = [1]"));
+    expect(r, S, 6, "domain \"a\".vcpus", &["1 to 8 vCPUs"]);
+    let r = Fixture::new().sample(&edit("pcpus = [1]", "vcpus = 0\npcpus = []"));
+    expect(r, S, 6, "domain \"a\".vcpus", &["0 vCPUs"]);
+}
+
+// --- devices, images -----------------------------------------------------------
+
+#[test]
+fn unknown_device_lists_known_ones() {
+    let r = Fixture::new().sample(&edit("memory = \"16M\"", "memory = \"16M\"\ndevices = [\"vpl011\", \"virtio-net\"]"));
+    expect(r, S, 8, "domain \"a\".devices", &["unknown device \"virtio-net\"", "known devices: \"vpl011\""]);
+}
+
+#[test]
+fn devices_default_to_vpl011_and_may_be_empty() {
+    let s = Fixture::new().sample(&edit("memory = \"16M\"", "memory = \"16M\"\ndevices = []")).unwrap();
+    assert!(!s.domains[0].vpl011);
+    assert!(s.domains[1].vpl011);
+}
+
+#[test]
+fn missing_image_file() {
+    let r = Fixture::new().sample(&edit("image = \"guest:heartbeat\"", "image = \"images/kernel.bin\""));
+    expect(r, S, 8, "domain \"a\".image", &["image file \"images/kernel.bin\" not found", "relative to the sample's directory", "\"heartbeat\", \"crasher\""]);
+}
+
+#[test]
+fn existing_image_file_is_resolved_against_the_sample_dir() {
+    let f = Fixture::new();
+    f.write("samples/s/images/kernel.bin", "x");
+    let s = f.sample(&edit("image = \"guest:heartbeat\"", "image = \"images/kernel.bin\"")).unwrap();
+    assert_eq!(s.domains[0].image, ImageRef::File(f.dir.path().join("samples/s/images/kernel.bin")));
+}
+
+#[test]
+fn unknown_builtin_guest_lists_known_ones() {
+    let r = Fixture::new().sample(&edit("image = \"guest:crasher\"", "image = \"guest:blinker\""));
+    expect(r, S, 14, "domain \"b\".image", &["unknown built-in guest \"blinker\"", "known guests: \"heartbeat\", \"crasher\""]);
+}
+
+// --- names, system controller, enums ------------------------------------------
+
+#[test]
+fn duplicate_domain_names() {
+    let r = Fixture::new().sample(&edit("name = \"b\"", "name = \"a\""));
+    expect(r, S, 11, "domain[1].name", &["duplicate domain name \"a\"", "domain[0] (line 5)"]);
+}
+
+#[test]
+fn invalid_domain_names() {
+    let r = Fixture::new().sample(&edit("name = \"b\"", "name = \"Big B\""));
+    expect(r, S, 11, "domain[1].name", &["invalid domain name \"Big B\"", "1 to 31 characters"]);
+    let long = "x".repeat(32);
+    let r = Fixture::new().sample(&edit("name = \"a\"", &format!("name = \"{long}\"")));
+    expect(r, S, 5, "domain[0].name", &["invalid domain name"]);
+    let ok = "x".repeat(31);
+    let s = Fixture::new().sample(&edit("name = \"a\"", &format!("name = \"{ok}\""))).unwrap();
+    assert_eq!(s.domains[0].name, ok);
+}
+
+#[test]
+fn at_most_one_system_controller() {
+    let t = edit("memory = \"16M\"", "memory = \"16M\"\nsystem_controller = true")
+        .replacen("image = \"guest:crasher\"", "image = \"guest:crasher\"\nsystem_controller = true", 1);
+    let r = Fixture::new().sample(&t);
+    expect(r, S, 16, "domain \"b\".system_controller", &["domain \"a\" is already the system controller"]);
+}
+
+#[test]
+fn bad_action_lists_allowed_values() {
+    let r = Fixture::new().sample(&edit("image = \"guest:crasher\"", "image = \"guest:crasher\"\non_crash = \"reboot\""));
+    expect(r, S, 15, "domain \"b\".on_crash", &["unknown value \"reboot\"", "allowed values: \"destroy\", \"restart\", \"preserve\""]);
+}
+
+#[test]
+fn actions_default_and_parse() {
+    let s = Fixture::new()
+        .sample(&edit("image = \"guest:crasher\"", "image = \"guest:crasher\"\non_poweroff = \"preserve\"\non_reboot = \"destroy\""))
+        .unwrap();
+    let (a, b) = (&s.domains[0], &s.domains[1]);
+    assert_eq!((a.on_poweroff, a.on_reboot, a.on_crash), (Action::Destroy, Action::Restart, Action::Destroy));
+    assert_eq!((b.on_poweroff, b.on_reboot, b.on_crash), (Action::Preserve, Action::Destroy, Action::Destroy));
+}
+
+#[test]
+fn domain_count_limits() {
+    let r = Fixture::new().sample("[system]\nboard = \"tb\"\n");
+    let e = r.unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (None, "domain"));
+    assert!(e.to_string().ends_with("system.toml: domain: the sample defines no domains; add at least one [[domain]] table"), "{e}");
+
+    let mut t = String::from("[system]\nboard = \"tb\"\n");
+    for i in 0..9 {
+        t.push_str(&format!("[[domain]]\nname = \"d{i}\"\npcpus = [0]\nmemory = \"2M\"\nimage = \"guest:heartbeat\"\n"));
+    }
+    // The ninth [[domain]] header is on line 3 + 8 * 5.
+    expect(Fixture::new().sample(&t), S, 43, "domain[8]", &["9 domains defined", "at most 8"]);
+}
+
+// --- system: board and profile ---------------------------------------------------
+
+#[test]
+fn unknown_board_lists_available_ones() {
+    let r = Fixture::new().sample(&edit("board = \"tb\"", "board = \"rpi5\""));
+    expect(r, S, 2, "system.board", &["no board \"rpi5\"", "boards in", "\"tb\""]);
+    let r = Fixture::new().sample(&edit("board = \"tb\"", "board = \"../bsp/tb\""));
+    expect(r, S, 2, "system.board", &["no board"]);
+}
+
+#[test]
+fn unsupported_arch_parses_but_is_refused_for_building() {
+    let f = Fixture::new();
+    let b = f.board(&BOARD.replacen("\"aarch64\"", "\"armv7a\"", 1)).unwrap();
+    assert_eq!(b.arch, "armv7a");
+    let r = f.sample(TWO);
+    expect(r, S, 2, "system.board", &["arch \"armv7a\"", "building for armv7a is not supported yet", "\"aarch64\""]);
+}
+
+#[test]
+fn unknown_profile_in_sample_or_override() {
+    let r = Fixture::new().sample(&edit("board = \"tb\"", "board = \"tb\"\nprofile = \"turbo\""));
+    expect(r, S, 3, "system.profile", &["no profile \"turbo\"", "\"fast\", \"slow\""]);
+    let o = LoadOptions { profile_override: Some("turbo".into()), ..Fixture::opts() };
+    let e = Fixture::new().sample_with(TWO, &o).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (None, "profile (override)"));
+    assert!(e.message.contains("no profile \"turbo\""), "{e}");
+}
+
+#[test]
+fn profile_choice_order() {
+    let f = Fixture::new();
+    assert_eq!(f.sample(TWO).unwrap().profile.name, "fast");
+    let with_slow = edit("board = \"tb\"", "board = \"tb\"\nprofile = \"slow\"");
+    assert_eq!(f.sample(&with_slow).unwrap().profile.vwfi, hv_config::Vwfi::Trap);
+    let o = LoadOptions { profile_override: Some("fast".into()), ..Fixture::opts() };
+    assert_eq!(f.sample_with(&with_slow, &o).unwrap().profile.name, "fast");
+}
+
+// --- board file ----------------------------------------------------------------------
+
+#[test]
+fn board_name_must_match_directory() {
+    let r = Fixture::new().board(&BOARD.replacen("name = \"tb\"", "name = \"testboard\"", 1));
+    expect(r, B, 2, "board.name", &["named \"testboard\" but its directory is \"tb\""]);
+}
+
+#[test]
+fn board_cpus_range() {
+    let r = Fixture::new().board(&BOARD.replacen("cpus = 4", "cpus = 9", 1));
+    expect(r, B, 4, "board.cpus", &["1 to 8 CPUs"]);
+}
+
+#[test]
+fn guest_ram_must_lie_inside_ram() {
+    let r = Fixture::new().board(&BOARD.replacen("base = 0x6000_0000", "base = 0x3000_0000", 1));
+    expect(r, B, 9, "board.guest_ram", &["guest_ram 0x3000_0000..0x3400_0000 must lie inside ram 0x4000_0000..0x8000_0000"]);
+}
+
+#[test]
+fn default_profile_must_exist() {
+    let r = Fixture::new().board(&BOARD.replacen("default_profile = \"fast\"", "default_profile = \"rt\"", 1));
+    expect(r, B, 10, "board.default_profile", &["no profile named \"rt\"", "\"fast\", \"slow\""]);
+}
+
+#[test]
+fn scheduler_and_vwfi_list_allowed_values() {
+    let r = Fixture::new().board(&BOARD.replacen("scheduler = \"null\"", "scheduler = \"credit2\"", 1));
+    expect(r, B, 13, "profiles.fast.scheduler", &["unknown value \"credit2\"", "allowed values: \"null\""]);
+    let r = Fixture::new().board(&BOARD.replacen("vwfi = \"trap\"", "vwfi = \"sometimes\"", 1));
+    expect(r, B, 18, "profiles.slow.vwfi", &["allowed values: \"trap\", \"native\""]);
+}
+
+#[test]
+fn board_errors_surface_through_load_sample() {
+    let f = Fixture::new();
+    f.write("bsp/tb/board.toml", &BOARD.replacen("cpus = 4", "cpus = \"four\"", 1));
+    expect(f.sample(TWO), B, 4, "board.cpus", &["invalid type"]);
+}
+
+#[test]
+fn qemu_bundle_addr_must_be_outside_guest_ram() {
+    let with_qemu = |addr: &str| {
+        format!("{BOARD}\n[qemu]\nmachine = \"virt\"\ncpu = \"cortex-a57\"\nmemory = \"1G\"\nbundle_addr = {addr}\n")
+    };
+    let b = Fixture::new().board(&with_qemu("0x4900_0000")).unwrap();
+    assert_eq!(b.qemu.unwrap().bundle_addr, 0x4900_0000);
+    let r = Fixture::new().board(&with_qemu("0x6000_0000"));
+    expect(r, B, 24, "qemu.bundle_addr", &["outside guest_ram"]);
+}
+
+// --- encoding ------------------------------------------------------------------------------
+
+#[test]
+fn image_too_large_for_memory_names_domain_and_sizes() {
+    let f = Fixture::new();
+    let s = f.sample(&edit("memory = \"16M\"\nimage = \"guest:crasher\"", "memory = \"4M\"\nimage = \"guest:crasher\"\nload_offset = 0x1000")).unwrap();
+    let room = (4 << 20) - 0x1000;
+    assert!(encode_bundle(&s, &[vec![0; 10], vec![0; room]]).is_ok());
+    let r = encode_bundle(&s, &[vec![0; 10], vec![0; room + 1]]);
+    expect(r, S, 14, "domain \"b\".image", &["the image is 4190209 bytes but only 4190208 bytes", "memory 4 MiB minus load_offset 0x1000"]);
+    let e = encode_bundle(&s, &[vec![0; 10]]).unwrap_err();
+    assert!(e.message.contains("2 domains but 1 images"), "{e}");
+}
+
+#[test]
+fn system_controller_and_devices_reach_the_bundle() {
+    let s = Fixture::new()
+        .sample(&edit("memory = \"16M\"", "memory = \"16M\"\nsystem_controller = true\ndevices = []"))
+        .unwrap();
+    let bytes = encode_bundle(&s, &[vec![1; 3], vec![2; 3]]).unwrap();
+    let b = hv_core::bundle::Bundle::parse(&bytes).unwrap();
+    let (a, bb) = (b.domain(0).unwrap(), b.domain(1).unwrap());
+    assert!(a.is_system_controller() && !a.has_vpl011());
+    assert!(!bb.is_system_controller() && bb.has_vpl011());
+}

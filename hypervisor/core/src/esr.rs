@@ -1,0 +1,231 @@
+//! Decoding of ESR_EL2, the syndrome of a trap from a guest.
+//!
+//! The arch layer reads the register; everything about what the bits mean
+//! lives here so it is tested on the host.
+
+/// A guest trap, decoded from ESR_EL2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trap {
+    /// WFI (or WFE when `wfe`), trapped because of HCR_EL2.TWI/TWE.
+    Wfx { wfe: bool },
+    /// HVC from AArch64 with its immediate; ELR already points past it.
+    Hvc { imm: u16 },
+    /// SMC from AArch64 (HCR_EL2.TSC); ELR points at the SMC itself.
+    Smc { imm: u16 },
+    /// MSR/MRS/system instruction trapped.
+    SysReg(SysRegAccess),
+    /// Stage-2 data abort (EC 0x24).
+    DataAbort(DataAbort),
+    /// Stage-2 instruction abort (EC 0x20).
+    InstrAbort { fsc: u8 },
+    /// Anything else; the exception class is kept for the log.
+    Other { ec: u8 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysRegAccess {
+    pub op0: u8,
+    pub op1: u8,
+    pub crn: u8,
+    pub crm: u8,
+    pub op2: u8,
+    /// General-purpose register number (31 = XZR).
+    pub rt: u8,
+    pub read: bool,
+}
+
+impl SysRegAccess {
+    pub fn is(&self, r: SysReg) -> bool {
+        (self.op0, self.op1, self.crn, self.crm, self.op2) == (r.0, r.1, r.2, r.3, r.4)
+    }
+}
+
+/// A system register's encoding: (op0, op1, CRn, CRm, op2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysReg(pub u8, pub u8, pub u8, pub u8, pub u8);
+
+pub const ICC_SGI1R_EL1: SysReg = SysReg(3, 0, 12, 11, 5);
+pub const ICC_ASGI1R_EL1: SysReg = SysReg(3, 1, 12, 11, 6);
+pub const ICC_SGI0R_EL1: SysReg = SysReg(3, 2, 12, 11, 7);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataAbort {
+    /// The syndrome describes the access (ISV): only then can it be emulated.
+    pub valid: Option<Access>,
+    /// Fault during a stage-1 table walk.
+    pub s1ptw: bool,
+    pub fsc: u8,
+}
+
+/// A single load or store the hypervisor can emulate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// Access size in bytes: 1, 2, 4 or 8.
+    pub size: u8,
+    pub write: bool,
+    /// Register transferred (31 = XZR/WZR).
+    pub reg: u8,
+    /// Sign-extend a load.
+    pub sign_extend: bool,
+    /// 64-bit register (else the value is 32 bits wide).
+    pub sf: bool,
+}
+
+impl Access {
+    /// The value a load returns to the register, after sign/zero extension.
+    pub fn load_value(&self, raw: u64) -> u64 {
+        let bits = self.size as u32 * 8;
+        let raw = if bits >= 64 { raw } else { raw & ((1u64 << bits) - 1) };
+        let v = if self.sign_extend && bits < 64 {
+            let shift = 64 - bits;
+            (((raw << shift) as i64) >> shift) as u64
+        } else {
+            raw
+        };
+        if self.sf {
+            v
+        } else {
+            v & 0xffff_ffff
+        }
+    }
+
+    /// The bytes a store writes, from the register value.
+    pub fn store_value(&self, reg_value: u64) -> u64 {
+        let bits = self.size as u32 * 8;
+        if bits >= 64 {
+            reg_value
+        } else {
+            reg_value & ((1u64 << bits) - 1)
+        }
+    }
+}
+
+pub const EC_UNKNOWN: u8 = 0x00;
+pub const EC_WFX: u8 = 0x01;
+pub const EC_HVC64: u8 = 0x16;
+pub const EC_SMC64: u8 = 0x17;
+pub const EC_SYSREG: u8 = 0x18;
+pub const EC_IABT_LOWER: u8 = 0x20;
+pub const EC_IABT_CUR: u8 = 0x21;
+pub const EC_DABT_LOWER: u8 = 0x24;
+pub const EC_DABT_CUR: u8 = 0x25;
+
+pub fn ec(esr: u64) -> u8 {
+    ((esr >> 26) & 0x3f) as u8
+}
+
+pub fn decode(esr: u64) -> Trap {
+    let iss = esr & 0x1ff_ffff;
+    match ec(esr) {
+        EC_WFX => Trap::Wfx { wfe: iss & 1 == 1 },
+        EC_HVC64 => Trap::Hvc { imm: iss as u16 },
+        EC_SMC64 => Trap::Smc { imm: iss as u16 },
+        EC_SYSREG => Trap::SysReg(SysRegAccess {
+            op0: ((iss >> 20) & 3) as u8,
+            op2: ((iss >> 17) & 7) as u8,
+            op1: ((iss >> 14) & 7) as u8,
+            crn: ((iss >> 10) & 0xf) as u8,
+            rt: ((iss >> 5) & 0x1f) as u8,
+            crm: ((iss >> 1) & 0xf) as u8,
+            read: iss & 1 == 1,
+        }),
+        EC_DABT_LOWER => {
+            let isv = iss & (1 << 24) != 0;
+            Trap::DataAbort(DataAbort {
+                valid: isv.then(|| Access {
+                    size: 1 << ((iss >> 22) & 3),
+                    sign_extend: iss & (1 << 21) != 0,
+                    reg: ((iss >> 16) & 0x1f) as u8,
+                    sf: iss & (1 << 15) != 0,
+                    write: iss & (1 << 6) != 0,
+                }),
+                s1ptw: iss & (1 << 7) != 0,
+                fsc: (iss & 0x3f) as u8,
+            })
+        }
+        EC_IABT_LOWER => Trap::InstrAbort { fsc: (iss & 0x3f) as u8 },
+        ec => Trap::Other { ec },
+    }
+}
+
+/// The syndrome the guest sees for an undefined instruction (EC 0, IL=1).
+pub const fn undef_syndrome() -> u64 {
+    1 << 25
+}
+
+/// The syndrome the guest sees for an external abort on its access: the
+/// class depends on whether the guest was at EL1 or EL0.
+pub const fn abort_syndrome(instruction: bool, from_el0: bool) -> u64 {
+    let ec = match (instruction, from_el0) {
+        (true, true) => EC_IABT_LOWER,
+        (true, false) => EC_IABT_CUR,
+        (false, true) => EC_DABT_LOWER,
+        (false, false) => EC_DABT_CUR,
+    };
+    // FSC 0x10: synchronous external abort, not on a table walk.
+    ((ec as u64) << 26) | (1 << 25) | 0x10
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_hvc_with_xen_tag() {
+        // EC 0x16, IL, imm 0xEA1.
+        let esr = (0x16u64 << 26) | (1 << 25) | 0xEA1;
+        assert_eq!(decode(esr), Trap::Hvc { imm: 0xEA1 });
+    }
+
+    #[test]
+    fn decodes_sgi1r_write() {
+        // MSR ICC_SGI1R_EL1, x3: op0=3 op2=5 op1=0 CRn=12 Rt=3 CRm=11 write.
+        let iss = (3 << 20) | (5 << 17) | (12 << 10) | (3 << 5) | (11 << 1);
+        let t = decode((0x18u64 << 26) | (1 << 25) | iss);
+        match t {
+            Trap::SysReg(a) => {
+                assert!(a.is(ICC_SGI1R_EL1));
+                assert!(!a.is(ICC_SGI0R_EL1));
+                assert_eq!(a.rt, 3);
+                assert!(!a.read);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn decodes_data_abort_access() {
+        // ISV, SAS=2 (4 bytes), SRT=5, WnR, FSC=translation fault level 1.
+        let iss = (1 << 24) | (2 << 22) | (5 << 16) | (1 << 6) | 0x05;
+        let t = decode((0x24u64 << 26) | (1 << 25) | iss);
+        assert_eq!(
+            t,
+            Trap::DataAbort(DataAbort {
+                valid: Some(Access { size: 4, write: true, reg: 5, sign_extend: false, sf: false }),
+                s1ptw: false,
+                fsc: 5
+            })
+        );
+        // No ISV: not emulable.
+        let t = decode((0x24u64 << 26) | 0x07);
+        assert!(matches!(t, Trap::DataAbort(DataAbort { valid: None, .. })));
+    }
+
+    #[test]
+    fn load_values_are_extended_like_the_cpu_does() {
+        let byte_signed = Access { size: 1, write: false, reg: 0, sign_extend: true, sf: true };
+        assert_eq!(byte_signed.load_value(0x1ff), u64::MAX);
+        let half_w = Access { size: 2, write: false, reg: 0, sign_extend: true, sf: false };
+        assert_eq!(half_w.load_value(0x8000), 0xffff_8000);
+        let word = Access { size: 4, write: false, reg: 0, sign_extend: false, sf: false };
+        assert_eq!(word.load_value(0xdead_beef_1234_5678), 0x1234_5678);
+        assert_eq!(word.store_value(0xdead_beef_1234_5678), 0x1234_5678);
+    }
+
+    #[test]
+    fn abort_syndromes_name_the_right_class() {
+        assert_eq!(ec(abort_syndrome(false, false)), EC_DABT_CUR);
+        assert_eq!(ec(abort_syndrome(true, true)), EC_IABT_LOWER);
+        assert_eq!(ec(undef_syndrome()), EC_UNKNOWN);
+    }
+}

@@ -1,0 +1,20 @@
+//! The hypervisor's logic, kept free of hardware access so it builds and is
+//! tested on the host.
+//!
+//! The arch layer (`hypervisor/kernel`) owns registers, assembly and MMIO; it
+//! feeds this crate decoded facts (a trap syndrome, a register value, a guest
+//! write) and applies the decisions it returns. Nothing here allocates: tables
+//! and queues have fixed capacity and every guest-controlled input is checked.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+pub mod bundle;
+pub mod esr;
+pub mod lifecycle;
+pub mod sched;
+pub mod stage2;
+pub mod vgic;
+pub mod vuart;

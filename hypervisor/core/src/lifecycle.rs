@@ -1,0 +1,125 @@
+//! Domain lifecycle: what a power-off, reboot or crash turns into, and when a
+//! vCPU that keeps faulting counts as crashed.
+
+use crate::bundle::{Action, DomainDesc};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    PowerOff,
+    Reboot,
+    Crash,
+}
+
+/// What the hypervisor does about an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Destroy,
+    Restart,
+    Preserve,
+    /// The system controller powered off: the whole machine goes off.
+    MachineOff,
+    /// The system controller rebooted: the whole machine resets.
+    MachineReset,
+}
+
+pub fn decide(dom: &DomainDesc<'_>, event: Event) -> Decision {
+    let action = match event {
+        Event::PowerOff if dom.is_system_controller() => return Decision::MachineOff,
+        Event::Reboot if dom.is_system_controller() => return Decision::MachineReset,
+        Event::PowerOff => dom.on_poweroff,
+        Event::Reboot => dom.on_reboot,
+        Event::Crash => dom.on_crash,
+    };
+    match action {
+        Action::Destroy => Decision::Destroy,
+        Action::Restart => Decision::Restart,
+        Action::Preserve => Decision::Preserve,
+    }
+}
+
+/// Consecutive aborts injected at the guest's own vector table before the
+/// vCPU counts as crashed: a guest with no working handler faults there again
+/// and again and would otherwise spin forever.
+pub const VECTOR_FAULT_LIMIT: u32 = 4;
+
+/// Tracks aborts injected into one vCPU.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FaultWatch {
+    at_vector: u32,
+}
+
+impl FaultWatch {
+    /// Records a fault at `pc` with the guest's VBAR_EL1 `vbar`; returns true
+    /// when the vCPU is to be treated as crashed.
+    pub fn fault(&mut self, pc: u64, vbar: u64) -> bool {
+        if pc.wrapping_sub(vbar) < 0x800 {
+            self.at_vector += 1;
+        } else {
+            self.at_vector = 0;
+        }
+        self.at_vector >= VECTOR_FAULT_LIMIT
+    }
+
+    /// The guest ran somewhere else in between: it made progress.
+    pub fn progress(&mut self) {
+        self.at_vector = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::*;
+
+    fn dom(flags: u8) -> DomainDesc<'static> {
+        DomainDesc {
+            name: "d",
+            vcpus: 1,
+            pins: [0; MAX_VCPUS],
+            flags,
+            on_poweroff: Action::Destroy,
+            on_reboot: Action::Restart,
+            on_crash: Action::Preserve,
+            mem_pa: 0,
+            mem_size: 0,
+            load_offset: 0,
+            image: &[],
+        }
+    }
+
+    #[test]
+    fn policies_map_events_like_xl_cfg() {
+        let d = dom(0);
+        assert_eq!(decide(&d, Event::PowerOff), Decision::Destroy);
+        assert_eq!(decide(&d, Event::Reboot), Decision::Restart);
+        assert_eq!(decide(&d, Event::Crash), Decision::Preserve);
+    }
+
+    #[test]
+    fn only_the_system_controller_stops_the_machine() {
+        let d = dom(FLAG_SYSTEM_CONTROLLER);
+        assert_eq!(decide(&d, Event::PowerOff), Decision::MachineOff);
+        assert_eq!(decide(&d, Event::Reboot), Decision::MachineReset);
+        assert_eq!(decide(&d, Event::Crash), Decision::Preserve);
+    }
+
+    #[test]
+    fn repeated_faults_at_the_vectors_are_a_crash() {
+        let mut w = FaultWatch::default();
+        // A fault in ordinary code, then the handler itself faults repeatedly.
+        assert!(!w.fault(0x4000_1234, 0));
+        for _ in 0..VECTOR_FAULT_LIMIT - 1 {
+            assert!(!w.fault(0x200, 0));
+        }
+        assert!(w.fault(0x200, 0));
+    }
+
+    #[test]
+    fn progress_between_faults_is_not_a_crash() {
+        let mut w = FaultWatch::default();
+        for _ in 0..10 {
+            assert!(!w.fault(0x4000_0a00, 0x4000_0800));
+            w.progress();
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Prints a numbered beat every 10 ms of guest time, driven by its virtual
+//! timer interrupt. At start it checks how the hypervisor answers calls a
+//! guest may probe with: PSCI_VERSION, an unknown SMCCC function over HVC and
+//! SMC (NOT_SUPPORTED, -1) and an undefined HVC immediate (an undefined
+//! instruction exception it catches and steps over).
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+mod guest {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    use hv_test_guests::*;
+    use xen_abi::{guest_layout as gl, psci};
+
+    static TICK: Ticker = Ticker::new();
+    static UNDEF_SEEN: AtomicU64 = AtomicU64::new(u64::MAX);
+
+    /// A function ID no one defines (SMCCC vendor-hypervisor range).
+    const UNKNOWN_FID: u32 = 0x86ff_0f0f;
+
+    #[no_mangle]
+    extern "C" fn guest_main() {
+        println!("heartbeat: up on vCPU {}", mpidr_index());
+        let v = hvc_call(psci::PSCI_VERSION, 0, 0, 0);
+        println!("heartbeat: PSCI version {}.{}", v >> 16, v & 0xffff);
+        println!("heartbeat: unknown SMCCC call via HVC returned {}", hvc_call(UNKNOWN_FID, 0, 0, 0));
+        println!("heartbeat: unknown SMCCC call via SMC returned {}", smc_call(UNKNOWN_FID, 0));
+        // SAFETY: an HVC with an immediate the hypervisor does not define; the
+        // undefined-instruction exception it raises is caught in `on_sync`.
+        unsafe { core::arch::asm!("hvc #1", out("x0") _) };
+        println!("heartbeat: HVC #1 raised exception class {:#x}, carrying on", UNDEF_SEEN.load(Ordering::Relaxed));
+        gic_init(1 << gl::VTIMER_PPI);
+        TICK.start(10);
+        irqs_on();
+        loop {
+            wait_for_interrupt();
+        }
+    }
+
+    #[no_mangle]
+    fn on_irq(intid: u32) {
+        if intid == gl::VTIMER_PPI {
+            println!("beat {}", TICK.tick());
+        }
+    }
+
+    #[no_mangle]
+    fn on_sync(frame: &mut TrapFrame, esr: u64, far: u64) {
+        if esr_class(esr) == 0 {
+            UNDEF_SEEN.store(0, Ordering::Relaxed);
+            frame.elr += 4;
+            return;
+        }
+        println!("heartbeat: unexpected exception ESR {:#x} FAR {:#x} at {:#x}", esr, far, frame.elr);
+        power_off();
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {}

@@ -1,0 +1,333 @@
+//! The runtime proper (bare-metal only).
+
+use core::arch::{asm, global_asm};
+use core::fmt::{self, Write};
+use xen_abi::guest_layout as gl;
+
+global_asm!(
+    r#"
+.section .text.boot, "ax"
+.global _start
+_start:
+    adrp    x1, __stack_top
+    add     x1, x1, :lo12:__stack_top
+    mov     sp, x1
+    adrp    x1, __bss_start
+    add     x1, x1, :lo12:__bss_start
+    adrp    x2, __bss_end
+    add     x2, x2, :lo12:__bss_end
+1:  cmp     x1, x2
+    b.hs    2f
+    stp     xzr, xzr, [x1], #16
+    b       1b
+2:  adrp    x1, guest_vectors
+    add     x1, x1, :lo12:guest_vectors
+    msr     vbar_el1, x1
+    isb
+    bl      guest_main
+3:  wfi
+    b       3b
+
+.macro SAVE
+    sub     sp, sp, #272
+    stp     x0, x1, [sp, #0]
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x0, elr_el1
+    stp     x30, x0, [sp, #240]
+    mov     x0, sp
+.endm
+
+.macro RESTORE
+    ldp     x30, x0, [sp, #240]
+    msr     elr_el1, x0
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    add     sp, sp, #272
+    eret
+.endm
+
+.section .text
+.balign 2048
+.global guest_vectors
+guest_vectors:
+    .balign 128
+    b       .
+    .balign 128
+    b       .
+    .balign 128
+    b       .
+    .balign 128
+    b       .
+    // Current EL, SPx: the guest's own exceptions. Each slot is 128 bytes,
+    // so the handlers live out of line.
+    .balign 128
+    b       sync_entry
+    .balign 128
+    b       irq_entry
+    .balign 128
+    b       .
+    .balign 128
+    b       .
+
+sync_entry:
+    SAVE
+    bl      rt_sync
+    RESTORE
+
+irq_entry:
+    SAVE
+    bl      rt_irq
+    RESTORE
+"#
+);
+
+/// Registers saved on a guest exception; `elr` is where it resumes.
+#[repr(C)]
+pub struct TrapFrame {
+    pub x: [u64; 31],
+    pub elr: u64,
+    _pad: u64,
+}
+
+extern "Rust" {
+    fn on_sync(frame: &mut TrapFrame, esr: u64, far: u64);
+    fn on_irq(intid: u32);
+}
+
+#[no_mangle]
+extern "C" fn rt_sync(frame: &mut TrapFrame) {
+    let esr: u64;
+    let far: u64;
+    // SAFETY: reading EL1 syndrome registers has no side effects.
+    unsafe {
+        asm!("mrs {}, esr_el1", out(reg) esr);
+        asm!("mrs {}, far_el1", out(reg) far);
+    }
+    // SAFETY: provided by the guest binary with this exact signature.
+    unsafe { on_sync(frame, esr, far) }
+}
+
+#[no_mangle]
+extern "C" fn rt_irq(_frame: &mut TrapFrame) {
+    loop {
+        let intid: u64;
+        // SAFETY: acknowledging through the (virtual) CPU interface.
+        unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) intid) };
+        let intid = intid as u32 & 0xff_ffff;
+        if intid >= 1020 {
+            return;
+        }
+        // SAFETY: provided by the guest binary with this exact signature.
+        unsafe { on_irq(intid) };
+        // SAFETY: EOI of the interrupt just acknowledged (EOImode 0: also
+        // deactivates it).
+        unsafe { asm!("msr icc_eoir1_el1, {}", in(reg) intid as u64) };
+    }
+}
+
+// MMIO through a single plain `str`/`ldr`, as Linux's writel/readl do: a
+// trapped access must carry a valid syndrome (ISV) to be emulated, and
+// pre/post-indexed or paired forms do not.
+fn mmio_write(addr: u64, v: u32) {
+    // SAFETY: `addr` is one of the guest-layout device registers.
+    unsafe { asm!("str {v:w}, [{a}]", v = in(reg) v, a = in(reg) addr, options(nostack)) }
+}
+
+fn mmio_read(addr: u64) -> u32 {
+    let v: u32;
+    // SAFETY: as for `mmio_write`.
+    unsafe { asm!("ldr {v:w}, [{a}]", v = out(reg) v, a = in(reg) addr, options(nostack)) };
+    v
+}
+
+pub struct Console;
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            while mmio_read(gl::PL011_BASE + 0x18) & (1 << 5) != 0 {}
+            mmio_write(gl::PL011_BASE, b as u32);
+        }
+        Ok(())
+    }
+}
+
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let _ = writeln!($crate::Console, $($arg)*);
+    }};
+}
+
+/// An SMCCC call through HVC #0: x0 = function ID, returns x0.
+pub fn hvc_call(fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
+    let r: i64;
+    // SAFETY: SMCCC convention; x0-x3 are the only registers the call uses.
+    unsafe {
+        asm!("hvc #0", inout("x0") fid as u64 => r, inout("x1") a1 => _,
+             inout("x2") a2 => _, inout("x3") a3 => _, options(nostack));
+    }
+    r
+}
+
+/// The same through SMC #0 (trapped to the hypervisor).
+pub fn smc_call(fid: u32, a1: u64) -> i64 {
+    let r: i64;
+    // SAFETY: as for `hvc_call`.
+    unsafe {
+        asm!("smc #0", inout("x0") fid as u64 => r, inout("x1") a1 => _,
+             out("x2") _, out("x3") _, options(nostack));
+    }
+    r
+}
+
+/// GICv3 set-up for this vCPU: distributor on, redistributor awake, `ppis`
+/// enabled, CPU interface accepting everything.
+pub fn gic_init(ppis: u32) {
+    let rd = gl::GICR_BASE + mpidr_index() * gl::GICR_STRIDE;
+    let sgi = rd + 0x1_0000;
+    mmio_write(gl::GICD_BASE, (1 << 4) | (1 << 1));
+    mmio_write(rd + 0x14, mmio_read(rd + 0x14) & !(1 << 1));
+    while mmio_read(rd + 0x14) & (1 << 2) != 0 {}
+    for n in 0..8 {
+        mmio_write(sgi + 0x400 + 4 * n, 0xa0a0_a0a0);
+    }
+    mmio_write(sgi + 0x100, ppis);
+    // SAFETY: enabling the system-register CPU interface and group 1.
+    unsafe {
+        asm!("mrs {t}, icc_sre_el1", "orr {t}, {t}, #1", "msr icc_sre_el1, {t}", "isb", t = out(reg) _);
+        asm!("msr icc_pmr_el1, {}", in(reg) 0xffu64);
+        asm!("msr icc_igrpen1_el1, {}", in(reg) 1u64);
+        asm!("isb");
+    }
+}
+
+pub fn mpidr_index() -> u64 {
+    let m: u64;
+    // SAFETY: reading MPIDR_EL1 (virtualised by VMPIDR_EL2).
+    unsafe { asm!("mrs {}, mpidr_el1", out(reg) m) };
+    m & 0xff
+}
+
+pub fn counter_freq() -> u64 {
+    let f: u64;
+    // SAFETY: reading CNTFRQ_EL0.
+    unsafe { asm!("mrs {}, cntfrq_el0", out(reg) f) };
+    f
+}
+
+pub fn virtual_count() -> u64 {
+    let c: u64;
+    // SAFETY: reading CNTVCT_EL0.
+    unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) c) };
+    c
+}
+
+/// Arms the virtual timer to fire at virtual count `cval`.
+pub fn timer_at(cval: u64) {
+    // SAFETY: programming this vCPU's own virtual timer.
+    unsafe {
+        asm!("msr cntv_cval_el0, {}", in(reg) cval);
+        asm!("msr cntv_ctl_el0, {}", in(reg) 1u64);
+        asm!("isb");
+    }
+}
+
+pub fn irqs_on() {
+    // SAFETY: unmasking IRQs once handlers are in place.
+    unsafe { asm!("msr daifclr, #2", "isb") };
+}
+
+pub fn wait_for_interrupt() {
+    // SAFETY: WFI has no memory effects.
+    unsafe { asm!("wfi") };
+}
+
+pub fn set_vbar(addr: u64) {
+    // SAFETY: changes where this guest's exceptions go; the caller means it.
+    unsafe { asm!("msr vbar_el1, {}", "isb", in(reg) addr) };
+}
+
+pub fn power_off() -> ! {
+    hvc_call(xen_abi::psci::SYSTEM_OFF, 0, 0, 0);
+    loop {
+        wait_for_interrupt();
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let _ = writeln!(Console, "guest panic: {info}");
+    power_off()
+}
+
+/// A periodic virtual-timer tick: `period_ms` of guest (virtual) time apart,
+/// counted from the first arm, so beats never drift.
+pub struct Ticker {
+    interval: core::sync::atomic::AtomicU64,
+    next: core::sync::atomic::AtomicU64,
+    count: core::sync::atomic::AtomicU64,
+}
+
+impl Ticker {
+    pub const fn new() -> Self {
+        use core::sync::atomic::AtomicU64;
+        Ticker { interval: AtomicU64::new(0), next: AtomicU64::new(0), count: AtomicU64::new(0) }
+    }
+
+    pub fn start(&self, period_ms: u64) {
+        use core::sync::atomic::Ordering::Relaxed;
+        let interval = counter_freq() * period_ms / 1000;
+        self.interval.store(interval, Relaxed);
+        let next = virtual_count() + interval;
+        self.next.store(next, Relaxed);
+        timer_at(next);
+    }
+
+    /// Call on each timer interrupt: re-arms and returns the tick number (1, 2, ...).
+    pub fn tick(&self) -> u64 {
+        use core::sync::atomic::Ordering::Relaxed;
+        let next = self.next.load(Relaxed) + self.interval.load(Relaxed);
+        self.next.store(next, Relaxed);
+        timer_at(next);
+        self.count.fetch_add(1, Relaxed) + 1
+    }
+}
+
+impl Default for Ticker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Exception class of a syndrome.
+pub fn esr_class(esr: u64) -> u64 {
+    (esr >> 26) & 0x3f
+}

@@ -1,0 +1,241 @@
+//! Entry points and exception vectors (assembly).
+//!
+//! The image starts with an arm64 Linux `Image` header so QEMU's `-kernel`
+//! and U-Boot's `booti` load it at RAM base + 2 MiB and pass the device tree
+//! in x0, as they would for Xen. The primary CPU enters at `_start`;
+//! secondaries at `secondary_entry`, started through PSCI CPU_ON.
+//!
+//! Every exception from a guest saves the guest's general registers into a
+//! [`Frame`] at the top of this pCPU's stack and calls into Rust; returning
+//! restores the frame and `eret`s into the guest again.
+
+use core::arch::global_asm;
+
+/// Guest general-purpose state saved on every exit.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct Frame {
+    pub x: [u64; 31],
+    pub elr: u64,
+    pub spsr: u64,
+    _pad: u64,
+}
+
+pub const FRAME_SIZE: usize = core::mem::size_of::<Frame>();
+const _: () = assert!(FRAME_SIZE == 34 * 8);
+
+pub const STACK_SIZE: usize = 64 * 1024;
+pub const MAX_CPUS: usize = 8;
+
+#[repr(C, align(16))]
+pub struct Stacks(pub [[u8; STACK_SIZE]; MAX_CPUS]);
+
+#[no_mangle]
+pub static mut HV_STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_CPUS]);
+
+global_asm!(
+    r#"
+.section .text.head, "ax"
+.global _start
+_start:
+    // arm64 Image header (Documentation/arch/arm64/booting.rst layout).
+    b       primary_entry           // code0
+    .long   0                       // code1
+    .quad   0x200000                // text_offset
+    .quad   __image_end - _start    // image_size
+    .quad   0xa                     // flags: little endian, 4K pages, anywhere
+    .quad   0, 0, 0                 // res2..res4
+    .ascii  "ARM\x64"               // magic
+    .long   0                       // res5
+
+primary_entry:
+    mov     x19, x0                 // device tree
+    // Zero .bss (stacks included) before any Rust code runs.
+    adrp    x1, __bss_start
+    add     x1, x1, :lo12:__bss_start
+    adrp    x2, __bss_end
+    add     x2, x2, :lo12:__bss_end
+1:  cmp     x1, x2
+    b.hs    2f
+    stp     xzr, xzr, [x1], #16
+    b       1b
+2:  mov     x0, #0
+    bl      set_stack
+    mov     x0, x19
+    bl      primary_main
+    b       .
+
+.global secondary_entry
+secondary_entry:
+    // x0 = CPU index, the PSCI context id the primary passed.
+    mov     x19, x0
+    bl      set_stack
+    mov     x0, x19
+    bl      secondary_main
+    b       .
+
+// sp = top of HV_STACKS[x0] less the frame slot; TPIDR_EL2 = x0 (this
+// CPU's index).
+set_stack:
+    msr     tpidr_el2, x0
+    adrp    x1, HV_STACKS
+    add     x1, x1, :lo12:HV_STACKS
+    add     x0, x0, #1
+    mov     x2, #{stack}
+    madd    x1, x0, x2, x1
+    sub     x1, x1, #{frame}
+    mov     sp, x1
+    ret
+
+.macro SAVE_FRAME
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #16 * 0]
+    stp     x2, x3, [sp, #16 * 1]
+    stp     x4, x5, [sp, #16 * 2]
+    stp     x6, x7, [sp, #16 * 3]
+    stp     x8, x9, [sp, #16 * 4]
+    stp     x10, x11, [sp, #16 * 5]
+    stp     x12, x13, [sp, #16 * 6]
+    stp     x14, x15, [sp, #16 * 7]
+    stp     x16, x17, [sp, #16 * 8]
+    stp     x18, x19, [sp, #16 * 9]
+    stp     x20, x21, [sp, #16 * 10]
+    stp     x22, x23, [sp, #16 * 11]
+    stp     x24, x25, [sp, #16 * 12]
+    stp     x26, x27, [sp, #16 * 13]
+    stp     x28, x29, [sp, #16 * 14]
+    mrs     x0, elr_el2
+    mrs     x1, spsr_el2
+    stp     x30, x0, [sp, #16 * 15]
+    str     x1, [sp, #16 * 16]
+    mov     x0, sp
+.endm
+
+.section .text.vectors, "ax"
+.balign 2048
+.global hv_vectors
+hv_vectors:
+    // Current EL with SP0: never used.
+    .balign 128
+    b       hv_fault
+    .balign 128
+    b       hv_fault
+    .balign 128
+    b       hv_fault
+    .balign 128
+    b       hv_fault
+    // Current EL with SPx: a fault in the hypervisor itself.
+    .balign 128
+    b       hv_fault
+    .balign 128
+    b       hv_fault
+    .balign 128
+    b       hv_fault
+    .balign 128
+    b       hv_fault
+    // Lower EL, AArch64: the guests. `.org` makes the assembler refuse a
+    // handler that outgrows its 128-byte slot.
+    .org hv_vectors + 0x400
+    SAVE_FRAME
+    bl      guest_sync
+    b       guest_return
+    .org hv_vectors + 0x480
+    SAVE_FRAME
+    bl      guest_irq
+    b       guest_return
+    .org hv_vectors + 0x500
+    SAVE_FRAME
+    bl      guest_irq
+    b       guest_return
+    .org hv_vectors + 0x580
+    SAVE_FRAME
+    bl      guest_serror
+    b       guest_return
+    // Lower EL, AArch32: not supported for guests; treated as a fault.
+    .org hv_vectors + 0x600
+    b       hv_fault
+    .org hv_vectors + 0x680
+    b       hv_fault
+    .org hv_vectors + 0x700
+    b       hv_fault
+    .org hv_vectors + 0x780
+    b       hv_fault
+    .org hv_vectors + 0x800
+
+hv_fault:
+    mrs     x0, esr_el2
+    mrs     x1, elr_el2
+    mrs     x2, far_el2
+    bl      hypervisor_fault
+    b       .
+
+// Restores the frame at sp and enters the guest.
+.global guest_return
+guest_return:
+    ldr     x1, [sp, #16 * 16]
+    ldp     x30, x0, [sp, #16 * 15]
+    msr     elr_el2, x0
+    msr     spsr_el2, x1
+    ldp     x0, x1, [sp, #16 * 0]
+    ldp     x2, x3, [sp, #16 * 1]
+    ldp     x4, x5, [sp, #16 * 2]
+    ldp     x6, x7, [sp, #16 * 3]
+    ldp     x8, x9, [sp, #16 * 4]
+    ldp     x10, x11, [sp, #16 * 5]
+    ldp     x12, x13, [sp, #16 * 6]
+    ldp     x14, x15, [sp, #16 * 7]
+    ldp     x16, x17, [sp, #16 * 8]
+    ldp     x18, x19, [sp, #16 * 9]
+    ldp     x20, x21, [sp, #16 * 10]
+    ldp     x22, x23, [sp, #16 * 11]
+    ldp     x24, x25, [sp, #16 * 12]
+    ldp     x26, x27, [sp, #16 * 13]
+    ldp     x28, x29, [sp, #16 * 14]
+    add     sp, sp, #{frame}
+    eret
+
+// x0 = pointer to a Frame at the top of this CPU's stack: enter it.
+.global enter_guest
+enter_guest:
+    mov     sp, x0
+    b       guest_return
+"#,
+    frame = const FRAME_SIZE,
+    stack = const STACK_SIZE,
+);
+
+extern "C" {
+    fn enter_guest(frame: *mut Frame) -> !;
+    static hv_vectors: u8;
+}
+
+/// Address of the exception vector table, for VBAR_EL2.
+pub fn vectors() -> u64 {
+    core::ptr::addr_of!(hv_vectors) as u64
+}
+
+/// Where this CPU's guest frame lives: the top of its stack, so the vector
+/// code's `sub sp` lands exactly there on every guest exit.
+pub fn frame_slot(cpu: usize) -> *mut Frame {
+    let cpu = cpu.min(MAX_CPUS - 1);
+    // SAFETY: only an address inside HV_STACKS is computed; no reference to
+    // the static is formed.
+    unsafe {
+        let base = core::ptr::addr_of_mut!(HV_STACKS) as *mut u8;
+        base.add((cpu + 1) * STACK_SIZE - FRAME_SIZE) as *mut Frame
+    }
+}
+
+/// Writes `frame` to this CPU's frame slot and enters the guest; the stack
+/// is reset, so nothing of the caller survives.
+pub fn enter(cpu: usize, frame: &Frame) -> ! {
+    let slot = frame_slot(cpu);
+    // SAFETY: `slot` is this CPU's own frame slot at the top of its stack;
+    // Rust code on this CPU always runs below it (`set_stack` and the vector
+    // code start sp at the slot), so `frame` cannot overlap it, and
+    // `enter_guest` resets sp to the slot without returning.
+    unsafe {
+        slot.write(*frame);
+        enter_guest(slot)
+    }
+}

@@ -1,0 +1,52 @@
+//! The hypervisor's own (EL2 stage-1) address space: an identity map of the
+//! low 4 GiB, device memory below the board's RAM base and normal write-back
+//! memory from there on.
+
+use super::sysreg::{dsb_sy, isb, read, write};
+
+#[repr(C, align(4096))]
+struct Table([u64; 512]);
+
+static mut EL2_L1: Table = Table([0; 512]);
+
+const MAIR: u64 = 0x04 | (0xff << 8); // attr0: Device-nGnRE, attr1: Normal WB
+const BLOCK: u64 = 0b01;
+const AF: u64 = 1 << 10;
+const SH_INNER: u64 = 0b11 << 8;
+const ATTR_DEVICE: u64 = 0 << 2;
+const ATTR_NORMAL: u64 = 1 << 2;
+const XN: u64 = 1 << 54;
+
+/// Builds the table (primary CPU, once) for RAM starting at `ram_base`.
+pub fn build(ram_base: u64) {
+    // SAFETY: called once on the primary CPU before any other CPU runs or the
+    // MMU is on; nothing else references the table.
+    let t = unsafe { &mut *core::ptr::addr_of_mut!(EL2_L1) };
+    for (i, e) in t.0.iter_mut().enumerate().take(4) {
+        let addr = (i as u64) << 30;
+        *e = if addr + (1 << 30) <= ram_base {
+            addr | BLOCK | AF | ATTR_DEVICE | XN
+        } else {
+            addr | BLOCK | AF | SH_INNER | ATTR_NORMAL
+        };
+    }
+}
+
+/// Turns the EL2 MMU and caches on for this CPU.
+pub fn enable() {
+    let table = core::ptr::addr_of!(EL2_L1) as u64;
+    write!(mair_el2, MAIR);
+    // T0SZ=32 (4 GiB, walk from level 1), WB walks, inner shareable, 4K, 40-bit PA.
+    let tcr = 32 | (0b01 << 8) | (0b01 << 10) | (0b11 << 12) | (0b010 << 16) | (1 << 23) | (1 << 31);
+    write!(tcr_el2, tcr);
+    write!(ttbr0_el2, table);
+    dsb_sy();
+    // SAFETY: invalidating this CPU's EL2 TLB before first use; no memory
+    // operands.
+    unsafe { core::arch::asm!("tlbi alle2", "dsb sy", options(nostack)) };
+    isb();
+    // M, C, SA, I, plus RES1 bits.
+    let sctlr = read!(sctlr_el2) | 1 | (1 << 2) | (1 << 3) | (1 << 12) | 0x30C5_0830;
+    write!(sctlr_el2, sctlr & !(1 << 1)); // alignment checks off
+    isb();
+}

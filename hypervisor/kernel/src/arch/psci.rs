@@ -1,0 +1,35 @@
+//! Calls to the platform firmware's PSCI (SMC conduit).
+
+use xen_abi::psci;
+
+fn smc(func: u32, a1: u64, a2: u64, a3: u64) -> i64 {
+    let ret: i64;
+    // SAFETY: an SMC to the firmware's PSCI implementation; it follows the
+    // SMC calling convention, clobbering only x0-x3 as declared.
+    unsafe {
+        core::arch::asm!("smc #0",
+            inout("x0") func as u64 => ret,
+            inout("x1") a1 => _, inout("x2") a2 => _, inout("x3") a3 => _,
+            options(nostack));
+    }
+    ret
+}
+
+/// Starts physical CPU `mpidr` at `entry` with `ctx` in x0.
+pub fn cpu_on(mpidr: u64, entry: u64, ctx: u64) -> i64 {
+    smc(psci::CPU_ON_64, mpidr, entry, ctx)
+}
+
+pub fn system_off() -> ! {
+    smc(psci::SYSTEM_OFF, 0, 0, 0);
+    loop {
+        super::sysreg::wfi();
+    }
+}
+
+pub fn system_reset() -> ! {
+    smc(psci::SYSTEM_RESET, 0, 0, 0);
+    loop {
+        super::sysreg::wfi();
+    }
+}

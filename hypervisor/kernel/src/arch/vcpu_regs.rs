@@ -1,0 +1,107 @@
+//! The vCPU state that lives in EL1 and EL2 system registers. With the null
+//! scheduler a pCPU runs one vCPU for good, so this state stays in the
+//! registers and is only (re)initialised when the vCPU starts.
+
+use super::sysreg::{isb, read, write};
+
+const HCR_VM: u64 = 1 << 0;
+const HCR_SWIO: u64 = 1 << 1;
+const HCR_FMO: u64 = 1 << 3;
+const HCR_IMO: u64 = 1 << 4;
+const HCR_AMO: u64 = 1 << 5;
+const HCR_FB: u64 = 1 << 9;
+const HCR_BSU_IS: u64 = 1 << 10;
+const HCR_TWI: u64 = 1 << 13;
+const HCR_TWE: u64 = 1 << 14;
+const HCR_TSC: u64 = 1 << 19;
+const HCR_RW: u64 = 1 << 31;
+
+/// EL1h with D, A, I, F masked: how a vCPU and an injected exception start.
+pub const SPSR_EL1H_MASKED: u64 = 0x3c5;
+const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
+
+/// Points this pCPU's stage-2 and traps at a domain.
+pub fn enter_domain(vmid: u16, s2_root: u64, vtcr: u64, trap_wfi: bool) {
+    let mut hcr = HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_RW;
+    if trap_wfi {
+        hcr |= HCR_TWI | HCR_TWE;
+    }
+    write!(vtcr_el2, vtcr);
+    write!(vttbr_el2, ((vmid as u64) << 48) | s2_root);
+    write!(hcr_el2, hcr);
+    // EL1 may read the physical counter but not program the physical timer.
+    write!(cnthctl_el2, 1);
+    // FP/SIMD not trapped (guests own them; the hypervisor is soft-float).
+    write!(cptr_el2, 0x33ff);
+    write!(vpidr_el2, read!(midr_el1));
+    isb();
+}
+
+/// Fresh EL1 state for vCPU `index`, with its virtual counter starting at 0.
+pub fn reset_el1(index: u64, counter_offset: u64) {
+    write!(vmpidr_el2, (1 << 31) | index);
+    write!(cntvoff_el2, counter_offset);
+    write!(cntv_ctl_el0, 0);
+    write!(cntv_cval_el0, 0);
+    write!(cntkctl_el1, 0);
+    write!(sctlr_el1, SCTLR_EL1_RESET);
+    write!(vbar_el1, 0);
+    write!(tcr_el1, 0);
+    write!(ttbr0_el1, 0);
+    write!(ttbr1_el1, 0);
+    write!(mair_el1, 0);
+    write!(amair_el1, 0);
+    write!(cpacr_el1, 0);
+    write!(contextidr_el1, 0);
+    write!(tpidr_el1, 0);
+    write!(tpidr_el0, 0);
+    write!(tpidrro_el0, 0);
+    write!(sp_el0, 0);
+    write!(sp_el1, 0);
+    write!(elr_el1, 0);
+    write!(spsr_el1, 0);
+    write!(esr_el1, 0);
+    write!(far_el1, 0);
+    write!(afsr0_el1, 0);
+    write!(afsr1_el1, 0);
+    write!(par_el1, 0);
+    isb();
+}
+
+/// Invalidates every stage-1 and stage-2 TLB entry of the domain currently
+/// in VTTBR_EL2, on all pCPUs: its memory was just reloaded.
+pub fn flush_guest_tlbs() {
+    // SAFETY: TLB maintenance for the current VMID; no memory operands.
+    unsafe { core::arch::asm!("dsb ishst", "tlbi vmalls12e1is", "dsb ish", "isb", options(nostack)) };
+}
+
+pub fn vbar_el1() -> u64 {
+    read!(vbar_el1)
+}
+
+/// Guest exception entry: the state an exception taken to EL1 would leave,
+/// and where execution continues. `elr`/`spsr` are the interrupted context.
+pub fn inject_exception(esr: u64, far: Option<u64>, elr: u64, spsr: u64) -> (u64, u64) {
+    let vbar = read!(vbar_el1);
+    let offset = match spsr & 0x1f {
+        0b00100 => 0x000, // EL1t: current EL with SP0
+        0b00101 => 0x200, // EL1h: current EL with SPx
+        m if m & 0x10 == 0 => 0x400, // EL0 AArch64: lower EL
+        _ => 0x600,       // AArch32 EL0
+    };
+    write!(esr_el1, esr);
+    if let Some(far) = far {
+        write!(far_el1, far);
+    }
+    write!(elr_el1, elr);
+    write!(spsr_el1, spsr);
+    (vbar.wrapping_add(offset), SPSR_EL1H_MASKED)
+}
+
+/// Syndrome of the current trap.
+pub fn trap_syndrome() -> (u64, u64, u64) {
+    let esr = read!(esr_el2);
+    let far = read!(far_el2);
+    let ipa = ((read!(hpfar_el2) & 0x0000_0fff_ffff_fff0) << 8) | (far & 0xfff);
+    (esr, far, ipa)
+}

@@ -1,0 +1,99 @@
+//! Domains and their vCPUs: the state shared between pCPUs, created once at
+//! boot from the bundle and never allocated again.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use hv_core::bundle::{DomainDesc, MAX_DOMAINS, MAX_VCPUS};
+use hv_core::lifecycle::FaultWatch;
+use hv_core::sched::NullPlacement;
+use hv_core::vgic::VGic;
+use hv_core::vuart::VUart;
+
+/// vCPU power states, as PSCI AFFINITY_INFO reports them.
+pub const VCPU_OFF: u8 = 0;
+pub const VCPU_ON_PENDING: u8 = 1;
+pub const VCPU_RUNNING: u8 = 2;
+
+/// Domain states.
+pub const DOM_RUNNING: u8 = 0;
+pub const DOM_STOPPING: u8 = 1;
+pub const DOM_DESTROYED: u8 = 2;
+pub const DOM_PRESERVED: u8 = 3;
+
+pub struct Vcpu {
+    pub state: AtomicU8,
+    pub entry: AtomicU64,
+    pub context: AtomicU64,
+    /// The domain is going down: stop at the next exit.
+    pub stop: AtomicBool,
+    /// pCPU this vCPU is pinned to (`usize::MAX`: none).
+    pub pcpu: usize,
+    pub faults: spin::Mutex<FaultWatch>,
+}
+
+pub struct Domain {
+    pub desc: DomainDesc<'static>,
+    pub vmid: u16,
+    pub s2_root: u64,
+    pub state: AtomicU8,
+    pub restarts: AtomicU32,
+    /// Aborts logged in this incarnation (logging is rate-limited).
+    pub aborts_logged: AtomicU32,
+    pub vgic: spin::Mutex<VGic>,
+    pub vuart: spin::Mutex<VUart>,
+    pub vcpus: heapless::Vec<Vcpu, MAX_VCPUS>,
+    /// Counter value at the domain's (re)start: its virtual time zero.
+    pub epoch: AtomicU64,
+}
+
+impl Domain {
+    pub fn name(&self) -> &str {
+        self.desc.name
+    }
+
+    pub fn entry_ipa(&self) -> u64 {
+        xen_abi::guest_layout::RAM0_BASE + self.desc.load_offset
+    }
+
+    pub fn ram_contains(&self, ipa: u64) -> bool {
+        let base = xen_abi::guest_layout::RAM0_BASE;
+        ipa >= base && ipa - base < self.desc.mem_size
+    }
+}
+
+pub struct System {
+    pub domains: heapless::Vec<Domain, MAX_DOMAINS>,
+    pub placement: NullPlacement,
+    pub trap_wfi: bool,
+    /// Affinity of each pCPU, for kicks.
+    pub cpu_aff: [u64; hv_core::sched::MAX_PCPUS],
+    pub ncpus: usize,
+}
+
+pub static SYSTEM: spin::Once<System> = spin::Once::new();
+
+pub fn system() -> &'static System {
+    // Set on the primary CPU before any secondary starts or any guest runs.
+    SYSTEM.get().expect("system initialised at boot")
+}
+
+/// The vCPU this pCPU runs, if any.
+pub fn current(cpu: usize) -> Option<(&'static Domain, usize)> {
+    let sys = system();
+    let id = sys.placement.vcpu_on(cpu)?;
+    let d = sys.domains.get(id.domain as usize)?;
+    Some((d, id.vcpu as usize))
+}
+
+/// Kicks the pCPUs of the vCPUs in `mask` (bit i = vCPU i of `dom`), except
+/// `self_cpu`, which checks its own work before returning to its guest.
+pub fn kick_vcpus(dom: &Domain, mask: u8, self_cpu: usize) {
+    for (i, v) in dom.vcpus.iter().enumerate() {
+        if mask & (1 << i) != 0 && v.pcpu != self_cpu && v.pcpu < system().ncpus {
+            crate::arch::gic::kick(system().cpu_aff[v.pcpu]);
+        }
+    }
+}
+
+pub fn all_destroyed() -> bool {
+    system().domains.iter().all(|d| d.state.load(Ordering::Acquire) == DOM_DESTROYED)
+}

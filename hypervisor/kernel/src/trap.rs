@@ -1,0 +1,250 @@
+//! Guest exits: the Rust side of the exception vectors.
+//!
+//! Every path ends in an answer for the guest (a register value, an emulated
+//! access, an injected exception) or in its domain's lifecycle policy; none
+//! ends in a hypervisor panic, and none touches another domain.
+
+use crate::arch::entry::Frame;
+use crate::arch::{sysreg, vcpu_regs};
+use crate::console::{self, hvlog};
+use crate::domain::*;
+use crate::vcpu;
+use core::sync::atomic::Ordering;
+use hv_core::esr::{self, Access, DataAbort, Trap};
+use hv_core::lifecycle::Event;
+use xen_abi::{guest_layout as gl, hypercall, psci, smccc};
+
+/// Aborts logged per domain incarnation before the log goes quiet.
+const ABORT_LOG_LIMIT: u32 = 8;
+
+#[no_mangle]
+extern "C" fn guest_sync(frame: &mut Frame) {
+    let cpu = sysreg::cpu_index();
+    let Some((dom, v)) = current(cpu) else { return };
+    let (esr_val, far, ipa) = vcpu_regs::trap_syndrome();
+    match esr::decode(esr_val) {
+        Trap::Wfx { wfe } => {
+            frame.elr += 4;
+            if !wfe {
+                vcpu::block(dom, v);
+            }
+        }
+        Trap::Hvc { imm: 0 } => smccc_call(cpu, dom, v, frame),
+        Trap::Hvc { imm } if imm == hypercall::XEN_HYPERCALL_TAG => {
+            // No Xen hypercall is served yet: answer like Xen does for an
+            // unknown one.
+            frame.x[0] = (-hypercall::ENOSYS) as u64;
+        }
+        Trap::Smc { imm: 0 } => {
+            frame.elr += 4;
+            smccc_call(cpu, dom, v, frame);
+        }
+        Trap::SysReg(acc) if !acc.read && (acc.is(esr::ICC_SGI1R_EL1) || acc.is(esr::ICC_ASGI1R_EL1) || acc.is(esr::ICC_SGI0R_EL1)) => {
+            let value = reg(frame, acc.rt);
+            let kick = dom.vgic.lock().send_sgi(v, value);
+            kick_vcpus(dom, kick, cpu);
+            frame.elr += 4;
+        }
+        Trap::DataAbort(da) => data_abort(cpu, dom, v, frame, da, far, ipa),
+        Trap::InstrAbort { .. } => {
+            log_abort(dom, "instruction fetch", ipa, frame.elr);
+            inject_abort(cpu, dom, v, frame, true, far);
+        }
+        // HVC/SMC immediates we do not define, trapped system registers we
+        // do not emulate, anything else: the guest sees an undefined instruction.
+        Trap::Hvc { .. } | Trap::Smc { .. } | Trap::SysReg(_) | Trap::Other { .. } => {
+            // SMC traps report the SMC itself in ELR; HVC reports the next one.
+            let elr = if esr::ec(esr_val) == esr::EC_HVC64 { frame.elr - 4 } else { frame.elr };
+            let (pc, spsr) = vcpu_regs::inject_exception(esr::undef_syndrome(), None, elr, frame.spsr);
+            frame.elr = pc;
+            frame.spsr = spsr;
+        }
+    }
+    vcpu::before_return(cpu, dom, v, frame);
+}
+
+#[no_mangle]
+extern "C" fn guest_irq(frame: &mut Frame) {
+    let cpu = sysreg::cpu_index();
+    let running = current(cpu);
+    vcpu::drain_irqs(running);
+    if let Some((dom, v)) = running {
+        vcpu::before_return(cpu, dom, v, frame);
+    }
+}
+
+#[no_mangle]
+extern "C" fn guest_serror(frame: &mut Frame) {
+    let cpu = sysreg::cpu_index();
+    let Some((dom, v)) = current(cpu) else { return };
+    hvlog!("{}: SError at PC {:#x}: treated as a crash", dom.name(), frame.elr);
+    vcpu::shutdown(cpu, dom, v, Event::Crash, frame);
+    vcpu::before_return(cpu, dom, v, frame);
+}
+
+/// A fault in the hypervisor itself: a bug, never a guest's doing. Report it
+/// and stop this pCPU; the other pCPUs and their domains carry on.
+#[no_mangle]
+extern "C" fn hypervisor_fault(esr: u64, elr: u64, far: u64) -> ! {
+    hvlog!("hypervisor fault on pCPU {}: ESR {:#x} ELR {:#x} FAR {:#x}", sysreg::cpu_index(), esr, elr, far);
+    loop {
+        sysreg::wfi();
+    }
+}
+
+fn reg(frame: &Frame, r: u8) -> u64 {
+    if r < 31 {
+        frame.x[r as usize]
+    } else {
+        0
+    }
+}
+
+fn set_reg(frame: &mut Frame, r: u8, v: u64) {
+    if r < 31 {
+        frame.x[r as usize] = v;
+    }
+}
+
+fn data_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, da: DataAbort, far: u64, ipa: u64) {
+    let emulated = match da.valid {
+        Some(acc) if !da.s1ptw => emulate_mmio(cpu, dom, acc, ipa, frame),
+        _ => false,
+    };
+    if emulated {
+        frame.elr += 4;
+    } else {
+        log_abort(dom, "data access", ipa, frame.elr);
+        inject_abort(cpu, dom, v, frame, false, far);
+    }
+}
+
+/// The emulated devices of a domain: its distributor, redistributors and
+/// PL011. Returns false for any other address.
+fn emulate_mmio(cpu: usize, dom: &Domain, acc: Access, ipa: u64, frame: &mut Frame) -> bool {
+    let value = acc.store_value(reg(frame, acc.reg));
+    let nvcpus = dom.vcpus.len() as u64;
+    let (result, kick) = if (gl::GICD_BASE..gl::GICD_BASE + gl::GICD_SIZE).contains(&ipa) {
+        dom.vgic.lock().dist_access(ipa - gl::GICD_BASE, acc, value)
+    } else if (gl::GICR_BASE..gl::GICR_BASE + nvcpus * gl::GICR_STRIDE).contains(&ipa) {
+        dom.vgic.lock().redist_access(ipa - gl::GICR_BASE, acc, value)
+    } else if dom.desc.has_vpl011() && (gl::PL011_BASE..gl::PL011_BASE + gl::PL011_SIZE).contains(&ipa) {
+        let mut uart = dom.vuart.lock();
+        let effect = uart.access(ipa - gl::PL011_BASE, acc, value);
+        if effect.line_ready {
+            console::domain_line(dom.name(), uart.line());
+            uart.clear_line();
+        }
+        (effect.value, 0)
+    } else {
+        return false;
+    };
+    if !acc.write {
+        set_reg(frame, acc.reg, acc.load_value(result));
+    }
+    kick_vcpus(dom, kick, cpu);
+    true
+}
+
+fn log_abort(dom: &Domain, what: &str, ipa: u64, pc: u64) {
+    let n = dom.aborts_logged.fetch_add(1, Ordering::AcqRel);
+    if n < ABORT_LOG_LIMIT {
+        hvlog!("{}: {} at IPA {:#x} (PC {:#x}) outside its memory and devices: abort injected", dom.name(), what, ipa, pc);
+    } else if n == ABORT_LOG_LIMIT {
+        hvlog!("{}: further aborts not logged", dom.name());
+    }
+}
+
+/// Injects a synchronous external abort; a vCPU that keeps faulting at its
+/// own vectors is crashed instead, under its domain's `on_crash` policy.
+fn inject_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, instruction: bool, far: u64) {
+    let vbar = vcpu_regs::vbar_el1();
+    let crashed = dom.vcpus[v].faults.lock().fault(frame.elr, vbar);
+    if crashed {
+        hvlog!("{}: vCPU {} keeps faulting at its exception vectors (VBAR {:#x}): crashed", dom.name(), v, vbar);
+        vcpu::shutdown(cpu, dom, v, Event::Crash, frame);
+        return;
+    }
+    let from_el0 = frame.spsr & 0xf == 0;
+    let syndrome = esr::abort_syndrome(instruction, from_el0);
+    let (pc, spsr) = vcpu_regs::inject_exception(syndrome, Some(far), frame.elr, frame.spsr);
+    frame.elr = pc;
+    frame.spsr = spsr;
+}
+
+/// SMCCC calls (HVC #0 or SMC #0): PSCI and the SMCCC architecture calls.
+/// Any other function ID gets NOT_SUPPORTED, as guests probe for features.
+fn smccc_call(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
+    let fid = frame.x[0] as u32;
+    let (a1, a2, a3) = if fid & smccc::CONV_64 != 0 {
+        (frame.x[1], frame.x[2], frame.x[3])
+    } else {
+        (frame.x[1] as u32 as u64, frame.x[2] as u32 as u64, frame.x[3] as u32 as u64)
+    };
+    let ret: i64 = match fid {
+        psci::PSCI_VERSION => psci::VERSION_1_1 as i64,
+        psci::PSCI_FEATURES => match a1 as u32 {
+            psci::PSCI_VERSION | psci::PSCI_FEATURES | psci::CPU_OFF | psci::CPU_ON_32 | psci::CPU_ON_64
+            | psci::AFFINITY_INFO_32 | psci::AFFINITY_INFO_64 | psci::SYSTEM_OFF | psci::SYSTEM_RESET
+            | psci::MIGRATE_INFO_TYPE | smccc::SMCCC_VERSION => psci::SUCCESS,
+            _ => psci::NOT_SUPPORTED,
+        },
+        psci::MIGRATE_INFO_TYPE => psci::TOS_NOT_PRESENT_MP,
+        psci::CPU_ON_32 | psci::CPU_ON_64 => cpu_on(dom, cpu, a1, a2, a3),
+        psci::AFFINITY_INFO_32 | psci::AFFINITY_INFO_64 => affinity_info(dom, a1, a2),
+        psci::CPU_OFF => {
+            vcpu::cpu_off(cpu, dom, v, frame);
+            return;
+        }
+        psci::SYSTEM_OFF => {
+            vcpu::shutdown(cpu, dom, v, Event::PowerOff, frame);
+            return;
+        }
+        psci::SYSTEM_RESET => {
+            vcpu::shutdown(cpu, dom, v, Event::Reboot, frame);
+            return;
+        }
+        smccc::SMCCC_VERSION => smccc::VERSION_1_1 as i64,
+        _ => smccc::NOT_SUPPORTED,
+    };
+    frame.x[0] = ret as u64;
+}
+
+fn vcpu_index_of(dom: &Domain, mpidr: u64) -> Option<usize> {
+    // vCPU i has affinity 0.0.0.i.
+    let aff = mpidr & 0xff_00ff_ffff;
+    let i = (aff & 0xff) as usize;
+    (aff >> 8 == 0 && i < dom.vcpus.len()).then_some(i)
+}
+
+fn cpu_on(dom: &Domain, self_cpu: usize, target: u64, entry: u64, context: u64) -> i64 {
+    let Some(t) = vcpu_index_of(dom, target) else { return psci::INVALID_PARAMETERS };
+    if !dom.ram_contains(entry) {
+        return psci::INVALID_ADDRESS;
+    }
+    let vcpu = &dom.vcpus[t];
+    match vcpu.state.load(Ordering::Acquire) {
+        VCPU_RUNNING => return psci::ALREADY_ON,
+        VCPU_ON_PENDING => return psci::ON_PENDING,
+        _ => {}
+    }
+    vcpu.entry.store(entry, Ordering::Release);
+    vcpu.context.store(context, Ordering::Release);
+    if vcpu.state.compare_exchange(VCPU_OFF, VCPU_ON_PENDING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return psci::ALREADY_ON;
+    }
+    kick_vcpus(dom, 1 << t, self_cpu);
+    psci::SUCCESS
+}
+
+fn affinity_info(dom: &Domain, target: u64, level: u64) -> i64 {
+    if level != 0 {
+        return psci::INVALID_PARAMETERS;
+    }
+    let Some(t) = vcpu_index_of(dom, target) else { return psci::INVALID_PARAMETERS };
+    match dom.vcpus[t].state.load(Ordering::Acquire) {
+        VCPU_RUNNING => psci::AFFINITY_ON,
+        VCPU_ON_PENDING => psci::AFFINITY_ON_PENDING,
+        _ => psci::AFFINITY_OFF,
+    }
+}

@@ -1,0 +1,219 @@
+//! What a pCPU does with its vCPU: start it, return to it after every exit
+//! with its list registers up to date, park it when it is off, and carry out
+//! its domain's lifecycle decisions.
+
+use crate::arch::entry::{self, Frame};
+use crate::arch::{gic, memory, psci, sysreg, vcpu_regs};
+use crate::console::hvlog;
+use crate::domain::*;
+use core::sync::atomic::Ordering;
+use hv_core::lifecycle::{decide, Decision, Event};
+use hv_core::vgic::MAX_LRS;
+
+/// A pCPU's life after boot: run its vCPU, or sleep if it has none.
+pub fn cpu_main(cpu: usize) -> ! {
+    let Some((dom, v)) = current(cpu) else {
+        loop {
+            sysreg::wfi();
+            drain_irqs(None);
+        }
+    };
+    vcpu_regs::enter_domain(dom.vmid, dom.s2_root, hv_core::stage2::vtcr(), system().trap_wfi);
+    let frame = wait_until_started(cpu, dom, v);
+    entry::enter(cpu, &frame)
+}
+
+/// Parks until vCPU `v` is switched on (boot, PSCI CPU_ON, restart), then
+/// resets it and returns the frame it starts from.
+pub fn wait_until_started(cpu: usize, dom: &Domain, v: usize) -> Frame {
+    let vcpu = &dom.vcpus[v];
+    loop {
+        if !vcpu.stop.load(Ordering::Acquire)
+            && vcpu
+                .state
+                .compare_exchange(VCPU_ON_PENDING, VCPU_RUNNING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            return start_frame(cpu, dom, v);
+        }
+        sysreg::wfi();
+        drain_irqs(None);
+    }
+}
+
+fn start_frame(cpu: usize, dom: &Domain, v: usize) -> Frame {
+    let vcpu = &dom.vcpus[v];
+    gic::clear_active(cpu, gic::VTIMER_PPI);
+    vcpu_regs::reset_el1(v as u64, dom.epoch.load(Ordering::Acquire));
+    gic::reset_virtual_interface(gic::lr_count());
+    dom.vgic.lock().forget_lrs(v);
+    *vcpu.faults.lock() = Default::default();
+    let mut f = Frame::default();
+    f.x[0] = vcpu.context.load(Ordering::Acquire);
+    f.elr = vcpu.entry.load(Ordering::Acquire);
+    f.spsr = vcpu_regs::SPSR_EL1H_MASKED;
+    f
+}
+
+/// Takes every pending physical interrupt. With a running vCPU, its virtual
+/// timer interrupt is forwarded to it (HW-linked: the guest's EOI deactivates
+/// the physical one); kicks and maintenance interrupts only wake us up.
+pub fn drain_irqs(running: Option<(&Domain, usize)>) {
+    loop {
+        let intid = gic::ack();
+        if intid == gic::SPURIOUS || intid >= 1020 {
+            return;
+        }
+        gic::eoi(intid);
+        match (intid, running) {
+            (gic::VTIMER_PPI, Some((dom, v))) => {
+                dom.vgic.lock().inject(v, intid, true);
+            }
+            _ => gic::deactivate(intid),
+        }
+    }
+}
+
+/// Last step of every exit: honour a stop request, then bring the list
+/// registers up to date. May replace the frame (the vCPU was restarted).
+pub fn before_return(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
+    if dom.vcpus[v].stop.load(Ordering::Acquire) {
+        park(cpu, dom, v, frame);
+    }
+    flush_lrs(dom, v);
+}
+
+fn park(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
+    let vcpu = &dom.vcpus[v];
+    // Quiesce EL1 (the virtual timer above all) so nothing fires while off.
+    vcpu_regs::reset_el1(v as u64, 0);
+    // A restart may already have switched this vCPU on again: keep that.
+    let _ = vcpu.state.compare_exchange(VCPU_RUNNING, VCPU_OFF, Ordering::AcqRel, Ordering::Acquire);
+    *frame = wait_until_started(cpu, dom, v);
+}
+
+fn flush_lrs(dom: &Domain, v: usize) {
+    let n = gic::lr_count().min(MAX_LRS);
+    let mut lrs = [0u64; MAX_LRS];
+    for (i, lr) in lrs.iter_mut().enumerate().take(n) {
+        *lr = gic::read_lr(i);
+    }
+    let before = lrs;
+    let more = dom.vgic.lock().flush(v, &mut lrs[..n]);
+    for i in 0..n {
+        if lrs[i] != before[i] {
+            gic::write_lr(i, lrs[i]);
+        }
+    }
+    gic::set_underflow_irq(more);
+}
+
+/// The vCPU executed WFI (vwfi = "trap"): sleep on this pCPU until it has an
+/// interrupt to take or must stop.
+pub fn block(dom: &Domain, v: usize) {
+    loop {
+        if dom.vcpus[v].stop.load(Ordering::Acquire) || dom.vgic.lock().has_deliverable(v) {
+            return;
+        }
+        let n = gic::lr_count();
+        if (0..n).any(|i| gic::read_lr(i) & hv_core::vgic::lr::STATE_PENDING != 0) {
+            return;
+        }
+        sysreg::wfi();
+        drain_irqs(Some((dom, v)));
+    }
+}
+
+/// PSCI CPU_OFF: the vCPU stops until another CPU_ON.
+pub fn cpu_off(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
+    park(cpu, dom, v, frame);
+}
+
+/// A power-off, reboot or crash of `dom`, raised by its vCPU `v` on `cpu`.
+/// Applies the domain's policy; the caller's frame is replaced when this
+/// vCPU runs again.
+pub fn shutdown(cpu: usize, dom: &Domain, v: usize, event: Event, frame: &mut Frame) {
+    if dom
+        .state
+        .compare_exchange(DOM_RUNNING, DOM_STOPPING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        // Another vCPU of this domain is already taking it down.
+        park(cpu, dom, v, frame);
+        return;
+    }
+    let decision = decide(&dom.desc, event);
+    hvlog!("{}: {:?} -> {:?}", dom.name(), event, decision);
+    match decision {
+        Decision::MachineOff => {
+            hvlog!("system controller {} powered off: machine off", dom.name());
+            psci::system_off()
+        }
+        Decision::MachineReset => {
+            hvlog!("system controller {} rebooted: machine reset", dom.name());
+            psci::system_reset()
+        }
+        _ => {}
+    }
+    stop_other_vcpus(dom, v);
+    match decision {
+        Decision::Restart => restart(dom),
+        Decision::Preserve => {
+            hvlog!("{}: preserved (vCPUs stopped, memory kept)", dom.name());
+            dom.state.store(DOM_PRESERVED, Ordering::Release);
+        }
+        _ => {
+            hvlog!("{}: destroyed", dom.name());
+            dom.state.store(DOM_DESTROYED, Ordering::Release);
+            if all_destroyed() {
+                hvlog!("every domain is gone: machine off");
+                psci::system_off();
+            }
+        }
+    }
+    park(cpu, dom, v, frame);
+}
+
+/// Every vCPU of `dom` but `me` is stopped and parked when this returns. A
+/// guest cannot delay it: the kick is a physical interrupt, which always
+/// traps to EL2.
+fn stop_other_vcpus(dom: &Domain, me: usize) {
+    for (i, vcpu) in dom.vcpus.iter().enumerate() {
+        vcpu.stop.store(true, Ordering::Release);
+        if i != me {
+            let _ = vcpu.state.compare_exchange(VCPU_ON_PENDING, VCPU_OFF, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+    let self_cpu = dom.vcpus[me].pcpu;
+    kick_vcpus(dom, u8::MAX, self_cpu);
+    for (i, vcpu) in dom.vcpus.iter().enumerate() {
+        if i != me {
+            while vcpu.state.load(Ordering::Acquire) != VCPU_OFF {
+                core::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// Reloads the domain from its pristine image and starts vCPU 0 again.
+/// Runs on a pCPU of the domain (so VTTBR_EL2 holds its VMID) while all of
+/// its vCPUs are stopped.
+fn restart(dom: &Domain) {
+    let n = dom.restarts.fetch_add(1, Ordering::AcqRel) + 1;
+    hvlog!("{}: restarting (restart #{})", dom.name(), n);
+    memory::load_domain_ram(dom.desc.mem_pa, dom.desc.mem_size, dom.desc.load_offset, dom.desc.image);
+    vcpu_regs::flush_guest_tlbs();
+    dom.vgic.lock().reset();
+    dom.vuart.lock().reset();
+    dom.aborts_logged.store(0, Ordering::Release);
+    dom.epoch.store(sysreg::counter(), Ordering::Release);
+    let v0 = &dom.vcpus[0];
+    v0.entry.store(dom.entry_ipa(), Ordering::Release);
+    v0.context.store(0, Ordering::Release);
+    for vcpu in dom.vcpus.iter() {
+        vcpu.stop.store(false, Ordering::Release);
+    }
+    v0.state.store(VCPU_ON_PENDING, Ordering::Release);
+    dom.state.store(DOM_RUNNING, Ordering::Release);
+    kick_vcpus(dom, 1, usize::MAX);
+}

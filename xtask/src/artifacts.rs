@@ -1,0 +1,115 @@
+//! Building what boots: the hypervisor image, the test guests, and a
+//! sample's boot bundle, under `target/cockpit/<board>/<sample>/`.
+
+use crate::toolchain::{self, CrossCargo, TARGET};
+use hv_config::{ImageRef, LoadOptions, Sample};
+use object::{Object, ObjectSegment};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Built-in test guests, referenced from samples as `guest:<name>`.
+pub const GUESTS: &[&str] = &["heartbeat", "crasher"];
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn bare_target_dir() -> PathBuf {
+    root().join("target/bare")
+}
+
+/// Builds a bare-metal crate (its own workspace) in release mode.
+fn cross_build(cc: &CrossCargo, manifest: &Path) -> Result<(), String> {
+    let mut cmd = Command::new(&cc.cargo);
+    cmd.arg("build").arg("--release").arg("--quiet").arg("--target").arg(TARGET);
+    cmd.arg("--manifest-path").arg(manifest);
+    cmd.env("CARGO_TARGET_DIR", bare_target_dir());
+    cmd.env("RUSTC", &cc.rustc);
+    // The host toolchain's flags must not leak into the cross build.
+    cmd.env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
+    if cc.build_std {
+        cmd.arg("-Zbuild-std=core,alloc").env("RUSTC_BOOTSTRAP", "1");
+    }
+    let st = cmd.status().map_err(|e| format!("running {}: {e}", cc.cargo))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("building {} failed", manifest.display()))
+    }
+}
+
+fn elf_path(name: &str) -> PathBuf {
+    bare_target_dir().join(TARGET).join("release").join(name)
+}
+
+/// The loadable segments of an ELF as one flat image starting at the lowest
+/// segment address (what a boot loader copies to memory).
+pub fn flat_binary(elf: &Path) -> Result<Vec<u8>, String> {
+    let data = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let segs: Vec<_> = file.segments().filter(|s| s.file_range().1 > 0).collect();
+    let base = segs.iter().map(|s| s.address()).min().ok_or("ELF has no loadable segments")?;
+    let mut out = Vec::new();
+    for s in &segs {
+        let bytes = s.data().map_err(|e| e.to_string())?;
+        let off = (s.address() - base) as usize;
+        if out.len() < off + bytes.len() {
+            out.resize(off + bytes.len(), 0);
+        }
+        out[off..off + bytes.len()].copy_from_slice(bytes);
+    }
+    Ok(out)
+}
+
+pub struct Built {
+    pub dir: PathBuf,
+    pub hypervisor: PathBuf,
+    pub bundle: PathBuf,
+    pub sample: Sample,
+}
+
+pub fn sample_path(name: &str) -> PathBuf {
+    let p = Path::new(name);
+    if p.extension().is_some_and(|e| e == "toml") {
+        return p.to_path_buf();
+    }
+    root().join("samples").join(name).join("system.toml")
+}
+
+/// Validates a sample (build errors name file, line and field).
+pub fn load(sample: &str, profile: Option<&str>) -> Result<Sample, String> {
+    let opts = LoadOptions {
+        known_guests: GUESTS.iter().map(|s| s.to_string()).collect(),
+        profile_override: profile.map(str::to_string),
+    };
+    hv_config::load_sample(&sample_path(sample), &root().join("bsp"), &opts).map_err(|e| e.to_string())
+}
+
+/// Builds the hypervisor, the guests and the sample's bundle.
+pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result<Built, String> {
+    let s = load(sample, profile)?;
+    if let Some(b) = board {
+        if b != s.board.name {
+            return Err(format!("sample {} is written for board {}, not {b}", s.name, s.board.name));
+        }
+    }
+    let cc = toolchain::cross_cargo()?;
+    cross_build(&cc, &root().join("hypervisor/kernel/Cargo.toml"))?;
+    cross_build(&cc, &root().join("hypervisor/guests/Cargo.toml"))?;
+
+    let mut images = Vec::new();
+    for d in &s.domains {
+        images.push(match &d.image {
+            ImageRef::Guest(g) => flat_binary(&elf_path(g))?,
+            ImageRef::File(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        });
+    }
+    let bundle = hv_config::encode_bundle(&s, &images).map_err(|e| e.to_string())?;
+    let dir = root().join("target/cockpit").join(&s.board.name).join(&s.name).join(&s.profile.name);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let hypervisor = dir.join("hypervisor.bin");
+    let bundle_path = dir.join("bundle.bin");
+    std::fs::write(&hypervisor, flat_binary(&elf_path("hv-kernel"))?).map_err(|e| e.to_string())?;
+    std::fs::write(&bundle_path, bundle).map_err(|e| e.to_string())?;
+    Ok(Built { dir, hypervisor, bundle: bundle_path, sample: s })
+}
