@@ -109,12 +109,14 @@ fn flush_lrs(dom: &Domain, v: usize) {
 }
 
 /// The vCPU executed WFI (vwfi = "trap"): sleep on this pCPU until it has an
-/// interrupt to take or must stop.
+/// interrupt to take or must stop. The LRs are reconciled on every round, so
+/// an interrupt the guest completed meanwhile can be delivered again.
 pub fn block(dom: &Domain, v: usize) {
     loop {
-        if dom.vcpus[v].stop.load(Ordering::Acquire) || dom.vgic.lock().has_deliverable(v) {
+        if dom.vcpus[v].stop.load(Ordering::Acquire) {
             return;
         }
+        flush_lrs(dom, v);
         let n = gic::lr_count();
         if (0..n).any(|i| gic::read_lr(i) & hv_core::vgic::lr::STATE_PENDING != 0) {
             return;

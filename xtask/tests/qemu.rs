@@ -1,0 +1,123 @@
+//! Boots real builds under QEMU (virt, EL2, GICv3, 4 CPUs) and asserts on
+//! the hypervisor console. Run through `cargo xtask test`, which provisions
+//! the cross toolchain and QEMU first; plain `cargo test` skips them.
+
+use std::time::Duration;
+use xtask::{artifacts, qemu::Session};
+
+const BOOT: Duration = Duration::from_secs(90);
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}/system.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn boot(sample: &str, profile: Option<&str>) -> Session {
+    let built = artifacts::build(sample, None, profile).unwrap_or_else(|e| panic!("build {sample}: {e}"));
+    Session::start(&built).unwrap()
+}
+
+/// The beat number of a `[heartbeat] beat N` line.
+fn beat(line: &str) -> Option<u64> {
+    line.strip_prefix("[heartbeat] beat ")?.parse().ok()
+}
+
+fn beats(log: &[String]) -> Vec<u64> {
+    log.iter().filter_map(|l| beat(l)).collect()
+}
+
+fn assert_consecutive(b: &[u64], transcript: &str) {
+    assert!(!b.is_empty(), "no heartbeat at all:\n{transcript}");
+    for w in b.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "heartbeat skipped or repeated a beat ({} then {})", w[0], w[1]);
+    }
+    assert_eq!(b[0], 1, "heartbeat did not start at beat 1");
+}
+
+#[test]
+#[ignore = "boots QEMU: run with `cargo xtask test`"]
+fn both_partitions_boot_and_print() {
+    let mut s = boot(xtask::DEFAULT_SAMPLE, None);
+    let (mut hb, mut cr) = (false, false);
+    let ok = s.wait_for(BOOT, |l| {
+        hb |= l == "[heartbeat] beat 5";
+        cr |= l == "[crasher] crasher beat 5";
+        hb && cr
+    });
+    assert!(ok.is_some(), "both domains should print their fifth beat:\n{}", s.transcript());
+    assert!(s.log.iter().any(|l| l.contains("2 domains on 4 pCPUs, null scheduler, vwfi=native")));
+}
+
+#[test]
+#[ignore = "boots QEMU: run with `cargo xtask test`"]
+fn crasher_restarts_while_heartbeat_stays_consecutive() {
+    let mut s = boot(xtask::DEFAULT_SAMPLE, None);
+    let third = s.wait_for(BOOT, |l| l.contains("crasher: restarting (restart #3)"));
+    assert!(third.is_some(), "crasher should be restarted 3 times:\n{}", s.transcript());
+    let at_third = beats(&s.log).last().copied().unwrap_or(0);
+    // The heartbeat keeps coming after the third restart.
+    let target = format!("[heartbeat] beat {}", at_third + 30);
+    assert!(s.wait_for(BOOT, |l| l == target).is_some(), "heartbeat stalled:\n{}", s.transcript());
+    let t = s.transcript();
+    assert_consecutive(&beats(&s.log), &t);
+    // Each crash was the abort the hypervisor injected, then the vector loop.
+    assert!(t.contains("crasher: data access at IPA 0x44000000"), "{t}");
+    assert!(t.contains("crasher: vCPU 0 keeps faulting at its exception vectors"), "{t}");
+    // The restarted domain boots from a pristine image and beats again.
+    let after = t.split("restart #1)").nth(1).unwrap_or("");
+    assert!(after.contains("[crasher] crasher: up;") && after.contains("[crasher] crasher beat 20"), "{t}");
+    // The heartbeat domain was never touched by the crasher's lifecycle.
+    assert!(!t.contains("heartbeat: Crash") && !t.contains("heartbeat: restarting"), "{t}");
+}
+
+#[test]
+#[ignore = "boots QEMU: run with `cargo xtask test`"]
+fn unknown_smccc_calls_get_not_supported_and_the_guest_carries_on() {
+    let mut s = boot(xtask::DEFAULT_SAMPLE, None);
+    assert!(s.wait_for(BOOT, |l| l == "[heartbeat] beat 3").is_some(), "{}", s.transcript());
+    let t = s.transcript();
+    assert!(t.contains("[heartbeat] heartbeat: PSCI version 1.1"), "{t}");
+    assert!(t.contains("[heartbeat] heartbeat: unknown SMCCC call via HVC returned -1"), "{t}");
+    assert!(t.contains("[heartbeat] heartbeat: unknown SMCCC call via SMC returned -1"), "{t}");
+    // An HVC immediate the hypervisor does not define is an undefined instruction (EC 0).
+    assert!(t.contains("[heartbeat] heartbeat: HVC #1 raised exception class 0x0, carrying on"), "{t}");
+}
+
+fn heartbeat_runs_with(profile: &str, banner: &str) {
+    let mut s = boot(xtask::DEFAULT_SAMPLE, Some(profile));
+    assert!(s.wait_for(BOOT, |l| l == "[heartbeat] beat 50").is_some(), "{}", s.transcript());
+    let t = s.transcript();
+    assert!(t.contains(banner), "{t}");
+    assert_consecutive(&beats(&s.log), &t);
+}
+
+#[test]
+#[ignore = "boots QEMU: run with `cargo xtask test`"]
+fn vwfi_native_runs() {
+    heartbeat_runs_with("null-native", "vwfi=native");
+}
+
+#[test]
+#[ignore = "boots QEMU: run with `cargo xtask test`"]
+fn vwfi_trap_runs() {
+    heartbeat_runs_with("null-trap", "vwfi=trap");
+}
+
+#[test]
+#[ignore = "boots QEMU: run with `cargo xtask test`"]
+fn a_domain_power_off_stops_only_that_domain() {
+    let mut s = boot(&fixture("poweroff-domain"), None);
+    assert!(s.wait_for(BOOT, |l| l.contains("countdown: destroyed")).is_some(), "{}", s.transcript());
+    let last = beats(&s.log).last().copied().unwrap_or(0);
+    let target = format!("[heartbeat] beat {}", last + 20);
+    assert!(s.wait_for(BOOT, |l| l == target).is_some(), "machine must keep running:\n{}", s.transcript());
+    assert!(s.transcript().contains("countdown: PowerOff -> Destroy"));
+}
+
+#[test]
+#[ignore = "boots QEMU: run with `cargo xtask test`"]
+fn the_system_controller_power_off_ends_the_machine() {
+    let mut s = boot(&fixture("poweroff-machine"), None);
+    assert!(s.wait_exit(BOOT), "QEMU should exit on the controller's SYSTEM_OFF:\n{}", s.transcript());
+    let t = s.transcript();
+    assert!(t.contains("system controller countdown powered off: machine off"), "{t}");
+}
