@@ -110,6 +110,15 @@ pub const EC_IABT_CUR: u8 = 0x21;
 pub const EC_DABT_LOWER: u8 = 0x24;
 pub const EC_DABT_CUR: u8 = 0x25;
 
+/// Length of the trapped instruction (ESR.IL): 2 for a 16-bit T32 one.
+pub fn insn_len(esr: u64) -> u64 {
+    if esr & (1 << 25) != 0 {
+        4
+    } else {
+        2
+    }
+}
+
 pub fn ec(esr: u64) -> u8 {
     ((esr >> 26) & 0x3f) as u8
 }
@@ -220,6 +229,12 @@ mod tests {
         let word = Access { size: 4, write: false, reg: 0, sign_extend: false, sf: false };
         assert_eq!(word.load_value(0xdead_beef_1234_5678), 0x1234_5678);
         assert_eq!(word.store_value(0xdead_beef_1234_5678), 0x1234_5678);
+    }
+
+    #[test]
+    fn instruction_length_follows_il() {
+        assert_eq!(insn_len((0x01 << 26) | (1 << 25)), 4);
+        assert_eq!(insn_len(0x01 << 26), 2, "a 16-bit T32 WFE from an AArch32 EL0 task");
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl Stage2 {
         size: u64,
         kind: MemKind,
     ) -> Result<(), MapError> {
-        if ipa % PAGE != 0 || pa % PAGE != 0 || size % PAGE != 0 {
+        if !ipa.is_multiple_of(PAGE) || !pa.is_multiple_of(PAGE) || !size.is_multiple_of(PAGE) {
             return Err(MapError::Unaligned);
         }
         let end = ipa.checked_add(size).ok_or(MapError::OutOfRange)?;
@@ -304,7 +304,7 @@ mod tests {
         let mut s2 = Stage2::new(&mut mem).unwrap();
         assert_eq!(s2.map(&mut mem, 0x1001, 0, PAGE, MemKind::Ram), Err(MapError::Unaligned));
         assert_eq!(s2.map(&mut mem, 1 << 39, 0, PAGE, MemKind::Ram), Err(MapError::OutOfRange));
-        assert_eq!(s2.map(&mut mem, u64::MAX & !0xfff, 0, PAGE, MemKind::Ram), Err(MapError::OutOfRange));
+        assert_eq!(s2.map(&mut mem, !0xfff, 0, PAGE, MemKind::Ram), Err(MapError::OutOfRange));
     }
 
     #[test]

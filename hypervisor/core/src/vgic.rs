@@ -227,6 +227,19 @@ impl VGic {
                 self.vcpu[vcpu].lr_shadow[i] = NO_IRQ;
             }
         }
+        // An interrupt pending again while the guest still handles it (its
+        // LR is Active): mark that LR pending+active rather than wait for
+        // the LR to drain, which no exit may follow for a long time.
+        for (i, lr_value) in lrs.iter_mut().enumerate().take(nlr) {
+            let held = self.vcpu[vcpu].lr_shadow[i];
+            if held != NO_IRQ
+                && *lr_value & lr::STATE_MASK == lr::STATE_ACTIVE
+                && *lr_value & lr::HW == 0
+                && self.take_repend(vcpu, held as usize)
+            {
+                *lr_value |= lr::STATE_PENDING;
+            }
+        }
         for (i, lr_value) in lrs.iter_mut().enumerate().take(nlr) {
             if !lr::is_free(*lr_value) {
                 continue;
@@ -285,6 +298,23 @@ impl VGic {
             hw
         };
         Some((n, prio, hw))
+    }
+
+    /// Consumes a software-pending instance of `intid`, which is in an LR.
+    fn take_repend(&mut self, vcpu: usize, intid: usize) -> bool {
+        if intid < NR_PRIVATE {
+            let p = &mut self.vcpu[vcpu];
+            let was = bit(p.pending & p.enabled & !p.hw, intid);
+            p.pending &= !((was as u32) << intid);
+            was
+        } else if intid < NR_IRQS {
+            let (w, b) = (intid / 32, intid % 32);
+            let was = bit(self.spi_pending[w] & self.spi_enabled[w] & !self.spi_hw[w], b);
+            self.spi_pending[w] &= !((was as u32) << b);
+            was
+        } else {
+            false
+        }
     }
 
     fn retire(&mut self, vcpu: usize, intid: usize) {
@@ -434,13 +464,16 @@ impl VGic {
             (o, false) if o == SGI_BASE + GICD_IGROUPR => (0xffff_ffff, 0),
             (o, w) if (SGI_BASE + GICD_ISENABLER..SGI_BASE + GICD_ICPENDR + 4).contains(&o) && o % 0x80 == 0 && acc.size == 4 => {
                 let block = (o - SGI_BASE - GICD_ISENABLER) / 0x80;
+                // A HW-linked instance cannot be cleared: its physical
+                // interrupt is active until the guest completes it.
+                let keep = if block == 3 { p.hw } else { 0 };
                 let reg = if block < 2 { &mut p.enabled } else { &mut p.pending };
                 if !w {
                     return (*reg as u64, 0);
                 }
                 match block {
                     0 | 2 => *reg |= value as u32,
-                    _ => *reg &= !(value as u32),
+                    _ => *reg &= !(value as u32 & !keep),
                 }
                 (0, if block == 0 || block == 2 { 1 << vcpu } else { 0 })
             }
@@ -567,6 +600,33 @@ mod tests {
         let mut got: Vec<u32> = lrs.iter().map(|&v| lr::intid(v)).collect();
         got.sort();
         assert_eq!(got, vec![0, 1, 2, 4]);
+    }
+
+    #[test]
+    fn an_sgi_sent_again_while_active_becomes_pending_and_active() {
+        let mut g = VGic::new(2);
+        enable_private(&mut g, 0, 1);
+        g.send_sgi(1, (1 << 24) | 1);
+        let mut lrs = [0u64; 4];
+        g.flush(0, &mut lrs);
+        assert_eq!(lr::intid(lrs[0]), 1);
+        // The guest acknowledges it: the LR turns Active.
+        lrs[0] = (lrs[0] & !lr::STATE_MASK) | lr::STATE_ACTIVE;
+        g.send_sgi(1, (1 << 24) | 1);
+        assert!(!g.flush(0, &mut lrs));
+        assert_eq!(lrs[0] & lr::STATE_MASK, lr::STATE_ACTIVE | lr::STATE_PENDING);
+        assert!(lr::is_free(lrs[1]), "not duplicated into a second LR");
+    }
+
+    #[test]
+    fn icpendr_cannot_drop_a_hw_linked_timer_instance() {
+        let mut g = VGic::new(1);
+        g.inject(0, 27, true);
+        g.redist_access(SGI_BASE + GICD_ICPENDR, w32(), 1 << 27);
+        enable_private(&mut g, 0, 27);
+        let mut lrs = [0u64; 4];
+        g.flush(0, &mut lrs);
+        assert_eq!(lr::intid(lrs[0]), 27, "the physical timer stays active, so its virtual instance must be delivered");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 use crate::arch::uart;
 use core::fmt::{self, Write};
 
-static LOCK: spin::Mutex<()> = spin::Mutex::new(());
+// A ticket lock: fair, so a domain that prints without pause cannot starve
+// the others (or the hypervisor) of the console.
+static LOCK: spin::mutex::TicketMutex<()> = spin::mutex::TicketMutex::new(());
 
 struct Raw;
 

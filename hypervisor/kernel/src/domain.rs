@@ -12,6 +12,8 @@ use hv_core::vuart::VUart;
 pub const VCPU_OFF: u8 = 0;
 pub const VCPU_ON_PENDING: u8 = 1;
 pub const VCPU_RUNNING: u8 = 2;
+/// A CPU_ON is writing the entry point; becomes ON_PENDING at once.
+pub const VCPU_CLAIMED: u8 = 3;
 
 /// Domain states.
 pub const DOM_RUNNING: u8 = 0;

@@ -24,7 +24,7 @@ extern "C" fn guest_sync(frame: &mut Frame) {
     let (esr_val, far, ipa) = vcpu_regs::trap_syndrome();
     match esr::decode(esr_val) {
         Trap::Wfx { wfe } => {
-            frame.elr += 4;
+            frame.elr += esr::insn_len(esr_val);
             if !wfe {
                 vcpu::block(dom, v);
             }
@@ -36,16 +36,16 @@ extern "C" fn guest_sync(frame: &mut Frame) {
             frame.x[0] = (-hypercall::ENOSYS) as u64;
         }
         Trap::Smc { imm: 0 } => {
-            frame.elr += 4;
+            frame.elr += esr::insn_len(esr_val);
             smccc_call(cpu, dom, v, frame);
         }
         Trap::SysReg(acc) if !acc.read && (acc.is(esr::ICC_SGI1R_EL1) || acc.is(esr::ICC_ASGI1R_EL1) || acc.is(esr::ICC_SGI0R_EL1)) => {
             let value = reg(frame, acc.rt);
             let kick = dom.vgic.lock().send_sgi(v, value);
             kick_vcpus(dom, kick, cpu);
-            frame.elr += 4;
+            frame.elr += esr::insn_len(esr_val);
         }
-        Trap::DataAbort(da) => data_abort(cpu, dom, v, frame, da, far, ipa),
+        Trap::DataAbort(da) => data_abort(cpu, dom, v, frame, da, far, ipa, esr::insn_len(esr_val)),
         Trap::InstrAbort { .. } => {
             log_abort(dom, "instruction fetch", ipa, frame.elr);
             inject_abort(cpu, dom, v, frame, true, far);
@@ -106,13 +106,14 @@ fn set_reg(frame: &mut Frame, r: u8, v: u64) {
     }
 }
 
-fn data_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, da: DataAbort, far: u64, ipa: u64) {
+#[allow(clippy::too_many_arguments)]
+fn data_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, da: DataAbort, far: u64, ipa: u64, len: u64) {
     let emulated = match da.valid {
         Some(acc) if !da.s1ptw => emulate_mmio(cpu, dom, acc, ipa, frame),
         _ => false,
     };
     if emulated {
-        frame.elr += 4;
+        frame.elr += len;
     } else {
         log_abort(dom, "data access", ipa, frame.elr);
         inject_abort(cpu, dom, v, frame, false, far);
@@ -223,15 +224,21 @@ fn cpu_on(dom: &Domain, self_cpu: usize, target: u64, entry: u64, context: u64) 
         return psci::INVALID_ADDRESS;
     }
     let vcpu = &dom.vcpus[t];
-    match vcpu.state.load(Ordering::Acquire) {
-        VCPU_RUNNING => return psci::ALREADY_ON,
-        VCPU_ON_PENDING => return psci::ON_PENDING,
-        _ => {}
+    if vcpu.stop.load(Ordering::Acquire) || dom.state.load(Ordering::Acquire) != DOM_RUNNING {
+        // The domain is going down: no vCPU starts now.
+        return psci::DENIED;
+    }
+    // Claim the vCPU before writing its entry, so two CPU_ONs cannot mix.
+    if let Err(state) = vcpu.state.compare_exchange(VCPU_OFF, VCPU_CLAIMED, Ordering::AcqRel, Ordering::Acquire) {
+        return if state == VCPU_RUNNING { psci::ALREADY_ON } else { psci::ON_PENDING };
     }
     vcpu.entry.store(entry, Ordering::Release);
     vcpu.context.store(context, Ordering::Release);
-    if vcpu.state.compare_exchange(VCPU_OFF, VCPU_ON_PENDING, Ordering::AcqRel, Ordering::Acquire).is_err() {
-        return psci::ALREADY_ON;
+    vcpu.state.store(VCPU_ON_PENDING, Ordering::Release);
+    if vcpu.stop.load(Ordering::Acquire) {
+        // A shutdown began meanwhile; it may be waiting for this vCPU.
+        let _ = vcpu.state.compare_exchange(VCPU_ON_PENDING, VCPU_OFF, Ordering::AcqRel, Ordering::Acquire);
+        return psci::DENIED;
     }
     kick_vcpus(dom, 1 << t, self_cpu);
     psci::SUCCESS
@@ -244,7 +251,7 @@ fn affinity_info(dom: &Domain, target: u64, level: u64) -> i64 {
     let Some(t) = vcpu_index_of(dom, target) else { return psci::INVALID_PARAMETERS };
     match dom.vcpus[t].state.load(Ordering::Acquire) {
         VCPU_RUNNING => psci::AFFINITY_ON,
-        VCPU_ON_PENDING => psci::AFFINITY_ON_PENDING,
+        VCPU_ON_PENDING | VCPU_CLAIMED => psci::AFFINITY_ON_PENDING,
         _ => psci::AFFINITY_OFF,
     }
 }

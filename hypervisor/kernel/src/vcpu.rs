@@ -85,8 +85,12 @@ pub fn before_return(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
 
 fn park(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
     let vcpu = &dom.vcpus[v];
-    // Quiesce EL1 (the virtual timer above all) so nothing fires while off.
+    // Quiesce EL1 (the virtual timer above all) and the virtual CPU
+    // interface (a live underflow maintenance interrupt would keep waking
+    // this pCPU) so nothing fires while off.
     vcpu_regs::reset_el1(v as u64, 0);
+    gic::reset_virtual_interface(gic::lr_count());
+    dom.vgic.lock().forget_lrs(v);
     // A restart may already have switched this vCPU on again: keep that.
     let _ = vcpu.state.compare_exchange(VCPU_RUNNING, VCPU_OFF, Ordering::AcqRel, Ordering::Acquire);
     *frame = wait_until_started(cpu, dom, v);
@@ -190,7 +194,10 @@ fn stop_other_vcpus(dom: &Domain, me: usize) {
     kick_vcpus(dom, u8::MAX, self_cpu);
     for (i, vcpu) in dom.vcpus.iter().enumerate() {
         if i != me {
+            // A racing CPU_ON may switch it to ON_PENDING after the first
+            // pass; it sees `stop` and backs off, and so do we, again.
             while vcpu.state.load(Ordering::Acquire) != VCPU_OFF {
+                let _ = vcpu.state.compare_exchange(VCPU_ON_PENDING, VCPU_OFF, Ordering::AcqRel, Ordering::Acquire);
                 core::hint::spin_loop();
             }
         }

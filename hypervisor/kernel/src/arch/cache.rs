@@ -1,4 +1,5 @@
-//! Cache maintenance for memory a guest may read with its MMU and caches off.
+//! Cache maintenance for memory a guest may read with its MMU and caches off:
+//! clean and invalidate, so no stale line survives once it turns caches on.
 
 const LINE: usize = 64;
 
@@ -10,7 +11,7 @@ pub fn clean_for_guest(start: u64, len: u64) {
     while a < end {
         // SAFETY: data-cache clean by address of memory the caller owns
         // (a domain's RAM); it has no effect on contents.
-        unsafe { core::arch::asm!("dc cvac, {}", in(reg) a, options(nostack)) };
+        unsafe { core::arch::asm!("dc civac, {}", in(reg) a, options(nostack)) };
         a += LINE;
     }
     // SAFETY: barrier plus instruction-cache invalidation; no memory operands.

@@ -41,9 +41,10 @@ pub fn enable() {
     write!(tcr_el2, tcr);
     write!(ttbr0_el2, table);
     dsb_sy();
-    // SAFETY: invalidating this CPU's EL2 TLB before first use; no memory
+    // SAFETY: invalidating this CPU's EL2 and EL1&0 TLBs (entries a boot
+    // loader may have left under any VMID) before first use; no memory
     // operands.
-    unsafe { core::arch::asm!("tlbi alle2", "dsb sy", options(nostack)) };
+    unsafe { core::arch::asm!("tlbi alle2", "tlbi alle1", "dsb sy", options(nostack)) };
     isb();
     // M, C, SA, I, plus RES1 bits.
     let sctlr = read!(sctlr_el2) | 1 | (1 << 2) | (1 << 3) | (1 << 12) | 0x30C5_0830;

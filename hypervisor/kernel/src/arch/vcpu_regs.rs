@@ -14,6 +14,7 @@ const HCR_BSU_IS: u64 = 1 << 10;
 const HCR_TWI: u64 = 1 << 13;
 const HCR_TWE: u64 = 1 << 14;
 const HCR_TSC: u64 = 1 << 19;
+const HCR_TIDCP: u64 = 1 << 20;
 const HCR_RW: u64 = 1 << 31;
 
 /// EL1h with D, A, I, F masked: how a vCPU and an injected exception start.
@@ -22,7 +23,7 @@ const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
 
 /// Points this pCPU's stage-2 and traps at a domain.
 pub fn enter_domain(vmid: u16, s2_root: u64, vtcr: u64, trap_wfi: bool) {
-    let mut hcr = HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_RW;
+    let mut hcr = HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_TIDCP | HCR_RW;
     if trap_wfi {
         hcr |= HCR_TWI | HCR_TWE;
     }
@@ -34,6 +35,8 @@ pub fn enter_domain(vmid: u16, s2_root: u64, vtcr: u64, trap_wfi: bool) {
     // FP/SIMD not trapped (guests own them; the hypervisor is soft-float).
     write!(cptr_el2, 0x33ff);
     write!(vpidr_el2, read!(midr_el1));
+    // Debug and PMU registers not trapped; every counter usable by EL1.
+    write!(mdcr_el2, (read!(pmcr_el0) >> 11) & 0x1f);
     isb();
 }
 
