@@ -11,5 +11,7 @@
 
 pub mod guest_layout;
 pub mod hypercall;
+/// Xen PV I/O protocols: shared rings, xenstore wire format and device layouts.
+pub mod io;
 pub mod psci;
 pub mod smccc;
