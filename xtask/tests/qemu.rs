@@ -121,3 +121,23 @@ fn the_system_controller_power_off_ends_the_machine() {
     let t = s.transcript();
     assert!(t.contains("system controller countdown powered off: machine off"), "{t}");
 }
+
+#[test]
+#[ignore = "boots QEMU: run with `cargo xtask test`"]
+fn vcpus_of_a_domain_start_each_other_and_exchange_sgis() {
+    let mut s = boot(&fixture("smp"), None);
+    let done = s.wait_for(BOOT, |l| l.starts_with("[smp] smp: 10 SGI round trips"));
+    let t = s.transcript();
+    assert!(done.is_some(), "{t}");
+    assert!(t.contains("[smp] smp: vCPU 0 up; vCPU 1 affinity 1"), "vCPU 1 starts off:\n{t}");
+    assert!(t.contains("[smp] smp: CPU_ON(1) returned 0"), "{t}");
+    // Asked again while it is on (or about to be): ALREADY_ON (-4) or ON_PENDING (-5).
+    assert!(t.contains("[smp] smp: CPU_ON(1) again returned -4") || t.contains("[smp] smp: CPU_ON(1) again returned -5"), "{t}");
+    assert!(t.contains("[smp] smp: CPU_ON(7) returned -2"), "no vCPU 7 in this domain:\n{t}");
+    assert!(t.contains("[smp] smp: vCPU 1 up"), "{t}");
+    for n in 1..=10 {
+        assert!(t.contains(&format!("[smp] pong {n}\n")) || t.ends_with(&format!("[smp] pong {n}")), "missing pong {n}:\n{t}");
+    }
+    assert!(t.contains("[smp] smp: 10 SGI round trips; vCPU 1 affinity 1"), "vCPU 1 should be off after CPU_OFF:\n{t}");
+    assert!(!t.contains("unexpected"), "{t}");
+}

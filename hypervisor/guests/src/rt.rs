@@ -178,11 +178,29 @@ impl Write for Console {
     }
 }
 
+static CONSOLE_LOCK: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Prints one line atomically with respect to the domain's other vCPUs (they
+/// share one UART) and to interrupt handlers (IRQs are masked meanwhile).
+pub fn print_line(args: fmt::Arguments<'_>) {
+    use core::sync::atomic::Ordering;
+    let daif: u64;
+    // SAFETY: saving DAIF and masking IRQs for the duration of the line.
+    unsafe { asm!("mrs {}, daif", "msr daifset, #2", out(reg) daif) };
+    while CONSOLE_LOCK.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        core::hint::spin_loop();
+    }
+    let _ = Console.write_fmt(args);
+    let _ = Console.write_str("\n");
+    CONSOLE_LOCK.store(false, Ordering::Release);
+    // SAFETY: restoring the interrupt mask saved above.
+    unsafe { asm!("msr daif, {}", in(reg) daif) };
+}
+
 #[macro_export]
 macro_rules! println {
     ($($arg:tt)*) => {{
-        use core::fmt::Write as _;
-        let _ = writeln!($crate::Console, $($arg)*);
+        $crate::print_line(format_args!($($arg)*));
     }};
 }
 
@@ -195,6 +213,13 @@ pub fn hvc_call(fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
              inout("x2") a2 => _, inout("x3") a3 => _, options(nostack));
     }
     r
+}
+
+/// Sends SGI `intid` to the vCPUs in `targets` (bit i = vCPU i, cluster 0).
+pub fn send_sgi(intid: u32, targets: u16) {
+    let v = ((intid as u64 & 0xf) << 24) | targets as u64;
+    // SAFETY: writing ICC_SGI1R_EL1 (trapped and emulated by the hypervisor).
+    unsafe { asm!("msr icc_sgi1r_el1, {}", "isb", in(reg) v) };
 }
 
 /// The same through SMC #0 (trapped to the hypervisor).
