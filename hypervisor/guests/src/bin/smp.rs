@@ -48,7 +48,7 @@ smp_secondary_entry:
         gic_init(1 << PING);
         // Pings wait (pending) until IRQs are on, so vCPU 1 is surely still
         // on when CPU_ON is asked again.
-        let entry = smp_secondary_entry as usize as u64;
+        let entry = smp_secondary_entry as *const () as u64;
         let stack_top = core::ptr::addr_of_mut!(STACK1) as u64 + 16384;
         let first = hvc_call(psci::CPU_ON_64, 1, entry, stack_top);
         let again = hvc_call(psci::CPU_ON_64, 1, entry, stack_top);
