@@ -29,7 +29,8 @@ enum Cmd {
     Run(Target),
     /// Build the hypervisor image and boot bundle of a sample.
     Build(Target),
-    /// Host unit tests, then the QEMU integration tests.
+    /// Host unit tests, then the integration tests that need QEMU or system
+    /// programs (the `#[ignore]`d ones), installing what they need first.
     Test {
         /// Only the host unit tests.
         #[arg(long)]
@@ -45,6 +46,40 @@ enum Cmd {
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Sums cargo test's per-binary results into one closing line.
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl Tally {
+    /// Runs `cmd`, echoing its output, and adds up its `test result:` lines.
+    fn run(&mut self, cmd: &mut Command) -> Result<bool, String> {
+        use std::io::{BufRead, BufReader};
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+        let out = child.stdout.take().ok_or("no stdout")?;
+        for line in BufReader::new(out).lines() {
+            let line = line.map_err(|e| e.to_string())?;
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let num = |word: &str| -> u64 {
+                    rest.split(';')
+                        .find_map(|part| part.trim().strip_suffix(word).and_then(|n| n.trim().rsplit(' ').next()?.parse().ok()))
+                        .unwrap_or(0)
+                };
+                self.passed += num(" passed");
+                self.failed += num(" failed");
+            }
+        }
+        Ok(child.wait().map_err(|e| e.to_string())?.success())
+    }
+
+    fn print(&self) {
+        println!("tests: {} passed, {} failed", self.passed, self.failed);
+    }
 }
 
 fn run(cmd: Cmd) -> Result<(), String> {
@@ -67,25 +102,25 @@ fn run(cmd: Cmd) -> Result<(), String> {
         }
         Cmd::Test { host_only } => {
             let root = artifacts::root();
-            let st = cargo().current_dir(&root).args(["test", "--workspace"]).status().map_err(|e| e.to_string())?;
-            if !st.success() {
-                return Err("host tests failed".into());
+            // Everything the tests build against or run (C libraries, QEMU,
+            // the cross toolchain) comes from the list CI installs too.
+            xtask::toolchain::ensure_listed_packages(&root.join(".ci/apt-packages"))?;
+            let mut tally = Tally::default();
+            let ok = tally.run(cargo().current_dir(&root).args(["test", "--workspace"]))?;
+            if !ok || host_only {
+                tally.print();
+                return if ok { Ok(()) } else { Err("host tests failed".into()) };
             }
-            if host_only {
-                return Ok(());
-            }
-            // Provision before the tests run, so installs are not timed out.
             xtask::toolchain::cross_cargo()?;
             xtask::toolchain::qemu()?;
-            let st = cargo()
-                .current_dir(&root)
-                .args(["test", "-p", "xtask", "--test", "qemu", "--", "--ignored", "--test-threads=1"])
-                .status()
-                .map_err(|e| e.to_string())?;
-            if st.success() {
+            // Tests marked #[ignore] need QEMU or system programs: run them
+            // one at a time (QEMU's TCG vCPUs want the cores).
+            let ok = tally.run(cargo().current_dir(&root).args(["test", "--workspace", "--", "--ignored", "--test-threads=1"]))?;
+            tally.print();
+            if ok {
                 Ok(())
             } else {
-                Err("QEMU integration tests failed".into())
+                Err("integration tests (QEMU, system programs) failed".into())
             }
         }
         Cmd::Bench { runs } => bench::boot(runs),

@@ -101,3 +101,15 @@ pub fn ensure_debian_packages(pkgs: &[&str], why: &str) -> Result<(), String> {
         Err(format!("apt-get install {list} failed"))
     }
 }
+
+/// Installs (or names) the Debian packages listed in `list`, one a line,
+/// `#` comments allowed: the same list CI installs from.
+pub fn ensure_listed_packages(list: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(list).map_err(|e| format!("{}: {e}", list.display()))?;
+    let pkgs: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    if !which("dpkg-query") {
+        eprintln!("xtask: not a Debian system; make sure these are installed: {}", pkgs.join(" "));
+        return Ok(());
+    }
+    ensure_debian_packages(&pkgs, "packages the tests need")
+}
