@@ -2,7 +2,8 @@
 //! sample's boot bundle, under `target/cockpit/<board>/<sample>/`.
 
 use crate::toolchain::{self, CrossCargo, TARGET};
-use hv_config::{ImageRef, LoadOptions, Sample};
+use crate::{debian, initramfs};
+use hv_config::{DomainBlobs, ImageRef, LoadOptions, Sample};
 use object::{Object, ObjectSegment};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -97,14 +98,35 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
     cross_build(&cc, &root().join("hypervisor/kernel/Cargo.toml"))?;
     cross_build(&cc, &root().join("hypervisor/guests/Cargo.toml"))?;
 
-    let mut images = Vec::new();
+    let mut blobs = Vec::new();
     for d in &s.domains {
-        images.push(match &d.image {
+        let mut kernel = None;
+        let image = match &d.image {
             ImageRef::Guest(g) => flat_binary(&elf_path(g))?,
             ImageRef::File(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
-        });
+            ImageRef::Debian(pkg) => {
+                let k = debian::kernel(pkg)?;
+                let bytes = std::fs::read(&k.image).map_err(|e| e.to_string())?;
+                kernel = Some(k);
+                bytes
+            }
+            ImageRef::Initramfs(p) => return Err(format!("{}: an initramfs is not a kernel image", p.display())),
+        };
+        let initrd = match &d.initrd {
+            None => None,
+            Some(ImageRef::Initramfs(tree)) => {
+                let k = match kernel {
+                    Some(k) => k,
+                    None => return Err(format!("domain {}: an initramfs needs a debian: kernel for its modules", d.name)),
+                };
+                Some(initramfs::build(tree, &k)?)
+            }
+            Some(ImageRef::File(p)) => Some(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?),
+            Some(other) => return Err(format!("domain {}: {other:?} is not an initrd", d.name)),
+        };
+        blobs.push(DomainBlobs { image, initrd });
     }
-    let bundle = hv_config::encode_bundle(&s, &images).map_err(|e| e.to_string())?;
+    let bundle = hv_config::encode_bundle(&s, &blobs).map_err(|e| e.to_string())?;
     let dir = root().join("target/cockpit").join(&s.board.name).join(&s.name).join(&s.profile.name);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let hypervisor = dir.join("hypervisor.bin");

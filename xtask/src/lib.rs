@@ -6,6 +6,8 @@
 
 pub mod artifacts;
 pub mod bench;
+pub mod debian;
+pub mod initramfs;
 pub mod qemu;
 pub mod toolchain;
 

@@ -21,7 +21,8 @@ pub fn command(built: &Built) -> Result<Command, String> {
         .arg("-kernel")
         .arg(&built.hypervisor)
         .arg("-device")
-        .arg(format!("guest-loader,addr={:#x},initrd={}", q.bundle_addr, built.bundle.display()));
+        .arg(format!("guest-loader,addr={:#x},initrd={}", q.bundle_addr, built.bundle.display()))
+        .args(&built.sample.qemu_args);
     Ok(cmd)
 }
 

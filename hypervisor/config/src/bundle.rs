@@ -1,27 +1,99 @@
 //! Encodes a validated [`Sample`] and its images into the boot bundle.
 
-use hv_core::bundle::{encode, BoardDesc, DomainDesc, FLAG_SYSTEM_CONTROLLER, FLAG_VPL011, MAX_VCPUS};
+use hv_core::bundle::{encode, BoardDesc, DomainDesc, Passthrough, FLAG_SYSTEM_CONTROLLER, FLAG_VPL011, MAX_PASSTHROUGH, MAX_VCPUS};
+
+use crate::guest_dt::{image_header, GuestDt};
+use crate::sample::Kind;
 
 use crate::error::{self, ConfigError};
 use crate::sample::{domain_label, image_line};
 use crate::Sample;
 
-/// Encodes `sample` into a boot bundle. `images[i]` is domain `i`'s image
-/// (resolved by the caller from [`crate::ImageRef`]); each must fit in the
-/// domain's memory above its `load_offset`.
-pub fn encode_bundle(sample: &Sample, images: &[Vec<u8>]) -> Result<Vec<u8>, ConfigError> {
-    if images.len() != sample.domains.len() {
+/// What the caller resolved for one domain from its [`crate::ImageRef`]s.
+#[derive(Clone, Debug, Default)]
+pub struct DomainBlobs {
+    pub image: Vec<u8>,
+    pub initrd: Option<Vec<u8>>,
+}
+
+impl From<Vec<u8>> for DomainBlobs {
+    fn from(image: Vec<u8>) -> Self {
+        DomainBlobs { image, initrd: None }
+    }
+}
+
+/// Space left at the top of a Linux domain's RAM for its device tree.
+const DTB_SLOT: u64 = 2 << 20;
+
+/// Where a Linux domain's kernel, initrd and device tree go in its RAM.
+struct LinuxLayout {
+    kernel: u64,
+    initrd: u64,
+    dtb: u64,
+}
+
+/// Encodes `sample` into a boot bundle. `blobs[i]` holds domain `i`'s image
+/// (and initrd); each must fit in the domain's memory. Linux domains get
+/// their kernel at the Image header's text offset, the device tree in the
+/// top 2 MiB and the initrd just below it.
+pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, ConfigError> {
+    if blobs.len() != sample.domains.len() {
         return Err(ConfigError::new(
             &sample.path,
             None,
             "domain",
-            format!("{} domains but {} images were given to encode", sample.domains.len(), images.len()),
+            format!("{} domains but {} images were given to encode", sample.domains.len(), blobs.len()),
         ));
     }
+    let mut dtbs = Vec::new();
+    let mut layouts = Vec::new();
+    for (i, (d, b)) in sample.domains.iter().zip(blobs).enumerate() {
+        let field = || format!("{}.image", domain_label(i, Some(&d.name)));
+        if d.kind != Kind::Linux {
+            layouts.push(None);
+            dtbs.push(Vec::new());
+            continue;
+        }
+        let hdr = image_header(&b.image).ok_or_else(|| {
+            ConfigError::new(&sample.path, image_line(&sample.path, i), field(), "not an arm64 Linux Image (no \"ARM\\x64\" header)")
+        })?;
+        let dtb = d.memory.size.checked_sub(DTB_SLOT).unwrap_or(0);
+        let initrd_len = b.initrd.as_ref().map_or(0, |r| r.len() as u64);
+        let initrd = dtb.saturating_sub(initrd_len) & !0xfff;
+        let kernel_end = hdr.text_offset + hdr.image_size.max(b.image.len() as u64);
+        if kernel_end > initrd || dtb == 0 {
+            return Err(ConfigError::new(
+                &sample.path,
+                image_line(&sample.path, i),
+                field(),
+                format!(
+                    "kernel ({}), initrd ({}) and device tree (2 MiB) do not fit in {} of memory; raise memory",
+                    error::size(kernel_end),
+                    error::size(initrd_len),
+                    error::size(d.memory.size)
+                ),
+            ));
+        }
+        let dt = GuestDt {
+            name: &d.name,
+            vcpus: d.vcpus,
+            mem_size: d.memory.size,
+            bootargs: &d.bootargs,
+            ram_ipa: d.ram_ipa(),
+            initrd: b.initrd.as_ref().map(|_| (d.ram_ipa() + initrd, d.ram_ipa() + initrd + initrd_len)),
+            passthrough: &d.passthrough,
+        }
+        .build()
+        .map_err(|e| ConfigError::new(&sample.path, None, field(), format!("cannot write its device tree: {e}")))?;
+        dtbs.push(dt);
+        layouts.push(Some(LinuxLayout { kernel: hdr.text_offset, initrd, dtb }));
+    }
+
     let mut descs = Vec::new();
-    for (i, (d, image)) in sample.domains.iter().zip(images).enumerate() {
+    for (i, (d, b)) in sample.domains.iter().zip(blobs).enumerate() {
+        let image = &b.image;
         let room = d.memory.size.saturating_sub(d.load_offset);
-        if image.len() as u64 > room {
+        if layouts[i].is_none() && image.len() as u64 > room {
             return Err(ConfigError::new(
                 &sample.path,
                 image_line(&sample.path, i),
@@ -45,7 +117,12 @@ pub fn encode_bundle(sample: &Sample, images: &[Vec<u8>]) -> Result<Vec<u8>, Con
         if d.vpl011 {
             flags |= FLAG_VPL011;
         }
-        descs.push(DomainDesc {
+        let mut passthrough = [Passthrough::default(); MAX_PASSTHROUGH];
+        for (slot, p) in passthrough.iter_mut().zip(&d.passthrough) {
+            let pages = p.pages();
+            *slot = Passthrough { pa: pages.base, size: pages.size, spi: p.irq.unwrap_or(0) };
+        }
+        let mut desc = DomainDesc {
             name: &d.name,
             vcpus: d.vcpus,
             pins,
@@ -54,10 +131,24 @@ pub fn encode_bundle(sample: &Sample, images: &[Vec<u8>]) -> Result<Vec<u8>, Con
             on_reboot: d.on_reboot,
             on_crash: d.on_crash,
             mem_pa: d.memory.base,
+            ram_ipa: d.ram_ipa(),
             mem_size: d.memory.size,
             load_offset: d.load_offset,
             image,
-        });
+            passthrough,
+            npassthrough: d.passthrough.len().min(MAX_PASSTHROUGH) as u8,
+            ..Default::default()
+        };
+        if let Some(l) = &layouts[i] {
+            desc.load_offset = l.kernel;
+            desc.dtb = &dtbs[i];
+            desc.dtb_offset = l.dtb;
+            if let Some(rd) = &b.initrd {
+                desc.initrd = rd;
+                desc.initrd_offset = l.initrd;
+            }
+        }
+        descs.push(desc);
     }
     let board = BoardDesc {
         ncpus: sample.board.cpus,

@@ -22,6 +22,8 @@
 mod board;
 mod bundle;
 mod error;
+pub mod guest_dt;
+mod linux;
 mod locate;
 mod placement;
 mod sample;
@@ -32,7 +34,8 @@ pub use board::{load_board, Board, Profile, QemuConfig, Region};
 pub use bundle::encode_bundle;
 pub use error::ConfigError;
 pub use hv_core::bundle::{Action, Scheduler, Vwfi};
-pub use sample::{load_sample, Domain, ImageRef, LoadOptions, Sample};
+pub use bundle::DomainBlobs;
+pub use sample::{load_sample, Domain, ImageRef, Kind, LoadOptions, PassthroughDev, Sample};
 
 /// The only architecture the hypervisor can be built for today.
 pub const SUPPORTED_ARCH: &str = "aarch64";

@@ -21,13 +21,61 @@ pub struct LoadOptions {
     pub profile_override: Option<String>,
 }
 
-/// Where a domain's image comes from.
+/// Where a domain's image (or initrd) comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageRef {
     /// `guest:<name>`: a test guest built from `hypervisor/guests`.
     Guest(String),
     /// A file; relative paths in the sample are joined to the sample's directory.
     File(PathBuf),
+    /// `debian:<package>`: a kernel from Debian's arm64 archive, fetched at build time.
+    Debian(String),
+    /// `initramfs:<name>`: a busybox initramfs built from the sample's
+    /// `initramfs/<name>/` directory (its files go to the archive's root).
+    Initramfs(PathBuf),
+}
+
+/// What runs in a domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A bare-metal image entered at `load_offset`.
+    Bare,
+    /// An arm64 Linux `Image`, booted with a device tree and an initrd.
+    Linux,
+}
+
+/// A host device assigned to one domain (mapped at the same address).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassthroughDev {
+    /// The device's registers, as the board's device tree gives them.
+    pub reg: Region,
+    /// Its SPI as a GIC INTID (32..=255), if it interrupts.
+    pub irq: Option<u32>,
+    /// Device-tree `compatible` of the node the guest sees.
+    pub compatible: String,
+    /// The device masters memory (DMA): its domain must be direct-mapped.
+    pub dma: bool,
+}
+
+impl Domain {
+    /// Guest physical base of the domain's RAM.
+    pub fn ram_ipa(&self) -> u64 {
+        if self.direct_map {
+            self.memory.base
+        } else {
+            xen_abi::guest_layout::RAM0_BASE
+        }
+    }
+}
+
+impl PassthroughDev {
+    /// The whole 4 KiB pages holding the registers: what stage 2 maps (the
+    /// rest of those pages goes to the domain too).
+    pub fn pages(&self) -> Region {
+        let base = self.reg.base & !0xfff;
+        let end = (self.reg.base + self.reg.size).next_multiple_of(0x1000);
+        Region { base, size: end - base }
+    }
 }
 
 /// A validated domain, its memory placed.
@@ -47,6 +95,14 @@ pub struct Domain {
     pub on_crash: Action,
     /// Offset into the domain's RAM where the image is loaded and entered.
     pub load_offset: u64,
+    pub kind: Kind,
+    /// Linux: the initial ramdisk.
+    pub initrd: Option<ImageRef>,
+    /// Linux: the kernel command line.
+    pub bootargs: String,
+    pub passthrough: Vec<PassthroughDev>,
+    /// RAM at guest address == host address (for DMA without an IOMMU).
+    pub direct_map: bool,
 }
 
 /// A validated sample: board, chosen profile and domains.
@@ -59,14 +115,24 @@ pub struct Sample {
     pub board: Board,
     pub profile: Profile,
     pub domains: Vec<Domain>,
+    /// Extra QEMU arguments for running this sample on a QEMU board.
+    pub qemu_args: Vec<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSample {
     pub system: Spanned<RawSystem>,
+    /// Extra QEMU arguments (devices a sample passes through, say).
+    pub qemu: Option<RawQemu>,
     #[serde(default)]
     pub domain: Vec<Spanned<RawDomain>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQemu {
+    pub args: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +157,21 @@ pub(crate) struct RawDomain {
     pub on_reboot: Option<Spanned<String>>,
     pub on_crash: Option<Spanned<String>>,
     pub load_offset: Option<Spanned<u64>>,
+    pub kind: Option<Spanned<String>>,
+    pub initrd: Option<Spanned<String>>,
+    pub bootargs: Option<Spanned<String>>,
+    pub passthrough: Option<Spanned<Vec<Spanned<RawPassthrough>>>>,
+    pub direct_map: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPassthrough {
+    pub base: Spanned<u64>,
+    pub size: Spanned<Size>,
+    pub irq: Option<Spanned<i64>>,
+    pub compatible: Spanned<String>,
+    pub dma: Option<Spanned<bool>>,
 }
 
 /// Whether `name` is a usable domain name: 1..=31 bytes of `[a-z0-9_-]`.
@@ -174,7 +255,8 @@ pub fn load_sample(sample_toml: &Path, bsp_dir: &Path, opts: &LoadOptions) -> Re
         .map(|n| n.to_string_lossy().into_owned())
         .or_else(|| std::fs::canonicalize(&dir).ok()?.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_default();
-    Ok(Sample { name, path: sample_toml.to_path_buf(), board, profile, domains })
+    let qemu_args = raw.qemu.as_ref().map(|q| q.args.clone()).unwrap_or_default();
+    Ok(Sample { name, path: sample_toml.to_path_buf(), board, profile, domains, qemu_args })
 }
 
 fn available_boards(bsp_dir: &Path) -> Vec<String> {

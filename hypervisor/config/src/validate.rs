@@ -168,6 +168,7 @@ pub(crate) fn domains(
         }
 
         let image = image(src, &d.image, &f("image"), opts, dir)?;
+        let linux = crate::linux::domain(src, d, &f, dir, &image)?;
 
         let mut vpl011 = true;
         if let Some(devs) = &d.devices {
@@ -219,9 +220,15 @@ pub(crate) fn domains(
             on_reboot,
             on_crash,
             load_offset,
+            kind: linux.kind,
+            initrd: linux.initrd,
+            bootargs: linux.bootargs,
+            passthrough: linux.passthrough,
+            direct_map: linux.direct_map,
         });
     }
 
+    crate::linux::check_passthrough_exclusive(src, &raw.domain, board, &out)?;
     place_memory(src, &raw.domain, board, &mut out)?;
     Ok(out)
 }
@@ -234,6 +241,16 @@ fn image(
     dir: &Path,
 ) -> Result<ImageRef, ConfigError> {
     let v = value.get_ref();
+    if let Some(pkg) = v.strip_prefix("debian:") {
+        if crate::linux::DEBIAN_KERNELS.contains(&pkg) {
+            return Ok(ImageRef::Debian(pkg.to_string()));
+        }
+        return Err(src.error(
+            value,
+            field,
+            format!("unknown Debian kernel package \"{pkg}\"; known: {}", error::quoted_list(crate::linux::DEBIAN_KERNELS)),
+        ));
+    }
     if let Some(guest) = v.strip_prefix("guest:") {
         if opts.known_guests.iter().any(|g| g == guest) {
             return Ok(ImageRef::Guest(guest.to_string()));

@@ -402,10 +402,10 @@ fn image_too_large_for_memory_names_domain_and_sizes() {
     let f = Fixture::new();
     let s = f.sample(&edit("memory = \"16M\"\nimage = \"guest:crasher\"", "memory = \"4M\"\nimage = \"guest:crasher\"\nload_offset = 0x1000")).unwrap();
     let room = (4 << 20) - 0x1000;
-    assert!(encode_bundle(&s, &[vec![0; 10], vec![0; room]]).is_ok());
-    let r = encode_bundle(&s, &[vec![0; 10], vec![0; room + 1]]);
+    assert!(encode_bundle(&s, &[vec![0; 10].into(), vec![0; room].into()]).is_ok());
+    let r = encode_bundle(&s, &[vec![0; 10].into(), vec![0; room + 1].into()]);
     expect(r, S, 14, "domain \"b\".image", &["the image is 4190209 bytes but only 4190208 bytes", "memory 4 MiB minus load_offset 0x1000"]);
-    let e = encode_bundle(&s, &[vec![0; 10]]).unwrap_err();
+    let e = encode_bundle(&s, &[vec![0; 10].into()]).unwrap_err();
     assert!(e.message.contains("2 domains but 1 images"), "{e}");
 }
 
@@ -414,7 +414,7 @@ fn system_controller_and_devices_reach_the_bundle() {
     let s = Fixture::new()
         .sample(&edit("memory = \"16M\"", "memory = \"16M\"\nsystem_controller = true\ndevices = []"))
         .unwrap();
-    let bytes = encode_bundle(&s, &[vec![1; 3], vec![2; 3]]).unwrap();
+    let bytes = encode_bundle(&s, &[vec![1; 3].into(), vec![2; 3].into()]).unwrap();
     let b = hv_core::bundle::Bundle::parse(&bytes).unwrap();
     let (a, bb) = (b.domain(0).unwrap(), b.domain(1).unwrap());
     assert!(a.is_system_controller() && !a.has_vpl011());

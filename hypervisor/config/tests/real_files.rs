@@ -66,7 +66,7 @@ fn two_partitions_loads_places_and_encodes() {
     }
     assert!(!hb.memory.overlaps(&cr.memory));
 
-    let images = vec![vec![0xAAu8; 5000], vec![0x55u8; 123]];
+    let images: Vec<hv_config::DomainBlobs> = vec![vec![0xAAu8; 5000].into(), vec![0x55u8; 123].into()];
     let bytes = encode_bundle(&s, &images).unwrap();
     let b = Bundle::parse(&bytes).unwrap();
     assert_eq!(b.board.ncpus, 4);
@@ -84,7 +84,7 @@ fn two_partitions_loads_places_and_encodes() {
         assert!(!d.is_system_controller());
         assert_eq!((d.on_poweroff, d.on_reboot, d.on_crash), (want.on_poweroff, want.on_reboot, want.on_crash));
         assert_eq!((d.mem_pa, d.mem_size, d.load_offset), (want.memory.base, want.memory.size, want.load_offset));
-        assert_eq!(d.image, images[i].as_slice());
+        assert_eq!(d.image, images[i].image.as_slice());
     }
 }
 
@@ -94,6 +94,6 @@ fn profile_override_selects_another_board_profile() {
     let o = LoadOptions { profile_override: Some("null-trap".into()), ..opts() };
     let s = load_sample(&path, &root().join("bsp"), &o).unwrap();
     assert_eq!(s.profile.name, "null-trap");
-    let bytes = encode_bundle(&s, &[vec![1], vec![2]]).unwrap();
+    let bytes = encode_bundle(&s, &[vec![1].into(), vec![2].into()]).unwrap();
     assert_eq!(Bundle::parse(&bytes).unwrap().board.vwfi, Vwfi::Trap);
 }

@@ -9,16 +9,23 @@
 //!
 //! Layout (little endian):
 //! ```text
-//! 0   magic  "CKPTHV01"          8   total_len u64
+//! 0   magic  "CKPTHV02"          8   total_len u64
 //! 16  ncpus u32  20 vwfi u8  21 scheduler u8  22 ndomains u16
 //! 24  uart_base  32 gicd_base  40 gicr_base  48 ram_base  56 ram_size  (u64 each)
 //! 64  domain records, RECORD_SIZE bytes each
-//! ..  images, each 4 KiB aligned, at the offsets the records give
+//! ..  blobs (images, initrds, device trees), each 4 KiB aligned, at the
+//!     offsets the records give
 //! ```
+//!
+//! A domain record: name[32], vcpus, flags, on_poweroff, on_reboot, on_crash,
+//! npassthrough, pad[2], pins[8], mem_pa, mem_size, then three blobs (image,
+//! initrd, device tree) of (bundle offset, length, offset in guest RAM), then
+//! MAX_PASSTHROUGH passthrough entries of (pa, size, spi), then ram_ipa.
 
-pub const MAGIC: &[u8; 8] = b"CKPTHV01";
+pub const MAGIC: &[u8; 8] = b"CKPTHV02";
 pub const HEADER_SIZE: usize = 64;
-pub const RECORD_SIZE: usize = 128;
+pub const RECORD_SIZE: usize = 256;
+pub const MAX_PASSTHROUGH: usize = 4;
 pub const MAX_DOMAINS: usize = 8;
 pub const MAX_VCPUS: usize = 8;
 pub const NAME_LEN: usize = 32;
@@ -61,12 +68,58 @@ pub struct DomainDesc<'a> {
     pub on_poweroff: Action,
     pub on_reboot: Action,
     pub on_crash: Action,
-    /// Host physical base of the domain's RAM, mapped at `guest_layout::RAM0_BASE`.
+    /// Host physical base of the domain's RAM, mapped at `ram_ipa`.
     pub mem_pa: u64,
+    /// Guest physical base of its RAM: `guest_layout::RAM0_BASE`, or
+    /// `mem_pa` for a direct-mapped domain (DMA from passed-through devices
+    /// reaches the right memory without an IOMMU).
+    pub ram_ipa: u64,
     pub mem_size: u64,
     /// Where the image is copied, as an offset into guest RAM; also the entry point.
     pub load_offset: u64,
     pub image: &'a [u8],
+    /// Initial ramdisk and where it goes in guest RAM (empty: none).
+    pub initrd: &'a [u8],
+    pub initrd_offset: u64,
+    /// The domain's device tree (empty: none); its IPA is passed in x0.
+    pub dtb: &'a [u8],
+    pub dtb_offset: u64,
+    /// Host devices assigned to this domain, mapped at the same address.
+    pub passthrough: [Passthrough; MAX_PASSTHROUGH],
+    pub npassthrough: u8,
+}
+
+/// An MMIO region (and its SPI, 0 for none) owned by one domain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Passthrough {
+    pub pa: u64,
+    pub size: u64,
+    pub spi: u32,
+}
+
+impl Default for DomainDesc<'_> {
+    fn default() -> Self {
+        DomainDesc {
+            name: "",
+            vcpus: 1,
+            pins: [0; MAX_VCPUS],
+            flags: 0,
+            on_poweroff: Action::Destroy,
+            on_reboot: Action::Restart,
+            on_crash: Action::Destroy,
+            mem_pa: 0,
+            ram_ipa: xen_abi::guest_layout::RAM0_BASE,
+            mem_size: 0,
+            load_offset: 0,
+            image: &[],
+            initrd: &[],
+            initrd_offset: 0,
+            dtb: &[],
+            dtb_offset: 0,
+            passthrough: [Passthrough::default(); MAX_PASSTHROUGH],
+            npassthrough: 0,
+        }
+    }
 }
 
 impl DomainDesc<'_> {
@@ -78,6 +131,10 @@ impl DomainDesc<'_> {
     }
     pub fn pins(&self) -> &[u8] {
         &self.pins[..self.vcpus as usize]
+    }
+
+    pub fn passthrough(&self) -> &[Passthrough] {
+        &self.passthrough[..(self.npassthrough as usize).min(MAX_PASSTHROUGH)]
     }
 }
 
@@ -104,6 +161,8 @@ pub enum BundleError {
     BadVcpus,
     ImageOutOfBounds,
     ImageTooLarge,
+    BadPassthrough,
+    BadRamIpa,
 }
 
 /// A decoded, bounds-checked view of a bundle in memory.
@@ -221,16 +280,26 @@ impl<'a> Bundle<'a> {
         let mut pins = [0u8; MAX_VCPUS];
         pins.copy_from_slice(&r[40..48]);
         let mem_size = u64_at(r, 56);
-        let image_off = u64_at(r, 64);
-        let image_len = u64_at(r, 72);
-        let load_offset = u64_at(r, 80);
-        let end = image_off.checked_add(image_len).ok_or(BundleError::ImageOutOfBounds)?;
-        if end > self.bytes.len() as u64 {
-            return Err(BundleError::ImageOutOfBounds);
+        let npassthrough = r[37];
+        if npassthrough as usize > MAX_PASSTHROUGH {
+            return Err(BundleError::BadPassthrough);
         }
-        match load_offset.checked_add(image_len) {
-            Some(e) if e <= mem_size => {}
-            _ => return Err(BundleError::ImageTooLarge),
+        let (image, load_offset) = self.blob(r, 64, mem_size)?;
+        let (initrd, initrd_offset) = self.blob(r, 88, mem_size)?;
+        let (dtb, dtb_offset) = self.blob(r, 112, mem_size)?;
+        let ram_ipa = u64_at(r, 232);
+        let ram_end = ram_ipa.checked_add(mem_size).ok_or(BundleError::BadRamIpa)?;
+        if ram_ipa % (2 << 20) != 0 || ram_end > 1 << 39 || ram_ipa < xen_abi::guest_layout::RAM0_BASE {
+            return Err(BundleError::BadRamIpa);
+        }
+        let mut passthrough = [Passthrough::default(); MAX_PASSTHROUGH];
+        for (i, p) in passthrough.iter_mut().enumerate().take(npassthrough as usize) {
+            let at = 136 + 24 * i;
+            *p = Passthrough { pa: u64_at(r, at), size: u64_at(r, at + 8), spi: u32_at(r, at + 16) };
+            let aligned = p.pa % 4096 == 0 && p.size % 4096 == 0 && p.size > 0;
+            if !aligned || p.pa.checked_add(p.size).is_none() || (p.spi != 0 && !(32..1020).contains(&p.spi)) {
+                return Err(BundleError::BadPassthrough);
+            }
         }
         Ok(DomainDesc {
             name,
@@ -241,10 +310,32 @@ impl<'a> Bundle<'a> {
             on_reboot: action("on_reboot", r[35])?,
             on_crash: action("on_crash", r[36])?,
             mem_pa: u64_at(r, 48),
+            ram_ipa,
             mem_size,
             load_offset,
-            image: &self.bytes[image_off as usize..end as usize],
+            image,
+            initrd,
+            initrd_offset,
+            dtb,
+            dtb_offset,
+            passthrough,
+            npassthrough,
         })
+    }
+
+    /// A blob described at `at` in a record: (bundle offset, length, offset
+    /// in guest RAM), bounds-checked against the bundle and the domain's RAM.
+    fn blob(&self, r: &[u8], at: usize, mem_size: u64) -> Result<(&'a [u8], u64), BundleError> {
+        let (off, len, ram_off) = (u64_at(r, at), u64_at(r, at + 8), u64_at(r, at + 16));
+        let end = off.checked_add(len).ok_or(BundleError::ImageOutOfBounds)?;
+        if end > self.bytes.len() as u64 {
+            return Err(BundleError::ImageOutOfBounds);
+        }
+        match ram_off.checked_add(len) {
+            Some(e) if e <= mem_size => {}
+            _ => return Err(BundleError::ImageTooLarge),
+        }
+        Ok((&self.bytes[off as usize..end as usize], ram_off))
     }
 }
 
@@ -276,9 +367,16 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
         if d.vcpus == 0 || d.vcpus as usize > MAX_VCPUS {
             return Err(BundleError::BadVcpus);
         }
-        let image_off = out.len().next_multiple_of(4096);
-        out.resize(image_off, 0);
-        out.extend_from_slice(d.image);
+        if d.npassthrough as usize > MAX_PASSTHROUGH {
+            return Err(BundleError::BadPassthrough);
+        }
+        let mut blobs = [(0u64, 0u64, 0u64); 3];
+        for (slot, (bytes, ram_off)) in [(d.image, d.load_offset), (d.initrd, d.initrd_offset), (d.dtb, d.dtb_offset)].into_iter().enumerate() {
+            let off = out.len().next_multiple_of(4096);
+            out.resize(off, 0);
+            out.extend_from_slice(bytes);
+            blobs[slot] = (off as u64, bytes.len() as u64, ram_off);
+        }
         let r = &mut out[records_at + i * RECORD_SIZE..][..RECORD_SIZE];
         r[..d.name.len()].copy_from_slice(d.name.as_bytes());
         r[32] = d.vcpus;
@@ -286,15 +384,22 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
         r[34] = d.on_poweroff as u8;
         r[35] = d.on_reboot as u8;
         r[36] = d.on_crash as u8;
+        r[37] = d.npassthrough;
         r[40..48].copy_from_slice(&d.pins);
-        for (off, v) in [
-            (48, d.mem_pa),
-            (56, d.mem_size),
-            (64, image_off as u64),
-            (72, d.image.len() as u64),
-            (80, d.load_offset),
-        ] {
-            r[off..off + 8].copy_from_slice(&v.to_le_bytes());
+        r[48..56].copy_from_slice(&d.mem_pa.to_le_bytes());
+        r[56..64].copy_from_slice(&d.mem_size.to_le_bytes());
+        for (slot, (off, len, ram_off)) in blobs.into_iter().enumerate() {
+            let at = 64 + 24 * slot;
+            r[at..at + 8].copy_from_slice(&off.to_le_bytes());
+            r[at + 8..at + 16].copy_from_slice(&len.to_le_bytes());
+            r[at + 16..at + 24].copy_from_slice(&ram_off.to_le_bytes());
+        }
+        r[232..240].copy_from_slice(&d.ram_ipa.to_le_bytes());
+        for (j, p) in d.passthrough().iter().enumerate() {
+            let at = 136 + 24 * j;
+            r[at..at + 8].copy_from_slice(&p.pa.to_le_bytes());
+            r[at + 8..at + 16].copy_from_slice(&p.size.to_le_bytes());
+            r[at + 16..at + 20].copy_from_slice(&p.spi.to_le_bytes());
         }
     }
     let total = out.len() as u64;
@@ -338,6 +443,7 @@ mod tests {
             mem_size: 16 << 20,
             load_offset: 0x8_0000,
             image,
+            ..Default::default()
         }
     }
 
@@ -353,6 +459,26 @@ mod tests {
         assert_eq!(b.domain(1).unwrap(), dom("ivi", &img_b));
         assert!(b.domain(2).is_none());
         assert_eq!(b.domain(1).unwrap().pins(), &[1, 2]);
+    }
+
+    #[test]
+    fn linux_domains_carry_initrd_dtb_and_passthrough() {
+        let (img, rd, dt) = ([1u8; 10], [2u8; 20], [3u8; 30]);
+        let mut d = dom("ivi", &img);
+        d.initrd = &rd;
+        d.initrd_offset = 0x80_0000;
+        d.dtb = &dt;
+        d.dtb_offset = 0x0e0_0000;
+        d.passthrough[0] = Passthrough { pa: 0x0a00_3000, size: 0x1000, spi: 79 };
+        d.npassthrough = 1;
+        let bytes = encode(&board(), &[d]).unwrap();
+        let got = Bundle::parse(&bytes).unwrap().domain(0).unwrap();
+        assert_eq!(got, d);
+        assert_eq!(got.passthrough(), &[Passthrough { pa: 0x0a00_3000, size: 0x1000, spi: 79 }]);
+        // A passthrough SPI that is not an SPI is refused.
+        let mut bad = bytes.clone();
+        bad[HEADER_SIZE + 136 + 16..HEADER_SIZE + 136 + 20].copy_from_slice(&5u32.to_le_bytes());
+        assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadPassthrough);
     }
 
     #[test]

@@ -84,6 +84,7 @@ mod tests {
             mem_size: 0,
             load_offset: 0,
             image: &[],
+            ..Default::default()
         }
     }
 

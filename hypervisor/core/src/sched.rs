@@ -91,6 +91,7 @@ mod tests {
                     mem_size: 1 << 20,
                     load_offset: 0,
                     image: &[],
+                    ..Default::default()
                 }
             })
             .collect();

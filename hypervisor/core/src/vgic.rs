@@ -183,6 +183,26 @@ impl VGic {
         }
     }
 
+    /// Drives a level-sensitive SPI from an emulated device: raised, it is
+    /// pending unless the guest is already handling it; lowered, a pending
+    /// instance not yet delivered is withdrawn.
+    pub fn set_level(&mut self, intid: u32, high: bool) -> KickMask {
+        let n = intid as usize;
+        if !(NR_PRIVATE..NR_IRQS).contains(&n) {
+            return 0;
+        }
+        let (w, b) = (n / 32, n % 32);
+        if high {
+            if bit(self.spi_in_lr[w], b) || bit(self.spi_pending[w], b) {
+                return 0;
+            }
+            self.inject(0, intid, false)
+        } else {
+            self.spi_pending[w] &= !(1 << b);
+            0
+        }
+    }
+
     /// A write of ICC_SGI1R_EL1 by `sender`: pends the SGI in each targeted
     /// vCPU of this domain. Targets outside the domain do not exist for it.
     pub fn send_sgi(&mut self, sender: usize, value: u64) -> KickMask {
@@ -627,6 +647,32 @@ mod tests {
         let mut lrs = [0u64; 4];
         g.flush(0, &mut lrs);
         assert_eq!(lr::intid(lrs[0]), 27, "the physical timer stays active, so its virtual instance must be delivered");
+    }
+
+    #[test]
+    fn a_level_interrupt_is_delivered_once_and_again_after_completion_while_high() {
+        let mut g = VGic::new(1);
+        g.dist_access(GICD_CTLR, w32(), 0b10);
+        g.dist_access(GICD_ISENABLER + 4, w32(), 1); // INTID 32
+        g.set_level(32, true);
+        g.set_level(32, true);
+        let mut lrs = [0u64; 4];
+        g.flush(0, &mut lrs);
+        assert_eq!(lr::intid(lrs[0]), 32);
+        assert!(lr::is_free(lrs[1]), "raised twice, delivered once");
+        // Completed while the line is still high: it comes back.
+        lrs[0] = 0;
+        g.flush(0, &mut lrs);
+        g.set_level(32, true);
+        g.flush(0, &mut lrs);
+        assert_eq!(lr::intid(lrs[0]), 32);
+        // Lowered before delivery: withdrawn.
+        lrs[0] = 0;
+        g.flush(0, &mut lrs);
+        g.set_level(32, true);
+        g.set_level(32, false);
+        g.flush(0, &mut lrs);
+        assert!(lr::is_free(lrs[0]));
     }
 
     #[test]

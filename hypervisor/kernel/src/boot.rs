@@ -11,7 +11,6 @@ use hv_core::sched::{NullPlacement, MAX_PCPUS};
 use hv_core::stage2::{self, MemKind, Stage2};
 use hv_core::vgic::VGic;
 use hv_core::vuart::VUart;
-use xen_abi::guest_layout as gl;
 
 /// Where the boot loader put things, from the device tree.
 struct BootInfo {
@@ -114,12 +113,28 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         let dom = create_domain(i, desc, &placement, &info, reserved_hit);
         let _ = domains.push(dom);
     }
+    // Passed-through interrupts go to the pCPU of their domain's vCPU 0.
+    let mut spi_owner = [0u8; hv_core::vgic::NR_IRQS];
+    for (i, dom) in domains.iter().enumerate() {
+        if dom.state.load(core::sync::atomic::Ordering::Relaxed) != DOM_RUNNING {
+            continue;
+        }
+        let pcpu = dom.vcpus.first().map_or(0, |v| v.pcpu).min(MAX_PCPUS - 1);
+        for p in dom.desc.passthrough() {
+            if let Some(slot) = spi_owner.get_mut(p.spi as usize).filter(|_| p.spi >= 32) {
+                *slot = i as u8 + 1;
+                gic::route_spi(p.spi, info.cpu_aff[pcpu]);
+            }
+            hvlog!("{}: passthrough {:#x}+{:#x}, SPI {}", dom.name(), p.pa, p.size, p.spi);
+        }
+    }
     SYSTEM.call_once(|| System {
         domains,
         placement,
         trap_wfi: board.vwfi == Vwfi::Trap,
         cpu_aff: info.cpu_aff,
         ncpus,
+        spi_owner,
     });
 
     for cpu in 1..ncpus {
@@ -181,17 +196,31 @@ fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &NullPlacement,
         epoch: AtomicU64::new(sysreg::counter()),
     };
     let in_ram = desc.mem_pa >= info.ram.0 && desc.mem_pa + desc.mem_size <= info.ram.0 + info.ram.1;
+    // Passthrough is for device registers: never RAM (that would reach
+    // other domains or the hypervisor).
+    if desc.passthrough().iter().any(|p| overlaps((p.pa, p.size), info.ram)) {
+        hvlog!("{}: a passthrough region overlaps RAM: not started", desc.name);
+        return dom;
+    }
     if !in_ram || reserved_hit {
         hvlog!("{}: memory {:#x}+{:#x} is outside RAM or overlaps the hypervisor, DTB or bundle: not started", desc.name, desc.mem_pa, desc.mem_size);
         return dom;
     }
-    let regions = [(gl::RAM0_BASE, desc.mem_pa, desc.mem_size)];
+    let mut regions: heapless::Vec<(u64, u64, u64), { 1 + bundle::MAX_PASSTHROUGH }> = heapless::Vec::new();
+    let _ = regions.push((desc.ram_ipa, desc.mem_pa, desc.mem_size));
+    for p in desc.passthrough() {
+        let _ = regions.push((p.pa, p.pa, p.size));
+    }
     let Some(mut pool) = memory::TablePool::reserve(stage2::frames_needed(&regions)) else {
         hvlog!("{}: page-table pool exhausted: not started", desc.name);
         return dom;
     };
     let s2 = Stage2::new(&mut pool).and_then(|mut s2| {
-        s2.map(&mut pool, gl::RAM0_BASE, desc.mem_pa, desc.mem_size, MemKind::Ram)?;
+        s2.map(&mut pool, desc.ram_ipa, desc.mem_pa, desc.mem_size, MemKind::Ram)?;
+        // Passed-through devices appear at their host addresses.
+        for p in desc.passthrough() {
+            s2.map(&mut pool, p.pa, p.pa, p.size, MemKind::Device)?;
+        }
         Ok(s2)
     });
     match s2 {
@@ -201,7 +230,7 @@ fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &NullPlacement,
             return dom;
         }
     }
-    memory::load_domain_ram(desc.mem_pa, desc.mem_size, desc.load_offset, desc.image);
+    dom.load_ram();
     hvlog!(
         "{}: {} vCPU(s) on pCPU {:?}, {} MiB at {:#x}, image {} bytes",
         desc.name,
@@ -214,6 +243,7 @@ fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &NullPlacement,
     dom.state = AtomicU8::new(DOM_RUNNING);
     if let Some(v0) = dom.vcpus.first() {
         v0.entry.store(dom.entry_ipa(), core::sync::atomic::Ordering::Relaxed);
+        v0.context.store(dom.boot_context(), core::sync::atomic::Ordering::Relaxed);
         v0.state.store(VCPU_ON_PENDING, core::sync::atomic::Ordering::Relaxed);
     }
     dom

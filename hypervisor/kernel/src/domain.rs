@@ -53,11 +53,31 @@ impl Domain {
     }
 
     pub fn entry_ipa(&self) -> u64 {
-        xen_abi::guest_layout::RAM0_BASE + self.desc.load_offset
+        self.desc.ram_ipa + self.desc.load_offset
+    }
+
+    /// Loads the pristine image, initrd and device tree into fresh RAM.
+    pub fn load_ram(&self) {
+        let d = &self.desc;
+        crate::arch::memory::load_domain_ram(
+            d.mem_pa,
+            d.mem_size,
+            &[(d.load_offset, d.image), (d.initrd_offset, d.initrd), (d.dtb_offset, d.dtb)],
+        );
+    }
+
+    /// What vCPU 0 finds in x0: its device tree's address (Linux boot
+    /// protocol), or 0 for a bare-metal image.
+    pub fn boot_context(&self) -> u64 {
+        if self.desc.dtb.is_empty() {
+            0
+        } else {
+            self.desc.ram_ipa + self.desc.dtb_offset
+        }
     }
 
     pub fn ram_contains(&self, ipa: u64) -> bool {
-        let base = xen_abi::guest_layout::RAM0_BASE;
+        let base = self.desc.ram_ipa;
         ipa >= base && ipa - base < self.desc.mem_size
     }
 }
@@ -69,6 +89,8 @@ pub struct System {
     /// Affinity of each pCPU, for kicks.
     pub cpu_aff: [u64; hv_core::sched::MAX_PCPUS],
     pub ncpus: usize,
+    /// Owner (domain index + 1; 0: none) of each passed-through SPI.
+    pub spi_owner: [u8; hv_core::vgic::NR_IRQS],
 }
 
 pub static SYSTEM: spin::Once<System> = spin::Once::new();

@@ -136,7 +136,8 @@ fn emulate_mmio(cpu: usize, dom: &Domain, acc: Access, ipa: u64, frame: &mut Fra
             console::domain_line(dom.name(), uart.line());
             uart.clear_line();
         }
-        (effect.value, 0)
+        let kick = dom.vgic.lock().set_level(gl::PL011_SPI, uart.irq_level());
+        (effect.value, kick)
     } else {
         return false;
     };

@@ -3,7 +3,7 @@
 //! its domain's lifecycle decisions.
 
 use crate::arch::entry::{self, Frame};
-use crate::arch::{gic, memory, psci, sysreg, vcpu_regs};
+use crate::arch::{gic, psci, sysreg, vcpu_regs};
 use crate::console::hvlog;
 use crate::domain::*;
 use core::sync::atomic::Ordering;
@@ -69,9 +69,28 @@ pub fn drain_irqs(running: Option<(&Domain, usize)>) {
             (gic::VTIMER_PPI, Some((dom, v))) => {
                 dom.vgic.lock().inject(v, intid, true);
             }
+            (spi, _) if spi >= 32 => forward_spi(spi),
             _ => gic::deactivate(intid),
         }
     }
+}
+
+/// A passed-through device interrupted: hand it to its owner, HW-linked so
+/// the guest's completion deactivates it. With no running owner it is
+/// dropped (deactivated) rather than left to block the line.
+fn forward_spi(spi: u32) {
+    let sys = system();
+    let owner = sys.spi_owner.get(spi as usize).copied().unwrap_or(0) as usize;
+    let Some(dom) = owner.checked_sub(1).and_then(|i| sys.domains.get(i)) else {
+        gic::deactivate(spi);
+        return;
+    };
+    if dom.state.load(Ordering::Acquire) != DOM_RUNNING {
+        gic::deactivate(spi);
+        return;
+    }
+    let kick = dom.vgic.lock().inject(0, spi, true);
+    kick_vcpus(dom, kick, sysreg::cpu_index());
 }
 
 /// Last step of every exit: honour a stop request, then bring the list
@@ -79,6 +98,14 @@ pub fn drain_irqs(running: Option<(&Domain, usize)>) {
 pub fn before_return(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
     if dom.vcpus[v].stop.load(Ordering::Acquire) {
         park(cpu, dom, v, frame);
+    }
+    if dom.desc.has_vpl011() {
+        // A level interrupt completed while its line is still high is due again.
+        let high = dom.vuart.lock().irq_level();
+        if high {
+            let kick = dom.vgic.lock().set_level(xen_abi::guest_layout::PL011_SPI, true);
+            kick_vcpus(dom, kick, cpu);
+        }
     }
     flush_lrs(dom, v);
 }
@@ -210,15 +237,22 @@ fn stop_other_vcpus(dom: &Domain, me: usize) {
 fn restart(dom: &Domain) {
     let n = dom.restarts.fetch_add(1, Ordering::AcqRel) + 1;
     hvlog!("{}: restarting (restart #{})", dom.name(), n);
-    memory::load_domain_ram(dom.desc.mem_pa, dom.desc.mem_size, dom.desc.load_offset, dom.desc.image);
+    dom.load_ram();
     vcpu_regs::flush_guest_tlbs();
+    // A passed-through interrupt the old incarnation never completed stays
+    // active: release it.
+    for p in dom.desc.passthrough() {
+        if p.spi != 0 {
+            gic::clear_active_spi(p.spi);
+        }
+    }
     dom.vgic.lock().reset();
     dom.vuart.lock().reset();
     dom.aborts_logged.store(0, Ordering::Release);
     dom.epoch.store(sysreg::counter(), Ordering::Release);
     let v0 = &dom.vcpus[0];
     v0.entry.store(dom.entry_ipa(), Ordering::Release);
-    v0.context.store(0, Ordering::Release);
+    v0.context.store(dom.boot_context(), Ordering::Release);
     for vcpu in dom.vcpus.iter() {
         vcpu.stop.store(false, Ordering::Release);
     }

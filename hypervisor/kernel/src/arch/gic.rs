@@ -185,3 +185,33 @@ pub fn clear_active(cpu: usize, intid: u32) {
         dsb_sy();
     }
 }
+
+/// Routes SPI `intid` to the pCPU with affinity `aff`, level-triggered,
+/// group 1, and enables it: a passed-through device's interrupt.
+pub fn route_spi(intid: u32, aff: u64) {
+    let d = GICD.load(Ordering::Relaxed) as usize;
+    let n = intid as usize;
+    const IROUTER: usize = 0x6000;
+    const ICFGR: usize = 0xC00;
+    // SAFETY: a 64-bit GICD_IROUTER<n> register of the distributor.
+    unsafe { core::ptr::write_volatile((d + IROUTER + 8 * n) as *mut u64, aff & 0xff_00ff_ffff) };
+    let cfg = d + ICFGR + 4 * (n / 16);
+    wr(cfg, rd(cfg) & !(0b10 << (2 * (n % 16))));
+    let pr = d + IPRIORITYR + (n & !3);
+    wr(pr, (rd(pr) & !(0xff << (8 * (n % 4)))) | (0xa0 << (8 * (n % 4))));
+    wr(d + IGROUPR + 4 * (n / 32), rd(d + IGROUPR + 4 * (n / 32)) | (1 << (n % 32)));
+    wr(d + ISENABLER + 4 * (n / 32), 1 << (n % 32));
+    dsb_sy();
+}
+
+/// Deactivates SPI `intid` if it is active (its owner was reset).
+pub fn clear_active_spi(intid: u32) {
+    const ISACTIVER: usize = 0x300;
+    const ICACTIVER: usize = 0x380;
+    let d = GICD.load(Ordering::Relaxed) as usize;
+    let (w, b) = (intid as usize / 32, intid % 32);
+    if rd(d + ISACTIVER + 4 * w) & (1 << b) != 0 {
+        wr(d + ICACTIVER + 4 * w, 1 << b);
+        dsb_sy();
+    }
+}

@@ -65,18 +65,25 @@ impl TableMemory for TablePool {
     }
 }
 
-/// Zeroes a domain's RAM and copies its pristine image in.
+/// Zeroes a domain's RAM and copies its pristine blobs (image, initrd,
+/// device tree) in at their offsets.
 ///
 /// The caller guarantees `[pa, pa+size)` is this domain's RAM (checked at
 /// domain creation against the hypervisor image, the bundle and the DTB)
-/// and that no vCPU of the domain is running.
-pub fn load_domain_ram(pa: u64, size: u64, load_offset: u64, image: &[u8]) {
+/// and that no vCPU of the domain is running. The bundle checked that every
+/// `offset + blob.len()` lies within `size`.
+pub fn load_domain_ram(pa: u64, size: u64, blobs: &[(u64, &[u8])]) {
     // SAFETY: per the contract above the range is RAM that belongs to this
-    // domain only and nobody executes from it now; the image slice lives in
-    // the bundle, outside that range, so the copy does not overlap.
+    // domain only and nobody executes from it now; each blob lives in the
+    // bundle, outside that range, so no copy overlaps its source, and each
+    // lands inside the range.
     unsafe {
         core::ptr::write_bytes(pa as *mut u8, 0, size as usize);
-        core::ptr::copy_nonoverlapping(image.as_ptr(), (pa + load_offset) as *mut u8, image.len());
+        for &(offset, blob) in blobs {
+            if offset.saturating_add(blob.len() as u64) <= size {
+                core::ptr::copy_nonoverlapping(blob.as_ptr(), (pa + offset) as *mut u8, blob.len());
+            }
+        }
     }
     super::cache::clean_for_guest(pa, size);
 }

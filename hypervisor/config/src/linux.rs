@@ -1,0 +1,183 @@
+//! Linux domains: `kind = "linux"`, their kernel, initrd and command line,
+//! and host devices passed through to a domain.
+
+use std::path::Path;
+
+use toml::Spanned;
+
+use crate::board::Board;
+use crate::error::{self, ConfigError, Source};
+use crate::sample::{domain_label, Domain, ImageRef, Kind, PassthroughDev, RawDomain};
+use crate::Region;
+use xen_abi::guest_layout as gl;
+
+/// Debian packages `image = "debian:<package>"` may name.
+pub const DEBIAN_KERNELS: &[&str] = &["linux-image-arm64"];
+/// Passthrough devices per domain (the bundle's limit).
+const MAX_PASSTHROUGH: usize = hv_core::bundle::MAX_PASSTHROUGH;
+/// SPIs the virtual GIC offers (INTIDs 32..=LAST_SPI).
+const LAST_SPI: i64 = hv_core::vgic::NR_IRQS as i64 - 1;
+
+pub(crate) struct LinuxPart {
+    pub kind: Kind,
+    pub initrd: Option<ImageRef>,
+    pub bootargs: String,
+    pub passthrough: Vec<PassthroughDev>,
+    pub direct_map: bool,
+}
+
+pub(crate) fn domain(
+    src: &Source<'_>,
+    d: &RawDomain,
+    f: &dyn Fn(&str) -> String,
+    dir: &Path,
+    image: &ImageRef,
+) -> Result<LinuxPart, ConfigError> {
+    let kind = match &d.kind {
+        None => Kind::Bare,
+        Some(k) => match k.get_ref().as_str() {
+            "bare" => Kind::Bare,
+            "linux" => Kind::Linux,
+            other => {
+                return Err(src.error(k, f("kind"), format!("unknown kind \"{other}\"; expected \"bare\" or \"linux\"")))
+            }
+        },
+    };
+    let only_linux = |v: &Option<Spanned<String>>, key: &str| -> Result<(), ConfigError> {
+        match v {
+            Some(v) if kind != Kind::Linux => {
+                Err(src.error(v, f(key), format!("`{key}` is only for kind = \"linux\" domains")))
+            }
+            _ => Ok(()),
+        }
+    };
+    only_linux(&d.initrd, "initrd")?;
+    only_linux(&d.bootargs, "bootargs")?;
+    if kind == Kind::Linux {
+        if let ImageRef::Guest(_) = image {
+            return Err(src.error(&d.image, f("image"), "a linux domain boots a kernel Image, not a built-in test guest"));
+        }
+        if let Some(o) = &d.load_offset {
+            return Err(src.error(o, f("load_offset"), "a linux domain's load offset comes from its Image header"));
+        }
+    }
+    let initrd = match &d.initrd {
+        None => None,
+        Some(v) => Some(initrd(src, v, &f("initrd"), dir)?),
+    };
+    let bootargs = d.bootargs.as_ref().map(|b| b.get_ref().clone()).unwrap_or_default();
+    if bootargs.len() > 1024 {
+        return Err(src.error(d.bootargs.as_ref().expect("set"), f("bootargs"), "bootargs longer than 1024 bytes"));
+    }
+
+    let mut passthrough = Vec::new();
+    if let Some(list) = &d.passthrough {
+        if list.get_ref().len() > MAX_PASSTHROUGH {
+            return Err(src.error(list, f("passthrough"), format!("at most {MAX_PASSTHROUGH} passthrough devices per domain")));
+        }
+        for p in list.get_ref() {
+            let p = p.get_ref();
+            let reg = Region { base: *p.base.get_ref(), size: p.size.get_ref().0 };
+            if reg.size == 0 || reg.base.checked_add(reg.size).is_none_or(|e| e > 1 << 39) {
+                return Err(src.error(&p.base, f("passthrough.base"), "a passthrough region needs a size and must lie below 512 GiB"));
+            }
+            let irq = match &p.irq {
+                None => None,
+                Some(i) if (32..=LAST_SPI).contains(i.get_ref()) => Some(*i.get_ref() as u32),
+                Some(i) => {
+                    return Err(src.error(
+                        i,
+                        f("passthrough.irq"),
+                        format!("irq {} is not an SPI the virtual GIC offers (32..={LAST_SPI}, as a GIC INTID)", i.get_ref()),
+                    ))
+                }
+            };
+            if p.compatible.get_ref().is_empty() {
+                return Err(src.error(&p.compatible, f("passthrough.compatible"), "give the device tree `compatible` of the device"));
+            }
+            let dma = p.dma.as_ref().is_some_and(|d| *d.get_ref());
+            if dma && !d.direct_map.as_ref().is_some_and(|m| *m.get_ref()) {
+                return Err(src.error(
+                    p.dma.as_ref().expect("set"),
+                    f("passthrough.dma"),
+                    "a device that does DMA needs `direct_map = true` on its domain: without an IOMMU it sees host addresses, so guest RAM must sit at the same addresses",
+                ));
+            }
+            passthrough.push(PassthroughDev { reg, irq, compatible: p.compatible.get_ref().clone(), dma });
+        }
+    }
+    let direct_map = d.direct_map.as_ref().is_some_and(|m| *m.get_ref());
+    if direct_map && kind != Kind::Linux {
+        return Err(src.error(d.direct_map.as_ref().expect("set"), f("direct_map"), "only linux domains can be direct-mapped (test guests are linked at the usual guest RAM address)"));
+    }
+    Ok(LinuxPart { kind, initrd, bootargs, passthrough, direct_map })
+}
+
+fn initrd(src: &Source<'_>, v: &Spanned<String>, field: &str, dir: &Path) -> Result<ImageRef, ConfigError> {
+    let s = v.get_ref();
+    if let Some(name) = s.strip_prefix("initramfs:") {
+        let path = dir.join("initramfs").join(name);
+        if name.is_empty() || name.contains(['/', '\\']) || !path.is_dir() {
+            return Err(src.error(
+                v,
+                field,
+                format!("no initramfs directory \"{name}\" (looked for {})", path.display()),
+            ));
+        }
+        return Ok(ImageRef::Initramfs(path));
+    }
+    let path = dir.join(s);
+    if s.is_empty() || !path.is_file() {
+        return Err(src.error(
+            v,
+            field,
+            format!("initrd file \"{s}\" not found (looked for {}); or write \"initramfs:<name>\"", path.display()),
+        ));
+    }
+    Ok(ImageRef::File(path))
+}
+
+/// A device belongs to one domain only, and must not sit on RAM, the
+/// hypervisor's own devices or the addresses of a domain's emulated ones.
+pub(crate) fn check_passthrough_exclusive(
+    src: &Source<'_>,
+    raw: &[Spanned<RawDomain>],
+    board: &Board,
+    domains: &[Domain],
+) -> Result<(), ConfigError> {
+    let reserved = [
+        ("the board's RAM", board.ram),
+        ("the hypervisor's UART", Region { base: board.uart, size: 0x1000 }),
+        ("the GIC distributor", Region { base: board.gicd, size: 0x1_0000 }),
+        ("the GIC redistributors", Region { base: board.gicr, size: board.cpus as u64 * 0x2_0000 }),
+        ("the guests' virtual GIC", Region { base: gl::GICD_BASE, size: gl::GICR_BASE + gl::GICR_REGION_SIZE - gl::GICD_BASE }),
+        ("the guests' virtual PL011", Region { base: gl::PL011_BASE, size: gl::PL011_SIZE }),
+        ("guest RAM addresses", Region { base: gl::RAM0_BASE, size: gl::RAM0_MAX - gl::RAM0_BASE }),
+    ];
+    let mut seen: Vec<(usize, &PassthroughDev)> = Vec::new();
+    for (i, d) in domains.iter().enumerate() {
+        let Some(list) = &raw[i].get_ref().passthrough else { continue };
+        for (j, p) in d.passthrough.iter().enumerate() {
+            let at = &list.get_ref()[j].get_ref().base;
+            let field = format!("{}.passthrough", domain_label(i, Some(&d.name)));
+            if let Some((what, _)) = reserved.iter().find(|(_, r)| r.overlaps(&p.pages())) {
+                return Err(src.error(
+                    at,
+                    field,
+                    format!("region {}+{} (its pages) overlaps {what}", error::addr(p.reg.base), error::size(p.reg.size)),
+                ));
+            }
+            for (k, q) in &seen {
+                let other = domain_label(*k, Some(&domains[*k].name));
+                if q.pages().overlaps(&p.pages()) {
+                    return Err(src.error(at, field, format!("region {} is already passed through to {other}", error::addr(p.reg.base))));
+                }
+                if p.irq.is_some() && q.irq == p.irq {
+                    return Err(src.error(at, field, format!("irq {} is already passed through to {other}", p.irq.unwrap_or(0))));
+                }
+            }
+            seen.push((i, p));
+        }
+    }
+    Ok(())
+}

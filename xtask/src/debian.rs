@@ -1,0 +1,136 @@
+//! Guest artifacts from Debian's arm64 archive: the current kernel and a
+//! static busybox, fetched with `apt-get download` (arm64 multiarch) into a
+//! cache under `target/debian/` and unpacked with `dpkg -x`. Nothing
+//! prebuilt is committed to the repository.
+
+use crate::artifacts::root;
+use crate::toolchain::which;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn cache() -> PathBuf {
+    root().join("target/debian")
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn arm64_enabled() -> bool {
+    Command::new("dpkg")
+        .arg("--print-foreign-architectures")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "arm64"))
+}
+
+/// Makes arm64 packages visible to apt (root on Debian only).
+fn enable_arm64() -> Result<(), String> {
+    if !which("apt-get") || !which("dpkg") {
+        return Err("fetching arm64 guest packages needs Debian's apt-get and dpkg".into());
+    }
+    if arm64_enabled() {
+        return Ok(());
+    }
+    eprintln!("xtask: enabling the arm64 architecture in dpkg to fetch guest packages (dpkg --add-architecture arm64)");
+    run(Command::new("dpkg").args(["--add-architecture", "arm64"]), "dpkg --add-architecture arm64")?;
+    run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+    Ok(())
+}
+
+/// The concrete package a metapackage (e.g. linux-image-arm64) depends on.
+fn resolve(meta: &str) -> Result<String, String> {
+    let out = run(Command::new("apt-cache").args(["depends", &format!("{meta}:arm64")]), "apt-cache depends")?;
+    out.lines()
+        .filter_map(|l| l.trim().strip_prefix("Depends: "))
+        .map(|d| d.trim_end_matches(":arm64").to_string())
+        .find(|d| d.starts_with("linux-image-"))
+        .ok_or_else(|| format!("{meta}:arm64 names no kernel package"))
+}
+
+/// Downloads and unpacks `pkg:arm64` once; returns its unpacked root.
+pub fn unpacked(pkg: &str) -> Result<PathBuf, String> {
+    let dir = cache().join(pkg);
+    let done = dir.join(".unpacked");
+    if done.exists() {
+        return Ok(dir);
+    }
+    enable_arm64()?;
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    eprintln!("xtask: fetching {pkg}:arm64 from Debian's archive");
+    // apt's sandbox user must be able to write where it downloads.
+    let dl = cache().join("downloads");
+    std::fs::create_dir_all(&dl).map_err(|e| e.to_string())?;
+    let st = Command::new("apt-get")
+        .args(["download", "-qq", &format!("{pkg}:arm64")])
+        .current_dir(&dl)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err(format!("apt-get download {pkg}:arm64 failed"));
+    }
+    let deb = std::fs::read_dir(&dl)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with(&format!("{pkg}_")) && n.ends_with("_arm64.deb")
+            })
+        })
+        .ok_or_else(|| format!("no .deb for {pkg} after download"))?;
+    run(Command::new("dpkg").arg("-x").arg(&deb).arg(&dir), "dpkg -x")?;
+    std::fs::write(&done, deb.file_name().unwrap().to_string_lossy().as_bytes()).map_err(|e| e.to_string())?;
+    Ok(dir)
+}
+
+/// A kernel for `debian:<meta>`: the unpacked package root and its Image.
+pub struct Kernel {
+    pub root: PathBuf,
+    pub image: PathBuf,
+    pub version: String,
+}
+
+pub fn kernel(meta: &str) -> Result<Kernel, String> {
+    let pkg = match std::fs::read_to_string(cache().join(format!("{meta}.resolved"))) {
+        Ok(p) => p.trim().to_string(),
+        Err(_) => {
+            enable_arm64()?;
+            let p = resolve(meta)?;
+            std::fs::create_dir_all(cache()).map_err(|e| e.to_string())?;
+            std::fs::write(cache().join(format!("{meta}.resolved")), &p).map_err(|e| e.to_string())?;
+            p
+        }
+    };
+    let root = unpacked(&pkg)?;
+    let version = pkg.trim_start_matches("linux-image-").to_string();
+    let image = root.join("boot").join(format!("vmlinuz-{version}"));
+    if !image.is_file() {
+        return Err(format!("{} has no {}", pkg, image.display()));
+    }
+    Ok(Kernel { root, image, version })
+}
+
+/// The static busybox binary from `busybox-static:arm64`.
+pub fn busybox() -> Result<PathBuf, String> {
+    let p = unpacked("busybox-static")?.join("bin/busybox");
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(format!("busybox-static has no {}", p.display()))
+    }
+}
+
+/// A kernel module's file, for an initramfs.
+pub fn module(kernel: &Kernel, rel: &str) -> Result<PathBuf, String> {
+    let p = kernel.root.join("lib/modules").join(&kernel.version).join("kernel").join(rel);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(format!("module {} not in the kernel package", Path::new(rel).display()))
+    }
+}

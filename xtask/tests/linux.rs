@@ -1,0 +1,96 @@
+//! Unmodified Debian arm64 kernels as guests (issue: Linux side by side).
+//! Run through `cargo xtask test`, which provisions QEMU; the kernel and
+//! busybox come from Debian's archive on first use.
+
+use std::time::Duration;
+use xtask::{artifacts, qemu::Session};
+
+/// Linux boots in a few seconds under TCG; restarts re-zero 256 MiB.
+const LINUX: Duration = Duration::from_secs(240);
+
+fn boot(sample: &str) -> Session {
+    let built = artifacts::build(sample, None, None).unwrap_or_else(|e| panic!("build {sample}: {e}"));
+    Session::start(&built).unwrap()
+}
+
+fn cluster_beats(log: &[String]) -> Vec<u64> {
+    log.iter().filter_map(|l| l.strip_prefix("[cluster] cluster beat ")?.parse().ok()).collect()
+}
+
+fn assert_consecutive(b: &[u64], t: &str) {
+    assert!(!b.is_empty(), "no cluster heartbeat:\n{t}");
+    assert_eq!(b[0], 1, "{t}");
+    for w in b.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "cluster heartbeat skipped or repeated ({} then {})", w[0], w[1]);
+    }
+}
+
+#[test]
+#[ignore = "boots Linux under QEMU: run with `cargo xtask test`"]
+fn two_linux_domains_reach_init_and_print() {
+    let mut s = boot("linux-side-by-side");
+    let (mut cluster, mut ivi) = (false, false);
+    let ok = s.wait_for(LINUX, |l| {
+        cluster |= l == "[cluster] cluster beat 5";
+        ivi |= l == "[ivi] ivi tick 2";
+        cluster && ivi
+    });
+    let t = s.transcript();
+    assert!(ok.is_some(), "both domains should run their /init:\n{t}");
+    assert!(t.contains("[cluster] cluster: /init reached, 1 CPU(s), kernel 6."), "{t}");
+    // The IVI's second vCPU came up through PSCI CPU_ON.
+    assert!(t.contains("[ivi] ivi: /init reached, 2 CPU(s) online"), "{t}");
+    assert!(t.contains("[ivi] [") && t.contains("Machine model: cockpit domain ivi"), "{t}");
+    // The cluster's own virtio-rng driver works on the passed-through device.
+    let rng = s.log.iter().find(|l| l.starts_with("[cluster] cluster: hwrng virtio_rng")).cloned();
+    let rng = rng.unwrap_or_else(|| panic!("no hwrng line:\n{t}"));
+    let hex = rng.rsplit(": ").next().unwrap_or("");
+    assert_eq!(hex.len(), 32, "16 random bytes in hex: {rng}");
+    assert_ne!(hex, "00000000000000000000000000000000", "{rng}");
+}
+
+#[test]
+#[ignore = "boots Linux under QEMU: run with `cargo xtask test`"]
+fn ivi_crashes_and_restarts_while_the_cluster_keeps_beating() {
+    let mut s = boot(&format!("{}/tests/fixtures/linux-faults/system.toml", env!("CARGO_MANIFEST_DIR")));
+    let second = s.wait_for(LINUX, |l| l.contains("ivi: restarting (restart #2)"));
+    assert!(second.is_some(), "the IVI should panic and restart twice:\n{}", s.transcript());
+    // It boots again after the second restart, and the cluster beats on.
+    let boots = |s: &Session| s.log.iter().filter(|l| l.starts_with("[ivi] ivi: /init reached")).count();
+    let target = boots(&s) + 1;
+    let mut seen = boots(&s);
+    assert!(
+        s.wait_for(LINUX, |l| {
+            seen += l.starts_with("[ivi] ivi: /init reached") as usize;
+            seen >= target
+        })
+        .is_some(),
+        "IVI did not come back:\n{}",
+        s.transcript()
+    );
+    let last = cluster_beats(&s.log).last().copied().unwrap_or(0);
+    let more = format!("[cluster] cluster beat {}", last + 10);
+    assert!(s.wait_for(LINUX, |l| l == more).is_some(), "cluster stalled:\n{}", s.transcript());
+    let t = s.transcript();
+    assert!(t.contains("[ivi] ivi: crashing on purpose (sysrq c)"), "{t}");
+    assert!(t.contains("Kernel panic - not syncing: sysrq triggered crash"), "{t}");
+    assert!(t.contains("[hv] ivi: Reboot -> Restart"), "{t}");
+    assert_consecutive(&cluster_beats(&s.log), &t);
+    assert!(!t.contains("cluster: Reboot") && !t.contains("cluster: restarting"), "{t}");
+}
+
+#[test]
+#[ignore = "boots Linux under QEMU: run with `cargo xtask test`"]
+fn a_passed_through_device_faults_the_intruder_only() {
+    let mut s = boot(&format!("{}/tests/fixtures/linux-faults/system.toml", env!("CARGO_MANIFEST_DIR")));
+    let fault = s.wait_for(LINUX, |l| l.contains("ivi: data access at IPA 0xa003e00"));
+    assert!(fault.is_some(), "the IVI's read of the cluster's device must fault:\n{}", s.transcript());
+    let cont = s.wait_for(LINUX, |l| l == "[ivi] ivi tick 1");
+    let t = s.transcript();
+    assert!(cont.is_some(), "the IVI carries on after its process is killed:\n{t}");
+    assert!(t.contains("[ivi] ivi: the read of 0x0a003e00 faulted"), "{t}");
+    // Meanwhile the owner uses it.
+    let owner = t.contains("[cluster] cluster: hwrng virtio_rng")
+        || s.wait_for(LINUX, |l| l.starts_with("[cluster] cluster: hwrng virtio_rng")).is_some();
+    assert!(owner, "{}", s.transcript());
+}
