@@ -137,6 +137,8 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
             image,
             passthrough,
             npassthrough: d.passthrough.len().min(MAX_PASSTHROUGH) as u8,
+            rtds_budget_us: d.rtds.map_or(0, |r| r.0),
+            rtds_period_us: d.rtds.map_or(0, |r| r.1),
             ..Default::default()
         };
         if let Some(l) = &layouts[i] {

@@ -21,6 +21,7 @@
 
 mod board;
 mod bundle;
+mod cpupool;
 mod error;
 pub mod guest_dt;
 mod linux;
@@ -35,6 +36,7 @@ pub use bundle::encode_bundle;
 pub use error::ConfigError;
 pub use hv_core::bundle::{Action, Scheduler, Vwfi};
 pub use bundle::DomainBlobs;
+pub use cpupool::{Cpupool, PoolScheduler};
 pub use sample::{load_sample, Domain, ImageRef, Kind, LoadOptions, PassthroughDev, Sample};
 
 /// The only architecture the hypervisor can be built for today.

@@ -103,6 +103,8 @@ pub struct Domain {
     pub passthrough: Vec<PassthroughDev>,
     /// RAM at guest address == host address (for DMA without an IOMMU).
     pub direct_map: bool,
+    /// Real-time share on an `rtds` cpupool: (budget, period) in microseconds.
+    pub rtds: Option<(u32, u32)>,
 }
 
 /// A validated sample: board, chosen profile and domains.
@@ -117,6 +119,7 @@ pub struct Sample {
     pub domains: Vec<Domain>,
     /// Extra QEMU arguments for running this sample on a QEMU board.
     pub qemu_args: Vec<String>,
+    pub cpupools: Vec<crate::Cpupool>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +128,8 @@ pub(crate) struct RawSample {
     pub system: Spanned<RawSystem>,
     /// Extra QEMU arguments (devices a sample passes through, say).
     pub qemu: Option<RawQemu>,
+    #[serde(default)]
+    pub cpupool: Vec<Spanned<crate::cpupool::RawCpupool>>,
     #[serde(default)]
     pub domain: Vec<Spanned<RawDomain>>,
 }
@@ -162,6 +167,9 @@ pub(crate) struct RawDomain {
     pub bootargs: Option<Spanned<String>>,
     pub passthrough: Option<Spanned<Vec<Spanned<RawPassthrough>>>>,
     pub direct_map: Option<Spanned<bool>>,
+    pub cpupool: Option<Spanned<String>>,
+    pub budget: Option<Spanned<String>>,
+    pub period: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -249,14 +257,15 @@ pub fn load_sample(sample_toml: &Path, bsp_dir: &Path, opts: &LoadOptions) -> Re
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let domains = validate::domains(&src, &raw, &board, &profile, opts, &dir)?;
+    let cpupools = crate::cpupool::pools(&src, &raw.cpupool, &board)?;
+    let domains = validate::domains(&src, &raw, &board, &profile, opts, &dir, &cpupools)?;
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .or_else(|| std::fs::canonicalize(&dir).ok()?.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_default();
     let qemu_args = raw.qemu.as_ref().map(|q| q.args.clone()).unwrap_or_default();
-    Ok(Sample { name, path: sample_toml.to_path_buf(), board, profile, domains, qemu_args })
+    Ok(Sample { name, path: sample_toml.to_path_buf(), board, profile, domains, qemu_args, cpupools })
 }
 
 fn available_boards(bsp_dir: &Path) -> Vec<String> {

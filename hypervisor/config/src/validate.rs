@@ -24,6 +24,7 @@ pub(crate) fn domains(
     profile: &Profile,
     opts: &LoadOptions,
     dir: &Path,
+    pools: &[crate::Cpupool],
 ) -> Result<Vec<Domain>, ConfigError> {
     if raw.domain.is_empty() {
         return Err(src.error_nowhere("domain", "the sample defines no domains; add at least one [[domain]] table"));
@@ -63,6 +64,8 @@ pub(crate) fn domains(
     }
 
     let mut pin_owner: HashMap<i64, (usize, usize)> = HashMap::new();
+    // Microseconds of budget per period promised on each real-time pCPU.
+    let mut rt_load: HashMap<i64, f64> = HashMap::new();
     let mut controller: Option<usize> = None;
     let mut out = Vec::new();
     for (i, d) in raw.domain.iter().enumerate() {
@@ -92,6 +95,38 @@ pub(crate) fn domains(
                 ),
             ));
         }
+        let pool = match &d.cpupool {
+            None => None,
+            Some(name) => Some(pools.iter().find(|p| &p.name == name.get_ref()).ok_or_else(|| {
+                let known: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+                src.error(name, f("cpupool"), format!("no cpupool \"{}\"; defined: {}", name.get_ref(), error::quoted_list(&known)))
+            })?),
+        };
+        let rtds = match pool {
+            Some(p) if p.scheduler == crate::PoolScheduler::Rtds => {
+                let need = |v: &Option<Spanned<String>>, key: &str| -> Result<u32, ConfigError> {
+                    let v = v.as_ref().ok_or_else(|| {
+                        src.error(&raw.domain[i], f(key), format!("a domain in rtds cpupool \"{}\" needs `{key}` (e.g. \"10ms\")", p.name))
+                    })?;
+                    crate::cpupool::duration_us(v.get_ref()).map_err(|m| src.error(v, f(key), m))
+                };
+                let budget = need(&d.budget, "budget")?;
+                let period = need(&d.period, "period")?;
+                let at = d.budget.as_ref().expect("checked by need");
+                if budget > period {
+                    return Err(src.error(at, f("budget"), format!("budget {budget} us exceeds period {period} us")));
+                }
+                Some((budget, period))
+            }
+            _ => {
+                for (key, v) in [("budget", &d.budget), ("period", &d.period)] {
+                    if let Some(v) = v {
+                        return Err(src.error(v, f(key), format!("`{key}` is for domains in an rtds cpupool")));
+                    }
+                }
+                None
+            }
+        };
         let mut pcpus = Vec::new();
         for (vcpu, pin) in pins.iter().enumerate() {
             let p = *pin.get_ref();
@@ -107,7 +142,31 @@ pub(crate) fn domains(
                     ),
                 ));
             }
-            if profile.scheduler == Scheduler::Null {
+            let home = pools.iter().find(|q| q.pcpus.contains(&(p as u8)));
+            match (pool, home) {
+                (Some(want), Some(have)) if want.name != have.name => {
+                    return Err(src.error(pin, f("pcpus"), format!("pCPU {p} is in cpupool \"{}\", not \"{}\"", have.name, want.name)))
+                }
+                (Some(want), None) => {
+                    return Err(src.error(pin, f("pcpus"), format!("pCPU {p} is not in cpupool \"{}\" (its pCPUs: {:?})", want.name, want.pcpus)))
+                }
+                (None, Some(have)) if have.scheduler == crate::PoolScheduler::Rtds => {
+                    return Err(src.error(pin, f("pcpus"), format!("pCPU {p} belongs to rtds cpupool \"{}\"; set cpupool = \"{}\" with a budget and period", have.name, have.name)))
+                }
+                _ => {}
+            }
+            if let Some((budget, period)) = rtds {
+                let load = rt_load.entry(p).or_insert(0.0);
+                *load += budget as f64 / period as f64;
+                if *load > 1.0 + 1e-9 {
+                    return Err(src.error(
+                        d.budget.as_ref().expect("rtds has a budget"),
+                        f("budget"),
+                        format!("pCPU {p} is over-committed: the budgets of its vCPUs add up to {:.0} % of it", *load * 100.0),
+                    ));
+                }
+            }
+            if rtds.is_none() && profile.scheduler == Scheduler::Null {
                 if let Some(&(other, other_vcpu)) = pin_owner.get(&p) {
                     let free: Vec<String> = (0..i64::from(board.cpus))
                         .filter(|c| !pin_owner.contains_key(c))
@@ -225,6 +284,7 @@ pub(crate) fn domains(
             bootargs: linux.bootargs,
             passthrough: linux.passthrough,
             direct_map: linux.direct_map,
+            rtds,
         });
     }
 

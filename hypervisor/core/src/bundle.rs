@@ -20,7 +20,8 @@
 //! A domain record: name[32], vcpus, flags, on_poweroff, on_reboot, on_crash,
 //! npassthrough, pad[2], pins[8], mem_pa, mem_size, then three blobs (image,
 //! initrd, device tree) of (bundle offset, length, offset in guest RAM), then
-//! MAX_PASSTHROUGH passthrough entries of (pa, size, spi), then ram_ipa.
+//! MAX_PASSTHROUGH passthrough entries of (pa, size, spi), then ram_ipa and
+//! the RTDS budget and period (u32 microseconds each).
 
 pub const MAGIC: &[u8; 8] = b"CKPTHV02";
 pub const HEADER_SIZE: usize = 64;
@@ -87,6 +88,10 @@ pub struct DomainDesc<'a> {
     /// Host devices assigned to this domain, mapped at the same address.
     pub passthrough: [Passthrough; MAX_PASSTHROUGH],
     pub npassthrough: u8,
+    /// Real-time scheduling on a shared pCPU: budget per period, in
+    /// microseconds (both 0: the domain's pCPUs run the null scheduler).
+    pub rtds_budget_us: u32,
+    pub rtds_period_us: u32,
 }
 
 /// An MMIO region (and its SPI, 0 for none) owned by one domain.
@@ -118,6 +123,8 @@ impl Default for DomainDesc<'_> {
             dtb_offset: 0,
             passthrough: [Passthrough::default(); MAX_PASSTHROUGH],
             npassthrough: 0,
+            rtds_budget_us: 0,
+            rtds_period_us: 0,
         }
     }
 }
@@ -131,6 +138,11 @@ impl DomainDesc<'_> {
     }
     pub fn pins(&self) -> &[u8] {
         &self.pins[..self.vcpus as usize]
+    }
+
+    /// Scheduled by RTDS on shared pCPUs (else by the null scheduler).
+    pub fn is_rtds(&self) -> bool {
+        self.rtds_period_us != 0
     }
 
     pub fn passthrough(&self) -> &[Passthrough] {
@@ -320,6 +332,8 @@ impl<'a> Bundle<'a> {
             dtb_offset,
             passthrough,
             npassthrough,
+            rtds_budget_us: u32_at(r, 240),
+            rtds_period_us: u32_at(r, 244),
         })
     }
 
@@ -395,6 +409,8 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
             r[at + 16..at + 24].copy_from_slice(&ram_off.to_le_bytes());
         }
         r[232..240].copy_from_slice(&d.ram_ipa.to_le_bytes());
+        r[240..244].copy_from_slice(&d.rtds_budget_us.to_le_bytes());
+        r[244..248].copy_from_slice(&d.rtds_period_us.to_le_bytes());
         for (j, p) in d.passthrough().iter().enumerate() {
             let at = 136 + 24 * j;
             r[at..at + 8].copy_from_slice(&p.pa.to_le_bytes());

@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod bundle;
 pub mod esr;
 pub mod lifecycle;
+pub mod rtds;
 pub mod sched;
 pub mod stage2;
 pub mod vgic;

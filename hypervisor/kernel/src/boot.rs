@@ -7,7 +7,7 @@ use crate::domain::*;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8};
 use hv_core::bundle::{self, Bundle, DomainDesc, Vwfi};
 use hv_core::lifecycle::FaultWatch;
-use hv_core::sched::{NullPlacement, MAX_PCPUS};
+use hv_core::sched::{Placement, MAX_PCPUS};
 use hv_core::stage2::{self, MemKind, Stage2};
 use hv_core::vgic::VGic;
 use hv_core::vuart::VUart;
@@ -93,16 +93,24 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     gic::init_cpu(0);
 
     let ncpus = (board.ncpus as usize).min(info.ncpus.max(1)).min(MAX_PCPUS);
-    let placement = match NullPlacement::from_bundle(&bundle, ncpus) {
+    let placement = match Placement::from_bundle(&bundle, ncpus) {
         Ok(p) => p,
         Err(e) => halt_fmt(format_args!("vCPU placement rejected: {:?}", e)),
     };
+    let mut shared = heapless::Vec::<usize, MAX_PCPUS>::new();
+    for c in (0..ncpus).filter(|&c| placement.is_rtds(c)) {
+        let _ = shared.push(c);
+    }
     hvlog!(
-        "{} domains on {} pCPUs, null scheduler, vwfi={}",
+        "{} domains on {} pCPUs, null scheduler, vwfi={}{}",
         bundle.domain_count(),
         ncpus,
-        if board.vwfi == Vwfi::Native { "native" } else { "trap" }
+        if board.vwfi == Vwfi::Native { "native" } else { "trap" },
+        if shared.is_empty() { "" } else { "; rtds on shared pCPUs" }
     );
+    if !shared.is_empty() {
+        hvlog!("rtds pCPUs: {:?} (WFI always traps there)", shared.as_slice());
+    }
 
     let (image_start, image_end) = memory::image_range();
     // (start, length) of what domain RAM must never cover.
@@ -170,7 +178,7 @@ fn secondary_entry_addr() -> u64 {
 /// Builds a domain: its RAM loaded, stage-2 tables from its own pool, vCPU 0
 /// ready to start. A domain whose memory cannot be honoured is created
 /// destroyed, with the reason logged; the others boot regardless.
-fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &NullPlacement, info: &BootInfo, reserved_hit: bool) -> Domain {
+fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement, info: &BootInfo, reserved_hit: bool) -> Domain {
     let mut vcpus = heapless::Vec::new();
     for v in 0..desc.vcpus as usize {
         let id = hv_core::sched::VcpuId { domain: i as u8, vcpu: v as u8 };

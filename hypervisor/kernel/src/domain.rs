@@ -4,7 +4,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use hv_core::bundle::{DomainDesc, MAX_DOMAINS, MAX_VCPUS};
 use hv_core::lifecycle::FaultWatch;
-use hv_core::sched::NullPlacement;
+use hv_core::sched::Placement;
 use hv_core::vgic::VGic;
 use hv_core::vuart::VUart;
 
@@ -84,7 +84,7 @@ impl Domain {
 
 pub struct System {
     pub domains: heapless::Vec<Domain, MAX_DOMAINS>,
-    pub placement: NullPlacement,
+    pub placement: Placement,
     pub trap_wfi: bool,
     /// Affinity of each pCPU, for kicks.
     pub cpu_aff: [u64; hv_core::sched::MAX_PCPUS],
@@ -100,12 +100,26 @@ pub fn system() -> &'static System {
     SYSTEM.get().expect("system initialised at boot")
 }
 
-/// The vCPU this pCPU runs, if any.
+const NO_VCPU: u16 = u16::MAX;
+static CURRENT: [core::sync::atomic::AtomicU16; hv_core::sched::MAX_PCPUS] =
+    [const { core::sync::atomic::AtomicU16::new(NO_VCPU) }; hv_core::sched::MAX_PCPUS];
+
+/// Records which vCPU `cpu` has loaded (only `cpu` itself calls this).
+pub fn set_current(cpu: usize, id: Option<hv_core::sched::VcpuId>) {
+    let v = id.map_or(NO_VCPU, |id| (id.domain as u16) << 8 | id.vcpu as u16);
+    if let Some(c) = CURRENT.get(cpu) {
+        c.store(v, Ordering::Release);
+    }
+}
+
+/// The vCPU this pCPU has loaded, if any.
 pub fn current(cpu: usize) -> Option<(&'static Domain, usize)> {
-    let sys = system();
-    let id = sys.placement.vcpu_on(cpu)?;
-    let d = sys.domains.get(id.domain as usize)?;
-    Some((d, id.vcpu as usize))
+    let v = CURRENT.get(cpu)?.load(Ordering::Acquire);
+    if v == NO_VCPU {
+        return None;
+    }
+    let d = system().domains.get((v >> 8) as usize)?;
+    Some((d, (v & 0xff) as usize))
 }
 
 /// Kicks the pCPUs of the vCPUs in `mask` (bit i = vCPU i of `dom`), except

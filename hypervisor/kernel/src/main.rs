@@ -21,6 +21,8 @@ mod console;
 #[cfg(target_os = "none")]
 mod domain;
 #[cfg(target_os = "none")]
+mod rtds;
+#[cfg(target_os = "none")]
 mod trap;
 #[cfg(target_os = "none")]
 mod vcpu;

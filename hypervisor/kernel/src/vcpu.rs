@@ -12,6 +12,10 @@ use hv_core::vgic::MAX_LRS;
 
 /// A pCPU's life after boot: run its vCPU, or sleep if it has none.
 pub fn cpu_main(cpu: usize) -> ! {
+    if system().placement.is_rtds(cpu) {
+        crate::rtds::cpu_main(cpu)
+    }
+    set_current(cpu, system().placement.vcpu_on(cpu));
     let Some((dom, v)) = current(cpu) else {
         loop {
             sysreg::wfi();
@@ -70,6 +74,11 @@ pub fn drain_irqs(running: Option<(&Domain, usize)>) {
                 dom.vgic.lock().inject(v, intid, true);
             }
             (spi, _) if spi >= 32 => forward_spi(spi),
+            (gic::HYP_TIMER_PPI, _) => {
+                // The scheduler re-arms it at its next decision.
+                crate::arch::context::disarm_sched_timer();
+                gic::deactivate(intid);
+            }
             _ => gic::deactivate(intid),
         }
     }
@@ -96,9 +105,23 @@ fn forward_spi(spi: u32) {
 /// Last step of every exit: honour a stop request, then bring the list
 /// registers up to date. May replace the frame (the vCPU was restarted).
 pub fn before_return(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
+    if system().placement.is_rtds(cpu) {
+        // Every exit of a shared pCPU is a scheduling point.
+        crate::rtds::reschedule(cpu, frame);
+        if let Some((dom, v)) = current(cpu) {
+            pulse_vuart(cpu, dom);
+            flush_lrs(dom, v);
+        }
+        return;
+    }
     if dom.vcpus[v].stop.load(Ordering::Acquire) {
         park(cpu, dom, v, frame);
     }
+    pulse_vuart(cpu, dom);
+    flush_lrs(dom, v);
+}
+
+fn pulse_vuart(cpu: usize, dom: &Domain) {
     if dom.desc.has_vpl011() {
         // A level interrupt completed while its line is still high is due again.
         let high = dom.vuart.lock().irq_level();
@@ -107,11 +130,16 @@ pub fn before_return(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
             kick_vcpus(dom, kick, cpu);
         }
     }
-    flush_lrs(dom, v);
 }
 
 fn park(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
     let vcpu = &dom.vcpus[v];
+    if system().placement.is_rtds(cpu) {
+        // A shared pCPU moves on to its other vCPUs.
+        let _ = vcpu.state.compare_exchange(VCPU_RUNNING, VCPU_OFF, Ordering::AcqRel, Ordering::Acquire);
+        crate::rtds::reschedule(cpu, frame);
+        return;
+    }
     // Quiesce EL1 (the virtual timer above all) and the virtual CPU
     // interface (a live underflow maintenance interrupt would keep waking
     // this pCPU) so nothing fires while off.
@@ -143,6 +171,12 @@ fn flush_lrs(dom: &Domain, v: usize) {
 /// interrupt to take or must stop. The LRs are reconciled on every round, so
 /// an interrupt the guest completed meanwhile can be delivered again.
 pub fn block(dom: &Domain, v: usize) {
+    let cpu = sysreg::cpu_index();
+    if system().placement.is_rtds(cpu) {
+        // On a shared pCPU, waiting is the scheduler's business.
+        crate::rtds::block_current(cpu);
+        return;
+    }
     loop {
         if dom.vcpus[v].stop.load(Ordering::Acquire) {
             return;
@@ -220,6 +254,11 @@ fn stop_other_vcpus(dom: &Domain, me: usize) {
     let self_cpu = dom.vcpus[me].pcpu;
     kick_vcpus(dom, u8::MAX, self_cpu);
     for (i, vcpu) in dom.vcpus.iter().enumerate() {
+        if i != me && vcpu.pcpu == self_cpu {
+            // Shares this pCPU, so it is not running now: nobody else would
+            // switch it off while this pCPU waits.
+            vcpu.state.store(VCPU_OFF, Ordering::Release);
+        }
         if i != me {
             // A racing CPU_ON may switch it to ON_PENDING after the first
             // pass; it sees `stop` and backs off, and so do we, again.

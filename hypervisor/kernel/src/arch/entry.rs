@@ -21,6 +21,10 @@ pub struct Frame {
     _pad: u64,
 }
 
+impl Frame {
+    pub const ZERO: Frame = Frame { x: [0; 31], elr: 0, spsr: 0, _pad: 0 };
+}
+
 pub const FRAME_SIZE: usize = core::mem::size_of::<Frame>();
 const _: () = assert!(FRAME_SIZE == 34 * 8);
 

@@ -21,6 +21,8 @@ const GICR_STRIDE: usize = 0x2_0000;
 pub const KICK_SGI: u32 = 0;
 pub const MAINTENANCE_PPI: u32 = 25;
 pub const VTIMER_PPI: u32 = 27;
+/// EL2 physical timer: the shared pCPUs' scheduling tick.
+pub const HYP_TIMER_PPI: u32 = 26;
 pub const SPURIOUS: u32 = 1023;
 
 fn reg(addr: usize) -> *mut u32 {
@@ -65,7 +67,7 @@ pub fn init_cpu(cpu: usize) {
     for n in 0..8 {
         wr(s + IPRIORITYR + 4 * n, 0xa0a0_a0a0);
     }
-    wr(s + ISENABLER, (1 << KICK_SGI) | (1 << MAINTENANCE_PPI) | (1 << VTIMER_PPI));
+    wr(s + ISENABLER, (1 << KICK_SGI) | (1 << MAINTENANCE_PPI) | (1 << VTIMER_PPI) | (1 << HYP_TIMER_PPI));
     dsb_sy();
 
     // System-register interface at EL2 and for EL1; EOImode 1 so that

@@ -2,6 +2,7 @@
 //! lives in this module: system registers, assembly, MMIO, physical memory.
 
 pub mod cache;
+pub mod context;
 pub mod entry;
 pub mod gic;
 pub mod memory;

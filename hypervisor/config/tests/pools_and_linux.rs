@@ -1,0 +1,113 @@
+//! Errors and results for cpupools (the real-time scheduler) and Linux
+//! domains (kernel, initrd, passthrough, direct map).
+
+mod common;
+use common::Fixture;
+
+const RTDS: &str = r#"[system]
+board = "tb"
+
+[[cpupool]]
+name = "shared"
+pcpus = [3]
+scheduler = "rtds"
+
+[[domain]]
+name = "a"
+pcpus = [3]
+memory = "4M"
+image = "guest:heartbeat"
+cpupool = "shared"
+budget = "3ms"
+period = "10ms"
+
+[[domain]]
+name = "b"
+pcpus = [3]
+memory = "4M"
+image = "guest:heartbeat"
+cpupool = "shared"
+budget = "6ms"
+period = "10ms"
+"#;
+
+#[test]
+fn rtds_domains_share_a_pcpu_with_their_budgets() {
+    let s = Fixture::new().sample(RTDS).unwrap();
+    assert_eq!(s.domains[0].rtds, Some((3000, 10_000)));
+    assert_eq!(s.domains[1].rtds, Some((6000, 10_000)));
+    assert_eq!(s.cpupools[0].pcpus, vec![3]);
+}
+
+#[test]
+fn an_overcommitted_rtds_pcpu_is_rejected_at_the_budget() {
+    let e = Fixture::new().sample(&RTDS.replace("budget = \"6ms\"", "budget = \"8ms\"")).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("system.toml:24: domain \"b\".budget: pCPU 3 is over-committed"), "{msg}");
+}
+
+#[test]
+fn a_null_domain_cannot_sit_on_an_rtds_pcpu() {
+    let text = RTDS.replace("cpupool = \"shared\"\nbudget = \"6ms\"\nperiod = \"10ms\"\n", "");
+    let msg = Fixture::new().sample(&text).unwrap_err().to_string();
+    assert!(msg.contains("domain \"b\".pcpus: pCPU 3 belongs to rtds cpupool \"shared\""), "{msg}");
+}
+
+#[test]
+fn rtds_needs_a_period_and_knows_its_pools() {
+    let msg = Fixture::new().sample(&RTDS.replace("period = \"10ms\"\n\n[[domain]]", "\n[[domain]]")).unwrap_err().to_string();
+    assert!(msg.contains("domain \"a\".period: a domain in rtds cpupool \"shared\" needs `period`"), "{msg}");
+    let msg = Fixture::new().sample(&RTDS.replacen("cpupool = \"shared\"", "cpupool = \"fast\"", 1)).unwrap_err().to_string();
+    assert!(msg.contains("domain \"a\".cpupool: no cpupool \"fast\""), "{msg}");
+}
+
+#[test]
+fn a_dma_device_needs_a_direct_mapped_domain() {
+    let f = Fixture::new();
+    f.write("samples/s/images/Image", "not really a kernel");
+    let text = r#"[system]
+board = "tb"
+
+[[domain]]
+name = "l"
+kind = "linux"
+pcpus = [1]
+memory = "32M"
+image = "images/Image"
+
+[[domain.passthrough]]
+base = 0x0a003e00
+size = 0x200
+irq = 79
+compatible = "virtio,mmio"
+dma = true
+"#;
+    let msg = f.sample(text).unwrap_err().to_string();
+    assert!(msg.contains("system.toml:16: domain \"l\".passthrough.dma: a device that does DMA needs `direct_map = true`"), "{msg}");
+    let ok = f.sample(&text.replace("image = \"images/Image\"", "image = \"images/Image\"\ndirect_map = true")).unwrap();
+    assert_eq!(ok.domains[0].ram_ipa(), ok.domains[0].memory.base);
+    assert_eq!(ok.domains[0].passthrough[0].pages(), hv_config::Region { base: 0x0a00_3000, size: 0x1000 });
+}
+
+#[test]
+fn passthrough_cannot_reach_ram_or_be_shared() {
+    let f = Fixture::new();
+    let text = r#"[system]
+board = "tb"
+
+[[domain]]
+name = "a"
+kind = "linux"
+pcpus = [1]
+memory = "4M"
+image = "k"
+
+[[domain.passthrough]]
+base = 0x4000_0000
+size = 0x1000
+compatible = "evil"
+"#;
+    f.write("samples/s/k", "x");
+    let msg = f.sample(text).unwrap_err().to_string();
+    assert!(msg.contains("domain \"a\".passthrough: region 0x4000_0000+4 KiB (its pages) overlaps the board's RAM") || msg.contains("overlaps the board's RAM"), "{msg}");
+}

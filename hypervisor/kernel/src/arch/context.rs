@@ -1,0 +1,222 @@
+//! The whole state of a vCPU that is not running: what a shared pCPU saves
+//! when it switches to another vCPU and restores when it switches back.
+//! A null-scheduled pCPU never needs this (its vCPU's state stays loaded).
+
+use super::entry::Frame;
+use super::gic;
+use super::sysreg::{isb, read, write};
+use hv_core::vgic::lr;
+
+/// EL1 (and per-vCPU EL2) system registers, saved and restored in this order.
+macro_rules! el1_regs {
+    ($m:ident) => {
+        $m!(
+            sctlr_el1, ttbr0_el1, ttbr1_el1, tcr_el1, mair_el1, amair_el1, vbar_el1, contextidr_el1, tpidr_el0,
+            tpidr_el1, tpidrro_el0, sp_el0, sp_el1, elr_el1, spsr_el1, esr_el1, far_el1, afsr0_el1, afsr1_el1,
+            par_el1, cpacr_el1, cntkctl_el1, csselr_el1, mdscr_el1, vmpidr_el2
+        )
+    };
+}
+
+macro_rules! count {
+    ($($r:ident),*) => { [$(stringify!($r)),*].len() };
+}
+const N_EL1: usize = el1_regs!(count);
+
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+pub struct VcpuContext {
+    pub frame: Frame,
+    el1: [u64; N_EL1],
+    fp: [u64; 64],
+    fpcr: u64,
+    fpsr: u64,
+    cntv_ctl: u64,
+    cntv_cval: u64,
+    lrs: [u64; 16],
+    vmcr: u64,
+    ap0: [u64; 4],
+    ap1: [u64; 4],
+}
+
+impl VcpuContext {
+    pub const ZERO: VcpuContext = VcpuContext {
+        frame: Frame::ZERO,
+        el1: [0; N_EL1],
+        fp: [0; 64],
+        fpcr: 0,
+        fpsr: 0,
+        cntv_ctl: 0,
+        cntv_cval: 0,
+        lrs: [0; 16],
+        vmcr: 0,
+        ap0: [0; 4],
+        ap1: [0; 4],
+    };
+
+    /// A vCPU about to start: reset EL1 state, entry point and x0.
+    pub fn fresh(index: u64, entry: u64, x0: u64) -> Self {
+        let mut c = Self::ZERO;
+        let mut i = 0;
+        macro_rules! reset {
+            ($($r:ident),*) => {$(
+                c.el1[i] = match stringify!($r) {
+                    "sctlr_el1" => 0x30D0_0800,
+                    "vmpidr_el2" => (1 << 31) | index,
+                    _ => 0,
+                };
+                i += 1;
+            )*};
+        }
+        el1_regs!(reset);
+        let _ = i;
+        c.frame.x[0] = x0;
+        c.frame.elr = entry;
+        c.frame.spsr = super::vcpu_regs::SPSR_EL1H_MASKED;
+        c
+    }
+
+    /// When the vCPU's virtual timer fires, in virtual counter ticks, if armed.
+    pub fn timer_deadline(&self) -> Option<u64> {
+        (self.cntv_ctl & 0b11 == 0b01).then_some(self.cntv_cval)
+    }
+
+    /// Whether a list register holds an interrupt the vCPU should take.
+    pub fn has_pending_lr(&self) -> bool {
+        self.lrs.iter().any(|&v| v & lr::STATE_PENDING != 0)
+    }
+}
+
+/// Saves the loaded vCPU (its general registers are in `frame`) on `cpu`.
+/// Afterwards its timer is silenced and its HW-linked interrupts unlinked,
+/// so nothing of it can fire while another vCPU runs here.
+pub fn save(ctx: &mut VcpuContext, frame: &Frame, cpu: usize, nlr: usize) {
+    ctx.frame = *frame;
+    let mut i = 0;
+    macro_rules! save_regs {
+        ($($r:ident),*) => {$( ctx.el1[i] = read!($r); i += 1; )*};
+    }
+    el1_regs!(save_regs);
+    let _ = i;
+    save_fp(ctx);
+    ctx.cntv_ctl = read!(cntv_ctl_el0);
+    ctx.cntv_cval = read!(cntv_cval_el0);
+    write!(cntv_ctl_el0, 0);
+    for (n, slot) in ctx.lrs.iter_mut().enumerate().take(nlr) {
+        let mut v = gic::read_lr(n);
+        // The physical timer interrupt must not stay active on this pCPU
+        // for the next vCPU: keep the guest's view, drop the link.
+        v &= !(lr::HW | (0x3ff << 32));
+        *slot = v;
+    }
+    gic::clear_active(cpu, gic::VTIMER_PPI);
+    ctx.vmcr = read!(ich_vmcr_el2);
+    save_aprs(ctx);
+    gic::reset_virtual_interface(nlr);
+}
+
+/// Loads a saved vCPU onto this pCPU; its counter offset is its domain's.
+pub fn restore(ctx: &VcpuContext, cntvoff: u64, nlr: usize) {
+    let mut i = 0;
+    macro_rules! restore_regs {
+        ($($r:ident),*) => {$( write!($r, ctx.el1[i]); i += 1; )*};
+    }
+    el1_regs!(restore_regs);
+    let _ = i;
+    restore_fp(ctx);
+    write!(cntvoff_el2, cntvoff);
+    write!(cntv_cval_el0, ctx.cntv_cval);
+    write!(cntv_ctl_el0, ctx.cntv_ctl);
+    for (n, &v) in ctx.lrs.iter().enumerate().take(nlr) {
+        gic::write_lr(n, v);
+    }
+    write!(ich_vmcr_el2, ctx.vmcr);
+    restore_aprs(ctx);
+    isb();
+}
+
+fn pribits() -> u64 {
+    ((read!(ich_vtr_el2) >> 29) & 7) + 1
+}
+
+fn save_aprs(ctx: &mut VcpuContext) {
+    ctx.ap0[0] = read!(ich_ap0r0_el2);
+    ctx.ap1[0] = read!(ich_ap1r0_el2);
+    if pribits() >= 6 {
+        ctx.ap0[1] = read!(ich_ap0r1_el2);
+        ctx.ap1[1] = read!(ich_ap1r1_el2);
+    }
+    if pribits() >= 7 {
+        ctx.ap0[2] = read!(ich_ap0r2_el2);
+        ctx.ap1[2] = read!(ich_ap1r2_el2);
+        ctx.ap0[3] = read!(ich_ap0r3_el2);
+        ctx.ap1[3] = read!(ich_ap1r3_el2);
+    }
+}
+
+fn restore_aprs(ctx: &VcpuContext) {
+    write!(ich_ap0r0_el2, ctx.ap0[0]);
+    write!(ich_ap1r0_el2, ctx.ap1[0]);
+    if pribits() >= 6 {
+        write!(ich_ap0r1_el2, ctx.ap0[1]);
+        write!(ich_ap1r1_el2, ctx.ap1[1]);
+    }
+    if pribits() >= 7 {
+        write!(ich_ap0r2_el2, ctx.ap0[2]);
+        write!(ich_ap1r2_el2, ctx.ap1[2]);
+        write!(ich_ap0r3_el2, ctx.ap0[3]);
+        write!(ich_ap1r3_el2, ctx.ap1[3]);
+    }
+}
+
+fn save_fp(ctx: &mut VcpuContext) {
+    let p = ctx.fp.as_mut_ptr();
+    let (fpcr, fpsr): (u64, u64);
+    // SAFETY: stores the 32 128-bit FP/SIMD registers into `ctx.fp`
+    // (64 u64 = 512 bytes, 16-byte aligned by the struct's alignment). The
+    // hypervisor itself is soft-float, so these registers hold the guest's
+    // values; the assembler needs FP enabled for these instructions only.
+    unsafe {
+        core::arch::asm!(
+            ".arch_extension fp",
+            ".arch_extension simd",
+            "stp q0, q1, [{p}, #0]", "stp q2, q3, [{p}, #32]", "stp q4, q5, [{p}, #64]", "stp q6, q7, [{p}, #96]",
+            "stp q8, q9, [{p}, #128]", "stp q10, q11, [{p}, #160]", "stp q12, q13, [{p}, #192]", "stp q14, q15, [{p}, #224]",
+            "stp q16, q17, [{p}, #256]", "stp q18, q19, [{p}, #288]", "stp q20, q21, [{p}, #320]", "stp q22, q23, [{p}, #352]",
+            "stp q24, q25, [{p}, #384]", "stp q26, q27, [{p}, #416]", "stp q28, q29, [{p}, #448]", "stp q30, q31, [{p}, #480]",
+            "mrs {c}, fpcr", "mrs {s}, fpsr",
+            p = in(reg) p, c = out(reg) fpcr, s = out(reg) fpsr, options(nostack),
+        );
+    }
+    ctx.fpcr = fpcr;
+    ctx.fpsr = fpsr;
+}
+
+fn restore_fp(ctx: &VcpuContext) {
+    let p = ctx.fp.as_ptr();
+    // SAFETY: the inverse of `save_fp`, reading the same 512 aligned bytes.
+    unsafe {
+        core::arch::asm!(
+            ".arch_extension fp",
+            ".arch_extension simd",
+            "ldp q0, q1, [{p}, #0]", "ldp q2, q3, [{p}, #32]", "ldp q4, q5, [{p}, #64]", "ldp q6, q7, [{p}, #96]",
+            "ldp q8, q9, [{p}, #128]", "ldp q10, q11, [{p}, #160]", "ldp q12, q13, [{p}, #192]", "ldp q14, q15, [{p}, #224]",
+            "ldp q16, q17, [{p}, #256]", "ldp q18, q19, [{p}, #288]", "ldp q20, q21, [{p}, #320]", "ldp q22, q23, [{p}, #352]",
+            "ldp q24, q25, [{p}, #384]", "ldp q26, q27, [{p}, #416]", "ldp q28, q29, [{p}, #448]", "ldp q30, q31, [{p}, #480]",
+            "msr fpcr, {c}", "msr fpsr, {s}",
+            p = in(reg) p, c = in(reg) ctx.fpcr, s = in(reg) ctx.fpsr, options(nostack),
+        );
+    }
+}
+
+/// Arms the EL2 physical timer (PPI 26) for the next scheduling decision.
+pub fn arm_sched_timer(at: u64) {
+    write!(cnthp_cval_el2, at);
+    write!(cnthp_ctl_el2, 1);
+    isb();
+}
+
+pub fn disarm_sched_timer() {
+    write!(cnthp_ctl_el2, 0);
+    isb();
+}

@@ -1,0 +1,173 @@
+//! Shared pCPUs: several vCPUs take turns under `hv_core::rtds`, switched at
+//! guest exits. Each pCPU owns its queue and the saved contexts of its
+//! vCPUs; other pCPUs only flip vCPU states and kick it.
+
+use crate::arch::context::{self, VcpuContext};
+use crate::arch::entry::Frame;
+use crate::arch::{gic, sysreg, vcpu_regs};
+use crate::domain::*;
+use core::sync::atomic::Ordering;
+use hv_core::rtds::{RtdsParams, RtdsQueue, MAX_QUEUE};
+use hv_core::sched::{VcpuId, MAX_PCPUS};
+
+struct PcpuSched {
+    queue: RtdsQueue,
+    ids: [Option<VcpuId>; MAX_QUEUE],
+    ctx: [VcpuContext; MAX_QUEUE],
+    /// Waiting in WFI for an interrupt.
+    blocked: [bool; MAX_QUEUE],
+    loaded: Option<usize>,
+}
+
+impl PcpuSched {
+    const NEW: spin::Mutex<PcpuSched> = spin::Mutex::new(PcpuSched {
+        queue: RtdsQueue::new(),
+        ids: [None; MAX_QUEUE],
+        ctx: [VcpuContext::ZERO; MAX_QUEUE],
+        blocked: [false; MAX_QUEUE],
+        loaded: None,
+    });
+}
+
+static SCHED: [spin::Mutex<PcpuSched>; MAX_PCPUS] = [PcpuSched::NEW; MAX_PCPUS];
+
+fn us_to_ticks(us: u32) -> u64 {
+    let freq = crate::arch::sysreg::read!(cntfrq_el0);
+    us as u64 * freq / 1_000_000
+}
+
+fn domain_of(id: VcpuId) -> &'static Domain {
+    &system().domains[id.domain as usize]
+}
+
+/// Fills this pCPU's queue from the placement (once, at its start).
+pub fn init(cpu: usize) {
+    let sys = system();
+    let mut s = SCHED[cpu].lock();
+    let now = sysreg::counter();
+    for id in sys.placement.vcpus_on(cpu) {
+        let d = &domain_of(id).desc;
+        let params = RtdsParams { budget: us_to_ticks(d.rtds_budget_us), period: us_to_ticks(d.rtds_period_us) };
+        if let Some(i) = s.queue.add(params, now) {
+            s.ids[i] = Some(id);
+        }
+    }
+}
+
+/// The vCPU that just trapped on `cpu` executed WFI: it waits for an interrupt.
+pub fn block_current(cpu: usize) {
+    let mut s = SCHED[cpu].lock();
+    if let Some(i) = s.loaded {
+        s.blocked[i] = true;
+        s.queue.set_runnable(i, false);
+    }
+}
+
+/// Brings states up to date (starts, stops, wake-ups) and returns the
+/// earliest virtual-timer wake-up of a blocked vCPU, in physical ticks.
+fn housekeeping(s: &mut PcpuSched, cpu: usize, now: u64) -> u64 {
+    let mut wake = u64::MAX;
+    for i in 0..s.queue.len() {
+        let Some(id) = s.ids[i] else { continue };
+        let dom = domain_of(id);
+        let vcpu = &dom.vcpus[id.vcpu as usize];
+        if vcpu.stop.load(Ordering::Acquire) {
+            vcpu.state.store(VCPU_OFF, Ordering::Release);
+            s.queue.set_runnable(i, false);
+            s.blocked[i] = false;
+            continue;
+        }
+        match vcpu.state.load(Ordering::Acquire) {
+            VCPU_ON_PENDING => {
+                if vcpu.state.compare_exchange(VCPU_ON_PENDING, VCPU_RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                    if s.loaded == Some(i) {
+                        // Restarted while loaded: nothing of the old one is kept.
+                        s.loaded = None;
+                        gic::reset_virtual_interface(gic::lr_count());
+                        gic::clear_active(cpu, gic::VTIMER_PPI);
+                    }
+                    s.ctx[i] = VcpuContext::fresh(
+                        id.vcpu as u64,
+                        vcpu.entry.load(Ordering::Acquire),
+                        vcpu.context.load(Ordering::Acquire),
+                    );
+                    dom.vgic.lock().forget_lrs(id.vcpu as usize);
+                    *vcpu.faults.lock() = Default::default();
+                    s.blocked[i] = false;
+                    s.queue.set_runnable(i, true);
+                }
+            }
+            VCPU_OFF => {
+                s.queue.set_runnable(i, false);
+                s.blocked[i] = false;
+            }
+            _ => {}
+        }
+        if s.blocked[i] && s.loaded != Some(i) {
+            let epoch = dom.epoch.load(Ordering::Acquire);
+            let timer_due = s.ctx[i].timer_deadline().map(|cval| cval.saturating_add(epoch));
+            let irq = dom.vgic.lock().has_deliverable(id.vcpu as usize) || s.ctx[i].has_pending_lr();
+            if irq || timer_due.is_some_and(|t| t <= now) {
+                s.blocked[i] = false;
+                s.queue.set_runnable(i, true);
+            } else if let Some(t) = timer_due {
+                wake = wake.min(t);
+            }
+        }
+    }
+    wake
+}
+
+/// Decides who runs next on `cpu` and switches to it, replacing `frame`
+/// (the interrupted vCPU's registers) with the chosen vCPU's. With nothing
+/// to run the pCPU waits here until something is.
+pub fn reschedule(cpu: usize, frame: &mut Frame) {
+    let nlr = gic::lr_count();
+    loop {
+        let mut s = SCHED[cpu].lock();
+        let now = sysreg::counter();
+        let wake = housekeeping(&mut s, cpu, now);
+        let d = s.queue.schedule(now);
+        if d.run != s.loaded {
+            if let Some(old) = s.loaded {
+                if let Some(id) = s.ids[old] {
+                    // A vCPU switched off keeps nothing; otherwise save it.
+                    let off = domain_of(id).vcpus[id.vcpu as usize].state.load(Ordering::Acquire) == VCPU_OFF;
+                    if off {
+                        gic::reset_virtual_interface(nlr);
+                        gic::clear_active(cpu, gic::VTIMER_PPI);
+                        crate::arch::sysreg::write!(cntv_ctl_el0, 0);
+                    } else {
+                        context::save(&mut s.ctx[old], frame, cpu, nlr);
+                    }
+                }
+            }
+            s.loaded = d.run;
+            match d.run.and_then(|i| s.ids[i].map(|id| (i, id))) {
+                Some((i, id)) => {
+                    let dom = domain_of(id);
+                    vcpu_regs::enter_domain(dom.vmid, dom.s2_root, hv_core::stage2::vtcr(), true);
+                    context::restore(&s.ctx[i], dom.epoch.load(Ordering::Acquire), nlr);
+                    *frame = s.ctx[i].frame;
+                    set_current(cpu, Some(id));
+                }
+                None => set_current(cpu, None),
+            }
+        }
+        context::arm_sched_timer(d.until.min(wake));
+        if d.run.is_some() {
+            return;
+        }
+        drop(s);
+        sysreg::wfi();
+        crate::vcpu::drain_irqs(None);
+    }
+}
+
+/// This pCPU's life when it is shared: run whoever the scheduler picks.
+pub fn cpu_main(cpu: usize) -> ! {
+    init(cpu);
+    let mut frame = Frame::ZERO;
+    reschedule(cpu, &mut frame);
+    crate::arch::entry::enter(cpu, &frame)
+}
