@@ -6,6 +6,7 @@
 
 pub mod artifacts;
 pub mod bench;
+pub mod bench_boot;
 pub mod debian;
 pub mod initramfs;
 pub mod qemu;
