@@ -1,0 +1,126 @@
+//! `pv-backendd`: one process serving every PV device of its domain.
+//!
+//! [`supervisor`] turns a [`BackendConfig`] into a [`Supervisor`] that
+//! serves `vsnd` (ALSA, with the configured routes), `vdispl` and the
+//! legacy `vfb` (the configured sink), `vkbd` and `vinput` (the evdev
+//! devices routed to the frontend's domain). [`create_guests`] writes the `[[guest]]` devices
+//! (xl.cfg syntax) into xenstore the way libxl would, for the loopback
+//! simulator where no toolstack exists.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use pv_backend::toolstack::{create_device, DeviceSpec};
+use pv_backend::{DeviceInfo, Supervisor};
+use pv_config::BackendConfig;
+use pv_transport::{Platform, Xenstore};
+use vdispl_back::{
+    DisplaySink, LatestFrameSink, PngSink, VdisplBackend, VdisplConfig, VfbBackend, VfbConfig,
+};
+use vkbd_back::{EvdevSource, InputSource, VkbdBackend, VkbdConfig};
+use vsnd_back::{AlsaAudio, Router, VsndBackend};
+
+/// The display sink `[display]` asks for.
+pub fn make_sink(cfg: &BackendConfig) -> Box<dyn DisplaySink> {
+    match (cfg.display.sink.as_str(), &cfg.display.png_dir) {
+        ("png", Some(dir)) => Box::new(PngSink::new(dir.clone())),
+        _ => Box::new(LatestFrameSink::default()),
+    }
+}
+
+fn input_sources(cfg: &BackendConfig, info: &DeviceInfo) -> Vec<Box<dyn InputSource>> {
+    let mut out: Vec<Box<dyn InputSource>> = Vec::new();
+    for route in cfg.inputs_for(info.fe_dom, info.dev_id) {
+        match EvdevSource::open(&route.device) {
+            Ok(s) => out.push(Box::new(s)),
+            Err(e) => log::error!("{}: cannot open input {}: {e}", info.be_dir, route.device),
+        }
+    }
+    out
+}
+
+/// A supervisor serving every device kind with the configured back ends.
+pub fn supervisor(cfg: &BackendConfig, platform: Arc<dyn Platform>) -> Supervisor {
+    let mut sup = Supervisor::new(platform);
+    let router = Router {
+        routes: cfg.sound.routes.clone().into_iter().collect(),
+        default_device: cfg.sound.default_device.clone(),
+    };
+    sup.serve_kind(
+        "vsnd",
+        Box::new(move |_| {
+            Some(Box::new(VsndBackend::new(
+                Box::new(AlsaAudio),
+                router.clone(),
+            )))
+        }),
+    );
+    let c = cfg.clone();
+    sup.serve_kind(
+        "vdispl",
+        Box::new(move |_| {
+            let limits = VdisplConfig {
+                max_buffer_size: c.display.max_buffer_mib.saturating_mul(1 << 20),
+                ..Default::default()
+            };
+            Some(Box::new(VdisplBackend::new(limits, make_sink(&c))))
+        }),
+    );
+    let c = cfg.clone();
+    sup.serve_kind(
+        "vfb",
+        Box::new(move |_| {
+            let limits = VfbConfig {
+                max_mem: c.display.max_buffer_mib.saturating_mul(1 << 20),
+                ..Default::default()
+            };
+            Some(Box::new(VfbBackend::new(limits, make_sink(&c))))
+        }),
+    );
+    for kind in ["vkbd", "vinput"] {
+        let c = cfg.clone();
+        sup.serve_kind(
+            kind,
+            Box::new(move |info| {
+                let sources = input_sources(&c, info);
+                if sources.is_empty() {
+                    log::warn!(
+                        "{}: no input device routed to dom{}",
+                        info.be_dir,
+                        info.fe_dom
+                    );
+                }
+                Some(Box::new(VkbdBackend::new(VkbdConfig::default(), sources)))
+            }),
+        );
+    }
+    sup
+}
+
+/// Devices of the `[[guest]]` sections, with this backend's domain.
+pub fn guest_devices(cfg: &BackendConfig) -> Result<Vec<DeviceSpec>, String> {
+    let mut out = Vec::new();
+    for g in &cfg.guest {
+        let text = match (&g.xl, &g.xl_file) {
+            (Some(t), _) => t.clone(),
+            (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?,
+            (None, None) => continue,
+        };
+        let specs = pv_config::xl::device_specs(&text, g.domain)
+            .map_err(|e| format!("guest dom{}: {e}", g.domain))?;
+        out.extend(specs.into_iter().map(|mut s| {
+            s.be_dom = cfg.domain;
+            s
+        }));
+    }
+    Ok(out)
+}
+
+/// Writes the `[[guest]]` devices into xenstore (simulator).
+pub fn create_guests(cfg: &BackendConfig, xs: &dyn Xenstore) -> Result<Vec<DeviceSpec>, String> {
+    let specs = guest_devices(cfg)?;
+    for s in &specs {
+        create_device(xs, s).map_err(|e| format!("{}: {e}", s.fe_dir()))?;
+    }
+    Ok(specs)
+}

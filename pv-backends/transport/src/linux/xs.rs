@@ -1,0 +1,292 @@
+//! A xenstore client speaking the wire protocol over a byte stream.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use xen_abi::io::xs_wire::{XsHeader, XsType};
+
+use super::{os_error, sys, XENBUS_DEVICE, XENSTORED_SOCKET};
+use crate::xs_msg::{self, Request};
+use crate::{Error, Result, WatchEvent, Xenstore};
+
+/// A connection xenstore messages flow over.
+pub trait XsStream: Read + Write + AsFd + Send {}
+impl<T: Read + Write + AsFd + Send> XsStream for T {}
+
+struct Conn {
+    stream: Box<dyn XsStream>,
+    next_id: u32,
+    /// Watch events read while waiting for a reply.
+    watches: VecDeque<WatchEvent>,
+}
+
+/// One xenstore connection. Requests are serialised; watch events that
+/// arrive while a reply is awaited are queued for [`Xenstore::wait_watch`].
+pub struct XsClient {
+    conn: Mutex<Conn>,
+}
+
+impl XsClient {
+    pub fn new(stream: Box<dyn XsStream>) -> Self {
+        Self {
+            conn: Mutex::new(Conn {
+                stream,
+                next_id: 1,
+                watches: VecDeque::new(),
+            }),
+        }
+    }
+
+    /// xenstored's socket if there is one (dom0), else `/dev/xen/xenbus`.
+    pub fn open_default() -> Result<Self> {
+        match UnixStream::connect(XENSTORED_SOCKET) {
+            Ok(s) => Ok(Self::new(Box::new(s))),
+            Err(_) => {
+                let f = std::fs::File::options()
+                    .read(true)
+                    .write(true)
+                    .open(XENBUS_DEVICE)
+                    .map_err(os_error)?;
+                Ok(Self::new(Box::new(f)))
+            }
+        }
+    }
+
+    fn request(&self, req: Request) -> Result<Vec<u8>> {
+        let mut c = self.conn.lock().unwrap();
+        let id = c.next_id;
+        c.next_id = c.next_id.wrapping_add(1);
+        let bytes = req.encode(id)?;
+        c.stream.write_all(&bytes).map_err(os_error)?;
+        loop {
+            let (h, payload) = read_message(&mut *c.stream)?;
+            if h.msg_type == XsType::WatchEvent {
+                if let Ok(ev) = xs_msg::parse_watch_event(&payload) {
+                    c.watches.push_back(ev);
+                }
+                continue;
+            }
+            if h.req_id != id {
+                continue; // a stale reply from an abandoned request
+            }
+            xs_msg::check_reply(h.msg_type, &payload)?;
+            return Ok(payload);
+        }
+    }
+
+    fn try_write_all(&self, entries: &[(&str, &[u8])]) -> Result<()> {
+        let tx = xs_msg::parse_tx_id(&self.request(Request::transaction_start())?)?;
+        for (p, v) in entries {
+            if let Err(e) = self.request(Request::write(tx, p, v)) {
+                let _ = self.request(Request::transaction_end(tx, false));
+                return Err(e);
+            }
+        }
+        self.request(Request::transaction_end(tx, true)).map(drop)
+    }
+}
+
+fn read_message(s: &mut dyn XsStream) -> Result<(XsHeader, Vec<u8>)> {
+    let mut h = [0u8; XsHeader::SIZE];
+    s.read_exact(&mut h).map_err(|_| Error::Closed)?;
+    let h = XsHeader::decode(&h).map_err(|_| Error::Invalid("bad xenstore header"))?;
+    let mut payload = vec![0u8; h.len as usize];
+    s.read_exact(&mut payload).map_err(|_| Error::Closed)?;
+    Ok((h, payload))
+}
+
+impl Xenstore for XsClient {
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        self.request(Request::path(XsType::Read, 0, path))
+    }
+
+    fn write(&self, path: &str, value: &[u8]) -> Result<()> {
+        self.request(Request::write(0, path, value)).map(drop)
+    }
+
+    fn mkdir(&self, path: &str) -> Result<()> {
+        self.request(Request::path(XsType::Mkdir, 0, path))
+            .map(drop)
+    }
+
+    fn rm(&self, path: &str) -> Result<()> {
+        self.request(Request::path(XsType::Rm, 0, path)).map(drop)
+    }
+
+    fn directory(&self, path: &str) -> Result<Vec<String>> {
+        self.request(Request::path(XsType::Directory, 0, path))
+            .map(|p| xs_msg::parse_directory(&p))
+    }
+
+    fn watch(&self, path: &str, token: &str) -> Result<()> {
+        self.request(Request::watch(XsType::Watch, path, token))
+            .map(drop)
+    }
+
+    fn unwatch(&self, path: &str, token: &str) -> Result<()> {
+        self.request(Request::watch(XsType::Unwatch, path, token))
+            .map(drop)
+    }
+
+    fn wait_watch(&self, timeout_ms: u32) -> Result<Option<WatchEvent>> {
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms.into());
+        let mut c = self.conn.lock().unwrap();
+        loop {
+            if let Some(ev) = c.watches.pop_front() {
+                return Ok(Some(ev));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = left.as_millis().min(u32::MAX as u128) as u32;
+            if !sys::poll_readable(c.stream.as_fd(), ms).map_err(os_error)? {
+                return Ok(None);
+            }
+            let (h, payload) = read_message(&mut *c.stream)?;
+            if h.msg_type == XsType::WatchEvent {
+                if let Ok(ev) = xs_msg::parse_watch_event(&payload) {
+                    return Ok(Some(ev));
+                }
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// One transaction, retried while xenstored reports a conflict.
+    fn write_all(&self, entries: &[(&str, &[u8])]) -> Result<()> {
+        for _ in 0..16 {
+            match self.try_write_all(entries) {
+                Err(Error::Store(e)) if e == "EAGAIN" => continue,
+                other => return other,
+            }
+        }
+        Err(Error::Store("EAGAIN".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The client against a fake xenstored that serves the loopback store
+    //! over a socket pair, so every message is encoded and parsed for real.
+    use super::*;
+    use crate::loopback::Loopback;
+    use std::thread;
+
+    fn serve(mut s: UnixStream, lb: Loopback) {
+        let xs = lb.xenstore(0);
+        let mut pending_tx: Vec<(String, Vec<u8>)> = Vec::new();
+        s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+        loop {
+            // Forward fired watches as unsolicited WATCH_EVENT messages.
+            while let Ok(Some(ev)) = xs.wait_watch(0) {
+                let payload = xs_msg::watch_event_payload(&ev);
+                let mut r = Request {
+                    msg_type: XsType::WatchEvent,
+                    tx_id: 0,
+                    payload,
+                };
+                r.tx_id = 0;
+                if s.write_all(&r.encode(0).unwrap()).is_err() {
+                    return;
+                }
+            }
+            let mut h = [0u8; 16];
+            match s.read_exact(&mut h) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+                Err(_) => return,
+            }
+            let h = XsHeader::decode(&h).unwrap();
+            let mut p = vec![0u8; h.len as usize];
+            s.set_read_timeout(None).unwrap();
+            s.read_exact(&mut p).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+            let arg = |i: usize| {
+                String::from_utf8(p.split(|&b| b == 0).nth(i).unwrap().to_vec()).unwrap()
+            };
+            let result: Result<Vec<u8>> = match h.msg_type {
+                XsType::Read => xs.read(&arg(0)),
+                XsType::Write => {
+                    let path = arg(0);
+                    let value = p[path.len() + 1..].to_vec();
+                    if h.tx_id != 0 {
+                        pending_tx.push((path, value));
+                        Ok(b"OK\0".to_vec())
+                    } else {
+                        xs.write(&path, &value).map(|_| b"OK\0".to_vec())
+                    }
+                }
+                XsType::Directory => xs
+                    .directory(&arg(0))
+                    .map(|d| d.iter().flat_map(|n| n.bytes().chain([0])).collect()),
+                XsType::Watch => xs.watch(&arg(0), &arg(1)).map(|_| b"OK\0".to_vec()),
+                XsType::Unwatch => xs.unwatch(&arg(0), &arg(1)).map(|_| b"OK\0".to_vec()),
+                XsType::Rm => xs.rm(&arg(0)).map(|_| b"OK\0".to_vec()),
+                XsType::Mkdir => xs.mkdir(&arg(0)).map(|_| b"OK\0".to_vec()),
+                XsType::TransactionStart => Ok(b"7\0".to_vec()),
+                XsType::TransactionEnd => {
+                    let all: Vec<(&str, &[u8])> = pending_tx
+                        .iter()
+                        .map(|(p, v)| (p.as_str(), v.as_slice()))
+                        .collect();
+                    let r = if arg(0) == "T" {
+                        xs.write_all(&all)
+                    } else {
+                        Ok(())
+                    };
+                    pending_tx.clear();
+                    r.map(|_| b"OK\0".to_vec())
+                }
+                _ => Err(Error::Store("ENOSYS".into())),
+            };
+            let (ty, payload) = match result {
+                Ok(v) => (h.msg_type, v),
+                Err(Error::NotFound) => (XsType::Error, b"ENOENT\0".to_vec()),
+                Err(_) => (XsType::Error, b"EINVAL\0".to_vec()),
+            };
+            let reply = Request {
+                msg_type: ty,
+                tx_id: h.tx_id,
+                payload,
+            };
+            if s.write_all(&reply.encode(h.req_id).unwrap()).is_err() {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn client_over_the_wire() {
+        let lb = Loopback::new();
+        let (a, b) = UnixStream::pair().unwrap();
+        let server_lb = lb.clone();
+        let server = thread::spawn(move || serve(b, server_lb));
+        let c = XsClient::new(Box::new(a));
+        c.write("/local/domain/1/device/vsnd/0/state", b"1")
+            .unwrap();
+        assert_eq!(c.read("/local/domain/1/device/vsnd/0/state").unwrap(), b"1");
+        assert_eq!(c.read("/missing"), Err(Error::NotFound));
+        assert_eq!(c.directory("/local/domain/1/device").unwrap(), vec!["vsnd"]);
+        c.watch("/local/domain/1/device", "tok").unwrap();
+        let first = c.wait_watch(1000).unwrap().unwrap();
+        assert_eq!(first.token, "tok");
+        // A write from another connection arrives as a watch event.
+        lb.xenstore(3)
+            .write("/local/domain/1/device/vsnd/0/x", b"y")
+            .unwrap();
+        let ev = c.wait_watch(1000).unwrap().unwrap();
+        assert_eq!(ev.path, "/local/domain/1/device/vsnd/0/x");
+        c.write_all(&[("/t/a", b"1"), ("/t/b", b"2")]).unwrap();
+        assert_eq!(lb.xenstore(0).read("/t/b").unwrap(), b"2");
+        c.rm("/t").unwrap();
+        assert_eq!(c.read("/t/a"), Err(Error::NotFound));
+        assert_eq!(c.wait_watch(20).unwrap(), None);
+        drop(c);
+        server.join().unwrap();
+    }
+}

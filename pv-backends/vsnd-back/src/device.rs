@@ -1,0 +1,510 @@
+//! The vsnd backend device: per-stream rings, requests, position events.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use pv_backend::{Ctx, Device, DeviceError};
+use pv_transport::pgdir::map_buffer;
+use pv_transport::xenbus;
+use pv_transport::{Port, Shm};
+use vsnd_front::config::{read_streams, StreamInfo};
+use xen_abi::io::evtpage::EventWriter;
+use xen_abi::io::ring::BackRing;
+use xen_abi::io::sndif::{
+    field, offsets, BufferWindow, Event, EventBody, HwParams, Interval, OpenParams, Operation,
+    Request, RequestBody, Response, TriggerType, PACKET_SIZE,
+};
+
+use crate::audio::{AudioBackend, PcmConfig, PcmStream};
+use crate::errno::*;
+use crate::gain::{sample_bytes, supports, Gain};
+use crate::route::Router;
+
+struct Open {
+    params: OpenParams,
+    buffer: Shm,
+    pcm: Box<dyn PcmStream>,
+    gain: Gain,
+    frame_bytes: u32,
+    position: u64,
+    next_report: u64,
+}
+
+struct Stream {
+    info: StreamInfo,
+    ring: BackRing<Shm, PACKET_SIZE>,
+    port: Port,
+    evt: EventWriter<Shm>,
+    evt_port: Port,
+    evt_id: u16,
+    open: Option<Open>,
+    mapper_hint: Option<MapperHint>,
+}
+
+/// Counters a card keeps, readable from other threads.
+#[derive(Debug, Default)]
+pub struct VsndStats {
+    /// Bytes played or captured.
+    pub bytes: AtomicU64,
+    /// Requests answered (any status).
+    pub requests: AtomicU64,
+    /// Requests answered with an error status.
+    pub errors: AtomicU64,
+    /// Underruns and overruns reported by the audio back end.
+    pub xruns: AtomicU64,
+}
+
+/// One vsnd card.
+pub struct VsndBackend {
+    audio: Box<dyn AudioBackend>,
+    router: Router,
+    streams: Vec<Stream>,
+    label: String,
+    stats: Arc<VsndStats>,
+}
+
+impl VsndBackend {
+    pub fn new(audio: Box<dyn AudioBackend>, router: Router) -> Self {
+        Self {
+            audio,
+            router,
+            streams: Vec::new(),
+            label: String::new(),
+            stats: Arc::default(),
+        }
+    }
+
+    /// The card's counters (shared; they keep counting after this call).
+    pub fn stats(&self) -> Arc<VsndStats> {
+        self.stats.clone()
+    }
+}
+
+type Reply = Result<Option<HwParams>, i32>;
+
+fn window_ok(o: &Open, w: BufferWindow) -> bool {
+    u64::from(w.offset) + u64::from(w.length) <= u64::from(o.params.buffer_sz)
+}
+
+fn range_of(v: &[u32]) -> Interval {
+    Interval {
+        min: v.first().copied().unwrap_or(0),
+        max: v.last().copied().unwrap_or(0),
+    }
+}
+
+fn intersect(a: Interval, b: Interval) -> Option<Interval> {
+    // A zero-width request side (0,0) means "anything".
+    if b.min == 0 && b.max == 0 {
+        return Some(a);
+    }
+    let i = Interval {
+        min: a.min.max(b.min),
+        max: a.max.min(b.max),
+    };
+    (i.min <= i.max).then_some(i)
+}
+
+impl Stream {
+    fn handle(
+        &mut self,
+        audio: &mut dyn AudioBackend,
+        router: &Router,
+        label: &str,
+        req: Request,
+    ) -> Reply {
+        match req.body {
+            RequestBody::Open(p) => self.open(audio, router, label, p),
+            RequestBody::Close => {
+                self.open = None;
+                Ok(None)
+            }
+            RequestBody::Write(w) => self.transfer(label, w, true),
+            RequestBody::Read(w) => self.transfer(label, w, false),
+            RequestBody::SetVolume(w) | RequestBody::GetVolume(w) => {
+                let get = matches!(req.body, RequestBody::GetVolume(_));
+                self.volume(label, w, get)
+            }
+            RequestBody::Mute(w) => self.mute(label, w, true),
+            RequestBody::Unmute(w) => self.mute(label, w, false),
+            RequestBody::Trigger(t) => self.trigger(t),
+            RequestBody::HwParamQuery(h) => self.query(h).map(Some),
+        }
+    }
+
+    fn open(
+        &mut self,
+        audio: &mut dyn AudioBackend,
+        router: &Router,
+        label: &str,
+        p: OpenParams,
+    ) -> Reply {
+        self.open = None;
+        let cfg = &self.info.cfg;
+        let ch = u32::from(p.pcm_channels);
+        let sample = sample_bytes(p.pcm_format).ok_or(-EINVAL)?;
+        if !cfg.rates.contains(&p.pcm_rate)
+            || !cfg.formats.contains(&p.pcm_format)
+            || ch < cfg.channels_min
+            || ch > cfg.channels_max
+            || p.buffer_sz == 0
+            || p.buffer_sz > cfg.buffer_size
+            || p.period_sz > p.buffer_sz
+        {
+            log::warn!("{label}: OPEN outside the stream's ranges: {p:?}");
+            return Err(-EINVAL);
+        }
+        let frame_bytes = sample as u32 * ch;
+        let hint = self.mapper_hint.as_ref().ok_or(-EIO)?;
+        let buffer = map_buffer(
+            &*hint.mapper,
+            hint.fe_dom,
+            p.gref_directory,
+            p.buffer_sz,
+            cfg.buffer_size,
+            true,
+        )
+        .map_err(|e| {
+            log::warn!("{label}: OPEN buffer does not map: {e}");
+            -EINVAL
+        })?;
+        let pcm_cfg = PcmConfig {
+            rate: p.pcm_rate,
+            format: p.pcm_format,
+            channels: ch,
+            period_frames: p.period_sz / frame_bytes,
+            buffer_frames: p.buffer_sz / frame_bytes,
+        };
+        let device = router.device_for(&self.info.unique_id);
+        let pcm = audio
+            .open(&device, self.info.playback, &pcm_cfg)
+            .map_err(|e| {
+                log::warn!("{label}: cannot open {device}: {e}");
+                -EIO
+            })?;
+        self.open = Some(Open {
+            params: p,
+            buffer,
+            pcm,
+            gain: Gain::new(ch as usize),
+            frame_bytes,
+            position: 0,
+            next_report: u64::from(p.period_sz),
+        });
+        Ok(None)
+    }
+
+    fn transfer(&mut self, label: &str, w: BufferWindow, write: bool) -> Reply {
+        let o = self.open.as_mut().ok_or(-EINVAL)?;
+        if write != self.info.playback {
+            return Err(-EINVAL);
+        }
+        if !window_ok(o, w) || !w.length.is_multiple_of(o.frame_bytes) {
+            log::warn!("{label}: window {w:?} is beyond the shared buffer or not whole frames");
+            return Err(-EINVAL);
+        }
+        let fmt = o.params.pcm_format;
+        if write {
+            let mut data = o
+                .buffer
+                .read_vec(w.offset.into(), w.length.into())
+                .ok_or(-EINVAL)?;
+            o.gain.apply(fmt, &mut data);
+            o.pcm.write(&data).map_err(|e| {
+                log::warn!("{label}: playback failed: {e}");
+                -EIO
+            })?;
+        } else {
+            let mut data = vec![0u8; w.length as usize];
+            o.pcm.read(&mut data).map_err(|e| {
+                log::warn!("{label}: capture failed: {e}");
+                -EIO
+            })?;
+            o.gain.apply(fmt, &mut data);
+            o.buffer.write_at(w.offset.into(), &data);
+        }
+        o.position += u64::from(w.length);
+        Ok(None)
+    }
+
+    fn volume(&mut self, label: &str, w: BufferWindow, get: bool) -> Reply {
+        let o = self.open.as_mut().ok_or(-EINVAL)?;
+        let ch = o.gain.channels();
+        if !window_ok(o, w) || w.length as usize != ch * 4 {
+            log::warn!("{label}: volume window {w:?} does not hold {ch} channels");
+            return Err(-EINVAL);
+        }
+        if get {
+            let bytes: Vec<u8> = o
+                .gain
+                .volume()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            o.buffer.write_at(w.offset.into(), &bytes);
+            return Ok(None);
+        }
+        if !supports(o.params.pcm_format) {
+            return Err(-EOPNOTSUPP);
+        }
+        let bytes = o
+            .buffer
+            .read_vec(w.offset.into(), w.length.into())
+            .ok_or(-EINVAL)?;
+        let v: Vec<i32> = bytes
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        o.gain.set_volume(&v);
+        Ok(None)
+    }
+
+    fn mute(&mut self, label: &str, w: BufferWindow, mute: bool) -> Reply {
+        let o = self.open.as_mut().ok_or(-EINVAL)?;
+        let ch = o.gain.channels();
+        // The header's text says one byte per channel, its diagram four.
+        let flags: Vec<bool> = match o.buffer.read_vec(w.offset.into(), w.length.into()) {
+            Some(b) if window_ok(o, w) && b.len() == ch => b.iter().map(|&x| x != 0).collect(),
+            Some(b) if window_ok(o, w) && b.len() == ch * 4 => b
+                .chunks_exact(4)
+                .map(|c| c.iter().any(|&x| x != 0))
+                .collect(),
+            _ => {
+                log::warn!("{label}: mute window {w:?} does not hold {ch} channels");
+                return Err(-EINVAL);
+            }
+        };
+        if !supports(o.params.pcm_format) {
+            return Err(-EOPNOTSUPP);
+        }
+        o.gain.set_mute(&flags, mute);
+        Ok(None)
+    }
+
+    fn trigger(&mut self, t: TriggerType) -> Reply {
+        let o = self.open.as_mut().ok_or(-EINVAL)?;
+        let r = match t {
+            TriggerType::Start => o.pcm.start(),
+            TriggerType::Stop => o.pcm.stop(),
+            TriggerType::Pause => o.pcm.pause(true),
+            TriggerType::Resume => o.pcm.pause(false),
+        };
+        r.map(|_| None).map_err(|e| {
+            log::warn!("trigger {t:?} failed: {e}");
+            -EIO
+        })
+    }
+
+    /// The stream's ranges intersected with what the frontend asks about.
+    fn query(&self, want: HwParams) -> Result<HwParams, i32> {
+        let cfg = &self.info.cfg;
+        let ours: u64 = cfg
+            .formats
+            .iter()
+            .map(|f| f.mask_bit())
+            .fold(0, |a, b| a | b);
+        let formats = if want.formats == 0 {
+            ours
+        } else {
+            ours & want.formats
+        };
+        let rates: Vec<u32> = cfg.rates.clone();
+        let min_frame = cfg
+            .formats
+            .iter()
+            .filter(|f| formats & f.mask_bit() != 0)
+            .filter_map(|&f| sample_bytes(f))
+            .min()
+            .unwrap_or(1) as u32
+            * cfg.channels_min.max(1);
+        let max_frames = cfg.buffer_size / min_frame.max(1);
+        let r = HwParams {
+            formats,
+            rates: intersect(range_of(&rates), want.rates).ok_or(-EINVAL)?,
+            channels: intersect(
+                Interval {
+                    min: cfg.channels_min,
+                    max: cfg.channels_max,
+                },
+                want.channels,
+            )
+            .ok_or(-EINVAL)?,
+            buffer: intersect(
+                Interval {
+                    min: 1,
+                    max: max_frames,
+                },
+                want.buffer,
+            )
+            .ok_or(-EINVAL)?,
+            period: intersect(
+                Interval {
+                    min: 1,
+                    max: max_frames,
+                },
+                want.period,
+            )
+            .ok_or(-EINVAL)?,
+        };
+        if formats == 0 {
+            return Err(-EINVAL);
+        }
+        Ok(r)
+    }
+
+    /// Sends CUR_POS once per period crossed since the last report.
+    fn report_position(&mut self, ctx: &Ctx) {
+        let Some(o) = self.open.as_mut() else { return };
+        let period = u64::from(o.params.period_sz);
+        if period == 0 || o.position < o.next_report {
+            return;
+        }
+        while o.next_report <= o.position {
+            o.next_report += period;
+        }
+        let ev = Event {
+            id: self.evt_id,
+            body: EventBody::CurPos {
+                position: o.position,
+            },
+        };
+        if self.evt.push(&ev.encode()).is_ok() {
+            self.evt_id = self.evt_id.wrapping_add(1);
+            let _ = ctx.ep.events.notify(self.evt_port);
+        }
+    }
+}
+
+/// What `open` needs to map buffers (kept per connection).
+struct MapperHint {
+    mapper: std::sync::Arc<dyn pv_transport::GrantMapper>,
+    fe_dom: u16,
+}
+
+fn response_bytes(id: u16, raw_op: u8, status: i32, hw: Option<HwParams>) -> [u8; PACKET_SIZE] {
+    let op = Operation::from_raw(raw_op).unwrap_or(Operation::Open);
+    let mut b = Response {
+        id,
+        operation: op,
+        status,
+        hw_param: if op == Operation::HwParamQuery {
+            Some(hw.unwrap_or_default())
+        } else {
+            None
+        },
+    }
+    .encode();
+    // An unknown operation is echoed back as it came.
+    b[offsets::OPERATION] = raw_op;
+    b
+}
+
+impl Device for VsndBackend {
+    fn connect(&mut self, ctx: &Ctx) -> Result<(), DeviceError> {
+        let xs = &*ctx.ep.store;
+        self.label = format!("vsnd dom{}", ctx.fe_dom);
+        let infos =
+            read_streams(xs, ctx.fe_dir).map_err(|e| format!("stream configuration: {e}"))?;
+        if infos.is_empty() {
+            return Err("no streams configured".into());
+        }
+        for info in infos {
+            let node = |n: &str| {
+                xenbus::read_u32(xs, &xenbus::join(&info.dir, n))
+                    .map_err(|e| format!("{}/{n}: {e}", info.dir))
+            };
+            let (ring_ref, port, evt_ref, evt_port) = (
+                node(field::RING_REF)?,
+                node(field::EVENT_CHANNEL)?,
+                node(field::EVT_RING_REF)?,
+                node(field::EVT_EVENT_CHANNEL)?,
+            );
+            let ring_page = ctx.ep.mapper.map(ctx.fe_dom, &[ring_ref], true)?;
+            let evt_page = ctx.ep.mapper.map(ctx.fe_dom, &[evt_ref], true)?;
+            let ring = BackRing::attach(ring_page, 0).map_err(|_| "ring page")?;
+            let port = ctx.ep.events.bind_interdomain(ctx.fe_dom, port)?;
+            let evt_port = ctx.ep.events.bind_interdomain(ctx.fe_dom, evt_port)?;
+            self.streams.push(Stream {
+                info,
+                ring,
+                port,
+                evt: EventWriter::new(evt_page),
+                evt_port,
+                evt_id: 0,
+                open: None,
+                mapper_hint: Some(MapperHint {
+                    mapper: ctx.ep.mapper.clone(),
+                    fe_dom: ctx.fe_dom,
+                }),
+            });
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, ctx: &Ctx, port: Port) -> Result<(), DeviceError> {
+        let label = self.label.clone();
+        for st in self.streams.iter_mut().filter(|s| s.port == port) {
+            loop {
+                let bytes = match st.ring.take_request() {
+                    Ok(Some(b)) => b,
+                    // Re-arm req_event, then look again (lost-wakeup race).
+                    Ok(None) => match st.ring.final_check_for_requests() {
+                        Ok(true) => continue,
+                        Ok(false) => break,
+                        Err(e) => {
+                            return Err(
+                                format!("request ring indices beyond the ring: {e:?}").into()
+                            )
+                        }
+                    },
+                    Err(e) => {
+                        return Err(format!("request ring indices beyond the ring: {e:?}").into())
+                    }
+                };
+                let id = u16::from_le_bytes([bytes[0], bytes[1]]);
+                let raw_op = bytes[offsets::OPERATION];
+                let before = st.open.as_ref().map_or(0, |o| o.position);
+                let (status, hw) = match Request::decode(&bytes) {
+                    Ok(req) => match st.handle(&mut *self.audio, &self.router, &label, req) {
+                        Ok(hw) => (0, hw),
+                        Err(s) => (s, None),
+                    },
+                    Err(e) => {
+                        log::warn!("{label}: rejected request (operation {raw_op}): {e}");
+                        (-EINVAL, None)
+                    }
+                };
+                let stats = &self.stats;
+                stats.requests.fetch_add(1, Ordering::Relaxed);
+                if status != 0 {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(o) = &st.open {
+                    stats
+                        .bytes
+                        .fetch_add(o.position.saturating_sub(before), Ordering::Relaxed);
+                    stats.xruns.store(o.pcm.xruns(), Ordering::Relaxed);
+                }
+                st.ring
+                    .push_response(&response_bytes(id, raw_op, status, hw))
+                    .map_err(|e| format!("{e:?}"))?;
+                if st.ring.publish_responses() {
+                    ctx.ep.events.notify(st.port)?;
+                }
+                st.report_position(ctx);
+            }
+        }
+        Ok(())
+    }
+
+    fn tick_ms(&self) -> u32 {
+        50
+    }
+
+    fn disconnect(&mut self, ctx: &Ctx) {
+        for st in self.streams.drain(..) {
+            let _ = ctx.ep.events.unbind(st.port);
+            let _ = ctx.ep.events.unbind(st.evt_port);
+        }
+    }
+}

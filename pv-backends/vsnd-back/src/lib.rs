@@ -1,0 +1,39 @@
+//! The vsnd backend (`io/sndif.h`) on ALSA.
+//!
+//! * [`VsndBackend`] is the [`pv_backend::Device`]: it reads the card's
+//!   stream tree (the same parser the frontend uses), maps each stream's
+//!   request ring and event page, and answers OPEN, CLOSE, WRITE, READ,
+//!   TRIGGER, SET/GET_VOLUME, MUTE/UNMUTE and HW_PARAM_QUERY. OPEN is
+//!   checked against the stream's xenstore ranges; HW_PARAM_QUERY answers
+//!   with their intersection with the request. CUR_POS events report
+//!   bytes played or captured, one per period crossed.
+//! * [`AudioBackend`] / [`PcmStream`] is where samples go: [`AlsaAudio`]
+//!   (the `alsa` crate) or [`MemoryAudio`] (a test harness).
+//! * [`Gain`] is the software gain stage that implements volume and mute.
+//! * [`Router`] maps a stream's `unique-id` to an ALSA device: an explicit
+//!   table first, then snd_be's `alsa<hw:0;0>` form, then a default.
+//!
+//! Bad requests (unknown operations, windows beyond the shared buffer,
+//! parameters outside the ranges, grants that do not map) get a negative
+//! status and a log line; a corrupted ring moves the device to Closing.
+#![forbid(unsafe_code)]
+
+mod alsa_out;
+mod audio;
+mod device;
+mod gain;
+mod route;
+
+pub use alsa_out::AlsaAudio;
+pub use audio::{AudioBackend, MemoryAudio, MemoryTap, PcmConfig, PcmStream};
+pub use device::{VsndBackend, VsndStats};
+pub use gain::Gain;
+pub use route::Router;
+
+/// Xen errno values used in responses (negated on the wire).
+pub mod errno {
+    pub const EIO: i32 = 5;
+    pub const ENOMEM: i32 = 12;
+    pub const EINVAL: i32 = 22;
+    pub const EOPNOTSUPP: i32 = 95;
+}
