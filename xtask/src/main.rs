@@ -39,7 +39,7 @@ enum Cmd {
     /// Print figures: the hypervisor's image size and first guest line
     /// (default), or `boot`: Linux boot time against no hypervisor and Xen 4.17.
     Bench {
-        /// What to measure: `image` (default) or `boot`.
+        /// What to measure: `image` (default), `boot` or `pv`.
         #[arg(default_value = "image")]
         what: String,
         /// Runs to measure (the median is printed).
@@ -130,7 +130,13 @@ fn run(cmd: Cmd) -> Result<(), String> {
         Cmd::Bench { what, runs } => match what.as_str() {
             "image" => bench::boot(runs),
             "boot" => xtask::bench_boot::run(runs),
-            other => Err(format!("unknown benchmark `{other}`: image, boot")),
+            // The PV devices over the loopback transport: ring round trips,
+            // audio CPU cost, display flips (pv-backends/pv-bench).
+            "pv" => {
+                let st = cargo().current_dir(artifacts::root()).args(["run", "--quiet", "--release", "-p", "pv-bench"]).status().map_err(|e| e.to_string())?;
+                if st.success() { Ok(()) } else { Err("pv-bench failed".into()) }
+            }
+            other => Err(format!("unknown benchmark `{other}`: image, boot, pv")),
         },
     }
 }
