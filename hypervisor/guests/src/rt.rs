@@ -352,6 +352,18 @@ impl Default for Ticker {
     }
 }
 
+/// Takes the virtual timer interrupt, starts `ticker` every `period_ms` of
+/// guest time and waits for interrupts forever: a timer-driven guest's main
+/// loop (its `on_irq` does the work).
+pub fn tick_forever(ticker: &Ticker, period_ms: u64) -> ! {
+    gic_init(1 << gl::VTIMER_PPI);
+    ticker.start(period_ms);
+    irqs_on();
+    loop {
+        wait_for_interrupt();
+    }
+}
+
 /// Exception class of a syndrome.
 pub fn esr_class(esr: u64) -> u64 {
     (esr >> 26) & 0x3f

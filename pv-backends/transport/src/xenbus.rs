@@ -160,3 +160,29 @@ mod tests {
         );
     }
 }
+
+/// A frontend's half of the connection handshake: publishes `nodes` (ring
+/// references, event channels, requests) together with state Initialised in
+/// one go, waits for the backend to answer, and moves to Connected if it
+/// did. Returns the backend's final state: anything but Connected means the
+/// backend gave up (Closing/Closed) and the frontend should too.
+pub fn connect_frontend(
+    xs: &dyn Xenstore,
+    fe_dir: &str,
+    be_dir: &str,
+    token: &str,
+    nodes: &[(String, String)],
+    timeout_ms: u32,
+) -> Result<XenbusState> {
+    let state = join(fe_dir, "state");
+    let mut refs: Vec<(&str, &[u8])> = nodes.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+    refs.push((state.as_str(), XenbusState::Initialised.as_str().as_bytes()));
+    xs.write_all(&refs)?;
+    let s = wait_state(xs, be_dir, token, timeout_ms, |s| {
+        matches!(s, XenbusState::Connected | XenbusState::Closing | XenbusState::Closed)
+    })?;
+    if s == XenbusState::Connected {
+        write_state(xs, fe_dir, XenbusState::Connected)?;
+    }
+    Ok(s)
+}

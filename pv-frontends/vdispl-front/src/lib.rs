@@ -191,25 +191,10 @@ impl VdisplFront {
             });
         }
         nodes.push((xenbus::join(&fe_dir, field::VERSION), String::from("2")));
-        nodes.push((
-            xenbus::join(&fe_dir, "state"),
-            String::from(XenbusState::Initialised.as_str()),
-        ));
-        let refs: Vec<(&str, &[u8])> = nodes
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_bytes()))
-            .collect();
-        xs.write_all(&refs)?;
-        let s = xenbus::wait_state(xs, &be_dir, "vdispl-be", timeout_ms, |s| {
-            matches!(
-                s,
-                XenbusState::Connected | XenbusState::Closing | XenbusState::Closed
-            )
-        })?;
+        let s = xenbus::connect_frontend(xs, &fe_dir, &be_dir, "vdispl-be", &nodes, timeout_ms)?;
         if s != XenbusState::Connected {
             return Err(Error::Transport(pv_transport::Error::Closed));
         }
-        xenbus::write_state(xs, &fe_dir, XenbusState::Connected)?;
         Ok(Self {
             ep,
             fe_dir,

@@ -105,43 +105,19 @@ impl VkbdFront {
         let port = ep.events.alloc_unbound(be_dom)?;
         let gref = format!("{}", page.grefs()[0]);
         let evtchn = format!("{port}");
-        let flag = |b: bool| if b { "1" } else { "0" };
+        let flag = |b: bool| String::from(if b { "1" } else { "0" });
         let nodes = [
-            (xenbus::join(&fe_dir, field::PAGE_GREF), gref.as_str()),
-            (xenbus::join(&fe_dir, field::EVENT_CHANNEL), evtchn.as_str()),
-            (
-                xenbus::join(&fe_dir, field::REQUEST_ABS_POINTER),
-                flag(granted.abs_pointer),
-            ),
-            (
-                xenbus::join(&fe_dir, field::REQUEST_MULTI_TOUCH),
-                flag(granted.multi_touch),
-            ),
-            (
-                xenbus::join(&fe_dir, field::REQUEST_RAW_POINTER),
-                flag(granted.raw_pointer),
-            ),
-            (
-                xenbus::join(&fe_dir, "state"),
-                XenbusState::Initialised.as_str(),
-            ),
+            (xenbus::join(&fe_dir, field::PAGE_GREF), gref),
+            (xenbus::join(&fe_dir, field::EVENT_CHANNEL), evtchn),
+            (xenbus::join(&fe_dir, field::REQUEST_ABS_POINTER), flag(granted.abs_pointer)),
+            (xenbus::join(&fe_dir, field::REQUEST_MULTI_TOUCH), flag(granted.multi_touch)),
+            (xenbus::join(&fe_dir, field::REQUEST_RAW_POINTER), flag(granted.raw_pointer)),
         ];
-        let refs: Vec<(&str, &[u8])> = nodes
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_bytes()))
-            .collect();
-        xs.write_all(&refs)?;
-        let s = xenbus::wait_state(xs, &be_dir, "vkbd-be", timeout_ms, |s| {
-            matches!(
-                s,
-                XenbusState::Connected | XenbusState::Closing | XenbusState::Closed
-            )
-        })?;
+        let s = xenbus::connect_frontend(xs, &fe_dir, &be_dir, "vkbd-be", &nodes, timeout_ms)?;
         if s != XenbusState::Connected {
             let _ = ep.events.unbind(port);
             return Err(Error::Closed);
         }
-        xenbus::write_state(xs, &fe_dir, XenbusState::Connected)?;
         Ok(Self {
             ring: InRing::new(page),
             ep,

@@ -12,14 +12,9 @@ mod guest {
     const BEATS: u64 = 5;
 
     #[no_mangle]
-    extern "C" fn guest_main() {
+    extern "C" fn guest_main() -> ! {
         println!("countdown: powering off after {} beats", BEATS);
-        gic_init(1 << gl::VTIMER_PPI);
-        TICK.start(10);
-        irqs_on();
-        loop {
-            wait_for_interrupt();
-        }
+        tick_forever(&TICK, 10)
     }
 
     #[no_mangle]

@@ -16,14 +16,9 @@ mod guest {
     const OUTSIDE: u64 = gl::RAM0_BASE + (64 << 20);
 
     #[no_mangle]
-    extern "C" fn guest_main() {
+    extern "C" fn guest_main() -> ! {
         println!("crasher: up; touching {:#x} after {} beats", OUTSIDE, BEATS_BEFORE_CRASH);
-        gic_init(1 << gl::VTIMER_PPI);
-        TICK.start(10);
-        irqs_on();
-        loop {
-            wait_for_interrupt();
-        }
+        tick_forever(&TICK, 10)
     }
 
     #[no_mangle]

@@ -18,7 +18,7 @@ mod guest {
     const UNKNOWN_FID: u32 = 0x86ff_0f0f;
 
     #[no_mangle]
-    extern "C" fn guest_main() {
+    extern "C" fn guest_main() -> ! {
         println!("heartbeat: up on vCPU {}", mpidr_index());
         let v = hvc_call(psci::PSCI_VERSION, 0, 0, 0);
         println!("heartbeat: PSCI version {}.{}", v >> 16, v & 0xffff);
@@ -28,12 +28,7 @@ mod guest {
         // undefined-instruction exception it raises is caught in `on_sync`.
         unsafe { core::arch::asm!("hvc #1", out("x0") _) };
         println!("heartbeat: HVC #1 raised exception class {:#x}, carrying on", UNDEF_SEEN.load(Ordering::Relaxed));
-        gic_init(1 << gl::VTIMER_PPI);
-        TICK.start(10);
-        irqs_on();
-        loop {
-            wait_for_interrupt();
-        }
+        tick_forever(&TICK, 10)
     }
 
     #[no_mangle]
