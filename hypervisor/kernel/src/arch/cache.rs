@@ -17,3 +17,35 @@ pub fn clean_for_guest(start: u64, len: u64) {
     // SAFETY: barrier plus instruction-cache invalidation; no memory operands.
     unsafe { core::arch::asm!("dsb sy", "ic ialluis", "dsb sy", "isb", options(nostack)) };
 }
+
+/// Zeroes `[start, start+len)` and cleans it to the point of coherency, so a
+/// guest reading with caches off sees zeros and no dirty line of ours can
+/// later be evicted over what it writes. `DC ZVA` zeroes a whole block per
+/// instruction without reading memory first; where it is prohibited (or the
+/// range is not block aligned) plain stores do it.
+pub fn zero_for_guest(start: u64, len: u64) {
+    let dczid = super::sysreg::read!(dczid_el0);
+    let block = 4u64 << (dczid & 0xf);
+    let zva = dczid & (1 << 4) == 0 && start % block == 0 && len % block == 0 && block >= LINE as u64;
+    if !zva {
+        // SAFETY: the caller owns the range (a domain's RAM, no vCPU running).
+        unsafe { core::ptr::write_bytes(start as *mut u8, 0, len as usize) };
+        clean_for_guest(start, len);
+        return;
+    }
+    let mut a = start;
+    while a < start + len {
+        // SAFETY: zeroes one block of memory the caller owns, then cleans
+        // and invalidates its lines; `a` is block aligned and inside the range.
+        unsafe { core::arch::asm!("dc zva, {}", in(reg) a, options(nostack)) };
+        let mut l = a;
+        while l < a + block {
+            // SAFETY: cache maintenance by address inside the same block.
+            unsafe { core::arch::asm!("dc civac, {}", in(reg) l, options(nostack)) };
+            l += LINE as u64;
+        }
+        a += block;
+    }
+    // SAFETY: barrier; no memory operands.
+    unsafe { core::arch::asm!("dsb sy", options(nostack)) };
+}

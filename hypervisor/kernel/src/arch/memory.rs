@@ -73,19 +73,24 @@ impl TableMemory for TablePool {
 /// and that no vCPU of the domain is running. The bundle checked that every
 /// `offset + blob.len()` lies within `size`.
 pub fn load_domain_ram(pa: u64, size: u64, blobs: &[(u64, &[u8])]) {
+    super::cache::zero_for_guest(pa, size);
     // SAFETY: per the contract above the range is RAM that belongs to this
     // domain only and nobody executes from it now; each blob lives in the
     // bundle, outside that range, so no copy overlaps its source, and each
     // lands inside the range.
     unsafe {
-        core::ptr::write_bytes(pa as *mut u8, 0, size as usize);
         for &(offset, blob) in blobs {
             if offset.saturating_add(blob.len() as u64) <= size {
                 core::ptr::copy_nonoverlapping(blob.as_ptr(), (pa + offset) as *mut u8, blob.len());
             }
         }
     }
-    super::cache::clean_for_guest(pa, size);
+    // The zeroed RAM is clean already; only the copied blobs need cleaning.
+    for &(offset, blob) in blobs {
+        if !blob.is_empty() && offset.saturating_add(blob.len() as u64) <= size {
+            super::cache::clean_for_guest(pa + offset, blob.len() as u64);
+        }
+    }
 }
 
 /// A byte slice over memory the boot loader handed us (bundle, DTB).
