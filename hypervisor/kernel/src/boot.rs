@@ -4,7 +4,7 @@
 use crate::arch::{entry, gic, memory, mmu, psci, sysreg, uart};
 use crate::console::hvlog;
 use crate::domain::*;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use hv_core::bundle::{self, Bundle, DomainDesc, Vwfi};
 use hv_core::lifecycle::FaultWatch;
 use hv_core::sched::{Placement, MAX_PCPUS};
@@ -136,6 +136,11 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             hvlog!("{}: passthrough {:#x}+{:#x}, SPI {}", dom.name(), p.pa, p.size, p.spi);
         }
     }
+    let mut scrub_list = heapless::Vec::new();
+    for dom in domains.iter().filter(|d| d.state.load(Ordering::Relaxed) == DOM_RUNNING) {
+        let _ = scrub_list.push((dom.desc.mem_pa, dom.desc.mem_size));
+    }
+    crate::scrub::plan(scrub_list);
     SYSTEM.call_once(|| System {
         domains,
         placement,
@@ -151,6 +156,10 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             hvlog!("pCPU {} did not start (PSCI {})", cpu, r);
         }
     }
+    // Every pCPU scrubs domain RAM; then the images go in and vCPUs start.
+    crate::scrub::work();
+    crate::scrub::wait();
+    start_domains();
     crate::vcpu::cpu_main(0)
 }
 
@@ -159,6 +168,7 @@ extern "C" fn secondary_main(cpu: usize) -> ! {
     mmu::enable();
     sysreg_write_vbar();
     gic::init_cpu(cpu);
+    crate::scrub::work();
     crate::vcpu::cpu_main(cpu)
 }
 
@@ -238,7 +248,6 @@ fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement, inf
             return dom;
         }
     }
-    dom.load_ram();
     hvlog!(
         "{}: {} vCPU(s) on pCPU {:?}, {} MiB at {:#x}, image {} bytes",
         desc.name,
@@ -248,13 +257,26 @@ fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement, inf
         desc.mem_pa,
         desc.image.len()
     );
+    // Scrubbed by all pCPUs, loaded and started by `start_domains`.
     dom.state = AtomicU8::new(DOM_RUNNING);
-    if let Some(v0) = dom.vcpus.first() {
-        v0.entry.store(dom.entry_ipa(), core::sync::atomic::Ordering::Relaxed);
-        v0.context.store(dom.boot_context(), core::sync::atomic::Ordering::Relaxed);
-        v0.state.store(VCPU_ON_PENDING, core::sync::atomic::Ordering::Relaxed);
-    }
     dom
+}
+
+/// After the boot-time scrub: loads each domain's images and lets its
+/// vCPU 0 start.
+fn start_domains() {
+    for dom in system().domains.iter() {
+        if dom.state.load(Ordering::Acquire) != DOM_RUNNING {
+            continue;
+        }
+        dom.load_blobs();
+        if let Some(v0) = dom.vcpus.first() {
+            v0.entry.store(dom.entry_ipa(), Ordering::Relaxed);
+            v0.context.store(dom.boot_context(), Ordering::Relaxed);
+            v0.state.store(VCPU_ON_PENDING, Ordering::Release);
+        }
+        kick_vcpus(dom, 1, 0);
+    }
 }
 
 fn halt(msg: &str) -> ! {

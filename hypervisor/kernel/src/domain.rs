@@ -56,14 +56,20 @@ impl Domain {
         self.desc.ram_ipa + self.desc.load_offset
     }
 
-    /// Loads the pristine image, initrd and device tree into fresh RAM.
-    pub fn load_ram(&self) {
+    fn blobs(&self) -> [(u64, &'static [u8]); 3] {
         let d = &self.desc;
-        crate::arch::memory::load_domain_ram(
-            d.mem_pa,
-            d.mem_size,
-            &[(d.load_offset, d.image), (d.initrd_offset, d.initrd), (d.dtb_offset, d.dtb)],
-        );
+        [(d.load_offset, d.image), (d.initrd_offset, d.initrd), (d.dtb_offset, d.dtb)]
+    }
+
+    /// Scrubs the domain's RAM and loads its pristine image, initrd and
+    /// device tree (a restart).
+    pub fn load_ram(&self) {
+        crate::arch::memory::load_domain_ram(self.desc.mem_pa, self.desc.mem_size, &self.blobs());
+    }
+
+    /// Loads the blobs into RAM the boot-time scrub has zeroed.
+    pub fn load_blobs(&self) {
+        crate::arch::memory::copy_blobs(self.desc.mem_pa, self.desc.mem_size, &self.blobs());
     }
 
     /// What vCPU 0 finds in x0: its device tree's address (Linux boot

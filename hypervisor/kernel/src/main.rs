@@ -23,6 +23,8 @@ mod domain;
 #[cfg(target_os = "none")]
 mod rtds;
 #[cfg(target_os = "none")]
+mod scrub;
+#[cfg(target_os = "none")]
 mod trap;
 #[cfg(target_os = "none")]
 mod vcpu;

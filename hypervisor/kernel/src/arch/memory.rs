@@ -74,6 +74,12 @@ impl TableMemory for TablePool {
 /// `offset + blob.len()` lies within `size`.
 pub fn load_domain_ram(pa: u64, size: u64, blobs: &[(u64, &[u8])]) {
     super::cache::zero_for_guest(pa, size);
+    copy_blobs(pa, size, blobs);
+}
+
+/// Copies the blobs into RAM that is already scrubbed (same contract as
+/// `load_domain_ram`).
+pub fn copy_blobs(pa: u64, size: u64, blobs: &[(u64, &[u8])]) {
     // SAFETY: per the contract above the range is RAM that belongs to this
     // domain only and nobody executes from it now; each blob lives in the
     // bundle, outside that range, so no copy overlaps its source, and each

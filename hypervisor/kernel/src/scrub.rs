@@ -1,0 +1,56 @@
+//! Boot-time scrubbing of every domain's RAM, shared by all pCPUs: each
+//! takes 2 MiB chunks from a common counter until none is left, so boot
+//! waits for the RAM divided by the number of pCPUs, not all of it.
+
+use crate::arch::cache;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+const CHUNK: u64 = 2 << 20;
+const MAX_REGIONS: usize = hv_core::bundle::MAX_DOMAINS;
+
+static REGIONS: spin::Once<heapless::Vec<(u64, u64), MAX_REGIONS>> = spin::Once::new();
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+static DONE: AtomicUsize = AtomicUsize::new(0);
+
+fn chunks(len: u64) -> usize {
+    len.div_ceil(CHUNK) as usize
+}
+
+/// The regions to scrub (primary CPU, before the secondaries start).
+pub fn plan(regions: heapless::Vec<(u64, u64), MAX_REGIONS>) {
+    REGIONS.call_once(|| regions);
+}
+
+fn total() -> usize {
+    REGIONS.get().map_or(0, |r| r.iter().map(|&(_, len)| chunks(len)).sum())
+}
+
+/// Scrubs chunks until none is left. Every pCPU calls it once at boot.
+pub fn work() {
+    let Some(regions) = REGIONS.get() else { return };
+    let total = total();
+    loop {
+        let mut i = NEXT.fetch_add(1, Ordering::AcqRel);
+        if i >= total {
+            return;
+        }
+        for &(pa, len) in regions.iter() {
+            let n = chunks(len);
+            if i < n {
+                let start = pa + i as u64 * CHUNK;
+                cache::zero_for_guest(start, CHUNK.min(pa + len - start));
+                break;
+            }
+            i -= n;
+        }
+        DONE.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Waits until every chunk is scrubbed (the primary, before loading images).
+pub fn wait() {
+    let total = total();
+    while DONE.load(Ordering::Acquire) < total {
+        core::hint::spin_loop();
+    }
+}
