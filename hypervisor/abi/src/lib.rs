@@ -8,6 +8,7 @@
 //! backends all depend on it, so a value is written down exactly once.
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod guest_layout;
 pub mod hypercall;

@@ -20,6 +20,7 @@
 //! valid cookie).
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 
@@ -42,6 +43,7 @@ use xen_abi::io::evtpage::EventReader;
 /// Why a call failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
+    /// Xenstore, grant, event-channel or timeout failure underneath.
     Transport(pv_transport::Error),
     /// The backend answered with this negative errno.
     Status(i32),
@@ -68,14 +70,19 @@ impl fmt::Display for Error {
     }
 }
 
+/// Result of every vdispl call.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 
 /// A connector as configured in xenstore.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectorInfo {
+    /// Connector number: its directory under the frontend's, and the `conn` argument of calls.
     pub index: u32,
+    /// Visible width from `resolution`, in pixels.
     pub width: u32,
+    /// Visible height from `resolution`, in pixels.
     pub height: u32,
+    /// The connector's `unique-id`, or empty if unset.
     pub unique_id: String,
 }
 
@@ -91,9 +98,13 @@ struct Connector {
 
 /// A display buffer shared with the backend.
 pub struct Dbuf {
+    /// The name the backend knows this buffer by.
     pub cookie: u64,
+    /// Pixels per line.
     pub width: u32,
+    /// Lines.
     pub height: u32,
+    /// Bits per pixel.
     pub bpp: u32,
     /// Bytes per line (no padding, as Linux's dumb buffers).
     pub pitch: u32,
@@ -207,10 +218,12 @@ impl VdisplFront {
         })
     }
 
+    /// The connectors found at connect, in index order.
     pub fn connectors(&self) -> impl Iterator<Item = &ConnectorInfo> {
         self.connectors.iter().map(|c| &c.info)
     }
 
+    /// The backend's current xenbus state (to notice it going away).
     pub fn backend_state(&self) -> XenbusState {
         xenbus::read_state(&*self.ep.store, &self.be_dir)
     }
@@ -338,6 +351,7 @@ impl VdisplFront {
         Ok(fb)
     }
 
+    /// FB_DETACH: removes framebuffer `fb`; its display buffer stays.
     pub fn detach_fb(&mut self, fb: u64) -> Result<()> {
         self.call(0, RequestBody::FbDetach { fb_cookie: fb })
             .map(drop)

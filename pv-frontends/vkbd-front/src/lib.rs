@@ -9,6 +9,7 @@
 //! protocol asks; a backend that corrupts the ring indices is an error.
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 
@@ -39,17 +40,27 @@ pub struct Options {
 /// What the backend offers (its `feature-*` and size nodes).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Features {
+    /// A keyboard is behind the device (`feature-disable-keyboard` unset).
     pub keyboard: bool,
+    /// A pointer is behind the device (`feature-disable-pointer` unset).
     pub pointer: bool,
+    /// Absolute positions (POS events) are available.
     pub abs_pointer: bool,
+    /// Unscaled absolute coordinates (0..=0x7fff) are available.
     pub raw_pointer: bool,
+    /// Multi-touch events are available.
     pub multi_touch: bool,
-    /// Absolute pointer range (defaults 800×600, as Linux assumes).
+    /// Largest absolute pointer X (default 800; 800×600 is what Linux assumes).
     pub width: u32,
+    /// Largest absolute pointer Y (default 600).
     pub height: u32,
+    /// Multi-touch surface width in pixels (default 800).
     pub mt_width: u32,
+    /// Multi-touch surface height in pixels (default 600).
     pub mt_height: u32,
+    /// Most simultaneous touch contacts (default 1).
     pub mt_contacts: u32,
+    /// The backend's `unique-id`, if it wrote one.
     pub unique_id: Option<String>,
 }
 
@@ -130,6 +141,7 @@ impl VkbdFront {
         })
     }
 
+    /// What the backend offered at connect.
     pub fn features(&self) -> &Features {
         &self.features
     }
@@ -139,6 +151,7 @@ impl VkbdFront {
         self.granted
     }
 
+    /// Domain ID of the backend serving this device.
     pub fn backend_domain(&self) -> DomId {
         self.be_dom
     }

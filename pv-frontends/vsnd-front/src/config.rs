@@ -13,18 +13,25 @@ use pv_transport::xenbus;
 use pv_transport::{Error, Result, Xenstore};
 use xen_abi::io::sndif::{field, PcmFormat, STREAM_TYPE_CAPTURE, STREAM_TYPE_PLAYBACK};
 
-/// Linux's defaults when a node is absent anywhere in the tree.
+// Linux's defaults when a node is absent anywhere in the tree.
+
+/// Sample rates (Hz) allowed when no level sets `sample-rates`.
 pub const DEFAULT_RATES: &[u32] = &[5512, 8000, 11025, 16000, 22050, 32000, 44100, 48000];
+/// Formats allowed when no level sets `sample-formats`.
 pub const DEFAULT_FORMATS: &[PcmFormat] = &[PcmFormat::U8, PcmFormat::S16Le];
+/// Buffer limit in bytes when no level sets `buffer-size` (64 KiB).
 pub const DEFAULT_BUFFER_SIZE: u32 = 65536;
 
 /// What a stream allows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamConfig {
-    /// Sorted, without duplicates.
+    /// Allowed sample rates in Hz, sorted, without duplicates.
     pub rates: Vec<u32>,
+    /// Allowed sample formats, without duplicates.
     pub formats: Vec<PcmFormat>,
+    /// Fewest channels.
     pub channels_min: u32,
+    /// Most channels.
     pub channels_max: u32,
     /// Largest buffer, in bytes.
     pub buffer_size: u32,
@@ -45,13 +52,19 @@ impl Default for StreamConfig {
 /// One stream of the card.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamInfo {
+    /// Index of the PCM device it belongs to (`<pcm-idx>`).
     pub pcm: u32,
+    /// Index of the stream within its PCM device (`<stream-idx>`).
     pub index: u32,
     /// Absolute xenstore directory of the stream.
     pub dir: String,
+    /// `true` for playback (type "p"), `false` for capture ("c").
     pub playback: bool,
+    /// The stream's `unique-id`, or empty if unset.
     pub unique_id: String,
+    /// The PCM device's `name`, or empty if unset.
     pub pcm_name: String,
+    /// What the stream allows after narrowing through card and PCM levels.
     pub cfg: StreamConfig,
 }
 

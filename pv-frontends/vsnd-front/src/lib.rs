@@ -14,6 +14,7 @@
 //! are dropped.
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 
@@ -39,6 +40,7 @@ pub use config::{StreamConfig, StreamInfo};
 /// Why a call failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
+    /// Xenstore, grant, event-channel or timeout failure underneath.
     Transport(pv_transport::Error),
     /// The backend answered with this negative errno.
     Status(i32),
@@ -68,13 +70,17 @@ impl fmt::Display for Error {
     }
 }
 
+/// Result of every vsnd call.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 
 /// Parameters of [`VsndFront::open`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PcmParams {
+    /// Sample rate in Hz; one of the stream's `sample-rates`.
     pub rate: u32,
+    /// Sample format; one of the stream's `sample-formats`.
     pub format: PcmFormat,
+    /// Interleaved channels, within the stream's `channels-min..=channels-max`.
     pub channels: u8,
     /// Bytes of the buffer shared with the backend.
     pub buffer_size: u32,
@@ -327,6 +333,7 @@ impl VsndFront {
         Ok(out)
     }
 
+    /// TRIGGER: starts, pauses, resumes or stops stream `s`.
     pub fn trigger(&mut self, s: usize, t: TriggerType) -> Result<()> {
         self.checked(s, RequestBody::Trigger(t)).map(drop)
     }

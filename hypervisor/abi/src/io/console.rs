@@ -12,15 +12,21 @@ pub mod offsets {
     pub const IN: usize = 0;
     /// Guest → backend bytes.
     pub const OUT: usize = 1024;
+    /// Guest's read index into `in` (advanced by the guest).
     pub const IN_CONS: usize = 3072;
+    /// Backend's write index into `in` (advanced by the backend).
     pub const IN_PROD: usize = 3076;
+    /// Backend's read index into `out` (advanced by the backend).
     pub const OUT_CONS: usize = 3080;
+    /// Guest's write index into `out` (advanced by the guest).
     pub const OUT_PROD: usize = 3084;
     /// End of the defined fields.
     pub const END: usize = 3088;
 }
 
+/// Bytes in the `in` buffer (backend → guest).
 pub const IN_SIZE: usize = 1024;
+/// Bytes in the `out` buffer (guest → backend).
 pub const OUT_SIZE: usize = 2048;
 
 const _: () = assert!(offsets::OUT == offsets::IN + IN_SIZE);
@@ -31,15 +37,21 @@ const _: () = assert!(IN_SIZE.is_power_of_two() && OUT_SIZE.is_power_of_two());
 /// The index block at [`offsets::IN_CONS`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConsoleIndices {
+    /// Free-running count of `in` bytes the guest has consumed.
     pub in_cons: u32,
+    /// Free-running count of `in` bytes the backend has produced.
     pub in_prod: u32,
+    /// Free-running count of `out` bytes the backend has consumed.
     pub out_cons: u32,
+    /// Free-running count of `out` bytes the guest has produced.
     pub out_prod: u32,
 }
 
 impl ConsoleIndices {
+    /// Encoded size: four little-endian `u32`s.
     pub const SIZE: usize = 16;
 
+    /// The block as it sits on the page at [`offsets::IN_CONS`].
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
         put_u32(&mut b, rel(offsets::IN_CONS), self.in_cons);
@@ -49,6 +61,7 @@ impl ConsoleIndices {
         b
     }
 
+    /// Reads the block from exactly [`Self::SIZE`] bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let b = exact::<{ Self::SIZE }>(bytes)?;
         Ok(Self {

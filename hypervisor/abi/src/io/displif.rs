@@ -23,9 +23,11 @@ pub const LIST_SEPARATOR: char = ',';
 /// Separator in `resolution` ("1920x1080").
 pub const RESOLUTION_SEPARATOR: u8 = b'x';
 
-/// EDID buffers are whole blocks; a GET_EDID buffer must hold them all.
+/// Bytes in one EDID block; EDID data is always whole blocks.
 pub const EDID_BLOCK_SIZE: u32 = 128;
+/// Most blocks an EDID can have (the base block and its extensions).
 pub const EDID_BLOCK_COUNT: u32 = 256;
+/// Size a GET_EDID buffer must have: the largest possible EDID (32 KiB).
 pub const EDID_MAX_SIZE: u32 = EDID_BLOCK_SIZE * EDID_BLOCK_COUNT;
 
 /// `DBUF_CREATE` flag: the backend allocates the buffer and fills the
@@ -44,9 +46,13 @@ pub mod field {
     pub const RESOLUTION: &str = "resolution";
     /// Per connector: identity the backend maps to an output.
     pub const UNIQUE_ID: &str = "unique-id";
+    /// Per connector: grant of its request ring page.
     pub const REQ_RING_REF: &str = "req-ring-ref";
+    /// Per connector: event channel that signals the request ring.
     pub const REQ_EVENT_CHANNEL: &str = "req-event-channel";
+    /// Per connector: grant of its [event page](super::super::evtpage).
     pub const EVT_RING_REF: &str = "evt-ring-ref";
+    /// Per connector: event channel that signals the event page.
     pub const EVT_EVENT_CHANNEL: &str = "evt-event-channel";
 }
 
@@ -63,11 +69,17 @@ pub fn parse_resolution(text: &[u8]) -> Result<(u32, u32), WireError> {
 wire_enum! {
     /// Request operation codes (0..=15 are reserved).
     pub enum Operation: u8 as "displif operation" {
+        /// Shares a display buffer, or asks the backend to allocate one.
         DbufCreate = 0x10,
+        /// Releases a display buffer.
         DbufDestroy = 0x11,
+        /// Makes a framebuffer out of a display buffer.
         FbAttach = 0x12,
+        /// Removes a framebuffer.
         FbDetach = 0x13,
+        /// Shows a framebuffer on the connector, or turns the connector off.
         SetConfig = 0x14,
+        /// Switches the connector to another framebuffer; completion comes as an event.
         PgFlip = 0x15,
         /// Version 2 only, and optional for backends.
         GetEdid = 0x16,
@@ -83,43 +95,74 @@ wire_enum! {
 }
 
 /// Byte offsets within the 64-byte packets.
+///
+/// Payload offsets are named `<OPERATION>_<FIELD>` after the request (or
+/// `RSP_`/`EVT_` for responses and events) whose field they locate; the
+/// field's width is that of the matching struct member.
 pub mod offsets {
+    /// Request id (echoed in the response) or event id, `u16`.
     pub const ID: usize = 0;
+    /// [`Operation`](super::Operation) or [`EventType`](super::EventType), `u8`.
     pub const OPERATION: usize = 2;
+    /// Responses: 0 or a negative Xen errno, `i32`.
     pub const STATUS: usize = 4;
+    /// Start of the per-operation payload.
     pub const PAYLOAD: usize = 8;
 
+    /// `u64`.
     pub const DBUF_CREATE_DBUF_COOKIE: usize = 8;
+    /// Pixels, `u32`.
     pub const DBUF_CREATE_WIDTH: usize = 16;
+    /// Pixels, `u32`.
     pub const DBUF_CREATE_HEIGHT: usize = 20;
+    /// Bits per pixel, `u32`.
     pub const DBUF_CREATE_BPP: usize = 24;
+    /// Bytes, `u32`.
     pub const DBUF_CREATE_BUFFER_SZ: usize = 28;
+    /// Flag bits, `u32`.
     pub const DBUF_CREATE_FLAGS: usize = 32;
+    /// Grant reference, `u32`.
     pub const DBUF_CREATE_GREF_DIRECTORY: usize = 36;
+    /// Bytes, `u32`.
     pub const DBUF_CREATE_DATA_OFS: usize = 40;
 
+    /// `u64`.
     pub const DBUF_DESTROY_DBUF_COOKIE: usize = 8;
 
+    /// `u64`.
     pub const FB_ATTACH_DBUF_COOKIE: usize = 8;
+    /// `u64`.
     pub const FB_ATTACH_FB_COOKIE: usize = 16;
+    /// Pixels, `u32`.
     pub const FB_ATTACH_WIDTH: usize = 24;
+    /// Pixels, `u32`.
     pub const FB_ATTACH_HEIGHT: usize = 28;
+    /// DRM fourcc, `u32`.
     pub const FB_ATTACH_PIXEL_FORMAT: usize = 32;
 
+    /// `u64`.
     pub const FB_DETACH_FB_COOKIE: usize = 8;
 
+    /// `u64`.
     pub const SET_CONFIG_FB_COOKIE: usize = 8;
+    /// Pixels, `u32`.
     pub const SET_CONFIG_X: usize = 16;
+    /// Pixels, `u32`.
     pub const SET_CONFIG_Y: usize = 20;
+    /// Pixels, `u32`.
     pub const SET_CONFIG_WIDTH: usize = 24;
+    /// Pixels, `u32`.
     pub const SET_CONFIG_HEIGHT: usize = 28;
     /// The header's diagram draws this ending at byte 40; the struct (and
     /// every implementation) puts it at 32.
     pub const SET_CONFIG_BPP: usize = 32;
 
+    /// `u64`.
     pub const PG_FLIP_FB_COOKIE: usize = 8;
 
+    /// Bytes, `u32`.
     pub const GET_EDID_BUFFER_SZ: usize = 8;
+    /// Grant reference, `u32`.
     pub const GET_EDID_GREF_DIRECTORY: usize = 12;
 
     /// GET_EDID response: bytes of EDID written.
@@ -141,13 +184,20 @@ const _: () = assert!(offsets::PAYLOAD + 56 == PACKET_SIZE);
 /// `DBUF_CREATE`: share (or have the backend allocate) a display buffer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DbufCreate {
+    /// Frontend-chosen, non-zero name of the new buffer.
     pub dbuf_cookie: u64,
+    /// Pixels per line.
     pub width: u32,
+    /// Lines.
     pub height: u32,
+    /// Bits per pixel.
     pub bpp: u32,
+    /// Size of the buffer in bytes.
     pub buffer_sz: u32,
     /// [`DBUF_FLG_REQ_ALLOC`] or 0.
     pub flags: u32,
+    /// Grant of the first page-directory page, which the frontend always
+    /// provides; with [`DBUF_FLG_REQ_ALLOC`] the backend fills in the grants.
     pub gref_directory: u32,
     /// Where pixel data starts inside the buffer (version 2).
     pub data_ofs: u32,
@@ -156,9 +206,13 @@ pub struct DbufCreate {
 /// `FB_ATTACH`: make a framebuffer out of a display buffer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FbAttach {
+    /// The display buffer holding the pixels.
     pub dbuf_cookie: u64,
+    /// Frontend-chosen, non-zero name of the new framebuffer.
     pub fb_cookie: u64,
+    /// Pixels per line.
     pub width: u32,
+    /// Lines.
     pub height: u32,
     /// DRM fourcc code.
     pub pixel_format: u32,
@@ -167,11 +221,17 @@ pub struct FbAttach {
 /// `SET_CONFIG`: show a framebuffer on this connector; all zero disables.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SetConfig {
+    /// The framebuffer to show; 0 (with the rest zero) turns the connector off.
     pub fb_cookie: u64,
+    /// Horizontal position, in pixels.
     pub x: u32,
+    /// Vertical position, in pixels.
     pub y: u32,
+    /// Visible width, in pixels.
     pub width: u32,
+    /// Visible height, in pixels.
     pub height: u32,
+    /// Bits per pixel of the framebuffer.
     pub bpp: u32,
 }
 
@@ -179,19 +239,37 @@ pub struct SetConfig {
 /// least [`EDID_MAX_SIZE`] bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GetEdid {
+    /// Size of the shared buffer in bytes.
     pub buffer_sz: u32,
+    /// Grant of the first page-directory page of that buffer.
     pub gref_directory: u32,
 }
 
 /// What a request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestBody {
+    /// Share or allocate a display buffer.
     DbufCreate(DbufCreate),
-    DbufDestroy { dbuf_cookie: u64 },
+    /// Release a display buffer.
+    DbufDestroy {
+        /// The buffer to release.
+        dbuf_cookie: u64,
+    },
+    /// Make a framebuffer of a display buffer.
     FbAttach(FbAttach),
-    FbDetach { fb_cookie: u64 },
+    /// Remove a framebuffer.
+    FbDetach {
+        /// The framebuffer to remove.
+        fb_cookie: u64,
+    },
+    /// Show a framebuffer on this connector, or disable it.
     SetConfig(SetConfig),
-    PgFlip { fb_cookie: u64 },
+    /// Switch this connector to another framebuffer.
+    PgFlip {
+        /// The framebuffer to show next.
+        fb_cookie: u64,
+    },
+    /// Have the backend write this connector's EDID.
     GetEdid(GetEdid),
 }
 
@@ -200,12 +278,15 @@ pub enum RequestBody {
 pub struct Request {
     /// Frontend's tag, echoed in the response.
     pub id: u16,
+    /// The operation and its parameters.
     pub body: RequestBody,
 }
 
 impl Request {
+    /// Every request is one 64-byte packet.
     pub const SIZE: usize = PACKET_SIZE;
 
+    /// The operation code `body` is sent with.
     pub fn operation(&self) -> Operation {
         match self.body {
             RequestBody::DbufCreate(_) => Operation::DbufCreate,
@@ -218,6 +299,7 @@ impl Request {
         }
     }
 
+    /// The packet bytes, reserved bytes zeroed.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         use offsets::*;
         let mut b = [0u8; Self::SIZE];
@@ -262,6 +344,7 @@ impl Request {
         b
     }
 
+    /// Reads a request; fails on an unknown operation.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         use offsets::*;
         let b = exact::<{ Self::SIZE }>(bytes)?;
@@ -315,6 +398,7 @@ impl Request {
 /// A backend → frontend response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Response {
+    /// The request's id.
     pub id: u16,
     /// The request's operation (Linux dispatches on it).
     pub operation: Operation,
@@ -325,8 +409,10 @@ pub struct Response {
 }
 
 impl Response {
+    /// Every response is one 64-byte packet.
     pub const SIZE: usize = PACKET_SIZE;
 
+    /// The packet bytes; the EDID size only when `edid_sz` is `Some`.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
         put_u16(&mut b, offsets::ID, self.id);
@@ -338,6 +424,7 @@ impl Response {
         b
     }
 
+    /// Reads a response; fails on an unknown operation.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let b = exact::<{ Self::SIZE }>(bytes)?;
         let operation = Operation::decode_raw(b[offsets::OPERATION])?;
@@ -353,7 +440,11 @@ impl Response {
 /// What an event reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventBody {
-    PgFlip { fb_cookie: u64 },
+    /// A requested page flip completed: the framebuffer is being shown.
+    PgFlip {
+        /// The framebuffer now on screen.
+        fb_cookie: u64,
+    },
 }
 
 /// A backend → frontend event from the event page.
@@ -361,18 +452,22 @@ pub enum EventBody {
 pub struct Event {
     /// Backend's running event counter (Linux drops events out of sequence).
     pub id: u16,
+    /// What happened.
     pub body: EventBody,
 }
 
 impl Event {
+    /// Every event is one 64-byte slot.
     pub const SIZE: usize = PACKET_SIZE;
 
+    /// The event code `body` is sent with.
     pub fn event_type(&self) -> EventType {
         match self.body {
             EventBody::PgFlip { .. } => EventType::PgFlip,
         }
     }
 
+    /// The slot bytes, reserved bytes zeroed.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
         put_u16(&mut b, offsets::ID, self.id);
@@ -385,6 +480,7 @@ impl Event {
         b
     }
 
+    /// Reads an event; fails on an unknown event type.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let b = exact::<{ Self::SIZE }>(bytes)?;
         let body = match EventType::decode_raw(b[offsets::OPERATION])? {

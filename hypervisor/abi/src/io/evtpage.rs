@@ -29,13 +29,17 @@ const _: () = assert!(offsets::EVENTS + RING_LEN as usize * EVENT_SIZE <= XEN_PA
 /// The header's two indices (the remaining 56 header bytes are reserved).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EventPageHeader {
+    /// Free-running count of events the frontend has consumed.
     pub in_cons: u32,
+    /// Free-running count of events the backend has published.
     pub in_prod: u32,
 }
 
 impl EventPageHeader {
+    /// Header size in bytes, reserved tail included (64).
     pub const SIZE: usize = offsets::EVENTS;
 
+    /// The header bytes, reserved bytes zeroed.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
         put_u32(&mut b, offsets::IN_CONS, self.in_cons);
@@ -43,6 +47,7 @@ impl EventPageHeader {
         b
     }
 
+    /// Reads the indices from exactly [`Self::SIZE`] bytes; reserved bytes are ignored.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let b = exact::<{ Self::SIZE }>(bytes)?;
         Ok(Self {

@@ -16,6 +16,7 @@ pub const DRIVER_NAME: &str = "vfb";
 pub mod field {
     /// Frontend: frame number of the shared page.
     pub const PAGE_REF: &str = "page-ref";
+    /// Frontend: event channel that signals new events in either ring.
     pub const EVENT_CHANNEL: &str = "event-channel";
     /// Frontend: word size of `pd` entries (see [`super::PdAbi::from_protocol`]).
     pub const PROTOCOL: &str = "protocol";
@@ -25,23 +26,30 @@ pub mod field {
     pub const REQUEST_UPDATE: &str = "request-update";
     /// Backend: it accepts RESIZE events.
     pub const FEATURE_RESIZE: &str = "feature-resize";
-    /// Optional limits: video memory in MiB and geometry.
+    /// Backend, optional: framebuffer memory to allocate, in MiB.
     pub const VIDEORAM: &str = "videoram";
+    /// Backend, optional: initial mode width, in pixels.
     pub const WIDTH: &str = "width";
+    /// Backend, optional: initial mode height, in pixels.
     pub const HEIGHT: &str = "height";
 }
 
 /// `protocol` values (`io/protocols.h`).
 pub mod protocol {
+    /// 32-bit x86 guest: 4-byte `pd` entries.
     pub const X86_32: &str = "x86_32-abi";
+    /// 64-bit x86 guest: 8-byte `pd` entries.
     pub const X86_64: &str = "x86_64-abi";
+    /// Arm guest, 32- or 64-bit: the entry width is not implied.
     pub const ARM: &str = "arm-abi";
 }
 
 wire_enum! {
     /// Frontend → backend event types (1 is unused).
     pub enum OutEventType: u8 as "fbif out event type" {
+        /// A rectangle of the framebuffer changed.
         Update = 2,
+        /// The frontend switched to a new mode.
         Resize = 3,
     }
 }
@@ -49,6 +57,7 @@ wire_enum! {
 wire_enum! {
     /// Backend → frontend event types.
     pub enum InEventType: u8 as "fbif in event type" {
+        /// The backend suggests how often to send updates.
         RefreshPeriod = 1,
     }
 }
@@ -61,12 +70,19 @@ pub const EVENT_SIZE: usize = 40;
 
 /// Byte offsets within events.
 pub mod offsets {
+    /// Event type, `u8`.
     pub const TYPE: usize = 0;
+    /// UPDATE: left edge in pixels, `i32`.
     pub const UPDATE_X: usize = 4;
+    /// UPDATE: top edge in pixels, `i32`.
     pub const UPDATE_Y: usize = 8;
+    /// UPDATE: width in pixels, `i32`.
     pub const UPDATE_WIDTH: usize = 12;
+    /// UPDATE: height in pixels, `i32`.
     pub const UPDATE_HEIGHT: usize = 16;
+    /// RESIZE: new width in pixels, `i32`.
     pub const RESIZE_WIDTH: usize = 4;
+    /// RESIZE: new height in pixels, `i32`.
     pub const RESIZE_HEIGHT: usize = 8;
     /// Bytes per line.
     pub const RESIZE_STRIDE: usize = 12;
@@ -86,24 +102,35 @@ const _: () = assert!(offsets::RESIZE_OFFSET + 4 <= EVENT_SIZE);
 pub enum OutEvent {
     /// This rectangle changed (sent only if the backend set `request-update`).
     Update {
+        /// Left edge, in pixels.
         x: i32,
+        /// Top edge, in pixels.
         y: i32,
+        /// Width, in pixels.
         width: i32,
+        /// Height, in pixels.
         height: i32,
     },
     /// New mode (only if the backend set `feature-resize`).
     Resize {
+        /// Width, in pixels.
         width: i32,
+        /// Height, in pixels.
         height: i32,
+        /// Bytes per line.
         stride: i32,
+        /// Bits per pixel.
         depth: i32,
+        /// Byte offset of the visible picture in the framebuffer memory.
         offset: i32,
     },
 }
 
 impl OutEvent {
+    /// Every event is one 40-byte slot.
     pub const SIZE: usize = EVENT_SIZE;
 
+    /// The type code the event is sent with.
     pub fn event_type(&self) -> OutEventType {
         match self {
             Self::Update { .. } => OutEventType::Update,
@@ -111,6 +138,7 @@ impl OutEvent {
         }
     }
 
+    /// The slot bytes, unused bytes zeroed.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         use offsets::*;
         let mut b = [0u8; Self::SIZE];
@@ -171,12 +199,17 @@ impl OutEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InEvent {
     /// Suggested refresh period in ms, or [`NO_REFRESH`].
-    RefreshPeriod { period: u32 },
+    RefreshPeriod {
+        /// Milliseconds between refreshes, or [`NO_REFRESH`].
+        period: u32,
+    },
 }
 
 impl InEvent {
+    /// Every event is one 40-byte slot.
     pub const SIZE: usize = EVENT_SIZE;
 
+    /// The slot bytes, unused bytes zeroed.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
         match *self {
@@ -201,14 +234,23 @@ impl InEvent {
 
 /// Layout of the shared page.
 pub mod page {
+    /// Frontend's read index into the in ring.
     pub const IN_CONS: usize = 0;
+    /// Backend's write index into the in ring.
     pub const IN_PROD: usize = 4;
+    /// Backend's read index into the out ring.
     pub const OUT_CONS: usize = 8;
+    /// Frontend's write index into the out ring.
     pub const OUT_PROD: usize = 12;
+    /// Mode width in pixels, `i32`.
     pub const WIDTH: usize = 16;
+    /// Mode height in pixels, `i32`.
     pub const HEIGHT: usize = 20;
+    /// Bytes per line, `u32`.
     pub const LINE_LENGTH: usize = 24;
+    /// Bytes of framebuffer memory, `u32`.
     pub const MEM_LENGTH: usize = 28;
+    /// Bits per pixel, `u8`.
     pub const DEPTH: usize = 32;
     /// `pd[]` for a guest with 4-byte `unsigned long`.
     pub const PD_32: usize = 36;
@@ -218,9 +260,11 @@ pub mod page {
     pub const PD_ENTRIES: usize = 256;
     /// Backend → frontend events.
     pub const IN_RING: usize = 1024;
+    /// Bytes of the in ring.
     pub const IN_RING_SIZE: usize = 1024;
     /// Frontend → backend events.
     pub const OUT_RING: usize = 2048;
+    /// Bytes of the out ring.
     pub const OUT_RING_SIZE: usize = 2048;
 }
 
@@ -249,7 +293,9 @@ pub const fn out_slot_offset(idx: u32) -> usize {
 /// Width of the `pd[]` entries, which depends on the guest's ABI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PdAbi {
+    /// 4-byte entries (guests whose `unsigned long` is 32 bits).
     Bits32,
+    /// 8-byte entries (guests whose `unsigned long` is 64 bits).
     Bits64,
 }
 
@@ -265,6 +311,7 @@ impl PdAbi {
         }
     }
 
+    /// Page offset of `pd[0]`, which is aligned to the entry size.
     pub const fn pd_offset(self) -> usize {
         match self {
             Self::Bits32 => page::PD_32,
@@ -272,6 +319,7 @@ impl PdAbi {
         }
     }
 
+    /// Bytes per `pd[]` entry.
     pub const fn entry_size(self) -> usize {
         match self {
             Self::Bits32 => 4,
@@ -308,12 +356,17 @@ impl PdAbi {
 /// The page fields before `pd[]`: indices and framebuffer geometry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PageHeader {
+    /// In-ring events the frontend has consumed (free-running).
     pub in_cons: u32,
+    /// In-ring events the backend has produced (free-running).
     pub in_prod: u32,
+    /// Out-ring events the backend has consumed (free-running).
     pub out_cons: u32,
+    /// Out-ring events the frontend has produced (free-running).
     pub out_prod: u32,
     /// Pixels.
     pub width: i32,
+    /// Pixels.
     pub height: i32,
     /// Bytes per line.
     pub line_length: u32,
@@ -327,6 +380,7 @@ impl PageHeader {
     /// Bytes up to and including `depth`.
     pub const SIZE: usize = page::DEPTH + 1;
 
+    /// The header bytes as they sit at the start of the page.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
         put_u32(&mut b, page::IN_CONS, self.in_cons);
@@ -341,6 +395,7 @@ impl PageHeader {
         b
     }
 
+    /// Reads the header from exactly [`Self::SIZE`] bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let b = exact::<{ Self::SIZE }>(bytes)?;
         Ok(Self {

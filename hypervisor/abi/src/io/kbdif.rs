@@ -15,18 +15,27 @@ pub const RAW_POINTER_MAX: i32 = 0x7fff;
 /// Xenstore node names; features are "1" to enable.
 pub mod field {
     // Backend nodes.
+    /// "1": no keyboard behind this device, so the frontend need not create one.
     pub const FEATURE_DISABLE_KEYBOARD: &str = "feature-disable-keyboard";
+    /// "1": no pointer behind this device.
     pub const FEATURE_DISABLE_POINTER: &str = "feature-disable-pointer";
+    /// "1": the backend can send absolute positions (`POS`).
     pub const FEATURE_ABS_POINTER: &str = "feature-abs-pointer";
     /// Unscaled absolute coordinates in `0..=RAW_POINTER_MAX`.
     pub const FEATURE_RAW_POINTER: &str = "feature-raw-pointer";
+    /// "1": the backend can send multi-touch events.
     pub const FEATURE_MULTI_TOUCH: &str = "feature-multi-touch";
-    /// Pointer coordinate range.
+    /// Absolute pointer range: largest X, in pixels.
     pub const WIDTH: &str = "width";
+    /// Absolute pointer range: largest Y, in pixels.
     pub const HEIGHT: &str = "height";
+    /// Multi-touch surface width, in pixels.
     pub const MT_WIDTH: &str = "multi-touch-width";
+    /// Multi-touch surface height, in pixels.
     pub const MT_HEIGHT: &str = "multi-touch-height";
+    /// Most contacts the multi-touch surface tracks at once.
     pub const MT_NUM_CONTACTS: &str = "multi-touch-num-contacts";
+    /// Identity of this device instance, for backends that serve several.
     pub const UNIQUE_ID: &str = "unique-id";
 
     // Frontend nodes.
@@ -34,9 +43,11 @@ pub mod field {
     pub const REQUEST_ABS_POINTER: &str = "request-abs-pointer";
     /// Only meaningful together with `request-abs-pointer`.
     pub const REQUEST_RAW_POINTER: &str = "request-raw-pointer";
+    /// Ask for multi-touch events (needs `feature-multi-touch`).
     pub const REQUEST_MULTI_TOUCH: &str = "request-multi-touch";
     /// Grant of the shared page.
     pub const PAGE_GREF: &str = "page-gref";
+    /// Event channel the backend signals after producing events.
     pub const EVENT_CHANNEL: &str = "event-channel";
     /// Frame number of the shared page; obsolete but still written by Linux.
     pub const PAGE_REF: &str = "page-ref";
@@ -45,9 +56,13 @@ pub mod field {
 wire_enum! {
     /// Backend → frontend event types (2 is reserved).
     pub enum EventType: u8 as "kbdif event type" {
+        /// Relative pointer motion.
         Motion = 1,
+        /// Key or button press or release.
         Key = 3,
+        /// Absolute pointer position.
         Pos = 4,
+        /// A multi-touch sub-event ([`MtEventType`]).
         MultiTouch = 5,
     }
 }
@@ -55,21 +70,28 @@ wire_enum! {
 wire_enum! {
     /// Multi-touch sub-events.
     pub enum MtEventType: u8 as "kbdif multi-touch event" {
+        /// A contact touched the surface.
         Down = 0,
+        /// A contact left the surface.
         Up = 1,
+        /// A contact moved.
         Motion = 2,
         /// Ends a group of events that belong together.
         Syn = 3,
+        /// A contact's ellipse size.
         Shape = 4,
+        /// A contact ellipse's orientation.
         Orient = 5,
     }
 }
 
 /// Byte offsets within an event.
 pub mod offsets {
+    /// [`EventType`](super::EventType), `u8`.
     pub const TYPE: usize = 0;
     /// MOTION: relative motion; POS: absolute position (same offsets).
     pub const X: usize = 4;
+    /// MOTION: vertical motion; POS: vertical position; `i32`.
     pub const Y: usize = 8;
     /// Wheel, for MOTION and POS.
     pub const REL_Z: usize = 12;
@@ -77,14 +99,21 @@ pub mod offsets {
     pub const KEY_PRESSED: usize = 1;
     /// KEY: Linux `KEY_*`/`BTN_*` code.
     pub const KEY_KEYCODE: usize = 4;
+    /// MTOUCH: [`MtEventType`](super::MtEventType), `u8`.
     pub const MT_EVENT_TYPE: usize = 1;
+    /// MTOUCH: contact the event is about, `u8`.
     pub const MT_CONTACT_ID: usize = 2;
     /// MT DOWN/MOTION: abs_x, abs_y; SHAPE: major, minor; ORIENT: i16.
     pub const MT_PAYLOAD: usize = 8;
+    /// MT DOWN/MOTION: X position, `i32`.
     pub const MT_ABS_X: usize = 8;
+    /// MT DOWN/MOTION: Y position, `i32`.
     pub const MT_ABS_Y: usize = 12;
+    /// MT SHAPE: major axis, `u32`.
     pub const MT_SHAPE_MAJOR: usize = 8;
+    /// MT SHAPE: minor axis, `u32`.
     pub const MT_SHAPE_MINOR: usize = 12;
+    /// MT ORIENT: angle in degrees, `i16`.
     pub const MT_ORIENTATION: usize = 8;
 }
 
@@ -99,28 +128,38 @@ const _: () = assert!(offsets::MT_ABS_Y + 4 <= EVENT_SIZE);
 pub enum MtEvent {
     /// New contact at (x, y).
     Down {
+        /// X position, in multi-touch surface pixels.
         abs_x: i32,
+        /// Y position, in multi-touch surface pixels.
         abs_y: i32,
     },
     /// Contact lifted; its id may be reused.
     Up,
+    /// The contact moved to (x, y).
     Motion {
+        /// New X position.
         abs_x: i32,
+        /// New Y position.
         abs_y: i32,
     },
+    /// End of a group of related sub-events; apply them together.
     Syn,
     /// Contact ellipse axes, in pixels.
     Shape {
+        /// Length of the major axis.
         major: u32,
+        /// Length of the minor axis.
         minor: u32,
     },
     /// Clockwise angle of the major axis from +Y, in degrees (−180..=180).
     Orient {
+        /// Degrees, clockwise from +Y.
         orientation: i16,
     },
 }
 
 impl MtEvent {
+    /// The sub-event code this event is sent with.
     pub fn event_type(&self) -> MtEventType {
         match self {
             Self::Down { .. } => MtEventType::Down,
@@ -138,30 +177,43 @@ impl MtEvent {
 pub enum InEvent {
     /// Relative pointer motion and wheel.
     Motion {
+        /// Horizontal motion, in pixels (positive is right).
         rel_x: i32,
+        /// Vertical motion, in pixels (positive is down).
         rel_y: i32,
+        /// Wheel motion, in notches.
         rel_z: i32,
     },
     /// Key or button (buttons travel as `BTN_*` codes).
     Key {
+        /// Pressed (`true`) or released.
         pressed: bool,
+        /// Linux input `KEY_*` or `BTN_*` code.
         keycode: u32,
     },
     /// Absolute pointer position (framebuffer pixels) and wheel.
     Pos {
+        /// X position: 0..=`width`, or 0..=[`RAW_POINTER_MAX`] in raw mode.
         abs_x: i32,
+        /// Y position: 0..=`height`, or 0..=[`RAW_POINTER_MAX`] in raw mode.
         abs_y: i32,
+        /// Wheel motion, in notches.
         rel_z: i32,
     },
+    /// Something happened to one multi-touch contact.
     MultiTouch {
+        /// The contact (finger) the sub-event is about.
         contact_id: u8,
+        /// What happened to it.
         event: MtEvent,
     },
 }
 
 impl InEvent {
+    /// Every event is one 40-byte slot.
     pub const SIZE: usize = EVENT_SIZE;
 
+    /// The type code the event is sent with.
     pub fn event_type(&self) -> EventType {
         match self {
             Self::Motion { .. } => EventType::Motion,
@@ -171,6 +223,7 @@ impl InEvent {
         }
     }
 
+    /// The slot bytes, unused bytes zeroed.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         use offsets::*;
         let mut b = [0u8; Self::SIZE];
@@ -269,15 +322,21 @@ impl InEvent {
 
 /// Layout of the shared page.
 pub mod page {
+    /// Frontend's read index into the in ring.
     pub const IN_CONS: usize = 0;
+    /// Backend's write index into the in ring.
     pub const IN_PROD: usize = 4;
+    /// Backend's read index into the out ring.
     pub const OUT_CONS: usize = 8;
+    /// Frontend's write index into the out ring.
     pub const OUT_PROD: usize = 12;
     /// Backend → frontend events.
     pub const IN_RING: usize = 1024;
+    /// Bytes of the in ring.
     pub const IN_RING_SIZE: usize = 2048;
     /// Frontend → backend events (none defined).
     pub const OUT_RING: usize = 3072;
+    /// Bytes of the out ring.
     pub const OUT_RING_SIZE: usize = 1024;
 }
 
@@ -304,15 +363,21 @@ pub const fn out_slot_offset(idx: u32) -> usize {
 /// The four indices at the start of the page.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PageIndices {
+    /// In-ring events the frontend has consumed (free-running).
     pub in_cons: u32,
+    /// In-ring events the backend has produced (free-running).
     pub in_prod: u32,
+    /// Out-ring events the backend has consumed (free-running).
     pub out_cons: u32,
+    /// Out-ring events the frontend has produced (free-running).
     pub out_prod: u32,
 }
 
 impl PageIndices {
+    /// Encoded size: four little-endian `u32`s.
     pub const SIZE: usize = 16;
 
+    /// The index block as it sits at the start of the page.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
         put_u32(&mut b, page::IN_CONS, self.in_cons);
@@ -322,6 +387,7 @@ impl PageIndices {
         b
     }
 
+    /// Reads the indices from exactly [`Self::SIZE`] bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let b = exact::<{ Self::SIZE }>(bytes)?;
         Ok(Self {

@@ -46,8 +46,10 @@ pub struct DirectoryPage {
 }
 
 impl DirectoryPage {
+    /// A directory page fills one Xen page.
     pub const SIZE: usize = XEN_PAGE_SIZE;
 
+    /// The page bytes: `next`, then every grant slot.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
         put_u32(&mut b, NEXT_PAGE, self.next);
@@ -57,6 +59,7 @@ impl DirectoryPage {
         b
     }
 
+    /// Reads a directory page from exactly one page of bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let b = exact::<{ Self::SIZE }>(bytes)?;
         Ok(Self {

@@ -29,7 +29,9 @@ pub mod field {
     pub const VERSIONS: &str = "versions";
     /// Frontend: the version it picked.
     pub const VERSION: &str = "version";
+    /// Card: brief human-readable card name.
     pub const SHORT_NAME: &str = "short-name";
+    /// Card: descriptive human-readable card name.
     pub const LONG_NAME: &str = "long-name";
     /// PCM device name.
     pub const DEVICE_NAME: &str = "name";
@@ -37,35 +39,53 @@ pub mod field {
     pub const TYPE: &str = "type";
     /// Stream identity the backend routes by (a string since 2018).
     pub const UNIQUE_ID: &str = "unique-id";
+    /// Fewest channels a stream may be opened with.
     pub const CHANNELS_MIN: &str = "channels-min";
+    /// Most channels a stream may be opened with.
     pub const CHANNELS_MAX: &str = "channels-max";
+    /// Allowed sample rates in Hz, comma-separated.
     pub const SAMPLE_RATES: &str = "sample-rates";
+    /// Allowed [`PcmFormat`](super::PcmFormat) names, comma-separated.
     pub const SAMPLE_FORMATS: &str = "sample-formats";
     /// Largest buffer, in bytes, a stream may share.
     pub const BUFFER_SIZE: &str = "buffer-size";
-    /// Request ring grant and its event channel.
+    /// Stream: grant of its request ring page (frontend writes it).
     pub const RING_REF: &str = "ring-ref";
+    /// Stream: event channel that signals the request ring.
     pub const EVENT_CHANNEL: &str = "event-channel";
-    /// Event page grant and its event channel.
+    /// Stream: grant of its [event page](super::super::evtpage).
     pub const EVT_RING_REF: &str = "evt-ring-ref";
+    /// Stream: event channel that signals the event page.
     pub const EVT_EVENT_CHANNEL: &str = "evt-event-channel";
 }
 
+/// `type` value: stream is for playback (frontend → backend).
 pub const STREAM_TYPE_PLAYBACK: &str = "p";
+/// `type` value: stream is for capture (backend → frontend).
 pub const STREAM_TYPE_CAPTURE: &str = "c";
 
 wire_enum! {
     /// Request operation codes.
     pub enum Operation: u8 as "sndif operation" {
+        /// Prepares the stream with a format and shares its audio buffer.
         Open = 0,
+        /// Closes the stream and releases the buffer shared at `Open`.
         Close = 1,
+        /// Capture: asks the backend to fill a window of the buffer.
         Read = 2,
+        /// Playback: hands the backend a window of the buffer to play.
         Write = 3,
+        /// Sets per-channel volume from the buffer.
         SetVolume = 4,
+        /// Asks the backend to write per-channel volume into the buffer.
         GetVolume = 5,
+        /// Mutes the channels flagged in the buffer.
         Mute = 6,
+        /// Unmutes the channels flagged in the buffer.
         Unmute = 7,
+        /// Changes the stream's running state ([`TriggerType`]).
         Trigger = 8,
+        /// Narrows the configuration space before `Open` ([`HwParams`]).
         HwParamQuery = 9,
     }
 }
@@ -73,9 +93,13 @@ wire_enum! {
 wire_enum! {
     /// Running-state changes carried by `TRIGGER`.
     pub enum TriggerType: u8 as "sndif trigger type" {
+        /// Starts a prepared stream.
         Start = 0,
+        /// Pauses a running stream, keeping its position.
         Pause = 1,
+        /// Stops the stream; the position is lost.
         Stop = 2,
+        /// Resumes a paused stream.
         Resume = 3,
     }
 }
@@ -91,30 +115,55 @@ wire_enum! {
 wire_enum! {
     /// Sample formats: numbers in packets, names in xenstore.
     pub enum PcmFormat: u8 as "sndif pcm format" {
+        /// Signed 8-bit.
         S8 = 0,
+        /// Unsigned 8-bit.
         U8 = 1,
+        /// Signed 16-bit, little-endian.
         S16Le = 2,
+        /// Signed 16-bit, big-endian.
         S16Be = 3,
+        /// Unsigned 16-bit, little-endian.
         U16Le = 4,
+        /// Unsigned 16-bit, big-endian.
         U16Be = 5,
+        /// Signed 24-bit in a 4-byte little-endian container.
         S24Le = 6,
+        /// Signed 24-bit in a 4-byte big-endian container.
         S24Be = 7,
+        /// Unsigned 24-bit in a 4-byte little-endian container.
         U24Le = 8,
+        /// Unsigned 24-bit in a 4-byte big-endian container.
         U24Be = 9,
+        /// Signed 32-bit, little-endian.
         S32Le = 10,
+        /// Signed 32-bit, big-endian.
         S32Be = 11,
+        /// Unsigned 32-bit, little-endian.
         U32Le = 12,
+        /// Unsigned 32-bit, big-endian.
         U32Be = 13,
+        /// IEEE 754 single-precision float, little-endian.
         F32Le = 14,
+        /// IEEE 754 single-precision float, big-endian.
         F32Be = 15,
+        /// IEEE 754 double-precision float, little-endian.
         F64Le = 16,
+        /// IEEE 754 double-precision float, big-endian.
         F64Be = 17,
+        /// IEC 958 (S/PDIF) subframe in 32 bits, little-endian.
         Iec958SubframeLe = 18,
+        /// IEC 958 (S/PDIF) subframe in 32 bits, big-endian.
         Iec958SubframeBe = 19,
+        /// G.711 µ-law, 8 bits per sample.
         MuLaw = 20,
+        /// G.711 A-law, 8 bits per sample.
         ALaw = 21,
+        /// IMA ADPCM, 4 bits per sample.
         ImaAdpcm = 22,
+        /// MPEG-compressed audio.
         Mpeg = 23,
+        /// GSM-compressed audio.
         Gsm = 24,
     }
 }
@@ -173,24 +222,36 @@ pub mod offsets {
     /// Start of the per-operation payload.
     pub const PAYLOAD: usize = 8;
 
+    /// OPEN: frames per second, `u32`.
     pub const OPEN_PCM_RATE: usize = 8;
+    /// OPEN: [`PcmFormat`](super::PcmFormat), `u8`.
     pub const OPEN_PCM_FORMAT: usize = 12;
+    /// OPEN: channel count, `u8`.
     pub const OPEN_PCM_CHANNELS: usize = 13;
+    /// OPEN: shared buffer size in bytes, `u32`.
     pub const OPEN_BUFFER_SZ: usize = 16;
+    /// OPEN: grant of the first page-directory page, `u32`.
     pub const OPEN_GREF_DIRECTORY: usize = 20;
+    /// OPEN: bytes between CUR_POS events, `u32`.
     pub const OPEN_PERIOD_SZ: usize = 24;
 
     /// READ/WRITE/volume/mute: window into the shared buffer.
     pub const RW_OFFSET: usize = 8;
+    /// Length of the window in bytes, `u32` (the offset is at [`RW_OFFSET`]).
     pub const RW_LENGTH: usize = 12;
 
+    /// TRIGGER: [`TriggerType`](super::TriggerType), `u8`.
     pub const TRIGGER_TYPE: usize = 8;
 
     /// HW_PARAM_QUERY, request and response alike.
     pub const HW_FORMATS: usize = 8;
+    /// Rate interval in Hz: min then max, `u32` each.
     pub const HW_RATES: usize = 16;
+    /// Channel-count interval: min then max.
     pub const HW_CHANNELS: usize = 24;
+    /// Buffer-size interval in frames: min then max.
     pub const HW_BUFFER: usize = 32;
+    /// Period-size interval in frames: min then max.
     pub const HW_PERIOD: usize = 40;
     /// End of the hw_param block.
     pub const HW_END: usize = 48;
@@ -216,7 +277,9 @@ type Packet = [u8; PACKET_SIZE];
 pub struct OpenParams {
     /// Frames per second.
     pub pcm_rate: u32,
+    /// Sample format of the data in the buffer.
     pub pcm_format: PcmFormat,
+    /// Interleaved channels per frame.
     pub pcm_channels: u8,
     /// Size of the shared buffer in bytes.
     pub buffer_sz: u32,
@@ -230,14 +293,18 @@ pub struct OpenParams {
 /// `i32` per channel for volume (in 0.001 dB), per-channel flags for mute.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BufferWindow {
+    /// Start of the window, in bytes from the start of the buffer.
     pub offset: u32,
+    /// Bytes in the window.
     pub length: u32,
 }
 
 /// An inclusive interval of a stream parameter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Interval {
+    /// Smallest allowed value.
     pub min: u32,
+    /// Largest allowed value.
     pub max: u32,
 }
 
@@ -247,10 +314,13 @@ pub struct Interval {
 pub struct HwParams {
     /// OR of [`PcmFormat::mask_bit`] values.
     pub formats: u64,
+    /// Sample rates, in Hz.
     pub rates: Interval,
+    /// Channel counts.
     pub channels: Interval,
     /// In frames (channels × bytes per sample).
     pub buffer: Interval,
+    /// Period sizes, in frames.
     pub period: Interval,
 }
 
@@ -286,15 +356,25 @@ impl HwParams {
 /// What a request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestBody {
+    /// Prepare the stream and share its buffer.
     Open(OpenParams),
+    /// Release the stream and its buffer.
     Close,
+    /// Capture into this window of the buffer.
     Read(BufferWindow),
+    /// Play the samples in this window of the buffer.
     Write(BufferWindow),
+    /// Set volume from the `i32` per channel in this window.
     SetVolume(BufferWindow),
+    /// Report volume as one `i32` per channel into this window.
     GetVolume(BufferWindow),
+    /// Mute the channels whose flag byte in this window is non-zero.
     Mute(BufferWindow),
+    /// Unmute the channels whose flag byte in this window is non-zero.
     Unmute(BufferWindow),
+    /// Change the running state.
     Trigger(TriggerType),
+    /// Ask which configurations within these bounds the backend supports.
     HwParamQuery(HwParams),
 }
 
@@ -303,12 +383,15 @@ pub enum RequestBody {
 pub struct Request {
     /// Frontend's tag, echoed in the response.
     pub id: u16,
+    /// The operation and its parameters.
     pub body: RequestBody,
 }
 
 impl Request {
+    /// Every request is one 64-byte packet.
     pub const SIZE: usize = PACKET_SIZE;
 
+    /// The operation code `body` is sent with.
     pub fn operation(&self) -> Operation {
         match self.body {
             RequestBody::Open(_) => Operation::Open,
@@ -324,6 +407,7 @@ impl Request {
         }
     }
 
+    /// The packet bytes, reserved bytes zeroed.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
         put_u16(&mut b, offsets::ID, self.id);
@@ -353,6 +437,7 @@ impl Request {
         b
     }
 
+    /// Reads a request; fails on an unknown operation, trigger type or format.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let b = exact::<{ Self::SIZE }>(bytes)?;
         let window = || BufferWindow {
@@ -401,8 +486,10 @@ pub struct Response {
 }
 
 impl Response {
+    /// Every response is one 64-byte packet.
     pub const SIZE: usize = PACKET_SIZE;
 
+    /// The packet bytes; the hw_param block only when `hw_param` is `Some`.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
         put_u16(&mut b, offsets::ID, self.id);
@@ -414,6 +501,7 @@ impl Response {
         b
     }
 
+    /// Reads a response; fails on an unknown operation.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let b = exact::<{ Self::SIZE }>(bytes)?;
         let operation = Operation::decode_raw(b[offsets::OPERATION])?;
@@ -430,7 +518,10 @@ impl Response {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventBody {
     /// Bytes played or captured since `OPEN`.
-    CurPos { position: u64 },
+    CurPos {
+        /// Total bytes since `OPEN`; it grows past the buffer size, never wraps to it.
+        position: u64,
+    },
 }
 
 /// A backend → frontend event from the event page.
@@ -438,18 +529,22 @@ pub enum EventBody {
 pub struct Event {
     /// Backend's running event counter (Linux drops events out of sequence).
     pub id: u16,
+    /// What happened.
     pub body: EventBody,
 }
 
 impl Event {
+    /// Every event is one 64-byte slot.
     pub const SIZE: usize = PACKET_SIZE;
 
+    /// The event code `body` is sent with.
     pub fn event_type(&self) -> EventType {
         match self.body {
             EventBody::CurPos { .. } => EventType::CurPos,
         }
     }
 
+    /// The slot bytes, reserved bytes zeroed.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
         put_u16(&mut b, offsets::ID, self.id);
@@ -460,6 +555,7 @@ impl Event {
         b
     }
 
+    /// Reads an event; fails on an unknown event type.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let b = exact::<{ Self::SIZE }>(bytes)?;
         let body = match EventType::decode_raw(b[offsets::OPERATION])? {

@@ -13,13 +13,33 @@ pub const XEN_PAGE_SIZE: usize = 4096;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WireError {
     /// The input is not exactly the size of the structure.
-    Length { expected: usize, actual: usize },
+    Length {
+        /// Size of the structure in bytes.
+        expected: usize,
+        /// Bytes given.
+        actual: usize,
+    },
     /// A stream ends before the message it announces; more bytes may follow.
-    Truncated { needed: usize, available: usize },
+    Truncated {
+        /// Bytes the whole message occupies.
+        needed: usize,
+        /// Bytes received so far.
+        available: usize,
+    },
     /// A field holds a number the protocol does not define.
-    UnknownValue { field: &'static str, value: u32 },
+    UnknownValue {
+        /// Which field (a protocol-prefixed name, e.g. "sndif operation").
+        field: &'static str,
+        /// The number found there, widened to `u32`.
+        value: u32,
+    },
     /// A length field or string exceeds the protocol's limit.
-    TooLong { limit: usize, actual: usize },
+    TooLong {
+        /// Largest length the protocol (or the output buffer) allows.
+        limit: usize,
+        /// Length found or needed.
+        actual: usize,
+    },
     /// Text that should be a decimal number or a known keyword is not.
     BadText,
 }

@@ -20,12 +20,15 @@ wire_enum! {
         InitWait = 2,
         /// Transport published (rings, event channels), waiting for peer.
         Initialised = 3,
+        /// Both ends set up; the device is in normal operation.
         Connected = 4,
         /// Shutting down after an error or an unplug request.
         Closing = 5,
+        /// Disconnected; the peer may free its resources or the toolstack remove the device.
         Closed = 6,
         /// Tearing down to reconnect; sndif/displif use it for recovery.
         Reconfiguring = 7,
+        /// Reconfiguration finished; the device can connect again.
         Reconfigured = 8,
     }
 }
@@ -66,10 +69,15 @@ impl core::str::FromStr for XenbusState {
 
 /// Device type names used as the `<type>` path component.
 pub mod device_type {
+    /// Paravirtual sound card ([`sndif`](super::super::sndif)).
     pub const VSND: &str = "vsnd";
+    /// Paravirtual display ([`displif`](super::super::displif)).
     pub const VDISPL: &str = "vdispl";
+    /// Paravirtual keyboard, pointer and touch ([`kbdif`](super::super::kbdif)).
     pub const VKBD: &str = "vkbd";
+    /// Legacy paravirtual framebuffer ([`fbif`](super::super::fbif)).
     pub const VFB: &str = "vfb";
+    /// Additional PV consoles (the first one is set up without xenbus).
     pub const CONSOLE: &str = "console";
     /// Backend directory kind libxl uses for a vkbd served by a Linux
     /// user-space backend (`backend-type=linux`); the frontend side stays
@@ -79,20 +87,26 @@ pub mod device_type {
 
 /// Node names every PV device directory carries.
 pub mod node {
+    /// Both ends: this end's [`XenbusState`](super::XenbusState), as a decimal string.
     pub const STATE: &str = "state";
     /// Frontend → absolute path of its backend directory.
     pub const BACKEND: &str = "backend";
+    /// Frontend → domain ID of the backend, in decimal.
     pub const BACKEND_ID: &str = "backend-id";
     /// Backend → absolute path of its frontend directory.
     pub const FRONTEND: &str = "frontend";
+    /// Backend → domain ID of the frontend, in decimal.
     pub const FRONTEND_ID: &str = "frontend-id";
+    /// Backend: "1" while the toolstack wants the device attached, "0" to unplug it.
     pub const ONLINE: &str = "online";
 }
 
 /// `device/<type>/<id>`: a frontend directory, relative to its domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrontendPath<'a> {
+    /// Device type, one of [`device_type`].
     pub dev_type: &'a str,
+    /// Device index within its type, as the toolstack numbered it.
     pub dev_id: u32,
 }
 
@@ -100,22 +114,29 @@ pub struct FrontendPath<'a> {
 /// to the backend's domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackendPath<'a> {
+    /// Device type, one of [`device_type`].
     pub dev_type: &'a str,
+    /// Domain ID of the guest the device serves.
     pub frontend_domid: u16,
+    /// Device index, the same as in the frontend's path.
     pub dev_id: u32,
 }
 
 /// `/local/domain/<domid>/<path>`: makes a relative path absolute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InDomain<P> {
+    /// Domain whose xenstore home the path is under.
     pub domid: u16,
+    /// Path relative to that home.
     pub path: P,
 }
 
 /// `<dir>/<name>`: a node inside a directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Child<'a, P> {
+    /// The directory.
     pub dir: P,
+    /// Node name (or relative sub-path) appended after a `/`.
     pub name: &'a str,
 }
 

@@ -12,35 +12,58 @@ wire_enum! {
     pub enum XsType: u32 as "xenstore message type" {
         /// Toolstack control command (formerly `XS_DEBUG`).
         Control = 0,
+        /// Lists the names of a node's children.
         Directory = 1,
+        /// Reads a node's value.
         Read = 2,
+        /// Reads a node's permission list.
         GetPerms = 3,
+        /// Registers a watch (path and token); it fires once right away, then
+        /// on every change at or below the path.
         Watch = 4,
+        /// Removes a watch registered with the same path and token.
         Unwatch = 5,
+        /// Opens a transaction; the reply carries its id as a decimal string.
         TransactionStart = 6,
+        /// Commits ("T") or abandons ("F") the transaction in `tx_id`; EAGAIN means retry it.
         TransactionEnd = 7,
+        /// Toolstack: hands xenstored a new domain's ring page and event channel.
         Introduce = 8,
+        /// Toolstack: tells xenstored a domain is gone, dropping its connection.
         Release = 9,
+        /// Returns a domain's home directory, `/local/domain/<domid>`.
         GetDomainPath = 10,
+        /// Sets a node's value, creating the node (and missing parents) if needed.
         Write = 11,
+        /// Creates a node with an empty value unless it exists.
         Mkdir = 12,
+        /// Removes a node and everything below it.
         Rm = 13,
+        /// Replaces a node's permission list.
         SetPerms = 14,
         /// Sent unsolicited by xenstored when a watch fires.
         WatchEvent = 15,
         /// Reply carrying an error name instead of the normal payload.
         Error = 16,
+        /// Asks whether xenstored knows a domain ("T" or "F").
         IsDomainIntroduced = 17,
+        /// Toolstack: clears a domain's shutdown flag after it resumed.
         Resume = 18,
+        /// Toolstack: lets one domain (e.g. a device model) act with another's permissions.
         SetTarget = 19,
         // 20 was XS_RESTRICT, since removed; it stays unassigned.
+        /// Drops every watch and open transaction of the connection.
         ResetWatches = 21,
+        /// Like `Directory`, in chunks, for listings too long for one reply.
         DirectoryPart = 22,
         /// 23..=26 are described in xenstore.txt and were added to the
         /// header later; older daemons answer them with an error.
         GetFeature = 23,
+        /// Sets feature bits of a connection (toolstack).
         SetFeature = 24,
+        /// Reads a quota, global or for one domain.
         GetQuota = 25,
+        /// Sets a quota, global or for one domain (toolstack).
         SetQuota = 26,
     }
 }
@@ -57,7 +80,9 @@ pub const XENSTORE_REL_PATH_MAX: usize = 2048;
 
 /// Flag values for the `XS_WRITE` family's optional mode argument.
 pub const XS_WRITE_NONE: &str = "NONE";
+/// Create the node if missing, else overwrite it.
 pub const XS_WRITE_CREATE: &str = "CREATE";
+/// Create the node; fail with EEXIST if it already exists.
 pub const XS_WRITE_CREATE_EXCL: &str = "CREATE|EXCL";
 
 /// Errors travel as their errno *names* (the `XS_ERROR` payload), because
@@ -93,15 +118,20 @@ pub fn error_errno(payload: &[u8]) -> Option<i32> {
 
 /// Byte offsets within [`XsHeader`].
 pub mod header_offsets {
+    /// [`XsType`](super::XsType) as a `u32`.
     pub const TYPE: usize = 0;
+    /// Request id, `u32`.
     pub const REQ_ID: usize = 4;
+    /// Transaction id, `u32`.
     pub const TX_ID: usize = 8;
+    /// Payload length in bytes, `u32`.
     pub const LEN: usize = 12;
 }
 
 /// The fixed part of every xenstore message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct XsHeader {
+    /// What the message asks for or answers.
     pub msg_type: XsType,
     /// Chosen by the client and echoed in the reply, to match them up.
     pub req_id: u32,
@@ -112,8 +142,10 @@ pub struct XsHeader {
 }
 
 impl XsHeader {
+    /// Encoded size: four little-endian `u32`s.
     pub const SIZE: usize = 16;
 
+    /// The header bytes as they go on the ring or socket.
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
         put_u32(&mut b, header_offsets::TYPE, self.msg_type.raw());
@@ -148,7 +180,9 @@ const _: () = assert!(header_offsets::LEN + 4 == XsHeader::SIZE);
 /// A whole message borrowed from a receive buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct XsMessage<'a> {
+    /// The header; its `len` matches `payload` once parsed.
     pub header: XsHeader,
+    /// The `len` bytes after the header.
     pub payload: &'a [u8],
 }
 
@@ -206,9 +240,13 @@ pub mod page {
     pub const REQ: usize = 0;
     /// xenstored → guest bytes (replies and watch events).
     pub const RSP: usize = 1024;
+    /// xenstored's read index into `REQ`.
     pub const REQ_CONS: usize = 2048;
+    /// Guest's write index into `REQ`.
     pub const REQ_PROD: usize = 2052;
+    /// Guest's read index into `RSP`.
     pub const RSP_CONS: usize = 2056;
+    /// xenstored's write index into `RSP`.
     pub const RSP_PROD: usize = 2060;
     /// Feature bits the server offers ([`super::SERVER_FEATURE_RECONNECTION`]...).
     pub const SERVER_FEATURES: usize = 2064;
@@ -239,6 +277,7 @@ pub const RECONNECT: u32 = 1;
 wire_enum! {
     /// Values of the page's `error` field.
     pub enum XsRingError: u32 as "xenstore ring error" {
+        /// No error recorded.
         None = 0,
         /// Generic communication failure.
         Comm = 1,
@@ -252,11 +291,17 @@ wire_enum! {
 /// The index block at [`page::REQ_CONS`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct XsRingIndices {
+    /// Request bytes xenstored has consumed (free-running).
     pub req_cons: u32,
+    /// Request bytes the guest has produced (free-running).
     pub req_prod: u32,
+    /// Response bytes the guest has consumed (free-running).
     pub rsp_cons: u32,
+    /// Response bytes xenstored has produced (free-running).
     pub rsp_prod: u32,
+    /// Feature bits the server offers ([`SERVER_FEATURE_RECONNECTION`], [`SERVER_FEATURE_ERROR`]).
     pub server_features: u32,
+    /// [`CONNECTED`], or [`RECONNECT`] while a guest-requested reset is in progress.
     pub connection: u32,
     /// Raw, because a server without [`SERVER_FEATURE_ERROR`] may leave
     /// anything here; see [`Self::ring_error`].
@@ -264,8 +309,10 @@ pub struct XsRingIndices {
 }
 
 impl XsRingIndices {
+    /// Encoded size: seven little-endian `u32`s.
     pub const SIZE: usize = 28;
 
+    /// The index block as it sits on the page at [`page::REQ_CONS`].
     pub fn encode(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
         let fields = [
@@ -283,6 +330,7 @@ impl XsRingIndices {
         b
     }
 
+    /// Reads the block from exactly [`Self::SIZE`] bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let b = exact::<{ Self::SIZE }>(bytes)?;
         let at = |field: usize| get_u32(b, field - page::REQ_CONS);

@@ -74,12 +74,22 @@ pub const fn needs_notify(old: u32, new: u32, event: u32) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RingError {
     /// The shared area cannot hold the header and one slot.
-    TooSmall { area: usize, entry: usize },
+    TooSmall {
+        /// Bytes of shared memory offered.
+        area: usize,
+        /// Bytes per slot asked for.
+        entry: usize,
+    },
     /// No free slot: every request is still waiting for its response.
     Full,
     /// The peer's producer index claims more entries than the ring can hold,
     /// or points behind what we have already consumed.
-    ProducerOverflow { prod: u32, size: u32 },
+    ProducerOverflow {
+        /// The producer index the peer published.
+        prod: u32,
+        /// Slots in the ring.
+        size: u32,
+    },
     /// The backend tried to answer a request it has not consumed.
     NoRequestToAnswer,
 }
@@ -87,9 +97,13 @@ pub enum RingError {
 /// The four indices of the shared header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingHeader {
+    /// Requests the frontend has published (free-running).
     pub req_prod: u32,
+    /// Request index at which the backend wants to be notified.
     pub req_event: u32,
+    /// Responses the backend has published (free-running).
     pub rsp_prod: u32,
+    /// Response index at which the frontend wants to be notified.
     pub rsp_event: u32,
 }
 
