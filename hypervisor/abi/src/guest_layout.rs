@@ -26,9 +26,9 @@ pub const PL011_SPI: u32 = 32;
 
 /// Guest physical address where the first RAM bank starts (1 GiB).
 pub const RAM0_BASE: u64 = 0x4000_0000;
-/// Exclusive upper bound of the first RAM bank's guest addresses: RAM0
-/// lives in `RAM0_BASE..RAM0_MAX`.
-pub const RAM0_MAX: u64 = 0xC000_0000;
+/// Size of the guest address window of the first RAM bank (3 GiB, as in
+/// Xen's layout): RAM0 lives in `RAM0_BASE..RAM0_BASE + RAM0_SIZE`.
+pub const RAM0_SIZE: u64 = 0xC000_0000;
 
 /// PPI of the EL1 virtual timer (CNTV), as the guest sees it.
 pub const VTIMER_PPI: u32 = 27;

@@ -152,7 +152,7 @@ pub(crate) fn check_passthrough_exclusive(
         ("the GIC redistributors", Region { base: board.gicr, size: board.cpus as u64 * 0x2_0000 }),
         ("the guests' virtual GIC", Region { base: gl::GICD_BASE, size: gl::GICR_BASE + gl::GICR_REGION_SIZE - gl::GICD_BASE }),
         ("the guests' virtual PL011", Region { base: gl::PL011_BASE, size: gl::PL011_SIZE }),
-        ("guest RAM addresses", Region { base: gl::RAM0_BASE, size: gl::RAM0_MAX - gl::RAM0_BASE }),
+        ("guest RAM addresses", Region { base: gl::RAM0_BASE, size: gl::RAM0_SIZE }),
     ];
     let mut seen: Vec<(usize, &PassthroughDev)> = Vec::new();
     for (i, d) in domains.iter().enumerate() {
