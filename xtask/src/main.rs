@@ -36,10 +36,13 @@ enum Cmd {
         #[arg(long)]
         host_only: bool,
     },
+    /// The cockpit compositor in a desktop window with two simulated guests
+    /// (a cluster gauge and an IVI screen): the cockpit without a board.
+    Sim,
     /// Print figures: the hypervisor's image size and first guest line
     /// (default), or `boot`: Linux boot time against no hypervisor and Xen 4.17.
     Bench {
-        /// What to measure: `image` (default), `boot` or `pv`.
+        /// What to measure: `image` (default), `boot`, `pv` or `cockpit`.
         #[arg(default_value = "image")]
         what: String,
         /// Runs to measure (the median is printed).
@@ -127,6 +130,14 @@ fn run(cmd: Cmd) -> Result<(), String> {
                 Err("integration tests (QEMU, system programs) failed".into())
             }
         }
+        Cmd::Sim => {
+            let st = cargo()
+                .current_dir(artifacts::root())
+                .args(["run", "--quiet", "--release", "-p", "cockpit", "--", "sim"])
+                .status()
+                .map_err(|e| e.to_string())?;
+            if st.success() { Ok(()) } else { Err(format!("the simulator exited with {st}")) }
+        }
         Cmd::Bench { what, runs } => match what.as_str() {
             "image" => bench::boot(runs),
             "boot" => xtask::bench_boot::run(runs),
@@ -136,7 +147,12 @@ fn run(cmd: Cmd) -> Result<(), String> {
                 let st = cargo().current_dir(artifacts::root()).args(["run", "--quiet", "--release", "-p", "pv-bench"]).status().map_err(|e| e.to_string())?;
                 if st.success() { Ok(()) } else { Err("pv-bench failed".into()) }
             }
-            other => Err(format!("unknown benchmark `{other}`: image, boot, pv")),
+            // The compositor against pixman, per operation (cockpit/bench).
+            "cockpit" => {
+                let st = cargo().current_dir(artifacts::root()).args(["run", "--quiet", "--release", "-p", "cockpit-bench"]).status().map_err(|e| e.to_string())?;
+                if st.success() { Ok(()) } else { Err("cockpit-bench failed".into()) }
+            }
+            other => Err(format!("unknown benchmark `{other}`: image, boot, pv, cockpit")),
         },
     }
 }

@@ -1,0 +1,94 @@
+//! The `cockpit` binary end to end, headless: the simulator's screenshots,
+//! a malformed layout's error, and screenshots on request.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use cockpit_core::image::png_to_canvas;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn cockpit(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cockpit")).args(args).output().unwrap()
+}
+
+#[test]
+fn the_headless_simulator_writes_screenshots_of_both_displays() {
+    let dir = tmp("sim");
+    let out = cockpit(&[
+        "sim",
+        "--output",
+        "headless",
+        "--frames",
+        "90",
+        "--wayland-socket",
+        "none",
+        "--screenshot-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let center = png_to_canvas(&std::fs::read(dir.join("center.png")).unwrap()).unwrap();
+    assert_eq!((center.width(), center.height()), (1024, 600));
+    assert_eq!(center.get(500, 10), 0xff1e_88e5, "the simulated IVI's top bar");
+    let cluster = png_to_canvas(&std::fs::read(dir.join("cluster.png")).unwrap()).unwrap();
+    assert_eq!((cluster.width(), cluster.height()), (1024, 384));
+    assert!(
+        cluster.pixels().contains(&0xff00_b4ff) || cluster.pixels().contains(&0xff2a_3a4a),
+        "the simulated gauge's ring"
+    );
+}
+
+#[test]
+fn a_malformed_layout_is_reported_with_file_line_and_field() {
+    let dir = tmp("bad");
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[display]]\nname = \"d\"\nmode = \"800x480\"\n\n[[source]]\nname = \"ivi\"\nguest = \"ivi/0\"\ndisplay = \"dash\"\n",
+    )
+    .unwrap();
+    for args in [
+        vec!["check", path.to_str().unwrap()],
+        vec!["run", "--layout", path.to_str().unwrap(), "--output", "headless"],
+    ] {
+        let out = cockpit(&args);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("bad.toml:8: source \"ivi\".display: unknown display \"dash\""),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn screenshots_are_taken_on_request_and_every_n_presented_frames() {
+    let dir = tmp("req");
+    std::fs::write(dir.join("screenshot"), b"").unwrap();
+    let out = cockpit(&[
+        "sim",
+        "--output",
+        "headless",
+        "--frames",
+        "60",
+        "--wayland-socket",
+        "none",
+        "--screenshot-dir",
+        dir.to_str().unwrap(),
+        "--screenshot-every",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        dir.join("center-000001.png").exists(),
+        "the requested screenshot, at the first frame"
+    );
+    assert!(!dir.join("screenshot").exists(), "the request was consumed");
+    // Every 5th presented frame of each display (a display is presented when it changed).
+    assert!(dir.join("center-000005.png").exists() && dir.join("cluster-000005.png").exists());
+}

@@ -1,0 +1,382 @@
+//! The DRM/KMS output for real: Debian's arm64 kernel under QEMU with a
+//! virtio-gpu device, the cockpit cross-built for aarch64 (static) in a
+//! busybox initramfs, scanning out a layout of test patterns. QEMU's
+//! `screendump` of the display must equal the headless composition of the
+//! same layout, pixel for pixel.
+//!
+//! Needs: qemu-system-arm, Debian's rustc-web and rust-web-src (build-std),
+//! gcc-aarch64-linux-gnu and libc6-dev-arm64-cross, and Debian's arm64
+//! archive (`linux-image-arm64`, `busybox-static`, fetched with
+//! `apt-get download` into `target/cockpit-kms/`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::channel;
+use std::time::{Duration, Instant};
+
+use cockpit_core::{Canvas, Compositor, Layout};
+
+const LAYOUT: &str = r##"
+[[display]]
+name = "screen"
+connector = "Virtual-1"
+mode = "1024x768"
+background = "#203040"
+
+[[source]]
+name = "main"
+guest = "pattern/0"
+display = "screen"
+rect = [0, 0, 640, 768]
+scaling = "stretch"
+
+[[source]]
+name = "side"
+guest = "pattern/2"
+display = "screen"
+rect = [660, 20, 340, 500]
+rotation = 90
+scaling = "fit"
+filter = "nearest"
+
+[[source]]
+name = "glass"
+guest = "pattern/1"
+display = "screen"
+rect = [100, 500, 800, 240]
+z = 5
+opacity = 0.8
+"##;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The cockpit for aarch64 Linux, static, KMS only (Debian's rustc with build-std).
+fn cross_build() -> PathBuf {
+    let ws = workspace();
+    let target_dir = ws.join("target/cockpit-aarch64");
+    run(Command::new("/usr/bin/cargo")
+        .current_dir(&ws)
+        .args([
+            "build",
+            "--locked",
+            "--release",
+            "-p",
+            "cockpit",
+            "--no-default-features",
+            "--features",
+            "kms",
+        ])
+        .args(["--target", "aarch64-unknown-linux-gnu", "-Zbuild-std=std,panic_abort"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTC", "/usr/bin/rustc")
+        .env_remove("RUSTFLAGS")
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "aarch64-linux-gnu-gcc")
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static"));
+    target_dir.join("aarch64-unknown-linux-gnu/release/cockpit")
+}
+
+/// `pkg:arm64` from Debian's archive, unpacked (cached).
+fn debian(pkg: &str) -> PathBuf {
+    let cache = workspace().join("target/cockpit-kms");
+    let dir = cache.join(pkg);
+    if dir.join(".done").exists() {
+        return dir;
+    }
+    let arches = run(Command::new("dpkg").arg("--print-foreign-architectures"));
+    if !arches.lines().any(|l| l.trim() == "arm64") {
+        run(Command::new("dpkg").args(["--add-architecture", "arm64"]));
+        run(Command::new("apt-get").args(["update", "-qq"]));
+    }
+    let dl = cache.join("downloads");
+    std::fs::create_dir_all(&dl).unwrap();
+    run(Command::new("apt-get")
+        .current_dir(&dl)
+        .args(["download", "-qq", &format!("{pkg}:arm64")]));
+    let deb = std::fs::read_dir(&dl)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{pkg}_")))
+        .unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    run(Command::new("dpkg").arg("-x").arg(&deb).arg(&dir));
+    std::fs::write(dir.join(".done"), b"").unwrap();
+    dir
+}
+
+/// The kernel package `linux-image-arm64` points at.
+fn kernel() -> (PathBuf, PathBuf) {
+    let deps = run(Command::new("apt-cache").args(["depends", "linux-image-arm64:arm64"]));
+    let pkg = deps
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Depends: "))
+        .map(|d| d.trim_end_matches(":arm64"))
+        .find(|d| d.starts_with("linux-image-"))
+        .expect("linux-image-arm64 names a kernel")
+        .to_string();
+    let root = debian(&pkg);
+    let version = pkg.trim_start_matches("linux-image-");
+    (
+        root.join(format!("boot/vmlinuz-{version}")),
+        root.join(format!("lib/modules/{version}/kernel")),
+    )
+}
+
+/// A module's `depends=` list, read from its `.modinfo` strings.
+fn module_deps(ko: &Path) -> Vec<String> {
+    let bytes = std::fs::read(ko).unwrap();
+    let key = b"depends=";
+    let Some(at) = bytes.windows(key.len()).position(|w| w == key) else {
+        return Vec::new();
+    };
+    let rest = &bytes[at + key.len()..];
+    let end = rest.iter().position(|&b| b == 0).unwrap_or(0);
+    String::from_utf8_lossy(&rest[..end])
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn find_module(dir: &Path, name: &str) -> PathBuf {
+    let want = [
+        format!("{name}.ko"),
+        format!("{}.ko", name.replace('_', "-")),
+        format!("{}.ko", name.replace('-', "_")),
+    ];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if want.iter().any(|w| p.file_name().unwrap().to_string_lossy() == *w) {
+                return p;
+            }
+        }
+    }
+    panic!("module {name} not in the kernel package");
+}
+
+/// `names` and what they need, dependencies first.
+fn modules_in_order(dir: &Path, names: &[&str]) -> Vec<PathBuf> {
+    fn visit(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
+        let p = find_module(dir, name);
+        if out.contains(&p) {
+            return;
+        }
+        for d in module_deps(&p) {
+            visit(dir, &d, out);
+        }
+        out.push(p);
+    }
+    let mut out = Vec::new();
+    for n in names {
+        visit(dir, n, &mut out);
+    }
+    out
+}
+
+/// A newc cpio archive of (path, mode, contents).
+fn cpio(files: &[(String, u32, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut entry = |name: &str, mode: u32, data: &[u8], ino: u32| {
+        let fields = [ino, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, name.len() as u32 + 1, 0];
+        out.extend_from_slice(b"070701");
+        for f in fields {
+            out.extend_from_slice(format!("{f:08X}").as_bytes());
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(data);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+    };
+    for (i, (name, mode, data)) in files.iter().enumerate() {
+        entry(name, *mode, data, i as u32 + 1);
+    }
+    entry("TRAILER!!!", 0, &[], 0);
+    out
+}
+
+/// A binary PPM (P6) as a canvas.
+fn parse_ppm(b: &[u8]) -> Canvas {
+    let mut fields = Vec::new();
+    let mut i = 2;
+    while fields.len() < 3 {
+        while b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let s = i;
+        while !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(std::str::from_utf8(&b[s..i]).unwrap().parse::<u32>().unwrap());
+    }
+    assert_eq!(&b[..2], b"P6");
+    assert_eq!(fields[2], 255);
+    let data = &b[i + 1..];
+    let (w, h) = (fields[0], fields[1]);
+    let mut c = Canvas::new(w, h, 0);
+    for y in 0..h {
+        for x in 0..w {
+            let p = &data[3 * (y * w + x) as usize..];
+            c.set(x, y, (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32);
+        }
+    }
+    c
+}
+
+fn expected() -> Canvas {
+    let mut comp = Compositor::new(Layout::parse(LAYOUT, Path::new("kms.toml")).unwrap());
+    let _p = cockpit::sim::start_patterns(&comp.sources());
+    let t0 = Instant::now();
+    loop {
+        comp.render(Instant::now());
+        if (0..3).all(|i| comp.status(cockpit_core::SourceId(i)) == cockpit_core::SourceStatus::Live) {
+            return comp.snapshot(0);
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+#[ignore = "needs qemu-system-arm, an aarch64 cross toolchain and Debian's arm64 archive: run with cargo xtask test"]
+fn kms_output_on_virtio_gpu_under_qemu_matches_the_headless_composition() {
+    let cockpit = cross_build();
+    let (vmlinuz, moddir) = kernel();
+    let busybox = debian("busybox-static").join("bin/busybox");
+    let mods = modules_in_order(&moddir, &["virtio_pci", "virtio-gpu"]);
+    let names: Vec<String> = mods.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let init = format!(
+        "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nmkdir -p /proc /sys /dev /tmp\nmount -t proc proc /proc\nmount -t sysfs sys /sys\nmount -t devtmpfs dev /dev\n\
+         for m in {}; do insmod /lib/modules/$m || echo \"cockpit-test: insmod $m failed\"; done\n\
+         i=0; while [ ! -e /dev/dri/card0 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done\n\
+         echo cockpit-test: starting\n/cockpit run --layout /layout.toml --output kms --patterns --wayland-socket none --stats 30 --seconds 900\n\
+         echo \"cockpit-test: cockpit exited $?\"\npoweroff -f\n",
+        names.join(" ")
+    );
+    let mut files = vec![
+        ("bin".to_string(), 0o040755, Vec::new()),
+        ("lib".to_string(), 0o040755, Vec::new()),
+        ("lib/modules".to_string(), 0o040755, Vec::new()),
+        ("init".to_string(), 0o100755, init.into_bytes()),
+        ("bin/busybox".to_string(), 0o100755, std::fs::read(&busybox).unwrap()),
+        ("cockpit".to_string(), 0o100755, std::fs::read(&cockpit).unwrap()),
+        ("layout.toml".to_string(), 0o100644, LAYOUT.as_bytes().to_vec()),
+    ];
+    for (p, n) in mods.iter().zip(&names) {
+        files.push((format!("lib/modules/{n}"), 0o100644, std::fs::read(p).unwrap()));
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kms-qemu-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("initrd.cpio"), cpio(&files)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let monitor = dir.join("monitor.sock");
+    let shot = dir.join("screen.ppm");
+
+    let mut qemu = Command::new("qemu-system-aarch64")
+        .args(["-M", "virt", "-cpu", "max", "-smp", "2", "-m", "1024", "-no-reboot"])
+        .arg("-kernel")
+        .arg(&vmlinuz)
+        .arg("-initrd")
+        .arg(dir.join("initrd.cpio"))
+        .args(["-append", "console=ttyAMA0 rdinit=/init panic=-1 loglevel=3"])
+        .args([
+            "-device",
+            "virtio-gpu-pci,xres=1024,yres=768",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+        ])
+        .arg("-monitor")
+        .arg(format!("unix:{},server=on,wait=off", monitor.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("qemu-system-aarch64 (Debian package qemu-system-arm)");
+    let (tx, rx) = channel();
+    let out = qemu.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let t0 = Instant::now();
+    let mut console = String::new();
+    let ok = loop {
+        match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(line) => {
+                console.push_str(&line);
+                console.push('\n');
+                if line.contains("frames in") {
+                    break true;
+                }
+                if line.contains("cockpit exited") {
+                    break false;
+                }
+            }
+            Err(_) if t0.elapsed() > Duration::from_secs(600) => break false,
+            Err(_) => {}
+        }
+    };
+    if !ok {
+        let _ = qemu.kill();
+        panic!("the cockpit did not come up on KMS; console:\n{console}");
+    }
+    let mut mon = std::os::unix::net::UnixStream::connect(&monitor).unwrap();
+    writeln!(mon, "screendump {}", shot.display()).unwrap();
+    let t1 = Instant::now();
+    let mut last = 0;
+    loop {
+        let len = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+        if len > 0 && len == last {
+            break;
+        }
+        last = len;
+        assert!(t1.elapsed() < Duration::from_secs(30), "no screendump");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let _ = writeln!(mon, "quit");
+    let _ = qemu.wait();
+
+    let got = parse_ppm(&std::fs::read(&shot).unwrap());
+    let _ = std::fs::write(dir.join("screen.png"), got.to_png());
+    let want = expected();
+    let _ = std::fs::write(dir.join("expected.png"), want.to_png());
+    assert_eq!((got.width(), got.height()), (1024, 768), "console:\n{console}");
+    let differing = got.pixels().iter().zip(want.pixels()).filter(|(a, b)| a != b).count();
+    assert_eq!(
+        differing,
+        0,
+        "{differing} pixels differ between the screen and the headless composition (see {})",
+        dir.display()
+    );
+}

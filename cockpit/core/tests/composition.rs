@@ -1,0 +1,319 @@
+//! Pixel-exact composition: scaling, rotation, alpha, z-order, formats,
+//! damage and direct scanout, as a driver would see them on the display.
+
+mod common;
+
+use std::time::Instant;
+
+use cockpit_core::{DisplayImage, Frame, PixelFormat};
+use common::*;
+
+/// [A B]
+/// [C D]
+fn quad() -> Frame {
+    frame(2, 2, &[A, B, C, D])
+}
+
+#[test]
+fn integer_scaling_makes_sharp_blocks_centred() {
+    let mut c = compositor("[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [1, 1, 7, 7]\nscaling = \"integer\"\n");
+    let s = c.sources().connect_by_name("s").unwrap();
+    s.submit(quad());
+    c.render(Instant::now());
+    // 7x7 holds 3x3 blocks: a 6x6 picture centred at (1 + 0, 1 + 0) (the odd pixel is left over).
+    let expect = expect_with(
+        &[
+            &[A, A, A, B, B, B],
+            &[A, A, A, B, B, B],
+            &[A, A, A, B, B, B],
+            &[C, C, C, D, D, D],
+            &[C, C, C, D, D, D],
+            &[C, C, C, D, D, D],
+        ],
+        1,
+        1,
+    );
+    assert_eq!(rows(&c.snapshot(0)), expect);
+}
+
+#[test]
+fn fit_letterboxes_and_fill_crops_with_nearest_sampling() {
+    let wide = frame(4, 2, &[A, B, C, D, E, F, A, B]);
+    let mut c = compositor("[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nscaling = \"fit\"\nfilter = \"nearest\"\n");
+    let s = c.sources().connect_by_name("s").unwrap();
+    s.submit(wide.clone());
+    c.render(Instant::now());
+    let expect = expect_with(
+        &[
+            &[A, A, B, B, C, C, D, D],
+            &[A, A, B, B, C, C, D, D],
+            &[E, E, F, F, A, A, B, B],
+            &[E, E, F, F, A, A, B, B],
+        ],
+        0,
+        2,
+    );
+    assert_eq!(rows(&c.snapshot(0)), expect, "fit: 4x2 doubled, centred vertically");
+
+    let mut c = compositor(
+        "[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [0, 0, 4, 4]\nscaling = \"fill\"\nfilter = \"nearest\"\n",
+    );
+    let s = c.sources().connect_by_name("s").unwrap();
+    s.submit(wide);
+    c.render(Instant::now());
+    let expect = expect_with(&[&[B, B, C, C], &[B, B, C, C], &[F, F, A, A], &[F, F, A, A]], 0, 0);
+    assert_eq!(rows(&c.snapshot(0)), expect, "fill: doubled to 8x4, middle 4 columns kept");
+}
+
+/// [A B C]
+/// [D E F]
+fn six() -> Frame {
+    frame(3, 2, &[A, B, C, D, E, F])
+}
+
+fn rotated(deg: u32) -> Vec<Vec<u32>> {
+    let (w, h) = if deg.is_multiple_of(180) { (3, 2) } else { (2, 3) };
+    let mut c = compositor(&format!(
+        "[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [2, 3, {w}, {h}]\nrotation = {deg}\nscaling = \"stretch\"\n"
+    ));
+    let s = c.sources().connect_by_name("s").unwrap();
+    s.submit(six());
+    c.render(Instant::now());
+    rows(&c.snapshot(0))
+}
+
+#[test]
+fn rotation_turns_the_picture_clockwise() {
+    assert_eq!(rotated(0), expect_with(&[&[A, B, C], &[D, E, F]], 2, 3));
+    assert_eq!(rotated(90), expect_with(&[&[D, A], &[E, B], &[F, C]], 2, 3));
+    assert_eq!(rotated(180), expect_with(&[&[F, E, D], &[C, B, A]], 2, 3));
+    assert_eq!(rotated(270), expect_with(&[&[C, F], &[B, E], &[A, D]], 2, 3));
+}
+
+#[test]
+fn rotation_and_scaling_together() {
+    let mut c = compositor(
+        "[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [0, 0, 4, 6]\nrotation = 90\nscaling = \"integer\"\n",
+    );
+    let s = c.sources().connect_by_name("s").unwrap();
+    s.submit(six());
+    c.render(Instant::now());
+    let expect = expect_with(
+        &[
+            &[D, D, A, A],
+            &[D, D, A, A],
+            &[E, E, B, B],
+            &[E, E, B, B],
+            &[F, F, C, C],
+            &[F, F, C, C],
+        ],
+        0,
+        0,
+    );
+    assert_eq!(rows(&c.snapshot(0)), expect);
+}
+
+#[test]
+fn premultiplied_alpha_and_opacity_blend_over_lower_sources() {
+    let mut c = compositor(concat!(
+        "[[source]]\nname = \"under\"\nguest = \"g/0\"\ndisplay = \"d\"\n",
+        "[[source]]\nname = \"glass\"\nguest = \"g/1\"\ndisplay = \"d\"\nrect = [0, 0, 4, 4]\nz = 1\n",
+        "[[source]]\nname = \"faded\"\nguest = \"g/2\"\ndisplay = \"d\"\nrect = [4, 4, 4, 4]\nz = 1\nopacity = 0.5\n",
+        "[[source]]\nname = \"straight\"\nguest = \"g/3\"\ndisplay = \"d\"\nrect = [4, 0, 4, 4]\nz = 1\nalpha = \"straight\"\n",
+    ));
+    let src = c.sources();
+    let under = src.connect_by_name("under").unwrap();
+    under.submit(Frame::solid(8, 8, PixelFormat::Xrgb8888, 0xff00_00ff));
+    let glass = src.connect_by_name("glass").unwrap();
+    // Half-covering red, premultiplied: 0x80 alpha, 0x80 red.
+    glass.submit(Frame::solid(4, 4, PixelFormat::Argb8888, 0x8080_0000));
+    let faded = src.connect_by_name("faded").unwrap();
+    faded.submit(Frame::solid(4, 4, PixelFormat::Xrgb8888, 0xffff_0000));
+    let straight = src.connect_by_name("straight").unwrap();
+    // Straight alpha: full red at half coverage, the same colour as `glass`.
+    straight.submit(Frame::solid(4, 4, PixelFormat::Abgr8888, 0x80ff_0000));
+    c.render(Instant::now());
+    let shot = c.snapshot(0);
+    assert_eq!(shot.get(1, 1), 0xff80_007f, "premultiplied half red over blue");
+    assert_eq!(shot.get(6, 6), 0xff80_007f, "opaque red at opacity 0.5 over blue");
+    assert_eq!(shot.get(6, 1), 0xff80_007f, "straight-alpha red at half coverage over blue");
+    assert_eq!(shot.get(1, 6), 0xff00_00ff, "uncovered");
+}
+
+#[test]
+fn z_order_and_safety_roles_decide_what_is_on_top() {
+    let mut c = compositor(concat!(
+        "[[source]]\nname = \"ivi\"\nguest = \"ivi/0\"\ndisplay = \"d\"\nz = 100\n",
+        "[[source]]\nname = \"popup\"\napp_id = \"popup\"\ndisplay = \"d\"\nrect = [0, 0, 8, 2]\nz = 5\n",
+        "[[source]]\nname = \"cluster\"\nguest = \"cluster/0\"\ndisplay = \"d\"\nrect = [0, 4, 8, 4]\nrole = \"cluster\"\nz = -10\n",
+        "[[source]]\nname = \"lamps\"\nguest = \"cluster/1\"\ndisplay = \"d\"\nrect = [0, 6, 2, 2]\nrole = \"telltale\"\n",
+    ));
+    let src = c.sources();
+    let (ivi, popup, cluster, lamps) = (
+        src.connect_by_name("ivi").unwrap(),
+        src.connect_by_name("popup").unwrap(),
+        src.connect_by_name("cluster").unwrap(),
+        src.connect_by_name("lamps").unwrap(),
+    );
+    ivi.submit(Frame::solid(8, 8, PixelFormat::Xrgb8888, A));
+    popup.submit(Frame::solid(8, 2, PixelFormat::Xrgb8888, B));
+    cluster.submit(Frame::solid(8, 4, PixelFormat::Xrgb8888, C));
+    lamps.submit(Frame::solid(2, 2, PixelFormat::Xrgb8888, D));
+    c.render(Instant::now());
+    let shot = c.snapshot(0);
+    assert_eq!(shot.get(0, 0), A, "z 100 is above z 5");
+    assert_eq!(shot.get(0, 5), C, "the cluster is above the IVI although its z is lower");
+    assert_eq!(shot.get(0, 7), D, "telltales stay visible over the cluster");
+    assert_eq!(shot.get(4, 7), C);
+}
+
+#[test]
+fn every_source_format_is_read_right() {
+    for f in PixelFormat::ALL {
+        let mut c = compositor("[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [0, 0, 2, 2]\n");
+        let s = c.sources().connect_by_name("s").unwrap();
+        s.submit(Frame::from_pixels(&[0xff84_8284, 0xffff_0000, 0xff00_ff00, 0xff00_00ff], 2, 2, f).unwrap());
+        c.render(Instant::now());
+        let shot = c.snapshot(0);
+        assert_eq!(
+            [shot.get(0, 0), shot.get(1, 0), shot.get(0, 1), shot.get(1, 1)],
+            [0xff84_8284, A, B, 0xff00_00ff],
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn only_damaged_parts_are_composed_again_and_the_result_is_the_same() {
+    let layout = "[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [0, 0, 8, 8]\nscaling = \"stretch\"\n";
+    let mut c = compositor(layout);
+    let s = c.sources().connect_by_name("s").unwrap();
+    let mut px = vec![A; 16];
+    s.submit(frame(4, 4, &px));
+    let st = c.render(Instant::now());
+    assert!(st.changed[0] && st.composed_pixels >= 64);
+
+    let st = c.render(Instant::now());
+    assert_eq!((st.changed[0], st.composed_pixels), (false, 0), "nothing changed, nothing composed");
+
+    px[5] = B; // buffer (1, 1): display (2..4, 2..4) and a pixel around for bilinear
+    s.submit_damaged(frame(4, 4, &px), &[cockpit_core::Rect::new(1, 1, 1, 1)]);
+    let st = c.render(Instant::now());
+    assert!(st.changed[0]);
+    assert!(
+        st.composed_pixels > 0 && st.composed_pixels <= 2 * 16,
+        "composed {} pixels for one buffer pixel",
+        st.composed_pixels
+    );
+    match c.image(0) {
+        DisplayImage::Composed { damage, .. } => assert_eq!(damage, &[cockpit_core::Rect::new(1, 1, 4, 4)]),
+        DisplayImage::Direct(_) => panic!("not a scanout case"),
+    }
+
+    let mut fresh = compositor(layout);
+    let s2 = fresh.sources().connect_by_name("s").unwrap();
+    s2.submit(frame(4, 4, &px));
+    fresh.render(Instant::now());
+    assert_eq!(
+        rows(&c.snapshot(0)),
+        rows(&fresh.snapshot(0)),
+        "partial recomposition equals a full one"
+    );
+}
+
+#[test]
+fn a_full_screen_opaque_source_is_scanned_out_without_a_copy() {
+    let mut c = compositor(concat!(
+        "[[source]]\nname = \"ivi\"\nguest = \"ivi/0\"\ndisplay = \"d\"\n",
+        "[[source]]\nname = \"toast\"\napp_id = \"toast\"\ndisplay = \"d\"\nrect = [0, 0, 2, 2]\nz = 1\n",
+    ));
+    c.set_scanout_formats(0, &[PixelFormat::Xrgb8888]);
+    let src = c.sources();
+    let ivi = src.connect_by_name("ivi").unwrap();
+    let f = Frame::solid(8, 8, PixelFormat::Xrgb8888, A);
+    ivi.submit(f.clone());
+    let st = c.render(Instant::now());
+    assert_eq!((st.direct[0], st.composed_pixels), (true, 0));
+    match c.image(0) {
+        DisplayImage::Direct(shown) => assert!(shown.same_memory(&f), "the guest's own buffer is scanned out"),
+        DisplayImage::Composed { .. } => panic!("expected direct scanout"),
+    }
+
+    // A toast on top needs composition again, and the canvas must be whole.
+    let toast = src.connect_by_name("toast").unwrap();
+    toast.submit(Frame::solid(2, 2, PixelFormat::Xrgb8888, B));
+    let st = c.render(Instant::now());
+    assert!(!st.direct[0]);
+    let shot = c.snapshot(0);
+    assert_eq!((shot.get(0, 0), shot.get(7, 7)), (B, A));
+
+    // Wrong size or a format the output does not take: composed.
+    drop(toast);
+    let mut c2 = compositor("[[source]]\nname = \"ivi\"\nguest = \"ivi/0\"\ndisplay = \"d\"\n");
+    c2.set_scanout_formats(0, &[PixelFormat::Xrgb8888]);
+    let ivi2 = c2.sources().connect_by_name("ivi").unwrap();
+    ivi2.submit(Frame::solid(8, 8, PixelFormat::Rgb565, 0xffff_ffff));
+    assert!(!c2.render(Instant::now()).direct[0]);
+    ivi2.submit(Frame::solid(4, 4, PixelFormat::Xrgb8888, A));
+    assert!(!c2.render(Instant::now()).direct[0]);
+}
+
+#[test]
+fn straight_alpha_bilinear_does_not_bleed_hidden_colour() {
+    // A transparent pixel's hidden colour must not tint its neighbours.
+    let mut c = compositor(
+        "[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [0, 0, 4, 1]\nscaling = \"stretch\"\nalpha = \"straight\"\n",
+    );
+    let s = c.sources().connect_by_name("s").unwrap();
+    s.submit(Frame::from_pixels(&[0xff00_0000, 0x00ff_ffff], 2, 1, PixelFormat::Argb8888).unwrap());
+    c.render(Instant::now());
+    let shot = c.snapshot(0);
+    // Between opaque black and transparent (hidden white) over blue: no white or grey, only black/blue.
+    let p = shot.get(1, 0);
+    assert_eq!((p >> 16) & 0xff, 0, "no red from the hidden white: {p:08x}");
+    assert_eq!((p >> 8) & 0xff, 0, "no green from the hidden white: {p:08x}");
+}
+
+#[test]
+fn flips_complete_only_after_the_frame_was_presented() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    let mut c = compositor("[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\n");
+    let s = c.sources().connect_by_name("s").unwrap();
+    let done = Arc::new(AtomicU32::new(0));
+    for _ in 0..2 {
+        let d = done.clone();
+        s.submit_then(Frame::solid(8, 8, PixelFormat::Xrgb8888, A), None, move || {
+            d.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 0);
+    c.render(Instant::now());
+    assert_eq!(done.load(Ordering::SeqCst), 0, "composed but not yet on screen");
+    c.frame_presented();
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        2,
+        "the shown flip and the one it replaced both complete"
+    );
+}
+
+#[test]
+fn sources_hidden_behind_an_opaque_one_are_not_composed() {
+    let mut c = compositor(concat!(
+        "[[source]]\nname = \"below\"\nguest = \"g/0\"\ndisplay = \"d\"\n",
+        "[[source]]\nname = \"above\"\nguest = \"g/1\"\ndisplay = \"d\"\nz = 1\n",
+    ));
+    let src = c.sources();
+    let (below, above) = (src.connect_by_name("below").unwrap(), src.connect_by_name("above").unwrap());
+    below.submit(Frame::solid(8, 8, PixelFormat::Xrgb8888, A));
+    above.submit(Frame::solid(8, 8, PixelFormat::Xrgb8888, B));
+    let st = c.render(Instant::now());
+    assert_eq!(st.composed_pixels, 64, "only the top source is drawn: no background, nothing below");
+    assert_eq!(c.snapshot(0).get(3, 3), B);
+
+    above.submit(Frame::solid(8, 8, PixelFormat::Argb8888, 0x8000_0000));
+    let st = c.render(Instant::now());
+    assert_eq!(st.composed_pixels, 2 * 64, "a translucent top needs the one below");
+    assert_eq!(c.snapshot(0).get(3, 3), 0xff7f_0000);
+}

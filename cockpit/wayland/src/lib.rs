@@ -1,0 +1,103 @@
+//! `cockpit-wayland`: the cockpit compositor's Wayland server.
+//!
+//! Native clients (an HMI toolkit's app, a camera view, weston's demo
+//! clients) connect with `wl_compositor`, `wl_shm`, `xdg_shell` and
+//! `wl_seat`. A toplevel whose `app_id` the layout places becomes that
+//! source: its committed buffers are copied out of the client's pool into
+//! compositor memory (so a client truncating or rewriting its pool can never
+//! fault the compositor or tear a composition) and submitted with their
+//! damage; touches, pointer and keys routed to the source come back to the
+//! client through its seat. A client that lies about its buffers (a pool or
+//! buffer larger than the memory it passed) gets a protocol error, which
+//! disconnects that client only.
+//!
+//! Supported: `wl_compositor` 4, `wl_shm` 1 (XRGB8888, ARGB8888, XBGR8888,
+//! ABGR8888, RGB565), `wl_output` 3 (one per display), `wl_seat` 5 with
+//! pointer, keyboard (no keymap: raw evdev codes) and touch, `xdg_wm_base` 2
+//! (toplevels; popups are dismissed at once). Not supported: sub-surfaces,
+//! buffer scale or transform other than 1/normal, dmabuf.
+#![forbid(unsafe_code)]
+
+mod protocol;
+mod seat;
+mod shm;
+mod state;
+mod xdg;
+
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cockpit_core::Sources;
+use wayland_server::{Display, ListeningSocket};
+
+use crate::state::{ClientState, State};
+
+/// A Wayland server over the compositor's [`Sources`]. Drive it from the
+/// compositor loop: [`dispatch`](WaylandServer::dispatch) when its fds are
+/// readable (or every frame), [`frame_presented`](WaylandServer::frame_presented)
+/// after the outputs showed a frame.
+pub struct WaylandServer {
+    display: Display<State>,
+    listener: ListeningSocket,
+    path: PathBuf,
+    state: State,
+}
+
+impl WaylandServer {
+    /// Listens at `socket` (an absolute path; clients use it as `WAYLAND_DISPLAY`).
+    pub fn bind(sources: Sources, socket: &Path) -> io::Result<WaylandServer> {
+        let display = Display::<State>::new().map_err(io::Error::other)?;
+        let listener = ListeningSocket::bind_absolute(socket.to_path_buf()).map_err(io::Error::other)?;
+        let state = State::new(sources, &display.handle());
+        Ok(WaylandServer {
+            display,
+            listener,
+            path: socket.to_path_buf(),
+            state,
+        })
+    }
+
+    /// Where clients connect.
+    pub fn socket_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The listening socket and the clients' fd, to poll for readability.
+    pub fn poll_fds(&mut self) -> [BorrowedFd<'_>; 2] {
+        use std::os::fd::AsFd;
+        let backend = self.display.backend().poll_fd();
+        [self.listener.as_fd(), backend]
+    }
+
+    /// Accepts new clients, handles every pending request, delivers the
+    /// input the compositor routed to Wayland sources, and flushes.
+    pub fn dispatch(&mut self) -> io::Result<()> {
+        while let Some(stream) = self.listener.accept()? {
+            self.display
+                .handle()
+                .insert_client(stream, Arc::new(ClientState(self.state.clients.clone())))?;
+        }
+        self.display.dispatch_clients(&mut self.state)?;
+        self.state.deliver_input(&self.display.handle());
+        self.display.flush_clients()
+    }
+
+    /// Tells clients that committed a frame that it has been shown (their
+    /// frame callbacks fire), so they draw the next one.
+    pub fn frame_presented(&mut self) -> io::Result<()> {
+        self.state.frame_presented();
+        self.display.flush_clients()
+    }
+
+    /// Clients connected now.
+    pub fn client_count(&self) -> usize {
+        self.state.clients()
+    }
+
+    /// App ids of the toplevels currently shown as sources.
+    pub fn placed_app_ids(&self) -> Vec<String> {
+        self.state.placed_app_ids()
+    }
+}

@@ -1,0 +1,234 @@
+//! Globals, `wl_compositor`, `wl_surface` (attach, damage, frame, commit),
+//! `wl_region` and `wl_output`.
+
+use cockpit_core::{Frame, FrameData, Layout, Rect, SourceKey};
+use wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase;
+use wayland_server::backend::ClientId;
+use wayland_server::protocol::{
+    wl_callback::WlCallback,
+    wl_compositor::{self, WlCompositor},
+    wl_output::{self, WlOutput},
+    wl_region::{self, WlRegion},
+    wl_seat::WlSeat,
+    wl_shm::WlShm,
+    wl_surface::{self, WlSurface},
+};
+use wayland_server::{Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource};
+
+use crate::state::{State, Surface};
+
+pub(crate) fn create_globals(dh: &DisplayHandle, layout: &Layout) {
+    dh.create_global::<State, WlCompositor, ()>(4, ());
+    dh.create_global::<State, WlShm, ()>(1, ());
+    dh.create_global::<State, WlSeat, ()>(5, ());
+    dh.create_global::<State, XdgWmBase, ()>(2, ());
+    for d in 0..layout.displays.len() {
+        dh.create_global::<State, WlOutput, usize>(3, d);
+    }
+}
+
+impl GlobalDispatch<WlCompositor, ()> for State {
+    fn bind(_: &mut Self, _: &DisplayHandle, _: &Client, res: New<WlCompositor>, _: &(), init: &mut DataInit<'_, Self>) {
+        init.init(res, ());
+    }
+}
+
+impl Dispatch<WlCompositor, ()> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        _: &WlCompositor,
+        req: wl_compositor::Request,
+        _: &(),
+        _: &DisplayHandle,
+        init: &mut DataInit<'_, Self>,
+    ) {
+        match req {
+            wl_compositor::Request::CreateSurface { id } => {
+                let resource = init.init(id, ());
+                state.surfaces.insert(
+                    resource.id(),
+                    Surface {
+                        resource,
+                        client: client.id(),
+                        pending: Default::default(),
+                        frames_due: Vec::new(),
+                        xdg: None,
+                        toplevel: None,
+                        app_id: None,
+                        configured: false,
+                        handle: None,
+                        content: None,
+                        warned: false,
+                    },
+                );
+            }
+            wl_compositor::Request::CreateRegion { id } => {
+                init.init(id, ());
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<WlRegion, ()> for State {
+    fn request(_: &mut Self, _: &Client, _: &WlRegion, _: wl_region::Request, _: &(), _: &DisplayHandle, _: &mut DataInit<'_, Self>) {
+        // Opaque and input regions are not used: the layout decides input.
+    }
+}
+
+impl Dispatch<WlCallback, ()> for State {
+    fn request(
+        _: &mut Self,
+        _: &Client,
+        _: &WlCallback,
+        _: wayland_server::protocol::wl_callback::Request,
+        _: &(),
+        _: &DisplayHandle,
+        _: &mut DataInit<'_, Self>,
+    ) {
+    }
+}
+
+impl Dispatch<WlSurface, ()> for State {
+    fn request(
+        state: &mut Self,
+        _: &Client,
+        res: &WlSurface,
+        req: wl_surface::Request,
+        _: &(),
+        _: &DisplayHandle,
+        init: &mut DataInit<'_, Self>,
+    ) {
+        let Some(s) = state.surfaces.get_mut(&res.id()) else { return };
+        match req {
+            wl_surface::Request::Attach { buffer, .. } => s.pending.buffer = Some(buffer),
+            // Buffer scale is always 1, so surface and buffer damage agree.
+            wl_surface::Request::Damage { x, y, width, height } | wl_surface::Request::DamageBuffer { x, y, width, height } => {
+                s.pending.damage.push(Rect::new(
+                    x.clamp(-16384, 16384),
+                    y.clamp(-16384, 16384),
+                    width.clamp(0, 32768),
+                    height.clamp(0, 32768),
+                ))
+            }
+            wl_surface::Request::Frame { callback } => {
+                let cb = init.init(callback, ());
+                s.pending.frames.push(cb);
+            }
+            wl_surface::Request::Commit => commit(state, res),
+            wl_surface::Request::SetBufferScale { scale } if scale != 1 => {
+                res.post_error(wl_surface::Error::InvalidScale, "this compositor shows buffers at scale 1 only");
+            }
+            _ => {}
+        }
+    }
+
+    fn destroyed(state: &mut Self, _: ClientId, res: &WlSurface, _: &()) {
+        // Dropping the surface drops its source handle: the source vanished.
+        state.surfaces.remove(&res.id());
+    }
+}
+
+/// Applies a surface's pending state.
+fn commit(state: &mut State, res: &WlSurface) {
+    let sources = state.sources.clone();
+    let input = state.input.clone();
+    let Some(s) = state.surfaces.get_mut(&res.id()) else { return };
+    let pending = std::mem::take(&mut s.pending);
+    s.frames_due.extend(pending.frames);
+
+    if s.toplevel.is_some() && !s.configured {
+        // The initial commit of a toplevel: tell it the size its layout
+        // rectangle wants (0x0, its choice, when the layout does not place it).
+        let size = s
+            .app_id
+            .as_ref()
+            .and_then(|a| sources.find(&SourceKey::AppId(a.clone())))
+            .map(|id| sources.layout().sources[id.0].preferred_size())
+            .unwrap_or((0, 0));
+        crate::xdg::send_configure(s, size, &mut state.serial);
+        s.configured = true;
+        return;
+    }
+
+    let Some(attached) = pending.buffer else {
+        return;
+    };
+    let Some(buffer) = attached else {
+        // Detached: the surface is unmapped.
+        s.content = None;
+        s.handle = None;
+        return;
+    };
+    let full = s.content.as_ref().is_none_or(|c| !crate::shm::same_shape(&buffer, c));
+    let damage: Vec<Rect> = if full { Vec::new() } else { pending.damage };
+    match crate::shm::copy_in(&buffer, s.content.take(), &damage) {
+        Ok(content) => s.content = content,
+        Err(e) => {
+            e.post();
+            return;
+        }
+    }
+    buffer.release();
+    let Some(c) = s.content.as_ref() else { return };
+
+    if s.handle.is_none() {
+        if let Some(app) = s.app_id.clone().filter(|_| s.toplevel.is_some()) {
+            match sources.connect(&SourceKey::AppId(app.clone())) {
+                Ok(h) => {
+                    let (q, id) = (input, res.id());
+                    h.set_input(Box::new(move |e: &cockpit_core::GuestEvent| {
+                        q.lock().unwrap_or_else(|p| p.into_inner()).push((id.clone(), e.clone()));
+                    }));
+                    s.handle = Some(h);
+                }
+                Err(e) if !s.warned => {
+                    eprintln!("cockpit-wayland: toplevel \"{app}\" is not shown: {e}");
+                    s.warned = true;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    if let Some(h) = &s.handle {
+        let data: std::sync::Arc<dyn FrameData> = c.data.clone();
+        let stride = c.width as usize * c.format.bytes_per_pixel();
+        match Frame::new(data, 0, c.width, c.height, stride, c.format) {
+            Ok(f) if full => h.submit(f),
+            Ok(f) => h.submit_damaged(f, &damage),
+            Err(e) => eprintln!("cockpit-wayland: {e}"),
+        }
+    }
+}
+
+impl GlobalDispatch<WlOutput, usize> for State {
+    fn bind(state: &mut Self, _: &DisplayHandle, _: &Client, res: New<WlOutput>, d: &usize, init: &mut DataInit<'_, Self>) {
+        let out = init.init(res, ());
+        let disp = &state.sources.layout().displays[*d];
+        out.geometry(
+            0,
+            0,
+            0,
+            0,
+            wl_output::Subpixel::Unknown,
+            "cockpit".into(),
+            disp.name.clone(),
+            wl_output::Transform::Normal,
+        );
+        out.mode(
+            wl_output::Mode::Current | wl_output::Mode::Preferred,
+            disp.width as i32,
+            disp.height as i32,
+            disp.refresh_hz.unwrap_or(60) as i32 * 1000,
+        );
+        if out.version() >= 2 {
+            out.scale(1);
+            out.done();
+        }
+    }
+}
+
+impl Dispatch<WlOutput, ()> for State {
+    fn request(_: &mut Self, _: &Client, _: &WlOutput, _: wl_output::Request, _: &(), _: &DisplayHandle, _: &mut DataInit<'_, Self>) {}
+}

@@ -1,0 +1,250 @@
+//! `wl_shm`: pools and buffers, checked against the memory the client
+//! really passed, and copied out with `pread` so no client memory is ever
+//! mapped into the compositor (a truncated pool is a short read and a
+//! protocol error, never a SIGBUS).
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex};
+
+use cockpit_core::{PixelFormat, Rect};
+use wayland_server::protocol::{
+    wl_buffer::{self, WlBuffer},
+    wl_shm::{self, WlShm},
+    wl_shm_pool::{self, WlShmPool},
+};
+use wayland_server::{Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource, WEnum};
+
+use crate::state::{Content, State};
+
+pub(crate) struct Pool {
+    file: File,
+    size: Mutex<usize>,
+    shm: WlShm,
+}
+
+pub(crate) struct BufferInfo {
+    pool: Arc<Pool>,
+    offset: usize,
+    width: u32,
+    height: u32,
+    stride: usize,
+    format: PixelFormat,
+}
+
+impl BufferInfo {
+    fn end(&self) -> usize {
+        self.offset + self.stride * (self.height as usize - 1) + self.width as usize * self.format.bytes_per_pixel()
+    }
+}
+
+/// A client's lie about its memory, to be answered with a protocol error.
+pub(crate) struct ShmError {
+    shm: WlShm,
+    message: String,
+}
+
+impl ShmError {
+    pub fn post(self) {
+        self.shm.post_error(wl_shm::Error::InvalidFd, self.message);
+    }
+}
+
+const FORMATS: [(wl_shm::Format, PixelFormat); 5] = [
+    (wl_shm::Format::Argb8888, PixelFormat::Argb8888),
+    (wl_shm::Format::Xrgb8888, PixelFormat::Xrgb8888),
+    (wl_shm::Format::Abgr8888, PixelFormat::Abgr8888),
+    (wl_shm::Format::Xbgr8888, PixelFormat::Xbgr8888),
+    (wl_shm::Format::Rgb565, PixelFormat::Rgb565),
+];
+
+impl GlobalDispatch<WlShm, ()> for State {
+    fn bind(_: &mut Self, _: &DisplayHandle, _: &Client, res: New<WlShm>, _: &(), init: &mut DataInit<'_, Self>) {
+        let shm = init.init(res, ());
+        for (f, _) in FORMATS {
+            shm.format(f);
+        }
+    }
+}
+
+/// The size of the file behind `file`, as the kernel sees it now.
+fn file_len(file: &File) -> u64 {
+    file.metadata().map(|m| m.len()).unwrap_or(0)
+}
+
+impl Dispatch<WlShm, ()> for State {
+    fn request(_: &mut Self, _: &Client, shm: &WlShm, req: wl_shm::Request, _: &(), _: &DisplayHandle, init: &mut DataInit<'_, Self>) {
+        if let wl_shm::Request::CreatePool { id, fd, size } = req {
+            let file = File::from(fd);
+            let len = file_len(&file);
+            let pool = Arc::new(Pool {
+                file,
+                size: Mutex::new(size.max(0) as usize),
+                shm: shm.clone(),
+            });
+            init.init(id, pool);
+            if size <= 0 {
+                shm.post_error(wl_shm::Error::InvalidStride, format!("pool size {size} is not positive"));
+            } else if size as u64 > len {
+                shm.post_error(
+                    wl_shm::Error::InvalidFd,
+                    format!("pool size {size} is larger than the {len} bytes its fd holds"),
+                );
+            }
+        }
+    }
+}
+
+impl Dispatch<WlShmPool, Arc<Pool>> for State {
+    fn request(
+        _: &mut Self,
+        _: &Client,
+        res: &WlShmPool,
+        req: wl_shm_pool::Request,
+        pool: &Arc<Pool>,
+        _: &DisplayHandle,
+        init: &mut DataInit<'_, Self>,
+    ) {
+        match req {
+            wl_shm_pool::Request::CreateBuffer {
+                id,
+                offset,
+                width,
+                height,
+                stride,
+                format,
+            } => {
+                let fmt = match format {
+                    WEnum::Value(f) => FORMATS.iter().find(|(w, _)| *w == f).map(|(_, p)| *p),
+                    WEnum::Unknown(_) => None,
+                };
+                let Some(fmt) = fmt else {
+                    init.init(id, None::<BufferInfo>);
+                    pool.shm
+                        .post_error(wl_shm::Error::InvalidFormat, format!("format {format:?} is not offered"));
+                    return;
+                };
+                let ok_dims = offset >= 0
+                    && (1..=16384).contains(&width)
+                    && (1..=16384).contains(&height)
+                    && stride >= width * fmt.bytes_per_pixel() as i32;
+                let info = BufferInfo {
+                    pool: pool.clone(),
+                    offset: offset.max(0) as usize,
+                    width: width.max(1) as u32,
+                    height: height.max(1) as u32,
+                    stride: stride.max(0) as usize,
+                    format: fmt,
+                };
+                let pool_size = *pool.size.lock().unwrap_or_else(|e| e.into_inner());
+                let end = info.end();
+                init.init(id, Some(info));
+                if !ok_dims {
+                    res.post_error(
+                        wl_shm::Error::InvalidStride,
+                        format!("bad buffer: offset {offset}, {width}x{height}, stride {stride}"),
+                    );
+                } else if end > pool_size {
+                    res.post_error(
+                        wl_shm::Error::InvalidStride,
+                        format!(
+                            "a {width}x{height} buffer with stride {stride} at offset {offset} needs {end} bytes; the pool has {pool_size}"
+                        ),
+                    );
+                }
+            }
+            wl_shm_pool::Request::Resize { size } => {
+                let mut cur = pool.size.lock().unwrap_or_else(|e| e.into_inner());
+                let len = file_len(&pool.file);
+                if size < *cur as i32 {
+                    res.post_error(wl_shm::Error::InvalidStride, format!("pools only grow: {size} < {}", *cur));
+                } else if size as u64 > len {
+                    pool.shm.post_error(
+                        wl_shm::Error::InvalidFd,
+                        format!("pool size {size} is larger than the {len} bytes its fd holds"),
+                    );
+                } else {
+                    *cur = size as usize;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<WlBuffer, Option<BufferInfo>> for State {
+    fn request(
+        _: &mut Self,
+        _: &Client,
+        _: &WlBuffer,
+        _: wl_buffer::Request,
+        _: &Option<BufferInfo>,
+        _: &DisplayHandle,
+        _: &mut DataInit<'_, Self>,
+    ) {
+    }
+}
+
+fn info(buffer: &WlBuffer) -> Option<&BufferInfo> {
+    buffer.data::<Option<BufferInfo>>().and_then(Option::as_ref)
+}
+
+/// Whether `buffer` has the size and format of `content` (so damage applies).
+pub(crate) fn same_shape(buffer: &WlBuffer, c: &Content) -> bool {
+    info(buffer).is_some_and(|b| b.width == c.width && b.height == c.height && b.format == c.format)
+}
+
+/// Copies `buffer` (all of it, or the `damage` rectangles into `old`) into compositor memory.
+/// `Ok(None)`: a buffer whose creation failed (its client is already being
+/// disconnected); nothing to show.
+pub(crate) fn copy_in(buffer: &WlBuffer, old: Option<Content>, damage: &[Rect]) -> Result<Option<Content>, ShmError> {
+    let Some(b) = info(buffer) else { return Ok(None) };
+    let err = |message: String| ShmError {
+        shm: b.pool.shm.clone(),
+        message,
+    };
+    let len = file_len(&b.pool.file);
+    if b.end() as u64 > len {
+        return Err(err(format!(
+            "the buffer needs {} bytes of its pool but the fd holds {len}",
+            b.end()
+        )));
+    }
+    let bpp = b.format.bytes_per_pixel();
+    let row = b.width as usize * bpp;
+    let mut data = match old {
+        Some(c) if c.width == b.width && c.height == b.height && c.format == b.format && !damage.is_empty() => c.data,
+        _ => Arc::new(vec![0u8; row * b.height as usize]),
+    };
+    let dst = Arc::make_mut(&mut data);
+    let read = |dst: &mut [u8], at: usize| {
+        b.pool
+            .file
+            .read_exact_at(dst, at as u64)
+            .map_err(|e| err(format!("reading the buffer failed: {e}")))
+    };
+    if damage.is_empty() {
+        if b.stride == row {
+            read(dst, b.offset)?;
+        } else {
+            for (y, d) in dst.chunks_exact_mut(row).enumerate() {
+                read(d, b.offset + y * b.stride)?;
+            }
+        }
+    } else {
+        let whole = Rect::new(0, 0, b.width as i32, b.height as i32);
+        for r in damage {
+            let r = r.intersect(&whole);
+            let (x0, x1) = (r.x as usize * bpp, r.right() as usize * bpp);
+            for y in r.y as usize..r.bottom() as usize {
+                read(&mut dst[y * row + x0..y * row + x1], b.offset + y * b.stride + x0)?;
+            }
+        }
+    }
+    Ok(Some(Content {
+        data,
+        width: b.width,
+        height: b.height,
+        format: b.format,
+    }))
+}

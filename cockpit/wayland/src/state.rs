@@ -1,0 +1,124 @@
+//! The server's state: surfaces, their roles and contents, seat devices.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use cockpit_core::{GuestEvent, PixelFormat, Rect, SourceHandle, Sources};
+use wayland_protocols::xdg::shell::server::{xdg_surface::XdgSurface, xdg_toplevel::XdgToplevel};
+use wayland_server::backend::{ClientData, ClientId, DisconnectReason, ObjectId};
+use wayland_server::protocol::{wl_buffer::WlBuffer, wl_callback::WlCallback, wl_surface::WlSurface};
+use wayland_server::DisplayHandle;
+
+/// Per-client data: counts clients in and out.
+pub(crate) struct ClientState(pub Arc<AtomicUsize>);
+
+impl ClientData for ClientState {
+    fn initialized(&self, _id: ClientId) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+    fn disconnected(&self, _id: ClientId, _reason: DisconnectReason) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What a commit applies.
+#[derive(Default)]
+pub(crate) struct Pending {
+    /// `Some(None)`: detach.
+    pub buffer: Option<Option<WlBuffer>>,
+    pub damage: Vec<Rect>,
+    pub frames: Vec<WlCallback>,
+}
+
+/// A committed picture, copied out of the client's pool.
+pub(crate) struct Content {
+    pub data: Arc<Vec<u8>>,
+    pub width: u32,
+    pub height: u32,
+    pub format: PixelFormat,
+}
+
+pub(crate) struct Surface {
+    pub resource: WlSurface,
+    pub client: ClientId,
+    pub pending: Pending,
+    pub frames_due: Vec<WlCallback>,
+    pub xdg: Option<XdgSurface>,
+    pub toplevel: Option<XdgToplevel>,
+    pub app_id: Option<String>,
+    /// The initial configure was sent.
+    pub configured: bool,
+    pub handle: Option<SourceHandle>,
+    pub content: Option<Content>,
+    pub warned: bool,
+}
+
+pub(crate) type InputQueue = Arc<Mutex<Vec<(ObjectId, GuestEvent)>>>;
+
+pub(crate) struct State {
+    pub sources: Sources,
+    pub surfaces: HashMap<ObjectId, Surface>,
+    pub seat: crate::seat::SeatState,
+    pub input: InputQueue,
+    pub serial: u32,
+    pub started: Instant,
+    pub clients: Arc<AtomicUsize>,
+}
+
+impl State {
+    pub fn new(sources: Sources, dh: &DisplayHandle) -> State {
+        crate::protocol::create_globals(dh, sources.layout());
+        State {
+            sources,
+            surfaces: HashMap::new(),
+            seat: Default::default(),
+            input: Arc::default(),
+            serial: 0,
+            started: Instant::now(),
+            clients: Arc::default(),
+        }
+    }
+
+    pub fn next_serial(&mut self) -> u32 {
+        self.serial = self.serial.wrapping_add(1);
+        self.serial
+    }
+
+    /// Milliseconds for event timestamps.
+    pub fn time(&self) -> u32 {
+        self.started.elapsed().as_millis() as u32
+    }
+
+    pub fn frame_presented(&mut self) {
+        let t = self.time();
+        for s in self.surfaces.values_mut() {
+            for cb in s.frames_due.drain(..) {
+                cb.done(t);
+            }
+        }
+    }
+
+    pub fn clients(&self) -> usize {
+        self.clients.load(Ordering::SeqCst)
+    }
+
+    pub fn placed_app_ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .surfaces
+            .values()
+            .filter(|s| s.handle.is_some())
+            .filter_map(|s| s.app_id.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn deliver_input(&mut self, dh: &DisplayHandle) {
+        let events = std::mem::take(&mut *self.input.lock().unwrap_or_else(|e| e.into_inner()));
+        for (surface, ev) in events {
+            crate::seat::deliver(self, dh, &surface, &ev);
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Wayland clients written with wayland-client: placement by app id,
+//! frames, routed touches, and protocol errors for lying clients.
+
+mod common;
+
+use cockpit_core::{DisplayEvent, SourceId, SourceStatus};
+use common::*;
+
+const LAYOUT: &str = r##"
+[[display]]
+name = "center"
+mode = "64x48"
+background = "#000040"
+
+[[source]]
+name = "nav"
+app_id = "org.example.nav"
+display = "center"
+rect = [0, 0, 32, 48]
+scaling = "integer"
+
+[[source]]
+name = "radio"
+app_id = "org.example.radio"
+display = "center"
+rect = [32, 0, 32, 48]
+rotation = 90
+scaling = "stretch"
+filter = "nearest"
+"##;
+
+#[test]
+fn a_client_is_placed_by_app_id_and_its_frames_appear() {
+    let h = Harness::start(LAYOUT);
+    let mut c = TestClient::connect(&h.socket);
+    let (surface, _top) = c.toplevel("org.example.nav");
+    assert_eq!(c.seen.configure, Some((32, 48)), "configured to its layout rectangle");
+    let px: Vec<u32> = (0..16 * 16).map(|i| if i % 16 < 8 { 0xff_ff0000 } else { 0xff_00ff00 }).collect();
+    c.show(&surface, 16, 16, &px).unwrap();
+    h.wait_for("the frame to be shown", 10, |comp, _| {
+        comp.status(SourceId(0)) == SourceStatus::Live
+    });
+    let shot = h.with(|comp, _| comp.snapshot(0));
+    // 16x16 at integer scale 2 in 32x48: rows 8..40, red on the left half.
+    assert_eq!(shot.get(4, 20), 0xffff_0000);
+    assert_eq!(shot.get(28, 20), 0xff00_ff00);
+    assert_eq!(shot.get(4, 2), 0xff00_0040, "letterbox shows the background");
+    assert_eq!(h.with(|_, w| w.placed_app_ids()), vec!["org.example.nav".to_string()]);
+
+    // Frame callbacks fire once the frame was presented.
+    let t0 = std::time::Instant::now();
+    while c.seen.frames_done == 0 && t0.elapsed().as_secs() < 5 {
+        c.roundtrip().unwrap();
+    }
+    assert!(c.seen.frames_done > 0);
+}
+
+#[test]
+fn touches_reach_the_client_in_its_own_coordinates() {
+    let h = Harness::start(LAYOUT);
+    let mut c = TestClient::connect(&h.socket);
+    let (surface, _top) = c.toplevel("org.example.radio");
+    assert_eq!(c.seen.configure, Some((48, 32)), "a rotated source is asked for a turned buffer");
+    c.show(&surface, 48, 32, &vec![0xff_ffffff; 48 * 32]).unwrap();
+    h.wait_for("the frame", 10, |comp, _| comp.status(SourceId(1)) == SourceStatus::Live);
+    // Display (34.5, 1.5) is near the top-left of the turned picture: the
+    // buffer's bottom-left, i.e. (1.5, 32 - 2.5).
+    h.with(|comp, _| {
+        comp.input(&DisplayEvent::TouchDown {
+            display: 0,
+            id: 3,
+            x: 34.5,
+            y: 1.5,
+        });
+        comp.input(&DisplayEvent::TouchFrame);
+    });
+    let t0 = std::time::Instant::now();
+    while c.seen.touches.is_empty() && t0.elapsed().as_secs() < 5 {
+        c.roundtrip().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(c.seen.touches, vec![(3, 1.5, 29.5)]);
+}
+
+#[test]
+fn a_client_lying_about_its_buffer_gets_a_protocol_error_and_others_carry_on() {
+    let h = Harness::start(LAYOUT);
+    let mut good = TestClient::connect(&h.socket);
+    let (gs, _gt) = good.toplevel("org.example.nav");
+    good.show(&gs, 32, 48, &vec![0xff_ff0000; 32 * 48]).unwrap();
+
+    // Claims a 4096-byte pool over a 64-byte file.
+    let mut liar = TestClient::connect(&h.socket);
+    let (ls, _lt) = liar.toplevel("org.example.radio");
+    let buf = liar.buffer(32, 32, &[0; 16], 4096, 64);
+    ls.attach(Some(&buf), 0, 0);
+    ls.commit();
+    let err = liar.roundtrip().unwrap_err();
+    assert!(err.contains("larger than the 64 bytes its fd holds"), "{err}");
+
+    // Claims a buffer larger than its (honest) pool.
+    let mut liar2 = TestClient::connect(&h.socket);
+    let (ls2, _lt2) = liar2.toplevel("org.example.radio");
+    let buf = {
+        let fd = rustix::fs::memfd_create("b", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&fd, 1024).unwrap();
+        use std::os::fd::AsFd;
+        let pool = liar2.shm.create_pool(fd.as_fd(), 1024, &liar2.qh, ());
+        pool.create_buffer(0, 64, 64, 256, wayland_client::protocol::wl_shm::Format::Xrgb8888, &liar2.qh, ())
+    };
+    ls2.attach(Some(&buf), 0, 0);
+    ls2.commit();
+    let err = liar2.roundtrip().unwrap_err();
+    assert!(err.contains("needs 16384 bytes; the pool has 1024"), "{err}");
+
+    // The honest client is still served and still shown.
+    good.show(&gs, 32, 48, &vec![0xff_00ff00; 32 * 48]).unwrap();
+    h.wait_for("the honest client's next frame", 10, |comp, _| {
+        comp.snapshot(0).get(10, 10) == 0xff00_ff00
+    });
+    h.wait_for("the liars to be gone", 10, |_, w| w.client_count() == 1);
+    assert_eq!(
+        h.with(|comp, _| comp.status(SourceId(1))),
+        SourceStatus::Waiting,
+        "no liar ever showed a frame"
+    );
+}
+
+#[test]
+fn a_client_truncating_its_pool_after_creating_a_buffer_is_caught_at_commit() {
+    let h = Harness::start(LAYOUT);
+    let mut c = TestClient::connect(&h.socket);
+    let (s, _t) = c.toplevel("org.example.nav");
+    let fd = rustix::fs::memfd_create("b", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&fd, 32 * 48 * 4).unwrap();
+    use std::os::fd::AsFd;
+    let pool = c.shm.create_pool(fd.as_fd(), 32 * 48 * 4, &c.qh, ());
+    let buf = pool.create_buffer(0, 32, 48, 128, wayland_client::protocol::wl_shm::Format::Xrgb8888, &c.qh, ());
+    c.roundtrip().unwrap();
+    rustix::fs::ftruncate(&fd, 100).unwrap();
+    s.attach(Some(&buf), 0, 0);
+    s.commit();
+    let err = c.roundtrip().unwrap_err();
+    assert!(err.contains("the fd holds 100"), "{err}");
+    // The compositor is alive and well.
+    assert_eq!(h.with(|comp, _| comp.status(SourceId(0))), SourceStatus::Waiting);
+}
+
+#[test]
+fn a_client_vanishing_leaves_its_fallback_and_the_rest_running() {
+    let h = Harness::start(LAYOUT);
+    let mut a = TestClient::connect(&h.socket);
+    let (sa, _ta) = a.toplevel("org.example.nav");
+    a.show(&sa, 32, 48, &vec![0xff_ff0000; 32 * 48]).unwrap();
+    let mut b = TestClient::connect(&h.socket);
+    let (sb, _tb) = b.toplevel("org.example.radio");
+    b.show(&sb, 48, 32, &vec![0xff_0000ff; 48 * 32]).unwrap();
+    h.wait_for("both shown", 10, |comp, _| {
+        comp.status(SourceId(0)) == SourceStatus::Live && comp.status(SourceId(1)) == SourceStatus::Live
+    });
+    drop(a);
+    h.wait_for("nav to vanish", 10, |comp, _| comp.status(SourceId(0)) == SourceStatus::Vanished);
+    b.show(&sb, 48, 32, &vec![0xff_00ff00; 48 * 32]).unwrap();
+    h.wait_for("radio's next frame", 10, |comp, _| comp.snapshot(0).get(40, 10) == 0xff00_ff00);
+}
+
+#[test]
+fn pointer_and_keyboard_reach_the_client_under_the_pointer() {
+    let h = Harness::start(LAYOUT);
+    let mut c = TestClient::connect(&h.socket);
+    let (surface, _top) = c.toplevel("org.example.nav");
+    c.show(&surface, 16, 16, &vec![0xff_ffffff; 256]).unwrap();
+    h.wait_for("the frame", 10, |comp, _| comp.status(SourceId(0)) == SourceStatus::Live);
+    // Integer scale 2, picture at (0, 8): display (10, 20) is buffer (5, 6).
+    h.with(|comp, _| {
+        comp.input(&DisplayEvent::PointerMotion {
+            display: 0,
+            x: 10.0,
+            y: 20.0,
+        });
+        comp.input(&DisplayEvent::PointerMotion {
+            display: 0,
+            x: 12.0,
+            y: 20.0,
+        });
+        comp.input(&DisplayEvent::Button {
+            code: 0x110,
+            pressed: true,
+        });
+        comp.input(&DisplayEvent::Button {
+            code: 0x110,
+            pressed: false,
+        });
+        comp.input(&DisplayEvent::Key { code: 30, pressed: true });
+        comp.input(&DisplayEvent::PointerMotion {
+            display: 0,
+            x: 60.0,
+            y: 20.0,
+        });
+    });
+    let want = [
+        "keymap none",
+        "enter 5 6",
+        "motion 6 6",
+        "kbd enter",
+        "button 272 pressed",
+        "button 272 released",
+        "key 30 pressed",
+        "leave",
+    ];
+    let t0 = std::time::Instant::now();
+    while c.seen.events.len() < want.len() && t0.elapsed().as_secs() < 5 {
+        c.roundtrip().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(c.seen.events, want);
+}

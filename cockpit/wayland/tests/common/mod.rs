@@ -1,0 +1,292 @@
+//! A compositor with its Wayland server on a thread of its own, and a small
+//! wayland-client test client.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cockpit_core::{Compositor, Layout};
+use cockpit_wayland::WaylandServer;
+use wayland_client::globals::{registry_queue_init, GlobalListContents};
+use wayland_client::protocol::{
+    wl_buffer::WlBuffer,
+    wl_callback::WlCallback,
+    wl_compositor::WlCompositor,
+    wl_keyboard::{self, WlKeyboard},
+    wl_pointer::{self, WlPointer},
+    wl_registry::WlRegistry,
+    wl_seat::WlSeat,
+    wl_shm::{self, WlShm},
+    wl_shm_pool::WlShmPool,
+    wl_surface::WlSurface,
+    wl_touch::{self, WlTouch},
+};
+use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle};
+use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
+
+type Cmd = Box<dyn FnOnce(&mut Compositor, &mut WaylandServer) + Send>;
+
+/// The compositor loop (dispatch, render, frame done) on its own thread.
+pub struct Harness {
+    tx: Option<Sender<Cmd>>,
+    thread: Option<JoinHandle<()>>,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+}
+
+impl Harness {
+    pub fn start(layout: &str) -> Harness {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("cockpit-wl-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("wayland-0");
+        let layout = Layout::parse(layout, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let (tx, rx) = channel::<Cmd>();
+        let (ready_tx, ready_rx) = channel();
+        let sock = socket.clone();
+        let thread = std::thread::spawn(move || {
+            let mut c = Compositor::new(layout);
+            let mut w = WaylandServer::bind(c.sources(), &sock).unwrap();
+            ready_tx.send(()).unwrap();
+            loop {
+                loop {
+                    match rx.try_recv() {
+                        Ok(cmd) => cmd(&mut c, &mut w),
+                        Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                        Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+                    }
+                }
+                w.dispatch().unwrap();
+                c.render(Instant::now());
+                w.frame_presented().unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        ready_rx.recv().unwrap();
+        Harness {
+            tx: Some(tx),
+            thread: Some(thread),
+            dir,
+            socket,
+        }
+    }
+
+    /// Runs `f` on the compositor thread between two frames.
+    pub fn with<R: Send + 'static>(&self, f: impl FnOnce(&mut Compositor, &mut WaylandServer) -> R + Send + 'static) -> R {
+        let (tx, rx) = channel();
+        self.tx
+            .as_ref()
+            .unwrap()
+            .send(Box::new(move |c: &mut Compositor, w: &mut WaylandServer| tx.send(f(c, w)).unwrap()))
+            .unwrap();
+        rx.recv().unwrap()
+    }
+
+    /// Polls `f` on the compositor thread until it holds, or panics after `secs`.
+    pub fn wait_for(&self, what: &str, secs: u64, f: impl Fn(&mut Compositor, &mut WaylandServer) -> bool + Send + Clone + 'static) {
+        let t0 = Instant::now();
+        while !self.with(f.clone()) {
+            assert!(t0.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What the test client saw.
+#[derive(Default)]
+pub struct Seen {
+    pub configure: Option<(i32, i32)>,
+    pub configured: bool,
+    pub touches: Vec<(i32, f64, f64)>,
+    pub frames_done: u32,
+    /// Pointer and keyboard events, in a short text form.
+    pub events: Vec<String>,
+}
+
+pub struct TestClient {
+    pub conn: Connection,
+    pub queue: EventQueue<Seen>,
+    pub qh: QueueHandle<Seen>,
+    pub seen: Seen,
+    pub compositor: WlCompositor,
+    pub shm: WlShm,
+    pub wm: xdg_wm_base::XdgWmBase,
+    pub seat: WlSeat,
+}
+
+impl TestClient {
+    pub fn connect(socket: &Path) -> TestClient {
+        let stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+        let conn = Connection::from_socket(stream).unwrap();
+        let (globals, queue) = registry_queue_init::<Seen>(&conn).unwrap();
+        let qh = queue.handle();
+        let compositor = globals.bind(&qh, 1..=4, ()).unwrap();
+        let shm = globals.bind(&qh, 1..=1, ()).unwrap();
+        let wm = globals.bind(&qh, 1..=2, ()).unwrap();
+        let seat: WlSeat = globals.bind(&qh, 1..=5, ()).unwrap();
+        seat.get_touch(&qh, ());
+        seat.get_pointer(&qh, ());
+        seat.get_keyboard(&qh, ());
+        TestClient {
+            conn,
+            queue,
+            qh,
+            seen: Seen::default(),
+            compositor,
+            shm,
+            wm,
+            seat,
+        }
+    }
+
+    pub fn roundtrip(&mut self) -> Result<(), String> {
+        self.queue.roundtrip(&mut self.seen).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// A toplevel with `app_id`, configured.
+    pub fn toplevel(&mut self, app_id: &str) -> (WlSurface, xdg_toplevel::XdgToplevel) {
+        let surface = self.compositor.create_surface(&self.qh, ());
+        let xdg = self.wm.get_xdg_surface(&surface, &self.qh, ());
+        let top = xdg.get_toplevel(&self.qh, ());
+        top.set_app_id(app_id.into());
+        surface.commit();
+        self.roundtrip().unwrap();
+        assert!(self.seen.configured, "the initial commit is answered with a configure");
+        (surface, top)
+    }
+
+    /// A `w`x`h` XRGB8888 buffer of `pixels` in a memfd of `file_len` bytes
+    /// (a liar passes less than the pool it claims).
+    pub fn buffer(&self, w: i32, h: i32, pixels: &[u32], pool_size: i32, file_len: u64) -> WlBuffer {
+        let fd = rustix::fs::memfd_create("test-buffer", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&fd, file_len).unwrap();
+        let file = File::from(fd);
+        let bytes: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
+        file.write_all_at(&bytes[..bytes.len().min(file_len as usize)], 0).unwrap();
+        let pool: WlShmPool = self.shm.create_pool(file.as_fd(), pool_size, &self.qh, ());
+        let buf = pool.create_buffer(0, w, h, w * 4, wl_shm::Format::Xrgb8888, &self.qh, ());
+        pool.destroy();
+        buf
+    }
+
+    pub fn show(&mut self, surface: &WlSurface, w: i32, h: i32, pixels: &[u32]) -> Result<(), String> {
+        let size = w * h * 4;
+        let buf = self.buffer(w, h, pixels, size, size as u64);
+        surface.attach(Some(&buf), 0, 0);
+        surface.damage_buffer(0, 0, w, h);
+        surface.frame(&self.qh, ());
+        surface.commit();
+        self.roundtrip()
+    }
+}
+
+impl Dispatch<WlRegistry, GlobalListContents> for Seen {
+    fn event(
+        _: &mut Self,
+        _: &WlRegistry,
+        _: wayland_client::protocol::wl_registry::Event,
+        _: &GlobalListContents,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+
+macro_rules! ignore_events {
+    ($($t:ty),*) => {$(
+        impl Dispatch<$t, ()> for Seen {
+            fn event(_: &mut Self, _: &$t, _: <$t as wayland_client::Proxy>::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {}
+        }
+    )*};
+}
+ignore_events!(WlCompositor, WlShm, WlShmPool, WlBuffer, WlSurface, WlSeat);
+
+impl Dispatch<WlCallback, ()> for Seen {
+    fn event(s: &mut Self, _: &WlCallback, _: wayland_client::protocol::wl_callback::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+        s.frames_done += 1;
+    }
+}
+
+impl Dispatch<xdg_wm_base::XdgWmBase, ()> for Seen {
+    fn event(_: &mut Self, wm: &xdg_wm_base::XdgWmBase, e: xdg_wm_base::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+        if let xdg_wm_base::Event::Ping { serial } = e {
+            wm.pong(serial);
+        }
+    }
+}
+
+impl Dispatch<xdg_surface::XdgSurface, ()> for Seen {
+    fn event(s: &mut Self, x: &xdg_surface::XdgSurface, e: xdg_surface::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+        if let xdg_surface::Event::Configure { serial } = e {
+            x.ack_configure(serial);
+            s.configured = true;
+        }
+    }
+}
+
+impl Dispatch<xdg_toplevel::XdgToplevel, ()> for Seen {
+    fn event(s: &mut Self, _: &xdg_toplevel::XdgToplevel, e: xdg_toplevel::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+        if let xdg_toplevel::Event::Configure { width, height, .. } = e {
+            s.configure = Some((width, height));
+        }
+    }
+}
+
+impl Dispatch<WlTouch, ()> for Seen {
+    fn event(s: &mut Self, _: &WlTouch, e: wl_touch::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+        match e {
+            wl_touch::Event::Down { id, x, y, .. } | wl_touch::Event::Motion { id, x, y, .. } => s.touches.push((id, x, y)),
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<WlPointer, ()> for Seen {
+    fn event(s: &mut Self, _: &WlPointer, e: wl_pointer::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+        match e {
+            wl_pointer::Event::Enter { surface_x, surface_y, .. } => s.events.push(format!("enter {surface_x} {surface_y}")),
+            wl_pointer::Event::Motion { surface_x, surface_y, .. } => s.events.push(format!("motion {surface_x} {surface_y}")),
+            wl_pointer::Event::Button { button, state, .. } => {
+                let pressed = matches!(state, wayland_client::WEnum::Value(wl_pointer::ButtonState::Pressed));
+                s.events
+                    .push(format!("button {button} {}", if pressed { "pressed" } else { "released" }))
+            }
+            wl_pointer::Event::Leave { .. } => s.events.push("leave".into()),
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<WlKeyboard, ()> for Seen {
+    fn event(s: &mut Self, _: &WlKeyboard, e: wl_keyboard::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+        match e {
+            wl_keyboard::Event::Keymap { format, .. } => {
+                let none = matches!(format, wayland_client::WEnum::Value(wl_keyboard::KeymapFormat::NoKeymap));
+                s.events.push(if none { "keymap none".into() } else { "keymap xkb".into() })
+            }
+            wl_keyboard::Event::Enter { .. } => s.events.push("kbd enter".into()),
+            wl_keyboard::Event::Leave { .. } => s.events.push("kbd leave".into()),
+            wl_keyboard::Event::Key { key, state, .. } => {
+                let pressed = matches!(state, wayland_client::WEnum::Value(wl_keyboard::KeyState::Pressed));
+                s.events.push(format!("key {key} {}", if pressed { "pressed" } else { "released" }))
+            }
+            _ => {}
+        }
+    }
+}

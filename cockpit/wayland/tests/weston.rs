@@ -1,0 +1,114 @@
+//! Real clients from Debian's `weston` package against the compositor:
+//! their frames appear on the display and their touch handlers get the
+//! touches routed to them.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+
+use cockpit_core::{Canvas, DisplayEvent, SourceId, SourceStatus};
+use common::*;
+
+const LAYOUT: &str = r##"
+[[display]]
+name = "center"
+mode = "1024x560"
+background = "#000000"
+
+[[source]]
+name = "shm"
+app_id = "org.freedesktop.weston.simple-shm"
+display = "center"
+rect = [0, 0, 250, 250]
+
+[[source]]
+name = "touch"
+app_id = "simple-touch"
+display = "center"
+rect = [260, 20, 600, 500]
+rotation = 180
+"##;
+
+struct Client(Child);
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(h: &Harness, program: &str) -> Client {
+    Client(
+        Command::new(program)
+            .env("WAYLAND_DISPLAY", &h.socket)
+            .env("XDG_RUNTIME_DIR", &h.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e} (install Debian's weston package)")),
+    )
+}
+
+fn save(shot: &Canvas, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let _ = std::fs::write(dir.join(name), shot.to_png());
+}
+
+fn distinct_colours(shot: &Canvas, x0: u32, y0: u32, w: u32, h: u32) -> usize {
+    let mut v: Vec<u32> = (y0..y0 + h)
+        .flat_map(|y| (x0..x0 + w).map(move |x| (x, y)))
+        .map(|(x, y)| shot.get(x, y))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v.len()
+}
+
+#[test]
+#[ignore = "needs weston: run with cargo xtask test"]
+fn weston_simple_shm_frames_appear_and_animate() {
+    let h = Harness::start(LAYOUT);
+    let _client = spawn(&h, "weston-simple-shm");
+    h.wait_for("simple-shm's first frame", 20, |c, _| c.status(SourceId(0)) == SourceStatus::Live);
+    let first = h.with(|c, _| c.snapshot(0));
+    save(&first, "weston-simple-shm.png");
+    assert!(distinct_colours(&first, 0, 0, 250, 250) > 50, "its pattern is on the display");
+    assert_eq!(first.get(100, 400), 0xff00_0000, "outside its rectangle: the background");
+    // It animates through frame callbacks: the picture keeps changing.
+    h.wait_for("a later, different frame", 20, move |c, _| c.snapshot(0) != first);
+}
+
+#[test]
+#[ignore = "needs weston: run with cargo xtask test"]
+fn weston_simple_touch_draws_where_it_is_touched_through_a_rotated_region() {
+    let h = Harness::start(LAYOUT);
+    let _client = spawn(&h, "weston-simple-touch");
+    h.wait_for("simple-touch's first frame", 20, |c, _| c.status(SourceId(1)) == SourceStatus::Live);
+    let before = h.with(|c, _| c.snapshot(0));
+    // Its 600x500 work area is ARGB 0x40404040 (premultiplied) over black.
+    assert_eq!(before.get(500, 300), 0xff40_4040);
+    assert_eq!(before.get(200, 300), 0xff00_0000);
+
+    // Touch the display at two places; the region is turned 180°, so these
+    // land near the client's bottom-right and top-left.
+    let points = [(300.5, 60.5), (800.5, 480.5)];
+    for (i, &(x, y)) in points.iter().enumerate() {
+        h.with(move |c, _| {
+            c.input(&DisplayEvent::TouchDown { display: 0, id: 0, x, y });
+            c.input(&DisplayEvent::TouchFrame);
+            c.input(&DisplayEvent::TouchUp { id: 0 });
+            c.input(&DisplayEvent::TouchFrame);
+        });
+        let (px, py) = (x as u32, y as u32);
+        h.wait_for(&format!("red under touch {i} at ({px}, {py})"), 20, move |c, _| {
+            c.snapshot(0).get(px, py) == 0xffff_0000
+        });
+    }
+    let after = h.with(|c, _| c.snapshot(0));
+    save(&after, "weston-simple-touch.png");
+    // Only a small mark per touch: the rest of the work area is unchanged.
+    let red = after.pixels().iter().filter(|&&p| p == 0xffff_0000).count();
+    assert!((2 * 9..=2 * 25).contains(&red), "{red} red pixels");
+    assert_eq!(after.get(500, 300), 0xff40_4040);
+}
