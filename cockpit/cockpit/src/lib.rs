@@ -8,6 +8,7 @@
 #[cfg(feature = "kms")]
 pub mod kms;
 pub mod platform;
+pub mod pv_display;
 pub mod runner;
 pub mod sim;
 #[cfg(feature = "window")]

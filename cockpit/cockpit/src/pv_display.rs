@@ -1,0 +1,78 @@
+//! The compositor as the PV display backend's sink: guest framebuffers that
+//! arrive through `vdispl-back` (displif connectors and the legacy vfb)
+//! become compositor sources, placed by the layout under the name
+//! `"<domain>/<connector>"`, and a guest's page flip completes only once the
+//! compositor has presented the frame.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cockpit_core::{Frame, PixelFormat, SourceHandle, SourceKey, Sources};
+use vdispl_back::{DisplaySink, FlipDone, Output, SinkError};
+
+/// Names a domain for the layout: its name (e.g. from xenstore's
+/// `/local/domain/<id>/name`), or the number by default.
+pub type DomainNamer = Box<dyn Fn(u16) -> String + Send>;
+
+/// A [`DisplaySink`] that feeds the compositor.
+pub struct CompositorSink {
+    sources: Sources,
+    name: DomainNamer,
+    handles: HashMap<(u16, u32), SourceHandle>,
+}
+
+impl CompositorSink {
+    pub fn new(sources: Sources, name: DomainNamer) -> Self {
+        CompositorSink { sources, name, handles: HashMap::new() }
+    }
+
+    fn key(&self, domain: u16, connector: u32) -> SourceKey {
+        SourceKey::Guest(format!("{}/{connector}", (self.name)(domain)))
+    }
+
+    /// A guest frame as a compositor frame. Guest memory may change at any
+    /// moment and is only reachable through the transport's accessors, so
+    /// the visible rows are taken as one snapshot: the compositor never
+    /// reads memory the guest is rewriting (nor memory it has revoked).
+    fn convert(f: &vdispl_back::Frame) -> Result<Frame, SinkError> {
+        let format = PixelFormat::from_fourcc(f.format).ok_or_else(|| format!("format {:?} is not composed", f.format))?;
+        let bpp = format.bytes_per_pixel();
+        let row = f.width as usize * bpp;
+        let mut pixels = Vec::with_capacity(row * f.height as usize);
+        for y in 0..f.height as u64 {
+            let at = f.offset as u64 + y * f.pitch as u64;
+            let line = f.memory.read_vec(at, row as u64).ok_or("the frame exceeds its buffer")?;
+            pixels.extend_from_slice(&line);
+        }
+        Frame::new(Arc::new(pixels), 0, f.width, f.height, row, format).map_err(|e| format!("{e:?}"))
+    }
+}
+
+impl DisplaySink for CompositorSink {
+    fn add_output(&mut self, domain: u16, output: &Output) -> Result<(), SinkError> {
+        let key = self.key(domain, output.index);
+        let handle = self.sources.connect(&key).map_err(|e| format!("{e:?}"))?;
+        self.handles.insert((domain, output.index), handle);
+        Ok(())
+    }
+
+    fn configure(&mut self, domain: u16, connector: u32, frame: Option<vdispl_back::Frame>) -> Result<(), SinkError> {
+        let handle = self.handles.get(&(domain, connector)).ok_or("connector was never added")?;
+        if let Some(f) = frame {
+            handle.submit(Self::convert(&f)?);
+        }
+        Ok(())
+    }
+
+    fn flip(&mut self, frame: vdispl_back::Frame, done: FlipDone) -> Result<(), SinkError> {
+        let handle = self.handles.get(&(frame.domain, frame.connector)).ok_or("connector was never added")?;
+        handle.submit_then(Self::convert(&frame)?, None, move || done.complete());
+        Ok(())
+    }
+
+    fn remove_outputs(&mut self, domain: u16) {
+        // Dropping a handle is how a source vanishes (the watchdog shows its
+        // fallback until the domain connects again).
+        self.handles.retain(|&(d, _), _| d != domain);
+    }
+}
