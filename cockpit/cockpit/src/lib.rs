@@ -9,6 +9,7 @@
 pub mod kms;
 pub mod platform;
 pub mod pv_display;
+pub mod pv_input;
 pub mod runner;
 pub mod sim;
 #[cfg(feature = "window")]
