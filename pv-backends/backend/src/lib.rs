@@ -14,6 +14,7 @@
 //! * [`testlog`] — a logger that keeps lines in memory, for tests that
 //!   assert a bad frontend was logged.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod runner;
 mod supervisor;

@@ -39,7 +39,10 @@ impl From<&str> for DeviceError {
 
 /// What a device sees of its surroundings.
 pub struct Ctx<'a> {
+    /// The transport this device's thread opened: xenstore, event
+    /// channels and grant mapping, for the device to use in its callbacks.
     pub ep: &'a Endpoint,
+    /// Domain of the frontend, as read from the backend's `frontend-id`.
     pub fe_dom: DomId,
     /// Absolute frontend directory (`/local/domain/<fe>/device/<type>/<id>`).
     pub fe_dir: &'a str,
@@ -79,6 +82,9 @@ pub trait Device: Send {
     fn tick(&mut self, _ctx: &Ctx) -> Result<(), DeviceError> {
         Ok(())
     }
+    /// Longest wait for an event while connected, in milliseconds, before
+    /// [`tick`](Self::tick) runs anyway; [`serve`] clamps it to 1..=50.
+    /// The default is 20 ms.
     fn tick_ms(&self) -> u32 {
         20
     }

@@ -15,8 +15,13 @@ use crate::runner::{serve, Device};
 pub struct DeviceInfo {
     /// Backend directory kind (`vsnd`, `vdispl`, `vkbd`, `vinput`, `vfb`).
     pub kind: String,
+    /// Frontend domain: the `<fe-domid>` level of the backend path.
     pub fe_dom: DomId,
+    /// Device number within that domain and kind (`<devid>`, the last
+    /// path level); 0 for a guest's first device of a kind.
     pub dev_id: u32,
+    /// Absolute backend directory,
+    /// `/local/domain/<self>/backend/<kind>/<fe_dom>/<dev_id>`.
     pub be_dir: String,
 }
 
@@ -36,6 +41,9 @@ struct Running {
 }
 
 impl Supervisor {
+    /// A supervisor serving no kind yet; each device thread opens its own
+    /// endpoint on `platform`. Add kinds with
+    /// [`serve_kind`](Self::serve_kind), then call [`run`](Self::run).
     pub fn new(platform: Arc<dyn Platform>) -> Self {
         Self {
             platform,

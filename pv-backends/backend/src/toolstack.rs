@@ -13,8 +13,11 @@ pub struct DeviceSpec {
     pub be_kind: String,
     /// Frontend directory kind (`vsnd`, `vdispl`, `vkbd`, `vfb`).
     pub fe_kind: String,
+    /// Domain that runs the backend (the driver domain).
     pub be_dom: DomId,
+    /// Domain of the guest that gets the device.
     pub fe_dom: DomId,
+    /// Device number, unique per guest and kind; names both directories.
     pub dev_id: u32,
     /// Extra nodes under the frontend directory, relative paths.
     pub fe_nodes: Vec<(String, String)>,
@@ -23,6 +26,8 @@ pub struct DeviceSpec {
 }
 
 impl DeviceSpec {
+    /// Absolute frontend directory:
+    /// `/local/domain/<fe_dom>/device/<fe_kind>/<dev_id>`.
     pub fn fe_dir(&self) -> String {
         format!(
             "{}/device/{}/{}",
@@ -32,6 +37,8 @@ impl DeviceSpec {
         )
     }
 
+    /// Absolute backend directory:
+    /// `/local/domain/<be_dom>/backend/<be_kind>/<fe_dom>/<dev_id>`.
     pub fn be_dir(&self) -> String {
         format!(
             "{}/backend/{}/{}/{}",

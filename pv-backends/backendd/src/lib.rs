@@ -7,6 +7,7 @@
 //! (xl.cfg syntax) into xenstore the way libxl would, for the loopback
 //! simulator where no toolstack exists.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::sync::Arc;
 

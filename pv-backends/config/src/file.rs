@@ -48,6 +48,8 @@ pub struct DisplaySection {
     /// memory (the compositor plugs in its own sink instead).
     #[serde(default = "default_sink")]
     pub sink: String,
+    /// Directory the `png` sink writes into; without it `png` falls back
+    /// to the in-memory sink.
     #[serde(default)]
     pub png_dir: Option<String>,
     /// Largest display buffer a frontend may share, in MiB.
@@ -91,6 +93,8 @@ pub struct InputRoute {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct GuestSection {
+    /// The guest's (frontend) domain id; its devices get this backend's
+    /// `domain` as their backend.
     pub domain: u16,
     /// xl.cfg text (`vsnd = [...]`, `vdispl = [...]`, `vkb = [...]`).
     #[serde(default)]
@@ -107,14 +111,20 @@ pub struct BackendConfig {
     /// Our own domain id.
     #[serde(default)]
     pub domain: u16,
+    /// `transport`: Xen's devices (the default) or the in-process loopback.
     #[serde(default)]
     pub transport: TransportKind,
+    /// `[sound]`; ALSA's `default` device and no routes when absent.
     #[serde(default)]
     pub sound: SoundSection,
+    /// `[display]`; the in-memory sink and 64 MiB buffers when absent.
     #[serde(default)]
     pub display: DisplaySection,
+    /// `[[input]]` entries, in file order; none means vkbd devices get no
+    /// input source.
     #[serde(default)]
     pub input: Vec<InputRoute>,
+    /// `[[guest]]` entries, in file order (loopback simulator only).
     #[serde(default)]
     pub guest: Vec<GuestSection>,
 }

@@ -8,6 +8,7 @@
 //!   ([`pv_backend::toolstack::DeviceSpec`]), so a configuration written
 //!   for Xen's toolstack describes the same devices here.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod file;
 pub mod xl;

@@ -18,15 +18,22 @@ use pv_backend::toolstack::DeviceSpec;
 /// A parsed value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
+    /// A quoted string, quotes removed and `"`-string escapes resolved.
     Str(String),
+    /// A number, kept as the text written (e.g. `1`, `-1`, `0x10`): only
+    /// its first character is checked, the caller interprets the rest.
     Num(String),
+    /// A `[ ... ]` list, items in order; may nest.
     List(Vec<Value>),
 }
 
 /// A parse or interpretation error, with the line when known.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XlError {
+    /// 1-based line of the text at fault; 0 when not known (the message
+    /// is then shown without a line).
     pub line: usize,
+    /// What is wrong, naming the option or key at fault.
     pub msg: String,
 }
 

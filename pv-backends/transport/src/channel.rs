@@ -25,10 +25,14 @@ impl<const E: usize> FrontChannel<E> {
         })
     }
 
+    /// Grant of the ring page, for the frontend to publish in xenstore
+    /// (e.g. `ring-ref` / `req-ring-ref`).
     pub fn gref(&self) -> GrantRef {
         self.ring.memory().grefs()[0]
     }
 
+    /// Our unbound port, for the frontend to publish in xenstore
+    /// (`event-channel` / `req-event-channel`) for the backend to bind.
     pub fn port(&self) -> Port {
         self.port
     }
@@ -59,6 +63,8 @@ impl<const E: usize> FrontChannel<E> {
         self.ring.final_check_for_responses().map_err(ring_error)
     }
 
+    /// Closes the port (errors are ignored); the ring page is revoked
+    /// only when the channel is dropped.
     pub fn unbind(&self, events: &dyn EventChannel) {
         let _ = events.unbind(self.port);
     }

@@ -22,6 +22,7 @@
 //!   a desktop simulator.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 
@@ -97,12 +98,17 @@ impl fmt::Display for Error {
 #[cfg(feature = "std")]
 impl std::error::Error for Error {}
 
+/// The result of every transport operation; fails with this crate's
+/// [`Error`] unless another error type is named.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 
 /// A watch that fired: the node that changed and the token it was set with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchEvent {
+    /// Absolute path of the node that changed: the watched path itself,
+    /// a node below it, or (the loopback store) an ancestor that was removed.
     pub path: String,
+    /// The token given to [`Xenstore::watch`], telling watches apart.
     pub token: String,
 }
 
@@ -112,9 +118,13 @@ pub struct WatchEvent {
 /// straight away, as xenstored does, so a watcher never misses the state
 /// that held before it started watching.
 pub trait Xenstore: Send + Sync {
+    /// The node's value as stored (no terminator added; empty for a pure
+    /// directory); [`Error::NotFound`] if it does not exist.
     fn read(&self, path: &str) -> Result<Vec<u8>>;
     /// Creates the node (and missing parents) or replaces its value.
     fn write(&self, path: &str, value: &[u8]) -> Result<()>;
+    /// Creates the node with an empty value (and missing parents); a node
+    /// that already exists is left as it is.
     fn mkdir(&self, path: &str) -> Result<()>;
     /// Removes the node and everything below it.
     fn rm(&self, path: &str) -> Result<()>;
@@ -122,6 +132,9 @@ pub trait Xenstore: Send + Sync {
     fn directory(&self, path: &str) -> Result<Vec<String>>;
     /// Fires for changes to `path` and anything below it.
     fn watch(&self, path: &str, token: &str) -> Result<()>;
+    /// Removes this connection's watch with the same `path` and `token`
+    /// ([`Error::NotFound`] if there is none); events it already queued
+    /// may still be returned by [`wait_watch`](Self::wait_watch).
     fn unwatch(&self, path: &str, token: &str) -> Result<()>;
     /// The next fired watch, waiting up to `timeout_ms` (0 polls).
     fn wait_watch(&self, timeout_ms: u32) -> Result<Option<WatchEvent>>;
@@ -141,6 +154,9 @@ pub trait EventChannel: Send + Sync {
     fn alloc_unbound(&self, remote: DomId) -> Result<Port>;
     /// Backend side: connects to `remote_port` of domain `remote`.
     fn bind_interdomain(&self, remote: DomId, remote_port: Port) -> Result<Port>;
+    /// Closes a port this handle allocated or bound; the peer's end stays
+    /// but no longer reaches us. Fails for a port this handle does not
+    /// hold ([`Error::BadPort`] on the loopback, the errno under Xen).
     fn unbind(&self, port: Port) -> Result<()>;
     /// Raises the event at the other end of `port`.
     fn notify(&self, port: Port) -> Result<()>;
@@ -177,17 +193,28 @@ pub trait ForeignMapper: Send + Sync {
 pub struct Endpoint {
     /// Our own domain id.
     pub domid: DomId,
+    /// This endpoint's own xenstore connection, with its own watch queue.
     pub store: Box<dyn Xenstore>,
+    /// This endpoint's own event-channel handle: only ports bound through
+    /// it are delivered to its [`EventChannel::wait`].
     pub events: Box<dyn EventChannel>,
+    /// Sharing pages with another domain (frontends).
     pub grants: Arc<dyn GrantTable>,
+    /// Mapping pages another domain granted us (backends).
     pub mapper: Arc<dyn GrantMapper>,
+    /// Mapping another domain's frames by number (legacy vfb only).
     pub foreign: Arc<dyn ForeignMapper>,
 }
 
 /// A source of endpoints: each device instance opens its own, so its
 /// watches and events are never mixed with another device's.
 pub trait Platform: Send + Sync {
+    /// The domain every endpoint of this platform acts as.
     fn domid(&self) -> DomId;
+    /// A fresh endpoint with its own xenstore connection and event-channel
+    /// handle. Fails if xenstore, event channels or grant mapping cannot
+    /// be opened; missing sharing or foreign mapping only makes those
+    /// calls return [`Error::Unsupported`].
     fn open(&self) -> Result<Endpoint>;
 }
 

@@ -15,6 +15,8 @@ pub struct SharedBuffer {
     pub data: Shm,
     /// The directory pages; the first one's grant goes into the request.
     pub directory: Shm,
+    /// The buffer size in bytes as asked of [`share_buffer`] (not rounded
+    /// up); what the request's `buffer_sz` field should carry.
     pub size: u32,
 }
 

@@ -21,10 +21,14 @@ pub trait SharedMemory: RingMemory + Send + Sync {
 pub struct Shm(pub Arc<dyn SharedMemory>);
 
 impl Shm {
+    /// Wraps a transport's memory; clones share it, and the pages are
+    /// released (unmapped or revoked) when the last clone is dropped.
     pub fn new<M: SharedMemory + 'static>(mem: M) -> Self {
         Self(Arc::new(mem))
     }
 
+    /// The grant references of the pages, in order (see
+    /// [`SharedMemory::grefs`]).
     pub fn grefs(&self) -> &[GrantRef] {
         self.0.grefs()
     }

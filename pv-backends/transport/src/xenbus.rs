@@ -27,6 +27,8 @@ pub fn read_state(xs: &dyn Xenstore, dir: &str) -> XenbusState {
         .unwrap_or(XenbusState::Unknown)
 }
 
+/// Publishes our `state` in `<dir>/state`, as its decimal number; the
+/// peer's watch on that node fires.
 pub fn write_state(xs: &dyn Xenstore, dir: &str, state: XenbusState) -> Result<()> {
     xs.write(&join(dir, "state"), state.as_str().as_bytes())
 }

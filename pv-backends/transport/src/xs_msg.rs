@@ -12,8 +12,12 @@ use crate::{Error, Result, WatchEvent};
 /// A request to send: header fields plus payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
+    /// The operation (READ, WRITE, WATCH, ...).
     pub msg_type: XsType,
+    /// Transaction the request belongs to; 0 outside any transaction.
     pub tx_id: u32,
+    /// The operation's arguments, already encoded (at most
+    /// `XENSTORE_PAYLOAD_MAX` bytes, or [`encode`](Self::encode) fails).
     pub payload: Vec<u8>,
 }
 
@@ -56,6 +60,8 @@ impl Request {
         }
     }
 
+    /// TRANSACTION_START: an empty NUL-terminated argument; the reply
+    /// carries the new transaction id (see [`parse_tx_id`]).
     pub fn transaction_start() -> Self {
         Self {
             msg_type: XsType::TransactionStart,

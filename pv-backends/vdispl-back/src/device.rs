@@ -24,8 +24,12 @@ const EOPNOTSUPP: i32 = 95;
 /// Limits on what a frontend may ask for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VdisplConfig {
+    /// Most connectors a frontend may configure (ids 0 to this minus one);
+    /// more is a bad configuration and moves the device to Closing.
     pub max_connectors: u32,
+    /// Widest connector resolution and display buffer, in pixels.
     pub max_width: u32,
+    /// Tallest connector resolution and display buffer, in pixels.
     pub max_height: u32,
     /// Largest display buffer, in bytes.
     pub max_buffer_size: u32,
@@ -96,6 +100,8 @@ pub struct VdisplBackend {
 }
 
 impl VdisplBackend {
+    /// A device enforcing `cfg` that shows its frames on `sink`; the
+    /// connectors are read from xenstore when the frontend connects.
     pub fn new(cfg: VdisplConfig, sink: Box<dyn DisplaySink>) -> Self {
         Self {
             cfg,

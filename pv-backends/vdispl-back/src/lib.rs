@@ -20,6 +20,7 @@
 //!   [`LatestFrameSink`] keeps the last frame per connector without
 //!   copying (benchmarks, simple compositors).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod device;
 mod sink;

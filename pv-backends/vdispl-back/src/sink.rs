@@ -10,9 +10,15 @@ use pv_transport::{RingMemory, Shm};
 /// One connector the frontend drives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Output {
+    /// Connector index in the frontend's directory (`<conn-idx>`), from 0;
+    /// the same number as [`Frame::connector`].
     pub index: u32,
+    /// The connector's `unique-id` node, empty if unset; lets a compositor
+    /// map it to a physical screen.
     pub unique_id: String,
+    /// Width in pixels, from the connector's `resolution`.
     pub width: u32,
+    /// Height in pixels, from the connector's `resolution`.
     pub height: u32,
 }
 
@@ -21,10 +27,16 @@ pub struct Output {
 pub struct Frame {
     /// Frontend domain and connector index, for the compositor to place it.
     pub domain: u16,
+    /// Connector index ([`Output::index`]); always 0 for vfb.
     pub connector: u32,
+    /// The frontend's cookie for this framebuffer (from FB_ATTACH), which
+    /// a flip completion names; 0 for vfb.
     pub fb_cookie: u64,
+    /// Pixel layout of the buffer.
     pub format: DrmFourcc,
+    /// Visible width in pixels (no wider than the framebuffer).
     pub width: u32,
+    /// Visible height in pixels (no taller than the framebuffer).
     pub height: u32,
     /// Bytes per line.
     pub pitch: u32,
@@ -34,6 +46,7 @@ pub struct Frame {
     pub memory: Shm,
     /// Where on the connector (SET_CONFIG x, y).
     pub x: u32,
+    /// Vertical position in pixels, with `x` (SET_CONFIG y; 0 for vfb).
     pub y: u32,
 }
 
@@ -130,6 +143,9 @@ pub struct PngSink {
 }
 
 impl PngSink {
+    /// A sink writing into `dir`, which must already exist: it is not
+    /// created, and a file that cannot be written fails that configure or
+    /// flip (the frontend gets -EIO).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
@@ -187,8 +203,11 @@ impl DisplaySink for PngSink {
 /// completes flips at once: the cheapest possible sink.
 #[derive(Clone, Default)]
 pub struct LatestFrameSink {
+    /// The frame last configured or flipped, by (domain, connector);
+    /// shared by clones, so the reader keeps one clone of the sink.
     pub frames: Arc<Mutex<HashMap<(u16, u32), Frame>>>,
-    /// Largest connector index accepted (outputs the "screen" has).
+    /// Number of outputs the "screen" has: a connector whose index is this
+    /// or more is refused; `None` accepts any.
     pub max_outputs: Option<u32>,
 }
 

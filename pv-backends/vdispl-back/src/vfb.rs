@@ -21,7 +21,10 @@ use crate::sink::{DisplaySink, Frame, Output};
 /// Limits, and the `pd[]` word size for guests that say `arm-abi`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VfbConfig {
+    /// Widest framebuffer accepted, in pixels; wider fails the connect,
+    /// and a RESIZE beyond it is ignored.
     pub max_width: u32,
+    /// Tallest framebuffer accepted, in pixels, with the same rules.
     pub max_height: u32,
     /// Largest framebuffer, in bytes.
     pub max_mem: u32,
@@ -89,6 +92,9 @@ impl Layout {
 }
 
 impl VfbBackend {
+    /// A device enforcing `cfg` that shows the guest's framebuffer on
+    /// `sink` as connector 0; it needs an endpoint whose foreign mapper
+    /// may map the guest's frames.
     pub fn new(cfg: VfbConfig, sink: Box<dyn DisplaySink>) -> Self {
         Self {
             cfg,

@@ -13,16 +13,33 @@ use crate::translate::{Target, Translator};
 /// Backend settings, as `vkb=` / the TOML config give them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VkbdConfig {
+    /// `unique-id` published for the frontend to tell devices apart;
+    /// `None` publishes none.
     pub unique_id: Option<String>,
+    /// Tells the frontend not to create a keyboard (key events are still
+    /// sent).
     pub disable_keyboard: bool,
+    /// Tells the frontend not to create a pointer (motion is still sent).
     pub disable_pointer: bool,
+    /// Offers absolute pointer positions; used only if the frontend asks
+    /// for them, otherwise absolute devices send relative motion.
     pub abs_pointer: bool,
+    /// Offers positions in the raw 0..=0x7fff range instead of
+    /// `width`×`height`; used only if the frontend asks for it.
     pub raw_pointer: bool,
+    /// Offers multi-touch; published only if some source is a multi-touch
+    /// device (or there are no sources yet), used only if asked for.
     pub multi_touch: bool,
+    /// Absolute pointer X range: positions are scaled to 0..width-1.
     pub width: u32,
+    /// Absolute pointer Y range: positions are scaled to 0..height-1.
     pub height: u32,
+    /// Touch X range: contact positions are scaled to 0..mt_width-1.
     pub mt_width: u32,
+    /// Touch Y range: contact positions are scaled to 0..mt_height-1.
     pub mt_height: u32,
+    /// Contacts (slots) forwarded, clamped to 1..=256; touches in higher
+    /// slots are ignored.
     pub mt_contacts: u32,
     /// Events kept while the frontend's ring is full; older ones drop.
     pub queue_limit: usize,
@@ -64,6 +81,10 @@ pub struct VkbdBackend {
 }
 
 impl VkbdBackend {
+    /// A device merging the events of `sources` (possibly none) into one
+    /// frontend. `cfg` gives defaults only: nodes the toolstack already
+    /// wrote in the backend directory win. A source that fails is dropped
+    /// with a log line; the others go on.
     pub fn new(cfg: VkbdConfig, sources: Vec<Box<dyn InputSource>>) -> Self {
         Self {
             cfg,

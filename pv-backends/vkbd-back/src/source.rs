@@ -9,12 +9,18 @@ use crate::codes;
 /// One kernel input event (`struct input_event` without its timestamp).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawEvent {
+    /// Event type (`EV_KEY`, `EV_REL`, `EV_ABS`, `EV_SYN`, ...; see
+    /// [`codes`](crate::codes)).
     pub kind: u16,
+    /// Key, button or axis within that type.
     pub code: u16,
+    /// Key state (0 released, 1 pressed, 2 autorepeat), relative delta,
+    /// or absolute position in the device's own [`AbsRange`].
     pub value: i32,
 }
 
 impl RawEvent {
+    /// An event with these type, code and value.
     pub const fn new(kind: u16, code: u16, value: i32) -> Self {
         Self { kind, code, value }
     }
@@ -23,18 +29,25 @@ impl RawEvent {
 /// The range an absolute axis reports (`struct input_absinfo`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AbsRange {
+    /// Smallest value the axis reports; scaled to 0.
     pub min: i32,
+    /// Largest value the axis reports; scaled to the frontend's size
+    /// minus one. A range with `max <= min` is not scaled, only clamped.
     pub max: i32,
 }
 
 /// A device events are read from.
 pub trait InputSource: Send {
+    /// A name for log lines (e.g. the device path and its product name).
     fn name(&self) -> &str;
     /// Range of absolute axis `code`, if the device has it.
     fn abs_range(&self, code: u16) -> Option<AbsRange>;
     /// Appends the events available now, without blocking. An error means
     /// the device is gone.
     fn read(&mut self, out: &mut Vec<RawEvent>) -> io::Result<()>;
+    /// Whether the device reports multi-touch slots; by default, whether
+    /// it has an `ABS_MT_POSITION_X` axis. Decides whether the backend
+    /// offers multi-touch to the frontend.
     fn is_multitouch(&self) -> bool {
         self.abs_range(codes::ABS_MT_POSITION_X).is_some()
     }
@@ -67,6 +80,8 @@ pub struct RecordedSource {
 }
 
 impl RecordedSource {
+    /// A source called `name` with the given absolute axis ranges (by
+    /// axis code) that delivers `events`, in order, at its first read.
     pub fn new(name: &str, ranges: &[(u16, AbsRange)], events: Vec<RawEvent>) -> Self {
         Self {
             name: name.to_string(),
@@ -97,6 +112,9 @@ pub struct ChannelSource {
 }
 
 impl ChannelSource {
+    /// A source called `name` with the given absolute axis ranges (by
+    /// axis code) that delivers whatever arrives on `rx`; once every
+    /// sender is dropped and the channel drained, reading fails.
     pub fn new(name: &str, ranges: &[(u16, AbsRange)], rx: Receiver<RawEvent>) -> Self {
         Self {
             name: name.to_string(),
@@ -134,6 +152,10 @@ pub struct EvdevSource {
 }
 
 impl EvdevSource {
+    /// Opens `path` (`/dev/input/eventN`) non-blocking and grabs it, so
+    /// the host stops seeing its events while the source lives. Fails with
+    /// the OS error if it cannot be opened, grabbed (e.g. another process
+    /// holds it) or queried for its axes.
     pub fn open(path: &str) -> io::Result<Self> {
         let mut dev = evdev::Device::open(path)?;
         dev.set_nonblocking(true)?;

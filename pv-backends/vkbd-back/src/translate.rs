@@ -14,10 +14,18 @@ pub struct Target {
     pub raw_pointer: bool,
     /// MTOUCH events for multi-touch devices.
     pub multi_touch: bool,
+    /// Pointer X positions are scaled from the device's range to
+    /// 0..width-1 (unless `raw_pointer`).
     pub width: u32,
+    /// Pointer Y positions are scaled to 0..height-1 (unless
+    /// `raw_pointer`).
     pub height: u32,
+    /// Contact X positions are scaled to 0..mt_width-1.
     pub mt_width: u32,
+    /// Contact Y positions are scaled to 0..mt_height-1.
     pub mt_height: u32,
+    /// Slots tracked (contact ids 0..mt_contacts-1), clamped to 1..=256;
+    /// events for higher slots are dropped.
     pub mt_contacts: u32,
 }
 

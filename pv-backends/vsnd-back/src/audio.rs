@@ -8,8 +8,11 @@ use xen_abi::io::sndif::PcmFormat;
 /// The configuration OPEN asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PcmConfig {
+    /// Sample rate in Hz; the device must run at exactly this rate.
     pub rate: u32,
+    /// Sample format of the shared buffer's data.
     pub format: PcmFormat,
+    /// Interleaved channels per frame.
     pub channels: u32,
     /// Frames between position reports (and the ALSA period).
     pub period_frames: u32,
@@ -34,8 +37,15 @@ pub trait PcmStream: Send {
     fn write(&mut self, data: &[u8]) -> Result<(), String>;
     /// Fills `buf` with captured frames.
     fn read(&mut self, buf: &mut [u8]) -> Result<(), String>;
+    /// TRIGGER start: begins playing (capture may start on the first read
+    /// instead). Starting a stream already running is not an error. As
+    /// for every trigger, an error is logged and answered with -EIO.
     fn start(&mut self) -> Result<(), String>;
+    /// TRIGGER stop: discards what is queued and leaves the stream ready
+    /// to start again.
     fn stop(&mut self) -> Result<(), String>;
+    /// TRIGGER pause (`true`) or resume (`false`); a device that cannot
+    /// pause may stop instead.
     fn pause(&mut self, pause: bool) -> Result<(), String>;
     /// Underruns (playback) or overruns (capture) seen so far.
     fn xruns(&self) -> u64;
@@ -50,6 +60,7 @@ pub struct MemoryTap {
     pub to_capture: HashMap<String, Vec<u8>>,
     /// Trigger calls, per device name ("start", "stop", "pause", "resume").
     pub triggers: HashMap<String, Vec<&'static str>>,
+    /// Every open, in order: the routed device name and the configuration.
     pub opened: Vec<(String, PcmConfig)>,
 }
 
@@ -57,6 +68,8 @@ pub struct MemoryTap {
 /// from memory. Shared through [`MemoryTap`].
 #[derive(Clone, Default)]
 pub struct MemoryAudio {
+    /// What the streams record and replay; clones of this audio system
+    /// share it, so a test keeps one to inspect or feed.
     pub tap: Arc<Mutex<MemoryTap>>,
 }
 

@@ -64,6 +64,9 @@ pub struct VsndBackend {
 }
 
 impl VsndBackend {
+    /// A card whose streams open on `audio`, each on the device `router`
+    /// picks for its `unique-id`. The streams themselves are read from
+    /// xenstore when the frontend connects.
     pub fn new(audio: Box<dyn AudioBackend>, router: Router) -> Self {
         Self {
             audio,

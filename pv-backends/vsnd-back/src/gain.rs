@@ -45,6 +45,8 @@ fn scale_int(v: f64, g: f64, min: f64, max: f64) -> f64 {
 }
 
 impl Gain {
+    /// A stage for frames of `channels` interleaved channels, at unity
+    /// (0 dB) and unmuted. With 0 channels it never changes samples.
     pub fn new(channels: usize) -> Self {
         Self {
             volume_mdb: vec![0; channels],
@@ -52,14 +54,19 @@ impl Gain {
         }
     }
 
+    /// Number of channels per frame, as given to [`new`](Self::new).
     pub fn channels(&self) -> usize {
         self.volume_mdb.len()
     }
 
+    /// Current volume per channel in 0.001 dB (what GET_VOLUME answers);
+    /// mute does not change it.
     pub fn volume(&self) -> &[i32] {
         &self.volume_mdb
     }
 
+    /// Sets the volume per channel, in 0.001 dB, clamped to ±144 dB.
+    /// Extra values are ignored; channels without a value keep theirs.
     pub fn set_volume(&mut self, mdb: &[i32]) {
         for (v, &m) in self.volume_mdb.iter_mut().zip(mdb) {
             // Beyond ±144 dB nothing audible changes; bound the maths.
@@ -76,6 +83,8 @@ impl Gain {
         }
     }
 
+    /// Whether the stage is transparent: every channel at 0 dB and none
+    /// muted, so [`apply`](Self::apply) returns without touching samples.
     pub fn is_unity(&self) -> bool {
         self.volume_mdb.iter().all(|&v| v == 0) && !self.muted.iter().any(|&m| m)
     }

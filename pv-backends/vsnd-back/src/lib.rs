@@ -17,6 +17,7 @@
 //! parameters outside the ranges, grants that do not map) get a negative
 //! status and a log line; a corrupted ring moves the device to Closing.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod alsa_out;
 mod audio;
@@ -32,8 +33,16 @@ pub use route::Router;
 
 /// Xen errno values used in responses (negated on the wire).
 pub mod errno {
+    /// The audio device failed: it would not open, play, capture or
+    /// trigger.
     pub const EIO: i32 = 5;
+    /// Out of memory; defined for frontends to match, not answered by
+    /// this backend.
     pub const ENOMEM: i32 = 12;
+    /// A bad request: unknown operation, stream not open, parameters
+    /// outside the stream's ranges, a window beyond the shared buffer, or
+    /// a buffer whose grants do not map.
     pub const EINVAL: i32 = 22;
+    /// Volume or mute for a sample format the software gain cannot scale.
     pub const EOPNOTSUPP: i32 = 95;
 }

@@ -28,6 +28,9 @@ pub struct Evtchn {
 }
 
 impl Evtchn {
+    /// Opens a new handle: it sees only the ports bound through it.
+    /// [`Error::Os`] with the errno if the device is missing (no Xen) or
+    /// not accessible.
     pub fn open() -> Result<Self> {
         Ok(Self {
             file: Mutex::new(open_rw("/dev/xen/evtchn")?),
@@ -93,6 +96,8 @@ pub struct Gntdev {
 }
 
 impl Gntdev {
+    /// Opens the device; [`Error::Os`] with the errno if it is missing or
+    /// not accessible. Mappings keep it open until they are dropped.
     pub fn open() -> Result<Self> {
         Ok(Self {
             file: Arc::new(open_rw("/dev/xen/gntdev")?),
@@ -237,6 +242,8 @@ pub struct Gntalloc {
 }
 
 impl Gntalloc {
+    /// Opens the device; [`Error::Os`] with the errno if it is missing
+    /// (many driver domains lack it) or not accessible.
     pub fn open() -> Result<Self> {
         Ok(Self {
             file: Arc::new(open_rw("/dev/xen/gntalloc")?),
@@ -285,6 +292,9 @@ pub struct Privcmd {
 }
 
 impl Privcmd {
+    /// Opens the device; [`Error::Os`] with the errno if it is missing or
+    /// not accessible. Whether a guest's frames may be mapped is decided
+    /// by Xen at each mapping, not here.
     pub fn open() -> Result<Self> {
         Ok(Self {
             file: Arc::new(open_rw("/dev/xen/privcmd")?),

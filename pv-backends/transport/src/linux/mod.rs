@@ -35,6 +35,8 @@ pub(crate) fn os_error(e: std::io::Error) -> Error {
 /// The Linux transport of domain `domid`.
 #[derive(Clone, Debug)]
 pub struct LinuxPlatform {
+    /// The domain this process runs in, given by the caller (the daemon's
+    /// `domain` setting); it is not read back from Xen.
     pub domid: DomId,
 }
 

@@ -17,34 +17,52 @@ pub const fn ioc_none(ty: u8, nr: u8, size: usize) -> u64 {
     ((size as u64) << 16) | ((ty as u64) << 8) | nr as u64
 }
 
+/// Argument of BIND_INTERDOMAIN: the peer's end to connect to; the ioctl
+/// returns our new local port.
 #[repr(C)]
 pub struct EvtchnBindInterdomain {
+    /// Domain that allocated the unbound port.
     pub remote_domain: u32,
+    /// That domain's port, as it published it in xenstore.
     pub remote_port: u32,
 }
 
+/// Argument of BIND_UNBOUND_PORT: the ioctl returns a fresh local port
+/// that only `remote_domain` may bind to.
 #[repr(C)]
 pub struct EvtchnBindUnboundPort {
+    /// Domain allowed to connect to the new port.
     pub remote_domain: u32,
 }
 
 /// Argument of UNBIND and NOTIFY.
 #[repr(C)]
 pub struct EvtchnPort {
+    /// A local port bound through this `/dev/xen/evtchn` handle.
     pub port: u32,
 }
 
+/// `/dev/xen/evtchn`: connect to a peer's unbound port
+/// ([`EvtchnBindInterdomain`]); returns the local port.
 pub const IOCTL_EVTCHN_BIND_INTERDOMAIN: u64 =
     ioc_none(b'E', 1, size_of::<EvtchnBindInterdomain>());
+/// `/dev/xen/evtchn`: allocate a port for a peer to bind
+/// ([`EvtchnBindUnboundPort`]); returns the local port.
 pub const IOCTL_EVTCHN_BIND_UNBOUND_PORT: u64 =
     ioc_none(b'E', 2, size_of::<EvtchnBindUnboundPort>());
+/// `/dev/xen/evtchn`: close a port of this handle ([`EvtchnPort`]).
 pub const IOCTL_EVTCHN_UNBIND: u64 = ioc_none(b'E', 3, size_of::<EvtchnPort>());
+/// `/dev/xen/evtchn`: raise the event at the peer's end of a port
+/// ([`EvtchnPort`]).
 pub const IOCTL_EVTCHN_NOTIFY: u64 = ioc_none(b'E', 4, size_of::<EvtchnPort>());
 
+/// One grant to map through gntdev: who granted it and which reference.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct GntdevGrantRef {
+    /// Domain that granted the page.
     pub domid: u32,
+    /// The grant reference within that domain's grant table.
     pub gref: u32,
 }
 
@@ -53,55 +71,88 @@ pub struct GntdevGrantRef {
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct GntdevMapGrantRef {
+    /// In: number of grants, i.e. of entries in `refs` and what follows.
     pub count: u32,
+    /// Unused; zero.
     pub pad: u32,
     /// Out: the offset to pass to `mmap`.
     pub index: u64,
+    /// In: the first grant; the other `count - 1` follow in memory.
     pub refs: [GntdevGrantRef; 1],
 }
 
+/// Argument of UNMAP_GRANT_REF: releases grants mapped by one
+/// MAP_GRANT_REF, after their `munmap`.
 #[repr(C)]
 pub struct GntdevUnmapGrantRef {
+    /// The `index` MAP_GRANT_REF returned.
     pub index: u64,
+    /// Number of grants mapped there.
     pub count: u32,
+    /// Unused; zero.
     pub pad: u32,
 }
 
+/// `/dev/xen/gntdev`: reserve a range for grants ([`GntdevMapGrantRef`]);
+/// the pages are mapped by a later `mmap` at the returned index.
 pub const IOCTL_GNTDEV_MAP_GRANT_REF: u64 = ioc_none(b'G', 0, size_of::<GntdevMapGrantRef>());
+/// `/dev/xen/gntdev`: give back a range ([`GntdevUnmapGrantRef`]); fails
+/// while it is still mmapped.
 pub const IOCTL_GNTDEV_UNMAP_GRANT_REF: u64 = ioc_none(b'G', 1, size_of::<GntdevUnmapGrantRef>());
 
 /// `struct ioctl_gntalloc_alloc_gref` with its one-element `gref_ids[1]`.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct GntallocAllocGref {
+    /// In: domain the pages are granted to.
     pub domid: u16,
+    /// In: [`GNTALLOC_FLAG_WRITABLE`] or 0 for read-only grants.
     pub flags: u16,
+    /// In: number of pages to allocate and grant.
     pub count: u32,
+    /// Out: the offset to pass to `mmap` to reach the pages.
     pub index: u64,
+    /// Out: the first grant reference; the other `count - 1` follow.
     pub gref_ids: [u32; 1],
 }
 
+/// Argument of DEALLOC_GREF: gives up pages of one ALLOC_GREF; they are
+/// freed once no longer mmapped.
 #[repr(C)]
 pub struct GntallocDeallocGref {
+    /// The `index` ALLOC_GREF returned.
     pub index: u64,
+    /// Number of pages allocated there.
     pub count: u32,
 }
 
+/// ALLOC_GREF flag: the grantee may write the pages.
 pub const GNTALLOC_FLAG_WRITABLE: u16 = 1;
+/// `/dev/xen/gntalloc`: allocate zeroed pages and grant them
+/// ([`GntallocAllocGref`]).
 pub const IOCTL_GNTALLOC_ALLOC_GREF: u64 = ioc_none(b'G', 5, size_of::<GntallocAllocGref>());
+/// `/dev/xen/gntalloc`: give back pages of one allocation
+/// ([`GntallocDeallocGref`]).
 pub const IOCTL_GNTALLOC_DEALLOC_GREF: u64 = ioc_none(b'G', 6, size_of::<GntallocDeallocGref>());
 
 /// `struct privcmd_mmapbatch_v2`: maps `num` frames of `dom` at `addr`,
 /// a range previously mmapped from the privcmd device.
 #[repr(C)]
 pub struct PrivcmdMmapBatchV2 {
+    /// Number of frames, i.e. of entries in `arr` and `err`.
     pub num: u32,
+    /// Domain whose frames are mapped.
     pub dom: u16,
+    /// Start address of our privcmd mapping, page aligned.
     pub addr: u64,
+    /// The guest frame numbers to map, in order.
     pub arr: *const u64,
+    /// Out: per frame, 0 if it mapped, else a negative errno.
     pub err: *mut i32,
 }
 
+/// `/dev/xen/privcmd`: map another domain's frames into a privcmd
+/// mapping ([`PrivcmdMmapBatchV2`]).
 pub const IOCTL_PRIVCMD_MMAPBATCH_V2: u64 = ioc_none(b'P', 4, size_of::<PrivcmdMmapBatchV2>());
 
 /// Fills `map` with frames `frames` of domain `dom`; per-frame errors
@@ -203,6 +254,9 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
+    /// `mmap`s `len` bytes of the device `fd` at `offset` (for gntdev and
+    /// gntalloc, the `index` their ioctl returned), shared and readable,
+    /// writable too if asked. Unmapped on drop; fails with the OS error.
     pub fn map(fd: BorrowedFd<'_>, offset: u64, len: usize, writable: bool) -> io::Result<Self> {
         let prot = if writable {
             libc::PROT_READ | libc::PROT_WRITE
@@ -228,10 +282,12 @@ impl Mapping {
         Ok(Self { ptr, len })
     }
 
+    /// Size of the mapping in bytes, as asked of [`map`](Self::map).
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether the mapping has no bytes (never, for one `mmap` accepted).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -249,6 +305,8 @@ impl Mapping {
         unsafe { self.ptr.as_ptr().add(offset).cast::<u32>().read_volatile() }
     }
 
+    /// A 4-byte-aligned volatile store; out of range or unaligned writes
+    /// nothing. The mapping must have been made writable.
     pub fn write_u32(&self, offset: usize, v: u32) {
         if !self.range_ok(offset, 4) || !offset.is_multiple_of(4) {
             return;
@@ -281,6 +339,8 @@ impl Mapping {
         }
     }
 
+    /// Copies `data` in at `offset`; a range outside the mapping writes
+    /// nothing. The mapping must have been made writable.
     pub fn write(&self, offset: usize, data: &[u8]) {
         if !self.range_ok(offset, data.len()) {
             return;

@@ -31,6 +31,9 @@ pub struct XsClient {
 }
 
 impl XsClient {
+    /// A client over an already open connection (xenstored's socket, the
+    /// xenbus device, or a test's socket pair); nothing is sent until the
+    /// first request.
     pub fn new(stream: Box<dyn XsStream>) -> Self {
         Self {
             conn: Mutex::new(Conn {

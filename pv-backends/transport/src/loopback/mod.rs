@@ -37,6 +37,8 @@ struct Hub {
 }
 
 impl Loopback {
+    /// An empty machine: no xenstore nodes, ports or grants. Clones share
+    /// it.
     pub fn new() -> Self {
         Self::default()
     }
@@ -119,6 +121,8 @@ pub struct LoopPlatform {
 }
 
 impl LoopPlatform {
+    /// The machine this platform's domain lives on, to create other
+    /// domains' handles or inspect it from a test.
     pub fn loopback(&self) -> &Loopback {
         &self.lb
     }
