@@ -9,6 +9,7 @@ pub mod bench;
 pub mod bench_boot;
 pub mod debian;
 pub mod initramfs;
+pub mod interop;
 pub mod qemu;
 pub mod toolchain;
 

@@ -49,6 +49,9 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// Stock Linux frontends in a domU on upstream Xen driving our PV
+    /// backends in dom0, under QEMU: input, display, sound, backend restart.
+    Interop(xtask::interop::Args),
 }
 
 fn cargo() -> Command {
@@ -154,6 +157,7 @@ fn run(cmd: Cmd) -> Result<(), String> {
             }
             other => Err(format!("unknown benchmark `{other}`: image, boot, pv, cockpit")),
         },
+        Cmd::Interop(a) => xtask::interop::cli(a),
     }
 }
 

@@ -44,7 +44,12 @@ fn run() -> Result<(), String> {
 }
 
 fn main() {
-    let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Info));
+    // PV_LOG=debug (or warn, error, trace) changes the level; info by default.
+    let level = std::env::var("PV_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(log::LevelFilter::Info);
+    let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(level));
     if let Err(e) = run() {
         eprintln!("pv-backendd: {e}");
         std::process::exit(1);

@@ -178,6 +178,18 @@ impl PcmStream for AlsaStream {
     fn xruns(&self) -> u64 {
         self.xruns
     }
+
+    fn queued_bytes(&mut self) -> u64 {
+        if !self.playback {
+            return 0;
+        }
+        // Before the start this is everything written; after an underrun
+        // (an error here) nothing is queued.
+        match self.pcm.delay() {
+            Ok(frames) if frames > 0 => frames as u64 * self.frame_bytes as u64,
+            _ => 0,
+        }
+    }
 }
 
 #[cfg(test)]

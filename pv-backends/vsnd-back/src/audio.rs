@@ -49,6 +49,13 @@ pub trait PcmStream: Send {
     fn pause(&mut self, pause: bool) -> Result<(), String>;
     /// Underruns (playback) or overruns (capture) seen so far.
     fn xruns(&self) -> u64;
+    /// Bytes written but not played yet (still queued in the device).
+    /// Position reports subtract them, so a frontend's hardware pointer
+    /// follows what was heard rather than what was handed over. Devices
+    /// that play at once (the in-memory harness) queue nothing.
+    fn queued_bytes(&mut self) -> u64 {
+        0
+    }
 }
 
 /// What a [`MemoryAudio`] device has seen and will deliver.
@@ -62,6 +69,10 @@ pub struct MemoryTap {
     pub triggers: HashMap<String, Vec<&'static str>>,
     /// Every open, in order: the routed device name and the configuration.
     pub opened: Vec<(String, PcmConfig)>,
+    /// Bytes each device reports as written but not played yet (none by
+    /// default: the harness plays at once). Tests set it to stand in for
+    /// a device that plays in real time.
+    pub queued: HashMap<String, u64>,
 }
 
 /// A test harness audio system: playback appends to memory, capture reads
@@ -137,5 +148,9 @@ impl PcmStream for MemoryStream {
     }
     fn xruns(&self) -> u64 {
         0
+    }
+    fn queued_bytes(&mut self) -> u64 {
+        let t = self.tap.lock().unwrap();
+        t.queued.get(&self.device).copied().unwrap_or(0)
     }
 }

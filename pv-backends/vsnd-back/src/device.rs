@@ -8,8 +8,9 @@ use pv_transport::pgdir::map_buffer;
 use pv_transport::xenbus;
 use pv_transport::{Port, Shm};
 use vsnd_front::config::{read_streams, StreamInfo};
-use xen_abi::io::evtpage::EventWriter;
-use xen_abi::io::ring::BackRing;
+use pv_transport::RingMemory;
+use xen_abi::io::evtpage::{offsets as evt_offsets, EventWriter};
+use xen_abi::io::ring::{offsets as ring_offsets, BackRing};
 use xen_abi::io::sndif::{
     field, offsets, BufferWindow, Event, EventBody, HwParams, Interval, OpenParams, Operation,
     Request, RequestBody, Response, TriggerType, PACKET_SIZE,
@@ -26,8 +27,11 @@ struct Open {
     pcm: Box<dyn PcmStream>,
     gain: Gain,
     frame_bytes: u32,
+    /// Bytes written (playback) or captured.
     position: u64,
     next_report: u64,
+    /// The position last sent in CUR_POS.
+    reported: u64,
 }
 
 struct Stream {
@@ -193,6 +197,7 @@ impl Stream {
             frame_bytes,
             position: 0,
             next_report: u64::from(p.period_sz),
+            reported: 0,
         });
         Ok(None)
     }
@@ -355,24 +360,61 @@ impl Stream {
         Ok(r)
     }
 
-    /// Sends CUR_POS once per period crossed since the last report.
+    /// Sends CUR_POS once per period boundary played (or captured) past
+    /// since the last report, and once more when everything written has
+    /// been played.
+    ///
+    /// Playback positions count what the device has played, not what it
+    /// was handed: Linux's snd-xen-front moves its hardware pointer only
+    /// on these events, and one that ran ahead of the audio would tell it
+    /// the buffer is empty (an underrun) or, after exactly one buffer,
+    /// that nothing moved at all (the pointer wraps), which stalls a
+    /// writer until ALSA gives up with EIO. So reports also come from the
+    /// device's clock (`tick`), not only from requests.
     fn report_position(&mut self, ctx: &Ctx) {
         let Some(o) = self.open.as_mut() else { return };
         let period = u64::from(o.params.period_sz);
-        if period == 0 || o.position < o.next_report {
+        if period == 0 {
             return;
         }
-        while o.next_report <= o.position {
+        let queued = if self.info.playback {
+            o.pcm.queued_bytes().min(o.position)
+        } else {
+            0
+        };
+        let played = o.position - queued;
+        let drained = queued == 0 && played > o.reported;
+        // Strictly past the period: snd-xen-front signals a period only
+        // when the frames since its last signal exceed one, and ALSA wakes
+        // a blocked writer only when a whole period is free. A position
+        // exactly on the boundary (a device clock that ticks in fractions
+        // of a period, like snd-aloop's jiffies, lands there every time)
+        // would do neither, and the writer would wake every other period.
+        // So that report waits for the device's next tick. Once everything
+        // has played the report is exact, so a drain completes.
+        if played <= o.next_report && !drained {
+            return;
+        }
+        while o.next_report < played {
             o.next_report += period;
         }
-        let ev = Event {
-            id: self.evt_id,
-            body: EventBody::CurPos {
-                position: o.position,
-            },
-        };
-        if self.evt.push(&ev.encode()).is_ok() {
+        let frame = u64::from(o.frame_bytes.max(1));
+        let step = (u64::from(o.params.buffer_sz) / 2 / frame * frame).max(frame);
+        let mut sent = false;
+        while o.reported < played {
+            let at = played.min(o.reported + step);
+            let ev = Event {
+                id: self.evt_id,
+                body: EventBody::CurPos { position: at },
+            };
+            if self.evt.push(&ev.encode()).is_err() {
+                break; // the frontend is not reading its events
+            }
+            o.reported = at;
             self.evt_id = self.evt_id.wrapping_add(1);
+            sent = true;
+        }
+        if sent {
             let _ = ctx.ep.events.notify(self.evt_port);
         }
     }
@@ -424,7 +466,13 @@ impl Device for VsndBackend {
             );
             let ring_page = ctx.ep.mapper.map(ctx.fe_dom, &[ring_ref], true)?;
             let evt_page = ctx.ep.mapper.map(ctx.fe_dom, &[evt_ref], true)?;
-            let ring = BackRing::attach(ring_page, 0).map_err(|_| "ring page")?;
+            // A backend restarted under a connected frontend carries on
+            // where the last one stopped: every request before rsp_prod
+            // was answered, and Linux numbers events by how many it has
+            // seen on the page since it connected (it drops any other id).
+            let resume = ring_page.read_u32(ring_offsets::RSP_PROD);
+            let evt_id = evt_page.read_u32(evt_offsets::IN_PROD) as u16;
+            let ring = BackRing::attach(ring_page, resume).map_err(|_| "ring page")?;
             let port = ctx.ep.events.bind_interdomain(ctx.fe_dom, port)?;
             let evt_port = ctx.ep.events.bind_interdomain(ctx.fe_dom, evt_port)?;
             self.streams.push(Stream {
@@ -433,7 +481,7 @@ impl Device for VsndBackend {
                 port,
                 evt: EventWriter::new(evt_page),
                 evt_port,
-                evt_id: 0,
+                evt_id,
                 open: None,
                 mapper_hint: Some(MapperHint {
                     mapper: ctx.ep.mapper.clone(),
@@ -467,6 +515,7 @@ impl Device for VsndBackend {
                 let id = u16::from_le_bytes([bytes[0], bytes[1]]);
                 let raw_op = bytes[offsets::OPERATION];
                 let before = st.open.as_ref().map_or(0, |o| o.position);
+                let xruns_before = st.open.as_ref().map_or(0, |o| o.pcm.xruns());
                 let (status, hw) = match Request::decode(&bytes) {
                     Ok(req) => match st.handle(&mut *self.audio, &self.router, &label, req) {
                         Ok(hw) => (0, hw),
@@ -477,6 +526,14 @@ impl Device for VsndBackend {
                         (-EINVAL, None)
                     }
                 };
+                if raw_op != Operation::Write as u8 && raw_op != Operation::Read as u8 {
+                    log::debug!("{label}: operation {raw_op} id {id} -> {status}");
+                }
+                if let Some(o) = &st.open {
+                    if o.pcm.xruns() != xruns_before {
+                        log::debug!("{label}: device xrun at {} bytes", o.position);
+                    }
+                }
                 let stats = &self.stats;
                 stats.requests.fetch_add(1, Ordering::Relaxed);
                 if status != 0 {
@@ -500,8 +557,20 @@ impl Device for VsndBackend {
         Ok(())
     }
 
+    /// Position reports follow the device's clock while a stream is open.
+    fn tick(&mut self, ctx: &Ctx) -> Result<(), DeviceError> {
+        for st in &mut self.streams {
+            st.report_position(ctx);
+        }
+        Ok(())
+    }
+
     fn tick_ms(&self) -> u32 {
-        50
+        if self.streams.iter().any(|s| s.open.is_some()) {
+            5
+        } else {
+            50
+        }
     }
 
     fn disconnect(&mut self, ctx: &Ctx) {

@@ -338,3 +338,138 @@ fn random_requests_are_all_answered() {
     assert_eq!(fe.backend_state(), XenbusState::Connected);
     let _ = audio;
 }
+
+/// A backend killed and restarted under a connected frontend (what
+/// `cargo xtask interop` does to pv-backendd under Linux's snd-xen-front)
+/// resumes the request ring at the frontend's indices, and numbers its
+/// CUR_POS events after the ones the frontend already saw: Linux drops
+/// every event whose id is not the count of events it has seen, so a
+/// backend that starts again at 0 would never move its pointer.
+#[test]
+fn a_restarted_backend_resumes_the_ring_and_the_event_ids() {
+    let lb = Loopback::new();
+    let audio = MemoryAudio::default();
+    let mut router = Router::default();
+    router.routes.insert("play".into(), "speaker".into());
+    let start = |lb: &Loopback| {
+        let a = audio.clone();
+        common::start(lb, move || Box::new(a.clone()), router.clone())
+    };
+    let be = start(&lb);
+    common::add(&lb, &common::card(8, "play", "mic"));
+    let mut fe = VsndFront::connect(lb.platform(8).open().unwrap(), 0, 5000).unwrap();
+    let play = fe.find("play").unwrap();
+    // More requests than the ring has slots: a backend starting over at
+    // index 0 would find the frontend's indices beyond the ring.
+    for _ in 0..40 {
+        fe.hw_param_query(play, HwParams::default()).unwrap();
+    }
+    fe.open(play, S16_STEREO_48K).unwrap();
+    let first = common::stereo_ramp(240, 3); // one period
+    fe.write(play, &first).unwrap();
+    assert_eq!(fe.wait_position(play, 960, 2000).unwrap(), 960);
+
+    drop(be);
+    let connected = || testlog::lines_containing("vsnd/8/0: connected to dom8").len();
+    assert_eq!(connected(), 1);
+    let _be = start(&lb);
+    for _ in 0..500 {
+        if connected() == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(connected(), 2, "the new backend connects to the same frontend");
+    // The stream's state went with the old process: the frontend opens again.
+    fe.open(play, S16_STEREO_48K).unwrap();
+    let second = common::stereo_ramp(480, 4); // two periods: one CUR_POS
+    fe.write(play, &second).unwrap();
+    assert_eq!(
+        fe.wait_position(play, 1920, 2000).unwrap(),
+        1920,
+        "the first event after the restart carries the next id"
+    );
+    // Nothing before the restart was played twice.
+    assert_eq!(audio.tap.lock().unwrap().played["speaker"], [first, second].concat());
+}
+
+/// Linux keeps the stream pointer modulo the buffer, so no CUR_POS may
+/// advance by a whole buffer: writing a full buffer at once (or an
+/// underrun, after which everything written counts as played) is
+/// reported in steps of at most half a buffer.
+#[test]
+fn no_position_event_advances_a_whole_buffer() {
+    let (lb, _audio, _be, mut fe) = setup(10);
+    let play = fe.find("play").unwrap();
+    fe.open(play, S16_STEREO_48K).unwrap();
+    let full = common::stereo_ramp(S16_STEREO_48K.buffer_size as usize / 4, 5);
+    fe.write(play, &full).unwrap();
+    assert_eq!(fe.wait_position(play, full.len() as u64, 2000).unwrap(), full.len() as u64);
+    let dir = "/local/domain/10/device/vsnd/0/0/0";
+    let evt_ref = xenbus::read_u32(&*lb.xenstore(10), &format!("{dir}/evt-ring-ref")).unwrap();
+    let page = pv_transport::GrantMapper::map(&*lb.grants(0), 10, &[evt_ref], false).unwrap();
+    let prod = page.read_u32(4);
+    let mut last = 0u64;
+    for i in 0..prod {
+        let mut ev = [0u8; 64];
+        page.read_bytes(64 + (i as usize % 63) * 64, &mut ev);
+        let pos = u64::from_le_bytes(ev[8..16].try_into().unwrap());
+        assert!(pos - last <= u64::from(S16_STEREO_48K.buffer_size) / 2, "event {i} jumps {last} -> {pos}");
+        last = pos;
+    }
+    assert_eq!(last, full.len() as u64);
+}
+
+/// The CUR_POS positions of stream 0 of card `dom`, from its event page.
+fn positions(lb: &Loopback, dom: u16) -> Vec<u64> {
+    let dir = format!("/local/domain/{dom}/device/vsnd/0/0/0");
+    let evt_ref = xenbus::read_u32(&*lb.xenstore(dom), &format!("{dir}/evt-ring-ref")).unwrap();
+    let page = pv_transport::GrantMapper::map(&*lb.grants(0), dom, &[evt_ref], false).unwrap();
+    (0..page.read_u32(4))
+        .map(|i| {
+            let mut ev = [0u8; 64];
+            page.read_bytes(64 + (i as usize % 63) * 64, &mut ev);
+            u64::from_le_bytes(ev[8..16].try_into().unwrap())
+        })
+        .collect()
+}
+
+/// Positions follow what the device has played, not what it was handed,
+/// and come from the backend's own clock; a period is reported once the
+/// device is strictly past its end (snd-xen-front needs more than a period
+/// to signal one), and the exact position once everything has played.
+#[test]
+fn positions_follow_the_device_and_cross_period_boundaries() {
+    let (lb, audio, _be, mut fe) = setup(11);
+    let play = fe.find("play").unwrap();
+    fe.open(play, S16_STEREO_48K).unwrap();
+    let set_queued = |n: u64| {
+        audio.tap.lock().unwrap().queued.insert("speaker".into(), n);
+    };
+    let wait_for = |want: usize| {
+        for _ in 0..400 {
+            if positions(&lb, 11).len() >= want {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        positions(&lb, 11)
+    };
+    // Four periods handed over, three still in the device: the first
+    // period has played exactly, not yet past its end.
+    set_queued(3 * 960);
+    fe.write(play, &common::stereo_ramp(960, 1)).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(positions(&lb, 11), Vec::<u64>::new());
+    // The device plays on without any request: reports come by themselves.
+    set_queued(2 * 960 - 4);
+    assert_eq!(wait_for(1), vec![1924]);
+    set_queued(960);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(positions(&lb, 11).len(), 1, "exactly on a boundary: not yet");
+    set_queued(956);
+    assert_eq!(wait_for(2), vec![1924, 2884]);
+    // Drained: the exact position, so a frontend's drain completes.
+    set_queued(0);
+    assert_eq!(wait_for(3), vec![1924, 2884, 3840]);
+}

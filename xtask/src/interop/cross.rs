@@ -1,0 +1,70 @@
+//! Cross-building our programs for the guests' userspace
+//! (`aarch64-unknown-linux-gnu`) with Debian's `rustc-web`, its arm64
+//! standard library (`libstd-rust-web-dev:arm64`), the arm64 ALSA library
+//! for alsa-sys (`libasound2-dev:arm64`) and `gcc-aarch64-linux-gnu` as the
+//! linker. Dynamically linked (Debian ships no static libasound); the
+//! images carry the arm64 libraries they load.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::artifacts::root;
+use crate::{debian, toolchain};
+
+pub const TARGET: &str = "aarch64-unknown-linux-gnu";
+
+pub struct Binaries {
+    pub backendd: PathBuf,
+    pub probe: PathBuf,
+}
+
+/// What the cross build needs. The arm64 ones are installed here, after
+/// `debian` has enabled the architecture, not from `.ci/apt-packages`
+/// (apt cannot name `:arm64` packages before that).
+const PACKAGES: &[&str] = &[
+    "rustc-web",
+    "cargo-web",
+    "gcc-aarch64-linux-gnu",
+    "pkg-config",
+    "libstd-rust-web-dev:arm64",
+    "libasound2-dev:arm64",
+];
+
+fn target_dir() -> PathBuf {
+    root().join("target/interop-aarch64")
+}
+
+fn cargo_build(manifest: &Path, package: Option<&str>) -> Result<(), String> {
+    let mut cmd = Command::new("/usr/bin/cargo");
+    cmd.args(["build", "--release", "--locked", "-j1", "--target", TARGET]);
+    cmd.arg("--manifest-path").arg(manifest);
+    if let Some(p) = package {
+        cmd.args(["-p", p]);
+    }
+    cmd.arg("--target-dir").arg(target_dir());
+    cmd.env("RUSTC", "/usr/bin/rustc")
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "aarch64-linux-gnu-gcc")
+        .env("PKG_CONFIG_ALLOW_CROSS", "1")
+        .env("PKG_CONFIG_LIBDIR", "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTC_WRAPPER");
+    let st = cmd.status().map_err(|e| format!("running /usr/bin/cargo: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("cross-building {} for {TARGET} failed", package.unwrap_or(&manifest.display().to_string())))
+    }
+}
+
+/// pv-backendd (from the workspace) and the probe (its own workspace).
+pub fn build() -> Result<Binaries, String> {
+    // Any arm64 fetch enables the architecture in dpkg first.
+    debian::unpacked("libc6")?;
+    toolchain::ensure_debian_packages(PACKAGES, "cross-building the backends for arm64 Linux")?;
+    cargo_build(&root().join("Cargo.toml"), Some("pv-backendd"))?;
+    cargo_build(&root().join("samples/interop/probe/Cargo.toml"), None)?;
+    let out = target_dir().join(TARGET).join("release");
+    Ok(Binaries { backendd: out.join("pv-backendd"), probe: out.join("interop-probe") })
+}
