@@ -80,10 +80,8 @@ pub fn load_domain_ram(pa: u64, size: u64, blobs: &[(u64, &[u8])]) {
 /// Copies the blobs into RAM that is already scrubbed (same contract as
 /// `load_domain_ram`).
 pub fn copy_blobs(pa: u64, size: u64, blobs: &[(u64, &[u8])]) {
-    // SAFETY: per the contract above the range is RAM that belongs to this
-    // domain only and nobody executes from it now; each blob lives in the
-    // bundle, outside that range, so no copy overlaps its source, and each
-    // lands inside the range.
+    // SAFETY: per the contract, the range is this domain's idle RAM; blobs
+    // live in the bundle outside it (no overlap) and each lands inside it.
     unsafe {
         for &(offset, blob) in blobs {
             if offset.saturating_add(blob.len() as u64) <= size {
