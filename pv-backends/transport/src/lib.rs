@@ -164,6 +164,18 @@ pub trait EventChannel: Send + Sync {
     fn wait(&self, timeout_ms: u32) -> Result<Option<Port>>;
     /// Lets `port` fire again (re-delivers if it was raised meanwhile).
     fn unmask(&self, port: Port) -> Result<()>;
+
+    /// Waits up to `timeout_ms` for any port and unmasks it again at once:
+    /// what a frontend does between looks at its rings. Whether one fired.
+    fn wait_and_unmask(&self, timeout_ms: u32) -> Result<bool> {
+        match self.wait(timeout_ms)? {
+            Some(p) => {
+                let _ = self.unmask(p);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
 }
 
 /// The frontend's half of grants: share fresh zeroed pages with a domain.

@@ -276,12 +276,10 @@ impl VdisplFront {
             if waited >= self.timeout_ms {
                 return Err(Error::Transport(pv_transport::Error::Timeout));
             }
-            match events.wait(10)? {
-                Some(p) => {
-                    let _ = events.unmask(p);
-                    Self::drain_events(&mut self.connectors);
-                }
-                None => waited += 10,
+            if events.wait_and_unmask(10)? {
+                Self::drain_events(&mut self.connectors);
+            } else {
+                waited += 10;
             }
         }
     }
@@ -382,11 +380,8 @@ impl VdisplFront {
             if waited >= timeout_ms {
                 return Err(Error::Transport(pv_transport::Error::Timeout));
             }
-            match self.ep.events.wait(10)? {
-                Some(p) => {
-                    let _ = self.ep.events.unmask(p);
-                }
-                None => waited += 10,
+            if !self.ep.events.wait_and_unmask(10)? {
+                waited += 10;
             }
         }
     }
@@ -394,11 +389,7 @@ impl VdisplFront {
     /// Closes the device: Closing, then Closed once the backend let go.
     pub fn disconnect(self, timeout_ms: u32) -> Result<Endpoint> {
         let xs = &*self.ep.store;
-        xenbus::write_state(xs, &self.fe_dir, XenbusState::Closing)?;
-        let _ = xenbus::wait_state(xs, &self.be_dir, "vdispl-be", timeout_ms, |s| {
-            s != XenbusState::Connected
-        });
-        xenbus::write_state(xs, &self.fe_dir, XenbusState::Closed)?;
+        xenbus::disconnect_frontend(xs, &self.fe_dir, &self.be_dir, "vdispl-be", timeout_ms)?;
         for c in &self.connectors {
             c.ch.unbind(&*self.ep.events);
             let _ = self.ep.events.unbind(c.evt_port);

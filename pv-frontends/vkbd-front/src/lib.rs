@@ -172,9 +172,7 @@ impl VkbdFront {
         if !got.is_empty() {
             return Ok(got);
         }
-        if let Some(p) = self.ep.events.wait(timeout_ms)? {
-            let _ = self.ep.events.unmask(p);
-        }
+        self.ep.events.wait_and_unmask(timeout_ms)?;
         self.poll_events()
     }
 
@@ -186,11 +184,7 @@ impl VkbdFront {
     /// Closes the device: Closing, then Closed once the backend let go.
     pub fn close(self, timeout_ms: u32) -> Result<Endpoint> {
         let xs = &*self.ep.store;
-        xenbus::write_state(xs, &self.fe_dir, XenbusState::Closing)?;
-        let _ = xenbus::wait_state(xs, &self.be_dir, "vkbd-be", timeout_ms, |s| {
-            !matches!(s, XenbusState::Connected)
-        });
-        xenbus::write_state(xs, &self.fe_dir, XenbusState::Closed)?;
+        xenbus::disconnect_frontend(xs, &self.fe_dir, &self.be_dir, "vkbd-be", timeout_ms)?;
         let _ = self.ep.events.unbind(self.port);
         Ok(self.ep)
     }

@@ -211,15 +211,11 @@ impl VsndFront {
             if waited >= self.timeout_ms {
                 return Err(Error::Transport(pv_transport::Error::Timeout));
             }
-            match events.wait(10)? {
-                Some(p) => {
-                    let _ = events.unmask(p);
-                    Self::drain_events(&mut self.streams);
-                }
-                None => {
-                    waited += 10;
-                    return_if_closed(&*self.ep.store, &self.be_dir)?;
-                }
+            if events.wait_and_unmask(10)? {
+                Self::drain_events(&mut self.streams);
+            } else {
+                waited += 10;
+                return_if_closed(&*self.ep.store, &self.be_dir)?;
             }
         }
     }
@@ -395,11 +391,8 @@ impl VsndFront {
             if pos >= at || waited >= timeout_ms {
                 return Ok(pos);
             }
-            match self.ep.events.wait(10)? {
-                Some(p) => {
-                    let _ = self.ep.events.unmask(p);
-                }
-                None => waited += 10,
+            if !self.ep.events.wait_and_unmask(10)? {
+                waited += 10;
             }
         }
     }
@@ -407,11 +400,7 @@ impl VsndFront {
     /// Closes the card: Closing, then Closed once the backend let go.
     pub fn disconnect(self, timeout_ms: u32) -> Result<Endpoint> {
         let xs = &*self.ep.store;
-        xenbus::write_state(xs, &self.fe_dir, XenbusState::Closing)?;
-        let _ = xenbus::wait_state(xs, &self.be_dir, "vsnd-be", timeout_ms, |s| {
-            s != XenbusState::Connected
-        });
-        xenbus::write_state(xs, &self.fe_dir, XenbusState::Closed)?;
+        xenbus::disconnect_frontend(xs, &self.fe_dir, &self.be_dir, "vsnd-be", timeout_ms)?;
         for st in &self.streams {
             st.ch.unbind(&*self.ep.events);
             let _ = self.ep.events.unbind(st.evt_port);
