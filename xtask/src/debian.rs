@@ -5,6 +5,8 @@
 
 use crate::artifacts::root;
 use crate::toolchain::which;
+use object::{Object, ObjectSection};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -134,3 +136,52 @@ pub fn module(kernel: &Kernel, rel: &str) -> Result<PathBuf, String> {
         Err(format!("module {} not in the kernel package", Path::new(rel).display()))
     }
 }
+
+/// A module's `depends=` list, from its `.modinfo` section.
+fn modinfo_depends(file: &Path) -> Result<Vec<String>, String> {
+    let data = std::fs::read(file).map_err(|e| e.to_string())?;
+    let obj = object::File::parse(&*data).map_err(|e| format!("{}: {e}", file.display()))?;
+    let Some(sec) = obj.section_by_name(".modinfo") else { return Ok(Vec::new()) };
+    let bytes = sec.data().map_err(|e| e.to_string())?;
+    Ok(bytes
+        .split(|&b| b == 0)
+        .filter_map(|kv| std::str::from_utf8(kv).ok()?.strip_prefix("depends="))
+        .flat_map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>())
+        .collect())
+}
+
+/// `wanted` modules and their dependencies, dependencies first, as paths
+/// relative to the kernel's `lib/modules/<version>/kernel`.
+pub fn module_closure(kernel: &Kernel, wanted: &[&str]) -> Result<Vec<PathBuf>, String> {
+    let base = kernel.root.join("lib/modules").join(&kernel.version).join("kernel");
+    let mut index = BTreeMap::new();
+    let mut stack = vec![base.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| e.to_string())?.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Some(n) = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".ko")) {
+                index.insert(n.replace('-', "_"), p.strip_prefix(&base).unwrap().to_path_buf());
+            }
+        }
+    }
+    fn visit(name: &str, base: &Path, index: &BTreeMap<String, PathBuf>, seen: &mut HashSet<String>, out: &mut Vec<PathBuf>) -> Result<(), String> {
+        let key = name.replace('-', "_");
+        if !seen.insert(key.clone()) {
+            return Ok(());
+        }
+        let rel = index.get(&key).ok_or_else(|| format!("kernel module {name} is not in the kernel package (built in?)"))?;
+        for dep in modinfo_depends(&base.join(rel))? {
+            visit(&dep, base, index, seen, out)?;
+        }
+        out.push(rel.clone());
+        Ok(())
+    }
+    let (mut seen, mut out) = (HashSet::new(), Vec::new());
+    for w in wanted {
+        visit(w, &base, &index, &mut seen, &mut out)?;
+    }
+    Ok(out)
+}
+

@@ -59,11 +59,18 @@ pub fn build(tree: &Path, kernel: &Kernel) -> Result<Vec<u8>, String> {
         return Err(format!("{} has no init", tree.display()));
     }
 
+    let files: Vec<(String, u32, Vec<u8>)> = entries.into_iter().map(|e| (e.path, e.mode, e.data)).collect();
+    archive(&files)
+}
+
+/// A newc cpio archive of `(path, mode, contents)`, in order (directories
+/// before what they hold), as the kernel unpacks an initramfs.
+pub fn archive(files: &[(String, u32, Vec<u8>)]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    for (ino, e) in entries.iter().enumerate() {
-        let b = cpio::newc::Builder::new(&e.path).ino(ino as u32 + 1).mode(e.mode).nlink(1);
-        let mut w = b.write(&mut out, e.data.len() as u32);
-        w.write_all(&e.data).map_err(|e| e.to_string())?;
+    for (ino, (path, mode, data)) in files.iter().enumerate() {
+        let b = cpio::newc::Builder::new(path).ino(ino as u32 + 1).mode(*mode).nlink(1);
+        let mut w = b.write(&mut out, data.len() as u32);
+        w.write_all(data).map_err(|e| e.to_string())?;
         w.finish().map_err(|e| e.to_string())?;
     }
     cpio::newc::trailer(&mut out).map_err(|e| e.to_string())?;

@@ -7,7 +7,7 @@
 //! Needs: qemu-system-arm, Debian's rustc-web and rust-web-src (build-std),
 //! gcc-aarch64-linux-gnu and libc6-dev-arm64-cross, and Debian's arm64
 //! archive (`linux-image-arm64`, `busybox-static`, fetched with
-//! `apt-get download` into `target/cockpit-kms/`).
+//! `apt-get download`, through `xtask::debian`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -92,134 +92,6 @@ fn cross_build() -> PathBuf {
     target_dir.join("aarch64-unknown-linux-gnu/release/cockpit")
 }
 
-/// `pkg:arm64` from Debian's archive, unpacked (cached).
-fn debian(pkg: &str) -> PathBuf {
-    let cache = workspace().join("target/cockpit-kms");
-    let dir = cache.join(pkg);
-    if dir.join(".done").exists() {
-        return dir;
-    }
-    let arches = run(Command::new("dpkg").arg("--print-foreign-architectures"));
-    if !arches.lines().any(|l| l.trim() == "arm64") {
-        run(Command::new("dpkg").args(["--add-architecture", "arm64"]));
-        run(Command::new("apt-get").args(["update", "-qq"]));
-    }
-    let dl = cache.join("downloads");
-    std::fs::create_dir_all(&dl).unwrap();
-    run(Command::new("apt-get")
-        .current_dir(&dl)
-        .args(["download", "-qq", &format!("{pkg}:arm64")]));
-    let deb = std::fs::read_dir(&dl)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{pkg}_")))
-        .unwrap();
-    std::fs::create_dir_all(&dir).unwrap();
-    run(Command::new("dpkg").arg("-x").arg(&deb).arg(&dir));
-    std::fs::write(dir.join(".done"), b"").unwrap();
-    dir
-}
-
-/// The kernel package `linux-image-arm64` points at.
-fn kernel() -> (PathBuf, PathBuf) {
-    let deps = run(Command::new("apt-cache").args(["depends", "linux-image-arm64:arm64"]));
-    let pkg = deps
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Depends: "))
-        .map(|d| d.trim_end_matches(":arm64"))
-        .find(|d| d.starts_with("linux-image-"))
-        .expect("linux-image-arm64 names a kernel")
-        .to_string();
-    let root = debian(&pkg);
-    let version = pkg.trim_start_matches("linux-image-");
-    (
-        root.join(format!("boot/vmlinuz-{version}")),
-        root.join(format!("lib/modules/{version}/kernel")),
-    )
-}
-
-/// A module's `depends=` list, read from its `.modinfo` strings.
-fn module_deps(ko: &Path) -> Vec<String> {
-    let bytes = std::fs::read(ko).unwrap();
-    let key = b"depends=";
-    let Some(at) = bytes.windows(key.len()).position(|w| w == key) else {
-        return Vec::new();
-    };
-    let rest = &bytes[at + key.len()..];
-    let end = rest.iter().position(|&b| b == 0).unwrap_or(0);
-    String::from_utf8_lossy(&rest[..end])
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-fn find_module(dir: &Path, name: &str) -> PathBuf {
-    let want = [
-        format!("{name}.ko"),
-        format!("{}.ko", name.replace('_', "-")),
-        format!("{}.ko", name.replace('-', "_")),
-    ];
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if want.iter().any(|w| p.file_name().unwrap().to_string_lossy() == *w) {
-                return p;
-            }
-        }
-    }
-    panic!("module {name} not in the kernel package");
-}
-
-/// `names` and what they need, dependencies first.
-fn modules_in_order(dir: &Path, names: &[&str]) -> Vec<PathBuf> {
-    fn visit(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
-        let p = find_module(dir, name);
-        if out.contains(&p) {
-            return;
-        }
-        for d in module_deps(&p) {
-            visit(dir, &d, out);
-        }
-        out.push(p);
-    }
-    let mut out = Vec::new();
-    for n in names {
-        visit(dir, n, &mut out);
-    }
-    out
-}
-
-/// A newc cpio archive of (path, mode, contents).
-fn cpio(files: &[(String, u32, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut entry = |name: &str, mode: u32, data: &[u8], ino: u32| {
-        let fields = [ino, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, name.len() as u32 + 1, 0];
-        out.extend_from_slice(b"070701");
-        for f in fields {
-            out.extend_from_slice(format!("{f:08X}").as_bytes());
-        }
-        out.extend_from_slice(name.as_bytes());
-        out.push(0);
-        while out.len() % 4 != 0 {
-            out.push(0);
-        }
-        out.extend_from_slice(data);
-        while out.len() % 4 != 0 {
-            out.push(0);
-        }
-    };
-    for (i, (name, mode, data)) in files.iter().enumerate() {
-        entry(name, *mode, data, i as u32 + 1);
-    }
-    entry("TRAILER!!!", 0, &[], 0);
-    out
-}
-
 /// A binary PPM (P6) as a canvas.
 fn parse_ppm(b: &[u8]) -> Canvas {
     let mut fields = Vec::new();
@@ -266,9 +138,14 @@ fn expected() -> Canvas {
 #[ignore = "needs qemu-system-arm, an aarch64 cross toolchain and Debian's arm64 archive: run with cargo xtask test"]
 fn kms_output_on_virtio_gpu_under_qemu_matches_the_headless_composition() {
     let cockpit = cross_build();
-    let (vmlinuz, moddir) = kernel();
-    let busybox = debian("busybox-static").join("bin/busybox");
-    let mods = modules_in_order(&moddir, &["virtio_pci", "virtio-gpu"]);
+    let kernel = xtask::debian::kernel("linux-image-arm64").unwrap();
+    let vmlinuz = kernel.image.clone();
+    let busybox = xtask::debian::busybox().unwrap();
+    let mods: Vec<PathBuf> = xtask::debian::module_closure(&kernel, &["virtio_pci", "virtio-gpu"])
+        .unwrap()
+        .iter()
+        .map(|rel| xtask::debian::module(&kernel, rel.to_str().unwrap()).unwrap())
+        .collect();
     let names: Vec<String> = mods.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     let init = format!(
         "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nmkdir -p /proc /sys /dev /tmp\nmount -t proc proc /proc\nmount -t sysfs sys /sys\nmount -t devtmpfs dev /dev\n\
@@ -293,7 +170,7 @@ fn kms_output_on_virtio_gpu_under_qemu_matches_the_headless_composition() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kms-qemu-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("initrd.cpio"), cpio(&files)).unwrap();
+    std::fs::write(dir.join("initrd.cpio"), xtask::initramfs::archive(&files).unwrap()).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let monitor = dir.join("monitor.sock");
     let shot = dir.join("screen.ppm");
