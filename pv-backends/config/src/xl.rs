@@ -208,10 +208,10 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, (usize, Value)>, XlError> {
     }
 }
 
-/// Splits `k=v, k=v` (the first element may be a bare word: vsnd's item kind).
 /// A spec string's optional bare first word and its key=value pairs.
 type Pairs = (Option<String>, Vec<(String, String)>);
 
+/// Splits `k=v, k=v` (the first element may be a bare word: vsnd's item kind).
 fn pairs(spec: &str, line: usize) -> Result<Pairs, XlError> {
     let mut head = None;
     let mut kv = Vec::new();
@@ -320,13 +320,7 @@ fn vsnd_card(
     dev_id: u32,
     line: usize,
 ) -> Result<DeviceSpec, XlError> {
-    let mut spec = DeviceSpec {
-        be_kind: "vsnd".into(),
-        fe_kind: "vsnd".into(),
-        fe_dom,
-        dev_id,
-        ..Default::default()
-    };
+    let mut spec = DeviceSpec { be_kind: "vsnd".into(), fe_kind: "vsnd".into(), fe_dom, dev_id, ..Default::default() };
     let mut pcm: Option<u32> = None;
     let mut streams_in_pcm = 0u32;
     for (n, item) in items.iter().enumerate() {
@@ -382,18 +376,19 @@ fn vsnd_card(
     Ok(spec)
 }
 
-fn vdispl(s: &str, fe_dom: u16, dev_id: u32, line: usize) -> Result<DeviceSpec, XlError> {
-    let mut spec = DeviceSpec {
-        be_kind: "vdispl".into(),
-        fe_kind: "vdispl".into(),
-        fe_dom,
-        dev_id,
-        ..Default::default()
-    };
+/// A device of `kind` for `fe_dom`, with its spec's key=value pairs (a
+/// bare word is an error: only vsnd items have one).
+fn spec_for(kind: &str, s: &str, fe_dom: u16, dev_id: u32, line: usize) -> Result<(DeviceSpec, Vec<(String, String)>), XlError> {
+    let spec = DeviceSpec { be_kind: kind.into(), fe_kind: kind.into(), fe_dom, dev_id, ..Default::default() };
     let (head, kv) = pairs(s, line)?;
     if let Some(h) = head {
         return err(line, format!("'{h}' is not key=value"));
     }
+    Ok((spec, kv))
+}
+
+fn vdispl(s: &str, fe_dom: u16, dev_id: u32, line: usize) -> Result<DeviceSpec, XlError> {
+    let (mut spec, kv) = spec_for("vdispl", s, fe_dom, dev_id, line)?;
     let mut connectors = 0;
     for (k, v) in kv {
         match k.as_str() {
@@ -438,17 +433,7 @@ fn vdispl(s: &str, fe_dom: u16, dev_id: u32, line: usize) -> Result<DeviceSpec, 
 }
 
 fn vkb(s: &str, fe_dom: u16, dev_id: u32, line: usize) -> Result<DeviceSpec, XlError> {
-    let mut spec = DeviceSpec {
-        be_kind: "vkbd".into(),
-        fe_kind: "vkbd".into(),
-        fe_dom,
-        dev_id,
-        ..Default::default()
-    };
-    let (head, kv) = pairs(s, line)?;
-    if let Some(h) = head {
-        return err(line, format!("'{h}' is not key=value"));
-    }
+    let (mut spec, kv) = spec_for("vkbd", s, fe_dom, dev_id, line)?;
     for (k, v) in kv {
         let node = match k.as_str() {
             "backend" => {
