@@ -73,7 +73,7 @@ fn measure(mut cmd: Command) -> Result<Run, String> {
     Ok(Run { init: init.ok_or("never reached /init")?, loop_s })
 }
 
-fn qemu(extra: &[&str]) -> Command {
+fn qemu(extra: &[String]) -> Command {
     let mut c = Command::new("qemu-system-aarch64");
     c.args(["-machine", MACHINE, "-cpu", CPU, "-smp", SMP, "-m", MEM, "-display", "none", "-monitor", "none"]);
     c.args(["-serial", "stdio", "-no-reboot"]).args(extra);
@@ -118,40 +118,30 @@ system_controller = true
     let built = artifacts::build(sample.to_str().unwrap(), None, None)?;
     let k = kernel.image.display().to_string();
     let r = rd_path.display().to_string();
-    let cmds: [(&str, Box<dyn Fn() -> Command>); 3] = [
-        ("a: no hypervisor", Box::new(|| qemu(&["-kernel", &k, "-initrd", &r, "-append", "console=ttyAMA0"]))),
-        (
-            "b: Xen 4.17 (dom0)",
-            Box::new(|| {
-                qemu(&[
-                    "-kernel",
-                    xen.to_str().unwrap(),
-                    "-append",
-                    "dom0_mem=512M console=dtuart dtuart=/pl011@9000000",
-                    "-device",
-                    &format!("guest-loader,addr=0x49000000,kernel={k},bootargs=console=hvc0"),
-                    "-device",
-                    &format!("guest-loader,addr=0x50000000,initrd={r}"),
-                ])
-            }),
-        ),
-        (
-            "c: this hypervisor",
-            Box::new(|| {
-                qemu(&[
-                    "-kernel",
-                    built.hypervisor.to_str().unwrap(),
-                    "-device",
-                    &format!("guest-loader,addr=0x49000000,initrd={}", built.bundle.display()),
-                ])
-            }),
-        ),
+    let xen_args = [
+        "-kernel".to_string(),
+        xen.display().to_string(),
+        "-append".into(),
+        "dom0_mem=512M console=dtuart dtuart=/pl011@9000000".into(),
+        "-device".into(),
+        format!("guest-loader,addr=0x49000000,kernel={k},bootargs=console=hvc0"),
+        "-device".into(),
+        format!("guest-loader,addr=0x50000000,initrd={r}"),
     ];
+    let ours = [
+        "-kernel".to_string(),
+        built.hypervisor.display().to_string(),
+        "-device".into(),
+        format!("guest-loader,addr=0x49000000,initrd={}", built.bundle.display()),
+    ];
+    let native = ["-kernel".to_string(), k.clone(), "-initrd".into(), r.clone(), "-append".into(), "console=ttyAMA0".into()];
+    let cmds: [(&str, &[String]); 3] =
+        [("a: no hypervisor", &native), ("b: Xen 4.17 (dom0)", &xen_args), ("c: this hypervisor", &ours)];
     let mut results: Vec<(String, Vec<f64>, Vec<f64>)> = cmds.iter().map(|(n, _)| (n.to_string(), vec![], vec![])).collect();
     // Interleave the three so drifting machine load hits them alike.
     for _ in 0..runs.max(1) {
-        for (i, (_, mk)) in cmds.iter().enumerate() {
-            let run = measure(mk())?;
+        for (i, (_, args)) in cmds.iter().enumerate() {
+            let run = measure(qemu(args))?;
             results[i].1.push(run.init);
             if let Some(l) = run.loop_s {
                 results[i].2.push(l);

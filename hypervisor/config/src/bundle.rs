@@ -57,7 +57,7 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
         let hdr = image_header(&b.image).ok_or_else(|| {
             ConfigError::new(&sample.path, image_line(&sample.path, i), field(), "not an arm64 Linux Image (no \"ARM\\x64\" header)")
         })?;
-        let dtb = d.memory.size.checked_sub(DTB_SLOT).unwrap_or(0);
+        let dtb = d.memory.size.saturating_sub(DTB_SLOT);
         let initrd_len = b.initrd.as_ref().map_or(0, |r| r.len() as u64);
         let initrd = dtb.saturating_sub(initrd_len) & !0xfff;
         let kernel_end = hdr.text_offset + hdr.image_size.max(b.image.len() as u64);

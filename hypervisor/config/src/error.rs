@@ -128,7 +128,7 @@ pub(crate) fn addr(v: u64) -> String {
 pub(crate) fn size(v: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for (unit, name) in UNITS {
-        if v >= unit && v % unit == 0 {
+        if v >= unit && v.is_multiple_of(unit) {
             return format!("{} {name}", v / unit);
         }
     }

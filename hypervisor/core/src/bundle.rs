@@ -301,7 +301,7 @@ impl<'a> Bundle<'a> {
         let (dtb, dtb_offset) = self.blob(r, 112, mem_size)?;
         let ram_ipa = u64_at(r, 232);
         let ram_end = ram_ipa.checked_add(mem_size).ok_or(BundleError::BadRamIpa)?;
-        if ram_ipa % (2 << 20) != 0 || ram_end > 1 << 39 || ram_ipa < xen_abi::guest_layout::RAM0_BASE {
+        if !ram_ipa.is_multiple_of(2 << 20) || ram_end > 1 << 39 || ram_ipa < xen_abi::guest_layout::RAM0_BASE {
             return Err(BundleError::BadRamIpa);
         }
         let mut passthrough = [Passthrough::default(); MAX_PASSTHROUGH];

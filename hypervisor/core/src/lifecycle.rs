@@ -59,11 +59,6 @@ impl FaultWatch {
         }
         self.at_vector >= VECTOR_FAULT_LIMIT
     }
-
-    /// The guest ran somewhere else in between: it made progress.
-    pub fn progress(&mut self) {
-        self.at_vector = 0;
-    }
 }
 
 #[cfg(test)]
@@ -118,9 +113,10 @@ mod tests {
     #[test]
     fn progress_between_faults_is_not_a_crash() {
         let mut w = FaultWatch::default();
+        // A fault in ordinary code between two at the vectors is progress.
         for _ in 0..10 {
             assert!(!w.fault(0x4000_0a00, 0x4000_0800));
-            w.progress();
+            assert!(!w.fault(0x4000_1234, 0x4000_0800));
         }
     }
 }

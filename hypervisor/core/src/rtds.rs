@@ -86,14 +86,6 @@ impl RtdsQueue {
         }
     }
 
-    pub fn is_runnable(&self, i: usize) -> bool {
-        self.entries[..self.len].get(i).is_some_and(|e| e.runnable)
-    }
-
-    pub fn current(&self) -> Option<usize> {
-        self.current
-    }
-
     /// Charges the running vCPU for the time since the last decision,
     /// replenishes budgets whose period has ended, and picks who runs next.
     pub fn schedule(&mut self, now: u64) -> Decision {

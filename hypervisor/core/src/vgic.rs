@@ -352,6 +352,7 @@ impl VGic {
     }
 
     /// Whether `intid` is currently in one of `vcpu`'s list registers.
+    #[cfg(test)]
     pub fn in_lr(&self, vcpu: usize, intid: u32) -> bool {
         let n = intid as usize;
         if n < NR_PRIVATE {
