@@ -8,15 +8,9 @@
 //! hypervisor. Figures only: nothing here passes or fails.
 
 use crate::{artifacts, debian, initramfs};
-use std::io::{BufRead, BufReader};
+use crate::qemu::QemuCommand;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-const MACHINE: &str = "virt,virtualization=on,gic-version=3";
-const CPU: &str = "cortex-a57";
-const SMP: &str = "2";
-const MEM: &str = "1024";
+use std::time::Duration;
 
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
@@ -39,45 +33,17 @@ struct Run {
     loop_s: Option<f64>,
 }
 
-/// Starts `cmd`, returns seconds to the `/init` line and the loop time.
-fn measure(mut cmd: Command) -> Result<Run, String> {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
-    let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
-    let out = child.stdout.take().ok_or("no stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send((Instant::now(), l)).is_err() {
-                break;
-            }
-        }
+/// Starts QEMU, returns seconds to the `/init` line and the loop time.
+fn measure(q: &QemuCommand) -> Result<Run, String> {
+    let mut con = q.spawn()?;
+    let init = con.wait_for(Duration::from_secs(180), |l| l.contains("bench: /init reached"));
+    let init = init.map(|_| con.started.elapsed().as_secs_f64()).ok_or_else(|| format!("never reached /init: {}", con.transcript()))?;
+    let line = con.wait_for(Duration::from_secs(180), |l| l.contains("bench: loop "));
+    let loop_s = line.and_then(|l| {
+        let v: Vec<f64> = l.split("bench: loop ").nth(1)?.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        (v.len() == 2).then(|| v[1] - v[0])
     });
-    let mut init = None;
-    let mut loop_s = None;
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while let Ok((at, line)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if init.is_none() && line.contains("bench: /init reached") {
-            init = Some((at - start).as_secs_f64());
-        }
-        if let Some(rest) = line.split("bench: loop ").nth(1) {
-            let v: Vec<f64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-            if v.len() == 2 {
-                loop_s = Some(v[1] - v[0]);
-            }
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    Ok(Run { init: init.ok_or("never reached /init")?, loop_s })
-}
-
-fn qemu(extra: &[String]) -> Command {
-    let mut c = Command::new("qemu-system-aarch64");
-    c.args(["-machine", MACHINE, "-cpu", CPU, "-smp", SMP, "-m", MEM, "-display", "none", "-monitor", "none"]);
-    c.args(["-serial", "stdio", "-no-reboot"]).args(extra);
-    c
+    Ok(Run { init, loop_s })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -116,39 +82,23 @@ system_controller = true
 "#,
     )?;
     let built = artifacts::build(sample.to_str().unwrap(), None, None)?;
-    let k = kernel.image.display().to_string();
-    let r = rd_path.display().to_string();
-    let xen_args = [
-        "-kernel".to_string(),
-        xen.display().to_string(),
-        "-append".into(),
-        "dom0_mem=512M console=dtuart dtuart=/pl011@9000000".into(),
-        "-device".into(),
-        format!("guest-loader,addr=0x49000000,kernel={k},bootargs=console=hvc0"),
-        "-device".into(),
-        format!("guest-loader,addr=0x50000000,initrd={r}"),
-    ];
-    let ours = [
-        "-kernel".to_string(),
-        built.hypervisor.display().to_string(),
-        "-device".into(),
-        format!("guest-loader,addr=0x49000000,initrd={}", built.bundle.display()),
-    ];
-    let native = ["-kernel".to_string(), k.clone(), "-initrd".into(), r.clone(), "-append".into(), "console=ttyAMA0".into()];
-    let cmds: [(&str, &[String]); 3] =
-        [("a: no hypervisor", &native), ("b: Xen 4.17 (dom0)", &xen_args), ("c: this hypervisor", &ours)];
+    let xen_q = QemuCommand::xen(&xen, &kernel.image, &rd_path, "console=hvc0");
+    let ours = QemuCommand::for_built_on(&built, xen_q.machine())?;
+    let mut native = QemuCommand::new(xen_q.machine());
+    native.kernel(&kernel.image).initrd(&rd_path).append("console=ttyAMA0");
+    let cmds: [(&str, &QemuCommand); 3] = [("a: no hypervisor", &native), ("b: Xen 4.17 (dom0)", &xen_q), ("c: this hypervisor", &ours)];
     let mut results: Vec<(String, Vec<f64>, Vec<f64>)> = cmds.iter().map(|(n, _)| (n.to_string(), vec![], vec![])).collect();
     // Interleave the three so drifting machine load hits them alike.
     for _ in 0..runs.max(1) {
-        for (i, (_, args)) in cmds.iter().enumerate() {
-            let run = measure(qemu(args))?;
+        for (i, (_, q)) in cmds.iter().enumerate() {
+            let run = measure(q)?;
             results[i].1.push(run.init);
             if let Some(l) = run.loop_s {
                 results[i].2.push(l);
             }
         }
     }
-    println!("boot to /init, QEMU {MACHINE} -cpu {CPU} -smp {SMP} -m {MEM} (TCG), Debian kernel {}, median of {runs}:", kernel.version);
+    println!("boot to /init, QEMU {} (TCG), Debian kernel {}, median of {runs}:", xen_q.machine(), kernel.version);
     let med: Vec<f64> = results.iter().map(|r| median(r.1.clone())).collect();
     for (r, m) in results.iter().zip(&med) {
         println!("  {:<22} {:.3} s   (runs: {:?})", r.0, m, r.1.iter().map(|x| (x * 1000.0).round() / 1000.0).collect::<Vec<_>>());

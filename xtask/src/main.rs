@@ -26,7 +26,15 @@ struct Target {
 enum Cmd {
     /// Build and boot a sample on qemu-virt, console on this terminal.
     /// A power-off from the system controller (or of every domain) or Ctrl-C ends it.
-    Run(Target),
+    Run {
+        #[command(flatten)]
+        target: Target,
+        /// Stop QEMU after this long from its start (`20s`, `2min`) and exit
+        /// 0 if the machine ran until then or powered off cleanly. The console
+        /// goes to stdout, so a script can read it (`| grep -q "beat 100"`).
+        #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        run_for: Option<std::time::Duration>,
+    },
     /// Build the hypervisor image and boot bundle of a sample.
     Build(Target),
     /// Host unit tests, then the integration tests that need QEMU or system
@@ -42,7 +50,7 @@ enum Cmd {
     /// Print figures: the hypervisor's image size and first guest line
     /// (default), or `boot`: Linux boot time against no hypervisor and Xen 4.17.
     Bench {
-        /// What to measure: `image` (default), `boot`, `pv` or `cockpit`.
+        /// What to measure: `image` (default), `boot`, `rtds`, `pv` or `cockpit`.
         #[arg(default_value = "image")]
         what: String,
         /// Runs to measure (the median is printed).
@@ -58,23 +66,41 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-/// Sums cargo test's per-binary results into one closing line.
+/// Adds up cargo test's per-binary results, and names every failure, for
+/// one closing summary.
 #[derive(Default)]
 struct Tally {
     passed: u64,
     failed: u64,
+    /// `binary: test` of each failed test.
+    failures: Vec<String>,
+    /// cargo invocations that failed without a failing test to show for it
+    /// (a build error, a test binary that crashed).
+    broken: Vec<String>,
 }
 
 impl Tally {
-    /// Runs `cmd`, echoing its output, and adds up its `test result:` lines.
-    fn run(&mut self, cmd: &mut Command) -> Result<bool, String> {
+    /// Runs `cmd` (a `cargo test`), echoing its output, and adds up its
+    /// `test result:` lines. stdout and stderr share one pipe, so a failed
+    /// test is named with the binary cargo said it was running.
+    fn run(&mut self, what: &str, cmd: &mut Command) -> Result<(), String> {
         use std::io::{BufRead, BufReader};
-        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().map_err(|e| e.to_string())?;
-        let out = child.stdout.take().ok_or("no stdout")?;
-        for line in BufReader::new(out).lines() {
+        let (reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
+        cmd.stdout(writer.try_clone().map_err(|e| e.to_string())?).stderr(writer);
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        // The Command holds our copies of the write end: they must go, or
+        // the read below never ends.
+        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        let (failed_before, mut binary) = (self.failed, String::from("?"));
+        for line in BufReader::new(reader).lines() {
             let line = line.map_err(|e| e.to_string())?;
             println!("{line}");
-            if let Some(rest) = line.strip_prefix("test result: ") {
+            let t = line.trim();
+            if let Some(rest) = t.strip_prefix("Running ").or_else(|| t.strip_prefix("Doc-tests ")) {
+                binary = rest.split(" (").next().unwrap_or(rest).to_string();
+            } else if let Some(name) = t.strip_prefix("test ").and_then(|r| r.strip_suffix(" ... FAILED")) {
+                self.failures.push(format!("{binary}: {name}"));
+            } else if let Some(rest) = t.strip_prefix("test result: ") {
                 let num = |word: &str| -> u64 {
                     rest.split(';')
                         .find_map(|part| part.trim().strip_suffix(word).and_then(|n| n.trim().rsplit(' ').next()?.parse().ok()))
@@ -84,24 +110,70 @@ impl Tally {
                 self.failed += num(" failed");
             }
         }
-        Ok(child.wait().map_err(|e| e.to_string())?.success())
+        let st = child.wait().map_err(|e| e.to_string())?;
+        if !st.success() && self.failed == failed_before {
+            self.broken.push(format!("{what}: cargo test exited with {st} (a build error or a crashed test binary: see above)"));
+        }
+        Ok(())
+    }
+
+    fn ok(&self) -> bool {
+        self.failed == 0 && self.broken.is_empty()
     }
 
     fn print(&self) {
+        if !self.ok() {
+            println!("\nfailed:");
+            for f in self.failures.iter().chain(&self.broken) {
+                println!("  {f}");
+            }
+        }
         println!("tests: {} passed, {} failed", self.passed, self.failed);
+    }
+}
+
+/// Boots for `d`, the console on stdout. Success: the machine was still
+/// running at the end, powered off cleanly, or whoever reads stdout has
+/// closed it (`grep -q` found its line).
+fn run_for_a_while(q: &qemu::QemuCommand, d: std::time::Duration) -> Result<(), String> {
+    use std::io::Write;
+    let mut con = q.spawn()?;
+    let deadline = con.started + d;
+    let mut out = std::io::stdout().lock();
+    loop {
+        match con.next_line(deadline) {
+            Ok(line) => {
+                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                    return Ok(());
+                }
+                con.log.clear();
+                con.arrived.clear();
+            }
+            Err(qemu::Stop::Timeout(_)) => {
+                eprintln!("xtask: ran for {}; stopping QEMU", humantime::format_duration(d));
+                return Ok(());
+            }
+            Err(stop) if stop.is_clean_exit() => return Ok(()),
+            Err(stop) => return Err(stop.to_string()),
+        }
     }
 }
 
 fn run(cmd: Cmd) -> Result<(), String> {
     match cmd {
-        Cmd::Run(t) => {
+        Cmd::Run { target: t, run_for } => {
             let built = artifacts::build(&t.sample, t.board.as_deref(), t.profile.as_deref())?;
-            eprintln!("xtask: booting {} on {} (Ctrl-C quits)", built.sample.name, built.sample.board.name);
-            let st = qemu::command(&built)?.status().map_err(|e| e.to_string())?;
-            if st.success() {
-                Ok(())
-            } else {
-                Err(format!("QEMU exited with {st}"))
+            let q = qemu::QemuCommand::for_built(&built)?;
+            match run_for {
+                Some(d) => {
+                    eprintln!("xtask: booting {} on {} for {}", built.sample.name, built.sample.board.name, humantime::format_duration(d));
+                    run_for_a_while(&q, d)
+                }
+                None => {
+                    eprintln!("xtask: booting {} on {} (Ctrl-C quits)", built.sample.name, built.sample.board.name);
+                    let st = q.command()?.status().map_err(|e| e.to_string())?;
+                    if st.success() { Ok(()) } else { Err(format!("QEMU exited with {st}")) }
+                }
             }
         }
         Cmd::Build(t) => {
@@ -116,22 +188,20 @@ fn run(cmd: Cmd) -> Result<(), String> {
             // the cross toolchain) comes from the list CI installs too.
             xtask::toolchain::ensure_listed_packages(&root.join(".ci/apt-packages"))?;
             let mut tally = Tally::default();
-            let ok = tally.run(cargo().current_dir(&root).args(["test", "--workspace"]))?;
-            if !ok || host_only {
-                tally.print();
-                return if ok { Ok(()) } else { Err("host tests failed".into()) };
+            // Every test binary runs even when one fails.
+            tally.run("host tests", cargo().current_dir(&root).args(["test", "--workspace", "--no-fail-fast"]))?;
+            if !host_only {
+                xtask::toolchain::cross_cargo()?;
+                xtask::toolchain::qemu()?;
+                // Tests marked #[ignore] need QEMU or system programs: run
+                // them one at a time (QEMU's TCG vCPUs want the cores).
+                tally.run(
+                    "integration tests",
+                    cargo().current_dir(&root).args(["test", "--workspace", "--no-fail-fast", "--", "--ignored", "--test-threads=1"]),
+                )?;
             }
-            xtask::toolchain::cross_cargo()?;
-            xtask::toolchain::qemu()?;
-            // Tests marked #[ignore] need QEMU or system programs: run them
-            // one at a time (QEMU's TCG vCPUs want the cores).
-            let ok = tally.run(cargo().current_dir(&root).args(["test", "--workspace", "--", "--ignored", "--test-threads=1"]))?;
             tally.print();
-            if ok {
-                Ok(())
-            } else {
-                Err("integration tests (QEMU, system programs) failed".into())
-            }
+            if tally.ok() { Ok(()) } else { Err("some tests failed (listed above)".into()) }
         }
         Cmd::Sim => {
             let st = cargo()
@@ -144,6 +214,9 @@ fn run(cmd: Cmd) -> Result<(), String> {
         Cmd::Bench { what, runs } => match what.as_str() {
             "image" => bench::boot(runs),
             "boot" => xtask::bench_boot::run(runs),
+            // Absolute CPU shares under the RTDS scheduler (the test judges
+            // only what noise cannot change: budgets and ratios).
+            "rtds" => bench::rtds(runs),
             // The PV devices over the loopback transport: ring round trips,
             // audio CPU cost, display flips (pv-backends/pv-bench).
             "pv" => {
@@ -155,7 +228,7 @@ fn run(cmd: Cmd) -> Result<(), String> {
                 let st = cargo().current_dir(artifacts::root()).args(["run", "--quiet", "--release", "-p", "cockpit-bench"]).status().map_err(|e| e.to_string())?;
                 if st.success() { Ok(()) } else { Err("cockpit-bench failed".into()) }
             }
-            other => Err(format!("unknown benchmark `{other}`: image, boot, pv, cockpit")),
+            other => Err(format!("unknown benchmark `{other}`: image, boot, rtds, pv, cockpit")),
         },
         Cmd::Interop(a) => xtask::interop::cli(a),
     }

@@ -10,7 +10,7 @@ const LINUX: Duration = Duration::from_secs(240);
 
 fn boot(sample: &str) -> Session {
     let built = artifacts::build(sample, None, None).unwrap_or_else(|e| panic!("build {sample}: {e}"));
-    Session::start(&built).unwrap()
+    Session::start_built(&built).unwrap()
 }
 
 fn cluster_beats(log: &[String]) -> Vec<u64> {

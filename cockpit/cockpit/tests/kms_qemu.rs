@@ -4,17 +4,17 @@
 //! `screendump` of the display must equal the headless composition of the
 //! same layout, pixel for pixel.
 //!
-//! Needs: qemu-system-arm, Debian's rustc-web and rust-web-src (build-std),
+//! Needs: qemu-system-arm (the command line comes from `xtask::qemu`), Debian's rustc-web and rust-web-src (build-std),
 //! gcc-aarch64-linux-gnu and libc6-dev-arm64-cross, and Debian's arm64
 //! archive (`linux-image-arm64`, `busybox-static`, fetched with
 //! `apt-get download`, through `xtask::debian`).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc::channel;
+use std::process::Command;
 use std::time::{Duration, Instant};
+use xtask::qemu::{Machine, QemuCommand};
 
 use cockpit_core::{Canvas, Compositor, Layout};
 
@@ -175,59 +175,21 @@ fn kms_output_on_virtio_gpu_under_qemu_matches_the_headless_composition() {
     let monitor = dir.join("monitor.sock");
     let shot = dir.join("screen.ppm");
 
-    let mut qemu = Command::new("qemu-system-aarch64")
-        .args(["-M", "virt", "-cpu", "max", "-smp", "2", "-m", "1024", "-no-reboot"])
-        .arg("-kernel")
-        .arg(&vmlinuz)
-        .arg("-initrd")
-        .arg(dir.join("initrd.cpio"))
-        .args(["-append", "console=ttyAMA0 rdinit=/init panic=-1 loglevel=3"])
-        .args([
-            "-device",
-            "virtio-gpu-pci,xres=1024,yres=768",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-        ])
-        .arg("-monitor")
-        .arg(format!("unix:{},server=on,wait=off", monitor.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("qemu-system-aarch64 (Debian package qemu-system-arm)");
-    let (tx, rx) = channel();
-    let out = qemu.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let t0 = Instant::now();
-    let mut console = String::new();
-    let ok = loop {
-        match rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(line) => {
-                console.push_str(&line);
-                console.push('\n');
-                if line.contains("frames in") {
-                    break true;
-                }
-                if line.contains("cockpit exited") {
-                    break false;
-                }
-            }
-            Err(_) if t0.elapsed() > Duration::from_secs(600) => break false,
-            Err(_) => {}
-        }
-    };
-    if !ok {
-        let _ = qemu.kill();
-        panic!("the cockpit did not come up on KMS; console:\n{console}");
-    }
+    let mut q = QemuCommand::new(&Machine::virt(2, "1024"));
+    q.kernel(&vmlinuz)
+        .initrd(&dir.join("initrd.cpio"))
+        .append("console=ttyAMA0 rdinit=/init panic=-1 loglevel=3")
+        .device("virtio-gpu-pci,xres=1024,yres=768")
+        .monitor_socket(&monitor);
+    let mut qemu = q.spawn().unwrap();
+    // Up once it reports frame statistics; a cockpit that exits, or a QEMU
+    // that dies, fails the test at once.
+    let up = qemu.wait_for(Duration::from_secs(600), |l| l.contains("frames in") || l.contains("cockpit exited"));
+    assert!(
+        up.as_deref().is_some_and(|l| l.contains("frames in")),
+        "the cockpit did not come up on KMS; console:\n{}",
+        qemu.transcript()
+    );
     let mut mon = std::os::unix::net::UnixStream::connect(&monitor).unwrap();
     writeln!(mon, "screendump {}", shot.display()).unwrap();
     let t1 = Instant::now();
@@ -238,17 +200,18 @@ fn kms_output_on_virtio_gpu_under_qemu_matches_the_headless_composition() {
             break;
         }
         last = len;
+        assert!(qemu.try_exit().is_none(), "QEMU exited before its screendump:\n{}", qemu.transcript());
         assert!(t1.elapsed() < Duration::from_secs(30), "no screendump");
         std::thread::sleep(Duration::from_millis(500));
     }
     let _ = writeln!(mon, "quit");
-    let _ = qemu.wait();
+    qemu.wait_exit(Duration::from_secs(30));
 
     let got = parse_ppm(&std::fs::read(&shot).unwrap());
     let _ = std::fs::write(dir.join("screen.png"), got.to_png());
     let want = expected();
     let _ = std::fs::write(dir.join("expected.png"), want.to_png());
-    assert_eq!((got.width(), got.height()), (1024, 768), "console:\n{console}");
+    assert_eq!((got.width(), got.height()), (1024, 768), "console:\n{}", qemu.transcript());
     let differing = got.pixels().iter().zip(want.pixels()).filter(|(a, b)| a != b).count();
     assert_eq!(
         differing,

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::checks::{self, Check, Ev, Inputs, ABS_X, ABS_Y, EV_ABS, EV_KEY};
-use super::machine::{ev, Machine, CPU, DOM0_ARGS, MACHINE, MEM, SMP, XEN_ARGS};
+use super::machine::{ev, Machine, DOM0_ARGS};
+use crate::qemu::XEN_ARGS;
 use super::{cross, images, Args};
 use crate::artifacts::root;
 
@@ -66,7 +67,7 @@ fn secs(s: u64) -> Duration {
 
 impl Run {
     fn log_lines(&self, from: usize) -> Vec<&str> {
-        self.m.log[from.min(self.m.log.len())..].iter().map(|l| l.text.as_str()).collect()
+        self.m.con.log[from.min(self.m.con.log.len())..].iter().map(String::as_str).collect()
     }
 
     /// A dom0 shell script that must succeed; its output.
@@ -84,18 +85,16 @@ impl Run {
     fn domu(&mut self, cmd: &str, timeout: Duration) -> Result<String, String> {
         self.domu_seq += 1;
         let seq = self.domu_seq;
-        let mark = self.m.log.len();
+        let mark = self.m.con.log.len();
         let node = format!("/local/domain/{}/data/cmd", self.domid);
         self.dom0(&format!("xenstore write {node} '{seq} {cmd}'"), secs(30))?;
         let tag = format!("[domU] probe: result {seq} ");
-        let i = self.m.expect_after(mark, &tag, timeout).ok_or_else(|| format!("the domU did not answer `{cmd}` within {timeout:?}"))?;
-        Ok(self.m.log[i].text.split(&tag).nth(1).unwrap_or("").to_string())
+        let i = self.m.con.expect_after(mark, &tag, timeout).ok_or_else(|| format!("the domU did not answer `{cmd}` within {timeout:?}"))?;
+        Ok(self.m.con.log[i].split(&tag).nth(1).unwrap_or("").to_string())
     }
 
     fn write_transcript(&self, path: &std::path::Path) {
-        let text: String =
-            self.m.log.iter().map(|l| format!("{:8.3} {}\n", (l.at - self.m.started).as_secs_f64(), l.text)).collect();
-        let _ = std::fs::write(path, text);
+        let _ = std::fs::write(path, self.m.con.timed_transcript());
     }
 }
 
@@ -113,12 +112,12 @@ pub fn run(args: &Args) -> Result<Report, String> {
     let mut checks = Vec::new();
     let mut bench = Vec::new();
 
-    let ready = run.m.wait_for(secs(300), |l| l.contains("[domU] probe: agent up in dom"));
-    let boot_s = run.m.started.elapsed().as_secs_f64();
+    let ready = run.m.con.wait_index(secs(300), |l| l.contains("[domU] probe: agent up in dom"));
+    let boot_s = run.m.con.started.elapsed().as_secs_f64();
     let booted = match ready {
         Some(i) => {
-            run.domid = run.m.log[i].text.rsplit("dom").next().and_then(|d| d.trim().parse().ok()).unwrap_or(1);
-            let t = run.m.transcript();
+            run.domid = run.m.con.log[i].rsplit("dom").next().and_then(|d| d.trim().parse().ok()).unwrap_or(1);
+            let t = run.m.con.transcript();
             let connected: Vec<&str> =
                 ["vinput", "vfb", "vsnd"].into_iter().filter(|k| t.contains(&format!("backend/{k}/{}/0: connected", run.domid))).collect();
             if connected.len() == 3 {
@@ -127,7 +126,11 @@ pub fn run(args: &Args) -> Result<Report, String> {
                 Err(format!("domU up but only {connected:?} connected"))
             }
         }
-        None => Err(format!("no ready domU within 300 s (see {})", transcript_path.display())),
+        None => Err(format!(
+            "no ready domU: {} (see {})",
+            run.m.con.stopped.as_ref().map(ToString::to_string).unwrap_or_default(),
+            transcript_path.display()
+        )),
     };
     let up = ready.is_some();
     checks.push(Check::new("boot: Xen, dom0, xl create", booted));
@@ -156,7 +159,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
             if oops { Err("see the console transcript".into()) } else { Ok("none".into()) },
         ));
     }
-    run.m.drain();
+    run.m.con.drain();
     run.write_transcript(&transcript_path);
     Ok(Report { checks, bench, transcript_path, boot_s, total_s: t0.elapsed().as_secs_f64() })
 }
@@ -174,7 +177,7 @@ fn shell(run: &mut Run) {
             "q" => break,
             _ => Err("0 <dom0 shell> | u <domU shell> | k <qcode> | q".into()),
         };
-        run.m.drain();
+        run.m.con.drain();
         match r {
             Ok(o) => eprintln!(">>> {o}"),
             Err(e) => eprintln!(">>> error: {e}"),
@@ -186,12 +189,12 @@ fn shell(run: &mut Run) {
 /// dom0's uinput device: each reaches the domU's evdev through
 /// xen-kbdfront with the right codes and scaled coordinates.
 fn input(run: &mut Run) -> Vec<Check> {
-    let mark = run.m.log.len();
+    let mark = run.m.con.log.len();
     // The agent lists the frontend's three devices when it starts.
     let count = |run: &Run| run.log_lines(0).iter().filter(|l| l.contains("[domU] probe: input ")).count();
     let deadline = Instant::now() + secs(20);
     while count(run) < 3 && Instant::now() < deadline {
-        run.m.wait_for(Duration::from_millis(200), |_| false);
+        run.m.con.pause(Duration::from_millis(200));
     }
     let sent: Result<(), String> = (|| {
         run.m.input(&[ev::key("a", true)])?;
@@ -206,8 +209,8 @@ fn input(run: &mut Run) -> Vec<Check> {
     let node = |name: &str| inputs.node(name).map(str::to_string);
     // Everything has arrived once the second finger lifts.
     if let Some(mt) = node(TOUCH) {
-        run.m.expect_after(mark, &format!("probe: ev {mt} 3 57 -1"), secs(30));
-        run.m.wait_for(secs(1), |_| false);
+        run.m.con.expect_after(mark, &format!("probe: ev {mt} 3 57 -1"), secs(30));
+        run.m.con.pause(secs(1));
     }
     let lines = run.log_lines(mark);
     let evs = |name: &str| node(name).map(|n| checks::events(&lines, &n)).ok_or(format!("the domU has no \"{name}\" device"));
@@ -276,7 +279,7 @@ fn display(run: &mut Run, work: &std::path::Path, name: &str) -> Result<String, 
     let mut last_err = String::new();
     for _ in 0..8 {
         // fbfront sends its updates every 50 ms; encoding a PNG takes a while.
-        run.m.wait_for(secs(2), |_| false);
+        run.m.con.pause(secs(2));
         let out = run.dom0(
             &format!(
                 "n=$(ls /tmp/frames | wc -l); f=$(ls /tmp/frames/*.png | tail -1); echo $n; [ $n -gt 0 ] && interop-probe png2rgba $f /host/fb.rgba && cp $f /host/{name}"
@@ -343,7 +346,7 @@ fn restart(run: &mut Run, work: &std::path::Path, tone: &[u8]) -> Vec<Check> {
         "restart: domU runs on without backend",
         alive.and_then(|r| if r == "ok exit 0" { Ok("pv-backendd killed; the domU still answers".into()) } else { Err(r) }),
     ));
-    let mark = run.m.log.len();
+    let mark = run.m.con.log.len();
     let started = run.dom0("/etc/interop/start-backendd", secs(30));
     let deadline = Instant::now() + secs(60);
     let d = run.domid;
@@ -355,7 +358,7 @@ fn restart(run: &mut Run, work: &std::path::Path, tone: &[u8]) -> Vec<Check> {
             .collect()
     };
     while started.is_ok() && reconnected(run).len() < 3 && Instant::now() < deadline {
-        run.m.wait_for(Duration::from_millis(200), |_| false);
+        run.m.con.pause(Duration::from_millis(200));
     }
     let back = reconnected(run);
     out.push(Check::new(
@@ -368,12 +371,12 @@ fn restart(run: &mut Run, work: &std::path::Path, tone: &[u8]) -> Vec<Check> {
     ));
 
     let kbd = Inputs::parse(&run.log_lines(0)).node(KEYBOARD).map(str::to_string);
-    let key_mark = run.m.log.len();
+    let key_mark = run.m.con.log.len();
     let key = (|| {
         let kbd = kbd.ok_or("no keyboard device")?;
         run.m.input(&[ev::key("b", true)])?;
         run.m.input(&[ev::key("b", false)])?;
-        run.m
+        run.m.con
             .expect_after(key_mark, &format!("probe: ev {kbd} 1 48 0"), secs(30))
             .map(|_| "KEY_B press and release arrive after the restart".to_string())
             .ok_or_else(|| "KEY_B did not arrive after the restart".to_string())
@@ -404,18 +407,20 @@ fn host_cpu() -> String {
 /// timing of a tone played through vsnd, with what they ran on.
 fn benchmark(run: &mut Run, samples: usize) -> Result<Vec<String>, String> {
     let mut out = vec![format!(
-        "bench: QEMU {MACHINE} -cpu {CPU} -smp {SMP} -m {MEM} (TCG, {} host CPUs, {}); Xen 4.17 `{XEN_ARGS}`, dom0 `{DOM0_ARGS}` 2 vCPUs, domU 1 vCPU",
+        "bench: QEMU {} (TCG, {} host CPUs, {}); Xen 4.17 `{XEN_ARGS}`, dom0 `{DOM0_ARGS}` 2 vCPUs, domU 1 vCPU",
+        crate::qemu::Machine::xen_test_bed(),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         host_cpu()
     )];
     run.domu("quiet", secs(60))?;
-    let mark = run.m.log.len();
+    let mark = run.m.con.log.len();
     run.dom0(&format!("echo 'latency {} {samples}' > /run/inject", run.domid), secs(30))?;
     let i = run
         .m
+        .con
         .expect_after(mark, "probe: inject ", secs(60 + samples as u64))
         .ok_or("no answer from the latency benchmark")?;
-    let line = run.m.log[i].text.clone();
+    let line = run.m.con.log[i].clone();
     let r = line.split("probe: inject ").nth(1).unwrap_or("").to_string();
     out.push(format!("bench: input {}", r.trim_start_matches("ok ")));
     for (period, periods) in [(960, 4), (4096, 4)] {

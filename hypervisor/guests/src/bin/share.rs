@@ -1,7 +1,9 @@
-//! CPU-bound, and counts its own share of the CPU: it spins reading its
-//! virtual counter (which runs on while the vCPU is descheduled), adds up
-//! the short steps as time it ran and the long gaps as time it did not, and
-//! prints its share every second of guest time.
+//! CPU-bound, and measures what the scheduler gives it: it spins reading
+//! its virtual counter (which runs on while the vCPU is descheduled), adds
+//! up the short steps as time it ran and the long gaps as time it did not,
+//! and every second of guest time prints its share of that second and its
+//! longest uninterrupted run (a burst), which a budget/period scheduler
+//! bounds by the budget.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -11,13 +13,14 @@ mod guest {
     #[no_mangle]
     extern "C" fn guest_main() {
         let freq = counter_freq();
-        // A step longer than this means another vCPU ran meanwhile. Being
-        // descheduled lasts milliseconds here (the other guest's budget);
-        // shorter stalls are the host's, not the scheduler's, and count as run.
-        let gap = freq / 500; // 2 ms
+        // A step longer than this means another vCPU ran meanwhile (the
+        // other guests' budgets are milliseconds long). Shorter stalls are
+        // the host's and count as run; that is the measurement's resolution.
+        let gap = freq / 1000; // 1 ms
         println!("share: spinning; reporting every second");
         let start = virtual_count();
         let (mut last, mut ran, mut window_start, mut window_ran) = (start, 0u64, start, 0u64);
+        let (mut burst_start, mut longest) = (start, 0u64);
         let mut report = 0u64;
         loop {
             let now = virtual_count();
@@ -25,15 +28,29 @@ mod guest {
             if step < gap {
                 ran += step;
                 window_ran += step;
+            } else {
+                longest = longest.max(last - burst_start);
+                burst_start = now;
             }
             last = now;
             if now - window_start >= freq {
                 report += 1;
+                longest = longest.max(now - burst_start);
                 let permille = window_ran * 1000 / (now - window_start);
-                println!("share {}: {}.{}% (total {}%)", report, permille / 10, permille % 10, ran * 100 / (now - start));
+                let longest_us = longest * 1_000_000 / freq;
+                println!(
+                    "share {}: {}.{}% (total {}%), longest run {} us",
+                    report,
+                    permille / 10,
+                    permille % 10,
+                    ran * 100 / (now - start),
+                    longest_us
+                );
                 window_start = virtual_count();
                 last = window_start;
+                burst_start = window_start;
                 window_ran = 0;
+                longest = 0;
             }
         }
     }
