@@ -143,29 +143,56 @@ fn vcpus_of_a_domain_start_each_other_and_exchange_sgis() {
     assert!(!t.contains("unexpected"), "{t}");
 }
 
+/// A domain's share reports after the first (start-up), but those of
+/// seconds in which the hypervisor switched a vCPU late.
+fn on_time_reports(log: &[String], domain: &str) -> Vec<ShareReport> {
+    let prefix = format!("[{domain}] share ");
+    let mut late = true; // the first report covers start-up
+    let mut out = Vec::new();
+    for line in log {
+        if line.starts_with("[hv] rtds:") && line.ends_with(" us late") {
+            late = true;
+        } else if line.starts_with(&prefix) {
+            if !late {
+                out.extend(share_reports(std::slice::from_ref(line), domain));
+            }
+            late = false;
+        }
+    }
+    out
+}
+
 #[test]
 #[ignore = "boots QEMU: run with `cargo xtask test`"]
 fn an_overcommitted_rtds_pool_keeps_each_guest_within_its_budget() {
     let mut s = boot(&fixture("rtds"), None);
-    // Eight reports each (8 s of guest time), then judge.
-    let (mut g8, mut m8) = (false, false);
+    // Twelve reports each (12 s of guest time), then judge.
+    let (mut g12, mut m12) = (false, false);
     let ok = s.wait_for(BOOT, |l| {
-        g8 |= l.starts_with("[gauges] share 8:");
-        m8 |= l.starts_with("[media] share 8:");
-        g8 && m8
+        g12 |= l.starts_with("[gauges] share 12:");
+        m12 |= l.starts_with("[media] share 12:");
+        g12 && m12
     });
     assert!(ok.is_some(), "{}", s.transcript());
     let t = s.transcript();
     // The first report includes start-up.
     let (g, m) = (share_reports(&s.log, "gauges"), share_reports(&s.log, "media"));
-    assert!(g.len() >= 8 && m.len() >= 8, "both guests should report their share repeatedly:\n{t}");
+    assert!(g.len() >= 12 && m.len() >= 12, "both guests should report their share repeatedly:\n{t}");
     let (g, m) = (&g[1..], &m[1..]);
-    // Never more than the budget in one go. The guest counts stalls under
-    // 1 ms as run time: that is what it can resolve.
-    for (name, reports, budget_us) in [("gauges", g, 3_000), ("media", m, 6_000)] {
-        for r in reports {
+    // Never more than the budget in one go, within what the guest can
+    // resolve: it counts stalls under 0.25 ms as run time, and under TCG the
+    // budget timer sometimes fires late when the host is slow to run QEMU's
+    // timer thread. The hypervisor reports each switch it made over 1 ms
+    // late; seconds with such a report are the emulator's, not judged.
+    for (name, budget_us) in [("gauges", 3_000u64), ("media", 6_000)] {
+        let judged = on_time_reports(&s.log, name);
+        if judged.is_empty() {
+            // The ratio below still judges this run.
+            eprintln!("note: {name}: every second had a late switch (a loaded host); bursts not judged");
+        }
+        for r in &judged {
             assert!(
-                r.longest_us <= budget_us + 1_000,
+                r.longest_us <= budget_us + 1_250,
                 "{name} ran {} us in one go in second {}, budget {budget_us} us per period:\n{t}",
                 r.longest_us,
                 r.n

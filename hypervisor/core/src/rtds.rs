@@ -33,6 +33,9 @@ pub struct Decision {
     /// When to decide again at the latest: the running vCPU's budget runs
     /// out, or some vCPU's next period starts.
     pub until: u64,
+    /// Ticks the vCPU that ran until now used beyond its budget (a late
+    /// scheduling timer), 0 normally.
+    pub overran: u64,
 }
 
 pub struct RtdsQueue {
@@ -89,9 +92,11 @@ impl RtdsQueue {
     /// Charges the running vCPU for the time since the last decision,
     /// replenishes budgets whose period has ended, and picks who runs next.
     pub fn schedule(&mut self, now: u64) -> Decision {
+        let mut overran = 0;
         if let Some(c) = self.current {
             let ran = now.saturating_sub(self.since);
             let e = &mut self.entries[c];
+            overran = ran.saturating_sub(e.remaining);
             e.remaining = e.remaining.saturating_sub(ran);
         }
         let mut next_period = u64::MAX;
@@ -112,7 +117,7 @@ impl RtdsQueue {
             Some(b) => next_period.min(now.saturating_add(self.entries[b].remaining)),
             None => next_period,
         };
-        Decision { run: best, until }
+        Decision { run: best, until, overran }
     }
 
     fn pick_earliest(&self) -> Option<usize> {
@@ -170,8 +175,12 @@ mod tests {
         let a = q.add(RtdsParams { budget: 5, period: 10 }, 0).unwrap();
         let b = q.add(RtdsParams { budget: 5, period: 10 }, 0).unwrap();
         q.set_runnable(b, true);
-        assert_eq!(q.schedule(0), Decision { run: Some(b), until: 5 });
-        assert_eq!(q.schedule(5), Decision { run: None, until: 10 });
+        assert_eq!(q.schedule(0), Decision { run: Some(b), until: 5, overran: 0 });
+        assert_eq!(q.schedule(5), Decision { run: None, until: 10, overran: 0 });
+        // A timer two ticks late shows as an overrun.
+        q.set_runnable(b, true);
+        assert_eq!(q.schedule(10).run, Some(b));
+        assert_eq!(q.schedule(17).overran, 2);
         q.set_runnable(a, true);
         let d = q.schedule(10);
         assert!(d.run.is_some());

@@ -5,6 +5,7 @@
 use crate::arch::context::{self, VcpuContext};
 use crate::arch::entry::Frame;
 use crate::arch::{gic, sysreg, vcpu_regs};
+use crate::console::hvlog;
 use crate::domain::*;
 use core::sync::atomic::Ordering;
 use hv_core::rtds::{RtdsParams, RtdsQueue, MAX_QUEUE};
@@ -128,6 +129,9 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
         let now = sysreg::counter();
         let wake = housekeeping(&mut s, cpu, now);
         let d = s.queue.schedule(now);
+        if d.overran > us_to_ticks(1000) {
+            hvlog!("rtds: pCPU {cpu} switched {} us late", d.overran * 1_000_000 / crate::arch::sysreg::read!(cntfrq_el0).max(1));
+        }
         if d.run != s.loaded {
             if let Some(old) = s.loaded {
                 if let Some(id) = s.ids[old] {
