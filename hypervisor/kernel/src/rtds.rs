@@ -55,6 +55,26 @@ pub fn init(cpu: usize) {
     }
 }
 
+/// Switches vCPU `id` off on its shared pCPU `pcpu` if that pCPU does not
+/// have it loaded: a vCPU that is not running needs nobody's cooperation
+/// to stop. (Two domains shutting down at once on the same shared pCPUs
+/// would otherwise each wait for the other's pCPU, which is busy waiting
+/// too.) Returns whether it is off now.
+pub fn switch_off_unloaded(id: VcpuId, pcpu: usize) -> bool {
+    if !system().placement.is_rtds(pcpu) {
+        return false;
+    }
+    let Some(mut s) = SCHED.get(pcpu).and_then(|m| m.try_lock()) else { return false };
+    let Some(i) = s.ids.iter().position(|x| *x == Some(id)) else { return false };
+    if s.loaded == Some(i) {
+        return false;
+    }
+    domain_of(id).vcpus[id.vcpu as usize].state.store(VCPU_OFF, Ordering::Release);
+    s.queue.set_runnable(i, false);
+    s.blocked[i] = false;
+    true
+}
+
 /// The vCPU that just trapped on `cpu` executed WFI: it waits for an interrupt.
 pub fn block_current(cpu: usize) {
     let mut s = SCHED[cpu].lock();

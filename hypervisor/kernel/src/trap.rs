@@ -24,7 +24,7 @@ extern "C" fn guest_sync(frame: &mut Frame) {
     let (esr_val, far, ipa) = vcpu_regs::trap_syndrome();
     match esr::decode(esr_val) {
         Trap::Wfx { wfe } => {
-            frame.elr += esr::insn_len(esr_val);
+            frame.elr = frame.elr.wrapping_add(esr::insn_len(esr_val));
             if !wfe {
                 vcpu::block(dom, v);
             }
@@ -36,14 +36,14 @@ extern "C" fn guest_sync(frame: &mut Frame) {
             frame.x[0] = (-hypercall::ENOSYS) as u64;
         }
         Trap::Smc { imm: 0 } => {
-            frame.elr += esr::insn_len(esr_val);
+            frame.elr = frame.elr.wrapping_add(esr::insn_len(esr_val));
             smccc_call(cpu, dom, v, frame);
         }
         Trap::SysReg(acc) if !acc.read && (acc.is(esr::ICC_SGI1R_EL1) || acc.is(esr::ICC_ASGI1R_EL1) || acc.is(esr::ICC_SGI0R_EL1)) => {
             let value = reg(frame, acc.rt);
             let kick = dom.vgic.lock().send_sgi(v, value);
             kick_vcpus(dom, kick, cpu);
-            frame.elr += esr::insn_len(esr_val);
+            frame.elr = frame.elr.wrapping_add(esr::insn_len(esr_val));
         }
         Trap::DataAbort(da) => data_abort(cpu, dom, v, frame, da, far, ipa, esr::insn_len(esr_val)),
         Trap::InstrAbort { .. } => {
@@ -113,7 +113,7 @@ fn data_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, da: DataAbo
         _ => false,
     };
     if emulated {
-        frame.elr += len;
+        frame.elr = frame.elr.wrapping_add(len);
     } else {
         log_abort(dom, "data access", ipa, frame.elr);
         inject_abort(cpu, dom, v, frame, false, far);

@@ -59,11 +59,16 @@ fn start_frame(cpu: usize, dom: &Domain, v: usize) -> Frame {
     f
 }
 
+/// Interrupts taken per drain at most.
+const MAX_DRAIN: usize = 64;
+
 /// Takes every pending physical interrupt. With a running vCPU, its virtual
 /// timer interrupt is forwarded to it (HW-linked: the guest's EOI deactivates
 /// the physical one); kicks and maintenance interrupts only wake us up.
 pub fn drain_irqs(running: Option<(&Domain, usize)>) {
-    loop {
+    // Bounded: whatever the devices do, the pCPU gets back to its vCPU
+    // (an interrupt still pending is taken again at the next exit).
+    for _ in 0..MAX_DRAIN {
         let intid = gic::ack();
         if intid == gic::SPURIOUS || intid >= 1020 {
             return;
@@ -95,6 +100,8 @@ fn forward_spi(spi: u32) {
         return;
     };
     if dom.state.load(Ordering::Acquire) != DOM_RUNNING {
+        // Its owner left RUNNING: off until the owner runs again.
+        gic::set_spi_enabled(spi, false);
         gic::deactivate(spi);
         return;
     }
@@ -222,6 +229,7 @@ pub fn shutdown(cpu: usize, dom: &Domain, v: usize, event: Event, frame: &mut Fr
         }
         _ => {}
     }
+    set_passthrough_irqs(dom, false);
     stop_other_vcpus(dom, v);
     match decision {
         Decision::Restart => restart(dom),
@@ -262,12 +270,21 @@ fn stop_other_vcpus(dom: &Domain, me: usize) {
         if i != me {
             // A racing CPU_ON may switch it to ON_PENDING after the first
             // pass; it sees `stop` and backs off, and so do we, again.
+            let id = hv_core::sched::VcpuId { domain: index_of(dom), vcpu: i as u8 };
             while vcpu.state.load(Ordering::Acquire) != VCPU_OFF {
                 let _ = vcpu.state.compare_exchange(VCPU_ON_PENDING, VCPU_OFF, Ordering::AcqRel, Ordering::Acquire);
+                // On a shared pCPU that is not running it, switch it off
+                // here: that pCPU may be busy stopping another domain.
+                crate::rtds::switch_off_unloaded(id, vcpu.pcpu);
                 core::hint::spin_loop();
             }
         }
     }
+}
+
+/// `dom`'s index in the system's domain table.
+fn index_of(dom: &Domain) -> u8 {
+    system().domains.iter().position(|d| core::ptr::eq(d, dom)).unwrap_or(0) as u8
 }
 
 /// Reloads the domain from its pristine image and starts vCPU 0 again.
@@ -297,5 +314,15 @@ fn restart(dom: &Domain) {
     }
     v0.state.store(VCPU_ON_PENDING, Ordering::Release);
     dom.state.store(DOM_RUNNING, Ordering::Release);
+    set_passthrough_irqs(dom, true);
     kick_vcpus(dom, 1, usize::MAX);
+}
+
+/// Interrupts passed through to `dom` are enabled only while it runs.
+fn set_passthrough_irqs(dom: &Domain, on: bool) {
+    for p in dom.desc.passthrough() {
+        if p.spi >= 32 {
+            gic::set_spi_enabled(p.spi, on);
+        }
+    }
 }

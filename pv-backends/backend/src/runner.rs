@@ -92,15 +92,44 @@ pub trait Device: Send {
     fn disconnect(&mut self, ctx: &Ctx);
 }
 
+/// Where the backend is in the xenbus handshake (`io/xenbus.h`'s diagram).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Phase {
+    /// InitWait written: waiting for the frontend to be ready.
     Waiting,
+    /// Connected: serving requests.
     Connected,
-    Failed,
+    /// Closing written: the frontend is closing, or the device gave up.
+    Closing,
+    /// Closed written: waiting for the frontend to start over.
+    Closed,
 }
 
-/// Serves one device until its backend directory is removed or `stop` is
+/// The step the frontend's state asks for, given ours. `None`: nothing.
+fn next_phase(phase: Phase, fe: XenbusState, ready: bool) -> Option<Phase> {
+    use XenbusState as S;
+    match (phase, fe) {
+        (Phase::Waiting, _) if ready => Some(Phase::Connected),
+        // The frontend closes: Closing, then Closed once it is Closed (a
+        // frontend waits for both before it reconnects or shuts down).
+        (Phase::Waiting | Phase::Connected, S::Closing) => Some(Phase::Closing),
+        (Phase::Waiting | Phase::Connected | Phase::Closing, S::Closed | S::Unknown) => Some(Phase::Closed),
+        // A connected frontend that starts over without closing.
+        (Phase::Connected, S::Initialising) => Some(Phase::Closed),
+        // After closing, a frontend that starts again gets InitWait.
+        (Phase::Closed, S::Initialising | S::Initialised | S::Connected) => Some(Phase::Waiting),
+        _ => None,
+    }
+}
+
+/// Serves one device until its backend directory is removed, the frontend
+/// closes a device the toolstack took offline (`online` = 0), or `stop` is
 /// set. `be_dir` must hold `frontend` and `frontend-id`, as libxl writes.
+///
+/// Every error (the device's, the transport's) goes the same way: the
+/// device lets go of the frontend and the backend says Closing, so a
+/// frontend never waits on a backend that claims Connected but no longer
+/// serves.
 pub fn serve(
     ep: Endpoint,
     be_dir: &str,
@@ -124,86 +153,102 @@ pub fn serve(
         fe_dir: &fe_dir,
         be_dir,
     };
-    if let Err(e) = dev.init(&ctx) {
-        log::error!("{be_dir}: init failed: {e}; closing");
-        let _ = xenbus::write_state(xs, be_dir, XenbusState::Closing);
-        return Err(e);
-    }
-    xenbus::write_state(xs, be_dir, XenbusState::InitWait)?;
-    xs.watch(&xenbus::join(&fe_dir, "state"), "fe")?;
-    xs.watch(be_dir, "be")?;
-
     let mut phase = Phase::Waiting;
-    let fail = |dev: &mut dyn Device, phase: &mut Phase, what: &str, e: &DeviceError| {
-        log::error!("{be_dir}: frontend dom{fe_dom} {what}: {e}; closing");
+    let r = run(&ctx, dev, stop, &mut phase);
+    if phase == Phase::Connected {
         dev.disconnect(&ctx);
-        *phase = Phase::Failed;
+    }
+    if let Err(e) = &r {
+        log::error!("{be_dir}: frontend dom{fe_dom}: {e}; closing");
         let _ = xenbus::write_state(xs, be_dir, XenbusState::Closing);
-    };
+    }
+    r
+}
 
+/// The handshake and the serving loop. Errors end it: `serve` closes.
+fn run(ctx: &Ctx, dev: &mut dyn Device, stop: &AtomicBool, phase: &mut Phase) -> Result<(), DeviceError> {
+    let (ep, be_dir, fe_dir, fe_dom) = (ctx.ep, ctx.be_dir, ctx.fe_dir, ctx.fe_dom);
+    let xs = &*ep.store;
+    dev.init(ctx).map_err(|e| DeviceError(format!("init failed: {e}")))?;
+    xenbus::write_state(xs, be_dir, XenbusState::InitWait)?;
+    xs.watch(&xenbus::join(fe_dir, "state"), "fe")?;
+    xs.watch(be_dir, "be")?;
+    // A device that fails while connected gives up on this connection
+    // only: Closing, then the usual close handshake, then a fresh start.
+    let give_up = |dev: &mut dyn Device, phase: &mut Phase, what: &str, e: &DeviceError| -> Result<(), DeviceError> {
+        log::error!("{be_dir}: frontend dom{fe_dom} {what}: {e}; closing");
+        if *phase == Phase::Connected {
+            dev.disconnect(ctx);
+        }
+        *phase = Phase::Closing;
+        xenbus::write_state(xs, be_dir, XenbusState::Closing)?;
+        Ok(())
+    };
+    // The frontend's state may already call for a step (a restarted
+    // backend under a connected frontend): look before the first wait.
+    let mut changed = true;
     while !stop.load(Ordering::Relaxed) {
-        let timeout = if phase == Phase::Connected {
-            dev.tick_ms().clamp(1, 50)
-        } else {
-            20
-        };
-        if let Some(port) = ep.events.wait(timeout)? {
-            if phase == Phase::Connected {
-                let r = dev.on_event(&ctx, port);
-                let _ = ep.events.unmask(port);
-                if let Err(e) = r {
-                    fail(dev, &mut phase, "sent a bad request", &e);
+        if changed {
+            if xs.read(&xenbus::join(be_dir, "frontend")).is_err() {
+                log::info!("{be_dir}: removed by the toolstack");
+                return Ok(());
+            }
+            let fe_state = xenbus::read_state(xs, fe_dir);
+            while let Some(next) = next_phase(*phase, fe_state, dev.ready(fe_state)) {
+                match next {
+                    Phase::Connected => match dev.connect(ctx) {
+                        Ok(()) => {
+                            xenbus::write_state(xs, be_dir, XenbusState::Connected)?;
+                            *phase = Phase::Connected;
+                            log::info!("{be_dir}: connected to dom{fe_dom}");
+                        }
+                        Err(e) => {
+                            dev.disconnect(ctx);
+                            give_up(dev, phase, "published a bad configuration", &e)?;
+                        }
+                    },
+                    Phase::Closing | Phase::Closed => {
+                        if *phase == Phase::Connected {
+                            dev.disconnect(ctx);
+                        }
+                        let st = if next == Phase::Closing { XenbusState::Closing } else { XenbusState::Closed };
+                        xenbus::write_state(xs, be_dir, st)?;
+                        *phase = next;
+                        log::info!("{be_dir}: frontend dom{fe_dom} is {fe_state:?}; backend {st:?}");
+                        // Closed and taken offline by the toolstack: done.
+                        if next == Phase::Closed && !xenbus::read_flag(xs, &xenbus::join(be_dir, "online")) {
+                            log::info!("{be_dir}: offline; no longer served");
+                            return Ok(());
+                        }
+                    }
+                    Phase::Waiting => {
+                        xenbus::write_state(xs, be_dir, XenbusState::InitWait)?;
+                        *phase = Phase::Waiting;
+                        log::info!("{be_dir}: frontend dom{fe_dom} starts over; waiting again");
+                    }
                 }
-            } else {
-                let _ = ep.events.unmask(port);
+                if *phase == Phase::Closing && next == Phase::Connected {
+                    break; // a failed connect waits for the frontend to move
+                }
             }
         }
-        if phase == Phase::Connected {
-            if let Err(e) = dev.tick(&ctx) {
-                fail(dev, &mut phase, "stream failed", &e);
+        let timeout = if *phase == Phase::Connected { dev.tick_ms().clamp(1, 50) } else { 20 };
+        if let Some(port) = ep.events.wait(timeout)? {
+            let r = if *phase == Phase::Connected { dev.on_event(ctx, port) } else { Ok(()) };
+            let _ = ep.events.unmask(port); // a port unbound meanwhile
+            if let Err(e) = r {
+                give_up(dev, phase, "sent a bad request", &e)?;
             }
         }
-        let mut changed = false;
+        if *phase == Phase::Connected {
+            if let Err(e) = dev.tick(ctx) {
+                give_up(dev, phase, "stream failed", &e)?;
+            }
+        }
+        changed = false;
         while xs.wait_watch(0)?.is_some() {
             changed = true;
         }
-        if !changed {
-            continue;
-        }
-        if xs.read(&xenbus::join(be_dir, "frontend")).is_err() {
-            log::info!("{be_dir}: removed by the toolstack");
-            break;
-        }
-        let fe_state = xenbus::read_state(xs, &fe_dir);
-        match (phase, fe_state) {
-            (Phase::Waiting, s) if dev.ready(s) => match dev.connect(&ctx) {
-                Ok(()) => {
-                    xenbus::write_state(xs, be_dir, XenbusState::Connected)?;
-                    phase = Phase::Connected;
-                    log::info!("{be_dir}: connected to dom{fe_dom}");
-                }
-                Err(e) => fail(dev, &mut phase, "published a bad configuration", &e),
-            },
-            (
-                Phase::Connected | Phase::Failed,
-                XenbusState::Closing
-                | XenbusState::Closed
-                | XenbusState::Unknown
-                | XenbusState::Initialising,
-            ) => {
-                if phase == Phase::Connected {
-                    dev.disconnect(&ctx);
-                }
-                phase = Phase::Waiting;
-                // Back to InitWait, not Closed: the frontend may reconnect.
-                xenbus::write_state(xs, be_dir, XenbusState::InitWait)?;
-                log::info!("{be_dir}: frontend dom{fe_dom} left ({fe_state:?}); waiting again");
-            }
-            _ => {}
-        }
-    }
-    if phase == Phase::Connected {
-        dev.disconnect(&ctx);
     }
     Ok(())
 }

@@ -116,9 +116,10 @@ impl Supervisor {
                     }
                     let be_dir = format!("{kind_dir}/{fe}/{id}");
                     // Only directories the toolstack finished writing, and not
-                    // ones left Closed by an earlier run.
+                    // ones it took offline that an earlier run closed.
                     if xs.read(&format!("{be_dir}/frontend")).is_err()
-                        || xenbus::read_state(xs, &be_dir) == XenbusState::Closed
+                        || (xenbus::read_state(xs, &be_dir) == XenbusState::Closed
+                            && !xenbus::read_flag(xs, &format!("{be_dir}/online")))
                     {
                         continue;
                     }

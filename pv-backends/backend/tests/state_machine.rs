@@ -1,7 +1,8 @@
-//! The backend state machine with a scripted device: InitWait, Connected
-//! once the frontend is ready, Closing (and a log line) when the device
-//! fails, InitWait again when the frontend closes, and Closing when the
-//! device panics.
+//! The backend state machine with a scripted device, as `io/xenbus.h`
+//! draws it: InitWait, Connected once the frontend is ready, Closing and
+//! Closed after the frontend's, InitWait when it starts over, Closing (and
+//! a log line) when the device fails or panics, and no more service once
+//! the toolstack has taken the device offline.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -79,8 +80,14 @@ fn handshake_failure_recovery_and_panic() {
     wait(&lb, &s, XenbusState::InitWait);
     set_fe(&lb, &s, XenbusState::Initialised);
     wait(&lb, &s, XenbusState::Connected);
-    // The frontend closes: back to InitWait, ready for a reconnect.
+    // The frontend closes: Closing, then Closed after the frontend's
+    // Closed (a Linux frontend waits for it, up to 5 s, at every reboot);
+    // a frontend that starts over gets InitWait.
     set_fe(&lb, &s, XenbusState::Closing);
+    wait(&lb, &s, XenbusState::Closing);
+    set_fe(&lb, &s, XenbusState::Closed);
+    wait(&lb, &s, XenbusState::Closed);
+    set_fe(&lb, &s, XenbusState::Initialising);
     wait(&lb, &s, XenbusState::InitWait);
     // A connect that fails: Closing and a log line.
     fail.store(true, Ordering::Relaxed);
@@ -90,27 +97,21 @@ fn handshake_failure_recovery_and_panic() {
     // The frontend resets; the next attempt succeeds.
     fail.store(false, Ordering::Relaxed);
     set_fe(&lb, &s, XenbusState::Closed);
+    wait(&lb, &s, XenbusState::Closed);
+    set_fe(&lb, &s, XenbusState::Initialising);
     wait(&lb, &s, XenbusState::InitWait);
     set_fe(&lb, &s, XenbusState::Initialised);
     wait(&lb, &s, XenbusState::Connected);
     assert_eq!(connects.load(Ordering::Relaxed), 3);
 
-    // Malformed frontend-id written by a broken toolstack: Closing.
-    let bad = spec(2);
+    // Malformed frontend-id written by a broken toolstack (in the same
+    // transaction as the rest): Closing, even with a frontend that is ready.
+    let mut bad = spec(2);
+    bad.be_nodes = vec![("frontend-id".into(), "two".into())];
     create_device(&*lb.xenstore(0), &bad).unwrap();
-    lb.xenstore(0)
-        .write(&format!("{}/frontend-id", bad.be_dir()), b"two")
-        .unwrap();
-    lb.xenstore(0)
-        .write(&format!("{}/x", bad.be_dir()), b"")
-        .unwrap();
-    // (The supervisor may have started it before the bad write; either
-    // way the device must not end Connected.)
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    assert_ne!(
-        xenbus::read_state(&*lb.xenstore(9), &bad.be_dir()),
-        XenbusState::Connected
-    );
+    set_fe(&lb, &bad, XenbusState::Initialised);
+    wait(&lb, &bad, XenbusState::Closing);
+    assert!(!testlog::lines_containing("malformed frontend or frontend-id").is_empty());
 
     // A device that panics: Closing, the others untouched.
     let p = spec(3);
@@ -123,6 +124,27 @@ fn handshake_failure_recovery_and_panic() {
         xenbus::read_state(&*lb.xenstore(9), &s.be_dir()),
         XenbusState::Connected
     );
+
+    // The toolstack takes a connected device offline: the close handshake
+    // runs, then the backend stays Closed and serves it no more.
+    let off = spec(4);
+    create_device(&*lb.xenstore(0), &off).unwrap();
+    wait(&lb, &off, XenbusState::InitWait);
+    set_fe(&lb, &off, XenbusState::Initialised);
+    wait(&lb, &off, XenbusState::Connected);
+    lb.xenstore(0).write(&format!("{}/online", off.be_dir()), b"0").unwrap();
+    set_fe(&lb, &off, XenbusState::Closing);
+    wait(&lb, &off, XenbusState::Closing);
+    set_fe(&lb, &off, XenbusState::Closed);
+    wait(&lb, &off, XenbusState::Closed);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while testlog::lines_containing("backend/test/4/0: offline; no longer served").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the offline device is still served");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    set_fe(&lb, &off, XenbusState::Initialising);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(xenbus::read_state(&*lb.xenstore(9), &off.be_dir()), XenbusState::Closed);
 
     // Removing the backend directory ends that device's thread.
     lb.xenstore(0).rm(&s.be_dir()).unwrap();

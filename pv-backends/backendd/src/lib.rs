@@ -13,19 +13,56 @@ use std::sync::Arc;
 
 use pv_backend::toolstack::{create_device, DeviceSpec};
 use pv_backend::{DeviceInfo, Supervisor};
-use pv_config::BackendConfig;
+use pv_config::{BackendConfig, SinkKind};
 use pv_transport::{Platform, Xenstore};
 use vdispl_back::{
     DisplaySink, LatestFrameSink, PngSink, VdisplBackend, VdisplConfig, VfbBackend, VfbConfig,
 };
 use vkbd_back::{EvdevSource, InputSource, VkbdBackend, VkbdConfig};
-use vsnd_back::{AlsaAudio, Router, VsndBackend};
+use vsnd_back::{AlsaAudio, CardRoute, Router, VsndBackend, VsndLimits};
 
 /// The display sink `[display]` asks for.
 pub fn make_sink(cfg: &BackendConfig) -> Box<dyn DisplaySink> {
-    match (cfg.display.sink.as_str(), &cfg.display.png_dir) {
-        ("png", Some(dir)) => Box::new(PngSink::new(dir.clone())),
-        _ => Box::new(LatestFrameSink::default()),
+    match (cfg.display.sink, &cfg.display.png_dir) {
+        (SinkKind::Png, Some(dir)) => Box::new(PngSink::new(dir.clone())),
+        // `BackendConfig::from_toml` refuses png without a directory.
+        (SinkKind::Png, None) | (SinkKind::Latest, _) => Box::new(LatestFrameSink::default()),
+    }
+}
+
+/// `[sound]` as the vsnd backend's router: devices per (domain, card).
+pub fn sound_router(cfg: &BackendConfig) -> Router {
+    let s = &cfg.sound;
+    let mut r = Router::new((!s.default_device.is_empty()).then(|| s.default_device.clone()));
+    for route in &s.route {
+        r.insert(route.domain, route.card, CardRoute { playback: route.playback.clone(), capture: route.capture.clone() });
+    }
+    r
+}
+
+/// `[sound]`'s quotas for one card.
+pub fn sound_limits(cfg: &BackendConfig) -> VsndLimits {
+    let s = &cfg.sound;
+    VsndLimits {
+        max_streams: s.max_streams as usize,
+        max_buffer_bytes: s.max_stream_kib.saturating_mul(1024),
+        max_buffer_ms: s.max_stream_ms,
+        max_card_bytes: u64::from(s.max_card_kib) * 1024,
+    }
+}
+
+/// `[vkbd]` as the vkbd backend's settings.
+pub fn vkbd_config(cfg: &BackendConfig) -> VkbdConfig {
+    let v = &cfg.vkbd;
+    VkbdConfig {
+        width: v.pointer[0],
+        height: v.pointer[1],
+        mt_width: v.touch[0],
+        mt_height: v.touch[1],
+        mt_contacts: v.contacts,
+        multi_touch: v.multi_touch,
+        queue_limit: v.queue_limit,
+        ..VkbdConfig::default()
     }
 }
 
@@ -43,17 +80,16 @@ fn input_sources(cfg: &BackendConfig, info: &DeviceInfo) -> Vec<Box<dyn InputSou
 /// A supervisor serving every device kind with the configured back ends.
 pub fn supervisor(cfg: &BackendConfig, platform: Arc<dyn Platform>) -> Supervisor {
     let mut sup = Supervisor::new(platform);
-    let router = Router {
-        routes: cfg.sound.routes.clone().into_iter().collect(),
-        default_device: cfg.sound.default_device.clone(),
-    };
+    let (router, limits) = (sound_router(cfg), sound_limits(cfg));
     sup.serve_kind(
         "vsnd",
-        Box::new(move |_| {
-            Some(Box::new(VsndBackend::new(
-                Box::new(AlsaAudio),
-                router.clone(),
-            )))
+        Box::new(move |info| {
+            let route = router.card(info.fe_dom, info.dev_id);
+            if route == CardRoute::default() {
+                log::warn!("{}: no sound device is configured for dom{} card {}", info.be_dir, info.fe_dom, info.dev_id);
+                return None;
+            }
+            Some(Box::new(VsndBackend::new(Box::new(AlsaAudio), route, limits.clone())))
         }),
     );
     let c = cfg.clone();
@@ -62,6 +98,8 @@ pub fn supervisor(cfg: &BackendConfig, platform: Arc<dyn Platform>) -> Superviso
         Box::new(move |_| {
             let limits = VdisplConfig {
                 max_buffer_size: c.display.max_buffer_mib.saturating_mul(1 << 20),
+                max_buffers: c.display.max_buffers,
+                max_mapped_bytes: u64::from(c.display.max_mapped_mib) << 20,
                 ..Default::default()
             };
             Some(Box::new(VdisplBackend::new(limits, make_sink(&c))))
@@ -91,7 +129,7 @@ pub fn supervisor(cfg: &BackendConfig, platform: Arc<dyn Platform>) -> Superviso
                         info.fe_dom
                     );
                 }
-                Some(Box::new(VkbdBackend::new(VkbdConfig::default(), sources)))
+                Some(Box::new(VkbdBackend::new(vkbd_config(&c), sources)))
             }),
         );
     }

@@ -1,7 +1,5 @@
 //! The `pv-backendd` TOML file.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
 /// Which transport the daemon serves devices over.
@@ -15,62 +13,176 @@ pub enum TransportKind {
     Loopback,
 }
 
-/// `[sound]`: where vsnd streams play.
+/// `[sound]`: where vsnd streams play, and how much of the driver domain a
+/// card may take. Devices are chosen here alone, per (domain, card):
+/// nothing a guest writes in xenstore names a device.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SoundSection {
-    /// ALSA device for streams with no route.
+    /// ALSA device the playback streams of cards with no `[[sound.route]]`
+    /// open; `""` refuses them. Capture has no default.
     #[serde(default = "default_device")]
     pub default_device: String,
-    /// Stream `unique-id` → ALSA device.
+    /// `[[sound.route]]`: the devices of one card of one domain.
     #[serde(default)]
-    pub routes: BTreeMap<String, String>,
+    pub route: Vec<SoundRoute>,
+    /// Streams per card.
+    #[serde(default = "default_max_streams")]
+    pub max_streams: u32,
+    /// Largest shared buffer of one stream, in KiB.
+    #[serde(default = "default_max_stream_kib")]
+    pub max_stream_kib: u32,
+    /// Largest shared buffer of one stream, in milliseconds of audio.
+    #[serde(default = "default_max_stream_ms")]
+    pub max_stream_ms: u32,
+    /// Shared buffers of a card's open streams together, in KiB.
+    #[serde(default = "default_max_card_kib")]
+    pub max_card_kib: u32,
+}
+
+/// `[[sound.route]]`: one card's devices.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SoundRoute {
+    /// The frontend's domain id.
+    pub domain: u16,
+    /// Its vsnd device number (`device/vsnd/<card>`).
+    #[serde(default)]
+    pub card: u32,
+    /// ALSA device its playback streams open; none: playback refused.
+    #[serde(default)]
+    pub playback: Option<String>,
+    /// ALSA device its capture streams open; none: capture refused.
+    #[serde(default)]
+    pub capture: Option<String>,
 }
 
 fn default_device() -> String {
     "default".into()
+}
+fn default_max_streams() -> u32 {
+    16
+}
+fn default_max_stream_kib() -> u32 {
+    256
+}
+fn default_max_stream_ms() -> u32 {
+    2000
+}
+fn default_max_card_kib() -> u32 {
+    1024
 }
 
 impl Default for SoundSection {
     fn default() -> Self {
         Self {
             default_device: default_device(),
-            routes: BTreeMap::new(),
+            route: Vec::new(),
+            max_streams: default_max_streams(),
+            max_stream_kib: default_max_stream_kib(),
+            max_stream_ms: default_max_stream_ms(),
+            max_card_kib: default_max_card_kib(),
         }
     }
+}
+
+/// Where display frames go.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// Frames kept in memory (the compositor plugs in its own sink).
+    #[default]
+    Latest,
+    /// Every frame written as a PNG into `png_dir`.
+    Png,
 }
 
 /// `[display]`: where vdispl/vfb frames go.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DisplaySection {
-    /// `png` writes every frame into `png_dir`; `latest` keeps frames in
-    /// memory (the compositor plugs in its own sink instead).
-    #[serde(default = "default_sink")]
-    pub sink: String,
-    /// Directory the `png` sink writes into; without it `png` falls back
-    /// to the in-memory sink.
+    /// `png` writes every frame into `png_dir` (which it then needs);
+    /// `latest` keeps frames in memory.
+    #[serde(default)]
+    pub sink: SinkKind,
+    /// Directory the `png` sink writes into.
     #[serde(default)]
     pub png_dir: Option<String>,
     /// Largest display buffer a frontend may share, in MiB.
     #[serde(default = "default_max_buffer")]
     pub max_buffer_mib: u32,
-}
-
-fn default_sink() -> String {
-    "latest".into()
+    /// Display buffers one frontend device may hold at once.
+    #[serde(default = "default_max_buffers")]
+    pub max_buffers: u32,
+    /// Display buffers of one frontend device together, in MiB.
+    #[serde(default = "default_max_mapped")]
+    pub max_mapped_mib: u32,
 }
 
 fn default_max_buffer() -> u32 {
     64
 }
+fn default_max_buffers() -> u32 {
+    8
+}
+fn default_max_mapped() -> u32 {
+    128
+}
 
 impl Default for DisplaySection {
     fn default() -> Self {
         Self {
-            sink: default_sink(),
+            sink: SinkKind::default(),
             png_dir: None,
             max_buffer_mib: default_max_buffer(),
+            max_buffers: default_max_buffers(),
+            max_mapped_mib: default_max_mapped(),
+        }
+    }
+}
+
+/// `[input]`: how vkbd devices present themselves to frontends.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InputSection {
+    /// Absolute pointer range the frontend sees (width, height).
+    #[serde(default = "default_pointer")]
+    pub pointer: [u32; 2],
+    /// Touch range the frontend sees (width, height).
+    #[serde(default = "default_pointer")]
+    pub touch: [u32; 2],
+    /// Touch contacts forwarded.
+    #[serde(default = "default_contacts")]
+    pub contacts: u32,
+    /// Offer multi-touch to frontends that ask.
+    #[serde(default = "yes")]
+    pub multi_touch: bool,
+    /// Events kept while a frontend's ring is full.
+    #[serde(default = "default_queue")]
+    pub queue_limit: usize,
+}
+
+fn default_pointer() -> [u32; 2] {
+    [800, 600]
+}
+fn default_contacts() -> u32 {
+    10
+}
+fn yes() -> bool {
+    true
+}
+fn default_queue() -> usize {
+    4096
+}
+
+impl Default for InputSection {
+    fn default() -> Self {
+        Self {
+            pointer: default_pointer(),
+            touch: default_pointer(),
+            contacts: default_contacts(),
+            multi_touch: true,
+            queue_limit: default_queue(),
         }
     }
 }
@@ -120,6 +232,9 @@ pub struct BackendConfig {
     /// `[display]`; the in-memory sink and 64 MiB buffers when absent.
     #[serde(default)]
     pub display: DisplaySection,
+    /// `[vkbd]`: what vkbd devices offer frontends.
+    #[serde(default)]
+    pub vkbd: InputSection,
     /// `[[input]]` entries, in file order; none means vkbd devices get no
     /// input source.
     #[serde(default)]
@@ -132,7 +247,16 @@ pub struct BackendConfig {
 impl BackendConfig {
     /// Parses the TOML text; errors name the line and field at fault.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let cfg: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        if cfg.display.sink == SinkKind::Png && cfg.display.png_dir.is_none() {
+            return Err("[display] sink = \"png\" needs png_dir".into());
+        }
+        Ok(cfg)
+    }
+
+    /// The `[[sound.route]]` of `domain`'s card `card`, if any.
+    pub fn sound_route(&self, domain: u16, card: u32) -> Option<&SoundRoute> {
+        self.sound.route.iter().find(|r| r.domain == domain && r.card == card)
     }
 
     /// Input devices routed to `domain`'s vkbd `id`.
@@ -156,7 +280,9 @@ mod tests {
             transport = "loopback"
             [sound]
             default_device = "plughw:0,0"
-            routes = { nav = "hw:1,0" }
+            [[sound.route]]
+            domain = 2
+            playback = "hw:1,0"
             [display]
             sink = "png"
             png_dir = "/tmp/frames"
@@ -174,7 +300,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.transport, TransportKind::Loopback);
-        assert_eq!(c.sound.routes["nav"], "hw:1,0");
+        assert_eq!(c.sound_route(2, 0).unwrap().playback.as_deref(), Some("hw:1,0"));
+        assert_eq!(c.sound_route(2, 0).unwrap().capture, None);
+        assert!(c.sound_route(2, 1).is_none());
+        assert_eq!(c.display.sink, SinkKind::Png);
         assert_eq!(c.inputs_for(2, 1)[0].device, "/dev/input/event4");
         assert!(c.inputs_for(2, 0).is_empty());
         assert_eq!(c.display.max_buffer_mib, 64);
@@ -190,5 +319,16 @@ mod tests {
             BackendConfig::from_toml("").unwrap(),
             BackendConfig::default()
         );
+        // Unknown sinks and a png sink with nowhere to write are errors,
+        // not a silent fall-back to the in-memory sink.
+        let e = BackendConfig::from_toml("[display]\nsink = \"pgn\"\n").unwrap_err();
+        assert!(e.contains("pgn"), "{e}");
+        let e = BackendConfig::from_toml("[display]\nsink = \"png\"\n").unwrap_err();
+        assert!(e.contains("png_dir"), "{e}");
+        // The old unique-id keyed routes are gone: naming them is an error.
+        let e = BackendConfig::from_toml("[sound]\nroutes = { nav = \"hw:1,0\" }\n").unwrap_err();
+        assert!(e.contains("routes"), "{e}");
+        let c = BackendConfig::from_toml("[vkbd]\npointer = [800, 480]\ncontacts = 2\n").unwrap();
+        assert_eq!((c.vkbd.pointer, c.vkbd.contacts, c.vkbd.touch), ([800, 480], 2, [800, 600]));
     }
 }

@@ -14,5 +14,6 @@ mod file;
 pub mod xl;
 
 pub use file::{
-    BackendConfig, DisplaySection, GuestSection, InputRoute, SoundSection, TransportKind,
+    BackendConfig, DisplaySection, GuestSection, InputRoute, InputSection, SinkKind, SoundRoute,
+    SoundSection, TransportKind,
 };

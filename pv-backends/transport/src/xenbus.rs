@@ -163,6 +163,16 @@ mod tests {
     }
 }
 
+/// A frontend's first step: Initialising (again, after an earlier close),
+/// then wait for the backend's InitWait, which a backend gives only to a
+/// frontend that starts over.
+pub fn start_frontend(xs: &dyn Xenstore, fe_dir: &str, be_dir: &str, token: &str, timeout_ms: u32) -> Result<()> {
+    if read_state(xs, fe_dir) != XenbusState::Initialising {
+        write_state(xs, fe_dir, XenbusState::Initialising)?;
+    }
+    wait_state(xs, be_dir, token, timeout_ms, |s| s == XenbusState::InitWait).map(drop)
+}
+
 /// A frontend's half of the connection handshake: publishes `nodes` (ring
 /// references, event channels, requests) together with state Initialised in
 /// one go, waits for the backend to answer, and moves to Connected if it

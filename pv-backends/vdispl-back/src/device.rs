@@ -12,13 +12,16 @@ use xen_abi::io::displif::{
     field, offsets, parse_resolution, DbufCreate, Event, EventBody, FbAttach, Operation, Request,
     RequestBody, Response, SetConfig, DBUF_FLG_REQ_ALLOC, PACKET_SIZE,
 };
-use xen_abi::io::evtpage::EventWriter;
-use xen_abi::io::ring::BackRing;
+use pv_transport::RingMemory;
+use xen_abi::io::evtpage::{offsets as evt_offsets, EventWriter};
+use xen_abi::io::ring::{offsets as ring_offsets, BackRing};
 
 use crate::sink::{DisplaySink, FlipDone, Frame, Output};
 
-const EINVAL: i32 = 22;
 const EIO: i32 = 5;
+const ENOMEM: i32 = 12;
+const EBUSY: i32 = 16;
+const EINVAL: i32 = 22;
 const EOPNOTSUPP: i32 = 95;
 
 /// Limits on what a frontend may ask for.
@@ -33,6 +36,14 @@ pub struct VdisplConfig {
     pub max_height: u32,
     /// Largest display buffer, in bytes.
     pub max_buffer_size: u32,
+    /// Display buffers a frontend may hold at once; DBUF_CREATE beyond
+    /// this is answered -ENOMEM.
+    pub max_buffers: u32,
+    /// Bytes of display buffers a frontend may hold at once.
+    pub max_mapped_bytes: u64,
+    /// Flips handed to the sink and not yet shown; more are answered
+    /// -EBUSY.
+    pub max_pending_flips: usize,
 }
 
 impl Default for VdisplConfig {
@@ -42,6 +53,9 @@ impl Default for VdisplConfig {
             max_width: 8192,
             max_height: 8192,
             max_buffer_size: 256 << 20,
+            max_buffers: 8,
+            max_mapped_bytes: 512 << 20,
+            max_pending_flips: 8,
         }
     }
 }
@@ -95,6 +109,8 @@ pub struct VdisplBackend {
     done: Arc<Mutex<Vec<(u32, u64)>>>,
     /// Flips handed to the sink and not yet reported shown.
     outstanding: usize,
+    /// Bytes of all display buffers mapped.
+    mapped: u64,
     fe_dom: u16,
     label: String,
 }
@@ -111,6 +127,7 @@ impl VdisplBackend {
             fbs: HashMap::new(),
             done: Arc::default(),
             outstanding: 0,
+            mapped: 0,
             fe_dom: 0,
             label: String::new(),
         }
@@ -158,7 +175,8 @@ impl VdisplBackend {
         match req.body {
             RequestBody::DbufCreate(d) => self.dbuf_create(ctx, d),
             RequestBody::DbufDestroy { dbuf_cookie } => {
-                self.dbufs.remove(&dbuf_cookie).ok_or(-EINVAL)?;
+                let d = self.dbufs.remove(&dbuf_cookie).ok_or(-EINVAL)?;
+                self.mapped -= d.mem.len() as u64;
                 self.fbs.retain(|_, fb| fb.dbuf != dbuf_cookie);
                 Ok(())
             }
@@ -191,6 +209,20 @@ impl VdisplBackend {
             log::warn!("{}: DBUF_CREATE refused: {d:?}", self.label);
             return Err(-EINVAL);
         }
+        // The same grants mapped again under a new cookie count again.
+        if self.dbufs.len() >= c.max_buffers as usize
+            || self.mapped + u64::from(d.buffer_sz).div_ceil(4096) * 4096 > c.max_mapped_bytes
+        {
+            log::warn!(
+                "{}: DBUF_CREATE over the quota ({} buffers, {} bytes held; at most {} and {})",
+                self.label,
+                self.dbufs.len(),
+                self.mapped,
+                c.max_buffers,
+                c.max_mapped_bytes
+            );
+            return Err(-ENOMEM);
+        }
         let mem = map_buffer(
             &*ctx.ep.mapper,
             ctx.fe_dom,
@@ -203,6 +235,7 @@ impl VdisplBackend {
             log::warn!("{}: display buffer does not map: {e}", self.label);
             -EINVAL
         })?;
+        self.mapped += mem.len() as u64;
         self.dbufs.insert(
             d.dbuf_cookie,
             Dbuf {
@@ -296,6 +329,9 @@ impl VdisplBackend {
     }
 
     fn flip(&mut self, ci: usize, fb_cookie: u64) -> Result<(), i32> {
+        if self.outstanding >= self.cfg.max_pending_flips {
+            return Err(-EBUSY);
+        }
         let frame = self.frame(ci, fb_cookie)?;
         let done = FlipDone {
             queue: self.done.clone(),
@@ -359,6 +395,7 @@ impl Device for VdisplBackend {
         self.fe_dom = ctx.fe_dom;
         self.label = format!("vdispl dom{}", ctx.fe_dom);
         let xs = &*ctx.ep.store;
+        let mut stale = false;
         for out in self.read_outputs(ctx)? {
             let dir = xenbus::join(ctx.fe_dir, &out.index.to_string());
             let node = |n: &str| {
@@ -373,9 +410,18 @@ impl Device for VdisplBackend {
             self.sink
                 .add_output(ctx.fe_dom, &out)
                 .map_err(|e| format!("connector {}: {e}", out.index))?;
-            let ring = BackRing::attach(ctx.ep.mapper.map(ctx.fe_dom, &[rref], true)?, 0)
-                .map_err(|_| "ring page")?;
-            let evt = EventWriter::new(ctx.ep.mapper.map(ctx.fe_dom, &[eref], true)?);
+            let ring_page = ctx.ep.mapper.map(ctx.fe_dom, &[rref], true)?;
+            let evt_page = ctx.ep.mapper.map(ctx.fe_dom, &[eref], true)?;
+            // A ring in use before we came: an earlier backend served this
+            // frontend (it was restarted). Carry on from its indices, so
+            // nothing is replayed or overflows, and count events as the
+            // frontend does.
+            let req_prod = ring_page.read_u32(ring_offsets::REQ_PROD);
+            let resume = ring_page.read_u32(ring_offsets::RSP_PROD);
+            stale |= req_prod != 0 || resume != 0;
+            let evt_id = evt_page.read_u32(evt_offsets::IN_PROD) as u16;
+            let ring = BackRing::attach(ring_page, resume).map_err(|_| "ring page")?;
+            let evt = EventWriter::new(evt_page);
             let port = ctx.ep.events.bind_interdomain(ctx.fe_dom, rport)?;
             let evt_port = ctx.ep.events.bind_interdomain(ctx.fe_dom, eport)?;
             self.conns.push(Conn {
@@ -384,9 +430,14 @@ impl Device for VdisplBackend {
                 port,
                 evt,
                 evt_port,
-                evt_id: 0,
+                evt_id,
                 shown: None,
             });
+        }
+        // Its display buffers and framebuffers died with that backend: the
+        // frontend must create them again, which it does on a reconnect.
+        if stale {
+            return Err("the frontend's rings were used by an earlier backend; asking it to reconnect".into());
         }
         Ok(())
     }
@@ -453,6 +504,7 @@ impl Device for VdisplBackend {
         }
         self.fbs.clear();
         self.dbufs.clear();
+        self.mapped = 0;
         self.done.lock().unwrap().clear();
         self.outstanding = 0;
     }

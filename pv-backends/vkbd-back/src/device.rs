@@ -247,10 +247,20 @@ impl Device for VkbdBackend {
             .map_err(|e| format!("shared page: {e}"))?;
         let port = ctx.ep.events.bind_interdomain(ctx.fe_dom, remote_port)?;
         let prod = page.read_u32(page::IN_PROD);
+        // Input made while no frontend was connected (a guest rebooting) is
+        // stale: a tap meant for the screen as it was must not land on the
+        // one that comes up. Drain it, and start each translator afresh.
         for (src, tr) in &mut self.sources {
+            for _ in 0..64 {
+                self.scratch.clear();
+                if src.read(&mut self.scratch).is_err() || self.scratch.is_empty() {
+                    break;
+                }
+            }
             let s = &**src;
             *tr = Some(Translator::new(target, |code| s.abs_range(code)));
         }
+        self.scratch.clear();
         self.queue.clear();
         self.conn = Some(Conn { page, port, prod });
         Ok(())

@@ -80,4 +80,7 @@ pub mod codes {
     /// Last code of the tool range; [`BTN_TOUCH`] (handled on its own) and
     /// the stylus buttons also fall inside it.
     pub const BTN_TOOL_LAST: u16 = K::BTN_TOOL_QUADTAP.0;
+    /// Stylus barrel buttons: keys (forwarded), though their codes fall
+    /// inside the tool range.
+    pub const BTN_STYLUS_BUTTONS: [u16; 3] = [K::BTN_STYLUS.0, K::BTN_STYLUS2.0, K::BTN_STYLUS3.0];
 }

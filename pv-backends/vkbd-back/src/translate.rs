@@ -158,7 +158,9 @@ impl Translator {
     }
 
     fn key(&mut self, code: u16, value: i32) {
-        let tool = (BTN_TOOL_FIRST..=BTN_TOOL_LAST).contains(&code) && code != BTN_TOUCH;
+        let tool = (BTN_TOOL_FIRST..=BTN_TOOL_LAST).contains(&code)
+            && code != BTN_TOUCH
+            && !BTN_STYLUS_BUTTONS.contains(&code);
         if tool {
             return;
         }
@@ -425,6 +427,34 @@ mod tests {
                 mt(0, MtEvent::Syn),
             ]
         );
+    }
+
+    /// The stylus buttons (BTN_STYLUS 0x14b, BTN_STYLUS2 0x14c,
+    /// BTN_STYLUS3 0x149) are keys inside the tool range: forwarded, while
+    /// the tools around them (BTN_TOOL_PEN 0x140, BTN_TOOL_DOUBLETAP 0x14d)
+    /// are not.
+    #[test]
+    fn stylus_buttons_are_forwarded_and_tools_are_not() {
+        let mut t = Translator::new(Target::default(), ranges);
+        let out = run(
+            &mut t,
+            &[
+                (EV_KEY, 0x140, 1),
+                (EV_KEY, 0x14b, 1),
+                (EV_KEY, 0x14c, 1),
+                (EV_KEY, 0x149, 1),
+                (EV_KEY, 0x14d, 1),
+                (EV_SYN, SYN_REPORT, 0),
+            ],
+        );
+        let keys: Vec<u32> = out
+            .iter()
+            .filter_map(|e| match e {
+                InEvent::Key { pressed: true, keycode } => Some(*keycode),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(keys, vec![0x14b, 0x14c, 0x149]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use xen_abi::io::sndif::{
 use crate::audio::{AudioBackend, PcmConfig, PcmStream};
 use crate::errno::*;
 use crate::gain::{sample_bytes, supports, Gain};
-use crate::route::Router;
+use crate::route::CardRoute;
 
 struct Open {
     params: OpenParams,
@@ -32,6 +32,9 @@ struct Open {
     next_report: u64,
     /// The position last sent in CUR_POS.
     reported: u64,
+    /// Samples pass through here a chunk at a time: a request never
+    /// allocates, whatever its length.
+    scratch: Vec<u8>,
 }
 
 struct Stream {
@@ -54,27 +57,56 @@ pub struct VsndStats {
     pub requests: AtomicU64,
     /// Requests answered with an error status.
     pub errors: AtomicU64,
-    /// Underruns and overruns reported by the audio back end.
+    /// Underruns and overruns reported by the audio back end, over every
+    /// stream of the card.
     pub xruns: AtomicU64,
 }
+
+/// What one card's frontend may take of the driver domain, whatever its
+/// xenstore nodes say: the frontend's own `buffer-size` is believed only up
+/// to these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VsndLimits {
+    /// Streams per card; a frontend publishing more is refused.
+    pub max_streams: usize,
+    /// Largest shared buffer of one stream, in bytes.
+    pub max_buffer_bytes: u32,
+    /// Largest shared buffer of one stream, in milliseconds of audio at
+    /// the stream's rate: the longest a request can keep the device busy.
+    pub max_buffer_ms: u32,
+    /// Shared buffers of all open streams of the card together, in bytes.
+    pub max_card_bytes: u64,
+}
+
+impl Default for VsndLimits {
+    fn default() -> Self {
+        Self { max_streams: 16, max_buffer_bytes: 256 << 10, max_buffer_ms: 2000, max_card_bytes: 1 << 20 }
+    }
+}
+
+/// The most bytes copied to or from the device in one go.
+const CHUNK: u32 = 16 << 10;
 
 /// One vsnd card.
 pub struct VsndBackend {
     audio: Box<dyn AudioBackend>,
-    router: Router,
+    route: CardRoute,
+    limits: VsndLimits,
     streams: Vec<Stream>,
     label: String,
     stats: Arc<VsndStats>,
 }
 
 impl VsndBackend {
-    /// A card whose streams open on `audio`, each on the device `router`
-    /// picks for its `unique-id`. The streams themselves are read from
-    /// xenstore when the frontend connects.
-    pub fn new(audio: Box<dyn AudioBackend>, router: Router) -> Self {
+    /// A card whose playback and capture streams open on the devices of
+    /// `route` on `audio` (the daemon's configuration for this frontend
+    /// domain and card), within `limits`. The streams themselves are read
+    /// from xenstore when the frontend connects.
+    pub fn new(audio: Box<dyn AudioBackend>, route: CardRoute, limits: VsndLimits) -> Self {
         Self {
             audio,
-            router,
+            route,
+            limits,
             streams: Vec::new(),
             label: String::new(),
             stats: Arc::default(),
@@ -88,6 +120,16 @@ impl VsndBackend {
 }
 
 type Reply = Result<Option<HwParams>, i32>;
+
+/// What a request needs besides its stream: the card's devices and limits,
+/// and the bytes its other open streams hold.
+struct CardCtx<'a> {
+    audio: &'a mut dyn AudioBackend,
+    route: &'a CardRoute,
+    limits: &'a VsndLimits,
+    label: &'a str,
+    others_bytes: u64,
+}
 
 fn window_ok(o: &Open, w: BufferWindow) -> bool {
     u64::from(w.offset) + u64::from(w.length) <= u64::from(o.params.buffer_sz)
@@ -113,15 +155,10 @@ fn intersect(a: Interval, b: Interval) -> Option<Interval> {
 }
 
 impl Stream {
-    fn handle(
-        &mut self,
-        audio: &mut dyn AudioBackend,
-        router: &Router,
-        label: &str,
-        req: Request,
-    ) -> Reply {
+    fn handle(&mut self, card: CardCtx, req: Request) -> Reply {
+        let label = card.label;
         match req.body {
-            RequestBody::Open(p) => self.open(audio, router, label, p),
+            RequestBody::Open(p) => self.open(card, p),
             RequestBody::Close => {
                 self.open = None;
                 Ok(None)
@@ -135,17 +172,12 @@ impl Stream {
             RequestBody::Mute(w) => self.mute(label, w, true),
             RequestBody::Unmute(w) => self.mute(label, w, false),
             RequestBody::Trigger(t) => self.trigger(t),
-            RequestBody::HwParamQuery(h) => self.query(h).map(Some),
+            RequestBody::HwParamQuery(h) => self.query(card.limits, h).map(Some),
         }
     }
 
-    fn open(
-        &mut self,
-        audio: &mut dyn AudioBackend,
-        router: &Router,
-        label: &str,
-        p: OpenParams,
-    ) -> Reply {
+    fn open(&mut self, card: CardCtx, p: OpenParams) -> Reply {
+        let label = card.label;
         self.open = None;
         let cfg = &self.info.cfg;
         let ch = u32::from(p.pcm_channels);
@@ -161,14 +193,31 @@ impl Stream {
             log::warn!("{label}: OPEN outside the stream's ranges: {p:?}");
             return Err(-EINVAL);
         }
+        // Both at most 8 × 255: no overflow.
         let frame_bytes = sample as u32 * ch;
+        let lim = card.limits;
+        let cap = cfg.buffer_size.min(lim.max_buffer_bytes);
+        let ms = u64::from(p.buffer_sz) * 1000 / (u64::from(p.pcm_rate) * u64::from(frame_bytes)).max(1);
+        if p.buffer_sz > cap || ms > u64::from(lim.max_buffer_ms) {
+            log::warn!("{label}: OPEN buffer of {} bytes ({ms} ms) is over the limit ({cap} bytes, {} ms)", p.buffer_sz, lim.max_buffer_ms);
+            return Err(-EINVAL);
+        }
+        if card.others_bytes + u64::from(p.buffer_sz) > lim.max_card_bytes {
+            log::warn!("{label}: OPEN would share {} bytes with the card's open streams, over its quota of {}", card.others_bytes + u64::from(p.buffer_sz), lim.max_card_bytes);
+            return Err(-ENOMEM);
+        }
+        let direction = if self.info.playback { "playback" } else { "capture" };
+        let Some(device) = card.route.device(self.info.playback) else {
+            log::warn!("{label}: no {direction} device is configured for this card");
+            return Err(-EACCES);
+        };
         let hint = self.mapper_hint.as_ref().ok_or(-EIO)?;
         let buffer = map_buffer(
             &*hint.mapper,
             hint.fe_dom,
             p.gref_directory,
             p.buffer_sz,
-            cfg.buffer_size,
+            cap,
             true,
         )
         .map_err(|e| {
@@ -182,9 +231,9 @@ impl Stream {
             period_frames: p.period_sz / frame_bytes,
             buffer_frames: p.buffer_sz / frame_bytes,
         };
-        let device = router.device_for(&self.info.unique_id);
-        let pcm = audio
-            .open(&device, self.info.playback, &pcm_cfg)
+        let pcm = card
+            .audio
+            .open(device, self.info.playback, &pcm_cfg)
             .map_err(|e| {
                 log::warn!("{label}: cannot open {device}: {e}");
                 -EIO
@@ -198,6 +247,7 @@ impl Stream {
             position: 0,
             next_report: u64::from(p.period_sz),
             reported: 0,
+            scratch: Vec::new(),
         });
         Ok(None)
     }
@@ -212,26 +262,32 @@ impl Stream {
             return Err(-EINVAL);
         }
         let fmt = o.params.pcm_format;
-        if write {
-            let mut data = o
-                .buffer
-                .read_vec(w.offset.into(), w.length.into())
-                .ok_or(-EINVAL)?;
-            o.gain.apply(fmt, &mut data);
-            o.pcm.write(&data).map_err(|e| {
-                log::warn!("{label}: playback failed: {e}");
-                -EIO
-            })?;
-        } else {
-            let mut data = vec![0u8; w.length as usize];
-            o.pcm.read(&mut data).map_err(|e| {
-                log::warn!("{label}: capture failed: {e}");
-                -EIO
-            })?;
-            o.gain.apply(fmt, &mut data);
-            o.buffer.write_at(w.offset.into(), &data);
+        // Whole frames at a time, at most a period or CHUNK.
+        let chunk = (o.params.period_sz.clamp(1, CHUNK) / o.frame_bytes).max(1) * o.frame_bytes;
+        o.scratch.resize(chunk as usize, 0);
+        let mut done = 0;
+        while done < w.length {
+            let n = chunk.min(w.length - done);
+            let at = u64::from(w.offset + done);
+            let data = &mut o.scratch[..n as usize];
+            if write {
+                o.buffer.read_bytes(at as usize, data);
+                o.gain.apply(fmt, data);
+                o.pcm.write(data).map_err(|e| {
+                    log::warn!("{label}: playback failed: {e}");
+                    -EIO
+                })?;
+            } else {
+                o.pcm.read(data).map_err(|e| {
+                    log::warn!("{label}: capture failed: {e}");
+                    -EIO
+                })?;
+                o.gain.apply(fmt, data);
+                o.buffer.write_at(at, data);
+            }
+            o.position += u64::from(n);
+            done += n;
         }
-        o.position += u64::from(w.length);
         Ok(None)
     }
 
@@ -304,7 +360,7 @@ impl Stream {
     }
 
     /// The stream's ranges intersected with what the frontend asks about.
-    fn query(&self, want: HwParams) -> Result<HwParams, i32> {
+    fn query(&self, lim: &VsndLimits, want: HwParams) -> Result<HwParams, i32> {
         let cfg = &self.info.cfg;
         let ours: u64 = cfg
             .formats
@@ -316,19 +372,26 @@ impl Stream {
         } else {
             ours & want.formats
         };
-        let rates: Vec<u32> = cfg.rates.clone();
+        let rates = intersect(range_of(&cfg.rates), want.rates).ok_or(-EINVAL)?;
+        // channels_min comes from the frontend's xenstore: no overflow.
         let min_frame = cfg
             .formats
             .iter()
             .filter(|f| formats & f.mask_bit() != 0)
             .filter_map(|&f| sample_bytes(f))
             .min()
-            .unwrap_or(1) as u32
-            * cfg.channels_min.max(1);
-        let max_frames = cfg.buffer_size / min_frame.max(1);
+            .unwrap_or(1) as u64
+            * u64::from(cfg.channels_min.max(1));
+        // The limits OPEN applies, so what the frontend picks opens.
+        let by_bytes = u64::from(cfg.buffer_size.min(lim.max_buffer_bytes)) / min_frame;
+        let by_time = u64::from(rates.min) * u64::from(lim.max_buffer_ms) / 1000;
+        let max_frames = by_bytes.min(by_time).min(u64::from(u32::MAX)) as u32;
+        if max_frames == 0 {
+            return Err(-EINVAL);
+        }
         let r = HwParams {
             formats,
-            rates: intersect(range_of(&rates), want.rates).ok_or(-EINVAL)?,
+            rates,
             channels: intersect(
                 Interval {
                     min: cfg.channels_min,
@@ -453,6 +516,9 @@ impl Device for VsndBackend {
         if infos.is_empty() {
             return Err("no streams configured".into());
         }
+        if infos.len() > self.limits.max_streams {
+            return Err(format!("{} streams, more than the {} allowed", infos.len(), self.limits.max_streams).into());
+        }
         for info in infos {
             let node = |n: &str| {
                 xenbus::read_u32(xs, &xenbus::join(&info.dir, n))
@@ -494,7 +560,19 @@ impl Device for VsndBackend {
 
     fn on_event(&mut self, ctx: &Ctx, port: Port) -> Result<(), DeviceError> {
         let label = self.label.clone();
-        for st in self.streams.iter_mut().filter(|s| s.port == port) {
+        for si in 0..self.streams.len() {
+            if self.streams[si].port != port {
+                continue;
+            }
+            let others_bytes: u64 = self
+                .streams
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != si)
+                .filter_map(|(_, s)| s.open.as_ref())
+                .map(|o| u64::from(o.params.buffer_sz))
+                .sum();
+            let st = &mut self.streams[si];
             loop {
                 let bytes = match st.ring.take_request() {
                     Ok(Some(b)) => b,
@@ -517,7 +595,16 @@ impl Device for VsndBackend {
                 let before = st.open.as_ref().map_or(0, |o| o.position);
                 let xruns_before = st.open.as_ref().map_or(0, |o| o.pcm.xruns());
                 let (status, hw) = match Request::decode(&bytes) {
-                    Ok(req) => match st.handle(&mut *self.audio, &self.router, &label, req) {
+                    Ok(req) => match st.handle(
+                        CardCtx {
+                            audio: &mut *self.audio,
+                            route: &self.route,
+                            limits: &self.limits,
+                            label: &label,
+                            others_bytes,
+                        },
+                        req,
+                    ) {
                         Ok(hw) => (0, hw),
                         Err(s) => (s, None),
                     },
@@ -543,7 +630,7 @@ impl Device for VsndBackend {
                     stats
                         .bytes
                         .fetch_add(o.position.saturating_sub(before), Ordering::Relaxed);
-                    stats.xruns.store(o.pcm.xruns(), Ordering::Relaxed);
+                    stats.xruns.fetch_add(o.pcm.xruns().saturating_sub(xruns_before), Ordering::Relaxed);
                 }
                 st.ring
                     .push_response(&response_bytes(id, raw_op, status, hw))

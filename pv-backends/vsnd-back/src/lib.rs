@@ -10,8 +10,9 @@
 //! * [`AudioBackend`] / [`PcmStream`] is where samples go: [`AlsaAudio`]
 //!   (the `alsa` crate) or [`MemoryAudio`] (a test harness).
 //! * [`Gain`] is the software gain stage that implements volume and mute.
-//! * [`Router`] maps a stream's `unique-id` to an ALSA device: an explicit
-//!   table first, then snd_be's `alsa<hw:0;0>` form, then a default.
+//! * [`Router`] gives each (frontend domain, card) its playback and capture
+//!   devices from the daemon's configuration alone ([`CardRoute`]);
+//!   [`VsndLimits`] caps what one card may share and keep busy.
 //!
 //! Bad requests (unknown operations, windows beyond the shared buffer,
 //! parameters outside the ranges, grants that do not map) get a negative
@@ -27,18 +28,20 @@ mod route;
 
 pub use alsa_out::AlsaAudio;
 pub use audio::{AudioBackend, MemoryAudio, MemoryTap, PcmConfig, PcmStream};
-pub use device::{VsndBackend, VsndStats};
+pub use device::{VsndBackend, VsndLimits, VsndStats};
 pub use gain::Gain;
-pub use route::Router;
+pub use route::{CardRoute, Router};
 
 /// Xen errno values used in responses (negated on the wire).
 pub mod errno {
     /// The audio device failed: it would not open, play, capture or
     /// trigger.
     pub const EIO: i32 = 5;
-    /// Out of memory; defined for frontends to match, not answered by
-    /// this backend.
+    /// A stream would take more of the driver domain than the card's
+    /// quota (shared bytes of its open streams).
     pub const ENOMEM: i32 = 12;
+    /// No device is configured for the stream's direction on this card.
+    pub const EACCES: i32 = 13;
     /// A bad request: unknown operation, stream not open, parameters
     /// outside the stream's ranges, a window beyond the shared buffer, or
     /// a buffer whose grants do not map.

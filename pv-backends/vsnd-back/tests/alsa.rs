@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use pv_transport::loopback::Loopback;
 use pv_transport::Platform;
-use vsnd_back::{AlsaAudio, Router};
+use vsnd_back::AlsaAudio;
 use vsnd_front::{PcmFormat, PcmParams, TriggerType, VsndFront};
 
 struct Files {
@@ -24,7 +24,9 @@ fn alsa_config() -> &'static Files {
         let dir = std::env::temp_dir().join(format!("vsnd-alsa-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut conf = String::new();
-        for name in ["play_a", "play_b"] {
+        // `evil` is a device no route names: a guest that names it in its
+        // unique-id must not reach it.
+        for name in ["play_a", "play_b", "play_c", "evil"] {
             conf += &format!(
                 "pcm.{name} {{\n type file\n slave.pcm {{ type null }}\n file \"{}\"\n format \"raw\"\n}}\n",
                 dir.join(format!("{name}.raw")).display()
@@ -47,9 +49,15 @@ fn read_file(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_default()
 }
 
-fn backend(lb: &Loopback, dom: u16, play_id: &str) -> (common::Backend, VsndFront) {
-    let be = common::start(lb, || Box::new(AlsaAudio), Router::default());
-    common::add(lb, &common::card(dom, play_id, "alsa<mic>"));
+/// dom's card 0 routed by the daemon to `play_device` and `mic`; the
+/// guest's own unique-ids are `play` and `mic`.
+fn backend(lb: &Loopback, dom: u16, play_device: &str) -> (common::Backend, VsndFront) {
+    backend_ids(lb, dom, play_device, "play")
+}
+
+fn backend_ids(lb: &Loopback, dom: u16, play_device: &str, play_id: &str) -> (common::Backend, VsndFront) {
+    let be = common::start(lb, || Box::new(AlsaAudio), common::router(dom, play_device, "mic"));
+    common::add(lb, &common::card(dom, play_id, "mic"));
     let fe = VsndFront::connect(lb.platform(dom).open().unwrap(), 0, 5000).unwrap();
     (be, fe)
 }
@@ -66,8 +74,8 @@ const PARAMS: PcmParams = PcmParams {
 fn playback_through_the_alsa_file_plugin_is_sample_exact() {
     let files = alsa_config();
     let lb = Loopback::new();
-    let (_be, mut fe) = backend(&lb, 1, "alsa<play_a>");
-    let s = fe.find("alsa<play_a>").unwrap();
+    let (_be, mut fe) = backend(&lb, 1, "play_a");
+    let s = fe.find("play").unwrap();
     fe.open(s, PARAMS).unwrap();
     fe.trigger(s, TriggerType::Start).unwrap();
     let pcm = common::stereo_ramp(48000 / 2, 3); // half a second
@@ -89,8 +97,8 @@ fn playback_through_the_alsa_file_plugin_is_sample_exact() {
 fn playback_gain_is_applied_before_alsa() {
     let files = alsa_config();
     let lb = Loopback::new();
-    let (_be, mut fe) = backend(&lb, 2, "alsa<play_b>");
-    let s = fe.find("alsa<play_b>").unwrap();
+    let (_be, mut fe) = backend(&lb, 2, "play_b");
+    let s = fe.find("play").unwrap();
     fe.open(s, PARAMS).unwrap();
     fe.mute(s, &[true, false], true).unwrap();
     fe.set_volume(s, &[0, -20000]).unwrap(); // right at -20 dB: a tenth
@@ -114,8 +122,8 @@ fn capture_from_the_alsa_file_plugin_is_sample_exact() {
     let source = common::stereo_ramp(9600, 17);
     std::fs::write(files.dir.join("mic-in.raw"), &source).unwrap();
     let lb = Loopback::new();
-    let (_be, mut fe) = backend(&lb, 3, "alsa<play_a>");
-    let s = fe.find("alsa<mic>").unwrap();
+    let (_be, mut fe) = backend(&lb, 3, "play_a");
+    let s = fe.find("mic").unwrap();
     fe.open(s, PARAMS).unwrap();
     fe.trigger(s, TriggerType::Start).unwrap();
     let got = fe.read(s, source.len()).unwrap();
@@ -125,4 +133,24 @@ fn capture_from_the_alsa_file_plugin_is_sample_exact() {
         "first differing byte at {:?}",
         got.iter().zip(&source).position(|(a, b)| a != b)
     );
+}
+
+/// A guest names a device in its stream's unique-id (snd_be's `alsa<...>`
+/// form, which f64e04b passed to ALSA): its samples still go to the device
+/// the daemon routed its card to, and the named device is never opened.
+/// Through ALSA's `file` plugin a named device could have written anywhere
+/// in the driver domain or run a shell command.
+#[test]
+fn a_guest_cannot_choose_its_alsa_device() {
+    let files = alsa_config();
+    let lb = Loopback::new();
+    let (_be, mut fe) = backend_ids(&lb, 4, "play_c", "alsa<evil>");
+    let s = fe.find("alsa<evil>").unwrap();
+    fe.open(s, PARAMS).unwrap();
+    let pcm = common::stereo_ramp(960, 5);
+    fe.write(s, &pcm).unwrap();
+    fe.close(s).unwrap();
+    assert!(!files.dir.join("evil.raw").exists(), "the guest-named device was opened");
+    let routed = read_file(&files.dir.join("play_c.raw"));
+    assert_eq!(routed, pcm, "playback should reach the routed device, sample for sample");
 }

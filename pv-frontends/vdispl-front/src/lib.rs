@@ -166,9 +166,7 @@ impl VdisplFront {
         if infos.is_empty() {
             return Err(Error::Protocol("no connectors configured"));
         }
-        xenbus::wait_state(xs, &be_dir, "vdispl-be", timeout_ms, |s| {
-            matches!(s, XenbusState::InitWait | XenbusState::Connected)
-        })?;
+        xenbus::start_frontend(xs, &fe_dir, &be_dir, "vdispl-be", timeout_ms)?;
         let mut connectors = Vec::new();
         let mut nodes: Vec<(String, String)> = Vec::new();
         for info in infos {

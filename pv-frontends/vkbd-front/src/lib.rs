@@ -103,9 +103,7 @@ impl VkbdFront {
         let be_dir = xenbus::read_string(xs, &xenbus::join(&fe_dir, "backend"))?;
         let be_dom = xenbus::read_u32(xs, &xenbus::join(&fe_dir, "backend-id"))?;
         let be_dom = DomId::try_from(be_dom).map_err(|_| Error::Invalid("backend-id"))?;
-        xenbus::wait_state(xs, &be_dir, "vkbd-be", timeout_ms, |s| {
-            matches!(s, XenbusState::InitWait | XenbusState::Connected)
-        })?;
+        xenbus::start_frontend(xs, &fe_dir, &be_dir, "vkbd-be", timeout_ms)?;
         let features = read_features(xs, &be_dir)?;
         let granted = Options {
             abs_pointer: opts.abs_pointer && features.abs_pointer,

@@ -117,9 +117,7 @@ impl VsndFront {
         let be_dom = xenbus::read_u32(xs, &xenbus::join(&fe_dir, "backend-id"))?;
         let be_dom = DomId::try_from(be_dom).map_err(|_| Error::Protocol("backend-id"))?;
         let infos = config::read_streams(xs, &fe_dir)?;
-        xenbus::wait_state(xs, &be_dir, "vsnd-be", timeout_ms, |s| {
-            matches!(s, XenbusState::InitWait | XenbusState::Connected)
-        })?;
+        xenbus::start_frontend(xs, &fe_dir, &be_dir, "vsnd-be", timeout_ms)?;
         let mut streams = Vec::new();
         let mut nodes: Vec<(String, String)> = Vec::new();
         for info in infos {

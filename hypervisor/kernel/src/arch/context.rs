@@ -209,6 +209,23 @@ fn restore_fp(ctx: &VcpuContext) {
     }
 }
 
+/// Zeroes the FP/SIMD registers, FPCR and FPSR: a vCPU that starts (or
+/// restarts) on a pCPU of its own inherits nothing of what ran before.
+pub fn clear_fp() {
+    // SAFETY: writes only the FP/SIMD registers and FPCR/FPSR, which the
+    // hypervisor (soft-float) never uses itself; FP access at EL2 is not
+    // trapped (the RTDS switch saves and restores them the same way).
+    unsafe {
+        core::arch::asm!(
+            ".arch_extension fp",
+            ".arch_extension simd",
+            "movi v0.16b, #0", "movi v1.16b, #0", "movi v2.16b, #0", "movi v3.16b, #0", "movi v4.16b, #0", "movi v5.16b, #0", "movi v6.16b, #0", "movi v7.16b, #0", "movi v8.16b, #0", "movi v9.16b, #0", "movi v10.16b, #0", "movi v11.16b, #0", "movi v12.16b, #0", "movi v13.16b, #0", "movi v14.16b, #0", "movi v15.16b, #0", "movi v16.16b, #0", "movi v17.16b, #0", "movi v18.16b, #0", "movi v19.16b, #0", "movi v20.16b, #0", "movi v21.16b, #0", "movi v22.16b, #0", "movi v23.16b, #0", "movi v24.16b, #0", "movi v25.16b, #0", "movi v26.16b, #0", "movi v27.16b, #0", "movi v28.16b, #0", "movi v29.16b, #0", "movi v30.16b, #0", "movi v31.16b, #0",
+            "msr fpcr, xzr", "msr fpsr, xzr",
+            options(nostack, nomem),
+        );
+    }
+}
+
 /// Arms the EL2 physical timer (PPI 26) for the next scheduling decision.
 pub fn arm_sched_timer(at: u64) {
     write!(cnthp_cval_el2, at);

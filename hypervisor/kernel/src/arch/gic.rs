@@ -206,6 +206,17 @@ pub fn route_spi(intid: u32, aff: u64) {
     dsb_sy();
 }
 
+/// Enables or disables SPI `intid` at the distributor: a passed-through
+/// interrupt is off while its owner is not running, so a level-high line
+/// nobody will service cannot keep a pCPU taking it.
+pub fn set_spi_enabled(intid: u32, on: bool) {
+    const ICENABLER: usize = 0x180;
+    let d = GICD.load(Ordering::Relaxed) as usize;
+    let (w, b) = (intid as usize / 32, intid % 32);
+    wr(d + if on { ISENABLER } else { ICENABLER } + 4 * w, 1 << b);
+    dsb_sy();
+}
+
 /// Deactivates SPI `intid` if it is active (its owner was reset).
 pub fn clear_active_spi(intid: u32) {
     const ISACTIVER: usize = 0x300;

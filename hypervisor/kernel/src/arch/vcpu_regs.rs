@@ -68,6 +68,9 @@ pub fn reset_el1(index: u64, counter_offset: u64) {
     write!(afsr0_el1, 0);
     write!(afsr1_el1, 0);
     write!(par_el1, 0);
+    // Nothing of a previous incarnation survives: debug state, FP/SIMD.
+    write!(mdscr_el1, 0);
+    super::context::clear_fp();
     isb();
 }
 

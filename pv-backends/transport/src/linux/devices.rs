@@ -37,39 +37,28 @@ impl Evtchn {
         })
     }
 
-    fn ioctl<T>(&self, req: u64, arg: &mut T) -> Result<i32> {
-        let f = self.file.lock().unwrap();
-        sys::ioctl(f.as_fd(), req, arg).map_err(os_error)
+    fn with_fd<T>(&self, f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> std::io::Result<T>) -> std::io::Result<T> {
+        let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        f(file.as_fd())
     }
 }
 
 impl EventChannel for Evtchn {
     fn alloc_unbound(&self, remote: DomId) -> Result<Port> {
-        let mut a = sys::EvtchnBindUnboundPort {
-            remote_domain: remote.into(),
-        };
-        self.ioctl(sys::IOCTL_EVTCHN_BIND_UNBOUND_PORT, &mut a)
-            .map(|p| p as Port)
+        self.with_fd(|fd| sys::evtchn_bind_unbound(fd, remote.into())).map_err(os_error)
     }
 
     fn bind_interdomain(&self, remote: DomId, remote_port: Port) -> Result<Port> {
-        let mut a = sys::EvtchnBindInterdomain {
-            remote_domain: remote.into(),
-            remote_port,
-        };
-        self.ioctl(sys::IOCTL_EVTCHN_BIND_INTERDOMAIN, &mut a)
-            .map(|p| p as Port)
+        self.with_fd(|fd| sys::evtchn_bind_interdomain(fd, remote.into(), remote_port))
             .map_err(|_| Error::BadPort(remote_port))
     }
 
     fn unbind(&self, port: Port) -> Result<()> {
-        let mut a = sys::EvtchnPort { port };
-        self.ioctl(sys::IOCTL_EVTCHN_UNBIND, &mut a).map(drop)
+        self.with_fd(|fd| sys::evtchn_unbind(fd, port)).map_err(|_| Error::BadPort(port))
     }
 
     fn notify(&self, port: Port) -> Result<()> {
-        let mut a = sys::EvtchnPort { port };
-        self.ioctl(sys::IOCTL_EVTCHN_NOTIFY, &mut a).map(drop)
+        self.with_fd(|fd| sys::evtchn_notify(fd, port)).map_err(|_| Error::BadPort(port))
     }
 
     fn wait(&self, timeout_ms: u32) -> Result<Option<Port>> {
@@ -133,18 +122,9 @@ impl Drop for DevMemory {
             return;
         }
         if self.release == Release::GntallocDealloc {
-            let mut a = sys::GntallocDeallocGref {
-                index: self.index,
-                count,
-            };
-            let _ = sys::ioctl(self.file.as_fd(), sys::IOCTL_GNTALLOC_DEALLOC_GREF, &mut a);
+            let _ = sys::gntalloc_dealloc(self.file.as_fd(), self.index, count);
         } else {
-            let mut a = sys::GntdevUnmapGrantRef {
-                index: self.index,
-                count,
-                pad: 0,
-            };
-            let _ = sys::ioctl(self.file.as_fd(), sys::IOCTL_GNTDEV_UNMAP_GRANT_REF, &mut a);
+            let _ = sys::gntdev_unmap(self.file.as_fd(), self.index, count);
         }
     }
 }
@@ -158,7 +138,8 @@ impl RingMemory for DevMemory {
     }
     fn write_u32(&self, offset: usize, value: u32) {
         if let Some(m) = &self.map {
-            m.write_u32(offset, value)
+            // Refused on a read-only mapping (where it would fault).
+            let _ = m.write_u32(offset, value);
         }
     }
     fn read_bytes(&self, offset: usize, buf: &mut [u8]) {
@@ -169,7 +150,8 @@ impl RingMemory for DevMemory {
     }
     fn write_bytes(&self, offset: usize, data: &[u8]) {
         if let Some(m) = &self.map {
-            m.write(offset, data)
+            // Refused on a read-only mapping (where it would fault).
+            let _ = m.write(offset, data);
         }
     }
     fn fence(&self, kind: Fence) {
@@ -188,42 +170,37 @@ impl SharedMemory for DevMemory {
     }
 }
 
-/// The MAP_GRANT_REF argument for `refs`: header then `count` (domid, ref)
-/// pairs, in u64 words so the buffer is aligned for the header.
-pub(crate) fn map_request(remote: DomId, refs: &[GrantRef]) -> Vec<u64> {
-    let mut words = vec![0u64; 2 + refs.len()];
-    words[0] = refs.len() as u64; // count (low half), pad (high half)
-    for (i, &r) in refs.iter().enumerate() {
-        words[2 + i] = u64::from(remote) | (u64::from(r) << 32);
+impl Gntdev {
+    /// Maps `refs` of `remote` in one range; the OS error if a step fails.
+    fn map_range(&self, remote: DomId, refs: &[GrantRef], writable: bool) -> std::io::Result<(u64, Mapping)> {
+        let fd = self.file.as_fd();
+        let index = sys::gntdev_map(fd, remote.into(), refs)?;
+        match Mapping::map(fd, index, refs.len() * XEN_PAGE_SIZE, writable) {
+            Ok(m) => Ok((index, m)),
+            Err(e) => {
+                let _ = sys::gntdev_unmap(fd, index, refs.len() as u32);
+                Err(e)
+            }
+        }
     }
-    if cfg!(target_endian = "big") {
-        // The pairs above are laid out for little-endian u64 words.
-        unreachable!("Xen guests are little-endian");
-    }
-    words
 }
 
 impl GrantMapper for Gntdev {
     fn map(&self, remote: DomId, refs: &[GrantRef], writable: bool) -> Result<Shm> {
-        if refs.is_empty() {
-            return Err(Error::Invalid("zero pages"));
+        if refs.is_empty() || refs.len() > u32::MAX as usize {
+            return Err(Error::Invalid("page count"));
         }
-        let mut req = map_request(remote, refs);
-        sys::ioctl_buf(self.file.as_fd(), sys::IOCTL_GNTDEV_MAP_GRANT_REF, &mut req)
-            .map_err(|_| Error::BadGrant(refs[0]))?;
-        let index = req[1];
-        let len = refs.len() * XEN_PAGE_SIZE;
-        let map = match Mapping::map(self.file.as_fd(), index, len, writable) {
-            Ok(m) => m,
-            Err(_) => {
-                let mut a = sys::GntdevUnmapGrantRef {
-                    index,
-                    count: refs.len() as u32,
-                    pad: 0,
-                };
-                let _ = sys::ioctl(self.file.as_fd(), sys::IOCTL_GNTDEV_UNMAP_GRANT_REF, &mut a);
-                // mmap fails when a grant does not map (bad ref, revoked).
-                return Err(Error::BadGrant(refs[0]));
+        let (index, map) = match self.map_range(remote, refs, writable) {
+            Ok(r) => r,
+            // mmap fails when a grant does not map (bad ref, revoked, not
+            // ours, read-only): name the one that fails on its own. Other
+            // failures (no memory, too many mappings) keep their errno.
+            Err(e) => {
+                let bad = refs.iter().find(|&&r| self.map_range(remote, &[r], writable).is_err());
+                return Err(match bad {
+                    Some(&r) if e.raw_os_error() != Some(libc::ENOMEM) => Error::BadGrant(r),
+                    _ => os_error(e),
+                });
             }
         };
         Ok(Shm::new(DevMemory {
@@ -253,29 +230,18 @@ impl Gntalloc {
 
 impl GrantTable for Gntalloc {
     fn share(&self, remote: DomId, pages: usize, readonly: bool) -> Result<Shm> {
-        if pages == 0 {
-            return Err(Error::Invalid("zero pages"));
-        }
-        // Header (domid, flags, count, index) is 16 bytes, then the refs.
-        let mut words = vec![0u64; 2 + pages.div_ceil(2)];
-        let flags = if readonly {
-            0
-        } else {
-            sys::GNTALLOC_FLAG_WRITABLE
+        let count = u32::try_from(pages).ok().filter(|&c| c > 0).ok_or(Error::Invalid("page count"))?;
+        let fd = self.file.as_fd();
+        let (index, grefs) = sys::gntalloc_alloc(fd, remote, !readonly, count).map_err(os_error)?;
+        // Our side is always writable: we fill the pages we share.
+        let map = match Mapping::map(fd, index, pages * XEN_PAGE_SIZE, true) {
+            Ok(m) => m,
+            Err(e) => {
+                // Give the grants back rather than leak them.
+                let _ = sys::gntalloc_dealloc(fd, index, count);
+                return Err(os_error(e));
+            }
         };
-        words[0] = u64::from(remote) | (u64::from(flags) << 16) | ((pages as u64) << 32);
-        sys::ioctl_buf(
-            self.file.as_fd(),
-            sys::IOCTL_GNTALLOC_ALLOC_GREF,
-            &mut words,
-        )
-        .map_err(os_error)?;
-        let index = words[1];
-        let grefs: Vec<GrantRef> = (0..pages)
-            .map(|i| (words[2 + i / 2] >> (32 * (i % 2))) as u32)
-            .collect();
-        let map = Mapping::map(self.file.as_fd(), index, pages * XEN_PAGE_SIZE, true)
-            .map_err(os_error)?;
         Ok(Shm::new(DevMemory {
             map: Some(map),
             grefs,
@@ -329,21 +295,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn map_request_layout() {
-        let w = map_request(3, &[0x10, 0x20]);
-        let bytes: Vec<u8> = w.iter().flat_map(|x| x.to_le_bytes()).collect();
-        assert_eq!(bytes.len(), 16 + 2 * 8);
-        assert_eq!(&bytes[0..4], &2u32.to_le_bytes(), "count");
-        assert_eq!(&bytes[16..24], &[3, 0, 0, 0, 0x10, 0, 0, 0], "refs[0]");
-        assert_eq!(&bytes[24..32], &[3, 0, 0, 0, 0x20, 0, 0, 0], "refs[1]");
-    }
-
-    #[test]
     fn devices_absent_without_xen() {
-        // On a machine without Xen these fail cleanly instead of panicking.
-        if !std::path::Path::new("/dev/xen/evtchn").exists() {
-            assert!(matches!(Evtchn::open(), Err(Error::Os(_))));
-            assert!(Gntdev::open().is_err());
+        // Without Xen these fail cleanly, naming the errno, instead of
+        // panicking; with it they open (as root) or say why not.
+        for (path, r) in [
+            ("/dev/xen/evtchn", Evtchn::open().map(drop)),
+            ("/dev/xen/gntdev", Gntdev::open().map(drop)),
+            ("/dev/xen/gntalloc", Gntalloc::open().map(drop)),
+        ] {
+            if std::path::Path::new(path).exists() {
+                assert!(matches!(r, Ok(()) | Err(Error::Os(libc::EACCES))), "{path}: {r:?}");
+            } else {
+                assert_eq!(r, Err(Error::Os(libc::ENOENT)), "{path}");
+            }
         }
     }
 }

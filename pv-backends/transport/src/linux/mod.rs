@@ -13,7 +13,7 @@
 //! Xen by the interop tests. All `unsafe` is in [`sys`].
 
 mod devices;
-pub mod sys;
+pub(crate) mod sys;
 mod xs;
 
 pub use devices::{Evtchn, Gntalloc, Gntdev, Privcmd};

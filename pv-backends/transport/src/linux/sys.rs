@@ -191,10 +191,14 @@ pub fn privcmd_mmapbatch(
 }
 
 /// An ioctl whose argument is one `T`. Returns the ioctl's result.
-pub fn ioctl<T>(fd: BorrowedFd<'_>, request: u64, arg: &mut T) -> io::Result<i32> {
-    // SAFETY: `arg` is a live, exclusively borrowed `T`, and every request
-    // number above encodes `size_of::<T>()` of the matching uapi struct, so
-    // the kernel reads and writes only within it.
+///
+/// # Safety
+/// `request` must be an ioctl of `fd`'s device whose argument is exactly a
+/// `T` (the request numbers above encode the size of the matching struct):
+/// the kernel then reads and writes only within `arg`.
+unsafe fn ioctl<T>(fd: BorrowedFd<'_>, request: u64, arg: &mut T) -> io::Result<i32> {
+    // SAFETY: `arg` is a live, exclusively borrowed `T`, and by the
+    // caller's promise the kernel accesses no more than that.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg as *mut T) };
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -203,17 +207,98 @@ pub fn ioctl<T>(fd: BorrowedFd<'_>, request: u64, arg: &mut T) -> io::Result<i32
     }
 }
 
-/// An ioctl whose argument is a header struct `H` followed by trailing
-/// elements, all held in `buf` (a `u64` buffer, so it is aligned for `H`).
-pub fn ioctl_buf(fd: BorrowedFd<'_>, request: u64, buf: &mut [u64]) -> io::Result<i32> {
-    // SAFETY: `buf` is a live, exclusive allocation; the callers size it for
-    // the header plus `count` trailing elements the kernel will access.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, buf.as_mut_ptr()) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
+/// `/dev/xen/evtchn`: a fresh local port only `remote` may bind to.
+pub(crate) fn evtchn_bind_unbound(fd: BorrowedFd<'_>, remote: u32) -> io::Result<u32> {
+    let mut a = EvtchnBindUnboundPort { remote_domain: remote };
+    // SAFETY: the request's argument is an EvtchnBindUnboundPort.
+    unsafe { ioctl(fd, IOCTL_EVTCHN_BIND_UNBOUND_PORT, &mut a) }.map(|p| p as u32)
+}
+
+/// `/dev/xen/evtchn`: connect to `remote`'s unbound `port`; the local port.
+pub(crate) fn evtchn_bind_interdomain(fd: BorrowedFd<'_>, remote: u32, port: u32) -> io::Result<u32> {
+    let mut a = EvtchnBindInterdomain { remote_domain: remote, remote_port: port };
+    // SAFETY: the request's argument is an EvtchnBindInterdomain.
+    unsafe { ioctl(fd, IOCTL_EVTCHN_BIND_INTERDOMAIN, &mut a) }.map(|p| p as u32)
+}
+
+/// `/dev/xen/evtchn`: close a local port.
+pub(crate) fn evtchn_unbind(fd: BorrowedFd<'_>, port: u32) -> io::Result<()> {
+    let mut a = EvtchnPort { port };
+    // SAFETY: the request's argument is an EvtchnPort.
+    unsafe { ioctl(fd, IOCTL_EVTCHN_UNBIND, &mut a) }.map(drop)
+}
+
+/// `/dev/xen/evtchn`: raise the event at the peer's end of a local port.
+pub(crate) fn evtchn_notify(fd: BorrowedFd<'_>, port: u32) -> io::Result<()> {
+    let mut a = EvtchnPort { port };
+    // SAFETY: the request's argument is an EvtchnPort.
+    unsafe { ioctl(fd, IOCTL_EVTCHN_NOTIFY, &mut a) }.map(drop)
+}
+
+/// The MAP_GRANT_REF argument: the header (count, pad, index) then
+/// `count` (domid, ref) pairs, in u64 words so the buffer is aligned for
+/// the header.
+fn gntdev_map_request(domid: u32, refs: &[u32]) -> Vec<u64> {
+    let mut words = vec![0u64; 2 + refs.len()];
+    words[0] = refs.len() as u64; // count (low half), pad (high half)
+    for (w, &r) in words[2..].iter_mut().zip(refs) {
+        // Little-endian words: Xen guests are little-endian.
+        *w = u64::from(domid) | (u64::from(r) << 32);
     }
+    words
+}
+
+/// `/dev/xen/gntdev`: reserve a range for the grants `(domid, ref)`; the
+/// `mmap` offset of the range.
+pub(crate) fn gntdev_map(fd: BorrowedFd<'_>, domid: u32, refs: &[u32]) -> io::Result<u64> {
+    if refs.is_empty() || refs.len() > u32::MAX as usize {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut words = gntdev_map_request(domid, refs);
+    // SAFETY: the buffer holds a GntdevMapGrantRef header followed by its
+    // `count` grant pairs, which is all the kernel reads; it writes only
+    // `index`, inside the header.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), IOCTL_GNTDEV_MAP_GRANT_REF as _, words.as_mut_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(words[1])
+}
+
+/// `/dev/xen/gntdev`: give back a range reserved by [`gntdev_map`], after
+/// its `munmap`.
+pub(crate) fn gntdev_unmap(fd: BorrowedFd<'_>, index: u64, count: u32) -> io::Result<()> {
+    let mut a = GntdevUnmapGrantRef { index, count, pad: 0 };
+    // SAFETY: the request's argument is a GntdevUnmapGrantRef.
+    unsafe { ioctl(fd, IOCTL_GNTDEV_UNMAP_GRANT_REF, &mut a) }.map(drop)
+}
+
+/// `/dev/xen/gntalloc`: allocate `count` zeroed pages granted to `domid`;
+/// the `mmap` offset of the pages and their grant references.
+pub(crate) fn gntalloc_alloc(fd: BorrowedFd<'_>, domid: u16, writable: bool, count: u32) -> io::Result<(u64, Vec<u32>)> {
+    if count == 0 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let flags = if writable { GNTALLOC_FLAG_WRITABLE } else { 0 };
+    // Header (domid, flags, count, index) is 16 bytes, then the refs.
+    let mut words = vec![0u64; 2 + (count as usize).div_ceil(2)];
+    words[0] = u64::from(domid) | (u64::from(flags) << 16) | (u64::from(count) << 32);
+    // SAFETY: the buffer holds a GntallocAllocGref header and room for
+    // `count` grant references after it, which is what the kernel writes.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), IOCTL_GNTALLOC_ALLOC_GREF as _, words.as_mut_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let refs = (0..count as usize).map(|i| (words[2 + i / 2] >> (32 * (i % 2))) as u32).collect();
+    Ok((words[1], refs))
+}
+
+/// `/dev/xen/gntalloc`: give up the pages of one [`gntalloc_alloc`]; they
+/// are freed once no longer mmapped.
+pub(crate) fn gntalloc_dealloc(fd: BorrowedFd<'_>, index: u64, count: u32) -> io::Result<()> {
+    let mut a = GntallocDeallocGref { index, count };
+    // SAFETY: the request's argument is a GntallocDeallocGref.
+    unsafe { ioctl(fd, IOCTL_GNTALLOC_DEALLOC_GREF, &mut a) }.map(drop)
 }
 
 /// Waits until `fd` is readable or `timeout_ms` passes.
@@ -240,17 +325,21 @@ pub fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: u32) -> io::Result<bool> {
     }
 }
 
-/// A shared mapping of `len` bytes of a device at `offset`.
+/// A shared mapping of `len` bytes of a device at `offset`: memory another
+/// domain may write at any moment. It hands out no references; every
+/// access is a bounds-checked volatile copy, and writes to a read-only
+/// mapping are refused instead of faulting.
 pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    writable: bool,
 }
 
-// SAFETY: the mapping is plain shared memory that another domain may write
-// at any time anyway; every access below is bounds-checked and volatile or
-// a single copy, so sharing the handle between threads adds no new hazard.
+// SAFETY: every access below is a bounds-checked volatile load or store of
+// memory the peer may change at any time anyway; none relies on exclusive
+// ownership, so moving or sharing the handle between threads is sound.
 unsafe impl Send for Mapping {}
-// SAFETY: as above: no access relies on exclusive ownership.
+// SAFETY: as above.
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
@@ -279,7 +368,12 @@ impl Mapping {
             return Err(io::Error::last_os_error());
         }
         let ptr = NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?;
-        Ok(Self { ptr, len })
+        Ok(Self { ptr, len, writable })
+    }
+
+    /// Whether writes are possible (the mapping was made writable).
+    pub fn writable(&self) -> bool {
+        self.writable
     }
 
     /// Size of the mapping in bytes, as asked of [`map`](Self::map).
@@ -305,51 +399,73 @@ impl Mapping {
         unsafe { self.ptr.as_ptr().add(offset).cast::<u32>().read_volatile() }
     }
 
-    /// A 4-byte-aligned volatile store; out of range or unaligned writes
-    /// nothing. The mapping must have been made writable.
-    pub fn write_u32(&self, offset: usize, v: u32) {
-        if !self.range_ok(offset, 4) || !offset.is_multiple_of(4) {
-            return;
+    /// A 4-byte-aligned volatile store; out of range, unaligned or on a
+    /// read-only mapping (where it would fault) writes nothing and returns
+    /// false.
+    pub fn write_u32(&self, offset: usize, v: u32) -> bool {
+        if !self.writable || !self.range_ok(offset, 4) || !offset.is_multiple_of(4) {
+            return false;
         }
-        // SAFETY: in range and aligned; a read-only mapping is never handed
-        // out for writing by the callers (gntdev maps writable on request).
-        unsafe {
-            self.ptr
-                .as_ptr()
-                .add(offset)
-                .cast::<u32>()
-                .write_volatile(v)
-        }
+        // SAFETY: in range, aligned (mmap returns page-aligned memory), and
+        // the pages are mapped writable.
+        unsafe { self.ptr.as_ptr().add(offset).cast::<u32>().write_volatile(v) }
+        true
     }
 
-    /// Copies out once, so the peer cannot change data between our checks.
+    /// Copies out once, with volatile loads, so the peer cannot change data
+    /// between our checks; a range outside the mapping reads zeros.
     pub fn read(&self, offset: usize, buf: &mut [u8]) {
         if !self.range_ok(offset, buf.len()) {
             buf.fill(0);
             return;
         }
-        // SAFETY: the source range is inside the mapping, and `buf` is a
-        // distinct Rust allocation, so the ranges cannot overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.ptr.as_ptr().add(offset),
-                buf.as_mut_ptr(),
-                buf.len(),
-            )
+        let src = self.ptr.as_ptr().wrapping_add(offset);
+        let mut i = 0;
+        // Whole aligned words where possible (display frames are large).
+        while i < buf.len() && (src as usize + i) % 8 != 0 {
+            // SAFETY: in range (checked above).
+            buf[i] = unsafe { src.add(i).read_volatile() };
+            i += 1;
+        }
+        while i + 8 <= buf.len() {
+            // SAFETY: in range and 8-byte aligned.
+            let w = unsafe { src.add(i).cast::<u64>().read_volatile() };
+            buf[i..i + 8].copy_from_slice(&w.to_ne_bytes());
+            i += 8;
+        }
+        while i < buf.len() {
+            // SAFETY: in range.
+            buf[i] = unsafe { src.add(i).read_volatile() };
+            i += 1;
         }
     }
 
-    /// Copies `data` in at `offset`; a range outside the mapping writes
-    /// nothing. The mapping must have been made writable.
-    pub fn write(&self, offset: usize, data: &[u8]) {
-        if !self.range_ok(offset, data.len()) {
-            return;
+    /// Copies `data` in at `offset` with volatile stores; a range outside
+    /// the mapping, or a read-only mapping, writes nothing and returns
+    /// false.
+    pub fn write(&self, offset: usize, data: &[u8]) -> bool {
+        if !self.writable || !self.range_ok(offset, data.len()) {
+            return false;
         }
-        // SAFETY: the destination range is inside the mapping and `data` is
-        // a distinct Rust allocation.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(offset), data.len())
+        let dst = self.ptr.as_ptr().wrapping_add(offset);
+        let mut i = 0;
+        while i < data.len() && (dst as usize + i) % 8 != 0 {
+            // SAFETY: in range, writable.
+            unsafe { dst.add(i).write_volatile(data[i]) };
+            i += 1;
         }
+        while i + 8 <= data.len() {
+            let w = u64::from_ne_bytes(data[i..i + 8].try_into().unwrap_or([0; 8]));
+            // SAFETY: in range, 8-byte aligned, writable.
+            unsafe { dst.add(i).cast::<u64>().write_volatile(w) };
+            i += 8;
+        }
+        while i < data.len() {
+            // SAFETY: in range, writable.
+            unsafe { dst.add(i).write_volatile(data[i]) };
+            i += 1;
+        }
+        true
     }
 }
 
@@ -395,6 +511,16 @@ mod tests {
     }
 
     #[test]
+    fn map_request_layout() {
+        let w = gntdev_map_request(3, &[0x10, 0x20]);
+        let bytes: Vec<u8> = w.iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert_eq!(bytes.len(), 16 + 2 * 8);
+        assert_eq!(&bytes[0..4], &2u32.to_le_bytes(), "count");
+        assert_eq!(&bytes[16..24], &[3, 0, 0, 0, 0x10, 0, 0, 0], "refs[0]");
+        assert_eq!(&bytes[24..32], &[3, 0, 0, 0, 0x20, 0, 0, 0], "refs[1]");
+    }
+
+    #[test]
     fn anonymous_mapping_bounds() {
         // Any mappable fd shows the accessors' bounds checks; /dev/zero is
         // always there (MAP_SHARED of /dev/zero is shared anonymous memory).
@@ -404,7 +530,7 @@ mod tests {
             .open("/dev/zero")
             .unwrap();
         let m = Mapping::map(std::os::fd::AsFd::as_fd(&f), 0, 4096, true).unwrap();
-        m.write_u32(8, 0xdead_beef);
+        assert!(m.write_u32(8, 0xdead_beef));
         assert_eq!(m.read_u32(8), 0xdead_beef);
         assert_eq!(m.read_u32(4094), 0, "out of range reads zero");
         assert_eq!(m.read_u32(9), 0, "unaligned reads zero");
@@ -414,5 +540,23 @@ mod tests {
         assert_eq!(b, [0; 8], "out of range reads zero");
         m.read(4090, &mut b[..6]);
         assert_eq!(&b[..6], b"abcdef");
+        // Unaligned heads and tails around whole words copy exactly.
+        let data: Vec<u8> = (0..100u8).collect();
+        assert!(m.write(13, &data));
+        let mut back = vec![0u8; 100];
+        m.read(13, &mut back);
+        assert_eq!(back, data);
+    }
+
+    /// A write to a read-only mapping would kill the daemon with SIGSEGV
+    /// (f64e04b did that): it is refused instead.
+    #[test]
+    fn writes_to_a_read_only_mapping_are_refused() {
+        let f = std::fs::File::open("/dev/zero").unwrap();
+        let m = Mapping::map(std::os::fd::AsFd::as_fd(&f), 0, 4096, false).unwrap();
+        assert!(!m.writable());
+        assert!(!m.write_u32(0, 1));
+        assert!(!m.write(0, b"x"));
+        assert_eq!(m.read_u32(0), 0);
     }
 }

@@ -93,12 +93,21 @@ impl XsClient {
     }
 }
 
+/// One message. A message of a type we do not know is read whole (its
+/// payload too, so the next read starts at a header) and reported as
+/// invalid; a length beyond the protocol's limit leaves no way to find the
+/// next header, so the connection is treated as closed.
 fn read_message(s: &mut dyn XsStream) -> Result<(XsHeader, Vec<u8>)> {
-    let mut h = [0u8; XsHeader::SIZE];
-    s.read_exact(&mut h).map_err(|_| Error::Closed)?;
-    let h = XsHeader::decode(&h).map_err(|_| Error::Invalid("bad xenstore header"))?;
-    let mut payload = vec![0u8; h.len as usize];
+    let mut raw = [0u8; XsHeader::SIZE];
+    s.read_exact(&mut raw).map_err(|_| Error::Closed)?;
+    let at = xen_abi::io::xs_wire::header_offsets::LEN;
+    let len = u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]) as usize;
+    if len > xen_abi::io::xs_wire::XENSTORE_PAYLOAD_MAX {
+        return Err(Error::Closed);
+    }
+    let mut payload = vec![0u8; len];
     s.read_exact(&mut payload).map_err(|_| Error::Closed)?;
+    let h = XsHeader::decode(&raw).map_err(|_| Error::Invalid("xenstore message of an unknown type"))?;
     Ok((h, payload))
 }
 
@@ -168,6 +177,33 @@ impl Xenstore for XsClient {
             }
         }
         Err(Error::Store("EAGAIN".into()))
+    }
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+    use std::io::Write as _;
+
+    /// A message of an unknown type is consumed whole: the message after
+    /// it still reads. (f64e04b left its payload in the stream, so the
+    /// next "header" was payload bytes.)
+    #[test]
+    fn an_unknown_message_type_does_not_desynchronise_the_stream() {
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let header = |ty: u32, len: u32| -> Vec<u8> {
+            [ty, 7, 0, len].iter().flat_map(|x| x.to_le_bytes()).collect()
+        };
+        a.write_all(&header(0xdead, 5)).unwrap();
+        a.write_all(b"junk!").unwrap();
+        a.write_all(&header(2, 3)).unwrap(); // XS_READ
+        a.write_all(b"ok\0").unwrap();
+        a.write_all(&header(2, 1 << 20)).unwrap(); // beyond the limit
+        let mut s: Box<dyn XsStream> = Box::new(b);
+        assert!(matches!(read_message(&mut *s), Err(Error::Invalid(_))));
+        let (h, p) = read_message(&mut *s).unwrap();
+        assert_eq!((h.req_id, p.as_slice()), (7, &b"ok\0"[..]));
+        assert_eq!(read_message(&mut *s).unwrap_err(), Error::Closed);
     }
 }
 

@@ -215,7 +215,10 @@ impl RingMemory for LoopMemory {
     }
 
     fn write_bytes(&self, offset: usize, data: &[u8]) {
-        if !self.writable || !self.in_range(offset, data.len()) {
+        // A real read-only mapping faults (SIGSEGV): so does the harness,
+        // so that a test sees the bug instead of a silently dropped write.
+        assert!(self.writable, "write to a read-only grant mapping (a real mapping would fault)");
+        if !self.in_range(offset, data.len()) {
             return;
         }
         let mut done = 0;

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use pv_backend::toolstack::{create_device, DeviceSpec};
 use pv_backend::{testlog, Supervisor};
 use pv_transport::loopback::Loopback;
-use vsnd_back::{AudioBackend, Router, VsndBackend};
+use vsnd_back::{AudioBackend, CardRoute, Router, VsndBackend, VsndLimits};
 
 pub struct Backend {
     stop: Arc<AtomicBool>,
@@ -24,16 +24,37 @@ impl Drop for Backend {
     }
 }
 
+/// A router with one card: `dom`'s card 0 plays on `playback` and
+/// records from `capture`.
+pub fn router(dom: u16, playback: &str, capture: &str) -> Router {
+    let mut r = Router::new(None);
+    r.insert(dom, 0, CardRoute { playback: Some(playback.into()), capture: Some(capture.into()) });
+    r
+}
+
 pub fn start(
     lb: &Loopback,
     audio: impl Fn() -> Box<dyn AudioBackend> + Send + Sync + 'static,
     router: Router,
 ) -> Backend {
+    start_with(lb, audio, router, VsndLimits::default())
+}
+
+/// As `start`, with the daemon's limits on what each card may take.
+pub fn start_with(
+    lb: &Loopback,
+    audio: impl Fn() -> Box<dyn AudioBackend> + Send + Sync + 'static,
+    router: Router,
+    limits: VsndLimits,
+) -> Backend {
     testlog::init();
     let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
     sup.serve_kind(
         "vsnd",
-        Box::new(move |_| Some(Box::new(VsndBackend::new(audio(), router.clone())))),
+        Box::new(move |info| {
+            let route = router.card(info.fe_dom, info.dev_id);
+            Some(Box::new(VsndBackend::new(audio(), route, limits.clone())))
+        }),
     );
     let stop = sup.stop_flag();
     let handle = std::thread::spawn(move || sup.run().unwrap());
