@@ -116,8 +116,10 @@ fn next_phase(phase: Phase, fe: XenbusState, ready: bool) -> Option<Phase> {
         (Phase::Waiting | Phase::Connected | Phase::Closing, S::Closed | S::Unknown) => Some(Phase::Closed),
         // A connected frontend that starts over without closing.
         (Phase::Connected, S::Initialising) => Some(Phase::Closed),
-        // After closing, a frontend that starts again gets InitWait.
-        (Phase::Closed, S::Initialising | S::Initialised | S::Connected) => Some(Phase::Waiting),
+        // After closing, a frontend that starts again gets InitWait. One
+        // still Connected has not noticed yet: wait for it to start over
+        // (answering it would connect to its old rings again).
+        (Phase::Closing | Phase::Closed, S::Initialising | S::Initialised) => Some(Phase::Waiting),
         _ => None,
     }
 }
@@ -143,7 +145,7 @@ pub fn serve(
         (Ok(d), Ok(id)) if id <= u32::from(DomId::MAX) && d.starts_with('/') => (d, id as DomId),
         _ => {
             log::error!("{be_dir}: malformed frontend or frontend-id node; closing");
-            let _ = xenbus::write_state(xs, be_dir, XenbusState::Closing);
+            close(xs, be_dir);
             return Err("malformed backend directory".into());
         }
     };
@@ -160,9 +162,16 @@ pub fn serve(
     }
     if let Err(e) = &r {
         log::error!("{be_dir}: frontend dom{fe_dom}: {e}; closing");
-        let _ = xenbus::write_state(xs, be_dir, XenbusState::Closing);
+        close(xs, be_dir);
     }
     r
+}
+
+/// The backend's half of closing for good: Closing, then Closed (what a
+/// Linux frontend waits for before it lets go).
+pub(crate) fn close(xs: &dyn pv_transport::Xenstore, be_dir: &str) {
+    let _ = xenbus::write_state(xs, be_dir, XenbusState::Closing);
+    let _ = xenbus::write_state(xs, be_dir, XenbusState::Closed);
 }
 
 /// The handshake and the serving loop. Errors end it: `serve` closes.
@@ -173,15 +182,17 @@ fn run(ctx: &Ctx, dev: &mut dyn Device, stop: &AtomicBool, phase: &mut Phase) ->
     xenbus::write_state(xs, be_dir, XenbusState::InitWait)?;
     xs.watch(&xenbus::join(fe_dir, "state"), "fe")?;
     xs.watch(be_dir, "be")?;
-    // A device that fails while connected gives up on this connection
-    // only: Closing, then the usual close handshake, then a fresh start.
+    // A device that fails gives up on this connection only: Closing, then
+    // Closed at once (Linux's sound and display frontends wait for Closed
+    // before they start over), then a fresh start when the frontend does.
     let give_up = |dev: &mut dyn Device, phase: &mut Phase, what: &str, e: &DeviceError| -> Result<(), DeviceError> {
         log::error!("{be_dir}: frontend dom{fe_dom} {what}: {e}; closing");
         if *phase == Phase::Connected {
             dev.disconnect(ctx);
         }
-        *phase = Phase::Closing;
         xenbus::write_state(xs, be_dir, XenbusState::Closing)?;
+        xenbus::write_state(xs, be_dir, XenbusState::Closed)?;
+        *phase = Phase::Closed;
         Ok(())
     };
     // The frontend's state may already call for a step (a restarted
@@ -227,7 +238,7 @@ fn run(ctx: &Ctx, dev: &mut dyn Device, stop: &AtomicBool, phase: &mut Phase) ->
                         log::info!("{be_dir}: frontend dom{fe_dom} starts over; waiting again");
                     }
                 }
-                if *phase == Phase::Closing && next == Phase::Connected {
+                if *phase == Phase::Closed && next == Phase::Connected {
                     break; // a failed connect waits for the frontend to move
                 }
             }

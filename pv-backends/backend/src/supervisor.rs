@@ -1,6 +1,6 @@
 //! Serves every device of the kinds we back, one thread per device.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -37,7 +37,8 @@ pub struct Supervisor {
 }
 
 struct Running {
-    handle: JoinHandle<()>,
+    /// Whether the device ended in failure (an error or a panic).
+    handle: JoinHandle<bool>,
 }
 
 impl Supervisor {
@@ -71,18 +72,30 @@ impl Supervisor {
             xs.watch(&format!("{root}/{kind}"), kind)?;
         }
         let mut running: HashMap<(String, DomId, u32), Running> = HashMap::new();
+        // Devices that failed are not served again until the toolstack
+        // removes their directory: a frontend that makes a device fail at
+        // will must not make this loop start it over and over.
+        let mut failed: HashSet<(String, DomId, u32)> = HashSet::new();
         while !self.stop.load(Ordering::Relaxed) {
             if xs.wait_watch(50)?.is_some() {
                 while xs.wait_watch(0)?.is_some() {}
-                self.scan(&root, xs, &mut running);
+                failed.retain(|k| xs.read(&format!("{root}/{}/{}/{}/frontend", k.0, k.1, k.2)).is_ok());
+                self.scan(&root, xs, &mut running, &failed);
             }
             running.retain(|key, r| {
                 if !r.handle.is_finished() {
                     return true;
                 }
-                let r = std::mem::replace(&mut r.handle, std::thread::spawn(|| {}));
-                if r.join().is_err() {
-                    log::error!("{}/{}/{}: device thread panicked", key.0, key.1, key.2);
+                let r = std::mem::replace(&mut r.handle, std::thread::spawn(|| false));
+                match r.join() {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        failed.insert(key.clone());
+                    }
+                    Err(_) => {
+                        log::error!("{}/{}/{}: device thread panicked", key.0, key.1, key.2);
+                        failed.insert(key.clone());
+                    }
                 }
                 false
             });
@@ -98,6 +111,7 @@ impl Supervisor {
         root: &str,
         xs: &dyn pv_transport::Xenstore,
         running: &mut HashMap<(String, DomId, u32), Running>,
+        failed: &HashSet<(String, DomId, u32)>,
     ) {
         for (kind, factory) in &self.factories {
             let kind_dir = format!("{root}/{kind}");
@@ -111,7 +125,7 @@ impl Supervisor {
                 };
                 for id in ids {
                     let key = (kind.clone(), fe, id);
-                    if running.contains_key(&key) {
+                    if running.contains_key(&key) || failed.contains(&key) {
                         continue;
                     }
                     let be_dir = format!("{kind_dir}/{fe}/{id}");
@@ -140,7 +154,7 @@ impl Supervisor {
         }
     }
 
-    fn spawn(&self, info: DeviceInfo, mut dev: Box<dyn Device>) -> Option<JoinHandle<()>> {
+    fn spawn(&self, info: DeviceInfo, mut dev: Box<dyn Device>) -> Option<JoinHandle<bool>> {
         let platform = self.platform.clone();
         let stop = self.stop.clone();
         let name = format!("{}-{}-{}", info.kind, info.fe_dom, info.dev_id);
@@ -149,20 +163,24 @@ impl Supervisor {
                 Ok(ep) => ep,
                 Err(e) => {
                     log::error!("{}: cannot open transport: {e}", info.be_dir);
-                    return;
+                    return true;
                 }
             };
             // A bug in a device must not leave its frontend waiting on a
             // backend that looks Connected: report Closing, like any error.
             let run = std::panic::AssertUnwindSafe(|| serve(ep, &info.be_dir, dev.as_mut(), &stop));
             match std::panic::catch_unwind(run) {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => log::error!("{}: stopped: {e}", info.be_dir),
+                Ok(Ok(())) => false,
+                Ok(Err(e)) => {
+                    log::error!("{}: stopped: {e}", info.be_dir);
+                    true
+                }
                 Err(_) => {
                     log::error!("{}: device failed internally; closing", info.be_dir);
                     if let Ok(ep) = platform.open() {
-                        let _ = xenbus::write_state(&*ep.store, &info.be_dir, XenbusState::Closing);
+                        crate::runner::close(&*ep.store, &info.be_dir);
                     }
+                    true
                 }
             }
         });

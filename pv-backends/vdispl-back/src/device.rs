@@ -44,6 +44,9 @@ pub struct VdisplConfig {
     /// Flips handed to the sink and not yet shown; more are answered
     /// -EBUSY.
     pub max_pending_flips: usize,
+    /// Framebuffers a frontend may hold at once; FB_ATTACH beyond this is
+    /// answered -ENOMEM.
+    pub max_framebuffers: u32,
 }
 
 impl Default for VdisplConfig {
@@ -56,6 +59,7 @@ impl Default for VdisplConfig {
             max_buffers: 8,
             max_mapped_bytes: 512 << 20,
             max_pending_flips: 8,
+            max_framebuffers: 32,
         }
     }
 }
@@ -69,7 +73,12 @@ struct Conn {
     evt_id: u16,
     /// (fb cookie, x, y, width, height) of the current SET_CONFIG.
     shown: Option<(u64, u32, u32, u32, u32)>,
+    /// Requests were left on the ring for the next turn.
+    backlog: bool,
 }
+
+/// Requests answered per connector in one go (a ring's worth).
+const REQUESTS_PER_TURN: usize = 32;
 
 struct Dbuf {
     mem: Shm,
@@ -109,8 +118,9 @@ pub struct VdisplBackend {
     done: Arc<Mutex<Vec<(u32, u64)>>>,
     /// Flips handed to the sink and not yet reported shown.
     outstanding: usize,
-    /// Bytes of all display buffers mapped.
-    mapped: u64,
+    /// Mappings of destroyed display buffers that the sink still holds (a
+    /// frame it shows): they count against the quota until it lets go.
+    retired: Vec<Shm>,
     fe_dom: u16,
     label: String,
 }
@@ -127,7 +137,7 @@ impl VdisplBackend {
             fbs: HashMap::new(),
             done: Arc::default(),
             outstanding: 0,
-            mapped: 0,
+            retired: Vec::new(),
             fe_dom: 0,
             label: String::new(),
         }
@@ -176,7 +186,7 @@ impl VdisplBackend {
             RequestBody::DbufCreate(d) => self.dbuf_create(ctx, d),
             RequestBody::DbufDestroy { dbuf_cookie } => {
                 let d = self.dbufs.remove(&dbuf_cookie).ok_or(-EINVAL)?;
-                self.mapped -= d.mem.len() as u64;
+                self.retired.push(d.mem);
                 self.fbs.retain(|_, fb| fb.dbuf != dbuf_cookie);
                 Ok(())
             }
@@ -191,7 +201,7 @@ impl VdisplBackend {
     }
 
     fn dbuf_create(&mut self, ctx: &Ctx, d: DbufCreate) -> Result<(), i32> {
-        let c = &self.cfg;
+        let c = &self.cfg.clone();
         // u32 × u32 fits in u64; the products after that may not.
         let pitch = (u64::from(d.width) * u64::from(d.bpp)).div_ceil(8);
         let need = pitch
@@ -210,14 +220,15 @@ impl VdisplBackend {
             return Err(-EINVAL);
         }
         // The same grants mapped again under a new cookie count again.
+        let held = self.held_bytes();
         if self.dbufs.len() >= c.max_buffers as usize
-            || self.mapped + u64::from(d.buffer_sz).div_ceil(4096) * 4096 > c.max_mapped_bytes
+            || held + u64::from(d.buffer_sz).div_ceil(4096) * 4096 > c.max_mapped_bytes
         {
             log::warn!(
                 "{}: DBUF_CREATE over the quota ({} buffers, {} bytes held; at most {} and {})",
                 self.label,
                 self.dbufs.len(),
-                self.mapped,
+                held,
                 c.max_buffers,
                 c.max_mapped_bytes
             );
@@ -235,7 +246,6 @@ impl VdisplBackend {
             log::warn!("{}: display buffer does not map: {e}", self.label);
             -EINVAL
         })?;
-        self.mapped += mem.len() as u64;
         self.dbufs.insert(
             d.dbuf_cookie,
             Dbuf {
@@ -250,7 +260,18 @@ impl VdisplBackend {
         Ok(())
     }
 
+    /// Bytes of display buffers mapped for this frontend: its buffers, and
+    /// destroyed ones whose mapping the sink still holds.
+    fn held_bytes(&mut self) -> u64 {
+        self.retired.retain(|m| Arc::strong_count(&m.0) > 1);
+        self.dbufs.values().map(|d| &d.mem).chain(&self.retired).map(|m| m.len() as u64).sum()
+    }
+
     fn fb_attach(&mut self, a: FbAttach) -> Result<(), i32> {
+        if self.fbs.len() >= self.cfg.max_framebuffers as usize {
+            log::warn!("{}: FB_ATTACH over the quota of {} framebuffers", self.label, self.cfg.max_framebuffers);
+            return Err(-ENOMEM);
+        }
         let dbuf = self.dbufs.get(&a.dbuf_cookie).ok_or(-EINVAL)?;
         let format = DrmFourcc::try_from(a.pixel_format).map_err(|_| -EINVAL)?;
         let ok = a.fb_cookie != 0
@@ -346,6 +367,49 @@ impl VdisplBackend {
         Ok(())
     }
 
+    /// Answers the requests on connector `ci`'s ring, at most a ring's
+    /// worth per call: the rest waits for the next tick, so that one
+    /// frontend keeping its ring full cannot hold this thread (watches,
+    /// removal, stop).
+    fn serve_ring(&mut self, ctx: &Ctx, ci: usize) -> Result<(), DeviceError> {
+        self.conns[ci].backlog = false;
+        for _ in 0..REQUESTS_PER_TURN {
+            let bytes = match self.conns[ci].ring.take_request() {
+                Ok(Some(b)) => b,
+                Ok(None) => match self.conns[ci].ring.final_check_for_requests() {
+                    Ok(true) => continue,
+                    Ok(false) => return Ok(()),
+                    Err(e) => {
+                        return Err(format!("request ring indices beyond the ring: {e:?}").into())
+                    }
+                },
+                Err(e) => return Err(format!("request ring indices beyond the ring: {e:?}").into()),
+            };
+            let id = u16::from_le_bytes([bytes[0], bytes[1]]);
+            let raw_op = bytes[offsets::OPERATION];
+            let status = match Request::decode(&bytes) {
+                Ok(req) => self.handle(ctx, ci, req).err().unwrap_or(0),
+                Err(e) => {
+                    log::warn!("{}: rejected request (operation {raw_op}): {e}", self.label);
+                    -EINVAL
+                }
+            };
+            let conn = &mut self.conns[ci];
+            conn.ring
+                .push_response(&response_bytes(id, raw_op, status))
+                .map_err(|e| format!("{e:?}"))?;
+            if conn.ring.publish_responses() {
+                ctx.ep.events.notify(conn.port)?;
+            }
+            // A synchronous sink has completed the flip already: the event
+            // follows the response at once.
+            self.report_flips(ctx);
+        }
+        self.conns[ci].backlog = true;
+        Ok(())
+    }
+
+
     /// Sends PG_FLIP events for flips the sink reported shown.
     fn report_flips(&mut self, ctx: &Ctx) {
         let done: Vec<(u32, u64)> = std::mem::take(&mut *self.done.lock().unwrap());
@@ -423,7 +487,10 @@ impl Device for VdisplBackend {
             let ring = BackRing::attach(ring_page, resume).map_err(|_| "ring page")?;
             let evt = EventWriter::new(evt_page);
             let port = ctx.ep.events.bind_interdomain(ctx.fe_dom, rport)?;
-            let evt_port = ctx.ep.events.bind_interdomain(ctx.fe_dom, eport)?;
+            let evt_port = ctx.ep.events.bind_interdomain(ctx.fe_dom, eport).inspect_err(|_| {
+                // Not yet in `conns`, so `disconnect` would not unbind it.
+                let _ = ctx.ep.events.unbind(port);
+            })?;
             self.conns.push(Conn {
                 out,
                 ring,
@@ -432,6 +499,7 @@ impl Device for VdisplBackend {
                 evt_port,
                 evt_id,
                 shown: None,
+                backlog: false,
             });
         }
         // Its display buffers and framebuffers died with that backend: the
@@ -446,50 +514,25 @@ impl Device for VdisplBackend {
         let Some(ci) = self.conns.iter().position(|c| c.port == port) else {
             return Ok(());
         };
-        loop {
-            let bytes = match self.conns[ci].ring.take_request() {
-                Ok(Some(b)) => b,
-                Ok(None) => match self.conns[ci].ring.final_check_for_requests() {
-                    Ok(true) => continue,
-                    Ok(false) => break,
-                    Err(e) => {
-                        return Err(format!("request ring indices beyond the ring: {e:?}").into())
-                    }
-                },
-                Err(e) => return Err(format!("request ring indices beyond the ring: {e:?}").into()),
-            };
-            let id = u16::from_le_bytes([bytes[0], bytes[1]]);
-            let raw_op = bytes[offsets::OPERATION];
-            let status = match Request::decode(&bytes) {
-                Ok(req) => self.handle(ctx, ci, req).err().unwrap_or(0),
-                Err(e) => {
-                    log::warn!("{}: rejected request (operation {raw_op}): {e}", self.label);
-                    -EINVAL
-                }
-            };
-            let conn = &mut self.conns[ci];
-            conn.ring
-                .push_response(&response_bytes(id, raw_op, status))
-                .map_err(|e| format!("{e:?}"))?;
-            if conn.ring.publish_responses() {
-                ctx.ep.events.notify(conn.port)?;
-            }
-            // A synchronous sink has completed the flip already: the event
-            // follows the response at once.
-            self.report_flips(ctx);
-        }
-        Ok(())
+        self.serve_ring(ctx, ci)
     }
 
     fn tick(&mut self, ctx: &Ctx) -> Result<(), DeviceError> {
+        for ci in 0..self.conns.len() {
+            if self.conns[ci].backlog {
+                self.serve_ring(ctx, ci)?;
+            }
+        }
         self.report_flips(ctx);
         Ok(())
     }
 
-    /// Quick while a sink that completes flips later (from its own
-    /// thread) owes us completions; otherwise idle.
+    /// Quick while requests wait for their turn, or a sink that completes
+    /// flips later (from its own thread) owes us completions; else idle.
     fn tick_ms(&self) -> u32 {
-        if self.outstanding > 0 {
+        if self.conns.iter().any(|c| c.backlog) {
+            1
+        } else if self.outstanding > 0 {
             2
         } else {
             50
@@ -504,8 +547,9 @@ impl Device for VdisplBackend {
         }
         self.fbs.clear();
         self.dbufs.clear();
-        self.mapped = 0;
-        self.done.lock().unwrap().clear();
+        // Flips of this connection the sink still holds complete into the
+        // old queue, not the next connection's.
+        self.done = Arc::default();
         self.outstanding = 0;
     }
 }

@@ -13,8 +13,10 @@ pub struct Output {
     /// Connector index in the frontend's directory (`<conn-idx>`), from 0;
     /// the same number as [`Frame::connector`].
     pub index: u32,
-    /// The connector's `unique-id` node, empty if unset; lets a compositor
-    /// map it to a physical screen.
+    /// The connector's `unique-id` node, empty if unset. The guest writes
+    /// it: a label for logs, never what picks a screen (a compositor places
+    /// outputs by frontend domain and connector index, from its own
+    /// configuration).
     pub unique_id: String,
     /// Width in pixels, from the connector's `resolution`.
     pub width: u32,

@@ -1,6 +1,6 @@
 //! vdispl end to end on the loopback transport: what the Rust frontend
 //! draws comes out of the PNG sink pixel for pixel; flips complete only
-//! through the sink; hostile frontends get errors or Closing.
+//! through the sink; hostile frontends get errors or a closed device.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -314,7 +314,7 @@ fn hostile_frontends_get_errors_or_closing_and_others_keep_working() {
     assert_eq!(raw.call(&lb, 0x7f, &[]), -22);
     assert!(!testlog::lines_containing("operation 127").is_empty());
 
-    // A device whose connector ids are not 0..n: Closing, logged.
+    // A device whose connector ids are not 0..n: closed, logged.
     let gap = DeviceSpec {
         fe_nodes: vec![
             ("0/resolution".into(), "64x64".into()),
@@ -327,7 +327,7 @@ fn hostile_frontends_get_errors_or_closing_and_others_keep_working() {
     lb.xenstore(4)
         .write(&format!("{}/state", gap.fe_dir()), b"3")
         .unwrap();
-    wait_be(&lb, &gap, XenbusState::Closing);
+    wait_be(&lb, &gap, XenbusState::Closed);
     assert!(!testlog::lines_containing("connector id 2 out of range").is_empty());
 
     // Malformed resolution.
@@ -340,16 +340,16 @@ fn hostile_frontends_get_errors_or_closing_and_others_keep_working() {
     lb.xenstore(5)
         .write(&format!("{}/state", bad.fe_dir()), b"3")
         .unwrap();
-    wait_be(&lb, &bad, XenbusState::Closing);
+    wait_be(&lb, &bad, XenbusState::Closed);
     assert!(!testlog::lines_containing("malformed resolution").is_empty());
 
-    // Corrupt ring indices: Closing; the second frontend is unaffected.
+    // Corrupt ring indices: closed; the second frontend is unaffected.
     create_device(&*lb.xenstore(0), &display(6, &[("32x32", "b")])).unwrap();
     let mut other = VdisplFront::connect(lb.platform(6).open().unwrap(), 0, 5000).unwrap();
     raw.ring.write_u32(0, raw.ring.read_u32(0).wrapping_add(77));
     lb.notify_from(3, raw.port).unwrap();
-    wait_be(&lb, &display(3, &[]), XenbusState::Closing);
-    assert_eq!(fe.backend_state(), XenbusState::Closing);
+    wait_be(&lb, &display(3, &[]), XenbusState::Closed);
+    assert_eq!(fe.backend_state(), XenbusState::Closed);
     let od = other.create_dbuf(32, 32, 32).unwrap();
     let of = other.attach_fb(od, 32, 32, xr24).unwrap();
     other
@@ -423,7 +423,7 @@ fn random_requests_are_all_answered() {
     let dir = tmpdir("fuzz");
     let _be = start(&lb, move || Box::new(PngSink::new(dir.clone())));
     create_device(&*lb.xenstore(0), &display(7, &[("64x64", "a")])).unwrap();
-    let mut fe = VdisplFront::connect(lb.platform(7).open().unwrap(), 0, 5000).unwrap();
+    let fe = VdisplFront::connect(lb.platform(7).open().unwrap(), 0, 5000).unwrap();
     let raw = Raw::new(&lb, 7);
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
@@ -447,11 +447,13 @@ fn random_requests_are_all_answered() {
         assert!([0, -5, -12, -16, -22, -95].contains(&status), "op {op}: status {status}");
     }
     assert_eq!(fe.backend_state(), XenbusState::Connected);
-    // The frontend's ring indices moved under it, but the raw calls left
-    // the ring consistent: its next requests go through and a frame shows.
-    let d = fe.create_dbuf(16, 16, 32).unwrap();
-    let f = fe.attach_fb(d, 16, 16, DrmFourcc::Xrgb8888 as u32).unwrap();
-    fe.set_config(0, SetConfig { fb_cookie: f, x: 0, y: 0, width: 16, height: 16, bpp: 32 }).unwrap();
+    // The raw calls moved the ring's indices under the frontend: it starts
+    // over, and the backend serves the new connection (a frame shows).
+    fe.disconnect(5000).unwrap();
+    let mut fe = VdisplFront::connect(lb.platform(7).open().unwrap(), 0, 5000).unwrap();
+    let d = fe.create_dbuf(16, 16, 32).expect("DBUF_CREATE after the storm");
+    let f = fe.attach_fb(d, 16, 16, DrmFourcc::Xrgb8888 as u32).expect("FB_ATTACH after the storm");
+    fe.set_config(0, SetConfig { fb_cookie: f, x: 0, y: 0, width: 16, height: 16, bpp: 32 }).expect("SET_CONFIG after the storm");
     fe.page_flip(0, f).unwrap();
     fe.wait_flip_done(0, f, 3000).unwrap();
 }
@@ -503,7 +505,7 @@ fn display_buffers_and_pending_flips_have_a_quota_per_frontend() {
 /// on from the frontend's ring indices (nothing replayed; f64e04b started
 /// over at 0, replaying old requests or overflowing after 32), and since
 /// the buffers died with the old backend it asks the frontend to
-/// reconnect (Closing), after which frames show again.
+/// reconnect (Closing, Closed), after which frames show again.
 #[test]
 fn a_restarted_backend_resumes_the_ring_and_has_the_frontend_reconnect() {
     let lb = Loopback::new();
@@ -527,13 +529,12 @@ fn a_restarted_backend_resumes_the_ring_and_has_the_frontend_reconnect() {
 
     drop(be);
     let _be = start(&lb, move || Box::new(PngSink::new(dir.clone())));
-    wait_be(&lb, &spec, XenbusState::Closing);
+    wait_be(&lb, &spec, XenbusState::Closed);
     assert_eq!(raw.ring.read_u32(8), answered, "the restarted backend answered old requests again");
     assert!(!testlog::lines_containing("used by an earlier backend").is_empty());
 
     // The frontend starts over, as Linux's does when its backend closes.
     fe.disconnect(5000).unwrap();
-    wait_be(&lb, &spec, XenbusState::Closed);
     let mut fe = VdisplFront::connect(lb.platform(22).open().unwrap(), 0, 5000).unwrap();
     show(&mut fe);
 }

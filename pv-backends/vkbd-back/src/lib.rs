@@ -82,5 +82,6 @@ pub mod codes {
     pub const BTN_TOOL_LAST: u16 = K::BTN_TOOL_QUADTAP.0;
     /// Stylus barrel buttons: keys (forwarded), though their codes fall
     /// inside the tool range.
-    pub const BTN_STYLUS_BUTTONS: [u16; 3] = [K::BTN_STYLUS.0, K::BTN_STYLUS2.0, K::BTN_STYLUS3.0];
+    /// (BTN_STYLUS3, 0x149, is newer than the evdev crate's table.)
+    pub const BTN_STYLUS_BUTTONS: [u16; 3] = [K::BTN_STYLUS.0, K::BTN_STYLUS2.0, 0x149];
 }

@@ -46,7 +46,12 @@ struct Stream {
     evt_id: u16,
     open: Option<Open>,
     mapper_hint: Option<MapperHint>,
+    /// Requests were left on the ring for the next turn.
+    backlog: bool,
 }
+
+/// Requests answered per stream in one go (a ring's worth).
+const REQUESTS_PER_TURN: usize = 32;
 
 /// Counters a card keeps, readable from other threads.
 #[derive(Debug, Default)]
@@ -117,6 +122,98 @@ impl VsndBackend {
     pub fn stats(&self) -> Arc<VsndStats> {
         self.stats.clone()
     }
+}
+
+impl VsndBackend {
+    /// Answers the requests on stream `si`'s ring, at most a ring's worth
+    /// per call: the rest waits for the next tick, so that one frontend
+    /// keeping its ring full cannot hold this thread (watches, removal,
+    /// stop).
+    fn serve_stream(&mut self, ctx: &Ctx, si: usize) -> Result<(), DeviceError> {
+        let label = self.label.clone();
+        {
+            let others_bytes: u64 = self
+                .streams
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != si)
+                .filter_map(|(_, s)| s.open.as_ref())
+                .map(|o| u64::from(o.params.buffer_sz))
+                .sum();
+            let st = &mut self.streams[si];
+            st.backlog = false;
+            for _ in 0..REQUESTS_PER_TURN {
+                let bytes = match st.ring.take_request() {
+                    Ok(Some(b)) => b,
+                    // Re-arm req_event, then look again (lost-wakeup race).
+                    Ok(None) => match st.ring.final_check_for_requests() {
+                        Ok(true) => continue,
+                        Ok(false) => return Ok(()),
+                        Err(e) => {
+                            return Err(
+                                format!("request ring indices beyond the ring: {e:?}").into()
+                            )
+                        }
+                    },
+                    Err(e) => {
+                        return Err(format!("request ring indices beyond the ring: {e:?}").into())
+                    }
+                };
+                let id = u16::from_le_bytes([bytes[0], bytes[1]]);
+                let raw_op = bytes[offsets::OPERATION];
+                let before = st.open.as_ref().map_or(0, |o| o.position);
+                let xruns_before = st.open.as_ref().map_or(0, |o| o.pcm.xruns());
+                let (status, hw) = match Request::decode(&bytes) {
+                    Ok(req) => match st.handle(
+                        CardCtx {
+                            audio: &mut *self.audio,
+                            route: &self.route,
+                            limits: &self.limits,
+                            label: &label,
+                            others_bytes,
+                        },
+                        req,
+                    ) {
+                        Ok(hw) => (0, hw),
+                        Err(s) => (s, None),
+                    },
+                    Err(e) => {
+                        log::warn!("{label}: rejected request (operation {raw_op}): {e}");
+                        (-EINVAL, None)
+                    }
+                };
+                if raw_op != Operation::Write as u8 && raw_op != Operation::Read as u8 {
+                    log::debug!("{label}: operation {raw_op} id {id} -> {status}");
+                }
+                if let Some(o) = &st.open {
+                    if o.pcm.xruns() != xruns_before {
+                        log::debug!("{label}: device xrun at {} bytes", o.position);
+                    }
+                }
+                let stats = &self.stats;
+                stats.requests.fetch_add(1, Ordering::Relaxed);
+                if status != 0 {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(o) = &st.open {
+                    stats
+                        .bytes
+                        .fetch_add(o.position.saturating_sub(before), Ordering::Relaxed);
+                    stats.xruns.fetch_add(o.pcm.xruns().saturating_sub(xruns_before), Ordering::Relaxed);
+                }
+                st.ring
+                    .push_response(&response_bytes(id, raw_op, status, hw))
+                    .map_err(|e| format!("{e:?}"))?;
+                if st.ring.publish_responses() {
+                    ctx.ep.events.notify(st.port)?;
+                }
+                st.report_position(ctx);
+            }
+            st.backlog = true;
+        }
+        Ok(())
+    }
+
 }
 
 type Reply = Result<Option<HwParams>, i32>;
@@ -262,8 +359,9 @@ impl Stream {
             return Err(-EINVAL);
         }
         let fmt = o.params.pcm_format;
-        // Whole frames at a time, at most a period or CHUNK.
-        let chunk = (o.params.period_sz.clamp(1, CHUNK) / o.frame_bytes).max(1) * o.frame_bytes;
+        // Whole frames at a time, CHUNK bytes at most (whatever the
+        // frontend's period: a tiny one must not mean a call per frame).
+        let chunk = (CHUNK / o.frame_bytes).max(1) * o.frame_bytes;
         o.scratch.resize(chunk as usize, 0);
         let mut done = 0;
         while done < w.length {
@@ -540,7 +638,10 @@ impl Device for VsndBackend {
             let evt_id = evt_page.read_u32(evt_offsets::IN_PROD) as u16;
             let ring = BackRing::attach(ring_page, resume).map_err(|_| "ring page")?;
             let port = ctx.ep.events.bind_interdomain(ctx.fe_dom, port)?;
-            let evt_port = ctx.ep.events.bind_interdomain(ctx.fe_dom, evt_port)?;
+            let evt_port = ctx.ep.events.bind_interdomain(ctx.fe_dom, evt_port).inspect_err(|_| {
+                // Not yet in `streams`, so `disconnect` would not unbind it.
+                let _ = ctx.ep.events.unbind(port);
+            })?;
             self.streams.push(Stream {
                 info,
                 ring,
@@ -549,6 +650,7 @@ impl Device for VsndBackend {
                 evt_port,
                 evt_id,
                 open: None,
+                backlog: false,
                 mapper_hint: Some(MapperHint {
                     mapper: ctx.ep.mapper.clone(),
                     fe_dom: ctx.fe_dom,
@@ -559,86 +661,9 @@ impl Device for VsndBackend {
     }
 
     fn on_event(&mut self, ctx: &Ctx, port: Port) -> Result<(), DeviceError> {
-        let label = self.label.clone();
         for si in 0..self.streams.len() {
-            if self.streams[si].port != port {
-                continue;
-            }
-            let others_bytes: u64 = self
-                .streams
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| i != si)
-                .filter_map(|(_, s)| s.open.as_ref())
-                .map(|o| u64::from(o.params.buffer_sz))
-                .sum();
-            let st = &mut self.streams[si];
-            loop {
-                let bytes = match st.ring.take_request() {
-                    Ok(Some(b)) => b,
-                    // Re-arm req_event, then look again (lost-wakeup race).
-                    Ok(None) => match st.ring.final_check_for_requests() {
-                        Ok(true) => continue,
-                        Ok(false) => break,
-                        Err(e) => {
-                            return Err(
-                                format!("request ring indices beyond the ring: {e:?}").into()
-                            )
-                        }
-                    },
-                    Err(e) => {
-                        return Err(format!("request ring indices beyond the ring: {e:?}").into())
-                    }
-                };
-                let id = u16::from_le_bytes([bytes[0], bytes[1]]);
-                let raw_op = bytes[offsets::OPERATION];
-                let before = st.open.as_ref().map_or(0, |o| o.position);
-                let xruns_before = st.open.as_ref().map_or(0, |o| o.pcm.xruns());
-                let (status, hw) = match Request::decode(&bytes) {
-                    Ok(req) => match st.handle(
-                        CardCtx {
-                            audio: &mut *self.audio,
-                            route: &self.route,
-                            limits: &self.limits,
-                            label: &label,
-                            others_bytes,
-                        },
-                        req,
-                    ) {
-                        Ok(hw) => (0, hw),
-                        Err(s) => (s, None),
-                    },
-                    Err(e) => {
-                        log::warn!("{label}: rejected request (operation {raw_op}): {e}");
-                        (-EINVAL, None)
-                    }
-                };
-                if raw_op != Operation::Write as u8 && raw_op != Operation::Read as u8 {
-                    log::debug!("{label}: operation {raw_op} id {id} -> {status}");
-                }
-                if let Some(o) = &st.open {
-                    if o.pcm.xruns() != xruns_before {
-                        log::debug!("{label}: device xrun at {} bytes", o.position);
-                    }
-                }
-                let stats = &self.stats;
-                stats.requests.fetch_add(1, Ordering::Relaxed);
-                if status != 0 {
-                    stats.errors.fetch_add(1, Ordering::Relaxed);
-                }
-                if let Some(o) = &st.open {
-                    stats
-                        .bytes
-                        .fetch_add(o.position.saturating_sub(before), Ordering::Relaxed);
-                    stats.xruns.fetch_add(o.pcm.xruns().saturating_sub(xruns_before), Ordering::Relaxed);
-                }
-                st.ring
-                    .push_response(&response_bytes(id, raw_op, status, hw))
-                    .map_err(|e| format!("{e:?}"))?;
-                if st.ring.publish_responses() {
-                    ctx.ep.events.notify(st.port)?;
-                }
-                st.report_position(ctx);
+            if self.streams[si].port == port {
+                self.serve_stream(ctx, si)?;
             }
         }
         Ok(())
@@ -646,6 +671,11 @@ impl Device for VsndBackend {
 
     /// Position reports follow the device's clock while a stream is open.
     fn tick(&mut self, ctx: &Ctx) -> Result<(), DeviceError> {
+        for si in 0..self.streams.len() {
+            if self.streams[si].backlog {
+                self.serve_stream(ctx, si)?;
+            }
+        }
         for st in &mut self.streams {
             st.report_position(ctx);
         }
@@ -653,7 +683,9 @@ impl Device for VsndBackend {
     }
 
     fn tick_ms(&self) -> u32 {
-        if self.streams.iter().any(|s| s.open.is_some()) {
+        if self.streams.iter().any(|s| s.backlog) {
+            1
+        } else if self.streams.iter().any(|s| s.open.is_some()) {
             5
         } else {
             50

@@ -170,6 +170,10 @@ impl SharedMemory for DevMemory {
     }
 }
 
+/// Largest failed mapping whose grants are probed one by one to name the
+/// bad one; beyond it the OS error is reported as it is.
+const MAX_PROBE: usize = 64;
+
 impl Gntdev {
     /// Maps `refs` of `remote` in one range; the OS error if a step fails.
     fn map_range(&self, remote: DomId, refs: &[GrantRef], writable: bool) -> std::io::Result<(u64, Mapping)> {
@@ -195,11 +199,23 @@ impl GrantMapper for Gntdev {
             // mmap fails when a grant does not map (bad ref, revoked, not
             // ours, read-only): name the one that fails on its own. Other
             // failures (no memory, too many mappings) keep their errno.
+            Err(e) if e.raw_os_error() == Some(libc::ENOMEM) || refs.len() > MAX_PROBE => {
+                return Err(if refs.len() == 1 { Error::BadGrant(refs[0]) } else { os_error(e) });
+            }
             Err(e) => {
-                let bad = refs.iter().find(|&&r| self.map_range(remote, &[r], writable).is_err());
-                return Err(match bad {
-                    Some(&r) if e.raw_os_error() != Some(libc::ENOMEM) => Error::BadGrant(r),
-                    _ => os_error(e),
+                // Each probe that maps is given back at once (munmap, then
+                // the gntdev range): nothing stays mapped for a failure.
+                let maps = |r: GrantRef| match self.map_range(remote, &[r], writable) {
+                    Ok((index, m)) => {
+                        drop(m);
+                        let _ = sys::gntdev_unmap(self.file.as_fd(), index, 1);
+                        true
+                    }
+                    Err(_) => false,
+                };
+                return Err(match refs.iter().find(|&&r| !maps(r)) {
+                    Some(&r) => Error::BadGrant(r),
+                    None => os_error(e),
                 });
             }
         };

@@ -372,6 +372,7 @@ impl Mapping {
     }
 
     /// Whether writes are possible (the mapping was made writable).
+    #[cfg(test)]
     pub fn writable(&self) -> bool {
         self.writable
     }
@@ -379,11 +380,6 @@ impl Mapping {
     /// Size of the mapping in bytes, as asked of [`map`](Self::map).
     pub fn len(&self) -> usize {
         self.len
-    }
-
-    /// Whether the mapping has no bytes (never, for one `mmap` accepted).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     fn range_ok(&self, offset: usize, n: usize) -> bool {
@@ -422,7 +418,7 @@ impl Mapping {
         let src = self.ptr.as_ptr().wrapping_add(offset);
         let mut i = 0;
         // Whole aligned words where possible (display frames are large).
-        while i < buf.len() && (src as usize + i) % 8 != 0 {
+        while i < buf.len() && !(src as usize + i).is_multiple_of(8) {
             // SAFETY: in range (checked above).
             buf[i] = unsafe { src.add(i).read_volatile() };
             i += 1;
@@ -449,7 +445,7 @@ impl Mapping {
         }
         let dst = self.ptr.as_ptr().wrapping_add(offset);
         let mut i = 0;
-        while i < data.len() && (dst as usize + i) % 8 != 0 {
+        while i < data.len() && !(dst as usize + i).is_multiple_of(8) {
             // SAFETY: in range, writable.
             unsafe { dst.add(i).write_volatile(data[i]) };
             i += 1;

@@ -66,7 +66,11 @@ impl XsClient {
         let bytes = req.encode(id)?;
         c.stream.write_all(&bytes).map_err(os_error)?;
         loop {
-            let (h, payload) = read_message(&mut *c.stream)?;
+            let (h, payload) = match read_message(&mut *c.stream) {
+                Ok(m) => m,
+                Err(Error::Invalid(_)) => continue, // consumed whole; not ours
+                Err(e) => return Err(e),
+            };
             if h.msg_type == XsType::WatchEvent {
                 if let Ok(ev) = xs_msg::parse_watch_event(&payload) {
                     c.watches.push_back(ev);
@@ -156,11 +160,14 @@ impl Xenstore for XsClient {
             if !sys::poll_readable(c.stream.as_fd(), ms).map_err(os_error)? {
                 return Ok(None);
             }
-            let (h, payload) = read_message(&mut *c.stream)?;
-            if h.msg_type == XsType::WatchEvent {
-                if let Ok(ev) = xs_msg::parse_watch_event(&payload) {
-                    return Ok(Some(ev));
+            match read_message(&mut *c.stream) {
+                Ok((h, payload)) if h.msg_type == XsType::WatchEvent => {
+                    if let Ok(ev) = xs_msg::parse_watch_event(&payload) {
+                        return Ok(Some(ev));
+                    }
                 }
+                Ok(_) | Err(Error::Invalid(_)) => {} // consumed whole
+                Err(e) => return Err(e),
             }
             if Instant::now() >= deadline {
                 return Ok(None);
@@ -183,7 +190,6 @@ impl Xenstore for XsClient {
 #[cfg(test)]
 mod read_tests {
     use super::*;
-    use std::io::Write as _;
 
     /// A message of an unknown type is consumed whole: the message after
     /// it still reads. (f64e04b left its payload in the stream, so the

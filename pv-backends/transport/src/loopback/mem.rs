@@ -215,8 +215,9 @@ impl RingMemory for LoopMemory {
     }
 
     fn write_bytes(&self, offset: usize, data: &[u8]) {
-        // A real read-only mapping faults (SIGSEGV): so does the harness,
-        // so that a test sees the bug instead of a silently dropped write.
+        // A write to a read-only mapping is a backend bug: the hardware
+        // faults on it (the Linux transport refuses it before it gets
+        // there). The harness panics, so a test sees the bug.
         assert!(self.writable, "write to a read-only grant mapping (a real mapping would fault)");
         if !self.in_range(offset, data.len()) {
             return;

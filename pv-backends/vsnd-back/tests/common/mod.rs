@@ -25,9 +25,10 @@ impl Drop for Backend {
 }
 
 /// A router with one card: `dom`'s card 0 plays on `playback` and
-/// records from `capture`.
+/// records from `capture`; other cards play on `playback` and may not
+/// record.
 pub fn router(dom: u16, playback: &str, capture: &str) -> Router {
-    let mut r = Router::new(None);
+    let mut r = Router::new(Some(playback.into()));
     r.insert(dom, 0, CardRoute { playback: Some(playback.into()), capture: Some(capture.into()) });
     r
 }
