@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod bench;
 pub mod bench_boot;
 pub mod debian;
+pub mod fuzz;
 pub mod initramfs;
 pub mod interop;
 pub mod qemu;

@@ -60,6 +60,15 @@ enum Cmd {
     /// Stock Linux frontends in a domU on upstream Xen driving our PV
     /// backends in dom0, under QEMU: input, display, sound, backend restart.
     Interop(xtask::interop::Args),
+    /// Coverage-guided fuzzing (libFuzzer) of every parser a guest or a
+    /// frontend reaches; all targets unless some are named.
+    Fuzz {
+        /// Targets to run (default: all).
+        targets: Vec<String>,
+        /// Executions per target.
+        #[arg(long, default_value_t = 1_000_000)]
+        runs: u64,
+    },
 }
 
 fn cargo() -> Command {
@@ -92,15 +101,25 @@ impl Tally {
         // the read below never ends.
         cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
         let (failed_before, mut binary) = (self.failed, String::from("?"));
+        // The names under the last `failures:` heading of a binary's output
+        // (its own lines even when other output broke the `test x ... FAILED`
+        // line apart).
+        let mut listed: Vec<String> = Vec::new();
         for line in BufReader::new(reader).lines() {
             let line = line.map_err(|e| e.to_string())?;
             println!("{line}");
             let t = line.trim();
             if let Some(rest) = t.strip_prefix("Running ").or_else(|| t.strip_prefix("Doc-tests ")) {
                 binary = rest.split(" (").next().unwrap_or(rest).to_string();
-            } else if let Some(name) = t.strip_prefix("test ").and_then(|r| r.strip_suffix(" ... FAILED")) {
-                self.failures.push(format!("{binary}: {name}"));
+            } else if t == "failures:" {
+                listed.clear();
+            } else if line.starts_with("    ") && !t.is_empty() && !t.contains(' ') {
+                listed.push(t.to_string());
             } else if let Some(rest) = t.strip_prefix("test result: ") {
+                if rest.starts_with("FAILED") {
+                    self.failures.extend(listed.drain(..).map(|n| format!("{binary}: {n}")));
+                }
+                listed.clear();
                 let num = |word: &str| -> u64 {
                     rest.split(';')
                         .find_map(|part| part.trim().strip_suffix(word).and_then(|n| n.trim().rsplit(' ').next()?.parse().ok()))
@@ -231,6 +250,11 @@ fn run(cmd: Cmd) -> Result<(), String> {
             other => Err(format!("unknown benchmark `{other}`: image, boot, rtds, pv, cockpit")),
         },
         Cmd::Interop(a) => xtask::interop::cli(a),
+        Cmd::Fuzz { targets, runs } => {
+            let outcomes = xtask::fuzz::run(&targets, runs)?;
+            let failed: Vec<String> = outcomes.into_iter().filter_map(|o| o.failure).collect();
+            if failed.is_empty() { Ok(()) } else { Err(failed.join("\n\n")) }
+        }
     }
 }
 

@@ -208,3 +208,47 @@ fn an_overcommitted_rtds_pool_keeps_each_guest_within_its_budget() {
     // The null-scheduled heartbeat on its own pCPU is untouched.
     assert_consecutive(&beats(&s.log), &t);
 }
+
+/// The beat numbers `domain` (running the heartbeat guest) printed.
+fn beats_of(log: &[String], domain: &str) -> Vec<u64> {
+    let prefix = format!("[{domain}] beat ");
+    log.iter().filter_map(|l| l.strip_prefix(&prefix)?.parse().ok()).collect()
+}
+
+#[test]
+#[ignore = "boots QEMU: run with `cargo xtask test`"]
+fn hostile_guests_disturb_no_one_on_their_own_pcpu_or_a_shared_one() {
+    let mut s = boot(&fixture("hostile"), None);
+    // Each hostile guest runs two rounds of random attacks, restarted after
+    // each (and on any crash), one on a pCPU of its own and one sharing an
+    // RTDS pCPU with the `beacon` heartbeat.
+    let (mut own, mut shared) = (false, false);
+    let ok = s.wait_for(Duration::from_secs(240), |l| {
+        own |= l.contains("hostile: restarting (restart #2)");
+        shared |= l.contains("intruder: restarting (restart #2)");
+        own && shared
+    });
+    assert!(ok.is_some(), "both hostile guests should be restarted twice:\n{}", s.transcript());
+    // Both heartbeats keep coming after that.
+    for domain in ["heartbeat", "beacon"] {
+        let last = beats_of(&s.log, domain).last().copied().unwrap_or(0);
+        let target = format!("[{domain}] beat {}", last + 20);
+        assert!(s.wait_for(BOOT, |l| l == target).is_some(), "{domain} stalled:\n{}", s.transcript());
+    }
+    let t = s.transcript();
+    for domain in ["heartbeat", "beacon"] {
+        let b = beats_of(&s.log, domain);
+        assert!(!b.is_empty() && b[0] == 1, "{domain} did not start at beat 1:\n{t}");
+        for w in b.windows(2) {
+            assert_eq!(w[1], w[0] + 1, "{domain} skipped or repeated a beat ({} then {})", w[0], w[1]);
+        }
+        assert!(!t.contains(&format!("{domain}: restarting")) && !t.contains(&format!("{domain}: Crash")), "{t}");
+    }
+    // The attacks happened: a round ends with the exceptions it caused.
+    let stepped: Vec<u64> = s
+        .log
+        .iter()
+        .filter_map(|l| l.split("round done, ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(stepped.len() >= 2 && stepped.iter().all(|&n| n > 0), "{stepped:?}:\n{t}");
+}

@@ -120,6 +120,13 @@ impl RtdsQueue {
         Decision { run: best, until, overran }
     }
 
+    /// Time the hypervisor spent after the last decision on work of its
+    /// own (a log line), charged to no vCPU: the current one's run starts
+    /// that much later.
+    pub fn skip(&mut self, ticks: u64) {
+        self.since = self.since.saturating_add(ticks);
+    }
+
     fn pick_earliest(&self) -> Option<usize> {
         let mut best: Option<usize> = None;
         for (i, e) in self.entries[..self.len].iter().enumerate() {

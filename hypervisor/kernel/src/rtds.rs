@@ -148,9 +148,13 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
         let mut s = SCHED[cpu].lock();
         let now = sysreg::counter();
         let wake = housekeeping(&mut s, cpu, now);
-        let d = s.queue.schedule(now);
+        let mut d = s.queue.schedule(now);
         if d.overran > us_to_ticks(1000) {
             hvlog!("rtds: pCPU {cpu} switched {} us late", d.overran * 1_000_000 / crate::arch::sysreg::read!(cntfrq_el0).max(1));
+            // The line took time of its own: nobody's budget pays for it.
+            let spent = sysreg::counter().saturating_sub(now);
+            s.queue.skip(spent);
+            d.until = d.until.saturating_add(spent);
         }
         if d.run != s.loaded {
             if let Some(old) = s.loaded {

@@ -270,12 +270,14 @@ fn stop_other_vcpus(dom: &Domain, me: usize) {
         if i != me {
             // A racing CPU_ON may switch it to ON_PENDING after the first
             // pass; it sees `stop` and backs off, and so do we, again.
-            let id = hv_core::sched::VcpuId { domain: index_of(dom), vcpu: i as u8 };
+            let id = index_of(dom).map(|d| hv_core::sched::VcpuId { domain: d, vcpu: i as u8 });
             while vcpu.state.load(Ordering::Acquire) != VCPU_OFF {
                 let _ = vcpu.state.compare_exchange(VCPU_ON_PENDING, VCPU_OFF, Ordering::AcqRel, Ordering::Acquire);
                 // On a shared pCPU that is not running it, switch it off
                 // here: that pCPU may be busy stopping another domain.
-                crate::rtds::switch_off_unloaded(id, vcpu.pcpu);
+                if let Some(id) = id {
+                    crate::rtds::switch_off_unloaded(id, vcpu.pcpu);
+                }
                 core::hint::spin_loop();
             }
         }
@@ -283,8 +285,8 @@ fn stop_other_vcpus(dom: &Domain, me: usize) {
 }
 
 /// `dom`'s index in the system's domain table.
-fn index_of(dom: &Domain) -> u8 {
-    system().domains.iter().position(|d| core::ptr::eq(d, dom)).unwrap_or(0) as u8
+fn index_of(dom: &Domain) -> Option<u8> {
+    system().domains.iter().position(|d| core::ptr::eq(d, dom)).and_then(|i| u8::try_from(i).ok())
 }
 
 /// Reloads the domain from its pristine image and starts vCPU 0 again.

@@ -106,7 +106,9 @@ enum Phase {
 }
 
 /// The step the frontend's state asks for, given ours. `None`: nothing.
-fn next_phase(phase: Phase, fe: XenbusState, ready: bool) -> Option<Phase> {
+/// `fe_was_connected`: the frontend has said Connected since we connected
+/// (so Initialised now is a new start, not its way to Connected).
+fn next_phase(phase: Phase, fe: XenbusState, ready: bool, fe_was_connected: bool) -> Option<Phase> {
     use XenbusState as S;
     match (phase, fe) {
         (Phase::Waiting, _) if ready => Some(Phase::Connected),
@@ -114,8 +116,11 @@ fn next_phase(phase: Phase, fe: XenbusState, ready: bool) -> Option<Phase> {
         // frontend waits for both before it reconnects or shuts down).
         (Phase::Waiting | Phase::Connected, S::Closing) => Some(Phase::Closing),
         (Phase::Waiting | Phase::Connected | Phase::Closing, S::Closed | S::Unknown) => Some(Phase::Closed),
-        // A connected frontend that starts over without closing.
-        (Phase::Connected, S::Initialising) => Some(Phase::Closed),
+        // A connected frontend that starts over without closing (Linux's
+        // snd-xen-front re-creates its rings when a restarted backend says
+        // InitWait): drop the old connection and take the new one.
+        (Phase::Connected, S::Initialising) => Some(Phase::Waiting),
+        (Phase::Connected, S::Initialised) if fe_was_connected => Some(Phase::Waiting),
         // After closing, a frontend that starts again gets InitWait. One
         // still Connected has not noticed yet: wait for it to start over
         // (answering it would connect to its old rings again).
@@ -198,6 +203,7 @@ fn run(ctx: &Ctx, dev: &mut dyn Device, stop: &AtomicBool, phase: &mut Phase) ->
     // The frontend's state may already call for a step (a restarted
     // backend under a connected frontend): look before the first wait.
     let mut changed = true;
+    let mut fe_was_connected = false;
     while !stop.load(Ordering::Relaxed) {
         if changed {
             if xs.read(&xenbus::join(be_dir, "frontend")).is_err() {
@@ -205,13 +211,21 @@ fn run(ctx: &Ctx, dev: &mut dyn Device, stop: &AtomicBool, phase: &mut Phase) ->
                 return Ok(());
             }
             let fe_state = xenbus::read_state(xs, fe_dir);
-            while let Some(next) = next_phase(*phase, fe_state, dev.ready(fe_state)) {
+            if *phase == Phase::Connected && fe_state == XenbusState::Connected {
+                fe_was_connected = true;
+            }
+            while let Some(next) = next_phase(*phase, fe_state, dev.ready(fe_state), fe_was_connected) {
                 match next {
                     Phase::Connected => match dev.connect(ctx) {
                         Ok(()) => {
                             xenbus::write_state(xs, be_dir, XenbusState::Connected)?;
                             *phase = Phase::Connected;
+                            // Connected to a frontend that already was (a
+                            // restarted backend): its Initialised later is
+                            // a new start.
+                            fe_was_connected = fe_state == XenbusState::Connected;
                             log::info!("{be_dir}: connected to dom{fe_dom}");
+                            break; // the frontend answers with a new state
                         }
                         Err(e) => {
                             dev.disconnect(ctx);
@@ -233,6 +247,9 @@ fn run(ctx: &Ctx, dev: &mut dyn Device, stop: &AtomicBool, phase: &mut Phase) ->
                         }
                     }
                     Phase::Waiting => {
+                        if *phase == Phase::Connected {
+                            dev.disconnect(ctx);
+                        }
                         xenbus::write_state(xs, be_dir, XenbusState::InitWait)?;
                         *phase = Phase::Waiting;
                         log::info!("{be_dir}: frontend dom{fe_dom} starts over; waiting again");

@@ -106,6 +106,21 @@ fn handshake_failure_recovery_and_panic() {
     set_fe(&lb, &s, XenbusState::Initialised);
     wait(&lb, &s, XenbusState::Connected);
     assert_eq!(connects.load(Ordering::Relaxed), 3);
+    // A connected frontend that re-creates its rings and says Initialised
+    // again (snd-xen-front does, when a restarted backend says InitWait):
+    // the backend drops the old connection and takes the new one.
+    set_fe(&lb, &s, XenbusState::Connected);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    set_fe(&lb, &s, XenbusState::Initialised);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while connects.load(Ordering::Relaxed) < 4 {
+        assert!(std::time::Instant::now() < deadline, "the frontend's new rings were never taken");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    wait(&lb, &s, XenbusState::Connected);
+    // Its Initialised before it says Connected is not a new start.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(connects.load(Ordering::Relaxed), 4);
 
     // Malformed frontend-id written by a broken toolstack (in the same
     // transaction as the rest): closed, even with a frontend that is ready.

@@ -251,6 +251,11 @@ impl BackendConfig {
         if cfg.display.sink == SinkKind::Png && cfg.display.png_dir.is_none() {
             return Err("[display] sink = \"png\" needs png_dir".into());
         }
+        for (i, r) in cfg.sound.route.iter().enumerate() {
+            if cfg.sound.route[..i].iter().any(|o| (o.domain, o.card) == (r.domain, r.card)) {
+                return Err(format!("[[sound.route]]: domain {} card {} is routed twice", r.domain, r.card));
+            }
+        }
         Ok(cfg)
     }
 
@@ -328,6 +333,8 @@ mod tests {
         // The old unique-id keyed routes are gone: naming them is an error.
         let e = BackendConfig::from_toml("[sound]\nroutes = { nav = \"hw:1,0\" }\n").unwrap_err();
         assert!(e.contains("routes"), "{e}");
+        let e = BackendConfig::from_toml("[[sound.route]]\ndomain = 1\n[[sound.route]]\ndomain = 1\ncard = 0\n").unwrap_err();
+        assert!(e.contains("domain 1 card 0 is routed twice"), "{e}");
         let c = BackendConfig::from_toml("[vkbd]\npointer = [800, 480]\ncontacts = 2\n").unwrap();
         assert_eq!((c.vkbd.pointer, c.vkbd.contacts, c.vkbd.touch), ([800, 480], 2, [800, 600]));
     }

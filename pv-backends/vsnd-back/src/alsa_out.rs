@@ -47,7 +47,10 @@ impl AudioBackend for AlsaAudio {
         } else {
             Direction::Capture
         };
-        let pcm = PCM::new(device, dir, false).map_err(|e| err(device, e))?;
+        // Non-blocking: a device another stream holds answers EBUSY at once
+        // instead of keeping this device thread until it is free, and a
+        // transfer waits for room only as long as `WAIT_LIMIT_MS`.
+        let pcm = PCM::new(device, dir, true).map_err(|e| err(device, e))?;
         let format = alsa_format(cfg.format).ok_or("format has no ALSA equivalent")?;
         {
             let hw = HwParams::any(&pcm).map_err(|e| err("hw_params", e))?;
@@ -109,21 +112,37 @@ const fn libc_epipe() -> i32 {
     32
 }
 
+const EAGAIN: i32 = 11;
+
+/// Longest a WRITE or READ waits for the device to take or give data (a
+/// paused or stalled device): longer than any buffer the daemon accepts.
+const WAIT_LIMIT_MS: u32 = 3000;
+
+impl AlsaStream {
+    /// Waits for the device to be ready for more; errors once `waited`
+    /// reaches the limit.
+    fn wait_ready(&mut self, waited: &mut u32, what: &str) -> Result<(), String> {
+        const STEP: u32 = 50;
+        if *waited >= WAIT_LIMIT_MS {
+            return Err(format!("device {what} for {WAIT_LIMIT_MS} ms (paused or stalled)"));
+        }
+        let _ = self.pcm.wait(Some(STEP));
+        *waited += STEP;
+        Ok(())
+    }
+}
+
 impl PcmStream for AlsaStream {
     fn write(&mut self, data: &[u8]) -> Result<(), String> {
         let mut done = 0;
         let whole = data.len() - data.len() % self.frame_bytes.max(1);
-        let mut stalls = 0;
+        let mut waited = 0;
         while done < whole {
             let r = self.pcm.io_bytes().writei(&data[done..whole]);
             match r {
-                Ok(frames) => {
-                    done += frames * self.frame_bytes;
-                    stalls = if frames == 0 { stalls + 1 } else { 0 };
-                    if stalls > 1000 {
-                        return Err("device accepts no data".into());
-                    }
-                }
+                Ok(frames) if frames > 0 => done += frames * self.frame_bytes,
+                Ok(_) => self.wait_ready(&mut waited, "accepts no data")?,
+                Err(e) if e.errno() == EAGAIN => self.wait_ready(&mut waited, "accepts no data")?,
                 Err(e) => self.recover(e)?,
             }
         }
@@ -133,17 +152,13 @@ impl PcmStream for AlsaStream {
     fn read(&mut self, buf: &mut [u8]) -> Result<(), String> {
         let mut done = 0;
         let whole = buf.len() - buf.len() % self.frame_bytes.max(1);
-        let mut stalls = 0;
+        let mut waited = 0;
         while done < whole {
             let r = self.pcm.io_bytes().readi(&mut buf[done..whole]);
             match r {
-                Ok(frames) => {
-                    done += frames * self.frame_bytes;
-                    stalls = if frames == 0 { stalls + 1 } else { 0 };
-                    if stalls > 1000 {
-                        return Err("device delivers no data".into());
-                    }
-                }
+                Ok(frames) if frames > 0 => done += frames * self.frame_bytes,
+                Ok(_) => self.wait_ready(&mut waited, "delivers no data")?,
+                Err(e) if e.errno() == EAGAIN => self.wait_ready(&mut waited, "delivers no data")?,
                 Err(e) => self.recover(e)?,
             }
         }

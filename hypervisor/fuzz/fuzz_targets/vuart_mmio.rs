@@ -1,0 +1,22 @@
+//! A guest's accesses to its virtual PL011: any sequence keeps the line
+//! buffer bounded and the device answering.
+#![no_main]
+
+use hv_core::esr::Access;
+use hv_core::vuart::VUart;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut u = VUart::new();
+    for op in data.chunks_exact(6) {
+        let acc = Access { size: [1, 2, 4, 8][usize::from(op[0] & 3)], write: op[0] & 4 != 0, reg: 0, sign_extend: false, sf: true };
+        let offset = u64::from(u16::from_le_bytes([op[1], op[2]]));
+        let value = u64::from(u32::from_le_bytes([op[2], op[3], op[4], op[5]]));
+        let _ = u.access(offset, acc, value);
+        assert!(u.line().len() <= 4096);
+        if op[0] & 8 != 0 {
+            u.clear_line();
+        }
+        let _ = u.irq_level();
+    }
+});

@@ -1,0 +1,145 @@
+//! A hostile guest: it does what an attacker in a domain can, in a random
+//! order, and never stops. Random SMCCC/PSCI calls (over HVC and SMC),
+//! Xen-tagged hypercalls with random numbers and arguments, trapped system
+//! register accesses, random loads and stores on its vGIC and vUART, and
+//! wild loads and stores outside its memory. Every exception it gets is
+//! stepped over. (It never waits for an interrupt: it arms no timer, so
+//! nothing would wake it.) After each round of attacks it asks for a reset
+//! (SYSTEM_RESET), so the domain is restarted again and again. What the
+//! test judges is the others: a heartbeat beside it must stay consecutive.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+mod guest {
+    use core::arch::asm;
+    use core::sync::atomic::{AtomicU64, Ordering};
+    use hv_test_guests::*;
+    use xen_abi::{guest_layout as gl, psci};
+
+    /// Attacks per round, before the reset.
+    const ROUND: u64 = 600;
+    static EXCEPTIONS: AtomicU64 = AtomicU64::new(0);
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            // xorshift64*
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    /// A Xen hypercall (`HVC #0xEA1`, number in x16) with random arguments.
+    fn xen_hypercall(op: u64, a: [u64; 5]) -> u64 {
+        let r: u64;
+        // SAFETY: a hypercall the hypervisor must refuse or serve without
+        // trusting anything in it; only x0-x4 and x16 are used.
+        unsafe {
+            asm!("hvc #0xea1", inout("x0") a[0] => r, in("x1") a[1], in("x2") a[2],
+                 in("x3") a[3], in("x4") a[4], in("x16") op, options(nostack));
+        }
+        r
+    }
+
+    /// A guest-chosen address: its own devices, holes between them, and
+    /// memory that is not its own (never its own RAM, so it keeps running).
+    fn wild_address(rng: &mut Rng) -> u64 {
+        let r = rng.next();
+        let a = match r % 6 {
+            0 => gl::GICD_BASE + (r >> 8) % gl::GICD_SIZE,
+            1 => gl::GICR_BASE + (r >> 8) % gl::GICR_REGION_SIZE,
+            2 => gl::PL011_BASE + 4 + (r >> 8) % (gl::PL011_SIZE - 4), // not the data register
+            3 => (r >> 8) % gl::RAM0_BASE,                              // below RAM: holes, other devices
+            4 => gl::RAM0_BASE + (64 << 20) + (r >> 8) % (1 << 30),      // beyond its RAM
+            _ => (r >> 8) % (1 << 40),                                  // anywhere the IPA space reaches
+        };
+        a & !7
+    }
+
+    fn attack(rng: &mut Rng) {
+        let r = rng.next();
+        let (a, b, c) = (rng.next(), rng.next(), rng.next());
+        match r % 7 {
+            0 | 1 => {
+                // SMCCC: the PSCI range, its 64-bit twin, or anything.
+                let fid = match r >> 8 & 3 {
+                    0 => 0x8400_0000 | (a as u32 & 0x1f),
+                    1 => 0xc400_0000 | (a as u32 & 0x1f),
+                    _ => a as u32,
+                };
+                // Suspending or switching off its only vCPU (nothing would wake
+                // it: it arms no timer), or the machine, is not an attack on
+                // anyone else: leave those to the test of PSCI.
+                if matches!(fid & 0xbfff_ffff, 0x8400_0001 | 0x8400_0002 | 0x8400_0008 | 0x8400_0009) {
+                    return;
+                }
+                if r & 0x100 == 0 {
+                    hvc_call(fid, b, c, a);
+                } else {
+                    smc_call(fid, b);
+                }
+            }
+            2 | 3 => {
+                xen_hypercall(a % 64, [b, c, a ^ b, rng.next(), rng.next()]);
+            }
+            4 => {
+                // Trapped or sensitive system registers.
+                // SAFETY: each either traps to the hypervisor (and is emulated
+                // or refused with an undefined-instruction exception stepped
+                // over in `on_sync`) or acts on this vCPU only.
+                unsafe {
+                    match b % 5 {
+                        0 => asm!("msr icc_sgi1r_el1, {}", in(reg) c),
+                        1 => asm!("msr icc_asgi1r_el1, {}", in(reg) c),
+                        2 => asm!("mrs {}, pmcr_el0", out(reg) _),
+                        3 => asm!("msr pmcr_el0, {}", in(reg) c),
+                        _ => asm!("mrs {}, dbgbvr0_el1", out(reg) _),
+                    }
+                    asm!("isb");
+                }
+            }
+            5 => {
+                let addr = wild_address(rng);
+                // SAFETY: a load from a device or memory outside this domain's
+                // RAM: emulated, or answered with an abort stepped over.
+                let _ = unsafe { core::ptr::read_volatile(addr as *const u64) };
+            }
+            _ => {
+                let addr = wild_address(rng);
+                // SAFETY: a store outside this domain's RAM (never into its
+                // own memory): emulated, or answered with an abort.
+                unsafe { core::ptr::write_volatile(addr as *mut u32, b as u32) };
+            }
+        }
+    }
+
+    #[no_mangle]
+    extern "C" fn guest_main() -> ! {
+        let mut rng = Rng(virtual_count() | 1);
+        println!("hostile: up; {} attacks, then a reset", ROUND);
+        for _ in 0..ROUND {
+            attack(&mut rng);
+        }
+        println!("hostile: round done, {} exceptions stepped over; resetting", EXCEPTIONS.load(Ordering::Relaxed));
+        hvc_call(psci::SYSTEM_RESET, 0, 0, 0);
+        loop {
+            wait_for_interrupt();
+        }
+    }
+
+    #[no_mangle]
+    fn on_irq(_intid: u32) {}
+
+    #[no_mangle]
+    fn on_sync(frame: &mut TrapFrame, _esr: u64, _far: u64) {
+        // Whatever it was (an undefined instruction, an abort), carry on
+        // with the next attack.
+        EXCEPTIONS.fetch_add(1, Ordering::Relaxed);
+        frame.elr = frame.elr.wrapping_add(4);
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
