@@ -116,11 +116,14 @@ fn next_phase(phase: Phase, fe: XenbusState, ready: bool, fe_was_connected: bool
         // frontend waits for both before it reconnects or shuts down).
         (Phase::Waiting | Phase::Connected, S::Closing) => Some(Phase::Closing),
         (Phase::Waiting | Phase::Connected | Phase::Closing, S::Closed | S::Unknown) => Some(Phase::Closed),
-        // A connected frontend that starts over without closing (Linux's
-        // snd-xen-front re-creates its rings when a restarted backend says
-        // InitWait): drop the old connection and take the new one.
+        // A connected frontend that starts over without closing: Linux's
+        // snd-xen-front re-creates its rings whenever its backend says
+        // InitWait (it takes that for a backend restart). One that is
+        // Initialising waits for InitWait; one that already published new
+        // rings (Initialised) gets them taken at once: answering it with
+        // InitWait would make it start over again, and again.
         (Phase::Connected, S::Initialising) => Some(Phase::Waiting),
-        (Phase::Connected, S::Initialised) if fe_was_connected => Some(Phase::Waiting),
+        (Phase::Connected, S::Initialised) if fe_was_connected => Some(Phase::Connected),
         // After closing, a frontend that starts again gets InitWait. One
         // still Connected has not noticed yet: wait for it to start over
         // (answering it would connect to its old rings again).
@@ -216,7 +219,13 @@ fn run(ctx: &Ctx, dev: &mut dyn Device, stop: &AtomicBool, phase: &mut Phase) ->
             }
             while let Some(next) = next_phase(*phase, fe_state, dev.ready(fe_state), fe_was_connected) {
                 match next {
-                    Phase::Connected => match dev.connect(ctx) {
+                    Phase::Connected => match {
+                        if *phase == Phase::Connected {
+                            dev.disconnect(ctx); // the old rings go
+                            *phase = Phase::Waiting;
+                        }
+                        dev.connect(ctx)
+                    } {
                         Ok(()) => {
                             xenbus::write_state(xs, be_dir, XenbusState::Connected)?;
                             *phase = Phase::Connected;

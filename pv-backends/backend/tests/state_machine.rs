@@ -108,9 +108,12 @@ fn handshake_failure_recovery_and_panic() {
     assert_eq!(connects.load(Ordering::Relaxed), 3);
     // A connected frontend that re-creates its rings and says Initialised
     // again (snd-xen-front does, when a restarted backend says InitWait):
-    // the backend drops the old connection and takes the new one.
+    // the backend drops the old connection and takes the new one, without
+    // an InitWait (which would make snd-xen-front start over again).
     set_fe(&lb, &s, XenbusState::Connected);
     std::thread::sleep(std::time::Duration::from_millis(100));
+    let restarts = || testlog::lines_containing("test/1/0: frontend dom1 starts over").len();
+    let before = restarts();
     set_fe(&lb, &s, XenbusState::Initialised);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while connects.load(Ordering::Relaxed) < 4 {
@@ -121,6 +124,7 @@ fn handshake_failure_recovery_and_panic() {
     // Its Initialised before it says Connected is not a new start.
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(connects.load(Ordering::Relaxed), 4);
+    assert_eq!(restarts(), before, "the backend said InitWait to a frontend that had new rings");
 
     // Malformed frontend-id written by a broken toolstack (in the same
     // transaction as the rest): closed, even with a frontend that is ready.
