@@ -3,7 +3,7 @@
 #![no_main]
 
 use hv_core::esr::Access;
-use hv_core::vuart::VUart;
+use hv_core::vuart::{VUart, LINE_MAX};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         let offset = u64::from(u16::from_le_bytes([op[1], op[2]]));
         let value = u64::from(u32::from_le_bytes([op[2], op[3], op[4], op[5]]));
         let _ = u.access(offset, acc, value);
-        assert!(u.line().len() <= 4096);
+        assert!(u.line().len() <= LINE_MAX);
         if op[0] & 8 != 0 {
             u.clear_line();
         }

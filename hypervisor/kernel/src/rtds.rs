@@ -18,7 +18,14 @@ struct PcpuSched {
     /// Waiting in WFI for an interrupt.
     blocked: [bool; MAX_QUEUE],
     loaded: Option<usize>,
+    /// Late-switch log lines in the current second, and when it began: a
+    /// guest that makes switches late (long traps) cannot flood the console.
+    late_logged: u32,
+    late_window: u64,
 }
+
+/// Late-switch lines per pCPU and second; then one saying the rest is not.
+const LATE_LINES_PER_SECOND: u32 = 5;
 
 impl PcpuSched {
     const NEW: spin::Mutex<PcpuSched> = spin::Mutex::new(PcpuSched {
@@ -27,6 +34,8 @@ impl PcpuSched {
         ctx: [VcpuContext::ZERO; MAX_QUEUE],
         blocked: [false; MAX_QUEUE],
         loaded: None,
+        late_logged: 0,
+        late_window: 0,
     });
 }
 
@@ -150,7 +159,16 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
         let wake = housekeeping(&mut s, cpu, now);
         let mut d = s.queue.schedule(now);
         if d.overran > us_to_ticks(1000) {
-            hvlog!("rtds: pCPU {cpu} switched {} us late", d.overran * 1_000_000 / crate::arch::sysreg::read!(cntfrq_el0).max(1));
+            if now.saturating_sub(s.late_window) >= us_to_ticks(1_000_000) {
+                s.late_window = now;
+                s.late_logged = 0;
+            }
+            s.late_logged += 1;
+            if s.late_logged <= LATE_LINES_PER_SECOND {
+                hvlog!("rtds: pCPU {cpu} switched {} us late", d.overran * 1_000_000 / crate::arch::sysreg::read!(cntfrq_el0).max(1));
+            } else if s.late_logged == LATE_LINES_PER_SECOND + 1 {
+                hvlog!("rtds: pCPU {cpu}: more late switches this second, not logged");
+            }
             // The line took time of its own: nobody's budget pays for it.
             let spent = sysreg::counter().saturating_sub(now);
             s.queue.skip(spent);

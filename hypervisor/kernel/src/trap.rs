@@ -54,7 +54,7 @@ extern "C" fn guest_sync(frame: &mut Frame) {
         // do not emulate, anything else: the guest sees an undefined instruction.
         Trap::Hvc { .. } | Trap::Smc { .. } | Trap::SysReg(_) | Trap::Other { .. } => {
             // SMC traps report the SMC itself in ELR; HVC reports the next one.
-            let elr = if esr::ec(esr_val) == esr::EC_HVC64 { frame.elr - 4 } else { frame.elr };
+            let elr = if esr::ec(esr_val) == esr::EC_HVC64 { frame.elr.wrapping_sub(4) } else { frame.elr };
             let (pc, spsr) = vcpu_regs::inject_exception(esr::undef_syndrome(), None, elr, frame.spsr);
             frame.elr = pc;
             frame.spsr = spsr;

@@ -115,7 +115,9 @@ fn next_phase(phase: Phase, fe: XenbusState, ready: bool, fe_was_connected: bool
         // The frontend closes: Closing, then Closed once it is Closed (a
         // frontend waits for both before it reconnects or shuts down).
         (Phase::Waiting | Phase::Connected, S::Closing) => Some(Phase::Closing),
-        (Phase::Waiting | Phase::Connected | Phase::Closing, S::Closed | S::Unknown) => Some(Phase::Closed),
+        (Phase::Waiting | Phase::Connected | Phase::Closing, S::Closed | S::Unknown) => {
+            Some(Phase::Closed)
+        }
         // A connected frontend that starts over without closing: Linux's
         // snd-xen-front re-creates its rings whenever its backend says
         // InitWait (it takes that for a backend restart). One that is
@@ -183,17 +185,27 @@ pub(crate) fn close(xs: &dyn pv_transport::Xenstore, be_dir: &str) {
 }
 
 /// The handshake and the serving loop. Errors end it: `serve` closes.
-fn run(ctx: &Ctx, dev: &mut dyn Device, stop: &AtomicBool, phase: &mut Phase) -> Result<(), DeviceError> {
+fn run(
+    ctx: &Ctx,
+    dev: &mut dyn Device,
+    stop: &AtomicBool,
+    phase: &mut Phase,
+) -> Result<(), DeviceError> {
     let (ep, be_dir, fe_dir, fe_dom) = (ctx.ep, ctx.be_dir, ctx.fe_dir, ctx.fe_dom);
     let xs = &*ep.store;
-    dev.init(ctx).map_err(|e| DeviceError(format!("init failed: {e}")))?;
+    dev.init(ctx)
+        .map_err(|e| DeviceError(format!("init failed: {e}")))?;
     xenbus::write_state(xs, be_dir, XenbusState::InitWait)?;
     xs.watch(&xenbus::join(fe_dir, "state"), "fe")?;
     xs.watch(be_dir, "be")?;
     // A device that fails gives up on this connection only: Closing, then
     // Closed at once (Linux's sound and display frontends wait for Closed
     // before they start over), then a fresh start when the frontend does.
-    let give_up = |dev: &mut dyn Device, phase: &mut Phase, what: &str, e: &DeviceError| -> Result<(), DeviceError> {
+    let give_up = |dev: &mut dyn Device,
+                   phase: &mut Phase,
+                   what: &str,
+                   e: &DeviceError|
+     -> Result<(), DeviceError> {
         log::error!("{be_dir}: frontend dom{fe_dom} {what}: {e}; closing");
         if *phase == Phase::Connected {
             dev.disconnect(ctx);
@@ -217,40 +229,51 @@ fn run(ctx: &Ctx, dev: &mut dyn Device, stop: &AtomicBool, phase: &mut Phase) ->
             if *phase == Phase::Connected && fe_state == XenbusState::Connected {
                 fe_was_connected = true;
             }
-            while let Some(next) = next_phase(*phase, fe_state, dev.ready(fe_state), fe_was_connected) {
+            while let Some(next) =
+                next_phase(*phase, fe_state, dev.ready(fe_state), fe_was_connected)
+            {
                 match next {
-                    Phase::Connected => match {
+                    Phase::Connected => {
                         if *phase == Phase::Connected {
                             dev.disconnect(ctx); // the old rings go
                             *phase = Phase::Waiting;
                         }
-                        dev.connect(ctx)
-                    } {
-                        Ok(()) => {
-                            xenbus::write_state(xs, be_dir, XenbusState::Connected)?;
-                            *phase = Phase::Connected;
-                            // Connected to a frontend that already was (a
-                            // restarted backend): its Initialised later is
-                            // a new start.
-                            fe_was_connected = fe_state == XenbusState::Connected;
-                            log::info!("{be_dir}: connected to dom{fe_dom}");
-                            break; // the frontend answers with a new state
+                        let connected = dev.connect(ctx);
+                        match connected {
+                            Ok(()) => {
+                                xenbus::write_state(xs, be_dir, XenbusState::Connected)?;
+                                *phase = Phase::Connected;
+                                // Connected to a frontend that already was (a
+                                // restarted backend): its Initialised later is
+                                // a new start.
+                                fe_was_connected = fe_state == XenbusState::Connected;
+                                log::info!("{be_dir}: connected to dom{fe_dom}");
+                                break; // the frontend answers with a new state
+                            }
+                            Err(e) => {
+                                dev.disconnect(ctx);
+                                give_up(dev, phase, "published a bad configuration", &e)?;
+                            }
                         }
-                        Err(e) => {
-                            dev.disconnect(ctx);
-                            give_up(dev, phase, "published a bad configuration", &e)?;
-                        }
-                    },
+                    }
                     Phase::Closing | Phase::Closed => {
                         if *phase == Phase::Connected {
                             dev.disconnect(ctx);
                         }
-                        let st = if next == Phase::Closing { XenbusState::Closing } else { XenbusState::Closed };
+                        let st = if next == Phase::Closing {
+                            XenbusState::Closing
+                        } else {
+                            XenbusState::Closed
+                        };
                         xenbus::write_state(xs, be_dir, st)?;
                         *phase = next;
-                        log::info!("{be_dir}: frontend dom{fe_dom} is {fe_state:?}; backend {st:?}");
+                        log::info!(
+                            "{be_dir}: frontend dom{fe_dom} is {fe_state:?}; backend {st:?}"
+                        );
                         // Closed and taken offline by the toolstack: done.
-                        if next == Phase::Closed && !xenbus::read_flag(xs, &xenbus::join(be_dir, "online")) {
+                        if next == Phase::Closed
+                            && !xenbus::read_flag(xs, &xenbus::join(be_dir, "online"))
+                        {
                             log::info!("{be_dir}: offline; no longer served");
                             return Ok(());
                         }
@@ -269,9 +292,17 @@ fn run(ctx: &Ctx, dev: &mut dyn Device, stop: &AtomicBool, phase: &mut Phase) ->
                 }
             }
         }
-        let timeout = if *phase == Phase::Connected { dev.tick_ms().clamp(1, 50) } else { 20 };
+        let timeout = if *phase == Phase::Connected {
+            dev.tick_ms().clamp(1, 50)
+        } else {
+            20
+        };
         if let Some(port) = ep.events.wait(timeout)? {
-            let r = if *phase == Phase::Connected { dev.on_event(ctx, port) } else { Ok(()) };
+            let r = if *phase == Phase::Connected {
+                dev.on_event(ctx, port)
+            } else {
+                Ok(())
+            };
             let _ = ep.events.unmask(port); // a port unbound meanwhile
             if let Err(e) = r {
                 give_up(dev, phase, "sent a bad request", &e)?;

@@ -79,7 +79,10 @@ impl Supervisor {
         while !self.stop.load(Ordering::Relaxed) {
             if xs.wait_watch(50)?.is_some() {
                 while xs.wait_watch(0)?.is_some() {}
-                failed.retain(|k| xs.read(&format!("{root}/{}/{}/{}/frontend", k.0, k.1, k.2)).is_ok());
+                failed.retain(|k| {
+                    xs.read(&format!("{root}/{}/{}/{}/frontend", k.0, k.1, k.2))
+                        .is_ok()
+                });
                 self.scan(&root, xs, &mut running, &failed);
             }
             running.retain(|key, r| {

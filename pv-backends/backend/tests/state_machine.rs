@@ -117,14 +117,21 @@ fn handshake_failure_recovery_and_panic() {
     set_fe(&lb, &s, XenbusState::Initialised);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while connects.load(Ordering::Relaxed) < 4 {
-        assert!(std::time::Instant::now() < deadline, "the frontend's new rings were never taken");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the frontend's new rings were never taken"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     wait(&lb, &s, XenbusState::Connected);
     // Its Initialised before it says Connected is not a new start.
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(connects.load(Ordering::Relaxed), 4);
-    assert_eq!(restarts(), before, "the backend said InitWait to a frontend that had new rings");
+    assert_eq!(
+        restarts(),
+        before,
+        "the backend said InitWait to a frontend that had new rings"
+    );
 
     // Malformed frontend-id written by a broken toolstack (in the same
     // transaction as the rest): closed, even with a frontend that is ready.
@@ -144,8 +151,15 @@ fn handshake_failure_recovery_and_panic() {
     wait(&lb, &p, XenbusState::Closed);
     set_fe(&lb, &p, XenbusState::Initialising);
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(xenbus::read_state(&*lb.xenstore(9), &p.be_dir()), XenbusState::Closed);
-    assert_eq!(testlog::lines_containing("failed internally").len(), 1, "restarted after a panic");
+    assert_eq!(
+        xenbus::read_state(&*lb.xenstore(9), &p.be_dir()),
+        XenbusState::Closed
+    );
+    assert_eq!(
+        testlog::lines_containing("failed internally").len(),
+        1,
+        "restarted after a panic"
+    );
     assert!(!testlog::lines_containing("failed internally").is_empty());
     assert_eq!(
         xenbus::read_state(&*lb.xenstore(9), &s.be_dir()),
@@ -159,19 +173,27 @@ fn handshake_failure_recovery_and_panic() {
     wait(&lb, &off, XenbusState::InitWait);
     set_fe(&lb, &off, XenbusState::Initialised);
     wait(&lb, &off, XenbusState::Connected);
-    lb.xenstore(0).write(&format!("{}/online", off.be_dir()), b"0").unwrap();
+    lb.xenstore(0)
+        .write(&format!("{}/online", off.be_dir()), b"0")
+        .unwrap();
     set_fe(&lb, &off, XenbusState::Closing);
     wait(&lb, &off, XenbusState::Closing);
     set_fe(&lb, &off, XenbusState::Closed);
     wait(&lb, &off, XenbusState::Closed);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while testlog::lines_containing("backend/test/4/0: offline; no longer served").is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the offline device is still served");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the offline device is still served"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     set_fe(&lb, &off, XenbusState::Initialising);
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(xenbus::read_state(&*lb.xenstore(9), &off.be_dir()), XenbusState::Closed);
+    assert_eq!(
+        xenbus::read_state(&*lb.xenstore(9), &off.be_dir()),
+        XenbusState::Closed
+    );
 
     // Removing the backend directory ends that device's thread.
     lb.xenstore(0).rm(&s.be_dir()).unwrap();

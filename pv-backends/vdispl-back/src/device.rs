@@ -77,8 +77,10 @@ struct Conn {
     backlog: bool,
 }
 
-/// Requests answered per connector in one go (a ring's worth).
+/// Requests answered per connector in one go (a ring's worth), and for
+/// how long at most (a large DBUF_CREATE maps thousands of grants).
 const REQUESTS_PER_TURN: usize = 32;
+const TURN: std::time::Duration = std::time::Duration::from_millis(50);
 
 struct Dbuf {
     mem: Shm,
@@ -373,7 +375,11 @@ impl VdisplBackend {
     /// removal, stop).
     fn serve_ring(&mut self, ctx: &Ctx, ci: usize) -> Result<(), DeviceError> {
         self.conns[ci].backlog = false;
+        let turn = std::time::Instant::now();
         for _ in 0..REQUESTS_PER_TURN {
+            if turn.elapsed() > TURN {
+                break;
+            }
             let bytes = match self.conns[ci].ring.take_request() {
                 Ok(Some(b)) => b,
                 Ok(None) => match self.conns[ci].ring.final_check_for_requests() {
@@ -518,6 +524,8 @@ impl Device for VdisplBackend {
     }
 
     fn tick(&mut self, ctx: &Ctx) -> Result<(), DeviceError> {
+        // Mappings the sink has let go of are given back to the guest.
+        self.retired.retain(|m| Arc::strong_count(&m.0) > 1);
         for ci in 0..self.conns.len() {
             if self.conns[ci].backlog {
                 self.serve_ring(ctx, ci)?;
@@ -550,6 +558,7 @@ impl Device for VdisplBackend {
         // Flips of this connection the sink still holds complete into the
         // old queue, not the next connection's.
         self.done = Arc::default();
+        self.retired.retain(|m| Arc::strong_count(&m.0) > 1);
         self.outstanding = 0;
     }
 }

@@ -273,20 +273,21 @@ impl Device for VfbBackend {
             width: layout.width,
             height: layout.height,
         };
-        self.sink
-            .add_output(ctx.fe_dom, &out)
-            .map_err(|e| format!("sink: {e}"))?;
-        let conn = Conn {
+        // From here on `disconnect` releases the port (and the output).
+        self.conn = Some(Conn {
             page,
             port,
             fb,
             mem_length: h.mem_length,
             layout,
-        };
+        });
         self.sink
-            .configure(ctx.fe_dom, 0, Some(self.frame(&conn)))
+            .add_output(ctx.fe_dom, &out)
             .map_err(|e| format!("sink: {e}"))?;
-        self.conn = Some(conn);
+        let frame = self.conn.as_ref().map(|c| self.frame(c));
+        self.sink
+            .configure(ctx.fe_dom, 0, frame)
+            .map_err(|e| format!("sink: {e}"))?;
         Ok(())
     }
 

@@ -114,20 +114,19 @@ const fn libc_epipe() -> i32 {
 
 const EAGAIN: i32 = 11;
 
-/// Longest a WRITE or READ waits for the device to take or give data (a
-/// paused or stalled device): longer than any buffer the daemon accepts.
+/// Longest a WRITE or READ waits with no progress for the device to take
+/// or give data (a stalled device): longer than any buffer the daemon
+/// accepts. (A paused stream refuses transfers before getting here.)
 const WAIT_LIMIT_MS: u32 = 3000;
 
 impl AlsaStream {
-    /// Waits for the device to be ready for more; errors once `waited`
-    /// reaches the limit.
-    fn wait_ready(&mut self, waited: &mut u32, what: &str) -> Result<(), String> {
-        const STEP: u32 = 50;
-        if *waited >= WAIT_LIMIT_MS {
-            return Err(format!("device {what} for {WAIT_LIMIT_MS} ms (paused or stalled)"));
+    /// Waits for the device to be ready for more; errors once it has made
+    /// no progress since `since` for the limit.
+    fn wait_ready(&mut self, since: std::time::Instant, what: &str) -> Result<(), String> {
+        if since.elapsed().as_millis() >= u128::from(WAIT_LIMIT_MS) {
+            return Err(format!("device {what} for {WAIT_LIMIT_MS} ms (stalled)"));
         }
-        let _ = self.pcm.wait(Some(STEP));
-        *waited += STEP;
+        let _ = self.pcm.wait(Some(50));
         Ok(())
     }
 }
@@ -136,13 +135,16 @@ impl PcmStream for AlsaStream {
     fn write(&mut self, data: &[u8]) -> Result<(), String> {
         let mut done = 0;
         let whole = data.len() - data.len() % self.frame_bytes.max(1);
-        let mut waited = 0;
+        let mut progress = std::time::Instant::now();
         while done < whole {
             let r = self.pcm.io_bytes().writei(&data[done..whole]);
             match r {
-                Ok(frames) if frames > 0 => done += frames * self.frame_bytes,
-                Ok(_) => self.wait_ready(&mut waited, "accepts no data")?,
-                Err(e) if e.errno() == EAGAIN => self.wait_ready(&mut waited, "accepts no data")?,
+                Ok(frames) if frames > 0 => {
+                    done += frames * self.frame_bytes;
+                    progress = std::time::Instant::now();
+                }
+                Ok(_) => self.wait_ready(progress, "accepts no data")?,
+                Err(e) if e.errno() == EAGAIN => self.wait_ready(progress, "accepts no data")?,
                 Err(e) => self.recover(e)?,
             }
         }
@@ -152,13 +154,16 @@ impl PcmStream for AlsaStream {
     fn read(&mut self, buf: &mut [u8]) -> Result<(), String> {
         let mut done = 0;
         let whole = buf.len() - buf.len() % self.frame_bytes.max(1);
-        let mut waited = 0;
+        let mut progress = std::time::Instant::now();
         while done < whole {
             let r = self.pcm.io_bytes().readi(&mut buf[done..whole]);
             match r {
-                Ok(frames) if frames > 0 => done += frames * self.frame_bytes,
-                Ok(_) => self.wait_ready(&mut waited, "delivers no data")?,
-                Err(e) if e.errno() == EAGAIN => self.wait_ready(&mut waited, "delivers no data")?,
+                Ok(frames) if frames > 0 => {
+                    done += frames * self.frame_bytes;
+                    progress = std::time::Instant::now();
+                }
+                Ok(_) => self.wait_ready(progress, "delivers no data")?,
+                Err(e) if e.errno() == EAGAIN => self.wait_ready(progress, "delivers no data")?,
                 Err(e) => self.recover(e)?,
             }
         }

@@ -35,6 +35,9 @@ struct Open {
     /// Samples pass through here a chunk at a time: a request never
     /// allocates, whatever its length.
     scratch: Vec<u8>,
+    /// Paused by TRIGGER: transfers are refused (-EBUSY) rather than
+    /// waiting on a device that will not move.
+    paused: bool,
 }
 
 struct Stream {
@@ -50,8 +53,10 @@ struct Stream {
     backlog: bool,
 }
 
-/// Requests answered per stream in one go (a ring's worth).
+/// Requests answered per stream in one go (a ring's worth), and for how
+/// long at most: a turn ends early once a request made it last this long.
 const REQUESTS_PER_TURN: usize = 32;
+const TURN: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Counters a card keeps, readable from other threads.
 #[derive(Debug, Default)]
@@ -142,7 +147,11 @@ impl VsndBackend {
                 .sum();
             let st = &mut self.streams[si];
             st.backlog = false;
+            let turn = std::time::Instant::now();
             for _ in 0..REQUESTS_PER_TURN {
+                if turn.elapsed() > TURN {
+                    break;
+                }
                 let bytes = match st.ring.take_request() {
                     Ok(Some(b)) => b,
                     // Re-arm req_event, then look again (lost-wakeup race).
@@ -345,12 +354,16 @@ impl Stream {
             next_report: u64::from(p.period_sz),
             reported: 0,
             scratch: Vec::new(),
+            paused: false,
         });
         Ok(None)
     }
 
     fn transfer(&mut self, label: &str, w: BufferWindow, write: bool) -> Reply {
         let o = self.open.as_mut().ok_or(-EINVAL)?;
+        if o.paused {
+            return Err(-EBUSY);
+        }
         if write != self.info.playback {
             return Err(-EINVAL);
         }
@@ -451,6 +464,9 @@ impl Stream {
             TriggerType::Pause => o.pcm.pause(true),
             TriggerType::Resume => o.pcm.pause(false),
         };
+        if r.is_ok() {
+            o.paused = t == TriggerType::Pause;
+        }
         r.map(|_| None).map_err(|e| {
             log::warn!("trigger {t:?} failed: {e}");
             -EIO

@@ -42,6 +42,8 @@ pub mod errno {
     pub const ENOMEM: i32 = 12;
     /// No device is configured for the stream's direction on this card.
     pub const EACCES: i32 = 13;
+    /// A transfer on a paused stream.
+    pub const EBUSY: i32 = 16;
     /// A bad request: unknown operation, stream not open, parameters
     /// outside the stream's ranges, a window beyond the shared buffer, or
     /// a buffer whose grants do not map.
