@@ -81,6 +81,9 @@ fn unknown_smccc_calls_get_not_supported_and_the_guest_carries_on() {
     assert!(t.contains("[heartbeat] heartbeat: unknown SMCCC call via SMC returned -1"), "{t}");
     // An HVC immediate the hypervisor does not define is an undefined instruction (EC 0).
     assert!(t.contains("[heartbeat] heartbeat: HVC #1 raised exception class 0x0, carrying on"), "{t}");
+    // Debug and PMU registers read as zero whatever the guest writes: no
+    // domain sees or drives the physical ones (shared on RTDS pCPUs).
+    assert!(t.contains("[heartbeat] heartbeat: PMCR_EL0 0x0, MDSCR_EL1 0x0 after writing them"), "{t}");
 }
 
 fn heartbeat_runs_with(profile: &str, banner: &str) {

@@ -44,6 +44,27 @@ impl SysRegAccess {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SysReg(pub u8, pub u8, pub u8, pub u8, pub u8);
 
+impl SysRegAccess {
+    /// A debug or performance-monitor register: trapped by MDCR_EL2 and
+    /// read-as-zero / write-ignored for every guest, so that no domain can
+    /// count events in another's time (or at EL2), plant breakpoints that
+    /// outlive it, or read what another left. The debug registers are all of
+    /// op0 = 2 (MDSCR, the breakpoint and watchpoint registers, the OS
+    /// lock); the PMU ones are op0 = 3, op1 = 3, CRn = 9 (PMCR, PMCNTEN,
+    /// PMCCNTR, PMUSERENR, ...) or CRn = 14, CRm >= 8 (the event counters,
+    /// their types, PMCCFILTR), and PMINTENSET/CLR (op1 = 0, CRn = 9, CRm = 14).
+    /// The timer registers (CRn = 14, CRm < 8) are not among them.
+    pub fn is_debug_or_pmu(&self) -> bool {
+        match (self.op0, self.op1, self.crn, self.crm) {
+            (2, ..) => true,
+            (3, 3, 9, _) => true,
+            (3, 3, 14, crm) => crm >= 8,
+            (3, 0, 9, 14) => matches!(self.op2, 1 | 2),
+            _ => false,
+        }
+    }
+}
+
 pub const ICC_SGI1R_EL1: SysReg = SysReg(3, 0, 12, 11, 5);
 pub const ICC_ASGI1R_EL1: SysReg = SysReg(3, 1, 12, 11, 6);
 pub const ICC_SGI0R_EL1: SysReg = SysReg(3, 2, 12, 11, 7);
@@ -178,6 +199,32 @@ pub const fn abort_syndrome(instruction: bool, from_el0: bool) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_and_pmu_registers_are_told_from_the_timer_and_the_gic() {
+        let r = |op0, op1, crn, crm, op2| SysRegAccess { op0, op1, crn, crm, op2, rt: 0, read: true };
+        for (name, a) in [
+            ("MDSCR_EL1", r(2, 0, 0, 2, 2)),
+            ("OSLAR_EL1", r(2, 0, 1, 0, 4)),
+            ("DBGBVR0_EL1", r(2, 0, 0, 0, 4)),
+            ("PMCR_EL0", r(3, 3, 9, 12, 0)),
+            ("PMUSERENR_EL0", r(3, 3, 9, 14, 0)),
+            ("PMCCNTR_EL0", r(3, 3, 9, 13, 0)),
+            ("PMEVCNTR0_EL0", r(3, 3, 14, 8, 0)),
+            ("PMCCFILTR_EL0", r(3, 3, 14, 15, 7)),
+            ("PMINTENSET_EL1", r(3, 0, 9, 14, 1)),
+        ] {
+            assert!(a.is_debug_or_pmu(), "{name}");
+        }
+        for (name, a) in [
+            ("CNTP_CTL_EL0", r(3, 3, 14, 2, 1)),
+            ("CNTV_CVAL_EL0", r(3, 3, 14, 3, 2)),
+            ("ICC_SGI1R_EL1", r(3, 0, 12, 11, 5)),
+            ("SCTLR_EL1", r(3, 0, 1, 0, 0)),
+        ] {
+            assert!(!a.is_debug_or_pmu(), "{name}");
+        }
+    }
 
     #[test]
     fn decodes_hvc_with_xen_tag() {

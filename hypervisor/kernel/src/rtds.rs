@@ -156,7 +156,7 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
     loop {
         let mut s = SCHED[cpu].lock();
         let now = sysreg::counter();
-        let wake = housekeeping(&mut s, cpu, now);
+        let mut wake = housekeeping(&mut s, cpu, now);
         let mut d = s.queue.schedule(now);
         if d.overran > us_to_ticks(1000) {
             if now.saturating_sub(s.late_window) >= us_to_ticks(1_000_000) {
@@ -185,6 +185,15 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
                         crate::arch::sysreg::write!(cntv_ctl_el0, 0);
                     } else {
                         context::save(&mut s.ctx[old], frame, cpu, nlr);
+                        // Blocked just now: housekeeping saw its timer from
+                        // before this save (stale by up to a period). Wake
+                        // it by the timer it has now.
+                        if s.blocked[old] {
+                            let epoch = domain_of(id).epoch.load(Ordering::Acquire);
+                            if let Some(t) = s.ctx[old].timer_deadline() {
+                                wake = wake.min(t.saturating_add(epoch));
+                            }
+                        }
                     }
                 }
             }

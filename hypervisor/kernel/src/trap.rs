@@ -45,6 +45,13 @@ extern "C" fn guest_sync(frame: &mut Frame) {
             kick_vcpus(dom, kick, cpu);
             frame.elr = frame.elr.wrapping_add(esr::insn_len(esr_val));
         }
+        Trap::SysReg(acc) if acc.is_debug_or_pmu() => {
+            // Read-as-zero, write-ignored (see `is_debug_or_pmu`).
+            if acc.read {
+                set_reg(frame, acc.rt, 0);
+            }
+            frame.elr = frame.elr.wrapping_add(esr::insn_len(esr_val));
+        }
         Trap::DataAbort(da) => data_abort(cpu, dom, v, frame, da, far, ipa, esr::insn_len(esr_val)),
         Trap::InstrAbort { .. } => {
             log_abort(dom, "instruction fetch", ipa, frame.elr);

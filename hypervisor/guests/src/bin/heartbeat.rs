@@ -28,6 +28,18 @@ mod guest {
         // undefined-instruction exception it raises is caught in `on_sync`.
         unsafe { core::arch::asm!("hvc #1", out("x0") _) };
         println!("heartbeat: HVC #1 raised exception class {:#x}, carrying on", UNDEF_SEEN.load(Ordering::Relaxed));
+        // The PMU and debug registers are not this domain's to use: writes
+        // are ignored and reads give zero (the hypervisor traps them).
+        let (pmcr, mdscr): (u64, u64);
+        // SAFETY: both trap to the hypervisor; a stray write would change
+        // only this vCPU's view.
+        unsafe {
+            core::arch::asm!("msr pmcr_el0, {}", "isb", in(reg) 1u64);
+            core::arch::asm!("mrs {}, pmcr_el0", out(reg) pmcr);
+            core::arch::asm!("msr mdscr_el1, {}", "isb", in(reg) 1u64 << 15);
+            core::arch::asm!("mrs {}, mdscr_el1", out(reg) mdscr);
+        }
+        println!("heartbeat: PMCR_EL0 {:#x}, MDSCR_EL1 {:#x} after writing them", pmcr, mdscr);
         tick_forever(&TICK, 10)
     }
 
