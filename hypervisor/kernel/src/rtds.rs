@@ -113,7 +113,7 @@ fn housekeeping(s: &mut PcpuSched, cpu: usize, now: u64) -> u64 {
                     if s.loaded == Some(i) {
                         // Restarted while loaded: nothing of the old one is kept.
                         s.loaded = None;
-                        gic::reset_virtual_interface(gic::lr_count());
+                        gic::discard_virtual_interface(gic::lr_count());
                         gic::clear_active(cpu, gic::VTIMER_PPI);
                     }
                     s.ctx[i] = VcpuContext::fresh(
@@ -180,7 +180,7 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
                     // A vCPU switched off keeps nothing; otherwise save it.
                     let off = domain_of(id).vcpus[id.vcpu as usize].state.load(Ordering::Acquire) == VCPU_OFF;
                     if off {
-                        gic::reset_virtual_interface(nlr);
+                        gic::discard_virtual_interface(nlr);
                         gic::clear_active(cpu, gic::VTIMER_PPI);
                         crate::arch::sysreg::write!(cntv_ctl_el0, 0);
                     } else {

@@ -49,7 +49,7 @@ fn start_frame(cpu: usize, dom: &Domain, v: usize) -> Frame {
     let vcpu = &dom.vcpus[v];
     gic::clear_active(cpu, gic::VTIMER_PPI);
     vcpu_regs::reset_el1(v as u64, dom.epoch.load(Ordering::Acquire));
-    gic::reset_virtual_interface(gic::lr_count());
+    gic::discard_virtual_interface(gic::lr_count());
     dom.vgic.lock().forget_lrs(v);
     *vcpu.faults.lock() = Default::default();
     let mut f = Frame::default();
@@ -151,7 +151,7 @@ fn park(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
     // interface (a live underflow maintenance interrupt would keep waking
     // this pCPU) so nothing fires while off.
     vcpu_regs::reset_el1(v as u64, 0);
-    gic::reset_virtual_interface(gic::lr_count());
+    gic::discard_virtual_interface(gic::lr_count());
     dom.vgic.lock().forget_lrs(v);
     // A restart may already have switched this vCPU on again: keep that.
     let _ = vcpu.state.compare_exchange(VCPU_RUNNING, VCPU_OFF, Ordering::AcqRel, Ordering::Acquire);

@@ -104,9 +104,13 @@ pub fn save(ctx: &mut VcpuContext, frame: &Frame, cpu: usize, nlr: usize) {
     write!(cntv_ctl_el0, 0);
     for (n, slot) in ctx.lrs.iter_mut().enumerate().take(nlr) {
         let mut v = gic::read_lr(n);
-        // The physical timer interrupt must not stay active on this pCPU
-        // for the next vCPU: keep the guest's view, drop the link.
-        v &= !(lr::HW | (0x3ff << 32));
+        // The physical timer interrupt (per pCPU) must not stay active for
+        // the next vCPU: keep the guest's view, drop the link. A passed-
+        // through SPI keeps its link: it is one interrupt for the whole
+        // machine, and the guest's deactivation must still reach it.
+        if ((v >> 32) & 0x3ff) as u32 == gic::VTIMER_PPI {
+            v &= !(lr::HW | (0x3ff << 32));
+        }
         *slot = v;
     }
     gic::clear_active(cpu, gic::VTIMER_PPI);

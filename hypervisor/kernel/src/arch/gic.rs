@@ -150,6 +150,23 @@ pub fn set_underflow_irq(on: bool) {
     }
 }
 
+/// Discards the list registers of a vCPU that stops or starts afresh. A
+/// passed-through SPI in one (HW-linked) would never see the guest's
+/// deactivation and stay active for good, silencing its device: it is
+/// deactivated here.
+pub fn discard_virtual_interface(nlr: usize) {
+    const HW: u64 = 1 << 61;
+    const STATE: u64 = 0b11 << 62;
+    for i in 0..nlr {
+        let v = read_lr(i);
+        let pintid = ((v >> 32) & 0x3ff) as u32;
+        if v & HW != 0 && v & STATE != 0 && (32..1020).contains(&pintid) {
+            clear_active_spi(pintid);
+        }
+    }
+    reset_virtual_interface(nlr);
+}
+
 /// Clears the virtual CPU interface for a vCPU that starts afresh.
 pub fn reset_virtual_interface(nlr: usize) {
     for i in 0..nlr {
