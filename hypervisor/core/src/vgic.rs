@@ -399,6 +399,10 @@ impl VGic {
                     // Private interrupts live in the redistributors (ARE=1).
                     return (0, 0);
                 }
+                // A HW-linked SPI cannot be cleared: its physical interrupt
+                // is active until the guest completes it, and dropped here it
+                // would stay active for good, silencing the device.
+                let keep = if block == 3 { self.spi_hw[word] } else { 0 };
                 let reg = match block {
                     0 | 1 => &mut self.spi_enabled[word],
                     _ => &mut self.spi_pending[word],
@@ -409,7 +413,7 @@ impl VGic {
                 let v = value as u32;
                 match block {
                     0 | 2 => *reg |= v,
-                    _ => *reg &= !v,
+                    _ => *reg &= !(v & !keep),
                 }
                 (0, if block == 0 || block == 2 { self.all_vcpus() } else { 0 })
             }
@@ -648,6 +652,25 @@ mod tests {
         let mut lrs = [0u64; 4];
         g.flush(0, &mut lrs);
         assert_eq!(lr::intid(lrs[0]), 27, "the physical timer stays active, so its virtual instance must be delivered");
+    }
+
+    #[test]
+    fn icpendr_cannot_drop_a_hw_linked_spi() {
+        let mut g = VGic::new(1);
+        g.dist_access(GICD_CTLR, w32(), 0b10);
+        g.dist_access(GICD_ISENABLER + 4, w32(), 1 << 15); // INTID 47
+        g.inject(0, 47, true); // a passed-through device's interrupt
+        g.dist_access(GICD_ICPENDR + 4, w32(), 1 << 15);
+        let mut lrs = [0u64; 4];
+        g.flush(0, &mut lrs);
+        assert_eq!(lr::intid(lrs[0]), 47, "the physical SPI stays active, so its virtual instance must be delivered");
+        // A software-only SPI is cleared as the guest asks.
+        g.dist_access(GICD_ISENABLER + 4, w32(), 1 << 16); // INTID 48
+        g.inject(0, 48, false);
+        g.dist_access(GICD_ICPENDR + 4, w32(), 1 << 16);
+        let mut lrs = [0u64; 4];
+        g.flush(0, &mut lrs);
+        assert!(lrs.iter().all(|&v| lr::intid(v) != 48 || lr::is_free(v)));
     }
 
     #[test]
