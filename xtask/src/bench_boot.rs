@@ -8,6 +8,7 @@
 //! hypervisor. Figures only: nothing here passes or fails.
 
 use crate::{artifacts, debian, initramfs};
+use crate::bench::median;
 use crate::qemu::QemuCommand;
 use std::path::Path;
 use std::time::Duration;
@@ -46,11 +47,6 @@ fn measure(q: &QemuCommand) -> Result<Run, String> {
     Ok(Run { init, loop_s })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 pub fn run(runs: usize) -> Result<(), String> {
     crate::toolchain::qemu()?;
     let dir = artifacts::root().join("target/bench-boot");
@@ -82,7 +78,7 @@ system_controller = true
 "#,
     )?;
     let built = artifacts::build(sample.to_str().unwrap(), None, None)?;
-    let xen_q = QemuCommand::xen(&xen, &kernel.image, &rd_path, "console=hvc0");
+    let xen_q = QemuCommand::xen(&xen, &kernel.image, &rd_path);
     let ours = QemuCommand::for_built_on(&built, xen_q.machine())?;
     let mut native = QemuCommand::new(xen_q.machine());
     native.kernel(&kernel.image).initrd(&rd_path).append("console=ttyAMA0");

@@ -54,6 +54,8 @@ impl fmt::Display for Machine {
 /// Xen 4.17's command line on the test bed: its console on the PL011, dom0
 /// with 512 MiB.
 pub const XEN_ARGS: &str = "dom0_mem=512M console=dtuart dtuart=/pl011@9000000";
+/// dom0's kernel command line: its console on Xen's.
+pub const DOM0_ARGS: &str = "console=hvc0";
 /// Where guest-loader puts dom0's kernel and initramfs for Xen.
 const XEN_DOM0_KERNEL: u64 = 0x4900_0000;
 const XEN_DOM0_INITRD: u64 = 0x5000_0000;
@@ -95,12 +97,12 @@ impl QemuCommand {
     }
 
     /// Xen 4.17 with `dom0` (kernel and initramfs) on the Xen test bed.
-    pub fn xen(xen: &Path, kernel: &Path, initrd: &Path, dom0_args: &str) -> QemuCommand {
+    pub fn xen(xen: &Path, kernel: &Path, initrd: &Path) -> QemuCommand {
         let mut c = QemuCommand::new(&Machine::xen_test_bed());
         c.kernel(xen).append(XEN_ARGS);
         let mut k = OsString::from(format!("guest-loader,addr={XEN_DOM0_KERNEL:#x},kernel="));
         k.push(kernel);
-        k.push(format!(",bootargs={dom0_args}"));
+        k.push(format!(",bootargs={DOM0_ARGS}"));
         c.device(k);
         c.guest_loader_initrd(XEN_DOM0_INITRD, initrd);
         c
@@ -247,9 +249,6 @@ pub struct Console {
     pub echo: bool,
 }
 
-/// A console captured for tests: the same thing under the name tests use.
-pub type Session = Console;
-
 impl Console {
     fn start(mut cmd: Command) -> Result<Console, String> {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -330,8 +329,8 @@ impl Console {
 
     /// The next console line, or why there is none before `deadline`.
     pub fn next_line(&mut self, deadline: Instant) -> Result<&str, Stop> {
-        if let Some(Stop::Exited { .. }) = &self.stopped {
-            return Err(self.stopped.clone().unwrap_or(Stop::Timeout(Duration::ZERO)));
+        if let Some(stop @ Stop::Exited { .. }) = &self.stopped {
+            return Err(stop.clone());
         }
         let left = deadline.saturating_duration_since(Instant::now());
         match self.lines.recv_timeout(left) {

@@ -3,14 +3,14 @@
 //! busybox come from Debian's archive on first use.
 
 use std::time::Duration;
-use xtask::{artifacts, qemu::Session};
+use xtask::{artifacts, qemu::Console};
 
 /// Linux boots in a few seconds under TCG; restarts re-zero 256 MiB.
 const LINUX: Duration = Duration::from_secs(240);
 
-fn boot(sample: &str) -> Session {
+fn boot(sample: &str) -> Console {
     let built = artifacts::build(sample, None, None).unwrap_or_else(|e| panic!("build {sample}: {e}"));
-    Session::start_built(&built).unwrap()
+    Console::start_built(&built).unwrap()
 }
 
 fn cluster_beats(log: &[String]) -> Vec<u64> {
@@ -56,7 +56,7 @@ fn ivi_crashes_and_restarts_while_the_cluster_keeps_beating() {
     let second = s.wait_for(LINUX, |l| l.contains("ivi: restarting (restart #2)"));
     assert!(second.is_some(), "the IVI should panic and restart twice:\n{}", s.transcript());
     // It boots again after the second restart, and the cluster beats on.
-    let boots = |s: &Session| s.log.iter().filter(|l| l.starts_with("[ivi] ivi: /init reached")).count();
+    let boots = |s: &Console| s.log.iter().filter(|l| l.starts_with("[ivi] ivi: /init reached")).count();
     let target = boots(&s) + 1;
     let mut seen = boots(&s);
     assert!(

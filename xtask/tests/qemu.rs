@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 use xtask::bench::{share_reports, ShareReport};
-use xtask::{artifacts, qemu::Session};
+use xtask::{artifacts, qemu::Console};
 
 const BOOT: Duration = Duration::from_secs(90);
 
@@ -12,9 +12,9 @@ fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}/system.toml", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn boot(sample: &str, profile: Option<&str>) -> Session {
+fn boot(sample: &str, profile: Option<&str>) -> Console {
     let built = artifacts::build(sample, None, profile).unwrap_or_else(|e| panic!("build {sample}: {e}"));
-    Session::start_built(&built).unwrap()
+    Console::start_built(&built).unwrap()
 }
 
 /// The beat number of a `[heartbeat] beat N` line.

@@ -46,6 +46,11 @@ fn us_to_ticks(us: u32) -> u64 {
     us as u64 * freq / 1_000_000
 }
 
+fn ticks_to_us(ticks: u64) -> u64 {
+    let freq = crate::arch::sysreg::read!(cntfrq_el0).max(1);
+    ticks * 1_000_000 / freq
+}
+
 fn domain_of(id: VcpuId) -> &'static Domain {
     &system().domains[id.domain as usize]
 }
@@ -165,7 +170,7 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
             }
             s.late_logged += 1;
             if s.late_logged <= LATE_LINES_PER_SECOND {
-                hvlog!("rtds: pCPU {cpu} switched {} us late", d.overran * 1_000_000 / crate::arch::sysreg::read!(cntfrq_el0).max(1));
+                hvlog!("rtds: pCPU {cpu} switched {} us late", ticks_to_us(d.overran));
             } else if s.late_logged == LATE_LINES_PER_SECOND + 1 {
                 hvlog!("rtds: pCPU {cpu}: more late switches this second, not logged");
             }

@@ -2,10 +2,13 @@
 //!
 //! * [`Device`] — one backend device instance (a vsnd card, a vdispl
 //!   display, a vkbd): maps the frontend's rings and answers its events.
-//! * [`serve`] — the xenbus state machine around a [`Device`]: InitWait,
-//!   connect when the frontend has published its transport, Connected, and
-//!   on any error from the device a log line and a move to Closing (never a
-//!   panic); back to InitWait when the frontend closes, so it can reconnect.
+//! * [`serve`] — the xenbus state machine around a [`Device`], as
+//!   `io/xenbus.h` draws it: InitWait, connect when the frontend has
+//!   published its transport, Connected; Closing and Closed after the
+//!   frontend's, or at once with a log line on any error from the device
+//!   (never a panic); InitWait again when the frontend starts over.
+//! * [`Turn`] — a bounded turn at a request ring, so one frontend keeping
+//!   its ring full cannot hold its device thread.
 //! * [`Supervisor`] — watches the backend directories of our domain and
 //!   serves each device in its own thread, so one misbehaving frontend
 //!   never stalls another.
@@ -20,6 +23,8 @@ mod runner;
 mod supervisor;
 pub mod testlog;
 pub mod toolstack;
+mod turn;
 
 pub use runner::{serve, Ctx, Device, DeviceError};
 pub use supervisor::{DeviceFactory, DeviceInfo, Supervisor};
+pub use turn::Turn;

@@ -139,9 +139,9 @@ fn next_phase(phase: Phase, fe: XenbusState, ready: bool, fe_was_connected: bool
 /// set. `be_dir` must hold `frontend` and `frontend-id`, as libxl writes.
 ///
 /// Every error (the device's, the transport's) goes the same way: the
-/// device lets go of the frontend and the backend says Closing, so a
-/// frontend never waits on a backend that claims Connected but no longer
-/// serves.
+/// device lets go of the frontend and the backend says Closing and Closed,
+/// so a frontend never waits on a backend that claims Connected but no
+/// longer serves.
 pub fn serve(
     ep: Endpoint,
     be_dir: &str,
@@ -177,11 +177,18 @@ pub fn serve(
     r
 }
 
-/// The backend's half of closing for good: Closing, then Closed (what a
-/// Linux frontend waits for before it lets go).
+/// The backend's half of closing: Closing, then Closed at once (what a
+/// Linux frontend waits for before it lets go or starts over).
+fn write_closed(xs: &dyn pv_transport::Xenstore, be_dir: &str) -> Result<(), DeviceError> {
+    xenbus::write_state(xs, be_dir, XenbusState::Closing)?;
+    xenbus::write_state(xs, be_dir, XenbusState::Closed)?;
+    Ok(())
+}
+
+/// [`write_closed`] on the way out, when nothing more can be done about a
+/// failure.
 pub(crate) fn close(xs: &dyn pv_transport::Xenstore, be_dir: &str) {
-    let _ = xenbus::write_state(xs, be_dir, XenbusState::Closing);
-    let _ = xenbus::write_state(xs, be_dir, XenbusState::Closed);
+    let _ = write_closed(xs, be_dir);
 }
 
 /// The handshake and the serving loop. Errors end it: `serve` closes.
@@ -210,10 +217,8 @@ fn run(
         if *phase == Phase::Connected {
             dev.disconnect(ctx);
         }
-        xenbus::write_state(xs, be_dir, XenbusState::Closing)?;
-        xenbus::write_state(xs, be_dir, XenbusState::Closed)?;
         *phase = Phase::Closed;
-        Ok(())
+        write_closed(xs, be_dir)
     };
     // The frontend's state may already call for a step (a restarted
     // backend under a connected frontend): look before the first wait.
@@ -232,34 +237,28 @@ fn run(
             while let Some(next) =
                 next_phase(*phase, fe_state, dev.ready(fe_state), fe_was_connected)
             {
+                // Whatever comes next, the connection in place goes first
+                // (a new one takes the frontend's new rings).
+                if *phase == Phase::Connected {
+                    dev.disconnect(ctx);
+                    *phase = Phase::Waiting;
+                }
                 match next {
                     Phase::Connected => {
-                        if *phase == Phase::Connected {
-                            dev.disconnect(ctx); // the old rings go
-                            *phase = Phase::Waiting;
+                        if let Err(e) = dev.connect(ctx) {
+                            dev.disconnect(ctx); // what the partial connect took
+                            give_up(dev, phase, "published a bad configuration", &e)?;
+                            break; // wait for the frontend to move
                         }
-                        let connected = dev.connect(ctx);
-                        match connected {
-                            Ok(()) => {
-                                xenbus::write_state(xs, be_dir, XenbusState::Connected)?;
-                                *phase = Phase::Connected;
-                                // Connected to a frontend that already was (a
-                                // restarted backend): its Initialised later is
-                                // a new start.
-                                fe_was_connected = fe_state == XenbusState::Connected;
-                                log::info!("{be_dir}: connected to dom{fe_dom}");
-                                break; // the frontend answers with a new state
-                            }
-                            Err(e) => {
-                                dev.disconnect(ctx);
-                                give_up(dev, phase, "published a bad configuration", &e)?;
-                            }
-                        }
+                        xenbus::write_state(xs, be_dir, XenbusState::Connected)?;
+                        *phase = Phase::Connected;
+                        // Connected to a frontend that already was (a restarted
+                        // backend): its Initialised later is a new start.
+                        fe_was_connected = fe_state == XenbusState::Connected;
+                        log::info!("{be_dir}: connected to dom{fe_dom}");
+                        break; // the frontend answers with a new state
                     }
                     Phase::Closing | Phase::Closed => {
-                        if *phase == Phase::Connected {
-                            dev.disconnect(ctx);
-                        }
                         let st = if next == Phase::Closing {
                             XenbusState::Closing
                         } else {
@@ -279,16 +278,10 @@ fn run(
                         }
                     }
                     Phase::Waiting => {
-                        if *phase == Phase::Connected {
-                            dev.disconnect(ctx);
-                        }
                         xenbus::write_state(xs, be_dir, XenbusState::InitWait)?;
                         *phase = Phase::Waiting;
                         log::info!("{be_dir}: frontend dom{fe_dom} starts over; waiting again");
                     }
-                }
-                if *phase == Phase::Closed && next == Phase::Connected {
-                    break; // a failed connect waits for the frontend to move
                 }
             }
         }

@@ -50,6 +50,15 @@ fn wait(lb: &Loopback, s: &DeviceSpec, st: XenbusState) {
         .unwrap_or_else(|_| panic!("backend never reached {st:?}"));
 }
 
+/// Waits up to 5 s for `done`, failing with `what` if it never holds.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 fn set_fe(lb: &Loopback, s: &DeviceSpec, st: XenbusState) {
     xenbus::write_state(&*lb.xenstore(s.fe_dom), &s.fe_dir(), st).unwrap();
 }
@@ -115,14 +124,9 @@ fn handshake_failure_recovery_and_panic() {
     let restarts = || testlog::lines_containing("test/1/0: frontend dom1 starts over").len();
     let before = restarts();
     set_fe(&lb, &s, XenbusState::Initialised);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while connects.load(Ordering::Relaxed) < 4 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the frontend's new rings were never taken"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    eventually("the frontend's new rings were never taken", || {
+        connects.load(Ordering::Relaxed) >= 4
+    });
     wait(&lb, &s, XenbusState::Connected);
     // Its Initialised before it says Connected is not a new start.
     std::thread::sleep(std::time::Duration::from_millis(100));
@@ -180,14 +184,9 @@ fn handshake_failure_recovery_and_panic() {
     wait(&lb, &off, XenbusState::Closing);
     set_fe(&lb, &off, XenbusState::Closed);
     wait(&lb, &off, XenbusState::Closed);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while testlog::lines_containing("backend/test/4/0: offline; no longer served").is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the offline device is still served"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    eventually("the offline device is still served", || {
+        !testlog::lines_containing("backend/test/4/0: offline; no longer served").is_empty()
+    });
     set_fe(&lb, &off, XenbusState::Initialising);
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(
@@ -197,14 +196,9 @@ fn handshake_failure_recovery_and_panic() {
 
     // Removing the backend directory ends that device's thread.
     lb.xenstore(0).rm(&s.be_dir()).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while testlog::lines_containing("removed by the toolstack").is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "device thread did not notice its removal"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    eventually("device thread did not notice its removal", || {
+        !testlog::lines_containing("removed by the toolstack").is_empty()
+    });
 
     stop.store(true, Ordering::Relaxed);
     h.join().unwrap();

@@ -15,29 +15,37 @@ pub enum TransportKind {
 
 /// `[sound]`: where vsnd streams play, and how much of the driver domain a
 /// card may take. Devices are chosen here alone, per (domain, card):
-/// nothing a guest writes in xenstore names a device.
+/// nothing a guest writes in xenstore names a device. Fields left out keep
+/// the defaults.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SoundSection {
     /// ALSA device the playback streams of cards with no `[[sound.route]]`
     /// open; `""` refuses them. Capture has no default.
-    #[serde(default = "default_device")]
     pub default_device: String,
     /// `[[sound.route]]`: the devices of one card of one domain.
-    #[serde(default)]
     pub route: Vec<SoundRoute>,
     /// Streams per card.
-    #[serde(default = "default_max_streams")]
     pub max_streams: u32,
     /// Largest shared buffer of one stream, in KiB.
-    #[serde(default = "default_max_stream_kib")]
     pub max_stream_kib: u32,
     /// Largest shared buffer of one stream, in milliseconds of audio.
-    #[serde(default = "default_max_stream_ms")]
     pub max_stream_ms: u32,
     /// Shared buffers of a card's open streams together, in KiB.
-    #[serde(default = "default_max_card_kib")]
     pub max_card_kib: u32,
+}
+
+impl Default for SoundSection {
+    fn default() -> Self {
+        Self {
+            default_device: "default".into(),
+            route: Vec::new(),
+            max_streams: 16,
+            max_stream_kib: 256,
+            max_stream_ms: 2000,
+            max_card_kib: 1024,
+        }
+    }
 }
 
 /// `[[sound.route]]`: one card's devices.
@@ -57,35 +65,6 @@ pub struct SoundRoute {
     pub capture: Option<String>,
 }
 
-fn default_device() -> String {
-    "default".into()
-}
-fn default_max_streams() -> u32 {
-    16
-}
-fn default_max_stream_kib() -> u32 {
-    256
-}
-fn default_max_stream_ms() -> u32 {
-    2000
-}
-fn default_max_card_kib() -> u32 {
-    1024
-}
-
-impl Default for SoundSection {
-    fn default() -> Self {
-        Self {
-            default_device: default_device(),
-            route: Vec::new(),
-            max_streams: default_max_streams(),
-            max_stream_kib: default_max_stream_kib(),
-            max_stream_ms: default_max_stream_ms(),
-            max_card_kib: default_max_card_kib(),
-        }
-    }
-}
-
 /// Where display frames go.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -97,92 +76,61 @@ pub enum SinkKind {
     Png,
 }
 
-/// `[display]`: where vdispl/vfb frames go.
+/// `[display]`: where vdispl/vfb frames go, and how much a frontend may
+/// share. Fields left out keep the defaults.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DisplaySection {
     /// `png` writes every frame into `png_dir` (which it then needs);
     /// `latest` keeps frames in memory.
-    #[serde(default)]
     pub sink: SinkKind,
     /// Directory the `png` sink writes into.
-    #[serde(default)]
     pub png_dir: Option<String>,
     /// Largest display buffer a frontend may share, in MiB.
-    #[serde(default = "default_max_buffer")]
     pub max_buffer_mib: u32,
     /// Display buffers one frontend device may hold at once.
-    #[serde(default = "default_max_buffers")]
     pub max_buffers: u32,
     /// Display buffers of one frontend device together, in MiB.
-    #[serde(default = "default_max_mapped")]
     pub max_mapped_mib: u32,
-}
-
-fn default_max_buffer() -> u32 {
-    64
-}
-fn default_max_buffers() -> u32 {
-    8
-}
-fn default_max_mapped() -> u32 {
-    128
 }
 
 impl Default for DisplaySection {
     fn default() -> Self {
         Self {
-            sink: SinkKind::default(),
+            sink: SinkKind::Latest,
             png_dir: None,
-            max_buffer_mib: default_max_buffer(),
-            max_buffers: default_max_buffers(),
-            max_mapped_mib: default_max_mapped(),
+            max_buffer_mib: 64,
+            max_buffers: 8,
+            max_mapped_mib: 128,
         }
     }
 }
 
-/// `[input]`: how vkbd devices present themselves to frontends.
+/// `[vkbd]`: how vkbd devices present themselves to frontends. Fields left
+/// out keep the defaults.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct InputSection {
     /// Absolute pointer range the frontend sees (width, height).
-    #[serde(default = "default_pointer")]
     pub pointer: [u32; 2],
     /// Touch range the frontend sees (width, height).
-    #[serde(default = "default_pointer")]
     pub touch: [u32; 2],
     /// Touch contacts forwarded.
-    #[serde(default = "default_contacts")]
     pub contacts: u32,
     /// Offer multi-touch to frontends that ask.
-    #[serde(default = "yes")]
     pub multi_touch: bool,
     /// Events kept while a frontend's ring is full.
-    #[serde(default = "default_queue")]
     pub queue_limit: usize,
-}
-
-fn default_pointer() -> [u32; 2] {
-    [800, 600]
-}
-fn default_contacts() -> u32 {
-    10
-}
-fn yes() -> bool {
-    true
-}
-fn default_queue() -> usize {
-    4096
 }
 
 impl Default for InputSection {
     fn default() -> Self {
         Self {
-            pointer: default_pointer(),
-            touch: default_pointer(),
-            contacts: default_contacts(),
+            pointer: [800, 600],
+            touch: [800, 600],
+            contacts: 10,
             multi_touch: true,
-            queue_limit: default_queue(),
+            queue_limit: 4096,
         }
     }
 }
@@ -252,8 +200,14 @@ impl BackendConfig {
             return Err("[display] sink = \"png\" needs png_dir".into());
         }
         for (i, r) in cfg.sound.route.iter().enumerate() {
-            if cfg.sound.route[..i].iter().any(|o| (o.domain, o.card) == (r.domain, r.card)) {
-                return Err(format!("[[sound.route]]: domain {} card {} is routed twice", r.domain, r.card));
+            if cfg.sound.route[..i]
+                .iter()
+                .any(|o| (o.domain, o.card) == (r.domain, r.card))
+            {
+                return Err(format!(
+                    "[[sound.route]]: domain {} card {} is routed twice",
+                    r.domain, r.card
+                ));
             }
         }
         Ok(cfg)
@@ -261,7 +215,10 @@ impl BackendConfig {
 
     /// The `[[sound.route]]` of `domain`'s card `card`, if any.
     pub fn sound_route(&self, domain: u16, card: u32) -> Option<&SoundRoute> {
-        self.sound.route.iter().find(|r| r.domain == domain && r.card == card)
+        self.sound
+            .route
+            .iter()
+            .find(|r| r.domain == domain && r.card == card)
     }
 
     /// Input devices routed to `domain`'s vkbd `id`.
@@ -305,7 +262,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.transport, TransportKind::Loopback);
-        assert_eq!(c.sound_route(2, 0).unwrap().playback.as_deref(), Some("hw:1,0"));
+        assert_eq!(
+            c.sound_route(2, 0).unwrap().playback.as_deref(),
+            Some("hw:1,0")
+        );
         assert_eq!(c.sound_route(2, 0).unwrap().capture, None);
         assert!(c.sound_route(2, 1).is_none());
         assert_eq!(c.display.sink, SinkKind::Png);
@@ -333,9 +293,15 @@ mod tests {
         // The old unique-id keyed routes are gone: naming them is an error.
         let e = BackendConfig::from_toml("[sound]\nroutes = { nav = \"hw:1,0\" }\n").unwrap_err();
         assert!(e.contains("routes"), "{e}");
-        let e = BackendConfig::from_toml("[[sound.route]]\ndomain = 1\n[[sound.route]]\ndomain = 1\ncard = 0\n").unwrap_err();
+        let e = BackendConfig::from_toml(
+            "[[sound.route]]\ndomain = 1\n[[sound.route]]\ndomain = 1\ncard = 0\n",
+        )
+        .unwrap_err();
         assert!(e.contains("domain 1 card 0 is routed twice"), "{e}");
         let c = BackendConfig::from_toml("[vkbd]\npointer = [800, 480]\ncontacts = 2\n").unwrap();
-        assert_eq!((c.vkbd.pointer, c.vkbd.contacts, c.vkbd.touch), ([800, 480], 2, [800, 600]));
+        assert_eq!(
+            (c.vkbd.pointer, c.vkbd.contacts, c.vkbd.touch),
+            ([800, 480], 2, [800, 600])
+        );
     }
 }

@@ -4,17 +4,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use drm_fourcc::DrmFourcc;
-use pv_backend::{Ctx, Device, DeviceError};
+use pv_backend::{Ctx, Device, DeviceError, Turn};
 use pv_transport::pgdir::map_buffer;
 use pv_transport::xenbus;
+use pv_transport::RingMemory;
 use pv_transport::{Port, Shm};
 use xen_abi::io::displif::{
     field, offsets, parse_resolution, DbufCreate, Event, EventBody, FbAttach, Operation, Request,
     RequestBody, Response, SetConfig, DBUF_FLG_REQ_ALLOC, PACKET_SIZE,
 };
-use pv_transport::RingMemory;
 use xen_abi::io::evtpage::{offsets as evt_offsets, EventWriter};
 use xen_abi::io::ring::{offsets as ring_offsets, BackRing};
+use xen_abi::io::XEN_PAGE_SIZE;
 
 use crate::sink::{DisplaySink, FlipDone, Frame, Output};
 
@@ -76,11 +77,6 @@ struct Conn {
     /// Requests were left on the ring for the next turn.
     backlog: bool,
 }
-
-/// Requests answered per connector in one go (a ring's worth), and for
-/// how long at most (a large DBUF_CREATE maps thousands of grants).
-const REQUESTS_PER_TURN: usize = 32;
-const TURN: std::time::Duration = std::time::Duration::from_millis(50);
 
 struct Dbuf {
     mem: Shm,
@@ -188,7 +184,10 @@ impl VdisplBackend {
             RequestBody::DbufCreate(d) => self.dbuf_create(ctx, d),
             RequestBody::DbufDestroy { dbuf_cookie } => {
                 let d = self.dbufs.remove(&dbuf_cookie).ok_or(-EINVAL)?;
-                self.retired.push(d.mem);
+                // Still shown by the sink: it keeps counting until let go.
+                if Arc::strong_count(&d.mem.0) > 1 {
+                    self.retired.push(d.mem);
+                }
                 self.fbs.retain(|_, fb| fb.dbuf != dbuf_cookie);
                 Ok(())
             }
@@ -203,7 +202,7 @@ impl VdisplBackend {
     }
 
     fn dbuf_create(&mut self, ctx: &Ctx, d: DbufCreate) -> Result<(), i32> {
-        let c = &self.cfg.clone();
+        let c = &self.cfg;
         // u32 × u32 fits in u64; the products after that may not.
         let pitch = (u64::from(d.width) * u64::from(d.bpp)).div_ceil(8);
         let need = pitch
@@ -224,7 +223,8 @@ impl VdisplBackend {
         // The same grants mapped again under a new cookie count again.
         let held = self.held_bytes();
         if self.dbufs.len() >= c.max_buffers as usize
-            || held + u64::from(d.buffer_sz).div_ceil(4096) * 4096 > c.max_mapped_bytes
+            || held + u64::from(d.buffer_sz).next_multiple_of(XEN_PAGE_SIZE as u64)
+                > c.max_mapped_bytes
         {
             log::warn!(
                 "{}: DBUF_CREATE over the quota ({} buffers, {} bytes held; at most {} and {})",
@@ -264,14 +264,28 @@ impl VdisplBackend {
 
     /// Bytes of display buffers mapped for this frontend: its buffers, and
     /// destroyed ones whose mapping the sink still holds.
-    fn held_bytes(&mut self) -> u64 {
+    fn held_bytes(&self) -> u64 {
+        let still_shown = self.retired.iter().filter(|m| Arc::strong_count(&m.0) > 1);
+        self.dbufs
+            .values()
+            .map(|d| &d.mem)
+            .chain(still_shown)
+            .map(|m| m.len() as u64)
+            .sum()
+    }
+
+    /// Gives back the mappings of destroyed buffers the sink has let go of.
+    fn prune_retired(&mut self) {
         self.retired.retain(|m| Arc::strong_count(&m.0) > 1);
-        self.dbufs.values().map(|d| &d.mem).chain(&self.retired).map(|m| m.len() as u64).sum()
     }
 
     fn fb_attach(&mut self, a: FbAttach) -> Result<(), i32> {
         if self.fbs.len() >= self.cfg.max_framebuffers as usize {
-            log::warn!("{}: FB_ATTACH over the quota of {} framebuffers", self.label, self.cfg.max_framebuffers);
+            log::warn!(
+                "{}: FB_ATTACH over the quota of {} framebuffers",
+                self.label,
+                self.cfg.max_framebuffers
+            );
             return Err(-ENOMEM);
         }
         let dbuf = self.dbufs.get(&a.dbuf_cookie).ok_or(-EINVAL)?;
@@ -369,28 +383,11 @@ impl VdisplBackend {
         Ok(())
     }
 
-    /// Answers the requests on connector `ci`'s ring, at most a ring's
-    /// worth per call: the rest waits for the next tick, so that one
-    /// frontend keeping its ring full cannot hold this thread (watches,
-    /// removal, stop).
+    /// Answers the requests on connector `ci`'s ring for one [`Turn`];
+    /// what is left waits for the next tick.
     fn serve_ring(&mut self, ctx: &Ctx, ci: usize) -> Result<(), DeviceError> {
-        self.conns[ci].backlog = false;
-        let turn = std::time::Instant::now();
-        for _ in 0..REQUESTS_PER_TURN {
-            if turn.elapsed() > TURN {
-                break;
-            }
-            let bytes = match self.conns[ci].ring.take_request() {
-                Ok(Some(b)) => b,
-                Ok(None) => match self.conns[ci].ring.final_check_for_requests() {
-                    Ok(true) => continue,
-                    Ok(false) => return Ok(()),
-                    Err(e) => {
-                        return Err(format!("request ring indices beyond the ring: {e:?}").into())
-                    }
-                },
-                Err(e) => return Err(format!("request ring indices beyond the ring: {e:?}").into()),
-            };
+        let mut turn = Turn::new();
+        while let Some(bytes) = turn.next_request(&mut self.conns[ci].ring)? {
             let id = u16::from_le_bytes([bytes[0], bytes[1]]);
             let raw_op = bytes[offsets::OPERATION];
             let status = match Request::decode(&bytes) {
@@ -411,10 +408,9 @@ impl VdisplBackend {
             // follows the response at once.
             self.report_flips(ctx);
         }
-        self.conns[ci].backlog = true;
+        self.conns[ci].backlog = turn.cut();
         Ok(())
     }
-
 
     /// Sends PG_FLIP events for flips the sink reported shown.
     fn report_flips(&mut self, ctx: &Ctx) {
@@ -493,10 +489,14 @@ impl Device for VdisplBackend {
             let ring = BackRing::attach(ring_page, resume).map_err(|_| "ring page")?;
             let evt = EventWriter::new(evt_page);
             let port = ctx.ep.events.bind_interdomain(ctx.fe_dom, rport)?;
-            let evt_port = ctx.ep.events.bind_interdomain(ctx.fe_dom, eport).inspect_err(|_| {
-                // Not yet in `conns`, so `disconnect` would not unbind it.
-                let _ = ctx.ep.events.unbind(port);
-            })?;
+            let evt_port = ctx
+                .ep
+                .events
+                .bind_interdomain(ctx.fe_dom, eport)
+                .inspect_err(|_| {
+                    // Not yet in `conns`, so `disconnect` would not unbind it.
+                    let _ = ctx.ep.events.unbind(port);
+                })?;
             self.conns.push(Conn {
                 out,
                 ring,
@@ -511,7 +511,10 @@ impl Device for VdisplBackend {
         // Its display buffers and framebuffers died with that backend: the
         // frontend must create them again, which it does on a reconnect.
         if stale {
-            return Err("the frontend's rings were used by an earlier backend; asking it to reconnect".into());
+            return Err(
+                "the frontend's rings were used by an earlier backend; asking it to reconnect"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -524,8 +527,7 @@ impl Device for VdisplBackend {
     }
 
     fn tick(&mut self, ctx: &Ctx) -> Result<(), DeviceError> {
-        // Mappings the sink has let go of are given back to the guest.
-        self.retired.retain(|m| Arc::strong_count(&m.0) > 1);
+        self.prune_retired();
         for ci in 0..self.conns.len() {
             if self.conns[ci].backlog {
                 self.serve_ring(ctx, ci)?;
@@ -558,7 +560,7 @@ impl Device for VdisplBackend {
         // Flips of this connection the sink still holds complete into the
         // old queue, not the next connection's.
         self.done = Arc::default();
-        self.retired.retain(|m| Arc::strong_count(&m.0) > 1);
+        self.prune_retired();
         self.outstanding = 0;
     }
 }

@@ -3,12 +3,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use pv_backend::{Ctx, Device, DeviceError};
+use pv_backend::{Ctx, Device, DeviceError, Turn};
 use pv_transport::pgdir::map_buffer;
 use pv_transport::xenbus;
+use pv_transport::RingMemory;
 use pv_transport::{Port, Shm};
 use vsnd_front::config::{read_streams, StreamInfo};
-use pv_transport::RingMemory;
 use xen_abi::io::evtpage::{offsets as evt_offsets, EventWriter};
 use xen_abi::io::ring::{offsets as ring_offsets, BackRing};
 use xen_abi::io::sndif::{
@@ -53,11 +53,6 @@ struct Stream {
     backlog: bool,
 }
 
-/// Requests answered per stream in one go (a ring's worth), and for how
-/// long at most: a turn ends early once a request made it last this long.
-const REQUESTS_PER_TURN: usize = 32;
-const TURN: std::time::Duration = std::time::Duration::from_millis(50);
-
 /// Counters a card keeps, readable from other threads.
 #[derive(Debug, Default)]
 pub struct VsndStats {
@@ -90,7 +85,12 @@ pub struct VsndLimits {
 
 impl Default for VsndLimits {
     fn default() -> Self {
-        Self { max_streams: 16, max_buffer_bytes: 256 << 10, max_buffer_ms: 2000, max_card_bytes: 1 << 20 }
+        Self {
+            max_streams: 16,
+            max_buffer_bytes: 256 << 10,
+            max_buffer_ms: 2000,
+            max_card_bytes: 1 << 20,
+        }
     }
 }
 
@@ -127,102 +127,78 @@ impl VsndBackend {
     pub fn stats(&self) -> Arc<VsndStats> {
         self.stats.clone()
     }
-}
 
-impl VsndBackend {
-    /// Answers the requests on stream `si`'s ring, at most a ring's worth
-    /// per call: the rest waits for the next tick, so that one frontend
-    /// keeping its ring full cannot hold this thread (watches, removal,
-    /// stop).
+    /// Answers the requests on stream `si`'s ring for one [`Turn`]; what
+    /// is left waits for the next tick.
     fn serve_stream(&mut self, ctx: &Ctx, si: usize) -> Result<(), DeviceError> {
         let label = self.label.clone();
-        {
-            let others_bytes: u64 = self
-                .streams
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| i != si)
-                .filter_map(|(_, s)| s.open.as_ref())
-                .map(|o| u64::from(o.params.buffer_sz))
-                .sum();
-            let st = &mut self.streams[si];
-            st.backlog = false;
-            let turn = std::time::Instant::now();
-            for _ in 0..REQUESTS_PER_TURN {
-                if turn.elapsed() > TURN {
-                    break;
-                }
-                let bytes = match st.ring.take_request() {
-                    Ok(Some(b)) => b,
-                    // Re-arm req_event, then look again (lost-wakeup race).
-                    Ok(None) => match st.ring.final_check_for_requests() {
-                        Ok(true) => continue,
-                        Ok(false) => return Ok(()),
-                        Err(e) => {
-                            return Err(
-                                format!("request ring indices beyond the ring: {e:?}").into()
-                            )
-                        }
+        let others_bytes: u64 = self
+            .streams
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != si)
+            .filter_map(|(_, s)| s.open.as_ref())
+            .map(|o| u64::from(o.params.buffer_sz))
+            .sum();
+        let st = &mut self.streams[si];
+        let mut turn = Turn::new();
+        while let Some(bytes) = turn.next_request(&mut st.ring)? {
+            let id = u16::from_le_bytes([bytes[0], bytes[1]]);
+            let raw_op = bytes[offsets::OPERATION];
+            let before = st.open.as_ref().map_or(0, |o| o.position);
+            let xruns_before = st.open.as_ref().map_or(0, |o| o.pcm.xruns());
+            let (status, hw) = match Request::decode(&bytes) {
+                Ok(req) => match st.handle(
+                    CardCtx {
+                        audio: &mut *self.audio,
+                        route: &self.route,
+                        limits: &self.limits,
+                        label: &label,
+                        others_bytes,
                     },
-                    Err(e) => {
-                        return Err(format!("request ring indices beyond the ring: {e:?}").into())
-                    }
-                };
-                let id = u16::from_le_bytes([bytes[0], bytes[1]]);
-                let raw_op = bytes[offsets::OPERATION];
-                let before = st.open.as_ref().map_or(0, |o| o.position);
-                let xruns_before = st.open.as_ref().map_or(0, |o| o.pcm.xruns());
-                let (status, hw) = match Request::decode(&bytes) {
-                    Ok(req) => match st.handle(
-                        CardCtx {
-                            audio: &mut *self.audio,
-                            route: &self.route,
-                            limits: &self.limits,
-                            label: &label,
-                            others_bytes,
-                        },
-                        req,
-                    ) {
-                        Ok(hw) => (0, hw),
-                        Err(s) => (s, None),
-                    },
-                    Err(e) => {
-                        log::warn!("{label}: rejected request (operation {raw_op}): {e}");
-                        (-EINVAL, None)
-                    }
-                };
-                if raw_op != Operation::Write as u8 && raw_op != Operation::Read as u8 {
-                    log::debug!("{label}: operation {raw_op} id {id} -> {status}");
+                    req,
+                ) {
+                    Ok(hw) => (0, hw),
+                    Err(s) => (s, None),
+                },
+                Err(e) => {
+                    log::warn!("{label}: rejected request (operation {raw_op}): {e}");
+                    (-EINVAL, None)
                 }
-                if let Some(o) = &st.open {
-                    if o.pcm.xruns() != xruns_before {
-                        log::debug!("{label}: device xrun at {} bytes", o.position);
-                    }
-                }
-                let stats = &self.stats;
-                stats.requests.fetch_add(1, Ordering::Relaxed);
-                if status != 0 {
-                    stats.errors.fetch_add(1, Ordering::Relaxed);
-                }
-                if let Some(o) = &st.open {
-                    stats
-                        .bytes
-                        .fetch_add(o.position.saturating_sub(before), Ordering::Relaxed);
-                    stats.xruns.fetch_add(o.pcm.xruns().saturating_sub(xruns_before), Ordering::Relaxed);
-                }
-                st.ring
-                    .push_response(&response_bytes(id, raw_op, status, hw))
-                    .map_err(|e| format!("{e:?}"))?;
-                if st.ring.publish_responses() {
-                    ctx.ep.events.notify(st.port)?;
-                }
-                st.report_position(ctx);
+            };
+            if raw_op != Operation::Write as u8 && raw_op != Operation::Read as u8 {
+                log::debug!("{label}: operation {raw_op} id {id} -> {status}");
             }
-            st.backlog = true;
+            if let Some(o) = &st.open {
+                if o.pcm.xruns() != xruns_before {
+                    log::debug!("{label}: device xrun at {} bytes", o.position);
+                }
+            }
+            let stats = &self.stats;
+            stats.requests.fetch_add(1, Ordering::Relaxed);
+            if status != 0 {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(o) = &st.open {
+                stats
+                    .bytes
+                    .fetch_add(o.position.saturating_sub(before), Ordering::Relaxed);
+                stats.xruns.fetch_add(
+                    o.pcm.xruns().saturating_sub(xruns_before),
+                    Ordering::Relaxed,
+                );
+            }
+            st.ring
+                .push_response(&response_bytes(id, raw_op, status, hw))
+                .map_err(|e| format!("{e:?}"))?;
+            if st.ring.publish_responses() {
+                ctx.ep.events.notify(st.port)?;
+            }
+            st.report_position(ctx);
         }
+        st.backlog = turn.cut();
         Ok(())
     }
-
 }
 
 type Reply = Result<Option<HwParams>, i32>;
@@ -303,16 +279,25 @@ impl Stream {
         let frame_bytes = sample as u32 * ch;
         let lim = card.limits;
         let cap = cfg.buffer_size.min(lim.max_buffer_bytes);
-        let ms = u64::from(p.buffer_sz) * 1000 / (u64::from(p.pcm_rate) * u64::from(frame_bytes)).max(1);
+        let ms =
+            u64::from(p.buffer_sz) * 1000 / (u64::from(p.pcm_rate) * u64::from(frame_bytes)).max(1);
         if p.buffer_sz > cap || ms > u64::from(lim.max_buffer_ms) {
-            log::warn!("{label}: OPEN buffer of {} bytes ({ms} ms) is over the limit ({cap} bytes, {} ms)", p.buffer_sz, lim.max_buffer_ms);
+            log::warn!(
+                "{label}: OPEN buffer of {} bytes ({ms} ms) is over the limit ({cap} bytes, {} ms)",
+                p.buffer_sz,
+                lim.max_buffer_ms
+            );
             return Err(-EINVAL);
         }
         if card.others_bytes + u64::from(p.buffer_sz) > lim.max_card_bytes {
             log::warn!("{label}: OPEN would share {} bytes with the card's open streams, over its quota of {}", card.others_bytes + u64::from(p.buffer_sz), lim.max_card_bytes);
             return Err(-ENOMEM);
         }
-        let direction = if self.info.playback { "playback" } else { "capture" };
+        let direction = if self.info.playback {
+            "playback"
+        } else {
+            "capture"
+        };
         let Some(device) = card.route.device(self.info.playback) else {
             log::warn!("{label}: no {direction} device is configured for this card");
             return Err(-EACCES);
@@ -631,7 +616,12 @@ impl Device for VsndBackend {
             return Err("no streams configured".into());
         }
         if infos.len() > self.limits.max_streams {
-            return Err(format!("{} streams, more than the {} allowed", infos.len(), self.limits.max_streams).into());
+            return Err(format!(
+                "{} streams, more than the {} allowed",
+                infos.len(),
+                self.limits.max_streams
+            )
+            .into());
         }
         for info in infos {
             let node = |n: &str| {
@@ -654,10 +644,14 @@ impl Device for VsndBackend {
             let evt_id = evt_page.read_u32(evt_offsets::IN_PROD) as u16;
             let ring = BackRing::attach(ring_page, resume).map_err(|_| "ring page")?;
             let port = ctx.ep.events.bind_interdomain(ctx.fe_dom, port)?;
-            let evt_port = ctx.ep.events.bind_interdomain(ctx.fe_dom, evt_port).inspect_err(|_| {
-                // Not yet in `streams`, so `disconnect` would not unbind it.
-                let _ = ctx.ep.events.unbind(port);
-            })?;
+            let evt_port = ctx
+                .ep
+                .events
+                .bind_interdomain(ctx.fe_dom, evt_port)
+                .inspect_err(|_| {
+                    // Not yet in `streams`, so `disconnect` would not unbind it.
+                    let _ = ctx.ep.events.unbind(port);
+                })?;
             self.streams.push(Stream {
                 info,
                 ring,

@@ -9,8 +9,6 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub const DOM0_ARGS: &str = "console=hvc0";
-
 /// A running QEMU; killed when dropped. Its console is `con`.
 pub struct Machine {
     pub con: Console,
@@ -29,7 +27,7 @@ impl Machine {
         std::fs::create_dir_all(share.join("cmd")).map_err(|e| e.to_string())?;
         let qmp_path = work.join("qmp.sock");
         let _ = std::fs::remove_file(&qmp_path);
-        let mut q = QemuCommand::xen(xen, kernel, initrd, DOM0_ARGS);
+        let mut q = QemuCommand::xen(xen, kernel, initrd);
         q.modern_virtio_mmio()
             .device("virtio-keyboard-device")
             .device("virtio-tablet-device")

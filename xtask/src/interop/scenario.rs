@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::checks::{self, Check, Ev, Inputs, ABS_X, ABS_Y, EV_ABS, EV_KEY};
-use super::machine::{ev, Machine, DOM0_ARGS};
-use crate::qemu::XEN_ARGS;
+use super::machine::{ev, Machine};
+use crate::qemu::{DOM0_ARGS, XEN_ARGS};
 use super::{cross, images, Args};
 use crate::artifacts::root;
 

@@ -85,12 +85,10 @@ mod guest {
                 xen_hypercall(a % 64, [b, c, a ^ b, rng.next(), rng.next()]);
             }
             4 => {
-                // Trapped or sensitive system registers.
-                // SAFETY: each traps to the hypervisor (emulated, or refused
-                // with an undefined-instruction exception stepped over in
-                // `on_sync`) or reaches the hardware: the PMU and debug
-                // registers are not trapped yet (issue 10, hypervisor item 4),
-                // which this test does not judge.
+                // SAFETY: trapped system registers (SGIs, the PMU, debug):
+                // each traps to the hypervisor, which emulates it or refuses
+                // it with an undefined-instruction exception stepped over in
+                // `on_sync`; none reaches another domain.
                 unsafe {
                     match b % 5 {
                         0 => asm!("msr icc_sgi1r_el1, {}", in(reg) c),

@@ -4,6 +4,7 @@
 
 use super::sysreg::{dsb_sy, isb, read, write};
 use core::sync::atomic::{AtomicU64, Ordering};
+use hv_core::vgic::lr;
 
 static GICD: AtomicU64 = AtomicU64::new(0);
 static GICR: AtomicU64 = AtomicU64::new(0);
@@ -155,12 +156,10 @@ pub fn set_underflow_irq(on: bool) {
 /// deactivation and stay active for good, silencing its device: it is
 /// deactivated here.
 pub fn discard_virtual_interface(nlr: usize) {
-    const HW: u64 = 1 << 61;
-    const STATE: u64 = 0b11 << 62;
     for i in 0..nlr {
         let v = read_lr(i);
         let pintid = ((v >> 32) & 0x3ff) as u32;
-        if v & HW != 0 && v & STATE != 0 && (32..1020).contains(&pintid) {
+        if v & lr::HW != 0 && !lr::is_free(v) && (32..1020).contains(&pintid) {
             clear_active_spi(pintid);
         }
     }

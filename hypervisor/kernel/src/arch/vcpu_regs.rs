@@ -35,15 +35,27 @@ pub fn enter_domain(vmid: u16, s2_root: u64, vtcr: u64, trap_wfi: bool) {
     // FP/SIMD not trapped (guests own them; the hypervisor is soft-float).
     write!(cptr_el2, 0x33ff);
     write!(vpidr_el2, read!(midr_el1));
-    // Debug and PMU registers trapped (TPMCR, TPM, TDA, TDOSA, TDRA) and
-    // emulated read-as-zero: no domain reaches the physical ones, which
-    // other domains share on this pCPU; counters do not count at EL2
-    // (HPMD, where the PMU has it). HPMN stays the counters' number.
+    write!(mdcr_el2, mdcr());
+    isb();
+}
+
+/// MDCR_EL2 for every domain, worked out once (this runs at every switch):
+/// debug and PMU registers trapped (TPMCR, TPM, TDA, TDOSA, TDRA) and
+/// emulated read-as-zero, so no domain reaches the physical ones, which
+/// other domains share on this pCPU; counters do not count at EL2 (HPMD,
+/// where the PMU has it). HPMN stays the counters' number.
+fn mdcr() -> u64 {
+    static MDCR: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+    let cached = MDCR.load(core::sync::atomic::Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
     let hpmn = (read!(pmcr_el0) >> 11) & 0x1f;
     let pmuver = (read!(id_aa64dfr0_el1) >> 8) & 0xf;
     let hpmd = if (4..0xf).contains(&pmuver) { 1 << 17 } else { 0 };
-    write!(mdcr_el2, hpmn | (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10) | (1 << 11) | hpmd);
-    isb();
+    let v = hpmn | (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10) | (1 << 11) | hpmd;
+    MDCR.store(v, core::sync::atomic::Ordering::Relaxed);
+    v
 }
 
 /// Fresh EL1 state for vCPU `index`, with its virtual counter starting at 0.
