@@ -1,6 +1,7 @@
 //! Domains and their vCPUs: the state shared between pCPUs, created once at
 //! boot from the bundle and never allocated again.
 
+use crate::arch::memory::DomainRam;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use hv_core::bundle::{DomainDesc, MAX_DOMAINS, MAX_VCPUS};
 use hv_core::lifecycle::FaultWatch;
@@ -34,6 +35,8 @@ pub struct Vcpu {
 
 pub struct Domain {
     pub desc: DomainDesc<'static>,
+    /// Its RAM; `None` for a domain refused at boot (never started).
+    pub ram: Option<DomainRam>,
     pub vmid: u16,
     pub s2_root: u64,
     pub state: AtomicU8,
@@ -64,12 +67,17 @@ impl Domain {
     /// Scrubs the domain's RAM and loads its pristine image, initrd and
     /// device tree (a restart).
     pub fn load_ram(&self) {
-        crate::arch::memory::load_domain_ram(self.desc.mem_pa, self.desc.mem_size, &self.blobs());
+        if let Some(ram) = self.ram {
+            ram.zero(0, ram.size());
+            ram.copy_blobs(&self.blobs());
+        }
     }
 
     /// Loads the blobs into RAM the boot-time scrub has zeroed.
     pub fn load_blobs(&self) {
-        crate::arch::memory::copy_blobs(self.desc.mem_pa, self.desc.mem_size, &self.blobs());
+        if let Some(ram) = self.ram {
+            ram.copy_blobs(&self.blobs());
+        }
     }
 
     /// What vCPU 0 finds in x0: its device tree's address (Linux boot

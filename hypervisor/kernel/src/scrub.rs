@@ -2,13 +2,13 @@
 //! takes 2 MiB chunks from a common counter until none is left, so boot
 //! waits for the RAM divided by the number of pCPUs, not all of it.
 
-use crate::arch::cache;
+use crate::arch::memory::DomainRam;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 const CHUNK: u64 = 2 << 20;
 const MAX_REGIONS: usize = hv_core::bundle::MAX_DOMAINS;
 
-static REGIONS: spin::Once<heapless::Vec<(u64, u64), MAX_REGIONS>> = spin::Once::new();
+static REGIONS: spin::Once<heapless::Vec<DomainRam, MAX_REGIONS>> = spin::Once::new();
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 static DONE: AtomicUsize = AtomicUsize::new(0);
 
@@ -17,12 +17,12 @@ fn chunks(len: u64) -> usize {
 }
 
 /// The regions to scrub (primary CPU, before the secondaries start).
-pub fn plan(regions: heapless::Vec<(u64, u64), MAX_REGIONS>) {
+pub fn plan(regions: heapless::Vec<DomainRam, MAX_REGIONS>) {
     REGIONS.call_once(|| regions);
 }
 
 fn total() -> usize {
-    REGIONS.get().map_or(0, |r| r.iter().map(|&(_, len)| chunks(len)).sum())
+    REGIONS.get().map_or(0, |r| r.iter().map(|ram| chunks(ram.size())).sum())
 }
 
 /// Scrubs chunks until none is left. Every pCPU calls it once at boot.
@@ -34,11 +34,10 @@ pub fn work() {
         if i >= total {
             return;
         }
-        for &(pa, len) in regions.iter() {
-            let n = chunks(len);
+        for ram in regions.iter() {
+            let n = chunks(ram.size());
             if i < n {
-                let start = pa + i as u64 * CHUNK;
-                cache::zero_for_guest(start, CHUNK.min(pa + len - start));
+                ram.zero(i as u64 * CHUNK, CHUNK);
                 break;
             }
             i -= n;

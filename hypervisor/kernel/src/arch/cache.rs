@@ -5,12 +5,15 @@ const LINE: usize = 64;
 
 /// Cleans `[start, start+len)` to the point of coherency and invalidates the
 /// instruction cache, after writing a guest image.
-pub fn clean_for_guest(start: u64, len: u64) {
+///
+/// # Safety
+/// The range must be memory mapped at EL2 (cleaning never changes it).
+pub(super) unsafe fn clean_for_guest(start: u64, len: u64) {
     let mut a = start as usize & !(LINE - 1);
     let end = (start + len) as usize;
     while a < end {
-        // SAFETY: data-cache clean by address of memory the caller owns
-        // (a domain's RAM); it has no effect on contents.
+        // SAFETY: data-cache clean by address of memory mapped at EL2 (the
+        // function's contract); it has no effect on contents.
         unsafe { core::arch::asm!("dc civac, {}", in(reg) a, options(nostack)) };
         a += LINE;
     }
@@ -23,14 +26,21 @@ pub fn clean_for_guest(start: u64, len: u64) {
 /// later be evicted over what it writes. `DC ZVA` zeroes a whole block per
 /// instruction without reading memory first; where it is prohibited (or the
 /// range is not block aligned) plain stores do it.
-pub fn zero_for_guest(start: u64, len: u64) {
+///
+/// # Safety
+/// The caller owns the range: mapped at EL2, and nobody else (no vCPU, no
+/// other code) uses it meanwhile.
+pub(super) unsafe fn zero_for_guest(start: u64, len: u64) {
     let dczid = super::sysreg::read!(dczid_el0);
     let block = 4u64 << (dczid & 0xf);
     let zva = dczid & (1 << 4) == 0 && start % block == 0 && len % block == 0 && block >= LINE as u64;
     if !zva {
-        // SAFETY: the caller owns the range (a domain's RAM, no vCPU running).
-        unsafe { core::ptr::write_bytes(start as *mut u8, 0, len as usize) };
-        clean_for_guest(start, len);
+        // SAFETY: the caller owns the range (the function's contract).
+        // Then clean it, as `clean_for_guest` may: mapped at EL2.
+        unsafe {
+            core::ptr::write_bytes(start as *mut u8, 0, len as usize);
+            clean_for_guest(start, len);
+        }
         return;
     }
     let mut a = start;

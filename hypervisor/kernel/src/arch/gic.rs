@@ -43,7 +43,12 @@ fn wr(addr: usize, v: u32) {
 }
 
 /// Distributor: all SPIs group 1, disabled; affinity routing on. Primary CPU only.
-pub fn init_distributor(gicd: u64, gicr: u64) {
+///
+/// # Safety
+/// `gicd` and `gicr` must be the board's GICv3 distributor and first
+/// redistributor, mapped as device memory at EL2; every other function
+/// here relies on them.
+pub unsafe fn init_distributor(gicd: u64, gicr: u64) {
     GICD.store(gicd, Ordering::Relaxed);
     GICR.store(gicr, Ordering::Relaxed);
     let d = gicd as usize;

@@ -1,7 +1,8 @@
 //! Physical memory the hypervisor owns: the stage-2 table pool, domain RAM
-//! (zeroed and loaded at every (re)start), and the device tree and bundle
-//! the boot loader left in RAM. The EL2 map is an identity map, so a
-//! physical address is also the address to dereference.
+//! (claimed once at boot, zeroed and loaded at every (re)start), and the
+//! device tree and bundle the boot loader left in RAM. The EL2 map is an
+//! identity map, so a physical address is also the address to dereference;
+//! outside this module only checked handles (`DomainRam`, `TablePool`) are.
 
 use hv_core::stage2::TableMemory;
 
@@ -34,8 +35,14 @@ impl TablePool {
         Some(TablePool { first, count, used: 0 })
     }
 
-    fn frame_ptr(frame: u64) -> *mut u64 {
-        frame as *mut u64
+    /// The pool's frame at `frame`, if it is one this pool handed out:
+    /// the trait passes addresses, so each is checked before use.
+    fn frame_ptr(&self, frame: u64) -> Option<*mut u64> {
+        // SAFETY: only the address of the pool's first frame is taken.
+        let base = unsafe { core::ptr::addr_of_mut!(POOL.0[0]) as u64 };
+        let idx = frame.checked_sub(base)? / 4096;
+        let ours = frame % 4096 == 0 && (self.first as u64..(self.first + self.used) as u64).contains(&idx);
+        ours.then_some(frame as *mut u64)
     }
 }
 
@@ -53,46 +60,141 @@ impl TableMemory for TablePool {
     }
 
     fn read(&self, frame: u64, index: usize) -> u64 {
-        // SAFETY: `frame` came from `alloc_frame` (a 4 KiB pool frame) and
-        // `index` < 512 as stage2 computes it from 9 address bits.
-        unsafe { core::ptr::read_volatile(Self::frame_ptr(frame).add(index & 511)) }
+        let Some(p) = self.frame_ptr(frame) else { return 0 };
+        // SAFETY: `p` is a 4 KiB frame of this pool (`frame_ptr` checked)
+        // and `index & 511` keeps the access inside it.
+        unsafe { core::ptr::read_volatile(p.add(index & 511)) }
     }
 
     fn write(&mut self, frame: u64, index: usize, value: u64) {
+        let Some(p) = self.frame_ptr(frame) else { return };
         // SAFETY: as for `read`; the table is not yet live in VTTBR_EL2 while
         // it is built, and afterwards never rewritten.
-        unsafe { core::ptr::write_volatile(Self::frame_ptr(frame).add(index & 511), value) }
+        unsafe { core::ptr::write_volatile(p.add(index & 511), value) }
     }
 }
 
-/// Zeroes a domain's RAM and copies its pristine blobs (image, initrd,
-/// device tree) in at their offsets.
-///
-/// The caller guarantees `[pa, pa+size)` is this domain's RAM (checked at
-/// domain creation against the hypervisor image, the bundle and the DTB)
-/// and that no vCPU of the domain is running. The bundle checked that every
-/// `offset + blob.len()` lies within `size`.
-pub fn load_domain_ram(pa: u64, size: u64, blobs: &[(u64, &[u8])]) {
-    super::cache::zero_for_guest(pa, size);
-    copy_blobs(pa, size, blobs);
+/// RAM bounds and what domain RAM must never cover (hypervisor image,
+/// bundle, device tree), recorded once at boot by the handoff.
+struct Layout {
+    ram: (u64, u64),
+    reserved: heapless::Vec<(u64, u64), 4>,
+    claimed: heapless::Vec<(u64, u64), { hv_core::bundle::MAX_DOMAINS }>,
 }
 
-/// Copies the blobs into RAM that is already scrubbed (same contract as
-/// `load_domain_ram`).
-pub fn copy_blobs(pa: u64, size: u64, blobs: &[(u64, &[u8])]) {
-    // SAFETY: per the contract, the range is this domain's idle RAM; blobs
-    // live in the bundle outside it (no overlap) and each lands inside it.
-    unsafe {
-        for &(offset, blob) in blobs {
-            if offset.saturating_add(blob.len() as u64) <= size {
-                core::ptr::copy_nonoverlapping(blob.as_ptr(), (pa + offset) as *mut u8, blob.len());
-            }
+static LAYOUT: spin::Mutex<Layout> =
+    spin::Mutex::new(Layout { ram: (0, 0), reserved: heapless::Vec::new(), claimed: heapless::Vec::new() });
+
+/// `inner` (start, length) lies wholly inside `outer`.
+pub fn within(outer: (u64, u64), inner: (u64, u64)) -> bool {
+    let (Some(oe), Some(ie)) = (outer.0.checked_add(outer.1), inner.0.checked_add(inner.1)) else { return false };
+    inner.0 >= outer.0 && ie <= oe
+}
+
+fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
+    a.0 < b.0.saturating_add(b.1) && b.0 < a.0.saturating_add(a.1)
+}
+
+/// Whether `range` touches RAM (device passthrough must not).
+pub fn overlaps_ram(range: (u64, u64)) -> bool {
+    overlaps(LAYOUT.lock().ram, range)
+}
+
+/// Records RAM and the ranges in it that are not domain RAM (boot, once).
+pub(super) fn reserve(ram: (u64, u64), reserved: &[(u64, u64)]) {
+    let mut l = LAYOUT.lock();
+    l.ram = (ram.0, ram.1.min(super::mmu::MAPPED_END.saturating_sub(ram.0)));
+    for &r in reserved {
+        let _ = l.reserved.push(r);
+    }
+}
+
+/// One domain's RAM. Only a range that `claim` checked exists as a
+/// `DomainRam`, so every method may write anywhere inside it.
+#[derive(Clone, Copy, Debug)]
+pub struct DomainRam {
+    pa: u64,
+    size: u64,
+}
+
+/// Why a domain's RAM was refused.
+#[derive(Debug)]
+pub enum ClaimError {
+    /// Not inside the RAM the device tree declares (and EL2 maps).
+    OutsideRam,
+    /// Covers the hypervisor, the bundle or the device tree.
+    Reserved,
+    /// Covers another domain's RAM.
+    Taken,
+    /// Not 4 KiB aligned, or empty.
+    Unaligned,
+}
+
+impl DomainRam {
+    /// Claims `[pa, pa+size)` for one domain, once: it must be RAM, miss
+    /// every reserved range and every range claimed before.
+    pub fn claim(pa: u64, size: u64) -> Result<DomainRam, ClaimError> {
+        let mut l = LAYOUT.lock();
+        if size == 0 || pa % 4096 != 0 || size % 4096 != 0 {
+            return Err(ClaimError::Unaligned);
+        }
+        if !within(l.ram, (pa, size)) {
+            return Err(ClaimError::OutsideRam);
+        }
+        if l.reserved.iter().any(|&r| overlaps(r, (pa, size))) {
+            return Err(ClaimError::Reserved);
+        }
+        if l.claimed.iter().any(|&r| overlaps(r, (pa, size))) || l.claimed.push((pa, size)).is_err() {
+            return Err(ClaimError::Taken);
+        }
+        Ok(DomainRam { pa, size })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// `[offset, offset+len)` clipped to the domain's RAM, as (pa, len).
+    fn span(&self, offset: u64, len: u64) -> Option<(u64, u64)> {
+        let start = offset.min(self.size);
+        let len = len.min(self.size - start);
+        (len > 0).then_some((self.pa + start, len))
+    }
+
+    /// Zeroes `[offset, offset+len)` of the RAM (clipped to it) and cleans
+    /// it to the point of coherency. The domain must not be running.
+    pub fn zero(&self, offset: u64, len: u64) {
+        if let Some((pa, len)) = self.span(offset, len) {
+            // SAFETY: the span lies inside RAM claimed for this domain
+            // alone, which the EL2 identity map covers as normal memory.
+            unsafe { super::cache::zero_for_guest(pa, len) }
         }
     }
-    // The zeroed RAM is clean already; only the copied blobs need cleaning.
-    for &(offset, blob) in blobs {
-        if !blob.is_empty() && offset.saturating_add(blob.len() as u64) <= size {
-            super::cache::clean_for_guest(pa + offset, blob.len() as u64);
+
+    /// Cleans and invalidates `[offset, offset+len)` (clipped) to the point
+    /// of coherency, on behalf of the guest (set/way emulation).
+    pub fn clean_invalidate(&self, offset: u64, len: u64) {
+        if let Some((pa, len)) = self.span(offset, len) {
+            // SAFETY: as for `zero`; cleaning does not change contents.
+            unsafe { super::cache::clean_for_guest(pa, len) }
+        }
+    }
+
+    /// Copies each blob in at its offset (a blob that would not fit is
+    /// skipped; the bundle checked they all do) and cleans it. The domain
+    /// must not be running.
+    pub fn copy_blobs(&self, blobs: &[(u64, &[u8])]) {
+        for &(offset, blob) in blobs {
+            if blob.is_empty() || offset.checked_add(blob.len() as u64).map_or(true, |end| end > self.size) {
+                continue;
+            }
+            // SAFETY: the destination lies inside this domain's RAM (checked
+            // just above); blobs live in the bundle, which no claimed range
+            // overlaps.
+            unsafe {
+                core::ptr::copy_nonoverlapping(blob.as_ptr(), (self.pa + offset) as *mut u8, blob.len());
+                super::cache::clean_for_guest(self.pa + offset, blob.len() as u64);
+            }
         }
     }
 }
@@ -102,13 +204,13 @@ pub fn copy_blobs(pa: u64, size: u64, blobs: &[(u64, &[u8])]) {
 /// # Safety
 /// `[addr, addr+len)` must be RAM that nothing writes for the rest of the
 /// hypervisor's life.
-pub unsafe fn boot_blob(addr: u64, len: usize) -> &'static [u8] {
+pub(super) unsafe fn boot_blob(addr: u64, len: usize) -> &'static [u8] {
     // SAFETY: per the function's contract.
     unsafe { core::slice::from_raw_parts(addr as *const u8, len) }
 }
 
 /// Addresses of the hypervisor image in memory.
-pub fn image_range() -> (u64, u64) {
+pub(super) fn image_range() -> (u64, u64) {
     extern "C" {
         static __image_start: u8;
         static __image_end: u8;

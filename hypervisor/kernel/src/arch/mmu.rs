@@ -18,7 +18,11 @@ const ATTR_NORMAL: u64 = 1 << 2;
 const XN: u64 = 1 << 54;
 
 /// Builds the table (primary CPU, once) for RAM starting at `ram_base`.
-pub fn build(ram_base: u64) {
+///
+/// # Safety
+/// Once, on the primary CPU, before any other CPU runs; `ram_base` must be
+/// where RAM starts (everything below is mapped as device memory).
+pub unsafe fn build(ram_base: u64) {
     // SAFETY: called once on the primary CPU before any other CPU runs or the
     // MMU is on; nothing else references the table.
     let t = unsafe { &mut *core::ptr::addr_of_mut!(EL2_L1) };
@@ -32,8 +36,15 @@ pub fn build(ram_base: u64) {
     }
 }
 
+/// The identity map ends here: nothing above is reachable at EL2.
+pub const MAPPED_END: u64 = 4 << 30;
+
 /// Turns the EL2 MMU and caches on for this CPU.
-pub fn enable() {
+///
+/// # Safety
+/// `build` must have run; the code, stack and data in use must lie in the
+/// identity map.
+pub unsafe fn enable() {
     let table = core::ptr::addr_of!(EL2_L1) as u64;
     write!(mair_el2, MAIR);
     // T0SZ=32 (4 GiB, walk from level 1), WB walks, inner shareable, 4K, 40-bit PA.

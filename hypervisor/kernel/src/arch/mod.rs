@@ -5,6 +5,7 @@ pub mod cache;
 pub mod context;
 pub mod entry;
 pub mod gic;
+pub mod handoff;
 pub mod memory;
 pub mod mmu;
 pub mod psci;

@@ -16,7 +16,11 @@ fn smc(func: u32, a1: u64, a2: u64, a3: u64) -> i64 {
 }
 
 /// Starts physical CPU `mpidr` at `entry` with `ctx` in x0.
-pub fn cpu_on(mpidr: u64, entry: u64, ctx: u64) -> i64 {
+///
+/// # Safety
+/// `entry` must be code that runs correctly at EL2 with the MMU off and
+/// `ctx` in x0.
+pub unsafe fn cpu_on(mpidr: u64, entry: u64, ctx: u64) -> i64 {
     smc(psci::CPU_ON_64, mpidr, entry, ctx)
 }
 

@@ -8,7 +8,9 @@ const DR: usize = 0x00;
 const FR: usize = 0x18;
 const FR_TXFF: u32 = 1 << 5;
 
-pub fn init(base: u64) {
+/// # Safety
+/// `base` must be the board's PL011, mapped as device memory at EL2.
+pub unsafe fn init(base: u64) {
     BASE.store(base, Ordering::Relaxed);
 }
 

@@ -1,0 +1,136 @@
+//! What the boot loader hands over, and the hardware brought up from it.
+//!
+//! The loader leaves the device tree's address in x0 and the boot bundle
+//! among the device tree's /chosen modules. This module is the one place
+//! that trusts those addresses: it reads them, records what domain RAM must
+//! never cover, and brings the console, the EL2 MMU and the GIC up from the
+//! bundle's board facts. `boot.rs` receives only checked values.
+
+use super::{entry, gic, memory, mmu, psci, sysreg, uart};
+use crate::console::hvlog;
+use hv_core::bundle::{self, Bundle};
+use hv_core::sched::MAX_PCPUS;
+
+/// What the rest of boot needs from the loader.
+pub struct Handoff {
+    pub bundle: Bundle<'static>,
+    /// Affinity (MPIDR) of each pCPU the device tree lists.
+    pub cpu_aff: [u64; MAX_PCPUS],
+    pub ncpus: usize,
+}
+
+struct DtbInfo {
+    ram: (u64, u64),
+    bundle: Option<(u64, u64)>,
+    dtb: (u64, u64),
+    cpu_aff: [u64; MAX_PCPUS],
+    ncpus: usize,
+}
+
+/// A module's `reg`: loaders write it with 2+2 cells (QEMU's guest-loader,
+/// U-Boot), even though /chosen declares no cell sizes; 1+1 is accepted too.
+fn module_reg(v: &[u8]) -> Option<(u64, u64)> {
+    let cell = |i: usize| v.get(4 * i..4 * i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64);
+    match v.len() {
+        16 => Some((cell(0)? << 32 | cell(1)?, cell(2)? << 32 | cell(3)?)),
+        8 => Some((cell(0)?, cell(1)?)),
+        _ => None,
+    }
+}
+
+fn read_dtb(dtb: u64) -> Option<DtbInfo> {
+    // SAFETY: the boot protocol (arm64 `Image`, as QEMU and U-Boot follow
+    // it) passes the device tree's address in x0 and leaves the tree in RAM
+    // untouched; `from_ptr` checks the header's magic and version before it
+    // trusts the size it declares.
+    let fdt = unsafe { fdt::Fdt::from_ptr(dtb as *const u8) }.ok()?;
+    let region = fdt.memory().regions().next()?;
+    let ram = (region.starting_address as u64, region.size? as u64);
+    let mut info = DtbInfo { ram, bundle: None, dtb: (dtb, fdt.total_size() as u64), cpu_aff: [0; MAX_PCPUS], ncpus: 0 };
+    for cpu in fdt.cpus().take(MAX_PCPUS) {
+        info.cpu_aff[info.ncpus] = cpu.ids().first() as u64;
+        info.ncpus += 1;
+    }
+    // Boot modules (QEMU guest-loader, U-Boot): the one that starts with the
+    // bundle magic is ours. Only modules inside RAM are read.
+    if let Some(chosen) = fdt.find_node("/chosen") {
+        for m in chosen.children() {
+            let Some((addr, size)) = m.property("reg").and_then(|p| module_reg(p.value)) else { continue };
+            if size < bundle::HEADER_SIZE as u64 || !memory::within(ram, (addr, size)) {
+                continue;
+            }
+            // SAFETY: a module the loader placed inside RAM (checked above);
+            // nothing writes it, as domain RAM may not cover it (see
+            // `memory::reserve`) and the hypervisor never writes it.
+            let head = unsafe { memory::boot_blob(addr, 8) };
+            if head == bundle::MAGIC {
+                info.bundle = Some((addr, size));
+            }
+        }
+    }
+    Some(info)
+}
+
+/// The primary CPU's first Rust code (`_start` jumps here with x0 intact).
+#[no_mangle]
+extern "C" fn primary_main(dtb: u64) -> ! {
+    hvlog!("cockpit hypervisor {} starting on pCPU 0", env!("CARGO_PKG_VERSION"));
+    let Some(info) = read_dtb(dtb) else { halt(format_args!("no usable device tree in x0")) };
+    let Some((baddr, bsize)) = info.bundle else { halt(format_args!("no boot bundle among the /chosen modules")) };
+    // SAFETY: the bundle module lies in RAM (checked by `read_dtb`) that
+    // nothing writes: it is reserved below, before any domain RAM is claimed.
+    let blob = unsafe { memory::boot_blob(baddr, bsize as usize) };
+    let bundle = match Bundle::parse(blob) {
+        Ok(b) => b,
+        Err(e) => halt(format_args!("boot bundle rejected: {:?}", e)),
+    };
+    let (image_start, image_end) = memory::image_range();
+    memory::reserve(info.ram, &[(image_start, image_end - image_start), (baddr, bsize), info.dtb]);
+    let board = bundle.board;
+    // SAFETY: the board facts come from the bundle the build validated
+    // (`hv-config`), and the EL2 map covers the UART and GIC as device
+    // memory (everything below RAM is).
+    unsafe {
+        uart::init(board.uart_base);
+        mmu::build(info.ram.0);
+        mmu::enable();
+        gic::init_distributor(board.gicd_base, board.gicr_base);
+    }
+    write_vbar();
+    gic::init_cpu(0);
+    crate::boot::primary_main(Handoff { bundle, cpu_aff: info.cpu_aff, ncpus: info.ncpus })
+}
+
+/// A secondary CPU's first Rust code, started by `start_secondary`.
+#[no_mangle]
+extern "C" fn secondary_main(cpu: usize) -> ! {
+    // SAFETY: the primary built the EL2 table before starting this CPU.
+    unsafe { mmu::enable() };
+    write_vbar();
+    gic::init_cpu(cpu);
+    crate::boot::secondary_main(cpu)
+}
+
+/// Starts pCPU `cpu` (affinity `mpidr`) at the secondary entry point.
+/// Returns PSCI's answer.
+pub fn start_secondary(mpidr: u64, cpu: usize) -> i64 {
+    extern "C" {
+        static secondary_entry: u8;
+    }
+    // A code label: only its address is taken.
+    let entry = core::ptr::addr_of!(secondary_entry) as u64;
+    // SAFETY: `secondary_entry` sets up the stack for the index in x0
+    // (`cpu`, bounded by `entry::MAX_CPUS` there) and calls `secondary_main`.
+    unsafe { psci::cpu_on(mpidr, entry, cpu as u64) }
+}
+
+fn write_vbar() {
+    super::sysreg::write!(vbar_el2, entry::vectors());
+    sysreg::isb();
+}
+
+fn halt(args: core::fmt::Arguments<'_>) -> ! {
+    hvlog!("{}", args);
+    hvlog!("cannot boot: powering off");
+    psci::system_off()
+}
