@@ -84,6 +84,11 @@ fn unknown_smccc_calls_get_not_supported_and_the_guest_carries_on() {
     // Debug and PMU registers read as zero whatever the guest writes: no
     // domain sees or drives the physical ones (shared on RTDS pCPUs).
     assert!(t.contains("[heartbeat] heartbeat: PMCR_EL0 0x0, MDSCR_EL1 0x0 after writing them"), "{t}");
+    // Set/way maintenance never reaches the shared physical caches: the
+    // hypervisor traps it and cleans the domain's own RAM by address.
+    let done = t.find("[heartbeat] heartbeat: 512 set/way operations done").expect(&t);
+    let trapped = t.find("[hv] heartbeat: set/way cache maintenance trapped").expect(&t);
+    assert!(trapped < done, "{t}");
 }
 
 fn heartbeat_runs_with(profile: &str, banner: &str) {

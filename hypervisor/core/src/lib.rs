@@ -16,6 +16,7 @@ pub mod esr;
 pub mod lifecycle;
 pub mod rtds;
 pub mod sched;
+pub mod setway;
 pub mod stage2;
 pub mod vgic;
 pub mod vuart;

@@ -106,6 +106,7 @@ fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement) -> 
             stop: AtomicBool::new(false),
             pcpu: placement.pcpu_of(id).unwrap_or(usize::MAX),
             faults: spin::Mutex::new(FaultWatch::default()),
+            setway: spin::Mutex::new(Default::default()),
         });
     }
     let mut dom = Domain {
@@ -120,6 +121,8 @@ fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement) -> 
         vuart: spin::Mutex::new(VUart::new()),
         vcpus,
         epoch: AtomicU64::new(sysreg::counter()),
+        scrub_at: AtomicU64::new(NO_SCRUB),
+        setway_logged: AtomicBool::new(false),
     };
     // Passthrough is for device registers: never RAM (that would reach
     // other domains or the hypervisor).

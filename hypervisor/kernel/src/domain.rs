@@ -5,6 +5,7 @@ use crate::arch::memory::DomainRam;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use hv_core::bundle::{DomainDesc, MAX_DOMAINS, MAX_VCPUS};
 use hv_core::lifecycle::FaultWatch;
+use hv_core::setway::SetWay;
 use hv_core::sched::Placement;
 use hv_core::vgic::VGic;
 use hv_core::vuart::VUart;
@@ -31,6 +32,7 @@ pub struct Vcpu {
     /// pCPU this vCPU is pinned to (`usize::MAX`: none).
     pub pcpu: usize,
     pub faults: spin::Mutex<FaultWatch>,
+    pub setway: spin::Mutex<SetWay>,
 }
 
 pub struct Domain {
@@ -48,7 +50,19 @@ pub struct Domain {
     pub vcpus: heapless::Vec<Vcpu, MAX_VCPUS>,
     /// Counter value at the domain's (re)start: its virtual time zero.
     pub epoch: AtomicU64,
+    /// A restart's scrub: the offset of the next chunk to zero, or
+    /// `NO_SCRUB`. Only vCPU 0's pCPU advances it (`scrub_step`).
+    pub scrub_at: AtomicU64,
+    /// Set/way emulation was reported (once per domain).
+    pub setway_logged: AtomicBool,
 }
+
+pub const NO_SCRUB: u64 = u64::MAX;
+
+/// A restart scrubs this much between looks at the clock: on a shared pCPU
+/// the work is cut at the scheduler's next decision and charged to the
+/// restarting domain's vCPU 0, so no other vCPU waits for it.
+const RESTART_CHUNK: u64 = 256 << 10;
 
 impl Domain {
     pub fn name(&self) -> &str {
@@ -64,12 +78,30 @@ impl Domain {
         [(d.load_offset, d.image), (d.initrd_offset, d.initrd), (d.dtb_offset, d.dtb)]
     }
 
-    /// Scrubs the domain's RAM and loads its pristine image, initrd and
-    /// device tree (a restart).
-    pub fn load_ram(&self) {
-        if let Some(ram) = self.ram {
-            ram.zero(0, ram.size());
-            ram.copy_blobs(&self.blobs());
+    /// Goes on with a restart's scrub, a chunk at a time, until it is done
+    /// or the counter passes `until`; once done, loads the pristine image,
+    /// initrd and device tree. Returns whether the RAM is ready to run.
+    /// At least one chunk is scrubbed per call, so every call progresses.
+    pub fn scrub_step(&self, until: Option<u64>) -> bool {
+        loop {
+            let at = self.scrub_at.load(Ordering::Acquire);
+            if at == NO_SCRUB {
+                return true;
+            }
+            let Some(ram) = self.ram else {
+                self.scrub_at.store(NO_SCRUB, Ordering::Release);
+                return true;
+            };
+            if at >= ram.size() {
+                ram.copy_blobs(&self.blobs());
+                self.scrub_at.store(NO_SCRUB, Ordering::Release);
+                return true;
+            }
+            ram.zero(at, RESTART_CHUNK);
+            self.scrub_at.store(at + RESTART_CHUNK, Ordering::Release);
+            if until.is_some_and(|t| crate::arch::sysreg::counter() >= t) {
+                return false;
+            }
         }
     }
 

@@ -128,6 +128,7 @@ fn housekeeping(s: &mut PcpuSched, cpu: usize, now: u64) -> u64 {
                     );
                     dom.vgic.lock().forget_lrs(id.vcpu as usize);
                     *vcpu.faults.lock() = Default::default();
+                    *vcpu.setway.lock() = Default::default();
                     s.blocked[i] = false;
                     s.queue.set_runnable(i, true);
                 }
@@ -178,6 +179,13 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
             let spent = sysreg::counter().saturating_sub(now);
             s.queue.skip(spent);
             d.until = d.until.saturating_add(spent);
+        }
+        // A restarting domain's vCPU 0 scrubs its RAM in its own time,
+        // until the scheduler's next decision is due.
+        if let Some(id) = d.run.and_then(|i| s.ids[i]) {
+            if id.vcpu == 0 && !domain_of(id).scrub_step(Some(d.until.min(wake))) {
+                continue;
+            }
         }
         if d.run != s.loaded {
             if let Some(old) = s.loaded {

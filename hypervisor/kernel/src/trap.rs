@@ -12,6 +12,7 @@ use crate::vcpu;
 use core::sync::atomic::Ordering;
 use hv_core::esr::{self, Access, DataAbort, Trap};
 use hv_core::lifecycle::Event;
+use hv_core::setway;
 use xen_abi::{guest_layout as gl, hypercall, psci, smccc};
 
 /// Aborts logged per domain incarnation before the log goes quiet.
@@ -45,6 +46,7 @@ extern "C" fn guest_sync(frame: &mut Frame) {
             kick_vcpus(dom, kick, cpu);
             frame.elr = frame.elr.wrapping_add(esr::insn_len(esr_val));
         }
+        Trap::SysReg(acc) if setway::is_set_way(&acc) => set_way(dom, v, frame, esr::insn_len(esr_val)),
         Trap::SysReg(acc) if acc.is_debug_or_pmu() => {
             // Read-as-zero, write-ignored (see `is_debug_or_pmu`).
             if acc.read {
@@ -153,6 +155,24 @@ fn emulate_mmio(cpu: usize, dom: &Domain, acc: Access, ipa: u64, frame: &mut Fra
     }
     kick_vcpus(dom, kick, cpu);
     true
+}
+
+/// Most of its RAM a set/way trap flushes before the guest runs again.
+const SET_WAY_CHUNK: u64 = 1 << 20;
+
+/// A set/way cache operation (trapped by HCR_EL2.TSW): see `hv_core::setway`.
+fn set_way(dom: &Domain, v: usize, frame: &mut Frame, len: u64) {
+    let Some(ram) = dom.ram else { return };
+    let step = dom.vcpus[v].setway.lock().on_trap(vcpu_regs::data_cache_on(), ram.size(), SET_WAY_CHUNK);
+    if step.started && !dom.setway_logged.swap(true, Ordering::AcqRel) {
+        hvlog!("{}: set/way cache maintenance trapped: its RAM is cleaned and invalidated by address instead", dom.name());
+    }
+    if let Some((offset, n)) = step.flush {
+        ram.clean_invalidate(offset, n);
+    }
+    if step.complete {
+        frame.elr = frame.elr.wrapping_add(len);
+    }
 }
 
 fn log_abort(dom: &Domain, what: &str, ipa: u64, pc: u64) {

@@ -47,11 +47,16 @@ pub fn wait_until_started(cpu: usize, dom: &Domain, v: usize) -> Frame {
 
 fn start_frame(cpu: usize, dom: &Domain, v: usize) -> Frame {
     let vcpu = &dom.vcpus[v];
+    if v == 0 {
+        // A restart's scrub, whole: this pCPU is the domain's own.
+        dom.scrub_step(None);
+    }
     gic::clear_active(cpu, gic::VTIMER_PPI);
     vcpu_regs::reset_el1(v as u64, dom.epoch.load(Ordering::Acquire));
     gic::discard_virtual_interface(gic::lr_count());
     dom.vgic.lock().forget_lrs(v);
     *vcpu.faults.lock() = Default::default();
+    *vcpu.setway.lock() = Default::default();
     let mut f = Frame::default();
     f.x[0] = vcpu.context.load(Ordering::Acquire);
     f.elr = vcpu.entry.load(Ordering::Acquire);
@@ -289,13 +294,14 @@ fn index_of(dom: &Domain) -> Option<u8> {
     system().domains.iter().position(|d| core::ptr::eq(d, dom)).and_then(|i| u8::try_from(i).ok())
 }
 
-/// Reloads the domain from its pristine image and starts vCPU 0 again.
+/// Starts the domain again from its pristine image: vCPU 0's pCPU scrubs
+/// its RAM and loads the image before the vCPU first runs (`scrub_step`).
 /// Runs on a pCPU of the domain (so VTTBR_EL2 holds its VMID) while all of
 /// its vCPUs are stopped.
 fn restart(dom: &Domain) {
     let n = dom.restarts.fetch_add(1, Ordering::AcqRel) + 1;
     hvlog!("{}: restarting (restart #{})", dom.name(), n);
-    dom.load_ram();
+    dom.scrub_at.store(0, Ordering::Release);
     vcpu_regs::flush_guest_tlbs();
     // A passed-through interrupt the old incarnation never completed stays
     // active: release it.

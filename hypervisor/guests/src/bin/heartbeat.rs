@@ -2,7 +2,8 @@
 //! timer interrupt. At start it checks how the hypervisor answers calls a
 //! guest may probe with: PSCI_VERSION, an unknown SMCCC function over HVC and
 //! SMC (NOT_SUPPORTED, -1) and an undefined HVC immediate (an undefined
-//! instruction exception it catches and steps over).
+//! instruction exception it catches and steps over), the PMU and debug
+//! registers (read as zero) and set/way cache maintenance (trapped).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -40,6 +41,14 @@ mod guest {
             core::arch::asm!("mrs {}, mdscr_el1", out(reg) mdscr);
         }
         println!("heartbeat: PMCR_EL0 {:#x}, MDSCR_EL1 {:#x} after writing them", pmcr, mdscr);
+        // Set/way cache maintenance, as boot code walks it: the hypervisor
+        // traps it (it would reach other domains' lines on this pCPU).
+        for set in 0..512u64 {
+            // SAFETY: clean and invalidate by set/way of level 1: no
+            // memory contents change (the hypervisor does it by address).
+            unsafe { core::arch::asm!("dc cisw, {}", in(reg) set << 6) };
+        }
+        println!("heartbeat: 512 set/way operations done");
         tick_forever(&TICK, 10)
     }
 

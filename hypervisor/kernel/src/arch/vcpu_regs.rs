@@ -14,6 +14,8 @@ const HCR_BSU_IS: u64 = 1 << 10;
 const HCR_TWI: u64 = 1 << 13;
 const HCR_TWE: u64 = 1 << 14;
 const HCR_TSC: u64 = 1 << 19;
+/// Set/way cache maintenance traps (see `hv_core::setway`).
+const HCR_TSW: u64 = 1 << 22;
 const HCR_TIDCP: u64 = 1 << 20;
 const HCR_RW: u64 = 1 << 31;
 
@@ -23,7 +25,7 @@ const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
 
 /// Points this pCPU's stage-2 and traps at a domain.
 pub fn enter_domain(vmid: u16, s2_root: u64, vtcr: u64, trap_wfi: bool) {
-    let mut hcr = HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_TIDCP | HCR_RW;
+    let mut hcr = HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_TSW | HCR_TIDCP | HCR_RW;
     if trap_wfi {
         hcr |= HCR_TWI | HCR_TWE;
     }
@@ -97,6 +99,11 @@ pub fn reset_el1(index: u64, counter_offset: u64) {
 pub fn flush_guest_tlbs() {
     // SAFETY: TLB maintenance for the current VMID; no memory operands.
     unsafe { core::arch::asm!("dsb ishst", "tlbi vmalls12e1is", "dsb ish", "isb", options(nostack)) };
+}
+
+/// Whether the running vCPU has its data cache on (SCTLR_EL1.C).
+pub fn data_cache_on() -> bool {
+    read!(sctlr_el1) & (1 << 2) != 0
 }
 
 pub fn vbar_el1() -> u64 {
