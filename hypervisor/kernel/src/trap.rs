@@ -4,7 +4,7 @@
 //! access, an injected exception) or in its domain's lifecycle policy; none
 //! ends in a hypervisor panic, and none touches another domain.
 
-use crate::arch::entry::Frame;
+use crate::arch::entry::{self, Frame};
 use crate::arch::{sysreg, vcpu_regs};
 use crate::console::{self, hvlog};
 use crate::domain::*;
@@ -22,6 +22,9 @@ const ABORT_LOG_LIMIT: u32 = 8;
 extern "C" fn guest_sync(frame: &mut Frame) {
     let cpu = sysreg::cpu_index();
     let Some((dom, v)) = current(cpu) else { return };
+    if entry::take_serror(cpu) {
+        return serror(cpu, dom, v, frame);
+    }
     let (esr_val, far, ipa) = vcpu_regs::trap_syndrome();
     match esr::decode(esr_val) {
         Trap::Wfx { wfe } => {
@@ -76,6 +79,9 @@ extern "C" fn guest_sync(frame: &mut Frame) {
 extern "C" fn guest_irq(frame: &mut Frame) {
     let cpu = sysreg::cpu_index();
     let running = current(cpu);
+    if let Some((dom, v)) = running.filter(|_| entry::take_serror(cpu)) {
+        return serror(cpu, dom, v, frame);
+    }
     vcpu::drain_irqs(running);
     if let Some((dom, v)) = running {
         vcpu::before_return(cpu, dom, v, frame);
@@ -85,8 +91,15 @@ extern "C" fn guest_irq(frame: &mut Frame) {
 #[no_mangle]
 extern "C" fn guest_serror(frame: &mut Frame) {
     let cpu = sysreg::cpu_index();
+    let _ = entry::take_serror(cpu);
     let Some((dom, v)) = current(cpu) else { return };
-    hvlog!("{}: SError at PC {:#x}: treated as a crash", dom.name(), frame.elr);
+    serror(cpu, dom, v, frame);
+}
+
+/// An SError raised while `dom`'s vCPU `v` ran (taken in the guest, or at
+/// its exit's synchronisation): the domain crashes, under its policy.
+fn serror(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
+    hvlog!("{}: SError at PC {:#x} (ESR {:#x}): treated as a crash", dom.name(), frame.elr, sysreg::read!(esr_el2));
     vcpu::shutdown(cpu, dom, v, Event::Crash, frame);
     vcpu::before_return(cpu, dom, v, frame);
 }

@@ -112,6 +112,13 @@ set_stack:
     mrs     x1, spsr_el2
     stp     x30, x0, [sp, #16 * 15]
     str     x1, [sp, #16 * 16]
+    // Synchronise SErrors: the guest's posted writes complete, and an error
+    // they raise is taken now (vector 0x380), charged to this exit's vCPU,
+    // never to whoever runs on this pCPU next.
+    dsb     sy
+    msr     daifclr, #4
+    isb
+    msr     daifset, #4
     mov     x0, sp
 .endm
 
@@ -128,15 +135,26 @@ hv_vectors:
     b       hv_fault
     .balign 128
     b       hv_fault
-    // Current EL with SPx: a fault in the hypervisor itself.
-    .balign 128
+    // Current EL with SPx: a fault in the hypervisor itself, or (0x380) an
+    // SError taken while a guest exit synchronises them (SAVE_FRAME: the
+    // only time SErrors are unmasked at EL2). The frame is saved already,
+    // so ELR/SPSR may be overwritten: note it for this pCPU and go on.
+    .org hv_vectors + 0x200
     b       hv_fault
-    .balign 128
+    .org hv_vectors + 0x280
     b       hv_fault
-    .balign 128
+    .org hv_vectors + 0x300
     b       hv_fault
-    .balign 128
-    b       hv_fault
+    .org hv_vectors + 0x380
+    stp     x0, x1, [sp, #-16]!
+    mrs     x0, tpidr_el2
+    adrp    x1, {serror}
+    add     x1, x1, :lo12:{serror}
+    add     x1, x1, x0
+    mov     w0, #1
+    strb    w0, [x1]
+    ldp     x0, x1, [sp], #16
+    eret
     // Lower EL, AArch64: the guests. `.org` makes the assembler refuse a
     // handler that outgrows its 128-byte slot.
     .org hv_vectors + 0x400
@@ -206,7 +224,19 @@ enter_guest:
 "#,
     frame = const FRAME_SIZE,
     stack = const STACK_SIZE,
+    serror = sym SERROR_AT_EXIT,
 );
+
+/// Per pCPU: an SError was taken while the last guest exit synchronised
+/// them (written by the vector code, read and cleared by `take_serror`).
+static SERROR_AT_EXIT: [core::sync::atomic::AtomicU8; MAX_CPUS] =
+    [const { core::sync::atomic::AtomicU8::new(0) }; MAX_CPUS];
+
+/// Whether the exit this pCPU is handling brought an SError with it (the
+/// exiting vCPU's doing); clears the note.
+pub fn take_serror(cpu: usize) -> bool {
+    SERROR_AT_EXIT.get(cpu).is_some_and(|f| f.swap(0, core::sync::atomic::Ordering::AcqRel) != 0)
+}
 
 extern "C" {
     fn enter_guest(frame: *mut Frame) -> !;
