@@ -273,14 +273,21 @@ impl VGic {
 
     /// The highest-priority (lowest value) deliverable interrupt for `vcpu`.
     fn best(&self, vcpu: usize) -> Option<(usize, u8)> {
+        self.best_where(vcpu, true)
+    }
+
+    /// The highest-priority enabled pending interrupt for `vcpu`; with
+    /// `skip_in_lr`, only one with no instance in a list register.
+    fn best_where(&self, vcpu: usize, skip_in_lr: bool) -> Option<(usize, u8)> {
         let p = &self.vcpu[vcpu];
+        let in_lr_mask = if skip_in_lr { u32::MAX } else { 0 };
         let mut best: Option<(usize, u8)> = None;
         let mut consider = |intid: usize, prio: u8| {
             if best.is_none_or(|(_, bp)| prio < bp) {
                 best = Some((intid, prio));
             }
         };
-        let private = p.pending & p.enabled & !p.in_lr;
+        let private = p.pending & p.enabled & !(p.in_lr & in_lr_mask);
         for n in 0..NR_PRIVATE {
             if bit(private, n) {
                 consider(n, p.priority[n]);
@@ -288,7 +295,7 @@ impl VGic {
         }
         if self.ctlr & CTLR_ENABLE_MASK != 0 {
             for w in 1..SPI_WORDS {
-                let ready = self.spi_pending[w] & self.spi_enabled[w] & !self.spi_in_lr[w];
+                let ready = self.spi_pending[w] & self.spi_enabled[w] & !(self.spi_in_lr[w] & in_lr_mask);
                 for b in 0..32 {
                     let n = w * 32 + b;
                     if bit(ready, b) && self.spi_target(n) == vcpu {
@@ -349,6 +356,13 @@ impl VGic {
     /// vCPU waiting in WFI wakes up for it.
     pub fn has_deliverable(&self, vcpu: usize) -> bool {
         vcpu < self.nvcpus && self.best(vcpu).is_some()
+    }
+
+    /// Whether `vcpu` has an enabled pending interrupt, even one waiting
+    /// behind an instance of itself in a list register: its pCPU must look
+    /// (`flush`) to deliver it, so this is what earns a kick.
+    pub fn needs_flush(&self, vcpu: usize) -> bool {
+        vcpu < self.nvcpus && self.best_where(vcpu, false).is_some()
     }
 
     /// Whether `intid` is currently in one of `vcpu`'s list registers.
@@ -641,6 +655,25 @@ mod tests {
         assert!(!g.flush(0, &mut lrs));
         assert_eq!(lrs[0] & lr::STATE_MASK, lr::STATE_ACTIVE | lr::STATE_PENDING);
         assert!(lr::is_free(lrs[1]), "not duplicated into a second LR");
+    }
+
+    #[test]
+    fn an_sgi_behind_its_own_lr_needs_a_flush_but_is_not_deliverable() {
+        let mut g = VGic::new(2);
+        enable_private(&mut g, 0, 1);
+        g.send_sgi(1, (1 << 24) | 1);
+        assert!(g.has_deliverable(0) && g.needs_flush(0));
+        let mut lrs = [0u64; 4];
+        g.flush(0, &mut lrs);
+        assert!(!g.has_deliverable(0) && !g.needs_flush(0), "all in the LRs");
+        // Sent again while its first instance sits in an LR: a WFI-blocked
+        // vCPU has nothing new to take, but its pCPU must flush (kick) so
+        // the LR becomes pending and active.
+        g.send_sgi(1, (1 << 24) | 1);
+        assert!(!g.has_deliverable(0));
+        assert!(g.needs_flush(0));
+        g.flush(0, &mut lrs);
+        assert!(!g.needs_flush(0));
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub struct VUart {
 pub struct UartEffect {
     /// Value for a load.
     pub value: u64,
-    /// A complete line is ready in `line()`.
+    /// A complete line is ready: `take_line` it.
     pub line_ready: bool,
 }
 
@@ -91,6 +91,8 @@ impl VUart {
         match c {
             b'\r' => false,
             b'\n' => true,
+            // A full line nobody took: the byte is dropped, the line is due.
+            _ if self.len >= LINE_MAX => true,
             _ => {
                 self.line[self.len] = c;
                 self.len += 1;
@@ -99,13 +101,25 @@ impl VUart {
         }
     }
 
-    /// The completed line; call `take_line` once it is printed.
-    pub fn line(&self) -> &[u8] {
-        &self.line[..self.len]
-    }
-
-    pub fn clear_line(&mut self) {
+    /// Hands out the line collected so far (a copy, so it is printed without
+    /// holding the UART) and starts a new one.
+    pub fn take_line(&mut self) -> Line {
+        let line = Line { bytes: self.line, len: self.len };
         self.len = 0;
+        line
+    }
+}
+
+/// A completed console line, owned by whoever prints it.
+#[derive(Clone, Copy)]
+pub struct Line {
+    bytes: [u8; LINE_MAX],
+    len: usize,
+}
+
+impl Line {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len.min(LINE_MAX)]
     }
 }
 
@@ -127,9 +141,8 @@ mod tests {
             assert!(!u.access(DR, wr(), c as u64).line_ready);
         }
         assert!(u.access(DR, wr(), b'\n' as u64).line_ready);
-        assert_eq!(u.line(), b"beat 1");
-        u.clear_line();
-        assert_eq!(u.line(), b"");
+        assert_eq!(u.take_line().as_bytes(), b"beat 1");
+        assert_eq!(u.take_line().as_bytes(), b"");
     }
 
     #[test]
@@ -139,11 +152,20 @@ mod tests {
         for _ in 0..(LINE_MAX * 2 + 5) {
             if u.access(DR, wr(), b'x' as u64).line_ready {
                 ready += 1;
-                assert_eq!(u.line().len(), LINE_MAX);
-                u.clear_line();
+                assert_eq!(u.take_line().as_bytes().len(), LINE_MAX);
             }
         }
         assert_eq!(ready, 2);
+    }
+
+    #[test]
+    fn a_full_line_nobody_took_drops_bytes_instead_of_overflowing() {
+        let mut u = VUart::new();
+        for _ in 0..LINE_MAX * 3 {
+            let _ = u.access(DR, wr(), b'y' as u64);
+        }
+        assert!(u.access(DR, wr(), b'z' as u64).line_ready);
+        assert_eq!(u.take_line().as_bytes(), [b'y'; LINE_MAX]);
     }
 
     #[test]

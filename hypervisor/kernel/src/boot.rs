@@ -3,16 +3,13 @@
 
 use crate::arch::handoff::{self, Handoff};
 use crate::arch::memory::{self, DomainRam};
-use crate::arch::{gic, psci, sysreg};
+use crate::arch::{gic, psci};
 use crate::console::hvlog;
 use crate::domain::*;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 use hv_core::bundle::{self, DomainDesc, Vwfi};
-use hv_core::lifecycle::FaultWatch;
 use hv_core::sched::{Placement, MAX_PCPUS};
 use hv_core::stage2::{self, MemKind, Stage2};
-use hv_core::vgic::VGic;
-use hv_core::vuart::VUart;
 
 /// The primary CPU, once the handoff has brought the hardware up.
 pub fn primary_main(info: Handoff) -> ! {
@@ -38,10 +35,13 @@ pub fn primary_main(info: Handoff) -> ! {
         hvlog!("rtds pCPUs: {:?} (WFI always traps there)", shared.as_slice());
     }
 
-    let mut domains = heapless::Vec::new();
+    let mut count = 0;
     for (i, desc) in bundle.domains().enumerate() {
-        let _ = domains.push(create_domain(i, desc, &placement));
+        if crate::domain::create(i, || create_domain(i, desc, &placement)).is_some() {
+            count = i + 1;
+        }
     }
+    let domains = Domains::new(count);
     // Passed-through interrupts go to the pCPU of their domain's vCPU 0.
     let mut spi_owner = [0u8; hv_core::vgic::NR_IRQS];
     for (i, dom) in domains.iter().enumerate() {
@@ -96,34 +96,8 @@ pub fn secondary_main(cpu: usize) -> ! {
 /// ready to start. A domain whose memory cannot be honoured is created
 /// destroyed, with the reason logged; the others boot regardless.
 fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement) -> Domain {
-    let mut vcpus = heapless::Vec::new();
-    for v in 0..desc.vcpus as usize {
-        let id = hv_core::sched::VcpuId { domain: i as u8, vcpu: v as u8 };
-        let _ = vcpus.push(Vcpu {
-            state: AtomicU8::new(VCPU_OFF),
-            entry: AtomicU64::new(0),
-            context: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
-            pcpu: placement.pcpu_of(id).unwrap_or(usize::MAX),
-            faults: spin::Mutex::new(FaultWatch::default()),
-            setway: spin::Mutex::new(Default::default()),
-        });
-    }
-    let mut dom = Domain {
-        desc,
-        ram: None,
-        vmid: i as u16 + 1,
-        s2_root: 0,
-        state: AtomicU8::new(DOM_DESTROYED),
-        restarts: AtomicU32::new(0),
-        aborts_logged: AtomicU32::new(0),
-        vgic: spin::Mutex::new(VGic::new(desc.vcpus as usize)),
-        vuart: spin::Mutex::new(VUart::new()),
-        vcpus,
-        epoch: AtomicU64::new(sysreg::counter()),
-        scrub_at: AtomicU64::new(NO_SCRUB),
-        setway_logged: AtomicBool::new(false),
-    };
+    let pcpus = (0..desc.vcpus).map(|v| placement.pcpu_of(hv_core::sched::VcpuId { domain: i as u8, vcpu: v }));
+    let mut dom = Domain::new(desc, i as u16 + 1, pcpus);
     // Passthrough is for device registers: never RAM (that would reach
     // other domains or the hypervisor).
     if desc.passthrough().iter().any(|p| memory::overlaps_ram((p.pa, p.size))) {

@@ -23,6 +23,10 @@ pub const DOM_STOPPING: u8 = 1;
 pub const DOM_DESTROYED: u8 = 2;
 pub const DOM_PRESERVED: u8 = 3;
 
+/// Every lock a domain's state sits under: a ticket lock, so no vCPU can
+/// starve another of it (test-and-set locks favour whoever spins fastest).
+pub type Lock<T> = spin::mutex::TicketMutex<T>;
+
 pub struct Vcpu {
     pub state: AtomicU8,
     pub entry: AtomicU64,
@@ -31,8 +35,17 @@ pub struct Vcpu {
     pub stop: AtomicBool,
     /// pCPU this vCPU is pinned to (`usize::MAX`: none).
     pub pcpu: usize,
-    pub faults: spin::Mutex<FaultWatch>,
-    pub setway: spin::Mutex<SetWay>,
+    pub faults: Lock<FaultWatch>,
+    pub setway: Lock<SetWay>,
+    /// It has an enabled pending interrupt not yet in a list register.
+    /// Published after every vGIC change (`Domain::vgic`), so a scheduler
+    /// reads it without taking the domain's lock.
+    pub deliverable: AtomicBool,
+    /// It has an enabled pending interrupt its pCPU has not flushed yet
+    /// (`VGic::needs_flush`): set means it was kicked already.
+    pub unflushed: AtomicBool,
+    /// It waits in WFI on a shared pCPU: an interrupt must kick that pCPU.
+    pub waiting: AtomicBool,
 }
 
 pub struct Domain {
@@ -45,8 +58,9 @@ pub struct Domain {
     pub restarts: AtomicU32,
     /// Aborts logged in this incarnation (logging is rate-limited).
     pub aborts_logged: AtomicU32,
-    pub vgic: spin::Mutex<VGic>,
-    pub vuart: spin::Mutex<VUart>,
+    /// Use through `Domain::vgic`, which publishes what became deliverable.
+    vgic: Lock<VGic>,
+    pub vuart: Lock<VUart>,
     pub vcpus: heapless::Vec<Vcpu, MAX_VCPUS>,
     /// Counter value at the domain's (re)start: its virtual time zero.
     pub epoch: AtomicU64,
@@ -65,6 +79,41 @@ pub const NO_SCRUB: u64 = u64::MAX;
 const RESTART_CHUNK: u64 = 256 << 10;
 
 impl Domain {
+    /// A domain as boot creates it: destroyed (not started) until its
+    /// memory and tables are in place; vCPU i pinned to `pcpus[i]`.
+    pub fn new(desc: DomainDesc<'static>, vmid: u16, pcpus: impl Iterator<Item = Option<usize>>) -> Self {
+        let mut vcpus = heapless::Vec::new();
+        for pcpu in pcpus.take(MAX_VCPUS) {
+            let _ = vcpus.push(Vcpu {
+                state: AtomicU8::new(VCPU_OFF),
+                entry: AtomicU64::new(0),
+                context: AtomicU64::new(0),
+                stop: AtomicBool::new(false),
+                pcpu: pcpu.unwrap_or(usize::MAX),
+                faults: Lock::new(FaultWatch::default()),
+                setway: Lock::new(SetWay::default()),
+                deliverable: AtomicBool::new(false),
+                unflushed: AtomicBool::new(false),
+                waiting: AtomicBool::new(false),
+            });
+        }
+        Domain {
+            desc,
+            ram: None,
+            vmid,
+            s2_root: 0,
+            state: AtomicU8::new(DOM_DESTROYED),
+            restarts: AtomicU32::new(0),
+            aborts_logged: AtomicU32::new(0),
+            vgic: Lock::new(VGic::new(desc.vcpus as usize)),
+            vuart: Lock::new(VUart::new()),
+            vcpus,
+            epoch: AtomicU64::new(crate::arch::sysreg::counter()),
+            scrub_at: AtomicU64::new(NO_SCRUB),
+            setway_logged: AtomicBool::new(false),
+        }
+    }
+
     pub fn name(&self) -> &str {
         self.desc.name
     }
@@ -122,14 +171,70 @@ impl Domain {
         }
     }
 
+    /// Runs `f` on the domain's vGIC, then publishes each vCPU's
+    /// `deliverable` and `unflushed`. Returns `f`'s result and the vCPUs
+    /// that now have an interrupt to flush and had none: the only ones
+    /// worth a kick (the others were kicked already, or need none).
+    pub fn vgic<R>(&self, f: impl FnOnce(&mut VGic) -> R) -> (R, u8) {
+        let mut g = self.vgic.lock();
+        let r = f(&mut g);
+        let mut newly = 0;
+        for (i, vcpu) in self.vcpus.iter().enumerate() {
+            // SeqCst: pairs with `waiting` (see `kick_for_irq`).
+            vcpu.deliverable.store(g.has_deliverable(i), Ordering::SeqCst);
+            let unflushed = g.needs_flush(i);
+            if vcpu.unflushed.swap(unflushed, Ordering::SeqCst) != unflushed && unflushed {
+                newly |= 1 << i;
+            }
+        }
+        (r, newly)
+    }
+
     pub fn ram_contains(&self, ipa: u64) -> bool {
         let base = self.desc.ram_ipa;
         ipa >= base && ipa - base < self.desc.mem_size
     }
 }
 
+/// Every domain, each built in place at boot: a table of them is too big
+/// for a boot stack to hold, let alone to move.
+static DOMAINS: [spin::Once<Domain>; MAX_DOMAINS] = [const { spin::Once::new() }; MAX_DOMAINS];
+
+/// Creates domain `i` (boot, once per index).
+pub fn create(i: usize, make: impl FnOnce() -> Domain) -> Option<&'static Domain> {
+    Some(DOMAINS.get(i)?.call_once(make))
+}
+
+/// The domains created at boot, by index.
+#[derive(Clone, Copy)]
+pub struct Domains {
+    count: usize,
+}
+
+impl Domains {
+    pub fn new(count: usize) -> Self {
+        Domains { count: count.min(MAX_DOMAINS) }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'static Domain> {
+        DOMAINS[..self.count].iter().filter_map(|d| d.get())
+    }
+
+    pub fn get(&self, i: usize) -> Option<&'static Domain> {
+        DOMAINS[..self.count].get(i)?.get()
+    }
+}
+
+impl core::ops::Index<usize> for Domains {
+    type Output = Domain;
+    /// For indices the placement produced (always a created domain).
+    fn index(&self, i: usize) -> &Domain {
+        self.get(i).expect("a domain created at boot")
+    }
+}
+
 pub struct System {
-    pub domains: heapless::Vec<Domain, MAX_DOMAINS>,
+    pub domains: Domains,
     pub placement: Placement,
     pub trap_wfi: bool,
     /// Affinity of each pCPU, for kicks.
@@ -168,8 +273,33 @@ pub fn current(cpu: usize) -> Option<(&'static Domain, usize)> {
     Some((d, (v & 0xff) as usize))
 }
 
+/// An interrupt became deliverable to the vCPUs in `mask`: kicks those that
+/// need it to notice. On a null-scheduled pCPU that is every one (it runs
+/// its vCPU). On a shared pCPU, only a vCPU loaded there or waiting in WFI:
+/// one that is merely runnable finds its interrupt when it is loaded, so
+/// it costs the vCPU running there nothing.
+pub fn kick_for_irq(dom: &Domain, mask: u8, self_cpu: usize) {
+    let sys = system();
+    let Some(d) = sys.domains.iter().position(|x| core::ptr::eq(x, dom)) else { return };
+    for (i, v) in dom.vcpus.iter().enumerate() {
+        if mask & (1 << i) == 0 || v.pcpu == self_cpu || v.pcpu >= sys.ncpus {
+            continue;
+        }
+        if sys.placement.is_rtds(v.pcpu) {
+            // `deliverable` was published (SeqCst) before this load; a vCPU
+            // that starts waiting after it checks `deliverable` after.
+            let loaded = CURRENT.get(v.pcpu).is_some_and(|c| c.load(Ordering::SeqCst) == (d as u16) << 8 | i as u16);
+            if !loaded && !v.waiting.load(Ordering::SeqCst) {
+                continue;
+            }
+        }
+        crate::arch::gic::kick(sys.cpu_aff[v.pcpu]);
+    }
+}
+
 /// Kicks the pCPUs of the vCPUs in `mask` (bit i = vCPU i of `dom`), except
-/// `self_cpu`, which checks its own work before returning to its guest.
+/// `self_cpu`, which checks its own work before returning to its guest:
+/// for lifecycle changes (start, stop), which every pCPU must see.
 pub fn kick_vcpus(dom: &Domain, mask: u8, self_cpu: usize) {
     for (i, v) in dom.vcpus.iter().enumerate() {
         if mask & (1 << i) != 0 && v.pcpu != self_cpu && v.pcpu < system().ncpus {

@@ -15,8 +15,11 @@ struct PcpuSched {
     queue: RtdsQueue,
     ids: [Option<VcpuId>; MAX_QUEUE],
     ctx: [VcpuContext; MAX_QUEUE],
-    /// Waiting in WFI for an interrupt.
+    /// Waiting in WFI for an interrupt (mirrored in `Vcpu::waiting`).
     blocked: [bool; MAX_QUEUE],
+    /// Started since it was last loaded: its domain's per-vCPU state is
+    /// reset when it is loaded, so that lock is taken on its time.
+    fresh: [bool; MAX_QUEUE],
     loaded: Option<usize>,
     /// Late-switch log lines in the current second, and when it began: a
     /// guest that makes switches late (long traps) cannot flood the console.
@@ -33,10 +36,21 @@ impl PcpuSched {
         ids: [None; MAX_QUEUE],
         ctx: [VcpuContext::ZERO; MAX_QUEUE],
         blocked: [false; MAX_QUEUE],
+        fresh: [false; MAX_QUEUE],
         loaded: None,
         late_logged: 0,
         late_window: 0,
     });
+}
+
+impl PcpuSched {
+    fn set_blocked(&mut self, i: usize, blocked: bool) {
+        self.blocked[i] = blocked;
+        if let Some(id) = self.ids[i] {
+            // SeqCst: pairs with `deliverable` (see `kick_for_irq`).
+            domain_of(id).vcpus[id.vcpu as usize].waiting.store(blocked, Ordering::SeqCst);
+        }
+    }
 }
 
 static SCHED: [spin::Mutex<PcpuSched>; MAX_PCPUS] = [PcpuSched::NEW; MAX_PCPUS];
@@ -85,7 +99,7 @@ pub fn switch_off_unloaded(id: VcpuId, pcpu: usize) -> bool {
     }
     domain_of(id).vcpus[id.vcpu as usize].state.store(VCPU_OFF, Ordering::Release);
     s.queue.set_runnable(i, false);
-    s.blocked[i] = false;
+    s.set_blocked(i, false);
     true
 }
 
@@ -93,7 +107,7 @@ pub fn switch_off_unloaded(id: VcpuId, pcpu: usize) -> bool {
 pub fn block_current(cpu: usize) {
     let mut s = SCHED[cpu].lock();
     if let Some(i) = s.loaded {
-        s.blocked[i] = true;
+        s.set_blocked(i, true);
         s.queue.set_runnable(i, false);
     }
 }
@@ -109,7 +123,7 @@ fn housekeeping(s: &mut PcpuSched, cpu: usize, now: u64) -> u64 {
         if vcpu.stop.load(Ordering::Acquire) {
             vcpu.state.store(VCPU_OFF, Ordering::Release);
             s.queue.set_runnable(i, false);
-            s.blocked[i] = false;
+            s.set_blocked(i, false);
             continue;
         }
         match vcpu.state.load(Ordering::Acquire) {
@@ -126,25 +140,24 @@ fn housekeeping(s: &mut PcpuSched, cpu: usize, now: u64) -> u64 {
                         vcpu.entry.load(Ordering::Acquire),
                         vcpu.context.load(Ordering::Acquire),
                     );
-                    dom.vgic.lock().forget_lrs(id.vcpu as usize);
-                    *vcpu.faults.lock() = Default::default();
-                    *vcpu.setway.lock() = Default::default();
-                    s.blocked[i] = false;
+                    s.fresh[i] = true;
+                    s.set_blocked(i, false);
                     s.queue.set_runnable(i, true);
                 }
             }
             VCPU_OFF => {
                 s.queue.set_runnable(i, false);
-                s.blocked[i] = false;
+                s.set_blocked(i, false);
             }
             _ => {}
         }
         if s.blocked[i] && s.loaded != Some(i) {
             let epoch = dom.epoch.load(Ordering::Acquire);
             let timer_due = s.ctx[i].timer_deadline().map(|cval| cval.saturating_add(epoch));
-            let irq = dom.vgic.lock().has_deliverable(id.vcpu as usize) || s.ctx[i].has_pending_lr();
+            // Atomics only: no other domain's lock on this pCPU's path.
+            let irq = vcpu.deliverable.load(Ordering::SeqCst) || s.ctx[i].has_pending_lr();
             if irq || timer_due.is_some_and(|t| t <= now) {
-                s.blocked[i] = false;
+                s.set_blocked(i, false);
                 s.queue.set_runnable(i, true);
             } else if let Some(t) = timer_due {
                 wake = wake.min(t);
@@ -214,6 +227,12 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
             match d.run.and_then(|i| s.ids[i].map(|id| (i, id))) {
                 Some((i, id)) => {
                     let dom = domain_of(id);
+                    if core::mem::take(&mut s.fresh[i]) {
+                        let vcpu = &dom.vcpus[id.vcpu as usize];
+                        dom.vgic(|g| g.forget_lrs(id.vcpu as usize));
+                        *vcpu.faults.lock() = Default::default();
+                        *vcpu.setway.lock() = Default::default();
+                    }
                     vcpu_regs::enter_domain(dom.vmid, dom.s2_root, hv_core::stage2::vtcr(), true);
                     context::restore(&s.ctx[i], dom.epoch.load(Ordering::Acquire), nlr);
                     *frame = s.ctx[i].frame;

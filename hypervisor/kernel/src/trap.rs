@@ -45,8 +45,8 @@ extern "C" fn guest_sync(frame: &mut Frame) {
         }
         Trap::SysReg(acc) if !acc.read && (acc.is(esr::ICC_SGI1R_EL1) || acc.is(esr::ICC_ASGI1R_EL1) || acc.is(esr::ICC_SGI0R_EL1)) => {
             let value = reg(frame, acc.rt);
-            let kick = dom.vgic.lock().send_sgi(v, value);
-            kick_vcpus(dom, kick, cpu);
+            let (_, kick) = dom.vgic(|g| g.send_sgi(v, value));
+            kick_for_irq(dom, kick, cpu);
             frame.elr = frame.elr.wrapping_add(esr::insn_len(esr_val));
         }
         Trap::SysReg(acc) if setway::is_set_way(&acc) => set_way(dom, v, frame, esr::insn_len(esr_val)),
@@ -147,18 +147,27 @@ fn data_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, da: DataAbo
 fn emulate_mmio(cpu: usize, dom: &Domain, acc: Access, ipa: u64, frame: &mut Frame) -> bool {
     let value = acc.store_value(reg(frame, acc.reg));
     let nvcpus = dom.vcpus.len() as u64;
+    // The vGIC's own kick masks are not used: `Domain::vgic` kicks only
+    // for what became deliverable.
     let (result, kick) = if (gl::GICD_BASE..gl::GICD_BASE + gl::GICD_SIZE).contains(&ipa) {
-        dom.vgic.lock().dist_access(ipa - gl::GICD_BASE, acc, value)
+        let ((value, _), kick) = dom.vgic(|g| g.dist_access(ipa - gl::GICD_BASE, acc, value));
+        (value, kick)
     } else if (gl::GICR_BASE..gl::GICR_BASE + nvcpus * gl::GICR_STRIDE).contains(&ipa) {
-        dom.vgic.lock().redist_access(ipa - gl::GICR_BASE, acc, value)
+        let ((value, _), kick) = dom.vgic(|g| g.redist_access(ipa - gl::GICR_BASE, acc, value));
+        (value, kick)
     } else if dom.desc.has_vpl011() && (gl::PL011_BASE..gl::PL011_BASE + gl::PL011_SIZE).contains(&ipa) {
-        let mut uart = dom.vuart.lock();
-        let effect = uart.access(ipa - gl::PL011_BASE, acc, value);
-        if effect.line_ready {
-            console::domain_line(dom.name(), uart.line());
-            uart.clear_line();
+        // The UART's lock guards its registers and line only: the line is
+        // printed, and the interrupt driven, after it is released.
+        let (effect, line, level) = {
+            let mut uart = dom.vuart.lock();
+            let effect = uart.access(ipa - gl::PL011_BASE, acc, value);
+            let line = effect.line_ready.then(|| uart.take_line());
+            (effect, line, uart.irq_level())
+        };
+        if let Some(line) = line {
+            console::domain_line(dom.name(), line.as_bytes());
         }
-        let kick = dom.vgic.lock().set_level(gl::PL011_SPI, uart.irq_level());
+        let (_, kick) = dom.vgic(|g| g.set_level(gl::PL011_SPI, level));
         (effect.value, kick)
     } else {
         return false;
@@ -166,7 +175,7 @@ fn emulate_mmio(cpu: usize, dom: &Domain, acc: Access, ipa: u64, frame: &mut Fra
     if !acc.write {
         set_reg(frame, acc.reg, acc.load_value(result));
     }
-    kick_vcpus(dom, kick, cpu);
+    kick_for_irq(dom, kick, cpu);
     true
 }
 

@@ -54,7 +54,7 @@ fn start_frame(cpu: usize, dom: &Domain, v: usize) -> Frame {
     gic::clear_active(cpu, gic::VTIMER_PPI);
     vcpu_regs::reset_el1(v as u64, dom.epoch.load(Ordering::Acquire));
     gic::discard_virtual_interface(gic::lr_count());
-    dom.vgic.lock().forget_lrs(v);
+    dom.vgic(|g| g.forget_lrs(v));
     *vcpu.faults.lock() = Default::default();
     *vcpu.setway.lock() = Default::default();
     let mut f = Frame::default();
@@ -81,7 +81,7 @@ pub fn drain_irqs(running: Option<(&Domain, usize)>) {
         gic::eoi(intid);
         match (intid, running) {
             (gic::VTIMER_PPI, Some((dom, v))) => {
-                dom.vgic.lock().inject(v, intid, true);
+                dom.vgic(|g| g.inject(v, intid, true));
             }
             (spi, _) if spi >= 32 => forward_spi(spi),
             (gic::HYP_TIMER_PPI, _) => {
@@ -110,8 +110,8 @@ fn forward_spi(spi: u32) {
         gic::deactivate(spi);
         return;
     }
-    let kick = dom.vgic.lock().inject(0, spi, true);
-    kick_vcpus(dom, kick, sysreg::cpu_index());
+    let (_, kick) = dom.vgic(|g| g.inject(0, spi, true));
+    kick_for_irq(dom, kick, sysreg::cpu_index());
 }
 
 /// Last step of every exit: honour a stop request, then bring the list
@@ -138,8 +138,8 @@ fn pulse_vuart(cpu: usize, dom: &Domain) {
         // A level interrupt completed while its line is still high is due again.
         let high = dom.vuart.lock().irq_level();
         if high {
-            let kick = dom.vgic.lock().set_level(xen_abi::guest_layout::PL011_SPI, true);
-            kick_vcpus(dom, kick, cpu);
+            let (_, kick) = dom.vgic(|g| g.set_level(xen_abi::guest_layout::PL011_SPI, true));
+            kick_for_irq(dom, kick, cpu);
         }
     }
 }
@@ -157,7 +157,7 @@ fn park(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
     // this pCPU) so nothing fires while off.
     vcpu_regs::reset_el1(v as u64, 0);
     gic::discard_virtual_interface(gic::lr_count());
-    dom.vgic.lock().forget_lrs(v);
+    dom.vgic(|g| g.forget_lrs(v));
     // A restart may already have switched this vCPU on again: keep that.
     let _ = vcpu.state.compare_exchange(VCPU_RUNNING, VCPU_OFF, Ordering::AcqRel, Ordering::Acquire);
     *frame = wait_until_started(cpu, dom, v);
@@ -170,7 +170,7 @@ fn flush_lrs(dom: &Domain, v: usize) {
         *lr = gic::read_lr(i);
     }
     let before = lrs;
-    let more = dom.vgic.lock().flush(v, &mut lrs[..n]);
+    let (more, _) = dom.vgic(|g| g.flush(v, &mut lrs[..n]));
     for i in 0..n {
         if lrs[i] != before[i] {
             gic::write_lr(i, lrs[i]);
@@ -310,7 +310,7 @@ fn restart(dom: &Domain) {
             gic::clear_active_spi(p.spi);
         }
     }
-    dom.vgic.lock().reset();
+    dom.vgic(|g| g.reset());
     dom.vuart.lock().reset();
     dom.aborts_logged.store(0, Ordering::Release);
     dom.epoch.store(sysreg::counter(), Ordering::Release);
