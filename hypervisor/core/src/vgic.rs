@@ -666,9 +666,10 @@ mod tests {
         let mut lrs = [0u64; 4];
         g.flush(0, &mut lrs);
         assert!(!g.has_deliverable(0) && !g.needs_flush(0), "all in the LRs");
-        // Sent again while its first instance sits in an LR: a WFI-blocked
-        // vCPU has nothing new to take, but its pCPU must flush (kick) so
-        // the LR becomes pending and active.
+        // Sent again while the guest handles the first (its LR is active):
+        // a WFI-blocked vCPU has nothing new to take, but its pCPU must
+        // flush (be kicked) so the LR becomes pending and active.
+        lrs[0] = (lrs[0] & !lr::STATE_MASK) | lr::STATE_ACTIVE;
         g.send_sgi(1, (1 << 24) | 1);
         assert!(!g.has_deliverable(0));
         assert!(g.needs_flush(0));
