@@ -261,5 +261,11 @@ fn hostile_guests_disturb_no_one_on_their_own_pcpu_or_a_shared_one() {
             s.log.iter().filter_map(|l| l.strip_prefix(&prefix)?.split(' ').next()?.parse().ok()).collect();
         assert!(stepped.len() >= 2 && stepped.iter().all(|&n| n > 0), "{attacker}: {stepped:?}:\n{t}");
         assert!(!t.contains(&format!("{attacker}: Crash")), "{attacker} crashed:\n{t}");
+        // Its aborts are logged within a budget for its whole life (8, then
+        // one per 10 s), not 8 per incarnation: restarts do not refill it.
+        let aborts = t.matches(&format!("[hv] {attacker}: data access at IPA")).count()
+            + t.matches(&format!("[hv] {attacker}: instruction fetch at IPA")).count();
+        let restarts = t.matches(&format!("[hv] {attacker}: restarting")).count();
+        assert!(restarts >= 2 && aborts <= 8 + 6, "{attacker}: {aborts} abort lines over {restarts} restarts:\n{t}");
     }
 }

@@ -12,8 +12,10 @@
 extern crate alloc;
 
 pub mod bundle;
+pub mod console_queue;
 pub mod esr;
 pub mod lifecycle;
+pub mod log_budget;
 pub mod rtds;
 pub mod sched;
 pub mod setway;

@@ -169,5 +169,6 @@ fn start_domains() {
 fn halt_fmt(args: core::fmt::Arguments<'_>) -> ! {
     hvlog!("{}", args);
     hvlog!("cannot boot: powering off");
+    crate::console::flush();
     psci::system_off()
 }

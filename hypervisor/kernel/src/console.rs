@@ -1,44 +1,73 @@
 //! The hypervisor console: one physical UART shared by the hypervisor's own
-//! messages and every domain's output, a line at a time, each line prefixed
-//! with its source so interleaved domains stay readable.
+//! messages and every domain's output, a line at a time, each prefixed with
+//! its source. Lines wait in `hv_core::console_queue` (each source limited
+//! to its share) and are drained without waiting: whoever passes by (every
+//! guest exit, every line written) hands the UART what its FIFO accepts.
+//! Only the last words before the machine stops wait for the UART.
 
 use crate::arch::uart;
 use core::fmt::{self, Write};
+use hv_core::bundle::MAX_DOMAINS;
+use hv_core::console_queue::{ConsoleQueue, LINE_BYTES};
 
-// A ticket lock: fair, so a domain that prints without pause cannot starve
-// the others (or the hypervisor) of the console.
-static LOCK: spin::mutex::TicketMutex<()> = spin::mutex::TicketMutex::new(());
+/// Source index of the hypervisor's own lines (domains are 0..MAX_DOMAINS).
+const HV: usize = MAX_DOMAINS;
 
-struct Raw;
+static QUEUE: spin::mutex::TicketMutex<ConsoleQueue<{ MAX_DOMAINS + 1 }>> =
+    spin::mutex::TicketMutex::new(ConsoleQueue::new());
 
-impl Write for Raw {
+/// A domain's line (`index` is its place in the system's table).
+pub fn domain_line(index: usize, name: &str, line: &[u8]) {
+    QUEUE.lock().push(index.min(HV - 1), name, line);
+    drain();
+}
+
+/// A line of the hypervisor's own, cut at the queue's line length.
+pub fn hv_line(args: fmt::Arguments<'_>) {
+    let mut buf = LineBuf { bytes: [0; LINE_BYTES], len: 0 };
+    let _ = buf.write_fmt(args);
+    QUEUE.lock().push(HV, "hv", &buf.bytes[..buf.len]);
+    drain();
+}
+
+struct LineBuf {
+    bytes: [u8; LINE_BYTES],
+    len: usize,
+}
+
+impl Write for LineBuf {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for b in s.bytes() {
-            if b == b'\n' {
-                uart::put(b'\r');
-            }
-            uart::put(b);
-        }
+        let n = s.len().min(LINE_BYTES - self.len);
+        self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
         Ok(())
     }
 }
 
-/// A domain's line: `[name] text`. Non-printable bytes are shown as `.` so a
-/// guest cannot drive the terminal.
-pub fn domain_line(name: &str, line: &[u8]) {
-    let _g = LOCK.lock();
-    let _ = write!(Raw, "[{name}] ");
-    for &c in line {
-        uart::put(if (0x20..0x7f).contains(&c) || c == b'\t' { c } else { b'.' });
+/// Hands the UART what it takes now; never waits (another pCPU draining
+/// already is enough).
+pub fn drain() {
+    let Some(mut q) = QUEUE.try_lock() else { return };
+    while let Some(b) = q.front() {
+        if !uart::try_put(b) {
+            break;
+        }
+        q.advance();
     }
-    let _ = Raw.write_str("\n");
 }
 
-pub fn hv_line(args: fmt::Arguments<'_>) {
-    let _g = LOCK.lock();
-    let _ = Raw.write_str("[hv] ");
-    let _ = Raw.write_fmt(args);
-    let _ = Raw.write_str("\n");
+/// Waits until every queued line is out: before the machine powers off or
+/// resets, or a pCPU stops for good.
+pub fn flush() {
+    loop {
+        {
+            let mut q = QUEUE.lock();
+            let Some(b) = q.front() else { return };
+            uart::put(b);
+            q.advance();
+        }
+        core::hint::spin_loop();
+    }
 }
 
 /// `hvlog!("...", args)`: a hypervisor console line.
@@ -46,3 +75,18 @@ macro_rules! hvlog {
     ($($arg:tt)*) => { $crate::console::hv_line(format_args!($($arg)*)) };
 }
 pub(crate) use hvlog;
+
+/// `domlog!(dom, budget, "...", args)`: a hypervisor line caused by `dom`,
+/// within the domain's `budget` (a `Lock<LogBudget>` field).
+macro_rules! domlog {
+    ($dom:expr, $budget:ident, $($arg:tt)*) => {{
+        let verdict = $dom.$budget.lock().line($crate::arch::sysreg::counter());
+        if let hv_core::log_budget::Verdict::Log { suppressed } = verdict {
+            if suppressed > 0 {
+                $crate::console::hv_line(format_args!("{}: {} such lines left out", $dom.name(), suppressed));
+            }
+            $crate::console::hv_line(format_args!($($arg)*));
+        }
+    }};
+}
+pub(crate) use domlog;

@@ -5,6 +5,7 @@ use crate::arch::memory::DomainRam;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use hv_core::bundle::{DomainDesc, MAX_DOMAINS, MAX_VCPUS};
 use hv_core::lifecycle::FaultWatch;
+use hv_core::log_budget::LogBudget;
 use hv_core::setway::SetWay;
 use hv_core::sched::Placement;
 use hv_core::vgic::VGic;
@@ -56,8 +57,11 @@ pub struct Domain {
     pub s2_root: u64,
     pub state: AtomicU8,
     pub restarts: AtomicU32,
-    /// Aborts logged in this incarnation (logging is rate-limited).
-    pub aborts_logged: AtomicU32,
+    /// Log lines its aborts may cause, and its lifecycle (crashes,
+    /// restarts, traps worth a word): budgets for the domain's whole life,
+    /// so a guest that faults or restarts in a loop cannot flood the log.
+    pub abort_log: Lock<LogBudget>,
+    pub life_log: Lock<LogBudget>,
     /// Use through `Domain::vgic`, which publishes what became deliverable.
     vgic: Lock<VGic>,
     pub vuart: Lock<VUart>,
@@ -82,6 +86,7 @@ impl Domain {
     /// A domain as boot creates it: destroyed (not started) until its
     /// memory and tables are in place; vCPU i pinned to `pcpus[i]`.
     pub fn new(desc: DomainDesc<'static>, vmid: u16, pcpus: impl Iterator<Item = Option<usize>>) -> Self {
+        let freq = crate::arch::sysreg::read!(cntfrq_el0);
         let mut vcpus = heapless::Vec::new();
         for pcpu in pcpus.take(MAX_VCPUS) {
             let _ = vcpus.push(Vcpu {
@@ -104,7 +109,8 @@ impl Domain {
             s2_root: 0,
             state: AtomicU8::new(DOM_DESTROYED),
             restarts: AtomicU32::new(0),
-            aborts_logged: AtomicU32::new(0),
+            abort_log: Lock::new(LogBudget::new(8, freq * 10)),
+            life_log: Lock::new(LogBudget::new(16, freq / 2)),
             vgic: Lock::new(VGic::new(desc.vcpus as usize)),
             vuart: Lock::new(VUart::new()),
             vcpus,
@@ -112,6 +118,11 @@ impl Domain {
             scrub_at: AtomicU64::new(NO_SCRUB),
             setway_logged: AtomicBool::new(false),
         }
+    }
+
+    /// Its place in the system's table.
+    pub fn index(&self) -> usize {
+        self.vmid as usize - 1
     }
 
     pub fn name(&self) -> &str {

@@ -33,6 +33,7 @@ mod vcpu;
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     console::hv_line(format_args!("hypervisor panic on pCPU {}: {}", arch::sysreg::cpu_index(), info));
+    console::flush();
     loop {
         arch::sysreg::wfi();
     }

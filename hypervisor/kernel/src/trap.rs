@@ -6,7 +6,7 @@
 
 use crate::arch::entry::{self, Frame};
 use crate::arch::{sysreg, vcpu_regs};
-use crate::console::{self, hvlog};
+use crate::console::{self, domlog, hvlog};
 use crate::domain::*;
 use crate::vcpu;
 use core::sync::atomic::Ordering;
@@ -15,8 +15,6 @@ use hv_core::lifecycle::Event;
 use hv_core::setway;
 use xen_abi::{guest_layout as gl, hypercall, psci, smccc};
 
-/// Aborts logged per domain incarnation before the log goes quiet.
-const ABORT_LOG_LIMIT: u32 = 8;
 
 #[no_mangle]
 extern "C" fn guest_sync(frame: &mut Frame) {
@@ -99,7 +97,7 @@ extern "C" fn guest_serror(frame: &mut Frame) {
 /// An SError raised while `dom`'s vCPU `v` ran (taken in the guest, or at
 /// its exit's synchronisation): the domain crashes, under its policy.
 fn serror(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
-    hvlog!("{}: SError at PC {:#x} (ESR {:#x}): treated as a crash", dom.name(), frame.elr, sysreg::read!(esr_el2));
+    domlog!(dom, life_log, "{}: SError at PC {:#x} (ESR {:#x}): treated as a crash", dom.name(), frame.elr, sysreg::read!(esr_el2));
     vcpu::shutdown(cpu, dom, v, Event::Crash, frame);
     vcpu::before_return(cpu, dom, v, frame);
 }
@@ -109,6 +107,7 @@ fn serror(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
 #[no_mangle]
 extern "C" fn hypervisor_fault(esr: u64, elr: u64, far: u64) -> ! {
     hvlog!("hypervisor fault on pCPU {}: ESR {:#x} ELR {:#x} FAR {:#x}", sysreg::cpu_index(), esr, elr, far);
+    console::flush();
     loop {
         sysreg::wfi();
     }
@@ -165,7 +164,7 @@ fn emulate_mmio(cpu: usize, dom: &Domain, acc: Access, ipa: u64, frame: &mut Fra
             (effect, line, uart.irq_level())
         };
         if let Some(line) = line {
-            console::domain_line(dom.name(), line.as_bytes());
+            console::domain_line(dom.index(), dom.name(), line.as_bytes());
         }
         let (_, kick) = dom.vgic(|g| g.set_level(gl::PL011_SPI, level));
         (effect.value, kick)
@@ -198,12 +197,7 @@ fn set_way(dom: &Domain, v: usize, frame: &mut Frame, len: u64) {
 }
 
 fn log_abort(dom: &Domain, what: &str, ipa: u64, pc: u64) {
-    let n = dom.aborts_logged.fetch_add(1, Ordering::AcqRel);
-    if n < ABORT_LOG_LIMIT {
-        hvlog!("{}: {} at IPA {:#x} (PC {:#x}) outside its memory and devices: abort injected", dom.name(), what, ipa, pc);
-    } else if n == ABORT_LOG_LIMIT {
-        hvlog!("{}: further aborts not logged", dom.name());
-    }
+    domlog!(dom, abort_log, "{}: {} at IPA {:#x} (PC {:#x}) outside its memory and devices: abort injected", dom.name(), what, ipa, pc);
 }
 
 /// Injects a synchronous external abort; a vCPU that keeps faulting at its
@@ -212,7 +206,7 @@ fn inject_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, instructi
     let vbar = vcpu_regs::vbar_el1();
     let crashed = dom.vcpus[v].faults.lock().fault(frame.elr, vbar);
     if crashed {
-        hvlog!("{}: vCPU {} keeps faulting at its exception vectors (VBAR {:#x}): crashed", dom.name(), v, vbar);
+        domlog!(dom, life_log, "{}: vCPU {} keeps faulting at its exception vectors (VBAR {:#x}): crashed", dom.name(), v, vbar);
         vcpu::shutdown(cpu, dom, v, Event::Crash, frame);
         return;
     }

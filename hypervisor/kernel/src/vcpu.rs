@@ -4,7 +4,7 @@
 
 use crate::arch::entry::{self, Frame};
 use crate::arch::{gic, psci, sysreg, vcpu_regs};
-use crate::console::hvlog;
+use crate::console::{domlog, hvlog};
 use crate::domain::*;
 use core::sync::atomic::Ordering;
 use hv_core::lifecycle::{decide, Decision, Event};
@@ -117,6 +117,7 @@ fn forward_spi(spi: u32) {
 /// Last step of every exit: honour a stop request, then bring the list
 /// registers up to date. May replace the frame (the vCPU was restarted).
 pub fn before_return(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
+    crate::console::drain();
     if system().placement.is_rtds(cpu) {
         // Every exit of a shared pCPU is a scheduling point.
         crate::rtds::reschedule(cpu, frame);
@@ -222,14 +223,16 @@ pub fn shutdown(cpu: usize, dom: &Domain, v: usize, event: Event, frame: &mut Fr
         return;
     }
     let decision = decide(&dom.desc, event);
-    hvlog!("{}: {:?} -> {:?}", dom.name(), event, decision);
+    domlog!(dom, life_log, "{}: {:?} -> {:?}", dom.name(), event, decision);
     match decision {
         Decision::MachineOff => {
             hvlog!("system controller {} powered off: machine off", dom.name());
+            crate::console::flush();
             psci::system_off()
         }
         Decision::MachineReset => {
             hvlog!("system controller {} rebooted: machine reset", dom.name());
+            crate::console::flush();
             psci::system_reset()
         }
         _ => {}
@@ -239,14 +242,15 @@ pub fn shutdown(cpu: usize, dom: &Domain, v: usize, event: Event, frame: &mut Fr
     match decision {
         Decision::Restart => restart(dom),
         Decision::Preserve => {
-            hvlog!("{}: preserved (vCPUs stopped, memory kept)", dom.name());
+            domlog!(dom, life_log, "{}: preserved (vCPUs stopped, memory kept)", dom.name());
             dom.state.store(DOM_PRESERVED, Ordering::Release);
         }
         _ => {
-            hvlog!("{}: destroyed", dom.name());
+            domlog!(dom, life_log, "{}: destroyed", dom.name());
             dom.state.store(DOM_DESTROYED, Ordering::Release);
             if all_destroyed() {
                 hvlog!("every domain is gone: machine off");
+                crate::console::flush();
                 psci::system_off();
             }
         }
@@ -300,7 +304,7 @@ fn index_of(dom: &Domain) -> Option<u8> {
 /// its vCPUs are stopped.
 fn restart(dom: &Domain) {
     let n = dom.restarts.fetch_add(1, Ordering::AcqRel) + 1;
-    hvlog!("{}: restarting (restart #{})", dom.name(), n);
+    domlog!(dom, life_log, "{}: restarting (restart #{})", dom.name(), n);
     dom.scrub_at.store(0, Ordering::Release);
     vcpu_regs::flush_guest_tlbs();
     // A passed-through interrupt the old incarnation never completed stays
@@ -312,7 +316,6 @@ fn restart(dom: &Domain) {
     }
     dom.vgic(|g| g.reset());
     dom.vuart.lock().reset();
-    dom.aborts_logged.store(0, Ordering::Release);
     dom.epoch.store(sysreg::counter(), Ordering::Release);
     let v0 = &dom.vcpus[0];
     v0.entry.store(dom.entry_ipa(), Ordering::Release);

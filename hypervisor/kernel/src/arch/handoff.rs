@@ -132,5 +132,6 @@ fn write_vbar() {
 fn halt(args: core::fmt::Arguments<'_>) -> ! {
     hvlog!("{}", args);
     hvlog!("cannot boot: powering off");
+    crate::console::flush();
     psci::system_off()
 }

@@ -14,6 +14,20 @@ pub unsafe fn init(base: u64) {
     BASE.store(base, Ordering::Relaxed);
 }
 
+/// Writes `c` if the transmit FIFO has room; false (nothing written) if not.
+pub fn try_put(c: u8) -> bool {
+    let base = BASE.load(Ordering::Relaxed) as usize;
+    // SAFETY: as for `put`.
+    unsafe {
+        if core::ptr::read_volatile((base + FR) as *const u32) & FR_TXFF != 0 {
+            return false;
+        }
+        core::ptr::write_volatile((base + DR) as *mut u32, c as u32);
+    }
+    true
+}
+
+/// Writes `c`, waiting for room in the transmit FIFO.
 pub fn put(c: u8) {
     let base = BASE.load(Ordering::Relaxed) as usize;
     // SAFETY: `base` is the board's PL011 (from the boot bundle, or QEMU
