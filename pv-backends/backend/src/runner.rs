@@ -224,6 +224,11 @@ fn run(
     // backend under a connected frontend): look before the first wait.
     let mut changed = true;
     let mut fe_was_connected = false;
+    // We said InitWait and the frontend has not published rings since: an
+    // Initialising now is its answer (Linux's frontends start over on
+    // InitWait), not a new start to greet with InitWait again, which would
+    // make it start over once more. Used once per InitWait written.
+    let mut initwait_unanswered = true;
     while !stop.load(Ordering::Relaxed) {
         if changed {
             if xs.read(&xenbus::join(be_dir, "frontend")).is_err() {
@@ -233,6 +238,9 @@ fn run(
             let fe_state = xenbus::read_state(xs, fe_dir);
             if *phase == Phase::Connected && fe_state == XenbusState::Connected {
                 fe_was_connected = true;
+            }
+            if fe_state == XenbusState::Initialised {
+                initwait_unanswered = false;
             }
             while let Some(next) =
                 next_phase(*phase, fe_state, dev.ready(fe_state), fe_was_connected)
@@ -277,9 +285,19 @@ fn run(
                             return Ok(());
                         }
                     }
+                    Phase::Waiting
+                        if fe_state == XenbusState::Initialising
+                            && std::mem::take(&mut initwait_unanswered) =>
+                    {
+                        *phase = Phase::Waiting;
+                        log::info!(
+                            "{be_dir}: frontend dom{fe_dom} starts over after our InitWait; waiting for its rings"
+                        );
+                    }
                     Phase::Waiting => {
                         xenbus::write_state(xs, be_dir, XenbusState::InitWait)?;
                         *phase = Phase::Waiting;
+                        initwait_unanswered = true;
                         log::info!("{be_dir}: frontend dom{fe_dom} starts over; waiting again");
                     }
                 }

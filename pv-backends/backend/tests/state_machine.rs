@@ -63,6 +63,56 @@ fn set_fe(lb: &Loopback, s: &DeviceSpec, st: XenbusState) {
     xenbus::write_state(&*lb.xenstore(s.fe_dom), &s.fe_dir(), st).unwrap();
 }
 
+/// A backend (re)started under a frontend that is still Connected to the
+/// last one's rings: it says InitWait, and a Linux frontend starts over on
+/// that (Initialising, new rings, Initialised). Its Initialising is the
+/// answer to our InitWait: saying InitWait again would make it start over
+/// a second time (the interop test caught snd-xen-front doing so).
+#[test]
+fn a_restarted_backend_says_initwait_once() {
+    testlog::init();
+    let lb = Loopback::new();
+    let connects = Arc::new(AtomicU32::new(0));
+    let s = spec(5);
+    // The frontend, connected to the backend that died.
+    create_device(&*lb.xenstore(0), &s).unwrap();
+    set_fe(&lb, &s, XenbusState::Connected);
+    let c2 = connects.clone();
+    let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
+    sup.serve_kind(
+        "test",
+        Box::new(move |_| {
+            Some(Box::new(Scripted {
+                fail_connect: Arc::new(AtomicBool::new(false)),
+                panic_connect: false,
+                connects: c2.clone(),
+            }))
+        }),
+    );
+    let stop = sup.stop_flag();
+    let h = std::thread::spawn(move || sup.run().unwrap());
+    // It takes the old rings at once (a frontend may never notice).
+    eventually("the old rings were not taken", || connects.load(Ordering::Relaxed) == 1);
+    wait(&lb, &s, XenbusState::Connected);
+    // The frontend saw our InitWait and starts over.
+    let initwaits = || testlog::lines_containing("test/5/0: frontend dom5 starts over; waiting again").len();
+    set_fe(&lb, &s, XenbusState::Initialising);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(initwaits(), 0, "InitWait said twice");
+    assert_ne!(xenbus::read_state(&*lb.xenstore(9), &s.be_dir()), XenbusState::InitWait);
+    set_fe(&lb, &s, XenbusState::Initialised);
+    eventually("the new rings were not taken", || connects.load(Ordering::Relaxed) == 2);
+    wait(&lb, &s, XenbusState::Connected);
+    // A later start-over (a guest reboot) is greeted with InitWait again.
+    set_fe(&lb, &s, XenbusState::Connected);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    set_fe(&lb, &s, XenbusState::Initialising);
+    wait(&lb, &s, XenbusState::InitWait);
+    assert_eq!(initwaits(), 1);
+    stop.store(true, Ordering::Relaxed);
+    h.join().unwrap();
+}
+
 #[test]
 fn handshake_failure_recovery_and_panic() {
     testlog::init();
