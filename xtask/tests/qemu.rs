@@ -269,3 +269,33 @@ fn hostile_guests_disturb_no_one_on_their_own_pcpu_or_a_shared_one() {
         assert!(restarts >= 2 && aborts <= 8 + 6, "{attacker}: {aborts} abort lines over {restarts} restarts:\n{t}");
     }
 }
+
+#[test]
+#[ignore = "boots QEMU: run with `cargo xtask test`"]
+fn a_passed_through_level_interrupt_left_raised_disturbs_no_one() {
+    let mut s = boot(&fixture("passthrough"), None);
+    // The first incarnation reboots from inside the RTC's interrupt handler:
+    // the line stays high and the interrupt active. The restarted domain
+    // must get it again (the hypervisor deactivated it), before it arms
+    // anything; then it powers off with the line still high.
+    let carried = s.wait_for(BOOT, |l| l.starts_with("[alarm] alarm: RTC interrupt raised since before the restart, taken"));
+    assert!(carried.is_some(), "the restarted owner never got its interrupt again:\n{}", s.transcript());
+    assert!(s.wait_for(BOOT, |l| l == "[hv] alarm: destroyed").is_some(), "{}", s.transcript());
+    // Its line stays high with no owner running: the shared pCPU's
+    // heartbeat and the other one go on, consecutive.
+    for domain in ["beacon", "heartbeat"] {
+        let last = beats_of(&s.log, domain).last().copied().unwrap_or(0);
+        let target = format!("[{domain}] beat {}", last + 100);
+        assert!(s.wait_for(BOOT, |l| l == target).is_some(), "{domain} stalled:\n{}", s.transcript());
+    }
+    let t = s.transcript();
+    assert_eq!(t.matches("[alarm] alarm: RTC alarm taken; rebooting").count(), 1, "{t}");
+    assert_eq!(t.matches("[alarm] alarm: up").count(), 2, "{t}");
+    assert!(!t.contains("unexpected"), "{t}");
+    for domain in ["beacon", "heartbeat"] {
+        let b = beats_of(&s.log, domain);
+        for w in b.windows(2) {
+            assert_eq!(w[1], w[0] + 1, "{domain} skipped or repeated a beat ({} then {}):\n{t}", w[0], w[1]);
+        }
+    }
+}

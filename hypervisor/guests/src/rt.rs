@@ -154,12 +154,13 @@ extern "C" fn rt_irq(_frame: &mut TrapFrame) {
 // MMIO through a single plain `str`/`ldr`, as Linux's writel/readl do: a
 // trapped access must carry a valid syndrome (ISV) to be emulated, and
 // pre/post-indexed or paired forms do not.
-fn mmio_write(addr: u64, v: u32) {
-    // SAFETY: `addr` is one of the guest-layout device registers.
+pub fn mmio_write(addr: u64, v: u32) {
+    // SAFETY: `addr` is a device register of the guest layout or one passed
+    // through to it (callers name only those).
     unsafe { asm!("str {v:w}, [{a}]", v = in(reg) v, a = in(reg) addr, options(nostack)) }
 }
 
-fn mmio_read(addr: u64) -> u32 {
+pub fn mmio_read(addr: u64) -> u32 {
     let v: u32;
     // SAFETY: as for `mmio_write`.
     unsafe { asm!("ldr {v:w}, [{a}]", v = out(reg) v, a = in(reg) addr, options(nostack)) };
@@ -283,6 +284,14 @@ pub fn timer_at(cval: u64) {
         asm!("msr cntv_ctl_el0, {}", in(reg) 1u64);
         asm!("isb");
     }
+}
+
+/// Stops the virtual timer. (Not `timer_at(u64::MAX)`: QEMU 7.2's TCG adds
+/// CNTVOFF to such a deadline, wraps, and spins re-arming its host timer,
+/// stalling the whole machine.)
+pub fn timer_off() {
+    // SAFETY: programming this vCPU's own virtual timer.
+    unsafe { asm!("msr cntv_ctl_el0, {}", "isb", in(reg) 0u64) };
 }
 
 pub fn irqs_on() {
