@@ -20,6 +20,8 @@ pub const TARGETS: &[&str] = &[
     "vgic_mmio",
     "vuart_mmio",
     "boot_bundle",
+    "psci_calls",
+    "system_description",
 ];
 
 /// Coverage instrumentation as libFuzzer wants it (what cargo-fuzz passes,
@@ -76,14 +78,18 @@ pub fn run_target(bin_dir: &std::path::Path, target: &str, runs: u64) -> Result<
     let artifacts = root().join("target/fuzz/artifacts").join(target);
     std::fs::create_dir_all(&corpus).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
-    let t0 = Instant::now();
-    let out = Command::new(bin_dir.join(target))
-        .arg(format!("-runs={runs}"))
+    let mut cmd = Command::new(bin_dir.join(target));
+    cmd.arg(format!("-runs={runs}"))
         .arg("-max_len=8192")
         .arg("-timeout=10")
         .arg("-print_final_stats=1")
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
-        .arg(&corpus)
+        .arg(&corpus);
+    if let Some(seeds) = seeds(target)? {
+        cmd.arg(seeds);
+    }
+    let t0 = Instant::now();
+    let out = cmd
         .output()
         .map_err(|e| format!("running {target}: {e}"))?;
     let seconds = t0.elapsed().as_secs_f64();
@@ -102,6 +108,27 @@ pub fn run_target(bin_dir: &std::path::Path, target: &str, runs: u64) -> Result<
         format!("{target} failed ({}):\n{}", out.status, tail.join("\n"))
     });
     Ok(Outcome { target: target.into(), runs: done, seconds, coverage, failure })
+}
+
+/// Inputs worth starting from, for targets whose input is text a fuzzer
+/// would take long to find: every system description in the repository.
+fn seeds(target: &str) -> Result<Option<std::path::PathBuf>, String> {
+    if target != "system_description" {
+        return Ok(None);
+    }
+    let dir = root().join("target/fuzz/seeds").join(target);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    for parent in ["samples", "xtask/tests/fixtures"] {
+        let Ok(entries) = std::fs::read_dir(root().join(parent)) else { continue };
+        for e in entries.flatten() {
+            let file = e.path().join("system.toml");
+            if file.is_file() {
+                let name = format!("{}-{}", parent.replace('/', "-"), e.file_name().to_string_lossy());
+                std::fs::copy(&file, dir.join(name)).map_err(|e| format!("{}: {e}", file.display()))?;
+            }
+        }
+    }
+    Ok(Some(dir))
 }
 
 /// Builds, runs `targets` (all when empty) and prints a line per target.

@@ -200,7 +200,13 @@ pub(crate) fn domain_label(index: usize, name: Option<&str>) -> String {
 /// Reads and validates a sample's `system.toml` and the board it names.
 pub fn load_sample(sample_toml: &Path, bsp_dir: &Path, opts: &LoadOptions) -> Result<Sample, ConfigError> {
     let text = Source::read(sample_toml, "system", "sample file")?;
-    let src = Source { path: sample_toml, text: &text };
+    parse_sample(sample_toml, &text, bsp_dir, opts)
+}
+
+/// Validates a `system.toml`'s text (read from `sample_toml`, which errors
+/// name and relative image paths start from) against the boards in `bsp_dir`.
+pub fn parse_sample(sample_toml: &Path, text: &str, bsp_dir: &Path, opts: &LoadOptions) -> Result<Sample, ConfigError> {
+    let src = Source { path: sample_toml, text };
     let raw: RawSample = src.parse()?;
     let sys = raw.system.get_ref();
 

@@ -16,6 +16,7 @@ pub mod console_queue;
 pub mod esr;
 pub mod lifecycle;
 pub mod log_budget;
+pub mod psci;
 pub mod rtds;
 pub mod sched;
 pub mod setway;

@@ -200,11 +200,6 @@ impl Domain {
         }
         (r, newly)
     }
-
-    pub fn ram_contains(&self, ipa: u64) -> bool {
-        let base = self.desc.ram_ipa;
-        ipa >= base && ipa - base < self.desc.mem_size
-    }
 }
 
 /// Every domain, each built in place at boot: a table of them is too big

@@ -13,7 +13,8 @@ use core::sync::atomic::Ordering;
 use hv_core::esr::{self, Access, DataAbort, Trap};
 use hv_core::lifecycle::Event;
 use hv_core::setway;
-use xen_abi::{guest_layout as gl, hypercall, psci, smccc};
+use hv_core::psci::{self, Call, Power};
+use xen_abi::{guest_layout as gl, hypercall, smccc};
 
 
 #[no_mangle]
@@ -217,64 +218,41 @@ fn inject_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, instructi
     frame.spsr = spsr;
 }
 
-/// SMCCC calls (HVC #0 or SMC #0): PSCI and the SMCCC architecture calls.
-/// Any other function ID gets NOT_SUPPORTED, as guests probe for features.
+/// SMCCC calls (HVC #0 or SMC #0), decoded and checked by
+/// `hv_core::psci`; here they are carried out.
 fn smccc_call(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
-    let fid = frame.x[0] as u32;
-    let (a1, a2, a3) = if fid & smccc::CONV_64 != 0 {
-        (frame.x[1], frame.x[2], frame.x[3])
-    } else {
-        (frame.x[1] as u32 as u64, frame.x[2] as u32 as u64, frame.x[3] as u32 as u64)
-    };
-    let ret: i64 = match fid {
-        psci::PSCI_VERSION => psci::VERSION_1_1 as i64,
-        psci::PSCI_FEATURES => match a1 as u32 {
-            psci::PSCI_VERSION | psci::PSCI_FEATURES | psci::CPU_OFF | psci::CPU_ON_32 | psci::CPU_ON_64
-            | psci::AFFINITY_INFO_32 | psci::AFFINITY_INFO_64 | psci::SYSTEM_OFF | psci::SYSTEM_RESET
-            | psci::MIGRATE_INFO_TYPE | smccc::SMCCC_VERSION => psci::SUCCESS,
-            _ => psci::NOT_SUPPORTED,
-        },
-        psci::MIGRATE_INFO_TYPE => psci::TOS_NOT_PRESENT_MP,
-        psci::CPU_ON_32 | psci::CPU_ON_64 => cpu_on(dom, cpu, a1, a2, a3),
-        psci::AFFINITY_INFO_32 | psci::AFFINITY_INFO_64 => affinity_info(dom, a1, a2),
-        psci::CPU_OFF => {
-            vcpu::cpu_off(cpu, dom, v, frame);
-            return;
-        }
-        psci::SYSTEM_OFF => {
-            vcpu::shutdown(cpu, dom, v, Event::PowerOff, frame);
-            return;
-        }
-        psci::SYSTEM_RESET => {
-            vcpu::shutdown(cpu, dom, v, Event::Reboot, frame);
-            return;
-        }
-        smccc::SMCCC_VERSION => smccc::VERSION_1_1 as i64,
-        _ => smccc::NOT_SUPPORTED,
+    let call = psci::decode([frame.x[0], frame.x[1], frame.x[2], frame.x[3]]);
+    let ret = match call {
+        Call::CpuOn { target, entry, context } => cpu_on(dom, cpu, target, entry, context),
+        Call::AffinityInfo { target, level } => psci::affinity_info(dom.vcpus.len(), target, level, |t| {
+            match dom.vcpus[t].state.load(Ordering::Acquire) {
+                VCPU_RUNNING => Power::On,
+                VCPU_ON_PENDING | VCPU_CLAIMED => Power::OnPending,
+                _ => Power::Off,
+            }
+        }),
+        Call::CpuOff => return vcpu::cpu_off(cpu, dom, v, frame),
+        Call::SystemOff => return vcpu::shutdown(cpu, dom, v, Event::PowerOff, frame),
+        Call::SystemReset => return vcpu::shutdown(cpu, dom, v, Event::Reboot, frame),
+        other => psci::simple_answer(other).unwrap_or(smccc::NOT_SUPPORTED),
     };
     frame.x[0] = ret as u64;
 }
 
-fn vcpu_index_of(dom: &Domain, mpidr: u64) -> Option<usize> {
-    // vCPU i has affinity 0.0.0.i.
-    let aff = mpidr & 0xff_00ff_ffff;
-    let i = (aff & 0xff) as usize;
-    (aff >> 8 == 0 && i < dom.vcpus.len()).then_some(i)
-}
-
 fn cpu_on(dom: &Domain, self_cpu: usize, target: u64, entry: u64, context: u64) -> i64 {
-    let Some(t) = vcpu_index_of(dom, target) else { return psci::INVALID_PARAMETERS };
-    if !dom.ram_contains(entry) {
-        return psci::INVALID_ADDRESS;
-    }
+    let ram = (dom.desc.ram_ipa, dom.desc.mem_size);
+    let t = match psci::cpu_on_target(dom.vcpus.len(), ram, target, entry) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
     let vcpu = &dom.vcpus[t];
     if vcpu.stop.load(Ordering::Acquire) || dom.state.load(Ordering::Acquire) != DOM_RUNNING {
         // The domain is going down: no vCPU starts now.
-        return psci::DENIED;
+        return xen_abi::psci::DENIED;
     }
     // Claim the vCPU before writing its entry, so two CPU_ONs cannot mix.
     if let Err(state) = vcpu.state.compare_exchange(VCPU_OFF, VCPU_CLAIMED, Ordering::AcqRel, Ordering::Acquire) {
-        return if state == VCPU_RUNNING { psci::ALREADY_ON } else { psci::ON_PENDING };
+        return if state == VCPU_RUNNING { xen_abi::psci::ALREADY_ON } else { xen_abi::psci::ON_PENDING };
     }
     vcpu.entry.store(entry, Ordering::Release);
     vcpu.context.store(context, Ordering::Release);
@@ -282,20 +260,8 @@ fn cpu_on(dom: &Domain, self_cpu: usize, target: u64, entry: u64, context: u64) 
     if vcpu.stop.load(Ordering::Acquire) {
         // A shutdown began meanwhile; it may be waiting for this vCPU.
         let _ = vcpu.state.compare_exchange(VCPU_ON_PENDING, VCPU_OFF, Ordering::AcqRel, Ordering::Acquire);
-        return psci::DENIED;
+        return xen_abi::psci::DENIED;
     }
     kick_vcpus(dom, 1 << t, self_cpu);
-    psci::SUCCESS
-}
-
-fn affinity_info(dom: &Domain, target: u64, level: u64) -> i64 {
-    if level != 0 {
-        return psci::INVALID_PARAMETERS;
-    }
-    let Some(t) = vcpu_index_of(dom, target) else { return psci::INVALID_PARAMETERS };
-    match dom.vcpus[t].state.load(Ordering::Acquire) {
-        VCPU_RUNNING => psci::AFFINITY_ON,
-        VCPU_ON_PENDING | VCPU_CLAIMED => psci::AFFINITY_ON_PENDING,
-        _ => psci::AFFINITY_OFF,
-    }
+    xen_abi::psci::SUCCESS
 }
