@@ -20,6 +20,7 @@ pub const LINE_BYTES: usize = 256;
 #[derive(Clone, Copy, Default)]
 struct Source {
     queued: usize,
+    lines: usize,
     dropped: u32,
 }
 
@@ -52,13 +53,23 @@ impl<const SOURCES: usize> ConsoleQueue<SOURCES> {
             lines_head: 0,
             lines_len: 0,
             sent: 0,
-            sources: [Source { queued: 0, dropped: 0 }; SOURCES],
+            sources: [Source { queued: 0, lines: 0, dropped: 0 }; SOURCES],
         }
     }
 
     /// The most one source may hold queued.
     pub const fn share() -> usize {
         QUEUE_BYTES / if SOURCES == 0 { 1 } else { SOURCES }
+    }
+
+    /// The most lines one source may hold queued.
+    pub const fn line_share() -> usize {
+        QUEUE_LINES / if SOURCES == 0 { 1 } else { SOURCES }
+    }
+
+    /// Bytes queued, all sources.
+    pub fn len(&self) -> usize {
+        self.len
     }
 
     /// Queues `[name] text` + CRLF from source `src`, bytes outside
@@ -89,6 +100,7 @@ impl<const SOURCES: usize> ConsoleQueue<SOURCES> {
         let text = &text[..text.len().min(LINE_BYTES - name.len() - 5)];
         let total = name.len() + text.len() + 5; // "[" "] " "\r\n"
         let fits = self.sources[src].queued + total <= Self::share()
+            && self.sources[src].lines < Self::line_share()
             && self.len + total <= QUEUE_BYTES
             && self.lines_len < QUEUE_LINES;
         if !fits {
@@ -106,6 +118,7 @@ impl<const SOURCES: usize> ConsoleQueue<SOURCES> {
         self.lines[slot] = (src as u8, total as u16);
         self.lines_len += 1;
         self.sources[src].queued += total;
+        self.sources[src].lines += 1;
         true
     }
 
@@ -136,6 +149,7 @@ impl<const SOURCES: usize> ConsoleQueue<SOURCES> {
             self.lines_len -= 1;
             if let Some(s) = self.sources.get_mut(src as usize) {
                 s.queued -= total as usize;
+                s.lines -= 1;
             }
         }
     }
@@ -224,13 +238,22 @@ mod tests {
     }
 
     #[test]
+    fn empty_lines_cannot_use_up_everyones_line_slots() {
+        let mut q = ConsoleQueue::<3>::new();
+        for src in [1, 2] {
+            while q.push(src, "", b"") {}
+        }
+        assert!(q.push(0, "cluster", b"beat 1"));
+    }
+
+    #[test]
     fn the_line_count_bounds_the_queue_too() {
         let mut q = ConsoleQueue::<1>::new();
         let mut n = 0;
         while q.push(0, "d", b"") {
             n += 1;
         }
-        assert_eq!(n, QUEUE_LINES.min(ConsoleQueue::<1>::share() / 5));
+        assert_eq!(n, ConsoleQueue::<1>::line_share().min(ConsoleQueue::<1>::share() / 5));
         drain(&mut q);
         assert!(q.push(0, "d", b"again"));
     }

@@ -27,8 +27,9 @@ pub fn is_set_way(acc: &SysRegAccess) -> bool {
 /// One vCPU's set/way state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SetWay {
-    /// A flush under way: the next offset into the domain's RAM.
-    next: Option<u64>,
+    /// A flush under way: the next offset into the domain's RAM, and the
+    /// data-cache state it began with (a toggle meanwhile starts it over).
+    next: Option<(u64, bool)>,
     /// The data-cache state (SCTLR_EL1.C) of the last completed flush.
     flushed_with: Option<bool>,
 }
@@ -53,7 +54,11 @@ impl SetWay {
         let chunk = chunk.max(1);
         let mut started = false;
         let at = match self.next {
-            Some(at) => at,
+            Some((at, with)) if with == caches_on => at,
+            Some(_) => {
+                started = true;
+                0
+            }
             None if self.flushed_with == Some(caches_on) => return Step { flush: None, complete: true, started },
             None => {
                 started = true;
@@ -66,7 +71,7 @@ impl SetWay {
             self.next = None;
             self.flushed_with = Some(caches_on);
         } else {
-            self.next = Some(end);
+            self.next = Some((end, caches_on));
         }
         Step { flush: (len > 0).then_some((at, len)), complete: self.next.is_none(), started }
     }
@@ -110,6 +115,16 @@ mod tests {
         assert_eq!(run_until_complete(&mut s, true, 1 << 20, 1 << 20), (1 << 20, 1));
         assert_eq!(run_until_complete(&mut s, true, 1 << 20, 1 << 20), (0, 1));
         assert_eq!(run_until_complete(&mut s, false, 1 << 20, 1 << 20), (1 << 20, 1));
+    }
+
+    #[test]
+    fn a_toggle_in_the_middle_of_a_flush_starts_it_over() {
+        let mut s = SetWay::default();
+        assert_eq!(s.on_trap(false, 4 << 20, 1 << 20).flush, Some((0, 1 << 20)));
+        assert_eq!(s.on_trap(false, 4 << 20, 1 << 20).flush, Some((1 << 20, 1 << 20)));
+        let step = s.on_trap(true, 4 << 20, 1 << 20);
+        assert_eq!(step.flush, Some((0, 1 << 20)), "none of the RAM may be skipped");
+        assert!(step.started);
     }
 
     #[test]

@@ -19,7 +19,10 @@ const S2AP_RW: u64 = 0b11 << 6;
 const SH_INNER: u64 = 0b11 << 8;
 const XN: u64 = 1 << 54;
 const MEMATTR_NORMAL_WB: u64 = 0b1111 << 2;
-const MEMATTR_DEVICE_NGNRE: u64 = 0b0001 << 2;
+/// Device-nGnRnE: no early write acknowledgement, so a write's error
+/// reaches its pCPU before the `dsb` at the guest's next exit completes and
+/// is charged to that guest, not to whoever runs next on a shared pCPU.
+const MEMATTR_DEVICE_NGNRNE: u64 = 0b0000 << 2;
 const ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
 
 /// What a mapping is for: it picks memory type, permissions and execute rights.
@@ -27,7 +30,8 @@ const ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
 pub enum MemKind {
     /// Guest RAM: normal write-back, read/write/execute.
     Ram,
-    /// Device registers handed to a guest: Device-nGnRE, never executable.
+    /// Device registers handed to a guest: Device-nGnRnE (stage 2 makes
+    /// the guest's own mapping at least that strict), never executable.
     Device,
 }
 
@@ -35,7 +39,7 @@ impl MemKind {
     fn attrs(self) -> u64 {
         match self {
             MemKind::Ram => AF | S2AP_RW | SH_INNER | MEMATTR_NORMAL_WB,
-            MemKind::Device => AF | S2AP_RW | MEMATTR_DEVICE_NGNRE | XN,
+            MemKind::Device => AF | S2AP_RW | MEMATTR_DEVICE_NGNRNE | XN,
         }
     }
 

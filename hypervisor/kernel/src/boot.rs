@@ -129,7 +129,13 @@ fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement) -> 
         Ok(s2)
     });
     match s2 {
-        Ok(s2) => dom.s2_root = s2.root(),
+        Ok(s2) => match pool.root(s2.root()) {
+            Some(root) => dom.s2_root = root,
+            None => {
+                hvlog!("{}: stage-2 root outside its table pool: not started", desc.name);
+                return dom;
+            }
+        },
         Err(e) => {
             hvlog!("{}: stage-2 mapping failed ({:?}): not started", desc.name, e);
             return dom;

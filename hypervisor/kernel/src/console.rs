@@ -24,10 +24,28 @@ pub fn domain_line(index: usize, name: &str, line: &[u8]) {
 
 /// A line of the hypervisor's own, cut at the queue's line length.
 pub fn hv_line(args: fmt::Arguments<'_>) {
+    hv_line_for(HV, args)
+}
+
+/// A hypervisor line that domain `index` caused (a crash, a restart, an
+/// abort): labelled `hv`, but charged to that domain's share, so no domain
+/// can push others' hypervisor lines out.
+pub fn hv_line_for(index: usize, args: fmt::Arguments<'_>) {
     let mut buf = LineBuf { bytes: [0; LINE_BYTES], len: 0 };
     let _ = buf.write_fmt(args);
-    QUEUE.lock().push(HV, "hv", &buf.bytes[..buf.len]);
+    QUEUE.lock().push(index.min(HV), "hv", &buf.bytes[..buf.len]);
     drain();
+}
+
+/// The last words of a pCPU that stops for good (a hypervisor fault or
+/// panic): written straight to the UART, queue or not, since this pCPU may
+/// hold the queue's lock itself.
+pub fn emergency_line(args: fmt::Arguments<'_>) {
+    let mut buf = LineBuf { bytes: [0; LINE_BYTES], len: 0 };
+    let _ = buf.write_fmt(args);
+    for &b in b"[hv] ".iter().chain(&buf.bytes[..buf.len]).chain(b"\r\n") {
+        uart::put(b);
+    }
 }
 
 struct LineBuf {
@@ -56,16 +74,21 @@ pub fn drain() {
     }
 }
 
-/// Waits until every queued line is out: before the machine powers off or
-/// resets, or a pCPU stops for good.
+/// Waits until what is queued now is out, before the machine powers off or
+/// resets: at most that many bytes (domains running meanwhile cannot keep
+/// it waiting) and at most a second (nor can a UART that never drains).
 pub fn flush() {
-    loop {
-        {
-            let mut q = QUEUE.lock();
-            let Some(b) = q.front() else { return };
-            uart::put(b);
+    let freq = crate::arch::sysreg::read!(cntfrq_el0);
+    let deadline = crate::arch::sysreg::counter().saturating_add(freq);
+    let mut left = QUEUE.lock().len();
+    while left > 0 && crate::arch::sysreg::counter() < deadline {
+        let mut q = QUEUE.lock();
+        let Some(b) = q.front() else { return };
+        if uart::try_put(b) {
             q.advance();
+            left -= 1;
         }
+        drop(q);
         core::hint::spin_loop();
     }
 }
@@ -83,9 +106,9 @@ macro_rules! domlog {
         let verdict = $dom.$budget.lock().line($crate::arch::sysreg::counter());
         if let hv_core::log_budget::Verdict::Log { suppressed } = verdict {
             if suppressed > 0 {
-                $crate::console::hv_line(format_args!("{}: {} such lines left out", $dom.name(), suppressed));
+                $crate::console::hv_line_for($dom.index(), format_args!("{}: {} such lines left out", $dom.name(), suppressed));
             }
-            $crate::console::hv_line(format_args!($($arg)*));
+            $crate::console::hv_line_for($dom.index(), format_args!($($arg)*));
         }
     }};
 }

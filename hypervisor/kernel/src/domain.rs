@@ -1,7 +1,7 @@
 //! Domains and their vCPUs: the state shared between pCPUs, created once at
 //! boot from the bundle and never allocated again.
 
-use crate::arch::memory::DomainRam;
+use crate::arch::memory::{DomainRam, Stage2Root};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use hv_core::bundle::{DomainDesc, MAX_DOMAINS, MAX_VCPUS};
 use hv_core::lifecycle::FaultWatch;
@@ -54,7 +54,7 @@ pub struct Domain {
     /// Its RAM; `None` for a domain refused at boot (never started).
     pub ram: Option<DomainRam>,
     pub vmid: u16,
-    pub s2_root: u64,
+    pub s2_root: Stage2Root,
     pub state: AtomicU8,
     pub restarts: AtomicU32,
     /// Log lines its aborts may cause, and its lifecycle (crashes,
@@ -106,7 +106,7 @@ impl Domain {
             desc,
             ram: None,
             vmid,
-            s2_root: 0,
+            s2_root: Stage2Root::default(),
             state: AtomicU8::new(DOM_DESTROYED),
             restarts: AtomicU32::new(0),
             abort_log: Lock::new(LogBudget::new(8, freq * 10)),
@@ -139,8 +139,8 @@ impl Domain {
     }
 
     /// Goes on with a restart's scrub, a chunk at a time, until it is done
-    /// or the counter passes `until`; once done, loads the pristine image,
-    /// initrd and device tree. Returns whether the RAM is ready to run.
+    /// or the counter passes `until`: zeroing, then loading the pristine
+    /// image, initrd and device tree. Returns whether the RAM is ready to run.
     /// At least one chunk is scrubbed per call, so every call progresses.
     pub fn scrub_step(&self, until: Option<u64>) -> bool {
         loop {
@@ -152,13 +152,31 @@ impl Domain {
                 self.scrub_at.store(NO_SCRUB, Ordering::Release);
                 return true;
             };
-            if at >= ram.size() {
-                ram.copy_blobs(&self.blobs());
-                self.scrub_at.store(NO_SCRUB, Ordering::Release);
-                return true;
-            }
-            ram.zero(at, RESTART_CHUNK);
-            self.scrub_at.store(at + RESTART_CHUNK, Ordering::Release);
+            // Past the RAM's end the cursor counts the blobs' bytes copied:
+            // loading the image is cut into chunks as zeroing is.
+            let next = if at < ram.size() {
+                ram.zero(at, RESTART_CHUNK);
+                at + RESTART_CHUNK
+            } else {
+                let mut skip = at - ram.size();
+                let mut part = None;
+                for (offset, blob) in self.blobs() {
+                    let len = blob.len() as u64;
+                    if skip < len {
+                        let n = (len - skip).min(RESTART_CHUNK);
+                        part = Some((offset + skip, &blob[skip as usize..(skip + n) as usize]));
+                        break;
+                    }
+                    skip -= len;
+                }
+                let Some((offset, bytes)) = part else {
+                    self.scrub_at.store(NO_SCRUB, Ordering::Release);
+                    return true;
+                };
+                ram.copy_blobs(&[(offset, bytes)]);
+                at + bytes.len() as u64
+            };
+            self.scrub_at.store(next, Ordering::Release);
             if until.is_some_and(|t| crate::arch::sysreg::counter() >= t) {
                 return false;
             }
@@ -191,10 +209,13 @@ impl Domain {
         let r = f(&mut g);
         let mut newly = 0;
         for (i, vcpu) in self.vcpus.iter().enumerate() {
-            // SeqCst: pairs with `waiting` (see `kick_for_irq`).
-            vcpu.deliverable.store(g.has_deliverable(i), Ordering::SeqCst);
+            // SeqCst: pairs with `waiting` (see `kick_for_irq`). A kick for
+            // whatever rose: new work to flush, or new work to take.
+            let deliverable = g.has_deliverable(i);
             let unflushed = g.needs_flush(i);
-            if vcpu.unflushed.swap(unflushed, Ordering::SeqCst) != unflushed && unflushed {
+            let was_deliverable = vcpu.deliverable.swap(deliverable, Ordering::SeqCst);
+            let was_unflushed = vcpu.unflushed.swap(unflushed, Ordering::SeqCst);
+            if (deliverable && !was_deliverable) || (unflushed && !was_unflushed) {
                 newly |= 1 << i;
             }
         }

@@ -32,8 +32,7 @@ mod vcpu;
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    console::hv_line(format_args!("hypervisor panic on pCPU {}: {}", arch::sysreg::cpu_index(), info));
-    console::flush();
+    console::emergency_line(format_args!("hypervisor panic on pCPU {}: {}", arch::sysreg::cpu_index(), info));
     loop {
         arch::sysreg::wfi();
     }

@@ -215,8 +215,16 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
                         // before this save (stale by up to a period). Wake
                         // it by the timer it has now.
                         if s.blocked[old] {
+                            let vcpu = &domain_of(id).vcpus[id.vcpu as usize];
                             let epoch = domain_of(id).epoch.load(Ordering::Acquire);
-                            if let Some(t) = s.ctx[old].timer_deadline() {
+                            if vcpu.deliverable.load(Ordering::SeqCst) || s.ctx[old].has_pending_lr() {
+                                // It waits with an interrupt in hand (Linux
+                                // idles with IRQs masked): runnable again,
+                                // and decided on at once.
+                                s.set_blocked(old, false);
+                                s.queue.set_runnable(old, true);
+                                wake = now;
+                            } else if let Some(t) = s.ctx[old].timer_deadline() {
                                 wake = wake.min(t.saturating_add(epoch));
                             }
                         }

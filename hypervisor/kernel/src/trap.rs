@@ -107,8 +107,7 @@ fn serror(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
 /// and stop this pCPU; the other pCPUs and their domains carry on.
 #[no_mangle]
 extern "C" fn hypervisor_fault(esr: u64, elr: u64, far: u64) -> ! {
-    hvlog!("hypervisor fault on pCPU {}: ESR {:#x} ELR {:#x} FAR {:#x}", sysreg::cpu_index(), esr, elr, far);
-    console::flush();
+    console::emergency_line(format_args!("hypervisor fault on pCPU {}: ESR {:#x} ELR {:#x} FAR {:#x}", sysreg::cpu_index(), esr, elr, far));
     loop {
         sysreg::wfi();
     }
@@ -156,18 +155,19 @@ fn emulate_mmio(cpu: usize, dom: &Domain, acc: Access, ipa: u64, frame: &mut Fra
         let ((value, _), kick) = dom.vgic(|g| g.redist_access(ipa - gl::GICR_BASE, acc, value));
         (value, kick)
     } else if dom.desc.has_vpl011() && (gl::PL011_BASE..gl::PL011_BASE + gl::PL011_SIZE).contains(&ipa) {
-        // The UART's lock guards its registers and line only: the line is
-        // printed, and the interrupt driven, after it is released.
-        let (effect, line, level) = {
+        // The line is printed after the UART's lock is released; the
+        // interrupt is driven under it (vUART, then vGIC: the one order),
+        // so two vCPUs cannot leave a stale level behind.
+        let (effect, line, kick) = {
             let mut uart = dom.vuart.lock();
             let effect = uart.access(ipa - gl::PL011_BASE, acc, value);
             let line = effect.line_ready.then(|| uart.take_line());
-            (effect, line, uart.irq_level())
+            let (_, kick) = dom.vgic(|g| g.set_level(gl::PL011_SPI, uart.irq_level()));
+            (effect, line, kick)
         };
         if let Some(line) = line {
             console::domain_line(dom.index(), dom.name(), line.as_bytes());
         }
-        let (_, kick) = dom.vgic(|g| g.set_level(gl::PL011_SPI, level));
         (effect.value, kick)
     } else {
         return false;

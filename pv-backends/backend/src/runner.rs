@@ -227,7 +227,9 @@ fn run(
     // We said InitWait and the frontend has not published rings since: an
     // Initialising now is its answer (Linux's frontends start over on
     // InitWait), not a new start to greet with InitWait again, which would
-    // make it start over once more. Used once per InitWait written.
+    // make it start over once more. Used once per InitWait written, and
+    // void once we close (Connected to its old rings keeps it: the frontend
+    // is still answering).
     let mut initwait_unanswered = true;
     while !stop.load(Ordering::Relaxed) {
         if changed {
@@ -256,6 +258,7 @@ fn run(
                         if let Err(e) = dev.connect(ctx) {
                             dev.disconnect(ctx); // what the partial connect took
                             give_up(dev, phase, "published a bad configuration", &e)?;
+                            initwait_unanswered = false;
                             break; // wait for the frontend to move
                         }
                         xenbus::write_state(xs, be_dir, XenbusState::Connected)?;
@@ -274,6 +277,7 @@ fn run(
                         };
                         xenbus::write_state(xs, be_dir, st)?;
                         *phase = next;
+                        initwait_unanswered = false;
                         log::info!(
                             "{be_dir}: frontend dom{fe_dom} is {fe_state:?}; backend {st:?}"
                         );
@@ -317,11 +321,13 @@ fn run(
             let _ = ep.events.unmask(port); // a port unbound meanwhile
             if let Err(e) = r {
                 give_up(dev, phase, "sent a bad request", &e)?;
+                initwait_unanswered = false;
             }
         }
         if *phase == Phase::Connected {
             if let Err(e) = dev.tick(ctx) {
                 give_up(dev, phase, "stream failed", &e)?;
+                initwait_unanswered = false;
             }
         }
         changed = false;

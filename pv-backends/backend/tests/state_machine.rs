@@ -109,6 +109,15 @@ fn a_restarted_backend_says_initwait_once() {
     set_fe(&lb, &s, XenbusState::Initialising);
     wait(&lb, &s, XenbusState::InitWait);
     assert_eq!(initwaits(), 1);
+    // Told InitWait, a frontend that closes before publishing rings and
+    // then starts again gets InitWait again (after our Closed, its
+    // Initialising is a new start, not the answer to that InitWait).
+    set_fe(&lb, &s, XenbusState::Closing);
+    wait(&lb, &s, XenbusState::Closing);
+    set_fe(&lb, &s, XenbusState::Closed);
+    wait(&lb, &s, XenbusState::Closed);
+    set_fe(&lb, &s, XenbusState::Initialising);
+    wait(&lb, &s, XenbusState::InitWait);
     stop.store(true, Ordering::Relaxed);
     h.join().unwrap();
 }

@@ -9,16 +9,28 @@ const LINE: usize = 64;
 /// # Safety
 /// The range must be memory mapped at EL2 (cleaning never changes it).
 pub(super) unsafe fn clean_for_guest(start: u64, len: u64) {
+    // SAFETY: the same contract.
+    unsafe { clean_dcache(start, len) };
+    // SAFETY: instruction-cache invalidation; no memory operands.
+    unsafe { core::arch::asm!("ic ialluis", "dsb sy", "isb", options(nostack)) };
+}
+
+/// Cleans and invalidates `[start, start+len)` in the data caches to the
+/// point of coherency (set/way emulation needs no more).
+///
+/// # Safety
+/// The range must be memory mapped at EL2 (cleaning never changes it).
+pub(super) unsafe fn clean_dcache(start: u64, len: u64) {
     let mut a = start as usize & !(LINE - 1);
-    let end = (start + len) as usize;
+    let end = start.saturating_add(len) as usize;
     while a < end {
         // SAFETY: data-cache clean by address of memory mapped at EL2 (the
         // function's contract); it has no effect on contents.
         unsafe { core::arch::asm!("dc civac, {}", in(reg) a, options(nostack)) };
         a += LINE;
     }
-    // SAFETY: barrier plus instruction-cache invalidation; no memory operands.
-    unsafe { core::arch::asm!("dsb sy", "ic ialluis", "dsb sy", "isb", options(nostack)) };
+    // SAFETY: a barrier; no memory operands.
+    unsafe { core::arch::asm!("dsb sy", options(nostack)) };
 }
 
 /// Zeroes `[start, start+len)` and cleans it to the point of coherency, so a

@@ -8,6 +8,18 @@ use hv_core::vgic::lr;
 
 static GICD: AtomicU64 = AtomicU64::new(0);
 static GICR: AtomicU64 = AtomicU64::new(0);
+/// Redistributors the board has: a pCPU index must be below it.
+static NR_REDIST: AtomicU64 = AtomicU64::new(0);
+
+/// Every address below is computed from an INTID or a pCPU index: only
+/// values inside the GIC's frames pass.
+fn is_spi(intid: u32) -> bool {
+    (32..1020).contains(&intid)
+}
+
+fn is_private(cpu: usize, intid: u32) -> bool {
+    intid < 32 && (cpu as u64) < NR_REDIST.load(Ordering::Relaxed)
+}
 
 const GICD_CTLR: usize = 0x0;
 const GICR_WAKER: usize = 0x14;
@@ -48,9 +60,10 @@ fn wr(addr: usize, v: u32) {
 /// `gicd` and `gicr` must be the board's GICv3 distributor and first
 /// redistributor, mapped as device memory at EL2; every other function
 /// here relies on them.
-pub unsafe fn init_distributor(gicd: u64, gicr: u64) {
+pub unsafe fn init_distributor(gicd: u64, gicr: u64, nr_redist: usize) {
     GICD.store(gicd, Ordering::Relaxed);
     GICR.store(gicr, Ordering::Relaxed);
+    NR_REDIST.store(nr_redist as u64, Ordering::Relaxed);
     let d = gicd as usize;
     wr(d + GICD_CTLR, 0);
     for n in 1..32 {
@@ -200,6 +213,9 @@ pub fn reset_virtual_interface(nlr: usize) {
 /// Deactivates `intid` (an SGI or PPI) on `cpu` if it is active, e.g. the
 /// virtual timer's PPI left active by a vCPU that was reset mid-interrupt.
 pub fn clear_active(cpu: usize, intid: u32) {
+    if !is_private(cpu, intid) {
+        return;
+    }
     const ISACTIVER: usize = 0x300;
     const ICACTIVER: usize = 0x380;
     let s = GICR.load(Ordering::Relaxed) as usize + cpu * GICR_STRIDE + SGI_BASE;
@@ -212,6 +228,9 @@ pub fn clear_active(cpu: usize, intid: u32) {
 /// Routes SPI `intid` to the pCPU with affinity `aff`, level-triggered,
 /// group 1, and enables it: a passed-through device's interrupt.
 pub fn route_spi(intid: u32, aff: u64) {
+    if !is_spi(intid) {
+        return;
+    }
     let d = GICD.load(Ordering::Relaxed) as usize;
     let n = intid as usize;
     const IROUTER: usize = 0x6000;
@@ -231,6 +250,9 @@ pub fn route_spi(intid: u32, aff: u64) {
 /// interrupt is off while its owner is not running, so a level-high line
 /// nobody will service cannot keep a pCPU taking it.
 pub fn set_spi_enabled(intid: u32, on: bool) {
+    if !is_spi(intid) {
+        return;
+    }
     const ICENABLER: usize = 0x180;
     let d = GICD.load(Ordering::Relaxed) as usize;
     let (w, b) = (intid as usize / 32, intid % 32);
@@ -240,6 +262,9 @@ pub fn set_spi_enabled(intid: u32, on: bool) {
 
 /// Deactivates SPI `intid` if it is active (its owner was reset).
 pub fn clear_active_spi(intid: u32) {
+    if !is_spi(intid) {
+        return;
+    }
     const ISACTIVER: usize = 0x300;
     const ICACTIVER: usize = 0x380;
     let d = GICD.load(Ordering::Relaxed) as usize;

@@ -52,11 +52,13 @@ fn read_dtb(dtb: u64) -> Option<DtbInfo> {
         info.ncpus += 1;
     }
     // Boot modules (QEMU guest-loader, U-Boot): the one that starts with the
-    // bundle magic is ours. Only modules inside RAM are read.
+    // bundle magic is ours. Only modules inside RAM the EL2 map reaches
+    // are read.
     if let Some(chosen) = fdt.find_node("/chosen") {
         for m in chosen.children() {
             let Some((addr, size)) = m.property("reg").and_then(|p| module_reg(p.value)) else { continue };
-            if size < bundle::HEADER_SIZE as u64 || !memory::within(ram, (addr, size)) {
+            let mapped = (ram.0, ram.1.min(mmu::MAPPED_END.saturating_sub(ram.0)));
+            if size < bundle::HEADER_SIZE as u64 || !memory::within(mapped, (addr, size)) {
                 continue;
             }
             // SAFETY: a module the loader placed inside RAM (checked above);
@@ -94,7 +96,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         uart::init(board.uart_base);
         mmu::build(info.ram.0);
         mmu::enable();
-        gic::init_distributor(board.gicd_base, board.gicr_base);
+        gic::init_distributor(board.gicd_base, board.gicr_base, board.ncpus as usize);
     }
     write_vbar();
     gic::init_cpu(0);

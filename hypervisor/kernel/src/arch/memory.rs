@@ -46,6 +46,24 @@ impl TablePool {
     }
 }
 
+/// The root table of a domain's stage-2 translation: only a frame of a
+/// domain's table pool can become one, so VTTBR_EL2 never points elsewhere.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stage2Root(u64);
+
+impl Stage2Root {
+    pub(super) fn addr(self) -> u64 {
+        self.0
+    }
+}
+
+impl TablePool {
+    /// `frame` (a stage-2 root built in this pool) as a root to install.
+    pub fn root(&self, frame: u64) -> Option<Stage2Root> {
+        self.frame_ptr(frame).map(|_| Stage2Root(frame))
+    }
+}
+
 impl TableMemory for TablePool {
     fn alloc_frame(&mut self) -> Option<u64> {
         if self.used == self.count {
@@ -77,13 +95,16 @@ impl TableMemory for TablePool {
 /// RAM bounds and what domain RAM must never cover (hypervisor image,
 /// bundle, device tree), recorded once at boot by the handoff.
 struct Layout {
+    /// RAM as the device tree declares it.
     ram: (u64, u64),
+    /// The part of it the EL2 map reaches: domain RAM must lie here.
+    mapped: (u64, u64),
     reserved: heapless::Vec<(u64, u64), 4>,
     claimed: heapless::Vec<(u64, u64), { hv_core::bundle::MAX_DOMAINS }>,
 }
 
 static LAYOUT: spin::Mutex<Layout> =
-    spin::Mutex::new(Layout { ram: (0, 0), reserved: heapless::Vec::new(), claimed: heapless::Vec::new() });
+    spin::Mutex::new(Layout { ram: (0, 0), mapped: (0, 0), reserved: heapless::Vec::new(), claimed: heapless::Vec::new() });
 
 /// `inner` (start, length) lies wholly inside `outer`.
 pub fn within(outer: (u64, u64), inner: (u64, u64)) -> bool {
@@ -103,7 +124,8 @@ pub fn overlaps_ram(range: (u64, u64)) -> bool {
 /// Records RAM and the ranges in it that are not domain RAM (boot, once).
 pub(super) fn reserve(ram: (u64, u64), reserved: &[(u64, u64)]) {
     let mut l = LAYOUT.lock();
-    l.ram = (ram.0, ram.1.min(super::mmu::MAPPED_END.saturating_sub(ram.0)));
+    l.ram = ram;
+    l.mapped = (ram.0, ram.1.min(super::mmu::MAPPED_END.saturating_sub(ram.0)));
     for &r in reserved {
         let _ = l.reserved.push(r);
     }
@@ -120,7 +142,7 @@ pub struct DomainRam {
 /// Why a domain's RAM was refused.
 #[derive(Debug)]
 pub enum ClaimError {
-    /// Not inside the RAM the device tree declares (and EL2 maps).
+    /// Not inside the RAM the device tree declares and EL2 maps.
     OutsideRam,
     /// Covers the hypervisor, the bundle or the device tree.
     Reserved,
@@ -138,7 +160,7 @@ impl DomainRam {
         if size == 0 || pa % 4096 != 0 || size % 4096 != 0 {
             return Err(ClaimError::Unaligned);
         }
-        if !within(l.ram, (pa, size)) {
+        if !within(l.mapped, (pa, size)) {
             return Err(ClaimError::OutsideRam);
         }
         if l.reserved.iter().any(|&r| overlaps(r, (pa, size))) {
@@ -176,7 +198,7 @@ impl DomainRam {
     pub fn clean_invalidate(&self, offset: u64, len: u64) {
         if let Some((pa, len)) = self.span(offset, len) {
             // SAFETY: as for `zero`; cleaning does not change contents.
-            unsafe { super::cache::clean_for_guest(pa, len) }
+            unsafe { super::cache::clean_dcache(pa, len) }
         }
     }
 

@@ -24,13 +24,13 @@ pub const SPSR_EL1H_MASKED: u64 = 0x3c5;
 const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
 
 /// Points this pCPU's stage-2 and traps at a domain.
-pub fn enter_domain(vmid: u16, s2_root: u64, vtcr: u64, trap_wfi: bool) {
+pub fn enter_domain(vmid: u16, s2_root: super::memory::Stage2Root, vtcr: u64, trap_wfi: bool) {
     let mut hcr = HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_TSW | HCR_TIDCP | HCR_RW;
     if trap_wfi {
         hcr |= HCR_TWI | HCR_TWE;
     }
     write!(vtcr_el2, vtcr);
-    write!(vttbr_el2, ((vmid as u64) << 48) | s2_root);
+    write!(vttbr_el2, ((vmid as u64) << 48) | s2_root.addr());
     write!(hcr_el2, hcr);
     // EL1 may read the physical counter but not program the physical timer.
     write!(cnthctl_el2, 1);
