@@ -76,11 +76,12 @@ pub fn drain() {
 
 /// Waits until what is queued now is out, before the machine powers off or
 /// resets: at most that many bytes (domains running meanwhile cannot keep
-/// it waiting) and at most a second (nor can a UART that never drains).
+/// it waiting), each given 1 ms (a byte takes about that at 9600 baud), so
+/// a UART that never drains cannot keep it waiting either.
 pub fn flush() {
-    let freq = crate::arch::sysreg::read!(cntfrq_el0);
-    let deadline = crate::arch::sysreg::counter().saturating_add(freq);
     let mut left = QUEUE.lock().len();
+    let per_byte = (crate::arch::sysreg::read!(cntfrq_el0) / 1000).max(1_000);
+    let deadline = crate::arch::sysreg::counter().saturating_add(per_byte.saturating_mul(left as u64 + 1));
     while left > 0 && crate::arch::sysreg::counter() < deadline {
         let mut q = QUEUE.lock();
         let Some(b) = q.front() else { return };

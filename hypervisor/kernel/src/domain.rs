@@ -156,7 +156,8 @@ impl Domain {
             // loading the image is cut into chunks as zeroing is.
             let next = if at < ram.size() {
                 ram.zero(at, RESTART_CHUNK);
-                at + RESTART_CHUNK
+                // Stop exactly at the end: the blob phase counts from there.
+                (at + RESTART_CHUNK).min(ram.size())
             } else {
                 let mut skip = at - ram.size();
                 let mut part = None;

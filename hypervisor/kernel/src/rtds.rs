@@ -107,6 +107,13 @@ pub fn switch_off_unloaded(id: VcpuId, pcpu: usize) -> bool {
 pub fn block_current(cpu: usize) {
     let mut s = SCHED[cpu].lock();
     if let Some(i) = s.loaded {
+        // An interrupt in hand (pending in a list register, or deliverable):
+        // WFI completes at once, as on a pCPU of its own.
+        let in_lr = (0..gic::lr_count()).any(|n| gic::read_lr(n) & hv_core::vgic::lr::STATE_PENDING != 0);
+        let deliverable = s.ids[i].is_some_and(|id| domain_of(id).vcpus[id.vcpu as usize].deliverable.load(Ordering::SeqCst));
+        if in_lr || deliverable {
+            return;
+        }
         s.set_blocked(i, true);
         s.queue.set_runnable(i, false);
     }

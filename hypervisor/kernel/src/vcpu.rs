@@ -136,12 +136,17 @@ pub fn before_return(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
 
 fn pulse_vuart(cpu: usize, dom: &Domain) {
     if dom.desc.has_vpl011() {
-        // A level interrupt completed while its line is still high is due again.
-        let high = dom.vuart.lock().irq_level();
-        if high {
-            let (_, kick) = dom.vgic(|g| g.set_level(xen_abi::guest_layout::PL011_SPI, true));
-            kick_for_irq(dom, kick, cpu);
-        }
+        // A level interrupt completed while its line is still high is due
+        // again. Driven under the vUART's lock (vUART, then vGIC), so a
+        // vCPU lowering the line meanwhile cannot be overtaken.
+        let kick = {
+            let uart = dom.vuart.lock();
+            if !uart.irq_level() {
+                return;
+            }
+            dom.vgic(|g| g.set_level(xen_abi::guest_layout::PL011_SPI, true)).1
+        };
+        kick_for_irq(dom, kick, cpu);
     }
 }
 

@@ -191,6 +191,10 @@ pub(crate) fn close(xs: &dyn pv_transport::Xenstore, be_dir: &str) {
     let _ = write_closed(xs, be_dir);
 }
 
+/// How long after our InitWait a frontend's Initialising counts as its
+/// answer to it.
+const INITWAIT_ANSWER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The handshake and the serving loop. Errors end it: `serve` closes.
 fn run(
     ctx: &Ctx,
@@ -227,10 +231,10 @@ fn run(
     // We said InitWait and the frontend has not published rings since: an
     // Initialising now is its answer (Linux's frontends start over on
     // InitWait), not a new start to greet with InitWait again, which would
-    // make it start over once more. Used once per InitWait written, and
-    // void once we close (Connected to its old rings keeps it: the frontend
-    // is still answering).
-    let mut initwait_unanswered = true;
+    // make it start over once more. Used once per InitWait written, within
+    // INITWAIT_ANSWER of writing it (a frontend answers in milliseconds; a
+    // later Initialising is a new start), and void once we close.
+    let mut initwait_unanswered = Some(std::time::Instant::now());
     while !stop.load(Ordering::Relaxed) {
         if changed {
             if xs.read(&xenbus::join(be_dir, "frontend")).is_err() {
@@ -242,7 +246,7 @@ fn run(
                 fe_was_connected = true;
             }
             if fe_state == XenbusState::Initialised {
-                initwait_unanswered = false;
+                initwait_unanswered = None;
             }
             while let Some(next) =
                 next_phase(*phase, fe_state, dev.ready(fe_state), fe_was_connected)
@@ -258,7 +262,7 @@ fn run(
                         if let Err(e) = dev.connect(ctx) {
                             dev.disconnect(ctx); // what the partial connect took
                             give_up(dev, phase, "published a bad configuration", &e)?;
-                            initwait_unanswered = false;
+                            initwait_unanswered = None;
                             break; // wait for the frontend to move
                         }
                         xenbus::write_state(xs, be_dir, XenbusState::Connected)?;
@@ -277,7 +281,7 @@ fn run(
                         };
                         xenbus::write_state(xs, be_dir, st)?;
                         *phase = next;
-                        initwait_unanswered = false;
+                        initwait_unanswered = None;
                         log::info!(
                             "{be_dir}: frontend dom{fe_dom} is {fe_state:?}; backend {st:?}"
                         );
@@ -291,7 +295,9 @@ fn run(
                     }
                     Phase::Waiting
                         if fe_state == XenbusState::Initialising
-                            && std::mem::take(&mut initwait_unanswered) =>
+                            && initwait_unanswered
+                                .take()
+                                .is_some_and(|t| t.elapsed() < INITWAIT_ANSWER) =>
                     {
                         *phase = Phase::Waiting;
                         log::info!(
@@ -301,7 +307,7 @@ fn run(
                     Phase::Waiting => {
                         xenbus::write_state(xs, be_dir, XenbusState::InitWait)?;
                         *phase = Phase::Waiting;
-                        initwait_unanswered = true;
+                        initwait_unanswered = Some(std::time::Instant::now());
                         log::info!("{be_dir}: frontend dom{fe_dom} starts over; waiting again");
                     }
                 }
@@ -321,13 +327,13 @@ fn run(
             let _ = ep.events.unmask(port); // a port unbound meanwhile
             if let Err(e) = r {
                 give_up(dev, phase, "sent a bad request", &e)?;
-                initwait_unanswered = false;
+                initwait_unanswered = None;
             }
         }
         if *phase == Phase::Connected {
             if let Err(e) = dev.tick(ctx) {
                 give_up(dev, phase, "stream failed", &e)?;
-                initwait_unanswered = false;
+                initwait_unanswered = None;
             }
         }
         changed = false;
