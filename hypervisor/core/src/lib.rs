@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod bundle;
 pub mod console_queue;
 pub mod esr;
+pub mod evtchn;
 pub mod lifecycle;
 pub mod log_budget;
 pub mod psci;
