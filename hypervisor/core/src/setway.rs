@@ -138,7 +138,7 @@ mod tests {
     #[test]
     fn set_way_ops_are_recognised_from_their_syndrome() {
         // ESR for `dc cisw, x3`: EC 0x18, Op0=1 Op1=0 CRn=7 CRm=14 Op2=2, Rt=3, write.
-        let iss = (2 << 17) | (0 << 14) | (7 << 10) | (3 << 5) | (14 << 1) | (1 << 20);
+        let iss = (2 << 17) | (7 << 10) | (3 << 5) | (14 << 1) | (1 << 20); // Op1 = 0
         let esr = (0x18u64 << 26) | (1 << 25) | iss;
         match decode(esr) {
             Trap::SysReg(acc) => {
