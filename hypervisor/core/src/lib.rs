@@ -15,6 +15,7 @@ pub mod bundle;
 pub mod console_queue;
 pub mod esr;
 pub mod evtchn;
+pub mod grant;
 pub mod lifecycle;
 pub mod log_budget;
 pub mod psci;

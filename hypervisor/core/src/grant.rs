@@ -1,0 +1,339 @@
+//! Grant tables, v1 (`grant_table.h`), without the hardware: checking a
+//! guest's grant entry when another domain maps it, the mapper's table of
+//! what it holds (its "maptrack", with a quota fixed at boot), and what
+//! must be torn down when either side goes away.
+//!
+//! The grant entries live in memory the granting guest writes at any
+//! time: the kernel reaches them through [`GrantEntries`], whose reads are
+//! single atomic loads and whose flag updates are compare-and-swap. An
+//! entry is read once per operation and every value in it is checked
+//! (type, grantee, read-only, frame inside the granter's RAM). While a
+//! grant is mapped the hypervisor keeps GTF_reading/GTF_writing set, so a
+//! well-behaved frontend cannot revoke it; a hostile one that clears the
+//! flags anyway changes nothing: the mapping stays until it is unmapped or
+//! either domain stops, and the page stays the granter's.
+
+use crate::evtchn::DomId;
+
+/// GNTST_* status codes (returned in the op's status field).
+pub mod status {
+    pub const OKAY: i16 = 0;
+    pub const GENERAL_ERROR: i16 = -1;
+    pub const BAD_DOMAIN: i16 = -2;
+    pub const BAD_GNTREF: i16 = -3;
+    pub const BAD_HANDLE: i16 = -4;
+    pub const PERMISSION_DENIED: i16 = -8;
+    pub const BAD_PAGE: i16 = -9;
+    pub const EAGAIN: i16 = -12;
+    pub const NO_SPACE: i16 = -13;
+}
+
+/// GTF_* bits of an entry's flags.
+pub const GTF_TYPE_MASK: u16 = 3;
+pub const GTF_PERMIT_ACCESS: u16 = 1;
+pub const GTF_READONLY: u16 = 1 << 2;
+pub const GTF_READING: u16 = 1 << 3;
+pub const GTF_WRITING: u16 = 1 << 4;
+
+/// GNTMAP_* flags of a map request.
+pub const GNTMAP_HOST_MAP: u32 = 1 << 1;
+pub const GNTMAP_READONLY: u32 = 1 << 2;
+
+/// A v1 grant entry: flags u16, domid u16, frame u32 (a GFN of the granter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub flags: u16,
+    pub domid: DomId,
+    pub frame: u32,
+}
+
+impl Entry {
+    pub fn from_u64(v: u64) -> Self {
+        Entry { flags: v as u16, domid: (v >> 16) as u16, frame: (v >> 32) as u32 }
+    }
+}
+
+/// A granting domain's entries, in memory it writes concurrently.
+pub trait GrantEntries {
+    /// Entries in the table (what the domain's grant frames hold).
+    fn count(&self) -> u32;
+    /// One atomic 8-byte load of entry `gref` (< `count`).
+    fn load(&self, gref: u32) -> u64;
+    /// Compare-and-swap of entry `gref`'s flags; the flags found on failure.
+    fn cas_flags(&mut self, gref: u32, old: u16, new: u16) -> Result<(), u16>;
+}
+
+/// A mapping a domain holds of another's page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub granter: DomId,
+    pub gref: u32,
+    /// The granter's frame (GFN) the grant named when it was mapped.
+    pub frame: u32,
+    pub writable: bool,
+}
+
+/// One domain's maptrack: the grants it has mapped, by handle.
+pub struct MapTrack<const N: usize> {
+    slots: [Option<Mapping>; N],
+    quota: usize,
+    used: usize,
+}
+
+/// How often a flag update may lose a race with the guest before the map
+/// gives up with EAGAIN (the guest's retry, not our loop).
+const CAS_TRIES: u32 = 4;
+
+impl<const N: usize> MapTrack<N> {
+    pub const fn new(quota: usize) -> Self {
+        MapTrack { slots: [None; N], quota, used: 0 }
+    }
+
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    pub fn get(&self, handle: u32) -> Option<Mapping> {
+        self.slots.get(handle as usize).copied().flatten()
+    }
+
+    /// Live mappings of `granter`'s grant `gref`, writable ones apart.
+    fn holds(&self, granter: DomId, gref: u32) -> (usize, usize) {
+        let mut all = (0, 0);
+        for m in self.slots.iter().flatten().filter(|m| m.granter == granter && m.gref == gref) {
+            all.0 += 1;
+            all.1 += m.writable as usize;
+        }
+        all
+    }
+
+    /// Handles of every mapping of `granter`'s pages: what the kernel tears
+    /// down (stage-2 entries, then `unmap`) before `granter` restarts.
+    pub fn of_granter(&self, granter: DomId) -> impl Iterator<Item = u32> + '_ {
+        self.slots.iter().enumerate().filter(move |(_, m)| m.is_some_and(|m| m.granter == granter)).map(|(h, _)| h as u32)
+    }
+}
+
+/// What a map_grant_ref asks for (from the guest's request).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapRequest {
+    pub granter: DomId,
+    pub gref: u32,
+    /// GNTMAP_* flags.
+    pub flags: u32,
+}
+
+/// GNTTABOP_map_grant_ref by `mapper` of `granter`'s grant `gref`.
+/// `ram_frames` is the granter's RAM as a GFN range; `allowed` the
+/// description's verdict (a backend may map only the frontends it serves,
+/// while they are connected). Returns the handle and the frame to map.
+pub fn map<const N: usize>(
+    track: &mut MapTrack<N>,
+    mapper: DomId,
+    req: MapRequest,
+    entries: &mut impl GrantEntries,
+    ram_frames: core::ops::Range<u64>,
+    allowed: bool,
+) -> Result<(u32, u32), i16> {
+    let MapRequest { granter, gref, flags } = req;
+    if !allowed || mapper == granter {
+        return Err(status::BAD_DOMAIN);
+    }
+    if flags & GNTMAP_HOST_MAP == 0 {
+        // Device and application maps are PV-only; Arm backends host-map.
+        return Err(status::GENERAL_ERROR);
+    }
+    if gref >= entries.count() {
+        return Err(status::BAD_GNTREF);
+    }
+    if track.used >= track.quota {
+        return Err(status::NO_SPACE);
+    }
+    let handle = track.slots.iter().position(Option::is_none).ok_or(status::NO_SPACE)?;
+    let writable = flags & GNTMAP_READONLY == 0;
+    let mut tries = 0;
+    let entry = loop {
+        // Read once per attempt; every field checked from this copy.
+        let e = Entry::from_u64(entries.load(gref));
+        if e.flags & GTF_TYPE_MASK != GTF_PERMIT_ACCESS || e.domid != mapper {
+            return Err(status::PERMISSION_DENIED);
+        }
+        if writable && e.flags & GTF_READONLY != 0 {
+            return Err(status::PERMISSION_DENIED);
+        }
+        if !ram_frames.contains(&u64::from(e.frame)) {
+            return Err(status::BAD_PAGE);
+        }
+        let want = e.flags | GTF_READING | if writable { GTF_WRITING } else { 0 };
+        match entries.cas_flags(gref, e.flags, want) {
+            Ok(()) => break e,
+            Err(_) if tries + 1 < CAS_TRIES => tries += 1,
+            Err(_) => return Err(status::EAGAIN),
+        }
+    };
+    track.slots[handle] = Some(Mapping { granter, gref, frame: entry.frame, writable });
+    track.used += 1;
+    Ok((handle as u32, entry.frame))
+}
+
+/// GNTTABOP_unmap_grant_ref of `handle` (the caller removes the stage-2
+/// entry first). The entry's GTF_reading/GTF_writing are dropped once no
+/// mapping of that grant by this domain remains (`entries` is `None` when
+/// the granter is gone). Returns what was unmapped.
+pub fn unmap<const N: usize>(
+    track: &mut MapTrack<N>,
+    handle: u32,
+    entries: Option<&mut dyn GrantEntries>,
+) -> Result<Mapping, i16> {
+    let Some(slot) = track.slots.get_mut(handle as usize) else { return Err(status::BAD_HANDLE) };
+    let Some(m) = slot.take() else { return Err(status::BAD_HANDLE) };
+    track.used -= 1;
+    let (left, writers) = track.holds(m.granter, m.gref);
+    if let Some(entries) = entries.filter(|e| m.gref < e.count()) {
+        let clear = if left == 0 { GTF_READING | GTF_WRITING } else if writers == 0 { GTF_WRITING } else { 0 };
+        for _ in 0..CAS_TRIES {
+            let flags = Entry::from_u64(entries.load(m.gref)).flags;
+            if flags & clear == 0 || entries.cas_flags(m.gref, flags, flags & !clear).is_ok() {
+                break;
+            }
+        }
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A granter's entries in plain memory: a test harness.
+    struct Table(Vec<u64>);
+
+    impl GrantEntries for Table {
+        fn count(&self) -> u32 {
+            self.0.len() as u32
+        }
+        fn load(&self, gref: u32) -> u64 {
+            self.0[gref as usize]
+        }
+        fn cas_flags(&mut self, gref: u32, old: u16, new: u16) -> Result<(), u16> {
+            let e = &mut self.0[gref as usize];
+            if *e as u16 != old {
+                return Err(*e as u16);
+            }
+            *e = (*e & !0xffff) | u64::from(new);
+            Ok(())
+        }
+    }
+
+    fn grant(domid: DomId, frame: u32, flags: u16) -> u64 {
+        u64::from(flags) | u64::from(domid) << 16 | u64::from(frame) << 32
+    }
+
+    const RAM: core::ops::Range<u64> = 0x40000..0x41000;
+
+    #[test]
+    fn a_backend_maps_what_its_frontend_granted_and_nothing_else() {
+        let mut t = Table(vec![0, grant(0, 0x40010, GTF_PERMIT_ACCESS), grant(0, 0x40011, GTF_PERMIT_ACCESS | GTF_READONLY), grant(7, 0x40012, GTF_PERMIT_ACCESS), grant(0, 0x9000, GTF_PERMIT_ACCESS)]);
+        let mut mt = MapTrack::<8>::new(4);
+        let (h, frame) = map(&mut mt, 0, MapRequest { granter: 1, gref: 1, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true).unwrap();
+        assert_eq!(frame, 0x40010);
+        assert_eq!(t.0[1] as u16 & (GTF_READING | GTF_WRITING), GTF_READING | GTF_WRITING, "in use: not revocable");
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 2, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::PERMISSION_DENIED), "read-only grant, writable map");
+        assert!(map(&mut mt, 0, MapRequest { granter: 1, gref: 2, flags: GNTMAP_HOST_MAP | GNTMAP_READONLY }, &mut t, RAM, true).is_ok());
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 3, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::PERMISSION_DENIED), "granted to domain 7");
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 4, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::BAD_PAGE), "a frame outside its RAM");
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 0, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::PERMISSION_DENIED), "an empty entry");
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 5, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::BAD_GNTREF));
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 1, flags: GNTMAP_HOST_MAP }, &mut t, RAM, false), Err(status::BAD_DOMAIN), "not its frontend");
+        assert_eq!(mt.of_granter(1).count(), 2);
+        unmap(&mut mt, h, Some(&mut t)).unwrap();
+        assert_eq!(t.0[1] as u16, GTF_PERMIT_ACCESS, "revocable again");
+        assert_eq!(unmap(&mut mt, h, Some(&mut t)), Err(status::BAD_HANDLE));
+        assert_eq!(unmap(&mut mt, u32::MAX, None), Err(status::BAD_HANDLE));
+    }
+
+    #[test]
+    fn the_maptrack_quota_holds() {
+        let mut t = Table(vec![grant(0, 0x40010, GTF_PERMIT_ACCESS); 4]);
+        let mut mt = MapTrack::<8>::new(2);
+        assert!(map(&mut mt, 0, MapRequest { granter: 1, gref: 0, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true).is_ok());
+        assert!(map(&mut mt, 0, MapRequest { granter: 1, gref: 1, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true).is_ok());
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 2, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::NO_SPACE));
+    }
+
+    /// A guest that rewrites its entry on every read: the map gives up
+    /// with EAGAIN after a few tries instead of spinning.
+    struct Racing(u64, u32);
+
+    impl GrantEntries for Racing {
+        fn count(&self) -> u32 {
+            1
+        }
+        fn load(&self, _: u32) -> u64 {
+            self.0
+        }
+        fn cas_flags(&mut self, _: u32, _: u16, _: u16) -> Result<(), u16> {
+            self.1 += 1;
+            Err(0)
+        }
+    }
+
+    #[test]
+    fn a_racing_guest_gets_eagain_not_a_stall() {
+        let mut r = Racing(grant(0, 0x40010, GTF_PERMIT_ACCESS), 0);
+        let mut mt = MapTrack::<8>::new(2);
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 0, flags: GNTMAP_HOST_MAP }, &mut r, RAM, true), Err(status::EAGAIN));
+        assert_eq!(r.1, CAS_TRIES);
+        assert_eq!(mt.used(), 0);
+    }
+
+    proptest! {
+        /// Whatever the granter writes and whatever is asked, a mapping
+        /// exists only for an entry granting the mapper access to a frame
+        /// in the granter's RAM, writable only if the grant allows it; the
+        /// in-use flags are set exactly while a mapping of the grant lives.
+        #[test]
+        fn mappings_match_what_was_granted(entries in prop::collection::vec((0u16..32, 0u16..2, 0x3fff0u32..0x41010), 1..8), ops in prop::collection::vec((any::<bool>(), 0u32..10, any::<bool>()), 1..60)) {
+            // Entries near what a frontend writes: flags with any of the
+            // low bits, this or another grantee, frames in and out of RAM.
+            let words: Vec<u64> = entries.iter().map(|&(f, d, fr)| grant(d, fr, f)).collect();
+            let mut t = Table(words.clone());
+            let mut mt = MapTrack::<16>::new(6);
+            let mut live: Vec<(u32, Mapping)> = Vec::new();
+            let mut touched = vec![false; words.len()];
+            for (is_map, n, readonly) in ops {
+                if is_map {
+                    let before = Entry::from_u64(t.0.get(n as usize).copied().unwrap_or(0));
+                    let flags = GNTMAP_HOST_MAP | if readonly { GNTMAP_READONLY } else { 0 };
+                    if let Ok((h, frame)) = map(&mut mt, 0, MapRequest { granter: 1, gref: n, flags }, &mut t, RAM, true) {
+                        prop_assert_eq!(before.flags & GTF_TYPE_MASK, GTF_PERMIT_ACCESS);
+                        prop_assert_eq!(before.domid, 0);
+                        prop_assert!(RAM.contains(&u64::from(frame)));
+                        prop_assert!(readonly || before.flags & GTF_READONLY == 0);
+                        live.push((h, mt.get(h).unwrap()));
+                    }
+                } else if !live.is_empty() {
+                    let (h, m) = live.remove(n as usize % live.len());
+                    prop_assert_eq!(unmap(&mut mt, h, Some(&mut t)), Ok(m));
+                }
+                prop_assert!(mt.used() <= 6 && mt.used() == live.len());
+                for (gref, &w) in t.0.iter().enumerate() {
+                    let held: Vec<_> = live.iter().filter(|(_, m)| m.gref == gref as u32).collect();
+                    let flags = Entry::from_u64(w).flags;
+                    if !held.is_empty() {
+                        touched[gref] = true;
+                        prop_assert!(flags & GTF_READING != 0, "mapped grant {} revocable", gref);
+                    } else if touched[gref] {
+                        prop_assert!(flags & (GTF_READING | GTF_WRITING) == 0, "unmapped grant {} still in use", gref);
+                    } else {
+                        prop_assert_eq!(w, words[gref], "an entry never mapped was changed");
+                    }
+                    if held.iter().any(|(_, m)| m.writable) {
+                        prop_assert!(flags & GTF_WRITING != 0, "writably mapped grant {} without GTF_writing", gref);
+                    }
+                }
+            }
+        }
+    }
+}
