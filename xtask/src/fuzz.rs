@@ -22,6 +22,7 @@ pub const TARGETS: &[&str] = &[
     "boot_bundle",
     "psci_calls",
     "system_description",
+    "grant_and_evtchn",
 ];
 
 /// Coverage instrumentation as libFuzzer wants it (what cargo-fuzz passes,
