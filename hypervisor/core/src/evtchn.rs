@@ -267,6 +267,8 @@ mod tests {
         let mut p = Ports::<N>::new(8, 1);
         p.bind_virq(0, 0).unwrap();
         assert_eq!(p.bind_virq(0, 0), Err(Errno(-EEXIST)));
+        assert_eq!(p.virq_port(0, 0), Some(1));
+        assert_eq!(p.virq_port(1, 0), None);
         assert_eq!(p.bind_virq(NR_VIRQS, 0), Err(Errno(-EINVAL)));
         assert_eq!(p.bind_virq(1, 1), Err(Errno(-EINVAL)), "no vCPU 1");
         for port in [0, N as u32, u32::MAX] {

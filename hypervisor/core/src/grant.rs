@@ -63,6 +63,51 @@ pub trait GrantEntries {
     fn cas_flags(&mut self, gref: u32, old: u16, new: u16) -> Result<(), u16>;
 }
 
+/// Grant entries in plain memory that nobody else writes: a test harness
+/// (host tests, fuzz targets), never a guest's table.
+pub struct PlainEntries<const N: usize> {
+    words: [u64; N],
+    count: u32,
+}
+
+impl<const N: usize> PlainEntries<N> {
+    /// The first `N` of `words` as entries 0, 1, ...
+    pub fn new(words: &[u64]) -> Self {
+        let mut w = [0; N];
+        let count = words.len().min(N);
+        w[..count].copy_from_slice(&words[..count]);
+        PlainEntries { words: w, count: count as u32 }
+    }
+
+    pub fn words(&self) -> &[u64] {
+        &self.words[..self.count as usize]
+    }
+
+    /// The granting guest writes entry `gref` (ignored past the table).
+    pub fn write(&mut self, gref: usize, word: u64) {
+        if gref < self.count as usize {
+            self.words[gref] = word;
+        }
+    }
+}
+
+impl<const N: usize> GrantEntries for PlainEntries<N> {
+    fn count(&self) -> u32 {
+        self.count
+    }
+    fn load(&self, gref: u32) -> u64 {
+        self.words.get(gref as usize).copied().unwrap_or(0)
+    }
+    fn cas_flags(&mut self, gref: u32, old: u16, new: u16) -> Result<(), u16> {
+        let Some(e) = self.words.get_mut(gref as usize) else { return Err(0) };
+        if *e as u16 != old {
+            return Err(*e as u16);
+        }
+        *e = (*e & !0xffff) | u64::from(new);
+        Ok(())
+    }
+}
+
 /// A mapping a domain holds of another's page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mapping {
@@ -206,24 +251,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A granter's entries in plain memory: a test harness.
-    struct Table(Vec<u64>);
-
-    impl GrantEntries for Table {
-        fn count(&self) -> u32 {
-            self.0.len() as u32
-        }
-        fn load(&self, gref: u32) -> u64 {
-            self.0[gref as usize]
-        }
-        fn cas_flags(&mut self, gref: u32, old: u16, new: u16) -> Result<(), u16> {
-            let e = &mut self.0[gref as usize];
-            if *e as u16 != old {
-                return Err(*e as u16);
-            }
-            *e = (*e & !0xffff) | u64::from(new);
-            Ok(())
-        }
+    fn table(words: &[u64]) -> PlainEntries<8> {
+        PlainEntries::new(words)
     }
 
     fn grant(domid: DomId, frame: u32, flags: u16) -> u64 {
@@ -234,11 +263,11 @@ mod tests {
 
     #[test]
     fn a_backend_maps_what_its_frontend_granted_and_nothing_else() {
-        let mut t = Table(vec![0, grant(0, 0x40010, GTF_PERMIT_ACCESS), grant(0, 0x40011, GTF_PERMIT_ACCESS | GTF_READONLY), grant(7, 0x40012, GTF_PERMIT_ACCESS), grant(0, 0x9000, GTF_PERMIT_ACCESS)]);
+        let mut t = table(&[0, grant(0, 0x40010, GTF_PERMIT_ACCESS), grant(0, 0x40011, GTF_PERMIT_ACCESS | GTF_READONLY), grant(7, 0x40012, GTF_PERMIT_ACCESS), grant(0, 0x9000, GTF_PERMIT_ACCESS)]);
         let mut mt = MapTrack::<8>::new(4);
         let (h, frame) = map(&mut mt, 0, MapRequest { granter: 1, gref: 1, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true).unwrap();
         assert_eq!(frame, 0x40010);
-        assert_eq!(t.0[1] as u16 & (GTF_READING | GTF_WRITING), GTF_READING | GTF_WRITING, "in use: not revocable");
+        assert_eq!(t.words()[1] as u16 & (GTF_READING | GTF_WRITING), GTF_READING | GTF_WRITING, "in use: not revocable");
         assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 2, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::PERMISSION_DENIED), "read-only grant, writable map");
         assert!(map(&mut mt, 0, MapRequest { granter: 1, gref: 2, flags: GNTMAP_HOST_MAP | GNTMAP_READONLY }, &mut t, RAM, true).is_ok());
         assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 3, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::PERMISSION_DENIED), "granted to domain 7");
@@ -248,14 +277,14 @@ mod tests {
         assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 1, flags: GNTMAP_HOST_MAP }, &mut t, RAM, false), Err(status::BAD_DOMAIN), "not its frontend");
         assert_eq!(mt.of_granter(1).count(), 2);
         unmap(&mut mt, h, Some(&mut t)).unwrap();
-        assert_eq!(t.0[1] as u16, GTF_PERMIT_ACCESS, "revocable again");
+        assert_eq!(t.words()[1] as u16, GTF_PERMIT_ACCESS, "revocable again");
         assert_eq!(unmap(&mut mt, h, Some(&mut t)), Err(status::BAD_HANDLE));
         assert_eq!(unmap(&mut mt, u32::MAX, None), Err(status::BAD_HANDLE));
     }
 
     #[test]
     fn the_maptrack_quota_holds() {
-        let mut t = Table(vec![grant(0, 0x40010, GTF_PERMIT_ACCESS); 4]);
+        let mut t = table(&[grant(0, 0x40010, GTF_PERMIT_ACCESS); 4]);
         let mut mt = MapTrack::<8>::new(2);
         assert!(map(&mut mt, 0, MapRequest { granter: 1, gref: 0, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true).is_ok());
         assert!(map(&mut mt, 0, MapRequest { granter: 1, gref: 1, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true).is_ok());
@@ -298,13 +327,13 @@ mod tests {
             // Entries near what a frontend writes: flags with any of the
             // low bits, this or another grantee, frames in and out of RAM.
             let words: Vec<u64> = entries.iter().map(|&(f, d, fr)| grant(d, fr, f)).collect();
-            let mut t = Table(words.clone());
+            let mut t = table(&words);
             let mut mt = MapTrack::<16>::new(6);
             let mut live: Vec<(u32, Mapping)> = Vec::new();
             let mut touched = vec![false; words.len()];
             for (is_map, n, readonly) in ops {
                 if is_map {
-                    let before = Entry::from_u64(t.0.get(n as usize).copied().unwrap_or(0));
+                    let before = Entry::from_u64(t.words().get(n as usize).copied().unwrap_or(0));
                     let flags = GNTMAP_HOST_MAP | if readonly { GNTMAP_READONLY } else { 0 };
                     if let Ok((h, frame)) = map(&mut mt, 0, MapRequest { granter: 1, gref: n, flags }, &mut t, RAM, true) {
                         prop_assert_eq!(before.flags & GTF_TYPE_MASK, GTF_PERMIT_ACCESS);
@@ -318,7 +347,7 @@ mod tests {
                     prop_assert_eq!(unmap(&mut mt, h, Some(&mut t)), Ok(m));
                 }
                 prop_assert!(mt.used() <= 6 && mt.used() == live.len());
-                for (gref, &w) in t.0.iter().enumerate() {
+                for (gref, &w) in t.words().iter().enumerate() {
                     let held: Vec<_> = live.iter().filter(|(_, m)| m.gref == gref as u32).collect();
                     let flags = Entry::from_u64(w).flags;
                     if !held.is_empty() {

@@ -4,32 +4,13 @@
 #![no_main]
 
 use hv_core::evtchn::{self, Binding, Ports};
-use hv_core::grant::{self, Entry, GrantEntries, MapRequest, MapTrack, GNTMAP_HOST_MAP, GNTMAP_READONLY, GTF_PERMIT_ACCESS, GTF_READONLY, GTF_TYPE_MASK};
+use hv_core::grant::{self, Entry, MapRequest, MapTrack, PlainEntries, GNTMAP_HOST_MAP, GNTMAP_READONLY, GTF_PERMIT_ACCESS, GTF_READONLY, GTF_TYPE_MASK};
 use libfuzzer_sys::fuzz_target;
-
-struct Table([u64; 8]);
-
-impl GrantEntries for Table {
-    fn count(&self) -> u32 {
-        8
-    }
-    fn load(&self, gref: u32) -> u64 {
-        self.0[gref as usize]
-    }
-    fn cas_flags(&mut self, gref: u32, old: u16, new: u16) -> Result<(), u16> {
-        let e = &mut self.0[gref as usize];
-        if *e as u16 != old {
-            return Err(*e as u16);
-        }
-        *e = (*e & !0xffff) | u64::from(new);
-        Ok(())
-    }
-}
 
 const RAM: core::ops::Range<u64> = 0x40000..0x41000;
 
 fuzz_target!(|data: &[u8]| {
-    let mut t = Table([0; 8]);
+    let mut t = PlainEntries::<8>::new(&[0; 8]);
     let mut mt = MapTrack::<8>::new(4);
     let mut ports = [Ports::<32>::new(6, 2), Ports::<32>::new(6, 2)];
     for op in data.chunks_exact(10) {
@@ -37,11 +18,11 @@ fuzz_target!(|data: &[u8]| {
         let (a, b) = (op[0], op[1]);
         match a % 6 {
             // The guest rewrites an entry.
-            0 => t.0[usize::from(b % 8)] = word,
+            0 => t.write(usize::from(b % 8), word),
             1 => {
                 let gref = u32::from(b % 10);
                 let flags = GNTMAP_HOST_MAP | if a & 0x80 != 0 { GNTMAP_READONLY } else { 0 };
-                let before = Entry::from_u64(t.0.get(gref as usize).copied().unwrap_or(0));
+                let before = Entry::from_u64(t.words().get(gref as usize).copied().unwrap_or(0));
                 if let Ok((_, frame)) = grant::map(&mut mt, 0, MapRequest { granter: 1, gref, flags }, &mut t, RAM, true) {
                     assert!(before.flags & GTF_TYPE_MASK == GTF_PERMIT_ACCESS && before.domid == 0);
                     assert!(RAM.contains(&u64::from(frame)));

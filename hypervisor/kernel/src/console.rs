@@ -31,9 +31,8 @@ pub fn hv_line(args: fmt::Arguments<'_>) {
 /// abort): labelled `hv`, but charged to that domain's share, so no domain
 /// can push others' hypervisor lines out.
 pub fn hv_line_for(index: usize, args: fmt::Arguments<'_>) {
-    let mut buf = LineBuf { bytes: [0; LINE_BYTES], len: 0 };
-    let _ = buf.write_fmt(args);
-    QUEUE.lock().push(index.min(HV), "hv", &buf.bytes[..buf.len]);
+    let line = LineBuf::render(args);
+    QUEUE.lock().push(index.min(HV), "hv", line.as_bytes());
     drain();
 }
 
@@ -41,9 +40,8 @@ pub fn hv_line_for(index: usize, args: fmt::Arguments<'_>) {
 /// panic): written straight to the UART, queue or not, since this pCPU may
 /// hold the queue's lock itself.
 pub fn emergency_line(args: fmt::Arguments<'_>) {
-    let mut buf = LineBuf { bytes: [0; LINE_BYTES], len: 0 };
-    let _ = buf.write_fmt(args);
-    for &b in b"[hv] ".iter().chain(&buf.bytes[..buf.len]).chain(b"\r\n") {
+    let line = LineBuf::render(args);
+    for &b in b"[hv] ".iter().chain(line.as_bytes()).chain(b"\r\n") {
         uart::put(b);
     }
 }
@@ -51,6 +49,19 @@ pub fn emergency_line(args: fmt::Arguments<'_>) {
 struct LineBuf {
     bytes: [u8; LINE_BYTES],
     len: usize,
+}
+
+impl LineBuf {
+    /// `args` as one line, cut at the queue's line length.
+    fn render(args: fmt::Arguments<'_>) -> Self {
+        let mut buf = LineBuf { bytes: [0; LINE_BYTES], len: 0 };
+        let _ = buf.write_fmt(args);
+        buf
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 impl Write for LineBuf {

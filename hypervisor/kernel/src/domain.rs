@@ -201,6 +201,16 @@ impl Domain {
         }
     }
 
+    /// What a started vCPU `v` keeps of its last run: nothing (list
+    /// registers the vGIC thought it held, fault history, set/way flush).
+    pub fn forget_vcpu_state(&self, v: usize) {
+        self.vgic(|g| g.forget_lrs(v));
+        if let Some(vcpu) = self.vcpus.get(v) {
+            *vcpu.faults.lock() = Default::default();
+            *vcpu.setway.lock() = Default::default();
+        }
+    }
+
     /// Runs `f` on the domain's vGIC, then publishes each vCPU's
     /// `deliverable` and `unflushed`. Returns `f`'s result and the vCPUs
     /// that now have an interrupt to flush and had none: the only ones
@@ -212,8 +222,9 @@ impl Domain {
         for (i, vcpu) in self.vcpus.iter().enumerate() {
             // SeqCst: pairs with `waiting` (see `kick_for_irq`). A kick for
             // whatever rose: new work to flush, or new work to take.
-            let deliverable = g.has_deliverable(i);
+            // Deliverable implies unflushed: one scan when nothing is pending.
             let unflushed = g.needs_flush(i);
+            let deliverable = unflushed && g.has_deliverable(i);
             let was_deliverable = vcpu.deliverable.swap(deliverable, Ordering::SeqCst);
             let was_unflushed = vcpu.unflushed.swap(unflushed, Ordering::SeqCst);
             if (deliverable && !was_deliverable) || (unflushed && !was_unflushed) {
@@ -308,7 +319,7 @@ pub fn current(cpu: usize) -> Option<(&'static Domain, usize)> {
 /// it costs the vCPU running there nothing.
 pub fn kick_for_irq(dom: &Domain, mask: u8, self_cpu: usize) {
     let sys = system();
-    let Some(d) = sys.domains.iter().position(|x| core::ptr::eq(x, dom)) else { return };
+    let d = dom.index();
     for (i, v) in dom.vcpus.iter().enumerate() {
         if mask & (1 << i) == 0 || v.pcpu == self_cpu || v.pcpu >= sys.ncpus {
             continue;

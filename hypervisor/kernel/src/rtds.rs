@@ -243,10 +243,7 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
                 Some((i, id)) => {
                     let dom = domain_of(id);
                     if core::mem::take(&mut s.fresh[i]) {
-                        let vcpu = &dom.vcpus[id.vcpu as usize];
-                        dom.vgic(|g| g.forget_lrs(id.vcpu as usize));
-                        *vcpu.faults.lock() = Default::default();
-                        *vcpu.setway.lock() = Default::default();
+                        dom.forget_vcpu_state(id.vcpu as usize);
                     }
                     vcpu_regs::enter_domain(dom.vmid, dom.s2_root, hv_core::stage2::vtcr(), true);
                     context::restore(&s.ctx[i], dom.epoch.load(Ordering::Acquire), nlr);

@@ -54,9 +54,7 @@ fn start_frame(cpu: usize, dom: &Domain, v: usize) -> Frame {
     gic::clear_active(cpu, gic::VTIMER_PPI);
     vcpu_regs::reset_el1(v as u64, dom.epoch.load(Ordering::Acquire));
     gic::discard_virtual_interface(gic::lr_count());
-    dom.vgic(|g| g.forget_lrs(v));
-    *vcpu.faults.lock() = Default::default();
-    *vcpu.setway.lock() = Default::default();
+    dom.forget_vcpu_state(v);
     let mut f = Frame::default();
     f.x[0] = vcpu.context.load(Ordering::Acquire);
     f.elr = vcpu.entry.load(Ordering::Acquire);
@@ -284,23 +282,16 @@ fn stop_other_vcpus(dom: &Domain, me: usize) {
         if i != me {
             // A racing CPU_ON may switch it to ON_PENDING after the first
             // pass; it sees `stop` and backs off, and so do we, again.
-            let id = index_of(dom).map(|d| hv_core::sched::VcpuId { domain: d, vcpu: i as u8 });
+            let id = hv_core::sched::VcpuId { domain: dom.index() as u8, vcpu: i as u8 };
             while vcpu.state.load(Ordering::Acquire) != VCPU_OFF {
                 let _ = vcpu.state.compare_exchange(VCPU_ON_PENDING, VCPU_OFF, Ordering::AcqRel, Ordering::Acquire);
                 // On a shared pCPU that is not running it, switch it off
                 // here: that pCPU may be busy stopping another domain.
-                if let Some(id) = id {
-                    crate::rtds::switch_off_unloaded(id, vcpu.pcpu);
-                }
+                crate::rtds::switch_off_unloaded(id, vcpu.pcpu);
                 core::hint::spin_loop();
             }
         }
     }
-}
-
-/// `dom`'s index in the system's domain table.
-fn index_of(dom: &Domain) -> Option<u8> {
-    system().domains.iter().position(|d| core::ptr::eq(d, dom)).and_then(|i| u8::try_from(i).ok())
 }
 
 /// Starts the domain again from its pristine image: vCPU 0's pCPU scrubs

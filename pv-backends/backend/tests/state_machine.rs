@@ -63,6 +63,29 @@ fn set_fe(lb: &Loopback, s: &DeviceSpec, st: XenbusState) {
     xenbus::write_state(&*lb.xenstore(s.fe_dom), &s.fe_dir(), st).unwrap();
 }
 
+/// A supervisor serving `test` devices with [`Scripted`] in its own thread
+/// (the device of frontend dom3 panics on connect). Returns its stop flag
+/// and thread.
+fn serve_scripted(
+    lb: &Loopback,
+    fail: Arc<AtomicBool>,
+    connects: Arc<AtomicU32>,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
+    sup.serve_kind(
+        "test",
+        Box::new(move |info| {
+            Some(Box::new(Scripted {
+                fail_connect: fail.clone(),
+                panic_connect: info.fe_dom == 3,
+                connects: connects.clone(),
+            }))
+        }),
+    );
+    let stop = sup.stop_flag();
+    (stop, std::thread::spawn(move || sup.run().unwrap()))
+}
+
 /// A backend (re)started under a frontend that is still Connected to the
 /// last one's rings: it says InitWait, and a Linux frontend starts over on
 /// that (Initialising, new rings, Initialised). Its Initialising is the
@@ -77,20 +100,7 @@ fn a_restarted_backend_says_initwait_once() {
     // The frontend, connected to the backend that died.
     create_device(&*lb.xenstore(0), &s).unwrap();
     set_fe(&lb, &s, XenbusState::Connected);
-    let c2 = connects.clone();
-    let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
-    sup.serve_kind(
-        "test",
-        Box::new(move |_| {
-            Some(Box::new(Scripted {
-                fail_connect: Arc::new(AtomicBool::new(false)),
-                panic_connect: false,
-                connects: c2.clone(),
-            }))
-        }),
-    );
-    let stop = sup.stop_flag();
-    let h = std::thread::spawn(move || sup.run().unwrap());
+    let (stop, h) = serve_scripted(&lb, Arc::new(AtomicBool::new(false)), connects.clone());
     // It takes the old rings at once (a frontend may never notice).
     eventually("the old rings were not taken", || connects.load(Ordering::Relaxed) == 1);
     wait(&lb, &s, XenbusState::Connected);
@@ -128,20 +138,7 @@ fn handshake_failure_recovery_and_panic() {
     let lb = Loopback::new();
     let fail = Arc::new(AtomicBool::new(false));
     let connects = Arc::new(AtomicU32::new(0));
-    let (f2, c2) = (fail.clone(), connects.clone());
-    let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
-    sup.serve_kind(
-        "test",
-        Box::new(move |info| {
-            Some(Box::new(Scripted {
-                fail_connect: f2.clone(),
-                panic_connect: info.fe_dom == 3,
-                connects: c2.clone(),
-            }))
-        }),
-    );
-    let stop = sup.stop_flag();
-    let h = std::thread::spawn(move || sup.run().unwrap());
+    let (stop, h) = serve_scripted(&lb, fail.clone(), connects.clone());
 
     let s = spec(1);
     create_device(&*lb.xenstore(0), &s).unwrap();

@@ -47,8 +47,8 @@ pub(super) unsafe fn zero_for_guest(start: u64, len: u64) {
     let block = 4u64 << (dczid & 0xf);
     let zva = dczid & (1 << 4) == 0 && start % block == 0 && len % block == 0 && block >= LINE as u64;
     if !zva {
-        // SAFETY: the caller owns the range (the function's contract).
-        // Then clean it, as `clean_for_guest` may: mapped at EL2.
+        // SAFETY: the caller owns the range and EL2 maps it (the contract),
+        // which is all both the stores and `clean_for_guest` need.
         unsafe {
             core::ptr::write_bytes(start as *mut u8, 0, len as usize);
             clean_for_guest(start, len);

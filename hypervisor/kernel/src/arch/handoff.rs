@@ -39,11 +39,11 @@ fn module_reg(v: &[u8]) -> Option<(u64, u64)> {
 }
 
 fn read_dtb(dtb: u64) -> Option<DtbInfo> {
-    // SAFETY: the boot protocol (arm64 `Image`, as QEMU and U-Boot follow
-    // it) passes the device tree's address in x0 and leaves the tree in RAM
-    // untouched; `from_ptr` checks the header's magic and version before it
-    // trusts the size it declares.
-    let fdt = unsafe { fdt::Fdt::from_ptr(dtb as *const u8) }.ok()?;
+    let ptr = dtb as *const u8;
+    // SAFETY: x0 holds the device tree's address (arm64 `Image` boot
+    // protocol), which stays untouched in RAM; `from_ptr` checks the
+    // header's magic and version before it trusts the declared size.
+    let fdt = unsafe { fdt::Fdt::from_ptr(ptr) }.ok()?;
     let region = fdt.memory().regions().next()?;
     let ram = (region.starting_address as u64, region.size? as u64);
     let mut info = DtbInfo { ram, bundle: None, dtb: (dtb, fdt.total_size() as u64), cpu_aff: [0; MAX_PCPUS], ncpus: 0 };
@@ -57,8 +57,7 @@ fn read_dtb(dtb: u64) -> Option<DtbInfo> {
     if let Some(chosen) = fdt.find_node("/chosen") {
         for m in chosen.children() {
             let Some((addr, size)) = m.property("reg").and_then(|p| module_reg(p.value)) else { continue };
-            let mapped = (ram.0, ram.1.min(mmu::MAPPED_END.saturating_sub(ram.0)));
-            if size < bundle::HEADER_SIZE as u64 || !memory::within(mapped, (addr, size)) {
+            if size < bundle::HEADER_SIZE as u64 || !memory::within(mmu::reachable(ram), (addr, size)) {
                 continue;
             }
             // SAFETY: a module the loader placed inside RAM (checked above);
@@ -89,15 +88,18 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     let (image_start, image_end) = memory::image_range();
     memory::reserve(info.ram, &[(image_start, image_end - image_start), (baddr, bsize), info.dtb]);
     let board = bundle.board;
-    // SAFETY: the board facts come from the bundle the build validated
-    // (`hv-config`), and the EL2 map covers the UART and GIC as device
-    // memory (everything below RAM is).
-    unsafe {
-        uart::init(board.uart_base);
-        mmu::build(info.ram.0);
-        mmu::enable();
-        gic::init_distributor(board.gicd_base, board.gicr_base, board.ncpus as usize);
-    }
+    // SAFETY: the UART's base is a board fact from the bundle the build
+    // validated (`hv-config`); the EL2 map (or its absence) reaches it.
+    unsafe { uart::init(board.uart_base) };
+    // SAFETY: once, on the primary CPU, no other CPU started yet; RAM starts
+    // where the device tree says.
+    unsafe { mmu::build(info.ram.0) };
+    // SAFETY: the table was just built; this code, its stack and data lie
+    // in RAM, which the table maps one to one.
+    unsafe { mmu::enable() };
+    // SAFETY: the GIC's frames are board facts from the validated bundle,
+    // below RAM, so mapped as device memory by the table just enabled.
+    unsafe { gic::init_distributor(board.gicd_base, board.gicr_base, board.ncpus as usize) };
     write_vbar();
     gic::init_cpu(0);
     crate::boot::primary_main(Handoff { bundle, cpu_aff: info.cpu_aff, ncpus: info.ncpus })

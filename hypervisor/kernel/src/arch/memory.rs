@@ -86,8 +86,9 @@ impl TableMemory for TablePool {
 
     fn write(&mut self, frame: u64, index: usize, value: u64) {
         let Some(p) = self.frame_ptr(frame) else { return };
-        // SAFETY: as for `read`; the table is not yet live in VTTBR_EL2 while
-        // it is built, and afterwards never rewritten.
+        // SAFETY: `p` is a frame of this pool (`frame_ptr` checked) and
+        // `index & 511` stays inside it; a table is written only while it
+        // is built, before VTTBR_EL2 points at it.
         unsafe { core::ptr::write_volatile(p.add(index & 511), value) }
     }
 }
@@ -125,7 +126,7 @@ pub fn overlaps_ram(range: (u64, u64)) -> bool {
 pub(super) fn reserve(ram: (u64, u64), reserved: &[(u64, u64)]) {
     let mut l = LAYOUT.lock();
     l.ram = ram;
-    l.mapped = (ram.0, ram.1.min(super::mmu::MAPPED_END.saturating_sub(ram.0)));
+    l.mapped = super::mmu::reachable(ram);
     for &r in reserved {
         let _ = l.reserved.push(r);
     }

@@ -37,7 +37,12 @@ pub unsafe fn build(ram_base: u64) {
 }
 
 /// The identity map ends here: nothing above is reachable at EL2.
-pub const MAPPED_END: u64 = 4 << 30;
+const MAPPED_END: u64 = 4 << 30;
+
+/// The part of `ram` (start, length) the EL2 map reaches.
+pub fn reachable(ram: (u64, u64)) -> (u64, u64) {
+    (ram.0, ram.1.min(MAPPED_END.saturating_sub(ram.0)))
+}
 
 /// Turns the EL2 MMU and caches on for this CPU.
 ///
