@@ -12,8 +12,7 @@
 use xen_abi::hypercall::{EEXIST, EINVAL, ENOSPC, EPERM};
 
 pub type DomId = u16;
-/// `DOMID_SELF`: the caller, wherever a domain id is asked for.
-pub const DOMID_SELF: DomId = 0x7ff0;
+pub use xen_abi::hypercall::DOMID_SELF;
 /// Ports the 2-level ABI can address: 64 words of 64 bits.
 pub const MAX_PORTS: usize = 4096;
 /// VIRQs a guest may bind (Xen's NR_VIRQS).

@@ -22,6 +22,8 @@ pub mod psci;
 pub mod rtds;
 pub mod sched;
 pub mod setway;
+pub mod stage1;
 pub mod stage2;
 pub mod vgic;
 pub mod vuart;
+pub mod xen;

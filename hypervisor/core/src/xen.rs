@@ -1,0 +1,623 @@
+//! Xen's hypercalls as an unmodified Arm Linux issues them: decoding the
+//! call (number in x16, arguments in x0..x4), reading and checking its
+//! argument structures from guest memory, and writing the results back.
+//! What a call changes (event channels, shared pages, the domain's life) is
+//! done by the kernel through [`Services`]; how guest memory is reached, by
+//! [`GuestMemory`]. Both are traits so the whole layer is tested here.
+//!
+//! Every argument is the guest's: a structure is copied in once, every
+//! field checked, and a pointer that does not translate answers EFAULT.
+//! Unknown hypercalls answer ENOSYS, as Xen does.
+
+use crate::evtchn::{Binding, DomId, Errno};
+use xen_abi::hypercall::{self as hc, evtchnop, gnttabop, hvmop, schedop, vcpuop, vmassist, xenfeat, xenmem, xenver};
+
+/// The calling vCPU's memory, by guest virtual address (hypercall
+/// arguments are virtual addresses on Arm).
+pub trait GuestMemory {
+    /// Fills `buf` from `va`; false if any byte does not translate.
+    fn read(&self, va: u64, buf: &mut [u8]) -> bool;
+    /// Writes `data` at `va`; false if any byte does not translate to
+    /// memory the guest may write (then nothing is written).
+    fn write(&mut self, va: u64, data: &[u8]) -> bool;
+}
+
+/// Why a domain stops, as SCHEDOP_shutdown says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    PowerOff,
+    Reboot,
+    Crash,
+    Watchdog,
+}
+
+/// What hypercalls change, carried out by the kernel for the calling vCPU.
+/// Domain ids are already resolved (DOMID_SELF is the caller's own id);
+/// each method checks what only the kernel can (that a frame is the
+/// caller's RAM, that a domain exists) and answers Xen's errno.
+pub trait Services {
+    /// The caller's domain id.
+    fn domid(&self) -> DomId;
+    fn nr_vcpus(&self) -> u32;
+    /// XENMEM_add_to_physmap of the shared_info page at `gfn`.
+    fn map_shared_info(&mut self, gfn: u64) -> Result<()>;
+    /// XENMEM_add_to_physmap of grant frame `idx` at `gfn`.
+    fn map_grant_frame(&mut self, idx: u64, gfn: u64) -> Result<()>;
+    /// Grant frames in use and the most the domain may have.
+    fn grant_frames(&self) -> (u32, u32);
+    fn register_vcpu_info(&mut self, vcpu: u32, gfn: u64, offset: u32) -> Result<()>;
+    /// The runstate area at guest virtual address `va` (translated when
+    /// written, as the guest's tables may change).
+    fn register_runstate(&mut self, vcpu: u32, va: u64) -> Result<()>;
+    /// An HVM parameter the hypervisor set for the caller.
+    fn param(&self, index: u32) -> Result<u64>;
+    fn shutdown(&mut self, why: Shutdown);
+    fn yield_now(&mut self);
+    fn alloc_unbound(&mut self, remote: DomId) -> Result<u32>;
+    fn bind_interdomain(&mut self, remote: DomId, remote_port: u32) -> Result<u32>;
+    fn bind_virq(&mut self, virq: u32, vcpu: u32) -> Result<u32>;
+    fn close(&mut self, port: u32) -> Result<()>;
+    fn send(&mut self, port: u32) -> Result<()>;
+    fn unmask(&mut self, port: u32) -> Result<()>;
+    /// What `port` is bound to and the vCPU it notifies.
+    fn status(&self, port: u32) -> Result<(Binding, u32)>;
+    fn bind_vcpu(&mut self, port: u32, vcpu: u32) -> Result<()>;
+}
+
+/// Feature submap 0 as this hypervisor reports it: a translated guest
+/// (stage 2), SMCCC over HVC #0, guest frames that are not machine frames
+/// (so Linux never turns on swiotlb-xen). Never XENFEAT_dom0.
+pub const FEATURES: u32 = 1 << xenfeat::AUTO_TRANSLATED_PHYSMAP | 1 << xenfeat::ARM_SMCCC_SUPPORTED | 1 << xenfeat::NOT_DIRECT_MAPPED;
+
+/// HVM parameters a guest may read (Xen's HVM_NR_PARAMS).
+pub const NR_PARAMS: u32 = 39;
+
+/// Carries out hypercall `nr` with arguments `a` (x0..x4) for the calling
+/// vCPU; returns what goes in x0.
+pub fn hypercall(nr: u64, a: [u64; 5], mem: &mut impl GuestMemory, sv: &mut impl Services) -> i64 {
+    let r = match nr {
+        hc::XEN_VERSION => xen_version(a[0], a[1], mem),
+        hc::MEMORY_OP => memory_op(a[0], a[1], mem, sv),
+        hc::GRANT_TABLE_OP => grant_table_op(a[0], a[1], a[2], mem, sv),
+        hc::VM_ASSIST => vm_assist(a[0], a[1]),
+        hc::VCPU_OP => vcpu_op(a[0], a[1], a[2], mem, sv),
+        hc::SCHED_OP => sched_op(a[0], a[1], mem, sv),
+        hc::EVENT_CHANNEL_OP => event_channel_op(a[0], a[1], mem, sv),
+        hc::HVM_OP => hvm_op(a[0], a[1], mem, sv),
+        _ => Err(Errno(-hc::ENOSYS)),
+    };
+    match r {
+        Ok(v) => v,
+        Err(Errno(e)) => e,
+    }
+}
+
+pub type Result<T> = core::result::Result<T, Errno>;
+
+fn fault() -> Errno {
+    Errno(-hc::EFAULT)
+}
+
+fn read<const N: usize>(mem: &impl GuestMemory, va: u64) -> Result<[u8; N]> {
+    let mut b = [0; N];
+    if mem.read(va, &mut b) {
+        Ok(b)
+    } else {
+        Err(fault())
+    }
+}
+
+fn write(mem: &mut impl GuestMemory, va: u64, data: &[u8]) -> Result<()> {
+    if mem.write(va, data) {
+        Ok(())
+    } else {
+        Err(fault())
+    }
+}
+
+fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    let mut w = [0; 8];
+    w.copy_from_slice(&b[o..o + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// A domain-id argument that must name the caller (these calls act on
+/// the caller only: no domain has another's powers).
+fn self_only(dom: u16, sv: &impl Services) -> Result<()> {
+    if dom == hc::DOMID_SELF || dom == sv.domid() {
+        Ok(())
+    } else {
+        Err(Errno(-hc::EPERM))
+    }
+}
+
+/// A domain-id argument naming a peer: DOMID_SELF resolved.
+fn peer(dom: u16, sv: &impl Services) -> DomId {
+    if dom == hc::DOMID_SELF {
+        sv.domid()
+    } else {
+        dom
+    }
+}
+
+/// Writes `s` NUL-padded into a `len`-byte guest buffer.
+fn write_string(mem: &mut impl GuestMemory, va: u64, s: &str, len: usize) -> Result<()> {
+    let mut buf = [0u8; 64];
+    let n = s.len().min(len.min(64) - 1);
+    buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+    // Longer buffers: the string, then zeros in 64-byte pieces.
+    let mut at = 0;
+    while at < len {
+        let chunk = (len - at).min(64);
+        let src = if at == 0 { &buf[..chunk] } else { &[0u8; 64][..chunk] };
+        write(mem, va + at as u64, src)?;
+        at += chunk;
+    }
+    Ok(())
+}
+
+fn xen_version(cmd: u64, arg: u64, mem: &mut impl GuestMemory) -> Result<i64> {
+    match cmd {
+        xenver::VERSION => Ok(hc::XEN_VERSION_4_17),
+        xenver::EXTRAVERSION => write_string(mem, arg, ".0-cockpit", 16).map(|_| 0),
+        xenver::CHANGESET => write_string(mem, arg, "cockpit", 64).map(|_| 0),
+        xenver::CAPABILITIES => write_string(mem, arg, "xen-3.0-aarch64", 1024).map(|_| 0),
+        xenver::PAGESIZE => Ok(4096),
+        xenver::GET_FEATURES => {
+            let b = read::<8>(mem, arg)?;
+            let submap = if u32_at(&b, 0) == 0 { FEATURES } else { 0 };
+            write(mem, arg + 4, &submap.to_le_bytes()).map(|_| 0)
+        }
+        _ => Err(Errno(-hc::ENOSYS)),
+    }
+}
+
+fn memory_op(cmd: u64, arg: u64, mem: &mut impl GuestMemory, sv: &mut impl Services) -> Result<i64> {
+    match cmd {
+        xenmem::ADD_TO_PHYSMAP => {
+            let b = read::<{ xenmem::ADD_TO_PHYSMAP_SIZE }>(mem, arg)?;
+            self_only(u16_at(&b, 0), sv)?;
+            let (space, idx, gfn) = (u32_at(&b, 4), u64_at(&b, 8), u64_at(&b, 16));
+            match space {
+                xenmem::SPACE_SHARED_INFO if idx == 0 => sv.map_shared_info(gfn)?,
+                // Bit 31: a v2 status frame; only v1 is offered.
+                xenmem::SPACE_GRANT_TABLE if idx & 1 << 31 == 0 => sv.map_grant_frame(idx, gfn)?,
+                _ => return Err(Errno(-hc::EINVAL)),
+            }
+            Ok(0)
+        }
+        _ => Err(Errno(-hc::ENOSYS)),
+    }
+}
+
+fn grant_table_op(cmd: u64, arg: u64, count: u64, mem: &mut impl GuestMemory, sv: &mut impl Services) -> Result<i64> {
+    match cmd {
+        gnttabop::QUERY_SIZE => {
+            if count != 1 {
+                return Err(Errno(-hc::EINVAL));
+            }
+            let mut b = read::<{ gnttabop::QUERY_SIZE_SIZE }>(mem, arg)?;
+            let (nr, max) = sv.grant_frames();
+            let status: i16 = if self_only(u16_at(&b, 0), sv).is_ok() { 0 } else { crate::grant::status::BAD_DOMAIN };
+            if status == 0 {
+                b[4..8].copy_from_slice(&nr.to_le_bytes());
+                b[8..12].copy_from_slice(&max.to_le_bytes());
+            }
+            b[12..14].copy_from_slice(&status.to_le_bytes());
+            write(mem, arg, &b).map(|_| 0)
+        }
+        gnttabop::SET_VERSION => {
+            if count != 1 {
+                return Err(Errno(-hc::EINVAL));
+            }
+            let b = read::<4>(mem, arg)?;
+            if u32_at(&b, 0) == 1 {
+                Ok(0)
+            } else {
+                // The caller reads the version back: v1, the only one offered.
+                write(mem, arg, &1u32.to_le_bytes())?;
+                Err(Errno(-hc::EINVAL))
+            }
+        }
+        _ => Err(Errno(-hc::ENOSYS)),
+    }
+}
+
+fn vm_assist(cmd: u64, kind: u64) -> Result<i64> {
+    // The runstate "update in progress" flag is always honoured; no other
+    // assist exists on Arm.
+    match (cmd, kind) {
+        (vmassist::CMD_ENABLE | vmassist::CMD_DISABLE, vmassist::TYPE_RUNSTATE_UPDATE_FLAG) => Ok(0),
+        _ => Err(Errno(-hc::EINVAL)),
+    }
+}
+
+fn vcpu_op(cmd: u64, vcpu: u64, arg: u64, mem: &mut impl GuestMemory, sv: &mut impl Services) -> Result<i64> {
+    if vcpu >= u64::from(sv.nr_vcpus()) {
+        return Err(Errno(-hc::ENOENT));
+    }
+    let vcpu = vcpu as u32;
+    match cmd {
+        vcpuop::REGISTER_VCPU_INFO => {
+            let b = read::<{ vcpuop::REGISTER_VCPU_INFO_SIZE }>(mem, arg)?;
+            let (gfn, offset) = (u64_at(&b, 0), u32_at(&b, 8));
+            // The structure must sit inside one page, naturally aligned for
+            // the 8-byte selector the hypervisor updates atomically.
+            let size = xen_abi::hypercall::shared_info::VCPU_INFO_SIZE as u32;
+            if offset > 4096 - size || offset % 8 != 0 {
+                return Err(Errno(-hc::EINVAL));
+            }
+            sv.register_vcpu_info(vcpu, gfn, offset).map(|_| 0)
+        }
+        vcpuop::REGISTER_RUNSTATE_MEMORY_AREA => {
+            let b = read::<8>(mem, arg)?;
+            sv.register_runstate(vcpu, u64_at(&b, 0)).map(|_| 0)
+        }
+        _ => Err(Errno(-hc::EINVAL)),
+    }
+}
+
+fn sched_op(cmd: u64, arg: u64, mem: &mut impl GuestMemory, sv: &mut impl Services) -> Result<i64> {
+    match cmd {
+        schedop::YIELD => {
+            sv.yield_now();
+            Ok(0)
+        }
+        schedop::SHUTDOWN => {
+            let b = read::<4>(mem, arg)?;
+            let why = match u32_at(&b, 0) {
+                schedop::SHUTDOWN_POWEROFF => Shutdown::PowerOff,
+                schedop::SHUTDOWN_REBOOT => Shutdown::Reboot,
+                schedop::SHUTDOWN_CRASH => Shutdown::Crash,
+                schedop::SHUTDOWN_WATCHDOG => Shutdown::Watchdog,
+                // Suspend and soft reset need a toolstack to resume the
+                // domain; there is none.
+                _ => return Err(Errno(-hc::EINVAL)),
+            };
+            sv.shutdown(why);
+            Ok(0)
+        }
+        _ => Err(Errno(-hc::ENOSYS)),
+    }
+}
+
+fn hvm_op(cmd: u64, arg: u64, mem: &mut impl GuestMemory, sv: &mut impl Services) -> Result<i64> {
+    match cmd {
+        hvmop::GET_PARAM => {
+            let mut b = read::<{ hvmop::PARAM_SIZE }>(mem, arg)?;
+            self_only(u16_at(&b, 0), sv)?;
+            let index = u32_at(&b, 4);
+            if index >= NR_PARAMS {
+                return Err(Errno(-hc::EINVAL));
+            }
+            b[8..16].copy_from_slice(&sv.param(index)?.to_le_bytes());
+            write(mem, arg, &b).map(|_| 0)
+        }
+        // Parameters are the hypervisor's, from the system description: a
+        // guest changes none (Xen's XSM denies a domU the same ones).
+        hvmop::SET_PARAM => Err(Errno(-hc::EPERM)),
+        _ => Err(Errno(-hc::ENOSYS)),
+    }
+}
+
+/// EVTCHNOP_status's (state, u) for a binding.
+fn status_words(b: Binding) -> (u32, u64) {
+    match b {
+        Binding::Free => (evtchnop::STAT_CLOSED, 0),
+        Binding::Unbound { remote } => (evtchnop::STAT_UNBOUND, u64::from(remote)),
+        Binding::Interdomain { remote, port } => (evtchnop::STAT_INTERDOMAIN, u64::from(remote) | u64::from(port) << 32),
+        Binding::Virq { virq } => (evtchnop::STAT_VIRQ, u64::from(virq)),
+    }
+}
+
+fn event_channel_op(cmd: u64, arg: u64, mem: &mut impl GuestMemory, sv: &mut impl Services) -> Result<i64> {
+    match cmd {
+        evtchnop::ALLOC_UNBOUND => {
+            let b = read::<8>(mem, arg)?;
+            self_only(u16_at(&b, 0), sv)?;
+            let port = sv.alloc_unbound(peer(u16_at(&b, 2), sv))?;
+            if let Err(e) = write(mem, arg + 4, &port.to_le_bytes()) {
+                // The guest cannot learn the port: do not leak it.
+                let _ = sv.close(port);
+                return Err(e);
+            }
+            Ok(0)
+        }
+        evtchnop::BIND_INTERDOMAIN => {
+            let b = read::<12>(mem, arg)?;
+            let port = sv.bind_interdomain(peer(u16_at(&b, 0), sv), u32_at(&b, 4))?;
+            if let Err(e) = write(mem, arg + 8, &port.to_le_bytes()) {
+                let _ = sv.close(port);
+                return Err(e);
+            }
+            Ok(0)
+        }
+        evtchnop::BIND_VIRQ => {
+            let b = read::<12>(mem, arg)?;
+            let port = sv.bind_virq(u32_at(&b, 0), u32_at(&b, 4))?;
+            if let Err(e) = write(mem, arg + 8, &port.to_le_bytes()) {
+                let _ = sv.close(port);
+                return Err(e);
+            }
+            Ok(0)
+        }
+        evtchnop::CLOSE => sv.close(u32::from_le_bytes(read::<4>(mem, arg)?)).map(|_| 0),
+        evtchnop::SEND => sv.send(u32::from_le_bytes(read::<4>(mem, arg)?)).map(|_| 0),
+        evtchnop::UNMASK => sv.unmask(u32::from_le_bytes(read::<4>(mem, arg)?)).map(|_| 0),
+        evtchnop::STATUS => {
+            let mut b = read::<24>(mem, arg)?;
+            self_only(u16_at(&b, 0), sv)?;
+            let (binding, vcpu) = sv.status(u32_at(&b, 4))?;
+            let (state, u) = status_words(binding);
+            b[8..12].copy_from_slice(&state.to_le_bytes());
+            b[12..16].copy_from_slice(&vcpu.to_le_bytes());
+            b[16..24].copy_from_slice(&u.to_le_bytes());
+            write(mem, arg, &b).map(|_| 0)
+        }
+        evtchnop::BIND_VCPU => {
+            let b = read::<8>(mem, arg)?;
+            sv.bind_vcpu(u32_at(&b, 0), u32_at(&b, 4)).map(|_| 0)
+        }
+        // INIT_CONTROL (FIFO) included: Linux falls back to 2-level.
+        _ => Err(Errno(-hc::ENOSYS)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evtchn::{self, Ports};
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    /// Guest memory as a test harness: pages mapped at virtual addresses,
+    /// some read-only; every other address faults.
+    #[derive(Default)]
+    struct Mem {
+        bytes: HashMap<u64, u8>,
+        pages: HashMap<u64, bool>,
+    }
+
+    impl Mem {
+        fn with_page(va: u64, writable: bool) -> Self {
+            let mut m = Mem::default();
+            m.pages.insert(va & !0xfff, writable);
+            m
+        }
+        fn put(&mut self, va: u64, data: &[u8]) {
+            for (i, b) in data.iter().enumerate() {
+                self.bytes.insert(va + i as u64, *b);
+            }
+        }
+        fn get(&self, va: u64, n: usize) -> Vec<u8> {
+            (0..n as u64).map(|i| self.bytes.get(&(va + i)).copied().unwrap_or(0)).collect()
+        }
+    }
+
+    impl GuestMemory for Mem {
+        fn read(&self, va: u64, buf: &mut [u8]) -> bool {
+            if !(0..buf.len() as u64).all(|i| va.checked_add(i).is_some_and(|a| self.pages.contains_key(&(a & !0xfff)))) {
+                return false;
+            }
+            buf.copy_from_slice(&self.get(va, buf.len()));
+            true
+        }
+        fn write(&mut self, va: u64, data: &[u8]) -> bool {
+            if !(0..data.len() as u64).all(|i| va.checked_add(i).is_some_and(|a| self.pages.get(&(a & !0xfff)) == Some(&true))) {
+                return false;
+            }
+            self.put(va, data);
+            true
+        }
+    }
+
+    /// The kernel's side, as a test harness: one domain (id 1) with a
+    /// port table, and a record of what was asked.
+    struct Fake {
+        ports: Ports<32>,
+        shared_info: Option<u64>,
+        vcpu_info: Vec<(u32, u64, u32)>,
+        shutdown: Option<Shutdown>,
+        sent: Vec<u32>,
+    }
+
+    impl Fake {
+        fn new() -> Self {
+            Fake { ports: Ports::new(8, 2), shared_info: None, vcpu_info: vec![], shutdown: None, sent: vec![] }
+        }
+    }
+
+    impl Services for Fake {
+        fn domid(&self) -> DomId {
+            1
+        }
+        fn nr_vcpus(&self) -> u32 {
+            2
+        }
+        fn map_shared_info(&mut self, gfn: u64) -> Result<()> {
+            self.shared_info = Some(gfn);
+            Ok(())
+        }
+        fn map_grant_frame(&mut self, idx: u64, _gfn: u64) -> Result<()> {
+            if idx < 4 {
+                Ok(())
+            } else {
+                Err(Errno(-hc::EINVAL))
+            }
+        }
+        fn grant_frames(&self) -> (u32, u32) {
+            (4, 4)
+        }
+        fn register_vcpu_info(&mut self, vcpu: u32, gfn: u64, offset: u32) -> Result<()> {
+            self.vcpu_info.push((vcpu, gfn, offset));
+            Ok(())
+        }
+        fn register_runstate(&mut self, _vcpu: u32, _va: u64) -> Result<()> {
+            Ok(())
+        }
+        fn param(&self, index: u32) -> Result<u64> {
+            Ok(if index == hvmop::PARAM_STORE_EVTCHN { 3 } else { 0 })
+        }
+        fn shutdown(&mut self, why: Shutdown) {
+            self.shutdown = Some(why);
+        }
+        fn yield_now(&mut self) {}
+        fn alloc_unbound(&mut self, remote: DomId) -> Result<u32> {
+            self.ports.alloc_unbound(remote)
+        }
+        fn bind_interdomain(&mut self, _remote: DomId, _port: u32) -> Result<u32> {
+            Err(Errno(-hc::EINVAL))
+        }
+        fn bind_virq(&mut self, virq: u32, vcpu: u32) -> Result<u32> {
+            self.ports.bind_virq(virq, vcpu)
+        }
+        fn close(&mut self, port: u32) -> Result<()> {
+            evtchn::close(&mut self.ports, 1, port, None)
+        }
+        fn send(&mut self, port: u32) -> Result<()> {
+            self.sent.push(port);
+            Ok(())
+        }
+        fn unmask(&mut self, _port: u32) -> Result<()> {
+            Ok(())
+        }
+        fn status(&self, port: u32) -> Result<(Binding, u32)> {
+            Ok((self.ports.binding(port), u32::from(self.ports.vcpu(port))))
+        }
+        fn bind_vcpu(&mut self, port: u32, vcpu: u32) -> Result<()> {
+            self.ports.bind_vcpu(port, vcpu)
+        }
+    }
+
+    const ARG: u64 = 0xffff_0000_0010_0000;
+
+    #[test]
+    fn what_linux_does_at_boot() {
+        let (mut m, mut f) = (Mem::with_page(ARG, true), Fake::new());
+        // xen_version(GET_FEATURES, {submap_idx 0}).
+        m.put(ARG, &[0; 8]);
+        assert_eq!(hypercall(hc::XEN_VERSION, [xenver::GET_FEATURES, ARG, 0, 0, 0], &mut m, &mut f), 0);
+        let submap = u32::from_le_bytes(m.get(ARG + 4, 4).try_into().unwrap());
+        assert_ne!(submap & 1 << xenfeat::AUTO_TRANSLATED_PHYSMAP, 0);
+        assert_eq!(submap & 1 << xenfeat::DOM0, 0, "no domain is dom0");
+        assert_eq!(hypercall(hc::XEN_VERSION, [xenver::VERSION, 0, 0, 0, 0], &mut m, &mut f), 4 << 16 | 17);
+        // add_to_physmap(shared_info) with DOMID_SELF.
+        let mut x = [0u8; 24];
+        x[0..2].copy_from_slice(&hc::DOMID_SELF.to_le_bytes());
+        x[16..24].copy_from_slice(&0x4_1234u64.to_le_bytes());
+        m.put(ARG, &x);
+        assert_eq!(hypercall(hc::MEMORY_OP, [xenmem::ADD_TO_PHYSMAP, ARG, 0, 0, 0], &mut m, &mut f), 0);
+        assert_eq!(f.shared_info, Some(0x4_1234));
+        // register_vcpu_info for vCPU 1.
+        let mut r = [0u8; 16];
+        r[0..8].copy_from_slice(&0x4_5678u64.to_le_bytes());
+        r[8..12].copy_from_slice(&0x40u32.to_le_bytes());
+        m.put(ARG, &r);
+        assert_eq!(hypercall(hc::VCPU_OP, [vcpuop::REGISTER_VCPU_INFO, 1, ARG, 0, 0], &mut m, &mut f), 0);
+        assert_eq!(f.vcpu_info, vec![(1, 0x4_5678, 0x40)]);
+        // FIFO is refused, so Linux uses 2-level.
+        assert_eq!(hypercall(hc::EVENT_CHANNEL_OP, [evtchnop::INIT_CONTROL, ARG, 0, 0, 0], &mut m, &mut f), -hc::ENOSYS);
+        // query_size, get_param.
+        let mut q = [0u8; 16];
+        q[0..2].copy_from_slice(&hc::DOMID_SELF.to_le_bytes());
+        m.put(ARG, &q);
+        assert_eq!(hypercall(hc::GRANT_TABLE_OP, [gnttabop::QUERY_SIZE, ARG, 1, 0, 0], &mut m, &mut f), 0);
+        assert_eq!(m.get(ARG + 8, 4), 4u32.to_le_bytes());
+        let mut p = [0u8; 16];
+        p[0..2].copy_from_slice(&hc::DOMID_SELF.to_le_bytes());
+        p[4..8].copy_from_slice(&hvmop::PARAM_STORE_EVTCHN.to_le_bytes());
+        m.put(ARG, &p);
+        assert_eq!(hypercall(hc::HVM_OP, [hvmop::GET_PARAM, ARG, 0, 0, 0], &mut m, &mut f), 0);
+        assert_eq!(m.get(ARG + 8, 8), 3u64.to_le_bytes());
+        // A panic's reboot, a crash.
+        m.put(ARG, &schedop::SHUTDOWN_CRASH.to_le_bytes());
+        assert_eq!(hypercall(hc::SCHED_OP, [schedop::SHUTDOWN, ARG, 0, 0, 0], &mut m, &mut f), 0);
+        assert_eq!(f.shutdown, Some(Shutdown::Crash));
+    }
+
+    #[test]
+    fn wild_arguments_get_xens_errors_and_change_nothing() {
+        let (mut m, mut f) = (Mem::with_page(ARG, true), Fake::new());
+        let unmapped = 0xdead_0000;
+        for nr in [hc::XEN_VERSION, hc::MEMORY_OP, hc::VCPU_OP, hc::SCHED_OP, hc::EVENT_CHANNEL_OP, hc::HVM_OP] {
+            let sub = if nr == hc::XEN_VERSION { xenver::GET_FEATURES } else if nr == hc::MEMORY_OP { xenmem::ADD_TO_PHYSMAP } else if nr == hc::SCHED_OP { schedop::SHUTDOWN } else if nr == hc::HVM_OP { hvmop::GET_PARAM } else { 0 };
+            let a = if nr == hc::VCPU_OP { [vcpuop::REGISTER_VCPU_INFO, 0, unmapped, 0, 0] } else { [sub, unmapped, 0, 0, 0] };
+            assert_eq!(hypercall(nr, a, &mut m, &mut f), -hc::EFAULT, "hypercall {nr}");
+        }
+        // A structure running off the end of its page into nothing.
+        assert_eq!(hypercall(hc::MEMORY_OP, [xenmem::ADD_TO_PHYSMAP, ARG + 4090, 0, 0, 0], &mut m, &mut f), -hc::EFAULT);
+        // Another domain's shared_info, params or ports: EPERM.
+        let mut x = [0u8; 24];
+        x[0..2].copy_from_slice(&2u16.to_le_bytes());
+        m.put(ARG, &x);
+        assert_eq!(hypercall(hc::MEMORY_OP, [xenmem::ADD_TO_PHYSMAP, ARG, 0, 0, 0], &mut m, &mut f), -hc::EPERM);
+        assert_eq!(hypercall(hc::HVM_OP, [hvmop::GET_PARAM, ARG, 0, 0, 0], &mut m, &mut f), -hc::EPERM);
+        assert_eq!(hypercall(hc::EVENT_CHANNEL_OP, [evtchnop::ALLOC_UNBOUND, ARG, 0, 0, 0], &mut m, &mut f), -hc::EPERM);
+        assert_eq!(hypercall(hc::HVM_OP, [hvmop::SET_PARAM, ARG, 0, 0, 0], &mut m, &mut f), -hc::EPERM);
+        // vCPU out of range, vcpu_info across a page, a v2 status frame.
+        assert_eq!(hypercall(hc::VCPU_OP, [vcpuop::REGISTER_VCPU_INFO, 2, ARG, 0, 0], &mut m, &mut f), -hc::ENOENT);
+        let mut r = [0u8; 16];
+        r[8..12].copy_from_slice(&4060u32.to_le_bytes());
+        m.put(ARG, &r);
+        assert_eq!(hypercall(hc::VCPU_OP, [vcpuop::REGISTER_VCPU_INFO, 0, ARG, 0, 0], &mut m, &mut f), -hc::EINVAL);
+        let mut g = [0u8; 24];
+        g[0..2].copy_from_slice(&hc::DOMID_SELF.to_le_bytes());
+        g[4..8].copy_from_slice(&xenmem::SPACE_GRANT_TABLE.to_le_bytes());
+        g[8..16].copy_from_slice(&(1u64 << 31).to_le_bytes());
+        m.put(ARG, &g);
+        assert_eq!(hypercall(hc::MEMORY_OP, [xenmem::ADD_TO_PHYSMAP, ARG, 0, 0, 0], &mut m, &mut f), -hc::EINVAL);
+        // Unknown shutdown reasons and hypercalls.
+        m.put(ARG, &7u32.to_le_bytes());
+        assert_eq!(hypercall(hc::SCHED_OP, [schedop::SHUTDOWN, ARG, 0, 0, 0], &mut m, &mut f), -hc::EINVAL);
+        assert_eq!(hypercall(hc::PLATFORM_OP, [0; 5], &mut m, &mut f), -hc::ENOSYS);
+        assert_eq!(hypercall(u64::MAX, [0; 5], &mut m, &mut f), -hc::ENOSYS);
+        assert!(f.shared_info.is_none() && f.vcpu_info.is_empty() && f.shutdown.is_none());
+    }
+
+    #[test]
+    fn a_port_the_guest_cannot_learn_is_not_leaked() {
+        // A read-only argument page: the port cannot be written back.
+        let (mut m, mut f) = (Mem::with_page(ARG, false), Fake::new());
+        m.put(ARG, &[0xf0, 0x7f, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(hypercall(hc::EVENT_CHANNEL_OP, [evtchnop::ALLOC_UNBOUND, ARG, 0, 0, 0], &mut m, &mut f), -hc::EFAULT);
+        assert_eq!(f.ports.used(), 0);
+        let mut m = Mem::with_page(ARG, true);
+        // Remote DOMID_SELF: the caller's own id is recorded.
+        m.put(ARG, &[0xf0, 0x7f, 0xf0, 0x7f, 0, 0, 0, 0]);
+        assert_eq!(hypercall(hc::EVENT_CHANNEL_OP, [evtchnop::ALLOC_UNBOUND, ARG, 0, 0, 0], &mut m, &mut f), 0);
+        assert_eq!(m.get(ARG + 4, 4), 1u32.to_le_bytes());
+        // Status reports it unbound for the caller itself.
+        let mut s = [0u8; 24];
+        s[0..2].copy_from_slice(&hc::DOMID_SELF.to_le_bytes());
+        s[4..8].copy_from_slice(&1u32.to_le_bytes());
+        m.put(ARG, &s);
+        assert_eq!(hypercall(hc::EVENT_CHANNEL_OP, [evtchnop::STATUS, ARG, 0, 0, 0], &mut m, &mut f), 0);
+        assert_eq!(m.get(ARG + 8, 4), evtchnop::STAT_UNBOUND.to_le_bytes());
+        assert_eq!(m.get(ARG + 16, 2), 1u16.to_le_bytes());
+    }
+
+    proptest! {
+        /// Any hypercall with any arguments, into memory holding anything:
+        /// an answer, never a panic, and never a success for a number Xen
+        /// does not define.
+        #[test]
+        fn any_call_gets_an_answer(nr in 0u64..64, a in prop::array::uniform5(prop_oneof![0u64..16, Just(ARG), Just(ARG + 4088), any::<u64>()]), fill in prop::collection::vec(any::<u8>(), 64)) {
+            let (mut m, mut f) = (Mem::with_page(ARG, true), Fake::new());
+            m.put(ARG, &fill);
+            let r = hypercall(nr, a, &mut m, &mut f);
+            let served = [hc::XEN_VERSION, hc::MEMORY_OP, hc::GRANT_TABLE_OP, hc::VM_ASSIST, hc::VCPU_OP, hc::SCHED_OP, hc::EVENT_CHANNEL_OP, hc::HVM_OP];
+            if !served.contains(&nr) {
+                prop_assert_eq!(r, -hc::ENOSYS);
+            }
+            prop_assert!(f.ports.used() <= 8);
+        }
+    }
+}
