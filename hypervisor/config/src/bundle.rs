@@ -1,6 +1,6 @@
 //! Encodes a validated [`Sample`] and its images into the boot bundle.
 
-use hv_core::bundle::{encode, BoardDesc, DomainDesc, Passthrough, FLAG_SYSTEM_CONTROLLER, FLAG_VPL011, MAX_PASSTHROUGH, MAX_VCPUS};
+use hv_core::bundle::{encode, BoardDesc, DomainDesc, Passthrough, FLAG_SYSTEM_CONTROLLER, FLAG_VPL011, FLAG_XEN, MAX_PASSTHROUGH, MAX_VCPUS};
 
 use crate::guest_dt::{image_header, GuestDt};
 use crate::sample::Kind;
@@ -19,6 +19,18 @@ pub struct DomainBlobs {
 impl From<Vec<u8>> for DomainBlobs {
     fn from(image: Vec<u8>) -> Self {
         DomainBlobs { image, initrd: None }
+    }
+}
+
+/// The part of a domain's descriptor that places its Xen pages.
+fn xen_desc(d: &crate::Domain) -> DomainDesc<'static> {
+    DomainDesc {
+        flags: if d.xen.is_some() { FLAG_XEN } else { 0 },
+        ram_ipa: d.ram_ipa(),
+        mem_size: d.memory.size,
+        grant_frames: d.xen.map_or(0, |x| x.grant_frames),
+        event_channels: d.xen.map_or(0, |x| x.event_channels),
+        ..Default::default()
     }
 }
 
@@ -74,6 +86,13 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
                 ),
             ));
         }
+        let xen = xen_desc(d).xen();
+        if let Some(x) = xen {
+            // The device tree's slot holds the Xen pages at its top.
+            if x.size >= DTB_SLOT / 2 {
+                return Err(ConfigError::new(&sample.path, None, field(), "its Xen pages do not fit beside the device tree"));
+            }
+        }
         let dt = GuestDt {
             name: &d.name,
             vcpus: d.vcpus,
@@ -82,6 +101,7 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
             ram_ipa: d.ram_ipa(),
             initrd: b.initrd.as_ref().map(|_| (d.ram_ipa() + initrd, d.ram_ipa() + initrd + initrd_len)),
             passthrough: &d.passthrough,
+            xen,
         }
         .build()
         .map_err(|e| ConfigError::new(&sample.path, None, field(), format!("cannot write its device tree: {e}")))?;
@@ -117,6 +137,9 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
         if d.vpl011 {
             flags |= FLAG_VPL011;
         }
+        if d.xen.is_some() {
+            flags |= FLAG_XEN;
+        }
         let mut passthrough = [Passthrough::default(); MAX_PASSTHROUGH];
         for (slot, p) in passthrough.iter_mut().zip(&d.passthrough) {
             let pages = p.pages();
@@ -139,6 +162,8 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
             npassthrough: d.passthrough.len().min(MAX_PASSTHROUGH) as u8,
             rtds_budget_us: d.rtds.map_or(0, |r| r.0),
             rtds_period_us: d.rtds.map_or(0, |r| r.1),
+            grant_frames: d.xen.map_or(0, |x| x.grant_frames),
+            event_channels: d.xen.map_or(0, |x| x.event_channels),
             ..Default::default()
         };
         if let Some(l) = &layouts[i] {

@@ -30,6 +30,8 @@ pub struct GuestDt<'a> {
     /// Guest physical range of the initrd, if any.
     pub initrd: Option<(u64, u64)>,
     pub passthrough: &'a [PassthroughDev],
+    /// Xen's guest ABI: where its pages are (left out of `memory`).
+    pub xen: Option<hv_core::bundle::XenPages>,
 }
 
 fn reg(fdt: &mut FdtWriter, ranges: &[(u64, u64)]) -> Result<(), Error> {
@@ -58,8 +60,19 @@ impl GuestDt<'_> {
 
         let mem = fdt.begin_node(&format!("memory@{:x}", self.ram_ipa))?;
         fdt.property_string("device_type", "memory")?;
-        reg(&mut fdt, &[(self.ram_ipa, self.mem_size)])?;
+        let xen_size = self.xen.map_or(0, |x| x.size);
+        reg(&mut fdt, &[(self.ram_ipa, self.mem_size - xen_size)])?;
         fdt.end_node(mem)?;
+
+        if let Some(x) = self.xen {
+            // Xen's guest binding: the version string first (Linux checks
+            // it), the grant-table window, and the event upcall PPI.
+            let hyp = fdt.begin_node("hypervisor")?;
+            fdt.property_string_list("compatible", vec!["xen,xen-4.17".into(), "xen,xen".into()])?;
+            reg(&mut fdt, &[(x.grant_ipa, u64::from(x.grant_frames) * 4096)])?;
+            fdt.property_array_u32("interrupts", &[PPI, gl::EVTCHN_PPI - 16, PPI_ALL_CPUS_LEVEL_LOW])?;
+            fdt.end_node(hyp)?;
+        }
 
         let cpus = fdt.begin_node("cpus")?;
         fdt.property_u32("#address-cells", 1)?;
@@ -172,6 +185,7 @@ mod tests {
             bootargs: "console=ttyAMA0",
             initrd: Some((0x4e00_0000, 0x4e20_0000)),
             passthrough: &pt,
+            xen: None,
         }
         .build()
         .unwrap();

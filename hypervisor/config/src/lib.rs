@@ -37,7 +37,7 @@ pub use error::ConfigError;
 pub use hv_core::bundle::{Action, Scheduler, Vwfi};
 pub use bundle::DomainBlobs;
 pub use cpupool::{Cpupool, PoolScheduler};
-pub use sample::{load_sample, parse_sample, valid_domain_name, Domain, ImageRef, Kind, LoadOptions, PassthroughDev, Sample};
+pub use sample::{load_sample, parse_sample, valid_domain_name, Domain, ImageRef, Kind, LoadOptions, PassthroughDev, Sample, XenLimits};
 
 /// The only architecture the hypervisor can be built for today.
 pub const SUPPORTED_ARCH: &str = "aarch64";

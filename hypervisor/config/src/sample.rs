@@ -105,6 +105,15 @@ pub struct Domain {
     pub direct_map: bool,
     /// Real-time share on an `rtds` cpupool: (budget, period) in microseconds.
     pub rtds: Option<(u32, u32)>,
+    /// Xen's guest ABI, with these limits (`[domain.xen]`).
+    pub xen: Option<XenLimits>,
+}
+
+/// Per-domain limits of the Xen guest ABI, reserved at boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XenLimits {
+    pub grant_frames: u16,
+    pub event_channels: u16,
 }
 
 /// A validated sample: board, chosen profile and domains.
@@ -170,6 +179,14 @@ pub(crate) struct RawDomain {
     pub cpupool: Option<Spanned<String>>,
     pub budget: Option<Spanned<String>>,
     pub period: Option<Spanned<String>>,
+    pub xen: Option<Spanned<RawXen>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawXen {
+    pub grant_frames: Option<Spanned<i64>>,
+    pub event_channels: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

@@ -267,6 +267,11 @@ pub(crate) fn domains(
         let on_reboot = action(&d.on_reboot, "on_reboot", Action::Restart)?;
         let on_crash = action(&d.on_crash, "on_crash", Action::Destroy)?;
 
+        let xen = match &d.xen {
+            None => None,
+            Some(x) => Some(xen_limits(src, x, &f)?),
+        };
+
         out.push(Domain {
             name: d.name.get_ref().clone(),
             vcpus: vcpus as u8,
@@ -285,12 +290,31 @@ pub(crate) fn domains(
             passthrough: linux.passthrough,
             direct_map: linux.direct_map,
             rtds,
+            xen,
         });
     }
 
     crate::linux::check_passthrough_exclusive(src, &raw.domain, board, &out)?;
     place_memory(src, &raw.domain, board, &mut out)?;
     Ok(out)
+}
+
+/// Grant frames and event channels a domain gets unless it says.
+const DEFAULT_GRANT_FRAMES: u16 = 4;
+const DEFAULT_EVENT_CHANNELS: u16 = 64;
+
+fn xen_limits(src: &Source<'_>, x: &Spanned<crate::sample::RawXen>, f: &dyn Fn(&str) -> String) -> Result<crate::sample::XenLimits, ConfigError> {
+    use hv_core::bundle::{MAX_EVENT_CHANNELS, MAX_GRANT_FRAMES};
+    let x = x.get_ref();
+    let limit = |v: &Option<Spanned<i64>>, key: &str, max: u16, default: u16, what: &str| match v {
+        None => Ok(default),
+        Some(v) if (1..=i64::from(max)).contains(v.get_ref()) => Ok(*v.get_ref() as u16),
+        Some(v) => Err(src.error(v, f(&format!("xen.{key}")), format!("{key} must be 1 to {max} ({what}), not {}", v.get_ref()))),
+    };
+    Ok(crate::sample::XenLimits {
+        grant_frames: limit(&x.grant_frames, "grant_frames", MAX_GRANT_FRAMES, DEFAULT_GRANT_FRAMES, "512 grants per frame")?,
+        event_channels: limit(&x.event_channels, "event_channels", MAX_EVENT_CHANNELS, DEFAULT_EVENT_CHANNELS, "ports the domain may bind")?,
+    })
 }
 
 fn image(

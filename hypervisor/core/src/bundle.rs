@@ -21,7 +21,9 @@
 //! npassthrough, pad[2], pins[8], mem_pa, mem_size, then three blobs (image,
 //! initrd, device tree) of (bundle offset, length, offset in guest RAM), then
 //! MAX_PASSTHROUGH passthrough entries of (pa, size, spi), then ram_ipa and
-//! the RTDS budget and period (u32 microseconds each).
+//! the RTDS budget and period (u32 microseconds each), then the Xen guest
+//! ABI's limits: grant frames and event channels (u16 each; 0 grant frames
+//! without FLAG_XEN).
 
 pub const MAGIC: &[u8; 8] = b"CKPTHV02";
 pub const HEADER_SIZE: usize = 64;
@@ -58,6 +60,30 @@ pub enum Action {
 
 pub const FLAG_SYSTEM_CONTROLLER: u8 = 1 << 0;
 pub const FLAG_VPL011: u8 = 1 << 1;
+/// The domain is offered Xen's guest ABI (hypercalls, event channels,
+/// grant table, a `/hypervisor` node in its device tree).
+pub const FLAG_XEN: u8 = 1 << 2;
+
+/// Grant frames a domain may have at most (512 v1 entries each).
+pub const MAX_GRANT_FRAMES: u16 = 32;
+/// Event channels a domain may have at most (port 0 is never used).
+pub const MAX_EVENT_CHANNELS: u16 = 1023;
+
+/// Where a Xen-enabled domain finds its hypervisor pages: the last pages
+/// of its RAM, left out of the memory its device tree declares. Grant
+/// frames first, then the xenstore ring. They are the domain's own RAM, so
+/// they need no mapping of their own and a restart scrubs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XenPages {
+    /// Guest physical address of grant frame 0.
+    pub grant_ipa: u64,
+    pub grant_frames: u16,
+    /// Guest physical address of the xenstore ring page.
+    pub store_ipa: u64,
+    /// Bytes taken from the top of RAM.
+    pub size: u64,
+    pub event_channels: u16,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DomainDesc<'a> {
@@ -92,6 +118,9 @@ pub struct DomainDesc<'a> {
     /// microseconds (both 0: the domain's pCPUs run the null scheduler).
     pub rtds_budget_us: u32,
     pub rtds_period_us: u32,
+    /// Xen guest ABI limits (meaningful with FLAG_XEN).
+    pub grant_frames: u16,
+    pub event_channels: u16,
 }
 
 /// An MMIO region (and its SPI, 0 for none) owned by one domain.
@@ -125,6 +154,8 @@ impl Default for DomainDesc<'_> {
             npassthrough: 0,
             rtds_budget_us: 0,
             rtds_period_us: 0,
+            grant_frames: 0,
+            event_channels: 0,
         }
     }
 }
@@ -143,6 +174,22 @@ impl DomainDesc<'_> {
     /// Scheduled by RTDS on shared pCPUs (else by the null scheduler).
     pub fn is_rtds(&self) -> bool {
         self.rtds_period_us != 0
+    }
+
+    /// Its Xen pages, if it is offered Xen's guest ABI.
+    pub fn xen(&self) -> Option<XenPages> {
+        if self.flags & FLAG_XEN == 0 {
+            return None;
+        }
+        let size = (u64::from(self.grant_frames) + 1) * 4096;
+        let base = self.ram_ipa + self.mem_size.checked_sub(size)?;
+        Some(XenPages {
+            grant_ipa: base,
+            grant_frames: self.grant_frames,
+            store_ipa: base + u64::from(self.grant_frames) * 4096,
+            size,
+            event_channels: self.event_channels,
+        })
     }
 
     pub fn passthrough(&self) -> &[Passthrough] {
@@ -175,6 +222,8 @@ pub enum BundleError {
     ImageTooLarge,
     BadPassthrough,
     BadRamIpa,
+    /// Xen limits out of range, or Xen pages that do not fit in its RAM.
+    BadXen,
 }
 
 /// A decoded, bounds-checked view of a bundle in memory.
@@ -304,6 +353,22 @@ impl<'a> Bundle<'a> {
         if !ram_ipa.is_multiple_of(2 << 20) || ram_end > 1 << 39 || ram_ipa < xen_abi::guest_layout::RAM0_BASE {
             return Err(BundleError::BadRamIpa);
         }
+        let (grant_frames, event_channels) = (u16::from_le_bytes([r[248], r[249]]), u16::from_le_bytes([r[250], r[251]]));
+        if r[33] & FLAG_XEN != 0
+            && (!(1..=MAX_GRANT_FRAMES).contains(&grant_frames)
+                || !(1..=MAX_EVENT_CHANNELS).contains(&event_channels)
+                || (u64::from(grant_frames) + 1) * 4096 >= mem_size)
+        {
+            return Err(BundleError::BadXen);
+        }
+        if r[33] & FLAG_XEN != 0 {
+            // No blob may reach into the Xen pages the guest will write.
+            let limit = mem_size - (u64::from(grant_frames) + 1) * 4096;
+            let ends = [(load_offset, image.len()), (initrd_offset, initrd.len()), (dtb_offset, dtb.len())];
+            if ends.iter().any(|&(o, n)| n > 0 && o + n as u64 > limit) {
+                return Err(BundleError::BadXen);
+            }
+        }
         let mut passthrough = [Passthrough::default(); MAX_PASSTHROUGH];
         for (i, p) in passthrough.iter_mut().enumerate().take(npassthrough as usize) {
             let at = 136 + 24 * i;
@@ -334,6 +399,8 @@ impl<'a> Bundle<'a> {
             npassthrough,
             rtds_budget_us: u32_at(r, 240),
             rtds_period_us: u32_at(r, 244),
+            grant_frames,
+            event_channels,
         })
     }
 
@@ -411,6 +478,8 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
         r[232..240].copy_from_slice(&d.ram_ipa.to_le_bytes());
         r[240..244].copy_from_slice(&d.rtds_budget_us.to_le_bytes());
         r[244..248].copy_from_slice(&d.rtds_period_us.to_le_bytes());
+        r[248..250].copy_from_slice(&d.grant_frames.to_le_bytes());
+        r[250..252].copy_from_slice(&d.event_channels.to_le_bytes());
         for (j, p) in d.passthrough().iter().enumerate() {
             let at = 136 + 24 * j;
             r[at..at + 8].copy_from_slice(&p.pa.to_le_bytes());

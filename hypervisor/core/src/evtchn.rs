@@ -61,6 +61,22 @@ impl<const N: usize> Ports<N> {
         self.slots.get(port as usize).filter(|_| port != 0)
     }
 
+    /// Frees every port and takes new limits (a domain's boot or restart;
+    /// its interdomain ports must have been closed with `close` first, so
+    /// no peer keeps a binding to a port that no longer exists).
+    pub fn reset(&mut self, quota: usize, nvcpus: u8) {
+        // In place: the table is too big to build on an EL2 stack.
+        self.slots.fill(FREE);
+        self.quota = quota.min(N.saturating_sub(1));
+        self.used = 0;
+        self.nvcpus = nvcpus;
+    }
+
+    /// The first port at or above `from` that is bound to another domain.
+    pub fn next_interdomain(&self, from: u32) -> Option<u32> {
+        (from.max(1) as usize..N).find(|&p| matches!(self.slots[p].binding, Binding::Interdomain { .. })).map(|p| p as u32)
+    }
+
     /// What `port` is bound to (`Free` for any port outside the table).
     pub fn binding(&self, port: u32) -> Binding {
         self.slot(port).map_or(Binding::Free, |s| s.binding)

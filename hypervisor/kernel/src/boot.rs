@@ -162,6 +162,7 @@ fn start_domains() {
         if dom.state.load(Ordering::Acquire) != DOM_RUNNING {
             continue;
         }
+        crate::xen::reset(dom);
         dom.load_blobs();
         if let Some(v0) = dom.vcpus.first() {
             v0.entry.store(dom.entry_ipa(), Ordering::Relaxed);

@@ -28,6 +28,8 @@ mod scrub;
 mod trap;
 #[cfg(target_os = "none")]
 mod vcpu;
+#[cfg(target_os = "none")]
+mod xen;
 
 #[cfg(target_os = "none")]
 #[panic_handler]

@@ -34,9 +34,12 @@ extern "C" fn guest_sync(frame: &mut Frame) {
         }
         Trap::Hvc { imm: 0 } => smccc_call(cpu, dom, v, frame),
         Trap::Hvc { imm } if imm == hypercall::XEN_HYPERCALL_TAG => {
-            // No Xen hypercall is served yet: answer like Xen does for an
-            // unknown one.
-            frame.x[0] = (-hypercall::ENOSYS) as u64;
+            if dom.desc.xen().is_some() {
+                crate::xen::hypercall(cpu, dom, v, frame);
+            } else {
+                // Not offered Xen's ABI: answer as Xen does an unknown call.
+                frame.x[0] = (-hypercall::ENOSYS) as u64;
+            }
         }
         Trap::Smc { imm: 0 } => {
             frame.elr = frame.elr.wrapping_add(esr::insn_len(esr_val));

@@ -250,6 +250,7 @@ pub fn shutdown(cpu: usize, dom: &Domain, v: usize, event: Event, frame: &mut Fr
         }
         _ => {
             domlog!(dom, life_log, "{}: destroyed", dom.name());
+            crate::xen::reset(dom);
             dom.state.store(DOM_DESTROYED, Ordering::Release);
             if all_destroyed() {
                 hvlog!("every domain is gone: machine off");
@@ -301,6 +302,8 @@ fn stop_other_vcpus(dom: &Domain, me: usize) {
 fn restart(dom: &Domain) {
     let n = dom.restarts.fetch_add(1, Ordering::AcqRel) + 1;
     domlog!(dom, life_log, "{}: restarting (restart #{})", dom.name(), n);
+    // Before the scrub: no other domain may raise events in this RAM now.
+    crate::xen::reset(dom);
     dom.scrub_at.store(0, Ordering::Release);
     vcpu_regs::flush_guest_tlbs();
     // A passed-through interrupt the old incarnation never completed stays

@@ -222,6 +222,60 @@ impl DomainRam {
     }
 }
 
+/// Guest data, for hypercalls: the domain's own RAM, which its vCPUs write
+/// concurrently. Every access is bounds-checked against the RAM and done
+/// with volatile or atomic operations, so a racing guest only ever changes
+/// what it reads back, never the hypervisor's own state.
+impl DomainRam {
+    fn checked(&self, offset: u64, len: usize) -> Option<u64> {
+        let end = offset.checked_add(len as u64)?;
+        (end <= self.size).then_some(self.pa + offset)
+    }
+
+    /// Copies `buf.len()` bytes from `offset`; false (nothing read) if the
+    /// range leaves the RAM.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> bool {
+        let Some(pa) = self.checked(offset, buf.len()) else { return false };
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: inside this domain's RAM (checked above), which the
+            // EL2 identity map covers as normal memory; a volatile read of a
+            // byte the guest may be writing yields some byte, never UB.
+            *b = unsafe { core::ptr::read_volatile((pa + i as u64) as *const u8) };
+        }
+        true
+    }
+
+    /// Writes `data` at `offset`; false (nothing written) if the range
+    /// leaves the RAM.
+    pub fn write(&self, offset: u64, data: &[u8]) -> bool {
+        let Some(pa) = self.checked(offset, data.len()) else { return false };
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: as for `read`; the RAM is this domain's alone.
+            unsafe { core::ptr::write_volatile((pa + i as u64) as *mut u8, *b) };
+        }
+        true
+    }
+
+    /// The 8-byte word at `offset` (8-aligned, inside the RAM), for
+    /// atomic updates the guest races with (event bits).
+    pub fn word(&self, offset: u64) -> Option<&'static core::sync::atomic::AtomicU64> {
+        let pa = self.checked(offset, 8).filter(|_| offset % 8 == 0)?;
+        // SAFETY: aligned and inside RAM claimed for this domain for the
+        // hypervisor's life; the guest accesses it with its own atomics
+        // (the Xen ABI says so) and the hypervisor only atomically. The
+        // scrub of a restart writes it plainly, but only after the
+        // domain's Xen state is reset, so no caller holds a word then.
+        Some(unsafe { &*(pa as *const core::sync::atomic::AtomicU64) })
+    }
+
+    /// The byte at `offset` inside the RAM, for atomic updates.
+    pub fn byte(&self, offset: u64) -> Option<&'static core::sync::atomic::AtomicU8> {
+        let pa = self.checked(offset, 1)?;
+        // SAFETY: as for `word` (a byte is always aligned).
+        Some(unsafe { &*(pa as *const core::sync::atomic::AtomicU8) })
+    }
+}
+
 /// A byte slice over memory the boot loader handed us (bundle, DTB).
 ///
 /// # Safety

@@ -106,6 +106,11 @@ pub fn data_cache_on() -> bool {
     read!(sctlr_el1) & (1 << 2) != 0
 }
 
+/// The running vCPU's stage-1 translation registers, to walk its tables.
+pub fn stage1_regs() -> hv_core::stage1::Regs {
+    hv_core::stage1::Regs { sctlr: read!(sctlr_el1), tcr: read!(tcr_el1), ttbr0: read!(ttbr0_el1), ttbr1: read!(ttbr1_el1) }
+}
+
 pub fn vbar_el1() -> u64 {
     read!(vbar_el1)
 }

@@ -1,0 +1,446 @@
+//! Xen's guest ABI for the domains that are offered it (`[domain.xen]`):
+//! the kernel's half of `hv_core::xen`. It owns each domain's event-channel
+//! table and the places the guest registered (shared_info, vcpu_info,
+//! runstate), raises events in the guest's memory and injects the upcall
+//! PPI. Decoding and checking the hypercalls is `hv_core::xen`'s.
+//!
+//! Locks: one per domain, over its Xen state. Two are taken together only
+//! for a binding between domains, lower domain index first; the vGIC's lock
+//! may be taken under one, never the other way round.
+
+use crate::arch::entry::Frame;
+use crate::arch::memory::DomainRam;
+use crate::arch::{sysreg, vcpu_regs};
+use crate::console::domlog;
+use crate::domain::{kick_for_irq, system, Domain, Lock};
+use core::sync::atomic::Ordering;
+use hv_core::bundle::{MAX_DOMAINS, MAX_VCPUS};
+use hv_core::evtchn::{self, Binding, DomId, Errno, EventWords, Ports};
+use hv_core::lifecycle::Event;
+use hv_core::stage1;
+use hv_core::xen::{GuestMemory, Services, Shutdown};
+use xen_abi::guest_layout::EVTCHN_PPI;
+use xen_abi::hypercall::{self as hc, hvmop, shared_info as si, vcpuop};
+
+/// Ports a table holds: the most a description may ask for, plus port 0.
+const PORTS: usize = hv_core::bundle::MAX_EVENT_CHANNELS as usize + 1;
+
+/// One domain's Xen state; reset at every (re)start.
+pub struct XenState {
+    ports: Ports<PORTS>,
+    /// RAM offset of its shared_info page.
+    shared_info: Option<u64>,
+    /// RAM offset of each vCPU's vcpu_info.
+    vcpu_info: [Option<u64>; MAX_VCPUS],
+    /// Guest virtual address of each vCPU's runstate area.
+    runstate: [Option<u64>; MAX_VCPUS],
+    /// Grant frames the guest placed (bit i: frame i).
+    grant_frames: u32,
+}
+
+impl XenState {
+    const fn new() -> Self {
+        XenState { ports: Ports::new(0, 0), shared_info: None, vcpu_info: [None; MAX_VCPUS], runstate: [None; MAX_VCPUS], grant_frames: 0 }
+    }
+}
+
+/// Every domain's Xen state, by domain index: static, as the port tables
+/// are too big to build on a stack.
+static XEN: [Lock<XenState>; MAX_DOMAINS] = [const { Lock::new(XenState::new()) }; MAX_DOMAINS];
+
+/// A domain's id in Xen's ABI: its VMID (1-based), so no domain is 0.
+fn domid(dom: &Domain) -> DomId {
+    dom.vmid
+}
+
+/// The Xen-enabled domain with id `id`.
+fn by_domid(id: DomId) -> Option<&'static Domain> {
+    let d = system().domains.get((id as usize).checked_sub(1)?)?;
+    d.desc.xen().is_some().then_some(d)
+}
+
+/// Prepares `dom`'s Xen state for a (re)start: its bindings to other
+/// domains are closed (their ports go back to unbound, as in Xen) and its
+/// table takes the description's quota. Called while none of its vCPUs
+/// runs and before its RAM is scrubbed.
+pub fn reset(dom: &Domain) {
+    let Some(x) = dom.desc.xen() else { return };
+    let me = dom.index();
+    let mut from = 1;
+    loop {
+        let next = XEN[me].lock().ports.next_interdomain(from);
+        let Some(port) = next else { break };
+        from = port + 1;
+        let peer = evtchn::peer_of(&XEN[me].lock().ports, port).and_then(by_domid);
+        match peer {
+            Some(p) if p.index() != me => with_two(me, p.index(), |mine, theirs| {
+                let _ = evtchn::close(&mut mine.ports, domid(dom), port, Some(&mut theirs.ports));
+            }),
+            _ => {}
+        }
+    }
+    let mut s = XEN[me].lock();
+    s.ports.reset(usize::from(x.event_channels), dom.desc.vcpus);
+    s.shared_info = None;
+    s.vcpu_info = [None; MAX_VCPUS];
+    s.runstate = [None; MAX_VCPUS];
+    s.grant_frames = 0;
+}
+
+/// Runs `f` with the Xen state of domains `a` and `b` (distinct) locked,
+/// lower index first.
+fn with_two<R>(a: usize, b: usize, f: impl FnOnce(&mut XenState, &mut XenState) -> R) -> R {
+    if a < b {
+        let mut x = XEN[a].lock();
+        let mut y = XEN[b].lock();
+        f(&mut x, &mut y)
+    } else {
+        let mut y = XEN[b].lock();
+        let mut x = XEN[a].lock();
+        f(&mut x, &mut y)
+    }
+}
+
+/// The 2-level ABI's words of one domain, in its RAM.
+struct Words<'a> {
+    ram: DomainRam,
+    state: &'a XenState,
+}
+
+impl Words<'_> {
+    fn shared_word(&self, base: u64, port: u32) -> Option<&'static core::sync::atomic::AtomicU64> {
+        self.ram.word(self.state.shared_info? + base + u64::from(port / 64) * 8)
+    }
+
+    /// vCPU `v`'s vcpu_info: the registered one, or for vCPU 0 before it
+    /// registers, the slot in shared_info (as Xen does).
+    fn vcpu_info(&self, v: u8) -> Option<u64> {
+        match self.state.vcpu_info.get(v as usize).copied().flatten() {
+            Some(at) => Some(at),
+            None if (v as usize) < si::LEGACY_VCPUS => self.state.shared_info,
+            None => None,
+        }
+    }
+}
+
+impl EventWords for Words<'_> {
+    fn test_and_set_pending(&mut self, port: u32) -> bool {
+        let bit = 1u64 << (port % 64);
+        // No shared_info yet: nothing can be raised; report it pending so
+        // no upcall follows.
+        self.shared_word(si::EVTCHN_PENDING, port).map_or(true, |w| w.fetch_or(bit, Ordering::SeqCst) & bit != 0)
+    }
+    fn is_pending(&self, port: u32) -> bool {
+        self.shared_word(si::EVTCHN_PENDING, port).is_some_and(|w| w.load(Ordering::SeqCst) & 1 << (port % 64) != 0)
+    }
+    fn is_masked(&self, port: u32) -> bool {
+        self.shared_word(si::EVTCHN_MASK, port).map_or(true, |w| w.load(Ordering::SeqCst) & 1 << (port % 64) != 0)
+    }
+    fn test_and_clear_mask(&mut self, port: u32) -> bool {
+        let bit = 1u64 << (port % 64);
+        self.shared_word(si::EVTCHN_MASK, port).is_some_and(|w| w.fetch_and(!bit, Ordering::SeqCst) & bit != 0)
+    }
+    fn test_and_set_selector(&mut self, vcpu: u8, word: u32) -> bool {
+        let bit = 1u64 << (word % 64);
+        let w = self.vcpu_info(vcpu).and_then(|at| self.ram.word(at + si::PENDING_SEL));
+        w.map_or(true, |w| w.fetch_or(bit, Ordering::SeqCst) & bit != 0)
+    }
+    fn test_and_set_upcall(&mut self, vcpu: u8) -> bool {
+        let b = self.vcpu_info(vcpu).and_then(|at| self.ram.byte(at + si::UPCALL_PENDING));
+        b.map_or(true, |b| b.swap(1, Ordering::SeqCst) != 0)
+    }
+}
+
+/// Raises `port` of domain `dom` (whose state `s` is locked): the guest's
+/// bits, then the upcall PPI on the port's vCPU if it went 0 to 1.
+fn raise(dom: &Domain, s: &XenState, port: u32, self_cpu: usize) {
+    let Some(ram) = dom.ram else { return };
+    let vcpu = s.ports.vcpu(port);
+    if evtchn::raise(&mut Words { ram, state: s }, port, vcpu) {
+        upcall(dom, vcpu, self_cpu);
+    }
+}
+
+fn upcall(dom: &Domain, vcpu: u8, self_cpu: usize) {
+    let (_, kick) = dom.vgic(|g| g.inject(vcpu as usize, EVTCHN_PPI, false));
+    kick_for_irq(dom, kick, self_cpu);
+}
+
+/// A hypercall (HVC #0xEA1) from vCPU `v` of `dom`, which is offered the
+/// ABI: carried out, its result in x0. A shutdown it asked for runs last.
+pub fn hypercall(cpu: usize, dom: &'static Domain, v: usize, frame: &mut Frame) {
+    let Some(ram) = dom.ram else { return };
+    let mut mem = CallerMemory { ram, ram_ipa: dom.desc.ram_ipa, regs: vcpu_regs::stage1_regs() };
+    let mut sv = Caller { dom, v, cpu, shutdown: None };
+    let nr = frame.x[16];
+    let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
+    frame.x[0] = hv_core::xen::hypercall(nr, args, &mut mem, &mut sv) as u64;
+    if let Some(why) = sv.shutdown {
+        domlog!(dom, life_log, "{}: SCHEDOP_shutdown ({:?})", dom.name(), why);
+        let event = match why {
+            Shutdown::PowerOff => Event::PowerOff,
+            Shutdown::Reboot => Event::Reboot,
+            Shutdown::Crash | Shutdown::Watchdog => Event::Crash,
+        };
+        crate::vcpu::shutdown(cpu, dom, v, event, frame);
+    }
+}
+
+/// The calling vCPU's memory by virtual address: its stage 1 walked in
+/// software (`hv_core::stage1`), then its RAM.
+struct CallerMemory {
+    ram: DomainRam,
+    ram_ipa: u64,
+    regs: stage1::Regs,
+}
+
+impl CallerMemory {
+    /// The RAM offset of `va`, if it translates (and is writable, if asked).
+    fn offset(&self, va: u64, write: bool) -> Option<u64> {
+        let read = |ipa: u64| {
+            let mut b = [0; 8];
+            (ipa % 8 == 0 && self.ram.read(ipa.checked_sub(self.ram_ipa)?, &mut b)).then(|| u64::from_le_bytes(b))
+        };
+        let t = stage1::translate(&self.regs, va, read).ok()?;
+        if write && !t.writable {
+            return None;
+        }
+        let off = t.ipa.checked_sub(self.ram_ipa)?;
+        (off < self.ram.size()).then_some(off)
+    }
+
+    /// `va..va+len` as (RAM offset, length) pieces split at pages.
+    fn pieces(&self, va: u64, len: usize, write: bool, mut each: impl FnMut(u64, usize, usize) -> bool) -> bool {
+        let mut done = 0;
+        while done < len {
+            let Some(at) = va.checked_add(done as u64) else { return false };
+            let n = (len - done).min(4096 - (at % 4096) as usize);
+            let Some(off) = self.offset(at, write) else { return false };
+            if !each(off, done, n) {
+                return false;
+            }
+            done += n;
+        }
+        true
+    }
+}
+
+impl GuestMemory for CallerMemory {
+    fn read(&self, va: u64, buf: &mut [u8]) -> bool {
+        let ram = self.ram;
+        self.pieces(va, buf.len(), false, |off, at, n| ram.read(off, &mut buf[at..at + n]))
+    }
+
+    fn write(&mut self, va: u64, data: &[u8]) -> bool {
+        // Translate every piece first, so a fault writes nothing.
+        if !self.pieces(va, data.len(), true, |_, _, _| true) {
+            return false;
+        }
+        let ram = self.ram;
+        self.pieces(va, data.len(), true, |off, at, n| ram.write(off, &data[at..at + n]))
+    }
+}
+
+/// The calling vCPU, as `hv_core::xen` sees the hypervisor.
+struct Caller {
+    dom: &'static Domain,
+    v: usize,
+    cpu: usize,
+    shutdown: Option<Shutdown>,
+}
+
+impl Caller {
+    fn me(&self) -> usize {
+        self.dom.index()
+    }
+
+    /// The RAM offset of guest frame `gfn` if it is RAM the guest's own
+    /// device tree declares (not its Xen pages).
+    fn ram_page(&self, gfn: u64) -> Result<u64, Errno> {
+        let visible = self.dom.desc.mem_size - self.dom.desc.xen().map_or(0, |x| x.size);
+        let off = gfn.checked_mul(4096).and_then(|ipa| ipa.checked_sub(self.dom.desc.ram_ipa));
+        off.filter(|&o| o < visible).ok_or(Errno(-hc::EINVAL))
+    }
+
+    fn runstate_write(&self, va: u64) {
+        // Best effort, as in Xen: a runstate area that does not translate
+        // is skipped. It reads "running since registration".
+        let Some(ram) = self.dom.ram else { return };
+        let mut mem = CallerMemory { ram, ram_ipa: self.dom.desc.ram_ipa, regs: vcpu_regs::stage1_regs() };
+        let mut b = [0u8; vcpuop::RUNSTATE_INFO_SIZE];
+        b[0..4].copy_from_slice(&vcpuop::RUNSTATE_RUNNING.to_le_bytes());
+        b[8..16].copy_from_slice(&now_ns().to_le_bytes());
+        let _ = mem.write(va, &b);
+    }
+}
+
+fn now_ns() -> u64 {
+    let freq = sysreg::read!(cntfrq_el0).max(1);
+    (u128::from(sysreg::counter()) * 1_000_000_000 / u128::from(freq)) as u64
+}
+
+impl Services for Caller {
+    fn domid(&self) -> DomId {
+        domid(self.dom)
+    }
+
+    fn nr_vcpus(&self) -> u32 {
+        u32::from(self.dom.desc.vcpus)
+    }
+
+    fn map_shared_info(&mut self, gfn: u64) -> Result<(), Errno> {
+        let off = self.ram_page(gfn)?;
+        XEN[self.me()].lock().shared_info = Some(off);
+        Ok(())
+    }
+
+    fn map_grant_frame(&mut self, idx: u64, gfn: u64) -> Result<(), Errno> {
+        // The frames are fixed pages at the top of the domain's RAM (see
+        // `bundle::XenPages`): frame `idx` can only be where it already is.
+        let x = self.dom.desc.xen().ok_or(Errno(-hc::EINVAL))?;
+        if idx >= u64::from(x.grant_frames) || gfn.checked_mul(4096) != Some(x.grant_ipa + idx * 4096) {
+            return Err(Errno(-hc::EINVAL));
+        }
+        XEN[self.me()].lock().grant_frames |= 1 << idx;
+        Ok(())
+    }
+
+    fn grant_frames(&self) -> (u32, u32) {
+        let max = self.dom.desc.xen().map_or(0, |x| u32::from(x.grant_frames));
+        // All of them exist from boot.
+        (max, max)
+    }
+
+    fn register_vcpu_info(&mut self, vcpu: u32, gfn: u64, offset: u32) -> Result<(), Errno> {
+        let off = self.ram_page(gfn)? + u64::from(offset);
+        let mut s = XEN[self.me()].lock();
+        let slot = s.vcpu_info.get_mut(vcpu as usize).ok_or(Errno(-hc::EINVAL))?;
+        if slot.is_some() {
+            // Xen refuses a second registration; Linux never asks twice.
+            return Err(Errno(-hc::EINVAL));
+        }
+        *slot = Some(off);
+        // Events pending in the legacy slot carry over (vCPU 0).
+        let Some(ram) = self.dom.ram else { return Ok(()) };
+        if let (Some(si_off), 0) = (s.shared_info, vcpu) {
+            let sel = ram.word(si_off + si::PENDING_SEL).map_or(0, |w| w.swap(0, Ordering::SeqCst));
+            if sel != 0 {
+                if let Some(w) = ram.word(off + si::PENDING_SEL) {
+                    w.fetch_or(sel, Ordering::SeqCst);
+                }
+                if let Some(b) = ram.byte(off + si::UPCALL_PENDING) {
+                    b.store(1, Ordering::SeqCst);
+                }
+                drop(s);
+                upcall(self.dom, 0, self.cpu);
+            }
+        }
+        Ok(())
+    }
+
+    fn register_runstate(&mut self, vcpu: u32, va: u64) -> Result<(), Errno> {
+        let mut s = XEN[self.me()].lock();
+        *s.runstate.get_mut(vcpu as usize).ok_or(Errno(-hc::EINVAL))? = Some(va);
+        drop(s);
+        if vcpu as usize == self.v {
+            self.runstate_write(va);
+        }
+        Ok(())
+    }
+
+    fn param(&self, index: u32) -> Result<u64, Errno> {
+        Ok(match index {
+            // The upcall PPI: type 2 (PPI) in bits 63:56, flags 2 (active low).
+            hvmop::PARAM_CALLBACK_IRQ => 2 << 56 | 2 << 8 | u64::from(EVTCHN_PPI),
+            // No store and no PV console yet: Linux then skips xenbus and hvc.
+            _ => 0,
+        })
+    }
+
+    fn shutdown(&mut self, why: Shutdown) {
+        self.shutdown = Some(why);
+    }
+
+    fn yield_now(&mut self) {}
+
+    fn alloc_unbound(&mut self, remote: DomId) -> Result<u32, Errno> {
+        if remote != domid(self.dom) && by_domid(remote).is_none() {
+            return Err(Errno(-hc::ESRCH));
+        }
+        XEN[self.me()].lock().ports.alloc_unbound(remote)
+    }
+
+    fn bind_interdomain(&mut self, remote: DomId, remote_port: u32) -> Result<u32, Errno> {
+        let peer = by_domid(remote).ok_or(Errno(-hc::ESRCH))?;
+        if peer.index() == self.me() {
+            return Err(Errno(-hc::EINVAL));
+        }
+        let me = domid(self.dom);
+        let port = with_two(self.me(), peer.index(), |mine, theirs| {
+            evtchn::bind_interdomain(&mut mine.ports, me, &mut theirs.ports, remote, remote_port)
+        })?;
+        // Xen raises the new local port, so a waiter notices the binding.
+        raise(self.dom, &XEN[self.me()].lock(), port, self.cpu);
+        Ok(port)
+    }
+
+    fn bind_virq(&mut self, virq: u32, vcpu: u32) -> Result<u32, Errno> {
+        XEN[self.me()].lock().ports.bind_virq(virq, vcpu)
+    }
+
+    fn close(&mut self, port: u32) -> Result<(), Errno> {
+        let me = domid(self.dom);
+        let peer = evtchn::peer_of(&XEN[self.me()].lock().ports, port).and_then(by_domid);
+        match peer {
+            Some(p) if p.index() != self.me() => with_two(self.me(), p.index(), |mine, theirs| {
+                // Re-checked under both locks: the binding may have changed.
+                match evtchn::peer_of(&mine.ports, port) {
+                    Some(r) if r == domid(p) => evtchn::close(&mut mine.ports, me, port, Some(&mut theirs.ports)),
+                    Some(_) => Err(Errno(-hc::EAGAIN)),
+                    None => evtchn::close(&mut mine.ports, me, port, None),
+                }
+            }),
+            // No other Xen domain at the far end (bind_interdomain never
+            // makes one): a port of our own, closed alone.
+            _ => evtchn::close(&mut XEN[self.me()].lock().ports, me, port, None),
+        }
+    }
+
+    fn send(&mut self, port: u32) -> Result<(), Errno> {
+        let (remote, rport) = evtchn::send_target(&XEN[self.me()].lock().ports, port)?;
+        let peer = by_domid(remote).ok_or(Errno(-hc::EINVAL))?;
+        let s = XEN[peer.index()].lock();
+        // Still bound back to us? (The peer may have closed meanwhile.)
+        if s.ports.binding(rport) != (Binding::Interdomain { remote: domid(self.dom), port }) {
+            return Ok(());
+        }
+        raise(peer, &s, rport, self.cpu);
+        Ok(())
+    }
+
+    fn unmask(&mut self, port: u32) -> Result<(), Errno> {
+        let Some(ram) = self.dom.ram else { return Ok(()) };
+        let s = XEN[self.me()].lock();
+        if s.ports.binding(port) == Binding::Free {
+            return Err(Errno(-hc::EINVAL));
+        }
+        let vcpu = s.ports.vcpu(port);
+        if evtchn::unmask(&mut Words { ram, state: &s }, port, vcpu) {
+            drop(s);
+            upcall(self.dom, vcpu, self.cpu);
+        }
+        Ok(())
+    }
+
+    fn status(&self, port: u32) -> Result<(Binding, u32), Errno> {
+        let s = XEN[self.me()].lock();
+        if port as usize >= PORTS {
+            return Err(Errno(-hc::EINVAL));
+        }
+        Ok((s.ports.binding(port), u32::from(s.ports.vcpu(port))))
+    }
+
+    fn bind_vcpu(&mut self, port: u32, vcpu: u32) -> Result<(), Errno> {
+        XEN[self.me()].lock().ports.bind_vcpu(port, vcpu)
+    }
+}
