@@ -37,6 +37,26 @@ pub fn decide(dom: &DomainDesc<'_>, event: Event) -> Decision {
     }
 }
 
+/// What Linux prints on its console as it panics. Arm Linux tells Xen of
+/// a panic only by rebooting (the Xen panic notifier is x86's alone), so a
+/// reboot that follows this line on the domain's console is a crash. A
+/// guest that prints it falsely changes only its own policy.
+const PANIC_BANNER: &[u8] = b"Kernel panic - not syncing";
+
+/// Whether a console line of a domain is Linux's panic banner (with or
+/// without the kernel's timestamp prefix).
+pub fn is_panic_line(line: &[u8]) -> bool {
+    line.windows(PANIC_BANNER.len()).take(32).any(|w| w == PANIC_BANNER)
+}
+
+/// A reboot after the domain's kernel panicked counts as a crash.
+pub fn classify(event: Event, panicked: bool) -> Event {
+    match event {
+        Event::Reboot if panicked => Event::Crash,
+        e => e,
+    }
+}
+
 /// Consecutive aborts injected at the guest's own vector table before the
 /// vCPU counts as crashed: a guest with no working handler faults there again
 /// and again and would otherwise spin forever.
@@ -69,6 +89,20 @@ impl FaultWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reboot_after_a_panic_banner_is_a_crash() {
+        assert!(is_panic_line(b"[    3.141592] Kernel panic - not syncing: sysrq triggered crash"));
+        assert!(is_panic_line(b"Kernel panic - not syncing: Attempted to kill init!"));
+        assert!(!is_panic_line(b"ivi tick 3"));
+        // Only near the start of the line: an application quoting it later on is not a panic.
+        let mut quoted = vec![b'x'; 64];
+        quoted.extend_from_slice(PANIC_BANNER);
+        assert!(!is_panic_line(&quoted));
+        assert_eq!(classify(Event::Reboot, true), Event::Crash);
+        assert_eq!(classify(Event::Reboot, false), Event::Reboot);
+        assert_eq!(classify(Event::PowerOff, true), Event::PowerOff);
+    }
     use crate::bundle::*;
 
     fn dom(flags: u8) -> DomainDesc<'static> {

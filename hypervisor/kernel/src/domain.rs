@@ -73,6 +73,9 @@ pub struct Domain {
     pub scrub_at: AtomicU64,
     /// Set/way emulation was reported (once per domain).
     pub setway_logged: AtomicBool,
+    /// Its console showed Linux's panic banner since it (re)started: its
+    /// next reboot is a crash (`lifecycle::classify`).
+    pub panicked: AtomicBool,
 }
 
 pub const NO_SCRUB: u64 = u64::MAX;
@@ -117,6 +120,7 @@ impl Domain {
             epoch: AtomicU64::new(crate::arch::sysreg::counter()),
             scrub_at: AtomicU64::new(NO_SCRUB),
             setway_logged: AtomicBool::new(false),
+            panicked: AtomicBool::new(false),
         }
     }
 

@@ -169,6 +169,9 @@ fn emulate_mmio(cpu: usize, dom: &Domain, acc: Access, ipa: u64, frame: &mut Fra
             (effect, line, kick)
         };
         if let Some(line) = line {
+            if hv_core::lifecycle::is_panic_line(line.as_bytes()) {
+                dom.panicked.store(true, Ordering::Release);
+            }
             console::domain_line(dom.index(), dom.name(), line.as_bytes());
         }
         (effect.value, kick)

@@ -225,8 +225,11 @@ pub fn shutdown(cpu: usize, dom: &Domain, v: usize, event: Event, frame: &mut Fr
         park(cpu, dom, v, frame);
         return;
     }
+    let panicked = dom.panicked.load(Ordering::Acquire);
+    let event = hv_core::lifecycle::classify(event, panicked);
     let decision = decide(&dom.desc, event);
-    domlog!(dom, life_log, "{}: {:?} -> {:?}", dom.name(), event, decision);
+    let after_panic = if panicked { " (a reboot after a kernel panic)" } else { "" };
+    domlog!(dom, life_log, "{}: {:?}{} -> {:?}", dom.name(), event, after_panic, decision);
     match decision {
         Decision::MachineOff => {
             hvlog!("system controller {} powered off: machine off", dom.name());
@@ -316,6 +319,7 @@ fn restart(dom: &Domain) {
     dom.vgic(|g| g.reset());
     dom.vuart.lock().reset();
     dom.epoch.store(sysreg::counter(), Ordering::Release);
+    dom.panicked.store(false, Ordering::Release);
     let v0 = &dom.vcpus[0];
     v0.entry.store(dom.entry_ipa(), Ordering::Release);
     v0.context.store(dom.boot_context(), Ordering::Release);
