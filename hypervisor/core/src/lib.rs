@@ -27,3 +27,4 @@ pub mod stage2;
 pub mod vgic;
 pub mod vuart;
 pub mod xen;
+pub mod xenstore;
