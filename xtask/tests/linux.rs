@@ -122,6 +122,13 @@ fn stock_linux_finds_xen_and_stops_through_schedop_shutdown() {
     ] {
         assert!(t.contains(line), "missing {line:?}:\n{t}");
     }
+    // xenbus over the store ring: the frontends its description declares
+    // probed and published their rings (Initialised), waiting for "driver".
+    for line in ["[xenguest] guest: xen devices: vfb-0 vkbd-0", "[xenguest] guest: device/vkbd/0 Initialised", "[xenguest] guest: device/vfb/0 Initialised", "input: Xen Virtual Keyboard"] {
+        assert!(t.contains(line), "missing {line:?}:\n{t}");
+    }
+    // The seed names every vCPU (Linux's CPU hotplug reads them).
+    assert!(!t.contains("Unable to read cpu state"), "{t}");
     // Translated physmap, SMCCC, not direct-mapped; never dom0.
     assert!(t.contains("[xenguest] guest: features 00014004"), "{t}");
     assert!(t.contains("[hv] xenguest: SCHEDOP_shutdown (PowerOff)") && t.contains("[hv] xenguest: PowerOff -> Destroy"), "{t}");

@@ -109,6 +109,11 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
         layouts.push(Some(LinuxLayout { kernel: hdr.text_offset, initrd, dtb }));
     }
 
+    let mut seeds = Vec::new();
+    for (i, d) in sample.domains.iter().enumerate() {
+        let field = format!("{}.xen", domain_label(i, Some(&d.name)));
+        seeds.push(crate::xenstore_seed::seed(&sample.domains, i).map_err(|e| ConfigError::new(&sample.path, None, field, e))?);
+    }
     let mut descs = Vec::new();
     for (i, (d, b)) in sample.domains.iter().zip(blobs).enumerate() {
         let image = &b.image;
@@ -164,6 +169,8 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
             rtds_period_us: d.rtds.map_or(0, |r| r.1),
             grant_frames: d.xen.map_or(0, |x| x.grant_frames),
             event_channels: d.xen.map_or(0, |x| x.event_channels),
+            xenstore: d.xen.map_or(hv_core::xenstore::Quota::DEFAULT, |x| x.xenstore),
+            xenstore_seed: &seeds[i],
             ..Default::default()
         };
         if let Some(l) = &layouts[i] {

@@ -29,6 +29,7 @@ mod locate;
 mod placement;
 mod sample;
 pub mod size;
+pub mod xenstore_seed;
 mod validate;
 
 pub use board::{load_board, Board, Profile, QemuConfig, Region};

@@ -107,6 +107,9 @@ pub struct Domain {
     pub rtds: Option<(u32, u32)>,
     /// Xen's guest ABI, with these limits (`[domain.xen]`).
     pub xen: Option<XenLimits>,
+    /// Its PV devices as a frontend, each as libxl would lay it out
+    /// (domain ids are domain index + 1).
+    pub pv: Vec<pv_backend::toolstack::DeviceSpec>,
 }
 
 /// Per-domain limits of the Xen guest ABI, reserved at boot.
@@ -114,6 +117,7 @@ pub struct Domain {
 pub struct XenLimits {
     pub grant_frames: u16,
     pub event_channels: u16,
+    pub xenstore: hv_core::xenstore::Quota,
 }
 
 /// A validated sample: board, chosen profile and domains.
@@ -180,6 +184,26 @@ pub(crate) struct RawDomain {
     pub budget: Option<Spanned<String>>,
     pub period: Option<Spanned<String>>,
     pub xen: Option<Spanned<RawXen>>,
+    pub vkbd: Option<Vec<Spanned<RawPv>>>,
+    pub vfb: Option<Vec<Spanned<RawPv>>>,
+    pub vsnd: Option<Vec<Spanned<RawPv>>>,
+    pub vdispl: Option<Vec<Spanned<RawPv>>>,
+}
+
+/// A PV device of a domain: the domain that serves it, and its options in
+/// xl.cfg's device-string syntax (for vsnd, the card's list of items).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPv {
+    pub backend: Spanned<String>,
+    pub options: Option<Spanned<RawOptions>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawOptions {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -187,6 +211,9 @@ pub(crate) struct RawDomain {
 pub(crate) struct RawXen {
     pub grant_frames: Option<Spanned<i64>>,
     pub event_channels: Option<Spanned<i64>>,
+    pub xenstore_nodes: Option<Spanned<i64>>,
+    pub xenstore_watches: Option<Spanned<i64>>,
+    pub xenstore_transactions: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

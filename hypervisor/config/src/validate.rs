@@ -291,12 +291,52 @@ pub(crate) fn domains(
             direct_map: linux.direct_map,
             rtds,
             xen,
+            pv: Vec::new(),
         });
     }
 
+    pv_devices(src, raw, &mut out)?;
     crate::linux::check_passthrough_exclusive(src, &raw.domain, board, &out)?;
     place_memory(src, &raw.domain, board, &mut out)?;
     Ok(out)
+}
+
+/// Every domain's PV devices: each names a Xen-enabled backend domain
+/// other than itself, and its options parse as xl.cfg's would.
+fn pv_devices(src: &Source<'_>, raw: &RawSample, out: &mut [Domain]) -> Result<(), ConfigError> {
+    let names: Vec<String> = out.iter().map(|d| d.name.clone()).collect();
+    let xen: Vec<bool> = out.iter().map(|d| d.xen.is_some()).collect();
+    for (i, rd) in raw.domain.iter().enumerate() {
+        let d = rd.get_ref();
+        let label = domain_label(i, Some(&names[i]));
+        for (kind, list) in [("vkbd", &d.vkbd), ("vfb", &d.vfb), ("vsnd", &d.vsnd), ("vdispl", &d.vdispl)] {
+            for (n, dev) in list.iter().flatten().enumerate() {
+                let field = format!("{label}.{kind}[{n}]");
+                if !xen[i] {
+                    return Err(src.error(dev, &field, format!("a PV device needs Xen's guest ABI: add [domain.xen] to {label}")));
+                }
+                let be = dev.get_ref().backend.get_ref();
+                let j = names.iter().position(|n| n == be).ok_or_else(|| {
+                    src.error(&dev.get_ref().backend, format!("{field}.backend"), format!("no domain \"{be}\"; domains: {}", error::quoted_list(&names)))
+                })?;
+                if j == i || !xen[j] {
+                    let why = if j == i { "a domain cannot serve its own device".to_string() } else { format!("{be} has no [domain.xen]: it cannot run a backend") };
+                    return Err(src.error(&dev.get_ref().backend, format!("{field}.backend"), why));
+                }
+                let options: Vec<String> = match dev.get_ref().options.as_ref().map(|o| o.get_ref()) {
+                    None => vec![String::new()],
+                    Some(crate::sample::RawOptions::One(s)) => vec![s.clone()],
+                    Some(crate::sample::RawOptions::Many(v)) => v.clone(),
+                };
+                let spec = pv_config::xl::device_spec(kind, &options, i as u16 + 1, j as u16 + 1, n as u32).map_err(|e| match &dev.get_ref().options {
+                    Some(o) => src.error(o, format!("{field}.options"), e.msg),
+                    None => src.error(dev, format!("{field}.options"), e.msg),
+                })?;
+                out[i].pv.push(spec);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Grant frames and event channels a domain gets unless it says.
@@ -311,9 +351,15 @@ fn xen_limits(src: &Source<'_>, x: &Spanned<crate::sample::RawXen>, f: &dyn Fn(&
         Some(v) if (1..=i64::from(max)).contains(v.get_ref()) => Ok(*v.get_ref() as u16),
         Some(v) => Err(src.error(v, f(&format!("xen.{key}")), format!("{key} must be 1 to {max} ({what}), not {}", v.get_ref()))),
     };
+    let q = hv_core::xenstore::Quota::DEFAULT;
     Ok(crate::sample::XenLimits {
         grant_frames: limit(&x.grant_frames, "grant_frames", MAX_GRANT_FRAMES, DEFAULT_GRANT_FRAMES, "512 grants per frame")?,
         event_channels: limit(&x.event_channels, "event_channels", MAX_EVENT_CHANNELS, DEFAULT_EVENT_CHANNELS, "ports the domain may bind")?,
+        xenstore: hv_core::xenstore::Quota {
+            nodes: limit(&x.xenstore_nodes, "xenstore_nodes", hv_core::xenstore::MAX_NODES as u16 / 2, q.nodes, "nodes it may own in the store")?,
+            watches: limit(&x.xenstore_watches, "xenstore_watches", 32, q.watches.into(), "watches it may hold")? as u8,
+            transactions: limit(&x.xenstore_transactions, "xenstore_transactions", 4, q.transactions.into(), "transactions it may have open")? as u8,
+        },
     })
 }
 

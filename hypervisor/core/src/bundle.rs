@@ -23,11 +23,13 @@
 //! MAX_PASSTHROUGH passthrough entries of (pa, size, spi), then ram_ipa and
 //! the RTDS budget and period (u32 microseconds each), then the Xen guest
 //! ABI's limits: grant frames and event channels (u16 each; 0 grant frames
-//! without FLAG_XEN).
+//! without FLAG_XEN), xenstore nodes (u16), watches and transactions (u8
+//! each), then the domain's xenstore seed blob (bundle offset, length; u64
+//! each; see `xenstore::seed`).
 
-pub const MAGIC: &[u8; 8] = b"CKPTHV02";
+pub const MAGIC: &[u8; 8] = b"CKPTHV03";
 pub const HEADER_SIZE: usize = 64;
-pub const RECORD_SIZE: usize = 256;
+pub const RECORD_SIZE: usize = 288;
 pub const MAX_PASSTHROUGH: usize = 4;
 pub const MAX_DOMAINS: usize = 8;
 pub const MAX_VCPUS: usize = 8;
@@ -121,6 +123,9 @@ pub struct DomainDesc<'a> {
     /// Xen guest ABI limits (meaningful with FLAG_XEN).
     pub grant_frames: u16,
     pub event_channels: u16,
+    pub xenstore: crate::xenstore::Quota,
+    /// The xenstore nodes its (re)start writes (`xenstore::seed` records).
+    pub xenstore_seed: &'a [u8],
 }
 
 /// An MMIO region (and its SPI, 0 for none) owned by one domain.
@@ -156,6 +161,8 @@ impl Default for DomainDesc<'_> {
             rtds_period_us: 0,
             grant_frames: 0,
             event_channels: 0,
+            xenstore: crate::xenstore::Quota::DEFAULT,
+            xenstore_seed: &[],
         }
     }
 }
@@ -401,6 +408,8 @@ impl<'a> Bundle<'a> {
             rtds_period_us: u32_at(r, 244),
             grant_frames,
             event_channels,
+            xenstore: crate::xenstore::Quota { nodes: u16::from_le_bytes([r[252], r[253]]), watches: r[254], transactions: r[255] },
+            xenstore_seed: self.seed(r)?,
         })
     }
 
@@ -417,6 +426,18 @@ impl<'a> Bundle<'a> {
             _ => return Err(BundleError::ImageTooLarge),
         }
         Ok((&self.bytes[off as usize..end as usize], ram_off))
+    }
+}
+
+impl<'a> Bundle<'a> {
+    /// A record's xenstore seed (empty: none).
+    fn seed(&self, r: &[u8]) -> Result<&'a [u8], BundleError> {
+        let (off, len) = (u64_at(r, 256), u64_at(r, 264));
+        let end = off.checked_add(len).ok_or(BundleError::ImageOutOfBounds)?;
+        if end > self.bytes.len() as u64 {
+            return Err(BundleError::ImageOutOfBounds);
+        }
+        Ok(&self.bytes[off as usize..end as usize])
     }
 }
 
@@ -458,6 +479,14 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
             out.extend_from_slice(bytes);
             blobs[slot] = (off as u64, bytes.len() as u64, ram_off);
         }
+        let seed_at = if d.xenstore_seed.is_empty() {
+            (0u64, 0u64)
+        } else {
+            let off = out.len().next_multiple_of(8);
+            out.resize(off, 0);
+            out.extend_from_slice(d.xenstore_seed);
+            (off as u64, d.xenstore_seed.len() as u64)
+        };
         let r = &mut out[records_at + i * RECORD_SIZE..][..RECORD_SIZE];
         r[..d.name.len()].copy_from_slice(d.name.as_bytes());
         r[32] = d.vcpus;
@@ -480,6 +509,11 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
         r[244..248].copy_from_slice(&d.rtds_period_us.to_le_bytes());
         r[248..250].copy_from_slice(&d.grant_frames.to_le_bytes());
         r[250..252].copy_from_slice(&d.event_channels.to_le_bytes());
+        r[252..254].copy_from_slice(&d.xenstore.nodes.to_le_bytes());
+        r[254] = d.xenstore.watches;
+        r[255] = d.xenstore.transactions;
+        r[256..264].copy_from_slice(&seed_at.0.to_le_bytes());
+        r[264..272].copy_from_slice(&seed_at.1.to_le_bytes());
         for (j, p) in d.passthrough().iter().enumerate() {
             let at = 136 + 24 * j;
             r[at..at + 8].copy_from_slice(&p.pa.to_le_bytes());

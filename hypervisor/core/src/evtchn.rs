@@ -28,6 +28,9 @@ pub enum Binding {
     Interdomain { remote: DomId, port: u32 },
     /// Raised by the hypervisor for `virq` on the port's vCPU.
     Virq { virq: u32 },
+    /// The domain's line to the xenstore the hypervisor keeps: a send
+    /// on it hands the ring to the store, which raises it to answer.
+    Store,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +109,16 @@ impl<const N: usize> Ports<N> {
         self.alloc(Binding::Unbound { remote }, 0)
     }
 
+    /// The store's port, allocated at boot (`HVM_PARAM_STORE_EVTCHN`).
+    pub fn bind_store(&mut self) -> Result<u32, Errno> {
+        self.alloc(Binding::Store, 0)
+    }
+
+    /// The port bound to the store, if the domain has not closed it.
+    pub fn store_port(&self) -> Option<u32> {
+        (1..N).find(|&p| self.slots[p].binding == Binding::Store).map(|p| p as u32)
+    }
+
     /// EVTCHNOP_bind_virq: one port per VIRQ and vCPU.
     pub fn bind_virq(&mut self, virq: u32, vcpu: u32) -> Result<u32, Errno> {
         if virq >= NR_VIRQS || vcpu >= u32::from(self.nvcpus) {
@@ -135,8 +148,7 @@ impl<const N: usize> Ports<N> {
                 s.vcpu = vcpu as u8;
                 Ok(())
             }
-            Binding::Virq { .. } => Err(Errno(-EINVAL)),
-            Binding::Free => Err(Errno(-EINVAL)),
+            Binding::Virq { .. } | Binding::Store | Binding::Free => Err(Errno(-EINVAL)),
         }
     }
 

@@ -315,6 +315,8 @@ fn status_words(b: Binding) -> (u32, u64) {
         Binding::Unbound { remote } => (evtchnop::STAT_UNBOUND, u64::from(remote)),
         Binding::Interdomain { remote, port } => (evtchnop::STAT_INTERDOMAIN, u64::from(remote) | u64::from(port) << 32),
         Binding::Virq { virq } => (evtchnop::STAT_VIRQ, u64::from(virq)),
+        // The store is a peer in Xen: an interdomain port of the store's domain.
+        Binding::Store => (evtchnop::STAT_INTERDOMAIN, u64::from(crate::xenstore::DOMID_HV)),
     }
 }
 

@@ -1144,3 +1144,107 @@ mod tests {
         assert_eq!(drain(&mut s, 0)[0].1, b"/local/domain/2/backend/vkbd/1/0");
     }
 }
+
+/// The nodes a domain's (re)start writes, as the build packs them into the
+/// bundle: records of `flags u8, owner u16, reader u16, path_len u8,
+/// value_len u8, path, value` (little endian). FLAG_FRESH marks a
+/// directory removed first on a restart, so nothing of the old run
+/// survives in it. `reader` is the one other domain that may read it
+/// (NO_READER: none).
+pub mod seed {
+    use super::*;
+
+    pub const FLAG_FRESH: u8 = 1;
+    pub const NO_READER: DomId = 0xffff;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Record<'a> {
+        pub flags: u8,
+        pub owner: DomId,
+        pub reader: DomId,
+        pub path: &'a str,
+        pub value: &'a str,
+    }
+
+    /// The records of `blob`; stops at the first malformed one.
+    pub fn records(blob: &[u8]) -> impl Iterator<Item = Record<'_>> {
+        let mut at = 0;
+        core::iter::from_fn(move || {
+            let h = blob.get(at..at + 7)?;
+            let (plen, vlen) = (h[5] as usize, h[6] as usize);
+            let body = blob.get(at + 7..at + 7 + plen + vlen)?;
+            let path = core::str::from_utf8(&body[..plen]).ok()?;
+            let value = core::str::from_utf8(&body[plen..]).ok()?;
+            at += 7 + plen + vlen;
+            Some(Record { flags: h[0], owner: u16::from_le_bytes([h[1], h[2]]), reader: u16::from_le_bytes([h[3], h[4]]), path, value })
+        })
+    }
+
+    /// Appends a record (host side, at build time).
+    #[cfg(any(feature = "alloc", test))]
+    pub fn push(out: &mut alloc_vec::Vec<u8>, r: &Record<'_>) -> Result<(), &'static str> {
+        if !valid_path(r.path.as_bytes()) || r.value.len() > VALUE_MAX {
+            return Err("path or value out of the store's limits");
+        }
+        out.push(r.flags);
+        out.extend_from_slice(&r.owner.to_le_bytes());
+        out.extend_from_slice(&r.reader.to_le_bytes());
+        out.push(r.path.len() as u8);
+        out.push(r.value.len() as u8);
+        out.extend_from_slice(r.path.as_bytes());
+        out.extend_from_slice(r.value.as_bytes());
+        Ok(())
+    }
+
+    #[cfg(any(feature = "alloc", test))]
+    mod alloc_vec {
+        extern crate alloc;
+        pub use alloc::vec::Vec;
+    }
+
+    impl Store {
+        /// (Re)writes a domain's seed: removes its FLAG_FRESH directories,
+        /// then writes every record. Returns how many records failed (a
+        /// full store), for the log.
+        pub fn apply_seed(&mut self, blob: &[u8]) -> usize {
+            let mut fired = 0;
+            for r in records(blob).filter(|r| r.flags & FLAG_FRESH != 0) {
+                let _ = self.apply_rm(DOMID_HV, r.path.as_bytes(), &mut fired);
+            }
+            let mut failed = 0;
+            for r in records(blob) {
+                let readers: &[DomId] = if r.reader == NO_READER { &[] } else { &[r.reader] };
+                if self.populate(r.path, r.value, r.owner, readers).is_err() {
+                    failed += 1;
+                }
+            }
+            failed
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_restart_replaces_what_the_old_run_left() {
+            let mut blob = Vec::new();
+            push(&mut blob, &Record { flags: FLAG_FRESH, owner: 1, reader: NO_READER, path: "/local/domain/1", value: "" }).unwrap();
+            push(&mut blob, &Record { flags: 0, owner: 1, reader: 2, path: "/local/domain/1/device/vkbd/0/state", value: "1" }).unwrap();
+            assert!(push(&mut blob.clone(), &Record { flags: 0, owner: 1, reader: 2, path: "bad//path", value: "" }).is_err());
+            let mut s = Store::new();
+            s.connect(0, 1, Quota::DEFAULT);
+            assert_eq!(s.apply_seed(&blob), 0);
+            let mut fired = 0;
+            s.apply_write(1, b"/local/domain/1/leftover", Some(b"x"), &mut fired).unwrap();
+            s.apply_write(1, b"/local/domain/1/device/vkbd/0/state", Some(b"4"), &mut fired).unwrap();
+            assert_eq!(s.apply_seed(&blob), 0);
+            assert!(s.find(b"/local/domain/1/leftover").is_none());
+            let i = s.find(b"/local/domain/1/device/vkbd/0/state").unwrap();
+            assert_eq!(s.nodes[i].value(), b"1");
+            assert_eq!(s.nodes[i].perms.of(2), READ);
+            // A truncated blob yields the whole records before the cut.
+            assert_eq!(records(&blob[..blob.len() - 1]).count(), 1);
+        }
+    }
+}

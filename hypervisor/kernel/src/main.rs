@@ -25,6 +25,8 @@ mod rtds;
 #[cfg(target_os = "none")]
 mod scrub;
 #[cfg(target_os = "none")]
+mod store;
+#[cfg(target_os = "none")]
 mod trap;
 #[cfg(target_os = "none")]
 mod vcpu;

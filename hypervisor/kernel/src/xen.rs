@@ -85,6 +85,18 @@ pub fn reset(dom: &Domain) {
     s.vcpu_info = [None; MAX_VCPUS];
     s.runstate = [None; MAX_VCPUS];
     s.grant_frames = 0;
+    // Port 1: the store's (HVM_PARAM_STORE_EVTCHN).
+    let _ = s.ports.bind_store();
+    drop(s);
+    crate::store::start(dom);
+}
+
+/// Raises `dom`'s store port: the store has output for it.
+pub fn raise_store(dom: &Domain, self_cpu: usize) {
+    let s = XEN[dom.index()].lock();
+    if let Some(port) = s.ports.store_port() {
+        raise(dom, &s, port, self_cpu);
+    }
 }
 
 /// Runs `f` with the Xen state of domains `a` and `b` (distinct) locked,
@@ -352,7 +364,9 @@ impl Services for Caller {
         Ok(match index {
             // The upcall PPI: type 2 (PPI) in bits 63:56, flags 2 (active low).
             hvmop::PARAM_CALLBACK_IRQ => 2 << 56 | 2 << 8 | u64::from(EVTCHN_PPI),
-            // No store and no PV console yet: Linux then skips xenbus and hvc.
+            hvmop::PARAM_STORE_PFN => self.dom.desc.xen().map_or(0, |x| x.store_ipa >> 12),
+            hvmop::PARAM_STORE_EVTCHN => u64::from(XEN[self.me()].lock().ports.store_port().unwrap_or(0)),
+            // No PV console: Linux then skips hvc (the vPL011 is the console).
             _ => 0,
         })
     }
@@ -407,6 +421,10 @@ impl Services for Caller {
     }
 
     fn send(&mut self, port: u32) -> Result<(), Errno> {
+        if XEN[self.me()].lock().ports.binding(port) == Binding::Store {
+            crate::store::kick(self.dom, self.cpu);
+            return Ok(());
+        }
         let (remote, rport) = evtchn::send_target(&XEN[self.me()].lock().ports, port)?;
         let peer = by_domid(remote).ok_or(Errno(-hc::EINVAL))?;
         let s = XEN[peer.index()].lock();

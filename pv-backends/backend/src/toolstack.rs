@@ -6,7 +6,7 @@ use pv_transport::xenbus::XenbusState;
 use pv_transport::{domain_path, DomId, Result, Xenstore};
 
 /// One device to create.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeviceSpec {
     /// Backend directory kind (usually the device type; `vinput` for a vkb
     /// with `backend-type=linux`).

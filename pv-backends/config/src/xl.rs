@@ -467,6 +467,46 @@ fn vkb(s: &str, fe_dom: u16, dev_id: u32, line: usize) -> Result<DeviceSpec, XlE
     Ok(spec)
 }
 
+/// One device of `kind` (`vkbd`, `vdispl`, `vsnd`, `vfb`) for frontend
+/// domain `fe_dom` served by `be_dom`, from its xl.cfg device string(s):
+/// one string, or for `vsnd` the card's item list. For system
+/// descriptions that declare devices without xl (dom0less). A `backend=`
+/// inside the options is refused: the caller names the backend.
+pub fn device_spec(kind: &str, options: &[String], fe_dom: u16, be_dom: u16, dev_id: u32) -> Result<DeviceSpec, XlError> {
+    let one = || match options {
+        [s] => Ok(s.as_str()),
+        _ => err(0, format!("{kind} takes one option string")),
+    };
+    if options.iter().any(|o| pairs(o, 0).is_ok_and(|(_, kv)| kv.iter().any(|(k, _)| k == "backend"))) {
+        return err(0, "backend= belongs in the device's `backend` field, as a domain name");
+    }
+    let mut spec = match kind {
+        "vkbd" => vkb(one()?, fe_dom, dev_id, 0)?,
+        "vdispl" => vdispl(one()?, fe_dom, dev_id, 0)?,
+        "vsnd" => vsnd_card(options, fe_dom, dev_id, 0)?,
+        "vfb" => vfb(one()?, fe_dom, dev_id)?,
+        _ => return err(0, format!("unknown device kind '{kind}': vkbd, vfb, vsnd or vdispl")),
+    };
+    spec.be_dom = be_dom;
+    Ok(spec)
+}
+
+/// A vfb as the interop bed creates it without xl (xl's vfb= would start a
+/// QEMU device model): the framebuffer's size for the backend.
+fn vfb(s: &str, fe_dom: u16, dev_id: u32) -> Result<DeviceSpec, XlError> {
+    let (mut spec, kv) = spec_for("vfb", s, fe_dom, dev_id, 0)?;
+    for (k, v) in kv {
+        match k.as_str() {
+            "width" | "height" => {
+                let n = number(&k, &v, 0)?;
+                spec.be_nodes.push((k, n));
+            }
+            _ => return err(0, format!("unknown vfb parameter '{k}'")),
+        }
+    }
+    Ok(spec)
+}
+
 /// The vsnd, vdispl and vkb devices of `text`, as the nodes libxl would
 /// write for frontend domain `fe_dom`, in that order.
 pub fn device_specs(text: &str, fe_dom: u16) -> Result<Vec<DeviceSpec>, XlError> {

@@ -268,6 +268,14 @@ impl DomainRam {
         Some(unsafe { &*(pa as *const core::sync::atomic::AtomicU64) })
     }
 
+    /// The 4-byte word at `offset` (4-aligned, inside the RAM): ring
+    /// indices the guest updates as whole words.
+    pub fn word32(&self, offset: u64) -> Option<&'static core::sync::atomic::AtomicU32> {
+        let pa = self.checked(offset, 4).filter(|_| offset % 4 == 0)?;
+        // SAFETY: as for `word`, at 4-byte alignment.
+        Some(unsafe { &*(pa as *const core::sync::atomic::AtomicU32) })
+    }
+
     /// The byte at `offset` inside the RAM, for atomic updates.
     pub fn byte(&self, offset: u64) -> Option<&'static core::sync::atomic::AtomicU8> {
         let pa = self.checked(offset, 1)?;

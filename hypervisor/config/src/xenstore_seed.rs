@@ -1,0 +1,74 @@
+//! The xenstore nodes each domain's (re)start writes (dom0less: no
+//! toolstack), packed as `hv_core::xenstore::seed` records: its home
+//! directory, its name, id and vCPUs, and for every PV device both directories
+//! libxl would write (the frontend's in its home, readable by the backend;
+//! the backend's in the backend's home, readable by the frontend). A
+//! backend domain's seed holds the backend directories of the devices it
+//! serves, so a restart of either side starts the device afresh.
+
+use hv_core::xenstore::seed::{push, Record, FLAG_FRESH, NO_READER};
+use pv_backend::toolstack::DeviceSpec;
+
+use crate::Domain;
+
+/// Domain ids in Xen's ABI: the domain's index + 1 (its VMID).
+pub fn domid(index: usize) -> u16 {
+    index as u16 + 1
+}
+
+/// The seed of domain `d` (empty for a domain without Xen's ABI).
+pub fn seed(domains: &[Domain], d: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    if domains[d].xen.is_none() {
+        return Ok(out);
+    }
+    let id = domid(d);
+    let home = format!("/local/domain/{id}");
+    let mut rec = |flags: u8, owner: u16, reader: u16, path: &str, value: &str| {
+        push(&mut out, &Record { flags, owner, reader, path, value }).map_err(|e| format!("xenstore node {path}: {e}"))
+    };
+    rec(FLAG_FRESH, id, NO_READER, &home, "")?;
+    rec(0, id, NO_READER, &format!("{home}/name"), &domains[d].name)?;
+    rec(0, id, NO_READER, &format!("{home}/domid"), &id.to_string())?;
+    // Linux's Xen CPU hotplug reads each vCPU's availability.
+    for v in 0..domains[d].vcpus {
+        rec(0, id, NO_READER, &format!("{home}/cpu/{v}/availability"), "online")?;
+    }
+    for spec in &domains[d].pv {
+        frontend(&mut rec, spec)?;
+        backend(&mut rec, spec)?;
+    }
+    for other in domains {
+        for spec in other.pv.iter().filter(|s| s.be_dom == id) {
+            backend(&mut rec, spec)?;
+        }
+    }
+    Ok(out)
+}
+
+type Rec<'a> = dyn FnMut(u8, u16, u16, &str, &str) -> Result<(), String> + 'a;
+
+fn frontend(rec: &mut Rec<'_>, s: &DeviceSpec) -> Result<(), String> {
+    let (fe, be) = (s.fe_dir(), s.be_dir());
+    rec(FLAG_FRESH, s.fe_dom, s.be_dom, &fe, "")?;
+    rec(0, s.fe_dom, s.be_dom, &format!("{fe}/backend"), &be)?;
+    rec(0, s.fe_dom, s.be_dom, &format!("{fe}/backend-id"), &s.be_dom.to_string())?;
+    rec(0, s.fe_dom, s.be_dom, &format!("{fe}/state"), "1")?;
+    for (k, v) in &s.fe_nodes {
+        rec(0, s.fe_dom, s.be_dom, &format!("{fe}/{k}"), v)?;
+    }
+    Ok(())
+}
+
+fn backend(rec: &mut Rec<'_>, s: &DeviceSpec) -> Result<(), String> {
+    let (fe, be) = (s.fe_dir(), s.be_dir());
+    rec(FLAG_FRESH, s.be_dom, s.fe_dom, &be, "")?;
+    rec(0, s.be_dom, s.fe_dom, &format!("{be}/frontend"), &fe)?;
+    rec(0, s.be_dom, s.fe_dom, &format!("{be}/frontend-id"), &s.fe_dom.to_string())?;
+    rec(0, s.be_dom, s.fe_dom, &format!("{be}/online"), "1")?;
+    rec(0, s.be_dom, s.fe_dom, &format!("{be}/state"), "1")?;
+    for (k, v) in &s.be_nodes {
+        rec(0, s.be_dom, s.fe_dom, &format!("{be}/{k}"), v)?;
+    }
+    Ok(())
+}
