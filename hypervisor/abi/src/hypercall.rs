@@ -106,6 +106,10 @@ pub mod xenmem {
     pub const DECREASE_RESERVATION: u64 = 1;
     /// Repopulates frames given back.
     pub const POPULATE_PHYSMAP: u64 = 6;
+    /// Size of `struct xen_memory_reservation`: extent_start @0 (a guest
+    /// address of a GFN list), nr_extents u64 @8, extent_order u32 @16,
+    /// mem_flags u32 @20, domid u16 @24.
+    pub const RESERVATION_SIZE: usize = 32;
     /// `xen_add_to_physmap` (24 bytes): domid u16 @0, size u16 @2,
     /// space u32 @4, idx u64 @8, gpfn u64 @16.
     pub const ADD_TO_PHYSMAP: u64 = 7;

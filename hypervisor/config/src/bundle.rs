@@ -171,6 +171,7 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
             event_channels: d.xen.map_or(0, |x| x.event_channels),
             xenstore: d.xen.map_or(hv_core::xenstore::Quota::DEFAULT, |x| x.xenstore),
             xenstore_seed: &seeds[i],
+            serves: sample.domains.iter().enumerate().filter(|(_, f)| f.pv.iter().any(|s| s.be_dom == crate::xenstore_seed::domid(i))).fold(0, |m, (j, _)| m | 1 << j),
             ..Default::default()
         };
         if let Some(l) = &layouts[i] {

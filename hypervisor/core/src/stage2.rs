@@ -16,6 +16,7 @@ const VALID: u64 = 1 << 0;
 const TABLE: u64 = 1 << 1; // at L1/L2: table; at L3: page
 const AF: u64 = 1 << 10;
 const S2AP_RW: u64 = 0b11 << 6;
+const S2AP_RO: u64 = 0b01 << 6;
 const SH_INNER: u64 = 0b11 << 8;
 const XN: u64 = 1 << 54;
 const MEMATTR_NORMAL_WB: u64 = 0b1111 << 2;
@@ -33,6 +34,11 @@ pub enum MemKind {
     /// Device registers handed to a guest: Device-nGnRnE (stage 2 makes
     /// the guest's own mapping at least that strict), never executable.
     Device,
+    /// Another domain's page granted read-only: normal write-back, no
+    /// writes, never executable.
+    RamReadOnly,
+    /// Another domain's page granted writable: never executable.
+    RamNoExec,
 }
 
 impl MemKind {
@@ -40,14 +46,20 @@ impl MemKind {
         match self {
             MemKind::Ram => AF | S2AP_RW | SH_INNER | MEMATTR_NORMAL_WB,
             MemKind::Device => AF | S2AP_RW | MEMATTR_DEVICE_NGNRNE | XN,
+            MemKind::RamReadOnly => AF | S2AP_RO | SH_INNER | MEMATTR_NORMAL_WB | XN,
+            MemKind::RamNoExec => AF | S2AP_RW | SH_INNER | MEMATTR_NORMAL_WB | XN,
         }
     }
 
     fn from_attrs(desc: u64) -> Self {
-        if desc & (0b1111 << 2) == MEMATTR_NORMAL_WB {
-            MemKind::Ram
-        } else {
+        if desc & (0b1111 << 2) != MEMATTR_NORMAL_WB {
             MemKind::Device
+        } else if desc & S2AP_RW != S2AP_RW {
+            MemKind::RamReadOnly
+        } else if desc & XN != 0 {
+            MemKind::RamNoExec
+        } else {
+            MemKind::Ram
         }
     }
 }
@@ -86,14 +98,44 @@ impl Stage2 {
     /// Maps `[ipa, ipa+size)` to `[pa, pa+size)`, with 2 MiB blocks wherever
     /// both addresses and the remaining size allow it and 4 KiB pages elsewhere.
     /// A range that overlaps an existing mapping is refused as a whole.
-    pub fn map(
-        &mut self,
-        mem: &mut impl TableMemory,
-        ipa: u64,
-        pa: u64,
-        size: u64,
-        kind: MemKind,
-    ) -> Result<(), MapError> {
+    pub fn map(&mut self, mem: &mut impl TableMemory, ipa: u64, pa: u64, size: u64, kind: MemKind) -> Result<(), MapError> {
+        self.map_with(mem, ipa, pa, size, kind, true)
+    }
+
+    /// As `map`, in 4 KiB pages only: for a domain whose pages may later
+    /// be replaced one by one (`replace_page`: a backend mapping grants).
+    pub fn map_pages(&mut self, mem: &mut impl TableMemory, ipa: u64, pa: u64, size: u64, kind: MemKind) -> Result<(), MapError> {
+        self.map_with(mem, ipa, pa, size, kind, false)
+    }
+
+    /// Points the 4 KiB page at `ipa` (mapped by `map_pages`) at `pa`, as
+    /// `kind`. Returns the PA it pointed at. The caller invalidates the
+    /// TLBs of the domain before relying on the change.
+    pub fn replace_page(&mut self, mem: &mut impl TableMemory, ipa: u64, pa: u64, kind: MemKind) -> Result<u64, MapError> {
+        if !ipa.is_multiple_of(PAGE) || !pa.is_multiple_of(PAGE) || pa > ADDR_MASK {
+            return Err(MapError::Unaligned);
+        }
+        if ipa >= 1u64 << IPA_BITS {
+            return Err(MapError::OutOfRange);
+        }
+        let mut table = self.root;
+        for level in 1..3 {
+            let desc = mem.read(table, index(ipa, level));
+            if desc & VALID == 0 || desc & TABLE == 0 {
+                // Unmapped, or a block: nothing page-sized to replace.
+                return Err(MapError::OutOfRange);
+            }
+            table = desc & ADDR_MASK;
+        }
+        let old = mem.read(table, index(ipa, 3));
+        if old & VALID == 0 {
+            return Err(MapError::OutOfRange);
+        }
+        mem.write(table, index(ipa, 3), (pa & ADDR_MASK) | kind.attrs() | TABLE | VALID);
+        Ok(old & ADDR_MASK)
+    }
+
+    fn map_with(&mut self, mem: &mut impl TableMemory, ipa: u64, pa: u64, size: u64, kind: MemKind, blocks: bool) -> Result<(), MapError> {
         if !ipa.is_multiple_of(PAGE) || !pa.is_multiple_of(PAGE) || !size.is_multiple_of(PAGE) {
             return Err(MapError::Unaligned);
         }
@@ -112,7 +154,7 @@ impl Stage2 {
         let mut off = 0;
         while off < size {
             let (i, p) = (ipa + off, pa + off);
-            let step = if i % BLOCK_2M == 0 && p % BLOCK_2M == 0 && size - off >= BLOCK_2M {
+            let step = if blocks && i % BLOCK_2M == 0 && p % BLOCK_2M == 0 && size - off >= BLOCK_2M {
                 self.set(mem, i, p, kind, 2)?;
                 BLOCK_2M
             } else {
@@ -176,6 +218,17 @@ fn level_span(level: u32) -> u64 {
 
 fn index(ipa: u64, level: u32) -> usize {
     ((ipa >> (12 + 9 * (3 - level))) as usize) & (ENTRIES - 1)
+}
+
+/// Frames `map_pages` needs for a region of `size` bytes at `ipa`.
+pub fn frames_needed_pages(ipa: u64, size: u64) -> usize {
+    if size == 0 {
+        return 0;
+    }
+    let gib = 1 << 30;
+    let l2_tables = ((ipa + size - 1) / gib - ipa / gib + 1) as usize;
+    let l3_tables = ((ipa + size - 1) / BLOCK_2M - ipa / BLOCK_2M + 1) as usize;
+    l2_tables + l3_tables
 }
 
 /// An upper bound on the frames `map` needs for these `(ipa, pa, size)`
@@ -270,6 +323,26 @@ mod tests {
         assert_eq!(s2.translate(&mem, 0x40ff_f123), Some((0x60ff_f123, MemKind::Ram)));
         assert_eq!(s2.translate(&mem, 0x4100_0000), None);
         assert_eq!(s2.translate(&mem, 0x3fff_ffff), None);
+    }
+
+    #[test]
+    fn a_backend_s_pages_are_replaced_one_at_a_time() {
+        let mut mem = VecMemory::new(16);
+        let mut s2 = Stage2::new(&mut mem).unwrap();
+        s2.map_pages(&mut mem, 0x4000_0000, 0x6000_0000, 4 << 20, MemKind::Ram).unwrap();
+        assert_eq!(mem.frames.len(), frames_needed_pages(0x4000_0000, 4 << 20) + 1);
+        // A granted page in place of one of its own, read-only, then back.
+        assert_eq!(s2.replace_page(&mut mem, 0x4010_0000, 0x7000_0000, MemKind::RamReadOnly), Ok(0x6010_0000));
+        assert_eq!(s2.translate(&mem, 0x4010_0008), Some((0x7000_0008, MemKind::RamReadOnly)));
+        assert_eq!(s2.translate(&mem, 0x4010_1000), Some((0x6010_1000, MemKind::Ram)), "its neighbour is untouched");
+        assert_eq!(s2.replace_page(&mut mem, 0x4010_0000, 0x6010_0000, MemKind::Ram), Ok(0x7000_0000));
+        assert_eq!(s2.translate(&mem, 0x4010_0000), Some((0x6010_0000, MemKind::Ram)));
+        // Nothing to replace outside its RAM, or inside a 2 MiB block.
+        assert_eq!(s2.replace_page(&mut mem, 0x5000_0000, 0x7000_0000, MemKind::Ram), Err(MapError::OutOfRange));
+        assert_eq!(s2.replace_page(&mut mem, 0x4010_0800, 0x7000_0000, MemKind::Ram), Err(MapError::Unaligned));
+        let mut blocks = Stage2::new(&mut mem).unwrap();
+        blocks.map(&mut mem, 0x4000_0000, 0x6000_0000, 2 << 20, MemKind::Ram).unwrap();
+        assert_eq!(blocks.replace_page(&mut mem, 0x4000_0000, 0x7000_0000, MemKind::Ram), Err(MapError::OutOfRange));
     }
 
     #[test]

@@ -62,7 +62,21 @@ pub trait Services {
     /// What `port` is bound to and the vCPU it notifies.
     fn status(&self, port: u32) -> Result<(Binding, u32)>;
     fn bind_vcpu(&mut self, port: u32, vcpu: u32) -> Result<()>;
+    /// Whether guest frame `gfn` is RAM of the caller's (a balloon's page).
+    fn own_frame(&self, gfn: u64) -> bool;
+    /// GNTTABOP_map_grant_ref: `dom`'s grant `gref` at the caller's IPA
+    /// `host_addr`. The handle and the bus address, or a GNTST status.
+    fn grant_map(&mut self, host_addr: u64, flags: u32, gref: u32, dom: DomId) -> core::result::Result<(u32, u64), i16>;
+    /// GNTTABOP_unmap_grant_ref of `handle`, mapped at `host_addr`.
+    fn grant_unmap(&mut self, host_addr: u64, handle: u32) -> i16;
 }
+
+/// Operations one grant_table_op may carry (Xen preempts longer batches;
+/// a whole framebuffer is under 1024 pages).
+pub const MAX_GRANT_BATCH: u64 = 4096;
+/// Extents one memory reservation may carry (Linux's balloon sends a page
+/// of frame numbers at most).
+pub const MAX_EXTENTS: u64 = 512;
 
 /// Feature submap 0 as this hypervisor reports it: a translated guest
 /// (stage 2), SMCCC over HVC #0, guest frames that are not machine frames
@@ -194,6 +208,25 @@ fn memory_op(cmd: u64, arg: u64, mem: &mut impl GuestMemory, sv: &mut impl Servi
             }
             Ok(0)
         }
+        xenmem::DECREASE_RESERVATION | xenmem::POPULATE_PHYSMAP => {
+            // A balloon giving pages back or taking them again. Memory is
+            // static here: the pages stay the domain's and stay mapped, so
+            // there is nothing to change; every frame named is checked.
+            let b = read::<{ xenmem::RESERVATION_SIZE }>(mem, arg)?;
+            self_only(u16_at(&b, 24), sv)?;
+            let (list, n, order) = (u64_at(&b, 0), u64_at(&b, 8), u32_at(&b, 16));
+            if order != 0 || n > MAX_EXTENTS {
+                return Err(Errno(-hc::EINVAL));
+            }
+            for i in 0..n {
+                let gfn = u64::from_le_bytes(read::<8>(mem, list.wrapping_add(i * 8))?);
+                if !sv.own_frame(gfn) {
+                    // Xen answers with the extents done before the bad one.
+                    return Ok(i as i64);
+                }
+            }
+            Ok(n as i64)
+        }
         _ => Err(Errno(-hc::ENOSYS)),
     }
 }
@@ -226,6 +259,40 @@ fn grant_table_op(cmd: u64, arg: u64, count: u64, mem: &mut impl GuestMemory, sv
                 write(mem, arg, &1u32.to_le_bytes())?;
                 Err(Errno(-hc::EINVAL))
             }
+        }
+        gnttabop::MAP_GRANT_REF | gnttabop::UNMAP_GRANT_REF => {
+            if count > MAX_GRANT_BATCH {
+                return Err(Errno(-hc::EINVAL));
+            }
+            let map = cmd == gnttabop::MAP_GRANT_REF;
+            let size = if map { 32 } else { 24 };
+            for i in 0..count {
+                let at = arg.wrapping_add(i * size);
+                if map {
+                    let mut b = read::<32>(mem, at)?;
+                    let (host_addr, flags, gref, dom) = (u64_at(&b, 0), u32_at(&b, 8), u32_at(&b, 12), u16_at(&b, 16));
+                    let (status, handle, bus) = match sv.grant_map(host_addr, flags, gref, peer(dom, sv)) {
+                        Ok((h, bus)) => (0i16, h, bus),
+                        Err(st) => (st, 0, 0),
+                    };
+                    b[18..20].copy_from_slice(&status.to_le_bytes());
+                    b[20..24].copy_from_slice(&handle.to_le_bytes());
+                    b[24..32].copy_from_slice(&bus.to_le_bytes());
+                    if let Err(e) = write(mem, at, &b) {
+                        // The caller cannot learn the handle: undo the map.
+                        if status == 0 {
+                            sv.grant_unmap(host_addr, handle);
+                        }
+                        return Err(e);
+                    }
+                } else {
+                    let mut b = read::<24>(mem, at)?;
+                    let status = sv.grant_unmap(u64_at(&b, 0), u32_at(&b, 16));
+                    b[20..22].copy_from_slice(&status.to_le_bytes());
+                    write(mem, at, &b)?;
+                }
+            }
+            Ok(0)
         }
         _ => Err(Errno(-hc::ENOSYS)),
     }
@@ -497,6 +564,20 @@ mod tests {
         fn bind_vcpu(&mut self, port: u32, vcpu: u32) -> Result<()> {
             self.ports.bind_vcpu(port, vcpu)
         }
+        fn own_frame(&self, gfn: u64) -> bool {
+            (0x40000..0x50000).contains(&gfn)
+        }
+        fn grant_map(&mut self, host_addr: u64, _flags: u32, gref: u32, dom: DomId) -> core::result::Result<(u32, u64), i16> {
+            if dom == 2 && gref < 4 {
+                self.sent.push(gref);
+                Ok((gref + 10, host_addr))
+            } else {
+                Err(crate::grant::status::BAD_DOMAIN)
+            }
+        }
+        fn grant_unmap(&mut self, _host_addr: u64, handle: u32) -> i16 {
+            if handle >= 10 { 0 } else { crate::grant::status::BAD_HANDLE }
+        }
     }
 
     const ARG: u64 = 0xffff_0000_0010_0000;
@@ -604,6 +685,38 @@ mod tests {
         assert_eq!(hypercall(hc::EVENT_CHANNEL_OP, [evtchnop::STATUS, ARG, 0, 0, 0], &mut m, &mut f), 0);
         assert_eq!(m.get(ARG + 8, 4), evtchnop::STAT_UNBOUND.to_le_bytes());
         assert_eq!(m.get(ARG + 16, 2), 1u16.to_le_bytes());
+    }
+
+    #[test]
+    fn grant_batches_report_each_status_and_balloons_name_their_own_pages() {
+        let (mut m, mut f) = (Mem::with_page(ARG, true), Fake::new());
+        m.pages.insert(ARG + 4096, true);
+        // Two maps: one of domain 2's grant 3, one of domain 5's.
+        let mut b = vec![0u8; 64];
+        b[0..8].copy_from_slice(&0x4_0000_0000u64.to_le_bytes());
+        b[12..16].copy_from_slice(&3u32.to_le_bytes());
+        b[16..18].copy_from_slice(&2u16.to_le_bytes());
+        b[32 + 16..32 + 18].copy_from_slice(&5u16.to_le_bytes());
+        m.put(ARG, &b);
+        assert_eq!(hypercall(hc::GRANT_TABLE_OP, [gnttabop::MAP_GRANT_REF, ARG, 2, 0, 0], &mut m, &mut f), 0);
+        assert_eq!(m.get(ARG + 18, 2), 0i16.to_le_bytes());
+        assert_eq!(m.get(ARG + 20, 4), 13u32.to_le_bytes());
+        assert_eq!(m.get(ARG + 32 + 18, 2), crate::grant::status::BAD_DOMAIN.to_le_bytes());
+        assert_eq!(hypercall(hc::GRANT_TABLE_OP, [gnttabop::MAP_GRANT_REF, ARG, MAX_GRANT_BATCH + 1, 0, 0], &mut m, &mut f), -hc::EINVAL);
+        // A batch running into unmapped memory stops with EFAULT.
+        assert_eq!(hypercall(hc::GRANT_TABLE_OP, [gnttabop::MAP_GRANT_REF, ARG + 4096, 200, 0, 0], &mut m, &mut f), -hc::EFAULT);
+        // A balloon: two own frames, then a foreign one.
+        let mut r = [0u8; 32];
+        r[0..8].copy_from_slice(&(ARG + 512).to_le_bytes());
+        r[8..16].copy_from_slice(&3u64.to_le_bytes());
+        r[24..26].copy_from_slice(&hc::DOMID_SELF.to_le_bytes());
+        m.put(ARG, &r);
+        let frames: Vec<u8> = [0x40001u64, 0x40002, 0x9999].iter().flat_map(|g| g.to_le_bytes()).collect();
+        m.put(ARG + 512, &frames);
+        assert_eq!(hypercall(hc::MEMORY_OP, [xenmem::DECREASE_RESERVATION, ARG, 0, 0, 0], &mut m, &mut f), 2);
+        r[16..20].copy_from_slice(&1u32.to_le_bytes());
+        m.put(ARG, &r);
+        assert_eq!(hypercall(hc::MEMORY_OP, [xenmem::POPULATE_PHYSMAP, ARG, 0, 0, 0], &mut m, &mut f), -hc::EINVAL, "order 1");
     }
 
     proptest! {

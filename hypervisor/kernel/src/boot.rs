@@ -116,12 +116,22 @@ fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement) -> 
     for p in desc.passthrough() {
         let _ = regions.push((p.pa, p.pa, p.size));
     }
-    let Some(mut pool) = memory::TablePool::reserve(stage2::frames_needed(&regions)) else {
+    // A backend's RAM is mapped in pages, so granted pages can replace its own.
+    let frames = if desc.serves != 0 {
+        stage2::frames_needed(&regions[1..]) + stage2::frames_needed_pages(desc.ram_ipa, desc.mem_size)
+    } else {
+        stage2::frames_needed(&regions)
+    };
+    let Some(mut pool) = memory::TablePool::reserve(frames) else {
         hvlog!("{}: page-table pool exhausted: not started", desc.name);
         return dom;
     };
     let s2 = Stage2::new(&mut pool).and_then(|mut s2| {
-        s2.map(&mut pool, desc.ram_ipa, desc.mem_pa, desc.mem_size, MemKind::Ram)?;
+        if desc.serves != 0 {
+            s2.map_pages(&mut pool, desc.ram_ipa, desc.mem_pa, desc.mem_size, MemKind::Ram)?;
+        } else {
+            s2.map(&mut pool, desc.ram_ipa, desc.mem_pa, desc.mem_size, MemKind::Ram)?;
+        }
         // Passed-through devices appear at their host addresses.
         for p in desc.passthrough() {
             s2.map(&mut pool, p.pa, p.pa, p.size, MemKind::Device)?;
@@ -130,7 +140,12 @@ fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement) -> 
     });
     match s2 {
         Ok(s2) => match pool.root(s2.root()) {
-            Some(root) => dom.s2_root = root,
+            Some(root) => {
+                dom.s2_root = root;
+                if desc.serves != 0 {
+                    dom.s2_live = crate::domain::Lock::new(Some((s2, pool)));
+                }
+            }
             None => {
                 hvlog!("{}: stage-2 root outside its table pool: not started", desc.name);
                 return dom;

@@ -55,6 +55,9 @@ pub struct Domain {
     pub ram: Option<DomainRam>,
     pub vmid: u16,
     pub s2_root: Stage2Root,
+    /// Its stage-2 tables and their pool, kept for a domain that serves
+    /// devices: granted pages replace its own one page at a time.
+    pub s2_live: Lock<Option<(hv_core::stage2::Stage2, crate::arch::memory::TablePool)>>,
     pub state: AtomicU8,
     pub restarts: AtomicU32,
     /// Log lines its aborts may cause, and its lifecycle (crashes,
@@ -110,6 +113,7 @@ impl Domain {
             ram: None,
             vmid,
             s2_root: Stage2Root::default(),
+            s2_live: Lock::new(None),
             state: AtomicU8::new(DOM_DESTROYED),
             restarts: AtomicU32::new(0),
             abort_log: Lock::new(LogBudget::new(8, freq * 10)),

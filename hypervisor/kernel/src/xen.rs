@@ -16,6 +16,8 @@ use crate::domain::{kick_for_irq, system, Domain, Lock};
 use core::sync::atomic::Ordering;
 use hv_core::bundle::{MAX_DOMAINS, MAX_VCPUS};
 use hv_core::evtchn::{self, Binding, DomId, Errno, EventWords, Ports};
+use hv_core::grant::{self, status as gntst, GrantEntries, MapRequest, MapTrack};
+use hv_core::stage2::MemKind;
 use hv_core::lifecycle::Event;
 use hv_core::stage1;
 use hv_core::xen::{GuestMemory, Services, Shutdown};
@@ -48,6 +50,91 @@ impl XenState {
 /// are too big to build on a stack.
 static XEN: [Lock<XenState>; MAX_DOMAINS] = [const { Lock::new(XenState::new()) }; MAX_DOMAINS];
 
+/// Grant mappings a backend may hold at once (a framebuffer and two
+/// display buffers at 800x600 need about 1,500).
+const MAPTRACK: usize = 2048;
+
+/// One domain's grant mappings of others' pages, and where each sits in
+/// its IPA space.
+struct GrantMaps {
+    track: MapTrack<MAPTRACK>,
+    at: [u64; MAPTRACK],
+}
+
+static MAPS: [Lock<GrantMaps>; MAX_DOMAINS] = [const { Lock::new(GrantMaps { track: MapTrack::new(MAPTRACK), at: [0; MAPTRACK] }) }; MAX_DOMAINS];
+
+/// A granter's v1 grant table: its grant frames, in its RAM, which it
+/// writes at any time. Every access is one atomic operation.
+struct GuestGrants {
+    ram: DomainRam,
+    /// RAM offset of grant frame 0.
+    base: u64,
+    count: u32,
+}
+
+impl GuestGrants {
+    fn of(dom: &Domain) -> Option<Self> {
+        let x = dom.desc.xen()?;
+        Some(GuestGrants { ram: dom.ram?, base: x.grant_ipa - dom.desc.ram_ipa, count: u32::from(x.grant_frames) * 512 })
+    }
+}
+
+impl GrantEntries for GuestGrants {
+    fn count(&self) -> u32 {
+        self.count
+    }
+    fn load(&self, gref: u32) -> u64 {
+        self.ram.word(self.base + u64::from(gref) * 8).map_or(0, |w| w.load(Ordering::Acquire))
+    }
+    fn cas_flags(&mut self, gref: u32, old: u16, new: u16) -> Result<(), u16> {
+        let Some(w) = self.ram.word(self.base + u64::from(gref) * 8) else { return Err(0) };
+        let cur = w.load(Ordering::Acquire);
+        if cur as u16 != old {
+            return Err(cur as u16);
+        }
+        // The whole entry: a guest rewriting domid or frame meanwhile makes
+        // the exchange fail, and the map reads the entry again.
+        w.compare_exchange(cur, (cur & !0xffff) | u64::from(new), Ordering::AcqRel, Ordering::Acquire).map(|_| ()).map_err(|v| v as u16)
+    }
+}
+
+/// Points `mapper`'s page at `ipa` at host page `pa` (or back at its own
+/// RAM when `pa` is `None`). The caller flushes its TLBs.
+fn remap(mapper: &Domain, ipa: u64, pa: Option<u64>, kind: MemKind) -> bool {
+    let own = mapper.desc.mem_pa + (ipa - mapper.desc.ram_ipa);
+    let mut live = mapper.s2_live.lock();
+    let Some((s2, pool)) = live.as_mut() else { return false };
+    s2.replace_page(pool, ipa, pa.unwrap_or(own), if pa.is_some() { kind } else { MemKind::Ram }).is_ok()
+}
+
+fn flush(dom: &Domain) {
+    crate::arch::vcpu_regs::flush_tlbs_of(dom.vmid, dom.s2_root);
+}
+
+/// Tears down every grant mapping `mapper` holds of `granter`'s pages (all
+/// of them when `granter` is `None`): its own pages come back, the grant
+/// entries are released if the granter still runs.
+fn unmap_all(mapper: &Domain, granter: Option<&Domain>) {
+    let mut m = MAPS[mapper.index()].lock();
+    let mut any = false;
+    for h in 0..MAPTRACK as u32 {
+        let Some(map) = m.track.get(h) else { continue };
+        if granter.is_some_and(|g| domid(g) != map.granter) {
+            continue;
+        }
+        let at = m.at[h as usize];
+        remap(mapper, at, None, MemKind::Ram);
+        any = true;
+        let owner = by_domid(map.granter).filter(|g| granter.is_none() && g.state.load(Ordering::Acquire) == crate::domain::DOM_RUNNING);
+        let mut entries = owner.and_then(GuestGrants::of);
+        let _ = grant::unmap(&mut m.track, h, entries.as_mut().map(|e| e as &mut dyn GrantEntries));
+    }
+    drop(m);
+    if any {
+        flush(mapper);
+    }
+}
+
 /// A domain's id in Xen's ABI: its VMID (1-based), so no domain is 0.
 fn domid(dom: &Domain) -> DomId {
     dom.vmid
@@ -66,6 +153,14 @@ fn by_domid(id: DomId) -> Option<&'static Domain> {
 pub fn reset(dom: &Domain) {
     let Some(x) = dom.desc.xen() else { return };
     let me = dom.index();
+    // Grants first: no other domain keeps a page of this one mapped while
+    // it is scrubbed, and this one's own mappings end.
+    for other in system().domains.iter().filter(|o| o.desc.serves & (1 << me) != 0) {
+        unmap_all(other, Some(dom));
+    }
+    if dom.desc.serves != 0 {
+        unmap_all(dom, None);
+    }
     let mut from = 1;
     loop {
         let next = XEN[me].lock().ports.next_interdomain(from);
@@ -460,5 +555,59 @@ impl Services for Caller {
 
     fn bind_vcpu(&mut self, port: u32, vcpu: u32) -> Result<(), Errno> {
         XEN[self.me()].lock().ports.bind_vcpu(port, vcpu)
+    }
+
+    fn own_frame(&self, gfn: u64) -> bool {
+        self.ram_page(gfn).is_ok()
+    }
+
+    fn grant_map(&mut self, host_addr: u64, flags: u32, gref: u32, dom: DomId) -> Result<(u32, u64), i16> {
+        let granter = by_domid(dom).ok_or(gntst::BAD_DOMAIN)?;
+        // Its own page must be at `host_addr` (not another grant already).
+        let own = self.ram_page(host_addr >> 12).map_err(|_| gntst::GENERAL_ERROR)?;
+        if host_addr % 4096 != 0 {
+            return Err(gntst::GENERAL_ERROR);
+        }
+        let mut m = MAPS[self.me()].lock();
+        if (0..MAPTRACK).any(|h| m.track.get(h as u32).is_some() && m.at[h] == host_addr) {
+            return Err(gntst::GENERAL_ERROR);
+        }
+        // Least privilege: only a frontend it serves, only while that one
+        // runs with its memory in place (checked under the maptrack lock,
+        // which a restart's teardown takes too).
+        let allowed = self.dom.desc.serves & (1 << granter.index()) != 0
+            && granter.state.load(Ordering::Acquire) == crate::domain::DOM_RUNNING
+            && granter.scrub_at.load(Ordering::Acquire) == crate::domain::NO_SCRUB;
+        let mut entries = GuestGrants::of(granter).ok_or(gntst::BAD_DOMAIN)?;
+        let visible = granter.desc.mem_size - granter.desc.xen().map_or(0, |x| x.size);
+        let frames = granter.desc.ram_ipa >> 12..(granter.desc.ram_ipa + visible) >> 12;
+        let req = MapRequest { granter: dom, gref, flags };
+        let (handle, frame) = grant::map(&mut m.track, domid(self.dom), req, &mut entries, frames, allowed)?;
+        let pa = granter.desc.mem_pa + (u64::from(frame) * 4096 - granter.desc.ram_ipa);
+        let kind = if flags & grant::GNTMAP_READONLY != 0 { MemKind::RamReadOnly } else { MemKind::RamNoExec };
+        if !remap(self.dom, host_addr, Some(pa), kind) {
+            let _ = grant::unmap(&mut m.track, handle, Some(&mut entries));
+            return Err(gntst::GENERAL_ERROR);
+        }
+        let _ = own;
+        m.at[handle as usize] = host_addr;
+        drop(m);
+        flush(self.dom);
+        // The bus address is the IPA: guest frames are not machine frames.
+        Ok((handle, host_addr))
+    }
+
+    fn grant_unmap(&mut self, host_addr: u64, handle: u32) -> i16 {
+        let mut m = MAPS[self.me()].lock();
+        let Some(map) = m.track.get(handle) else { return gntst::BAD_HANDLE };
+        if m.at[handle as usize] != host_addr {
+            return gntst::GENERAL_ERROR;
+        }
+        remap(self.dom, host_addr, None, MemKind::Ram);
+        let mut entries = by_domid(map.granter).and_then(GuestGrants::of);
+        let r = grant::unmap(&mut m.track, handle, entries.as_mut().map(|e| e as &mut dyn GrantEntries));
+        drop(m);
+        flush(self.dom);
+        r.map_or_else(|st| st, |_| gntst::OKAY)
     }
 }

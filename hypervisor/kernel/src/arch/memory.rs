@@ -6,7 +6,9 @@
 
 use hv_core::stage2::TableMemory;
 
-const POOL_FRAMES: usize = 256;
+/// Table frames for every domain: a backend's 4 KiB-page stage 2 takes
+/// one per 2 MiB of its RAM (128 for 256 MiB), the others a handful.
+const POOL_FRAMES: usize = 512;
 
 #[repr(C, align(4096))]
 struct Frames([[u64; 512]; POOL_FRAMES]);
@@ -87,8 +89,10 @@ impl TableMemory for TablePool {
     fn write(&mut self, frame: u64, index: usize, value: u64) {
         let Some(p) = self.frame_ptr(frame) else { return };
         // SAFETY: `p` is a frame of this pool (`frame_ptr` checked) and
-        // `index & 511` stays inside it; a table is written only while it
-        // is built, before VTTBR_EL2 points at it.
+        // `index & 511` stays inside it. A table is written while it is
+        // built, before VTTBR_EL2 points at it, or, for a backend's granted
+        // pages, one 8-byte leaf at a time (single-copy atomic for the
+        // table walker) followed by `flush_tlbs_of` for its VMID.
         unsafe { core::ptr::write_volatile(p.add(index & 511), value) }
     }
 }

@@ -101,6 +101,21 @@ pub fn flush_guest_tlbs() {
     unsafe { core::arch::asm!("dsb ishst", "tlbi vmalls12e1is", "dsb ish", "isb", options(nostack)) };
 }
 
+/// Invalidates every TLB entry of domain `vmid` (stage-2 root `root`) on
+/// all pCPUs, from any pCPU: its stage 2 just changed (a grant mapped or
+/// torn down). VTTBR_EL2 names the VMID the TLBI acts on, so it is
+/// switched for the operation and restored; nothing runs at EL1 meanwhile.
+pub fn flush_tlbs_of(vmid: u16, root: super::memory::Stage2Root) {
+    let saved = read!(vttbr_el2);
+    write!(vttbr_el2, ((vmid as u64) << 48) | root.addr());
+    isb();
+    // SAFETY: TLB maintenance for the VMID just installed; the table
+    // writes it follows are made visible first (dsb ishst).
+    unsafe { core::arch::asm!("dsb ishst", "tlbi vmalls12e1is", "dsb ish", options(nostack)) };
+    write!(vttbr_el2, saved);
+    isb();
+}
+
 /// Whether the running vCPU has its data cache on (SCTLR_EL1.C).
 pub fn data_cache_on() -> bool {
     read!(sctlr_el1) & (1 << 2) != 0
