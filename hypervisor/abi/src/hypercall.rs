@@ -115,6 +115,16 @@ pub mod xenmem {
     pub const ADD_TO_PHYSMAP: u64 = 7;
     /// Size of `struct xen_add_to_physmap`.
     pub const ADD_TO_PHYSMAP_SIZE: usize = 24;
+    /// Removes a frame from the caller's physmap (`xen_remove_from_physmap`,
+    /// 16 bytes: domid u16 @0, gpfn u64 @8).
+    pub const REMOVE_FROM_PHYSMAP: u64 = 15;
+    /// Maps a batch of frames (`xen_add_to_physmap_range`, 32 bytes: domid
+    /// u16 @0, space u16 @2, size u16 @4, foreign_domid u16 @6, then guest
+    /// addresses of idxs (u64 each) @8, gpfns (u64 each) @16, errs (i32
+    /// each) @24).
+    pub const ADD_TO_PHYSMAP_RANGE: u64 = 23;
+    /// Space: another domain's frames (idx is its GFN).
+    pub const SPACE_GMFN_FOREIGN: u32 = 4;
     /// Space: the shared_info page (idx 0).
     pub const SPACE_SHARED_INFO: u32 = 0;
     /// Space: grant-table frame `idx` (bit 31 set: a v2 status frame).

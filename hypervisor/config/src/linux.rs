@@ -169,7 +169,9 @@ pub(crate) fn check_passthrough_exclusive(
             }
             for (k, q) in &seen {
                 let other = domain_label(*k, Some(&domains[*k].name));
-                if q.pages().overlaps(&p.pages()) {
+                // Devices of one domain may share a page (QEMU packs eight
+                // virtio-mmio slots in one); their registers may not overlap.
+                if (*k != i && q.pages().overlaps(&p.pages())) || q.reg.overlaps(&p.reg) {
                     return Err(src.error(at, field, format!("region {} is already passed through to {other}", error::addr(p.reg.base))));
                 }
                 if p.irq.is_some() && q.irq == p.irq {

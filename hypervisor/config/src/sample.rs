@@ -110,6 +110,9 @@ pub struct Domain {
     /// Its PV devices as a frontend, each as libxl would lay it out
     /// (domain ids are domain index + 1).
     pub pv: Vec<pv_backend::toolstack::DeviceSpec>,
+    /// xenstore directories under its home that a peer may write too:
+    /// (relative path, peer's domain index).
+    pub xen_shares: Vec<(String, usize)>,
 }
 
 /// Per-domain limits of the Xen guest ABI, reserved at boot.
@@ -214,6 +217,15 @@ pub(crate) struct RawXen {
     pub xenstore_nodes: Option<Spanned<i64>>,
     pub xenstore_watches: Option<Spanned<i64>>,
     pub xenstore_transactions: Option<Spanned<i64>>,
+    /// Directories of its xenstore home a peer domain may write as well.
+    pub share: Option<Vec<Spanned<RawShare>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShare {
+    pub path: Spanned<String>,
+    pub peer: Spanned<String>,
 }
 
 #[derive(Deserialize)]

@@ -292,6 +292,7 @@ pub(crate) fn domains(
             rtds,
             xen,
             pv: Vec::new(),
+            xen_shares: Vec::new(),
         });
     }
 
@@ -334,6 +335,20 @@ fn pv_devices(src: &Source<'_>, raw: &RawSample, out: &mut [Domain]) -> Result<(
                 })?;
                 out[i].pv.push(spec);
             }
+        }
+        let shares = d.xen.as_ref().and_then(|x| x.get_ref().share.as_ref());
+        for (n, sh) in shares.into_iter().flatten().enumerate() {
+            let field = format!("{label}.xen.share[{n}]");
+            let (path, peer) = (sh.get_ref().path.get_ref(), sh.get_ref().peer.get_ref());
+            let ok = !path.is_empty() && !path.starts_with('/') && !path.ends_with('/') && !path.contains("//") && path.len() < 48
+                && path.bytes().all(|c| c.is_ascii_alphanumeric() || b"/_-".contains(&c));
+            if !ok {
+                return Err(src.error(&sh.get_ref().path, format!("{field}.path"), format!("\"{path}\" is not a relative xenstore path (letters, digits, '/', '_', '-'; under 48 bytes)")));
+            }
+            let j = names.iter().position(|n| n == peer).filter(|&j| j != i && xen[j]).ok_or_else(|| {
+                src.error(&sh.get_ref().peer, format!("{field}.peer"), format!("\"{peer}\" is not another domain with [domain.xen]; domains: {}", error::quoted_list(&names)))
+            })?;
+            out[i].xen_shares.push((path.clone(), j));
         }
     }
     Ok(())

@@ -6,7 +6,7 @@
 //! backend domain's seed holds the backend directories of the devices it
 //! serves, so a restart of either side starts the device afresh.
 
-use hv_core::xenstore::seed::{push, Record, FLAG_FRESH, NO_READER};
+use hv_core::xenstore::seed::{push, Record, FLAG_FRESH, FLAG_PEER_WRITES, NO_READER};
 use pv_backend::toolstack::DeviceSpec;
 
 use crate::Domain;
@@ -33,6 +33,9 @@ pub fn seed(domains: &[Domain], d: usize) -> Result<Vec<u8>, String> {
     // Linux's Xen CPU hotplug reads each vCPU's availability.
     for v in 0..domains[d].vcpus {
         rec(0, id, NO_READER, &format!("{home}/cpu/{v}/availability"), "online")?;
+    }
+    for (path, peer) in &domains[d].xen_shares {
+        rec(FLAG_FRESH | FLAG_PEER_WRITES, id, domid(*peer), &format!("{home}/{path}"), "")?;
     }
     for spec in &domains[d].pv {
         frontend(&mut rec, spec)?;

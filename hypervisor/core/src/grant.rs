@@ -221,6 +221,24 @@ pub fn map<const N: usize>(
     Ok((handle as u32, entry.frame))
 }
 
+/// The `gref` of a mapping made without a grant: a legacy fbif backend
+/// mapping its frontend's frames (XENMEM_add_to_physmap_range with
+/// gmfn_foreign), which the description allowed.
+pub const FOREIGN: u32 = u32::MAX;
+
+/// Records a foreign mapping of `granter`'s frame `frame` (the caller has
+/// checked that it is the granter's RAM and that the description allows
+/// it). Returns its handle; the maptrack quota holds as for grants.
+pub fn map_foreign<const N: usize>(track: &mut MapTrack<N>, granter: DomId, frame: u32) -> Result<u32, i16> {
+    if track.used >= track.quota {
+        return Err(status::NO_SPACE);
+    }
+    let handle = track.slots.iter().position(Option::is_none).ok_or(status::NO_SPACE)?;
+    track.slots[handle] = Some(Mapping { granter, gref: FOREIGN, frame, writable: true });
+    track.used += 1;
+    Ok(handle as u32)
+}
+
 /// GNTTABOP_unmap_grant_ref of `handle` (the caller removes the stage-2
 /// entry first). The entry's GTF_reading/GTF_writing are dropped once no
 /// mapping of that grant by this domain remains (`entries` is `None` when

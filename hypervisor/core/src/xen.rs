@@ -69,6 +69,11 @@ pub trait Services {
     fn grant_map(&mut self, host_addr: u64, flags: u32, gref: u32, dom: DomId) -> core::result::Result<(u32, u64), i16>;
     /// GNTTABOP_unmap_grant_ref of `handle`, mapped at `host_addr`.
     fn grant_unmap(&mut self, host_addr: u64, handle: u32) -> i16;
+    /// Maps `dom`'s frame `gfn` at the caller's frame `at` (a legacy fbif
+    /// backend's privcmd mapping); 0 or a negative errno.
+    fn map_foreign(&mut self, dom: DomId, gfn: u64, at: u64) -> i32;
+    /// XENMEM_remove_from_physmap of the caller's frame `at`.
+    fn unmap_foreign(&mut self, at: u64) -> Result<()>;
 }
 
 /// Operations one grant_table_op may carry (Xen preempts longer batches;
@@ -207,6 +212,27 @@ fn memory_op(cmd: u64, arg: u64, mem: &mut impl GuestMemory, sv: &mut impl Servi
                 _ => return Err(Errno(-hc::EINVAL)),
             }
             Ok(0)
+        }
+        xenmem::ADD_TO_PHYSMAP_RANGE => {
+            let b = read::<32>(mem, arg)?;
+            self_only(u16_at(&b, 0), sv)?;
+            let (space, size, foreign) = (u16_at(&b, 2), u64::from(u16_at(&b, 4)), u16_at(&b, 6));
+            if u32::from(space) != xenmem::SPACE_GMFN_FOREIGN || size > MAX_EXTENTS {
+                return Err(Errno(-hc::EINVAL));
+            }
+            let (idxs, gpfns, errs) = (u64_at(&b, 8), u64_at(&b, 16), u64_at(&b, 24));
+            for i in 0..size {
+                let idx = u64::from_le_bytes(read::<8>(mem, idxs.wrapping_add(i * 8))?);
+                let gpfn = u64::from_le_bytes(read::<8>(mem, gpfns.wrapping_add(i * 8))?);
+                let err = sv.map_foreign(peer(foreign, sv), idx, gpfn);
+                write(mem, errs.wrapping_add(i * 4), &err.to_le_bytes())?;
+            }
+            Ok(0)
+        }
+        xenmem::REMOVE_FROM_PHYSMAP => {
+            let b = read::<16>(mem, arg)?;
+            self_only(u16_at(&b, 0), sv)?;
+            sv.unmap_foreign(u64_at(&b, 8)).map(|_| 0)
         }
         xenmem::DECREASE_RESERVATION | xenmem::POPULATE_PHYSMAP => {
             // A balloon giving pages back or taking them again. Memory is
@@ -577,6 +603,12 @@ mod tests {
         }
         fn grant_unmap(&mut self, _host_addr: u64, handle: u32) -> i16 {
             if handle >= 10 { 0 } else { crate::grant::status::BAD_HANDLE }
+        }
+        fn map_foreign(&mut self, dom: DomId, gfn: u64, _at: u64) -> i32 {
+            if dom == 2 && gfn < 8 { 0 } else { -1 }
+        }
+        fn unmap_foreign(&mut self, _at: u64) -> Result<()> {
+            Ok(())
         }
     }
 

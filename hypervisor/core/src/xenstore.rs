@@ -73,6 +73,19 @@ impl Perms {
     const fn owned(owner: DomId) -> Self {
         Perms { owner, others: 0, acl: [(0, 0); MAX_ACL], nacl: 0 }
     }
+    /// Gives `dom` `bits` (in place of an entry it had; dropped when the
+    /// list is full: the owner is never left out by `apply_write`, as the
+    /// owner of a new node is its creator).
+    fn grant(&mut self, dom: DomId, bits: u8) {
+        let n = self.nacl as usize;
+        if let Some(e) = self.acl[..n].iter_mut().find(|e| e.0 == dom) {
+            e.1 = bits;
+        } else if n < MAX_ACL {
+            self.acl[n] = (dom, bits);
+            self.nacl += 1;
+        }
+    }
+
     fn of(&self, dom: DomId) -> u8 {
         if dom == self.owner || dom == DOMID_HV {
             return READ | WRITE;
@@ -598,12 +611,18 @@ impl Store {
             }
             let slot = self.nodes.iter().position(|n| !n.used).ok_or(e::ENOSPC)?;
             let owner = if dom == DOMID_HV { inherited.owner } else { dom };
+            let mut perms = Perms { owner, ..inherited };
+            if owner != inherited.owner && inherited.owner != DOMID_HV {
+                // A peer writing into a directory it was given: the
+                // directory's owner keeps full access to what appears there.
+                perms.grant(inherited.owner, READ | WRITE);
+            }
             let n = &mut self.nodes[slot];
             n.used = true;
             n.path[..q.len()].copy_from_slice(q);
             n.path_len = q.len() as u8;
             n.value_len = 0;
-            n.perms = Perms { owner, ..inherited };
+            n.perms = perms;
             if depth == 1 {
                 if let Some(v) = value {
                     n.value[..v.len()].copy_from_slice(v);
@@ -957,6 +976,13 @@ impl Store {
     /// `readers` (the hypervisor's own writes: no quota is charged but the
     /// owner's).
     pub fn populate(&mut self, path: &str, value: &str, owner: DomId, readers: &[DomId]) -> Result<(), &'static str> {
+        self.populate_with(path, value, owner, readers, READ)
+    }
+
+    /// As `populate`, giving `peers` `bits` (READ, or READ|WRITE for a
+    /// directory shared with a peer).
+    fn populate_with(&mut self, path: &str, value: &str, owner: DomId, peers: &[DomId], bits: u8) -> Result<(), &'static str> {
+        let readers = peers;
         let p = path.as_bytes();
         if !valid_path(p) || value.len() > VALUE_MAX {
             return Err(e::EINVAL);
@@ -967,7 +993,7 @@ impl Store {
         let old_owner = self.nodes[i].perms.owner;
         let mut perms = Perms::owned(owner);
         for (slot, &d) in perms.acl.iter_mut().zip(readers.iter().take(MAX_ACL)) {
-            *slot = (d, READ);
+            *slot = (d, bits);
         }
         perms.nacl = readers.len().min(MAX_ACL) as u8;
         self.nodes[i].perms = perms;
@@ -1117,6 +1143,19 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_directory_stays_its_owners() {
+        let mut s = two();
+        s.populate_with("/local/domain/1/data", "", 1, &[2], READ | WRITE).unwrap();
+        // The peer writes a command; the owner reads it and answers.
+        assert_eq!(reply(&mut s, 1, t::WRITE, 0, b"/local/domain/1/data/cmd\01 fb"), b"OK\0");
+        assert_eq!(reply(&mut s, 0, t::READ, 0, b"data/cmd\0"), b"1 fb");
+        assert_eq!(reply(&mut s, 0, t::WRITE, 0, b"data/result\0ok"), b"OK\0");
+        assert_eq!(reply(&mut s, 1, t::READ, 0, b"/local/domain/1/data/result\0"), b"ok");
+        // Nothing else of its home is the peer's to write.
+        assert_eq!(reply(&mut s, 1, t::WRITE, 0, b"/local/domain/1/name\0x"), b"EACCES\0");
+    }
+
+    #[test]
     fn node_quota_rm_and_protocol_errors() {
         let mut s = Store::new();
         s.connect(0, 1, Quota { nodes: 4, watches: 1, transactions: 1 });
@@ -1155,6 +1194,8 @@ pub mod seed {
     use super::*;
 
     pub const FLAG_FRESH: u8 = 1;
+    /// The other domain may write as well as read (a shared directory).
+    pub const FLAG_PEER_WRITES: u8 = 2;
     pub const NO_READER: DomId = 0xffff;
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1214,7 +1255,8 @@ pub mod seed {
             let mut failed = 0;
             for r in records(blob) {
                 let readers: &[DomId] = if r.reader == NO_READER { &[] } else { &[r.reader] };
-                if self.populate(r.path, r.value, r.owner, readers).is_err() {
+                let bits = if r.flags & FLAG_PEER_WRITES != 0 { READ | WRITE } else { READ };
+                if self.populate_with(r.path, r.value, r.owner, readers, bits).is_err() {
                     failed += 1;
                 }
             }

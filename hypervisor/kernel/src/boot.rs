@@ -134,6 +134,10 @@ fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement) -> 
         }
         // Passed-through devices appear at their host addresses.
         for p in desc.passthrough() {
+            // Devices sharing a page (virtio-mmio slots) map it once.
+            if s2.translate(&pool, p.pa) == Some((p.pa, MemKind::Device)) && p.size == 4096 {
+                continue;
+            }
             s2.map(&mut pool, p.pa, p.pa, p.size, MemKind::Device)?;
         }
         Ok(s2)

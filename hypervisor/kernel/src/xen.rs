@@ -369,6 +369,16 @@ impl Caller {
         off.filter(|&o| o < visible).ok_or(Errno(-hc::EINVAL))
     }
 
+    /// Least privilege: a domain maps another's pages only if that one is a
+    /// frontend it serves, and only while it runs with its memory in place
+    /// (checked under the mapper's maptrack lock, which a restart's
+    /// teardown takes too).
+    fn may_map(&self, granter: &Domain) -> bool {
+        self.dom.desc.serves & (1 << granter.index()) != 0
+            && granter.state.load(Ordering::Acquire) == crate::domain::DOM_RUNNING
+            && granter.scrub_at.load(Ordering::Acquire) == crate::domain::NO_SCRUB
+    }
+
     fn runstate_write(&self, va: u64) {
         // Best effort, as in Xen: a runstate area that does not translate
         // is skipped. It reads "running since registration".
@@ -572,12 +582,7 @@ impl Services for Caller {
         if (0..MAPTRACK).any(|h| m.track.get(h as u32).is_some() && m.at[h] == host_addr) {
             return Err(gntst::GENERAL_ERROR);
         }
-        // Least privilege: only a frontend it serves, only while that one
-        // runs with its memory in place (checked under the maptrack lock,
-        // which a restart's teardown takes too).
-        let allowed = self.dom.desc.serves & (1 << granter.index()) != 0
-            && granter.state.load(Ordering::Acquire) == crate::domain::DOM_RUNNING
-            && granter.scrub_at.load(Ordering::Acquire) == crate::domain::NO_SCRUB;
+        let allowed = self.may_map(granter);
         let mut entries = GuestGrants::of(granter).ok_or(gntst::BAD_DOMAIN)?;
         let visible = granter.desc.mem_size - granter.desc.xen().map_or(0, |x| x.size);
         let frames = granter.desc.ram_ipa >> 12..(granter.desc.ram_ipa + visible) >> 12;
@@ -595,6 +600,50 @@ impl Services for Caller {
         flush(self.dom);
         // The bus address is the IPA: guest frames are not machine frames.
         Ok((handle, host_addr))
+    }
+
+    fn map_foreign(&mut self, dom: DomId, gfn: u64, at: u64) -> i32 {
+        const EPERM: i32 = -(hc::EPERM as i32);
+        const EINVAL: i32 = -(hc::EINVAL as i32);
+        let Some(granter) = by_domid(dom) else { return -(hc::ESRCH as i32) };
+        let Ok(_) = self.ram_page(at) else { return EINVAL };
+        let host_addr = at * 4096;
+        let visible = granter.desc.mem_size - granter.desc.xen().map_or(0, |x| x.size);
+        let frames = granter.desc.ram_ipa >> 12..(granter.desc.ram_ipa + visible) >> 12;
+        let Ok(frame) = u32::try_from(gfn) else { return EINVAL };
+        if !frames.contains(&gfn) {
+            return EINVAL;
+        }
+        let mut m = MAPS[self.me()].lock();
+        if !self.may_map(granter) {
+            return EPERM;
+        }
+        if (0..MAPTRACK).any(|h| m.track.get(h as u32).is_some() && m.at[h] == host_addr) {
+            return -(hc::EEXIST as i32);
+        }
+        let Ok(handle) = grant::map_foreign(&mut m.track, dom, frame) else { return -(hc::ENOSPC as i32) };
+        let pa = granter.desc.mem_pa + (gfn * 4096 - granter.desc.ram_ipa);
+        if !remap(self.dom, host_addr, Some(pa), MemKind::RamNoExec) {
+            let _ = grant::unmap(&mut m.track, handle, None);
+            return EINVAL;
+        }
+        m.at[handle as usize] = host_addr;
+        drop(m);
+        flush(self.dom);
+        0
+    }
+
+    fn unmap_foreign(&mut self, at: u64) -> Result<(), Errno> {
+        let host_addr = at.checked_mul(4096).ok_or(Errno(-hc::EINVAL))?;
+        let mut m = MAPS[self.me()].lock();
+        let found = (0..MAPTRACK).find(|&h| m.track.get(h as u32).is_some_and(|x| x.gref == grant::FOREIGN) && m.at[h] == host_addr);
+        // A frame with no foreign mapping stays the domain's own page.
+        let Some(h) = found else { return Ok(()) };
+        remap(self.dom, host_addr, None, MemKind::Ram);
+        let _ = grant::unmap(&mut m.track, h as u32, None);
+        drop(m);
+        flush(self.dom);
+        Ok(())
     }
 
     fn grant_unmap(&mut self, host_addr: u64, handle: u32) -> i16 {

@@ -47,6 +47,10 @@ const DOM0_PACKAGES: &[&str] = &[
 
 const DOMU_PACKAGES: &[&str] = &["alsa-utils", "libasound2", "libc6", "libgcc-s1"];
 
+/// The driver domain on our hypervisor: no toolstack, only the xenstore
+/// client and what pv-backendd and the probe load.
+const DRIVER_PACKAGES: &[&str] = &["xenstore-utils", "libxenstore4", "libxentoolcore1", "libc6", "libgcc-s1", "libasound2"];
+
 /// dom0: the Xen device files, the virtio devices QEMU gives it (input
 /// from the host, the 9p share), uinput for multi-touch, a timed ALSA
 /// sink (snd-aloop) behind the `file` plugin that records what vsnd plays.
@@ -297,6 +301,22 @@ pub fn build(bins: &super::cross::Binaries, tone: &[u8]) -> Result<Images, Strin
     let dom0_initrd = work.join("dom0.cpio");
     d.build(&kernel, &dom0_initrd)?;
 
+    // The driver domain: dom0's backend side without Xen's toolstack.
+    let mut r = Tree::new(work.join("driver-tree"), DRIVER_PACKAGES)?;
+    r.overlay(&samples.join("dom0/etc"), "etc")?;
+    r.overlay(&samples.join("driver"), "")?;
+    r.program("usr/bin/xenstore", &debian::unpacked("xenstore-utils")?.join("usr/bin/xenstore"))?;
+    r.program("usr/bin/pv-backendd", &bins.backendd)?;
+    r.program("usr/bin/interop-probe", &bins.probe)?;
+    r.put("lib/ld-linux-aarch64.so.1", &std::fs::read(r.find_lib("ld-linux-aarch64.so.1").ok_or("no ld.so")?).map_err(io)?)?;
+    r.overlay(&alsa_data.join("usr/share/alsa"), "usr/share/alsa")?;
+    r.modules(&kernel, DOM0_MODULES)?;
+    let driver_initrd = work.join("driver.cpio");
+    r.build(&kernel, &driver_initrd)?;
+
     let xen = debian::unpacked("xen-hypervisor-4.17-arm64")?.join("boot/xen-4.17-arm64");
+    // The run on our hypervisor finds domU.cpio and driver.cpio by the
+    // paths samples/interop/ours/system.toml names.
+    let _ = driver_initrd;
     Ok(Images { xen, kernel, dom0_initrd })
 }

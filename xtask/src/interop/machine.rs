@@ -20,13 +20,7 @@ pub struct Machine {
 
 impl Machine {
     pub fn start(xen: &Path, kernel: &Path, initrd: &Path, work: &Path, echo: bool) -> Result<Machine, String> {
-        let share = work.join("share");
-        if share.exists() {
-            std::fs::remove_dir_all(&share).map_err(|e| e.to_string())?;
-        }
-        std::fs::create_dir_all(share.join("cmd")).map_err(|e| e.to_string())?;
-        let qmp_path = work.join("qmp.sock");
-        let _ = std::fs::remove_file(&qmp_path);
+        let (share, qmp_path) = Self::prepare(work)?;
         let mut q = QemuCommand::xen(xen, kernel, initrd);
         q.modern_virtio_mmio()
             .device("virtio-keyboard-device")
@@ -36,6 +30,34 @@ impl Machine {
         let mut con = q.spawn()?;
         con.echo = echo;
         Ok(Machine { con, share, qmp: None, qmp_path, next_cmd: 1 })
+    }
+
+    /// Our hypervisor with the interop sample's bundle, and the same
+    /// devices (QEMU's virtio keyboard, tablet and 9p share, in that order:
+    /// the sample passes their virtio-mmio slots through to the driver
+    /// domain) and QMP socket as the Xen run.
+    pub fn start_ours(built: &crate::artifacts::Built, work: &Path, echo: bool) -> Result<Machine, String> {
+        let (share, qmp_path) = Self::prepare(work)?;
+        let mut q = QemuCommand::for_built(built)?;
+        q.modern_virtio_mmio()
+            .device("virtio-keyboard-device")
+            .device("virtio-tablet-device")
+            .share_9p("host", &share)
+            .qmp_socket(&qmp_path);
+        let mut con = q.spawn()?;
+        con.echo = echo;
+        Ok(Machine { con, share, qmp: None, qmp_path, next_cmd: 1 })
+    }
+
+    fn prepare(work: &Path) -> Result<(PathBuf, PathBuf), String> {
+        let share = work.join("share");
+        if share.exists() {
+            std::fs::remove_dir_all(&share).map_err(|e| e.to_string())?;
+        }
+        std::fs::create_dir_all(share.join("cmd")).map_err(|e| e.to_string())?;
+        let qmp_path = work.join("qmp.sock");
+        let _ = std::fs::remove_file(&qmp_path);
+        Ok((share, qmp_path))
     }
 
     pub fn share(&self) -> &Path {

@@ -58,7 +58,11 @@ impl Report {
 struct Run {
     m: Machine,
     domu_seq: u32,
+    /// The frontend's domain id, and its console lines' prefix.
     domid: u32,
+    fe: &'static str,
+    /// The backend's domain id (dom0 on Xen, the driver domain on ours).
+    be: u32,
 }
 
 fn secs(s: u64) -> Duration {
@@ -88,7 +92,7 @@ impl Run {
         let mark = self.m.con.log.len();
         let node = format!("/local/domain/{}/data/cmd", self.domid);
         self.dom0(&format!("xenstore write {node} '{seq} {cmd}'"), secs(30))?;
-        let tag = format!("[domU] probe: result {seq} ");
+        let tag = format!("{}probe: result {seq} ", self.fe);
         let i = self.m.con.expect_after(mark, &tag, timeout).ok_or_else(|| format!("the domU did not answer `{cmd}` within {timeout:?}"))?;
         Ok(self.m.con.log[i].split(&tag).nth(1).unwrap_or("").to_string())
     }
@@ -98,42 +102,69 @@ impl Run {
     }
 }
 
+/// Which hypervisor the run boots, and what that changes.
+struct Bed {
+    /// Console prefix of the frontend's lines.
+    fe: &'static str,
+    boot_check: &'static str,
+}
+
 pub fn run(args: &Args) -> Result<Report, String> {
     let t0 = Instant::now();
-    let work = root().join("target/interop");
+    let ours = args.hypervisor == "ours";
+    let bed = if ours {
+        Bed { fe: "[guest] ", boot_check: "boot: our hypervisor, driver domain" }
+    } else {
+        Bed { fe: "[domU] ", boot_check: "boot: Xen, dom0, xl create" }
+    };
+    let base = root().join("target/interop");
+    let work = if ours { base.join("ours") } else { base.clone() };
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let bins = cross::build()?;
     let tone = images::tone_wav(48_000, TONE_HZ, 1000);
     let img = images::build(&bins, &tone)?;
-    eprintln!("xtask: interop images ready after {:.1} s; booting Xen 4.17 under QEMU", t0.elapsed().as_secs_f64());
-    let m = Machine::start(&img.xen, &img.kernel.image, &img.dom0_initrd, &work, args.verbose || args.shell)?;
-    let mut run = Run { m, domu_seq: 0, domid: 1 };
+    let m = if ours {
+        let sample = root().join("samples/interop/ours/system.toml");
+        let built = crate::artifacts::build(&sample.to_string_lossy(), None, None)?;
+        eprintln!("xtask: interop images ready after {:.1} s; booting our hypervisor under QEMU", t0.elapsed().as_secs_f64());
+        Machine::start_ours(&built, &work, args.verbose || args.shell)?
+    } else {
+        eprintln!("xtask: interop images ready after {:.1} s; booting Xen 4.17 under QEMU", t0.elapsed().as_secs_f64());
+        Machine::start(&img.xen, &img.kernel.image, &img.dom0_initrd, &work, args.verbose || args.shell)?
+    };
+    let mut run = Run { m, domu_seq: 0, domid: 1, fe: bed.fe, be: 0 };
     let transcript_path = work.join("console.log");
     let mut checks = Vec::new();
     let mut bench = Vec::new();
 
-    let ready = run.m.con.wait_index(secs(300), |l| l.contains("[domU] probe: agent up in dom"));
+    let agent_up = format!("{}probe: agent up in dom", bed.fe);
+    let ready = run.m.con.wait_index(secs(300), |l| l.contains(&agent_up));
     let boot_s = run.m.con.started.elapsed().as_secs_f64();
+    if ours {
+        // The driver domain says whom it is and whom it serves.
+        run.be = run.m.con.log.iter().find_map(|l| l.split("driver: domain ").nth(1)?.split(',').next()?.trim().parse().ok()).unwrap_or(1);
+    }
     let booted = match ready {
         Some(i) => {
             run.domid = run.m.con.log[i].rsplit("dom").next().and_then(|d| d.trim().parse().ok()).unwrap_or(1);
             let t = run.m.con.transcript();
             let connected: Vec<&str> =
                 ["vinput", "vfb", "vsnd"].into_iter().filter(|k| t.contains(&format!("backend/{k}/{}/0: connected", run.domid))).collect();
+            let how = if ours { "devices from the system description" } else { "xl create" };
             if connected.len() == 3 {
-                Ok(format!("xl create; vkbd (vinput), vfb, vsnd connected to pv-backendd; domU ready {boot_s:.1} s after QEMU started"))
+                Ok(format!("{how}; vkbd (vinput), vfb, vsnd connected to pv-backendd; frontend ready {boot_s:.1} s after QEMU started"))
             } else {
-                Err(format!("domU up but only {connected:?} connected"))
+                Err(format!("frontend up but only {connected:?} connected"))
             }
         }
         None => Err(format!(
-            "no ready domU: {} (see {})",
+            "no ready frontend: {} (see {})",
             run.m.con.stopped.as_ref().map(ToString::to_string).unwrap_or_default(),
             transcript_path.display()
         )),
     };
     let up = ready.is_some();
-    checks.push(Check::new("boot: Xen, dom0, xl create", booted));
+    checks.push(Check::new(bed.boot_check, booted));
     if up && args.shell {
         shell(&mut run);
     } else if up {
@@ -155,7 +186,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
         checks.extend(restart(&mut run, &work, &tone));
         let oops = run.log_lines(0).iter().any(|l| l.contains("Unable to handle kernel") || l.contains("Kernel panic") || l.contains("BUG: "));
         checks.push(Check::new(
-            "no kernel oops in dom0 or domU",
+            "no kernel oops in any domain",
             if oops { Err("see the console transcript".into()) } else { Ok("none".into()) },
         ));
     }
@@ -191,7 +222,8 @@ fn shell(run: &mut Run) {
 fn input(run: &mut Run) -> Vec<Check> {
     let mark = run.m.con.log.len();
     // The agent lists the frontend's three devices when it starts.
-    let count = |run: &Run| run.log_lines(0).iter().filter(|l| l.contains("[domU] probe: input ")).count();
+    let tag = format!("{}probe: input ", run.fe);
+    let count = |run: &Run| run.log_lines(0).iter().filter(|l| l.contains(&tag)).count();
     let deadline = Instant::now() + secs(20);
     while count(run) < 3 && Instant::now() < deadline {
         run.m.con.pause(Duration::from_millis(200));
@@ -323,9 +355,9 @@ fn sound(run: &mut Run, work: &std::path::Path, tone: &[u8], name: &str) -> Resu
 }
 
 fn vdispl(run: &mut Run) -> Result<String, String> {
-    let d = run.domid;
+    let (d, be) = (run.domid, run.be);
     let out = run.dom0(
-        &format!("xenstore read /local/domain/0/backend/vdispl/{d}/0/state /local/domain/{d}/device/vdispl/0/state"),
+        &format!("xenstore read /local/domain/{be}/backend/vdispl/{d}/0/state /local/domain/{d}/device/vdispl/0/state"),
         secs(30),
     )?;
     let v: Vec<&str> = out.split_whitespace().collect();
