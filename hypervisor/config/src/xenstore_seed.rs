@@ -46,7 +46,30 @@ pub fn seed(domains: &[Domain], d: usize) -> Result<Vec<u8>, String> {
             backend(&mut rec, spec)?;
         }
     }
+    // A backend's gntdev and privcmd take their pages from Linux's balloon.
+    // A balloon target below its RAM makes Linux set that much aside at
+    // boot, so mappings never make it hot-add memory it cannot have.
+    if domains.iter().any(|o| o.pv.iter().any(|s| s.be_dom == id)) {
+        let visible = domains[d].memory.size - xen_pages_size(&domains[d]);
+        let pool = (visible / 8).min(BALLOON_POOL);
+        rec(0, hv_core::xenstore::DOMID_HV, id, &format!("{home}/memory/target"), &((visible - pool) >> 10).to_string())?;
+    }
+    // A legacy vfb's backend maps its frontend's framebuffer frames through
+    // privcmd, which Linux allows a domain other than dom0 only for its
+    // `target` (the frontend); the hypervisor's node, so the driver cannot
+    // change it. One target per domain, as in Xen.
+    let vfb_frontend = domains.iter().flat_map(|o| &o.pv).find(|s| s.be_dom == id && s.fe_kind == "vfb");
+    if let Some(s) = vfb_frontend {
+        rec(0, hv_core::xenstore::DOMID_HV, id, &format!("{home}/target"), &s.fe_dom.to_string())?;
+    }
     Ok(out)
+}
+
+/// Memory a backend domain's balloon keeps for mapping others' pages.
+const BALLOON_POOL: u64 = 32 << 20;
+
+fn xen_pages_size(d: &Domain) -> u64 {
+    d.xen.map_or(0, |x| hv_core::bundle::xen_pages_size(x.grant_frames))
 }
 
 type Rec<'a> = dyn FnMut(u8, u16, u16, &str, &str) -> Result<(), String> + 'a;

@@ -71,6 +71,12 @@ pub const MAX_GRANT_FRAMES: u16 = 32;
 /// Event channels a domain may have at most (port 0 is never used).
 pub const MAX_EVENT_CHANNELS: u16 = 1023;
 
+/// Bytes the Xen pages of a domain with `grant_frames` grant frames take
+/// from the top of its RAM: the frames and the xenstore ring.
+pub const fn xen_pages_size(grant_frames: u16) -> u64 {
+    (grant_frames as u64 + 1) * 4096
+}
+
 /// Where a Xen-enabled domain finds its hypervisor pages: the last pages
 /// of its RAM, left out of the memory its device tree declares. Grant
 /// frames first, then the xenstore ring. They are the domain's own RAM, so
@@ -193,7 +199,7 @@ impl DomainDesc<'_> {
         if self.flags & FLAG_XEN == 0 {
             return None;
         }
-        let size = (u64::from(self.grant_frames) + 1) * 4096;
+        let size = xen_pages_size(self.grant_frames);
         let base = self.ram_ipa + self.mem_size.checked_sub(size)?;
         Some(XenPages {
             grant_ipa: base,
@@ -369,13 +375,13 @@ impl<'a> Bundle<'a> {
         if r[33] & FLAG_XEN != 0
             && (!(1..=MAX_GRANT_FRAMES).contains(&grant_frames)
                 || !(1..=MAX_EVENT_CHANNELS).contains(&event_channels)
-                || (u64::from(grant_frames) + 1) * 4096 >= mem_size)
+                || xen_pages_size(grant_frames) >= mem_size)
         {
             return Err(BundleError::BadXen);
         }
         if r[33] & FLAG_XEN != 0 {
             // No blob may reach into the Xen pages the guest will write.
-            let limit = mem_size - (u64::from(grant_frames) + 1) * 4096;
+            let limit = mem_size - xen_pages_size(grant_frames);
             let ends = [(load_offset, image.len()), (initrd_offset, initrd.len()), (dtb_offset, dtb.len())];
             if ends.iter().any(|&(o, n)| n > 0 && o + n as u64 > limit) {
                 return Err(BundleError::BadXen);
