@@ -84,3 +84,41 @@ pub fn rtds(runs: usize) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Our hypervisor against Xen 4.17, booted one after the other on the same
+/// QEMU machine (our board's) with the same stock kernel and frontends:
+/// an event-channel round trip between the backend and the frontend
+/// domain, a xenstore read in the frontend, and QEMU's start to the
+/// frontend's vkbd, vfb and vsnd Connected. Ratios below 1: ours is faster.
+pub fn xen(n: usize) -> Result<(), String> {
+    use crate::interop::{figures, Args};
+    let built_machine = {
+        let sample = artifacts::root().join("samples/interop/ours/system.toml");
+        let built = artifacts::build(&sample.to_string_lossy(), None, None);
+        // The images the sample names are built by the first boot; the
+        // machine is the board's either way.
+        match built {
+            Ok(b) => qemu::Machine::for_board(&b.sample.board)?,
+            Err(_) => qemu::Machine { machine: "virt,virtualization=on,gic-version=3".into(), cpu: "cortex-a57".into(), smp: 4, memory: "2G".into() },
+        }
+    };
+    let n = n.max(20);
+    let xen = figures(&Args { machine: Some(built_machine.clone()), ..Default::default() }, n)?;
+    let ours = figures(&Args { hypervisor: "ours".into(), ..Default::default() }, n)?;
+    if xen.xs_value() != ours.xs_value() {
+        return Err(format!("the xenstore reads differ: Xen {:?}, ours {:?}", xen.xs_value(), ours.xs_value()));
+    }
+    println!("bench xen: QEMU {built_machine} (TCG, {} host CPUs); {n} round trips each", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!("  Xen 4.17: `{}`, dom0 2 vCPUs 512 MiB running pv-backendd, domU 1 vCPU (credit2)", qemu::XEN_ARGS);
+    println!("  ours:     samples/interop/ours (driver domain 2 vCPUs 512 MiB, guest 1 vCPU, null scheduler)");
+    let row = |what: &str, x: Option<f64>, o: Option<f64>, unit: &str| match (x, o) {
+        (Some(x), Some(o)) => println!("  {what:<34} Xen {x:>9.1} {unit}  ours {o:>9.1} {unit}  ratio {:.2}", o / x),
+        _ => println!("  {what:<34} not measured (Xen {x:?}, ours {o:?})"),
+    };
+    row("event channel round trip (median)", xen.evtchn_us(), ours.evtchn_us(), "us");
+    row("xenstore read round trip (median)", xen.xs_read_us(), ours.xs_read_us(), "us");
+    row("power-on to PV devices Connected", Some(xen.connected_s), Some(ours.connected_s), "s ");
+    println!("  raw: Xen evtchn {} | xs {}", xen.evtchn, xen.xs_read);
+    println!("  raw: ours evtchn {} | xs {}", ours.evtchn, ours.xs_read);
+    Ok(())
+}

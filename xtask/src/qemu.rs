@@ -98,7 +98,13 @@ impl QemuCommand {
 
     /// Xen 4.17 with `dom0` (kernel and initramfs) on the Xen test bed.
     pub fn xen(xen: &Path, kernel: &Path, initrd: &Path) -> QemuCommand {
-        let mut c = QemuCommand::new(&Machine::xen_test_bed());
+        Self::xen_on(&Machine::xen_test_bed(), xen, kernel, initrd)
+    }
+
+    /// As `xen`, on another machine (a benchmark against our hypervisor
+    /// on the board's machine).
+    pub fn xen_on(machine: &Machine, xen: &Path, kernel: &Path, initrd: &Path) -> QemuCommand {
+        let mut c = QemuCommand::new(machine);
         c.kernel(xen).append(XEN_ARGS);
         let mut k = OsString::from(format!("guest-loader,addr={XEN_DOM0_KERNEL:#x},kernel="));
         k.push(kernel);

@@ -69,8 +69,9 @@ const DOM0_MODULES: &[&str] = &[
     "snd_aloop",
 ];
 
-/// domU: evdev nodes for xen-kbdfront's devices, the vsnd frontend.
-const DOMU_MODULES: &[&str] = &["evdev", "snd_xen_front"];
+/// domU: evdev nodes for xen-kbdfront's devices, the vsnd frontend, the
+/// event-channel device (`bench xen`'s round trips).
+const DOMU_MODULES: &[&str] = &["evdev", "snd_xen_front", "xen_evtchn"];
 
 /// Where the Xen binaries live in dom0 (and on its PATH).
 const XEN_BIN: &str = "usr/lib/xen-4.17/bin";

@@ -19,9 +19,12 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn start(xen: &Path, kernel: &Path, initrd: &Path, work: &Path, echo: bool) -> Result<Machine, String> {
+    pub fn start(on: Option<&crate::qemu::Machine>, xen: &Path, kernel: &Path, initrd: &Path, work: &Path, echo: bool) -> Result<Machine, String> {
         let (share, qmp_path) = Self::prepare(work)?;
-        let mut q = QemuCommand::xen(xen, kernel, initrd);
+        let mut q = match on {
+            Some(m) => QemuCommand::xen_on(m, xen, kernel, initrd),
+            None => QemuCommand::xen(xen, kernel, initrd),
+        };
         q.modern_virtio_mmio()
             .device("virtio-keyboard-device")
             .device("virtio-tablet-device")

@@ -18,7 +18,7 @@ mod machine;
 mod scenario;
 
 pub use checks::Check;
-pub use scenario::Report;
+pub use scenario::{figures, Figures, Report};
 
 /// `cargo xtask interop` options.
 #[derive(clap::Args, Clone, Debug)]
@@ -43,11 +43,15 @@ pub struct Args {
     /// taps a key over QMP, `q` quits (the console is echoed).
     #[arg(long)]
     pub shell: bool,
+    /// The QEMU machine Xen runs on (default: the Xen test bed's); `bench
+    /// xen` runs it on our board's, to compare like with like.
+    #[arg(skip)]
+    pub machine: Option<crate::qemu::Machine>,
 }
 
 impl Default for Args {
     fn default() -> Self {
-        Self { hypervisor: "xen-4.17".into(), bench: false, samples: 60, verbose: false, shell: false }
+        Self { hypervisor: "xen-4.17".into(), bench: false, samples: 60, verbose: false, shell: false, machine: None }
     }
 }
 

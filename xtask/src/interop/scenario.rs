@@ -109,8 +109,17 @@ struct Bed {
     boot_check: &'static str,
 }
 
-pub fn run(args: &Args) -> Result<Report, String> {
-    let t0 = Instant::now();
+/// A booted bed: the machine, the frontend ready (or why not).
+struct Booted {
+    run: Run,
+    bed: Bed,
+    work: PathBuf,
+    tone: Vec<u8>,
+    ready: Option<usize>,
+    boot_s: f64,
+}
+
+fn boot(args: &Args, t0: Instant) -> Result<Booted, String> {
     let ours = args.hypervisor == "ours";
     let bed = if ours {
         Bed { fe: "[guest] ", boot_check: "boot: our hypervisor, driver domain" }
@@ -130,13 +139,9 @@ pub fn run(args: &Args) -> Result<Report, String> {
         Machine::start_ours(&built, &work, args.verbose || args.shell)?
     } else {
         eprintln!("xtask: interop images ready after {:.1} s; booting Xen 4.17 under QEMU", t0.elapsed().as_secs_f64());
-        Machine::start(&img.xen, &img.kernel.image, &img.dom0_initrd, &work, args.verbose || args.shell)?
+        Machine::start(args.machine.as_ref(), &img.xen, &img.kernel.image, &img.dom0_initrd, &work, args.verbose || args.shell)?
     };
     let mut run = Run { m, domu_seq: 0, domid: 1, fe: bed.fe, be: 0 };
-    let transcript_path = work.join("console.log");
-    let mut checks = Vec::new();
-    let mut bench = Vec::new();
-
     let agent_up = format!("{}probe: agent up in dom", bed.fe);
     let ready = run.m.con.wait_index(secs(300), |l| l.contains(&agent_up));
     let boot_s = run.m.con.started.elapsed().as_secs_f64();
@@ -144,12 +149,27 @@ pub fn run(args: &Args) -> Result<Report, String> {
         // The driver domain says whom it is and whom it serves.
         run.be = run.m.con.log.iter().find_map(|l| l.split("driver: domain ").nth(1)?.split(',').next()?.trim().parse().ok()).unwrap_or(1);
     }
+    if let Some(i) = ready {
+        run.domid = run.m.con.log[i].rsplit("dom").next().and_then(|d| d.trim().parse().ok()).unwrap_or(1);
+    }
+    Ok(Booted { run, bed, work, tone, ready, boot_s })
+}
+
+/// The devices the boot check and the power-on figure wait for.
+const CONNECTED: [&str; 3] = ["vinput", "vfb", "vsnd"];
+
+pub fn run(args: &Args) -> Result<Report, String> {
+    let t0 = Instant::now();
+    let Booted { mut run, bed, work, tone, ready, boot_s } = boot(args, t0)?;
+    let transcript_path = work.join("console.log");
+    let mut checks = Vec::new();
+    let mut bench = Vec::new();
+    let ours = args.hypervisor == "ours";
     let booted = match ready {
-        Some(i) => {
-            run.domid = run.m.con.log[i].rsplit("dom").next().and_then(|d| d.trim().parse().ok()).unwrap_or(1);
+        Some(_) => {
             let t = run.m.con.transcript();
             let connected: Vec<&str> =
-                ["vinput", "vfb", "vsnd"].into_iter().filter(|k| t.contains(&format!("backend/{k}/{}/0: connected", run.domid))).collect();
+                CONNECTED.into_iter().filter(|k| t.contains(&format!("backend/{k}/{}/0: connected", run.domid))).collect();
             let how = if ours { "devices from the system description" } else { "xl create" };
             if connected.len() == 3 {
                 Ok(format!("{how}; vkbd (vinput), vfb, vsnd connected to pv-backendd; frontend ready {boot_s:.1} s after QEMU started"))
@@ -461,4 +481,72 @@ fn benchmark(run: &mut Run, samples: usize) -> Result<Vec<String>, String> {
     }
     run.domu("verbose", secs(60))?;
     Ok(out)
+}
+
+/// What `cargo xtask bench xen` compares between the two hypervisors.
+pub struct Figures {
+    /// Seconds from QEMU's start to the last of the frontend's vkbd, vfb
+    /// and vsnd reaching Connected (as pv-backendd logs it).
+    pub connected_s: f64,
+    /// An event round trip between the backend and the frontend domain
+    /// (`probe: evtchn-rtt ...`), and a xenstore read in the frontend
+    /// (`probe: xs-read ... value "..."`).
+    pub evtchn: String,
+    pub xs_read: String,
+}
+
+fn median(line: &str) -> Option<f64> {
+    line.split("median_us ").nth(1)?.split_whitespace().next()?.parse().ok()
+}
+
+impl Figures {
+    pub fn evtchn_us(&self) -> Option<f64> {
+        median(&self.evtchn)
+    }
+    pub fn xs_read_us(&self) -> Option<f64> {
+        median(&self.xs_read)
+    }
+    /// What both runs must agree on: the node value read.
+    pub fn xs_value(&self) -> Option<&str> {
+        self.xs_read.split(" value ").nth(1)
+    }
+}
+
+/// Boots the bed and measures; no checks.
+pub fn figures(args: &Args, n: usize) -> Result<Figures, String> {
+    let t0 = Instant::now();
+    let Booted { mut run, ready, work, .. } = boot(args, t0)?;
+    let transcript = work.join("console-figures.log");
+    let r = (|| {
+        ready.ok_or("the frontend did not come up")?;
+        let d = run.domid;
+        let at = |run: &Run, k: &str| {
+            let tag = format!("backend/{k}/{d}/0: connected");
+            run.m.con.log.iter().position(|l| l.contains(&tag)).map(|i| (run.m.con.arrived[i] - run.m.con.started).as_secs_f64())
+        };
+        let mut connected_s = 0f64;
+        for k in CONNECTED {
+            connected_s = connected_s.max(at(&run, k).ok_or(format!("{k} never connected"))?);
+        }
+        // The frontend reads its own name node n times.
+        let mark = run.m.con.log.len();
+        run.domu(&format!("sh interop-probe xs-read name {n}"), secs(300))?;
+        let i = run.m.con.expect_after(mark, "probe: xs-read ", secs(30)).ok_or("no xs-read figure")?;
+        let xs_read = run.m.con.log[i].split("probe: xs-read ").nth(1).unwrap_or("").to_string();
+        // Event round trips: the frontend echoes, the backend pings.
+        let mark = run.m.con.log.len();
+        // In the background, its lines to the console (the agent stops
+        // reading a command's output when the shell returns).
+        run.domu(&format!("sh interop-probe evtchn-echo {} {n} > /dev/console 2>&1 &", run.be), secs(60))?;
+        run.m.con.expect_after(mark, "probe: evtchn-echo port ", secs(30)).ok_or("the frontend published no port")?;
+        let out = run.dom0(&format!("interop-probe evtchn-ping {d} {n}"), secs(300))?;
+        let evtchn = out.lines().find_map(|l| l.strip_prefix("probe: evtchn-rtt ")).ok_or(format!("no evtchn figure: {out}"))?.to_string();
+        if !evtchn.ends_with(&format!(" n {n}")) {
+            return Err(format!("not every event was answered: {evtchn}"));
+        }
+        Ok(Figures { connected_s, evtchn, xs_read })
+    })();
+    run.m.con.drain();
+    run.write_transcript(&transcript);
+    r.map_err(|e: String| format!("{e} (console: {})", transcript.display()))
 }

@@ -14,9 +14,13 @@
 //! * `interop-probe png2rgba <in.png> <out.rgba>` (dom0): what the display
 //!   sink wrote, as raw RGBA for the host to compare pixel by pixel.
 //!
+//! * `evtchn-echo`, `evtchn-ping`, `xs-read`: round trips for
+//!   `cargo xtask bench xen` (see `figures`).
+//!
 //! Every line meant for the host starts with `probe: `.
 
 mod agent;
+mod figures;
 mod inject;
 mod pattern;
 
@@ -28,7 +32,10 @@ fn main() -> ExitCode {
         Some("agent") => agent::run(),
         Some("inject") if args.len() == 2 => inject::run(&args[1]),
         Some("png2rgba") if args.len() == 3 => png2rgba(&args[1], &args[2]),
-        _ => Err("usage: interop-probe agent | inject <fifo> | png2rgba <in.png> <out.rgba>".into()),
+        Some("evtchn-echo") if args.len() == 3 => figures::evtchn_echo(&args[1], &args[2]),
+        Some("evtchn-ping") if args.len() == 3 => figures::evtchn_ping(&args[1], &args[2]),
+        Some("xs-read") if args.len() == 3 => figures::xs_read(&args[1], &args[2]),
+        _ => Err("usage: interop-probe agent | inject <fifo> | png2rgba <in.png> <out.rgba> | evtchn-echo <remote> <n> | evtchn-ping <fe> <n> | xs-read <path> <n>".into()),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
