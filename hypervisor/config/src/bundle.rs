@@ -22,6 +22,12 @@ impl From<Vec<u8>> for DomainBlobs {
     }
 }
 
+/// The domains (bit j) with a device domain `i` serves, of the kinds `which` picks.
+fn frontends_of(sample: &Sample, i: usize, which: impl Fn(&pv_backend::toolstack::DeviceSpec) -> bool) -> u8 {
+    let be = crate::xenstore_seed::domid(i);
+    sample.domains.iter().enumerate().filter(|(_, f)| f.pv.iter().any(|s| s.be_dom == be && which(s))).fold(0, |m, (j, _)| m | 1 << j)
+}
+
 /// The part of a domain's descriptor that places its Xen pages.
 fn xen_desc(d: &crate::Domain) -> DomainDesc<'static> {
     DomainDesc {
@@ -171,7 +177,8 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
             event_channels: d.xen.map_or(0, |x| x.event_channels),
             xenstore: d.xen.map_or(hv_core::xenstore::Quota::DEFAULT, |x| x.xenstore),
             xenstore_seed: &seeds[i],
-            serves: sample.domains.iter().enumerate().filter(|(_, f)| f.pv.iter().any(|s| s.be_dom == crate::xenstore_seed::domid(i))).fold(0, |m, (j, _)| m | 1 << j),
+            serves: frontends_of(sample, i, |_| true),
+            foreign: frontends_of(sample, i, |s| s.fe_kind == "vfb"),
             ..Default::default()
         };
         if let Some(l) = &layouts[i] {

@@ -18,7 +18,7 @@
 //! ```
 //!
 //! A domain record: name[32], vcpus, flags, on_poweroff, on_reboot, on_crash,
-//! npassthrough, serves (a domain mask), pad, pins[8], mem_pa, mem_size, then three blobs (image,
+//! npassthrough, serves and foreign (domain masks), pins[8], mem_pa, mem_size, then three blobs (image,
 //! initrd, device tree) of (bundle offset, length, offset in guest RAM), then
 //! MAX_PASSTHROUGH passthrough entries of (pa, size, spi), then ram_ipa and
 //! the RTDS budget and period (u32 microseconds each), then the Xen guest
@@ -136,6 +136,10 @@ pub struct DomainDesc<'a> {
     /// frontends of the devices it serves. Non-zero: its RAM is mapped in
     /// 4 KiB pages, so granted pages can take their place.
     pub serves: u8,
+    /// Domains (bit i) whose frames it may map without a grant: frontends
+    /// of a legacy vfb it serves (fbif names frames, not grants). A subset
+    /// of `serves`.
+    pub foreign: u8,
 }
 
 /// An MMIO region (and its SPI, 0 for none) owned by one domain.
@@ -174,6 +178,7 @@ impl Default for DomainDesc<'_> {
             xenstore: crate::xenstore::Quota::DEFAULT,
             xenstore_seed: &[],
             serves: 0,
+            foreign: 0,
         }
     }
 }
@@ -422,6 +427,7 @@ impl<'a> Bundle<'a> {
             xenstore: crate::xenstore::Quota { nodes: u16::from_le_bytes([r[252], r[253]]), watches: r[254], transactions: r[255] },
             xenstore_seed: self.seed(r)?,
             serves: r[38],
+            foreign: r[39] & r[38],
         })
     }
 
@@ -508,6 +514,7 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
         r[36] = d.on_crash as u8;
         r[37] = d.npassthrough;
         r[38] = d.serves;
+        r[39] = d.foreign;
         r[40..48].copy_from_slice(&d.pins);
         r[48..56].copy_from_slice(&d.mem_pa.to_le_bytes());
         r[56..64].copy_from_slice(&d.mem_size.to_le_bytes());

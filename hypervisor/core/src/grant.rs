@@ -59,8 +59,10 @@ pub trait GrantEntries {
     fn count(&self) -> u32;
     /// One atomic 8-byte load of entry `gref` (< `count`).
     fn load(&self, gref: u32) -> u64;
-    /// Compare-and-swap of entry `gref`'s flags; the flags found on failure.
-    fn cas_flags(&mut self, gref: u32, old: u16, new: u16) -> Result<(), u16>;
+    /// Compare-and-swap of the whole entry `gref` (so a guest that rewrote
+    /// its frame or grantee since `old` was read and checked makes it fail);
+    /// the entry found on failure.
+    fn cas(&mut self, gref: u32, old: u64, new: u64) -> Result<(), u64>;
 }
 
 /// Grant entries in plain memory that nobody else writes: a test harness
@@ -98,12 +100,12 @@ impl<const N: usize> GrantEntries for PlainEntries<N> {
     fn load(&self, gref: u32) -> u64 {
         self.words.get(gref as usize).copied().unwrap_or(0)
     }
-    fn cas_flags(&mut self, gref: u32, old: u16, new: u16) -> Result<(), u16> {
+    fn cas(&mut self, gref: u32, old: u64, new: u64) -> Result<(), u64> {
         let Some(e) = self.words.get_mut(gref as usize) else { return Err(0) };
-        if *e as u16 != old {
-            return Err(*e as u16);
+        if *e != old {
+            return Err(*e);
         }
-        *e = (*e & !0xffff) | u64::from(new);
+        *e = new;
         Ok(())
     }
 }
@@ -198,8 +200,10 @@ pub fn map<const N: usize>(
     let writable = flags & GNTMAP_READONLY == 0;
     let mut tries = 0;
     let entry = loop {
-        // Read once per attempt; every field checked from this copy.
-        let e = Entry::from_u64(entries.load(gref));
+        // Read once per attempt; every field checked from this copy, and
+        // the flags set only if the whole entry is still this copy.
+        let raw = entries.load(gref);
+        let e = Entry::from_u64(raw);
         if e.flags & GTF_TYPE_MASK != GTF_PERMIT_ACCESS || e.domid != mapper {
             return Err(status::PERMISSION_DENIED);
         }
@@ -210,7 +214,7 @@ pub fn map<const N: usize>(
             return Err(status::BAD_PAGE);
         }
         let want = e.flags | GTF_READING | if writable { GTF_WRITING } else { 0 };
-        match entries.cas_flags(gref, e.flags, want) {
+        match entries.cas(gref, raw, (raw & !0xffff) | u64::from(want)) {
             Ok(()) => break e,
             Err(_) if tries + 1 < CAS_TRIES => tries += 1,
             Err(_) => return Err(status::EAGAIN),
@@ -255,8 +259,9 @@ pub fn unmap<const N: usize>(
     if let Some(entries) = entries.filter(|e| m.gref < e.count()) {
         let clear = if left == 0 { GTF_READING | GTF_WRITING } else if writers == 0 { GTF_WRITING } else { 0 };
         for _ in 0..CAS_TRIES {
-            let flags = Entry::from_u64(entries.load(m.gref)).flags;
-            if flags & clear == 0 || entries.cas_flags(m.gref, flags, flags & !clear).is_ok() {
+            let raw = entries.load(m.gref);
+            let flags = raw as u16;
+            if flags & clear == 0 || entries.cas(m.gref, raw, raw & !u64::from(clear)).is_ok() {
                 break;
             }
         }
@@ -320,10 +325,45 @@ mod tests {
         fn load(&self, _: u32) -> u64 {
             self.0
         }
-        fn cas_flags(&mut self, _: u32, _: u16, _: u16) -> Result<(), u16> {
+        fn cas(&mut self, _: u32, _: u64, _: u64) -> Result<(), u64> {
             self.1 += 1;
             Err(0)
         }
+    }
+
+    /// A guest that, right after the hypervisor read its entry, ends the
+    /// grant and reuses the ref for another frame with the same flags.
+    struct Reused {
+        word: u64,
+        next: Option<u64>,
+    }
+
+    impl GrantEntries for Reused {
+        fn count(&self) -> u32 {
+            1
+        }
+        fn load(&self, _: u32) -> u64 {
+            self.word
+        }
+        fn cas(&mut self, _: u32, old: u64, new: u64) -> Result<(), u64> {
+            if let Some(n) = self.next.take() {
+                self.word = n;
+            }
+            if self.word != old {
+                return Err(self.word);
+            }
+            self.word = new;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_ref_reused_between_the_check_and_the_flags_maps_the_new_frame_only() {
+        let mut r = Reused { word: grant(0, 0x40010, GTF_PERMIT_ACCESS), next: Some(grant(0, 0x40020, GTF_PERMIT_ACCESS)) };
+        let mut mt = MapTrack::<8>::new(2);
+        let (_, frame) = map(&mut mt, 0, MapRequest { granter: 1, gref: 0, flags: GNTMAP_HOST_MAP }, &mut r, RAM, true).unwrap();
+        assert_eq!(frame, 0x40020, "the frame the entry holds when it is marked in use");
+        assert_eq!(Entry::from_u64(r.word).frame, 0x40020);
     }
 
     #[test]

@@ -103,36 +103,57 @@ impl Stage2 {
     }
 
     /// As `map`, in 4 KiB pages only: for a domain whose pages may later
-    /// be replaced one by one (`replace_page`: a backend mapping grants).
+    /// be replaced one by one (`break_page`/`make_page`: a backend mapping
+    /// grants).
     pub fn map_pages(&mut self, mem: &mut impl TableMemory, ipa: u64, pa: u64, size: u64, kind: MemKind) -> Result<(), MapError> {
         self.map_with(mem, ipa, pa, size, kind, false)
     }
 
-    /// Points the 4 KiB page at `ipa` (mapped by `map_pages`) at `pa`, as
-    /// `kind`. Returns the PA it pointed at. The caller invalidates the
-    /// TLBs of the domain before relying on the change.
-    pub fn replace_page(&mut self, mem: &mut impl TableMemory, ipa: u64, pa: u64, kind: MemKind) -> Result<u64, MapError> {
-        if !ipa.is_multiple_of(PAGE) || !pa.is_multiple_of(PAGE) || pa > ADDR_MASK {
-            return Err(MapError::Unaligned);
-        }
+    /// The level-3 table holding `ipa`'s entry, if `map_pages` built one.
+    fn leaf_table(&self, mem: &impl TableMemory, ipa: u64) -> Option<u64> {
         if ipa >= 1u64 << IPA_BITS {
-            return Err(MapError::OutOfRange);
+            return None;
         }
         let mut table = self.root;
         for level in 1..3 {
             let desc = mem.read(table, index(ipa, level));
             if desc & VALID == 0 || desc & TABLE == 0 {
-                // Unmapped, or a block: nothing page-sized to replace.
-                return Err(MapError::OutOfRange);
+                // Unmapped, or a block: nothing page-sized here.
+                return None;
             }
             table = desc & ADDR_MASK;
         }
+        Some(table)
+    }
+
+    /// Break: makes the valid 4 KiB page at `ipa` (mapped by `map_pages`)
+    /// invalid and returns the PA it pointed at. The caller invalidates
+    /// the domain's TLBs before `make_page` gives the IPA a new page
+    /// (break-before-make: no two translations ever coexist).
+    pub fn break_page(&mut self, mem: &mut impl TableMemory, ipa: u64) -> Result<u64, MapError> {
+        if !ipa.is_multiple_of(PAGE) {
+            return Err(MapError::Unaligned);
+        }
+        let table = self.leaf_table(mem, ipa).ok_or(MapError::OutOfRange)?;
         let old = mem.read(table, index(ipa, 3));
         if old & VALID == 0 {
             return Err(MapError::OutOfRange);
         }
-        mem.write(table, index(ipa, 3), (pa & ADDR_MASK) | kind.attrs() | TABLE | VALID);
+        mem.write(table, index(ipa, 3), 0);
         Ok(old & ADDR_MASK)
+    }
+
+    /// Make: maps the broken page at `ipa` to `pa` as `kind`.
+    pub fn make_page(&mut self, mem: &mut impl TableMemory, ipa: u64, pa: u64, kind: MemKind) -> Result<(), MapError> {
+        if !ipa.is_multiple_of(PAGE) || !pa.is_multiple_of(PAGE) || pa > ADDR_MASK {
+            return Err(MapError::Unaligned);
+        }
+        let table = self.leaf_table(mem, ipa).ok_or(MapError::OutOfRange)?;
+        if mem.read(table, index(ipa, 3)) & VALID != 0 {
+            return Err(MapError::AlreadyMapped { ipa });
+        }
+        mem.write(table, index(ipa, 3), (pa & ADDR_MASK) | kind.attrs() | TABLE | VALID);
+        Ok(())
     }
 
     fn map_with(&mut self, mem: &mut impl TableMemory, ipa: u64, pa: u64, size: u64, kind: MemKind, blocks: bool) -> Result<(), MapError> {
@@ -331,18 +352,23 @@ mod tests {
         let mut s2 = Stage2::new(&mut mem).unwrap();
         s2.map_pages(&mut mem, 0x4000_0000, 0x6000_0000, 4 << 20, MemKind::Ram).unwrap();
         assert_eq!(mem.frames.len(), frames_needed_pages(0x4000_0000, 4 << 20) + 1);
-        // A granted page in place of one of its own, read-only, then back.
-        assert_eq!(s2.replace_page(&mut mem, 0x4010_0000, 0x7000_0000, MemKind::RamReadOnly), Ok(0x6010_0000));
+        // A granted page in place of one of its own, read-only, then back:
+        // each time through an invalid entry.
+        assert_eq!(s2.make_page(&mut mem, 0x4010_0000, 0x7000_0000, MemKind::RamReadOnly), Err(MapError::AlreadyMapped { ipa: 0x4010_0000 }), "make before break");
+        assert_eq!(s2.break_page(&mut mem, 0x4010_0000), Ok(0x6010_0000));
+        assert_eq!(s2.translate(&mem, 0x4010_0000), None);
+        s2.make_page(&mut mem, 0x4010_0000, 0x7000_0000, MemKind::RamReadOnly).unwrap();
         assert_eq!(s2.translate(&mem, 0x4010_0008), Some((0x7000_0008, MemKind::RamReadOnly)));
         assert_eq!(s2.translate(&mem, 0x4010_1000), Some((0x6010_1000, MemKind::Ram)), "its neighbour is untouched");
-        assert_eq!(s2.replace_page(&mut mem, 0x4010_0000, 0x6010_0000, MemKind::Ram), Ok(0x7000_0000));
+        assert_eq!(s2.break_page(&mut mem, 0x4010_0000), Ok(0x7000_0000));
+        s2.make_page(&mut mem, 0x4010_0000, 0x6010_0000, MemKind::Ram).unwrap();
         assert_eq!(s2.translate(&mem, 0x4010_0000), Some((0x6010_0000, MemKind::Ram)));
         // Nothing to replace outside its RAM, or inside a 2 MiB block.
-        assert_eq!(s2.replace_page(&mut mem, 0x5000_0000, 0x7000_0000, MemKind::Ram), Err(MapError::OutOfRange));
-        assert_eq!(s2.replace_page(&mut mem, 0x4010_0800, 0x7000_0000, MemKind::Ram), Err(MapError::Unaligned));
+        assert_eq!(s2.break_page(&mut mem, 0x5000_0000), Err(MapError::OutOfRange));
+        assert_eq!(s2.break_page(&mut mem, 0x4010_0800), Err(MapError::Unaligned));
         let mut blocks = Stage2::new(&mut mem).unwrap();
         blocks.map(&mut mem, 0x4000_0000, 0x6000_0000, 2 << 20, MemKind::Ram).unwrap();
-        assert_eq!(blocks.replace_page(&mut mem, 0x4000_0000, 0x7000_0000, MemKind::Ram), Err(MapError::OutOfRange));
+        assert_eq!(blocks.break_page(&mut mem, 0x4000_0000), Err(MapError::OutOfRange));
     }
 
     #[test]

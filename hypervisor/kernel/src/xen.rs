@@ -86,25 +86,29 @@ impl GrantEntries for GuestGrants {
     fn load(&self, gref: u32) -> u64 {
         self.ram.word(self.base + u64::from(gref) * 8).map_or(0, |w| w.load(Ordering::Acquire))
     }
-    fn cas_flags(&mut self, gref: u32, old: u16, new: u16) -> Result<(), u16> {
+    fn cas(&mut self, gref: u32, old: u64, new: u64) -> Result<(), u64> {
         let Some(w) = self.ram.word(self.base + u64::from(gref) * 8) else { return Err(0) };
-        let cur = w.load(Ordering::Acquire);
-        if cur as u16 != old {
-            return Err(cur as u16);
-        }
-        // The whole entry: a guest rewriting domid or frame meanwhile makes
-        // the exchange fail, and the map reads the entry again.
-        w.compare_exchange(cur, (cur & !0xffff) | u64::from(new), Ordering::AcqRel, Ordering::Acquire).map(|_| ()).map_err(|v| v as u16)
+        w.compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire).map(|_| ())
     }
 }
 
 /// Points `mapper`'s page at `ipa` at host page `pa` (or back at its own
-/// RAM when `pa` is `None`). The caller flushes its TLBs.
+/// RAM when `pa` is `None`), break-before-make: the old page is out of
+/// every TLB before the new one is mapped, so once this returns no vCPU
+/// of the mapper can reach the old page any more.
 fn remap(mapper: &Domain, ipa: u64, pa: Option<u64>, kind: MemKind) -> bool {
     let own = mapper.desc.mem_pa + (ipa - mapper.desc.ram_ipa);
     let mut live = mapper.s2_live.lock();
     let Some((s2, pool)) = live.as_mut() else { return false };
-    s2.replace_page(pool, ipa, pa.unwrap_or(own), if pa.is_some() { kind } else { MemKind::Ram }).is_ok()
+    if s2.break_page(pool, ipa).is_err() {
+        return false;
+    }
+    flush(mapper);
+    let (pa, kind) = match pa {
+        Some(pa) => (pa, kind),
+        None => (own, MemKind::Ram),
+    };
+    s2.make_page(pool, ipa, pa, kind).is_ok()
 }
 
 fn flush(dom: &Domain) {
@@ -116,22 +120,17 @@ fn flush(dom: &Domain) {
 /// entries are released if the granter still runs.
 fn unmap_all(mapper: &Domain, granter: Option<&Domain>) {
     let mut m = MAPS[mapper.index()].lock();
-    let mut any = false;
     for h in 0..MAPTRACK as u32 {
         let Some(map) = m.track.get(h) else { continue };
         if granter.is_some_and(|g| domid(g) != map.granter) {
             continue;
         }
         let at = m.at[h as usize];
+        // Out of the mapper's TLBs (`remap`) before the grant is released.
         remap(mapper, at, None, MemKind::Ram);
-        any = true;
         let owner = by_domid(map.granter).filter(|g| granter.is_none() && g.state.load(Ordering::Acquire) == crate::domain::DOM_RUNNING);
         let mut entries = owner.and_then(GuestGrants::of);
         let _ = grant::unmap(&mut m.track, h, entries.as_mut().map(|e| e as &mut dyn GrantEntries));
-    }
-    drop(m);
-    if any {
-        flush(mapper);
     }
 }
 
@@ -596,8 +595,6 @@ impl Services for Caller {
         }
         let _ = own;
         m.at[handle as usize] = host_addr;
-        drop(m);
-        flush(self.dom);
         // The bus address is the IPA: guest frames are not machine frames.
         Ok((handle, host_addr))
     }
@@ -615,7 +612,9 @@ impl Services for Caller {
             return EINVAL;
         }
         let mut m = MAPS[self.me()].lock();
-        if !self.may_map(granter) {
+        // Only a legacy vfb's backend, only of that frontend's RAM: fbif
+        // hands its backend frame numbers, not grants.
+        if self.dom.desc.foreign & (1 << granter.index()) == 0 || !self.may_map(granter) {
             return EPERM;
         }
         if (0..MAPTRACK).any(|h| m.track.get(h as u32).is_some() && m.at[h] == host_addr) {
@@ -628,8 +627,6 @@ impl Services for Caller {
             return EINVAL;
         }
         m.at[handle as usize] = host_addr;
-        drop(m);
-        flush(self.dom);
         0
     }
 
@@ -641,8 +638,6 @@ impl Services for Caller {
         let Some(h) = found else { return Ok(()) };
         remap(self.dom, host_addr, None, MemKind::Ram);
         let _ = grant::unmap(&mut m.track, h as u32, None);
-        drop(m);
-        flush(self.dom);
         Ok(())
     }
 
@@ -652,11 +647,10 @@ impl Services for Caller {
         if m.at[handle as usize] != host_addr {
             return gntst::GENERAL_ERROR;
         }
+        // Out of every TLB (`remap`) before the grant is released.
         remap(self.dom, host_addr, None, MemKind::Ram);
         let mut entries = by_domid(map.granter).and_then(GuestGrants::of);
         let r = grant::unmap(&mut m.track, handle, entries.as_mut().map(|e| e as &mut dyn GrantEntries));
-        drop(m);
-        flush(self.dom);
         r.map_or_else(|st| st, |_| gntst::OKAY)
     }
 }

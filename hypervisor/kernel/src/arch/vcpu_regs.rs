@@ -105,7 +105,16 @@ pub fn flush_guest_tlbs() {
 /// all pCPUs, from any pCPU: its stage 2 just changed (a grant mapped or
 /// torn down). VTTBR_EL2 names the VMID the TLBI acts on, so it is
 /// switched for the operation and restored; nothing runs at EL1 meanwhile.
+/// The EL1 translation registers loaded are the running guest's, not
+/// `vmid`'s: stage-1 walks are disabled (TCR_EL1.EPD0/EPD1) while the
+/// VMID is switched, so no speculative walk (Cortex-A57/A72/A76 errata
+/// 1319367, 1165522) can cache the one under the other's VMID.
 pub fn flush_tlbs_of(vmid: u16, root: super::memory::Stage2Root) {
+    const EPD0: u64 = 1 << 7;
+    const EPD1: u64 = 1 << 23;
+    let tcr = read!(tcr_el1);
+    write!(tcr_el1, tcr | EPD0 | EPD1);
+    isb();
     let saved = read!(vttbr_el2);
     write!(vttbr_el2, ((vmid as u64) << 48) | root.addr());
     isb();
@@ -113,6 +122,8 @@ pub fn flush_tlbs_of(vmid: u16, root: super::memory::Stage2Root) {
     // writes it follows are made visible first (dsb ishst).
     unsafe { core::arch::asm!("dsb ishst", "tlbi vmalls12e1is", "dsb ish", options(nostack)) };
     write!(vttbr_el2, saved);
+    isb();
+    write!(tcr_el1, tcr);
     isb();
 }
 
