@@ -22,6 +22,11 @@ impl From<Vec<u8>> for DomainBlobs {
     }
 }
 
+/// Every domain's seed, for counting who owns what.
+fn seeds_of_all(domains: &[crate::Domain]) -> Result<Vec<Vec<u8>>, ConfigError> {
+    (0..domains.len()).map(|i| crate::xenstore_seed::seed(domains, i).map_err(|e| ConfigError::new(std::path::Path::new(""), None, "xen", e))).collect()
+}
+
 /// The domains (bit j) with a device domain `i` serves, of the kinds `which` picks.
 fn frontends_of(sample: &Sample, i: usize, which: impl Fn(&pv_backend::toolstack::DeviceSpec) -> bool) -> u8 {
     let be = crate::xenstore_seed::domid(i);
@@ -118,7 +123,21 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
     let mut seeds = Vec::new();
     for (i, d) in sample.domains.iter().enumerate() {
         let field = format!("{}.xen", domain_label(i, Some(&d.name)));
-        seeds.push(crate::xenstore_seed::seed(&sample.domains, i).map_err(|e| ConfigError::new(&sample.path, None, field, e))?);
+        let seed = crate::xenstore_seed::seed(&sample.domains, i).map_err(|e| ConfigError::new(&sample.path, None, field.clone(), e))?;
+        if let Some(x) = d.xen {
+            // Its own nodes from the description count against its quota;
+            // leave it room for what its kernel writes.
+            let own = crate::xenstore_seed::owned_by(&seeds_of_all(&sample.domains)?, crate::xenstore_seed::domid(i));
+            if own + 16 > usize::from(x.xenstore.nodes) {
+                return Err(ConfigError::new(
+                    &sample.path,
+                    None,
+                    format!("{field}.xenstore_nodes"),
+                    format!("its devices and home take {own} nodes of the store; xenstore_nodes = {} leaves its kernel too little room (at least {})", x.xenstore.nodes, own + 16),
+                ));
+            }
+        }
+        seeds.push(seed);
     }
     let mut descs = Vec::new();
     for (i, (d, b)) in sample.domains.iter().zip(blobs).enumerate() {

@@ -297,6 +297,7 @@ pub(crate) fn domains(
     }
 
     pv_devices(src, raw, &mut out)?;
+    xenstore_pools(src, raw, &out)?;
     crate::linux::check_passthrough_exclusive(src, &raw.domain, board, &out)?;
     place_memory(src, &raw.domain, board, &mut out)?;
     Ok(out)
@@ -349,6 +350,32 @@ fn pv_devices(src: &Source<'_>, raw: &RawSample, out: &mut [Domain]) -> Result<(
                 src.error(&sh.get_ref().peer, format!("{field}.peer"), format!("\"{peer}\" is not another domain with [domain.xen]; domains: {}", error::quoted_list(&names)))
             })?;
             out[i].xen_shares.push((path.clone(), j));
+        }
+    }
+    Ok(())
+}
+
+/// The store's pools are shared: the per-domain quotas must add up to no
+/// more than they hold, so each quota is a reservation no other domain can
+/// take away.
+fn xenstore_pools(src: &Source<'_>, raw: &RawSample, out: &[Domain]) -> Result<(), ConfigError> {
+    use hv_core::xenstore::{HV_NODES, MAX_NODES, MAX_TX, MAX_WATCHES};
+    let xen: Vec<(usize, hv_core::xenstore::Quota)> = out.iter().enumerate().filter_map(|(i, d)| Some((i, d.xen?.xenstore))).collect();
+    let Some(&(last, _)) = xen.last() else { return Ok(()) };
+    let sum = |f: fn(&hv_core::xenstore::Quota) -> usize| xen.iter().map(|(_, q)| f(q)).sum::<usize>();
+    let checks = [
+        ("xenstore_nodes", sum(|q| q.nodes.into()), MAX_NODES - HV_NODES),
+        ("xenstore_watches", sum(|q| q.watches.into()), MAX_WATCHES),
+        ("xenstore_transactions", sum(|q| q.transactions.into()), MAX_TX),
+    ];
+    for (key, total, pool) in checks {
+        if total > pool {
+            let at = raw.domain[last].get_ref().xen.as_ref().expect("a domain with [domain.xen]");
+            return Err(src.error(
+                at,
+                format!("{}.xen.{key}", domain_label(last, Some(&out[last].name))),
+                format!("the domains' {key} add up to {total}, more than the store's {pool}: lower some"),
+            ));
         }
     }
     Ok(())

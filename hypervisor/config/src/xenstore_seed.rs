@@ -98,3 +98,15 @@ fn backend(rec: &mut Rec<'_>, s: &DeviceSpec) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Nodes owned by domain `id` across all seeds (each path counted once:
+/// a frontend's and its backend's seeds both hold the backend directory).
+pub fn owned_by(seeds: &[Vec<u8>], id: u16) -> usize {
+    let mut paths = std::collections::BTreeSet::new();
+    for seed in seeds {
+        for r in hv_core::xenstore::seed::records(seed).filter(|r| r.owner == id) {
+            paths.insert(r.path.to_string());
+        }
+    }
+    paths.len()
+}

@@ -122,9 +122,25 @@ pub struct Mapping {
 
 /// One domain's maptrack: the grants it has mapped, by handle.
 pub struct MapTrack<const N: usize> {
-    slots: [Option<Mapping>; N],
+    /// `Slot`s rather than `Option<Mapping>`: an empty table is all
+    /// zeros, so the kernel's static maptracks live in .bss.
+    slots: [Slot; N],
     quota: usize,
     used: usize,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    used: bool,
+    map: Mapping,
+}
+
+const EMPTY_SLOT: Slot = Slot { used: false, map: Mapping { granter: 0, gref: 0, frame: 0, writable: false } };
+
+impl Slot {
+    fn get(&self) -> Option<Mapping> {
+        self.used.then_some(self.map)
+    }
 }
 
 /// How often a flag update may lose a race with the guest before the map
@@ -133,21 +149,26 @@ const CAS_TRIES: u32 = 4;
 
 impl<const N: usize> MapTrack<N> {
     pub const fn new(quota: usize) -> Self {
-        MapTrack { slots: [None; N], quota, used: 0 }
+        MapTrack { slots: [EMPTY_SLOT; N], quota, used: 0 }
     }
 
     pub fn used(&self) -> usize {
         self.used
     }
 
+    /// Sets the quota (at a domain's boot: a static table starts at 0).
+    pub fn set_quota(&mut self, quota: usize) {
+        self.quota = quota.min(N);
+    }
+
     pub fn get(&self, handle: u32) -> Option<Mapping> {
-        self.slots.get(handle as usize).copied().flatten()
+        self.slots.get(handle as usize).and_then(Slot::get)
     }
 
     /// Live mappings of `granter`'s grant `gref`, writable ones apart.
     fn holds(&self, granter: DomId, gref: u32) -> (usize, usize) {
         let mut all = (0, 0);
-        for m in self.slots.iter().flatten().filter(|m| m.granter == granter && m.gref == gref) {
+        for m in self.slots.iter().filter_map(Slot::get).filter(|m| m.granter == granter && m.gref == gref) {
             all.0 += 1;
             all.1 += m.writable as usize;
         }
@@ -157,7 +178,7 @@ impl<const N: usize> MapTrack<N> {
     /// Handles of every mapping of `granter`'s pages: what the kernel tears
     /// down (stage-2 entries, then `unmap`) before `granter` restarts.
     pub fn of_granter(&self, granter: DomId) -> impl Iterator<Item = u32> + '_ {
-        self.slots.iter().enumerate().filter(move |(_, m)| m.is_some_and(|m| m.granter == granter)).map(|(h, _)| h as u32)
+        self.slots.iter().enumerate().filter(move |(_, s)| s.get().is_some_and(|m| m.granter == granter)).map(|(h, _)| h as u32)
     }
 }
 
@@ -196,7 +217,7 @@ pub fn map<const N: usize>(
     if track.used >= track.quota {
         return Err(status::NO_SPACE);
     }
-    let handle = track.slots.iter().position(Option::is_none).ok_or(status::NO_SPACE)?;
+    let handle = track.slots.iter().position(|s| !s.used).ok_or(status::NO_SPACE)?;
     let writable = flags & GNTMAP_READONLY == 0;
     let mut tries = 0;
     let entry = loop {
@@ -220,7 +241,7 @@ pub fn map<const N: usize>(
             Err(_) => return Err(status::EAGAIN),
         }
     };
-    track.slots[handle] = Some(Mapping { granter, gref, frame: entry.frame, writable });
+    track.slots[handle] = Slot { used: true, map: Mapping { granter, gref, frame: entry.frame, writable } };
     track.used += 1;
     Ok((handle as u32, entry.frame))
 }
@@ -237,8 +258,8 @@ pub fn map_foreign<const N: usize>(track: &mut MapTrack<N>, granter: DomId, fram
     if track.used >= track.quota {
         return Err(status::NO_SPACE);
     }
-    let handle = track.slots.iter().position(Option::is_none).ok_or(status::NO_SPACE)?;
-    track.slots[handle] = Some(Mapping { granter, gref: FOREIGN, frame, writable: true });
+    let handle = track.slots.iter().position(|s| !s.used).ok_or(status::NO_SPACE)?;
+    track.slots[handle] = Slot { used: true, map: Mapping { granter, gref: FOREIGN, frame, writable: true } };
     track.used += 1;
     Ok(handle as u32)
 }
@@ -253,7 +274,8 @@ pub fn unmap<const N: usize>(
     entries: Option<&mut dyn GrantEntries>,
 ) -> Result<Mapping, i16> {
     let Some(slot) = track.slots.get_mut(handle as usize) else { return Err(status::BAD_HANDLE) };
-    let Some(m) = slot.take() else { return Err(status::BAD_HANDLE) };
+    let Some(m) = slot.get() else { return Err(status::BAD_HANDLE) };
+    slot.used = false;
     track.used -= 1;
     let (left, writers) = track.holds(m.granter, m.gref);
     if let Some(entries) = entries.filter(|e| m.gref < e.count()) {

@@ -11,15 +11,21 @@
 //! nothing. Every byte comes from a guest and is checked here.
 //!
 //! Transactions are optimistic: a transaction's writes go to its own log,
-//! its reads see the log over the store, and its commit fails with EAGAIN
-//! if the store changed at all since it started (the client retries, as
-//! every xenstore client must).
+//! its reads see the log over the store and are logged too, and its commit
+//! fails with EAGAIN if a change since it began touched a path it read or
+//! wrote (the client retries, as every xenstore client must). Changes
+//! elsewhere never make a transaction fail, so no domain can livelock
+//! another's by writing its own nodes.
 
 use crate::evtchn::DomId;
 use xen_abi::io::xs_wire::{XsHeader, XENSTORE_PAYLOAD_MAX};
 
-/// Nodes in the whole store.
-pub const MAX_NODES: usize = 512;
+/// Nodes in the whole store. The description's per-domain quotas must fit
+/// in it (checked at build time), so a quota is a reservation.
+pub const MAX_NODES: usize = 1024;
+/// Nodes the hypervisor keeps for itself (the tree's upper levels, its
+/// own nodes in domains' homes): not part of any domain's quota.
+pub const HV_NODES: usize = 64;
 /// Longest absolute path (Xen allows 3072; device paths need under 80).
 pub const PATH_MAX: usize = 128;
 /// Longest value (Xen allows 4096; device nodes hold numbers and short lists).
@@ -104,8 +110,9 @@ struct Node {
     perms: Perms,
 }
 
-const EMPTY_NODE: Node =
-    Node { used: false, path: [0; PATH_MAX], path_len: 0, value: [0; VALUE_MAX], value_len: 0, perms: Perms::owned(DOMID_HV) };
+// All-zero, like every empty entry here: the kernel's static store then
+// lives in .bss and costs the image nothing.
+const EMPTY_NODE: Node = Node { used: false, path: [0; PATH_MAX], path_len: 0, value: [0; VALUE_MAX], value_len: 0, perms: Perms::owned(0) };
 
 impl Node {
     fn path(&self) -> &[u8] {
@@ -134,12 +141,14 @@ const EMPTY_WATCH: Watch = Watch { used: false, conn: 0, path: [0; PATH_MAX], pa
 struct Tx {
     id: u32,
     conn: u8,
-    start_gen: u64,
+    /// A change since it began touched what it read or wrote, or its
+    /// domain's home: its commit answers EAGAIN.
+    conflict: bool,
     log: [u8; TX_LOG],
     log_len: usize,
 }
 
-const EMPTY_TX: Tx = Tx { id: 0, conn: 0, start_gen: 0, log: [0; TX_LOG], log_len: 0 };
+const EMPTY_TX: Tx = Tx { id: 0, conn: 0, conflict: false, log: [0; TX_LOG], log_len: 0 };
 
 /// Bytes queued for one direction of a connection.
 #[derive(Clone, Copy)]
@@ -204,8 +213,17 @@ struct Conn {
     dropped: u32,
 }
 
-const EMPTY_CONN: Conn =
-    Conn { domid: 0, live: false, quota: Quota::DEFAULT, nodes: 0, watches: 0, txs: 0, input: Queue::new(), output: Queue::new(), dropped: 0 };
+const EMPTY_CONN: Conn = Conn {
+    domid: 0,
+    live: false,
+    quota: Quota { nodes: 0, watches: 0, transactions: 0 },
+    nodes: 0,
+    watches: 0,
+    txs: 0,
+    input: Queue::new(),
+    output: Queue::new(),
+    dropped: 0,
+};
 
 /// The connection broke the protocol (a payload over the limit): the
 /// kernel flags the ring page's error field and stops serving it.
@@ -344,6 +362,8 @@ enum Logged<'a> {
 
 const LOG_WRITE: u8 = 1;
 const LOG_RM: u8 = 2;
+/// A path the transaction read: a later change there is a conflict.
+const LOG_READ: u8 = 3;
 
 impl Store {
     /// An empty store; the hypervisor populates it at boot. `const` so the kernel's static needs no stack to build it.
@@ -354,7 +374,7 @@ impl Store {
             txs: [EMPTY_TX; MAX_TX],
             conns: [EMPTY_CONN; MAX_CONNS],
             gen: 0,
-            next_tx: 1,
+            next_tx: 0,
         }
     }
 
@@ -395,22 +415,34 @@ impl Store {
         self.conns.get_mut(conn).map_or(0, |c| c.output.pop_into(out))
     }
 
+    /// Whether `conn` has a whole request waiting to be served.
+    pub fn has_request(&self, conn: usize) -> bool {
+        let Some(c) = self.conns.get(conn).filter(|c| c.live) else { return false };
+        let mut head = [0u8; XsHeader::SIZE];
+        if c.input.peek(XsHeader::SIZE, &mut head).len() < XsHeader::SIZE {
+            return false;
+        }
+        let len = u32::from_le_bytes([head[12], head[13], head[14], head[15]]) as usize;
+        c.input.len >= XsHeader::SIZE + len.min(XENSTORE_PAYLOAD_MAX) && c.output.room() >= XsHeader::SIZE + XENSTORE_PAYLOAD_MAX
+    }
+
     /// Bytes `conn` may send now: requests are taken only while a whole
     /// largest reply fits in its output (backpressure, never loss).
     pub fn input_room(&self, conn: usize) -> usize {
         self.conns.get(conn).filter(|c| c.live).map_or(0, |c| c.input.room())
     }
 
-    /// Takes bytes `conn` wrote to its request ring and serves every whole
-    /// request among them. Returns a bit per connection whose output grew
-    /// (its ring to fill and its port to raise).
-    pub fn feed(&mut self, conn: usize, bytes: &[u8]) -> Result<u32, ProtocolError> {
+    /// Takes bytes `conn` wrote to its request ring and serves up to `max`
+    /// whole requests among them (the rest wait for the next call, so the
+    /// caller bounds the work done under its lock). Returns a bit per
+    /// connection whose output grew (its ring to fill, its port to raise).
+    pub fn feed(&mut self, conn: usize, bytes: &[u8], max: usize) -> Result<u32, ProtocolError> {
         let Some(c) = self.conns.get_mut(conn).filter(|c| c.live) else { return Ok(0) };
         if !c.input.push(bytes) {
             return Err(ProtocolError);
         }
         let mut woke = 0;
-        loop {
+        for _ in 0..max {
             let c = &self.conns[conn];
             if c.output.room() < XsHeader::SIZE + XENSTORE_PAYLOAD_MAX {
                 break;
@@ -456,9 +488,10 @@ impl Store {
     fn serve(&mut self, conn: usize, kind: u32, req_id: u32, tx_id: u32, payload: &[u8]) -> u32 {
         let mut fired = 0u32;
         let mut initial = None;
-        let r = self.dispatch(conn, kind, tx_id, payload, &mut fired, &mut initial);
+        let mut data = [0u8; XENSTORE_PAYLOAD_MAX];
+        let r = self.dispatch(conn, kind, tx_id, payload, &mut fired, &mut initial, &mut data);
         match r {
-            Ok((data, len)) => {
+            Ok(len) => {
                 self.send(conn, kind, req_id, tx_id, &[&data[..len]]);
             }
             Err(name) => {
@@ -522,6 +555,7 @@ impl Store {
             } else if op == LOG_RM && within(path, p) {
                 found = Logged::Removed;
             }
+            // LOG_READ records only mark what the transaction depends on.
             at += 4 + plen + vlen;
         }
         found
@@ -647,6 +681,13 @@ impl Store {
         if self.nodes[i].perms.of(dom) & WRITE == 0 || path == b"/" {
             return Err(e::EACCES);
         }
+        // The hypervisor's own nodes below stay: a guest cannot remove them.
+        if dom != DOMID_HV && self.nodes.iter().any(|n| n.used && n.perms.owner == DOMID_HV && within(n.path(), path)) {
+            return Err(e::EACCES);
+        }
+        // Watches fire while the nodes still exist, so each watcher's read
+        // permission is checked on them.
+        self.changed(path, fired);
         for j in 0..MAX_NODES {
             if self.nodes[j].used && within(self.nodes[j].path(), path) {
                 let owner = self.nodes[j].perms.owner;
@@ -654,7 +695,6 @@ impl Store {
                 self.charge(owner, -1);
             }
         }
-        self.changed(path, fired);
         Ok(())
     }
 
@@ -662,6 +702,11 @@ impl Store {
     /// (for domains that may read it, or whose watch lies below it).
     fn changed(&mut self, path: &[u8], fired: &mut u32) {
         self.gen += 1;
+        for t in 0..MAX_TX {
+            if self.txs[t].id != 0 && !self.txs[t].conflict && self.touches(t, path) {
+                self.txs[t].conflict = true;
+            }
+        }
         for w in 0..MAX_WATCHES {
             let watch = self.watches[w];
             if !watch.used {
@@ -677,18 +722,42 @@ impl Store {
             };
             let conn = watch.conn as usize;
             let dom = self.conns[conn].domid;
-            if let Some(i) = self.find(event_path) {
-                if self.nodes[i].perms.of(dom) & READ == 0 {
-                    continue;
-                }
+            // A path with no node (a watch below a removed one) fires only
+            // for the watch's own path, which its owner chose.
+            match self.find(event_path) {
+                Some(i) if self.nodes[i].perms.of(dom) & READ == 0 => continue,
+                None if event_path != wp => continue,
+                _ => {}
             }
             self.fire(conn, event_path, &watch.token[..watch.token_len as usize]);
             *fired |= 1 << conn;
         }
     }
 
+    /// Whether a change at `path` concerns transaction `t`: it is at, above
+    /// or below a path the transaction read or wrote (per path, as C
+    /// xenstored's per-node generations: two devices of one domain setting
+    /// themselves up at once never fail each other's transactions).
+    fn touches(&self, t: usize, path: &[u8]) -> bool {
+        let tx = &self.txs[t];
+        let mut at = 0;
+        while at + 4 <= tx.log_len {
+            let plen = tx.log[at + 1] as usize;
+            let vlen = u16::from_le_bytes([tx.log[at + 2], tx.log[at + 3]]) as usize;
+            let p = &tx.log[at + 4..at + 4 + plen];
+            if within(path, p) || within(p, path) {
+                return true;
+            }
+            at += 4 + plen + vlen;
+        }
+        false
+    }
+
+    /// Queues a watch event, keeping room for one largest reply: a reply
+    /// is never lost to events (an event may be, and is counted).
     fn fire(&mut self, conn: usize, path: &[u8], token: &[u8]) {
-        if !self.send(conn, t::WATCH_EVENT, 0, 0, &[path, b"\0", token, b"\0"]) {
+        let need = 2 * XsHeader::SIZE + path.len() + token.len() + 2 + XENSTORE_PAYLOAD_MAX;
+        if self.conns[conn].output.room() < need || !self.send(conn, t::WATCH_EVENT, 0, 0, &[path, b"\0", token, b"\0"]) {
             self.conns[conn].dropped += 1;
         }
     }
@@ -707,8 +776,8 @@ impl Store {
         payload: &[u8],
         fired: &mut u32,
         initial: &mut Option<usize>,
-    ) -> Result<([u8; XENSTORE_PAYLOAD_MAX], usize), Err> {
-        let mut out = [0u8; XENSTORE_PAYLOAD_MAX];
+        out: &mut [u8; XENSTORE_PAYLOAD_MAX],
+    ) -> Result<usize, Err> {
         let dom = self.conns[conn].domid;
         let args = strings::<3>(payload);
         let arg = |i: usize| args.get(i).copied().ok_or(e::EINVAL);
@@ -721,10 +790,16 @@ impl Store {
         let len = match kind {
             t::READ => {
                 let n = self.resolve(conn, arg(0)?, &mut path)?;
-                self.read_value(conn, tx, &path[..n], &mut out)?
+                if let Some(t) = tx {
+                    self.log(t, LOG_READ, &path[..n], b"")?;
+                }
+                self.read_value(conn, tx, &path[..n], out)?
             }
             t::DIRECTORY => {
                 let n = self.resolve(conn, arg(0)?, &mut path)?;
+                if let Some(t) = tx {
+                    self.log(t, LOG_READ, &path[..n], b"")?;
+                }
                 let p = &path[..n];
                 let i = self.find(p).ok_or(e::ENOENT)?;
                 if self.nodes[i].perms.of(dom) & READ == 0 {
@@ -748,7 +823,7 @@ impl Store {
                     return Err(e::EACCES);
                 }
                 let p = node.perms;
-                let mut w = Writer { buf: &mut out, len: 0 };
+                let mut w = Writer { buf: &mut out[..], len: 0 };
                 let letter = |b: u8| ['n', 'r', 'w', 'b'][b as usize & 3];
                 let _ = core::fmt::write(&mut w, format_args!("{}{}\0", letter(p.others), p.owner));
                 for &(d, b) in &p.acl[..p.nacl as usize] {
@@ -769,7 +844,7 @@ impl Store {
                 let n = self.resolve(conn, raw_path, &mut path)?;
                 let p = &path[..n];
                 if kind == t::MKDIR && (self.find(p).is_some() || matches!(self.logged(tx, p), Logged::Value(_))) {
-                    ok(&mut out)
+                    ok(out)
                 } else if let Some(t) = tx {
                     // Checked now, applied at commit.
                     if self.find(p).is_none() {
@@ -778,10 +853,10 @@ impl Store {
                         return Err(e::EACCES);
                     }
                     self.log(t, LOG_WRITE, p, value.unwrap_or(b""))?;
-                    ok(&mut out)
+                    ok(out)
                 } else {
                     self.apply_write(dom, p, value, fired)?;
-                    ok(&mut out)
+                    ok(out)
                 }
             }
             t::RM => {
@@ -796,7 +871,7 @@ impl Store {
                 } else {
                     self.apply_rm(dom, p, fired)?;
                 }
-                ok(&mut out)
+                ok(out)
             }
             t::SET_PERMS => {
                 let n = self.resolve(conn, arg(0)?, &mut path)?;
@@ -820,7 +895,7 @@ impl Store {
                 }
                 self.nodes[i].perms = perms;
                 self.changed(&path[..n], fired);
-                ok(&mut out)
+                ok(out)
             }
             t::WATCH => {
                 let (raw, token) = (arg(0)?, arg(1)?);
@@ -839,7 +914,7 @@ impl Store {
                 self.conns[conn].watches += 1;
                 // It fires once, after the reply.
                 *initial = Some(slot);
-                ok(&mut out)
+                ok(out)
             }
             t::UNWATCH => {
                 let (raw, token) = (arg(0)?, arg(1)?);
@@ -851,14 +926,14 @@ impl Store {
                     .ok_or(e::ENOENT)?;
                 self.watches[i].used = false;
                 self.conns[conn].watches -= 1;
-                ok(&mut out)
+                ok(out)
             }
             t::RESET_WATCHES => {
                 for w in self.watches.iter_mut().filter(|w| w.used && w.conn as usize == conn) {
                     w.used = false;
                 }
                 self.conns[conn].watches = 0;
-                ok(&mut out)
+                ok(out)
             }
             t::TX_START => {
                 if tx.is_some() {
@@ -868,11 +943,16 @@ impl Store {
                     return Err(e::EQUOTA);
                 }
                 let slot = self.txs.iter().position(|t| t.id == 0).ok_or(e::ENOSPC)?;
-                let id = self.next_tx;
-                self.next_tx = self.next_tx.checked_add(1).filter(|&n| n != 0).unwrap_or(1);
-                self.txs[slot] = Tx { id, conn: conn as u8, start_gen: self.gen, log_len: 0, ..EMPTY_TX };
+                // Ids start at 1 (0 is "no transaction") and wrap past it.
+                let id = self.next_tx.wrapping_add(1).max(1);
+                self.next_tx = id;
+                let t = &mut self.txs[slot];
+                t.id = id;
+                t.conn = conn as u8;
+                t.conflict = false;
+                t.log_len = 0;
                 self.conns[conn].txs += 1;
-                let mut w = Writer { buf: &mut out, len: 0 };
+                let mut w = Writer { buf: &mut out[..], len: 0 };
                 let _ = core::fmt::write(&mut w, format_args!("{id}\0"));
                 w.len
             }
@@ -887,7 +967,7 @@ impl Store {
                 self.txs[t].id = 0;
                 self.conns[conn].txs -= 1;
                 r?;
-                ok(&mut out)
+                ok(out)
             }
             t::GET_DOMAIN_PATH => {
                 let s = arg(0)?;
@@ -912,7 +992,7 @@ impl Store {
             4..=26 => return Err(e::EACCES),
             _ => return Err(e::ENOSYS),
         };
-        Ok((out, len))
+        Ok(len)
     }
 
     /// A watch's path: a special `@name`, or a node path resolved.
@@ -944,30 +1024,33 @@ impl Store {
         Ok(())
     }
 
-    /// Applies transaction `t` if nothing changed since it began. Its
-    /// records were checked when logged; one failing now (the store
-    /// changed under it) can only be a quota, and stops the rest.
+    /// Applies transaction `t` unless a change since it began concerned
+    /// it. Its records were checked when logged; one failing now (the
+    /// store changed under it) can only be a quota, and stops the rest.
     fn commit(&mut self, t: usize, fired: &mut u32) -> Result<(), Err> {
-        if self.txs[t].start_gen != self.gen {
+        if self.txs[t].conflict {
             return Err(e::EAGAIN);
         }
         let dom = self.conns[self.txs[t].conn as usize].domid;
-        let tx = self.txs[t];
         let mut at = 0;
-        while at + 4 <= tx.log_len {
+        // Record by record, each copied out (no copy of the whole log).
+        while at + 4 <= self.txs[t].log_len {
+            let (mut p, mut v) = ([0u8; PATH_MAX], [0u8; VALUE_MAX]);
+            let tx = &self.txs[t];
             let op = tx.log[at];
             let plen = tx.log[at + 1] as usize;
             let vlen = u16::from_le_bytes([tx.log[at + 2], tx.log[at + 3]]) as usize;
-            let p = &tx.log[at + 4..at + 4 + plen];
-            let v = &tx.log[at + 4 + plen..at + 4 + plen + vlen];
+            p[..plen].copy_from_slice(&tx.log[at + 4..at + 4 + plen]);
+            v[..vlen].copy_from_slice(&tx.log[at + 4 + plen..at + 4 + plen + vlen]);
+            at += 4 + plen + vlen;
             match op {
-                LOG_WRITE => self.apply_write(dom, p, Some(v), fired)?,
-                _ => match self.apply_rm(dom, p, fired) {
+                LOG_WRITE => self.apply_write(dom, &p[..plen], Some(&v[..vlen]), fired)?,
+                LOG_RM => match self.apply_rm(dom, &p[..plen], fired) {
                     Ok(()) | Err(e::ENOENT) => {}
                     Err(x) => return Err(x),
                 },
+                _ => {}
             }
-            at += 4 + plen + vlen;
         }
         Ok(())
     }
@@ -976,19 +1059,18 @@ impl Store {
     /// `readers` (the hypervisor's own writes: no quota is charged but the
     /// owner's).
     pub fn populate(&mut self, path: &str, value: &str, owner: DomId, readers: &[DomId]) -> Result<(), &'static str> {
-        self.populate_with(path, value, owner, readers, READ)
+        self.populate_with(path, value, owner, readers, READ, &mut 0)
     }
 
     /// As `populate`, giving `peers` `bits` (READ, or READ|WRITE for a
     /// directory shared with a peer).
-    fn populate_with(&mut self, path: &str, value: &str, owner: DomId, peers: &[DomId], bits: u8) -> Result<(), &'static str> {
+    fn populate_with(&mut self, path: &str, value: &str, owner: DomId, peers: &[DomId], bits: u8, fired: &mut u32) -> Result<(), &'static str> {
         let readers = peers;
         let p = path.as_bytes();
         if !valid_path(p) || value.len() > VALUE_MAX {
             return Err(e::EINVAL);
         }
-        let mut fired = 0;
-        self.apply_write(DOMID_HV, p, Some(value.as_bytes()), &mut fired)?;
+        self.apply_write(DOMID_HV, p, Some(value.as_bytes()), fired)?;
         let i = self.find(p).ok_or(e::ENOENT)?;
         let old_owner = self.nodes[i].perms.owner;
         let mut perms = Perms::owned(owner);
@@ -1013,6 +1095,12 @@ impl Default for Store {
 mod tests {
     use super::*;
 
+    /// The store is big (it is a static in the kernel): tests build it on a
+    /// thread with room for it.
+    pub(super) fn big_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new().stack_size(64 << 20).spawn(f).unwrap().join().unwrap();
+    }
+
     /// A client of the store: a test harness that frames requests and
     /// splits replies.
     fn req(s: &mut Store, conn: usize, kind: u32, tx: u32, payload: &[u8]) -> Vec<(u32, Vec<u8>)> {
@@ -1021,7 +1109,7 @@ mod tests {
             m.extend_from_slice(&v.to_le_bytes());
         }
         m.extend_from_slice(payload);
-        s.feed(conn, &m).unwrap();
+        s.feed(conn, &m, usize::MAX).unwrap();
         drain(s, conn)
     }
 
@@ -1060,6 +1148,7 @@ mod tests {
 
     #[test]
     fn relative_paths_permissions_and_errors() {
+        big_stack(|| {
         let mut s = two();
         assert_eq!(reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/backend\0"), b"/local/domain/2/backend/vkbd/1/0");
         // The backend may read it (it is listed), a third domain may not.
@@ -1086,10 +1175,12 @@ mod tests {
         assert_eq!(reply(&mut s, 0, t::SET_PERMS, 0, b"device/vkbd/0/backend\0n3\0"), b"EACCES\0");
         assert_eq!(reply(&mut s, 0, t::SET_PERMS, 0, b"device/vkbd/0/backend\0n1\0r3\0"), b"OK\0");
         assert_eq!(reply(&mut s, 2, t::READ, 0, b"/local/domain/1/device/vkbd/0/backend\0"), b"/local/domain/2/backend/vkbd/1/0");
+        });
     }
 
     #[test]
     fn watches_fire_once_at_once_and_on_readable_changes() {
+        big_stack(|| {
         let mut s = two();
         let r = req(&mut s, 1, t::WATCH, 0, b"/local/domain/1/device\0tok\0");
         assert_eq!(r, vec![(t::WATCH, b"OK\0".to_vec()), (t::WATCH_EVENT, b"/local/domain/1/device\0tok\0".to_vec())]);
@@ -1109,10 +1200,12 @@ mod tests {
         assert_eq!(reply(&mut s, 1, t::WATCH, 0, b"/y\0t\0"), b"ENOSPC\0");
         assert_eq!(reply(&mut s, 1, t::RESET_WATCHES, 0, b""), b"OK\0");
         assert_eq!(req(&mut s, 1, t::WATCH, 0, b"/y\0t\0")[0].1, b"OK\0");
+        });
     }
 
     #[test]
     fn transactions_commit_atomically_or_ask_for_a_retry() {
+        big_stack(|| {
         let mut s = two();
         let id = reply(&mut s, 0, t::TX_START, 0, b"\0");
         let id: u32 = std::str::from_utf8(&id[..id.len() - 1]).unwrap().parse().unwrap();
@@ -1122,13 +1215,24 @@ mod tests {
         assert_eq!(reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/ring-ref\0"), b"ENOENT\0");
         assert_eq!(reply(&mut s, 0, t::TX_END, id, b"T\0"), b"OK\0");
         assert_eq!(reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/ring-ref\0"), b"8");
-        // A change by anyone in between: EAGAIN, and nothing applied.
+        // A change to what it read in between: EAGAIN, and nothing applied.
         let id = reply(&mut s, 0, t::TX_START, 0, b"\0");
         let id: u32 = std::str::from_utf8(&id[..id.len() - 1]).unwrap().parse().unwrap();
+        assert_eq!(reply(&mut s, 0, t::READ, id, b"/local/domain/2/backend/vkbd/1/0/state\0"), b"1");
         assert_eq!(reply(&mut s, 0, t::WRITE, id, b"device/vkbd/0/x\0y"), b"OK\0");
         assert_eq!(reply(&mut s, 1, t::WRITE, 0, b"backend/vkbd/1/0/state\x002"), b"OK\0");
         assert_eq!(reply(&mut s, 0, t::TX_END, id, b"T\0"), b"EAGAIN\0");
         assert_eq!(reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/x\0"), b"ENOENT\0");
+        // Another domain writing its own nodes all the time cannot make
+        // this domain's transactions fail (no livelock across domains).
+        let id = reply(&mut s, 0, t::TX_START, 0, b"\0");
+        let id: u32 = std::str::from_utf8(&id[..id.len() - 1]).unwrap().parse().unwrap();
+        assert_eq!(reply(&mut s, 0, t::WRITE, id, b"device/vkbd/0/x\0y"), b"OK\0");
+        for i in 0..5 {
+            assert_eq!(reply(&mut s, 1, t::WRITE, 0, format!("busy\0{i}").as_bytes()), b"OK\0");
+        }
+        assert_eq!(reply(&mut s, 0, t::TX_END, id, b"T\0"), b"OK\0");
+        assert_eq!(reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/x\0"), b"y");
         // Aborted: nothing applied. Unknown ids: ENOENT. Quota of 2 open.
         let id = reply(&mut s, 0, t::TX_START, 0, b"\0");
         let id: u32 = std::str::from_utf8(&id[..id.len() - 1]).unwrap().parse().unwrap();
@@ -1140,12 +1244,14 @@ mod tests {
         reply(&mut s, 0, t::TX_START, 0, b"\0");
         reply(&mut s, 0, t::TX_START, 0, b"\0");
         assert_eq!(reply(&mut s, 0, t::TX_START, 0, b"\0"), b"ENOSPC\0");
+        });
     }
 
     #[test]
     fn a_shared_directory_stays_its_owners() {
+        big_stack(|| {
         let mut s = two();
-        s.populate_with("/local/domain/1/data", "", 1, &[2], READ | WRITE).unwrap();
+        s.populate_with("/local/domain/1/data", "", 1, &[2], READ | WRITE, &mut 0).unwrap();
         // The peer writes a command; the owner reads it and answers.
         assert_eq!(reply(&mut s, 1, t::WRITE, 0, b"/local/domain/1/data/cmd\01 fb"), b"OK\0");
         assert_eq!(reply(&mut s, 0, t::READ, 0, b"data/cmd\0"), b"1 fb");
@@ -1153,10 +1259,12 @@ mod tests {
         assert_eq!(reply(&mut s, 1, t::READ, 0, b"/local/domain/1/data/result\0"), b"ok");
         // Nothing else of its home is the peer's to write.
         assert_eq!(reply(&mut s, 1, t::WRITE, 0, b"/local/domain/1/name\0x"), b"EACCES\0");
+        });
     }
 
     #[test]
     fn node_quota_rm_and_protocol_errors() {
+        big_stack(|| {
         let mut s = Store::new();
         s.connect(0, 1, Quota { nodes: 4, watches: 1, transactions: 1 });
         s.populate("/local/domain/1", "", 1, &[]).unwrap();
@@ -1170,7 +1278,7 @@ mod tests {
         for v in [t::READ, 1, 0, 5000] {
             m.extend_from_slice(&v.to_le_bytes());
         }
-        assert_eq!(s.feed(0, &m), Err(ProtocolError));
+        assert_eq!(s.feed(0, &m, 1), Err(ProtocolError));
         // A message split across feeds is served when whole.
         let mut s = two();
         let mut m = Vec::new();
@@ -1178,9 +1286,10 @@ mod tests {
             m.extend_from_slice(&v.to_le_bytes());
         }
         m.extend_from_slice(b"device/vkbd/0/backend\0");
-        assert_eq!(s.feed(0, &m[..10]), Ok(0));
-        assert_eq!(s.feed(0, &m[10..]), Ok(1));
+        assert_eq!(s.feed(0, &m[..10], 1), Ok(0));
+        assert_eq!(s.feed(0, &m[10..], 1), Ok(1));
         assert_eq!(drain(&mut s, 0)[0].1, b"/local/domain/2/backend/vkbd/1/0");
+        });
     }
 }
 
@@ -1246,8 +1355,9 @@ pub mod seed {
     impl Store {
         /// (Re)writes a domain's seed: removes its FLAG_FRESH directories,
         /// then writes every record. Returns how many records failed (a
-        /// full store), for the log.
-        pub fn apply_seed(&mut self, blob: &[u8]) -> usize {
+        /// full store), for the log, and the connections whose watches
+        /// fired (their rings to fill).
+        pub fn apply_seed(&mut self, blob: &[u8]) -> (usize, u32) {
             let mut fired = 0;
             for r in records(blob).filter(|r| r.flags & FLAG_FRESH != 0) {
                 let _ = self.apply_rm(DOMID_HV, r.path.as_bytes(), &mut fired);
@@ -1256,37 +1366,40 @@ pub mod seed {
             for r in records(blob) {
                 let readers: &[DomId] = if r.reader == NO_READER { &[] } else { &[r.reader] };
                 let bits = if r.flags & FLAG_PEER_WRITES != 0 { READ | WRITE } else { READ };
-                if self.populate_with(r.path, r.value, r.owner, readers, bits).is_err() {
+                if self.populate_with(r.path, r.value, r.owner, readers, bits, &mut fired).is_err() {
                     failed += 1;
                 }
             }
-            failed
+            (failed, fired)
         }
     }
 
     #[cfg(test)]
     mod tests {
         use super::*;
+        use crate::xenstore::tests::big_stack;
 
         #[test]
         fn a_restart_replaces_what_the_old_run_left() {
+            big_stack(|| {
             let mut blob = Vec::new();
             push(&mut blob, &Record { flags: FLAG_FRESH, owner: 1, reader: NO_READER, path: "/local/domain/1", value: "" }).unwrap();
             push(&mut blob, &Record { flags: 0, owner: 1, reader: 2, path: "/local/domain/1/device/vkbd/0/state", value: "1" }).unwrap();
             assert!(push(&mut blob.clone(), &Record { flags: 0, owner: 1, reader: 2, path: "bad//path", value: "" }).is_err());
             let mut s = Store::new();
             s.connect(0, 1, Quota::DEFAULT);
-            assert_eq!(s.apply_seed(&blob), 0);
+            assert_eq!(s.apply_seed(&blob).0, 0);
             let mut fired = 0;
             s.apply_write(1, b"/local/domain/1/leftover", Some(b"x"), &mut fired).unwrap();
             s.apply_write(1, b"/local/domain/1/device/vkbd/0/state", Some(b"4"), &mut fired).unwrap();
-            assert_eq!(s.apply_seed(&blob), 0);
+            assert_eq!(s.apply_seed(&blob).0, 0);
             assert!(s.find(b"/local/domain/1/leftover").is_none());
             let i = s.find(b"/local/domain/1/device/vkbd/0/state").unwrap();
             assert_eq!(s.nodes[i].value(), b"1");
             assert_eq!(s.nodes[i].perms.of(2), READ);
             // A truncated blob yields the whole records before the cut.
             assert_eq!(records(&blob[..blob.len() - 1]).count(), 1);
+            });
         }
     }
 }

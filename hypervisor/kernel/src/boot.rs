@@ -181,7 +181,7 @@ fn start_domains() {
         if dom.state.load(Ordering::Acquire) != DOM_RUNNING {
             continue;
         }
-        crate::xen::reset(dom);
+        crate::xen::reset(dom, true);
         dom.load_blobs();
         if let Some(v0) = dom.vcpus.first() {
             v0.entry.store(dom.entry_ipa(), Ordering::Relaxed);

@@ -25,17 +25,32 @@ const ERROR_PROTOCOL: u32 = 3;
 
 /// Opens `dom`'s connection afresh and writes its seed (boot and every
 /// restart, before it runs; its ring page is zeroed by then or by the
-/// scrub that follows).
-pub fn start(dom: &Domain) {
+/// scrub that follows). Peers whose watches fired hear of it.
+pub fn start(dom: &Domain, self_cpu: usize) {
     if dom.desc.xen().is_none() {
         return;
     }
     let mut s = STORE.lock();
     s.connect(dom.index(), dom.vmid, dom.desc.xenstore);
-    let failed = s.apply_seed(dom.desc.xenstore_seed);
+    let (failed, fired) = s.apply_seed(dom.desc.xenstore_seed);
+    flush_all(&mut s, fired, self_cpu);
     drop(s);
     if failed > 0 {
         domlog!(dom, life_log, "{}: {} xenstore node(s) of its description did not fit in the store", dom.name(), failed);
+    }
+}
+
+/// `dom` is gone for good: its connection closes (its nodes stay, as a
+/// toolstack would leave them until it cleans up; there is none).
+pub fn stop(dom: &Domain) {
+    STORE.lock().disconnect(dom.index());
+}
+
+fn flush_all(s: &mut Store, mask: u32, self_cpu: usize) {
+    for c in 0..hv_core::xenstore::MAX_CONNS {
+        if mask & 1 << c != 0 {
+            flush(s, c, self_cpu);
+        }
     }
 }
 
@@ -50,20 +65,37 @@ fn index(ram: &crate::arch::memory::DomainRam, at: u64) -> Option<&'static core:
     ram.word32(at)
 }
 
+/// The bound on one kick's rounds: what the store's input buffer and the
+/// ring can hold together, at one 16-byte header per request.
+const MAX_ROUNDS: usize = (XENSTORE_RING_SIZE + 4096 + 16) / 16;
+
 /// `dom` sent on its store port: serve its requests, deliver all output.
+/// One request per hold of the store's lock, so another domain's request
+/// waits for at most one of this one's.
 pub fn kick(dom: &Domain, self_cpu: usize) {
-    let Some((ram, at)) = ring(dom) else { return };
+    for _ in 0..MAX_ROUNDS {
+        let mut s = STORE.lock();
+        if !take_requests(&mut s, dom, self_cpu) {
+            break;
+        }
+    }
+}
+
+/// One round: replies it had no room for go out (it may have made room),
+/// the bytes in its request ring come in as far as the store takes them,
+/// and one request is served. Whether more may wait (in the store's
+/// buffer or still in the ring).
+fn take_requests(s: &mut Store, dom: &Domain, self_cpu: usize) -> bool {
+    let Some((ram, at)) = ring(dom) else { return false };
     let conn = dom.index();
-    let mut s = STORE.lock();
-    // Replies it had no room for come first: it may have made room.
-    let mut woke = 1u32 << conn;
-    flush(&mut s, conn, self_cpu);
-    let (Some(cons_w), Some(prod_w)) = (index(&ram, at + page::REQ_CONS as u64), index(&ram, at + page::REQ_PROD as u64)) else { return };
+    flush(s, conn, self_cpu);
+    let (Some(cons_w), Some(prod_w)) = (index(&ram, at + page::REQ_CONS as u64), index(&ram, at + page::REQ_PROD as u64)) else { return false };
     let cons = cons_w.load(Ordering::Acquire);
     let prod = prod_w.load(Ordering::Acquire);
     let avail = prod.wrapping_sub(cons) as usize;
     if avail > XENSTORE_RING_SIZE {
-        return broken(&mut s, dom, ERROR_RING_INDEX);
+        broken(s, dom, ERROR_RING_INDEX);
+        return false;
     }
     let n = avail.min(s.input_room(conn));
     let mut buf = [0u8; XENSTORE_RING_SIZE];
@@ -77,15 +109,22 @@ pub fn kick(dom: &Domain, self_cpu: usize) {
     }
     fence(Ordering::Release);
     cons_w.store(cons.wrapping_add(n as u32), Ordering::Release);
-    match s.feed(conn, &buf[..n]) {
-        Ok(w) => woke |= w,
-        Err(_) => return broken(&mut s, dom, ERROR_PROTOCOL),
-    }
-    for c in 0..hv_core::xenstore::MAX_CONNS {
-        if woke & 1 << c != 0 {
-            flush(&mut s, c, self_cpu);
+    let waiting = serve_one(s, dom, &buf[..n], self_cpu);
+    waiting || n < avail
+}
+
+/// Feeds `bytes` and serves at most one request, then delivers what it
+/// produced. Whether another request waits.
+fn serve_one(s: &mut Store, dom: &Domain, bytes: &[u8], self_cpu: usize) -> bool {
+    let conn = dom.index();
+    match s.feed(conn, bytes, 1) {
+        Ok(woke) => flush_all(s, woke | 1 << conn, self_cpu),
+        Err(_) => {
+            broken(s, dom, ERROR_PROTOCOL);
+            return false;
         }
     }
+    s.has_request(conn)
 }
 
 /// A domain broke the ring protocol: its ring says so and it is served
@@ -107,6 +146,11 @@ fn flush(s: &mut Store, c: usize, self_cpu: usize) {
         return;
     }
     let Some(dom) = system().domains.get(c) else { return };
+    // A domain that does not run (preserved, restarting) is not written:
+    // its output waits, and a restart drops it.
+    if dom.state.load(Ordering::Acquire) != crate::domain::DOM_RUNNING {
+        return;
+    }
     let Some((ram, at)) = ring(dom) else { return };
     let (Some(cons_w), Some(prod_w)) = (index(&ram, at + page::RSP_CONS as u64), index(&ram, at + page::RSP_PROD as u64)) else { return };
     let cons = cons_w.load(Ordering::Acquire);

@@ -253,7 +253,7 @@ pub fn shutdown(cpu: usize, dom: &Domain, v: usize, event: Event, frame: &mut Fr
         }
         _ => {
             domlog!(dom, life_log, "{}: destroyed", dom.name());
-            crate::xen::reset(dom);
+            crate::xen::reset(dom, false);
             dom.state.store(DOM_DESTROYED, Ordering::Release);
             if all_destroyed() {
                 hvlog!("every domain is gone: machine off");
@@ -306,7 +306,7 @@ fn restart(dom: &Domain) {
     let n = dom.restarts.fetch_add(1, Ordering::AcqRel) + 1;
     domlog!(dom, life_log, "{}: restarting (restart #{})", dom.name(), n);
     // Before the scrub: no other domain may raise events in this RAM now.
-    crate::xen::reset(dom);
+    crate::xen::reset(dom, true);
     dom.scrub_at.store(0, Ordering::Release);
     vcpu_regs::flush_guest_tlbs();
     // A passed-through interrupt the old incarnation never completed stays

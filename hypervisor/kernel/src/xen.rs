@@ -61,7 +61,8 @@ struct GrantMaps {
     at: [u64; MAPTRACK],
 }
 
-static MAPS: [Lock<GrantMaps>; MAX_DOMAINS] = [const { Lock::new(GrantMaps { track: MapTrack::new(MAPTRACK), at: [0; MAPTRACK] }) }; MAX_DOMAINS];
+// Zero-initialised (quota 0 until boot), so they live in .bss.
+static MAPS: [Lock<GrantMaps>; MAX_DOMAINS] = [const { Lock::new(GrantMaps { track: MapTrack::new(0), at: [0; MAPTRACK] }) }; MAX_DOMAINS];
 
 /// A granter's v1 grant table: its grant frames, in its RAM, which it
 /// writes at any time. Every access is one atomic operation.
@@ -149,7 +150,7 @@ fn by_domid(id: DomId) -> Option<&'static Domain> {
 /// domains are closed (their ports go back to unbound, as in Xen) and its
 /// table takes the description's quota. Called while none of its vCPUs
 /// runs and before its RAM is scrubbed.
-pub fn reset(dom: &Domain) {
+pub fn reset(dom: &Domain, restarting: bool) {
     let Some(x) = dom.desc.xen() else { return };
     let me = dom.index();
     // Grants first: no other domain keeps a page of this one mapped while
@@ -159,6 +160,7 @@ pub fn reset(dom: &Domain) {
     }
     if dom.desc.serves != 0 {
         unmap_all(dom, None);
+        MAPS[me].lock().track.set_quota(MAPTRACK);
     }
     let mut from = 1;
     loop {
@@ -179,10 +181,16 @@ pub fn reset(dom: &Domain) {
     s.vcpu_info = [None; MAX_VCPUS];
     s.runstate = [None; MAX_VCPUS];
     s.grant_frames = 0;
+    if !restarting {
+        // Destroyed: no ports, no store connection.
+        drop(s);
+        crate::store::stop(dom);
+        return;
+    }
     // Port 1: the store's (HVM_PARAM_STORE_EVTCHN).
     let _ = s.ports.bind_store();
     drop(s);
-    crate::store::start(dom);
+    crate::store::start(dom, crate::arch::sysreg::cpu_index());
 }
 
 /// Raises `dom`'s store port: the store has output for it.
@@ -258,9 +266,13 @@ impl EventWords for Words<'_> {
 }
 
 /// Raises `port` of domain `dom` (whose state `s` is locked): the guest's
-/// bits, then the upcall PPI on the port's vCPU if it went 0 to 1.
+/// bits, then the upcall PPI on the port's vCPU if it went 0 to 1. A
+/// domain that does not run (preserved, going down) is not written.
 fn raise(dom: &Domain, s: &XenState, port: u32, self_cpu: usize) {
     let Some(ram) = dom.ram else { return };
+    if dom.state.load(Ordering::Acquire) != crate::domain::DOM_RUNNING {
+        return;
+    }
     let vcpu = s.ports.vcpu(port);
     if evtchn::raise(&mut Words { ram, state: s }, port, vcpu) {
         upcall(dom, vcpu, self_cpu);
@@ -275,7 +287,10 @@ fn upcall(dom: &Domain, vcpu: u8, self_cpu: usize) {
 /// A hypercall (HVC #0xEA1) from vCPU `v` of `dom`, which is offered the
 /// ABI: carried out, its result in x0. A shutdown it asked for runs last.
 pub fn hypercall(cpu: usize, dom: &'static Domain, v: usize, frame: &mut Frame) {
-    let Some(ram) = dom.ram else { return };
+    let Some(ram) = dom.ram else {
+        frame.x[0] = (-hc::ENOSYS) as u64;
+        return;
+    };
     let mut mem = CallerMemory { ram, ram_ipa: dom.desc.ram_ipa, regs: vcpu_regs::stage1_regs() };
     let mut sv = Caller { dom, v, cpu, shutdown: None };
     let nr = frame.x[16];
@@ -493,6 +508,11 @@ impl Services for Caller {
         if peer.index() == self.me() {
             return Err(Errno(-hc::EINVAL));
         }
+        // A domain going down or restarting takes no new bindings (its
+        // table is being reset).
+        if peer.state.load(Ordering::Acquire) != crate::domain::DOM_RUNNING {
+            return Err(Errno(-hc::ESRCH));
+        }
         let me = domid(self.dom);
         let port = with_two(self.me(), peer.index(), |mine, theirs| {
             evtchn::bind_interdomain(&mut mine.ports, me, &mut theirs.ports, remote, remote_port)
@@ -525,9 +545,17 @@ impl Services for Caller {
     }
 
     fn send(&mut self, port: u32) -> Result<(), Errno> {
-        if XEN[self.me()].lock().ports.binding(port) == Binding::Store {
-            crate::store::kick(self.dom, self.cpu);
-            return Ok(());
+        // The lock is released before the store is kicked (it raises this
+        // domain's port, taking this lock again).
+        let binding = XEN[self.me()].lock().ports.binding(port);
+        match binding {
+            Binding::Store => {
+                crate::store::kick(self.dom, self.cpu);
+                return Ok(());
+            }
+            // Nobody at the far end yet: Xen drops the event.
+            Binding::Unbound { .. } => return Ok(()),
+            _ => {}
         }
         let (remote, rport) = evtchn::send_target(&XEN[self.me()].lock().ports, port)?;
         let peer = by_domid(remote).ok_or(Errno(-hc::EINVAL))?;
