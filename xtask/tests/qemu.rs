@@ -268,6 +268,8 @@ fn hostile_guests_disturb_no_one_on_their_own_pcpu_or_a_shared_one() {
         let restarts = t.matches(&format!("[hv] {attacker}: restarting")).count();
         assert!(restarts >= 2 && aborts <= 8 + 6, "{attacker}: {aborts} abort lines over {restarts} restarts:\n{t}");
     }
+    // The Xen attacks reached the store: a scribbled ring is refused.
+    assert!(t.contains("broke the xenstore ring protocol"), "no attack reached the xenstore ring:\n{t}");
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! A hostile guest: it does what an attacker in a domain can, in a random
 //! order, and never stops. Random SMCCC/PSCI calls (over HVC and SMC),
-//! Xen-tagged hypercalls with random numbers and arguments, trapped system
+//! Xen-tagged hypercalls with random numbers and arguments (and, offered
+//! Xen's ABI, the served ones with random structures in its own memory and
+//! a scribbled xenstore ring), trapped system
 //! register accesses, random loads and stores on its vGIC and vUART, and
 //! wild loads and stores outside its memory. Every exception it gets is
 //! stepped over. (It never waits for an interrupt: it arms no timer, so
@@ -58,6 +60,53 @@ mod guest {
         a & !7
     }
 
+    /// Scratch memory in its own RAM for hypercall arguments: random bytes
+    /// the hypervisor must read as structures and refuse or serve.
+    #[repr(C, align(4096))]
+    struct Scratch([u64; 1024]);
+    static mut SCRATCH: Scratch = Scratch([0; 1024]);
+
+    /// The hypercalls the hypervisor serves when the domain is offered
+    /// Xen's ABI (`[domain.xen]`), their sub-operations and argument
+    /// structures filled with random bytes in its own memory (its MMU is
+    /// off, so addresses are IPAs); its xenstore ring page scribbled over,
+    /// then kicked. Shutdowns are left out (they would end the round).
+    fn xen_attack(rng: &mut Rng) {
+        const SERVED: [u64; 8] = [17, 12, 20, 21, 24, 29, 32, 34];
+        let base = core::ptr::addr_of!(SCRATCH) as u64;
+        for i in 0..64 {
+            // SAFETY: its own static, written only here on its only vCPU.
+            unsafe { core::ptr::write_volatile((base as *mut u64).add(rng.next() as usize % 1024), rng.next() >> (i % 3 * 16)) };
+        }
+        let nr = SERVED[rng.next() as usize % SERVED.len()];
+        let sub = rng.next() % 30;
+        if nr == 29 && sub == 2 {
+            return;
+        }
+        // Pointers into the scratch page, some near its end (a structure
+        // crossing into the next page), some wild.
+        let ptr = |rng: &mut Rng| match rng.next() % 4 {
+            0 => base + 4096 - 8,
+            1 => rng.next(),
+            _ => base + (rng.next() % 4096 & !7),
+        };
+        let (p1, p2) = (ptr(rng), ptr(rng));
+        xen_hypercall(nr, [sub, p1, rng.next() % 8, p2, rng.next()]);
+        if rng.next() % 8 == 0 {
+            // Its store ring (the last page of its 16 MiB): random bytes and
+            // indices, then EVTCHNOP_send on port 1 (the store's).
+            let ring = gl::RAM0_BASE + (16 << 20) - 4096;
+            for _ in 0..16 {
+                let at = ring + (rng.next() % 4096 & !3);
+                // SAFETY: a word of its own RAM (its store ring page).
+                unsafe { core::ptr::write_volatile(at as *mut u32, rng.next() as u32) };
+            }
+            // SAFETY: its own static.
+            unsafe { core::ptr::write_volatile(base as *mut u32, 1) };
+            xen_hypercall(32, [4, base, 0, 0, 0]);
+        }
+    }
+
     fn attack(rng: &mut Rng) {
         let r = rng.next();
         let (a, b, c) = (rng.next(), rng.next(), rng.next());
@@ -81,9 +130,10 @@ mod guest {
                     smc_call(fid, b);
                 }
             }
-            2 | 3 => {
+            2 => {
                 xen_hypercall(a % 64, [b, c, a ^ b, rng.next(), rng.next()]);
             }
+            3 => xen_attack(rng),
             4 => {
                 // SAFETY: trapped system registers (SGIs, the PMU, debug):
                 // each traps to the hypervisor, which emulates it or refuses
