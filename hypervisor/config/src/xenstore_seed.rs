@@ -100,12 +100,23 @@ fn backend(rec: &mut Rec<'_>, s: &DeviceSpec) -> Result<(), String> {
 }
 
 /// Nodes owned by domain `id` across all seeds (each path counted once:
-/// a frontend's and its backend's seeds both hold the backend directory).
+/// a frontend's and its backend's seeds both hold the backend directory),
+/// with the directories the store creates above them in its home, which
+/// inherit its ownership.
 pub fn owned_by(seeds: &[Vec<u8>], id: u16) -> usize {
+    let home = format!("/local/domain/{id}");
     let mut paths = std::collections::BTreeSet::new();
     for seed in seeds {
         for r in hv_core::xenstore::seed::records(seed).filter(|r| r.owner == id) {
-            paths.insert(r.path.to_string());
+            let mut p = r.path;
+            paths.insert(p.to_string());
+            while let Some(i) = p.rfind('/') {
+                p = &p[..i];
+                if !p.starts_with(&home) {
+                    break;
+                }
+                paths.insert(p.to_string());
+            }
         }
     }
     paths.len()

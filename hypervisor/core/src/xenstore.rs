@@ -790,21 +790,24 @@ impl Store {
         let len = match kind {
             t::READ => {
                 let n = self.resolve(conn, arg(0)?, &mut path)?;
+                let len = self.read_value(conn, tx, &path[..n], out)?;
+                // Logged only once read: a refused read must not let a
+                // transaction learn whether another's node changes.
                 if let Some(t) = tx {
                     self.log(t, LOG_READ, &path[..n], b"")?;
                 }
-                self.read_value(conn, tx, &path[..n], out)?
+                len
             }
             t::DIRECTORY => {
                 let n = self.resolve(conn, arg(0)?, &mut path)?;
+                let i = self.find(&path[..n]).ok_or(e::ENOENT)?;
+                if self.nodes[i].perms.of(dom) & READ == 0 {
+                    return Err(e::EACCES);
+                }
                 if let Some(t) = tx {
                     self.log(t, LOG_READ, &path[..n], b"")?;
                 }
                 let p = &path[..n];
-                let i = self.find(p).ok_or(e::ENOENT)?;
-                if self.nodes[i].perms.of(dom) & READ == 0 {
-                    return Err(e::EACCES);
-                }
                 let mut len = 0;
                 for node in self.nodes.iter().filter(|x| x.used && parent(x.path()) == Some(p)) {
                     let name = &node.path()[node.path().iter().rposition(|&c| c == b'/').unwrap_or(0) + 1..];
@@ -1333,7 +1336,8 @@ pub mod seed {
     /// Appends a record (host side, at build time).
     #[cfg(any(feature = "alloc", test))]
     pub fn push(out: &mut alloc_vec::Vec<u8>, r: &Record<'_>) -> Result<(), &'static str> {
-        if !valid_path(r.path.as_bytes()) || r.value.len() > VALUE_MAX {
+        // Lengths are stored as bytes: a value of 256 would read back as 0.
+        if !valid_path(r.path.as_bytes()) || r.value.len() > VALUE_MAX.min(255) {
             return Err("path or value out of the store's limits");
         }
         out.push(r.flags);

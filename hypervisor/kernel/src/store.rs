@@ -110,7 +110,9 @@ fn take_requests(s: &mut Store, dom: &Domain, self_cpu: usize) -> bool {
     fence(Ordering::Release);
     cons_w.store(cons.wrapping_add(n as u32), Ordering::Release);
     let waiting = serve_one(s, dom, &buf[..n], self_cpu);
-    waiting || n < avail
+    // More in the ring helps only if the store can take it now (not a
+    // disconnected ring, not one backpressured by its own replies).
+    waiting || (n < avail && s.input_room(conn) > 0)
 }
 
 /// Feeds `bytes` and serves at most one request, then delivers what it

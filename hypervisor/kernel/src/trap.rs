@@ -138,10 +138,18 @@ fn data_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, da: DataAbo
     };
     if emulated {
         frame.elr = frame.elr.wrapping_add(len);
+    } else if is_translation_fault(da.fsc) && crate::xen::mapped_after_remap(dom, ipa) {
+        // A backend's page was being swapped (a grant mapped or torn down,
+        // break-before-make): the access runs again on the new page.
     } else {
         log_abort(dom, "data access", ipa, frame.elr);
         inject_abort(cpu, dom, v, frame, false, far);
     }
+}
+
+/// A stage-2 translation fault (level 0 to 3), as a data abort's FSC says.
+fn is_translation_fault(fsc: u8) -> bool {
+    fsc & 0x3c == 0x04
 }
 
 /// The emulated devices of a domain: its distributor, redistributors and

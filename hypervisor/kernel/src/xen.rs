@@ -109,7 +109,19 @@ fn remap(mapper: &Domain, ipa: u64, pa: Option<u64>, kind: MemKind) -> bool {
         Some(pa) => (pa, kind),
         None => (own, MemKind::Ram),
     };
-    s2.make_page(pool, ipa, pa, kind).is_ok()
+    let made = s2.make_page(pool, ipa, pa, kind).is_ok();
+    // The new entry reaches the table walkers before anyone relies on it.
+    crate::arch::vcpu_regs::publish_table_writes();
+    made
+}
+
+/// A stage-2 translation fault of `dom` at `ipa` that a `remap` in
+/// progress caused: after waiting for it (its lock), the page is mapped
+/// again and the access only has to run again. False for a real fault.
+pub fn mapped_after_remap(dom: &Domain, ipa: u64) -> bool {
+    let live = dom.s2_live.lock();
+    let Some((s2, pool)) = live.as_ref() else { return false };
+    s2.translate(pool, ipa).is_some()
 }
 
 fn flush(dom: &Domain) {
@@ -515,6 +527,10 @@ impl Services for Caller {
         }
         let me = domid(self.dom);
         let port = with_two(self.me(), peer.index(), |mine, theirs| {
+            // Again under its lock: its reset may have begun meanwhile.
+            if peer.state.load(Ordering::Acquire) != crate::domain::DOM_RUNNING {
+                return Err(Errno(-hc::ESRCH));
+            }
             evtchn::bind_interdomain(&mut mine.ports, me, &mut theirs.ports, remote, remote_port)
         })?;
         // Xen raises the new local port, so a waiter notices the binding.

@@ -127,6 +127,13 @@ pub fn flush_tlbs_of(vmid: u16, root: super::memory::Stage2Root) {
     isb();
 }
 
+/// Makes stage-2 table writes visible to every table walker before the
+/// next guest access (a grant's page just made valid).
+pub fn publish_table_writes() {
+    // SAFETY: barriers only; no memory operands.
+    unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack)) };
+}
+
 /// Whether the running vCPU has its data cache on (SCTLR_EL1.C).
 pub fn data_cache_on() -> bool {
     read!(sctlr_el1) & (1 << 2) != 0
