@@ -76,6 +76,9 @@ pub struct Domain {
     pub scrub_at: AtomicU64,
     /// Set/way emulation was reported (once per domain).
     pub setway_logged: AtomicBool,
+    /// A broken xenstore ring was reported (once per domain: a guest that
+    /// breaks it on every restart must not crowd its lifecycle lines out).
+    pub store_break_logged: AtomicBool,
     /// Its console showed Linux's panic banner since it (re)started: its
     /// next reboot is a crash (`lifecycle::classify`).
     pub panicked: AtomicBool,
@@ -124,6 +127,7 @@ impl Domain {
             epoch: AtomicU64::new(crate::arch::sysreg::counter()),
             scrub_at: AtomicU64::new(NO_SCRUB),
             setway_logged: AtomicBool::new(false),
+            store_break_logged: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
         }
     }

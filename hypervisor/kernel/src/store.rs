@@ -11,7 +11,7 @@
 //!
 //! Lock order: the store, then a domain's Xen state (to raise its port).
 
-use crate::console::domlog;
+use crate::console::{domlog, hvlog};
 use crate::domain::{system, Domain, Lock};
 use core::sync::atomic::{fence, Ordering};
 use hv_core::xenstore::Store;
@@ -138,7 +138,9 @@ fn broken(s: &mut Store, dom: &Domain, why: u32) {
             w.store(why, Ordering::Release);
         }
     }
-    domlog!(dom, life_log, "{}: broke the xenstore ring protocol (error {}): disconnected", dom.name(), why);
+    if !dom.store_break_logged.swap(true, Ordering::AcqRel) {
+        hvlog!("{}: broke the xenstore ring protocol (error {}): disconnected until it restarts (reported once)", dom.name(), why);
+    }
 }
 
 /// Moves connection `c`'s pending output into its response ring and
