@@ -413,36 +413,33 @@ fn status_words(b: Binding) -> (u32, u64) {
     }
 }
 
+/// Writes a new port back to the guest at `at`; a port the guest cannot
+/// learn is closed again, not leaked.
+fn publish_port(mem: &mut impl GuestMemory, sv: &mut impl Services, at: u64, port: u32) -> Result<i64> {
+    if let Err(e) = write(mem, at, &port.to_le_bytes()) {
+        let _ = sv.close(port);
+        return Err(e);
+    }
+    Ok(0)
+}
+
 fn event_channel_op(cmd: u64, arg: u64, mem: &mut impl GuestMemory, sv: &mut impl Services) -> Result<i64> {
     match cmd {
         evtchnop::ALLOC_UNBOUND => {
             let b = read::<8>(mem, arg)?;
             self_only(u16_at(&b, 0), sv)?;
             let port = sv.alloc_unbound(peer(u16_at(&b, 2), sv))?;
-            if let Err(e) = write(mem, arg.wrapping_add(4), &port.to_le_bytes()) {
-                // The guest cannot learn the port: do not leak it.
-                let _ = sv.close(port);
-                return Err(e);
-            }
-            Ok(0)
+            publish_port(mem, sv, arg.wrapping_add(4), port)
         }
         evtchnop::BIND_INTERDOMAIN => {
             let b = read::<12>(mem, arg)?;
             let port = sv.bind_interdomain(peer(u16_at(&b, 0), sv), u32_at(&b, 4))?;
-            if let Err(e) = write(mem, arg.wrapping_add(8), &port.to_le_bytes()) {
-                let _ = sv.close(port);
-                return Err(e);
-            }
-            Ok(0)
+            publish_port(mem, sv, arg.wrapping_add(8), port)
         }
         evtchnop::BIND_VIRQ => {
             let b = read::<12>(mem, arg)?;
             let port = sv.bind_virq(u32_at(&b, 0), u32_at(&b, 4))?;
-            if let Err(e) = write(mem, arg.wrapping_add(8), &port.to_le_bytes()) {
-                let _ = sv.close(port);
-                return Err(e);
-            }
-            Ok(0)
+            publish_port(mem, sv, arg.wrapping_add(8), port)
         }
         evtchnop::CLOSE => sv.close(u32::from_le_bytes(read::<4>(mem, arg)?)).map(|_| 0),
         evtchnop::SEND => sv.send(u32::from_le_bytes(read::<4>(mem, arg)?)).map(|_| 0),

@@ -236,8 +236,6 @@ pub struct Store {
     watches: [Watch; MAX_WATCHES],
     txs: [Tx; MAX_TX],
     conns: [Conn; MAX_CONNS],
-    /// Bumped by every change; transactions compare it.
-    gen: u64,
     next_tx: u32,
 }
 
@@ -373,7 +371,6 @@ impl Store {
             watches: [EMPTY_WATCH; MAX_WATCHES],
             txs: [EMPTY_TX; MAX_TX],
             conns: [EMPTY_CONN; MAX_CONNS],
-            gen: 0,
             next_tx: 0,
         }
     }
@@ -698,10 +695,10 @@ impl Store {
         Ok(())
     }
 
-    /// A change at `path`: the generation moves and matching watches fire
-    /// (for domains that may read it, or whose watch lies below it).
+    /// A change at `path`: transactions that depend on it will retry, and
+    /// matching watches fire (for domains that may read it, or whose watch
+    /// lies below it).
     fn changed(&mut self, path: &[u8], fired: &mut u32) {
-        self.gen += 1;
         for t in 0..MAX_TX {
             if self.txs[t].id != 0 && !self.txs[t].conflict && self.touches(t, path) {
                 self.txs[t].conflict = true;

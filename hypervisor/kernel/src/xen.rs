@@ -617,7 +617,7 @@ impl Services for Caller {
     fn grant_map(&mut self, host_addr: u64, flags: u32, gref: u32, dom: DomId) -> Result<(u32, u64), i16> {
         let granter = by_domid(dom).ok_or(gntst::BAD_DOMAIN)?;
         // Its own page must be at `host_addr` (not another grant already).
-        let own = self.ram_page(host_addr >> 12).map_err(|_| gntst::GENERAL_ERROR)?;
+        self.ram_page(host_addr >> 12).map_err(|_| gntst::GENERAL_ERROR)?;
         if host_addr % 4096 != 0 {
             return Err(gntst::GENERAL_ERROR);
         }
@@ -637,7 +637,6 @@ impl Services for Caller {
             let _ = grant::unmap(&mut m.track, handle, Some(&mut entries));
             return Err(gntst::GENERAL_ERROR);
         }
-        let _ = own;
         m.at[handle as usize] = host_addr;
         // The bus address is the IPA: guest frames are not machine frames.
         Ok((handle, host_addr))

@@ -312,12 +312,10 @@ pub fn build(bins: &super::cross::Binaries, tone: &[u8]) -> Result<Images, Strin
     r.put("lib/ld-linux-aarch64.so.1", &std::fs::read(r.find_lib("ld-linux-aarch64.so.1").ok_or("no ld.so")?).map_err(io)?)?;
     r.overlay(&alsa_data.join("usr/share/alsa"), "usr/share/alsa")?;
     r.modules(&kernel, DOM0_MODULES)?;
-    let driver_initrd = work.join("driver.cpio");
-    r.build(&kernel, &driver_initrd)?;
+    // The run on our hypervisor finds it (and domU.cpio) by the paths
+    // samples/interop/ours/system.toml names.
+    r.build(&kernel, &work.join("driver.cpio"))?;
 
     let xen = debian::unpacked("xen-hypervisor-4.17-arm64")?.join("boot/xen-4.17-arm64");
-    // The run on our hypervisor finds domU.cpio and driver.cpio by the
-    // paths samples/interop/ours/system.toml names.
-    let _ = driver_initrd;
     Ok(Images { xen, kernel, dom0_initrd })
 }

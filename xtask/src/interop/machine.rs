@@ -20,28 +20,24 @@ pub struct Machine {
 
 impl Machine {
     pub fn start(on: Option<&crate::qemu::Machine>, xen: &Path, kernel: &Path, initrd: &Path, work: &Path, echo: bool) -> Result<Machine, String> {
-        let (share, qmp_path) = Self::prepare(work)?;
-        let mut q = match on {
+        let q = match on {
             Some(m) => QemuCommand::xen_on(m, xen, kernel, initrd),
             None => QemuCommand::xen(xen, kernel, initrd),
         };
-        q.modern_virtio_mmio()
-            .device("virtio-keyboard-device")
-            .device("virtio-tablet-device")
-            .share_9p("host", &share)
-            .qmp_socket(&qmp_path);
-        let mut con = q.spawn()?;
-        con.echo = echo;
-        Ok(Machine { con, share, qmp: None, qmp_path, next_cmd: 1 })
+        Self::spawn(q, work, echo)
     }
 
     /// Our hypervisor with the interop sample's bundle, and the same
-    /// devices (QEMU's virtio keyboard, tablet and 9p share, in that order:
-    /// the sample passes their virtio-mmio slots through to the driver
-    /// domain) and QMP socket as the Xen run.
+    /// devices and QMP socket as the Xen run (`spawn`; the sample passes
+    /// their virtio-mmio slots through to the driver domain).
     pub fn start_ours(built: &crate::artifacts::Built, work: &Path, echo: bool) -> Result<Machine, String> {
+        Self::spawn(QemuCommand::for_built(built)?, work, echo)
+    }
+
+    /// Adds what both runs drive (QEMU's virtio keyboard, tablet and 9p
+    /// share, in that order, and QMP) and starts QEMU.
+    fn spawn(mut q: QemuCommand, work: &Path, echo: bool) -> Result<Machine, String> {
         let (share, qmp_path) = Self::prepare(work)?;
-        let mut q = QemuCommand::for_built(built)?;
         q.modern_virtio_mmio()
             .device("virtio-keyboard-device")
             .device("virtio-tablet-device")

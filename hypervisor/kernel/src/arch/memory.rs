@@ -264,11 +264,12 @@ impl DomainRam {
     /// atomic updates the guest races with (event bits).
     pub fn word(&self, offset: u64) -> Option<&'static core::sync::atomic::AtomicU64> {
         let pa = self.checked(offset, 8).filter(|_| offset % 8 == 0)?;
-        // SAFETY: aligned and inside RAM claimed for this domain for the
-        // hypervisor's life; the guest accesses it with its own atomics
+        // The word is aligned and inside RAM claimed for this domain for
+        // the hypervisor's life; the guest accesses it with its own atomics
         // (the Xen ABI says so) and the hypervisor only atomically. The
         // scrub of a restart writes it plainly, but only after the
         // domain's Xen state is reset, so no caller holds a word then.
+        // SAFETY: aligned, this domain's RAM, accessed only atomically (above).
         Some(unsafe { &*(pa as *const core::sync::atomic::AtomicU64) })
     }
 
