@@ -7,7 +7,9 @@
 //! * [`EventChannel`] — interdomain doorbells (allocate, bind, notify, wait);
 //! * [`ForeignMapper`] — privileged mapping by frame number (legacy vfb);
 //! * [`Xenstore`] — the configuration tree, with watches;
-//! * [`xenbus`] — the state-node helpers both ends use on top of it.
+//! * [`xenbus`] — the state-node helpers both ends use on top of it;
+//! * [`xs_client`] — the xenstore client over any message connection, and
+//!   [`xs_ring`] — the shared-page connection a bare guest uses.
 //!
 //! The traits are object safe and need only `core` + `alloc`, so no_std
 //! frontends drive their xenbus state machine through exactly the same
@@ -38,7 +40,9 @@ pub mod channel;
 pub mod pgdir;
 pub mod shm;
 pub mod xenbus;
+pub mod xs_client;
 pub mod xs_msg;
+pub mod xs_ring;
 
 #[cfg(all(feature = "std", target_os = "linux"))]
 pub mod linux;

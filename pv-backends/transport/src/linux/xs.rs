@@ -1,47 +1,58 @@
 //! A xenstore client speaking the wire protocol over a byte stream.
 
-use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use xen_abi::io::xs_wire::{XsHeader, XsType};
+use xen_abi::io::xs_wire::XsHeader;
 
 use super::{os_error, sys, XENBUS_DEVICE, XENSTORED_SOCKET};
-use crate::xs_msg::{self, Request};
-use crate::{Error, Result, WatchEvent, Xenstore};
+use crate::xs_client::{self, XsConnection};
+use crate::{Error, Result};
 
 /// A connection xenstore messages flow over.
 pub trait XsStream: Read + Write + AsFd + Send {}
 impl<T: Read + Write + AsFd + Send> XsStream for T {}
 
-struct Conn {
+/// A byte stream (xenstored's socket, the xenbus device, or a test's
+/// socket pair) as a message connection.
+pub struct StreamConnection {
     stream: Box<dyn XsStream>,
-    next_id: u32,
-    /// Watch events read while waiting for a reply.
-    watches: VecDeque<WatchEvent>,
+    epoch: Instant,
 }
 
-/// One xenstore connection. Requests are serialised; watch events that
-/// arrive while a reply is awaited are queued for [`Xenstore::wait_watch`].
-pub struct XsClient {
-    conn: Mutex<Conn>,
+impl XsConnection for StreamConnection {
+    fn send(&mut self, msg: &[u8]) -> Result<()> {
+        self.stream.write_all(msg).map_err(os_error)
+    }
+
+    fn recv(&mut self, timeout_ms: Option<u32>) -> Result<Option<(XsHeader, Vec<u8>)>> {
+        if let Some(ms) = timeout_ms {
+            if !sys::poll_readable(self.stream.as_fd(), ms).map_err(os_error)? {
+                return Ok(None);
+            }
+        }
+        read_message(&mut *self.stream).map(Some)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
 }
+
+/// One xenstore connection of a Linux process; its waiters block.
+pub type XsClient = xs_client::XsClient<Mutex<xs_client::Conn<StreamConnection>>>;
 
 impl XsClient {
-    /// A client over an already open connection (xenstored's socket, the
-    /// xenbus device, or a test's socket pair); nothing is sent until the
-    /// first request.
+    /// A client over an already open connection; nothing is sent until
+    /// the first request.
     pub fn new(stream: Box<dyn XsStream>) -> Self {
-        Self {
-            conn: Mutex::new(Conn {
-                stream,
-                next_id: 1,
-                watches: VecDeque::new(),
-            }),
-        }
+        Self::blocking(StreamConnection {
+            stream,
+            epoch: Instant::now(),
+        })
     }
 
     /// xenstored's socket if there is one (dom0), else `/dev/xen/xenbus`.
@@ -57,43 +68,6 @@ impl XsClient {
                 Ok(Self::new(Box::new(f)))
             }
         }
-    }
-
-    fn request(&self, req: Request) -> Result<Vec<u8>> {
-        let mut c = self.conn.lock().unwrap();
-        let id = c.next_id;
-        c.next_id = c.next_id.wrapping_add(1);
-        let bytes = req.encode(id)?;
-        c.stream.write_all(&bytes).map_err(os_error)?;
-        loop {
-            let (h, payload) = match read_message(&mut *c.stream) {
-                Ok(m) => m,
-                Err(Error::Invalid(_)) => continue, // consumed whole; not ours
-                Err(e) => return Err(e),
-            };
-            if h.msg_type == XsType::WatchEvent {
-                if let Ok(ev) = xs_msg::parse_watch_event(&payload) {
-                    c.watches.push_back(ev);
-                }
-                continue;
-            }
-            if h.req_id != id {
-                continue; // a stale reply from an abandoned request
-            }
-            xs_msg::check_reply(h.msg_type, &payload)?;
-            return Ok(payload);
-        }
-    }
-
-    fn try_write_all(&self, entries: &[(&str, &[u8])]) -> Result<()> {
-        let tx = xs_msg::parse_tx_id(&self.request(Request::transaction_start())?)?;
-        for (p, v) in entries {
-            if let Err(e) = self.request(Request::write(tx, p, v)) {
-                let _ = self.request(Request::transaction_end(tx, false));
-                return Err(e);
-            }
-        }
-        self.request(Request::transaction_end(tx, true)).map(drop)
     }
 }
 
@@ -113,78 +87,6 @@ fn read_message(s: &mut dyn XsStream) -> Result<(XsHeader, Vec<u8>)> {
     s.read_exact(&mut payload).map_err(|_| Error::Closed)?;
     let h = XsHeader::decode(&raw).map_err(|_| Error::Invalid("xenstore message of an unknown type"))?;
     Ok((h, payload))
-}
-
-impl Xenstore for XsClient {
-    fn read(&self, path: &str) -> Result<Vec<u8>> {
-        self.request(Request::path(XsType::Read, 0, path))
-    }
-
-    fn write(&self, path: &str, value: &[u8]) -> Result<()> {
-        self.request(Request::write(0, path, value)).map(drop)
-    }
-
-    fn mkdir(&self, path: &str) -> Result<()> {
-        self.request(Request::path(XsType::Mkdir, 0, path))
-            .map(drop)
-    }
-
-    fn rm(&self, path: &str) -> Result<()> {
-        self.request(Request::path(XsType::Rm, 0, path)).map(drop)
-    }
-
-    fn directory(&self, path: &str) -> Result<Vec<String>> {
-        self.request(Request::path(XsType::Directory, 0, path))
-            .map(|p| xs_msg::parse_directory(&p))
-    }
-
-    fn watch(&self, path: &str, token: &str) -> Result<()> {
-        self.request(Request::watch(XsType::Watch, path, token))
-            .map(drop)
-    }
-
-    fn unwatch(&self, path: &str, token: &str) -> Result<()> {
-        self.request(Request::watch(XsType::Unwatch, path, token))
-            .map(drop)
-    }
-
-    fn wait_watch(&self, timeout_ms: u32) -> Result<Option<WatchEvent>> {
-        let deadline = Instant::now() + Duration::from_millis(timeout_ms.into());
-        let mut c = self.conn.lock().unwrap();
-        loop {
-            if let Some(ev) = c.watches.pop_front() {
-                return Ok(Some(ev));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let ms = left.as_millis().min(u32::MAX as u128) as u32;
-            if !sys::poll_readable(c.stream.as_fd(), ms).map_err(os_error)? {
-                return Ok(None);
-            }
-            match read_message(&mut *c.stream) {
-                Ok((h, payload)) if h.msg_type == XsType::WatchEvent => {
-                    if let Ok(ev) = xs_msg::parse_watch_event(&payload) {
-                        return Ok(Some(ev));
-                    }
-                }
-                Ok(_) | Err(Error::Invalid(_)) => {} // consumed whole
-                Err(e) => return Err(e),
-            }
-            if Instant::now() >= deadline {
-                return Ok(None);
-            }
-        }
-    }
-
-    /// One transaction, retried while xenstored reports a conflict.
-    fn write_all(&self, entries: &[(&str, &[u8])]) -> Result<()> {
-        for _ in 0..16 {
-            match self.try_write_all(entries) {
-                Err(Error::Store(e)) if e == "EAGAIN" => continue,
-                other => return other,
-            }
-        }
-        Err(Error::Store("EAGAIN".into()))
-    }
 }
 
 #[cfg(test)]
@@ -219,7 +121,11 @@ mod tests {
     //! over a socket pair, so every message is encoded and parsed for real.
     use super::*;
     use crate::loopback::Loopback;
+    use crate::xs_msg::{self, Request};
+    use crate::Xenstore;
     use std::thread;
+    use std::time::Duration;
+    use xen_abi::io::xs_wire::XsType;
 
     fn serve(mut s: UnixStream, lb: Loopback) {
         let xs = lb.xenstore(0);
