@@ -223,6 +223,27 @@ pub mod gnttabop {
     pub const SET_VERSION: u64 = 8;
 }
 
+/// A v1 grant entry (`grant_entry_v1_t`): {flags u16 @0, domid u16 @2,
+/// frame u32 @4}, eight bytes, in the granting domain's grant frames.
+pub mod grant_entry {
+    /// Size of one entry.
+    pub const SIZE: usize = 8;
+    /// Entries per 4 KiB grant frame.
+    pub const PER_FRAME: usize = 4096 / SIZE;
+    /// References below this are the toolstack's (console, xenstore).
+    pub const RESERVED: u32 = 8;
+    /// The entry's type bits.
+    pub const GTF_TYPE_MASK: u16 = 3;
+    /// Type: `domid` may map or copy `frame`.
+    pub const GTF_PERMIT_ACCESS: u16 = 1;
+    /// The grantee may only read.
+    pub const GTF_READONLY: u16 = 1 << 2;
+    /// Set by the hypervisor while the grantee has the page mapped.
+    pub const GTF_READING: u16 = 1 << 3;
+    /// Set by the hypervisor while the grantee has the page mapped writable.
+    pub const GTF_WRITING: u16 = 1 << 4;
+}
+
 /// `event_channel_op` sub-operations (`event_channel.h`) with their
 /// structure sizes; every port and domain id in them is the caller's word.
 pub mod evtchnop {

@@ -48,7 +48,52 @@ fn xen_desc(d: &crate::Domain) -> DomainDesc<'static> {
 /// Space left at the top of a Linux domain's RAM for its device tree.
 const DTB_SLOT: u64 = 2 << 20;
 
-/// Where a Linux domain's kernel, initrd and device tree go in its RAM.
+/// Space below a bare domain's Xen pages for its device tree.
+const BARE_DTB_SLOT: u64 = 64 << 10;
+
+/// A bare domain offered Xen's guest ABI finds it as Linux does, through
+/// the `/hypervisor` node of a device tree (its address in x0), placed
+/// just below its Xen pages. Other bare domains get none.
+fn bare_layout(sample: &Sample, i: usize, d: &crate::sample::Domain, b: &DomainBlobs) -> Result<(Option<LinuxLayout>, Vec<u8>), ConfigError> {
+    let Some(xen) = xen_desc(d).xen() else {
+        return Ok((None, Vec::new()));
+    };
+    let field = || format!("{}.image", domain_label(i, Some(&d.name)));
+    let dtb = d.memory.size.checked_sub(xen.size + BARE_DTB_SLOT);
+    let image_end = d.load_offset + b.image.len() as u64;
+    let Some(dtb) = dtb.filter(|&at| image_end <= at) else {
+        return Err(ConfigError::new(
+            &sample.path,
+            image_line(&sample.path, i),
+            field(),
+            format!(
+                "the image ({}), its device tree ({}) and Xen pages ({}) do not fit in {} of memory; raise memory",
+                error::size(image_end),
+                error::size(BARE_DTB_SLOT),
+                error::size(xen.size),
+                error::size(d.memory.size)
+            ),
+        ));
+    };
+    let dt = GuestDt {
+        name: &d.name,
+        vcpus: d.vcpus,
+        mem_size: d.memory.size,
+        bootargs: &d.bootargs,
+        ram_ipa: d.ram_ipa(),
+        initrd: None,
+        passthrough: &d.passthrough,
+        xen: Some(xen),
+    }
+    .build()
+    .map_err(|e| ConfigError::new(&sample.path, None, field(), format!("cannot write its device tree: {e}")))?;
+    if dt.len() as u64 > BARE_DTB_SLOT {
+        return Err(ConfigError::new(&sample.path, None, field(), "its device tree is larger than 64 KiB"));
+    }
+    Ok((Some(LinuxLayout { kernel: d.load_offset, initrd: 0, dtb }), dt))
+}
+
+/// Where a domain's kernel, initrd and device tree go in its RAM.
 struct LinuxLayout {
     kernel: u64,
     initrd: u64,
@@ -73,8 +118,9 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
     for (i, (d, b)) in sample.domains.iter().zip(blobs).enumerate() {
         let field = || format!("{}.image", domain_label(i, Some(&d.name)));
         if d.kind != Kind::Linux {
-            layouts.push(None);
-            dtbs.push(Vec::new());
+            let (layout, dt) = bare_layout(sample, i, d, b)?;
+            layouts.push(layout);
+            dtbs.push(dt);
             continue;
         }
         let hdr = image_header(&b.image).ok_or_else(|| {

@@ -29,11 +29,7 @@ pub mod status {
 }
 
 /// GTF_* bits of an entry's flags.
-pub const GTF_TYPE_MASK: u16 = 3;
-pub const GTF_PERMIT_ACCESS: u16 = 1;
-pub const GTF_READONLY: u16 = 1 << 2;
-pub const GTF_READING: u16 = 1 << 3;
-pub const GTF_WRITING: u16 = 1 << 4;
+pub use xen_abi::hypercall::grant_entry::{GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_TYPE_MASK, GTF_WRITING};
 
 /// GNTMAP_* flags of a map request.
 pub const GNTMAP_HOST_MAP: u32 = 1 << 1;

@@ -12,3 +12,23 @@ pub mod rt;
 
 #[cfg(target_os = "none")]
 pub use rt::*;
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+/// Xen's guest ABI for PV frontends (guests that call [`heap_init`]).
+#[cfg(target_os = "none")]
+pub mod xen;
+
+#[cfg(target_os = "none")]
+#[global_allocator]
+static HEAP: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
+
+/// Gives the allocator its memory; guests that never call this allocate
+/// nothing (an allocation would fail).
+#[cfg(target_os = "none")]
+pub fn heap_init(space: &'static mut [u8]) {
+    // SAFETY: the slice is exclusively the heap's from now on ('static and
+    // mutably borrowed for good).
+    unsafe { HEAP.lock().init(space.as_mut_ptr(), space.len()) }
+}

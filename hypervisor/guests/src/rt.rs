@@ -373,6 +373,72 @@ pub fn tick_forever(ticker: &Ticker, period_ms: u64) -> ! {
     }
 }
 
+/// Acknowledges and ends every pending interrupt without handling it: for
+/// a guest that waits with interrupts masked and looks for itself.
+pub fn drain_interrupts() {
+    loop {
+        let intid: u64;
+        // SAFETY: acknowledging through the (virtual) CPU interface.
+        unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) intid) };
+        let intid = intid & 0xff_ffff;
+        if intid >= 1020 {
+            return;
+        }
+        // SAFETY: EOI of the interrupt just acknowledged.
+        unsafe { asm!("msr icc_eoir1_el1, {}", in(reg) intid) };
+    }
+}
+
+/// Level-1 table of the identity map: 4 GiB in 1 GiB blocks.
+#[repr(C, align(4096))]
+struct Level1([u64; 512]);
+static mut IDENTITY: Level1 = Level1([0; 512]);
+
+/// Turns the MMU and caches on with an identity map: the first GiB
+/// (devices) as Device-nGnRnE, the rest (RAM from `RAM0_BASE`) as
+/// write-back cacheable, inner shareable. Memory shared with other
+/// domains must be cacheable on both sides to be coherent.
+pub fn mmu_on() {
+    const VALID_BLOCK: u64 = 0b01;
+    const AF: u64 = 1 << 10;
+    const INNER_SHAREABLE: u64 = 3 << 8;
+    const ATTR_NORMAL: u64 = 1 << 2;
+    const XN: u64 = 3 << 53;
+    // SAFETY: written once, before the MMU uses the table, by the only vCPU.
+    let table = unsafe { &mut *core::ptr::addr_of_mut!(IDENTITY) };
+    table.0[0] = VALID_BLOCK | AF | XN;
+    for gib in 1..4u64 {
+        table.0[gib as usize] = gib << 30 | VALID_BLOCK | AF | INNER_SHAREABLE | ATTR_NORMAL;
+    }
+    let mair: u64 = 0xff << 8; // attr 0: Device-nGnRnE; attr 1: normal WB
+    // T0SZ = 32 (4 GiB, starting at level 1), 4 KiB granule, WB walks,
+    // inner shareable; TTBR1 walks disabled; 32-bit physical addresses.
+    let tcr: u64 = 32 | 1 << 8 | 1 << 10 | 3 << 12 | 1 << 23;
+    // SAFETY: the map is the identity over everything this guest touches,
+    // so execution carries on at the same addresses once it is on.
+    unsafe {
+        asm!(
+            "msr mair_el1, {mair}",
+            "msr tcr_el1, {tcr}",
+            "msr ttbr0_el1, {ttbr}",
+            "dsb ish",
+            "tlbi vmalle1",
+            "dsb ish",
+            "isb",
+            "mrs {t}, sctlr_el1",
+            "orr {t}, {t}, #(1 << 0)",
+            "orr {t}, {t}, #(1 << 2)",
+            "orr {t}, {t}, #(1 << 12)",
+            "msr sctlr_el1, {t}",
+            "isb",
+            mair = in(reg) mair,
+            tcr = in(reg) tcr,
+            ttbr = in(reg) table.0.as_ptr() as u64,
+            t = out(reg) _,
+        );
+    }
+}
+
 /// Exception class of a syndrome.
 pub fn esr_class(esr: u64) -> u64 {
     (esr >> 26) & 0x3f

@@ -28,8 +28,22 @@ pub fn pattern_rgb(x: u32, y: u32) -> u32 {
     (r << 16) | (g << 8) | b
 }
 
-/// Compares an RGBA image with the pattern, every pixel.
+/// Frame `k` of the Rust vdispl guest (hypervisor/guests/src/bin/vdispl.rs),
+/// pixel (x, y) as 0x00RRGGBB: every channel moves from frame to frame.
+pub fn panel_rgb(x: u32, y: u32, k: u32) -> u32 {
+    let r = (x * 7 + k * 31) & 0xff;
+    let g = (y * 5 + k * 17) & 0xff;
+    let b = ((x ^ y) + k * 61) & 0xff;
+    (r << 16) | (g << 8) | b
+}
+
+/// Compares an RGBA image with the framebuffer pattern, every pixel.
 pub fn check_pattern(rgba: &[u8], w: u32, h: u32) -> Result<String, String> {
+    check_image(rgba, w, h, pattern_rgb)
+}
+
+/// Compares an RGBA image with `want(x, y)` (0x00RRGGBB), every pixel.
+pub fn check_image(rgba: &[u8], w: u32, h: u32, want_rgb: impl Fn(u32, u32) -> u32) -> Result<String, String> {
     if rgba.len() != (w * h * 4) as usize {
         return Err(format!("{} bytes of RGBA, expected {w}x{h}", rgba.len()));
     }
@@ -38,7 +52,7 @@ pub fn check_pattern(rgba: &[u8], w: u32, h: u32) -> Result<String, String> {
     for y in 0..h {
         for x in 0..w {
             let i = ((y * w + x) * 4) as usize;
-            let v = pattern_rgb(x, y);
+            let v = want_rgb(x, y);
             let want = [(v >> 16) as u8, (v >> 8) as u8, v as u8, 255];
             if rgba[i..i + 4] != want {
                 bad += 1;

@@ -195,6 +195,10 @@ pub fn run(args: &Args) -> Result<Report, String> {
         eprintln!("xtask: interop: sound");
         checks.push(Check::new("vsnd: tone through ALSA", sound(&mut run, &work, &tone, "vsnd.wav")));
         checks.push(Check::new("vdispl: as far as Debian's kernel", vdispl(&mut run)));
+        if ours {
+            eprintln!("xtask: interop: vdispl from a Rust guest");
+            checks.push(Check::new("vdispl: Rust frontend, pixel-exact", panel(&mut run, &work)));
+        }
         if args.bench {
             eprintln!("xtask: interop: benchmark");
             match benchmark(&mut run, args.samples) {
@@ -323,7 +327,8 @@ fn input(run: &mut Run) -> Vec<Check> {
 /// Draws the pattern in the domU and compares what the PNG sink wrote.
 fn display(run: &mut Run, work: &std::path::Path, name: &str) -> Result<String, String> {
     // Frames shown before this one go (a restarted sink numbers from 0 again).
-    run.dom0("rm -f /tmp/frames/*", secs(30))?;
+    let d = run.domid;
+    run.dom0(&format!("rm -f /tmp/frames/dom{d}-*"), secs(30))?;
     let r = run.domu("fb", secs(60))?;
     if !r.starts_with("ok") {
         return Err(format!("the domU could not draw: {r}"));
@@ -334,7 +339,7 @@ fn display(run: &mut Run, work: &std::path::Path, name: &str) -> Result<String, 
         run.m.con.pause(secs(2));
         let out = run.dom0(
             &format!(
-                "n=$(ls /tmp/frames | wc -l); f=$(ls /tmp/frames/*.png | tail -1); echo $n; [ $n -gt 0 ] && interop-probe png2rgba $f /host/fb.rgba && cp $f /host/{name}"
+                "n=$(ls /tmp/frames/dom{d}-*.png | wc -l); f=$(ls /tmp/frames/dom{d}-*.png | tail -1); echo $n; [ $n -gt 0 ] && interop-probe png2rgba $f /host/fb.rgba && cp $f /host/{name}"
             ),
             secs(60),
         );
@@ -386,6 +391,48 @@ fn vdispl(run: &mut Run) -> Result<String, String> {
     } else {
         Err(format!("backend/frontend states {v:?}, expected [\"2\", \"1\"]"))
     }
+}
+
+/// What the panel guest of samples/interop/ours draws.
+const PANEL_FRAMES: u32 = 4;
+const PANEL_W: u32 = 320;
+const PANEL_H: u32 = 240;
+
+/// The Rust vdispl guest (`panel`) draws its frames through vdispl-front,
+/// over grants, event channels and the store of our hypervisor; every
+/// frame the driver domain's sink received is compared, in order, with
+/// the one drawn: the first shown by SET_CONFIG, the rest by page flips
+/// the guest saw completed.
+fn panel(run: &mut Run, work: &std::path::Path) -> Result<String, String> {
+    let finished = |l: &str| l.contains("panel: done,") || l.contains("panel: FAILED");
+    let end = run.m.con.log.iter().position(|l| finished(l)).or_else(|| run.m.con.wait_index(secs(120), finished));
+    let line = end.map(|i| run.m.con.log[i].clone()).ok_or("the panel guest did not finish within 120 s")?;
+    if line.contains("FAILED") {
+        return Err(line);
+    }
+    let dom: u32 = run
+        .log_lines(0)
+        .iter()
+        .find_map(|l| l.split("panel: domain ").nth(1)?.split(',').next()?.trim().parse().ok())
+        .ok_or("the panel guest never said its domain id")?;
+    let out = run.dom0(
+        &format!("i=0; for f in $(ls /tmp/frames/dom{dom}-conn0-*.png); do i=$((i+1)); interop-probe png2rgba $f /host/panel-$i.rgba || exit 1; done; echo $i"),
+        secs(120),
+    )?;
+    let n: u32 = out.lines().last().and_then(|l| l.trim().parse().ok()).ok_or(format!("frame count: {out:?}"))?;
+    if n != PANEL_FRAMES {
+        return Err(format!("the sink received {n} frame(s) of domain {dom}, the guest drew {PANEL_FRAMES}"));
+    }
+    for k in 1..=PANEL_FRAMES {
+        let name = format!("panel-{k}.rgba");
+        let rgba = std::fs::read(run.m.share().join(&name)).map_err(|e| format!("{name}: {e}"))?;
+        checks::check_image(&rgba, PANEL_W, PANEL_H, |x, y| checks::panel_rgb(x, y, k)).map_err(|e| format!("frame {k}: {e}"))?;
+        let _ = std::fs::copy(run.m.share().join(&name), work.join(&name));
+    }
+    Ok(format!(
+        "domain {dom}: {PANEL_FRAMES} frames of {PANEL_W}x{PANEL_H}, 1 by SET_CONFIG and {} by page flips, each pixel-exact in order",
+        PANEL_FRAMES - 1
+    ))
 }
 
 /// Kills pv-backendd while the domU runs, restarts it, and checks each
