@@ -212,8 +212,17 @@ pub mod gnttabop {
     pub const MAP_GRANT_REF: u64 = 0;
     /// `gnttab_unmap_grant_ref` (24 bytes each).
     pub const UNMAP_GRANT_REF: u64 = 1;
-    /// `gnttab_copy` (40 bytes each).
+    /// `gnttab_copy` (40 bytes each): source @0 and dest @16, each
+    /// {ref or gmfn u64 @0, domid u16 @8, offset u16 @10}; len u16 @32,
+    /// flags u16 @34, status i16 @36 OUT.
     pub const COPY: u64 = 5;
+    /// Size of one `gnttab_copy`.
+    pub const COPY_SIZE: usize = 40;
+    /// `flags` of a copy: the source is a grant reference (else a frame
+    /// of the caller's).
+    pub const COPY_SOURCE_GREF: u16 = 1;
+    /// `flags` of a copy: the destination is a grant reference.
+    pub const COPY_DEST_GREF: u16 = 2;
     /// `gnttab_query_size` (16 bytes): dom u16 @0, nr_frames u32 @4,
     /// max_nr_frames u32 @8, status i16 @12.
     pub const QUERY_SIZE: u64 = 6;

@@ -24,6 +24,7 @@ pub mod status {
     pub const BAD_HANDLE: i16 = -4;
     pub const PERMISSION_DENIED: i16 = -8;
     pub const BAD_PAGE: i16 = -9;
+    pub const BAD_COPY_ARG: i16 = -10;
     pub const EAGAIN: i16 = -12;
     pub const NO_SPACE: i16 = -13;
 }

@@ -69,11 +69,67 @@ pub trait Services {
     fn grant_map(&mut self, host_addr: u64, flags: u32, gref: u32, dom: DomId) -> core::result::Result<(u32, u64), i16>;
     /// GNTTABOP_unmap_grant_ref of `handle`, mapped at `host_addr`.
     fn grant_unmap(&mut self, host_addr: u64, handle: u32) -> i16;
+    /// GNTTABOP_copy of `len` bytes from `src` to `dst` (offsets and
+    /// length already checked to stay within a page); a GNTST status.
+    fn grant_copy(&mut self, src: CopySide, dst: CopySide, len: u16) -> i16;
     /// Maps `dom`'s frame `gfn` at the caller's frame `at` (a legacy fbif
     /// backend's privcmd mapping); 0 or a negative errno.
     fn map_foreign(&mut self, dom: DomId, gfn: u64, at: u64) -> i32;
     /// XENMEM_remove_from_physmap of the caller's frame `at`.
     fn unmap_foreign(&mut self, at: u64) -> Result<()>;
+}
+
+/// One side of a GNTTABOP_copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyPage {
+    /// Grant `gref` of domain `dom` (granted to the caller).
+    Grant { dom: DomId, gref: u32 },
+    /// The caller's own frame.
+    Own { gfn: u64 },
+}
+
+/// A page and the offset in it a copy starts at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopySide {
+    pub page: CopyPage,
+    pub offset: u16,
+}
+
+/// Decodes one side of a copy (16 bytes at `at`), or the status that
+/// refuses it: a frame side must name the caller.
+fn copy_side(b: &[u8], at: usize, gref: bool, sv: &impl Services) -> core::result::Result<CopySide, i16> {
+    let (u, dom, offset) = (u64_at(b, at), u16_at(b, at + 8), u16_at(b, at + 10));
+    let page = if gref {
+        let gref = u32::try_from(u).map_err(|_| crate::grant::status::BAD_GNTREF)?;
+        CopyPage::Grant { dom: peer(dom, sv), gref }
+    } else {
+        // Only a privileged domain may copy to or from others' frames.
+        if peer(dom, sv) != sv.domid() {
+            return Err(crate::grant::status::PERMISSION_DENIED);
+        }
+        CopyPage::Own { gfn: u }
+    };
+    Ok(CopySide { page, offset })
+}
+
+/// One `gnttab_copy`: its status.
+fn grant_copy_one(b: &[u8], sv: &mut impl Services) -> i16 {
+    use crate::grant::status;
+    let (len, flags) = (u16_at(b, 32), u16_at(b, 34));
+    let src = copy_side(b, 0, flags & gnttabop::COPY_SOURCE_GREF != 0, sv);
+    let dst = copy_side(b, 16, flags & gnttabop::COPY_DEST_GREF != 0, sv);
+    let (src, dst) = match (src, dst) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    let fits = |side: CopySide| usize::from(side.offset) + usize::from(len) <= 4096;
+    if flags & !(gnttabop::COPY_SOURCE_GREF | gnttabop::COPY_DEST_GREF) != 0 || !fits(src) || !fits(dst) {
+        return status::BAD_COPY_ARG;
+    }
+    if len == 0 {
+        return status::OKAY;
+    }
+    sv.grant_copy(src, dst, len)
 }
 
 /// Operations one grant_table_op may carry (Xen preempts longer batches;
@@ -285,6 +341,19 @@ fn grant_table_op(cmd: u64, arg: u64, count: u64, mem: &mut impl GuestMemory, sv
                 write(mem, arg, &1u32.to_le_bytes())?;
                 Err(Errno(-hc::EINVAL))
             }
+        }
+        gnttabop::COPY => {
+            if count > MAX_GRANT_BATCH {
+                return Err(Errno(-hc::EINVAL));
+            }
+            for i in 0..count {
+                let at = arg.wrapping_add(i * gnttabop::COPY_SIZE as u64);
+                let mut b = read::<{ gnttabop::COPY_SIZE }>(mem, at)?;
+                let status = grant_copy_one(&b, sv);
+                b[36..38].copy_from_slice(&status.to_le_bytes());
+                write(mem, at, &b)?;
+            }
+            Ok(0)
         }
         gnttabop::MAP_GRANT_REF | gnttabop::UNMAP_GRANT_REF => {
             if count > MAX_GRANT_BATCH {
@@ -519,11 +588,12 @@ mod tests {
         vcpu_info: Vec<(u32, u64, u32)>,
         shutdown: Option<Shutdown>,
         sent: Vec<u32>,
+        copies: Vec<(CopySide, CopySide, u16)>,
     }
 
     impl Fake {
         fn new() -> Self {
-            Fake { ports: Ports::new(8, 2), shared_info: None, vcpu_info: vec![], shutdown: None, sent: vec![] }
+            Fake { ports: Ports::new(8, 2), shared_info: None, vcpu_info: vec![], shutdown: None, sent: vec![], copies: vec![] }
         }
     }
 
@@ -600,6 +670,13 @@ mod tests {
         }
         fn grant_unmap(&mut self, _host_addr: u64, handle: u32) -> i16 {
             if handle >= 10 { 0 } else { crate::grant::status::BAD_HANDLE }
+        }
+        fn grant_copy(&mut self, src: CopySide, dst: CopySide, len: u16) -> i16 {
+            self.copies.push((src, dst, len));
+            match src.page {
+                CopyPage::Grant { gref, .. } if gref >= 100 => crate::grant::status::BAD_GNTREF,
+                _ => 0,
+            }
         }
         fn map_foreign(&mut self, dom: DomId, gfn: u64, _at: u64) -> i32 {
             if dom == 2 && gfn < 8 { 0 } else { -1 }
@@ -746,6 +823,58 @@ mod tests {
         r[16..20].copy_from_slice(&1u32.to_le_bytes());
         m.put(ARG, &r);
         assert_eq!(hypercall(hc::MEMORY_OP, [xenmem::POPULATE_PHYSMAP, ARG, 0, 0, 0], &mut m, &mut f), -hc::EINVAL, "order 1");
+    }
+
+    fn copy_op(src: (u64, u16, u16), dst: (u64, u16, u16), len: u16, flags: u16) -> [u8; 40] {
+        let mut b = [0u8; 40];
+        for (at, (u, dom, off)) in [(0, src), (16, dst)] {
+            b[at..at + 8].copy_from_slice(&u.to_le_bytes());
+            b[at + 8..at + 10].copy_from_slice(&dom.to_le_bytes());
+            b[at + 10..at + 12].copy_from_slice(&off.to_le_bytes());
+        }
+        b[32..34].copy_from_slice(&len.to_le_bytes());
+        b[34..36].copy_from_slice(&flags.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn grant_copies_stay_within_a_page_and_name_only_the_callers_frames() {
+        use crate::grant::status as st;
+        let (mut m, mut f) = (Mem::with_page(ARG, true), Fake::new());
+        let both = gnttabop::COPY_SOURCE_GREF;
+        let ops = [
+            // Domain 2's grant 7 into our frame 0x40010 at offset 100.
+            copy_op((7, 2, 0), (0x40010, hc::DOMID_SELF, 100), 3996, both),
+            // One byte too many for the destination page.
+            copy_op((7, 2, 0), (0x40010, hc::DOMID_SELF, 100), 3997, both),
+            // A frame side naming another domain.
+            copy_op((7, 2, 0), (0x40010, 3, 0), 16, both),
+            // A grant reference beyond 32 bits.
+            copy_op((1 << 32, 2, 0), (0x40010, 1, 0), 16, both),
+            // Unknown flag bits.
+            copy_op((7, 2, 0), (0x40010, 1, 0), 16, both | 4),
+            // The service's own refusal comes back.
+            copy_op((100, 2, 0), (0x40010, 1, 0), 16, both),
+        ];
+        let bytes: Vec<u8> = ops.iter().flatten().copied().collect();
+        m.put(ARG, &bytes);
+        assert_eq!(hypercall(hc::GRANT_TABLE_OP, [gnttabop::COPY, ARG, ops.len() as u64, 0, 0], &mut m, &mut f), 0);
+        let status = |i: u64| i16::from_le_bytes(m.get(ARG + i * 40 + 36, 2).try_into().unwrap());
+        assert_eq!(
+            (0..6).map(status).collect::<Vec<_>>(),
+            [st::OKAY, st::BAD_COPY_ARG, st::PERMISSION_DENIED, st::BAD_GNTREF, st::BAD_COPY_ARG, st::BAD_GNTREF]
+        );
+        // Only the two well-formed ones reached the service.
+        assert_eq!(f.copies.len(), 2);
+        assert_eq!(
+            f.copies[0],
+            (
+                CopySide { page: CopyPage::Grant { dom: 2, gref: 7 }, offset: 0 },
+                CopySide { page: CopyPage::Own { gfn: 0x40010 }, offset: 100 },
+                3996
+            )
+        );
+        assert_eq!(hypercall(hc::GRANT_TABLE_OP, [gnttabop::COPY, ARG, MAX_GRANT_BATCH + 1, 0, 0], &mut m, &mut f), -hc::EINVAL);
     }
 
     proptest! {

@@ -20,7 +20,7 @@ use hv_core::grant::{self, status as gntst, GrantEntries, MapRequest, MapTrack};
 use hv_core::stage2::MemKind;
 use hv_core::lifecycle::Event;
 use hv_core::stage1;
-use hv_core::xen::{GuestMemory, Services, Shutdown};
+use hv_core::xen::{CopyPage, CopySide, GuestMemory, Services, Shutdown};
 use xen_abi::guest_layout::EVTCHN_PPI;
 use xen_abi::hypercall::{self as hc, hvmop, shared_info as si, vcpuop};
 
@@ -63,6 +63,21 @@ struct GrantMaps {
 
 // Zero-initialised (quota 0 until boot), so they live in .bss.
 static MAPS: [Lock<GrantMaps>; MAX_DOMAINS] = [const { Lock::new(GrantMaps { track: MapTrack::new(0), at: [0; MAPTRACK] }) }; MAX_DOMAINS];
+
+/// One side of a grant copy, held: where its bytes are, and the maptrack
+/// handle that pins a grant.
+struct Pinned {
+    ram: DomainRam,
+    offset: u64,
+    held: Option<(u32, &'static Domain)>,
+}
+
+fn unpin(m: &mut GrantMaps, p: Pinned) {
+    if let Some((handle, granter)) = p.held {
+        let mut entries = GuestGrants::of(granter);
+        let _ = grant::unmap(&mut m.track, handle, entries.as_mut().map(|e| e as &mut dyn GrantEntries));
+    }
+}
 
 /// A granter's v1 grant table: its grant frames, in its RAM, which it
 /// writes at any time. Every access is one atomic operation.
@@ -405,6 +420,38 @@ impl Caller {
             && granter.scrub_at.load(Ordering::Acquire) == crate::domain::NO_SCRUB
     }
 
+    /// Holds one side of a grant copy for its duration: a grant is taken
+    /// as a mapping (so its granter cannot revoke it meanwhile, and the
+    /// maptrack quota holds), an own frame must be the caller's RAM with
+    /// no grant mapped over it.
+    fn pin(&self, m: &mut GrantMaps, side: CopySide, write: bool) -> Result<Pinned, i16> {
+        match side.page {
+            CopyPage::Own { gfn } => {
+                let off = self.ram_page(gfn).map_err(|_| gntst::BAD_PAGE)?;
+                let at = gfn * 4096;
+                if (0..MAPTRACK).any(|h| m.track.get(h as u32).is_some() && m.at[h] == at) {
+                    return Err(gntst::BAD_PAGE);
+                }
+                let ram = self.dom.ram.ok_or(gntst::GENERAL_ERROR)?;
+                Ok(Pinned { ram, offset: off + u64::from(side.offset), held: None })
+            }
+            CopyPage::Grant { dom, gref } => {
+                let granter = by_domid(dom).ok_or(gntst::BAD_DOMAIN)?;
+                let allowed = self.may_map(granter);
+                let mut entries = GuestGrants::of(granter).ok_or(gntst::BAD_DOMAIN)?;
+                let visible = granter.desc.mem_size - granter.desc.xen().map_or(0, |x| x.size);
+                let frames = granter.desc.ram_ipa >> 12..(granter.desc.ram_ipa + visible) >> 12;
+                let flags = grant::GNTMAP_HOST_MAP | if write { 0 } else { grant::GNTMAP_READONLY };
+                let req = MapRequest { granter: dom, gref, flags };
+                let (handle, frame) = grant::map(&mut m.track, domid(self.dom), req, &mut entries, frames, allowed)?;
+                // No address: the copy goes through the hypervisor's own view.
+                m.at[handle as usize] = u64::MAX;
+                let offset = u64::from(frame) * 4096 - granter.desc.ram_ipa + u64::from(side.offset);
+                Ok(Pinned { ram: entries.ram, offset, held: Some((handle, granter)) })
+            }
+        }
+    }
+
     fn runstate_write(&self, va: u64) {
         // Best effort, as in Xen: a runstate area that does not translate
         // is skipped. It reads "running since registration".
@@ -682,6 +729,37 @@ impl Services for Caller {
         remap(self.dom, host_addr, None, MemKind::Ram);
         let _ = grant::unmap(&mut m.track, h as u32, None);
         Ok(())
+    }
+
+    fn grant_copy(&mut self, src: CopySide, dst: CopySide, len: u16) -> i16 {
+        let mut m = MAPS[self.me()].lock();
+        let s = match self.pin(&mut m, src, false) {
+            Ok(p) => p,
+            Err(st) => return st,
+        };
+        let d = match self.pin(&mut m, dst, true) {
+            Ok(p) => p,
+            Err(st) => {
+                unpin(&mut m, s);
+                return st;
+            }
+        };
+        let mut buf = [0u8; 256];
+        let mut done = 0u64;
+        let mut ok = true;
+        while ok && done < u64::from(len) {
+            let n = (u64::from(len) - done).min(buf.len() as u64);
+            let chunk = &mut buf[..n as usize];
+            ok = s.ram.read(s.offset + done, chunk) && d.ram.write(d.offset + done, chunk);
+            done += n;
+        }
+        unpin(&mut m, s);
+        unpin(&mut m, d);
+        if ok {
+            gntst::OKAY
+        } else {
+            gntst::GENERAL_ERROR
+        }
     }
 
     fn grant_unmap(&mut self, host_addr: u64, handle: u32) -> i16 {

@@ -198,6 +198,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
         if ours {
             eprintln!("xtask: interop: vdispl from a Rust guest");
             checks.push(Check::new("vdispl: Rust frontend, pixel-exact", panel(&mut run, &work)));
+            checks.push(Check::new("grant copy (gntdev, GNTTABOP_copy)", grant_copy(&mut run)));
         }
         if args.bench {
             eprintln!("xtask: interop: benchmark");
@@ -433,6 +434,23 @@ fn panel(run: &mut Run, work: &std::path::Path) -> Result<String, String> {
         "domain {dom}: {PANEL_FRAMES} frames of {PANEL_W}x{PANEL_H}, 1 by SET_CONFIG and {} by page flips, each pixel-exact in order",
         PANEL_FRAMES - 1
     ))
+}
+
+/// The driver domain copies the panel's connector ring page with
+/// GNTTABOP_copy (Linux's gntdev GRANT_COPY) and checks it against a
+/// mapping of the same grant (`interop-probe grant-copy`).
+fn grant_copy(run: &mut Run) -> Result<String, String> {
+    let dom: u32 = run
+        .log_lines(0)
+        .iter()
+        .find_map(|l| l.split("panel: domain ").nth(1)?.split(',').next()?.trim().parse().ok())
+        .ok_or("the panel guest never said its domain id")?;
+    let out = run.dom0(
+        &format!("interop-probe grant-copy {dom} $(xenstore read /local/domain/{dom}/device/vdispl/0/0/req-ring-ref)"),
+        secs(60),
+    )?;
+    let line = out.lines().find_map(|l| l.split("probe: grant-copy ").nth(1)).ok_or(format!("no result: {out:?}"))?;
+    line.strip_prefix("ok ").map(|d| format!("domain {dom}'s ring page: {d}")).ok_or_else(|| line.to_string())
 }
 
 /// Kills pv-backendd while the domU runs, restarts it, and checks each

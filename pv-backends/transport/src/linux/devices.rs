@@ -175,6 +175,27 @@ impl SharedMemory for DevMemory {
 const MAX_PROBE: usize = 64;
 
 impl Gntdev {
+    /// Copies `buf.len()` bytes out of `remote`'s grant `gref` from
+    /// `offset` (GNTTABOP_copy, no mapping made). A GNTST status other
+    /// than 0 is [`Error::BadGrant`].
+    pub fn copy_from(&self, remote: DomId, gref: GrantRef, offset: u16, buf: &mut [u8]) -> Result<()> {
+        Self::status(gref, sys::gntdev_grant_copy(self.file.as_fd(), remote, gref, offset, buf, true))
+    }
+
+    /// Copies `data` into `remote`'s grant `gref` at `offset`.
+    pub fn copy_to(&self, remote: DomId, gref: GrantRef, offset: u16, data: &[u8]) -> Result<()> {
+        let mut local = data.to_vec();
+        Self::status(gref, sys::gntdev_grant_copy(self.file.as_fd(), remote, gref, offset, &mut local, false))
+    }
+
+    fn status(gref: GrantRef, r: std::io::Result<i16>) -> Result<()> {
+        match r {
+            Ok(0) => Ok(()),
+            Ok(_) => Err(Error::BadGrant(gref)),
+            Err(e) => Err(os_error(e)),
+        }
+    }
+
     /// Maps `refs` of `remote` in one range; the OS error if a step fails.
     fn map_range(&self, remote: DomId, refs: &[GrantRef], writable: bool) -> std::io::Result<(u64, Mapping)> {
         let fd = self.file.as_fd();

@@ -100,6 +100,43 @@ pub const IOCTL_GNTDEV_MAP_GRANT_REF: u64 = ioc_none(b'G', 0, size_of::<GntdevMa
 /// while it is still mmapped.
 pub const IOCTL_GNTDEV_UNMAP_GRANT_REF: u64 = ioc_none(b'G', 1, size_of::<GntdevUnmapGrantRef>());
 
+/// One side of a grant copy: a local buffer's address, or a grant
+/// (`ref` u32 @0, `offset` u16 @4, `domid` u16 @6) packed in the same
+/// eight bytes, as the union in `struct gntdev_grant_copy_segment`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct GntdevCopySide(pub u64);
+
+impl GntdevCopySide {
+    /// A grant side.
+    pub fn grant(gref: u32, offset: u16, domid: u16) -> Self {
+        Self(u64::from(gref) | u64::from(offset) << 32 | u64::from(domid) << 48)
+    }
+}
+
+/// `struct gntdev_grant_copy_segment`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct GntdevGrantCopySegment {
+    pub source: GntdevCopySide,
+    pub dest: GntdevCopySide,
+    pub len: u16,
+    /// GNTCOPY_source_gref (1) and/or GNTCOPY_dest_gref (2).
+    pub flags: u16,
+    /// Out: the hypervisor's GNTST status.
+    pub status: i16,
+}
+
+/// `struct ioctl_gntdev_grant_copy`.
+#[repr(C)]
+pub struct GntdevGrantCopy {
+    pub count: u32,
+    pub segments: *mut GntdevGrantCopySegment,
+}
+
+/// `/dev/xen/gntdev`: copy between grants and local buffers (GNTTABOP_copy).
+pub const IOCTL_GNTDEV_GRANT_COPY: u64 = ioc_none(b'G', 8, size_of::<GntdevGrantCopy>());
+
 /// `struct ioctl_gntalloc_alloc_gref` with its one-element `gref_ids[1]`.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -275,6 +312,22 @@ pub(crate) fn gntdev_unmap(fd: BorrowedFd<'_>, index: u64, count: u32) -> io::Re
 
 /// `/dev/xen/gntalloc`: allocate `count` zeroed pages granted to `domid`;
 /// the `mmap` offset of the pages and their grant references.
+/// One GNTTABOP_copy between `domid`'s grant `gref` and `local`: out of
+/// the grant when `into_local`, else into it. The hypervisor's status.
+pub(crate) fn gntdev_grant_copy(fd: BorrowedFd<'_>, domid: u16, gref: u32, offset: u16, local: &mut [u8], into_local: bool) -> io::Result<i16> {
+    let len = u16::try_from(local.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let grant = GntdevCopySide::grant(gref, offset, domid);
+    let buf = GntdevCopySide(local.as_mut_ptr() as u64);
+    let (source, dest, flags) = if into_local { (grant, buf, 1) } else { (buf, grant, 2) };
+    let mut seg = GntdevGrantCopySegment { source, dest, len, flags, status: 0 };
+    let mut a = GntdevGrantCopy { count: 1, segments: &mut seg };
+    // SAFETY: GRANT_COPY takes a GntdevGrantCopy pointing at `count`
+    // segments; the one segment and `local` (its buffer, `len` bytes,
+    // borrowed mutably for the call) outlive the ioctl.
+    unsafe { ioctl(fd, IOCTL_GNTDEV_GRANT_COPY, &mut a) }?;
+    Ok(seg.status)
+}
+
 pub(crate) fn gntalloc_alloc(fd: BorrowedFd<'_>, domid: u16, writable: bool, count: u32) -> io::Result<(u64, Vec<u32>)> {
     if count == 0 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
@@ -488,6 +541,12 @@ mod tests {
         assert_eq!(std::mem::offset_of!(GntdevMapGrantRef, index), 8);
         assert_eq!(std::mem::offset_of!(GntdevMapGrantRef, refs), 16);
         assert_eq!(size_of::<GntdevUnmapGrantRef>(), 16);
+        assert_eq!(size_of::<GntdevGrantCopySegment>(), 24);
+        assert_eq!(std::mem::offset_of!(GntdevGrantCopySegment, len), 16);
+        assert_eq!(std::mem::offset_of!(GntdevGrantCopySegment, status), 20);
+        assert_eq!(size_of::<GntdevGrantCopy>(), 16);
+        assert_eq!(IOCTL_GNTDEV_GRANT_COPY, 0x0010_4708);
+        assert_eq!(GntdevCopySide::grant(7, 0x100, 3).0.to_le_bytes(), [7, 0, 0, 0, 0, 1, 3, 0]);
         assert_eq!(size_of::<GntallocAllocGref>(), 24);
         assert_eq!(std::mem::offset_of!(GntallocAllocGref, index), 8);
         assert_eq!(std::mem::offset_of!(GntallocAllocGref, gref_ids), 16);

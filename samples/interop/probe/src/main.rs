@@ -16,11 +16,14 @@
 //!
 //! * `evtchn-echo`, `evtchn-ping`, `xs-read`: round trips for
 //!   `cargo xtask bench xen` (see `figures`).
+//! * `grant-copy <dom> <gref>` (backend): GNTTABOP_copy checked against a
+//!   mapping of the same grant (see `grants`).
 //!
 //! Every line meant for the host starts with `probe: `.
 
 mod agent;
 mod figures;
+mod grants;
 mod inject;
 mod pattern;
 
@@ -35,7 +38,8 @@ fn main() -> ExitCode {
         Some("evtchn-echo") if args.len() == 3 => figures::evtchn_echo(&args[1], &args[2]),
         Some("evtchn-ping") if args.len() == 3 => figures::evtchn_ping(&args[1], &args[2]),
         Some("xs-read") if args.len() == 3 => figures::xs_read(&args[1], &args[2]),
-        _ => Err("usage: interop-probe agent | inject <fifo> | png2rgba <in.png> <out.rgba> | evtchn-echo <remote> <n> | evtchn-ping <fe> <n> | xs-read <path> <n>".into()),
+        Some("grant-copy") if args.len() == 3 => grants::grant_copy(&args[1], &args[2]),
+        _ => Err("usage: interop-probe agent | inject <fifo> | png2rgba <in.png> <out.rgba> | evtchn-echo <remote> <n> | evtchn-ping <fe> <n> | xs-read <path> <n> | grant-copy <dom> <gref>".into()),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
