@@ -101,11 +101,12 @@ fn a_passed_through_device_faults_the_intruder_only() {
 #[ignore = "boots Linux under QEMU: run with `cargo xtask test`"]
 fn stock_linux_finds_xen_and_stops_through_schedop_shutdown() {
     let mut s = boot(&format!("{}/tests/fixtures/xen-guest/system.toml", env!("CARGO_MANIFEST_DIR")));
-    let (mut off, mut crashed) = (false, false);
+    let (mut off, mut crashed, mut barked) = (false, false, false);
     let done = s.wait_for(LINUX, |l| {
         off |= l == "[hv] xenguest: destroyed";
         crashed |= l == "[hv] xencrash: preserved (vCPUs stopped, memory kept)";
-        off && crashed
+        barked |= l == "[hv] driver: preserved (vCPUs stopped, memory kept)";
+        off && crashed && barked
     });
     let t = s.transcript();
     assert!(done.is_some(), "both guests should stop through Xen's ABI:\n{t}");
@@ -137,5 +138,11 @@ fn stock_linux_finds_xen_and_stops_through_schedop_shutdown() {
     assert!(t.contains("[xencrash] guest: crashing on purpose"), "{t}");
     assert!(t.contains("[hv] xencrash: SCHEDOP_shutdown (Reboot)"), "{t}");
     assert!(t.contains("[hv] xencrash: Crash (a reboot after a kernel panic) -> Preserve"), "{t}");
+    // SCHEDOP_watchdog: kicked, it holds; left alone, it runs out (only
+    // after the kicks stopped) and the crash policy preserves the domain.
+    let stop = t.find("[driver] guest: watchdog kicked for 6 s; kicks stop").unwrap_or_else(|| panic!("xen_wdt never ran:\n{t}"));
+    let bark = t.find("[hv] driver: watchdog expired").unwrap_or_else(|| panic!("the watchdog never ran out:\n{t}"));
+    assert!(stop < bark, "the watchdog ran out while it was kicked:\n{t}");
+    assert!(t[bark..].contains("[hv] driver: Crash -> Preserve"), "{t}");
     assert!(!t.contains("BUG") && !t.contains("WARNING:"), "the kernel complained:\n{t}");
 }

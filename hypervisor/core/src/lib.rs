@@ -26,5 +26,6 @@ pub mod stage1;
 pub mod stage2;
 pub mod vgic;
 pub mod vuart;
+pub mod watchdog;
 pub mod xen;
 pub mod xenstore;

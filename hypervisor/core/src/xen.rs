@@ -53,6 +53,8 @@ pub trait Services {
     fn param(&self, index: u32) -> Result<u64>;
     fn shutdown(&mut self, why: Shutdown);
     fn yield_now(&mut self);
+    /// SCHEDOP_watchdog (see [`crate::watchdog::Watchdogs::op`]).
+    fn watchdog(&mut self, id: u32, timeout_s: u32) -> Result<u32>;
     fn alloc_unbound(&mut self, remote: DomId) -> Result<u32>;
     fn bind_interdomain(&mut self, remote: DomId, remote_port: u32) -> Result<u32>;
     fn bind_virq(&mut self, virq: u32, vcpu: u32) -> Result<u32>;
@@ -447,6 +449,10 @@ fn sched_op(cmd: u64, arg: u64, mem: &mut impl GuestMemory, sv: &mut impl Servic
             sv.shutdown(why);
             Ok(0)
         }
+        schedop::WATCHDOG => {
+            let b = read::<8>(mem, arg)?;
+            sv.watchdog(u32_at(&b, 0), u32_at(&b, 4)).map(i64::from)
+        }
         _ => Err(Errno(-hc::ENOSYS)),
     }
 }
@@ -589,11 +595,12 @@ mod tests {
         shutdown: Option<Shutdown>,
         sent: Vec<u32>,
         copies: Vec<(CopySide, CopySide, u16)>,
+        dogs: crate::watchdog::Watchdogs,
     }
 
     impl Fake {
         fn new() -> Self {
-            Fake { ports: Ports::new(8, 2), shared_info: None, vcpu_info: vec![], shutdown: None, sent: vec![], copies: vec![] }
+            Fake { ports: Ports::new(8, 2), shared_info: None, vcpu_info: vec![], shutdown: None, sent: vec![], copies: vec![], dogs: Default::default() }
         }
     }
 
@@ -632,6 +639,9 @@ mod tests {
             self.shutdown = Some(why);
         }
         fn yield_now(&mut self) {}
+        fn watchdog(&mut self, id: u32, timeout_s: u32) -> Result<u32> {
+            self.dogs.op(id, timeout_s, 0, 1000)
+        }
         fn alloc_unbound(&mut self, remote: DomId) -> Result<u32> {
             self.ports.alloc_unbound(remote)
         }
@@ -730,6 +740,14 @@ mod tests {
         m.put(ARG, &schedop::SHUTDOWN_CRASH.to_le_bytes());
         assert_eq!(hypercall(hc::SCHED_OP, [schedop::SHUTDOWN, ARG, 0, 0, 0], &mut m, &mut f), 0);
         assert_eq!(f.shutdown, Some(Shutdown::Crash));
+        // xen_wdt: a watchdog created (id 1), kicked, and a wild id refused.
+        let wd = |id: u32, t: u32| [id.to_le_bytes(), t.to_le_bytes()].concat();
+        m.put(ARG, &wd(0, 30));
+        assert_eq!(hypercall(hc::SCHED_OP, [schedop::WATCHDOG, ARG, 0, 0, 0], &mut m, &mut f), 1);
+        m.put(ARG, &wd(1, 30));
+        assert_eq!(hypercall(hc::SCHED_OP, [schedop::WATCHDOG, ARG, 0, 0, 0], &mut m, &mut f), 0);
+        m.put(ARG, &wd(9, 30));
+        assert_eq!(hypercall(hc::SCHED_OP, [schedop::WATCHDOG, ARG, 0, 0, 0], &mut m, &mut f), -hc::EINVAL);
     }
 
     #[test]

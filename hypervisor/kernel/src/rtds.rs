@@ -253,7 +253,7 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
                 None => set_current(cpu, None),
             }
         }
-        context::arm_sched_timer(d.until.min(wake));
+        context::arm_sched_timer(d.until.min(wake).min(crate::xen::watchdog_deadline(cpu)));
         if d.run.is_some() {
             return;
         }

@@ -116,6 +116,10 @@ fn forward_spi(spi: u32) {
 /// registers up to date. May replace the frame (the vCPU was restarted).
 pub fn before_return(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
     crate::console::drain();
+    if crate::xen::watchdog_check(cpu, dom) {
+        // SCHEDOP_shutdown(watchdog) as Xen raises it: the crash policy.
+        return shutdown(cpu, dom, v, Event::Crash, frame);
+    }
     if system().placement.is_rtds(cpu) {
         // Every exit of a shared pCPU is a scheduling point.
         crate::rtds::reschedule(cpu, frame);

@@ -10,16 +10,18 @@
 
 use crate::arch::entry::Frame;
 use crate::arch::memory::DomainRam;
-use crate::arch::{sysreg, vcpu_regs};
+use crate::arch::entry::MAX_CPUS;
+use crate::arch::{context, sysreg, vcpu_regs};
 use crate::console::domlog;
 use crate::domain::{kick_for_irq, system, Domain, Lock};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use hv_core::bundle::{MAX_DOMAINS, MAX_VCPUS};
 use hv_core::evtchn::{self, Binding, DomId, Errno, EventWords, Ports};
 use hv_core::grant::{self, status as gntst, GrantEntries, MapRequest, MapTrack};
 use hv_core::stage2::MemKind;
 use hv_core::lifecycle::Event;
 use hv_core::stage1;
+use hv_core::watchdog::Watchdogs;
 use hv_core::xen::{CopyPage, CopySide, GuestMemory, Services, Shutdown};
 use xen_abi::guest_layout::EVTCHN_PPI;
 use xen_abi::hypercall::{self as hc, hvmop, shared_info as si, vcpuop};
@@ -38,11 +40,13 @@ pub struct XenState {
     runstate: [Option<u64>; MAX_VCPUS],
     /// Grant frames the guest placed (bit i: frame i).
     grant_frames: u32,
+    /// SCHEDOP_watchdog timers.
+    watchdogs: Watchdogs,
 }
 
 impl XenState {
     const fn new() -> Self {
-        XenState { ports: Ports::new(0, 0), shared_info: None, vcpu_info: [None; MAX_VCPUS], runstate: [None; MAX_VCPUS], grant_frames: 0 }
+        XenState { ports: Ports::new(0, 0), shared_info: None, vcpu_info: [None; MAX_VCPUS], runstate: [None; MAX_VCPUS], grant_frames: 0, watchdogs: Watchdogs::new() }
     }
 }
 
@@ -63,6 +67,66 @@ struct GrantMaps {
 
 // Zero-initialised (quota 0 until boot), so they live in .bss.
 static MAPS: [Lock<GrantMaps>; MAX_DOMAINS] = [const { Lock::new(GrantMaps { track: MapTrack::new(0), at: [0; MAPTRACK] }) }; MAX_DOMAINS];
+
+/// Per pCPU: the earliest watchdog deadline its EL2 timer is armed for
+/// (0: none), and the domains that armed it (bit i: domain index i). A
+/// domain's watchdog arms only the pCPUs its own vCPUs run on, so it never
+/// interrupts another domain's dedicated pCPU.
+static WD_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static WD_DOMS: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
+/// Per domain: a watchdog ran out; its vCPUs shut it down at their next exit.
+static WD_FIRED: [AtomicBool; MAX_DOMAINS] = [const { AtomicBool::new(false) }; MAX_DOMAINS];
+
+fn watchdog_arm(cpu: usize, dom: usize, at: u64) {
+    let Some(slot) = WD_AT.get(cpu) else { return };
+    WD_DOMS[cpu].fetch_or(1 << dom, Ordering::AcqRel);
+    let cur = slot.load(Ordering::Acquire);
+    if cur == 0 || at < cur {
+        slot.store(at, Ordering::Release);
+    }
+    context::arm_sched_timer_by(at);
+}
+
+/// The watchdog deadline this pCPU's timer must also serve (`u64::MAX`:
+/// none): the scheduler arms for the earlier of its own and this.
+pub fn watchdog_deadline(cpu: usize) -> u64 {
+    match WD_AT.get(cpu).map(|a| a.load(Ordering::Acquire)) {
+        Some(0) | None => u64::MAX,
+        Some(at) => at,
+    }
+}
+
+/// Every exit of a vCPU on `cpu`: when this pCPU's watchdog deadline has
+/// passed, the domains that armed it are checked, the expired ones marked
+/// (and their vCPUs kicked), and the timer re-armed for what is left.
+/// Whether `dom` itself must now shut down.
+pub fn watchdog_check(cpu: usize, dom: &Domain) -> bool {
+    let at = watchdog_deadline(cpu);
+    let now = sysreg::counter();
+    if at != u64::MAX && now >= at {
+        let mut next = u64::MAX;
+        let doms = WD_DOMS[cpu].load(Ordering::Acquire);
+        for (i, d) in system().domains.iter().enumerate().filter(|(i, _)| doms & 1 << i != 0) {
+            let mut s = XEN[i].lock();
+            if s.watchdogs.expired(now) {
+                s.watchdogs.clear();
+                drop(s);
+                domlog!(d, life_log, "{}: watchdog expired", d.name());
+                WD_FIRED[i].store(true, Ordering::Release);
+                crate::domain::kick_vcpus(d, u8::MAX, cpu);
+            } else if let Some(n) = s.watchdogs.next() {
+                next = next.min(n);
+            } else {
+                WD_DOMS[cpu].fetch_and(!(1 << i), Ordering::AcqRel);
+            }
+        }
+        WD_AT[cpu].store(if next == u64::MAX { 0 } else { next }, Ordering::Release);
+        if next != u64::MAX {
+            context::arm_sched_timer_by(next);
+        }
+    }
+    WD_FIRED.get(dom.index()).is_some_and(|f| f.load(Ordering::Acquire))
+}
 
 /// One side of a grant copy, held: where its bytes are, and the maptrack
 /// handle that pins a grant.
@@ -208,6 +272,8 @@ pub fn reset(dom: &Domain, restarting: bool) {
     s.vcpu_info = [None; MAX_VCPUS];
     s.runstate = [None; MAX_VCPUS];
     s.grant_frames = 0;
+    s.watchdogs.clear();
+    WD_FIRED[me].store(false, Ordering::Release);
     if !restarting {
         // Destroyed: no ports, no store connection.
         drop(s);
@@ -554,6 +620,19 @@ impl Services for Caller {
     }
 
     fn yield_now(&mut self) {}
+
+    fn watchdog(&mut self, id: u32, timeout_s: u32) -> Result<u32, Errno> {
+        let freq = sysreg::read!(cntfrq_el0).max(1);
+        let (r, next) = {
+            let mut s = XEN[self.me()].lock();
+            let r = s.watchdogs.op(id, timeout_s, sysreg::counter(), freq);
+            (r, s.watchdogs.next())
+        };
+        if let Some(at) = next {
+            watchdog_arm(self.cpu, self.me(), at);
+        }
+        r
+    }
 
     fn alloc_unbound(&mut self, remote: DomId) -> Result<u32, Errno> {
         if remote != domid(self.dom) && by_domid(remote).is_none() {

@@ -237,6 +237,16 @@ pub fn arm_sched_timer(at: u64) {
     isb();
 }
 
+/// Arms the EL2 timer for `at` unless it is armed for earlier already
+/// (a watchdog deadline never postpones a scheduling decision).
+pub fn arm_sched_timer_by(at: u64) {
+    let armed = read!(cnthp_ctl_el2) & 1 != 0;
+    if armed && read!(cnthp_cval_el2) <= at {
+        return;
+    }
+    arm_sched_timer(at);
+}
+
 pub fn disarm_sched_timer() {
     write!(cnthp_ctl_el2, 0);
     isb();
