@@ -197,7 +197,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
         checks.push(Check::new("vdispl: as far as Debian's kernel", vdispl(&mut run)));
         if ours {
             eprintln!("xtask: interop: vdispl from a Rust guest");
-            checks.push(Check::new("vdispl: Rust frontend, pixel-exact", panel(&mut run, &work)));
+            checks.push(Check::new("vdispl: Rust frontend, pixel-exact", panel(&mut run, &work, 1)));
             checks.push(Check::new("grant copy (gntdev, GNTTABOP_copy)", grant_copy(&mut run)));
         }
         if args.bench {
@@ -209,6 +209,10 @@ pub fn run(args: &Args) -> Result<Report, String> {
         }
         eprintln!("xtask: interop: backend restart");
         checks.extend(restart(&mut run, &work, &tone));
+        if ours {
+            // The panel closes on the old backend and connects to the new one.
+            checks.push(Check::new("restart: vdispl Rust frontend again", panel(&mut run, &work, 1 + PANEL_FRAMES)));
+        }
         let oops = run.log_lines(0).iter().any(|l| l.contains("Unable to handle kernel") || l.contains("Kernel panic") || l.contains("BUG: "));
         checks.push(Check::new(
             "no kernel oops in any domain",
@@ -404,10 +408,11 @@ const PANEL_H: u32 = 240;
 /// frame the driver domain's sink received is compared, in order, with
 /// the one drawn: the first shown by SET_CONFIG, the rest by page flips
 /// the guest saw completed.
-fn panel(run: &mut Run, work: &std::path::Path) -> Result<String, String> {
-    let finished = |l: &str| l.contains("panel: done,") || l.contains("panel: FAILED");
+fn panel(run: &mut Run, work: &std::path::Path, first: u32) -> Result<String, String> {
+    let last_line = format!("panel: frame {} shown", first + PANEL_FRAMES - 1);
+    let finished = |l: &str| l.contains(&last_line) || l.contains("panel: FAILED");
     let end = run.m.con.log.iter().position(|l| finished(l)).or_else(|| run.m.con.wait_index(secs(120), finished));
-    let line = end.map(|i| run.m.con.log[i].clone()).ok_or("the panel guest did not finish within 120 s")?;
+    let line = end.map(|i| run.m.con.log[i].clone()).ok_or(format!("no \"{last_line}\" within 120 s"))?;
     if line.contains("FAILED") {
         return Err(line);
     }
@@ -424,14 +429,15 @@ fn panel(run: &mut Run, work: &std::path::Path) -> Result<String, String> {
     if n != PANEL_FRAMES {
         return Err(format!("the sink received {n} frame(s) of domain {dom}, the guest drew {PANEL_FRAMES}"));
     }
-    for k in 1..=PANEL_FRAMES {
-        let name = format!("panel-{k}.rgba");
+    for (i, k) in (first..first + PANEL_FRAMES).enumerate() {
+        let name = format!("panel-{}.rgba", i + 1);
         let rgba = std::fs::read(run.m.share().join(&name)).map_err(|e| format!("{name}: {e}"))?;
         checks::check_image(&rgba, PANEL_W, PANEL_H, |x, y| checks::panel_rgb(x, y, k)).map_err(|e| format!("frame {k}: {e}"))?;
-        let _ = std::fs::copy(run.m.share().join(&name), work.join(&name));
+        let _ = std::fs::copy(run.m.share().join(&name), work.join(format!("panel-frame{k}.rgba")));
     }
     Ok(format!(
-        "domain {dom}: {PANEL_FRAMES} frames of {PANEL_W}x{PANEL_H}, 1 by SET_CONFIG and {} by page flips, each pixel-exact in order",
+        "domain {dom}: frames {first}..={} of {PANEL_W}x{PANEL_H}, 1 by SET_CONFIG and {} by page flips, each pixel-exact in order",
+        first + PANEL_FRAMES - 1,
         PANEL_FRAMES - 1
     ))
 }

@@ -2,8 +2,10 @@
 //! in its device tree, connects vdispl device 0 through the store, and
 //! draws `FRAMES` numbered test frames on connector 0, double-buffered:
 //! the first by SET_CONFIG, the rest by page flips, each waited for until
-//! the backend reports it shown. The test compares every frame the
-//! backend's sink received with [`pixel`], recomputed on the host.
+//! the backend reports it shown. When the backend goes away it closes,
+//! connects to the next one and draws the next `FRAMES`. The test compares
+//! every frame the backend's sink received with [`pixel`], recomputed on
+//! the host.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 /// Frames drawn.
@@ -26,7 +28,8 @@ mod guest {
     use super::{pixel, FRAMES};
     use hv_test_guests::xen::{Discovery, Xen, WAKE_PPIS};
     use hv_test_guests::*;
-    use pv_transport::RingMemory;
+    use pv_transport::xenbus::XenbusState;
+    use pv_transport::{Endpoint, RingMemory};
     use vdispl_front::{SetConfig, VdisplFront};
 
     const HEAP_SIZE: usize = 8 << 20;
@@ -53,23 +56,37 @@ mod guest {
         println!("panel: Xen ABI found, grant window at {:#x}", found.grant_base);
         let xen = Xen::init(found).unwrap_or_else(|e| fail(&e));
         let store = xen.store().unwrap_or_else(|e| fail(&e));
-        let ep = xen.endpoint(store).unwrap_or_else(|e| fail(&e));
-        println!("panel: domain {}, connecting vdispl 0", ep.domid);
-        let mut d = VdisplFront::connect(ep, 0, TIMEOUT_MS).unwrap_or_else(|e| fail(&e));
+        let mut ep = xen.endpoint(store).unwrap_or_else(|e| fail(&e));
+        // One session per backend: when the backend goes away (pv-backendd
+        // restarted), close, connect to its successor and draw on, with
+        // the frame numbers carrying on.
+        let mut first = 1;
+        loop {
+            println!("panel: domain {}, connecting vdispl 0", ep.domid);
+            ep = match session(ep, first) {
+                Ok(ep) => ep,
+                Err(e) => fail(&e),
+            };
+            first += FRAMES;
+        }
+    }
+
+    fn session(ep: Endpoint, first: u32) -> Result<Endpoint, vdispl_front::Error> {
+        let mut d = VdisplFront::connect(ep, 0, TIMEOUT_MS)?;
         d.timeout_ms = TIMEOUT_MS;
-        let c = d.connectors().next().cloned().unwrap_or_else(|| fail(&"no connector"));
+        let c = d.connectors().next().cloned().ok_or(vdispl_front::Error::Unknown)?;
         let (w, h) = (c.width, c.height);
         println!("panel: connected; connector 0 \"{}\" {}x{}", c.unique_id, w, h);
         let mut fbs = [0u64; 2];
         let mut dbufs = [0u64; 2];
         for i in 0..2 {
-            dbufs[i] = d.create_dbuf(w, h, 32).unwrap_or_else(|e| fail(&e));
-            fbs[i] = d.attach_fb(dbufs[i], w, h, XRGB8888).unwrap_or_else(|e| fail(&e));
+            dbufs[i] = d.create_dbuf(w, h, 32)?;
+            fbs[i] = d.attach_fb(dbufs[i], w, h, XRGB8888)?;
         }
         let mut row = alloc::vec![0u8; w as usize * 4];
-        for k in 1..=FRAMES {
+        for k in first..first + FRAMES {
             let slot = (k % 2) as usize;
-            let buf = d.dbuf(dbufs[slot]).unwrap_or_else(|| fail(&"dbuf gone"));
+            let buf = d.dbuf(dbufs[slot]).ok_or(vdispl_front::Error::Unknown)?;
             let pitch = buf.pitch as usize;
             for y in 0..h {
                 for (x, px) in row.chunks_exact_mut(4).enumerate() {
@@ -77,18 +94,30 @@ mod guest {
                 }
                 buf.memory().write_bytes(y as usize * pitch, &row);
             }
-            if k == 1 {
+            if k == first {
                 let cfg = SetConfig { fb_cookie: fbs[slot], x: 0, y: 0, width: w, height: h, bpp: 32 };
-                d.set_config(0, cfg).unwrap_or_else(|e| fail(&e));
+                d.set_config(0, cfg)?;
             } else {
-                d.page_flip(0, fbs[slot]).unwrap_or_else(|e| fail(&e));
-                d.wait_flip_done(0, fbs[slot], TIMEOUT_MS).unwrap_or_else(|e| fail(&e));
+                d.page_flip(0, fbs[slot])?;
+                d.wait_flip_done(0, fbs[slot], TIMEOUT_MS)?;
             }
             println!("panel: frame {k} shown");
         }
         println!("panel: done, {FRAMES} frames");
-        loop {
+        while d.backend_state() == XenbusState::Connected {
+            sleep_ms(200);
+        }
+        println!("panel: backend left ({:?}); closing", d.backend_state());
+        d.disconnect(TIMEOUT_MS)
+    }
+
+    fn sleep_ms(ms: u64) {
+        let until = virtual_count() + counter_freq() * ms / 1000;
+        while virtual_count() < until {
+            timer_at(until);
             wait_for_interrupt();
+            timer_off();
+            drain_interrupts();
         }
     }
 
