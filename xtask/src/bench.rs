@@ -110,7 +110,7 @@ pub fn xen(n: usize) -> Result<(), String> {
     }
     println!("bench xen: QEMU {built_machine} (TCG, {} host CPUs); {n} round trips each", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
     println!("  Xen 4.17: `{}`, dom0 2 vCPUs 512 MiB running pv-backendd, domU 1 vCPU (credit2)", qemu::XEN_ARGS);
-    println!("  ours:     samples/interop/ours (driver domain 2 vCPUs 512 MiB, guest 1 vCPU, null scheduler)");
+    println!("  ours:     samples/interop/ours (driver domain 2 vCPUs 512 MiB, guest 1 vCPU, the Rust vdispl guest 1 vCPU, null scheduler)");
     let row = |what: &str, x: Option<f64>, o: Option<f64>, unit: &str| match (x, o) {
         (Some(x), Some(o)) => println!("  {what:<34} Xen {x:>9.1} {unit}  ours {o:>9.1} {unit}  ratio {:.2}", o / x),
         _ => println!("  {what:<34} not measured (Xen {x:?}, ours {o:?})"),
