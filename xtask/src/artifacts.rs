@@ -4,7 +4,7 @@
 use crate::toolchain::{self, CrossCargo, TARGET};
 use crate::{debian, initramfs};
 use hv_config::{DomainBlobs, ImageRef, LoadOptions, Sample};
-use object::{Object, ObjectSegment};
+use object::{Object, ObjectSegment, ObjectSymbol};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -46,10 +46,20 @@ fn elf_path(name: &str) -> PathBuf {
 /// The loadable segments of an ELF as one flat image starting at the lowest
 /// segment address (what a boot loader copies to memory).
 pub fn flat_binary(elf: &Path) -> Result<Vec<u8>, String> {
+    flat_image(elf).map(|(bytes, _)| bytes)
+}
+
+/// As `flat_binary`, with the bytes the image takes in memory from its
+/// first address: segments' sizes in memory (bss) and, where the linker
+/// script puts it past them, the stack (`__stack_top`).
+pub fn flat_image(elf: &Path) -> Result<(Vec<u8>, u64), String> {
     let data = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
     let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", elf.display()))?;
     let segs: Vec<_> = file.segments().filter(|s| s.file_range().1 > 0).collect();
     let base = segs.iter().map(|s| s.address()).min().ok_or("ELF has no loadable segments")?;
+    let seg_end = file.segments().map(|s| s.address() + s.size()).max().unwrap_or(base);
+    let stack_top = file.symbols().find(|s| s.name() == Ok("__stack_top")).map_or(0, |s| s.address());
+    let footprint = seg_end.max(stack_top).saturating_sub(base);
     let mut out = Vec::new();
     for s in &segs {
         let bytes = s.data().map_err(|e| e.to_string())?;
@@ -59,7 +69,7 @@ pub fn flat_binary(elf: &Path) -> Result<Vec<u8>, String> {
         }
         out[off..off + bytes.len()].copy_from_slice(bytes);
     }
-    Ok(out)
+    Ok((out, footprint))
 }
 
 pub struct Built {
@@ -101,8 +111,13 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
     let mut blobs = Vec::new();
     for d in &s.domains {
         let mut kernel = None;
+        let mut footprint = 0;
         let image = match &d.image {
-            ImageRef::Guest(g) => flat_binary(&elf_path(g))?,
+            ImageRef::Guest(g) => {
+                let (bytes, f) = flat_image(&elf_path(g))?;
+                footprint = f;
+                bytes
+            }
             ImageRef::File(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
             ImageRef::Debian(pkg) => {
                 let k = debian::kernel(pkg)?;
@@ -124,7 +139,7 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
             Some(ImageRef::File(p)) => Some(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?),
             Some(other) => return Err(format!("domain {}: {other:?} is not an initrd", d.name)),
         };
-        blobs.push(DomainBlobs { image, initrd });
+        blobs.push(DomainBlobs { image, initrd, footprint });
     }
     let bundle = hv_config::encode_bundle(&s, &blobs).map_err(|e| e.to_string())?;
     let dir = root().join("target/cockpit").join(&s.board.name).join(&s.name).join(&s.profile.name);

@@ -14,11 +14,23 @@ use crate::Sample;
 pub struct DomainBlobs {
     pub image: Vec<u8>,
     pub initrd: Option<Vec<u8>>,
+    /// Bytes a bare image takes from its load address once running: its
+    /// bss and stack too, which the image file does not hold.
+    pub footprint: u64,
 }
 
 impl From<Vec<u8>> for DomainBlobs {
     fn from(image: Vec<u8>) -> Self {
-        DomainBlobs { image, initrd: None }
+        let footprint = image.len() as u64;
+        DomainBlobs { image, initrd: None, footprint }
+    }
+}
+
+impl DomainBlobs {
+    /// The image's end in memory, from its load address: the larger of
+    /// its file and its footprint.
+    fn extent(&self) -> u64 {
+        self.footprint.max(self.image.len() as u64)
     }
 }
 
@@ -60,14 +72,14 @@ fn bare_layout(sample: &Sample, i: usize, d: &crate::sample::Domain, b: &DomainB
     };
     let field = || format!("{}.image", domain_label(i, Some(&d.name)));
     let dtb = d.memory.size.checked_sub(xen.size + BARE_DTB_SLOT);
-    let image_end = d.load_offset + b.image.len() as u64;
+    let image_end = d.load_offset + b.extent();
     let Some(dtb) = dtb.filter(|&at| image_end <= at) else {
         return Err(ConfigError::new(
             &sample.path,
             image_line(&sample.path, i),
             field(),
             format!(
-                "the image ({}), its device tree ({}) and Xen pages ({}) do not fit in {} of memory; raise memory",
+                "the image with its bss and stack ({}), its device tree ({}) and Xen pages ({}) do not fit in {} of memory; raise memory",
                 error::size(image_end),
                 error::size(BARE_DTB_SLOT),
                 error::size(xen.size),
@@ -189,14 +201,14 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
     for (i, (d, b)) in sample.domains.iter().zip(blobs).enumerate() {
         let image = &b.image;
         let room = d.memory.size.saturating_sub(d.load_offset);
-        if layouts[i].is_none() && image.len() as u64 > room {
+        if layouts[i].is_none() && b.extent() > room {
             return Err(ConfigError::new(
                 &sample.path,
                 image_line(&sample.path, i),
                 format!("{}.image", domain_label(i, Some(&d.name))),
                 format!(
-                    "the image is {} bytes but only {} bytes ({}) fit: memory {} minus load_offset {}; raise memory or shrink the image",
-                    image.len(),
+                    "the image takes {} bytes with its bss and stack but only {} bytes ({}) fit: memory {} minus load_offset {}; raise memory or shrink the image",
+                    b.extent(),
                     room,
                     error::size(room),
                     error::size(d.memory.size),

@@ -398,13 +398,35 @@ fn qemu_bundle_addr_must_be_outside_guest_ram() {
 // --- encoding ------------------------------------------------------------------------------
 
 #[test]
+fn a_bare_domain_offered_xen_gets_a_device_tree_below_its_xen_pages_clear_of_its_bss() {
+    let f = Fixture::new();
+    let s = f.sample(&format!("{TWO}\n[domain.xen]\ngrant_frames = 4\n")).unwrap();
+    let fits = hv_config::DomainBlobs { image: vec![0; 10], initrd: None, footprint: 8 << 20 };
+    let bundle = encode_bundle(&s, &[vec![0; 10].into(), fits]).unwrap();
+    // The device tree's magic, 64 KiB below the 5 Xen pages at the top.
+    let d = hv_core::bundle::Bundle::parse(&bundle).unwrap();
+    let b = d.domain(1).unwrap();
+    assert_eq!(b.dtb_offset, (16 << 20) - 5 * 4096 - (64 << 10));
+    assert_eq!(b.dtb.get(..4), Some(&[0xd0, 0x0d, 0xfe, 0xed][..]));
+    assert!(d.domain(0).unwrap().dtb.is_empty(), "no device tree without [domain.xen]");
+    // bss and stack reaching into the device tree's slot are refused.
+    let over = hv_config::DomainBlobs { image: vec![0; 10], initrd: None, footprint: (16 << 20) - 5 * 4096 - (64 << 10) + 1 };
+    let r = encode_bundle(&s, &[vec![0; 10].into(), over]);
+    expect(r, S, 14, "domain \"b\".image", &["with its bss and stack", "do not fit in 16 MiB"]);
+}
+
+#[test]
 fn image_too_large_for_memory_names_domain_and_sizes() {
     let f = Fixture::new();
     let s = f.sample(&edit("memory = \"16M\"\nimage = \"guest:crasher\"", "memory = \"4M\"\nimage = \"guest:crasher\"\nload_offset = 0x1000")).unwrap();
     let room = (4 << 20) - 0x1000;
     assert!(encode_bundle(&s, &[vec![0; 10].into(), vec![0; room].into()]).is_ok());
     let r = encode_bundle(&s, &[vec![0; 10].into(), vec![0; room + 1].into()]);
-    expect(r, S, 14, "domain \"b\".image", &["the image is 4190209 bytes but only 4190208 bytes", "memory 4 MiB minus load_offset 0x1000"]);
+    expect(r, S, 14, "domain \"b\".image", &["the image takes 4190209 bytes with its bss and stack but only 4190208 bytes", "memory 4 MiB minus load_offset 0x1000"]);
+    // Its bss and stack count too, though the file does not hold them.
+    let small_file = hv_config::DomainBlobs { image: vec![0; 10], initrd: None, footprint: room as u64 + 1 };
+    let r = encode_bundle(&s, &[vec![0; 10].into(), small_file]);
+    expect(r, S, 14, "domain \"b\".image", &["takes 4190209 bytes with its bss and stack"]);
     let e = encode_bundle(&s, &[vec![0; 10].into()]).unwrap_err();
     assert!(e.message.contains("2 domains but 1 images"), "{e}");
 }

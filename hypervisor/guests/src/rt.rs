@@ -294,6 +294,14 @@ pub fn timer_off() {
     unsafe { asm!("msr cntv_ctl_el0, {}", "isb", in(reg) 0u64) };
 }
 
+/// Waits (interrupts masked or not) until an interrupt is pending or the
+/// virtual counter reaches `at`, whichever comes first.
+pub fn wait_until(at: u64) {
+    timer_at(at);
+    wait_for_interrupt();
+    timer_off();
+}
+
 pub fn irqs_on() {
     // SAFETY: unmasking IRQs once handlers are in place.
     unsafe { asm!("msr daifclr, #2", "isb") };
@@ -389,26 +397,56 @@ pub fn drain_interrupts() {
     }
 }
 
-/// Level-1 table of the identity map: 4 GiB in 1 GiB blocks.
+/// Level-1 table of the identity map: 4 GiB in 1 GiB blocks, the first
+/// (devices) Device-nGnRnE, the rest (RAM from `RAM0_BASE`) write-back
+/// cacheable, inner shareable. Built at compile time, so it is part of the
+/// loaded image (which the hypervisor cleans to the point of coherency)
+/// and never written with the MMU off.
 #[repr(C, align(4096))]
 struct Level1([u64; 512]);
-static mut IDENTITY: Level1 = Level1([0; 512]);
 
-/// Turns the MMU and caches on with an identity map: the first GiB
-/// (devices) as Device-nGnRnE, the rest (RAM from `RAM0_BASE`) as
-/// write-back cacheable, inner shareable. Memory shared with other
-/// domains must be cacheable on both sides to be coherent.
-pub fn mmu_on() {
+const fn identity_map() -> Level1 {
     const VALID_BLOCK: u64 = 0b01;
     const AF: u64 = 1 << 10;
     const INNER_SHAREABLE: u64 = 3 << 8;
     const ATTR_NORMAL: u64 = 1 << 2;
     const XN: u64 = 3 << 53;
-    // SAFETY: written once, before the MMU uses the table, by the only vCPU.
-    let table = unsafe { &mut *core::ptr::addr_of_mut!(IDENTITY) };
-    table.0[0] = VALID_BLOCK | AF | XN;
-    for gib in 1..4u64 {
-        table.0[gib as usize] = gib << 30 | VALID_BLOCK | AF | INNER_SHAREABLE | ATTR_NORMAL;
+    let mut t = [0u64; 512];
+    t[0] = VALID_BLOCK | AF | XN;
+    let mut gib = 1;
+    while gib < 4 {
+        t[gib] = (gib as u64) << 30 | VALID_BLOCK | AF | INNER_SHAREABLE | ATTR_NORMAL;
+        gib += 1;
+    }
+    Level1(t)
+}
+
+static IDENTITY: Level1 = identity_map();
+
+extern "C" {
+    static __bss_start: u8;
+    static __stack_top: u8;
+}
+
+/// Turns the MMU and caches on with [`IDENTITY`]. Memory shared with other
+/// domains must be cacheable on both sides to be coherent.
+pub fn mmu_on() {
+    // bss and the stack were written with the MMU off, straight to memory:
+    // lines of them still cached from before (the loader's, a scrub's)
+    // would hide those writes once caching is on. Invalidate (which EL2
+    // makes a clean and invalidate: the hypervisor leaves no dirty lines
+    // of a domain's memory when it loads it).
+    let (start, end) = (&raw const __bss_start as u64, &raw const __stack_top as u64);
+    let ctr: u64;
+    // SAFETY: reading CTR_EL0 has no side effects.
+    unsafe { asm!("mrs {}, ctr_el0", out(reg) ctr) };
+    let line = 4u64 << ((ctr >> 16) & 0xf);
+    let mut at = start & !(line - 1);
+    while at < end {
+        // SAFETY: invalidates cache lines of this guest's own bss and stack
+        // only, whose contents are in memory (written with the MMU off).
+        unsafe { asm!("dc ivac, {}", in(reg) at) };
+        at += line;
     }
     let mair: u64 = 0xff << 8; // attr 0: Device-nGnRnE; attr 1: normal WB
     // T0SZ = 32 (4 GiB, starting at level 1), 4 KiB granule, WB walks,
@@ -418,6 +456,7 @@ pub fn mmu_on() {
     // so execution carries on at the same addresses once it is on.
     unsafe {
         asm!(
+            "dsb sy",
             "msr mair_el1, {mair}",
             "msr tcr_el1, {tcr}",
             "msr ttbr0_el1, {ttbr}",
@@ -433,7 +472,7 @@ pub fn mmu_on() {
             "isb",
             mair = in(reg) mair,
             tcr = in(reg) tcr,
-            ttbr = in(reg) table.0.as_ptr() as u64,
+            ttbr = in(reg) IDENTITY.0.as_ptr() as u64,
             t = out(reg) _,
         );
     }

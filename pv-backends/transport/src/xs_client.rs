@@ -29,6 +29,16 @@ pub trait XsConnection: Send {
     fn now_ms(&self) -> u64;
 }
 
+/// Watch events kept while nobody takes them. More are dropped (a
+/// duplicate of one queued always is): a watcher re-reads the nodes it
+/// watches on each event, so a missed one costs nothing a later one does
+/// not repair, and a peer firing watches in a loop cannot exhaust memory.
+pub const MAX_QUEUED_WATCHES: usize = 64;
+
+/// How long a request waits for its reply before it fails with
+/// [`Error::Timeout`] (a late reply is then skipped by its id).
+pub const REQUEST_TIMEOUT_MS: u32 = 30_000;
+
 /// The client's state behind its lock.
 pub struct Conn<C> {
     conn: C,
@@ -46,19 +56,30 @@ impl<C: XsConnection> Conn<C> {
         }
     }
 
+    fn queue(&mut self, ev: WatchEvent) {
+        if self.watches.len() < MAX_QUEUED_WATCHES && !self.watches.contains(&ev) {
+            self.watches.push_back(ev);
+        }
+    }
+
     fn request(&mut self, req: Request) -> Result<Vec<u8>> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         self.conn.send(&req.encode(id)?)?;
+        let deadline = self.conn.now_ms().saturating_add(REQUEST_TIMEOUT_MS.into());
         loop {
-            let (h, payload) = match self.conn.recv(None) {
+            let left = deadline.saturating_sub(self.conn.now_ms());
+            if left == 0 {
+                return Err(Error::Timeout);
+            }
+            let (h, payload) = match self.conn.recv(Some(left.min(u32::MAX.into()) as u32)) {
                 Ok(Some(m)) => m,
                 Ok(None) | Err(Error::Invalid(_)) => continue,
                 Err(e) => return Err(e),
             };
             if h.msg_type == XsType::WatchEvent {
                 if let Ok(ev) = xs_msg::parse_watch_event(&payload) {
-                    self.watches.push_back(ev);
+                    self.queue(ev);
                 }
                 continue;
             }

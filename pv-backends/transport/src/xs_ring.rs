@@ -31,7 +31,13 @@ pub struct RingConnection<M, D> {
     bell: D,
     /// Response bytes taken off the ring that do not yet make a message.
     rx: Vec<u8>,
+    /// A message went out in part only: the stream cannot be framed again.
+    broken: bool,
 }
+
+/// How long a request may wait for room in the ring before the
+/// connection gives up (and, being half-written, is closed).
+const SEND_TIMEOUT_MS: u64 = 30_000;
 
 impl<M: RingMemory + Send, D: Doorbell> RingConnection<M, D> {
     /// A connection over `page` (at least a page long), signalled by `bell`.
@@ -43,6 +49,7 @@ impl<M: RingMemory + Send, D: Doorbell> RingConnection<M, D> {
             page,
             bell,
             rx: Vec::new(),
+            broken: false,
         })
     }
 
@@ -109,12 +116,29 @@ impl<M: RingMemory + Send, D: Doorbell> RingConnection<M, D> {
 
 impl<M: RingMemory + Send, D: Doorbell> XsConnection for RingConnection<M, D> {
     fn send(&mut self, msg: &[u8]) -> Result<()> {
+        if self.broken {
+            return Err(Error::Closed);
+        }
         let mut sent = 0;
+        let mut deadline = self.bell.now_ms().saturating_add(SEND_TIMEOUT_MS);
         while sent < msg.len() {
-            let n = self.push(&msg[sent..])?;
+            let n = match self.push(&msg[sent..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.broken = sent > 0;
+                    return Err(e);
+                }
+            };
+            if n > 0 {
+                deadline = self.bell.now_ms().saturating_add(SEND_TIMEOUT_MS);
+            }
             sent += n;
             self.bell.notify()?;
             if sent < msg.len() {
+                if self.bell.now_ms() >= deadline {
+                    self.broken = sent > 0;
+                    return Err(Error::Timeout);
+                }
                 self.bell.wait(Some(10))?;
             }
         }
@@ -122,6 +146,9 @@ impl<M: RingMemory + Send, D: Doorbell> XsConnection for RingConnection<M, D> {
     }
 
     fn recv(&mut self, timeout_ms: Option<u32>) -> Result<Option<(XsHeader, Vec<u8>)>> {
+        if self.broken {
+            return Err(Error::Closed);
+        }
         let deadline = timeout_ms.map(|t| self.bell.now_ms().saturating_add(t.into()));
         loop {
             if let Some(m) = self.take_message()? {
@@ -150,13 +177,15 @@ impl<M: RingMemory + Send, D: Doorbell> XsConnection for RingConnection<M, D> {
 
 #[cfg(all(test, feature = "std"))]
 mod tests {
-    //! The ring client against a toy store on the other side of a page
-    //! that answers READ with the path reversed, and fires a watch event
-    //! first: message framing across the ring's wrap, and hostile indices.
+    //! The ring client against a toy store on the other side of a page.
+    //! The store answers every request with its first argument reversed
+    //! (and fires a watch event before answering "/watch"); it serves when
+    //! notified, only when the client waits, or never.
     use super::*;
     use crate::xs_client::SpinClient;
+    use crate::xs_msg::Request;
     use crate::Xenstore;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
     use xen_abi::io::xs_wire::XsType;
 
     /// One page of plain memory.
@@ -182,51 +211,74 @@ mod tests {
         fn fence(&self, _: Fence) {}
     }
 
-    /// The server side, run on each doorbell ring.
-    struct Bell {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Serves {
+        OnNotify,
+        OnWait,
+        Never,
+    }
+
+    struct Store {
         page: &'static PageMemory,
-        inbox: Arc<Mutex<Vec<u8>>>,
+        inbox: Vec<u8>,
+        /// Replies not yet on the ring (it may be full).
+        outbox: Vec<u8>,
         clock: u64,
+        serves: Serves,
     }
 
-    fn serve(page: &PageMemory, inbox: &mut Vec<u8>) {
-        let cons = page.read_u32(page::REQ_CONS);
-        let prod = page.read_u32(page::REQ_PROD);
-        for i in 0..prod.wrapping_sub(cons) {
-            let i = cons.wrapping_add(i);
-            let mut b = [0u8];
-            page.read_bytes(page::REQ + mask_index(i), &mut b);
-            inbox.push(b[0]);
-        }
-        page.write_u32(page::REQ_CONS, prod);
-        while inbox.len() >= 16 {
-            let h = XsHeader::decode(&inbox[..16]).unwrap();
-            let end = 16 + h.len as usize;
-            if inbox.len() < end {
-                break;
+    impl Store {
+        fn serve(&mut self) {
+            let page = self.page;
+            let cons = page.read_u32(page::REQ_CONS);
+            let prod = page.read_u32(page::REQ_PROD);
+            for i in 0..prod.wrapping_sub(cons) {
+                let mut b = [0u8];
+                page.read_bytes(page::REQ + mask_index(cons.wrapping_add(i)), &mut b);
+                self.inbox.push(b[0]);
             }
-            let body: Vec<u8> = inbox.drain(..end).skip(16).collect();
-            let path: Vec<u8> = body.split(|&b| b == 0).next().unwrap().iter().rev().copied().collect();
-            let mut out = Vec::new();
-            if path == b"hctaw/" {
-                out.extend(crate::xs_msg::Request { msg_type: XsType::WatchEvent, tx_id: 0, payload: b"/w\0t\0".to_vec() }.encode(0).unwrap());
+            page.write_u32(page::REQ_CONS, prod);
+            while self.inbox.len() >= 16 {
+                let h = XsHeader::decode(&self.inbox[..16]).unwrap();
+                let end = 16 + h.len as usize;
+                if self.inbox.len() < end {
+                    break;
+                }
+                let body: Vec<u8> = self.inbox.drain(..end).skip(16).collect();
+                let arg: Vec<u8> = body.split(|&b| b == 0).next().unwrap().iter().rev().copied().collect();
+                if arg == b"hctaw/" {
+                    let ev = Request { msg_type: XsType::WatchEvent, tx_id: 0, payload: b"/w\0t\0".to_vec() };
+                    self.outbox.extend(ev.encode(0).unwrap());
+                }
+                let reply = Request { msg_type: h.msg_type, tx_id: 0, payload: arg };
+                self.outbox.extend(reply.encode(h.req_id).unwrap());
             }
-            out.extend(crate::xs_msg::Request { msg_type: h.msg_type, tx_id: 0, payload: path }.encode(h.req_id).unwrap());
+            let rsp_cons = page.read_u32(page::RSP_CONS);
             let p = page.read_u32(page::RSP_PROD);
-            for (i, b) in out.iter().enumerate() {
-                page.write_bytes(page::RSP + mask_index(p.wrapping_add(i as u32)), &[*b]);
+            let room = XENSTORE_RING_SIZE - p.wrapping_sub(rsp_cons) as usize;
+            let n = room.min(self.outbox.len());
+            for (i, b) in self.outbox.drain(..n).enumerate() {
+                page.write_bytes(page::RSP + mask_index(p.wrapping_add(i as u32)), &[b]);
             }
-            page.write_u32(page::RSP_PROD, p.wrapping_add(out.len() as u32));
+            page.write_u32(page::RSP_PROD, p.wrapping_add(n as u32));
         }
     }
 
-    impl Doorbell for Bell {
+    impl Doorbell for Store {
         fn notify(&mut self) -> Result<()> {
-            serve(self.page, &mut self.inbox.lock().unwrap());
+            if self.serves == Serves::OnNotify {
+                self.serve();
+            }
             Ok(())
         }
-        fn wait(&mut self, t: Option<u32>) -> Result<()> {
-            self.clock += u64::from(t.unwrap_or(1).max(1));
+        fn wait(&mut self, _: Option<u32>) -> Result<()> {
+            // A millisecond per wait: timeouts run out after that many
+            // looks at the ring, and a feeding thread gets its turns.
+            self.clock += 1;
+            std::thread::yield_now();
+            if self.serves != Serves::Never {
+                self.serve();
+            }
             Ok(())
         }
         fn now_ms(&self) -> u64 {
@@ -234,34 +286,120 @@ mod tests {
         }
     }
 
-    fn client(start: u32) -> (SpinClient<RingConnection<&'static PageMemory, Bell>>, &'static PageMemory) {
+    fn client(start: u32, serves: Serves) -> (SpinClient<RingConnection<&'static PageMemory, Store>>, &'static PageMemory) {
         let page: &'static PageMemory = Box::leak(Box::new(PageMemory(Mutex::new(vec![0; 4096]))));
         for at in [page::REQ_CONS, page::REQ_PROD, page::RSP_CONS, page::RSP_PROD] {
             page.write_u32(at, start);
         }
-        let bell = Bell { page, inbox: Arc::default(), clock: 0 };
-        (SpinClient::spin(RingConnection::new(page, bell).unwrap()), page)
+        let store = Store { page, inbox: Vec::new(), outbox: Vec::new(), clock: 0, serves };
+        (SpinClient::spin(RingConnection::new(page, store).unwrap()), page)
     }
 
     #[test]
     fn requests_and_replies_cross_the_wrap_and_watch_events_queue() {
         // Indices near u32::MAX and near the ring's end: both wraps.
-        for start in [0, 1000, u32::MAX - 20] {
-            let (c, _) = client(start);
-            for _ in 0..40 {
-                assert_eq!(c.read("/local/domain/7/name").unwrap(), b"eman/7/niamod/lacol/");
+        for serves in [Serves::OnNotify, Serves::OnWait] {
+            for start in [0, 1000, u32::MAX - 20] {
+                let (c, _) = client(start, serves);
+                for _ in 0..40 {
+                    assert_eq!(c.read("/local/domain/7/name").unwrap(), b"eman/7/niamod/lacol/");
+                }
+                assert_eq!(c.read("/watch").unwrap(), b"hctaw/");
+                let ev = c.wait_watch(0).unwrap().unwrap();
+                assert_eq!((ev.path.as_str(), ev.token.as_str()), ("/w", "t"));
+                assert_eq!(c.wait_watch(5).unwrap(), None);
             }
-            assert_eq!(c.read("/watch").unwrap(), b"hctaw/");
-            let ev = c.wait_watch(0).unwrap().unwrap();
-            assert_eq!((ev.path.as_str(), ev.token.as_str()), ("/w", "t"));
-            assert_eq!(c.wait_watch(5).unwrap(), None);
         }
     }
 
     #[test]
-    fn a_store_producer_more_than_a_ring_ahead_closes_the_connection() {
-        let (c, page) = client(0);
-        page.write_u32(page::RSP_PROD, 5000);
+    fn messages_longer_than_the_ring_go_out_and_come_back_in_parts() {
+        for serves in [Serves::OnNotify, Serves::OnWait] {
+            let (c, _) = client(u32::MAX - 100, serves);
+            let path: String = (0..3000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            let want: Vec<u8> = path.bytes().rev().collect();
+            assert_eq!(c.read(&path).unwrap(), want);
+            assert_eq!(c.read("/x").unwrap(), b"x/");
+        }
+    }
+
+    #[test]
+    fn a_store_that_never_answers_times_out_and_a_half_sent_request_closes() {
+        let (c, _) = client(0, Serves::Never);
+        assert_eq!(c.read("/x"), Err(Error::Timeout));
+        // 3000 bytes cannot all go into a ring nobody empties.
+        let (c, _) = client(0, Serves::Never);
+        let long: String = "p".repeat(3000);
+        assert_eq!(c.read(&long), Err(Error::Timeout));
+        assert_eq!(c.read("/x"), Err(Error::Closed));
+    }
+
+    #[test]
+    fn hostile_indices_and_messages_close_or_skip() {
+        // A response producer more than a ring ahead (1025 bytes).
+        let (c, page) = client(0, Serves::Never);
+        page.write_u32(page::RSP_PROD, 1025);
         assert_eq!(c.wait_watch(5), Err(Error::Closed));
+        // A request consumer that ran past the producer.
+        let (c, page) = client(0, Serves::Never);
+        page.write_u32(page::REQ_CONS, 2000);
+        assert_eq!(c.read("/x"), Err(Error::Closed));
+        // A header claiming more than the protocol's 4096 bytes.
+        let (c, page) = client(0, Serves::Never);
+        let h = [2u32, 1, 0, 5000].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+        page.write_bytes(page::RSP, &h);
+        page.write_u32(page::RSP_PROD, 16);
+        assert_eq!(c.wait_watch(5), Err(Error::Closed));
+        // A message of an unknown type is skipped whole; the next one reads.
+        let (c, page) = client(0, Serves::Never);
+        let mut m = [0xdeadu32, 0, 0, 3].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+        m.extend(b"abc");
+        m.extend(Request { msg_type: XsType::WatchEvent, tx_id: 0, payload: b"/a\0b\0".to_vec() }.encode(0).unwrap());
+        page.write_bytes(page::RSP, &m);
+        page.write_u32(page::RSP_PROD, m.len() as u32);
+        let ev = c.wait_watch(5).unwrap().unwrap();
+        assert_eq!(ev.path, "/a");
+    }
+
+    #[test]
+    fn a_watch_storm_is_bounded_and_duplicates_are_merged() {
+        let (c, page) = client(0, Serves::Never);
+        // 200 events for 100 paths, each twice, then a reply: only the
+        // first MAX_QUEUED_WATCHES distinct ones are kept.
+        let mut m = Vec::new();
+        for i in 0..100 {
+            for _ in 0..2 {
+                let payload = format!("/p{i}\0t\0").into_bytes();
+                m.extend(Request { msg_type: XsType::WatchEvent, tx_id: 0, payload }.encode(0).unwrap());
+            }
+        }
+        m.extend(Request { msg_type: XsType::Read, tx_id: 0, payload: b"v".to_vec() }.encode(1).unwrap());
+        // Fed in ring-sized parts as the client drains them.
+        let mut fed = 0;
+        let feed = |fed: &mut usize| {
+            let prod = page.read_u32(page::RSP_PROD) as usize;
+            let cons = page.read_u32(page::RSP_CONS) as usize;
+            let n = (XENSTORE_RING_SIZE - (prod - cons)).min(m.len() - *fed);
+            for i in 0..n {
+                page.write_bytes(page::RSP + mask_index((prod + i) as u32), &m[*fed + i..*fed + i + 1]);
+            }
+            page.write_u32(page::RSP_PROD, (prod + n) as u32);
+            *fed += n;
+        };
+        let server = std::thread::scope(|s| {
+            let h = s.spawn(|| c.read("/x"));
+            while fed < m.len() && !h.is_finished() {
+                feed(&mut fed);
+                std::thread::yield_now();
+            }
+            h.join().unwrap()
+        });
+        assert_eq!(server.unwrap(), b"v");
+        let mut got = Vec::new();
+        while let Some(ev) = c.wait_watch(0).unwrap() {
+            got.push(ev.path);
+        }
+        assert_eq!(got.len(), crate::xs_client::MAX_QUEUED_WATCHES);
+        assert_eq!(got[..3], ["/p0", "/p1", "/p2"]);
     }
 }

@@ -398,6 +398,14 @@ fn vdispl(run: &mut Run) -> Result<String, String> {
     }
 }
 
+/// The panel guest's domain id, as it reports it.
+fn panel_domid(run: &Run) -> Result<u32, String> {
+    run.log_lines(0)
+        .iter()
+        .find_map(|l| l.split("panel: domain ").nth(1)?.split(',').next()?.trim().parse().ok())
+        .ok_or_else(|| "the panel guest never said its domain id".into())
+}
+
 /// What the panel guest of samples/interop/ours draws.
 const PANEL_FRAMES: u32 = 4;
 const PANEL_W: u32 = 320;
@@ -416,11 +424,7 @@ fn panel(run: &mut Run, work: &std::path::Path, first: u32) -> Result<String, St
     if line.contains("FAILED") {
         return Err(line);
     }
-    let dom: u32 = run
-        .log_lines(0)
-        .iter()
-        .find_map(|l| l.split("panel: domain ").nth(1)?.split(',').next()?.trim().parse().ok())
-        .ok_or("the panel guest never said its domain id")?;
+    let dom = panel_domid(run)?;
     let out = run.dom0(
         &format!("i=0; for f in $(ls /tmp/frames/dom{dom}-conn0-*.png); do i=$((i+1)); interop-probe png2rgba $f /host/panel-$i.rgba || exit 1; done; echo $i"),
         secs(120),
@@ -446,11 +450,7 @@ fn panel(run: &mut Run, work: &std::path::Path, first: u32) -> Result<String, St
 /// GNTTABOP_copy (Linux's gntdev GRANT_COPY) and checks it against a
 /// mapping of the same grant (`interop-probe grant-copy`).
 fn grant_copy(run: &mut Run) -> Result<String, String> {
-    let dom: u32 = run
-        .log_lines(0)
-        .iter()
-        .find_map(|l| l.split("panel: domain ").nth(1)?.split(',').next()?.trim().parse().ok())
-        .ok_or("the panel guest never said its domain id")?;
+    let dom = panel_domid(run)?;
     let out = run.dom0(
         &format!("interop-probe grant-copy {dom} $(xenstore read /local/domain/{dom}/device/vdispl/0/0/req-ring-ref)"),
         secs(60),

@@ -39,8 +39,8 @@ mod guest {
         // SAFETY: a hypercall the hypervisor must refuse or serve without
         // trusting anything in it; only x0-x4 and x16 are used.
         unsafe {
-            asm!("hvc #0xea1", inout("x0") a[0] => r, in("x1") a[1], in("x2") a[2],
-                 in("x3") a[3], in("x4") a[4], in("x16") op, options(nostack));
+            asm!("hvc #0xea1", inout("x0") a[0] => r, inout("x1") a[1] => _, inout("x2") a[2] => _,
+                 inout("x3") a[3] => _, inout("x4") a[4] => _, inout("x16") op => _, options(nostack));
         }
         r
     }

@@ -114,9 +114,7 @@ mod guest {
     fn sleep_ms(ms: u64) {
         let until = virtual_count() + counter_freq() * ms / 1000;
         while virtual_count() < until {
-            timer_at(until);
-            wait_for_interrupt();
-            timer_off();
+            wait_until(until);
             drain_interrupts();
         }
     }

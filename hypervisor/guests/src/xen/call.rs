@@ -12,12 +12,12 @@ pub struct Errno(pub i64);
 
 fn raw(nr: u64, a: [u64; 3]) -> i64 {
     let r: i64;
-    // SAFETY: the Xen hypercall convention; the hypervisor touches only
-    // x0-x4 (x0 the result) and the memory the arguments name, which are
-    // buffers the caller lent for the call.
+    // SAFETY: the Xen hypercall convention: the hypervisor may clobber x16
+    // and the argument registers x0-x4 (x0 the result), and touches only
+    // the memory the arguments name, buffers the caller lent for the call.
     unsafe {
         asm!("hvc #0xea1", inout("x0") a[0] => r, inout("x1") a[1] => _, inout("x2") a[2] => _,
-             inout("x3") 0u64 => _, inout("x4") 0u64 => _, in("x16") nr, options(nostack));
+             inout("x3") 0u64 => _, inout("x4") 0u64 => _, inout("x16") nr => _, options(nostack));
     }
     r
 }

@@ -63,9 +63,7 @@ fn sleep(deadline_ms: Option<u64>) {
     if let Some(d) = deadline_ms {
         at = at.min(d.saturating_mul(freq / 1000));
     }
-    rt::timer_at(at);
-    rt::wait_for_interrupt();
-    rt::timer_off();
+    rt::wait_until(at);
 }
 
 /// One handle's ports: a delivered port stays masked here until unmasked.

@@ -11,10 +11,12 @@ use xen_abi::io::ring::{Fence, RingMemory};
 
 use super::pages::Pages;
 
-/// The table: its frames and the references not in use.
+/// The table: its frames, the references not in use, and pages whose
+/// grant a peer still held when they were let go.
 pub struct Table {
     frames: Pages,
     free: spin::Mutex<Vec<GrantRef>>,
+    stuck: spin::Mutex<Vec<(Vec<GrantRef>, Pages)>>,
 }
 
 impl Table {
@@ -22,7 +24,7 @@ impl Table {
     /// left to the toolstack's conventions, as Linux does.
     pub fn new(frames: Pages) -> Self {
         let n = (frames.len() / ge::SIZE) as GrantRef;
-        Self { frames, free: spin::Mutex::new((ge::RESERVED..n).rev().collect()) }
+        Self { frames, free: spin::Mutex::new((ge::RESERVED..n).rev().collect()), stuck: spin::Mutex::new(Vec::new()) }
     }
 
     fn flags(&self, gref: GrantRef) -> &core::sync::atomic::AtomicU16 {
@@ -39,6 +41,25 @@ impl Table {
         self.frames.fence(Fence::Write);
         let flags = ge::GTF_PERMIT_ACCESS | if readonly { ge::GTF_READONLY } else { 0 };
         self.flags(gref).store(flags, Ordering::SeqCst);
+    }
+
+    /// Ends every grant of `grefs`, then gives them and `mem` back; while
+    /// the peer still maps one, both wait in `stuck` (never reused).
+    fn release(&self, grefs: Vec<GrantRef>, mem: Pages) {
+        if grefs.iter().fold(true, |ok, &g| self.revoke(g) && ok) {
+            self.free.lock().extend(grefs);
+            mem.free();
+        } else {
+            self.stuck.lock().push((grefs, mem));
+        }
+    }
+
+    /// Tries again to release what a peer held (it may have let go since).
+    fn retry_stuck(&self) {
+        let stuck = core::mem::take(&mut *self.stuck.lock());
+        for (grefs, mem) in stuck {
+            self.release(grefs, mem);
+        }
     }
 
     /// Ends a grant unless the peer still has the page mapped.
@@ -65,6 +86,7 @@ impl GrantTable for Grants {
         if pages == 0 {
             return Err(Error::Invalid("zero pages"));
         }
+        self.0.retry_stuck();
         let mem = Pages::alloc(pages).ok_or(Error::Invalid("out of memory"))?;
         if mem.gfn(pages - 1) > u64::from(u32::MAX) {
             mem.free();
@@ -96,15 +118,9 @@ struct Granted {
 
 impl Drop for Granted {
     fn drop(&mut self) {
-        let all = self.grefs.iter().fold(true, |ok, &g| self.table.revoke(g) && ok);
-        if all {
-            self.table.free.lock().extend(self.grefs.iter().copied());
-            if let Some(m) = self.mem.take() {
-                m.free();
-            }
+        if let Some(m) = self.mem.take() {
+            self.table.release(core::mem::take(&mut self.grefs), m);
         }
-        // A page the peer still maps is never reused: its references and
-        // memory stay out of circulation.
     }
 }
 

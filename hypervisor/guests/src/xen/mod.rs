@@ -13,6 +13,7 @@ mod pages;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use pv_transport::xs_client::SpinClient;
 use pv_transport::xs_ring::RingConnection;
@@ -28,6 +29,9 @@ use pages::Pages;
 pub struct Discovery {
     /// Guest-physical base of the grant-table window.
     pub grant_base: u64,
+    /// Frames the window holds: no more are placed, whatever the
+    /// hypervisor allows.
+    pub grant_frames: u64,
 }
 
 impl Discovery {
@@ -49,7 +53,11 @@ impl Discovery {
             return Err("/hypervisor is not compatible with xen,xen");
         }
         let grant = node.reg().and_then(|mut r| r.next()).ok_or("/hypervisor has no grant window")?;
-        Ok(Self { grant_base: grant.starting_address as u64 })
+        let frames = grant.size.unwrap_or(0) / 4096;
+        if frames == 0 {
+            return Err("the grant window is empty");
+        }
+        Ok(Self { grant_base: grant.starting_address as u64, grant_frames: frames as u64 })
     }
 }
 
@@ -59,6 +67,8 @@ pub struct Xen {
     table: &'static grants::Table,
     store_pfn: u64,
     store_port: u32,
+    /// The store ring has one connection; `store` hands it out once.
+    store_taken: AtomicBool,
 }
 
 fn errno(what: &'static str) -> impl Fn(call::Errno) -> &'static str {
@@ -70,8 +80,9 @@ impl Xen {
     pub fn init(d: Discovery) -> core::result::Result<Self, &'static str> {
         let shared: &'static SharedInfo = Box::leak(Box::new(SharedInfo::register().ok_or("shared_info refused")?));
         let (_, max) = call::grant_query_size().map_err(errno("GNTTABOP_query_size failed"))?;
+        let max = u64::from(max).min(d.grant_frames);
         let base_gfn = d.grant_base >> 12;
-        for i in 0..u64::from(max) {
+        for i in 0..max {
             call::add_to_physmap(xenmem::SPACE_GRANT_TABLE, i, base_gfn + i).map_err(errno("a grant frame was refused"))?;
         }
         // SAFETY: the window the device tree names is this domain's own
@@ -80,14 +91,19 @@ impl Xen {
         let table = Box::leak(Box::new(grants::Table::new(frames)));
         let store_pfn = call::hvm_param(hvmop::PARAM_STORE_PFN).map_err(errno("no store page"))?;
         let store_port = call::hvm_param(hvmop::PARAM_STORE_EVTCHN).map_err(errno("no store port"))? as u32;
-        if store_pfn == 0 {
+        // 0: none; all ones: "not there yet" (the ABI's INVALID_PFN).
+        if store_pfn == 0 || store_pfn == u64::MAX {
             return Err("no store page");
         }
-        Ok(Self { shared, table, store_pfn, store_port })
+        Ok(Self { shared, table, store_pfn, store_port, store_taken: AtomicBool::new(false) })
     }
 
-    /// The store connection, over the ring page. Call once (one ring).
+    /// The store connection, over the ring page; there is one ring, so a
+    /// second call fails.
     pub fn store(&self) -> core::result::Result<Box<dyn Xenstore>, &'static str> {
+        if self.store_taken.swap(true, Ordering::AcqRel) {
+            return Err("the store connection is already taken");
+        }
         // SAFETY: the page HVM_PARAM_STORE_PFN names is this domain's own
         // RAM, outside its /memory; only this connection uses it.
         let page = unsafe { Pages::given(self.store_pfn << 12, 1) }.ok_or("store page")?;
