@@ -80,7 +80,9 @@ mod guest {
         }
         let nr = SERVED[rng.next() as usize % SERVED.len()];
         let sub = rng.next() % 30;
-        if nr == 29 && sub == 2 {
+        // Not its own shutdown, nor a watchdog it would let run out: those
+        // end it by its own hand, which is not what this test is about.
+        if nr == 29 && (sub == 2 || sub == 6) {
             return;
         }
         // Pointers into the scratch page, some near its end (a structure

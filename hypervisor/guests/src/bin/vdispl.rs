@@ -55,23 +55,31 @@ mod guest {
         let found = unsafe { Discovery::from_boot_dtb(dtb) }.unwrap_or_else(|e| fail(&e));
         println!("panel: Xen ABI found, grant window at {:#x}", found.grant_base);
         let xen = Xen::init(found).unwrap_or_else(|e| fail(&e));
-        let store = xen.store().unwrap_or_else(|e| fail(&e));
-        let mut ep = xen.endpoint(store).unwrap_or_else(|e| fail(&e));
         // One session per backend: when the backend goes away (pv-backendd
         // restarted), close, connect to its successor and draw on, with
-        // the frame numbers carrying on.
+        // the frame numbers carrying on. A connection the backend refuses
+        // (it may still be starting over) is tried again.
         let mut first = 1;
+        let mut refused = 0;
         loop {
+            let ep = xen.endpoint().unwrap_or_else(|e| fail(&e));
             println!("panel: domain {}, connecting vdispl 0", ep.domid);
-            ep = match session(ep, first) {
-                Ok(ep) => ep,
+            match session(ep, first) {
+                Ok(()) => {
+                    first += FRAMES;
+                    refused = 0;
+                }
+                Err(e) if refused < 20 => {
+                    refused += 1;
+                    println!("panel: session ended: {e}; trying again");
+                    sleep_ms(500);
+                }
                 Err(e) => fail(&e),
-            };
-            first += FRAMES;
+            }
         }
     }
 
-    fn session(ep: Endpoint, first: u32) -> Result<Endpoint, vdispl_front::Error> {
+    fn session(ep: Endpoint, first: u32) -> Result<(), vdispl_front::Error> {
         let mut d = VdisplFront::connect(ep, 0, TIMEOUT_MS)?;
         d.timeout_ms = TIMEOUT_MS;
         let c = d.connectors().next().cloned().ok_or(vdispl_front::Error::Unknown)?;
@@ -108,7 +116,7 @@ mod guest {
             sleep_ms(200);
         }
         println!("panel: backend left ({:?}); closing", d.backend_state());
-        d.disconnect(TIMEOUT_MS)
+        d.disconnect(TIMEOUT_MS).map(drop)
     }
 
     fn sleep_ms(ms: u64) {

@@ -67,15 +67,26 @@ fn sleep(deadline_ms: Option<u64>) {
 }
 
 /// One handle's ports: a delivered port stays masked here until unmasked.
+/// Dropping the handle closes the ports it allocated or bound (as closing
+/// Linux's /dev/xen/evtchn does), not the ones it adopted.
 pub struct Events {
     shared: &'static SharedInfo,
     ports: spin::Mutex<Vec<(Port, bool)>>,
+    owned: spin::Mutex<Vec<Port>>,
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        for &p in self.owned.lock().iter() {
+            let _ = call::close(p);
+        }
+    }
 }
 
 impl Events {
     /// A handle with no ports.
     pub fn new(shared: &'static SharedInfo) -> Self {
-        Self { shared, ports: spin::Mutex::new(Vec::new()) }
+        Self { shared, ports: spin::Mutex::new(Vec::new()), owned: spin::Mutex::new(Vec::new()) }
     }
 
     /// Takes `port` (already bound, e.g. the store's) into this handle.
@@ -111,12 +122,14 @@ impl EventChannel for Events {
     fn alloc_unbound(&self, remote: DomId) -> Result<Port> {
         let p = call::alloc_unbound(remote).map_err(errno)?;
         self.adopt(p);
+        self.owned.lock().push(p);
         Ok(p)
     }
 
     fn bind_interdomain(&self, remote: DomId, remote_port: Port) -> Result<Port> {
         let p = call::bind_interdomain(remote, remote_port).map_err(errno)?;
         self.adopt(p);
+        self.owned.lock().push(p);
         Ok(p)
     }
 
@@ -124,6 +137,7 @@ impl EventChannel for Events {
         self.held(port)?;
         call::close(port).map_err(errno)?;
         self.ports.lock().retain(|&(p, _)| p != port);
+        self.owned.lock().retain(|&p| p != port);
         Ok(())
     }
 

@@ -12,12 +12,12 @@ mod pages;
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::vec::Vec;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use pv_transport::xs_client::SpinClient;
 use pv_transport::xs_ring::RingConnection;
-use pv_transport::{DomId, Endpoint, Error, ForeignMapper, GrantMapper, GrantRef, Result, Shm, Xenstore};
+use pv_transport::{DomId, Endpoint, Error, ForeignMapper, GrantMapper, GrantRef, Result, Shm, WatchEvent, Xenstore};
 use xen_abi::hypercall::{hvmop, xenmem};
 
 pub use events::WAKE_PPIS;
@@ -65,10 +65,8 @@ impl Discovery {
 pub struct Xen {
     shared: &'static SharedInfo,
     table: &'static grants::Table,
-    store_pfn: u64,
-    store_port: u32,
-    /// The store ring has one connection; `store` hands it out once.
-    store_taken: AtomicBool,
+    /// The store, over the one ring page.
+    store: Arc<dyn Xenstore>,
 }
 
 fn errno(what: &'static str) -> impl Fn(call::Errno) -> &'static str {
@@ -95,33 +93,60 @@ impl Xen {
         if store_pfn == 0 || store_pfn == u64::MAX {
             return Err("no store page");
         }
-        Ok(Self { shared, table, store_pfn, store_port, store_taken: AtomicBool::new(false) })
-    }
-
-    /// The store connection, over the ring page; there is one ring, so a
-    /// second call fails.
-    pub fn store(&self) -> core::result::Result<Box<dyn Xenstore>, &'static str> {
-        if self.store_taken.swap(true, Ordering::AcqRel) {
-            return Err("the store connection is already taken");
-        }
         // SAFETY: the page HVM_PARAM_STORE_PFN names is this domain's own
-        // RAM, outside its /memory; only this connection uses it.
-        let page = unsafe { Pages::given(self.store_pfn << 12, 1) }.ok_or("store page")?;
-        let conn = RingConnection::new(page, StoreBell::new(self.shared, self.store_port)).map_err(|_| "store page")?;
-        Ok(Box::new(SpinClient::spin(conn)))
+        // RAM, outside its /memory; only this one connection uses it.
+        let page = unsafe { Pages::given(store_pfn << 12, 1) }.ok_or("store page")?;
+        let conn = RingConnection::new(page, StoreBell::new(shared, store_port)).map_err(|_| "store page")?;
+        Ok(Self { shared, table, store: Arc::new(SpinClient::spin(conn)) })
     }
 
-    /// An endpoint for one device, with its own event handle.
-    pub fn endpoint(&self, store: Box<dyn Xenstore>) -> Result<Endpoint> {
+    /// An endpoint for one device, with its own event handle. Endpoints
+    /// share the domain's one store connection (one ring): use one at a
+    /// time, or their watch events mix.
+    pub fn endpoint(&self) -> Result<Endpoint> {
+        let store = self.store.clone();
         let domid = String::from_utf8(store.read("domid")?).ok().and_then(|s| s.trim_end_matches('\0').parse().ok());
         Ok(Endpoint {
             domid: domid.ok_or(Error::Invalid("domid"))?,
-            store,
+            store: Box::new(SharedStore(store)),
             events: Box::new(Events::new(self.shared)),
             grants: Arc::new(grants::Grants(self.table)),
             mapper: Arc::new(FrontendOnly),
             foreign: Arc::new(FrontendOnly),
         })
+    }
+}
+
+/// The domain's store connection, lent to an endpoint.
+struct SharedStore(Arc<dyn Xenstore>);
+
+impl Xenstore for SharedStore {
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        self.0.read(path)
+    }
+    fn write(&self, path: &str, value: &[u8]) -> Result<()> {
+        self.0.write(path, value)
+    }
+    fn mkdir(&self, path: &str) -> Result<()> {
+        self.0.mkdir(path)
+    }
+    fn rm(&self, path: &str) -> Result<()> {
+        self.0.rm(path)
+    }
+    fn directory(&self, path: &str) -> Result<Vec<String>> {
+        self.0.directory(path)
+    }
+    fn watch(&self, path: &str, token: &str) -> Result<()> {
+        self.0.watch(path, token)
+    }
+    fn unwatch(&self, path: &str, token: &str) -> Result<()> {
+        self.0.unwatch(path, token)
+    }
+    fn wait_watch(&self, timeout_ms: u32) -> Result<Option<WatchEvent>> {
+        self.0.wait_watch(timeout_ms)
+    }
+    fn write_all(&self, entries: &[(&str, &[u8])]) -> Result<()> {
+        self.0.write_all(entries)
     }
 }
 
