@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Built-in test guests, referenced from samples as `guest:<name>`.
-pub const GUESTS: &[&str] = &["heartbeat", "crasher", "countdown", "smp", "share", "hostile", "alarm", "vdispl"];
+pub const GUESTS: &[&str] = &["heartbeat", "crasher", "countdown", "smp", "share", "hostile", "alarm", "vdispl", "cluster"];
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()

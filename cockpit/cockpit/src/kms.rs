@@ -25,6 +25,8 @@ impl Device for Card {}
 impl ControlDevice for Card {}
 
 struct Screen {
+    /// Index into `Kms::cards`.
+    card: usize,
     crtc: crtc::Handle,
     bufs: Vec<DumbBuffer>,
     fbs: Vec<framebuffer::Handle>,
@@ -37,9 +39,10 @@ struct Screen {
     height: u32,
 }
 
-/// The displays of a layout on one DRM device.
+/// The displays of a layout, on one DRM device or several (a display's
+/// `device` in the layout).
 pub struct Kms {
-    card: Card,
+    cards: Vec<Card>,
     screens: Vec<Screen>,
 }
 
@@ -53,24 +56,36 @@ fn connector_name(info: &connector::Info) -> String {
 }
 
 impl Kms {
-    /// Opens `device` (e.g. `/dev/dri/card0`) and sets every display's mode.
+    /// Opens `device` (e.g. `/dev/dri/card0`), and each other device a
+    /// display names, and sets every display's mode.
     pub fn open(device: &Path, layout: &Layout) -> io::Result<Kms> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(device)
-            .map_err(|e| err(format!("{}: {e}", device.display())))?;
-        let card = Card(file);
-        let res = card.resource_handles()?;
-        let mut conns = Vec::new();
-        for &h in res.connectors() {
-            conns.push(card.get_connector(h, true)?);
-        }
-        let mut used_crtcs: Vec<crtc::Handle> = Vec::new();
-        let mut used_conns: Vec<connector::Handle> = Vec::new();
+        let mut paths: Vec<&Path> = Vec::new();
+        let mut cards = Vec::new();
+        let mut used_crtcs: Vec<(usize, crtc::Handle)> = Vec::new();
+        let mut used_conns: Vec<(usize, connector::Handle)> = Vec::new();
         let mut screens = Vec::new();
         for d in &layout.displays {
-            let connected = |c: &&connector::Info| c.state() == connector::State::Connected && !used_conns.contains(&c.handle());
+            let path = d.device.as_deref().map_or(device, Path::new);
+            let ci = match paths.iter().position(|p| *p == path) {
+                Some(i) => i,
+                None => {
+                    let file = OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open(path)
+                        .map_err(|e| err(format!("display \"{}\": {}: {e}", d.name, path.display())))?;
+                    paths.push(path);
+                    cards.push(Card(file));
+                    cards.len() - 1
+                }
+            };
+            let card = &cards[ci];
+            let res = card.resource_handles()?;
+            let mut conns = Vec::new();
+            for &h in res.connectors() {
+                conns.push(card.get_connector(h, true)?);
+            }
+            let connected = |c: &&connector::Info| c.state() == connector::State::Connected && !used_conns.contains(&(ci, c.handle()));
             let conn = match &d.connector {
                 Some(name) => conns.iter().filter(connected).find(|c| &connector_name(c) == name),
                 None => conns.iter().find(connected),
@@ -107,7 +122,7 @@ impl Kms {
             for &e in conn.encoders() {
                 let enc = card.get_encoder(e)?;
                 let candidates = enc.crtc().into_iter().chain(res.filter_crtcs(enc.possible_crtcs()));
-                if let Some(c) = candidates.into_iter().find(|c| !used_crtcs.contains(c)) {
+                if let Some(c) = candidates.into_iter().find(|c| !used_crtcs.contains(&(ci, *c))) {
                     crtc = Some(c);
                     break;
                 }
@@ -134,9 +149,10 @@ impl Kms {
                 bufs.push(b);
             }
             card.set_crtc(crtc, Some(fbs[0]), (0, 0), &[conn.handle()], Some(mode))?;
-            used_crtcs.push(crtc);
-            used_conns.push(conn.handle());
+            used_crtcs.push((ci, crtc));
+            used_conns.push((ci, conn.handle()));
             screens.push(Screen {
+                card: ci,
                 crtc,
                 bufs,
                 fbs,
@@ -148,15 +164,16 @@ impl Kms {
                 height: d.height,
             });
         }
-        Ok(Kms { card, screens })
+        Ok(Kms { cards, screens })
     }
 
     /// Blocks until display `d`'s queued flip has completed.
     fn wait_flip(&mut self, d: usize) -> io::Result<()> {
+        let ci = self.screens[d].card;
         while self.screens[d].flip_pending {
-            for ev in self.card.receive_events()? {
+            for ev in self.cards[ci].receive_events()? {
                 if let Event::PageFlip(f) = ev {
-                    for s in self.screens.iter_mut().filter(|s| s.crtc == f.crtc) {
+                    for s in self.screens.iter_mut().filter(|s| s.card == ci && s.crtc == f.crtc) {
                         s.flip_pending = false;
                     }
                 }
@@ -194,7 +211,7 @@ impl crate::platform::Platform for Kms {
         let pitch = s.bufs[back].pitch() as usize;
         let (format, w, h) = (s.format, s.width as i32, s.height as i32);
         {
-            let mut map = self.card.map_dumb_buffer(&mut s.bufs[back])?;
+            let mut map = self.cards[s.card].map_dumb_buffer(&mut s.bufs[back])?;
             let bytes = map.as_mut();
             for r in &todo {
                 let r = r.intersect(&Rect::new(0, 0, w, h));
@@ -207,7 +224,7 @@ impl crate::platform::Platform for Kms {
                 }
             }
         }
-        self.card.page_flip(s.crtc, s.fbs[back], PageFlipFlags::EVENT, None)?;
+        self.cards[s.card].page_flip(s.crtc, s.fbs[back], PageFlipFlags::EVENT, None)?;
         s.flip_pending = true;
         s.front = back;
         Ok(())

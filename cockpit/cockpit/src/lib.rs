@@ -8,6 +8,7 @@
 #[cfg(feature = "kms")]
 pub mod kms;
 pub mod platform;
+pub mod pv_backends;
 pub mod pv_display;
 pub mod pv_input;
 pub mod runner;

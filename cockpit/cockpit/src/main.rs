@@ -85,6 +85,25 @@ struct Common {
     /// Print frame statistics every N frames.
     #[arg(long)]
     stats: Option<u64>,
+    /// Serve this domain's PV displays (vdispl, vfb) and input (vkbd)
+    /// into the layout, with the settings of this pv-backendd file (its
+    /// `serve` is ignored: sound stays with pv-backendd).
+    #[arg(long)]
+    backend: Option<PathBuf>,
+}
+
+/// The PV backends' settings and the platform they serve on.
+fn pv_backend(path: &Path) -> Result<(pv_config::BackendConfig, std::sync::Arc<dyn pv_transport::Platform>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let cfg = pv_config::BackendConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    match cfg.transport {
+        #[cfg(target_os = "linux")]
+        pv_config::TransportKind::Xen => {
+            let platform = std::sync::Arc::new(pv_transport::linux::LinuxPlatform { domid: cfg.domain });
+            Ok((cfg, platform))
+        }
+        _ => Err(format!("{}: the compositor serves real frontends: transport = \"xen\", on Linux", path.display())),
+    }
 }
 
 fn default_socket(name: &str) -> PathBuf {
@@ -133,6 +152,7 @@ fn start(layout: Layout, kind: OutputKind, c: &Common, sim: bool, socket: PathBu
         fps: c.fps,
         screenshot_dir: c.screenshot_dir.clone(),
         stats_every: c.stats,
+        pv_backend: c.backend.as_deref().map(pv_backend).transpose()?,
     };
     run(layout, p.as_mut(), &opts).map_err(|e| e.to_string())
 }

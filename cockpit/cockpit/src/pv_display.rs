@@ -10,6 +10,8 @@ use std::sync::Arc;
 use cockpit_core::{Frame, PixelFormat, SourceHandle, SourceKey, Sources};
 use vdispl_back::{DisplaySink, FlipDone, Output, SinkError};
 
+use crate::pv_input::{InputHub, VkbdInput};
+
 /// Names a domain for the layout: its name (e.g. from xenstore's
 /// `/local/domain/<id>/name`), or the number by default.
 pub type DomainNamer = Box<dyn Fn(u16) -> String + Send>;
@@ -19,11 +21,19 @@ pub struct CompositorSink {
     sources: Sources,
     name: DomainNamer,
     handles: HashMap<(u16, u32), SourceHandle>,
+    input: Option<InputHub>,
 }
 
 impl CompositorSink {
     pub fn new(sources: Sources, name: DomainNamer) -> Self {
-        CompositorSink { sources, name, handles: HashMap::new() }
+        CompositorSink { sources, name, handles: HashMap::new(), input: None }
+    }
+
+    /// Touches and keys the layout routes to an output go to its domain's
+    /// vkbd device through `hub`.
+    pub fn with_input(mut self, hub: InputHub) -> Self {
+        self.input = Some(hub);
+        self
     }
 
     fn key(&self, domain: u16, connector: u32) -> SourceKey {
@@ -52,6 +62,9 @@ impl DisplaySink for CompositorSink {
     fn add_output(&mut self, domain: u16, output: &Output) -> Result<(), SinkError> {
         let key = self.key(domain, output.index);
         let handle = self.sources.connect(&key).map_err(|e| format!("{e:?}"))?;
+        if let Some(hub) = &self.input {
+            handle.set_input(Box::new(VkbdInput::new(hub.clone(), domain, output.width, output.height)));
+        }
         self.handles.insert((domain, output.index), handle);
         Ok(())
     }

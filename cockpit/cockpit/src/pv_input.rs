@@ -1,10 +1,12 @@
 //! Touches and keys the compositor routes to a guest, delivered through the
 //! PV keyboard/touch backend (`vkbd-back`): each guest source gets a
-//! [`VkbdInput`] as its `GuestInput`, paired with a `ChannelSource` that
-//! the backend reads like a touchscreen whose axes span the source's
-//! buffer. The backend then scales positions to the frontend's size.
+//! [`VkbdInput`] as its `GuestInput`, which sends through the [`InputHub`]
+//! to the `ChannelSource` the backend reads for that domain, like a
+//! touchscreen. The backend then scales positions to the frontend's size.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
 
 use cockpit_core::{GuestEvent, GuestInput};
 use vkbd_back::codes::*;
@@ -13,35 +15,68 @@ use vkbd_back::{AbsRange, ChannelSource, RawEvent};
 /// Multi-touch slots a guest can hold at once.
 const SLOTS: usize = 10;
 
+/// The axes of the touchscreen the backend reads: a fixed fine grid, so a
+/// vkbd device can start before or after the display it goes with; the
+/// backend rounds back to the frontend's own size, which for a frontend
+/// whose input matches its buffer gives the very pixel touched.
+pub const AXIS_MAX: i32 = 32767;
+
+/// Where each frontend domain's routed input goes: the vkbd device the
+/// backend serves for it, once it exists (the latest one, after a restart).
+#[derive(Clone, Default)]
+pub struct InputHub {
+    routes: Arc<Mutex<HashMap<u16, Sender<RawEvent>>>>,
+}
+
+impl InputHub {
+    /// The backend's input source for `domain`'s vkbd device; events sent
+    /// to the domain go to it from now on.
+    pub fn source(&self, domain: u16, name: &str) -> ChannelSource {
+        let (tx, rx) = channel();
+        self.routes.lock().unwrap_or_else(|p| p.into_inner()).insert(domain, tx);
+        let axis = AbsRange { min: 0, max: AXIS_MAX };
+        let axes = [(ABS_X, axis), (ABS_Y, axis), (ABS_MT_POSITION_X, axis), (ABS_MT_POSITION_Y, axis)];
+        ChannelSource::new(name, &axes, rx)
+    }
+
+    fn send(&self, domain: u16, ev: RawEvent) {
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        // A device that went away takes its route with it.
+        if routes.get(&domain).is_some_and(|tx| tx.send(ev).is_err()) {
+            routes.remove(&domain);
+        }
+    }
+}
+
 /// Turns routed events into the evdev stream of a virtual touchscreen
-/// (multi-touch protocol B), pointer and keyboard.
+/// (multi-touch protocol B), pointer and keyboard for one guest source.
 pub struct VkbdInput {
-    tx: Sender<RawEvent>,
+    hub: InputHub,
+    domain: u16,
     width: u32,
     height: u32,
     slots: [Option<i32>; SLOTS],
 }
 
 impl VkbdInput {
-    /// A pair for a guest source whose buffer is `width`×`height`: the
-    /// compositor side and the backend's input source.
-    pub fn channel(name: &str, width: u32, height: u32) -> (VkbdInput, ChannelSource) {
-        let (tx, rx) = channel();
-        let x = AbsRange { min: 0, max: width.saturating_sub(1) as i32 };
-        let y = AbsRange { min: 0, max: height.saturating_sub(1) as i32 };
-        let axes = [(ABS_X, x), (ABS_Y, y), (ABS_MT_POSITION_X, x), (ABS_MT_POSITION_Y, y)];
-        let source = ChannelSource::new(name, &axes, rx);
-        (VkbdInput { tx, width, height, slots: [None; SLOTS] }, source)
+    /// The input of `domain`'s source whose buffer is `width`×`height`.
+    pub fn new(hub: InputHub, domain: u16, width: u32, height: u32) -> Self {
+        VkbdInput { hub, domain, width, height, slots: [None; SLOTS] }
     }
 
     fn send(&self, kind: u16, code: u16, value: i32) {
-        // The backend hanging up only means the guest is gone.
-        let _ = self.tx.send(RawEvent::new(kind, code, value));
+        self.hub.send(self.domain, RawEvent::new(kind, code, value));
     }
 
-    /// A buffer position as an axis value; a grab may reach outside.
+    /// A buffer position (a grab may reach outside) as an axis value: the
+    /// pixel under it, on the fine grid.
     fn axis(v: f64, size: u32) -> i32 {
-        (v.floor() as i64).clamp(0, size.saturating_sub(1) as i64) as i32
+        let top = i64::from(size.max(1) - 1);
+        let pixel = (v.floor() as i64).clamp(0, top);
+        if top == 0 {
+            return 0;
+        }
+        ((pixel * i64::from(AXIS_MAX) + top / 2) / top) as i32
     }
 
     fn position(&self, slot: usize, x: f64, y: f64) {

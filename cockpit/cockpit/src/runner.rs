@@ -3,12 +3,16 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cockpit_core::{Compositor, DisplayEvent, Layout};
 use cockpit_wayland::WaylandServer;
 
+use pv_config::BackendConfig;
+
 use crate::platform::Platform;
+use crate::pv_backends::PvBackends;
 use crate::sim::SimGuests;
 
 /// How a run is set up.
@@ -30,6 +34,9 @@ pub struct RunOptions {
     pub screenshot_dir: Option<PathBuf>,
     /// Print a line of statistics every this many frames.
     pub stats_every: Option<u64>,
+    /// Serve the driver domain's PV displays and input with these settings
+    /// on this platform.
+    pub pv_backend: Option<(BackendConfig, Arc<dyn pv_transport::Platform>)>,
 }
 
 impl Default for RunOptions {
@@ -43,6 +50,7 @@ impl Default for RunOptions {
             fps: 60,
             screenshot_dir: None,
             stats_every: None,
+            pv_backend: None,
         }
     }
 }
@@ -64,6 +72,10 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
     };
     let _sim = opts.sim.then(|| SimGuests::start(&comp.sources()));
     let _patterns = opts.patterns.then(|| crate::sim::start_patterns(&comp.sources()));
+    let _pv = match &opts.pv_backend {
+        Some((cfg, platform)) => Some(PvBackends::start(cfg, platform.clone(), comp.sources())?),
+        None => None,
+    };
     let period = Duration::from_secs_f64(1.0 / opts.fps.max(1) as f64);
     let start = Instant::now();
     let mut next = start;

@@ -7,13 +7,13 @@
 //! Pressing `F` while the IVI has the keyboard freezes it for three seconds,
 //! to show the watchdog's fallback without touching the cluster.
 
-use std::f64::consts::PI;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cockpit_core::font::{draw_text, text_size};
+use cockpit_gauges::{speed_at, Pixels, Speedometer};
 use cockpit_core::{Canvas, Frame, GuestEvent, PixelFormat, Rect, SourceHandle, SourceKey, Sources};
 
 /// The built-in simulator layout.
@@ -89,49 +89,20 @@ fn centred_text(c: &mut Canvas, cx: i32, y: i32, scale: i32, text: &str, rgb: u3
     draw_text(c, &all, cx - w / 2, y, scale, text, rgb);
 }
 
-/// A speedometer sweeping 0..240 km/h and back. The dial is drawn once;
-/// each frame lights the ring up to the speed and draws needle and number.
+/// A speedometer sweeping 0..240 km/h and back (the cluster guest's own
+/// drawing, `cockpit-gauges`).
 fn cluster(h: SourceHandle, stop: Arc<AtomicBool>) {
     let (w, ht) = h.preferred_size();
-    let (cx, cy, r) = (w as f64 / 2.0, ht as f64 * 0.58, ht as f64 * 0.42);
-    // The ring spans 240 degrees clockwise from lower left; each ring pixel
-    // with its angle along the ring.
-    let start = 210.0_f64.to_radians();
-    let mut dial = Canvas::new(w, ht, 0x05070a);
-    let mut ring = Vec::new();
-    let bound = Rect::new((cx - r) as i32, (cy - r) as i32, (2.0 * r) as i32 + 1, (2.0 * r) as i32 + 1).intersect(&dial.bounds());
-    for y in bound.y..bound.bottom() {
-        for x in bound.x..bound.right() {
-            let (fx, fy) = (x as f64 + 0.5, y as f64 + 0.5);
-            let d = ((fx - cx).powi(2) + (fy - cy).powi(2)).sqrt();
-            let rel = (start - (cy - fy).atan2(fx - cx)).rem_euclid(2.0 * PI);
-            if d > r - 10.0 && d < r && rel <= 240.0_f64.to_radians() {
-                dial.set(x as u32, y as u32, 0x2a3a4a);
-                ring.push((x as u32, y as u32, rel));
-            }
-        }
-    }
-    let all = dial.bounds();
-    draw_text(&mut dial, &all, 12, 12, 2, "CLUSTER (SIMULATED GUEST)", 0x445566);
-    centred_text(&mut dial, cx as i32, (cy + r * 0.15) as i32 + 50, 2, "KM/H", 0x8899aa);
+    let gauge = Speedometer::new(w, ht, "CLUSTER (SIMULATED GUEST)");
     let t0 = Instant::now();
     while !stop.load(Ordering::SeqCst) {
-        let t = t0.elapsed().as_secs_f64();
-        let speed = 120.0 - 120.0 * (t * 0.4).cos();
-        let lit = speed / 240.0 * 240.0_f64.to_radians();
-        let mut c = dial.clone();
-        for &(x, y, rel) in &ring {
-            if rel <= lit {
-                c.set(x, y, 0x00b4ff);
-            }
+        let mut px = vec![0u32; (w * ht) as usize];
+        if let Some(mut p) = Pixels::new(&mut px, w, ht) {
+            gauge.draw(&mut p, speed_at(t0.elapsed().as_millis() as u64));
         }
-        let a = start - lit;
-        for i in 0..(r as i32 - 14) {
-            let (x, y) = (cx + a.cos() * i as f64, cy - a.sin() * i as f64);
-            c.fill(&Rect::new(x as i32 - 2, y as i32 - 2, 4, 4), 0xff3020);
+        if let Ok(f) = Frame::from_pixels(&px, w, ht, PixelFormat::Xrgb8888) {
+            h.submit(f);
         }
-        centred_text(&mut c, cx as i32, (cy + r * 0.15) as i32, 6, &format!("{:.0}", speed), 0xffffff);
-        h.submit(c.into_frame());
         std::thread::sleep(Duration::from_millis(16));
     }
 }
@@ -141,18 +112,11 @@ fn telltales(h: SourceHandle, stop: Arc<AtomicBool>) {
     let (w, ht) = h.preferred_size();
     let t0 = Instant::now();
     while !stop.load(Ordering::SeqCst) {
-        let on = (t0.elapsed().as_millis() / 500).is_multiple_of(2);
         // Transparent where there is no lamp: premultiplied ARGB.
         let mut px = vec![0u32; (w * ht) as usize];
-        let mut lamp = |x0: u32, argb: u32| {
-            for y in 4..ht.saturating_sub(4) {
-                for x in x0..(x0 + ht - 8).min(w) {
-                    px[(y * w + x) as usize] = argb;
-                }
-            }
-        };
-        lamp(4, if on { 0xffff_a000 } else { 0xff30_2000 });
-        lamp(w / 2, if on { 0xff30_0000 } else { 0xffff_2020 });
+        if let Some(mut p) = Pixels::new(&mut px, w, ht) {
+            cockpit_gauges::telltales(&mut p, t0.elapsed().as_millis() as u64);
+        }
         if let Ok(f) = Frame::from_pixels(&px, w, ht, PixelFormat::Argb8888) {
             h.submit(f);
         }

@@ -4,10 +4,10 @@
 //! position in the guest's own buffer.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cockpit::pv_input::VkbdInput;
+use cockpit::pv_input::{InputHub, VkbdInput};
 use cockpit_core::{Compositor, DisplayEvent, Frame, Layout, PixelFormat};
 use pv_backend::toolstack::{create_device, DeviceSpec};
 use pv_backend::Supervisor;
@@ -38,16 +38,17 @@ fn a_touch_reaches_the_guest_under_it_in_its_own_pixels() {
     ivi.submit(Frame::from_pixels(&[0xff20_4060u32; 256], 16, 16, PixelFormat::Xrgb8888).unwrap());
     comp.render(Instant::now());
 
-    // The vkbd backend reads the compositor's routed events as its device.
-    let (input, source) = VkbdInput::channel("cockpit ivi", 16, 16);
-    ivi.set_input(Box::new(input));
-    let source = Arc::new(Mutex::new(Some(source)));
+    // The vkbd backend reads the compositor's routed events as its device,
+    // which it opens only when the frontend appears (after the source has
+    // its input).
+    let hub = InputHub::default();
+    ivi.set_input(Box::new(VkbdInput::new(hub.clone(), 1, 16, 16)));
     let lb = Loopback::new();
     let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
     sup.serve_kind(
         "vkbd",
-        Box::new(move |_| {
-            let src = source.lock().unwrap().take()?;
+        Box::new(move |info| {
+            let src = hub.source(info.fe_dom, "cockpit ivi");
             let cfg = VkbdConfig { width: 16, height: 16, mt_width: 16, mt_height: 16, mt_contacts: 2, ..Default::default() };
             Some(Box::new(VkbdBackend::new(cfg, vec![Box::new(src) as Box<dyn InputSource>])))
         }),

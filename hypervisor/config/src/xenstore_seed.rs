@@ -28,7 +28,11 @@ pub fn seed(domains: &[Domain], d: usize) -> Result<Vec<u8>, String> {
         push(&mut out, &Record { flags, owner, reader, path, value }).map_err(|e| format!("xenstore node {path}: {e}"))
     };
     rec(FLAG_FRESH, id, NO_READER, &home, "")?;
-    rec(0, id, NO_READER, &format!("{home}/name"), &domains[d].name)?;
+    // The name is the hypervisor's, so a guest cannot take another's place
+    // where a backend places by name (the compositor's layout); the one
+    // domain that serves its devices reads it, as dom0 reads it on Xen.
+    let name_reader = domains[d].pv.first().map_or(id, |s| s.be_dom);
+    rec(0, hv_core::xenstore::DOMID_HV, name_reader, &format!("{home}/name"), &domains[d].name)?;
     rec(0, id, NO_READER, &format!("{home}/domid"), &id.to_string())?;
     // Linux's Xen CPU hotplug reads each vCPU's availability.
     for v in 0..domains[d].vcpus {

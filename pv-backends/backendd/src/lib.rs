@@ -19,6 +19,7 @@ use vdispl_back::{
     DisplaySink, LatestFrameSink, PngSink, VdisplBackend, VdisplConfig, VfbBackend, VfbConfig,
 };
 use vkbd_back::{EvdevSource, InputSource, VkbdBackend, VkbdConfig};
+#[cfg(feature = "sound")]
 use vsnd_back::{AlsaAudio, CardRoute, Router, VsndBackend, VsndLimits};
 
 /// The display sink `[display]` asks for.
@@ -31,6 +32,7 @@ pub fn make_sink(cfg: &BackendConfig) -> Box<dyn DisplaySink> {
 }
 
 /// `[sound]` as the vsnd backend's router: devices per (domain, card).
+#[cfg(feature = "sound")]
 pub fn sound_router(cfg: &BackendConfig) -> Router {
     let s = &cfg.sound;
     let mut r = Router::new((!s.default_device.is_empty()).then(|| s.default_device.clone()));
@@ -41,6 +43,7 @@ pub fn sound_router(cfg: &BackendConfig) -> Router {
 }
 
 /// `[sound]`'s quotas for one card.
+#[cfg(feature = "sound")]
 pub fn sound_limits(cfg: &BackendConfig) -> VsndLimits {
     let s = &cfg.sound;
     VsndLimits {
@@ -66,7 +69,8 @@ pub fn vkbd_config(cfg: &BackendConfig) -> VkbdConfig {
     }
 }
 
-fn input_sources(cfg: &BackendConfig, info: &DeviceInfo) -> Vec<Box<dyn InputSource>> {
+/// The evdev devices `[[input]]` routes to this vkbd device.
+pub fn input_sources(cfg: &BackendConfig, info: &DeviceInfo) -> Vec<Box<dyn InputSource>> {
     let mut out: Vec<Box<dyn InputSource>> = Vec::new();
     for route in cfg.inputs_for(info.fe_dom, info.dev_id) {
         match EvdevSource::open(&route.device) {
@@ -77,9 +81,28 @@ fn input_sources(cfg: &BackendConfig, info: &DeviceInfo) -> Vec<Box<dyn InputSou
     out
 }
 
-/// A supervisor serving every device kind with the configured back ends.
+/// Makes one display sink per vdispl or vfb device.
+pub type SinkFactory = Arc<dyn Fn(&DeviceInfo) -> Box<dyn DisplaySink> + Send + Sync>;
+
+/// Input sources a vkbd device gets besides its `[[input]]` routes (a
+/// compositor's routed touches, say).
+pub type ExtraInput = Arc<dyn Fn(&DeviceInfo) -> Vec<Box<dyn InputSource>> + Send + Sync>;
+
+/// A supervisor serving the kinds `serve` names (every kind by default)
+/// with the configured back ends.
 pub fn supervisor(cfg: &BackendConfig, platform: Arc<dyn Platform>) -> Supervisor {
     let mut sup = Supervisor::new(platform);
+    #[cfg(feature = "sound")]
+    if cfg.serves("vsnd") {
+        serve_sound(&mut sup, cfg);
+    }
+    let c = cfg.clone();
+    serve_display_and_input(&mut sup, cfg, Arc::new(move |_: &DeviceInfo| make_sink(&c)), Arc::new(|_: &DeviceInfo| Vec::new()));
+    sup
+}
+
+#[cfg(feature = "sound")]
+fn serve_sound(sup: &mut Supervisor, cfg: &BackendConfig) {
     let (router, limits) = (sound_router(cfg), sound_limits(cfg));
     sup.serve_kind(
         "vsnd",
@@ -92,48 +115,53 @@ pub fn supervisor(cfg: &BackendConfig, platform: Arc<dyn Platform>) -> Superviso
             Some(Box::new(VsndBackend::new(Box::new(AlsaAudio), route, limits.clone())))
         }),
     );
-    let c = cfg.clone();
-    sup.serve_kind(
-        "vdispl",
-        Box::new(move |_| {
-            let limits = VdisplConfig {
-                max_buffer_size: c.display.max_buffer_mib.saturating_mul(1 << 20),
-                max_buffers: c.display.max_buffers,
-                max_mapped_bytes: u64::from(c.display.max_mapped_mib) << 20,
-                ..Default::default()
-            };
-            Some(Box::new(VdisplBackend::new(limits, make_sink(&c))))
-        }),
-    );
-    let c = cfg.clone();
-    sup.serve_kind(
-        "vfb",
-        Box::new(move |_| {
-            let limits = VfbConfig {
-                max_mem: c.display.max_buffer_mib.saturating_mul(1 << 20),
-                ..Default::default()
-            };
-            Some(Box::new(VfbBackend::new(limits, make_sink(&c))))
-        }),
-    );
+}
+
+/// Serves the display (`vdispl`, `vfb`) and input (`vkbd`, `vinput`) kinds
+/// `serve` names, each display device with a sink from `sink`, each input
+/// device with its `[[input]]` routes plus `extra`'s sources. One place for
+/// pv-backendd and the compositor (which passes itself as the sink).
+pub fn serve_display_and_input(sup: &mut Supervisor, cfg: &BackendConfig, sink: SinkFactory, extra: ExtraInput) {
+    if cfg.serves("vdispl") {
+        let (c, sink) = (cfg.clone(), sink.clone());
+        sup.serve_kind("vdispl", Box::new(move |info| Some(Box::new(VdisplBackend::new(vdispl_config(&c), sink(info))))));
+    }
+    if cfg.serves("vfb") {
+        let (c, sink) = (cfg.clone(), sink.clone());
+        sup.serve_kind("vfb", Box::new(move |info| Some(Box::new(VfbBackend::new(vfb_config(&c), sink(info))))));
+    }
     for kind in ["vkbd", "vinput"] {
-        let c = cfg.clone();
+        if !cfg.serves(kind) {
+            continue;
+        }
+        let (c, extra) = (cfg.clone(), extra.clone());
         sup.serve_kind(
             kind,
             Box::new(move |info| {
-                let sources = input_sources(&c, info);
+                let mut sources = input_sources(&c, info);
+                sources.extend(extra(info));
                 if sources.is_empty() {
-                    log::warn!(
-                        "{}: no input device routed to dom{}",
-                        info.be_dir,
-                        info.fe_dom
-                    );
+                    log::warn!("{}: no input device routed to dom{}", info.be_dir, info.fe_dom);
                 }
                 Some(Box::new(VkbdBackend::new(vkbd_config(&c), sources)))
             }),
         );
     }
-    sup
+}
+
+/// `[display]`'s quotas for one vdispl device.
+pub fn vdispl_config(cfg: &BackendConfig) -> VdisplConfig {
+    VdisplConfig {
+        max_buffer_size: cfg.display.max_buffer_mib.saturating_mul(1 << 20),
+        max_buffers: cfg.display.max_buffers,
+        max_mapped_bytes: u64::from(cfg.display.max_mapped_mib) << 20,
+        ..Default::default()
+    }
+}
+
+/// `[display]`'s quota for one vfb device.
+pub fn vfb_config(cfg: &BackendConfig) -> VfbConfig {
+    VfbConfig { max_mem: cfg.display.max_buffer_mib.saturating_mul(1 << 20), ..Default::default() }
 }
 
 /// Devices of the `[[guest]]` sections, with this backend's domain.

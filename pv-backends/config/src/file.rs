@@ -190,7 +190,16 @@ pub struct BackendConfig {
     /// `[[guest]]` entries, in file order (loopback simulator only).
     #[serde(default)]
     pub guest: Vec<GuestSection>,
+    /// The device kinds this process serves (`vsnd`, `vdispl`, `vfb`,
+    /// `vkbd`, `vinput`); every kind when left out. A driver domain whose
+    /// compositor serves the displays and input gives pv-backendd only
+    /// `["vsnd"]`, so sound outlives a compositor restart.
+    #[serde(default)]
+    pub serve: Vec<String>,
 }
+
+/// The device kinds a backend process can serve.
+pub const DEVICE_KINDS: [&str; 5] = ["vsnd", "vdispl", "vfb", "vkbd", "vinput"];
 
 impl BackendConfig {
     /// Parses the TOML text; errors name the line and field at fault.
@@ -210,7 +219,15 @@ impl BackendConfig {
                 ));
             }
         }
+        if let Some(k) = cfg.serve.iter().find(|k| !DEVICE_KINDS.contains(&k.as_str())) {
+            return Err(format!("serve: unknown device kind {k:?}; the kinds are {}", DEVICE_KINDS.join(", ")));
+        }
         Ok(cfg)
+    }
+
+    /// Whether this process serves device kind `kind`.
+    pub fn serves(&self, kind: &str) -> bool {
+        self.serve.is_empty() || self.serve.iter().any(|k| k == kind)
     }
 
     /// The `[[sound.route]]` of `domain`'s card `card`, if any.
@@ -303,5 +320,15 @@ mod tests {
             (c.vkbd.pointer, c.vkbd.contacts, c.vkbd.touch),
             ([800, 480], 2, [800, 600])
         );
+    }
+
+    #[test]
+    fn serve_picks_the_kinds_a_process_serves() {
+        let all = BackendConfig::from_toml("").unwrap();
+        assert!(DEVICE_KINDS.iter().all(|k| all.serves(k)));
+        let sound = BackendConfig::from_toml("serve = [\"vsnd\"]").unwrap();
+        assert!(sound.serves("vsnd") && !sound.serves("vdispl") && !sound.serves("vkbd"));
+        let e = BackendConfig::from_toml("serve = [\"vsound\"]").unwrap_err();
+        assert!(e.contains("\"vsound\"") && e.contains("vsnd, vdispl"), "{e}");
     }
 }

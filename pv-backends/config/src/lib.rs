@@ -15,5 +15,5 @@ pub mod xl;
 
 pub use file::{
     BackendConfig, DisplaySection, GuestSection, InputRoute, InputSection, SinkKind, SoundRoute,
-    SoundSection, TransportKind,
+    SoundSection, TransportKind, DEVICE_KINDS,
 };

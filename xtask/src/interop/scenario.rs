@@ -506,7 +506,18 @@ fn restart(run: &mut Run, work: &std::path::Path, tone: &[u8]) -> Vec<Check> {
     })();
     out.push(Check::new("restart: vkbd events flow", key));
     out.push(Check::new("restart: vfb pattern again", display(run, work, "fb-after-restart.png")));
-    let snd = sound(run, work, tone, "vsnd-after-restart.wav");
+    // The backend connects first; the frontend registers its ALSA card
+    // again and only then says Connected. Play once it has.
+    let fe_state = format!("/local/domain/{d}/device/vsnd/0/state");
+    let ready = run.dom0(
+        &format!("n=0; until [ \"$(xenstore read {fe_state})\" = 4 ] || [ $n -ge 150 ]; do usleep 200000; n=$((n + 1)); done; xenstore read {fe_state}"),
+        secs(60),
+    );
+    let snd = match ready {
+        Ok(s) if s.trim() == "4" => sound(run, work, tone, "vsnd-after-restart.wav"),
+        Ok(s) => Err(format!("the vsnd frontend did not reconnect within 30 s (state {})", s.trim())),
+        Err(e) => Err(e),
+    };
     let alive = run.domu("sh echo alive", secs(60));
     out.push(Check::new(
         "restart: vsnd plays again",

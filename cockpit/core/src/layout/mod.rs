@@ -5,6 +5,7 @@
 //! [[display]]
 //! name = "cluster"
 //! connector = "HDMI-A-1"      # DRM connector (KMS output only)
+//! device = "/dev/dri/card1"    # its DRM device, if not the output's default
 //! mode = "1920x720@60"
 //!
 //! [[source]]
@@ -61,6 +62,9 @@ pub struct DisplayConfig {
     pub name: String,
     /// The DRM connector name (`HDMI-A-1`, `Virtual-1`), for the KMS output.
     pub connector: Option<String>,
+    /// The DRM device it hangs off (`/dev/dri/card1`), for a KMS output
+    /// with several GPUs; the output's default device if left out.
+    pub device: Option<String>,
     pub width: u32,
     pub height: u32,
     pub refresh_hz: Option<u32>,
@@ -298,6 +302,7 @@ fn displays(t: &Text<'_>, raw: &[Spanned<RawDisplay>]) -> Result<Vec<DisplayConf
         out.push(DisplayConfig {
             name: name.clone(),
             connector: d.connector.as_ref().map(|c| c.get_ref().clone()),
+            device: d.device.as_ref().map(|c| c.get_ref().clone()),
             width,
             height,
             refresh_hz,

@@ -21,6 +21,7 @@ pub struct RawLayout {
 pub struct RawDisplay {
     pub name: Spanned<String>,
     pub connector: Option<Spanned<String>>,
+    pub device: Option<Spanned<String>>,
     pub mode: Spanned<String>,
     pub format: Option<Spanned<String>>,
     pub background: Option<Spanned<String>>,
