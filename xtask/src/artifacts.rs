@@ -87,6 +87,18 @@ pub fn sample_path(name: &str) -> PathBuf {
     root().join("samples").join(name).join("system.toml")
 }
 
+/// Samples whose domains boot images xtask builds first (cross-built
+/// programs in initramfs images the description names by path).
+const PREPARED: &[(&str, fn() -> Result<(), String>)] = &[("cockpit", crate::cockpit_sample::images)];
+
+/// Builds what `sample` needs before it can be loaded.
+pub fn prepare(sample: &str) -> Result<(), String> {
+    match PREPARED.iter().find(|(name, _)| *name == sample) {
+        Some((_, build)) => build(),
+        None => Ok(()),
+    }
+}
+
 /// Validates a sample (build errors name file, line and field).
 pub fn load(sample: &str, profile: Option<&str>) -> Result<Sample, String> {
     let opts = LoadOptions {
@@ -98,6 +110,7 @@ pub fn load(sample: &str, profile: Option<&str>) -> Result<Sample, String> {
 
 /// Builds the hypervisor, the guests and the sample's bundle.
 pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result<Built, String> {
+    prepare(sample)?;
     let s = load(sample, profile)?;
     if let Some(b) = board {
         if b != s.board.name {

@@ -34,6 +34,10 @@ enum Cmd {
         /// goes to stdout, so a script can read it (`| grep -q "beat 100"`).
         #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
         run_for: Option<std::time::Duration>,
+        /// No window for a sample with screens (the cockpit): the console
+        /// only. Without a desktop (no DISPLAY), this is the default.
+        #[arg(long)]
+        headless: bool,
     },
     /// Build the hypervisor image and boot bundle of a sample.
     Build(Target),
@@ -181,9 +185,18 @@ fn run_for_a_while(q: &qemu::QemuCommand, d: std::time::Duration) -> Result<(), 
 
 fn run(cmd: Cmd) -> Result<(), String> {
     match cmd {
-        Cmd::Run { target: t, run_for } => {
+        Cmd::Run { target: t, run_for, headless } => {
             let built = artifacts::build(&t.sample, t.board.as_deref(), t.profile.as_deref())?;
-            let q = qemu::QemuCommand::for_built(&built)?;
+            let mut q = qemu::QemuCommand::for_built(&built)?;
+            if q.has_screen() && !headless {
+                if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
+                    xtask::toolchain::ensure_debian_packages(&["qemu-system-gui"], "QEMU's window for the sample's screens")?;
+                    q.window();
+                    eprintln!("xtask: the screens are tabs of QEMU's window; the mouse is a finger on the IVI screen");
+                } else {
+                    eprintln!("xtask: no desktop (DISPLAY is unset): running headless");
+                }
+            }
             match run_for {
                 Some(d) => {
                     eprintln!("xtask: booting {} on {} for {}", built.sample.name, built.sample.board.name, humantime::format_duration(d));

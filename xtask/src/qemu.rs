@@ -79,6 +79,20 @@ impl QemuCommand {
         c
     }
 
+    /// Shows the machine's screens in a desktop window (`-display gtk`,
+    /// one tab per screen) instead of none.
+    pub fn window(&mut self) -> &mut Self {
+        if let Some(i) = self.args.windows(2).position(|w| w[0] == "-display" && w[1] == "none") {
+            self.args[i + 1] = "gtk,show-tabs=on".into();
+        }
+        self
+    }
+
+    /// Whether the machine has a screen (a sample's GPU device).
+    pub fn has_screen(&self) -> bool {
+        self.args.iter().any(|a| a.to_string_lossy().starts_with("virtio-gpu"))
+    }
+
     /// The machine booting a built sample: our hypervisor with its boot
     /// bundle, plus the sample's own `[qemu] args`.
     pub fn for_built(built: &Built) -> Result<QemuCommand, String> {

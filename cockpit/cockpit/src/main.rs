@@ -90,6 +90,13 @@ struct Common {
     /// `serve` is ignored: sound stays with pv-backendd).
     #[arg(long)]
     backend: Option<PathBuf>,
+    /// A touch device (evdev; a tablet's button is a finger) and the
+    /// display it spans: `/dev/input/event2=center`. Repeatable.
+    #[arg(long, value_name = "DEVICE=DISPLAY")]
+    touch: Vec<cockpit::evdev_input::TouchRoute>,
+    /// A keyboard (evdev) whose keys go to the focused source. Repeatable.
+    #[arg(long, value_name = "DEVICE")]
+    keyboard: Vec<PathBuf>,
 }
 
 /// The PV backends' settings and the platform they serve on.
@@ -153,6 +160,8 @@ fn start(layout: Layout, kind: OutputKind, c: &Common, sim: bool, socket: PathBu
         screenshot_dir: c.screenshot_dir.clone(),
         stats_every: c.stats,
         pv_backend: c.backend.as_deref().map(pv_backend).transpose()?,
+        touch: c.touch.clone(),
+        keyboards: c.keyboard.clone(),
     };
     run(layout, p.as_mut(), &opts).map_err(|e| e.to_string())
 }

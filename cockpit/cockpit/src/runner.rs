@@ -11,6 +11,7 @@ use cockpit_wayland::WaylandServer;
 
 use pv_config::BackendConfig;
 
+use crate::evdev_input::{EvdevInput, TouchRoute};
 use crate::platform::Platform;
 use crate::pv_backends::PvBackends;
 use crate::sim::SimGuests;
@@ -37,6 +38,10 @@ pub struct RunOptions {
     /// Serve the driver domain's PV displays and input with these settings
     /// on this platform.
     pub pv_backend: Option<(BackendConfig, Arc<dyn pv_transport::Platform>)>,
+    /// Touch devices (evdev) and the displays they span.
+    pub touch: Vec<TouchRoute>,
+    /// Keyboards (evdev).
+    pub keyboards: Vec<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -51,12 +56,18 @@ impl Default for RunOptions {
             screenshot_dir: None,
             stats_every: None,
             pv_backend: None,
+            touch: Vec::new(),
+            keyboards: Vec::new(),
         }
     }
 }
 
 /// Runs until the frame or time limit, or until the platform is closed.
 pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io::Result<()> {
+    let mut evdev = match opts.touch.is_empty() && opts.keyboards.is_empty() {
+        true => None,
+        false => Some(EvdevInput::open(&layout, &opts.touch, &opts.keyboards)?),
+    };
     let mut comp = Compositor::new(layout);
     for d in 0..comp.layout().displays.len() {
         comp.set_scanout_formats(d, &platform.scanout_formats(d));
@@ -96,6 +107,9 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
         events.clear();
         if !platform.poll_input(&mut events) {
             break;
+        }
+        if let Some(ev) = evdev.as_mut() {
+            ev.poll(&mut events);
         }
         for e in &events {
             comp.input(e);

@@ -34,13 +34,14 @@ fn target_dir() -> PathBuf {
     root().join("target/interop-aarch64")
 }
 
-fn cargo_build(manifest: &Path, package: Option<&str>) -> Result<(), String> {
+fn cargo_build(manifest: &Path, package: Option<&str>, features: &[&str]) -> Result<(), String> {
     let mut cmd = Command::new("/usr/bin/cargo");
     cmd.args(["build", "--release", "--locked", "-j1", "--target", TARGET]);
     cmd.arg("--manifest-path").arg(manifest);
     if let Some(p) = package {
         cmd.args(["-p", p]);
     }
+    cmd.args(features);
     cmd.arg("--target-dir").arg(target_dir());
     cmd.env("RUSTC", "/usr/bin/rustc")
         .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "aarch64-linux-gnu-gcc")
@@ -58,13 +59,34 @@ fn cargo_build(manifest: &Path, package: Option<&str>) -> Result<(), String> {
     }
 }
 
-/// pv-backendd (from the workspace) and the probe (its own workspace).
-pub fn build() -> Result<Binaries, String> {
+fn prepare() -> Result<PathBuf, String> {
     // Any arm64 fetch enables the architecture in dpkg first.
     debian::unpacked("libc6")?;
     toolchain::ensure_debian_packages(PACKAGES, "cross-building the backends for arm64 Linux")?;
-    cargo_build(&root().join("Cargo.toml"), Some("pv-backendd"))?;
-    cargo_build(&root().join("samples/interop/probe/Cargo.toml"), None)?;
-    let out = target_dir().join(TARGET).join("release");
+    Ok(target_dir().join(TARGET).join("release"))
+}
+
+/// pv-backendd (from the workspace) and the probe (its own workspace).
+pub fn build() -> Result<Binaries, String> {
+    let out = prepare()?;
+    cargo_build(&root().join("Cargo.toml"), Some("pv-backendd"), &[])?;
+    cargo_build(&root().join("samples/interop/probe/Cargo.toml"), None, &[])?;
     Ok(Binaries { backendd: out.join("pv-backendd"), probe: out.join("interop-probe") })
+}
+
+/// What the cockpit sample's domains run.
+pub struct CockpitBinaries {
+    pub backendd: PathBuf,
+    /// The compositor, KMS output only (no X11 window).
+    pub cockpit: PathBuf,
+    pub hmi: PathBuf,
+}
+
+/// pv-backendd, the compositor and the IVI's HMI.
+pub fn build_cockpit() -> Result<CockpitBinaries, String> {
+    let out = prepare()?;
+    cargo_build(&root().join("Cargo.toml"), Some("pv-backendd"), &[])?;
+    cargo_build(&root().join("Cargo.toml"), Some("cockpit"), &["--no-default-features", "--features", "kms"])?;
+    cargo_build(&root().join("samples/cockpit/hmi/Cargo.toml"), None, &[])?;
+    Ok(CockpitBinaries { backendd: out.join("pv-backendd"), cockpit: out.join("cockpit"), hmi: out.join("cockpit-hmi") })
 }

@@ -88,7 +88,7 @@ fn io(e: impl std::fmt::Display) -> String {
 
 /// An architecture-independent package (`apt-get download` without an
 /// architecture), unpacked next to `debian::unpacked`'s arm64 ones.
-fn unpacked_all(pkg: &str) -> Result<PathBuf, String> {
+pub(crate) fn unpacked_all(pkg: &str) -> Result<PathBuf, String> {
     let cache = root().join("target/debian");
     let dir = cache.join(pkg);
     if dir.join(".unpacked").exists() {
@@ -153,7 +153,7 @@ pub fn needed(data: &[u8]) -> Result<Vec<String>, String> {
 }
 
 /// A staging directory that becomes an initramfs.
-struct Tree {
+pub(crate) struct Tree {
     dir: PathBuf,
     /// Package roots searched for libraries.
     libs_from: Vec<PathBuf>,
@@ -161,7 +161,7 @@ struct Tree {
 }
 
 impl Tree {
-    fn new(dir: PathBuf, packages: &[&str]) -> Result<Self, String> {
+    pub(crate) fn new(dir: PathBuf, packages: &[&str]) -> Result<Self, String> {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io)?;
         }
@@ -170,14 +170,14 @@ impl Tree {
         Ok(Self { dir, libs_from, copied: HashSet::new() })
     }
 
-    fn put(&self, rel: &str, data: &[u8]) -> Result<(), String> {
+    pub(crate) fn put(&self, rel: &str, data: &[u8]) -> Result<(), String> {
         let p = self.dir.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).map_err(io)?;
         std::fs::write(&p, data).map_err(|e| format!("{}: {e}", p.display()))
     }
 
     /// Copies a sample directory (init scripts, configs) into the tree.
-    fn overlay(&self, from: &Path, rel: &str) -> Result<(), String> {
+    pub(crate) fn overlay(&self, from: &Path, rel: &str) -> Result<(), String> {
         for e in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))?.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let sub = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
@@ -190,7 +190,7 @@ impl Tree {
         Ok(())
     }
 
-    fn find_lib(&self, soname: &str) -> Option<PathBuf> {
+    pub(crate) fn find_lib(&self, soname: &str) -> Option<PathBuf> {
         for pkg in &self.libs_from {
             for d in ["lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu", "lib", "usr/lib"] {
                 let cand = pkg.join(d).join(soname);
@@ -205,7 +205,7 @@ impl Tree {
     }
 
     /// Adds an ELF program at `rel` and every library it needs under /lib.
-    fn program(&mut self, rel: &str, from: &Path) -> Result<(), String> {
+    pub(crate) fn program(&mut self, rel: &str, from: &Path) -> Result<(), String> {
         let data = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
         self.put(rel, &data)?;
         self.libraries(&data, &from.display().to_string())
@@ -226,7 +226,7 @@ impl Tree {
 
     /// Writes the `modules` list the initramfs builder reads and the load
     /// order `/etc/modules-load` the init scripts follow.
-    fn modules(&self, kernel: &Kernel, wanted: &[&str]) -> Result<(), String> {
+    pub(crate) fn modules(&self, kernel: &Kernel, wanted: &[&str]) -> Result<(), String> {
         let order = debian::module_closure(kernel, wanted)?;
         let rels: Vec<String> = order.iter().map(|p| p.display().to_string()).collect();
         self.put("modules", format!("{}\n", rels.join("\n")).as_bytes())?;
@@ -234,7 +234,7 @@ impl Tree {
         self.put("etc/modules-load", format!("{}\n", names.join("\n")).as_bytes())
     }
 
-    fn build(&self, kernel: &Kernel, out: &Path) -> Result<(), String> {
+    pub(crate) fn build(&self, kernel: &Kernel, out: &Path) -> Result<(), String> {
         let bytes = initramfs::build(&self.dir, kernel)?;
         std::fs::write(out, bytes).map_err(|e| format!("{}: {e}", out.display()))
     }

@@ -34,6 +34,17 @@ impl Machine {
         Self::spawn(QemuCommand::for_built(built)?, work, echo)
     }
 
+    /// A sample that brings its own devices (`[qemu] args`; the cockpit's
+    /// screens, tablet and keyboard), plus the 9p share after them and QMP.
+    pub fn start_sample(built: &crate::artifacts::Built, work: &Path, echo: bool) -> Result<Machine, String> {
+        let (share, qmp_path) = Self::prepare(work)?;
+        let mut q = QemuCommand::for_built(built)?;
+        q.share_9p("host", &share).qmp_socket(&qmp_path);
+        let mut con = q.spawn()?;
+        con.echo = echo;
+        Ok(Machine { con, share, qmp: None, qmp_path, next_cmd: 1 })
+    }
+
     /// Adds what both runs drive (QEMU's virtio keyboard, tablet and 9p
     /// share, in that order, and QMP) and starts QEMU.
     fn spawn(mut q: QemuCommand, work: &Path, echo: bool) -> Result<Machine, String> {
@@ -105,14 +116,30 @@ impl Machine {
 
     /// Sends input events (QMP `InputEvent` JSON objects) in one batch.
     pub fn input(&mut self, events: &[String]) -> Result<(), String> {
-        let msg = format!("{{\"execute\":\"input-send-event\",\"arguments\":{{\"events\":[{}]}}}}\n", events.join(","));
+        self.execute("input-send-event", &format!("{{\"events\":[{}]}}", events.join(",")))
+    }
+
+    /// As `input`, to the input device bound to screen `device` (its QEMU
+    /// id), as a click in that screen's window would go.
+    pub fn input_on(&mut self, device: &str, events: &[String]) -> Result<(), String> {
+        self.execute("input-send-event", &format!("{{\"device\":\"{device}\",\"events\":[{}]}}", events.join(",")))
+    }
+
+    /// What screen `device` (its QEMU id) shows, as a PPM file at `path`.
+    pub fn screendump(&mut self, device: &str, path: &Path) -> Result<(), String> {
+        let _ = std::fs::remove_file(path);
+        self.execute("screendump", &format!("{{\"filename\":\"{}\",\"device\":\"{device}\"}}", path.display()))
+    }
+
+    fn execute(&mut self, command: &str, arguments: &str) -> Result<(), String> {
+        let msg = format!("{{\"execute\":\"{command}\",\"arguments\":{arguments}}}\n");
         let s = self.qmp()?;
         s.write_all(msg.as_bytes()).map_err(|e| e.to_string())?;
         let r = read_reply(s)?;
         if r.contains("\"return\"") {
             Ok(())
         } else {
-            Err(format!("QMP input-send-event: {r}"))
+            Err(format!("QMP {command}: {r}"))
         }
     }
 }

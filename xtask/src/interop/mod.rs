@@ -12,9 +12,9 @@
 //! consoles and on files dom0 leaves in the 9p share.
 
 mod checks;
-mod cross;
-mod images;
-mod machine;
+pub(crate) mod cross;
+pub(crate) mod images;
+pub mod machine;
 mod scenario;
 
 pub use checks::Check;

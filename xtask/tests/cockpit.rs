@@ -1,0 +1,176 @@
+//! The cockpit sample (`samples/cockpit`) end to end on our hypervisor,
+//! headless, as `cargo xtask run --sample cockpit` boots it: QEMU's two
+//! screens are read back with QMP `screendump`, touches and keys go in as
+//! QMP input events, the driver domain's sound output is fetched through
+//! the harness's 9p share. Run through `cargo xtask test`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use xtask::artifacts::{self, root};
+use xtask::interop::machine::{ev, Machine};
+
+/// Three domains, two of them Linux, boot under TCG.
+const BOOT: Duration = Duration::from_secs(300);
+
+/// The IVI's tiles (samples/cockpit/hmi): tile 0 and its colours.
+const TILE0_CENTRE: (u32, u32) = (178, 156);
+const TILE0_LIT: u32 = 0xe0_4040;
+const TILE0_OUT: u32 = 0x38_1010;
+/// The telltale overlay's first lamp on the cluster screen (layout.toml
+/// puts the overlay at (404, 330); the lamp starts 4 pixels in), lit or not.
+const LAMP: (u32, u32) = (414, 340);
+const LAMP_COLOURS: [u32; 2] = [0xff_a000, 0x30_2000];
+
+struct Picture {
+    w: u32,
+    h: u32,
+    rgb: Vec<u8>,
+}
+
+impl Picture {
+    /// A binary PPM (P6, what `screendump` writes).
+    fn load(path: &Path) -> Picture {
+        let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut fields = Vec::new();
+        let mut at = 0;
+        while fields.len() < 4 {
+            while data[at].is_ascii_whitespace() {
+                at += 1;
+            }
+            let start = at;
+            while !data[at].is_ascii_whitespace() {
+                at += 1;
+            }
+            fields.push(String::from_utf8_lossy(&data[start..at]).into_owned());
+        }
+        assert_eq!(fields[0], "P6", "{} is not a binary PPM", path.display());
+        let (w, h) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+        Picture { w, h, rgb: data[at + 1..].to_vec() }
+    }
+
+    fn at(&self, (x, y): (u32, u32)) -> u32 {
+        let i = ((y * self.w + x) * 3) as usize;
+        u32::from(self.rgb[i]) << 16 | u32::from(self.rgb[i + 1]) << 8 | u32::from(self.rgb[i + 2])
+    }
+
+    /// Pixels that differ from `other` inside the rectangle.
+    fn changed(&self, other: &Picture, (x0, y0, w, h): (u32, u32, u32, u32)) -> usize {
+        (y0..y0 + h).flat_map(|y| (x0..x0 + w).map(move |x| (x, y))).filter(|&p| self.at(p) != other.at(p)).count()
+    }
+}
+
+struct Cockpit {
+    m: Machine,
+    work: std::path::PathBuf,
+    shots: u32,
+}
+
+impl Cockpit {
+    fn wait(&mut self, from: usize, needle: &str, timeout: Duration) -> usize {
+        match self.m.con.expect_after(from, needle, timeout) {
+            Some(i) => i,
+            None => panic!("no {needle:?} within {timeout:?}:\n{}", self.m.con.transcript()),
+        }
+    }
+
+    fn screen(&mut self, device: &str) -> Picture {
+        self.shots += 1;
+        let path = self.work.join(format!("{:02}-{device}.ppm", self.shots));
+        self.m.screendump(device, &path).unwrap_or_else(|e| panic!("{e}\n{}", self.m.con.transcript()));
+        Picture::load(&path)
+    }
+
+    /// Screendumps `device` until `ok` holds (the compositor presents at
+    /// its own pace), or panics with `what` after 20 s.
+    fn screen_until(&mut self, device: &str, what: &str, ok: impl Fn(&Picture) -> bool) -> Picture {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let p = self.screen(device);
+            if ok(&p) {
+                return p;
+            }
+            if Instant::now() > deadline {
+                panic!("{what} (last screendump: {})\n{}", self.work.display(), self.m.con.transcript());
+            }
+            self.m.con.pause(Duration::from_millis(500));
+        }
+    }
+
+    /// A click of the mouse on the IVI screen at (x, y): a touch there.
+    fn touch_ivi(&mut self, (x, y): (u32, u32)) {
+        let abs = |v: u32, size: u32| i64::from(v) * 32767 / i64::from(size - 1);
+        let events = [ev::abs("x", abs(x, 1024)), ev::abs("y", abs(y, 600))];
+        self.m.input_on("ivi-screen", &events).unwrap();
+        self.m.input_on("ivi-screen", &[ev::btn("left", true)]).unwrap();
+        self.m.input_on("ivi-screen", &[ev::btn("left", false)]).unwrap();
+    }
+
+    fn cluster_frames(&self, from: usize) -> Vec<u64> {
+        self.m.con.log[from..]
+            .iter()
+            .filter_map(|l| l.split("cluster: frame ").nth(1)?.split(' ').next()?.parse().ok())
+            .collect()
+    }
+}
+
+#[test]
+#[ignore = "boots the cockpit sample under QEMU: run with cargo xtask test"]
+fn the_cockpit_shows_both_screens_takes_touches_and_outlives_an_ivi_crash() {
+    let built = artifacts::build("cockpit", None, None).unwrap_or_else(|e| panic!("build the cockpit sample: {e}"));
+    let work = root().join("target/cockpit-sample/run");
+    let m = Machine::start_sample(&built, &work, false).unwrap();
+    let mut c = Cockpit { m, work: work.clone(), shots: 0 };
+
+    // Both guests reach their screens: the cluster's flips complete (each
+    // waits until the compositor presented it), the HMI has drawn.
+    c.wait(0, "cluster: frame 150 shown", BOOT);
+    c.wait(0, "hmi: 6 tiles on a 1024x600 screen", BOOT);
+
+    // The needle moves between two looks at the cluster screen; the
+    // telltales stay on top.
+    let dial = (350, 40, 324, 300);
+    let a = c.screen("cluster-screen");
+    c.m.con.pause(Duration::from_millis(700));
+    let b = c.screen_until("cluster-screen", "the cluster's needle does not move", |b| b.changed(&a, dial) > 200);
+    assert_eq!((b.w, b.h), (1024, 384));
+    for p in [&a, &b] {
+        assert!(LAMP_COLOURS.contains(&p.at(LAMP)), "telltale lamp shows {:06x}", p.at(LAMP));
+    }
+
+    // A click on the IVI's first tile is a touch on it: the HMI lights it
+    // and chimes.
+    let ivi = c.screen_until("ivi-screen", "the IVI's tiles are not on its screen", |p| p.at(TILE0_CENTRE) == TILE0_OUT);
+    assert_eq!((ivi.w, ivi.h), (1024, 600));
+    let mark = c.m.con.log.len();
+    c.touch_ivi(TILE0_CENTRE);
+    c.wait(mark, "hmi: tile 0 on", Duration::from_secs(30));
+    c.screen_until("ivi-screen", "the touched tile is not lit on the IVI screen", |p| p.at(TILE0_CENTRE) == TILE0_LIT);
+    let (code, out) = c.m.dom0("sleep 2; cp /tmp/ivi-sound.wav /host/chime.wav", Duration::from_secs(30)).unwrap();
+    assert_eq!(code, 0, "no sound reached the driver domain's output: {out}");
+    let wav = std::fs::read(c.m.share().join("chime.wav")).unwrap();
+    let loud = wav.get(44..).unwrap_or_default().chunks_exact(2).filter(|s| i16::from_le_bytes([s[0], s[1]]).unsigned_abs() > 4000).count();
+    assert!(loud > 4800, "the chime is not in the driver domain's sound output ({loud} loud samples of {})", wav.len() / 2);
+
+    // F12 crashes the IVI's kernel. Its screen shows the fallback, the
+    // cluster's frames keep coming, the IVI restarts and draws again.
+    let mark = c.m.con.log.len();
+    c.m.input(&[ev::key("f12", true)]).unwrap();
+    c.m.input(&[ev::key("f12", false)]).unwrap();
+    c.wait(mark, "[hv] ivi: Crash", Duration::from_secs(60));
+    c.screen_until("ivi-screen", "the crashed IVI's screen does not show the fallback", |p| {
+        p.at(TILE0_CENTRE) != TILE0_LIT && p.at(TILE0_CENTRE) != TILE0_OUT
+    });
+    let back = c.wait(mark, "hmi: 6 tiles on a 1024x600 screen", BOOT);
+    c.screen_until("ivi-screen", "the restarted IVI's tiles are not back", |p| p.at(TILE0_CENTRE) == TILE0_OUT);
+    let during = c.cluster_frames(mark);
+    let _ = back;
+    assert!(during.len() >= 2, "the cluster stalled while the IVI crashed and restarted: frame reports {during:?}");
+    for w in during.windows(2) {
+        assert!(w[1] > w[0], "cluster frame counter went back: {during:?}");
+    }
+    let t = c.m.con.transcript();
+    assert!(!t.contains("cluster: FAILED"), "{t}");
+    assert!(!t.contains("[cluster]") || !t.contains("display session ended"), "the cluster lost its display while the IVI crashed:\n{t}");
+    let _ = std::fs::write(work.join("console.log"), &t);
+}
