@@ -20,17 +20,29 @@
 //! A domain record: name[32], vcpus, flags, on_poweroff, on_reboot, on_crash,
 //! npassthrough, serves and foreign (domain masks), pins[8], mem_pa, mem_size, then three blobs (image,
 //! initrd, device tree) of (bundle offset, length, offset in guest RAM), then
-//! MAX_PASSTHROUGH passthrough entries of (pa, size, spi), then ram_ipa and
+//! four passthrough entries of (pa, size, spi), then ram_ipa and
 //! the RTDS budget and period (u32 microseconds each), then the Xen guest
 //! ABI's limits: grant frames and event channels (u16 each; 0 grant frames
 //! without FLAG_XEN), xenstore nodes (u16), watches and transactions (u8
 //! each), then the domain's xenstore seed blob (bundle offset, length; u64
-//! each; see `xenstore::seed`).
+//! each; see `xenstore::seed`), then 16 bytes unused and passthrough
+//! entries 4 to 7.
 
-pub const MAGIC: &[u8; 8] = b"CKPTHV03";
+pub const MAGIC: &[u8; 8] = b"CKPTHV04";
 pub const HEADER_SIZE: usize = 64;
-pub const RECORD_SIZE: usize = 288;
-pub const MAX_PASSTHROUGH: usize = 4;
+pub const RECORD_SIZE: usize = 384;
+pub const MAX_PASSTHROUGH: usize = 8;
+
+/// Where passthrough entry `i` sits in a domain record: the first four
+/// after the blobs, the rest at the record's end (a driver domain owning
+/// two screens, input and more needs more than four).
+fn passthrough_at(i: usize) -> usize {
+    if i < 4 {
+        136 + 24 * i
+    } else {
+        288 + 24 * (i - 4)
+    }
+}
 pub const MAX_DOMAINS: usize = 8;
 pub const MAX_VCPUS: usize = 8;
 pub const NAME_LEN: usize = 32;
@@ -394,7 +406,7 @@ impl<'a> Bundle<'a> {
         }
         let mut passthrough = [Passthrough::default(); MAX_PASSTHROUGH];
         for (i, p) in passthrough.iter_mut().enumerate().take(npassthrough as usize) {
-            let at = 136 + 24 * i;
+            let at = passthrough_at(i);
             *p = Passthrough { pa: u64_at(r, at), size: u64_at(r, at + 8), spi: u32_at(r, at + 16) };
             let aligned = p.pa % 4096 == 0 && p.size % 4096 == 0 && p.size > 0;
             if !aligned || p.pa.checked_add(p.size).is_none() || (p.spi != 0 && !(32..1020).contains(&p.spi)) {
@@ -535,7 +547,7 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
         r[256..264].copy_from_slice(&seed_at.0.to_le_bytes());
         r[264..272].copy_from_slice(&seed_at.1.to_le_bytes());
         for (j, p) in d.passthrough().iter().enumerate() {
-            let at = 136 + 24 * j;
+            let at = passthrough_at(j);
             r[at..at + 8].copy_from_slice(&p.pa.to_le_bytes());
             r[at + 8..at + 16].copy_from_slice(&p.size.to_le_bytes());
             r[at + 16..at + 20].copy_from_slice(&p.spi.to_le_bytes());
@@ -617,6 +629,24 @@ mod tests {
         // A passthrough SPI that is not an SPI is refused.
         let mut bad = bytes.clone();
         bad[HEADER_SIZE + 136 + 16..HEADER_SIZE + 136 + 20].copy_from_slice(&5u32.to_le_bytes());
+        assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadPassthrough);
+    }
+
+    #[test]
+    fn a_driver_domain_keeps_all_eight_passthrough_devices() {
+        let img = [1u8; 10];
+        let mut d = dom("driver", &img);
+        for (i, p) in d.passthrough.iter_mut().enumerate() {
+            *p = Passthrough { pa: 0x0a00_0000 + 0x1000 * i as u64, size: 0x1000, spi: 40 + i as u32 };
+        }
+        d.npassthrough = MAX_PASSTHROUGH as u8;
+        let bytes = encode(&board(), &[d]).unwrap();
+        let got = Bundle::parse(&bytes).unwrap().domain(0).unwrap();
+        assert_eq!(got.passthrough(), &d.passthrough[..]);
+        // The last entry is checked like the first.
+        let mut bad = bytes.clone();
+        let at = HEADER_SIZE + passthrough_at(MAX_PASSTHROUGH - 1) + 16;
+        bad[at..at + 4].copy_from_slice(&1020u32.to_le_bytes());
         assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadPassthrough);
     }
 

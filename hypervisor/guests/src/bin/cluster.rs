@@ -27,7 +27,7 @@ mod guest {
     /// 30 frames per second.
     const PERIOD_MS: u64 = 33;
     /// A progress line every this many frames.
-    const REPORT: u64 = 150;
+    const REPORT: u64 = 30;
 
     fn fail(what: &dyn core::fmt::Display) -> ! {
         println!("cluster: FAILED: {what}");
