@@ -128,6 +128,15 @@ impl Cockpit {
         self.m.input_on("ivi-screen", &[ev::btn("left", false)]).unwrap();
     }
 
+    /// The compositor's count of frames from the cluster's gauges, from
+    /// each statistics line it printed after `from` up to `to`.
+    fn gauges_frames(&self, from: usize, to: usize) -> Vec<u64> {
+        self.m.con.log[from..=to]
+            .iter()
+            .filter_map(|l| l.split("frames from sources: ").nth(1)?.split(' ').find_map(|kv| kv.strip_prefix("gauges="))?.parse().ok())
+            .collect()
+    }
+
     fn cluster_frames(&self, from: usize) -> Vec<u64> {
         self.m.con.log[from..]
             .iter()
@@ -187,6 +196,15 @@ fn the_cockpit_shows_both_screens_takes_touches_and_outlives_an_ivi_crash() {
     });
     let back = c.wait(mark, "hmi: 6 tiles on a 1024x600 screen", BOOT);
     c.screen_until("ivi-screen", "the restarted IVI's tiles are not back", |p| p.at(TILE0_CENTRE) == TILE0_OUT);
+    // The compositor's statistics (every 100 of its frames) count the
+    // frames each source brought: the gauges' count grows at every one
+    // through the IVI's crash and restart.
+    let counts = c.gauges_frames(mark, back);
+    assert!(counts.len() >= 2, "too few compositor statistics during the IVI's outage: {counts:?}\n{}", c.m.con.transcript());
+    for w in counts.windows(2) {
+        assert!(w[1] > w[0], "the cluster's frames stalled in the compositor while the IVI was down: {counts:?}");
+    }
+    println!("cockpit: gauges frames counted by the compositor during the IVI's outage: {counts:?}");
     // The cluster reports every 30 frames it has seen shown: through the
     // IVI's crash and restart the reports keep coming, none missing.
     let during = c.cluster_frames(mark);

@@ -141,10 +141,12 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
         }
         if opts.stats_every.is_some_and(|n| frames.is_multiple_of(n)) {
             let secs = start.elapsed().as_secs_f64();
+            let per_source: Vec<String> = comp.source_frames().map(|(name, n)| format!("{name}={n}")).collect();
             eprintln!(
-                "cockpit: {frames} frames in {secs:.1} s ({:.1} fps), {:.0} pixels composed per frame",
+                "cockpit: {frames} frames in {secs:.1} s ({:.1} fps), {:.0} pixels composed per frame; frames from sources: {}",
                 frames as f64 / secs,
-                composed as f64 / frames as f64
+                composed as f64 / frames as f64,
+                per_source.join(" ")
             );
         }
         if opts.frames.is_some_and(|n| frames >= n) || opts.duration.is_some_and(|d| start.elapsed() >= d) {

@@ -77,6 +77,8 @@ struct LayerState {
     last_flip: Option<Instant>,
     status: SourceStatus,
     ever_connected: bool,
+    /// New frames taken from the source (what a stall shows in).
+    frames: u64,
 }
 
 struct DisplayState {
@@ -146,6 +148,7 @@ impl Compositor {
                 last_flip: None,
                 status: SourceStatus::Waiting,
                 ever_connected: false,
+                frames: 0,
             })
             .collect();
         let router = Router {
@@ -186,6 +189,12 @@ impl Compositor {
 
     pub fn status(&self, id: SourceId) -> SourceStatus {
         self.layers[id.0].status
+    }
+
+    /// Each source's name and how many new frames it has brought since the
+    /// compositor started, in layout order.
+    pub fn source_frames(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+        self.layout.sources.iter().zip(&self.layers).map(|(s, l)| (s.name.as_str(), l.frames))
     }
 
     /// The current placement of a source's frame, if it has one.
@@ -298,6 +307,7 @@ impl Compositor {
             layer.frame = Some(frame);
             layer.placement = Some(placement);
             layer.last_flip = Some(now);
+            layer.frames += 1;
         }
         layer.ever_connected |= connected;
         let expired = |since: Instant| cfg.watchdog.is_some_and(|w| now.saturating_duration_since(since) > w);

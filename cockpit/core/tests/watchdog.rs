@@ -222,3 +222,21 @@ fn producers_vanishing_mid_frame_on_other_threads_are_survived() {
     }
     assert!(t0.elapsed().as_secs() < 60);
 }
+
+#[test]
+fn per_source_frame_counts_show_which_source_stalled() {
+    let clock = Clock::new();
+    let mut c = layout_compositor(TWO_DISPLAYS);
+    let src = c.sources();
+    let (gauges, ivi) = (src.connect_by_name("gauges").unwrap(), src.connect_by_name("ivi").unwrap());
+    for t in 0..3 {
+        gauges.submit(Frame::solid(64, 24, PixelFormat::Xrgb8888, 0xff20_4000 + t));
+        c.render(clock.at(t as u64 * 16));
+    }
+    // Two frames between renders: only the newer is taken, and counted.
+    ivi.submit(Frame::solid(64, 40, PixelFormat::Xrgb8888, 0xff00_0001));
+    ivi.submit(Frame::solid(64, 40, PixelFormat::Xrgb8888, 0xff00_0002));
+    c.render(clock.at(64));
+    let counts: Vec<(String, u64)> = c.source_frames().map(|(n, f)| (n.to_string(), f)).collect();
+    assert_eq!(counts, [("gauges".to_string(), 3), ("ivi".to_string(), 1), ("radio".to_string(), 0)]);
+}

@@ -232,6 +232,17 @@ impl VdisplFront {
         c
     }
 
+    /// Every half second of waiting, whether the backend is still there: a
+    /// backend that died leaves its state as it was, but its successor
+    /// starts the device over, and a wait for the dead one's answer would
+    /// only time out.
+    fn check_backend(xs: &dyn pv_transport::Xenstore, be_dir: &str, waited: u32) -> Result<()> {
+        if waited % 500 == 0 && xenbus::read_state(xs, be_dir) != XenbusState::Connected {
+            return Err(Error::Transport(pv_transport::Error::Closed));
+        }
+        Ok(())
+    }
+
     fn drain_events(connectors: &mut [Connector]) {
         for c in connectors {
             while let Ok(Some(bytes)) = c.evt.take() {
@@ -278,6 +289,7 @@ impl VdisplFront {
                 Self::drain_events(&mut self.connectors);
             } else {
                 waited += 10;
+                Self::check_backend(&*self.ep.store, &self.be_dir, waited)?;
             }
         }
     }
@@ -380,6 +392,7 @@ impl VdisplFront {
             }
             if !self.ep.events.wait_and_unmask(10)? {
                 waited += 10;
+                Self::check_backend(&*self.ep.store, &self.be_dir, waited)?;
             }
         }
     }
