@@ -21,7 +21,7 @@ use crate::format::PixelFormat;
 use crate::frame::Frame;
 use crate::geom::{Filter, Placement, Rect, Rotation, Scaling};
 use crate::input::{DisplayEvent, GuestEvent};
-use crate::layout::{AlphaMode, Fallback, FocusPolicy, Layout, SourceConfig};
+use crate::layout::{AlphaMode, Fallback, FocusPolicy, Layout, Role, SourceConfig};
 use crate::source::{SourceId, Sources};
 
 /// How much a stale source's last frame is darkened (of 255).
@@ -572,14 +572,23 @@ fn draw_source(canvas: &mut Canvas, clip: &Rect, cfg: &SourceConfig, layer: &Lay
         };
         compose::draw(canvas, clip, &l, scratch)
     };
+    // A cluster's region is its own: whatever its frame leaves uncovered
+    // (letterboxing, alpha) is black, never what lies beneath.
+    let mut n = 0;
+    if cfg.role == Role::Cluster {
+        canvas.fill(&dest.intersect(clip), 0x000000);
+        n += dest.intersect(clip).area() as u64;
+    }
     if !layer.status.shows_fallback() {
-        return match (&layer.frame, &layer.placement) {
+        return n + match (&layer.frame, &layer.placement) {
             (Some(f), Some(p)) => draw_frame(canvas, scratch, f, p, cfg.filter, 255, straight_alpha),
             _ => 0,
         };
     }
+    // A stale gauge or lamp must not stay readable: a plate, never dimmed.
+    let plate_only = cfg.role != Role::Normal;
     match &cfg.fallback {
-        Fallback::Hide => 0,
+        Fallback::Hide => n,
         Fallback::Image(img) => {
             let p = Placement::new(
                 img.width() as i32,
@@ -590,12 +599,11 @@ fn draw_source(canvas: &mut Canvas, clip: &Rect, cfg: &SourceConfig, layer: &Lay
                 Scaling::Fit,
             );
             canvas.fill(&dest.intersect(clip), PLATE_RGB);
-            draw_frame(canvas, scratch, img, &p, Filter::Bilinear, 255, false)
+            n + draw_frame(canvas, scratch, img, &p, Filter::Bilinear, 255, false)
         }
         Fallback::Dim => {
-            let mut n = 0;
             match (&layer.frame, &layer.placement) {
-                (Some(f), Some(p)) if f.is_intact() => n += draw_frame(canvas, scratch, f, p, cfg.filter, DIM, straight_alpha),
+                (Some(f), Some(p)) if f.is_intact() && !plate_only => n += draw_frame(canvas, scratch, f, p, cfg.filter, DIM, straight_alpha),
                 _ => {
                     canvas.fill(&dest.intersect(clip), PLATE_RGB);
                     n += dest.intersect(clip).area() as u64;

@@ -86,7 +86,7 @@ fn a_stale_source_is_dimmed_and_labelled_and_nothing_else_changes() {
 }
 
 #[test]
-fn the_cluster_going_stale_is_labelled_too_and_the_ivi_cannot_cover_it() {
+fn the_cluster_going_stale_gets_a_plate_and_the_ivi_cannot_cover_it() {
     let clock = Clock::new();
     let text = TWO_DISPLAYS.replacen("display = \"center\"\nwatchdog_ms = 100", "display = \"cluster\"\nz = 50", 1);
     let mut c = layout_compositor(&text);
@@ -100,7 +100,8 @@ fn the_cluster_going_stale_is_labelled_too_and_the_ivi_cannot_cover_it() {
     c.render(clock.at(150));
     let shot = c.snapshot(0);
     assert_eq!(c.status(SourceId(0)), SourceStatus::Stale);
-    assert_eq!(shot.get(1, 1), 0xff0b_1744, "the cluster's last frame, dimmed, still on top");
+    assert_eq!(shot.get(1, 1), 0xff20_2020, "a plate replaces the stale cluster, still on top");
+    assert_eq!(count(&shot, 0xff0b_1744) + count(&shot, 0xff20_40c0), 0, "nothing of the stale gauges stays readable");
     assert_eq!(count(&shot, 0xffff_0000), 0, "no IVI pixel shows in the cluster's region");
     assert!(count(&shot, LABEL) > 20);
 }
@@ -239,4 +240,29 @@ fn per_source_frame_counts_show_which_source_stalled() {
     c.render(clock.at(64));
     let counts: Vec<(String, u64)> = c.source_frames().map(|(n, f)| (n.to_string(), f)).collect();
     assert_eq!(counts, [("gauges".to_string(), 3), ("ivi".to_string(), 1), ("radio".to_string(), 0)]);
+}
+
+#[test]
+fn a_cluster_with_alpha_or_letterboxing_never_shows_what_is_under_it() {
+    let clock = Clock::new();
+    // The IVI under the cluster's region; the cluster's buffer is narrower
+    // than its region (letterboxed) and half transparent.
+    let text = TWO_DISPLAYS.replacen("display = \"center\"\nwatchdog_ms = 100", "display = \"cluster\"\nz = -5", 1);
+    let mut c = layout_compositor(&text);
+    let src = c.sources();
+    let (gauges, ivi) = (src.connect_by_name("gauges").unwrap(), src.connect_by_name("ivi").unwrap());
+    ivi.submit(Frame::solid(64, 24, PixelFormat::Xrgb8888, 0xffff_0000));
+    gauges.submit(Frame::solid(32, 24, PixelFormat::Argb8888, 0x8000_0080));
+    c.render(clock.at(0));
+    let shot = c.snapshot(0);
+    assert_eq!(count(&shot, 0xffff_0000), 0, "IVI pixels show through the cluster's region");
+    assert!(shot.pixels().iter().any(|&p| p == 0xff00_0080), "the cluster's own picture is there");
+}
+
+#[test]
+fn safety_roles_cannot_be_claimed_by_an_app_id_nor_hidden() {
+    let e = cockpit_core::Layout::parse(&TWO_DISPLAYS.replacen("guest = \"cluster/0\"", "app_id = \"cluster\"", 1), std::path::Path::new("l.toml")).unwrap_err().to_string();
+    assert!(e.contains("app_id") && e.contains("Wayland client chooses its own app id"), "{e}");
+    let e = cockpit_core::Layout::parse(&TWO_DISPLAYS.replacen("role = \"cluster\"", "role = \"cluster\"\nfallback = \"hide\"", 1), std::path::Path::new("l.toml")).unwrap_err().to_string();
+    assert!(e.contains("fallback") && e.contains("never hides"), "{e}");
 }

@@ -113,12 +113,14 @@ pub enum AlphaMode {
 /// What is shown when a source stops flipping (its watchdog expires) or vanishes.
 #[derive(Clone, Debug, Default)]
 pub enum Fallback {
-    /// Its last frame, dimmed, with its label over it.
+    /// Its last frame, dimmed, with its label over it; for a cluster or
+    /// telltale source a plate with its label instead (a stale speedometer
+    /// must not stay readable).
     #[default]
     Dim,
     /// A configured picture, fitted to the destination rectangle.
     Image(Frame),
-    /// Nothing: what is below shows through.
+    /// Nothing: what is below shows through (normal sources only).
     Hide,
 }
 
@@ -477,6 +479,25 @@ fn source(
             ))
         }
     };
+    if role != Role::Normal {
+        // A Wayland client names its own app id: anyone could claim the
+        // cluster's slot. Safety roles belong to guests, whose source names
+        // the backend derives from the system description.
+        if let Some(a) = &r.app_id {
+            return Err(t.at(
+                a.span(),
+                f("app_id"),
+                "a cluster or telltale source must be a guest's (`guest = \"domain/connector\"`): a Wayland client chooses its own app id",
+            ));
+        }
+        if let (Fallback::Hide, Some(v)) = (&fallback, &r.fallback) {
+            return Err(t.at(
+                v.span(),
+                f("fallback"),
+                "a cluster or telltale source never hides (what is under it would show through); its fallback is a plate with its label (\"dim\") or an image",
+            ));
+        }
+    }
     Ok(SourceConfig {
         name: name.clone(),
         key,
