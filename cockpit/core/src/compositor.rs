@@ -43,11 +43,13 @@ pub enum SourceStatus {
     NoSignal,
     /// Was connected and went away.
     Vanished,
+    /// Flips, but its picture has not changed within its `frozen` time.
+    Frozen,
 }
 
 impl SourceStatus {
     fn shows_fallback(self) -> bool {
-        matches!(self, SourceStatus::Stale | SourceStatus::NoSignal | SourceStatus::Vanished)
+        matches!(self, SourceStatus::Stale | SourceStatus::NoSignal | SourceStatus::Vanished | SourceStatus::Frozen)
     }
 }
 
@@ -79,6 +81,10 @@ struct LayerState {
     ever_connected: bool,
     /// New frames taken from the source (what a stall shows in).
     frames: u64,
+    /// With a `frozen` time: the last picture's fingerprint and when the
+    /// picture last changed.
+    fingerprint: Option<u64>,
+    last_change: Option<Instant>,
 }
 
 struct DisplayState {
@@ -149,6 +155,8 @@ impl Compositor {
                 status: SourceStatus::Waiting,
                 ever_connected: false,
                 frames: 0,
+                fingerprint: None,
+                last_change: None,
             })
             .collect();
         let router = Router {
@@ -263,7 +271,11 @@ impl Compositor {
             .iter()
             .zip(&self.layers)
             .filter(|(_, l)| matches!(l.status, SourceStatus::Live | SourceStatus::Waiting))
-            .filter_map(|(s, l)| Some((l.last_flip.unwrap_or(started) + s.watchdog?).saturating_duration_since(now)))
+            .flat_map(|(s, l)| {
+                let flip = s.watchdog.map(|w| l.last_flip.unwrap_or(started) + w);
+                let change = s.frozen.zip(l.last_change).map(|(f, at)| at + f);
+                [flip, change].into_iter().flatten().map(|at| at.saturating_duration_since(now))
+            })
             .min()
     }
 
@@ -304,6 +316,14 @@ impl Compositor {
                     }
                 }
             }
+            if cfg.frozen.is_some() {
+                // A picture whose memory was revoked counts as unchanged.
+                let fp = frame.fingerprint();
+                if layer.last_change.is_none() || (fp.is_some() && fp != layer.fingerprint) {
+                    layer.last_change = Some(now);
+                }
+                layer.fingerprint = fp;
+            }
             layer.frame = Some(frame);
             layer.placement = Some(placement);
             layer.last_flip = Some(now);
@@ -314,8 +334,11 @@ impl Compositor {
         layer.status = if !connected && layer.ever_connected {
             SourceStatus::Vanished
         } else if let Some(t) = layer.last_flip {
+            let frozen = |since: Instant| cfg.frozen.is_some_and(|f| now.saturating_duration_since(since) > f);
             if expired(t) {
                 SourceStatus::Stale
+            } else if layer.last_change.is_some_and(frozen) {
+                SourceStatus::Frozen
             } else {
                 SourceStatus::Live
             }

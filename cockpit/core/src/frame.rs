@@ -177,6 +177,28 @@ impl Frame {
         self.format.fetch(self.row(y as usize), x as usize)
     }
 
+    /// A fingerprint of the picture (every visible byte), to tell a guest
+    /// that keeps flipping the same picture from one that draws; `None` if
+    /// the memory no longer holds every row.
+    pub fn fingerprint(&self) -> Option<u64> {
+        let rows = self.rows()?;
+        // FxHash-style: a multiply and a rotate per 8 bytes.
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = u64::from(self.width) << 32 | u64::from(self.height);
+        for y in 0..self.height as usize {
+            let row = rows.row(y);
+            let mut words = row.chunks_exact(8);
+            for w in &mut words {
+                let v = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+                h = (h.rotate_left(5) ^ v).wrapping_mul(K);
+            }
+            for &b in words.remainder() {
+                h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+            }
+        }
+        Some(h)
+    }
+
     /// Whether two frames show the same memory (no copy was made).
     pub fn same_memory(&self, other: &Frame) -> bool {
         std::ptr::addr_eq(Arc::as_ptr(&self.data), Arc::as_ptr(&other.data)) && self.offset == other.offset

@@ -266,3 +266,38 @@ fn safety_roles_cannot_be_claimed_by_an_app_id_nor_hidden() {
     let e = cockpit_core::Layout::parse(&TWO_DISPLAYS.replacen("role = \"cluster\"", "role = \"cluster\"\nfallback = \"hide\"", 1), std::path::Path::new("l.toml")).unwrap_err().to_string();
     assert!(e.contains("fallback") && e.contains("never hides"), "{e}");
 }
+
+#[test]
+fn a_cluster_re_flipping_one_picture_is_caught_as_frozen() {
+    let clock = Clock::new();
+    let text = TWO_DISPLAYS
+        .replacen("watchdog_ms = 100", "watchdog_ms = 100\nfrozen_ms = 120", 1)
+        .replacen("display = \"center\"\nwatchdog_ms = 100", "display = \"center\"", 1);
+    let mut c = layout_compositor(&text);
+    let gauges = c.sources().connect_by_name("gauges").unwrap();
+    // Flipping well within the watchdog, always the same picture.
+    for t in 0..5 {
+        gauges.submit(Frame::solid(64, 24, PixelFormat::Xrgb8888, 0xff20_40c0));
+        c.render(clock.at(t * 50));
+        if t == 1 {
+            // Flipped at 50 ms, unchanged since 0: the picture's deadline
+            // (120 ms) comes before the flip's (150 ms).
+            assert_eq!(c.next_deadline(clock.at(50)), Some(std::time::Duration::from_millis(70)));
+        }
+    }
+    assert_eq!(c.status(SourceId(0)), SourceStatus::Frozen, "same picture for 200 ms, flips or not");
+    let shot = c.snapshot(0);
+    assert_eq!(count(&shot, 0xff20_40c0), 0, "the frozen gauges are replaced by a plate");
+    assert!(count(&shot, LABEL) > 20);
+    // A new picture: live again.
+    gauges.submit(Frame::solid(64, 24, PixelFormat::Xrgb8888, 0xff20_40c1));
+    c.render(clock.at(250));
+    assert_eq!(c.status(SourceId(0)), SourceStatus::Live);
+    assert_eq!(c.snapshot(0).get(1, 1), 0xff20_40c1);
+    // A moving picture is never frozen.
+    for t in 0..6u32 {
+        gauges.submit(Frame::solid(64, 24, PixelFormat::Xrgb8888, 0xff00_0000 + t));
+        c.render(clock.at(300 + u64::from(t) * 50));
+        assert_eq!(c.status(SourceId(0)), SourceStatus::Live);
+    }
+}

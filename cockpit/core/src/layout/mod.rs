@@ -14,6 +14,7 @@
 //! display = "cluster"
 //! role = "cluster"            # always on top in its region, never occluded
 //! watchdog_ms = 200
+//! frozen_ms = 1000           # the picture must change this often, flips or not
 //!
 //! [[source]]
 //! name = "nav"
@@ -145,6 +146,11 @@ pub struct SourceConfig {
     pub input: bool,
     /// Longest time between flips before the fallback is shown.
     pub watchdog: Option<Duration>,
+    /// Longest time the picture may stay the same, flips or not, before
+    /// the fallback is shown: for sources that change every frame by
+    /// design (a moving gauge, an alive counter), so a guest stuck
+    /// re-flipping one picture is caught.
+    pub frozen: Option<Duration>,
     pub fallback: Fallback,
     /// Shown on the fallback.
     pub label: String,
@@ -454,6 +460,11 @@ fn source(
         Some(v) if (1..=3_600_000).contains(v.get_ref()) => Some(Duration::from_millis(*v.get_ref() as u64)),
         Some(v) => return Err(t.at(v.span(), f("watchdog_ms"), "expected 1 to 3600000 milliseconds")),
     };
+    let frozen = match &r.frozen_ms {
+        None => None,
+        Some(v) if (1..=3_600_000).contains(v.get_ref()) => Some(Duration::from_millis(*v.get_ref() as u64)),
+        Some(v) => return Err(t.at(v.span(), f("frozen_ms"), "expected 1 to 3600000 milliseconds")),
+    };
     let fallback = match (r.fallback.as_ref().map(|v| (v, v.get_ref().as_str())), &r.fallback_image) {
         (None | Some((_, "dim")), None) => Fallback::Dim,
         (Some((_, "hide")), None) => Fallback::Hide,
@@ -517,6 +528,7 @@ fn source(
         alpha,
         input: r.input.unwrap_or(role != Role::Telltale),
         watchdog,
+        frozen,
         fallback,
         label: r.label.clone().unwrap_or_else(|| format!("{}: NO SIGNAL", name.to_uppercase())),
     })

@@ -46,6 +46,7 @@ pub struct RawSource {
     pub alpha: Option<Spanned<String>>,
     pub input: Option<bool>,
     pub watchdog_ms: Option<Spanned<i64>>,
+    pub frozen_ms: Option<Spanned<i64>>,
     pub fallback: Option<Spanned<String>>,
     pub fallback_image: Option<Spanned<String>>,
     pub label: Option<String>,
