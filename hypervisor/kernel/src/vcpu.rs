@@ -208,6 +208,11 @@ pub fn block(dom: &Domain, v: usize) {
         }
         sysreg::wfi();
         drain_irqs(Some((dom, v)));
+        // A guest hung in WFI is what a watchdog is for: its expiry ends
+        // the wait, and the exit's `before_return` runs the crash policy.
+        if crate::xen::watchdog_check(cpu, dom) {
+            return;
+        }
     }
 }
 

@@ -96,11 +96,19 @@ pub fn watchdog_deadline(cpu: usize) -> u64 {
     }
 }
 
-/// Every exit of a vCPU on `cpu`: when this pCPU's watchdog deadline has
-/// passed, the domains that armed it are checked, the expired ones marked
-/// (and their vCPUs kicked), and the timer re-armed for what is left.
-/// Whether `dom` itself must now shut down.
+/// Every exit of a vCPU on `cpu`: [`watchdog_tick`], then whether `dom`
+/// itself must now shut down.
 pub fn watchdog_check(cpu: usize, dom: &Domain) -> bool {
+    watchdog_tick(cpu);
+    WD_FIRED.get(dom.index()).is_some_and(|f| f.load(Ordering::Acquire))
+}
+
+/// When this pCPU's watchdog deadline has passed, the domains that armed
+/// it are checked, the expired ones marked (and their vCPUs kicked), and
+/// the timer re-armed for what is left. Also run where a pCPU waits (a
+/// trapped WFI, the shared pCPU's idle loop), so a guest that hangs idle
+/// is caught too, and a passed deadline never keeps a waiting pCPU awake.
+pub fn watchdog_tick(cpu: usize) {
     let at = watchdog_deadline(cpu);
     let now = sysreg::counter();
     if at != u64::MAX && now >= at {
@@ -110,9 +118,11 @@ pub fn watchdog_check(cpu: usize, dom: &Domain) -> bool {
             let mut s = XEN[i].lock();
             if s.watchdogs.expired(now) {
                 s.watchdogs.clear();
+                // Marked under the lock a restart's reset takes: a restart
+                // in between starts a clean instance.
+                WD_FIRED[i].store(true, Ordering::Release);
                 drop(s);
                 domlog!(d, life_log, "{}: watchdog expired", d.name());
-                WD_FIRED[i].store(true, Ordering::Release);
                 crate::domain::kick_vcpus(d, u8::MAX, cpu);
             } else if let Some(n) = s.watchdogs.next() {
                 next = next.min(n);
@@ -125,7 +135,6 @@ pub fn watchdog_check(cpu: usize, dom: &Domain) -> bool {
             context::arm_sched_timer_by(next);
         }
     }
-    WD_FIRED.get(dom.index()).is_some_and(|f| f.load(Ordering::Acquire))
 }
 
 /// One side of a grant copy, held: where its bytes are, and the maptrack
