@@ -55,7 +55,8 @@ enum Cmd {
     /// (default), or `boot`: Linux boot time against no hypervisor and Xen 4.17.
     Bench {
         /// What to measure: `image` (default), `boot`, `rtds`, `xen` (ours
-        /// against Xen 4.17; `--runs` × 200 round trips), `pv` or `cockpit`.
+        /// against Xen 4.17; `--runs` × 200 round trips), `pv`, `cockpit`
+        /// or `cockpit-boot` (the cockpit sample's power-on to first frames).
         #[arg(default_value = "image")]
         what: String,
         /// Runs to measure (the median is printed).
@@ -259,12 +260,14 @@ fn run(cmd: Cmd) -> Result<(), String> {
                 let st = cargo().current_dir(artifacts::root()).args(["run", "--quiet", "--release", "-p", "pv-bench"]).status().map_err(|e| e.to_string())?;
                 if st.success() { Ok(()) } else { Err("pv-bench failed".into()) }
             }
+            // The cockpit sample: power-on to each guest's first frame.
+            "cockpit-boot" => bench::cockpit_boot(runs),
             // The compositor against pixman, per operation (cockpit/bench).
             "cockpit" => {
                 let st = cargo().current_dir(artifacts::root()).args(["run", "--quiet", "--release", "-p", "cockpit-bench"]).status().map_err(|e| e.to_string())?;
                 if st.success() { Ok(()) } else { Err("cockpit-bench failed".into()) }
             }
-            other => Err(format!("unknown benchmark `{other}`: image, boot, rtds, xen, pv, cockpit")),
+            other => Err(format!("unknown benchmark `{other}`: image, boot, rtds, xen, pv, cockpit, cockpit-boot")),
         },
         Cmd::Interop(a) => xtask::interop::cli(a),
         Cmd::Fuzz { targets, runs } => {

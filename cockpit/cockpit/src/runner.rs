@@ -94,6 +94,7 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
     let mut frames = 0u64;
     let mut composed = 0u64;
     let mut presented = false;
+    let mut first_seen = vec![false; comp.layout().sources.len()];
     loop {
         // A platform that waits for vblank paces frames it presents; idle
         // frames (nothing changed) are paced here.
@@ -128,6 +129,14 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
             }
         }
         comp.frame_presented();
+        // Each source's first picture on its display, once: when a guest
+        // became visible (the boot figure a cockpit is judged by).
+        for (i, (name, n)) in comp.source_frames().enumerate() {
+            if n > 0 && !first_seen.get(i).copied().unwrap_or(true) {
+                first_seen[i] = true;
+                eprintln!("cockpit: first frame from {name} on its display after {:.2} s", start.elapsed().as_secs_f64());
+            }
+        }
         if let Some(w) = wayland.as_mut() {
             w.frame_presented()?;
         }
