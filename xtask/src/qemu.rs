@@ -83,7 +83,7 @@ impl QemuCommand {
     /// one tab per screen) instead of none.
     pub fn window(&mut self) -> &mut Self {
         if let Some(i) = self.args.windows(2).position(|w| w[0] == "-display" && w[1] == "none") {
-            self.args[i + 1] = "gtk,show-tabs=on".into();
+            self.args[i + 1] = "gtk,show-tabs=on,zoom-to-fit=off".into();
         }
         self
     }

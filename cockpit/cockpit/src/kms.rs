@@ -50,6 +50,33 @@ fn err(msg: String) -> io::Error {
     io::Error::other(msg)
 }
 
+/// A mode of the layout's size for a virtual connector (a VM's GPU, whose
+/// offered modes follow the window it is shown in, not the car's panel):
+/// simple blanking, the pixel clock that gives `hz`. Never for a real
+/// connector, whose panel takes only what it offers.
+fn custom_mode(width: u32, height: u32, hz: u32) -> Option<Mode> {
+    let (w, h) = (u16::try_from(width).ok()?, u16::try_from(height).ok()?);
+    let (htotal, vtotal) = (w.checked_add(160)?, h.checked_add(30)?);
+    let mut raw = drm_ffi::drm_mode_modeinfo {
+        clock: u32::from(htotal) * u32::from(vtotal) / 1000 * hz,
+        hdisplay: w,
+        hsync_start: w + 48,
+        hsync_end: w + 80,
+        htotal,
+        vdisplay: h,
+        vsync_start: h + 3,
+        vsync_end: h + 8,
+        vtotal,
+        vrefresh: hz,
+        ..Default::default()
+    };
+    let name = format!("{w}x{h}");
+    for (dst, src) in raw.name.iter_mut().zip(name.bytes()) {
+        *dst = src as _;
+    }
+    Some(Mode::from(raw))
+}
+
 /// `HDMI-A-1`, `Virtual-1`, ...: the name the kernel and the layout use.
 fn connector_name(info: &connector::Info) -> String {
     format!("{}-{}", info.interface().as_str(), info.interface_id())
@@ -99,10 +126,14 @@ impl Kms {
                     have.join(", ")
                 ))
             })?;
-            let mode: Mode = *conn
+            let offered = conn
                 .modes()
                 .iter()
                 .find(|m| m.size() == (d.width as u16, d.height as u16) && d.refresh_hz.is_none_or(|r| m.vrefresh() == r))
+                .copied();
+            let virtual_panel = conn.interface() == connector::Interface::Virtual;
+            let mode: Mode = offered
+                .or_else(|| virtual_panel.then(|| custom_mode(d.width, d.height, d.refresh_hz.unwrap_or(60))).flatten())
                 .ok_or_else(|| {
                     let have: Vec<String> = conn
                         .modes()
