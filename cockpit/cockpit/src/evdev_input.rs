@@ -42,10 +42,17 @@ struct Touch {
     id: i32,
 }
 
+/// A keyboard and the keys it holds down.
+struct Keyboard {
+    name: PathBuf,
+    dev: Device,
+    down: Vec<u16>,
+}
+
 /// The evdev devices the compositor reads.
 pub struct EvdevInput {
     touch: Vec<Touch>,
-    keys: Vec<(PathBuf, Device)>,
+    keys: Vec<Keyboard>,
 }
 
 fn open(path: &Path) -> io::Result<Device> {
@@ -86,25 +93,31 @@ impl EvdevInput {
             });
         }
         for k in keyboards {
-            out.keys.push((k.clone(), open(k)?));
+            out.keys.push(Keyboard { name: k.clone(), dev: open(k)?, down: Vec::new() });
         }
         Ok(out)
     }
 
     /// Appends what happened since the last call. A device that fails is
-    /// dropped with a message; the others carry on.
+    /// dropped with a message, letting go of what it held (a finger, keys)
+    /// so no guest is left with one pressed; the others carry on.
     pub fn poll(&mut self, out: &mut Vec<DisplayEvent>) {
         self.touch.retain_mut(|t| match t.read(out) {
             Ok(()) => true,
             Err(e) => {
                 eprintln!("cockpit: {}: {e}; no more touches from it", t.name.display());
+                if t.down {
+                    out.push(DisplayEvent::TouchUp { id: t.id });
+                    out.push(DisplayEvent::TouchFrame);
+                }
                 false
             }
         });
-        self.keys.retain_mut(|(name, dev)| match read_keys(dev, out) {
+        self.keys.retain_mut(|k| match read_keys(&mut k.dev, &mut k.down, out) {
             Ok(()) => true,
             Err(e) => {
-                eprintln!("cockpit: {}: {e}; no more keys from it", name.display());
+                eprintln!("cockpit: {}: {e}; no more keys from it", k.name.display());
+                out.extend(k.down.drain(..).map(|code| DisplayEvent::Key { code: u32::from(code), pressed: false }));
                 false
             }
         });
@@ -162,7 +175,7 @@ impl Touch {
     }
 }
 
-fn read_keys(dev: &mut Device, out: &mut Vec<DisplayEvent>) -> io::Result<()> {
+fn read_keys(dev: &mut Device, down: &mut Vec<u16>, out: &mut Vec<DisplayEvent>) -> io::Result<()> {
     let events = match dev.fetch_events() {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -171,7 +184,12 @@ fn read_keys(dev: &mut Device, out: &mut Vec<DisplayEvent>) -> io::Result<()> {
     for e in events {
         // Auto-repeat (value 2) is the guest's to make.
         if let EventSummary::Key(_, code, v @ 0..=1) = e.destructure() {
-            out.push(DisplayEvent::Key { code: u32::from(code.code()), pressed: v == 1 });
+            let code = code.code();
+            down.retain(|&c| c != code);
+            if v == 1 {
+                down.push(code);
+            }
+            out.push(DisplayEvent::Key { code: u32::from(code), pressed: v == 1 });
         }
     }
     Ok(())

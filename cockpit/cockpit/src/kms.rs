@@ -86,14 +86,17 @@ impl Kms {
     /// Opens `device` (e.g. `/dev/dri/card0`), and each other device a
     /// display names, and sets every display's mode.
     pub fn open(device: &Path, layout: &Layout) -> io::Result<Kms> {
-        let mut paths: Vec<&Path> = Vec::new();
+        // Devices by what they are, not how they are named (a symlink and
+        // its target are one GPU, which only one open may drive).
+        let mut paths: Vec<std::path::PathBuf> = Vec::new();
         let mut cards = Vec::new();
         let mut used_crtcs: Vec<(usize, crtc::Handle)> = Vec::new();
         let mut used_conns: Vec<(usize, connector::Handle)> = Vec::new();
         let mut screens = Vec::new();
         for d in &layout.displays {
             let path = d.device.as_deref().map_or(device, Path::new);
-            let ci = match paths.iter().position(|p| *p == path) {
+            let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+            let ci = match paths.iter().position(|p| *p == real) {
                 Some(i) => i,
                 None => {
                     let file = OpenOptions::new()
@@ -101,7 +104,7 @@ impl Kms {
                         .write(true)
                         .open(path)
                         .map_err(|e| err(format!("display \"{}\": {}: {e}", d.name, path.display())))?;
-                    paths.push(path);
+                    paths.push(real);
                     cards.push(Card(file));
                     cards.len() - 1
                 }

@@ -40,6 +40,12 @@ impl PvBackends {
         let names: Arc<dyn Xenstore> = Arc::from(platform.open().map_err(io::Error::other)?.store);
         let mut cfg = cfg.clone();
         cfg.serve = KINDS.iter().map(|k| k.to_string()).collect();
+        // Input reaches guests through the layout (`--touch`, `--keyboard`),
+        // never straight from a device routed by the file.
+        if !cfg.input.is_empty() {
+            eprintln!("cockpit: ignoring the [[input]] routes of the backend file: input goes through the layout");
+            cfg.input.clear();
+        }
         let hub = InputHub::default();
         let mut sup = Supervisor::new(platform);
         let sink_hub = hub.clone();
@@ -78,13 +84,14 @@ impl Drop for PvBackends {
 /// `/local/domain/<dom>/name` as a source name's domain part. The node is
 /// the hypervisor's (or the toolstack's), not the guest's, so a guest
 /// cannot take another's place in the layout by renaming itself; a name
-/// that is missing, long or not plain falls back to the number.
+/// that is missing, long or not plain falls back to `#<number>`, which no
+/// name can be (so a domain named "3" keeps its place from domain 3).
 pub fn domain_name(store: &dyn Xenstore, dom: u16) -> String {
     let plain = |n: &[u8]| {
         !n.is_empty() && n.len() <= MAX_NAME && n.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
     };
     match store.read(&format!("/local/domain/{dom}/name")) {
         Ok(n) if plain(&n) => String::from_utf8_lossy(&n).into_owned(),
-        _ => dom.to_string(),
+        _ => format!("#{dom}"),
     }
 }

@@ -62,6 +62,15 @@ impl DisplaySink for CompositorSink {
     fn add_output(&mut self, domain: u16, output: &Output) -> Result<(), SinkError> {
         let key = self.key(domain, output.index);
         let handle = self.sources.connect(&key).map_err(|e| format!("{e:?}"))?;
+        // Every frame is copied once on its way in: a guest may not make
+        // that copy larger than twice its place in the layout each way.
+        let (pw, ph) = handle.preferred_size();
+        if output.width > pw.saturating_mul(2).max(1) || output.height > ph.saturating_mul(2).max(1) {
+            return Err(format!(
+                "{key:?}: {}x{} is more than twice the {pw}x{ph} the layout gives it",
+                output.width, output.height
+            ));
+        }
         if let Some(hub) = &self.input {
             handle.set_input(Box::new(VkbdInput::new(hub.clone(), domain, output.width, output.height)));
         }

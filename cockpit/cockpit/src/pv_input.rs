@@ -5,7 +5,7 @@
 //! touchscreen. The backend then scales positions to the frontend's size.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use cockpit_core::{GuestEvent, GuestInput};
@@ -14,6 +14,10 @@ use vkbd_back::{AbsRange, ChannelSource, RawEvent};
 
 /// Multi-touch slots a guest can hold at once.
 const SLOTS: usize = 10;
+
+/// Events kept for a vkbd device that is not reading (a frontend that never
+/// connects): a second or so of touches and keys, then the newest are lost.
+const QUEUE: usize = 1024;
 
 /// The axes of the touchscreen the backend reads: a fixed fine grid, so a
 /// vkbd device can start before or after the display it goes with; the
@@ -25,14 +29,14 @@ pub const AXIS_MAX: i32 = 32767;
 /// backend serves for it, once it exists (the latest one, after a restart).
 #[derive(Clone, Default)]
 pub struct InputHub {
-    routes: Arc<Mutex<HashMap<u16, Sender<RawEvent>>>>,
+    routes: Arc<Mutex<HashMap<u16, SyncSender<RawEvent>>>>,
 }
 
 impl InputHub {
     /// The backend's input source for `domain`'s vkbd device; events sent
     /// to the domain go to it from now on.
     pub fn source(&self, domain: u16, name: &str) -> ChannelSource {
-        let (tx, rx) = channel();
+        let (tx, rx) = sync_channel(QUEUE);
         self.routes.lock().unwrap_or_else(|p| p.into_inner()).insert(domain, tx);
         let axis = AbsRange { min: 0, max: AXIS_MAX };
         let axes = [(ABS_X, axis), (ABS_Y, axis), (ABS_MT_POSITION_X, axis), (ABS_MT_POSITION_Y, axis)];
@@ -41,8 +45,9 @@ impl InputHub {
 
     fn send(&self, domain: u16, ev: RawEvent) {
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        // A device that went away takes its route with it.
-        if routes.get(&domain).is_some_and(|tx| tx.send(ev).is_err()) {
+        // A device that went away takes its route with it; one that does
+        // not read (its frontend never connects) loses what does not fit.
+        if let Some(Err(TrySendError::Disconnected(_))) = routes.get(&domain).map(|tx| tx.try_send(ev)) {
             routes.remove(&domain);
         }
     }

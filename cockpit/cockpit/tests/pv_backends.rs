@@ -33,6 +33,12 @@ guest = "ivi/0"
 display = "main"
 rect = [32, 0, 32, 32]
 scaling = "integer"
+
+[[source]]
+name = "badge"
+guest = "big/0"
+display = "main"
+rect = [0, 0, 8, 8]
 "##;
 
 const RED: u32 = 0xffff_0000;
@@ -87,11 +93,11 @@ fn guests_are_placed_by_domain_name_and_touched_in_their_own_pixels() {
     let lb = Loopback::new();
     let store = lb.xenstore(0);
     store.write("/local/domain/1/name", b"ivi").unwrap();
-    // Domain 2 calls itself "ivi/0" (not a plain name): it is domain "2".
+    // Domain 2 is called "ivi/0" (not a plain name): it is domain "#2".
     store.write("/local/domain/2/name", b"ivi/0").unwrap();
     assert_eq!(domain_name(&*store, 1), "ivi");
-    assert_eq!(domain_name(&*store, 2), "2");
-    assert_eq!(domain_name(&*store, 3), "3", "no name node");
+    assert_eq!(domain_name(&*store, 2), "#2");
+    assert_eq!(domain_name(&*store, 3), "#3", "no name node");
 
     let cfg = BackendConfig::from_toml("transport = \"loopback\"\n[vkbd]\ntouch = [16, 16]\npointer = [16, 16]\n").unwrap();
     let backends = PvBackends::start(&cfg, Arc::new(lb.platform(0)), comp.sources()).unwrap();
@@ -100,8 +106,13 @@ fn guests_are_placed_by_domain_name_and_touched_in_their_own_pixels() {
         create_device(&*store, &device("vdispl", dom, &conn)).unwrap();
     }
     create_device(&*store, &device("vkbd", 1, &[])).unwrap();
+    // Domain 3 has an 8x8 place and asks for a 17x17 display: every frame
+    // of it would be copied, so more than twice its place is refused.
+    store.write("/local/domain/3/name", b"big").unwrap();
+    create_device(&*store, &device("vdispl", 3, &[("be-alloc", "0"), ("0/resolution", "17x17")])).unwrap();
+    assert!(VdisplFront::connect(lb.platform(3).open().unwrap(), 0, 5000).is_err(), "an oversized display is refused");
 
-    // Domain 2 tries first: the layout has no "2/0", so its display is
+    // Domain 2 tries first: the layout has no "#2/0", so its display is
     // refused and nothing of it is shown.
     let impostor = VdisplFront::connect(lb.platform(2).open().unwrap(), 0, 5000);
     assert!(impostor.is_err(), "domain 2 has no place in the layout");
