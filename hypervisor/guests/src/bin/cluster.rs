@@ -2,8 +2,8 @@
 //! that finds Xen's ABI in its device tree and drives vdispl device 0 with
 //! two connectors: 0, the speedometer (`cockpit-gauges`, the same drawing
 //! as the compositor's simulator), and 1, the telltale overlay. It flips
-//! both every frame period, each flip waited for until the compositor has
-//! shown it, and prints a line every `REPORT` frames. When the backend (the
+//! both every frame period, drawing the next picture while the compositor
+//! shows the last, and prints a line every `REPORT` frames shown. When the backend (the
 //! compositor) goes away it closes, connects to the next one and draws on.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -121,25 +121,40 @@ mod guest {
         let mut t = Screen::new(&mut d, lamps.width, lamps.height, ARGB8888)?;
         let start = now_ms();
         let mut next = start;
+        // Pipelined: the next picture is drawn while the compositor shows
+        // the last one; a buffer is written only once the flip after it
+        // is done (so it is no longer on screen).
+        let mut pending: Option<usize> = None;
         for k in 0u64.. {
             let (slot, first) = ((k % 2) as usize, k == 0);
             let ms = now_ms();
             gauge.draw(&mut g.pixels(), speed_at(ms));
             telltales(&mut t.pixels(), ms);
+            let shown = match pending.take() {
+                Some(p) => {
+                    d.wait_flip_done(0, g.fbs[p], TIMEOUT_MS)?;
+                    d.wait_flip_done(1, t.fbs[p], TIMEOUT_MS)?;
+                    true
+                }
+                None => false,
+            };
             g.show(&mut d, 0, slot, first)?;
             t.show(&mut d, 1, slot, first)?;
-            if !first {
-                d.wait_flip_done(0, g.fbs[slot], TIMEOUT_MS)?;
-                d.wait_flip_done(1, t.fbs[slot], TIMEOUT_MS)?;
+            if first {
+                *frames += 1;
+            } else {
+                pending = Some(slot);
             }
-            *frames += 1;
-            if *frames % REPORT == 0 {
-                let secs = (now_ms() - start) as f32 / 1000.0;
-                println!("cluster: frame {} shown ({:.1} fps this session)", *frames, (k + 1) as f32 / secs.max(0.001));
-            }
-            if d.backend_state() != XenbusState::Connected {
-                println!("cluster: the display backend left ({:?}); closing", d.backend_state());
-                return d.disconnect(TIMEOUT_MS).map(drop);
+            if shown {
+                *frames += 1;
+                if *frames % REPORT == 0 {
+                    let secs = (now_ms() - start) as f32 / 1000.0;
+                    println!("cluster: frame {} shown ({:.1} fps this session)", *frames, k as f32 / secs.max(0.001));
+                    if d.backend_state() != XenbusState::Connected {
+                        println!("cluster: the display backend left ({:?}); closing", d.backend_state());
+                        return d.disconnect(TIMEOUT_MS).map(drop);
+                    }
+                }
             }
             next += PERIOD_MS;
             let now = now_ms();
