@@ -180,11 +180,6 @@ fn housekeeping(s: &mut PcpuSched, cpu: usize, now: u64) -> u64 {
 pub fn reschedule(cpu: usize, frame: &mut Frame) {
     let nlr = gic::lr_count();
     loop {
-        // Expired watchdogs fire (and the deadline moves on) before the
-        // timer is armed below: a passed deadline would wake an idle pCPU
-        // at once, again and again. Outside the scheduler's lock, which
-        // is never held with a domain's Xen state.
-        crate::xen::watchdog_tick(cpu);
         let mut s = SCHED[cpu].lock();
         let now = sysreg::counter();
         let mut wake = housekeeping(&mut s, cpu, now);
@@ -263,6 +258,11 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
             return;
         }
         drop(s);
+        // Idle: expired watchdogs fire and the deadline moves on, so a
+        // passed one does not wake this pCPU again and again (outside the
+        // scheduler's lock, which is never held with a domain's Xen state;
+        // a vCPU that runs meets them in `before_return`).
+        crate::xen::watchdog_tick(cpu);
         sysreg::wfi();
         crate::vcpu::drain_irqs(None);
     }

@@ -110,8 +110,13 @@ pub fn watchdog_check(cpu: usize, dom: &Domain) -> bool {
 /// is caught too, and a passed deadline never keeps a waiting pCPU awake.
 pub fn watchdog_tick(cpu: usize) {
     let at = watchdog_deadline(cpu);
+    // Nothing armed here (the common case on a scheduler's hot path): not
+    // even the counter is read.
+    if at == u64::MAX {
+        return;
+    }
     let now = sysreg::counter();
-    if at != u64::MAX && now >= at {
+    if now >= at {
         let mut next = u64::MAX;
         let doms = WD_DOMS[cpu].load(Ordering::Acquire);
         for (i, d) in system().domains.iter().enumerate().filter(|(i, _)| doms & 1 << i != 0) {
