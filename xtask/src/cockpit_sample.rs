@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use crate::artifacts::root;
 use crate::debian;
 use crate::interop::cross;
-use crate::interop::images::{tone_wav, unpacked_all, Tree};
+// The packages are those of the interop bed's driver domain and domU: the
+// xenstore client and ALSA for the driver, aplay for the guest.
+use crate::interop::images::{tone_wav, unpacked_all, Tree, DOMU_PACKAGES as IVI_PACKAGES, DRIVER_PACKAGES};
 
 /// What the driver domain loads (and its dependencies): the Xen devices,
 /// the screens, tablet and keyboard, the harness's 9p share, and the
@@ -29,11 +31,9 @@ const DRIVER_MODULES: &[&str] = &[
     "9p",
     "snd_aloop",
 ];
-const DRIVER_PACKAGES: &[&str] = &["xenstore-utils", "libxenstore4", "libxentoolcore1", "libc6", "libgcc-s1", "libasound2"];
 
 /// The IVI: evdev nodes for xen-kbdfront's devices, the vsnd frontend.
 const IVI_MODULES: &[&str] = &["evdev", "snd_xen_front"];
-const IVI_PACKAGES: &[&str] = &["alsa-utils", "libasound2", "libc6", "libgcc-s1"];
 
 /// Where system.toml expects the images.
 pub fn dir() -> PathBuf {

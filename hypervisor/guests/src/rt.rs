@@ -302,6 +302,15 @@ pub fn wait_until(at: u64) {
     timer_off();
 }
 
+/// Sleeps `ms` milliseconds of guest time, serving interrupts meanwhile.
+pub fn sleep_ms(ms: u64) {
+    let until = virtual_count() + counter_freq() * ms / 1000;
+    while virtual_count() < until {
+        wait_until(until);
+        drain_interrupts();
+    }
+}
+
 pub fn irqs_on() {
     // SAFETY: unmasking IRQs once handlers are in place.
     unsafe { asm!("msr daifclr, #2", "isb") };

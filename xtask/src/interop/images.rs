@@ -45,11 +45,11 @@ const DOM0_PACKAGES: &[&str] = &[
     "libasound2",
 ];
 
-const DOMU_PACKAGES: &[&str] = &["alsa-utils", "libasound2", "libc6", "libgcc-s1"];
+pub(crate) const DOMU_PACKAGES: &[&str] = &["alsa-utils", "libasound2", "libc6", "libgcc-s1"];
 
 /// The driver domain on our hypervisor: no toolstack, only the xenstore
 /// client and what pv-backendd and the probe load.
-const DRIVER_PACKAGES: &[&str] = &["xenstore-utils", "libxenstore4", "libxentoolcore1", "libc6", "libgcc-s1", "libasound2"];
+pub(crate) const DRIVER_PACKAGES: &[&str] = &["xenstore-utils", "libxenstore4", "libxentoolcore1", "libc6", "libgcc-s1", "libasound2"];
 
 /// dom0: the Xen device files, the virtio devices QEMU gives it (input
 /// from the host, the 9p share), uinput for multi-touch, a timed ALSA

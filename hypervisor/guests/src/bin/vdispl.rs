@@ -119,14 +119,6 @@ mod guest {
         d.disconnect(TIMEOUT_MS).map(drop)
     }
 
-    fn sleep_ms(ms: u64) {
-        let until = virtual_count() + counter_freq() * ms / 1000;
-        while virtual_count() < until {
-            wait_until(until);
-            drain_interrupts();
-        }
-    }
-
     #[no_mangle]
     fn on_irq(_intid: u32) {}
 
