@@ -69,10 +69,14 @@ pub trait Device: Send {
         Ok(())
     }
     /// Whether a frontend in `state` has published what `connect` needs.
-    /// sndif/displif frontends say Initialised; kbdif ones may jump to
-    /// Connected.
+    /// sndif/displif frontends say Initialised, and answer a new backend's
+    /// InitWait with new rings: one still Connected holds its last
+    /// backend's rings, about to be freed, so it is not ready (connecting
+    /// to them races its restart and can leave the two on different
+    /// rings). kbdif and fbif frontends may jump to Connected and keep
+    /// their rings across a backend restart: those devices say so here.
     fn ready(&self, state: XenbusState) -> bool {
-        matches!(state, XenbusState::Initialised | XenbusState::Connected)
+        state == XenbusState::Initialised
     }
     /// Maps rings and binds ports.
     fn connect(&mut self, ctx: &Ctx) -> Result<(), DeviceError>;

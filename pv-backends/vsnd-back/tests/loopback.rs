@@ -348,12 +348,13 @@ fn random_requests_are_all_answered() {
 
 /// A backend killed and restarted under a connected frontend (what
 /// `cargo xtask interop` does to pv-backendd under Linux's snd-xen-front)
-/// resumes the request ring at the frontend's indices, and numbers its
-/// CUR_POS events after the ones the frontend already saw: Linux drops
-/// every event whose id is not the count of events it has seen, so a
-/// backend that starts again at 0 would never move its pointer.
+/// leaves the dead backend's rings alone and says InitWait: the frontend
+/// notices at its next request, starts over with new rings and plays on
+/// them. (A backend that took the old rings raced the frontend's restart
+/// and could stay on them while the frontend used new ones: the interop
+/// test's first play after a restart failed 1 run in 5 that way.)
 #[test]
-fn a_restarted_backend_resumes_the_ring_and_the_event_ids() {
+fn a_restarted_backend_has_the_frontend_start_over() {
     let lb = Loopback::new();
     let audio = MemoryAudio::default();
     let router = common::router(8, "speaker", "microphone");
@@ -365,11 +366,6 @@ fn a_restarted_backend_resumes_the_ring_and_the_event_ids() {
     common::add(&lb, &common::card(8, "play", "mic"));
     let mut fe = VsndFront::connect(lb.platform(8).open().unwrap(), 0, 5000).unwrap();
     let play = fe.find("play").unwrap();
-    // More requests than the ring has slots: a backend starting over at
-    // index 0 would find the frontend's indices beyond the ring.
-    for _ in 0..40 {
-        fe.hw_param_query(play, HwParams::default()).unwrap();
-    }
     fe.open(play, S16_STEREO_48K).unwrap();
     let first = common::stereo_ramp(240, 3); // one period
     fe.write(play, &first).unwrap();
@@ -379,22 +375,21 @@ fn a_restarted_backend_resumes_the_ring_and_the_event_ids() {
     let connected = || testlog::lines_containing("vsnd/8/0: connected to dom8").len();
     assert_eq!(connected(), 1);
     let _be = start(&lb);
-    for _ in 0..500 {
-        if connected() == 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(connected(), 2, "the new backend connects to the same frontend");
-    // The stream's state went with the old process: the frontend opens again.
-    fe.open(play, S16_STEREO_48K).unwrap();
-    let second = common::stereo_ramp(480, 4); // two periods: one CUR_POS
-    fe.write(play, &second).unwrap();
+    let be_dir = "/local/domain/0/backend/vsnd/8/0";
+    xenbus::wait_state(&*lb.xenstore(9), be_dir, "t", 5000, |x| x == XenbusState::InitWait).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(connected(), 1, "the new backend took the dead one's rings");
+    // The frontend's next request finds its backend gone; it starts over.
     assert_eq!(
-        fe.wait_position(play, 1920, 2000).unwrap(),
-        1920,
-        "the first event after the restart carries the next id"
+        fe.open(play, S16_STEREO_48K).err(),
+        Some(vsnd_front::Error::Transport(pv_transport::Error::Closed))
     );
+    let mut fe = VsndFront::connect(fe.disconnect(5000).unwrap(), 0, 5000).unwrap();
+    assert_eq!(connected(), 2, "the new backend connects to the new rings");
+    fe.open(play, S16_STEREO_48K).unwrap();
+    let second = common::stereo_ramp(480, 4); // two periods
+    fe.write(play, &second).unwrap();
+    assert_eq!(fe.wait_position(play, 1920, 2000).unwrap(), 1920);
     // Nothing before the restart was played twice.
     assert_eq!(audio.tap.lock().unwrap().played["speaker"], [first, second].concat());
 }

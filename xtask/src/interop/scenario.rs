@@ -371,9 +371,13 @@ fn display(run: &mut Run, work: &std::path::Path, name: &str) -> Result<String, 
 /// Plays the tone in the domU and checks the recording dom0 made.
 fn sound(run: &mut Run, work: &std::path::Path, tone: &[u8], name: &str) -> Result<String, String> {
     run.dom0("rm -f /tmp/vsnd.wav", secs(30))?;
+    let mark = run.m.con.log.len();
     let r = run.domu("sh aplay -D hw:0,0 /tone.wav", secs(60))?;
     if r != "ok exit 0" {
-        return Err(format!("aplay in the domU: {r}"));
+        // What aplay said, and what the backend said meanwhile.
+        let said: Vec<&str> =
+            run.log_lines(mark).into_iter().filter(|l| l.contains("probe: sh|") || l.contains("vsnd")).collect();
+        return Err(format!("aplay in the domU: {r}; it and the backend said:\n{}", said.join("\n")));
     }
     // The file plugin completes the WAV header when the stream closes.
     run.dom0(&format!("sleep 1; cp /tmp/vsnd.wav /host/{name}"), secs(30))?;
