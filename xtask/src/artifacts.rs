@@ -99,11 +99,13 @@ pub fn prepare(sample: &str) -> Result<(), String> {
     }
 }
 
-/// Validates a sample (build errors name file, line and field).
-pub fn load(sample: &str, profile: Option<&str>) -> Result<Sample, String> {
+/// Validates a sample (build errors name file, line and field), for
+/// `board` instead of its own if given.
+pub fn load(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result<Sample, String> {
     let opts = LoadOptions {
         known_guests: GUESTS.iter().map(|s| s.to_string()).collect(),
         profile_override: profile.map(str::to_string),
+        board_override: board.map(str::to_string),
     };
     hv_config::load_sample(&sample_path(sample), &root().join("bsp"), &opts).map_err(|e| e.to_string())
 }
@@ -111,12 +113,7 @@ pub fn load(sample: &str, profile: Option<&str>) -> Result<Sample, String> {
 /// Builds the hypervisor, the guests and the sample's bundle.
 pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result<Built, String> {
     prepare(sample)?;
-    let s = load(sample, profile)?;
-    if let Some(b) = board {
-        if b != s.board.name {
-            return Err(format!("sample {} is written for board {}, not {b}", s.name, s.board.name));
-        }
-    }
+    let s = load(sample, board, profile)?;
     let cc = toolchain::cross_cargo()?;
     cross_build(&cc, &root().join("hypervisor/kernel/Cargo.toml"))?;
     cross_build(&cc, &root().join("hypervisor/guests/Cargo.toml"))?;

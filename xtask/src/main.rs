@@ -14,7 +14,8 @@ struct Target {
     /// Sample name under samples/, or a path to a system.toml.
     #[arg(long, default_value = DEFAULT_SAMPLE)]
     sample: String,
-    /// Board (must match the sample's); defaults to the sample's board.
+    /// Board to build for, instead of the sample's own (one of the same
+    /// machine family, e.g. qemu-virt-gicv2 for a qemu-virt sample).
     #[arg(long)]
     board: Option<String>,
     /// Scheduler/vwfi profile from the board's BSP, instead of the sample's.

@@ -3,10 +3,17 @@
 //! It follows Xen's Arm guest layout (`arch-arm.h`), so kernels built for Xen
 //! domUs find the GIC, the virtual PL011 and RAM at the usual places.
 
-/// Guest physical address of the virtual GICv3 distributor.
+/// Guest physical address of the virtual GIC distributor (GICv3 or v2).
 pub const GICD_BASE: u64 = 0x0300_1000;
-/// Size of the distributor's MMIO frame in bytes (64 KiB).
+/// Size of the GICv3 distributor's MMIO frame in bytes (64 KiB).
 pub const GICD_SIZE: u64 = 0x1_0000;
+/// Size of the GICv2 distributor's MMIO frame in bytes (4 KiB).
+pub const GICD_V2_SIZE: u64 = 0x1000;
+/// Guest physical address of a GICv2 guest's CPU interface: the board's
+/// virtual CPU interface (GICV), mapped there.
+pub const GICC_BASE: u64 = 0x0300_2000;
+/// Size of the GICv2 CPU interface in bytes (8 KiB).
+pub const GICC_SIZE: u64 = 0x2000;
 /// Guest physical address of vCPU 0's redistributor; vCPU `n`'s follows at
 /// `GICR_BASE + n * GICR_STRIDE`.
 pub const GICR_BASE: u64 = 0x0302_0000;

@@ -57,6 +57,51 @@ pub struct Profile {
     pub vwfi: Vwfi,
 }
 
+/// The board's interrupt controller: which architecture version, and
+/// where its frames are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gic {
+    /// Distributor and redistributors; system-register CPU interfaces.
+    V3 { gicd: u64, gicr: u64 },
+    /// Distributor, CPU interface (GICC), virtual interface control (GICH)
+    /// and virtual CPU interface (GICV). GICC and GICV are the 8 KiB the
+    /// architecture defines, contiguous: on a GIC-400 whose frames are
+    /// 64 KiB-aliased that is the last alias of the first page.
+    V2 { gicd: u64, gicc: u64, gich: u64, gicv: u64 },
+}
+
+impl Gic {
+    pub fn gicd(&self) -> u64 {
+        match *self {
+            Gic::V3 { gicd, .. } | Gic::V2 { gicd, .. } => gicd,
+        }
+    }
+
+    pub fn version(&self) -> u8 {
+        match self {
+            Gic::V3 { .. } => 3,
+            Gic::V2 { .. } => 2,
+        }
+    }
+
+    /// The frames the hypervisor keeps for itself, by name: no domain may
+    /// be given any of them.
+    pub fn frames(&self, cpus: u32) -> Vec<(&'static str, Region)> {
+        match *self {
+            Gic::V3 { gicd, gicr } => vec![
+                ("the GIC distributor", Region { base: gicd, size: 0x1_0000 }),
+                ("the GIC redistributors", Region { base: gicr, size: cpus as u64 * 0x2_0000 }),
+            ],
+            Gic::V2 { gicd, gicc, gich, gicv } => vec![
+                ("the GIC distributor", Region { base: gicd, size: 0x1000 }),
+                ("the GIC CPU interface", Region { base: gicc, size: 0x2000 }),
+                ("the GIC virtual interface control", Region { base: gich, size: 0x1000 }),
+                ("the GIC virtual CPU interface", Region { base: gicv, size: 0x2000 }),
+            ],
+        }
+    }
+}
+
 /// A validated board file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Board {
@@ -65,8 +110,7 @@ pub struct Board {
     pub arch: String,
     pub cpus: u32,
     pub uart: u64,
-    pub gicd: u64,
-    pub gicr: u64,
+    pub gic: Gic,
     pub ram: Region,
     /// The part of `ram` handed out to domains.
     pub guest_ram: Region,
@@ -104,8 +148,13 @@ struct RawBoard {
     arch: Spanned<String>,
     cpus: Spanned<i64>,
     uart: u64,
+    /// "v2" or "v3".
+    gic: Spanned<String>,
     gicd: u64,
-    gicr: u64,
+    gicr: Option<Spanned<u64>>,
+    gicc: Option<Spanned<u64>>,
+    gich: Option<Spanned<u64>>,
+    gicv: Option<Spanned<u64>>,
     ram: Spanned<RawRegion>,
     guest_ram: Spanned<RawRegion>,
     default_profile: Spanned<String>,
@@ -170,6 +219,7 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
     if !(1..=MAX_VCPUS as i64).contains(&cpus) {
         return Err(src.error(&b.cpus, "board.cpus", format!("{cpus} CPUs: a board must have 1 to {MAX_VCPUS} CPUs")));
     }
+    let gic = gic(&src, b)?;
     let ram = region(&src, &b.ram, "board.ram")?;
     let guest_ram = region(&src, &b.guest_ram, "board.guest_ram")?;
     if !ram.contains(&guest_ram) {
@@ -244,14 +294,54 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
         arch: b.arch.get_ref().clone(),
         cpus: cpus as u32,
         uart: b.uart,
-        gicd: b.gicd,
-        gicr: b.gicr,
+        gic,
         ram,
         guest_ram,
         qemu,
         profiles,
         default_profile,
         path,
+    })
+}
+
+/// The `gic` version and the frames it needs: each version's own, and
+/// none of the other's.
+fn gic(src: &Source<'_>, b: &RawBoard) -> Result<Gic, ConfigError> {
+    #[derive(Clone, Copy)]
+    enum V {
+        Two,
+        Three,
+    }
+    let v = choose(src, &b.gic, "board.gic", &[("v2", V::Two), ("v3", V::Three)])?;
+    let frames = [("gicr", &b.gicr), ("gicc", &b.gicc), ("gich", &b.gich), ("gicv", &b.gicv)];
+    let (needs, version): (&[&str], &str) = match v {
+        V::Two => (&["gicc", "gich", "gicv"], "v2"),
+        V::Three => (&["gicr"], "v3"),
+    };
+    // What is missing first (the version names what it needs), then what
+    // belongs to the other version.
+    for (name, value) in frames {
+        if needs.contains(&name) && value.is_none() {
+            return Err(src.error(
+                &b.gic,
+                "board.gic",
+                format!("a GIC{version} board needs `{name}` (the address of that frame) in [board]"),
+            ));
+        }
+    }
+    for (name, value) in frames {
+        if let (false, Some(at)) = (needs.contains(&name), value) {
+            return Err(src.error(
+                at,
+                &format!("board.{name}"),
+                format!("`{name}` is not a GIC{version} frame; remove it or set `gic` to the version that has it"),
+            ));
+        }
+    }
+    let at = |x: &Option<Spanned<u64>>| x.as_ref().map_or(0, |s| *s.get_ref());
+    Ok(match v {
+        V::Two => Gic::V2 { gicd: b.gicd, gicc: at(&b.gicc), gich: at(&b.gich), gicv: at(&b.gicv) },
+        V::Three => Gic::V3 { gicd: b.gicd, gicr: at(&b.gicr) },
     })
 }
 

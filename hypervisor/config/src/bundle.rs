@@ -1,6 +1,6 @@
 //! Encodes a validated [`Sample`] and its images into the boot bundle.
 
-use hv_core::bundle::{encode, BoardDesc, DomainDesc, Passthrough, FLAG_SYSTEM_CONTROLLER, FLAG_VPL011, FLAG_XEN, MAX_PASSTHROUGH, MAX_VCPUS};
+use hv_core::bundle::{encode, BoardDesc, DomainDesc, GicVersion, Passthrough, FLAG_SYSTEM_CONTROLLER, FLAG_VPL011, FLAG_XEN, MAX_PASSTHROUGH, MAX_VCPUS};
 
 use crate::guest_dt::{image_header, GuestDt};
 use crate::sample::Kind;
@@ -8,6 +8,7 @@ use crate::sample::Kind;
 use crate::error::{self, ConfigError};
 use crate::sample::{domain_label, image_line};
 use crate::Sample;
+use crate::board::Gic;
 
 /// What the caller resolved for one domain from its [`crate::ImageRef`]s.
 #[derive(Clone, Debug, Default)]
@@ -96,6 +97,7 @@ fn bare_layout(sample: &Sample, i: usize, d: &crate::sample::Domain, b: &DomainB
         initrd: None,
         passthrough: &d.passthrough,
         xen: Some(xen),
+        gic_v2: matches!(sample.board.gic, Gic::V2 { .. }),
     }
     .build()
     .map_err(|e| ConfigError::new(&sample.path, None, field(), format!("cannot write its device tree: {e}")))?;
@@ -171,6 +173,7 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
             initrd: b.initrd.as_ref().map(|_| (d.ram_ipa() + initrd, d.ram_ipa() + initrd + initrd_len)),
             passthrough: &d.passthrough,
             xen,
+            gic_v2: matches!(sample.board.gic, Gic::V2 { .. }),
         }
         .build()
         .map_err(|e| ConfigError::new(&sample.path, None, field(), format!("cannot write its device tree: {e}")))?;
@@ -274,10 +277,24 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
         vwfi: sample.profile.vwfi,
         scheduler: sample.profile.scheduler,
         uart_base: sample.board.uart,
-        gicd_base: sample.board.gicd,
-        gicr_base: sample.board.gicr,
+        gicd_base: sample.board.gic.gicd(),
+        gicr_base: match sample.board.gic {
+            Gic::V3 { gicr, .. } => gicr,
+            Gic::V2 { .. } => 0,
+        },
         ram_base: sample.board.ram.base,
         ram_size: sample.board.ram.size,
+        gic: match sample.board.gic {
+            Gic::V3 { .. } => GicVersion::V3,
+            Gic::V2 { .. } => GicVersion::V2,
+        },
+        gicc_base: 0,
+        gich_base: 0,
+        gicv_base: 0,
+    };
+    let board = match sample.board.gic {
+        Gic::V2 { gicc, gich, gicv, .. } => BoardDesc { gicc_base: gicc, gich_base: gich, gicv_base: gicv, ..board },
+        Gic::V3 { .. } => board,
     };
     encode(&board, &descs)
         .map_err(|e| ConfigError::new(&sample.path, None, "bundle", format!("cannot encode the boot bundle: {e:?}")))

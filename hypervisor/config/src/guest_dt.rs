@@ -1,5 +1,5 @@
 //! The device tree a Linux domain boots with: its memory, vCPUs (started
-//! with PSCI over HVC), the virtual GICv3, the architected timer, its
+//! with PSCI over HVC), the virtual GIC (v3 or v2, as the board's), the architected timer, its
 //! virtual PL011 (an SBSA UART, as Xen presents it) and its passthrough
 //! devices, all at the guest addresses of `xen_abi::guest_layout`.
 //!
@@ -32,6 +32,8 @@ pub struct GuestDt<'a> {
     pub passthrough: &'a [PassthroughDev],
     /// Xen's guest ABI: where its pages are (left out of `memory`).
     pub xen: Option<hv_core::bundle::XenPages>,
+    /// The board's GIC is a GICv2: so is the guest's.
+    pub gic_v2: bool,
 }
 
 fn reg(fdt: &mut FdtWriter, ranges: &[(u64, u64)]) -> Result<(), Error> {
@@ -93,11 +95,16 @@ impl GuestDt<'_> {
         fdt.end_node(psci)?;
 
         let gic = fdt.begin_node(&format!("interrupt-controller@{:x}", gl::GICD_BASE))?;
-        fdt.property_string("compatible", "arm,gic-v3")?;
+        if self.gic_v2 {
+            fdt.property_string("compatible", "arm,cortex-a15-gic")?;
+            reg(&mut fdt, &[(gl::GICD_BASE, gl::GICD_V2_SIZE), (gl::GICC_BASE, gl::GICC_SIZE)])?;
+        } else {
+            fdt.property_string("compatible", "arm,gic-v3")?;
+            fdt.property_u32("#redistributor-regions", 1)?;
+            reg(&mut fdt, &[(gl::GICD_BASE, gl::GICD_SIZE), (gl::GICR_BASE, self.vcpus as u64 * gl::GICR_STRIDE)])?;
+        }
         fdt.property_u32("#interrupt-cells", 3)?;
         fdt.property_null("interrupt-controller")?;
-        fdt.property_u32("#redistributor-regions", 1)?;
-        reg(&mut fdt, &[(gl::GICD_BASE, gl::GICD_SIZE), (gl::GICR_BASE, self.vcpus as u64 * gl::GICR_STRIDE)])?;
         fdt.property_phandle(GIC_PHANDLE)?;
         fdt.end_node(gic)?;
 
@@ -186,6 +193,7 @@ mod tests {
             initrd: Some((0x4e00_0000, 0x4e20_0000)),
             passthrough: &pt,
             xen: None,
+            gic_v2: false,
         }
         .build()
         .unwrap();
@@ -197,5 +205,25 @@ mod tests {
             assert!(text.contains(needle), "missing {needle}");
         }
         assert!(!text.contains("cpu@2"), "only two vCPUs");
+    }
+
+    #[test]
+    fn a_gicv2_boards_guest_sees_a_gicv2() {
+        let dt = GuestDt {
+            name: "cluster",
+            vcpus: 1,
+            mem_size: 64 << 20,
+            ram_ipa: gl::RAM0_BASE,
+            bootargs: "",
+            initrd: None,
+            passthrough: &[],
+            xen: None,
+            gic_v2: true,
+        }
+        .build()
+        .unwrap();
+        let text = String::from_utf8_lossy(&dt);
+        assert!(text.contains("arm,cortex-a15-gic"));
+        assert!(!text.contains("arm,gic-v3") && !text.contains("#redistributor-regions"));
     }
 }

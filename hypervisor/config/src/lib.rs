@@ -32,7 +32,7 @@ pub mod size;
 pub mod xenstore_seed;
 mod validate;
 
-pub use board::{load_board, Board, Profile, QemuConfig, Region};
+pub use board::{load_board, Board, Gic, Profile, QemuConfig, Region};
 pub use bundle::encode_bundle;
 pub use error::ConfigError;
 pub use hv_core::bundle::{Action, Scheduler, Vwfi};

@@ -145,15 +145,16 @@ pub(crate) fn check_passthrough_exclusive(
     board: &Board,
     domains: &[Domain],
 ) -> Result<(), ConfigError> {
-    let reserved = [
+    let mut reserved = vec![
         ("the board's RAM", board.ram),
         ("the hypervisor's UART", Region { base: board.uart, size: 0x1000 }),
-        ("the GIC distributor", Region { base: board.gicd, size: 0x1_0000 }),
-        ("the GIC redistributors", Region { base: board.gicr, size: board.cpus as u64 * 0x2_0000 }),
+    ];
+    reserved.extend(board.gic.frames(board.cpus));
+    reserved.extend([
         ("the guests' virtual GIC", Region { base: gl::GICD_BASE, size: gl::GICR_BASE + gl::GICR_REGION_SIZE - gl::GICD_BASE }),
         ("the guests' virtual PL011", Region { base: gl::PL011_BASE, size: gl::PL011_SIZE }),
         ("guest RAM addresses", Region { base: gl::RAM0_BASE, size: gl::RAM0_SIZE }),
-    ];
+    ]);
     let mut seen: Vec<(usize, &PassthroughDev)> = Vec::new();
     for (i, d) in domains.iter().enumerate() {
         let Some(list) = &raw[i].get_ref().passthrough else { continue };

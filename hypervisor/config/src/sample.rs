@@ -19,6 +19,9 @@ pub struct LoadOptions {
     pub known_guests: Vec<String>,
     /// Use this board profile instead of the sample's (or the board's default).
     pub profile_override: Option<String>,
+    /// Build for this board instead of the sample's (a board of the same
+    /// machine family: the sample is validated against it in full).
+    pub board_override: Option<String>,
 }
 
 /// Where a domain's image (or initrd) comes from.
@@ -266,7 +269,7 @@ pub fn parse_sample(sample_toml: &Path, text: &str, bsp_dir: &Path, opts: &LoadO
     let raw: RawSample = src.parse()?;
     let sys = raw.system.get_ref();
 
-    let board_name = sys.board.get_ref();
+    let board_name = opts.board_override.as_ref().unwrap_or(sys.board.get_ref());
     let board_file = bsp_dir.join(board_name).join("board.toml");
     let plain = !board_name.is_empty() && !board_name.starts_with('.') && !board_name.contains(['/', '\\']);
     if !plain || !board_file.is_file() {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{expect, Fixture, BOARD};
-use hv_config::{encode_bundle, Action, ImageRef, LoadOptions, Region};
+use hv_config::{encode_bundle, Action, Gic, ImageRef, LoadOptions, Region};
 
 /// Two valid domains. Line numbers, for the tests below:
 /// 1 [system], 2 board, 4 [[domain]] a, 5 name, 6 pcpus, 7 memory, 8 image,
@@ -76,9 +76,9 @@ fn unknown_key_in_board_is_named() {
     let r = f.board(&BOARD.replacen("cpus = 4", "cpus = 4\nfpu = true", 1));
     expect(r, B, 5, "board.fpu", &["unknown key `fpu`"]);
     let r = f.board(&BOARD.replacen("vwfi = \"native\"", "vwfi = \"native\"\nhz = 100", 1));
-    expect(r, B, 15, "profiles.fast.hz", &["unknown key `hz`"]);
+    expect(r, B, 16, "profiles.fast.hz", &["unknown key `hz`"]);
     let r = f.board(&BOARD.replacen("size = \"64M\" }", "size = \"64M\", cached = true }", 1));
-    expect(r, B, 9, "board.guest_ram.cached", &["unknown key `cached`"]);
+    expect(r, B, 10, "board.guest_ram.cached", &["unknown key `cached`"]);
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn bad_size_string_is_explained() {
     let r = Fixture::new().sample(&edit("memory = \"16M\"", "memory = \"16MB\""));
     expect(r, S, 7, "domain \"a\".memory", &["invalid size \"16MB\"", "\"16M\""]);
     let r = Fixture::new().board(&BOARD.replacen("\"1G\"", "\"1 GiB\"", 1));
-    expect(r, B, 8, "board.ram.size", &["invalid size \"1 GiB\""]);
+    expect(r, B, 9, "board.ram.size", &["invalid size \"1 GiB\""]);
 }
 
 #[test]
@@ -358,23 +358,45 @@ fn board_cpus_range() {
 }
 
 #[test]
+fn each_gic_version_names_its_own_frames() {
+    // A GICv2 board without its CPU interface frames.
+    let r = Fixture::new().board(&BOARD.replacen("gic = \"v3\"", "gic = \"v2\"", 1));
+    expect(r, B, 6, "board.gic", &["a GICv2 board needs `gicc`"]);
+    // A GICv3 board given a GICv2 frame.
+    let r = Fixture::new().board(&BOARD.replacen("gicr = 0x080A_0000", "gicr = 0x080A_0000\ngicc = 0x0801_0000", 1));
+    expect(r, B, 9, "board.gicc", &["`gicc` is not a GICv3 frame"]);
+    // A GICv2 board with all of its frames, and a redistributor it lacks.
+    let v2 = BOARD.replacen("gic = \"v3\"", "gic = \"v2\"", 1).replacen(
+        "gicr = 0x080A_0000",
+        "gicc = 0x0801_0000\ngich = 0x0803_0000\ngicv = 0x0804_0000",
+        1,
+    );
+    let b = Fixture::new().board(&v2).unwrap();
+    assert_eq!(b.gic, Gic::V2 { gicd: 0x0800_0000, gicc: 0x0801_0000, gich: 0x0803_0000, gicv: 0x0804_0000 });
+    let r = Fixture::new().board(&v2.replacen("gicv = 0x0804_0000", "gicv = 0x0804_0000\ngicr = 0x080A_0000", 1));
+    expect(r, B, 11, "board.gicr", &["`gicr` is not a GICv2 frame"]);
+    let r = Fixture::new().board(&BOARD.replacen("gic = \"v3\"", "gic = \"v4\"", 1));
+    expect(r, B, 6, "board.gic", &["allowed values: \"v2\", \"v3\""]);
+}
+
+#[test]
 fn guest_ram_must_lie_inside_ram() {
     let r = Fixture::new().board(&BOARD.replacen("base = 0x6000_0000", "base = 0x3000_0000", 1));
-    expect(r, B, 9, "board.guest_ram", &["guest_ram 0x3000_0000..0x3400_0000 must lie inside ram 0x4000_0000..0x8000_0000"]);
+    expect(r, B, 10, "board.guest_ram", &["guest_ram 0x3000_0000..0x3400_0000 must lie inside ram 0x4000_0000..0x8000_0000"]);
 }
 
 #[test]
 fn default_profile_must_exist() {
     let r = Fixture::new().board(&BOARD.replacen("default_profile = \"fast\"", "default_profile = \"rt\"", 1));
-    expect(r, B, 10, "board.default_profile", &["no profile named \"rt\"", "\"fast\", \"slow\""]);
+    expect(r, B, 11, "board.default_profile", &["no profile named \"rt\"", "\"fast\", \"slow\""]);
 }
 
 #[test]
 fn scheduler_and_vwfi_list_allowed_values() {
     let r = Fixture::new().board(&BOARD.replacen("scheduler = \"null\"", "scheduler = \"credit2\"", 1));
-    expect(r, B, 13, "profiles.fast.scheduler", &["unknown value \"credit2\"", "allowed values: \"null\""]);
+    expect(r, B, 14, "profiles.fast.scheduler", &["unknown value \"credit2\"", "allowed values: \"null\""]);
     let r = Fixture::new().board(&BOARD.replacen("vwfi = \"trap\"", "vwfi = \"sometimes\"", 1));
-    expect(r, B, 18, "profiles.slow.vwfi", &["allowed values: \"trap\", \"native\""]);
+    expect(r, B, 19, "profiles.slow.vwfi", &["allowed values: \"trap\", \"native\""]);
 }
 
 #[test]
@@ -392,7 +414,7 @@ fn qemu_bundle_addr_must_be_outside_guest_ram() {
     let b = Fixture::new().board(&with_qemu("0x4900_0000")).unwrap();
     assert_eq!(b.qemu.unwrap().bundle_addr, 0x4900_0000);
     let r = Fixture::new().board(&with_qemu("0x6000_0000"));
-    expect(r, B, 24, "qemu.bundle_addr", &["outside guest_ram"]);
+    expect(r, B, 25, "qemu.bundle_addr", &["outside guest_ram"]);
 }
 
 // --- encoding ------------------------------------------------------------------------------

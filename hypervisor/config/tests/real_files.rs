@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use hv_config::{encode_bundle, load_board, load_sample, Action, ImageRef, LoadOptions, Region, Scheduler, Vwfi};
+use hv_config::{encode_bundle, load_board, Gic, load_sample, Action, ImageRef, LoadOptions, Region, Scheduler, Vwfi};
 use hv_core::bundle::{Bundle, FLAG_VPL011};
 
 fn root() -> PathBuf {
@@ -10,7 +10,7 @@ fn root() -> PathBuf {
 }
 
 fn opts() -> LoadOptions {
-    LoadOptions { known_guests: vec!["heartbeat".into(), "crasher".into()], profile_override: None }
+    LoadOptions { known_guests: vec!["heartbeat".into(), "crasher".into()], profile_override: None, board_override: None }
 }
 
 #[test]
@@ -19,7 +19,7 @@ fn qemu_virt_board_loads() {
     assert_eq!(b.name, "qemu-virt");
     assert_eq!(b.arch, "aarch64");
     assert_eq!(b.cpus, 4);
-    assert_eq!((b.uart, b.gicd, b.gicr), (0x0900_0000, 0x0800_0000, 0x080A_0000));
+    assert_eq!((b.uart, b.gic), (0x0900_0000, Gic::V3 { gicd: 0x0800_0000, gicr: 0x080A_0000 }));
     assert_eq!(b.ram, Region { base: 0x4000_0000, size: 2 << 30 });
     assert_eq!(b.guest_ram, Region { base: 0x6000_0000, size: 1536 << 20 });
     assert!(b.ram.contains(&b.guest_ram));

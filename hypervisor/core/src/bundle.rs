@@ -9,10 +9,12 @@
 //!
 //! Layout (little endian):
 //! ```text
-//! 0   magic  "CKPTHV02"          8   total_len u64
+//! 0   magic  "CKPTHV05"          8   total_len u64
 //! 16  ncpus u32  20 vwfi u8  21 scheduler u8  22 ndomains u16
 //! 24  uart_base  32 gicd_base  40 gicr_base  48 ram_base  56 ram_size  (u64 each)
-//! 64  domain records, RECORD_SIZE bytes each
+//! 64  gic_version u8 (2 or 3), 7 bytes unused
+//! 72  gicc_base  80 gich_base  88 gicv_base  (u64 each; 0 on GICv3)
+//! 96  domain records, RECORD_SIZE bytes each
 //! ..  blobs (images, initrds, device trees), each 4 KiB aligned, at the
 //!     offsets the records give
 //! ```
@@ -28,8 +30,8 @@
 //! each; see `xenstore::seed`), then 16 bytes unused and passthrough
 //! entries 4 to 7.
 
-pub const MAGIC: &[u8; 8] = b"CKPTHV04";
-pub const HEADER_SIZE: usize = 64;
+pub const MAGIC: &[u8; 8] = b"CKPTHV05";
+pub const HEADER_SIZE: usize = 96;
 pub const RECORD_SIZE: usize = 384;
 pub const MAX_PASSTHROUGH: usize = 8;
 
@@ -242,6 +244,19 @@ pub struct BoardDesc {
     pub gicr_base: u64,
     pub ram_base: u64,
     pub ram_size: u64,
+    pub gic: GicVersion,
+    /// GICv2's CPU interface, virtual interface control and virtual CPU
+    /// interface frames (0 on GICv3).
+    pub gicc_base: u64,
+    pub gich_base: u64,
+    pub gicv_base: u64,
+}
+
+/// The architecture version of the board's GIC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicVersion {
+    V2 = 2,
+    V3 = 3,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -329,6 +344,14 @@ impl<'a> Bundle<'a> {
             gicr_base: u64_at(bytes, 40),
             ram_base: u64_at(bytes, 48),
             ram_size: u64_at(bytes, 56),
+            gic: match bytes[64] {
+                2 => GicVersion::V2,
+                3 => GicVersion::V3,
+                v => return Err(BundleError::BadEnum { field: "gic_version", value: v }),
+            },
+            gicc_base: u64_at(bytes, 72),
+            gich_base: u64_at(bytes, 80),
+            gicv_base: u64_at(bytes, 88),
         };
         let bundle = Bundle { bytes, board, ndomains };
         for i in 0..ndomains {
@@ -490,6 +513,11 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
     for v in [board.uart_base, board.gicd_base, board.gicr_base, board.ram_base, board.ram_size] {
         out.extend_from_slice(&v.to_le_bytes());
     }
+    out.push(board.gic as u8);
+    out.extend_from_slice(&[0; 7]);
+    for v in [board.gicc_base, board.gich_base, board.gicv_base] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
     let records_at = out.len();
     out.resize(records_at + domains.len() * RECORD_SIZE, 0);
     for (i, d) in domains.iter().enumerate() {
@@ -578,6 +606,10 @@ mod tests {
             gicr_base: 0x080A_0000,
             ram_base: 0x4000_0000,
             ram_size: 1 << 30,
+            gic: GicVersion::V3,
+            gicc_base: 0,
+            gich_base: 0,
+            gicv_base: 0,
         }
     }
 

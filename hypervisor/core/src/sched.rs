@@ -91,6 +91,10 @@ mod tests {
             gicr_base: 0,
             ram_base: 0,
             ram_size: 0,
+            gic: GicVersion::V3,
+            gicc_base: 0,
+            gich_base: 0,
+            gicv_base: 0,
         };
         let names = ["a", "b", "c"];
         let doms: Vec<DomainDesc> = pins

@@ -136,18 +136,52 @@ extern "C" fn rt_sync(frame: &mut TrapFrame) {
 #[no_mangle]
 extern "C" fn rt_irq(_frame: &mut TrapFrame) {
     loop {
-        let intid: u64;
-        // SAFETY: acknowledging through the (virtual) CPU interface.
-        unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) intid) };
-        let intid = intid as u32 & 0xff_ffff;
+        let iar = gic_ack();
+        let intid = iar & 0x3ff;
         if intid >= 1020 {
             return;
         }
         // SAFETY: provided by the guest binary with this exact signature.
         unsafe { on_irq(intid) };
-        // SAFETY: EOI of the interrupt just acknowledged (EOImode 0: also
-        // deactivates it).
-        unsafe { asm!("msr icc_eoir1_el1, {}", in(reg) intid as u64) };
+        gic_eoi(iar);
+    }
+}
+
+/// Whether this vCPU's GIC has the system-register CPU interface (GICv3);
+/// without it, the GICv2 layout (distributor, memory-mapped CPU interface).
+pub fn gic_is_v3() -> bool {
+    let pfr0: u64;
+    // SAFETY: reading ID_AA64PFR0_EL1, an identification register.
+    unsafe { asm!("mrs {}, id_aa64pfr0_el1", out(reg) pfr0) };
+    (pfr0 >> 24) & 0xf != 0
+}
+
+/// GICv2 CPU interface registers (the hypervisor maps the GICV frame here).
+const GICC_CTLR: u64 = gl::GICC_BASE;
+const GICC_PMR: u64 = gl::GICC_BASE + 0x4;
+const GICC_IAR: u64 = gl::GICC_BASE + 0xC;
+const GICC_EOIR: u64 = gl::GICC_BASE + 0x10;
+
+/// Acknowledges the highest pending interrupt: its IAR value (an SGI's
+/// carries its source on GICv2, which the EOI must give back).
+fn gic_ack() -> u32 {
+    if gic_is_v3() {
+        let intid: u64;
+        // SAFETY: acknowledging through the (virtual) CPU interface.
+        unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) intid) };
+        intid as u32 & 0xff_ffff
+    } else {
+        mmio_read(GICC_IAR) & 0x1fff
+    }
+}
+
+/// Ends (EOImode 0: also deactivates) an interrupt `gic_ack` returned.
+fn gic_eoi(iar: u32) {
+    if gic_is_v3() {
+        // SAFETY: EOI of the interrupt just acknowledged.
+        unsafe { asm!("msr icc_eoir1_el1, {}", in(reg) iar as u64) };
+    } else {
+        mmio_write(GICC_EOIR, iar);
     }
 }
 
@@ -218,6 +252,11 @@ pub fn hvc_call(fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
 
 /// Sends SGI `intid` to the vCPUs in `targets` (bit i = vCPU i, cluster 0).
 pub fn send_sgi(intid: u32, targets: u16) {
+    if !gic_is_v3() {
+        // GICD_SGIR: target list filter 0, CPU interfaces = vCPUs.
+        mmio_write(gl::GICD_BASE + 0xF00, ((targets as u32 & 0xff) << 16) | (intid & 0xf));
+        return;
+    }
     let v = ((intid as u64 & 0xf) << 24) | targets as u64;
     // SAFETY: writing ICC_SGI1R_EL1 (trapped and emulated by the hypervisor).
     unsafe { asm!("msr icc_sgi1r_el1, {}", "isb", in(reg) v) };
@@ -234,9 +273,20 @@ pub fn smc_call(fid: u32, a1: u64) -> i64 {
     r
 }
 
-/// GICv3 set-up for this vCPU: distributor on, redistributor awake, `ppis`
-/// enabled, CPU interface accepting everything.
+/// GIC set-up for this vCPU: distributor on, `ppis` enabled, CPU interface
+/// accepting everything (GICv3: the redistributor awake too).
 pub fn gic_init(ppis: u32) {
+    if !gic_is_v3() {
+        // Private interrupts' registers are banked in the distributor.
+        mmio_write(gl::GICD_BASE, 1);
+        for n in 0..8 {
+            mmio_write(gl::GICD_BASE + 0x400 + 4 * n, 0xa0a0_a0a0);
+        }
+        mmio_write(gl::GICD_BASE + 0x100, ppis);
+        mmio_write(GICC_PMR, 0xff);
+        mmio_write(GICC_CTLR, 1);
+        return;
+    }
     let rd = gl::GICR_BASE + mpidr_index() * gl::GICR_STRIDE;
     let sgi = rd + 0x1_0000;
     mmio_write(gl::GICD_BASE, (1 << 4) | (1 << 1));
@@ -394,15 +444,11 @@ pub fn tick_forever(ticker: &Ticker, period_ms: u64) -> ! {
 /// a guest that waits with interrupts masked and looks for itself.
 pub fn drain_interrupts() {
     loop {
-        let intid: u64;
-        // SAFETY: acknowledging through the (virtual) CPU interface.
-        unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) intid) };
-        let intid = intid & 0xff_ffff;
-        if intid >= 1020 {
+        let iar = gic_ack();
+        if iar & 0x3ff >= 1020 {
             return;
         }
-        // SAFETY: EOI of the interrupt just acknowledged.
-        unsafe { asm!("msr icc_eoir1_el1, {}", in(reg) intid) };
+        gic_eoi(iar);
     }
 }
 

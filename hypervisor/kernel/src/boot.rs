@@ -10,6 +10,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use hv_core::bundle::{self, DomainDesc, Vwfi};
 use hv_core::sched::{Placement, MAX_PCPUS};
 use hv_core::stage2::{self, MemKind, Stage2};
+use xen_abi::guest_layout as gl;
 
 /// The primary CPU, once the handoff has brought the hardware up.
 pub fn primary_main(info: Handoff) -> ! {
@@ -35,9 +36,10 @@ pub fn primary_main(info: Handoff) -> ! {
         hvlog!("rtds pCPUs: {:?} (WFI always traps there)", shared.as_slice());
     }
 
+    let gicv = (board.gic == bundle::GicVersion::V2).then_some(board.gicv_base);
     let mut count = 0;
     for (i, desc) in bundle.domains().enumerate() {
-        if crate::domain::create(i, || create_domain(i, desc, &placement)).is_some() {
+        if crate::domain::create(i, || create_domain(i, desc, &placement, gicv)).is_some() {
             count = i + 1;
         }
     }
@@ -52,7 +54,7 @@ pub fn primary_main(info: Handoff) -> ! {
         for p in dom.desc.passthrough() {
             if let Some(slot) = spi_owner.get_mut(p.spi as usize).filter(|_| p.spi >= 32) {
                 *slot = i as u8 + 1;
-                gic::route_spi(p.spi, info.cpu_aff[pcpu]);
+                gic::route_spi(p.spi, pcpu, info.cpu_aff[pcpu]);
             }
             hvlog!("{}: passthrough {:#x}+{:#x}, SPI {}", dom.name(), p.pa, p.size, p.spi);
         }
@@ -68,6 +70,7 @@ pub fn primary_main(info: Handoff) -> ! {
         domains,
         placement,
         trap_wfi: board.vwfi == Vwfi::Trap,
+        gic_v2: board.gic == bundle::GicVersion::V2,
         cpu_aff: info.cpu_aff,
         ncpus,
         spi_owner,
@@ -95,7 +98,9 @@ pub fn secondary_main(cpu: usize) -> ! {
 /// Builds a domain: its RAM loaded, stage-2 tables from its own pool, vCPU 0
 /// ready to start. A domain whose memory cannot be honoured is created
 /// destroyed, with the reason logged; the others boot regardless.
-fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement) -> Domain {
+/// `gicv`: a GICv2 board's virtual CPU interface, which every domain sees
+/// as its CPU interface.
+fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement, gicv: Option<u64>) -> Domain {
     let pcpus = (0..desc.vcpus).map(|v| placement.pcpu_of(hv_core::sched::VcpuId { domain: i as u8, vcpu: v }));
     let mut dom = Domain::new(desc, i as u16 + 1, pcpus);
     // Passthrough is for device registers: never RAM (that would reach
@@ -111,10 +116,13 @@ fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement) -> 
             return dom;
         }
     }
-    let mut regions: heapless::Vec<(u64, u64, u64), { 1 + bundle::MAX_PASSTHROUGH }> = heapless::Vec::new();
+    let mut regions: heapless::Vec<(u64, u64, u64), { 2 + bundle::MAX_PASSTHROUGH }> = heapless::Vec::new();
     let _ = regions.push((desc.ram_ipa, desc.mem_pa, desc.mem_size));
     for p in desc.passthrough() {
         let _ = regions.push((p.pa, p.pa, p.size));
+    }
+    if let Some(pa) = gicv {
+        let _ = regions.push((gl::GICC_BASE, pa, gl::GICC_SIZE));
     }
     // A backend's RAM is mapped in pages, so granted pages can replace its own.
     let frames = if desc.serves != 0 {
@@ -139,6 +147,9 @@ fn create_domain(i: usize, desc: DomainDesc<'static>, placement: &Placement) -> 
                 continue;
             }
             s2.map(&mut pool, p.pa, p.pa, p.size, MemKind::Device)?;
+        }
+        if let Some(pa) = gicv {
+            s2.map(&mut pool, gl::GICC_BASE, pa, gl::GICC_SIZE, MemKind::Device)?;
         }
         Ok(s2)
     });

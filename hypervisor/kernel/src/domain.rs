@@ -288,6 +288,8 @@ pub struct System {
     pub domains: Domains,
     pub placement: Placement,
     pub trap_wfi: bool,
+    /// The board's GIC is a GICv2, and so are the guests'.
+    pub gic_v2: bool,
     /// Affinity of each pCPU, for kicks.
     pub cpu_aff: [u64; hv_core::sched::MAX_PCPUS],
     pub ncpus: usize,
@@ -344,7 +346,7 @@ pub fn kick_for_irq(dom: &Domain, mask: u8, self_cpu: usize) {
                 continue;
             }
         }
-        crate::arch::gic::kick(sys.cpu_aff[v.pcpu]);
+        crate::arch::gic::kick(v.pcpu, sys.cpu_aff[v.pcpu]);
     }
 }
 
@@ -354,7 +356,7 @@ pub fn kick_for_irq(dom: &Domain, mask: u8, self_cpu: usize) {
 pub fn kick_vcpus(dom: &Domain, mask: u8, self_cpu: usize) {
     for (i, v) in dom.vcpus.iter().enumerate() {
         if mask & (1 << i) != 0 && v.pcpu != self_cpu && v.pcpu < system().ncpus {
-            crate::arch::gic::kick(system().cpu_aff[v.pcpu]);
+            crate::arch::gic::kick(v.pcpu, system().cpu_aff[v.pcpu]);
         }
     }
 }

@@ -133,7 +133,7 @@ fn set_reg(frame: &mut Frame, r: u8, v: u64) {
 #[allow(clippy::too_many_arguments)]
 fn data_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, da: DataAbort, far: u64, ipa: u64, len: u64) {
     let emulated = match da.valid {
-        Some(acc) if !da.s1ptw => emulate_mmio(cpu, dom, acc, ipa, frame),
+        Some(acc) if !da.s1ptw => emulate_mmio(cpu, dom, v, acc, ipa, frame),
         _ => false,
     };
     if emulated {
@@ -153,13 +153,21 @@ fn is_translation_fault(fsc: u8) -> bool {
 }
 
 /// The emulated devices of a domain: its distributor, redistributors and
-/// PL011. Returns false for any other address.
-fn emulate_mmio(cpu: usize, dom: &Domain, acc: Access, ipa: u64, frame: &mut Frame) -> bool {
+/// PL011 (a GICv2 board's guests: the distributor, whose private
+/// interrupts' registers are the accessing vCPU `v`'s). Returns false for
+/// any other address.
+fn emulate_mmio(cpu: usize, dom: &Domain, v: usize, acc: Access, ipa: u64, frame: &mut Frame) -> bool {
     let value = acc.store_value(reg(frame, acc.reg));
     let nvcpus = dom.vcpus.len() as u64;
+    let v2 = crate::domain::system().gic_v2;
     // The vGIC's own kick masks are not used: `Domain::vgic` kicks only
     // for what became deliverable.
-    let (result, kick) = if (gl::GICD_BASE..gl::GICD_BASE + gl::GICD_SIZE).contains(&ipa) {
+    let (result, kick) = if v2 && (gl::GICD_BASE..gl::GICD_BASE + gl::GICD_V2_SIZE).contains(&ipa) {
+        let ((value, _), kick) = dom.vgic(|g| g.dist_access_v2(v, ipa - gl::GICD_BASE, acc, value));
+        (value, kick)
+    } else if v2 && ipa >= gl::GICD_BASE && ipa < gl::GICR_BASE + gl::GICR_REGION_SIZE {
+        (0, 0) // no GICv3 frames on a GICv2 board
+    } else if (gl::GICD_BASE..gl::GICD_BASE + gl::GICD_SIZE).contains(&ipa) {
         let ((value, _), kick) = dom.vgic(|g| g.dist_access(ipa - gl::GICD_BASE, acc, value));
         (value, kick)
     } else if (gl::GICR_BASE..gl::GICR_BASE + nvcpus * gl::GICR_STRIDE).contains(&ipa) {

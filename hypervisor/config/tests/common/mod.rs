@@ -11,6 +11,7 @@ name = "tb"
 arch = "aarch64"
 cpus = 4
 uart = 0x0900_0000
+gic = "v3"
 gicd = 0x0800_0000
 gicr = 0x080A_0000
 ram = { base = 0x4000_0000, size = "1G" }
@@ -49,7 +50,7 @@ impl Fixture {
     }
 
     pub fn opts() -> LoadOptions {
-        LoadOptions { known_guests: vec!["heartbeat".into(), "crasher".into()], profile_override: None }
+        LoadOptions { known_guests: vec!["heartbeat".into(), "crasher".into()], profile_override: None, board_override: None }
     }
 
     pub fn sample_with(&self, text: &str, opts: &LoadOptions) -> Result<Sample, ConfigError> {

@@ -34,9 +34,7 @@ pub struct VcpuContext {
     cntv_ctl: u64,
     cntv_cval: u64,
     lrs: [u64; 16],
-    vmcr: u64,
-    ap0: [u64; 4],
-    ap1: [u64; 4],
+    vif: gic::VifState,
 }
 
 impl VcpuContext {
@@ -49,9 +47,7 @@ impl VcpuContext {
         cntv_ctl: 0,
         cntv_cval: 0,
         lrs: [0; 16],
-        vmcr: 0,
-        ap0: [0; 4],
-        ap1: [0; 4],
+        vif: gic::VifState::ZERO,
     };
 
     /// A vCPU about to start: reset EL1 state, entry point and x0.
@@ -114,8 +110,7 @@ pub fn save(ctx: &mut VcpuContext, frame: &Frame, cpu: usize, nlr: usize) {
         *slot = v;
     }
     gic::clear_active(cpu, gic::VTIMER_PPI);
-    ctx.vmcr = read!(ich_vmcr_el2);
-    save_aprs(ctx);
+    gic::save_vif(&mut ctx.vif);
     gic::reset_virtual_interface(nlr);
 }
 
@@ -134,43 +129,8 @@ pub fn restore(ctx: &VcpuContext, cntvoff: u64, nlr: usize) {
     for (n, &v) in ctx.lrs.iter().enumerate().take(nlr) {
         gic::write_lr(n, v);
     }
-    write!(ich_vmcr_el2, ctx.vmcr);
-    restore_aprs(ctx);
+    gic::restore_vif(&ctx.vif);
     isb();
-}
-
-fn pribits() -> u64 {
-    ((read!(ich_vtr_el2) >> 29) & 7) + 1
-}
-
-fn save_aprs(ctx: &mut VcpuContext) {
-    ctx.ap0[0] = read!(ich_ap0r0_el2);
-    ctx.ap1[0] = read!(ich_ap1r0_el2);
-    if pribits() >= 6 {
-        ctx.ap0[1] = read!(ich_ap0r1_el2);
-        ctx.ap1[1] = read!(ich_ap1r1_el2);
-    }
-    if pribits() >= 7 {
-        ctx.ap0[2] = read!(ich_ap0r2_el2);
-        ctx.ap1[2] = read!(ich_ap1r2_el2);
-        ctx.ap0[3] = read!(ich_ap0r3_el2);
-        ctx.ap1[3] = read!(ich_ap1r3_el2);
-    }
-}
-
-fn restore_aprs(ctx: &VcpuContext) {
-    write!(ich_ap0r0_el2, ctx.ap0[0]);
-    write!(ich_ap1r0_el2, ctx.ap1[0]);
-    if pribits() >= 6 {
-        write!(ich_ap0r1_el2, ctx.ap0[1]);
-        write!(ich_ap1r1_el2, ctx.ap1[1]);
-    }
-    if pribits() >= 7 {
-        write!(ich_ap0r2_el2, ctx.ap0[2]);
-        write!(ich_ap1r2_el2, ctx.ap1[2]);
-        write!(ich_ap0r3_el2, ctx.ap0[3]);
-        write!(ich_ap1r3_el2, ctx.ap1[3]);
-    }
 }
 
 fn save_fp(ctx: &mut VcpuContext) {

@@ -99,7 +99,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     unsafe { mmu::enable() };
     // SAFETY: the GIC's frames are board facts from the validated bundle,
     // below RAM, so mapped as device memory by the table just enabled.
-    unsafe { gic::init_distributor(board.gicd_base, board.gicr_base, board.ncpus as usize) };
+    unsafe { gic::init(&board) };
     write_vbar();
     gic::init_cpu(0);
     crate::boot::primary_main(Handoff { bundle, cpu_aff: info.cpu_aff, ncpus: info.ncpus })

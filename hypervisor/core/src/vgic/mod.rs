@@ -1,4 +1,4 @@
-//! Virtual GICv3: the distributor and redistributor registers a domain sees,
+//! Virtual GIC: the distributor and redistributor registers a domain sees,
 //! the pending state of its interrupts, and the allocation of pending
 //! interrupts to the CPU interface's list registers.
 //!
@@ -9,6 +9,9 @@
 //! offsets and values and never panics on them.
 
 use crate::esr::Access;
+
+mod v2;
+pub use v2::lr_v2;
 
 /// INTIDs 0..NR_IRQS: 16 SGIs, 16 PPIs and 224 SPIs.
 pub const NR_IRQS: usize = 256;
@@ -393,7 +396,6 @@ impl VGic {
     /// A guest access to the distributor at `offset` (within 64 KiB).
     /// Returns the value for a load and the vCPUs to kick.
     pub fn dist_access(&mut self, offset: u64, acc: Access, value: u64) -> (u64, KickMask) {
-        let size = acc.size as u64;
         match (offset, acc.write) {
             (GICD_CTLR, false) => ((self.ctlr | CTLR_ARE_NS) as u64, 0),
             (GICD_CTLR, true) => {
@@ -406,6 +408,29 @@ impl VGic {
             }
             (GICD_IIDR, false) => (IIDR_VALUE, 0),
             (GICD_PIDR2, false) => (PIDR2_GICV3, 0),
+            (o, w) if (GICD_IROUTER + 8 * NR_PRIVATE as u64..GICD_IROUTER + 8 * NR_IRQS as u64).contains(&o) => {
+                let intid = ((o - GICD_IROUTER) / 8) as usize;
+                if o % 8 != 0 {
+                    return (0, 0); // upper half of a 32-bit access pair: affinity 3 is always 0
+                }
+                if !w {
+                    return (self.route[intid] as u64, 0);
+                }
+                // Aff0 names the vCPU; IRM (any CPU) and unknown targets go to vCPU 0.
+                let aff0 = (value & 0xff) as usize;
+                let irm = value & (1 << 31) != 0;
+                self.route[intid] = if !irm && aff0 < self.nvcpus { aff0 as u8 } else { 0 };
+                (0, self.all_vcpus())
+            }
+            _ => self.spi_access(offset, acc, value),
+        }
+    }
+
+    /// A distributor access to the SPIs' registers, the same in GICv2 and
+    /// GICv3 (the private interrupts' words in them read as zero).
+    fn spi_access(&mut self, offset: u64, acc: Access, value: u64) -> (u64, KickMask) {
+        let size = acc.size as u64;
+        match (offset, acc.write) {
             (o, false) if (GICD_IGROUPR..GICD_IGROUPR + 0x80).contains(&o) => (0xffff_ffff, 0),
             (o, w) if (GICD_ISENABLER..GICD_ICPENDR + 0x80).contains(&o) && size == 4 => {
                 let (block, word) = ((o - GICD_ISENABLER) / 0x80, ((o % 0x80) / 4) as usize);
@@ -460,20 +485,6 @@ impl VGic {
                 }
                 (0, 0)
             }
-            (o, w) if (GICD_IROUTER + 8 * NR_PRIVATE as u64..GICD_IROUTER + 8 * NR_IRQS as u64).contains(&o) => {
-                let intid = ((o - GICD_IROUTER) / 8) as usize;
-                if o % 8 != 0 {
-                    return (0, 0); // upper half of a 32-bit access pair: affinity 3 is always 0
-                }
-                if !w {
-                    return (self.route[intid] as u64, 0);
-                }
-                // Aff0 names the vCPU; IRM (any CPU) and unknown targets go to vCPU 0.
-                let aff0 = (value & 0xff) as usize;
-                let irm = value & (1 << 31) != 0;
-                self.route[intid] = if !irm && aff0 < self.nvcpus { aff0 as u8 } else { 0 };
-                (0, self.all_vcpus())
-            }
             _ => (0, 0), // RAZ/WI
         }
     }
@@ -500,9 +511,21 @@ impl VGic {
                 (0, 0)
             }
             (GICR_PIDR2, false) => (PIDR2_GICV3, 0),
-            (o, false) if o == SGI_BASE + GICD_IGROUPR => (0xffff_ffff, 0),
-            (o, w) if (SGI_BASE + GICD_ISENABLER..SGI_BASE + GICD_ICPENDR + 4).contains(&o) && o % 0x80 == 0 && acc.size == 4 => {
-                let block = (o - SGI_BASE - GICD_ISENABLER) / 0x80;
+            (o, _) if o >= SGI_BASE => self.private_access(vcpu, o - SGI_BASE, acc, value),
+            _ => (0, 0),
+        }
+    }
+
+    /// A guest access to `vcpu`'s own SGIs and PPIs, at `o` in the
+    /// distributor's layout (word 0 of each bit array, the first 32
+    /// priority bytes, ICFGR0 and 1): in GICv3's SGI_base frame, or banked
+    /// in GICv2's distributor.
+    fn private_access(&mut self, vcpu: usize, o: u64, acc: Access, value: u64) -> (u64, KickMask) {
+        let Some(p) = self.vcpu.get_mut(vcpu).filter(|_| vcpu < self.nvcpus) else { return (0, 0) };
+        match (o, acc.write) {
+            (GICD_IGROUPR, false) => (0xffff_ffff, 0),
+            (o, w) if (GICD_ISENABLER..GICD_ICPENDR + 4).contains(&o) && o % 0x80 == 0 && acc.size == 4 => {
+                let block = (o - GICD_ISENABLER) / 0x80;
                 // A HW-linked instance cannot be cleared: its physical
                 // interrupt is active until the guest completes it.
                 let keep = if block == 3 { p.hw } else { 0 };
@@ -516,11 +539,11 @@ impl VGic {
                 }
                 (0, if block == 0 || block == 2 { 1 << vcpu } else { 0 })
             }
-            (o, w) if (SGI_BASE + GICD_IPRIORITYR..SGI_BASE + GICD_IPRIORITYR + NR_PRIVATE as u64).contains(&o) => {
-                bytes_access(&mut p.priority, (o - SGI_BASE - GICD_IPRIORITYR) as usize, acc, value, w)
+            (o, w) if (GICD_IPRIORITYR..GICD_IPRIORITYR + NR_PRIVATE as u64).contains(&o) => {
+                bytes_access(&mut p.priority, (o - GICD_IPRIORITYR) as usize, acc, value, w)
             }
-            (o, false) if o == SGI_BASE + GICD_ICFGR => (0xaaaa_aaaa, 0),
-            (o, w) if o == SGI_BASE + GICD_ICFGR + 4 && acc.size == 4 => {
+            (GICD_ICFGR, false) => (0xaaaa_aaaa, 0),
+            (o, w) if o == GICD_ICFGR + 4 && acc.size == 4 => {
                 if !w {
                     let mut out = 0u64;
                     for i in 0..16 {

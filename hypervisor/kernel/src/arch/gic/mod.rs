@@ -1,0 +1,306 @@
+//! The physical GIC, v3 or v2 as the board has it (the boot bundle says
+//! which): the hypervisor's own interrupts, passthrough SPIs, and the
+//! virtual CPU interface's list registers. List-register values are in
+//! the GICv3 encoding everywhere above this module (`hv_core::vgic::lr`);
+//! the GICv2 driver converts them. What the two distributors share (the
+//! SPIs' enable and active bits) lives here, once.
+
+mod v2;
+mod v3;
+
+use super::sysreg::dsb_sy;
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use hv_core::bundle::{BoardDesc, GicVersion};
+pub use hv_core::vgic::lr;
+
+/// SGI a pCPU sends another to make it look at its vCPU's pending work.
+pub const KICK_SGI: u32 = 0;
+pub const MAINTENANCE_PPI: u32 = 25;
+pub const VTIMER_PPI: u32 = 27;
+/// EL2 physical timer: the shared pCPUs' scheduling tick.
+pub const HYP_TIMER_PPI: u32 = 26;
+pub const SPURIOUS: u32 = 1023;
+
+/// The private interrupts every pCPU takes.
+const OWN_PPIS: u32 = (1 << KICK_SGI) | (1 << MAINTENANCE_PPI) | (1 << VTIMER_PPI) | (1 << HYP_TIMER_PPI);
+
+static VERSION: AtomicU8 = AtomicU8::new(3);
+static GICD: AtomicU64 = AtomicU64::new(0);
+
+fn v2() -> bool {
+    VERSION.load(Ordering::Relaxed) == 2
+}
+
+/// Every address below is computed from an INTID or a pCPU index: only
+/// values inside the GIC's frames pass.
+fn is_spi(intid: u32) -> bool {
+    (32..1020).contains(&intid)
+}
+
+const GICD_CTLR: usize = 0x0;
+const IGROUPR: usize = 0x80;
+const ISENABLER: usize = 0x100;
+const ICENABLER: usize = 0x180;
+const ISACTIVER: usize = 0x300;
+const ICACTIVER: usize = 0x380;
+const IPRIORITYR: usize = 0x400;
+const ICFGR: usize = 0xC00;
+
+fn rd(addr: usize) -> u32 {
+    // SAFETY: `addr` is a register inside the GIC's MMIO frames (a base
+    // from the validated boot bundle plus an architectural offset bounded
+    // by the callers), mapped as Device memory by the EL2 tables.
+    unsafe { core::ptr::read_volatile(addr as *const u32) }
+}
+
+fn wr(addr: usize, v: u32) {
+    // SAFETY: as for `rd`.
+    unsafe { core::ptr::write_volatile(addr as *mut u32, v) }
+}
+
+fn gicd() -> usize {
+    GICD.load(Ordering::Relaxed) as usize
+}
+
+/// Brings the distributor up. Primary CPU only, before any other.
+///
+/// # Safety
+/// `board`'s GIC frames must be the board's, mapped as device memory at
+/// EL2; every other function here relies on them.
+pub unsafe fn init(board: &BoardDesc) {
+    GICD.store(board.gicd_base, Ordering::Relaxed);
+    match board.gic {
+        GicVersion::V3 => {
+            VERSION.store(3, Ordering::Relaxed);
+            // SAFETY: forwarded from our caller.
+            unsafe { v3::init_distributor(board.gicr_base, board.ncpus as usize) }
+        }
+        GicVersion::V2 => {
+            VERSION.store(2, Ordering::Relaxed);
+            // SAFETY: forwarded from our caller.
+            unsafe { v2::init_distributor(board.gicc_base, board.gich_base) }
+        }
+    }
+}
+
+/// Distributor start-up shared by both versions: off, every SPI disabled
+/// and group 1, then on with `ctlr`.
+fn init_spis(ctlr: u32) {
+    let d = gicd();
+    wr(d + GICD_CTLR, 0);
+    // Only the lines the distributor has (GICD_TYPER.ITLinesNumber).
+    let words = ((rd(d + 0x4) & 0x1f) as usize + 1).min(32);
+    for n in 1..words {
+        wr(d + ICENABLER + 4 * n, 0xffff_ffff);
+        wr(d + IGROUPR + 4 * n, 0xffff_ffff);
+    }
+    wr(d + GICD_CTLR, ctlr);
+    dsb_sy();
+}
+
+/// This CPU's interface (and, on GICv3, redistributor).
+pub fn init_cpu(cpu: usize) {
+    if v2() {
+        v2::init_cpu(cpu)
+    } else {
+        v3::init_cpu(cpu)
+    }
+}
+
+/// Acknowledges the highest pending interrupt (SPURIOUS when none).
+pub fn ack() -> u32 {
+    if v2() {
+        v2::ack()
+    } else {
+        v3::ack()
+    }
+}
+
+/// Priority drop only: a HW-linked virtual interrupt deactivates it later.
+pub fn eoi(intid: u32) {
+    if v2() {
+        v2::eoi(intid)
+    } else {
+        v3::eoi(intid)
+    }
+}
+
+pub fn deactivate(intid: u32) {
+    if v2() {
+        v2::deactivate(intid)
+    } else {
+        v3::deactivate(intid)
+    }
+}
+
+/// Sends the kick SGI to pCPU `pcpu`, whose affinity is `aff`.
+pub fn kick(pcpu: usize, aff: u64) {
+    if v2() {
+        v2::kick(pcpu)
+    } else {
+        v3::kick(aff)
+    }
+}
+
+/// Number of list registers this CPU interface implements.
+pub fn lr_count() -> usize {
+    if v2() {
+        v2::lr_count()
+    } else {
+        v3::lr_count()
+    }
+}
+
+/// List register `i`, in the GICv3 encoding.
+pub fn read_lr(i: usize) -> u64 {
+    if v2() {
+        v2::read_lr(i)
+    } else {
+        v3::read_lr(i)
+    }
+}
+
+/// Writes list register `i` from a GICv3-encoded value.
+pub fn write_lr(i: usize, v: u64) {
+    if v2() {
+        v2::write_lr(i, v)
+    } else {
+        v3::write_lr(i, v)
+    }
+}
+
+/// Underflow maintenance interrupt on/off (refill LRs when they drain).
+pub fn set_underflow_irq(on: bool) {
+    if v2() {
+        v2::set_underflow_irq(on)
+    } else {
+        v3::set_underflow_irq(on)
+    }
+}
+
+/// The virtual CPU interface's state beyond the list registers: active
+/// priorities and the guest's own control register (VMCR).
+#[derive(Clone, Copy, Default)]
+pub struct VifState {
+    pub vmcr: u64,
+    pub ap0: [u64; 4],
+    pub ap1: [u64; 4],
+}
+
+impl VifState {
+    pub const ZERO: VifState = VifState { vmcr: 0, ap0: [0; 4], ap1: [0; 4] };
+}
+
+pub fn save_vif(s: &mut VifState) {
+    if v2() {
+        v2::save_vif(s)
+    } else {
+        v3::save_vif(s)
+    }
+}
+
+pub fn restore_vif(s: &VifState) {
+    if v2() {
+        v2::restore_vif(s)
+    } else {
+        v3::restore_vif(s)
+    }
+}
+
+/// Discards the list registers of a vCPU that stops or starts afresh. A
+/// passed-through SPI in one (HW-linked) would never see the guest's
+/// deactivation and stay active for good, silencing its device: it is
+/// deactivated here.
+pub fn discard_virtual_interface(nlr: usize) {
+    for i in 0..nlr {
+        let v = read_lr(i);
+        let pintid = ((v >> 32) & 0x3ff) as u32;
+        if v & lr::HW != 0 && !lr::is_free(v) && is_spi(pintid) {
+            clear_active_spi(pintid);
+        }
+    }
+    reset_virtual_interface(nlr);
+}
+
+/// Clears the virtual CPU interface for a vCPU that starts afresh: its
+/// list registers, and active priorities left by an interrupt the old
+/// vCPU never completed (they would mask every new one of that priority).
+pub fn reset_virtual_interface(nlr: usize) {
+    for i in 0..nlr {
+        write_lr(i, 0);
+    }
+    restore_vif(&VifState::ZERO);
+    if v2() {
+        v2::enable_vif()
+    } else {
+        v3::enable_vif()
+    }
+}
+
+/// Deactivates `intid` (an SGI or PPI) on `cpu` if it is active, e.g. the
+/// virtual timer's PPI left active by a vCPU that was reset mid-interrupt.
+/// Only `cpu` itself can do so on GICv2 (the registers are banked).
+pub fn clear_active(cpu: usize, intid: u32) {
+    if intid >= 32 {
+        return;
+    }
+    let base = if v2() {
+        gicd()
+    } else {
+        match v3::sgi_frame(cpu) {
+            Some(s) => s,
+            None => return,
+        }
+    };
+    if rd(base + ISACTIVER) & (1 << intid) != 0 {
+        wr(base + ICACTIVER, 1 << intid);
+        dsb_sy();
+    }
+}
+
+/// Routes SPI `intid` to pCPU `pcpu` (affinity `aff`), level-triggered,
+/// group 1, and enables it: a passed-through device's interrupt.
+pub fn route_spi(intid: u32, pcpu: usize, aff: u64) {
+    if !is_spi(intid) {
+        return;
+    }
+    let d = gicd();
+    let n = intid as usize;
+    if v2() {
+        v2::target(n, pcpu);
+    } else {
+        v3::route(n, aff);
+    }
+    let cfg = d + ICFGR + 4 * (n / 16);
+    wr(cfg, rd(cfg) & !(0b10 << (2 * (n % 16))));
+    let pr = d + IPRIORITYR + (n & !3);
+    wr(pr, (rd(pr) & !(0xff << (8 * (n % 4)))) | (0xa0 << (8 * (n % 4))));
+    wr(d + IGROUPR + 4 * (n / 32), rd(d + IGROUPR + 4 * (n / 32)) | (1 << (n % 32)));
+    wr(d + ISENABLER + 4 * (n / 32), 1 << (n % 32));
+    dsb_sy();
+}
+
+/// Enables or disables SPI `intid` at the distributor: a passed-through
+/// interrupt is off while its owner is not running, so a level-high line
+/// nobody will service cannot keep a pCPU taking it.
+pub fn set_spi_enabled(intid: u32, on: bool) {
+    if !is_spi(intid) {
+        return;
+    }
+    let (w, b) = (intid as usize / 32, intid % 32);
+    wr(gicd() + if on { ISENABLER } else { ICENABLER } + 4 * w, 1 << b);
+    dsb_sy();
+}
+
+/// Deactivates SPI `intid` if it is active (its owner was reset).
+pub fn clear_active_spi(intid: u32) {
+    if !is_spi(intid) {
+        return;
+    }
+    let d = gicd();
+    let (w, b) = (intid as usize / 32, intid % 32);
+    if rd(d + ISACTIVER + 4 * w) & (1 << b) != 0 {
+        wr(d + ICACTIVER + 4 * w, 1 << b);
+        dsb_sy();
+    }
+}
