@@ -17,3 +17,33 @@ pub mod toolchain;
 
 /// The sample `cargo xtask run` boots when none is named.
 pub const DEFAULT_SAMPLE: &str = "two-partitions";
+
+/// The boards every QEMU test runs on: one per GIC version, the same
+/// machine otherwise (a sample written for qemu-virt is built for each).
+pub const GIC_MATRIX: [(&str, &str); 2] = [("gicv3", "qemu-virt"), ("gicv2", "qemu-virt-gicv2")];
+
+/// A QEMU test run on each board of [`GIC_MATRIX`]: `fn name(board: &str)
+/// { .. }` becomes the module `name` with one `#[ignore]`d test per GIC
+/// version (`name::gicv3`, `name::gicv2`), so the matrix lives here and
+/// nowhere else.
+#[macro_export]
+macro_rules! on_each_gic {
+    ($(#[doc = $doc:expr])* fn $name:ident($board:ident: &str) $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn run($board: &str) $body
+            #[test]
+            #[ignore = "boots QEMU: run with `cargo xtask test`"]
+            fn gicv3() {
+                run($crate::GIC_MATRIX[0].1)
+            }
+            #[test]
+            #[ignore = "boots QEMU: run with `cargo xtask test`"]
+            fn gicv2() {
+                run($crate::GIC_MATRIX[1].1)
+            }
+        }
+    };
+}

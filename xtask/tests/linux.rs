@@ -3,13 +3,13 @@
 //! busybox come from Debian's archive on first use.
 
 use std::time::Duration;
-use xtask::{artifacts, qemu::Console};
+use xtask::{artifacts, on_each_gic, qemu::Console};
 
 /// Linux boots in a few seconds under TCG; restarts re-zero 256 MiB.
 const LINUX: Duration = Duration::from_secs(240);
 
-fn boot(sample: &str) -> Console {
-    let built = artifacts::build(sample, None, None).unwrap_or_else(|e| panic!("build {sample}: {e}"));
+fn boot(board: &str, sample: &str) -> Console {
+    let built = artifacts::build(sample, Some(board), None).unwrap_or_else(|e| panic!("build {sample}: {e}"));
     Console::start_built(&built).unwrap()
 }
 
@@ -25,10 +25,9 @@ fn assert_consecutive(b: &[u64], t: &str) {
     }
 }
 
-#[test]
-#[ignore = "boots Linux under QEMU: run with `cargo xtask test`"]
-fn two_linux_domains_reach_init_and_print() {
-    let mut s = boot("linux-side-by-side");
+on_each_gic! {
+fn two_linux_domains_reach_init_and_print(board: &str) {
+    let mut s = boot(board, "linux-side-by-side");
     let (mut cluster, mut ivi) = (false, false);
     let ok = s.wait_for(LINUX, |l| {
         cluster |= l == "[cluster] cluster beat 5";
@@ -48,11 +47,11 @@ fn two_linux_domains_reach_init_and_print() {
     assert_eq!(hex.len(), 32, "16 random bytes in hex: {rng}");
     assert_ne!(hex, "00000000000000000000000000000000", "{rng}");
 }
+}
 
-#[test]
-#[ignore = "boots Linux under QEMU: run with `cargo xtask test`"]
-fn ivi_crashes_and_restarts_while_the_cluster_keeps_beating() {
-    let mut s = boot(&format!("{}/tests/fixtures/linux-faults/system.toml", env!("CARGO_MANIFEST_DIR")));
+on_each_gic! {
+fn ivi_crashes_and_restarts_while_the_cluster_keeps_beating(board: &str) {
+    let mut s = boot(board, &format!("{}/tests/fixtures/linux-faults/system.toml", env!("CARGO_MANIFEST_DIR")));
     let second = s.wait_for(LINUX, |l| l.contains("ivi: restarting (restart #2)"));
     assert!(second.is_some(), "the IVI should panic and restart twice:\n{}", s.transcript());
     // It boots again after the second restart, and the cluster beats on.
@@ -80,11 +79,11 @@ fn ivi_crashes_and_restarts_while_the_cluster_keeps_beating() {
     assert_consecutive(&cluster_beats(&s.log), &t);
     assert!(!t.contains("cluster: Reboot") && !t.contains("cluster: restarting"), "{t}");
 }
+}
 
-#[test]
-#[ignore = "boots Linux under QEMU: run with `cargo xtask test`"]
-fn a_passed_through_device_faults_the_intruder_only() {
-    let mut s = boot(&format!("{}/tests/fixtures/linux-faults/system.toml", env!("CARGO_MANIFEST_DIR")));
+on_each_gic! {
+fn a_passed_through_device_faults_the_intruder_only(board: &str) {
+    let mut s = boot(board, &format!("{}/tests/fixtures/linux-faults/system.toml", env!("CARGO_MANIFEST_DIR")));
     let fault = s.wait_for(LINUX, |l| l.contains("ivi: data access at IPA 0xa003e00"));
     assert!(fault.is_some(), "the IVI's read of the cluster's device must fault:\n{}", s.transcript());
     let cont = s.wait_for(LINUX, |l| l == "[ivi] ivi tick 1");
@@ -96,11 +95,11 @@ fn a_passed_through_device_faults_the_intruder_only() {
         || s.wait_for(LINUX, |l| l.starts_with("[cluster] cluster: hwrng virtio_rng")).is_some();
     assert!(owner, "{}", s.transcript());
 }
+}
 
-#[test]
-#[ignore = "boots Linux under QEMU: run with `cargo xtask test`"]
-fn stock_linux_finds_xen_and_stops_through_schedop_shutdown() {
-    let mut s = boot(&format!("{}/tests/fixtures/xen-guest/system.toml", env!("CARGO_MANIFEST_DIR")));
+on_each_gic! {
+fn stock_linux_finds_xen_and_stops_through_schedop_shutdown(board: &str) {
+    let mut s = boot(board, &format!("{}/tests/fixtures/xen-guest/system.toml", env!("CARGO_MANIFEST_DIR")));
     let (mut off, mut crashed, mut barked) = (false, false, false);
     let done = s.wait_for(LINUX, |l| {
         off |= l == "[hv] xenguest: destroyed";
@@ -145,4 +144,5 @@ fn stock_linux_finds_xen_and_stops_through_schedop_shutdown() {
     assert!(stop < bark, "the watchdog ran out while it was kicked:\n{t}");
     assert!(t[bark..].contains("[hv] driver: Crash -> Preserve"), "{t}");
     assert!(!t.contains("BUG") && !t.contains("WARNING:"), "the kernel complained:\n{t}");
+}
 }

@@ -1,10 +1,10 @@
-//! Boots real builds under QEMU (virt, EL2, GICv3, 4 CPUs) and asserts on
+//! Boots real builds under QEMU (virt, EL2, GICv3 and GICv2, 4 CPUs) and asserts on
 //! the hypervisor console. Run through `cargo xtask test`, which provisions
 //! the cross toolchain and QEMU first; plain `cargo test` skips them.
 
 use std::time::Duration;
 use xtask::bench::{share_reports, ShareReport};
-use xtask::{artifacts, qemu::Console};
+use xtask::{artifacts, on_each_gic, qemu::Console};
 
 const BOOT: Duration = Duration::from_secs(90);
 
@@ -12,8 +12,8 @@ fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}/system.toml", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn boot(sample: &str, profile: Option<&str>) -> Console {
-    let built = artifacts::build(sample, None, profile).unwrap_or_else(|e| panic!("build {sample}: {e}"));
+fn boot(board: &str, sample: &str, profile: Option<&str>) -> Console {
+    let built = artifacts::build(sample, Some(board), profile).unwrap_or_else(|e| panic!("build {sample}: {e}"));
     Console::start_built(&built).unwrap()
 }
 
@@ -34,10 +34,9 @@ fn assert_consecutive(b: &[u64], transcript: &str) {
     assert_eq!(b[0], 1, "heartbeat did not start at beat 1");
 }
 
-#[test]
-#[ignore = "boots QEMU: run with `cargo xtask test`"]
-fn both_partitions_boot_and_print() {
-    let mut s = boot(xtask::DEFAULT_SAMPLE, None);
+on_each_gic! {
+fn both_partitions_boot_and_print(board: &str) {
+    let mut s = boot(board, xtask::DEFAULT_SAMPLE, None);
     let (mut hb, mut cr) = (false, false);
     let ok = s.wait_for(BOOT, |l| {
         hb |= l == "[heartbeat] beat 5";
@@ -47,11 +46,11 @@ fn both_partitions_boot_and_print() {
     assert!(ok.is_some(), "both domains should print their fifth beat:\n{}", s.transcript());
     assert!(s.log.iter().any(|l| l.contains("2 domains on 4 pCPUs, null scheduler, vwfi=native")));
 }
+}
 
-#[test]
-#[ignore = "boots QEMU: run with `cargo xtask test`"]
-fn crasher_restarts_while_heartbeat_stays_consecutive() {
-    let mut s = boot(xtask::DEFAULT_SAMPLE, None);
+on_each_gic! {
+fn crasher_restarts_while_heartbeat_stays_consecutive(board: &str) {
+    let mut s = boot(board, xtask::DEFAULT_SAMPLE, None);
     let third = s.wait_for(BOOT, |l| l.contains("crasher: restarting (restart #3)"));
     assert!(third.is_some(), "crasher should be restarted 3 times:\n{}", s.transcript());
     let at_third = beats(&s.log).last().copied().unwrap_or(0);
@@ -69,11 +68,11 @@ fn crasher_restarts_while_heartbeat_stays_consecutive() {
     // The heartbeat domain was never touched by the crasher's lifecycle.
     assert!(!t.contains("heartbeat: Crash") && !t.contains("heartbeat: restarting"), "{t}");
 }
+}
 
-#[test]
-#[ignore = "boots QEMU: run with `cargo xtask test`"]
-fn unknown_smccc_calls_get_not_supported_and_the_guest_carries_on() {
-    let mut s = boot(xtask::DEFAULT_SAMPLE, None);
+on_each_gic! {
+fn unknown_smccc_calls_get_not_supported_and_the_guest_carries_on(board: &str) {
+    let mut s = boot(board, xtask::DEFAULT_SAMPLE, None);
     assert!(s.wait_for(BOOT, |l| l == "[heartbeat] beat 3").is_some(), "{}", s.transcript());
     let t = s.transcript();
     assert!(t.contains("[heartbeat] heartbeat: PSCI version 1.1"), "{t}");
@@ -90,51 +89,51 @@ fn unknown_smccc_calls_get_not_supported_and_the_guest_carries_on() {
     let trapped = t.find("[hv] heartbeat: set/way cache maintenance trapped").expect(&t);
     assert!(trapped < done, "{t}");
 }
+}
 
-fn heartbeat_runs_with(profile: &str, banner: &str) {
-    let mut s = boot(xtask::DEFAULT_SAMPLE, Some(profile));
+fn heartbeat_runs_with(board: &str, profile: &str, banner: &str) {
+    let mut s = boot(board, xtask::DEFAULT_SAMPLE, Some(profile));
     assert!(s.wait_for(BOOT, |l| l == "[heartbeat] beat 50").is_some(), "{}", s.transcript());
     let t = s.transcript();
     assert!(t.contains(banner), "{t}");
     assert_consecutive(&beats(&s.log), &t);
 }
 
-#[test]
-#[ignore = "boots QEMU: run with `cargo xtask test`"]
-fn vwfi_native_runs() {
-    heartbeat_runs_with("null-native", "vwfi=native");
+on_each_gic! {
+fn vwfi_native_runs(board: &str) {
+    heartbeat_runs_with(board, "null-native", "vwfi=native");
+}
 }
 
-#[test]
-#[ignore = "boots QEMU: run with `cargo xtask test`"]
-fn vwfi_trap_runs() {
-    heartbeat_runs_with("null-trap", "vwfi=trap");
+on_each_gic! {
+fn vwfi_trap_runs(board: &str) {
+    heartbeat_runs_with(board, "null-trap", "vwfi=trap");
+}
 }
 
-#[test]
-#[ignore = "boots QEMU: run with `cargo xtask test`"]
-fn a_domain_power_off_stops_only_that_domain() {
-    let mut s = boot(&fixture("poweroff-domain"), None);
+on_each_gic! {
+fn a_domain_power_off_stops_only_that_domain(board: &str) {
+    let mut s = boot(board, &fixture("poweroff-domain"), None);
     assert!(s.wait_for(BOOT, |l| l.contains("countdown: destroyed")).is_some(), "{}", s.transcript());
     let last = beats(&s.log).last().copied().unwrap_or(0);
     let target = format!("[heartbeat] beat {}", last + 20);
     assert!(s.wait_for(BOOT, |l| l == target).is_some(), "machine must keep running:\n{}", s.transcript());
     assert!(s.transcript().contains("countdown: PowerOff -> Destroy"));
 }
+}
 
-#[test]
-#[ignore = "boots QEMU: run with `cargo xtask test`"]
-fn the_system_controller_power_off_ends_the_machine() {
-    let mut s = boot(&fixture("poweroff-machine"), None);
+on_each_gic! {
+fn the_system_controller_power_off_ends_the_machine(board: &str) {
+    let mut s = boot(board, &fixture("poweroff-machine"), None);
     assert!(s.wait_exit(BOOT), "QEMU should exit on the controller's SYSTEM_OFF:\n{}", s.transcript());
     let t = s.transcript();
     assert!(t.contains("system controller countdown powered off: machine off"), "{t}");
 }
+}
 
-#[test]
-#[ignore = "boots QEMU: run with `cargo xtask test`"]
-fn vcpus_of_a_domain_start_each_other_and_exchange_sgis() {
-    let mut s = boot(&fixture("smp"), None);
+on_each_gic! {
+fn vcpus_of_a_domain_start_each_other_and_exchange_sgis(board: &str) {
+    let mut s = boot(board, &fixture("smp"), None);
     let done = s.wait_for(BOOT, |l| l.starts_with("[smp] smp: 10 SGI round trips"));
     let t = s.transcript();
     assert!(done.is_some(), "{t}");
@@ -149,6 +148,7 @@ fn vcpus_of_a_domain_start_each_other_and_exchange_sgis() {
     }
     assert!(t.contains("[smp] smp: 10 SGI round trips; vCPU 1 affinity 1"), "vCPU 1 should be off after CPU_OFF:\n{t}");
     assert!(!t.contains("unexpected"), "{t}");
+}
 }
 
 /// A domain's share reports after the first (start-up), but those of
@@ -177,10 +177,9 @@ fn on_time_reports(log: &[String], domain: &str) -> Vec<ShareReport> {
     out
 }
 
-#[test]
-#[ignore = "boots QEMU: run with `cargo xtask test`"]
-fn an_overcommitted_rtds_pool_keeps_each_guest_within_its_budget() {
-    let mut s = boot(&fixture("rtds"), None);
+on_each_gic! {
+fn an_overcommitted_rtds_pool_keeps_each_guest_within_its_budget(board: &str) {
+    let mut s = boot(board, &fixture("rtds"), None);
     // Twelve reports each (12 s of guest time), then judge.
     let (mut g12, mut m12) = (false, false);
     let ok = s.wait_for(BOOT, |l| {
@@ -223,6 +222,7 @@ fn an_overcommitted_rtds_pool_keeps_each_guest_within_its_budget() {
     // The null-scheduled heartbeat on its own pCPU is untouched.
     assert_consecutive(&beats(&s.log), &t);
 }
+}
 
 /// The beat numbers `domain` (running the heartbeat guest) printed.
 fn beats_of(log: &[String], domain: &str) -> Vec<u64> {
@@ -230,10 +230,9 @@ fn beats_of(log: &[String], domain: &str) -> Vec<u64> {
     log.iter().filter_map(|l| l.strip_prefix(&prefix)?.parse().ok()).collect()
 }
 
-#[test]
-#[ignore = "boots QEMU: run with `cargo xtask test`"]
-fn hostile_guests_disturb_no_one_on_their_own_pcpu_or_a_shared_one() {
-    let mut s = boot(&fixture("hostile"), None);
+on_each_gic! {
+fn hostile_guests_disturb_no_one_on_their_own_pcpu_or_a_shared_one(board: &str) {
+    let mut s = boot(board, &fixture("hostile"), None);
     // Each hostile guest runs two rounds of random attacks, restarted after
     // each (and on any crash), one on a pCPU of its own and one sharing an
     // RTDS pCPU with the `beacon` heartbeat.
@@ -278,11 +277,11 @@ fn hostile_guests_disturb_no_one_on_their_own_pcpu_or_a_shared_one() {
     // The Xen attacks reached the store: a scribbled ring is refused.
     assert!(t.contains("broke the xenstore ring protocol"), "no attack reached the xenstore ring:\n{t}");
 }
+}
 
-#[test]
-#[ignore = "boots QEMU: run with `cargo xtask test`"]
-fn a_passed_through_level_interrupt_left_raised_disturbs_no_one() {
-    let mut s = boot(&fixture("passthrough"), None);
+on_each_gic! {
+fn a_passed_through_level_interrupt_left_raised_disturbs_no_one(board: &str) {
+    let mut s = boot(board, &fixture("passthrough"), None);
     // The first incarnation reboots from inside the RTC's interrupt handler:
     // the line stays high and the interrupt active. The restarted domain
     // must get it again (the hypervisor deactivated it), before it arms
@@ -307,4 +306,5 @@ fn a_passed_through_level_interrupt_left_raised_disturbs_no_one() {
             assert_eq!(w[1], w[0] + 1, "{domain} skipped or repeated a beat ({} then {}):\n{t}", w[0], w[1]);
         }
     }
+}
 }

@@ -46,6 +46,7 @@ pub fn primary_main(info: Handoff) -> ! {
     let domains = Domains::new(count);
     // Passed-through interrupts go to the pCPU of their domain's vCPU 0.
     let mut spi_owner = [0u8; hv_core::vgic::NR_IRQS];
+    let mut routes: heapless::Vec<(u32, usize), { bundle::MAX_DOMAINS * bundle::MAX_PASSTHROUGH }> = heapless::Vec::new();
     for (i, dom) in domains.iter().enumerate() {
         if dom.state.load(core::sync::atomic::Ordering::Relaxed) != DOM_RUNNING {
             continue;
@@ -54,7 +55,7 @@ pub fn primary_main(info: Handoff) -> ! {
         for p in dom.desc.passthrough() {
             if let Some(slot) = spi_owner.get_mut(p.spi as usize).filter(|_| p.spi >= 32) {
                 *slot = i as u8 + 1;
-                gic::route_spi(p.spi, pcpu, info.cpu_aff[pcpu]);
+                let _ = routes.push((p.spi, pcpu));
             }
             hvlog!("{}: passthrough {:#x}+{:#x}, SPI {}", dom.name(), p.pa, p.size, p.spi);
         }
@@ -76,15 +77,27 @@ pub fn primary_main(info: Handoff) -> ! {
         spi_owner,
     });
 
+    let mut started = 1;
     for cpu in 1..ncpus {
         let r = handoff::start_secondary(info.cpu_aff[cpu], cpu);
         if r != 0 {
             hvlog!("pCPU {} did not start (PSCI {})", cpu, r);
+        } else {
+            started += 1;
         }
     }
     // Every pCPU scrubs domain RAM; then the images go in and vCPUs start.
     crate::scrub::work();
     crate::scrub::wait();
+    // Every pCPU brings its GIC interface up first: a GICv2 SPI names its
+    // target's CPU interface, known once that CPU has read it.
+    let freq = crate::arch::sysreg::read!(cntfrq_el0);
+    if !gic::wait_cpus_up(started, freq) {
+        hvlog!("not every pCPU brought its GIC interface up within a second");
+    }
+    for &(spi, pcpu) in &routes {
+        gic::route_spi(spi, pcpu, info.cpu_aff[pcpu]);
+    }
     start_domains();
     crate::vcpu::cpu_main(0)
 }

@@ -9,7 +9,7 @@ mod v2;
 mod v3;
 
 use super::sysreg::dsb_sy;
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use hv_core::bundle::{BoardDesc, GicVersion};
 pub use hv_core::vgic::lr;
 
@@ -25,6 +25,8 @@ pub const SPURIOUS: u32 = 1023;
 const OWN_PPIS: u32 = (1 << KICK_SGI) | (1 << MAINTENANCE_PPI) | (1 << VTIMER_PPI) | (1 << HYP_TIMER_PPI);
 
 static VERSION: AtomicU8 = AtomicU8::new(3);
+/// pCPUs whose GIC interface is up (`init_cpu` done).
+static CPUS_UP: AtomicUsize = AtomicUsize::new(0);
 static GICD: AtomicU64 = AtomicU64::new(0);
 
 fn v2() -> bool {
@@ -105,6 +107,21 @@ pub fn init_cpu(cpu: usize) {
     } else {
         v3::init_cpu(cpu)
     }
+    CPUS_UP.fetch_add(1, Ordering::Release);
+}
+
+/// Waits (boot only; at most about `ticks` of the counter) until `n`
+/// pCPUs have their GIC interface up: a GICv2 SPI or SGI names its
+/// target's CPU interface, which only that CPU can read.
+pub fn wait_cpus_up(n: usize, ticks: u64) -> bool {
+    let start = super::sysreg::counter();
+    while CPUS_UP.load(Ordering::Acquire) < n {
+        if super::sysreg::counter().wrapping_sub(start) > ticks {
+            return false;
+        }
+        core::hint::spin_loop();
+    }
+    true
 }
 
 /// Acknowledges the highest pending interrupt (SPURIOUS when none).
