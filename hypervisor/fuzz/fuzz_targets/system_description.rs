@@ -14,7 +14,7 @@ fn bsp() -> PathBuf {
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let opts = LoadOptions { known_guests: vec!["heartbeat".into(), "crasher".into()], profile_override: None };
+    let opts = LoadOptions { known_guests: vec!["heartbeat".into(), "crasher".into()], profile_override: None, board_override: None };
     let path = Path::new("/fuzz/system.toml");
     match parse_sample(path, &text, &bsp(), &opts) {
         Ok(s) => {
