@@ -5,8 +5,10 @@
 //! budget waits for its next period even if the pCPU would be idle, so each
 //! guest's share is what the description promised, no more and no less.
 //! A vCPU that ran past its budget (the timer fired late, or a trap took
-//! long) pays the excess back from its next period's budget, up to one
-//! whole budget: late timers do not shift shares towards short budgets.
+//! long) pays the excess back from its next budgets: at most one budget per
+//! period, and at most a period's worth owed in all (a vCPU stuck in a long
+//! trap is not starved for long after). Late timers then do not shift
+//! shares towards short budgets.
 //!
 //! One `RtdsQueue` per shared pCPU, owned by that pCPU; times are counter
 //! ticks. The arch layer calls `schedule` at every scheduling point (its

@@ -199,6 +199,11 @@ pub(crate) fn close(xs: &dyn pv_transport::Xenstore, be_dir: &str) {
 /// answer to it.
 const INITWAIT_ANSWER: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long a frontend may stay Initialising under our InitWait before we
+/// say it again: long enough for a loaded guest to publish its rings (a
+/// displif frontend told InitWait after it did starts over once more).
+const INITWAIT_REPEAT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The handshake and the serving loop. Errors end it: `serve` closes.
 fn run(
     ctx: &Ctx,
@@ -239,7 +244,25 @@ fn run(
     // INITWAIT_ANSWER of writing it (a frontend answers in milliseconds; a
     // later Initialising is a new start), and void once we close.
     let mut initwait_unanswered = Some(std::time::Instant::now());
+    // Since when the frontend is Initialising while we say InitWait. One
+    // that went Initialising without having seen our InitWait (it came
+    // while the frontend was still tearing down, and a Linux frontend acts
+    // on InitWait only when Initialising) waits for ever: INITWAIT_REPEAT
+    // on, we say it once more (once: a frontend without a driver yet reads
+    // our state when its driver comes).
+    let mut fe_initialising: Option<(std::time::Instant, bool)> = None;
+    // The frontend's published configuration failed: not tried again until
+    // the frontend moves (it cannot publish anew without leaving
+    // Initialised), so a frontend that keeps a bad one costs one attempt.
+    let mut bad_config = false;
     while !stop.load(Ordering::Relaxed) {
+        if let Some((since, told @ false)) = &mut fe_initialising {
+            if since.elapsed() >= INITWAIT_REPEAT {
+                *told = true;
+                xenbus::write_state(xs, be_dir, XenbusState::InitWait)?;
+                log::info!("{be_dir}: frontend dom{fe_dom} still Initialising; InitWait again");
+            }
+        }
         if changed {
             if xs.read(&xenbus::join(be_dir, "frontend")).is_err() {
                 log::info!("{be_dir}: removed by the toolstack");
@@ -251,9 +274,12 @@ fn run(
             }
             if fe_state == XenbusState::Initialised {
                 initwait_unanswered = None;
+            } else {
+                bad_config = false;
             }
-            while let Some(next) =
-                next_phase(*phase, fe_state, dev.ready(fe_state), fe_was_connected)
+            while let Some(next) = (!bad_config)
+                .then(|| next_phase(*phase, fe_state, dev.ready(fe_state), fe_was_connected))
+                .flatten()
             {
                 // Whatever comes next, the connection in place goes first
                 // (a new one takes the frontend's new rings).
@@ -267,12 +293,15 @@ fn run(
                             dev.disconnect(ctx); // what the partial connect took
                             give_up(dev, phase, "published a bad configuration", &e)?;
                             initwait_unanswered = None;
+                            bad_config = true;
                             break; // wait for the frontend to move
                         }
                         xenbus::write_state(xs, be_dir, XenbusState::Connected)?;
                         *phase = Phase::Connected;
+                        initwait_unanswered = None; // our node no longer says InitWait
                         // Connected to a frontend that already was (a restarted
-                        // backend): its Initialised later is a new start.
+                        // backend on the rings a kbdif or fbif frontend kept):
+                        // its Initialised later is a new start.
                         fe_was_connected = fe_state == XenbusState::Connected;
                         log::info!("{be_dir}: connected to dom{fe_dom}");
                         break; // the frontend answers with a new state
@@ -315,6 +344,11 @@ fn run(
                         log::info!("{be_dir}: frontend dom{fe_dom} starts over; waiting again");
                     }
                 }
+            }
+            if *phase == Phase::Waiting && fe_state == XenbusState::Initialising {
+                fe_initialising.get_or_insert((std::time::Instant::now(), false));
+            } else {
+                fe_initialising = None;
             }
         }
         let timeout = if *phase == Phase::Connected {

@@ -128,7 +128,7 @@ fn a_restarted_backend_says_initwait_once() {
     std::thread::sleep(std::time::Duration::from_millis(100));
     set_fe(&lb, &s, XenbusState::Initialising);
     wait(&lb, &s, XenbusState::InitWait);
-    assert_eq!(initwaits(), 1);
+    eventually("the start-over was not logged", || initwaits() == 1); // logged after the write
     // Told InitWait, a frontend that closes before publishing rings and
     // then starts again gets InitWait again (after our Closed, its
     // Initialising is a new start, not the answer to that InitWait).
@@ -138,6 +138,40 @@ fn a_restarted_backend_says_initwait_once() {
     wait(&lb, &s, XenbusState::Closed);
     set_fe(&lb, &s, XenbusState::Initialising);
     wait(&lb, &s, XenbusState::InitWait);
+    stop.store(true, Ordering::Relaxed);
+    h.join().unwrap();
+}
+
+/// A frontend that went Initialising without having seen our InitWait (it
+/// came while the frontend was still tearing down: a Linux frontend acts on
+/// InitWait only once Initialising) would wait for ever: still Initialising
+/// 5 s later, it is told InitWait once more (and only once).
+#[test]
+fn a_frontend_that_missed_our_initwait_is_told_again() {
+    testlog::init();
+    let lb = Loopback::new();
+    let connects = Arc::new(AtomicU32::new(0));
+    let s = spec(7);
+    create_device(&*lb.xenstore(0), &s).unwrap();
+    set_fe(&lb, &s, XenbusState::Connected);
+    let (stop, h) = serve_scripted(&lb, Arc::new(AtomicBool::new(false)), connects.clone());
+    wait(&lb, &s, XenbusState::InitWait);
+    let again = || testlog::lines_containing("test/7/0: frontend dom7 still Initialising; InitWait again").len();
+    set_fe(&lb, &s, XenbusState::Initialising);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(again(), 0, "InitWait repeated before the frontend had time to answer");
+    // Only the write fires the frontend's watch: watch the node for it.
+    let xs = lb.xenstore(7);
+    xs.watch(&xenbus::join(&s.be_dir(), "state"), "again").unwrap();
+    while xs.wait_watch(0).unwrap().is_some() {}
+    eventually("InitWait was never repeated", || again() == 1);
+    assert!(xs.wait_watch(0).unwrap().is_some(), "the frontend's watch did not fire");
+    std::thread::sleep(std::time::Duration::from_millis(5500));
+    assert_eq!(again(), 1, "InitWait repeated more than once");
+    set_fe(&lb, &s, XenbusState::Initialised);
+    wait(&lb, &s, XenbusState::Connected);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(again(), 1);
     stop.store(true, Ordering::Relaxed);
     h.join().unwrap();
 }
@@ -188,6 +222,10 @@ fn handshake_failure_recovery_and_panic() {
     set_fe(&lb, &s, XenbusState::Initialised);
     wait(&lb, &s, XenbusState::Closed);
     assert!(!testlog::lines_containing("scripted failure").is_empty());
+    // A frontend that sits on its bad configuration costs that one
+    // attempt, not one per poll.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(connects.load(Ordering::Relaxed), 2, "a bad configuration was tried again");
     set_fe(&lb, &s, XenbusState::Connected);
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(connects.load(Ordering::Relaxed), 2);
@@ -247,7 +285,6 @@ fn handshake_failure_recovery_and_panic() {
         1,
         "restarted after a panic"
     );
-    assert!(!testlog::lines_containing("failed internally").is_empty());
     assert_eq!(
         xenbus::read_state(&*lb.xenstore(9), &s.be_dir()),
         XenbusState::Connected

@@ -200,10 +200,12 @@ pub fn connect_frontend(
 }
 
 /// A frontend's half of closing: Closing, wait (up to `timeout_ms`) for the
-/// backend to leave Connected, then Closed. A backend that never answers
-/// does not keep the frontend from closing.
+/// backend to say Closing or Closed, then Closed. Any other state is not an
+/// answer: a restarted backend says InitWait while it may still hold our
+/// rings. A backend that never answers does not keep the frontend from
+/// closing.
 pub fn disconnect_frontend(xs: &dyn Xenstore, fe_dir: &str, be_dir: &str, token: &str, timeout_ms: u32) -> Result<()> {
     write_state(xs, fe_dir, XenbusState::Closing)?;
-    let _ = wait_state(xs, be_dir, token, timeout_ms, |s| s != XenbusState::Connected);
+    let _ = wait_state(xs, be_dir, token, timeout_ms, |s| matches!(s, XenbusState::Closing | XenbusState::Closed));
     write_state(xs, fe_dir, XenbusState::Closed)
 }

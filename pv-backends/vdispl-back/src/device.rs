@@ -478,10 +478,11 @@ impl Device for VdisplBackend {
                 .map_err(|e| format!("connector {}: {e}", out.index))?;
             let ring_page = ctx.ep.mapper.map(ctx.fe_dom, &[rref], true)?;
             let evt_page = ctx.ep.mapper.map(ctx.fe_dom, &[eref], true)?;
-            // A ring in use before we came: an earlier backend served this
-            // frontend (it was restarted). Carry on from its indices, so
-            // nothing is replayed or overflows, and count events as the
-            // frontend does.
+            // A ring in use before we came (a frontend that kept its rings
+            // from an earlier backend; Linux's starts over on our InitWait
+            // instead): carry on from its indices, so nothing is replayed
+            // or overflows, count events as the frontend does, and refuse
+            // below.
             let req_prod = ring_page.read_u32(ring_offsets::REQ_PROD);
             let resume = ring_page.read_u32(ring_offsets::RSP_PROD);
             stale |= req_prod != 0 || resume != 0;

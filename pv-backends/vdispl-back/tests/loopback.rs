@@ -501,13 +501,12 @@ fn display_buffers_and_pending_flips_have_a_quota_per_frontend() {
     fe.page_flip(0, f).unwrap();
 }
 
-/// A backend killed and restarted under a connected frontend: it carries
-/// on from the frontend's ring indices (nothing replayed; f64e04b started
-/// over at 0, replaying old requests or overflowing after 32), and since
-/// the buffers died with the old backend it asks the frontend to
-/// reconnect (Closing, Closed), after which frames show again.
+/// A backend killed and restarted under a connected frontend: it says
+/// InitWait and leaves the old ring alone (nothing answered twice; the
+/// frontend frees it as it starts over), and once the frontend starts over
+/// with new rings, frames show again.
 #[test]
-fn a_restarted_backend_resumes_the_ring_and_has_the_frontend_reconnect() {
+fn a_restarted_backend_leaves_the_old_ring_and_serves_the_new_one() {
     let lb = Loopback::new();
     let dir = tmpdir("restart");
     let d2 = dir.clone();

@@ -636,10 +636,11 @@ impl Device for VsndBackend {
             );
             let ring_page = ctx.ep.mapper.map(ctx.fe_dom, &[ring_ref], true)?;
             let evt_page = ctx.ep.mapper.map(ctx.fe_dom, &[evt_ref], true)?;
-            // A backend restarted under a connected frontend carries on
-            // where the last one stopped: every request before rsp_prod
-            // was answered, and Linux numbers events by how many it has
-            // seen on the page since it connected (it drops any other id).
+            // Rings are fresh (a frontend starts over on our InitWait), but
+            // one handed over already used is taken where it stands, not
+            // replayed: requests before rsp_prod were answered, and Linux
+            // numbers events by how many it has seen on the page since it
+            // connected (it drops any other id).
             let resume = ring_page.read_u32(ring_offsets::RSP_PROD);
             let evt_id = evt_page.read_u32(evt_offsets::IN_PROD) as u16;
             let ring = BackRing::attach(ring_page, resume).map_err(|_| "ring page")?;
