@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hv_core::bundle::{Scheduler, Vwfi, MAX_VCPUS};
+use hv_core::bundle::{BoardDesc, GicVersion, Scheduler, Vwfi, MAX_VCPUS};
+use hv_core::el2_map;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -83,23 +84,6 @@ impl Gic {
             Gic::V2 { .. } => 2,
         }
     }
-
-    /// The frames the hypervisor keeps for itself, by name: no domain may
-    /// be given any of them.
-    pub fn frames(&self, cpus: u32) -> Vec<(&'static str, Region)> {
-        match *self {
-            Gic::V3 { gicd, gicr } => vec![
-                ("the GIC distributor", Region { base: gicd, size: 0x1_0000 }),
-                ("the GIC redistributors", Region { base: gicr, size: cpus as u64 * 0x2_0000 }),
-            ],
-            Gic::V2 { gicd, gicc, gich, gicv } => vec![
-                ("the GIC distributor", Region { base: gicd, size: 0x1000 }),
-                ("the GIC CPU interface", Region { base: gicc, size: 0x2000 }),
-                ("the GIC virtual interface control", Region { base: gich, size: 0x1000 }),
-                ("the GIC virtual CPU interface", Region { base: gicv, size: 0x2000 }),
-            ],
-        }
-    }
 }
 
 /// A validated board file.
@@ -147,10 +131,10 @@ struct RawBoard {
     name: Spanned<String>,
     arch: Spanned<String>,
     cpus: Spanned<i64>,
-    uart: u64,
+    uart: Spanned<u64>,
     /// "v2" or "v3".
     gic: Spanned<String>,
-    gicd: u64,
+    gicd: Spanned<u64>,
     gicr: Option<Spanned<u64>>,
     gicc: Option<Spanned<u64>>,
     gich: Option<Spanned<u64>>,
@@ -289,19 +273,85 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
         }
     };
 
-    Ok(Board {
+    let board = Board {
         name: board.to_string(),
         arch: b.arch.get_ref().clone(),
         cpus: cpus as u32,
-        uart: b.uart,
+        uart: *b.uart.get_ref(),
         gic,
         ram,
         guest_ram,
         qemu,
         profiles,
         default_profile,
-        path,
-    })
+        path: path.clone(),
+    };
+    check_own_frames(&src, b, &board)?;
+    Ok(board)
+}
+
+/// The frames the hypervisor drives: each where its map makes it device
+/// memory (a 1 GiB block without RAM, below 4 GiB), page-aligned, and
+/// apart from the others.
+fn check_own_frames(src: &Source<'_>, b: &RawBoard, board: &Board) -> Result<(), ConfigError> {
+    let frames = board.own_frames();
+    let span = |field: &str| match field {
+        "uart" => b.uart.span(),
+        "gicd" => b.gicd.span(),
+        "gicr" => b.gicr.as_ref().map_or(b.gic.span(), |s| s.span()),
+        "gicc" => b.gicc.as_ref().map_or(b.gic.span(), |s| s.span()),
+        "gich" => b.gich.as_ref().map_or(b.gic.span(), |s| s.span()),
+        _ => b.gicv.as_ref().map_or(b.gic.span(), |s| s.span()),
+    };
+    let ram = (board.ram.base, board.ram.size);
+    for (i, f) in frames.iter().enumerate() {
+        let err = |msg: String| src.error_at(span(f.field), format!("board.{}", f.field), msg);
+        let range = error::range(f.base, f.size);
+        if f.base % 0x1000 != 0 {
+            return Err(err(format!("{} {range} must start on a 4 KiB page", f.what)));
+        }
+        if !el2_map::is_device((f.base, f.size), ram) {
+            return Err(err(format!(
+                "{} {range} must lie below 4 GiB in a 1 GiB block without RAM (ram is {}): the hypervisor maps blocks that hold RAM as normal memory",
+                f.what,
+                error::range(ram.0, ram.1)
+            )));
+        }
+        if let Some(o) = frames[..i].iter().find(|o| Region { base: o.base, size: o.size }.overlaps(&Region { base: f.base, size: f.size })) {
+            return Err(err(format!("{} {range} overlaps {} {}", f.what, o.what, error::range(o.base, o.size))));
+        }
+    }
+    Ok(())
+}
+
+impl Board {
+    /// The board facts the boot bundle carries, with a profile's choices.
+    pub fn desc(&self, vwfi: Vwfi, scheduler: Scheduler) -> BoardDesc {
+        let (gic, gicr, (gicc, gich, gicv)) = match self.gic {
+            Gic::V3 { gicr, .. } => (GicVersion::V3, gicr, (0, 0, 0)),
+            Gic::V2 { gicc, gich, gicv, .. } => (GicVersion::V2, 0, (gicc, gich, gicv)),
+        };
+        BoardDesc {
+            ncpus: self.cpus,
+            vwfi,
+            scheduler,
+            uart_base: self.uart,
+            gicd_base: self.gic.gicd(),
+            gicr_base: gicr,
+            ram_base: self.ram.base,
+            ram_size: self.ram.size,
+            gic,
+            gicc_base: gicc,
+            gich_base: gich,
+            gicv_base: gicv,
+        }
+    }
+
+    /// The frames the hypervisor drives (UART, GIC): no domain may be
+    /// given any part of them.
+    pub fn own_frames(&self) -> Vec<el2_map::Frame> {
+        self.desc(Vwfi::Trap, Scheduler::Null).own_frames().into_iter().flatten().collect()
+    }
 }
 
 /// The `gic` version and the frames it needs: each version's own, and
@@ -340,8 +390,8 @@ fn gic(src: &Source<'_>, b: &RawBoard) -> Result<Gic, ConfigError> {
     }
     let at = |x: &Option<Spanned<u64>>| x.as_ref().map_or(0, |s| *s.get_ref());
     Ok(match v {
-        V::Two => Gic::V2 { gicd: b.gicd, gicc: at(&b.gicc), gich: at(&b.gich), gicv: at(&b.gicv) },
-        V::Three => Gic::V3 { gicd: b.gicd, gicr: at(&b.gicr) },
+        V::Two => Gic::V2 { gicd: *b.gicd.get_ref(), gicc: at(&b.gicc), gich: at(&b.gich), gicv: at(&b.gicv) },
+        V::Three => Gic::V3 { gicd: *b.gicd.get_ref(), gicr: at(&b.gicr) },
     })
 }
 

@@ -1,6 +1,6 @@
 //! Encodes a validated [`Sample`] and its images into the boot bundle.
 
-use hv_core::bundle::{encode, BoardDesc, DomainDesc, GicVersion, Passthrough, FLAG_SYSTEM_CONTROLLER, FLAG_VPL011, FLAG_XEN, MAX_PASSTHROUGH, MAX_VCPUS};
+use hv_core::bundle::{encode, DomainDesc, Passthrough, FLAG_SYSTEM_CONTROLLER, FLAG_VPL011, FLAG_XEN, MAX_PASSTHROUGH, MAX_VCPUS};
 
 use crate::guest_dt::{image_header, GuestDt};
 use crate::sample::Kind;
@@ -272,30 +272,7 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
         }
         descs.push(desc);
     }
-    let board = BoardDesc {
-        ncpus: sample.board.cpus,
-        vwfi: sample.profile.vwfi,
-        scheduler: sample.profile.scheduler,
-        uart_base: sample.board.uart,
-        gicd_base: sample.board.gic.gicd(),
-        gicr_base: match sample.board.gic {
-            Gic::V3 { gicr, .. } => gicr,
-            Gic::V2 { .. } => 0,
-        },
-        ram_base: sample.board.ram.base,
-        ram_size: sample.board.ram.size,
-        gic: match sample.board.gic {
-            Gic::V3 { .. } => GicVersion::V3,
-            Gic::V2 { .. } => GicVersion::V2,
-        },
-        gicc_base: 0,
-        gich_base: 0,
-        gicv_base: 0,
-    };
-    let board = match sample.board.gic {
-        Gic::V2 { gicc, gich, gicv, .. } => BoardDesc { gicc_base: gicc, gich_base: gich, gicv_base: gicv, ..board },
-        Gic::V3 { .. } => board,
-    };
+    let board = sample.board.desc(sample.profile.vwfi, sample.profile.scheduler);
     encode(&board, &descs)
         .map_err(|e| ConfigError::new(&sample.path, None, "bundle", format!("cannot encode the boot bundle: {e:?}")))
 }

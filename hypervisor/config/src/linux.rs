@@ -145,11 +145,8 @@ pub(crate) fn check_passthrough_exclusive(
     board: &Board,
     domains: &[Domain],
 ) -> Result<(), ConfigError> {
-    let mut reserved = vec![
-        ("the board's RAM", board.ram),
-        ("the hypervisor's UART", Region { base: board.uart, size: 0x1000 }),
-    ];
-    reserved.extend(board.gic.frames(board.cpus));
+    let mut reserved = vec![("the board's RAM", board.ram)];
+    reserved.extend(board.own_frames().into_iter().map(|f| (f.what, Region { base: f.base, size: f.size })));
     reserved.extend([
         ("the guests' virtual GIC", Region { base: gl::GICD_BASE, size: gl::GICR_BASE + gl::GICR_REGION_SIZE - gl::GICD_BASE }),
         ("the guests' virtual PL011", Region { base: gl::PL011_BASE, size: gl::PL011_SIZE }),

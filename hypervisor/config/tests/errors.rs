@@ -379,6 +379,33 @@ fn each_gic_version_names_its_own_frames() {
     expect(r, B, 6, "board.gic", &["allowed values: \"v2\", \"v3\""]);
 }
 
+/// The frames the hypervisor drives must be device memory in its map (a
+/// 1 GiB block without RAM, below 4 GiB), on a page, and apart.
+#[test]
+fn the_hypervisors_own_frames_must_be_device_memory_and_apart() {
+    // The UART in RAM's block, past RAM's end: mapped as normal memory.
+    let r = Fixture::new().board(&BOARD.replacen("uart = 0x0900_0000", "uart = 0x7000_0000", 1).replacen("size = \"1G\" }", "size = \"512M\" }", 1).replacen("base = 0x6000_0000", "base = 0x4000_0000", 1));
+    expect(r, B, 5, "board.uart", &["the hypervisor's UART 0x7000_0000..0x7000_1000", "1 GiB block without RAM", "ram is 0x4000_0000..0x6000_0000"]);
+    // Above 4 GiB: not mapped at all.
+    let r = Fixture::new().board(&BOARD.replacen("gicd = 0x0800_0000", "gicd = 0x1_0800_0000", 1));
+    expect(r, B, 7, "board.gicd", &["the GIC distributor", "below 4 GiB"]);
+    // Off a page.
+    let r = Fixture::new().board(&BOARD.replacen("uart = 0x0900_0000", "uart = 0x0900_0800", 1));
+    expect(r, B, 5, "board.uart", &["must start on a 4 KiB page"]);
+    // Redistributors (4 CPUs: 512 KiB) running into the UART.
+    let r = Fixture::new().board(&BOARD.replacen("uart = 0x0900_0000", "uart = 0x080C_0000", 1));
+    expect(r, B, 8, "board.gicr", &["the GIC redistributors 0x80a_0000..0x812_0000 overlaps the hypervisor's UART"]);
+    // GICv2: GICH kept with its alias page, so a GICV right after GICH
+    // overlaps it.
+    let v2 = BOARD.replacen("gic = \"v3\"", "gic = \"v2\"", 1).replacen(
+        "gicr = 0x080A_0000",
+        "gicc = 0x0801_0000\ngich = 0x0803_0000\ngicv = 0x0803_1000",
+        1,
+    );
+    let r = Fixture::new().board(&v2);
+    expect(r, B, 10, "board.gicv", &["the GIC virtual CPU interface", "overlaps the GIC virtual interface control"]);
+}
+
 #[test]
 fn guest_ram_must_lie_inside_ram() {
     let r = Fixture::new().board(&BOARD.replacen("base = 0x6000_0000", "base = 0x3000_0000", 1));

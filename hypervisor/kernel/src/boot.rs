@@ -56,6 +56,8 @@ pub fn primary_main(info: Handoff) -> ! {
             if let Some(slot) = spi_owner.get_mut(p.spi as usize).filter(|_| p.spi >= 32) {
                 *slot = i as u8 + 1;
                 let _ = routes.push((p.spi, pcpu));
+                // Its guest may route it elsewhere; it stays with vCPU 0.
+                dom.vgic(|g| g.pin_to_vcpu0(p.spi));
             }
             hvlog!("{}: passthrough {:#x}+{:#x}, SPI {}", dom.name(), p.pa, p.size, p.spi);
         }
@@ -96,7 +98,9 @@ pub fn primary_main(info: Handoff) -> ! {
         hvlog!("not every pCPU brought its GIC interface up within a second");
     }
     for &(spi, pcpu) in &routes {
-        gic::route_spi(spi, pcpu, info.cpu_aff[pcpu]);
+        if !gic::route_spi(spi, pcpu, info.cpu_aff[pcpu]) {
+            hvlog!("SPI {}: pCPU {} has no GIC interface up; left disabled", spi, pcpu);
+        }
     }
     start_domains();
     crate::vcpu::cpu_main(0)

@@ -52,6 +52,10 @@ pub struct VGic {
     priority: [u8; NR_IRQS],
     /// Target vCPU of each SPI (from GICD_IROUTER).
     route: [u8; NR_IRQS],
+    /// SPIs kept on vCPU 0 whatever the guest routes: passed-through ones,
+    /// whose physical SPI targets vCPU 0's pCPU (a GICv2 SPI is deactivated
+    /// through the CPU interface that took it). Survives resets.
+    pinned: [u32; SPI_WORDS],
     vcpu: [Private; MAX_VCPUS],
 }
 
@@ -123,6 +127,7 @@ impl VGic {
             spi_edge: [0; SPI_WORDS],
             priority: [0; NR_IRQS],
             route: [0; NR_IRQS],
+            pinned: [0; SPI_WORDS],
             vcpu: [Private::default(); MAX_VCPUS],
         };
         v.reset();
@@ -141,6 +146,7 @@ impl VGic {
             spi_edge: [0; SPI_WORDS],
             priority: [0; NR_IRQS],
             route: [0; NR_IRQS],
+            pinned: self.pinned,
             vcpu: [Private {
                 // SGIs are always edge-triggered and enabled-by-default off.
                 asleep: true,
@@ -174,6 +180,23 @@ impl VGic {
             1 << self.spi_target(n)
         } else {
             0
+        }
+    }
+
+    /// Keeps SPI `intid` on vCPU 0 from now on (boot time, for a
+    /// passed-through SPI): the guest's routing of it is ignored.
+    pub fn pin_to_vcpu0(&mut self, intid: u32) {
+        let n = intid as usize;
+        if (NR_PRIVATE..NR_IRQS).contains(&n) {
+            self.pinned[n / 32] |= 1 << (n % 32);
+            self.route[n] = 0;
+        }
+    }
+
+    /// Routes SPI `intid` to `vcpu` as the guest asked, unless it is pinned.
+    fn set_route(&mut self, intid: usize, vcpu: u8) {
+        if !bit(self.pinned[intid / 32], intid % 32) {
+            self.route[intid] = vcpu;
         }
     }
 
@@ -419,7 +442,7 @@ impl VGic {
                 // Aff0 names the vCPU; IRM (any CPU) and unknown targets go to vCPU 0.
                 let aff0 = (value & 0xff) as usize;
                 let irm = value & (1 << 31) != 0;
-                self.route[intid] = if !irm && aff0 < self.nvcpus { aff0 as u8 } else { 0 };
+                self.set_route(intid, if !irm && aff0 < self.nvcpus { aff0 as u8 } else { 0 });
                 (0, self.all_vcpus())
             }
             _ => self.spi_access(offset, acc, value),
@@ -783,6 +806,25 @@ mod tests {
         assert!(lr::is_free(lrs[0]), "routed to vCPU 1, not 0");
         g.flush(1, &mut lrs);
         assert_eq!(lr::intid(lrs[0]), 40);
+    }
+
+    /// A passed-through SPI stays with vCPU 0, whose pCPU its physical SPI
+    /// targets, whatever the guest writes (before or after a reset).
+    #[test]
+    fn pinned_spis_ignore_the_guests_routing() {
+        let mut g = VGic::new(2);
+        let w64 = Access { size: 8, write: true, reg: 0, sign_extend: false, sf: true };
+        g.pin_to_vcpu0(41);
+        g.dist_access(GICD_IROUTER + 8 * 41, w64, 1);
+        g.dist_access(GICD_IROUTER + 8 * 42, w64, 1);
+        assert_eq!(g.dist_access(GICD_IROUTER + 8 * 41, r64(), 0).0, 0);
+        assert_eq!(g.inject(0, 41, true), 0b01);
+        assert_eq!(g.inject(0, 42, false), 0b10, "an unpinned SPI follows IROUTER");
+        g.reset();
+        g.dist_access(GICD_IROUTER + 8 * 41, w64, 1);
+        assert_eq!(g.inject(0, 41, true), 0b01, "pinned across a reset");
+        g.pin_to_vcpu0(5); // private: nothing to pin
+        g.pin_to_vcpu0(NR_IRQS as u32); // beyond the distributor
     }
 
     #[test]

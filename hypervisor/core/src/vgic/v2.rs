@@ -9,6 +9,8 @@ use super::*;
 
 const GICD_ITARGETSR: u64 = 0x0800;
 const GICD_SGIR: u64 = 0x0F00;
+/// In the 4 KiB GICv2 distributor (GICv3's is at 0xFFE8 of 64 KiB).
+const GICD_PIDR2_V2: u64 = 0x0FE8;
 const PIDR2_GICV2: u64 = 0x2 << 4;
 
 impl VGic {
@@ -28,7 +30,7 @@ impl VGic {
             // ITLinesNumber and CPUNumber; no security extensions.
             (GICD_TYPER, false) => ((SPI_WORDS as u64 - 1) | ((self.nvcpus as u64 - 1) << 5), 0),
             (GICD_IIDR, false) => (IIDR_VALUE, 0),
-            (GICD_PIDR2, false) => (PIDR2_GICV2, 0),
+            (GICD_PIDR2_V2, false) => (PIDR2_GICV2, 0),
             (GICD_SGIR, true) if acc.size == 4 => (0, self.sgir_write(vcpu, value as u32)),
             // Every interrupt is group 0 to a GICv2 guest, as KVM and Xen
             // present it: Linux enables only group 0 at its GICC.
@@ -67,7 +69,7 @@ impl VGic {
                 continue; // read-only
             }
             let mask = (value >> (8 * i)) as u8 & (self.all_vcpus() as u8);
-            self.route[intid] = if mask == 0 { 0 } else { mask.trailing_zeros() as u8 };
+            self.set_route(intid, if mask == 0 { 0 } else { mask.trailing_zeros() as u8 });
         }
         (0, self.all_vcpus())
     }
@@ -211,7 +213,7 @@ mod tests {
         assert_eq!((typer >> 5) & 7, 3, "CPUNumber");
         assert_eq!(typer & 0x1f, SPI_WORDS as u64 - 1);
         assert_eq!(g.dist_access_v2(0, GICD_CTLR, acc(4, false), 0).0 & (CTLR_ARE_NS as u64), 0);
-        assert_eq!(g.dist_access_v2(0, GICD_PIDR2, acc(4, false), 0).0, PIDR2_GICV2);
+        assert_eq!(g.dist_access_v2(0, GICD_PIDR2_V2, acc(4, false), 0).0, PIDR2_GICV2);
         assert_eq!(g.dist_access_v2(0, GICD_IGROUPR, acc(4, false), 0).0, 0);
         assert_eq!(g.dist_access_v2(0, GICD_IGROUPR + 4, acc(4, false), 0).0, 0);
     }

@@ -91,14 +91,25 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     // SAFETY: the UART's base is a board fact from the bundle the build
     // validated (`hv-config`); the EL2 map (or its absence) reaches it.
     unsafe { uart::init(board.uart_base) };
-    // SAFETY: once, on the primary CPU, no other CPU started yet; RAM starts
-    // where the device tree says.
-    unsafe { mmu::build(info.ram.0) };
+    // The build checked the board's frames against board.toml's RAM; the
+    // map follows the RAM the loader reports, so check again before any
+    // frame is driven through it.
+    for f in board.own_frames().into_iter().flatten() {
+        if !hv_core::el2_map::is_device((f.base, f.size), info.ram) {
+            halt(format_args!(
+                "{} at {:#x} would not be device memory with RAM at {:#x}+{:#x} (the device tree's)",
+                f.what, f.base, info.ram.0, info.ram.1
+            ));
+        }
+    }
+    // SAFETY: once, on the primary CPU, no other CPU started yet; `info.ram`
+    // is the RAM the device tree reports, which this code runs from.
+    unsafe { mmu::build(info.ram) };
     // SAFETY: the table was just built; this code, its stack and data lie
     // in RAM, which the table maps one to one.
     unsafe { mmu::enable() };
     // SAFETY: the GIC's frames are board facts from the validated bundle,
-    // below RAM, so mapped as device memory by the table just enabled.
+    // checked above to be device memory in the table just enabled.
     unsafe { gic::init(&board) };
     write_vbar();
     gic::init_cpu(0);

@@ -1,8 +1,9 @@
 //! The hypervisor's own (EL2 stage-1) address space: an identity map of the
-//! low 4 GiB, device memory below the board's RAM base and normal write-back
-//! memory from there on.
+//! low 4 GiB in 1 GiB blocks, normal write-back memory where a block holds
+//! RAM and device memory elsewhere (the rule is `hv_core::el2_map`'s).
 
 use super::sysreg::{dsb_sy, isb, read, write};
+use hv_core::el2_map;
 
 #[repr(C, align(4096))]
 struct Table([u64; 512]);
@@ -17,27 +18,28 @@ const ATTR_DEVICE: u64 = 0 << 2;
 const ATTR_NORMAL: u64 = 1 << 2;
 const XN: u64 = 1 << 54;
 
-/// Builds the table (primary CPU, once) for RAM starting at `ram_base`.
+/// Builds the table (primary CPU, once) for RAM at `ram` (base, size).
 ///
 /// # Safety
-/// Once, on the primary CPU, before any other CPU runs; `ram_base` must be
-/// where RAM starts (everything below is mapped as device memory).
-pub unsafe fn build(ram_base: u64) {
+/// Once, on the primary CPU, before any other CPU runs; `ram` must be the
+/// RAM this code runs from (its blocks become normal memory, the rest
+/// device memory).
+pub unsafe fn build(ram: (u64, u64)) {
     // SAFETY: called once on the primary CPU before any other CPU runs or the
     // MMU is on; nothing else references the table.
     let t = unsafe { &mut *core::ptr::addr_of_mut!(EL2_L1) };
-    for (i, e) in t.0.iter_mut().enumerate().take(4) {
-        let addr = (i as u64) << 30;
-        *e = if addr + (1 << 30) <= ram_base {
-            addr | BLOCK | AF | ATTR_DEVICE | XN
-        } else {
+    for (i, e) in t.0.iter_mut().enumerate().take((el2_map::END / el2_map::BLOCK) as usize) {
+        let addr = i as u64 * el2_map::BLOCK;
+        *e = if el2_map::is_normal_block(addr, ram) {
             addr | BLOCK | AF | SH_INNER | ATTR_NORMAL
+        } else {
+            addr | BLOCK | AF | ATTR_DEVICE | XN
         };
     }
 }
 
 /// The identity map ends here: nothing above is reachable at EL2.
-const MAPPED_END: u64 = 4 << 30;
+const MAPPED_END: u64 = el2_map::END;
 
 /// The part of `ram` (start, length) the EL2 map reaches.
 pub fn reachable(ram: (u64, u64)) -> (u64, u64) {

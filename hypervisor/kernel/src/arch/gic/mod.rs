@@ -276,15 +276,20 @@ pub fn clear_active(cpu: usize, intid: u32) {
 }
 
 /// Routes SPI `intid` to pCPU `pcpu` (affinity `aff`), level-triggered,
-/// group 1, and enables it: a passed-through device's interrupt.
-pub fn route_spi(intid: u32, pcpu: usize, aff: u64) {
+/// group 1, and enables it: a passed-through device's interrupt. False
+/// (left disabled) if it cannot reach that pCPU: not an SPI, or a GICv2
+/// CPU interface that is not up.
+#[must_use]
+pub fn route_spi(intid: u32, pcpu: usize, aff: u64) -> bool {
     if !is_spi(intid) {
-        return;
+        return false;
     }
     let d = gicd();
     let n = intid as usize;
     if v2() {
-        v2::target(n, pcpu);
+        if !v2::target(n, pcpu) {
+            return false;
+        }
     } else {
         v3::route(n, aff);
     }
@@ -295,6 +300,7 @@ pub fn route_spi(intid: u32, pcpu: usize, aff: u64) {
     wr(d + IGROUPR + 4 * (n / 32), rd(d + IGROUPR + 4 * (n / 32)) | (1 << (n % 32)));
     wr(d + ISENABLER + 4 * (n / 32), 1 << (n % 32));
     dsb_sy();
+    true
 }
 
 /// Enables or disables SPI `intid` at the distributor: a passed-through

@@ -79,6 +79,7 @@ pub fn init_cpu(cpu: usize) {
     // we get the Non-secure layout: group 1 on and its EOImode.
     let ctlr = if rd(d + GICD_TYPER) & (1 << 10) == 0 { 0b111 | (0b11 << 9) } else { 1 | (1 << 9) };
     wr(c + GICC_CTLR, ctlr);
+    LRS.store(((rd(gich() + GICH_VTR) & 0x3f) as usize + 1).min(MAX_LRS) as u8, Ordering::Relaxed);
     enable_vif();
 }
 
@@ -118,23 +119,35 @@ pub fn deactivate(intid: u32) {
     wr(gicc() + GICC_DIR, with_source(intid));
 }
 
-/// Sends the kick SGI to pCPU `pcpu`'s CPU interface.
+/// pCPU `pcpu`'s CPU interface mask; `None` until that pCPU read it.
+fn iface(pcpu: usize) -> Option<u8> {
+    IFACE.get(pcpu).map(|m| m.load(Ordering::Relaxed)).filter(|&m| m != 0)
+}
+
+/// Sends the kick SGI to pCPU `pcpu`'s CPU interface. A pCPU whose
+/// interface is not up yet runs nothing to kick.
 pub fn kick(pcpu: usize) {
-    let Some(mask) = IFACE.get(pcpu).map(|m| m.load(Ordering::Relaxed)) else { return };
+    let Some(mask) = iface(pcpu) else { return };
     dsb_sy();
     wr(gicd() + GICD_SGIR, (mask as u32) << 16 | KICK_SGI);
 }
 
-/// GICD_ITARGETSR: SPI `n` to pCPU `pcpu`'s CPU interface.
-pub fn target(n: usize, pcpu: usize) {
-    let Some(mask) = IFACE.get(pcpu).map(|m| m.load(Ordering::Relaxed)) else { return };
+/// GICD_ITARGETSR: SPI `n` to pCPU `pcpu`'s CPU interface. False (nothing
+/// written) if that interface is not up: a target of none is never taken.
+pub fn target(n: usize, pcpu: usize) -> bool {
+    let Some(mask) = iface(pcpu) else { return false };
     let at = gicd() + GICD_ITARGETSR + (n & !3);
     let shift = 8 * (n % 4);
     wr(at, (rd(at) & !(0xff << shift)) | ((mask as u32) << shift));
+    true
 }
 
+/// The list registers GICH_VTR reports, read once at boot (the same on
+/// every CPU interface of a GIC-400).
+static LRS: AtomicU8 = AtomicU8::new(0);
+
 pub fn lr_count() -> usize {
-    ((rd(gich() + GICH_VTR) & 0x3f) as usize + 1).min(MAX_LRS)
+    LRS.load(Ordering::Relaxed) as usize
 }
 
 pub fn read_lr(i: usize) -> u64 {

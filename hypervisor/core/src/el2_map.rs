@@ -1,0 +1,110 @@
+//! The hypervisor's own map of the physical address space (EL2 stage 1):
+//! the low 4 GiB, one to one, in 1 GiB blocks; a block is normal memory
+//! if it holds any of the board's RAM and device memory otherwise. The arch
+//! layer builds it; the build checks with the same rule that every frame
+//! the hypervisor drives lands on device memory, and the arch layer checks
+//! again against the RAM the boot loader reports.
+
+use crate::bundle::{BoardDesc, GicVersion};
+
+pub const BLOCK: u64 = 1 << 30;
+/// Nothing at or above this is mapped.
+pub const END: u64 = 4 << 30;
+
+/// The frames the hypervisor drives, as large as it keeps them: no domain
+/// may be given any part of them.
+pub const UART_FRAME: u64 = 0x1000;
+pub const GICD_V3_FRAME: u64 = 0x1_0000;
+/// Each CPU's redistributor: RD_base and SGI_base.
+pub const GICR_FRAME_PER_CPU: u64 = 0x2_0000;
+pub const GICD_V2_FRAME: u64 = 0x1000;
+/// GICC and GICV are two 4 KiB pages each; GICH is kept with the page after
+/// it, where a GIC-400 aliases the per-CPU view of it.
+pub const GICC_FRAME: u64 = 0x2000;
+pub const GICH_FRAME: u64 = 0x2000;
+pub const GICV_FRAME: u64 = 0x2000;
+
+/// Whether the 1 GiB block at `block_base` is normal memory: it holds RAM.
+pub fn is_normal_block(block_base: u64, ram: (u64, u64)) -> bool {
+    let (start, end) = (ram.0, ram.0.saturating_add(ram.1));
+    block_base < end && start < block_base.saturating_add(BLOCK)
+}
+
+/// Whether `frame` (base, size) is mapped, all of it as device memory,
+/// when RAM is `ram`.
+pub fn is_device(frame: (u64, u64), ram: (u64, u64)) -> bool {
+    let Some(end) = frame.0.checked_add(frame.1) else { return false };
+    if frame.1 == 0 || end > END {
+        return false;
+    }
+    let first = frame.0 / BLOCK;
+    let last = (end - 1) / BLOCK;
+    (first..=last).all(|b| !is_normal_block(b * BLOCK, ram))
+}
+
+/// A frame the hypervisor drives: the board.toml field that places it,
+/// what it is, where and how large.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub field: &'static str,
+    pub what: &'static str,
+    pub base: u64,
+    pub size: u64,
+}
+
+impl BoardDesc {
+    /// The frames the hypervisor drives on this board (UART and GIC).
+    pub fn own_frames(&self) -> [Option<Frame>; 5] {
+        let f = |field, what, base, size| Some(Frame { field, what, base, size });
+        let uart = f("uart", "the hypervisor's UART", self.uart_base, UART_FRAME);
+        match self.gic {
+            GicVersion::V3 => [
+                uart,
+                f("gicd", "the GIC distributor", self.gicd_base, GICD_V3_FRAME),
+                f("gicr", "the GIC redistributors", self.gicr_base, u64::from(self.ncpus) * GICR_FRAME_PER_CPU),
+                None,
+                None,
+            ],
+            GicVersion::V2 => [
+                uart,
+                f("gicd", "the GIC distributor", self.gicd_base, GICD_V2_FRAME),
+                f("gicc", "the GIC CPU interface", self.gicc_base, GICC_FRAME),
+                f("gich", "the GIC virtual interface control", self.gich_base, GICH_FRAME),
+                f("gicv", "the GIC virtual CPU interface", self.gicv_base, GICV_FRAME),
+            ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = BLOCK;
+
+    #[test]
+    fn blocks_with_ram_are_normal_whatever_ram_starts_at() {
+        // QEMU virt: RAM from 1 GiB.
+        let virt = (GIB, 2 * GIB);
+        assert!(!is_normal_block(0, virt) && is_normal_block(GIB, virt) && is_normal_block(2 * GIB, virt));
+        assert!(!is_normal_block(3 * GIB, virt), "above RAM is device too");
+        // ZynqMP: RAM at 0, devices in the top GiB.
+        let zynqmp = (0, 2 * GIB);
+        assert!(is_normal_block(0, zynqmp) && !is_normal_block(3 * GIB, zynqmp));
+        // R-Car H3: RAM inside block 1, GIC above it.
+        let rcar = (0x4800_0000, 0x3800_0000);
+        assert!(is_normal_block(GIB, rcar) && !is_normal_block(2 * GIB, rcar) && !is_normal_block(3 * GIB, rcar));
+    }
+
+    #[test]
+    fn a_frame_is_device_only_if_no_block_it_touches_holds_ram() {
+        let ram = (GIB, GIB);
+        assert!(is_device((0x0800_0000, 0x1_0000), ram));
+        assert!(is_device((0xF101_0000, 0x1000), ram));
+        assert!(!is_device((GIB - 0x1000, 0x2000), ram), "crosses into RAM's block");
+        assert!(!is_device((GIB + GIB / 2, 0x1000), ram), "RAM's block, past RAM: normal memory");
+        assert!(!is_device((END - 0x1000, 0x2000), ram), "beyond the map");
+        assert!(!is_device((u64::MAX - 10, 0x1000), ram), "wraps");
+        assert!(!is_device((0, 0), ram), "empty");
+    }
+}
