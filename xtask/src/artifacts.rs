@@ -19,12 +19,30 @@ fn bare_target_dir() -> PathBuf {
     root().join("target/bare")
 }
 
-/// Builds a bare-metal crate (its own workspace) in release mode.
-fn cross_build(cc: &CrossCargo, manifest: &Path) -> Result<(), String> {
+/// The hypervisor's link address when RAM starts at `ram_base`: where boot
+/// loaders put an arm64 Image (RAM base + text_offset).
+pub fn hypervisor_base(ram_base: u64) -> u64 {
+    ram_base + 0x20_0000
+}
+
+/// Where the hypervisor linked at `base` is built: QEMU virt's in the
+/// guests' directory, others beside it (each its own link).
+fn hypervisor_target_dir(base: u64) -> PathBuf {
+    if base == hypervisor_base(0x4000_0000) {
+        bare_target_dir()
+    } else {
+        root().join(format!("target/bare-hv-{base:x}"))
+    }
+}
+
+/// Builds a bare-metal crate (its own workspace) in release mode, in
+/// `target_dir`, with `envs` for its build scripts.
+fn cross_build(cc: &CrossCargo, manifest: &Path, target_dir: &Path, envs: &[(&str, String)]) -> Result<(), String> {
     let mut cmd = Command::new(&cc.cargo);
     cmd.arg("build").arg("--release").arg("--quiet").arg("--target").arg(TARGET);
     cmd.arg("--manifest-path").arg(manifest);
-    cmd.env("CARGO_TARGET_DIR", bare_target_dir());
+    cmd.env("CARGO_TARGET_DIR", target_dir);
+    cmd.envs(envs.iter().map(|(k, v)| (k, v)));
     cmd.env("RUSTC", &cc.rustc);
     // The host toolchain's flags must not leak into the cross build.
     cmd.env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
@@ -40,7 +58,11 @@ fn cross_build(cc: &CrossCargo, manifest: &Path) -> Result<(), String> {
 }
 
 fn elf_path(name: &str) -> PathBuf {
-    bare_target_dir().join(TARGET).join("release").join(name)
+    elf_in(&bare_target_dir(), name)
+}
+
+fn elf_in(target_dir: &Path, name: &str) -> PathBuf {
+    target_dir.join(TARGET).join("release").join(name)
 }
 
 /// The loadable segments of an ELF as one flat image starting at the lowest
@@ -115,8 +137,10 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
     prepare(sample)?;
     let s = load(sample, board, profile)?;
     let cc = toolchain::cross_cargo()?;
-    cross_build(&cc, &root().join("hypervisor/kernel/Cargo.toml"))?;
-    cross_build(&cc, &root().join("hypervisor/guests/Cargo.toml"))?;
+    let hv_base = hypervisor_base(s.board.ram.base);
+    let hv_dir = hypervisor_target_dir(hv_base);
+    cross_build(&cc, &root().join("hypervisor/kernel/Cargo.toml"), &hv_dir, &[("HV_IMAGE_BASE", format!("{hv_base:#x}"))])?;
+    cross_build(&cc, &root().join("hypervisor/guests/Cargo.toml"), &bare_target_dir(), &[])?;
 
     let mut blobs = Vec::new();
     for d in &s.domains {
@@ -156,7 +180,7 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let hypervisor = dir.join("hypervisor.bin");
     let bundle_path = dir.join("bundle.bin");
-    std::fs::write(&hypervisor, flat_binary(&elf_path("hv-kernel"))?).map_err(|e| e.to_string())?;
+    std::fs::write(&hypervisor, flat_binary(&elf_in(&hv_dir, "hv-kernel"))?).map_err(|e| e.to_string())?;
     std::fs::write(&bundle_path, bundle).map_err(|e| e.to_string())?;
     Ok(Built { dir, hypervisor, bundle: bundle_path, sample: s })
 }

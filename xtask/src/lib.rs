@@ -19,7 +19,8 @@ pub mod toolchain;
 pub const DEFAULT_SAMPLE: &str = "two-partitions";
 
 /// The boards every QEMU test runs on: one per GIC version, the same
-/// machine otherwise (a sample written for qemu-virt is built for each).
+/// machine otherwise (a sample written for qemu-virt is built for each,
+/// Linux guests and virt's devices included).
 pub const GIC_MATRIX: [(&str, &str); 2] = [("gicv3", "qemu-virt"), ("gicv2", "qemu-virt-gicv2")];
 
 /// A QEMU test run on each board of [`GIC_MATRIX`]: `fn name(board: &str)
@@ -43,6 +44,40 @@ macro_rules! on_each_gic {
             #[ignore = "boots QEMU: run with `cargo xtask test`"]
             fn gicv2() {
                 run($crate::GIC_MATRIX[1].1)
+            }
+        }
+    };
+}
+
+/// Boards whose QEMU models run every test that needs no board-specific
+/// device: the GIC matrix plus the ZCU102 (RAM at 0, a GIC-400 with
+/// 64 KiB-aliased frames, a Cadence UART, the board's own device tree).
+pub const BOARD_MATRIX: [(&str, &str); 3] = [GIC_MATRIX[0], GIC_MATRIX[1], ("zcu102", "zcu102")];
+
+/// As [`on_each_gic!`], on each board of [`BOARD_MATRIX`] (`name::gicv3`,
+/// `name::gicv2`, `name::zcu102`).
+#[macro_export]
+macro_rules! on_each_board {
+    ($(#[doc = $doc:expr])* fn $name:ident($board:ident: &str) $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn run($board: &str) $body
+            #[test]
+            #[ignore = "boots QEMU: run with `cargo xtask test`"]
+            fn gicv3() {
+                run($crate::BOARD_MATRIX[0].1)
+            }
+            #[test]
+            #[ignore = "boots QEMU: run with `cargo xtask test`"]
+            fn gicv2() {
+                run($crate::BOARD_MATRIX[1].1)
+            }
+            #[test]
+            #[ignore = "boots QEMU: run with `cargo xtask test`"]
+            fn zcu102() {
+                run($crate::BOARD_MATRIX[2].1)
             }
         }
     };

@@ -17,33 +17,50 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The emulated board: `-machine`, `-cpu`, `-smp`, `-m`.
+/// The emulated board: `-machine`, `-cpu`, `-smp`, `-m`, and `-dtb` for a
+/// machine that builds no device tree of its own.
 #[derive(Clone, Debug)]
 pub struct Machine {
     pub machine: String,
     pub cpu: String,
     pub smp: u32,
     pub memory: String,
+    pub dtb: Option<std::path::PathBuf>,
 }
 
 impl Machine {
     /// QEMU's `virt` with EL2 and GICv3, two Cortex-A57s and 1 GiB: the test
     /// bed Xen 4.17 runs on for interop and `bench boot`.
     pub fn xen_test_bed() -> Machine {
-        Machine { machine: "virt,virtualization=on,gic-version=3".into(), cpu: "cortex-a57".into(), smp: 2, memory: "1024".into() }
+        Machine { machine: "virt,virtualization=on,gic-version=3".into(), cpu: "cortex-a57".into(), smp: 2, memory: "1024".into(), dtb: None }
     }
 
     /// A plain `virt` with no EL2 for a kernel that needs no hypervisor.
     pub fn virt(smp: u32, memory: &str) -> Machine {
-        Machine { machine: "virt".into(), cpu: "max".into(), smp, memory: memory.into() }
+        Machine { machine: "virt".into(), cpu: "max".into(), smp, memory: memory.into(), dtb: None }
     }
 
     /// What a sample's board says in its `[qemu]` section.
     pub fn for_board(board: &hv_config::Board) -> Result<Machine, String> {
         let q = board.qemu.as_ref().ok_or_else(|| format!("board {} cannot run under QEMU (no [qemu] section)", board.name))?;
-        Ok(Machine { machine: q.machine.clone(), cpu: q.cpu.clone(), smp: board.cpus, memory: q.memory.clone() })
+        // The board's device tree as Debian's arm64 kernel package ships it.
+        let dtb = match &q.dtb {
+            None => None,
+            Some(rel) => {
+                let k = crate::debian::kernel(DTB_PACKAGE)?;
+                let p = k.root.join("usr/lib").join(format!("linux-image-{}", k.version)).join(rel);
+                if !p.is_file() {
+                    return Err(format!("board {}: {} has no {}", board.name, DTB_PACKAGE, p.display()));
+                }
+                Some(p)
+            }
+        };
+        Ok(Machine { machine: q.machine.clone(), cpu: q.cpu.clone(), smp: board.cpus, memory: q.memory.clone(), dtb })
     }
 }
+
+/// Where a board's `[qemu] dtb` comes from.
+const DTB_PACKAGE: &str = "linux-image-arm64";
 
 impl fmt::Display for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,6 +92,9 @@ impl QemuCommand {
         c.push(["-nodefaults", "-no-reboot"]);
         c.push(["-machine", &machine.machine, "-cpu", &machine.cpu]);
         c.push(["-smp", &machine.smp.to_string(), "-m", &machine.memory]);
+        if let Some(dtb) = &machine.dtb {
+            c.push(["-dtb".into(), dtb.as_os_str().to_owned()]);
+        }
         c.push(["-display", "none", "-serial", "stdio"]);
         c
     }
@@ -103,9 +123,13 @@ impl QemuCommand {
     /// comparing like with like).
     pub fn for_built_on(built: &Built, machine: &Machine) -> Result<QemuCommand, String> {
         let board = &built.sample.board;
-        let bundle_addr = board.qemu.as_ref().map(|q| q.bundle_addr).ok_or("board has no [qemu] section")?;
+        let q = board.qemu.as_ref().ok_or("board has no [qemu] section")?;
         let mut c = QemuCommand::new(machine);
-        c.kernel(&built.hypervisor).guest_loader_initrd(bundle_addr, &built.bundle);
+        c.kernel(&built.hypervisor);
+        match q.bundle_addr {
+            Some(at) => c.guest_loader_initrd(at, &built.bundle),
+            None => c.initrd(&built.bundle),
+        };
         c.extra(&built.sample.qemu_args);
         Ok(c)
     }
@@ -198,6 +222,9 @@ impl QemuCommand {
     pub fn command(&self) -> Result<Command, String> {
         let mut cmd = Command::new(crate::toolchain::qemu()?);
         cmd.args(&self.args);
+        // Boards' own sound devices (the ZynqMP's DisplayPort audio) get no
+        // host backend unless a caller names one.
+        cmd.env("QEMU_AUDIO_DRV", "none");
         Ok(cmd)
     }
 

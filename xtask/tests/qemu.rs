@@ -1,10 +1,10 @@
-//! Boots real builds under QEMU (virt, EL2, GICv3 and GICv2, 4 CPUs) and asserts on
-//! the hypervisor console. Run through `cargo xtask test`, which provisions
+//! Boots real builds under QEMU (virt with GICv3 and GICv2, and the ZCU102
+//! model; EL2, 4 CPUs) and asserts on the hypervisor console. Run through `cargo xtask test`, which provisions
 //! the cross toolchain and QEMU first; plain `cargo test` skips them.
 
 use std::time::Duration;
 use xtask::bench::{share_reports, ShareReport};
-use xtask::{artifacts, on_each_gic, qemu::Console};
+use xtask::{artifacts, on_each_board, on_each_gic, qemu::Console};
 
 const BOOT: Duration = Duration::from_secs(90);
 
@@ -34,7 +34,7 @@ fn assert_consecutive(b: &[u64], transcript: &str) {
     assert_eq!(b[0], 1, "heartbeat did not start at beat 1");
 }
 
-on_each_gic! {
+on_each_board! {
 fn both_partitions_boot_and_print(board: &str) {
     let mut s = boot(board, xtask::DEFAULT_SAMPLE, None);
     let (mut hb, mut cr) = (false, false);
@@ -48,7 +48,7 @@ fn both_partitions_boot_and_print(board: &str) {
 }
 }
 
-on_each_gic! {
+on_each_board! {
 fn crasher_restarts_while_heartbeat_stays_consecutive(board: &str) {
     let mut s = boot(board, xtask::DEFAULT_SAMPLE, None);
     let third = s.wait_for(BOOT, |l| l.contains("crasher: restarting (restart #3)"));
@@ -70,7 +70,7 @@ fn crasher_restarts_while_heartbeat_stays_consecutive(board: &str) {
 }
 }
 
-on_each_gic! {
+on_each_board! {
 fn unknown_smccc_calls_get_not_supported_and_the_guest_carries_on(board: &str) {
     let mut s = boot(board, xtask::DEFAULT_SAMPLE, None);
     assert!(s.wait_for(BOOT, |l| l == "[heartbeat] beat 3").is_some(), "{}", s.transcript());
@@ -99,19 +99,19 @@ fn heartbeat_runs_with(board: &str, profile: &str, banner: &str) {
     assert_consecutive(&beats(&s.log), &t);
 }
 
-on_each_gic! {
+on_each_board! {
 fn vwfi_native_runs(board: &str) {
     heartbeat_runs_with(board, "null-native", "vwfi=native");
 }
 }
 
-on_each_gic! {
+on_each_board! {
 fn vwfi_trap_runs(board: &str) {
     heartbeat_runs_with(board, "null-trap", "vwfi=trap");
 }
 }
 
-on_each_gic! {
+on_each_board! {
 fn a_domain_power_off_stops_only_that_domain(board: &str) {
     let mut s = boot(board, &fixture("poweroff-domain"), None);
     assert!(s.wait_for(BOOT, |l| l.contains("countdown: destroyed")).is_some(), "{}", s.transcript());
@@ -122,7 +122,7 @@ fn a_domain_power_off_stops_only_that_domain(board: &str) {
 }
 }
 
-on_each_gic! {
+on_each_board! {
 fn the_system_controller_power_off_ends_the_machine(board: &str) {
     let mut s = boot(board, &fixture("poweroff-machine"), None);
     assert!(s.wait_exit(BOOT), "QEMU should exit on the controller's SYSTEM_OFF:\n{}", s.transcript());
@@ -131,7 +131,7 @@ fn the_system_controller_power_off_ends_the_machine(board: &str) {
 }
 }
 
-on_each_gic! {
+on_each_board! {
 fn vcpus_of_a_domain_start_each_other_and_exchange_sgis(board: &str) {
     let mut s = boot(board, &fixture("smp"), None);
     let done = s.wait_for(BOOT, |l| l.starts_with("[smp] smp: 10 SGI round trips"));
@@ -177,7 +177,7 @@ fn on_time_reports(log: &[String], domain: &str) -> Vec<ShareReport> {
     out
 }
 
-on_each_gic! {
+on_each_board! {
 fn an_overcommitted_rtds_pool_keeps_each_guest_within_its_budget(board: &str) {
     let mut s = boot(board, &fixture("rtds"), None);
     // Twelve reports each (12 s of guest time), then judge.
@@ -230,7 +230,7 @@ fn beats_of(log: &[String], domain: &str) -> Vec<u64> {
     log.iter().filter_map(|l| l.strip_prefix(&prefix)?.parse().ok()).collect()
 }
 
-on_each_gic! {
+on_each_board! {
 fn hostile_guests_disturb_no_one_on_their_own_pcpu_or_a_shared_one(board: &str) {
     let mut s = boot(board, &fixture("hostile"), None);
     // Each hostile guest runs two rounds of random attacks, restarted after

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hv_core::bundle::{BoardDesc, GicVersion, Scheduler, Vwfi, MAX_VCPUS};
+use hv_core::bundle::{BoardDesc, GicVersion, Scheduler, UartKind, Vwfi, MAX_VCPUS};
 use hv_core::el2_map;
 use serde::Deserialize;
 use toml::Spanned;
@@ -46,8 +46,13 @@ pub struct QemuConfig {
     pub machine: String,
     pub cpu: String,
     pub memory: String,
-    /// Where QEMU's guest-loader places the boot bundle.
-    pub bundle_addr: u64,
+    /// Where QEMU's guest-loader places the boot bundle (a /chosen module);
+    /// `None`: QEMU loads it as the initrd (a machine given `dtb`, which
+    /// guest-loader cannot add modules to).
+    pub bundle_addr: Option<u64>,
+    /// For a machine that builds no device tree: the board's, as a path in
+    /// Debian's arm64 kernel package's `/usr/lib/linux-image-<version>/`.
+    pub dtb: Option<String>,
 }
 
 /// A tuned set of hypervisor policies, chosen per sample.
@@ -94,6 +99,7 @@ pub struct Board {
     pub arch: String,
     pub cpus: u32,
     pub uart: u64,
+    pub uart_kind: UartKind,
     pub gic: Gic,
     pub ram: Region,
     /// The part of `ram` handed out to domains.
@@ -132,6 +138,8 @@ struct RawBoard {
     arch: Spanned<String>,
     cpus: Spanned<i64>,
     uart: Spanned<u64>,
+    /// "pl011" (the default) or "cadence".
+    uart_kind: Option<Spanned<String>>,
     /// "v2" or "v3".
     gic: Spanned<String>,
     gicd: Spanned<u64>,
@@ -157,7 +165,8 @@ struct RawQemu {
     machine: String,
     cpu: String,
     memory: String,
-    bundle_addr: Spanned<u64>,
+    bundle_addr: Option<Spanned<u64>>,
+    dtb: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -206,6 +215,13 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
     let gic = gic(&src, b)?;
     let ram = region(&src, &b.ram, "board.ram")?;
     let guest_ram = region(&src, &b.guest_ram, "board.guest_ram")?;
+    if ram.base % MEMORY_ALIGN != 0 {
+        return Err(src.error(
+            &b.ram,
+            "board.ram",
+            format!("ram starts at {}: it must start on a 2 MiB boundary (boot loaders put the hypervisor at RAM base + 2 MiB)", error::addr(ram.base)),
+        ));
+    }
     if !ram.contains(&guest_ram) {
         return Err(src.error(
             &b.guest_ram,
@@ -256,10 +272,10 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
         None => None,
         Some(q) => {
             let q = q.get_ref();
-            let at = *q.bundle_addr.get_ref();
-            if !ram.contains_addr(at) || guest_ram.contains_addr(at) {
+            let at = q.bundle_addr.as_ref().map(|a| (*a.get_ref(), a));
+            if let Some((at, span)) = at.filter(|&(at, _)| !ram.contains_addr(at) || guest_ram.contains_addr(at)) {
                 return Err(src.error(
-                    &q.bundle_addr,
+                    span,
                     "qemu.bundle_addr",
                     format!(
                         "bundle_addr {} must lie inside ram {} and outside guest_ram {} (domains would overwrite the bundle)",
@@ -269,7 +285,18 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
                     ),
                 ));
             }
-            Some(QemuConfig { machine: q.machine.clone(), cpu: q.cpu.clone(), memory: q.memory.clone(), bundle_addr: at })
+            let dtb = match &q.dtb {
+                None => None,
+                Some(d) => {
+                    let rel = d.get_ref();
+                    let plain = |c: &str| !c.is_empty() && c != "." && c != ".." && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.,+".contains(ch));
+                    if !rel.ends_with(".dtb") || !rel.split('/').all(plain) {
+                        return Err(src.error(d, "qemu.dtb", format!("dtb {rel:?} must be a .dtb path inside the kernel package's dtb tree, such as \"xilinx/zynqmp-zcu102-rev1.0.dtb\"")));
+                    }
+                    Some(rel.clone())
+                }
+            };
+            Some(QemuConfig { machine: q.machine.clone(), cpu: q.cpu.clone(), memory: q.memory.clone(), bundle_addr: at.map(|a| a.0), dtb })
         }
     };
 
@@ -278,6 +305,10 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
         arch: b.arch.get_ref().clone(),
         cpus: cpus as u32,
         uart: *b.uart.get_ref(),
+        uart_kind: match &b.uart_kind {
+            None => UartKind::Pl011,
+            Some(k) => choose(&src, k, "board.uart_kind", &[("pl011", UartKind::Pl011), ("cadence", UartKind::Cadence)])?,
+        },
         gic,
         ram,
         guest_ram,
@@ -341,6 +372,7 @@ impl Board {
             ram_base: self.ram.base,
             ram_size: self.ram.size,
             gic,
+            uart: self.uart_kind,
             gicc_base: gicc,
             gich_base: gich,
             gicv_base: gicv,

@@ -439,7 +439,7 @@ fn qemu_bundle_addr_must_be_outside_guest_ram() {
         format!("{BOARD}\n[qemu]\nmachine = \"virt\"\ncpu = \"cortex-a57\"\nmemory = \"1G\"\nbundle_addr = {addr}\n")
     };
     let b = Fixture::new().board(&with_qemu("0x4900_0000")).unwrap();
-    assert_eq!(b.qemu.unwrap().bundle_addr, 0x4900_0000);
+    assert_eq!(b.qemu.unwrap().bundle_addr, Some(0x4900_0000));
     let r = Fixture::new().board(&with_qemu("0x6000_0000"));
     expect(r, B, 25, "qemu.bundle_addr", &["outside guest_ram"]);
 }

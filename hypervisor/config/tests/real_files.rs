@@ -27,7 +27,7 @@ fn qemu_virt_board_loads() {
     assert_eq!(q.machine, "virt,virtualization=on,gic-version=3");
     assert_eq!(q.cpu, "cortex-a57");
     assert_eq!(q.memory, "2G");
-    assert_eq!(q.bundle_addr, 0x4900_0000);
+    assert_eq!(q.bundle_addr, Some(0x4900_0000));
     assert_eq!(b.default_profile, "null-native");
     assert_eq!(b.profile_names(), ["null-native", "null-trap"]);
     assert_eq!(b.profile("null-trap").unwrap().vwfi, Vwfi::Trap);

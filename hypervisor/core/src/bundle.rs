@@ -12,7 +12,7 @@
 //! 0   magic  "CKPTHV05"          8   total_len u64
 //! 16  ncpus u32  20 vwfi u8  21 scheduler u8  22 ndomains u16
 //! 24  uart_base  32 gicd_base  40 gicr_base  48 ram_base  56 ram_size  (u64 each)
-//! 64  gic_version u8 (2 or 3), 7 bytes unused
+//! 64  gic_version u8 (2 or 3)  65 uart_kind u8 (0 PL011, 1 Cadence), 6 bytes unused
 //! 72  gicc_base  80 gich_base  88 gicv_base  (u64 each; 0 on GICv3)
 //! 96  domain records, RECORD_SIZE bytes each
 //! ..  blobs (images, initrds, device trees), each 4 KiB aligned, at the
@@ -245,11 +245,21 @@ pub struct BoardDesc {
     pub ram_base: u64,
     pub ram_size: u64,
     pub gic: GicVersion,
+    pub uart: UartKind,
     /// GICv2's CPU interface, virtual interface control and virtual CPU
     /// interface frames (0 on GICv3).
     pub gicc_base: u64,
     pub gich_base: u64,
     pub gicv_base: u64,
+}
+
+/// The hypervisor console's UART.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UartKind {
+    /// Arm PL011 (QEMU virt, and the SBSA UART of most Arm boards).
+    Pl011 = 0,
+    /// Cadence UART (Zynq UltraScale+).
+    Cadence = 1,
 }
 
 /// The architecture version of the board's GIC.
@@ -348,6 +358,11 @@ impl<'a> Bundle<'a> {
                 2 => GicVersion::V2,
                 3 => GicVersion::V3,
                 v => return Err(BundleError::BadEnum { field: "gic_version", value: v }),
+            },
+            uart: match bytes[65] {
+                0 => UartKind::Pl011,
+                1 => UartKind::Cadence,
+                v => return Err(BundleError::BadEnum { field: "uart_kind", value: v }),
             },
             gicc_base: u64_at(bytes, 72),
             gich_base: u64_at(bytes, 80),
@@ -514,7 +529,8 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.push(board.gic as u8);
-    out.extend_from_slice(&[0; 7]);
+    out.push(board.uart as u8);
+    out.extend_from_slice(&[0; 6]);
     for v in [board.gicc_base, board.gich_base, board.gicv_base] {
         out.extend_from_slice(&v.to_le_bytes());
     }
@@ -607,6 +623,7 @@ mod tests {
             ram_base: 0x4000_0000,
             ram_size: 1 << 30,
             gic: GicVersion::V3,
+            uart: UartKind::Pl011,
             gicc_base: 0,
             gich_base: 0,
             gicv_base: 0,

@@ -92,6 +92,7 @@ mod tests {
             ram_base: 0,
             ram_size: 0,
             gic: GicVersion::V3,
+            uart: crate::bundle::UartKind::Pl011,
             gicc_base: 0,
             gich_base: 0,
             gicv_base: 0,

@@ -2,7 +2,8 @@
 //!
 //! The image starts with an arm64 Linux `Image` header so QEMU's `-kernel`
 //! and U-Boot's `booti` load it at RAM base + 2 MiB and pass the device tree
-//! in x0, as they would for Xen. The primary CPU enters at `_start`;
+//! in x0, as they would for Xen. It is linked there (see build.rs): loaded
+//! anywhere else, it stops before touching memory. The primary CPU enters at `_start`;
 //! secondaries at `secondary_entry`, started through PSCI CPU_ON.
 //!
 //! Every exception from a guest saves the guest's general registers into a
@@ -47,13 +48,19 @@ _start:
     .long   0                       // code1
     .quad   0x200000                // text_offset
     .quad   __image_end - _start    // image_size
-    .quad   0xa                     // flags: little endian, 4K pages, anywhere
+    .quad   0x2                     // flags: little endian, 4K pages, at RAM base
     .quad   0, 0, 0                 // res2..res4
     .ascii  "ARM\x64"               // magic
     .long   0                       // res5
 
 primary_entry:
     mov     x19, x0                 // device tree
+    // Where we run (PC-relative) must be where we were linked (absolute):
+    // every static address depends on it.
+    adr     x1, _start
+    ldr     x2, =_start
+    cmp     x1, x2
+    b.ne    9f
     // Zero .bss (stacks included) before any Rust code runs.
     adrp    x1, __bss_start
     add     x1, x1, :lo12:__bss_start
@@ -68,6 +75,9 @@ primary_entry:
     mov     x0, x19
     bl      primary_main
     b       .
+9:  wfe
+    b       9b
+.ltorg
 
 .global secondary_entry
 secondary_entry:

@@ -54,9 +54,14 @@ fn read_dtb(dtb: u64) -> Option<DtbInfo> {
     // Boot modules (QEMU guest-loader, U-Boot): the one that starts with the
     // bundle magic is ours. Only modules inside RAM the EL2 map reaches
     // are read.
-    if let Some(chosen) = fdt.find_node("/chosen") {
-        for m in chosen.children() {
-            let Some((addr, size)) = m.property("reg").and_then(|p| module_reg(p.value)) else { continue };
+    // Or the initrd (QEMU's -initrd, U-Boot's `booti kernel initrd fdt`).
+    // Looked up among the root's children: `fdt` 0.1's path search misses
+    // /chosen in some trees (ZynqMP's, after /aliases).
+    let chosen = fdt.find_node("/").and_then(|root| root.children().find(|n| n.name == "chosen"));
+    if let Some(chosen) = chosen {
+        let modules = chosen.children().filter_map(|m| m.property("reg").and_then(|p| module_reg(p.value)));
+        let initrd = initrd_range(&chosen);
+        for (addr, size) in modules.chain(initrd) {
             if size < bundle::HEADER_SIZE as u64 || !memory::within(mmu::reachable(ram), (addr, size)) {
                 continue;
             }
@@ -64,7 +69,7 @@ fn read_dtb(dtb: u64) -> Option<DtbInfo> {
             // nothing writes it, as domain RAM may not cover it (see
             // `memory::reserve`) and the hypervisor never writes it.
             let head = unsafe { memory::boot_blob(addr, 8) };
-            if head == bundle::MAGIC {
+            if head == bundle::MAGIC && info.bundle.is_none() {
                 info.bundle = Some((addr, size));
             }
         }
@@ -72,10 +77,26 @@ fn read_dtb(dtb: u64) -> Option<DtbInfo> {
     Some(info)
 }
 
+/// `/chosen`'s `linux,initrd-start` and `-end` (one or two cells each) as
+/// (address, size).
+fn initrd_range(chosen: &fdt::node::FdtNode<'_, '_>) -> Option<(u64, u64)> {
+    let cells = |name: &str| {
+        let v = chosen.property(name)?.value;
+        match v.len() {
+            4 => Some(u32::from_be_bytes([v[0], v[1], v[2], v[3]]) as u64),
+            8 => Some(u64::from_be_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]])),
+            _ => None,
+        }
+    };
+    let (start, end) = (cells("linux,initrd-start")?, cells("linux,initrd-end")?);
+    Some((start, end.checked_sub(start)?))
+}
+
 /// The primary CPU's first Rust code (`_start` jumps here with x0 intact).
 #[no_mangle]
 extern "C" fn primary_main(dtb: u64) -> ! {
-    hvlog!("cockpit hypervisor {} starting on pCPU 0", env!("CARGO_PKG_VERSION"));
+    // Nothing is printed until the bundle names the UART: a failure before
+    // that halts silently (a board's UART address is RAM on another).
     let Some(info) = read_dtb(dtb) else { halt(format_args!("no usable device tree in x0")) };
     let Some((baddr, bsize)) = info.bundle else { halt(format_args!("no boot bundle among the /chosen modules")) };
     // SAFETY: the bundle module lies in RAM (checked by `read_dtb`) that
@@ -88,9 +109,11 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     let (image_start, image_end) = memory::image_range();
     memory::reserve(info.ram, &[(image_start, image_end - image_start), (baddr, bsize), info.dtb]);
     let board = bundle.board;
-    // SAFETY: the UART's base is a board fact from the bundle the build
-    // validated (`hv-config`); the EL2 map (or its absence) reaches it.
-    unsafe { uart::init(board.uart_base) };
+    // SAFETY: the UART's kind and base are board facts from the bundle the
+    // build validated (`hv-config`); the MMU is still off, so no map is
+    // needed to reach it.
+    unsafe { uart::init(board.uart, board.uart_base) };
+    hvlog!("cockpit hypervisor {} starting on pCPU 0", env!("CARGO_PKG_VERSION"));
     // The build checked the board's frames against board.toml's RAM; the
     // map follows the RAM the loader reports, so check again before any
     // frame is driven through it.
