@@ -22,7 +22,7 @@ fn bare_target_dir() -> PathBuf {
 /// The hypervisor's link address when RAM starts at `ram_base`: where boot
 /// loaders put an arm64 Image (RAM base + text_offset).
 pub fn hypervisor_base(ram_base: u64) -> u64 {
-    ram_base + 0x20_0000
+    ram_base + hv_config::HV_IMAGE_OFFSET
 }
 
 /// Where the hypervisor linked at `base` is built: QEMU virt's in the
@@ -180,7 +180,13 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let hypervisor = dir.join("hypervisor.bin");
     let bundle_path = dir.join("bundle.bin");
-    std::fs::write(&hypervisor, flat_binary(&elf_in(&hv_dir, "hv-kernel"))?).map_err(|e| e.to_string())?;
+    let (hv_bytes, hv_footprint) = flat_image(&elf_in(&hv_dir, "hv-kernel"))?;
+    // Firmware's reserved memory is checked against this much from the link
+    // address (hv_config::HV_IMAGE_MAX): the image must stay inside it.
+    if hv_footprint > hv_config::HV_IMAGE_MAX {
+        return Err(format!("the hypervisor takes {hv_footprint:#x} bytes from its load address, more than HV_IMAGE_MAX ({:#x})", hv_config::HV_IMAGE_MAX));
+    }
+    std::fs::write(&hypervisor, hv_bytes).map_err(|e| e.to_string())?;
     std::fs::write(&bundle_path, bundle).map_err(|e| e.to_string())?;
     Ok(Built { dir, hypervisor, bundle: bundle_path, sample: s })
 }

@@ -117,6 +117,93 @@ pub fn kernel(meta: &str) -> Result<Kernel, String> {
     Ok(Kernel { root, image, version })
 }
 
+/// A board's `.dtb` as Debian's arm64 kernel package ships it (`rel` under
+/// `/usr/lib/linux-image-<version>/`, e.g. `xilinx/zynqmp-zcu102-rev1.0.dtb`).
+pub fn kernel_dtb(rel: &str) -> Result<PathBuf, String> {
+    let k = kernel("linux-image-arm64")?;
+    let p = k.root.join("usr/lib").join(format!("linux-image-{}", k.version)).join(rel);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(format!("linux-image-{} has no {}", k.version, p.display()))
+    }
+}
+
+/// The Linux source Debian ships (`linux-source-<v>`, architecture all):
+/// only what device trees need is unpacked from its tarball (the arm64
+/// trees, dt-bindings and the input event codes they include).
+fn linux_source() -> Result<PathBuf, String> {
+    let dir = cache().join("linux-source");
+    let done = dir.join(".unpacked");
+    if done.exists() {
+        return Ok(dir);
+    }
+    let out = run(Command::new("apt-cache").args(["depends", "linux-source"]), "apt-cache depends linux-source")?;
+    let pkg = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Depends: "))
+        .find(|d| d.starts_with("linux-source-"))
+        .ok_or("the linux-source metapackage names no source package")?
+        .to_string();
+    let dl = cache().join("downloads");
+    std::fs::create_dir_all(&dl).map_err(|e| e.to_string())?;
+    let have = |dl: &Path| {
+        std::fs::read_dir(dl).ok()?.flatten().map(|e| e.path()).find(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with(&format!("{pkg}_")) && n.ends_with("_all.deb")
+            })
+        })
+    };
+    if have(&dl).is_none() {
+        eprintln!("xtask: fetching {pkg} from Debian's archive (device-tree sources)");
+        run(Command::new("apt-get").args(["download", "-qq", &pkg]).current_dir(&dl), &format!("apt-get download {pkg}"))?;
+    }
+    let deb = have(&dl).ok_or_else(|| format!("no .deb for {pkg} after download"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let tree = pkg.clone();
+    let script = format!(
+        "dpkg-deb --fsys-tarfile '{deb}' | tar -xO ./usr/src/{tree}.tar.xz | tar -xJ -C '{dir}' --strip-components=1 --wildcards \
+         '{tree}/arch/arm64/boot/dts/*' '{tree}/include/dt-bindings/*' '{tree}/include/uapi/linux/input-event-codes.h'",
+        deb = deb.display(),
+        dir = dir.display()
+    );
+    run(Command::new("sh").args(["-c", &script]), &format!("unpacking {pkg}'s device trees"))?;
+    std::fs::write(&done, pkg.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(dir)
+}
+
+/// `rel` (under `arch/arm64/boot/dts/`) of Debian's Linux source, compiled
+/// as the kernel's build does: `cpp` for the includes, then `dtc`.
+pub fn linux_dts(rel: &str) -> Result<PathBuf, String> {
+    let src = linux_source()?;
+    let dts_root = src.join("arch/arm64/boot/dts");
+    let dts = dts_root.join(rel);
+    if !dts.is_file() {
+        return Err(format!("Linux's source has no arch/arm64/boot/dts/{rel}"));
+    }
+    if !which("dtc") {
+        return Err("compiling device trees needs dtc: install Debian's device-tree-compiler".into());
+    }
+    let out = cache().join("dtbs").join(rel.replace(".dts", ".dtb"));
+    std::fs::create_dir_all(out.parent().expect("a file in dtbs/")).map_err(|e| e.to_string())?;
+    let pre = run(
+        Command::new("cpp")
+            .args(["-nostdinc", "-undef", "-D__DTS__", "-x", "assembler-with-cpp", "-P"])
+            .arg("-I")
+            .arg(src.join("include"))
+            .arg("-I")
+            .arg(dts.parent().expect("a file"))
+            .arg(&dts),
+        &format!("cpp {rel}"),
+    )?;
+    let pp = out.with_extension("dts.pp");
+    std::fs::write(&pp, pre).map_err(|e| e.to_string())?;
+    run(Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb", "-o"]).arg(&out).arg(&pp), &format!("dtc {rel}"))?;
+    Ok(out)
+}
+
 /// The static busybox binary from `busybox-static:arm64`.
 pub fn busybox() -> Result<PathBuf, String> {
     let p = unpacked("busybox-static")?.join("bin/busybox");

@@ -49,6 +49,12 @@ enum Cmd {
         #[arg(long)]
         host_only: bool,
     },
+    /// Check each board's board.toml (or --board's) against its real device
+    /// trees: CPUs, GIC, console UART, RAM, timer, firmware's memory.
+    CheckBoard {
+        #[arg(long)]
+        board: Option<String>,
+    },
     /// The cockpit compositor in a desktop window with two simulated guests
     /// (a cluster gauge and an IVI screen): the cockpit without a board.
     Sim,
@@ -237,6 +243,35 @@ fn run(cmd: Cmd) -> Result<(), String> {
             }
             tally.print();
             if tally.ok() { Ok(()) } else { Err("some tests failed (listed above)".into()) }
+        }
+        Cmd::CheckBoard { board } => {
+            let bsp = artifacts::root().join("bsp");
+            let names: Vec<String> = match board {
+                Some(b) => vec![b],
+                None => {
+                    let mut v: Vec<String> = std::fs::read_dir(&bsp)
+                        .map_err(|e| format!("{}: {e}", bsp.display()))?
+                        .flatten()
+                        .filter(|e| e.path().join("board.toml").is_file())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect();
+                    v.sort();
+                    v
+                }
+            };
+            let mut bad = 0;
+            for name in names {
+                let b = hv_config::load_board(&bsp, &name).map_err(|e| e.to_string())?;
+                for (label, dtb) in xtask::board_facts::trees(&b)? {
+                    let found = xtask::board_facts::check(&b, &dtb);
+                    println!("{name}: {label}: {}", if found.is_empty() { "matches" } else { "DISAGREES" });
+                    for f in &found {
+                        println!("  {f}");
+                    }
+                    bad += found.len();
+                }
+            }
+            if bad == 0 { Ok(()) } else { Err(format!("{bad} board fact(s) disagree with the device trees")) }
         }
         Cmd::Sim => {
             let st = cargo()

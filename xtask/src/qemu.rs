@@ -46,21 +46,27 @@ impl Machine {
         // The board's device tree as Debian's arm64 kernel package ships it.
         let dtb = match &q.dtb {
             None => None,
-            Some(rel) => {
-                let k = crate::debian::kernel(DTB_PACKAGE)?;
-                let p = k.root.join("usr/lib").join(format!("linux-image-{}", k.version)).join(rel);
-                if !p.is_file() {
-                    return Err(format!("board {}: {} has no {}", board.name, DTB_PACKAGE, p.display()));
-                }
-                Some(p)
-            }
+            Some(rel) => Some(crate::debian::kernel_dtb(rel).map_err(|e| format!("board {}: {e}", board.name))?),
         };
         Ok(Machine { machine: q.machine.clone(), cpu: q.cpu.clone(), smp: board.cpus, memory: q.memory.clone(), dtb })
     }
 }
 
-/// Where a board's `[qemu] dtb` comes from.
-const DTB_PACKAGE: &str = "linux-image-arm64";
+/// Writes the device tree `machine` builds to `out` (`-machine
+/// dumpdtb=`: QEMU writes it and exits without running anything).
+pub fn dump_dtb(machine: &Machine, out: &Path) -> Result<(), String> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(out);
+    let mut m = machine.clone();
+    m.machine = format!("{},dumpdtb={}", m.machine, out.display());
+    let res = QemuCommand::new(&m).command()?.output().map_err(|e| e.to_string())?;
+    if !res.status.success() || !out.is_file() {
+        return Err(format!("QEMU did not dump {}'s device tree: {}", machine.machine, String::from_utf8_lossy(&res.stderr).trim()));
+    }
+    Ok(())
+}
 
 impl fmt::Display for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -61,6 +61,30 @@ pub struct Profile {
     pub name: String,
     pub scheduler: Scheduler,
     pub vwfi: Vwfi,
+    /// Whether one domain or cpupool may span CPU clusters (on big.LITTLE,
+    /// cores of different kinds). Off unless the profile says so.
+    pub mix_clusters: bool,
+}
+
+/// Memory the board's firmware keeps (TF-A, OP-TEE, remote-processor
+/// firmware): nothing of ours may be placed there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reserved {
+    pub region: Region,
+    pub what: String,
+}
+
+/// Where the board's upstream device tree comes from, for the check of
+/// this file's facts against it (`cargo xtask test`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DtSource {
+    /// The tree QEMU's `[qemu]` machine builds (`-machine dumpdtb=`).
+    Qemu,
+    /// A `.dtb` in Debian's arm64 kernel package (`/usr/lib/linux-image-<v>/<path>`).
+    DebianDtb(String),
+    /// A `.dts` under `arch/arm64/boot/dts/` of Debian's Linux source
+    /// package, compiled with `cpp` and `dtc`.
+    LinuxDts(String),
 }
 
 /// The board's interrupt controller: which architecture version, and
@@ -98,12 +122,19 @@ pub struct Board {
     /// Parsed as written; only [`crate::SUPPORTED_ARCH`] can be built for.
     pub arch: String,
     pub cpus: u32,
+    /// The affinity (MPIDR) of each CPU, in device-tree order: pCPU `n` is
+    /// `mpidr[n]`. CPUs whose Aff3..Aff1 agree form a cluster.
+    pub mpidr: Vec<u64>,
     pub uart: u64,
     pub uart_kind: UartKind,
     pub gic: Gic,
     pub ram: Region,
     /// The part of `ram` handed out to domains.
     pub guest_ram: Region,
+    /// Firmware's memory, inside or beside `ram`.
+    pub reserved: Vec<Reserved>,
+    /// The device trees the board's facts are checked against.
+    pub devicetrees: Vec<DtSource>,
     pub qemu: Option<QemuConfig>,
     /// Sorted by name.
     pub profiles: Vec<Profile>,
@@ -120,7 +151,38 @@ impl Board {
     pub fn profile_names(&self) -> Vec<&str> {
         self.profiles.iter().map(|p| p.name.as_str()).collect()
     }
+
+    /// pCPU `pcpu`'s cluster: its affinity without Aff0.
+    pub fn cluster_of(&self, pcpu: usize) -> u64 {
+        self.mpidr.get(pcpu).map_or(u64::MAX, |m| m & MPIDR_AFF_MASK & !0xff)
+    }
+
+    /// How many clusters the board's CPUs form.
+    pub fn clusters(&self) -> usize {
+        let mut c: Vec<u64> = (0..self.mpidr.len()).map(|p| self.cluster_of(p)).collect();
+        c.sort_unstable();
+        c.dedup();
+        c.len()
+    }
 }
+
+/// Why pCPU `next` may not join `set` (a domain's or a cpupool's pCPUs):
+/// on a board of several clusters, one set stays in one cluster unless the
+/// profile allows mixing. big.LITTLE clusters differ in core, caches and
+/// errata, and a vCPU moved between them would see its MIDR change.
+pub(crate) fn cluster_clash(board: &Board, profile: &Profile, set: &[u8], next: usize) -> Option<String> {
+    let first = *set.first()? as usize;
+    if profile.mix_clusters || board.cluster_of(first) == board.cluster_of(next) {
+        return None;
+    }
+    Some(format!(
+        "pCPU {next} (MPIDR {:#x}) is in another cluster than pCPU {first} (MPIDR {:#x}); profile \"{}\" keeps each domain and cpupool within one cluster (pin to one cluster's pCPUs, or set mix_clusters = true in the profile)",
+        board.mpidr[next], board.mpidr[first], profile.name
+    ))
+}
+
+/// The affinity fields of MPIDR_EL1 (Aff3, Aff2, Aff1, Aff0).
+pub const MPIDR_AFF_MASK: u64 = 0xff_00ff_ffff;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +191,22 @@ struct RawBoardFile {
     qemu: Option<Spanned<RawQemu>>,
     #[serde(default)]
     profiles: BTreeMap<String, RawProfile>,
+    devicetree: Option<RawDevicetree>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevicetree {
+    /// "qemu", "debian-dtb:<path>" or "linux-dts:<path>".
+    sources: Spanned<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReserved {
+    base: Spanned<u64>,
+    size: Spanned<Size>,
+    what: String,
 }
 
 #[derive(Deserialize)]
@@ -137,8 +215,10 @@ struct RawBoard {
     name: Spanned<String>,
     arch: Spanned<String>,
     cpus: Spanned<i64>,
+    /// One affinity per CPU; default 0, 1, ... (one cluster).
+    mpidr: Option<Spanned<Vec<Spanned<u64>>>>,
     uart: Spanned<u64>,
-    /// "pl011" (the default) or "cadence".
+    /// "pl011" (the default), "cadence" or "scif".
     uart_kind: Option<Spanned<String>>,
     /// "v2" or "v3".
     gic: Spanned<String>,
@@ -149,6 +229,8 @@ struct RawBoard {
     gicv: Option<Spanned<u64>>,
     ram: Spanned<RawRegion>,
     guest_ram: Spanned<RawRegion>,
+    #[serde(default)]
+    reserved: Vec<Spanned<RawReserved>>,
     default_profile: Spanned<String>,
 }
 
@@ -174,6 +256,8 @@ struct RawQemu {
 struct RawProfile {
     scheduler: Spanned<String>,
     vwfi: Spanned<String>,
+    #[serde(default)]
+    mix_clusters: bool,
 }
 
 /// Picks the value named by a string, or says which strings are allowed.
@@ -253,7 +337,7 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
             &format!("profiles.{name}.vwfi"),
             &[("trap", Vwfi::Trap), ("native", Vwfi::Native)],
         )?;
-        profiles.push(Profile { name: name.clone(), scheduler, vwfi });
+        profiles.push(Profile { name: name.clone(), scheduler, vwfi, mix_clusters: p.mix_clusters });
     }
     let default_profile = b.default_profile.get_ref().clone();
     if !raw.profiles.contains_key(&default_profile) {
@@ -307,11 +391,19 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
         uart: *b.uart.get_ref(),
         uart_kind: match &b.uart_kind {
             None => UartKind::Pl011,
-            Some(k) => choose(&src, k, "board.uart_kind", &[("pl011", UartKind::Pl011), ("cadence", UartKind::Cadence)])?,
+            Some(k) => choose(
+                &src,
+                k,
+                "board.uart_kind",
+                &[("pl011", UartKind::Pl011), ("cadence", UartKind::Cadence), ("scif", UartKind::Scif)],
+            )?,
         },
+        mpidr: mpidr(&src, b, cpus as usize)?,
         gic,
         ram,
         guest_ram,
+        reserved: reserved(&src, b, ram, guest_ram, &raw.qemu)?,
+        devicetrees: devicetrees(&src, &raw)?,
         qemu,
         profiles,
         default_profile,
@@ -437,4 +529,104 @@ fn region(src: &Source<'_>, r: &Spanned<RawRegion>, field: &str) -> Result<Regio
         return Err(src.error(r, field, "base + size overflows the 64-bit address space"));
     }
     Ok(region)
+}
+
+/// `mpidr`: one affinity per CPU, distinct, affinity fields only.
+fn mpidr(src: &Source<'_>, b: &RawBoard, cpus: usize) -> Result<Vec<u64>, ConfigError> {
+    let Some(list) = &b.mpidr else { return Ok((0..cpus as u64).collect()) };
+    if list.get_ref().len() != cpus {
+        return Err(src.error(
+            list,
+            "board.mpidr",
+            format!("{} affinities for {cpus} CPUs: list one MPIDR per CPU, in device-tree order", list.get_ref().len()),
+        ));
+    }
+    let mut out: Vec<u64> = Vec::new();
+    for m in list.get_ref() {
+        let v = *m.get_ref();
+        if v & !MPIDR_AFF_MASK != 0 {
+            return Err(src.error(m, "board.mpidr", format!("{v:#x} is not an affinity: only Aff3 (bits 39:32) and Aff2..Aff0 (bits 23:0) may be set")));
+        }
+        if out.contains(&v) {
+            return Err(src.error(m, "board.mpidr", format!("affinity {v:#x} is listed twice")));
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// `reserved`: firmware's memory; guest_ram, the hypervisor's image and
+/// the QEMU bundle address must stay out of it.
+fn reserved(
+    src: &Source<'_>,
+    b: &RawBoard,
+    ram: Region,
+    guest_ram: Region,
+    qemu: &Option<Spanned<RawQemu>>,
+) -> Result<Vec<Reserved>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, r) in b.reserved.iter().enumerate() {
+        let raw = r.get_ref();
+        let field = format!("board.reserved[{i}]");
+        let region = Region { base: *raw.base.get_ref(), size: raw.size.get_ref().0 };
+        if region.size == 0 || region.base.checked_add(region.size).is_none() {
+            return Err(src.error(r, field, "a reserved region needs a size, and base + size must not overflow"));
+        }
+        let name = &raw.what;
+        let clash = |what: &str, other: Region| {
+            src.error(
+                &b.reserved[i],
+                format!("board.reserved[{i}]"),
+                format!(
+                    "{what} {} overlaps firmware's {name} {}: move it out of the reserved region",
+                    error::range(other.base, other.size),
+                    error::range(region.base, region.size)
+                ),
+            )
+        };
+        if guest_ram.overlaps(&region) {
+            return Err(clash("guest_ram", guest_ram));
+        }
+        let image = Region { base: ram.base + crate::HV_IMAGE_OFFSET, size: crate::HV_IMAGE_MAX };
+        if image.overlaps(&region) {
+            return Err(clash("the hypervisor's image", image));
+        }
+        if let Some(at) = qemu.as_ref().and_then(|q| q.get_ref().bundle_addr.as_ref()) {
+            if region.contains_addr(*at.get_ref()) {
+                return Err(clash("qemu.bundle_addr", Region { base: *at.get_ref(), size: 1 }));
+            }
+        }
+        out.push(Reserved { region, what: name.clone() });
+    }
+    Ok(out)
+}
+
+fn devicetrees(src: &Source<'_>, raw: &RawBoardFile) -> Result<Vec<DtSource>, ConfigError> {
+    let Some(dt) = &raw.devicetree else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for s in dt.sources.get_ref() {
+        let v = s.get_ref();
+        let plain = |p: &str, ext: &str| {
+            p.ends_with(ext)
+                && p.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.,+".contains(ch)))
+        };
+        let source = if v == "qemu" {
+            if raw.qemu.is_none() {
+                return Err(src.error(s, "devicetree.sources", "\"qemu\" needs a [qemu] table (the machine whose tree is dumped)"));
+            }
+            DtSource::Qemu
+        } else if let Some(p) = v.strip_prefix("debian-dtb:").filter(|p| plain(p, ".dtb")) {
+            DtSource::DebianDtb(p.to_string())
+        } else if let Some(p) = v.strip_prefix("linux-dts:").filter(|p| plain(p, ".dts")) {
+            DtSource::LinuxDts(p.to_string())
+        } else {
+            return Err(src.error(
+                s,
+                "devicetree.sources",
+                format!("{v:?} is not a device-tree source: write \"qemu\", \"debian-dtb:<vendor>/<board>.dtb\" or \"linux-dts:<vendor>/<board>.dts\""),
+            ));
+        };
+        out.push(source);
+    }
+    Ok(out)
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::board::Board;
+use crate::board::{Board, Profile};
 use crate::error::{ConfigError, Source};
 
 #[derive(Deserialize)]
@@ -32,7 +32,7 @@ pub struct Cpupool {
     pub scheduler: PoolScheduler,
 }
 
-pub(crate) fn pools(src: &Source<'_>, raw: &[Spanned<RawCpupool>], board: &Board) -> Result<Vec<Cpupool>, ConfigError> {
+pub(crate) fn pools(src: &Source<'_>, raw: &[Spanned<RawCpupool>], board: &Board, profile: &Profile) -> Result<Vec<Cpupool>, ConfigError> {
     let mut out: Vec<Cpupool> = Vec::new();
     let mut owner: HashMap<i64, String> = HashMap::new();
     for (i, p) in raw.iter().enumerate() {
@@ -60,6 +60,9 @@ pub(crate) fn pools(src: &Source<'_>, raw: &[Spanned<RawCpupool>], board: &Board
             }
             if let Some(other) = owner.insert(n, p.name.get_ref().clone()) {
                 return Err(src.error(c, format!("{label}.pcpus"), format!("pCPU {n} is already in cpupool \"{other}\"")));
+            }
+            if let Some(msg) = crate::board::cluster_clash(board, profile, &pcpus, n as usize) {
+                return Err(src.error(c, format!("{label}.pcpus"), msg));
             }
             pcpus.push(n as u8);
         }

@@ -32,7 +32,7 @@ pub mod size;
 pub mod xenstore_seed;
 mod validate;
 
-pub use board::{load_board, Board, Gic, Profile, QemuConfig, Region};
+pub use board::{load_board, Board, DtSource, Gic, Profile, QemuConfig, Region, Reserved, MPIDR_AFF_MASK};
 pub use bundle::encode_bundle;
 pub use error::ConfigError;
 pub use hv_core::bundle::{Action, Scheduler, Vwfi};
@@ -44,6 +44,12 @@ pub use sample::{load_sample, parse_sample, valid_domain_name, Domain, ImageRef,
 pub const SUPPORTED_ARCH: &str = "aarch64";
 /// Domain memory is mapped with 2 MiB blocks: sizes and bases align to this.
 pub const MEMORY_ALIGN: u64 = 2 << 20;
+/// The hypervisor is linked and loaded at RAM base + this (an arm64
+/// Image's text offset with the "anywhere in RAM, 2 MiB aligned" flag).
+pub const HV_IMAGE_OFFSET: u64 = 2 << 20;
+/// What the hypervisor's image, data and stacks may take from there: it
+/// must all stay out of firmware's reserved memory.
+pub const HV_IMAGE_MAX: u64 = 8 << 20;
 /// Images are loaded at a 4 KiB-aligned offset into domain memory.
 pub const LOAD_ALIGN: u64 = 4 << 10;
 /// Devices a domain may list in `devices`.

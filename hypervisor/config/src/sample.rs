@@ -322,7 +322,7 @@ pub fn parse_sample(sample_toml: &Path, text: &str, bsp_dir: &Path, opts: &LoadO
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let cpupools = crate::cpupool::pools(&src, &raw.cpupool, &board)?;
+    let cpupools = crate::cpupool::pools(&src, &raw.cpupool, &board, &profile)?;
     let domains = validate::domains(&src, &raw, &board, &profile, opts, &dir, &cpupools)?;
     let name = dir
         .file_name()

@@ -187,6 +187,9 @@ pub(crate) fn domains(
                 }
                 pin_owner.insert(p, (i, vcpu));
             }
+            if let Some(msg) = crate::board::cluster_clash(board, profile, &pcpus, p as usize) {
+                return Err(src.error(pin, f("pcpus"), msg));
+            }
             pcpus.push(p as u8);
         }
 

@@ -491,3 +491,64 @@ fn system_controller_and_devices_reach_the_bundle() {
     assert!(a.is_system_controller() && !a.has_vpl011());
     assert!(!bb.is_system_controller() && bb.has_vpl011());
 }
+
+/// A big.LITTLE test board: pCPUs 0-1 in cluster 0, 2-3 in cluster 1.
+fn two_clusters(mix: bool) -> String {
+    let b = BOARD.replacen("cpus = 4\n", "cpus = 4\nmpidr = [0x0, 0x1, 0x100, 0x101]\n", 1);
+    if mix {
+        b.replacen("vwfi = \"native\"", "vwfi = \"native\"\nmix_clusters = true", 1)
+    } else {
+        b
+    }
+}
+
+#[test]
+fn affinities_must_be_one_per_cpu_and_distinct() {
+    let r = Fixture::new().board(&BOARD.replacen("cpus = 4\n", "cpus = 4\nmpidr = [0x0, 0x1, 0x100]\n", 1));
+    expect(r, B, 5, "board.mpidr", &["3 affinities for 4 CPUs"]);
+    let r = Fixture::new().board(&BOARD.replacen("cpus = 4\n", "cpus = 4\nmpidr = [0x0, 0x1, 0x100, 0x1]\n", 1));
+    expect(r, B, 5, "board.mpidr", &["affinity 0x1 is listed twice"]);
+    let r = Fixture::new().board(&BOARD.replacen("cpus = 4\n", "cpus = 4\nmpidr = [0x0, 0x1, 0x100, 0x8000_0000]\n", 1));
+    expect(r, B, 5, "board.mpidr", &["0x80000000 is not an affinity"]);
+}
+
+#[test]
+fn a_domain_or_cpupool_stays_in_one_cluster_unless_the_profile_mixes() {
+    let f = Fixture::new();
+    f.write("bsp/tb/board.toml", &two_clusters(false));
+    let spans = edit("pcpus = [1]", "vcpus = 2\npcpus = [1, 2]");
+    expect(f.sample(&spans), S, 7, "domain \"a\".pcpus", &["pCPU 2 (MPIDR 0x100) is in another cluster than pCPU 1 (MPIDR 0x1)", "mix_clusters = true"]);
+    let pool = format!("{TWO}\n[[cpupool]]\nname = \"p\"\npcpus = [0, 3]\nscheduler = \"null\"\n");
+    expect(f.sample(&pool), S, 18, "cpupool \"p\".pcpus", &["pCPU 3 (MPIDR 0x101) is in another cluster"]);
+    // Within one cluster it builds; a profile that allows mixing lets it span.
+    assert!(f.sample(&edit("pcpus = [1]", "vcpus = 2\npcpus = [0, 1]").replacen("pcpus = [2]", "pcpus = [3]", 1)).is_ok());
+    f.write("bsp/tb/board.toml", &two_clusters(true));
+    assert!(f.sample(&spans.replacen("pcpus = [2]", "pcpus = [3]", 1)).is_ok());
+}
+
+#[test]
+fn nothing_of_ours_may_sit_in_firmware_memory() {
+    // TOML: [[board.reserved]] after the profiles is still the board's.
+    let reserved = |base: &str| format!("{BOARD}\n[[board.reserved]]\nbase = {base}\nsize = \"16M\"\nwhat = \"OP-TEE\"\n");
+    let r = Fixture::new().board(&reserved("0x6100_0000"));
+    expect(r, B, 21, "board.reserved[0]", &["guest_ram 0x6000_0000..0x6400_0000 overlaps firmware's OP-TEE 0x6100_0000..0x6200_0000"]);
+    let r = Fixture::new().board(&reserved("0x4000_0000"));
+    expect(r, B, 21, "board.reserved[0]", &["the hypervisor's image", "overlaps firmware's OP-TEE"]);
+    assert!(Fixture::new().board(&reserved("0x5000_0000")).is_ok());
+}
+
+#[test]
+fn device_tree_sources_are_named_plainly() {
+    let r = Fixture::new().board(&format!("{BOARD}\n[devicetree]\nsources = [\"linux-dts:../etc/passwd.dts\"]\n"));
+    expect(r, B, 22, "devicetree.sources", &["is not a device-tree source"]);
+    let r = Fixture::new().board(&format!("{BOARD}\n[devicetree]\nsources = [\"qemu\"]\n"));
+    expect(r, B, 22, "devicetree.sources", &["needs a [qemu] table"]);
+}
+
+#[test]
+fn the_console_may_be_a_scif() {
+    let b = Fixture::new().board(&BOARD.replacen("uart = 0x0900_0000", "uart = 0x0900_0000\nuart_kind = \"scif\"", 1)).unwrap();
+    assert_eq!(b.uart_kind, hv_core::bundle::UartKind::Scif);
+    let r = Fixture::new().board(&BOARD.replacen("uart = 0x0900_0000", "uart = 0x0900_0000\nuart_kind = \"8250\"", 1));
+    expect(r, B, 6, "board.uart_kind", &["unknown value \"8250\"", "\"pl011\", \"cadence\", \"scif\""]);
+}

@@ -260,6 +260,8 @@ pub enum UartKind {
     Pl011 = 0,
     /// Cadence UART (Zynq UltraScale+).
     Cadence = 1,
+    /// Renesas SCIF (R-Car Gen3).
+    Scif = 2,
 }
 
 /// The architecture version of the board's GIC.
@@ -362,6 +364,7 @@ impl<'a> Bundle<'a> {
             uart: match bytes[65] {
                 0 => UartKind::Pl011,
                 1 => UartKind::Cadence,
+                2 => UartKind::Scif,
                 v => return Err(BundleError::BadEnum { field: "uart_kind", value: v }),
             },
             gicc_base: u64_at(bytes, 72),

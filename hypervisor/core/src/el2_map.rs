@@ -1,9 +1,12 @@
 //! The hypervisor's own map of the physical address space (EL2 stage 1):
-//! the low 4 GiB, one to one, in 1 GiB blocks; a block is normal memory
-//! if it holds any of the board's RAM and device memory otherwise. The arch
-//! layer builds it; the build checks with the same rule that every frame
-//! the hypervisor drives lands on device memory, and the arch layer checks
-//! again against the RAM the boot loader reports.
+//! the low 4 GiB, one to one, in 1 GiB blocks. A block without RAM is
+//! device memory; a block RAM fills is normal memory; a block RAM fills in
+//! part is mapped in 2 MiB chunks, normal where they hold RAM and not at
+//! all elsewhere (R-Car H3's RAM shares its block with TF-A's secure DRAM,
+//! which must not even be reached speculatively). The arch layer builds
+//! it; the build checks with the same rule that every frame the hypervisor
+//! drives lands on device memory, and the arch layer checks again against
+//! the RAM the boot loader reports.
 
 use crate::bundle::{BoardDesc, GicVersion};
 
@@ -24,10 +27,44 @@ pub const GICC_FRAME: u64 = 0x2000;
 pub const GICH_FRAME: u64 = 0x2000;
 pub const GICV_FRAME: u64 = 0x2000;
 
-/// Whether the 1 GiB block at `block_base` is normal memory: it holds RAM.
-pub fn is_normal_block(block_base: u64, ram: (u64, u64)) -> bool {
+/// The granule of a block RAM fills in part.
+pub const CHUNK: u64 = 2 << 20;
+
+/// Whether `[base, base + size)` holds any of `ram`.
+fn holds_ram(base: u64, size: u64, ram: (u64, u64)) -> bool {
     let (start, end) = (ram.0, ram.0.saturating_add(ram.1));
-    block_base < end && start < block_base.saturating_add(BLOCK)
+    base < end && start < base.saturating_add(size)
+}
+
+/// Whether the 1 GiB block at `block_base` holds RAM (so it is not device
+/// memory).
+pub fn is_normal_block(block_base: u64, ram: (u64, u64)) -> bool {
+    holds_ram(block_base, BLOCK, ram)
+}
+
+/// How the 1 GiB block at `block_base` is mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockMap {
+    Device,
+    Normal,
+    /// In 2 MiB chunks: normal where `chunk_is_ram`, unmapped elsewhere.
+    Split,
+}
+
+pub fn block_map(block_base: u64, ram: (u64, u64)) -> BlockMap {
+    if !is_normal_block(block_base, ram) {
+        BlockMap::Device
+    } else if (0..BLOCK / CHUNK).all(|i| chunk_is_ram(block_base + i * CHUNK, ram)) {
+        BlockMap::Normal
+    } else {
+        BlockMap::Split
+    }
+}
+
+/// Whether the 2 MiB chunk at `chunk_base` holds RAM (a chunk RAM covers
+/// in part is mapped whole: RAM bases and ends off 2 MiB lose nothing).
+pub fn chunk_is_ram(chunk_base: u64, ram: (u64, u64)) -> bool {
+    holds_ram(chunk_base, CHUNK, ram)
 }
 
 /// Whether `frame` (base, size) is mapped, all of it as device memory,
@@ -94,6 +131,24 @@ mod tests {
         // R-Car H3: RAM inside block 1, GIC above it.
         let rcar = (0x4800_0000, 0x3800_0000);
         assert!(is_normal_block(GIB, rcar) && !is_normal_block(2 * GIB, rcar) && !is_normal_block(3 * GIB, rcar));
+    }
+
+    #[test]
+    fn a_block_ram_fills_in_part_maps_only_its_ram_chunks() {
+        // R-Car H3: secure DRAM at 1 GiB..+128 MiB, then RAM to 2 GiB.
+        let rcar = (0x4800_0000, 0x3800_0000);
+        assert_eq!(block_map(GIB, rcar), BlockMap::Split);
+        assert!(!chunk_is_ram(GIB, rcar) && !chunk_is_ram(0x47E0_0000, rcar), "TF-A's secure DRAM stays unmapped");
+        assert!(chunk_is_ram(0x4800_0000, rcar) && chunk_is_ram(2 * GIB - CHUNK, rcar));
+        assert_eq!(block_map(0, rcar), BlockMap::Device);
+        assert_eq!(block_map(3 * GIB, rcar), BlockMap::Device);
+        // Whole blocks of RAM stay 1 GiB blocks.
+        assert_eq!(block_map(GIB, (GIB, 2 * GIB)), BlockMap::Normal);
+        assert_eq!(block_map(0, (0, 2 * GIB)), BlockMap::Normal);
+        // RAM ending off a chunk keeps its last partial chunk.
+        let odd = (GIB, GIB / 2 + 0x1000);
+        assert_eq!(block_map(GIB, odd), BlockMap::Split);
+        assert!(chunk_is_ram(GIB + GIB / 2, odd) && !chunk_is_ram(GIB + GIB / 2 + CHUNK, odd));
     }
 
     #[test]

@@ -20,6 +20,14 @@ const SPI_WORDS: usize = NR_IRQS / 32;
 pub const MAX_VCPUS: usize = 8;
 pub const MAX_LRS: usize = 16;
 
+/// The PPIs the hypervisor takes on every board, as the architecture
+/// recommends them (Arm BSA) and every board's device tree says: the GIC's
+/// maintenance interrupt, the EL2 physical timer and the EL1 virtual
+/// timer. `cargo xtask test` checks each board's tree agrees.
+pub const MAINTENANCE_INTID: u32 = 25;
+pub const HYP_TIMER_INTID: u32 = 26;
+pub const VTIMER_INTID: u32 = 27;
+
 /// A set of vCPUs (bit i = vCPU i) whose pCPUs should be kicked so they
 /// move newly pending interrupts into their list registers.
 pub type KickMask = u8;

@@ -15,10 +15,10 @@ pub use hv_core::vgic::lr;
 
 /// SGI a pCPU sends another to make it look at its vCPU's pending work.
 pub const KICK_SGI: u32 = 0;
-pub const MAINTENANCE_PPI: u32 = 25;
-pub const VTIMER_PPI: u32 = 27;
+pub const MAINTENANCE_PPI: u32 = hv_core::vgic::MAINTENANCE_INTID;
+pub const VTIMER_PPI: u32 = hv_core::vgic::VTIMER_INTID;
 /// EL2 physical timer: the shared pCPUs' scheduling tick.
-pub const HYP_TIMER_PPI: u32 = 26;
+pub const HYP_TIMER_PPI: u32 = hv_core::vgic::HYP_TIMER_INTID;
 pub const SPURIOUS: u32 = 1023;
 
 /// The private interrupts every pCPU takes.

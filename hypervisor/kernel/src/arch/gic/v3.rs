@@ -70,10 +70,15 @@ pub fn deactivate(intid: u32) {
     write!(icc_dir_el1, intid as u64);
 }
 
-/// Sends the kick SGI to the pCPU with affinity-0 `aff0` (cluster 0).
-pub fn kick(aff0: u64) {
+/// Sends the kick SGI to the pCPU whose affinity (MPIDR) is `aff`: Aff3..Aff1
+/// name its cluster, Aff0 (< 16) its bit in the target list.
+pub fn kick(aff: u64) {
+    let aff1 = (aff >> 8) & 0xff;
+    let aff2 = (aff >> 16) & 0xff;
+    let aff3 = (aff >> 32) & 0xff;
+    let sgi1r = aff3 << 48 | aff2 << 32 | (KICK_SGI as u64) << 24 | aff1 << 16 | 1 << (aff & 0xf);
     dsb_sy();
-    write!(icc_sgi1r_el1, (KICK_SGI as u64) << 24 | (1 << (aff0 & 0xf)));
+    write!(icc_sgi1r_el1, sgi1r);
     isb();
 }
 
