@@ -42,6 +42,18 @@ enum Cmd {
     },
     /// Build the hypervisor image and boot bundle of a sample.
     Build(Target),
+    /// Build what the board's U-Boot boots: a FIT (hypervisor, bundle,
+    /// device tree), its boot scripts, a manifest, and an SD-card disk image
+    /// (cockpit.img) holding them.
+    Image {
+        #[arg(long)]
+        board: String,
+        /// Sample name under samples/, or a path to a system.toml.
+        #[arg(long, default_value = DEFAULT_SAMPLE)]
+        sample: String,
+        #[arg(long)]
+        profile: Option<String>,
+    },
     /// Host unit tests, then the integration tests that need QEMU or system
     /// programs (the `#[ignore]`d ones), installing what they need first.
     Test {
@@ -221,6 +233,18 @@ fn run(cmd: Cmd) -> Result<(), String> {
             let built = artifacts::build(&t.sample, t.board.as_deref(), t.profile.as_deref())?;
             println!("hypervisor: {}", built.hypervisor.display());
             println!("bundle:     {}", built.bundle.display());
+            Ok(())
+        }
+        Cmd::Image { board, sample, profile } => {
+            let img = xtask::image::build(&sample, &board, profile.as_deref())?;
+            let m = &img.manifest;
+            println!("{} on {} ({}), revision {}", m.sample, m.board, m.profile, m.revision);
+            println!("  hypervisor at {:#x}, device tree below {:#x}, bundle at {:#x}, image staged at {:#x}", img.layout.hypervisor, img.layout.dtb_end, img.layout.bundle, img.layout.staging);
+            for (name, sum) in &m.parts {
+                println!("  {name:<15} sha256 {sum}");
+            }
+            println!("disk image: {}", img.disk.display());
+            println!("files:      {}/{{cockpit.itb,boot.scr,boot-tftp.scr,manifest.toml}}", img.dir.display());
             Ok(())
         }
         Cmd::Test { host_only } => {

@@ -136,6 +136,8 @@ pub struct Board {
     /// The device trees the board's facts are checked against.
     pub devicetrees: Vec<DtSource>,
     pub qemu: Option<QemuConfig>,
+    /// How the board's U-Boot boots an image (`cargo xtask image`).
+    pub boot: Option<crate::boot::Boot>,
     /// Sorted by name.
     pub profiles: Vec<Profile>,
     pub default_profile: String,
@@ -192,6 +194,16 @@ struct RawBoardFile {
     #[serde(default)]
     profiles: BTreeMap<String, RawProfile>,
     devicetree: Option<RawDevicetree>,
+    boot: Option<RawBoot>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBoot {
+    /// U-Boot's `<interface> <dev>:<part>` of the boot partition.
+    device: Spanned<String>,
+    /// "u-boot" or "image".
+    dtb: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -404,6 +416,7 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
         guest_ram,
         reserved: reserved(&src, b, ram, guest_ram, &raw.qemu)?,
         devicetrees: devicetrees(&src, &raw)?,
+        boot: boot(&src, &raw)?,
         qemu,
         profiles,
         default_profile,
@@ -599,6 +612,18 @@ fn reserved(
         out.push(Reserved { region, what: name.clone() });
     }
     Ok(out)
+}
+
+fn boot(src: &Source<'_>, raw: &RawBoardFile) -> Result<Option<crate::boot::Boot>, ConfigError> {
+    use crate::boot::{Boot, BootDtb};
+    let Some(b) = &raw.boot else { return Ok(None) };
+    let device = crate::boot::parse_uboot_device(b.device.get_ref())
+        .ok_or_else(|| src.error(&b.device, "boot.device", "write U-Boot's `<interface> <device>:<partition>`, e.g. \"mmc 0:1\""))?;
+    let dtb = choose(src, &b.dtb, "boot.dtb", &[("u-boot", BootDtb::UBoot), ("image", BootDtb::Image)])?;
+    if dtb == BootDtb::Image && !raw.devicetree.as_ref().is_some_and(|d| d.sources.get_ref().iter().any(|s| !s.get_ref().starts_with("qemu"))) {
+        return Err(src.error(&b.dtb, "boot.dtb", "\"image\" carries the board's device tree: [devicetree] sources must name a debian-dtb: or linux-dts: tree"));
+    }
+    Ok(Some(Boot { device, dtb }))
 }
 
 fn devicetrees(src: &Source<'_>, raw: &RawBoardFile) -> Result<Vec<DtSource>, ConfigError> {

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 mod board;
+pub mod boot;
 mod bundle;
 mod cpupool;
 mod error;
