@@ -54,6 +54,10 @@ enum Cmd {
         #[arg(long)]
         profile: Option<String>,
     },
+    /// Write a sample's image for a board to an SD card (or other block
+    /// device), an image file, or a TFTP directory: checked, confirmed,
+    /// synced and read back.
+    Flash(xtask::flash::Args),
     /// Host unit tests, then the integration tests that need QEMU or system
     /// programs (the `#[ignore]`d ones), installing what they need first.
     Test {
@@ -247,6 +251,7 @@ fn run(cmd: Cmd) -> Result<(), String> {
             println!("files:      {}/{{cockpit.itb,boot.scr,boot-tftp.scr,manifest.toml}}", img.dir.display());
             Ok(())
         }
+        Cmd::Flash(a) => xtask::flash::run(&a, &xtask::flash::System::host()),
         Cmd::Test { host_only } => {
             let root = artifacts::root();
             // Everything the tests build against or run (C libraries, QEMU,

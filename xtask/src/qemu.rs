@@ -83,6 +83,9 @@ pub const DOM0_ARGS: &str = "console=hvc0";
 const XEN_DOM0_KERNEL: u64 = 0x4900_0000;
 const XEN_DOM0_INITRD: u64 = 0x5000_0000;
 
+/// Debian's U-Boot for QEMU's arm64 `virt` (package u-boot-qemu).
+pub const UBOOT_QEMU_ARM64: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
+
 /// A QEMU command line under construction. Starts with no devices but the
 /// board's own, a serial console on stdio, no display, and no reboot (a
 /// guest reset ends QEMU).
@@ -137,6 +140,21 @@ impl QemuCommand {
             None => c.initrd(&built.bundle),
         };
         c.extra(&built.sample.qemu_args);
+        Ok(c)
+    }
+
+    /// The machine as a board with firmware: Debian's U-Boot for QEMU's
+    /// arm64 `virt` (u-boot-qemu) boots from `disk`, a raw disk image on
+    /// virtio-blk, as a board's U-Boot boots from its SD card.
+    pub fn uboot_disk(machine: &Machine, disk: &Path) -> Result<QemuCommand, String> {
+        crate::toolchain::ensure_debian_packages(&["u-boot-qemu"], "U-Boot for QEMU's arm64 virt machine")?;
+        let mut c = QemuCommand::new(machine);
+        c.push(["-bios", UBOOT_QEMU_ARM64]);
+        // QEMU's option syntax: a comma in a value is written twice.
+        let file = disk.to_str().ok_or(format!("{}: not UTF-8", disk.display()))?.replace(',', ",,");
+        let drive = OsString::from(format!("if=none,format=raw,id=boot,file={file}"));
+        c.push([OsString::from("-drive"), drive]);
+        c.device("virtio-blk-device,drive=boot");
         Ok(c)
     }
 
