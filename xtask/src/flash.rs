@@ -276,14 +276,27 @@ pub fn write_verified(image: &Path, dst: &Path, device: bool, progress: bool) ->
         indicatif::ProgressBar::hidden()
     };
     let start = Instant::now();
+    // The image's SHA-256 on the other core, while this one writes.
+    let hasher = {
+        let image = image.to_path_buf();
+        std::thread::spawn(move || -> Result<Vec<u8>, String> {
+            let mut f = std::fs::File::open(&image).map_err(|e| format!("{}: {e}", image.display()))?;
+            let mut sum = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                match f.read(&mut buf).map_err(|e| format!("{}: {e}", image.display()))? {
+                    0 => return Ok(sum.finalize().to_vec()),
+                    n => sum.update(&buf[..n]),
+                }
+            }
+        })
+    };
     let mut buf = vec![0u8; 4 << 20];
-    let mut sum = Sha256::new();
     loop {
         let n = src.read(&mut buf).map_err(|e| format!("{}: {e}", image.display()))?;
         if n == 0 {
             break;
         }
-        sum.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(|e| format!("writing {}: {e}", dst.display()))?;
         bar.inc(n as u64);
     }
@@ -291,7 +304,7 @@ pub fn write_verified(image: &Path, dst: &Path, device: bool, progress: bool) ->
     out.sync_all().map_err(|e| format!("syncing {}: {e}", dst.display()))?;
     bar.finish_and_clear();
     let write = start.elapsed();
-    let want = sum.finalize();
+    let want = hasher.join().map_err(|_| "hashing the image failed")??;
 
     let start = Instant::now();
     // The pages just written are clean now: dropping them makes the read
@@ -308,7 +321,7 @@ pub fn write_verified(image: &Path, dst: &Path, device: bool, progress: bool) ->
         got += n as u64;
         sum.update(&buf[..n]);
     }
-    if got != len || sum.finalize() != want {
+    if got != len || sum.finalize()[..] != want[..] {
         return Err(format!("{}: what reads back is not what was written ({} of {} bytes read; the medium may be failing)", dst.display(), got, len));
     }
     Ok(WriteStats { bytes: len, write, verify: start.elapsed() })

@@ -79,7 +79,8 @@ enum Cmd {
     Bench {
         /// What to measure: `image` (default), `boot`, `rtds`, `xen` (ours
         /// against Xen 4.17; `--runs` × 200 round trips), `pv`, `cockpit`
-        /// or `cockpit-boot` (the cockpit sample's power-on to first frames).
+        /// `cockpit-boot` (the cockpit sample's power-on to first frames) or
+        /// `flash` (writing an image against dd).
         #[arg(default_value = "image")]
         what: String,
         /// Runs to measure (the median is printed).
@@ -325,6 +326,8 @@ fn run(cmd: Cmd) -> Result<(), String> {
                 let st = cargo().current_dir(artifacts::root()).args(["run", "--quiet", "--release", "-p", "pv-bench"]).status().map_err(|e| e.to_string())?;
                 if st.success() { Ok(()) } else { Err("pv-bench failed".into()) }
             }
+            // Writing an image: ours (with read-back) against dd.
+            "flash" => bench::flash(runs, "linux-side-by-side"),
             // The cockpit sample: power-on to each guest's first frame.
             "cockpit-boot" => bench::cockpit_boot(runs),
             // The compositor against pixman, per operation (cockpit/bench).
@@ -332,7 +335,7 @@ fn run(cmd: Cmd) -> Result<(), String> {
                 let st = cargo().current_dir(artifacts::root()).args(["run", "--quiet", "--release", "-p", "cockpit-bench"]).status().map_err(|e| e.to_string())?;
                 if st.success() { Ok(()) } else { Err("cockpit-bench failed".into()) }
             }
-            other => Err(format!("unknown benchmark `{other}`: image, boot, rtds, xen, pv, cockpit, cockpit-boot")),
+            other => Err(format!("unknown benchmark `{other}`: image, boot, rtds, xen, pv, cockpit, cockpit-boot, flash")),
         },
         Cmd::Interop(a) => xtask::interop::cli(a),
         Cmd::Fuzz { targets, runs } => {
