@@ -422,9 +422,9 @@ pub fn run(a: &Args, sys: &System) -> Result<(), String> {
                 std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, dir.join(name))).map_err(|e| open_error(&dir.join(name), e))?;
             }
             let script = String::from_utf8_lossy(&image::read_partition_file(&disk, "boot-tftp.scr")?).into_owned();
-            let at = script.lines().find_map(|l| l.strip_prefix("setenv fdt_high ")).unwrap_or("${scriptaddr}");
+            let run = script.lines().find_map(|l| l.strip_prefix(image::TFTP_RUN)).unwrap_or("tftpboot ${scriptaddr} boot-tftp.scr; source ${scriptaddr}");
             println!("copied cockpit.itb, boot-tftp.scr and manifest.toml to {}", dir.display());
-            println!("on the board's U-Boot:\n  setenv serverip <this host's address>; dhcp   (or setenv ipaddr ...)\n  tftpboot {at} boot-tftp.scr; source {at}");
+            println!("on the board's U-Boot:\n  setenv serverip <this host's address>; dhcp   (or setenv ipaddr ...)\n  {run}");
         }
     }
     Ok(())

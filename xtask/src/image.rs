@@ -30,6 +30,9 @@ pub const PARTITION_FILES: &[&str] = &["cockpit.itb", "boot.scr", "boot-tftp.scr
 /// The partition starts 1 MiB in (the usual alignment; room for SPL).
 const PARTITION_START: u64 = 1 << 20;
 const SECTOR: u64 = 512;
+/// The TFTP script's line that says how to run it (`cargo xtask flash`
+/// prints it).
+pub const TFTP_RUN: &str = "# Run it with: ";
 /// The FIT configuration the scripts boot.
 const FIT_CONFIG: &str = "cockpit";
 
@@ -234,7 +237,11 @@ pub fn build(sample: &str, board: &str, profile: Option<&str>) -> Result<Image, 
         devpart.split(':').nth(1).unwrap_or("1"),
         layout.staging
     );
-    let from_tftp = format!("# serverip (and ipaddr, or dhcp) set beforehand: cockpit.itb is in the TFTP directory.\ntftpboot {:#x} cockpit.itb", layout.staging);
+    let from_tftp = format!(
+        "# serverip (and ipaddr, or dhcp) set beforehand: cockpit.itb is in the TFTP directory.\n{TFTP_RUN}tftpboot {at:#x} boot-tftp.scr; source {at:#x}\ntftpboot {:#x} cockpit.itb",
+        layout.staging,
+        at = layout.script
+    );
     for (name, load) in [("boot", from_disk), ("boot-tftp", from_tftp)] {
         std::fs::write(dir.join(format!("{name}.cmd")), script(&built, &layout, &rev, &load, boot.dtb)).map_err(|e| e.to_string())?;
         mkimage(&["-A", "arm64", "-O", "linux", "-T", "script", "-C", "none", "-n", "cockpit boot script", "-d", &format!("{name}.cmd"), &format!("{name}.scr")], epoch, &dir)?;

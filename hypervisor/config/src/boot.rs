@@ -22,6 +22,9 @@ pub const DTB_SPACE: u64 = 2 << 20;
 /// end.
 pub const UBOOT_TOP: u64 = 128 << 20;
 
+/// A boot script's room, at the top of the hypervisor's.
+pub const SCRIPT_SPACE: u64 = 64 << 10;
+
 /// `[boot]` in board.toml.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Boot {
@@ -62,6 +65,10 @@ pub struct BootLayout {
     pub bundle: u64,
     /// Where the image file is loaded before `bootm` unpacks it.
     pub staging: u64,
+    /// Where a boot script loaded by hand goes: the top of the
+    /// hypervisor's room, which its bss and stacks take only once it runs
+    /// (`bootm` copies the image's bytes, far fewer).
+    pub script: u64,
 }
 
 fn align_up(v: u64, a: u64) -> Option<u64> {
@@ -105,7 +112,7 @@ pub fn layout(board: &Board, bundle_len: u64, staged_len: u64) -> Result<BootLay
             UBOOT_TOP >> 20
         ));
     }
-    Ok(BootLayout { hypervisor, dtb, dtb_end, bundle, staging: board.guest_ram.base })
+    Ok(BootLayout { hypervisor, dtb, dtb_end, bundle, staging: board.guest_ram.base, script: dtb - SCRIPT_SPACE })
 }
 
 #[cfg(test)]
@@ -129,6 +136,7 @@ mod tests {
         assert_eq!((l.dtb, l.dtb_end), (0x40A0_0000, 0x40C0_0000));
         assert_eq!(l.bundle, 0x40C0_0000);
         assert_eq!(l.staging, 0x6000_0000);
+        assert_eq!(l.script, 0x409F_0000);
     }
 
     #[test]
