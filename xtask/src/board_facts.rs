@@ -47,7 +47,39 @@ pub fn check(board: &Board, dtb: &[u8]) -> Vec<String> {
     uart(board, &fdt, &mut bad);
     timer(&fdt, &mut bad);
     reserved(board, &fdt, &mut bad);
+    devices(board, &fdt, &mut bad);
     bad
+}
+
+/// Each passthrough device: a node with its compatible and first region,
+/// whose regions, SPIs and IOMMU streams are the catalog's.
+fn devices(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
+    let nodes = all_nodes(fdt);
+    for d in &board.devices {
+        let node = nodes.iter().find(|n| {
+            n.compatible().is_some_and(|c| c.all().next() == Some(d.compatible.as_str())) && regs(n).first().map(|r| r.base) == Some(d.regs[0].base)
+        });
+        let Some(node) = node else {
+            bad.push(format!("device {}: no node with compatible \"{}\" at {:#x}", d.name, d.compatible, d.regs[0].base));
+            continue;
+        };
+        if regs(node) != d.regs {
+            bad.push(format!("device {}: board.toml says regions {:x?}, the tree {:x?}", d.name, d.regs, regs(node)));
+        }
+        // Three cells per GIC interrupt: type (0 SPI), number, flags.
+        let irqs: Vec<u32> = cells(node, "interrupts").chunks_exact(3).filter(|c| c[0] == 0).map(|c| c[1] + 32).collect();
+        if irqs != d.irqs {
+            bad.push(format!("device {}: board.toml says INTIDs {:?}, the tree {:?}", d.name, d.irqs, irqs));
+        }
+        // `iommus`: (phandle, id) pairs, the IOMMU named by its base.
+        let iommus: Vec<(u64, u32)> = cells(node, "iommus")
+            .chunks_exact(2)
+            .map(|c| (fdt.find_phandle(c[0]).and_then(|n| regs(&n).first().map(|r| r.base)).unwrap_or(0), c[1]))
+            .collect();
+        if iommus != d.iommus {
+            bad.push(format!("device {}: board.toml says IOMMU streams {:x?}, the tree {:x?}", d.name, d.iommus, iommus));
+        }
+    }
 }
 
 /// The node at an absolute path; a component without `@unit` matches a

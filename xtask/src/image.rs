@@ -242,9 +242,8 @@ pub fn build(sample: &str, board: &str, profile: Option<&str>) -> Result<Image, 
         layout.staging,
         at = layout.script
     );
-    for (name, load) in [("boot", from_disk), ("boot-tftp", from_tftp)] {
-        std::fs::write(dir.join(format!("{name}.cmd")), script(&built, &layout, &rev, &load, boot.dtb)).map_err(|e| e.to_string())?;
-        mkimage(&["-A", "arm64", "-O", "linux", "-T", "script", "-C", "none", "-n", "cockpit boot script", "-d", &format!("{name}.cmd"), &format!("{name}.scr")], epoch, &dir)?;
+    for (name, load) in [("boot.scr", from_disk), ("boot-tftp.scr", from_tftp)] {
+        compile_script(&script(&built, &layout, &rev, &load, boot.dtb), &dir.join(name), epoch)?;
     }
 
     let mut parts = Vec::new();
@@ -305,11 +304,25 @@ fn partition_size(payload: u64) -> u64 {
 fn write_disk(dir: &Path, disk: &Path, epoch: u64) -> Result<(), String> {
     let files: Vec<(&str, Vec<u8>)> =
         PARTITION_FILES.iter().map(|n| std::fs::read(dir.join(n)).map(|b| (*n, b)).map_err(|e| format!("{n}: {e}"))).collect::<Result<_, _>>()?;
+    write_boot_disk(&files, disk, epoch)
+}
+
+/// Compiles the U-Boot script `text` into `out` (a legacy script image).
+pub fn compile_script(text: &str, out: &Path, epoch: u64) -> Result<(), String> {
+    let dir = out.parent().ok_or("no directory")?;
+    let name = out.file_name().and_then(|n| n.to_str()).ok_or("not a file name")?;
+    let cmd = Path::new(name).with_extension("cmd").to_string_lossy().into_owned();
+    std::fs::write(dir.join(&cmd), text).map_err(|e| e.to_string())?;
+    mkimage(&["-A", "arm64", "-O", "linux", "-T", "script", "-C", "none", "-n", "cockpit boot script", "-d", &cmd, name], epoch, dir)
+}
+
+/// Writes an MBR disk with one FAT32 partition holding `files`.
+pub fn write_boot_disk(files: &[(&str, Vec<u8>)], disk: &Path, epoch: u64) -> Result<(), String> {
     let payload: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
     let part_size = partition_size(payload);
     // IDs from the contents: the same files, the same disk.
     let mut id = Sha256::new();
-    for (n, b) in &files {
+    for (n, b) in files {
         id.update(n.as_bytes());
         id.update(b);
     }
@@ -338,7 +351,7 @@ fn write_disk(dir: &Path, disk: &Path, epoch: u64) -> Result<(), String> {
     part.pos = 0;
     let time: &'static FixedTime = Box::leak(Box::new(FixedTime(fat_time(epoch))));
     let fs = fatfs::FileSystem::new(part, fatfs::FsOptions::new().time_provider(time)).map_err(|e| format!("boot partition: {e}"))?;
-    for (name, bytes) in &files {
+    for (name, bytes) in files {
         let mut out = fs.root_dir().create_file(name).map_err(|e| format!("{name}: {e}"))?;
         out.truncate().map_err(|e| e.to_string())?;
         out.write_all(bytes).map_err(|e| format!("writing {name} to the boot partition: {e}"))?;

@@ -158,6 +158,14 @@ impl QemuCommand {
         Ok(c)
     }
 
+    /// A virtio-net NIC on QEMU's user network, whose TFTP server serves
+    /// `dir` (the guest sees it at 10.0.2.2; DHCP gives 10.0.2.15).
+    pub fn tftp_net(&mut self, dir: &Path) -> Result<&mut Self, String> {
+        let dir = dir.to_str().ok_or(format!("{}: not UTF-8", dir.display()))?.replace(',', ",,");
+        self.push([OsString::from("-netdev"), OsString::from(format!("user,id=net0,tftp={dir}"))]);
+        Ok(self.device("virtio-net-device,netdev=net0"))
+    }
+
     /// Xen 4.17 with `dom0` (kernel and initramfs) on the Xen test bed.
     pub fn xen(xen: &Path, kernel: &Path, initrd: &Path) -> QemuCommand {
         Self::xen_on(&Machine::xen_test_bed(), xen, kernel, initrd)

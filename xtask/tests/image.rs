@@ -264,3 +264,30 @@ fn flash_fills_a_tftp_directory_and_says_how_to_boot_from_it() {
     let (ok, out) = flash(&["--board", "qemu-virt", "--sample", SAMPLE, "--to", dir.to_str().unwrap(), "--yes"]);
     assert!(!ok && out.contains("holds an image for board rcar-h3"), "{out}");
 }
+
+/// The R-Car development flow on a PC: `cargo xtask flash --to <dir>`
+/// fills a TFTP directory, and U-Boot, given the lines flash printed (here
+/// the boot script of an otherwise empty disk, as if typed at the prompt),
+/// fetches the script and the FIT from QEMU's TFTP server and boots them.
+#[test]
+#[ignore = "boots QEMU with U-Boot over TFTP: cargo xtask test"]
+fn a_tftp_directory_boots_under_debians_uboot() {
+    let dir = scratch("tftp-boot");
+    let tftp = dir.join("tftp");
+    std::fs::create_dir_all(&tftp).unwrap();
+    let (ok, out) = flash(&["--board", "qemu-virt", "--sample", SAMPLE, "--to", tftp.to_str().unwrap(), "--yes"]);
+    assert!(ok, "{out}");
+    let run = out.lines().map(str::trim).find(|l| l.starts_with("tftpboot ") && l.contains("; source ")).unwrap_or_else(|| panic!("flash printed no U-Boot lines:\n{out}"));
+    // QEMU's user network: DHCP gives 10.0.2.15, the TFTP server is 10.0.2.2.
+    let typed = format!("setenv autoload no\ndhcp\nsetenv serverip 10.0.2.2\n{run}\n");
+    let scr = dir.join("boot.scr");
+    image::compile_script(&typed, &scr, 0).unwrap();
+    let disk = dir.join("netboot.img");
+    image::write_boot_disk(&[("boot.scr", std::fs::read(&scr).unwrap())], &disk, 0).unwrap();
+    let b = xtask::artifacts::load(SAMPLE, Some("qemu-virt"), None).unwrap().board;
+    let mut q = QemuCommand::uboot_disk(&Machine::for_board(&b).unwrap(), &disk).unwrap();
+    let mut con = q.tftp_net(&tftp).unwrap().spawn().unwrap();
+    for want in ["Filename 'boot-tftp.scr'", "Filename 'cockpit.itb'", "Verifying Hash Integrity ... sha256+ OK", "[heartbeat] beat 3", "[crasher] crasher beat 3"] {
+        assert!(con.wait_for(Duration::from_secs(90), |l| l.contains(want)).is_some(), "no `{want}`:\n{}", con.transcript());
+    }
+}

@@ -135,6 +135,8 @@ pub struct Board {
     pub reserved: Vec<Reserved>,
     /// The device trees the board's facts are checked against.
     pub devicetrees: Vec<DtSource>,
+    /// The devices it offers for passthrough.
+    pub devices: Vec<crate::devices::BoardDevice>,
     pub qemu: Option<QemuConfig>,
     /// How the board's U-Boot boots an image (`cargo xtask image`).
     pub boot: Option<crate::boot::Boot>,
@@ -243,6 +245,9 @@ struct RawBoard {
     guest_ram: Spanned<RawRegion>,
     #[serde(default)]
     reserved: Vec<Spanned<RawReserved>>,
+    /// The devices offered for passthrough.
+    #[serde(default)]
+    devices: Vec<Spanned<crate::devices::RawDevice>>,
     default_profile: Spanned<String>,
 }
 
@@ -416,6 +421,7 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
         guest_ram,
         reserved: reserved(&src, b, ram, guest_ram, &raw.qemu)?,
         devicetrees: devicetrees(&src, &raw)?,
+        devices: crate::devices::parse(&src, &b.devices, ram)?,
         boot: boot(&src, &raw)?,
         qemu,
         profiles,

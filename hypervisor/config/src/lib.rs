@@ -23,6 +23,7 @@ mod board;
 pub mod boot;
 mod bundle;
 mod cpupool;
+pub mod devices;
 mod error;
 pub mod guest_dt;
 mod linux;

@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use crate::board::Board;
 use crate::error::{self, ConfigError, Source};
-use crate::sample::{domain_label, Domain, ImageRef, Kind, PassthroughDev, RawDomain};
+use crate::sample::{domain_label, Domain, ImageRef, Kind, PassthroughDev, RawDomain, RawPassthrough};
 use crate::Region;
 use xen_abi::guest_layout as gl;
 
@@ -28,6 +28,7 @@ pub(crate) struct LinuxPart {
 
 pub(crate) fn domain(
     src: &Source<'_>,
+    board: &Board,
     d: &RawDomain,
     f: &dyn Fn(&str) -> String,
     dir: &Path,
@@ -75,35 +76,21 @@ pub(crate) fn domain(
         if list.get_ref().len() > MAX_PASSTHROUGH {
             return Err(src.error(list, f("passthrough"), format!("at most {MAX_PASSTHROUGH} passthrough devices per domain")));
         }
-        for p in list.get_ref() {
-            let p = p.get_ref();
-            let reg = Region { base: *p.base.get_ref(), size: p.size.get_ref().0 };
-            if reg.size == 0 || reg.base.checked_add(reg.size).is_none_or(|e| e > 1 << 39) {
-                return Err(src.error(&p.base, f("passthrough.base"), "a passthrough region needs a size and must lie below 512 GiB"));
-            }
-            let irq = match &p.irq {
-                None => None,
-                Some(i) if (32..=LAST_SPI).contains(i.get_ref()) => Some(*i.get_ref() as u32),
-                Some(i) => {
-                    return Err(src.error(
-                        i,
-                        f("passthrough.irq"),
-                        format!("irq {} is not an SPI the virtual GIC offers (32..={LAST_SPI}, as a GIC INTID)", i.get_ref()),
-                    ))
-                }
+        for entry in list.get_ref() {
+            let p = entry.get_ref();
+            let (reg, irq, compatible, catalog_dma) = match &p.device {
+                Some(name) => from_catalog(src, board, name, p, f)?,
+                None => given(src, board, entry, f)?,
             };
-            if p.compatible.get_ref().is_empty() {
-                return Err(src.error(&p.compatible, f("passthrough.compatible"), "give the device tree `compatible` of the device"));
-            }
-            let dma = p.dma.as_ref().is_some_and(|d| *d.get_ref());
+            let dma = p.dma.as_ref().map_or(catalog_dma, |d| *d.get_ref());
             if dma && !d.direct_map.as_ref().is_some_and(|m| *m.get_ref()) {
-                return Err(src.error(
-                    p.dma.as_ref().expect("set"),
+                return Err(src.error_at(
+                    p.dma.as_ref().map_or(entry.span(), |m| m.span()),
                     f("passthrough.dma"),
                     "a device that does DMA needs `direct_map = true` on its domain: without an IOMMU it sees host addresses, so guest RAM must sit at the same addresses",
                 ));
             }
-            passthrough.push(PassthroughDev { reg, irq, compatible: p.compatible.get_ref().clone(), dma });
+            passthrough.push(PassthroughDev { reg, irq, compatible, dma });
         }
     }
     let direct_map = d.direct_map.as_ref().is_some_and(|m| *m.get_ref());
@@ -137,6 +124,70 @@ fn initrd(src: &Source<'_>, v: &Spanned<String>, field: &str, dir: &Path) -> Res
     Ok(ImageRef::File(path))
 }
 
+/// (registers, interrupt, compatible, DMA) of a passthrough entry.
+type Passed = (Region, Option<u32>, String, bool);
+
+/// `device = "<name>"`: the board's catalog entry, if one region and at
+/// most one interrupt the virtual GIC offers.
+fn from_catalog(src: &Source<'_>, board: &Board, name: &Spanned<String>, p: &RawPassthrough, f: &dyn Fn(&str) -> String) -> Result<Passed, ConfigError> {
+    let field = f("passthrough.device");
+    if p.base.is_some() || p.size.is_some() || p.irq.is_some() || p.compatible.is_some() {
+        return Err(src.error(name, field, "the board's catalog gives the device's registers, interrupt and compatible: give `device` alone"));
+    }
+    let Some(dev) = board.devices.iter().find(|d| &d.name == name.get_ref()) else {
+        let offered: Vec<&str> = board.devices.iter().map(|d| d.name.as_str()).collect();
+        let offers = if offered.is_empty() { "none".to_string() } else { error::quoted_list(&offered) };
+        return Err(src.error(name, field, format!("board \"{}\" offers no device \"{}\" for passthrough; it offers: {offers}", board.name, name.get_ref())));
+    };
+    if dev.regs.len() != 1 {
+        return Err(src.error(name, field, format!("{} has {} register regions; a passthrough carries one (multi-region devices are not supported yet)", dev.name, dev.regs.len())));
+    }
+    if dev.irqs.len() > 1 {
+        return Err(src.error(name, field, format!("{} has {} interrupts; a passthrough carries one (multi-interrupt devices are not supported yet)", dev.name, dev.irqs.len())));
+    }
+    let irq = dev.irqs.first().copied();
+    if let Some(i) = irq.filter(|&i| i64::from(i) > LAST_SPI) {
+        return Err(src.error(name, field, format!("{}'s interrupt (INTID {i}) is beyond the SPIs the virtual GIC offers (32..={LAST_SPI})", dev.name)));
+    }
+    Ok((dev.regs[0], irq, dev.compatible.clone(), dev.dma))
+}
+
+/// A region given by address: on a board with a catalog, inside one of
+/// its devices, with that device's interrupt.
+fn given(src: &Source<'_>, board: &Board, entry: &Spanned<RawPassthrough>, f: &dyn Fn(&str) -> String) -> Result<Passed, ConfigError> {
+    let p = entry.get_ref();
+    let (Some(base), Some(size), Some(compatible)) = (&p.base, &p.size, &p.compatible) else {
+        return Err(src.error(entry, f("passthrough"), "give `device` (a name from the board's catalog), or `base`, `size` and `compatible`"));
+    };
+    let reg = Region { base: *base.get_ref(), size: size.get_ref().0 };
+    if reg.size == 0 || reg.base.checked_add(reg.size).is_none_or(|e| e > 1 << 39) {
+        return Err(src.error(base, f("passthrough.base"), "a passthrough region needs a size and must lie below 512 GiB"));
+    }
+    let irq = match &p.irq {
+        None => None,
+        Some(i) if (32..=LAST_SPI).contains(i.get_ref()) => Some(*i.get_ref() as u32),
+        Some(i) => {
+            return Err(src.error(i, f("passthrough.irq"), format!("irq {} is not an SPI the virtual GIC offers (32..={LAST_SPI}, as a GIC INTID)", i.get_ref())));
+        }
+    };
+    if compatible.get_ref().is_empty() {
+        return Err(src.error(compatible, f("passthrough.compatible"), "give the device tree `compatible` of the device"));
+    }
+    if !board.devices.is_empty() {
+        let Some(dev) = board.devices.iter().find(|d| d.regs.iter().any(|r| r.contains(&reg))) else {
+            return Err(src.error(
+                base,
+                f("passthrough.base"),
+                format!("board \"{}\" offers no device at {}: passthrough is limited to its catalog ([[board.devices]] in {})", board.name, error::range(reg.base, reg.size), board.path.display()),
+            ));
+        };
+        if let Some(i) = irq.filter(|i| !dev.irqs.contains(i)) {
+            return Err(src.error_at(p.irq.as_ref().map_or(base.span(), |i| i.span()), f("passthrough.irq"), format!("irq {i} is not {}'s (its interrupts: {:?})", dev.name, dev.irqs)));
+        }
+    }
+    Ok((reg, irq, compatible.get_ref().clone(), false))
+}
+
 /// A device belongs to one domain only, and must not sit on RAM, the
 /// hypervisor's own devices or the addresses of a domain's emulated ones.
 pub(crate) fn check_passthrough_exclusive(
@@ -156,7 +207,7 @@ pub(crate) fn check_passthrough_exclusive(
     for (i, d) in domains.iter().enumerate() {
         let Some(list) = &raw[i].get_ref().passthrough else { continue };
         for (j, p) in d.passthrough.iter().enumerate() {
-            let at = &list.get_ref()[j].get_ref().base;
+            let at = &list.get_ref()[j];
             let field = format!("{}.passthrough", domain_label(i, Some(&d.name)));
             if let Some((what, _)) = reserved.iter().find(|(_, r)| r.overlaps(&p.pages())) {
                 return Err(src.error(

@@ -234,10 +234,12 @@ pub(crate) struct RawShare {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPassthrough {
-    pub base: Spanned<u64>,
-    pub size: Spanned<Size>,
+    /// A device of the board's catalog, by name: the rest comes from there.
+    pub device: Option<Spanned<String>>,
+    pub base: Option<Spanned<u64>>,
+    pub size: Option<Spanned<Size>>,
     pub irq: Option<Spanned<i64>>,
-    pub compatible: Spanned<String>,
+    pub compatible: Option<Spanned<String>>,
     pub dma: Option<Spanned<bool>>,
 }
 

@@ -230,7 +230,7 @@ pub(crate) fn domains(
         }
 
         let image = image(src, &d.image, &f("image"), opts, dir)?;
-        let linux = crate::linux::domain(src, d, &f, dir, &image)?;
+        let linux = crate::linux::domain(src, board, d, &f, dir, &image)?;
 
         let mut vpl011 = true;
         if let Some(devs) = &d.devices {

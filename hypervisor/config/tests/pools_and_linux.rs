@@ -111,3 +111,68 @@ compatible = "evil"
     let msg = f.sample(text).unwrap_err().to_string();
     assert!(msg.contains("domain \"a\".passthrough: region 0x4000_0000+4 KiB (its pages) overlaps the board's RAM") || msg.contains("overlaps the board's RAM"), "{msg}");
 }
+
+/// A board with a passthrough catalog: the real ZCU102 BSP's, copied in.
+fn zcu102(f: &Fixture) {
+    let real = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bsp/zcu102/board.toml")).unwrap();
+    f.write("bsp/zcu102/board.toml", &real);
+}
+
+const ZCU_LINUX: &str = r#"[system]
+board = "zcu102"
+
+[[domain]]
+name = "l"
+kind = "linux"
+pcpus = [1]
+memory = "32M"
+image = "images/Image"
+direct_map = true
+
+[[domain.passthrough]]
+"#;
+
+#[test]
+fn a_catalog_device_passes_through_by_name() {
+    let f = Fixture::new();
+    f.write("bsp/tb/board.toml", &format!("{}\n[[board.devices]]\nname = \"rtc\"\ncompatible = \"arm,pl031\"\nregs = [[0x0901_0000, 0x1000]]\nirqs = [34]\n", common::BOARD));
+    f.write("samples/s/images/Image", "not really a kernel");
+    let text = ZCU_LINUX.replace("zcu102", "tb").replace("direct_map = true\n", "");
+    let s = f.sample(&format!("{text}device = \"rtc\"\n")).unwrap_or_else(|e| panic!("{e}"));
+    let p = &s.domains[0].passthrough[0];
+    assert_eq!((p.reg, p.irq, p.compatible.as_str(), p.dma), (hv_config::Region { base: 0x0901_0000, size: 0x1000 }, Some(34), "arm,pl031", false));
+}
+
+#[test]
+fn a_device_the_board_lacks_is_a_build_error_naming_what_it_offers() {
+    let f = Fixture::new();
+    zcu102(&f);
+    f.write("samples/s/images/Image", "not really a kernel");
+    let msg = f.sample(&format!("{ZCU_LINUX}device = \"gpu\"\n")).unwrap_err().to_string();
+    assert!(msg.contains("system.toml:13: domain \"l\".passthrough.device: board \"zcu102\" offers no device \"gpu\"") && msg.contains("\"dpsub\", \"gdma\""), "{msg}");
+    // Four register regions: not one passthrough entry.
+    let msg = f.sample(&format!("{ZCU_LINUX}device = \"dpsub\"\n")).unwrap_err().to_string();
+    assert!(msg.contains("dpsub has 4 register regions"), "{msg}");
+    // An address outside the catalog.
+    let raw = format!("{ZCU_LINUX}base = 0xFF0E0000\nsize = 0x1000\ncompatible = \"cdns,gem\"\n");
+    let msg = f.sample(&raw).unwrap_err().to_string();
+    assert!(msg.contains("passthrough.base: board \"zcu102\" offers no device at 0xff0e_0000"), "{msg}");
+    // Inside a catalog device, but with another device's interrupt.
+    let raw = format!("{ZCU_LINUX}base = 0xFD500000\nsize = 0x1000\nirq = 151\ncompatible = \"xlnx,zynqmp-dma-1.0\"\n");
+    let msg = f.sample(&raw).unwrap_err().to_string();
+    assert!(msg.contains("irq 151 is not gdma's"), "{msg}");
+    // Both a name and an address.
+    let msg = f.sample(&format!("{ZCU_LINUX}device = \"gdma\"\nbase = 0xFD500000\n")).unwrap_err().to_string();
+    assert!(msg.contains("give `device` alone"), "{msg}");
+}
+
+#[test]
+fn a_catalog_entry_is_checked_when_the_board_is_read() {
+    let f = Fixture::new();
+    let board = common::BOARD.to_string();
+    let with = |dev: &str| format!("{board}\n[[board.devices]]\n{dev}\n");
+    let msg = f.board(&with("name = \"x\"\ncompatible = \"c\"\nregs = [[0x1000, 0x100]]\nirqs = [20]")).unwrap_err().to_string();
+    assert!(msg.contains("board.devices[0].irqs: 20 is not an SPI's GIC INTID"), "{msg}");
+    let msg = f.board(&with("name = \"x\"\ncompatible = \"c\"\nregs = []")).unwrap_err().to_string();
+    assert!(msg.contains("board.devices[0].regs: a device has at least one register region"), "{msg}");
+}
