@@ -179,7 +179,7 @@ pub fn flash(runs: usize, sample: &str) -> Result<(), String> {
     let (mut ours, mut verify, mut dd) = (Vec::new(), Vec::new(), Vec::new());
     let ours_run = |ours: &mut Vec<f64>, verify: &mut Vec<f64>| -> Result<(), String> {
         let to = dir.join("flash.img");
-        let s = crate::flash::write_verified(&img.disk, &to, false, false)?;
+        let s = crate::flash::write_verified(&img.disk, &to, None, false)?;
         same(&to)?;
         ours.push(s.write.as_secs_f64());
         verify.push(s.verify.as_secs_f64());

@@ -42,6 +42,9 @@ pub struct Device {
     pub removable: bool,
     /// Vendor and model, where sysfs has them.
     pub model: String,
+    /// (major, minor): the device the checks were made on, which the
+    /// opened file must still be.
+    pub number: (u32, u32),
 }
 
 /// Where sysfs and procfs are: the machine's, or a test's fixture trees.
@@ -91,7 +94,10 @@ impl System {
         // even though sysfs says the slot is not removable; eMMC is not.
         let sd_card = read_trim(&dir.join("device/type")).as_deref() == Some("SD");
         let removable = read_trim(&dir.join("removable")).as_deref() == Some("1") || sd_card;
-        Ok(Device { path: path.to_path_buf(), name, size: sectors.saturating_mul(512), removable, model })
+        let number = read_trim(&dir.join("dev"))
+            .and_then(|d| d.split_once(':').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
+            .ok_or(format!("{name}: no device number in sysfs"))?;
+        Ok(Device { path: real, name, size: sectors.saturating_mul(512), removable, model, number })
     }
 
     /// The disk's partitions and whatever is stacked on it (device mapper,
@@ -248,15 +254,16 @@ fn open_error(path: &Path, e: std::io::Error) -> String {
     }
 }
 
-/// Copies `image` onto `dst` (a device or a file), syncs it, drops the
-/// cached pages and reads `dst` back, comparing SHA-256s.
-pub fn write_verified(image: &Path, dst: &Path, device: bool, progress: bool) -> Result<WriteStats, String> {
+/// Copies `image` onto `dst` (the block device numbered `device`, or a
+/// file), syncs it, drops the cached pages and reads `dst` back, comparing
+/// SHA-256s.
+pub fn write_verified(image: &Path, dst: &Path, device: Option<(u32, u32)>, progress: bool) -> Result<WriteStats, String> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut src = std::fs::File::open(image).map_err(|e| format!("{}: {e}", image.display()))?;
     let len = src.metadata().map_err(|e| e.to_string())?.len();
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).read(true);
-    if device {
+    if device.is_some() {
         // The kernel refuses an exclusive open of a mounted device: a last
         // guard against a mount that came after the checks.
         opts.custom_flags(rustix::fs::OFlags::EXCL.bits() as i32);
@@ -264,6 +271,15 @@ pub fn write_verified(image: &Path, dst: &Path, device: bool, progress: bool) ->
         opts.create(true).truncate(true);
     }
     let mut out = opts.open(dst).map_err(|e| open_error(dst, e))?;
+    if let Some((major, minor)) = device {
+        // The node opened is the device that was checked, not one a rename
+        // or a re-plugged card put in its place since.
+        use std::os::unix::fs::MetadataExt;
+        let rdev = out.metadata().map_err(|e| e.to_string())?.rdev();
+        if (rustix::fs::major(rdev), rustix::fs::minor(rdev)) != (major, minor) {
+            return Err(format!("{} is no longer the device that was checked ({major}:{minor}): nothing written", dst.display()));
+        }
+    }
     let bar = if progress {
         let b = indicatif::ProgressBar::new(len);
         b.set_style(
@@ -400,12 +416,20 @@ pub fn run(a: &Args, sys: &System) -> Result<(), String> {
                 dev.path.display()
             );
             confirm(&plan, a.yes)?;
-            report(&dev.path, write_verified(&disk, &dev.path, true, true)?);
+            report(&dev.path, write_verified(&disk, &dev.path, Some(dev.number), true)?);
         }
         Target::File(f) => {
+            if std::fs::canonicalize(&f).ok() == std::fs::canonicalize(&disk).ok() {
+                return Err(format!("{} is the image itself", f.display()));
+            }
+            // A file that is not a cockpit image is somebody's data.
+            let replaces = std::fs::metadata(&f).is_ok_and(|m| m.len() > 0);
+            if replaces && image::read_partition_file(&f, "manifest.toml").is_err() && !a.force {
+                return Err(format!("{} exists and holds no cockpit image: pass --force to replace it", f.display()));
+            }
             let plan = format!("About to write {what}\n  to the file {}{}.", f.display(), if f.exists() { ", replacing it" } else { "" });
             confirm(&plan, a.yes || !f.exists())?;
-            report(&f, write_verified(&disk, &f, false, true)?);
+            report(&f, write_verified(&disk, &f, None, true)?);
         }
         Target::Tftp(dir) => {
             if let Ok(old) = std::fs::read_to_string(dir.join("manifest.toml")) {

@@ -83,6 +83,12 @@ impl Manifest {
     }
 }
 
+/// A name as it may appear in the FIT source and the boot script: a
+/// sample's directory name could hold quotes or a newline (a command).
+fn label(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
+}
+
 fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
@@ -145,9 +151,9 @@ fn its(b: &Built, layout: &BootLayout, with_dtb: bool) -> String {
     let hash = "hash { algo = \"sha256\"; };";
     let mut s = format!(
         "/dts-v1/;\n/ {{\n\tdescription = \"cockpit: {sample} on {board} ({profile})\";\n\t#address-cells = <1>;\n\timages {{\n",
-        sample = b.sample.name,
-        board = b.sample.board.name,
-        profile = b.sample.profile.name
+        sample = label(&b.sample.name),
+        board = label(&b.sample.board.name),
+        profile = label(&b.sample.profile.name)
     );
     s += &format!(
         "\t\thypervisor {{\n\t\t\tdescription = \"cockpit hypervisor\";\n\t\t\tdata = /incbin/(\"hypervisor.bin\");\n\t\t\ttype = \"kernel\";\n\t\t\tarch = \"arm64\";\n\t\t\tos = \"linux\";\n\t\t\tcompression = \"none\";\n\t\t\tload = <{:#x}>;\n\t\t\tentry = <{:#x}>;\n\t\t\t{hash}\n\t\t}};\n",
@@ -161,12 +167,12 @@ fn its(b: &Built, layout: &BootLayout, with_dtb: bool) -> String {
         s += &format!(
             "\t\tfdt {{\n\t\t\tdescription = \"{board}'s device tree\";\n\t\t\tdata = /incbin/(\"board.dtb\");\n\t\t\ttype = \"flat_dt\";\n\t\t\tarch = \"arm64\";\n\t\t\tcompression = \"none\";\n\t\t\tload = <{:#x}>;\n\t\t\t{hash}\n\t\t}};\n",
             layout.dtb,
-            board = b.sample.board.name
+            board = label(&b.sample.board.name)
         );
     }
     s += &format!(
         "\t}};\n\tconfigurations {{\n\t\tdefault = \"{FIT_CONFIG}\";\n\t\t{FIT_CONFIG} {{\n\t\t\tdescription = \"{}\";\n\t\t\tkernel = \"hypervisor\";\n\t\t\tramdisk = \"bundle\";\n{}\t\t}};\n\t}};\n}};\n",
-        b.sample.name,
+        label(&b.sample.name),
         if with_dtb { "\t\t\tfdt = \"fdt\";\n" } else { "" }
     );
     s
@@ -188,9 +194,9 @@ fn script(b: &Built, layout: &BootLayout, rev: &str, load: &str, dtb: BootDtb) -
          {load}\n\
          {boot}\n\
          echo cockpit: bootm failed\n",
-        sample = b.sample.name,
-        board = b.sample.board.name,
-        profile = b.sample.profile.name,
+        sample = label(&b.sample.name),
+        board = label(&b.sample.board.name),
+        profile = label(&b.sample.profile.name),
         dtb_end = layout.dtb_end,
     )
 }
@@ -432,6 +438,12 @@ impl<F: Read + Write + Seek> Seek for Partition<'_, F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_cannot_break_out_of_the_script_or_the_fit_source() {
+        assert_eq!(label("two-partitions"), "two-partitions");
+        assert_eq!(label("x\"; };\nreset\n#"), "x______reset__");
+    }
 
     #[test]
     fn fat_dates_follow_the_calendar() {

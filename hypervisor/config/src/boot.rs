@@ -79,9 +79,13 @@ fn align_up(v: u64, a: u64) -> Option<u64> {
 /// bytes on `board`, or says why they do not fit.
 pub fn layout(board: &Board, bundle_len: u64, staged_len: u64) -> Result<BootLayout, String> {
     let ram = board.ram;
-    let hypervisor = ram.base + HV_IMAGE_OFFSET;
-    let dtb = hypervisor + HV_IMAGE_MAX;
-    let dtb_end = dtb + DTB_SPACE;
+    let wraps = || format!("RAM at {:#x} leaves no room for the hypervisor and its device tree", ram.base);
+    let hypervisor = ram.base.checked_add(HV_IMAGE_OFFSET).ok_or_else(wraps)?;
+    let dtb = hypervisor.checked_add(HV_IMAGE_MAX).ok_or_else(wraps)?;
+    let dtb_end = dtb.checked_add(DTB_SPACE).ok_or_else(wraps)?;
+    if !ram.contains(&Region { base: hypervisor, size: dtb_end - hypervisor }) {
+        return Err(wraps());
+    }
     let mut taken: Vec<(Region, String)> = vec![(board.guest_ram, "guest RAM".into())];
     taken.extend(board.reserved.iter().map(|r| (r.region, r.what.clone())));
     let fixed = Region { base: hypervisor, size: dtb_end - hypervisor };
