@@ -45,6 +45,9 @@ pub struct Device {
     /// (major, minor): the device the checks were made on, which the
     /// opened file must still be.
     pub number: (u32, u32),
+    /// The kernel's sequence number of the medium (`diskseq`, Linux 5.15+):
+    /// a disk plugged in later gets a new one even if it reuses the name.
+    pub diskseq: Option<String>,
 }
 
 /// Where sysfs and procfs are: the machine's, or a test's fixture trees.
@@ -97,7 +100,8 @@ impl System {
         let number = read_trim(&dir.join("dev"))
             .and_then(|d| d.split_once(':').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
             .ok_or(format!("{name}: no device number in sysfs"))?;
-        Ok(Device { path: real, name, size: sectors.saturating_mul(512), removable, model, number })
+        let diskseq = read_trim(&dir.join("diskseq"));
+        Ok(Device { path: real, name, size: sectors.saturating_mul(512), removable, model, number, diskseq })
     }
 
     /// The disk's partitions and whatever is stacked on it (device mapper,
@@ -129,15 +133,26 @@ impl System {
         read_trim(&self.block(name).join("dev"))
     }
 
-    /// (major:minor, mount point) of each mount.
+    /// (device, mount point) of each mount: the device as major:minor, and
+    /// again as the kernel name of its source (btrfs and ZFS report an
+    /// anonymous number; their source names the disk).
     fn mounts(&self) -> Vec<(String, String)> {
         let text = std::fs::read_to_string(self.proc.join("self/mountinfo")).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split(' ').collect();
-                Some((f.get(2)?.to_string(), unescape_mount(f.get(4)?)))
-            })
-            .collect()
+        let mut out = Vec::new();
+        for l in text.lines() {
+            let f: Vec<&str> = l.split(' ').collect();
+            let (Some(num), Some(at)) = (f.get(2), f.get(4)) else { continue };
+            let at = unescape_mount(at);
+            out.push((num.to_string(), at.clone()));
+            let source = f.iter().position(|x| *x == "-").and_then(|i| f.get(i + 2)).map(|s| unescape_mount(s));
+            if let Some(src) = source.filter(|s| s.starts_with("/dev/")) {
+                let real = std::fs::canonicalize(&src).unwrap_or_else(|_| PathBuf::from(&src));
+                if let Some(name) = real.file_name().and_then(|n| n.to_str()) {
+                    out.push((format!("name:{name}"), at));
+                }
+            }
+        }
+        out
     }
 
     /// Kernel names of active swap devices.
@@ -164,7 +179,8 @@ impl System {
             no.push(format!("{} holds {} but the image is {}", dev.path.display(), human(dev.size), human(image_len)));
         }
         let family = self.family(&dev.name);
-        let numbers: Vec<(String, String)> = family.iter().filter_map(|n| Some((self.dev_number(n)?, n.clone()))).collect();
+        let mut numbers: Vec<(String, String)> = family.iter().filter_map(|n| Some((self.dev_number(n)?, n.clone()))).collect();
+        numbers.extend(family.iter().map(|n| (format!("name:{n}"), n.clone())));
         let mut mounts = self.mounts();
         if let Some(d) = &self.root_dev {
             mounts.push((d.clone(), "/".into()));
@@ -175,7 +191,10 @@ impl System {
         } else {
             for (num, m) in &mounts {
                 if let Some(n) = on_disk(num) {
-                    no.push(format!("{n} on {} is mounted at {m}: unmount it first", dev.path.display()));
+                    let msg = format!("{n} on {} is mounted at {m}: unmount it first", dev.path.display());
+                    if !no.contains(&msg) {
+                        no.push(msg);
+                    }
                 }
             }
         }
@@ -257,7 +276,7 @@ fn open_error(path: &Path, e: std::io::Error) -> String {
 /// Copies `image` onto `dst` (the block device numbered `device`, or a
 /// file), syncs it, drops the cached pages and reads `dst` back, comparing
 /// SHA-256s.
-pub fn write_verified(image: &Path, dst: &Path, device: Option<(u32, u32)>, progress: bool) -> Result<WriteStats, String> {
+pub fn write_verified(image: &Path, dst: &Path, device: Option<&Device>, progress: bool) -> Result<WriteStats, String> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut src = std::fs::File::open(image).map_err(|e| format!("{}: {e}", image.display()))?;
     let len = src.metadata().map_err(|e| e.to_string())?.len();
@@ -271,13 +290,16 @@ pub fn write_verified(image: &Path, dst: &Path, device: Option<(u32, u32)>, prog
         opts.create(true).truncate(true);
     }
     let mut out = opts.open(dst).map_err(|e| open_error(dst, e))?;
-    if let Some((major, minor)) = device {
+    if let Some(dev) = device {
         // The node opened is the device that was checked, not one a rename
-        // or a re-plugged card put in its place since.
+        // or another disk plugged in since (under the same name and number,
+        // but with a new diskseq) put in its place.
         use std::os::unix::fs::MetadataExt;
         let rdev = out.metadata().map_err(|e| e.to_string())?.rdev();
-        if (rustix::fs::major(rdev), rustix::fs::minor(rdev)) != (major, minor) {
-            return Err(format!("{} is no longer the device that was checked ({major}:{minor}): nothing written", dst.display()));
+        let (major, minor) = dev.number;
+        let seq_now = read_trim(&Path::new("/sys/class/block").join(&dev.name).join("diskseq"));
+        if (rustix::fs::major(rdev), rustix::fs::minor(rdev)) != (major, minor) || seq_now != dev.diskseq {
+            return Err(format!("{} is no longer the disk that was checked (it was unplugged or replaced): nothing written", dst.display()));
         }
     }
     let bar = if progress {
@@ -325,7 +347,8 @@ pub fn write_verified(image: &Path, dst: &Path, device: Option<(u32, u32)>, prog
     let start = Instant::now();
     // The pages just written are clean now: dropping them makes the read
     // below come from the medium, not from memory.
-    let _ = rustix::fs::fadvise(&out, 0, std::num::NonZeroU64::new(len), rustix::fs::Advice::DontNeed);
+    rustix::fs::fadvise(&out, 0, std::num::NonZeroU64::new(len), rustix::fs::Advice::DontNeed)
+        .map_err(|e| format!("{}: cannot drop its cached pages ({e}), so a read-back would not read the medium", dst.display()))?;
     let mut back = std::fs::File::open(dst).map_err(|e| open_error(dst, e))?.take(len);
     let mut sum = Sha256::new();
     let mut got = 0u64;
@@ -390,6 +413,14 @@ fn confirm(plan: &str, yes: bool) -> Result<(), String> {
 
 /// Runs `cargo xtask flash`.
 pub fn run(a: &Args, sys: &System) -> Result<(), String> {
+    // A device that is refused whatever the image is refused before
+    // anything is built (which, under sudo, would run as root).
+    if let Target::Device(dev) = target(sys, &a.to)? {
+        let no = sys.refusals(&dev, 0, a.force);
+        if !no.is_empty() {
+            return Err(format!("refusing to write {}:\n  {}", dev.path.display(), no.join("\n  ")));
+        }
+    }
     let disk = match &a.image {
         Some(p) => p.clone(),
         None => image::build(&a.sample, &a.board, a.profile.as_deref())?.disk,
@@ -416,7 +447,7 @@ pub fn run(a: &Args, sys: &System) -> Result<(), String> {
                 dev.path.display()
             );
             confirm(&plan, a.yes)?;
-            report(&dev.path, write_verified(&disk, &dev.path, Some(dev.number), true)?);
+            report(&dev.path, write_verified(&disk, &dev.path, Some(&dev), true)?);
         }
         Target::File(f) => {
             if std::fs::canonicalize(&f).ok() == std::fs::canonicalize(&disk).ok() {
@@ -442,8 +473,18 @@ pub fn run(a: &Args, sys: &System) -> Result<(), String> {
             confirm(&format!("About to copy {what}\n  into the TFTP directory {}.", dir.display()), a.yes)?;
             for name in ["cockpit.itb", "boot-tftp.scr", "manifest.toml"] {
                 let bytes = image::read_partition_file(&disk, name)?;
+                // A fresh file (never one somebody linked into a shared
+                // directory), renamed over the old one.
                 let tmp = dir.join(format!(".{name}.part"));
-                std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, dir.join(name))).map_err(|e| open_error(&dir.join(name), e))?;
+                let _ = std::fs::remove_file(&tmp);
+                let write = || -> std::io::Result<()> {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(&tmp)?;
+                    f.write_all(&bytes)?;
+                    f.sync_all()?;
+                    std::fs::rename(&tmp, dir.join(name))
+                };
+                write().map_err(|e| open_error(&dir.join(name), e))?;
             }
             let script = String::from_utf8_lossy(&image::read_partition_file(&disk, "boot-tftp.scr")?).into_owned();
             let run = script.lines().find_map(|l| l.strip_prefix(image::TFTP_RUN)).unwrap_or("tftpboot ${scriptaddr} boot-tftp.scr; source ${scriptaddr}");
@@ -599,6 +640,16 @@ mod tests {
         std::fs::create_dir_all(f.root.join("sys/class/block/sdf1/holders/dm-0")).unwrap();
         f.mount("254:0", "/");
         assert!(f.check("sdf", IMG, false).iter().any(|n| n.contains("running system") && n.contains("dm-0")));
+    }
+
+    #[test]
+    fn a_mount_known_only_by_its_source_counts() {
+        // btrfs: an anonymous device number, the source names the partition.
+        let f = Fixture::new("btrfs");
+        f.disk("sdg", 8, 96, 2, 64, true);
+        std::fs::write(f.root.join("proc/self/mountinfo"), "40 1 0:35 / /data rw - btrfs /dev/sdg2 rw\n").unwrap();
+        let no = f.check("sdg", IMG, false);
+        assert!(no.iter().any(|n| n.contains("sdg2") && n.contains("/data")), "{no:?}");
     }
 
     #[test]

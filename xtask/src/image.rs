@@ -112,7 +112,9 @@ fn revision() -> Result<(String, u64), String> {
     };
     let rev = git(&["rev-parse", "--short=12", "HEAD"])?;
     let time: u64 = git(&["log", "-1", "--format=%ct", "HEAD"])?.parse().map_err(|_| "git log: no commit time")?;
-    let dirty = !git(&["status", "--porcelain", "--untracked-files=no"])?.is_empty();
+    // Untracked files count: a sample or initramfs not yet committed
+    // changes the image as much as an edited one.
+    let dirty = !git(&["status", "--porcelain"])?.is_empty();
     Ok((if dirty { format!("{rev}-dirty") } else { rev }, time))
 }
 
@@ -230,8 +232,19 @@ pub fn build(sample: &str, board: &str, profile: Option<&str>) -> Result<Image, 
     if let Some(d) = &dtb {
         std::fs::write(dir.join("board.dtb"), d).map_err(|e| e.to_string())?;
     }
+    // The FIT source writes addresses in one cell.
+    for (what, at, len) in [("the hypervisor", layout.hypervisor, hv_config::HV_IMAGE_MAX), ("the device tree", layout.dtb, layout.dtb_end - layout.dtb), ("the bundle", layout.bundle, bundle.len() as u64)] {
+        if at.saturating_add(len) > 1 << 32 {
+            return Err(format!("{what} would go at {at:#x}, above 4 GiB: images for RAM above 4 GiB are not supported yet"));
+        }
+    }
     std::fs::write(dir.join("cockpit.its"), its(&built, &layout, dtb.is_some())).map_err(|e| e.to_string())?;
     mkimage(&["-f", "cockpit.its", "cockpit.itb"], epoch, &dir)?;
+    // The staged size above was an estimate: the real file must fit too.
+    let itb_len = std::fs::metadata(dir.join("cockpit.itb")).map_err(|e| e.to_string())?.len();
+    if itb_len > staged {
+        hv_config::boot::layout(b, bundle.len() as u64, itb_len).map_err(|e| format!("{} on {}: {e}", built.sample.name, b.name))?;
+    }
 
     let (iface, devpart) = boot.device.split_once(' ').unwrap_or((&boot.device, "0:1"));
     let from_disk = format!(

@@ -60,7 +60,8 @@ pub fn dump_dtb(machine: &Machine, out: &Path) -> Result<(), String> {
     }
     let _ = std::fs::remove_file(out);
     let mut m = machine.clone();
-    m.machine = format!("{},dumpdtb={}", m.machine, out.display());
+    // A comma in a -machine value is written twice.
+    m.machine = format!("{},dumpdtb={}", m.machine, out.display().to_string().replace(',', ",,"));
     let res = QemuCommand::new(&m).command()?.output().map_err(|e| e.to_string())?;
     if !res.status.success() || !out.is_file() {
         return Err(format!("QEMU did not dump {}'s device tree: {}", machine.machine, String::from_utf8_lossy(&res.stderr).trim()));

@@ -569,6 +569,11 @@ fn mpidr(src: &Source<'_>, b: &RawBoard, cpus: usize) -> Result<Vec<u64>, Config
         if out.contains(&v) {
             return Err(src.error(m, "board.mpidr", format!("affinity {v:#x} is listed twice")));
         }
+        // A GICv3 SGI names its targets in a 16-bit list by Aff0 (without
+        // the range selector, which the hypervisor does not use).
+        if b.gic.get_ref() == "v3" && v & 0xff > 15 {
+            return Err(src.error(m, "board.mpidr", format!("{v:#x}: Aff0 above 15 cannot be targeted by the hypervisor's GICv3 SGIs")));
+        }
         out.push(v);
     }
     Ok(out)
@@ -606,7 +611,7 @@ fn reserved(
         if guest_ram.overlaps(&region) {
             return Err(clash("guest_ram", guest_ram));
         }
-        let image = Region { base: ram.base + crate::HV_IMAGE_OFFSET, size: crate::HV_IMAGE_MAX };
+        let image = Region { base: ram.base.saturating_add(crate::HV_IMAGE_OFFSET), size: crate::HV_IMAGE_MAX };
         if image.overlaps(&region) {
             return Err(clash("the hypervisor's image", image));
         }

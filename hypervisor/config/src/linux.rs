@@ -82,7 +82,11 @@ pub(crate) fn domain(
                 Some(name) => from_catalog(src, board, name, p, f)?,
                 None => given(src, board, entry, f)?,
             };
-            let dma = p.dma.as_ref().map_or(catalog_dma, |d| *d.get_ref());
+            // The catalog's word on DMA stands: a sample cannot switch it off.
+            if catalog_dma && p.dma.as_ref().is_some_and(|d| !*d.get_ref()) {
+                return Err(src.error(p.dma.as_ref().expect("set"), f("passthrough.dma"), "the board's catalog says this device masters memory: it cannot be passed through with dma = false"));
+            }
+            let dma = catalog_dma || p.dma.as_ref().is_some_and(|d| *d.get_ref());
             if dma && !d.direct_map.as_ref().is_some_and(|m| *m.get_ref()) {
                 return Err(src.error_at(
                     p.dma.as_ref().map_or(entry.span(), |m| m.span()),
@@ -149,7 +153,11 @@ fn from_catalog(src: &Source<'_>, board: &Board, name: &Spanned<String>, p: &Raw
     if let Some(i) = irq.filter(|&i| i64::from(i) > LAST_SPI) {
         return Err(src.error(name, field, format!("{}'s interrupt (INTID {i}) is beyond the SPIs the virtual GIC offers (32..={LAST_SPI})", dev.name)));
     }
-    Ok((dev.regs[0], irq, dev.compatible.clone(), dev.dma))
+    let reg = dev.regs[0];
+    if reg.base % 0x1000 != 0 || reg.size % 0x1000 != 0 {
+        return Err(src.error(name, field, format!("{}'s registers {} are not whole pages: passing them through would hand over the rest of their pages too", dev.name, error::range(reg.base, reg.size))));
+    }
+    Ok((reg, irq, dev.compatible.clone(), dev.dma))
 }
 
 /// A region given by address: on a board with a catalog, inside one of
@@ -173,8 +181,11 @@ fn given(src: &Source<'_>, board: &Board, entry: &Spanned<RawPassthrough>, f: &d
     if compatible.get_ref().is_empty() {
         return Err(src.error(compatible, f("passthrough.compatible"), "give the device tree `compatible` of the device"));
     }
+    let mut dma = false;
     if !board.devices.is_empty() {
-        let Some(dev) = board.devices.iter().find(|d| d.regs.iter().any(|r| r.contains(&reg))) else {
+        // Whole pages are mapped: they must all be the device's.
+        let pages = Region { base: reg.base & !0xfff, size: ((reg.base + reg.size + 0xfff) & !0xfff) - (reg.base & !0xfff) };
+        let Some(dev) = board.devices.iter().find(|d| d.regs.iter().any(|r| r.contains(&pages))) else {
             return Err(src.error(
                 base,
                 f("passthrough.base"),
@@ -184,8 +195,9 @@ fn given(src: &Source<'_>, board: &Board, entry: &Spanned<RawPassthrough>, f: &d
         if let Some(i) = irq.filter(|i| !dev.irqs.contains(i)) {
             return Err(src.error_at(p.irq.as_ref().map_or(base.span(), |i| i.span()), f("passthrough.irq"), format!("irq {i} is not {}'s (its interrupts: {:?})", dev.name, dev.irqs)));
         }
+        dma = dev.dma;
     }
-    Ok((reg, irq, compatible.get_ref().clone(), false))
+    Ok((reg, irq, compatible.get_ref().clone(), dma))
 }
 
 /// A device belongs to one domain only, and must not sit on RAM, the
@@ -198,6 +210,7 @@ pub(crate) fn check_passthrough_exclusive(
 ) -> Result<(), ConfigError> {
     let mut reserved = vec![("the board's RAM", board.ram)];
     reserved.extend(board.own_frames().into_iter().map(|f| (f.what, Region { base: f.base, size: f.size })));
+    reserved.extend(board.reserved.iter().map(|r| ("firmware's reserved memory", r.region)));
     reserved.extend([
         ("the guests' virtual GIC", Region { base: gl::GICD_BASE, size: gl::GICR_BASE + gl::GICR_REGION_SIZE - gl::GICD_BASE }),
         ("the guests' virtual PL011", Region { base: gl::PL011_BASE, size: gl::PL011_SIZE }),

@@ -161,6 +161,9 @@ fn a_device_the_board_lacks_is_a_build_error_naming_what_it_offers() {
     let raw = format!("{ZCU_LINUX}base = 0xFD500000\nsize = 0x1000\nirq = 151\ncompatible = \"xlnx,zynqmp-dma-1.0\"\n");
     let msg = f.sample(&raw).unwrap_err().to_string();
     assert!(msg.contains("irq 151 is not gdma's"), "{msg}");
+    // The catalog says it does DMA: a sample cannot say otherwise.
+    let msg = f.sample(&format!("{ZCU_LINUX}device = \"gdma\"\ndma = false\n")).unwrap_err().to_string();
+    assert!(msg.contains("passthrough.dma: the board's catalog says this device masters memory"), "{msg}");
     // Both a name and an address.
     let msg = f.sample(&format!("{ZCU_LINUX}device = \"gdma\"\nbase = 0xFD500000\n")).unwrap_err().to_string();
     assert!(msg.contains("give `device` alone"), "{msg}");

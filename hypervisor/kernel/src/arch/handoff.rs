@@ -109,14 +109,10 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     let (image_start, image_end) = memory::image_range();
     memory::reserve(info.ram, &[(image_start, image_end - image_start), (baddr, bsize), info.dtb]);
     let board = bundle.board;
-    // SAFETY: the UART's kind and base are board facts from the bundle the
-    // build validated (`hv-config`); the MMU is still off, so no map is
-    // needed to reach it.
-    unsafe { uart::init(board.uart, board.uart_base) };
-    hvlog!("cockpit hypervisor {} starting on pCPU 0", env!("CARGO_PKG_VERSION"));
     // The build checked the board's frames against board.toml's RAM; the
     // map follows the RAM the loader reports, so check again before any
-    // frame is driven through it.
+    // frame is driven, the UART included (on another board its address
+    // may be RAM): a failure here halts silently.
     for f in board.own_frames().into_iter().flatten() {
         if !hv_core::el2_map::is_device((f.base, f.size), info.ram) {
             halt(format_args!(
@@ -125,6 +121,11 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             ));
         }
     }
+    // SAFETY: the UART's kind and base are board facts from the bundle the
+    // build validated (`hv-config`), device memory by the check above; the
+    // MMU is still off, so no map is needed to reach it.
+    unsafe { uart::init(board.uart, board.uart_base) };
+    hvlog!("cockpit hypervisor {} starting on pCPU 0", env!("CARGO_PKG_VERSION"));
     // SAFETY: once, on the primary CPU, no other CPU started yet; `info.ram`
     // is the RAM the device tree reports, which this code runs from.
     unsafe { mmu::build(info.ram) };
