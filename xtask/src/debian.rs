@@ -162,14 +162,17 @@ fn linux_source() -> Result<PathBuf, String> {
     let deb = have(&dl).ok_or_else(|| format!("no .deb for {pkg} after download"))?;
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let tree = pkg.clone();
-    let script = format!(
-        "dpkg-deb --fsys-tarfile '{deb}' | tar -xO ./usr/src/{tree}.tar.xz | tar -xJ -C '{dir}' --strip-components=1 --wildcards \
-         '{tree}/arch/arm64/boot/dts/*' '{tree}/include/dt-bindings/*' '{tree}/include/uapi/linux/input-event-codes.h'",
-        deb = deb.display(),
-        dir = dir.display()
-    );
-    run(Command::new("sh").args(["-c", &script]), &format!("unpacking {pkg}'s device trees"))?;
+    // The package name comes from apt's output: only a plain one is used.
+    if !pkg.bytes().all(|c| c.is_ascii_alphanumeric() || b".+-".contains(&c)) {
+        return Err(format!("unexpected source package name {pkg:?}"));
+    }
+    // Paths reach the shell as arguments, never inside the script's text.
+    let script = "set -o pipefail 2>/dev/null; dpkg-deb --fsys-tarfile \"$1\" | tar -xO \"./usr/src/$3.tar.xz\" | tar -xJ -C \"$2\" --strip-components=1 --wildcards \
+         \"$3/arch/arm64/boot/dts/*\" \"$3/include/dt-bindings/*\" \"$3/include/uapi/linux/input-event-codes.h\"";
+    run(
+        Command::new("bash").arg("-c").arg(script).arg("unpack").arg(&deb).arg(&dir).arg(&pkg),
+        &format!("unpacking {pkg}'s device trees"),
+    )?;
     std::fs::write(&done, pkg.as_bytes()).map_err(|e| e.to_string())?;
     Ok(dir)
 }

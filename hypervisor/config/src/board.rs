@@ -347,6 +347,10 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
 
     let mut profiles = Vec::new();
     for (name, p) in &raw.profiles {
+        // Profile names become directory names under target/.
+        if !crate::valid_domain_name(name) {
+            return Err(src.error(&p.scheduler, format!("profiles.{name}"), "a profile name is 1 to 31 of a-z, 0-9, '_' and '-'"));
+        }
         let scheduler = choose(&src, &p.scheduler, &format!("profiles.{name}.scheduler"), &[("null", Scheduler::Null)])?;
         let vwfi = choose(
             &src,

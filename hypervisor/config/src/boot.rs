@@ -86,7 +86,9 @@ pub fn layout(board: &Board, bundle_len: u64, staged_len: u64) -> Result<BootLay
     if !ram.contains(&Region { base: hypervisor, size: dtb_end - hypervisor }) {
         return Err(wraps());
     }
-    let mut taken: Vec<(Region, String)> = vec![(board.guest_ram, "guest RAM".into())];
+    // U-Boot relocates itself to the top of RAM: nothing it loads may go there.
+    let uboot = Region { base: ram.end().saturating_sub(UBOOT_TOP), size: UBOOT_TOP.min(ram.size) };
+    let mut taken: Vec<(Region, String)> = vec![(board.guest_ram, "guest RAM".into()), (uboot, "U-Boot".into())];
     taken.extend(board.reserved.iter().map(|r| (r.region, r.what.clone())));
     let fixed = Region { base: hypervisor, size: dtb_end - hypervisor };
     if let Some((_, what)) = taken.iter().find(|(r, _)| r.overlaps(&fixed)) {
@@ -107,10 +109,11 @@ pub fn layout(board: &Board, bundle_len: u64, staged_len: u64) -> Result<BootLay
             Some(end) => at = align_up(end, MEMORY_ALIGN).ok_or("RAM wraps")?,
         }
     };
-    let room = board.guest_ram.size.saturating_sub(UBOOT_TOP);
+    // The image is staged in guest RAM, clear of U-Boot where they meet.
+    let room = board.guest_ram.end().min(uboot.base).saturating_sub(board.guest_ram.base);
     if staged_len > room {
         return Err(format!(
-            "the image file ({} MiB) is staged in guest RAM, which holds {} MiB besides U-Boot's {} MiB",
+            "the image file ({} MiB) is staged in guest RAM, which holds {} MiB clear of U-Boot's top {} MiB of RAM",
             staged_len.div_ceil(1 << 20),
             room >> 20,
             UBOOT_TOP >> 20
@@ -151,6 +154,8 @@ mod tests {
         // Too big for the gap before guest RAM: it goes after guest RAM.
         let l = layout(&b, 600 << 20, 1 << 20).unwrap();
         assert_eq!(l.bundle, 0x8000_0000);
+        // Not into U-Boot's top of RAM (0xB800_0000 and up), though RAM holds it.
+        assert!(layout(&b, 900 << 20, 1 << 20).unwrap_err().contains("does not fit"));
     }
 
     #[test]

@@ -61,8 +61,9 @@ pub fn block_map(block_base: u64, ram: (u64, u64)) -> BlockMap {
     }
 }
 
-/// Whether the 2 MiB chunk at `chunk_base` holds RAM (a chunk RAM covers
-/// in part is mapped whole: RAM bases and ends off 2 MiB lose nothing).
+/// Whether the 2 MiB chunk at `chunk_base` holds RAM. The arch layer
+/// trims the device tree's RAM to whole chunks first, so a chunk RAM
+/// covers in part (firmware's memory at a ragged edge) is never mapped.
 pub fn chunk_is_ram(chunk_base: u64, ram: (u64, u64)) -> bool {
     holds_ram(chunk_base, CHUNK, ram)
 }

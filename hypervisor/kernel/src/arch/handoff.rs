@@ -44,8 +44,20 @@ fn read_dtb(dtb: u64) -> Option<DtbInfo> {
     // protocol), which stays untouched in RAM; `from_ptr` checks the
     // header's magic and version before it trusts the declared size.
     let fdt = unsafe { fdt::Fdt::from_ptr(ptr) }.ok()?;
-    let region = fdt.memory().regions().next()?;
-    let ram = (region.starting_address as u64, region.size? as u64);
+    // The RAM this image runs from (the region holding it: a board may
+    // list more banks), trimmed to whole 2 MiB chunks: the EL2 map maps
+    // chunks, and a chunk firmware shares with the RAM's ragged edge must
+    // not become normal memory.
+    let here = memory::image_range().0;
+    let region = fdt.memory().regions().find(|r| {
+        let (b, n) = (r.starting_address as u64, r.size.unwrap_or(0) as u64);
+        here >= b && here - b < n
+    })?;
+    let (base, size) = (region.starting_address as u64, region.size? as u64);
+    let chunk = hv_core::el2_map::CHUNK;
+    let start = base.checked_add(chunk - 1)? & !(chunk - 1);
+    let end = base.checked_add(size)? & !(chunk - 1);
+    let ram = (start, end.checked_sub(start).filter(|&n| n > 0)?);
     let mut info = DtbInfo { ram, bundle: None, dtb: (dtb, fdt.total_size() as u64), cpu_aff: [0; MAX_PCPUS], ncpus: 0 };
     for cpu in fdt.cpus().take(MAX_PCPUS) {
         info.cpu_aff[info.ncpus] = cpu.ids().first() as u64;
