@@ -48,6 +48,8 @@ pub struct Device {
     /// The kernel's sequence number of the medium (`diskseq`, Linux 5.15+):
     /// a disk plugged in later gets a new one even if it reuses the name.
     pub diskseq: Option<String>,
+    /// Its sysfs directory, where `diskseq` is read again after opening.
+    pub sysfs: PathBuf,
 }
 
 /// Where sysfs and procfs are: the machine's, or a test's fixture trees.
@@ -101,7 +103,7 @@ impl System {
             .and_then(|d| d.split_once(':').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
             .ok_or(format!("{name}: no device number in sysfs"))?;
         let diskseq = read_trim(&dir.join("diskseq"));
-        Ok(Device { path: real, name, size: sectors.saturating_mul(512), removable, model, number, diskseq })
+        Ok(Device { path: real, name, size: sectors.saturating_mul(512), removable, model, number, diskseq, sysfs: dir })
     }
 
     /// The disk's partitions and whatever is stacked on it (device mapper,
@@ -297,7 +299,7 @@ pub fn write_verified(image: &Path, dst: &Path, device: Option<&Device>, progres
         use std::os::unix::fs::MetadataExt;
         let rdev = out.metadata().map_err(|e| e.to_string())?.rdev();
         let (major, minor) = dev.number;
-        let seq_now = read_trim(&Path::new("/sys/class/block").join(&dev.name).join("diskseq"));
+        let seq_now = read_trim(&dev.sysfs.join("diskseq"));
         if (rustix::fs::major(rdev), rustix::fs::minor(rdev)) != (major, minor) || seq_now != dev.diskseq {
             return Err(format!("{} is no longer the disk that was checked (it was unplugged or replaced): nothing written", dst.display()));
         }
@@ -471,8 +473,12 @@ pub fn run(a: &Args, sys: &System) -> Result<(), String> {
                 }
             }
             confirm(&format!("About to copy {what}\n  into the TFTP directory {}.", dir.display()), a.yes)?;
+            let mut script = String::new();
             for name in ["cockpit.itb", "boot-tftp.scr", "manifest.toml"] {
                 let bytes = image::read_partition_file(&disk, name)?;
+                if name == "boot-tftp.scr" {
+                    script = String::from_utf8_lossy(&bytes).into_owned();
+                }
                 // A fresh file (never one somebody linked into a shared
                 // directory), renamed over the old one.
                 let tmp = dir.join(format!(".{name}.part"));
@@ -486,7 +492,6 @@ pub fn run(a: &Args, sys: &System) -> Result<(), String> {
                 };
                 write().map_err(|e| open_error(&dir.join(name), e))?;
             }
-            let script = String::from_utf8_lossy(&image::read_partition_file(&disk, "boot-tftp.scr")?).into_owned();
             let run = script.lines().find_map(|l| l.strip_prefix(image::TFTP_RUN)).unwrap_or("tftpboot ${scriptaddr} boot-tftp.scr; source ${scriptaddr}");
             println!("copied cockpit.itb, boot-tftp.scr and manifest.toml to {}", dir.display());
             println!("on the board's U-Boot:\n  setenv serverip <this host's address>; dhcp   (or setenv ipaddr ...)\n  {run}");

@@ -61,7 +61,7 @@ pub fn dump_dtb(machine: &Machine, out: &Path) -> Result<(), String> {
     let _ = std::fs::remove_file(out);
     let mut m = machine.clone();
     // A comma in a -machine value is written twice.
-    m.machine = format!("{},dumpdtb={}", m.machine, out.display().to_string().replace(',', ",,"));
+    m.machine = format!("{},dumpdtb={}", m.machine, option_path(out)?);
     let res = QemuCommand::new(&m).command()?.output().map_err(|e| e.to_string())?;
     if !res.status.success() || !out.is_file() {
         return Err(format!("QEMU did not dump {}'s device tree: {}", machine.machine, String::from_utf8_lossy(&res.stderr).trim()));
@@ -83,6 +83,11 @@ pub const DOM0_ARGS: &str = "console=hvc0";
 /// Where guest-loader puts dom0's kernel and initramfs for Xen.
 const XEN_DOM0_KERNEL: u64 = 0x4900_0000;
 const XEN_DOM0_INITRD: u64 = 0x5000_0000;
+
+/// A path as the value of a QEMU sub-option, where a comma is written twice.
+fn option_path(p: &Path) -> Result<String, String> {
+    Ok(p.to_str().ok_or(format!("{}: not UTF-8", p.display()))?.replace(',', ",,"))
+}
 
 /// Debian's U-Boot for QEMU's arm64 `virt` (package u-boot-qemu).
 pub const UBOOT_QEMU_ARM64: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
@@ -152,8 +157,7 @@ impl QemuCommand {
         let mut c = QemuCommand::new(machine);
         c.push(["-bios", UBOOT_QEMU_ARM64]);
         // QEMU's option syntax: a comma in a value is written twice.
-        let file = disk.to_str().ok_or(format!("{}: not UTF-8", disk.display()))?.replace(',', ",,");
-        let drive = OsString::from(format!("if=none,format=raw,id=boot,file={file}"));
+        let drive = OsString::from(format!("if=none,format=raw,id=boot,file={}", option_path(disk)?));
         c.push([OsString::from("-drive"), drive]);
         c.device("virtio-blk-device,drive=boot");
         Ok(c)
@@ -162,8 +166,7 @@ impl QemuCommand {
     /// A virtio-net NIC on QEMU's user network, whose TFTP server serves
     /// `dir` (the guest sees it at 10.0.2.2; DHCP gives 10.0.2.15).
     pub fn tftp_net(&mut self, dir: &Path) -> Result<&mut Self, String> {
-        let dir = dir.to_str().ok_or(format!("{}: not UTF-8", dir.display()))?.replace(',', ",,");
-        self.push([OsString::from("-netdev"), OsString::from(format!("user,id=net0,tftp={dir}"))]);
+        self.push([OsString::from("-netdev"), OsString::from(format!("user,id=net0,tftp={}", option_path(dir)?))]);
         Ok(self.device("virtio-net-device,netdev=net0"))
     }
 

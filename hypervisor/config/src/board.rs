@@ -38,6 +38,13 @@ impl Region {
     pub fn overlaps(&self, other: &Region) -> bool {
         self.base < other.end() && other.base < self.end()
     }
+
+    /// The whole 4 KiB pages holding the region: what stage 2 maps.
+    pub fn pages(&self) -> Region {
+        let base = self.base & !0xfff;
+        let end = self.end().next_multiple_of(0x1000);
+        Region { base, size: end - base }
+    }
 }
 
 /// How QEMU runs this board (`cargo xtask run`).

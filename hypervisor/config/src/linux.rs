@@ -154,7 +154,7 @@ fn from_catalog(src: &Source<'_>, board: &Board, name: &Spanned<String>, p: &Raw
         return Err(src.error(name, field, format!("{}'s interrupt (INTID {i}) is beyond the SPIs the virtual GIC offers (32..={LAST_SPI})", dev.name)));
     }
     let reg = dev.regs[0];
-    if reg.base % 0x1000 != 0 || reg.size % 0x1000 != 0 {
+    if reg.pages() != reg {
         return Err(src.error(name, field, format!("{}'s registers {} are not whole pages: passing them through would hand over the rest of their pages too", dev.name, error::range(reg.base, reg.size))));
     }
     Ok((reg, irq, dev.compatible.clone(), dev.dma))
@@ -184,8 +184,7 @@ fn given(src: &Source<'_>, board: &Board, entry: &Spanned<RawPassthrough>, f: &d
     let mut dma = false;
     if !board.devices.is_empty() {
         // Whole pages are mapped: they must all be the device's.
-        let pages = Region { base: reg.base & !0xfff, size: ((reg.base + reg.size + 0xfff) & !0xfff) - (reg.base & !0xfff) };
-        let Some(dev) = board.devices.iter().find(|d| d.regs.iter().any(|r| r.contains(&pages))) else {
+        let Some(dev) = board.devices.iter().find(|d| d.regs.iter().any(|r| r.contains(&reg.pages()))) else {
             return Err(src.error(
                 base,
                 f("passthrough.base"),

@@ -75,9 +75,7 @@ impl PassthroughDev {
     /// The whole 4 KiB pages holding the registers: what stage 2 maps (the
     /// rest of those pages goes to the domain too).
     pub fn pages(&self) -> Region {
-        let base = self.reg.base & !0xfff;
-        let end = (self.reg.base + self.reg.size).next_multiple_of(0x1000);
-        Region { base, size: end - base }
+        self.reg.pages()
     }
 }
 
