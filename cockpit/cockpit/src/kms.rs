@@ -1,8 +1,10 @@
 //! DRM/KMS output for a driver domain: per display, the layout's connector
-//! driven in the layout's mode from two dumb buffers, flipped at vblank.
-//! Each frame waits for the previous flip's completion, so the compositor
-//! runs at the display's refresh rate, and only damage (this frame's plus
-//! what the back buffer missed) is copied.
+//! driven in the layout's mode from three dumb buffers, flipped at vblank.
+//! Nothing here waits: a display whose flip has not completed keeps its
+//! newest picture in a ready buffer (rewritten by later frames) and flips
+//! to it when the event comes, so a slow, stuck or failing flip on one
+//! screen never holds back another's. Only damage (this frame's plus what
+//! the buffer missed) is copied.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -24,19 +26,42 @@ impl AsFd for Card {
 impl Device for Card {}
 impl ControlDevice for Card {}
 
+/// Buffers per display: one on screen, one whose flip is queued, one
+/// being filled with the newest picture.
+const BUFFERS: usize = 3;
+
 struct Screen {
+    name: String,
     /// Index into `Kms::cards`.
     card: usize,
     crtc: crtc::Handle,
     bufs: Vec<DumbBuffer>,
     fbs: Vec<framebuffer::Handle>,
-    front: usize,
-    flip_pending: bool,
-    /// What each buffer missed while the other was on screen.
-    missed: [Vec<Rect>; 2],
+    /// The buffer on screen.
+    shown: usize,
+    /// The buffer whose flip is queued (the kernel has not said it is done).
+    queued: Option<usize>,
+    /// The buffer holding the newest picture, waiting for a flip.
+    ready: Option<usize>,
+    /// What each buffer misses of the newest picture.
+    missed: [Vec<Rect>; BUFFERS],
+    /// Flips refused in a row (logged at the first and then sparingly).
+    failures: u64,
     format: PixelFormat,
     width: u32,
     height: u32,
+}
+
+impl Screen {
+    /// The buffer to draw the newest picture into: the ready one (not
+    /// handed to the kernel yet), else one neither shown nor queued.
+    fn target(&self) -> usize {
+        self.ready.unwrap_or_else(|| {
+            (0..BUFFERS)
+                .find(|&b| b != self.shown && Some(b) != self.queued)
+                .expect("three buffers, at most two busy")
+        })
+    }
 }
 
 /// The displays of a layout, on one DRM device or several (a display's
@@ -173,7 +198,7 @@ impl Kms {
             };
             let mut bufs = Vec::new();
             let mut fbs = Vec::new();
-            for _ in 0..2 {
+            for _ in 0..BUFFERS {
                 let mut b = card.create_dumb_buffer((d.width, d.height), fourcc, bpp)?;
                 {
                     let mut map = card.map_dumb_buffer(&mut b)?;
@@ -185,14 +210,18 @@ impl Kms {
             card.set_crtc(crtc, Some(fbs[0]), (0, 0), &[conn.handle()], Some(mode))?;
             used_crtcs.push((ci, crtc));
             used_conns.push((ci, conn.handle()));
+            let all = Rect::new(0, 0, d.width as i32, d.height as i32);
             screens.push(Screen {
+                name: d.name.clone(),
                 card: ci,
                 crtc,
                 bufs,
                 fbs,
-                front: 0,
-                flip_pending: false,
-                missed: [vec![Rect::new(0, 0, d.width as i32, d.height as i32)], Vec::new()],
+                shown: 0,
+                queued: None,
+                ready: None,
+                missed: [vec![all], vec![all], vec![all]],
+                failures: 0,
                 format,
                 width: d.width,
                 height: d.height,
@@ -201,19 +230,109 @@ impl Kms {
         Ok(Kms { cards, screens })
     }
 
-    /// Blocks until display `d`'s queued flip has completed.
-    fn wait_flip(&mut self, d: usize) -> io::Result<()> {
-        let ci = self.screens[d].card;
-        while self.screens[d].flip_pending {
-            for ev in self.cards[ci].receive_events()? {
+    /// Takes the flip events the kernel has sent, without waiting, and
+    /// flips each display whose queued flip completed to its ready buffer.
+    fn take_flip_events(&mut self) {
+        for ci in 0..self.cards.len() {
+            let readable = {
+                let mut fd = [rustix::event::PollFd::new(&self.cards[ci].0, rustix::event::PollFlags::IN)];
+                let zero = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
+                rustix::event::poll(&mut fd, Some(&zero)).is_ok_and(|n| n > 0)
+            };
+            if !readable {
+                continue;
+            }
+            let events = match self.cards[ci].receive_events() {
+                Ok(evs) => evs.collect::<Vec<_>>(),
+                Err(e) => {
+                    eprintln!("cockpit: reading DRM events: {e}");
+                    continue;
+                }
+            };
+            for ev in events {
                 if let Event::PageFlip(f) = ev {
                     for s in self.screens.iter_mut().filter(|s| s.card == ci && s.crtc == f.crtc) {
-                        s.flip_pending = false;
+                        if let Some(b) = s.queued.take() {
+                            s.shown = b;
+                        }
                     }
                 }
             }
         }
-        Ok(())
+        for d in 0..self.screens.len() {
+            self.flip_ready(d);
+        }
+    }
+
+    /// Queues the flip to display `d`'s ready buffer unless one is queued.
+    /// A refused flip is kept for the next try and never stops the others.
+    fn flip_ready(&mut self, d: usize) {
+        let s = &mut self.screens[d];
+        let (None, Some(b)) = (s.queued, s.ready) else {
+            return;
+        };
+        match self.cards[s.card].page_flip(s.crtc, s.fbs[b], PageFlipFlags::EVENT, None) {
+            Ok(()) => {
+                if s.failures > 0 {
+                    eprintln!("cockpit: display \"{}\": flips work again after {} refused", s.name, s.failures);
+                }
+                s.failures = 0;
+                s.queued = Some(b);
+                s.ready = None;
+            }
+            Err(e) => {
+                s.failures += 1;
+                if s.failures.is_power_of_two() {
+                    eprintln!("cockpit: display \"{}\": page flip refused ({} in a row): {e}", s.name, s.failures);
+                }
+            }
+        }
+    }
+
+    /// Copies `damage` and what the target buffer missed from `canvas`.
+    fn draw(&mut self, d: usize, canvas: &Canvas, damage: &[Rect]) -> io::Result<()> {
+        let s = &mut self.screens[d];
+        let b = s.target();
+        let mut todo = std::mem::take(&mut s.missed[b]);
+        todo.extend(damage.iter().copied());
+        for (i, m) in s.missed.iter_mut().enumerate() {
+            if i != b {
+                m.extend(damage.iter().copied());
+                if m.len() > 32 {
+                    // Past this, the whole picture is cheaper to track.
+                    *m = vec![Rect::new(0, 0, s.width as i32, s.height as i32)];
+                }
+            }
+        }
+        let pitch = s.bufs[b].pitch() as usize;
+        let (format, w, h) = (s.format, s.width as i32, s.height as i32);
+        let copied = (|| -> io::Result<()> {
+            let mut map = self.cards[s.card].map_dumb_buffer(&mut s.bufs[b])?;
+            let bytes = map.as_mut();
+            for r in &todo {
+                let r = r.intersect(&Rect::new(0, 0, w, h).intersect(&canvas.bounds()));
+                for y in r.y..r.bottom() {
+                    let row = &mut bytes[y as usize * pitch..];
+                    let src = &canvas.pixels()[(y * w + r.x) as usize..(y * w + r.right()) as usize];
+                    if format == PixelFormat::Xrgb8888 {
+                        // The canvas's words are XRGB8888 already.
+                        let at = r.x as usize * 4;
+                        row[at..at + src.len() * 4].copy_from_slice(bytemuck::cast_slice(src));
+                    } else {
+                        for (i, &p) in src.iter().enumerate() {
+                            format.store(row, r.x as usize + i, p);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if copied.is_err() {
+            // Whatever was not copied is still missing.
+            s.missed[b] = vec![Rect::new(0, 0, w, h)];
+        }
+        s.ready = Some(b);
+        copied
     }
 }
 
@@ -223,44 +342,28 @@ impl crate::platform::Platform for Kms {
         Vec::new()
     }
 
-    fn paces_itself(&self) -> bool {
-        true
+    fn wake_fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.cards.iter().map(|c| c.0.as_fd()).collect()
+    }
+
+    fn service(&mut self) {
+        self.take_flip_events();
     }
 
     fn present(&mut self, d: usize, image: DisplayImage<'_>) -> io::Result<()> {
-        self.wait_flip(d)?;
-        let direct;
-        let (canvas, damage): (&Canvas, Vec<Rect>) = match image {
-            DisplayImage::Composed { canvas, damage } => (canvas, damage.to_vec()),
+        self.take_flip_events();
+        let drawn = match image {
+            DisplayImage::Composed { canvas, damage } => self.draw(d, canvas, damage),
             DisplayImage::Direct(f) => {
-                direct = frame_canvas(f);
-                (&direct, vec![direct.bounds()])
+                let c = frame_canvas(f);
+                self.draw(d, &c, &[c.bounds()])
             }
         };
-        let s = &mut self.screens[d];
-        let back = 1 - s.front;
-        let mut todo = std::mem::take(&mut s.missed[back]);
-        todo.extend(damage.iter().copied());
-        s.missed[s.front].extend(damage.iter().copied());
-        let pitch = s.bufs[back].pitch() as usize;
-        let (format, w, h) = (s.format, s.width as i32, s.height as i32);
-        {
-            let mut map = self.cards[s.card].map_dumb_buffer(&mut s.bufs[back])?;
-            let bytes = map.as_mut();
-            for r in &todo {
-                let r = r.intersect(&Rect::new(0, 0, w, h));
-                for y in r.y..r.bottom() {
-                    let row = &mut bytes[y as usize * pitch..];
-                    let src = &canvas.pixels()[(y * w) as usize..];
-                    for x in r.x..r.right() {
-                        format.store(row, x as usize, src[x as usize]);
-                    }
-                }
-            }
+        if let Err(e) = drawn {
+            // A display that cannot be drawn loses this frame, not the run.
+            eprintln!("cockpit: display \"{}\": drawing a frame: {e}", self.screens[d].name);
         }
-        self.cards[s.card].page_flip(s.crtc, s.fbs[back], PageFlipFlags::EVENT, None)?;
-        s.flip_pending = true;
-        s.front = back;
+        self.flip_ready(d);
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! windows, or DRM/KMS — and the input they report.
 
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
 use cockpit_core::{DisplayEvent, DisplayImage, HeadlessOutput, Layout, Output, PixelFormat};
@@ -10,17 +11,20 @@ use cockpit_core::{DisplayEvent, DisplayImage, HeadlessOutput, Layout, Output, P
 pub trait Platform {
     /// Formats display `d` can scan out straight from a source's buffer.
     fn scanout_formats(&self, d: usize) -> Vec<PixelFormat>;
-    /// Shows `image` on display `d`. A KMS platform returns once the flip
-    /// is queued and waits for the previous one first (vblank pacing).
+    /// Shows `image` on display `d`, without waiting for another display
+    /// (nor for this one's previous flip).
     fn present(&mut self, d: usize, image: DisplayImage<'_>) -> io::Result<()>;
     /// Collects input since the last call; `false` once the user closed it.
     fn poll_input(&mut self, _out: &mut Vec<DisplayEvent>) -> bool {
         true
     }
-    /// Whether presenting already paces the loop (waits for vblank).
-    fn paces_itself(&self) -> bool {
-        false
+    /// Descriptors that become readable when the platform has news (a
+    /// flip completed); the loop then calls [`service`](Self::service).
+    fn wake_fds(&self) -> Vec<BorrowedFd<'_>> {
+        Vec::new()
     }
+    /// Handles what [`wake_fds`](Self::wake_fds) announced, without waiting.
+    fn service(&mut self) {}
     /// Writes a PNG of each display into `dir` (named after the display), if supported.
     fn screenshot(&self, _dir: &Path, _tag: &str) -> io::Result<()> {
         Ok(())

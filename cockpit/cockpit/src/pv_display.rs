@@ -20,8 +20,32 @@ pub type DomainNamer = Box<dyn Fn(u16) -> String + Send>;
 pub struct CompositorSink {
     sources: Sources,
     name: DomainNamer,
-    handles: HashMap<(u16, u32), SourceHandle>,
+    handles: HashMap<(u16, u32), Connected>,
     input: Option<InputHub>,
+}
+
+/// A connector the compositor shows, and the last picture it was given:
+/// a guest's flip says nothing of what it redrew, so the damage is what
+/// differs from that picture.
+struct Connected {
+    handle: SourceHandle,
+    last: Option<Frame>,
+}
+
+impl Connected {
+    /// Hands `frame` over with the damage since the last one.
+    fn submit(&mut self, frame: Frame, on_shown: Option<FlipDone>) {
+        let damage = self.last.as_ref().and_then(|old| frame.changes_from(old));
+        let rects = damage.as_ref().map(|d| d.rects());
+        self.last = Some(frame.clone());
+        match on_shown {
+            Some(done) => self.handle.submit_then(frame, rects, move || done.complete()),
+            None => match rects {
+                Some(r) => self.handle.submit_damaged(frame, r),
+                None => self.handle.submit(frame),
+            },
+        }
+    }
 }
 
 impl CompositorSink {
@@ -48,11 +72,12 @@ impl CompositorSink {
         let format = PixelFormat::from_fourcc(f.format).ok_or_else(|| format!("format {:?} is not composed", f.format))?;
         let bpp = format.bytes_per_pixel();
         let row = f.width as usize * bpp;
-        let mut pixels = Vec::with_capacity(row * f.height as usize);
-        for y in 0..f.height as u64 {
-            let at = f.offset as u64 + y * f.pitch as u64;
-            let line = f.memory.read_vec(at, row as u64).ok_or("the frame exceeds its buffer")?;
-            pixels.extend_from_slice(&line);
+        let mut pixels = vec![0u8; row * f.height as usize];
+        for (y, line) in pixels.chunks_exact_mut(row).enumerate() {
+            let at = f.offset as u64 + y as u64 * f.pitch as u64;
+            if !f.memory.read_into(at, line) {
+                return Err("the frame exceeds its buffer".into());
+            }
         }
         Frame::new(Arc::new(pixels), 0, f.width, f.height, row, format).map_err(|e| format!("{e:?}"))
     }
@@ -74,21 +99,21 @@ impl DisplaySink for CompositorSink {
         if let Some(hub) = &self.input {
             handle.set_input(Box::new(VkbdInput::new(hub.clone(), domain, output.width, output.height)));
         }
-        self.handles.insert((domain, output.index), handle);
+        self.handles.insert((domain, output.index), Connected { handle, last: None });
         Ok(())
     }
 
     fn configure(&mut self, domain: u16, connector: u32, frame: Option<vdispl_back::Frame>) -> Result<(), SinkError> {
-        let handle = self.handles.get(&(domain, connector)).ok_or("connector was never added")?;
+        let conn = self.handles.get_mut(&(domain, connector)).ok_or("connector was never added")?;
         if let Some(f) = frame {
-            handle.submit(Self::convert(&f)?);
+            conn.submit(Self::convert(&f)?, None);
         }
         Ok(())
     }
 
     fn flip(&mut self, frame: vdispl_back::Frame, done: FlipDone) -> Result<(), SinkError> {
-        let handle = self.handles.get(&(frame.domain, frame.connector)).ok_or("connector was never added")?;
-        handle.submit_then(Self::convert(&frame)?, None, move || done.complete());
+        let conn = self.handles.get_mut(&(frame.domain, frame.connector)).ok_or("connector was never added")?;
+        conn.submit(Self::convert(&frame)?, Some(done));
         Ok(())
     }
 

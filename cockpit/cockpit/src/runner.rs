@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cockpit_core::{Compositor, DisplayEvent, Layout};
+use cockpit_core::{Compositor, DisplayEvent, Layout, Role};
 use cockpit_wayland::WaylandServer;
 
 use pv_config::BackendConfig;
@@ -93,15 +93,14 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
     let mut events: Vec<DisplayEvent> = Vec::new();
     let mut frames = 0u64;
     let mut composed = 0u64;
-    let mut presented = false;
     let mut first_seen = vec![false; comp.layout().sources.len()];
+    let order = display_order(comp.layout());
     loop {
-        // A platform that waits for vblank paces frames it presents; idle
-        // frames (nothing changed) are paced here.
-        if !(platform.paces_itself() && presented) {
-            wait_until(next, wayland.as_mut())?;
-            next = (next + period).max(Instant::now() - period);
-        }
+        // Frames come at the refresh rate. Presenting never waits (a
+        // display's flips complete while the loop sleeps), so no display
+        // holds back another.
+        wait_until(next, wayland.as_mut(), platform)?;
+        next = (next + period).max(Instant::now() - period);
         if let Some(w) = wayland.as_mut() {
             w.dispatch()?;
         }
@@ -119,13 +118,14 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
             // Deliver the input just routed to Wayland clients.
             w.dispatch()?;
         }
-        let stats = comp.render(Instant::now());
-        composed += stats.composed_pixels;
-        presented = false;
-        for (d, changed) in stats.changed.iter().enumerate() {
-            if *changed {
+        comp.take_frames(Instant::now());
+        // Each display is composed and handed over in turn, the cluster's
+        // first: no other display's composition comes before its frame.
+        for &d in &order {
+            let (changed, _, pixels) = comp.render_display(d);
+            composed += pixels;
+            if changed {
                 platform.present(d, comp.image(d))?;
-                presented = true;
             }
         }
         comp.frame_presented();
@@ -168,32 +168,46 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
     Ok(())
 }
 
-/// Sleeps until `deadline`, waking early to serve Wayland clients.
-fn wait_until(deadline: Instant, mut wayland: Option<&mut WaylandServer>) -> io::Result<()> {
+/// Displays in the order they are composed: those showing a cluster or
+/// telltale source first, then the others, each group in layout order.
+fn display_order(layout: &Layout) -> Vec<usize> {
+    let safety = |d: usize| layout.sources.iter().any(|s| s.display == d && s.role != Role::Normal);
+    let mut order: Vec<usize> = (0..layout.displays.len()).collect();
+    order.sort_by_key(|&d| !safety(d));
+    order
+}
+
+/// Sleeps until `deadline`, waking early to serve Wayland clients and the
+/// platform's news (completed flips).
+fn wait_until(deadline: Instant, mut wayland: Option<&mut WaylandServer>, platform: &mut dyn Platform) -> io::Result<()> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
     loop {
         let now = Instant::now();
         if now >= deadline {
             return Ok(());
         }
         let timeout = deadline - now;
-        match wayland.as_deref_mut() {
-            None => std::thread::sleep(timeout),
-            Some(w) => {
-                let ready = {
-                    let fds = w.poll_fds();
-                    let mut pfds = [
-                        rustix::event::PollFd::new(&fds[0], rustix::event::PollFlags::IN),
-                        rustix::event::PollFd::new(&fds[1], rustix::event::PollFlags::IN),
-                    ];
-                    let ts = rustix::event::Timespec {
-                        tv_sec: timeout.as_secs() as _,
-                        tv_nsec: timeout.subsec_nanos() as _,
-                    };
-                    rustix::event::poll(&mut pfds, Some(&ts)).map_err(io::Error::from)?
-                };
-                if ready > 0 {
-                    w.dispatch()?;
-                }
+        let ts = Timespec { tv_sec: timeout.as_secs() as _, tv_nsec: timeout.subsec_nanos() as _ };
+        let (client_news, platform_news) = {
+            let wl = wayland.as_deref_mut().map(|w| w.poll_fds());
+            let mut pfds: Vec<PollFd<'_>> = wl.iter().flat_map(|f| f.iter().map(|fd| PollFd::new(fd, PollFlags::IN))).collect();
+            let n_wl = pfds.len();
+            let plat = platform.wake_fds();
+            pfds.extend(plat.iter().map(|fd| PollFd::new(fd, PollFlags::IN)));
+            if pfds.is_empty() {
+                std::thread::sleep(timeout);
+                return Ok(());
+            }
+            rustix::event::poll(&mut pfds, Some(&ts)).map_err(io::Error::from)?;
+            let ready = |p: &PollFd<'_>| !p.revents().is_empty();
+            (pfds[..n_wl].iter().any(ready), pfds[n_wl..].iter().any(ready))
+        };
+        if platform_news {
+            platform.service();
+        }
+        if client_news {
+            if let Some(w) = wayland.as_deref_mut() {
+                w.dispatch()?;
             }
         }
     }

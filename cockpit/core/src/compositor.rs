@@ -240,10 +240,7 @@ impl Compositor {
 
     /// Takes the sources' new frames, runs the watchdog, and composes what changed.
     pub fn render(&mut self, now: Instant) -> FrameStats {
-        let started = *self.started.get_or_insert(now);
-        for i in 0..self.layers.len() {
-            self.update_layer(i, now, started);
-        }
+        self.take_frames(now);
         let mut stats = FrameStats::default();
         for d in 0..self.displays.len() {
             let (changed, direct, pixels) = self.render_display(d);
@@ -357,8 +354,21 @@ impl Compositor {
         self.displays[cfg.display].damage.add_all(&dmg);
     }
 
-    /// Returns (changed, direct, pixels composed).
-    fn render_display(&mut self, d: usize) -> (bool, bool, u64) {
+    /// Takes the sources' new frames (at most one per source, the newest:
+    /// a producer flipping faster than the refresh costs no more than one
+    /// that keeps up) and runs the watchdog. Then
+    /// [`render_display`](Self::render_display) composes each display.
+    pub fn take_frames(&mut self, now: Instant) {
+        let started = *self.started.get_or_insert(now);
+        for i in 0..self.layers.len() {
+            self.update_layer(i, now, started);
+        }
+    }
+
+    /// Composes what changed on display `d` since its last frame, after
+    /// [`take_frames`](Self::take_frames). Returns (changed, scanned out
+    /// directly, pixels composed).
+    pub fn render_display(&mut self, d: usize) -> (bool, bool, u64) {
         let ds = &mut self.displays[d];
         ds.changed = false;
         ds.out_damage.clear();

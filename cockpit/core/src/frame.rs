@@ -3,7 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::damage::Damage;
 use crate::format::PixelFormat;
+use crate::geom::Rect;
 
 /// The memory behind a frame: a guest's granted pages, a Wayland client's
 /// copied buffer, or a plain vector. Its length must not change while shared.
@@ -157,6 +159,40 @@ impl Frame {
         &self.data.bytes()[start..start + self.width as usize * self.format.bytes_per_pixel()]
     }
 
+    /// What changed from `old` to this frame, in buffer coordinates: bands
+    /// of changed rows, each as wide as its changed pixels, for a producer
+    /// that hands over whole pictures without saying what it redrew (a
+    /// guest's page flip). `None` when the two cannot be compared (another
+    /// size or format, or memory that no longer holds them).
+    pub fn changes_from(&self, old: &Frame) -> Option<Damage> {
+        if (old.width, old.height, old.format) != (self.width, self.height, self.format) {
+            return None;
+        }
+        let (new_rows, old_rows) = (self.rows()?, old.rows()?);
+        let bpp = self.format.bytes_per_pixel();
+        let mut damage = Damage::new();
+        // The band being built: its first row and the union of its spans.
+        let mut band: Option<(usize, usize, usize)> = None;
+        let close = |band: Option<(usize, usize, usize)>, end: usize, damage: &mut Damage| {
+            if let Some((y0, x0, x1)) = band {
+                damage.add(Rect::new(x0 as i32, y0 as i32, (x1 - x0) as i32, (end - y0) as i32));
+            }
+        };
+        for y in 0..self.height as usize {
+            match changed_span(old_rows.row(y), new_rows.row(y), bpp) {
+                Some((a, b)) => {
+                    band = Some(match band {
+                        Some((y0, x0, x1)) => (y0, x0.min(a), x1.max(b)),
+                        None => (y, a, b),
+                    })
+                }
+                None => close(band.take(), y, &mut damage),
+            }
+        }
+        close(band, self.height as usize, &mut damage);
+        Some(damage)
+    }
+
     /// Row access through one look at the data, or `None` if it no longer
     /// holds every row. Drawing goes through this so memory revoked halfway
     /// through a frame is never indexed past its end.
@@ -233,6 +269,16 @@ impl<'a> Rows<'a> {
         })?;
         Some((words, self.offset / 4, self.stride / 4))
     }
+}
+
+/// The first and one-past-last pixel where rows `a` and `b` differ.
+fn changed_span(a: &[u8], b: &[u8], bpp: usize) -> Option<(usize, usize)> {
+    if a == b {
+        return None;
+    }
+    let first = a.iter().zip(b).position(|(x, y)| x != y)?;
+    let last = a.iter().zip(b).rposition(|(x, y)| x != y)?;
+    Some((first / bpp, last / bpp + 1))
 }
 
 impl fmt::Debug for Frame {

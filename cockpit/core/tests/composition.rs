@@ -317,3 +317,31 @@ fn sources_hidden_behind_an_opaque_one_are_not_composed() {
     assert_eq!(st.composed_pixels, 2 * 64, "a translucent top needs the one below");
     assert_eq!(c.snapshot(0).get(3, 3), 0xff7f_0000);
 }
+
+#[test]
+fn a_flipped_picture_is_damaged_only_where_it_changed() {
+    let px = |marks: &[(usize, usize)]| {
+        let mut v = vec![A; 64 * 32];
+        for &(x, y) in marks {
+            v[y * 64 + x] = B;
+        }
+        Frame::from_pixels(&v, 64, 32, PixelFormat::Xrgb8888).unwrap()
+    };
+    let old = px(&[(3, 1)]);
+    let new = px(&[(10, 5), (12, 6), (40, 20)]);
+    let d = new.changes_from(&old).unwrap();
+    let mut rects = d.rects().to_vec();
+    rects.sort_by_key(|r| (r.y, r.x));
+    // The old mark's row; rows 5-6 as one band as wide as both marks; row 20.
+    assert_eq!(
+        rects,
+        vec![
+            cockpit_core::Rect::new(3, 1, 1, 1),
+            cockpit_core::Rect::new(10, 5, 3, 2),
+            cockpit_core::Rect::new(40, 20, 1, 1)
+        ]
+    );
+    assert!(new.changes_from(&new).unwrap().is_empty());
+    // Another size cannot be compared: all of it is new.
+    assert!(Frame::solid(8, 8, PixelFormat::Xrgb8888, A).changes_from(&old).is_none());
+}

@@ -50,6 +50,16 @@ impl Shm {
         Some(v)
     }
 
+    /// Copies `buf.len()` bytes out into `buf`, or returns `false` (and
+    /// leaves `buf` alone) if the range is outside the area.
+    pub fn read_into(&self, offset: u64, buf: &mut [u8]) -> bool {
+        if !self.contains(offset, buf.len() as u64) {
+            return false;
+        }
+        self.0.read_bytes(offset as usize, buf);
+        true
+    }
+
     /// Copies `data` in, or returns `false` if it would not fit.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> bool {
         if !self.contains(offset, data.len() as u64) {

@@ -121,15 +121,20 @@ mod guest {
         let mut t = Screen::new(&mut d, lamps.width, lamps.height, ARGB8888)?;
         let start = now_ms();
         let mut next = start;
+        let mut last_report = start;
         // Pipelined: the next picture is drawn while the compositor shows
         // the last one; a buffer is written only once the flip after it
         // is done (so it is no longer on screen).
         let mut pending: Option<usize> = None;
+        // Where the time goes, per report: drawing, waiting for the
+        // compositor, copying into the shared buffers.
+        let mut spent = [0u64; 3];
         for k in 0u64.. {
             let (slot, first) = ((k % 2) as usize, k == 0);
             let ms = now_ms();
             gauge.draw(&mut g.pixels(), speed_at(ms));
             telltales(&mut t.pixels(), ms);
+            let drawn = now_ms();
             let shown = match pending.take() {
                 Some(p) => {
                     d.wait_flip_done(0, g.fbs[p], TIMEOUT_MS)?;
@@ -138,8 +143,13 @@ mod guest {
                 }
                 None => false,
             };
+            let waited = now_ms();
             g.show(&mut d, 0, slot, first)?;
             t.show(&mut d, 1, slot, first)?;
+            let copied = now_ms();
+            spent[0] += drawn - ms;
+            spent[1] += waited - drawn;
+            spent[2] += copied - waited;
             if first {
                 *frames += 1;
             } else {
@@ -148,8 +158,15 @@ mod guest {
             if shown {
                 *frames += 1;
                 if *frames % REPORT == 0 {
-                    let secs = (now_ms() - start) as f32 / 1000.0;
-                    println!("cluster: frame {} shown ({:.1} fps this session)", *frames, k as f32 / secs.max(0.001));
+                    let now = now_ms();
+                    let secs = (now - last_report) as f32 / 1000.0;
+                    last_report = now;
+                    let [draw, wait, copy] = core::mem::take(&mut spent).map(|t| t / REPORT);
+                    println!(
+                        "cluster: frame {} shown ({:.1} fps over the last {REPORT}; per frame {draw} ms drawing, {wait} ms waiting for the compositor, {copy} ms handing over)",
+                        *frames,
+                        REPORT as f32 / secs.max(0.001)
+                    );
                     if d.backend_state() != XenbusState::Connected {
                         println!("cluster: the display backend left ({:?}); closing", d.backend_state());
                         return d.disconnect(TIMEOUT_MS).map(drop);
@@ -160,7 +177,9 @@ mod guest {
             let now = now_ms();
             if now < next {
                 sleep_ms(next - now);
-            } else {
+            } else if now - next > PERIOD_MS {
+                // Far behind (a stall): start the beat again from now. A
+                // frame a little late is caught up by the next one.
                 next = now;
             }
         }

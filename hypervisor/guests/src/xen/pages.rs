@@ -129,20 +129,32 @@ impl RingMemory for Pages {
         if !self.check(offset, data.len(), 1) {
             return;
         }
-        let mut i = 0;
-        // Whole words where aligned: a frame is 300 KiB.
-        while i < data.len() {
-            let at = offset + i;
-            if at % 8 == 0 && data.len() - i >= 8 {
-                let w = u64::from_le_bytes(data[i..i + 8].try_into().expect("8 bytes"));
-                // SAFETY: in range and 8-byte aligned.
-                unsafe { self.base.as_ptr().add(at).cast::<u64>().write_volatile(w) };
-                i += 8;
-            } else {
-                // SAFETY: in range.
-                unsafe { self.base.as_ptr().add(at).write_volatile(data[i]) };
-                i += 1;
-            }
+        // Bytes up to an 8-byte boundary, whole words, then the tail: a
+        // frame is hundreds of KiB, so the word loop is kept tight.
+        let head = (8 - (self.base.as_ptr() as usize + offset) % 8) % 8;
+        let head = head.min(data.len());
+        let (first, rest) = data.split_at(head);
+        let words = rest.chunks_exact(8);
+        let tail = words.remainder();
+        for (i, &b) in first.iter().enumerate() {
+            // SAFETY: `offset + i` is in range (checked above).
+            unsafe { self.base.as_ptr().add(offset + i).write_volatile(b) };
+        }
+        let at = offset + head;
+        // SAFETY: `at` is 8-byte aligned (the head took care of it) and the
+        // words end within `offset + data.len()`, which is in range.
+        let dst = unsafe { self.base.as_ptr().add(at).cast::<u64>() };
+        let mut n = 0;
+        for w in words {
+            let v = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            // SAFETY: word `n` lies within the words counted above.
+            unsafe { dst.add(n).write_volatile(v) };
+            n += 1;
+        }
+        let at = at + n * 8;
+        for (i, &b) in tail.iter().enumerate() {
+            // SAFETY: in range: the tail ends at `offset + data.len()`.
+            unsafe { self.base.as_ptr().add(at + i).write_volatile(b) };
         }
     }
 
