@@ -79,7 +79,8 @@ enum Cmd {
     Bench {
         /// What to measure: `image` (default), `boot`, `rtds`, `xen` (ours
         /// against Xen 4.17; `--runs` × 200 round trips), `pv`, `cockpit`
-        /// `cockpit-boot` (the cockpit sample's power-on to first frames) or
+        /// `cockpit-boot` (the cockpit sample's power-on to first frames),
+        /// `cockpit-load` (the cluster's frame times with the IVI idle and loaded) or
         /// `flash` (writing an image against dd).
         #[arg(default_value = "image")]
         what: String,
@@ -330,12 +331,14 @@ fn run(cmd: Cmd) -> Result<(), String> {
             "flash" => bench::flash(runs, "linux-side-by-side"),
             // The cockpit sample: power-on to each guest's first frame.
             "cockpit-boot" => bench::cockpit_boot(runs),
+            // The cockpit sample: the cluster's frame times, IVI idle and loaded.
+            "cockpit-load" => bench::cockpit_load(30),
             // The compositor against pixman, per operation (cockpit/bench).
             "cockpit" => {
                 let st = cargo().current_dir(artifacts::root()).args(["run", "--quiet", "--release", "-p", "cockpit-bench"]).status().map_err(|e| e.to_string())?;
                 if st.success() { Ok(()) } else { Err("cockpit-bench failed".into()) }
             }
-            other => Err(format!("unknown benchmark `{other}`: image, boot, rtds, xen, pv, cockpit, cockpit-boot, flash")),
+            other => Err(format!("unknown benchmark `{other}`: image, boot, rtds, xen, pv, cockpit, cockpit-boot, cockpit-load, flash")),
         },
         Cmd::Interop(a) => xtask::interop::cli(a),
         Cmd::Fuzz { targets, runs } => {

@@ -105,6 +105,9 @@ impl QemuCommand {
     pub fn new(machine: &Machine) -> QemuCommand {
         let mut c = QemuCommand { machine: machine.clone(), args: Vec::new() };
         c.push(["-nodefaults", "-no-reboot"]);
+        // Host threads named after what they run ("CPU 3/TCG"): benchmarks
+        // find an emulated CPU's thread by it.
+        c.push(["-name", "cockpit,debug-threads=on"]);
         c.push(["-machine", &machine.machine, "-cpu", &machine.cpu]);
         c.push(["-smp", &machine.smp.to_string(), "-m", &machine.memory]);
         if let Some(dtb) = &machine.dtb {
@@ -333,6 +336,11 @@ pub struct Console {
 }
 
 impl Console {
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn start(mut cmd: Command) -> Result<Console, String> {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();

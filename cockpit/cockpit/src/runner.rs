@@ -151,11 +151,17 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
         if opts.stats_every.is_some_and(|n| frames.is_multiple_of(n)) {
             let secs = start.elapsed().as_secs_f64();
             let per_source: Vec<String> = comp.source_frames().map(|(name, n)| format!("{name}={n}")).collect();
+            let times: Vec<String> = comp
+                .take_frame_times()
+                .into_iter()
+                .filter_map(|(name, t)| frame_time_summary(t).map(|s| format!("{name} {s}")))
+                .collect();
             eprintln!(
-                "cockpit: {frames} frames in {secs:.1} s ({:.1} fps), {:.0} pixels composed per frame; frames from sources: {}",
+                "cockpit: {frames} frames in {secs:.1} s ({:.1} fps), {:.0} pixels composed per frame; frames from sources: {}; frame times since the last line (ms, p50/p99/max): {}",
                 frames as f64 / secs,
                 composed as f64 / frames as f64,
-                per_source.join(" ")
+                per_source.join(" "),
+                times.join(", ")
             );
         }
         if opts.frames.is_some_and(|n| frames >= n) || opts.duration.is_some_and(|d| start.elapsed() >= d) {
@@ -166,6 +172,16 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
         platform.screenshot(dir, "")?;
     }
     Ok(())
+}
+
+/// `p50/p99/max` of `times` in milliseconds, or `None` without any.
+fn frame_time_summary(mut times: Vec<Duration>) -> Option<String> {
+    if times.is_empty() {
+        return None;
+    }
+    times.sort_unstable();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+    Some(format!("{:.1}/{:.1}/{:.1}", at(0.5), at(0.99), at(1.0)))
 }
 
 /// Displays in the order they are composed: those showing a cluster or

@@ -24,6 +24,10 @@ use crate::input::{DisplayEvent, GuestEvent};
 use crate::layout::{AlphaMode, Fallback, FocusPolicy, Layout, Role, SourceConfig};
 use crate::source::{SourceId, Sources};
 
+/// Frame times kept per source between two looks (a bounded record,
+/// whatever a producer's rate).
+const MAX_FRAME_TIMES: usize = 4096;
+
 /// How much a stale source's last frame is darkened (of 255).
 const DIM: u8 = 90;
 /// The plate shown for a source that has no frame to dim.
@@ -81,6 +85,9 @@ struct LayerState {
     ever_connected: bool,
     /// New frames taken from the source (what a stall shows in).
     frames: u64,
+    /// Time between new frames since [`Compositor::take_frame_times`]
+    /// last looked, at most [`MAX_FRAME_TIMES`] of them.
+    frame_times: Vec<Duration>,
     /// With a `frozen` time: the last picture's fingerprint and when the
     /// picture last changed.
     fingerprint: Option<u64>,
@@ -155,6 +162,7 @@ impl Compositor {
                 status: SourceStatus::Waiting,
                 ever_connected: false,
                 frames: 0,
+                frame_times: Vec::new(),
                 fingerprint: None,
                 last_change: None,
             })
@@ -203,6 +211,17 @@ impl Compositor {
     /// compositor started, in layout order.
     pub fn source_frames(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
         self.layout.sources.iter().zip(&self.layers).map(|(s, l)| (s.name.as_str(), l.frames))
+    }
+
+    /// Each source's name and the times between the new frames it brought
+    /// since the last call (what smoothness is judged by), in layout order.
+    pub fn take_frame_times(&mut self) -> Vec<(String, Vec<Duration>)> {
+        self.layout
+            .sources
+            .iter()
+            .zip(&mut self.layers)
+            .map(|(s, l)| (s.name.clone(), std::mem::take(&mut l.frame_times)))
+            .collect()
     }
 
     /// The current placement of a source's frame, if it has one.
@@ -323,6 +342,11 @@ impl Compositor {
             }
             layer.frame = Some(frame);
             layer.placement = Some(placement);
+            if let Some(prev) = layer.last_flip {
+                if layer.frame_times.len() < MAX_FRAME_TIMES {
+                    layer.frame_times.push(now.saturating_duration_since(prev));
+                }
+            }
             layer.last_flip = Some(now);
             layer.frames += 1;
         }

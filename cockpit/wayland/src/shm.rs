@@ -1,7 +1,9 @@
 //! `wl_shm`: pools and buffers, checked against the memory the client
 //! really passed, and copied out with `pread` so no client memory is ever
 //! mapped into the compositor (a truncated pool is a short read and a
-//! protocol error, never a SIGBUS).
+//! protocol error, never a SIGBUS). A pool must be memory (a memfd, or a
+//! file on tmpfs or hugetlbfs): a read from anything else (a FUSE file, a
+//! disk) could block the compositor's thread, and every display with it.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -67,6 +69,16 @@ impl GlobalDispatch<WlShm, ()> for State {
     }
 }
 
+/// Whether `file` is plain memory, whose reads never wait on anything: a
+/// regular file on tmpfs (memfds, /dev/shm) or hugetlbfs.
+fn is_memory(file: &File) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+    let regular = file.metadata().is_ok_and(|m| m.file_type().is_file());
+    let fs = rustix::fs::fstatfs(file).map(|s| s.f_type as i64);
+    regular && fs.is_ok_and(|t| t == TMPFS_MAGIC || t == HUGETLBFS_MAGIC)
+}
+
 /// The size of the file behind `file`, as the kernel sees it now.
 fn file_len(file: &File) -> u64 {
     file.metadata().map(|m| m.len()).unwrap_or(0)
@@ -82,9 +94,15 @@ impl Dispatch<WlShm, ()> for State {
                 size: Mutex::new(size.max(0) as usize),
                 shm: shm.clone(),
             });
+            let memory = is_memory(&pool.file);
             init.init(id, pool);
             if size <= 0 {
                 shm.post_error(wl_shm::Error::InvalidStride, format!("pool size {size} is not positive"));
+            } else if !memory {
+                shm.post_error(
+                    wl_shm::Error::InvalidFd,
+                    "the pool's fd is not shared memory (a memfd or a file on tmpfs)".to_string(),
+                );
             } else if size as u64 > len {
                 shm.post_error(
                     wl_shm::Error::InvalidFd,

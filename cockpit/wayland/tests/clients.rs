@@ -113,6 +113,19 @@ fn a_client_lying_about_its_buffer_gets_a_protocol_error_and_others_carry_on() {
     let err = liar2.roundtrip().unwrap_err();
     assert!(err.contains("needs 16384 bytes; the pool has 1024"), "{err}");
 
+    // A pool on something that is not memory: a socket, whose reads
+    // would wait for its other end (as a FUSE file's would wait on its
+    // server) and block the compositor.
+    let mut liar3 = TestClient::connect(&h.socket);
+    let (_ls3, _lt3) = liar3.toplevel("org.example.radio");
+    let (sock, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    {
+        use std::os::fd::AsFd;
+        let _pool = liar3.shm.create_pool(sock.as_fd(), 4096, &liar3.qh, ());
+    }
+    let err = liar3.roundtrip().unwrap_err();
+    assert!(err.contains("not shared memory"), "{err}");
+
     // The honest client is still served and still shown.
     good.show(&gs, 32, 48, &vec![0xff_00ff00; 32 * 48]).unwrap();
     h.wait_for("the honest client's next frame", 10, |comp, _| {

@@ -7,6 +7,8 @@
 //! framebuffer to the sink; RESIZE changes the layout within the memory
 //! the frontend shared. vfb has no flip completion.
 
+use std::time::{Duration, Instant};
+
 use drm_fourcc::DrmFourcc;
 use pv_backend::{Ctx, Device, DeviceError};
 use pv_transport::xenbus::{self, XenbusState};
@@ -31,6 +33,11 @@ pub struct VfbConfig {
     /// `arm-abi` does not say whether `unsigned long` is 4 or 8 bytes;
     /// the SDK's guests are arm64.
     pub arm_abi: PdAbi,
+    /// Fewest milliseconds between two frames handed to the sink (each is
+    /// a copy of the whole framebuffer): UPDATEs that come faster are
+    /// gathered into the next frame, so a frontend's redraw storm costs
+    /// the driver domain no more than a display's refresh rate does.
+    pub min_frame_ms: u32,
 }
 
 impl Default for VfbConfig {
@@ -40,6 +47,7 @@ impl Default for VfbConfig {
             max_height: 4096,
             max_mem: 64 << 20,
             arm_abi: PdAbi::Bits64,
+            min_frame_ms: 16,
         }
     }
 }
@@ -68,6 +76,10 @@ pub struct VfbBackend {
     conn: Option<Conn>,
     fe_dom: u16,
     label: String,
+    /// When the last frame went to the sink.
+    last_frame: Option<Instant>,
+    /// An UPDATE that came too soon after the last frame, to show later.
+    owed: bool,
 }
 
 fn format_of(depth: u32) -> Option<DrmFourcc> {
@@ -102,6 +114,8 @@ impl VfbBackend {
             conn: None,
             fe_dom: 0,
             label: String::new(),
+            last_frame: None,
+            owed: false,
         }
     }
 
@@ -210,7 +224,16 @@ impl VfbBackend {
         }
         c.page.fence(Fence::Full);
         c.page.write_u32(page::OUT_CONS, cons);
-        if show {
+        let now = Instant::now();
+        let min = Duration::from_millis(u64::from(self.cfg.min_frame_ms));
+        let soon = self.last_frame.is_some_and(|t| now.saturating_duration_since(t) < min);
+        if (show || self.owed) && soon {
+            self.owed = true;
+            return Ok(());
+        }
+        if show || self.owed {
+            self.owed = false;
+            self.last_frame = Some(now);
             let frame = self.frame(self.conn.as_ref().unwrap());
             self.sink
                 .configure(self.fe_dom, 0, Some(frame))
@@ -301,10 +324,16 @@ impl Device for VfbBackend {
     }
 
     fn tick_ms(&self) -> u32 {
-        20
+        // An owed frame goes out as soon as the rate allows.
+        if self.owed {
+            self.cfg.min_frame_ms.clamp(1, 20)
+        } else {
+            20
+        }
     }
 
     fn disconnect(&mut self, ctx: &Ctx) {
+        self.owed = false;
         if let Some(c) = self.conn.take() {
             let _ = ctx.ep.events.unbind(c.port);
         }

@@ -173,3 +173,57 @@ fn fbfront_updates_reach_the_sink_pixel_exact_and_bad_ones_close() {
     stop.store(true, Ordering::Relaxed);
     h.join().unwrap();
 }
+
+#[test]
+fn a_storm_of_updates_is_gathered_into_frames_at_the_configured_rate_and_the_last_picture_shows() {
+    testlog::init();
+    let lb = Loopback::new();
+    let dir = std::env::temp_dir().join(format!("vfb-storm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let written = Arc::new(Mutex::new(Vec::new()));
+    let (d2, w2) = (dir.clone(), written.clone());
+    let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
+    sup.serve_kind(
+        "vfb",
+        Box::new(move |_| {
+            let s = PngSink::new(d2.clone());
+            w2.lock().unwrap().push(s.written.clone());
+            // A wide interval, so the storm below surely falls inside it.
+            let cfg = VfbConfig { min_frame_ms: 1000, ..VfbConfig::default() };
+            Some(Box::new(VfbBackend::new(cfg, Box::new(s))))
+        }),
+    );
+    let stop = sup.stop_flag();
+    let h = std::thread::spawn(move || sup.run().unwrap());
+    let s = spec(1);
+    create_device(&*lb.xenstore(0), &s).unwrap();
+    wait_be(&lb, &s, XenbusState::InitWait);
+    let (w, hgt) = (16u32, 8u32);
+    let fe = fbfront(&lb, &s, w, hgt, 1);
+    wait_be(&lb, &s, XenbusState::Connected);
+    let frames = || written.lock().unwrap()[0].lock().unwrap().clone();
+    let all = OutEvent::Update { x: 0, y: 0, width: w as i32, height: hgt as i32 };
+    // 50 redraws back to back, each in a new shade: the first is shown at
+    // once, the rest are owed until the interval has passed.
+    for shade in 1..=50u8 {
+        for i in 0..(w * hgt) as usize {
+            fe.fb.write_bytes(i * 4, &[shade, 0, 0, 0]);
+        }
+        fe.send(all);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while frames().len() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let files = frames();
+    // The connect's frame, the first redraw's, and one for the other 49.
+    assert_eq!(files.len(), 3, "{files:?}");
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&files[2]).unwrap()));
+    let mut r = dec.read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    r.next_frame(&mut buf).unwrap();
+    assert_eq!(&buf[..4], &[0, 0, 50, 255], "the last redraw is what shows");
+    stop.store(true, Ordering::Relaxed);
+    h.join().unwrap();
+}

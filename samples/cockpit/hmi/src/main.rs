@@ -4,12 +4,17 @@
 //! out, and plays a chime (`aplay` on snd-xen-front). Every change is
 //! printed (`hmi: tile N on`), which is what the tests read besides the
 //! screen. F12 crashes the whole IVI (a kernel panic through sysrq), to
-//! show that the cluster carries on and the IVI comes back.
+//! show that the cluster carries on and the IVI comes back. F11 turns a
+//! load on and off: a busy loop on every CPU and the whole screen redrawn
+//! as fast as it goes (a flip storm), what `cargo xtask bench
+//! cockpit-load` measures the cluster under.
 #![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use evdev::{AbsoluteAxisCode, Device, EventSummary, KeyCode};
@@ -61,7 +66,11 @@ impl Screen {
     }
 
     fn draw(&self, lit: &[bool]) -> Result<(), String> {
-        let mut px = vec![BACKGROUND; (self.width * self.height) as usize];
+        self.draw_on(lit, BACKGROUND)
+    }
+
+    fn draw_on(&self, lit: &[bool], background: u32) -> Result<(), String> {
+        let mut px = vec![background; (self.width * self.height) as usize];
         for (i, on) in lit.iter().enumerate() {
             let (tx, ty, w, h) = self.tile(i);
             let c = if *on { LIT[i] } else { (LIT[i] >> 2) & 0x003f_3f3f };
@@ -106,6 +115,34 @@ fn scale(v: i32, max: i32, size: u32) -> u32 {
 enum Input {
     Touch(u32, u32),
     Crash,
+    Load,
+}
+
+/// F11's load: every CPU busy, and the screen redrawn (in two alternating
+/// shades) as fast as writes go, until `on` is cleared.
+fn start_load(screen: Arc<Screen>, lit: Vec<bool>, on: Arc<AtomicBool>) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for _ in 0..cpus {
+        let on = on.clone();
+        std::thread::spawn(move || {
+            let mut x = 0u64;
+            while on.load(Ordering::Relaxed) {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        });
+    }
+    std::thread::spawn(move || {
+        let mut flips = 0u64;
+        while on.load(Ordering::Relaxed) {
+            let shade = if flips % 2 == 0 { BACKGROUND } else { 0x0018_1828 };
+            if screen.draw_on(&lit, shade).is_err() {
+                break;
+            }
+            flips += 1;
+        }
+        println!("hmi: load off after {flips} redraws");
+    });
+    println!("hmi: load on ({cpus} busy loops, a redraw storm)");
 }
 
 fn chime() {
@@ -117,7 +154,7 @@ fn chime() {
 }
 
 fn run() -> Result<(), String> {
-    let screen = Screen::open()?;
+    let screen = Arc::new(Screen::open()?);
     let mut lit = vec![false; LIT.len()];
     screen.draw(&lit)?;
     println!("hmi: {} tiles on a {}x{} screen", lit.len(), screen.width, screen.height);
@@ -145,6 +182,9 @@ fn run() -> Result<(), String> {
                         EventSummary::Key(_, KeyCode::KEY_F12, 1) => {
                             let _ = tx.send(Input::Crash);
                         }
+                        EventSummary::Key(_, KeyCode::KEY_F11, 1) => {
+                            let _ = tx.send(Input::Load);
+                        }
                         _ => {}
                     }
                 }
@@ -152,11 +192,26 @@ fn run() -> Result<(), String> {
         });
     }
     drop(tx);
+    let mut load: Option<Arc<AtomicBool>> = None;
     for input in rx {
-        let Input::Touch(x, y) = input else {
-            println!("hmi: F12: crashing the IVI");
-            std::fs::write("/proc/sysrq-trigger", "c").map_err(|e| format!("/proc/sysrq-trigger: {e}"))?;
-            continue;
+        let (x, y) = match input {
+            Input::Touch(x, y) => (x, y),
+            Input::Crash => {
+                println!("hmi: F12: crashing the IVI");
+                std::fs::write("/proc/sysrq-trigger", "c").map_err(|e| format!("/proc/sysrq-trigger: {e}"))?;
+                continue;
+            }
+            Input::Load => {
+                match load.take() {
+                    Some(on) => on.store(false, Ordering::Relaxed),
+                    None => {
+                        let on = Arc::new(AtomicBool::new(true));
+                        start_load(screen.clone(), lit.clone(), on.clone());
+                        load = Some(on);
+                    }
+                }
+                continue;
+            }
         };
         println!("hmi: touch at ({x}, {y})");
         if let Some(i) = screen.tile_at(x, y) {
