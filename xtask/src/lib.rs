@@ -17,6 +17,7 @@ pub mod initramfs;
 pub mod interop;
 pub mod qemu;
 pub mod toolchain;
+pub mod x11;
 
 /// The sample `cargo xtask run` boots when none is named.
 pub const DEFAULT_SAMPLE: &str = "two-partitions";

@@ -99,11 +99,13 @@ pub const UBOOT_QEMU_ARM64: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
 pub struct QemuCommand {
     machine: Machine,
     args: Vec<OsString>,
+    /// The X display for `-display gtk`, when not the caller's own.
+    x_display: Option<String>,
 }
 
 impl QemuCommand {
     pub fn new(machine: &Machine) -> QemuCommand {
-        let mut c = QemuCommand { machine: machine.clone(), args: Vec::new() };
+        let mut c = QemuCommand { machine: machine.clone(), args: Vec::new(), x_display: None };
         c.push(["-nodefaults", "-no-reboot"]);
         // Host threads named after what they run ("CPU 3/TCG"): benchmarks
         // find an emulated CPU's thread by it.
@@ -124,6 +126,12 @@ impl QemuCommand {
             self.args[i + 1] = "gtk,show-tabs=on,zoom-to-fit=off".into();
         }
         self
+    }
+
+    /// As [`window`](Self::window), on X display `display` (a test's Xvfb).
+    pub fn window_on_x(&mut self, display: &str) -> &mut Self {
+        self.x_display = Some(display.into());
+        self.window()
     }
 
     /// Whether the machine has a screen (a sample's GPU device).
@@ -264,6 +272,9 @@ impl QemuCommand {
         // Boards' own sound devices (the ZynqMP's DisplayPort audio) get no
         // host backend unless a caller names one.
         cmd.env("QEMU_AUDIO_DRV", "none");
+        if let Some(d) = &self.x_display {
+            cmd.env("DISPLAY", d).env_remove("WAYLAND_DISPLAY");
+        }
         Ok(cmd)
     }
 

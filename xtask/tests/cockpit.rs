@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use xtask::artifacts::{self, root};
 use xtask::interop::machine::{ev, Machine};
+use xtask::x11::{XScreen, Xvfb};
 
 /// Three domains, two of them Linux, boot under TCG.
 const BOOT: Duration = Duration::from_secs(300);
@@ -231,4 +232,63 @@ fn the_cockpit_shows_both_screens_takes_touches_and_outlives_an_ivi_crash() {
     let ended = t.lines().filter(|l| l.contains("cluster: display session ended")).count();
     assert!(ended <= 1, "the cluster lost its display more often than the one compositor restart:\n{t}");
     let _ = std::fs::write(work.join("console.log"), &t);
+}
+
+/// The dial's unlit ring on the cluster screen (cockpit-gauges).
+const RING_OFF: u32 = 0x2a_3a4a;
+
+/// Screenshots the X screen until `ok` holds, or panics with `what`.
+fn x_until(x: &Xvfb, c: &Cockpit, what: &str, ok: impl Fn(&XScreen) -> bool) -> XScreen {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = x.screenshot().unwrap_or_else(|e| panic!("{e}"));
+        if ok(&s) {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = s.save_png(&c.work.join("x-screen.png"));
+            panic!("{what} (the X screen is in {})\n{}", c.work.join("x-screen.png").display(), c.m.con.transcript());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+#[ignore = "boots the cockpit sample in QEMU's window under Xvfb: run with cargo xtask test"]
+fn the_cockpit_window_shows_the_screens_and_a_click_on_the_ivi_is_a_touch() {
+    // What `cargo xtask run --sample cockpit` shows a developer with a
+    // desktop: QEMU's GTK window, one tab per screen, 1:1; the mouse on
+    // the IVI's tab is a finger on the IVI.
+    let built = artifacts::build("cockpit", None, None).unwrap_or_else(|e| panic!("build the cockpit sample: {e}"));
+    xtask::toolchain::ensure_debian_packages(&["qemu-system-gui"], "QEMU's window for the sample's screens").unwrap();
+    let x = Xvfb::start(1400, 1100).unwrap();
+    let work = root().join("target/cockpit-sample/window");
+    let m = Machine::start_sample_in_window(&built, &work, &x.display).unwrap();
+    let mut c = Cockpit { m, work: work.clone(), shots: 0 };
+    c.wait(0, "cluster: frame 60 shown", BOOT);
+    c.wait(0, "hmi: 6 tiles on a 1024x600 screen", BOOT);
+
+    // The window opens on the first screen: the cluster, with its dial
+    // and a telltale lamp.
+    let cluster = x_until(&x, &c, "the cluster is not in QEMU's window", |s| {
+        s.count(RING_OFF) > 2000 && LAMP_COLOURS.iter().any(|&l| s.count(l) > 500)
+    });
+    let _ = cluster.save_png(&work.join("window-cluster.png"));
+
+    // Ctrl+Alt+2 shows the second screen, the IVI's (keys go to the window
+    // under the pointer: no window manager here).
+    let (rx, ry, rw, rh) = cluster.bounds_of(RING_OFF).unwrap();
+    x.xdotool(&["mousemove", &(rx + rw / 2).to_string(), &(ry + rh / 2).to_string()]).unwrap();
+    x.xdotool(&["key", "ctrl+alt+2"]).unwrap();
+    let ivi = x_until(&x, &c, "Ctrl+Alt+2 did not show the IVI's screen", |s| s.count(TILE0_OUT) > 20_000);
+    let (tx, ty, tw, th) = ivi.bounds_of(TILE0_OUT).unwrap();
+    let (cx, cy) = (tx + tw / 2, ty + th / 2);
+
+    // A click on the first tile, where the window shows it: a touch there.
+    let mark = c.m.con.log.len();
+    x.xdotool(&["mousemove", &cx.to_string(), &cy.to_string()]).unwrap();
+    x.xdotool(&["click", "1"]).unwrap();
+    c.wait(mark, "hmi: tile 0 on", Duration::from_secs(30));
+    let lit = x_until(&x, &c, "the clicked tile is not lit in QEMU's window", |s| s.at(cx, cy) == Some(TILE0_LIT));
+    let _ = lit.save_png(&work.join("window-ivi.png"));
 }

@@ -47,6 +47,8 @@ struct Screen {
     missed: [Vec<Rect>; BUFFERS],
     /// Flips refused in a row (logged at the first and then sparingly).
     failures: u64,
+    /// Frames that could not be drawn in a row (logged the same way).
+    draw_failures: u64,
     format: PixelFormat,
     width: u32,
     height: u32,
@@ -69,6 +71,8 @@ impl Screen {
 pub struct Kms {
     cards: Vec<Card>,
     screens: Vec<Screen>,
+    /// Failed reads of DRM events (logged sparingly).
+    event_errors: u64,
 }
 
 fn err(msg: String) -> io::Error {
@@ -222,12 +226,13 @@ impl Kms {
                 ready: None,
                 missed: [vec![all], vec![all], vec![all]],
                 failures: 0,
+                draw_failures: 0,
                 format,
                 width: d.width,
                 height: d.height,
             });
         }
-        Ok(Kms { cards, screens })
+        Ok(Kms { cards, screens, event_errors: 0 })
     }
 
     /// Takes the flip events the kernel has sent, without waiting, and
@@ -245,7 +250,10 @@ impl Kms {
             let events = match self.cards[ci].receive_events() {
                 Ok(evs) => evs.collect::<Vec<_>>(),
                 Err(e) => {
-                    eprintln!("cockpit: reading DRM events: {e}");
+                    self.event_errors += 1;
+                    if self.event_errors.is_power_of_two() {
+                        eprintln!("cockpit: reading DRM events ({} failed): {e}", self.event_errors);
+                    }
                     continue;
                 }
             };
@@ -327,11 +335,18 @@ impl Kms {
             }
             Ok(())
         })();
-        if copied.is_err() {
-            // Whatever was not copied is still missing.
-            s.missed[b] = vec![Rect::new(0, 0, w, h)];
+        match copied {
+            Ok(()) => {
+                s.ready = Some(b);
+                s.draw_failures = 0;
+            }
+            Err(_) => {
+                // Whatever was not copied is still missing, and a buffer
+                // that held an older picture is not flipped to.
+                s.missed[b] = vec![Rect::new(0, 0, w, h)];
+                s.draw_failures += 1;
+            }
         }
-        s.ready = Some(b);
         copied
     }
 }
@@ -361,7 +376,10 @@ impl crate::platform::Platform for Kms {
         };
         if let Err(e) = drawn {
             // A display that cannot be drawn loses this frame, not the run.
-            eprintln!("cockpit: display \"{}\": drawing a frame: {e}", self.screens[d].name);
+            let s = &self.screens[d];
+            if s.draw_failures.is_power_of_two() {
+                eprintln!("cockpit: display \"{}\": drawing a frame ({} in a row): {e}", s.name, s.draw_failures);
+            }
         }
         self.flip_ready(d);
         Ok(())

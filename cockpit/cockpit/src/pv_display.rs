@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cockpit_core::{Frame, PixelFormat, SourceHandle, SourceKey, Sources};
 use vdispl_back::{DisplaySink, FlipDone, Output, SinkError};
@@ -22,7 +23,15 @@ pub struct CompositorSink {
     name: DomainNamer,
     handles: HashMap<(u16, u32), Connected>,
     input: Option<InputHub>,
+    min_flip: Duration,
 }
+
+/// Least time between two of a connector's flips copied in, by default (a
+/// display's refresh): a flip that comes sooner waits, and one that comes
+/// while another waits replaces it (the replaced one completes unshown),
+/// so a guest's flip storm costs the driver domain no more than 60
+/// frames a second.
+const MIN_FLIP: Duration = Duration::from_millis(16);
 
 /// A connector the compositor shows, and the last picture it was given:
 /// a guest's flip says nothing of what it redrew, so the damage is what
@@ -30,9 +39,22 @@ pub struct CompositorSink {
 struct Connected {
     handle: SourceHandle,
     last: Option<Frame>,
+    /// When the last flip was copied in.
+    last_copy: Option<Instant>,
+    /// A flip that came too soon after the last, to copy in later.
+    owed: Option<(vdispl_back::Frame, FlipDone)>,
 }
 
 impl Connected {
+    fn new(handle: SourceHandle) -> Self {
+        Connected { handle, last: None, last_copy: None, owed: None }
+    }
+
+    /// Whether a flip now would come less than `min` after the last one.
+    fn too_soon(&self, now: Instant, min: Duration) -> bool {
+        self.last_copy.is_some_and(|t| now.saturating_duration_since(t) < min)
+    }
+
     /// Hands `frame` over with the damage since the last one.
     fn submit(&mut self, frame: Frame, on_shown: Option<FlipDone>) {
         let damage = self.last.as_ref().and_then(|old| frame.changes_from(old));
@@ -50,7 +72,14 @@ impl Connected {
 
 impl CompositorSink {
     pub fn new(sources: Sources, name: DomainNamer) -> Self {
-        CompositorSink { sources, name, handles: HashMap::new(), input: None }
+        CompositorSink { sources, name, handles: HashMap::new(), input: None, min_flip: MIN_FLIP }
+    }
+
+    /// Copies in a connector's flips at most once per `interval` (16 ms by
+    /// default); the newest of those that came sooner is shown after it.
+    pub fn with_min_flip_interval(mut self, interval: Duration) -> Self {
+        self.min_flip = interval;
+        self
     }
 
     /// Touches and keys the layout routes to an output go to its domain's
@@ -99,7 +128,7 @@ impl DisplaySink for CompositorSink {
         if let Some(hub) = &self.input {
             handle.set_input(Box::new(VkbdInput::new(hub.clone(), domain, output.width, output.height)));
         }
-        self.handles.insert((domain, output.index), Connected { handle, last: None });
+        self.handles.insert((domain, output.index), Connected::new(handle));
         Ok(())
     }
 
@@ -112,9 +141,36 @@ impl DisplaySink for CompositorSink {
     }
 
     fn flip(&mut self, frame: vdispl_back::Frame, done: FlipDone) -> Result<(), SinkError> {
+        PixelFormat::from_fourcc(frame.format).ok_or_else(|| format!("format {:?} is not composed", frame.format))?;
         let conn = self.handles.get_mut(&(frame.domain, frame.connector)).ok_or("connector was never added")?;
+        let now = Instant::now();
+        if conn.too_soon(now, self.min_flip) {
+            if let Some((_, replaced)) = conn.owed.replace((frame, done)) {
+                replaced.complete();
+            }
+            return Ok(());
+        }
+        conn.last_copy = Some(now);
         conn.submit(Self::convert(&frame)?, Some(done));
         Ok(())
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        for (key, conn) in self.handles.iter_mut() {
+            if conn.owed.is_some() && !conn.too_soon(now, self.min_flip) {
+                let (frame, done) = conn.owed.take().expect("checked above");
+                conn.last_copy = Some(now);
+                match Self::convert(&frame) {
+                    Ok(f) => conn.submit(f, Some(done)),
+                    Err(e) => {
+                        // Answered already: the flip completes unshown.
+                        done.complete();
+                        eprintln!("cockpit: domain {} connector {}: a flip could not be shown: {e}", key.0, key.1);
+                    }
+                }
+            }
+        }
     }
 
     fn remove_outputs(&mut self, domain: u16) {

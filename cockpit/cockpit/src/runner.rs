@@ -118,6 +118,12 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
             // Deliver the input just routed to Wayland clients.
             w.dispatch()?;
         }
+        if let Some(w) = wayland.as_mut() {
+            w.take_commits()?;
+        }
+        // Flips that completed, and ready pictures whose flip was refused,
+        // are seen to every frame (not only when the DRM fd says so).
+        platform.service();
         comp.take_frames(Instant::now());
         // Each display is composed and handed over in turn, the cluster's
         // first: no other display's composition comes before its frame.
@@ -197,6 +203,9 @@ fn display_order(layout: &Layout) -> Vec<usize> {
 /// platform's news (completed flips).
 fn wait_until(deadline: Instant, mut wayland: Option<&mut WaylandServer>, platform: &mut dyn Platform) -> io::Result<()> {
     use rustix::event::{PollFd, PollFlags, Timespec};
+    // A platform fd that stays readable (its events cannot be read) is
+    // served a few times per wait, then left to the next frame: no spin.
+    let mut services = 0;
     loop {
         let now = Instant::now();
         if now >= deadline {
@@ -208,7 +217,7 @@ fn wait_until(deadline: Instant, mut wayland: Option<&mut WaylandServer>, platfo
             let wl = wayland.as_deref_mut().map(|w| w.poll_fds());
             let mut pfds: Vec<PollFd<'_>> = wl.iter().flat_map(|f| f.iter().map(|fd| PollFd::new(fd, PollFlags::IN))).collect();
             let n_wl = pfds.len();
-            let plat = platform.wake_fds();
+            let plat = if services < 4 { platform.wake_fds() } else { Vec::new() };
             pfds.extend(plat.iter().map(|fd| PollFd::new(fd, PollFlags::IN)));
             if pfds.is_empty() {
                 std::thread::sleep(timeout);
@@ -219,6 +228,7 @@ fn wait_until(deadline: Instant, mut wayland: Option<&mut WaylandServer>, platfo
             (pfds[..n_wl].iter().any(ready), pfds[n_wl..].iter().any(ready))
         };
         if platform_news {
+            services += 1;
             platform.service();
         }
         if client_news {

@@ -99,3 +99,69 @@ fn guest_framebuffers_are_composed_and_flips_wait_for_presentation() {
     stop.store(true, Ordering::Relaxed);
     backend.join().unwrap();
 }
+
+#[test]
+fn a_flip_storm_is_copied_in_once_per_interval_and_the_newest_picture_shows() {
+    let mut comp = Compositor::new(Layout::parse(LAYOUT, Path::new("layout.toml")).unwrap());
+    let lb = Loopback::new();
+    let sources = comp.sources();
+    let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
+    sup.serve_kind(
+        "vdispl",
+        Box::new(move |_| {
+            // A wide interval, so the flips below surely come within it.
+            let sink = CompositorSink::new(sources.clone(), Box::new(|dom| dom.to_string()))
+                .with_min_flip_interval(std::time::Duration::from_millis(500));
+            Some(Box::new(VdisplBackend::new(VdisplConfig::default(), Box::new(sink))))
+        }),
+    );
+    let stop: Arc<AtomicBool> = sup.stop_flag();
+    let backend = std::thread::spawn(move || sup.run().unwrap());
+    let spec = DeviceSpec {
+        be_kind: "vdispl".into(),
+        fe_kind: "vdispl".into(),
+        be_dom: 0,
+        fe_dom: 1,
+        dev_id: 0,
+        fe_nodes: vec![("be-alloc".into(), "0".into()), ("0/resolution".into(), "32x16".into()), ("0/unique-id".into(), "ivi".into())],
+        be_nodes: vec![],
+    };
+    create_device(&*lb.xenstore(0), &spec).unwrap();
+    let mut fe = VdisplFront::connect(lb.platform(1).open().unwrap(), 0, 5000).unwrap();
+    let xr24 = DrmFourcc::Xrgb8888 as u32;
+    let bufs: Vec<u64> = (0..3).map(|_| fe.create_dbuf(32, 16, 32).unwrap()).collect();
+    let want: Vec<Vec<u32>> = bufs.iter().zip([0, 100, 200]).map(|(&b, seed)| draw(&fe, b, seed)).collect();
+    let fbs: Vec<u64> = bufs.iter().map(|&b| fe.attach_fb(b, 32, 16, xr24).unwrap()).collect();
+    fe.set_config(0, SetConfig { fb_cookie: fbs[0], x: 0, y: 0, width: 32, height: 16, bpp: 32 }).unwrap();
+    let present = |comp: &mut Compositor| {
+        comp.render(Instant::now());
+        comp.frame_presented();
+    };
+    present(&mut comp);
+    let taken = |comp: &Compositor| comp.source_frames().next().unwrap().1;
+    assert_eq!(taken(&comp), 1);
+
+    // Three flips back to back: the first is copied in, the second waits,
+    // the third replaces it (which completes without being shown).
+    fe.page_flip(0, fbs[1]).unwrap();
+    fe.page_flip(0, fbs[2]).unwrap();
+    fe.page_flip(0, fbs[0]).unwrap();
+    fe.wait_flip_done(0, fbs[2], 3000).expect("the replaced flip completes");
+    present(&mut comp);
+    assert_eq!(shown(&comp), want[1], "the first flip of the storm shows at once");
+    fe.wait_flip_done(0, fbs[1], 3000).expect("flip done once presented");
+
+    // After the interval the newest flip is copied in and shown.
+    let t0 = Instant::now();
+    while shown(&comp) != want[0] {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5), "the storm's last picture never showed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        present(&mut comp);
+    }
+    fe.wait_flip_done(0, fbs[0], 3000).expect("the last flip completes once shown");
+    assert_eq!(taken(&comp), 3, "the configuration, the first flip and the last: the replaced one was never copied");
+
+    drop(fe);
+    stop.store(true, Ordering::Relaxed);
+    backend.join().unwrap();
+}

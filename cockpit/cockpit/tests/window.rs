@@ -2,6 +2,8 @@
 //! display, and an X screenshot (`xwd`) shows the simulated cluster and IVI.
 
 use std::process::{Child, Command, Stdio};
+
+use xtask::x11::{XScreen, Xvfb};
 use std::time::{Duration, Instant};
 
 struct Kill(Child);
@@ -13,75 +15,11 @@ impl Drop for Kill {
     }
 }
 
-/// An X screen: width, height and `0xRRGGBB` pixels.
-struct Screen {
-    width: usize,
-    height: usize,
-    pixels: Vec<u32>,
-}
-
-/// Parses an XWD dump of a 24/32-bit TrueColor screen (what Xvfb gives).
-fn parse_xwd(b: &[u8]) -> Screen {
-    let be = |i: usize| u32::from_be_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
-    let (header_size, version, format, bpp) = (be(0) as usize, be(1), be(2), be(11));
-    assert_eq!((version, format, bpp), (7, 2, 32), "an XWD ZPixmap of 32 bits per pixel");
-    let (width, height, byte_order, bytes_per_line, ncolors) = (be(4) as usize, be(5) as usize, be(7), be(12) as usize, be(19) as usize);
-    let (rmask, gmask, bmask) = (be(14), be(15), be(16));
-    assert_eq!((rmask, gmask, bmask), (0xff0000, 0xff00, 0xff));
-    let data = &b[header_size + 12 * ncolors..];
-    let mut pixels = Vec::with_capacity(width * height);
-    for y in 0..height {
-        for x in 0..width {
-            let p = &data[y * bytes_per_line + 4 * x..][..4];
-            let v = if byte_order == 0 {
-                u32::from_le_bytes([p[0], p[1], p[2], p[3]])
-            } else {
-                u32::from_be_bytes([p[0], p[1], p[2], p[3]])
-            };
-            pixels.push(v & 0xff_ffff);
-        }
-    }
-    Screen { width, height, pixels }
-}
-
-fn start_xvfb() -> (Kill, String) {
-    for n in 0..20 {
-        let disp = format!(":{}", 90 + (std::process::id() as usize + n) % 400);
-        let lock = format!("/tmp/.X{}-lock", &disp[1..]);
-        if std::path::Path::new(&lock).exists() {
-            continue;
-        }
-        let child = Command::new("Xvfb")
-            .args([&disp, "-screen", "0", "1280x1100x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb (Debian package xvfb)");
-        let xvfb = Kill(child);
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(10) {
-            let ok = Command::new("xwd")
-                .args(["-root", "-silent", "-display", &disp])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            if ok.is_ok_and(|s| s.success()) {
-                return (xvfb, disp);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    panic!("could not start Xvfb");
-}
-
-fn count(s: &Screen, rgb: u32) -> usize {
-    s.pixels.iter().filter(|&&p| p == rgb).count()
-}
-
 #[test]
 #[ignore = "needs xvfb, x11-apps and xdotool: run with cargo xtask test"]
 fn the_simulator_shows_both_displays_in_windows_under_xvfb() {
-    let (_xvfb, disp) = start_xvfb();
+    let xvfb = Xvfb::start(1280, 1100).unwrap();
+    let disp = xvfb.display.clone();
     let cockpit = Kill(
         Command::new(env!("CARGO_BIN_EXE_cockpit"))
             .args(["sim", "--output", "window", "--seconds", "30", "--wayland-socket", "none"])
@@ -94,46 +32,34 @@ fn the_simulator_shows_both_displays_in_windows_under_xvfb() {
     // (0x05070a) must both be on the X screen.
     let t0 = Instant::now();
     let shot = loop {
-        let out = Command::new("xwd")
-            .args(["-root", "-silent", "-display", &disp])
-            .output()
-            .expect("xwd (Debian package x11-apps)");
-        let s = parse_xwd(&out.stdout);
-        if count(&s, 0x1e88e5) > 60_000 && count(&s, 0x05070a) > 200_000 {
+        let s = xvfb.screenshot().unwrap();
+        if s.count(0x1e88e5) > 60_000 && s.count(0x05070a) > 200_000 {
             break s;
         }
         assert!(
             t0.elapsed() < Duration::from_secs(25),
             "the simulator's windows did not appear (top bar {} px, cluster {} px)",
-            count(&s, 0x1e88e5),
-            count(&s, 0x05070a)
+            s.count(0x1e88e5),
+            s.count(0x05070a)
         );
         std::thread::sleep(Duration::from_millis(300));
     };
     assert_eq!((shot.width, shot.height), (1280, 1100));
     // The IVI's six tiles (0x2b3240) are there too.
-    assert!(count(&shot, 0x2b3240) > 6 * 250 * 150, "tiles: {}", count(&shot, 0x2b3240));
+    assert!(shot.count(0x2b3240) > 6 * 250 * 150, "tiles: {}", shot.count(0x2b3240));
     save(&shot, "cockpit-sim-xvfb.png");
 
     // A click in the centre window's "NAV" tile is a touch routed to the
     // simulated IVI, which lights the tile (0x43a047). The centre window
     // sits below the cluster's (384 + 8 pixels down); NAV is the middle tile.
-    let xdo = |args: &[&str]| {
-        let ok = Command::new("xdotool")
-            .args(args)
-            .env("DISPLAY", &disp)
-            .status()
-            .expect("xdotool (Debian package xdotool)");
-        assert!(ok.success(), "xdotool {args:?}");
-    };
+    let xdo = |args: &[&str]| xvfb.xdotool(args).unwrap();
     let (x, y) = (512, 392 + 200);
     xdo(&["mousemove", &x.to_string(), &y.to_string()]);
     xdo(&["mousedown", "1"]);
     let t0 = Instant::now();
     loop {
-        let out = Command::new("xwd").args(["-root", "-silent", "-display", &disp]).output().unwrap();
-        let s = parse_xwd(&out.stdout);
-        let lit = count(&s, 0x43a047);
+        let s = xvfb.screenshot().unwrap();
+        let lit = s.count(0x43a047);
         if lit > 250 * 150 {
             assert_eq!(
                 s.pixels[y * s.width + x - 150],
@@ -164,13 +90,7 @@ fn the_simulator_shows_both_displays_in_windows_under_xvfb() {
             xdo(&["keyup", "f"]);
             last_press = Some(Instant::now());
         }
-        let s = parse_xwd(
-            &Command::new("xwd")
-                .args(["-root", "-silent", "-display", &disp])
-                .output()
-                .unwrap()
-                .stdout,
-        );
+        let s = xvfb.screenshot().unwrap();
         let label = s.pixels[392 * s.width..].iter().filter(|&&p| p == 0xffcc00).count();
         if label > 1000 {
             break s;
@@ -180,14 +100,8 @@ fn the_simulator_shows_both_displays_in_windows_under_xvfb() {
     };
     save(&frozen, "cockpit-sim-xvfb-frozen.png");
     std::thread::sleep(Duration::from_millis(300));
-    let later = parse_xwd(
-        &Command::new("xwd")
-            .args(["-root", "-silent", "-display", &disp])
-            .output()
-            .unwrap()
-            .stdout,
-    );
-    let cluster = |s: &Screen| s.pixels[..384 * s.width].to_vec();
+    let later = xvfb.screenshot().unwrap();
+    let cluster = |s: &XScreen| s.pixels[..384 * s.width].to_vec();
     assert_ne!(
         cluster(&frozen),
         cluster(&later),
@@ -199,10 +113,6 @@ fn the_simulator_shows_both_displays_in_windows_under_xvfb() {
     drop(cockpit);
 }
 
-fn save(s: &Screen, name: &str) {
-    let mut c = cockpit_core::Canvas::new(s.width as u32, s.height as u32, 0);
-    for (i, &p) in s.pixels.iter().enumerate() {
-        c.set((i % s.width) as u32, (i / s.width) as u32, p);
-    }
-    let _ = std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name), c.to_png());
+fn save(s: &XScreen, name: &str) {
+    let _ = s.save_png(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name));
 }

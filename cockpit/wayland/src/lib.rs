@@ -84,6 +84,14 @@ impl WaylandServer {
         self.display.flush_clients()
     }
 
+    /// Copies in the newest buffer each surface committed since the last
+    /// call (at most one copy per surface per compositor frame), for the
+    /// compositor to take. Call once per frame, before composing.
+    pub fn take_commits(&mut self) -> io::Result<()> {
+        self.state.take_commits();
+        self.display.flush_clients()
+    }
+
     /// Tells clients that committed a frame that it has been shown (their
     /// frame callbacks fire), so they draw the next one.
     pub fn frame_presented(&mut self) -> io::Result<()> {

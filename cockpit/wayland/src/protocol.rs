@@ -1,7 +1,7 @@
 //! Globals, `wl_compositor`, `wl_surface` (attach, damage, frame, commit),
 //! `wl_region` and `wl_output`.
 
-use cockpit_core::{Frame, FrameData, Layout, Rect, SourceKey};
+use cockpit_core::{Layout, Rect, SourceKey};
 use wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase;
 use wayland_server::backend::ClientId;
 use wayland_server::protocol::{
@@ -59,6 +59,7 @@ impl Dispatch<WlCompositor, ()> for State {
                         configured: false,
                         handle: None,
                         content: None,
+                        unread: None,
                         warned: false,
                     },
                 );
@@ -105,12 +106,8 @@ impl Dispatch<WlSurface, ()> for State {
             wl_surface::Request::Attach { buffer, .. } => s.pending.buffer = Some(buffer),
             // Buffer scale is always 1, so surface and buffer damage agree.
             wl_surface::Request::Damage { x, y, width, height } | wl_surface::Request::DamageBuffer { x, y, width, height } => {
-                s.pending.damage.push(Rect::new(
-                    x.clamp(-16384, 16384),
-                    y.clamp(-16384, 16384),
-                    width.clamp(0, 32768),
-                    height.clamp(0, 32768),
-                ))
+                let r = Rect::new(x.clamp(-16384, 16384), y.clamp(-16384, 16384), width.clamp(0, 32768), height.clamp(0, 32768));
+                add_damage(&mut s.pending.damage, std::iter::once(r));
             }
             wl_surface::Request::Frame { callback } => {
                 let cb = init.init(callback, ());
@@ -127,6 +124,22 @@ impl Dispatch<WlSurface, ()> for State {
     fn destroyed(state: &mut Self, _: ClientId, res: &WlSurface, _: &()) {
         // Dropping the surface drops its source handle: the source vanished.
         state.surfaces.remove(&res.id());
+    }
+}
+
+/// Most damage rectangles kept per surface between two compositor frames:
+/// past this, they become one rectangle (a client sending millions costs
+/// a bounded amount of memory).
+const MAX_DAMAGE: usize = 64;
+
+/// Adds `rects` to `damage`, merged into their bounding box past `MAX_DAMAGE`.
+fn add_damage(damage: &mut Vec<Rect>, rects: impl IntoIterator<Item = Rect>) {
+    for r in rects {
+        damage.push(r);
+        if damage.len() > MAX_DAMAGE {
+            let all = damage.iter().fold(Rect::default(), |a, b| a.union(b));
+            *damage = vec![all];
+        }
     }
 }
 
@@ -159,20 +172,11 @@ fn commit(state: &mut State, res: &WlSurface) {
         // Detached: the surface is unmapped.
         s.content = None;
         s.handle = None;
+        if let Some((b, _)) = s.unread.take() {
+            b.release();
+        }
         return;
     };
-    let full = s.content.as_ref().is_none_or(|c| !crate::shm::same_shape(&buffer, c));
-    let damage: Vec<Rect> = if full { Vec::new() } else { pending.damage };
-    match crate::shm::copy_in(&buffer, s.content.take(), &damage) {
-        Ok(content) => s.content = content,
-        Err(e) => {
-            e.post();
-            return;
-        }
-    }
-    buffer.release();
-    let Some(c) = s.content.as_ref() else { return };
-
     if s.handle.is_none() {
         if let Some(app) = s.app_id.clone().filter(|_| s.toplevel.is_some()) {
             match sources.connect(&SourceKey::AppId(app.clone())) {
@@ -191,15 +195,36 @@ fn commit(state: &mut State, res: &WlSurface) {
             }
         }
     }
-    if let Some(h) = &s.handle {
-        let data: std::sync::Arc<dyn FrameData> = c.data.clone();
-        let stride = c.width as usize * c.format.bytes_per_pixel();
-        match Frame::new(data, 0, c.width, c.height, stride, c.format) {
-            Ok(f) if full => h.submit(f),
-            Ok(f) => h.submit_damaged(f, &damage),
-            Err(e) => eprintln!("cockpit-wayland: {e}"),
+    // Only a surface the layout places is copied in, and only up to twice
+    // its place each way: what a client commits elsewhere costs the
+    // compositor nothing (nor its memory), however large or frequent.
+    let Some(h) = &s.handle else {
+        buffer.release();
+        return;
+    };
+    let (pw, ph) = h.preferred_size();
+    if let Some((w, h)) = crate::shm::size(&buffer) {
+        if w > pw.saturating_mul(2).max(1) || h > ph.saturating_mul(2).max(1) {
+            res.post_error(
+                wl_surface::Error::InvalidSize,
+                format!("a {w}x{h} buffer is more than twice the {pw}x{ph} the layout gives this surface"),
+            );
+            return;
         }
     }
+    // Kept for the compositor's next frame; one it replaces was never
+    // read and goes back at once, its damage carried over.
+    let damage = match s.unread.take() {
+        Some((older, d)) => {
+            older.release();
+            d.map(|mut d| {
+                add_damage(&mut d, pending.damage);
+                d
+            })
+        }
+        None => Some(pending.damage),
+    };
+    s.unread = Some((buffer, damage));
 }
 
 impl GlobalDispatch<WlOutput, usize> for State {

@@ -72,10 +72,11 @@ impl GlobalDispatch<WlShm, ()> for State {
 /// Whether `file` is plain memory, whose reads never wait on anything: a
 /// regular file on tmpfs (memfds, /dev/shm) or hugetlbfs.
 fn is_memory(file: &File) -> bool {
-    const TMPFS_MAGIC: i64 = 0x0102_1994;
-    const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+    // f_type is 32 bits wide on 32-bit targets: compared as its low 32 bits.
+    const TMPFS_MAGIC: u32 = 0x0102_1994;
+    const HUGETLBFS_MAGIC: u32 = 0x9584_58f6;
     let regular = file.metadata().is_ok_and(|m| m.file_type().is_file());
-    let fs = rustix::fs::fstatfs(file).map(|s| s.f_type as i64);
+    let fs = rustix::fs::fstatfs(file).map(|s| s.f_type as u32);
     regular && fs.is_ok_and(|t| t == TMPFS_MAGIC || t == HUGETLBFS_MAGIC)
 }
 
@@ -205,6 +206,11 @@ impl Dispatch<WlBuffer, Option<BufferInfo>> for State {
 
 fn info(buffer: &WlBuffer) -> Option<&BufferInfo> {
     buffer.data::<Option<BufferInfo>>().and_then(Option::as_ref)
+}
+
+/// A buffer's size in pixels (`None` for one whose creation failed).
+pub(crate) fn size(buffer: &WlBuffer) -> Option<(u32, u32)> {
+    info(buffer).map(|b| (b.width, b.height))
 }
 
 /// Whether `buffer` has the size and format of `content` (so damage applies).

@@ -52,6 +52,10 @@ pub(crate) struct Surface {
     pub configured: bool,
     pub handle: Option<SourceHandle>,
     pub content: Option<Content>,
+    /// The newest committed buffer, not copied yet, and its damage since
+    /// `content` (`None`: all of it). Copied once per compositor frame
+    /// ([`State::take_commits`]): a client committing faster costs no more.
+    pub unread: Option<(WlBuffer, Option<Vec<Rect>>)>,
     pub warned: bool,
 }
 
@@ -96,6 +100,32 @@ impl State {
         for s in self.surfaces.values_mut() {
             for cb in s.frames_due.drain(..) {
                 cb.done(t);
+            }
+        }
+    }
+
+    /// Copies each surface's newest committed buffer in and hands it to
+    /// its source; a client that lied about its memory gets its error.
+    pub fn take_commits(&mut self) {
+        for s in self.surfaces.values_mut() {
+            let Some((buffer, damage)) = s.unread.take() else { continue };
+            let full = damage.is_none() || s.content.as_ref().is_none_or(|c| !crate::shm::same_shape(&buffer, c));
+            let damage = if full { Vec::new() } else { damage.unwrap_or_default() };
+            match crate::shm::copy_in(&buffer, s.content.take(), &damage) {
+                Ok(content) => s.content = content,
+                Err(e) => {
+                    e.post();
+                    continue;
+                }
+            }
+            buffer.release();
+            let (Some(c), Some(h)) = (s.content.as_ref(), &s.handle) else { continue };
+            let data: Arc<dyn cockpit_core::FrameData> = c.data.clone();
+            let stride = c.width as usize * c.format.bytes_per_pixel();
+            match cockpit_core::Frame::new(data, 0, c.width, c.height, stride, c.format) {
+                Ok(f) if full => h.submit(f),
+                Ok(f) => h.submit_damaged(f, &damage),
+                Err(e) => eprintln!("cockpit-wayland: {e}"),
             }
         }
     }

@@ -534,6 +534,7 @@ impl Device for VdisplBackend {
                 self.serve_ring(ctx, ci)?;
             }
         }
+        self.sink.tick();
         self.report_flips(ctx);
         Ok(())
     }

@@ -90,6 +90,9 @@ pub trait DisplaySink: Send {
     fn flip(&mut self, frame: Frame, done: FlipDone) -> Result<(), SinkError>;
     /// The domain's outputs are gone (disconnect); drop its frames.
     fn remove_outputs(&mut self, domain: u16);
+    /// Called on every device tick (every few milliseconds while flips
+    /// are outstanding): a sink that defers work (a rate limit) does it here.
+    fn tick(&mut self) {}
 }
 
 /// The frame's pixels as RGBA8, row by row (formats the frontends use).

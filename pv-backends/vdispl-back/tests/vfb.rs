@@ -203,21 +203,30 @@ fn a_storm_of_updates_is_gathered_into_frames_at_the_configured_rate_and_the_las
     wait_be(&lb, &s, XenbusState::Connected);
     let frames = || written.lock().unwrap()[0].lock().unwrap().clone();
     let all = OutEvent::Update { x: 0, y: 0, width: w as i32, height: hgt as i32 };
-    // 50 redraws back to back, each in a new shade: the first is shown at
-    // once, the rest are owed until the interval has passed.
-    for shade in 1..=50u8 {
+    let paint = |shade: u8| {
         for i in 0..(w * hgt) as usize {
             fe.fb.write_bytes(i * 4, &[shade, 0, 0, 0]);
         }
         fe.send(all);
+    };
+    let wait_for = |n: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while frames().len() < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+    // One redraw: shown at once (after the connect's frame).
+    paint(1);
+    wait_for(2);
+    assert_eq!(frames().len(), 2);
+    // 49 more back to back, each in a new shade, all within the interval
+    // since that frame: gathered into one frame, shown once it has passed.
+    for shade in 2..=50u8 {
+        paint(shade);
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while frames().len() < 3 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_for(3);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let files = frames();
-    // The connect's frame, the first redraw's, and one for the other 49.
     assert_eq!(files.len(), 3, "{files:?}");
     let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&files[2]).unwrap()));
     let mut r = dec.read_info().unwrap();

@@ -37,8 +37,21 @@ impl Machine {
     /// A sample that brings its own devices (`[qemu] args`; the cockpit's
     /// screens, tablet and keyboard), plus the 9p share after them and QMP.
     pub fn start_sample(built: &crate::artifacts::Built, work: &Path, echo: bool) -> Result<Machine, String> {
+        Self::start_sample_on(built, work, echo, None)
+    }
+
+    /// As [`start_sample`](Self::start_sample), with the screens in QEMU's
+    /// window on X display `x_display`, as `cargo xtask run` shows them.
+    pub fn start_sample_in_window(built: &crate::artifacts::Built, work: &Path, x_display: &str) -> Result<Machine, String> {
+        Self::start_sample_on(built, work, false, Some(x_display))
+    }
+
+    fn start_sample_on(built: &crate::artifacts::Built, work: &Path, echo: bool, x_display: Option<&str>) -> Result<Machine, String> {
         let (share, qmp_path) = Self::prepare(work)?;
         let mut q = QemuCommand::for_built(built)?;
+        if let Some(d) = x_display {
+            q.window_on_x(d);
+        }
         q.share_9p("host", &share).qmp_socket(&qmp_path);
         let mut con = q.spawn()?;
         con.echo = echo;

@@ -167,6 +167,19 @@ pub fn run(args: &Args) -> Result<Report, String> {
     let ours = args.hypervisor == "ours";
     let booted = match ready {
         Some(_) => {
+            // The frontend being up does not order the backends' own
+            // "connected" lines before it: give them a moment to say so.
+            let said = |t: &str, k: &str| t.contains(&format!("backend/{k}/{}/0: connected", run.domid));
+            if !CONNECTED.iter().all(|k| said(&run.m.con.transcript(), k)) {
+                let mut seen: Vec<&str> = Vec::new();
+                let t = run.m.con.transcript();
+                seen.extend(CONNECTED.iter().filter(|k| said(&t, k)));
+                let domid = run.domid;
+                run.m.con.wait_index(secs(30), |l| {
+                    seen.extend(CONNECTED.iter().filter(|k| l.contains(&format!("backend/{k}/{domid}/0: connected"))));
+                    CONNECTED.iter().all(|k| seen.contains(k))
+                });
+            }
             let t = run.m.con.transcript();
             let connected: Vec<&str> =
                 CONNECTED.into_iter().filter(|k| t.contains(&format!("backend/{k}/{}/0: connected", run.domid))).collect();

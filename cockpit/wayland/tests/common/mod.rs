@@ -63,6 +63,7 @@ impl Harness {
                     }
                 }
                 w.dispatch().unwrap();
+                w.take_commits().unwrap();
                 c.render(Instant::now());
                 w.frame_presented().unwrap();
                 std::thread::sleep(Duration::from_millis(2));

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use evdev::{AbsoluteAxisCode, Device, EventSummary, KeyCode};
@@ -120,7 +120,7 @@ enum Input {
 
 /// F11's load: every CPU busy, and the screen redrawn (in two alternating
 /// shades) as fast as writes go, until `on` is cleared.
-fn start_load(screen: Arc<Screen>, lit: Vec<bool>, on: Arc<AtomicBool>) {
+fn start_load(screen: Arc<Screen>, lit: Arc<Mutex<Vec<bool>>>, on: Arc<AtomicBool>) {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     for _ in 0..cpus {
         let on = on.clone();
@@ -135,11 +135,15 @@ fn start_load(screen: Arc<Screen>, lit: Vec<bool>, on: Arc<AtomicBool>) {
         let mut flips = 0u64;
         while on.load(Ordering::Relaxed) {
             let shade = if flips % 2 == 0 { BACKGROUND } else { 0x0018_1828 };
-            if screen.draw_on(&lit, shade).is_err() {
+            // The tiles as they are now: a touch during the load shows.
+            let tiles = lit.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if screen.draw_on(&tiles, shade).is_err() {
                 break;
             }
             flips += 1;
         }
+        let tiles = lit.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let _ = screen.draw(&tiles);
         println!("hmi: load off after {flips} redraws");
     });
     println!("hmi: load on ({cpus} busy loops, a redraw storm)");
@@ -155,9 +159,9 @@ fn chime() {
 
 fn run() -> Result<(), String> {
     let screen = Arc::new(Screen::open()?);
-    let mut lit = vec![false; LIT.len()];
-    screen.draw(&lit)?;
-    println!("hmi: {} tiles on a {}x{} screen", lit.len(), screen.width, screen.height);
+    let lit = Arc::new(Mutex::new(vec![false; LIT.len()]));
+    screen.draw(&lit.lock().unwrap_or_else(|e| e.into_inner()))?;
+    println!("hmi: {} tiles on a {}x{} screen", LIT.len(), screen.width, screen.height);
     let devices = inputs();
     println!("hmi: inputs: {:?}", devices.iter().filter_map(|d| d.name()).collect::<Vec<_>>());
     let (tx, rx) = std::sync::mpsc::channel();
@@ -215,9 +219,13 @@ fn run() -> Result<(), String> {
         };
         println!("hmi: touch at ({x}, {y})");
         if let Some(i) = screen.tile_at(x, y) {
-            lit[i] = !lit[i];
-            screen.draw(&lit)?;
-            println!("hmi: tile {i} {}", if lit[i] { "on" } else { "off" });
+            let now_on = {
+                let mut lit = lit.lock().unwrap_or_else(|e| e.into_inner());
+                lit[i] = !lit[i];
+                screen.draw(&lit)?;
+                lit[i]
+            };
+            println!("hmi: tile {i} {}", if now_on { "on" } else { "off" });
             chime();
         }
     }
