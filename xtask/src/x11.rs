@@ -52,30 +52,36 @@ impl XScreen {
     }
 }
 
-/// Parses an XWD dump of a 24/32-bit TrueColor screen (what Xvfb gives).
+/// Parses an XWD dump of a TrueColor screen of 24 or 32 bits per pixel
+/// (what Xvfb gives).
 pub fn parse_xwd(b: &[u8]) -> Result<XScreen, String> {
     let be = |i: usize| -> Result<u32, String> {
         let w = b.get(4 * i..4 * i + 4).ok_or("a truncated XWD header")?;
         Ok(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
     };
     let (header_size, version, format, bpp) = (be(0)? as usize, be(1)?, be(2)?, be(11)?);
-    if (version, format, bpp) != (7, 2, 32) {
-        return Err(format!("not an XWD ZPixmap of 32 bits per pixel (version {version}, format {format}, {bpp} bpp)"));
+    if (version, format) != (7, 2) || !(bpp == 24 || bpp == 32) {
+        return Err(format!("not an XWD ZPixmap of 24 or 32 bits per pixel (version {version}, format {format}, {bpp} bpp)"));
     }
+    let bytes = bpp as usize / 8;
     let (width, height, byte_order, bytes_per_line, ncolors) = (be(4)? as usize, be(5)? as usize, be(7)?, be(12)? as usize, be(19)? as usize);
     if (be(14)?, be(15)?, be(16)?) != (0xff0000, 0xff00, 0xff) {
         return Err("an XWD dump whose colour masks are not 8-bit RGB".into());
     }
     let data = b.get(header_size + 12 * ncolors..).ok_or("a truncated XWD dump")?;
-    if data.len() < bytes_per_line * height || bytes_per_line < 4 * width {
+    if data.len() < bytes_per_line * height || bytes_per_line < bytes * width {
         return Err("a truncated XWD dump".into());
     }
     let mut pixels = Vec::with_capacity(width * height);
     for y in 0..height {
-        for p in data[y * bytes_per_line..][..4 * width].chunks_exact(4) {
-            let v = match byte_order {
-                0 => u32::from_le_bytes([p[0], p[1], p[2], p[3]]),
-                _ => u32::from_be_bytes([p[0], p[1], p[2], p[3]]),
+        for p in data[y * bytes_per_line..][..bytes * width].chunks_exact(bytes) {
+            // The low three bytes are blue, green, red (least significant
+            // first) or the other way round.
+            let v = match (byte_order, bytes) {
+                (0, 4) => u32::from_le_bytes([p[0], p[1], p[2], p[3]]),
+                (0, _) => u32::from_le_bytes([p[0], p[1], p[2], 0]),
+                (_, 4) => u32::from_be_bytes([p[0], p[1], p[2], p[3]]),
+                _ => u32::from_be_bytes([0, p[0], p[1], p[2]]),
             };
             pixels.push(v & 0xff_ffff);
         }

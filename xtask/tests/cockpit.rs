@@ -286,8 +286,13 @@ fn the_cockpit_window_shows_the_screens_and_a_click_on_the_ivi_is_a_touch() {
 
     // A click on the first tile, where the window shows it: a touch there.
     let mark = c.m.con.log.len();
+    let _ = ivi.save_png(&work.join("window-ivi-before.png"));
     x.xdotool(&["mousemove", &cx.to_string(), &cy.to_string()]).unwrap();
-    x.xdotool(&["click", "1"]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    x.xdotool(&["mousemove", &(cx + 1).to_string(), &cy.to_string()]).unwrap();
+    x.xdotool(&["mousedown", "1"]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    x.xdotool(&["mouseup", "1"]).unwrap();
     c.wait(mark, "hmi: tile 0 on", Duration::from_secs(30));
     let lit = x_until(&x, &c, "the clicked tile is not lit in QEMU's window", |s| s.at(cx, cy) == Some(TILE0_LIT));
     let _ = lit.save_png(&work.join("window-ivi.png"));
