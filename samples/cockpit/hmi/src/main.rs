@@ -32,6 +32,9 @@ struct Screen {
     width: u32,
     height: u32,
     stride: u32,
+    /// The picture being drawn, kept from one draw to the next (a fresh
+    /// 2.4 MB buffer per draw is a map and an unmap each time).
+    canvas: Mutex<Vec<u8>>,
 }
 
 fn sysfs(name: &str) -> Result<String, String> {
@@ -50,7 +53,8 @@ impl Screen {
         }
         let stride = sysfs("stride")?.parse().map_err(|_| "stride")?;
         let fb = File::options().write(true).open("/dev/fb0").map_err(|e| format!("/dev/fb0: {e}"))?;
-        Ok(Screen { fb, width, height, stride })
+        let canvas = Mutex::new(vec![0u8; stride as usize * height as usize]);
+        Ok(Screen { fb, width, height, stride, canvas })
     }
 
     fn tile(&self, i: usize) -> (u32, u32, u32, u32) {
@@ -70,19 +74,22 @@ impl Screen {
     }
 
     fn draw_on(&self, lit: &[bool], background: u32) -> Result<(), String> {
-        let mut px = vec![background; (self.width * self.height) as usize];
+        let mut bytes = self.canvas.lock().unwrap_or_else(|e| e.into_inner());
+        let stride = self.stride as usize;
+        let fill = |bytes: &mut [u8], y: u32, x0: u32, w: u32, c: u32| {
+            let at = y as usize * stride + x0 as usize * 4;
+            for px in bytes[at..at + w as usize * 4].chunks_exact_mut(4) {
+                px.copy_from_slice(&c.to_le_bytes());
+            }
+        };
+        for y in 0..self.height {
+            fill(&mut bytes, y, 0, self.width, background);
+        }
         for (i, on) in lit.iter().enumerate() {
             let (tx, ty, w, h) = self.tile(i);
             let c = if *on { LIT[i] } else { (LIT[i] >> 2) & 0x003f_3f3f };
             for y in ty..ty + h {
-                px[(y * self.width + tx) as usize..(y * self.width + tx + w) as usize].fill(c);
-            }
-        }
-        let mut bytes = vec![0u8; (self.stride * self.height) as usize];
-        for (y, row) in px.chunks_exact(self.width as usize).enumerate() {
-            for (x, p) in row.iter().enumerate() {
-                let at = y * self.stride as usize + x * 4;
-                bytes[at..at + 4].copy_from_slice(&p.to_le_bytes());
+                fill(&mut bytes, y, tx, w, c);
             }
         }
         self.fb.write_all_at(&bytes, 0).map_err(|e| format!("/dev/fb0: {e}"))
