@@ -167,7 +167,9 @@ pub fn cockpit_boot(runs: usize) -> Result<(), String> {
 /// (the time between new frames it takes, p50/p99/max per statistics line)
 /// are read for `secs` with the IVI idle, then for `secs` with the HMI's
 /// F11 load on (a busy loop on every IVI CPU and a full-screen redraw
-/// storm through xen-fbfront). Same boot, same run.
+/// storm through xen-fbfront), for `secs` more with the IVI's emulated CPU
+/// at the host's lowest priority, and from an IVI crash (F12) until the
+/// hypervisor has restarted it and its HMI draws again. Same boot, same run.
 pub fn cockpit_load(secs: u64) -> Result<(), String> {
     use crate::interop::machine::{ev, Machine};
     let built = artifacts::build("cockpit", None, None)?;
@@ -177,6 +179,8 @@ pub fn cockpit_load(secs: u64) -> Result<(), String> {
     let fail = |m: &Machine, what: &str| format!("{what}\n{}", m.con.transcript());
     m.con.expect_after(0, "cluster: frame 90 shown", boot).ok_or_else(|| fail(&m, "the cluster never showed 90 frames"))?;
     m.con.expect_after(0, "hmi: 6 tiles on", boot).ok_or_else(|| fail(&m, "the IVI's HMI never drew"))?;
+    // The last boot work (the IVI's and the driver's) settles first.
+    m.con.pause(Duration::from_secs(20));
     let idle_from = m.con.log.len();
     m.con.pause(Duration::from_secs(secs));
     let idle_to = m.con.log.len();
@@ -197,6 +201,13 @@ pub fn cockpit_load(secs: u64) -> Result<(), String> {
     }
     m.con.pause(Duration::from_secs(secs));
     let niced_to = m.con.log.len();
+    // The IVI crashes (F12: a kernel panic) and the hypervisor restarts
+    // it: the cluster's frame times from the crash to the HMI's return.
+    let _ = std::process::Command::new("renice").args(["-n", "0", "-p", &ivi_cpu.to_string()]).output();
+    m.input(&[ev::key("f12", true)])?;
+    m.input(&[ev::key("f12", false)])?;
+    let crashed = m.con.expect_after(niced_to, "ivi: Crash", Duration::from_secs(60)).ok_or_else(|| fail(&m, "F12 did not crash the IVI"))?;
+    let back = m.con.expect_after(crashed, "hmi: 6 tiles on", boot).ok_or_else(|| fail(&m, "the IVI did not come back"))?;
     let phase = |from: usize, to: usize| -> Vec<[f64; 3]> {
         m.con.log[from..to]
             .iter()
@@ -215,8 +226,8 @@ pub fn cockpit_load(secs: u64) -> Result<(), String> {
             .collect();
         Some((*counts.first()?, *counts.last()?))
     };
-    let (idle, loaded, niced) = (phase(idle_from, idle_to), phase(on, loaded_to), phase(loaded_to, niced_to));
-    if idle.is_empty() || loaded.is_empty() || niced.is_empty() {
+    let (idle, loaded, niced, crash) = (phase(idle_from, idle_to), phase(on, loaded_to), phase(loaded_to, niced_to), phase(crashed, back));
+    if idle.is_empty() || loaded.is_empty() || niced.is_empty() || crash.is_empty() {
         return Err(fail(&m, "no frame times of the gauges in the compositor's statistics"));
     }
     let sum = |w: &[[f64; 3]]| {
@@ -225,7 +236,8 @@ pub fn cockpit_load(secs: u64) -> Result<(), String> {
         let max = w.iter().map(|x| x[2]).fold(0.0, f64::max);
         [p50, p99, max]
     };
-    let (i, l, n) = (sum(&idle), sum(&loaded), sum(&niced));
+    let (i, l, n, c) = (sum(&idle), sum(&loaded), sum(&niced), sum(&crash));
+    let crash_s = m.con.arrived[back].duration_since(m.con.arrived[crashed]).as_secs_f64();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let q = qemu::Machine::for_board(&built.sample.board)?;
     println!("cockpit sample, the cluster's frame times in the compositor ({q}, TCG on {cores} host cores), {secs} s each:");
@@ -236,9 +248,13 @@ pub fn cockpit_load(secs: u64) -> Result<(), String> {
     println!("  loaded, the IVI's emulated CPU at host nice 19:");
     println!("                             p50 {:6.1} ms  p99 {:6.1} ms  max {:6.1} ms  ({} lines)", n[0], n[1], n[2], niced.len());
     println!("  ratio to idle:             p50 {:6.2}     p99 {:6.2}     max {:6.2}", n[0] / i[0], n[1] / i[1], n[2] / i[2]);
+    println!("  the IVI crashed and restarted ({crash_s:.0} s from the crash to its HMI drawing again):");
+    println!("                             p50 {:6.1} ms  p99 {:6.1} ms  max {:6.1} ms  ({} lines)", c[0], c[1], c[2], crash.len());
     if let Some((a, b)) = ivi_frames(on, loaded_to) {
         println!("  the IVI's frames taken by the compositor under load: {} in about {secs} s", b.saturating_sub(a));
     }
+    let p50s = |w: &[[f64; 3]]| w.iter().map(|x| format!("{:.0}", x[0])).collect::<Vec<_>>().join(" ");
+    println!("  p50 of each statistics line (ms): idle {} | loaded {} | loaded, nice 19 {} | crash {}", p50s(&idle), p50s(&loaded), p50s(&niced), p50s(&crash));
     println!("  the cluster asks for 30 fps (33.3 ms); two frame periods are 66.7 ms");
     m.con.kill();
     Ok(())

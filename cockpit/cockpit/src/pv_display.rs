@@ -55,6 +55,13 @@ impl Connected {
         self.last_copy.is_some_and(|t| now.saturating_duration_since(t) < min)
     }
 
+    /// Completes a waiting flip without showing it (a newer picture came).
+    fn drop_owed(&mut self) {
+        if let Some((_, done)) = self.owed.take() {
+            done.complete();
+        }
+    }
+
     /// Hands `frame` over with the damage since the last one.
     fn submit(&mut self, frame: Frame, on_shown: Option<FlipDone>) {
         let damage = self.last.as_ref().and_then(|old| frame.changes_from(old));
@@ -134,6 +141,9 @@ impl DisplaySink for CompositorSink {
 
     fn configure(&mut self, domain: u16, connector: u32, frame: Option<vdispl_back::Frame>) -> Result<(), SinkError> {
         let conn = self.handles.get_mut(&(domain, connector)).ok_or("connector was never added")?;
+        // A flip still waiting is older than this configuration: it must
+        // not be shown after it.
+        conn.drop_owed();
         if let Some(f) = frame {
             conn.submit(Self::convert(&f)?, None);
         }
@@ -150,6 +160,8 @@ impl DisplaySink for CompositorSink {
             }
             return Ok(());
         }
+        // A flip still waiting is older than this one: it completes unshown.
+        conn.drop_owed();
         conn.last_copy = Some(now);
         conn.submit(Self::convert(&frame)?, Some(done));
         Ok(())

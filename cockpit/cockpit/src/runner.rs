@@ -118,9 +118,6 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
             // Deliver the input just routed to Wayland clients.
             w.dispatch()?;
         }
-        if let Some(w) = wayland.as_mut() {
-            w.take_commits()?;
-        }
         // Flips that completed, and ready pictures whose flip was refused,
         // are seen to every frame (not only when the DRM fd says so).
         platform.service();
@@ -135,6 +132,11 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
             }
         }
         comp.frame_presented();
+        // Wayland clients' newest commits are copied in after the displays
+        // are handed over (never before the cluster's), for the next frame.
+        if let Some(w) = wayland.as_mut() {
+            w.take_commits()?;
+        }
         // Each source's first picture on its display, once: when a guest
         // became visible (the boot figure a cockpit is judged by).
         for (i, (name, n)) in comp.source_frames().enumerate() {

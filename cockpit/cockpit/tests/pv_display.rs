@@ -161,6 +161,18 @@ fn a_flip_storm_is_copied_in_once_per_interval_and_the_newest_picture_shows() {
     fe.wait_flip_done(0, fbs[0], 3000).expect("the last flip completes once shown");
     assert_eq!(taken(&comp), 3, "the configuration, the first flip and the last: the replaced one was never copied");
 
+    // A flip that waits, then a new configuration: the configuration is
+    // newer, so the waiting flip completes unshown and never comes back.
+    fe.page_flip(0, fbs[1]).unwrap();
+    fe.set_config(0, SetConfig { fb_cookie: fbs[2], x: 0, y: 0, width: 32, height: 16, bpp: 32 }).unwrap();
+    fe.wait_flip_done(0, fbs[1], 3000).expect("the waiting flip completes");
+    let t0 = Instant::now();
+    while t0.elapsed() < std::time::Duration::from_millis(800) {
+        present(&mut comp);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(shown(&comp), want[2], "the configuration stays; the older flip was not shown after it");
+
     drop(fe);
     stop.store(true, Ordering::Relaxed);
     backend.join().unwrap();

@@ -123,7 +123,9 @@ impl Dispatch<WlSurface, ()> for State {
 
     fn destroyed(state: &mut Self, _: ClientId, res: &WlSurface, _: &()) {
         // Dropping the surface drops its source handle: the source vanished.
-        state.surfaces.remove(&res.id());
+        if let Some((buffer, _)) = state.surfaces.remove(&res.id()).and_then(|s| s.unread) {
+            buffer.release();
+        }
     }
 }
 
@@ -213,16 +215,20 @@ fn commit(state: &mut State, res: &WlSurface) {
         }
     }
     // Kept for the compositor's next frame; one it replaces was never
-    // read and goes back at once, its damage carried over.
+    // read and goes back at once, its damage carried over. Damage counts
+    // from the picture shown: a buffer of another shape is read whole.
+    let reshaped = s.content.as_ref().is_none_or(|c| !crate::shm::same_shape(&buffer, c));
     let damage = match s.unread.take() {
         Some((older, d)) => {
-            older.release();
-            d.map(|mut d| {
+            if older.id() != buffer.id() {
+                older.release();
+            }
+            d.filter(|_| !reshaped).map(|mut d| {
                 add_damage(&mut d, pending.damage);
                 d
             })
         }
-        None => Some(pending.damage),
+        None => (!reshaped).then_some(pending.damage),
     };
     s.unread = Some((buffer, damage));
 }

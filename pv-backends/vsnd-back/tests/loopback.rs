@@ -385,6 +385,12 @@ fn a_restarted_backend_has_the_frontend_start_over() {
         Some(vsnd_front::Error::Transport(pv_transport::Error::Closed))
     );
     let mut fe = VsndFront::connect(fe.disconnect(5000).unwrap(), 0, 5000).unwrap();
+    // The backend says Connected before it logs it: the line may come a
+    // moment after the frontend has seen the state.
+    let t0 = std::time::Instant::now();
+    while connected() < 2 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(connected(), 2, "the new backend connects to the new rings");
     fe.open(play, S16_STEREO_48K).unwrap();
     let second = common::stereo_ramp(480, 4); // two periods
