@@ -52,32 +52,50 @@ fn shown(c: &Compositor) -> Vec<u32> {
     (0..canvas.height()).flat_map(|y| (0..canvas.width()).map(move |x| (x, y))).map(|(x, y)| canvas.get(x, y)).collect()
 }
 
+/// The compositor serving one vdispl device on the loopback transport, and
+/// the Rust frontend of domain 1 connected to it.
+struct Bed {
+    comp: Compositor,
+    fe: VdisplFront,
+    stop: Arc<AtomicBool>,
+    backend: std::thread::JoinHandle<()>,
+    _lb: Loopback,
+}
+
+impl Bed {
+    /// `tune` adjusts the sink (e.g. its flip interval).
+    fn start(tune: fn(CompositorSink) -> CompositorSink) -> Bed {
+        let comp = Compositor::new(Layout::parse(LAYOUT, Path::new("layout.toml")).unwrap());
+        let lb = Loopback::new();
+        let sources = comp.sources();
+        let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
+        sup.serve_kind(
+            "vdispl",
+            Box::new(move |_| {
+                let sink = tune(CompositorSink::new(sources.clone(), Box::new(|dom| dom.to_string())));
+                Some(Box::new(VdisplBackend::new(VdisplConfig::default(), Box::new(sink))))
+            }),
+        );
+        let stop: Arc<AtomicBool> = sup.stop_flag();
+        let backend = std::thread::spawn(move || sup.run().unwrap());
+        let spec = DeviceSpec {
+            be_kind: "vdispl".into(),
+            fe_kind: "vdispl".into(),
+            be_dom: 0,
+            fe_dom: 1,
+            dev_id: 0,
+            fe_nodes: vec![("be-alloc".into(), "0".into()), ("0/resolution".into(), "32x16".into()), ("0/unique-id".into(), "ivi".into())],
+            be_nodes: vec![],
+        };
+        create_device(&*lb.xenstore(0), &spec).unwrap();
+        let fe = VdisplFront::connect(lb.platform(1).open().unwrap(), 0, 5000).unwrap();
+        Bed { comp, fe, stop, backend, _lb: lb }
+    }
+}
+
 #[test]
 fn guest_framebuffers_are_composed_and_flips_wait_for_presentation() {
-    let mut comp = Compositor::new(Layout::parse(LAYOUT, Path::new("layout.toml")).unwrap());
-    let lb = Loopback::new();
-    let sources = comp.sources();
-    let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
-    sup.serve_kind(
-        "vdispl",
-        Box::new(move |_| {
-            let sink = CompositorSink::new(sources.clone(), Box::new(|dom| dom.to_string()));
-            Some(Box::new(VdisplBackend::new(VdisplConfig::default(), Box::new(sink))))
-        }),
-    );
-    let stop: Arc<AtomicBool> = sup.stop_flag();
-    let backend = std::thread::spawn(move || sup.run().unwrap());
-    let spec = DeviceSpec {
-        be_kind: "vdispl".into(),
-        fe_kind: "vdispl".into(),
-        be_dom: 0,
-        fe_dom: 1,
-        dev_id: 0,
-        fe_nodes: vec![("be-alloc".into(), "0".into()), ("0/resolution".into(), "32x16".into()), ("0/unique-id".into(), "ivi".into())],
-        be_nodes: vec![],
-    };
-    create_device(&*lb.xenstore(0), &spec).unwrap();
-    let mut fe = VdisplFront::connect(lb.platform(1).open().unwrap(), 0, 5000).unwrap();
+    let Bed { mut comp, mut fe, stop, backend, _lb } = Bed::start(std::convert::identity);
 
     let xr24 = DrmFourcc::Xrgb8888 as u32;
     let (a, b) = (fe.create_dbuf(32, 16, 32).unwrap(), fe.create_dbuf(32, 16, 32).unwrap());
@@ -102,32 +120,9 @@ fn guest_framebuffers_are_composed_and_flips_wait_for_presentation() {
 
 #[test]
 fn a_flip_storm_is_copied_in_once_per_interval_and_the_newest_picture_shows() {
-    let mut comp = Compositor::new(Layout::parse(LAYOUT, Path::new("layout.toml")).unwrap());
-    let lb = Loopback::new();
-    let sources = comp.sources();
-    let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
-    sup.serve_kind(
-        "vdispl",
-        Box::new(move |_| {
-            // A wide interval, so the flips below surely come within it.
-            let sink = CompositorSink::new(sources.clone(), Box::new(|dom| dom.to_string()))
-                .with_min_flip_interval(std::time::Duration::from_millis(500));
-            Some(Box::new(VdisplBackend::new(VdisplConfig::default(), Box::new(sink))))
-        }),
-    );
-    let stop: Arc<AtomicBool> = sup.stop_flag();
-    let backend = std::thread::spawn(move || sup.run().unwrap());
-    let spec = DeviceSpec {
-        be_kind: "vdispl".into(),
-        fe_kind: "vdispl".into(),
-        be_dom: 0,
-        fe_dom: 1,
-        dev_id: 0,
-        fe_nodes: vec![("be-alloc".into(), "0".into()), ("0/resolution".into(), "32x16".into()), ("0/unique-id".into(), "ivi".into())],
-        be_nodes: vec![],
-    };
-    create_device(&*lb.xenstore(0), &spec).unwrap();
-    let mut fe = VdisplFront::connect(lb.platform(1).open().unwrap(), 0, 5000).unwrap();
+    // A wide interval, so the flips below surely come within it.
+    let Bed { mut comp, mut fe, stop, backend, _lb } =
+        Bed::start(|sink| sink.with_min_flip_interval(std::time::Duration::from_millis(500)));
     let xr24 = DrmFourcc::Xrgb8888 as u32;
     let bufs: Vec<u64> = (0..3).map(|_| fe.create_dbuf(32, 16, 32).unwrap()).collect();
     let want: Vec<Vec<u32>> = bufs.iter().zip([0, 100, 200]).map(|(&b, seed)| draw(&fe, b, seed)).collect();

@@ -90,25 +90,37 @@ fn wait_be(lb: &Loopback, s: &DeviceSpec, st: XenbusState) {
     xenbus::wait_state(&*lb.xenstore(9), &s.be_dir(), "t", 5000, |x| x == st).unwrap();
 }
 
-#[test]
-fn fbfront_updates_reach_the_sink_pixel_exact_and_bad_ones_close() {
-    testlog::init();
-    let lb = Loopback::new();
-    let dir = std::env::temp_dir().join(format!("vfb-{}", std::process::id()));
+/// Serves vfb devices on `lb` with `cfg` into PNG sinks (under a temporary
+/// directory named after `tag`); each device's list of written files is
+/// pushed to the returned list as it starts.
+#[allow(clippy::type_complexity)]
+fn serve(
+    lb: &Loopback,
+    tag: &str,
+    cfg: VfbConfig,
+) -> (Arc<Mutex<Vec<Arc<Mutex<Vec<std::path::PathBuf>>>>>>, Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<()>) {
+    let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let written = Arc::new(Mutex::new(Vec::new()));
-    let (d2, w2) = (dir.clone(), written.clone());
+    let w2 = written.clone();
     let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
     sup.serve_kind(
         "vfb",
         Box::new(move |_| {
-            let s = PngSink::new(d2.clone());
+            let s = PngSink::new(dir.clone());
             w2.lock().unwrap().push(s.written.clone());
-            Some(Box::new(VfbBackend::new(VfbConfig::default(), Box::new(s))))
+            Some(Box::new(VfbBackend::new(cfg.clone(), Box::new(s))))
         }),
     );
     let stop = sup.stop_flag();
-    let h = std::thread::spawn(move || sup.run().unwrap());
+    (written, stop, std::thread::spawn(move || sup.run().unwrap()))
+}
+
+#[test]
+fn fbfront_updates_reach_the_sink_pixel_exact_and_bad_ones_close() {
+    testlog::init();
+    let lb = Loopback::new();
+    let (written, stop, h) = serve(&lb, "vfb", VfbConfig::default());
 
     let s = spec(1);
     create_device(&*lb.xenstore(0), &s).unwrap();
@@ -178,23 +190,8 @@ fn fbfront_updates_reach_the_sink_pixel_exact_and_bad_ones_close() {
 fn a_storm_of_updates_is_gathered_into_frames_at_the_configured_rate_and_the_last_picture_shows() {
     testlog::init();
     let lb = Loopback::new();
-    let dir = std::env::temp_dir().join(format!("vfb-storm-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let written = Arc::new(Mutex::new(Vec::new()));
-    let (d2, w2) = (dir.clone(), written.clone());
-    let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
-    sup.serve_kind(
-        "vfb",
-        Box::new(move |_| {
-            let s = PngSink::new(d2.clone());
-            w2.lock().unwrap().push(s.written.clone());
-            // A wide interval, so the storm below surely falls inside it.
-            let cfg = VfbConfig { min_frame_ms: 1000, ..VfbConfig::default() };
-            Some(Box::new(VfbBackend::new(cfg, Box::new(s))))
-        }),
-    );
-    let stop = sup.stop_flag();
-    let h = std::thread::spawn(move || sup.run().unwrap());
+    // A wide interval, so the storm below surely falls inside it.
+    let (written, stop, h) = serve(&lb, "vfb-storm", VfbConfig { min_frame_ms: 1000, ..VfbConfig::default() });
     let s = spec(1);
     create_device(&*lb.xenstore(0), &s).unwrap();
     wait_be(&lb, &s, XenbusState::InitWait);
