@@ -208,22 +208,10 @@ pub fn cockpit_load(secs: u64) -> Result<(), String> {
     m.input(&[ev::key("f12", false)])?;
     let crashed = m.con.expect_after(niced_to, "ivi: Crash", Duration::from_secs(60)).ok_or_else(|| fail(&m, "F12 did not crash the IVI"))?;
     let back = m.con.expect_after(crashed, "hmi: 6 tiles on", boot).ok_or_else(|| fail(&m, "the IVI did not come back"))?;
-    let phase = |from: usize, to: usize| -> Vec<[f64; 3]> {
-        m.con.log[from..to]
-            .iter()
-            .filter_map(|l| {
-                let times = l.split("(ms, p50/p99/max): ").nth(1)?;
-                let g = times.split(", ").find_map(|t| t.strip_prefix("gauges "))?;
-                let v: Vec<f64> = g.split('/').filter_map(|x| x.trim().parse().ok()).collect();
-                (v.len() == 3).then(|| [v[0], v[1], v[2]])
-            })
-            .collect()
-    };
+    use crate::cockpit_sample::{stats_frame_times, stats_frames};
+    let phase = |from: usize, to: usize| -> Vec<[f64; 3]> { m.con.log[from..to].iter().filter_map(|l| stats_frame_times(l, "gauges")).collect() };
     let ivi_frames = |from: usize, to: usize| -> Option<(u64, u64)> {
-        let counts: Vec<u64> = m.con.log[from..to]
-            .iter()
-            .filter_map(|l| l.split("frames from sources: ").nth(1)?.split([' ', ';']).find_map(|kv| kv.strip_prefix("ivi="))?.parse().ok())
-            .collect();
+        let counts: Vec<u64> = m.con.log[from..to].iter().filter_map(|l| stats_frames(l, "ivi")).collect();
         Some((*counts.first()?, *counts.last()?))
     };
     let (idle, loaded, niced, crash) = (phase(idle_from, idle_to), phase(on, loaded_to), phase(loaded_to, niced_to), phase(crashed, back));

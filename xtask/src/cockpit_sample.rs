@@ -74,3 +74,33 @@ pub fn images() -> Result<(), String> {
     drv.modules(&kernel, DRIVER_MODULES)?;
     drv.build(&kernel, &work.join("driver.cpio"))
 }
+
+/// What a statistics line of the compositor (`cockpit run --stats`) says
+/// of source `name`: the new frames it has brought since the start.
+pub fn stats_frames(line: &str, name: &str) -> Option<u64> {
+    let counts = line.split("frames from sources: ").nth(1)?.split(';').next()?;
+    counts.split(' ').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))?.parse().ok()
+}
+
+/// What a statistics line says of source `name`'s frame times since the
+/// line before: p50, p99 and the maximum, in milliseconds.
+pub fn stats_frame_times(line: &str, name: &str) -> Option<[f64; 3]> {
+    let times = line.split("(ms, p50/p99/max): ").nth(1)?;
+    let t = times.split(", ").find_map(|t| t.strip_prefix(name)?.strip_prefix(' '))?;
+    let v: Vec<f64> = t.split('/').filter_map(|x| x.trim().parse().ok()).collect();
+    (v.len() == 3).then(|| [v[0], v[1], v[2]])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn statistics_lines_are_read_per_source() {
+        let l = "cockpit: 100 frames in 1.7 s (59.6 fps), 8190 pixels composed per frame; frames from sources: gauges=2217 telltales=2217 ivi=2; \
+                 frame times since the last line (ms, p50/p99/max): gauges 33.1/40.0/45.2, telltales 33.0/40.1/45.0";
+        assert_eq!(super::stats_frames(l, "gauges"), Some(2217));
+        assert_eq!(super::stats_frames(l, "ivi"), Some(2));
+        assert_eq!(super::stats_frames(l, "gau"), None);
+        assert_eq!(super::stats_frame_times(l, "gauges"), Some([33.1, 40.0, 45.2]));
+        assert_eq!(super::stats_frame_times(l, "ivi"), None);
+    }
+}

@@ -134,7 +134,7 @@ impl Cockpit {
     fn gauges_frames(&self, from: usize, to: usize) -> Vec<u64> {
         self.m.con.log[from..=to]
             .iter()
-            .filter_map(|l| l.split("frames from sources: ").nth(1)?.split(' ').find_map(|kv| kv.strip_prefix("gauges="))?.parse().ok())
+            .filter_map(|l| xtask::cockpit_sample::stats_frames(l, "gauges"))
             .collect()
     }
 
@@ -238,18 +238,22 @@ fn the_cockpit_shows_both_screens_takes_touches_and_outlives_an_ivi_crash() {
 const RING_OFF: u32 = 0x2a_3a4a;
 
 /// Screenshots the X screen until `ok` holds, or panics with `what`.
-fn x_until(x: &Xvfb, c: &Cockpit, what: &str, ok: impl Fn(&XScreen) -> bool) -> XScreen {
+fn x_until(x: &Xvfb, c: &mut Cockpit, what: &str, ok: impl Fn(&XScreen) -> bool) -> XScreen {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let s = x.screenshot().unwrap_or_else(|e| panic!("{e}"));
         if ok(&s) {
             return s;
         }
+        if let Some(st) = c.m.con.try_exit() {
+            panic!("QEMU exited ({st}) while waiting: {what}\n{}", c.m.con.transcript());
+        }
         if Instant::now() > deadline {
             let _ = s.save_png(&c.work.join("x-screen.png"));
             panic!("{what} (the X screen is in {})\n{}", c.work.join("x-screen.png").display(), c.m.con.transcript());
         }
-        std::thread::sleep(Duration::from_millis(500));
+        // Reads the console meanwhile (and returns early if QEMU exits).
+        c.m.con.pause(Duration::from_millis(500));
     }
 }
 
@@ -270,7 +274,7 @@ fn the_cockpit_window_shows_the_screens_and_a_click_on_the_ivi_is_a_touch() {
 
     // The window opens on the first screen: the cluster, with its dial
     // and a telltale lamp.
-    let cluster = x_until(&x, &c, "the cluster is not in QEMU's window", |s| {
+    let cluster = x_until(&x, &mut c, "the cluster is not in QEMU's window", |s| {
         s.count(RING_OFF) > 2000 && LAMP_COLOURS.iter().any(|&l| s.count(l) > 500)
     });
     let _ = cluster.save_png(&work.join("window-cluster.png"));
@@ -280,7 +284,7 @@ fn the_cockpit_window_shows_the_screens_and_a_click_on_the_ivi_is_a_touch() {
     let (rx, ry, rw, rh) = cluster.bounds_of(RING_OFF).unwrap();
     x.xdotool(&["mousemove", &(rx + rw / 2).to_string(), &(ry + rh / 2).to_string()]).unwrap();
     x.xdotool(&["key", "ctrl+alt+2"]).unwrap();
-    let ivi = x_until(&x, &c, "Ctrl+Alt+2 did not show the IVI's screen", |s| s.count(TILE0_OUT) > 20_000);
+    let ivi = x_until(&x, &mut c, "Ctrl+Alt+2 did not show the IVI's screen", |s| s.count(TILE0_OUT) > 20_000);
     let (tx, ty, tw, th) = ivi.bounds_of(TILE0_OUT).unwrap();
     let (cx, cy) = (tx + tw / 2, ty + th / 2);
 
@@ -294,6 +298,6 @@ fn the_cockpit_window_shows_the_screens_and_a_click_on_the_ivi_is_a_touch() {
     std::thread::sleep(Duration::from_millis(300));
     x.xdotool(&["mouseup", "1"]).unwrap();
     c.wait(mark, "hmi: tile 0 on", Duration::from_secs(30));
-    let lit = x_until(&x, &c, "the clicked tile is not lit in QEMU's window", |s| s.at(cx, cy) == Some(TILE0_LIT));
+    let lit = x_until(&x, &mut c, "the clicked tile is not lit in QEMU's window", |s| s.at(cx, cy) == Some(TILE0_LIT));
     let _ = lit.save_png(&work.join("window-ivi.png"));
 }

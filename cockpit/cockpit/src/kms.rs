@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use cockpit_core::compositor::frame_canvas;
-use cockpit_core::{Canvas, DisplayImage, Layout, PixelFormat, Rect};
+use cockpit_core::{Canvas, Damage, DisplayImage, Layout, PixelFormat, Rect};
 use drm::control::{connector, crtc, dumbbuffer::DumbBuffer, framebuffer, Device as ControlDevice, Event, Mode, PageFlipFlags};
 use drm::Device;
 
@@ -44,7 +44,7 @@ struct Screen {
     /// The buffer holding the newest picture, waiting for a flip.
     ready: Option<usize>,
     /// What each buffer misses of the newest picture.
-    missed: [Vec<Rect>; BUFFERS],
+    missed: [Damage; BUFFERS],
     /// Flips refused in a row (logged at the first and then sparingly).
     failures: u64,
     /// Frames that could not be drawn in a row (logged the same way).
@@ -215,6 +215,11 @@ impl Kms {
             used_crtcs.push((ci, crtc));
             used_conns.push((ci, conn.handle()));
             let all = Rect::new(0, 0, d.width as i32, d.height as i32);
+            let missed = std::array::from_fn(|_| {
+                let mut m = Damage::new();
+                m.add(all);
+                m
+            });
             screens.push(Screen {
                 name: d.name.clone(),
                 card: ci,
@@ -224,7 +229,7 @@ impl Kms {
                 shown: 0,
                 queued: None,
                 ready: None,
-                missed: [vec![all], vec![all], vec![all]],
+                missed,
                 failures: 0,
                 draw_failures: 0,
                 format,
@@ -302,13 +307,13 @@ impl Kms {
         let s = &mut self.screens[d];
         let b = s.target();
         let mut todo = std::mem::take(&mut s.missed[b]);
-        todo.extend(damage.iter().copied());
+        for r in damage {
+            todo.add(*r);
+        }
         for (i, m) in s.missed.iter_mut().enumerate() {
             if i != b {
-                m.extend(damage.iter().copied());
-                if m.len() > 32 {
-                    // Past this, the whole picture is cheaper to track.
-                    *m = vec![Rect::new(0, 0, s.width as i32, s.height as i32)];
+                for r in damage {
+                    m.add(*r);
                 }
             }
         }
@@ -317,7 +322,7 @@ impl Kms {
         let copied = (|| -> io::Result<()> {
             let mut map = self.cards[s.card].map_dumb_buffer(&mut s.bufs[b])?;
             let bytes = map.as_mut();
-            for r in &todo {
+            for r in todo.rects() {
                 let r = r.intersect(&Rect::new(0, 0, w, h).intersect(&canvas.bounds()));
                 for y in r.y..r.bottom() {
                     let row = &mut bytes[y as usize * pitch..];
@@ -343,7 +348,7 @@ impl Kms {
             Err(_) => {
                 // Whatever was not copied is still missing, and a buffer
                 // that held an older picture is not flipped to.
-                s.missed[b] = vec![Rect::new(0, 0, w, h)];
+                s.missed[b].add(Rect::new(0, 0, w, h));
                 s.draw_failures += 1;
             }
         }
@@ -366,7 +371,7 @@ impl crate::platform::Platform for Kms {
     }
 
     fn present(&mut self, d: usize, image: DisplayImage<'_>) -> io::Result<()> {
-        self.take_flip_events();
+        // Completed flips were taken by `service` at the top of the frame.
         let drawn = match image {
             DisplayImage::Composed { canvas, damage } => self.draw(d, canvas, damage),
             DisplayImage::Direct(f) => {

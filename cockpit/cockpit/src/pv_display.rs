@@ -100,12 +100,17 @@ impl CompositorSink {
         SourceKey::Guest(format!("{}/{connector}", (self.name)(domain)))
     }
 
+    /// The compositor's name for a guest frame's format, if it composes it.
+    fn format_of(f: &vdispl_back::Frame) -> Result<PixelFormat, SinkError> {
+        PixelFormat::from_fourcc(f.format).ok_or_else(|| format!("format {:?} is not composed", f.format))
+    }
+
     /// A guest frame as a compositor frame. Guest memory may change at any
     /// moment and is only reachable through the transport's accessors, so
     /// the visible rows are taken as one snapshot: the compositor never
     /// reads memory the guest is rewriting (nor memory it has revoked).
     fn convert(f: &vdispl_back::Frame) -> Result<Frame, SinkError> {
-        let format = PixelFormat::from_fourcc(f.format).ok_or_else(|| format!("format {:?} is not composed", f.format))?;
+        let format = Self::format_of(f)?;
         let bpp = format.bytes_per_pixel();
         let row = f.width as usize * bpp;
         let mut pixels = vec![0u8; row * f.height as usize];
@@ -151,7 +156,8 @@ impl DisplaySink for CompositorSink {
     }
 
     fn flip(&mut self, frame: vdispl_back::Frame, done: FlipDone) -> Result<(), SinkError> {
-        PixelFormat::from_fourcc(frame.format).ok_or_else(|| format!("format {:?} is not composed", frame.format))?;
+        // Checked now: a flip that waits is answered before it is read.
+        Self::format_of(&frame)?;
         let conn = self.handles.get_mut(&(frame.domain, frame.connector)).ok_or("connector was never added")?;
         let now = Instant::now();
         if conn.too_soon(now, self.min_flip) {

@@ -106,8 +106,9 @@ impl Dispatch<WlSurface, ()> for State {
             wl_surface::Request::Attach { buffer, .. } => s.pending.buffer = Some(buffer),
             // Buffer scale is always 1, so surface and buffer damage agree.
             wl_surface::Request::Damage { x, y, width, height } | wl_surface::Request::DamageBuffer { x, y, width, height } => {
-                let r = Rect::new(x.clamp(-16384, 16384), y.clamp(-16384, 16384), width.clamp(0, 32768), height.clamp(0, 32768));
-                add_damage(&mut s.pending.damage, std::iter::once(r));
+                // Damage merges and caps its rectangles: a client sending
+                // millions costs a bounded amount of memory.
+                s.pending.damage.add(Rect::new(x.clamp(-16384, 16384), y.clamp(-16384, 16384), width.clamp(0, 32768), height.clamp(0, 32768)));
             }
             wl_surface::Request::Frame { callback } => {
                 let cb = init.init(callback, ());
@@ -125,22 +126,6 @@ impl Dispatch<WlSurface, ()> for State {
         // Dropping the surface drops its source handle: the source vanished.
         if let Some((buffer, _)) = state.surfaces.remove(&res.id()).and_then(|s| s.unread) {
             buffer.release();
-        }
-    }
-}
-
-/// Most damage rectangles kept per surface between two compositor frames:
-/// past this, they become one rectangle (a client sending millions costs
-/// a bounded amount of memory).
-const MAX_DAMAGE: usize = 64;
-
-/// Adds `rects` to `damage`, merged into their bounding box past `MAX_DAMAGE`.
-fn add_damage(damage: &mut Vec<Rect>, rects: impl IntoIterator<Item = Rect>) {
-    for r in rects {
-        damage.push(r);
-        if damage.len() > MAX_DAMAGE {
-            let all = damage.iter().fold(Rect::default(), |a, b| a.union(b));
-            *damage = vec![all];
         }
     }
 }
@@ -224,7 +209,7 @@ fn commit(state: &mut State, res: &WlSurface) {
                 older.release();
             }
             d.filter(|_| !reshaped).map(|mut d| {
-                add_damage(&mut d, pending.damage);
+                d.add_all(&pending.damage);
                 d
             })
         }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use cockpit_core::{GuestEvent, PixelFormat, Rect, SourceHandle, Sources};
+use cockpit_core::{Damage, GuestEvent, PixelFormat, SourceHandle, Sources};
 use wayland_protocols::xdg::shell::server::{xdg_surface::XdgSurface, xdg_toplevel::XdgToplevel};
 use wayland_server::backend::{ClientData, ClientId, DisconnectReason, ObjectId};
 use wayland_server::protocol::{wl_buffer::WlBuffer, wl_callback::WlCallback, wl_surface::WlSurface};
@@ -28,7 +28,7 @@ impl ClientData for ClientState {
 pub(crate) struct Pending {
     /// `Some(None)`: detach.
     pub buffer: Option<Option<WlBuffer>>,
-    pub damage: Vec<Rect>,
+    pub damage: Damage,
     pub frames: Vec<WlCallback>,
 }
 
@@ -55,7 +55,7 @@ pub(crate) struct Surface {
     /// The newest committed buffer, not copied yet, and its damage since
     /// `content` (`None`: all of it). Copied once per compositor frame
     /// ([`State::take_commits`]): a client committing faster costs no more.
-    pub unread: Option<(WlBuffer, Option<Vec<Rect>>)>,
+    pub unread: Option<(WlBuffer, Option<Damage>)>,
     pub warned: bool,
 }
 
@@ -109,9 +109,10 @@ impl State {
     pub fn take_commits(&mut self) {
         for s in self.surfaces.values_mut() {
             let Some((buffer, damage)) = s.unread.take() else { continue };
-            let full = damage.is_none() || s.content.as_ref().is_none_or(|c| !crate::shm::same_shape(&buffer, c));
-            let damage = if full { Vec::new() } else { damage.unwrap_or_default() };
-            match crate::shm::copy_in(&buffer, s.content.take(), &damage) {
+            // `None` (all of it) whenever the shape changed: see `commit`.
+            let full = damage.is_none();
+            let damage = damage.unwrap_or_default();
+            match crate::shm::copy_in(&buffer, s.content.take(), damage.rects()) {
                 Ok(content) => s.content = content,
                 Err(e) => {
                     e.post();
@@ -124,7 +125,7 @@ impl State {
             let stride = c.width as usize * c.format.bytes_per_pixel();
             match cockpit_core::Frame::new(data, 0, c.width, c.height, stride, c.format) {
                 Ok(f) if full => h.submit(f),
-                Ok(f) => h.submit_damaged(f, &damage),
+                Ok(f) => h.submit_damaged(f, damage.rects()),
                 Err(e) => eprintln!("cockpit-wayland: {e}"),
             }
         }
