@@ -1,0 +1,131 @@
+//! Every kernel set this CPU runs gives the scalar reference's pixels, on
+//! lengths that cross every vector width and tail, with random pixels
+//! (premultiplied or not), opacities, taps and weights.
+
+use cockpit_kernels::{Columns, Kernels, Taps};
+use proptest::prelude::*;
+
+fn sets() -> Vec<&'static Kernels> {
+    let v = Kernels::available();
+    assert_eq!(v[0].name(), "scalar");
+    v
+}
+
+/// Pixels, mostly premultiplied, some not (a hostile client's).
+fn pixels(max: usize) -> impl Strategy<Value = Vec<u32>> {
+    prop::collection::vec(
+        prop_oneof![
+            any::<u32>(),
+            (any::<u8>(), any::<u32>()).prop_map(|(a, c)| {
+                let ch = |s: u32| ((c >> s) & 0xff) * a as u32 / 255;
+                ((a as u32) << 24) | (ch(16) << 16) | (ch(8) << 8) | ch(0)
+            }),
+            Just(0),
+            Just(0xff00_0000),
+        ],
+        0..max,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn copy_opaque_matches(src in pixels(80), dst in pixels(80)) {
+        let mut want = dst.clone();
+        sets()[0].copy_opaque(&mut want, &src);
+        for k in sets() {
+            let mut got = dst.clone();
+            k.copy_opaque(&mut got, &src);
+            prop_assert_eq!(&got, &want, "{}", k.name());
+        }
+    }
+
+    #[test]
+    fn over_matches(src in pixels(80), dst in pixels(80), opacity in prop_oneof![Just(255u8), Just(0u8), any::<u8>()]) {
+        let mut want = dst.clone();
+        sets()[0].over(&mut want, &src, opacity);
+        for k in sets() {
+            let mut got = dst.clone();
+            k.over(&mut got, &src, opacity);
+            prop_assert_eq!(&got, &want, "{} opacity {}", k.name(), opacity);
+        }
+    }
+
+    #[test]
+    fn bilinear_matches(
+        row0 in pixels(70).prop_filter("two pixels at least", |r| r.len() >= 2),
+        seed in any::<u64>(),
+        n in 0usize..70,
+        w in prop_oneof![Just(0u16), Just(128u16), 0u16..=128],
+        or in prop_oneof![Just(0u32), Just(0xff00_0000u32)],
+    ) {
+        let len = row0.len();
+        let row1: Vec<u32> = row0.iter().map(|p| p.rotate_left(7) ^ seed as u32).collect();
+        let mut taps = Taps::default();
+        let mut s = seed;
+        taps.set((0..n).map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (((s >> 33) as usize % (len - 1)) as u32, ((s >> 20) % 129) as u16)
+        }));
+        let run = |k: &Kernels| {
+            let (mut h0, mut h1) = (vec![0u16; 4 * n], vec![0u16; 4 * n]);
+            k.bilinear_h(&mut h0, &row0, &taps);
+            k.bilinear_h(&mut h1, &row1, &taps);
+            let mut out = vec![0u32; n];
+            k.bilinear_v(&mut out, &h0, &h1, w, or);
+            (h0, out)
+        };
+        let want = run(sets()[0]);
+        for k in sets() {
+            prop_assert_eq!(&run(k), &want, "{}", k.name());
+        }
+    }
+
+    #[test]
+    fn gather_matches(row in pixels(70).prop_filter("not empty", |r| !r.is_empty()), xs in prop::collection::vec(any::<u32>(), 0..70)) {
+        let mut cols = Columns::default();
+        cols.set(xs.iter().map(|x| x % row.len() as u32));
+        let mut want = vec![0u32; xs.len()];
+        sets()[0].gather(&mut want, &row, &cols, 0xff00_0000);
+        for k in sets() {
+            let mut got = vec![0u32; xs.len()];
+            k.gather(&mut got, &row, &cols, 0xff00_0000);
+            prop_assert_eq!(&got, &want, "{}", k.name());
+        }
+    }
+}
+
+/// The reference itself against hand-worked values.
+#[test]
+fn reference_values() {
+    let k = sets()[0];
+    // Half-transparent red over blue: red 128, blue 255 * 127 / 255 = 127.
+    let mut d = [0xff00_00ff];
+    k.over(&mut d, &[0x8080_0000], 255);
+    assert_eq!(d, [0xff80_007f]);
+    // Opaque red at opacity 128 over blue.
+    let mut d = [0xff00_00ff];
+    k.over(&mut d, &[0xffff_0000], 128);
+    assert_eq!(d, [0xff80_007f]);
+    // A non-premultiplied source saturates instead of carrying into green.
+    let mut d = [0xff00_00ff];
+    k.over(&mut d, &[0x0100_00ff], 255);
+    assert_eq!(d, [0xff00_00ff]);
+    // Black to white at a quarter: 255 * 32 / 128 = 63.75, rounded to 64.
+    let mut t = Taps::default();
+    t.set([(0u32, 32u16)].into_iter());
+    let mut h = [0u16; 4];
+    k.bilinear_h(&mut h, &[0xff00_0000, 0xffff_ffff], &t);
+    assert_eq!(h, [255 * 32, 255 * 32, 255 * 32, 255 * 128]);
+    let mut out = [0u32];
+    k.bilinear_v(&mut out, &h, &h, 0, 0);
+    assert_eq!(out, [0xff40_4040]);
+}
+
+#[test]
+fn the_best_set_is_the_last_available() {
+    assert_eq!(Kernels::best().name(), sets().last().unwrap().name());
+    #[cfg(target_arch = "aarch64")]
+    assert_eq!(Kernels::best().name(), "neon");
+}
