@@ -36,32 +36,6 @@ pub(crate) fn available() -> Vec<&'static Kernels> {
     v
 }
 
-/// Safe entries into one module's target-feature functions, for its table.
-macro_rules! entries {
-    ($entry:ident, $imp:ident, $why:literal) => {
-        #[doc = $why]
-        mod $entry {
-            use crate::Taps;
-
-            pub(super) fn copy_opaque(dst: &mut [u32], src: &[u32]) {
-                // SAFETY: the CPU has the module's features (this module's doc says why).
-                unsafe { super::$imp::copy_opaque(dst, src) }
-            }
-            pub(super) fn over(dst: &mut [u32], src: &[u32], opacity: u8) {
-                // SAFETY: as above.
-                unsafe { super::$imp::over(dst, src, opacity) }
-            }
-            pub(super) fn bilinear_h(out: &mut [u16], row: &[u32], taps: &Taps) {
-                // SAFETY: as above.
-                unsafe { super::$imp::bilinear_h(out, row, taps) }
-            }
-            pub(super) fn bilinear_v(out: &mut [u32], h0: &[u16], h1: &[u16], w: u16, or: u32) {
-                // SAFETY: as above.
-                unsafe { super::$imp::bilinear_v(out, h0, h1, w, or) }
-            }
-        }
-    };
-}
 entries!(sse2_entry, sse2, "SSE2 is part of every x86_64 CPU.");
 entries!(
     avx2_entry,

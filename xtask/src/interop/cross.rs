@@ -90,3 +90,40 @@ pub fn build_cockpit() -> Result<CockpitBinaries, String> {
     cargo_build(&root().join("samples/cockpit/hmi/Cargo.toml"), None, &[])?;
     Ok(CockpitBinaries { backendd: out.join("pv-backendd"), cockpit: out.join("cockpit"), hmi: out.join("cockpit-hmi") })
 }
+
+/// A workspace package's test programs for aarch64 Linux, statically linked:
+/// QEMU 7.2's user mode (`qemu-aarch64`) runs static programs on the host,
+/// where dynamically linked test programs hung in glibc's mutex code.
+pub fn build_tests(package: &str) -> Result<Vec<PathBuf>, String> {
+    prepare()?;
+    toolchain::ensure_debian_packages(&["qemu-user", "libc6-dev-arm64-cross"], "running aarch64 tests in QEMU user mode")?;
+    let out = Command::new("/usr/bin/cargo")
+        .args(["test", "--no-run", "--release", "--locked", "-j1", "--message-format=json", "--target", TARGET, "-p", package])
+        .arg("--manifest-path")
+        .arg(root().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(root().join("target/tests-aarch64"))
+        .env("RUSTC", "/usr/bin/rustc")
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "aarch64-linux-gnu-gcc")
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTC_WRAPPER")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running /usr/bin/cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cross-building {package}'s tests for {TARGET} failed"));
+    }
+    // One JSON message per line; test artifacts name their "executable".
+    let programs: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("\"reason\":\"compiler-artifact\"") && l.contains("\"test\":true"))
+        .filter_map(|l| l.split("\"executable\":\"").nth(1)?.split('"').next().map(PathBuf::from))
+        .collect();
+    if programs.is_empty() {
+        return Err(format!("cargo built no test programs for {package}"));
+    }
+    Ok(programs)
+}

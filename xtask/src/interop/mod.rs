@@ -12,7 +12,7 @@
 //! consoles and on files dom0 leaves in the 9p share.
 
 mod checks;
-pub(crate) mod cross;
+pub mod cross;
 pub(crate) mod images;
 pub mod machine;
 mod scenario;
