@@ -12,10 +12,10 @@ mod pixman;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cockpit_core::compositor::compose_frame;
+use cockpit_core::compositor::Composer;
 use cockpit_core::{Canvas, Compositor, Filter, Frame, Layout, PixelFormat, Placement, Rect, Rotation, Scaling};
 
-use crate::pixman::Pixman;
+use crate::pixman::{Img, Job, Pixman};
 
 const LAYOUT: &str = r##"
 [[display]]
@@ -64,18 +64,31 @@ fn frame(px: &[u32], w: u32, h: u32, f: PixelFormat) -> Frame {
     Frame::new(std::sync::Arc::new(px.to_vec()), 0, w, h, w as usize * 4, f).unwrap()
 }
 
-/// Median time of `f` over at least 5 runs and about `budget`.
-fn time(budget: Duration, mut f: impl FnMut()) -> Duration {
-    f(); // warm caches and lazy set-up
-    let mut v = Vec::new();
-    let t0 = Instant::now();
-    while v.len() < 5 || (t0.elapsed() < budget && v.len() < 1000) {
-        let t = Instant::now();
-        f();
-        v.push(t.elapsed());
+/// Median times of `ours` and `theirs`, run alternately (so both see the
+/// same machine load) at least 5 times each and for about `budget`.
+fn time_pair(budget: Duration, mut ours: impl FnMut(), mut theirs: Option<impl FnMut()>) -> (Duration, Option<Duration>) {
+    ours(); // warm caches and lazy set-up
+    if let Some(t) = theirs.as_mut() {
+        t();
     }
-    v.sort();
-    v[v.len() / 2]
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let t0 = Instant::now();
+    while a.len() < 5 || (t0.elapsed() < budget && a.len() < 1000) {
+        let t = Instant::now();
+        ours();
+        a.push(t.elapsed());
+        if let Some(f) = theirs.as_mut() {
+            let t = Instant::now();
+            f();
+            b.push(t.elapsed());
+        }
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let theirs = if b.is_empty() { None } else { Some(median(&mut b)) };
+    (median(&mut a), theirs)
 }
 
 fn ms(d: Duration) -> String {
@@ -86,22 +99,29 @@ struct Row {
     name: &'static str,
     ours: Duration,
     theirs: Option<Duration>,
-    diff: Option<u32>,
+    /// Largest channel difference from pixman's result, and the largest allowed.
+    diff: Option<(u32, u32)>,
 }
 
-/// Largest per-channel difference between our canvas and pixman's pixels.
+/// Largest per-channel (RGB) difference between our pixels and pixman's
+/// within `r` of two images `w` pixels wide.
+fn max_diff_in(ours: &[u32], theirs: &[u32], w: i32, r: Rect) -> u32 {
+    let mut m = 0;
+    for y in r.y..r.bottom() {
+        for x in r.x..r.right() {
+            let i = (y * w + x) as usize;
+            let (a, b) = (ours[i], theirs[i]);
+            for s in 0..3 {
+                m = m.max(((a >> (8 * s)) & 0xff).abs_diff((b >> (8 * s)) & 0xff));
+            }
+        }
+    }
+    m
+}
+
+/// Largest per-channel difference over the whole canvas.
 fn max_diff(ours: &Canvas, theirs: &[u32]) -> u32 {
-    ours.pixels()
-        .iter()
-        .zip(theirs)
-        .map(|(&a, &b)| {
-            (0..3)
-                .map(|s| ((a >> (8 * s)) & 0xff).abs_diff((b >> (8 * s)) & 0xff))
-                .max()
-                .unwrap_or(0)
-        })
-        .max()
-        .unwrap_or(0)
+    max_diff_in(ours.pixels(), theirs, ours.width() as i32, ours.bounds())
 }
 
 fn main() {
@@ -111,125 +131,151 @@ fn main() {
         println!("pixman: not available ({e}); install Debian's libpixman-1-0 for the comparison");
     }
     let px = px.ok();
+    let k = cockpit_kernels::Kernels::best();
+    println!(
+        "cockpit kernels: {} (available: {})",
+        k.name(),
+        cockpit_kernels::Kernels::available().iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+    );
+    if let Some(p) = &px {
+        #[cfg(target_arch = "x86_64")]
+        let cpu = format!(
+            "CPU has sse2 {}, ssse3 {}, avx2 {} (pixman's x86 paths are MMX, SSE2 and SSSE3)",
+            is_x86_feature_detected!("sse2"),
+            is_x86_feature_detected!("ssse3"),
+            is_x86_feature_detected!("avx2")
+        );
+        #[cfg(not(target_arch = "x86_64"))]
+        let cpu = String::from("pixman's NEON paths on arm");
+        println!("pixman {}: {cpu}; PIXMAN_DISABLE={}", p.version, std::env::var("PIXMAN_DISABLE").unwrap_or_default());
+    }
 
     let cluster_px = pattern(1920, 720, 1, None);
     let ivi_px = pattern(1920, 1080, 2, None);
     let overlay_px = pattern(600, 200, 3, Some(0xc0));
+    let nav_px = pattern(1280, 720, 5, None);
     let cluster = frame(&cluster_px, 1920, 720, PixelFormat::Xrgb8888);
     let ivi = frame(&ivi_px, 1920, 1080, PixelFormat::Xrgb8888);
     let overlay = frame(&overlay_px, 600, 200, PixelFormat::Argb8888);
+    let nav = frame(&nav_px, 1280, 720, PixelFormat::Xrgb8888);
     let cl_disp = Rect::new(0, 0, 1920, 720);
     let ce_disp = Rect::new(0, 0, 1280, 720);
+    let portrait = Rect::new(0, 0, 720, 1280);
     let ov_rect = Rect::new(340, 460, 600, 200);
     let p_cluster = Placement::new(1920, 720, cl_disp, cl_disp, Rotation::R0, Scaling::Fit);
     let p_ivi = Placement::new(1920, 1080, ce_disp, ce_disp, Rotation::R0, Scaling::Fit);
     let p_overlay = Placement::new(600, 200, ov_rect, ce_disp, Rotation::R0, Scaling::Fit);
-    let p_ivi_rot = Placement::new(
-        1920,
-        1080,
-        Rect::new(0, 0, 720, 1280),
-        Rect::new(0, 0, 720, 1280),
-        Rotation::R90,
-        Scaling::Stretch,
-    );
-
+    let p_ivi_rot = Placement::new(1920, 1080, portrait, portrait, Rotation::R90, Scaling::Stretch);
+    let p_nav_rot = Placement::new(1280, 720, portrait, portrait, Rotation::R90, Scaling::Stretch);
+    let black = |w, h| Canvas::new(w, h, 0);
+    let busy = Canvas::from_pixels(1280, 720, pattern(1280, 720, 4, None));
+    let px = px.as_ref();
+    let mut cp = Composer::default();
     let mut rows = Vec::new();
 
-    // 1. Cluster: opaque 1:1 copy.
-    let mut c1 = Canvas::new(1920, 720, 0);
-    let ours = time(budget, || {
-        compose_frame(&mut c1, &cl_disp, &cluster, &p_cluster, Filter::Bilinear, 255);
-    });
-    let (theirs, diff) = px.as_ref().map_or((None, None), |p| {
-        let mut src = cluster_px.clone();
-        let mut dst = vec![0u32; 1920 * 720];
-        let t = {
-            let s = p.bits(pixman::X8R8G8B8, 1920, 720, &mut src, 1920);
-            let mut d = p.bits(pixman::X8R8G8B8, 1920, 720, &mut dst, 1920);
-            time(budget, || p.composite(pixman::OP_SRC, &s, None, &mut d, (0, 0, 1920, 720), (0, 0)))
-        };
-        (Some(t), Some(max_diff(&c1, &dst)))
-    });
-    rows.push(Row {
-        name: "cluster 1920x720 opaque copy",
-        ours,
-        theirs,
-        diff,
-    });
-
-    // 2-3. IVI: 1920x1080 scaled to 1280x720.
-    for (name, filter, pf) in [
-        ("ivi 1920x1080 -> 1280x720 bilinear", Filter::Bilinear, pixman::FILTER_BILINEAR),
-        ("ivi 1920x1080 -> 1280x720 nearest", Filter::Nearest, pixman::FILTER_NEAREST),
+    rows.push(measure(
+        budget,
+        px,
+        "cluster 1920x720 opaque copy",
+        0,
+        &black(1920, 720),
+        |c| {
+            cp.compose(c, &cl_disp, &cluster, &p_cluster, Filter::Bilinear, 255);
+        },
+        |p, dst| {
+            let mut j = p.job();
+            let s = j.bits(pixman::X8R8G8B8, 1920, 720, cluster_px.clone());
+            let d = j.bits(pixman::X8R8G8B8, 1920, 720, dst);
+            j.step(pixman::OP_SRC, s, None, d, (0, 0, 1920, 720), (0, 0));
+            (j, d)
+        },
+    ));
+    // Rounding once (ours) against pixman's truncation: at most one step apart.
+    for (name, filter, pf, allowed) in [
+        ("ivi 1920x1080 -> 1280x720 bilinear", Filter::Bilinear, pixman::FILTER_BILINEAR, 1),
+        ("ivi 1920x1080 -> 1280x720 nearest", Filter::Nearest, pixman::FILTER_NEAREST, 0),
     ] {
-        let mut c = Canvas::new(1280, 720, 0);
-        let ours = time(budget, || {
-            compose_frame(&mut c, &ce_disp, &ivi, &p_ivi, filter, 255);
-        });
-        let (theirs, diff) = px.as_ref().map_or((None, None), |p| {
-            let mut src = ivi_px.clone();
-            let mut dst = vec![0u32; 1280 * 720];
-            let t = {
-                let mut s = p.bits(pixman::X8R8G8B8, 1920, 1080, &mut src, 1920);
-                s.scale(1.5, 1.5, pf);
-                let mut d = p.bits(pixman::X8R8G8B8, 1280, 720, &mut dst, 1280);
-                time(budget, || p.composite(pixman::OP_SRC, &s, None, &mut d, (0, 0, 1280, 720), (0, 0)))
-            };
-            (Some(t), Some(max_diff(&c, &dst)))
-        });
-        rows.push(Row { name, ours, theirs, diff });
+        rows.push(measure(
+            budget,
+            px,
+            name,
+            allowed,
+            &black(1280, 720),
+            |c| {
+            cp.compose(c, &ce_disp, &ivi, &p_ivi, filter, 255);
+        },
+            |p, dst| {
+                let mut j = p.job();
+                let s = j.bits(pixman::X8R8G8B8, 1920, 1080, ivi_px.clone());
+                j.scale(s, 1.5, 1.5, pf);
+                let d = j.bits(pixman::X8R8G8B8, 1280, 720, dst);
+                j.step(pixman::OP_SRC, s, None, d, (0, 0, 1280, 720), (0, 0));
+                (j, d)
+            },
+        ));
     }
+    // Translucent overlay: ARGB OVER at opacity 0.8 (pixman: a solid mask),
+    // the source read from its own origin.
+    rows.push(measure(
+        budget,
+        px,
+        "overlay 600x200 ARGB over, opacity 0.8",
+        0,
+        &busy,
+        |c| {
+            cp.compose(c, &ov_rect, &overlay, &p_overlay, Filter::Bilinear, 204);
+        },
+        |p, dst| {
+            let mut j = p.job();
+            let s = j.bits(pixman::A8R8G8B8, 600, 200, overlay_px.clone());
+            let m = j.solid_alpha(0.8);
+            let d = j.bits(pixman::X8R8G8B8, 1280, 720, dst);
+            j.step(pixman::OP_OVER, s, Some(m), d, (340, 460, 600, 200), (0, 0));
+            (j, d)
+        },
+    ));
+    // Turned clockwise, unscaled: display (x, y) shows buffer (y, 720 - x).
+    rows.push(measure(
+        budget,
+        px,
+        "nav 1280x720 rotated 90, unscaled",
+        0,
+        &black(720, 1280),
+        |c| {
+            cp.compose(c, &portrait, &nav, &p_nav_rot, Filter::Nearest, 255);
+        },
+        |p, dst| {
+            let mut j = p.job();
+            let s = j.bits(pixman::X8R8G8B8, 1280, 720, nav_px.clone());
+            j.transform(s, [[0.0, 1.0, 0.0], [-1.0, 0.0, 720.0]], pixman::FILTER_NEAREST);
+            let d = j.bits(pixman::X8R8G8B8, 720, 1280, dst);
+            j.step(pixman::OP_SRC, s, None, d, (0, 0, 720, 1280), (0, 0));
+            (j, d)
+        },
+    ));
+    // Turned and 1.5x down: display (x, y) shows buffer (1.5 y, 1080 - 1.5 x).
+    rows.push(measure(
+        budget,
+        px,
+        "ivi rotated 90, 1.5x down, nearest",
+        0,
+        &black(720, 1280),
+        |c| {
+            cp.compose(c, &portrait, &ivi, &p_ivi_rot, Filter::Nearest, 255);
+        },
+        |p, dst| {
+            let mut j = p.job();
+            let s = j.bits(pixman::X8R8G8B8, 1920, 1080, ivi_px.clone());
+            j.transform(s, [[0.0, 1.5, 0.0], [-1.5, 0.0, 1080.0]], pixman::FILTER_NEAREST);
+            let d = j.bits(pixman::X8R8G8B8, 720, 1280, dst);
+            j.step(pixman::OP_SRC, s, None, d, (0, 0, 720, 1280), (0, 0));
+            (j, d)
+        },
+    ));
 
-    // 4. Translucent overlay: ARGB OVER at opacity 0.8 (pixman: a solid mask).
-    let base = pattern(1280, 720, 4, None);
-    let mut c4 = Canvas::new(1280, 720, 0);
-    c4.pixels_mut().copy_from_slice(&base);
-    let ours = time(budget, || {
-        compose_frame(&mut c4, &ov_rect, &overlay, &p_overlay, Filter::Bilinear, 204);
-    });
-    let theirs = px.as_ref().map(|p| {
-        let mut src = overlay_px.clone();
-        let mut dst = base.clone();
-        let s = p.bits(pixman::A8R8G8B8, 600, 200, &mut src, 600);
-        let m = p.solid_alpha(0.8);
-        let mut d = p.bits(pixman::X8R8G8B8, 1280, 720, &mut dst, 1280);
-        time(budget, || {
-            p.composite(pixman::OP_OVER, &s, Some(&m), &mut d, (340, 460, 600, 200), (-340, -460))
-        })
-    });
-    // (Repeated OVER accumulates differently in each; no pixel comparison.)
-    rows.push(Row {
-        name: "overlay 600x200 ARGB over, opacity 0.8",
-        ours,
-        theirs,
-        diff: None,
-    });
-
-    // 5. Rotation: the IVI turned 90 degrees onto a 720x1280 portrait display, 1.5x down.
-    let mut c5 = Canvas::new(720, 1280, 0);
-    let ours = time(budget, || {
-        compose_frame(&mut c5, &Rect::new(0, 0, 720, 1280), &ivi, &p_ivi_rot, Filter::Nearest, 255);
-    });
-    let (theirs, diff) = px.as_ref().map_or((None, None), |p| {
-        let mut src = ivi_px.clone();
-        let mut dst = vec![0u32; 720 * 1280];
-        let t = {
-            // Turned clockwise: display (x, y) shows buffer (1.5 y, 1080 - 1.5 x).
-            let mut s = p.bits(pixman::X8R8G8B8, 1920, 1080, &mut src, 1920);
-            s.transform([[0.0, 1.5, 0.0], [-1.5, 0.0, 1080.0]], pixman::FILTER_NEAREST);
-            let mut d = p.bits(pixman::X8R8G8B8, 720, 1280, &mut dst, 720);
-            time(budget, || p.composite(pixman::OP_SRC, &s, None, &mut d, (0, 0, 720, 1280), (0, 0)))
-        };
-        (Some(t), Some(max_diff(&c5, &dst)))
-    });
-    rows.push(Row {
-        name: "ivi rotated 90, 1.5x down, nearest",
-        ours,
-        theirs,
-        diff,
-    });
-
-    // 6-7. Whole frames through the compositor, both displays.
+    // Whole frames through the compositor, both displays: everything, then
+    // a 96x96 change in the IVI buffer (64x64 on the display, 65x65 with
+    // the bilinear margin).
     let layout = Layout::parse(LAYOUT, Path::new("bench.toml")).unwrap();
     let mut comp = Compositor::new(layout);
     let src = comp.sources();
@@ -242,73 +288,104 @@ fn main() {
     hi.submit(ivi.clone());
     ho.submit(overlay.clone());
     comp.render(Instant::now());
-    let full = time(budget, || {
-        comp.damage_all();
-        comp.render(Instant::now());
+    let whole = |p| {
+        let p: &Pixman = p;
+        let mut j = p.job();
+        let s1 = j.bits(pixman::X8R8G8B8, 1920, 720, cluster_px.clone());
+        let s2 = j.bits(pixman::X8R8G8B8, 1920, 1080, ivi_px.clone());
+        j.scale(s2, 1.5, 1.5, pixman::FILTER_BILINEAR);
+        let s3 = j.bits(pixman::A8R8G8B8, 600, 200, overlay_px.clone());
+        let m = j.solid_alpha(0.8);
+        let t1 = j.bits(pixman::X8R8G8B8, 1920, 720, vec![0; 1920 * 720]);
+        let t2 = j.bits(pixman::X8R8G8B8, 1280, 720, vec![0; 1280 * 720]);
+        j.step(pixman::OP_SRC, s1, None, t1, (0, 0, 1920, 720), (0, 0));
+        j.step(pixman::OP_SRC, s2, None, t2, (0, 0, 1280, 720), (0, 0));
+        j.step(pixman::OP_OVER, s3, Some(m), t2, (340, 460, 600, 200), (0, 0));
+        (j, t1, t2, s2, s3, m)
+    };
+    let mut full = px.map(|p| whole(p));
+    let (ours, theirs) = time_pair(
+        budget,
+        || {
+            comp.damage_all();
+            comp.render(Instant::now());
+        },
+        full.as_mut().map(|f| || f.0.run()),
+    );
+    let diff = full.as_ref().map(|(j, t1, t2, ..)| {
+        let d = max_diff(&comp.snapshot(0), j.pixels(*t1)).max(max_diff(&comp.snapshot(1), j.pixels(*t2)));
+        assert!(d <= 1, "full frame: differs from pixman by {d}");
+        (d, 1)
     });
-    let pix_full = px.as_ref().map(|p| {
-        let (mut a, mut b, mut o) = (cluster_px.clone(), ivi_px.clone(), overlay_px.clone());
-        let (mut d1, mut d2) = (vec![0u32; 1920 * 720], vec![0u32; 1280 * 720]);
-        let s1 = p.bits(pixman::X8R8G8B8, 1920, 720, &mut a, 1920);
-        let mut s2 = p.bits(pixman::X8R8G8B8, 1920, 1080, &mut b, 1920);
-        s2.scale(1.5, 1.5, pixman::FILTER_BILINEAR);
-        let s3 = p.bits(pixman::A8R8G8B8, 600, 200, &mut o, 600);
-        let m = p.solid_alpha(0.8);
-        let mut t1 = p.bits(pixman::X8R8G8B8, 1920, 720, &mut d1, 1920);
-        let mut t2 = p.bits(pixman::X8R8G8B8, 1280, 720, &mut d2, 1280);
-        time(budget, || {
-            p.composite(pixman::OP_SRC, &s1, None, &mut t1, (0, 0, 1920, 720), (0, 0));
-            p.composite(pixman::OP_SRC, &s2, None, &mut t2, (0, 0, 1280, 720), (0, 0));
-            p.composite(pixman::OP_OVER, &s3, Some(&m), &mut t2, (340, 460, 600, 200), (-340, -460));
-        })
-    });
-    rows.push(Row {
-        name: "full frame, both displays",
-        ours: full,
-        theirs: pix_full,
-        diff: None,
-    });
+    rows.push(Row { name: "full frame, both displays", ours, theirs, diff });
 
-    // A 96x96 change in the IVI buffer: 64x64 on the display (66x66 with the bilinear margin).
     let damage = Rect::new(300, 300, 96, 96);
-    let small = time(budget, || {
-        hi.submit_damaged(ivi.clone(), &[damage]);
-        comp.render(Instant::now());
-    });
     let dmg_disp = Rect::new(199, 199, 66, 66);
-    let pix_small = px.as_ref().map(|p| {
-        let mut b = ivi_px.clone();
-        let mut d2 = vec![0u32; 1280 * 720];
-        let mut s2 = p.bits(pixman::X8R8G8B8, 1920, 1080, &mut b, 1920);
-        s2.scale(1.5, 1.5, pixman::FILTER_BILINEAR);
-        let mut t2 = p.bits(pixman::X8R8G8B8, 1280, 720, &mut d2, 1280);
-        let r = dmg_disp;
-        time(budget, || {
-            p.composite(pixman::OP_SRC, &s2, None, &mut t2, (r.x, r.y, r.w, r.h), (r.x, r.y))
-        })
+    if let Some(f) = full.as_mut() {
+        // pixman redraws just the damaged part of the IVI, and the overlay over it.
+        let (j, _, t2, s2, s3, m) = f;
+        j.steps_clear();
+        let r = (dmg_disp.x, dmg_disp.y, dmg_disp.w, dmg_disp.h);
+        j.step(pixman::OP_SRC, *s2, None, *t2, r, (r.0, r.1));
+        let o = dmg_disp.intersect(&ov_rect);
+        if !o.is_empty() {
+            j.step(pixman::OP_OVER, *s3, Some(*m), *t2, (o.x, o.y, o.w, o.h), (o.x - ov_rect.x, o.y - ov_rect.y));
+        }
+    }
+    let (ours, theirs) = time_pair(
+        budget,
+        || {
+            hi.submit_damaged(ivi.clone(), &[damage]);
+            comp.render(Instant::now());
+        },
+        full.as_mut().map(|f| || f.0.run()),
+    );
+    let diff = full.as_ref().map(|(j, _, t2, ..)| {
+        let d = max_diff_in(comp.snapshot(1).pixels(), j.pixels(*t2), 1280, ce_disp);
+        assert!(d <= 1, "small damage: differs from pixman by {d}");
+        (d, 1)
     });
-    rows.push(Row {
-        name: "small damage (64x64 of the IVI)",
-        ours: small,
-        theirs: pix_small,
-        diff: None,
-    });
+    rows.push(Row { name: "small damage (64x64 of the IVI)", ours, theirs, diff });
 
     println!(
-        "cockpit composition, one core, median ms per frame ({} ms budget per figure)",
+        "cockpit composition, one thread, median ms per operation, alternating with pixman ({} ms budget per figure)",
         budget.as_millis()
     );
-    println!(
-        "{:<42} {:>8} {:>8} {:>7} {:>9}",
-        "operation", "cockpit", "pixman", "ratio", "max diff"
-    );
+    println!("{:<42} {:>8} {:>8} {:>10} {:>12}", "operation", "cockpit", "pixman", "throughput", "max diff");
     for r in &rows {
         let (t, ratio) = match r.theirs {
-            Some(t) => (ms(t), format!("{:6.2}x", r.ours.as_secs_f64() / t.as_secs_f64())),
-            None => ("       -".into(), "      -".into()),
+            Some(t) => (ms(t), format!("{:8.2}x", t.as_secs_f64() / r.ours.as_secs_f64())),
+            None => ("       -".into(), "         -".into()),
         };
-        let d = r.diff.map_or("-".into(), |d| d.to_string());
-        println!("{:<42} {} {} {} {:>9}", r.name, ms(r.ours), t, ratio, d);
+        let d = r.diff.map_or("-".into(), |(d, a)| format!("{d} (<= {a})"));
+        println!("{:<42} {} {} {} {:>12}", r.name, ms(r.ours), t, ratio, d);
     }
-    println!("(ratio = cockpit / pixman: below 1 is faster; max diff = largest channel difference of the two results)");
+    println!("(throughput = pixman's time / ours: 1.00x or more is at least pixman's throughput;");
+    println!(" max diff = largest channel difference from pixman's result, checked against its bound)");
+}
+
+/// One operation, ours and pixman's: compared once from the same start
+/// (`base`), then timed alternately.
+fn measure<'p>(
+    budget: Duration,
+    px: Option<&'p Pixman>,
+    name: &'static str,
+    allowed: u32,
+    base: &Canvas,
+    mut ours: impl FnMut(&mut Canvas),
+    theirs: impl Fn(&'p Pixman, Vec<u32>) -> (Job<'p>, Img),
+) -> Row {
+    let diff = px.map(|p| {
+        let mut mine = base.clone();
+        ours(&mut mine);
+        let (mut j, d) = theirs(p, base.pixels().to_vec());
+        j.run();
+        let dd = max_diff(&mine, j.pixels(d));
+        assert!(dd <= allowed, "{name}: differs from pixman by {dd} (at most {allowed} allowed)");
+        (dd, allowed)
+    });
+    let mut c = base.clone();
+    let mut job = px.map(|p| theirs(p, base.pixels().to_vec()).0);
+    let (o, t) = time_pair(budget, || ours(&mut c), job.as_mut().map(|j| move || j.run()));
+    Row { name, ours: o, theirs: t, diff }
 }

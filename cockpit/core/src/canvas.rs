@@ -20,6 +20,15 @@ impl Canvas {
             pixels: vec![rgb | 0xff00_0000; width as usize * height as usize],
         }
     }
+    /// A canvas of `pixels` (`0xRRGGBB`, alpha forced opaque), row by row.
+    ///
+    /// # Panics
+    /// If `pixels` does not hold `width * height` pixels.
+    pub fn from_pixels(width: u32, height: u32, mut pixels: Vec<u32>) -> Canvas {
+        assert_eq!(pixels.len(), width as usize * height as usize, "canvas size");
+        pixels.iter_mut().for_each(|p| *p |= 0xff00_0000);
+        Canvas { width, height, pixels }
+    }
     /// Width in pixels.
     pub fn width(&self) -> u32 {
         self.width

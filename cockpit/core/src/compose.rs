@@ -2,9 +2,11 @@
 //! rectangle: fetch (any format) → sample (1:1, nearest or bilinear, any
 //! rotation) → opacity and dimming → copy or blend (premultiplied OVER).
 
+use cockpit_kernels::{Columns, Kernels, Taps, OPAQUE};
+
 use crate::canvas::Canvas;
-use crate::format::{over, premultiply, scale_pixel, PixelFormat};
-use crate::frame::Frame;
+use crate::format::{premultiply, scale_pixel, PixelFormat};
+use crate::frame::{Frame, Rows};
 use crate::geom::{Filter, Placement, Rect, Rotation};
 
 /// One layer to draw.
@@ -24,10 +26,55 @@ pub(crate) struct Layer<'a> {
 #[derive(Default)]
 pub(crate) struct Scratch {
     line: Vec<u32>,
+    /// A buffer row converted to premultiplied ARGB (formats read per pixel).
+    conv: Vec<u32>,
+    cols: Columns,
+    taps: Taps,
+    /// Horizontally filtered buffer rows and which rows they are.
+    h: [Vec<u16>; 2],
+    h_row: [Option<usize>; 2],
     xs: Vec<u32>,
-    xw: Vec<(u32, u32, u32)>,
-    /// Buffer rows for bilinear scaling.
-    rows: [Vec<u32>; 2],
+}
+
+/// Where a draw reads buffer rows: straight from 32-bit words in memory,
+/// or converted pixel by pixel into a scratch row.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    Words { w: &'a [u32], off: usize, stride: usize, bw: usize },
+    Convert { rows: Rows<'a>, fmt: PixelFormat, straight: bool, bw: usize },
+}
+
+impl<'a> Src<'a> {
+    /// Row `y` as premultiplied pixels (alpha undefined for formats without
+    /// it: see [`Src::or`]), with one more pixel repeating the last when
+    /// converted, so bilinear pairs of a one-pixel-wide buffer stay in bounds.
+    #[inline]
+    fn row<'b>(&self, y: usize, conv: &'b mut Vec<u32>) -> &'b [u32]
+    where
+        'a: 'b,
+    {
+        match *self {
+            Src::Words { w, off, stride, bw } => {
+                let at = off + y * stride;
+                w.get(at..at + bw).unwrap_or(&[])
+            }
+            Src::Convert { rows, fmt, straight, bw } => {
+                let row = rows.row(y);
+                conv.clear();
+                conv.extend((0..bw).map(|x| {
+                    let p = fmt.fetch(row, x);
+                    if straight {
+                        premultiply(p)
+                    } else {
+                        p
+                    }
+                }));
+                let last = conv.last().copied().unwrap_or(0);
+                conv.push(last);
+                conv
+            }
+        }
+    }
 }
 
 /// Draws `layer` into `canvas` within `clip`; returns the pixels written.
@@ -40,47 +87,167 @@ pub(crate) fn draw(canvas: &mut Canvas, clip: &Rect, layer: &Layer<'_>, scratch:
     let Some(rows) = layer.frame.rows() else { return 0 };
     let f = layer.frame.format();
     let straight = layer.straight_alpha && f.has_alpha();
-    // 32-bit ARGB/XRGB in aligned memory (the common case) is read as words.
-    if let (PixelFormat::Xrgb8888 | PixelFormat::Argb8888, false, Some((w, off, stride))) = (f, straight, rows.words()) {
-        let or = if f == PixelFormat::Xrgb8888 { 0xff00_0000 } else { 0 };
-        let fill = move |y: usize, x: usize, out: &mut [u32]| {
-            let at = off + y * stride + x;
-            out.copy_from_slice(&w[at..at + out.len()]);
-            if or != 0 {
-                out.iter_mut().for_each(|p| *p |= or);
+    let bw = layer.placement.buffer_w.max(0) as usize;
+    // Alpha forced on every pixel read from a format without it.
+    let or = if f.has_alpha() { 0 } else { OPAQUE };
+    // 32-bit ARGB/XRGB in aligned memory (the common case) is read in place.
+    let src = match (f, straight, rows.words()) {
+        (PixelFormat::Xrgb8888 | PixelFormat::Argb8888, false, Some((w, off, stride))) if bw >= 2 => {
+            Src::Words { w, off, stride, bw }
+        }
+        _ => Src::Convert { rows, fmt: f, straight, bw },
+    };
+    let p = layer.placement;
+    if p.rotation == Rotation::R0 && p.image.w == p.buffer_w && p.image.h == p.buffer_h {
+        draw_one_to_one(canvas, &area, layer, scratch, src, or);
+    } else if layer.filter == Filter::Bilinear && p.rotation == Rotation::R0 {
+        draw_bilinear(canvas, &area, layer, scratch, src, or);
+    } else if layer.filter == Filter::Nearest && !p.rotation.swaps_axes() {
+        draw_nearest(canvas, &area, layer, scratch, src, or);
+    } else {
+        // Quarter turns walk buffer columns: per-pixel reads, in strips.
+        match src {
+            Src::Words { w, off, stride, .. } => {
+                draw_turned(canvas, &area, layer, scratch, move |y, x| w[off + y * stride + x] | or)
             }
-        };
-        draw_with(canvas, &area, layer, scratch, move |y, x| w[off + y * stride + x] | or, fill);
-        return area.area() as u64;
-    }
-    macro_rules! go {
-        ($fmt:expr) => {{
-            let fetch = move |y: usize, x: usize| {
-                let p = $fmt.fetch(rows.row(y), x);
-                if straight {
-                    premultiply(p)
-                } else {
-                    p
+            Src::Convert { .. } => {
+                macro_rules! go {
+                    ($fmt:expr) => {
+                        draw_turned(canvas, &area, layer, scratch, move |y: usize, x: usize| {
+                            let p = $fmt.fetch(rows.row(y), x);
+                            if straight {
+                                premultiply(p)
+                            } else {
+                                p
+                            }
+                        })
+                    };
                 }
-            };
-            let fill = move |y: usize, x: usize, out: &mut [u32]| {
-                let row = rows.row(y);
-                for (i, o) in out.iter_mut().enumerate() {
-                    let p = $fmt.fetch(row, x + i);
-                    *o = if straight { premultiply(p) } else { p };
+                match f {
+                    PixelFormat::Xrgb8888 => go!(PixelFormat::Xrgb8888),
+                    PixelFormat::Argb8888 => go!(PixelFormat::Argb8888),
+                    PixelFormat::Xbgr8888 => go!(PixelFormat::Xbgr8888),
+                    PixelFormat::Abgr8888 => go!(PixelFormat::Abgr8888),
+                    PixelFormat::Rgb565 => go!(PixelFormat::Rgb565),
                 }
-            };
-            draw_with(canvas, &area, layer, scratch, fetch, fill)
-        }};
-    }
-    match f {
-        PixelFormat::Xrgb8888 => go!(PixelFormat::Xrgb8888),
-        PixelFormat::Argb8888 => go!(PixelFormat::Argb8888),
-        PixelFormat::Xbgr8888 => go!(PixelFormat::Xbgr8888),
-        PixelFormat::Abgr8888 => go!(PixelFormat::Abgr8888),
-        PixelFormat::Rgb565 => go!(PixelFormat::Rgb565),
+            }
+        }
     }
     area.area() as u64
+}
+
+/// Whether the layer's pixels go to the canvas as they are: no opacity, no
+/// dimming, and a source without alpha (or with it forced).
+fn is_plain(layer: &Layer<'_>) -> bool {
+    layer.opacity == 255 && layer.dim == 255
+}
+
+/// 1:1, unrotated: each display row is part of one buffer row.
+fn draw_one_to_one(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, src: Src<'_>, or: u32) {
+    let p = layer.placement;
+    let (sx0, n) = ((area.x - p.image.x) as usize, area.w as usize);
+    for y in area.y..area.bottom() {
+        let row = src.row((y - p.image.y) as usize, &mut s.conv);
+        let Some(part) = row.get(sx0..sx0 + n) else { continue };
+        finish(canvas.span_mut(y, area.x, area.right()), part, or, layer, &mut s.line);
+    }
+}
+
+/// Nearest neighbour, unrotated or half-turned: a column table per draw and
+/// one buffer row per display row. Positions are computed exactly as input
+/// routing computes them, so a touch reports the very pixel drawn under it.
+fn draw_nearest(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, src: Src<'_>, or: u32) {
+    let p = layer.placement;
+    let t = p.transform();
+    let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
+    s.cols.set((area.x..area.right()).map(|x| floor_in(t.apply(x as f64 + 0.5, 0.5).0, bw)));
+    let k = Kernels::best();
+    let direct = is_plain(layer) && or == OPAQUE;
+    for y in area.y..area.bottom() {
+        let r = floor_in(t.apply(0.5, y as f64 + 0.5).1, bh) as usize;
+        let row = src.row(r, &mut s.conv);
+        if row.len() < s.cols.need() {
+            continue;
+        }
+        let dst = canvas.span_mut(y, area.x, area.right());
+        if direct {
+            k.gather(dst, row, &s.cols, OPAQUE);
+        } else {
+            s.line.resize(dst.len(), 0);
+            k.gather(&mut s.line, row, &s.cols, or);
+            finish_line(dst, layer, &mut s.line, or);
+        }
+    }
+}
+
+/// Bilinear, unrotated: every needed buffer row is filtered horizontally
+/// once (the two newest are kept), then each display row blends two of them.
+fn draw_bilinear(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, src: Src<'_>, or: u32) {
+    let p = layer.placement;
+    let t = p.transform();
+    let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
+    let n = area.w as usize;
+    s.taps.set((area.x..area.right()).map(|x| {
+        let (u0, u1, w) = taps(fixed(t.u[0] * (x as f64 + 0.5) + t.u[2]), bw);
+        // Pairs are (x, x + 1): a tap clamped at the right edge becomes the
+        // pair before it, weighted wholly to its right pixel.
+        if u0 == u1 {
+            if u0 as i64 == bw - 1 && bw >= 2 {
+                (u0 - 1, 128)
+            } else {
+                (u0, 0)
+            }
+        } else {
+            (u0, w as u16)
+        }
+    }));
+    let k = Kernels::best();
+    let direct = is_plain(layer) && or == OPAQUE;
+    let Scratch { line, conv, taps: tp, h, h_row, .. } = s;
+    *h_row = [None, None];
+    for hv in h.iter_mut() {
+        hv.resize(4 * n, 0);
+    }
+    for y in area.y..area.bottom() {
+        let (v0, v1, wy) = taps(fixed(t.v[1] * (y as f64 + 0.5) + t.v[2]), bh);
+        let wy = if v0 == v1 { 0 } else { wy as u16 };
+        // The slot holding row `r`, filtering it into the slot not in `keep`.
+        let mut filtered = |r: usize, keep: Option<usize>| -> Option<usize> {
+            if let Some(i) = h_row.iter().position(|&x| x == Some(r)) {
+                return Some(i);
+            }
+            let i = match keep {
+                Some(k) => 1 - k,
+                None => match *h_row {
+                    [None, _] => 0,
+                    [_, None] => 1,
+                    [Some(a), Some(b)] => usize::from(b < a),
+                },
+            };
+            let row = src.row(r, conv);
+            if row.len() < tp.need() {
+                return None;
+            }
+            k.bilinear_h(&mut h[i], row, tp);
+            h_row[i] = Some(r);
+            Some(i)
+        };
+        let Some(a) = filtered(v0 as usize, None) else { continue };
+        let b = if wy == 0 { a } else {
+            match filtered(v1 as usize, Some(a)) {
+                Some(b) => b,
+                None => continue,
+            }
+        };
+        let dst = canvas.span_mut(y, area.x, area.right());
+        if direct {
+            k.bilinear_v(dst, &h[a], &h[b], wy, OPAQUE);
+        } else {
+            line.resize(n, 0);
+            k.bilinear_v(line, &h[a], &h[b], wy, or);
+            finish_line(dst, layer, line, or);
+        }
+    }
 }
 
 /// 16.16 fixed point.
@@ -94,102 +261,37 @@ fn fixed(v: f64) -> i64 {
 /// touches stay in the L1 cache while the strip goes down the display.
 const STRIP: i32 = 64;
 
-/// `fetch(y, x)` reads buffer pixel (x, y) as premultiplied ARGB;
-/// `fill(y, x, out)` reads `out.len()` pixels of row `y` from column `x`.
-#[inline(always)]
-fn draw_with<F, G>(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, fetch: F, fill: G)
+/// Quarter turns. `fetch(y, x)` reads buffer pixel (x, y) as premultiplied ARGB.
+fn draw_turned<F>(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, fetch: F)
 where
     F: Fn(usize, usize) -> u32 + Copy,
-    G: Fn(usize, usize, &mut [u32]) + Copy,
 {
     let p = layer.placement;
-    let fmt = layer.frame.format();
     let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
-    let opaque = !fmt.has_alpha() && layer.opacity == 255;
-    let plain = layer.opacity == 255 && layer.dim == 255;
-    let n = area.w as usize;
-    s.line.resize(n, 0);
+    s.line.resize(area.w as usize, 0);
     let t = p.transform();
-    let one_to_one = p.rotation == Rotation::R0 && p.image.w == p.buffer_w && p.image.h == p.buffer_h;
-
-    if one_to_one {
-        let sx0 = (area.x - p.image.x) as usize;
-        for y in area.y..area.bottom() {
-            fill((y - p.image.y) as usize, sx0, &mut s.line);
-            finish(canvas.span_mut(y, area.x, area.right()), &mut s.line, layer, opaque, plain);
-        }
-        return;
-    }
-
-    let nearest = layer.filter == Filter::Nearest;
-    if nearest {
-        // With a quarter-turn rotation at most, each buffer axis follows one
-        // display axis: one follows the column (a table per draw), the other
-        // the row. Positions are computed exactly as input routing computes
-        // them, so a touch reports the very pixel drawn under it.
-        let swap = t.u[0] == 0.0 && t.v[1] == 0.0;
-        let (col_len, row_len) = if swap { (bh, bw) } else { (bw, bh) };
+    if layer.filter == Filter::Nearest {
+        // Each buffer axis follows one display axis: the buffer row follows
+        // the display column (a table per draw), the buffer column the row.
         s.xs.clear();
-        s.xs.extend((area.x..area.right()).map(|x| {
-            let (fu, fv) = t.apply(x as f64 + 0.5, 0.5);
-            floor_in(if swap { fv } else { fu }, col_len)
-        }));
-        // Turned sources read buffer columns: go down the display in strips
-        // so the buffer rows a strip reads stay in cache.
-        let strip = if swap { STRIP } else { area.w };
+        s.xs.extend((area.x..area.right()).map(|x| floor_in(t.apply(x as f64 + 0.5, 0.5).1, bh)));
         let mut x0 = area.x;
         while x0 < area.right() {
-            let x1 = (x0 + strip).min(area.right());
+            let x1 = (x0 + STRIP).min(area.right());
             let (a, b) = ((x0 - area.x) as usize, (x1 - area.x) as usize);
             for y in area.y..area.bottom() {
-                let (fu, fv) = t.apply(0.5, y as f64 + 0.5);
-                let r = floor_in(if swap { fu } else { fv }, row_len) as usize;
+                let c = floor_in(t.apply(0.5, y as f64 + 0.5).0, bw) as usize;
                 let line = &mut s.line[a..b];
-                if swap {
-                    for (l, &c) in line.iter_mut().zip(&s.xs[a..b]) {
-                        *l = fetch(c as usize, r);
-                    }
-                } else {
-                    for (l, &c) in line.iter_mut().zip(&s.xs[a..b]) {
-                        *l = fetch(r, c as usize);
-                    }
+                for (l, &r) in line.iter_mut().zip(&s.xs[a..b]) {
+                    *l = fetch(r as usize, c);
                 }
-                finish(canvas.span_mut(y, x0, x1), line, layer, opaque, plain);
+                finish_line(canvas.span_mut(y, x0, x1), layer, line, 0);
             }
             x0 = x1;
         }
         return;
     }
-    if p.rotation == Rotation::R0 {
-        // Axis-aligned scaling is separable. Per display row, the two buffer
-        // rows are blended vertically over the columns the row needs (a
-        // straight loop the compiler vectorises), then each display pixel
-        // blends two neighbours of that blended row horizontally.
-        s.xw.clear();
-        s.xw.extend((area.x..area.right()).map(|x| taps(fixed(t.u[0] * (x as f64 + 0.5) + t.u[2]), bw)));
-        let umin = s.xw.iter().map(|t| t.0).min().unwrap_or(0);
-        let umax = s.xw.iter().map(|t| t.1).max().unwrap_or(0);
-        let span = (umax - umin + 1) as usize;
-        for row in s.rows.iter_mut() {
-            row.resize(span, 0);
-        }
-        for y in area.y..area.bottom() {
-            let (v0, v1, wy) = taps(fixed(t.v[1] * (y as f64 + 0.5) + t.v[2]), bh);
-            let [r0, r1] = &mut s.rows;
-            fill(v0 as usize, umin as usize, r0);
-            if wy != 0 {
-                fill(v1 as usize, umin as usize, r1);
-                lerp_rows(r0, r1, wy);
-            }
-            for (l, &(u0, u1, wx)) in s.line.iter_mut().zip(&s.xw) {
-                *l = lerp(r0[(u0 - umin) as usize], r0[(u1 - umin) as usize], wx);
-            }
-            finish(canvas.span_mut(y, area.x, area.right()), &mut s.line, layer, opaque, plain);
-        }
-        return;
-    }
-
-    // Bilinear at a quarter turn: walk the buffer along each display row, in strips.
+    // Bilinear: walk the buffer along each display row, in strips.
     let (du, dv) = (fixed(t.u[0]), fixed(t.v[0]));
     let mut x0 = area.x;
     while x0 < area.right() {
@@ -209,7 +311,7 @@ where
                 u += du;
                 v += dv;
             }
-            finish(canvas.span_mut(y, x0, x1), line, layer, opaque, plain);
+            finish_line(canvas.span_mut(y, x0, x1), layer, line, 0);
         }
         x0 = x1;
     }
@@ -232,17 +334,6 @@ fn taps(c: i64, len: i64) -> (u32, u32, u32) {
     ((i.clamp(0, len - 1)) as u32, ((i + 1).clamp(0, len - 1)) as u32, w)
 }
 
-/// `a = a + (b - a) * w / 128` for whole rows, byte by byte in 16-bit
-/// lanes so that the compiler vectorises it with baseline SSE2/NEON.
-fn lerp_rows(a: &mut [u32], b: &[u32], w: u32) {
-    let (w, iw) = (w as u16, 128 - w as u16);
-    let a: &mut [u8] = bytemuck::cast_slice_mut(a);
-    let b: &[u8] = bytemuck::cast_slice(b);
-    for (x, &y) in a.iter_mut().zip(b) {
-        *x = ((*x as u16 * iw + y as u16 * w) >> 7) as u8;
-    }
-}
-
 /// `a + (b - a) * w / 128` on all four channels at once.
 #[inline(always)]
 fn lerp(a: u32, b: u32, w: u32) -> u32 {
@@ -252,28 +343,39 @@ fn lerp(a: u32, b: u32, w: u32) -> u32 {
     rb | (ag << 8)
 }
 
-/// Applies dimming and opacity to `line`, then copies or blends it into `dst`.
-#[inline(always)]
-fn finish(dst: &mut [u32], line: &mut [u32], layer: &Layer<'_>, opaque: bool, plain: bool) {
-    if !plain {
-        let (dim, op) = (layer.dim as u32, layer.opacity as u32);
-        for p in line.iter_mut() {
-            if dim < 255 {
-                *p = (*p & 0xff00_0000) | (scale_pixel(*p, dim) & 0x00ff_ffff);
-            }
-            if op < 255 {
-                *p = scale_pixel(*p, op);
-            }
+/// Puts `src` (premultiplied, alpha forced by `or`) on `dst` with the
+/// layer's dimming and opacity, using `line` when it must be changed first.
+#[inline]
+fn finish(dst: &mut [u32], src: &[u32], or: u32, layer: &Layer<'_>, line: &mut Vec<u32>) {
+    let k = Kernels::best();
+    match (layer.dim, or) {
+        (255, OPAQUE) if layer.opacity == 255 => k.copy_opaque(dst, src),
+        (255, 0) => k.over(dst, src, layer.opacity),
+        _ => {
+            line.clear();
+            line.extend_from_slice(src);
+            finish_line(dst, layer, line, or);
         }
     }
-    if opaque {
-        for (d, &s) in dst.iter_mut().zip(line.iter()) {
-            *d = s | 0xff00_0000;
+}
+
+/// Like [`finish`] for a line this side owns (it may be changed in place).
+#[inline]
+fn finish_line(dst: &mut [u32], layer: &Layer<'_>, line: &mut [u32], or: u32) {
+    let k = Kernels::best();
+    if or != 0 {
+        line.iter_mut().for_each(|p| *p |= or);
+    }
+    if layer.dim < 255 {
+        let dim = layer.dim as u32;
+        for p in line.iter_mut() {
+            *p = (*p & 0xff00_0000) | (scale_pixel(*p, dim) & 0x00ff_ffff);
         }
+    }
+    if layer.opacity == 255 && line.iter().all(|p| p >> 24 == 255) {
+        k.copy_opaque(dst, line);
     } else {
-        for (d, &s) in dst.iter_mut().zip(line.iter()) {
-            *d = over(s, *d) | 0xff00_0000;
-        }
+        k.over(dst, line, layer.opacity);
     }
 }
 
@@ -305,7 +407,7 @@ mod tests {
         let f = Frame::from_pixels(&[0xff00_0000, 0xffff_ffff], 2, 1, PixelFormat::Xrgb8888).unwrap();
         let c = run(&f, Rect::new(0, 0, 4, 1), Rotation::R0, Scaling::Stretch, Filter::Bilinear, 255);
         assert_eq!(c.get(0, 0), 0xff00_0000);
-        assert_eq!(c.get(1, 0), 0xff3f_3f3f);
+        assert_eq!(c.get(1, 0), 0xff40_4040); // 255 * 32 / 128 = 63.75, rounded once
         assert_eq!(c.get(2, 0), 0xffbf_bfbf);
         assert_eq!(c.get(3, 0), 0xffff_ffff);
     }

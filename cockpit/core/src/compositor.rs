@@ -677,15 +677,29 @@ fn draw_source(canvas: &mut Canvas, clip: &Rect, cfg: &SourceConfig, layer: &Lay
 /// and returns the pixels written. The compositor is built on it; it is
 /// public for benchmarks and for tools that compose outside a layout.
 pub fn compose_frame(canvas: &mut Canvas, clip: &Rect, frame: &Frame, placement: &Placement, filter: Filter, opacity: u8) -> u64 {
-    let l = compose::Layer {
-        frame,
-        placement,
-        filter,
-        opacity,
-        dim: 255,
-        straight_alpha: false,
-    };
-    compose::draw(canvas, clip, &l, &mut Scratch::default())
+    Composer::default().compose(canvas, clip, frame, placement, filter, opacity)
+}
+
+/// [`compose_frame`] with its scratch buffers kept between calls, so
+/// repeated composition allocates nothing.
+#[derive(Default)]
+pub struct Composer {
+    scratch: Scratch,
+}
+
+impl Composer {
+    /// Composes like [`compose_frame`].
+    pub fn compose(&mut self, canvas: &mut Canvas, clip: &Rect, frame: &Frame, placement: &Placement, filter: Filter, opacity: u8) -> u64 {
+        let l = compose::Layer {
+            frame,
+            placement,
+            filter,
+            opacity,
+            dim: 255,
+            straight_alpha: false,
+        };
+        compose::draw(canvas, clip, &l, &mut self.scratch)
+    }
 }
 
 /// A frame as a canvas (what a display scanning it out shows).

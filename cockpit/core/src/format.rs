@@ -166,20 +166,6 @@ pub(crate) fn scale_pixel(p: u32, m: u32) -> u32 {
     mul_255(p & 0x00ff_00ff, m) | (mul_255((p >> 8) & 0x00ff_00ff, m) << 8)
 }
 
-/// Porter-Duff OVER for premultiplied pixels: `src + dst * (1 - src.a)`.
-#[inline(always)]
-pub(crate) fn over(src: u32, dst: u32) -> u32 {
-    let a = src >> 24;
-    if a == 255 {
-        return src;
-    }
-    if a == 0 {
-        return dst;
-    }
-    // Lanes cannot overflow: premultiplied src.c <= src.a, so src.c + dst.c * (255 - src.a) / 255 <= 255.
-    src + scale_pixel(dst, 255 - a)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,11 +196,8 @@ mod tests {
     }
 
     #[test]
-    fn over_blends_half_red_on_blue() {
-        let half_red = premultiply(0x80ff_0000); // 0x80800000
-        assert_eq!(half_red, 0x8080_0000);
-        assert_eq!(over(half_red, 0xff00_00ff), 0xff80_007f);
-        assert_eq!(over(0xff12_3456, 0xff00_00ff), 0xff12_3456);
-        assert_eq!(over(0, 0xff00_00ff), 0xff00_00ff);
+    fn premultiply_scales_colour_by_alpha() {
+        assert_eq!(premultiply(0x80ff_0000), 0x8080_0000);
+        assert_eq!(premultiply(0xff12_3456), 0xff12_3456);
     }
 }

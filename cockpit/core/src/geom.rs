@@ -224,23 +224,28 @@ impl Placement {
         Transform { u, v }
     }
 
-    /// The display rectangle that buffer rectangle `r` paints (clipped),
-    /// grown by a pixel when bilinear sampling spreads it.
+    /// The display rectangle that buffer rectangle `r` paints (clipped).
+    ///
+    /// Bilinear sampling blends a buffer pixel into every display pixel
+    /// whose sample point lies within half a buffer pixel of it, so there the
+    /// rectangle grows by half a *buffer* pixel before it is mapped: several
+    /// display pixels when a source is scaled up.
     pub fn buffer_to_display(&self, r: &Rect, filter: Filter) -> Rect {
         let t = self.transform();
         let Some(inv) = t.inverse() else { return Rect::default() };
-        let corners = [(r.x, r.y), (r.right(), r.y), (r.x, r.bottom()), (r.right(), r.bottom())];
+        let m = if filter == Filter::Bilinear { 0.5 } else { 0.0 };
+        let (l, tp, rt, b) = (r.x as f64 - m, r.y as f64 - m, r.right() as f64 + m, r.bottom() as f64 + m);
+        let corners = [(l, tp), (rt, tp), (l, b), (rt, b)];
         let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
         for (u, v) in corners {
-            let (x, y) = inv.apply(u as f64, v as f64);
+            let (x, y) = inv.apply(u, v);
             x0 = x0.min(x);
             y0 = y0.min(y);
             x1 = x1.max(x);
             y1 = y1.max(y);
         }
-        let grow = if filter == Filter::Bilinear { 1 } else { 0 };
         let out = Rect::new(x0.floor() as i32, y0.floor() as i32, 0, 0);
-        let out = Rect::new(out.x, out.y, x1.ceil() as i32 - out.x, y1.ceil() as i32 - out.y).grow(grow);
+        let out = Rect::new(out.x, out.y, x1.ceil() as i32 - out.x, y1.ceil() as i32 - out.y);
         out.intersect(&self.clip)
     }
 }
@@ -325,6 +330,7 @@ mod tests {
         );
         assert_eq!(
             p.buffer_to_display(&Rect::new(10, 10, 5, 5), Filter::Bilinear),
+            // Half a buffer pixel each side: one display pixel at 2x.
             Rect::new(19, 19, 12, 12)
         );
     }

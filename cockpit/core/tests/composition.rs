@@ -221,6 +221,32 @@ fn only_damaged_parts_are_composed_again_and_the_result_is_the_same() {
     );
 }
 
+/// Bilinear upscaling spreads a changed buffer pixel over half a buffer
+/// pixel around it: at 4x and more that is several display pixels, and the
+/// damaged recomposition must still equal a full one (no stale pixels).
+#[test]
+fn damage_on_a_source_scaled_up_many_times_leaves_no_stale_pixels() {
+    for (w, scale) in [(4, 2), (2, 4), (2, 5), (1, 8)] {
+        let size = w * scale;
+        let layout = format!("[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [0, 0, {size}, {size}]\nscaling = \"stretch\"\n");
+        let mut c = compositor(&layout);
+        let s = c.sources().connect_by_name("s").unwrap();
+        let mut px = vec![A; (w * w) as usize];
+        s.submit(frame(w as u32, w as u32, &px));
+        c.render(Instant::now());
+        let last = px.len() - 1;
+        px[last] = B;
+        s.submit_damaged(frame(w as u32, w as u32, &px), &[cockpit_core::Rect::new(w - 1, w - 1, 1, 1)]);
+        c.render(Instant::now());
+
+        let mut fresh = compositor(&layout);
+        let s2 = fresh.sources().connect_by_name("s").unwrap();
+        s2.submit(frame(w as u32, w as u32, &px));
+        fresh.render(Instant::now());
+        assert_eq!(rows(&c.snapshot(0)), rows(&fresh.snapshot(0)), "{w}x{w} buffer at {scale}x");
+    }
+}
+
 #[test]
 fn a_full_screen_opaque_source_is_scanned_out_without_a_copy() {
     let mut c = compositor(concat!(
