@@ -2,7 +2,7 @@
 //! rectangle: fetch (any format) → sample (1:1, nearest or bilinear, any
 //! rotation) → opacity and dimming → copy or blend (premultiplied OVER).
 
-use cockpit_kernels::{Columns, Kernels, Taps, OPAQUE};
+use cockpit_kernels::{Columns, Kernels, Taps, Turn, OPAQUE};
 
 use crate::canvas::Canvas;
 use crate::format::{premultiply, scale_pixel, PixelFormat};
@@ -98,22 +98,28 @@ pub(crate) fn draw(canvas: &mut Canvas, clip: &Rect, layer: &Layer<'_>, scratch:
         _ => Src::Convert { rows, fmt: f, straight, bw },
     };
     let p = layer.placement;
-    if p.rotation == Rotation::R0 && p.image.w == p.buffer_w && p.image.h == p.buffer_h {
+    let (iw, ih) = if p.rotation.swaps_axes() { (p.image.h, p.image.w) } else { (p.image.w, p.image.h) };
+    // Unscaled, every sample falls on a pixel centre: bilinear is nearest.
+    let filter = if (iw, ih) == (p.buffer_w, p.buffer_h) { Filter::Nearest } else { layer.filter };
+    if p.rotation == Rotation::R0 && (iw, ih) == (p.buffer_w, p.buffer_h) {
         draw_one_to_one(canvas, &area, layer, scratch, src, or);
-    } else if layer.filter == Filter::Bilinear && p.rotation == Rotation::R0 {
+    } else if filter == Filter::Bilinear && p.rotation == Rotation::R0 {
         draw_bilinear(canvas, &area, layer, scratch, src, or);
-    } else if layer.filter == Filter::Nearest && !p.rotation.swaps_axes() {
+    } else if filter == Filter::Nearest && !p.rotation.swaps_axes() {
         draw_nearest(canvas, &area, layer, scratch, src, or);
     } else {
         // Quarter turns walk buffer columns: per-pixel reads, in strips.
         match src {
+            Src::Words { w, off, stride, .. } if filter == Filter::Nearest => {
+                draw_turned_nearest(canvas, &area, layer, scratch, (w, off, stride), or)
+            }
             Src::Words { w, off, stride, .. } => {
-                draw_turned(canvas, &area, layer, scratch, move |y, x| w[off + y * stride + x] | or)
+                draw_turned(canvas, &area, layer, filter, scratch, move |y, x| w[off + y * stride + x] | or)
             }
             Src::Convert { .. } => {
                 macro_rules! go {
                     ($fmt:expr) => {
-                        draw_turned(canvas, &area, layer, scratch, move |y: usize, x: usize| {
+                        draw_turned(canvas, &area, layer, filter, scratch, move |y: usize, x: usize| {
                             let p = $fmt.fetch(rows.row(y), x);
                             if straight {
                                 premultiply(p)
@@ -250,6 +256,87 @@ fn draw_bilinear(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Sc
     }
 }
 
+/// Display columns per strip when a turned source is gathered from memory:
+/// the buffer rows a strip reads (one cache line each) stay in L1.
+const GATHER_STRIP: i32 = 64;
+
+/// Nearest neighbour at a quarter turn, from 32-bit words in memory: a
+/// display row of a strip reads one buffer column across the strip's buffer
+/// rows, which is a gather with the rows' starts as its table.
+fn draw_turned_nearest(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, (w, off, stride): (&[u32], usize, usize), or: u32) {
+    let p = layer.placement;
+    let t = p.transform();
+    let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
+    // The buffer row under each display column, as the index of its start.
+    s.xs.clear();
+    s.xs.extend((area.x..area.right()).map(|x| (off + floor_in(t.apply(x as f64 + 0.5, 0.5).1, bh) as usize * stride) as u32));
+    let k = Kernels::best();
+    let direct = is_plain(layer) && or == OPAQUE;
+    if direct && turn_unscaled(canvas, area, layer, (w, off, stride), k) {
+        return;
+    }
+    let mut x0 = area.x;
+    while x0 < area.right() {
+        let x1 = (x0 + GATHER_STRIP).min(area.right());
+        s.cols.set(s.xs[(x0 - area.x) as usize..(x1 - area.x) as usize].iter().copied());
+        for y in area.y..area.bottom() {
+            let c = floor_in(t.apply(0.5, y as f64 + 0.5).0, bw) as usize;
+            let Some(from_c) = w.get(c..) else { continue };
+            if from_c.len() < s.cols.need() {
+                continue;
+            }
+            let dst = canvas.span_mut(y, x0, x1);
+            if direct {
+                k.gather(dst, from_c, &s.cols, OPAQUE);
+            } else {
+                s.line.resize(dst.len(), 0);
+                k.gather(&mut s.line, from_c, &s.cols, or);
+                finish_line(dst, layer, &mut s.line, or);
+            }
+        }
+        x0 = x1;
+    }
+}
+
+/// Display columns per tile of an unscaled quarter turn: the buffer rows a
+/// tile reads are one cache line each, and few enough pages for the TLB.
+const TURN_TILE: i32 = 16;
+
+/// An unscaled quarter turn as a transposition, tile by tile; false (and
+/// nothing drawn) when the placement is not one.
+fn turn_unscaled(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, (w, off, stride): (&[u32], usize, usize), k: &Kernels) -> bool {
+    let p = layer.placement;
+    if p.image.w != p.buffer_h || p.image.h != p.buffer_w {
+        return false;
+    }
+    let t = p.transform();
+    let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
+    // Buffer row under display column x, buffer column under display row y.
+    let row = |x: i32| floor_in(t.apply(x as f64 + 0.5, 0.5).1, bh) as isize;
+    let col = |y: i32| floor_in(t.apply(0.5, y as f64 + 0.5).0, bw) as isize;
+    let (r0, c0) = (row(area.x), col(area.y));
+    let dr = if area.w > 1 { row(area.x + 1) - r0 } else { 1 };
+    let dc = if area.h > 1 { col(area.y + 1) - c0 } else { 1 };
+    // Unscaled, each step is one buffer pixel; check it holds to the far corners.
+    if dr.abs() != 1 || dc.abs() != 1 || row(area.right() - 1) != r0 + dr * (area.w - 1) as isize || col(area.bottom() - 1) != c0 + dc * (area.h - 1) as isize {
+        return false;
+    }
+    let cw = canvas.width() as usize;
+    let (di, dj) = (dr * stride as isize, dc);
+    let mut x0 = area.x;
+    while x0 < area.right() {
+        let x1 = (x0 + TURN_TILE).min(area.right());
+        let start = off as isize + (r0 + dr * (x0 - area.x) as isize) * stride as isize + c0;
+        let Some(turn) = usize::try_from(start).ok().and_then(|s| Turn::new(s, di, dj, (x1 - x0) as usize, area.h as usize, w.len())) else {
+            return false;
+        };
+        let at = area.y as usize * cw + x0 as usize;
+        k.turn(&mut canvas.pixels_mut()[at..], cw, w, &turn, OPAQUE);
+        x0 = x1;
+    }
+    true
+}
+
 /// 16.16 fixed point.
 const ONE: i64 = 1 << 16;
 
@@ -262,7 +349,7 @@ fn fixed(v: f64) -> i64 {
 const STRIP: i32 = 64;
 
 /// Quarter turns. `fetch(y, x)` reads buffer pixel (x, y) as premultiplied ARGB.
-fn draw_turned<F>(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, fetch: F)
+fn draw_turned<F>(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, filter: Filter, s: &mut Scratch, fetch: F)
 where
     F: Fn(usize, usize) -> u32 + Copy,
 {
@@ -270,7 +357,7 @@ where
     let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
     s.line.resize(area.w as usize, 0);
     let t = p.transform();
-    if layer.filter == Filter::Nearest {
+    if filter == Filter::Nearest {
         // Each buffer axis follows one display axis: the buffer row follows
         // the display column (a table per draw), the buffer column the row.
         s.xs.clear();

@@ -90,6 +90,30 @@ fn rotation_turns_the_picture_clockwise() {
     assert_eq!(rotated(270), expect_with(&[&[C, F], &[B, E], &[A, D]], 2, 3));
 }
 
+/// Unscaled quarter turns of a buffer big enough for the vector
+/// transposes: every display pixel is the buffer pixel the turn puts there.
+#[test]
+fn unscaled_quarter_turns_put_every_pixel_in_its_place() {
+    let (bw, bh) = (8u32, 6u32);
+    let px: Vec<u32> = (0..bw * bh).map(|i| 0xff00_0000 | (i * 0x010305)).collect();
+    for deg in [90, 270] {
+        let mut c = compositor(&format!(
+            "[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [1, 0, {bh}, {bw}]\nrotation = {deg}\nscaling = \"stretch\"\n"
+        ));
+        let s = c.sources().connect_by_name("s").unwrap();
+        s.submit(frame(bw, bh, &px));
+        c.render(Instant::now());
+        let shot = c.snapshot(0);
+        for y in 0..bw {
+            for x in 0..bh {
+                // Clockwise 90: display (x, y) shows buffer (y, bh - 1 - x); 270 the other way.
+                let (u, v) = if deg == 90 { (y, bh - 1 - x) } else { (bw - 1 - y, x) };
+                assert_eq!(shot.get(x + 1, y), px[(v * bw + u) as usize], "{deg} at display ({}, {y})", x + 1);
+            }
+        }
+    }
+}
+
 #[test]
 fn rotation_and_scaling_together() {
     let mut c = compositor(

@@ -46,6 +46,10 @@ macro_rules! entries {
                 // SAFETY: as above.
                 unsafe { super::$imp::bilinear_v(out, h0, h1, w, or) }
             }
+            pub(super) fn turn(dst: &mut [u32], dst_stride: usize, src: &[u32], t: &crate::Turn, or: u32) {
+                // SAFETY: as above.
+                unsafe { super::$imp::turn(dst, dst_stride, src, t, or) }
+            }
         }
     };
 }
@@ -171,6 +175,50 @@ pub struct Kernels {
     bilinear_h: fn(&mut [u16], &[u32], &Taps),
     bilinear_v: fn(&mut [u32], &[u16], &[u16], u16, u32),
     gather: fn(&mut [u32], &[u32], &Columns, u32),
+    turn: fn(&mut [u32], usize, &[u32], &Turn, u32),
+}
+
+/// A block read from a buffer at a quarter turn, unscaled: output pixel
+/// (i, j) (column, row) is buffer word `start + i * di + j * dj`, for
+/// `0 <= i < w`, `0 <= j < h`. Built with [`Turn::new`], which checks that
+/// every index is inside the buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Turn {
+    start: usize,
+    pub(crate) di: isize,
+    pub(crate) dj: isize,
+    w: usize,
+    h: usize,
+}
+
+impl Turn {
+    /// The block, if all its indices lie in a buffer of `len` words (the
+    /// index is linear in i and j, so its extremes are at the corners).
+    pub fn new(start: usize, di: isize, dj: isize, w: usize, h: usize, len: usize) -> Option<Turn> {
+        if w == 0 || h == 0 {
+            return Some(Turn { start, di, dj, w: 0, h: 0 });
+        }
+        let (wi, hj) = (isize::try_from(w - 1).ok()?, isize::try_from(h - 1).ok()?);
+        let s = isize::try_from(start).ok()?;
+        for (i, j) in [(0, 0), (wi, 0), (0, hj), (wi, hj)] {
+            let at = s.checked_add(i.checked_mul(di)?)?.checked_add(j.checked_mul(dj)?)?;
+            if at < 0 || at as usize >= len {
+                return None;
+            }
+        }
+        Some(Turn { start, di, dj, w, h })
+    }
+
+    /// Output pixel (i, j)'s buffer index.
+    #[inline(always)]
+    pub(crate) fn at(&self, i: usize, j: usize) -> usize {
+        (self.start as isize + i as isize * self.di + j as isize * self.dj) as usize
+    }
+
+    /// The block's width and height.
+    pub fn size(&self) -> (usize, usize) {
+        (self.w, self.h)
+    }
 }
 
 impl Kernels {
@@ -240,6 +288,19 @@ impl Kernels {
     #[inline]
     pub fn gather(&self, out: &mut [u32], row: &[u32], cols: &Columns, or: u32) {
         (self.gather)(out, row, cols, or)
+    }
+}
+
+impl Kernels {
+    /// Writes the block `turn` reads from `src` into `dst`, row `j` at
+    /// `dst[j * dst_stride..]`, ORing `or` into every pixel.
+    ///
+    /// # Panics
+    /// If `src` is not the buffer the block was checked against, or `dst`
+    /// cannot hold the block (callers' bugs).
+    #[inline]
+    pub fn turn(&self, dst: &mut [u32], dst_stride: usize, src: &[u32], turn: &Turn, or: u32) {
+        (self.turn)(dst, dst_stride, src, turn, or)
     }
 }
 

@@ -2,7 +2,7 @@
 //! version must compute, bit for bit. They also serve CPUs without SIMD and
 //! the SIMD versions' tails.
 
-use crate::{Columns, Kernels, Taps, OPAQUE};
+use crate::{Columns, Kernels, Taps, Turn, OPAQUE};
 
 pub(crate) static KERNELS: Kernels = Kernels {
     name: "scalar",
@@ -11,6 +11,7 @@ pub(crate) static KERNELS: Kernels = Kernels {
     bilinear_h,
     bilinear_v,
     gather,
+    turn,
 };
 
 /// Channel `c` (0 = B ... 3 = A) of `p`.
@@ -85,5 +86,30 @@ pub(crate) fn gather(out: &mut [u32], row: &[u32], cols: &Columns, or: u32) {
     let xs = cols.for_row(out.len(), row.len());
     for (o, &x) in out.iter_mut().zip(xs) {
         *o = row[x as usize] | or;
+    }
+}
+
+/// Checks that `dst` and `src` hold the block: the SIMD versions start here.
+pub(crate) fn check_turn(dst: &[u32], dst_stride: usize, src: &[u32], t: &Turn) {
+    let (w, h) = t.size();
+    if w == 0 || h == 0 {
+        return;
+    }
+    assert!(t.at(0, 0).max(t.at(w - 1, 0)).max(t.at(0, h - 1)).max(t.at(w - 1, h - 1)) < src.len(), "turned block outside the buffer");
+    assert!(dst_stride >= w && (h - 1) * dst_stride + w <= dst.len(), "turned block outside the destination");
+}
+
+pub(crate) fn turn(dst: &mut [u32], dst_stride: usize, src: &[u32], t: &Turn, or: u32) {
+    check_turn(dst, dst_stride, src, t);
+    turn_part(dst, dst_stride, src, t, or, 0, 0);
+}
+
+/// The block's pixels from column `i0` and row `j0` on (the SIMD versions' edges).
+pub(crate) fn turn_part(dst: &mut [u32], dst_stride: usize, src: &[u32], t: &Turn, or: u32, i0: usize, j0: usize) {
+    let (w, h) = t.size();
+    for j in j0..h {
+        for i in i0..w {
+            dst[j * dst_stride + i] = src[t.at(i, j)] | or;
+        }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::{scalar, unchecked, Kernels, Taps, OPAQUE};
+use crate::{scalar, unchecked, Kernels, Taps, Turn, OPAQUE};
 
 pub(crate) static SSE2: Kernels = Kernels {
     name: "sse2",
@@ -16,6 +16,7 @@ pub(crate) static SSE2: Kernels = Kernels {
     bilinear_h: sse2_entry::bilinear_h,
     bilinear_v: sse2_entry::bilinear_v,
     gather: unchecked::gather,
+    turn: sse2_entry::turn,
 };
 
 pub(crate) static AVX2: Kernels = Kernels {
@@ -25,6 +26,7 @@ pub(crate) static AVX2: Kernels = Kernels {
     bilinear_h: avx2_entry::bilinear_h,
     bilinear_v: avx2_entry::bilinear_v,
     gather: unchecked::gather,
+    turn: avx2_entry::turn,
 };
 
 /// The sets this CPU runs, slowest first.
@@ -159,6 +161,51 @@ mod sse2 {
         }
         scalar::bilinear_v(&mut out[i..n], &h0[4 * i..4 * n], &h1[4 * i..4 * n], w, or);
     }
+
+    #[target_feature(enable = "sse2")]
+    pub(super) fn turn(dst: &mut [u32], dst_stride: usize, src: &[u32], t: &Turn, or: u32) {
+        scalar::check_turn(dst, dst_stride, src, t);
+        let (w, h) = t.size();
+        let dj = t.dj;
+        if dj != 1 && dj != -1 {
+            return scalar::turn_part(dst, dst_stride, src, t, or, 0, 0);
+        }
+        let (w4, h4) = (w / 4 * 4, h / 4 * 4);
+        let orv = _mm_set1_epi32(or as i32);
+        for j in (0..h4).step_by(4) {
+            for i in (0..w4).step_by(4) {
+                // SAFETY: `check_turn` put the block's corners, hence every
+                // index of it, inside `src`, and its rows inside `dst`. Each
+                // load reads output column i + k at rows j..j + 4: four
+                // adjacent words, ascending from (i + k, j) when dj = 1 or
+                // from (i + k, j + 3) when dj = -1. Each store writes row
+                // j + m at columns i..i + 4.
+                unsafe {
+                    let col = |k: usize| {
+                        if dj == 1 {
+                            _mm_loadu_si128(src.as_ptr().add(t.at(i + k, j)).cast())
+                        } else {
+                            _mm_shuffle_epi32::<0x1b>(_mm_loadu_si128(src.as_ptr().add(t.at(i + k, j + 3)).cast()))
+                        }
+                    };
+                    let (r0, r1, r2, r3) = (col(0), col(1), col(2), col(3));
+                    let (t0, t1) = (_mm_unpacklo_epi32(r0, r1), _mm_unpacklo_epi32(r2, r3));
+                    let (t2, t3) = (_mm_unpackhi_epi32(r0, r1), _mm_unpackhi_epi32(r2, r3));
+                    let rows = [
+                        _mm_unpacklo_epi64(t0, t1),
+                        _mm_unpackhi_epi64(t0, t1),
+                        _mm_unpacklo_epi64(t2, t3),
+                        _mm_unpackhi_epi64(t2, t3),
+                    ];
+                    for (m, r) in rows.into_iter().enumerate() {
+                        _mm_storeu_si128(dst.as_mut_ptr().add((j + m) * dst_stride + i).cast(), _mm_or_si128(r, orv));
+                    }
+                }
+            }
+        }
+        scalar::turn_part(dst, dst_stride, src, t, or, w4, 0);
+        scalar::turn_part(dst, dst_stride, src, t, or, 0, h4);
+    }
 }
 
 mod avx2 {
@@ -284,5 +331,11 @@ mod avx2 {
             i += 8;
         }
         scalar::bilinear_v(&mut out[i..n], &h0[4 * i..4 * n], &h1[4 * i..4 * n], w, or);
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn turn(dst: &mut [u32], dst_stride: usize, src: &[u32], t: &Turn, or: u32) {
+        // 4x4 SSE2 transposes: wider ones gain little on a memory-bound turn.
+        super::sse2::turn(dst, dst_stride, src, t, or)
     }
 }
