@@ -73,7 +73,7 @@ fn time_pair(budget: Duration, mut ours: impl FnMut(), mut theirs: Option<impl F
     }
     let (mut a, mut b) = (Vec::new(), Vec::new());
     let t0 = Instant::now();
-    while a.len() < 5 || (t0.elapsed() < budget && a.len() < 1000) {
+    while a.len() < 5 || (t0.elapsed() < budget && a.len() < 200_000) {
         let t = Instant::now();
         ours();
         a.push(t.elapsed());
@@ -173,7 +173,7 @@ fn main() {
     let mut cp = Composer::default();
     let mut rows = Vec::new();
 
-    rows.push(measure(
+    rows.extend(measure(
         budget,
         px,
         "cluster 1920x720 opaque copy",
@@ -195,7 +195,7 @@ fn main() {
         ("ivi 1920x1080 -> 1280x720 bilinear", Filter::Bilinear, pixman::FILTER_BILINEAR, 1),
         ("ivi 1920x1080 -> 1280x720 nearest", Filter::Nearest, pixman::FILTER_NEAREST, 0),
     ] {
-        rows.push(measure(
+        rows.extend(measure(
             budget,
             px,
             name,
@@ -216,7 +216,7 @@ fn main() {
     }
     // Translucent overlay: ARGB OVER at opacity 0.8 (pixman: a solid mask),
     // the source read from its own origin.
-    rows.push(measure(
+    rows.extend(measure(
         budget,
         px,
         "overlay 600x200 ARGB over, opacity 0.8",
@@ -235,7 +235,7 @@ fn main() {
         },
     ));
     // Turned clockwise, unscaled: display (x, y) shows buffer (y, 720 - x).
-    rows.push(measure(
+    rows.extend(measure(
         budget,
         px,
         "nav 1280x720 rotated 90, unscaled",
@@ -254,7 +254,7 @@ fn main() {
         },
     ));
     // Turned and 1.5x down: display (x, y) shows buffer (1.5 y, 1080 - 1.5 x).
-    rows.push(measure(
+    rows.extend(measure(
         budget,
         px,
         "ivi rotated 90, 1.5x down, nearest",
@@ -303,9 +303,10 @@ fn main() {
         j.step(pixman::OP_OVER, s3, Some(m), t2, (340, 460, 600, 200), (0, 0));
         (j, t1, t2, s2, s3, m)
     };
-    let mut full = px.map(|p| whole(p));
+    let frames = wanted("frame") || wanted("damage");
+    let mut full = px.filter(|_| frames).map(|p| whole(p));
     let (ours, theirs) = time_pair(
-        budget,
+        if wanted("full frame") { budget } else { Duration::ZERO },
         || {
             comp.damage_all();
             comp.render(Instant::now());
@@ -317,7 +318,9 @@ fn main() {
         assert!(d <= 1, "full frame: differs from pixman by {d}");
         (d, 1)
     });
-    rows.push(Row { name: "full frame, both displays", ours, theirs, diff });
+    if wanted("full frame") {
+        rows.push(Row { name: "full frame, both displays", ours, theirs, diff });
+    }
 
     let damage = Rect::new(300, 300, 96, 96);
     let dmg_disp = Rect::new(199, 199, 66, 66);
@@ -333,7 +336,7 @@ fn main() {
         }
     }
     let (ours, theirs) = time_pair(
-        budget,
+        if wanted("small damage") { budget } else { Duration::ZERO },
         || {
             hi.submit_damaged(ivi.clone(), &[damage]);
             comp.render(Instant::now());
@@ -345,7 +348,9 @@ fn main() {
         assert!(d <= 1, "small damage: differs from pixman by {d}");
         (d, 1)
     });
-    rows.push(Row { name: "small damage (64x64 of the IVI)", ours, theirs, diff });
+    if wanted("small damage") {
+        rows.push(Row { name: "small damage (64x64 of the IVI)", ours, theirs, diff });
+    }
 
     println!(
         "cockpit composition, one thread, median ms per operation, alternating with pixman ({} ms budget per figure)",
@@ -374,7 +379,10 @@ fn measure<'p>(
     base: &Canvas,
     mut ours: impl FnMut(&mut Canvas),
     theirs: impl Fn(&'p Pixman, Vec<u32>) -> (Job<'p>, Img),
-) -> Row {
+) -> Option<Row> {
+    if !wanted(name) {
+        return None;
+    }
     let diff = px.map(|p| {
         let mut mine = base.clone();
         ours(&mut mine);
@@ -387,5 +395,11 @@ fn measure<'p>(
     let mut c = base.clone();
     let mut job = px.map(|p| theirs(p, base.pixels().to_vec()).0);
     let (o, t) = time_pair(budget, || ours(&mut c), job.as_mut().map(|j| move || j.run()));
-    Row { name, ours: o, theirs: t, diff }
+    Some(Row { name, ours: o, theirs: t, diff })
+}
+
+/// Whether to run operation `name`: `COCKPIT_BENCH_ONLY` (a part of the
+/// name) picks some, e.g. for a profiler.
+fn wanted(name: &str) -> bool {
+    std::env::var("COCKPIT_BENCH_ONLY").map_or(true, |only| name.contains(&only))
 }

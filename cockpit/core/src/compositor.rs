@@ -115,6 +115,8 @@ pub struct Compositor {
     order: Vec<usize>,
     displays: Vec<DisplayState>,
     scratch: Scratch,
+    /// The visible sources of the display being composed, bottom first.
+    on_display: Vec<usize>,
     started: Option<Instant>,
     router: Router,
     /// Flip completions waiting for the outputs to show this frame.
@@ -181,6 +183,7 @@ impl Compositor {
             order,
             displays,
             scratch: Scratch::default(),
+            on_display: Vec::new(),
             started: None,
             router,
             shown: Vec::new(),
@@ -458,12 +461,10 @@ impl Compositor {
     fn compose_rect(&mut self, d: usize, r: &Rect) -> u64 {
         // Occlusion: start at the topmost layer that covers `r` opaquely;
         // the background and everything below it would be painted over.
-        let on_display: Vec<usize> = self
-            .order
-            .iter()
-            .copied()
-            .filter(|&i| self.layout.sources[i].display == d && self.visible(i))
-            .collect();
+        // (A list kept between frames: composing allocates nothing.)
+        let mut on_display = std::mem::take(&mut self.on_display);
+        on_display.clear();
+        on_display.extend(self.order.iter().copied().filter(|&i| self.layout.sources[i].display == d && self.visible(i)));
         let first = on_display.iter().rposition(|&i| self.covers_opaquely(i, r));
         let bg = self.layout.displays[d].background;
         let canvas = &mut self.displays[d].canvas;
@@ -475,6 +476,7 @@ impl Compositor {
         for &i in &on_display[first.unwrap_or(0)..] {
             pixels += draw_source(canvas, r, &self.layout.sources[i], &self.layers[i], &mut self.scratch);
         }
+        self.on_display = on_display;
         pixels
     }
 
@@ -632,7 +634,13 @@ fn draw_source(canvas: &mut Canvas, clip: &Rect, cfg: &SourceConfig, layer: &Lay
     // A cluster's region is its own: whatever its frame leaves uncovered
     // (letterboxing, alpha) is black, never what lies beneath.
     let mut n = 0;
-    if cfg.role == Role::Cluster {
+    let region = dest.intersect(clip);
+    // (Skipped where an opaque live frame paints every pixel of it anyway.)
+    let painted_over = !layer.status.shows_fallback()
+        && cfg.opacity == 255
+        && layer.frame.as_ref().is_some_and(|f| !f.format().has_alpha() && f.is_intact())
+        && layer.placement.is_some_and(|p| p.clip.contains_rect(&region));
+    if cfg.role == Role::Cluster && !painted_over {
         canvas.fill(&dest.intersect(clip), 0x000000);
         n += dest.intersect(clip).area() as u64;
     }

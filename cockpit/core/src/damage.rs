@@ -2,14 +2,15 @@
 
 use crate::geom::Rect;
 
-/// Most rectangles kept before they are merged into their bounding box:
-/// past this, the bookkeeping costs more than the pixels it saves.
+/// Most rectangles kept: past this, the bookkeeping costs more than the
+/// pixels it saves, and the two whose union wastes least are merged.
 const MAX_RECTS: usize = 16;
 
-/// A set of rectangles, merged when they touch or when there are too many.
+/// A set of rectangles that never overlap, merged when they do or when
+/// there are too many. Fixed capacity: keeping damage never allocates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Damage {
-    rects: Vec<Rect>,
+    rects: heapless::Vec<Rect, { MAX_RECTS + 1 }>,
 }
 
 impl Damage {
@@ -39,8 +40,29 @@ impl Damage {
         if r.is_empty() {
             return;
         }
-        let mut r = r;
-        // Merging may make the union overlap others: repeat until stable.
+        self.insert(r);
+        while self.rects.len() > MAX_RECTS {
+            // The pair whose bounding box adds the fewest undamaged pixels.
+            let mut best = (i64::MAX, 0, 1);
+            for i in 0..self.rects.len() {
+                for j in i + 1..self.rects.len() {
+                    let (a, b) = (self.rects[i], self.rects[j]);
+                    let waste = a.union(&b).area() - a.area() - b.area();
+                    if waste < best.0 {
+                        best = (waste, i, j);
+                    }
+                }
+            }
+            let (_, i, j) = best;
+            let b = self.rects.swap_remove(j);
+            let a = self.rects.swap_remove(i);
+            self.insert(a.union(&b));
+        }
+    }
+
+    /// Puts `r` in, merged with whatever it overlaps (repeatedly: a union
+    /// may reach further rectangles). Leaves at most one more than before.
+    fn insert(&mut self, mut r: Rect) {
         loop {
             let before = self.rects.len();
             self.rects.retain(|o| {
@@ -55,11 +77,8 @@ impl Damage {
                 break;
             }
         }
-        self.rects.push(r);
-        if self.rects.len() > MAX_RECTS {
-            let all = self.rects.iter().fold(Rect::default(), |a, b| a.union(b));
-            self.rects = vec![all];
-        }
+        // Room by construction: callers keep at most MAX_RECTS before inserting.
+        let _ = self.rects.push(r);
     }
 
     /// Adds every rectangle of `other`.
@@ -88,11 +107,16 @@ mod tests {
     }
 
     #[test]
-    fn too_many_rects_collapse_to_one() {
+    fn too_many_rects_merge_the_closest_pair_not_everything() {
         let mut d = Damage::new();
-        for i in 0..17 {
-            d.add(Rect::new(i * 10, 0, 5, 5));
+        for i in 0..16 {
+            d.add(Rect::new(i * 100, 0, 5, 5));
         }
-        assert_eq!(d.rects(), &[Rect::new(0, 0, 165, 5)]);
+        // The 17th lies next to the first: those two merge, the rest stay.
+        d.add(Rect::new(6, 0, 5, 5));
+        assert_eq!(d.rects().len(), 16);
+        assert!(d.rects().contains(&Rect::new(0, 0, 11, 5)));
+        assert!(d.rects().contains(&Rect::new(1500, 0, 5, 5)));
+        assert_eq!(d.area(), 15 * 25 + 55);
     }
 }
