@@ -193,8 +193,12 @@ fn draw_bilinear(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Sc
     let t = p.transform();
     let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
     let n = area.w as usize;
+    // Positions step in fixed point from the display's origin, the same for
+    // any part of the display (a damaged part matches a full redraw).
+    let (u_at0, du) = (fixed(t.u[0] * 0.5 + t.u[2]), fixed(t.u[0]));
+    let (v_at0, dv) = (fixed(t.v[1] * 0.5 + t.v[2]), fixed(t.v[1]));
     s.taps.set((area.x..area.right()).map(|x| {
-        let (u0, u1, w) = taps(fixed(t.u[0] * (x as f64 + 0.5) + t.u[2]), bw);
+        let (u0, u1, w) = taps(u_at0 + x as i64 * du, bw);
         // Pairs are (x, x + 1): a tap clamped at the right edge becomes the
         // pair before it, weighted wholly to its right pixel.
         if u0 == u1 {
@@ -215,7 +219,7 @@ fn draw_bilinear(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Sc
         hv.resize(4 * n, 0);
     }
     for y in area.y..area.bottom() {
-        let (v0, v1, wy) = taps(fixed(t.v[1] * (y as f64 + 0.5) + t.v[2]), bh);
+        let (v0, v1, wy) = taps(v_at0 + y as i64 * dv, bh);
         let wy = if v0 == v1 { 0 } else { wy as u16 };
         // The slot holding row `r`, filtering it into the slot not in `keep`.
         let mut filtered = |r: usize, keep: Option<usize>| -> Option<usize> {

@@ -112,13 +112,25 @@ mod sse2 {
     #[target_feature(enable = "sse2")]
     pub(super) fn bilinear_h(out: &mut [u16], row: &[u32], taps: &Taps) {
         let (xs, ws) = taps.for_row(out.len() / 4, row.len());
+        // SAFETY: `for_row` checked every tap against this row and cut the
+        // taps to what `out` holds.
+        unsafe { bilinear_h_taps(out, row, xs, ws) }
+    }
+
+    /// [`bilinear_h`] over taps already checked against `row`.
+    ///
+    /// # Safety
+    /// Every `x` in `xs` has `x + 1 < row.len()`, `ws` is as long as `xs`,
+    /// and `out` holds `4 * xs.len()` lanes.
+    #[target_feature(enable = "sse2")]
+    pub(super) unsafe fn bilinear_h_taps(out: &mut [u16], row: &[u32], xs: &[u32], ws: &[[u16; 8]]) {
         let n = xs.len();
         let z = _mm_setzero_si128();
         let mut i = 0;
         while i + 2 <= n {
-            // SAFETY: `for_row` checked x + 1 < row.len() for every tap, so
-            // each 8-byte load reads two pixels of `row`; i + 2 <= n bounds
-            // the weight loads and the 16-byte store (out holds 4 n lanes).
+            // SAFETY: by the caller's promise each 8-byte load reads two
+            // pixels of `row`; i + 2 <= n bounds the weight loads and the
+            // 16-byte store.
             unsafe {
                 let pa = _mm_loadl_epi64(row.as_ptr().add(xs[i] as usize).cast());
                 let pb = _mm_loadl_epi64(row.as_ptr().add(xs[i + 1] as usize).cast());
@@ -301,7 +313,8 @@ mod avx2 {
             }
             i += 4;
         }
-        scalar::bilinear_h_taps(&mut out[4 * i..4 * n], row, &xs[i..], &ws[i..]);
+        // SAFETY: the rest of the taps `for_row` checked.
+        unsafe { super::sse2::bilinear_h_taps(&mut out[4 * i..4 * n], row, &xs[i..], &ws[i..]) }
     }
 
     #[target_feature(enable = "avx2")]
@@ -330,7 +343,7 @@ mod avx2 {
             }
             i += 8;
         }
-        scalar::bilinear_v(&mut out[i..n], &h0[4 * i..4 * n], &h1[4 * i..4 * n], w, or);
+        super::sse2::bilinear_v(&mut out[i..n], &h0[4 * i..4 * n], &h1[4 * i..4 * n], w, or);
     }
 
     #[target_feature(enable = "avx2")]

@@ -116,7 +116,7 @@ proptest! {
         let (di, dj) = [(-s, 1), (s, -1), (s, 1), (-s, -1)][way];
         // Output columns walk buffer rows, output rows buffer columns: fit the block.
         let (w, h) = (w.min(bh), h.min(bw));
-        let (r, c) = (y % (bh - w + 1), x % (bw - h + 1));
+        let (r, c) = (y % (bh - w.max(1) + 1), x % (bw - h.max(1) + 1));
         let row = if di < 0 { bh - 1 - r } else { r };
         let col = if dj < 0 { bw - 1 - c } else { c };
         let t = Turn::new(row * bw + col, di, dj, w, h, src.len());
