@@ -60,16 +60,23 @@ mod sse2 {
     pub(super) fn copy_opaque(dst: &mut [u32], src: &[u32]) {
         let n = dst.len().min(src.len());
         let a = _mm_set1_epi32(OPAQUE as i32);
+        if n < 4 {
+            return scalar::copy_opaque(&mut dst[..n], &src[..n]);
+        }
         let mut i = 0;
-        while i + 4 <= n {
+        loop {
             // SAFETY: i + 4 <= n and both slices hold n pixels.
             unsafe {
                 let v = _mm_loadu_si128(src.as_ptr().add(i).cast());
                 _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), _mm_or_si128(v, a));
             }
+            // The last block ends at n, overlapping the one before.
             i += 4;
+            if i >= n {
+                break;
+            }
+            i = i.min(n - 4);
         }
-        scalar::copy_opaque(&mut dst[i..n], &src[i..n]);
     }
 
     /// OVER of four pixels, `s` scaled by `m` (16-bit lanes) unless `m` is 255.
@@ -126,8 +133,11 @@ mod sse2 {
     pub(super) unsafe fn bilinear_h_taps(out: &mut [u16], row: &[u32], xs: &[u32], ws: &[[u16; 8]]) {
         let n = xs.len();
         let z = _mm_setzero_si128();
+        if n < 2 {
+            return scalar::bilinear_h_taps(out, row, xs, ws);
+        }
         let mut i = 0;
-        while i + 2 <= n {
+        loop {
             // SAFETY: by the caller's promise each 8-byte load reads two
             // pixels of `row`; i + 2 <= n bounds the weight loads and the
             // 16-byte store.
@@ -142,9 +152,13 @@ mod sse2 {
                 let sum = _mm_add_epi16(_mm_unpacklo_epi64(a, b), _mm_unpackhi_epi64(a, b));
                 _mm_storeu_si128(out.as_mut_ptr().add(4 * i).cast(), sum);
             }
+            // The last block ends at n, overlapping the one before.
             i += 2;
+            if i >= n {
+                break;
+            }
+            i = i.min(n - 2);
         }
-        scalar::bilinear_h_taps(&mut out[4 * i..4 * n], row, &xs[i..], &ws[i..]);
     }
 
     #[target_feature(enable = "sse2")]
@@ -158,8 +172,11 @@ mod sse2 {
             let hi = _mm_srai_epi32::<14>(_mm_add_epi32(_mm_madd_epi16(_mm_unpackhi_epi16(a, b), wv), r));
             _mm_packs_epi32(lo, hi)
         };
+        if n < 4 {
+            return scalar::bilinear_v(&mut out[..n], &h0[..4 * n], &h1[..4 * n], w, or);
+        }
         let mut i = 0;
-        while i + 4 <= n {
+        loop {
             // SAFETY: i + 4 <= n: h0 and h1 hold 4 n lanes, out n pixels.
             unsafe {
                 let a0 = _mm_loadu_si128(h0.as_ptr().add(4 * i).cast());
@@ -169,9 +186,13 @@ mod sse2 {
                 let p = _mm_packus_epi16(px(a0, b0), px(a1, b1));
                 _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), _mm_or_si128(p, orv));
             }
+            // The last block ends at n, overlapping the one before.
             i += 4;
+            if i >= n {
+                break;
+            }
+            i = i.min(n - 4);
         }
-        scalar::bilinear_v(&mut out[i..n], &h0[4 * i..4 * n], &h1[4 * i..4 * n], w, or);
     }
 
     #[target_feature(enable = "sse2")]
@@ -227,8 +248,11 @@ mod avx2 {
     pub(super) fn copy_opaque(dst: &mut [u32], src: &[u32]) {
         let n = dst.len().min(src.len());
         let a = _mm256_set1_epi32(OPAQUE as i32);
+        if n < 16 {
+            return super::sse2::copy_opaque(&mut dst[..n], &src[..n]);
+        }
         let mut i = 0;
-        while i + 16 <= n {
+        loop {
             // SAFETY: i + 16 <= n and both slices hold n pixels.
             unsafe {
                 let v0 = _mm256_loadu_si256(src.as_ptr().add(i).cast());
@@ -236,9 +260,13 @@ mod avx2 {
                 _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast(), _mm256_or_si256(v0, a));
                 _mm256_storeu_si256(dst.as_mut_ptr().add(i + 8).cast(), _mm256_or_si256(v1, a));
             }
+            // The last block ends at n, overlapping the one before.
             i += 16;
+            if i >= n {
+                break;
+            }
+            i = i.min(n - 16);
         }
-        scalar::copy_opaque(&mut dst[i..n], &src[i..n]);
     }
 
     #[target_feature(enable = "avx2")]
@@ -293,8 +321,12 @@ mod avx2 {
         let (xs, ws) = taps.for_row(out.len() / 4, row.len());
         let n = xs.len();
         let z = _mm256_setzero_si256();
+        if n < 4 {
+            // SAFETY: the taps `for_row` checked.
+            return unsafe { super::sse2::bilinear_h_taps(out, row, xs, ws) };
+        }
         let mut i = 0;
-        while i + 4 <= n {
+        loop {
             // SAFETY: `for_row` checked x + 1 < row.len() for every tap, so
             // each 8-byte load reads two pixels of `row`; i + 4 <= n bounds
             // the weight loads and the 32-byte store (out holds 4 n lanes).
@@ -311,10 +343,13 @@ mod avx2 {
                 let sum = _mm256_add_epi16(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
                 _mm256_storeu_si256(out.as_mut_ptr().add(4 * i).cast(), sum);
             }
+            // The last block ends at n, overlapping the one before.
             i += 4;
+            if i >= n {
+                break;
+            }
+            i = i.min(n - 4);
         }
-        // SAFETY: the rest of the taps `for_row` checked.
-        unsafe { super::sse2::bilinear_h_taps(&mut out[4 * i..4 * n], row, &xs[i..], &ws[i..]) }
     }
 
     #[target_feature(enable = "avx2")]
@@ -329,8 +364,11 @@ mod avx2 {
             let hi = _mm256_srai_epi32::<14>(_mm256_add_epi32(_mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), wv), r));
             _mm256_packs_epi32(lo, hi)
         };
+        if n < 8 {
+            return super::sse2::bilinear_v(&mut out[..n], &h0[..4 * n], &h1[..4 * n], w, or);
+        }
         let mut i = 0;
-        while i + 8 <= n {
+        loop {
             // SAFETY: i + 8 <= n: h0 and h1 hold 4 n lanes, out n pixels.
             unsafe {
                 let a0 = _mm256_loadu_si256(h0.as_ptr().add(4 * i).cast());
@@ -341,9 +379,13 @@ mod avx2 {
                 let p = _mm256_permute4x64_epi64::<0xd8>(_mm256_packus_epi16(px(a0, b0), px(a1, b1)));
                 _mm256_storeu_si256(out.as_mut_ptr().add(i).cast(), _mm256_or_si256(p, orv));
             }
+            // The last block ends at n, overlapping the one before.
             i += 8;
+            if i >= n {
+                break;
+            }
+            i = i.min(n - 8);
         }
-        super::sse2::bilinear_v(&mut out[i..n], &h0[4 * i..4 * n], &h1[4 * i..4 * n], w, or);
     }
 
     #[target_feature(enable = "avx2")]
