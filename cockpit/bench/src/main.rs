@@ -92,7 +92,7 @@ fn time_pair(budget: Duration, mut ours: impl FnMut(), mut theirs: Option<impl F
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:8.3}", d.as_secs_f64() * 1e3)
+    format!("{:8.4}", d.as_secs_f64() * 1e3)
 }
 
 struct Row {
@@ -303,10 +303,11 @@ fn main() {
         j.step(pixman::OP_OVER, s3, Some(m), t2, (340, 460, 600, 200), (0, 0));
         (j, t1, t2, s2, s3, m)
     };
-    let frames = wanted("frame") || wanted("damage");
+    let (full_name, small_name) = ("full frame, both displays", "small damage (64x64 of the IVI)");
+    let frames = wanted(full_name) || wanted(small_name);
     let mut full = px.filter(|_| frames).map(|p| whole(p));
     let (ours, theirs) = time_pair(
-        if wanted("full frame") { budget } else { Duration::ZERO },
+        if wanted(full_name) { budget } else { Duration::ZERO },
         || {
             comp.damage_all();
             comp.render(Instant::now());
@@ -318,8 +319,8 @@ fn main() {
         assert!(d <= 1, "full frame: differs from pixman by {d}");
         (d, 1)
     });
-    if wanted("full frame") {
-        rows.push(Row { name: "full frame, both displays", ours, theirs, diff });
+    if wanted(full_name) {
+        rows.push(Row { name: full_name, ours, theirs, diff });
     }
 
     let damage = Rect::new(300, 300, 96, 96);
@@ -336,7 +337,7 @@ fn main() {
         }
     }
     let (ours, theirs) = time_pair(
-        if wanted("small damage") { budget } else { Duration::ZERO },
+        if wanted(small_name) { budget } else { Duration::ZERO },
         || {
             hi.submit_damaged(ivi.clone(), &[damage]);
             comp.render(Instant::now());
@@ -348,8 +349,8 @@ fn main() {
         assert!(d <= 1, "small damage: differs from pixman by {d}");
         (d, 1)
     });
-    if wanted("small damage") {
-        rows.push(Row { name: "small damage (64x64 of the IVI)", ours, theirs, diff });
+    if wanted(small_name) {
+        rows.push(Row { name: small_name, ours, theirs, diff });
     }
 
     println!(
