@@ -59,6 +59,8 @@ impl Dispatch<WlCompositor, ()> for State {
                         configured: false,
                         handle: None,
                         content: None,
+                        spare: None,
+                        since_spare: None,
                         unread: None,
                         warned: false,
                     },
@@ -158,6 +160,8 @@ fn commit(state: &mut State, res: &WlSurface) {
     let Some(buffer) = attached else {
         // Detached: the surface is unmapped.
         s.content = None;
+        s.spare = None;
+        s.since_spare = None;
         s.handle = None;
         if let Some((b, _)) = s.unread.take() {
             b.release();

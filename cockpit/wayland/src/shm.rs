@@ -218,10 +218,14 @@ pub(crate) fn same_shape(buffer: &WlBuffer, c: &Content) -> bool {
     info(buffer).is_some_and(|b| b.width == c.width && b.height == c.height && b.format == c.format)
 }
 
-/// Copies `buffer` (all of it, or the `damage` rectangles into `old`) into compositor memory.
+/// Copies `buffer` into compositor memory: only the `damage` rectangles
+/// when `reuse` is a picture of the same shape that nobody else holds and
+/// that differs from the buffer only there, otherwise all of it (into
+/// `reuse`'s memory when nobody else holds it, else into new memory).
+/// Shared memory is never cloned: the compositor may still be showing it.
 /// `Ok(None)`: a buffer whose creation failed (its client is already being
 /// disconnected); nothing to show.
-pub(crate) fn copy_in(buffer: &WlBuffer, old: Option<Content>, damage: &[Rect]) -> Result<Option<Content>, ShmError> {
+pub(crate) fn copy_in(buffer: &WlBuffer, reuse: Option<Content>, damage: Option<&[Rect]>) -> Result<Option<Content>, ShmError> {
     let Some(b) = info(buffer) else { return Ok(None) };
     let err = |message: String| ShmError {
         shm: b.pool.shm.clone(),
@@ -236,32 +240,36 @@ pub(crate) fn copy_in(buffer: &WlBuffer, old: Option<Content>, damage: &[Rect]) 
     }
     let bpp = b.format.bytes_per_pixel();
     let row = b.width as usize * bpp;
-    let mut data = match old {
-        Some(c) if c.width == b.width && c.height == b.height && c.format == b.format && !damage.is_empty() => c.data,
-        _ => Arc::new(vec![0u8; row * b.height as usize]),
+    let reuse = reuse.filter(|c| c.width == b.width && c.height == b.height && c.format == b.format);
+    // Memory nobody else holds, and whether it differs from the buffer only
+    // within `damage`.
+    let (mut data, only) = match reuse.map(|c| c.data) {
+        Some(d) if Arc::strong_count(&d) == 1 && Arc::weak_count(&d) == 0 => (d, damage),
+        _ => (Arc::new(vec![0u8; row * b.height as usize]), None),
     };
-    let dst = Arc::make_mut(&mut data);
+    let mut spare = Vec::new();
+    let dst = Arc::get_mut(&mut data).unwrap_or(&mut spare);
     let read = |dst: &mut [u8], at: usize| {
         b.pool
             .file
             .read_exact_at(dst, at as u64)
             .map_err(|e| err(format!("reading the buffer failed: {e}")))
     };
-    if damage.is_empty() {
-        if b.stride == row {
-            read(dst, b.offset)?;
-        } else {
+    match only {
+        None if b.stride == row => read(dst, b.offset)?,
+        None => {
             for (y, d) in dst.chunks_exact_mut(row).enumerate() {
                 read(d, b.offset + y * b.stride)?;
             }
         }
-    } else {
-        let whole = Rect::new(0, 0, b.width as i32, b.height as i32);
-        for r in damage {
-            let r = r.intersect(&whole);
-            let (x0, x1) = (r.x as usize * bpp, r.right() as usize * bpp);
-            for y in r.y as usize..r.bottom() as usize {
-                read(&mut dst[y * row + x0..y * row + x1], b.offset + y * b.stride + x0)?;
+        Some(damage) => {
+            let whole = Rect::new(0, 0, b.width as i32, b.height as i32);
+            for r in damage {
+                let r = r.intersect(&whole);
+                let (x0, x1) = (r.x as usize * bpp, r.right() as usize * bpp);
+                for y in r.y as usize..r.bottom() as usize {
+                    read(&mut dst[y * row + x0..y * row + x1], b.offset + y * b.stride + x0)?;
+                }
             }
         }
     }

@@ -52,6 +52,12 @@ pub(crate) struct Surface {
     pub configured: bool,
     pub handle: Option<SourceHandle>,
     pub content: Option<Content>,
+    /// The picture before `content` (the compositor has let go of it by the
+    /// next commit), reused for the next copy, and what changed from it to
+    /// `content` (`None`: unknown). Two pictures per placed surface is all
+    /// the memory a client's commits cost.
+    pub spare: Option<Content>,
+    pub since_spare: Option<Damage>,
     /// The newest committed buffer, not copied yet, and its damage since
     /// `content` (`None`: all of it). Copied once per compositor frame
     /// ([`State::take_commits`]): a client committing faster costs no more.
@@ -112,8 +118,17 @@ impl State {
             // `None` (all of it) whenever the shape changed: see `commit`.
             let full = damage.is_none();
             let damage = damage.unwrap_or_default();
-            match crate::shm::copy_in(&buffer, s.content.take(), damage.rects()) {
-                Ok(content) => s.content = content,
+            // The spare picture lags by its own damage and this commit's.
+            let catch_up = s.since_spare.take().filter(|_| !full).map(|mut d| {
+                d.add_all(&damage);
+                d
+            });
+            match crate::shm::copy_in(&buffer, s.spare.take(), catch_up.as_ref().map(Damage::rects)) {
+                Ok(Some(new)) => {
+                    s.spare = s.content.replace(new);
+                    s.since_spare = (!full).then_some(damage);
+                }
+                Ok(None) => s.content = None,
                 Err(e) => {
                     e.post();
                     continue;
@@ -125,7 +140,7 @@ impl State {
             let stride = c.width as usize * c.format.bytes_per_pixel();
             match cockpit_core::Frame::new(data, 0, c.width, c.height, stride, c.format) {
                 Ok(f) if full => h.submit(f),
-                Ok(f) => h.submit_damaged(f, damage.rects()),
+                Ok(f) => h.submit_damaged(f, s.since_spare.as_ref().map_or(&[][..], Damage::rects)),
                 Err(e) => eprintln!("cockpit-wayland: {e}"),
             }
         }

@@ -129,6 +129,8 @@ fn unmap(s: &mut Surface) {
     s.toplevel = None;
     s.handle = None;
     s.content = None;
+    s.spare = None;
+    s.since_spare = None;
     s.configured = false;
 }
 

@@ -228,3 +228,57 @@ fn pointer_and_keyboard_reach_the_client_under_the_pointer() {
     }
     assert_eq!(c.seen.events, want);
 }
+
+/// A client redrawing small parts of one buffer and damaging only those:
+/// after every commit the whole picture on screen is the client's (the
+/// compositor copies damage into the picture it kept two commits back, so
+/// it must also catch up the commit before; a miss shows a stale square).
+#[test]
+fn damaged_commits_keep_the_whole_picture_current() {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileExt;
+
+    let h = Harness::start(LAYOUT);
+    let mut c = TestClient::connect(&h.socket);
+    let (surface, _top) = c.toplevel("org.example.nav");
+    let fd = rustix::fs::memfd_create("damage-test", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&fd, 16 * 16 * 4).unwrap();
+    let file = std::fs::File::from(fd);
+    let pool = c.shm.create_pool(file.as_fd(), 16 * 16 * 4, &c.qh, ());
+    let buf = pool.create_buffer(0, 16, 16, 64, wayland_client::protocol::wl_shm::Format::Xrgb8888, &c.qh, ());
+    let mut px = vec![0xff_202020u32; 256];
+    let write = |px: &[u32]| {
+        let bytes: Vec<u8> = px.iter().flat_map(|p| p.to_le_bytes()).collect();
+        file.write_all_at(&bytes, 0).unwrap();
+    };
+    write(&px);
+    surface.attach(Some(&buf), 0, 0);
+    surface.damage_buffer(0, 0, 16, 16);
+    surface.commit();
+    c.roundtrip().unwrap();
+    for k in 0..8u32 {
+        // A 3x3 square at a new place each time, in a new colour.
+        let (x0, y0) = ((k * 5) % 14, (k * 3) % 14);
+        for y in y0..y0 + 3 {
+            for x in x0..x0 + 3 {
+                px[(y * 16 + x) as usize] = 0xff_000000 | (0x30 + k * 0x18) << 16 | (k * 0x1f) & 0xff;
+            }
+        }
+        write(&px);
+        surface.attach(Some(&buf), 0, 0);
+        surface.damage_buffer(x0 as i32, y0 as i32, 3, 3);
+        surface.commit();
+        c.roundtrip().unwrap();
+        let want = px.clone();
+        // 16x16 at integer scale 2 in 32x48: buffer (x, y) at display (2x, 8 + 2y).
+        // Composed afresh from the picture the compositor holds, not
+        // just where this commit's damage says.
+        h.wait_for(&format!("commit {k} on screen, whole"), 10, move |comp, _| {
+            comp.damage_all();
+            comp.render(std::time::Instant::now());
+            let shot = comp.snapshot(0);
+            (0..16u32).all(|y| (0..16u32).all(|x| shot.get(2 * x, 8 + 2 * y) == want[(y * 16 + x) as usize]))
+        });
+    }
+    pool.destroy();
+}
