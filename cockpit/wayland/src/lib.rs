@@ -89,6 +89,7 @@ impl WaylandServer {
     /// compositor to take. Call once per frame, before composing.
     pub fn take_commits(&mut self) -> io::Result<()> {
         self.state.take_commits();
+        self.state.update_outputs();
         self.display.flush_clients()
     }
 

@@ -23,7 +23,7 @@ pub(crate) fn create_globals(dh: &DisplayHandle, layout: &Layout) {
     dh.create_global::<State, WlSeat, ()>(5, ());
     dh.create_global::<State, XdgWmBase, ()>(2, ());
     for d in 0..layout.displays.len() {
-        dh.create_global::<State, WlOutput, usize>(3, d);
+        dh.create_global::<State, WlOutput, usize>(4, d);
     }
 }
 
@@ -61,6 +61,7 @@ impl Dispatch<WlCompositor, ()> for State {
                         content: None,
                         spare: None,
                         since_spare: None,
+                        entered: None,
                         unread: None,
                         warned: false,
                     },
@@ -223,14 +224,15 @@ fn commit(state: &mut State, res: &WlSurface) {
 }
 
 impl GlobalDispatch<WlOutput, usize> for State {
-    fn bind(state: &mut Self, _: &DisplayHandle, _: &Client, res: New<WlOutput>, d: &usize, init: &mut DataInit<'_, Self>) {
-        let out = init.init(res, ());
+    fn bind(state: &mut Self, _: &DisplayHandle, client: &Client, res: New<WlOutput>, d: &usize, init: &mut DataInit<'_, Self>) {
+        let out = init.init(res, *d);
         let disp = &state.sources.layout().displays[*d];
+        let (mm_w, mm_h) = disp.size_mm.unwrap_or((0, 0));
         out.geometry(
             0,
             0,
-            0,
-            0,
+            mm_w as i32,
+            mm_h as i32,
             wl_output::Subpixel::Unknown,
             "cockpit".into(),
             disp.name.clone(),
@@ -244,11 +246,35 @@ impl GlobalDispatch<WlOutput, usize> for State {
         );
         if out.version() >= 2 {
             out.scale(1);
+        }
+        if out.version() >= 4 {
+            out.name(disp.name.clone());
+            out.description(format!("cockpit display \"{}\" ({}x{})", disp.name, disp.width, disp.height));
+        }
+        if out.version() >= 2 {
             out.done();
+        }
+        let bound = state.outputs.iter().filter(|(o, _)| o.client().is_some_and(|c| c.id() == client.id())).count();
+        if bound < crate::state::MAX_OUTPUTS_PER_CLIENT {
+            // A surface of this client already on that display learns it now.
+            for s in state.surfaces.values() {
+                if s.entered == Some(*d) && s.client == client.id() && s.resource.is_alive() {
+                    s.resource.enter(&out);
+                }
+            }
+            state.outputs.push((out, *d));
         }
     }
 }
 
-impl Dispatch<WlOutput, ()> for State {
-    fn request(_: &mut Self, _: &Client, _: &WlOutput, _: wl_output::Request, _: &(), _: &DisplayHandle, _: &mut DataInit<'_, Self>) {}
+impl Dispatch<WlOutput, usize> for State {
+    fn request(state: &mut Self, _: &Client, res: &WlOutput, req: wl_output::Request, _: &usize, _: &DisplayHandle, _: &mut DataInit<'_, Self>) {
+        if let wl_output::Request::Release = req {
+            state.outputs.retain(|(o, _)| o != res);
+        }
+    }
+
+    fn destroyed(state: &mut Self, _: ClientId, res: &WlOutput, _: &usize) {
+        state.outputs.retain(|(o, _)| o != res);
+    }
 }

@@ -8,8 +8,8 @@ use std::time::Instant;
 use cockpit_core::{Damage, GuestEvent, PixelFormat, SourceHandle, Sources};
 use wayland_protocols::xdg::shell::server::{xdg_surface::XdgSurface, xdg_toplevel::XdgToplevel};
 use wayland_server::backend::{ClientData, ClientId, DisconnectReason, ObjectId};
-use wayland_server::protocol::{wl_buffer::WlBuffer, wl_callback::WlCallback, wl_surface::WlSurface};
-use wayland_server::DisplayHandle;
+use wayland_server::protocol::{wl_buffer::WlBuffer, wl_callback::WlCallback, wl_output::WlOutput, wl_surface::WlSurface};
+use wayland_server::{DisplayHandle, Resource};
 
 /// Per-client data: counts clients in and out.
 pub(crate) struct ClientState(pub Arc<AtomicUsize>);
@@ -63,6 +63,8 @@ pub(crate) struct Surface {
     /// ([`State::take_commits`]): a client committing faster costs no more.
     pub unread: Option<(WlBuffer, Option<Damage>)>,
     pub warned: bool,
+    /// The display the surface was last told it is on (`wl_surface.enter`).
+    pub entered: Option<usize>,
 }
 
 pub(crate) type InputQueue = Arc<Mutex<Vec<(ObjectId, GuestEvent)>>>;
@@ -75,7 +77,13 @@ pub(crate) struct State {
     pub serial: u32,
     pub started: Instant,
     pub clients: Arc<AtomicUsize>,
+    /// Bound `wl_output`s and the display each stands for.
+    pub outputs: Vec<(WlOutput, usize)>,
 }
+
+/// `wl_output`s one client may bind that get enter and leave events (more
+/// work, but stay silent: a client cannot grow this list without bound).
+pub(crate) const MAX_OUTPUTS_PER_CLIENT: usize = 32;
 
 impl State {
     pub fn new(sources: Sources, dh: &DisplayHandle) -> State {
@@ -88,6 +96,35 @@ impl State {
             serial: 0,
             started: Instant::now(),
             clients: Arc::default(),
+            outputs: Vec::new(),
+        }
+    }
+
+    /// Sends `wl_surface.enter`/`leave` where a surface's display changed:
+    /// shown on the display of its layout source, or on none.
+    pub fn update_outputs(&mut self) {
+        let layout = self.sources.layout().clone();
+        for s in self.surfaces.values_mut() {
+            let on = match (&s.content, &s.handle) {
+                (Some(_), Some(h)) if s.resource.is_alive() => Some(layout.sources[h.id().0].display),
+                _ => None,
+            };
+            if on == s.entered {
+                continue;
+            }
+            let client = s.resource.client().map(|c| c.id());
+            for (o, d) in &self.outputs {
+                if o.client().map(|c| c.id()) != client || !s.resource.is_alive() {
+                    continue;
+                }
+                if s.entered == Some(*d) {
+                    s.resource.leave(o);
+                }
+                if on == Some(*d) {
+                    s.resource.enter(o);
+                }
+            }
+            s.entered = on;
         }
     }
 

@@ -282,3 +282,50 @@ fn damaged_commits_keep_the_whole_picture_current() {
     }
     pool.destroy();
 }
+
+/// `wl_output` describes each display as the layout does (mode, refresh,
+/// physical size, name), and a surface is told when it appears on its
+/// display and when it leaves it.
+#[test]
+fn outputs_describe_the_displays_and_surfaces_enter_theirs() {
+    use wayland_client::Proxy;
+    let layout = format!("{LAYOUT}\n[[display]]\nname = \"cluster\"\nmode = \"40x20@30\"\nsize_mm = [292, 110]\n");
+    let h = Harness::start(&layout);
+    let mut c = TestClient::connect(&h.socket);
+    let outs = c.outputs();
+    assert_eq!(outs.len(), 2, "one wl_output per display");
+    let (centre, cluster) = (&outs[0], &outs[1]);
+    c.roundtrip().unwrap();
+    let (a, b) = (centre.id().protocol_id(), cluster.id().protocol_id());
+    for want in [
+        format!("{a} mode 64x48@60000"),
+        format!("{a} geometry 0x0mm"),
+        format!("{a} name center"),
+        format!("{b} mode 40x20@30000"),
+        format!("{b} geometry 292x110mm"),
+        format!("{b} name cluster"),
+        format!("{b} scale 1"),
+        format!("{b} done"),
+    ] {
+        assert!(c.seen.outputs.contains(&want), "no `{want}` in {:?}", c.seen.outputs);
+    }
+
+    let (surface, _top) = c.toplevel("org.example.nav");
+    c.show(&surface, 16, 16, &[0xff_ff0000; 256]).unwrap();
+    let t0 = std::time::Instant::now();
+    while !c.seen.outputs.contains(&format!("enter {a}")) {
+        assert!(t0.elapsed().as_secs() < 10, "no enter: {:?}", c.seen.outputs);
+        c.roundtrip().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(!c.seen.outputs.contains(&format!("enter {b}")), "entered a display it is not on");
+    // Unmapped (a null buffer): it leaves.
+    surface.attach(None, 0, 0);
+    surface.commit();
+    let t0 = std::time::Instant::now();
+    while !c.seen.outputs.contains(&format!("leave {a}")) {
+        assert!(t0.elapsed().as_secs() < 10, "no leave: {:?}", c.seen.outputs);
+        c.roundtrip().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

@@ -73,6 +73,9 @@ pub struct DisplayConfig {
     pub format: PixelFormat,
     /// Opaque `0xRRGGBB` behind every source.
     pub background: u32,
+    /// The panel's visible area in millimetres, if the layout says (what
+    /// `wl_output` reports as its physical size; 0x0 otherwise).
+    pub size_mm: Option<(u32, u32)>,
 }
 
 impl DisplayConfig {
@@ -307,8 +310,22 @@ fn displays(t: &Text<'_>, raw: &[Spanned<RawDisplay>]) -> Result<Vec<DisplayConf
                 )
             })?,
         };
+        let size_mm = match &d.size_mm {
+            None => None,
+            Some(v) => match v.get_ref().as_slice() {
+                &[w, h] if (1..=10_000).contains(&w) && (1..=10_000).contains(&h) => Some((w as u32, h as u32)),
+                _ => {
+                    return Err(t.at(
+                        v.span(),
+                        display_field(d, i, "size_mm"),
+                        "expected [width, height] in millimetres, each 1 to 10000",
+                    ))
+                }
+            },
+        };
         out.push(DisplayConfig {
             name: name.clone(),
+            size_mm,
             connector: d.connector.as_ref().map(|c| c.get_ref().clone()),
             device: d.device.as_ref().map(|c| c.get_ref().clone()),
             width,

@@ -25,6 +25,7 @@ pub struct RawDisplay {
     pub mode: Spanned<String>,
     pub format: Option<Spanned<String>>,
     pub background: Option<Spanned<String>>,
+    pub size_mm: Option<Spanned<Vec<i64>>>,
 }
 
 #[derive(Deserialize)]

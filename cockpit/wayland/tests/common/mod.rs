@@ -26,7 +26,7 @@ use wayland_client::protocol::{
     wl_surface::WlSurface,
     wl_touch::{self, WlTouch},
 };
-use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle};
+use wayland_client::{Connection, Dispatch, EventQueue, Proxy, QueueHandle};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 
 type Cmd = Box<dyn FnOnce(&mut Compositor, &mut WaylandServer) + Send>;
@@ -118,6 +118,8 @@ pub struct Seen {
     pub frames_done: u32,
     /// Pointer and keyboard events, in a short text form.
     pub events: Vec<String>,
+    /// `wl_output` and `wl_surface.enter`/`leave` events, in a short text form.
+    pub outputs: Vec<String>,
 }
 
 pub struct TestClient {
@@ -129,6 +131,7 @@ pub struct TestClient {
     pub shm: WlShm,
     pub wm: xdg_wm_base::XdgWmBase,
     pub seat: WlSeat,
+    pub globals: wayland_client::globals::GlobalList,
 }
 
 impl TestClient {
@@ -153,7 +156,15 @@ impl TestClient {
             shm,
             wm,
             seat,
+            globals,
         }
+    }
+
+    /// Binds every `wl_output` (version 4), in the order the server offers them.
+    pub fn outputs(&self) -> Vec<wayland_client::protocol::wl_output::WlOutput> {
+        let mut names: Vec<u32> = self.globals.contents().clone_list().iter().filter(|g| g.interface == "wl_output").map(|g| g.name).collect();
+        names.sort();
+        names.into_iter().map(|n| self.globals.registry().bind(n, 4, &self.qh, ())).collect()
     }
 
     pub fn roundtrip(&mut self) -> Result<(), String> {
@@ -216,7 +227,40 @@ macro_rules! ignore_events {
         }
     )*};
 }
-ignore_events!(WlCompositor, WlShm, WlShmPool, WlBuffer, WlSurface, WlSeat);
+ignore_events!(WlCompositor, WlShm, WlShmPool, WlBuffer, WlSeat);
+
+impl Dispatch<WlSurface, ()> for Seen {
+    fn event(s: &mut Self, _: &WlSurface, e: wayland_client::protocol::wl_surface::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+        use wayland_client::protocol::wl_surface::Event;
+        match e {
+            Event::Enter { output } => s.outputs.push(format!("enter {}", output.id().protocol_id())),
+            Event::Leave { output } => s.outputs.push(format!("leave {}", output.id().protocol_id())),
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<wayland_client::protocol::wl_output::WlOutput, ()> for Seen {
+    fn event(
+        s: &mut Self,
+        o: &wayland_client::protocol::wl_output::WlOutput,
+        e: wayland_client::protocol::wl_output::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use wayland_client::protocol::wl_output::Event;
+        let id = o.id().protocol_id();
+        match e {
+            Event::Geometry { physical_width, physical_height, .. } => s.outputs.push(format!("{id} geometry {physical_width}x{physical_height}mm")),
+            Event::Mode { width, height, refresh, .. } => s.outputs.push(format!("{id} mode {width}x{height}@{refresh}")),
+            Event::Scale { factor } => s.outputs.push(format!("{id} scale {factor}")),
+            Event::Name { name } => s.outputs.push(format!("{id} name {name}")),
+            Event::Done => s.outputs.push(format!("{id} done")),
+            _ => {}
+        }
+    }
+}
 
 impl Dispatch<WlCallback, ()> for Seen {
     fn event(s: &mut Self, _: &WlCallback, _: wayland_client::protocol::wl_callback::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
