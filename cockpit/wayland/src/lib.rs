@@ -21,6 +21,7 @@
 mod protocol;
 mod seat;
 mod shm;
+mod viewporter;
 mod state;
 mod xdg;
 

@@ -22,6 +22,7 @@ pub(crate) fn create_globals(dh: &DisplayHandle, layout: &Layout) {
     dh.create_global::<State, WlShm, ()>(1, ());
     dh.create_global::<State, WlSeat, ()>(5, ());
     dh.create_global::<State, XdgWmBase, ()>(2, ());
+    dh.create_global::<State, wayland_protocols::wp::viewporter::server::wp_viewporter::WpViewporter, ()>(1, ());
     for d in 0..layout.displays.len() {
         dh.create_global::<State, WlOutput, usize>(4, d);
     }
@@ -62,6 +63,10 @@ impl Dispatch<WlCompositor, ()> for State {
                         spare: None,
                         since_spare: None,
                         entered: None,
+                        viewport_object: None,
+                        viewport: Default::default(),
+                        input_scale: (1.0, 1.0),
+                        resubmit: false,
                         unread: None,
                         warned: false,
                     },
@@ -107,7 +112,12 @@ impl Dispatch<WlSurface, ()> for State {
         let Some(s) = state.surfaces.get_mut(&res.id()) else { return };
         match req {
             wl_surface::Request::Attach { buffer, .. } => s.pending.buffer = Some(buffer),
-            // Buffer scale is always 1, so surface and buffer damage agree.
+            // Under a viewport, surface coordinates are not buffer ones:
+            // surface damage then counts as all of the buffer.
+            wl_surface::Request::Damage { .. } if s.pending.viewport.unwrap_or(s.viewport).is_set() => {
+                s.pending.damage.add(Rect::new(0, 0, 16384, 16384));
+            }
+            // Buffer scale is always 1, so without a viewport surface and buffer damage agree.
             wl_surface::Request::Damage { x, y, width, height } | wl_surface::Request::DamageBuffer { x, y, width, height } => {
                 // Damage merges and caps its rectangles: a client sending
                 // millions costs a bounded amount of memory.
@@ -135,11 +145,37 @@ impl Dispatch<WlSurface, ()> for State {
 
 /// Applies a surface's pending state.
 fn commit(state: &mut State, res: &WlSurface) {
+    use wayland_protocols::wp::viewporter::server::wp_viewport::Error::{BadSize, OutOfBuffer};
     let sources = state.sources.clone();
     let input = state.input.clone();
     let Some(s) = state.surfaces.get_mut(&res.id()) else { return };
     let pending = std::mem::take(&mut s.pending);
     s.frames_due.extend(pending.frames);
+    let viewport_changed = pending.viewport.is_some_and(|v| v != s.viewport);
+    if let Some(v) = pending.viewport {
+        s.viewport = v;
+    }
+    if let Some([_, _, w, h]) = s.viewport.src.filter(|_| s.viewport.dst.is_none()) {
+        if w.fract() != 0.0 || h.fract() != 0.0 {
+            crate::viewporter::refuse(s, BadSize, format!("a {w}x{h} source is not whole pixels and there is no destination size"));
+            return;
+        }
+    }
+    // The crop must lie inside the buffer the surface will show.
+    let shown = match &pending.buffer {
+        Some(Some(b)) => crate::shm::size(b),
+        Some(None) => None,
+        None => s.content.as_ref().map(|c| (c.width, c.height)),
+    };
+    if let Some((w, h)) = shown {
+        if s.viewport.crop(w, h).is_none() {
+            crate::viewporter::refuse(s, OutOfBuffer, format!("the source reaches outside the {w}x{h} buffer"));
+            return;
+        }
+    }
+    if viewport_changed && pending.buffer.is_none() {
+        s.resubmit = true;
+    }
 
     if s.toplevel.is_some() && !s.configured {
         // The initial commit of a toplevel: tell it the size its layout
@@ -207,7 +243,7 @@ fn commit(state: &mut State, res: &WlSurface) {
     // Kept for the compositor's next frame; one it replaces was never
     // read and goes back at once, its damage carried over. Damage counts
     // from the picture shown: a buffer of another shape is read whole.
-    let reshaped = s.content.as_ref().is_none_or(|c| !crate::shm::same_shape(&buffer, c));
+    let reshaped = viewport_changed || s.content.as_ref().is_none_or(|c| !crate::shm::same_shape(&buffer, c));
     let damage = match s.unread.take() {
         Some((older, d)) => {
             if older.id() != buffer.id() {

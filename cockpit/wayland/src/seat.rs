@@ -90,6 +90,9 @@ fn of<'a, R: Resource + 'a>(list: &'a mut Vec<(ClientId, R)>, client: &'a Client
 pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId, ev: &GuestEvent) {
     let Some(s) = state.surfaces.get(surface) else { return };
     let (client, surf) = (s.client.clone(), s.resource.clone());
+    // Events arrive in the shown picture's pixels; a viewport's destination
+    // size makes the surface's own coordinates differ.
+    let ev = &scaled(ev, s.input_scale);
     let time = state.time();
     let serial = state.next_serial();
     let seat = &mut state.seat;
@@ -152,5 +155,16 @@ pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId
 fn frame(p: &WlPointer) {
     if p.version() >= 5 {
         p.frame();
+    }
+}
+
+/// `ev` with its position scaled into surface coordinates.
+fn scaled(ev: &GuestEvent, (kx, ky): (f64, f64)) -> GuestEvent {
+    match *ev {
+        GuestEvent::TouchDown { id, x, y } => GuestEvent::TouchDown { id, x: x * kx, y: y * ky },
+        GuestEvent::TouchMotion { id, x, y } => GuestEvent::TouchMotion { id, x: x * kx, y: y * ky },
+        GuestEvent::PointerEnter { x, y } => GuestEvent::PointerEnter { x: x * kx, y: y * ky },
+        GuestEvent::PointerMotion { x, y } => GuestEvent::PointerMotion { x: x * kx, y: y * ky },
+        ref other => other.clone(),
     }
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use cockpit_core::{Damage, GuestEvent, PixelFormat, SourceHandle, Sources};
+use cockpit_core::{Damage, GuestEvent, PixelFormat, Rect, SourceHandle, Sources};
 use wayland_protocols::xdg::shell::server::{xdg_surface::XdgSurface, xdg_toplevel::XdgToplevel};
 use wayland_server::backend::{ClientData, ClientId, DisconnectReason, ObjectId};
 use wayland_server::protocol::{wl_buffer::WlBuffer, wl_callback::WlCallback, wl_output::WlOutput, wl_surface::WlSurface};
@@ -30,6 +30,8 @@ pub(crate) struct Pending {
     pub buffer: Option<Option<WlBuffer>>,
     pub damage: Damage,
     pub frames: Vec<WlCallback>,
+    /// The viewport as it will be after the commit, if it changed.
+    pub viewport: Option<crate::viewporter::Viewport>,
 }
 
 /// A committed picture, copied out of the client's pool.
@@ -65,6 +67,43 @@ pub(crate) struct Surface {
     pub warned: bool,
     /// The display the surface was last told it is on (`wl_surface.enter`).
     pub entered: Option<usize>,
+    /// Its `wp_viewport`, if it has one, and the viewport in effect.
+    pub viewport_object: Option<wayland_protocols::wp::viewporter::server::wp_viewport::WpViewport>,
+    pub viewport: crate::viewporter::Viewport,
+    /// Surface coordinates per pixel of the shown (cropped) picture.
+    pub input_scale: (f64, f64),
+    /// The viewport changed without a new buffer: show the picture anew.
+    pub resubmit: bool,
+}
+
+/// Hands the surface's picture, cropped by its viewport, to its source with
+/// `damage` (buffer coordinates; `None`: all of it).
+fn submit(s: &mut Surface, damage: Option<&Damage>) {
+    let (Some(c), Some(h)) = (s.content.as_ref(), &s.handle) else { return };
+    // `commit` refused crops outside the buffer; a later, smaller buffer
+    // makes the crop fall back to all of it rather than read outside.
+    let (x, y, w, hgt) = s.viewport.crop(c.width, c.height).unwrap_or((0, 0, c.width, c.height));
+    s.input_scale = s.viewport.input_scale(w, hgt);
+    let bpp = c.format.bytes_per_pixel();
+    let stride = c.width as usize * bpp;
+    let data: Arc<dyn cockpit_core::FrameData> = c.data.clone();
+    let frame = match cockpit_core::Frame::new(data, y as usize * stride + x as usize * bpp, w, hgt, stride, c.format) {
+        Ok(f) => f,
+        Err(e) => return eprintln!("cockpit-wayland: {e}"),
+    };
+    match damage {
+        None => h.submit(frame),
+        Some(d) => {
+            // Into the cropped picture's coordinates.
+            let shown = Rect::new(x as i32, y as i32, w as i32, hgt as i32);
+            let mut moved = Damage::new();
+            for r in d.rects() {
+                let r = r.intersect(&shown);
+                moved.add(Rect::new(r.x - shown.x, r.y - shown.y, r.w, r.h));
+            }
+            h.submit_damaged(frame, moved.rects())
+        }
+    }
 }
 
 pub(crate) type InputQueue = Arc<Mutex<Vec<(ObjectId, GuestEvent)>>>;
@@ -151,7 +190,14 @@ impl State {
     /// its source; a client that lied about its memory gets its error.
     pub fn take_commits(&mut self) {
         for s in self.surfaces.values_mut() {
-            let Some((buffer, damage)) = s.unread.take() else { continue };
+            let Some((buffer, damage)) = s.unread.take() else {
+                if std::mem::take(&mut s.resubmit) {
+                    // Only the viewport changed: the same picture, cropped anew.
+                    submit(s, None);
+                }
+                continue;
+            };
+            s.resubmit = false;
             // `None` (all of it) whenever the shape changed: see `commit`.
             let full = damage.is_none();
             let damage = damage.unwrap_or_default();
@@ -172,14 +218,8 @@ impl State {
                 }
             }
             buffer.release();
-            let (Some(c), Some(h)) = (s.content.as_ref(), &s.handle) else { continue };
-            let data: Arc<dyn cockpit_core::FrameData> = c.data.clone();
-            let stride = c.width as usize * c.format.bytes_per_pixel();
-            match cockpit_core::Frame::new(data, 0, c.width, c.height, stride, c.format) {
-                Ok(f) if full => h.submit(f),
-                Ok(f) => h.submit_damaged(f, s.since_spare.as_ref().map_or(&[][..], Damage::rects)),
-                Err(e) => eprintln!("cockpit-wayland: {e}"),
-            }
+            let damage = if full { None } else { s.since_spare.clone() };
+            submit(s, damage.as_ref());
         }
     }
 

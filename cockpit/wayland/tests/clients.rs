@@ -329,3 +329,53 @@ fn outputs_describe_the_displays_and_surfaces_enter_theirs() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// `wp_viewporter`: the crop is what is shown, the destination size is the
+/// surface's coordinate space for input, and a crop outside the buffer is
+/// the protocol error it should be.
+#[test]
+fn a_viewport_crops_the_picture_and_scales_input_to_its_destination() {
+    let h = Harness::start(LAYOUT);
+    let mut c = TestClient::connect(&h.socket);
+    let vpr = c.viewporter();
+    let (surface, _top) = c.toplevel("org.example.nav");
+    // 32x32: an 8-pixel red border round a 16x16 pattern.
+    let px: Vec<u32> = (0..32 * 32u32)
+        .map(|i| {
+            let (x, y) = (i % 32, i / 32);
+            if (8..24).contains(&x) && (8..24).contains(&y) { 0xff_000000 | (x * 9) << 8 | y * 11 } else { 0xff_ff0000 }
+        })
+        .collect();
+    let vp = vpr.get_viewport(&surface, &c.qh, ());
+    vp.set_source(8.0, 8.0, 16.0, 16.0);
+    vp.set_destination(64, 64);
+    c.show(&surface, 32, 32, &px).unwrap();
+    // The 16x16 crop at integer scale 2 in 32x48: crop (x, y) at display (2x, 8 + 2y).
+    let want = px.clone();
+    h.wait_for("the cropped picture", 10, move |comp, _| {
+        let shot = comp.snapshot(0);
+        (0..16u32).all(|y| (0..16u32).all(|x| shot.get(2 * x, 8 + 2 * y) == want[((y + 8) * 32 + x + 8) as usize]))
+    });
+    // Display (10.5, 20.5): crop pixel (5.25, 6.25); the 64x64 surface has 4 per crop pixel.
+    h.with(|comp, _| {
+        comp.input(&DisplayEvent::TouchDown { display: 0, id: 1, x: 10.5, y: 20.5 });
+        comp.input(&DisplayEvent::TouchFrame);
+    });
+    let t0 = std::time::Instant::now();
+    while c.seen.touches.is_empty() && t0.elapsed().as_secs() < 5 {
+        c.roundtrip().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(c.seen.touches, vec![(1, 21.0, 25.0)]);
+
+    // Another client cropping outside its buffer gets wp_viewport.out_of_buffer.
+    let mut bad = TestClient::connect(&h.socket);
+    let vpr = bad.viewporter();
+    let (s2, _t2) = bad.toplevel("org.example.radio");
+    let vp = vpr.get_viewport(&s2, &bad.qh, ());
+    vp.set_source(20.0, 20.0, 16.0, 16.0);
+    let err = bad.show(&s2, 32, 32, &px).err().or_else(|| bad.roundtrip().err());
+    assert!(err.is_some_and(|e| e.contains("outside")), "a crop outside the buffer is refused");
+    // The first client carries on.
+    c.roundtrip().unwrap();
+}

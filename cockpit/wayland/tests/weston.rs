@@ -22,6 +22,12 @@ display = "center"
 rect = [0, 0, 250, 250]
 
 [[source]]
+name = "damage"
+app_id = "org.freedesktop.weston.simple-damage"
+display = "center"
+rect = [600, 300, 400, 250]
+
+[[source]]
 name = "touch"
 app_id = "simple-touch"
 display = "center"
@@ -84,7 +90,7 @@ fn weston_simple_shm_frames_appear_and_animate() {
 fn weston_simple_touch_draws_where_it_is_touched_through_a_rotated_region() {
     let h = Harness::start(LAYOUT);
     let _client = spawn(&h, "weston-simple-touch");
-    h.wait_for("simple-touch's first frame", 20, |c, _| c.status(SourceId(1)) == SourceStatus::Live);
+    h.wait_for("simple-touch's first frame", 20, |c, _| c.status(SourceId(2)) == SourceStatus::Live);
     let before = h.with(|c, _| c.snapshot(0));
     // Its 600x500 work area is ARGB 0x40404040 (premultiplied) over black.
     assert_eq!(before.get(500, 300), 0xff40_4040);
@@ -111,4 +117,33 @@ fn weston_simple_touch_draws_where_it_is_touched_through_a_rotated_region() {
     let red = after.pixels().iter().filter(|&&p| p == 0xffff_0000).count();
     assert!((2 * 9..=2 * 25).contains(&red), "{red} red pixels");
     assert_eq!(after.get(500, 300), 0xff40_4040);
+}
+
+#[test]
+#[ignore = "needs weston: run with cargo xtask test"]
+fn weston_simple_damage_with_a_viewport_shows_its_cropped_picture() {
+    let h = Harness::start(LAYOUT);
+    let _client = Client(
+        Command::new("weston-simple-damage")
+            .arg("--use-viewport")
+            .env("WAYLAND_DISPLAY", &h.socket)
+            .env("XDG_RUNTIME_DIR", &h.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("weston-simple-damage (install Debian's weston package)"),
+    );
+    h.wait_for("simple-damage's first frame", 20, |c, _| c.status(SourceId(1)) == SourceStatus::Live);
+    let first = h.with(|c, _| c.snapshot(0));
+    save(&first, "weston-simple-damage-viewport.png");
+    // Its buffer is a red field round the picture it crops out with the
+    // viewport: only the picture (a white frame, a green ball) may show.
+    let in_rect = |shot: &Canvas, colour: u32| {
+        (300..550u32).flat_map(|y| (600..1000u32).map(move |x| (x, y))).filter(|&(x, y)| shot.get(x, y) == colour).count()
+    };
+    assert_eq!(in_rect(&first, 0xffff_0000), 0, "the red outside the viewport's source shows");
+    assert!(in_rect(&first, 0xffff_ffff) > 1000, "its white frame is not shown");
+    h.wait_for("a later, different frame", 20, move |c, _| c.snapshot(0) != first);
+    let later = h.with(|c, _| c.snapshot(0));
+    assert_eq!(in_rect(&later, 0xffff_0000), 0, "the red outside the viewport's source shows");
 }

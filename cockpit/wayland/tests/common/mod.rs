@@ -160,6 +160,11 @@ impl TestClient {
         }
     }
 
+    /// Binds `wp_viewporter`.
+    pub fn viewporter(&self) -> wayland_protocols::wp::viewporter::client::wp_viewporter::WpViewporter {
+        self.globals.bind(&self.qh, 1..=1, ()).expect("wp_viewporter is offered")
+    }
+
     /// Binds every `wl_output` (version 4), in the order the server offers them.
     pub fn outputs(&self) -> Vec<wayland_client::protocol::wl_output::WlOutput> {
         let mut names: Vec<u32> = self.globals.contents().clone_list().iter().filter(|g| g.interface == "wl_output").map(|g| g.name).collect();
@@ -227,7 +232,15 @@ macro_rules! ignore_events {
         }
     )*};
 }
-ignore_events!(WlCompositor, WlShm, WlShmPool, WlBuffer, WlSeat);
+ignore_events!(
+    WlCompositor,
+    WlShm,
+    WlShmPool,
+    WlBuffer,
+    WlSeat,
+    wayland_protocols::wp::viewporter::client::wp_viewporter::WpViewporter,
+    wayland_protocols::wp::viewporter::client::wp_viewport::WpViewport
+);
 
 impl Dispatch<WlSurface, ()> for Seen {
     fn event(s: &mut Self, _: &WlSurface, e: wayland_client::protocol::wl_surface::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
