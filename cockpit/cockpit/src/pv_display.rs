@@ -43,11 +43,19 @@ struct Connected {
     last_copy: Option<Instant>,
     /// A flip that came too soon after the last, to copy in later.
     owed: Option<(vdispl_back::Frame, FlipDone)>,
+    /// Memory flips are copied into, reused once nothing else holds it (the
+    /// compositor lets go of a picture once a newer one is shown): copying
+    /// a flip allocates nothing in steady state.
+    pool: Vec<Arc<Vec<u8>>>,
 }
+
+/// Pictures a connector's pool keeps: the one shown, the one kept to
+/// compare the next flip with, and one to copy into.
+const POOL: usize = 3;
 
 impl Connected {
     fn new(handle: SourceHandle) -> Self {
-        Connected { handle, last: None, last_copy: None, owed: None }
+        Connected { handle, last: None, last_copy: None, owed: None, pool: Vec::new() }
     }
 
     /// Whether a flip now would come less than `min` after the last one.
@@ -109,18 +117,30 @@ impl CompositorSink {
     /// moment and is only reachable through the transport's accessors, so
     /// the visible rows are taken as one snapshot: the compositor never
     /// reads memory the guest is rewriting (nor memory it has revoked).
-    fn convert(f: &vdispl_back::Frame) -> Result<Frame, SinkError> {
+    fn convert(f: &vdispl_back::Frame, pool: &mut Vec<Arc<Vec<u8>>>) -> Result<Frame, SinkError> {
         let format = Self::format_of(f)?;
         let bpp = format.bytes_per_pixel();
         let row = f.width as usize * bpp;
-        let mut pixels = vec![0u8; row * f.height as usize];
+        let len = row * f.height as usize;
+        // Memory of the right size that nothing else holds, or new memory.
+        let free = pool.iter().position(|b| b.len() == len && Arc::strong_count(b) == 1 && Arc::weak_count(b) == 0);
+        let mut buf = match free {
+            Some(i) => pool.swap_remove(i),
+            None => Arc::new(vec![0u8; len]),
+        };
+        let Some(pixels) = Arc::get_mut(&mut buf) else { return Err("pool memory is shared".into()) };
         for (y, line) in pixels.chunks_exact_mut(row).enumerate() {
             let at = f.offset as u64 + y as u64 * f.pitch as u64;
             if !f.memory.read_into(at, line) {
                 return Err("the frame exceeds its buffer".into());
             }
         }
-        Frame::new(Arc::new(pixels), 0, f.width, f.height, row, format).map_err(|e| format!("{e:?}"))
+        // Kept for reuse: a connector never holds more than POOL pictures.
+        pool.retain(|b| b.len() == len);
+        if pool.len() < POOL {
+            pool.push(buf.clone());
+        }
+        Frame::new(buf, 0, f.width, f.height, row, format).map_err(|e| format!("{e:?}"))
     }
 }
 
@@ -150,7 +170,8 @@ impl DisplaySink for CompositorSink {
         // not be shown after it.
         conn.drop_owed();
         if let Some(f) = frame {
-            conn.submit(Self::convert(&f)?, None);
+            let f = Self::convert(&f, &mut conn.pool)?;
+            conn.submit(f, None);
         }
         Ok(())
     }
@@ -169,7 +190,8 @@ impl DisplaySink for CompositorSink {
         // A flip still waiting is older than this one: it completes unshown.
         conn.drop_owed();
         conn.last_copy = Some(now);
-        conn.submit(Self::convert(&frame)?, Some(done));
+        let f = Self::convert(&frame, &mut conn.pool)?;
+        conn.submit(f, Some(done));
         Ok(())
     }
 
@@ -179,7 +201,7 @@ impl DisplaySink for CompositorSink {
             if conn.owed.is_some() && !conn.too_soon(now, self.min_flip) {
                 let (frame, done) = conn.owed.take().expect("checked above");
                 conn.last_copy = Some(now);
-                match Self::convert(&frame) {
+                match Self::convert(&frame, &mut conn.pool) {
                     Ok(f) => conn.submit(f, Some(done)),
                     Err(e) => {
                         // Answered already: the flip completes unshown.

@@ -172,3 +172,38 @@ fn a_flip_storm_is_copied_in_once_per_interval_and_the_newest_picture_shows() {
     stop.store(true, Ordering::Relaxed);
     backend.join().unwrap();
 }
+
+/// Flips copied into reused memory: every picture shows whole, composed
+/// afresh (memory still shown or kept for comparison is never written).
+#[test]
+fn many_flips_through_reused_memory_each_show_whole() {
+    let Bed { mut comp, mut fe, stop, backend, _lb } =
+        Bed::start(|sink| sink.with_min_flip_interval(std::time::Duration::ZERO));
+    let xr24 = DrmFourcc::Xrgb8888 as u32;
+    let bufs: Vec<u64> = (0..3).map(|_| fe.create_dbuf(32, 16, 32).unwrap()).collect();
+    let fbs: Vec<u64> = bufs.iter().map(|&b| fe.attach_fb(b, 32, 16, xr24).unwrap()).collect();
+    draw(&fe, bufs[0], 7);
+    fe.set_config(0, SetConfig { fb_cookie: fbs[0], x: 0, y: 0, width: 32, height: 16, bpp: 32 }).unwrap();
+    comp.render(Instant::now());
+    comp.frame_presented();
+    for k in 1..12u32 {
+        let i = (k % 3) as usize;
+        let want = draw(&fe, bufs[i], k * 37);
+        fe.page_flip(0, fbs[i]).unwrap();
+        let t0 = Instant::now();
+        loop {
+            comp.damage_all();
+            comp.render(Instant::now());
+            comp.frame_presented();
+            if shown(&comp) == want {
+                break;
+            }
+            assert!(t0.elapsed() < std::time::Duration::from_secs(5), "flip {k} never showed whole");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        fe.wait_flip_done(0, fbs[i], 3000).expect("flip done once presented");
+    }
+    drop(fe);
+    stop.store(true, Ordering::Relaxed);
+    backend.join().unwrap();
+}
