@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use crate::canvas::Canvas;
 use crate::compose::{self, Scratch};
+
+mod hmi;
+pub use hmi::MAX_FADE;
 use crate::damage::Damage;
 use crate::font;
 use crate::format::PixelFormat;
@@ -92,6 +95,19 @@ struct LayerState {
     /// picture last changed.
     fingerprint: Option<u64>,
     last_change: Option<Instant>,
+    /// Hidden by the HMI ([`Compositor::set_shown`]).
+    hidden: bool,
+    /// An opacity fade under way ([`Compositor::fade`]).
+    fade: Option<Fade>,
+}
+
+/// An opacity animation: `from` at `start` to `to` after `over`.
+#[derive(Clone, Copy, Debug)]
+struct Fade {
+    from: u8,
+    to: u8,
+    start: Instant,
+    over: Duration,
 }
 
 struct DisplayState {
@@ -167,6 +183,8 @@ impl Compositor {
                 frame_times: Vec::new(),
                 fingerprint: None,
                 last_change: None,
+                hidden: false,
+                fade: None,
             })
             .collect();
         let router = Router {
@@ -284,6 +302,10 @@ impl Compositor {
     /// The time until some source's watchdog may expire, so an idle loop
     /// knows how long it may sleep.
     pub fn next_deadline(&self, now: Instant) -> Option<Duration> {
+        if self.animating() {
+            // A fade steps every frame.
+            return Some(Duration::ZERO);
+        }
         let started = self.started?;
         self.layout
             .sources
@@ -387,6 +409,7 @@ impl Compositor {
     /// [`render_display`](Self::render_display) composes each display.
     pub fn take_frames(&mut self, now: Instant) {
         let started = *self.started.get_or_insert(now);
+        self.animate(now);
         for i in 0..self.layers.len() {
             self.update_layer(i, now, started);
         }
@@ -455,7 +478,7 @@ impl Compositor {
     /// Whether source `i` draws anything now.
     fn visible(&self, i: usize) -> bool {
         let cfg = &self.layout.sources[i];
-        cfg.opacity > 0 && self.layers[i].visible_in(cfg)
+        cfg.opacity > 0 && !self.layers[i].hidden && self.layers[i].visible_in(cfg)
     }
 
     fn compose_rect(&mut self, d: usize, r: &Rect) -> u64 {
@@ -572,6 +595,8 @@ impl Compositor {
                 && cfg.input
                 && layer.frame.is_some()
                 && layer.status != SourceStatus::Vanished
+                && !layer.hidden
+                && cfg.opacity > 0
                 && layer.placement.is_some_and(|p| p.clip.contains(px, py))
         })
     }
