@@ -5,6 +5,7 @@
 //! `check`.
 #![forbid(unsafe_code)]
 
+pub mod ctl;
 pub mod evdev_input;
 #[cfg(feature = "kms")]
 pub mod kms;

@@ -40,6 +40,17 @@ enum Cmd {
     },
     /// Validate a layout file and print what it places where.
     Check { layout: PathBuf },
+    /// Ask a running compositor to show, hide, move or fade a source:
+    /// `show NAME`, `hide NAME`, `move NAME X Y W H`,
+    /// `opacity NAME VALUE [MS]`, `list`.
+    Ctl {
+        /// The compositor's control socket (default: $XDG_RUNTIME_DIR/cockpit-ctl).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// The request, e.g. `hide nav`.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        request: Vec<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -60,6 +71,10 @@ struct Common {
     /// Listen for Wayland clients at this socket path ("none" to disable).
     #[arg(long)]
     wayland_socket: Option<String>,
+    /// Serve HMI control requests (`cockpit ctl`) at this socket path
+    /// (default: $XDG_RUNTIME_DIR/cockpit-ctl; "none" to disable).
+    #[arg(long)]
+    ctl_socket: Option<String>,
     /// Also run the simulated guests (always on for `sim`).
     #[arg(long)]
     sim: bool,
@@ -162,6 +177,11 @@ fn start(layout: Layout, kind: OutputKind, c: &Common, sim: bool, socket: PathBu
         pv_backend: c.backend.as_deref().map(pv_backend).transpose()?,
         touch: c.touch.clone(),
         keyboards: c.keyboard.clone(),
+        ctl_socket: match c.ctl_socket.as_deref() {
+            Some("none") => None,
+            Some(s) => Some(PathBuf::from(s)),
+            None => Some(default_socket("cockpit-ctl")),
+        },
     };
     run(layout, p.as_mut(), &opts).map_err(|e| e.to_string())
 }
@@ -204,6 +224,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Check { layout } => check(&layout),
+        Cmd::Ctl { socket, request } => {
+            let path = socket.unwrap_or_else(|| default_socket("cockpit-ctl"));
+            match cockpit::ctl::request(&path, &request.join(" ")) {
+                Ok(reply) if reply.starts_with("ok") => {
+                    println!("{reply}");
+                    Ok(())
+                }
+                Ok(reply) => Err(reply.trim_start_matches("error: ").to_string()),
+                Err(e) => Err(e),
+            }
+        }
         Cmd::Run { layout, common } => Layout::load(&layout).map_err(|e| e.to_string()).and_then(|l| {
             start(
                 l,

@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub touch: Vec<TouchRoute>,
     /// Keyboards (evdev).
     pub keyboards: Vec<PathBuf>,
+    /// Serve the HMI control socket here (`cockpit ctl`).
+    pub ctl_socket: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -58,6 +60,7 @@ impl Default for RunOptions {
             pv_backend: None,
             touch: Vec::new(),
             keyboards: Vec::new(),
+            ctl_socket: None,
         }
     }
 }
@@ -78,6 +81,14 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
             let w = WaylandServer::bind(comp.sources(), p)?;
             eprintln!("cockpit: Wayland clients connect with WAYLAND_DISPLAY={}", p.display());
             Some(w)
+        }
+        None => None,
+    };
+    let mut ctl = match &opts.ctl_socket {
+        Some(p) => {
+            let c = crate::ctl::CtlServer::bind(p)?;
+            eprintln!("cockpit: HMI control with `cockpit ctl --socket {}`", p.display());
+            Some(c)
         }
         None => None,
     };
@@ -113,6 +124,9 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
         }
         for e in &events {
             comp.input(e);
+        }
+        if let Some(c) = ctl.as_mut() {
+            c.serve(&mut comp, Instant::now());
         }
         if let Some(w) = wayland.as_mut() {
             // Deliver the input just routed to Wayland clients.

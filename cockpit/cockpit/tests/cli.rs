@@ -92,3 +92,76 @@ fn screenshots_are_taken_on_request_and_every_n_presented_frames() {
     // Every 5th presented frame of each display (a display is presented when it changed).
     assert!(dir.join("center-000005.png").exists() && dir.join("cluster-000005.png").exists());
 }
+
+/// `cockpit ctl` against a running compositor: the HMI hides a source and
+/// the screen shows it gone; hiding the cluster is refused with the reason;
+/// a bad request gets an error, not a crash.
+#[test]
+fn cockpit_ctl_hides_a_source_and_is_refused_the_cluster() {
+    let dir = tmp("ctl");
+    let sock = dir.join("ctl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cockpit"))
+        .args(["sim", "--output", "headless", "--seconds", "60", "--wayland-socket", "none"])
+        .arg("--ctl-socket")
+        .arg(&sock)
+        .arg("--screenshot-dir")
+        .arg(&dir)
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let t0 = std::time::Instant::now();
+    while !sock.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the compositor exited");
+        assert!(t0.elapsed().as_secs() < 30, "no control socket");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _child = Kill(child);
+    let ctl = |req: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_cockpit")).arg("ctl").arg("--socket").arg(&sock).args(req).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    // A screenshot on request: `center-<frame>.png`, the newest one.
+    let shot = |name: &str| {
+        let newest = || {
+            std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                .filter(|n| n.starts_with("center-") && n.ends_with(".png"))
+                .max()
+        };
+        let before = newest();
+        std::fs::write(dir.join("screenshot"), b"").unwrap();
+        let t0 = std::time::Instant::now();
+        while dir.join("screenshot").exists() || newest() == before {
+            assert!(t0.elapsed().as_secs() < 20, "no screenshot for {name}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        png_to_canvas(&std::fs::read(dir.join(newest().unwrap())).unwrap()).unwrap()
+    };
+
+    let (ok, out) = ctl(&["list"]);
+    assert!(ok && out.contains("ivi shown") && out.contains("cluster shown"), "{out}");
+    assert_eq!(shot("before").get(500, 10), 0xff1e_88e5, "the simulated IVI's top bar");
+
+    let (ok, out) = ctl(&["hide", "ivi"]);
+    assert!(ok, "{out}");
+    assert_eq!(shot("hidden").get(500, 10), 0xff10_1018, "the IVI hidden: the display's background");
+
+    let (ok, out) = ctl(&["hide", "cluster"]);
+    assert!(!ok && out.contains("never hidden"), "{out}");
+    let (ok, out) = ctl(&["opacity", "telltales", "0.1"]);
+    assert!(!ok && out.contains("fixed"), "{out}");
+    let (ok, out) = ctl(&["frobnicate", "ivi"]);
+    assert!(!ok && out.contains("not a request"), "{out}");
+
+    let (ok, out) = ctl(&["show", "ivi"]);
+    assert!(ok, "{out}");
+    assert_eq!(shot("shown").get(500, 10), 0xff1e_88e5);
+}
