@@ -18,6 +18,7 @@
 //! buffer scale or transform other than 1/normal, dmabuf.
 #![forbid(unsafe_code)]
 
+mod presentation;
 mod protocol;
 mod seat;
 mod shm;

@@ -23,6 +23,7 @@ pub(crate) fn create_globals(dh: &DisplayHandle, layout: &Layout) {
     dh.create_global::<State, WlSeat, ()>(5, ());
     dh.create_global::<State, XdgWmBase, ()>(2, ());
     dh.create_global::<State, wayland_protocols::wp::viewporter::server::wp_viewporter::WpViewporter, ()>(1, ());
+    dh.create_global::<State, wayland_protocols::wp::presentation_time::server::wp_presentation::WpPresentation, ()>(1, ());
     for d in 0..layout.displays.len() {
         dh.create_global::<State, WlOutput, usize>(4, d);
     }
@@ -67,6 +68,8 @@ impl Dispatch<WlCompositor, ()> for State {
                         viewport: Default::default(),
                         input_scale: (1.0, 1.0),
                         resubmit: false,
+                        unread_feedback: Vec::new(),
+                        shown_feedback: Vec::new(),
                         unread: None,
                         warned: false,
                     },
@@ -137,7 +140,12 @@ impl Dispatch<WlSurface, ()> for State {
 
     fn destroyed(state: &mut Self, _: ClientId, res: &WlSurface, _: &()) {
         // Dropping the surface drops its source handle: the source vanished.
-        if let Some((buffer, _)) = state.surfaces.remove(&res.id()).and_then(|s| s.unread) {
+        let Some(mut s) = state.surfaces.remove(&res.id()) else { return };
+        crate::presentation::discard(&mut s.pending.feedback);
+        crate::presentation::discard(&mut s.unread_feedback);
+        let mut shown: Vec<_> = s.shown_feedback.drain(..).map(|(_, fb)| fb).collect();
+        crate::presentation::discard(&mut shown);
+        if let Some((buffer, _)) = s.unread {
             buffer.release();
         }
     }
@@ -149,8 +157,14 @@ fn commit(state: &mut State, res: &WlSurface) {
     let sources = state.sources.clone();
     let input = state.input.clone();
     let Some(s) = state.surfaces.get_mut(&res.id()) else { return };
-    let pending = std::mem::take(&mut s.pending);
-    s.frames_due.extend(pending.frames);
+    let mut pending = std::mem::take(&mut s.pending);
+    s.frames_due.extend(pending.frames.drain(..));
+    // This commit's picture replaces one not yet handed over: that one
+    // will never be presented.
+    if pending.buffer.is_some() && s.unread.is_some() {
+        crate::presentation::discard(&mut s.unread_feedback);
+    }
+    s.unread_feedback.append(&mut pending.feedback);
     let viewport_changed = pending.viewport.is_some_and(|v| v != s.viewport);
     if let Some(v) = pending.viewport {
         s.viewport = v;

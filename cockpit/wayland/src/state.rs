@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use cockpit_core::{Damage, GuestEvent, PixelFormat, Rect, SourceHandle, Sources};
+use wayland_protocols::wp::presentation_time::server::wp_presentation_feedback::WpPresentationFeedback;
 use wayland_protocols::xdg::shell::server::{xdg_surface::XdgSurface, xdg_toplevel::XdgToplevel};
 use wayland_server::backend::{ClientData, ClientId, DisconnectReason, ObjectId};
 use wayland_server::protocol::{wl_buffer::WlBuffer, wl_callback::WlCallback, wl_output::WlOutput, wl_surface::WlSurface};
@@ -32,6 +33,8 @@ pub(crate) struct Pending {
     pub frames: Vec<WlCallback>,
     /// The viewport as it will be after the commit, if it changed.
     pub viewport: Option<crate::viewporter::Viewport>,
+    /// `wp_presentation` feedback for this commit.
+    pub feedback: Vec<WpPresentationFeedback>,
 }
 
 /// A committed picture, copied out of the client's pool.
@@ -74,6 +77,10 @@ pub(crate) struct Surface {
     pub input_scale: (f64, f64),
     /// The viewport changed without a new buffer: show the picture anew.
     pub resubmit: bool,
+    /// Presentation feedback of the commit in `unread`, and of commits
+    /// handed to the compositor with the frame count that will show them.
+    pub unread_feedback: Vec<WpPresentationFeedback>,
+    pub shown_feedback: Vec<(u64, WpPresentationFeedback)>,
 }
 
 /// Hands the surface's picture, cropped by its viewport, to its source with
@@ -118,6 +125,8 @@ pub(crate) struct State {
     pub clients: Arc<AtomicUsize>,
     /// Bound `wl_output`s and the display each stands for.
     pub outputs: Vec<(WlOutput, usize)>,
+    /// Frames presented so far (`wp_presentation`'s sequence).
+    pub presents: u64,
 }
 
 /// `wl_output`s one client may bind that get enter and leave events (more
@@ -136,6 +145,7 @@ impl State {
             started: Instant::now(),
             clients: Arc::default(),
             outputs: Vec::new(),
+            presents: 0,
         }
     }
 
@@ -179,17 +189,29 @@ impl State {
 
     pub fn frame_presented(&mut self) {
         let t = self.time();
+        self.presents += 1;
+        let refresh = |s: &Surface| {
+            let l = self.sources.layout();
+            s.entered.map_or(16_666_666, |d| 1_000_000_000 / l.displays[d].refresh_hz.unwrap_or(60).max(1))
+        };
         for s in self.surfaces.values_mut() {
             for cb in s.frames_due.drain(..) {
                 cb.done(t);
             }
+            let r = refresh(s);
+            crate::presentation::presented(s, self.presents, r, &self.outputs);
         }
     }
 
     /// Copies each surface's newest committed buffer in and hands it to
     /// its source; a client that lied about its memory gets its error.
     pub fn take_commits(&mut self) {
+        let next = self.presents + 2;
         for s in self.surfaces.values_mut() {
+            // What is handed over now is composed in the next frame, whose
+            // presentation is the one after the current.
+            let fbs = std::mem::take(&mut s.unread_feedback);
+            s.shown_feedback.extend(fbs.into_iter().map(|fb| (next, fb)));
             let Some((buffer, damage)) = s.unread.take() else {
                 if std::mem::take(&mut s.resubmit) {
                     // Only the viewport changed: the same picture, cropped anew.

@@ -379,3 +379,62 @@ fn a_viewport_crops_the_picture_and_scales_input_to_its_destination() {
     // The first client carries on.
     c.roundtrip().unwrap();
 }
+
+/// `wp_presentation`: a commit's feedback says when its picture was
+/// presented (monotonic clock, the display's refresh, rising frame
+/// numbers); a commit replaced before it was shown, or one of a surface the
+/// layout does not place, is discarded.
+#[test]
+fn presentation_feedback_reports_shown_commits_and_discards_the_rest() {
+    use wayland_protocols::wp::presentation_time::client::wp_presentation::WpPresentation;
+    let h = Harness::start(LAYOUT);
+    let mut c = TestClient::connect(&h.socket);
+    let pres: WpPresentation = c.globals.bind(&c.qh, 1..=1, ()).expect("wp_presentation is offered");
+    let (surface, _top) = c.toplevel("org.example.nav");
+    c.roundtrip().unwrap();
+    assert!(c.seen.presentation.contains(&"clock 1".to_string()), "CLOCK_MONOTONIC: {:?}", c.seen.presentation);
+    let size = 16 * 16 * 4;
+    let before = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    // Commits 1 and 2 in one go: 2 replaces 1 before the compositor looks.
+    for tag in [1u32, 2] {
+        let buf = c.buffer(16, 16, &[0xff_00ff00; 256], size, size as u64);
+        surface.attach(Some(&buf), 0, 0);
+        surface.damage_buffer(0, 0, 16, 16);
+        pres.feedback(&surface, &c.qh, tag);
+        surface.commit();
+    }
+    c.conn.flush().unwrap();
+    let wait = |c: &mut TestClient, what: &str, n: usize| {
+        let t0 = std::time::Instant::now();
+        while c.seen.presentation.len() < n {
+            assert!(t0.elapsed().as_secs() < 10, "no {what}: {:?}", c.seen.presentation);
+            c.roundtrip().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    wait(&mut c, "feedback", 3);
+    assert_eq!(c.seen.presentation[1], "1 discarded");
+    let p2 = &c.seen.presentation[2].clone();
+    assert!(p2.starts_with("2 presented ") && p2.contains("refresh 16666666"), "{p2}");
+    let secs: f64 = p2.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(secs >= (before.tv_sec as u32) as f64, "a monotonic time after the commit: {p2}");
+    let seq = |line: &str| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap();
+
+    let buf = c.buffer(16, 16, &[0xff_0000ff; 256], size, size as u64);
+    surface.attach(Some(&buf), 0, 0);
+    surface.damage_buffer(0, 0, 16, 16);
+    pres.feedback(&surface, &c.qh, 3);
+    surface.commit();
+    wait(&mut c, "feedback for commit 3", 4);
+    assert!(c.seen.presentation[3].starts_with("3 presented "), "{:?}", c.seen.presentation);
+    assert!(seq(&c.seen.presentation[3]) > seq(p2), "frame numbers rise");
+
+    // A toplevel the layout does not place: never shown, so discarded.
+    let (other, _t) = c.toplevel("org.example.unplaced");
+    let buf = c.buffer(16, 16, &[0xff_0000ff; 256], size, size as u64);
+    other.attach(Some(&buf), 0, 0);
+    pres.feedback(&other, &c.qh, 4);
+    other.commit();
+    wait(&mut c, "feedback for the unplaced surface", 5);
+    assert_eq!(c.seen.presentation[4], "4 discarded");
+}

@@ -120,6 +120,8 @@ pub struct Seen {
     pub events: Vec<String>,
     /// `wl_output` and `wl_surface.enter`/`leave` events, in a short text form.
     pub outputs: Vec<String>,
+    /// `wp_presentation` clock and feedback events, in a short text form.
+    pub presentation: Vec<String>,
 }
 
 pub struct TestClient {
@@ -241,6 +243,41 @@ ignore_events!(
     wayland_protocols::wp::viewporter::client::wp_viewporter::WpViewporter,
     wayland_protocols::wp::viewporter::client::wp_viewport::WpViewport
 );
+
+impl Dispatch<wayland_protocols::wp::presentation_time::client::wp_presentation::WpPresentation, ()> for Seen {
+    fn event(
+        s: &mut Self,
+        _: &wayland_protocols::wp::presentation_time::client::wp_presentation::WpPresentation,
+        e: wayland_protocols::wp::presentation_time::client::wp_presentation::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wayland_protocols::wp::presentation_time::client::wp_presentation::Event::ClockId { clk_id } = e {
+            s.presentation.push(format!("clock {clk_id}"));
+        }
+    }
+}
+
+impl Dispatch<wayland_protocols::wp::presentation_time::client::wp_presentation_feedback::WpPresentationFeedback, u32> for Seen {
+    fn event(
+        s: &mut Self,
+        _: &wayland_protocols::wp::presentation_time::client::wp_presentation_feedback::WpPresentationFeedback,
+        e: wayland_protocols::wp::presentation_time::client::wp_presentation_feedback::Event,
+        tag: &u32,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        use wayland_protocols::wp::presentation_time::client::wp_presentation_feedback::Event;
+        match e {
+            Event::Presented { tv_sec_lo, tv_nsec, refresh, seq_lo, .. } => {
+                s.presentation.push(format!("{tag} presented {tv_sec_lo}.{tv_nsec:09} refresh {refresh} seq {seq_lo}"))
+            }
+            Event::Discarded => s.presentation.push(format!("{tag} discarded")),
+            _ => {}
+        }
+    }
+}
 
 impl Dispatch<WlSurface, ()> for Seen {
     fn event(s: &mut Self, _: &WlSurface, e: wayland_client::protocol::wl_surface::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
