@@ -153,7 +153,16 @@ fn a_client_truncating_its_pool_after_creating_a_buffer_is_caught_at_commit() {
     rustix::fs::ftruncate(&fd, 100).unwrap();
     s.attach(Some(&buf), 0, 0);
     s.commit();
-    let err = c.roundtrip().unwrap_err();
+    // The pool is read (and the lie found) when the compositor copies
+    // commits in, between frames: a roundtrip may come back before that.
+    let t0 = std::time::Instant::now();
+    let err = loop {
+        match c.roundtrip() {
+            Err(e) => break e,
+            Ok(()) => assert!(t0.elapsed().as_secs() < 10, "the truncated pool was never caught"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
     assert!(err.contains("the fd holds 100"), "{err}");
     // The compositor is alive and well.
     assert_eq!(h.with(|comp, _| comp.status(SourceId(0))), SourceStatus::Waiting);
