@@ -12,10 +12,16 @@
 //! disconnects that client only.
 //!
 //! Supported: `wl_compositor` 4, `wl_shm` 1 (XRGB8888, ARGB8888, XBGR8888,
-//! ABGR8888, RGB565), `wl_output` 3 (one per display), `wl_seat` 5 with
-//! pointer, keyboard (no keymap: raw evdev codes) and touch, `xdg_wm_base` 2
-//! (toplevels; popups are dismissed at once). Not supported: sub-surfaces,
-//! buffer scale or transform other than 1/normal, dmabuf.
+//! ABGR8888, RGB565), `wl_output` 4 (one per display: mode, refresh,
+//! physical size from the layout's `size_mm`, name; surfaces get `enter`
+//! and `leave`), `wl_seat` 5 with pointer, keyboard (no keymap: raw evdev
+//! codes) and touch, `xdg_wm_base` 2 (toplevels; popups are dismissed at
+//! once), `wp_viewporter` 1 (crop and destination size; input arrives in
+//! the destination's coordinates), `wp_presentation` 1 (presented or
+//! discarded per commit, on `CLOCK_MONOTONIC`). Commits copy only their
+//! damage, into the picture the compositor let go of (two pictures per
+//! placed surface). Not supported yet: sub-surfaces, buffer scale or
+//! transform other than 1/normal, dmabuf, XKB keymaps, `ivi_application`.
 #![forbid(unsafe_code)]
 
 mod presentation;
