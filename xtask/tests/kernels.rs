@@ -16,7 +16,7 @@ fn the_neon_kernels_match_the_scalar_reference_under_qemu_user() {
         ran.push_str(&text);
     }
     // The property tests ran, and on NEON (the test asserts it is the best set there).
-    for test in ["over_matches", "bilinear_matches", "copy_opaque_matches", "gather_matches", "turn_matches", "the_best_set_is_the_last_available"] {
+    for test in ["over_matches", "bilinear_matches", "copy_opaque_matches", "gather_matches", "turn_matches", "bilinear_v_matches_on_any_valid_rows", "the_best_set_is_the_last_available"] {
         assert!(ran.contains(&format!("test {test} ... ok")), "{test} did not pass under qemu-aarch64:\n{ran}");
     }
 }

@@ -273,7 +273,16 @@ fn draw_turned_nearest(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &
     let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
     // The buffer row under each display column, as the index of its start.
     s.xs.clear();
-    s.xs.extend((area.x..area.right()).map(|x| (off + floor_in(t.apply(x as f64 + 0.5, 0.5).1, bh) as usize * stride) as u32));
+    for x in area.x..area.right() {
+        let start = off + floor_in(t.apply(x as f64 + 0.5, 0.5).1, bh) as usize * stride;
+        // Row starts beyond 2^32 words (16 GiB) do not fit the table:
+        // such a buffer takes the per-pixel path.
+        let Ok(start) = u32::try_from(start) else {
+            let or_ = or;
+            return draw_turned(canvas, area, layer, Filter::Nearest, s, move |y, x| w[off + y * stride + x] | or_);
+        };
+        s.xs.push(start);
+    }
     let k = Kernels::best();
     let direct = is_plain(layer) && or == OPAQUE;
     if direct && turn_unscaled(canvas, area, layer, (w, off, stride), k) {

@@ -90,7 +90,8 @@ impl Taps {
             let iw = 128 - w;
             self.x.push(x);
             self.w.push([iw, iw, iw, iw, w, w, w, w]);
-            self.need = self.need.max(x as usize + 2);
+            // Saturating: on a 32-bit target a huge `x` makes every row too short.
+            self.need = self.need.max((x as usize).saturating_add(2));
         }
     }
 
@@ -142,7 +143,7 @@ impl Columns {
         self.need = 0;
         for x in xs {
             self.x.push(x);
-            self.need = self.need.max(x as usize + 1);
+            self.need = self.need.max((x as usize).saturating_add(1));
         }
     }
 
@@ -274,6 +275,10 @@ impl Kernels {
     /// Blends two horizontally filtered rows with weight `w` (`0..=128`) of
     /// the second, rounds, ORs `or` (e.g. [`OPAQUE`] for a source without
     /// alpha) and writes pixels to `out`, for as many as all three hold.
+    ///
+    /// Rows are what [`Kernels::bilinear_h`] makes: lanes at most
+    /// `255 * 128`. Larger lanes give some pixel (never a fault), not
+    /// necessarily the same one in every kernel set.
     #[inline]
     pub fn bilinear_v(&self, out: &mut [u32], h0: &[u16], h1: &[u16], w: u16, or: u32) {
         let n = out.len().min(h0.len() / 4).min(h1.len() / 4);

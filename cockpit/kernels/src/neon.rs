@@ -21,9 +21,14 @@ pub(crate) static NEON: Kernels = Kernels {
 
 entries!(neon_entry, imp, "NEON is part of every aarch64 CPU.");
 
-/// The sets this CPU runs.
+/// The sets this CPU runs: NEON wherever the target has it (every aarch64
+/// Linux target does; a build with NEON turned off gets the scalar set).
 pub(crate) fn available() -> Vec<&'static Kernels> {
-    vec![&NEON]
+    if cfg!(target_feature = "neon") {
+        vec![&NEON]
+    } else {
+        Vec::new()
+    }
 }
 
 mod imp {

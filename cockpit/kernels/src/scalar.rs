@@ -75,7 +75,8 @@ pub(crate) fn bilinear_v(out: &mut [u32], h0: &[u16], h1: &[u16], w: u16, or: u3
     for ((o, a), b) in out.iter_mut().zip(h0.chunks_exact(4)).zip(h1.chunks_exact(4)) {
         let mut p = 0;
         for c in 0..4 {
-            let v = (a[c] as u32 * iw + b[c] as u32 * w + (1 << 13)) >> 14;
+            // (At most 255 for rows `bilinear_h` made; clamped for others.)
+            let v = ((a[c] as u32 * iw + b[c] as u32 * w + (1 << 13)) >> 14).min(255);
             p |= v << (8 * c);
         }
         *o = p | or;
@@ -96,7 +97,8 @@ pub(crate) fn check_turn(dst: &[u32], dst_stride: usize, src: &[u32], t: &Turn) 
         return;
     }
     assert!(t.at(0, 0).max(t.at(w - 1, 0)).max(t.at(0, h - 1)).max(t.at(w - 1, h - 1)) < src.len(), "turned block outside the buffer");
-    assert!(dst_stride >= w && (h - 1) * dst_stride + w <= dst.len(), "turned block outside the destination");
+    let end = (h - 1).checked_mul(dst_stride).and_then(|v| v.checked_add(w));
+    assert!(dst_stride >= w && end.is_some_and(|e| e <= dst.len()), "turned block outside the destination");
 }
 
 pub(crate) fn turn(dst: &mut [u32], dst_stride: usize, src: &[u32], t: &Turn, or: u32) {

@@ -139,6 +139,40 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// The vertical pass on any rows the horizontal pass could make (every
+    /// lane up to 255 * 128), not only the ones it made above.
+    #[test]
+    fn bilinear_v_matches_on_any_valid_rows(
+        rows in prop::collection::vec((0u16..=255 * 128, 0u16..=255 * 128), 0..120),
+        w in 0u16..=128,
+    ) {
+        let (h0, h1): (Vec<u16>, Vec<u16>) = rows.iter().copied().unzip();
+        let n = h0.len() / 4;
+        let run = |k: &Kernels| {
+            let mut out = vec![0u32; n];
+            k.bilinear_v(&mut out, &h0, &h1, w, 0);
+            out
+        };
+        let want = run(sets()[0]);
+        for k in sets() {
+            prop_assert_eq!(&run(k), &want, "{}", k.name());
+        }
+    }
+}
+
+/// A destination stride so large that the block's end would wrap around
+/// is refused, not written.
+#[test]
+#[should_panic(expected = "outside the destination")]
+fn a_wrapping_destination_stride_is_refused() {
+    let t = Turn::new(0, 0, 1, 4, 4, 4).unwrap();
+    let mut dst = [0u32; 6];
+    Kernels::best().turn(&mut dst, (usize::MAX - 1) / 3 + 1, &[1, 2, 3, 4], &t, 0);
+}
+
 /// The reference itself against hand-worked values.
 #[test]
 fn reference_values() {
