@@ -164,6 +164,12 @@ fn commit(state: &mut State, res: &WlSurface) {
     if pending.buffer.is_some() && s.unread.is_some() {
         crate::presentation::discard(&mut s.unread_feedback);
     }
+    // Answers waiting per surface are bounded however often it commits.
+    let room = crate::presentation::MAX_WAITING.saturating_sub(s.unread_feedback.len() + s.shown_feedback.len());
+    if pending.feedback.len() > room {
+        let mut over = pending.feedback.split_off(room);
+        crate::presentation::discard(&mut over);
+    }
     s.unread_feedback.append(&mut pending.feedback);
     let viewport_changed = pending.viewport.is_some_and(|v| v != s.viewport);
     if let Some(v) = pending.viewport {

@@ -447,3 +447,31 @@ fn presentation_feedback_reports_shown_commits_and_discards_the_rest() {
     wait(&mut c, "feedback for the unplaced surface", 5);
     assert_eq!(c.seen.presentation[4], "4 discarded");
 }
+
+/// However often a client commits between two frames, at most 64 answers
+/// wait per surface: the rest are discarded at once, and every feedback
+/// gets an answer.
+#[test]
+fn presentation_feedback_waiting_per_surface_is_bounded() {
+    use wayland_protocols::wp::presentation_time::client::wp_presentation::WpPresentation;
+    let h = Harness::start(LAYOUT);
+    let mut c = TestClient::connect(&h.socket);
+    let pres: WpPresentation = c.globals.bind(&c.qh, 1..=1, ()).expect("wp_presentation is offered");
+    let (surface, _top) = c.toplevel("org.example.nav");
+    c.show(&surface, 16, 16, &[0xff_00ff00; 256]).unwrap();
+    h.wait_for("the frame", 10, |comp, _| comp.status(SourceId(0)) == SourceStatus::Live);
+    c.seen.presentation.clear();
+    for tag in 0..200u32 {
+        pres.feedback(&surface, &c.qh, tag);
+        surface.commit();
+    }
+    c.conn.flush().unwrap();
+    let t0 = std::time::Instant::now();
+    while c.seen.presentation.iter().filter(|l| !l.starts_with("clock")).count() < 200 {
+        assert!(t0.elapsed().as_secs() < 10, "not every feedback was answered: {}", c.seen.presentation.len());
+        c.roundtrip().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let presented = c.seen.presentation.iter().filter(|l| l.contains("presented")).count();
+    assert!((1..=64).contains(&presented), "{presented} presented");
+}
