@@ -53,7 +53,7 @@ impl Compositor {
     /// stays wholly on its display, and clusters never overlap.
     pub fn move_source(&mut self, name: &str, rect: Rect) -> Result<(), String> {
         let i = self.named(name)?;
-        if !(1..=16384).contains(&rect.w) || !(1..=16384).contains(&rect.h) || rect.x.abs() > 16384 || rect.y.abs() > 16384 {
+        if !(1..=16384).contains(&rect.w) || !(1..=16384).contains(&rect.h) || rect.x.unsigned_abs() > 16384 || rect.y.unsigned_abs() > 16384 {
             return Err(format!("{}x{} at ({}, {}) is not a place for a source", rect.w, rect.h, rect.x, rect.y));
         }
         let cfg = &self.layout.sources[i];
