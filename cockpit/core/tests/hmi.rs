@@ -56,6 +56,8 @@ fn safety_sources_are_never_hidden_faded_or_moved_off_their_display() {
         c.move_source("gauges", Rect::new(6, 0, 4, 4)),
         c.move_source("lamp", Rect::new(-1, 6, 2, 2)),
         c.move_source("nav", Rect::new(i32::MIN, 0, 4, 4)),
+        c.move_source("gauges", Rect::new(0, 0, 1, 1)),
+        c.move_source("lamp", Rect::new(1, 1, 2, 2)),
         c.move_source("nav", Rect::new(0, 0, i32::MAX, 4)),
     ] {
         assert!(e.is_err(), "allowed: {e:?}");

@@ -212,14 +212,23 @@ impl State {
             // presentation is the one after the current.
             let fbs = std::mem::take(&mut s.unread_feedback);
             s.shown_feedback.extend(fbs.into_iter().map(|fb| (next, fb)));
+            // A viewport change since the last hand-over shows all of the
+            // picture anew, whatever the commits' damage says.
+            let recrop = std::mem::take(&mut s.resubmit);
             let Some((buffer, damage)) = s.unread.take() else {
-                if std::mem::take(&mut s.resubmit) {
-                    // Only the viewport changed: the same picture, cropped anew.
+                if recrop {
                     submit(s, None);
                 }
                 continue;
             };
-            s.resubmit = false;
+            if s.handle.is_none() {
+                // Not placed (any more): nothing is copied or kept.
+                buffer.release();
+                s.content = None;
+                s.spare = None;
+                s.since_spare = None;
+                continue;
+            }
             // `None` (all of it) whenever the shape changed: see `commit`.
             let full = damage.is_none();
             let damage = damage.unwrap_or_default();
@@ -240,7 +249,7 @@ impl State {
                 }
             }
             buffer.release();
-            let damage = if full { None } else { s.since_spare.clone() };
+            let damage = if full || recrop { None } else { s.since_spare.clone() };
             submit(s, damage.as_ref());
         }
     }

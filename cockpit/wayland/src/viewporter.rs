@@ -44,7 +44,12 @@ impl Viewport {
         if x1 > w as f64 || y1 > h as f64 {
             return None;
         }
-        Some((x0 as u32, y0 as u32, (x1 - x0).max(1.0) as u32, (y1 - y0).max(1.0) as u32))
+        let (cw, ch) = ((x1 - x0).max(1.0), (y1 - y0).max(1.0));
+        // A sliver at the very edge must not round out past it.
+        if x0 + cw > w as f64 || y0 + ch > h as f64 {
+            return None;
+        }
+        Some((x0 as u32, y0 as u32, cw as u32, ch as u32))
     }
 
     /// Surface coordinates per cropped-buffer pixel, each way.

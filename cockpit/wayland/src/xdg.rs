@@ -108,8 +108,16 @@ impl Dispatch<XdgToplevel, ObjectId> for State {
         match req {
             xdg_toplevel::Request::SetAppId { app_id } => {
                 if s.handle.is_some() && s.app_id.as_deref() != Some(&app_id) {
-                    // Placed under another id now: let it connect again at its next commit.
+                    // Placed under another id now: let it connect again at its
+                    // next commit, with nothing kept from the old place (its
+                    // next picture is copied and shown whole).
                     s.handle = None;
+                    s.content = None;
+                    s.spare = None;
+                    s.since_spare = None;
+                    if let Some((b, _)) = s.unread.take() {
+                        b.release();
+                    }
                 }
                 s.app_id = Some(app_id);
             }

@@ -64,12 +64,17 @@ impl Compositor {
         if cfg.role != Role::Normal && !bounds.contains_rect(&rect) {
             return Err(format!("\"{name}\" is a {:?} source: it stays wholly on its display", cfg.role));
         }
-        if cfg.role == Role::Cluster {
+        if cfg.role != Role::Normal && (rect.w, rect.h) != (cfg.rect.w, cfg.rect.h) {
+            return Err(format!("\"{name}\" is a {:?} source: it keeps its size ({}x{})", cfg.role, cfg.rect.w, cfg.rect.h));
+        }
+        if cfg.role != Role::Normal {
+            // No new overlap between safety sources: a lamp over the gauges
+            // or over another lamp would hide what it covers.
             let other = self.layout.sources.iter().enumerate().find(|&(j, o)| {
-                j != i && o.role == Role::Cluster && o.display == cfg.display && o.rect.overlaps(&rect)
+                j != i && o.role != Role::Normal && o.display == cfg.display && o.rect.overlaps(&rect) && !o.rect.overlaps(&cfg.rect)
             });
             if let Some((_, o)) = other {
-                return Err(format!("\"{name}\" would overlap cluster \"{}\"", o.name));
+                return Err(format!("\"{name}\" would overlap {:?} source \"{}\"", o.role, o.name));
             }
         }
         self.damage_source(i);
