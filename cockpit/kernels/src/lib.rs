@@ -95,24 +95,9 @@ impl Taps {
         }
     }
 
-    /// The number of output pixels.
-    pub fn len(&self) -> usize {
-        self.x.len()
-    }
-
-    /// Whether there are no taps.
-    pub fn is_empty(&self) -> bool {
-        self.x.is_empty()
-    }
-
     /// The shortest source row the taps may read.
     pub fn need(&self) -> usize {
         self.need
-    }
-
-    /// Tap `i` as `(x, w)`.
-    pub fn get(&self, i: usize) -> (u32, u16) {
-        (self.x[i], self.w[i][4])
     }
 
     /// The taps for `pixels` output pixels read from a row of `row_len`:
@@ -145,11 +130,6 @@ impl Columns {
             self.x.push(x);
             self.need = self.need.max((x as usize).saturating_add(1));
         }
-    }
-
-    /// The columns.
-    pub fn as_slice(&self) -> &[u32] {
-        &self.x
     }
 
     /// The shortest source row these columns may read.

@@ -243,12 +243,11 @@ pub(crate) fn copy_in(buffer: &WlBuffer, reuse: Option<Content>, damage: Option<
     let reuse = reuse.filter(|c| c.width == b.width && c.height == b.height && c.format == b.format);
     // Memory nobody else holds, and whether it differs from the buffer only
     // within `damage`.
-    let (mut data, only) = match reuse.map(|c| c.data) {
-        Some(d) if Arc::strong_count(&d) == 1 && Arc::weak_count(&d) == 0 => (d, damage),
-        _ => (Arc::new(vec![0u8; row * b.height as usize]), None),
+    let (mut data, only) = match reuse.map(|c| Arc::try_unwrap(c.data)) {
+        Some(Ok(d)) => (d, damage),
+        _ => (vec![0u8; row * b.height as usize], None),
     };
-    let mut spare = Vec::new();
-    let dst = Arc::get_mut(&mut data).unwrap_or(&mut spare);
+    let dst = &mut data;
     let read = |dst: &mut [u8], at: usize| {
         b.pool
             .file
@@ -274,7 +273,7 @@ pub(crate) fn copy_in(buffer: &WlBuffer, reuse: Option<Content>, damage: Option<
         }
     }
     Ok(Some(Content {
-        data,
+        data: Arc::new(data),
         width: b.width,
         height: b.height,
         format: b.format,
