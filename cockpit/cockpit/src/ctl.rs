@@ -7,6 +7,7 @@
 //! - `move NAME X Y W H` (display pixels)
 //! - `opacity NAME VALUE [MS]` (0.0-1.0, faded over MS milliseconds)
 //! - `list`
+//! - `scene NAME` (switch to one of the layout's scenes), `scenes`
 //!
 //! The layout's safety rules hold (see `Compositor::set_shown`): a request
 //! that would hide, fade or move a cluster or telltale off its display is
@@ -25,9 +26,16 @@ const MAX_CLIENTS: usize = 4;
 /// The longest request line: a longer one is refused and its client dropped.
 const MAX_LINE: usize = 256;
 
+/// A full server makes room for a newcomer by dropping the client idle
+/// longest, if it has been idle at least this long (idle connections
+/// cannot lock the HMI out).
+const IDLE: Duration = Duration::from_secs(1);
+
 struct Client {
     stream: UnixStream,
     buf: Vec<u8>,
+    /// When it last sent anything.
+    last: Instant,
 }
 
 /// The listening socket and its connected clients.
@@ -37,7 +45,9 @@ pub struct CtlServer {
 }
 
 impl CtlServer {
-    /// Listens at `path` (replacing a stale socket), for the owner only.
+    /// Listens at `path` (replacing a stale socket), for the owner only:
+    /// the socket file is owner-only, and a peer of another user that
+    /// connected before that took effect is refused by its credentials.
     pub fn bind(path: &Path) -> io::Result<CtlServer> {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path)?;
@@ -48,18 +58,37 @@ impl CtlServer {
 
     /// Accepts, reads and answers whatever is ready; never waits.
     pub fn serve(&mut self, comp: &mut Compositor, now: Instant) {
-        while self.clients.len() < MAX_CLIENTS {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    if stream.set_nonblocking(true).is_ok() {
-                        self.clients.push(Client { stream, buf: Vec::new() });
+        // A bounded number of accepts per frame, whatever connects.
+        for _ in 0..MAX_CLIENTS * 2 {
+            let Ok((mut stream, _)) = self.listener.accept() else { break };
+            if !same_user(&stream) {
+                let _ = stream.write_all(b"error: the control socket serves its owner only\n");
+                continue;
+            }
+            if self.clients.len() >= MAX_CLIENTS {
+                let idlest = self.clients.iter().enumerate().min_by_key(|(_, c)| c.last).map(|(i, c)| (i, c.last));
+                match idlest {
+                    Some((i, last)) if now.saturating_duration_since(last) >= IDLE => {
+                        let mut old = self.clients.swap_remove(i);
+                        let _ = old.stream.write_all(b"error: dropped while idle to serve another client\n");
+                    }
+                    _ => {
+                        let _ = stream.write_all(b"error: busy; try again\n");
+                        continue;
                     }
                 }
-                Err(_) => break,
+            }
+            if stream.set_nonblocking(true).is_ok() {
+                self.clients.push(Client { stream, buf: Vec::new(), last: now });
             }
         }
         self.clients.retain_mut(|c| c.serve(comp, now));
     }
+}
+
+/// Whether the peer runs as this process's user.
+fn same_user(stream: &UnixStream) -> bool {
+    rustix::net::sockopt::socket_peercred(stream).is_ok_and(|c| c.uid == rustix::process::geteuid())
 }
 
 impl Client {
@@ -70,7 +99,10 @@ impl Client {
         loop {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return false,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    self.last = now;
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => return false,
@@ -127,9 +159,11 @@ pub fn apply(comp: &mut Compositor, line: &str, now: Instant) -> Result<String, 
             })
             .collect::<Vec<_>>()
             .join("; ")),
+        ["scene", name] => comp.apply_scene(name, now).map(|_| String::new()),
+        ["scenes"] => Ok(comp.scene_names().join(" ")),
         [] => Err("empty request".into()),
         [cmd, ..] => Err(format!(
-            "`{}` is not a request; expected show NAME, hide NAME, move NAME X Y W H, opacity NAME VALUE [MS] or list",
+            "`{}` is not a request; expected show NAME, hide NAME, move NAME X Y W H, opacity NAME VALUE [MS], scene NAME, scenes or list",
             cmd.escape_debug()
         )),
     }

@@ -71,6 +71,11 @@ struct Common {
     /// Listen for Wayland clients at this socket path ("none" to disable).
     #[arg(long)]
     wayland_socket: Option<String>,
+    /// Offer Wayland clients `ivi_application` only, not `xdg_wm_base`, as
+    /// weston's ivi-shell does: clients written for it then address their
+    /// surfaces by ivi id (the layout's `ivi_id`).
+    #[arg(long)]
+    ivi_shell_only: bool,
     /// Serve HMI control requests (`cockpit ctl`) at this socket path
     /// (default: $XDG_RUNTIME_DIR/cockpit-ctl; "none" to disable).
     #[arg(long)]
@@ -167,6 +172,7 @@ fn start(layout: Layout, kind: OutputKind, c: &Common, sim: bool, socket: PathBu
             Some(s) => Some(PathBuf::from(s)),
             None => Some(socket),
         },
+        wayland: cockpit_wayland::Options { xdg_shell: !c.ivi_shell_only },
         sim,
         patterns: c.patterns,
         frames: c.frames,

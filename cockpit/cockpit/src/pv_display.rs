@@ -70,9 +70,18 @@ impl Connected {
         }
     }
 
-    /// Hands `frame` over with the damage since the last one.
-    fn submit(&mut self, frame: Frame, on_shown: Option<FlipDone>) {
-        let damage = self.last.as_ref().and_then(|old| frame.changes_from(old));
+    /// Hands `frame` over with the damage since the last one: what the
+    /// frontend `told` (vfb UPDATEs), else found by comparing with it.
+    fn submit(&mut self, frame: Frame, on_shown: Option<FlipDone>, told: Option<[u32; 4]>) {
+        let same_size = self.last.as_ref().is_some_and(|o| (o.width(), o.height()) == (frame.width(), frame.height()));
+        let damage = match told {
+            Some([x, y, w, h]) if same_size => {
+                let mut d = cockpit_core::Damage::new();
+                d.add(cockpit_core::Rect::new(x as i32, y as i32, w as i32, h as i32));
+                Some(d)
+            }
+            _ => self.last.as_ref().and_then(|old| frame.changes_from(old)),
+        };
         let rects = damage.as_ref().map(|d| d.rects());
         self.last = Some(frame.clone());
         match on_shown {
@@ -170,8 +179,9 @@ impl DisplaySink for CompositorSink {
         // not be shown after it.
         conn.drop_owed();
         if let Some(f) = frame {
+            let told = f.damage;
             let f = Self::convert(&f, &mut conn.pool)?;
-            conn.submit(f, None);
+            conn.submit(f, None, told);
         }
         Ok(())
     }
@@ -191,7 +201,7 @@ impl DisplaySink for CompositorSink {
         conn.drop_owed();
         conn.last_copy = Some(now);
         let f = Self::convert(&frame, &mut conn.pool)?;
-        conn.submit(f, Some(done));
+        conn.submit(f, Some(done), frame.damage);
         Ok(())
     }
 
@@ -202,7 +212,7 @@ impl DisplaySink for CompositorSink {
                 let (frame, done) = conn.owed.take().expect("checked above");
                 conn.last_copy = Some(now);
                 match Self::convert(&frame, &mut conn.pool) {
-                    Ok(f) => conn.submit(f, Some(done)),
+                    Ok(f) => conn.submit(f, Some(done), None),
                     Err(e) => {
                         // Answered already: the flip completes unshown.
                         done.complete();

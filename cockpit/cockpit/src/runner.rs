@@ -20,6 +20,8 @@ use crate::sim::SimGuests;
 pub struct RunOptions {
     /// Listen for Wayland clients here.
     pub wayland_socket: Option<PathBuf>,
+    /// What the Wayland server offers.
+    pub wayland: cockpit_wayland::Options,
     /// Start the simulated guests (`cockpit sim`).
     pub sim: bool,
     /// Feed every `pattern/<n>` guest source its fixed test picture.
@@ -50,6 +52,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             wayland_socket: None,
+            wayland: Default::default(),
             sim: false,
             patterns: false,
             frames: None,
@@ -78,7 +81,7 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
     let mut wayland = match &opts.wayland_socket {
         Some(p) => {
             let _ = std::fs::remove_file(p);
-            let w = WaylandServer::bind(comp.sources(), p)?;
+            let w = WaylandServer::bind_with(comp.sources(), p, opts.wayland)?;
             eprintln!("cockpit: Wayland clients connect with WAYLAND_DISPLAY={}", p.display());
             Some(w)
         }
@@ -98,9 +101,17 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
         Some((cfg, platform)) => Some(PvBackends::start(cfg, platform.clone(), comp.sources())?),
         None => None,
     };
-    let period = Duration::from_secs_f64(1.0 / opts.fps.max(1) as f64);
+    // Each display composes at its own refresh rate (at most `fps`), so
+    // Wayland clients on a slower display are asked for fewer frames.
+    let periods: Vec<Duration> = comp
+        .layout()
+        .displays
+        .iter()
+        .map(|d| Duration::from_secs_f64(1.0 / d.refresh_hz.unwrap_or(opts.fps).clamp(1, opts.fps.max(1)) as f64))
+        .collect();
     let start = Instant::now();
-    let mut next = start;
+    let mut due = vec![start; periods.len()];
+    let mut presented: Vec<usize> = Vec::with_capacity(periods.len());
     let mut events: Vec<DisplayEvent> = Vec::new();
     let mut frames = 0u64;
     let mut composed = 0u64;
@@ -110,8 +121,9 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
         // Frames come at the refresh rate. Presenting never waits (a
         // display's flips complete while the loop sleeps), so no display
         // holds back another.
+        let next = due.iter().copied().min().unwrap_or(start);
         wait_until(next, wayland.as_mut(), platform)?;
-        next = (next + period).max(Instant::now() - period);
+        let now = Instant::now();
         if let Some(w) = wayland.as_mut() {
             w.dispatch()?;
         }
@@ -138,12 +150,18 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
         comp.take_frames(Instant::now());
         // Each display is composed and handed over in turn, the cluster's
         // first: no other display's composition comes before its frame.
+        presented.clear();
         for &d in &order {
+            if due[d] > now {
+                continue;
+            }
+            due[d] = (due[d] + periods[d]).max(now - periods[d]);
             let (changed, _, pixels) = comp.render_display(d);
             composed += pixels;
             if changed {
                 platform.present(d, comp.image(d))?;
             }
+            presented.push(d);
         }
         comp.frame_presented();
         // Wayland clients' newest commits are copied in after the displays
@@ -160,7 +178,7 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
             }
         }
         if let Some(w) = wayland.as_mut() {
-            w.frame_presented()?;
+            w.frame_presented(&presented)?;
         }
         frames += 1;
         if let Some(dir) = &opts.screenshot_dir {

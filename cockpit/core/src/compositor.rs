@@ -83,6 +83,8 @@ pub enum DisplayImage<'a> {
 struct LayerState {
     frame: Option<Frame>,
     placement: Option<Placement>,
+    /// Pictures drawn over the frame and where (sub-surfaces).
+    subs: Vec<(Frame, Placement)>,
     last_flip: Option<Instant>,
     status: SourceStatus,
     ever_connected: bool,
@@ -176,6 +178,7 @@ impl Compositor {
             .map(|_| LayerState {
                 frame: None,
                 placement: None,
+                subs: Vec::new(),
                 last_flip: None,
                 status: SourceStatus::Waiting,
                 ever_connected: false,
@@ -326,12 +329,13 @@ impl Compositor {
         let (pending, damage, connected) = {
             let mut st = self.sources.slot(SourceId(i)).lock();
             self.shown.append(&mut st.on_shown);
-            (st.pending.take(), st.damage.take(), st.connected)
+            let subs = std::mem::take(&mut st.pending_subs);
+            (st.pending.take().map(|f| (f, subs)), st.damage.take(), st.connected)
         };
         let layer = &mut self.layers[i];
         let before = (layer.status, layer.placement);
         let mut dmg = Damage::new();
-        if let Some(frame) = pending {
+        if let Some((frame, subs)) = pending {
             let same_size = layer
                 .frame
                 .as_ref()
@@ -365,6 +369,11 @@ impl Compositor {
                 }
                 layer.fingerprint = fp;
             }
+            layer.subs.clear();
+            layer.subs.extend(subs.into_iter().map(|sp| {
+                let p = placement.sub(sp.at, sp.frame.width() as i32, sp.frame.height() as i32);
+                (sp.frame, p)
+            }));
             layer.frame = Some(frame);
             layer.placement = Some(placement);
             if let Some(prev) = layer.last_flip {
@@ -412,6 +421,8 @@ impl Compositor {
         self.animate(now);
         for i in 0..self.layers.len() {
             self.update_layer(i, now, started);
+            let hidden = self.layers[i].hidden || self.layout.sources[i].opacity == 0;
+            self.sources.slot(SourceId(i)).lock().hidden = hidden;
         }
     }
 
@@ -464,6 +475,7 @@ impl Compositor {
         let frame = layer.frame.as_ref()?;
         let p = layer.placement?;
         let ok = layer.status == SourceStatus::Live
+            && layer.subs.is_empty()
             && p.rotation == Rotation::R0
             && p.image == ds.canvas.bounds()
             && p.buffer_w == p.image.w
@@ -669,9 +681,18 @@ fn draw_source(canvas: &mut Canvas, clip: &Rect, cfg: &SourceConfig, layer: &Lay
         canvas.fill(&dest.intersect(clip), 0x000000);
         n += dest.intersect(clip).area() as u64;
     }
+    let draw_subs = |canvas: &mut Canvas, scratch: &mut Scratch, dim: u8| {
+        let mut n = 0;
+        for (f, p) in &layer.subs {
+            if p.clip.overlaps(clip) {
+                n += draw_frame(canvas, scratch, f, p, cfg.filter, dim, straight_alpha);
+            }
+        }
+        n
+    };
     if !layer.status.shows_fallback() {
         return n + match (&layer.frame, &layer.placement) {
-            (Some(f), Some(p)) => draw_frame(canvas, scratch, f, p, cfg.filter, 255, straight_alpha),
+            (Some(f), Some(p)) => draw_frame(canvas, scratch, f, p, cfg.filter, 255, straight_alpha) + draw_subs(canvas, scratch, 255),
             _ => 0,
         };
     }
@@ -693,7 +714,9 @@ fn draw_source(canvas: &mut Canvas, clip: &Rect, cfg: &SourceConfig, layer: &Lay
         }
         Fallback::Dim => {
             match (&layer.frame, &layer.placement) {
-                (Some(f), Some(p)) if f.is_intact() && !plate_only => n += draw_frame(canvas, scratch, f, p, cfg.filter, DIM, straight_alpha),
+                (Some(f), Some(p)) if f.is_intact() && !plate_only => {
+                    n += draw_frame(canvas, scratch, f, p, cfg.filter, DIM, straight_alpha) + draw_subs(canvas, scratch, DIM)
+                }
                 _ => {
                     canvas.fill(&dest.intersect(clip), PLATE_RGB);
                     n += dest.intersect(clip).area() as u64;

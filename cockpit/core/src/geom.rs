@@ -224,6 +224,22 @@ impl Placement {
         Transform { u, v }
     }
 
+    /// Places a `bw`×`bh` picture drawn over buffer rectangle `at` of this
+    /// placement's buffer (a Wayland sub-surface): scaled and turned with
+    /// it, and clipped to what this placement shows.
+    pub fn sub(&self, at: Rect, bw: i32, bh: i32) -> Placement {
+        let Some(inv) = self.transform().inverse() else {
+            return Placement::new(bw, bh, Rect::default(), Rect::default(), self.rotation, Scaling::Stretch);
+        };
+        let (a, b) = (inv.apply(at.x as f64, at.y as f64), inv.apply(at.right() as f64, at.bottom() as f64));
+        let (x0, y0) = (a.0.min(b.0).round() as i32, a.1.min(b.1).round() as i32);
+        let (x1, y1) = (a.0.max(b.0).round() as i32, a.1.max(b.1).round() as i32);
+        let dest = Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0));
+        let mut p = Placement::new(bw, bh, dest, self.clip, self.rotation, Scaling::Stretch);
+        p.clip = p.clip.intersect(&self.clip);
+        p
+    }
+
     /// The display rectangle that buffer rectangle `r` paints (clipped).
     ///
     /// Bilinear sampling blends a buffer pixel into every display pixel

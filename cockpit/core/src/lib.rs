@@ -40,4 +40,4 @@ pub use geom::{Filter, Placement, Rect, Rotation, Scaling};
 pub use input::{DisplayEvent, GuestEvent, GuestInput};
 pub use layout::{Layout, LayoutError, Role, SourceKey};
 pub use output::{HeadlessOutput, Output};
-pub use source::{ConnectError, SourceHandle, SourceId, Sources};
+pub use source::{ConnectError, SourceHandle, SourceId, Sources, SubPicture, MAX_SUB_PICTURES};

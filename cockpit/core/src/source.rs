@@ -20,6 +20,18 @@ use crate::layout::{Layout, SourceKey};
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceId(pub usize);
 
+/// A picture drawn over part of a source's frame (a Wayland sub-surface):
+/// `at` is where, in the frame's buffer coordinates, scaled to fit it.
+#[derive(Clone)]
+pub struct SubPicture {
+    pub frame: Frame,
+    pub at: Rect,
+}
+
+/// Sub-pictures one frame may carry: a client cannot make the compositor's
+/// work per frame grow without bound.
+pub const MAX_SUB_PICTURES: usize = 16;
+
 /// What is waiting for the compositor in one source's slot.
 #[derive(Default)]
 pub(crate) struct SlotState {
@@ -27,6 +39,8 @@ pub(crate) struct SlotState {
     pub generation: u64,
     pub connected: bool,
     pub pending: Option<Frame>,
+    /// The pending frame's sub-pictures, bottom first.
+    pub pending_subs: Vec<SubPicture>,
     /// Buffer-space damage since the last composition; `None` with a
     /// pending frame means all of it.
     pub damage: Option<Damage>,
@@ -35,6 +49,8 @@ pub(crate) struct SlotState {
     /// Called once the flips submitted so far have been shown (or replaced
     /// by a newer flip before they could be).
     pub on_shown: Vec<Box<dyn FnOnce() + Send>>,
+    /// The HMI hid the source or faded it out: nothing of it is on screen.
+    pub hidden: bool,
 }
 
 pub(crate) struct Slot {
@@ -116,6 +132,7 @@ impl Sources {
             ConnectError::NotInLayout(match key {
                 SourceKey::Guest(g) => format!("guest connector \"{g}\""),
                 SourceKey::AppId(a) => format!("app id \"{a}\""),
+                SourceKey::IviId(n) => format!("ivi id {n}"),
             })
         })?;
         self.connect_id(id)
@@ -175,6 +192,7 @@ impl SourceHandle {
     pub fn submit(&self, frame: Frame) {
         let mut st = self.slot.lock();
         st.pending = Some(frame);
+        st.pending_subs.clear();
         st.damage = None;
         st.flips += 1;
     }
@@ -185,6 +203,7 @@ impl SourceHandle {
         let mut st = self.slot.lock();
         let keep = st.pending.is_none() || st.damage.is_some();
         st.pending = Some(frame);
+        st.pending_subs.clear();
         if keep {
             // Damage since the compositor last looked adds up; a full flip
             // not yet composed stays full.
@@ -194,6 +213,19 @@ impl SourceHandle {
             }
         }
         st.flips += 1;
+    }
+
+    /// Flips to `frame` with `subs` drawn over it, bottom first (at most
+    /// [`MAX_SUB_PICTURES`]; the rest are not shown), of which `damage`
+    /// (buffer coordinates; `None`: all of it) changed.
+    pub fn submit_with_subs(&self, frame: Frame, subs: Vec<SubPicture>, damage: Option<&[Rect]>) {
+        match damage {
+            Some(d) => self.submit_damaged(frame, d),
+            None => self.submit(frame),
+        }
+        let mut subs = subs;
+        subs.truncate(MAX_SUB_PICTURES);
+        self.slot.lock().pending_subs = subs;
     }
 
     /// Flips to `frame` (with `damage` in buffer coordinates, or all of it
@@ -211,6 +243,12 @@ impl SourceHandle {
     /// Where touches, clicks and keys routed to this source go.
     pub fn set_input(&self, sink: Box<dyn GuestInput>) {
         self.slot.lock().input = Some(sink);
+    }
+
+    /// Whether the HMI shows the source (not hidden, not faded out). A
+    /// producer may stop drawing while it is not; its pictures are kept.
+    pub fn shown(&self) -> bool {
+        !self.slot.lock().hidden
     }
 
     /// Flips so far in this connection and the ones before.

@@ -18,18 +18,25 @@
 //! codes) and touch, `xdg_wm_base` 2 (toplevels; popups are dismissed at
 //! once), `wp_viewporter` 1 (crop and destination size; input arrives in
 //! the destination's coordinates), `wp_presentation` 1 (presented or
-//! discarded per commit, on `CLOCK_MONOTONIC`). Commits copy only their
-//! damage, into the picture the compositor let go of (two pictures per
-//! placed surface). Not supported yet: sub-surfaces, buffer scale or
-//! transform other than 1/normal, dmabuf, XKB keymaps, `ivi_application`.
+//! discarded per commit, on `CLOCK_MONOTONIC`), `wl_subcompositor` 1
+//! (sub-surfaces drawn over their toplevel, synchronized or not; see
+//! `subsurface`). Commits copy only their damage, into the picture the
+//! compositor let go of (two pictures per placed surface). Frame callbacks
+//! fire when the display a surface is on presented a frame, at that
+//! display's rate; a surface on no display (hidden, not placed) is not
+//! asked to draw. Not supported yet: buffer scale or transform other than
+//! 1/normal, dmabuf, XKB keymaps, `ivi_application`.
 #![forbid(unsafe_code)]
 
+mod ivi;
+mod keymap;
 mod presentation;
 mod protocol;
 mod seat;
 mod shm;
 mod viewporter;
 mod state;
+mod subsurface;
 mod xdg;
 
 use std::io;
@@ -53,12 +60,32 @@ pub struct WaylandServer {
     state: State,
 }
 
+/// What the server offers.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Offer `xdg_wm_base`. Without it, clients written for weston's
+    /// ivi-shell take their `ivi_application` path (as under ivi-shell,
+    /// which offers no desktop shell).
+    pub xdg_shell: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { xdg_shell: true }
+    }
+}
+
 impl WaylandServer {
     /// Listens at `socket` (an absolute path; clients use it as `WAYLAND_DISPLAY`).
     pub fn bind(sources: Sources, socket: &Path) -> io::Result<WaylandServer> {
+        WaylandServer::bind_with(sources, socket, Options::default())
+    }
+
+    /// [`bind`](Self::bind) with `options`.
+    pub fn bind_with(sources: Sources, socket: &Path, options: Options) -> io::Result<WaylandServer> {
         let display = Display::<State>::new().map_err(io::Error::other)?;
         let listener = ListeningSocket::bind_absolute(socket.to_path_buf()).map_err(io::Error::other)?;
-        let state = State::new(sources, &display.handle());
+        let state = State::new(sources, &display.handle(), options);
         Ok(WaylandServer {
             display,
             listener,
@@ -101,10 +128,11 @@ impl WaylandServer {
         self.display.flush_clients()
     }
 
-    /// Tells clients that committed a frame that it has been shown (their
-    /// frame callbacks fire), so they draw the next one.
-    pub fn frame_presented(&mut self) -> io::Result<()> {
-        self.state.frame_presented();
+    /// Tells clients on `displays` (those that just presented a frame)
+    /// that their commits have been shown: their frame callbacks fire, so
+    /// they draw the next one at that display's pace.
+    pub fn frame_presented(&mut self, displays: &[usize]) -> io::Result<()> {
+        self.state.frame_presented(displays);
         self.display.flush_clients()
     }
 

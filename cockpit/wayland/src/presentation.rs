@@ -59,7 +59,8 @@ pub(crate) fn presented(s: &mut Surface, seq: u64, refresh_ns: u32, outputs: &[(
     if s.shown_feedback.is_empty() {
         return;
     }
-    let shown = s.handle.is_some() && s.content.is_some();
+    // On a display now (placed, with a picture, not hidden by the HMI).
+    let shown = s.entered.is_some();
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let (sec, nsec) = (now.tv_sec as u64, now.tv_nsec as u32);
     let client = s.resource.client().map(|c| c.id());

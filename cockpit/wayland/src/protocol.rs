@@ -3,7 +3,7 @@
 
 use cockpit_core::{Layout, Rect, SourceKey};
 use wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase;
-use wayland_server::backend::ClientId;
+use wayland_server::backend::{ClientId, ObjectId};
 use wayland_server::protocol::{
     wl_callback::WlCallback,
     wl_compositor::{self, WlCompositor},
@@ -15,13 +15,17 @@ use wayland_server::protocol::{
 };
 use wayland_server::{Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource};
 
-use crate::state::{State, Surface};
+use crate::state::{Pending, State, Surface};
 
-pub(crate) fn create_globals(dh: &DisplayHandle, layout: &Layout) {
+pub(crate) fn create_globals(dh: &DisplayHandle, layout: &Layout, options: crate::Options) {
     dh.create_global::<State, WlCompositor, ()>(4, ());
     dh.create_global::<State, WlShm, ()>(1, ());
+    dh.create_global::<State, wayland_server::protocol::wl_subcompositor::WlSubcompositor, ()>(1, ());
+    dh.create_global::<State, crate::ivi::protocol::ivi_application::IviApplication, ()>(1, ());
     dh.create_global::<State, WlSeat, ()>(5, ());
-    dh.create_global::<State, XdgWmBase, ()>(2, ());
+    if options.xdg_shell {
+        dh.create_global::<State, XdgWmBase, ()>(2, ());
+    }
     dh.create_global::<State, wayland_protocols::wp::viewporter::server::wp_viewporter::WpViewporter, ()>(1, ());
     dh.create_global::<State, wayland_protocols::wp::presentation_time::server::wp_presentation::WpPresentation, ()>(1, ());
     for d in 0..layout.displays.len() {
@@ -42,38 +46,14 @@ impl Dispatch<WlCompositor, ()> for State {
         _: &WlCompositor,
         req: wl_compositor::Request,
         _: &(),
-        _: &DisplayHandle,
+        dh: &DisplayHandle,
         init: &mut DataInit<'_, Self>,
     ) {
         match req {
             wl_compositor::Request::CreateSurface { id } => {
                 let resource = init.init(id, ());
-                state.surfaces.insert(
-                    resource.id(),
-                    Surface {
-                        resource,
-                        client: client.id(),
-                        pending: Default::default(),
-                        frames_due: Vec::new(),
-                        xdg: None,
-                        toplevel: None,
-                        app_id: None,
-                        configured: false,
-                        handle: None,
-                        content: None,
-                        spare: None,
-                        since_spare: None,
-                        entered: None,
-                        viewport_object: None,
-                        viewport: Default::default(),
-                        input_scale: (1.0, 1.0),
-                        resubmit: false,
-                        unread_feedback: Vec::new(),
-                        shown_feedback: Vec::new(),
-                        unread: None,
-                        warned: false,
-                    },
-                );
+                let uid = client.get_credentials(dh).ok().map(|c| c.uid);
+                state.surfaces.insert(resource.id(), Surface::new(resource, client.id(), uid));
             }
             wl_compositor::Request::CreateRegion { id } => {
                 init.init(id, ());
@@ -130,7 +110,7 @@ impl Dispatch<WlSurface, ()> for State {
                 let cb = init.init(callback, ());
                 s.pending.frames.push(cb);
             }
-            wl_surface::Request::Commit => commit(state, res),
+            wl_surface::Request::Commit => crate::subsurface::commit(state, &res.id()),
             wl_surface::Request::SetBufferScale { scale } if scale != 1 => {
                 res.post_error(wl_surface::Error::InvalidScale, "this compositor shows buffers at scale 1 only");
             }
@@ -141,6 +121,17 @@ impl Dispatch<WlSurface, ()> for State {
     fn destroyed(state: &mut Self, _: ClientId, res: &WlSurface, _: &()) {
         // Dropping the surface drops its source handle: the source vanished.
         let Some(mut s) = state.surfaces.remove(&res.id()) else { return };
+        // Gone from its parent's tree (its own sub-surfaces are no longer
+        // in any placed tree: their parent chain is broken).
+        if let Some(sub) = &s.sub {
+            if let Some(p) = state.surfaces.get_mut(&sub.parent) {
+                p.stack.retain(|i| *i != res.id());
+                if let Some(st) = p.stack_pending.as_mut() {
+                    st.retain(|i| *i != res.id());
+                }
+            }
+            crate::subsurface::mark_full(state, &sub.parent);
+        }
         crate::presentation::discard(&mut s.pending.feedback);
         crate::presentation::discard(&mut s.unread_feedback);
         let mut shown: Vec<_> = s.shown_feedback.drain(..).map(|(_, fb)| fb).collect();
@@ -151,13 +142,19 @@ impl Dispatch<WlSurface, ()> for State {
     }
 }
 
-/// Applies a surface's pending state.
-fn commit(state: &mut State, res: &WlSurface) {
+/// Applies a commit's state to surface `id`.
+pub(crate) fn apply(state: &mut State, id: &ObjectId, mut pending: Pending) {
     use wayland_protocols::wp::viewporter::server::wp_viewport::Error::{BadSize, OutOfBuffer};
     let sources = state.sources.clone();
     let input = state.input.clone();
-    let Some(s) = state.surfaces.get_mut(&res.id()) else { return };
-    let mut pending = std::mem::take(&mut s.pending);
+    // A sub-surface is kept at the size its placed toplevel allows.
+    let root_place = crate::subsurface::root_of(state, id)
+        .filter(|r| r != id)
+        .and_then(|r| state.surfaces.get(&r))
+        .and_then(|r| r.handle.as_ref().map(|h| h.preferred_size()));
+    let Some(s) = state.surfaces.get_mut(id) else { return };
+    let res = s.resource.clone();
+    let res = &res;
     s.frames_due.extend(pending.frames.drain(..));
     // This commit's picture replaces one not yet handed over: that one
     // will never be presented.
@@ -185,7 +182,11 @@ fn commit(state: &mut State, res: &WlSurface) {
     let shown = match &pending.buffer {
         Some(Some(b)) => crate::shm::size(b),
         Some(None) => None,
-        None => s.content.as_ref().map(|c| (c.width, c.height)),
+        // The newest committed buffer, read or not.
+        None => match &s.unread {
+            Some((b, _)) => crate::shm::size(b),
+            None => s.content.as_ref().map(|c| (c.width, c.height)),
+        },
     };
     if let Some((w, h)) = shown {
         if s.viewport.crop(w, h).is_none() {
@@ -216,6 +217,16 @@ fn commit(state: &mut State, res: &WlSurface) {
     };
     let Some(buffer) = attached else {
         // Detached: the surface is unmapped.
+        if s.sub.is_some() && s.content.is_some() {
+            s.content = None;
+            s.spare = None;
+            s.since_spare = None;
+            if let Some((b, _)) = s.unread.take() {
+                b.release();
+            }
+            crate::subsurface::mark_full(state, id);
+            return;
+        }
         s.content = None;
         s.spare = None;
         s.since_spare = None;
@@ -226,8 +237,20 @@ fn commit(state: &mut State, res: &WlSurface) {
         return;
     };
     if s.handle.is_none() {
-        if let Some(app) = s.app_id.clone().filter(|_| s.toplevel.is_some()) {
-            match sources.connect(&SourceKey::AppId(app.clone())) {
+        let key = match (&s.toplevel, &s.app_id, &s.ivi) {
+            (Some(_), Some(app), _) => Some(SourceKey::AppId(app.clone())),
+            (_, _, Some((_, n))) => Some(SourceKey::IviId(*n)),
+            _ => None,
+        };
+        if let Some(key) = key {
+            // The layout may tie the source to a user: a client names its
+            // own app id, but not the user it runs as.
+            let owner = sources.find(&key).and_then(|i| sources.layout().sources[i.0].client_uid);
+            let claim = match owner {
+                Some(u) if s.uid != Some(u) => Err(format!("it belongs to user {u}'s client")),
+                _ => sources.connect(&key).map_err(|e| e.to_string()),
+            };
+            match claim {
                 Ok(h) => {
                     let (q, id) = (input, res.id());
                     h.set_input(Box::new(move |e: &cockpit_core::GuestEvent| {
@@ -236,7 +259,7 @@ fn commit(state: &mut State, res: &WlSurface) {
                     s.handle = Some(h);
                 }
                 Err(e) if !s.warned => {
-                    eprintln!("cockpit-wayland: toplevel \"{app}\" is not shown: {e}");
+                    eprintln!("cockpit-wayland: surface {key:?} is not shown: {e}");
                     s.warned = true;
                 }
                 Err(_) => {}
@@ -246,11 +269,10 @@ fn commit(state: &mut State, res: &WlSurface) {
     // Only a surface the layout places is copied in, and only up to twice
     // its place each way: what a client commits elsewhere costs the
     // compositor nothing (nor its memory), however large or frequent.
-    let Some(h) = &s.handle else {
+    let Some((pw, ph)) = s.handle.as_ref().map(|h| h.preferred_size()).or(root_place) else {
         buffer.release();
         return;
     };
-    let (pw, ph) = h.preferred_size();
     if let Some((w, h)) = crate::shm::size(&buffer) {
         if w > pw.saturating_mul(2).max(1) || h > ph.saturating_mul(2).max(1) {
             res.post_error(

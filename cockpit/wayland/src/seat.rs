@@ -1,8 +1,6 @@
 //! `wl_seat`: one seat with pointer, keyboard and touch, fed by the input
 //! the compositor routed to Wayland sources.
 
-use std::os::fd::AsFd;
-
 use cockpit_core::GuestEvent;
 use wayland_server::backend::{ClientId, ObjectId};
 use wayland_server::protocol::{
@@ -22,6 +20,7 @@ pub(crate) struct SeatState {
     touches: Vec<(ClientId, WlTouch)>,
     /// The surface the keyboard entered, if any.
     keyboard_on: Option<ObjectId>,
+    keys: crate::keymap::Keys,
 }
 
 impl GlobalDispatch<WlSeat, ()> for State {
@@ -51,11 +50,7 @@ impl Dispatch<WlSeat, ()> for State {
             }
             wl_seat::Request::GetKeyboard { id } => {
                 let k = init.init(id, ());
-                // Keys are raw evdev codes: the layout's sources are
-                // embedded HMIs, not desktop apps needing an XKB keymap.
-                if let Ok(null) = std::fs::File::open("/dev/null") {
-                    k.keymap(wl_keyboard::KeymapFormat::NoKeymap, null.as_fd(), 0);
-                }
+                state.seat.keys.send_keymap(&k);
                 state.seat.keyboards.push((client.id(), k));
             }
             wl_seat::Request::GetTouch { id } => {
@@ -126,7 +121,11 @@ pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId
         }
         GuestEvent::KeyboardFocus(true) => {
             seat.keyboard_on = Some(surface.clone());
-            of(&mut seat.keyboards, &client).for_each(|k| k.enter(serial, &surf, Vec::new()));
+            let (d, l, lk, g) = seat.keys.mods();
+            of(&mut seat.keyboards, &client).for_each(|k| {
+                k.enter(serial, &surf, Vec::new());
+                k.modifiers(serial, d, l, lk, g);
+            });
         }
         GuestEvent::KeyboardFocus(false) => {
             if seat.keyboard_on.as_ref() == Some(surface) {
@@ -142,11 +141,17 @@ pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId
             } else {
                 wl_keyboard::KeyState::Released
             };
+            let before = seat.keys.mods();
+            let changed = seat.keys.key(code, pressed);
             of(&mut seat.keyboards, &client).for_each(|k| {
                 if enter {
                     k.enter(serial, &surf, Vec::new());
+                    k.modifiers(serial, before.0, before.1, before.2, before.3);
                 }
                 k.key(serial, time, code, st);
+                if let Some((d, l, lk, g)) = changed {
+                    k.modifiers(serial, d, l, lk, g);
+                }
             });
         }
     }

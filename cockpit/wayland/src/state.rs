@@ -81,34 +81,132 @@ pub(crate) struct Surface {
     /// handed to the compositor with the frame count that will show them.
     pub unread_feedback: Vec<WpPresentationFeedback>,
     pub shown_feedback: Vec<(u64, WpPresentationFeedback)>,
+    /// Its sub-surface role, if it has that one.
+    pub sub: Option<crate::subsurface::Sub>,
+    /// Its `ivi_surface` role and id, if it has that one.
+    pub ivi: Option<(crate::ivi::protocol::ivi_surface::IviSurface, u32)>,
+    /// The user its client runs as (from the socket's credentials).
+    pub uid: Option<u32>,
+    /// Its sub-surfaces bottom to top, and an order set since (applied on
+    /// its commit).
+    pub stack: Vec<ObjectId>,
+    pub stack_pending: Option<Vec<ObjectId>>,
+    /// On a toplevel with sub-surfaces: its tree changed since it was last
+    /// handed over, and where (root picture coordinates; `None`: all).
+    pub tree_dirty: bool,
+    pub tree_damage: Option<Damage>,
+    /// On a sub-surface: where its picture was last shown, in its root's
+    /// picture.
+    pub shown_at: Option<Rect>,
 }
 
-/// Hands the surface's picture, cropped by its viewport, to its source with
-/// `damage` (buffer coordinates; `None`: all of it).
-fn submit(s: &mut Surface, damage: Option<&Damage>) {
-    let (Some(c), Some(h)) = (s.content.as_ref(), &s.handle) else { return };
+impl Surface {
+    pub fn new(resource: WlSurface, client: ClientId, uid: Option<u32>) -> Surface {
+        Surface {
+            resource,
+            client,
+            pending: Default::default(),
+            frames_due: Vec::new(),
+            xdg: None,
+            toplevel: None,
+            app_id: None,
+            configured: false,
+            handle: None,
+            content: None,
+            spare: None,
+            since_spare: None,
+            unread: None,
+            warned: false,
+            entered: None,
+            viewport_object: None,
+            viewport: Default::default(),
+            input_scale: (1.0, 1.0),
+            resubmit: false,
+            unread_feedback: Vec::new(),
+            shown_feedback: Vec::new(),
+            sub: None,
+            ivi: None,
+            uid,
+            stack: Vec::new(),
+            stack_pending: None,
+            tree_dirty: false,
+            tree_damage: None,
+            shown_at: None,
+        }
+    }
+}
+
+impl Surface {
+    /// Adds damage to the tree this surface is the top of (`None`: all).
+    pub fn tree_mark(&mut self, r: Option<Rect>) {
+        match (r, self.tree_dirty) {
+            (None, _) => self.tree_damage = None,
+            (Some(r), true) => {
+                if let Some(d) = self.tree_damage.as_mut() {
+                    d.add(r);
+                }
+            }
+            (Some(r), false) => {
+                let mut d = Damage::new();
+                d.add(r);
+                self.tree_damage = Some(d);
+            }
+        }
+        self.tree_dirty = true;
+    }
+}
+
+/// The surface's picture, cropped by its viewport, and its size in surface
+/// coordinates.
+pub(crate) fn picture(s: &Surface) -> Option<(cockpit_core::Frame, (u32, u32))> {
+    let c = s.content.as_ref()?;
     // `commit` refused crops outside the buffer; a later, smaller buffer
     // makes the crop fall back to all of it rather than read outside.
-    let (x, y, w, hgt) = s.viewport.crop(c.width, c.height).unwrap_or((0, 0, c.width, c.height));
-    s.input_scale = s.viewport.input_scale(w, hgt);
+    let (x, y, w, h) = s.viewport.crop(c.width, c.height).unwrap_or((0, 0, c.width, c.height));
     let bpp = c.format.bytes_per_pixel();
     let stride = c.width as usize * bpp;
     let data: Arc<dyn cockpit_core::FrameData> = c.data.clone();
-    let frame = match cockpit_core::Frame::new(data, y as usize * stride + x as usize * bpp, w, hgt, stride, c.format) {
-        Ok(f) => f,
-        Err(e) => return eprintln!("cockpit-wayland: {e}"),
-    };
-    match damage {
-        None => h.submit(frame),
-        Some(d) => {
-            // Into the cropped picture's coordinates.
-            let shown = Rect::new(x as i32, y as i32, w as i32, hgt as i32);
-            let mut moved = Damage::new();
-            for r in d.rects() {
-                let r = r.intersect(&shown);
-                moved.add(Rect::new(r.x - shown.x, r.y - shown.y, r.w, r.h));
-            }
-            h.submit_damaged(frame, moved.rects())
+    match cockpit_core::Frame::new(data, y as usize * stride + x as usize * bpp, w, h, stride, c.format) {
+        Ok(f) => Some((f, s.viewport.dst.map_or((w, h), |(dw, dh)| (dw as u32, dh as u32)))),
+        Err(e) => {
+            eprintln!("cockpit-wayland: {e}");
+            None
+        }
+    }
+}
+
+/// Hands the surface's picture, cropped by its viewport, to its source with
+/// `damage` (buffer coordinates; `None`: all of it) and its sub-surfaces'
+/// pictures, if it has any (their damage is in `tree`, in the cropped
+/// picture's coordinates).
+fn submit(s: &mut Surface, damage: Option<&Damage>, subs: Option<(Vec<cockpit_core::SubPicture>, Option<Damage>)>) {
+    let Some(h) = &s.handle else { return };
+    let Some(c) = s.content.as_ref() else { return };
+    let (x, y, w, hgt) = s.viewport.crop(c.width, c.height).unwrap_or((0, 0, c.width, c.height));
+    s.input_scale = s.viewport.input_scale(w, hgt);
+    let Some((frame, _)) = picture(s) else { return };
+    // Into the cropped picture's coordinates.
+    let moved = damage.map(|d| {
+        let shown = Rect::new(x as i32, y as i32, w as i32, hgt as i32);
+        let mut moved = Damage::new();
+        for r in d.rects() {
+            let r = r.intersect(&shown);
+            moved.add(Rect::new(r.x - shown.x, r.y - shown.y, r.w, r.h));
+        }
+        moved
+    });
+    match (moved, subs) {
+        (None, None) => h.submit(frame),
+        (Some(d), None) => h.submit_damaged(frame, d.rects()),
+        (own, Some((subs, tree))) => {
+            let damage = match (own, tree) {
+                (Some(mut d), Some(t)) => {
+                    d.add_all(&t);
+                    Some(d)
+                }
+                _ => None,
+            };
+            h.submit_with_subs(frame, subs, damage.as_ref().map(Damage::rects))
         }
     }
 }
@@ -134,8 +232,8 @@ pub(crate) struct State {
 pub(crate) const MAX_OUTPUTS_PER_CLIENT: usize = 32;
 
 impl State {
-    pub fn new(sources: Sources, dh: &DisplayHandle) -> State {
-        crate::protocol::create_globals(dh, sources.layout());
+    pub fn new(sources: Sources, dh: &DisplayHandle, options: crate::Options) -> State {
+        crate::protocol::create_globals(dh, sources.layout(), options);
         State {
             sources,
             surfaces: HashMap::new(),
@@ -153,11 +251,21 @@ impl State {
     /// shown on the display of its layout source, or on none.
     pub fn update_outputs(&mut self) {
         let layout = self.sources.layout().clone();
-        for s in self.surfaces.values_mut() {
-            let on = match (&s.content, &s.handle) {
-                (Some(_), Some(h)) if s.resource.is_alive() => Some(layout.sources[h.id().0].display),
-                _ => None,
-            };
+        // A sub-surface is where its toplevel is, if it has a picture.
+        let ons: HashMap<ObjectId, Option<usize>> = self
+            .surfaces
+            .iter()
+            .map(|(id, s)| {
+                let top = crate::subsurface::root_of(self, id).and_then(|r| self.surfaces.get(&r));
+                let on = match (&s.content, top.and_then(|t| t.handle.as_ref().filter(|_| t.content.is_some()))) {
+                    (Some(_), Some(h)) if s.resource.is_alive() && h.shown() => Some(layout.sources[h.id().0].display),
+                    _ => None,
+                };
+                (id.clone(), on)
+            })
+            .collect();
+        for (id, s) in self.surfaces.iter_mut() {
+            let on = ons.get(id).copied().flatten();
             if on == s.entered {
                 continue;
             }
@@ -187,27 +295,49 @@ impl State {
         self.started.elapsed().as_millis() as u32
     }
 
-    pub fn frame_presented(&mut self) {
+    /// After `displays` presented a frame: frame callbacks fire for the
+    /// surfaces on them (each display paces its own clients; a surface on
+    /// no display, hidden or not placed, is not asked to draw), and
+    /// presentation feedback is answered.
+    pub fn frame_presented(&mut self, displays: &[usize]) {
         let t = self.time();
         self.presents += 1;
-        let refresh = |s: &Surface| {
-            let l = self.sources.layout();
-            s.entered.map_or(16_666_666, |d| 1_000_000_000 / l.displays[d].refresh_hz.unwrap_or(60).max(1))
-        };
+        let layout = self.sources.layout().clone();
         for s in self.surfaces.values_mut() {
-            for cb in s.frames_due.drain(..) {
-                cb.done(t);
+            let on = s.entered.filter(|d| displays.contains(d));
+            if let Some(d) = on {
+                for cb in s.frames_due.drain(..) {
+                    cb.done(t);
+                }
+                let refresh = 1_000_000_000 / layout.displays[d].refresh_hz.unwrap_or(60).max(1);
+                crate::presentation::presented(s, self.presents, refresh, &self.outputs);
+            } else if s.entered.is_none() {
+                crate::presentation::presented(s, self.presents, 0, &self.outputs);
             }
-            let r = refresh(s);
-            crate::presentation::presented(s, self.presents, r, &self.outputs);
         }
     }
 
     /// Copies each surface's newest committed buffer in and hands it to
-    /// its source; a client that lied about its memory gets its error.
+    /// its source (a sub-surface's, with its toplevel's); a client that
+    /// lied about its memory gets its error.
     pub fn take_commits(&mut self) {
         let next = self.presents + 2;
-        for s in self.surfaces.values_mut() {
+        // Sub-surfaces whose toplevel is placed: their buffers are kept.
+        let kept: std::collections::HashSet<ObjectId> = self
+            .surfaces
+            .iter()
+            .filter(|(_, s)| s.sub.is_some())
+            .filter(|(id, _)| crate::subsurface::root_of(self, id).and_then(|r| self.surfaces.get(&r)).is_some_and(|r| r.handle.is_some()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let trees: std::collections::HashSet<ObjectId> = self
+            .surfaces
+            .iter()
+            .filter(|(id, s)| s.handle.is_some() && (s.tree_dirty || crate::subsurface::has_children(self, id)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut changed_subs = Vec::new();
+        for (id, s) in self.surfaces.iter_mut() {
             // What is handed over now is composed in the next frame, whose
             // presentation is the one after the current.
             let fbs = std::mem::take(&mut s.unread_feedback);
@@ -215,13 +345,18 @@ impl State {
             // A viewport change since the last hand-over shows all of the
             // picture anew, whatever the commits' damage says.
             let recrop = std::mem::take(&mut s.resubmit);
+            let in_tree = trees.contains(id);
             let Some((buffer, damage)) = s.unread.take() else {
-                if recrop {
-                    submit(s, None);
+                if recrop && s.sub.is_some() {
+                    changed_subs.push((id.clone(), true));
+                } else if recrop && in_tree {
+                    s.tree_mark(None);
+                } else if recrop {
+                    submit(s, None, None);
                 }
                 continue;
             };
-            if s.handle.is_none() {
+            if s.handle.is_none() && !kept.contains(id) {
                 // Not placed (any more): nothing is copied or kept.
                 buffer.release();
                 s.content = None;
@@ -250,7 +385,57 @@ impl State {
             }
             buffer.release();
             let damage = if full || recrop { None } else { s.since_spare.clone() };
-            submit(s, damage.as_ref());
+            if s.sub.is_some() {
+                changed_subs.push((id.clone(), full || recrop));
+            } else if in_tree {
+                // Shown with its sub-surfaces below; the damage in the
+                // cropped picture's coordinates (or all of it).
+                let crop = s.content.as_ref().and_then(|c| s.viewport.crop(c.width, c.height));
+                match (damage, crop) {
+                    (Some(d), Some((x, y, w, h))) => {
+                        let shown = Rect::new(x as i32, y as i32, w as i32, h as i32);
+                        for r in d.rects() {
+                            let r = r.intersect(&shown);
+                            s.tree_mark(Some(Rect::new(r.x - shown.x, r.y - shown.y, r.w, r.h)));
+                        }
+                    }
+                    _ => s.tree_mark(None),
+                }
+            } else {
+                submit(s, damage.as_ref(), None);
+            }
+        }
+        // A sub-surface's new picture damages where it was shown (all of
+        // the tree when it was not shown yet or changed shape).
+        for (id, full) in changed_subs {
+            let at = self.surfaces.get(&id).and_then(|s| s.shown_at).filter(|_| !full);
+            crate::subsurface::mark(self, &id, at);
+        }
+        for root in trees {
+            let Some(r) = self.surfaces.get(&root).filter(|r| r.tree_dirty) else { continue };
+            let scale = r.input_scale;
+            let pics = crate::subsurface::pictures(self, &root, scale);
+            let mut tree = self.surfaces.get_mut(&root).and_then(|r| {
+                r.tree_dirty = false;
+                r.tree_damage.take()
+            });
+            let mut subs = Vec::with_capacity(pics.len());
+            for (id, pic) in pics {
+                if let Some(s) = self.surfaces.get_mut(&id) {
+                    // Moved: where it was and where it is both change.
+                    if s.shown_at != Some(pic.at) {
+                        if let (Some(t), Some(old)) = (tree.as_mut(), s.shown_at) {
+                            t.add(old);
+                            t.add(pic.at);
+                        }
+                    }
+                    s.shown_at = Some(pic.at);
+                }
+                subs.push(pic);
+            }
+            if let Some(r) = self.surfaces.get_mut(&root) {
+                submit(r, Some(&Damage::new()), Some((subs, tree)));
+            }
         }
     }
 

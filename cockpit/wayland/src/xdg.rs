@@ -35,7 +35,7 @@ impl Dispatch<XdgWmBase, ()> for State {
             xdg_wm_base::Request::GetXdgSurface { id, surface } => {
                 let xdg = init.init(id, surface.id());
                 match state.surfaces.get_mut(&surface.id()) {
-                    Some(s) if s.xdg.is_none() && s.content.is_none() => s.xdg = Some(xdg),
+                    Some(s) if s.xdg.is_none() && s.sub.is_none() && s.ivi.is_none() && s.content.is_none() => s.xdg = Some(xdg),
                     Some(_) => wm.post_error(xdg_wm_base::Error::Role, "the surface already has a role or a buffer"),
                     None => wm.post_error(xdg_wm_base::Error::InvalidSurfaceState, "unknown surface"),
                 }

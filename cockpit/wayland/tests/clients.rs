@@ -214,6 +214,9 @@ fn pointer_and_keyboard_reach_the_client_under_the_pointer() {
             pressed: false,
         });
         comp.input(&DisplayEvent::Key { code: 30, pressed: true });
+        // Shift down and up: the modifiers follow from the keymap.
+        comp.input(&DisplayEvent::Key { code: 42, pressed: true });
+        comp.input(&DisplayEvent::Key { code: 42, pressed: false });
         comp.input(&DisplayEvent::PointerMotion {
             display: 0,
             x: 60.0,
@@ -221,13 +224,18 @@ fn pointer_and_keyboard_reach_the_client_under_the_pointer() {
         });
     });
     let want = [
-        "keymap none",
+        "keymap xkb",
         "enter 5 6",
         "motion 6 6",
         "kbd enter",
+        "mods 0 0",
         "button 272 pressed",
         "button 272 released",
         "key 30 pressed",
+        "key 42 pressed",
+        "mods 1 0",
+        "key 42 released",
+        "mods 0 0",
         "leave",
     ];
     let t0 = std::time::Instant::now();

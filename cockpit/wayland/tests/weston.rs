@@ -147,3 +147,52 @@ fn weston_simple_damage_with_a_viewport_shows_its_cropped_picture() {
     let later = h.with(|c, _| c.snapshot(0));
     assert_eq!(in_rect(&later, 0xffff_0000), 0, "the red outside the viewport's source shows");
 }
+
+#[test]
+#[ignore = "needs weston: run with cargo xtask test"]
+fn weston_subsurfaces_shows_its_sub_surfaces_over_its_window() {
+    const L: &str = r##"
+[[display]]
+name = "center"
+mode = "800x600"
+background = "#000000"
+
+[[source]]
+name = "subsurfaces"
+app_id = "org.freedesktop.weston.wayland-sub-surface-demo"
+display = "center"
+rect = [0, 0, 800, 600]
+scaling = "stretch"
+"##;
+    let h = Harness::start(L);
+    let _client = Client(
+        Command::new("weston-subsurfaces")
+            .env("WAYLAND_DISPLAY", &h.socket)
+            .env("XDG_RUNTIME_DIR", &h.dir)
+            .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("weston-subsurfaces (install Debian's weston package)"),
+    );
+    h.wait_for("weston-subsurfaces' first frame", 30, |c, _| c.status(SourceId(0)) == SourceStatus::Live);
+    // Its window (a toolkit frame round a green main surface) has two
+    // sub-surfaces at the right: a red one drawn with cairo, and a dark
+    // green one drawn with EGL (Mesa's software rasterizer over wl_shm),
+    // desynchronized and animating. Without sub-surfaces only the main
+    // surface's green would show there.
+    let rgb = |p: u32| ((p >> 16) & 0xff, (p >> 8) & 0xff, p & 0xff);
+    let main = move |p: u32| matches!(rgb(p), (r, g, b) if r < 0x20 && g > 0x80 && b < 0x20);
+    let red = move |p: u32| matches!(rgb(p), (r, g, b) if r > 0x80 && g < 0x60 && b < 0x60);
+    let dark_green = move |p: u32| matches!(rgb(p), (r, g, b) if r < 0x20 && (0x30..0x70).contains(&g) && b < 0x20);
+    h.wait_for("both sub-surfaces", 20, move |c, _| {
+        let s = c.snapshot(0);
+        main(s.get(300, 300)) && red(s.get(540, 140)) && dark_green(s.get(540, 500))
+    });
+    let first = h.with(|c, _| c.snapshot(0));
+    save(&first, "weston-subsurfaces.png");
+    // The EGL sub-surface turns its triangle on its own commits.
+    let region = |s: &Canvas| (330..520u32).flat_map(|y| (530..720u32).map(move |x| (x, y))).map(|(x, y)| s.get(x, y)).collect::<Vec<_>>();
+    let before = region(&first);
+    h.wait_for("the EGL sub-surface's next picture", 20, move |c, _| region(&c.snapshot(0)) != before);
+}

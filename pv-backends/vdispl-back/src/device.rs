@@ -328,6 +328,8 @@ impl VdisplBackend {
             memory: dbuf.mem.clone(),
             x,
             y,
+            // displif's page flip does not say what changed.
+            damage: None,
         })
     }
 

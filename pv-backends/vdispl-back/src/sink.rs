@@ -50,6 +50,10 @@ pub struct Frame {
     pub x: u32,
     /// Vertical position in pixels, with `x` (SET_CONFIG y; 0 for vfb).
     pub y: u32,
+    /// What changed since the frame before, as `[x, y, width, height]`
+    /// inside the visible size, when the frontend said (vfb UPDATE events,
+    /// bounded into one box); `None`: unknown, all of it may have.
+    pub damage: Option<[u32; 4]>,
 }
 
 /// Why a sink refused.
@@ -274,6 +278,7 @@ mod tests {
             memory: mem,
             x: 0,
             y: 0,
+            damage: None,
         }
     }
 

@@ -80,6 +80,11 @@ pub struct VfbBackend {
     last_frame: Option<Instant>,
     /// An UPDATE that came too soon after the last frame, to show later.
     owed: bool,
+    /// What the UPDATEs since the last frame covered: `[x0, y0, x1, y1]`
+    /// inside the visible size, or `None` with `all_changed` (a RESIZE, a
+    /// new connection: everything).
+    changed: Option<[u32; 4]>,
+    all_changed: bool,
 }
 
 fn format_of(depth: u32) -> Option<DrmFourcc> {
@@ -116,10 +121,16 @@ impl VfbBackend {
             label: String::new(),
             last_frame: None,
             owed: false,
+            changed: None,
+            all_changed: true,
         }
     }
 
     fn frame(&self, c: &Conn) -> Frame {
+        let damage = match (self.all_changed, self.changed) {
+            (false, Some([x0, y0, x1, y1])) => Some([x0, y0, x1 - x0, y1 - y0]),
+            _ => None,
+        };
         Frame {
             domain: self.fe_dom,
             connector: 0,
@@ -132,6 +143,7 @@ impl VfbBackend {
             memory: c.fb.clone(),
             x: 0,
             y: 0,
+            damage,
         }
     }
 
@@ -191,7 +203,23 @@ impl VfbBackend {
             c.page.read_bytes(out_slot_offset(cons), &mut b);
             cons = cons.wrapping_add(1);
             match OutEvent::decode(&b) {
-                Ok(OutEvent::Update { .. }) => show = true,
+                Ok(OutEvent::Update { x, y, width, height }) => {
+                    show = true;
+                    // The frontend's numbers, clamped into the visible
+                    // picture (a lie only leaves its own picture stale).
+                    let (w, h) = (c.layout.width as i64, c.layout.height as i64);
+                    let x0 = (x as i64).clamp(0, w);
+                    let y0 = (y as i64).clamp(0, h);
+                    let x1 = (x as i64 + width.max(0) as i64).clamp(x0, w);
+                    let y1 = (y as i64 + height.max(0) as i64).clamp(y0, h);
+                    if x1 > x0 && y1 > y0 {
+                        let r = [x0 as u32, y0 as u32, x1 as u32, y1 as u32];
+                        self.changed = Some(match self.changed {
+                            Some(o) => [o[0].min(r[0]), o[1].min(r[1]), o[2].max(r[2]), o[3].max(r[3])],
+                            None => r,
+                        });
+                    }
+                }
                 Ok(OutEvent::Resize {
                     width,
                     height,
@@ -212,6 +240,7 @@ impl VfbBackend {
                     if sane && l.fits(&self.cfg, c.mem_length) {
                         c.layout = l;
                         show = true;
+                        self.all_changed = true;
                     } else {
                         log::warn!(
                             "{}: RESIZE outside the shared framebuffer ignored: {l:?}",
@@ -235,6 +264,8 @@ impl VfbBackend {
             self.owed = false;
             self.last_frame = Some(now);
             let frame = self.frame(self.conn.as_ref().unwrap());
+            self.changed = None;
+            self.all_changed = false;
             self.sink
                 .configure(self.fe_dom, 0, Some(frame))
                 .map_err(|e| format!("sink: {e}"))?;
@@ -297,6 +328,7 @@ impl Device for VfbBackend {
             height: layout.height,
         };
         // From here on `disconnect` releases the port (and the output).
+        self.all_changed = true;
         self.conn = Some(Conn {
             page,
             port,

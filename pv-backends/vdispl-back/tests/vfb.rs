@@ -233,3 +233,69 @@ fn a_storm_of_updates_is_gathered_into_frames_at_the_configured_rate_and_the_las
     stop.store(true, Ordering::Relaxed);
     h.join().unwrap();
 }
+
+/// Records what each frame said changed.
+struct DamageSink(Arc<Mutex<Vec<Option<[u32; 4]>>>>);
+
+impl vdispl_back::DisplaySink for DamageSink {
+    fn add_output(&mut self, _: u16, _: &vdispl_back::Output) -> Result<(), vdispl_back::SinkError> {
+        Ok(())
+    }
+    fn configure(&mut self, _: u16, _: u32, frame: Option<vdispl_back::Frame>) -> Result<(), vdispl_back::SinkError> {
+        if let Some(f) = frame {
+            self.0.lock().unwrap().push(f.damage);
+        }
+        Ok(())
+    }
+    fn flip(&mut self, _: vdispl_back::Frame, _: vdispl_back::FlipDone) -> Result<(), vdispl_back::SinkError> {
+        Ok(())
+    }
+    fn remove_outputs(&mut self, _: u16) {}
+}
+
+#[test]
+fn update_rectangles_reach_the_sink_as_damage_clamped_and_gathered() {
+    testlog::init();
+    let lb = Loopback::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
+    sup.serve_kind(
+        "vfb",
+        Box::new(move |_| Some(Box::new(VfbBackend::new(VfbConfig { min_frame_ms: 300, ..VfbConfig::default() }, Box::new(DamageSink(s2.clone())))))),
+    );
+    let stop = sup.stop_flag();
+    let h = std::thread::spawn(move || sup.run().unwrap());
+    let s = spec(1);
+    create_device(&*lb.xenstore(0), &s).unwrap();
+    wait_be(&lb, &s, XenbusState::InitWait);
+    let fe = fbfront(&lb, &s, 40, 30, 2);
+    wait_be(&lb, &s, XenbusState::Connected);
+    let wait_for = |n: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while seen.lock().unwrap().len() < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        seen.lock().unwrap().clone()
+    };
+    // The first frame after connecting is all new.
+    fe.send(OutEvent::Update { x: 1, y: 1, width: 2, height: 2 });
+    assert_eq!(wait_for(1)[0], None, "the first frame is all new");
+    // After the rate limit: shown at once, with its rectangle.
+    std::thread::sleep(std::time::Duration::from_millis(350));
+    fe.send(OutEvent::Update { x: 5, y: 6, width: 10, height: 4 });
+    assert_eq!(wait_for(2)[1], Some([5, 6, 10, 4]));
+    // Two more within the rate limit: one frame with their bounding box;
+    // a rectangle reaching outside the picture is clamped into it.
+    fe.send(OutEvent::Update { x: -7, y: 20, width: 12, height: 1000 });
+    fe.send(OutEvent::Update { x: 30, y: 0, width: 5, height: 5 });
+    let got = wait_for(3);
+    assert_eq!(got.get(2).copied(), Some(Some([0, 0, 35, 30])), "{got:?}");
+    // A rectangle of nothing but lies: no damage is made up from it.
+    std::thread::sleep(std::time::Duration::from_millis(350));
+    fe.send(OutEvent::Update { x: i32::MAX, y: i32::MIN, width: i32::MIN, height: -1 });
+    let got = wait_for(4);
+    assert_eq!(got.get(3).copied(), Some(None), "an empty UPDATE leaves damage unknown: {got:?}");
+    stop.store(true, Ordering::Relaxed);
+    h.join().unwrap();
+}

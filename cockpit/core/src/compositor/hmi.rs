@@ -119,6 +119,42 @@ impl Compositor {
         }
     }
 
+    /// Switches to the layout's scene `name`: each source it names is shown
+    /// or hidden, moved and faded as it says. The layout checked the
+    /// safety rules when it was loaded; a move that would now make safety
+    /// sources overlap is refused and the rest still applies.
+    pub fn apply_scene(&mut self, name: &str, now: Instant) -> Result<(), String> {
+        let scene = self
+            .layout
+            .scenes
+            .iter()
+            .find(|s| s.name == name)
+            .cloned()
+            .ok_or_else(|| format!("no scene \"{}\" in the layout", name.escape_debug()))?;
+        let mut refused = Vec::new();
+        for e in &scene.sources {
+            let source = self.layout.sources[e.source].name.clone();
+            if let Some(shown) = e.shown {
+                self.set_shown(&source, shown).unwrap_or_else(|m| refused.push(m));
+            }
+            if let Some(r) = e.rect {
+                self.move_source(&source, r).unwrap_or_else(|m| refused.push(m));
+            }
+            if let Some(o) = e.opacity {
+                self.fade(&source, o, e.fade, now).unwrap_or_else(|m| refused.push(m));
+            }
+        }
+        match refused.is_empty() {
+            true => Ok(()),
+            false => Err(refused.join("; ")),
+        }
+    }
+
+    /// The layout's scene names.
+    pub fn scene_names(&self) -> Vec<String> {
+        self.layout.scenes.iter().map(|s| s.name.clone()).collect()
+    }
+
     /// Whether a fade is under way (the loop should keep composing).
     pub fn animating(&self) -> bool {
         self.layers.iter().any(|l| l.fade.is_some())

@@ -18,13 +18,30 @@
 //!
 //! [[source]]
 //! name = "nav"
-//! app_id = "org.example.nav"  # a native Wayland client
+//! app_id = "org.example.nav"  # a native Wayland client (or `ivi_id = 1001`:
+//!                             # an ivi_application surface id)
+//! client_uid = 1000           # optional: only a client of this user may take it
 //! display = "cluster"
 //! rect = [660, 120, 600, 480] # x, y, width, height on the display
 //! z = 1
 //! scaling = "fit"             # fit | fill | integer | stretch
 //! rotation = 90               # clockwise: 0 | 90 | 180 | 270
 //! opacity = 0.9
+//! ```
+//!
+//!
+//! Scenes are named states the HMI switches between at run time
+//! (`cockpit ctl scene parking`): which sources are shown, where, and how
+//! opaque, faded over `fade_ms`. A scene may not hide, fade, resize or move
+//! a cluster or telltale off its display.
+//!
+//! ```toml
+//! [[scene]]
+//! name = "parking"
+//! sources = [
+//!   { name = "camera", shown = true, rect = [0, 0, 1280, 720], opacity = 1.0, fade_ms = 300 },
+//!   { name = "media", shown = false },
+//! ]
 //! ```
 //!
 //! Loading validates everything it can: a malformed file or a bad value is a
@@ -41,7 +58,7 @@ use toml::Spanned;
 
 pub use self::error::LayoutError;
 use self::error::Text;
-use self::raw::{RawDisplay, RawLayout, RawSource};
+use self::raw::{RawDisplay, RawLayout, RawScene, RawSource};
 use crate::format::PixelFormat;
 use crate::frame::Frame;
 use crate::geom::{Filter, Rect, Rotation, Scaling};
@@ -55,6 +72,27 @@ pub struct Layout {
     /// In file order; [`crate::SourceId`] indexes this.
     pub sources: Vec<SourceConfig>,
     pub keyboard_focus: FocusPolicy,
+    /// Named states the HMI switches between.
+    pub scenes: Vec<Scene>,
+}
+
+/// A named state of some sources ([`Layout::scenes`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scene {
+    pub name: String,
+    pub sources: Vec<SceneSource>,
+}
+
+/// One source's state in a scene; `None` leaves that property as it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SceneSource {
+    /// Index into [`Layout::sources`].
+    pub source: usize,
+    pub shown: Option<bool>,
+    pub rect: Option<Rect>,
+    /// 0-255.
+    pub opacity: Option<u8>,
+    pub fade: Duration,
 }
 
 /// One physical display.
@@ -91,6 +129,8 @@ pub enum SourceKey {
     Guest(String),
     /// A native Wayland client's `xdg_toplevel` app id.
     AppId(String),
+    /// A native Wayland client's `ivi_application` surface id.
+    IviId(u32),
 }
 
 /// A source's safety role.
@@ -157,6 +197,9 @@ pub struct SourceConfig {
     pub fallback: Fallback,
     /// Shown on the fallback.
     pub label: String,
+    /// A Wayland source only a client running as this user may take (an
+    /// app id or ivi id is the client's own claim; its user is not).
+    pub client_uid: Option<u32>,
 }
 
 impl SourceConfig {
@@ -227,11 +270,13 @@ impl Layout {
                 },
             },
         };
+        let scenes = scenes(&t, &raw.scene, &sources, &displays)?;
         Ok(Layout {
             path: path.into(),
             displays,
             sources,
             keyboard_focus,
+            scenes,
         })
     }
 
@@ -242,6 +287,78 @@ impl Layout {
     pub fn source_index(&self, name: &str) -> Option<usize> {
         self.sources.iter().position(|s| s.name == name)
     }
+}
+
+/// Scenes, checked against the sources and the safety rules.
+fn scenes(t: &Text<'_>, raw: &[Spanned<RawScene>], sources: &[SourceConfig], displays: &[DisplayConfig]) -> Result<Vec<Scene>, LayoutError> {
+    let mut out: Vec<Scene> = Vec::new();
+    for (i, sc) in raw.iter().enumerate() {
+        let sc = sc.get_ref();
+        let name = sc.name.get_ref();
+        let field = |k: &str| format!("scene \"{name}\".{k}");
+        if !valid_name(name) {
+            return Err(t.at(sc.name.span(), format!("scene[{i}].name"), "expected 1-63 characters of a-z A-Z 0-9 _ - ."));
+        }
+        if out.iter().any(|o| &o.name == name) {
+            return Err(t.at(sc.name.span(), field("name"), "a scene of this name is already defined"));
+        }
+        let mut entries: Vec<SceneSource> = Vec::new();
+        for e in &sc.sources {
+            let e = e.get_ref();
+            let sname = e.name.get_ref();
+            let Some(si) = sources.iter().position(|s| &s.name == sname) else {
+                return Err(t.at(e.name.span(), field("sources.name"), format!("no source is named `{sname}`")));
+            };
+            if entries.iter().any(|o| o.source == si) {
+                return Err(t.at(e.name.span(), field("sources.name"), format!("`{sname}` is given twice")));
+            }
+            let cfg = &sources[si];
+            let safety = cfg.role != Role::Normal;
+            let rect = match &e.rect {
+                None => None,
+                Some(r) => {
+                    let [x, y, w, h] = *r.get_ref();
+                    let ok = |v: i64, lo: i64| (lo..=16384).contains(&v);
+                    if !ok(w, 1) || !ok(h, 1) || !ok(x.abs(), 0) || !ok(y.abs(), 0) {
+                        return Err(t.at(r.span(), field("sources.rect"), "expected [x, y, width, height] within ±16384, width and height at least 1"));
+                    }
+                    let rect = Rect::new(x as i32, y as i32, w as i32, h as i32);
+                    let bounds = displays[cfg.display].bounds();
+                    if !rect.overlaps(&bounds) {
+                        return Err(t.at(r.span(), field("sources.rect"), "lies off the source's display"));
+                    }
+                    if safety && (!bounds.contains_rect(&rect) || (rect.w, rect.h) != (cfg.rect.w, cfg.rect.h)) {
+                        return Err(t.at(r.span(), field("sources.rect"), format!("`{sname}` is a {:?} source: it keeps its size and stays wholly on its display", cfg.role)));
+                    }
+                    Some(rect)
+                }
+            };
+            if safety && e.shown == Some(false) {
+                return Err(t.at(e.name.span(), field("sources.shown"), format!("`{sname}` is a {:?} source: it is never hidden", cfg.role)));
+            }
+            let opacity = match &e.opacity {
+                None => None,
+                Some(o) => {
+                    let v = *o.get_ref();
+                    if !(0.0..=1.0).contains(&v) {
+                        return Err(t.at(o.span(), field("sources.opacity"), "expected 0.0 to 1.0"));
+                    }
+                    if safety && v < 1.0 {
+                        return Err(t.at(o.span(), field("sources.opacity"), format!("`{sname}` is a {:?} source: it is never faded", cfg.role)));
+                    }
+                    Some((v * 255.0).round() as u8)
+                }
+            };
+            let fade = match &e.fade_ms {
+                None => Duration::ZERO,
+                Some(ms) if (0..=60_000).contains(ms.get_ref()) => Duration::from_millis(*ms.get_ref() as u64),
+                Some(ms) => return Err(t.at(ms.span(), field("sources.fade_ms"), "expected 0 to 60000 milliseconds")),
+            };
+            entries.push(SceneSource { source: si, shown: e.shown, rect, opacity, fade });
+        }
+        out.push(Scene { name: name.clone(), sources: entries });
+    }
+    Ok(out)
 }
 
 fn display_field(raw: &RawDisplay, i: usize, key: &str) -> String {
@@ -359,30 +476,45 @@ fn source(
     if all[..i].iter().any(|o| o.get_ref().name.get_ref() == name) {
         return Err(t.at(r.name.span(), f("name"), "a source of this name is already defined"));
     }
-    let key = match (&r.guest, &r.app_id) {
-        (Some(g), None) if !g.get_ref().is_empty() => SourceKey::Guest(g.get_ref().clone()),
-        (None, Some(a)) if !a.get_ref().is_empty() => SourceKey::AppId(a.get_ref().clone()),
-        (Some(g), Some(_)) => return Err(t.at(g.span(), f("guest"), "give either `guest` or `app_id`, not both")),
-        (Some(g), None) => return Err(t.at(g.span(), f("guest"), "must not be empty")),
-        (None, Some(a)) => return Err(t.at(a.span(), f("app_id"), "must not be empty")),
-        (None, None) => {
+    let key = match (&r.guest, &r.app_id, &r.ivi_id) {
+        (Some(g), None, None) if !g.get_ref().is_empty() => SourceKey::Guest(g.get_ref().clone()),
+        (None, Some(a), None) if !a.get_ref().is_empty() => SourceKey::AppId(a.get_ref().clone()),
+        (None, None, Some(n)) => match u32::try_from(*n.get_ref()) {
+            Ok(id) => SourceKey::IviId(id),
+            Err(_) => return Err(t.at(n.span(), f("ivi_id"), "expected a surface id from 0 to 4294967295")),
+        },
+        (Some(g), None, None) => return Err(t.at(g.span(), f("guest"), "must not be empty")),
+        (None, Some(a), None) => return Err(t.at(a.span(), f("app_id"), "must not be empty")),
+        (None, None, None) => {
             return Err(t.at(
                 s.span(),
                 f("guest"),
-                "a source needs `guest = \"domain/connector\"` or `app_id = \"...\"`",
+                "a source needs `guest = \"domain/connector\"`, `app_id = \"...\"` or `ivi_id = N`",
             ))
         }
+        _ => return Err(t.at(s.span(), f("guest"), "give one of `guest`, `app_id` or `ivi_id`, not several")),
+    };
+    let client_uid = match (&r.client_uid, &key) {
+        (None, _) => None,
+        (Some(u), SourceKey::Guest(_)) => {
+            return Err(t.at(u.span(), f("client_uid"), "only a Wayland source (`app_id` or `ivi_id`) is taken by a client"))
+        }
+        (Some(u), _) => Some(u32::try_from(*u.get_ref()).map_err(|_| t.at(u.span(), f("client_uid"), "expected a user id from 0 to 4294967295"))?),
     };
     for o in &all[..i] {
         let o = o.get_ref();
         let same = match &key {
             SourceKey::Guest(g) => o.guest.as_ref().is_some_and(|x| x.get_ref() == g).then_some("guest"),
             SourceKey::AppId(a) => o.app_id.as_ref().is_some_and(|x| x.get_ref() == a).then_some("app_id"),
+            SourceKey::IviId(n) => o.ivi_id.as_ref().is_some_and(|x| *x.get_ref() == *n as i64).then_some("ivi_id"),
         };
         if let Some(k) = same {
-            let span = if k == "guest" { r.guest.as_ref() } else { r.app_id.as_ref() }
-                .map(Spanned::span)
-                .unwrap_or(s.span());
+            let span = match k {
+                "guest" => r.guest.as_ref().map(Spanned::span),
+                "app_id" => r.app_id.as_ref().map(Spanned::span),
+                _ => r.ivi_id.as_ref().map(Spanned::span),
+            }
+            .unwrap_or(s.span());
             return Err(t.at(
                 span,
                 f(k),
@@ -511,6 +643,13 @@ fn source(
         // A Wayland client names its own app id: anyone could claim the
         // cluster's slot. Safety roles belong to guests, whose source names
         // the backend derives from the system description.
+        if let Some(n) = &r.ivi_id {
+            return Err(t.at(
+                n.span(),
+                f("ivi_id"),
+                "a cluster or telltale source must be a guest's (`guest = \"domain/connector\"`): a Wayland client chooses its own ivi id",
+            ));
+        }
         if let Some(a) = &r.app_id {
             return Err(t.at(
                 a.span(),
@@ -548,6 +687,7 @@ fn source(
         frozen,
         fallback,
         label: r.label.clone().unwrap_or_else(|| format!("{}: NO SIGNAL", name.to_uppercase())),
+        client_uid,
     })
 }
 

@@ -14,6 +14,26 @@ pub struct RawLayout {
     #[serde(default)]
     pub source: Vec<Spanned<RawSource>>,
     pub input: Option<Spanned<RawInput>>,
+    #[serde(default)]
+    pub scene: Vec<Spanned<RawScene>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScene {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub sources: Vec<Spanned<RawSceneSource>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSceneSource {
+    pub name: Spanned<String>,
+    pub shown: Option<bool>,
+    pub rect: Option<Spanned<[i64; 4]>>,
+    pub opacity: Option<Spanned<f64>>,
+    pub fade_ms: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -34,6 +54,8 @@ pub struct RawSource {
     pub name: Spanned<String>,
     pub guest: Option<Spanned<String>>,
     pub app_id: Option<Spanned<String>>,
+    pub ivi_id: Option<Spanned<i64>>,
+    pub client_uid: Option<Spanned<i64>>,
     pub display: Spanned<String>,
     pub rect: Option<Spanned<[i64; 4]>>,
     #[serde(default)]

@@ -40,11 +40,21 @@ pub struct Harness {
 }
 
 impl Harness {
-    pub fn start(layout: &str) -> Harness {
+    /// A fresh directory for a harness's socket.
+    pub fn new_dir() -> PathBuf {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("cockpit-wl-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    pub fn start(layout: &str) -> Harness {
+        Harness::start_in(layout, Harness::new_dir(), cockpit_wayland::Options::default())
+    }
+
+    /// A harness listening at `dir`/wayland-0 with server `options`.
+    pub fn start_in(layout: &str, dir: PathBuf, options: cockpit_wayland::Options) -> Harness {
         let socket = dir.join("wayland-0");
         let layout = Layout::parse(layout, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"));
         let (tx, rx) = channel::<Cmd>();
@@ -52,7 +62,8 @@ impl Harness {
         let sock = socket.clone();
         let thread = std::thread::spawn(move || {
             let mut c = Compositor::new(layout);
-            let mut w = WaylandServer::bind(c.sources(), &sock).unwrap();
+            let mut w = WaylandServer::bind_with(c.sources(), &sock, options).unwrap();
+            let all: Vec<usize> = (0..c.layout().displays.len()).collect();
             ready_tx.send(()).unwrap();
             loop {
                 loop {
@@ -65,7 +76,7 @@ impl Harness {
                 w.dispatch().unwrap();
                 w.take_commits().unwrap();
                 c.render(Instant::now());
-                w.frame_presented().unwrap();
+                w.frame_presented(&all).unwrap();
                 std::thread::sleep(Duration::from_millis(2));
             }
         });
@@ -371,10 +382,22 @@ impl Dispatch<WlPointer, ()> for Seen {
 impl Dispatch<WlKeyboard, ()> for Seen {
     fn event(s: &mut Self, _: &WlKeyboard, e: wl_keyboard::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         match e {
-            wl_keyboard::Event::Keymap { format, .. } => {
+            wl_keyboard::Event::Keymap { format, fd, size } => {
                 let none = matches!(format, wayland_client::WEnum::Value(wl_keyboard::KeymapFormat::NoKeymap));
-                s.events.push(if none { "keymap none".into() } else { "keymap xkb".into() })
+                // An XKB keymap is text a client compiles: check it is one.
+                // (At offset 0, as a client's mmap sees it: the file
+                // position is shared by every client given the fd.)
+                let mut bytes = vec![0u8; size as usize];
+                let _ = File::from(fd).read_exact_at(&mut bytes, 0);
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let whole = text.contains("xkb_keycodes") && text.contains("xkb_symbols") && text.ends_with('\0');
+                s.events.push(match (none, whole) {
+                    (true, _) => "keymap none".into(),
+                    (false, true) => "keymap xkb".into(),
+                    (false, false) => format!("keymap unreadable ({} of {size} bytes)", text.len()),
+                })
             }
+            wl_keyboard::Event::Modifiers { mods_depressed, mods_locked, .. } => s.events.push(format!("mods {mods_depressed} {mods_locked}")),
             wl_keyboard::Event::Enter { .. } => s.events.push("kbd enter".into()),
             wl_keyboard::Event::Leave { .. } => s.events.push("kbd leave".into()),
             wl_keyboard::Event::Key { key, state, .. } => {
