@@ -33,6 +33,7 @@ const RED: u32 = 0xffff_0000;
 const GREEN: u32 = 0xff00_ff00;
 const BLUE: u32 = 0xff00_00ff;
 const WHITE: u32 = 0xffff_ffff;
+const YELLOW: u32 = 0xffff_ff00;
 
 impl Dispatch<WlSubcompositor, ()> for Seen {
     fn event(_: &mut Self, _: &WlSubcompositor, _: <WlSubcompositor as wayland_client::Proxy>::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {}
@@ -99,6 +100,18 @@ fn sub_surfaces_show_over_their_toplevel_and_follow_its_commits() {
         c.roundtrip().unwrap();
     }
     assert!(c.seen.frames_done >= 2, "the sub-surface's frame callback did not fire");
+
+    // A later synchronized commit of the mapped sub-surface waits too.
+    attach(&mut c, &child, 8, 8, YELLOW);
+    child.commit();
+    settle(&mut c);
+    assert_eq!(at(&h, 6, 6), GREEN, "a synchronized commit showed before its parent's");
+    parent.commit();
+    wait_colour(&h, &mut c, 6, 6, YELLOW, "the synchronized commit with the parent's");
+    attach(&mut c, &child, 8, 8, GREEN);
+    child.commit();
+    parent.commit();
+    wait_colour(&h, &mut c, 6, 6, GREEN, "the sub-surface green again");
 
     // A position takes effect with the parent's commit.
     sub.set_position(40, 20);
