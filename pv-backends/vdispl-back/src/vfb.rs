@@ -340,6 +340,8 @@ impl Device for VfbBackend {
             .add_output(ctx.fe_dom, &out)
             .map_err(|e| format!("sink: {e}"))?;
         let frame = self.conn.as_ref().map(|c| self.frame(c));
+        self.all_changed = false;
+        self.changed = None;
         self.sink
             .configure(ctx.fe_dom, 0, frame)
             .map_err(|e| format!("sink: {e}"))?;

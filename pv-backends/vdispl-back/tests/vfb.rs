@@ -278,11 +278,9 @@ fn update_rectangles_reach_the_sink_as_damage_clamped_and_gathered() {
         }
         seen.lock().unwrap().clone()
     };
-    // The first frame after connecting is all new.
-    fe.send(OutEvent::Update { x: 1, y: 1, width: 2, height: 2 });
-    assert_eq!(wait_for(1)[0], None, "the first frame is all new");
-    // After the rate limit: shown at once, with its rectangle.
-    std::thread::sleep(std::time::Duration::from_millis(350));
+    // The frame shown at connect is all new; an UPDATE then is shown at
+    // once, with its rectangle.
+    assert_eq!(wait_for(1)[0], None, "the connect's frame is all new");
     fe.send(OutEvent::Update { x: 5, y: 6, width: 10, height: 4 });
     assert_eq!(wait_for(2)[1], Some([5, 6, 10, 4]));
     // Two more within the rate limit: one frame with their bounding box;
