@@ -164,4 +164,24 @@ fn cockpit_ctl_hides_a_source_and_is_refused_the_cluster() {
     let (ok, out) = ctl(&["show", "ivi"]);
     assert!(ok, "{out}");
     assert_eq!(shot("shown").get(500, 10), 0xff1e_88e5);
+
+    // Scenes from the layout switch several sources at once.
+    let (ok, out) = ctl(&["scenes"]);
+    assert!(ok && out.contains("reverse normal"), "{out}");
+    let (ok, out) = ctl(&["scene", "reverse"]);
+    assert!(ok, "{out}");
+    assert_eq!(shot("reverse").get(500, 10), 0xff10_1018, "the reverse scene hides the IVI");
+    let (ok, out) = ctl(&["scene", "normal"]);
+    assert!(ok, "{out}");
+    assert_eq!(shot("normal").get(500, 10), 0xff1e_88e5);
+    let (ok, out) = ctl(&["scene", "parking"]);
+    assert!(!ok && out.contains("no scene"), "{out}");
+
+    // Idle connections filling every slot do not lock the HMI out: the
+    // one idle longest makes room.
+    let idle: Vec<_> = (0..4).map(|_| std::os::unix::net::UnixStream::connect(&sock).unwrap()).collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (ok, out) = ctl(&["list"]);
+    assert!(ok && out.contains("ivi shown"), "{out}");
+    drop(idle);
 }
