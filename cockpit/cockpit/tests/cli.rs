@@ -148,7 +148,11 @@ fn cockpit_ctl_hides_a_source_and_is_refused_the_cluster() {
 
     let (ok, out) = ctl(&["list"]);
     assert!(ok && out.contains("ivi shown") && out.contains("cluster shown"), "{out}");
-    assert_eq!(shot("before").get(500, 10), 0xff1e_88e5, "the simulated IVI's top bar");
+    // (The simulated IVI's first frame may come a moment after the socket.)
+    let t0 = std::time::Instant::now();
+    while shot("before").get(500, 10) != 0xff1e_88e5 {
+        assert!(t0.elapsed().as_secs() < 20, "the simulated IVI's top bar never showed");
+    }
 
     let (ok, out) = ctl(&["hide", "ivi"]);
     assert!(ok, "{out}");
@@ -179,7 +183,19 @@ fn cockpit_ctl_hides_a_source_and_is_refused_the_cluster() {
 
     // Idle connections filling every slot do not lock the HMI out: the
     // one idle longest makes room.
-    let idle: Vec<_> = (0..4).map(|_| std::os::unix::net::UnixStream::connect(&sock).unwrap()).collect();
+    // (Each is checked to hold a slot: one told "busy" is tried again.)
+    let mut idle = Vec::new();
+    let t0 = std::time::Instant::now();
+    while idle.len() < 4 {
+        assert!(t0.elapsed().as_secs() < 20, "could not fill the slots");
+        let s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 64];
+        if !matches!(std::io::Read::read(&mut &s, &mut b), Ok(n) if n > 0) {
+            idle.push(s);
+        }
+    }
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let (ok, out) = ctl(&["list"]);
     assert!(ok && out.contains("ivi shown"), "{out}");
