@@ -1,31 +1,36 @@
 //! `cockpit-wayland`: the cockpit compositor's Wayland server.
 //!
 //! Native clients (an HMI toolkit's app, a camera view, weston's demo
-//! clients) connect with `wl_compositor`, `wl_shm`, `xdg_shell` and
-//! `wl_seat`. A toplevel whose `app_id` the layout places becomes that
-//! source: its committed buffers are copied out of the client's pool into
+//! clients) connect with `wl_compositor`, `wl_shm`, `xdg_shell` or
+//! `ivi_application`, and `wl_seat`. A toplevel whose `app_id` the layout
+//! places (or a surface with the layout's `ivi_id`) becomes that source:
+//! its committed buffers are copied out of the client's pool into
 //! compositor memory (so a client truncating or rewriting its pool can never
 //! fault the compositor or tear a composition) and submitted with their
 //! damage; touches, pointer and keys routed to the source come back to the
 //! client through its seat. A client that lies about its buffers (a pool or
 //! buffer larger than the memory it passed) gets a protocol error, which
-//! disconnects that client only.
+//! disconnects that client only. A layout source may name the `client_uid`
+//! that alone may take it: a client chooses its app id and ivi id, the
+//! kernel says which user it runs as.
 //!
 //! Supported: `wl_compositor` 4, `wl_shm` 1 (XRGB8888, ARGB8888, XBGR8888,
 //! ABGR8888, RGB565), `wl_output` 4 (one per display: mode, refresh,
 //! physical size from the layout's `size_mm`, name; surfaces get `enter`
-//! and `leave`), `wl_seat` 5 with pointer, keyboard (no keymap: raw evdev
-//! codes) and touch, `xdg_wm_base` 2 (toplevels; popups are dismissed at
-//! once), `wp_viewporter` 1 (crop and destination size; input arrives in
-//! the destination's coordinates), `wp_presentation` 1 (presented or
-//! discarded per commit, on `CLOCK_MONOTONIC`), `wl_subcompositor` 1
-//! (sub-surfaces drawn over their toplevel, synchronized or not; see
-//! `subsurface`). Commits copy only their damage, into the picture the
-//! compositor let go of (two pictures per placed surface). Frame callbacks
-//! fire when the display a surface is on presented a frame, at that
-//! display's rate; a surface on no display (hidden, not placed) is not
-//! asked to draw. Not supported yet: buffer scale or transform other than
-//! 1/normal, dmabuf, XKB keymaps, `ivi_application`.
+//! and `leave`), `wl_seat` 5 with pointer, keyboard (an XKB keymap and
+//! modifiers with the `xkb` feature, else raw evdev codes; see `keymap`)
+//! and touch, `xdg_wm_base` 2 (toplevels; popups are dismissed at
+//! once; not offered with [`Options::xdg_shell`] off, as under weston's
+//! ivi-shell), `ivi_application` 1 (see `ivi`), `wp_viewporter` 1 (crop
+//! and destination size; input arrives in the destination's coordinates),
+//! `wp_presentation` 1 (presented or discarded per commit, on
+//! `CLOCK_MONOTONIC`), `wl_subcompositor` 1 (sub-surfaces drawn over their
+//! toplevel, synchronized or not; see `subsurface`). Commits copy only
+//! their damage, into the picture the compositor let go of (two pictures
+//! per placed surface). Frame callbacks fire when the display a surface is
+//! on presented a frame, at that display's rate; a surface on no display
+//! (hidden, not placed) is not asked to draw. Not supported yet: buffer
+//! scale or transform other than 1/normal, `zwp_linux_dmabuf_v1`.
 #![forbid(unsafe_code)]
 
 mod ivi;
