@@ -483,3 +483,74 @@ fn presentation_feedback_waiting_per_surface_is_bounded() {
     let presented = c.seen.presentation.iter().filter(|l| l.contains("presented")).count();
     assert!((1..=64).contains(&presented), "{presented} presented");
 }
+
+/// Frame callbacks come from the display a surface is on: a display that
+/// presents no frame asks its clients for none, and a surface the HMI hid
+/// is not asked to draw until it is shown again.
+#[test]
+fn frame_callbacks_follow_the_display_a_surface_is_on() {
+    const TWO: &str = r##"
+[[display]]
+name = "a"
+mode = "32x32"
+
+[[display]]
+name = "b"
+mode = "32x32@30"
+
+[[source]]
+name = "on-a"
+app_id = "org.example.a"
+display = "a"
+rect = [0, 0, 32, 32]
+
+[[source]]
+name = "on-b"
+app_id = "org.example.b"
+display = "b"
+rect = [0, 0, 32, 32]
+"##;
+    let h = Harness::start(TWO);
+    let mut a = TestClient::connect(&h.socket);
+    let mut b = TestClient::connect(&h.socket);
+    let (sa, _ta) = a.toplevel("org.example.a");
+    let (sb, _tb) = b.toplevel("org.example.b");
+    a.show(&sa, 32, 32, &vec![0xff_ff0000; 32 * 32]).unwrap();
+    b.show(&sb, 32, 32, &vec![0xff_00ff00; 32 * 32]).unwrap();
+    let wait_done = |c: &mut TestClient, n: u32, what: &str| {
+        let t0 = std::time::Instant::now();
+        while c.seen.frames_done < n {
+            assert!(t0.elapsed().as_secs() < 5, "no frame callback {what}");
+            c.roundtrip().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    wait_done(&mut a, 1, "for a");
+    wait_done(&mut b, 1, "for b");
+
+    // Only display "a" presents: b's next frame callback waits.
+    *h.presenting.lock().unwrap() = Some(vec![0]);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    a.show(&sa, 32, 32, &vec![0xff_ff0000; 32 * 32]).unwrap();
+    b.show(&sb, 32, 32, &vec![0xff_00ff00; 32 * 32]).unwrap();
+    wait_done(&mut a, 2, "for a while a presents");
+    for _ in 0..20 {
+        b.roundtrip().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(b.seen.frames_done, 1, "b was asked to draw though its display presented nothing");
+    *h.presenting.lock().unwrap() = None;
+    wait_done(&mut b, 2, "for b once its display presents");
+
+    // Hidden by the HMI: not asked to draw until shown.
+    h.with(|c, _| c.set_shown("on-a", false)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    a.show(&sa, 32, 32, &vec![0xff_ff0000; 32 * 32]).unwrap();
+    for _ in 0..20 {
+        a.roundtrip().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(a.seen.frames_done, 2, "a hidden surface was asked to draw");
+    h.with(|c, _| c.set_shown("on-a", true)).unwrap();
+    wait_done(&mut a, 3, "for a once shown again");
+}

@@ -7,6 +7,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,8 @@ type Cmd = Box<dyn FnOnce(&mut Compositor, &mut WaylandServer) + Send>;
 
 /// The compositor loop (dispatch, render, frame done) on its own thread.
 pub struct Harness {
+    /// Which displays present each frame (`None`: all of them).
+    pub presenting: Arc<Mutex<Option<Vec<usize>>>>,
     tx: Option<Sender<Cmd>>,
     thread: Option<JoinHandle<()>>,
     pub dir: PathBuf,
@@ -60,10 +63,13 @@ impl Harness {
         let (tx, rx) = channel::<Cmd>();
         let (ready_tx, ready_rx) = channel();
         let sock = socket.clone();
+        let presenting: Arc<Mutex<Option<Vec<usize>>>> = Arc::default();
+        let presenting_in = presenting.clone();
         let thread = std::thread::spawn(move || {
             let mut c = Compositor::new(layout);
             let mut w = WaylandServer::bind_with(c.sources(), &sock, options).unwrap();
             let all: Vec<usize> = (0..c.layout().displays.len()).collect();
+            let presenting = presenting_in.clone();
             ready_tx.send(()).unwrap();
             loop {
                 loop {
@@ -76,12 +82,16 @@ impl Harness {
                 w.dispatch().unwrap();
                 w.take_commits().unwrap();
                 c.render(Instant::now());
-                w.frame_presented(&all).unwrap();
+                // The displays that present this frame (all, unless a test
+                // holds some back).
+                let shown = presenting.lock().unwrap().clone().unwrap_or_else(|| all.clone());
+                w.frame_presented(&shown).unwrap();
                 std::thread::sleep(Duration::from_millis(2));
             }
         });
         ready_rx.recv().unwrap();
         Harness {
+            presenting,
             tx: Some(tx),
             thread: Some(thread),
             dir,
