@@ -79,6 +79,11 @@ impl Canvas {
             self.pixels[s..s + r.w as usize].copy_from_slice(&other.pixels[s..s + r.w as usize]);
         }
     }
+    /// All of the canvas as a band of rows to draw into.
+    pub fn band(&mut self) -> Band<'_> {
+        Band { pixels: &mut self.pixels, width: self.width, y0: 0, height: self.height }
+    }
+
     /// The canvas as an XRGB8888 frame, without copying its pixels.
     pub fn into_frame(self) -> crate::Frame {
         let (w, h) = (self.width, self.height);
@@ -102,5 +107,63 @@ impl Canvas {
 impl std::fmt::Debug for Canvas {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Canvas({}x{})", self.width, self.height)
+    }
+}
+
+/// Rows `y0..y0 + height` of a canvas, to draw into: what a composition
+/// writes through, so that disjoint bands of one canvas can be composed on
+/// several threads at once ([`Band::split_at`]). Coordinates are the
+/// canvas's own.
+pub struct Band<'a> {
+    pixels: &'a mut [u32],
+    width: u32,
+    y0: i32,
+    height: u32,
+}
+
+impl<'a> Band<'a> {
+    /// The canvas's width.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// The rows it holds, as a rectangle in canvas coordinates.
+    pub fn bounds(&self) -> Rect {
+        Rect::new(0, self.y0, self.width as i32, self.height as i32)
+    }
+
+    /// Row `y` (canvas coordinates, inside the band), columns `x0..x1`.
+    pub fn span_mut(&mut self, y: i32, x0: i32, x1: i32) -> &mut [u32] {
+        let base = (y - self.y0) as usize * self.width as usize;
+        &mut self.pixels[base + x0 as usize..base + x1 as usize]
+    }
+
+    /// The pixels from (x, y) to the band's end, rows `width` apart.
+    pub fn from_mut(&mut self, x: i32, y: i32) -> &mut [u32] {
+        let at = (y - self.y0) as usize * self.width as usize + x as usize;
+        &mut self.pixels[at..]
+    }
+
+    /// All of its pixels, its first row first, and its first row's `y`.
+    pub fn pixels_mut(&mut self) -> (&mut [u32], i32) {
+        (self.pixels, self.y0)
+    }
+
+    /// Fills `r` (clipped to the band) with `0xRRGGBB`.
+    pub fn fill(&mut self, r: &Rect, rgb: u32) {
+        let r = r.intersect(&self.bounds());
+        for y in r.y..r.bottom() {
+            self.span_mut(y, r.x, r.right()).fill(rgb | 0xff00_0000);
+        }
+    }
+
+    /// Rows before canvas row `y` and rows from it (`y` clamped into the band).
+    pub fn split_at(self, y: i32) -> (Band<'a>, Band<'a>) {
+        let k = (y - self.y0).clamp(0, self.height as i32) as u32;
+        let (a, b) = self.pixels.split_at_mut(k as usize * self.width as usize);
+        (
+            Band { pixels: a, width: self.width, y0: self.y0, height: k },
+            Band { pixels: b, width: self.width, y0: self.y0 + k as i32, height: self.height - k },
+        )
     }
 }

@@ -4,7 +4,7 @@
 
 use cockpit_kernels::{Columns, Kernels, Taps, Turn, OPAQUE};
 
-use crate::canvas::Canvas;
+use crate::canvas::Band;
 use crate::format::{premultiply, scale_pixel, PixelFormat};
 use crate::frame::{Frame, Rows};
 use crate::geom::{Filter, Placement, Rect, Rotation};
@@ -78,7 +78,7 @@ impl<'a> Src<'a> {
 }
 
 /// Draws `layer` into `canvas` within `clip`; returns the pixels written.
-pub(crate) fn draw(canvas: &mut Canvas, clip: &Rect, layer: &Layer<'_>, scratch: &mut Scratch) -> u64 {
+pub(crate) fn draw(canvas: &mut Band<'_>, clip: &Rect, layer: &Layer<'_>, scratch: &mut Scratch) -> u64 {
     let area = clip.intersect(&layer.placement.clip).intersect(&canvas.bounds());
     // A frame whose memory was revoked under us is skipped, not read.
     if area.is_empty() || layer.opacity == 0 {
@@ -149,7 +149,7 @@ fn is_plain(layer: &Layer<'_>) -> bool {
 }
 
 /// 1:1, unrotated: each display row is part of one buffer row.
-fn draw_one_to_one(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, src: Src<'_>, or: u32) {
+fn draw_one_to_one(canvas: &mut Band<'_>, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, src: Src<'_>, or: u32) {
     let p = layer.placement;
     let (sx0, n) = ((area.x - p.image.x) as usize, area.w as usize);
     for y in area.y..area.bottom() {
@@ -162,7 +162,7 @@ fn draw_one_to_one(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut 
 /// Nearest neighbour, unrotated or half-turned: a column table per draw and
 /// one buffer row per display row. Positions are computed exactly as input
 /// routing computes them, so a touch reports the very pixel drawn under it.
-fn draw_nearest(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, src: Src<'_>, or: u32) {
+fn draw_nearest(canvas: &mut Band<'_>, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, src: Src<'_>, or: u32) {
     let p = layer.placement;
     let t = p.transform();
     let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
@@ -188,7 +188,7 @@ fn draw_nearest(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Scr
 
 /// Bilinear, unrotated: every needed buffer row is filtered horizontally
 /// once (the two newest are kept), then each display row blends two of them.
-fn draw_bilinear(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, src: Src<'_>, or: u32) {
+fn draw_bilinear(canvas: &mut Band<'_>, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, src: Src<'_>, or: u32) {
     let p = layer.placement;
     let t = p.transform();
     let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
@@ -267,7 +267,7 @@ const GATHER_STRIP: i32 = 64;
 /// Nearest neighbour at a quarter turn, from 32-bit words in memory: a
 /// display row of a strip reads one buffer column across the strip's buffer
 /// rows, which is a gather with the rows' starts as its table.
-fn draw_turned_nearest(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, (w, off, stride): (&[u32], usize, usize), or: u32) {
+fn draw_turned_nearest(canvas: &mut Band<'_>, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, (w, off, stride): (&[u32], usize, usize), or: u32) {
     let p = layer.placement;
     let t = p.transform();
     let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
@@ -317,7 +317,7 @@ const TURN_TILE: i32 = 16;
 
 /// An unscaled quarter turn as a transposition, tile by tile; false (and
 /// nothing drawn) when the placement is not one.
-fn turn_unscaled(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, (w, off, stride): (&[u32], usize, usize), k: &Kernels) -> bool {
+fn turn_unscaled(canvas: &mut Band<'_>, area: &Rect, layer: &Layer<'_>, (w, off, stride): (&[u32], usize, usize), k: &Kernels) -> bool {
     let p = layer.placement;
     if p.image.w != p.buffer_h || p.image.h != p.buffer_w {
         return false;
@@ -343,8 +343,7 @@ fn turn_unscaled(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, (w, off, s
         let Some(turn) = usize::try_from(start).ok().and_then(|s| Turn::new(s, di, dj, (x1 - x0) as usize, area.h as usize, w.len())) else {
             return false;
         };
-        let at = area.y as usize * cw + x0 as usize;
-        k.turn(&mut canvas.pixels_mut()[at..], cw, w, &turn, OPAQUE);
+        k.turn(canvas.from_mut(x0, area.y), cw, w, &turn, OPAQUE);
         x0 = x1;
     }
     true
@@ -362,7 +361,7 @@ fn fixed(v: f64) -> i64 {
 const STRIP: i32 = 64;
 
 /// Quarter turns. `fetch(y, x)` reads buffer pixel (x, y) as premultiplied ARGB.
-fn draw_turned<F>(canvas: &mut Canvas, area: &Rect, layer: &Layer<'_>, filter: Filter, s: &mut Scratch, fetch: F)
+fn draw_turned<F>(canvas: &mut Band<'_>, area: &Rect, layer: &Layer<'_>, filter: Filter, s: &mut Scratch, fetch: F)
 where
     F: Fn(usize, usize) -> u32 + Copy,
 {
@@ -482,6 +481,7 @@ fn finish_line(dst: &mut [u32], layer: &Layer<'_>, line: &mut [u32], or: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canvas::Canvas;
     use crate::geom::Scaling;
 
     fn run(frame: &Frame, dest: Rect, rot: Rotation, scaling: Scaling, filter: Filter, opacity: u8) -> Canvas {
@@ -496,7 +496,7 @@ mod tests {
             straight_alpha: false,
         };
         let all = c.bounds();
-        draw(&mut c, &all, &layer, &mut Scratch::default());
+        draw(&mut c.band(), &all, &layer, &mut Scratch::default());
         c
     }
 

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::canvas::Canvas;
+use crate::canvas::{Band, Canvas};
 use crate::compose::{self, Scratch};
 
 mod hmi;
@@ -133,6 +133,9 @@ pub struct Compositor {
     order: Vec<usize>,
     displays: Vec<DisplayState>,
     scratch: Scratch,
+    /// Bands composed at once ([`Compositor::set_bands`]) and their scratch.
+    bands: usize,
+    band_scratch: Vec<Scratch>,
     /// The visible sources of the display being composed, bottom first.
     on_display: Vec<usize>,
     started: Option<Instant>,
@@ -204,6 +207,8 @@ impl Compositor {
             order,
             displays,
             scratch: Scratch::default(),
+            bands: 1,
+            band_scratch: Vec::new(),
             on_display: Vec::new(),
             started: None,
             router,
@@ -501,18 +506,48 @@ impl Compositor {
         on_display.clear();
         on_display.extend(self.order.iter().copied().filter(|&i| self.layout.sources[i].display == d && self.visible(i)));
         let first = on_display.iter().rposition(|&i| self.covers_opaquely(i, r));
-        let bg = self.layout.displays[d].background;
+        let layers = &on_display[first.unwrap_or(0)..];
+        let fill = first.is_none().then_some(self.layout.displays[d].background);
+        let (sources, states) = (&self.layout.sources, &self.layers);
         let canvas = &mut self.displays[d].canvas;
-        let mut pixels = 0;
-        if first.is_none() {
-            canvas.fill(r, bg);
-            pixels += r.intersect(&canvas.bounds()).area() as u64;
-        }
-        for &i in &on_display[first.unwrap_or(0)..] {
-            pixels += draw_source(canvas, r, &self.layout.sources[i], &self.layers[i], &mut self.scratch);
-        }
+        let r = r.intersect(&canvas.bounds());
+        let bands = self.bands.max(1).min(r.h.max(1) as usize);
+        let pixels = if bands == 1 || r.area() < MIN_BAND_AREA * bands as i64 {
+            compose_band(&mut canvas.band(), &r, fill, layers, sources, states, &mut self.scratch)
+        } else {
+            // Horizontal bands of `r` on threads of their own, each
+            // writing only its own rows of the canvas.
+            if self.band_scratch.len() < bands {
+                self.band_scratch.resize_with(bands, Scratch::default);
+            }
+            let mut rest = canvas.band();
+            let mut parts = Vec::with_capacity(bands);
+            for k in 0..bands as i32 {
+                let y1 = r.y + (r.h as i64 * (k as i64 + 1) / bands as i64) as i32;
+                let (part, more) = rest.split_at(y1);
+                parts.push(part);
+                rest = more;
+            }
+            std::thread::scope(|scope| {
+                let jobs: Vec<_> = parts
+                    .into_iter()
+                    .zip(self.band_scratch.iter_mut())
+                    .map(|(mut part, scratch)| {
+                        let clip = r.intersect(&part.bounds());
+                        scope.spawn(move || compose_band(&mut part, &clip, fill, layers, sources, states, scratch))
+                    })
+                    .collect();
+                jobs.into_iter().map(|j| j.join().unwrap_or(0)).sum()
+            })
+        };
         self.on_display = on_display;
         pixels
+    }
+
+    /// Composes with `n` horizontal bands on as many threads (1: on the
+    /// caller's thread only, the default). Small damage stays on one.
+    pub fn set_bands(&mut self, n: usize) {
+        self.bands = n.clamp(1, 16);
     }
 
     /// Whether source `i` paints every pixel of `r` opaquely (a live frame
@@ -652,12 +687,29 @@ impl LayerState {
     }
 }
 
+/// Fewest pixels per band worth a thread of its own.
+const MIN_BAND_AREA: i64 = 64 * 1024;
+
+/// Composes `clip` of a band: the background (`fill`), then `layers`
+/// (source indices, bottom first).
+fn compose_band(band: &mut Band<'_>, clip: &Rect, fill: Option<u32>, layers: &[usize], sources: &[SourceConfig], states: &[LayerState], scratch: &mut Scratch) -> u64 {
+    let mut pixels = 0;
+    if let Some(bg) = fill {
+        band.fill(clip, bg);
+        pixels += clip.intersect(&band.bounds()).area() as u64;
+    }
+    for &i in layers {
+        pixels += draw_source(band, clip, &sources[i], &states[i], scratch);
+    }
+    pixels
+}
+
 /// Draws one source (or its fallback) into `canvas` within `clip`.
-fn draw_source(canvas: &mut Canvas, clip: &Rect, cfg: &SourceConfig, layer: &LayerState, scratch: &mut Scratch) -> u64 {
+fn draw_source(canvas: &mut Band<'_>, clip: &Rect, cfg: &SourceConfig, layer: &LayerState, scratch: &mut Scratch) -> u64 {
     let bounds = canvas.bounds();
     let dest = cfg.rect.intersect(&bounds);
     let straight_alpha = cfg.alpha == AlphaMode::Straight;
-    let draw_frame = |canvas: &mut Canvas, scratch: &mut Scratch, frame: &Frame, p: &Placement, filter: Filter, dim: u8, straight: bool| {
+    let draw_frame = |canvas: &mut Band<'_>, scratch: &mut Scratch, frame: &Frame, p: &Placement, filter: Filter, dim: u8, straight: bool| {
         let l = compose::Layer {
             frame,
             placement: p,
@@ -681,7 +733,7 @@ fn draw_source(canvas: &mut Canvas, clip: &Rect, cfg: &SourceConfig, layer: &Lay
         canvas.fill(&dest.intersect(clip), 0x000000);
         n += dest.intersect(clip).area() as u64;
     }
-    let draw_subs = |canvas: &mut Canvas, scratch: &mut Scratch, dim: u8| {
+    let draw_subs = |canvas: &mut Band<'_>, scratch: &mut Scratch, dim: u8| {
         let mut n = 0;
         for (f, p) in &layer.subs {
             if p.clip.overlaps(clip) {
@@ -722,7 +774,7 @@ fn draw_source(canvas: &mut Canvas, clip: &Rect, cfg: &SourceConfig, layer: &Lay
                     n += dest.intersect(clip).area() as u64;
                 }
             }
-            font::draw_label(canvas, clip, &dest, &cfg.label, LABEL_RGB);
+            font::draw_label_in(canvas, clip, &dest, &cfg.label, LABEL_RGB);
             n
         }
     }
@@ -754,7 +806,7 @@ impl Composer {
             dim: 255,
             straight_alpha: false,
         };
-        compose::draw(canvas, clip, &l, &mut self.scratch)
+        compose::draw(&mut canvas.band(), clip, &l, &mut self.scratch)
     }
 }
 

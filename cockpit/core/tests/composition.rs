@@ -395,3 +395,77 @@ fn a_flipped_picture_is_damaged_only_where_it_changed() {
     // Another size cannot be compared: all of it is new.
     assert!(Frame::solid(8, 8, PixelFormat::Xrgb8888, A).changes_from(&old).is_none());
 }
+
+/// Composing in horizontal bands on several threads gives the picture one
+/// thread gives, pixel for pixel: scaled, turned and translucent sources,
+/// sub-pictures, and a stale source's label crossing the bands' edges.
+#[test]
+fn bands_on_several_threads_compose_the_same_picture_as_one() {
+    let layout = r##"
+[[display]]
+name = "d"
+mode = "640x480"
+background = "#102030"
+
+[[source]]
+name = "scaled"
+guest = "g/0"
+display = "d"
+rect = [0, 0, 400, 300]
+scaling = "stretch"
+
+[[source]]
+name = "turned"
+guest = "g/1"
+display = "d"
+rect = [380, 40, 250, 420]
+rotation = 90
+scaling = "fit"
+
+[[source]]
+name = "glass"
+app_id = "glass"
+display = "d"
+rect = [100, 200, 300, 200]
+opacity = 0.7
+z = 2
+
+[[source]]
+name = "stale"
+guest = "g/2"
+display = "d"
+rect = [20, 330, 340, 140]
+watchdog_ms = 1
+"##;
+    let pattern = |w: u32, h: u32, k: u32| -> Vec<u32> {
+        (0..w * h).map(|i| 0xff00_0000 | (i.wrapping_mul(2654435761u32.wrapping_add(k)) >> 8)).collect()
+    };
+    let render = |bands: usize| {
+        let mut c = layout_compositor(layout);
+        c.set_bands(bands);
+        let src = c.sources();
+        let scaled = src.connect_by_name("scaled").unwrap();
+        scaled.submit_with_subs(
+            frame(173, 129, &pattern(173, 129, 1)),
+            vec![cockpit_core::SubPicture { frame: frame(31, 17, &pattern(31, 17, 2)), at: cockpit_core::Rect::new(60, 50, 40, 30) }],
+            None,
+        );
+        let turned = src.connect_by_name("turned").unwrap();
+        turned.submit(frame(300, 180, &pattern(300, 180, 3)));
+        let glass = src.connect_by_name("glass").unwrap();
+        let argb: Vec<u32> = pattern(150, 100, 4).iter().map(|p| p & 0x7f7f_7f7f).collect();
+        glass.submit(Frame::from_pixels(&argb, 150, 100, PixelFormat::Argb8888).unwrap());
+        let stale = src.connect_by_name("stale").unwrap();
+        stale.submit(frame(64, 32, &pattern(64, 32, 5)));
+        let t0 = Instant::now();
+        c.render(t0);
+        // The stale source's fallback (dimmed, with its label) from here on.
+        c.render(t0 + std::time::Duration::from_secs(1));
+        let _keep = (scaled, turned, glass, stale);
+        rows(&c.snapshot(0))
+    };
+    let one = render(1);
+    for bands in [2, 3, 4] {
+        assert!(render(bands) == one, "{bands} bands differ from one");
+    }
+}
