@@ -81,7 +81,7 @@ impl Canvas {
     }
     /// All of the canvas as a band of rows to draw into.
     pub fn band(&mut self) -> Band<'_> {
-        Band { pixels: &mut self.pixels, width: self.width, y0: 0, height: self.height }
+        Band { pixels: &mut self.pixels, width: self.width, y0: 0, height: self.height, canvas_height: self.height }
     }
 
     /// The canvas as an XRGB8888 frame, without copying its pixels.
@@ -119,12 +119,19 @@ pub struct Band<'a> {
     width: u32,
     y0: i32,
     height: u32,
+    canvas_height: u32,
 }
 
 impl<'a> Band<'a> {
     /// The canvas's width.
     pub fn width(&self) -> u32 {
         self.width
+    }
+
+    /// The whole canvas's rectangle (what layout rectangles are clipped
+    /// to; the band draws only its own rows of them).
+    pub fn canvas_bounds(&self) -> Rect {
+        Rect::new(0, 0, self.width as i32, self.canvas_height as i32)
     }
 
     /// The rows it holds, as a rectangle in canvas coordinates.
@@ -162,8 +169,8 @@ impl<'a> Band<'a> {
         let k = (y - self.y0).clamp(0, self.height as i32) as u32;
         let (a, b) = self.pixels.split_at_mut(k as usize * self.width as usize);
         (
-            Band { pixels: a, width: self.width, y0: self.y0, height: k },
-            Band { pixels: b, width: self.width, y0: self.y0 + k as i32, height: self.height - k },
+            Band { pixels: a, width: self.width, y0: self.y0, height: k, canvas_height: self.canvas_height },
+            Band { pixels: b, width: self.width, y0: self.y0 + k as i32, height: self.height - k, canvas_height: self.canvas_height },
         )
     }
 }

@@ -706,7 +706,9 @@ fn compose_band(band: &mut Band<'_>, clip: &Rect, fill: Option<u32>, layers: &[u
 
 /// Draws one source (or its fallback) into `canvas` within `clip`.
 fn draw_source(canvas: &mut Band<'_>, clip: &Rect, cfg: &SourceConfig, layer: &LayerState, scratch: &mut Scratch) -> u64 {
-    let bounds = canvas.bounds();
+    // The display's bounds, not the band's: a band draws its rows of the
+    // same places a whole canvas would.
+    let bounds = canvas.canvas_bounds();
     let dest = cfg.rect.intersect(&bounds);
     let straight_alpha = cfg.alpha == AlphaMode::Straight;
     let draw_frame = |canvas: &mut Band<'_>, scratch: &mut Scratch, frame: &Frame, p: &Placement, filter: Filter, dim: u8, straight: bool| {

@@ -434,8 +434,10 @@ z = 2
 name = "stale"
 guest = "g/2"
 display = "d"
-rect = [20, 330, 340, 140]
+rect = [0, 0, 640, 480]
+z = 5
 watchdog_ms = 1
+label = "STALE SOURCE LABEL"
 "##;
     let pattern = |w: u32, h: u32, k: u32| -> Vec<u32> {
         (0..w * h).map(|i| 0xff00_0000 | (i.wrapping_mul(2654435761u32.wrapping_add(k)) >> 8)).collect()
@@ -456,16 +458,23 @@ watchdog_ms = 1
         let argb: Vec<u32> = pattern(150, 100, 4).iter().map(|p| p & 0x7f7f_7f7f).collect();
         glass.submit(Frame::from_pixels(&argb, 150, 100, PixelFormat::Argb8888).unwrap());
         let stale = src.connect_by_name("stale").unwrap();
-        stale.submit(frame(64, 32, &pattern(64, 32, 5)));
+        let glassy: Vec<u32> = pattern(64, 32, 5).iter().map(|p| p & 0x3f3f_3f3f).collect();
+        stale.submit(Frame::from_pixels(&glassy, 64, 32, PixelFormat::Argb8888).unwrap());
         let t0 = Instant::now();
         c.render(t0);
-        // The stale source's fallback (dimmed, with its label) from here on.
+        let live = rows(&c.snapshot(0));
+        // The full-display source goes stale: its dimmed picture with its
+        // label across the middle, where the bands meet.
         c.render(t0 + std::time::Duration::from_secs(1));
         let _keep = (scaled, turned, glass, stale);
-        rows(&c.snapshot(0))
+        (live, rows(&c.snapshot(0)))
     };
     let one = render(1);
     for bands in [2, 3, 4] {
-        assert!(render(bands) == one, "{bands} bands differ from one");
+        let got = render(bands);
+        for (what, a, b) in [("live", &got.0, &one.0), ("stale", &got.1, &one.1)] {
+            let diff = (0..a.len()).flat_map(|y| (0..a[y].len()).map(move |x| (x, y))).find(|&(x, y)| a[y][x] != b[y][x]);
+            assert!(diff.is_none(), "{bands} bands: the {what} picture differs from one thread's first at {diff:?}: {:#x} vs {:#x}", diff.map_or(0, |(x, y)| a[y][x]), diff.map_or(0, |(x, y)| b[y][x]));
+        }
     }
 }
