@@ -304,7 +304,8 @@ fn main() {
         (j, t1, t2, s2, s3, m)
     };
     let (full_name, small_name) = ("full frame, both displays", "small damage (64x64 of the IVI)");
-    let frames = wanted(full_name) || wanted(small_name);
+    let mut band_line = None;
+    let frames = wanted(full_name) || wanted(small_name) || wanted("full frame, both displays, in bands");
     let mut full = px.filter(|_| frames).map(|p| whole(p));
     let (ours, theirs) = time_pair(
         if wanted(full_name) { budget } else { Duration::ZERO },
@@ -321,6 +322,36 @@ fn main() {
     });
     if wanted(full_name) {
         rows.push(Row { name: full_name, ours, theirs, diff });
+    }
+
+    // The same frame in horizontal bands, one thread per core; compared
+    // with pixman (one thread) and with our one-thread figure above.
+    let bands = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let band_name = "full frame, both displays, in bands";
+    let one_thread = ours;
+    if wanted(band_name) && bands > 1 {
+        comp.set_bands(bands);
+        let (ours, theirs) = time_pair(
+            budget,
+            || {
+                comp.damage_all();
+                comp.render(Instant::now());
+            },
+            full.as_mut().map(|f| || f.0.run()),
+        );
+        let diff = full.as_ref().map(|(j, t1, t2, ..)| {
+            let d = max_diff(&comp.snapshot(0), j.pixels(*t1)).max(max_diff(&comp.snapshot(1), j.pixels(*t2)));
+            assert!(d <= 1, "full frame in bands: differs from pixman by {d}");
+            (d, 1)
+        });
+        comp.set_bands(1);
+        band_line = Some(format!(
+            "bands: {bands} threads compose the full frame in {} ms, one thread in {} ms ({:.2}x)",
+            ms(ours).trim(),
+            ms(one_thread).trim(),
+            one_thread.as_secs_f64() / ours.as_secs_f64()
+        ));
+        rows.push(Row { name: band_name, ours, theirs, diff });
     }
 
     let damage = Rect::new(300, 300, 96, 96);
@@ -354,7 +385,7 @@ fn main() {
     }
 
     println!(
-        "cockpit composition, one thread, median ms per operation, alternating with pixman ({} ms budget per figure)",
+        "cockpit composition, one thread unless it says bands, median ms per operation, alternating with pixman ({} ms budget per figure)",
         budget.as_millis()
     );
     println!("{:<42} {:>8} {:>8} {:>10} {:>12}", "operation", "cockpit", "pixman", "throughput", "max diff");
@@ -365,6 +396,9 @@ fn main() {
         };
         let d = r.diff.map_or("-".into(), |(d, a)| format!("{d} (<= {a})"));
         println!("{:<42} {} {} {} {:>12}", r.name, ms(r.ours), t, ratio, d);
+    }
+    if let Some(l) = &band_line {
+        println!("{l}");
     }
     println!("(throughput = pixman's time / ours: 1.00x or more is at least pixman's throughput;");
     println!(" max diff = largest channel difference from pixman's result, checked against its bound)");

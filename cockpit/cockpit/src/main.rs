@@ -92,6 +92,10 @@ struct Common {
     /// Stop after this many seconds.
     #[arg(long)]
     seconds: Option<f64>,
+    /// Compose large damage in this many horizontal bands, one thread
+    /// each (1: on the compositor's thread only).
+    #[arg(long, default_value_t = 1)]
+    bands: usize,
     /// Frames per second for the headless and window outputs.
     #[arg(long, default_value_t = 60)]
     fps: u32,
@@ -178,6 +182,7 @@ fn start(layout: Layout, kind: OutputKind, c: &Common, sim: bool, socket: PathBu
         frames: c.frames,
         duration: c.seconds.map(Duration::from_secs_f64),
         fps: c.fps,
+        bands: c.bands,
         screenshot_dir: c.screenshot_dir.clone(),
         stats_every: c.stats,
         pv_backend: c.backend.as_deref().map(pv_backend).transpose()?,

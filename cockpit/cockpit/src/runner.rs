@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub duration: Option<Duration>,
     /// Frames per second when the platform does not pace itself.
     pub fps: u32,
+    /// Horizontal bands composed at once ([`Compositor::set_bands`]).
+    pub bands: usize,
     /// Where screenshots go: `<dir>/<display>.png` at exit, and whenever a
     /// file named `screenshot` appears in it (it is then removed).
     pub screenshot_dir: Option<PathBuf>,
@@ -58,6 +60,7 @@ impl Default for RunOptions {
             frames: None,
             duration: None,
             fps: 60,
+            bands: 1,
             screenshot_dir: None,
             stats_every: None,
             pv_backend: None,
@@ -75,6 +78,7 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
         false => Some(EvdevInput::open(&layout, &opts.touch, &opts.keyboards)?),
     };
     let mut comp = Compositor::new(layout);
+    comp.set_bands(opts.bands);
     for d in 0..comp.layout().displays.len() {
         comp.set_scanout_formats(d, &platform.scanout_formats(d));
     }

@@ -60,15 +60,19 @@ impl SourceStatus {
     }
 }
 
+/// Displays [`FrameStats`] reports on.
+pub const MAX_STATS_DISPLAYS: usize = 32;
+
 /// What one composition did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FrameStats {
     /// Pixels written into canvases (0 when nothing changed or all was scanned out).
     pub composed_pixels: u64,
-    /// Per display: whether its picture changed since the last frame.
-    pub changed: Vec<bool>,
+    /// Per display (the first [`MAX_STATS_DISPLAYS`]): whether its picture
+    /// changed since the last frame. Fixed storage: a frame allocates nothing.
+    pub changed: heapless::Vec<bool, MAX_STATS_DISPLAYS>,
     /// Per display: whether it is scanned out directly from a source's frame.
-    pub direct: Vec<bool>,
+    pub direct: heapless::Vec<bool, MAX_STATS_DISPLAYS>,
 }
 
 /// What an output should show for a display.
@@ -292,8 +296,8 @@ impl Compositor {
         let mut stats = FrameStats::default();
         for d in 0..self.displays.len() {
             let (changed, direct, pixels) = self.render_display(d);
-            stats.changed.push(changed);
-            stats.direct.push(direct);
+            let _ = stats.changed.push(changed);
+            let _ = stats.direct.push(direct);
             stats.composed_pixels += pixels;
         }
         stats
