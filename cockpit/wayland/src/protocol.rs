@@ -120,18 +120,10 @@ impl Dispatch<WlSurface, ()> for State {
 
     fn destroyed(state: &mut Self, _: ClientId, res: &WlSurface, _: &()) {
         // Dropping the surface drops its source handle: the source vanished.
-        let Some(mut s) = state.surfaces.remove(&res.id()) else { return };
         // Gone from its parent's tree (its own sub-surfaces are no longer
         // in any placed tree: their parent chain is broken).
-        if let Some(sub) = &s.sub {
-            if let Some(p) = state.surfaces.get_mut(&sub.parent) {
-                p.stack.retain(|i| *i != res.id());
-                if let Some(st) = p.stack_pending.as_mut() {
-                    st.retain(|i| *i != res.id());
-                }
-            }
-            crate::subsurface::mark_full(state, &sub.parent);
-        }
+        crate::subsurface::unmap(state, &res.id());
+        let Some(mut s) = state.surfaces.remove(&res.id()) else { return };
         crate::presentation::discard(&mut s.pending.feedback);
         crate::presentation::discard(&mut s.unread_feedback);
         let mut shown: Vec<_> = s.shown_feedback.drain(..).map(|(_, fb)| fb).collect();

@@ -225,6 +225,8 @@ pub(crate) struct State {
     pub outputs: Vec<(WlOutput, usize)>,
     /// Frames presented so far (`wp_presentation`'s sequence).
     pub presents: u64,
+    /// Sub-surfaces each client has (bounded: see `subsurface`).
+    pub subs_per_client: HashMap<ClientId, usize>,
 }
 
 /// `wl_output`s one client may bind that get enter and leave events (more
@@ -244,6 +246,7 @@ impl State {
             clients: Arc::default(),
             outputs: Vec::new(),
             presents: 0,
+            subs_per_client: HashMap::new(),
         }
     }
 

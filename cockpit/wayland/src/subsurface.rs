@@ -31,6 +31,10 @@ use crate::state::{Pending, State};
 /// Levels of sub-surfaces under a toplevel.
 pub(crate) const MAX_DEPTH: usize = 8;
 
+/// Sub-surfaces one client may have: every tree walk, stack copy and
+/// frame's sub-picture list stays small whatever a client creates.
+pub(crate) const MAX_PER_CLIENT: usize = 64;
+
 /// A surface's sub-surface role.
 pub(crate) struct Sub {
     pub resource: WlSubsurface,
@@ -77,6 +81,12 @@ impl Dispatch<WlSubcompositor, ()> for State {
             }
             at = p;
         }
+        let client = s.client.clone();
+        let count = state.subs_per_client.entry(client).or_default();
+        if *count >= MAX_PER_CLIENT {
+            return refuse(&format!("a client has at most {MAX_PER_CLIENT} sub-surfaces"));
+        }
+        *count += 1;
         if let Some(s) = state.surfaces.get_mut(&sid) {
             s.sub = Some(Sub { resource: sub, parent: pid.clone(), pos: (0, 0), pos_pending: None, sync: true, cached: None });
         }
@@ -151,16 +161,24 @@ impl Dispatch<WlSubsurface, ObjectId> for State {
 }
 
 /// Takes the sub-surface role off `id`: it leaves its parent's stack.
-fn unmap(state: &mut State, id: &ObjectId) {
-    let Some(sub) = state.surfaces.get_mut(id).and_then(|s| s.sub.take()) else { return };
+pub(crate) fn unmap(state: &mut State, id: &ObjectId) {
+    let Some(s) = state.surfaces.get_mut(id) else { return };
+    let Some(sub) = s.sub.take() else { return };
+    if let Some(n) = state.subs_per_client.get_mut(&s.client) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            state.subs_per_client.remove(&s.client);
+        }
+    }
     if let Some(mut c) = sub.cached {
         crate::presentation::discard(&mut c.feedback);
     }
+    // It leaves the stacking order in effect and the one pending.
     if let Some(p) = state.surfaces.get_mut(&sub.parent) {
-        let mut stack = p.stack_pending.take().unwrap_or_else(|| p.stack.clone());
-        stack.retain(|i| i != id);
-        p.stack = stack.clone();
-        p.stack_pending = None;
+        p.stack.retain(|i| i != id);
+        if let Some(st) = p.stack_pending.as_mut() {
+            st.retain(|i| i != id);
+        }
     }
     mark_full(state, &sub.parent);
 }

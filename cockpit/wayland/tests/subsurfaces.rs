@@ -169,3 +169,27 @@ fn a_sub_surface_cycle_is_a_protocol_error() {
     let err = c2.roundtrip().unwrap_err();
     assert!(err.contains("the surface itself"), "{err}");
 }
+
+#[test]
+fn a_client_has_a_bounded_number_of_sub_surfaces() {
+    let h = Harness::start(LAYOUT);
+    let mut c = TestClient::connect(&h.socket);
+    let subc: WlSubcompositor = c.globals.bind(&c.qh, 1..=1, ()).unwrap();
+    let parent = c.compositor.create_surface(&c.qh, ());
+    let mut keep = Vec::new();
+    for _ in 0..64 {
+        let s = c.compositor.create_surface(&c.qh, ());
+        keep.push((subc.get_subsurface(&s, &parent, &c.qh, ()), s));
+    }
+    c.roundtrip().expect("64 sub-surfaces are allowed");
+    // Giving one up makes room for one more, and no more than that.
+    let (sub, _) = keep.pop().unwrap();
+    sub.destroy();
+    let s = c.compositor.create_surface(&c.qh, ());
+    keep.push((subc.get_subsurface(&s, &parent, &c.qh, ()), s));
+    c.roundtrip().expect("a freed place is taken again");
+    let s = c.compositor.create_surface(&c.qh, ());
+    let _over = subc.get_subsurface(&s, &parent, &c.qh, ());
+    let err = c.roundtrip().unwrap_err();
+    assert!(err.contains("at most 64 sub-surfaces"), "{err}");
+}
