@@ -394,6 +394,13 @@ impl Compositor {
             layer.frames += 1;
         }
         layer.ever_connected |= connected;
+        if layer.hidden {
+            // A hidden source is not asked to draw (its Wayland client gets
+            // no frame callbacks): its watchdog waits until it is shown.
+            for t in [&mut layer.last_flip, &mut layer.last_change].into_iter().flatten() {
+                *t = now;
+            }
+        }
         let expired = |since: Instant| cfg.watchdog.is_some_and(|w| now.saturating_duration_since(since) > w);
         layer.status = if !connected && layer.ever_connected {
             SourceStatus::Vanished

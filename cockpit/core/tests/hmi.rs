@@ -152,3 +152,24 @@ fn a_scene_that_breaks_a_safety_rule_is_a_layout_error() {
         assert!(e.contains(message) && e.contains("l.toml:"), "{scene}: {e}");
     }
 }
+
+#[test]
+fn a_hidden_source_keeps_its_watchdog_from_expiring_until_shown() {
+    let layout = concat!("[[source]]\nname = \"app\"\napp_id = \"app\"\ndisplay = \"d\"\nrect = [0, 0, 4, 4]\nwatchdog_ms = 100\n");
+    let mut c = compositor(layout);
+    let h = c.sources().connect_by_name("app").unwrap();
+    h.submit(frame(4, 4, &[A; 16]));
+    let t0 = Instant::now();
+    c.render(t0);
+    c.set_shown("app", false).unwrap();
+    // Hidden for far longer than its watchdog, not drawing meanwhile.
+    for ms in [50, 500, 5000] {
+        c.render(t0 + Duration::from_millis(ms));
+    }
+    c.set_shown("app", true).unwrap();
+    c.render(t0 + Duration::from_millis(5010));
+    assert_eq!(c.status(cockpit_core::SourceId(0)), cockpit_core::SourceStatus::Live, "shown again: not stale at once");
+    assert_eq!(c.snapshot(0).get(1, 1), A, "its picture, not the fallback");
+    c.render(t0 + Duration::from_millis(5200));
+    assert_eq!(c.status(cockpit_core::SourceId(0)), cockpit_core::SourceStatus::Stale, "the watchdog runs again once shown");
+}

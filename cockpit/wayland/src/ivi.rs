@@ -47,7 +47,7 @@ impl Dispatch<IviApplication, ()> for State {
         if s.ivi.is_some() || s.sub.is_some() || s.xdg.is_some() || s.content.is_some() {
             return app.post_error(ivi_application::Error::Role, "the surface already has a role or a buffer");
         }
-        if state.surfaces.values().any(|o| o.ivi.as_ref().is_some_and(|(r, n)| *n == ivi_id && r.is_alive())) {
+        if state.ivi_ids.get(&ivi_id).is_some_and(|holder| state.surfaces.contains_key(holder)) {
             return app.post_error(ivi_application::Error::IviId, format!("ivi id {ivi_id} is held by another surface"));
         }
         let key = cockpit_core::SourceKey::IviId(ivi_id);
@@ -61,6 +61,7 @@ impl Dispatch<IviApplication, ()> for State {
         ivi.configure(w as i32, h as i32);
         if let Some(s) = state.surfaces.get_mut(&sid) {
             s.ivi = Some((ivi, ivi_id));
+            state.ivi_ids.insert(ivi_id, sid);
         }
     }
 }
@@ -79,7 +80,9 @@ impl Dispatch<IviSurface, ObjectId> for State {
 /// The surface gives its id up: it leaves its source.
 fn release(state: &mut State, res: &IviSurface, surface: &ObjectId) {
     let Some(s) = state.surfaces.get_mut(surface).filter(|s| s.ivi.as_ref().is_some_and(|(r, _)| r == res)) else { return };
-    s.ivi = None;
+    if let Some((_, n)) = s.ivi.take() {
+        state.ivi_ids.remove(&n);
+    }
     s.handle = None;
     s.content = None;
     s.spare = None;

@@ -124,6 +124,11 @@ impl Dispatch<WlSurface, ()> for State {
         // in any placed tree: their parent chain is broken).
         crate::subsurface::unmap(state, &res.id());
         let Some(mut s) = state.surfaces.remove(&res.id()) else { return };
+        if let Some((_, n)) = &s.ivi {
+            if state.ivi_ids.get(n) == Some(&res.id()) {
+                state.ivi_ids.remove(n);
+            }
+        }
         crate::presentation::discard(&mut s.pending.feedback);
         crate::presentation::discard(&mut s.unread_feedback);
         let mut shown: Vec<_> = s.shown_feedback.drain(..).map(|(_, fb)| fb).collect();
@@ -140,10 +145,12 @@ pub(crate) fn apply(state: &mut State, id: &ObjectId, mut pending: Pending) {
     let sources = state.sources.clone();
     let input = state.input.clone();
     // A sub-surface is kept at the size its placed toplevel allows.
+    // (Each way at most half the limit a toplevel has: see below.)
     let root_place = crate::subsurface::root_of(state, id)
         .filter(|r| r != id)
         .and_then(|r| state.surfaces.get(&r))
-        .and_then(|r| r.handle.as_ref().map(|h| h.preferred_size()));
+        .and_then(|r| r.handle.as_ref().map(|h| h.preferred_size()))
+        .map(|(w, h)| ((w / 2).max(1), (h / 2).max(1)));
     let Some(s) = state.surfaces.get_mut(id) else { return };
     let res = s.resource.clone();
     let res = &res;

@@ -227,6 +227,8 @@ pub(crate) struct State {
     pub presents: u64,
     /// Sub-surfaces each client has (bounded: see `subsurface`).
     pub subs_per_client: HashMap<ClientId, usize>,
+    /// The surface holding each ivi id.
+    pub ivi_ids: HashMap<u32, ObjectId>,
 }
 
 /// `wl_output`s one client may bind that get enter and leave events (more
@@ -247,6 +249,7 @@ impl State {
             outputs: Vec::new(),
             presents: 0,
             subs_per_client: HashMap::new(),
+            ivi_ids: HashMap::new(),
         }
     }
 
@@ -349,6 +352,12 @@ impl State {
             // picture anew, whatever the commits' damage says.
             let recrop = std::mem::take(&mut s.resubmit);
             let in_tree = trees.contains(id);
+            if s.sub.is_some() && !kept.contains(id) && s.content.is_some() {
+                // Its tree is not placed (any more): its pictures go.
+                s.content = None;
+                s.spare = None;
+                s.since_spare = None;
+            }
             let Some((buffer, damage)) = s.unread.take() else {
                 if recrop && s.sub.is_some() {
                     changed_subs.push((id.clone(), true));
@@ -416,7 +425,15 @@ impl State {
         }
         for root in trees {
             let Some(r) = self.surfaces.get(&root).filter(|r| r.tree_dirty) else { continue };
-            let scale = r.input_scale;
+            // The scale of the picture handed over now (`submit` records it
+            // only afterwards).
+            let scale = match &r.content {
+                Some(c) => {
+                    let (_, _, w, h) = r.viewport.crop(c.width, c.height).unwrap_or((0, 0, c.width, c.height));
+                    r.viewport.input_scale(w, h)
+                }
+                None => r.input_scale,
+            };
             let pics = crate::subsurface::pictures(self, &root, scale);
             let mut tree = self.surfaces.get_mut(&root).and_then(|r| {
                 r.tree_dirty = false;

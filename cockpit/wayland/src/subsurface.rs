@@ -10,13 +10,14 @@
 //! commits until their parent commits; desynchronized ones show each
 //! commit at once.
 //!
-//! Bounded per tree: at most [`MAX_DEPTH`] levels and
-//! [`cockpit_core::MAX_SUB_PICTURES`] sub-surfaces shown. A sub-surface's
-//! buffer is copied in only while its tree is placed, and only up to twice
-//! the place its toplevel gets, as for toplevels.
+//! Bounded: at most [`MAX_DEPTH`] levels and [`MAX_PER_CLIENT`]
+//! sub-surfaces per client (all of them can be shown). A sub-surface's
+//! buffer is copied in only while its tree is placed, and only up to the
+//! size of the place its toplevel gets.
 //!
-//! Not supported yet: sub-surfaces stacked below their toplevel's own
-//! picture are not shown; input goes to the toplevel's surface.
+//! Not supported yet: sub-surfaces stacked below their parent's own
+//! picture are not drawn (the compositor draws sub-pictures over their
+//! surface only); input goes to the toplevel's surface.
 
 use cockpit_core::{Rect, SubPicture};
 use wayland_server::backend::{ClientId, ObjectId};
@@ -31,9 +32,12 @@ use crate::state::{Pending, State};
 /// Levels of sub-surfaces under a toplevel.
 pub(crate) const MAX_DEPTH: usize = 8;
 
+/// Largest coordinate or size of a sub-picture, in root picture pixels.
+const LIMIT: i32 = 1 << 24;
+
 /// Sub-surfaces one client may have: every tree walk, stack copy and
 /// frame's sub-picture list stays small whatever a client creates.
-pub(crate) const MAX_PER_CLIENT: usize = 64;
+pub(crate) const MAX_PER_CLIENT: usize = cockpit_core::MAX_SUB_PICTURES;
 
 /// A surface's sub-surface role.
 pub(crate) struct Sub {
@@ -46,6 +50,11 @@ pub(crate) struct Sub {
     pub sync: bool,
     /// Committed in synchronized mode: applied with the parent's commit.
     pub cached: Option<Pending>,
+    /// Stacked below its parent's own picture (`place_below(parent)`, or
+    /// below a sibling that is): not drawn, as the compositor draws
+    /// sub-pictures over their surface only. Applied with the stack.
+    pub below: bool,
+    pub below_pending: Option<bool>,
 }
 
 impl GlobalDispatch<WlSubcompositor, ()> for State {
@@ -69,7 +78,9 @@ impl Dispatch<WlSubcompositor, ()> for State {
         }
         // The parent must not lie under the surface (no cycle), and the
         // tree stays shallow.
-        let mut depth = 1;
+        // Levels: the surface's own sub-surfaces, itself, its new parent's
+        // ancestors (the walk stops once too deep, so it is short).
+        let mut depth = 1 + height(state, &sid, 0);
         let mut at = pid.clone();
         while let Some(p) = state.surfaces.get(&at).and_then(|s| s.sub.as_ref()).map(|s| s.parent.clone()) {
             if p == sid {
@@ -77,9 +88,12 @@ impl Dispatch<WlSubcompositor, ()> for State {
             }
             depth += 1;
             if depth >= MAX_DEPTH {
-                return refuse("sub-surfaces nest too deep");
+                break;
             }
             at = p;
+        }
+        if depth >= MAX_DEPTH {
+            return refuse("sub-surfaces nest too deep");
         }
         let client = s.client.clone();
         let count = state.subs_per_client.entry(client).or_default();
@@ -88,7 +102,7 @@ impl Dispatch<WlSubcompositor, ()> for State {
         }
         *count += 1;
         if let Some(s) = state.surfaces.get_mut(&sid) {
-            s.sub = Some(Sub { resource: sub, parent: pid.clone(), pos: (0, 0), pos_pending: None, sync: true, cached: None });
+            s.sub = Some(Sub { resource: sub, parent: pid.clone(), pos: (0, 0), pos_pending: None, sync: true, cached: None, below: false, below_pending: None });
         }
         // A new sub-surface goes on top of its siblings, from the parent's next commit.
         if let Some(p) = state.surfaces.get_mut(&pid) {
@@ -118,10 +132,18 @@ impl Dispatch<WlSubsurface, ObjectId> for State {
                     res.post_error(wl_subsurface::Error::BadSurface, "the reference surface is neither a sibling nor the parent");
                     return;
                 }
+                // Below the parent, or next to a sibling that is: below it.
+                let sib_below = state.surfaces.get(&sib).and_then(|s| s.sub.as_ref()).map(|s| s.below_pending.unwrap_or(s.below));
+                let below = match sib_below {
+                    None => !above,
+                    Some(b) => b,
+                };
+                if let Some(sub) = state.surfaces.get_mut(surface).and_then(|s| s.sub.as_mut()) {
+                    sub.below_pending = Some(below);
+                }
                 let Some(p) = state.surfaces.get_mut(&parent) else { return };
                 let mut stack = p.stack_pending.take().unwrap_or_else(|| p.stack.clone());
                 stack.retain(|i| i != surface);
-                // The parent's own picture sits at its implicit place, the bottom.
                 let at = stack.iter().position(|i| *i == sib).map(|i| i + above as usize).unwrap_or(0);
                 stack.insert(at.min(stack.len()), surface.clone());
                 p.stack_pending = Some(stack);
@@ -160,6 +182,22 @@ impl Dispatch<WlSubsurface, ObjectId> for State {
     }
 }
 
+/// Levels of sub-surfaces under `id` (bounded: a client has few).
+fn height(state: &State, id: &ObjectId, depth: usize) -> usize {
+    if depth > MAX_PER_CLIENT {
+        return depth;
+    }
+    let Some(s) = state.surfaces.get(id) else { return 0 };
+    // Children in effect and those waiting for the parent's commit.
+    s.stack
+        .iter()
+        .chain(s.stack_pending.iter().flatten())
+        .filter(|c| state.surfaces.get(c).and_then(|c| c.sub.as_ref()).is_some_and(|sub| &sub.parent == id))
+        .map(|c| 1 + height(state, c, depth + 1))
+        .max()
+        .unwrap_or(0)
+}
+
 /// Takes the sub-surface role off `id`: it leaves its parent's stack.
 pub(crate) fn unmap(state: &mut State, id: &ObjectId) {
     let Some(s) = state.surfaces.get_mut(id) else { return };
@@ -172,6 +210,10 @@ pub(crate) fn unmap(state: &mut State, id: &ObjectId) {
     }
     if let Some(mut c) = sub.cached {
         crate::presentation::discard(&mut c.feedback);
+        // Committed, never shown: the client may have it back.
+        if let Some(Some(b)) = c.buffer {
+            b.release();
+        }
     }
     // It leaves the stacking order in effect and the one pending.
     if let Some(p) = state.surfaces.get_mut(&sub.parent) {
@@ -230,6 +272,12 @@ pub(crate) fn commit(state: &mut State, id: &ObjectId) {
 /// `newer` on top of `older`, as one commit.
 fn merge(mut older: Pending, mut newer: Pending) -> Pending {
     if newer.buffer.is_some() {
+        // A committed buffer replaced before it was shown goes back.
+        if let (Some(Some(old)), Some(Some(new))) = (&older.buffer, &newer.buffer) {
+            if old.id() != new.id() {
+                old.release();
+            }
+        }
         older.buffer = newer.buffer.take();
     }
     older.damage.add_all(&newer.damage);
@@ -262,6 +310,10 @@ fn apply(state: &mut State, id: &ObjectId, pending: Pending) {
         if let Some(p) = sub.pos_pending.take() {
             moved |= p != sub.pos;
             sub.pos = p;
+        }
+        if let Some(b) = sub.below_pending.take() {
+            moved |= b != sub.below;
+            sub.below = b;
         }
         if let Some(cached) = sub.cached.take() {
             apply(state, c, cached);
@@ -307,17 +359,14 @@ fn walk(state: &State, id: &ObjectId, at: (i32, i32), scale: (f64, f64), depth: 
             return;
         }
         let Some(cs) = state.surfaces.get(c) else { continue };
-        let Some(sub) = cs.sub.as_ref().filter(|sub| &sub.parent == id) else { continue };
+        let Some(sub) = cs.sub.as_ref().filter(|sub| &sub.parent == id && !sub.below) else { continue };
         let pos = (at.0.saturating_add(sub.pos.0), at.1.saturating_add(sub.pos.1));
         if let Some((frame, (w, h))) = crate::state::picture(cs) {
-            // Surface coordinates into the root picture's pixels.
+            // Surface coordinates into the root picture's pixels, kept in a
+            // range where no rectangle arithmetic can overflow.
             let (sx, sy) = (scale.0.max(1e-6), scale.1.max(1e-6));
-            let rect = Rect::new(
-                (pos.0 as f64 / sx).round() as i32,
-                (pos.1 as f64 / sy).round() as i32,
-                (w as f64 / sx).round().max(1.0) as i32,
-                (h as f64 / sy).round().max(1.0) as i32,
-            );
+            let px = |v: f64| v.round().clamp(-(LIMIT as f64), LIMIT as f64) as i32;
+            let rect = Rect::new(px(pos.0 as f64 / sx), px(pos.1 as f64 / sy), px(w as f64 / sx).max(1), px(h as f64 / sy).max(1));
             out.push((c.clone(), SubPicture { frame, at: rect }));
         }
         walk(state, c, pos, scale, depth + 1, out);

@@ -141,6 +141,12 @@ fn sub_surfaces_show_over_their_toplevel_and_follow_its_commits() {
     child.commit();
     wait_colour(&h, &mut c, 44, 24, BLUE, "a desynchronized commit without the parent's");
 
+    // Stacked below its parent: not drawn over it (the compositor draws
+    // sub-pictures over their surface only).
+    sub2.place_below(&parent);
+    parent.commit();
+    wait_colour(&h, &mut c, 50, 22, RED, "the toplevel where the sub-surface below it was");
+
     // Unmapped when its role is destroyed.
     sub.destroy();
     sub2.destroy();
@@ -171,17 +177,18 @@ fn a_sub_surface_cycle_is_a_protocol_error() {
 }
 
 #[test]
-fn a_client_has_a_bounded_number_of_sub_surfaces() {
+fn a_client_has_a_bounded_number_of_sub_surfaces_and_levels() {
+    let max = cockpit_core::MAX_SUB_PICTURES;
     let h = Harness::start(LAYOUT);
     let mut c = TestClient::connect(&h.socket);
     let subc: WlSubcompositor = c.globals.bind(&c.qh, 1..=1, ()).unwrap();
     let parent = c.compositor.create_surface(&c.qh, ());
     let mut keep = Vec::new();
-    for _ in 0..64 {
+    for _ in 0..max {
         let s = c.compositor.create_surface(&c.qh, ());
         keep.push((subc.get_subsurface(&s, &parent, &c.qh, ()), s));
     }
-    c.roundtrip().expect("64 sub-surfaces are allowed");
+    c.roundtrip().expect("the allowed number of sub-surfaces");
     // Giving one up makes room for one more, and no more than that.
     let (sub, _) = keep.pop().unwrap();
     sub.destroy();
@@ -191,5 +198,24 @@ fn a_client_has_a_bounded_number_of_sub_surfaces() {
     let s = c.compositor.create_surface(&c.qh, ());
     let _over = subc.get_subsurface(&s, &parent, &c.qh, ());
     let err = c.roundtrip().unwrap_err();
-    assert!(err.contains("at most 64 sub-surfaces"), "{err}");
+    assert!(err.contains(&format!("at most {max} sub-surfaces")), "{err}");
+
+    // A chain built from the bottom up (each new parent without a role
+    // yet) still stops at the level limit.
+    let mut c = TestClient::connect(&h.socket);
+    let subc: WlSubcompositor = c.globals.bind(&c.qh, 1..=1, ()).unwrap();
+    let mut below = c.compositor.create_surface(&c.qh, ());
+    let mut subs = Vec::new();
+    let mut refused = None;
+    for level in 1..=12 {
+        let above = c.compositor.create_surface(&c.qh, ());
+        subs.push(subc.get_subsurface(&below, &above, &c.qh, ()));
+        if let Err(e) = c.roundtrip() {
+            refused = Some((level, e));
+            break;
+        }
+        below = above;
+    }
+    let (level, err) = refused.expect("a chain of 12 levels was accepted");
+    assert!(level <= 8 && err.contains("nest too deep"), "level {level}: {err}");
 }
