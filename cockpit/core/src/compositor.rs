@@ -87,8 +87,8 @@ pub enum DisplayImage<'a> {
 struct LayerState {
     frame: Option<Frame>,
     placement: Option<Placement>,
-    /// Pictures drawn over the frame and where (sub-surfaces).
-    subs: Vec<(Frame, Placement)>,
+    /// Pictures drawn with the frame, where, and whether below it (sub-surfaces).
+    subs: Vec<(Frame, Placement, bool)>,
     last_flip: Option<Instant>,
     status: SourceStatus,
     ever_connected: bool,
@@ -381,7 +381,7 @@ impl Compositor {
             layer.subs.clear();
             layer.subs.extend(subs.into_iter().map(|sp| {
                 let p = placement.sub(sp.at, sp.frame.width() as i32, sp.frame.height() as i32);
-                (sp.frame, p)
+                (sp.frame, p, sp.below)
             }));
             layer.frame = Some(frame);
             layer.placement = Some(placement);
@@ -746,9 +746,9 @@ fn draw_source(canvas: &mut Band<'_>, clip: &Rect, cfg: &SourceConfig, layer: &L
         canvas.fill(&dest.intersect(clip), 0x000000);
         n += dest.intersect(clip).area() as u64;
     }
-    let draw_subs = |canvas: &mut Band<'_>, scratch: &mut Scratch, dim: u8| {
+    let draw_subs = |canvas: &mut Band<'_>, scratch: &mut Scratch, dim: u8, below: bool| {
         let mut n = 0;
-        for (f, p) in &layer.subs {
+        for (f, p, _) in layer.subs.iter().filter(|s| s.2 == below) {
             if p.clip.overlaps(clip) {
                 n += draw_frame(canvas, scratch, f, p, cfg.filter, dim, straight_alpha);
             }
@@ -757,7 +757,9 @@ fn draw_source(canvas: &mut Band<'_>, clip: &Rect, cfg: &SourceConfig, layer: &L
     };
     if !layer.status.shows_fallback() {
         return n + match (&layer.frame, &layer.placement) {
-            (Some(f), Some(p)) => draw_frame(canvas, scratch, f, p, cfg.filter, 255, straight_alpha) + draw_subs(canvas, scratch, 255),
+            (Some(f), Some(p)) => {
+                draw_subs(canvas, scratch, 255, true) + draw_frame(canvas, scratch, f, p, cfg.filter, 255, straight_alpha) + draw_subs(canvas, scratch, 255, false)
+            }
             _ => 0,
         };
     }
@@ -780,7 +782,7 @@ fn draw_source(canvas: &mut Band<'_>, clip: &Rect, cfg: &SourceConfig, layer: &L
         Fallback::Dim => {
             match (&layer.frame, &layer.placement) {
                 (Some(f), Some(p)) if f.is_intact() && !plate_only => {
-                    n += draw_frame(canvas, scratch, f, p, cfg.filter, DIM, straight_alpha) + draw_subs(canvas, scratch, DIM)
+                    n += draw_subs(canvas, scratch, DIM, true) + draw_frame(canvas, scratch, f, p, cfg.filter, DIM, straight_alpha) + draw_subs(canvas, scratch, DIM, false)
                 }
                 _ => {
                     canvas.fill(&dest.intersect(clip), PLATE_RGB);

@@ -20,12 +20,14 @@ use crate::layout::{Layout, SourceKey};
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceId(pub usize);
 
-/// A picture drawn over part of a source's frame (a Wayland sub-surface):
-/// `at` is where, in the frame's buffer coordinates, scaled to fit it.
+/// A picture drawn with a source's frame (a Wayland sub-surface): `at` is
+/// where, in the frame's buffer coordinates, scaled to fit it; `below`
+/// draws it under the frame (showing where the frame is translucent).
 #[derive(Clone)]
 pub struct SubPicture {
     pub frame: Frame,
     pub at: Rect,
+    pub below: bool,
 }
 
 /// Sub-pictures one frame may carry: a client cannot make the compositor's
@@ -215,7 +217,7 @@ impl SourceHandle {
         st.flips += 1;
     }
 
-    /// Flips to `frame` with `subs` drawn over it, bottom first (at most
+    /// Flips to `frame` with `subs` drawn with it, bottom first (at most
     /// [`MAX_SUB_PICTURES`]; the rest are not shown), of which `damage`
     /// (buffer coordinates; `None`: all of it) changed.
     pub fn submit_with_subs(&self, frame: Frame, subs: Vec<SubPicture>, damage: Option<&[Rect]>) {

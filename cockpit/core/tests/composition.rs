@@ -449,7 +449,7 @@ label = "STALE SOURCE LABEL"
         let scaled = src.connect_by_name("scaled").unwrap();
         scaled.submit_with_subs(
             frame(173, 129, &pattern(173, 129, 1)),
-            vec![cockpit_core::SubPicture { frame: frame(31, 17, &pattern(31, 17, 2)), at: cockpit_core::Rect::new(60, 50, 40, 30) }],
+            vec![cockpit_core::SubPicture { frame: frame(31, 17, &pattern(31, 17, 2)), at: cockpit_core::Rect::new(60, 50, 40, 30), below: false }],
             None,
         );
         let turned = src.connect_by_name("turned").unwrap();
@@ -477,4 +477,35 @@ label = "STALE SOURCE LABEL"
             assert!(diff.is_none(), "{bands} bands: the {what} picture differs from one thread's first at {diff:?}: {:#x} vs {:#x}", diff.map_or(0, |(x, y)| a[y][x]), diff.map_or(0, |(x, y)| b[y][x]));
         }
     }
+}
+
+/// Sub-pictures go over their frame, or under it where they are marked
+/// below (showing through its transparent parts), scaled with it.
+#[test]
+fn sub_pictures_are_drawn_over_or_under_their_frame_scaled_with_it() {
+    // A 4x4 frame shown at 8x8 (stretch, nearest): its left half opaque
+    // red, its right half transparent.
+    let layout = "[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [0, 0, 8, 8]\nscaling = \"stretch\"\nfilter = \"nearest\"\n";
+    let mut c = compositor(layout);
+    let s = c.sources().connect_by_name("s").unwrap();
+    let px: Vec<u32> = (0..16).map(|i| if i % 4 < 2 { A } else { 0 }).collect();
+    let root = Frame::from_pixels(&px, 4, 4, PixelFormat::Argb8888).unwrap();
+    let sub = |colour: u32, at: cockpit_core::Rect, below: bool| cockpit_core::SubPicture { frame: frame(1, 1, &[colour]), at, below };
+    s.submit_with_subs(
+        root,
+        vec![
+            // Under the frame, across both halves.
+            sub(B, cockpit_core::Rect::new(1, 0, 2, 1), true),
+            // Over the frame, in its opaque half.
+            sub(C, cockpit_core::Rect::new(0, 3, 1, 1), false),
+        ],
+        None,
+    );
+    c.render(Instant::now());
+    let shot = c.snapshot(0);
+    assert_eq!(shot.get(2, 0), A, "the frame's opaque half covers what is below it");
+    assert_eq!(shot.get(4, 1), B, "what is below shows through the transparent half");
+    assert_eq!(shot.get(6, 1), BG, "beyond the sub-picture: the background");
+    assert_eq!(shot.get(1, 7), C, "a sub-picture over the frame, scaled 2x with it");
+    assert_eq!(shot.get(2, 7), A);
 }

@@ -2,6 +2,8 @@
 //! the compositor routed to Wayland sources.
 
 use cockpit_core::GuestEvent;
+use std::collections::HashMap;
+
 use wayland_server::backend::{ClientId, ObjectId};
 use wayland_server::protocol::{
     wl_keyboard::{self, WlKeyboard},
@@ -21,6 +23,55 @@ pub(crate) struct SeatState {
     /// The surface the keyboard entered, if any.
     keyboard_on: Option<ObjectId>,
     keys: crate::keymap::Keys,
+    /// The surface of a tree (a toplevel or one of its sub-surfaces) the
+    /// pointer is over, and buttons held (the pointer stays with it).
+    pointer_on: Option<ObjectId>,
+    buttons: u32,
+    /// Where each touch went down: its surface and how picture pixels map
+    /// into that surface's coordinates (bounded: see `MAX_TOUCHES`).
+    touch_on: HashMap<i32, (ObjectId, Map)>,
+}
+
+/// Touch points followed at once.
+const MAX_TOUCHES: usize = 32;
+
+/// Picture pixels (of a toplevel) to a surface's coordinates:
+/// `((x - ox) * kx, (y - oy) * ky)`.
+#[derive(Clone, Copy, Debug)]
+struct Map {
+    ox: f64,
+    oy: f64,
+    kx: f64,
+    ky: f64,
+}
+
+impl Map {
+    fn apply(&self, x: f64, y: f64) -> (f64, f64) {
+        ((x - self.ox) * self.kx, (y - self.oy) * self.ky)
+    }
+}
+
+/// The surface of `root`'s tree under picture pixel (x, y): its topmost
+/// sub-surface there, else `root` itself.
+fn under(state: &State, root: &ObjectId, x: f64, y: f64) -> Option<(ObjectId, Map)> {
+    let r = state.surfaces.get(root)?;
+    let (kx, ky) = r.input_scale;
+    let pics = crate::subsurface::pictures(state, root, r.input_scale);
+    // Topmost first: those above the toplevel's picture, the picture
+    // itself, those below it.
+    let (w, h) = r.content.as_ref().and_then(|c| r.viewport.crop(c.width, c.height)).map_or((0, 0), |(_, _, w, h)| (w, h));
+    let on_root = x >= 0.0 && y >= 0.0 && x < w as f64 && y < h as f64;
+    let above = pics.iter().rev().filter(|(_, p)| !p.below);
+    let below = pics.iter().rev().filter(|(_, p)| p.below && !on_root);
+    for (id, pic) in above.chain(below) {
+        let at = pic.at;
+        if x >= at.x as f64 && y >= at.y as f64 && x < at.right() as f64 && y < at.bottom() as f64 {
+            let (sw, sh) = state.surfaces.get(id).and_then(crate::state::picture).map(|(_, size)| size)?;
+            let (mx, my) = (sw as f64 / at.w.max(1) as f64, sh as f64 / at.h.max(1) as f64);
+            return Some((id.clone(), Map { ox: at.x as f64, oy: at.y as f64, kx: mx, ky: my }));
+        }
+    }
+    Some((root.clone(), Map { ox: 0.0, oy: 0.0, kx, ky }))
 }
 
 impl GlobalDispatch<WlSeat, ()> for State {
@@ -81,45 +132,90 @@ fn of<'a, R: Resource + 'a>(list: &'a mut Vec<(ClientId, R)>, client: &'a Client
     list.iter().filter(move |(c, _)| c == client).map(|(_, r)| r)
 }
 
-/// Sends one routed event to the client owning `surface`.
+/// Sends one routed event to the client owning `surface` (a toplevel): a
+/// touch or the pointer goes to the sub-surface under it, in its own
+/// coordinates.
 pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId, ev: &GuestEvent) {
     let Some(s) = state.surfaces.get(surface) else { return };
     let (client, surf) = (s.client.clone(), s.resource.clone());
-    // Events arrive in the shown picture's pixels; a viewport's destination
-    // size makes the surface's own coordinates differ.
-    let ev = &scaled(ev, s.input_scale);
+    let resource = |state: &State, id: &ObjectId| state.surfaces.get(id).map(|s| s.resource.clone());
+    // Where a position lands: a sub-surface or the toplevel, and there.
+    let at = |state: &State, x: f64, y: f64| under(state, surface, x, y).and_then(|(id, m)| Some((resource(state, &id)?, id, m.apply(x, y), m)));
     let time = state.time();
     let serial = state.next_serial();
-    let seat = &mut state.seat;
     match *ev {
-        GuestEvent::TouchDown { id, x, y } => of(&mut seat.touches, &client).for_each(|t| t.down(serial, time, &surf, id, x, y)),
-        GuestEvent::TouchMotion { id, x, y } => of(&mut seat.touches, &client).for_each(|t| t.motion(time, id, x, y)),
-        GuestEvent::TouchUp { id } => of(&mut seat.touches, &client).for_each(|t| t.up(serial, time, id)),
-        GuestEvent::TouchFrame => of(&mut seat.touches, &client).for_each(|t| t.frame()),
-        GuestEvent::PointerEnter { x, y } => of(&mut seat.pointers, &client).for_each(|p| {
-            p.enter(serial, &surf, x, y);
-            frame(p);
-        }),
-        GuestEvent::PointerMotion { x, y } => of(&mut seat.pointers, &client).for_each(|p| {
-            p.motion(time, x, y);
-            frame(p);
-        }),
-        GuestEvent::PointerLeave => of(&mut seat.pointers, &client).for_each(|p| {
-            p.leave(serial, &surf);
-            frame(p);
-        }),
+        GuestEvent::TouchDown { id, x, y } => {
+            let Some((target, tid, (u, v), m)) = at(state, x, y) else { return };
+            if state.seat.touch_on.len() >= MAX_TOUCHES && !state.seat.touch_on.contains_key(&id) {
+                // Touches whose end never came (their source went away).
+                state.seat.touch_on.clear();
+            }
+            state.seat.touch_on.insert(id, (tid, m));
+            of(&mut state.seat.touches, &client).for_each(|t| t.down(serial, time, &target, id, u, v))
+        }
+        GuestEvent::TouchMotion { id, x, y } => {
+            let Some((_, m)) = state.seat.touch_on.get(&id) else { return };
+            let (u, v) = m.apply(x, y);
+            of(&mut state.seat.touches, &client).for_each(|t| t.motion(time, id, u, v))
+        }
+        GuestEvent::TouchUp { id } => {
+            state.seat.touch_on.remove(&id);
+            of(&mut state.seat.touches, &client).for_each(|t| t.up(serial, time, id))
+        }
+        GuestEvent::TouchFrame => of(&mut state.seat.touches, &client).for_each(|t| t.frame()),
+        GuestEvent::PointerEnter { x, y } => {
+            let Some((target, tid, (u, v), _)) = at(state, x, y) else { return };
+            state.seat.pointer_on = Some(tid);
+            of(&mut state.seat.pointers, &client).for_each(|p| {
+                p.enter(serial, &target, u, v);
+                frame(p);
+            })
+        }
+        GuestEvent::PointerMotion { x, y } => {
+            let Some((target, tid, (u, v), _)) = at(state, x, y) else { return };
+            let was = state.seat.pointer_on.clone();
+            // Held buttons keep the pointer with the surface they went down on.
+            if was.as_ref() == Some(&tid) || state.seat.buttons > 0 {
+                let m = was.as_ref().and_then(|w| under_map(state, surface, w));
+                let (u, v) = m.map_or((u, v), |m| m.apply(x, y));
+                of(&mut state.seat.pointers, &client).for_each(|p| {
+                    p.motion(time, u, v);
+                    frame(p);
+                });
+                return;
+            }
+            let old = was.and_then(|w| resource(state, &w));
+            state.seat.pointer_on = Some(tid);
+            of(&mut state.seat.pointers, &client).for_each(|p| {
+                if let Some(o) = old.as_ref().filter(|o| o.is_alive()) {
+                    p.leave(serial, o);
+                }
+                p.enter(serial, &target, u, v);
+                frame(p);
+            });
+        }
+        GuestEvent::PointerLeave => {
+            let on = state.seat.pointer_on.take().and_then(|w| resource(state, &w)).filter(|r| r.is_alive()).unwrap_or(surf.clone());
+            state.seat.buttons = 0;
+            of(&mut state.seat.pointers, &client).for_each(|p| {
+                p.leave(serial, &on);
+                frame(p);
+            })
+        }
         GuestEvent::Button { code, pressed } => {
+            state.seat.buttons = if pressed { state.seat.buttons.saturating_add(1).min(32) } else { state.seat.buttons.saturating_sub(1) };
             let st = if pressed {
                 wl_pointer::ButtonState::Pressed
             } else {
                 wl_pointer::ButtonState::Released
             };
-            of(&mut seat.pointers, &client).for_each(|p| {
+            of(&mut state.seat.pointers, &client).for_each(|p| {
                 p.button(serial, time, code, st);
                 frame(p);
             })
         }
         GuestEvent::KeyboardFocus(true) => {
+            let seat = &mut state.seat;
             seat.keyboard_on = Some(surface.clone());
             let (d, l, lk, g) = seat.keys.mods();
             of(&mut seat.keyboards, &client).for_each(|k| {
@@ -128,12 +224,14 @@ pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId
             });
         }
         GuestEvent::KeyboardFocus(false) => {
+            let seat = &mut state.seat;
             if seat.keyboard_on.as_ref() == Some(surface) {
                 seat.keyboard_on = None;
             }
             of(&mut seat.keyboards, &client).for_each(|k| k.leave(serial, &surf));
         }
         GuestEvent::Key { code, pressed } => {
+            let seat = &mut state.seat;
             let enter = seat.keyboard_on.as_ref() != Some(surface);
             seat.keyboard_on = Some(surface.clone());
             let st = if pressed {
@@ -157,19 +255,22 @@ pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId
     }
 }
 
+/// How picture pixels map into `id`'s coordinates, `id` being `root` or
+/// one of its shown sub-surfaces.
+fn under_map(state: &State, root: &ObjectId, id: &ObjectId) -> Option<Map> {
+    let r = state.surfaces.get(root)?;
+    if id == root {
+        return Some(Map { ox: 0.0, oy: 0.0, kx: r.input_scale.0, ky: r.input_scale.1 });
+    }
+    let (_, pic) = crate::subsurface::pictures(state, root, r.input_scale).into_iter().find(|(i, _)| i == id)?;
+    let (sw, sh) = state.surfaces.get(id).and_then(crate::state::picture).map(|(_, size)| size)?;
+    let at = pic.at;
+    Some(Map { ox: at.x as f64, oy: at.y as f64, kx: sw as f64 / at.w.max(1) as f64, ky: sh as f64 / at.h.max(1) as f64 })
+}
+
 fn frame(p: &WlPointer) {
     if p.version() >= 5 {
         p.frame();
     }
 }
 
-/// `ev` with its position scaled into surface coordinates.
-fn scaled(ev: &GuestEvent, (kx, ky): (f64, f64)) -> GuestEvent {
-    match *ev {
-        GuestEvent::TouchDown { id, x, y } => GuestEvent::TouchDown { id, x: x * kx, y: y * ky },
-        GuestEvent::TouchMotion { id, x, y } => GuestEvent::TouchMotion { id, x: x * kx, y: y * ky },
-        GuestEvent::PointerEnter { x, y } => GuestEvent::PointerEnter { x: x * kx, y: y * ky },
-        GuestEvent::PointerMotion { x, y } => GuestEvent::PointerMotion { x: x * kx, y: y * ky },
-        ref other => other.clone(),
-    }
-}

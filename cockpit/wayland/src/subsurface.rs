@@ -15,9 +15,10 @@
 //! buffer is copied in only while its tree is placed, and only up to the
 //! size of the place its toplevel gets.
 //!
-//! Not supported yet: sub-surfaces stacked below their parent's own
-//! picture are not drawn (the compositor draws sub-pictures over their
-//! surface only); input goes to the toplevel's surface.
+//! Sub-surfaces stacked below their parent are drawn below it (below the
+//! toplevel's own picture too: the compositor draws sub-pictures on both
+//! sides of a frame). Touches and the pointer go to the topmost surface
+//! of the tree under them.
 
 use cockpit_core::{Rect, SubPicture};
 use wayland_server::backend::{ClientId, ObjectId};
@@ -51,8 +52,7 @@ pub(crate) struct Sub {
     /// Committed in synchronized mode: applied with the parent's commit.
     pub cached: Option<Pending>,
     /// Stacked below its parent's own picture (`place_below(parent)`, or
-    /// below a sibling that is): not drawn, as the compositor draws
-    /// sub-pictures over their surface only. Applied with the stack.
+    /// next to a sibling that is). Applied with the stack.
     pub below: bool,
     pub below_pending: Option<bool>,
 }
@@ -345,11 +345,18 @@ pub(crate) fn has_children(state: &State, id: &ObjectId) -> bool {
 /// coordinates, and where each surface went (for damage when it changes).
 pub(crate) fn pictures(state: &State, root: &ObjectId, scale: (f64, f64)) -> Vec<(ObjectId, SubPicture)> {
     let mut out = Vec::new();
-    walk(state, root, (0, 0), scale, 0, &mut out);
+    // The root's own picture is the frame itself: what lies below it comes
+    // first, marked so, then what lies above.
+    for below in [true, false] {
+        children(state, root, (0, 0), scale, 0, below, below, &mut out);
+    }
     out
 }
 
-fn walk(state: &State, id: &ObjectId, at: (i32, i32), scale: (f64, f64), depth: usize, out: &mut Vec<(ObjectId, SubPicture)>) {
+/// Emits `id`'s children stacked below it (`below`) or above it, each
+/// with its own tree: its children below it, itself, those above it.
+#[allow(clippy::too_many_arguments)]
+fn children(state: &State, id: &ObjectId, at: (i32, i32), scale: (f64, f64), depth: usize, below: bool, under_root: bool, out: &mut Vec<(ObjectId, SubPicture)>) {
     let Some(s) = state.surfaces.get(id) else { return };
     if depth > MAX_DEPTH {
         return;
@@ -359,16 +366,19 @@ fn walk(state: &State, id: &ObjectId, at: (i32, i32), scale: (f64, f64), depth: 
             return;
         }
         let Some(cs) = state.surfaces.get(c) else { continue };
-        let Some(sub) = cs.sub.as_ref().filter(|sub| &sub.parent == id && !sub.below) else { continue };
+        let Some(sub) = cs.sub.as_ref().filter(|sub| &sub.parent == id && sub.below == below) else { continue };
         let pos = (at.0.saturating_add(sub.pos.0), at.1.saturating_add(sub.pos.1));
+        children(state, c, pos, scale, depth + 1, true, under_root, out);
         if let Some((frame, (w, h))) = crate::state::picture(cs) {
             // Surface coordinates into the root picture's pixels, kept in a
             // range where no rectangle arithmetic can overflow.
             let (sx, sy) = (scale.0.max(1e-6), scale.1.max(1e-6));
             let px = |v: f64| v.round().clamp(-(LIMIT as f64), LIMIT as f64) as i32;
             let rect = Rect::new(px(pos.0 as f64 / sx), px(pos.1 as f64 / sy), px(w as f64 / sx).max(1), px(h as f64 / sy).max(1));
-            out.push((c.clone(), SubPicture { frame, at: rect }));
+            if out.len() < cockpit_core::MAX_SUB_PICTURES {
+                out.push((c.clone(), SubPicture { frame, at: rect, below: under_root }));
+            }
         }
-        walk(state, c, pos, scale, depth + 1, out);
+        children(state, c, pos, scale, depth + 1, false, under_root, out);
     }
 }

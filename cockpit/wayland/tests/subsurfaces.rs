@@ -113,6 +113,27 @@ fn sub_surfaces_show_over_their_toplevel_and_follow_its_commits() {
     parent.commit();
     wait_colour(&h, &mut c, 6, 6, GREEN, "the sub-surface green again");
 
+    // A touch over the sub-surface goes to it, in its own coordinates;
+    // beside it, to the toplevel. (Buffer pixel (7, 5) is display
+    // (16 + 14.5, 12 + 10.5); the sub-surface starts at buffer (4, 4).)
+    h.with(|comp, _| {
+        for (id, x, y) in [(1, 30.5, 22.5), (2, 60.5, 60.5)] {
+            comp.input(&cockpit_core::DisplayEvent::TouchDown { display: 0, id, x, y });
+            comp.input(&cockpit_core::DisplayEvent::TouchFrame);
+            comp.input(&cockpit_core::DisplayEvent::TouchUp { id });
+            comp.input(&cockpit_core::DisplayEvent::TouchFrame);
+        }
+    });
+    let t0 = Instant::now();
+    while c.seen.touch_surfaces.len() < 2 && t0.elapsed() < Duration::from_secs(5) {
+        c.roundtrip().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    use wayland_client::Proxy;
+    assert_eq!(c.seen.touch_surfaces, vec![child.id().protocol_id(), parent.id().protocol_id()]);
+    assert_eq!(c.seen.touches[0], (1, 3.25, 1.25), "in the sub-surface's own coordinates");
+    assert_eq!(c.seen.touches[1], (2, 22.25, 24.25), "in the toplevel's coordinates");
+
     // A position takes effect with the parent's commit.
     sub.set_position(40, 20);
     settle(&mut c);
@@ -141,8 +162,7 @@ fn sub_surfaces_show_over_their_toplevel_and_follow_its_commits() {
     child.commit();
     wait_colour(&h, &mut c, 44, 24, BLUE, "a desynchronized commit without the parent's");
 
-    // Stacked below its parent: not drawn over it (the compositor draws
-    // sub-pictures over their surface only).
+    // Stacked below its (opaque) parent: hidden under it.
     sub2.place_below(&parent);
     parent.commit();
     wait_colour(&h, &mut c, 50, 22, RED, "the toplevel where the sub-surface below it was");

@@ -136,6 +136,8 @@ pub struct Seen {
     pub configure: Option<(i32, i32)>,
     pub configured: bool,
     pub touches: Vec<(i32, f64, f64)>,
+    /// The surface (protocol id) of each touch down.
+    pub touch_surfaces: Vec<u32>,
     pub frames_done: u32,
     /// Pointer and keyboard events, in a short text form.
     pub events: Vec<String>,
@@ -367,7 +369,11 @@ impl Dispatch<xdg_toplevel::XdgToplevel, ()> for Seen {
 impl Dispatch<WlTouch, ()> for Seen {
     fn event(s: &mut Self, _: &WlTouch, e: wl_touch::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         match e {
-            wl_touch::Event::Down { id, x, y, .. } | wl_touch::Event::Motion { id, x, y, .. } => s.touches.push((id, x, y)),
+            wl_touch::Event::Down { id, x, y, surface, .. } => {
+                s.touches.push((id, x, y));
+                s.touch_surfaces.push(surface.id().protocol_id());
+            }
+            wl_touch::Event::Motion { id, x, y, .. } => s.touches.push((id, x, y)),
             _ => {}
         }
     }
