@@ -338,6 +338,9 @@ impl Compositor {
         let (pending, damage, connected) = {
             let mut st = self.sources.slot(SourceId(i)).lock();
             self.shown.append(&mut st.on_shown);
+            // Published for the producer (a Wayland client is not asked to
+            // draw while nothing of it is on screen).
+            st.hidden = self.layers[i].hidden || cfg.opacity == 0;
             let subs = std::mem::take(&mut st.pending_subs);
             (st.pending.take().map(|f| (f, subs)), st.damage.take(), st.connected)
         };
@@ -437,8 +440,6 @@ impl Compositor {
         self.animate(now);
         for i in 0..self.layers.len() {
             self.update_layer(i, now, started);
-            let hidden = self.layers[i].hidden || self.layout.sources[i].opacity == 0;
-            self.sources.slot(SourceId(i)).lock().hidden = hidden;
         }
     }
 
