@@ -9,6 +9,7 @@ use wayland_server::protocol::{
     wl_keyboard::{self, WlKeyboard},
     wl_pointer::{self, WlPointer},
     wl_seat::{self, WlSeat},
+    wl_surface::WlSurface,
     wl_touch::{self, WlTouch},
 };
 use wayland_server::{Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource};
@@ -27,9 +28,10 @@ pub(crate) struct SeatState {
     /// pointer is over, and buttons held (the pointer stays with it).
     pointer_on: Option<ObjectId>,
     buttons: u32,
-    /// Where each touch went down: its surface and how picture pixels map
-    /// into that surface's coordinates (bounded: see `MAX_TOUCHES`).
-    touch_on: HashMap<i32, (ObjectId, Map)>,
+    /// Where each touch went down: the toplevel whose tree it is in, its
+    /// surface, and how picture pixels map into that surface's coordinates
+    /// (bounded: see `MAX_TOUCHES`).
+    touch_on: HashMap<i32, (ObjectId, ObjectId, Map)>,
 }
 
 /// Touch points followed at once.
@@ -146,48 +148,65 @@ pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId
     match *ev {
         GuestEvent::TouchDown { id, x, y } => {
             let Some((target, tid, (u, v), m)) = at(state, x, y) else { return };
-            if state.seat.touch_on.len() >= MAX_TOUCHES && !state.seat.touch_on.contains_key(&id) {
-                // Touches whose end never came (their source went away).
-                state.seat.touch_on.clear();
+            let touches = &mut state.seat.touch_on;
+            if touches.len() >= MAX_TOUCHES && !touches.contains_key(&id) {
+                // Touches whose end never came (their source went away)
+                // make room first; then any one.
+                touches.retain(|_, (_, t, _)| state.surfaces.contains_key(t));
+                if let Some(k) = touches.keys().next().copied().filter(|_| touches.len() >= MAX_TOUCHES) {
+                    touches.remove(&k);
+                }
             }
-            state.seat.touch_on.insert(id, (tid, m));
+            touches.insert(id, (surface.clone(), tid, m));
             of(&mut state.seat.touches, &client).for_each(|t| t.down(serial, time, &target, id, u, v))
         }
         GuestEvent::TouchMotion { id, x, y } => {
-            let Some((_, m)) = state.seat.touch_on.get(&id) else { return };
+            // Only a touch that went down in this tree, mapped as it was then.
+            let Some((_, _, m)) = state.seat.touch_on.get(&id).filter(|(root, ..)| root == surface) else { return };
             let (u, v) = m.apply(x, y);
             of(&mut state.seat.touches, &client).for_each(|t| t.motion(time, id, u, v))
         }
         GuestEvent::TouchUp { id } => {
+            if state.seat.touch_on.get(&id).is_none_or(|(root, ..)| root != surface) {
+                return;
+            }
             state.seat.touch_on.remove(&id);
             of(&mut state.seat.touches, &client).for_each(|t| t.up(serial, time, id))
         }
         GuestEvent::TouchFrame => of(&mut state.seat.touches, &client).for_each(|t| t.frame()),
         GuestEvent::PointerEnter { x, y } => {
             let Some((target, tid, (u, v), _)) = at(state, x, y) else { return };
+            // The compositor enters with no button held; a surface of this
+            // tree still entered (its leave was lost) is left first.
+            state.seat.buttons = 0;
+            let old = pointer_here(state, surface);
             state.seat.pointer_on = Some(tid);
             of(&mut state.seat.pointers, &client).for_each(|p| {
+                if let Some((_, o)) = &old {
+                    p.leave(serial, o);
+                }
                 p.enter(serial, &target, u, v);
                 frame(p);
             })
         }
         GuestEvent::PointerMotion { x, y } => {
             let Some((target, tid, (u, v), _)) = at(state, x, y) else { return };
-            let was = state.seat.pointer_on.clone();
-            // Held buttons keep the pointer with the surface they went down on.
-            if was.as_ref() == Some(&tid) || state.seat.buttons > 0 {
-                let m = was.as_ref().and_then(|w| under_map(state, surface, w));
-                let (u, v) = m.map_or((u, v), |m| m.apply(x, y));
+            let cur = pointer_here(state, surface);
+            // Held buttons keep the pointer with the surface they went down
+            // on, while that surface is still shown.
+            let held = cur.as_ref().filter(|_| state.seat.buttons > 0).and_then(|(w, _)| under_map(state, surface, w));
+            if cur.as_ref().is_some_and(|(w, _)| *w == tid) || held.is_some() {
+                let (u, v) = held.map_or((u, v), |m| m.apply(x, y));
                 of(&mut state.seat.pointers, &client).for_each(|p| {
                     p.motion(time, u, v);
                     frame(p);
                 });
                 return;
             }
-            let old = was.and_then(|w| resource(state, &w));
+            state.seat.buttons = 0;
             state.seat.pointer_on = Some(tid);
             of(&mut state.seat.pointers, &client).for_each(|p| {
-                if let Some(o) = old.as_ref().filter(|o| o.is_alive()) {
+                if let Some((_, o)) = &cur {
                     p.leave(serial, o);
                 }
                 p.enter(serial, &target, u, v);
@@ -195,8 +214,12 @@ pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId
             });
         }
         GuestEvent::PointerLeave => {
-            let on = state.seat.pointer_on.take().and_then(|w| resource(state, &w)).filter(|r| r.is_alive()).unwrap_or(surf.clone());
+            let cur = pointer_here(state, surface);
             state.seat.buttons = 0;
+            if cur.is_some() {
+                state.seat.pointer_on = None;
+            }
+            let Some((_, on)) = cur else { return };
             of(&mut state.seat.pointers, &client).for_each(|p| {
                 p.leave(serial, &on);
                 frame(p);
@@ -253,6 +276,17 @@ pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId
             });
         }
     }
+}
+
+/// The surface of `root`'s tree the pointer entered, if it is still alive
+/// and still in that tree (never another client's).
+fn pointer_here(state: &State, root: &ObjectId) -> Option<(ObjectId, WlSurface)> {
+    let w = state.seat.pointer_on.clone()?;
+    if crate::subsurface::root_of(state, &w).as_ref() != Some(root) {
+        return None;
+    }
+    let r = state.surfaces.get(&w)?.resource.clone();
+    r.is_alive().then_some((w, r))
 }
 
 /// How picture pixels map into `id`'s coordinates, `id` being `root` or

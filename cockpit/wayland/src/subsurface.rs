@@ -141,12 +141,27 @@ impl Dispatch<WlSubsurface, ObjectId> for State {
                 if let Some(sub) = state.surfaces.get_mut(surface).and_then(|s| s.sub.as_mut()) {
                     sub.below_pending = Some(below);
                 }
-                let Some(p) = state.surfaces.get_mut(&parent) else { return };
-                let mut stack = p.stack_pending.take().unwrap_or_else(|| p.stack.clone());
+                let Some(p) = state.surfaces.get(&parent) else { return };
+                let mut stack = p.stack_pending.clone().unwrap_or_else(|| p.stack.clone());
+                // Which of its children (a few: see MAX_PER_CLIENT) are below it.
+                let below_now: Vec<ObjectId> = stack
+                    .iter()
+                    .filter(|i| state.surfaces.get(i).and_then(|s| s.sub.as_ref()).is_some_and(|sub| sub.parent == parent && sub.below_pending.unwrap_or(sub.below)))
+                    .cloned()
+                    .collect();
                 stack.retain(|i| i != surface);
-                let at = stack.iter().position(|i| *i == sib).map(|i| i + above as usize).unwrap_or(0);
+                // Next to the parent: just below or above its own picture,
+                // i.e. after the children already below it.
+                let is_below = |i: &ObjectId| i != surface && below_now.contains(i);
+                let at = if sib == parent {
+                    stack.iter().rposition(is_below).map_or(0, |k| k + 1)
+                } else {
+                    stack.iter().position(|i| *i == sib).map_or(0, |k| k + above as usize)
+                };
                 stack.insert(at.min(stack.len()), surface.clone());
-                p.stack_pending = Some(stack);
+                if let Some(p) = state.surfaces.get_mut(&parent) {
+                    p.stack_pending = Some(stack);
+                }
             }
             wl_subsurface::Request::SetSync => {
                 if let Some(sub) = state.surfaces.get_mut(surface).and_then(|s| s.sub.as_mut()) {

@@ -554,3 +554,37 @@ rect = [0, 0, 32, 32]
     h.with(|c, _| c.set_shown("on-a", true)).unwrap();
     wait_done(&mut a, 3, "for a once shown again");
 }
+
+/// A client taking over a source the pointer is on gets its own enter,
+/// never an event naming the previous client's surface (which would stop
+/// the compositor).
+#[test]
+fn a_source_taken_over_under_the_pointer_gets_a_clean_enter() {
+    let h = Harness::start(LAYOUT);
+    let mut first = TestClient::connect(&h.socket);
+    let (s1, _t1) = first.toplevel("org.example.nav");
+    first.show(&s1, 16, 16, &vec![0xff_ffffff; 256]).unwrap();
+    h.wait_for("the first client's frame", 10, |comp, _| comp.status(SourceId(0)) == SourceStatus::Live);
+    h.with(|comp, _| comp.input(&DisplayEvent::PointerMotion { display: 0, x: 10.0, y: 20.0 }));
+    let t0 = std::time::Instant::now();
+    while !first.seen.events.iter().any(|e| e.starts_with("enter")) && t0.elapsed().as_secs() < 5 {
+        first.roundtrip().unwrap();
+    }
+    // Unmapped: the source is free; another client takes it.
+    s1.attach(None, 0, 0);
+    s1.commit();
+    first.roundtrip().unwrap();
+    let mut second = TestClient::connect(&h.socket);
+    let (s2, _t2) = second.toplevel("org.example.nav");
+    second.show(&s2, 16, 16, &vec![0xff_00ff00; 256]).unwrap();
+    h.wait_for("the second client's frame", 10, |comp, _| comp.snapshot(0).get(10, 20) == 0xff00_ff00);
+    h.with(|comp, _| comp.input(&DisplayEvent::PointerMotion { display: 0, x: 12.0, y: 20.0 }));
+    let t0 = std::time::Instant::now();
+    while !second.seen.events.iter().any(|e| e.starts_with("enter")) && t0.elapsed().as_secs() < 5 {
+        second.roundtrip().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(second.seen.events.iter().any(|e| e == "enter 6 6"), "{:?}", second.seen.events);
+    assert!(!second.seen.events.iter().any(|e| e == "leave"), "{:?}", second.seen.events);
+    assert_eq!(h.with(|_, w| w.client_count()), 2, "the compositor and both clients carry on");
+}
