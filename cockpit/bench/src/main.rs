@@ -307,19 +307,24 @@ fn main() {
     let mut band_line = None;
     let frames = wanted(full_name) || wanted(small_name) || wanted("full frame, both displays, in bands");
     let mut full = px.filter(|_| frames).map(|p| whole(p));
-    let (ours, theirs) = time_pair(
-        if wanted(full_name) { budget } else { Duration::ZERO },
-        || {
-            comp.damage_all();
-            comp.render(Instant::now());
-        },
-        full.as_mut().map(|f| || f.0.run()),
-    );
-    let diff = full.as_ref().map(|(j, t1, t2, ..)| {
-        let d = max_diff(&comp.snapshot(0), j.pixels(*t1)).max(max_diff(&comp.snapshot(1), j.pixels(*t2)));
-        assert!(d <= 1, "full frame: differs from pixman by {d}");
-        (d, 1)
-    });
+    // The whole frame, timed against pixman's and compared with it.
+    let full_frame = |comp: &mut Compositor, full: &mut Option<_>, budget: Duration, what: &str| {
+        let (ours, theirs) = time_pair(
+            budget,
+            || {
+                comp.damage_all();
+                comp.render(Instant::now());
+            },
+            full.as_mut().map(|f: &mut (pixman::Job, _, _, _, _, _)| || f.0.run()),
+        );
+        let diff = full.as_ref().map(|(j, t1, t2, ..)| {
+            let d = max_diff(&comp.snapshot(0), j.pixels(*t1)).max(max_diff(&comp.snapshot(1), j.pixels(*t2)));
+            assert!(d <= 1, "{what}: differs from pixman by {d}");
+            (d, 1)
+        });
+        (ours, theirs, diff)
+    };
+    let (ours, theirs, diff) = full_frame(&mut comp, &mut full, if wanted(full_name) { budget } else { Duration::ZERO }, full_name);
     if wanted(full_name) {
         rows.push(Row { name: full_name, ours, theirs, diff });
     }
@@ -331,19 +336,7 @@ fn main() {
     let one_thread = ours;
     if wanted(band_name) && bands > 1 {
         comp.set_bands(bands);
-        let (ours, theirs) = time_pair(
-            budget,
-            || {
-                comp.damage_all();
-                comp.render(Instant::now());
-            },
-            full.as_mut().map(|f| || f.0.run()),
-        );
-        let diff = full.as_ref().map(|(j, t1, t2, ..)| {
-            let d = max_diff(&comp.snapshot(0), j.pixels(*t1)).max(max_diff(&comp.snapshot(1), j.pixels(*t2)));
-            assert!(d <= 1, "full frame in bands: differs from pixman by {d}");
-            (d, 1)
-        });
+        let (ours, theirs, diff) = full_frame(&mut comp, &mut full, budget, band_name);
         comp.set_bands(1);
         band_line = Some(format!(
             "bands: {bands} threads compose the full frame in {} ms, one thread in {} ms ({:.2}x)",

@@ -68,9 +68,7 @@ fn under(state: &State, root: &ObjectId, x: f64, y: f64) -> Option<(ObjectId, Ma
     for (id, pic) in above.chain(below) {
         let at = pic.at;
         if x >= at.x as f64 && y >= at.y as f64 && x < at.right() as f64 && y < at.bottom() as f64 {
-            let (sw, sh) = state.surfaces.get(id).and_then(crate::state::picture).map(|(_, size)| size)?;
-            let (mx, my) = (sw as f64 / at.w.max(1) as f64, sh as f64 / at.h.max(1) as f64);
-            return Some((id.clone(), Map { ox: at.x as f64, oy: at.y as f64, kx: mx, ky: my }));
+            return Some((id.clone(), sub_map(state, id, at)?));
         }
     }
     Some((root.clone(), Map { ox: 0.0, oy: 0.0, kx, ky }))
@@ -297,8 +295,12 @@ fn under_map(state: &State, root: &ObjectId, id: &ObjectId) -> Option<Map> {
         return Some(Map { ox: 0.0, oy: 0.0, kx: r.input_scale.0, ky: r.input_scale.1 });
     }
     let (_, pic) = crate::subsurface::pictures(state, root, r.input_scale).into_iter().find(|(i, _)| i == id)?;
+    sub_map(state, id, pic.at)
+}
+
+/// How picture pixels map into sub-surface `id`'s coordinates, shown at `at`.
+fn sub_map(state: &State, id: &ObjectId, at: cockpit_core::Rect) -> Option<Map> {
     let (sw, sh) = state.surfaces.get(id).and_then(crate::state::picture).map(|(_, size)| size)?;
-    let at = pic.at;
     Some(Map { ox: at.x as f64, oy: at.y as f64, kx: sw as f64 / at.w.max(1) as f64, ky: sh as f64 / at.h.max(1) as f64 })
 }
 

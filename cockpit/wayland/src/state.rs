@@ -175,6 +175,16 @@ pub(crate) fn picture(s: &Surface) -> Option<(cockpit_core::Frame, (u32, u32))> 
     }
 }
 
+/// Buffer damage `d` in the coordinates of the picture cropped to
+/// `(x, y, w, h)`.
+fn in_crop(d: &Damage, (x, y, w, h): (u32, u32, u32, u32)) -> impl Iterator<Item = Rect> + '_ {
+    let shown = Rect::new(x as i32, y as i32, w as i32, h as i32);
+    d.rects().iter().map(move |r| {
+        let r = r.intersect(&shown);
+        Rect::new(r.x - shown.x, r.y - shown.y, r.w, r.h)
+    })
+}
+
 /// Hands the surface's picture, cropped by its viewport, to its source with
 /// `damage` (buffer coordinates; `None`: all of it) and its sub-surfaces'
 /// pictures, if it has any (their damage is in `tree`, in the cropped
@@ -185,14 +195,9 @@ fn submit(s: &mut Surface, damage: Option<&Damage>, subs: Option<(Vec<cockpit_co
     let (x, y, w, hgt) = s.viewport.crop(c.width, c.height).unwrap_or((0, 0, c.width, c.height));
     s.input_scale = s.viewport.input_scale(w, hgt);
     let Some((frame, _)) = picture(s) else { return };
-    // Into the cropped picture's coordinates.
     let moved = damage.map(|d| {
-        let shown = Rect::new(x as i32, y as i32, w as i32, hgt as i32);
         let mut moved = Damage::new();
-        for r in d.rects() {
-            let r = r.intersect(&shown);
-            moved.add(Rect::new(r.x - shown.x, r.y - shown.y, r.w, r.h));
-        }
+        in_crop(d, (x, y, w, hgt)).for_each(|r| moved.add(r));
         moved
     });
     match (moved, subs) {
@@ -404,11 +409,9 @@ impl State {
                 // cropped picture's coordinates (or all of it).
                 let crop = s.content.as_ref().and_then(|c| s.viewport.crop(c.width, c.height));
                 match (damage, crop) {
-                    (Some(d), Some((x, y, w, h))) => {
-                        let shown = Rect::new(x as i32, y as i32, w as i32, h as i32);
-                        for r in d.rects() {
-                            let r = r.intersect(&shown);
-                            s.tree_mark(Some(Rect::new(r.x - shown.x, r.y - shown.y, r.w, r.h)));
+                    (Some(d), Some(crop)) => {
+                        for r in in_crop(&d, crop) {
+                            s.tree_mark(Some(r));
                         }
                     }
                     _ => s.tree_mark(None),
