@@ -35,6 +35,7 @@
 
 mod ivi;
 mod keymap;
+mod linux_dmabuf;
 mod presentation;
 mod protocol;
 mod seat;
@@ -117,7 +118,7 @@ impl WaylandServer {
         while let Some(stream) = self.listener.accept()? {
             self.display
                 .handle()
-                .insert_client(stream, Arc::new(ClientState(self.state.clients.clone())))?;
+                .insert_client(stream, Arc::new(ClientState::new(self.state.clients.clone())))?;
         }
         self.display.dispatch_clients(&mut self.state)?;
         self.state.deliver_input(&self.display.handle());

@@ -28,6 +28,10 @@ pub(crate) fn create_globals(dh: &DisplayHandle, layout: &Layout, options: crate
     }
     dh.create_global::<State, wayland_protocols::wp::viewporter::server::wp_viewporter::WpViewporter, ()>(1, ());
     dh.create_global::<State, wayland_protocols::wp::presentation_time::server::wp_presentation::WpPresentation, ()>(1, ());
+    dh.create_global::<State, wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1, ()>(
+        crate::linux_dmabuf::VERSION,
+        (),
+    );
     for d in 0..layout.displays.len() {
         dh.create_global::<State, WlOutput, usize>(4, d);
     }

@@ -25,8 +25,16 @@ pub(crate) struct Pool {
     shm: WlShm,
 }
 
+/// Where a buffer's pixels are.
+pub(crate) enum Memory {
+    /// A `wl_shm` pool, read with `pread`.
+    Pool(Arc<Pool>),
+    /// A client's dma-buf (`zwp_linux_dmabuf_v1`), mapped read-only.
+    DmaBuf { buf: Arc<crate::linux_dmabuf::Mapped>, y_invert: bool },
+}
+
 pub(crate) struct BufferInfo {
-    pool: Arc<Pool>,
+    memory: Memory,
     offset: usize,
     width: u32,
     height: u32,
@@ -35,7 +43,26 @@ pub(crate) struct BufferInfo {
 }
 
 impl BufferInfo {
-    fn end(&self) -> usize {
+    /// A buffer in a dma-buf the caller has checked it fits in.
+    pub(crate) fn in_dmabuf(
+        buf: Arc<crate::linux_dmabuf::Mapped>,
+        y_invert: bool,
+        (offset, stride): (usize, usize),
+        (width, height): (u32, u32),
+        format: PixelFormat,
+    ) -> BufferInfo {
+        BufferInfo {
+            memory: Memory::DmaBuf { buf, y_invert },
+            offset,
+            width,
+            height,
+            stride,
+            format,
+        }
+    }
+
+    /// The byte just past the buffer's last pixel (`height` and `width` ≥ 1).
+    pub(crate) fn end(&self) -> usize {
         self.offset + self.stride * (self.height as usize - 1) + self.width as usize * self.format.bytes_per_pixel()
     }
 }
@@ -52,7 +79,7 @@ impl ShmError {
     }
 }
 
-const FORMATS: [(wl_shm::Format, PixelFormat); 5] = [
+pub(crate) const FORMATS: [(wl_shm::Format, PixelFormat); 5] = [
     (wl_shm::Format::Argb8888, PixelFormat::Argb8888),
     (wl_shm::Format::Xrgb8888, PixelFormat::Xrgb8888),
     (wl_shm::Format::Abgr8888, PixelFormat::Abgr8888),
@@ -148,7 +175,7 @@ impl Dispatch<WlShmPool, Arc<Pool>> for State {
                     && (1..=16384).contains(&height)
                     && stride >= width * fmt.bytes_per_pixel() as i32;
                 let info = BufferInfo {
-                    pool: pool.clone(),
+                    memory: Memory::Pool(pool.clone()),
                     offset: offset.max(0) as usize,
                     width: width.max(1) as u32,
                     height: height.max(1) as u32,
@@ -227,16 +254,14 @@ pub(crate) fn same_shape(buffer: &WlBuffer, c: &Content) -> bool {
 /// disconnected); nothing to show.
 pub(crate) fn copy_in(buffer: &WlBuffer, reuse: Option<Content>, damage: Option<&[Rect]>) -> Result<Option<Content>, ShmError> {
     let Some(b) = info(buffer) else { return Ok(None) };
-    let err = |message: String| ShmError {
-        shm: b.pool.shm.clone(),
-        message,
-    };
-    let len = file_len(&b.pool.file);
-    if b.end() as u64 > len {
-        return Err(err(format!(
-            "the buffer needs {} bytes of its pool but the fd holds {len}",
-            b.end()
-        )));
+    if let Memory::Pool(pool) = &b.memory {
+        let len = file_len(&pool.file);
+        if b.end() as u64 > len {
+            return Err(ShmError {
+                shm: pool.shm.clone(),
+                message: format!("the buffer needs {} bytes of its pool but the fd holds {len}", b.end()),
+            });
+        }
     }
     let bpp = b.format.bytes_per_pixel();
     let row = b.width as usize * bpp;
@@ -247,29 +272,37 @@ pub(crate) fn copy_in(buffer: &WlBuffer, reuse: Option<Content>, damage: Option<
         Some(Ok(d)) => (d, damage),
         _ => (vec![0u8; row * b.height as usize], None),
     };
-    let dst = &mut data;
-    let read = |dst: &mut [u8], at: usize| {
-        b.pool
-            .file
-            .read_exact_at(dst, at as u64)
-            .map_err(|e| err(format!("reading the buffer failed: {e}")))
+    // A y-inverted buffer's damage is not in its memory's rows: all of it.
+    let flip = matches!(b.memory, Memory::DmaBuf { y_invert: true, .. });
+    let only = only.filter(|_| !flip);
+    // The copies to make: (offset in the buffer's memory, range of `data`).
+    let whole = Rect::new(0, 0, b.width as i32, b.height as i32);
+    let src_row = |y: usize| {
+        let mem_y = if flip { b.height as usize - 1 - y } else { y };
+        b.offset + mem_y * b.stride
     };
-    match only {
-        None if b.stride == row => read(dst, b.offset)?,
-        None => {
-            for (y, d) in dst.chunks_exact_mut(row).enumerate() {
-                read(d, b.offset + y * b.stride)?;
+    let rows: Box<dyn Iterator<Item = (usize, std::ops::Range<usize>)> + '_> = match only {
+        None if b.stride == row && !flip => Box::new(std::iter::once((b.offset, 0..data.len()))),
+        None => Box::new((0..b.height as usize).map(move |y| (src_row(y), y * row..(y + 1) * row))),
+        Some(damage) => Box::new(damage.iter().flat_map(move |r| {
+            let r = r.intersect(&whole);
+            let (x0, x1) = (r.x as usize * bpp, r.right() as usize * bpp);
+            (r.y.max(0) as usize..r.bottom().max(0) as usize).map(move |y| (src_row(y) + x0, y * row + x0..y * row + x1))
+        })),
+    };
+    match &b.memory {
+        Memory::Pool(pool) => {
+            for (at, range) in rows {
+                pool.file.read_exact_at(&mut data[range], at as u64).map_err(|e| ShmError {
+                    shm: pool.shm.clone(),
+                    message: format!("reading the buffer failed: {e}"),
+                })?;
             }
         }
-        Some(damage) => {
-            let whole = Rect::new(0, 0, b.width as i32, b.height as i32);
-            for r in damage {
-                let r = r.intersect(&whole);
-                let (x0, x1) = (r.x as usize * bpp, r.right() as usize * bpp);
-                for y in r.y as usize..r.bottom() as usize {
-                    read(&mut dst[y * row + x0..y * row + x1], b.offset + y * b.stride + x0)?;
-                }
-            }
+        // In bounds by construction (checked when the buffer was made; a
+        // dma-buf's size never changes): a `false` here copied nothing.
+        Memory::DmaBuf { buf, .. } => {
+            buf.copy_rows(&mut data, rows);
         }
     }
     Ok(Some(Content {

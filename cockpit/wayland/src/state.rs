@@ -13,14 +13,28 @@ use wayland_server::protocol::{wl_buffer::WlBuffer, wl_callback::WlCallback, wl_
 use wayland_server::{DisplayHandle, Resource};
 
 /// Per-client data: counts clients in and out.
-pub(crate) struct ClientState(pub Arc<AtomicUsize>);
+pub(crate) struct ClientState {
+    /// The server's count of connected clients.
+    pub clients: Arc<AtomicUsize>,
+    /// Dma-buf bytes this client has mapped (see `linux_dmabuf`).
+    pub mapped: Arc<AtomicUsize>,
+}
+
+impl ClientState {
+    pub fn new(clients: Arc<AtomicUsize>) -> ClientState {
+        ClientState {
+            clients,
+            mapped: Arc::default(),
+        }
+    }
+}
 
 impl ClientData for ClientState {
     fn initialized(&self, _id: ClientId) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        self.clients.fetch_add(1, Ordering::SeqCst);
     }
     fn disconnected(&self, _id: ClientId, _reason: DisconnectReason) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.clients.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -1,0 +1,150 @@
+//! `zwp_linux_dmabuf_v1` on the host: what is offered, and how a client's
+//! mistakes and lies are answered. The host has no dma-buf exporter a test
+//! can reach (no /dev/udmabuf, no /dev/dri, no V4L2 device in CI's
+//! container), so buffers really made from dma-bufs (a V4L2 camera's, with
+//! weston's simple-dmabuf-v4l client) are shown in the arm64 VM test
+//! `xtask/tests/cockpit.rs::a_camera_s_dmabufs_show_on_the_screen`.
+
+mod common;
+
+use std::os::fd::AsFd;
+
+use common::*;
+use wayland_client::{Connection, Dispatch, QueueHandle};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_buffer_params_v1::{self as params, ZwpLinuxBufferParamsV1},
+    zwp_linux_dmabuf_v1::{self as dmabuf, ZwpLinuxDmabufV1},
+};
+
+const LAYOUT: &str = r##"
+[[display]]
+name = "center"
+mode = "64x48"
+
+[[source]]
+name = "camera"
+app_id = "camera"
+display = "center"
+rect = [0, 0, 64, 48]
+"##;
+
+const XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
+
+impl Dispatch<ZwpLinuxDmabufV1, ()> for Seen {
+    fn event(s: &mut Self, _: &ZwpLinuxDmabufV1, e: dmabuf::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+        match e {
+            dmabuf::Event::Modifier { format, modifier_hi, modifier_lo } => {
+                s.events.push(format!("modifier {format:#010x} {:#x}", (modifier_hi as u64) << 32 | modifier_lo as u64))
+            }
+            dmabuf::Event::Format { format } => s.events.push(format!("format {format:#010x}")),
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<ZwpLinuxBufferParamsV1, ()> for Seen {
+    fn event(s: &mut Self, _: &ZwpLinuxBufferParamsV1, e: params::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+        match e {
+            params::Event::Created { .. } => s.events.push("created".into()),
+            params::Event::Failed => s.events.push("failed".into()),
+            _ => {}
+        }
+    }
+    wayland_client::event_created_child!(Seen, ZwpLinuxBufferParamsV1, [
+        params::EVT_CREATED_OPCODE => (wayland_client::protocol::wl_buffer::WlBuffer, ()),
+    ]);
+}
+
+fn dmabuf(c: &TestClient) -> ZwpLinuxDmabufV1 {
+    c.globals.bind(&c.qh, 3..=3, ()).expect("zwp_linux_dmabuf_v1 3 is offered")
+}
+
+/// A memfd of `len` bytes: memory, but no dma-buf.
+fn memfd(len: u64) -> std::os::fd::OwnedFd {
+    let fd = rustix::fs::memfd_create("not-a-dmabuf", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&fd, len).unwrap();
+    fd
+}
+
+/// The protocol error the roundtrip after a request ends with.
+fn protocol_error(c: &mut TestClient) -> String {
+    let e = c.roundtrip().expect_err("the request is a protocol error");
+    let err = c.conn.protocol_error().map(|p| format!("{} {}: {}", p.object_interface, p.code, p.message));
+    err.unwrap_or(e)
+}
+
+#[test]
+fn the_shm_formats_are_offered_linear() {
+    let h = Harness::start(LAYOUT);
+    let mut c = TestClient::connect(&h.socket);
+    let _d = dmabuf(&c);
+    c.roundtrip().unwrap();
+    for code in [b"XR24", b"AR24", b"XB24", b"AB24", b"RG16"] {
+        let line = format!("modifier {:#010x} 0x0", u32::from_le_bytes(*code));
+        assert!(c.seen.events.contains(&line), "{} offered linear: {:?}", String::from_utf8_lossy(code), c.seen.events);
+    }
+    let offers = c.seen.events.iter().filter(|e| e.starts_with("modifier") || e.starts_with("format")).count();
+    assert_eq!(offers, 5, "only linear, only those: {:?}", c.seen.events);
+}
+
+#[test]
+fn a_memfd_passed_as_a_dmabuf_fails_and_the_client_carries_on() {
+    let h = Harness::start(LAYOUT);
+    let mut c = TestClient::connect(&h.socket);
+    let d = dmabuf(&c);
+    let p = d.create_params(&c.qh, ());
+    let fd = memfd(64 * 48 * 4);
+    p.add(fd.as_fd(), 0, 0, 64 * 4, 0, 0);
+    p.create(64, 48, XRGB8888, params::Flags::empty());
+    c.roundtrip().unwrap();
+    assert_eq!(c.seen.events.last().map(String::as_str), Some("failed"), "{:?}", c.seen.events);
+    // Still connected, and its shm buffers still show.
+    let (surface, _top) = c.toplevel("camera");
+    c.show(&surface, 64, 48, &vec![0x00ff_0000; 64 * 48]).unwrap();
+    h.wait_for("the camera's shm picture", 10, |comp, _| comp.snapshot(0).get(10, 10) == 0xffff_0000);
+}
+
+#[test]
+fn create_immed_with_a_memfd_is_an_invalid_buffer() {
+    let h = Harness::start(LAYOUT);
+    let mut c = TestClient::connect(&h.socket);
+    let d = dmabuf(&c);
+    let p = d.create_params(&c.qh, ());
+    let fd = memfd(64 * 48 * 4);
+    p.add(fd.as_fd(), 0, 0, 64 * 4, 0, 0);
+    p.create_immed(64, 48, XRGB8888, params::Flags::empty(), &c.qh, ());
+    let e = protocol_error(&mut c);
+    assert!(e.starts_with("zwp_linux_buffer_params_v1 7:") && e.contains("not a dma-buf"), "{e}");
+}
+
+#[test]
+fn params_misuse_is_a_protocol_error_naming_it() {
+    let cases: [(&str, fn(&ZwpLinuxBufferParamsV1, &QueueHandle<Seen>), u32); 5] = [
+        ("plane index past the last plane", |p, _| p.add(memfd(4096).as_fd(), 4, 0, 256, 0, 0), 1),
+        ("plane added twice", |p, _| {
+            p.add(memfd(4096).as_fd(), 0, 0, 256, 0, 0);
+            p.add(memfd(4096).as_fd(), 0, 0, 256, 0, 0);
+        }, 2),
+        ("no plane 0", |p, _| p.create(64, 48, XRGB8888, params::Flags::empty()), 3),
+        ("a format not offered (NV12)", |p, _| {
+            p.add(memfd(4096).as_fd(), 0, 0, 256, 0, 0);
+            p.create(64, 48, u32::from_le_bytes(*b"NV12"), params::Flags::empty());
+        }, 4),
+        ("a negative height", |p, _| {
+            p.add(memfd(4096).as_fd(), 0, 0, 256, 0, 0);
+            p.create(64, -48, XRGB8888, params::Flags::empty());
+        }, 5),
+    ];
+    for (what, misuse, code) in cases {
+        let h = Harness::start(LAYOUT);
+        let mut c = TestClient::connect(&h.socket);
+        let d = dmabuf(&c);
+        let p = d.create_params(&c.qh, ());
+        misuse(&p, &c.qh);
+        let e = protocol_error(&mut c);
+        assert!(e.starts_with(&format!("zwp_linux_buffer_params_v1 {code}:")), "{what}: {e}");
+        // The server took it and serves the next client.
+        let mut next = TestClient::connect(&h.socket);
+        next.roundtrip().unwrap();
+    }
+}
