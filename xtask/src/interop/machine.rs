@@ -46,6 +46,22 @@ impl Machine {
         Self::start_sample_on(built, work, false, Some(x_display))
     }
 
+    /// A Linux kernel alone on QEMU's plain `virt` (two Cortex-A57s, 1 GiB,
+    /// no hypervisor) with `devices`, the 9p share and QMP.
+    pub fn start_linux(kernel: &Path, initrd: &Path, devices: &[&str], work: &Path, echo: bool) -> Result<Machine, String> {
+        let (share, qmp_path) = Self::prepare(work)?;
+        let board = crate::qemu::Machine { machine: "virt".into(), cpu: "cortex-a57".into(), smp: 2, memory: "1024".into(), dtb: None };
+        let mut q = QemuCommand::new(&board);
+        q.kernel(kernel).initrd(initrd).append("console=ttyAMA0 rdinit=/init").modern_virtio_mmio();
+        for d in devices {
+            q.device(*d);
+        }
+        q.share_9p("host", &share).qmp_socket(&qmp_path);
+        let mut con = q.spawn()?;
+        con.echo = echo;
+        Ok(Machine { con, share, qmp: None, qmp_path, next_cmd: 1 })
+    }
+
     fn start_sample_on(built: &crate::artifacts::Built, work: &Path, echo: bool, x_display: Option<&str>) -> Result<Machine, String> {
         let (share, qmp_path) = Self::prepare(work)?;
         let mut q = QemuCommand::for_built(built)?;
