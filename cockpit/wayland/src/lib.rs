@@ -25,12 +25,17 @@
 //! and destination size; input arrives in the destination's coordinates),
 //! `wp_presentation` 1 (presented or discarded per commit, on
 //! `CLOCK_MONOTONIC`), `wl_subcompositor` 1 (sub-surfaces drawn over their
-//! toplevel, synchronized or not; see `subsurface`). Commits copy only
+//! toplevel, synchronized or not; see `subsurface`),
+//! `zwp_linux_dmabuf_v1` 3 (linear single-plane dma-bufs in the `wl_shm`
+//! formats, mapped read-only by `cockpit-dmabuf` within a per-client quota;
+//! see `linux_dmabuf`). Commits copy only
 //! their damage, into the picture the compositor let go of (two pictures
 //! per placed surface). Frame callbacks fire when the display a surface is
 //! on presented a frame, at that display's rate; a surface on no display
 //! (hidden, not placed) is not asked to draw. Not supported yet: buffer
-//! scale or transform other than 1/normal, `zwp_linux_dmabuf_v1`.
+//! scale or transform other than 1/normal; dma-buf feedback (version 4),
+//! tiled modifiers, multi-planar (YUV) formats; scanning a client's
+//! dma-buf out on KMS without the copy.
 #![forbid(unsafe_code)]
 
 mod ivi;
