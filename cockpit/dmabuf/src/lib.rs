@@ -10,24 +10,25 @@
 //!   from the kernel, refuses one larger than the caller's limit, and maps
 //!   it read-only.
 //! - [`DmaBuf::copy_rows`] copies bounded row ranges into the caller's
-//!   memory. It brackets the copy with `DMA_BUF_IOCTL_SYNC` (the exporter's
-//!   cache maintenance, for devices that are not cache-coherent) only when
-//!   the buffer's writers have finished (`poll` says readable at once): the
-//!   compositor never waits on a client's fence, so a client whose GPU
-//!   never finishes gets its picture copied as it is, and nobody else's
-//!   frame is delayed.
+//!   memory through the kernel (`process_vm_readv` on the compositor's own
+//!   mapping): a page the exporter cannot provide (a device gone, an
+//!   exporter that faults) is an error for that copy, never a SIGBUS in the
+//!   compositor.
+//! - It never calls `DMA_BUF_IOCTL_SYNC`: that call waits, without a
+//!   timeout, for the buffer's fences, which a client controls (a GPU job,
+//!   an imported sync file). A compositor that also draws the instrument
+//!   cluster must not wait on a client, so it reads without the exporter's
+//!   cache maintenance: on an exporter whose CPU mapping is not coherent,
+//!   that client may see stale pixels of its own; nobody else is affected.
 //!
-//! The client may write while the compositor copies: the copy is of plain
-//! bytes, so that tears that client's picture and nothing else.
-//! Exporters keep a dma-buf's memory for as long as a reference is held,
-//! and the mapping holds one, so the copy cannot fault on freed memory.
+//! The client may write while the compositor copies: that tears that
+//! client's picture and nothing else.
 
 use std::io;
 use std::ops::Range;
 use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
 
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::fs::SeekFrom;
 use rustix::mm::{MapFlags, ProtFlags};
 
@@ -62,8 +63,8 @@ impl std::fmt::Display for ImportError {
 impl std::error::Error for ImportError {}
 
 /// A dma-buf mapped read-only into the compositor.
+/// The fd is closed once mapped: the mapping holds the dma-buf.
 pub struct DmaBuf {
-    fd: OwnedFd,
     map: Mapping,
 }
 
@@ -88,7 +89,7 @@ impl DmaBuf {
             return Err(ImportError::TooLarge { len, limit });
         }
         let map = Mapping::new(&fd, len as usize).map_err(ImportError::Io)?;
-        Ok(DmaBuf { fd, map })
+        Ok(DmaBuf { map })
     }
 
     /// The dma-buf's size in bytes.
@@ -102,61 +103,34 @@ impl DmaBuf {
     }
 
     /// Copies rows into `dst`: each `(offset in the dma-buf, range of
-    /// dst)`. A row reaching past either end is skipped, and the result is
-    /// then `false`. Synchronizes with the exporter when its writers are
-    /// done, never waiting for them (see the crate's doc).
+    /// dst)`. A row reaching past either end is skipped; the result is
+    /// `false` if one was, or if the kernel could not read a page.
     pub fn copy_rows(&self, dst: &mut [u8], rows: impl Iterator<Item = (usize, Range<usize>)>) -> bool {
-        let synced = self.writers_done() && self.sync(SYNC_START).is_ok();
         let mut all = true;
+        let mut batch = Vec::with_capacity(BATCH);
         for (at, range) in rows {
-            let fits = at.checked_add(range.len()).is_some_and(|end| end <= self.map.len);
-            match dst.get_mut(range) {
-                Some(d) if fits => self.map.copy_out(at, d),
-                _ => all = false,
+            let fits = range.start <= range.end
+                && range.end <= dst.len()
+                && at.checked_add(range.len()).is_some_and(|end| end <= self.map.len);
+            if !fits {
+                all = false;
+                continue;
+            }
+            batch.push((at, range));
+            if batch.len() == BATCH {
+                all &= self.map.read(dst, &batch);
+                batch.clear();
             }
         }
-        if synced {
-            let _ = self.sync(SYNC_END);
+        if !batch.is_empty() {
+            all &= self.map.read(dst, &batch);
         }
         all
     }
-
-    /// Whether the buffer's pending writes (its fences) have signalled.
-    fn writers_done(&self) -> bool {
-        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
-        let now = Timespec { tv_sec: 0, tv_nsec: 0 };
-        poll(&mut fds, Some(&now)).is_ok_and(|n| n == 1 && fds[0].revents().contains(PollFlags::IN))
-    }
-
-    fn sync(&self, when: u64) -> io::Result<()> {
-        sync::dma_buf_sync(&self.fd, when | SYNC_READ)
-    }
 }
 
-/// `struct dma_buf_sync`'s flags (`include/uapi/linux/dma-buf.h`).
-const SYNC_READ: u64 = 1;
-const SYNC_START: u64 = 0;
-const SYNC_END: u64 = 4;
-
-mod sync {
-    use std::io;
-    use std::os::fd::AsFd;
-
-    use rustix::ioctl::{ioctl, opcode, Setter};
-
-    /// `DMA_BUF_IOCTL_SYNC`: `_IOW('b', 0, struct dma_buf_sync)`, the
-    /// struct being one `__u64 flags`.
-    const DMA_BUF_IOCTL_SYNC: rustix::ioctl::Opcode = opcode::write::<u64>(b'b', 0);
-
-    /// Begins or ends CPU access to the dma-buf `fd`.
-    pub(crate) fn dma_buf_sync(fd: impl AsFd, flags: u64) -> io::Result<()> {
-        // SAFETY: the opcode is the kernel's DMA_BUF_IOCTL_SYNC, which reads
-        // exactly one u64 (`struct dma_buf_sync`) from the pointer rustix
-        // passes to its own `flags` value, and writes nothing back. Callers
-        // pass only fds `is_dmabuf` accepted, so no other driver sees it.
-        unsafe { ioctl(fd, Setter::<DMA_BUF_IOCTL_SYNC, u64>::new(flags)) }.map_err(io::Error::from)
-    }
-}
+/// Rows per `process_vm_readv` (under the kernel's IOV_MAX of 1024).
+const BATCH: usize = 256;
 
 /// A read-only shared mapping, unmapped on drop.
 struct Mapping {
@@ -165,7 +139,7 @@ struct Mapping {
 }
 
 // SAFETY: the mapping is read-only memory owned by this value; reads from
-// several threads at once are plain byte copies (`copy_out`), and unmapping
+// several threads at once are copies out of it (`read`), and unmapping
 // happens once, on drop, when no reference is left.
 unsafe impl Send for Mapping {}
 // SAFETY: as for Send: `&Mapping` only allows byte copies out of it.
@@ -181,16 +155,49 @@ impl Mapping {
         Ok(Mapping { base, len })
     }
 
-    /// Copies `dst.len()` bytes from `at`; the caller checked the bounds.
-    fn copy_out(&self, at: usize, dst: &mut [u8]) {
-        assert!(at <= self.len && dst.len() <= self.len - at, "copy_out past the mapping");
-        // SAFETY: `[at, at + dst.len())` lies inside the live mapping (just
-        // asserted), which is readable for as long as `self` lives; `dst` is
-        // memory we own exclusively, so the two cannot overlap. Another
-        // process may be writing the source bytes meanwhile: every byte
-        // value is a valid u8, so a concurrent write only changes which
-        // pixel values are copied.
-        unsafe { std::ptr::copy_nonoverlapping(self.base.as_ptr().add(at), dst.as_mut_ptr(), dst.len()) }
+    /// Copies each row `(offset in the mapping, range of dst)`, which the
+    /// caller checked are in bounds of both, through the kernel. `false`
+    /// if it could not read them all.
+    fn read(&self, dst: &mut [u8], rows: &[(usize, Range<usize>)]) -> bool {
+        for (at, range) in rows {
+            assert!(range.start <= range.end && range.end <= dst.len() && *at <= self.len && range.len() <= self.len - at);
+        }
+        let base = dst.as_mut_ptr();
+        // In bounds (asserted): `wrapping_add` only to stay out of unsafe.
+        let local: Vec<libc::iovec> = rows
+            .iter()
+            .map(|(_, r)| libc::iovec { iov_base: base.wrapping_add(r.start).cast(), iov_len: r.len() })
+            .collect();
+        let remote: Vec<libc::iovec> = rows
+            .iter()
+            .map(|(at, r)| libc::iovec { iov_base: self.base.as_ptr().wrapping_add(*at).cast(), iov_len: r.len() })
+            .collect();
+        let want: usize = rows.iter().map(|(_, r)| r.len()).sum();
+        // SAFETY: the local iovecs cover only `dst`, which we borrow
+        // mutably for the call (rows may overlap: the kernel writes the
+        // same bytes twice); the remote ones only the live mapping, which
+        // the kernel reads with its own fault handling (an unreadable page
+        // is EFAULT, not a signal). Both arrays hold `rows.len()` entries,
+        // at most BATCH < IOV_MAX.
+        let got = unsafe { libc::process_vm_readv(libc::getpid(), local.as_ptr(), local.len() as _, remote.as_ptr(), remote.len() as _, 0) };
+        if got >= 0 {
+            return got as usize == want;
+        }
+        // A kernel or sandbox (seccomp) without the call: copy directly.
+        match io::Error::last_os_error().raw_os_error() {
+            Some(libc::ENOSYS) | Some(libc::EPERM) => {
+                for (at, range) in rows {
+                    // SAFETY: `[at, at + len)` lies in the live mapping and
+                    // `range` in `dst` (asserted above); `dst` is ours
+                    // alone, so they cannot overlap. Here, unlike through
+                    // the kernel, an exporter that cannot provide a page
+                    // faults the compositor: only where the call is missing.
+                    unsafe { std::ptr::copy_nonoverlapping(self.base.as_ptr().add(*at), base.add(range.start), range.len()) }
+                }
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -212,6 +219,23 @@ mod tests {
         let fd = rustix::fs::memfd_create("not-a-dmabuf", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
         rustix::fs::ftruncate(&fd, 4096).unwrap();
         assert!(matches!(DmaBuf::import(fd, 1 << 20), Err(ImportError::NotDmaBuf)));
+    }
+
+    /// A memfd mapped like a dma-buf: `read` copies what is there, and a
+    /// page that went away is a failed copy, not a SIGBUS.
+    #[test]
+    fn reads_go_through_the_kernel_and_a_vanished_page_is_an_error() {
+        let fd = rustix::fs::memfd_create("pages", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let bytes: Vec<u8> = (0..8192u32).map(|i| (i % 251) as u8).collect();
+        rustix::io::write(&fd, &bytes).unwrap();
+        let map = Mapping::new(&fd, 8192).unwrap();
+        let mut dst = vec![0u8; 300];
+        assert!(map.read(&mut dst, &[(10, 0..100), (5000, 100..300)]));
+        assert_eq!(&dst[..100], &bytes[10..110]);
+        assert_eq!(&dst[100..], &bytes[5000..5200]);
+        rustix::fs::ftruncate(&fd, 4096).unwrap();
+        assert!(map.read(&mut dst, &[(0, 0..100)]), "the first page is still there");
+        assert!(!map.read(&mut dst, &[(5000, 0..100)]), "the second page is gone: an error");
     }
 
     #[test]

@@ -43,6 +43,7 @@ mod keymap;
 mod linux_dmabuf;
 mod presentation;
 mod protocol;
+mod quota;
 mod seat;
 mod shm;
 mod viewporter;
@@ -69,6 +70,8 @@ pub struct WaylandServer {
     listener: ListeningSocket,
     path: PathBuf,
     state: State,
+    /// Connections that could not be accepted.
+    refusals: u64,
 }
 
 /// What the server offers.
@@ -102,6 +105,7 @@ impl WaylandServer {
             listener,
             path: socket.to_path_buf(),
             state,
+            refusals: 0,
         })
     }
 
@@ -120,14 +124,32 @@ impl WaylandServer {
     /// Accepts new clients, handles every pending request, delivers the
     /// input the compositor routed to Wayland sources, and flushes.
     pub fn dispatch(&mut self) -> io::Result<()> {
-        while let Some(stream) = self.listener.accept()? {
-            self.display
-                .handle()
-                .insert_client(stream, Arc::new(ClientState::new(self.state.clients.clone())))?;
+        // A failed accept (the process out of fds) leaves the connection
+        // waiting and the server serving the clients it has.
+        loop {
+            match self.listener.accept() {
+                Ok(Some(stream)) => {
+                    if let Err(e) = self.display.handle().insert_client(stream, Arc::new(ClientState::new(self.state.clients.clone()))) {
+                        self.refused(&e);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.refused(&e);
+                    break;
+                }
+            }
         }
         self.display.dispatch_clients(&mut self.state)?;
         self.state.deliver_input(&self.display.handle());
         self.display.flush_clients()
+    }
+
+    fn refused(&mut self, e: &io::Error) {
+        self.refusals += 1;
+        if self.refusals.is_power_of_two() {
+            eprintln!("cockpit-wayland: a client could not be accepted ({} so far): {e}", self.refusals);
+        }
     }
 
     /// Copies in the newest buffer each surface committed since the last

@@ -2,21 +2,23 @@
 //! V4L2 buffers, a GPU's render targets). Offered: the `wl_shm` formats,
 //! single plane, linear layout (modifier 0), upright or y-inverted.
 //!
-//! A buffer is checked when it is made: every plane's fd must be a real
-//! dma-buf (`cockpit-dmabuf` maps it read-only), large enough for the
-//! buffer by the kernel's own size, and within the client's quota of
-//! mapped bytes. A commit then copies the damage out of it like a shm
-//! buffer's, and the buffer is released at once. What a client got wrong
-//! by the protocol (a plane index out of range, a plane set twice, an
-//! unknown format, bad dimensions, a buffer past its dma-buf's end) is a
+//! A buffer is checked when it is made: its plane's fd must be a real
+//! dma-buf (`cockpit-dmabuf` maps it read-only and closes the fd), large
+//! enough for the buffer by the kernel's own size, and within the quotas
+//! (`quota`: a plane waiting in its params and a buffer's mapping each
+//! count as a handle; a mapping's bytes, at least 1 MiB, count too). A
+//! commit then copies the damage out of it like a shm buffer's, and the
+//! buffer is released at once. What a client got wrong by the protocol (a
+//! plane index out of range, a plane set twice, planes missing or too many,
+//! an unknown format, a size below 1, a buffer past its dma-buf's end) is a
 //! protocol error; what the compositor merely does not take (a tiled
-//! modifier, several planes, an interlaced picture, a fd that is no
-//! dma-buf, the quota spent) is `failed` (or, for `create_immed`,
-//! `invalid_wl_buffer`), as the protocol asks.
+//! modifier, an interlaced picture, a fd that is no dma-buf, a side above
+//! 16384, the byte quota spent) is `failed` (or, for `create_immed`,
+//! `invalid_wl_buffer`), as the protocol asks. Adding a plane past the
+//! handle quota disconnects the client (`wl_display.no_memory`).
 
-use std::os::fd::OwnedFd;
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 
 use cockpit_core::PixelFormat;
@@ -28,26 +30,26 @@ use wayland_protocols::wp::linux_dmabuf::zv1::server::{
 use wayland_server::protocol::wl_buffer::WlBuffer;
 use wayland_server::{Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource, WEnum};
 
+use crate::quota::{self, Charge};
 use crate::shm::BufferInfo;
-use crate::state::{ClientState, State};
+use crate::state::State;
 
 /// The version offered: formats as `modifier` events (4's feedback
 /// objects describe devices; the compositor's reads are the CPU's).
 pub(crate) const VERSION: u32 = 3;
 
-/// Bytes of dma-buf one client may have mapped at once (each buffer
-/// counts its whole dma-buf): bounds the compositor's address space, which
-/// matters on the 32-bit boards.
-pub(crate) const CLIENT_QUOTA: usize = 256 << 20;
+/// What a mapping is charged at least: many tiny dma-bufs would otherwise
+/// cost the compositor mappings without costing the client quota.
+const MIN_CHARGE: usize = 1 << 20;
 
 const MAX_PLANES: usize = 4;
 const MAX_SIDE: i32 = 16384;
 const DRM_FORMAT_MOD_LINEAR: u64 = 0;
 
-/// A mapped dma-buf, counted against its client's quota while it lives.
+/// A mapped dma-buf, charged to its client while it lives.
 pub(crate) struct Mapped {
     buf: DmaBuf,
-    account: Arc<AtomicUsize>,
+    _charge: Charge,
 }
 
 impl Mapped {
@@ -56,17 +58,13 @@ impl Mapped {
     }
 }
 
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        self.account.fetch_sub(self.buf.len(), Ordering::SeqCst);
-    }
-}
-
 struct Plane {
     fd: OwnedFd,
     offset: u32,
     stride: u32,
     modifier: u64,
+    /// One handle (its fd), carried over to the buffer's mapping.
+    charge: Charge,
 }
 
 /// A `zwp_linux_buffer_params_v1` being filled in.
@@ -116,7 +114,7 @@ impl Dispatch<ZwpLinuxDmabufV1, ()> for State {
 
 impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
     fn request(
-        _: &mut Self,
+        state: &mut Self,
         client: &Client,
         res: &ZwpLinuxBufferParamsV1,
         req: params::Request,
@@ -142,17 +140,32 @@ impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
                 } else if p.planes[i].is_some() {
                     res.post_error(params::Error::PlaneSet, format!("plane {plane_idx} was already added"));
                 } else {
-                    let modifier = (modifier_hi as u64) << 32 | modifier_lo as u64;
-                    p.planes[i] = Some(Plane { fd, offset, stride, modifier });
+                    let charge = quota::client_budget(client).ok_or_else(|| "unknown client".to_string()).and_then(|c| Charge::take(&c, &state.budget, 1, 0));
+                    match charge {
+                        Ok(charge) => {
+                            let modifier = (modifier_hi as u64) << 32 | modifier_lo as u64;
+                            p.planes[i] = Some(Plane {
+                                fd,
+                                offset,
+                                stride,
+                                modifier,
+                                charge,
+                            });
+                        }
+                        Err(why) => quota::refuse(client, dh, format!("a dma-buf plane: {why}")),
+                    }
                 }
             }
-            params::Request::Create { width, height, format, flags } => match make(&mut p, client, width, height, format, flags) {
+            params::Request::Create { width, height, format, flags } => match make(&mut p, width, height, format, flags) {
                 Ok(info) => match client.create_resource::<WlBuffer, Option<BufferInfo>, State>(dh, 1, Some(info)) {
                     Ok(buffer) => res.created(&buffer),
                     Err(_) => res.failed(),
                 },
                 Err(Refusal::Error(code, message)) => res.post_error(code, message),
-                Err(Refusal::Failed(_)) => res.failed(),
+                Err(Refusal::Failed(why)) => {
+                    tell(&why);
+                    res.failed()
+                }
             },
             params::Request::CreateImmed {
                 buffer_id,
@@ -160,7 +173,7 @@ impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
                 height,
                 format,
                 flags,
-            } => match make(&mut p, client, width, height, format, flags) {
+            } => match make(&mut p, width, height, format, flags) {
                 Ok(info) => {
                     init.init(buffer_id, Some(info));
                 }
@@ -178,8 +191,17 @@ impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
     }
 }
 
+/// Says on stderr why a buffer failed (a developer's first question), the
+/// first few times only: a client cannot flood the compositor's log.
+fn tell(why: &str) {
+    static TOLD: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    if TOLD.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 16 {
+        eprintln!("cockpit-wayland: a zwp_linux_dmabuf_v1 buffer failed: {why}");
+    }
+}
+
 /// Checks the params and maps plane 0's dma-buf.
-fn make(p: &mut Params, client: &Client, width: i32, height: i32, format: u32, flags: WEnum<params::Flags>) -> Result<BufferInfo, Refusal> {
+fn make(p: &mut Params, width: i32, height: i32, format: u32, flags: WEnum<params::Flags>) -> Result<BufferInfo, Refusal> {
     use Refusal::{Error, Failed};
     if p.used {
         return Err(Error(params::Error::AlreadyUsed, "these params already made a buffer".into()));
@@ -192,11 +214,14 @@ fn make(p: &mut Params, client: &Client, width: i32, height: i32, format: u32, f
     let Some(pixel) = pixel.filter(|f| crate::shm::FORMATS.iter().any(|(_, o)| o == f)) else {
         return Err(Error(params::Error::InvalidFormat, format!("format {format:#010x} is not offered")));
     };
-    if !(1..=MAX_SIDE).contains(&width) || !(1..=MAX_SIDE).contains(&height) {
-        return Err(Error(params::Error::InvalidDimensions, format!("{width}x{height} is not a size from 1x1 to {MAX_SIDE}x{MAX_SIDE}")));
+    if width < 1 || height < 1 {
+        return Err(Error(params::Error::InvalidDimensions, format!("{width}x{height} is not a size")));
     }
     if p.planes.iter().any(Option::is_some) {
-        return Err(Failed(format!("{} has one plane; more were added", pixel.name())));
+        return Err(Error(params::Error::Incomplete, format!("{} has one plane; more were added", pixel.name())));
+    }
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(Failed(format!("{width}x{height}: the compositor takes sides up to {MAX_SIDE}")));
     }
     let bits = match flags {
         WEnum::Value(f) => f.bits(),
@@ -214,18 +239,15 @@ fn make(p: &mut Params, client: &Client, width: i32, height: i32, format: u32, f
         return Err(Error(params::Error::OutOfBounds, format!("stride {} is shorter than a {width}-pixel row", plane.stride)));
     }
     let end = plane.offset as u64 + plane.stride as u64 * (height as u64 - 1) + row;
-    let account = client.get_data::<ClientState>().map(|c| c.mapped.clone()).ok_or_else(|| Failed("unknown client".into()))?;
-    let room = CLIENT_QUOTA.saturating_sub(account.load(Ordering::SeqCst));
-    let buf = match DmaBuf::import(plane.fd, room) {
+    let mut charge = plane.charge;
+    let buf = match DmaBuf::import(plane.fd, quota::CLIENT_BYTES) {
         Ok(b) => b,
-        Err(ImportError::TooLarge { len, .. }) => {
-            return Err(Failed(format!("a {len}-byte dma-buf would pass the client's quota of {CLIENT_QUOTA} mapped bytes")))
-        }
+        Err(e @ ImportError::TooLarge { .. }) => return Err(Failed(format!("plane 0: {e} (the client's quota)"))),
         Err(e) => return Err(Failed(format!("plane 0: {e}"))),
     };
     let len = buf.len();
-    account.fetch_add(len, Ordering::SeqCst);
-    let mapped = Arc::new(Mapped { buf, account });
+    charge.grow(len.max(MIN_CHARGE)).map_err(Failed)?;
+    let mapped = Arc::new(Mapped { buf, _charge: charge });
     if end > len as u64 {
         return Err(Error(
             params::Error::OutOfBounds,

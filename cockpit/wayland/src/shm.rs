@@ -23,6 +23,8 @@ pub(crate) struct Pool {
     file: File,
     size: Mutex<usize>,
     shm: WlShm,
+    /// One handle (its fd) against the client's and the server's quota.
+    _charge: Option<crate::quota::Charge>,
 }
 
 /// Where a buffer's pixels are.
@@ -113,18 +115,28 @@ fn file_len(file: &File) -> u64 {
 }
 
 impl Dispatch<WlShm, ()> for State {
-    fn request(_: &mut Self, _: &Client, shm: &WlShm, req: wl_shm::Request, _: &(), _: &DisplayHandle, init: &mut DataInit<'_, Self>) {
+    fn request(state: &mut Self, client: &Client, shm: &WlShm, req: wl_shm::Request, _: &(), dh: &DisplayHandle, init: &mut DataInit<'_, Self>) {
         if let wl_shm::Request::CreatePool { id, fd, size } = req {
             let file = File::from(fd);
             let len = file_len(&file);
+            let charge = crate::quota::client_budget(client)
+                .ok_or_else(|| "unknown client".to_string())
+                .and_then(|c| crate::quota::Charge::take(&c, &state.budget, 1, 0));
+            let memory = is_memory(&file);
+            let (charge, refused) = match charge {
+                Ok(c) => (Some(c), None),
+                Err(why) => (None, Some(why)),
+            };
             let pool = Arc::new(Pool {
                 file,
                 size: Mutex::new(size.max(0) as usize),
                 shm: shm.clone(),
+                _charge: charge,
             });
-            let memory = is_memory(&pool.file);
             init.init(id, pool);
-            if size <= 0 {
+            if let Some(why) = refused {
+                crate::quota::refuse(client, dh, format!("a shm pool: {why}"));
+            } else if size <= 0 {
                 shm.post_error(wl_shm::Error::InvalidStride, format!("pool size {size} is not positive"));
             } else if !memory {
                 shm.post_error(
@@ -272,9 +284,9 @@ pub(crate) fn copy_in(buffer: &WlBuffer, reuse: Option<Content>, damage: Option<
         Some(Ok(d)) => (d, damage),
         _ => (vec![0u8; row * b.height as usize], None),
     };
-    // A y-inverted buffer's damage is not in its memory's rows: all of it.
+    // A y-inverted buffer's rows are stored bottom up; its damage is in
+    // the picture's coordinates, like everyone's.
     let flip = matches!(b.memory, Memory::DmaBuf { y_invert: true, .. });
-    let only = only.filter(|_| !flip);
     // The copies to make: (offset in the buffer's memory, range of `data`).
     let whole = Rect::new(0, 0, b.width as i32, b.height as i32);
     let src_row = |y: usize| {

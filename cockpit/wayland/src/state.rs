@@ -16,15 +16,15 @@ use wayland_server::{DisplayHandle, Resource};
 pub(crate) struct ClientState {
     /// The server's count of connected clients.
     pub clients: Arc<AtomicUsize>,
-    /// Dma-buf bytes this client has mapped (see `linux_dmabuf`).
-    pub mapped: Arc<AtomicUsize>,
+    /// What this client may make the server hold (see `quota`).
+    pub budget: Arc<crate::quota::Budget>,
 }
 
 impl ClientState {
     pub fn new(clients: Arc<AtomicUsize>) -> ClientState {
         ClientState {
             clients,
-            mapped: Arc::default(),
+            budget: crate::quota::Budget::client(),
         }
     }
 }
@@ -248,6 +248,8 @@ pub(crate) struct State {
     pub subs_per_client: HashMap<ClientId, usize>,
     /// The surface holding each ivi id.
     pub ivi_ids: HashMap<u32, ObjectId>,
+    /// What all clients together may make the server hold (see `quota`).
+    pub budget: Arc<crate::quota::Budget>,
 }
 
 /// `wl_output`s one client may bind that get enter and leave events (more
@@ -269,6 +271,7 @@ impl State {
             presents: 0,
             subs_per_client: HashMap::new(),
             ivi_ids: HashMap::new(),
+            budget: crate::quota::Budget::server(),
         }
     }
 

@@ -73,6 +73,12 @@ fn protocol_error(c: &mut TestClient) -> String {
     err.unwrap_or(e)
 }
 
+/// The protocol error a client already got (after its `i`th request).
+fn protocol_error_seen(c: &TestClient, i: usize) -> String {
+    let p = c.conn.protocol_error().unwrap_or_else(|| panic!("request {i}: disconnected without a protocol error"));
+    format!("{} {}: {}", p.object_interface, p.code, p.message)
+}
+
 #[test]
 fn the_shm_formats_are_offered_linear() {
     let h = Harness::start(LAYOUT);
@@ -119,7 +125,7 @@ fn create_immed_with_a_memfd_is_an_invalid_buffer() {
 
 #[test]
 fn params_misuse_is_a_protocol_error_naming_it() {
-    let cases: [(&str, fn(&ZwpLinuxBufferParamsV1, &QueueHandle<Seen>), u32); 5] = [
+    let cases: [(&str, fn(&ZwpLinuxBufferParamsV1, &QueueHandle<Seen>), u32); 6] = [
         ("plane index past the last plane", |p, _| p.add(memfd(4096).as_fd(), 4, 0, 256, 0, 0), 1),
         ("plane added twice", |p, _| {
             p.add(memfd(4096).as_fd(), 0, 0, 256, 0, 0);
@@ -130,6 +136,11 @@ fn params_misuse_is_a_protocol_error_naming_it() {
             p.add(memfd(4096).as_fd(), 0, 0, 256, 0, 0);
             p.create(64, 48, u32::from_le_bytes(*b"NV12"), params::Flags::empty());
         }, 4),
+        ("two planes for a one-plane format", |p, _| {
+            p.add(memfd(4096).as_fd(), 0, 0, 256, 0, 0);
+            p.add(memfd(4096).as_fd(), 1, 0, 256, 0, 0);
+            p.create(64, 48, XRGB8888, params::Flags::empty());
+        }, 3),
         ("a negative height", |p, _| {
             p.add(memfd(4096).as_fd(), 0, 0, 256, 0, 0);
             p.create(64, -48, XRGB8888, params::Flags::empty());
@@ -147,4 +158,38 @@ fn params_misuse_is_a_protocol_error_naming_it() {
         let mut next = TestClient::connect(&h.socket);
         next.roundtrip().unwrap();
     }
+}
+
+#[test]
+fn a_client_holding_too_many_fds_is_disconnected_and_the_others_are_served() {
+    let h = Harness::start(LAYOUT);
+    // Params that hold a plane's fd each and are never used; shm pools
+    // never destroyed. Either way the client is cut off at its quota
+    // (wl_display.no_memory) before the compositor runs out of fds.
+    for kind in ["dma-buf planes", "shm pools"] {
+        let mut c = TestClient::connect(&h.socket);
+        let d = dmabuf(&c);
+        let mut e = None;
+        for i in 0..200 {
+            let fd = memfd(4096);
+            if kind == "shm pools" {
+                c.shm.create_pool(fd.as_fd(), 4096, &c.qh, ());
+            } else {
+                d.create_params(&c.qh, ()).add(fd.as_fd(), 0, 0, 256, 0, 0);
+            }
+            // One at a time near the limit, so the client reads its error
+            // before writing to a closed connection.
+            if i >= 120 && c.roundtrip().is_err() {
+                e = Some(protocol_error_seen(&c, i));
+                break;
+            }
+        }
+        let e = e.unwrap_or_else(|| panic!("{kind}: 200 held and still connected"));
+        assert!(e.starts_with("wl_display 2:") && e.contains("limit of 128"), "{kind}: {e}");
+    }
+    h.wait_for("the cut-off clients to be gone", 10, |_, w| w.client_count() == 0);
+    let mut c = TestClient::connect(&h.socket);
+    let (surface, _top) = c.toplevel("camera");
+    c.show(&surface, 64, 48, &vec![0x0000_ff00; 64 * 48]).unwrap();
+    h.wait_for("an honest client's picture", 10, |comp, _| comp.snapshot(0).get(10, 10) == 0xff00_ff00);
 }
