@@ -18,7 +18,7 @@ use crate::interop::images::Tree;
 const MODULES: &[&str] = &["vivid", "virtio_mmio", "virtio-gpu", "9pnet_virtio", "9p"];
 
 /// What the client and the compositor load.
-const PACKAGES: &[&str] = &["libwayland-client0", "libffi8", "libc6", "libgcc-s1", "libasound2"];
+const PACKAGES: &[&str] = &["libwayland-client0", "libffi8", "libc6", "libgcc-s1"];
 
 /// QEMU's devices for the VM: the screen the compositor drives.
 pub const DEVICES: &[&str] = &["virtio-gpu-device,id=screen,xres=800,yres=480,edid=on"];
@@ -38,8 +38,7 @@ pub fn image() -> Result<(Kernel, PathBuf), String> {
     t.put("etc/interop/host-commands", &std::fs::read(root().join("samples/interop/dom0/etc/interop/host-commands")).map_err(|e| e.to_string())?)?;
     t.program("usr/bin/cockpit", &bins.cockpit)?;
     t.program("usr/bin/weston-simple-dmabuf-v4l", &debian::unpacked("weston")?.join("usr/bin/weston-simple-dmabuf-v4l"))?;
-    let ld = t.find_lib("ld-linux-aarch64.so.1").ok_or("no ld-linux-aarch64.so.1 in the fetched libc6")?;
-    t.put("lib/ld-linux-aarch64.so.1", &std::fs::read(ld).map_err(|e| e.to_string())?)?;
+    t.loader()?;
     t.modules(&kernel, MODULES)?;
     let out = work.join("camera.cpio");
     t.build(&kernel, &out)?;

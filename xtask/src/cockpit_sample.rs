@@ -57,7 +57,7 @@ pub fn images() -> Result<(), String> {
     ivi.program("usr/bin/cockpit-hmi", &bins.hmi)?;
     ivi.program("usr/bin/aplay", &debian::unpacked("alsa-utils")?.join("usr/bin/aplay"))?;
     ivi.overlay(&alsa_data.join("usr/share/alsa"), "usr/share/alsa")?;
-    ivi.put("lib/ld-linux-aarch64.so.1", &std::fs::read(ivi.find_lib("ld-linux-aarch64.so.1").ok_or("no ld.so")?).map_err(io)?)?;
+    ivi.loader()?;
     ivi.put("usr/share/cockpit/chime.wav", &tone_wav(48_000, 880.0, 300))?;
     ivi.modules(&kernel, IVI_MODULES)?;
     ivi.build(&kernel, &work.join("ivi.cpio"))?;
@@ -69,7 +69,7 @@ pub fn images() -> Result<(), String> {
     drv.program("usr/bin/xenstore", &debian::unpacked("xenstore-utils")?.join("usr/bin/xenstore"))?;
     drv.program("usr/bin/pv-backendd", &bins.backendd)?;
     drv.program("usr/bin/cockpit", &bins.cockpit)?;
-    drv.put("lib/ld-linux-aarch64.so.1", &std::fs::read(drv.find_lib("ld-linux-aarch64.so.1").ok_or("no ld.so")?).map_err(io)?)?;
+    drv.loader()?;
     drv.overlay(&alsa_data.join("usr/share/alsa"), "usr/share/alsa")?;
     drv.modules(&kernel, DRIVER_MODULES)?;
     drv.build(&kernel, &work.join("driver.cpio"))

@@ -35,6 +35,12 @@ impl Machine {
         Machine { machine: "virt,virtualization=on,gic-version=3".into(), cpu: "cortex-a57".into(), smp: 2, memory: "1024".into(), dtb: None }
     }
 
+    /// A plain `virt` with two Cortex-A57s and 1 GiB for Linux alone (the
+    /// camera VM): the A57 is cheaper to emulate than `max`.
+    pub fn linux_test_bed() -> Machine {
+        Machine { cpu: "cortex-a57".into(), ..Machine::virt(2, "1024") }
+    }
+
     /// A plain `virt` with no EL2 for a kernel that needs no hypervisor.
     pub fn virt(smp: u32, memory: &str) -> Machine {
         Machine { machine: "virt".into(), cpu: "max".into(), smp, memory: memory.into(), dtb: None }

@@ -350,6 +350,9 @@ fn a_camera_s_dmabufs_show_on_the_screen() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !counts(&c).windows(2).any(|w| w[1] > w[0]) {
         assert!(Instant::now() < deadline, "the camera's frame count does not grow: {:?}\n{}", counts(&c), c.m.con.transcript());
+        if let Some(st) = c.m.con.try_exit() {
+            panic!("QEMU exited ({st}) while the camera's frames were counted\n{}", c.m.con.transcript());
+        }
         c.m.con.pause(Duration::from_millis(500));
     }
     let t = c.m.con.transcript();

@@ -69,7 +69,7 @@ pub struct DmaBuf {
 }
 
 /// Whether `fd` is a dma-buf.
-pub fn is_dmabuf(fd: impl AsFd) -> bool {
+fn is_dmabuf(fd: impl AsFd) -> bool {
     // f_type is 32 bits wide on 32-bit targets: compared as its low 32 bits.
     rustix::fs::fstatfs(fd).is_ok_and(|s| s.f_type as u32 == DMA_BUF_MAGIC)
 }
@@ -173,12 +173,10 @@ impl Mapping {
             .map(|(at, r)| libc::iovec { iov_base: self.base.as_ptr().wrapping_add(*at).cast(), iov_len: r.len() })
             .collect();
         let want: usize = rows.iter().map(|(_, r)| r.len()).sum();
-        // SAFETY: the local iovecs cover only `dst`, which we borrow
-        // mutably for the call (rows may overlap: the kernel writes the
-        // same bytes twice); the remote ones only the live mapping, which
-        // the kernel reads with its own fault handling (an unreadable page
-        // is EFAULT, not a signal). Both arrays hold `rows.len()` entries,
-        // at most BATCH < IOV_MAX.
+        // Rows may overlap in `dst`: the kernel then writes the same bytes
+        // twice. It reads the mapping with its own fault handling, so an
+        // unreadable page is EFAULT, not a signal.
+        // SAFETY: the local iovecs lie in `dst` (asserted), borrowed mutably for the call; the remote ones in the live mapping (asserted); each array holds rows.len() <= BATCH < IOV_MAX entries.
         let got = unsafe { libc::process_vm_readv(libc::getpid(), local.as_ptr(), local.len() as _, remote.as_ptr(), remote.len() as _, 0) };
         if got >= 0 {
             return got as usize == want;
@@ -186,12 +184,10 @@ impl Mapping {
         // A kernel or sandbox (seccomp) without the call: copy directly.
         match io::Error::last_os_error().raw_os_error() {
             Some(libc::ENOSYS) | Some(libc::EPERM) => {
+                // Unlike through the kernel, an exporter that cannot provide a
+                // page faults the compositor here: only where the call is missing.
                 for (at, range) in rows {
-                    // SAFETY: `[at, at + len)` lies in the live mapping and
-                    // `range` in `dst` (asserted above); `dst` is ours
-                    // alone, so they cannot overlap. Here, unlike through
-                    // the kernel, an exporter that cannot provide a page
-                    // faults the compositor: only where the call is missing.
+                    // SAFETY: `[at, at + len)` lies in the live mapping and `range` in `dst` (asserted above); `dst` is ours alone, so they cannot overlap.
                     unsafe { std::ptr::copy_nonoverlapping(self.base.as_ptr().add(*at), base.add(range.start), range.len()) }
                 }
                 true

@@ -140,8 +140,7 @@ impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
                 } else if p.planes[i].is_some() {
                     res.post_error(params::Error::PlaneSet, format!("plane {plane_idx} was already added"));
                 } else {
-                    let charge = quota::client_budget(client).ok_or_else(|| "unknown client".to_string()).and_then(|c| Charge::take(&c, &state.budget, 1, 0));
-                    match charge {
+                    match quota::take_handle(client, &state.budget) {
                         Ok(charge) => {
                             let modifier = (modifier_hi as u64) << 32 | modifier_lo as u64;
                             p.planes[i] = Some(Plane {

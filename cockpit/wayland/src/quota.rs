@@ -113,9 +113,10 @@ impl Drop for Charge {
     }
 }
 
-/// The client's budget (every client the server accepted has one).
-pub(crate) fn client_budget(client: &Client) -> Option<Arc<Budget>> {
-    client.get_data::<crate::state::ClientState>().map(|c| c.budget.clone())
+/// Charges one handle to `client` and to the `server`'s budget.
+pub(crate) fn take_handle(client: &Client, server: &Arc<Budget>) -> Result<Charge, String> {
+    let budget = client.get_data::<crate::state::ClientState>().ok_or("an unknown client")?;
+    Charge::take(&budget.budget, server, 1, 0)
 }
 
 /// Disconnects `client` for holding too much: `wl_display.no_memory`,

@@ -119,9 +119,7 @@ impl Dispatch<WlShm, ()> for State {
         if let wl_shm::Request::CreatePool { id, fd, size } = req {
             let file = File::from(fd);
             let len = file_len(&file);
-            let charge = crate::quota::client_budget(client)
-                .ok_or_else(|| "unknown client".to_string())
-                .and_then(|c| crate::quota::Charge::take(&c, &state.budget, 1, 0));
+            let charge = crate::quota::take_handle(client, &state.budget);
             let memory = is_memory(&file);
             let (charge, refused) = match charge {
                 Ok(c) => (Some(c), None),

@@ -68,14 +68,20 @@ fn memfd(len: u64) -> std::os::fd::OwnedFd {
 
 /// The protocol error the roundtrip after a request ends with.
 fn protocol_error(c: &mut TestClient) -> String {
-    let e = c.roundtrip().expect_err("the request is a protocol error");
-    let err = c.conn.protocol_error().map(|p| format!("{} {}: {}", p.object_interface, p.code, p.message));
-    err.unwrap_or(e)
+    c.roundtrip().expect_err("the request is a protocol error");
+    protocol_error_seen(c, "the request")
 }
 
-/// The protocol error a client already got (after its `i`th request).
-fn protocol_error_seen(c: &TestClient, i: usize) -> String {
-    let p = c.conn.protocol_error().unwrap_or_else(|| panic!("request {i}: disconnected without a protocol error"));
+/// Params holding a 64x48 XRGB8888 plane in a memfd (no dma-buf).
+fn memfd_params(c: &TestClient) -> ZwpLinuxBufferParamsV1 {
+    let p = dmabuf(c).create_params(&c.qh, ());
+    p.add(memfd(64 * 48 * 4).as_fd(), 0, 0, 64 * 4, 0, 0);
+    p
+}
+
+/// The protocol error a client already got (after `what`).
+fn protocol_error_seen(c: &TestClient, what: &str) -> String {
+    let p = c.conn.protocol_error().unwrap_or_else(|| panic!("{what}: disconnected without a protocol error"));
     format!("{} {}: {}", p.object_interface, p.code, p.message)
 }
 
@@ -97,11 +103,7 @@ fn the_shm_formats_are_offered_linear() {
 fn a_memfd_passed_as_a_dmabuf_fails_and_the_client_carries_on() {
     let h = Harness::start(LAYOUT);
     let mut c = TestClient::connect(&h.socket);
-    let d = dmabuf(&c);
-    let p = d.create_params(&c.qh, ());
-    let fd = memfd(64 * 48 * 4);
-    p.add(fd.as_fd(), 0, 0, 64 * 4, 0, 0);
-    p.create(64, 48, XRGB8888, params::Flags::empty());
+    memfd_params(&c).create(64, 48, XRGB8888, params::Flags::empty());
     c.roundtrip().unwrap();
     assert_eq!(c.seen.events.last().map(String::as_str), Some("failed"), "{:?}", c.seen.events);
     // Still connected, and its shm buffers still show.
@@ -114,34 +116,33 @@ fn a_memfd_passed_as_a_dmabuf_fails_and_the_client_carries_on() {
 fn create_immed_with_a_memfd_is_an_invalid_buffer() {
     let h = Harness::start(LAYOUT);
     let mut c = TestClient::connect(&h.socket);
-    let d = dmabuf(&c);
-    let p = d.create_params(&c.qh, ());
-    let fd = memfd(64 * 48 * 4);
-    p.add(fd.as_fd(), 0, 0, 64 * 4, 0, 0);
-    p.create_immed(64, 48, XRGB8888, params::Flags::empty(), &c.qh, ());
+    memfd_params(&c).create_immed(64, 48, XRGB8888, params::Flags::empty(), &c.qh, ());
     let e = protocol_error(&mut c);
     assert!(e.starts_with("zwp_linux_buffer_params_v1 7:") && e.contains("not a dma-buf"), "{e}");
 }
 
+/// A misuse of params: what it is, what it sends, the error code it earns.
+type Misuse = (&'static str, fn(&ZwpLinuxBufferParamsV1), u32);
+
 #[test]
 fn params_misuse_is_a_protocol_error_naming_it() {
-    let cases: [(&str, fn(&ZwpLinuxBufferParamsV1, &QueueHandle<Seen>), u32); 6] = [
-        ("plane index past the last plane", |p, _| p.add(memfd(4096).as_fd(), 4, 0, 256, 0, 0), 1),
-        ("plane added twice", |p, _| {
+    let cases: [Misuse; 6] = [
+        ("plane index past the last plane", |p| p.add(memfd(4096).as_fd(), 4, 0, 256, 0, 0), 1),
+        ("plane added twice", |p| {
             p.add(memfd(4096).as_fd(), 0, 0, 256, 0, 0);
             p.add(memfd(4096).as_fd(), 0, 0, 256, 0, 0);
         }, 2),
-        ("no plane 0", |p, _| p.create(64, 48, XRGB8888, params::Flags::empty()), 3),
-        ("a format not offered (NV12)", |p, _| {
+        ("no plane 0", |p| p.create(64, 48, XRGB8888, params::Flags::empty()), 3),
+        ("a format not offered (NV12)", |p| {
             p.add(memfd(4096).as_fd(), 0, 0, 256, 0, 0);
             p.create(64, 48, u32::from_le_bytes(*b"NV12"), params::Flags::empty());
         }, 4),
-        ("two planes for a one-plane format", |p, _| {
+        ("two planes for a one-plane format", |p| {
             p.add(memfd(4096).as_fd(), 0, 0, 256, 0, 0);
             p.add(memfd(4096).as_fd(), 1, 0, 256, 0, 0);
             p.create(64, 48, XRGB8888, params::Flags::empty());
         }, 3),
-        ("a negative height", |p, _| {
+        ("a negative height", |p| {
             p.add(memfd(4096).as_fd(), 0, 0, 256, 0, 0);
             p.create(64, -48, XRGB8888, params::Flags::empty());
         }, 5),
@@ -151,7 +152,7 @@ fn params_misuse_is_a_protocol_error_naming_it() {
         let mut c = TestClient::connect(&h.socket);
         let d = dmabuf(&c);
         let p = d.create_params(&c.qh, ());
-        misuse(&p, &c.qh);
+        misuse(&p);
         let e = protocol_error(&mut c);
         assert!(e.starts_with(&format!("zwp_linux_buffer_params_v1 {code}:")), "{what}: {e}");
         // The server took it and serves the next client.
@@ -180,7 +181,7 @@ fn a_client_holding_too_many_fds_is_disconnected_and_the_others_are_served() {
             // One at a time near the limit, so the client reads its error
             // before writing to a closed connection.
             if i >= 120 && c.roundtrip().is_err() {
-                e = Some(protocol_error_seen(&c, i));
+                e = Some(protocol_error_seen(&c, &format!("request {i}")));
                 break;
             }
         }

@@ -204,6 +204,13 @@ impl Tree {
         None
     }
 
+    /// Adds the dynamic loader (`/lib/ld-linux-aarch64.so.1`) the
+    /// programs' ELF headers name as their interpreter.
+    pub(crate) fn loader(&self) -> Result<(), String> {
+        let ld = self.find_lib("ld-linux-aarch64.so.1").ok_or("no ld-linux-aarch64.so.1 in the fetched libc6")?;
+        self.put("lib/ld-linux-aarch64.so.1", &std::fs::read(ld).map_err(io)?)
+    }
+
     /// Adds an ELF program at `rel` and every library it needs under /lib.
     pub(crate) fn program(&mut self, rel: &str, from: &Path) -> Result<(), String> {
         let data = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
@@ -279,7 +286,7 @@ pub fn build(bins: &super::cross::Binaries, tone: &[u8]) -> Result<Images, Strin
     let alsa_utils = debian::unpacked("alsa-utils")?;
     u.program("usr/bin/aplay", &alsa_utils.join("usr/bin/aplay"))?;
     u.overlay(&alsa_data.join("usr/share/alsa"), "usr/share/alsa")?;
-    u.put("lib/ld-linux-aarch64.so.1", &std::fs::read(u.find_lib("ld-linux-aarch64.so.1").ok_or("no ld.so")?).map_err(io)?)?;
+    u.loader()?;
     u.put("tone.wav", tone)?;
     u.modules(&kernel, DOMU_MODULES)?;
     let domu_initrd = work.join("domU.cpio");
@@ -294,7 +301,7 @@ pub fn build(bins: &super::cross::Binaries, tone: &[u8]) -> Result<Images, Strin
     d.program("usr/bin/xenstore", &debian::unpacked("xenstore-utils")?.join("usr/bin/xenstore"))?;
     d.program("usr/bin/pv-backendd", &bins.backendd)?;
     d.program("usr/bin/interop-probe", &bins.probe)?;
-    d.put("lib/ld-linux-aarch64.so.1", &std::fs::read(d.find_lib("ld-linux-aarch64.so.1").ok_or("no ld.so")?).map_err(io)?)?;
+    d.loader()?;
     d.overlay(&alsa_data.join("usr/share/alsa"), "usr/share/alsa")?;
     d.put("guest/Image", &std::fs::read(&kernel.image).map_err(io)?)?;
     d.put("guest/initrd", &std::fs::read(&domu_initrd).map_err(io)?)?;
@@ -309,7 +316,7 @@ pub fn build(bins: &super::cross::Binaries, tone: &[u8]) -> Result<Images, Strin
     r.program("usr/bin/xenstore", &debian::unpacked("xenstore-utils")?.join("usr/bin/xenstore"))?;
     r.program("usr/bin/pv-backendd", &bins.backendd)?;
     r.program("usr/bin/interop-probe", &bins.probe)?;
-    r.put("lib/ld-linux-aarch64.so.1", &std::fs::read(r.find_lib("ld-linux-aarch64.so.1").ok_or("no ld.so")?).map_err(io)?)?;
+    r.loader()?;
     r.overlay(&alsa_data.join("usr/share/alsa"), "usr/share/alsa")?;
     r.modules(&kernel, DOM0_MODULES)?;
     // The run on our hypervisor finds it (and domU.cpio) by the paths

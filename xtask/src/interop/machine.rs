@@ -50,8 +50,7 @@ impl Machine {
     /// no hypervisor) with `devices`, the 9p share and QMP.
     pub fn start_linux(kernel: &Path, initrd: &Path, devices: &[&str], work: &Path, echo: bool) -> Result<Machine, String> {
         let (share, qmp_path) = Self::prepare(work)?;
-        let board = crate::qemu::Machine { machine: "virt".into(), cpu: "cortex-a57".into(), smp: 2, memory: "1024".into(), dtb: None };
-        let mut q = QemuCommand::new(&board);
+        let mut q = QemuCommand::new(&crate::qemu::Machine::linux_test_bed());
         q.kernel(kernel).initrd(initrd).append("console=ttyAMA0 rdinit=/init").modern_virtio_mmio();
         for d in devices {
             q.device(*d);
