@@ -14,8 +14,17 @@ use crate::debian::{self, Kernel};
 use crate::interop::cross;
 use crate::interop::images::Tree;
 
-/// The camera, the screen and the harness's 9p share.
-const MODULES: &[&str] = &["vivid", "virtio_mmio", "virtio-gpu", "9pnet_virtio", "9p"];
+/// The camera, the screen, the harness's 9p share, and vgem (a dma-buf
+/// exporter whose mappings are raw page frames, like a board's capture
+/// driver; loaded after the screen, which stays card0).
+const MODULES: &[&str] = &[
+    "vivid",
+    "virtio_mmio",
+    "virtio-gpu",
+    "9pnet_virtio",
+    "9p",
+    "vgem",
+];
 
 /// What the client and the compositor load.
 const PACKAGES: &[&str] = &["libwayland-client0", "libffi8", "libc6", "libgcc-s1"];
@@ -35,9 +44,25 @@ pub fn image() -> Result<(Kernel, PathBuf), String> {
     let kernel = debian::kernel("linux-image-arm64")?;
     let mut t = Tree::new(work.join("tree"), PACKAGES)?;
     t.overlay(&root().join("xtask/tests/fixtures/camera"), "")?;
-    t.put("etc/interop/host-commands", &std::fs::read(root().join("samples/interop/dom0/etc/interop/host-commands")).map_err(|e| e.to_string())?)?;
+    t.put(
+        "etc/interop/host-commands",
+        &std::fs::read(root().join("samples/interop/dom0/etc/interop/host-commands"))
+            .map_err(|e| e.to_string())?,
+    )?;
     t.program("usr/bin/cockpit", &bins.cockpit)?;
-    t.program("usr/bin/weston-simple-dmabuf-v4l", &debian::unpacked("weston")?.join("usr/bin/weston-simple-dmabuf-v4l"))?;
+    t.program(
+        "usr/bin/weston-simple-dmabuf-v4l",
+        &debian::unpacked("weston")?.join("usr/bin/weston-simple-dmabuf-v4l"),
+    )?;
+    // cockpit-dmabuf's test of a vgem dma-buf, run by /init.
+    let vgem = cross::build_tests("cockpit-dmabuf", &["cockpit-dmabuf/vgem-test"])?
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vgem-"))
+        })
+        .ok_or("cargo built no vgem test for cockpit-dmabuf")?;
+    t.program("usr/bin/cockpit-dmabuf-vgem-test", &vgem)?;
     t.loader()?;
     t.modules(&kernel, MODULES)?;
     let out = work.join("camera.cpio");

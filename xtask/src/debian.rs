@@ -17,7 +17,10 @@ fn cache() -> PathBuf {
 fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
     let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
     if !out.status.success() {
-        return Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -26,7 +29,11 @@ fn arm64_enabled() -> bool {
     Command::new("dpkg")
         .arg("--print-foreign-architectures")
         .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "arm64"))
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == "arm64")
+        })
 }
 
 /// Makes arm64 packages visible to apt (root on Debian only).
@@ -38,14 +45,23 @@ fn enable_arm64() -> Result<(), String> {
         return Ok(());
     }
     eprintln!("xtask: enabling the arm64 architecture in dpkg to fetch guest packages (dpkg --add-architecture arm64)");
-    run(Command::new("dpkg").args(["--add-architecture", "arm64"]), "dpkg --add-architecture arm64")?;
-    run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+    run(
+        Command::new("dpkg").args(["--add-architecture", "arm64"]),
+        "dpkg --add-architecture arm64",
+    )?;
+    run(
+        Command::new("apt-get").args(["update", "-qq"]),
+        "apt-get update",
+    )?;
     Ok(())
 }
 
 /// The concrete package a metapackage (e.g. linux-image-arm64) depends on.
 fn resolve(meta: &str) -> Result<String, String> {
-    let out = run(Command::new("apt-cache").args(["depends", &format!("{meta}:arm64")]), "apt-cache depends")?;
+    let out = run(
+        Command::new("apt-cache").args(["depends", &format!("{meta}:arm64")]),
+        "apt-cache depends",
+    )?;
     out.lines()
         .filter_map(|l| l.trim().strip_prefix("Depends: "))
         .map(|d| d.trim_end_matches(":arm64").to_string())
@@ -85,8 +101,12 @@ pub fn unpacked(pkg: &str) -> Result<PathBuf, String> {
             })
         })
         .ok_or_else(|| format!("no .deb for {pkg} after download"))?;
-    run(Command::new("dpkg").arg("-x").arg(&deb).arg(&dir), "dpkg -x")?;
-    std::fs::write(&done, deb.file_name().unwrap().to_string_lossy().as_bytes()).map_err(|e| e.to_string())?;
+    run(
+        Command::new("dpkg").arg("-x").arg(&deb).arg(&dir),
+        "dpkg -x",
+    )?;
+    std::fs::write(&done, deb.file_name().unwrap().to_string_lossy().as_bytes())
+        .map_err(|e| e.to_string())?;
     Ok(dir)
 }
 
@@ -104,7 +124,8 @@ pub fn kernel(meta: &str) -> Result<Kernel, String> {
             enable_arm64()?;
             let p = resolve(meta)?;
             std::fs::create_dir_all(cache()).map_err(|e| e.to_string())?;
-            std::fs::write(cache().join(format!("{meta}.resolved")), &p).map_err(|e| e.to_string())?;
+            std::fs::write(cache().join(format!("{meta}.resolved")), &p)
+                .map_err(|e| e.to_string())?;
             p
         }
     };
@@ -114,14 +135,22 @@ pub fn kernel(meta: &str) -> Result<Kernel, String> {
     if !image.is_file() {
         return Err(format!("{} has no {}", pkg, image.display()));
     }
-    Ok(Kernel { root, image, version })
+    Ok(Kernel {
+        root,
+        image,
+        version,
+    })
 }
 
 /// A board's `.dtb` as Debian's arm64 kernel package ships it (`rel` under
 /// `/usr/lib/linux-image-<version>/`, e.g. `xilinx/zynqmp-zcu102-rev1.0.dtb`).
 pub fn kernel_dtb(rel: &str) -> Result<PathBuf, String> {
     let k = kernel("linux-image-arm64")?;
-    let p = k.root.join("usr/lib").join(format!("linux-image-{}", k.version)).join(rel);
+    let p = k
+        .root
+        .join("usr/lib")
+        .join(format!("linux-image-{}", k.version))
+        .join(rel);
     if p.is_file() {
         Ok(p)
     } else {
@@ -138,7 +167,10 @@ fn linux_source() -> Result<PathBuf, String> {
     if done.exists() {
         return Ok(dir);
     }
-    let out = run(Command::new("apt-cache").args(["depends", "linux-source"]), "apt-cache depends linux-source")?;
+    let out = run(
+        Command::new("apt-cache").args(["depends", "linux-source"]),
+        "apt-cache depends linux-source",
+    )?;
     let pkg = out
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Depends: "))
@@ -148,29 +180,47 @@ fn linux_source() -> Result<PathBuf, String> {
     let dl = cache().join("downloads");
     std::fs::create_dir_all(&dl).map_err(|e| e.to_string())?;
     let have = |dl: &Path| {
-        std::fs::read_dir(dl).ok()?.flatten().map(|e| e.path()).find(|p| {
-            p.file_name().is_some_and(|n| {
-                let n = n.to_string_lossy();
-                n.starts_with(&format!("{pkg}_")) && n.ends_with("_all.deb")
+        std::fs::read_dir(dl)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    n.starts_with(&format!("{pkg}_")) && n.ends_with("_all.deb")
+                })
             })
-        })
     };
     if have(&dl).is_none() {
         eprintln!("xtask: fetching {pkg} from Debian's archive (device-tree sources)");
-        run(Command::new("apt-get").args(["download", "-qq", &pkg]).current_dir(&dl), &format!("apt-get download {pkg}"))?;
+        run(
+            Command::new("apt-get")
+                .args(["download", "-qq", &pkg])
+                .current_dir(&dl),
+            &format!("apt-get download {pkg}"),
+        )?;
     }
     let deb = have(&dl).ok_or_else(|| format!("no .deb for {pkg} after download"))?;
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     // The package name comes from apt's output: only a plain one is used.
-    if !pkg.bytes().all(|c| c.is_ascii_alphanumeric() || b".+-".contains(&c)) {
+    if !pkg
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || b".+-".contains(&c))
+    {
         return Err(format!("unexpected source package name {pkg:?}"));
     }
     // Paths reach the shell as arguments, never inside the script's text.
     let script = "set -o pipefail 2>/dev/null; dpkg-deb --fsys-tarfile \"$1\" | tar -xO \"./usr/src/$3.tar.xz\" | tar -xJ -C \"$2\" --strip-components=1 --wildcards \
          \"$3/arch/arm64/boot/dts/*\" \"$3/include/dt-bindings/*\" \"$3/include/uapi/linux/input-event-codes.h\"";
     run(
-        Command::new("bash").arg("-c").arg(script).arg("unpack").arg(&deb).arg(&dir).arg(&pkg),
+        Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .arg("unpack")
+            .arg(&deb)
+            .arg(&dir)
+            .arg(&pkg),
         &format!("unpacking {pkg}'s device trees"),
     )?;
     std::fs::write(&done, pkg.as_bytes()).map_err(|e| e.to_string())?;
@@ -187,13 +237,22 @@ pub fn linux_dts(rel: &str) -> Result<PathBuf, String> {
         return Err(format!("Linux's source has no arch/arm64/boot/dts/{rel}"));
     }
     if !which("dtc") {
-        return Err("compiling device trees needs dtc: install Debian's device-tree-compiler".into());
+        return Err(
+            "compiling device trees needs dtc: install Debian's device-tree-compiler".into(),
+        );
     }
     let out = cache().join("dtbs").join(rel.replace(".dts", ".dtb"));
     std::fs::create_dir_all(out.parent().expect("a file in dtbs/")).map_err(|e| e.to_string())?;
     let pre = run(
         Command::new("cpp")
-            .args(["-nostdinc", "-undef", "-D__DTS__", "-x", "assembler-with-cpp", "-P"])
+            .args([
+                "-nostdinc",
+                "-undef",
+                "-D__DTS__",
+                "-x",
+                "assembler-with-cpp",
+                "-P",
+            ])
             .arg("-I")
             .arg(src.join("include"))
             .arg("-I")
@@ -203,7 +262,13 @@ pub fn linux_dts(rel: &str) -> Result<PathBuf, String> {
     )?;
     let pp = out.with_extension("dts.pp");
     std::fs::write(&pp, pre).map_err(|e| e.to_string())?;
-    run(Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb", "-o"]).arg(&out).arg(&pp), &format!("dtc {rel}"))?;
+    run(
+        Command::new("dtc")
+            .args(["-q", "-I", "dts", "-O", "dtb", "-o"])
+            .arg(&out)
+            .arg(&pp),
+        &format!("dtc {rel}"),
+    )?;
     Ok(out)
 }
 
@@ -219,11 +284,19 @@ pub fn busybox() -> Result<PathBuf, String> {
 
 /// A kernel module's file, for an initramfs.
 pub fn module(kernel: &Kernel, rel: &str) -> Result<PathBuf, String> {
-    let p = kernel.root.join("lib/modules").join(&kernel.version).join("kernel").join(rel);
+    let p = kernel
+        .root
+        .join("lib/modules")
+        .join(&kernel.version)
+        .join("kernel")
+        .join(rel);
     if p.is_file() {
         Ok(p)
     } else {
-        Err(format!("module {} not in the kernel package", Path::new(rel).display()))
+        Err(format!(
+            "module {} not in the kernel package",
+            Path::new(rel).display()
+        ))
     }
 }
 
@@ -231,19 +304,30 @@ pub fn module(kernel: &Kernel, rel: &str) -> Result<PathBuf, String> {
 fn modinfo_depends(file: &Path) -> Result<Vec<String>, String> {
     let data = std::fs::read(file).map_err(|e| e.to_string())?;
     let obj = object::File::parse(&*data).map_err(|e| format!("{}: {e}", file.display()))?;
-    let Some(sec) = obj.section_by_name(".modinfo") else { return Ok(Vec::new()) };
+    let Some(sec) = obj.section_by_name(".modinfo") else {
+        return Ok(Vec::new());
+    };
     let bytes = sec.data().map_err(|e| e.to_string())?;
     Ok(bytes
         .split(|&b| b == 0)
         .filter_map(|kv| std::str::from_utf8(kv).ok()?.strip_prefix("depends="))
-        .flat_map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|v| {
+            v.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .collect())
 }
 
 /// `wanted` modules and their dependencies, dependencies first, as paths
 /// relative to the kernel's `lib/modules/<version>/kernel`.
 pub fn module_closure(kernel: &Kernel, wanted: &[&str]) -> Result<Vec<PathBuf>, String> {
-    let base = kernel.root.join("lib/modules").join(&kernel.version).join("kernel");
+    let base = kernel
+        .root
+        .join("lib/modules")
+        .join(&kernel.version)
+        .join("kernel");
     let mut index = BTreeMap::new();
     let mut stack = vec![base.clone()];
     while let Some(d) = stack.pop() {
@@ -251,17 +335,32 @@ pub fn module_closure(kernel: &Kernel, wanted: &[&str]) -> Result<Vec<PathBuf>, 
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if let Some(n) = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".ko")) {
-                index.insert(n.replace('-', "_"), p.strip_prefix(&base).unwrap().to_path_buf());
+            } else if let Some(n) = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".ko"))
+            {
+                index.insert(
+                    n.replace('-', "_"),
+                    p.strip_prefix(&base).unwrap().to_path_buf(),
+                );
             }
         }
     }
-    fn visit(name: &str, base: &Path, index: &BTreeMap<String, PathBuf>, seen: &mut HashSet<String>, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    fn visit(
+        name: &str,
+        base: &Path,
+        index: &BTreeMap<String, PathBuf>,
+        seen: &mut HashSet<String>,
+        out: &mut Vec<PathBuf>,
+    ) -> Result<(), String> {
         let key = name.replace('-', "_");
         if !seen.insert(key.clone()) {
             return Ok(());
         }
-        let rel = index.get(&key).ok_or_else(|| format!("kernel module {name} is not in the kernel package (built in?)"))?;
+        let rel = index.get(&key).ok_or_else(|| {
+            format!("kernel module {name} is not in the kernel package (built in?)")
+        })?;
         for dep in modinfo_depends(&base.join(rel))? {
             visit(&dep, base, index, seen, out)?;
         }
@@ -274,4 +373,3 @@ pub fn module_closure(kernel: &Kernel, wanted: &[&str]) -> Result<Vec<PathBuf>, 
     }
     Ok(out)
 }
-

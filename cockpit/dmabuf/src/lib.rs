@@ -14,6 +14,16 @@
 //!   mapping): a page the exporter cannot provide (a device gone, an
 //!   exporter that faults) is an error for that copy, never a SIGBUS in the
 //!   compositor.
+//! - Except where the kernel cannot: most exporters on boards (V4L2
+//!   capture drivers on vb2-dma-contig, dma-heaps, TTM, vgem) map their
+//!   buffers as raw page frames (`VM_PFNMAP`/`VM_IO`), which
+//!   `process_vm_readv` refuses with EFAULT. [`DmaBuf::import`] tries one
+//!   read through the kernel; if it fails and the kernel's own account of
+//!   the mapping (`/proc/self/smaps`) says it is such a mapping, that
+//!   buffer is copied directly. Those exporters provide every page for the
+//!   buffer's whole life (they map it at `mmap`, or fault it in from pages
+//!   they hold), so the direct copy does not fault; any other EFAULT
+//!   refuses the buffer.
 //! - It never calls `DMA_BUF_IOCTL_SYNC`: that call waits, without a
 //!   timeout, for the buffer's fences, which a client controls (a GPU job,
 //!   an imported sync file). A compositor that also draws the instrument
@@ -54,7 +64,9 @@ impl std::fmt::Display for ImportError {
         match self {
             ImportError::NotDmaBuf => write!(f, "the fd is not a dma-buf"),
             ImportError::Empty => write!(f, "the dma-buf is empty"),
-            ImportError::TooLarge { len, limit } => write!(f, "the dma-buf's {len} bytes exceed the limit of {limit}"),
+            ImportError::TooLarge { len, limit } => {
+                write!(f, "the dma-buf's {len} bytes exceed the limit of {limit}")
+            }
             ImportError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -88,8 +100,15 @@ impl DmaBuf {
         if len > limit as u64 {
             return Err(ImportError::TooLarge { len, limit });
         }
-        let map = Mapping::new(&fd, len as usize).map_err(ImportError::Io)?;
+        let mut map = Mapping::new(&fd, len as usize).map_err(ImportError::Io)?;
+        map.read = map.probe().map_err(ImportError::Io)?;
         Ok(DmaBuf { map })
+    }
+
+    /// Whether copies go through the kernel (`false`: this exporter's
+    /// mapping is raw page frames, copied directly).
+    pub fn read_through_kernel(&self) -> bool {
+        self.map.read == Read::Kernel
     }
 
     /// The dma-buf's size in bytes.
@@ -105,13 +124,19 @@ impl DmaBuf {
     /// Copies rows into `dst`: each `(offset in the dma-buf, range of
     /// dst)`. A row reaching past either end is skipped; the result is
     /// `false` if one was, or if the kernel could not read a page.
-    pub fn copy_rows(&self, dst: &mut [u8], rows: impl Iterator<Item = (usize, Range<usize>)>) -> bool {
+    pub fn copy_rows(
+        &self,
+        dst: &mut [u8],
+        rows: impl Iterator<Item = (usize, Range<usize>)>,
+    ) -> bool {
         let mut all = true;
         let mut batch = Vec::with_capacity(BATCH);
         for (at, range) in rows {
             let fits = range.start <= range.end
                 && range.end <= dst.len()
-                && at.checked_add(range.len()).is_some_and(|end| end <= self.map.len);
+                && at
+                    .checked_add(range.len())
+                    .is_some_and(|end| end <= self.map.len);
             if !fits {
                 all = false;
                 continue;
@@ -132,10 +157,21 @@ impl DmaBuf {
 /// Rows per `process_vm_readv` (under the kernel's IOV_MAX of 1024).
 const BATCH: usize = 256;
 
+/// How a mapping's bytes are copied out.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Read {
+    /// `process_vm_readv`: an unreadable page is an error.
+    Kernel,
+    /// Plain loads: for mappings of raw page frames, which the kernel
+    /// will not read for us, and where the call is missing.
+    Direct,
+}
+
 /// A read-only shared mapping, unmapped on drop.
 struct Mapping {
     base: NonNull<u8>,
     len: usize,
+    read: Read,
 }
 
 // SAFETY: the mapping is read-only memory owned by this value; reads from
@@ -150,51 +186,143 @@ impl Mapping {
         // SAFETY: a new mapping at an address of the kernel's choosing
         // (null hint), so no existing memory is replaced; read-only and
         // shared, of `len` bytes the kernel just reported for this dma-buf.
-        let ptr = unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, ProtFlags::READ, MapFlags::SHARED, fd, 0) }?;
-        let base = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
-        Ok(Mapping { base, len })
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )
+        }?;
+        let base =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Mapping {
+            base,
+            len,
+            read: Read::Kernel,
+        })
+    }
+
+    /// How to read this mapping: one byte through the kernel decides.
+    fn probe(&self) -> io::Result<Read> {
+        let mut byte = [0u8];
+        match self.kernel_read(&mut byte, &[(0, 0..1)]) {
+            Ok(_) => Ok(Read::Kernel),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) => {
+                Ok(Read::Direct)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => {
+                match vm_flags(self.base.as_ptr() as usize) {
+                    Some(flags) if flags.iter().any(|f| f == "pf" || f == "io") => Ok(Read::Direct),
+                    _ => Err(io::Error::other(
+                        "the exporter cannot provide the buffer's pages",
+                    )),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Copies each row `(offset in the mapping, range of dst)`, which the
-    /// caller checked are in bounds of both, through the kernel. `false`
-    /// if it could not read them all.
+    /// caller checked are in bounds of both. `false` if it could not read
+    /// them all.
     fn read(&self, dst: &mut [u8], rows: &[(usize, Range<usize>)]) -> bool {
         for (at, range) in rows {
-            assert!(range.start <= range.end && range.end <= dst.len() && *at <= self.len && range.len() <= self.len - at);
+            assert!(
+                range.start <= range.end
+                    && range.end <= dst.len()
+                    && *at <= self.len
+                    && range.len() <= self.len - at
+            );
+        }
+        match self.read {
+            Read::Kernel => self
+                .kernel_read(dst, rows)
+                .is_ok_and(|got| got == rows.iter().map(|(_, r)| r.len()).sum::<usize>()),
+            Read::Direct => {
+                let base = dst.as_mut_ptr();
+                for (at, range) in rows {
+                    // SAFETY: `[at, at + len)` lies in the live mapping and `range` in `dst` (asserted above); `dst` is ours alone, so they cannot overlap. Direct mode is only chosen where the exporter provides every page (`probe`) or the kernel cannot read for us.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            self.base.as_ptr().add(*at),
+                            base.add(range.start),
+                            range.len(),
+                        )
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// `process_vm_readv` of `rows` (in bounds: checked by the callers):
+    /// the bytes read, or the kernel's error.
+    fn kernel_read(&self, dst: &mut [u8], rows: &[(usize, Range<usize>)]) -> io::Result<usize> {
+        for (at, range) in rows {
+            assert!(
+                range.start <= range.end
+                    && range.end <= dst.len()
+                    && *at <= self.len
+                    && range.len() <= self.len - at
+            );
         }
         let base = dst.as_mut_ptr();
         // In bounds (asserted): `wrapping_add` only to stay out of unsafe.
         let local: Vec<libc::iovec> = rows
             .iter()
-            .map(|(_, r)| libc::iovec { iov_base: base.wrapping_add(r.start).cast(), iov_len: r.len() })
+            .map(|(_, r)| libc::iovec {
+                iov_base: base.wrapping_add(r.start).cast(),
+                iov_len: r.len(),
+            })
             .collect();
         let remote: Vec<libc::iovec> = rows
             .iter()
-            .map(|(at, r)| libc::iovec { iov_base: self.base.as_ptr().wrapping_add(*at).cast(), iov_len: r.len() })
+            .map(|(at, r)| libc::iovec {
+                iov_base: self.base.as_ptr().wrapping_add(*at).cast(),
+                iov_len: r.len(),
+            })
             .collect();
-        let want: usize = rows.iter().map(|(_, r)| r.len()).sum();
         // Rows may overlap in `dst`: the kernel then writes the same bytes
         // twice. It reads the mapping with its own fault handling, so an
         // unreadable page is EFAULT, not a signal.
         // SAFETY: the local iovecs lie in `dst` (asserted), borrowed mutably for the call; the remote ones in the live mapping (asserted); each array holds rows.len() <= BATCH < IOV_MAX entries.
-        let got = unsafe { libc::process_vm_readv(libc::getpid(), local.as_ptr(), local.len() as _, remote.as_ptr(), remote.len() as _, 0) };
-        if got >= 0 {
-            return got as usize == want;
-        }
-        // A kernel or sandbox (seccomp) without the call: copy directly.
-        match io::Error::last_os_error().raw_os_error() {
-            Some(libc::ENOSYS) | Some(libc::EPERM) => {
-                // Unlike through the kernel, an exporter that cannot provide a
-                // page faults the compositor here: only where the call is missing.
-                for (at, range) in rows {
-                    // SAFETY: `[at, at + len)` lies in the live mapping and `range` in `dst` (asserted above); `dst` is ours alone, so they cannot overlap.
-                    unsafe { std::ptr::copy_nonoverlapping(self.base.as_ptr().add(*at), base.add(range.start), range.len()) }
-                }
-                true
-            }
-            _ => false,
+        let got = unsafe {
+            libc::process_vm_readv(
+                libc::getpid(),
+                local.as_ptr(),
+                local.len() as _,
+                remote.as_ptr(),
+                remote.len() as _,
+                0,
+            )
+        };
+        if got < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(got as usize)
         }
     }
+}
+
+/// The kernel's flags for the mapping starting at `addr`
+/// (`/proc/self/smaps`' VmFlags: `pf` is VM_PFNMAP, `io` VM_IO).
+fn vm_flags(addr: usize) -> Option<Vec<String>> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    let start = format!("{addr:x}-");
+    let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&start));
+    lines.next()?;
+    // The mapping's "Key: value" lines run until the next mapping's header.
+    let flags = lines
+        .take_while(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|key| key.ends_with(':'))
+        })
+        .find_map(|l| l.strip_prefix("VmFlags:"))?;
+    Some(flags.split_whitespace().map(str::to_owned).collect())
 }
 
 impl Drop for Mapping {
@@ -214,7 +342,10 @@ mod tests {
     fn a_memfd_passed_as_a_dmabuf_is_refused() {
         let fd = rustix::fs::memfd_create("not-a-dmabuf", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
         rustix::fs::ftruncate(&fd, 4096).unwrap();
-        assert!(matches!(DmaBuf::import(fd, 1 << 20), Err(ImportError::NotDmaBuf)));
+        assert!(matches!(
+            DmaBuf::import(fd, 1 << 20),
+            Err(ImportError::NotDmaBuf)
+        ));
     }
 
     /// A memfd mapped like a dma-buf: `read` copies what is there, and a
@@ -225,18 +356,37 @@ mod tests {
         let bytes: Vec<u8> = (0..8192u32).map(|i| (i % 251) as u8).collect();
         rustix::io::write(&fd, &bytes).unwrap();
         let map = Mapping::new(&fd, 8192).unwrap();
+        assert_eq!(
+            map.probe().unwrap(),
+            Read::Kernel,
+            "ordinary pages are read through the kernel"
+        );
+        let flags = vm_flags(map.base.as_ptr() as usize).expect("the mapping is in smaps");
+        assert!(
+            flags.iter().any(|f| f == "sh") && !flags.iter().any(|f| f == "pf"),
+            "{flags:?}"
+        );
         let mut dst = vec![0u8; 300];
         assert!(map.read(&mut dst, &[(10, 0..100), (5000, 100..300)]));
         assert_eq!(&dst[..100], &bytes[10..110]);
         assert_eq!(&dst[100..], &bytes[5000..5200]);
         rustix::fs::ftruncate(&fd, 4096).unwrap();
-        assert!(map.read(&mut dst, &[(0, 0..100)]), "the first page is still there");
-        assert!(!map.read(&mut dst, &[(5000, 0..100)]), "the second page is gone: an error");
+        assert!(
+            map.read(&mut dst, &[(0, 0..100)]),
+            "the first page is still there"
+        );
+        assert!(
+            !map.read(&mut dst, &[(5000, 0..100)]),
+            "the second page is gone: an error"
+        );
     }
 
     #[test]
     fn a_regular_file_passed_as_a_dmabuf_is_refused() {
         let f = std::fs::File::open("/proc/self/exe").unwrap();
-        assert!(matches!(DmaBuf::import(f.into(), 1 << 30), Err(ImportError::NotDmaBuf)));
+        assert!(matches!(
+            DmaBuf::import(f.into(), 1 << 30),
+            Err(ImportError::NotDmaBuf)
+        ));
     }
 }

@@ -46,9 +46,9 @@ mod protocol;
 mod quota;
 mod seat;
 mod shm;
-mod viewporter;
 mod state;
 mod subsurface;
+mod viewporter;
 mod xdg;
 
 use std::io;
@@ -96,9 +96,14 @@ impl WaylandServer {
     }
 
     /// [`bind`](Self::bind) with `options`.
-    pub fn bind_with(sources: Sources, socket: &Path, options: Options) -> io::Result<WaylandServer> {
+    pub fn bind_with(
+        sources: Sources,
+        socket: &Path,
+        options: Options,
+    ) -> io::Result<WaylandServer> {
         let display = Display::<State>::new().map_err(io::Error::other)?;
-        let listener = ListeningSocket::bind_absolute(socket.to_path_buf()).map_err(io::Error::other)?;
+        let listener =
+            ListeningSocket::bind_absolute(socket.to_path_buf()).map_err(io::Error::other)?;
         let state = State::new(sources, &display.handle(), options);
         Ok(WaylandServer {
             display,
@@ -129,7 +134,10 @@ impl WaylandServer {
         loop {
             match self.listener.accept() {
                 Ok(Some(stream)) => {
-                    if let Err(e) = self.display.handle().insert_client(stream, Arc::new(ClientState::new(self.state.clients.clone()))) {
+                    if let Err(e) = self.display.handle().insert_client(
+                        stream,
+                        Arc::new(ClientState::new(self.state.clients.clone())),
+                    ) {
                         self.refused(&e);
                     }
                 }
@@ -148,7 +156,10 @@ impl WaylandServer {
     fn refused(&mut self, e: &io::Error) {
         self.refusals += 1;
         if self.refusals.is_power_of_two() {
-            eprintln!("cockpit-wayland: a client could not be accepted ({} so far): {e}", self.refusals);
+            eprintln!(
+                "cockpit-wayland: a client could not be accepted ({} so far): {e}",
+                self.refusals
+            );
         }
     }
 

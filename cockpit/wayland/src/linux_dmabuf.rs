@@ -28,7 +28,9 @@ use wayland_protocols::wp::linux_dmabuf::zv1::server::{
     zwp_linux_dmabuf_v1::{self as dmabuf, ZwpLinuxDmabufV1},
 };
 use wayland_server::protocol::wl_buffer::WlBuffer;
-use wayland_server::{Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource, WEnum};
+use wayland_server::{
+    Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource, WEnum,
+};
 
 use crate::quota::{self, Charge};
 use crate::shm::BufferInfo;
@@ -53,8 +55,18 @@ pub(crate) struct Mapped {
 }
 
 impl Mapped {
-    pub(crate) fn copy_rows(&self, dst: &mut [u8], rows: impl Iterator<Item = (usize, Range<usize>)>) -> bool {
+    pub(crate) fn copy_rows(
+        &self,
+        dst: &mut [u8],
+        rows: impl Iterator<Item = (usize, Range<usize>)>,
+    ) -> bool {
         self.buf.copy_rows(dst, rows)
+    }
+
+    /// A copy out of this buffer failed (its exporter could not provide a
+    /// page): the picture keeps what it had there.
+    pub(crate) fn note_failed_copy(&self) {
+        tell("reading it failed: its exporter could not provide a page (the picture may be wrong there)");
     }
 }
 
@@ -83,12 +95,23 @@ enum Refusal {
 }
 
 impl GlobalDispatch<ZwpLinuxDmabufV1, ()> for State {
-    fn bind(_: &mut Self, _: &DisplayHandle, _: &Client, res: New<ZwpLinuxDmabufV1>, _: &(), init: &mut DataInit<'_, Self>) {
+    fn bind(
+        _: &mut Self,
+        _: &DisplayHandle,
+        _: &Client,
+        res: New<ZwpLinuxDmabufV1>,
+        _: &(),
+        init: &mut DataInit<'_, Self>,
+    ) {
         let global = init.init(res, ());
         for (_, format) in crate::shm::FORMATS {
             let code = format.fourcc() as u32;
             if global.version() >= 3 {
-                global.modifier(code, (DRM_FORMAT_MOD_LINEAR >> 32) as u32, DRM_FORMAT_MOD_LINEAR as u32);
+                global.modifier(
+                    code,
+                    (DRM_FORMAT_MOD_LINEAR >> 32) as u32,
+                    DRM_FORMAT_MOD_LINEAR as u32,
+                );
             } else {
                 global.format(code);
             }
@@ -134,11 +157,20 @@ impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
             } => {
                 let i = plane_idx as usize;
                 if p.used {
-                    res.post_error(params::Error::AlreadyUsed, "these params already made a buffer");
+                    res.post_error(
+                        params::Error::AlreadyUsed,
+                        "these params already made a buffer",
+                    );
                 } else if i >= MAX_PLANES {
-                    res.post_error(params::Error::PlaneIdx, format!("plane {plane_idx}: at most {MAX_PLANES} planes"));
+                    res.post_error(
+                        params::Error::PlaneIdx,
+                        format!("plane {plane_idx}: at most {MAX_PLANES} planes"),
+                    );
                 } else if p.planes[i].is_some() {
-                    res.post_error(params::Error::PlaneSet, format!("plane {plane_idx} was already added"));
+                    res.post_error(
+                        params::Error::PlaneSet,
+                        format!("plane {plane_idx} was already added"),
+                    );
                 } else {
                     match quota::take_handle(client, &state.budget) {
                         Ok(charge) => {
@@ -155,14 +187,23 @@ impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
                     }
                 }
             }
-            params::Request::Create { width, height, format, flags } => match make(&mut p, width, height, format, flags) {
-                Ok(info) => match client.create_resource::<WlBuffer, Option<BufferInfo>, State>(dh, 1, Some(info)) {
+            params::Request::Create {
+                width,
+                height,
+                format,
+                flags,
+            } => match make(&mut p, width, height, format, flags) {
+                Ok(info) => match client.create_resource::<WlBuffer, Option<BufferInfo>, State>(
+                    dh,
+                    1,
+                    Some(info),
+                ) {
                     Ok(buffer) => res.created(&buffer),
                     Err(_) => res.failed(),
                 },
                 Err(Refusal::Error(code, message)) => res.post_error(code, message),
                 Err(Refusal::Failed(why)) => {
-                    tell(&why);
+                    tell(&format!("failed: {why}"));
                     res.failed()
                 }
             },
@@ -195,32 +236,57 @@ impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
 fn tell(why: &str) {
     static TOLD: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     if TOLD.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 16 {
-        eprintln!("cockpit-wayland: a zwp_linux_dmabuf_v1 buffer failed: {why}");
+        eprintln!("cockpit-wayland: a zwp_linux_dmabuf_v1 buffer: {why}");
     }
 }
 
 /// Checks the params and maps plane 0's dma-buf.
-fn make(p: &mut Params, width: i32, height: i32, format: u32, flags: WEnum<params::Flags>) -> Result<BufferInfo, Refusal> {
+fn make(
+    p: &mut Params,
+    width: i32,
+    height: i32,
+    format: u32,
+    flags: WEnum<params::Flags>,
+) -> Result<BufferInfo, Refusal> {
     use Refusal::{Error, Failed};
     if p.used {
-        return Err(Error(params::Error::AlreadyUsed, "these params already made a buffer".into()));
+        return Err(Error(
+            params::Error::AlreadyUsed,
+            "these params already made a buffer".into(),
+        ));
     }
     p.used = true;
     let Some(plane) = p.planes[0].take() else {
-        return Err(Error(params::Error::Incomplete, "no plane 0 was added".into()));
+        return Err(Error(
+            params::Error::Incomplete,
+            "no plane 0 was added".into(),
+        ));
     };
-    let pixel = drm_fourcc::DrmFourcc::try_from(format).ok().and_then(PixelFormat::from_fourcc);
+    let pixel = drm_fourcc::DrmFourcc::try_from(format)
+        .ok()
+        .and_then(PixelFormat::from_fourcc);
     let Some(pixel) = pixel.filter(|f| crate::shm::FORMATS.iter().any(|(_, o)| o == f)) else {
-        return Err(Error(params::Error::InvalidFormat, format!("format {format:#010x} is not offered")));
+        return Err(Error(
+            params::Error::InvalidFormat,
+            format!("format {format:#010x} is not offered"),
+        ));
     };
     if width < 1 || height < 1 {
-        return Err(Error(params::Error::InvalidDimensions, format!("{width}x{height} is not a size")));
+        return Err(Error(
+            params::Error::InvalidDimensions,
+            format!("{width}x{height} is not a size"),
+        ));
     }
     if p.planes.iter().any(Option::is_some) {
-        return Err(Error(params::Error::Incomplete, format!("{} has one plane; more were added", pixel.name())));
+        return Err(Error(
+            params::Error::Incomplete,
+            format!("{} has one plane; more were added", pixel.name()),
+        ));
     }
     if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(Failed(format!("{width}x{height}: the compositor takes sides up to {MAX_SIDE}")));
+        return Err(Failed(format!(
+            "{width}x{height}: the compositor takes sides up to {MAX_SIDE}"
+        )));
     }
     let bits = match flags {
         WEnum::Value(f) => f.bits(),
@@ -228,25 +294,41 @@ fn make(p: &mut Params, width: i32, height: i32, format: u32, flags: WEnum<param
     };
     let y_invert = bits & params::Flags::YInvert.bits() != 0;
     if bits & !params::Flags::YInvert.bits() != 0 {
-        return Err(Failed(format!("flags {bits:#x}: interlaced pictures are not shown")));
+        return Err(Failed(format!(
+            "flags {bits:#x}: interlaced pictures are not shown"
+        )));
     }
     if plane.modifier != DRM_FORMAT_MOD_LINEAR {
-        return Err(Failed(format!("modifier {:#x}: only the linear layout is read", plane.modifier)));
+        return Err(Failed(format!(
+            "modifier {:#x}: only the linear layout is read",
+            plane.modifier
+        )));
     }
     let row = width as u64 * pixel.bytes_per_pixel() as u64;
     if (plane.stride as u64) < row {
-        return Err(Error(params::Error::OutOfBounds, format!("stride {} is shorter than a {width}-pixel row", plane.stride)));
+        return Err(Error(
+            params::Error::OutOfBounds,
+            format!(
+                "stride {} is shorter than a {width}-pixel row",
+                plane.stride
+            ),
+        ));
     }
     let end = plane.offset as u64 + plane.stride as u64 * (height as u64 - 1) + row;
     let mut charge = plane.charge;
     let buf = match DmaBuf::import(plane.fd, quota::CLIENT_BYTES) {
         Ok(b) => b,
-        Err(e @ ImportError::TooLarge { .. }) => return Err(Failed(format!("plane 0: {e} (the client's quota)"))),
+        Err(e @ ImportError::TooLarge { .. }) => {
+            return Err(Failed(format!("plane 0: {e} (the client's quota)")))
+        }
         Err(e) => return Err(Failed(format!("plane 0: {e}"))),
     };
     let len = buf.len();
     charge.grow(len.max(MIN_CHARGE)).map_err(Failed)?;
-    let mapped = Arc::new(Mapped { buf, _charge: charge });
+    let mapped = Arc::new(Mapped {
+        buf,
+        _charge: charge,
+    });
     if end > len as u64 {
         return Err(Error(
             params::Error::OutOfBounds,

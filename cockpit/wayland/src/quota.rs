@@ -49,15 +49,24 @@ impl Budget {
 
     fn try_take(&self, handles: usize, bytes: usize) -> Result<(), String> {
         let h = self.handles.fetch_add(handles, Ordering::SeqCst) + handles;
-        let b = self.bytes.fetch_add(bytes, Ordering::SeqCst).saturating_add(bytes);
+        let b = self
+            .bytes
+            .fetch_add(bytes, Ordering::SeqCst)
+            .saturating_add(bytes);
         if h <= self.max_handles && b <= self.max_bytes {
             return Ok(());
         }
         self.give_back(handles, bytes);
         Err(if h > self.max_handles {
-            format!("{} limit of {} buffers and pools is reached", self.whose, self.max_handles)
+            format!(
+                "{} limit of {} buffers and pools is reached",
+                self.whose, self.max_handles
+            )
         } else {
-            format!("{} limit of {} mapped dma-buf bytes is reached", self.whose, self.max_bytes)
+            format!(
+                "{} limit of {} mapped dma-buf bytes is reached",
+                self.whose, self.max_bytes
+            )
         })
     }
 
@@ -78,7 +87,12 @@ pub(crate) struct Charge {
 
 impl Charge {
     /// Charges `handles` and `bytes` to both budgets, or to neither.
-    pub fn take(client: &Arc<Budget>, server: &Arc<Budget>, handles: usize, bytes: usize) -> Result<Charge, String> {
+    pub fn take(
+        client: &Arc<Budget>,
+        server: &Arc<Budget>,
+        handles: usize,
+        bytes: usize,
+    ) -> Result<Charge, String> {
         let mut c = Charge {
             client: client.clone(),
             server: server.clone(),
@@ -115,7 +129,9 @@ impl Drop for Charge {
 
 /// Charges one handle to `client` and to the `server`'s budget.
 pub(crate) fn take_handle(client: &Client, server: &Arc<Budget>) -> Result<Charge, String> {
-    let budget = client.get_data::<crate::state::ClientState>().ok_or("an unknown client")?;
+    let budget = client
+        .get_data::<crate::state::ClientState>()
+        .ok_or("an unknown client")?;
     Charge::take(&budget.budget, server, 1, 0)
 }
 
@@ -134,7 +150,11 @@ pub(crate) fn refuse(client: &Client, dh: &DisplayHandle, message: String) {
     };
     let handle = dh.backend_handle();
     match handle.object_for_protocol_id(client.id(), &WL_DISPLAY, 1) {
-        Ok(display) => handle.post_error(display, NO_MEMORY, CString::new(message.replace('\0', " ")).unwrap_or_default()),
+        Ok(display) => handle.post_error(
+            display,
+            NO_MEMORY,
+            CString::new(message.replace('\0', " ")).unwrap_or_default(),
+        ),
         Err(_) => client.kill(
             dh,
             ProtocolError {
