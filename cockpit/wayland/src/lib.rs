@@ -36,6 +36,13 @@
 //! scale or transform other than 1/normal; dma-buf feedback (version 4),
 //! tiled modifiers, multi-planar (YUV) formats; scanning a client's
 //! dma-buf out on KMS without the copy.
+//!
+//! Clients are bounded (see `quota`): 48 connections, 16 per user; per
+//! client 128 pools, planes and mappings and 128 MiB mapped, of which 8
+//! and 16 MiB are its own reserve and the rest drawn from a budget all
+//! clients share. Past its own limit a client is cut off
+//! (`wl_display.no_memory`); a dma-buf plane past the shared budget makes
+//! its buffer `failed` instead, as another client's greed is not its fault.
 #![forbid(unsafe_code)]
 
 mod ivi;
@@ -72,6 +79,16 @@ pub struct WaylandServer {
     state: State,
     /// Connections that could not be accepted.
     refusals: u64,
+    /// An fd held back for taking a connection when the process is out
+    /// of them (to close it, so the listener stops being readable).
+    spare: Option<std::fs::File>,
+}
+
+/// Connections taken per [`WaylandServer::dispatch`].
+const ACCEPTS_PER_DISPATCH: usize = 8;
+
+fn spare_fd() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
 }
 
 /// What the server offers.
@@ -111,6 +128,7 @@ impl WaylandServer {
             path: socket.to_path_buf(),
             state,
             refusals: 0,
+            spare: spare_fd(),
         })
     }
 
@@ -129,21 +147,26 @@ impl WaylandServer {
     /// Accepts new clients, handles every pending request, delivers the
     /// input the compositor routed to Wayland sources, and flushes.
     pub fn dispatch(&mut self) -> io::Result<()> {
-        // A failed accept (the process out of fds) leaves the connection
-        // waiting and the server serving the clients it has.
-        loop {
+        // At most a few connections a call, so a flood of connects cannot
+        // keep the compositor from its frame.
+        for _ in 0..ACCEPTS_PER_DISPATCH {
             match self.listener.accept() {
-                Ok(Some(stream)) => {
-                    if let Err(e) = self.display.handle().insert_client(
-                        stream,
-                        Arc::new(ClientState::new(self.state.clients.clone())),
-                    ) {
-                        self.refused(&e);
-                    }
-                }
+                Ok(Some(stream)) => self.admit(stream),
                 Ok(None) => break,
                 Err(e) => {
+                    // Out of fds: the connection would wait in the backlog
+                    // and keep the listener readable (a busy loop). Free the
+                    // spare fd, take the connection and close it.
                     self.refused(&e);
+                    let out_of_fds = [rustix::io::Errno::MFILE, rustix::io::Errno::NFILE]
+                        .map(|e| Some(e.raw_os_error()));
+                    if out_of_fds.contains(&e.raw_os_error()) {
+                        self.spare = None;
+                        if let Ok(Some(stream)) = self.listener.accept() {
+                            drop(stream);
+                        }
+                        self.spare = spare_fd();
+                    }
                     break;
                 }
             }
@@ -151,6 +174,27 @@ impl WaylandServer {
         self.display.dispatch_clients(&mut self.state)?;
         self.state.deliver_input(&self.display.handle());
         self.display.flush_clients()
+    }
+
+    /// Serves `stream` if its user may have one more connection (see
+    /// `quota`); closes it otherwise.
+    fn admit(&mut self, stream: std::os::unix::net::UnixStream) {
+        let uid = match rustix::net::sockopt::socket_peercred(&stream) {
+            Ok(cred) => cred.uid.as_raw(),
+            Err(e) => return self.refused(&e.into()),
+        };
+        let seat = match self.state.connections.admit(uid) {
+            Ok(seat) => seat,
+            Err(why) => return self.refused(&io::Error::other(why)),
+        };
+        let client = ClientState::new(self.state.clients.clone(), &self.state.budget, seat);
+        if let Err(e) = self
+            .display
+            .handle()
+            .insert_client(stream, Arc::new(client))
+        {
+            self.refused(&e);
+        }
     }
 
     fn refused(&mut self, e: &io::Error) {

@@ -71,12 +71,13 @@ impl Mapped {
 }
 
 struct Plane {
-    fd: OwnedFd,
+    /// `None`: refused for want of shared budget (the buffer will fail).
+    fd: Option<OwnedFd>,
     offset: u32,
     stride: u32,
     modifier: u64,
     /// One handle (its fd), carried over to the buffer's mapping.
-    charge: Charge,
+    charge: Option<Charge>,
 }
 
 /// A `zwp_linux_buffer_params_v1` being filled in.
@@ -137,7 +138,7 @@ impl Dispatch<ZwpLinuxDmabufV1, ()> for State {
 
 impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
     fn request(
-        state: &mut Self,
+        _: &mut Self,
         client: &Client,
         res: &ZwpLinuxBufferParamsV1,
         req: params::Request,
@@ -172,18 +173,33 @@ impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
                         format!("plane {plane_idx} was already added"),
                     );
                 } else {
-                    match quota::take_handle(client, &state.budget) {
+                    let modifier = (modifier_hi as u64) << 32 | modifier_lo as u64;
+                    match quota::take_handle(client) {
                         Ok(charge) => {
-                            let modifier = (modifier_hi as u64) << 32 | modifier_lo as u64;
                             p.planes[i] = Some(Plane {
-                                fd,
+                                fd: Some(fd),
                                 offset,
                                 stride,
                                 modifier,
-                                charge,
+                                charge: Some(charge),
                             });
                         }
-                        Err(why) => quota::refuse(client, dh, format!("a dma-buf plane: {why}")),
+                        // The shared budget is spent (by other clients): the
+                        // fd is closed and the buffer will be `failed`.
+                        Err(why) if why.shared => {
+                            drop(fd);
+                            tell(&format!("plane {i} refused: {}", why.message));
+                            p.planes[i] = Some(Plane {
+                                fd: None,
+                                offset,
+                                stride,
+                                modifier,
+                                charge: None,
+                            });
+                        }
+                        Err(why) => {
+                            quota::refuse(client, dh, format!("a dma-buf plane: {}", why.message))
+                        }
                     }
                 }
             }
@@ -315,8 +331,13 @@ fn make(
         ));
     }
     let end = plane.offset as u64 + plane.stride as u64 * (height as u64 - 1) + row;
-    let mut charge = plane.charge;
-    let buf = match DmaBuf::import(plane.fd, quota::CLIENT_BYTES) {
+    let (Some(fd), Some(mut charge)) = (plane.fd, plane.charge) else {
+        return Err(Failed(
+            "plane 0: the compositor held too many buffers for all clients when it was added"
+                .into(),
+        ));
+    };
+    let buf = match DmaBuf::import(fd, quota::CLIENT_BYTES) {
         Ok(b) => b,
         Err(e @ ImportError::TooLarge { .. }) => {
             return Err(Failed(format!("plane 0: {e} (the client's quota)")))
@@ -324,7 +345,9 @@ fn make(
         Err(e) => return Err(Failed(format!("plane 0: {e}"))),
     };
     let len = buf.len();
-    charge.grow(len.max(MIN_CHARGE)).map_err(Failed)?;
+    charge
+        .grow(len.max(MIN_CHARGE))
+        .map_err(|r| Failed(r.message))?;
     let mapped = Arc::new(Mapped {
         buf,
         _charge: charge,

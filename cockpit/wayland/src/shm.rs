@@ -130,7 +130,7 @@ fn file_len(file: &File) -> u64 {
 
 impl Dispatch<WlShm, ()> for State {
     fn request(
-        state: &mut Self,
+        _: &mut Self,
         client: &Client,
         shm: &WlShm,
         req: wl_shm::Request,
@@ -141,11 +141,11 @@ impl Dispatch<WlShm, ()> for State {
         if let wl_shm::Request::CreatePool { id, fd, size } = req {
             let file = File::from(fd);
             let len = file_len(&file);
-            let charge = crate::quota::take_handle(client, &state.budget);
+            let charge = crate::quota::take_handle(client);
             let memory = is_memory(&file);
             let (charge, refused) = match charge {
                 Ok(c) => (Some(c), None),
-                Err(why) => (None, Some(why)),
+                Err(why) => (None, Some(why.message)),
             };
             let pool = Arc::new(Pool {
                 file,

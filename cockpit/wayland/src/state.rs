@@ -20,13 +20,20 @@ pub(crate) struct ClientState {
     pub clients: Arc<AtomicUsize>,
     /// What this client may make the server hold (see `quota`).
     pub budget: Arc<crate::quota::Budget>,
+    /// Its place among the connections, freed with it.
+    _seat: crate::quota::Seat,
 }
 
 impl ClientState {
-    pub fn new(clients: Arc<AtomicUsize>) -> ClientState {
+    pub fn new(
+        clients: Arc<AtomicUsize>,
+        shared: &Arc<crate::quota::Budget>,
+        seat: crate::quota::Seat,
+    ) -> ClientState {
         ClientState {
             clients,
-            budget: crate::quota::Budget::client(),
+            budget: crate::quota::Budget::client(shared),
+            _seat: seat,
         }
     }
 }
@@ -272,8 +279,10 @@ pub(crate) struct State {
     pub subs_per_client: HashMap<ClientId, usize>,
     /// The surface holding each ivi id.
     pub ivi_ids: HashMap<u32, ObjectId>,
-    /// What all clients together may make the server hold (see `quota`).
+    /// What clients share beyond their reserves (see `quota`).
     pub budget: Arc<crate::quota::Budget>,
+    /// Connections, per user.
+    pub connections: Arc<crate::quota::Connections>,
 }
 
 /// `wl_output`s one client may bind that get enter and leave events (more
@@ -295,7 +304,8 @@ impl State {
             presents: 0,
             subs_per_client: HashMap::new(),
             ivi_ids: HashMap::new(),
-            budget: crate::quota::Budget::server(),
+            budget: crate::quota::Budget::shared(),
+            connections: Arc::default(),
         }
     }
 
