@@ -30,9 +30,10 @@ pub fn trees(board: &Board) -> Result<Vec<(String, Vec<u8>)>, String> {
                 crate::qemu::dump_dtb(&m, &path)?;
                 (format!("QEMU's {}", m.machine), path)
             }
-            DtSource::DebianDtb(rel) => {
-                (format!("Debian's {rel}"), crate::debian::kernel_dtb(rel)?)
-            }
+            DtSource::DebianDtb(rel) => (
+                format!("Debian's {rel}"),
+                crate::debian::kernel_dtb(crate::debian::DebArch::of_board(&board.arch), rel)?,
+            ),
             DtSource::LinuxDts(rel) => (format!("Linux's {rel}"), crate::debian::linux_dts(rel)?),
         };
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -53,6 +54,7 @@ pub fn check(board: &Board, dtb: &[u8]) -> Vec<String> {
     gic(board, &fdt, &mut bad);
     uart(board, &fdt, &mut bad);
     timer(&fdt, &mut bad);
+    crossbar(board, &fdt, &mut bad);
     reserved(board, &fdt, &mut bad);
     devices(board, &fdt, &mut bad);
     bad
@@ -160,6 +162,68 @@ fn regs(n: &FdtNode<'_, '_>) -> Vec<Region> {
         })
         .collect()
     })
+}
+
+/// The regions of the node at `path` as the CPU sees them: its `reg`
+/// translated through each bus's `ranges` up to the root (TI's trees put
+/// devices at offsets inside interconnect segments and target modules).
+fn cpu_regs(fdt: &Fdt<'_>, path: &str) -> Vec<Region> {
+    let mut chain = vec![];
+    let mut node = fdt.find_node("/");
+    chain.extend(node);
+    for comp in path.split('/').filter(|c| !c.is_empty()) {
+        node = node.and_then(|n| {
+            n.children().find(|c| {
+                c.name == comp || (!comp.contains('@') && c.name.split('@').next() == Some(comp))
+            })
+        });
+        chain.extend(node);
+    }
+    let Some(leaf) = chain.last() else {
+        return Vec::new();
+    };
+    let mut out = regs(leaf);
+    let count = |n: &FdtNode<'_, '_>, prop: &str, default: u32| {
+        cells(n, prop).first().copied().unwrap_or(default) as usize
+    };
+    let number = |c: &[u32]| c.iter().fold(0u64, |acc, &w| acc << 32 | w as u64);
+    // Each bus from the leaf's parent up to the root's child.
+    for i in (1..chain.len().saturating_sub(1)).rev() {
+        let (bus, parent) = (&chain[i], &chain[i - 1]);
+        let Some(ranges) = bus.property("ranges") else {
+            break;
+        };
+        let (ac, sc, pac) = (
+            count(bus, "#address-cells", 2),
+            count(bus, "#size-cells", 1),
+            count(parent, "#address-cells", 2),
+        );
+        let words: Vec<u32> = ranges
+            .value
+            .chunks_exact(4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let entries: Vec<(u64, u64, u64)> = words
+            .chunks_exact(ac + pac + sc)
+            .map(|e| {
+                (
+                    number(&e[..ac]),
+                    number(&e[ac..ac + pac]),
+                    number(&e[ac + pac..]),
+                )
+            })
+            .collect();
+        // An empty `ranges` maps the bus one to one.
+        for r in &mut out {
+            if let Some((child, parent_at, _)) = entries
+                .iter()
+                .find(|(c, _, size)| r.base >= *c && r.base - c < *size)
+            {
+                r.base = r.base - child + parent_at;
+            }
+        }
+    }
+    out
 }
 
 fn status_ok(n: &FdtNode<'_, '_>) -> bool {
@@ -293,6 +357,7 @@ fn uart_compatibles(kind: UartKind) -> &'static [&'static str] {
         UartKind::Pl011 => &["arm,pl011", "arm,sbsa-uart"],
         UartKind::Cadence => &["cdns,uart-r1p12", "xlnx,zynqmp-uart", "xlnx,xuartps"],
         UartKind::Scif => &["renesas,rcar-gen3-scif", "renesas,scif"],
+        UartKind::Omap => &["ti,dra742-uart", "ti,omap4-uart", "ti,am654-uart"],
     }
 }
 
@@ -319,7 +384,9 @@ fn uart(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
         ));
         return;
     };
-    let base = regs(&node).first().map(|r| r.base);
+    let base = path
+        .as_deref()
+        .and_then(|p| cpu_regs(fdt, p).first().map(|r| r.base));
     if base != Some(board.uart) {
         bad.push(format!(
             "UART: board.uart = {:#x}; the tree's console ({}) is at {}",
@@ -372,6 +439,63 @@ fn timer(fdt: &Fdt<'_>, bad: &mut Vec<String>) {
             bad.push(format!(
                 "timer: the tree's {what} timer is {:?}; the hypervisor takes INTID {want}",
                 ppi(i)
+            ));
+        }
+    }
+}
+
+/// TI's IRQ crossbar: where it is, its size, and the lines firmware and
+/// silicon keep, as the tree gives them.
+fn crossbar(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
+    let node = all_nodes(fdt).into_iter().find(|n| {
+        n.compatible()
+            .is_some_and(|c| c.all().any(|s| s == "ti,irq-crossbar"))
+    });
+    let (Some(c), Some(node)) = (&board.crossbar, node) else {
+        if board.crossbar.is_some() {
+            bad.push("crossbar: board.toml has one; the tree has no ti,irq-crossbar".into());
+        } else if node.is_some() {
+            bad.push("crossbar: the tree has a ti,irq-crossbar in front of the GIC; board.toml names none (board.crossbar)".into());
+        }
+        return;
+    };
+    let one = |prop: &str| cells(&node, prop).first().copied();
+    let base = regs(&node).first().map(|r| r.base);
+    for (what, have, want) in [
+        ("base", base, Some(c.base)),
+        (
+            "lines (ti,max-irqs)",
+            one("ti,max-irqs").map(u64::from),
+            Some(u64::from(c.lines)),
+        ),
+        (
+            "sources (ti,max-crossbar-sources)",
+            one("ti,max-crossbar-sources").map(u64::from),
+            Some(u64::from(c.sources)),
+        ),
+        // Each line's routing register is 16 bits wide.
+        (
+            "register size (ti,reg-size)",
+            one("ti,reg-size").map(u64::from),
+            Some(2),
+        ),
+    ] {
+        if have != want {
+            let hex = |v: Option<u64>| v.map_or("nothing".into(), |v| format!("{v:#x}"));
+            bad.push(format!(
+                "crossbar: board.crossbar {what} is {}; the tree says {}",
+                hex(want),
+                hex(have)
+            ));
+        }
+    }
+    for (what, have, want) in [
+        ("reserved", cells(&node, "ti,irqs-reserved"), &c.reserved),
+        ("skip", cells(&node, "ti,irqs-skip"), &c.skip),
+    ] {
+        if have != *want {
+            bad.push(format!(
+                "crossbar: board.crossbar {what} = {want:?}; the tree's ti,irqs-{what} = {have:?}"
             ));
         }
     }

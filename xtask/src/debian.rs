@@ -1,7 +1,8 @@
-//! Guest artifacts from Debian's arm64 archive: the current kernel and a
-//! static busybox, fetched with `apt-get download` (arm64 multiarch) into a
-//! cache under `target/debian/` and unpacked with `dpkg -x`. Nothing
-//! prebuilt is committed to the repository.
+//! Guest artifacts from Debian's arm64 archive (and armhf, for the 32-bit
+//! boards): the current kernel and a static busybox, fetched with
+//! `apt-get download` (multiarch) into a cache under `target/debian/` and
+//! unpacked with `dpkg -x`. Nothing prebuilt is committed to the
+//! repository.
 
 use crate::artifacts::root;
 use crate::toolchain::which;
@@ -25,29 +26,75 @@ fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn arm64_enabled() -> bool {
+/// A Debian architecture whose packages the guests use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DebArch {
+    Arm64,
+    /// 32-bit Armv7 (hard float): the TI J6's and qemu-virt-a15's guests.
+    Armhf,
+}
+
+impl DebArch {
+    pub fn name(self) -> &'static str {
+        match self {
+            DebArch::Arm64 => "arm64",
+            DebArch::Armhf => "armhf",
+        }
+    }
+
+    /// The kernel metapackage for boards of this architecture (armhf: the
+    /// LPAE flavour, which runs under a hypervisor).
+    pub fn kernel_meta(self) -> &'static str {
+        match self {
+            DebArch::Arm64 => "linux-image-arm64",
+            DebArch::Armhf => "linux-image-armmp-lpae",
+        }
+    }
+
+    /// The Debian architecture of a board's `arch`.
+    pub fn of_board(arch: &str) -> DebArch {
+        if arch == "armv7a" {
+            DebArch::Armhf
+        } else {
+            DebArch::Arm64
+        }
+    }
+
+    /// Where its packages are cached (arm64's at the top, as before).
+    fn cache(self) -> PathBuf {
+        match self {
+            DebArch::Arm64 => cache(),
+            DebArch::Armhf => cache().join("armhf"),
+        }
+    }
+}
+
+fn enabled(arch: DebArch) -> bool {
     Command::new("dpkg")
         .arg("--print-foreign-architectures")
         .output()
         .is_ok_and(|o| {
             String::from_utf8_lossy(&o.stdout)
                 .lines()
-                .any(|l| l.trim() == "arm64")
+                .any(|l| l.trim() == arch.name())
         })
 }
 
-/// Makes arm64 packages visible to apt (root on Debian only).
-fn enable_arm64() -> Result<(), String> {
+/// Makes `arch`'s packages visible to apt (root on Debian only).
+fn enable(arch: DebArch) -> Result<(), String> {
+    let a = arch.name();
     if !which("apt-get") || !which("dpkg") {
-        return Err("fetching arm64 guest packages needs Debian's apt-get and dpkg".into());
+        return Err(format!(
+            "fetching {a} guest packages needs Debian's apt-get and dpkg"
+        ));
     }
-    if arm64_enabled() {
+    if enabled(arch) {
         return Ok(());
     }
-    eprintln!("xtask: enabling the arm64 architecture in dpkg to fetch guest packages (dpkg --add-architecture arm64)");
+    eprintln!("xtask: enabling the {a} architecture in dpkg to fetch guest packages (dpkg --add-architecture {a})");
     run(
-        Command::new("dpkg").args(["--add-architecture", "arm64"]),
-        "dpkg --add-architecture arm64",
+        Command::new("dpkg").args(["--add-architecture", a]),
+        &format!("dpkg --add-architecture {a}"),
     )?;
     run(
         Command::new("apt-get").args(["update", "-qq"]),
@@ -57,38 +104,45 @@ fn enable_arm64() -> Result<(), String> {
 }
 
 /// The concrete package a metapackage (e.g. linux-image-arm64) depends on.
-fn resolve(meta: &str) -> Result<String, String> {
+fn resolve(arch: DebArch, meta: &str) -> Result<String, String> {
+    let a = arch.name();
     let out = run(
-        Command::new("apt-cache").args(["depends", &format!("{meta}:arm64")]),
+        Command::new("apt-cache").args(["depends", &format!("{meta}:{a}")]),
         "apt-cache depends",
     )?;
     out.lines()
         .filter_map(|l| l.trim().strip_prefix("Depends: "))
-        .map(|d| d.trim_end_matches(":arm64").to_string())
+        .map(|d| d.trim_end_matches(&format!(":{a}")).to_string())
         .find(|d| d.starts_with("linux-image-"))
-        .ok_or_else(|| format!("{meta}:arm64 names no kernel package"))
+        .ok_or_else(|| format!("{meta}:{a} names no kernel package"))
 }
 
 /// Downloads and unpacks `pkg:arm64` once; returns its unpacked root.
 pub fn unpacked(pkg: &str) -> Result<PathBuf, String> {
-    let dir = cache().join(pkg);
+    unpacked_for(DebArch::Arm64, pkg)
+}
+
+/// Downloads and unpacks `pkg:<arch>` once; returns its unpacked root.
+pub fn unpacked_for(arch: DebArch, pkg: &str) -> Result<PathBuf, String> {
+    let a = arch.name();
+    let dir = arch.cache().join(pkg);
     let done = dir.join(".unpacked");
     if done.exists() {
         return Ok(dir);
     }
-    enable_arm64()?;
+    enable(arch)?;
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    eprintln!("xtask: fetching {pkg}:arm64 from Debian's archive");
+    eprintln!("xtask: fetching {pkg}:{a} from Debian's archive");
     // apt's sandbox user must be able to write where it downloads.
     let dl = cache().join("downloads");
     std::fs::create_dir_all(&dl).map_err(|e| e.to_string())?;
     let st = Command::new("apt-get")
-        .args(["download", "-qq", &format!("{pkg}:arm64")])
+        .args(["download", "-qq", &format!("{pkg}:{a}")])
         .current_dir(&dl)
         .status()
         .map_err(|e| e.to_string())?;
     if !st.success() {
-        return Err(format!("apt-get download {pkg}:arm64 failed"));
+        return Err(format!("apt-get download {pkg}:{a} failed"));
     }
     let deb = std::fs::read_dir(&dl)
         .map_err(|e| e.to_string())?
@@ -97,10 +151,10 @@ pub fn unpacked(pkg: &str) -> Result<PathBuf, String> {
         .find(|p| {
             p.file_name().is_some_and(|n| {
                 let n = n.to_string_lossy();
-                n.starts_with(&format!("{pkg}_")) && n.ends_with("_arm64.deb")
+                n.starts_with(&format!("{pkg}_")) && n.ends_with(&format!("_{a}.deb"))
             })
         })
-        .ok_or_else(|| format!("no .deb for {pkg} after download"))?;
+        .ok_or_else(|| format!("no .deb for {pkg}:{a} after download"))?;
     run(
         Command::new("dpkg").arg("-x").arg(&deb).arg(&dir),
         "dpkg -x",
@@ -117,19 +171,25 @@ pub struct Kernel {
     pub version: String,
 }
 
+/// The arm64 kernel of metapackage `meta`.
 pub fn kernel(meta: &str) -> Result<Kernel, String> {
-    let pkg = match std::fs::read_to_string(cache().join(format!("{meta}.resolved"))) {
+    kernel_for(DebArch::Arm64, meta)
+}
+
+/// `arch`'s kernel of metapackage `meta`.
+pub fn kernel_for(arch: DebArch, meta: &str) -> Result<Kernel, String> {
+    let resolved = arch.cache().join(format!("{meta}.resolved"));
+    let pkg = match std::fs::read_to_string(&resolved) {
         Ok(p) => p.trim().to_string(),
         Err(_) => {
-            enable_arm64()?;
-            let p = resolve(meta)?;
-            std::fs::create_dir_all(cache()).map_err(|e| e.to_string())?;
-            std::fs::write(cache().join(format!("{meta}.resolved")), &p)
-                .map_err(|e| e.to_string())?;
+            enable(arch)?;
+            let p = resolve(arch, meta)?;
+            std::fs::create_dir_all(arch.cache()).map_err(|e| e.to_string())?;
+            std::fs::write(&resolved, &p).map_err(|e| e.to_string())?;
             p
         }
     };
-    let root = unpacked(&pkg)?;
+    let root = unpacked_for(arch, &pkg)?;
     let version = pkg.trim_start_matches("linux-image-").to_string();
     let image = root.join("boot").join(format!("vmlinuz-{version}"));
     if !image.is_file() {
@@ -142,10 +202,11 @@ pub fn kernel(meta: &str) -> Result<Kernel, String> {
     })
 }
 
-/// A board's `.dtb` as Debian's arm64 kernel package ships it (`rel` under
-/// `/usr/lib/linux-image-<version>/`, e.g. `xilinx/zynqmp-zcu102-rev1.0.dtb`).
-pub fn kernel_dtb(rel: &str) -> Result<PathBuf, String> {
-    let k = kernel("linux-image-arm64")?;
+/// A board's `.dtb` as Debian's kernel package for `arch` ships it (`rel`
+/// under `/usr/lib/linux-image-<version>/`: arm64's by vendor, e.g.
+/// `xilinx/zynqmp-zcu102-rev1.0.dtb`; armhf's flat, e.g. `dra7-evm.dtb`).
+pub fn kernel_dtb(arch: DebArch, rel: &str) -> Result<PathBuf, String> {
+    let k = kernel_for(arch, arch.kernel_meta())?;
     let p = k
         .root
         .join("usr/lib")

@@ -161,7 +161,10 @@ fn board_dtb(board: &hv_config::Board) -> Result<Vec<u8>, String> {
         .devicetrees
         .iter()
         .find_map(|s| match s {
-            DtSource::DebianDtb(rel) => Some(crate::debian::kernel_dtb(rel)),
+            DtSource::DebianDtb(rel) => Some(crate::debian::kernel_dtb(
+                crate::debian::DebArch::of_board(&board.arch),
+                rel,
+            )),
             DtSource::LinuxDts(rel) => Some(crate::debian::linux_dts(rel)),
             DtSource::Qemu => None,
         })

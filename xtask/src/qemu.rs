@@ -69,11 +69,12 @@ impl Machine {
                 board.name
             )
         })?;
-        // The board's device tree as Debian's arm64 kernel package ships it.
+        // The board's device tree as Debian's kernel package ships it.
         let dtb = match &q.dtb {
             None => None,
             Some(rel) => Some(
-                crate::debian::kernel_dtb(rel).map_err(|e| format!("board {}: {e}", board.name))?,
+                crate::debian::kernel_dtb(crate::debian::DebArch::of_board(&board.arch), rel)
+                    .map_err(|e| format!("board {}: {e}", board.name))?,
             ),
         };
         Ok(Machine {

@@ -27,7 +27,9 @@ fn boards() -> Vec<Board> {
 fn every_board_matches_its_device_trees() {
     let all = boards();
     assert!(
-        all.iter().any(|b| b.name == "rcar-h3") && all.iter().any(|b| b.name == "zcu102"),
+        ["rcar-h3", "zcu102", "ti-j6"]
+            .iter()
+            .all(|n| all.iter().any(|b| b.name == *n)),
         "the BSPs are missing"
     );
     let mut failures = Vec::new();
@@ -126,4 +128,20 @@ fn a_wrong_board_fact_is_caught() {
     let gdma = b.devices.iter_mut().find(|d| d.name == "gdma").unwrap();
     gdma.iommus[0].1 = 0x14E9;
     caught(&b, &dtb, "IOMMU");
+
+    // TI J6: the console sits inside interconnect segments (found through
+    // their `ranges`), and the IRQ crossbar's facts.
+    let (good, dtb) = board_and_tree("ti-j6");
+    let mut b = good.clone();
+    b.uart = 0x4806_C000; // UART2
+    caught(&b, &dtb, "UART");
+    let mut b = good.clone();
+    b.crossbar.as_mut().unwrap().reserved.pop();
+    caught(&b, &dtb, "crossbar");
+    let mut b = good.clone();
+    b.crossbar.as_mut().unwrap().lines = 152;
+    caught(&b, &dtb, "crossbar");
+    let mut b = good;
+    b.crossbar = None;
+    caught(&b, &dtb, "crossbar");
 }

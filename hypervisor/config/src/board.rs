@@ -132,11 +132,29 @@ impl Gic {
     }
 }
 
+/// TI's IRQ crossbar (DRA7): a peripheral's interrupt is a crossbar input
+/// (a "source"), routed to one of `lines` GIC SPIs by a 16-bit register
+/// per line at `base`. The hypervisor programs it from the board and
+/// sample descriptions; guests see plain SPIs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Crossbar {
+    pub base: u64,
+    /// GIC SPIs behind the crossbar.
+    pub lines: u32,
+    /// Crossbar inputs.
+    pub sources: u32,
+    /// Lines wired to fixed sources, never to be reprogrammed.
+    pub reserved: Vec<u32>,
+    /// Lines that do not exist.
+    pub skip: Vec<u32>,
+}
+
 /// A validated board file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Board {
     pub name: String,
-    /// Parsed as written; only [`crate::SUPPORTED_ARCH`] can be built for.
+    /// "aarch64", or "armv7a" (32-bit Armv7-A with the virtualization
+    /// extensions and LPAE); only [`crate::SUPPORTED_ARCH`] can be built for.
     pub arch: String,
     pub cpus: u32,
     /// The affinity (MPIDR) of each CPU, in device-tree order: pCPU `n` is
@@ -154,6 +172,8 @@ pub struct Board {
     pub devicetrees: Vec<DtSource>,
     /// The devices it offers for passthrough.
     pub devices: Vec<crate::devices::BoardDevice>,
+    /// TI's IRQ crossbar, on boards that have one.
+    pub crossbar: Option<Crossbar>,
     pub qemu: Option<QemuConfig>,
     /// How the board's U-Boot boots an image (`cargo xtask image`).
     pub boot: Option<crate::boot::Boot>,
@@ -241,6 +261,18 @@ struct RawDevicetree {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawCrossbar {
+    base: Spanned<u64>,
+    lines: Spanned<u32>,
+    sources: Spanned<u32>,
+    #[serde(default)]
+    reserved: Vec<u32>,
+    #[serde(default)]
+    skip: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawReserved {
     base: Spanned<u64>,
     size: Spanned<Size>,
@@ -256,7 +288,7 @@ struct RawBoard {
     /// One affinity per CPU; default 0, 1, ... (one cluster).
     mpidr: Option<Spanned<Vec<Spanned<u64>>>>,
     uart: Spanned<u64>,
-    /// "pl011" (the default), "cadence" or "scif".
+    /// "pl011" (the default), "cadence", "scif" or "omap".
     uart_kind: Option<Spanned<String>>,
     /// "v2" or "v3".
     gic: Spanned<String>,
@@ -272,6 +304,8 @@ struct RawBoard {
     /// The devices offered for passthrough.
     #[serde(default)]
     devices: Vec<Spanned<crate::devices::RawDevice>>,
+    /// TI's IRQ crossbar in front of the GIC (DRA7).
+    crossbar: Option<Spanned<RawCrossbar>>,
     default_profile: Spanned<String>,
 }
 
@@ -477,7 +511,13 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
 
     let board = Board {
         name: board.to_string(),
-        arch: b.arch.get_ref().clone(),
+        arch: choose(
+            &src,
+            &b.arch,
+            "board.arch",
+            &[("aarch64", "aarch64"), ("armv7a", "armv7a")],
+        )?
+        .to_string(),
         cpus: cpus as u32,
         uart: *b.uart.get_ref(),
         uart_kind: match &b.uart_kind {
@@ -490,6 +530,7 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
                     ("pl011", UartKind::Pl011),
                     ("cadence", UartKind::Cadence),
                     ("scif", UartKind::Scif),
+                    ("omap", UartKind::Omap),
                 ],
             )?,
         },
@@ -500,6 +541,7 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
         reserved: reserved(&src, b, ram, guest_ram, &raw.qemu)?,
         devicetrees: devicetrees(&src, &raw)?,
         devices: crate::devices::parse(&src, &b.devices, ram)?,
+        crossbar: crossbar(&src, b)?,
         boot: boot(&src, &raw)?,
         qemu,
         profiles,
@@ -718,6 +760,45 @@ fn mpidr(src: &Source<'_>, b: &RawBoard, cpus: usize) -> Result<Vec<u64>, Config
 
 /// `reserved`: firmware's memory; guest_ram, the hypervisor's image and
 /// the QEMU bundle address must stay out of it.
+fn crossbar(src: &Source<'_>, b: &RawBoard) -> Result<Option<Crossbar>, ConfigError> {
+    let Some(c) = &b.crossbar else {
+        return Ok(None);
+    };
+    let raw = c.get_ref();
+    let lines = *raw.lines.get_ref();
+    if !(1..=988).contains(&lines) {
+        return Err(src.error(
+            &raw.lines,
+            "board.crossbar.lines",
+            format!("{lines} crossbar lines: a GIC has 1 to 988 SPIs"),
+        ));
+    }
+    if let Some(bad) = raw.reserved.iter().chain(&raw.skip).find(|&&l| l >= lines) {
+        return Err(src.error(
+            c,
+            "board.crossbar",
+            format!(
+                "line {bad} is listed as reserved or skipped, but the crossbar has lines 0 to {}",
+                lines - 1
+            ),
+        ));
+    }
+    if *raw.base.get_ref() % 4 != 0 {
+        return Err(src.error(
+            &raw.base,
+            "board.crossbar.base",
+            "the crossbar's registers are 4-byte aligned",
+        ));
+    }
+    Ok(Some(Crossbar {
+        base: *raw.base.get_ref(),
+        lines,
+        sources: *raw.sources.get_ref(),
+        reserved: raw.reserved.clone(),
+        skip: raw.skip.clone(),
+    }))
+}
+
 fn reserved(
     src: &Source<'_>,
     b: &RawBoard,

@@ -640,6 +640,45 @@ fn unsupported_arch_parses_but_is_refused_for_building() {
 }
 
 #[test]
+fn an_unknown_arch_is_an_error_naming_the_known_ones() {
+    let r = Fixture::new().board(&BOARD.replacen("\"aarch64\"", "\"armv8r\"", 1));
+    expect(
+        r,
+        B,
+        3,
+        "board.arch",
+        &["unknown value \"armv8r\"", "\"aarch64\", \"armv7a\""],
+    );
+}
+
+#[test]
+fn a_crossbar_line_past_its_end_is_an_error() {
+    let with = |xbar: &str| {
+        BOARD.replacen(
+            "uart = 0x0900_0000",
+            &format!("uart = 0x0900_0000\ncrossbar = {xbar}"),
+            1,
+        )
+    };
+    let b = Fixture::new()
+        .board(&with(
+            "{ base = 0x4A00_2A48, lines = 160, sources = 400, reserved = [0, 131], skip = [10] }",
+        ))
+        .unwrap();
+    let c = b.crossbar.expect("the crossbar is read");
+    assert_eq!(
+        (c.base, c.lines, c.sources, c.reserved, c.skip),
+        (0x4A00_2A48, 160, 400, vec![0, 131], vec![10])
+    );
+    let r = Fixture::new().board(&with(
+        "{ base = 0x4A00_2A48, lines = 160, sources = 400, skip = [160] }",
+    ));
+    expect(r, B, 6, "board.crossbar", &["line 160", "lines 0 to 159"]);
+    let r = Fixture::new().board(&with("{ base = 0x4A00_2A48, lines = 0, sources = 400 }"));
+    expect(r, B, 6, "board.crossbar.lines", &["0 crossbar lines"]);
+}
+
+#[test]
 fn unknown_profile_in_sample_or_override() {
     let r = Fixture::new().sample(&edit(
         "board = \"tb\"",

@@ -12,7 +12,7 @@
 //! 0   magic  "CKPTHV05"          8   total_len u64
 //! 16  ncpus u32  20 vwfi u8  21 scheduler u8  22 ndomains u16
 //! 24  uart_base  32 gicd_base  40 gicr_base  48 ram_base  56 ram_size  (u64 each)
-//! 64  gic_version u8 (2 or 3)  65 uart_kind u8 (0 PL011, 1 Cadence), 6 bytes unused
+//! 64  gic_version u8 (2 or 3)  65 uart_kind u8 (0 PL011, 1 Cadence, 2 SCIF, 3 OMAP), 6 bytes unused
 //! 72  gicc_base  80 gich_base  88 gicv_base  (u64 each; 0 on GICv3)
 //! 96  domain records, RECORD_SIZE bytes each
 //! ..  blobs (images, initrds, device trees), each 4 KiB aligned, at the
@@ -262,6 +262,8 @@ pub enum UartKind {
     Cadence = 1,
     /// Renesas SCIF (R-Car Gen3).
     Scif = 2,
+    /// TI's OMAP UART (DRA7/J6): an 8250 with registers 4 bytes apart.
+    Omap = 3,
 }
 
 /// The architecture version of the board's GIC.
@@ -383,6 +385,7 @@ impl<'a> Bundle<'a> {
                 0 => UartKind::Pl011,
                 1 => UartKind::Cadence,
                 2 => UartKind::Scif,
+                3 => UartKind::Omap,
                 v => {
                     return Err(BundleError::BadEnum {
                         field: "uart_kind",

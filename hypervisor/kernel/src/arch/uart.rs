@@ -30,11 +30,18 @@ const SCIF_SCFSR: usize = 0x10;
 const SCIF_SCFSR_TEND_TDFE: u16 = (1 << 6) | (1 << 5);
 const SCIF_SCFDR: usize = 0x1C;
 const SCIF_FIFO: u16 = 16;
+// TI OMAP UART (8250 registers, 4 bytes apart): transmit holding register,
+// line status register, and its "holding register empty" bit. U-Boot has
+// set the line up.
+const OMAP_THR: usize = 0x00;
+const OMAP_LSR: usize = 0x14;
+const OMAP_LSR_THRE: u32 = 1 << 5;
 
 fn kind() -> UartKind {
     match KIND.load(Ordering::Relaxed) {
         k if k == UartKind::Cadence as u8 => UartKind::Cadence,
         k if k == UartKind::Scif as u8 => UartKind::Scif,
+        k if k == UartKind::Omap as u8 => UartKind::Omap,
         _ => UartKind::Pl011,
     }
 }
@@ -64,6 +71,7 @@ unsafe fn tx_full(base: usize) -> bool {
             UartKind::Pl011 => core::ptr::read_volatile((base + PL011_FR) as *const u32) & PL011_FR_TXFF != 0,
             UartKind::Cadence => core::ptr::read_volatile((base + CADENCE_SR) as *const u32) & CADENCE_SR_TFUL != 0,
             UartKind::Scif => (core::ptr::read_volatile((base + SCIF_SCFDR) as *const u16) >> 8) & 0x1f >= SCIF_FIFO,
+            UartKind::Omap => core::ptr::read_volatile((base + OMAP_LSR) as *const u32) & OMAP_LSR_THRE == 0,
         }
     }
 }
@@ -83,6 +91,7 @@ unsafe fn send(base: usize, c: u8) {
                 let sr = core::ptr::read_volatile((base + SCIF_SCFSR) as *const u16);
                 core::ptr::write_volatile((base + SCIF_SCFSR) as *mut u16, sr & !SCIF_SCFSR_TEND_TDFE);
             }
+            UartKind::Omap => core::ptr::write_volatile((base + OMAP_THR) as *mut u32, c as u32),
         }
     }
 }
