@@ -20,10 +20,10 @@
 //!   `process_vm_readv` refuses with EFAULT. [`DmaBuf::import`] tries one
 //!   read through the kernel; if it fails and the kernel's own account of
 //!   the mapping (`/proc/self/smaps`) says it is such a mapping, that
-//!   buffer is copied directly. Those exporters provide every page for the
-//!   buffer's whole life (they map it at `mmap`, or fault it in from pages
-//!   they hold), so the direct copy does not fault; any other EFAULT
-//!   refuses the buffer.
+//!   buffer is copied directly; any other EFAULT refuses the buffer. Some
+//!   of those exporters fault pages in lazily and can fail (TTM, i915):
+//!   a fault in a directly read mapping is caught (see `guard`), the page
+//!   reads as zeros from then on and the copy reports failure.
 //! - It never calls `DMA_BUF_IOCTL_SYNC`: that call waits, without a
 //!   timeout, for the buffer's fences, which a client controls (a GPU job,
 //!   an imported sync file). A compositor that also draws the instrument
@@ -33,6 +33,8 @@
 //!
 //! The client may write while the compositor copies: that tears that
 //! client's picture and nothing else.
+
+mod guard;
 
 use std::io;
 use std::ops::Range;
@@ -102,6 +104,12 @@ impl DmaBuf {
         }
         let mut map = Mapping::new(&fd, len as usize).map_err(ImportError::Io)?;
         map.read = map.probe().map_err(ImportError::Io)?;
+        if map.read == Read::Direct {
+            map.guard = Some(
+                guard::Guarded::register(map.base.as_ptr() as usize, map.len)
+                    .ok_or_else(|| ImportError::Io(io::Error::other("no fault guard for a directly read dma-buf (too many, or no signal handler)")))?,
+            );
+        }
         Ok(DmaBuf { map })
     }
 
@@ -172,6 +180,8 @@ struct Mapping {
     base: NonNull<u8>,
     len: usize,
     read: Read,
+    /// Registered for fault recovery while read directly.
+    guard: Option<guard::Guarded>,
 }
 
 // SAFETY: the mapping is read-only memory owned by this value; reads from
@@ -202,6 +212,7 @@ impl Mapping {
             base,
             len,
             read: Read::Kernel,
+            guard: None,
         })
     }
 
@@ -242,9 +253,12 @@ impl Mapping {
                 .kernel_read(dst, rows)
                 .is_ok_and(|got| got == rows.iter().map(|(_, r)| r.len()).sum::<usize>()),
             Read::Direct => {
+                let Some(guard) = &self.guard else {
+                    return false;
+                };
                 let base = dst.as_mut_ptr();
                 for (at, range) in rows {
-                    // SAFETY: `[at, at + len)` lies in the live mapping and `range` in `dst` (asserted above); `dst` is ours alone, so they cannot overlap. Direct mode is only chosen where the exporter provides every page (`probe`) or the kernel cannot read for us.
+                    // SAFETY: `[at, at + len)` lies in the live mapping and `range` in `dst` (asserted above); `dst` is ours alone, so they cannot overlap. The mapping is registered with `guard`, so a page the exporter fails to provide becomes zeros instead of a fatal signal.
                     unsafe {
                         std::ptr::copy_nonoverlapping(
                             self.base.as_ptr().add(*at),
@@ -253,7 +267,7 @@ impl Mapping {
                         )
                     }
                 }
-                true
+                !guard.faulted()
             }
         }
     }
@@ -310,9 +324,16 @@ impl Mapping {
 /// The kernel's flags for the mapping starting at `addr`
 /// (`/proc/self/smaps`' VmFlags: `pf` is VM_PFNMAP, `io` VM_IO).
 fn vm_flags(addr: usize) -> Option<Vec<String>> {
-    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
-    let start = format!("{addr:x}-");
-    let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&start));
+    use std::io::BufRead;
+    // Read as far as our mapping only: the kernel writes smaps as it is
+    // read, walking each mapping's page tables.
+    let smaps = std::io::BufReader::new(std::fs::File::open("/proc/self/smaps").ok()?);
+    // The kernel writes addresses with at least 8 hex digits.
+    let start = format!("{addr:08x}-");
+    let mut lines = smaps
+        .lines()
+        .map_while(Result::ok)
+        .skip_while(|l| !l.starts_with(&start));
     lines.next()?;
     // The mapping's "Key: value" lines run until the next mapping's header.
     let flags = lines
@@ -321,12 +342,14 @@ fn vm_flags(addr: usize) -> Option<Vec<String>> {
                 .next()
                 .is_some_and(|key| key.ends_with(':'))
         })
-        .find_map(|l| l.strip_prefix("VmFlags:"))?;
+        .find_map(|l| l.strip_prefix("VmFlags:").map(str::to_owned))?;
     Some(flags.split_whitespace().map(str::to_owned).collect())
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        // Unregistered before the address range can be reused.
+        self.guard = None;
         // SAFETY: `base`/`len` are exactly the mapping `new` made, and it is
         // unmapped once, here; no reference into it outlives `self` (copies
         // go into caller memory).
@@ -378,6 +401,33 @@ mod tests {
         assert!(
             !map.read(&mut dst, &[(5000, 0..100)]),
             "the second page is gone: an error"
+        );
+    }
+
+    /// A directly read mapping whose page goes away (a memfd truncated
+    /// under it: SIGBUS, as from an exporter that fails a fault) reads as
+    /// zeros and the copy says it failed; the process lives on.
+    #[test]
+    fn a_fault_in_a_directly_read_mapping_is_survived() {
+        let fd = rustix::fs::memfd_create("direct", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::io::write(&fd, &[7u8; 8192]).unwrap();
+        let mut map = Mapping::new(&fd, 8192).unwrap();
+        map.read = Read::Direct;
+        map.guard = guard::Guarded::register(map.base.as_ptr() as usize, map.len);
+        assert!(map.guard.is_some());
+        let mut dst = vec![0u8; 100];
+        assert!(map.read(&mut dst, &[(5000, 0..100)]));
+        assert_eq!(dst, [7u8; 100]);
+        rustix::fs::ftruncate(&fd, 4096).unwrap();
+        let mut dst = vec![1u8; 100];
+        assert!(
+            !map.read(&mut dst, &[(5000, 0..100)]),
+            "the vanished page is a failed copy"
+        );
+        assert_eq!(dst, [0u8; 100], "and reads as zeros");
+        assert!(
+            !map.read(&mut dst, &[(0, 0..100)]),
+            "the mapping stays marked"
         );
     }
 

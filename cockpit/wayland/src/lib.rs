@@ -38,11 +38,13 @@
 //! dma-buf out on KMS without the copy.
 //!
 //! Clients are bounded (see `quota`): 48 connections, 16 per user; per
-//! client 128 pools, planes and mappings and 128 MiB mapped, of which 8
+//! client 128 pools, planes and mappings and 128 MiB mapped, of which 16
 //! and 16 MiB are its own reserve and the rest drawn from a budget all
-//! clients share. Past its own limit a client is cut off
-//! (`wl_display.no_memory`); a dma-buf plane past the shared budget makes
-//! its buffer `failed` instead, as another client's greed is not its fault.
+//! clients share (one user at most half of it). Past its own limit a
+//! client is cut off (`wl_display.no_memory`); a dma-buf plane past the
+//! shared budget makes its buffer `failed` instead, as other clients'
+//! greed is not its fault (a pool cannot fail: past its reserve, that
+//! client is cut off). The server raises its fd limit to what this holds.
 #![forbid(unsafe_code)]
 
 mod ivi;
@@ -82,7 +84,12 @@ pub struct WaylandServer {
     /// An fd held back for taking a connection when the process is out
     /// of them (to close it, so the listener stops being readable).
     spare: Option<std::fs::File>,
+    /// No accepting until then (after an accept error).
+    accept_paused_until: Option<std::time::Instant>,
 }
+
+/// How long accepting rests after an accept error.
+const ACCEPT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Connections taken per [`WaylandServer::dispatch`].
 const ACCEPTS_PER_DISPATCH: usize = 8;
@@ -118,6 +125,7 @@ impl WaylandServer {
         socket: &Path,
         options: Options,
     ) -> io::Result<WaylandServer> {
+        crate::quota::raise_fd_limit();
         let display = Display::<State>::new().map_err(io::Error::other)?;
         let listener =
             ListeningSocket::bind_absolute(socket.to_path_buf()).map_err(io::Error::other)?;
@@ -129,6 +137,7 @@ impl WaylandServer {
             state,
             refusals: 0,
             spare: spare_fd(),
+            accept_paused_until: None,
         })
     }
 
@@ -138,18 +147,37 @@ impl WaylandServer {
     }
 
     /// The listening socket and the clients' fd, to poll for readability.
+    /// While accepting is paused (after an accept error) the listener is
+    /// left out (the clients' fd stands twice), so a connection waiting in
+    /// its backlog does not wake the loop again and again.
     pub fn poll_fds(&mut self) -> [BorrowedFd<'_>; 2] {
         use std::os::fd::AsFd;
+        let paused = self
+            .accept_paused_until
+            .is_some_and(|t| std::time::Instant::now() < t);
         let backend = self.display.backend().poll_fd();
-        [self.listener.as_fd(), backend]
+        [
+            if paused {
+                backend
+            } else {
+                self.listener.as_fd()
+            },
+            backend,
+        ]
     }
 
     /// Accepts new clients, handles every pending request, delivers the
     /// input the compositor routed to Wayland sources, and flushes.
     pub fn dispatch(&mut self) -> io::Result<()> {
         // At most a few connections a call, so a flood of connects cannot
-        // keep the compositor from its frame.
-        for _ in 0..ACCEPTS_PER_DISPATCH {
+        // keep the compositor from its frame; none for a while after an
+        // accept failed.
+        let now = std::time::Instant::now();
+        let paused = self.accept_paused_until.is_some_and(|t| now < t);
+        if self.spare.is_none() {
+            self.spare = spare_fd();
+        }
+        for _ in 0..if paused { 0 } else { ACCEPTS_PER_DISPATCH } {
             match self.listener.accept() {
                 Ok(Some(stream)) => self.admit(stream),
                 Ok(None) => break,
@@ -167,6 +195,7 @@ impl WaylandServer {
                         }
                         self.spare = spare_fd();
                     }
+                    self.accept_paused_until = Some(now + ACCEPT_PAUSE);
                     break;
                 }
             }
@@ -187,7 +216,7 @@ impl WaylandServer {
             Ok(seat) => seat,
             Err(why) => return self.refused(&io::Error::other(why)),
         };
-        let client = ClientState::new(self.state.clients.clone(), &self.state.budget, seat);
+        let client = ClientState::new(self.state.clients.clone(), seat);
         if let Err(e) = self
             .display
             .handle()

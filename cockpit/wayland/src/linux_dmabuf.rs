@@ -237,9 +237,12 @@ impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
                     init.init(buffer_id, None::<BufferInfo>);
                     res.post_error(code, message);
                 }
+                // The spec lets create_immed answer `failed` as create
+                // does: the client keeps its connection and a dead buffer.
                 Err(Refusal::Failed(message)) => {
                     init.init(buffer_id, None::<BufferInfo>);
-                    res.post_error(params::Error::InvalidWlBuffer, message);
+                    tell(&format!("failed: {message}"));
+                    res.failed();
                 }
             },
             _ => {}

@@ -6,9 +6,10 @@
 //! the 32-bit boards); several connections together cannot either.
 //!
 //! Each client has a reserve that is its alone; beyond it, clients draw on
-//! one shared budget. So a greedy client (or one user's many connections)
-//! can exhaust the shared part, and then only clients beyond their reserves
-//! are refused: an ordinary client keeps working.
+//! their user's share (half) of one shared budget. So a greedy client, or
+//! one user's many connections, can exhaust at most its user's share, and
+//! then only clients beyond their reserves are refused: an ordinary client
+//! keeps working, and another user's clients keep the other half.
 
 use std::sync::{Arc, Mutex};
 
@@ -21,18 +22,24 @@ use wayland_server::{Client, DisplayHandle};
 pub(crate) const CLIENT_HANDLES: usize = 128;
 pub(crate) const CLIENT_BYTES: usize = 128 << 20;
 /// What each client holds without drawing on the shared budget: enough for
-/// an ordinary client (a few pools, a double-buffered 1080p dma-buf
-/// picture), so that one greedy client, or several, cannot get it cut off.
-pub(crate) const CLIENT_RESERVED_HANDLES: usize = 8;
+/// an ordinary client (a toolkit's pool per buffer for a few surfaces, a
+/// double-buffered 1080p dma-buf picture), so that greedy clients cannot
+/// get it cut off.
+pub(crate) const CLIENT_RESERVED_HANDLES: usize = 16;
 pub(crate) const CLIENT_RESERVED_BYTES: usize = 16 << 20;
-/// What all clients share beyond their reserves.
-pub(crate) const SHARED_HANDLES: usize = 384;
+/// What all clients share beyond their reserves, and the part of it one
+/// user's clients may hold together.
+pub(crate) const SHARED_HANDLES: usize = 1024;
 pub(crate) const SHARED_BYTES: usize = 384 << 20;
-/// Connections at once, and from one user. With the reserves and the
-/// shared budget this keeps the compositor's fds under 1024:
-/// 48 + 48 * 8 + 384 = 816, leaving room for its own.
+pub(crate) const USER_SHARE: usize = 2;
+/// Connections at once, and from one user.
 pub(crate) const MAX_CLIENTS: usize = 48;
 pub(crate) const MAX_CLIENTS_PER_UID: usize = 16;
+/// The fds all of that may hold (each client's connection, its reserve,
+/// the shared budget), plus the compositor's own: the server raises its
+/// fd limit to this (see `raise_fd_limit`).
+pub(crate) const FDS_NEEDED: u64 =
+    (MAX_CLIENTS * (1 + CLIENT_RESERVED_HANDLES) + SHARED_HANDLES + 256) as u64;
 
 /// Handles and bytes.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
@@ -76,8 +83,9 @@ pub(crate) struct Budget {
 #[derive(Debug)]
 pub(crate) struct Refused {
     pub message: String,
-    /// The shared budget ran out, not the client's own: another client's
-    /// doing, so the client is told `failed` where the protocol can.
+    /// A budget above the client's own ran out (its user's share, or the
+    /// shared one): other clients' doing, so the client is told `failed`
+    /// where the protocol can, rather than cut off.
     pub shared: bool,
 }
 
@@ -95,7 +103,21 @@ impl Budget {
         )
     }
 
-    /// A new client's budget, drawing on `shared` beyond its reserve.
+    /// One user's part of `shared`: at most 1/USER_SHARE of it.
+    pub fn user(shared: &Arc<Budget>) -> Arc<Budget> {
+        Budget::new(
+            Amount {
+                handles: SHARED_HANDLES / USER_SHARE,
+                bytes: SHARED_BYTES / USER_SHARE,
+            },
+            Amount::default(),
+            Some(shared.clone()),
+            "this user's",
+        )
+    }
+
+    /// A new client's budget, drawing on its user's (`shared`) beyond its
+    /// reserve.
     pub fn client(shared: &Arc<Budget>) -> Arc<Budget> {
         Budget::new(
             Amount {
@@ -145,11 +167,13 @@ impl Budget {
             };
             return Err(Refused {
                 message,
-                shared: self.shared.is_none(),
+                shared: false,
             });
         };
         if let Some(shared) = &self.shared {
-            shared.try_take(new.over(self.reserve).minus(used.over(self.reserve)))?;
+            shared
+                .try_take(new.over(self.reserve).minus(used.over(self.reserve)))
+                .map_err(|r| Refused { shared: true, ..r })?;
         }
         *used = new;
         Ok(())
@@ -202,38 +226,51 @@ impl Drop for Charge {
     }
 }
 
-/// Connections, counted in total and per user (the peer's uid).
-#[derive(Default)]
+/// Connections, counted in total and per user (the peer's uid), and each
+/// connected user's share of the shared budget.
 pub(crate) struct Connections {
-    by_uid: Mutex<std::collections::HashMap<u32, usize>>,
+    by_uid: Mutex<std::collections::HashMap<u32, (usize, Arc<Budget>)>>,
+    shared: Arc<Budget>,
 }
 
 /// One admitted connection, counted until dropped (with its client).
 pub(crate) struct Seat {
     connections: Arc<Connections>,
     uid: u32,
+    /// Its user's share of the shared budget, which its client draws on.
+    pub user: Arc<Budget>,
 }
 
 impl Connections {
+    pub fn new() -> Arc<Connections> {
+        Arc::new(Connections {
+            by_uid: Mutex::default(),
+            shared: Budget::shared(),
+        })
+    }
+
     /// Admits one more connection from `uid`, or says why not.
     pub fn admit(self: &Arc<Self>, uid: u32) -> Result<Seat, String> {
         let mut by_uid = self.by_uid.lock().unwrap_or_else(|e| e.into_inner());
-        let total: usize = by_uid.values().sum();
-        let mine = by_uid.get(&uid).copied().unwrap_or(0);
+        let total: usize = by_uid.values().map(|(n, _)| n).sum();
         if total >= MAX_CLIENTS {
             return Err(format!(
                 "{MAX_CLIENTS} clients are connected, the most the compositor serves"
             ));
         }
-        if mine >= MAX_CLIENTS_PER_UID {
+        let (n, user) = by_uid
+            .entry(uid)
+            .or_insert_with(|| (0, Budget::user(&self.shared)));
+        if *n >= MAX_CLIENTS_PER_UID {
             return Err(format!(
                 "uid {uid} has {MAX_CLIENTS_PER_UID} connections, the most one user may hold"
             ));
         }
-        by_uid.insert(uid, mine + 1);
+        *n += 1;
         Ok(Seat {
             connections: self.clone(),
             uid,
+            user: user.clone(),
         })
     }
 }
@@ -245,12 +282,33 @@ impl Drop for Seat {
             .by_uid
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = by_uid.get_mut(&self.uid) {
+        if let Some((n, _)) = by_uid.get_mut(&self.uid) {
             *n -= 1;
+            // The user's budget goes with its last connection; charges
+            // still held keep it alive until they are given back.
             if *n == 0 {
                 by_uid.remove(&self.uid);
             }
         }
+    }
+}
+
+/// Raises the process's soft fd limit to what the quotas may hold
+/// ([`FDS_NEEDED`]), within the hard limit; says so if it cannot.
+pub(crate) fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    let have = lim.current.unwrap_or(u64::MAX);
+    if have >= FDS_NEEDED {
+        return;
+    }
+    let want = lim.maximum.map_or(FDS_NEEDED, |max| max.min(FDS_NEEDED));
+    lim.current = Some(want);
+    if setrlimit(Resource::Nofile, lim).is_err() || want < FDS_NEEDED {
+        eprintln!(
+            "cockpit-wayland: the fd limit is {}, under the {FDS_NEEDED} the client quotas may hold: raise the hard limit (ulimit -Hn)",
+            want.max(have)
+        );
     }
 }
 

@@ -25,14 +25,10 @@ pub(crate) struct ClientState {
 }
 
 impl ClientState {
-    pub fn new(
-        clients: Arc<AtomicUsize>,
-        shared: &Arc<crate::quota::Budget>,
-        seat: crate::quota::Seat,
-    ) -> ClientState {
+    pub fn new(clients: Arc<AtomicUsize>, seat: crate::quota::Seat) -> ClientState {
         ClientState {
             clients,
-            budget: crate::quota::Budget::client(shared),
+            budget: crate::quota::Budget::client(&seat.user),
             _seat: seat,
         }
     }
@@ -279,9 +275,7 @@ pub(crate) struct State {
     pub subs_per_client: HashMap<ClientId, usize>,
     /// The surface holding each ivi id.
     pub ivi_ids: HashMap<u32, ObjectId>,
-    /// What clients share beyond their reserves (see `quota`).
-    pub budget: Arc<crate::quota::Budget>,
-    /// Connections, per user.
+    /// Connections per user, and the budget they share (see `quota`).
     pub connections: Arc<crate::quota::Connections>,
 }
 
@@ -304,8 +298,7 @@ impl State {
             presents: 0,
             subs_per_client: HashMap::new(),
             ivi_ids: HashMap::new(),
-            budget: crate::quota::Budget::shared(),
-            connections: Arc::default(),
+            connections: crate::quota::Connections::new(),
         }
     }
 

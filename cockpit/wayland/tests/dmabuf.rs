@@ -154,16 +154,31 @@ fn a_memfd_passed_as_a_dmabuf_fails_and_the_client_carries_on() {
     });
 }
 
+/// `create_immed` of what the compositor cannot show: the buffer is
+/// marked failed (`failed`), the client stays connected, and attaching
+/// the failed buffer shows nothing.
 #[test]
-fn create_immed_with_a_memfd_is_an_invalid_buffer() {
+fn create_immed_with_a_memfd_is_a_failed_buffer() {
     let h = Harness::start(LAYOUT);
     let mut c = TestClient::connect(&h.socket);
-    memfd_params(&c).create_immed(64, 48, XRGB8888, params::Flags::empty(), &c.qh, ());
-    let e = protocol_error(&mut c);
-    assert!(
-        e.starts_with("zwp_linux_buffer_params_v1 7:") && e.contains("not a dma-buf"),
-        "{e}"
+    let (surface, _top) = c.toplevel("camera");
+    let buffer = memfd_params(&c).create_immed(64, 48, XRGB8888, params::Flags::empty(), &c.qh, ());
+    c.roundtrip()
+        .expect("a failed buffer is no reason to disconnect");
+    assert_eq!(
+        c.seen.events.last().map(String::as_str),
+        Some("failed"),
+        "{:?}",
+        c.seen.events
     );
+    surface.attach(Some(&buffer), 0, 0);
+    surface.commit();
+    c.roundtrip().expect("attaching it neither");
+    c.show(&surface, 64, 48, &vec![0x00ff_0000; 64 * 48])
+        .unwrap();
+    h.wait_for("an shm picture after the failed buffer", 10, |comp, _| {
+        comp.snapshot(0).get(10, 10) == 0xffff_0000
+    });
 }
 
 /// A misuse of params: what it is, what it sends, the error code it earns.

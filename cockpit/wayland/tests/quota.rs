@@ -64,14 +64,12 @@ fn memfd(len: u64) -> std::os::fd::OwnedFd {
 fn hold_pools(c: &mut TestClient, n: usize) -> Option<String> {
     for i in 0..n {
         c.shm.create_pool(memfd(4096).as_fd(), 4096, &c.qh, ());
-        if i % 8 == 7 || i + 1 == n {
-            if c.roundtrip().is_err() {
-                let p = c
-                    .conn
-                    .protocol_error()
-                    .expect("cut off with a protocol error");
-                return Some(format!("{} {}: {}", p.object_interface, p.code, p.message));
-            }
+        if (i % 8 == 7 || i + 1 == n) && c.roundtrip().is_err() {
+            let p = c
+                .conn
+                .protocol_error()
+                .expect("cut off with a protocol error");
+            return Some(format!("{} {}: {}", p.object_interface, p.code, p.message));
         }
     }
     None
@@ -88,12 +86,13 @@ fn greedy_connections_cannot_get_an_ordinary_client_cut_off() {
         .unwrap();
 
     // Greedy connections (one user's) each hold all the pools they may,
-    // until the budget the clients share is spent: the last one is cut off.
+    // until the user's share of the budget clients share is spent: the
+    // last one is cut off.
     let mut greedy = Vec::new();
     let cut_off = loop {
         assert!(
             greedy.len() < 8,
-            "eight greedy clients and the shared budget is not spent"
+            "eight greedy clients and their user's share of the budget is not spent"
         );
         let mut g = TestClient::connect(&h.socket);
         let e = hold_pools(&mut g, 127);
@@ -103,12 +102,12 @@ fn greedy_connections_cannot_get_an_ordinary_client_cut_off() {
         }
     };
     assert!(
-        cut_off.starts_with("wl_display 2:") && cut_off.contains("all clients'"),
+        cut_off.starts_with("wl_display 2:") && cut_off.contains("this user's limit"),
         "{cut_off}"
     );
     // That freed its pools. Another greedy client takes what is left in
-    // dma-buf planes, which past the shared budget are refused without
-    // a disconnect: the shared budget stays spent.
+    // dma-buf planes, which past the user's share are refused without a
+    // disconnect: the share stays spent.
     let mut filler = TestClient::connect(&h.socket);
     let fd: ZwpLinuxDmabufV1 = filler.globals.bind(&filler.qh, 3..=3, ()).unwrap();
     for _ in 0..127 {
@@ -133,10 +132,10 @@ fn greedy_connections_cannot_get_an_ordinary_client_cut_off() {
         comp.snapshot(0).get(10, 10) == 0xffff_0000
     });
 
-    // Beyond its reserve, with nothing shared left, its dma-buf planes are
-    // refused with `failed`: it stays connected.
+    // Beyond its reserve, with nothing of its user's share left, its
+    // dma-buf planes are refused with `failed`: it stays connected.
     let d: ZwpLinuxDmabufV1 = honest.globals.bind(&honest.qh, 3..=3, ()).unwrap();
-    let params: Vec<ZwpLinuxBufferParamsV1> = (0..8)
+    let params: Vec<ZwpLinuxBufferParamsV1> = (0..20)
         .map(|_| {
             let p = d.create_params(&honest.qh, ());
             p.add(memfd(64 * 48 * 4).as_fd(), 0, 0, 64 * 4, 0, 0);
