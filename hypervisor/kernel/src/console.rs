@@ -91,7 +91,7 @@ pub fn drain() {
 /// a UART that never drains cannot keep it waiting either.
 pub fn flush() {
     let mut left = QUEUE.lock().len();
-    let per_byte = (crate::arch::sysreg::read!(cntfrq_el0) / 1000).max(1_000);
+    let per_byte = (crate::arch::sysreg::counter_hz() / 1000).max(1_000);
     let deadline = crate::arch::sysreg::counter().saturating_add(per_byte.saturating_mul(left as u64 + 1));
     while left > 0 && crate::arch::sysreg::counter() < deadline {
         let mut q = QUEUE.lock();

@@ -1,14 +1,19 @@
 //! Everything that touches the hardware. All of the hypervisor's `unsafe`
 //! lives in this module: system registers, assembly, MMIO, physical memory.
+//!
+//! One directory per architecture behind the same module names (`entry`,
+//! `sysreg`, `memory`, `gic`, ...), chosen by the target: `aarch64` (EL2)
+//! and `armv7` (HYP mode, LPAE; 32-bit boards such as TI's J6). What is
+//! the same on both, the console UARTs' MMIO, is here.
 
-pub mod cache;
-pub mod context;
-pub mod entry;
-pub mod gic;
-pub mod handoff;
-pub mod memory;
-pub mod mmu;
-pub mod psci;
-pub mod sysreg;
 pub mod uart;
-pub mod vcpu_regs;
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "aarch64")]
+pub use aarch64::*;
+
+#[cfg(target_arch = "arm")]
+mod armv7;
+#[cfg(target_arch = "arm")]
+pub use armv7::*;

@@ -46,3 +46,7 @@ pub fn cpu_index() -> usize {
 pub fn counter() -> u64 {
     read!(cntpct_el0)
 }
+
+pub fn counter_hz() -> u64 {
+    read!(cntfrq_el0)
+}

@@ -1,0 +1,14 @@
+//! The aarch64 (EL2) arch layer.
+
+pub mod cache;
+pub mod context;
+pub mod entry;
+pub mod gic;
+pub mod handoff;
+pub mod memory;
+pub mod mmu;
+pub mod psci;
+pub mod sysreg;
+pub mod vcpu_regs;
+
+pub use super::uart;

@@ -1,0 +1,105 @@
+//! The primary CPU's bring-up on Armv7-A, as far as the port goes: the
+//! console from the device tree, the CPU's features, the HYP vectors'
+//! self-test; then it stops and says why.
+
+use super::entry::{self, HypFrame, Vector};
+use super::{sysreg, uart};
+use crate::console::{self, hvlog};
+use hv_core::bundle::UartKind;
+
+/// HSR exception classes this layer knows.
+const EC_HVC: u32 = 0x12;
+
+/// The immediate the self-test's HVC carries (`sysreg::hvc_self_test`).
+const SELF_TEST_IMM: u32 = 0x5a;
+
+/// The console UART the device tree's /chosen names, and its kind.
+fn console_of(fdt: &fdt::Fdt<'_>) -> Option<(UartKind, u64)> {
+    let node = fdt.chosen().stdout()?;
+    let base = node.reg()?.next()?.starting_address as u64;
+    let compatible = node.compatible()?;
+    let kind = if compatible.all().any(|c| c == "arm,pl011") {
+        UartKind::Pl011
+    } else if compatible.all().any(|c| c == "ti,dra742-uart" || c == "ti,omap4-uart") {
+        UartKind::Omap
+    } else {
+        return None;
+    };
+    Some((kind, base))
+}
+
+#[no_mangle]
+extern "C" fn armv7_primary(dtb: usize) -> ! {
+    // SAFETY: r2 held the device tree's address (the zImage boot protocol);
+    // it stays untouched in RAM, and `from_ptr` checks the header's magic
+    // and version before it trusts the size it declares.
+    let fdt = unsafe { fdt::Fdt::from_ptr(dtb as *const u8) };
+    let Ok(fdt) = fdt else { halt() };
+    let Some((kind, base)) = console_of(&fdt) else { halt() };
+    // SAFETY: the device tree's console is a UART of this kind at `base`,
+    // which nothing else drives.
+    unsafe { uart::init(kind, base) };
+
+    if sysreg::mode() != sysreg::MODE_HYP {
+        // The entry code checked; a CPU that says otherwise now is broken.
+        hvlog!("armv7a: not in HYP mode (mode {:#x}): stopping", sysreg::mode());
+        halt();
+    }
+    let virt = (sysreg::id_pfr1() >> 12) & 0xf == 1;
+    let lpae = sysreg::id_mmfr0() & 0xf >= 5;
+    hvlog!(
+        "hypervisor (armv7a) on {}: HYP mode, CPU {:#010x} (MPIDR {:#x}), virtualization extensions {}, LPAE {}",
+        fdt.root().model(),
+        sysreg::midr(),
+        sysreg::mpidr(),
+        if virt { "yes" } else { "NO" },
+        if lpae { "yes" } else { "NO" }
+    );
+    let cpus = fdt.cpus().count();
+    let (ram_base, ram_size) = fdt
+        .memory()
+        .regions()
+        .next()
+        .map_or((0, 0), |r| (r.starting_address as u64, r.size.unwrap_or(0) as u64));
+    let gic = fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400"]).and_then(|n| n.reg()?.next()).map(|r| r.starting_address as u64);
+    hvlog!(
+        "device tree: {} CPUs, RAM {:#x}+{:#x}, GICv2 distributor at {:#x}, counter at {} Hz",
+        cpus,
+        ram_base,
+        ram_size,
+        gic.unwrap_or(0),
+        sysreg::counter_hz()
+    );
+    if !virt || !lpae {
+        hvlog!("armv7a: this CPU lacks the virtualization extensions or LPAE: stopping");
+        halt();
+    }
+    let back = sysreg::hvc_self_test(0x1000);
+    if back == 0x1000 + SELF_TEST_IMM {
+        hvlog!("HYP vectors: an HVC from HYP came back through the vector table with its immediate read from HSR");
+    } else {
+        hvlog!("HYP vectors: the HVC self-test came back with {back:#x}, not {:#x}", 0x1000 + SELF_TEST_IMM);
+        halt();
+    }
+    hvlog!("armv7a: bring-up done; the port stops here (stage 2, the vGIC, PSCI and guests are next)");
+    console::flush();
+    halt()
+}
+
+/// An exception taken to HYP mode. Only the self-test's HVC returns;
+/// anything else is a fault in the hypervisor itself.
+pub fn exception(frame: &mut HypFrame, vector: Vector) {
+    let hsr = sysreg::hsr();
+    if vector == Vector::HypervisorCall && hsr >> 26 == EC_HVC {
+        frame.r[0] = frame.r[0].wrapping_add(hsr & 0xffff);
+        return;
+    }
+    console::emergency_line(format_args!("hypervisor fault: HYP exception {:?}, HSR {:#010x}, ELR {:#010x}", vector, hsr, entry::elr_hyp()));
+    halt()
+}
+
+fn halt() -> ! {
+    loop {
+        sysreg::wfi();
+    }
+}

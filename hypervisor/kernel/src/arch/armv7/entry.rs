@@ -1,0 +1,141 @@
+//! Entry and the HYP exception vectors (assembly).
+//!
+//! The image starts with a zImage header, so QEMU's `-kernel` and U-Boot's
+//! `bootz` load it at RAM base + 64 KiB and enter it in HYP mode with the
+//! device tree's address in r2. It is linked there (see build.rs): entered
+//! in another mode, or loaded anywhere else, it stops before touching
+//! memory. Only the primary CPU runs so far.
+//!
+//! Every exception taken to HYP mode saves r0-r12 and lr into a
+//! [`HypFrame`] on the stack and calls [`hyp_exception`]; returning
+//! restores them and `eret`s to where HYP was (ELR_hyp).
+
+use core::arch::global_asm;
+
+/// The registers an exception saved, in the order `push` stores them.
+#[repr(C)]
+pub struct HypFrame {
+    pub r: [u32; 13],
+    pub lr: u32,
+}
+
+/// What HVBAR's vectors are, by offset / 4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vector {
+    Reset,
+    Undefined,
+    /// HVC executed in HYP mode itself.
+    HypervisorCall,
+    PrefetchAbort,
+    DataAbort,
+    /// A trap from a guest (non-HYP modes): HSR says which.
+    HypTrap,
+    Irq,
+    Fiq,
+}
+
+impl Vector {
+    fn from_index(i: u32) -> Vector {
+        [Vector::Reset, Vector::Undefined, Vector::HypervisorCall, Vector::PrefetchAbort, Vector::DataAbort, Vector::HypTrap, Vector::Irq, Vector::Fiq]
+            [(i & 7) as usize]
+    }
+}
+
+pub const STACK_SIZE: usize = 64 * 1024;
+
+#[repr(C, align(8))]
+pub struct Stack(pub [u8; STACK_SIZE]);
+
+#[no_mangle]
+pub static mut HV_A32_STACK: Stack = Stack([0; STACK_SIZE]);
+
+global_asm!(
+    r#"
+.arch_extension virt
+.arm
+.section .text.head, "ax"
+.global _start
+_start:
+    // zImage header (Linux's arch/arm/boot/compressed/head.S layout): eight
+    // no-ops, a branch, the magic at 0x24, start and end, the byte order.
+    .rept 8
+    mov     r0, r0
+    .endr
+    b       1f
+    .word   0x016F2818
+    .word   _start
+    .word   __image_end
+    .word   0x04030201
+1:
+    mov     r8, r2                  // the device tree
+    mrs     r4, cpsr
+    and     r4, r4, #0x1f
+    cmp     r4, #0x1a               // HYP mode
+    bne     9f
+    // Where we run (PC-relative) must be where we were linked (absolute).
+    adr     r4, _start
+    ldr     r5, =_start
+    cmp     r4, r5
+    bne     9f
+    ldr     sp, ={stack}+{stack_size}
+    ldr     r4, =__bss_start
+    ldr     r5, =__bss_end
+    mov     r6, #0
+2:  cmp     r4, r5
+    strlo   r6, [r4], #4
+    blo     2b
+    ldr     r4, =hyp_vectors
+    mcr     p15, 4, r4, c12, c0, 0  // HVBAR
+    isb
+    mov     r0, r8
+    bl      armv7_primary
+9:  wfi
+    b       9b
+
+.section .text
+.balign 32
+.global hyp_vectors
+hyp_vectors:
+    b       hyp_vector_0
+    b       hyp_vector_1
+    b       hyp_vector_2
+    b       hyp_vector_3
+    b       hyp_vector_4
+    b       hyp_vector_5
+    b       hyp_vector_6
+    b       hyp_vector_7
+
+.macro HYP_VECTOR n
+hyp_vector_\n:
+    push    {{r0-r12, lr}}
+    mov     r0, sp
+    mov     r1, #\n
+    bl      hyp_exception
+    pop     {{r0-r12, lr}}
+    eret
+.endm
+    HYP_VECTOR 0
+    HYP_VECTOR 1
+    HYP_VECTOR 2
+    HYP_VECTOR 3
+    HYP_VECTOR 4
+    HYP_VECTOR 5
+    HYP_VECTOR 6
+    HYP_VECTOR 7
+"#,
+    stack = sym HV_A32_STACK,
+    stack_size = const STACK_SIZE,
+);
+
+/// ELR_hyp: where HYP mode returns to.
+pub fn elr_hyp() -> u32 {
+    let v: u32;
+    // SAFETY: reading a HYP banked register has no memory effects.
+    unsafe { core::arch::asm!(".arch_extension virt", "mrs {}, elr_hyp", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+#[no_mangle]
+extern "C" fn hyp_exception(frame: &mut HypFrame, vector: u32) {
+    super::bringup::exception(frame, Vector::from_index(vector));
+}

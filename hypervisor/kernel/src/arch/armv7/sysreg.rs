@@ -1,0 +1,89 @@
+//! Coprocessor-15 registers by name (Armv7-A), read and written with
+//! `mrc`/`mcr` (`mrrc` for the 64-bit ones).
+
+/// `read32!(p15, opc1, crn, crm, opc2)`.
+macro_rules! read32 {
+    ($opc1:literal, $crn:ident, $crm:ident, $opc2:literal) => {{
+        let v: u32;
+        // SAFETY: reading a CP15 register has no memory effects; every use
+        // names a register that is accessible in HYP mode.
+        unsafe {
+            core::arch::asm!(
+                concat!("mrc p15, ", stringify!($opc1), ", {}, ", stringify!($crn), ", ", stringify!($crm), ", ", stringify!($opc2)),
+                out(reg) v,
+                options(nomem, nostack)
+            )
+        };
+        v
+    }};
+}
+
+
+/// MIDR: the CPU's implementer, part and revision.
+pub fn midr() -> u32 {
+    read32!(0, c0, c0, 0)
+}
+
+/// MPIDR's affinity fields (Aff2..Aff0).
+pub fn mpidr() -> u32 {
+    read32!(0, c0, c0, 5) & 0x00ff_ffff
+}
+
+/// ID_PFR1: bits 15:12 say the virtualization extensions are there.
+pub fn id_pfr1() -> u32 {
+    read32!(0, c0, c1, 1)
+}
+
+/// ID_MMFR0: bits 3:0 are 5 with LPAE (VMSAv7 with long descriptors).
+pub fn id_mmfr0() -> u32 {
+    read32!(0, c0, c1, 4)
+}
+
+/// The CPU's mode (CPSR.M): 0x1a is HYP.
+pub fn mode() -> u32 {
+    let cpsr: u32;
+    // SAFETY: reading CPSR has no effects.
+    unsafe { core::arch::asm!("mrs {}, cpsr", out(reg) cpsr, options(nomem, nostack)) };
+    cpsr & 0x1f
+}
+
+pub const MODE_HYP: u32 = 0x1a;
+
+/// HSR, the syndrome of the exception HYP mode took last.
+pub fn hsr() -> u32 {
+    read32!(4, c5, c2, 0)
+}
+
+/// The physical counter (CNTPCT).
+pub fn counter() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: reading CNTPCT has no memory effects; it is accessible in HYP.
+    unsafe { core::arch::asm!("isb", "mrrc p15, 0, {}, {}, c14", out(reg) lo, out(reg) hi, options(nomem, nostack)) };
+    (hi as u64) << 32 | lo as u64
+}
+
+/// CNTFRQ: the counter's frequency, as firmware set it.
+pub fn counter_hz() -> u64 {
+    read32!(0, c14, c0, 0) as u64
+}
+
+/// Sleeps until an interrupt is pending.
+pub fn wfi() {
+    // SAFETY: waits; no memory effects.
+    unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
+}
+
+/// This pCPU's index: only the primary runs so far.
+pub fn cpu_index() -> usize {
+    0
+}
+
+/// Raises a hypervisor call from HYP mode itself: the vectors' self-test.
+/// Returns what the HVC handler left in r0.
+pub fn hvc_self_test(value: u32) -> u32 {
+    let mut r0 = value;
+    // SAFETY: HVC in HYP mode is taken by our own vectors (`entry`), which
+    // save and restore every register but r0 and return past the HVC.
+    unsafe { core::arch::asm!(".arch_extension virt", "hvc #0x5a", inout("r0") r0, options(nostack)) };
+    r0
+}
