@@ -1,7 +1,7 @@
 //! Building what boots: the hypervisor image, the test guests, and a
 //! sample's boot bundle, under `target/cockpit/<board>/<sample>/`.
 
-use crate::toolchain::{self, CrossCargo, TARGET};
+use crate::toolchain::{self, CrossCargo, TARGET, TARGET_A32};
 use crate::{debian, initramfs};
 use hv_config::{DomainBlobs, ImageRef, LoadOptions, Sample};
 use object::{Object, ObjectSegment, ObjectSymbol};
@@ -56,12 +56,22 @@ fn cross_build(
     target_dir: &Path,
     envs: &[(&str, String)],
 ) -> Result<(), String> {
+    cross_build_for(TARGET, cc, manifest, target_dir, envs)
+}
+
+fn cross_build_for(
+    target: &str,
+    cc: &CrossCargo,
+    manifest: &Path,
+    target_dir: &Path,
+    envs: &[(&str, String)],
+) -> Result<(), String> {
     let mut cmd = Command::new(&cc.cargo);
     cmd.arg("build")
         .arg("--release")
         .arg("--quiet")
         .arg("--target")
-        .arg(TARGET);
+        .arg(target);
     cmd.arg("--manifest-path").arg(manifest);
     cmd.env("CARGO_TARGET_DIR", target_dir);
     cmd.envs(envs.iter().map(|(k, v)| (k, v)));
@@ -130,6 +140,37 @@ pub fn flat_image(elf: &Path) -> Result<(Vec<u8>, u64), String> {
     }
     Ok((out, footprint))
 }
+
+/// The Armv7-A hypervisor image for a 32-bit `board` (`arch = "armv7a"`),
+/// linked where QEMU and U-Boot's `bootz` load a zImage (RAM base +
+/// 64 KiB): the flat binary to boot, and the ELF it came from. The port
+/// boots, checks the CPU and its vectors and stops (issue 15); samples
+/// cannot be built for these boards yet.
+pub fn build_hypervisor_a32(board: &hv_config::Board) -> Result<(PathBuf, PathBuf), String> {
+    if board.arch != "armv7a" {
+        return Err(format!(
+            "board {} is {}, not armv7a",
+            board.name, board.arch
+        ));
+    }
+    let cc = toolchain::cross_cargo_for(TARGET_A32)?;
+    let base = board.ram.base + A32_IMAGE_OFFSET;
+    let dir = root().join(format!("target/bare-a32-{base:x}"));
+    cross_build_for(
+        TARGET_A32,
+        &cc,
+        &root().join("hypervisor/kernel/Cargo.toml"),
+        &dir,
+        &[("HV_IMAGE_BASE", format!("{base:#x}"))],
+    )?;
+    let elf = dir.join(TARGET_A32).join("release/hv-kernel");
+    let bin = dir.join("hypervisor-a32.bin");
+    std::fs::write(&bin, flat_binary(&elf)?).map_err(|e| format!("{}: {e}", bin.display()))?;
+    Ok((bin, elf))
+}
+
+/// Where a zImage goes from the start of RAM.
+pub const A32_IMAGE_OFFSET: u64 = 0x1_0000;
 
 pub struct Built {
     pub dir: PathBuf,

@@ -9,6 +9,9 @@ use std::path::Path;
 use std::process::Command;
 
 pub const TARGET: &str = "aarch64-unknown-none-softfloat";
+/// The 32-bit boards' hypervisor target (soft float: the hypervisor never
+/// touches the FP registers, which are the guests').
+pub const TARGET_A32: &str = "armv7a-none-eabi";
 
 /// How to invoke cargo for bare-metal crates.
 #[derive(Clone, Debug)]
@@ -27,14 +30,14 @@ const DEBIAN_RUST: &[&str] = &[
     "lld-22",
 ];
 
-fn rustup_has_target() -> bool {
+fn rustup_has_target(target: &str) -> bool {
     let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
         return false;
     };
     let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
     Path::new(&sysroot)
         .join("lib/rustlib")
-        .join(TARGET)
+        .join(target)
         .join("lib")
         .is_dir()
 }
@@ -53,7 +56,12 @@ fn debian_rust_ready() -> bool {
 }
 
 pub fn cross_cargo() -> Result<CrossCargo, String> {
-    if rustup_has_target() {
+    cross_cargo_for(TARGET)
+}
+
+/// How to build for the bare-metal `target`.
+pub fn cross_cargo_for(target: &str) -> Result<CrossCargo, String> {
+    if rustup_has_target(target) {
         return Ok(CrossCargo {
             cargo: "cargo".into(),
             rustc: "rustc".into(),
@@ -63,7 +71,7 @@ pub fn cross_cargo() -> Result<CrossCargo, String> {
     if !debian_rust_ready() {
         ensure_debian_packages(
             DEBIAN_RUST,
-            "a Rust compiler for bare-metal aarch64 (rustup has no such target here)",
+            &format!("a Rust compiler for bare-metal {target} (rustup has no such target here)"),
         )?;
     }
     if !debian_rust_ready() {

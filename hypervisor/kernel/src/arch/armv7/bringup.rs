@@ -78,7 +78,7 @@ extern "C" fn armv7_primary(dtb: usize) -> ! {
     if back == 0x1000 + SELF_TEST_IMM {
         hvlog!("HYP vectors: an HVC from HYP came back through the vector table with its immediate read from HSR");
     } else {
-        hvlog!("HYP vectors: the HVC self-test came back with {back:#x}, not {:#x}", 0x1000 + SELF_TEST_IMM);
+        hvlog!("HYP vectors: the HVC self-test came back with {back:#x}, not {:#x}: stopping", 0x1000 + SELF_TEST_IMM);
         halt();
     }
     hvlog!("armv7a: bring-up done; the port stops here (stage 2, the vGIC, PSCI and guests are next)");

@@ -1,0 +1,40 @@
+//! The Armv7-A (HYP) port on QEMU's `virt` with Cortex-A15s (bsp/qemu-virt-a15,
+//! the TI J6's stand-in), as far as it goes: the image boots in HYP mode,
+//! finds its console and the machine in the device tree, sees the
+//! virtualization extensions and LPAE, and takes an HVC through its own
+//! vector table (HSR decoded) before it stops. Run through `cargo xtask test`.
+
+use std::time::Duration;
+use xtask::artifacts::{build_hypervisor_a32, root};
+use xtask::qemu::{Machine, QemuCommand};
+
+#[test]
+#[ignore = "cross-builds for armv7a and boots QEMU: run with `cargo xtask test`"]
+fn the_armv7_image_boots_in_hyp_and_takes_an_hvc_through_its_vectors() {
+    let board = hv_config::load_board(&root().join("bsp"), "qemu-virt-a15")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (bin, _) =
+        build_hypervisor_a32(&board).unwrap_or_else(|e| panic!("build the armv7a image: {e}"));
+    let machine = Machine::for_board(&board).unwrap();
+    let mut con = QemuCommand::new(&machine).kernel(&bin).spawn().unwrap();
+    let done = con.wait_for(Duration::from_secs(60), |l| {
+        l.contains("armv7a: bring-up done")
+            || l.contains("hypervisor fault")
+            || l.contains("stopping")
+    });
+    let t = con.transcript();
+    con.kill();
+    assert!(
+        done.is_some_and(|l| l.contains("bring-up done")),
+        "the armv7a image did not finish its bring-up:\n{t}"
+    );
+    for line in [
+        "hypervisor (armv7a) on linux,dummy-virt: HYP mode",
+        "virtualization extensions yes, LPAE yes",
+        "device tree: 2 CPUs, RAM 0x40000000+0x80000000, GICv2 distributor at 0x8000000",
+        "HYP vectors: an HVC from HYP came back through the vector table with its immediate read from HSR",
+    ] {
+        assert!(t.contains(line), "missing {line:?}:\n{t}");
+    }
+    assert!(!t.contains("hypervisor fault"), "{t}");
+}
