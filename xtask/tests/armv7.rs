@@ -1,8 +1,11 @@
 //! The Armv7-A (HYP) port on QEMU's `virt` with Cortex-A15s (bsp/qemu-virt-a15,
 //! the TI J6's stand-in), as far as it goes: the image boots in HYP mode,
 //! finds its console and the machine in the device tree, sees the
-//! virtualization extensions and LPAE, and takes an HVC through its own
-//! vector table (HSR decoded) before it stops. Run through `cargo xtask test`.
+//! virtualization extensions and LPAE, takes an HVC through its own
+//! vector table (HSR decoded), and runs its probe guest: a 32-bit guest in
+//! SVC mode behind the stage 2 `hv-core` builds, writing to the emulated
+//! PL011 and kept out of what is not its RAM. Then it stops. Run through
+//! `cargo xtask test`.
 
 use std::time::Duration;
 use xtask::artifacts::{build_hypervisor_a32, root};
@@ -10,7 +13,7 @@ use xtask::qemu::{Machine, QemuCommand};
 
 #[test]
 #[ignore = "cross-builds for armv7a and boots QEMU: run with `cargo xtask test`"]
-fn the_armv7_image_boots_in_hyp_and_takes_an_hvc_through_its_vectors() {
+fn the_armv7_image_boots_in_hyp_and_runs_a_guest_behind_stage_2() {
     let board = hv_config::load_board(&root().join("bsp"), "qemu-virt-a15")
         .unwrap_or_else(|e| panic!("{e}"));
     let (bin, _) =
@@ -33,6 +36,12 @@ fn the_armv7_image_boots_in_hyp_and_takes_an_hvc_through_its_vectors() {
         "virtualization extensions yes, LPAE yes",
         "device tree: 2 CPUs, RAM 0x40000000+0x80000000, GICv2 distributor at 0x8000000",
         "HYP vectors: an HVC from HYP came back through the vector table with its immediate read from HSR",
+        // The probe guest's line, through the emulated UART.
+        "[probe] hello from a 32-bit guest in SVC mode, behind stage 2",
+        // Outside its RAM, stage 2 stopped it; inside, it sees its own
+        // memory, not the host's at the same address.
+        "probe: stage 2 kept it out of IPA 0x50000000",
+        "probe: done: its RAM read back 0x12345678; IPA 0x40010024 held 0x0; IPA 0x50000000 gave 0xdeadbeef",
     ] {
         assert!(t.contains(line), "missing {line:?}:\n{t}");
     }

@@ -14,8 +14,9 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-/// Directly read mappings at once (the Wayland quotas allow fewer).
-const SLOTS: usize = 1024;
+/// Directly read mappings at once: the Wayland quotas keep the mappings
+/// of all clients below this (a compile-time check there).
+pub(crate) const SLOTS: usize = 2048;
 
 struct Slot {
     start: AtomicUsize,
@@ -31,6 +32,9 @@ const FREE: Slot = Slot {
 };
 static TABLE: [Slot; SLOTS] = [FREE; SLOTS];
 static PAGE: AtomicUsize = AtomicUsize::new(4096);
+/// si_code of a SIGSEGV at an address with no mapping behind it
+/// (include/uapi/asm-generic/siginfo.h), as an exporter's failed fault is.
+const SEGV_MAPERR: libc::c_int = 1;
 
 /// The actions for SIGBUS and SIGSEGV before ours.
 struct Previous {
@@ -121,7 +125,14 @@ fn zeroed_action() -> libc::sigaction {
 extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers;
     // for SIGBUS and SIGSEGV its address field is the faulting address.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
+    // Ours: a fault the kernel raised on a read (the copies only read).
+    // A permission fault (SEGV_ACCERR: a write into a read-only mapping, a
+    // compositor bug) or a signal someone sent is not, and would loop.
+    let ours = code > 0 && (sig == libc::SIGBUS || code == SEGV_MAPERR);
+    if !ours {
+        return pass_on(sig, info, ctx);
+    }
     let page = PAGE.load(Ordering::Relaxed);
     for s in TABLE.iter() {
         let start = s.start.load(Ordering::Acquire);

@@ -162,6 +162,13 @@ impl DmaBuf {
     }
 }
 
+/// Bytes a direct copy moves between checks for a failed page.
+const PAGE_CHUNK: usize = 4096;
+
+/// Most dma-bufs read directly at once: the guard's table (the Wayland
+/// quotas must keep below it).
+pub const MAX_DIRECT_MAPPINGS: usize = guard::SLOTS;
+
 /// Rows per `process_vm_readv` (under the kernel's IOV_MAX of 1024).
 const BATCH: usize = 256;
 
@@ -258,16 +265,28 @@ impl Mapping {
                 };
                 let base = dst.as_mut_ptr();
                 for (at, range) in rows {
-                    // SAFETY: `[at, at + len)` lies in the live mapping and `range` in `dst` (asserted above); `dst` is ours alone, so they cannot overlap. The mapping is registered with `guard`, so a page the exporter fails to provide becomes zeros instead of a fatal signal.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            self.base.as_ptr().add(*at),
-                            base.add(range.start),
-                            range.len(),
-                        )
+                    // A page at a time, stopping at the first that failed:
+                    // an exporter that fails every fault costs one signal.
+                    let mut done = 0;
+                    while done < range.len() {
+                        let n = (range.len() - done).min(PAGE_CHUNK);
+                        // SAFETY: `[at + done, + n)` lies in the live mapping and `range.start + done + n` within `range` in `dst` (asserted above); `dst` is ours alone, so they cannot overlap. The mapping is registered with `guard`, so a page the exporter fails to provide becomes zeros instead of a fatal signal.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                self.base.as_ptr().add(*at + done),
+                                base.add(range.start + done),
+                                n,
+                            )
+                        }
+                        // The copy above, not moved past the check.
+                        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+                        if guard.faulted() {
+                            return false;
+                        }
+                        done += n;
                     }
                 }
-                !guard.faulted()
+                true
             }
         }
     }
@@ -326,24 +345,30 @@ impl Mapping {
 fn vm_flags(addr: usize) -> Option<Vec<String>> {
     use std::io::BufRead;
     // Read as far as our mapping only: the kernel writes smaps as it is
-    // read, walking each mapping's page tables.
+    // read, walking each mapping's page tables. Lines are bytes: a
+    // dma-buf's name (a client's choice) need not be UTF-8.
     let smaps = std::io::BufReader::new(std::fs::File::open("/proc/self/smaps").ok()?);
     // The kernel writes addresses with at least 8 hex digits.
     let start = format!("{addr:08x}-");
     let mut lines = smaps
-        .lines()
+        .split(b'\n')
         .map_while(Result::ok)
-        .skip_while(|l| !l.starts_with(&start));
+        .skip_while(|l| !l.starts_with(start.as_bytes()));
     lines.next()?;
     // The mapping's "Key: value" lines run until the next mapping's header.
     let flags = lines
         .take_while(|l| {
-            l.split_whitespace()
+            l.split(|&b| b == b' ')
                 .next()
-                .is_some_and(|key| key.ends_with(':'))
+                .is_some_and(|key| key.ends_with(b":"))
         })
-        .find_map(|l| l.strip_prefix("VmFlags:").map(str::to_owned))?;
-    Some(flags.split_whitespace().map(str::to_owned).collect())
+        .find_map(|l| l.strip_prefix(b"VmFlags:").map(<[u8]>::to_vec))?;
+    Some(
+        String::from_utf8_lossy(&flags)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 impl Drop for Mapping {

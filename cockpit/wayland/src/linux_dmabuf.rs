@@ -13,9 +13,10 @@
 //! an unknown format, a size below 1, a buffer past its dma-buf's end) is a
 //! protocol error; what the compositor merely does not take (a tiled
 //! modifier, an interlaced picture, a fd that is no dma-buf, a side above
-//! 16384, the byte quota spent) is `failed` (or, for `create_immed`,
-//! `invalid_wl_buffer`), as the protocol asks. Adding a plane past the
-//! handle quota disconnects the client (`wl_display.no_memory`).
+//! 16384, the byte quota spent) is `failed`, for `create_immed` too (a
+//! dead buffer), as the protocol allows. Adding a plane past the client's
+//! own handle quota disconnects it (`wl_display.no_memory`); past the
+//! budget it shares with others, its buffer is `failed`.
 
 use std::ops::Range;
 use std::os::fd::OwnedFd;

@@ -6,11 +6,12 @@
 //! the 32-bit boards); several connections together cannot either.
 //!
 //! Each client has a reserve that is its alone; beyond it, clients draw on
-//! their user's share (half) of one shared budget. So a greedy client, or
-//! one user's many connections, can exhaust at most its user's share, and
-//! then only clients beyond their reserves are refused: an ordinary client
-//! keeps working, and another user's clients keep the other half.
+//! their user's share of one shared budget: with n users connected, each
+//! may hold 1/(n+1) of it. So greedy clients, of one user or of several,
+//! cannot spend it all: an ordinary client keeps working within its
+//! reserve, and another user (one more) still finds a share left.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use std::ffi::CString;
@@ -31,10 +32,15 @@ pub(crate) const CLIENT_RESERVED_BYTES: usize = 16 << 20;
 /// user's clients may hold together.
 pub(crate) const SHARED_HANDLES: usize = 1024;
 pub(crate) const SHARED_BYTES: usize = 384 << 20;
-pub(crate) const USER_SHARE: usize = 2;
 /// Connections at once, and from one user.
 pub(crate) const MAX_CLIENTS: usize = 48;
 pub(crate) const MAX_CLIENTS_PER_UID: usize = 16;
+// Every handle may be a directly read dma-buf mapping, each needing a
+// slot in cockpit-dmabuf's fault guard.
+const _: () = assert!(
+    MAX_CLIENTS * CLIENT_RESERVED_HANDLES + SHARED_HANDLES <= cockpit_dmabuf::MAX_DIRECT_MAPPINGS
+);
+
 /// The fds all of that may hold (each client's connection, its reserve,
 /// the shared budget), plus the compositor's own: the server raises its
 /// fd limit to this (see `raise_fd_limit`).
@@ -74,6 +80,9 @@ impl Amount {
 pub(crate) struct Budget {
     used: Mutex<Amount>,
     max: Amount,
+    /// A user's budget: `max` is divided by the users connected, plus one
+    /// (room for a user yet to come).
+    users: Option<Arc<AtomicUsize>>,
     reserve: Amount,
     shared: Option<Arc<Budget>>,
     whose: &'static str,
@@ -103,17 +112,37 @@ impl Budget {
         )
     }
 
-    /// One user's part of `shared`: at most 1/USER_SHARE of it.
-    pub fn user(shared: &Arc<Budget>) -> Arc<Budget> {
-        Budget::new(
+    /// One user's part of `shared`: with `users` users connected, at
+    /// most 1/(users + 1) of it, so however many users there are (and
+    /// whatever they hold), part of it is always left for one more.
+    pub fn user(shared: &Arc<Budget>, users: &Arc<AtomicUsize>) -> Arc<Budget> {
+        let mut b = Budget::new(
             Amount {
-                handles: SHARED_HANDLES / USER_SHARE,
-                bytes: SHARED_BYTES / USER_SHARE,
+                handles: SHARED_HANDLES,
+                bytes: SHARED_BYTES,
             },
             Amount::default(),
             Some(shared.clone()),
             "this user's",
-        )
+        );
+        if let Some(b) = Arc::get_mut(&mut b) {
+            b.users = Some(users.clone());
+        }
+        b
+    }
+
+    /// The limit now (a user's shrinks as users arrive).
+    fn max(&self) -> Amount {
+        match &self.users {
+            None => self.max,
+            Some(n) => {
+                let parts = n.load(Ordering::SeqCst).saturating_add(1).max(2);
+                Amount {
+                    handles: self.max.handles / parts,
+                    bytes: self.max.bytes / parts,
+                }
+            }
+        }
     }
 
     /// A new client's budget, drawing on its user's (`shared`) beyond its
@@ -142,6 +171,7 @@ impl Budget {
         Arc::new(Budget {
             used: Mutex::new(Amount::default()),
             max,
+            users: None,
             reserve,
             shared,
             whose,
@@ -150,19 +180,20 @@ impl Budget {
 
     fn try_take(&self, want: Amount) -> Result<(), Refused> {
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let max = self.max();
         let new = used
             .plus(want)
-            .filter(|n| n.handles <= self.max.handles && n.bytes <= self.max.bytes);
+            .filter(|n| n.handles <= max.handles && n.bytes <= max.bytes);
         let Some(new) = new else {
-            let message = if used.handles.saturating_add(want.handles) > self.max.handles {
+            let message = if used.handles.saturating_add(want.handles) > max.handles {
                 format!(
                     "{} limit of {} buffers and pools is reached",
-                    self.whose, self.max.handles
+                    self.whose, max.handles
                 )
             } else {
                 format!(
                     "{} limit of {} mapped dma-buf bytes is reached",
-                    self.whose, self.max.bytes
+                    self.whose, max.bytes
                 )
             };
             return Err(Refused {
@@ -229,7 +260,12 @@ impl Drop for Charge {
 /// Connections, counted in total and per user (the peer's uid), and each
 /// connected user's share of the shared budget.
 pub(crate) struct Connections {
+    /// Per uid: its connections, and its budget. A uid without
+    /// connections keeps its entry while charges it made are held, so
+    /// reconnecting cannot start it on a fresh budget.
     by_uid: Mutex<std::collections::HashMap<u32, (usize, Arc<Budget>)>>,
+    /// Users with a connection now (a user's share divides by this).
+    users: Arc<AtomicUsize>,
     shared: Arc<Budget>,
 }
 
@@ -245,6 +281,7 @@ impl Connections {
     pub fn new() -> Arc<Connections> {
         Arc::new(Connections {
             by_uid: Mutex::default(),
+            users: Arc::default(),
             shared: Budget::shared(),
         })
     }
@@ -258,20 +295,29 @@ impl Connections {
                 "{MAX_CLIENTS} clients are connected, the most the compositor serves"
             ));
         }
+        // Users gone whose charges are all given back are forgotten.
+        by_uid.retain(|_, (n, user)| *n > 0 || Arc::strong_count(user) > 1);
         let (n, user) = by_uid
             .entry(uid)
-            .or_insert_with(|| (0, Budget::user(&self.shared)));
+            .or_insert_with(|| (0, Budget::user(&self.shared, &self.users)));
         if *n >= MAX_CLIENTS_PER_UID {
             return Err(format!(
                 "uid {uid} has {MAX_CLIENTS_PER_UID} connections, the most one user may hold"
             ));
         }
         *n += 1;
-        Ok(Seat {
+        let seat = Seat {
             connections: self.clone(),
             uid,
             user: user.clone(),
-        })
+        };
+        self.count_users(&by_uid);
+        Ok(seat)
+    }
+
+    fn count_users(&self, by_uid: &std::collections::HashMap<u32, (usize, Arc<Budget>)>) {
+        let n = by_uid.values().filter(|(n, _)| *n > 0).count();
+        self.users.store(n, Ordering::SeqCst);
     }
 }
 
@@ -283,13 +329,9 @@ impl Drop for Seat {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if let Some((n, _)) = by_uid.get_mut(&self.uid) {
-            *n -= 1;
-            // The user's budget goes with its last connection; charges
-            // still held keep it alive until they are given back.
-            if *n == 0 {
-                by_uid.remove(&self.uid);
-            }
+            *n = n.saturating_sub(1);
         }
+        self.connections.count_users(&by_uid);
     }
 }
 
@@ -352,5 +394,66 @@ pub(crate) fn refuse(client: &Client, dh: &DisplayHandle, message: String) {
                 message,
             },
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes handles for `budget` until refused; how many it got.
+    fn fill(budget: &Arc<Budget>, held: &mut Vec<Charge>) -> usize {
+        let mut n = 0;
+        while let Ok(c) = Charge::take(budget, 1, 0) {
+            held.push(c);
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn greedy_users_leave_a_share_for_one_more() {
+        let conns = Connections::new();
+        let mut held = Vec::new();
+        let mut seats = Vec::new();
+        // Two users, each with as many clients as they may, each client
+        // holding all it can.
+        for uid in [1000, 1001] {
+            for _ in 0..MAX_CLIENTS_PER_UID {
+                let seat = conns.admit(uid).unwrap();
+                fill(&Budget::client(&seat.user), &mut held);
+                seats.push(seat);
+            }
+        }
+        // A third user's client gets its reserve and more from the shared
+        // budget: the first two could not spend it all.
+        let seat = conns.admit(1002).unwrap();
+        let got = fill(&Budget::client(&seat.user), &mut held);
+        assert!(
+            got > CLIENT_RESERVED_HANDLES,
+            "the third user's client got only {got} handles"
+        );
+        // Everything taken is given back when dropped.
+        drop(held);
+        drop(seats);
+        drop(seat);
+        assert_eq!(*conns.shared.used.lock().unwrap(), Amount::default());
+    }
+
+    #[test]
+    fn a_user_reconnecting_keeps_the_charges_it_left() {
+        let conns = Connections::new();
+        let seat = conns.admit(7).unwrap();
+        let client = Budget::client(&seat.user);
+        let mut held = Vec::new();
+        fill(&client, &mut held);
+        drop(seat);
+        // Its pools outlive the connection for a moment: back again, it
+        // finds its share as it left it, not a fresh one.
+        let again = conns.admit(7).unwrap();
+        assert!(Arc::ptr_eq(
+            &again.user,
+            &held[0].client.shared.clone().unwrap()
+        ));
     }
 }

@@ -1,4 +1,6 @@
-//! Decoding of ESR_EL2, the syndrome of a trap from a guest.
+//! Decoding of ESR_EL2, the syndrome of a trap from a guest (and of HSR,
+//! its Armv7-A counterpart in HYP mode, which has the same layout: the
+//! 32-bit guests' classes are decoded here too).
 //!
 //! The arch layer reads the register; everything about what the bits mean
 //! lives here so it is tested on the host.
@@ -8,12 +10,16 @@
 pub enum Trap {
     /// WFI (or WFE when `wfe`), trapped because of HCR_EL2.TWI/TWE.
     Wfx { wfe: bool },
-    /// HVC from AArch64 with its immediate; ELR already points past it.
+    /// HVC (from AArch64, or AArch32/Armv7) with its immediate; ELR
+    /// already points past it.
     Hvc { imm: u16 },
-    /// SMC from AArch64 (HCR_EL2.TSC); ELR points at the SMC itself.
+    /// SMC (HCR_EL2.TSC / HCR.TSC); ELR points at the SMC itself. From
+    /// AArch32 the immediate is not reported: 0.
     Smc { imm: u16 },
     /// MSR/MRS/system instruction trapped.
     SysReg(SysRegAccess),
+    /// MCR/MRC to CP15 from a 32-bit guest (trapped by HCR.TSW, TVM, TIDCP...).
+    Cp15(Cp15Access),
     /// Stage-2 data abort (EC 0x24).
     DataAbort(DataAbort),
     /// Stage-2 instruction abort (EC 0x20).
@@ -63,6 +69,18 @@ impl SysRegAccess {
             _ => false,
         }
     }
+}
+
+/// An MCR (write) or MRC (read) of a 32-bit CP15 register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cp15Access {
+    pub opc1: u8,
+    pub crn: u8,
+    pub crm: u8,
+    pub opc2: u8,
+    /// The guest register, r0-r14 (r13/r14 are the guest mode's banked ones).
+    pub rt: u8,
+    pub read: bool,
 }
 
 pub const ICC_SGI1R_EL1: SysReg = SysReg(3, 0, 12, 11, 5);
@@ -127,6 +145,10 @@ impl Access {
 
 pub const EC_UNKNOWN: u8 = 0x00;
 pub const EC_WFX: u8 = 0x01;
+/// MCR/MRC to CP15 from AArch32.
+pub const EC_CP15_32: u8 = 0x03;
+pub const EC_HVC32: u8 = 0x12;
+pub const EC_SMC32: u8 = 0x13;
 pub const EC_HVC64: u8 = 0x16;
 pub const EC_SMC64: u8 = 0x17;
 pub const EC_SYSREG: u8 = 0x18;
@@ -152,8 +174,17 @@ pub fn decode(esr: u64) -> Trap {
     let iss = esr & 0x1ff_ffff;
     match ec(esr) {
         EC_WFX => Trap::Wfx { wfe: iss & 1 == 1 },
-        EC_HVC64 => Trap::Hvc { imm: iss as u16 },
+        EC_HVC64 | EC_HVC32 => Trap::Hvc { imm: iss as u16 },
         EC_SMC64 => Trap::Smc { imm: iss as u16 },
+        EC_SMC32 => Trap::Smc { imm: 0 },
+        EC_CP15_32 => Trap::Cp15(Cp15Access {
+            opc2: ((iss >> 17) & 7) as u8,
+            opc1: ((iss >> 14) & 7) as u8,
+            crn: ((iss >> 10) & 0xf) as u8,
+            rt: ((iss >> 5) & 0xf) as u8,
+            crm: ((iss >> 1) & 0xf) as u8,
+            read: iss & 1 == 1,
+        }),
         EC_SYSREG => Trap::SysReg(SysRegAccess {
             op0: ((iss >> 20) & 3) as u8,
             op2: ((iss >> 17) & 7) as u8,
@@ -205,6 +236,54 @@ pub const fn abort_syndrome(instruction: bool, from_el0: bool) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Syndromes as an Armv7-A CPU reports them in HSR for its guests.
+    #[test]
+    fn armv7_guest_traps_decode() {
+        // HVC #0x1234 from a 32-bit guest: EC 0x12, IL=1, imm16 in the ISS.
+        assert_eq!(
+            decode(0x12 << 26 | 1 << 25 | 0x1234),
+            Trap::Hvc { imm: 0x1234 }
+        );
+        // SMC (trapped by HCR.TSC): no immediate from AArch32.
+        assert_eq!(decode(0x13 << 26 | 1 << 25), Trap::Smc { imm: 0 });
+        // MRC p15, 0, r3, c1, c0, 0 (SCTLR read): Opc2 0, Opc1 0, CRn 1,
+        // Rt 3, CRm 0, direction 1 (read); CV and COND in the top bits.
+        let iss = 1 << 24 | 0xe << 20 | 1 << 10 | 3 << 5 | 1;
+        assert_eq!(
+            decode(0x03 << 26 | 1 << 25 | iss),
+            Trap::Cp15(Cp15Access {
+                opc1: 0,
+                crn: 1,
+                crm: 0,
+                opc2: 0,
+                rt: 3,
+                read: true
+            })
+        );
+        // MCR p15, 0, r12, c7, c14, 2 (DCCISW, a set/way clean): a write.
+        let iss = 2 << 17 | 7 << 10 | 12 << 5 | 14 << 1;
+        assert_eq!(
+            decode(0x03 << 26 | 1 << 25 | iss),
+            Trap::Cp15(Cp15Access {
+                opc1: 0,
+                crn: 7,
+                crm: 14,
+                opc2: 2,
+                rt: 12,
+                read: false
+            })
+        );
+        // A 32-bit store to an emulated device (str r5, [..]): EC 0x24 with
+        // the same ISS as from AArch64, a 32-bit register.
+        let iss = 1 << 24 | 2 << 22 | 5 << 16 | 1 << 6 | 0x07;
+        match decode(0x24 << 26 | 1 << 25 | iss) {
+            Trap::DataAbort(DataAbort { valid: Some(a), .. }) => {
+                assert_eq!((a.size, a.write, a.reg, a.sf), (4, true, 5, false))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn debug_and_pmu_registers_are_told_from_the_timer_and_the_gic() {

@@ -339,6 +339,20 @@ pub const fn vtcr() -> u64 {
     (1 << 31) | ps | tg0 | sh0 | orgn0 | irgn0 | sl0 | t0sz
 }
 
+/// VTCR for these tables on Armv7-A with LPAE (a 32-bit register): the
+/// same 39-bit IPA starting at level 1 (T0SZ is signed there: 32 - 39 =
+/// -7, with S its sign), 4 KiB granule, inner-shareable write-back walks.
+/// The descriptors are the same as on aarch64 (VMSAv7 long descriptors).
+pub const fn vtcr_a32() -> u32 {
+    let t0sz = (32i32 - IPA_BITS as i32) as u32 & 0xf;
+    let s = ((t0sz >> 3) & 1) << 4;
+    let sl0 = 0b01 << 6; // start at level 1
+    let irgn0 = 0b01 << 8;
+    let orgn0 = 0b01 << 10;
+    let sh0 = 0b11 << 12;
+    (1 << 31) | sh0 | orgn0 | irgn0 | sl0 | s | t0sz
+}
+
 #[cfg(test)]
 pub mod test_memory {
     use super::TableMemory;
@@ -515,6 +529,24 @@ mod tests {
             s2.map(&mut mem, !0xfff, 0, PAGE, MemKind::Ram),
             Err(MapError::OutOfRange)
         );
+    }
+
+    #[test]
+    fn vtcr_a32_fields() {
+        let v = vtcr_a32();
+        assert_eq!(v & 0xf, 0b1001, "T0SZ = -7: a 2^39-byte IPA space");
+        assert_eq!((v >> 4) & 1, 1, "S repeats T0SZ's sign");
+        assert_eq!(
+            (v >> 6) & 3,
+            1,
+            "the walk starts at level 1, as the tables do"
+        );
+        assert_eq!(
+            (v >> 8) & 0x3f,
+            0b11_01_01,
+            "inner-shareable write-back walks"
+        );
+        assert_eq!(v >> 31, 1, "bit 31 is RES1");
     }
 
     #[test]

@@ -66,9 +66,10 @@ extern "C" fn guest_sync(frame: &mut Frame) {
         }
         // HVC/SMC immediates we do not define, trapped system registers we
         // do not emulate, anything else: the guest sees an undefined instruction.
-        Trap::Hvc { .. } | Trap::Smc { .. } | Trap::SysReg(_) | Trap::Other { .. } => {
+        // (CP15 accesses come only from 32-bit guests, which aarch64 does not run.)
+        Trap::Hvc { .. } | Trap::Smc { .. } | Trap::SysReg(_) | Trap::Cp15(_) | Trap::Other { .. } => {
             // SMC traps report the SMC itself in ELR; HVC reports the next one.
-            let elr = if esr::ec(esr_val) == esr::EC_HVC64 { frame.elr.wrapping_sub(4) } else { frame.elr };
+            let elr = if matches!(esr::ec(esr_val), esr::EC_HVC64 | esr::EC_HVC32) { frame.elr.wrapping_sub(4) } else { frame.elr };
             let (pc, spsr) = vcpu_regs::inject_exception(esr::undef_syndrome(), None, elr, frame.spsr);
             frame.elr = pc;
             frame.spsr = spsr;

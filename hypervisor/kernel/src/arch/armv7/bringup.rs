@@ -81,7 +81,17 @@ extern "C" fn armv7_primary(dtb: usize) -> ! {
         hvlog!("HYP vectors: the HVC self-test came back with {back:#x}, not {:#x}: stopping", 0x1000 + SELF_TEST_IMM);
         halt();
     }
-    hvlog!("armv7a: bring-up done; the port stops here (stage 2, the vGIC, PSCI and guests are next)");
+    let ram_base = fdt.memory().regions().next().map_or(0, |r| r.starting_address as u64);
+    super::probe::run(ram_base, finish)
+}
+
+/// The end of the bring-up, after the probe guest: says how it went.
+fn finish(ok: bool) -> ! {
+    if ok {
+        hvlog!("armv7a: bring-up done; the port stops here (the HYP MMU, the vGIC, timers, PSCI and real guests are next)");
+    } else {
+        hvlog!("armv7a: the probe guest did not see what it should: stopping");
+    }
     console::flush();
     halt()
 }
@@ -92,6 +102,9 @@ pub fn exception(frame: &mut HypFrame, vector: Vector) {
     let hsr = sysreg::hsr();
     if vector == Vector::HypervisorCall && hsr >> 26 == EC_HVC {
         frame.r[0] = frame.r[0].wrapping_add(hsr & 0xffff);
+        return;
+    }
+    if vector == Vector::HypTrap && super::probe::exit(frame, hsr, finish).is_some() {
         return;
     }
     console::emergency_line(format_args!("hypervisor fault: HYP exception {:?}, HSR {:#010x}, ELR {:#010x}", vector, hsr, entry::elr_hyp()));

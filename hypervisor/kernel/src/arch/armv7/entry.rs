@@ -122,10 +122,40 @@ hyp_vector_\n:
     HYP_VECTOR 5
     HYP_VECTOR 6
     HYP_VECTOR 7
+
+// hyp_enter_guest(frame, spsr, elr): the guest's registers from `frame`,
+// its mode and PC from spsr and elr, then into it. Its exits come back
+// through the vectors above.
+.global hyp_enter_guest
+hyp_enter_guest:
+    msr     spsr_cxsf, r1
+    msr     elr_hyp, r2
+    ldm     r0, {{r0-r12, lr}}
+    eret
 "#,
     stack = sym HV_A32_STACK,
     stack_size = const STACK_SIZE,
 );
+
+extern "C" {
+    fn hyp_enter_guest(frame: *const HypFrame, spsr: u32, elr: u32) -> !;
+}
+
+/// Enters a guest with the registers in `frame`, in the mode `spsr` says,
+/// at its address `pc`. The caller has set up HCR, VTCR and VTTBR.
+pub fn enter_guest(frame: &HypFrame, spsr: u32, pc: u32) -> ! {
+    // SAFETY: `frame` is a live, complete register set that the entry code
+    // only reads; the guest runs behind stage 2, so whatever it does
+    // reaches HYP only through the vectors.
+    unsafe { hyp_enter_guest(frame, spsr, pc) }
+}
+
+/// Sets where the current exception returns to (past an emulated
+/// instruction, for one).
+pub fn set_elr_hyp(v: u32) {
+    // SAFETY: writes the HYP return address; the caller names a guest PC.
+    unsafe { core::arch::asm!(".arch_extension virt", "msr elr_hyp, {}", in(reg) v, options(nomem, nostack)) };
+}
 
 /// ELR_hyp: where HYP mode returns to.
 pub fn elr_hyp() -> u32 {

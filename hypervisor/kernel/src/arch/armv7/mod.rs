@@ -2,13 +2,16 @@
 //! LPAE (TI J6's Cortex-A15s, QEMU's `virt` with `-cpu cortex-a15`).
 //!
 //! So far: entry (a zImage header, HYP checked, stack, bss), the HYP
-//! exception vectors with traps decoded from HSR, system registers, and the
-//! bring-up that finds the console in the device tree, checks the CPU and
-//! the vectors, and stops. Next: the HYP MMU, an LPAE stage 2 (40-bit IPA),
-//! the GICv2 and virtual timer, PSCI for guests, guest entry.
+//! exception vectors with traps decoded from HSR (by `hv-core`, as on
+//! aarch64), system registers, guest entry, and the bring-up: the console
+//! from the device tree, the CPU's features, the vectors' self-test, and a
+//! probe guest behind `hv-core`'s stage 2 (LPAE descriptors are aarch64's).
+//! Next: the HYP MMU, the GICv2 and virtual timer, PSCI for guests, and the
+//! domains, traps and schedulers of the aarch64 glue.
 
 pub mod bringup;
 pub mod entry;
+pub mod probe;
 pub mod sysreg;
 
 pub use super::uart;

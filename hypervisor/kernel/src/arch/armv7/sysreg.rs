@@ -19,6 +19,22 @@ macro_rules! read32 {
 }
 
 
+/// `write32!(opc1, crn, crm, opc2, value)`.
+macro_rules! write32 {
+    ($opc1:literal, $crn:ident, $crm:ident, $opc2:literal, $val:expr) => {{
+        let v: u32 = $val;
+        // SAFETY: every use writes a HYP-accessible register with a value
+        // its caller derived for it, followed by the barriers it needs.
+        unsafe {
+            core::arch::asm!(
+                concat!("mcr p15, ", stringify!($opc1), ", {}, ", stringify!($crn), ", ", stringify!($crm), ", ", stringify!($opc2)),
+                in(reg) v,
+                options(nostack)
+            )
+        };
+    }};
+}
+
 /// MIDR: the CPU's implementer, part and revision.
 pub fn midr() -> u32 {
     read32!(0, c0, c0, 0)
@@ -86,4 +102,51 @@ pub fn hvc_self_test(value: u32) -> u32 {
     // save and restore every register but r0 and return past the HVC.
     unsafe { core::arch::asm!(".arch_extension virt", "hvc #0x5a", inout("r0") r0, options(nostack)) };
     r0
+}
+
+/// HCR: what the guest's exceptions and instructions trap to HYP.
+pub fn set_hcr(v: u32) {
+    write32!(4, c1, c1, 0, v);
+    isb();
+}
+
+/// VTCR: the stage-2 walk's shape.
+pub fn set_vtcr(v: u32) {
+    write32!(4, c2, c1, 2, v);
+    isb();
+}
+
+/// VTTBR: the stage-2 root and the VMID (64 bits, written with MCRR).
+pub fn set_vttbr(v: u64) {
+    // SAFETY: installs the stage-2 tables the caller built (guests only:
+    // HYP's own accesses do not go through stage 2).
+    unsafe { core::arch::asm!("mcrr p15, 6, {}, {}, c2", "isb", in(reg) v as u32, in(reg) (v >> 32) as u32, options(nostack)) };
+}
+
+/// HPFAR (the faulting IPA's page, bits 39:12 in 31:4) and HDFAR (the
+/// faulting virtual address, for its offset in the page).
+pub fn fault_ipa() -> u64 {
+    let hpfar = read32!(4, c6, c0, 4) as u64;
+    let hdfar = read32!(4, c6, c0, 0) as u64;
+    (hpfar & !0xf) << 8 | (hdfar & 0xfff)
+}
+
+/// Invalidates all stage-1 and stage-2 TLB entries of non-HYP modes
+/// (TLBIALLNSNH), and the instruction cache (ICIALLU): after new guest
+/// tables and code.
+pub fn invalidate_guest_tlbs_and_icache() {
+    write32!(4, c8, c7, 4, 0);
+    write32!(0, c7, c5, 0, 0);
+    dsb();
+    isb();
+}
+
+pub fn isb() {
+    // SAFETY: a barrier; no memory effects of its own.
+    unsafe { core::arch::asm!("isb", options(nostack)) };
+}
+
+pub fn dsb() {
+    // SAFETY: a barrier; no memory effects of its own.
+    unsafe { core::arch::asm!("dsb", options(nostack)) };
 }
