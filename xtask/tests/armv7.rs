@@ -34,6 +34,7 @@ fn the_armv7_image_boots_in_hyp_and_runs_a_guest_behind_stage_2() {
     for line in [
         "hypervisor (armv7a) on linux,dummy-virt: HYP mode",
         "virtualization extensions yes, LPAE yes",
+        "HYP MMU on: the low 4 GiB one to one, RAM 0x40000000..0xc0000000 cached",
         "device tree: 2 CPUs, RAM 0x40000000+0x80000000, GICv2 distributor at 0x8000000",
         "HYP vectors: an HVC from HYP came back through the vector table with its immediate read from HSR",
         // The probe guest's line, through the emulated UART.

@@ -4,8 +4,10 @@
 //! One directory per architecture behind the same module names (`entry`,
 //! `sysreg`, `memory`, `gic`, ...), chosen by the target: `aarch64` (EL2)
 //! and `armv7` (HYP mode, LPAE; 32-bit boards such as TI's J6). What is
-//! the same on both, the console UARTs' MMIO, is here.
+//! the same on both is here: the console UARTs' MMIO, and the hypervisor's
+//! own identity map (LPAE's long descriptors are aarch64's).
 
+pub mod hyp_map;
 pub mod uart;
 
 #[cfg(target_arch = "aarch64")]

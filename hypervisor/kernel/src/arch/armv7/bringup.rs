@@ -74,6 +74,37 @@ extern "C" fn armv7_primary(dtb: usize) -> ! {
         hvlog!("armv7a: this CPU lacks the virtualization extensions or LPAE: stopping");
         halt();
     }
+    // The HYP MMU, with caches: the RAM this image runs from as normal
+    // memory (trimmed to whole 2 MiB chunks, as on aarch64), the rest of
+    // the low 4 GiB as device memory.
+    let here = entry::image_start();
+    let Some((start, size)) = fdt.memory().regions().find_map(|r| {
+        let (b, n) = (r.starting_address as u64, r.size? as u64);
+        (here >= b && here - b < n).then_some((b, n))
+    }) else {
+        hvlog!("armv7a: no RAM in the device tree holds this image: stopping");
+        halt();
+    };
+    let chunk = hv_core::el2_map::CHUNK;
+    let ram_start = start.saturating_add(chunk - 1) & !(chunk - 1);
+    let ram_end = start.saturating_add(size) & !(chunk - 1);
+    if ram_end <= ram_start {
+        hvlog!("armv7a: the RAM holding this image is smaller than 2 MiB: stopping");
+        halt();
+    }
+    // SAFETY: once, on the primary CPU, before anything else runs; the
+    // range is the RAM this code, its stack and data, and the device tree
+    // run from.
+    unsafe {
+        super::mmu::build((ram_start, ram_end - ram_start));
+        super::mmu::enable();
+    }
+    hvlog!(
+        "HYP MMU {}: the low 4 GiB one to one, RAM {:#x}..{:#x} cached",
+        if super::mmu::enabled() { "on" } else { "OFF" },
+        ram_start,
+        ram_end
+    );
     let back = sysreg::hvc_self_test(0x1000);
     if back == 0x1000 + SELF_TEST_IMM {
         hvlog!("HYP vectors: an HVC from HYP came back through the vector table with its immediate read from HSR");
@@ -81,14 +112,13 @@ extern "C" fn armv7_primary(dtb: usize) -> ! {
         hvlog!("HYP vectors: the HVC self-test came back with {back:#x}, not {:#x}: stopping", 0x1000 + SELF_TEST_IMM);
         halt();
     }
-    let ram_base = fdt.memory().regions().next().map_or(0, |r| r.starting_address as u64);
-    super::probe::run(ram_base, finish)
+    super::probe::run(ram_start, finish)
 }
 
 /// The end of the bring-up, after the probe guest: says how it went.
 fn finish(ok: bool) -> ! {
     if ok {
-        hvlog!("armv7a: bring-up done; the port stops here (the HYP MMU, the vGIC, timers, PSCI and real guests are next)");
+        hvlog!("armv7a: bring-up done; the port stops here (the vGIC, timers, PSCI and real guests are next)");
     } else {
         hvlog!("armv7a: the probe guest did not see what it should: stopping");
     }

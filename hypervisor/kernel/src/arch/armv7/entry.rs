@@ -141,6 +141,16 @@ extern "C" {
     fn hyp_enter_guest(frame: *const HypFrame, spsr: u32, elr: u32) -> !;
 }
 
+extern "C" {
+    static _start: u8;
+}
+
+/// Where this image starts (it runs where it is linked).
+pub fn image_start() -> u64 {
+    // SAFETY: only the symbol's address is taken.
+    (unsafe { &raw const _start }) as u64
+}
+
 /// Enters a guest with the registers in `frame`, in the mode `spsr` says,
 /// at its address `pc`. The caller has set up HCR, VTCR and VTTBR.
 pub fn enter_guest(frame: &HypFrame, spsr: u32, pc: u32) -> ! {

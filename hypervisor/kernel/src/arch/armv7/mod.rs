@@ -3,14 +3,16 @@
 //!
 //! So far: entry (a zImage header, HYP checked, stack, bss), the HYP
 //! exception vectors with traps decoded from HSR (by `hv-core`, as on
-//! aarch64), system registers, guest entry, and the bring-up: the console
-//! from the device tree, the CPU's features, the vectors' self-test, and a
-//! probe guest behind `hv-core`'s stage 2 (LPAE descriptors are aarch64's).
-//! Next: the HYP MMU, the GICv2 and virtual timer, PSCI for guests, and the
-//! domains, traps and schedulers of the aarch64 glue.
+//! aarch64), system registers, the HYP MMU (the map aarch64 builds:
+//! LPAE's descriptors are aarch64's), guest entry, and the bring-up: the
+//! console from the device tree, the CPU's features, the MMU, the vectors'
+//! self-test, and a probe guest behind `hv-core`'s stage 2. Next: the
+//! GICv2 and virtual timer, PSCI for guests, and the domains, traps and
+//! schedulers of the aarch64 glue.
 
 pub mod bringup;
 pub mod entry;
+pub mod mmu;
 pub mod probe;
 pub mod sysreg;
 

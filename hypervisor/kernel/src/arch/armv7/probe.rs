@@ -48,8 +48,8 @@ struct Frames([[u64; 512]; 4]);
 static mut TABLES: Frames = Frames([[0; 512]; 4]);
 static mut USED: usize = 0;
 
-/// The table pool, reached by physical address (the HYP MMU is off, so
-/// physical addresses are ours as they are).
+/// The table pool, reached by physical address (the HYP map is one to
+/// one).
 struct Pool;
 
 impl TableMemory for Pool {
@@ -151,10 +151,11 @@ pub fn run(ram_base: u64, done: fn(bool) -> !) -> ! {
         core::ptr::write_bytes(host as *mut u8, 0, RAM_SIZE as usize);
         core::ptr::copy_nonoverlapping(code.as_ptr(), host as *mut u8, code.len());
     }
-    sysreg::dsb();
-    // Walks are non-cacheable while the HYP MMU is off (HYP's table
-    // writes are), so the walker reads what was written.
-    sysreg::set_vtcr(stage2::vtcr_a32() & !(0xf << 8));
+    // The probe runs with its MMU and caches off: it reads memory, where
+    // the code must be. (The tables are walked cacheable, as HYP wrote.)
+    // SAFETY: the probe's RAM is inside the RAM the HYP map covers.
+    unsafe { super::mmu::clean_to_poc(host, RAM_SIZE) };
+    sysreg::set_vtcr(stage2::vtcr_a32());
     sysreg::set_vttbr(s2.root() | VMID << 48);
     sysreg::invalidate_guest_tlbs_and_icache();
     sysreg::set_hcr(HCR);

@@ -35,6 +35,8 @@ macro_rules! write32 {
     }};
 }
 
+pub(crate) use {read32, write32};
+
 /// MIDR: the CPU's implementer, part and revision.
 pub fn midr() -> u32 {
     read32!(0, c0, c0, 0)

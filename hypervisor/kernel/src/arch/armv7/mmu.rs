@@ -1,0 +1,54 @@
+//! The HYP MMU (LPAE): turns on the map `arch::hyp_map` builds, with
+//! caches; and the cache maintenance that memory handed to a guest with
+//! its MMU off needs.
+
+use super::super::hyp_map::{self, MAIR};
+use super::sysreg::{self, read32, write32};
+
+pub use hyp_map::build;
+
+/// Turns the HYP MMU and caches on.
+///
+/// # Safety
+/// `build` must have run; the code, stack and data in use must lie in the
+/// identity map; the boot loader left the data cache clean (the zImage
+/// boot protocol asks it to).
+pub unsafe fn enable() {
+    write32!(4, c10, c2, 0, MAIR as u32); // HMAIR0
+    write32!(4, c10, c2, 1, 0); // HMAIR1
+    // T0SZ=0 (4 GiB, walk from level 1), write-back inner-shareable walks.
+    write32!(4, c2, c0, 2, (1 << 31) | (1 << 23) | (0b11 << 12) | (0b01 << 10) | (0b01 << 8));
+    let root = hyp_map::root();
+    // SAFETY: HTTBR takes the table `build` filled, which maps this code.
+    unsafe { core::arch::asm!("mcrr p15, 4, {}, {}, c2", in(reg) root as u32, in(reg) (root >> 32) as u32, options(nostack)) };
+    sysreg::dsb();
+    write32!(4, c8, c7, 0, 0); // TLBIALLH
+    sysreg::dsb();
+    sysreg::isb();
+    // M, C, I; alignment checks off; the rest as reset left it (RES1 bits).
+    let hsctlr = read32!(4, c1, c0, 0);
+    write32!(4, c1, c0, 0, (hsctlr | 1 | 1 << 2 | 1 << 12) & !(1 << 1));
+    sysreg::isb();
+}
+
+/// Whether the HYP MMU is on.
+pub fn enabled() -> bool {
+    read32!(4, c1, c0, 0) & 1 == 1
+}
+
+/// Cleans `[addr, addr + len)` from the data cache to the point of
+/// coherency: what a guest running with its MMU (and so its caches) off
+/// reads from memory.
+///
+/// # Safety
+/// The range lies in the HYP map.
+pub unsafe fn clean_to_poc(addr: u64, len: u64) {
+    // CTR.DminLine: the smallest data cache line, in words (log2).
+    let line = 4u64 << ((read32!(0, c0, c0, 1) >> 16) & 0xf);
+    let mut a = addr & !(line - 1);
+    while a < addr.saturating_add(len) {
+        write32!(0, c7, c10, 1, a as u32); // DCCMVAC
+        a += line;
+    }
+    sysreg::dsb();
+}
