@@ -149,6 +149,21 @@ pub struct Crossbar {
     pub skip: Vec<u32>,
 }
 
+impl Crossbar {
+    /// The crossbar as the hypervisor plans its routes (`hv_core::crossbar`).
+    pub fn desc(&self) -> hv_core::crossbar::Crossbar {
+        use hv_core::crossbar::LineSet;
+        hv_core::crossbar::Crossbar {
+            lines: self.lines as u16,
+            sources: self.sources as u16,
+            // 16-bit registers: checked against the tree's ti,reg-size.
+            reg_size: 2,
+            reserved: LineSet::from_lines(&self.reserved).unwrap_or_default(),
+            skip: LineSet::from_lines(&self.skip).unwrap_or_default(),
+        }
+    }
+}
+
 /// A validated board file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Board {
@@ -766,11 +781,19 @@ fn crossbar(src: &Source<'_>, b: &RawBoard) -> Result<Option<Crossbar>, ConfigEr
     };
     let raw = c.get_ref();
     let lines = *raw.lines.get_ref();
-    if !(1..=988).contains(&lines) {
+    let most = hv_core::crossbar::MAX_LINES as u32;
+    if !(1..=most).contains(&lines) {
         return Err(src.error(
             &raw.lines,
             "board.crossbar.lines",
-            format!("{lines} crossbar lines: a GIC has 1 to 988 SPIs"),
+            format!("{lines} crossbar lines: the hypervisor drives crossbars of 1 to {most}"),
+        ));
+    }
+    if *raw.sources.get_ref() > u16::MAX as u32 {
+        return Err(src.error(
+            &raw.sources,
+            "board.crossbar.sources",
+            "more crossbar inputs than 65535",
         ));
     }
     if let Some(bad) = raw.reserved.iter().chain(&raw.skip).find(|&&l| l >= lines) {

@@ -675,7 +675,13 @@ fn a_crossbar_line_past_its_end_is_an_error() {
     ));
     expect(r, B, 6, "board.crossbar", &["line 160", "lines 0 to 159"]);
     let r = Fixture::new().board(&with("{ base = 0x4A00_2A48, lines = 0, sources = 400 }"));
-    expect(r, B, 6, "board.crossbar.lines", &["0 crossbar lines"]);
+    expect(
+        r,
+        B,
+        6,
+        "board.crossbar.lines",
+        &["0 crossbar lines", "1 to 256"],
+    );
 }
 
 #[test]

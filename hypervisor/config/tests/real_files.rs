@@ -166,3 +166,18 @@ fn profile_override_selects_another_board_profile() {
     let bytes = encode_bundle(&s, &[vec![1].into(), vec![2].into()]).unwrap();
     assert_eq!(Bundle::parse(&bytes).unwrap().board.vwfi, Vwfi::Trap);
 }
+
+/// The J6's crossbar as its board file gives it: the hypervisor can route
+/// the console's interrupt (crossbar input 67) to a line of its own.
+#[test]
+fn the_j6_crossbar_routes_the_console_s_interrupt() {
+    let b = load_board(&root().join("bsp"), "ti-j6").unwrap();
+    let x = b.crossbar.expect("the J6 has a crossbar").desc();
+    let routes = x.plan(&[67]).unwrap();
+    assert_eq!((routes[0].line, routes[0].intid()), (159, 191));
+    assert_eq!(
+        x.register_offset(159),
+        Some((159 - 8) * 2),
+        "eight reserved lines have no register"
+    );
+}

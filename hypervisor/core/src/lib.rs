@@ -13,6 +13,7 @@ extern crate alloc;
 
 pub mod bundle;
 pub mod console_queue;
+pub mod crossbar;
 pub mod el2_map;
 pub mod esr;
 pub mod evtchn;
