@@ -4,8 +4,9 @@
 //! virtualization extensions and LPAE, takes an HVC through its own
 //! vector table (HSR decoded), and runs its probe guest: a 32-bit guest in
 //! SVC mode behind the stage 2 `hv-core` builds, writing to the emulated
-//! PL011 and kept out of what is not its RAM. Then it stops. Run through
-//! `cargo xtask test`.
+//! PL011, kept out of what is not its RAM, and taking its virtual timer's
+//! interrupt from the GICv2's virtual CPU interface. Then it stops. Run
+//! through `cargo xtask test`.
 
 use std::time::Duration;
 use xtask::artifacts::{build_hypervisor_a32, root};
@@ -35,6 +36,7 @@ fn the_armv7_image_boots_in_hyp_and_runs_a_guest_behind_stage_2() {
         "hypervisor (armv7a) on linux,dummy-virt: HYP mode",
         "virtualization extensions yes, LPAE yes",
         "HYP MMU on: the low 4 GiB one to one, RAM 0x40000000..0xc0000000 cached",
+        "GICv2 up: 4 list registers",
         "device tree: 2 CPUs, RAM 0x40000000+0x80000000, GICv2 distributor at 0x8000000",
         "HYP vectors: an HVC from HYP came back through the vector table with its immediate read from HSR",
         // The probe guest's line, through the emulated UART.
@@ -43,6 +45,8 @@ fn the_armv7_image_boots_in_hyp_and_runs_a_guest_behind_stage_2() {
         // memory, not the host's at the same address.
         "probe: stage 2 kept it out of IPA 0x50000000",
         "probe: done: its RAM read back 0x12345678; IPA 0x40010024 held 0x0; IPA 0x50000000 gave 0xdeadbeef",
+        // Its virtual timer fired; HYP forwarded it through a list register.
+        "probe: its virtual timer interrupt came through its GIC CPU interface as INTID 27",
     ] {
         assert!(t.contains(line), "missing {line:?}:\n{t}");
     }

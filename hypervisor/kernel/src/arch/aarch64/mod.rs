@@ -3,7 +3,6 @@
 pub mod cache;
 pub mod context;
 pub mod entry;
-pub mod gic;
 pub mod handoff;
 pub mod memory;
 pub mod mmu;
@@ -11,4 +10,4 @@ pub mod psci;
 pub mod sysreg;
 pub mod vcpu_regs;
 
-pub use super::uart;
+pub use super::{gic, uart};

@@ -3,9 +3,9 @@
 //! self-test; then it stops and says why.
 
 use super::entry::{self, HypFrame, Vector};
-use super::{sysreg, uart};
+use super::{gic, sysreg, uart};
 use crate::console::{self, hvlog};
-use hv_core::bundle::UartKind;
+use hv_core::bundle::{BoardDesc, GicVersion, Scheduler, UartKind, Vwfi};
 
 /// HSR exception classes this layer knows.
 const EC_HVC: u32 = 0x12;
@@ -61,15 +61,26 @@ extern "C" fn armv7_primary(dtb: usize) -> ! {
         .regions()
         .next()
         .map_or((0, 0), |r| (r.starting_address as u64, r.size.unwrap_or(0) as u64));
-    let gic = fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400"]).and_then(|n| n.reg()?.next()).map(|r| r.starting_address as u64);
+    // The GICv2's frames in the tree's order: distributor, CPU interface,
+    // virtual interface control, virtual CPU interface.
+    let mut frames = [0u64; 4];
+    if let Some(regs) = fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400"]).and_then(|n| n.reg()) {
+        for (f, r) in frames.iter_mut().zip(regs) {
+            *f = r.starting_address as u64;
+        }
+    }
     hvlog!(
         "device tree: {} CPUs, RAM {:#x}+{:#x}, GICv2 distributor at {:#x}, counter at {} Hz",
         cpus,
         ram_base,
         ram_size,
-        gic.unwrap_or(0),
+        frames[0],
         sysreg::counter_hz()
     );
+    if frames.contains(&0) {
+        hvlog!("armv7a: the device tree names no GICv2 with virtualization frames: stopping");
+        halt();
+    }
     if !virt || !lpae {
         hvlog!("armv7a: this CPU lacks the virtualization extensions or LPAE: stopping");
         halt();
@@ -105,6 +116,27 @@ extern "C" fn armv7_primary(dtb: usize) -> ! {
         ram_start,
         ram_end
     );
+    let board = BoardDesc {
+        ncpus: cpus as u32,
+        vwfi: Vwfi::Native,
+        scheduler: Scheduler::Null,
+        uart_base: base,
+        gicd_base: frames[0],
+        gicr_base: 0,
+        ram_base: ram_start,
+        ram_size: ram_end - ram_start,
+        gic: GicVersion::V2,
+        uart: kind,
+        gicc_base: frames[1],
+        gich_base: frames[2],
+        gicv_base: frames[3],
+    };
+    // SAFETY: the frames are the device tree's GICv2, in the device memory
+    // of the HYP map, driven by nothing else.
+    unsafe { gic::init(&board) };
+    gic::init_cpu(0);
+    gic::reset_virtual_interface(gic::lr_count());
+    hvlog!("GICv2 up: {} list registers", gic::lr_count());
     let back = sysreg::hvc_self_test(0x1000);
     if back == 0x1000 + SELF_TEST_IMM {
         hvlog!("HYP vectors: an HVC from HYP came back through the vector table with its immediate read from HSR");
@@ -112,13 +144,13 @@ extern "C" fn armv7_primary(dtb: usize) -> ! {
         hvlog!("HYP vectors: the HVC self-test came back with {back:#x}, not {:#x}: stopping", 0x1000 + SELF_TEST_IMM);
         halt();
     }
-    super::probe::run(ram_start, finish)
+    super::probe::run(ram_start, frames[3], finish)
 }
 
 /// The end of the bring-up, after the probe guest: says how it went.
 fn finish(ok: bool) -> ! {
     if ok {
-        hvlog!("armv7a: bring-up done; the port stops here (the vGIC, timers, PSCI and real guests are next)");
+        hvlog!("armv7a: bring-up done; the port stops here (the emulated distributor, PSCI, SMP and real guests are next)");
     } else {
         hvlog!("armv7a: the probe guest did not see what it should: stopping");
     }
@@ -136,6 +168,9 @@ pub fn exception(frame: &mut HypFrame, vector: Vector) {
     }
     if vector == Vector::HypTrap && super::probe::exit(frame, hsr, finish).is_some() {
         return;
+    }
+    if vector == Vector::Irq {
+        return super::probe::irq();
     }
     console::emergency_line(format_args!("hypervisor fault: HYP exception {:?}, HSR {:#010x}, ELR {:#010x}", vector, hsr, entry::elr_hyp()));
     halt()

@@ -42,6 +42,8 @@ impl Vector {
 }
 
 pub const STACK_SIZE: usize = 64 * 1024;
+/// pCPUs the per-CPU tables hold (the J6 has 2).
+pub const MAX_CPUS: usize = 8;
 
 #[repr(C, align(8))]
 pub struct Stack(pub [u8; STACK_SIZE]);
@@ -147,8 +149,8 @@ extern "C" {
 
 /// Where this image starts (it runs where it is linked).
 pub fn image_start() -> u64 {
-    // SAFETY: only the symbol's address is taken.
-    (unsafe { &raw const _start }) as u64
+    // Only the symbol's address is taken.
+    (&raw const _start) as u64
 }
 
 /// Enters a guest with the registers in `frame`, in the mode `spsr` says,

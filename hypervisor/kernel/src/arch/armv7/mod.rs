@@ -5,10 +5,11 @@
 //! exception vectors with traps decoded from HSR (by `hv-core`, as on
 //! aarch64), system registers, the HYP MMU (the map aarch64 builds:
 //! LPAE's descriptors are aarch64's), guest entry, and the bring-up: the
-//! console from the device tree, the CPU's features, the MMU, the vectors'
-//! self-test, and a probe guest behind `hv-core`'s stage 2. Next: the
-//! GICv2 and virtual timer, PSCI for guests, and the domains, traps and
-//! schedulers of the aarch64 glue.
+//! console from the device tree, the CPU's features, the MMU, the GICv2
+//! (the driver aarch64 uses), the vectors' self-test, and a probe guest
+//! behind `hv-core`'s stage 2 that takes its virtual timer's interrupt.
+//! Next: PSCI for guests, secondary CPUs, and the domains, traps, vGIC
+//! distributor and schedulers of the aarch64 glue.
 
 pub mod bringup;
 pub mod entry;
@@ -16,4 +17,4 @@ pub mod mmu;
 pub mod probe;
 pub mod sysreg;
 
-pub use super::uart;
+pub use super::{gic, uart};

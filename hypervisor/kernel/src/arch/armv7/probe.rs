@@ -1,18 +1,21 @@
 //! The bring-up probe: a small built-in 32-bit guest, run behind a real
 //! stage 2 before the port can run real guests. It is a test harness for
 //! the arch layer, not a domain: one vCPU, 2 MiB of RAM, the emulated
-//! PL011 of `hv-core`, no interrupts.
+//! PL011 of `hv-core`, its virtual timer's interrupt.
 //!
 //! What it proves on the hardware (or QEMU): the LPAE stage 2 that
 //! `hv-core` builds (the same tables as on aarch64), HCR/VTCR/VTTBR, entry
 //! into a guest in SVC mode, and its exits decoded from HSR by `hv-core`:
 //! stores to the emulated UART, a load outside its RAM that stage 2 stops,
-//! and the HVC that ends it.
+//! and the HVC that ends it; and an interrupt: its virtual timer fires,
+//! HYP forwards it through the (shared) GICv2 driver's list registers, and
+//! the probe takes it at its own vector from the GICV behind stage 2.
 
 use super::entry::{self, HypFrame};
+use super::gic::{self, lr};
 use super::sysreg;
 use crate::console::{self, hvlog};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use hv_core::esr::{self, Access, DataAbort, Trap};
 use hv_core::stage2::{self, MemKind, Stage2, TableMemory};
 use hv_core::vuart::VUart;
@@ -34,8 +37,8 @@ const NOTHING_THERE: u32 = 0xdead_beef;
 const SPSR_SVC_MASKED: u32 = 0x1d3;
 
 /// HCR: stage 2 on (VM), physical interrupts and aborts to HYP (FMO, IMO,
-/// AMO), WFI and SMC trapped (TWI, TSC).
-const HCR: u32 = 1 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 13 | 1 << 19;
+/// AMO), SMC trapped (TSC). WFI runs natively (vwfi=native).
+const HCR: u32 = 1 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 19;
 
 const VMID: u64 = 1;
 
@@ -90,32 +93,83 @@ core::arch::global_asm!(
     r#"
 .arm
 .section .rodata.probe, "a"
-.balign 4
+.balign 32
 .global probe_guest_start, probe_guest_end
 probe_guest_start:
-    ldr     r4, 3f                  // the emulated PL011
-    adr     r5, 4f                  // the greeting
+    // Its exception vectors (VBAR points here): reset runs the probe, an
+    // IRQ goes to its handler, anything else stops it where it is.
+    b       10f
+    b       .
+    b       .
+    b       .
+    b       .
+    b       .
+    b       20f
+    b       .
+10: ldr     r4, 30f                 // the emulated PL011
+    adr     r5, 39f                 // the greeting
 1:  ldrb    r0, [r5], #1
     cmp     r0, #0
     beq     2f
     str     r0, [r4]                // UARTDR
     b       1b
-2:  ldr     r6, 5f                  // its own RAM: a store and a load
-    ldr     r7, 6f
+2:  ldr     r6, 31f                 // its own RAM: a store and a load
+    ldr     r7, 32f
     str     r7, [r6]
-    ldr     r0, [r6]
-    ldr     r6, 7f                  // where this image's header would be
-    ldr     r1, [r6]                //   without stage 2: its own RAM instead
-    ldr     r6, 8f                  // outside its RAM
-    ldr     r2, [r6]
-    hvc     #1                      // done: r0, r1, r2 for the hypervisor
-9:  b       9b
-3:  .word   0x22000000
-5:  .word   0x40100000
-6:  .word   0x12345678
-7:  .word   0x40010024
-8:  .word   0x50000000
-4:  .asciz  "hello from a 32-bit guest in SVC mode, behind stage 2\n"
+    ldr     r8, [r6]
+    ldr     r6, 33f                 // where this image's header would be
+    ldr     r9, [r6]                //   without stage 2: its own RAM instead
+    ldr     r6, 34f                 // outside its RAM
+    ldr     r10, [r6]
+    // An interrupt: its virtual timer, through its GIC CPU interface (the
+    // GICV behind stage 2) and its own IRQ vector.
+    cps     #0x12                   // IRQ mode's stack
+    ldr     sp, 35f
+    cps     #0x13
+    adr     r0, probe_guest_start
+    mcr     p15, 0, r0, c12, c0, 0  // VBAR
+    ldr     r4, 36f
+    mov     r0, #0xf0
+    str     r0, [r4, #4]            // GICC_PMR
+    mov     r0, #1
+    str     r0, [r4]                // GICC_CTLR: on
+    ldr     r6, 37f
+    mov     r0, #0
+    str     r0, [r6]                // the handler's mark
+    ldr     r0, 38f
+    mcr     p15, 0, r0, c14, c3, 0  // CNTV_TVAL
+    mov     r0, #1
+    mcr     p15, 0, r0, c14, c3, 1  // CNTV_CTL: on, unmasked
+    cpsie   i
+3:  wfi
+    ldr     r3, [r6]
+    cmp     r3, #0
+    beq     3b
+    mov     r0, r8
+    mov     r1, r9
+    mov     r2, r10
+    hvc     #1                      // done: r0-r3 for the hypervisor
+4:  b       4b
+20: push    {{r0-r2, r4}}            // IRQ
+    ldr     r4, 36f
+    ldr     r0, [r4, #0x0c]         // GICC_IAR
+    mov     r1, #0
+    mcr     p15, 0, r1, c14, c3, 1  // the timer off: its line drops
+    str     r0, [r4, #0x10]         // GICC_EOIR
+    ldr     r2, 37f
+    str     r0, [r2]                // mark: the INTID it took
+    pop     {{r0-r2, r4}}
+    subs    pc, lr, #4
+30: .word   0x22000000
+31: .word   0x40100000
+32: .word   0x12345678
+33: .word   0x40010024
+34: .word   0x50000000
+35: .word   0x40180000
+36: .word   0x03002000
+37: .word   0x40100010
+38: .word   100000
+39: .asciz  "hello from a 32-bit guest in SVC mode, behind stage 2\n"
     .balign 4
 probe_guest_end:
 "#
@@ -128,7 +182,7 @@ extern "C" {
 
 /// Builds the probe's stage 2, copies it in, and enters it. Its exits come
 /// to `exit`; its final HVC ends the bring-up (`done`).
-pub fn run(ram_base: u64, done: fn(bool) -> !) -> ! {
+pub fn run(ram_base: u64, gicv: u64, done: fn(bool) -> !) -> ! {
     // SAFETY: the linker's symbols around the probe's code in .rodata; the
     // bytes between them are this image's own, read-only.
     let code = unsafe {
@@ -138,8 +192,13 @@ pub fn run(ram_base: u64, done: fn(bool) -> !) -> ! {
     };
     let host = ram_base + RAM_HOST_OFFSET;
     let mut pool = Pool;
-    // Only its RAM: the UART is emulated (its accesses fault to us).
-    let s2 = Stage2::new(&mut pool).and_then(|mut s2| s2.map(&mut pool, RAM_IPA, host, RAM_SIZE, MemKind::Ram).map(|_| s2));
+    // Its RAM, and the GIC's virtual CPU interface as its GICC; the UART
+    // is emulated (its accesses fault to us).
+    let s2 = Stage2::new(&mut pool).and_then(|mut s2| {
+        s2.map(&mut pool, RAM_IPA, host, RAM_SIZE, MemKind::Ram)?;
+        s2.map(&mut pool, gl::GICC_BASE, gicv, gl::GICC_SIZE, MemKind::Device)?;
+        Ok(s2)
+    });
     let Ok(s2) = s2 else {
         hvlog!("probe: its stage 2 could not be built");
         done(false)
@@ -158,6 +217,7 @@ pub fn run(ram_base: u64, done: fn(bool) -> !) -> ! {
     sysreg::set_vtcr(stage2::vtcr_a32());
     sysreg::set_vttbr(s2.root() | VMID << 48);
     sysreg::invalidate_guest_tlbs_and_icache();
+    sysreg::set_cntvoff(0);
     sysreg::set_hcr(HCR);
     RUNNING.store(true, Ordering::Release);
     hvlog!("probe: entering a 32-bit guest at IPA {:#x} (host {:#x}), behind stage 2", RAM_IPA, host);
@@ -189,16 +249,42 @@ pub fn exit(frame: &mut HypFrame, hsr: u32, done: fn(bool) -> !) -> Option<()> {
         }
         Trap::Hvc { imm: 1 } => {
             RUNNING.store(false, Ordering::Release);
-            let (own, at_header, outside) = (frame.r[0], frame.r[1], frame.r[2]);
+            let (own, at_header, outside, intid) = (frame.r[0], frame.r[1], frame.r[2], frame.r[3]);
             hvlog!("probe: done: its RAM read back {own:#x}; IPA 0x40010024 held {at_header:#x}; IPA {OUTSIDE_IPA:#x} gave {outside:#x}");
+            hvlog!(
+                "probe: its virtual timer interrupt came through its GIC CPU interface as INTID {intid} ({} forwarded from HYP)",
+                FORWARDED.load(Ordering::Relaxed)
+            );
             // Its RAM works, the image's zImage magic (host 0x40010024) is
-            // not what it sees there, and outside its RAM it got nothing.
-            done(own == 0x1234_5678 && at_header != 0x016f_2818 && outside == NOTHING_THERE)
+            // not what it sees there, outside its RAM it got nothing, and
+            // its timer's interrupt reached it.
+            done(own == 0x1234_5678 && at_header != 0x016f_2818 && outside == NOTHING_THERE && intid == gic::VTIMER_PPI)
         }
         other => {
             console::emergency_line(format_args!("probe: an exit the probe never makes: {other:?} (HSR {hsr:#x})"));
             done(false)
         }
+    }
+}
+
+/// Interrupts forwarded to the probe.
+static FORWARDED: AtomicU32 = AtomicU32::new(0);
+
+/// A physical interrupt while the probe runs (vector 0x18; HCR.IMO). Its
+/// virtual timer's goes to its list registers, linked to the physical one
+/// (the guest's EOI deactivates both), after our priority drop.
+pub fn irq() {
+    let intid = gic::ack();
+    if intid == gic::SPURIOUS {
+        return;
+    }
+    if intid == gic::VTIMER_PPI && RUNNING.load(Ordering::Acquire) {
+        gic::write_lr(0, lr::pending(intid, 0xa0, true));
+        FORWARDED.fetch_add(1, Ordering::Relaxed);
+        gic::eoi(intid);
+    } else {
+        gic::eoi(intid);
+        gic::deactivate(intid);
     }
 }
 

@@ -148,7 +148,18 @@ pub fn isb() {
     unsafe { core::arch::asm!("isb", options(nostack)) };
 }
 
+/// The full-system barrier by its aarch64 name (the shared GIC driver's).
+pub fn dsb_sy() {
+    dsb()
+}
+
 pub fn dsb() {
     // SAFETY: a barrier; no memory effects of its own.
     unsafe { core::arch::asm!("dsb", options(nostack)) };
+}
+
+/// CNTVOFF: the guest's virtual counter is the physical one minus this.
+pub fn set_cntvoff(v: u64) {
+    // SAFETY: sets the virtual timer's offset; no memory effects.
+    unsafe { core::arch::asm!("mcrr p15, 4, {}, {}, c14", "isb", in(reg) v as u32, in(reg) (v >> 32) as u32, options(nostack)) };
 }

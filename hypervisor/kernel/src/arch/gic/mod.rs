@@ -6,7 +6,20 @@
 //! SPIs' enable and active bits) lives here, once.
 
 mod v2;
+#[cfg(target_arch = "aarch64")]
 mod v3;
+
+/// The GICv2 call, or on aarch64 the GICv3 one when the board has that.
+/// Armv7-A boards have GICv2 only (the build checks; `init` enforces).
+macro_rules! by_version {
+    ($v2:expr, $v3:expr) => {{
+        #[cfg(target_arch = "aarch64")]
+        let r = if v2() { $v2 } else { $v3 };
+        #[cfg(not(target_arch = "aarch64"))]
+        let r = $v2;
+        r
+    }};
+}
 
 use super::sysreg::dsb_sy;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -72,11 +85,16 @@ fn gicd() -> usize {
 pub unsafe fn init(board: &BoardDesc) {
     GICD.store(board.gicd_base, Ordering::Relaxed);
     match board.gic {
+        #[cfg(target_arch = "aarch64")]
         GicVersion::V3 => {
             VERSION.store(3, Ordering::Relaxed);
             // SAFETY: forwarded from our caller.
             unsafe { v3::init_distributor(board.gicr_base, board.ncpus as usize) }
         }
+        // A GICv3 on an Armv7-A board is refused when the board is read;
+        // its GICv2 compatibility frames are what this would drive.
+        #[cfg(not(target_arch = "aarch64"))]
+        GicVersion::V3 => VERSION.store(2, Ordering::Relaxed),
         GicVersion::V2 => {
             VERSION.store(2, Ordering::Relaxed);
             // SAFETY: forwarded from our caller.
@@ -102,11 +120,7 @@ fn init_spis(ctlr: u32) {
 
 /// This CPU's interface (and, on GICv3, redistributor).
 pub fn init_cpu(cpu: usize) {
-    if v2() {
-        v2::init_cpu(cpu)
-    } else {
-        v3::init_cpu(cpu)
-    }
+    by_version!(v2::init_cpu(cpu), v3::init_cpu(cpu));
     CPUS_UP.fetch_add(1, Ordering::Release);
 }
 
@@ -126,73 +140,41 @@ pub fn wait_cpus_up(n: usize, ticks: u64) -> bool {
 
 /// Acknowledges the highest pending interrupt (SPURIOUS when none).
 pub fn ack() -> u32 {
-    if v2() {
-        v2::ack()
-    } else {
-        v3::ack()
-    }
+    by_version!(v2::ack(), v3::ack())
 }
 
 /// Priority drop only: a HW-linked virtual interrupt deactivates it later.
 pub fn eoi(intid: u32) {
-    if v2() {
-        v2::eoi(intid)
-    } else {
-        v3::eoi(intid)
-    }
+    by_version!(v2::eoi(intid), v3::eoi(intid))
 }
 
 pub fn deactivate(intid: u32) {
-    if v2() {
-        v2::deactivate(intid)
-    } else {
-        v3::deactivate(intid)
-    }
+    by_version!(v2::deactivate(intid), v3::deactivate(intid))
 }
 
 /// Sends the kick SGI to pCPU `pcpu`, whose affinity is `aff`.
 pub fn kick(pcpu: usize, aff: u64) {
-    if v2() {
-        v2::kick(pcpu)
-    } else {
-        v3::kick(aff)
-    }
+    by_version!(v2::kick(pcpu), v3::kick(aff))
 }
 
 /// Number of list registers this CPU interface implements.
 pub fn lr_count() -> usize {
-    if v2() {
-        v2::lr_count()
-    } else {
-        v3::lr_count()
-    }
+    by_version!(v2::lr_count(), v3::lr_count())
 }
 
 /// List register `i`, in the GICv3 encoding.
 pub fn read_lr(i: usize) -> u64 {
-    if v2() {
-        v2::read_lr(i)
-    } else {
-        v3::read_lr(i)
-    }
+    by_version!(v2::read_lr(i), v3::read_lr(i))
 }
 
 /// Writes list register `i` from a GICv3-encoded value.
 pub fn write_lr(i: usize, v: u64) {
-    if v2() {
-        v2::write_lr(i, v)
-    } else {
-        v3::write_lr(i, v)
-    }
+    by_version!(v2::write_lr(i, v), v3::write_lr(i, v))
 }
 
 /// Underflow maintenance interrupt on/off (refill LRs when they drain).
 pub fn set_underflow_irq(on: bool) {
-    if v2() {
-        v2::set_underflow_irq(on)
-    } else {
-        v3::set_underflow_irq(on)
-    }
+    by_version!(v2::set_underflow_irq(on), v3::set_underflow_irq(on))
 }
 
 /// The virtual CPU interface's state beyond the list registers: active
@@ -209,19 +191,11 @@ impl VifState {
 }
 
 pub fn save_vif(s: &mut VifState) {
-    if v2() {
-        v2::save_vif(s)
-    } else {
-        v3::save_vif(s)
-    }
+    by_version!(v2::save_vif(s), v3::save_vif(s))
 }
 
 pub fn restore_vif(s: &VifState) {
-    if v2() {
-        v2::restore_vif(s)
-    } else {
-        v3::restore_vif(s)
-    }
+    by_version!(v2::restore_vif(s), v3::restore_vif(s))
 }
 
 /// Discards the list registers of a vCPU that stops or starts afresh. A
@@ -247,11 +221,7 @@ pub fn reset_virtual_interface(nlr: usize) {
         write_lr(i, 0);
     }
     restore_vif(&VifState::ZERO);
-    if v2() {
-        v2::enable_vif()
-    } else {
-        v3::enable_vif()
-    }
+    by_version!(v2::enable_vif(), v3::enable_vif())
 }
 
 /// Deactivates `intid` (an SGI or PPI) on `cpu` if it is active, e.g. the
@@ -261,14 +231,12 @@ pub fn clear_active(cpu: usize, intid: u32) {
     if intid >= 32 {
         return;
     }
-    let base = if v2() {
-        gicd()
-    } else {
+    let base = by_version!(gicd(), {
         match v3::sgi_frame(cpu) {
             Some(s) => s,
             None => return,
         }
-    };
+    });
     if rd(base + ISACTIVER) & (1 << intid) != 0 {
         wr(base + ICACTIVER, 1 << intid);
         dsb_sy();
@@ -286,12 +254,12 @@ pub fn route_spi(intid: u32, pcpu: usize, aff: u64) -> bool {
     }
     let d = gicd();
     let n = intid as usize;
-    if v2() {
-        if !v2::target(n, pcpu) {
-            return false;
-        }
-    } else {
+    let reachable = by_version!(v2::target(n, pcpu), {
         v3::route(n, aff);
+        true
+    });
+    if !reachable {
+        return false;
     }
     let cfg = d + ICFGR + 4 * (n / 16);
     wr(cfg, rd(cfg) & !(0b10 << (2 * (n % 16))));
