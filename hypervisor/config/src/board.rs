@@ -679,6 +679,14 @@ fn gic(src: &Source<'_>, b: &RawBoard) -> Result<Gic, ConfigError> {
         V::Two => (&["gicc", "gich", "gicv"], "v2"),
         V::Three => (&["gicr"], "v3"),
     };
+    // Armv7-A CPUs have no GICv3 system-register interface to drive.
+    if matches!(v, V::Three) && b.arch.get_ref() == "armv7a" {
+        return Err(src.error(
+            &b.gic,
+            "board.gic",
+            "an armv7a board's GIC is driven as a GICv2 (gicd, gicc, gich, gicv): set gic = \"v2\"",
+        ));
+    }
     // What is missing first (the version names what it needs), then what
     // belongs to the other version.
     for (name, value) in frames {

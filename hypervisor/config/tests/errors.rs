@@ -621,9 +621,15 @@ fn unknown_board_lists_available_ones() {
 #[test]
 fn unsupported_arch_parses_but_is_refused_for_building() {
     let f = Fixture::new();
-    let b = f
-        .board(&BOARD.replacen("\"aarch64\"", "\"armv7a\"", 1))
-        .unwrap();
+    let armv7_gicv2 = BOARD
+        .replacen("\"aarch64\"", "\"armv7a\"", 1)
+        .replacen("gic = \"v3\"", "gic = \"v2\"", 1)
+        .replacen(
+            "gicr = 0x080A_0000",
+            "gicc = 0x0801_0000\ngich = 0x0803_0000\ngicv = 0x0804_0000",
+            1,
+        );
+    let b = f.board(&armv7_gicv2).unwrap();
     assert_eq!(b.arch, "armv7a");
     let r = f.sample(TWO);
     expect(
@@ -649,6 +655,12 @@ fn an_unknown_arch_is_an_error_naming_the_known_ones() {
         "board.arch",
         &["unknown value \"armv8r\"", "\"aarch64\", \"armv7a\""],
     );
+}
+
+#[test]
+fn an_armv7a_board_with_a_gicv3_is_an_error() {
+    let r = Fixture::new().board(&BOARD.replacen("\"aarch64\"", "\"armv7a\"", 1));
+    expect(r, B, 6, "board.gic", &["armv7a", "GICv2", "gic = \"v2\""]);
 }
 
 #[test]
