@@ -37,6 +37,8 @@ fn the_armv7_image_boots_in_hyp_and_runs_a_guest_behind_stage_2() {
         "virtualization extensions yes, LPAE yes",
         "HYP MMU on: the low 4 GiB one to one, RAM 0x40000000..0xc0000000 cached",
         "GICv2 up: 4 list registers",
+        // The second Cortex-A15, started through PSCI, in HYP with the map on.
+        "pCPU 1 up: HYP mode, MPIDR 0x1, HYP MMU on",
         "device tree: 2 CPUs, RAM 0x40000000+0x80000000, GICv2 distributor at 0x8000000",
         "HYP vectors: an HVC from HYP came back through the vector table with its immediate read from HSR",
         // The probe guest's line, through the emulated UART.

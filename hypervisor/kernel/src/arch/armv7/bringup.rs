@@ -5,6 +5,7 @@
 use super::entry::{self, HypFrame, Vector};
 use super::{gic, sysreg, uart};
 use crate::console::{self, hvlog};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use hv_core::bundle::{BoardDesc, GicVersion, Scheduler, UartKind, Vwfi};
 
 /// HSR exception classes this layer knows.
@@ -137,6 +138,7 @@ extern "C" fn armv7_primary(dtb: usize) -> ! {
     gic::init_cpu(0);
     gic::reset_virtual_interface(gic::lr_count());
     hvlog!("GICv2 up: {} list registers", gic::lr_count());
+    start_secondaries(&fdt);
     let back = sysreg::hvc_self_test(0x1000);
     if back == 0x1000 + SELF_TEST_IMM {
         hvlog!("HYP vectors: an HVC from HYP came back through the vector table with its immediate read from HSR");
@@ -147,10 +149,52 @@ extern "C" fn armv7_primary(dtb: usize) -> ! {
     super::probe::run(ram_start, frames[3], finish)
 }
 
+/// pCPUs that finished their own bring-up.
+static UP: AtomicUsize = AtomicUsize::new(1);
+
+/// Starts the other CPUs the device tree lists (PSCI CPU_ON, where the
+/// firmware has PSCI: QEMU's virt; the J6 will use its AuxCoreBoot
+/// registers) and waits for each to come up in HYP mode.
+fn start_secondaries(fdt: &fdt::Fdt<'_>) {
+    let has_psci = fdt.find_compatible(&["arm,psci-1.0", "arm,psci-0.2"]).is_some();
+    for (i, cpu) in fdt.cpus().enumerate().skip(1).take(entry::MAX_STARTED - 1) {
+        let mpidr = cpu.ids().first() as u32;
+        if !has_psci {
+            hvlog!("pCPU {i} (MPIDR {mpidr:#x}): no PSCI in the device tree to start it with");
+            continue;
+        }
+        let rc = sysreg::psci_cpu_on(mpidr, entry::secondary_entry() as u32, i as u32);
+        let deadline = sysreg::counter() + sysreg::counter_hz();
+        while UP.load(Ordering::Acquire) <= i && sysreg::counter() < deadline {
+            core::hint::spin_loop();
+        }
+        if UP.load(Ordering::Acquire) <= i {
+            hvlog!("pCPU {i} (MPIDR {mpidr:#x}) did not come up (PSCI CPU_ON returned {rc})");
+        }
+    }
+}
+
+#[no_mangle]
+extern "C" fn armv7_secondary(cpu: usize) -> ! {
+    // SAFETY: the primary built the map before starting this CPU; this
+    // code, its stack and data are in it.
+    unsafe { super::mmu::enable() };
+    gic::init_cpu(cpu);
+    hvlog!(
+        "pCPU {} up: {} mode, MPIDR {:#x}, HYP MMU {}",
+        sysreg::cpu_index(),
+        if sysreg::mode() == sysreg::MODE_HYP { "HYP" } else { "NOT HYP" },
+        sysreg::mpidr(),
+        if super::mmu::enabled() { "on" } else { "OFF" }
+    );
+    UP.fetch_add(1, Ordering::Release);
+    halt()
+}
+
 /// The end of the bring-up, after the probe guest: says how it went.
 fn finish(ok: bool) -> ! {
     if ok {
-        hvlog!("armv7a: bring-up done; the port stops here (the emulated distributor, PSCI, SMP and real guests are next)");
+        hvlog!("armv7a: bring-up done; the port stops here (PSCI for guests, the emulated distributor and real guests are next)");
     } else {
         hvlog!("armv7a: the probe guest did not see what it should: stopping");
     }

@@ -41,15 +41,17 @@ impl Vector {
     }
 }
 
-pub const STACK_SIZE: usize = 64 * 1024;
+pub const STACK_SIZE: usize = 32 * 1024;
 /// pCPUs the per-CPU tables hold (the J6 has 2).
 pub const MAX_CPUS: usize = 8;
+/// pCPUs this image starts (a stack each).
+pub const MAX_STARTED: usize = 4;
 
 #[repr(C, align(8))]
-pub struct Stack(pub [u8; STACK_SIZE]);
+pub struct Stacks(pub [[u8; STACK_SIZE]; MAX_STARTED]);
 
 #[no_mangle]
-pub static mut HV_A32_STACK: Stack = Stack([0; STACK_SIZE]);
+pub static mut HV_A32_STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_STARTED]);
 
 global_asm!(
     r#"
@@ -79,7 +81,9 @@ _start:
     ldr     r5, =_start
     cmp     r4, r5
     bne     9f
-    ldr     sp, ={stack}+{stack_size}
+    mov     r0, #0
+    mcr     p15, 4, r0, c13, c0, 2  // HTPIDR: this pCPU's index
+    ldr     sp, ={stacks}+{stack_size}
     ldr     r4, =__bss_start
     ldr     r5, =__bss_end
     mov     r6, #0
@@ -125,6 +129,22 @@ hyp_vector_\n:
     HYP_VECTOR 6
     HYP_VECTOR 7
 
+// A secondary pCPU, started by PSCI CPU_ON with its index as the context
+// (r0, below MAX_STARTED: the primary asks only for those).
+.global hyp_secondary_entry
+hyp_secondary_entry:
+    mcr     p15, 4, r0, c13, c0, 2  // HTPIDR
+    ldr     r1, ={stacks}
+    ldr     r2, ={stack_size}
+    add     r3, r0, #1
+    mla     sp, r3, r2, r1          // the top of its stack
+    ldr     r4, =hyp_vectors
+    mcr     p15, 4, r4, c12, c0, 0  // HVBAR
+    isb
+    bl      armv7_secondary
+8:  wfi
+    b       8b
+
 // hyp_enter_guest(frame, spsr, elr): the guest's registers from `frame`,
 // its mode and PC from spsr and elr, then into it. Its exits come back
 // through the vectors above.
@@ -135,7 +155,7 @@ hyp_enter_guest:
     ldm     r0, {{r0-r12, lr}}
     eret
 "#,
-    stack = sym HV_A32_STACK,
+    stacks = sym HV_A32_STACKS,
     stack_size = const STACK_SIZE,
 );
 
@@ -167,6 +187,15 @@ pub fn enter_guest(frame: &HypFrame, spsr: u32, pc: u32) -> ! {
 pub fn set_elr_hyp(v: u32) {
     // SAFETY: writes the HYP return address; the caller names a guest PC.
     unsafe { core::arch::asm!(".arch_extension virt", "msr elr_hyp, {}", in(reg) v, options(nomem, nostack)) };
+}
+
+extern "C" {
+    fn hyp_secondary_entry();
+}
+
+/// Where a secondary pCPU starts (for PSCI CPU_ON).
+pub fn secondary_entry() -> u64 {
+    hyp_secondary_entry as *const () as usize as u64
 }
 
 /// ELR_hyp: where HYP mode returns to.

@@ -91,9 +91,19 @@ pub fn wfi() {
     unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
 }
 
-/// This pCPU's index: only the primary runs so far.
+/// This pCPU's index (HTPIDR, set by the entry code).
 pub fn cpu_index() -> usize {
-    0
+    read32!(4, c13, c0, 2) as usize
+}
+
+/// PSCI CPU_ON (SMC32) to the firmware: starts the CPU with affinity
+/// `mpidr` at `entry` (HYP mode) with `context` in r0. PSCI's return code.
+pub fn psci_cpu_on(mpidr: u32, entry: u32, context: u32) -> i32 {
+    let mut r0: u32 = 0x8400_0003;
+    // SAFETY: a PSCI call to the firmware (QEMU's, on virt); it starts
+    // another CPU at our own secondary entry and touches none of our memory.
+    unsafe { core::arch::asm!(".arch_extension sec", "smc #0", inout("r0") r0, in("r1") mpidr, in("r2") entry, in("r3") context, options(nostack)) };
+    r0 as i32
 }
 
 /// Raises a hypervisor call from HYP mode itself: the vectors' self-test.
