@@ -804,6 +804,15 @@ fn crossbar(src: &Source<'_>, b: &RawBoard) -> Result<Option<Crossbar>, ConfigEr
             "more crossbar inputs than 65535",
         ));
     }
+    if let Some(both) = raw.reserved.iter().find(|l| raw.skip.contains(l)) {
+        return Err(src.error(
+            c,
+            "board.crossbar",
+            format!(
+                "line {both} is listed as both reserved and skipped: a line is one or the other"
+            ),
+        ));
+    }
     if let Some(bad) = raw.reserved.iter().chain(&raw.skip).find(|&&l| l >= lines) {
         return Err(src.error(
             c,

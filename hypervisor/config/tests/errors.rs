@@ -686,6 +686,16 @@ fn a_crossbar_line_past_its_end_is_an_error() {
         "{ base = 0x4A00_2A48, lines = 160, sources = 400, skip = [160] }",
     ));
     expect(r, B, 6, "board.crossbar", &["line 160", "lines 0 to 159"]);
+    let r = Fixture::new().board(&with(
+        "{ base = 0x4A00_2A48, lines = 160, sources = 400, reserved = [5], skip = [5] }",
+    ));
+    expect(
+        r,
+        B,
+        6,
+        "board.crossbar",
+        &["line 5", "both reserved and skipped"],
+    );
     let r = Fixture::new().board(&with("{ base = 0x4A00_2A48, lines = 0, sources = 400 }"));
     expect(
         r,

@@ -146,7 +146,8 @@ extern "C" fn armv7_primary(dtb: usize) -> ! {
         hvlog!("HYP vectors: the HVC self-test came back with {back:#x}, not {:#x}: stopping", 0x1000 + SELF_TEST_IMM);
         halt();
     }
-    super::probe::run(ram_start, frames[3], finish)
+    let dtb_range = (dtb as u64, fdt.total_size() as u64);
+    super::probe::run((ram_start, ram_end - ram_start), dtb_range, frames[3], finish)
 }
 
 /// pCPUs that finished their own bring-up.
@@ -163,7 +164,7 @@ fn start_secondaries(fdt: &fdt::Fdt<'_>) {
             hvlog!("pCPU {i} (MPIDR {mpidr:#x}): no PSCI in the device tree to start it with");
             continue;
         }
-        let rc = sysreg::psci_cpu_on(mpidr, entry::secondary_entry() as u32, i as u32);
+        let rc = sysreg::psci_cpu_on(mpidr, i as u32);
         let deadline = sysreg::counter() + sysreg::counter_hz();
         while UP.load(Ordering::Acquire) <= i && sysreg::counter() < deadline {
             core::hint::spin_loop();
@@ -174,11 +175,9 @@ fn start_secondaries(fdt: &fdt::Fdt<'_>) {
     }
 }
 
+/// A secondary pCPU, its HYP MMU already on (the entry code).
 #[no_mangle]
 extern "C" fn armv7_secondary(cpu: usize) -> ! {
-    // SAFETY: the primary built the map before starting this CPU; this
-    // code, its stack and data are in it.
-    unsafe { super::mmu::enable() };
     gic::init_cpu(cpu);
     hvlog!(
         "pCPU {} up: {} mode, MPIDR {:#x}, HYP MMU {}",

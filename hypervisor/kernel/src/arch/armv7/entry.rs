@@ -4,7 +4,7 @@
 //! `bootz` load it at RAM base + 64 KiB and enter it in HYP mode with the
 //! device tree's address in r2. It is linked there (see build.rs): entered
 //! in another mode, or loaded anywhere else, it stops before touching
-//! memory. Only the primary CPU runs so far.
+//! memory. Secondary CPUs enter at `hyp_secondary_entry` (PSCI CPU_ON).
 //!
 //! Every exception taken to HYP mode saves r0-r12 and lr into a
 //! [`HypFrame`] on the stack and calls [`hyp_exception`]; returning
@@ -134,10 +134,32 @@ hyp_vector_\n:
 .global hyp_secondary_entry
 hyp_secondary_entry:
     mcr     p15, 4, r0, c13, c0, 2  // HTPIDR
+    // The HYP MMU on before the first use of the stack: with caches off,
+    // a push would go to memory and the pop come from a line the primary's
+    // cached map may hold. The primary left the register values (in
+    // memory) in HYP_MMU_REGS: HMAIR0, HTCR, HTTBR low and high, HSCTLR.
+    ldr     r1, ={mmu_regs}
+    ldr     r2, [r1]
+    mcr     p15, 4, r2, c10, c2, 0  // HMAIR0
+    mov     r2, #0
+    mcr     p15, 4, r2, c10, c2, 1  // HMAIR1
+    ldr     r2, [r1, #4]
+    mcr     p15, 4, r2, c2, c0, 2   // HTCR
+    ldr     r2, [r1, #8]
+    ldr     r3, [r1, #12]
+    mcrr    p15, 4, r2, r3, c2      // HTTBR
+    dsb
+    mcr     p15, 4, r2, c8, c7, 0   // TLBIALLH
+    dsb
+    isb
+    ldr     r2, [r1, #16]
+    mcr     p15, 4, r2, c1, c0, 0   // HSCTLR
+    isb
     ldr     r1, ={stacks}
     ldr     r2, ={stack_size}
     add     r3, r0, #1
-    mla     sp, r3, r2, r1          // the top of its stack
+    mla     r3, r3, r2, r1          // the top of its stack
+    mov     sp, r3
     ldr     r4, =hyp_vectors
     mcr     p15, 4, r4, c12, c0, 0  // HVBAR
     isb
@@ -157,6 +179,7 @@ hyp_enter_guest:
 "#,
     stacks = sym HV_A32_STACKS,
     stack_size = const STACK_SIZE,
+    mmu_regs = sym super::mmu::HYP_MMU_REGS,
 );
 
 extern "C" {
@@ -173,20 +196,31 @@ pub fn image_start() -> u64 {
     (&raw const _start) as u64
 }
 
-/// Enters a guest with the registers in `frame`, in the mode `spsr` says,
-/// at its address `pc`. The caller has set up HCR, VTCR and VTTBR.
-pub fn enter_guest(frame: &HypFrame, spsr: u32, pc: u32) -> ! {
+/// SPSR for a guest entered in SVC mode, A32, with A/I/F masked: the state
+/// a boot loader leaves a kernel in.
+pub const SPSR_SVC_MASKED: u32 = 0x1d3;
+
+/// Enters a guest in SVC mode (A/I/F masked) with the registers in `frame`,
+/// at its (guest) address `pc`.
+///
+/// # Safety
+/// HCR.VM is set and VTTBR holds stage-2 tables that confine the guest:
+/// whatever it does then reaches HYP only through the vectors.
+pub unsafe fn enter_guest(frame: &HypFrame, pc: u32) -> ! {
     // SAFETY: `frame` is a live, complete register set that the entry code
-    // only reads; the guest runs behind stage 2, so whatever it does
-    // reaches HYP only through the vectors.
-    unsafe { hyp_enter_guest(frame, spsr, pc) }
+    // only reads; the SPSR names SVC mode, never HYP; confinement is the
+    // caller's contract.
+    unsafe { hyp_enter_guest(frame, SPSR_SVC_MASKED, pc) }
 }
 
-/// Sets where the current exception returns to (past an emulated
-/// instruction, for one).
-pub fn set_elr_hyp(v: u32) {
-    // SAFETY: writes the HYP return address; the caller names a guest PC.
-    unsafe { core::arch::asm!(".arch_extension virt", "msr elr_hyp, {}", in(reg) v, options(nomem, nostack)) };
+/// Returns from the current guest exit past the instruction that caused
+/// it (`len` bytes: HSR.IL's 2 or 4).
+pub fn skip_guest_instruction(len: u32) {
+    let next = elr_hyp().wrapping_add(len);
+    // SAFETY: moves the guest's return address by one instruction within
+    // its own address space; HYP's own code is never the target (exits
+    // come from non-HYP modes).
+    unsafe { core::arch::asm!(".arch_extension virt", "msr elr_hyp, {}", in(reg) next, options(nomem, nostack)) };
 }
 
 extern "C" {

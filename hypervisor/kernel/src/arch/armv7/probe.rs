@@ -33,14 +33,19 @@ const OUTSIDE_IPA: u32 = 0x5000_0000;
 /// What the hypervisor answers a load outside the probe's RAM with.
 const NOTHING_THERE: u32 = 0xdead_beef;
 
-/// SVC mode, A/I/F masked, A32: the mode a boot loader leaves a kernel in.
-const SPSR_SVC_MASKED: u32 = 0x1d3;
+/// HCR: stage 2 on (VM), set/way invalidates made clean-and-invalidate
+/// (SWIO: a guest cannot discard HYP's dirty lines), physical interrupts
+/// and aborts to HYP (FMO, IMO, AMO), broadcast TLB and cache maintenance
+/// (FB) inner shareable (BSU), SMC, implementation-defined CP15 and
+/// auxiliary control registers trapped (TSC, TIDCP, TAC). WFI runs
+/// natively (vwfi=native).
+const HCR: u32 = 1 | 1 << 1 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 9 | 0b01 << 10 | 1 << 19 | 1 << 20 | 1 << 21;
 
-/// HCR: stage 2 on (VM), physical interrupts and aborts to HYP (FMO, IMO,
-/// AMO), SMC trapped (TSC). WFI runs natively (vwfi=native).
-const HCR: u32 = 1 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 19;
+/// The guest's SCTLR at entry: MMU, caches and alignment checks off,
+/// exceptions in A32 at VBAR (TE, V clear), RES1 bits set.
+const GUEST_SCTLR: u32 = 0x00c5_0078;
 
-const VMID: u64 = 1;
+const VMID: u8 = 1;
 
 static RUNNING: AtomicBool = AtomicBool::new(false);
 static mut UART: VUart = VUart::new();
@@ -57,7 +62,8 @@ struct Pool;
 
 impl TableMemory for Pool {
     fn alloc_frame(&mut self) -> Option<u64> {
-        // SAFETY: single-threaded bring-up (only the primary CPU runs);
+        // SAFETY: only the primary builds the probe's tables (the
+        // secondaries wait in WFI), once;
         // the frames are this module's statics, zeroed at boot (bss).
         unsafe {
             let n = USED;
@@ -182,7 +188,7 @@ extern "C" {
 
 /// Builds the probe's stage 2, copies it in, and enters it. Its exits come
 /// to `exit`; its final HVC ends the bring-up (`done`).
-pub fn run(ram_base: u64, gicv: u64, done: fn(bool) -> !) -> ! {
+pub fn run(ram: (u64, u64), dtb: (u64, u64), gicv: u64, done: fn(bool) -> !) -> ! {
     // SAFETY: the linker's symbols around the probe's code in .rodata; the
     // bytes between them are this image's own, read-only.
     let code = unsafe {
@@ -190,7 +196,14 @@ pub fn run(ram_base: u64, gicv: u64, done: fn(bool) -> !) -> ! {
         let end = &raw const probe_guest_end;
         core::slice::from_raw_parts(start, end as usize - start as usize)
     };
-    let host = ram_base + RAM_HOST_OFFSET;
+    let host = ram.0 + RAM_HOST_OFFSET;
+    // Inside the RAM the HYP map covers, clear of the device tree (this
+    // image lies below RAM_HOST_OFFSET).
+    let overlaps = |a: (u64, u64)| a.0 < host + RAM_SIZE && host < a.0.saturating_add(a.1);
+    if RAM_HOST_OFFSET + RAM_SIZE > ram.1 || overlaps(dtb) {
+        hvlog!("probe: no room for its RAM at {host:#x} (RAM {:#x}+{:#x}, device tree {:#x}+{:#x})", ram.0, ram.1, dtb.0, dtb.1);
+        done(false)
+    }
     let mut pool = Pool;
     // Its RAM, and the GIC's virtual CPU interface as its GICC; the UART
     // is emulated (its accesses fault to us).
@@ -203,9 +216,9 @@ pub fn run(ram_base: u64, gicv: u64, done: fn(bool) -> !) -> ! {
         hvlog!("probe: its stage 2 could not be built");
         done(false)
     };
-    // SAFETY: `host` is 2 MiB of RAM 256 MiB into the board's RAM, which
-    // nothing else uses during bring-up (this image is at RAM base +
-    // 64 KiB, far below); the probe's code fits in it.
+    // SAFETY: `host` is 2 MiB inside the mapped RAM (checked above), clear
+    // of the device tree and of this image (at RAM base + 64 KiB), used by
+    // nothing else during bring-up; the probe's code fits in it.
     unsafe {
         core::ptr::write_bytes(host as *mut u8, 0, RAM_SIZE as usize);
         core::ptr::copy_nonoverlapping(code.as_ptr(), host as *mut u8, code.len());
@@ -215,14 +228,18 @@ pub fn run(ram_base: u64, gicv: u64, done: fn(bool) -> !) -> ! {
     // SAFETY: the probe's RAM is inside the RAM the HYP map covers.
     unsafe { super::mmu::clean_to_poc(host, RAM_SIZE) };
     sysreg::set_vtcr(stage2::vtcr_a32());
-    sysreg::set_vttbr(s2.root() | VMID << 48);
+    // SAFETY: the probe's own tables (TABLES, static), mapping only its
+    // RAM and the GICV; nothing replaces them while it runs.
+    unsafe { sysreg::set_vttbr(s2.root(), VMID) };
+    sysreg::set_guest_sctlr(GUEST_SCTLR);
     sysreg::invalidate_guest_tlbs_and_icache();
     sysreg::set_cntvoff(0);
     sysreg::set_hcr(HCR);
     RUNNING.store(true, Ordering::Release);
     hvlog!("probe: entering a 32-bit guest at IPA {:#x} (host {:#x}), behind stage 2", RAM_IPA, host);
     let regs = HypFrame { r: [0; 13], lr: 0 };
-    entry::enter_guest(&regs, SPSR_SVC_MASKED, RAM_IPA as u32)
+    // SAFETY: HCR.VM is set and VTTBR holds the probe's tables (above).
+    unsafe { entry::enter_guest(&regs, RAM_IPA as u32) }
 }
 
 /// A trap from the probe (vector 0x14). `None` if it is not running.
@@ -231,7 +248,7 @@ pub fn exit(frame: &mut HypFrame, hsr: u32, done: fn(bool) -> !) -> Option<()> {
         return None;
     }
     let hsr = hsr as u64;
-    let next = || entry::set_elr_hyp(entry::elr_hyp().wrapping_add(esr::insn_len(hsr) as u32));
+    let next = || entry::skip_guest_instruction(esr::insn_len(hsr) as u32);
     match esr::decode(hsr) {
         Trap::DataAbort(DataAbort { valid: Some(acc), .. }) if acc.reg < 13 => {
             let ipa = sysreg::fault_ipa();

@@ -97,12 +97,29 @@ pub fn cpu_index() -> usize {
 }
 
 /// PSCI CPU_ON (SMC32) to the firmware: starts the CPU with affinity
-/// `mpidr` at `entry` (HYP mode) with `context` in r0. PSCI's return code.
-pub fn psci_cpu_on(mpidr: u32, entry: u32, context: u32) -> i32 {
+/// `mpidr` at this image's secondary entry (HYP mode) as pCPU `index`
+/// (below `entry::MAX_STARTED`: its stack). PSCI's return code.
+pub fn psci_cpu_on(mpidr: u32, index: u32) -> i32 {
+    if index as usize >= super::entry::MAX_STARTED {
+        return -2; // INVALID_PARAMETERS
+    }
+    let entry = super::entry::secondary_entry() as u32;
     let mut r0: u32 = 0x8400_0003;
     // SAFETY: a PSCI call to the firmware (QEMU's, on virt); it starts
-    // another CPU at our own secondary entry and touches none of our memory.
-    unsafe { core::arch::asm!(".arch_extension sec", "smc #0", inout("r0") r0, in("r1") mpidr, in("r2") entry, in("r3") context, options(nostack)) };
+    // another CPU at our own secondary entry, which takes a stack by the
+    // index checked above, and touches none of our memory. The SMC calling
+    // convention lets the firmware change r1-r3.
+    unsafe {
+        core::arch::asm!(
+            ".arch_extension sec",
+            "smc #0",
+            inout("r0") r0,
+            inout("r1") mpidr => _,
+            inout("r2") entry => _,
+            inout("r3") index => _,
+            options(nostack)
+        )
+    };
     r0 as i32
 }
 
@@ -112,13 +129,20 @@ pub fn hvc_self_test(value: u32) -> u32 {
     let mut r0 = value;
     // SAFETY: HVC in HYP mode is taken by our own vectors (`entry`), which
     // save and restore every register but r0 and return past the HVC.
-    unsafe { core::arch::asm!(".arch_extension virt", "hvc #0x5a", inout("r0") r0, options(nostack)) };
+    // (It uses this stack: no `nostack`.)
+    unsafe { core::arch::asm!(".arch_extension virt", "hvc #0x5a", inout("r0") r0) };
     r0
 }
 
 /// HCR: what the guest's exceptions and instructions trap to HYP.
 pub fn set_hcr(v: u32) {
     write32!(4, c1, c1, 0, v);
+    isb();
+}
+
+/// The (non-secure PL1) SCTLR a guest starts with.
+pub fn set_guest_sctlr(v: u32) {
+    write32!(0, c1, c0, 0, v);
     isb();
 }
 
@@ -129,9 +153,14 @@ pub fn set_vtcr(v: u32) {
 }
 
 /// VTTBR: the stage-2 root and the VMID (64 bits, written with MCRR).
-pub fn set_vttbr(v: u64) {
-    // SAFETY: installs the stage-2 tables the caller built (guests only:
-    // HYP's own accesses do not go through stage 2).
+///
+/// # Safety
+/// `root` is a stage-2 root table (`hv_core::stage2::Stage2`) whose tables
+/// stay in place while it is installed, and map only what the guests to
+/// run under `vmid` may reach.
+pub unsafe fn set_vttbr(root: u64, vmid: u8) {
+    let v = root | (vmid as u64) << 48;
+    // SAFETY: per the contract; HYP's own accesses do not go through it.
     unsafe { core::arch::asm!("mcrr p15, 6, {}, {}, c2", "isb", in(reg) v as u32, in(reg) (v >> 32) as u32, options(nostack)) };
 }
 
