@@ -47,6 +47,8 @@ fn the_armv7_image_boots_in_hyp_and_runs_a_guest_behind_stage_2() {
         // memory, not the host's at the same address.
         "probe: stage 2 kept it out of IPA 0x50000000",
         "probe: done: its RAM read back 0x12345678; IPA 0x40010024 held 0x0; IPA 0x50000000 gave 0xdeadbeef",
+        // PSCI for guests comes from the hypervisor (the J6 has no firmware's).
+        "probe: PSCI_VERSION (HVC from the guest) answered by the hypervisor: 1.1",
         // Its virtual timer fired; HYP forwarded it through a list register.
         "probe: its virtual timer interrupt came through its GIC CPU interface as INTID 27",
     ] {

@@ -193,7 +193,7 @@ extern "C" fn armv7_secondary(cpu: usize) -> ! {
 /// The end of the bring-up, after the probe guest: says how it went.
 fn finish(ok: bool) -> ! {
     if ok {
-        hvlog!("armv7a: bring-up done; the port stops here (PSCI for guests, the emulated distributor and real guests are next)");
+        hvlog!("armv7a: bring-up done; the port stops here (domains from a boot bundle, the emulated distributor and real guests are next)");
     } else {
         hvlog!("armv7a: the probe guest did not see what it should: stopping");
     }

@@ -17,6 +17,8 @@ use super::sysreg;
 use crate::console::{self, hvlog};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use hv_core::esr::{self, Access, DataAbort, Trap};
+use hv_core::psci;
+use xen_abi::smccc;
 use hv_core::stage2::{self, MemKind, Stage2, TableMemory};
 use hv_core::vuart::VUart;
 use xen_abi::guest_layout as gl;
@@ -127,6 +129,9 @@ probe_guest_start:
     ldr     r9, [r6]                //   without stage 2: its own RAM instead
     ldr     r6, 34f                 // outside its RAM
     ldr     r10, [r6]
+    ldr     r0, 40f                 // PSCI_VERSION, the way Linux asks (HVC)
+    hvc     #0
+    mov     r11, r0
     // An interrupt: its virtual timer, through its GIC CPU interface (the
     // GICV behind stage 2) and its own IRQ vector.
     cps     #0x12                   // IRQ mode's stack
@@ -154,7 +159,8 @@ probe_guest_start:
     mov     r0, r8
     mov     r1, r9
     mov     r2, r10
-    hvc     #1                      // done: r0-r3 for the hypervisor
+    mov     r4, r11
+    hvc     #1                      // done: r0-r4 for the hypervisor
 4:  b       4b
 20: push    {{r0-r2, r4}}            // IRQ
     ldr     r4, 36f
@@ -175,6 +181,7 @@ probe_guest_start:
 36: .word   0x03002000
 37: .word   0x40100010
 38: .word   100000
+40: .word   0x84000000
 39: .asciz  "hello from a 32-bit guest in SVC mode, behind stage 2\n"
     .balign 4
 probe_guest_end:
@@ -264,9 +271,17 @@ pub fn exit(frame: &mut HypFrame, hsr: u32, done: fn(bool) -> !) -> Option<()> {
             next();
             Some(())
         }
+        // SMCCC (PSCI) from the guest, answered by the hypervisor itself
+        // (the J6 has no PSCI firmware), as hv-core decides for aarch64.
+        Trap::Hvc { imm: 0 } => {
+            let call = psci::decode([frame.r[0], frame.r[1], frame.r[2], frame.r[3]].map(u64::from));
+            frame.r[0] = psci::simple_answer(call).unwrap_or(smccc::NOT_SUPPORTED) as u32;
+            Some(())
+        }
         Trap::Hvc { imm: 1 } => {
             RUNNING.store(false, Ordering::Release);
-            let (own, at_header, outside, intid) = (frame.r[0], frame.r[1], frame.r[2], frame.r[3]);
+            let (own, at_header, outside, intid, version) = (frame.r[0], frame.r[1], frame.r[2], frame.r[3], frame.r[4]);
+            hvlog!("probe: PSCI_VERSION (HVC from the guest) answered by the hypervisor: {}.{}", version >> 16, version & 0xffff);
             hvlog!("probe: done: its RAM read back {own:#x}; IPA 0x40010024 held {at_header:#x}; IPA {OUTSIDE_IPA:#x} gave {outside:#x}");
             hvlog!(
                 "probe: its virtual timer interrupt came through its GIC CPU interface as INTID {intid} ({} forwarded from HYP)",
@@ -275,7 +290,13 @@ pub fn exit(frame: &mut HypFrame, hsr: u32, done: fn(bool) -> !) -> Option<()> {
             // Its RAM works, the image's zImage magic (host 0x40010024) is
             // not what it sees there, outside its RAM it got nothing, and
             // its timer's interrupt reached it.
-            done(own == 0x1234_5678 && at_header != 0x016f_2818 && outside == NOTHING_THERE && intid == gic::VTIMER_PPI)
+            done(
+                own == 0x1234_5678
+                    && at_header != 0x016f_2818
+                    && outside == NOTHING_THERE
+                    && intid == gic::VTIMER_PPI
+                    && u64::from(version) == xen_abi::psci::VERSION_1_1,
+            )
         }
         other => {
             console::emergency_line(format_args!("probe: an exit the probe never makes: {other:?} (HSR {hsr:#x})"));
