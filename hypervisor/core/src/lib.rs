@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod bundle;
 pub mod console_queue;
 pub mod crossbar;
+pub mod dra7;
 pub mod el2_map;
 pub mod esr;
 pub mod evtchn;

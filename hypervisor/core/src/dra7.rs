@@ -1,0 +1,107 @@
+//! TI DRA7 (J6) facts the hypervisor needs before its guests run, worked
+//! out on the host: the realtime counter's rate and the secondary CPU's
+//! start. The arch layer reads and writes the registers; what to write is
+//! decided here.
+//!
+//! The Cortex-A15s' generic timer counts the SoC's realtime counter, which
+//! must tick at 6.144 MHz whatever the system clock is: its incrementer
+//! adds numerator/denominator of a tick per system-clock cycle. Boot
+//! firmware may leave it unprogrammed, so the hypervisor programs it from
+//! the system clock selected in CM_CLKSEL_SYS (as Linux and Xen do).
+//!
+//! The J6 has no PSCI: the second A15 waits in the boot ROM until
+//! AuxCoreBoot1 holds its entry point and AuxCoreBoot0 says go, then an
+//! event (SEV) or SGI wakes it.
+
+/// The realtime counter's rate: the generic timer's CNTFRQ on DRA7.
+pub const COUNTER_HZ: u64 = 6_144_000;
+
+/// The system clock CM_CLKSEL_SYS[2:0] selects, in Hz (`None`: a value
+/// the SoC does not define).
+pub fn sys_clk_hz(clksel: u32) -> Option<u64> {
+    match clksel & 7 {
+        1 => Some(12_000_000),
+        2 => Some(13_000_000),
+        4 => Some(19_200_000),
+        5 => Some(26_000_000),
+        6 => Some(27_000_000),
+        7 => Some(38_400_000),
+        _ => None,
+    }
+}
+
+/// The incrementer's (numerator, denominator) for a system clock: the
+/// counter gains numerator/denominator per cycle, so that it runs at
+/// [`COUNTER_HZ`]. These are the fractions TI's software programs (Linux's
+/// `realtime_counter_init`, Xen's `omap5_init_time`): exact, and with the
+/// denominators the hardware is known to run with, so this does not
+/// invent its own.
+pub fn incrementer(clksel: u32) -> Option<(u32, u32)> {
+    Some(match clksel & 7 {
+        1 => (1664, 3250), // 12 MHz
+        2 => (1536, 3250), // 13 MHz
+        4 => (1040, 3250), // 19.2 MHz
+        5 => (768, 3250),  // 26 MHz
+        6 => (768, 3375),  // 27 MHz
+        7 => (520, 3250),  // 38.4 MHz
+        _ => return None,
+    })
+}
+
+/// The realtime counter's registers (from its base) and fields.
+pub const INCREMENTER_NUMERATOR: u64 = 0x10;
+pub const INCREMENTER_DENOMINATOR_RELOAD: u64 = 0x14;
+/// The value field of both registers (the rest is kept as read).
+const FIELD: u32 = 0xfff;
+/// In the denominator register: load the new fraction.
+const RELOAD: u32 = 1 << 16;
+
+/// The numerator register's new value, from its old one.
+pub fn numerator_register(old: u32, num: u32) -> u32 {
+    (old & !FIELD) | (num & FIELD)
+}
+
+/// The denominator register's new value, from its old one, with the
+/// reload bit that makes the counter take the new fraction.
+pub fn denominator_register(old: u32, den: u32) -> u32 {
+    (old & !FIELD) | (den & FIELD) | RELOAD
+}
+
+/// WakeupGen's AuxCoreBoot registers (from its base): where the second
+/// CPU jumps, and the word that releases it from the boot ROM.
+pub const AUX_CORE_BOOT_0: u64 = 0x800;
+pub const AUX_CORE_BOOT_1: u64 = 0x804;
+pub const AUX_CORE_BOOT_GO: u32 = 0x20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_system_clock_gives_the_counter_6_144_mhz() {
+        for clksel in [1, 2, 4, 5, 6, 7] {
+            let hz = sys_clk_hz(clksel).unwrap();
+            let (num, den) = incrementer(clksel).unwrap();
+            assert_eq!(
+                hz * num as u64,
+                COUNTER_HZ * den as u64,
+                "clksel {clksel}: {num}/{den} of {hz} Hz"
+            );
+            assert!(
+                den >= 3000 && den < 4096 && num < 4096,
+                "clksel {clksel}: {num}/{den}"
+            );
+        }
+        for undefined in [0, 3] {
+            assert_eq!(incrementer(undefined), None);
+        }
+    }
+
+    #[test]
+    fn the_registers_keep_their_other_bits_and_the_denominator_reloads() {
+        assert_eq!(numerator_register(0xabcd_e123, 1040), 0xabcd_e410);
+        let d = denominator_register(0x0000_0fff, 3250);
+        assert_eq!(d & 0xfff, 3250);
+        assert_ne!(d & (1 << 16), 0, "reload");
+    }
+}
