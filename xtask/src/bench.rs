@@ -50,7 +50,7 @@ pub fn boot(runs: usize) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let (bin, _) = artifacts::build_hypervisor_a32(&a15)?;
     let size = std::fs::metadata(&bin).map_err(|e| e.to_string())?.len();
-    println!("qemu-virt-a15: armv7a hypervisor image {size} bytes ({:.1} KiB; bring-up only: no stage 2, vGIC or guests yet)", size as f64 / 1024.0);
+    println!("qemu-virt-a15: armv7a hypervisor image {size} bytes ({:.1} KiB; bring-up and probe guest only: no domains yet)", size as f64 / 1024.0);
     let machine = qemu::Machine::for_board(&a15)?;
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {
@@ -69,7 +69,7 @@ pub fn boot(runs: usize) -> Result<(), String> {
         s.kill();
     }
     println!(
-        "qemu-virt-a15: QEMU start -> armv7a bring-up done (no guest yet): median {:.3} s over {} runs ({machine}, TCG)",
+        "qemu-virt-a15: QEMU start -> armv7a bring-up done (probe guest run; no domains yet): median {:.3} s over {} runs ({machine}, TCG)",
         median(times.clone()),
         times.len()
     );
