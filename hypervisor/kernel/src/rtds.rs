@@ -56,12 +56,12 @@ impl PcpuSched {
 static SCHED: [spin::Mutex<PcpuSched>; MAX_PCPUS] = [PcpuSched::NEW; MAX_PCPUS];
 
 fn us_to_ticks(us: u32) -> u64 {
-    let freq = crate::arch::sysreg::read!(cntfrq_el0);
+    let freq = crate::arch::sysreg::counter_hz();
     us as u64 * freq / 1_000_000
 }
 
 fn ticks_to_us(ticks: u64) -> u64 {
-    let freq = crate::arch::sysreg::read!(cntfrq_el0).max(1);
+    let freq = crate::arch::sysreg::counter_hz().max(1);
     ticks * 1_000_000 / freq
 }
 

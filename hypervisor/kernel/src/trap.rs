@@ -38,7 +38,7 @@ extern "C" fn guest_sync(frame: &mut Frame) {
                 crate::xen::hypercall(cpu, dom, v, frame);
             } else {
                 // Not offered Xen's ABI: answer as Xen does an unknown call.
-                frame.x[0] = (-hypercall::ENOSYS) as u64;
+                frame.set_result((-hypercall::ENOSYS) as u64);
             }
         }
         Trap::Smc { imm: 0 } => {
@@ -118,17 +118,11 @@ extern "C" fn hypervisor_fault(esr: u64, elr: u64, far: u64) -> ! {
 }
 
 fn reg(frame: &Frame, r: u8) -> u64 {
-    if r < 31 {
-        frame.x[r as usize]
-    } else {
-        0
-    }
+    frame.reg(r)
 }
 
 fn set_reg(frame: &mut Frame, r: u8, v: u64) {
-    if r < 31 {
-        frame.x[r as usize] = v;
-    }
+    frame.set_reg(r, v)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -244,7 +238,7 @@ fn inject_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, instructi
 /// SMCCC calls (HVC #0 or SMC #0), decoded and checked by
 /// `hv_core::psci`; here they are carried out.
 fn smccc_call(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
-    let call = psci::decode([frame.x[0], frame.x[1], frame.x[2], frame.x[3]]);
+    let call = psci::decode(frame.smccc_args());
     let ret = match call {
         Call::CpuOn { target, entry, context } => cpu_on(dom, cpu, target, entry, context),
         Call::AffinityInfo { target, level } => psci::affinity_info(dom.vcpus.len(), target, level, |t| {
@@ -259,7 +253,7 @@ fn smccc_call(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
         Call::SystemReset => return vcpu::shutdown(cpu, dom, v, Event::Reboot, frame),
         other => psci::simple_answer(other).unwrap_or(smccc::NOT_SUPPORTED),
     };
-    frame.x[0] = ret as u64;
+    frame.set_result(ret as u64);
 }
 
 fn cpu_on(dom: &Domain, self_cpu: usize, target: u64, entry: u64, context: u64) -> i64 {

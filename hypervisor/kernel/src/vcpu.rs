@@ -56,7 +56,7 @@ fn start_frame(cpu: usize, dom: &Domain, v: usize) -> Frame {
     gic::discard_virtual_interface(gic::lr_count());
     dom.forget_vcpu_state(v);
     let mut f = Frame::default();
-    f.x[0] = vcpu.context.load(Ordering::Acquire);
+    f.set_result(vcpu.context.load(Ordering::Acquire));
     f.elr = vcpu.entry.load(Ordering::Acquire);
     f.spsr = vcpu_regs::SPSR_EL1H_MASKED;
     f

@@ -395,14 +395,13 @@ fn upcall(dom: &Domain, vcpu: u8, self_cpu: usize) {
 /// ABI: carried out, its result in x0. A shutdown it asked for runs last.
 pub fn hypercall(cpu: usize, dom: &'static Domain, v: usize, frame: &mut Frame) {
     let Some(ram) = dom.ram else {
-        frame.x[0] = (-hc::ENOSYS) as u64;
+        frame.set_result((-hc::ENOSYS) as u64);
         return;
     };
     let mut mem = CallerMemory { ram, ram_ipa: dom.desc.ram_ipa, regs: vcpu_regs::stage1_regs() };
     let mut sv = Caller { dom, v, cpu, shutdown: None };
-    let nr = frame.x[16];
-    let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
-    frame.x[0] = hv_core::xen::hypercall(nr, args, &mut mem, &mut sv) as u64;
+    let (nr, args) = frame.xen_hypercall();
+    frame.set_result(hv_core::xen::hypercall(nr, args, &mut mem, &mut sv) as u64);
     if let Some(why) = sv.shutdown {
         domlog!(dom, life_log, "{}: SCHEDOP_shutdown ({:?})", dom.name(), why);
         let event = match why {
@@ -545,7 +544,7 @@ impl Caller {
 }
 
 fn now_ns() -> u64 {
-    let freq = sysreg::read!(cntfrq_el0).max(1);
+    let freq = sysreg::counter_hz().max(1);
     (u128::from(sysreg::counter()) * 1_000_000_000 / u128::from(freq)) as u64
 }
 
@@ -636,7 +635,7 @@ impl Services for Caller {
     fn yield_now(&mut self) {}
 
     fn watchdog(&mut self, id: u32, timeout_s: u32) -> Result<u32, Errno> {
-        let freq = sysreg::read!(cntfrq_el0).max(1);
+        let freq = sysreg::counter_hz().max(1);
         let (r, next) = {
             let mut s = XEN[self.me()].lock();
             let r = s.watchdogs.op(id, timeout_s, sysreg::counter(), freq);

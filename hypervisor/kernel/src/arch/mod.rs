@@ -19,8 +19,10 @@
 //! | `psci` | the hypervisor's own CPUs (firmware PSCI) | `sysreg::psci_cpu_on` |
 //! | `cache` | set/way emulation, cleaning what guests read | `mmu::clean_to_poc` |
 //!
-//! The glue itself still reads aarch64 registers in a few places
-//! (`Frame.x[..]`, `read!(cntfrq_el0)`, ESR): those become the arch's
+//! The glue reaches guest registers through `Frame`'s accessors (`reg`,
+//! `set_result`, `smccc_args`, `xen_hypercall`: x16 on arm64, r12 on
+//! arm32) and the counter through `sysreg::counter_hz`; it still names a
+//! few aarch64 registers (ESR_EL2, ELR/SPSR in `Frame`), which become arch
 //! accessors when armv7 runs domains. What is
 //! the same on both is here: the console UARTs' MMIO, the GIC (GICv2 on
 //! both, GICv3 on aarch64), and the hypervisor's own identity map (LPAE's

@@ -24,6 +24,34 @@ pub struct Frame {
 
 impl Frame {
     pub const ZERO: Frame = Frame { x: [0; 31], elr: 0, spsr: 0, _pad: 0 };
+
+    /// General register `r` as a trap's syndrome names it (31 is the zero
+    /// register: reads 0).
+    pub fn reg(&self, r: u8) -> u64 {
+        self.x.get(r as usize).copied().unwrap_or(0)
+    }
+
+    /// Writes general register `r` (31, the zero register: ignored).
+    pub fn set_reg(&mut self, r: u8, v: u64) {
+        if let Some(x) = self.x.get_mut(r as usize) {
+            *x = v;
+        }
+    }
+
+    /// The first argument and result register (x0).
+    pub fn set_result(&mut self, v: u64) {
+        self.x[0] = v;
+    }
+
+    /// SMCCC's function ID and first three arguments (x0-x3).
+    pub fn smccc_args(&self) -> [u64; 4] {
+        [self.x[0], self.x[1], self.x[2], self.x[3]]
+    }
+
+    /// Xen's hypercall on arm64: its number (x16) and arguments (x0-x4).
+    pub fn xen_hypercall(&self) -> (u64, [u64; 5]) {
+        (self.x[16], [self.x[0], self.x[1], self.x[2], self.x[3], self.x[4]])
+    }
 }
 
 pub const FRAME_SIZE: usize = core::mem::size_of::<Frame>();
