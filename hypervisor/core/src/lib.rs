@@ -11,6 +11,7 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod a32_exception;
 pub mod bundle;
 pub mod console_queue;
 pub mod crossbar;
