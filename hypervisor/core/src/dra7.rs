@@ -88,7 +88,7 @@ mod tests {
                 "clksel {clksel}: {num}/{den} of {hz} Hz"
             );
             assert!(
-                den >= 3000 && den < 4096 && num < 4096,
+                (3000..4096).contains(&den) && num < 4096,
                 "clksel {clksel}: {num}/{den}"
             );
         }
