@@ -11,17 +11,28 @@
 //!
 //! The J6 has no PSCI: the second A15 waits in the boot ROM until
 //! AuxCoreBoot1 holds its entry point and AuxCoreBoot0 says go, then an
-//! event (SEV) or SGI wakes it.
+//! event (SEV) or SGI wakes it. It starts outside HYP mode: its entry must
+//! ask the ROM for HYP (the ROM's HYP-entry service, SMC with r12 = 0x102,
+//! as Linux's and Xen's OMAP5 secondary paths do).
+//!
+//! Not handled yet: erratum i856 (DRA7 rev 1.0/1.1, or a board without a
+//! 32 kHz crystal): Linux then programs 75/244 and sets CNTFRQ to match
+//! through the ROM's secure service; the hypervisor must do the same and
+//! report that rate.
 
 /// The realtime counter's rate: the generic timer's CNTFRQ on DRA7.
 pub const COUNTER_HZ: u64 = 6_144_000;
 
-/// The system clock CM_CLKSEL_SYS[2:0] selects, in Hz (`None`: a value
-/// the SoC does not define).
+/// The system clock CM_CLKSEL_SYS[2:0] selects on DRA7, in Hz (`None`: a
+/// value the SoC does not define). The order is the `sys_clkin1` mux's in
+/// Linux's dra7xx-clocks.dtsi (its parents from 1: 12, 20, 16.8, 19.2, 26,
+/// 27, 38.4 MHz; read from Debian's armhf dra7-evm.dtb). OMAP5's differs
+/// (13 MHz at 2): a table copied from OMAP5 runs DRA7's timers fast.
 pub fn sys_clk_hz(clksel: u32) -> Option<u64> {
     match clksel & 7 {
         1 => Some(12_000_000),
-        2 => Some(13_000_000),
+        2 => Some(20_000_000),
+        3 => Some(16_800_000),
         4 => Some(19_200_000),
         5 => Some(26_000_000),
         6 => Some(27_000_000),
@@ -30,20 +41,20 @@ pub fn sys_clk_hz(clksel: u32) -> Option<u64> {
     }
 }
 
-/// The incrementer's (numerator, denominator) for a system clock: the
-/// counter gains numerator/denominator per cycle, so that it runs at
-/// [`COUNTER_HZ`]. These are the fractions TI's software programs (Linux's
-/// `realtime_counter_init`, Xen's `omap5_init_time`): exact, and with the
-/// denominators the hardware is known to run with, so this does not
-/// invent its own.
+/// The incrementer's (numerator, denominator) for the system clock
+/// `clksel` selects: the counter gains numerator/denominator per cycle, so
+/// that it runs at [`COUNTER_HZ`]. Exact fractions by the clock's rate,
+/// with denominators of 3000 to 4095 as the values TI's software programs
+/// (Linux's `realtime_counter_init`) have.
 pub fn incrementer(clksel: u32) -> Option<(u32, u32)> {
-    Some(match clksel & 7 {
-        1 => (1664, 3250), // 12 MHz
-        2 => (1536, 3250), // 13 MHz
-        4 => (1040, 3250), // 19.2 MHz
-        5 => (768, 3250),  // 26 MHz
-        6 => (768, 3375),  // 27 MHz
-        7 => (520, 3250),  // 38.4 MHz
+    Some(match sys_clk_hz(clksel)? {
+        12_000_000 => (1664, 3250),
+        16_800_000 => (1280, 3500),
+        19_200_000 => (1040, 3250),
+        20_000_000 => (960, 3125),
+        26_000_000 => (768, 3250),
+        27_000_000 => (768, 3375),
+        38_400_000 => (520, 3250),
         _ => return None,
     })
 }
@@ -79,7 +90,7 @@ mod tests {
 
     #[test]
     fn every_system_clock_gives_the_counter_6_144_mhz() {
-        for clksel in [1, 2, 4, 5, 6, 7] {
+        for clksel in 1..=7 {
             let hz = sys_clk_hz(clksel).unwrap();
             let (num, den) = incrementer(clksel).unwrap();
             assert_eq!(
@@ -92,9 +103,18 @@ mod tests {
                 "clksel {clksel}: {num}/{den}"
             );
         }
-        for undefined in [0, 3] {
+        for undefined in [0, 8] {
             assert_eq!(incrementer(undefined), None);
         }
+    }
+
+    /// The selector's order is DRA7's (dra7xx-clocks.dtsi), not OMAP5's:
+    /// the EVM's 20 MHz is selector 2.
+    #[test]
+    fn the_selector_names_dra7_s_clocks() {
+        assert_eq!(sys_clk_hz(2), Some(20_000_000));
+        assert_eq!(sys_clk_hz(3), Some(16_800_000));
+        assert_eq!(incrementer(2), Some((960, 3125)));
     }
 
     #[test]

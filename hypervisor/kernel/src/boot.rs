@@ -93,7 +93,7 @@ pub fn primary_main(info: Handoff) -> ! {
     crate::scrub::wait();
     // Every pCPU brings its GIC interface up first: a GICv2 SPI names its
     // target's CPU interface, known once that CPU has read it.
-    let freq = crate::arch::sysreg::read!(cntfrq_el0);
+    let freq = crate::arch::sysreg::counter_hz();
     if !gic::wait_cpus_up(started, freq) {
         hvlog!("not every pCPU brought its GIC interface up within a second");
     }

@@ -95,7 +95,7 @@ impl Domain {
     /// A domain as boot creates it: destroyed (not started) until its
     /// memory and tables are in place; vCPU i pinned to `pcpus[i]`.
     pub fn new(desc: DomainDesc<'static>, vmid: u16, pcpus: impl Iterator<Item = Option<usize>>) -> Self {
-        let freq = crate::arch::sysreg::read!(cntfrq_el0);
+        let freq = crate::arch::sysreg::counter_hz();
         let mut vcpus = heapless::Vec::new();
         for pcpu in pcpus.take(MAX_VCPUS) {
             let _ = vcpus.push(Vcpu {
