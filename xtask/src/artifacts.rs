@@ -9,23 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Built-in test guests, referenced from samples as `guest:<name>`.
-pub const GUESTS: &[&str] = &[
-    "heartbeat",
-    "crasher",
-    "countdown",
-    "smp",
-    "share",
-    "hostile",
-    "alarm",
-    "vdispl",
-    "cluster",
-];
+pub const GUESTS: &[&str] = &["heartbeat", "crasher", "countdown", "smp", "share", "hostile", "alarm", "vdispl", "cluster"];
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn bare_target_dir() -> PathBuf {
@@ -77,15 +64,11 @@ fn cross_build_for(
     cmd.envs(envs.iter().map(|(k, v)| (k, v)));
     cmd.env("RUSTC", &cc.rustc);
     // The host toolchain's flags must not leak into the cross build.
-    cmd.env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    cmd.env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
     if cc.build_std {
-        cmd.arg("-Zbuild-std=core,alloc")
-            .env("RUSTC_BOOTSTRAP", "1");
+        cmd.arg("-Zbuild-std=core,alloc").env("RUSTC_BOOTSTRAP", "1");
     }
-    let st = cmd
-        .status()
-        .map_err(|e| format!("running {}: {e}", cc.cargo))?;
+    let st = cmd.status().map_err(|e| format!("running {}: {e}", cc.cargo))?;
     if st.success() {
         Ok(())
     } else {
@@ -114,20 +97,9 @@ pub fn flat_image(elf: &Path) -> Result<(Vec<u8>, u64), String> {
     let data = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
     let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", elf.display()))?;
     let segs: Vec<_> = file.segments().filter(|s| s.file_range().1 > 0).collect();
-    let base = segs
-        .iter()
-        .map(|s| s.address())
-        .min()
-        .ok_or("ELF has no loadable segments")?;
-    let seg_end = file
-        .segments()
-        .map(|s| s.address() + s.size())
-        .max()
-        .unwrap_or(base);
-    let stack_top = file
-        .symbols()
-        .find(|s| s.name() == Ok("__stack_top"))
-        .map_or(0, |s| s.address());
+    let base = segs.iter().map(|s| s.address()).min().ok_or("ELF has no loadable segments")?;
+    let seg_end = file.segments().map(|s| s.address() + s.size()).max().unwrap_or(base);
+    let stack_top = file.symbols().find(|s| s.name() == Ok("__stack_top")).map_or(0, |s| s.address());
     let footprint = seg_end.max(stack_top).saturating_sub(base);
     let mut out = Vec::new();
     for s in &segs {
@@ -189,8 +161,7 @@ pub fn sample_path(name: &str) -> PathBuf {
 
 /// Samples whose domains boot images xtask builds first (cross-built
 /// programs in initramfs images the description names by path).
-const PREPARED: &[(&str, fn() -> Result<(), String>)] =
-    &[("cockpit", crate::cockpit_sample::images)];
+const PREPARED: &[(&str, fn() -> Result<(), String>)] = &[("cockpit", crate::cockpit_sample::images)];
 
 /// Builds what `sample` needs before it can be loaded.
 pub fn prepare(sample: &str) -> Result<(), String> {
@@ -208,8 +179,7 @@ pub fn load(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result<
         profile_override: profile.map(str::to_string),
         board_override: board.map(str::to_string),
     };
-    hv_config::load_sample(&sample_path(sample), &root().join("bsp"), &opts)
-        .map_err(|e| e.to_string())
+    hv_config::load_sample(&sample_path(sample), &root().join("bsp"), &opts).map_err(|e| e.to_string())
 }
 
 /// Builds the hypervisor, the guests and the sample's bundle.
@@ -219,18 +189,8 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
     let cc = toolchain::cross_cargo()?;
     let hv_base = hypervisor_base(s.board.ram.base);
     let hv_dir = hypervisor_target_dir(hv_base);
-    cross_build(
-        &cc,
-        &root().join("hypervisor/kernel/Cargo.toml"),
-        &hv_dir,
-        &[("HV_IMAGE_BASE", format!("{hv_base:#x}"))],
-    )?;
-    cross_build(
-        &cc,
-        &root().join("hypervisor/guests/Cargo.toml"),
-        &bare_target_dir(),
-        &[],
-    )?;
+    cross_build(&cc, &root().join("hypervisor/kernel/Cargo.toml"), &hv_dir, &[("HV_IMAGE_BASE", format!("{hv_base:#x}"))])?;
+    cross_build(&cc, &root().join("hypervisor/guests/Cargo.toml"), &bare_target_dir(), &[])?;
 
     let mut blobs = Vec::new();
     for d in &s.domains {
@@ -249,44 +209,24 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
                 kernel = Some(k);
                 bytes
             }
-            ImageRef::Initramfs(p) => {
-                return Err(format!(
-                    "{}: an initramfs is not a kernel image",
-                    p.display()
-                ))
-            }
+            ImageRef::Initramfs(p) => return Err(format!("{}: an initramfs is not a kernel image", p.display())),
         };
         let initrd = match &d.initrd {
             None => None,
             Some(ImageRef::Initramfs(tree)) => {
                 let k = match kernel {
                     Some(k) => k,
-                    None => {
-                        return Err(format!(
-                            "domain {}: an initramfs needs a debian: kernel for its modules",
-                            d.name
-                        ))
-                    }
+                    None => return Err(format!("domain {}: an initramfs needs a debian: kernel for its modules", d.name)),
                 };
                 Some(initramfs::build(tree, &k)?)
             }
-            Some(ImageRef::File(p)) => {
-                Some(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?)
-            }
+            Some(ImageRef::File(p)) => Some(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?),
             Some(other) => return Err(format!("domain {}: {other:?} is not an initrd", d.name)),
         };
-        blobs.push(DomainBlobs {
-            image,
-            initrd,
-            footprint,
-        });
+        blobs.push(DomainBlobs { image, initrd, footprint });
     }
     let bundle = hv_config::encode_bundle(&s, &blobs).map_err(|e| e.to_string())?;
-    let dir = root()
-        .join("target/cockpit")
-        .join(&s.board.name)
-        .join(&s.name)
-        .join(&s.profile.name);
+    let dir = root().join("target/cockpit").join(&s.board.name).join(&s.name).join(&s.profile.name);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let hypervisor = dir.join("hypervisor.bin");
     let bundle_path = dir.join("bundle.bin");
@@ -298,10 +238,5 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
     }
     std::fs::write(&hypervisor, hv_bytes).map_err(|e| e.to_string())?;
     std::fs::write(&bundle_path, bundle).map_err(|e| e.to_string())?;
-    Ok(Built {
-        dir,
-        hypervisor,
-        bundle: bundle_path,
-        sample: s,
-    })
+    Ok(Built { dir, hypervisor, bundle: bundle_path, sample: s })
 }

@@ -7,9 +7,9 @@
 //! CPU-bound loop inside the guest against the same loop without a
 //! hypervisor. Figures only: nothing here passes or fails.
 
+use crate::{artifacts, debian, initramfs};
 use crate::bench::median;
 use crate::qemu::QemuCommand;
-use crate::{artifacts, debian, initramfs};
 use std::path::Path;
 use std::time::Duration;
 
@@ -37,20 +37,11 @@ struct Run {
 /// Starts QEMU, returns seconds to the `/init` line and the loop time.
 fn measure(q: &QemuCommand) -> Result<Run, String> {
     let mut con = q.spawn()?;
-    let init = con.wait_for(Duration::from_secs(180), |l| {
-        l.contains("bench: /init reached")
-    });
-    let init = init
-        .map(|_| con.started.elapsed().as_secs_f64())
-        .ok_or_else(|| format!("never reached /init: {}", con.transcript()))?;
+    let init = con.wait_for(Duration::from_secs(180), |l| l.contains("bench: /init reached"));
+    let init = init.map(|_| con.started.elapsed().as_secs_f64()).ok_or_else(|| format!("never reached /init: {}", con.transcript()))?;
     let line = con.wait_for(Duration::from_secs(180), |l| l.contains("bench: loop "));
     let loop_s = line.and_then(|l| {
-        let v: Vec<f64> = l
-            .split("bench: loop ")
-            .nth(1)?
-            .split_whitespace()
-            .filter_map(|x| x.parse().ok())
-            .collect();
+        let v: Vec<f64> = l.split("bench: loop ").nth(1)?.split_whitespace().filter_map(|x| x.parse().ok()).collect();
         (v.len() == 2).then(|| v[1] - v[0])
     });
     Ok(Run { init, loop_s })
@@ -90,19 +81,9 @@ system_controller = true
     let xen_q = QemuCommand::xen(&xen, &kernel.image, &rd_path);
     let ours = QemuCommand::for_built_on(&built, xen_q.machine())?;
     let mut native = QemuCommand::new(xen_q.machine());
-    native
-        .kernel(&kernel.image)
-        .initrd(&rd_path)
-        .append("console=ttyAMA0");
-    let cmds: [(&str, &QemuCommand); 3] = [
-        ("a: no hypervisor", &native),
-        ("b: Xen 4.17 (dom0)", &xen_q),
-        ("c: this hypervisor", &ours),
-    ];
-    let mut results: Vec<(String, Vec<f64>, Vec<f64>)> = cmds
-        .iter()
-        .map(|(n, _)| (n.to_string(), vec![], vec![]))
-        .collect();
+    native.kernel(&kernel.image).initrd(&rd_path).append("console=ttyAMA0");
+    let cmds: [(&str, &QemuCommand); 3] = [("a: no hypervisor", &native), ("b: Xen 4.17 (dom0)", &xen_q), ("c: this hypervisor", &ours)];
+    let mut results: Vec<(String, Vec<f64>, Vec<f64>)> = cmds.iter().map(|(n, _)| (n.to_string(), vec![], vec![])).collect();
     // Interleave the three so drifting machine load hits them alike.
     for _ in 0..runs.max(1) {
         for (i, (_, q)) in cmds.iter().enumerate() {
@@ -113,32 +94,13 @@ system_controller = true
             }
         }
     }
-    println!(
-        "boot to /init, QEMU {} (TCG), Debian kernel {}, median of {runs}:",
-        xen_q.machine(),
-        kernel.version
-    );
+    println!("boot to /init, QEMU {} (TCG), Debian kernel {}, median of {runs}:", xen_q.machine(), kernel.version);
     let med: Vec<f64> = results.iter().map(|r| median(r.1.clone())).collect();
     for (r, m) in results.iter().zip(&med) {
-        println!(
-            "  {:<22} {:.3} s   (runs: {:?})",
-            r.0,
-            m,
-            r.1.iter()
-                .map(|x| (x * 1000.0).round() / 1000.0)
-                .collect::<Vec<_>>()
-        );
+        println!("  {:<22} {:.3} s   (runs: {:?})", r.0, m, r.1.iter().map(|x| (x * 1000.0).round() / 1000.0).collect::<Vec<_>>());
     }
-    println!(
-        "  ratio c/a = {:.3} (goal <= 1.1), c/b = {:.3} (goal <= 0.85), b/a = {:.3}",
-        med[2] / med[0],
-        med[2] / med[1],
-        med[1] / med[0]
-    );
-    let loops: Vec<Option<f64>> = results
-        .iter()
-        .map(|r| (!r.2.is_empty()).then(|| median(r.2.clone())))
-        .collect();
+    println!("  ratio c/a = {:.3} (goal <= 1.1), c/b = {:.3} (goal <= 0.85), b/a = {:.3}", med[2] / med[0], med[2] / med[1], med[1] / med[0]);
+    let loops: Vec<Option<f64>> = results.iter().map(|r| (!r.2.is_empty()).then(|| median(r.2.clone()))).collect();
     if let (Some(a), Some(c)) = (loops[0], loops[2]) {
         println!(
             "CPU-bound shell loop in the guest (300000 iterations): a {a:.2} s, c {c:.2} s: slowdown {:+.1} % (goal within 1 %; /proc/uptime has 10 ms steps)",

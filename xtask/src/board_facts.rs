@@ -14,19 +14,14 @@ use hv_core::vgic::{HYP_TIMER_INTID, MAINTENANCE_INTID, VTIMER_INTID};
 /// The device trees `board` names, each with where it came from.
 pub fn trees(board: &Board) -> Result<Vec<(String, Vec<u8>)>, String> {
     if board.devicetrees.is_empty() {
-        return Err(format!(
-            "board {} names no device tree to check against ([devicetree] sources in {})",
-            board.name,
-            board.path.display()
-        ));
+        return Err(format!("board {} names no device tree to check against ([devicetree] sources in {})", board.name, board.path.display()));
     }
     let mut out = Vec::new();
     for s in &board.devicetrees {
         let (label, path) = match s {
             DtSource::Qemu => {
                 let m = crate::qemu::Machine::for_board(board)?;
-                let path =
-                    crate::artifacts::root().join(format!("target/dtbs/qemu-{}.dtb", board.name));
+                let path = crate::artifacts::root().join(format!("target/dtbs/qemu-{}.dtb", board.name));
                 crate::qemu::dump_dtb(&m, &path)?;
                 (format!("QEMU's {}", m.machine), path)
             }
@@ -66,54 +61,27 @@ fn devices(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
     let nodes = all_nodes(fdt);
     for d in &board.devices {
         let node = nodes.iter().find(|n| {
-            n.compatible()
-                .is_some_and(|c| c.all().next() == Some(d.compatible.as_str()))
-                && regs(n).first().map(|r| r.base) == Some(d.regs[0].base)
+            n.compatible().is_some_and(|c| c.all().next() == Some(d.compatible.as_str())) && regs(n).first().map(|r| r.base) == Some(d.regs[0].base)
         });
         let Some(node) = node else {
-            bad.push(format!(
-                "device {}: no node with compatible \"{}\" at {:#x}",
-                d.name, d.compatible, d.regs[0].base
-            ));
+            bad.push(format!("device {}: no node with compatible \"{}\" at {:#x}", d.name, d.compatible, d.regs[0].base));
             continue;
         };
         if regs(node) != d.regs {
-            bad.push(format!(
-                "device {}: board.toml says regions {:x?}, the tree {:x?}",
-                d.name,
-                d.regs,
-                regs(node)
-            ));
+            bad.push(format!("device {}: board.toml says regions {:x?}, the tree {:x?}", d.name, d.regs, regs(node)));
         }
         // Three cells per GIC interrupt: type (0 SPI), number, flags.
-        let irqs: Vec<u32> = cells(node, "interrupts")
-            .chunks_exact(3)
-            .filter(|c| c[0] == 0)
-            .map(|c| c[1] + 32)
-            .collect();
+        let irqs: Vec<u32> = cells(node, "interrupts").chunks_exact(3).filter(|c| c[0] == 0).map(|c| c[1] + 32).collect();
         if irqs != d.irqs {
-            bad.push(format!(
-                "device {}: board.toml says INTIDs {:?}, the tree {:?}",
-                d.name, d.irqs, irqs
-            ));
+            bad.push(format!("device {}: board.toml says INTIDs {:?}, the tree {:?}", d.name, d.irqs, irqs));
         }
         // `iommus`: (phandle, id) pairs, the IOMMU named by its base.
         let iommus: Vec<(u64, u32)> = cells(node, "iommus")
             .chunks_exact(2)
-            .map(|c| {
-                (
-                    fdt.find_phandle(c[0])
-                        .and_then(|n| regs(&n).first().map(|r| r.base))
-                        .unwrap_or(0),
-                    c[1],
-                )
-            })
+            .map(|c| (fdt.find_phandle(c[0]).and_then(|n| regs(&n).first().map(|r| r.base)).unwrap_or(0), c[1]))
             .collect();
         if iommus != d.iommus {
-            bad.push(format!(
-                "device {}: board.toml says IOMMU streams {:x?}, the tree {:x?}",
-                d.name, d.iommus, iommus
-            ));
+            bad.push(format!("device {}: board.toml says IOMMU streams {:x?}, the tree {:x?}", d.name, d.iommus, iommus));
         }
     }
 }
@@ -124,9 +92,7 @@ fn devices(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
 fn node_at<'b, 'a>(fdt: &'b Fdt<'a>, path: &str) -> Option<FdtNode<'b, 'a>> {
     let mut node = fdt.find_node("/")?;
     for comp in path.split('/').filter(|c| !c.is_empty()) {
-        node = node.children().find(|c| {
-            c.name == comp || (!comp.contains('@') && c.name.split('@').next() == Some(comp))
-        })?;
+        node = node.children().find(|c| c.name == comp || (!comp.contains('@') && c.name.split('@').next() == Some(comp)))?;
     }
     Some(node)
 }
@@ -146,22 +112,11 @@ fn all_nodes<'b, 'a>(fdt: &'b Fdt<'a>) -> Vec<FdtNode<'b, 'a>> {
 }
 
 fn cells(n: &FdtNode<'_, '_>, prop: &str) -> Vec<u32> {
-    n.property(prop).map_or(Vec::new(), |p| {
-        p.value
-            .chunks_exact(4)
-            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    })
+    n.property(prop).map_or(Vec::new(), |p| p.value.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
 fn regs(n: &FdtNode<'_, '_>) -> Vec<Region> {
-    n.reg().map_or(Vec::new(), |r| {
-        r.map(|m| Region {
-            base: m.starting_address as u64,
-            size: m.size.unwrap_or(0) as u64,
-        })
-        .collect()
-    })
+    n.reg().map_or(Vec::new(), |r| r.map(|m| Region { base: m.starting_address as u64, size: m.size.unwrap_or(0) as u64 }).collect())
 }
 
 /// The regions of the node at `path` as the CPU sees them: its `reg`
@@ -227,9 +182,7 @@ fn cpu_regs(fdt: &Fdt<'_>, path: &str) -> Vec<Region> {
 }
 
 fn status_ok(n: &FdtNode<'_, '_>) -> bool {
-    n.property("status")
-        .and_then(|p| p.as_str())
-        .is_none_or(|s| s == "okay" || s == "ok")
+    n.property("status").and_then(|p| p.as_str()).is_none_or(|s| s == "okay" || s == "ok")
 }
 
 fn cpus(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
@@ -239,9 +192,7 @@ fn cpus(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
     };
     let found: Vec<u64> = cpus
         .children()
-        .filter(|c| {
-            c.property("device_type").and_then(|p| p.as_str()) == Some("cpu") && status_ok(c)
-        })
+        .filter(|c| c.property("device_type").and_then(|p| p.as_str()) == Some("cpu") && status_ok(c))
         .map(|c| {
             let r = cells(&c, "reg");
             r.iter().fold(0u64, |acc, &w| acc << 32 | w as u64)
@@ -272,10 +223,7 @@ fn memory(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
         .filter(|r| r.size > 0)
         .collect();
     if !banks.iter().any(|b| b.contains(&board.ram)) {
-        let list: Vec<String> = banks
-            .iter()
-            .map(|b| format!("{:#x}+{:#x}", b.base, b.size))
-            .collect();
+        let list: Vec<String> = banks.iter().map(|b| format!("{:#x}+{:#x}", b.base, b.size)).collect();
         bad.push(format!(
             "RAM: board.ram {:#x}+{:#x} is not inside one of the tree's memory banks [{}]",
             board.ram.base,
@@ -287,61 +235,24 @@ fn memory(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
 
 fn gic(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
     let (compat, want): (&[&str], Vec<(&str, u64, u64)>) = match board.gic {
-        Gic::V3 { gicd, gicr } => (
-            &["arm,gic-v3"],
-            vec![
-                ("gicd", gicd, 0x1_0000),
-                ("gicr", gicr, 0x2_0000 * board.cpus as u64),
-            ],
-        ),
-        Gic::V2 {
-            gicd,
-            gicc,
-            gich,
-            gicv,
-        } => (
-            &[
-                "arm,gic-400",
-                "arm,cortex-a15-gic",
-                "arm,cortex-a9-gic",
-                "arm,arm11mp-gic",
-            ],
-            vec![
-                ("gicd", gicd, 0x1000),
-                ("gicc", gicc, 0x2000),
-                ("gich", gich, 0x1000),
-                ("gicv", gicv, 0x2000),
-            ],
+        Gic::V3 { gicd, gicr } => (&["arm,gic-v3"], vec![("gicd", gicd, 0x1_0000), ("gicr", gicr, 0x2_0000 * board.cpus as u64)]),
+        Gic::V2 { gicd, gicc, gich, gicv } => (
+            &["arm,gic-400", "arm,cortex-a15-gic", "arm,cortex-a9-gic", "arm,arm11mp-gic"],
+            vec![("gicd", gicd, 0x1000), ("gicc", gicc, 0x2000), ("gich", gich, 0x1000), ("gicv", gicv, 0x2000)],
         ),
     };
-    let Some(node) = all_nodes(fdt).into_iter().find(|n| {
-        n.compatible()
-            .is_some_and(|c| c.all().any(|s| compat.contains(&s)))
-    }) else {
-        bad.push(format!(
-            "GIC: board.toml says GICv{}; the tree has no {} node",
-            board.gic.version(),
-            compat.join(" or ")
-        ));
+    let Some(node) = all_nodes(fdt).into_iter().find(|n| n.compatible().is_some_and(|c| c.all().any(|s| compat.contains(&s)))) else {
+        bad.push(format!("GIC: board.toml says GICv{}; the tree has no {} node", board.gic.version(), compat.join(" or ")));
         return;
     };
     let have = regs(&node);
     for (i, (field, at, len)) in want.iter().enumerate() {
-        let inside = have.get(i).is_some_and(|r| {
-            r.contains(&Region {
-                base: *at,
-                size: *len,
-            })
-        });
+        let inside = have.get(i).is_some_and(|r| r.contains(&Region { base: *at, size: *len }));
         // GICD and GICH start their window; GICC and GICV may sit at the
         // last alias of a 64 KiB-aliased window.
-        let placed = have
-            .get(i)
-            .is_some_and(|r| matches!(*field, "gicc" | "gicv") || r.base == *at);
+        let placed = have.get(i).is_some_and(|r| matches!(*field, "gicc" | "gicv") || r.base == *at);
         if !inside || !placed {
-            let got = have.get(i).map_or("nothing".to_string(), |r| {
-                format!("{:#x}+{:#x}", r.base, r.size)
-            });
+            let got = have.get(i).map_or("nothing".to_string(), |r| format!("{:#x}+{:#x}", r.base, r.size));
             bad.push(format!("GIC: board.{field} = {at:#x} ({len:#x} bytes) does not fit the tree's reg[{i}] of {}: {got}", node.name));
         }
     }
@@ -364,59 +275,36 @@ fn uart_compatibles(kind: UartKind) -> &'static [&'static str] {
 fn uart(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
     // The console is the tree's stdout-path: a path or an alias.
     let stdout = node_at(fdt, "/chosen")
-        .and_then(|c| {
-            c.property("stdout-path")
-                .or_else(|| c.property("linux,stdout-path"))
-        })
+        .and_then(|c| c.property("stdout-path").or_else(|| c.property("linux,stdout-path")))
         .and_then(|p| p.as_str())
         .map(|s| s.split(':').next().unwrap_or("").to_string());
     let path = match stdout {
         Some(p) if p.starts_with('/') => Some(p),
-        Some(alias) => node_at(fdt, "/aliases")
-            .and_then(|a| a.property(&alias))
-            .and_then(|p| p.as_str())
-            .map(str::to_string),
+        Some(alias) => node_at(fdt, "/aliases").and_then(|a| a.property(&alias)).and_then(|p| p.as_str()).map(str::to_string),
         None => None,
     };
     let Some(node) = path.as_deref().and_then(|p| node_at(fdt, p)) else {
-        bad.push(format!(
-            "UART: the tree's /chosen stdout-path ({path:?}) names no node"
-        ));
+        bad.push(format!("UART: the tree's /chosen stdout-path ({path:?}) names no node"));
         return;
     };
     let base = path
         .as_deref()
         .and_then(|p| cpu_regs(fdt, p).first().map(|r| r.base));
     if base != Some(board.uart) {
-        bad.push(format!(
-            "UART: board.uart = {:#x}; the tree's console ({}) is at {}",
-            board.uart,
-            node.name,
-            base.map_or("no address".into(), |b| format!("{b:#x}"))
-        ));
+        bad.push(format!("UART: board.uart = {:#x}; the tree's console ({}) is at {}", board.uart, node.name, base.map_or("no address".into(), |b| format!("{b:#x}"))));
     }
     let want = uart_compatibles(board.uart_kind);
-    if !node
-        .compatible()
-        .is_some_and(|c| c.all().any(|s| want.contains(&s)))
-    {
+    if !node.compatible().is_some_and(|c| c.all().any(|s| want.contains(&s))) {
         let have: Vec<&str> = node.compatible().map_or(Vec::new(), |c| c.all().collect());
-        bad.push(format!(
-            "UART: board.uart_kind = {:?} drives {}; the tree's console is {}",
-            board.uart_kind,
-            want.join(" or "),
-            have.join(", ")
-        ));
+        bad.push(format!("UART: board.uart_kind = {:?} drives {}; the tree's console is {}", board.uart_kind, want.join(" or "), have.join(", ")));
     }
 }
 
 fn timer(fdt: &Fdt<'_>, bad: &mut Vec<String>) {
-    let Some(node) = all_nodes(fdt).into_iter().find(|n| {
-        n.compatible().is_some_and(|c| {
-            c.all()
-                .any(|s| s == "arm,armv8-timer" || s == "arm,armv7-timer")
-        })
-    }) else {
+    let Some(node) = all_nodes(fdt)
+        .into_iter()
+        .find(|n| n.compatible().is_some_and(|c| c.all().any(|s| s == "arm,armv8-timer" || s == "arm,armv7-timer")))
+    else {
         bad.push("timer: the tree has no arm,armv8-timer".into());
         return;
     };
@@ -426,20 +314,10 @@ fn timer(fdt: &Fdt<'_>, bad: &mut Vec<String>) {
         v if !v.is_empty() => (v, 3),
         _ => (cells(&node, "interrupts-extended"), 4),
     };
-    let ppi = |i: usize| {
-        raw.get(i * stride + stride - 2)
-            .filter(|_| raw.get(i * stride + stride - 3) == Some(&1))
-            .map(|n| n + 16)
-    };
-    for (i, want, what) in [
-        (2, VTIMER_INTID, "virtual"),
-        (3, HYP_TIMER_INTID, "hypervisor"),
-    ] {
+    let ppi = |i: usize| raw.get(i * stride + stride - 2).filter(|_| raw.get(i * stride + stride - 3) == Some(&1)).map(|n| n + 16);
+    for (i, want, what) in [(2, VTIMER_INTID, "virtual"), (3, HYP_TIMER_INTID, "hypervisor")] {
         if ppi(i) != Some(want) {
-            bad.push(format!(
-                "timer: the tree's {what} timer is {:?}; the hypervisor takes INTID {want}",
-                ppi(i)
-            ));
+            bad.push(format!("timer: the tree's {what} timer is {:?}; the hypervisor takes INTID {want}", ppi(i)));
         }
     }
 }
@@ -502,13 +380,10 @@ fn crossbar(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
 }
 
 fn reserved(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
-    let Some(rm) = node_at(fdt, "/reserved-memory") else {
-        return;
-    };
+    let Some(rm) = node_at(fdt, "/reserved-memory") else { return };
     for n in rm.children().filter(|n| n.property("no-map").is_some()) {
         for r in regs(&n) {
-            if r.overlaps(&board.guest_ram) && !board.reserved.iter().any(|k| k.region.contains(&r))
-            {
+            if r.overlaps(&board.guest_ram) && !board.reserved.iter().any(|k| k.region.contains(&r)) {
                 bad.push(format!(
                     "memory: the tree keeps {} ({:#x}+{:#x}, no-map) inside guest_ram; list it in [[board.reserved]] and move guest_ram off it",
                     n.name, r.base, r.size

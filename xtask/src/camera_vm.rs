@@ -44,11 +44,7 @@ pub fn image() -> Result<(Kernel, PathBuf), String> {
     let kernel = debian::kernel("linux-image-arm64")?;
     let mut t = Tree::new(work.join("tree"), PACKAGES)?;
     t.overlay(&root().join("xtask/tests/fixtures/camera"), "")?;
-    t.put(
-        "etc/interop/host-commands",
-        &std::fs::read(root().join("samples/interop/dom0/etc/interop/host-commands"))
-            .map_err(|e| e.to_string())?,
-    )?;
+    t.put("etc/interop/host-commands", &std::fs::read(root().join("samples/interop/dom0/etc/interop/host-commands")).map_err(|e| e.to_string())?)?;
     t.program("usr/bin/cockpit", &bins.cockpit)?;
     t.program(
         "usr/bin/weston-simple-dmabuf-v4l",

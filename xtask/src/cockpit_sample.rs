@@ -12,9 +12,7 @@ use crate::debian;
 use crate::interop::cross;
 // The packages are those of the interop bed's driver domain and domU: the
 // xenstore client and ALSA for the driver, aplay for the guest.
-use crate::interop::images::{
-    tone_wav, unpacked_all, Tree, DOMU_PACKAGES as IVI_PACKAGES, DRIVER_PACKAGES,
-};
+use crate::interop::images::{tone_wav, unpacked_all, Tree, DOMU_PACKAGES as IVI_PACKAGES, DRIVER_PACKAGES};
 
 /// What the driver domain loads (and its dependencies): the Xen devices,
 /// the screens, tablet and keyboard, the harness's 9p share, and the
@@ -57,10 +55,7 @@ pub fn images() -> Result<(), String> {
     let mut ivi = Tree::new(work.join("ivi-tree"), IVI_PACKAGES)?;
     ivi.overlay(&sample.join("ivi"), "")?;
     ivi.program("usr/bin/cockpit-hmi", &bins.hmi)?;
-    ivi.program(
-        "usr/bin/aplay",
-        &debian::unpacked("alsa-utils")?.join("usr/bin/aplay"),
-    )?;
+    ivi.program("usr/bin/aplay", &debian::unpacked("alsa-utils")?.join("usr/bin/aplay"))?;
     ivi.overlay(&alsa_data.join("usr/share/alsa"), "usr/share/alsa")?;
     ivi.loader()?;
     ivi.put("usr/share/cockpit/chime.wav", &tone_wav(48_000, 880.0, 300))?;
@@ -70,15 +65,8 @@ pub fn images() -> Result<(), String> {
     let mut drv = Tree::new(work.join("driver-tree"), DRIVER_PACKAGES)?;
     drv.overlay(&sample.join("driver"), "")?;
     // The harness runs its commands through the 9p share as in the interop run.
-    drv.put(
-        "etc/interop/host-commands",
-        &std::fs::read(root().join("samples/interop/dom0/etc/interop/host-commands"))
-            .map_err(io)?,
-    )?;
-    drv.program(
-        "usr/bin/xenstore",
-        &debian::unpacked("xenstore-utils")?.join("usr/bin/xenstore"),
-    )?;
+    drv.put("etc/interop/host-commands", &std::fs::read(root().join("samples/interop/dom0/etc/interop/host-commands")).map_err(io)?)?;
+    drv.program("usr/bin/xenstore", &debian::unpacked("xenstore-utils")?.join("usr/bin/xenstore"))?;
     drv.program("usr/bin/pv-backendd", &bins.backendd)?;
     drv.program("usr/bin/cockpit", &bins.cockpit)?;
     drv.loader()?;
@@ -90,25 +78,15 @@ pub fn images() -> Result<(), String> {
 /// What a statistics line of the compositor (`cockpit run --stats`) says
 /// of source `name`: the new frames it has brought since the start.
 pub fn stats_frames(line: &str, name: &str) -> Option<u64> {
-    let counts = line
-        .split("frames from sources: ")
-        .nth(1)?
-        .split(';')
-        .next()?;
-    counts
-        .split(' ')
-        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))?
-        .parse()
-        .ok()
+    let counts = line.split("frames from sources: ").nth(1)?.split(';').next()?;
+    counts.split(' ').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))?.parse().ok()
 }
 
 /// What a statistics line says of source `name`'s frame times since the
 /// line before: p50, p99 and the maximum, in milliseconds.
 pub fn stats_frame_times(line: &str, name: &str) -> Option<[f64; 3]> {
     let times = line.split("(ms, p50/p99/max): ").nth(1)?;
-    let t = times
-        .split(", ")
-        .find_map(|t| t.strip_prefix(name)?.strip_prefix(' '))?;
+    let t = times.split(", ").find_map(|t| t.strip_prefix(name)?.strip_prefix(' '))?;
     let v: Vec<f64> = t.split('/').filter_map(|x| x.trim().parse().ok()).collect();
     (v.len() == 3).then(|| [v[0], v[1], v[2]])
 }
@@ -122,10 +100,7 @@ mod tests {
         assert_eq!(super::stats_frames(l, "gauges"), Some(2217));
         assert_eq!(super::stats_frames(l, "ivi"), Some(2));
         assert_eq!(super::stats_frames(l, "gau"), None);
-        assert_eq!(
-            super::stats_frame_times(l, "gauges"),
-            Some([33.1, 40.0, 45.2])
-        );
+        assert_eq!(super::stats_frame_times(l, "gauges"), Some([33.1, 40.0, 45.2]));
         assert_eq!(super::stats_frame_times(l, "ivi"), None);
     }
 }

@@ -18,10 +18,7 @@ fn cache() -> PathBuf {
 fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
     let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "{what} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -195,11 +192,7 @@ pub fn kernel_for(arch: DebArch, meta: &str) -> Result<Kernel, String> {
     if !image.is_file() {
         return Err(format!("{} has no {}", pkg, image.display()));
     }
-    Ok(Kernel {
-        root,
-        image,
-        version,
-    })
+    Ok(Kernel { root, image, version })
 }
 
 /// A board's `.dtb` as Debian's kernel package for `arch` ships it (`rel`
@@ -228,10 +221,7 @@ fn linux_source() -> Result<PathBuf, String> {
     if done.exists() {
         return Ok(dir);
     }
-    let out = run(
-        Command::new("apt-cache").args(["depends", "linux-source"]),
-        "apt-cache depends linux-source",
-    )?;
+    let out = run(Command::new("apt-cache").args(["depends", "linux-source"]), "apt-cache depends linux-source")?;
     let pkg = out
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Depends: "))
@@ -241,47 +231,29 @@ fn linux_source() -> Result<PathBuf, String> {
     let dl = cache().join("downloads");
     std::fs::create_dir_all(&dl).map_err(|e| e.to_string())?;
     let have = |dl: &Path| {
-        std::fs::read_dir(dl)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name().is_some_and(|n| {
-                    let n = n.to_string_lossy();
-                    n.starts_with(&format!("{pkg}_")) && n.ends_with("_all.deb")
-                })
+        std::fs::read_dir(dl).ok()?.flatten().map(|e| e.path()).find(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with(&format!("{pkg}_")) && n.ends_with("_all.deb")
             })
+        })
     };
     if have(&dl).is_none() {
         eprintln!("xtask: fetching {pkg} from Debian's archive (device-tree sources)");
-        run(
-            Command::new("apt-get")
-                .args(["download", "-qq", &pkg])
-                .current_dir(&dl),
-            &format!("apt-get download {pkg}"),
-        )?;
+        run(Command::new("apt-get").args(["download", "-qq", &pkg]).current_dir(&dl), &format!("apt-get download {pkg}"))?;
     }
     let deb = have(&dl).ok_or_else(|| format!("no .deb for {pkg} after download"))?;
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     // The package name comes from apt's output: only a plain one is used.
-    if !pkg
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || b".+-".contains(&c))
-    {
+    if !pkg.bytes().all(|c| c.is_ascii_alphanumeric() || b".+-".contains(&c)) {
         return Err(format!("unexpected source package name {pkg:?}"));
     }
     // Paths reach the shell as arguments, never inside the script's text.
     let script = "set -o pipefail 2>/dev/null; dpkg-deb --fsys-tarfile \"$1\" | tar -xO \"./usr/src/$3.tar.xz\" | tar -xJ -C \"$2\" --strip-components=1 --wildcards \
          \"$3/arch/arm64/boot/dts/*\" \"$3/include/dt-bindings/*\" \"$3/include/uapi/linux/input-event-codes.h\"";
     run(
-        Command::new("bash")
-            .arg("-c")
-            .arg(script)
-            .arg("unpack")
-            .arg(&deb)
-            .arg(&dir)
-            .arg(&pkg),
+        Command::new("bash").arg("-c").arg(script).arg("unpack").arg(&deb).arg(&dir).arg(&pkg),
         &format!("unpacking {pkg}'s device trees"),
     )?;
     std::fs::write(&done, pkg.as_bytes()).map_err(|e| e.to_string())?;
@@ -298,22 +270,13 @@ pub fn linux_dts(rel: &str) -> Result<PathBuf, String> {
         return Err(format!("Linux's source has no arch/arm64/boot/dts/{rel}"));
     }
     if !which("dtc") {
-        return Err(
-            "compiling device trees needs dtc: install Debian's device-tree-compiler".into(),
-        );
+        return Err("compiling device trees needs dtc: install Debian's device-tree-compiler".into());
     }
     let out = cache().join("dtbs").join(rel.replace(".dts", ".dtb"));
     std::fs::create_dir_all(out.parent().expect("a file in dtbs/")).map_err(|e| e.to_string())?;
     let pre = run(
         Command::new("cpp")
-            .args([
-                "-nostdinc",
-                "-undef",
-                "-D__DTS__",
-                "-x",
-                "assembler-with-cpp",
-                "-P",
-            ])
+            .args(["-nostdinc", "-undef", "-D__DTS__", "-x", "assembler-with-cpp", "-P"])
             .arg("-I")
             .arg(src.join("include"))
             .arg("-I")
@@ -323,13 +286,7 @@ pub fn linux_dts(rel: &str) -> Result<PathBuf, String> {
     )?;
     let pp = out.with_extension("dts.pp");
     std::fs::write(&pp, pre).map_err(|e| e.to_string())?;
-    run(
-        Command::new("dtc")
-            .args(["-q", "-I", "dts", "-O", "dtb", "-o"])
-            .arg(&out)
-            .arg(&pp),
-        &format!("dtc {rel}"),
-    )?;
+    run(Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb", "-o"]).arg(&out).arg(&pp), &format!("dtc {rel}"))?;
     Ok(out)
 }
 
@@ -345,19 +302,11 @@ pub fn busybox() -> Result<PathBuf, String> {
 
 /// A kernel module's file, for an initramfs.
 pub fn module(kernel: &Kernel, rel: &str) -> Result<PathBuf, String> {
-    let p = kernel
-        .root
-        .join("lib/modules")
-        .join(&kernel.version)
-        .join("kernel")
-        .join(rel);
+    let p = kernel.root.join("lib/modules").join(&kernel.version).join("kernel").join(rel);
     if p.is_file() {
         Ok(p)
     } else {
-        Err(format!(
-            "module {} not in the kernel package",
-            Path::new(rel).display()
-        ))
+        Err(format!("module {} not in the kernel package", Path::new(rel).display()))
     }
 }
 
@@ -365,30 +314,19 @@ pub fn module(kernel: &Kernel, rel: &str) -> Result<PathBuf, String> {
 fn modinfo_depends(file: &Path) -> Result<Vec<String>, String> {
     let data = std::fs::read(file).map_err(|e| e.to_string())?;
     let obj = object::File::parse(&*data).map_err(|e| format!("{}: {e}", file.display()))?;
-    let Some(sec) = obj.section_by_name(".modinfo") else {
-        return Ok(Vec::new());
-    };
+    let Some(sec) = obj.section_by_name(".modinfo") else { return Ok(Vec::new()) };
     let bytes = sec.data().map_err(|e| e.to_string())?;
     Ok(bytes
         .split(|&b| b == 0)
         .filter_map(|kv| std::str::from_utf8(kv).ok()?.strip_prefix("depends="))
-        .flat_map(|v| {
-            v.split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>())
         .collect())
 }
 
 /// `wanted` modules and their dependencies, dependencies first, as paths
 /// relative to the kernel's `lib/modules/<version>/kernel`.
 pub fn module_closure(kernel: &Kernel, wanted: &[&str]) -> Result<Vec<PathBuf>, String> {
-    let base = kernel
-        .root
-        .join("lib/modules")
-        .join(&kernel.version)
-        .join("kernel");
+    let base = kernel.root.join("lib/modules").join(&kernel.version).join("kernel");
     let mut index = BTreeMap::new();
     let mut stack = vec![base.clone()];
     while let Some(d) = stack.pop() {
@@ -396,32 +334,17 @@ pub fn module_closure(kernel: &Kernel, wanted: &[&str]) -> Result<Vec<PathBuf>, 
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if let Some(n) = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".ko"))
-            {
-                index.insert(
-                    n.replace('-', "_"),
-                    p.strip_prefix(&base).unwrap().to_path_buf(),
-                );
+            } else if let Some(n) = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".ko")) {
+                index.insert(n.replace('-', "_"), p.strip_prefix(&base).unwrap().to_path_buf());
             }
         }
     }
-    fn visit(
-        name: &str,
-        base: &Path,
-        index: &BTreeMap<String, PathBuf>,
-        seen: &mut HashSet<String>,
-        out: &mut Vec<PathBuf>,
-    ) -> Result<(), String> {
+    fn visit(name: &str, base: &Path, index: &BTreeMap<String, PathBuf>, seen: &mut HashSet<String>, out: &mut Vec<PathBuf>) -> Result<(), String> {
         let key = name.replace('-', "_");
         if !seen.insert(key.clone()) {
             return Ok(());
         }
-        let rel = index.get(&key).ok_or_else(|| {
-            format!("kernel module {name} is not in the kernel package (built in?)")
-        })?;
+        let rel = index.get(&key).ok_or_else(|| format!("kernel module {name} is not in the kernel package (built in?)"))?;
         for dep in modinfo_depends(&base.join(rel))? {
             visit(&dep, base, index, seen, out)?;
         }
@@ -434,3 +357,4 @@ pub fn module_closure(kernel: &Kernel, wanted: &[&str]) -> Result<Vec<PathBuf>, 
     }
     Ok(out)
 }
+

@@ -65,26 +65,14 @@ pub struct System {
 const SYSTEM_MOUNTS: &[&str] = &["/", "/boot", "/boot/efi", "/usr", "/var", "/home"];
 
 fn read_trim(p: &Path) -> Option<String> {
-    std::fs::read_to_string(p)
-        .ok()
-        .map(|s| s.trim().to_string())
+    std::fs::read_to_string(p).ok().map(|s| s.trim().to_string())
 }
 
 impl System {
     pub fn host() -> System {
         use std::os::unix::fs::MetadataExt;
-        let root_dev = std::fs::metadata("/").ok().map(|m| {
-            format!(
-                "{}:{}",
-                rustix::fs::major(m.dev()),
-                rustix::fs::minor(m.dev())
-            )
-        });
-        System {
-            sys: "/sys".into(),
-            proc: "/proc".into(),
-            root_dev,
-        }
+        let root_dev = std::fs::metadata("/").ok().map(|m| format!("{}:{}", rustix::fs::major(m.dev()), rustix::fs::minor(m.dev())));
+        System { sys: "/sys".into(), proc: "/proc".into(), root_dev }
     }
 
     fn block(&self, name: &str) -> PathBuf {
@@ -95,52 +83,27 @@ impl System {
     /// /dev/disk/by-id/...), as sysfs describes it.
     pub fn device(&self, path: &Path) -> Result<Device, String> {
         let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let name = real
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or(format!("{}: not a device name", path.display()))?
-            .to_string();
+        let name = real.file_name().and_then(|n| n.to_str()).ok_or(format!("{}: not a device name", path.display()))?.to_string();
         let dir = self.block(&name);
         if !dir.join("dev").is_file() {
-            return Err(format!(
-                "{}: sysfs knows no block device {name}",
-                path.display()
-            ));
+            return Err(format!("{}: sysfs knows no block device {name}", path.display()));
         }
-        let sectors: u64 = read_trim(&dir.join("size"))
-            .and_then(|s| s.parse().ok())
-            .ok_or(format!("{name}: no size in sysfs"))?;
-        let model = [
-            read_trim(&dir.join("device/vendor")),
-            read_trim(&dir.join("device/model")),
-            read_trim(&dir.join("device/name")),
-        ]
-        .into_iter()
-        .flatten()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+        let sectors: u64 = read_trim(&dir.join("size")).and_then(|s| s.parse().ok()).ok_or(format!("{name}: no size in sysfs"))?;
+        let model = [read_trim(&dir.join("device/vendor")), read_trim(&dir.join("device/model")), read_trim(&dir.join("device/name"))]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         // An SD card in a built-in slot (mmcblk, type SD) is removable media
         // even though sysfs says the slot is not removable; eMMC is not.
         let sd_card = read_trim(&dir.join("device/type")).as_deref() == Some("SD");
         let removable = read_trim(&dir.join("removable")).as_deref() == Some("1") || sd_card;
         let number = read_trim(&dir.join("dev"))
-            .and_then(|d| {
-                d.split_once(':')
-                    .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
-            })
+            .and_then(|d| d.split_once(':').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
             .ok_or(format!("{name}: no device number in sysfs"))?;
         let diskseq = read_trim(&dir.join("diskseq"));
-        Ok(Device {
-            path: real,
-            name,
-            size: sectors.saturating_mul(512),
-            removable,
-            model,
-            number,
-            diskseq,
-            sysfs: dir,
-        })
+        Ok(Device { path: real, name, size: sectors.saturating_mul(512), removable, model, number, diskseq, sysfs: dir })
     }
 
     /// The disk's partitions and whatever is stacked on it (device mapper,
@@ -148,11 +111,7 @@ impl System {
     fn family(&self, disk: &str) -> Vec<String> {
         let mut out = vec![disk.to_string()];
         if let Ok(rd) = std::fs::read_dir(self.block(disk)) {
-            let mut parts: Vec<String> = rd
-                .flatten()
-                .filter(|e| e.path().join("partition").is_file())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
+            let mut parts: Vec<String> = rd.flatten().filter(|e| e.path().join("partition").is_file()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
             parts.sort();
             out.extend(parts);
         }
@@ -184,16 +143,10 @@ impl System {
         let mut out = Vec::new();
         for l in text.lines() {
             let f: Vec<&str> = l.split(' ').collect();
-            let (Some(num), Some(at)) = (f.get(2), f.get(4)) else {
-                continue;
-            };
+            let (Some(num), Some(at)) = (f.get(2), f.get(4)) else { continue };
             let at = unescape_mount(at);
             out.push((num.to_string(), at.clone()));
-            let source = f
-                .iter()
-                .position(|x| *x == "-")
-                .and_then(|i| f.get(i + 2))
-                .map(|s| unescape_mount(s));
+            let source = f.iter().position(|x| *x == "-").and_then(|i| f.get(i + 2)).map(|s| unescape_mount(s));
             if let Some(src) = source.filter(|s| s.starts_with("/dev/")) {
                 let real = std::fs::canonicalize(&src).unwrap_or_else(|_| PathBuf::from(&src));
                 if let Some(name) = real.file_name().and_then(|n| n.to_str()) {
@@ -207,12 +160,7 @@ impl System {
     /// Kernel names of active swap devices.
     fn swaps(&self) -> Vec<String> {
         let text = std::fs::read_to_string(self.proc.join("swaps")).unwrap_or_default();
-        text.lines()
-            .skip(1)
-            .filter_map(|l| l.split_whitespace().next())
-            .filter_map(|p| p.strip_prefix("/dev/"))
-            .map(str::to_string)
-            .collect()
+        text.lines().skip(1).filter_map(|l| l.split_whitespace().next()).filter_map(|p| p.strip_prefix("/dev/")).map(str::to_string).collect()
     }
 
     /// Why `dev` must not be written with an image of `image_len` bytes;
@@ -221,11 +169,7 @@ impl System {
         let mut no = Vec::new();
         let dir = self.block(&dev.name);
         if dir.join("partition").is_file() {
-            let parent = std::fs::canonicalize(&dir).ok().and_then(|p| {
-                p.parent()
-                    .and_then(|d| d.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
-            });
+            let parent = std::fs::canonicalize(&dir).ok().and_then(|p| p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()));
             no.push(format!(
                 "{} is a partition{}: the image holds its own partition table, so name the whole disk",
                 dev.path.display(),
@@ -234,46 +178,22 @@ impl System {
             return no;
         }
         if dev.size < image_len {
-            no.push(format!(
-                "{} holds {} but the image is {}",
-                dev.path.display(),
-                human(dev.size),
-                human(image_len)
-            ));
+            no.push(format!("{} holds {} but the image is {}", dev.path.display(), human(dev.size), human(image_len)));
         }
         let family = self.family(&dev.name);
-        let mut numbers: Vec<(String, String)> = family
-            .iter()
-            .filter_map(|n| Some((self.dev_number(n)?, n.clone())))
-            .collect();
+        let mut numbers: Vec<(String, String)> = family.iter().filter_map(|n| Some((self.dev_number(n)?, n.clone()))).collect();
         numbers.extend(family.iter().map(|n| (format!("name:{n}"), n.clone())));
         let mut mounts = self.mounts();
         if let Some(d) = &self.root_dev {
             mounts.push((d.clone(), "/".into()));
         }
-        let on_disk = |num: &str| {
-            numbers
-                .iter()
-                .find(|(d, _)| d == num)
-                .map(|(_, n)| n.clone())
-        };
-        if let Some((m, n)) = mounts.iter().find_map(|(num, m)| {
-            SYSTEM_MOUNTS
-                .contains(&m.as_str())
-                .then(|| on_disk(num).map(|n| (m, n)))
-                .flatten()
-        }) {
-            no.push(format!(
-                "{} is the disk the running system lives on ({n} is mounted at {m})",
-                dev.path.display()
-            ));
+        let on_disk = |num: &str| numbers.iter().find(|(d, _)| d == num).map(|(_, n)| n.clone());
+        if let Some((m, n)) = mounts.iter().find_map(|(num, m)| SYSTEM_MOUNTS.contains(&m.as_str()).then(|| on_disk(num).map(|n| (m, n))).flatten()) {
+            no.push(format!("{} is the disk the running system lives on ({n} is mounted at {m})", dev.path.display()));
         } else {
             for (num, m) in &mounts {
                 if let Some(n) = on_disk(num) {
-                    let msg = format!(
-                        "{n} on {} is mounted at {m}: unmount it first",
-                        dev.path.display()
-                    );
+                    let msg = format!("{n} on {} is mounted at {m}: unmount it first", dev.path.display());
                     if !no.contains(&msg) {
                         no.push(msg);
                     }
@@ -301,10 +221,7 @@ fn unescape_mount(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -331,14 +248,8 @@ pub fn target(sys: &System, to: &Path) -> Result<Target, String> {
         Ok(m) if m.is_dir() => Ok(Target::Tftp(to.to_path_buf())),
         Ok(m) if m.file_type().is_block_device() => Ok(Target::Device(sys.device(to)?)),
         Ok(m) if m.is_file() => Ok(Target::File(to.to_path_buf())),
-        Ok(_) => Err(format!(
-            "{}: neither a block device, a file nor a directory",
-            to.display()
-        )),
-        Err(_) if to.starts_with("/dev") => Err(format!(
-            "{}: no such device (is the card in the reader?)",
-            to.display()
-        )),
+        Ok(_) => Err(format!("{}: neither a block device, a file nor a directory", to.display())),
+        Err(_) if to.starts_with("/dev") => Err(format!("{}: no such device (is the card in the reader?)", to.display())),
         Err(_) => Ok(Target::File(to.to_path_buf())),
     }
 }
@@ -367,12 +278,7 @@ fn open_error(path: &Path, e: std::io::Error) -> String {
 /// Copies `image` onto `dst` (the block device numbered `device`, or a
 /// file), syncs it, drops the cached pages and reads `dst` back, comparing
 /// SHA-256s.
-pub fn write_verified(
-    image: &Path,
-    dst: &Path,
-    device: Option<&Device>,
-    progress: bool,
-) -> Result<WriteStats, String> {
+pub fn write_verified(image: &Path, dst: &Path, device: Option<&Device>, progress: bool) -> Result<WriteStats, String> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut src = std::fs::File::open(image).map_err(|e| format!("{}: {e}", image.display()))?;
     let len = src.metadata().map_err(|e| e.to_string())?.len();
@@ -394,9 +300,7 @@ pub fn write_verified(
         let rdev = out.metadata().map_err(|e| e.to_string())?.rdev();
         let (major, minor) = dev.number;
         let seq_now = read_trim(&dev.sysfs.join("diskseq"));
-        if (rustix::fs::major(rdev), rustix::fs::minor(rdev)) != (major, minor)
-            || seq_now != dev.diskseq
-        {
+        if (rustix::fs::major(rdev), rustix::fs::minor(rdev)) != (major, minor) || seq_now != dev.diskseq {
             return Err(format!("{} is no longer the disk that was checked (it was unplugged or replaced): nothing written", dst.display()));
         }
     }
@@ -416,15 +320,11 @@ pub fn write_verified(
     let hasher = {
         let image = image.to_path_buf();
         std::thread::spawn(move || -> Result<Vec<u8>, String> {
-            let mut f =
-                std::fs::File::open(&image).map_err(|e| format!("{}: {e}", image.display()))?;
+            let mut f = std::fs::File::open(&image).map_err(|e| format!("{}: {e}", image.display()))?;
             let mut sum = Sha256::new();
             let mut buf = vec![0u8; 1 << 20];
             loop {
-                match f
-                    .read(&mut buf)
-                    .map_err(|e| format!("{}: {e}", image.display()))?
-                {
+                match f.read(&mut buf).map_err(|e| format!("{}: {e}", image.display()))? {
                     0 => return Ok(sum.finalize().to_vec()),
                     n => sum.update(&buf[..n]),
                 }
@@ -433,19 +333,15 @@ pub fn write_verified(
     };
     let mut buf = vec![0u8; 4 << 20];
     loop {
-        let n = src
-            .read(&mut buf)
-            .map_err(|e| format!("{}: {e}", image.display()))?;
+        let n = src.read(&mut buf).map_err(|e| format!("{}: {e}", image.display()))?;
         if n == 0 {
             break;
         }
-        out.write_all(&buf[..n])
-            .map_err(|e| format!("writing {}: {e}", dst.display()))?;
+        out.write_all(&buf[..n]).map_err(|e| format!("writing {}: {e}", dst.display()))?;
         bar.inc(n as u64);
     }
     bar.set_message("syncing");
-    out.sync_all()
-        .map_err(|e| format!("syncing {}: {e}", dst.display()))?;
+    out.sync_all().map_err(|e| format!("syncing {}: {e}", dst.display()))?;
     bar.finish_and_clear();
     let write = start.elapsed();
     let want = hasher.join().map_err(|_| "hashing the image failed")??;
@@ -453,27 +349,13 @@ pub fn write_verified(
     let start = Instant::now();
     // The pages just written are clean now: dropping them makes the read
     // below come from the medium, not from memory.
-    rustix::fs::fadvise(
-        &out,
-        0,
-        std::num::NonZeroU64::new(len),
-        rustix::fs::Advice::DontNeed,
-    )
-    .map_err(|e| {
-        format!(
-            "{}: cannot drop its cached pages ({e}), so a read-back would not read the medium",
-            dst.display()
-        )
-    })?;
-    let mut back = std::fs::File::open(dst)
-        .map_err(|e| open_error(dst, e))?
-        .take(len);
+    rustix::fs::fadvise(&out, 0, std::num::NonZeroU64::new(len), rustix::fs::Advice::DontNeed)
+        .map_err(|e| format!("{}: cannot drop its cached pages ({e}), so a read-back would not read the medium", dst.display()))?;
+    let mut back = std::fs::File::open(dst).map_err(|e| open_error(dst, e))?.take(len);
     let mut sum = Sha256::new();
     let mut got = 0u64;
     loop {
-        let n = back
-            .read(&mut buf)
-            .map_err(|e| format!("reading {} back: {e}", dst.display()))?;
+        let n = back.read(&mut buf).map_err(|e| format!("reading {} back: {e}", dst.display()))?;
         if n == 0 {
             break;
         }
@@ -483,11 +365,7 @@ pub fn write_verified(
     if got != len || sum.finalize()[..] != want[..] {
         return Err(format!("{}: what reads back is not what was written ({} of {} bytes read; the medium may be failing)", dst.display(), got, len));
     }
-    Ok(WriteStats {
-        bytes: len,
-        write,
-        verify: start.elapsed(),
-    })
+    Ok(WriteStats { bytes: len, write, verify: start.elapsed() })
 }
 
 /// `cargo xtask flash`'s options.
@@ -523,15 +401,11 @@ fn confirm(plan: &str, yes: bool) -> Result<(), String> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(
-            "not confirmed: no terminal to ask on (pass --yes to write without asking)".into(),
-        );
+        return Err("not confirmed: no terminal to ask on (pass --yes to write without asking)".into());
     }
     eprint!("Write it? [y/N] ");
     let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
+    std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
     if matches!(line.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
@@ -546,52 +420,26 @@ pub fn run(a: &Args, sys: &System) -> Result<(), String> {
     if let Target::Device(dev) = target(sys, &a.to)? {
         let no = sys.refusals(&dev, 0, a.force);
         if !no.is_empty() {
-            return Err(format!(
-                "refusing to write {}:\n  {}",
-                dev.path.display(),
-                no.join("\n  ")
-            ));
+            return Err(format!("refusing to write {}:\n  {}", dev.path.display(), no.join("\n  ")));
         }
     }
     let disk = match &a.image {
         Some(p) => p.clone(),
         None => image::build(&a.sample, &a.board, a.profile.as_deref())?.disk,
     };
-    let manifest = Manifest::parse(&String::from_utf8_lossy(&image::read_partition_file(
-        &disk,
-        "manifest.toml",
-    )?))?;
+    let manifest = Manifest::parse(&String::from_utf8_lossy(&image::read_partition_file(&disk, "manifest.toml")?))?;
     if manifest.board != a.board {
-        return Err(format!(
-            "{} was built for board {}, not {}: build it for {} (cargo xtask image --board {})",
-            disk.display(),
-            manifest.board,
-            a.board,
-            a.board,
-            a.board
-        ));
+        return Err(format!("{} was built for board {}, not {}: build it for {} (cargo xtask image --board {})", disk.display(), manifest.board, a.board, a.board, a.board));
     }
     let len = std::fs::metadata(&disk).map_err(|e| e.to_string())?.len();
-    let what = format!(
-        "{} on {} ({}), revision {}, {}",
-        manifest.sample,
-        manifest.board,
-        manifest.profile,
-        manifest.revision,
-        human(len)
-    );
+    let what = format!("{} on {} ({}), revision {}, {}", manifest.sample, manifest.board, manifest.profile, manifest.revision, human(len));
     match target(sys, &a.to)? {
         Target::Device(dev) => {
             let no = sys.refusals(&dev, len, a.force);
             if !no.is_empty() {
-                return Err(format!(
-                    "refusing to write {}:\n  {}",
-                    dev.path.display(),
-                    no.join("\n  ")
-                ));
+                return Err(format!("refusing to write {}:\n  {}", dev.path.display(), no.join("\n  ")));
             }
-            let plan =
-                format!(
+            let plan = format!(
                 "About to write {what}\n  to {} ({}{}, {}{}).\n  Everything on {} will be lost.",
                 dev.path.display(),
                 dev.name,
@@ -601,10 +449,7 @@ pub fn run(a: &Args, sys: &System) -> Result<(), String> {
                 dev.path.display()
             );
             confirm(&plan, a.yes)?;
-            report(
-                &dev.path,
-                write_verified(&disk, &dev.path, Some(&dev), true)?,
-            );
+            report(&dev.path, write_verified(&disk, &dev.path, Some(&dev), true)?);
         }
         Target::File(f) => {
             if std::fs::canonicalize(&f).ok() == std::fs::canonicalize(&disk).ok() {
@@ -613,16 +458,9 @@ pub fn run(a: &Args, sys: &System) -> Result<(), String> {
             // A file that is not a cockpit image is somebody's data.
             let replaces = std::fs::metadata(&f).is_ok_and(|m| m.len() > 0);
             if replaces && image::read_partition_file(&f, "manifest.toml").is_err() && !a.force {
-                return Err(format!(
-                    "{} exists and holds no cockpit image: pass --force to replace it",
-                    f.display()
-                ));
+                return Err(format!("{} exists and holds no cockpit image: pass --force to replace it", f.display()));
             }
-            let plan = format!(
-                "About to write {what}\n  to the file {}{}.",
-                f.display(),
-                if f.exists() { ", replacing it" } else { "" }
-            );
+            let plan = format!("About to write {what}\n  to the file {}{}.", f.display(), if f.exists() { ", replacing it" } else { "" });
             confirm(&plan, a.yes || !f.exists())?;
             report(&f, write_verified(&disk, &f, None, true)?);
         }
@@ -634,13 +472,7 @@ pub fn run(a: &Args, sys: &System) -> Result<(), String> {
                     }
                 }
             }
-            confirm(
-                &format!(
-                    "About to copy {what}\n  into the TFTP directory {}.",
-                    dir.display()
-                ),
-                a.yes,
-            )?;
+            confirm(&format!("About to copy {what}\n  into the TFTP directory {}.", dir.display()), a.yes)?;
             let mut script = String::new();
             for name in ["cockpit.itb", "boot-tftp.scr", "manifest.toml"] {
                 let bytes = image::read_partition_file(&disk, name)?;
@@ -653,25 +485,15 @@ pub fn run(a: &Args, sys: &System) -> Result<(), String> {
                 let _ = std::fs::remove_file(&tmp);
                 let write = || -> std::io::Result<()> {
                     use std::os::unix::fs::OpenOptionsExt;
-                    let mut f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-                        .open(&tmp)?;
+                    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(&tmp)?;
                     f.write_all(&bytes)?;
                     f.sync_all()?;
                     std::fs::rename(&tmp, dir.join(name))
                 };
                 write().map_err(|e| open_error(&dir.join(name), e))?;
             }
-            let run = script
-                .lines()
-                .find_map(|l| l.strip_prefix(image::TFTP_RUN))
-                .unwrap_or("tftpboot ${scriptaddr} boot-tftp.scr; source ${scriptaddr}");
-            println!(
-                "copied cockpit.itb, boot-tftp.scr and manifest.toml to {}",
-                dir.display()
-            );
+            let run = script.lines().find_map(|l| l.strip_prefix(image::TFTP_RUN)).unwrap_or("tftpboot ${scriptaddr} boot-tftp.scr; source ${scriptaddr}");
+            println!("copied cockpit.itb, boot-tftp.scr and manifest.toml to {}", dir.display());
             println!("on the board's U-Boot:\n  setenv serverip <this host's address>; dhcp   (or setenv ipaddr ...)\n  {run}");
         }
     }
@@ -701,38 +523,21 @@ mod tests {
 
     impl Fixture {
         fn new(tag: &str) -> Fixture {
-            let root =
-                std::env::temp_dir().join(format!("flash-fixture-{tag}-{}", std::process::id()));
+            let root = std::env::temp_dir().join(format!("flash-fixture-{tag}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&root);
             std::fs::create_dir_all(root.join("proc/self")).unwrap();
-            std::fs::write(
-                root.join("proc/swaps"),
-                "Filename\tType\tSize\tUsed\tPriority\n",
-            )
-            .unwrap();
+            std::fs::write(root.join("proc/swaps"), "Filename\tType\tSize\tUsed\tPriority\n").unwrap();
             std::fs::write(root.join("proc/self/mountinfo"), "").unwrap();
             Fixture { root }
         }
 
         fn sys(&self) -> System {
-            System {
-                sys: self.root.join("sys"),
-                proc: self.root.join("proc"),
-                root_dev: None,
-            }
+            System { sys: self.root.join("sys"), proc: self.root.join("proc"), root_dev: None }
         }
 
         /// A disk `name` with `dev` = major:minor, `parts` partitions
         /// (minor + 1, ...), `gib` GiB.
-        fn disk(
-            &self,
-            name: &str,
-            major: u32,
-            minor: u32,
-            parts: u32,
-            gib: u64,
-            removable: bool,
-        ) -> &Self {
+        fn disk(&self, name: &str, major: u32, minor: u32, parts: u32, gib: u64, removable: bool) -> &Self {
             let d = self.root.join("sys/class/block").join(name);
             std::fs::create_dir_all(d.join("device")).unwrap();
             std::fs::write(d.join("dev"), format!("{major}:{minor}\n")).unwrap();
@@ -740,11 +545,7 @@ mod tests {
             std::fs::write(d.join("removable"), if removable { "1\n" } else { "0\n" }).unwrap();
             std::fs::write(d.join("device/model"), "Reader\n").unwrap();
             for p in 1..=parts {
-                let pn = if name.ends_with(|c: char| c.is_ascii_digit()) {
-                    format!("{name}p{p}")
-                } else {
-                    format!("{name}{p}")
-                };
+                let pn = if name.ends_with(|c: char| c.is_ascii_digit()) { format!("{name}p{p}") } else { format!("{name}{p}") };
                 for at in [d.join(&pn), self.root.join("sys/class/block").join(&pn)] {
                     std::fs::create_dir_all(&at).unwrap();
                     std::fs::write(at.join("dev"), format!("{major}:{}\n", minor + p)).unwrap();
@@ -758,23 +559,15 @@ mod tests {
         fn mount(&self, dev: &str, at: &str) -> &Self {
             let p = self.root.join("proc/self/mountinfo");
             let mut s = std::fs::read_to_string(&p).unwrap();
-            s += &format!(
-                "30 1 {dev} / {} rw,relatime shared:1 - ext4 /dev/x rw\n",
-                at.replace(' ', "\\040")
-            );
+            s += &format!("30 1 {dev} / {} rw,relatime shared:1 - ext4 /dev/x rw\n", at.replace(' ', "\\040"));
             std::fs::write(p, s).unwrap();
             self
         }
 
         fn check(&self, name: &str, image: u64, force: bool) -> Vec<String> {
             let sys = self.sys();
-            let dev = sys
-                .device(&self.root.join("sys/class/block").join(name))
-                .unwrap();
-            let dev = Device {
-                path: PathBuf::from(format!("/dev/{name}")),
-                ..dev
-            };
+            let dev = sys.device(&self.root.join("sys/class/block").join(name)).unwrap();
+            let dev = Device { path: PathBuf::from(format!("/dev/{name}")), ..dev };
             sys.refusals(&dev, image, force)
         }
     }
@@ -790,24 +583,16 @@ mod tests {
     #[test]
     fn a_removable_unmounted_card_big_enough_may_be_written() {
         let f = Fixture::new("ok");
-        f.disk("sda", 8, 0, 2, 100, false)
-            .disk("sdb", 8, 16, 1, 16, true)
-            .mount("8:1", "/");
+        f.disk("sda", 8, 0, 2, 100, false).disk("sdb", 8, 16, 1, 16, true).mount("8:1", "/");
         assert_eq!(f.check("sdb", IMG, false), Vec::<String>::new());
     }
 
     #[test]
     fn the_system_disk_is_refused_even_with_force() {
         let f = Fixture::new("system");
-        f.disk("nvme0n1", 259, 0, 3, 500, false)
-            .mount("259:2", "/")
-            .mount("259:3", "/home");
+        f.disk("nvme0n1", 259, 0, 3, 500, false).mount("259:2", "/").mount("259:3", "/home");
         let no = f.check("nvme0n1", IMG, true);
-        assert!(
-            no.iter().any(|n| n.contains("running system lives on")
-                && n.contains("nvme0n1p2 is mounted at /")),
-            "{no:?}"
-        );
+        assert!(no.iter().any(|n| n.contains("running system lives on") && n.contains("nvme0n1p2 is mounted at /")), "{no:?}");
     }
 
     #[test]
@@ -815,33 +600,18 @@ mod tests {
         // In a chroot, mountinfo need not list `/`: stat's device does.
         let f = Fixture::new("chroot");
         f.disk("vda", 254, 0, 0, 50, false);
-        let sys = System {
-            root_dev: Some("254:0".into()),
-            ..f.sys()
-        };
-        let dev = Device {
-            path: "/dev/vda".into(),
-            ..sys.device(&f.root.join("sys/class/block/vda")).unwrap()
-        };
-        assert!(sys
-            .refusals(&dev, IMG, true)
-            .iter()
-            .any(|n| n.contains("running system")));
+        let sys = System { root_dev: Some("254:0".into()), ..f.sys() };
+        let dev = Device { path: "/dev/vda".into(), ..sys.device(&f.root.join("sys/class/block/vda")).unwrap() };
+        assert!(sys.refusals(&dev, IMG, true).iter().any(|n| n.contains("running system")));
     }
 
     #[test]
     fn a_mounted_partition_is_refused_and_named() {
         let f = Fixture::new("mounted");
-        f.disk("sdc", 8, 32, 2, 32, true)
-            .mount("8:34", "/media/user/my card");
+        f.disk("sdc", 8, 32, 2, 32, true).mount("8:34", "/media/user/my card");
         let no = f.check("sdc", IMG, false);
         assert_eq!(no.len(), 1, "{no:?}");
-        assert!(
-            no[0].contains("sdc2")
-                && no[0].contains("/media/user/my card")
-                && no[0].contains("unmount"),
-            "{no:?}"
-        );
+        assert!(no[0].contains("sdc2") && no[0].contains("/media/user/my card") && no[0].contains("unmount"), "{no:?}");
     }
 
     #[test]
@@ -849,58 +619,32 @@ mod tests {
         let f = Fixture::new("misc");
         f.disk("sdd", 8, 48, 1, 1, true);
         let no = f.check("sdd1", IMG, false);
-        assert!(
-            no[0].contains("is a partition") && no[0].contains("whole disk"),
-            "{no:?}"
-        );
+        assert!(no[0].contains("is a partition") && no[0].contains("whole disk"), "{no:?}");
         let no = f.check("sdd", 2 << 30, false);
-        assert!(
-            no.iter()
-                .any(|n| n.contains("holds 1.0 GiB but the image is 2.0 GiB")),
-            "{no:?}"
-        );
-        std::fs::write(
-            f.root.join("proc/swaps"),
-            "Filename Type Size Used Priority\n/dev/sdd1 partition 100 0 -2\n",
-        )
-        .unwrap();
-        assert!(f
-            .check("sdd", IMG, false)
-            .iter()
-            .any(|n| n.contains("swap")));
+        assert!(no.iter().any(|n| n.contains("holds 1.0 GiB but the image is 2.0 GiB")), "{no:?}");
+        std::fs::write(f.root.join("proc/swaps"), "Filename Type Size Used Priority\n/dev/sdd1 partition 100 0 -2\n").unwrap();
+        assert!(f.check("sdd", IMG, false).iter().any(|n| n.contains("swap")));
     }
 
     #[test]
     fn a_fixed_disk_needs_force_but_an_sd_card_in_a_slot_does_not() {
         let f = Fixture::new("fixed");
-        f.disk("sde", 8, 64, 0, 64, false)
-            .disk("mmcblk0", 179, 0, 0, 16, false)
-            .disk("mmcblk1", 179, 8, 0, 16, false);
-        assert!(f
-            .check("sde", IMG, false)
-            .iter()
-            .any(|n| n.contains("not a removable disk") && n.contains("--force")));
+        f.disk("sde", 8, 64, 0, 64, false).disk("mmcblk0", 179, 0, 0, 16, false).disk("mmcblk1", 179, 8, 0, 16, false);
+        assert!(f.check("sde", IMG, false).iter().any(|n| n.contains("not a removable disk") && n.contains("--force")));
         assert!(f.check("sde", IMG, true).is_empty());
         std::fs::write(f.root.join("sys/class/block/mmcblk0/device/type"), "SD\n").unwrap();
         std::fs::write(f.root.join("sys/class/block/mmcblk1/device/type"), "MMC\n").unwrap();
         assert!(f.check("mmcblk0", IMG, false).is_empty());
-        assert!(
-            !f.check("mmcblk1", IMG, false).is_empty(),
-            "eMMC is not removable media"
-        );
+        assert!(!f.check("mmcblk1", IMG, false).is_empty(), "eMMC is not removable media");
     }
 
     #[test]
     fn a_mount_on_a_volume_stacked_on_the_disk_counts() {
         let f = Fixture::new("holders");
-        f.disk("sdf", 8, 80, 1, 64, true)
-            .disk("dm-0", 254, 0, 0, 60, false);
+        f.disk("sdf", 8, 80, 1, 64, true).disk("dm-0", 254, 0, 0, 60, false);
         std::fs::create_dir_all(f.root.join("sys/class/block/sdf1/holders/dm-0")).unwrap();
         f.mount("254:0", "/");
-        assert!(f
-            .check("sdf", IMG, false)
-            .iter()
-            .any(|n| n.contains("running system") && n.contains("dm-0")));
+        assert!(f.check("sdf", IMG, false).iter().any(|n| n.contains("running system") && n.contains("dm-0")));
     }
 
     #[test]
@@ -908,24 +652,14 @@ mod tests {
         // btrfs: an anonymous device number, the source names the partition.
         let f = Fixture::new("btrfs");
         f.disk("sdg", 8, 96, 2, 64, true);
-        std::fs::write(
-            f.root.join("proc/self/mountinfo"),
-            "40 1 0:35 / /data rw - btrfs /dev/sdg2 rw\n",
-        )
-        .unwrap();
+        std::fs::write(f.root.join("proc/self/mountinfo"), "40 1 0:35 / /data rw - btrfs /dev/sdg2 rw\n").unwrap();
         let no = f.check("sdg", IMG, false);
-        assert!(
-            no.iter().any(|n| n.contains("sdg2") && n.contains("/data")),
-            "{no:?}"
-        );
+        assert!(no.iter().any(|n| n.contains("sdg2") && n.contains("/data")), "{no:?}");
     }
 
     #[test]
     fn mount_points_are_unescaped() {
-        assert_eq!(
-            unescape_mount("/media/a\\040b\\011c\\134"),
-            "/media/a b\tc\\"
-        );
+        assert_eq!(unescape_mount("/media/a\\040b\\011c\\134"), "/media/a b\tc\\");
         assert_eq!(unescape_mount("/x\\04"), "/x\\04");
     }
 }

@@ -44,10 +44,7 @@ pub struct Outcome {
 }
 
 fn host_triple() -> Result<String, String> {
-    let out = Command::new("rustc")
-        .arg("-vV")
-        .output()
-        .map_err(|e| format!("rustc -vV: {e}"))?;
+    let out = Command::new("rustc").arg("-vV").output().map_err(|e| format!("rustc -vV: {e}"))?;
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
@@ -61,14 +58,7 @@ pub fn build() -> Result<PathBuf, String> {
     // With --target, the flags reach only the fuzz targets, not build
     // scripts (which would not link against libFuzzer's counters).
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--bins",
-            "--target",
-            &triple,
-        ])
+        .args(["build", "--release", "--quiet", "--bins", "--target", &triple])
         .arg("--manifest-path")
         .arg(root().join("hypervisor/fuzz/Cargo.toml"))
         .arg("--target-dir")
@@ -100,56 +90,25 @@ pub fn run_target(bin_dir: &std::path::Path, target: &str, runs: u64) -> Result<
         cmd.arg(seeds);
     }
     let t0 = Instant::now();
-    let out = cmd.output().map_err(|e| format!("running {target}: {e}"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("running {target}: {e}"))?;
     let seconds = t0.elapsed().as_secs_f64();
     let log = String::from_utf8_lossy(&out.stderr);
     let coverage = log
         .lines()
-        .filter_map(|l| {
-            l.split("cov: ")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
+        .filter_map(|l| l.split("cov: ").nth(1)?.split_whitespace().next()?.parse().ok())
         .next_back();
     let done = log
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("Done ")?
-                .split(' ')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .or_else(|| {
-            log.lines().find_map(|l| {
-                l.strip_prefix("stat::number_of_executed_units: ")?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-        })
+        .find_map(|l| l.strip_prefix("Done ")?.split(' ').next()?.parse::<u64>().ok())
+        .or_else(|| log.lines().find_map(|l| l.strip_prefix("stat::number_of_executed_units: ")?.trim().parse().ok()))
         .unwrap_or(0);
     let failure = (!out.status.success()).then(|| {
-        let tail: Vec<&str> = log
-            .lines()
-            .rev()
-            .take(25)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let tail: Vec<&str> = log.lines().rev().take(25).collect::<Vec<_>>().into_iter().rev().collect();
         format!("{target} failed ({}):\n{}", out.status, tail.join("\n"))
     });
-    Ok(Outcome {
-        target: target.into(),
-        runs: done,
-        seconds,
-        coverage,
-        failure,
-    })
+    Ok(Outcome { target: target.into(), runs: done, seconds, coverage, failure })
 }
 
 /// Inputs worth starting from, for targets whose input is text a fuzzer
@@ -161,19 +120,12 @@ fn seeds(target: &str) -> Result<Option<std::path::PathBuf>, String> {
     let dir = root().join("target/fuzz/seeds").join(target);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     for parent in ["samples", "xtask/tests/fixtures"] {
-        let Ok(entries) = std::fs::read_dir(root().join(parent)) else {
-            continue;
-        };
+        let Ok(entries) = std::fs::read_dir(root().join(parent)) else { continue };
         for e in entries.flatten() {
             let file = e.path().join("system.toml");
             if file.is_file() {
-                let name = format!(
-                    "{}-{}",
-                    parent.replace('/', "-"),
-                    e.file_name().to_string_lossy()
-                );
-                std::fs::copy(&file, dir.join(name))
-                    .map_err(|e| format!("{}: {e}", file.display()))?;
+                let name = format!("{}-{}", parent.replace('/', "-"), e.file_name().to_string_lossy());
+                std::fs::copy(&file, dir.join(name)).map_err(|e| format!("{}: {e}", file.display()))?;
             }
         }
     }
@@ -188,11 +140,7 @@ pub fn run(targets: &[String], runs: u64) -> Result<Vec<Outcome>, String> {
         }
     }
     let bin_dir = build()?;
-    let chosen: Vec<&str> = if targets.is_empty() {
-        TARGETS.to_vec()
-    } else {
-        targets.iter().map(String::as_str).collect()
-    };
+    let chosen: Vec<&str> = if targets.is_empty() { TARGETS.to_vec() } else { targets.iter().map(String::as_str).collect() };
     let mut outcomes = Vec::new();
     for t in chosen {
         let o = run_target(&bin_dir, t, runs)?;

@@ -61,12 +61,7 @@ pub struct Manifest {
 impl Manifest {
     fn to_toml(&self) -> String {
         let mut s = String::from("# What this cockpit image holds (cargo xtask image).\n");
-        for (k, v) in [
-            ("board", &self.board),
-            ("sample", &self.sample),
-            ("profile", &self.profile),
-            ("revision", &self.revision),
-        ] {
+        for (k, v) in [("board", &self.board), ("sample", &self.sample), ("profile", &self.profile), ("revision", &self.revision)] {
             s += &format!("{k} = {}\n", toml_str(v));
         }
         s += "\n[sha256]\n";
@@ -79,41 +74,19 @@ impl Manifest {
     /// Reads a manifest written by [`Manifest::to_toml`].
     pub fn parse(text: &str) -> Result<Manifest, String> {
         let v: toml::Table = text.parse().map_err(|e| format!("manifest.toml: {e}"))?;
-        let field = |k: &str| {
-            v.get(k)
-                .and_then(|x| x.as_str())
-                .map(str::to_string)
-                .ok_or(format!("manifest.toml has no `{k}`"))
-        };
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string).ok_or(format!("manifest.toml has no `{k}`"));
         let parts = match v.get("sha256").and_then(|t| t.as_table()) {
-            Some(t) => t
-                .iter()
-                .map(|(k, x)| (k.clone(), x.as_str().unwrap_or_default().to_string()))
-                .collect(),
+            Some(t) => t.iter().map(|(k, x)| (k.clone(), x.as_str().unwrap_or_default().to_string())).collect(),
             None => Vec::new(),
         };
-        Ok(Manifest {
-            board: field("board")?,
-            sample: field("sample")?,
-            profile: field("profile")?,
-            revision: field("revision")?,
-            parts,
-        })
+        Ok(Manifest { board: field("board")?, sample: field("sample")?, profile: field("profile")?, revision: field("revision")?, parts })
     }
 }
 
 /// A name as it may appear in the FIT source and the boot script: a
 /// sample's directory name could hold quotes or a newline (a command).
 fn label(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
 }
 
 fn toml_str(s: &str) -> String {
@@ -131,24 +104,14 @@ pub fn hex(bytes: &[u8]) -> String {
 /// The revision and its commit time (the image's one timestamp).
 fn revision() -> Result<(String, u64), String> {
     let git = |args: &[&str]| -> Result<String, String> {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(artifacts::root())
-            .output()
-            .map_err(|e| format!("git: {e}"))?;
+        let out = Command::new("git").args(args).current_dir(artifacts::root()).output().map_err(|e| format!("git: {e}"))?;
         if !out.status.success() {
-            return Err(format!(
-                "git {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            return Err(format!("git {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     };
     let rev = git(&["rev-parse", "--short=12", "HEAD"])?;
-    let time: u64 = git(&["log", "-1", "--format=%ct", "HEAD"])?
-        .parse()
-        .map_err(|_| "git log: no commit time")?;
+    let time: u64 = git(&["log", "-1", "--format=%ct", "HEAD"])?.parse().map_err(|_| "git log: no commit time")?;
     // Untracked files count: a sample or initramfs not yet committed
     // changes the image as much as an edited one.
     let dirty = !git(&["status", "--porcelain"])?.is_empty();
@@ -168,18 +131,12 @@ fn board_dtb(board: &hv_config::Board) -> Result<Vec<u8>, String> {
             DtSource::LinuxDts(rel) => Some(crate::debian::linux_dts(rel)),
             DtSource::Qemu => None,
         })
-        .ok_or(format!(
-            "board {} carries its device tree but names none",
-            board.name
-        ))??;
+        .ok_or(format!("board {} carries its device tree but names none", board.name))??;
     std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn mkimage(args: &[&str], epoch: u64, dir: &Path) -> Result<(), String> {
-    crate::toolchain::ensure_debian_packages(
-        &["u-boot-tools", "device-tree-compiler"],
-        "mkimage, for U-Boot's image and script formats",
-    )?;
+    crate::toolchain::ensure_debian_packages(&["u-boot-tools", "device-tree-compiler"], "mkimage, for U-Boot's image and script formats")?;
     let out = Command::new("mkimage")
         .args(args)
         .current_dir(dir)
@@ -190,12 +147,7 @@ fn mkimage(args: &[&str], epoch: u64, dir: &Path) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "mkimage {}: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
+        Err(format!("mkimage {}: {}{}", args.join(" "), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     }
 }
 
@@ -236,10 +188,7 @@ fn script(b: &Built, layout: &BootLayout, rev: &str, load: &str, dtb: BootDtb) -
     let boot = match dtb {
         BootDtb::Image => format!("bootm {:#x}#{FIT_CONFIG}", layout.staging),
         // U-Boot's own tree (QEMU's): named as bootm's third argument.
-        BootDtb::UBoot => format!(
-            "bootm {0:#x}:hypervisor {0:#x}:bundle ${{fdtcontroladdr}}",
-            layout.staging
-        ),
+        BootDtb::UBoot => format!("bootm {0:#x}:hypervisor {0:#x}:bundle ${{fdtcontroladdr}}", layout.staging),
     };
     format!(
         "# cockpit: {sample} on {board} ({profile}), revision {rev}. Written by cargo xtask image.\n\
@@ -261,11 +210,7 @@ fn script(b: &Built, layout: &BootLayout, rev: &str, load: &str, dtb: BootDtb) -
 pub fn build(sample: &str, board: &str, profile: Option<&str>) -> Result<Image, String> {
     let built = artifacts::build(sample, Some(board), profile)?;
     let b = &built.sample.board;
-    let boot = b.boot.clone().ok_or(format!(
-        "board {} has no [boot] table in {}: it does not say how its U-Boot boots an image",
-        b.name,
-        b.path.display()
-    ))?;
+    let boot = b.boot.clone().ok_or(format!("board {} has no [boot] table in {}: it does not say how its U-Boot boots an image", b.name, b.path.display()))?;
     let dir = built.dir.join("image");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let (rev, epoch) = revision()?;
@@ -278,15 +223,10 @@ pub fn build(sample: &str, board: &str, profile: Option<&str>) -> Result<Image, 
     };
     // The FIT is its parts plus a few KiB of headers and hashes.
     let staged = (hv.len() + bundle.len() + dtb.as_ref().map_or(0, Vec::len)) as u64 + (64 << 10);
-    let layout = hv_config::boot::layout(b, bundle.len() as u64, staged)
-        .map_err(|e| format!("{} on {}: {e}", built.sample.name, b.name))?;
+    let layout = hv_config::boot::layout(b, bundle.len() as u64, staged).map_err(|e| format!("{} on {}: {e}", built.sample.name, b.name))?;
     if let Some(d) = &dtb {
         if d.len() as u64 > layout.dtb_end - layout.dtb - (64 << 10) {
-            return Err(format!(
-                "{}'s device tree ({} KiB) does not fit its room",
-                b.name,
-                d.len() >> 10
-            ));
+            return Err(format!("{}'s device tree ({} KiB) does not fit its room", b.name, d.len() >> 10));
         }
     }
 
@@ -296,25 +236,17 @@ pub fn build(sample: &str, board: &str, profile: Option<&str>) -> Result<Image, 
         std::fs::write(dir.join("board.dtb"), d).map_err(|e| e.to_string())?;
     }
     // The FIT source writes addresses in one cell.
-    for (what, at, len) in [
-        ("the hypervisor", layout.hypervisor, hv_config::HV_IMAGE_MAX),
-        ("the device tree", layout.dtb, layout.dtb_end - layout.dtb),
-        ("the bundle", layout.bundle, bundle.len() as u64),
-    ] {
+    for (what, at, len) in [("the hypervisor", layout.hypervisor, hv_config::HV_IMAGE_MAX), ("the device tree", layout.dtb, layout.dtb_end - layout.dtb), ("the bundle", layout.bundle, bundle.len() as u64)] {
         if at.saturating_add(len) > 1 << 32 {
             return Err(format!("{what} would go at {at:#x}, above 4 GiB: images for RAM above 4 GiB are not supported yet"));
         }
     }
-    std::fs::write(dir.join("cockpit.its"), its(&built, &layout, dtb.is_some()))
-        .map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("cockpit.its"), its(&built, &layout, dtb.is_some())).map_err(|e| e.to_string())?;
     mkimage(&["-f", "cockpit.its", "cockpit.itb"], epoch, &dir)?;
     // The staged size above was an estimate: the real file must fit too.
-    let itb_len = std::fs::metadata(dir.join("cockpit.itb"))
-        .map_err(|e| e.to_string())?
-        .len();
+    let itb_len = std::fs::metadata(dir.join("cockpit.itb")).map_err(|e| e.to_string())?.len();
     if itb_len > staged {
-        hv_config::boot::layout(b, bundle.len() as u64, itb_len)
-            .map_err(|e| format!("{} on {}: {e}", built.sample.name, b.name))?;
+        hv_config::boot::layout(b, bundle.len() as u64, itb_len).map_err(|e| format!("{} on {}: {e}", built.sample.name, b.name))?;
     }
 
     let (iface, devpart) = boot.device.split_once(' ').unwrap_or((&boot.device, "0:1"));
@@ -333,50 +265,23 @@ pub fn build(sample: &str, board: &str, profile: Option<&str>) -> Result<Image, 
         at = layout.script
     );
     for (name, load) in [("boot.scr", from_disk), ("boot-tftp.scr", from_tftp)] {
-        compile_script(
-            &script(&built, &layout, &rev, &load, boot.dtb),
-            &dir.join(name),
-            epoch,
-        )?;
+        compile_script(&script(&built, &layout, &rev, &load, boot.dtb), &dir.join(name), epoch)?;
     }
 
     let mut parts = Vec::new();
-    for name in [
-        "cockpit.itb",
-        "boot.scr",
-        "boot-tftp.scr",
-        "hypervisor.bin",
-        "bundle.bin",
-        "board.dtb",
-    ] {
+    for name in ["cockpit.itb", "boot.scr", "boot-tftp.scr", "hypervisor.bin", "bundle.bin", "board.dtb"] {
         if let Ok(bytes) = std::fs::read(dir.join(name)) {
             parts.push((name.to_string(), sha256_hex(&bytes)));
         }
     }
-    let manifest = Manifest {
-        board: b.name.clone(),
-        sample: built.sample.name.clone(),
-        profile: built.sample.profile.name.clone(),
-        revision: rev,
-        parts,
-    };
+    let manifest = Manifest { board: b.name.clone(), sample: built.sample.name.clone(), profile: built.sample.profile.name.clone(), revision: rev, parts };
     std::fs::write(dir.join("manifest.toml"), manifest.to_toml()).map_err(|e| e.to_string())?;
 
     let disk = dir.join("cockpit.img");
     write_disk(&dir, &disk, epoch)?;
     let sum = sha256_hex(&std::fs::read(&disk).map_err(|e| e.to_string())?);
-    std::fs::write(
-        dir.join("cockpit.img.sha256"),
-        format!("{sum}  cockpit.img\n"),
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(Image {
-        dir,
-        disk,
-        manifest,
-        layout,
-        built,
-    })
+    std::fs::write(dir.join("cockpit.img.sha256"), format!("{sum}  cockpit.img\n")).map_err(|e| e.to_string())?;
+    Ok(Image { dir, disk, manifest, layout, built })
 }
 
 /// FAT's time stamps, all at the revision's commit time.
@@ -406,73 +311,31 @@ fn fat_time(epoch: u64) -> fatfs::DateTime {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = (yoe + era * 400 + i64::from(month <= 2)).clamp(1980, 2107);
     fatfs::DateTime {
-        date: fatfs::Date {
-            year: year as u16,
-            month: month as u16,
-            day: day as u16,
-        },
-        time: fatfs::Time {
-            hour: (secs / 3600) as u16,
-            min: (secs / 60 % 60) as u16,
-            sec: (secs % 60) as u16,
-            millis: 0,
-        },
+        date: fatfs::Date { year: year as u16, month: month as u16, day: day as u16 },
+        time: fatfs::Time { hour: (secs / 3600) as u16, min: (secs / 60 % 60) as u16, sec: (secs % 60) as u16, millis: 0 },
     }
 }
 
 /// The partition's size for `payload` bytes of files: room to spare for
 /// a vendor's BOOT.BIN or a newer image, at least 64 MiB, whole MiB.
 fn partition_size(payload: u64) -> u64 {
-    (payload + payload / 4 + (32 << 20))
-        .max(64 << 20)
-        .div_ceil(1 << 20)
-        << 20
+    (payload + payload / 4 + (32 << 20)).max(64 << 20).div_ceil(1 << 20) << 20
 }
 
 /// Writes the MBR disk with one FAT partition holding [`PARTITION_FILES`].
 fn write_disk(dir: &Path, disk: &Path, epoch: u64) -> Result<(), String> {
-    let files: Vec<(&str, Vec<u8>)> = PARTITION_FILES
-        .iter()
-        .map(|n| {
-            std::fs::read(dir.join(n))
-                .map(|b| (*n, b))
-                .map_err(|e| format!("{n}: {e}"))
-        })
-        .collect::<Result<_, _>>()?;
+    let files: Vec<(&str, Vec<u8>)> =
+        PARTITION_FILES.iter().map(|n| std::fs::read(dir.join(n)).map(|b| (*n, b)).map_err(|e| format!("{n}: {e}"))).collect::<Result<_, _>>()?;
     write_boot_disk(&files, disk, epoch)
 }
 
 /// Compiles the U-Boot script `text` into `out` (a legacy script image).
 pub fn compile_script(text: &str, out: &Path, epoch: u64) -> Result<(), String> {
     let dir = out.parent().ok_or("no directory")?;
-    let name = out
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or("not a file name")?;
-    let cmd = Path::new(name)
-        .with_extension("cmd")
-        .to_string_lossy()
-        .into_owned();
+    let name = out.file_name().and_then(|n| n.to_str()).ok_or("not a file name")?;
+    let cmd = Path::new(name).with_extension("cmd").to_string_lossy().into_owned();
     std::fs::write(dir.join(&cmd), text).map_err(|e| e.to_string())?;
-    mkimage(
-        &[
-            "-A",
-            "arm64",
-            "-O",
-            "linux",
-            "-T",
-            "script",
-            "-C",
-            "none",
-            "-n",
-            "cockpit boot script",
-            "-d",
-            &cmd,
-            name,
-        ],
-        epoch,
-        dir,
-    )
+    mkimage(&["-A", "arm64", "-O", "linux", "-T", "script", "-C", "none", "-n", "cockpit boot script", "-d", &cmd, name], epoch, dir)
 }
 
 /// Writes an MBR disk with one FAT32 partition holding `files`.
@@ -487,17 +350,9 @@ pub fn write_boot_disk(files: &[(&str, Vec<u8>)], disk: &Path, epoch: u64) -> Re
     }
     let id = id.finalize();
 
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(disk)
-        .map_err(|e| format!("{}: {e}", disk.display()))?;
-    f.set_len(PARTITION_START + part_size)
-        .map_err(|e| e.to_string())?;
-    let mut mbr = mbrman::MBR::new_from(&mut f, SECTOR as u32, [id[0], id[1], id[2], id[3]])
-        .map_err(|e| format!("MBR: {e}"))?;
+    let mut f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(disk).map_err(|e| format!("{}: {e}", disk.display()))?;
+    f.set_len(PARTITION_START + part_size).map_err(|e| e.to_string())?;
+    let mut mbr = mbrman::MBR::new_from(&mut f, SECTOR as u32, [id[0], id[1], id[2], id[3]]).map_err(|e| format!("MBR: {e}"))?;
     mbr[1] = mbrman::MBRPartitionEntry {
         boot: mbrman::BOOT_ACTIVE,
         first_chs: mbrman::CHS::empty(),
@@ -509,30 +364,19 @@ pub fn write_boot_disk(files: &[(&str, Vec<u8>)], disk: &Path, epoch: u64) -> Re
     };
     mbr.write_into(&mut f).map_err(|e| format!("MBR: {e}"))?;
 
-    let mut part = Partition {
-        file: &mut f,
-        start: PARTITION_START,
-        len: part_size,
-        pos: 0,
-    };
+    let mut part = Partition { file: &mut f, start: PARTITION_START, len: part_size, pos: 0 };
     let opts = fatfs::FormatVolumeOptions::new()
         .fat_type(fatfs::FatType::Fat32)
         .volume_id(u32::from_le_bytes([id[4], id[5], id[6], id[7]]))
         .volume_label(*b"COCKPIT    ");
-    fatfs::format_volume(&mut part, opts)
-        .map_err(|e| format!("formatting the boot partition: {e}"))?;
+    fatfs::format_volume(&mut part, opts).map_err(|e| format!("formatting the boot partition: {e}"))?;
     part.pos = 0;
     let time: &'static FixedTime = Box::leak(Box::new(FixedTime(fat_time(epoch))));
-    let fs = fatfs::FileSystem::new(part, fatfs::FsOptions::new().time_provider(time))
-        .map_err(|e| format!("boot partition: {e}"))?;
+    let fs = fatfs::FileSystem::new(part, fatfs::FsOptions::new().time_provider(time)).map_err(|e| format!("boot partition: {e}"))?;
     for (name, bytes) in files {
-        let mut out = fs
-            .root_dir()
-            .create_file(name)
-            .map_err(|e| format!("{name}: {e}"))?;
+        let mut out = fs.root_dir().create_file(name).map_err(|e| format!("{name}: {e}"))?;
         out.truncate().map_err(|e| e.to_string())?;
-        out.write_all(bytes)
-            .map_err(|e| format!("writing {name} to the boot partition: {e}"))?;
+        out.write_all(bytes).map_err(|e| format!("writing {name} to the boot partition: {e}"))?;
     }
     fs.unmount().map_err(|e| format!("boot partition: {e}"))?;
     f.sync_all().map_err(|e| e.to_string())
@@ -541,28 +385,13 @@ pub fn write_boot_disk(files: &[(&str, Vec<u8>)], disk: &Path, epoch: u64) -> Re
 /// Reads `name` from the boot partition of the disk image `disk`.
 pub fn read_partition_file(disk: &Path, name: &str) -> Result<Vec<u8>, String> {
     let mut f = std::fs::File::open(disk).map_err(|e| format!("{}: {e}", disk.display()))?;
-    let mbr = mbrman::MBR::read_from(&mut f, SECTOR as u32)
-        .map_err(|e| format!("{}: no MBR: {e}", disk.display()))?;
-    let p = mbr
-        .get(1)
-        .filter(|p| p.is_used())
-        .ok_or(format!("{}: no first partition", disk.display()))?;
+    let mbr = mbrman::MBR::read_from(&mut f, SECTOR as u32).map_err(|e| format!("{}: no MBR: {e}", disk.display()))?;
+    let p = mbr.get(1).filter(|p| p.is_used()).ok_or(format!("{}: no first partition", disk.display()))?;
     let (start, len) = (p.starting_lba as u64 * SECTOR, p.sectors as u64 * SECTOR);
-    let fs = fatfs::FileSystem::new(
-        Partition {
-            file: &mut f,
-            start,
-            len,
-            pos: 0,
-        },
-        fatfs::FsOptions::new(),
-    )
-    .map_err(|e| format!("{}: the boot partition is not FAT: {e}", disk.display()))?;
+    let fs = fatfs::FileSystem::new(Partition { file: &mut f, start, len, pos: 0 }, fatfs::FsOptions::new())
+        .map_err(|e| format!("{}: the boot partition is not FAT: {e}", disk.display()))?;
     let mut out = Vec::new();
-    fs.root_dir()
-        .open_file(name)
-        .and_then(|mut file| file.read_to_end(&mut out))
-        .map_err(|e| format!("{}: {name}: {e}", disk.display()))?;
+    fs.root_dir().open_file(name).and_then(|mut file| file.read_to_end(&mut out)).map_err(|e| format!("{}: {name}: {e}", disk.display()))?;
     Ok(out)
 }
 
@@ -594,10 +423,7 @@ impl<F: Read + Write + Seek> Write for Partition<'_, F> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.room(buf.len())?;
         if n == 0 && !buf.is_empty() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::WriteZero,
-                "past the partition's end",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "past the partition's end"));
         }
         let n = self.file.write(&buf[..n])?;
         self.pos += n as u64;
@@ -620,10 +446,7 @@ impl<F: Read + Write + Seek> Seek for Partition<'_, F> {
                 self.pos = p;
                 Ok(p)
             }
-            _ => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "seek outside the partition",
-            )),
+            _ => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek outside the partition")),
         }
     }
 }
@@ -674,11 +497,7 @@ mod tests {
         let first = std::fs::read(&disk).unwrap();
         assert_eq!(first.len() as u64, PARTITION_START + (64 << 20));
         for (i, n) in PARTITION_FILES.iter().enumerate() {
-            assert_eq!(
-                read_partition_file(&disk, n).unwrap(),
-                vec![i as u8 + 1; 5000 * (i + 1)],
-                "{n}"
-            );
+            assert_eq!(read_partition_file(&disk, n).unwrap(), vec![i as u8 + 1; 5000 * (i + 1)], "{n}");
         }
         // The same files, the same bytes.
         write_disk(&dir, &disk, 1_796_356_422).unwrap();

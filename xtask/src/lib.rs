@@ -7,8 +7,8 @@
 pub mod artifacts;
 pub mod bench;
 pub mod bench_boot;
-pub mod board_facts;
 pub mod camera_vm;
+pub mod board_facts;
 pub mod cockpit_sample;
 pub mod debian;
 pub mod flash;

@@ -3,10 +3,7 @@ use std::process::{Command, ExitCode};
 use xtask::{artifacts, bench, qemu, DEFAULT_SAMPLE};
 
 #[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    about = "Build, boot, test and benchmark the cockpit SDK"
-)]
+#[command(name = "cargo xtask", about = "Build, boot, test and benchmark the cockpit SDK")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -129,13 +126,11 @@ impl Tally {
     fn run(&mut self, what: &str, cmd: &mut Command) -> Result<(), String> {
         use std::io::{BufRead, BufReader};
         let (reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
-        cmd.stdout(writer.try_clone().map_err(|e| e.to_string())?)
-            .stderr(writer);
+        cmd.stdout(writer.try_clone().map_err(|e| e.to_string())?).stderr(writer);
         let mut child = cmd.spawn().map_err(|e| e.to_string())?;
         // The Command holds our copies of the write end: they must go, or
         // the read below never ends.
-        cmd.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
         let (failed_before, mut binary) = (self.failed, String::from("?"));
         // The names under the last `failures:` heading of a binary's output
         // (its own lines even when other output broke the `test x ... FAILED`
@@ -145,10 +140,7 @@ impl Tally {
             let line = line.map_err(|e| e.to_string())?;
             println!("{line}");
             let t = line.trim();
-            if let Some(rest) = t
-                .strip_prefix("Running ")
-                .or_else(|| t.strip_prefix("Doc-tests "))
-            {
+            if let Some(rest) = t.strip_prefix("Running ").or_else(|| t.strip_prefix("Doc-tests ")) {
                 binary = rest.split(" (").next().unwrap_or(rest).to_string();
             } else if t == "failures:" {
                 listed.clear();
@@ -156,17 +148,12 @@ impl Tally {
                 listed.push(t.to_string());
             } else if let Some(rest) = t.strip_prefix("test result: ") {
                 if rest.starts_with("FAILED") {
-                    self.failures
-                        .extend(listed.drain(..).map(|n| format!("{binary}: {n}")));
+                    self.failures.extend(listed.drain(..).map(|n| format!("{binary}: {n}")));
                 }
                 listed.clear();
                 let num = |word: &str| -> u64 {
                     rest.split(';')
-                        .find_map(|part| {
-                            part.trim()
-                                .strip_suffix(word)
-                                .and_then(|n| n.trim().rsplit(' ').next()?.parse().ok())
-                        })
+                        .find_map(|part| part.trim().strip_suffix(word).and_then(|n| n.trim().rsplit(' ').next()?.parse().ok()))
                         .unwrap_or(0)
                 };
                 self.passed += num(" passed");
@@ -213,10 +200,7 @@ fn run_for_a_while(q: &qemu::QemuCommand, d: std::time::Duration) -> Result<(), 
                 con.arrived.clear();
             }
             Err(qemu::Stop::Timeout(_)) => {
-                eprintln!(
-                    "xtask: ran for {}; stopping QEMU",
-                    humantime::format_duration(d)
-                );
+                eprintln!("xtask: ran for {}; stopping QEMU", humantime::format_duration(d));
                 return Ok(());
             }
             Err(stop) if stop.is_clean_exit() => return Ok(()),

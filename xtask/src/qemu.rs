@@ -32,13 +32,7 @@ impl Machine {
     /// QEMU's `virt` with EL2 and GICv3, two Cortex-A57s and 1 GiB: the test
     /// bed Xen 4.17 runs on for interop and `bench boot`.
     pub fn xen_test_bed() -> Machine {
-        Machine {
-            machine: "virt,virtualization=on,gic-version=3".into(),
-            cpu: "cortex-a57".into(),
-            smp: 2,
-            memory: "1024".into(),
-            dtb: None,
-        }
+        Machine { machine: "virt,virtualization=on,gic-version=3".into(), cpu: "cortex-a57".into(), smp: 2, memory: "1024".into(), dtb: None }
     }
 
     /// A plain `virt` with two Cortex-A57s and 1 GiB for Linux alone (the
@@ -52,13 +46,7 @@ impl Machine {
 
     /// A plain `virt` with no EL2 for a kernel that needs no hypervisor.
     pub fn virt(smp: u32, memory: &str) -> Machine {
-        Machine {
-            machine: "virt".into(),
-            cpu: "max".into(),
-            smp,
-            memory: memory.into(),
-            dtb: None,
-        }
+        Machine { machine: "virt".into(), cpu: "max".into(), smp, memory: memory.into(), dtb: None }
     }
 
     /// What a sample's board says in its `[qemu]` section.
@@ -77,13 +65,7 @@ impl Machine {
                     .map_err(|e| format!("board {}: {e}", board.name))?,
             ),
         };
-        Ok(Machine {
-            machine: q.machine.clone(),
-            cpu: q.cpu.clone(),
-            smp: board.cpus,
-            memory: q.memory.clone(),
-            dtb,
-        })
+        Ok(Machine { machine: q.machine.clone(), cpu: q.cpu.clone(), smp: board.cpus, memory: q.memory.clone(), dtb })
     }
 }
 
@@ -97,27 +79,16 @@ pub fn dump_dtb(machine: &Machine, out: &Path) -> Result<(), String> {
     let mut m = machine.clone();
     // A comma in a -machine value is written twice.
     m.machine = format!("{},dumpdtb={}", m.machine, option_path(out)?);
-    let res = QemuCommand::new(&m)
-        .command()?
-        .output()
-        .map_err(|e| e.to_string())?;
+    let res = QemuCommand::new(&m).command()?.output().map_err(|e| e.to_string())?;
     if !res.status.success() || !out.is_file() {
-        return Err(format!(
-            "QEMU did not dump {}'s device tree: {}",
-            machine.machine,
-            String::from_utf8_lossy(&res.stderr).trim()
-        ));
+        return Err(format!("QEMU did not dump {}'s device tree: {}", machine.machine, String::from_utf8_lossy(&res.stderr).trim()));
     }
     Ok(())
 }
 
 impl fmt::Display for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "-machine {} -cpu {} -smp {} -m {}",
-            self.machine, self.cpu, self.smp, self.memory
-        )
+        write!(f, "-machine {} -cpu {} -smp {} -m {}", self.machine, self.cpu, self.smp, self.memory)
     }
 }
 
@@ -132,9 +103,7 @@ const XEN_DOM0_INITRD: u64 = 0x5000_0000;
 
 /// A path as the value of a QEMU sub-option, where a comma is written twice.
 fn option_path(p: &Path) -> Result<String, String> {
-    Ok(p.to_str()
-        .ok_or(format!("{}: not UTF-8", p.display()))?
-        .replace(',', ",,"))
+    Ok(p.to_str().ok_or(format!("{}: not UTF-8", p.display()))?.replace(',', ",,"))
 }
 
 /// Debian's U-Boot for QEMU's arm64 `virt` (package u-boot-qemu).
@@ -153,11 +122,7 @@ pub struct QemuCommand {
 
 impl QemuCommand {
     pub fn new(machine: &Machine) -> QemuCommand {
-        let mut c = QemuCommand {
-            machine: machine.clone(),
-            args: Vec::new(),
-            x_display: None,
-        };
+        let mut c = QemuCommand { machine: machine.clone(), args: Vec::new(), x_display: None };
         c.push(["-nodefaults", "-no-reboot"]);
         // Host threads named after what they run ("CPU 3/TCG"): benchmarks
         // find an emulated CPU's thread by it.
@@ -174,11 +139,7 @@ impl QemuCommand {
     /// Shows the machine's screens in a desktop window (`-display gtk`,
     /// one tab per screen) instead of none.
     pub fn window(&mut self) -> &mut Self {
-        if let Some(i) = self
-            .args
-            .windows(2)
-            .position(|w| w[0] == "-display" && w[1] == "none")
-        {
+        if let Some(i) = self.args.windows(2).position(|w| w[0] == "-display" && w[1] == "none") {
             self.args[i + 1] = "gtk,show-tabs=on,zoom-to-fit=off".into();
         }
         self
@@ -192,9 +153,7 @@ impl QemuCommand {
 
     /// Whether the machine has a screen (a sample's GPU device).
     pub fn has_screen(&self) -> bool {
-        self.args
-            .iter()
-            .any(|a| a.to_string_lossy().starts_with("virtio-gpu"))
+        self.args.iter().any(|a| a.to_string_lossy().starts_with("virtio-gpu"))
     }
 
     /// The machine booting a built sample: our hypervisor with its boot
@@ -222,17 +181,11 @@ impl QemuCommand {
     /// arm64 `virt` (u-boot-qemu) boots from `disk`, a raw disk image on
     /// virtio-blk, as a board's U-Boot boots from its SD card.
     pub fn uboot_disk(machine: &Machine, disk: &Path) -> Result<QemuCommand, String> {
-        crate::toolchain::ensure_debian_packages(
-            &["u-boot-qemu"],
-            "U-Boot for QEMU's arm64 virt machine",
-        )?;
+        crate::toolchain::ensure_debian_packages(&["u-boot-qemu"], "U-Boot for QEMU's arm64 virt machine")?;
         let mut c = QemuCommand::new(machine);
         c.push(["-bios", UBOOT_QEMU_ARM64]);
         // QEMU's option syntax: a comma in a value is written twice.
-        let drive = OsString::from(format!(
-            "if=none,format=raw,id=boot,file={}",
-            option_path(disk)?
-        ));
+        let drive = OsString::from(format!("if=none,format=raw,id=boot,file={}", option_path(disk)?));
         c.push([OsString::from("-drive"), drive]);
         c.device("virtio-blk-device,drive=boot");
         Ok(c)
@@ -241,10 +194,7 @@ impl QemuCommand {
     /// A virtio-net NIC on QEMU's user network, whose TFTP server serves
     /// `dir` (the guest sees it at 10.0.2.2; DHCP gives 10.0.2.15).
     pub fn tftp_net(&mut self, dir: &Path) -> Result<&mut Self, String> {
-        self.push([
-            OsString::from("-netdev"),
-            OsString::from(format!("user,id=net0,tftp={}", option_path(dir)?)),
-        ]);
+        self.push([OsString::from("-netdev"), OsString::from(format!("user,id=net0,tftp={}", option_path(dir)?))]);
         Ok(self.device("virtio-net-device,netdev=net0"))
     }
 
@@ -364,10 +314,7 @@ pub enum Stop {
     /// A wait gave up this long after QEMU started, QEMU still running.
     Timeout(Duration),
     /// QEMU is gone: its exit status (if known) and the end of its stderr.
-    Exited {
-        status: Option<ExitStatus>,
-        stderr: Vec<String>,
-    },
+    Exited { status: Option<ExitStatus>, stderr: Vec<String> },
 }
 
 impl Stop {
@@ -380,11 +327,7 @@ impl Stop {
 impl fmt::Display for Stop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Stop::Timeout(t) => write!(
-                f,
-                "gave up waiting {:.1} s after QEMU started; QEMU still running",
-                t.as_secs_f64()
-            ),
+            Stop::Timeout(t) => write!(f, "gave up waiting {:.1} s after QEMU started; QEMU still running", t.as_secs_f64()),
             Stop::Exited { status, stderr } => {
                 match status {
                     Some(s) => write!(f, "QEMU exited ({s})")?,
@@ -427,9 +370,7 @@ impl Console {
     }
 
     fn start(mut cmd: Command) -> Result<Console, String> {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|e| format!("starting QEMU: {e}"))?;
         let out = child.stdout.take().ok_or("no QEMU stdout")?;
@@ -440,9 +381,7 @@ impl Console {
             let mut r = BufReader::new(out);
             let mut buf = Vec::new();
             while matches!(r.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
-                let text = String::from_utf8_lossy(&buf)
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string();
+                let text = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
                 buf.clear();
                 if tx.send(text).is_err() {
                     break;
@@ -503,17 +442,8 @@ impl Console {
         }
         // Let the stderr reader finish the last lines.
         std::thread::sleep(Duration::from_millis(50));
-        let stderr = self
-            .stderr
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect();
-        Stop::Exited {
-            status: self.exited,
-            stderr,
-        }
+        let stderr = self.stderr.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+        Stop::Exited { status: self.exited, stderr }
     }
 
     /// The next console line, or why there is none before `deadline`.
@@ -527,9 +457,7 @@ impl Console {
                 self.take(line);
                 Ok(self.log.last().map(String::as_str).unwrap_or(""))
             }
-            Err(RecvTimeoutError::Timeout) => Err(Stop::Timeout(
-                deadline.saturating_duration_since(self.started),
-            )),
+            Err(RecvTimeoutError::Timeout) => Err(Stop::Timeout(deadline.saturating_duration_since(self.started))),
             Err(RecvTimeoutError::Disconnected) => {
                 let stop = self.exit_report();
                 self.stopped = Some(stop.clone());
@@ -541,20 +469,12 @@ impl Console {
     /// Reads console lines until `done` holds for one (returns it), or the
     /// timeout passes, or QEMU exits (None at once; `stopped` says why and
     /// the transcript ends with it).
-    pub fn wait_for(
-        &mut self,
-        timeout: Duration,
-        done: impl FnMut(&str) -> bool,
-    ) -> Option<String> {
+    pub fn wait_for(&mut self, timeout: Duration, done: impl FnMut(&str) -> bool) -> Option<String> {
         self.wait_index(timeout, done).map(|i| self.log[i].clone())
     }
 
     /// As `wait_for`, returning the line's index in `log`.
-    pub fn wait_index(
-        &mut self,
-        timeout: Duration,
-        mut done: impl FnMut(&str) -> bool,
-    ) -> Option<usize> {
+    pub fn wait_index(&mut self, timeout: Duration, mut done: impl FnMut(&str) -> bool) -> Option<usize> {
         let deadline = Instant::now() + timeout;
         if matches!(self.stopped, Some(Stop::Timeout(_))) {
             self.stopped = None;

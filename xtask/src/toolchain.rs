@@ -22,13 +22,7 @@ pub struct CrossCargo {
     pub build_std: bool,
 }
 
-const DEBIAN_RUST: &[&str] = &[
-    "rustc-web",
-    "cargo-web",
-    "rust-web-src",
-    "rust-web-llvm",
-    "lld-22",
-];
+const DEBIAN_RUST: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "rust-web-llvm", "lld-22"];
 
 fn rustup_has_target(target: &str) -> bool {
     let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
@@ -47,12 +41,7 @@ fn debian_rust_ready() -> bool {
         && Path::new("/usr/bin/cargo").exists()
         && Path::new("/usr/lib/rustlib/src/rust/library/core").is_dir()
         && Path::new("/usr/bin/rust-lld").exists()
-        && Command::new("/usr/bin/rust-lld")
-            .arg("-flavor")
-            .arg("gnu")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
+        && Command::new("/usr/bin/rust-lld").arg("-flavor").arg("gnu").arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
 pub fn cross_cargo() -> Result<CrossCargo, String> {
@@ -77,11 +66,7 @@ pub fn cross_cargo_for(target: &str) -> Result<CrossCargo, String> {
     if !debian_rust_ready() {
         return Err("Debian's rustc-web toolchain is still incomplete after installing it".into());
     }
-    Ok(CrossCargo {
-        cargo: "/usr/bin/cargo".into(),
-        rustc: "/usr/bin/rustc".into(),
-        build_std: true,
-    })
+    Ok(CrossCargo { cargo: "/usr/bin/cargo".into(), rustc: "/usr/bin/rustc".into(), build_std: true })
 }
 
 pub fn qemu() -> Result<String, String> {
@@ -98,18 +83,11 @@ pub fn qemu() -> Result<String, String> {
 }
 
 pub fn which(bin: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {bin}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
+    Command::new("sh").arg("-c").arg(format!("command -v {bin}")).output().is_ok_and(|o| o.status.success())
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// Installs Debian packages when we are root on a Debian/Ubuntu machine;
@@ -118,27 +96,17 @@ pub fn ensure_debian_packages(pkgs: &[&str], why: &str) -> Result<(), String> {
     let missing: Vec<&str> = pkgs
         .iter()
         .copied()
-        .filter(|p| {
-            !Command::new("dpkg-query")
-                .args(["-W", "-f=${Status}", p])
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
-        })
+        .filter(|p| !Command::new("dpkg-query").args(["-W", "-f=${Status}", p]).output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed")))
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
     let list = missing.join(" ");
     if !which("apt-get") || !is_root() {
-        return Err(format!(
-            "{why} is missing: install the Debian packages `{list}` (apt-get install {list})"
-        ));
+        return Err(format!("{why} is missing: install the Debian packages `{list}` (apt-get install {list})"));
     }
     eprintln!("xtask: installing {list} ({why})");
-    let update = Command::new("apt-get")
-        .args(["update", "-qq"])
-        .status()
-        .map_err(|e| e.to_string())?;
+    let update = Command::new("apt-get").args(["update", "-qq"]).status().map_err(|e| e.to_string())?;
     if !update.success() {
         return Err("apt-get update failed".into());
     }
@@ -159,16 +127,9 @@ pub fn ensure_debian_packages(pkgs: &[&str], why: &str) -> Result<(), String> {
 /// `#` comments allowed: the same list CI installs from.
 pub fn ensure_listed_packages(list: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(list).map_err(|e| format!("{}: {e}", list.display()))?;
-    let pkgs: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    let pkgs: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
     if !which("dpkg-query") {
-        eprintln!(
-            "xtask: not a Debian system; make sure these are installed: {}",
-            pkgs.join(" ")
-        );
+        eprintln!("xtask: not a Debian system; make sure these are installed: {}", pkgs.join(" "));
         return Ok(());
     }
     ensure_debian_packages(&pkgs, "packages the tests need")

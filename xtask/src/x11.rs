@@ -44,21 +44,11 @@ impl XScreen {
     /// As a PNG (for a test's record of what it saw).
     pub fn save_png(&self, path: &std::path::Path) -> Result<(), String> {
         let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut enc = png::Encoder::new(
-            std::io::BufWriter::new(file),
-            self.width as u32,
-            self.height as u32,
-        );
+        let mut enc = png::Encoder::new(std::io::BufWriter::new(file), self.width as u32, self.height as u32);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
-        let rgb: Vec<u8> = self
-            .pixels
-            .iter()
-            .flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, *p as u8])
-            .collect();
-        enc.write_header()
-            .and_then(|mut w| w.write_image_data(&rgb))
-            .map_err(|e| format!("{}: {e}", path.display()))
+        let rgb: Vec<u8> = self.pixels.iter().flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, *p as u8]).collect();
+        enc.write_header().and_then(|mut w| w.write_image_data(&rgb)).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
 
@@ -74,19 +64,11 @@ pub fn parse_xwd(b: &[u8]) -> Result<XScreen, String> {
         return Err(format!("not an XWD ZPixmap of 24 or 32 bits per pixel (version {version}, format {format}, {bpp} bpp)"));
     }
     let bytes = bpp as usize / 8;
-    let (width, height, byte_order, bytes_per_line, ncolors) = (
-        be(4)? as usize,
-        be(5)? as usize,
-        be(7)?,
-        be(12)? as usize,
-        be(19)? as usize,
-    );
+    let (width, height, byte_order, bytes_per_line, ncolors) = (be(4)? as usize, be(5)? as usize, be(7)?, be(12)? as usize, be(19)? as usize);
     if (be(14)?, be(15)?, be(16)?) != (0xff0000, 0xff00, 0xff) {
         return Err("an XWD dump whose colour masks are not 8-bit RGB".into());
     }
-    let data = b
-        .get(header_size + 12 * ncolors..)
-        .ok_or("a truncated XWD dump")?;
+    let data = b.get(header_size + 12 * ncolors..).ok_or("a truncated XWD dump")?;
     if data.len() < bytes_per_line * height || bytes_per_line < bytes * width {
         return Err("a truncated XWD dump".into());
     }
@@ -104,11 +86,7 @@ pub fn parse_xwd(b: &[u8]) -> Result<XScreen, String> {
             pixels.push(v & 0xff_ffff);
         }
     }
-    Ok(XScreen {
-        width,
-        height,
-        pixels,
-    })
+    Ok(XScreen { width, height, pixels })
 }
 
 impl Xvfb {
@@ -120,14 +98,7 @@ impl Xvfb {
                 continue;
             }
             let child = Command::new("Xvfb")
-                .args([
-                    &display,
-                    "-screen",
-                    "0",
-                    &format!("{width}x{height}x24"),
-                    "-nolisten",
-                    "tcp",
-                ])
+                .args([&display, "-screen", "0", &format!("{width}x{height}x24"), "-nolisten", "tcp"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -163,11 +134,7 @@ impl Xvfb {
             .env("DISPLAY", &self.display)
             .status()
             .map_err(|e| format!("xdotool (Debian package xdotool): {e}"))?;
-        if st.success() {
-            Ok(())
-        } else {
-            Err(format!("xdotool {args:?}: {st}"))
-        }
+        if st.success() { Ok(()) } else { Err(format!("xdotool {args:?}: {st}")) }
     }
 }
 

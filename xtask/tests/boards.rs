@@ -16,10 +16,7 @@ fn boards() -> Vec<Board> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    names
-        .iter()
-        .map(|n| load_board(&bsp, n).unwrap_or_else(|e| panic!("{e}")))
-        .collect()
+    names.iter().map(|n| load_board(&bsp, n).unwrap_or_else(|e| panic!("{e}"))).collect()
 }
 
 #[test]
@@ -42,32 +39,20 @@ fn every_board_matches_its_device_trees() {
             eprintln!("{}: matches {label}", b.name);
         }
     }
-    assert!(
-        failures.is_empty(),
-        "board facts disagree with the device trees:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "board facts disagree with the device trees:\n{}", failures.join("\n"));
 }
 
 /// The tree a board is checked against, and the board as its file says.
 fn board_and_tree(name: &str) -> (Board, Vec<u8>) {
     let b = load_board(&root().join("bsp"), name).unwrap();
     let dtb = trees(&b).unwrap().remove(0).1;
-    assert!(
-        check(&b, &dtb).is_empty(),
-        "{name} must match its tree before the faults are planted"
-    );
+    assert!(check(&b, &dtb).is_empty(), "{name} must match its tree before the faults are planted");
     (b, dtb)
 }
 
 fn caught(b: &Board, dtb: &[u8], what: &str) {
     let found = check(b, dtb);
-    assert!(
-        found
-            .iter()
-            .any(|m| m.starts_with(what) || (m.starts_with("device ") && m.contains(what))),
-        "a wrong {what} fact went unnoticed; the check said {found:?}"
-    );
+    assert!(found.iter().any(|m| m.starts_with(what) || (m.starts_with("device ") && m.contains(what))), "a wrong {what} fact went unnoticed; the check said {found:?}");
 }
 
 #[test]
@@ -93,16 +78,8 @@ fn a_wrong_board_fact_is_caught() {
     caught(&b, &dtb, "RAM");
 
     let mut b = good.clone();
-    if let Gic::V2 {
-        gicd, gicc, gicv, ..
-    } = good.gic
-    {
-        b.gic = Gic::V2 {
-            gicd,
-            gicc,
-            gich: 0xF105_0000,
-            gicv,
-        };
+    if let Gic::V2 { gicd, gicc, gicv, .. } = good.gic {
+        b.gic = Gic::V2 { gicd, gicc, gich: 0xF105_0000, gicv };
     }
     caught(&b, &dtb, "GIC");
 
@@ -116,10 +93,7 @@ fn a_wrong_board_fact_is_caught() {
     caught(&b, &dtb, "regions");
 
     let mut b = good;
-    b.gic = Gic::V3 {
-        gicd: 0xF101_0000,
-        gicr: 0xF110_0000,
-    };
+    b.gic = Gic::V3 { gicd: 0xF101_0000, gicr: 0xF110_0000 };
     caught(&b, &dtb, "GIC");
 
     // An IOMMU stream ID (ZCU102's SMMU): a wrong one is caught.

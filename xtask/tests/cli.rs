@@ -4,10 +4,7 @@
 use std::process::Command;
 
 fn fixture(name: &str) -> String {
-    format!(
-        "{}/tests/fixtures/{name}/system.toml",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    format!("{}/tests/fixtures/{name}/system.toml", env!("CARGO_MANIFEST_DIR"))
 }
 
 #[test]
@@ -16,10 +13,7 @@ fn overcommitted_sample_is_rejected_with_file_line_and_field() {
         .args(["build", "--sample", &fixture("overcommit")])
         .output()
         .unwrap();
-    assert!(
-        !out.status.success(),
-        "an over-committed sample must not build"
-    );
+    assert!(!out.status.success(), "an over-committed sample must not build");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("overcommit/system.toml:13: domain \"b\".pcpus: pCPU 1 is already used"),
@@ -37,8 +31,5 @@ fn unknown_profile_is_rejected() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("credit2-native"), "{err}");
-    assert!(
-        err.contains("null-native"),
-        "the error should list the board's profiles:\n{err}"
-    );
+    assert!(err.contains("null-native"), "the error should list the board's profiles:\n{err}");
 }

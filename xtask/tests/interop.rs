@@ -17,22 +17,14 @@ fn stock_linux_frontends_drive_our_backends_on_xen_4_17() {
 #[test]
 #[ignore = "boots our hypervisor under QEMU: run with cargo xtask test"]
 fn stock_linux_frontends_drive_our_backends_on_our_hypervisor() {
-    check(xtask::interop::Args {
-        hypervisor: "ours".into(),
-        ..Default::default()
-    });
+    check(xtask::interop::Args { hypervisor: "ours".into(), ..Default::default() });
 }
 
 /// One interop run: every check passes, and every device was exercised.
 fn check(args: xtask::interop::Args) {
-    let report = xtask::interop::run(&args)
-        .unwrap_or_else(|e| panic!("interop run on {}: {e}", args.hypervisor));
+    let report = xtask::interop::run(&args).unwrap_or_else(|e| panic!("interop run on {}: {e}", args.hypervisor));
     report.print();
-    let failed: Vec<String> = report
-        .failed()
-        .iter()
-        .map(|c| format!("{}: {}", c.name, c.detail))
-        .collect();
+    let failed: Vec<String> = report.failed().iter().map(|c| format!("{}: {}", c.name, c.detail)).collect();
     assert!(
         failed.is_empty(),
         "{} interop check(s) failed:\n{}\nconsole transcript: {}",
@@ -41,18 +33,7 @@ fn check(args: xtask::interop::Args) {
         report.transcript_path.display()
     );
     // Every device the issue names was exercised.
-    for name in [
-        "vkbd: keys",
-        "vkbd: pointer",
-        "vkbd: multi-touch",
-        "vfb:",
-        "vsnd:",
-        "vdispl:",
-        "restart: vsnd",
-    ] {
-        assert!(
-            report.checks.iter().any(|c| c.name.starts_with(name)),
-            "no check named {name}"
-        );
+    for name in ["vkbd: keys", "vkbd: pointer", "vkbd: multi-touch", "vfb:", "vsnd:", "vdispl:", "restart: vsnd"] {
+        assert!(report.checks.iter().any(|c| c.name.starts_with(name)), "no check named {name}");
     }
 }

@@ -9,8 +9,7 @@ use xtask::{artifacts, on_each_board, on_each_gic, qemu::Console};
 const LINUX: Duration = Duration::from_secs(240);
 
 fn boot(board: &str, sample: &str) -> Console {
-    let built = artifacts::build(sample, Some(board), None)
-        .unwrap_or_else(|e| panic!("build {sample}: {e}"));
+    let built = artifacts::build(sample, Some(board), None).unwrap_or_else(|e| panic!("build {sample}: {e}"));
     Console::start_built(&built).unwrap()
 }
 
@@ -36,14 +35,7 @@ fn assert_consecutive(log: &[String], t: &str) {
     for w in b.windows(2) {
         // What the console carried between the two beats says whether the
         // line was lost, garbled, or never written.
-        assert_eq!(
-            w[1].1,
-            w[0].1 + 1,
-            "cluster heartbeat skipped or repeated ({} then {}); the console between them:\n{}",
-            w[0].1,
-            w[1].1,
-            log[w[0].0..=w[1].0].join("\n")
-        );
+        assert_eq!(w[1].1, w[0].1 + 1, "cluster heartbeat skipped or repeated ({} then {}); the console between them:\n{}", w[0].1, w[1].1, log[w[0].0..=w[1].0].join("\n"));
     }
 }
 

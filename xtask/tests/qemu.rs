@@ -9,15 +9,11 @@ use xtask::{artifacts, on_each_board, on_each_gic, qemu::Console};
 const BOOT: Duration = Duration::from_secs(90);
 
 fn fixture(name: &str) -> String {
-    format!(
-        "{}/tests/fixtures/{name}/system.toml",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    format!("{}/tests/fixtures/{name}/system.toml", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn boot(board: &str, sample: &str, profile: Option<&str>) -> Console {
-    let built = artifacts::build(sample, Some(board), profile)
-        .unwrap_or_else(|e| panic!("build {sample}: {e}"));
+    let built = artifacts::build(sample, Some(board), profile).unwrap_or_else(|e| panic!("build {sample}: {e}"));
     Console::start_built(&built).unwrap()
 }
 
@@ -33,13 +29,7 @@ fn beats(log: &[String]) -> Vec<u64> {
 fn assert_consecutive(b: &[u64], transcript: &str) {
     assert!(!b.is_empty(), "no heartbeat at all:\n{transcript}");
     for w in b.windows(2) {
-        assert_eq!(
-            w[1],
-            w[0] + 1,
-            "heartbeat skipped or repeated a beat ({} then {})",
-            w[0],
-            w[1]
-        );
+        assert_eq!(w[1], w[0] + 1, "heartbeat skipped or repeated a beat ({} then {})", w[0], w[1]);
     }
     assert_eq!(b[0], 1, "heartbeat did not start at beat 1");
 }
@@ -103,11 +93,7 @@ fn unknown_smccc_calls_get_not_supported_and_the_guest_carries_on(board: &str) {
 
 fn heartbeat_runs_with(board: &str, profile: &str, banner: &str) {
     let mut s = boot(board, xtask::DEFAULT_SAMPLE, Some(profile));
-    assert!(
-        s.wait_for(BOOT, |l| l == "[heartbeat] beat 50").is_some(),
-        "{}",
-        s.transcript()
-    );
+    assert!(s.wait_for(BOOT, |l| l == "[heartbeat] beat 50").is_some(), "{}", s.transcript());
     let t = s.transcript();
     assert!(t.contains(banner), "{t}");
     assert_consecutive(&beats(&s.log), &t);
@@ -241,9 +227,7 @@ fn an_overcommitted_rtds_pool_keeps_each_guest_within_its_budget(board: &str) {
 /// The beat numbers `domain` (running the heartbeat guest) printed.
 fn beats_of(log: &[String], domain: &str) -> Vec<u64> {
     let prefix = format!("[{domain}] beat ");
-    log.iter()
-        .filter_map(|l| l.strip_prefix(&prefix)?.parse().ok())
-        .collect()
+    log.iter().filter_map(|l| l.strip_prefix(&prefix)?.parse().ok()).collect()
 }
 
 on_each_board! {

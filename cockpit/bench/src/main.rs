@@ -13,9 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cockpit_core::compositor::Composer;
-use cockpit_core::{
-    Canvas, Compositor, Filter, Frame, Layout, PixelFormat, Placement, Rect, Rotation, Scaling,
-};
+use cockpit_core::{Canvas, Compositor, Filter, Frame, Layout, PixelFormat, Placement, Rect, Rotation, Scaling};
 
 use crate::pixman::{Img, Job, Pixman};
 
@@ -49,8 +47,7 @@ fn pattern(w: u32, h: u32, seed: u32, alpha: Option<u32>) -> Vec<u32> {
     (0..w * h)
         .map(|i| {
             let (x, y) = (i % w, i / w);
-            let rgb = (x.wrapping_mul(7) ^ y.wrapping_mul(13) ^ seed).wrapping_mul(2654435761)
-                & 0xff_ffff;
+            let rgb = (x.wrapping_mul(7) ^ y.wrapping_mul(13) ^ seed).wrapping_mul(2654435761) & 0xff_ffff;
             match alpha {
                 None => 0xff00_0000 | rgb,
                 // Premultiplied: every channel at most alpha.
@@ -69,11 +66,7 @@ fn frame(px: &[u32], w: u32, h: u32, f: PixelFormat) -> Frame {
 
 /// Median times of `ours` and `theirs`, run alternately (so both see the
 /// same machine load) at least 5 times each and for about `budget`.
-fn time_pair(
-    budget: Duration,
-    mut ours: impl FnMut(),
-    mut theirs: Option<impl FnMut()>,
-) -> (Duration, Option<Duration>) {
+fn time_pair(budget: Duration, mut ours: impl FnMut(), mut theirs: Option<impl FnMut()>) -> (Duration, Option<Duration>) {
     ours(); // warm caches and lazy set-up
     if let Some(t) = theirs.as_mut() {
         t();
@@ -94,11 +87,7 @@ fn time_pair(
         v.sort();
         v[v.len() / 2]
     };
-    let theirs = if b.is_empty() {
-        None
-    } else {
-        Some(median(&mut b))
-    };
+    let theirs = if b.is_empty() { None } else { Some(median(&mut b)) };
     (median(&mut a), theirs)
 }
 
@@ -136,12 +125,7 @@ fn max_diff(ours: &Canvas, theirs: &[u32]) -> u32 {
 }
 
 fn main() {
-    let budget = Duration::from_millis(
-        std::env::var("COCKPIT_BENCH_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(700),
-    );
+    let budget = Duration::from_millis(std::env::var("COCKPIT_BENCH_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(700));
     let px = Pixman::load();
     if let Err(e) = &px {
         println!("pixman: not available ({e}); install Debian's libpixman-1-0 for the comparison");
@@ -151,11 +135,7 @@ fn main() {
     println!(
         "cockpit kernels: {} (available: {})",
         k.name(),
-        cockpit_kernels::Kernels::available()
-            .iter()
-            .map(|k| k.name())
-            .collect::<Vec<_>>()
-            .join(", ")
+        cockpit_kernels::Kernels::available().iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
     );
     if let Some(p) = &px {
         #[cfg(target_arch = "x86_64")]
@@ -167,11 +147,7 @@ fn main() {
         );
         #[cfg(not(target_arch = "x86_64"))]
         let cpu = String::from("pixman's NEON paths on arm");
-        println!(
-            "pixman {}: {cpu}; PIXMAN_DISABLE={}",
-            p.version,
-            std::env::var("PIXMAN_DISABLE").unwrap_or_default()
-        );
+        println!("pixman {}: {cpu}; PIXMAN_DISABLE={}", p.version, std::env::var("PIXMAN_DISABLE").unwrap_or_default());
     }
 
     let cluster_px = pattern(1920, 720, 1, None);
@@ -189,22 +165,8 @@ fn main() {
     let p_cluster = Placement::new(1920, 720, cl_disp, cl_disp, Rotation::R0, Scaling::Fit);
     let p_ivi = Placement::new(1920, 1080, ce_disp, ce_disp, Rotation::R0, Scaling::Fit);
     let p_overlay = Placement::new(600, 200, ov_rect, ce_disp, Rotation::R0, Scaling::Fit);
-    let p_ivi_rot = Placement::new(
-        1920,
-        1080,
-        portrait,
-        portrait,
-        Rotation::R90,
-        Scaling::Stretch,
-    );
-    let p_nav_rot = Placement::new(
-        1280,
-        720,
-        portrait,
-        portrait,
-        Rotation::R90,
-        Scaling::Stretch,
-    );
+    let p_ivi_rot = Placement::new(1920, 1080, portrait, portrait, Rotation::R90, Scaling::Stretch);
+    let p_nav_rot = Placement::new(1280, 720, portrait, portrait, Rotation::R90, Scaling::Stretch);
     let black = |w, h| Canvas::new(w, h, 0);
     let busy = Canvas::from_pixels(1280, 720, pattern(1280, 720, 4, None));
     let px = px.as_ref();
@@ -230,18 +192,8 @@ fn main() {
     ));
     // Rounding once (ours) against pixman's truncation: at most one step apart.
     for (name, filter, pf, allowed) in [
-        (
-            "ivi 1920x1080 -> 1280x720 bilinear",
-            Filter::Bilinear,
-            pixman::FILTER_BILINEAR,
-            1,
-        ),
-        (
-            "ivi 1920x1080 -> 1280x720 nearest",
-            Filter::Nearest,
-            pixman::FILTER_NEAREST,
-            0,
-        ),
+        ("ivi 1920x1080 -> 1280x720 bilinear", Filter::Bilinear, pixman::FILTER_BILINEAR, 1),
+        ("ivi 1920x1080 -> 1280x720 nearest", Filter::Nearest, pixman::FILTER_NEAREST, 0),
     ] {
         rows.extend(measure(
             budget,
@@ -250,8 +202,8 @@ fn main() {
             allowed,
             &black(1280, 720),
             |c| {
-                cp.compose(c, &ce_disp, &ivi, &p_ivi, filter, 255);
-            },
+            cp.compose(c, &ce_disp, &ivi, &p_ivi, filter, 255);
+        },
             |p, dst| {
                 let mut j = p.job();
                 let s = j.bits(pixman::X8R8G8B8, 1920, 1080, ivi_px.clone());
@@ -295,11 +247,7 @@ fn main() {
         |p, dst| {
             let mut j = p.job();
             let s = j.bits(pixman::X8R8G8B8, 1280, 720, nav_px.clone());
-            j.transform(
-                s,
-                [[0.0, 1.0, 0.0], [-1.0, 0.0, 720.0]],
-                pixman::FILTER_NEAREST,
-            );
+            j.transform(s, [[0.0, 1.0, 0.0], [-1.0, 0.0, 720.0]], pixman::FILTER_NEAREST);
             let d = j.bits(pixman::X8R8G8B8, 720, 1280, dst);
             j.step(pixman::OP_SRC, s, None, d, (0, 0, 720, 1280), (0, 0));
             (j, d)
@@ -318,11 +266,7 @@ fn main() {
         |p, dst| {
             let mut j = p.job();
             let s = j.bits(pixman::X8R8G8B8, 1920, 1080, ivi_px.clone());
-            j.transform(
-                s,
-                [[0.0, 1.5, 0.0], [-1.5, 0.0, 1080.0]],
-                pixman::FILTER_NEAREST,
-            );
+            j.transform(s, [[0.0, 1.5, 0.0], [-1.5, 0.0, 1080.0]], pixman::FILTER_NEAREST);
             let d = j.bits(pixman::X8R8G8B8, 720, 1280, dst);
             j.step(pixman::OP_SRC, s, None, d, (0, 0, 720, 1280), (0, 0));
             (j, d)
@@ -338,8 +282,7 @@ fn main() {
     let (hc, hi, ho) = (
         src.connect_by_name("cluster").unwrap(),
         src.connect_by_name("ivi").unwrap(),
-        src.connect(&cockpit_core::SourceKey::AppId("overlay".into()))
-            .unwrap(),
+        src.connect(&cockpit_core::SourceKey::AppId("overlay".into())).unwrap(),
     );
     hc.submit(cluster.clone());
     hi.submit(ivi.clone());
@@ -357,23 +300,12 @@ fn main() {
         let t2 = j.bits(pixman::X8R8G8B8, 1280, 720, vec![0; 1280 * 720]);
         j.step(pixman::OP_SRC, s1, None, t1, (0, 0, 1920, 720), (0, 0));
         j.step(pixman::OP_SRC, s2, None, t2, (0, 0, 1280, 720), (0, 0));
-        j.step(
-            pixman::OP_OVER,
-            s3,
-            Some(m),
-            t2,
-            (340, 460, 600, 200),
-            (0, 0),
-        );
+        j.step(pixman::OP_OVER, s3, Some(m), t2, (340, 460, 600, 200), (0, 0));
         (j, t1, t2, s2, s3, m)
     };
-    let (full_name, small_name) = (
-        "full frame, both displays",
-        "small damage (64x64 of the IVI)",
-    );
+    let (full_name, small_name) = ("full frame, both displays", "small damage (64x64 of the IVI)");
     let mut band_line = None;
-    let frames =
-        wanted(full_name) || wanted(small_name) || wanted("full frame, both displays, in bands");
+    let frames = wanted(full_name) || wanted(small_name) || wanted("full frame, both displays, in bands");
     let mut full = px.filter(|_| frames).map(|p| whole(p));
     // The whole frame, timed against pixman's and compared with it.
     let full_frame = |comp: &mut Compositor, full: &mut Option<_>, budget: Duration, what: &str| {
@@ -383,41 +315,23 @@ fn main() {
                 comp.damage_all();
                 comp.render(Instant::now());
             },
-            full.as_mut()
-                .map(|f: &mut (pixman::Job, _, _, _, _, _)| || f.0.run()),
+            full.as_mut().map(|f: &mut (pixman::Job, _, _, _, _, _)| || f.0.run()),
         );
         let diff = full.as_ref().map(|(j, t1, t2, ..)| {
-            let d = max_diff(&comp.snapshot(0), j.pixels(*t1))
-                .max(max_diff(&comp.snapshot(1), j.pixels(*t2)));
+            let d = max_diff(&comp.snapshot(0), j.pixels(*t1)).max(max_diff(&comp.snapshot(1), j.pixels(*t2)));
             assert!(d <= 1, "{what}: differs from pixman by {d}");
             (d, 1)
         });
         (ours, theirs, diff)
     };
-    let (ours, theirs, diff) = full_frame(
-        &mut comp,
-        &mut full,
-        if wanted(full_name) {
-            budget
-        } else {
-            Duration::ZERO
-        },
-        full_name,
-    );
+    let (ours, theirs, diff) = full_frame(&mut comp, &mut full, if wanted(full_name) { budget } else { Duration::ZERO }, full_name);
     if wanted(full_name) {
-        rows.push(Row {
-            name: full_name,
-            ours,
-            theirs,
-            diff,
-        });
+        rows.push(Row { name: full_name, ours, theirs, diff });
     }
 
     // The same frame in horizontal bands, one thread per core; compared
     // with pixman (one thread) and with our one-thread figure above.
-    let bands = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
+    let bands = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let band_name = "full frame, both displays, in bands";
     let one_thread = ours;
     if wanted(band_name) && bands > 1 {
@@ -430,12 +344,7 @@ fn main() {
             ms(one_thread).trim(),
             one_thread.as_secs_f64() / ours.as_secs_f64()
         ));
-        rows.push(Row {
-            name: band_name,
-            ours,
-            theirs,
-            diff,
-        });
+        rows.push(Row { name: band_name, ours, theirs, diff });
     }
 
     let damage = Rect::new(300, 300, 96, 96);
@@ -448,22 +357,11 @@ fn main() {
         j.step(pixman::OP_SRC, *s2, None, *t2, r, (r.0, r.1));
         let o = dmg_disp.intersect(&ov_rect);
         if !o.is_empty() {
-            j.step(
-                pixman::OP_OVER,
-                *s3,
-                Some(*m),
-                *t2,
-                (o.x, o.y, o.w, o.h),
-                (o.x - ov_rect.x, o.y - ov_rect.y),
-            );
+            j.step(pixman::OP_OVER, *s3, Some(*m), *t2, (o.x, o.y, o.w, o.h), (o.x - ov_rect.x, o.y - ov_rect.y));
         }
     }
     let (ours, theirs) = time_pair(
-        if wanted(small_name) {
-            budget
-        } else {
-            Duration::ZERO
-        },
+        if wanted(small_name) { budget } else { Duration::ZERO },
         || {
             hi.submit_damaged(ivi.clone(), &[damage]);
             comp.render(Instant::now());
@@ -476,28 +374,17 @@ fn main() {
         (d, 1)
     });
     if wanted(small_name) {
-        rows.push(Row {
-            name: small_name,
-            ours,
-            theirs,
-            diff,
-        });
+        rows.push(Row { name: small_name, ours, theirs, diff });
     }
 
     println!(
         "cockpit composition, one thread unless it says bands, median ms per operation, alternating with pixman ({} ms budget per figure)",
         budget.as_millis()
     );
-    println!(
-        "{:<42} {:>8} {:>8} {:>10} {:>12}",
-        "operation", "cockpit", "pixman", "throughput", "max diff"
-    );
+    println!("{:<42} {:>8} {:>8} {:>10} {:>12}", "operation", "cockpit", "pixman", "throughput", "max diff");
     for r in &rows {
         let (t, ratio) = match r.theirs {
-            Some(t) => (
-                ms(t),
-                format!("{:8.2}x", t.as_secs_f64() / r.ours.as_secs_f64()),
-            ),
+            Some(t) => (ms(t), format!("{:8.2}x", t.as_secs_f64() / r.ours.as_secs_f64())),
             None => ("       -".into(), "         -".into()),
         };
         let d = r.diff.map_or("-".into(), |(d, a)| format!("{d} (<= {a})"));
@@ -507,9 +394,7 @@ fn main() {
         println!("{l}");
     }
     println!("(throughput = pixman's time / ours: 1.00x or more is at least pixman's throughput;");
-    println!(
-        " max diff = largest channel difference from pixman's result, checked against its bound)"
-    );
+    println!(" max diff = largest channel difference from pixman's result, checked against its bound)");
 }
 
 /// One operation, ours and pixman's: compared once from the same start
@@ -532,25 +417,13 @@ fn measure<'p>(
         let (mut j, d) = theirs(p, base.pixels().to_vec());
         j.run();
         let dd = max_diff(&mine, j.pixels(d));
-        assert!(
-            dd <= allowed,
-            "{name}: differs from pixman by {dd} (at most {allowed} allowed)"
-        );
+        assert!(dd <= allowed, "{name}: differs from pixman by {dd} (at most {allowed} allowed)");
         (dd, allowed)
     });
     let mut c = base.clone();
     let mut job = px.map(|p| theirs(p, base.pixels().to_vec()).0);
-    let (o, t) = time_pair(
-        budget,
-        || ours(&mut c),
-        job.as_mut().map(|j| move || j.run()),
-    );
-    Some(Row {
-        name,
-        ours: o,
-        theirs: t,
-        diff,
-    })
+    let (o, t) = time_pair(budget, || ours(&mut c), job.as_mut().map(|j| move || j.run()));
+    Some(Row { name, ours: o, theirs: t, diff })
 }
 
 /// Whether to run operation `name`: `COCKPIT_BENCH_ONLY` (a part of the

@@ -36,20 +36,7 @@ const REPEAT_PAD: u32 = 2;
 type CreateBits = unsafe extern "C" fn(u32, i32, i32, *mut u32, i32) -> *mut c_void;
 type CreateSolid = unsafe extern "C" fn(*const Color) -> *mut c_void;
 type Unref = unsafe extern "C" fn(*mut c_void) -> i32;
-type Composite32 = unsafe extern "C" fn(
-    u32,
-    *mut c_void,
-    *mut c_void,
-    *mut c_void,
-    i32,
-    i32,
-    i32,
-    i32,
-    i32,
-    i32,
-    i32,
-    i32,
-);
+type Composite32 = unsafe extern "C" fn(u32, *mut c_void, *mut c_void, *mut c_void, i32, i32, i32, i32, i32, i32, i32, i32);
 type SetTransform = unsafe extern "C" fn(*mut c_void, *const Transform) -> i32;
 type SetFilter = unsafe extern "C" fn(*mut c_void, u32, *const Fixed, i32) -> i32;
 type SetRepeat = unsafe extern "C" fn(*mut c_void, u32);
@@ -80,15 +67,11 @@ impl Pixman {
             // SAFETY: every `T` used with this is the C prototype of the
             // named pixman function, as declared in pixman.h; the pointer is
             // used only while `Pixman` holds the library.
-            unsafe { lib.get::<T>(name) }
-                .map(|s| *s)
-                .map_err(|e| e.to_string())
+            unsafe { lib.get::<T>(name) }.map(|s| *s).map_err(|e| e.to_string())
         }
         let version: VersionString = sym(&lib, b"pixman_version_string\0")?;
         // SAFETY: pixman returns a static NUL-terminated string.
-        let version = unsafe { std::ffi::CStr::from_ptr(version()) }
-            .to_string_lossy()
-            .into_owned();
+        let version = unsafe { std::ffi::CStr::from_ptr(version()) }.to_string_lossy().into_owned();
         Ok(Pixman {
             create_bits: sym(&lib, b"pixman_image_create_bits\0")?,
             create_solid: sym(&lib, b"pixman_image_create_solid_fill\0")?,
@@ -104,12 +87,7 @@ impl Pixman {
 
     /// A new, empty job.
     pub fn job(&self) -> Job<'_> {
-        Job {
-            px: self,
-            images: Vec::new(),
-            buffers: Vec::new(),
-            steps: Vec::new(),
-        }
+        Job { px: self, images: Vec::new(), buffers: Vec::new(), steps: Vec::new() }
     }
 }
 
@@ -154,12 +132,7 @@ impl Job<'_> {
 
     /// A solid image of premultiplied alpha `a` (0..=1), for opacity masks.
     pub fn solid_alpha(&mut self, a: f64) -> Img {
-        let c = Color {
-            red: 0,
-            green: 0,
-            blue: 0,
-            alpha: (a * 65535.0).round() as u16,
-        };
+        let c = Color { red: 0, green: 0, blue: 0, alpha: (a * 65535.0).round() as u16 };
         // SAFETY: `c` is a valid pixman_color_t; pixman copies it.
         let ptr = unsafe { (self.px.create_solid)(&c) };
         assert!(!ptr.is_null());
@@ -179,11 +152,7 @@ impl Job<'_> {
     pub fn transform(&mut self, i: Img, m: [[f64; 3]; 2], filter: u32) {
         let f = |v: f64| (v * ONE as f64).round() as Fixed;
         let t = Transform {
-            matrix: [
-                [f(m[0][0]), f(m[0][1]), f(m[0][2])],
-                [f(m[1][0]), f(m[1][1]), f(m[1][2])],
-                [0, 0, ONE],
-            ],
+            matrix: [[f(m[0][0]), f(m[0][1]), f(m[0][2])], [f(m[1][0]), f(m[1][1]), f(m[1][2])], [0, 0, ONE]],
         };
         let img = self.images[i.0];
         // SAFETY: `img` is a live image of this job; `t` is a valid
@@ -197,23 +166,8 @@ impl Job<'_> {
 
     /// Adds `pixman_image_composite32(op, src, mask, dst, ...)` over the
     /// destination rectangle (x, y, w, h), the source read from `src_at`.
-    pub fn step(
-        &mut self,
-        op: u32,
-        src: Img,
-        mask: Option<Img>,
-        dst: Img,
-        rect: (i32, i32, i32, i32),
-        src_at: (i32, i32),
-    ) {
-        self.steps.push(Step {
-            op,
-            src: src.0,
-            mask: mask.map(|m| m.0),
-            dst: dst.0,
-            rect,
-            src_at,
-        });
+    pub fn step(&mut self, op: u32, src: Img, mask: Option<Img>, dst: Img, rect: (i32, i32, i32, i32), src_at: (i32, i32)) {
+        self.steps.push(Step { op, src: src.0, mask: mask.map(|m| m.0), dst: dst.0, rect, src_at });
     }
 
     /// Forgets the steps (the images stay).
@@ -229,20 +183,7 @@ impl Job<'_> {
             // SAFETY: all images are live; pixman clips the rectangle to the
             // destination's bounds.
             unsafe {
-                (self.px.composite32)(
-                    s.op,
-                    self.images[s.src],
-                    m,
-                    self.images[s.dst],
-                    s.src_at.0,
-                    s.src_at.1,
-                    0,
-                    0,
-                    x,
-                    y,
-                    w,
-                    h,
-                )
+                (self.px.composite32)(s.op, self.images[s.src], m, self.images[s.dst], s.src_at.0, s.src_at.1, 0, 0, x, y, w, h)
             }
         }
     }

@@ -53,36 +53,24 @@ impl CtlServer {
         let listener = UnixListener::bind(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         listener.set_nonblocking(true)?;
-        Ok(CtlServer {
-            listener,
-            clients: Vec::new(),
-        })
+        Ok(CtlServer { listener, clients: Vec::new() })
     }
 
     /// Accepts, reads and answers whatever is ready; never waits.
     pub fn serve(&mut self, comp: &mut Compositor, now: Instant) {
         // A bounded number of accepts per frame, whatever connects.
         for _ in 0..MAX_CLIENTS * 2 {
-            let Ok((mut stream, _)) = self.listener.accept() else {
-                break;
-            };
+            let Ok((mut stream, _)) = self.listener.accept() else { break };
             if !same_user(&stream) {
                 let _ = stream.write_all(b"error: the control socket serves its owner only\n");
                 continue;
             }
             if self.clients.len() >= MAX_CLIENTS {
-                let idlest = self
-                    .clients
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, c)| c.last)
-                    .map(|(i, c)| (i, c.last));
+                let idlest = self.clients.iter().enumerate().min_by_key(|(_, c)| c.last).map(|(i, c)| (i, c.last));
                 match idlest {
                     Some((i, last)) if now.saturating_duration_since(last) >= IDLE => {
                         let mut old = self.clients.swap_remove(i);
-                        let _ = old
-                            .stream
-                            .write_all(b"error: dropped while idle to serve another client\n");
+                        let _ = old.stream.write_all(b"error: dropped while idle to serve another client\n");
                     }
                     _ => {
                         let _ = stream.write_all(b"error: busy; try again\n");
@@ -91,11 +79,7 @@ impl CtlServer {
                 }
             }
             if stream.set_nonblocking(true).is_ok() {
-                self.clients.push(Client {
-                    stream,
-                    buf: Vec::new(),
-                    last: now,
-                });
+                self.clients.push(Client { stream, buf: Vec::new(), last: now });
             }
         }
         self.clients.retain_mut(|c| c.serve(comp, now));
@@ -148,10 +132,7 @@ impl Client {
 /// Carries out one request.
 pub fn apply(comp: &mut Compositor, line: &str, now: Instant) -> Result<String, String> {
     let words: Vec<&str> = line.split_whitespace().collect();
-    let num = |s: &str, what: &str| {
-        s.parse::<i32>()
-            .map_err(|_| format!("{what} `{s}` is not a whole number"))
-    };
+    let num = |s: &str, what: &str| s.parse::<i32>().map_err(|_| format!("{what} `{s}` is not a whole number"));
     match words.as_slice() {
         ["show", name] => comp.set_shown(name, true).map(|_| String::new()),
         ["hide", name] => comp.set_shown(name, false).map(|_| String::new()),
@@ -190,16 +171,9 @@ pub fn apply(comp: &mut Compositor, line: &str, now: Instant) -> Result<String, 
 
 /// `cockpit ctl`: sends `request` to the socket at `path` and returns the reply.
 pub fn request(path: &Path, request: &str) -> Result<String, String> {
-    let mut s = UnixStream::connect(path).map_err(|e| {
-        format!(
-            "{}: {e} (is the compositor running with this --ctl-socket?)",
-            path.display()
-        )
-    })?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    s.write_all(format!("{request}\n").as_bytes())
-        .map_err(|e| e.to_string())?;
+    let mut s = UnixStream::connect(path).map_err(|e| format!("{}: {e} (is the compositor running with this --ctl-socket?)", path.display()))?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    s.write_all(format!("{request}\n").as_bytes()).map_err(|e| e.to_string())?;
     let mut reply = Vec::new();
     let mut byte = [0u8; 1];
     while reply.len() < 64 * 1024 {

@@ -21,16 +21,11 @@ pub struct TouchRoute {
 impl std::str::FromStr for TouchRoute {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (dev, display) = s
-            .rsplit_once('=')
-            .ok_or_else(|| format!("{s:?}: expected <device>=<display>"))?;
+        let (dev, display) = s.rsplit_once('=').ok_or_else(|| format!("{s:?}: expected <device>=<display>"))?;
         if dev.is_empty() || display.is_empty() {
             return Err(format!("{s:?}: expected <device>=<display>"));
         }
-        Ok(TouchRoute {
-            device: dev.into(),
-            display: display.into(),
-        })
+        Ok(TouchRoute { device: dev.into(), display: display.into() })
     }
 }
 
@@ -61,61 +56,31 @@ pub struct EvdevInput {
 }
 
 fn open(path: &Path) -> io::Result<Device> {
-    let d = Device::open(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let d = Device::open(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     d.set_nonblocking(true)?;
     Ok(d)
 }
 
 fn axis_range(d: &Device, axis: AbsoluteAxisCode) -> Option<(i32, i32)> {
-    d.get_absinfo()
-        .ok()?
-        .find(|(a, _)| *a == axis)
-        .map(|(_, i)| (i.minimum(), i.maximum()))
+    d.get_absinfo().ok()?.find(|(a, _)| *a == axis).map(|(_, i)| (i.minimum(), i.maximum()))
 }
 
 impl EvdevInput {
     /// Opens the touch devices (each spanning its display of `layout`) and
     /// the keyboards.
-    pub fn open(
-        layout: &Layout,
-        touch: &[TouchRoute],
-        keyboards: &[PathBuf],
-    ) -> io::Result<EvdevInput> {
-        let mut out = EvdevInput {
-            touch: Vec::new(),
-            keys: Vec::new(),
-        };
+    pub fn open(layout: &Layout, touch: &[TouchRoute], keyboards: &[PathBuf]) -> io::Result<EvdevInput> {
+        let mut out = EvdevInput { touch: Vec::new(), keys: Vec::new() };
         for (i, r) in touch.iter().enumerate() {
-            let display = layout
-                .displays
-                .iter()
-                .position(|d| d.name == r.display)
-                .ok_or_else(|| {
-                    io::Error::other(format!(
-                        "--touch {}: the layout has no display {:?}",
-                        r.device.display(),
-                        r.display
-                    ))
-                })?;
+            let display = layout.displays.iter().position(|d| d.name == r.display).ok_or_else(|| {
+                io::Error::other(format!("--touch {}: the layout has no display {:?}", r.device.display(), r.display))
+            })?;
             let dev = open(&r.device)?;
-            let (x, y) = match (
-                axis_range(&dev, AbsoluteAxisCode::ABS_X),
-                axis_range(&dev, AbsoluteAxisCode::ABS_Y),
-            ) {
+            let (x, y) = match (axis_range(&dev, AbsoluteAxisCode::ABS_X), axis_range(&dev, AbsoluteAxisCode::ABS_Y)) {
                 (Some(x), Some(y)) if x.1 > x.0 && y.1 > y.0 => (x, y),
-                _ => {
-                    return Err(io::Error::other(format!(
-                        "{}: no absolute X and Y axes",
-                        r.device.display()
-                    )))
-                }
+                _ => return Err(io::Error::other(format!("{}: no absolute X and Y axes", r.device.display()))),
             };
             let d = &layout.displays[display];
-            let scale = (
-                d.width as f64 / f64::from(x.1 - x.0 + 1),
-                d.height as f64 / f64::from(y.1 - y.0 + 1),
-            );
+            let scale = (d.width as f64 / f64::from(x.1 - x.0 + 1), d.height as f64 / f64::from(y.1 - y.0 + 1));
             out.touch.push(Touch {
                 dev,
                 name: r.device.clone(),
@@ -128,11 +93,7 @@ impl EvdevInput {
             });
         }
         for k in keyboards {
-            out.keys.push(Keyboard {
-                name: k.clone(),
-                dev: open(k)?,
-                down: Vec::new(),
-            });
+            out.keys.push(Keyboard { name: k.clone(), dev: open(k)?, down: Vec::new() });
         }
         Ok(out)
     }
@@ -144,10 +105,7 @@ impl EvdevInput {
         self.touch.retain_mut(|t| match t.read(out) {
             Ok(()) => true,
             Err(e) => {
-                eprintln!(
-                    "cockpit: {}: {e}; no more touches from it",
-                    t.name.display()
-                );
+                eprintln!("cockpit: {}: {e}; no more touches from it", t.name.display());
                 if t.down {
                     out.push(DisplayEvent::TouchUp { id: t.id });
                     out.push(DisplayEvent::TouchFrame);
@@ -155,18 +113,14 @@ impl EvdevInput {
                 false
             }
         });
-        self.keys
-            .retain_mut(|k| match read_keys(&mut k.dev, &mut k.down, out) {
-                Ok(()) => true,
-                Err(e) => {
-                    eprintln!("cockpit: {}: {e}; no more keys from it", k.name.display());
-                    out.extend(k.down.drain(..).map(|code| DisplayEvent::Key {
-                        code: u32::from(code),
-                        pressed: false,
-                    }));
-                    false
-                }
-            });
+        self.keys.retain_mut(|k| match read_keys(&mut k.dev, &mut k.down, out) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("cockpit: {}: {e}; no more keys from it", k.name.display());
+                out.extend(k.down.drain(..).map(|code| DisplayEvent::Key { code: u32::from(code), pressed: false }));
+                false
+            }
+        });
     }
 }
 
@@ -188,9 +142,7 @@ impl Touch {
                     self.at.1 = f64::from(v - self.min.1) * self.scale.1;
                     moved = true;
                 }
-                EventSummary::Key(_, KeyCode::BTN_LEFT | KeyCode::BTN_TOUCH, v) => {
-                    pressed = Some(v != 0)
-                }
+                EventSummary::Key(_, KeyCode::BTN_LEFT | KeyCode::BTN_TOUCH, v) => pressed = Some(v != 0),
                 EventSummary::Synchronization(..) => {
                     self.frame(moved, pressed.take(), out);
                     moved = false;
@@ -237,10 +189,7 @@ fn read_keys(dev: &mut Device, down: &mut Vec<u16>, out: &mut Vec<DisplayEvent>)
             if v == 1 {
                 down.push(code);
             }
-            out.push(DisplayEvent::Key {
-                code: u32::from(code),
-                pressed: v == 1,
-            });
+            out.push(DisplayEvent::Key { code: u32::from(code), pressed: v == 1 });
         }
     }
     Ok(())
@@ -253,13 +202,7 @@ mod tests {
     #[test]
     fn touch_routes_parse() {
         let r: TouchRoute = "/dev/input/event3=center".parse().unwrap();
-        assert_eq!(
-            r,
-            TouchRoute {
-                device: "/dev/input/event3".into(),
-                display: "center".into()
-            }
-        );
+        assert_eq!(r, TouchRoute { device: "/dev/input/event3".into(), display: "center".into() });
         assert!("/dev/input/event3".parse::<TouchRoute>().is_err());
         assert!("=center".parse::<TouchRoute>().is_err());
     }

@@ -13,10 +13,7 @@ use std::path::Path;
 
 use cockpit_core::compositor::frame_canvas;
 use cockpit_core::{Canvas, Damage, DisplayImage, Layout, PixelFormat, Rect};
-use drm::control::{
-    connector, crtc, dumbbuffer::DumbBuffer, framebuffer, Device as ControlDevice, Event, Mode,
-    PageFlipFlags,
-};
+use drm::control::{connector, crtc, dumbbuffer::DumbBuffer, framebuffer, Device as ControlDevice, Event, Mode, PageFlipFlags};
 use drm::Device;
 
 struct Card(File);
@@ -135,9 +132,7 @@ impl Kms {
                         .read(true)
                         .write(true)
                         .open(path)
-                        .map_err(|e| {
-                            err(format!("display \"{}\": {}: {e}", d.name, path.display()))
-                        })?;
+                        .map_err(|e| err(format!("display \"{}\": {}: {e}", d.name, path.display())))?;
                     paths.push(real);
                     cards.push(Card(file));
                     cards.len() - 1
@@ -149,21 +144,13 @@ impl Kms {
             for &h in res.connectors() {
                 conns.push(card.get_connector(h, true)?);
             }
-            let connected = |c: &&connector::Info| {
-                c.state() == connector::State::Connected && !used_conns.contains(&(ci, c.handle()))
-            };
+            let connected = |c: &&connector::Info| c.state() == connector::State::Connected && !used_conns.contains(&(ci, c.handle()));
             let conn = match &d.connector {
-                Some(name) => conns
-                    .iter()
-                    .filter(connected)
-                    .find(|c| &connector_name(c) == name),
+                Some(name) => conns.iter().filter(connected).find(|c| &connector_name(c) == name),
                 None => conns.iter().find(connected),
             }
             .ok_or_else(|| {
-                let have: Vec<String> = conns
-                    .iter()
-                    .map(|c| format!("{} ({:?})", connector_name(c), c.state()))
-                    .collect();
+                let have: Vec<String> = conns.iter().map(|c| format!("{} ({:?})", connector_name(c), c.state())).collect();
                 err(format!(
                     "display \"{}\": no free connected connector {:?}; the device has {}",
                     d.name,
@@ -174,18 +161,11 @@ impl Kms {
             let offered = conn
                 .modes()
                 .iter()
-                .find(|m| {
-                    m.size() == (d.width as u16, d.height as u16)
-                        && d.refresh_hz.is_none_or(|r| m.vrefresh() == r)
-                })
+                .find(|m| m.size() == (d.width as u16, d.height as u16) && d.refresh_hz.is_none_or(|r| m.vrefresh() == r))
                 .copied();
             let virtual_panel = conn.interface() == connector::Interface::Virtual;
             let mode: Mode = offered
-                .or_else(|| {
-                    virtual_panel
-                        .then(|| custom_mode(d.width, d.height, d.refresh_hz.unwrap_or(60)))
-                        .flatten()
-                })
+                .or_else(|| virtual_panel.then(|| custom_mode(d.width, d.height, d.refresh_hz.unwrap_or(60))).flatten())
                 .ok_or_else(|| {
                     let have: Vec<String> = conn
                         .modes()
@@ -204,25 +184,13 @@ impl Kms {
             let mut crtc = None;
             for &e in conn.encoders() {
                 let enc = card.get_encoder(e)?;
-                let candidates = enc
-                    .crtc()
-                    .into_iter()
-                    .chain(res.filter_crtcs(enc.possible_crtcs()));
-                if let Some(c) = candidates
-                    .into_iter()
-                    .find(|c| !used_crtcs.contains(&(ci, *c)))
-                {
+                let candidates = enc.crtc().into_iter().chain(res.filter_crtcs(enc.possible_crtcs()));
+                if let Some(c) = candidates.into_iter().find(|c| !used_crtcs.contains(&(ci, *c))) {
                     crtc = Some(c);
                     break;
                 }
             }
-            let crtc = crtc.ok_or_else(|| {
-                err(format!(
-                    "display \"{}\": no free CRTC for {}",
-                    d.name,
-                    connector_name(conn)
-                ))
-            })?;
+            let crtc = crtc.ok_or_else(|| err(format!("display \"{}\": no free CRTC for {}", d.name, connector_name(conn))))?;
             let (fourcc, bpp, depth) = match d.format {
                 PixelFormat::Rgb565 => (drm_fourcc::DrmFourcc::Rgb565, 16, 16),
                 _ => (drm_fourcc::DrmFourcc::Xrgb8888, 32, 24),
@@ -269,11 +237,7 @@ impl Kms {
                 height: d.height,
             });
         }
-        Ok(Kms {
-            cards,
-            screens,
-            event_errors: 0,
-        })
+        Ok(Kms { cards, screens, event_errors: 0 })
     }
 
     /// Takes the flip events the kernel has sent, without waiting, and
@@ -281,14 +245,8 @@ impl Kms {
     fn take_flip_events(&mut self) {
         for ci in 0..self.cards.len() {
             let readable = {
-                let mut fd = [rustix::event::PollFd::new(
-                    &self.cards[ci].0,
-                    rustix::event::PollFlags::IN,
-                )];
-                let zero = rustix::event::Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                };
+                let mut fd = [rustix::event::PollFd::new(&self.cards[ci].0, rustix::event::PollFlags::IN)];
+                let zero = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
                 rustix::event::poll(&mut fd, Some(&zero)).is_ok_and(|n| n > 0)
             };
             if !readable {
@@ -299,21 +257,14 @@ impl Kms {
                 Err(e) => {
                     self.event_errors += 1;
                     if self.event_errors.is_power_of_two() {
-                        eprintln!(
-                            "cockpit: reading DRM events ({} failed): {e}",
-                            self.event_errors
-                        );
+                        eprintln!("cockpit: reading DRM events ({} failed): {e}", self.event_errors);
                     }
                     continue;
                 }
             };
             for ev in events {
                 if let Event::PageFlip(f) = ev {
-                    for s in self
-                        .screens
-                        .iter_mut()
-                        .filter(|s| s.card == ci && s.crtc == f.crtc)
-                    {
+                    for s in self.screens.iter_mut().filter(|s| s.card == ci && s.crtc == f.crtc) {
                         if let Some(b) = s.queued.take() {
                             s.shown = b;
                         }
@@ -336,10 +287,7 @@ impl Kms {
         match self.cards[s.card].page_flip(s.crtc, s.fbs[b], PageFlipFlags::EVENT, None) {
             Ok(()) => {
                 if s.failures > 0 {
-                    eprintln!(
-                        "cockpit: display \"{}\": flips work again after {} refused",
-                        s.name, s.failures
-                    );
+                    eprintln!("cockpit: display \"{}\": flips work again after {} refused", s.name, s.failures);
                 }
                 s.failures = 0;
                 s.queued = Some(b);
@@ -348,10 +296,7 @@ impl Kms {
             Err(e) => {
                 s.failures += 1;
                 if s.failures.is_power_of_two() {
-                    eprintln!(
-                        "cockpit: display \"{}\": page flip refused ({} in a row): {e}",
-                        s.name, s.failures
-                    );
+                    eprintln!("cockpit: display \"{}\": page flip refused ({} in a row): {e}", s.name, s.failures);
                 }
             }
         }
@@ -381,8 +326,7 @@ impl Kms {
                 let r = r.intersect(&Rect::new(0, 0, w, h).intersect(&canvas.bounds()));
                 for y in r.y..r.bottom() {
                     let row = &mut bytes[y as usize * pitch..];
-                    let src =
-                        &canvas.pixels()[(y * w + r.x) as usize..(y * w + r.right()) as usize];
+                    let src = &canvas.pixels()[(y * w + r.x) as usize..(y * w + r.right()) as usize];
                     if format == PixelFormat::Xrgb8888 {
                         // The canvas's words are XRGB8888 already.
                         let at = r.x as usize * 4;
@@ -439,10 +383,7 @@ impl crate::platform::Platform for Kms {
             // A display that cannot be drawn loses this frame, not the run.
             let s = &self.screens[d];
             if s.draw_failures.is_power_of_two() {
-                eprintln!(
-                    "cockpit: display \"{}\": drawing a frame ({} in a row): {e}",
-                    s.name, s.draw_failures
-                );
+                eprintln!("cockpit: display \"{}\": drawing a frame ({} in a row): {e}", s.name, s.draw_failures);
             }
         }
         self.flip_ready(d);

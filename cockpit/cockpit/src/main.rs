@@ -12,10 +12,7 @@ use cockpit::runner::{run, RunOptions};
 use cockpit_core::Layout;
 
 #[derive(Parser)]
-#[command(
-    name = "cockpit",
-    about = "The cockpit compositor: guests and Wayland apps on the car's displays"
-)]
+#[command(name = "cockpit", about = "The cockpit compositor: guests and Wayland apps on the car's displays")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -127,29 +124,16 @@ struct Common {
 }
 
 /// The PV backends' settings and the platform they serve on.
-fn pv_backend(
-    path: &Path,
-) -> Result<
-    (
-        pv_config::BackendConfig,
-        std::sync::Arc<dyn pv_transport::Platform>,
-    ),
-    String,
-> {
+fn pv_backend(path: &Path) -> Result<(pv_config::BackendConfig, std::sync::Arc<dyn pv_transport::Platform>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let cfg = pv_config::BackendConfig::from_toml(&text)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let cfg = pv_config::BackendConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     match cfg.transport {
         #[cfg(target_os = "linux")]
         pv_config::TransportKind::Xen => {
-            let platform =
-                std::sync::Arc::new(pv_transport::linux::LinuxPlatform { domid: cfg.domain });
+            let platform = std::sync::Arc::new(pv_transport::linux::LinuxPlatform { domid: cfg.domain });
             Ok((cfg, platform))
         }
-        _ => Err(format!(
-            "{}: the compositor serves real frontends: transport = \"xen\", on Linux",
-            path.display()
-        )),
+        _ => Err(format!("{}: the compositor serves real frontends: transport = \"xen\", on Linux", path.display())),
     }
 }
 
@@ -171,27 +155,17 @@ fn platform(kind: OutputKind, layout: &Layout, c: &Common) -> Result<Box<dyn Pla
             Ok(Box::new(Headless::new(layout, every)))
         }
         #[cfg(feature = "window")]
-        OutputKind::Window => Ok(Box::new(
-            cockpit::window::Windows::open(layout).map_err(|e| e.to_string())?,
-        )),
+        OutputKind::Window => Ok(Box::new(cockpit::window::Windows::open(layout).map_err(|e| e.to_string())?)),
         #[cfg(not(feature = "window"))]
         OutputKind::Window => Err("this cockpit was built without the `window` feature".into()),
         #[cfg(feature = "kms")]
-        OutputKind::Kms => Ok(Box::new(
-            cockpit::kms::Kms::open(&c.device, layout).map_err(|e| e.to_string())?,
-        )),
+        OutputKind::Kms => Ok(Box::new(cockpit::kms::Kms::open(&c.device, layout).map_err(|e| e.to_string())?)),
         #[cfg(not(feature = "kms"))]
         OutputKind::Kms => Err("this cockpit was built without the `kms` feature".into()),
     }
 }
 
-fn start(
-    layout: Layout,
-    kind: OutputKind,
-    c: &Common,
-    sim: bool,
-    socket: PathBuf,
-) -> Result<(), String> {
+fn start(layout: Layout, kind: OutputKind, c: &Common, sim: bool, socket: PathBuf) -> Result<(), String> {
     if let Some(dir) = &c.screenshot_dir {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
@@ -202,9 +176,7 @@ fn start(
             Some(s) => Some(PathBuf::from(s)),
             None => Some(socket),
         },
-        wayland: cockpit_wayland::Options {
-            xdg_shell: !c.ivi_shell_only,
-        },
+        wayland: cockpit_wayland::Options { xdg_shell: !c.ivi_shell_only },
         sim,
         patterns: c.patterns,
         frames: c.frames,
@@ -236,11 +208,7 @@ fn check(path: &Path) -> Result<(), String> {
             d.format,
             d.connector.as_deref().unwrap_or("the first free connector")
         );
-        for s in l
-            .sources
-            .iter()
-            .filter(|s| l.displays[s.display].name == d.name)
-        {
+        for s in l.sources.iter().filter(|s| l.displays[s.display].name == d.name) {
             let r = s.rect;
             println!(
                 "  source {:?} ({:?}): [{}, {}, {}, {}] z {} {:?} {:?} {}° opacity {:.2} role {:?}{}",
@@ -265,47 +233,44 @@ fn check(path: &Path) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result =
-        match cli.cmd {
-            Cmd::Check { layout } => check(&layout),
-            Cmd::Ctl { socket, request } => {
-                let path = socket.unwrap_or_else(|| default_socket("cockpit-ctl"));
-                match cockpit::ctl::request(&path, &request.join(" ")) {
-                    Ok(reply) if reply.starts_with("ok") => {
-                        println!("{reply}");
-                        Ok(())
-                    }
-                    Ok(reply) => Err(reply.trim_start_matches("error: ").to_string()),
-                    Err(e) => Err(e),
+    let result = match cli.cmd {
+        Cmd::Check { layout } => check(&layout),
+        Cmd::Ctl { socket, request } => {
+            let path = socket.unwrap_or_else(|| default_socket("cockpit-ctl"));
+            match cockpit::ctl::request(&path, &request.join(" ")) {
+                Ok(reply) if reply.starts_with("ok") => {
+                    println!("{reply}");
+                    Ok(())
                 }
+                Ok(reply) => Err(reply.trim_start_matches("error: ").to_string()),
+                Err(e) => Err(e),
             }
-            Cmd::Run { layout, common } => Layout::load(&layout)
-                .map_err(|e| e.to_string())
-                .and_then(|l| {
-                    start(
-                        l,
-                        common.output.unwrap_or(OutputKind::Kms),
-                        &common,
-                        common.sim,
-                        default_socket("cockpit-0"),
-                    )
-                }),
-            Cmd::Sim { layout, common } => {
-                let l = match &layout {
-                    Some(p) => Layout::load(p),
-                    None => Layout::parse(cockpit::sim::LAYOUT, Path::new("(built-in sim layout)")),
-                };
-                l.map_err(|e| e.to_string()).and_then(|l| {
-                    start(
-                        l,
-                        common.output.unwrap_or(OutputKind::Window),
-                        &common,
-                        true,
-                        default_socket("cockpit-sim"),
-                    )
-                })
-            }
-        };
+        }
+        Cmd::Run { layout, common } => Layout::load(&layout).map_err(|e| e.to_string()).and_then(|l| {
+            start(
+                l,
+                common.output.unwrap_or(OutputKind::Kms),
+                &common,
+                common.sim,
+                default_socket("cockpit-0"),
+            )
+        }),
+        Cmd::Sim { layout, common } => {
+            let l = match &layout {
+                Some(p) => Layout::load(p),
+                None => Layout::parse(cockpit::sim::LAYOUT, Path::new("(built-in sim layout)")),
+            };
+            l.map_err(|e| e.to_string()).and_then(|l| {
+                start(
+                    l,
+                    common.output.unwrap_or(OutputKind::Window),
+                    &common,
+                    true,
+                    default_socket("cockpit-sim"),
+                )
+            })
+        }
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -36,11 +36,7 @@ pub struct PvBackends {
 impl PvBackends {
     /// Starts serving the display and input devices of `cfg`'s domain into
     /// `sources`.
-    pub fn start(
-        cfg: &BackendConfig,
-        platform: Arc<dyn Platform>,
-        sources: Sources,
-    ) -> io::Result<Self> {
+    pub fn start(cfg: &BackendConfig, platform: Arc<dyn Platform>, sources: Sources) -> io::Result<Self> {
         let names: Arc<dyn Xenstore> = Arc::from(platform.open().map_err(io::Error::other)?.store);
         let mut cfg = cfg.clone();
         cfg.serve = KINDS.iter().map(|k| k.to_string()).collect();
@@ -67,17 +63,12 @@ impl PvBackends {
             }),
         );
         let stop = sup.stop_flag();
-        let thread = std::thread::Builder::new()
-            .name("pv-backends".into())
-            .spawn(move || {
-                if let Err(e) = sup.run() {
-                    eprintln!("cockpit: PV backends stopped: {e}");
-                }
-            })?;
-        Ok(PvBackends {
-            stop,
-            thread: Some(thread),
-        })
+        let thread = std::thread::Builder::new().name("pv-backends".into()).spawn(move || {
+            if let Err(e) = sup.run() {
+                eprintln!("cockpit: PV backends stopped: {e}");
+            }
+        })?;
+        Ok(PvBackends { stop, thread: Some(thread) })
     }
 }
 
@@ -97,10 +88,7 @@ impl Drop for PvBackends {
 /// name can be (so a domain named "3" keeps its place from domain 3).
 pub fn domain_name(store: &dyn Xenstore, dom: u16) -> String {
     let plain = |n: &[u8]| {
-        !n.is_empty()
-            && n.len() <= MAX_NAME
-            && n.iter()
-                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+        !n.is_empty() && n.len() <= MAX_NAME && n.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
     };
     match store.read(&format!("/local/domain/{dom}/name")) {
         Ok(n) if plain(&n) => String::from_utf8_lossy(&n).into_owned(),

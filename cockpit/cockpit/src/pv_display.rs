@@ -55,19 +55,12 @@ const POOL: usize = 3;
 
 impl Connected {
     fn new(handle: SourceHandle) -> Self {
-        Connected {
-            handle,
-            last: None,
-            last_copy: None,
-            owed: None,
-            pool: Vec::new(),
-        }
+        Connected { handle, last: None, last_copy: None, owed: None, pool: Vec::new() }
     }
 
     /// Whether a flip now would come less than `min` after the last one.
     fn too_soon(&self, now: Instant, min: Duration) -> bool {
-        self.last_copy
-            .is_some_and(|t| now.saturating_duration_since(t) < min)
+        self.last_copy.is_some_and(|t| now.saturating_duration_since(t) < min)
     }
 
     /// Completes a waiting flip without showing it (a newer picture came).
@@ -80,16 +73,11 @@ impl Connected {
     /// Hands `frame` over with the damage since the last one: what the
     /// frontend `told` (vfb UPDATEs), else found by comparing with it.
     fn submit(&mut self, frame: Frame, on_shown: Option<FlipDone>, told: Option<[u32; 4]>) {
-        let same_size = self
-            .last
-            .as_ref()
-            .is_some_and(|o| (o.width(), o.height()) == (frame.width(), frame.height()));
+        let same_size = self.last.as_ref().is_some_and(|o| (o.width(), o.height()) == (frame.width(), frame.height()));
         let damage = match told {
             Some([x, y, w, h]) if same_size => {
                 let mut d = cockpit_core::Damage::new();
-                d.add(cockpit_core::Rect::new(
-                    x as i32, y as i32, w as i32, h as i32,
-                ));
+                d.add(cockpit_core::Rect::new(x as i32, y as i32, w as i32, h as i32));
                 Some(d)
             }
             _ => self.last.as_ref().and_then(|old| frame.changes_from(old)),
@@ -97,9 +85,7 @@ impl Connected {
         let rects = damage.as_ref().map(|d| d.rects());
         self.last = Some(frame.clone());
         match on_shown {
-            Some(done) => self
-                .handle
-                .submit_then(frame, rects, move || done.complete()),
+            Some(done) => self.handle.submit_then(frame, rects, move || done.complete()),
             None => match rects {
                 Some(r) => self.handle.submit_damaged(frame, r),
                 None => self.handle.submit(frame),
@@ -110,13 +96,7 @@ impl Connected {
 
 impl CompositorSink {
     pub fn new(sources: Sources, name: DomainNamer) -> Self {
-        CompositorSink {
-            sources,
-            name,
-            handles: HashMap::new(),
-            input: None,
-            min_flip: MIN_FLIP,
-        }
+        CompositorSink { sources, name, handles: HashMap::new(), input: None, min_flip: MIN_FLIP }
     }
 
     /// Copies in a connector's flips at most once per `interval` (16 ms by
@@ -139,8 +119,7 @@ impl CompositorSink {
 
     /// The compositor's name for a guest frame's format, if it composes it.
     fn format_of(f: &vdispl_back::Frame) -> Result<PixelFormat, SinkError> {
-        PixelFormat::from_fourcc(f.format)
-            .ok_or_else(|| format!("format {:?} is not composed", f.format))
+        PixelFormat::from_fourcc(f.format).ok_or_else(|| format!("format {:?} is not composed", f.format))
     }
 
     /// A guest frame as a compositor frame. Guest memory may change at any
@@ -153,16 +132,12 @@ impl CompositorSink {
         let row = f.width as usize * bpp;
         let len = row * f.height as usize;
         // Memory of the right size that nothing else holds, or new memory.
-        let free = pool
-            .iter()
-            .position(|b| b.len() == len && Arc::strong_count(b) == 1 && Arc::weak_count(b) == 0);
+        let free = pool.iter().position(|b| b.len() == len && Arc::strong_count(b) == 1 && Arc::weak_count(b) == 0);
         let mut buf = match free {
             Some(i) => pool.swap_remove(i),
             None => Arc::new(vec![0u8; len]),
         };
-        let Some(pixels) = Arc::get_mut(&mut buf) else {
-            return Err("pool memory is shared".into());
-        };
+        let Some(pixels) = Arc::get_mut(&mut buf) else { return Err("pool memory is shared".into()) };
         for (y, line) in pixels.chunks_exact_mut(row).enumerate() {
             let at = f.offset as u64 + y as u64 * f.pitch as u64;
             if !f.memory.read_into(at, line) {
@@ -185,36 +160,21 @@ impl DisplaySink for CompositorSink {
         // Every frame is copied once on its way in: a guest may not make
         // that copy larger than twice its place in the layout each way.
         let (pw, ph) = handle.preferred_size();
-        if output.width > pw.saturating_mul(2).max(1) || output.height > ph.saturating_mul(2).max(1)
-        {
+        if output.width > pw.saturating_mul(2).max(1) || output.height > ph.saturating_mul(2).max(1) {
             return Err(format!(
                 "{key:?}: {}x{} is more than twice the {pw}x{ph} the layout gives it",
                 output.width, output.height
             ));
         }
         if let Some(hub) = &self.input {
-            handle.set_input(Box::new(VkbdInput::new(
-                hub.clone(),
-                domain,
-                output.width,
-                output.height,
-            )));
+            handle.set_input(Box::new(VkbdInput::new(hub.clone(), domain, output.width, output.height)));
         }
-        self.handles
-            .insert((domain, output.index), Connected::new(handle));
+        self.handles.insert((domain, output.index), Connected::new(handle));
         Ok(())
     }
 
-    fn configure(
-        &mut self,
-        domain: u16,
-        connector: u32,
-        frame: Option<vdispl_back::Frame>,
-    ) -> Result<(), SinkError> {
-        let conn = self
-            .handles
-            .get_mut(&(domain, connector))
-            .ok_or("connector was never added")?;
+    fn configure(&mut self, domain: u16, connector: u32, frame: Option<vdispl_back::Frame>) -> Result<(), SinkError> {
+        let conn = self.handles.get_mut(&(domain, connector)).ok_or("connector was never added")?;
         // A flip still waiting is older than this configuration: it must
         // not be shown after it.
         conn.drop_owed();
@@ -229,10 +189,7 @@ impl DisplaySink for CompositorSink {
     fn flip(&mut self, frame: vdispl_back::Frame, done: FlipDone) -> Result<(), SinkError> {
         // Checked now: a flip that waits is answered before it is read.
         Self::format_of(&frame)?;
-        let conn = self
-            .handles
-            .get_mut(&(frame.domain, frame.connector))
-            .ok_or("connector was never added")?;
+        let conn = self.handles.get_mut(&(frame.domain, frame.connector)).ok_or("connector was never added")?;
         let now = Instant::now();
         if conn.too_soon(now, self.min_flip) {
             if let Some((_, replaced)) = conn.owed.replace((frame, done)) {
@@ -259,10 +216,7 @@ impl DisplaySink for CompositorSink {
                     Err(e) => {
                         // Answered already: the flip completes unshown.
                         done.complete();
-                        eprintln!(
-                            "cockpit: domain {} connector {}: a flip could not be shown: {e}",
-                            key.0, key.1
-                        );
+                        eprintln!("cockpit: domain {} connector {}: a flip could not be shown: {e}", key.0, key.1);
                     }
                 }
             }

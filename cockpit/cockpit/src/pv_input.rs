@@ -37,20 +37,9 @@ impl InputHub {
     /// to the domain go to it from now on.
     pub fn source(&self, domain: u16, name: &str) -> ChannelSource {
         let (tx, rx) = sync_channel(QUEUE);
-        self.routes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(domain, tx);
-        let axis = AbsRange {
-            min: 0,
-            max: AXIS_MAX,
-        };
-        let axes = [
-            (ABS_X, axis),
-            (ABS_Y, axis),
-            (ABS_MT_POSITION_X, axis),
-            (ABS_MT_POSITION_Y, axis),
-        ];
+        self.routes.lock().unwrap_or_else(|p| p.into_inner()).insert(domain, tx);
+        let axis = AbsRange { min: 0, max: AXIS_MAX };
+        let axes = [(ABS_X, axis), (ABS_Y, axis), (ABS_MT_POSITION_X, axis), (ABS_MT_POSITION_Y, axis)];
         ChannelSource::new(name, &axes, rx)
     }
 
@@ -58,9 +47,7 @@ impl InputHub {
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         // A device that went away takes its route with it; one that does
         // not read (its frontend never connects) loses what does not fit.
-        if let Some(Err(TrySendError::Disconnected(_))) =
-            routes.get(&domain).map(|tx| tx.try_send(ev))
-        {
+        if let Some(Err(TrySendError::Disconnected(_))) = routes.get(&domain).map(|tx| tx.try_send(ev)) {
             routes.remove(&domain);
         }
     }
@@ -79,13 +66,7 @@ pub struct VkbdInput {
 impl VkbdInput {
     /// The input of `domain`'s source whose buffer is `width`×`height`.
     pub fn new(hub: InputHub, domain: u16, width: u32, height: u32) -> Self {
-        VkbdInput {
-            hub,
-            domain,
-            width,
-            height,
-            slots: [None; SLOTS],
-        }
+        VkbdInput { hub, domain, width, height, slots: [None; SLOTS] }
     }
 
     fn send(&self, kind: u16, code: u16, value: i32) {
@@ -114,9 +95,7 @@ impl GuestInput for VkbdInput {
     fn event(&mut self, e: &GuestEvent) {
         match *e {
             GuestEvent::TouchDown { id, x, y } => {
-                let Some(slot) = self.slots.iter().position(Option::is_none) else {
-                    return;
-                };
+                let Some(slot) = self.slots.iter().position(Option::is_none) else { return };
                 self.slots[slot] = Some(id);
                 self.send(EV_ABS, ABS_MT_SLOT, slot as i32);
                 self.send(EV_ABS, ABS_MT_TRACKING_ID, id.max(0));

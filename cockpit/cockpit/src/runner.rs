@@ -86,10 +86,7 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
         Some(p) => {
             let _ = std::fs::remove_file(p);
             let w = WaylandServer::bind_with(comp.sources(), p, opts.wayland)?;
-            eprintln!(
-                "cockpit: Wayland clients connect with WAYLAND_DISPLAY={}",
-                p.display()
-            );
+            eprintln!("cockpit: Wayland clients connect with WAYLAND_DISPLAY={}", p.display());
             Some(w)
         }
         None => None,
@@ -97,18 +94,13 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
     let mut ctl = match &opts.ctl_socket {
         Some(p) => {
             let c = crate::ctl::CtlServer::bind(p)?;
-            eprintln!(
-                "cockpit: HMI control with `cockpit ctl --socket {}`",
-                p.display()
-            );
+            eprintln!("cockpit: HMI control with `cockpit ctl --socket {}`", p.display());
             Some(c)
         }
         None => None,
     };
     let _sim = opts.sim.then(|| SimGuests::start(&comp.sources()));
-    let _patterns = opts
-        .patterns
-        .then(|| crate::sim::start_patterns(&comp.sources()));
+    let _patterns = opts.patterns.then(|| crate::sim::start_patterns(&comp.sources()));
     let _pv = match &opts.pv_backend {
         Some((cfg, platform)) => Some(PvBackends::start(cfg, platform.clone(), comp.sources())?),
         None => None,
@@ -119,11 +111,7 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
         .layout()
         .displays
         .iter()
-        .map(|d| {
-            Duration::from_secs_f64(
-                1.0 / d.refresh_hz.unwrap_or(opts.fps).clamp(1, opts.fps.max(1)) as f64,
-            )
-        })
+        .map(|d| Duration::from_secs_f64(1.0 / d.refresh_hz.unwrap_or(opts.fps).clamp(1, opts.fps.max(1)) as f64))
         .collect();
     let start = Instant::now();
     let mut due = vec![start; periods.len()];
@@ -190,10 +178,7 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
         for (i, (name, n)) in comp.source_frames().enumerate() {
             if n > 0 && !first_seen.get(i).copied().unwrap_or(true) {
                 first_seen[i] = true;
-                eprintln!(
-                    "cockpit: first frame from {name} on its display after {:.2} s",
-                    start.elapsed().as_secs_f64()
-                );
+                eprintln!("cockpit: first frame from {name} on its display after {:.2} s", start.elapsed().as_secs_f64());
             }
         }
         if let Some(w) = wayland.as_mut() {
@@ -209,10 +194,7 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
         }
         if opts.stats_every.is_some_and(|n| frames.is_multiple_of(n)) {
             let secs = start.elapsed().as_secs_f64();
-            let per_source: Vec<String> = comp
-                .source_frames()
-                .map(|(name, n)| format!("{name}={n}"))
-                .collect();
+            let per_source: Vec<String> = comp.source_frames().map(|(name, n)| format!("{name}={n}")).collect();
             let times: Vec<String> = comp
                 .take_frame_times()
                 .into_iter()
@@ -226,9 +208,7 @@ pub fn run(layout: Layout, platform: &mut dyn Platform, opts: &RunOptions) -> io
                 times.join(", ")
             );
         }
-        if opts.frames.is_some_and(|n| frames >= n)
-            || opts.duration.is_some_and(|d| start.elapsed() >= d)
-        {
+        if opts.frames.is_some_and(|n| frames >= n) || opts.duration.is_some_and(|d| start.elapsed() >= d) {
             break;
         }
     }
@@ -251,12 +231,7 @@ fn frame_time_summary(mut times: Vec<Duration>) -> Option<String> {
 /// Displays in the order they are composed: those showing a cluster or
 /// telltale source first, then the others, each group in layout order.
 fn display_order(layout: &Layout) -> Vec<usize> {
-    let safety = |d: usize| {
-        layout
-            .sources
-            .iter()
-            .any(|s| s.display == d && s.role != Role::Normal)
-    };
+    let safety = |d: usize| layout.sources.iter().any(|s| s.display == d && s.role != Role::Normal);
     let mut order: Vec<usize> = (0..layout.displays.len()).collect();
     order.sort_by_key(|&d| !safety(d));
     order
@@ -264,11 +239,7 @@ fn display_order(layout: &Layout) -> Vec<usize> {
 
 /// Sleeps until `deadline`, waking early to serve Wayland clients and the
 /// platform's news (completed flips).
-fn wait_until(
-    deadline: Instant,
-    mut wayland: Option<&mut WaylandServer>,
-    platform: &mut dyn Platform,
-) -> io::Result<()> {
+fn wait_until(deadline: Instant, mut wayland: Option<&mut WaylandServer>, platform: &mut dyn Platform) -> io::Result<()> {
     use rustix::event::{PollFd, PollFlags, Timespec};
     // A platform fd that stays readable (its events cannot be read) is
     // served a few times per wait, then left to the next frame: no spin.
@@ -279,22 +250,12 @@ fn wait_until(
             return Ok(());
         }
         let timeout = deadline - now;
-        let ts = Timespec {
-            tv_sec: timeout.as_secs() as _,
-            tv_nsec: timeout.subsec_nanos() as _,
-        };
+        let ts = Timespec { tv_sec: timeout.as_secs() as _, tv_nsec: timeout.subsec_nanos() as _ };
         let (client_news, platform_news) = {
             let wl = wayland.as_deref_mut().map(|w| w.poll_fds());
-            let mut pfds: Vec<PollFd<'_>> = wl
-                .iter()
-                .flat_map(|f| f.iter().map(|fd| PollFd::new(fd, PollFlags::IN)))
-                .collect();
+            let mut pfds: Vec<PollFd<'_>> = wl.iter().flat_map(|f| f.iter().map(|fd| PollFd::new(fd, PollFlags::IN))).collect();
             let n_wl = pfds.len();
-            let plat = if services < 4 {
-                platform.wake_fds()
-            } else {
-                Vec::new()
-            };
+            let plat = if services < 4 { platform.wake_fds() } else { Vec::new() };
             pfds.extend(plat.iter().map(|fd| PollFd::new(fd, PollFlags::IN)));
             if pfds.is_empty() {
                 std::thread::sleep(timeout);
@@ -302,10 +263,7 @@ fn wait_until(
             }
             rustix::event::poll(&mut pfds, Some(&ts)).map_err(io::Error::from)?;
             let ready = |p: &PollFd<'_>| !p.revents().is_empty();
-            (
-                pfds[..n_wl].iter().any(ready),
-                pfds[n_wl..].iter().any(ready),
-            )
+            (pfds[..n_wl].iter().any(ready), pfds[n_wl..].iter().any(ready))
         };
         if platform_news {
             services += 1;

@@ -13,10 +13,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cockpit_core::font::{draw_text, text_size};
-use cockpit_core::{
-    Canvas, Frame, GuestEvent, PixelFormat, Rect, SourceHandle, SourceKey, Sources,
-};
 use cockpit_gauges::{speed_at, Pixels, Speedometer};
+use cockpit_core::{Canvas, Frame, GuestEvent, PixelFormat, Rect, SourceHandle, SourceKey, Sources};
 
 /// The built-in simulator layout.
 pub const LAYOUT: &str = include_str!("../layouts/sim.toml");
@@ -143,14 +141,7 @@ fn tile_rects(w: u32, h: u32) -> Vec<Rect> {
     let tw = (w as i32 - mx * (cols + 1)) / cols;
     let th = (h as i32 - top - 24 * (rows + 1)) / rows;
     (0..6)
-        .map(|i| {
-            Rect::new(
-                mx + (i % cols) * (tw + mx),
-                top + 24 + (i / cols) * (th + 24),
-                tw,
-                th,
-            )
-        })
+        .map(|i| Rect::new(mx + (i % cols) * (tw + mx), top + 24 + (i / cols) * (th + 24), tw, th))
         .collect()
 }
 
@@ -163,19 +154,14 @@ fn ivi(h: SourceHandle, stop: Arc<AtomicBool>) {
         let (state, tiles) = (state.clone(), tiles.clone());
         h.set_input(Box::new(move |e: &GuestEvent| {
             let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-            let tile_at =
-                |x: f64, y: f64| tiles.iter().position(|r| r.contains(x as i32, y as i32));
+            let tile_at = |x: f64, y: f64| tiles.iter().position(|r| r.contains(x as i32, y as i32));
             match *e {
                 GuestEvent::TouchDown { x, y, .. } | GuestEvent::TouchMotion { x, y, .. } => {
                     s.touch = Some((x, y));
                     s.pressed_tile = tile_at(x, y);
                 }
-                GuestEvent::PointerMotion { x, y } | GuestEvent::PointerEnter { x, y } => {
-                    s.touch = Some((x, y))
-                }
-                GuestEvent::Button { pressed: true, .. } => {
-                    s.pressed_tile = s.touch.and_then(|(x, y)| tile_at(x, y))
-                }
+                GuestEvent::PointerMotion { x, y } | GuestEvent::PointerEnter { x, y } => s.touch = Some((x, y)),
+                GuestEvent::Button { pressed: true, .. } => s.pressed_tile = s.touch.and_then(|(x, y)| tile_at(x, y)),
                 GuestEvent::Key {
                     code: KEY_F,
                     pressed: true,
@@ -212,14 +198,7 @@ fn ivi(h: SourceHandle, stop: Arc<AtomicBool>) {
         for (i, r) in tiles.iter().enumerate() {
             let lit = pressed == Some(i);
             c.fill(r, if lit { 0x43a047 } else { 0x2b3240 });
-            centred_text(
-                &mut c,
-                r.x + r.w / 2,
-                r.y + r.h / 2 - 14,
-                4,
-                TILES[i],
-                0xe0e6f0,
-            );
+            centred_text(&mut c, r.x + r.w / 2, r.y + r.h / 2 - 14, 4, TILES[i], 0xe0e6f0);
         }
         let hint = if focused {
             "PRESS F TO FREEZE THIS GUEST"
@@ -228,12 +207,9 @@ fn ivi(h: SourceHandle, stop: Arc<AtomicBool>) {
         };
         draw_text(&mut c, &all, 24, ht as i32 - 20, 2, hint, 0x667788);
         if let Some((x, y)) = touch {
-            paint(
-                &mut c,
-                Rect::new(x as i32 - 10, y as i32 - 10, 21, 21),
-                0xffffff,
-                |px, py| (px - x).powi(2) + (py - y).powi(2) < 81.0,
-            );
+            paint(&mut c, Rect::new(x as i32 - 10, y as i32 - 10, 21, 21), 0xffffff, |px, py| {
+                (px - x).powi(2) + (py - y).powi(2) < 81.0
+            });
         }
         h.submit(c.into_frame());
         std::thread::sleep(Duration::from_millis(33));
@@ -249,9 +225,7 @@ pub const PATTERN_PREFIX: &str = "pattern/";
 /// with translucent bars. Deterministic, so a screenshot of a real display
 /// can be compared with a headless composition of the same layout.
 pub fn pattern_frame(n: u32, w: u32, h: u32) -> Frame {
-    const BARS: [u32; 7] = [
-        0xffffff, 0xffff00, 0x00ffff, 0x00ff00, 0xff00ff, 0xff0000, 0x0000ff,
-    ];
+    const BARS: [u32; 7] = [0xffffff, 0xffff00, 0x00ffff, 0x00ff00, 0xff00ff, 0xff0000, 0x0000ff];
     let alpha = n % 2 == 1;
     let mut c = Canvas::new(w, h, 0);
     for y in 0..h {
@@ -295,18 +269,11 @@ pub fn start_patterns(sources: &Sources) -> SimGuests {
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for s in &sources.layout().sources {
-        let SourceKey::Guest(g) = &s.key else {
+        let SourceKey::Guest(g) = &s.key else { continue };
+        let Some(n) = g.strip_prefix(PATTERN_PREFIX).and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
-        let Some(n) = g
-            .strip_prefix(PATTERN_PREFIX)
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(h) = sources.connect(&s.key) else {
-            continue;
-        };
+        let Ok(h) = sources.connect(&s.key) else { continue };
         let stop = stop.clone();
         threads.push(std::thread::spawn(move || {
             let (w, ht) = h.preferred_size();

@@ -36,18 +36,8 @@ impl Windows {
         let mut y = 0;
         for d in &layout.displays {
             let (w, h) = (d.width as usize, d.height as usize);
-            let mut window = Window::new(
-                &format!("cockpit: {}", d.name),
-                w,
-                h,
-                WindowOptions::default(),
-            )
-            .map_err(|e| {
-                io::Error::other(format!(
-                    "cannot open a window for display \"{}\": {e} (is DISPLAY set?)",
-                    d.name
-                ))
-            })?;
+            let mut window = Window::new(&format!("cockpit: {}", d.name), w, h, WindowOptions::default())
+                .map_err(|e| io::Error::other(format!("cannot open a window for display \"{}\": {e} (is DISPLAY set?)", d.name)))?;
             // The compositor paces itself.
             window.set_target_fps(0);
             window.set_position(0, y);
@@ -80,8 +70,7 @@ impl Platform for Windows {
                 for r in damage {
                     for y in r.y..r.bottom() {
                         let s = y as usize * width + r.x as usize;
-                        w.pixels[s..s + r.w as usize]
-                            .copy_from_slice(&canvas.pixels()[s..s + r.w as usize]);
+                        w.pixels[s..s + r.w as usize].copy_from_slice(&canvas.pixels()[s..s + r.w as usize]);
                     }
                 }
             }
@@ -109,22 +98,12 @@ impl Platform for Windows {
                 if w.last_pos != pos {
                     out.push(DisplayEvent::PointerMotion { display: d, x, y });
                     if w.touching && down {
-                        out.push(DisplayEvent::TouchMotion {
-                            display: d,
-                            id: 0,
-                            x,
-                            y,
-                        });
+                        out.push(DisplayEvent::TouchMotion { display: d, id: 0, x, y });
                         out.push(DisplayEvent::TouchFrame);
                     }
                 }
                 if down && !w.touching {
-                    out.push(DisplayEvent::TouchDown {
-                        display: d,
-                        id: 0,
-                        x,
-                        y,
-                    });
+                    out.push(DisplayEvent::TouchDown { display: d, id: 0, x, y });
                     out.push(DisplayEvent::TouchFrame);
                     out.push(DisplayEvent::Button {
                         code: BTN_LEFT,
@@ -144,18 +123,12 @@ impl Platform for Windows {
             w.last_pos = pos;
             for k in w.window.get_keys_pressed(KeyRepeat::No) {
                 if let Some(code) = evdev_code(k) {
-                    out.push(DisplayEvent::Key {
-                        code,
-                        pressed: true,
-                    });
+                    out.push(DisplayEvent::Key { code, pressed: true });
                 }
             }
             for k in w.window.get_keys_released() {
                 if let Some(code) = evdev_code(k) {
-                    out.push(DisplayEvent::Key {
-                        code,
-                        pressed: false,
-                    });
+                    out.push(DisplayEvent::Key { code, pressed: false });
                 }
             }
         }
@@ -216,9 +189,5 @@ fn evdev_code(k: Key) -> Option<u32> {
         (Down, 108),
         (LeftShift, 42),
     ];
-    LETTERS
-        .iter()
-        .chain(OTHERS.iter())
-        .find(|(key, _)| *key == k)
-        .map(|(_, c)| *c)
+    LETTERS.iter().chain(OTHERS.iter()).find(|(key, _)| *key == k).map(|(_, c)| *c)
 }

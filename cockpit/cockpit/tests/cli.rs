@@ -7,18 +7,14 @@ use std::process::Command;
 use cockpit_core::image::png_to_canvas;
 
 fn tmp(name: &str) -> PathBuf {
-    let d =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
 fn cockpit(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_cockpit"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_cockpit")).args(args).output().unwrap()
 }
 
 #[test]
@@ -35,18 +31,10 @@ fn the_headless_simulator_writes_screenshots_of_both_displays() {
         "--screenshot-dir",
         dir.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let center = png_to_canvas(&std::fs::read(dir.join("center.png")).unwrap()).unwrap();
     assert_eq!((center.width(), center.height()), (1024, 600));
-    assert_eq!(
-        center.get(500, 10),
-        0xff1e_88e5,
-        "the simulated IVI's top bar"
-    );
+    assert_eq!(center.get(500, 10), 0xff1e_88e5, "the simulated IVI's top bar");
     let cluster = png_to_canvas(&std::fs::read(dir.join("cluster.png")).unwrap()).unwrap();
     assert_eq!((cluster.width(), cluster.height()), (1024, 384));
     assert!(
@@ -66,13 +54,7 @@ fn a_malformed_layout_is_reported_with_file_line_and_field() {
     .unwrap();
     for args in [
         vec!["check", path.to_str().unwrap()],
-        vec![
-            "run",
-            "--layout",
-            path.to_str().unwrap(),
-            "--output",
-            "headless",
-        ],
+        vec!["run", "--layout", path.to_str().unwrap(), "--output", "headless"],
     ] {
         let out = cockpit(&args);
         assert!(!out.status.success());
@@ -101,11 +83,7 @@ fn screenshots_are_taken_on_request_and_every_n_presented_frames() {
         "--screenshot-every",
         "5",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         dir.join("center-000001.png").exists(),
         "the requested screenshot, at the first frame"
@@ -123,15 +101,7 @@ fn cockpit_ctl_hides_a_source_and_is_refused_the_cluster() {
     let dir = tmp("ctl");
     let sock = dir.join("ctl");
     let mut child = Command::new(env!("CARGO_BIN_EXE_cockpit"))
-        .args([
-            "sim",
-            "--output",
-            "headless",
-            "--seconds",
-            "60",
-            "--wayland-socket",
-            "none",
-        ])
+        .args(["sim", "--output", "headless", "--seconds", "60", "--wayland-socket", "none"])
         .arg("--ctl-socket")
         .arg(&sock)
         .arg("--screenshot-dir")
@@ -153,18 +123,8 @@ fn cockpit_ctl_hides_a_source_and_is_refused_the_cluster() {
     }
     let _child = Kill(child);
     let ctl = |req: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_cockpit"))
-            .arg("ctl")
-            .arg("--socket")
-            .arg(&sock)
-            .args(req)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr),
-        )
+        let out = Command::new(env!("CARGO_BIN_EXE_cockpit")).arg("ctl").arg("--socket").arg(&sock).args(req).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
     };
     // A screenshot on request: `center-<frame>.png`, the newest one.
     let shot = |name: &str| {
@@ -187,26 +147,16 @@ fn cockpit_ctl_hides_a_source_and_is_refused_the_cluster() {
     };
 
     let (ok, out) = ctl(&["list"]);
-    assert!(
-        ok && out.contains("ivi shown") && out.contains("cluster shown"),
-        "{out}"
-    );
+    assert!(ok && out.contains("ivi shown") && out.contains("cluster shown"), "{out}");
     // (The simulated IVI's first frame may come a moment after the socket.)
     let t0 = std::time::Instant::now();
     while shot("before").get(500, 10) != 0xff1e_88e5 {
-        assert!(
-            t0.elapsed().as_secs() < 20,
-            "the simulated IVI's top bar never showed"
-        );
+        assert!(t0.elapsed().as_secs() < 20, "the simulated IVI's top bar never showed");
     }
 
     let (ok, out) = ctl(&["hide", "ivi"]);
     assert!(ok, "{out}");
-    assert_eq!(
-        shot("hidden").get(500, 10),
-        0xff10_1018,
-        "the IVI hidden: the display's background"
-    );
+    assert_eq!(shot("hidden").get(500, 10), 0xff10_1018, "the IVI hidden: the display's background");
 
     let (ok, out) = ctl(&["hide", "cluster"]);
     assert!(!ok && out.contains("never hidden"), "{out}");
@@ -224,11 +174,7 @@ fn cockpit_ctl_hides_a_source_and_is_refused_the_cluster() {
     assert!(ok && out.contains("reverse normal"), "{out}");
     let (ok, out) = ctl(&["scene", "reverse"]);
     assert!(ok, "{out}");
-    assert_eq!(
-        shot("reverse").get(500, 10),
-        0xff10_1018,
-        "the reverse scene hides the IVI"
-    );
+    assert_eq!(shot("reverse").get(500, 10), 0xff10_1018, "the reverse scene hides the IVI");
     let (ok, out) = ctl(&["scene", "normal"]);
     assert!(ok, "{out}");
     assert_eq!(shot("normal").get(500, 10), 0xff1e_88e5);

@@ -51,10 +51,7 @@ opacity = 0.8
 "##;
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -84,24 +81,14 @@ fn cross_build() -> PathBuf {
             "--features",
             "kms",
         ])
-        .args([
-            "--target",
-            "aarch64-unknown-linux-gnu",
-            "-Zbuild-std=std,panic_abort",
-        ])
+        .args(["--target", "aarch64-unknown-linux-gnu", "-Zbuild-std=std,panic_abort"])
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTC_BOOTSTRAP", "1")
         .env("RUSTC", "/usr/bin/rustc")
         .env_remove("RUSTFLAGS")
-        .env(
-            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
-            "aarch64-linux-gnu-gcc",
-        )
-        .env(
-            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
-            "-C target-feature=+crt-static",
-        ));
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "aarch64-linux-gnu-gcc")
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static"));
     target_dir.join("aarch64-unknown-linux-gnu/release/cockpit")
 }
 
@@ -117,12 +104,7 @@ fn parse_ppm(b: &[u8]) -> Canvas {
         while !b[i].is_ascii_whitespace() {
             i += 1;
         }
-        fields.push(
-            std::str::from_utf8(&b[s..i])
-                .unwrap()
-                .parse::<u32>()
-                .unwrap(),
-        );
+        fields.push(std::str::from_utf8(&b[s..i]).unwrap().parse::<u32>().unwrap());
     }
     assert_eq!(&b[..2], b"P6");
     assert_eq!(fields[2], 255);
@@ -144,9 +126,7 @@ fn expected() -> Canvas {
     let t0 = Instant::now();
     loop {
         comp.render(Instant::now());
-        if (0..3)
-            .all(|i| comp.status(cockpit_core::SourceId(i)) == cockpit_core::SourceStatus::Live)
-        {
+        if (0..3).all(|i| comp.status(cockpit_core::SourceId(i)) == cockpit_core::SourceStatus::Live) {
             return comp.snapshot(0);
         }
         assert!(t0.elapsed() < Duration::from_secs(10));
@@ -166,10 +146,7 @@ fn kms_output_on_virtio_gpu_under_qemu_matches_the_headless_composition() {
         .iter()
         .map(|rel| xtask::debian::module(&kernel, rel.to_str().unwrap()).unwrap())
         .collect();
-    let names: Vec<String> = mods
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<String> = mods.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     let init = format!(
         "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nmkdir -p /proc /sys /dev /tmp\nmount -t proc proc /proc\nmount -t sysfs sys /sys\nmount -t devtmpfs dev /dev\n\
          for m in {}; do insmod /lib/modules/$m || echo \"cockpit-test: insmod $m failed\"; done\n\
@@ -183,38 +160,17 @@ fn kms_output_on_virtio_gpu_under_qemu_matches_the_headless_composition() {
         ("lib".to_string(), 0o040755, Vec::new()),
         ("lib/modules".to_string(), 0o040755, Vec::new()),
         ("init".to_string(), 0o100755, init.into_bytes()),
-        (
-            "bin/busybox".to_string(),
-            0o100755,
-            std::fs::read(&busybox).unwrap(),
-        ),
-        (
-            "cockpit".to_string(),
-            0o100755,
-            std::fs::read(&cockpit).unwrap(),
-        ),
-        (
-            "layout.toml".to_string(),
-            0o100644,
-            LAYOUT.as_bytes().to_vec(),
-        ),
+        ("bin/busybox".to_string(), 0o100755, std::fs::read(&busybox).unwrap()),
+        ("cockpit".to_string(), 0o100755, std::fs::read(&cockpit).unwrap()),
+        ("layout.toml".to_string(), 0o100644, LAYOUT.as_bytes().to_vec()),
     ];
     for (p, n) in mods.iter().zip(&names) {
-        files.push((
-            format!("lib/modules/{n}"),
-            0o100644,
-            std::fs::read(p).unwrap(),
-        ));
+        files.push((format!("lib/modules/{n}"), 0o100644, std::fs::read(p).unwrap()));
     }
-    let dir =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kms-qemu-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kms-qemu-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("initrd.cpio"),
-        xtask::initramfs::archive(&files).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("initrd.cpio"), xtask::initramfs::archive(&files).unwrap()).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let monitor = dir.join("monitor.sock");
     let shot = dir.join("screen.ppm");
@@ -228,9 +184,7 @@ fn kms_output_on_virtio_gpu_under_qemu_matches_the_headless_composition() {
     let mut qemu = q.spawn().unwrap();
     // Up once it reports frame statistics; a cockpit that exits, or a QEMU
     // that dies, fails the test at once.
-    let up = qemu.wait_for(Duration::from_secs(600), |l| {
-        l.contains("frames in") || l.contains("cockpit exited")
-    });
+    let up = qemu.wait_for(Duration::from_secs(600), |l| l.contains("frames in") || l.contains("cockpit exited"));
     assert!(
         up.as_deref().is_some_and(|l| l.contains("frames in")),
         "the cockpit did not come up on KMS; console:\n{}",
@@ -246,11 +200,7 @@ fn kms_output_on_virtio_gpu_under_qemu_matches_the_headless_composition() {
             break;
         }
         last = len;
-        assert!(
-            qemu.try_exit().is_none(),
-            "QEMU exited before its screendump:\n{}",
-            qemu.transcript()
-        );
+        assert!(qemu.try_exit().is_none(), "QEMU exited before its screendump:\n{}", qemu.transcript());
         assert!(t1.elapsed() < Duration::from_secs(30), "no screendump");
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -261,18 +211,8 @@ fn kms_output_on_virtio_gpu_under_qemu_matches_the_headless_composition() {
     let _ = std::fs::write(dir.join("screen.png"), got.to_png());
     let want = expected();
     let _ = std::fs::write(dir.join("expected.png"), want.to_png());
-    assert_eq!(
-        (got.width(), got.height()),
-        (1024, 768),
-        "console:\n{}",
-        qemu.transcript()
-    );
-    let differing = got
-        .pixels()
-        .iter()
-        .zip(want.pixels())
-        .filter(|(a, b)| a != b)
-        .count();
+    assert_eq!((got.width(), got.height()), (1024, 768), "console:\n{}", qemu.transcript());
+    let differing = got.pixels().iter().zip(want.pixels()).filter(|(a, b)| a != b).count();
     assert_eq!(
         differing,
         0,

@@ -50,10 +50,7 @@ fn device(kind: &str, fe_dom: u16, fe_nodes: &[(&str, &str)]) -> DeviceSpec {
         be_dom: 0,
         fe_dom,
         dev_id: 0,
-        fe_nodes: fe_nodes
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        fe_nodes: fe_nodes.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         be_nodes: vec![],
     }
 }
@@ -64,24 +61,10 @@ fn show_red(lb: &Loopback, dom: u16) -> VdisplFront {
     let buf = fe.create_dbuf(16, 16, 32).unwrap();
     let d = fe.dbuf(buf).unwrap();
     for y in 0..16 {
-        d.memory()
-            .write_bytes((y * d.pitch) as usize, &[0x00, 0x00, 0xff, 0x00].repeat(16));
+        d.memory().write_bytes((y * d.pitch) as usize, &[0x00, 0x00, 0xff, 0x00].repeat(16));
     }
-    let fb = fe
-        .attach_fb(buf, 16, 16, DrmFourcc::Xrgb8888 as u32)
-        .unwrap();
-    fe.set_config(
-        0,
-        SetConfig {
-            fb_cookie: fb,
-            x: 0,
-            y: 0,
-            width: 16,
-            height: 16,
-            bpp: 32,
-        },
-    )
-    .unwrap();
+    let fb = fe.attach_fb(buf, 16, 16, DrmFourcc::Xrgb8888 as u32).unwrap();
+    fe.set_config(0, SetConfig { fb_cookie: fb, x: 0, y: 0, width: 16, height: 16, bpp: 32 }).unwrap();
     fe
 }
 
@@ -116,101 +99,50 @@ fn guests_are_placed_by_domain_name_and_touched_in_their_own_pixels() {
     assert_eq!(domain_name(&*store, 2), "#2");
     assert_eq!(domain_name(&*store, 3), "#3", "no name node");
 
-    let cfg = BackendConfig::from_toml(
-        "transport = \"loopback\"\n[vkbd]\ntouch = [16, 16]\npointer = [16, 16]\n",
-    )
-    .unwrap();
+    let cfg = BackendConfig::from_toml("transport = \"loopback\"\n[vkbd]\ntouch = [16, 16]\npointer = [16, 16]\n").unwrap();
     let backends = PvBackends::start(&cfg, Arc::new(lb.platform(0)), comp.sources()).unwrap();
     for dom in [1, 2] {
-        let conn = [
-            ("be-alloc", "0"),
-            ("0/resolution", "16x16"),
-            ("0/unique-id", "ivi"),
-        ];
+        let conn = [("be-alloc", "0"), ("0/resolution", "16x16"), ("0/unique-id", "ivi")];
         create_device(&*store, &device("vdispl", dom, &conn)).unwrap();
     }
     create_device(&*store, &device("vkbd", 1, &[])).unwrap();
     // Domain 3 has an 8x8 place and asks for a 17x17 display: every frame
     // of it would be copied, so more than twice its place is refused.
     store.write("/local/domain/3/name", b"big").unwrap();
-    create_device(
-        &*store,
-        &device("vdispl", 3, &[("be-alloc", "0"), ("0/resolution", "17x17")]),
-    )
-    .unwrap();
-    assert!(
-        VdisplFront::connect(lb.platform(3).open().unwrap(), 0, 5000).is_err(),
-        "an oversized display is refused"
-    );
+    create_device(&*store, &device("vdispl", 3, &[("be-alloc", "0"), ("0/resolution", "17x17")])).unwrap();
+    assert!(VdisplFront::connect(lb.platform(3).open().unwrap(), 0, 5000).is_err(), "an oversized display is refused");
 
     // Domain 2 tries first: the layout has no "#2/0", so its display is
     // refused and nothing of it is shown.
     let impostor = VdisplFront::connect(lb.platform(2).open().unwrap(), 0, 5000);
     assert!(impostor.is_err(), "domain 2 has no place in the layout");
-    assert!(
-        !render_until(&mut comp, |c| red_pixels(c) > 0),
-        "domain 2's frame must not be shown in the IVI's place"
-    );
+    assert!(!render_until(&mut comp, |c| red_pixels(c) > 0), "domain 2's frame must not be shown in the IVI's place");
     // The IVI's frame fills its region at 2x.
     let ivi = show_red(&lb, 1);
-    assert!(
-        render_until(&mut comp, |c| red_pixels(c) == 32 * 32),
-        "the IVI's frame fills its 32x32 region"
-    );
+    assert!(render_until(&mut comp, |c| red_pixels(c) == 32 * 32), "the IVI's frame fills its 32x32 region");
 
     // A touch at display (41, 13) is IVI pixel (4, 6); one outside it is
     // nobody's.
-    let opts = Options {
-        abs_pointer: true,
-        multi_touch: true,
-        raw_pointer: false,
-    };
+    let opts = Options { abs_pointer: true, multi_touch: true, raw_pointer: false };
     let mut kbd = VkbdFront::connect(lb.platform(1).open().unwrap(), 0, opts, 5000).unwrap();
-    comp.input(&DisplayEvent::TouchDown {
-        display: 0,
-        id: 1,
-        x: 10.0,
-        y: 10.0,
-    });
+    comp.input(&DisplayEvent::TouchDown { display: 0, id: 1, x: 10.0, y: 10.0 });
     comp.input(&DisplayEvent::TouchUp { id: 1 });
     comp.input(&DisplayEvent::TouchFrame);
-    comp.input(&DisplayEvent::TouchDown {
-        display: 0,
-        id: 2,
-        x: 41.0,
-        y: 13.0,
-    });
+    comp.input(&DisplayEvent::TouchDown { display: 0, id: 2, x: 41.0, y: 13.0 });
     comp.input(&DisplayEvent::TouchFrame);
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline
-        && !got.iter().any(|e| {
-            matches!(
-                e,
-                InEvent::MultiTouch {
-                    event: MtEvent::Syn,
-                    ..
-                }
-            )
-        })
-    {
+    while Instant::now() < deadline && !got.iter().any(|e| matches!(e, InEvent::MultiTouch { event: MtEvent::Syn, .. })) {
         got.extend(kbd.wait_events(50).unwrap());
     }
     let downs: Vec<_> = got
         .iter()
         .filter_map(|e| match e {
-            InEvent::MultiTouch {
-                event: MtEvent::Down { abs_x, abs_y },
-                ..
-            } => Some((*abs_x, *abs_y)),
+            InEvent::MultiTouch { event: MtEvent::Down { abs_x, abs_y }, .. } => Some((*abs_x, *abs_y)),
             _ => None,
         })
         .collect();
-    assert_eq!(
-        downs,
-        vec![(4, 6)],
-        "exactly the touch on the IVI, in its buffer's pixels: {got:?}"
-    );
+    assert_eq!(downs, vec![(4, 6)], "exactly the touch on the IVI, in its buffer's pixels: {got:?}");
 
     drop((kbd, ivi));
     drop(backends);

@@ -3,8 +3,8 @@
 
 use std::process::{Child, Command, Stdio};
 
-use std::time::{Duration, Instant};
 use xtask::x11::{XScreen, Xvfb};
+use std::time::{Duration, Instant};
 
 struct Kill(Child);
 
@@ -22,15 +22,7 @@ fn the_simulator_shows_both_displays_in_windows_under_xvfb() {
     let disp = xvfb.display.clone();
     let cockpit = Kill(
         Command::new(env!("CARGO_BIN_EXE_cockpit"))
-            .args([
-                "sim",
-                "--output",
-                "window",
-                "--seconds",
-                "30",
-                "--wayland-socket",
-                "none",
-            ])
+            .args(["sim", "--output", "window", "--seconds", "30", "--wayland-socket", "none"])
             .env("DISPLAY", &disp)
             .stderr(Stdio::inherit())
             .spawn()
@@ -54,11 +46,7 @@ fn the_simulator_shows_both_displays_in_windows_under_xvfb() {
     };
     assert_eq!((shot.width, shot.height), (1280, 1100));
     // The IVI's six tiles (0x2b3240) are there too.
-    assert!(
-        shot.count(0x2b3240) > 6 * 250 * 150,
-        "tiles: {}",
-        shot.count(0x2b3240)
-    );
+    assert!(shot.count(0x2b3240) > 6 * 250 * 150, "tiles: {}", shot.count(0x2b3240));
     save(&shot, "cockpit-sim-xvfb.png");
 
     // A click in the centre window's "NAV" tile is a touch routed to the
@@ -81,10 +69,7 @@ fn the_simulator_shows_both_displays_in_windows_under_xvfb() {
             save(&s, "cockpit-sim-xvfb-touched.png");
             break;
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the touched tile never lit ({lit} px)"
-        );
+        assert!(t0.elapsed() < Duration::from_secs(20), "the touched tile never lit ({lit} px)");
         std::thread::sleep(Duration::from_millis(200));
     }
     xdo(&["mouseup", "1"]);
@@ -106,17 +91,11 @@ fn the_simulator_shows_both_displays_in_windows_under_xvfb() {
             last_press = Some(Instant::now());
         }
         let s = xvfb.screenshot().unwrap();
-        let label = s.pixels[392 * s.width..]
-            .iter()
-            .filter(|&&p| p == 0xffcc00)
-            .count();
+        let label = s.pixels[392 * s.width..].iter().filter(|&&p| p == 0xffcc00).count();
         if label > 1000 {
             break s;
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the frozen IVI was never labelled"
-        );
+        assert!(t0.elapsed() < Duration::from_secs(20), "the frozen IVI was never labelled");
         std::thread::sleep(Duration::from_millis(100));
     };
     save(&frozen, "cockpit-sim-xvfb-frozen.png");
@@ -129,10 +108,7 @@ fn the_simulator_shows_both_displays_in_windows_under_xvfb() {
         "the cluster kept flipping while the IVI was frozen"
     );
     for s in [&frozen, &later] {
-        assert!(
-            !cluster(s).contains(&0xffcc00),
-            "the cluster was never labelled: it stayed live"
-        );
+        assert!(!cluster(s).contains(&0xffcc00), "the cluster was never labelled: it stayed live");
     }
     drop(cockpit);
 }

@@ -25,17 +25,9 @@ impl Canvas {
     /// # Panics
     /// If `pixels` does not hold `width * height` pixels.
     pub fn from_pixels(width: u32, height: u32, mut pixels: Vec<u32>) -> Canvas {
-        assert_eq!(
-            pixels.len(),
-            width as usize * height as usize,
-            "canvas size"
-        );
+        assert_eq!(pixels.len(), width as usize * height as usize, "canvas size");
         pixels.iter_mut().for_each(|p| *p |= 0xff00_0000);
-        Canvas {
-            width,
-            height,
-            pixels,
-        }
+        Canvas { width, height, pixels }
     }
     /// Width in pixels.
     pub fn width(&self) -> u32 {
@@ -89,13 +81,7 @@ impl Canvas {
     }
     /// All of the canvas as a band of rows to draw into.
     pub fn band(&mut self) -> Band<'_> {
-        Band {
-            pixels: &mut self.pixels,
-            width: self.width,
-            y0: 0,
-            height: self.height,
-            canvas_height: self.height,
-        }
+        Band { pixels: &mut self.pixels, width: self.width, y0: 0, height: self.height, canvas_height: self.height }
     }
 
     /// The canvas as an XRGB8888 frame, without copying its pixels.
@@ -183,20 +169,8 @@ impl<'a> Band<'a> {
         let k = (y - self.y0).clamp(0, self.height as i32) as u32;
         let (a, b) = self.pixels.split_at_mut(k as usize * self.width as usize);
         (
-            Band {
-                pixels: a,
-                width: self.width,
-                y0: self.y0,
-                height: k,
-                canvas_height: self.canvas_height,
-            },
-            Band {
-                pixels: b,
-                width: self.width,
-                y0: self.y0 + k as i32,
-                height: self.height - k,
-                canvas_height: self.canvas_height,
-            },
+            Band { pixels: a, width: self.width, y0: self.y0, height: k, canvas_height: self.canvas_height },
+            Band { pixels: b, width: self.width, y0: self.y0 + k as i32, height: self.height - k, canvas_height: self.canvas_height },
         )
     }
 }

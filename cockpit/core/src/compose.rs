@@ -40,18 +40,8 @@ pub(crate) struct Scratch {
 /// or converted pixel by pixel into a scratch row.
 #[derive(Clone, Copy)]
 enum Src<'a> {
-    Words {
-        w: &'a [u32],
-        off: usize,
-        stride: usize,
-        bw: usize,
-    },
-    Convert {
-        rows: Rows<'a>,
-        fmt: PixelFormat,
-        straight: bool,
-        bw: usize,
-    },
+    Words { w: &'a [u32], off: usize, stride: usize, bw: usize },
+    Convert { rows: Rows<'a>, fmt: PixelFormat, straight: bool, bw: usize },
 }
 
 impl<'a> Src<'a> {
@@ -68,12 +58,7 @@ impl<'a> Src<'a> {
                 let at = off + y * stride;
                 w.get(at..at + bw).unwrap_or(&[])
             }
-            Src::Convert {
-                rows,
-                fmt,
-                straight,
-                bw,
-            } => {
+            Src::Convert { rows, fmt, straight, bw } => {
                 let row = rows.row(y);
                 conv.clear();
                 conv.extend((0..bw).map(|x| {
@@ -93,22 +78,13 @@ impl<'a> Src<'a> {
 }
 
 /// Draws `layer` into `canvas` within `clip`; returns the pixels written.
-pub(crate) fn draw(
-    canvas: &mut Band<'_>,
-    clip: &Rect,
-    layer: &Layer<'_>,
-    scratch: &mut Scratch,
-) -> u64 {
-    let area = clip
-        .intersect(&layer.placement.clip)
-        .intersect(&canvas.bounds());
+pub(crate) fn draw(canvas: &mut Band<'_>, clip: &Rect, layer: &Layer<'_>, scratch: &mut Scratch) -> u64 {
+    let area = clip.intersect(&layer.placement.clip).intersect(&canvas.bounds());
     // A frame whose memory was revoked under us is skipped, not read.
     if area.is_empty() || layer.opacity == 0 {
         return 0;
     }
-    let Some(rows) = layer.frame.rows() else {
-        return 0;
-    };
+    let Some(rows) = layer.frame.rows() else { return 0 };
     let f = layer.frame.format();
     let straight = layer.straight_alpha && f.has_alpha();
     let bw = layer.placement.buffer_w.max(0) as usize;
@@ -116,30 +92,15 @@ pub(crate) fn draw(
     let or = if f.has_alpha() { 0 } else { OPAQUE };
     // 32-bit ARGB/XRGB in aligned memory (the common case) is read in place.
     let src = match (f, straight, rows.words()) {
-        (PixelFormat::Xrgb8888 | PixelFormat::Argb8888, false, Some((w, off, stride)))
-            if bw >= 2 =>
-        {
+        (PixelFormat::Xrgb8888 | PixelFormat::Argb8888, false, Some((w, off, stride))) if bw >= 2 => {
             Src::Words { w, off, stride, bw }
         }
-        _ => Src::Convert {
-            rows,
-            fmt: f,
-            straight,
-            bw,
-        },
+        _ => Src::Convert { rows, fmt: f, straight, bw },
     };
     let p = layer.placement;
-    let (iw, ih) = if p.rotation.swaps_axes() {
-        (p.image.h, p.image.w)
-    } else {
-        (p.image.w, p.image.h)
-    };
+    let (iw, ih) = if p.rotation.swaps_axes() { (p.image.h, p.image.w) } else { (p.image.w, p.image.h) };
     // Unscaled, every sample falls on a pixel centre: bilinear is nearest.
-    let filter = if (iw, ih) == (p.buffer_w, p.buffer_h) {
-        Filter::Nearest
-    } else {
-        layer.filter
-    };
+    let filter = if (iw, ih) == (p.buffer_w, p.buffer_h) { Filter::Nearest } else { layer.filter };
     if p.rotation == Rotation::R0 && (iw, ih) == (p.buffer_w, p.buffer_h) {
         draw_one_to_one(canvas, &area, layer, scratch, src, or);
     } else if filter == Filter::Bilinear && p.rotation == Rotation::R0 {
@@ -153,28 +114,19 @@ pub(crate) fn draw(
                 draw_turned_nearest(canvas, &area, layer, scratch, (w, off, stride), or)
             }
             Src::Words { w, off, stride, .. } => {
-                draw_turned(canvas, &area, layer, filter, scratch, move |y, x| {
-                    w[off + y * stride + x] | or
-                })
+                draw_turned(canvas, &area, layer, filter, scratch, move |y, x| w[off + y * stride + x] | or)
             }
             Src::Convert { .. } => {
                 macro_rules! go {
                     ($fmt:expr) => {
-                        draw_turned(
-                            canvas,
-                            &area,
-                            layer,
-                            filter,
-                            scratch,
-                            move |y: usize, x: usize| {
-                                let p = $fmt.fetch(rows.row(y), x);
-                                if straight {
-                                    premultiply(p)
-                                } else {
-                                    p
-                                }
-                            },
-                        )
+                        draw_turned(canvas, &area, layer, filter, scratch, move |y: usize, x: usize| {
+                            let p = $fmt.fetch(rows.row(y), x);
+                            if straight {
+                                premultiply(p)
+                            } else {
+                                p
+                            }
+                        })
                     };
                 }
                 match f {
@@ -197,47 +149,24 @@ fn is_plain(layer: &Layer<'_>) -> bool {
 }
 
 /// 1:1, unrotated: each display row is part of one buffer row.
-fn draw_one_to_one(
-    canvas: &mut Band<'_>,
-    area: &Rect,
-    layer: &Layer<'_>,
-    s: &mut Scratch,
-    src: Src<'_>,
-    or: u32,
-) {
+fn draw_one_to_one(canvas: &mut Band<'_>, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, src: Src<'_>, or: u32) {
     let p = layer.placement;
     let (sx0, n) = ((area.x - p.image.x) as usize, area.w as usize);
     for y in area.y..area.bottom() {
         let row = src.row((y - p.image.y) as usize, &mut s.conv);
-        let Some(part) = row.get(sx0..sx0 + n) else {
-            continue;
-        };
-        finish(
-            canvas.span_mut(y, area.x, area.right()),
-            part,
-            or,
-            layer,
-            &mut s.line,
-        );
+        let Some(part) = row.get(sx0..sx0 + n) else { continue };
+        finish(canvas.span_mut(y, area.x, area.right()), part, or, layer, &mut s.line);
     }
 }
 
 /// Nearest neighbour, unrotated or half-turned: a column table per draw and
 /// one buffer row per display row. Positions are computed exactly as input
 /// routing computes them, so a touch reports the very pixel drawn under it.
-fn draw_nearest(
-    canvas: &mut Band<'_>,
-    area: &Rect,
-    layer: &Layer<'_>,
-    s: &mut Scratch,
-    src: Src<'_>,
-    or: u32,
-) {
+fn draw_nearest(canvas: &mut Band<'_>, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, src: Src<'_>, or: u32) {
     let p = layer.placement;
     let t = p.transform();
     let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
-    s.cols
-        .set((area.x..area.right()).map(|x| floor_in(t.apply(x as f64 + 0.5, 0.5).0, bw)));
+    s.cols.set((area.x..area.right()).map(|x| floor_in(t.apply(x as f64 + 0.5, 0.5).0, bw)));
     let k = Kernels::best();
     let direct = is_plain(layer) && or == OPAQUE;
     for y in area.y..area.bottom() {
@@ -259,14 +188,7 @@ fn draw_nearest(
 
 /// Bilinear, unrotated: every needed buffer row is filtered horizontally
 /// once (the two newest are kept), then each display row blends two of them.
-fn draw_bilinear(
-    canvas: &mut Band<'_>,
-    area: &Rect,
-    layer: &Layer<'_>,
-    s: &mut Scratch,
-    src: Src<'_>,
-    or: u32,
-) {
+fn draw_bilinear(canvas: &mut Band<'_>, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, src: Src<'_>, or: u32) {
     let p = layer.placement;
     let t = p.transform();
     let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
@@ -291,14 +213,7 @@ fn draw_bilinear(
     }));
     let k = Kernels::best();
     let direct = is_plain(layer) && or == OPAQUE;
-    let Scratch {
-        line,
-        conv,
-        taps: tp,
-        h,
-        h_row,
-        ..
-    } = s;
+    let Scratch { line, conv, taps: tp, h, h_row, .. } = s;
     *h_row = [None, None];
     for hv in h.iter_mut() {
         hv.resize(4 * n, 0);
@@ -327,12 +242,8 @@ fn draw_bilinear(
             h_row[i] = Some(r);
             Some(i)
         };
-        let Some(a) = filtered(v0 as usize, None) else {
-            continue;
-        };
-        let b = if wy == 0 {
-            a
-        } else {
+        let Some(a) = filtered(v0 as usize, None) else { continue };
+        let b = if wy == 0 { a } else {
             match filtered(v1 as usize, Some(a)) {
                 Some(b) => b,
                 None => continue,
@@ -356,14 +267,7 @@ const GATHER_STRIP: i32 = 64;
 /// Nearest neighbour at a quarter turn, from 32-bit words in memory: a
 /// display row of a strip reads one buffer column across the strip's buffer
 /// rows, which is a gather with the rows' starts as its table.
-fn draw_turned_nearest(
-    canvas: &mut Band<'_>,
-    area: &Rect,
-    layer: &Layer<'_>,
-    s: &mut Scratch,
-    (w, off, stride): (&[u32], usize, usize),
-    or: u32,
-) {
+fn draw_turned_nearest(canvas: &mut Band<'_>, area: &Rect, layer: &Layer<'_>, s: &mut Scratch, (w, off, stride): (&[u32], usize, usize), or: u32) {
     let p = layer.placement;
     let t = p.transform();
     let (bw, bh) = (p.buffer_w as i64, p.buffer_h as i64);
@@ -375,9 +279,7 @@ fn draw_turned_nearest(
         // such a buffer takes the per-pixel path.
         let Ok(start) = u32::try_from(start) else {
             let or_ = or;
-            return draw_turned(canvas, area, layer, Filter::Nearest, s, move |y, x| {
-                w[off + y * stride + x] | or_
-            });
+            return draw_turned(canvas, area, layer, Filter::Nearest, s, move |y, x| w[off + y * stride + x] | or_);
         };
         s.xs.push(start);
     }
@@ -389,11 +291,7 @@ fn draw_turned_nearest(
     let mut x0 = area.x;
     while x0 < area.right() {
         let x1 = (x0 + GATHER_STRIP).min(area.right());
-        s.cols.set(
-            s.xs[(x0 - area.x) as usize..(x1 - area.x) as usize]
-                .iter()
-                .copied(),
-        );
+        s.cols.set(s.xs[(x0 - area.x) as usize..(x1 - area.x) as usize].iter().copied());
         for y in area.y..area.bottom() {
             let c = floor_in(t.apply(0.5, y as f64 + 0.5).0, bw) as usize;
             let Some(from_c) = w.get(c..) else { continue };
@@ -419,13 +317,7 @@ const TURN_TILE: i32 = 16;
 
 /// An unscaled quarter turn as a transposition, tile by tile; false (and
 /// nothing drawn) when the placement is not one.
-fn turn_unscaled(
-    canvas: &mut Band<'_>,
-    area: &Rect,
-    layer: &Layer<'_>,
-    (w, off, stride): (&[u32], usize, usize),
-    k: &Kernels,
-) -> bool {
+fn turn_unscaled(canvas: &mut Band<'_>, area: &Rect, layer: &Layer<'_>, (w, off, stride): (&[u32], usize, usize), k: &Kernels) -> bool {
     let p = layer.placement;
     if p.image.w != p.buffer_h || p.image.h != p.buffer_w {
         return false;
@@ -439,11 +331,7 @@ fn turn_unscaled(
     let dr = if area.w > 1 { row(area.x + 1) - r0 } else { 1 };
     let dc = if area.h > 1 { col(area.y + 1) - c0 } else { 1 };
     // Unscaled, each step is one buffer pixel; check it holds to the far corners.
-    if dr.abs() != 1
-        || dc.abs() != 1
-        || row(area.right() - 1) != r0 + dr * (area.w - 1) as isize
-        || col(area.bottom() - 1) != c0 + dc * (area.h - 1) as isize
-    {
+    if dr.abs() != 1 || dc.abs() != 1 || row(area.right() - 1) != r0 + dr * (area.w - 1) as isize || col(area.bottom() - 1) != c0 + dc * (area.h - 1) as isize {
         return false;
     }
     let cw = canvas.width() as usize;
@@ -452,10 +340,7 @@ fn turn_unscaled(
     while x0 < area.right() {
         let x1 = (x0 + TURN_TILE).min(area.right());
         let start = off as isize + (r0 + dr * (x0 - area.x) as isize) * stride as isize + c0;
-        let Some(turn) = usize::try_from(start)
-            .ok()
-            .and_then(|s| Turn::new(s, di, dj, (x1 - x0) as usize, area.h as usize, w.len()))
-        else {
+        let Some(turn) = usize::try_from(start).ok().and_then(|s| Turn::new(s, di, dj, (x1 - x0) as usize, area.h as usize, w.len())) else {
             return false;
         };
         k.turn(canvas.from_mut(x0, area.y), cw, w, &turn, OPAQUE);
@@ -476,14 +361,8 @@ fn fixed(v: f64) -> i64 {
 const STRIP: i32 = 64;
 
 /// Quarter turns. `fetch(y, x)` reads buffer pixel (x, y) as premultiplied ARGB.
-fn draw_turned<F>(
-    canvas: &mut Band<'_>,
-    area: &Rect,
-    layer: &Layer<'_>,
-    filter: Filter,
-    s: &mut Scratch,
-    fetch: F,
-) where
+fn draw_turned<F>(canvas: &mut Band<'_>, area: &Rect, layer: &Layer<'_>, filter: Filter, s: &mut Scratch, fetch: F)
+where
     F: Fn(usize, usize) -> u32 + Copy,
 {
     let p = layer.placement;
@@ -525,16 +404,8 @@ fn draw_turned<F>(
             for l in line.iter_mut() {
                 let (u0, u1, wx) = taps(u, bw);
                 let (v0, v1, wy) = taps(v, bh);
-                let top = lerp(
-                    fetch(v0 as usize, u0 as usize),
-                    fetch(v0 as usize, u1 as usize),
-                    wx,
-                );
-                let bottom = lerp(
-                    fetch(v1 as usize, u0 as usize),
-                    fetch(v1 as usize, u1 as usize),
-                    wx,
-                );
+                let top = lerp(fetch(v0 as usize, u0 as usize), fetch(v0 as usize, u1 as usize), wx);
+                let bottom = lerp(fetch(v1 as usize, u0 as usize), fetch(v1 as usize, u1 as usize), wx);
                 *l = lerp(top, bottom, wy);
                 u += du;
                 v += dv;
@@ -559,11 +430,7 @@ fn taps(c: i64, len: i64) -> (u32, u32, u32) {
     let c = c - ONE / 2;
     let i = c >> 16;
     let w = ((c >> 9) & 0x7f) as u32;
-    (
-        (i.clamp(0, len - 1)) as u32,
-        ((i + 1).clamp(0, len - 1)) as u32,
-        w,
-    )
+    ((i.clamp(0, len - 1)) as u32, ((i + 1).clamp(0, len - 1)) as u32, w)
 }
 
 /// `a + (b - a) * w / 128` on all four channels at once.
@@ -617,23 +484,9 @@ mod tests {
     use crate::canvas::Canvas;
     use crate::geom::Scaling;
 
-    fn run(
-        frame: &Frame,
-        dest: Rect,
-        rot: Rotation,
-        scaling: Scaling,
-        filter: Filter,
-        opacity: u8,
-    ) -> Canvas {
+    fn run(frame: &Frame, dest: Rect, rot: Rotation, scaling: Scaling, filter: Filter, opacity: u8) -> Canvas {
         let mut c = Canvas::new(8, 8, 0x0000ff);
-        let p = Placement::new(
-            frame.width() as i32,
-            frame.height() as i32,
-            dest,
-            c.bounds(),
-            rot,
-            scaling,
-        );
+        let p = Placement::new(frame.width() as i32, frame.height() as i32, dest, c.bounds(), rot, scaling);
         let layer = Layer {
             frame,
             placement: &p,
@@ -651,16 +504,8 @@ mod tests {
     fn bilinear_midpoint_averages_neighbours() {
         // 2x1: black, white, stretched to 4x1: the inner pixels sit a quarter
         // of the way between the two centres.
-        let f =
-            Frame::from_pixels(&[0xff00_0000, 0xffff_ffff], 2, 1, PixelFormat::Xrgb8888).unwrap();
-        let c = run(
-            &f,
-            Rect::new(0, 0, 4, 1),
-            Rotation::R0,
-            Scaling::Stretch,
-            Filter::Bilinear,
-            255,
-        );
+        let f = Frame::from_pixels(&[0xff00_0000, 0xffff_ffff], 2, 1, PixelFormat::Xrgb8888).unwrap();
+        let c = run(&f, Rect::new(0, 0, 4, 1), Rotation::R0, Scaling::Stretch, Filter::Bilinear, 255);
         assert_eq!(c.get(0, 0), 0xff00_0000);
         assert_eq!(c.get(1, 0), 0xff40_4040); // 255 * 32 / 128 = 63.75, rounded once
         assert_eq!(c.get(2, 0), 0xffbf_bfbf);
@@ -670,14 +515,7 @@ mod tests {
     #[test]
     fn opacity_blends_over_what_is_below() {
         let f = Frame::solid(2, 2, PixelFormat::Xrgb8888, 0xffff_0000);
-        let c = run(
-            &f,
-            Rect::new(0, 0, 2, 2),
-            Rotation::R0,
-            Scaling::Stretch,
-            Filter::Nearest,
-            128,
-        );
+        let c = run(&f, Rect::new(0, 0, 2, 2), Rotation::R0, Scaling::Stretch, Filter::Nearest, 128);
         assert_eq!(c.get(0, 0), 0xff80_007f);
         assert_eq!(c.get(2, 0), 0xff00_00ff);
     }

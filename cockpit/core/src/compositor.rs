@@ -17,6 +17,7 @@ use crate::canvas::{Band, Canvas};
 use crate::compose::{self, Scratch};
 
 mod hmi;
+pub use hmi::MAX_FADE;
 use crate::damage::Damage;
 use crate::font;
 use crate::format::PixelFormat;
@@ -25,7 +26,6 @@ use crate::geom::{Filter, Placement, Rect, Rotation, Scaling};
 use crate::input::{DisplayEvent, GuestEvent};
 use crate::layout::{AlphaMode, Fallback, FocusPolicy, Layout, Role, SourceConfig};
 use crate::source::{SourceId, Sources};
-pub use hmi::MAX_FADE;
 
 /// Frame times kept per source between two looks (a bounded record,
 /// whatever a producer's rate).
@@ -56,13 +56,7 @@ pub enum SourceStatus {
 
 impl SourceStatus {
     fn shows_fallback(self) -> bool {
-        matches!(
-            self,
-            SourceStatus::Stale
-                | SourceStatus::NoSignal
-                | SourceStatus::Vanished
-                | SourceStatus::Frozen
-        )
+        matches!(self, SourceStatus::Stale | SourceStatus::NoSignal | SourceStatus::Vanished | SourceStatus::Frozen)
     }
 }
 
@@ -85,10 +79,7 @@ pub struct FrameStats {
 #[derive(Clone, Copy, Debug)]
 pub enum DisplayImage<'a> {
     /// The composed canvas; `damage` is what changed since the last frame.
-    Composed {
-        canvas: &'a Canvas,
-        damage: &'a [Rect],
-    },
+    Composed { canvas: &'a Canvas, damage: &'a [Rect] },
     /// A source's own buffer, exactly the display's size, not copied.
     Direct(&'a Frame),
 }
@@ -252,11 +243,7 @@ impl Compositor {
     /// Each source's name and how many new frames it has brought since the
     /// compositor started, in layout order.
     pub fn source_frames(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
-        self.layout
-            .sources
-            .iter()
-            .zip(&self.layers)
-            .map(|(s, l)| (s.name.as_str(), l.frames))
+        self.layout.sources.iter().zip(&self.layers).map(|(s, l)| (s.name.as_str(), l.frames))
     }
 
     /// Each source's name and the times between the new frames it brought
@@ -340,10 +327,7 @@ impl Compositor {
             .flat_map(|(s, l)| {
                 let flip = s.watchdog.map(|w| l.last_flip.unwrap_or(started) + w);
                 let change = s.frozen.zip(l.last_change).map(|(f, at)| at + f);
-                [flip, change]
-                    .into_iter()
-                    .flatten()
-                    .map(|at| at.saturating_duration_since(now))
+                [flip, change].into_iter().flatten().map(|at| at.saturating_duration_since(now))
             })
             .min()
     }
@@ -358,11 +342,7 @@ impl Compositor {
             // draw while nothing of it is on screen).
             st.hidden = self.layers[i].hidden || cfg.opacity == 0;
             let subs = std::mem::take(&mut st.pending_subs);
-            (
-                st.pending.take().map(|f| (f, subs)),
-                st.damage.take(),
-                st.connected,
-            )
+            (st.pending.take().map(|f| (f, subs)), st.damage.take(), st.connected)
         };
         let layer = &mut self.layers[i];
         let before = (layer.status, layer.placement);
@@ -420,24 +400,15 @@ impl Compositor {
         if layer.hidden {
             // A hidden source is not asked to draw (its Wayland client gets
             // no frame callbacks): its watchdog waits until it is shown.
-            for t in [&mut layer.last_flip, &mut layer.last_change]
-                .into_iter()
-                .flatten()
-            {
+            for t in [&mut layer.last_flip, &mut layer.last_change].into_iter().flatten() {
                 *t = now;
             }
         }
-        let expired = |since: Instant| {
-            cfg.watchdog
-                .is_some_and(|w| now.saturating_duration_since(since) > w)
-        };
+        let expired = |since: Instant| cfg.watchdog.is_some_and(|w| now.saturating_duration_since(since) > w);
         layer.status = if !connected && layer.ever_connected {
             SourceStatus::Vanished
         } else if let Some(t) = layer.last_flip {
-            let frozen = |since: Instant| {
-                cfg.frozen
-                    .is_some_and(|f| now.saturating_duration_since(since) > f)
-            };
+            let frozen = |since: Instant| cfg.frozen.is_some_and(|f| now.saturating_duration_since(since) > f);
             if expired(t) {
                 SourceStatus::Stale
             } else if layer.last_change.is_some_and(frozen) {
@@ -545,31 +516,16 @@ impl Compositor {
         // (A list kept between frames: composing allocates nothing.)
         let mut on_display = std::mem::take(&mut self.on_display);
         on_display.clear();
-        on_display.extend(
-            self.order
-                .iter()
-                .copied()
-                .filter(|&i| self.layout.sources[i].display == d && self.visible(i)),
-        );
+        on_display.extend(self.order.iter().copied().filter(|&i| self.layout.sources[i].display == d && self.visible(i)));
         let first = on_display.iter().rposition(|&i| self.covers_opaquely(i, r));
         let layers = &on_display[first.unwrap_or(0)..];
-        let fill = first
-            .is_none()
-            .then_some(self.layout.displays[d].background);
+        let fill = first.is_none().then_some(self.layout.displays[d].background);
         let (sources, states) = (&self.layout.sources, &self.layers);
         let canvas = &mut self.displays[d].canvas;
         let r = r.intersect(&canvas.bounds());
         let bands = self.bands.max(1).min(r.h.max(1) as usize);
         let pixels = if bands == 1 || r.area() < MIN_BAND_AREA * bands as i64 {
-            compose_band(
-                &mut canvas.band(),
-                &r,
-                fill,
-                layers,
-                sources,
-                states,
-                &mut self.scratch,
-            )
+            compose_band(&mut canvas.band(), &r, fill, layers, sources, states, &mut self.scratch)
         } else {
             // Horizontal bands of `r` on threads of their own, each
             // writing only its own rows of the canvas.
@@ -590,9 +546,7 @@ impl Compositor {
                     .zip(self.band_scratch.iter_mut())
                     .map(|(mut part, scratch)| {
                         let clip = r.intersect(&part.bounds());
-                        scope.spawn(move || {
-                            compose_band(&mut part, &clip, fill, layers, sources, states, scratch)
-                        })
+                        scope.spawn(move || compose_band(&mut part, &clip, fill, layers, sources, states, scratch))
                     })
                     .collect();
                 jobs.into_iter().map(|j| j.join().unwrap_or(0)).sum()
@@ -614,10 +568,7 @@ impl Compositor {
         let (cfg, layer) = (&self.layout.sources[i], &self.layers[i]);
         layer.status == SourceStatus::Live
             && cfg.opacity == 255
-            && layer
-                .frame
-                .as_ref()
-                .is_some_and(|f| !f.format().has_alpha() && f.is_intact())
+            && layer.frame.as_ref().is_some_and(|f| !f.format().has_alpha() && f.is_intact())
             && layer.placement.is_some_and(|p| p.clip.contains_rect(r))
     }
 
@@ -715,8 +666,7 @@ impl Compositor {
     }
 
     fn focus_keyboard_on_touch(&mut self, i: usize) {
-        if self.layout.keyboard_focus != FocusPolicy::LastTouched || self.router.keyboard == Some(i)
-        {
+        if self.layout.keyboard_focus != FocusPolicy::LastTouched || self.router.keyboard == Some(i) {
             return;
         }
         if let Some(old) = self.router.keyboard.replace(i) {
@@ -754,15 +704,7 @@ const MIN_BAND_AREA: i64 = 64 * 1024;
 
 /// Composes `clip` of a band: the background (`fill`), then `layers`
 /// (source indices, bottom first).
-fn compose_band(
-    band: &mut Band<'_>,
-    clip: &Rect,
-    fill: Option<u32>,
-    layers: &[usize],
-    sources: &[SourceConfig],
-    states: &[LayerState],
-    scratch: &mut Scratch,
-) -> u64 {
+fn compose_band(band: &mut Band<'_>, clip: &Rect, fill: Option<u32>, layers: &[usize], sources: &[SourceConfig], states: &[LayerState], scratch: &mut Scratch) -> u64 {
     let mut pixels = 0;
     if let Some(bg) = fill {
         band.fill(clip, bg);
@@ -775,25 +717,13 @@ fn compose_band(
 }
 
 /// Draws one source (or its fallback) into `canvas` within `clip`.
-fn draw_source(
-    canvas: &mut Band<'_>,
-    clip: &Rect,
-    cfg: &SourceConfig,
-    layer: &LayerState,
-    scratch: &mut Scratch,
-) -> u64 {
+fn draw_source(canvas: &mut Band<'_>, clip: &Rect, cfg: &SourceConfig, layer: &LayerState, scratch: &mut Scratch) -> u64 {
     // The display's bounds, not the band's: a band draws its rows of the
     // same places a whole canvas would.
     let bounds = canvas.canvas_bounds();
     let dest = cfg.rect.intersect(&bounds);
     let straight_alpha = cfg.alpha == AlphaMode::Straight;
-    let draw_frame = |canvas: &mut Band<'_>,
-                      scratch: &mut Scratch,
-                      frame: &Frame,
-                      p: &Placement,
-                      filter: Filter,
-                      dim: u8,
-                      straight: bool| {
+    let draw_frame = |canvas: &mut Band<'_>, scratch: &mut Scratch, frame: &Frame, p: &Placement, filter: Filter, dim: u8, straight: bool| {
         let l = compose::Layer {
             frame,
             placement: p,
@@ -811,13 +741,8 @@ fn draw_source(
     // (Skipped where an opaque live frame paints every pixel of it anyway.)
     let painted_over = !layer.status.shows_fallback()
         && cfg.opacity == 255
-        && layer
-            .frame
-            .as_ref()
-            .is_some_and(|f| !f.format().has_alpha() && f.is_intact())
-        && layer
-            .placement
-            .is_some_and(|p| p.clip.contains_rect(&region));
+        && layer.frame.as_ref().is_some_and(|f| !f.format().has_alpha() && f.is_intact())
+        && layer.placement.is_some_and(|p| p.clip.contains_rect(&region));
     if cfg.role == Role::Cluster && !painted_over {
         canvas.fill(&dest.intersect(clip), 0x000000);
         n += dest.intersect(clip).area() as u64;
@@ -834,9 +759,7 @@ fn draw_source(
     if !layer.status.shows_fallback() {
         return n + match (&layer.frame, &layer.placement) {
             (Some(f), Some(p)) => {
-                draw_subs(canvas, scratch, 255, true)
-                    + draw_frame(canvas, scratch, f, p, cfg.filter, 255, straight_alpha)
-                    + draw_subs(canvas, scratch, 255, false)
+                draw_subs(canvas, scratch, 255, true) + draw_frame(canvas, scratch, f, p, cfg.filter, 255, straight_alpha) + draw_subs(canvas, scratch, 255, false)
             }
             _ => 0,
         };
@@ -860,9 +783,7 @@ fn draw_source(
         Fallback::Dim => {
             match (&layer.frame, &layer.placement) {
                 (Some(f), Some(p)) if f.is_intact() && !plate_only => {
-                    n += draw_subs(canvas, scratch, DIM, true)
-                        + draw_frame(canvas, scratch, f, p, cfg.filter, DIM, straight_alpha)
-                        + draw_subs(canvas, scratch, DIM, false)
+                    n += draw_subs(canvas, scratch, DIM, true) + draw_frame(canvas, scratch, f, p, cfg.filter, DIM, straight_alpha) + draw_subs(canvas, scratch, DIM, false)
                 }
                 _ => {
                     canvas.fill(&dest.intersect(clip), PLATE_RGB);
@@ -879,14 +800,7 @@ fn draw_source(
 /// into `canvas` within `clip` (premultiplied OVER, or a copy when opaque),
 /// and returns the pixels written. The compositor is built on it; it is
 /// public for benchmarks and for tools that compose outside a layout.
-pub fn compose_frame(
-    canvas: &mut Canvas,
-    clip: &Rect,
-    frame: &Frame,
-    placement: &Placement,
-    filter: Filter,
-    opacity: u8,
-) -> u64 {
+pub fn compose_frame(canvas: &mut Canvas, clip: &Rect, frame: &Frame, placement: &Placement, filter: Filter, opacity: u8) -> u64 {
     Composer::default().compose(canvas, clip, frame, placement, filter, opacity)
 }
 
@@ -899,15 +813,7 @@ pub struct Composer {
 
 impl Composer {
     /// Composes like [`compose_frame`].
-    pub fn compose(
-        &mut self,
-        canvas: &mut Canvas,
-        clip: &Rect,
-        frame: &Frame,
-        placement: &Placement,
-        filter: Filter,
-        opacity: u8,
-    ) -> u64 {
+    pub fn compose(&mut self, canvas: &mut Canvas, clip: &Rect, frame: &Frame, placement: &Placement, filter: Filter, opacity: u8) -> u64 {
         let l = compose::Layer {
             frame,
             placement,

@@ -53,9 +53,7 @@ impl PixelFormat {
 
     /// Parses `XRGB8888`, `argb8888`, `RGB565`, ... (the fourcc's name).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(name))
+        Self::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name))
     }
 
     /// The name used in layout files and messages.

@@ -60,18 +60,9 @@ pub enum FrameError {
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FrameError::BadSize { width, height } => write!(
-                f,
-                "{width}x{height} is not a frame size (1 to 16384 each way)"
-            ),
-            FrameError::StrideTooSmall { stride, row_bytes } => write!(
-                f,
-                "stride {stride} is shorter than a row ({row_bytes} bytes)"
-            ),
-            FrameError::TooShort { needed, len } => write!(
-                f,
-                "the frame needs {needed} bytes but its memory holds {len}"
-            ),
+            FrameError::BadSize { width, height } => write!(f, "{width}x{height} is not a frame size (1 to 16384 each way)"),
+            FrameError::StrideTooSmall { stride, row_bytes } => write!(f, "stride {stride} is shorter than a row ({row_bytes} bytes)"),
+            FrameError::TooShort { needed, len } => write!(f, "the frame needs {needed} bytes but its memory holds {len}"),
         }
     }
 }
@@ -111,23 +102,13 @@ impl Frame {
     }
 
     /// A tightly packed frame owning `bytes`.
-    pub fn from_vec(
-        bytes: Vec<u8>,
-        width: u32,
-        height: u32,
-        format: PixelFormat,
-    ) -> Result<Frame, FrameError> {
+    pub fn from_vec(bytes: Vec<u8>, width: u32, height: u32, format: PixelFormat) -> Result<Frame, FrameError> {
         let stride = width as usize * format.bytes_per_pixel();
         Frame::new(Arc::new(bytes), 0, width, height, stride, format)
     }
 
     /// A frame of premultiplied `0xAARRGGBB` pixels in `format`.
-    pub fn from_pixels(
-        pixels: &[u32],
-        width: u32,
-        height: u32,
-        format: PixelFormat,
-    ) -> Result<Frame, FrameError> {
+    pub fn from_pixels(pixels: &[u32], width: u32, height: u32, format: PixelFormat) -> Result<Frame, FrameError> {
         let bpp = format.bytes_per_pixel();
         let mut bytes = vec![0u8; pixels.len() * bpp];
         for (i, &p) in pixels.iter().enumerate() {
@@ -167,8 +148,7 @@ impl Frame {
     /// revoked, e.g. a guest's grant unmapped; such a frame is not drawn).
     pub fn is_intact(&self) -> bool {
         let row_bytes = self.width as usize * self.format.bytes_per_pixel();
-        self.offset + self.stride * (self.height as usize - 1) + row_bytes
-            <= self.data.bytes().len()
+        self.offset + self.stride * (self.height as usize - 1) + row_bytes <= self.data.bytes().len()
     }
 
     /// Row `y`'s pixels (exactly `width` of them). Panics if `y` is out of
@@ -195,12 +175,7 @@ impl Frame {
         let mut band: Option<(usize, usize, usize)> = None;
         let close = |band: Option<(usize, usize, usize)>, end: usize, damage: &mut Damage| {
             if let Some((y0, x0, x1)) = band {
-                damage.add(Rect::new(
-                    x0 as i32,
-                    y0 as i32,
-                    (x1 - x0) as i32,
-                    (end - y0) as i32,
-                ));
+                damage.add(Rect::new(x0 as i32, y0 as i32, (x1 - x0) as i32, (end - y0) as i32));
             }
         };
         for y in 0..self.height as usize {
@@ -262,8 +237,7 @@ impl Frame {
 
     /// Whether two frames show the same memory (no copy was made).
     pub fn same_memory(&self, other: &Frame) -> bool {
-        std::ptr::addr_eq(Arc::as_ptr(&self.data), Arc::as_ptr(&other.data))
-            && self.offset == other.offset
+        std::ptr::addr_eq(Arc::as_ptr(&self.data), Arc::as_ptr(&other.data)) && self.offset == other.offset
     }
 }
 
@@ -309,10 +283,6 @@ fn changed_span(a: &[u8], b: &[u8], bpp: usize) -> Option<(usize, usize)> {
 
 impl fmt::Debug for Frame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Frame({}x{} {} stride {})",
-            self.width, self.height, self.format, self.stride
-        )
+        write!(f, "Frame({}x{} {} stride {})", self.width, self.height, self.format, self.stride)
     }
 }

@@ -63,12 +63,7 @@ impl Rect {
         }
         let x = self.x.min(o.x);
         let y = self.y.min(o.y);
-        Rect::new(
-            x,
-            y,
-            self.right().max(o.right()) - x,
-            self.bottom().max(o.bottom()) - y,
-        )
+        Rect::new(x, y, self.right().max(o.right()) - x, self.bottom().max(o.bottom()) - y)
     }
     /// Whether pixel (x, y) is inside.
     pub fn contains(&self, x: i32, y: i32) -> bool {
@@ -163,19 +158,8 @@ pub struct Placement {
 
 impl Placement {
     /// Places a buffer of `bw`×`bh` into `dest` on a display of `display` size.
-    pub fn new(
-        bw: i32,
-        bh: i32,
-        dest: Rect,
-        display: Rect,
-        rotation: Rotation,
-        scaling: Scaling,
-    ) -> Placement {
-        let (rw, rh) = if rotation.swaps_axes() {
-            (bh, bw)
-        } else {
-            (bw, bh)
-        };
+    pub fn new(bw: i32, bh: i32, dest: Rect, display: Rect, rotation: Rotation, scaling: Scaling) -> Placement {
+        let (rw, rh) = if rotation.swaps_axes() { (bh, bw) } else { (bw, bh) };
         let image = if rw <= 0 || rh <= 0 || dest.is_empty() {
             Rect::default()
         } else {
@@ -193,11 +177,7 @@ impl Placement {
                 Scaling::Fit | Scaling::Fill => {
                     // Compare dw/rw with dh/rh exactly in integers.
                     let width_bound = dw * rh64 <= dh * rw64;
-                    let by_width = if scaling == Scaling::Fit {
-                        width_bound
-                    } else {
-                        !width_bound
-                    };
+                    let by_width = if scaling == Scaling::Fit { width_bound } else { !width_bound };
                     if by_width {
                         centred(dw, (rh64 * dw + rw64 / 2) / rw64)
                     } else {
@@ -249,19 +229,9 @@ impl Placement {
     /// it, and clipped to what this placement shows.
     pub fn sub(&self, at: Rect, bw: i32, bh: i32) -> Placement {
         let Some(inv) = self.transform().inverse() else {
-            return Placement::new(
-                bw,
-                bh,
-                Rect::default(),
-                Rect::default(),
-                self.rotation,
-                Scaling::Stretch,
-            );
+            return Placement::new(bw, bh, Rect::default(), Rect::default(), self.rotation, Scaling::Stretch);
         };
-        let (a, b) = (
-            inv.apply(at.x as f64, at.y as f64),
-            inv.apply(at.right() as f64, at.bottom() as f64),
-        );
+        let (a, b) = (inv.apply(at.x as f64, at.y as f64), inv.apply(at.right() as f64, at.bottom() as f64));
         let (x0, y0) = (a.0.min(b.0).round() as i32, a.1.min(b.1).round() as i32);
         let (x1, y1) = (a.0.max(b.0).round() as i32, a.1.max(b.1).round() as i32);
         let dest = Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0));
@@ -278,16 +248,9 @@ impl Placement {
     /// display pixels when a source is scaled up.
     pub fn buffer_to_display(&self, r: &Rect, filter: Filter) -> Rect {
         let t = self.transform();
-        let Some(inv) = t.inverse() else {
-            return Rect::default();
-        };
+        let Some(inv) = t.inverse() else { return Rect::default() };
         let m = if filter == Filter::Bilinear { 0.5 } else { 0.0 };
-        let (l, tp, rt, b) = (
-            r.x as f64 - m,
-            r.y as f64 - m,
-            r.right() as f64 + m,
-            r.bottom() as f64 + m,
-        );
+        let (l, tp, rt, b) = (r.x as f64 - m, r.y as f64 - m, r.right() as f64 + m, r.bottom() as f64 + m);
         let corners = [(l, tp), (rt, tp), (l, b), (rt, b)];
         let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
         for (u, v) in corners {
@@ -298,12 +261,7 @@ impl Placement {
             y1 = y1.max(y);
         }
         let out = Rect::new(x0.floor() as i32, y0.floor() as i32, 0, 0);
-        let out = Rect::new(
-            out.x,
-            out.y,
-            x1.ceil() as i32 - out.x,
-            y1.ceil() as i32 - out.y,
-        );
+        let out = Rect::new(out.x, out.y, x1.ceil() as i32 - out.x, y1.ceil() as i32 - out.y);
         out.intersect(&self.clip)
     }
 }
@@ -318,10 +276,7 @@ pub struct Transform {
 impl Transform {
     /// Maps display (x, y) to buffer (u, v).
     pub fn apply(&self, x: f64, y: f64) -> (f64, f64) {
-        (
-            self.u[0] * x + self.u[1] * y + self.u[2],
-            self.v[0] * x + self.v[1] * y + self.v[2],
-        )
+        (self.u[0] * x + self.u[1] * y + self.u[2], self.v[0] * x + self.v[1] * y + self.v[2])
     }
     /// The map back, if it has one.
     pub fn inverse(&self) -> Option<Transform> {
@@ -362,64 +317,29 @@ mod tests {
 
     #[test]
     fn rotation_swaps_the_fitted_axes() {
-        let p = Placement::new(
-            100,
-            200,
-            Rect::new(0, 0, 200, 100),
-            SCREEN,
-            Rotation::R90,
-            Scaling::Fit,
-        );
+        let p = Placement::new(100, 200, Rect::new(0, 0, 200, 100), SCREEN, Rotation::R90, Scaling::Fit);
         assert_eq!(p.image, Rect::new(0, 0, 200, 100));
     }
 
     #[test]
     fn rotated_corners_map_to_the_right_buffer_corners() {
         // A 4x2 buffer rotated 90° clockwise becomes 2 wide, 4 tall.
-        let p = Placement::new(
-            4,
-            2,
-            Rect::new(10, 10, 2, 4),
-            SCREEN,
-            Rotation::R90,
-            Scaling::Stretch,
-        );
+        let p = Placement::new(4, 2, Rect::new(10, 10, 2, 4), SCREEN, Rotation::R90, Scaling::Stretch);
         let t = p.transform();
         // Buffer top-left (0,0) shows at the picture's top-right.
         assert_eq!(t.apply(11.5, 10.5), (0.5, 0.5));
         // Buffer top-right (3,0) shows at the bottom-right.
         assert_eq!(t.apply(11.5, 13.5), (3.5, 0.5));
-        let p = Placement::new(
-            4,
-            2,
-            Rect::new(10, 10, 2, 4),
-            SCREEN,
-            Rotation::R270,
-            Scaling::Stretch,
-        );
+        let p = Placement::new(4, 2, Rect::new(10, 10, 2, 4), SCREEN, Rotation::R270, Scaling::Stretch);
         // Clockwise 270: buffer top-left shows at the bottom-left.
         assert_eq!(p.transform().apply(10.5, 13.5), (0.5, 0.5));
-        let p = Placement::new(
-            4,
-            2,
-            Rect::new(10, 10, 4, 2),
-            SCREEN,
-            Rotation::R180,
-            Scaling::Stretch,
-        );
+        let p = Placement::new(4, 2, Rect::new(10, 10, 4, 2), SCREEN, Rotation::R180, Scaling::Stretch);
         assert_eq!(p.transform().apply(13.5, 11.5), (0.5, 0.5));
     }
 
     #[test]
     fn buffer_damage_maps_to_display_damage() {
-        let p = Placement::new(
-            100,
-            50,
-            Rect::new(0, 0, 200, 100),
-            SCREEN,
-            Rotation::R0,
-            Scaling::Stretch,
-        );
+        let p = Placement::new(100, 50, Rect::new(0, 0, 200, 100), SCREEN, Rotation::R0, Scaling::Stretch);
         assert_eq!(
             p.buffer_to_display(&Rect::new(10, 10, 5, 5), Filter::Nearest),
             Rect::new(20, 20, 10, 10)

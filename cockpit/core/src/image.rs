@@ -39,9 +39,7 @@ pub fn encode_png(width: u32, height: u32, pixels: impl Iterator<Item = u32>) ->
         enc.set_depth(png::BitDepth::Eight);
         enc.set_compression(png::Compression::Fast);
         let mut w = enc.write_header().expect("PNG header to a vector");
-        let data: Vec<u8> = pixels
-            .flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, p as u8])
-            .collect();
+        let data: Vec<u8> = pixels.flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, p as u8]).collect();
         w.write_image_data(&data).expect("PNG data to a vector");
     }
     out
@@ -50,11 +48,7 @@ pub fn encode_png(width: u32, height: u32, pixels: impl Iterator<Item = u32>) ->
 /// A frame as it would look on a black display, as an RGB PNG.
 pub fn frame_to_png(frame: &Frame) -> Vec<u8> {
     let (w, h) = (frame.width(), frame.height());
-    encode_png(
-        w,
-        h,
-        (0..h).flat_map(move |y| (0..w).map(move |x| frame.pixel(x, y))),
-    )
+    encode_png(w, h, (0..h).flat_map(move |y| (0..w).map(move |x| frame.pixel(x, y))))
 }
 
 /// Decodes a PNG into a canvas (alpha composed over black).

@@ -84,9 +84,7 @@ impl Output for HeadlessOutput {
         match image {
             DisplayImage::Direct(f) => self.shown = Shown::Direct(f.clone()),
             DisplayImage::Composed { canvas, damage } => match &mut self.shown {
-                Shown::Canvas(c)
-                    if c.width() == canvas.width() && c.height() == canvas.height() =>
-                {
+                Shown::Canvas(c) if c.width() == canvas.width() && c.height() == canvas.height() => {
                     for r in damage {
                         c.copy_rect(canvas, r);
                     }

@@ -125,11 +125,7 @@ impl Sources {
 
     /// The source the layout places for `key`, if any.
     pub fn find(&self, key: &SourceKey) -> Option<SourceId> {
-        self.layout
-            .sources
-            .iter()
-            .position(|s| &s.key == key)
-            .map(SourceId)
+        self.layout.sources.iter().position(|s| &s.key == key).map(SourceId)
     }
 
     /// Connects the producer of `key` (a guest connector or an app id).
@@ -238,12 +234,7 @@ impl SourceHandle {
     /// when `None`) and calls `on_shown` from the compositor's thread once it
     /// is on screen, or once a newer flip replaced it before it could be.
     /// A PV display backend completes the guest's page flip from it.
-    pub fn submit_then(
-        &self,
-        frame: Frame,
-        damage: Option<&[Rect]>,
-        on_shown: impl FnOnce() + Send + 'static,
-    ) {
+    pub fn submit_then(&self, frame: Frame, damage: Option<&[Rect]>, on_shown: impl FnOnce() + Send + 'static) {
         match damage {
             Some(d) => self.submit_damaged(frame, d),
             None => self.submit(frame),

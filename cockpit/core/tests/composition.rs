@@ -53,11 +53,7 @@ fn fit_letterboxes_and_fill_crops_with_nearest_sampling() {
         0,
         2,
     );
-    assert_eq!(
-        rows(&c.snapshot(0)),
-        expect,
-        "fit: 4x2 doubled, centred vertically"
-    );
+    assert_eq!(rows(&c.snapshot(0)), expect, "fit: 4x2 doubled, centred vertically");
 
     let mut c = compositor(
         "[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [0, 0, 4, 4]\nscaling = \"fill\"\nfilter = \"nearest\"\n",
@@ -65,16 +61,8 @@ fn fit_letterboxes_and_fill_crops_with_nearest_sampling() {
     let s = c.sources().connect_by_name("s").unwrap();
     s.submit(wide);
     c.render(Instant::now());
-    let expect = expect_with(
-        &[&[B, B, C, C], &[B, B, C, C], &[F, F, A, A], &[F, F, A, A]],
-        0,
-        0,
-    );
-    assert_eq!(
-        rows(&c.snapshot(0)),
-        expect,
-        "fill: doubled to 8x4, middle 4 columns kept"
-    );
+    let expect = expect_with(&[&[B, B, C, C], &[B, B, C, C], &[F, F, A, A], &[F, F, A, A]], 0, 0);
+    assert_eq!(rows(&c.snapshot(0)), expect, "fill: doubled to 8x4, middle 4 columns kept");
 }
 
 /// [A B C]
@@ -84,11 +72,7 @@ fn six() -> Frame {
 }
 
 fn rotated(deg: u32) -> Vec<Vec<u32>> {
-    let (w, h) = if deg.is_multiple_of(180) {
-        (3, 2)
-    } else {
-        (2, 3)
-    };
+    let (w, h) = if deg.is_multiple_of(180) { (3, 2) } else { (2, 3) };
     let mut c = compositor(&format!(
         "[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [2, 3, {w}, {h}]\nrotation = {deg}\nscaling = \"stretch\"\n"
     ));
@@ -103,10 +87,7 @@ fn rotation_turns_the_picture_clockwise() {
     assert_eq!(rotated(0), expect_with(&[&[A, B, C], &[D, E, F]], 2, 3));
     assert_eq!(rotated(90), expect_with(&[&[D, A], &[E, B], &[F, C]], 2, 3));
     assert_eq!(rotated(180), expect_with(&[&[F, E, D], &[C, B, A]], 2, 3));
-    assert_eq!(
-        rotated(270),
-        expect_with(&[&[C, F], &[B, E], &[A, D]], 2, 3)
-    );
+    assert_eq!(rotated(270), expect_with(&[&[C, F], &[B, E], &[A, D]], 2, 3));
 }
 
 /// Unscaled quarter turns of a buffer big enough for the vector
@@ -126,17 +107,8 @@ fn unscaled_quarter_turns_put_every_pixel_in_its_place() {
         for y in 0..bw {
             for x in 0..bh {
                 // Clockwise 90: display (x, y) shows buffer (y, bh - 1 - x); 270 the other way.
-                let (u, v) = if deg == 90 {
-                    (y, bh - 1 - x)
-                } else {
-                    (bw - 1 - y, x)
-                };
-                assert_eq!(
-                    shot.get(x + 1, y),
-                    px[(v * bw + u) as usize],
-                    "{deg} at display ({}, {y})",
-                    x + 1
-                );
+                let (u, v) = if deg == 90 { (y, bh - 1 - x) } else { (bw - 1 - y, x) };
+                assert_eq!(shot.get(x + 1, y), px[(v * bw + u) as usize], "{deg} at display ({}, {y})", x + 1);
             }
         }
     }
@@ -186,21 +158,9 @@ fn premultiplied_alpha_and_opacity_blend_over_lower_sources() {
     straight.submit(Frame::solid(4, 4, PixelFormat::Abgr8888, 0x80ff_0000));
     c.render(Instant::now());
     let shot = c.snapshot(0);
-    assert_eq!(
-        shot.get(1, 1),
-        0xff80_007f,
-        "premultiplied half red over blue"
-    );
-    assert_eq!(
-        shot.get(6, 6),
-        0xff80_007f,
-        "opaque red at opacity 0.5 over blue"
-    );
-    assert_eq!(
-        shot.get(6, 1),
-        0xff80_007f,
-        "straight-alpha red at half coverage over blue"
-    );
+    assert_eq!(shot.get(1, 1), 0xff80_007f, "premultiplied half red over blue");
+    assert_eq!(shot.get(6, 6), 0xff80_007f, "opaque red at opacity 0.5 over blue");
+    assert_eq!(shot.get(6, 1), 0xff80_007f, "straight-alpha red at half coverage over blue");
     assert_eq!(shot.get(1, 6), 0xff00_00ff, "uncovered");
 }
 
@@ -226,11 +186,7 @@ fn z_order_and_safety_roles_decide_what_is_on_top() {
     c.render(Instant::now());
     let shot = c.snapshot(0);
     assert_eq!(shot.get(0, 0), A, "z 100 is above z 5");
-    assert_eq!(
-        shot.get(0, 5),
-        C,
-        "the cluster is above the IVI although its z is lower"
-    );
+    assert_eq!(shot.get(0, 5), C, "the cluster is above the IVI although its z is lower");
     assert_eq!(shot.get(0, 7), D, "telltales stay visible over the cluster");
     assert_eq!(shot.get(4, 7), C);
 }
@@ -238,28 +194,13 @@ fn z_order_and_safety_roles_decide_what_is_on_top() {
 #[test]
 fn every_source_format_is_read_right() {
     for f in PixelFormat::ALL {
-        let mut c = compositor(
-            "[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [0, 0, 2, 2]\n",
-        );
+        let mut c = compositor("[[source]]\nname = \"s\"\nguest = \"g/0\"\ndisplay = \"d\"\nrect = [0, 0, 2, 2]\n");
         let s = c.sources().connect_by_name("s").unwrap();
-        s.submit(
-            Frame::from_pixels(
-                &[0xff84_8284, 0xffff_0000, 0xff00_ff00, 0xff00_00ff],
-                2,
-                2,
-                f,
-            )
-            .unwrap(),
-        );
+        s.submit(Frame::from_pixels(&[0xff84_8284, 0xffff_0000, 0xff00_ff00, 0xff00_00ff], 2, 2, f).unwrap());
         c.render(Instant::now());
         let shot = c.snapshot(0);
         assert_eq!(
-            [
-                shot.get(0, 0),
-                shot.get(1, 0),
-                shot.get(0, 1),
-                shot.get(1, 1)
-            ],
+            [shot.get(0, 0), shot.get(1, 0), shot.get(0, 1), shot.get(1, 1)],
             [0xff84_8284, A, B, 0xff00_00ff],
             "{f}"
         );
@@ -277,11 +218,7 @@ fn only_damaged_parts_are_composed_again_and_the_result_is_the_same() {
     assert!(st.changed[0] && st.composed_pixels >= 64);
 
     let st = c.render(Instant::now());
-    assert_eq!(
-        (st.changed[0], st.composed_pixels),
-        (false, 0),
-        "nothing changed, nothing composed"
-    );
+    assert_eq!((st.changed[0], st.composed_pixels), (false, 0), "nothing changed, nothing composed");
 
     px[5] = B; // buffer (1, 1): display (2..4, 2..4) and a pixel around for bilinear
     s.submit_damaged(frame(4, 4, &px), &[cockpit_core::Rect::new(1, 1, 1, 1)]);
@@ -293,9 +230,7 @@ fn only_damaged_parts_are_composed_again_and_the_result_is_the_same() {
         st.composed_pixels
     );
     match c.image(0) {
-        DisplayImage::Composed { damage, .. } => {
-            assert_eq!(damage, &[cockpit_core::Rect::new(1, 1, 4, 4)])
-        }
+        DisplayImage::Composed { damage, .. } => assert_eq!(damage, &[cockpit_core::Rect::new(1, 1, 4, 4)]),
         DisplayImage::Direct(_) => panic!("not a scanout case"),
     }
 
@@ -325,21 +260,14 @@ fn damage_on_a_source_scaled_up_many_times_leaves_no_stale_pixels() {
         c.render(Instant::now());
         let last = px.len() - 1;
         px[last] = B;
-        s.submit_damaged(
-            frame(w as u32, w as u32, &px),
-            &[cockpit_core::Rect::new(w - 1, w - 1, 1, 1)],
-        );
+        s.submit_damaged(frame(w as u32, w as u32, &px), &[cockpit_core::Rect::new(w - 1, w - 1, 1, 1)]);
         c.render(Instant::now());
 
         let mut fresh = compositor(&layout);
         let s2 = fresh.sources().connect_by_name("s").unwrap();
         s2.submit(frame(w as u32, w as u32, &px));
         fresh.render(Instant::now());
-        assert_eq!(
-            rows(&c.snapshot(0)),
-            rows(&fresh.snapshot(0)),
-            "{w}x{w} buffer at {scale}x"
-        );
+        assert_eq!(rows(&c.snapshot(0)), rows(&fresh.snapshot(0)), "{w}x{w} buffer at {scale}x");
     }
 }
 
@@ -357,10 +285,7 @@ fn a_full_screen_opaque_source_is_scanned_out_without_a_copy() {
     let st = c.render(Instant::now());
     assert_eq!((st.direct[0], st.composed_pixels), (true, 0));
     match c.image(0) {
-        DisplayImage::Direct(shown) => assert!(
-            shown.same_memory(&f),
-            "the guest's own buffer is scanned out"
-        ),
+        DisplayImage::Direct(shown) => assert!(shown.same_memory(&f), "the guest's own buffer is scanned out"),
         DisplayImage::Composed { .. } => panic!("expected direct scanout"),
     }
 
@@ -396,11 +321,7 @@ fn straight_alpha_bilinear_does_not_bleed_hidden_colour() {
     // Between opaque black and transparent (hidden white) over blue: no white or grey, only black/blue.
     let p = shot.get(1, 0);
     assert_eq!((p >> 16) & 0xff, 0, "no red from the hidden white: {p:08x}");
-    assert_eq!(
-        (p >> 8) & 0xff,
-        0,
-        "no green from the hidden white: {p:08x}"
-    );
+    assert_eq!((p >> 8) & 0xff, 0, "no green from the hidden white: {p:08x}");
 }
 
 #[test]
@@ -412,21 +333,13 @@ fn flips_complete_only_after_the_frame_was_presented() {
     let done = Arc::new(AtomicU32::new(0));
     for _ in 0..2 {
         let d = done.clone();
-        s.submit_then(
-            Frame::solid(8, 8, PixelFormat::Xrgb8888, A),
-            None,
-            move || {
-                d.fetch_add(1, Ordering::SeqCst);
-            },
-        );
+        s.submit_then(Frame::solid(8, 8, PixelFormat::Xrgb8888, A), None, move || {
+            d.fetch_add(1, Ordering::SeqCst);
+        });
     }
     assert_eq!(done.load(Ordering::SeqCst), 0);
     c.render(Instant::now());
-    assert_eq!(
-        done.load(Ordering::SeqCst),
-        0,
-        "composed but not yet on screen"
-    );
+    assert_eq!(done.load(Ordering::SeqCst), 0, "composed but not yet on screen");
     c.frame_presented();
     assert_eq!(
         done.load(Ordering::SeqCst),
@@ -442,26 +355,16 @@ fn sources_hidden_behind_an_opaque_one_are_not_composed() {
         "[[source]]\nname = \"above\"\nguest = \"g/1\"\ndisplay = \"d\"\nz = 1\n",
     ));
     let src = c.sources();
-    let (below, above) = (
-        src.connect_by_name("below").unwrap(),
-        src.connect_by_name("above").unwrap(),
-    );
+    let (below, above) = (src.connect_by_name("below").unwrap(), src.connect_by_name("above").unwrap());
     below.submit(Frame::solid(8, 8, PixelFormat::Xrgb8888, A));
     above.submit(Frame::solid(8, 8, PixelFormat::Xrgb8888, B));
     let st = c.render(Instant::now());
-    assert_eq!(
-        st.composed_pixels, 64,
-        "only the top source is drawn: no background, nothing below"
-    );
+    assert_eq!(st.composed_pixels, 64, "only the top source is drawn: no background, nothing below");
     assert_eq!(c.snapshot(0).get(3, 3), B);
 
     above.submit(Frame::solid(8, 8, PixelFormat::Argb8888, 0x8000_0000));
     let st = c.render(Instant::now());
-    assert_eq!(
-        st.composed_pixels,
-        2 * 64,
-        "a translucent top needs the one below"
-    );
+    assert_eq!(st.composed_pixels, 2 * 64, "a translucent top needs the one below");
     assert_eq!(c.snapshot(0).get(3, 3), 0xff7f_0000);
 }
 
@@ -490,9 +393,7 @@ fn a_flipped_picture_is_damaged_only_where_it_changed() {
     );
     assert!(new.changes_from(&new).unwrap().is_empty());
     // Another size cannot be compared: all of it is new.
-    assert!(Frame::solid(8, 8, PixelFormat::Xrgb8888, A)
-        .changes_from(&old)
-        .is_none());
+    assert!(Frame::solid(8, 8, PixelFormat::Xrgb8888, A).changes_from(&old).is_none());
 }
 
 /// Composing in horizontal bands on several threads gives the picture one
@@ -539,9 +440,7 @@ watchdog_ms = 1
 label = "STALE SOURCE LABEL"
 "##;
     let pattern = |w: u32, h: u32, k: u32| -> Vec<u32> {
-        (0..w * h)
-            .map(|i| 0xff00_0000 | (i.wrapping_mul(2654435761u32.wrapping_add(k)) >> 8))
-            .collect()
+        (0..w * h).map(|i| 0xff00_0000 | (i.wrapping_mul(2654435761u32.wrapping_add(k)) >> 8)).collect()
     };
     let render = |bands: usize| {
         let mut c = layout_compositor(layout);
@@ -550,20 +449,13 @@ label = "STALE SOURCE LABEL"
         let scaled = src.connect_by_name("scaled").unwrap();
         scaled.submit_with_subs(
             frame(173, 129, &pattern(173, 129, 1)),
-            vec![cockpit_core::SubPicture {
-                frame: frame(31, 17, &pattern(31, 17, 2)),
-                at: cockpit_core::Rect::new(60, 50, 40, 30),
-                below: false,
-            }],
+            vec![cockpit_core::SubPicture { frame: frame(31, 17, &pattern(31, 17, 2)), at: cockpit_core::Rect::new(60, 50, 40, 30), below: false }],
             None,
         );
         let turned = src.connect_by_name("turned").unwrap();
         turned.submit(frame(300, 180, &pattern(300, 180, 3)));
         let glass = src.connect_by_name("glass").unwrap();
-        let argb: Vec<u32> = pattern(150, 100, 4)
-            .iter()
-            .map(|p| p & 0x7f7f_7f7f)
-            .collect();
+        let argb: Vec<u32> = pattern(150, 100, 4).iter().map(|p| p & 0x7f7f_7f7f).collect();
         glass.submit(Frame::from_pixels(&argb, 150, 100, PixelFormat::Argb8888).unwrap());
         let stale = src.connect_by_name("stale").unwrap();
         let glassy: Vec<u32> = pattern(64, 32, 5).iter().map(|p| p & 0x3f3f_3f3f).collect();
@@ -581,9 +473,7 @@ label = "STALE SOURCE LABEL"
     for bands in [2, 3, 4] {
         let got = render(bands);
         for (what, a, b) in [("live", &got.0, &one.0), ("stale", &got.1, &one.1)] {
-            let diff = (0..a.len())
-                .flat_map(|y| (0..a[y].len()).map(move |x| (x, y)))
-                .find(|&(x, y)| a[y][x] != b[y][x]);
+            let diff = (0..a.len()).flat_map(|y| (0..a[y].len()).map(move |x| (x, y))).find(|&(x, y)| a[y][x] != b[y][x]);
             assert!(diff.is_none(), "{bands} bands: the {what} picture differs from one thread's first at {diff:?}: {:#x} vs {:#x}", diff.map_or(0, |(x, y)| a[y][x]), diff.map_or(0, |(x, y)| b[y][x]));
         }
     }
@@ -600,11 +490,7 @@ fn sub_pictures_are_drawn_over_or_under_their_frame_scaled_with_it() {
     let s = c.sources().connect_by_name("s").unwrap();
     let px: Vec<u32> = (0..16).map(|i| if i % 4 < 2 { A } else { 0 }).collect();
     let root = Frame::from_pixels(&px, 4, 4, PixelFormat::Argb8888).unwrap();
-    let sub = |colour: u32, at: cockpit_core::Rect, below: bool| cockpit_core::SubPicture {
-        frame: frame(1, 1, &[colour]),
-        at,
-        below,
-    };
+    let sub = |colour: u32, at: cockpit_core::Rect, below: bool| cockpit_core::SubPicture { frame: frame(1, 1, &[colour]), at, below };
     s.submit_with_subs(
         root,
         vec![
@@ -617,21 +503,9 @@ fn sub_pictures_are_drawn_over_or_under_their_frame_scaled_with_it() {
     );
     c.render(Instant::now());
     let shot = c.snapshot(0);
-    assert_eq!(
-        shot.get(2, 0),
-        A,
-        "the frame's opaque half covers what is below it"
-    );
-    assert_eq!(
-        shot.get(4, 1),
-        B,
-        "what is below shows through the transparent half"
-    );
+    assert_eq!(shot.get(2, 0), A, "the frame's opaque half covers what is below it");
+    assert_eq!(shot.get(4, 1), B, "what is below shows through the transparent half");
     assert_eq!(shot.get(6, 1), BG, "beyond the sub-picture: the background");
-    assert_eq!(
-        shot.get(1, 7),
-        C,
-        "a sub-picture over the frame, scaled 2x with it"
-    );
+    assert_eq!(shot.get(1, 7), C, "a sub-picture over the frame, scaled 2x with it");
     assert_eq!(shot.get(2, 7), A);
 }

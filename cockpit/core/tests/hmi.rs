@@ -19,18 +19,14 @@ const LAYOUT: &str = concat!(
 fn setup() -> (cockpit_core::Compositor, Vec<cockpit_core::SourceHandle>) {
     let mut c = compositor(LAYOUT);
     let src = c.sources();
-    let hs: Vec<_> = [
-        ("gauges", frame(4, 4, &[A; 16])),
-        ("nav", frame(4, 4, &[B; 16])),
-        ("lamp", frame(2, 2, &[C; 4])),
-    ]
-    .into_iter()
-    .map(|(n, f)| {
-        let h = src.connect_by_name(n).unwrap();
-        h.submit(f);
-        h
-    })
-    .collect();
+    let hs: Vec<_> = [("gauges", frame(4, 4, &[A; 16])), ("nav", frame(4, 4, &[B; 16])), ("lamp", frame(2, 2, &[C; 4]))]
+        .into_iter()
+        .map(|(n, f)| {
+            let h = src.connect_by_name(n).unwrap();
+            h.submit(f);
+            h
+        })
+        .collect();
     c.render(Instant::now());
     (c, hs)
 }
@@ -69,10 +65,7 @@ fn safety_sources_are_never_hidden_faded_or_moved_off_their_display() {
     c.render(now);
     assert_eq!(c.snapshot(0).get(1, 1), A, "the cluster still shows");
     assert_eq!(c.snapshot(0).get(0, 6), C, "the telltale still shows");
-    assert!(c
-        .set_shown("no-such", false)
-        .unwrap_err()
-        .contains("no source"));
+    assert!(c.set_shown("no-such", false).unwrap_err().contains("no source"));
 }
 
 #[test]
@@ -100,17 +93,11 @@ fn a_fade_steps_the_opacity_over_its_time_and_ends_there() {
     // Half way: green at about half over the blue background.
     let mid = c.snapshot(0).get(5, 1);
     let (g, b) = ((mid >> 8) & 0xff, mid & 0xff);
-    assert!(
-        (120..=136).contains(&g) && (120..=136).contains(&b),
-        "half way: {mid:08x}"
-    );
+    assert!((120..=136).contains(&g) && (120..=136).contains(&b), "half way: {mid:08x}");
     c.render(t0 + Duration::from_millis(100));
     assert_eq!(c.snapshot(0).get(5, 1), BG, "faded out");
     assert!(!c.animating());
-    assert_eq!(
-        c.hmi_state()[1],
-        ("nav".to_string(), true, Rect::new(4, 0, 4, 4), 0)
-    );
+    assert_eq!(c.hmi_state()[1], ("nav".to_string(), true, Rect::new(4, 0, 4, 4), 0));
 }
 
 const SCENES: &str = concat!(
@@ -125,52 +112,29 @@ const SCENES: &str = concat!(
 fn a_scene_moves_fades_and_hides_what_it_names() {
     let mut c = compositor(&format!("{LAYOUT}{SCENES}"));
     let src = c.sources();
-    let _h: Vec<_> = [
-        ("gauges", frame(4, 4, &[A; 16])),
-        ("nav", frame(4, 4, &[B; 16])),
-        ("lamp", frame(2, 2, &[C; 4])),
-    ]
-    .into_iter()
-    .map(|(n, f)| {
-        let h = src.connect_by_name(n).unwrap();
-        h.submit(f);
-        h
-    })
-    .collect();
+    let _h: Vec<_> = [("gauges", frame(4, 4, &[A; 16])), ("nav", frame(4, 4, &[B; 16])), ("lamp", frame(2, 2, &[C; 4]))]
+        .into_iter()
+        .map(|(n, f)| {
+            let h = src.connect_by_name(n).unwrap();
+            h.submit(f);
+            h
+        })
+        .collect();
     let t0 = Instant::now();
     c.render(t0);
-    assert_eq!(
-        c.scene_names(),
-        vec!["parking".to_string(), "driving".to_string()]
-    );
+    assert_eq!(c.scene_names(), vec!["parking".to_string(), "driving".to_string()]);
     c.apply_scene("parking", t0).unwrap();
     c.render(t0);
     let shot = c.snapshot(0);
-    assert_eq!(
-        shot.get(5, 5),
-        B,
-        "nav moved, still opaque at the fade's start"
-    );
+    assert_eq!(shot.get(5, 5), B, "nav moved, still opaque at the fade's start");
     assert_eq!(shot.get(5, 1), BG, "nav left its old place");
     assert_eq!(shot.get(7, 7), C, "the lamp moved");
     c.render(t0 + Duration::from_millis(200));
-    assert_eq!(
-        c.snapshot(0).get(5, 5),
-        BG,
-        "nav faded out after the scene's fade time"
-    );
+    assert_eq!(c.snapshot(0).get(5, 5), BG, "nav faded out after the scene's fade time");
 
     c.apply_scene("driving", t0).unwrap();
-    assert!(
-        c.hmi_state()
-            .iter()
-            .any(|(n, shown, _, _)| n == "nav" && !shown),
-        "nav hidden by the second scene"
-    );
-    assert_eq!(
-        c.apply_scene("nope", t0).unwrap_err(),
-        "no scene \"nope\" in the layout"
-    );
+    assert!(c.hmi_state().iter().any(|(n, shown, _, _)| n == "nav" && !shown), "nav hidden by the second scene");
+    assert_eq!(c.apply_scene("nope", t0).unwrap_err(), "no scene \"nope\" in the layout");
 }
 
 #[test]
@@ -178,21 +142,13 @@ fn a_scene_that_breaks_a_safety_rule_is_a_layout_error() {
     for (scene, message) in [
         ("{ name = \"gauges\", shown = false }", "never hidden"),
         ("{ name = \"lamp\", opacity = 0.5 }", "never faded"),
-        (
-            "{ name = \"gauges\", rect = [0, 0, 2, 2] }",
-            "keeps its size",
-        ),
-        (
-            "{ name = \"lamp\", rect = [7, 7, 2, 2] }",
-            "stays wholly on its display",
-        ),
+        ("{ name = \"gauges\", rect = [0, 0, 2, 2] }", "keeps its size"),
+        ("{ name = \"lamp\", rect = [7, 7, 2, 2] }", "stays wholly on its display"),
         ("{ name = \"nope\" }", "no source is named `nope`"),
         ("{ name = \"nav\", fade_ms = -1 }", "0 to 60000"),
     ] {
         let text = format!("[[display]]\nname = \"d\"\nmode = \"8x8\"\n{LAYOUT}[[scene]]\nname = \"s\"\nsources = [{scene}]\n");
-        let e = cockpit_core::Layout::parse(&text, std::path::Path::new("l.toml"))
-            .unwrap_err()
-            .to_string();
+        let e = cockpit_core::Layout::parse(&text, std::path::Path::new("l.toml")).unwrap_err().to_string();
         assert!(e.contains(message) && e.contains("l.toml:"), "{scene}: {e}");
     }
 }
@@ -212,16 +168,8 @@ fn a_hidden_source_keeps_its_watchdog_from_expiring_until_shown() {
     }
     c.set_shown("app", true).unwrap();
     c.render(t0 + Duration::from_millis(5010));
-    assert_eq!(
-        c.status(cockpit_core::SourceId(0)),
-        cockpit_core::SourceStatus::Live,
-        "shown again: not stale at once"
-    );
+    assert_eq!(c.status(cockpit_core::SourceId(0)), cockpit_core::SourceStatus::Live, "shown again: not stale at once");
     assert_eq!(c.snapshot(0).get(1, 1), A, "its picture, not the fallback");
     c.render(t0 + Duration::from_millis(5200));
-    assert_eq!(
-        c.status(cockpit_core::SourceId(0)),
-        cockpit_core::SourceStatus::Stale,
-        "the watchdog runs again once shown"
-    );
+    assert_eq!(c.status(cockpit_core::SourceId(0)), cockpit_core::SourceStatus::Stale, "the watchdog runs again once shown");
 }

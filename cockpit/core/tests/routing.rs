@@ -15,9 +15,7 @@ type Log = Arc<Mutex<Vec<GuestEvent>>>;
 fn listen(h: &SourceHandle) -> Log {
     let log: Log = Arc::default();
     let l = log.clone();
-    h.set_input(Box::new(move |e: &GuestEvent| {
-        l.lock().unwrap().push(e.clone())
-    }));
+    h.set_input(Box::new(move |e: &GuestEvent| l.lock().unwrap().push(e.clone())));
     log
 }
 
@@ -26,12 +24,7 @@ fn take(log: &Log) -> Vec<GuestEvent> {
 }
 
 fn down(x: f64, y: f64) -> DisplayEvent {
-    DisplayEvent::TouchDown {
-        display: 0,
-        id: 0,
-        x,
-        y,
-    }
+    DisplayEvent::TouchDown { display: 0, id: 0, x, y }
 }
 
 #[test]
@@ -49,28 +42,14 @@ fn touches_map_through_rotation_and_scaling() {
     take(&log);
     c.input(&down(12.0, 22.0));
     // Near the picture's top-left is the buffer's bottom-left.
-    assert_eq!(
-        take(&log),
-        vec![GuestEvent::TouchDown {
-            id: 0,
-            x: 1.0,
-            y: 49.0
-        }]
-    );
+    assert_eq!(take(&log), vec![GuestEvent::TouchDown { id: 0, x: 1.0, y: 49.0 }]);
     c.input(&DisplayEvent::TouchMotion {
         display: 0,
         id: 0,
         x: 108.0,
         y: 218.0,
     });
-    assert_eq!(
-        take(&log),
-        vec![GuestEvent::TouchMotion {
-            id: 0,
-            x: 99.0,
-            y: 1.0
-        }]
-    );
+    assert_eq!(take(&log), vec![GuestEvent::TouchMotion { id: 0, x: 99.0, y: 1.0 }]);
     c.input(&DisplayEvent::TouchUp { id: 0 });
     assert_eq!(take(&log), vec![GuestEvent::TouchUp { id: 0 }]);
 }
@@ -113,17 +92,12 @@ fn a_touch_lands_on_the_pixel_drawn_under_it() {
                                     "rotation {rot}, {scaling}, display ({x}, {y})"
                                 )
                             }
-                            other => panic!(
-                                "rotation {rot}, {scaling}: touch at ({x}, {y}) gave {other:?}"
-                            ),
+                            other => panic!("rotation {rot}, {scaling}: touch at ({x}, {y}) gave {other:?}"),
                         }
                     }
                 }
             }
-            assert!(
-                seen > 0,
-                "rotation {rot}, {scaling}: the marked pixel is visible"
-            );
+            assert!(seen > 0, "rotation {rot}, {scaling}: the marked pixel is visible");
         }
     }
 }
@@ -153,14 +127,7 @@ fn the_topmost_source_gets_the_touch_and_telltales_let_it_through() {
     c.input(&down(3.5, 1.5));
     assert_eq!(
         take(&logs[0]),
-        vec![
-            GuestEvent::KeyboardFocus(true),
-            GuestEvent::TouchDown {
-                id: 0,
-                x: 3.5,
-                y: 1.5
-            }
-        ]
+        vec![GuestEvent::KeyboardFocus(true), GuestEvent::TouchDown { id: 0, x: 3.5, y: 1.5 }]
     );
     c.input(&DisplayEvent::TouchUp { id: 0 });
     c.input(&down(1.0, 7.0));
@@ -168,19 +135,12 @@ fn the_topmost_source_gets_the_touch_and_telltales_let_it_through() {
     let got = take(&logs[1]);
     assert_eq!(
         got.last(),
-        Some(&GuestEvent::TouchDown {
-            id: 0,
-            x: 1.0,
-            y: 3.0
-        }),
+        Some(&GuestEvent::TouchDown { id: 0, x: 1.0, y: 3.0 }),
         "the cluster below the telltale gets it"
     );
     assert_eq!(
         take(&logs[0]),
-        vec![
-            GuestEvent::TouchUp { id: 0 },
-            GuestEvent::KeyboardFocus(false)
-        ]
+        vec![GuestEvent::TouchUp { id: 0 }, GuestEvent::KeyboardFocus(false)]
     );
 }
 
@@ -197,19 +157,9 @@ fn a_touch_stays_with_its_source_until_it_lifts() {
     c.input(&DisplayEvent::TouchFrame);
     c.input(&DisplayEvent::TouchUp { id: 0 });
     let ivi = take(&logs[0]);
-    assert!(
-        ivi.contains(&GuestEvent::TouchMotion {
-            id: 0,
-            x: 3.0,
-            y: 5.0
-        }),
-        "{ivi:?}"
-    );
+    assert!(ivi.contains(&GuestEvent::TouchMotion { id: 0, x: 3.0, y: 5.0 }), "{ivi:?}");
     assert!(ivi.contains(&GuestEvent::TouchFrame));
-    assert!(
-        take(&logs[1]).is_empty(),
-        "the cluster never saw the IVI's touch"
-    );
+    assert!(take(&logs[1]).is_empty(), "the cluster never saw the IVI's touch");
 }
 
 #[test]
@@ -255,36 +205,18 @@ fn pointer_enters_leaves_and_grabs_while_pressed() {
         y: 5.5,
     });
     assert_eq!(take(&logs[0]), vec![GuestEvent::PointerLeave]);
-    assert_eq!(
-        take(&logs[1]),
-        vec![GuestEvent::PointerEnter { x: 2.0, y: 1.5 }]
-    );
+    assert_eq!(take(&logs[1]), vec![GuestEvent::PointerEnter { x: 2.0, y: 1.5 }]);
 }
 
 #[test]
 fn keys_follow_the_focus_policy() {
     let (mut c, _hs, logs) = three_sources();
-    c.input(&DisplayEvent::Key {
-        code: 30,
-        pressed: true,
-    });
-    assert!(
-        logs.iter().all(|l| take(l).is_empty()),
-        "no focus yet: the key goes nowhere"
-    );
+    c.input(&DisplayEvent::Key { code: 30, pressed: true });
+    assert!(logs.iter().all(|l| take(l).is_empty()), "no focus yet: the key goes nowhere");
     c.input(&down(1.0, 5.0));
     c.input(&DisplayEvent::TouchUp { id: 0 });
-    c.input(&DisplayEvent::Key {
-        code: 30,
-        pressed: true,
-    });
-    assert_eq!(
-        take(&logs[1]).last(),
-        Some(&GuestEvent::Key {
-            code: 30,
-            pressed: true
-        })
-    );
+    c.input(&DisplayEvent::Key { code: 30, pressed: true });
+    assert_eq!(take(&logs[1]).last(), Some(&GuestEvent::Key { code: 30, pressed: true }));
 
     let mut fixed = compositor(concat!(
         "[[source]]\nname = \"ivi\"\nguest = \"ivi/0\"\ndisplay = \"d\"\n",
@@ -292,30 +224,15 @@ fn keys_follow_the_focus_policy() {
         "[input]\nkeyboard_focus = \"source:ivi\"\n",
     ));
     let src = fixed.sources();
-    let (ivi, cl) = (
-        src.connect_by_name("ivi").unwrap(),
-        src.connect_by_name("cluster").unwrap(),
-    );
+    let (ivi, cl) = (src.connect_by_name("ivi").unwrap(), src.connect_by_name("cluster").unwrap());
     ivi.submit(Frame::solid(8, 8, PixelFormat::Xrgb8888, A));
     cl.submit(Frame::solid(8, 4, PixelFormat::Xrgb8888, B));
     let (li, lc) = (listen(&ivi), listen(&cl));
     fixed.render(Instant::now());
     fixed.input(&down(1.0, 5.0));
-    fixed.input(&DisplayEvent::Key {
-        code: 31,
-        pressed: true,
-    });
-    assert_eq!(
-        take(&li),
-        vec![GuestEvent::Key {
-            code: 31,
-            pressed: true
-        }]
-    );
-    assert!(!take(&lc).contains(&GuestEvent::Key {
-        code: 31,
-        pressed: true
-    }));
+    fixed.input(&DisplayEvent::Key { code: 31, pressed: true });
+    assert_eq!(take(&li), vec![GuestEvent::Key { code: 31, pressed: true }]);
+    assert!(!take(&lc).contains(&GuestEvent::Key { code: 31, pressed: true }));
 }
 
 #[test]

@@ -73,16 +73,8 @@ fn a_stale_source_is_dimmed_and_labelled_and_nothing_else_changes() {
     // 0xc8 * 90 / 255 = 70.6, rounded 0x47: the last frame, dimmed, with a label on it.
     assert_eq!(center.get(40, 36), 0xff47_4747, "dimmed last frame");
     assert!(count(&center, LABEL) > 20, "the label is drawn");
-    assert_eq!(
-        center.get(2, 2),
-        0xff00_ff00,
-        "the radio on top is untouched"
-    );
-    assert_eq!(
-        c.snapshot(0),
-        cluster_before,
-        "the cluster display is untouched"
-    );
+    assert_eq!(center.get(2, 2), 0xff00_ff00, "the radio on top is untouched");
+    assert_eq!(c.snapshot(0), cluster_before, "the cluster display is untouched");
 
     // Flipping again brings it back.
     ivi.submit(Frame::solid(64, 40, PixelFormat::Xrgb8888, 0xffc8_c8c8));
@@ -96,17 +88,10 @@ fn a_stale_source_is_dimmed_and_labelled_and_nothing_else_changes() {
 #[test]
 fn the_cluster_going_stale_gets_a_plate_and_the_ivi_cannot_cover_it() {
     let clock = Clock::new();
-    let text = TWO_DISPLAYS.replacen(
-        "display = \"center\"\nwatchdog_ms = 100",
-        "display = \"cluster\"\nz = 50",
-        1,
-    );
+    let text = TWO_DISPLAYS.replacen("display = \"center\"\nwatchdog_ms = 100", "display = \"cluster\"\nz = 50", 1);
     let mut c = layout_compositor(&text);
     let src = c.sources();
-    let (gauges, ivi) = (
-        src.connect_by_name("gauges").unwrap(),
-        src.connect_by_name("ivi").unwrap(),
-    );
+    let (gauges, ivi) = (src.connect_by_name("gauges").unwrap(), src.connect_by_name("ivi").unwrap());
     gauges.submit(Frame::solid(64, 24, PixelFormat::Xrgb8888, 0xff20_40c0));
     ivi.submit(Frame::solid(64, 24, PixelFormat::Xrgb8888, 0xffff_0000));
     c.render(clock.at(0));
@@ -115,21 +100,9 @@ fn the_cluster_going_stale_gets_a_plate_and_the_ivi_cannot_cover_it() {
     c.render(clock.at(150));
     let shot = c.snapshot(0);
     assert_eq!(c.status(SourceId(0)), SourceStatus::Stale);
-    assert_eq!(
-        shot.get(1, 1),
-        0xff20_2020,
-        "a plate replaces the stale cluster, still on top"
-    );
-    assert_eq!(
-        count(&shot, 0xff0b_1744) + count(&shot, 0xff20_40c0),
-        0,
-        "nothing of the stale gauges stays readable"
-    );
-    assert_eq!(
-        count(&shot, 0xffff_0000),
-        0,
-        "no IVI pixel shows in the cluster's region"
-    );
+    assert_eq!(shot.get(1, 1), 0xff20_2020, "a plate replaces the stale cluster, still on top");
+    assert_eq!(count(&shot, 0xff0b_1744) + count(&shot, 0xff20_40c0), 0, "nothing of the stale gauges stays readable");
+    assert_eq!(count(&shot, 0xffff_0000), 0, "no IVI pixel shows in the cluster's region");
     assert!(count(&shot, LABEL) > 20);
 }
 
@@ -144,16 +117,10 @@ fn a_source_that_never_flips_gets_a_plate_and_an_image_fallback_is_shown() {
         "watchdog_ms = 100\nfallback_image = \"nosig.png\"\n[[source]]\nname = \"radio\"",
         1,
     );
-    let mut c = cockpit_core::Compositor::new(
-        cockpit_core::Layout::parse(&text, &dir.join("l.toml")).unwrap(),
-    );
+    let mut c = cockpit_core::Compositor::new(cockpit_core::Layout::parse(&text, &dir.join("l.toml")).unwrap());
     c.render(clock.at(0));
     assert_eq!(c.status(SourceId(0)), SourceStatus::Waiting);
-    assert_eq!(
-        c.snapshot(0).get(1, 1),
-        0xff00_0000,
-        "nothing yet: the background"
-    );
+    assert_eq!(c.snapshot(0).get(1, 1), 0xff00_0000, "nothing yet: the background");
     c.render(clock.at(150));
     assert_eq!(c.status(SourceId(0)), SourceStatus::NoSignal);
     let cl = c.snapshot(0);
@@ -172,10 +139,7 @@ fn a_vanished_source_shows_its_fallback_and_can_come_back() {
     let ivi = src.connect_by_name("ivi").unwrap();
     ivi.submit(Frame::solid(64, 40, PixelFormat::Xrgb8888, 0xffc8_c8c8));
     c.render(clock.at(0));
-    assert!(
-        src.connect_by_name("ivi").is_err(),
-        "one producer per source"
-    );
+    assert!(src.connect_by_name("ivi").is_err(), "one producer per source");
     drop(ivi);
     c.render(clock.at(10));
     assert_eq!(c.status(SourceId(1)), SourceStatus::Vanished);
@@ -221,11 +185,7 @@ fn memory_revoked_under_a_frame_is_skipped_not_read() {
     drop(ivi);
     c.render(clock.at(10));
     let shot = c.snapshot(1);
-    assert_eq!(
-        shot.get(5, 30),
-        0xff20_2020,
-        "the fallback plate instead of the vanished memory"
-    );
+    assert_eq!(shot.get(5, 30), 0xff20_2020, "the fallback plate instead of the vanished memory");
 }
 
 #[test]
@@ -243,12 +203,7 @@ fn producers_vanishing_mid_frame_on_other_threads_are_survived() {
                 // Connect, flip a few frames, vanish; over and over.
                 if let Ok(h) = src.connect_by_name("ivi") {
                     for i in 0..(n % 5) {
-                        h.submit(Frame::solid(
-                            64 - i,
-                            40,
-                            PixelFormat::Xrgb8888,
-                            0xff00_0000 | n,
-                        ));
+                        h.submit(Frame::solid(64 - i, 40, PixelFormat::Xrgb8888, 0xff00_0000 | n));
                     }
                     n += 1;
                 }
@@ -260,11 +215,7 @@ fn producers_vanishing_mid_frame_on_other_threads_are_survived() {
     for i in 0..300 {
         gauges.submit(Frame::solid(64, 24, PixelFormat::Xrgb8888, 0xff00_0000 | i));
         c.render(Instant::now());
-        assert_eq!(
-            c.snapshot(0).get(10, 10),
-            0xff00_0000 | i,
-            "the cluster shows every frame it flips"
-        );
+        assert_eq!(c.snapshot(0).get(10, 10), 0xff00_0000 | i, "the cluster shows every frame it flips");
     }
     stop.store(true, Ordering::SeqCst);
     for t in threads {
@@ -278,10 +229,7 @@ fn per_source_frame_counts_show_which_source_stalled() {
     let clock = Clock::new();
     let mut c = layout_compositor(TWO_DISPLAYS);
     let src = c.sources();
-    let (gauges, ivi) = (
-        src.connect_by_name("gauges").unwrap(),
-        src.connect_by_name("ivi").unwrap(),
-    );
+    let (gauges, ivi) = (src.connect_by_name("gauges").unwrap(), src.connect_by_name("ivi").unwrap());
     for t in 0..3 {
         gauges.submit(Frame::solid(64, 24, PixelFormat::Xrgb8888, 0xff20_4000 + t));
         c.render(clock.at(t as u64 * 16));
@@ -291,14 +239,7 @@ fn per_source_frame_counts_show_which_source_stalled() {
     ivi.submit(Frame::solid(64, 40, PixelFormat::Xrgb8888, 0xff00_0002));
     c.render(clock.at(64));
     let counts: Vec<(String, u64)> = c.source_frames().map(|(n, f)| (n.to_string(), f)).collect();
-    assert_eq!(
-        counts,
-        [
-            ("gauges".to_string(), 3),
-            ("ivi".to_string(), 1),
-            ("radio".to_string(), 0)
-        ]
-    );
+    assert_eq!(counts, [("gauges".to_string(), 3), ("ivi".to_string(), 1), ("radio".to_string(), 0)]);
 }
 
 #[test]
@@ -306,54 +247,23 @@ fn a_cluster_with_alpha_or_letterboxing_never_shows_what_is_under_it() {
     let clock = Clock::new();
     // The IVI under the cluster's region; the cluster's buffer is narrower
     // than its region (letterboxed) and half transparent.
-    let text = TWO_DISPLAYS.replacen(
-        "display = \"center\"\nwatchdog_ms = 100",
-        "display = \"cluster\"\nz = -5",
-        1,
-    );
+    let text = TWO_DISPLAYS.replacen("display = \"center\"\nwatchdog_ms = 100", "display = \"cluster\"\nz = -5", 1);
     let mut c = layout_compositor(&text);
     let src = c.sources();
-    let (gauges, ivi) = (
-        src.connect_by_name("gauges").unwrap(),
-        src.connect_by_name("ivi").unwrap(),
-    );
+    let (gauges, ivi) = (src.connect_by_name("gauges").unwrap(), src.connect_by_name("ivi").unwrap());
     ivi.submit(Frame::solid(64, 24, PixelFormat::Xrgb8888, 0xffff_0000));
     gauges.submit(Frame::solid(32, 24, PixelFormat::Argb8888, 0x8000_0080));
     c.render(clock.at(0));
     let shot = c.snapshot(0);
-    assert_eq!(
-        count(&shot, 0xffff_0000),
-        0,
-        "IVI pixels show through the cluster's region"
-    );
-    assert!(
-        shot.pixels().iter().any(|&p| p == 0xff00_0080),
-        "the cluster's own picture is there"
-    );
+    assert_eq!(count(&shot, 0xffff_0000), 0, "IVI pixels show through the cluster's region");
+    assert!(shot.pixels().iter().any(|&p| p == 0xff00_0080), "the cluster's own picture is there");
 }
 
 #[test]
 fn safety_roles_cannot_be_claimed_by_an_app_id_nor_hidden() {
-    let e = cockpit_core::Layout::parse(
-        &TWO_DISPLAYS.replacen("guest = \"cluster/0\"", "app_id = \"cluster\"", 1),
-        std::path::Path::new("l.toml"),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        e.contains("app_id") && e.contains("Wayland client chooses its own app id"),
-        "{e}"
-    );
-    let e = cockpit_core::Layout::parse(
-        &TWO_DISPLAYS.replacen(
-            "role = \"cluster\"",
-            "role = \"cluster\"\nfallback = \"hide\"",
-            1,
-        ),
-        std::path::Path::new("l.toml"),
-    )
-    .unwrap_err()
-    .to_string();
+    let e = cockpit_core::Layout::parse(&TWO_DISPLAYS.replacen("guest = \"cluster/0\"", "app_id = \"cluster\"", 1), std::path::Path::new("l.toml")).unwrap_err().to_string();
+    assert!(e.contains("app_id") && e.contains("Wayland client chooses its own app id"), "{e}");
+    let e = cockpit_core::Layout::parse(&TWO_DISPLAYS.replacen("role = \"cluster\"", "role = \"cluster\"\nfallback = \"hide\"", 1), std::path::Path::new("l.toml")).unwrap_err().to_string();
     assert!(e.contains("fallback") && e.contains("never hides"), "{e}");
 }
 
@@ -362,11 +272,7 @@ fn a_cluster_re_flipping_one_picture_is_caught_as_frozen() {
     let clock = Clock::new();
     let text = TWO_DISPLAYS
         .replacen("watchdog_ms = 100", "watchdog_ms = 100\nfrozen_ms = 120", 1)
-        .replacen(
-            "display = \"center\"\nwatchdog_ms = 100",
-            "display = \"center\"",
-            1,
-        );
+        .replacen("display = \"center\"\nwatchdog_ms = 100", "display = \"center\"", 1);
     let mut c = layout_compositor(&text);
     let gauges = c.sources().connect_by_name("gauges").unwrap();
     // Flipping well within the watchdog, always the same picture.
@@ -376,23 +282,12 @@ fn a_cluster_re_flipping_one_picture_is_caught_as_frozen() {
         if t == 1 {
             // Flipped at 50 ms, unchanged since 0: the picture's deadline
             // (120 ms) comes before the flip's (150 ms).
-            assert_eq!(
-                c.next_deadline(clock.at(50)),
-                Some(std::time::Duration::from_millis(70))
-            );
+            assert_eq!(c.next_deadline(clock.at(50)), Some(std::time::Duration::from_millis(70)));
         }
     }
-    assert_eq!(
-        c.status(SourceId(0)),
-        SourceStatus::Frozen,
-        "same picture for 200 ms, flips or not"
-    );
+    assert_eq!(c.status(SourceId(0)), SourceStatus::Frozen, "same picture for 200 ms, flips or not");
     let shot = c.snapshot(0);
-    assert_eq!(
-        count(&shot, 0xff20_40c0),
-        0,
-        "the frozen gauges are replaced by a plate"
-    );
+    assert_eq!(count(&shot, 0xff20_40c0), 0, "the frozen gauges are replaced by a plate");
     assert!(count(&shot, LABEL) > 20);
     // A new picture: live again.
     gauges.submit(Frame::solid(64, 24, PixelFormat::Xrgb8888, 0xff20_40c1));

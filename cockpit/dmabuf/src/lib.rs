@@ -66,9 +66,7 @@ impl std::fmt::Display for ImportError {
         match self {
             ImportError::NotDmaBuf => write!(f, "the fd is not a dma-buf"),
             ImportError::Empty => write!(f, "the dma-buf is empty"),
-            ImportError::TooLarge { len, limit } => {
-                write!(f, "the dma-buf's {len} bytes exceed the limit of {limit}")
-            }
+            ImportError::TooLarge { len, limit } => write!(f, "the dma-buf's {len} bytes exceed the limit of {limit}"),
             ImportError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -132,19 +130,13 @@ impl DmaBuf {
     /// Copies rows into `dst`: each `(offset in the dma-buf, range of
     /// dst)`. A row reaching past either end is skipped; the result is
     /// `false` if one was, or if the kernel could not read a page.
-    pub fn copy_rows(
-        &self,
-        dst: &mut [u8],
-        rows: impl Iterator<Item = (usize, Range<usize>)>,
-    ) -> bool {
+    pub fn copy_rows(&self, dst: &mut [u8], rows: impl Iterator<Item = (usize, Range<usize>)>) -> bool {
         let mut all = true;
         let mut batch = Vec::with_capacity(BATCH);
         for (at, range) in rows {
             let fits = range.start <= range.end
                 && range.end <= dst.len()
-                && at
-                    .checked_add(range.len())
-                    .is_some_and(|end| end <= self.map.len);
+                && at.checked_add(range.len()).is_some_and(|end| end <= self.map.len);
             if !fits {
                 all = false;
                 continue;
@@ -248,12 +240,7 @@ impl Mapping {
     /// them all.
     fn read(&self, dst: &mut [u8], rows: &[(usize, Range<usize>)]) -> bool {
         for (at, range) in rows {
-            assert!(
-                range.start <= range.end
-                    && range.end <= dst.len()
-                    && *at <= self.len
-                    && range.len() <= self.len - at
-            );
+            assert!(range.start <= range.end && range.end <= dst.len() && *at <= self.len && range.len() <= self.len - at);
         }
         match self.read {
             Read::Kernel => self
@@ -306,17 +293,11 @@ impl Mapping {
         // In bounds (asserted): `wrapping_add` only to stay out of unsafe.
         let local: Vec<libc::iovec> = rows
             .iter()
-            .map(|(_, r)| libc::iovec {
-                iov_base: base.wrapping_add(r.start).cast(),
-                iov_len: r.len(),
-            })
+            .map(|(_, r)| libc::iovec { iov_base: base.wrapping_add(r.start).cast(), iov_len: r.len() })
             .collect();
         let remote: Vec<libc::iovec> = rows
             .iter()
-            .map(|(at, r)| libc::iovec {
-                iov_base: self.base.as_ptr().wrapping_add(*at).cast(),
-                iov_len: r.len(),
-            })
+            .map(|(at, r)| libc::iovec { iov_base: self.base.as_ptr().wrapping_add(*at).cast(), iov_len: r.len() })
             .collect();
         // Rows may overlap in `dst`: the kernel then writes the same bytes
         // twice. It reads the mapping with its own fault handling, so an
@@ -390,10 +371,7 @@ mod tests {
     fn a_memfd_passed_as_a_dmabuf_is_refused() {
         let fd = rustix::fs::memfd_create("not-a-dmabuf", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
         rustix::fs::ftruncate(&fd, 4096).unwrap();
-        assert!(matches!(
-            DmaBuf::import(fd, 1 << 20),
-            Err(ImportError::NotDmaBuf)
-        ));
+        assert!(matches!(DmaBuf::import(fd, 1 << 20), Err(ImportError::NotDmaBuf)));
     }
 
     /// A memfd mapped like a dma-buf: `read` copies what is there, and a
@@ -419,14 +397,8 @@ mod tests {
         assert_eq!(&dst[..100], &bytes[10..110]);
         assert_eq!(&dst[100..], &bytes[5000..5200]);
         rustix::fs::ftruncate(&fd, 4096).unwrap();
-        assert!(
-            map.read(&mut dst, &[(0, 0..100)]),
-            "the first page is still there"
-        );
-        assert!(
-            !map.read(&mut dst, &[(5000, 0..100)]),
-            "the second page is gone: an error"
-        );
+        assert!(map.read(&mut dst, &[(0, 0..100)]), "the first page is still there");
+        assert!(!map.read(&mut dst, &[(5000, 0..100)]), "the second page is gone: an error");
     }
 
     /// A directly read mapping whose page goes away (a memfd truncated
@@ -459,9 +431,6 @@ mod tests {
     #[test]
     fn a_regular_file_passed_as_a_dmabuf_is_refused() {
         let f = std::fs::File::open("/proc/self/exe").unwrap();
-        assert!(matches!(
-            DmaBuf::import(f.into(), 1 << 30),
-            Err(ImportError::NotDmaBuf)
-        ));
+        assert!(matches!(DmaBuf::import(f.into(), 1 << 30), Err(ImportError::NotDmaBuf)));
     }
 }

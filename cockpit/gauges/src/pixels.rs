@@ -16,23 +16,13 @@ impl<'a> Pixels<'a> {
     pub fn new(px: &'a mut [u32], width: u32, height: u32) -> Option<Self> {
         let n = (width as usize).checked_mul(height as usize)?;
         let (w, h) = (i32::try_from(width).ok()?, i32::try_from(height).ok()?);
-        (px.len() >= n).then_some(Pixels {
-            px,
-            width,
-            height,
-            clip: [0, 0, w, h],
-        })
+        (px.len() >= n).then_some(Pixels { px, width, height, clip: [0, 0, w, h] })
     }
 
     /// Narrows drawing to the rectangle `x, y, w, h` (within the current window).
     pub fn clip(mut self, x: i32, y: i32, w: i32, h: i32) -> Self {
         let [x0, y0, x1, y1] = self.clip;
-        self.clip = [
-            x0.max(x),
-            y0.max(y),
-            x1.min(x.saturating_add(w)),
-            y1.min(y.saturating_add(h)),
-        ];
+        self.clip = [x0.max(x), y0.max(y), x1.min(x.saturating_add(w)), y1.min(y.saturating_add(h))];
         self
     }
 

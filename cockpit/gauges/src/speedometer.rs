@@ -39,21 +39,11 @@ pub struct Speedometer {
 impl Speedometer {
     /// The dial for a `width`×`height` picture with `label` in its corner.
     pub fn new(width: u32, height: u32, label: &str) -> Self {
-        let (cx, cy, r) = (
-            width as f32 / 2.0,
-            height as f32 * 0.58,
-            height as f32 * 0.42,
-        );
+        let (cx, cy, r) = (width as f32 / 2.0, height as f32 * 0.58, height as f32 * 0.42);
         let mut dial = alloc::vec![BACKGROUND; width as usize * height as usize];
         let mut ring = Vec::new();
-        let (x0, x1) = (
-            ((cx - r).max(0.0)) as u32,
-            ((cx + r + 1.0) as u32).min(width),
-        );
-        let (y0, y1) = (
-            ((cy - r).max(0.0)) as u32,
-            ((cy + r + 1.0) as u32).min(height),
-        );
+        let (x0, x1) = (((cx - r).max(0.0)) as u32, ((cx + r + 1.0) as u32).min(width));
+        let (y0, y1) = (((cy - r).max(0.0)) as u32, ((cy + r + 1.0) as u32).min(height));
         for y in y0..y1 {
             for x in x0..x1 {
                 let (dx, dy) = (x as f32 + 0.5 - cx, cy - (y as f32 + 0.5));
@@ -73,24 +63,9 @@ impl Speedometer {
         }
         if let Some(mut p) = Pixels::new(&mut dial, width, height) {
             crate::font::draw_text(&mut p, 12, 12, 2, label, LABEL);
-            draw_centred(
-                &mut p,
-                cx as i32,
-                (cy + r * 0.15) as i32 + 50,
-                2,
-                "KM/H",
-                CAPTION,
-            );
+            draw_centred(&mut p, cx as i32, (cy + r * 0.15) as i32 + 50, 2, "KM/H", CAPTION);
         }
-        Speedometer {
-            width,
-            height,
-            dial,
-            ring,
-            cx,
-            cy,
-            r,
-        }
+        Speedometer { width, height, dial, ring, cx, cy, r }
     }
 
     /// The picture's size.
@@ -135,27 +110,14 @@ impl Speedometer {
             out.fill(x as i32 - 2, y as i32 - 2, 4, 4, NEEDLE);
         }
         let mut digits = [0u8; 3];
-        draw_centred(
-            out,
-            self.cx as i32,
-            (self.cy + self.r * 0.15) as i32,
-            6,
-            number(kmh, &mut digits),
-            NUMBER,
-        );
+        draw_centred(out, self.cx as i32, (self.cy + self.r * 0.15) as i32, 6, number(kmh, &mut digits), NUMBER);
     }
 }
 
 /// `n` (below 1000) in decimal, without allocating.
 fn number(n: u32, buf: &mut [u8; 3]) -> &str {
     let n = n.min(999);
-    let len = if n >= 100 {
-        3
-    } else if n >= 10 {
-        2
-    } else {
-        1
-    };
+    let len = if n >= 100 { 3 } else if n >= 10 { 2 } else { 1 };
     let mut v = n;
     for i in (0..len).rev() {
         buf[i] = b'0' + (v % 10) as u8;

@@ -17,18 +17,6 @@ pub fn telltales(out: &mut Pixels<'_>, ms: u64) {
     let on = (ms / 500).is_multiple_of(2);
     out.fill(0, 0, w, h, 0);
     let side = (h - 8).max(0);
-    out.fill(
-        4,
-        4,
-        side,
-        side,
-        if on { TELLTALE_AMBER } else { AMBER_OFF },
-    );
-    out.fill(
-        w / 2,
-        4,
-        side,
-        side,
-        if on { RED_OFF } else { TELLTALE_RED },
-    );
+    out.fill(4, 4, side, side, if on { TELLTALE_AMBER } else { AMBER_OFF });
+    out.fill(w / 2, 4, side, side, if on { RED_OFF } else { TELLTALE_RED });
 }

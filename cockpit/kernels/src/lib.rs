@@ -46,13 +46,7 @@ macro_rules! entries {
                 // SAFETY: as above.
                 unsafe { super::$imp::bilinear_v(out, h0, h1, w, or) }
             }
-            pub(super) fn turn(
-                dst: &mut [u32],
-                dst_stride: usize,
-                src: &[u32],
-                t: &crate::Turn,
-                or: u32,
-            ) {
+            pub(super) fn turn(dst: &mut [u32], dst_stride: usize, src: &[u32], t: &crate::Turn, or: u32) {
                 // SAFETY: as above.
                 unsafe { super::$imp::turn(dst, dst_stride, src, t, or) }
             }
@@ -60,12 +54,12 @@ macro_rules! entries {
     };
 }
 
-#[cfg(target_arch = "aarch64")]
-mod neon;
 pub mod scalar;
 mod unchecked;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 
 /// Alpha set on every destination pixel.
 pub const OPAQUE: u32 = 0xff00_0000;
@@ -183,31 +177,17 @@ impl Turn {
     /// index is linear in i and j, so its extremes are at the corners).
     pub fn new(start: usize, di: isize, dj: isize, w: usize, h: usize, len: usize) -> Option<Turn> {
         if w == 0 || h == 0 {
-            return Some(Turn {
-                start,
-                di,
-                dj,
-                w: 0,
-                h: 0,
-            });
+            return Some(Turn { start, di, dj, w: 0, h: 0 });
         }
         let (wi, hj) = (isize::try_from(w - 1).ok()?, isize::try_from(h - 1).ok()?);
         let s = isize::try_from(start).ok()?;
         for (i, j) in [(0, 0), (wi, 0), (0, hj), (wi, hj)] {
-            let at = s
-                .checked_add(i.checked_mul(di)?)?
-                .checked_add(j.checked_mul(dj)?)?;
+            let at = s.checked_add(i.checked_mul(di)?)?.checked_add(j.checked_mul(dj)?)?;
             if at < 0 || at as usize >= len {
                 return None;
             }
         }
-        Some(Turn {
-            start,
-            di,
-            dj,
-            w,
-            h,
-        })
+        Some(Turn { start, di, dj, w, h })
     }
 
     /// Output pixel (i, j)'s buffer index.
@@ -226,12 +206,7 @@ impl Kernels {
     /// The fastest set this CPU runs, chosen once.
     pub fn best() -> &'static Kernels {
         static BEST: std::sync::OnceLock<&'static Kernels> = std::sync::OnceLock::new();
-        BEST.get_or_init(|| {
-            Self::available()
-                .last()
-                .copied()
-                .unwrap_or(&scalar::KERNELS)
-        })
+        BEST.get_or_init(|| Self::available().last().copied().unwrap_or(&scalar::KERNELS))
     }
 
     /// Every set this CPU runs, the scalar reference first, the fastest last.

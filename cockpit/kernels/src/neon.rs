@@ -41,12 +41,7 @@ mod imp {
         let mut i = 0;
         while i + 4 <= n {
             // SAFETY: i + 4 <= n and both slices hold n pixels.
-            unsafe {
-                vst1q_u32(
-                    dst.as_mut_ptr().add(i),
-                    vorrq_u32(vld1q_u32(src.as_ptr().add(i)), a),
-                )
-            };
+            unsafe { vst1q_u32(dst.as_mut_ptr().add(i), vorrq_u32(vld1q_u32(src.as_ptr().add(i)), a)) };
             i += 4;
         }
         scalar::copy_opaque(&mut dst[i..n], &src[i..n]);
@@ -59,10 +54,7 @@ mod imp {
         let lo = vmull_u8(vget_low_u8(x), vget_low_u8(y));
         let hi = vmull_high_u8(x, y);
         // (t + ((t + 128) >> 8) + 128) >> 8: the reference's rounding.
-        vcombine_u8(
-            vraddhn_u16(lo, vrshrq_n_u16::<8>(lo)),
-            vraddhn_u16(hi, vrshrq_n_u16::<8>(hi)),
-        )
+        vcombine_u8(vraddhn_u16(lo, vrshrq_n_u16::<8>(lo)), vraddhn_u16(hi, vrshrq_n_u16::<8>(hi)))
     }
 
     #[target_feature(enable = "neon")]
@@ -104,10 +96,7 @@ mod imp {
                 let p = vmovl_u8(vld1_u8(row.as_ptr().add(x as usize).cast::<u8>()));
                 // Lanes 0-3: left pixel times 128 - w; lanes 4-7: right times w.
                 let prod = vmulq_u16(p, vld1q_u16(w.as_ptr()));
-                vst1_u16(
-                    out.as_mut_ptr().add(4 * i),
-                    vadd_u16(vget_low_u16(prod), vget_high_u16(prod)),
-                );
+                vst1_u16(out.as_mut_ptr().add(4 * i), vadd_u16(vget_low_u16(prod), vget_high_u16(prod)));
             }
         }
     }
@@ -121,22 +110,12 @@ mod imp {
         while i + 2 <= n {
             // SAFETY: i + 2 <= n: h0 and h1 hold 4 n lanes, out n pixels.
             unsafe {
-                let (a, b) = (
-                    vld1q_u16(h0.as_ptr().add(4 * i)),
-                    vld1q_u16(h1.as_ptr().add(4 * i)),
-                );
-                let lo = vmlal_u16(
-                    vmull_u16(vget_low_u16(a), vget_low_u16(iw)),
-                    vget_low_u16(b),
-                    vget_low_u16(wv),
-                );
+                let (a, b) = (vld1q_u16(h0.as_ptr().add(4 * i)), vld1q_u16(h1.as_ptr().add(4 * i)));
+                let lo = vmlal_u16(vmull_u16(vget_low_u16(a), vget_low_u16(iw)), vget_low_u16(b), vget_low_u16(wv));
                 let hi = vmlal_high_u16(vmull_high_u16(a, iw), b, wv);
                 // Round once: (v + 2^13) >> 14.
                 let px = vmovn_u16(vcombine_u16(vrshrn_n_u32::<14>(lo), vrshrn_n_u32::<14>(hi)));
-                vst1_u32(
-                    out.as_mut_ptr().add(i),
-                    vorr_u32(vreinterpret_u32_u8(px), orv),
-                );
+                vst1_u32(out.as_mut_ptr().add(i), vorr_u32(vreinterpret_u32_u8(px), orv));
             }
             i += 2;
         }
@@ -169,25 +148,11 @@ mod imp {
                         }
                     };
                     let (r0, r1, r2, r3) = (col(0), col(1), col(2), col(3));
-                    let (t0, t1) = (
-                        vreinterpretq_u64_u32(vzip1q_u32(r0, r1)),
-                        vreinterpretq_u64_u32(vzip1q_u32(r2, r3)),
-                    );
-                    let (t2, t3) = (
-                        vreinterpretq_u64_u32(vzip2q_u32(r0, r1)),
-                        vreinterpretq_u64_u32(vzip2q_u32(r2, r3)),
-                    );
-                    let rows = [
-                        vzip1q_u64(t0, t1),
-                        vzip2q_u64(t0, t1),
-                        vzip1q_u64(t2, t3),
-                        vzip2q_u64(t2, t3),
-                    ];
+                    let (t0, t1) = (vreinterpretq_u64_u32(vzip1q_u32(r0, r1)), vreinterpretq_u64_u32(vzip1q_u32(r2, r3)));
+                    let (t2, t3) = (vreinterpretq_u64_u32(vzip2q_u32(r0, r1)), vreinterpretq_u64_u32(vzip2q_u32(r2, r3)));
+                    let rows = [vzip1q_u64(t0, t1), vzip2q_u64(t0, t1), vzip1q_u64(t2, t3), vzip2q_u64(t2, t3)];
                     for (m, r) in rows.into_iter().enumerate() {
-                        vst1q_u32(
-                            dst.as_mut_ptr().add((j + m) * dst_stride + i),
-                            vorrq_u32(vreinterpretq_u32_u64(r), orv),
-                        );
+                        vst1q_u32(dst.as_mut_ptr().add((j + m) * dst_stride + i), vorrq_u32(vreinterpretq_u32_u64(r), orv));
                     }
                 }
             }

@@ -32,13 +32,7 @@ pub fn mul_div255(a: u32, b: u32) -> u32 {
 #[inline(always)]
 pub fn over_pixel(src: u32, dst: u32, opacity: u8) -> u32 {
     let m = opacity as u32;
-    let s = |c| {
-        if m == 255 {
-            ch(src, c)
-        } else {
-            mul_div255(ch(src, c), m)
-        }
-    };
+    let s = |c| if m == 255 { ch(src, c) } else { mul_div255(ch(src, c), m) };
     let ia = 255 - s(3);
     let mut out = OPAQUE;
     for c in 0..3 {
@@ -78,11 +72,7 @@ pub(crate) fn bilinear_h_taps(out: &mut [u16], row: &[u32], xs: &[u32], ws: &[[u
 
 pub(crate) fn bilinear_v(out: &mut [u32], h0: &[u16], h1: &[u16], w: u16, or: u32) {
     let (iw, w) = (128 - w as u32, w as u32);
-    for ((o, a), b) in out
-        .iter_mut()
-        .zip(h0.chunks_exact(4))
-        .zip(h1.chunks_exact(4))
-    {
+    for ((o, a), b) in out.iter_mut().zip(h0.chunks_exact(4)).zip(h1.chunks_exact(4)) {
         let mut p = 0;
         for c in 0..4 {
             // (At most 255 for rows `bilinear_h` made; clamped for others.)
@@ -106,21 +96,9 @@ pub(crate) fn check_turn(dst: &[u32], dst_stride: usize, src: &[u32], t: &Turn) 
     if w == 0 || h == 0 {
         return;
     }
-    assert!(
-        t.at(0, 0)
-            .max(t.at(w - 1, 0))
-            .max(t.at(0, h - 1))
-            .max(t.at(w - 1, h - 1))
-            < src.len(),
-        "turned block outside the buffer"
-    );
-    let end = (h - 1)
-        .checked_mul(dst_stride)
-        .and_then(|v| v.checked_add(w));
-    assert!(
-        dst_stride >= w && end.is_some_and(|e| e <= dst.len()),
-        "turned block outside the destination"
-    );
+    assert!(t.at(0, 0).max(t.at(w - 1, 0)).max(t.at(0, h - 1)).max(t.at(w - 1, h - 1)) < src.len(), "turned block outside the buffer");
+    let end = (h - 1).checked_mul(dst_stride).and_then(|v| v.checked_add(w));
+    assert!(dst_stride >= w && end.is_some_and(|e| e <= dst.len()), "turned block outside the destination");
 }
 
 pub(crate) fn turn(dst: &mut [u32], dst_stride: usize, src: &[u32], t: &Turn, or: u32) {
@@ -129,15 +107,7 @@ pub(crate) fn turn(dst: &mut [u32], dst_stride: usize, src: &[u32], t: &Turn, or
 }
 
 /// The block's pixels from column `i0` and row `j0` on (the SIMD versions' edges).
-pub(crate) fn turn_part(
-    dst: &mut [u32],
-    dst_stride: usize,
-    src: &[u32],
-    t: &Turn,
-    or: u32,
-    i0: usize,
-    j0: usize,
-) {
+pub(crate) fn turn_part(dst: &mut [u32], dst_stride: usize, src: &[u32], t: &Turn, or: u32, i0: usize, j0: usize) {
     let (w, h) = t.size();
     for j in j0..h {
         for i in i0..w {

@@ -86,40 +86,14 @@ mod sse2 {
         let z = _mm_setzero_si128();
         let (mut sl, mut sh) = (_mm_unpacklo_epi8(s, z), _mm_unpackhi_epi8(s, z));
         if scale {
-            sl = div255!(
-                _mm_add_epi16,
-                _mm_srli_epi16,
-                _mm_set1_epi16,
-                _mm_mullo_epi16(sl, m)
-            );
-            sh = div255!(
-                _mm_add_epi16,
-                _mm_srli_epi16,
-                _mm_set1_epi16,
-                _mm_mullo_epi16(sh, m)
-            );
+            sl = div255!(_mm_add_epi16, _mm_srli_epi16, _mm_set1_epi16, _mm_mullo_epi16(sl, m));
+            sh = div255!(_mm_add_epi16, _mm_srli_epi16, _mm_set1_epi16, _mm_mullo_epi16(sh, m));
         }
         let ff = _mm_set1_epi16(255);
-        let il = _mm_sub_epi16(
-            ff,
-            _mm_shufflehi_epi16::<0xff>(_mm_shufflelo_epi16::<0xff>(sl)),
-        );
-        let ih = _mm_sub_epi16(
-            ff,
-            _mm_shufflehi_epi16::<0xff>(_mm_shufflelo_epi16::<0xff>(sh)),
-        );
-        let dl = div255!(
-            _mm_add_epi16,
-            _mm_srli_epi16,
-            _mm_set1_epi16,
-            _mm_mullo_epi16(_mm_unpacklo_epi8(d, z), il)
-        );
-        let dh = div255!(
-            _mm_add_epi16,
-            _mm_srli_epi16,
-            _mm_set1_epi16,
-            _mm_mullo_epi16(_mm_unpackhi_epi8(d, z), ih)
-        );
+        let il = _mm_sub_epi16(ff, _mm_shufflehi_epi16::<0xff>(_mm_shufflelo_epi16::<0xff>(sl)));
+        let ih = _mm_sub_epi16(ff, _mm_shufflehi_epi16::<0xff>(_mm_shufflelo_epi16::<0xff>(sh)));
+        let dl = div255!(_mm_add_epi16, _mm_srli_epi16, _mm_set1_epi16, _mm_mullo_epi16(_mm_unpacklo_epi8(d, z), il));
+        let dh = div255!(_mm_add_epi16, _mm_srli_epi16, _mm_set1_epi16, _mm_mullo_epi16(_mm_unpackhi_epi8(d, z), ih));
         let out = _mm_adds_epu8(_mm_packus_epi16(sl, sh), _mm_packus_epi16(dl, dh));
         _mm_or_si128(out, _mm_set1_epi32(OPAQUE as i32))
     }
@@ -156,12 +130,7 @@ mod sse2 {
     /// Every `x` in `xs` has `x + 1 < row.len()`, `ws` is as long as `xs`,
     /// and `out` holds `4 * xs.len()` lanes.
     #[target_feature(enable = "sse2")]
-    pub(super) unsafe fn bilinear_h_taps(
-        out: &mut [u16],
-        row: &[u32],
-        xs: &[u32],
-        ws: &[[u16; 8]],
-    ) {
+    pub(super) unsafe fn bilinear_h_taps(out: &mut [u16], row: &[u32], xs: &[u32], ws: &[[u16; 8]]) {
         let n = xs.len();
         let z = _mm_setzero_si128();
         if n < 2 {
@@ -199,14 +168,8 @@ mod sse2 {
         let r = _mm_set1_epi32(1 << 13);
         let orv = _mm_set1_epi32(or as i32);
         let px = |a: __m128i, b: __m128i| {
-            let lo = _mm_srai_epi32::<14>(_mm_add_epi32(
-                _mm_madd_epi16(_mm_unpacklo_epi16(a, b), wv),
-                r,
-            ));
-            let hi = _mm_srai_epi32::<14>(_mm_add_epi32(
-                _mm_madd_epi16(_mm_unpackhi_epi16(a, b), wv),
-                r,
-            ));
+            let lo = _mm_srai_epi32::<14>(_mm_add_epi32(_mm_madd_epi16(_mm_unpacklo_epi16(a, b), wv), r));
+            let hi = _mm_srai_epi32::<14>(_mm_add_epi32(_mm_madd_epi16(_mm_unpackhi_epi16(a, b), wv), r));
             _mm_packs_epi32(lo, hi)
         };
         if n < 4 {
@@ -255,9 +218,7 @@ mod sse2 {
                         if dj == 1 {
                             _mm_loadu_si128(src.as_ptr().add(t.at(i + k, j)).cast())
                         } else {
-                            _mm_shuffle_epi32::<0x1b>(_mm_loadu_si128(
-                                src.as_ptr().add(t.at(i + k, j + 3)).cast(),
-                            ))
+                            _mm_shuffle_epi32::<0x1b>(_mm_loadu_si128(src.as_ptr().add(t.at(i + k, j + 3)).cast()))
                         }
                     };
                     let (r0, r1, r2, r3) = (col(0), col(1), col(2), col(3));
@@ -270,10 +231,7 @@ mod sse2 {
                         _mm_unpackhi_epi64(t2, t3),
                     ];
                     for (m, r) in rows.into_iter().enumerate() {
-                        _mm_storeu_si128(
-                            dst.as_mut_ptr().add((j + m) * dst_stride + i).cast(),
-                            _mm_or_si128(r, orv),
-                        );
+                        _mm_storeu_si128(dst.as_mut_ptr().add((j + m) * dst_stride + i).cast(), _mm_or_si128(r, orv));
                     }
                 }
             }
@@ -317,28 +275,12 @@ mod avx2 {
         let z = _mm256_setzero_si256();
         let (mut sl, mut sh) = (_mm256_unpacklo_epi8(s, z), _mm256_unpackhi_epi8(s, z));
         if scale {
-            sl = div255!(
-                _mm256_add_epi16,
-                _mm256_srli_epi16,
-                _mm256_set1_epi16,
-                _mm256_mullo_epi16(sl, m)
-            );
-            sh = div255!(
-                _mm256_add_epi16,
-                _mm256_srli_epi16,
-                _mm256_set1_epi16,
-                _mm256_mullo_epi16(sh, m)
-            );
+            sl = div255!(_mm256_add_epi16, _mm256_srli_epi16, _mm256_set1_epi16, _mm256_mullo_epi16(sl, m));
+            sh = div255!(_mm256_add_epi16, _mm256_srli_epi16, _mm256_set1_epi16, _mm256_mullo_epi16(sh, m));
         }
         let ff = _mm256_set1_epi16(255);
-        let il = _mm256_sub_epi16(
-            ff,
-            _mm256_shufflehi_epi16::<0xff>(_mm256_shufflelo_epi16::<0xff>(sl)),
-        );
-        let ih = _mm256_sub_epi16(
-            ff,
-            _mm256_shufflehi_epi16::<0xff>(_mm256_shufflelo_epi16::<0xff>(sh)),
-        );
+        let il = _mm256_sub_epi16(ff, _mm256_shufflehi_epi16::<0xff>(_mm256_shufflelo_epi16::<0xff>(sl)));
+        let ih = _mm256_sub_epi16(ff, _mm256_shufflehi_epi16::<0xff>(_mm256_shufflelo_epi16::<0xff>(sh)));
         let dl = div255!(
             _mm256_add_epi16,
             _mm256_srli_epi16,
@@ -396,16 +338,9 @@ mod avx2 {
                 let w01 = _mm256_loadu_si256(ws.as_ptr().add(i).cast());
                 let w23 = _mm256_loadu_si256(ws.as_ptr().add(i + 2).cast());
                 // Lane 0 holds taps 0 and 1, lane 1 taps 2 and 3.
-                let a = _mm256_mullo_epi16(
-                    _mm256_unpacklo_epi8(px, z),
-                    _mm256_permute2x128_si256::<0x20>(w01, w23),
-                );
-                let b = _mm256_mullo_epi16(
-                    _mm256_unpackhi_epi8(px, z),
-                    _mm256_permute2x128_si256::<0x31>(w01, w23),
-                );
-                let sum =
-                    _mm256_add_epi16(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
+                let a = _mm256_mullo_epi16(_mm256_unpacklo_epi8(px, z), _mm256_permute2x128_si256::<0x20>(w01, w23));
+                let b = _mm256_mullo_epi16(_mm256_unpackhi_epi8(px, z), _mm256_permute2x128_si256::<0x31>(w01, w23));
+                let sum = _mm256_add_epi16(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
                 _mm256_storeu_si256(out.as_mut_ptr().add(4 * i).cast(), sum);
             }
             // The last block ends at n, overlapping the one before.
@@ -425,14 +360,8 @@ mod avx2 {
         let orv = _mm256_set1_epi32(or as i32);
         // Four pixels' channels in, as 16-bit lanes in pixel order per 128-bit lane.
         let px = |a: __m256i, b: __m256i| {
-            let lo = _mm256_srai_epi32::<14>(_mm256_add_epi32(
-                _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), wv),
-                r,
-            ));
-            let hi = _mm256_srai_epi32::<14>(_mm256_add_epi32(
-                _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), wv),
-                r,
-            ));
+            let lo = _mm256_srai_epi32::<14>(_mm256_add_epi32(_mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), wv), r));
+            let hi = _mm256_srai_epi32::<14>(_mm256_add_epi32(_mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), wv), r));
             _mm256_packs_epi32(lo, hi)
         };
         if n < 8 {
@@ -447,8 +376,7 @@ mod avx2 {
                 let b0 = _mm256_loadu_si256(h1.as_ptr().add(4 * i).cast());
                 let b1 = _mm256_loadu_si256(h1.as_ptr().add(4 * i + 16).cast());
                 // Packing leaves pixels 0 1 4 5 | 2 3 6 7; the permute puts them back in order.
-                let p =
-                    _mm256_permute4x64_epi64::<0xd8>(_mm256_packus_epi16(px(a0, b0), px(a1, b1)));
+                let p = _mm256_permute4x64_epi64::<0xd8>(_mm256_packus_epi16(px(a0, b0), px(a1, b1)));
                 _mm256_storeu_si256(out.as_mut_ptr().add(i).cast(), _mm256_or_si256(p, orv));
             }
             // The last block ends at n, overlapping the one before.

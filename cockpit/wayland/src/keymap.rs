@@ -40,15 +40,9 @@ impl Keys {
         use xkbcommon::xkb;
         let ctx = xkb::Context::new(xkb::CONTEXT_NO_FLAGS);
         // Empty names take the XKB_DEFAULT_* environment, then libxkbcommon's defaults.
-        let Some(keymap) =
-            xkb::Keymap::new_from_names(&ctx, "", "", "", "", None, xkb::KEYMAP_COMPILE_NO_FLAGS)
-        else {
+        let Some(keymap) = xkb::Keymap::new_from_names(&ctx, "", "", "", "", None, xkb::KEYMAP_COMPILE_NO_FLAGS) else {
             eprintln!("cockpit-wayland: no XKB keymap (is xkb-data installed?); keyboards get raw evdev codes");
-            return Keys {
-                map: None,
-                state: None,
-                mods: (0, 0, 0, 0),
-            };
+            return Keys { map: None, state: None, mods: (0, 0, 0, 0) };
         };
         let text = keymap.get_as_string(xkb::KEYMAP_FORMAT_TEXT_V1);
         let map = match sealed(&text) {
@@ -59,19 +53,12 @@ impl Keys {
             }
         };
         let state = map.as_ref().map(|_| xkb::State::new(&keymap));
-        Keys {
-            map,
-            state,
-            mods: (0, 0, 0, 0),
-        }
+        Keys { map, state, mods: (0, 0, 0, 0) }
     }
 
     #[cfg(not(feature = "xkb"))]
     pub fn new() -> Keys {
-        Keys {
-            map: None,
-            mods: (0, 0, 0, 0),
-        }
+        Keys { map: None, mods: (0, 0, 0, 0) }
     }
 
     /// Sends a new keyboard its keymap.
@@ -99,14 +86,7 @@ impl Keys {
         // XKB key codes are evdev codes plus 8; a code past what XKB can
         // name is not fed (it changes no modifier).
         let kc = code.checked_add(8)?;
-        state.update_key(
-            kc.into(),
-            if pressed {
-                xkb::KeyDirection::Down
-            } else {
-                xkb::KeyDirection::Up
-            },
-        );
+        state.update_key(kc.into(), if pressed { xkb::KeyDirection::Down } else { xkb::KeyDirection::Up });
         let now = (
             state.serialize_mods(xkb::STATE_MODS_DEPRESSED),
             state.serialize_mods(xkb::STATE_MODS_LATCHED),
@@ -129,10 +109,7 @@ impl Keys {
 #[cfg(feature = "xkb")]
 fn sealed(text: &str) -> std::io::Result<(OwnedFd, u32)> {
     use rustix::fs::{MemfdFlags, SealFlags};
-    let fd = rustix::fs::memfd_create(
-        "cockpit-keymap",
-        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-    )?;
+    let fd = rustix::fs::memfd_create("cockpit-keymap", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
     let mut bytes = text.as_bytes().to_vec();
     bytes.push(0);
     let size = u32::try_from(bytes.len()).map_err(|_| std::io::Error::other("keymap too large"))?;
@@ -140,9 +117,6 @@ fn sealed(text: &str) -> std::io::Result<(OwnedFd, u32)> {
     while at < bytes.len() {
         at += rustix::io::write(&fd, &bytes[at..])?;
     }
-    rustix::fs::fcntl_add_seals(
-        &fd,
-        SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL,
-    )?;
+    rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL)?;
     Ok((fd, size))
 }

@@ -55,9 +55,9 @@ mod protocol;
 mod quota;
 mod seat;
 mod shm;
+mod viewporter;
 mod state;
 mod subsurface;
-mod viewporter;
 mod xdg;
 
 use std::io;
@@ -127,8 +127,7 @@ impl WaylandServer {
     ) -> io::Result<WaylandServer> {
         crate::quota::raise_fd_limit();
         let display = Display::<State>::new().map_err(io::Error::other)?;
-        let listener =
-            ListeningSocket::bind_absolute(socket.to_path_buf()).map_err(io::Error::other)?;
+        let listener = ListeningSocket::bind_absolute(socket.to_path_buf()).map_err(io::Error::other)?;
         let state = State::new(sources, &display.handle(), options);
         Ok(WaylandServer {
             display,
@@ -229,10 +228,7 @@ impl WaylandServer {
     fn refused(&mut self, e: &io::Error) {
         self.refusals += 1;
         if self.refusals.is_power_of_two() {
-            eprintln!(
-                "cockpit-wayland: a client could not be accepted ({} so far): {e}",
-                self.refusals
-            );
+            eprintln!("cockpit-wayland: a client could not be accepted ({} so far): {e}", self.refusals);
         }
     }
 

@@ -29,9 +29,7 @@ use wayland_protocols::wp::linux_dmabuf::zv1::server::{
     zwp_linux_dmabuf_v1::{self as dmabuf, ZwpLinuxDmabufV1},
 };
 use wayland_server::protocol::wl_buffer::WlBuffer;
-use wayland_server::{
-    Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource, WEnum,
-};
+use wayland_server::{Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource, WEnum};
 
 use crate::quota::{self, Charge};
 use crate::shm::BufferInfo;
@@ -56,11 +54,7 @@ pub(crate) struct Mapped {
 }
 
 impl Mapped {
-    pub(crate) fn copy_rows(
-        &self,
-        dst: &mut [u8],
-        rows: impl Iterator<Item = (usize, Range<usize>)>,
-    ) -> bool {
+    pub(crate) fn copy_rows(&self, dst: &mut [u8], rows: impl Iterator<Item = (usize, Range<usize>)>) -> bool {
         self.buf.copy_rows(dst, rows)
     }
 
@@ -97,23 +91,12 @@ enum Refusal {
 }
 
 impl GlobalDispatch<ZwpLinuxDmabufV1, ()> for State {
-    fn bind(
-        _: &mut Self,
-        _: &DisplayHandle,
-        _: &Client,
-        res: New<ZwpLinuxDmabufV1>,
-        _: &(),
-        init: &mut DataInit<'_, Self>,
-    ) {
+    fn bind(_: &mut Self, _: &DisplayHandle, _: &Client, res: New<ZwpLinuxDmabufV1>, _: &(), init: &mut DataInit<'_, Self>) {
         let global = init.init(res, ());
         for (_, format) in crate::shm::FORMATS {
             let code = format.fourcc() as u32;
             if global.version() >= 3 {
-                global.modifier(
-                    code,
-                    (DRM_FORMAT_MOD_LINEAR >> 32) as u32,
-                    DRM_FORMAT_MOD_LINEAR as u32,
-                );
+                global.modifier(code, (DRM_FORMAT_MOD_LINEAR >> 32) as u32, DRM_FORMAT_MOD_LINEAR as u32);
             } else {
                 global.format(code);
             }
@@ -159,20 +142,11 @@ impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
             } => {
                 let i = plane_idx as usize;
                 if p.used {
-                    res.post_error(
-                        params::Error::AlreadyUsed,
-                        "these params already made a buffer",
-                    );
+                    res.post_error(params::Error::AlreadyUsed, "these params already made a buffer");
                 } else if i >= MAX_PLANES {
-                    res.post_error(
-                        params::Error::PlaneIdx,
-                        format!("plane {plane_idx}: at most {MAX_PLANES} planes"),
-                    );
+                    res.post_error(params::Error::PlaneIdx, format!("plane {plane_idx}: at most {MAX_PLANES} planes"));
                 } else if p.planes[i].is_some() {
-                    res.post_error(
-                        params::Error::PlaneSet,
-                        format!("plane {plane_idx} was already added"),
-                    );
+                    res.post_error(params::Error::PlaneSet, format!("plane {plane_idx} was already added"));
                 } else {
                     let modifier = (modifier_hi as u64) << 32 | modifier_lo as u64;
                     match quota::take_handle(client) {
@@ -204,17 +178,8 @@ impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
                     }
                 }
             }
-            params::Request::Create {
-                width,
-                height,
-                format,
-                flags,
-            } => match make(&mut p, width, height, format, flags) {
-                Ok(info) => match client.create_resource::<WlBuffer, Option<BufferInfo>, State>(
-                    dh,
-                    1,
-                    Some(info),
-                ) {
+            params::Request::Create { width, height, format, flags } => match make(&mut p, width, height, format, flags) {
+                Ok(info) => match client.create_resource::<WlBuffer, Option<BufferInfo>, State>(dh, 1, Some(info)) {
                     Ok(buffer) => res.created(&buffer),
                     Err(_) => res.failed(),
                 },
@@ -261,52 +226,27 @@ fn tell(why: &str) {
 }
 
 /// Checks the params and maps plane 0's dma-buf.
-fn make(
-    p: &mut Params,
-    width: i32,
-    height: i32,
-    format: u32,
-    flags: WEnum<params::Flags>,
-) -> Result<BufferInfo, Refusal> {
+fn make(p: &mut Params, width: i32, height: i32, format: u32, flags: WEnum<params::Flags>) -> Result<BufferInfo, Refusal> {
     use Refusal::{Error, Failed};
     if p.used {
-        return Err(Error(
-            params::Error::AlreadyUsed,
-            "these params already made a buffer".into(),
-        ));
+        return Err(Error(params::Error::AlreadyUsed, "these params already made a buffer".into()));
     }
     p.used = true;
     let Some(plane) = p.planes[0].take() else {
-        return Err(Error(
-            params::Error::Incomplete,
-            "no plane 0 was added".into(),
-        ));
+        return Err(Error(params::Error::Incomplete, "no plane 0 was added".into()));
     };
-    let pixel = drm_fourcc::DrmFourcc::try_from(format)
-        .ok()
-        .and_then(PixelFormat::from_fourcc);
+    let pixel = drm_fourcc::DrmFourcc::try_from(format).ok().and_then(PixelFormat::from_fourcc);
     let Some(pixel) = pixel.filter(|f| crate::shm::FORMATS.iter().any(|(_, o)| o == f)) else {
-        return Err(Error(
-            params::Error::InvalidFormat,
-            format!("format {format:#010x} is not offered"),
-        ));
+        return Err(Error(params::Error::InvalidFormat, format!("format {format:#010x} is not offered")));
     };
     if width < 1 || height < 1 {
-        return Err(Error(
-            params::Error::InvalidDimensions,
-            format!("{width}x{height} is not a size"),
-        ));
+        return Err(Error(params::Error::InvalidDimensions, format!("{width}x{height} is not a size")));
     }
     if p.planes.iter().any(Option::is_some) {
-        return Err(Error(
-            params::Error::Incomplete,
-            format!("{} has one plane; more were added", pixel.name()),
-        ));
+        return Err(Error(params::Error::Incomplete, format!("{} has one plane; more were added", pixel.name())));
     }
     if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(Failed(format!(
-            "{width}x{height}: the compositor takes sides up to {MAX_SIDE}"
-        )));
+        return Err(Failed(format!("{width}x{height}: the compositor takes sides up to {MAX_SIDE}")));
     }
     let bits = match flags {
         WEnum::Value(f) => f.bits(),
@@ -314,25 +254,14 @@ fn make(
     };
     let y_invert = bits & params::Flags::YInvert.bits() != 0;
     if bits & !params::Flags::YInvert.bits() != 0 {
-        return Err(Failed(format!(
-            "flags {bits:#x}: interlaced pictures are not shown"
-        )));
+        return Err(Failed(format!("flags {bits:#x}: interlaced pictures are not shown")));
     }
     if plane.modifier != DRM_FORMAT_MOD_LINEAR {
-        return Err(Failed(format!(
-            "modifier {:#x}: only the linear layout is read",
-            plane.modifier
-        )));
+        return Err(Failed(format!("modifier {:#x}: only the linear layout is read", plane.modifier)));
     }
     let row = width as u64 * pixel.bytes_per_pixel() as u64;
     if (plane.stride as u64) < row {
-        return Err(Error(
-            params::Error::OutOfBounds,
-            format!(
-                "stride {} is shorter than a {width}-pixel row",
-                plane.stride
-            ),
-        ));
+        return Err(Error(params::Error::OutOfBounds, format!("stride {} is shorter than a {width}-pixel row", plane.stride)));
     }
     let end = plane.offset as u64 + plane.stride as u64 * (height as u64 - 1) + row;
     let (Some(fd), Some(mut charge)) = (plane.fd, plane.charge) else {
@@ -343,9 +272,7 @@ fn make(
     };
     let buf = match DmaBuf::import(fd, quota::CLIENT_BYTES) {
         Ok(b) => b,
-        Err(e @ ImportError::TooLarge { .. }) => {
-            return Err(Failed(format!("plane 0: {e} (the client's quota)")))
-        }
+        Err(e @ ImportError::TooLarge { .. }) => return Err(Failed(format!("plane 0: {e} (the client's quota)"))),
         Err(e) => return Err(Failed(format!("plane 0: {e}"))),
     };
     let len = buf.len();

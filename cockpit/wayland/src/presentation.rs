@@ -23,28 +23,13 @@ pub(crate) const MAX_WAITING: usize = 64;
 const CLOCK_MONOTONIC: u32 = 1;
 
 impl GlobalDispatch<WpPresentation, ()> for State {
-    fn bind(
-        _: &mut Self,
-        _: &DisplayHandle,
-        _: &Client,
-        res: New<WpPresentation>,
-        _: &(),
-        init: &mut DataInit<'_, Self>,
-    ) {
+    fn bind(_: &mut Self, _: &DisplayHandle, _: &Client, res: New<WpPresentation>, _: &(), init: &mut DataInit<'_, Self>) {
         init.init(res, ()).clock_id(CLOCK_MONOTONIC);
     }
 }
 
 impl Dispatch<WpPresentation, ()> for State {
-    fn request(
-        state: &mut Self,
-        _: &Client,
-        _: &WpPresentation,
-        req: wp_presentation::Request,
-        _: &(),
-        _: &DisplayHandle,
-        init: &mut DataInit<'_, Self>,
-    ) {
+    fn request(state: &mut Self, _: &Client, _: &WpPresentation, req: wp_presentation::Request, _: &(), _: &DisplayHandle, init: &mut DataInit<'_, Self>) {
         if let wp_presentation::Request::Feedback { surface, callback } = req {
             let fb = init.init(callback, ());
             match state.surfaces.get_mut(&surface.id()) {
@@ -58,16 +43,7 @@ impl Dispatch<WpPresentation, ()> for State {
 }
 
 impl Dispatch<WpPresentationFeedback, ()> for State {
-    fn request(
-        _: &mut Self,
-        _: &Client,
-        _: &WpPresentationFeedback,
-        _: <WpPresentationFeedback as Resource>::Request,
-        _: &(),
-        _: &DisplayHandle,
-        _: &mut DataInit<'_, Self>,
-    ) {
-    }
+    fn request(_: &mut Self, _: &Client, _: &WpPresentationFeedback, _: <WpPresentationFeedback as Resource>::Request, _: &(), _: &DisplayHandle, _: &mut DataInit<'_, Self>) {}
 }
 
 /// Discards every feedback in `list`.
@@ -79,12 +55,7 @@ pub(crate) fn discard(list: &mut Vec<WpPresentationFeedback>) {
 
 /// After frame `seq` was handed to the displays: answers the feedback of
 /// commits that frame composed.
-pub(crate) fn presented(
-    s: &mut Surface,
-    seq: u64,
-    refresh_ns: u32,
-    outputs: &[(wayland_server::protocol::wl_output::WlOutput, usize)],
-) {
+pub(crate) fn presented(s: &mut Surface, seq: u64, refresh_ns: u32, outputs: &[(wayland_server::protocol::wl_output::WlOutput, usize)]) {
     if s.shown_feedback.is_empty() {
         return;
     }
@@ -108,15 +79,7 @@ pub(crate) fn presented(
                 fb.sync_output(o);
             }
         }
-        fb.presented(
-            (sec >> 32) as u32,
-            sec as u32,
-            nsec,
-            refresh_ns,
-            (seq >> 32) as u32,
-            seq as u32,
-            Kind::empty(),
-        );
+        fb.presented((sec >> 32) as u32, sec as u32, nsec, refresh_ns, (seq >> 32) as u32, seq as u32, Kind::empty());
     }
     s.shown_feedback = keep;
 }

@@ -20,10 +20,7 @@ use crate::state::{Pending, State, Surface};
 pub(crate) fn create_globals(dh: &DisplayHandle, layout: &Layout, options: crate::Options) {
     dh.create_global::<State, WlCompositor, ()>(4, ());
     dh.create_global::<State, WlShm, ()>(1, ());
-    dh.create_global::<State, wayland_server::protocol::wl_subcompositor::WlSubcompositor, ()>(
-        1,
-        (),
-    );
+    dh.create_global::<State, wayland_server::protocol::wl_subcompositor::WlSubcompositor, ()>(1, ());
     dh.create_global::<State, crate::ivi::protocol::ivi_application::IviApplication, ()>(1, ());
     dh.create_global::<State, WlSeat, ()>(5, ());
     if options.xdg_shell {
@@ -41,14 +38,7 @@ pub(crate) fn create_globals(dh: &DisplayHandle, layout: &Layout, options: crate
 }
 
 impl GlobalDispatch<WlCompositor, ()> for State {
-    fn bind(
-        _: &mut Self,
-        _: &DisplayHandle,
-        _: &Client,
-        res: New<WlCompositor>,
-        _: &(),
-        init: &mut DataInit<'_, Self>,
-    ) {
+    fn bind(_: &mut Self, _: &DisplayHandle, _: &Client, res: New<WlCompositor>, _: &(), init: &mut DataInit<'_, Self>) {
         init.init(res, ());
     }
 }
@@ -67,9 +57,7 @@ impl Dispatch<WlCompositor, ()> for State {
             wl_compositor::Request::CreateSurface { id } => {
                 let resource = init.init(id, ());
                 let uid = client.get_credentials(dh).ok().map(|c| c.uid);
-                state
-                    .surfaces
-                    .insert(resource.id(), Surface::new(resource, client.id(), uid));
+                state.surfaces.insert(resource.id(), Surface::new(resource, client.id(), uid));
             }
             wl_compositor::Request::CreateRegion { id } => {
                 init.init(id, ());
@@ -80,15 +68,7 @@ impl Dispatch<WlCompositor, ()> for State {
 }
 
 impl Dispatch<WlRegion, ()> for State {
-    fn request(
-        _: &mut Self,
-        _: &Client,
-        _: &WlRegion,
-        _: wl_region::Request,
-        _: &(),
-        _: &DisplayHandle,
-        _: &mut DataInit<'_, Self>,
-    ) {
+    fn request(_: &mut Self, _: &Client, _: &WlRegion, _: wl_region::Request, _: &(), _: &DisplayHandle, _: &mut DataInit<'_, Self>) {
         // Opaque and input regions are not used: the layout decides input.
     }
 }
@@ -116,39 +96,19 @@ impl Dispatch<WlSurface, ()> for State {
         _: &DisplayHandle,
         init: &mut DataInit<'_, Self>,
     ) {
-        let Some(s) = state.surfaces.get_mut(&res.id()) else {
-            return;
-        };
+        let Some(s) = state.surfaces.get_mut(&res.id()) else { return };
         match req {
             wl_surface::Request::Attach { buffer, .. } => s.pending.buffer = Some(buffer),
             // Under a viewport, surface coordinates are not buffer ones:
             // surface damage then counts as all of the buffer.
-            wl_surface::Request::Damage { .. }
-                if s.pending.viewport.unwrap_or(s.viewport).is_set() =>
-            {
+            wl_surface::Request::Damage { .. } if s.pending.viewport.unwrap_or(s.viewport).is_set() => {
                 s.pending.damage.add(Rect::new(0, 0, 16384, 16384));
             }
             // Buffer scale is always 1, so without a viewport surface and buffer damage agree.
-            wl_surface::Request::Damage {
-                x,
-                y,
-                width,
-                height,
-            }
-            | wl_surface::Request::DamageBuffer {
-                x,
-                y,
-                width,
-                height,
-            } => {
+            wl_surface::Request::Damage { x, y, width, height } | wl_surface::Request::DamageBuffer { x, y, width, height } => {
                 // Damage merges and caps its rectangles: a client sending
                 // millions costs a bounded amount of memory.
-                s.pending.damage.add(Rect::new(
-                    x.clamp(-16384, 16384),
-                    y.clamp(-16384, 16384),
-                    width.clamp(0, 32768),
-                    height.clamp(0, 32768),
-                ));
+                s.pending.damage.add(Rect::new(x.clamp(-16384, 16384), y.clamp(-16384, 16384), width.clamp(0, 32768), height.clamp(0, 32768)));
             }
             wl_surface::Request::Frame { callback } => {
                 let cb = init.init(callback, ());
@@ -156,10 +116,7 @@ impl Dispatch<WlSurface, ()> for State {
             }
             wl_surface::Request::Commit => crate::subsurface::commit(state, &res.id()),
             wl_surface::Request::SetBufferScale { scale } if scale != 1 => {
-                res.post_error(
-                    wl_surface::Error::InvalidScale,
-                    "this compositor shows buffers at scale 1 only",
-                );
+                res.post_error(wl_surface::Error::InvalidScale, "this compositor shows buffers at scale 1 only");
             }
             _ => {}
         }
@@ -170,9 +127,7 @@ impl Dispatch<WlSurface, ()> for State {
         // Gone from its parent's tree (its own sub-surfaces are no longer
         // in any placed tree: their parent chain is broken).
         crate::subsurface::unmap(state, &res.id());
-        let Some(mut s) = state.surfaces.remove(&res.id()) else {
-            return;
-        };
+        let Some(mut s) = state.surfaces.remove(&res.id()) else { return };
         if let Some((_, n)) = &s.ivi {
             if state.ivi_ids.get(n) == Some(&res.id()) {
                 state.ivi_ids.remove(n);
@@ -200,9 +155,7 @@ pub(crate) fn apply(state: &mut State, id: &ObjectId, mut pending: Pending) {
         .and_then(|r| state.surfaces.get(&r))
         .and_then(|r| r.handle.as_ref().map(|h| h.preferred_size()))
         .map(|(w, h)| ((w / 2).max(1), (h / 2).max(1)));
-    let Some(s) = state.surfaces.get_mut(id) else {
-        return;
-    };
+    let Some(s) = state.surfaces.get_mut(id) else { return };
     let res = s.resource.clone();
     let res = &res;
     s.frames_due.extend(pending.frames.drain(..));
@@ -212,8 +165,7 @@ pub(crate) fn apply(state: &mut State, id: &ObjectId, mut pending: Pending) {
         crate::presentation::discard(&mut s.unread_feedback);
     }
     // Answers waiting per surface are bounded however often it commits.
-    let room = crate::presentation::MAX_WAITING
-        .saturating_sub(s.unread_feedback.len() + s.shown_feedback.len());
+    let room = crate::presentation::MAX_WAITING.saturating_sub(s.unread_feedback.len() + s.shown_feedback.len());
     if pending.feedback.len() > room {
         let mut over = pending.feedback.split_off(room);
         crate::presentation::discard(&mut over);
@@ -225,11 +177,7 @@ pub(crate) fn apply(state: &mut State, id: &ObjectId, mut pending: Pending) {
     }
     if let Some([_, _, w, h]) = s.viewport.src.filter(|_| s.viewport.dst.is_none()) {
         if w.fract() != 0.0 || h.fract() != 0.0 {
-            crate::viewporter::refuse(
-                s,
-                BadSize,
-                format!("a {w}x{h} source is not whole pixels and there is no destination size"),
-            );
+            crate::viewporter::refuse(s, BadSize, format!("a {w}x{h} source is not whole pixels and there is no destination size"));
             return;
         }
     }
@@ -245,11 +193,7 @@ pub(crate) fn apply(state: &mut State, id: &ObjectId, mut pending: Pending) {
     };
     if let Some((w, h)) = shown {
         if s.viewport.crop(w, h).is_none() {
-            crate::viewporter::refuse(
-                s,
-                OutOfBuffer,
-                format!("the source reaches outside the {w}x{h} buffer"),
-            );
+            crate::viewporter::refuse(s, OutOfBuffer, format!("the source reaches outside the {w}x{h} buffer"));
             return;
         }
     }
@@ -304,9 +248,7 @@ pub(crate) fn apply(state: &mut State, id: &ObjectId, mut pending: Pending) {
         if let Some(key) = key {
             // The layout may tie the source to a user: a client names its
             // own app id, but not the user it runs as.
-            let owner = sources
-                .find(&key)
-                .and_then(|i| sources.layout().sources[i.0].client_uid);
+            let owner = sources.find(&key).and_then(|i| sources.layout().sources[i.0].client_uid);
             let claim = match owner {
                 Some(u) if s.uid != Some(u) => Err(format!("it belongs to user {u}'s client")),
                 _ => sources.connect(&key).map_err(|e| e.to_string()),
@@ -315,9 +257,7 @@ pub(crate) fn apply(state: &mut State, id: &ObjectId, mut pending: Pending) {
                 Ok(h) => {
                     let (q, id) = (input, res.id());
                     h.set_input(Box::new(move |e: &cockpit_core::GuestEvent| {
-                        q.lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push((id.clone(), e.clone()));
+                        q.lock().unwrap_or_else(|p| p.into_inner()).push((id.clone(), e.clone()));
                     }));
                     s.handle = Some(h);
                 }
@@ -348,10 +288,7 @@ pub(crate) fn apply(state: &mut State, id: &ObjectId, mut pending: Pending) {
     // Kept for the compositor's next frame; one it replaces was never
     // read and goes back at once, its damage carried over. Damage counts
     // from the picture shown: a buffer of another shape is read whole.
-    let reshaped = viewport_changed
-        || s.content
-            .as_ref()
-            .is_none_or(|c| !crate::shm::same_shape(&buffer, c));
+    let reshaped = viewport_changed || s.content.as_ref().is_none_or(|c| !crate::shm::same_shape(&buffer, c));
     let damage = match s.unread.take() {
         Some((older, d)) => {
             if older.id() != buffer.id() {
@@ -368,14 +305,7 @@ pub(crate) fn apply(state: &mut State, id: &ObjectId, mut pending: Pending) {
 }
 
 impl GlobalDispatch<WlOutput, usize> for State {
-    fn bind(
-        state: &mut Self,
-        _: &DisplayHandle,
-        client: &Client,
-        res: New<WlOutput>,
-        d: &usize,
-        init: &mut DataInit<'_, Self>,
-    ) {
+    fn bind(state: &mut Self, _: &DisplayHandle, client: &Client, res: New<WlOutput>, d: &usize, init: &mut DataInit<'_, Self>) {
         let out = init.init(res, *d);
         let disp = &state.sources.layout().displays[*d];
         let (mm_w, mm_h) = disp.size_mm.unwrap_or((0, 0));
@@ -400,19 +330,12 @@ impl GlobalDispatch<WlOutput, usize> for State {
         }
         if out.version() >= 4 {
             out.name(disp.name.clone());
-            out.description(format!(
-                "cockpit display \"{}\" ({}x{})",
-                disp.name, disp.width, disp.height
-            ));
+            out.description(format!("cockpit display \"{}\" ({}x{})", disp.name, disp.width, disp.height));
         }
         if out.version() >= 2 {
             out.done();
         }
-        let bound = state
-            .outputs
-            .iter()
-            .filter(|(o, _)| o.client().is_some_and(|c| c.id() == client.id()))
-            .count();
+        let bound = state.outputs.iter().filter(|(o, _)| o.client().is_some_and(|c| c.id() == client.id())).count();
         if bound < crate::state::MAX_OUTPUTS_PER_CLIENT {
             // A surface of this client already on that display learns it now.
             for s in state.surfaces.values() {
@@ -426,15 +349,7 @@ impl GlobalDispatch<WlOutput, usize> for State {
 }
 
 impl Dispatch<WlOutput, usize> for State {
-    fn request(
-        state: &mut Self,
-        _: &Client,
-        res: &WlOutput,
-        req: wl_output::Request,
-        _: &usize,
-        _: &DisplayHandle,
-        _: &mut DataInit<'_, Self>,
-    ) {
+    fn request(state: &mut Self, _: &Client, res: &WlOutput, req: wl_output::Request, _: &usize, _: &DisplayHandle, _: &mut DataInit<'_, Self>) {
         if let wl_output::Request::Release = req {
             state.outputs.retain(|(o, _)| o != res);
         }

@@ -380,11 +380,7 @@ pub(crate) fn refuse(client: &Client, dh: &DisplayHandle, message: String) {
     };
     let handle = dh.backend_handle();
     match handle.object_for_protocol_id(client.id(), &WL_DISPLAY, 1) {
-        Ok(display) => handle.post_error(
-            display,
-            NO_MEMORY,
-            CString::new(message.replace('\0', " ")).unwrap_or_default(),
-        ),
+        Ok(display) => handle.post_error(display, NO_MEMORY, CString::new(message.replace('\0', " ")).unwrap_or_default()),
         Err(_) => client.kill(
             dh,
             ProtocolError {

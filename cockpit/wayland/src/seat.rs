@@ -61,11 +61,7 @@ fn under(state: &State, root: &ObjectId, x: f64, y: f64) -> Option<(ObjectId, Ma
     let pics = crate::subsurface::pictures(state, root, r.input_scale);
     // Topmost first: those above the toplevel's picture, the picture
     // itself, those below it.
-    let (w, h) = r
-        .content
-        .as_ref()
-        .and_then(|c| r.viewport.crop(c.width, c.height))
-        .map_or((0, 0), |(_, _, w, h)| (w, h));
+    let (w, h) = r.content.as_ref().and_then(|c| r.viewport.crop(c.width, c.height)).map_or((0, 0), |(_, _, w, h)| (w, h));
     let on_root = x >= 0.0 && y >= 0.0 && x < w as f64 && y < h as f64;
     let above = pics.iter().rev().filter(|(_, p)| !p.below);
     let below = pics.iter().rev().filter(|(_, p)| p.below && !on_root);
@@ -75,32 +71,13 @@ fn under(state: &State, root: &ObjectId, x: f64, y: f64) -> Option<(ObjectId, Ma
             return Some((id.clone(), sub_map(state, id, at)?));
         }
     }
-    Some((
-        root.clone(),
-        Map {
-            ox: 0.0,
-            oy: 0.0,
-            kx,
-            ky,
-        },
-    ))
+    Some((root.clone(), Map { ox: 0.0, oy: 0.0, kx, ky }))
 }
 
 impl GlobalDispatch<WlSeat, ()> for State {
-    fn bind(
-        _: &mut Self,
-        _: &DisplayHandle,
-        _: &Client,
-        res: New<WlSeat>,
-        _: &(),
-        init: &mut DataInit<'_, Self>,
-    ) {
+    fn bind(_: &mut Self, _: &DisplayHandle, _: &Client, res: New<WlSeat>, _: &(), init: &mut DataInit<'_, Self>) {
         let seat = init.init(res, ());
-        seat.capabilities(
-            wl_seat::Capability::Pointer
-                | wl_seat::Capability::Keyboard
-                | wl_seat::Capability::Touch,
-        );
+        seat.capabilities(wl_seat::Capability::Pointer | wl_seat::Capability::Keyboard | wl_seat::Capability::Touch);
         if seat.version() >= 2 {
             seat.name("seat0".into());
         }
@@ -137,115 +114,58 @@ impl Dispatch<WlSeat, ()> for State {
 }
 
 impl Dispatch<WlPointer, ()> for State {
-    fn request(
-        _: &mut Self,
-        _: &Client,
-        _: &WlPointer,
-        _: wl_pointer::Request,
-        _: &(),
-        _: &DisplayHandle,
-        _: &mut DataInit<'_, Self>,
-    ) {
+    fn request(_: &mut Self, _: &Client, _: &WlPointer, _: wl_pointer::Request, _: &(), _: &DisplayHandle, _: &mut DataInit<'_, Self>) {
         // set_cursor: the cockpit draws no cursor.
     }
 }
 
 impl Dispatch<WlKeyboard, ()> for State {
-    fn request(
-        _: &mut Self,
-        _: &Client,
-        _: &WlKeyboard,
-        _: wl_keyboard::Request,
-        _: &(),
-        _: &DisplayHandle,
-        _: &mut DataInit<'_, Self>,
-    ) {
-    }
+    fn request(_: &mut Self, _: &Client, _: &WlKeyboard, _: wl_keyboard::Request, _: &(), _: &DisplayHandle, _: &mut DataInit<'_, Self>) {}
 }
 
 impl Dispatch<WlTouch, ()> for State {
-    fn request(
-        _: &mut Self,
-        _: &Client,
-        _: &WlTouch,
-        _: wl_touch::Request,
-        _: &(),
-        _: &DisplayHandle,
-        _: &mut DataInit<'_, Self>,
-    ) {
-    }
+    fn request(_: &mut Self, _: &Client, _: &WlTouch, _: wl_touch::Request, _: &(), _: &DisplayHandle, _: &mut DataInit<'_, Self>) {}
 }
 
-fn of<'a, R: Resource + 'a>(
-    list: &'a mut Vec<(ClientId, R)>,
-    client: &'a ClientId,
-) -> impl Iterator<Item = &'a R> + 'a {
+fn of<'a, R: Resource + 'a>(list: &'a mut Vec<(ClientId, R)>, client: &'a ClientId) -> impl Iterator<Item = &'a R> + 'a {
     list.retain(|(_, r)| r.is_alive());
-    list.iter()
-        .filter(move |(c, _)| c == client)
-        .map(|(_, r)| r)
+    list.iter().filter(move |(c, _)| c == client).map(|(_, r)| r)
 }
 
 /// Sends one routed event to the client owning `surface` (a toplevel): a
 /// touch or the pointer goes to the sub-surface under it, in its own
 /// coordinates.
 pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId, ev: &GuestEvent) {
-    let Some(s) = state.surfaces.get(surface) else {
-        return;
-    };
+    let Some(s) = state.surfaces.get(surface) else { return };
     let (client, surf) = (s.client.clone(), s.resource.clone());
-    let resource =
-        |state: &State, id: &ObjectId| state.surfaces.get(id).map(|s| s.resource.clone());
+    let resource = |state: &State, id: &ObjectId| state.surfaces.get(id).map(|s| s.resource.clone());
     // Where a position lands: a sub-surface or the toplevel, and there.
-    let at = |state: &State, x: f64, y: f64| {
-        under(state, surface, x, y)
-            .and_then(|(id, m)| Some((resource(state, &id)?, id, m.apply(x, y), m)))
-    };
+    let at = |state: &State, x: f64, y: f64| under(state, surface, x, y).and_then(|(id, m)| Some((resource(state, &id)?, id, m.apply(x, y), m)));
     let time = state.time();
     let serial = state.next_serial();
     match *ev {
         GuestEvent::TouchDown { id, x, y } => {
-            let Some((target, tid, (u, v), m)) = at(state, x, y) else {
-                return;
-            };
+            let Some((target, tid, (u, v), m)) = at(state, x, y) else { return };
             let touches = &mut state.seat.touch_on;
             if touches.len() >= MAX_TOUCHES && !touches.contains_key(&id) {
                 // Touches whose end never came (their source went away)
                 // make room first; then any one.
                 touches.retain(|_, (_, t, _)| state.surfaces.contains_key(t));
-                if let Some(k) = touches
-                    .keys()
-                    .next()
-                    .copied()
-                    .filter(|_| touches.len() >= MAX_TOUCHES)
-                {
+                if let Some(k) = touches.keys().next().copied().filter(|_| touches.len() >= MAX_TOUCHES) {
                     touches.remove(&k);
                 }
             }
             touches.insert(id, (surface.clone(), tid, m));
-            of(&mut state.seat.touches, &client)
-                .for_each(|t| t.down(serial, time, &target, id, u, v))
+            of(&mut state.seat.touches, &client).for_each(|t| t.down(serial, time, &target, id, u, v))
         }
         GuestEvent::TouchMotion { id, x, y } => {
             // Only a touch that went down in this tree, mapped as it was then.
-            let Some((_, _, m)) = state
-                .seat
-                .touch_on
-                .get(&id)
-                .filter(|(root, ..)| root == surface)
-            else {
-                return;
-            };
+            let Some((_, _, m)) = state.seat.touch_on.get(&id).filter(|(root, ..)| root == surface) else { return };
             let (u, v) = m.apply(x, y);
             of(&mut state.seat.touches, &client).for_each(|t| t.motion(time, id, u, v))
         }
         GuestEvent::TouchUp { id } => {
-            if state
-                .seat
-                .touch_on
-                .get(&id)
-                .is_none_or(|(root, ..)| root != surface)
-            {
+            if state.seat.touch_on.get(&id).is_none_or(|(root, ..)| root != surface) {
                 return;
             }
             state.seat.touch_on.remove(&id);
@@ -253,9 +173,7 @@ pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId
         }
         GuestEvent::TouchFrame => of(&mut state.seat.touches, &client).for_each(|t| t.frame()),
         GuestEvent::PointerEnter { x, y } => {
-            let Some((target, tid, (u, v), _)) = at(state, x, y) else {
-                return;
-            };
+            let Some((target, tid, (u, v), _)) = at(state, x, y) else { return };
             // The compositor enters with no button held; a surface of this
             // tree still entered (its leave was lost) is left first.
             state.seat.buttons = 0;
@@ -270,16 +188,11 @@ pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId
             })
         }
         GuestEvent::PointerMotion { x, y } => {
-            let Some((target, tid, (u, v), _)) = at(state, x, y) else {
-                return;
-            };
+            let Some((target, tid, (u, v), _)) = at(state, x, y) else { return };
             let cur = pointer_here(state, surface);
             // Held buttons keep the pointer with the surface they went down
             // on, while that surface is still shown.
-            let held = cur
-                .as_ref()
-                .filter(|_| state.seat.buttons > 0)
-                .and_then(|(w, _)| under_map(state, surface, w));
+            let held = cur.as_ref().filter(|_| state.seat.buttons > 0).and_then(|(w, _)| under_map(state, surface, w));
             if cur.as_ref().is_some_and(|(w, _)| *w == tid) || held.is_some() {
                 let (u, v) = held.map_or((u, v), |m| m.apply(x, y));
                 of(&mut state.seat.pointers, &client).for_each(|p| {
@@ -311,11 +224,7 @@ pub(crate) fn deliver(state: &mut State, _dh: &DisplayHandle, surface: &ObjectId
             })
         }
         GuestEvent::Button { code, pressed } => {
-            state.seat.buttons = if pressed {
-                state.seat.buttons.saturating_add(1).min(32)
-            } else {
-                state.seat.buttons.saturating_sub(1)
-            };
+            state.seat.buttons = if pressed { state.seat.buttons.saturating_add(1).min(32) } else { state.seat.buttons.saturating_sub(1) };
             let st = if pressed {
                 wl_pointer::ButtonState::Pressed
             } else {
@@ -383,32 +292,16 @@ fn pointer_here(state: &State, root: &ObjectId) -> Option<(ObjectId, WlSurface)>
 fn under_map(state: &State, root: &ObjectId, id: &ObjectId) -> Option<Map> {
     let r = state.surfaces.get(root)?;
     if id == root {
-        return Some(Map {
-            ox: 0.0,
-            oy: 0.0,
-            kx: r.input_scale.0,
-            ky: r.input_scale.1,
-        });
+        return Some(Map { ox: 0.0, oy: 0.0, kx: r.input_scale.0, ky: r.input_scale.1 });
     }
-    let (_, pic) = crate::subsurface::pictures(state, root, r.input_scale)
-        .into_iter()
-        .find(|(i, _)| i == id)?;
+    let (_, pic) = crate::subsurface::pictures(state, root, r.input_scale).into_iter().find(|(i, _)| i == id)?;
     sub_map(state, id, pic.at)
 }
 
 /// How picture pixels map into sub-surface `id`'s coordinates, shown at `at`.
 fn sub_map(state: &State, id: &ObjectId, at: cockpit_core::Rect) -> Option<Map> {
-    let (sw, sh) = state
-        .surfaces
-        .get(id)
-        .and_then(crate::state::picture)
-        .map(|(_, size)| size)?;
-    Some(Map {
-        ox: at.x as f64,
-        oy: at.y as f64,
-        kx: sw as f64 / at.w.max(1) as f64,
-        ky: sh as f64 / at.h.max(1) as f64,
-    })
+    let (sw, sh) = state.surfaces.get(id).and_then(crate::state::picture).map(|(_, size)| size)?;
+    Some(Map { ox: at.x as f64, oy: at.y as f64, kx: sw as f64 / at.w.max(1) as f64, ky: sh as f64 / at.h.max(1) as f64 })
 }
 
 fn frame(p: &WlPointer) {
@@ -416,3 +309,4 @@ fn frame(p: &WlPointer) {
         p.frame();
     }
 }
+

@@ -15,9 +15,7 @@ use wayland_server::protocol::{
     wl_shm::{self, WlShm},
     wl_shm_pool::{self, WlShmPool},
 };
-use wayland_server::{
-    Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource, WEnum,
-};
+use wayland_server::{Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, New, Resource, WEnum};
 
 use crate::state::{Content, State};
 
@@ -34,10 +32,7 @@ pub(crate) enum Memory {
     /// A `wl_shm` pool, read with `pread`.
     Pool(Arc<Pool>),
     /// A client's dma-buf (`zwp_linux_dmabuf_v1`), mapped read-only.
-    DmaBuf {
-        buf: Arc<crate::linux_dmabuf::Mapped>,
-        y_invert: bool,
-    },
+    DmaBuf { buf: Arc<crate::linux_dmabuf::Mapped>, y_invert: bool },
 }
 
 pub(crate) struct BufferInfo {
@@ -70,9 +65,7 @@ impl BufferInfo {
 
     /// The byte just past the buffer's last pixel (`height` and `width` ≥ 1).
     pub(crate) fn end(&self) -> usize {
-        self.offset
-            + self.stride * (self.height as usize - 1)
-            + self.width as usize * self.format.bytes_per_pixel()
+        self.offset + self.stride * (self.height as usize - 1) + self.width as usize * self.format.bytes_per_pixel()
     }
 }
 
@@ -97,14 +90,7 @@ pub(crate) const FORMATS: [(wl_shm::Format, PixelFormat); 5] = [
 ];
 
 impl GlobalDispatch<WlShm, ()> for State {
-    fn bind(
-        _: &mut Self,
-        _: &DisplayHandle,
-        _: &Client,
-        res: New<WlShm>,
-        _: &(),
-        init: &mut DataInit<'_, Self>,
-    ) {
+    fn bind(_: &mut Self, _: &DisplayHandle, _: &Client, res: New<WlShm>, _: &(), init: &mut DataInit<'_, Self>) {
         let shm = init.init(res, ());
         for (f, _) in FORMATS {
             shm.format(f);
@@ -157,10 +143,7 @@ impl Dispatch<WlShm, ()> for State {
             if let Some(why) = refused {
                 crate::quota::refuse(client, dh, format!("a shm pool: {why}"));
             } else if size <= 0 {
-                shm.post_error(
-                    wl_shm::Error::InvalidStride,
-                    format!("pool size {size} is not positive"),
-                );
+                shm.post_error(wl_shm::Error::InvalidStride, format!("pool size {size} is not positive"));
             } else if !memory {
                 shm.post_error(
                     wl_shm::Error::InvalidFd,
@@ -201,10 +184,8 @@ impl Dispatch<WlShmPool, Arc<Pool>> for State {
                 };
                 let Some(fmt) = fmt else {
                     init.init(id, None::<BufferInfo>);
-                    pool.shm.post_error(
-                        wl_shm::Error::InvalidFormat,
-                        format!("format {format:?} is not offered"),
-                    );
+                    pool.shm
+                        .post_error(wl_shm::Error::InvalidFormat, format!("format {format:?} is not offered"));
                     return;
                 };
                 let ok_dims = offset >= 0
@@ -240,10 +221,7 @@ impl Dispatch<WlShmPool, Arc<Pool>> for State {
                 let mut cur = pool.size.lock().unwrap_or_else(|e| e.into_inner());
                 let len = file_len(&pool.file);
                 if size < *cur as i32 {
-                    res.post_error(
-                        wl_shm::Error::InvalidStride,
-                        format!("pools only grow: {size} < {}", *cur),
-                    );
+                    res.post_error(wl_shm::Error::InvalidStride, format!("pools only grow: {size} < {}", *cur));
                 } else if size as u64 > len {
                     pool.shm.post_error(
                         wl_shm::Error::InvalidFd,
@@ -292,30 +270,20 @@ pub(crate) fn same_shape(buffer: &WlBuffer, c: &Content) -> bool {
 /// Shared memory is never cloned: the compositor may still be showing it.
 /// `Ok(None)`: a buffer whose creation failed (its client is already being
 /// disconnected); nothing to show.
-pub(crate) fn copy_in(
-    buffer: &WlBuffer,
-    reuse: Option<Content>,
-    damage: Option<&[Rect]>,
-) -> Result<Option<Content>, ShmError> {
-    let Some(b) = info(buffer) else {
-        return Ok(None);
-    };
+pub(crate) fn copy_in(buffer: &WlBuffer, reuse: Option<Content>, damage: Option<&[Rect]>) -> Result<Option<Content>, ShmError> {
+    let Some(b) = info(buffer) else { return Ok(None) };
     if let Memory::Pool(pool) = &b.memory {
         let len = file_len(&pool.file);
         if b.end() as u64 > len {
             return Err(ShmError {
                 shm: pool.shm.clone(),
-                message: format!(
-                    "the buffer needs {} bytes of its pool but the fd holds {len}",
-                    b.end()
-                ),
+                message: format!("the buffer needs {} bytes of its pool but the fd holds {len}", b.end()),
             });
         }
     }
     let bpp = b.format.bytes_per_pixel();
     let row = b.width as usize * bpp;
-    let reuse =
-        reuse.filter(|c| c.width == b.width && c.height == b.height && c.format == b.format);
+    let reuse = reuse.filter(|c| c.width == b.width && c.height == b.height && c.format == b.format);
     // Memory nobody else holds, and whether it differs from the buffer only
     // within `damage`.
     let (mut data, only) = match reuse.map(|c| Arc::try_unwrap(c.data)) {
@@ -337,19 +305,16 @@ pub(crate) fn copy_in(
         Some(damage) => Box::new(damage.iter().flat_map(move |r| {
             let r = r.intersect(&whole);
             let (x0, x1) = (r.x as usize * bpp, r.right() as usize * bpp);
-            (r.y.max(0) as usize..r.bottom().max(0) as usize)
-                .map(move |y| (src_row(y) + x0, y * row + x0..y * row + x1))
+            (r.y.max(0) as usize..r.bottom().max(0) as usize).map(move |y| (src_row(y) + x0, y * row + x0..y * row + x1))
         })),
     };
     match &b.memory {
         Memory::Pool(pool) => {
             for (at, range) in rows {
-                pool.file
-                    .read_exact_at(&mut data[range], at as u64)
-                    .map_err(|e| ShmError {
-                        shm: pool.shm.clone(),
-                        message: format!("reading the buffer failed: {e}"),
-                    })?;
+                pool.file.read_exact_at(&mut data[range], at as u64).map_err(|e| ShmError {
+                    shm: pool.shm.clone(),
+                    message: format!("reading the buffer failed: {e}"),
+                })?;
             }
         }
         // In bounds by construction (checked when the buffer was made; a

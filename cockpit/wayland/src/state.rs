@@ -9,9 +9,7 @@ use cockpit_core::{Damage, GuestEvent, PixelFormat, Rect, SourceHandle, Sources}
 use wayland_protocols::wp::presentation_time::server::wp_presentation_feedback::WpPresentationFeedback;
 use wayland_protocols::xdg::shell::server::{xdg_surface::XdgSurface, xdg_toplevel::XdgToplevel};
 use wayland_server::backend::{ClientData, ClientId, DisconnectReason, ObjectId};
-use wayland_server::protocol::{
-    wl_buffer::WlBuffer, wl_callback::WlCallback, wl_output::WlOutput, wl_surface::WlSurface,
-};
+use wayland_server::protocol::{wl_buffer::WlBuffer, wl_callback::WlCallback, wl_output::WlOutput, wl_surface::WlSurface};
 use wayland_server::{DisplayHandle, Resource};
 
 /// Per-client data: counts clients in and out.
@@ -181,27 +179,12 @@ pub(crate) fn picture(s: &Surface) -> Option<(cockpit_core::Frame, (u32, u32))> 
     let c = s.content.as_ref()?;
     // `commit` refused crops outside the buffer; a later, smaller buffer
     // makes the crop fall back to all of it rather than read outside.
-    let (x, y, w, h) = s
-        .viewport
-        .crop(c.width, c.height)
-        .unwrap_or((0, 0, c.width, c.height));
+    let (x, y, w, h) = s.viewport.crop(c.width, c.height).unwrap_or((0, 0, c.width, c.height));
     let bpp = c.format.bytes_per_pixel();
     let stride = c.width as usize * bpp;
     let data: Arc<dyn cockpit_core::FrameData> = c.data.clone();
-    match cockpit_core::Frame::new(
-        data,
-        y as usize * stride + x as usize * bpp,
-        w,
-        h,
-        stride,
-        c.format,
-    ) {
-        Ok(f) => Some((
-            f,
-            s.viewport
-                .dst
-                .map_or((w, h), |(dw, dh)| (dw as u32, dh as u32)),
-        )),
+    match cockpit_core::Frame::new(data, y as usize * stride + x as usize * bpp, w, h, stride, c.format) {
+        Ok(f) => Some((f, s.viewport.dst.map_or((w, h), |(dw, dh)| (dw as u32, dh as u32)))),
         Err(e) => {
             eprintln!("cockpit-wayland: {e}");
             None
@@ -223,17 +206,10 @@ fn in_crop(d: &Damage, (x, y, w, h): (u32, u32, u32, u32)) -> impl Iterator<Item
 /// `damage` (buffer coordinates; `None`: all of it) and its sub-surfaces'
 /// pictures, if it has any (their damage is in `tree`, in the cropped
 /// picture's coordinates).
-fn submit(
-    s: &mut Surface,
-    damage: Option<&Damage>,
-    subs: Option<(Vec<cockpit_core::SubPicture>, Option<Damage>)>,
-) {
+fn submit(s: &mut Surface, damage: Option<&Damage>, subs: Option<(Vec<cockpit_core::SubPicture>, Option<Damage>)>) {
     let Some(h) = &s.handle else { return };
     let Some(c) = s.content.as_ref() else { return };
-    let (x, y, w, hgt) = s
-        .viewport
-        .crop(c.width, c.height)
-        .unwrap_or((0, 0, c.width, c.height));
+    let (x, y, w, hgt) = s.viewport.crop(c.width, c.height).unwrap_or((0, 0, c.width, c.height));
     s.input_scale = s.viewport.input_scale(w, hgt);
     let Some((frame, _)) = picture(s) else { return };
     let moved = damage.map(|d| {
@@ -312,13 +288,8 @@ impl State {
             .iter()
             .map(|(id, s)| {
                 let top = crate::subsurface::root_of(self, id).and_then(|r| self.surfaces.get(&r));
-                let on = match (
-                    &s.content,
-                    top.and_then(|t| t.handle.as_ref().filter(|_| t.content.is_some())),
-                ) {
-                    (Some(_), Some(h)) if s.resource.is_alive() && h.shown() => {
-                        Some(layout.sources[h.id().0].display)
-                    }
+                let on = match (&s.content, top.and_then(|t| t.handle.as_ref().filter(|_| t.content.is_some()))) {
+                    (Some(_), Some(h)) if s.resource.is_alive() && h.shown() => Some(layout.sources[h.id().0].display),
                     _ => None,
                 };
                 (id.clone(), on)
@@ -387,19 +358,13 @@ impl State {
             .surfaces
             .iter()
             .filter(|(_, s)| s.sub.is_some())
-            .filter(|(id, _)| {
-                crate::subsurface::root_of(self, id)
-                    .and_then(|r| self.surfaces.get(&r))
-                    .is_some_and(|r| r.handle.is_some())
-            })
+            .filter(|(id, _)| crate::subsurface::root_of(self, id).and_then(|r| self.surfaces.get(&r)).is_some_and(|r| r.handle.is_some()))
             .map(|(id, _)| id.clone())
             .collect();
         let trees: std::collections::HashSet<ObjectId> = self
             .surfaces
             .iter()
-            .filter(|(id, s)| {
-                s.handle.is_some() && (s.tree_dirty || crate::subsurface::has_children(self, id))
-            })
+            .filter(|(id, s)| s.handle.is_some() && (s.tree_dirty || crate::subsurface::has_children(self, id)))
             .map(|(id, _)| id.clone())
             .collect();
         let mut changed_subs = Vec::new();
@@ -407,8 +372,7 @@ impl State {
             // What is handed over now is composed in the next frame, whose
             // presentation is the one after the current.
             let fbs = std::mem::take(&mut s.unread_feedback);
-            s.shown_feedback
-                .extend(fbs.into_iter().map(|fb| (next, fb)));
+            s.shown_feedback.extend(fbs.into_iter().map(|fb| (next, fb)));
             // A viewport change since the last hand-over shows all of the
             // picture anew, whatever the commits' damage says.
             let recrop = std::mem::take(&mut s.resubmit);
@@ -445,11 +409,7 @@ impl State {
                 d.add_all(&damage);
                 d
             });
-            match crate::shm::copy_in(
-                &buffer,
-                s.spare.take(),
-                catch_up.as_ref().map(Damage::rects),
-            ) {
+            match crate::shm::copy_in(&buffer, s.spare.take(), catch_up.as_ref().map(Damage::rects)) {
                 Ok(Some(new)) => {
                     s.spare = s.content.replace(new);
                     s.since_spare = (!full).then_some(damage);
@@ -461,20 +421,13 @@ impl State {
                 }
             }
             buffer.release();
-            let damage = if full || recrop {
-                None
-            } else {
-                s.since_spare.clone()
-            };
+            let damage = if full || recrop { None } else { s.since_spare.clone() };
             if s.sub.is_some() {
                 changed_subs.push((id.clone(), full || recrop));
             } else if in_tree {
                 // Shown with its sub-surfaces below; the damage in the
                 // cropped picture's coordinates (or all of it).
-                let crop = s
-                    .content
-                    .as_ref()
-                    .and_then(|c| s.viewport.crop(c.width, c.height));
+                let crop = s.content.as_ref().and_then(|c| s.viewport.crop(c.width, c.height));
                 match (damage, crop) {
                     (Some(d), Some(crop)) => {
                         for r in in_crop(&d, crop) {
@@ -490,25 +443,16 @@ impl State {
         // A sub-surface's new picture damages where it was shown (all of
         // the tree when it was not shown yet or changed shape).
         for (id, full) in changed_subs {
-            let at = self
-                .surfaces
-                .get(&id)
-                .and_then(|s| s.shown_at)
-                .filter(|_| !full);
+            let at = self.surfaces.get(&id).and_then(|s| s.shown_at).filter(|_| !full);
             crate::subsurface::mark(self, &id, at);
         }
         for root in trees {
-            let Some(r) = self.surfaces.get(&root).filter(|r| r.tree_dirty) else {
-                continue;
-            };
+            let Some(r) = self.surfaces.get(&root).filter(|r| r.tree_dirty) else { continue };
             // The scale of the picture handed over now (`submit` records it
             // only afterwards).
             let scale = match &r.content {
                 Some(c) => {
-                    let (_, _, w, h) = r
-                        .viewport
-                        .crop(c.width, c.height)
-                        .unwrap_or((0, 0, c.width, c.height));
+                    let (_, _, w, h) = r.viewport.crop(c.width, c.height).unwrap_or((0, 0, c.width, c.height));
                     r.viewport.input_scale(w, h)
                 }
                 None => r.input_scale,

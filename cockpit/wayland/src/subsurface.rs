@@ -58,43 +58,18 @@ pub(crate) struct Sub {
 }
 
 impl GlobalDispatch<WlSubcompositor, ()> for State {
-    fn bind(
-        _: &mut Self,
-        _: &DisplayHandle,
-        _: &Client,
-        res: New<WlSubcompositor>,
-        _: &(),
-        init: &mut DataInit<'_, Self>,
-    ) {
+    fn bind(_: &mut Self, _: &DisplayHandle, _: &Client, res: New<WlSubcompositor>, _: &(), init: &mut DataInit<'_, Self>) {
         init.init(res, ());
     }
 }
 
 impl Dispatch<WlSubcompositor, ()> for State {
-    fn request(
-        state: &mut Self,
-        _: &Client,
-        res: &WlSubcompositor,
-        req: wl_subcompositor::Request,
-        _: &(),
-        _: &DisplayHandle,
-        init: &mut DataInit<'_, Self>,
-    ) {
-        let wl_subcompositor::Request::GetSubsurface {
-            id,
-            surface,
-            parent,
-        } = req
-        else {
-            return;
-        };
+    fn request(state: &mut Self, _: &Client, res: &WlSubcompositor, req: wl_subcompositor::Request, _: &(), _: &DisplayHandle, init: &mut DataInit<'_, Self>) {
+        let wl_subcompositor::Request::GetSubsurface { id, surface, parent } = req else { return };
         let sub = init.init(id, surface.id());
         let (sid, pid) = (surface.id(), parent.id());
-        let refuse =
-            |why: &str| res.post_error(wl_subcompositor::Error::BadSurface, why.to_string());
-        let Some(s) = state.surfaces.get(&sid) else {
-            return refuse("unknown surface");
-        };
+        let refuse = |why: &str| res.post_error(wl_subcompositor::Error::BadSurface, why.to_string());
+        let Some(s) = state.surfaces.get(&sid) else { return refuse("unknown surface") };
         if s.sub.is_some() || s.xdg.is_some() || s.toplevel.is_some() || s.ivi.is_some() {
             return refuse("the surface already has a role");
         }
@@ -107,12 +82,7 @@ impl Dispatch<WlSubcompositor, ()> for State {
         // ancestors (the walk stops once too deep, so it is short).
         let mut depth = 1 + height(state, &sid, 0);
         let mut at = pid.clone();
-        while let Some(p) = state
-            .surfaces
-            .get(&at)
-            .and_then(|s| s.sub.as_ref())
-            .map(|s| s.parent.clone())
-        {
+        while let Some(p) = state.surfaces.get(&at).and_then(|s| s.sub.as_ref()).map(|s| s.parent.clone()) {
             if p == sid {
                 return refuse("the parent is a sub-surface of the surface");
             }
@@ -128,22 +98,11 @@ impl Dispatch<WlSubcompositor, ()> for State {
         let client = s.client.clone();
         let count = state.subs_per_client.entry(client).or_default();
         if *count >= MAX_PER_CLIENT {
-            return refuse(&format!(
-                "a client has at most {MAX_PER_CLIENT} sub-surfaces"
-            ));
+            return refuse(&format!("a client has at most {MAX_PER_CLIENT} sub-surfaces"));
         }
         *count += 1;
         if let Some(s) = state.surfaces.get_mut(&sid) {
-            s.sub = Some(Sub {
-                resource: sub,
-                parent: pid.clone(),
-                pos: (0, 0),
-                pos_pending: None,
-                sync: true,
-                cached: None,
-                below: false,
-                below_pending: None,
-            });
+            s.sub = Some(Sub { resource: sub, parent: pid.clone(), pos: (0, 0), pos_pending: None, sync: true, cached: None, below: false, below_pending: None });
         }
         // A new sub-surface goes on top of its siblings, from the parent's next commit.
         if let Some(p) = state.surfaces.get_mut(&pid) {
@@ -155,22 +114,8 @@ impl Dispatch<WlSubcompositor, ()> for State {
 }
 
 impl Dispatch<WlSubsurface, ObjectId> for State {
-    fn request(
-        state: &mut Self,
-        _: &Client,
-        res: &WlSubsurface,
-        req: wl_subsurface::Request,
-        surface: &ObjectId,
-        _: &DisplayHandle,
-        _: &mut DataInit<'_, Self>,
-    ) {
-        let Some(parent) = state
-            .surfaces
-            .get(surface)
-            .and_then(|s| s.sub.as_ref())
-            .filter(|s| &s.resource == res)
-            .map(|s| s.parent.clone())
-        else {
+    fn request(state: &mut Self, _: &Client, res: &WlSubsurface, req: wl_subsurface::Request, surface: &ObjectId, _: &DisplayHandle, _: &mut DataInit<'_, Self>) {
+        let Some(parent) = state.surfaces.get(surface).and_then(|s| s.sub.as_ref()).filter(|s| &s.resource == res).map(|s| s.parent.clone()) else {
             return;
         };
         match req {
@@ -179,29 +124,16 @@ impl Dispatch<WlSubsurface, ObjectId> for State {
                     sub.pos_pending = Some((x.clamp(-16384, 16384), y.clamp(-16384, 16384)));
                 }
             }
-            wl_subsurface::Request::PlaceAbove { ref sibling }
-            | wl_subsurface::Request::PlaceBelow { ref sibling } => {
+            wl_subsurface::Request::PlaceAbove { ref sibling } | wl_subsurface::Request::PlaceBelow { ref sibling } => {
                 let above = matches!(req, wl_subsurface::Request::PlaceAbove { .. });
                 let sib = sibling.id();
-                let is_sibling = sib == parent
-                    || state
-                        .surfaces
-                        .get(&sib)
-                        .and_then(|s| s.sub.as_ref())
-                        .is_some_and(|s| s.parent == parent);
+                let is_sibling = sib == parent || state.surfaces.get(&sib).and_then(|s| s.sub.as_ref()).is_some_and(|s| s.parent == parent);
                 if !is_sibling || sib == *surface {
-                    res.post_error(
-                        wl_subsurface::Error::BadSurface,
-                        "the reference surface is neither a sibling nor the parent",
-                    );
+                    res.post_error(wl_subsurface::Error::BadSurface, "the reference surface is neither a sibling nor the parent");
                     return;
                 }
                 // Below the parent, or next to a sibling that is: below it.
-                let sib_below = state
-                    .surfaces
-                    .get(&sib)
-                    .and_then(|s| s.sub.as_ref())
-                    .map(|s| s.below_pending.unwrap_or(s.below));
+                let sib_below = state.surfaces.get(&sib).and_then(|s| s.sub.as_ref()).map(|s| s.below_pending.unwrap_or(s.below));
                 let below = match sib_below {
                     None => !above,
                     Some(b) => b,
@@ -209,22 +141,12 @@ impl Dispatch<WlSubsurface, ObjectId> for State {
                 if let Some(sub) = state.surfaces.get_mut(surface).and_then(|s| s.sub.as_mut()) {
                     sub.below_pending = Some(below);
                 }
-                let Some(p) = state.surfaces.get(&parent) else {
-                    return;
-                };
+                let Some(p) = state.surfaces.get(&parent) else { return };
                 let mut stack = p.stack_pending.clone().unwrap_or_else(|| p.stack.clone());
                 // Which of its children (a few: see MAX_PER_CLIENT) are below it.
                 let below_now: Vec<ObjectId> = stack
                     .iter()
-                    .filter(|i| {
-                        state
-                            .surfaces
-                            .get(i)
-                            .and_then(|s| s.sub.as_ref())
-                            .is_some_and(|sub| {
-                                sub.parent == parent && sub.below_pending.unwrap_or(sub.below)
-                            })
-                    })
+                    .filter(|i| state.surfaces.get(i).and_then(|s| s.sub.as_ref()).is_some_and(|sub| sub.parent == parent && sub.below_pending.unwrap_or(sub.below)))
                     .cloned()
                     .collect();
                 stack.retain(|i| i != surface);
@@ -234,10 +156,7 @@ impl Dispatch<WlSubsurface, ObjectId> for State {
                 let at = if sib == parent {
                     stack.iter().rposition(is_below).map_or(0, |k| k + 1)
                 } else {
-                    stack
-                        .iter()
-                        .position(|i| *i == sib)
-                        .map_or(0, |k| k + above as usize)
+                    stack.iter().position(|i| *i == sib).map_or(0, |k| k + above as usize)
                 };
                 stack.insert(at.min(stack.len()), surface.clone());
                 if let Some(p) = state.surfaces.get_mut(&parent) {
@@ -250,21 +169,15 @@ impl Dispatch<WlSubsurface, ObjectId> for State {
                 }
             }
             wl_subsurface::Request::SetDesync => {
-                let cached = state
-                    .surfaces
-                    .get_mut(surface)
-                    .and_then(|s| s.sub.as_mut())
-                    .and_then(|sub| {
-                        sub.sync = false;
-                        sub.cached.take()
-                    });
+                let cached = state.surfaces.get_mut(surface).and_then(|s| s.sub.as_mut()).and_then(|sub| {
+                    sub.sync = false;
+                    sub.cached.take()
+                });
                 // Leaving synchronized mode applies what was cached, unless
                 // a parent still synchronizes it.
                 if let Some(c) = cached {
                     if synchronized(state, surface) {
-                        if let Some(sub) =
-                            state.surfaces.get_mut(surface).and_then(|s| s.sub.as_mut())
-                        {
+                        if let Some(sub) = state.surfaces.get_mut(surface).and_then(|s| s.sub.as_mut()) {
                             sub.cached = Some(c);
                         }
                     } else {
@@ -278,12 +191,7 @@ impl Dispatch<WlSubsurface, ObjectId> for State {
     }
 
     fn destroyed(state: &mut Self, _: ClientId, res: &WlSubsurface, surface: &ObjectId) {
-        if state
-            .surfaces
-            .get(surface)
-            .and_then(|s| s.sub.as_ref())
-            .is_some_and(|s| &s.resource == res)
-        {
+        if state.surfaces.get(surface).and_then(|s| s.sub.as_ref()).is_some_and(|s| &s.resource == res) {
             unmap(state, surface);
         }
     }
@@ -294,20 +202,12 @@ fn height(state: &State, id: &ObjectId, depth: usize) -> usize {
     if depth > MAX_PER_CLIENT {
         return depth;
     }
-    let Some(s) = state.surfaces.get(id) else {
-        return 0;
-    };
+    let Some(s) = state.surfaces.get(id) else { return 0 };
     // Children in effect and those waiting for the parent's commit.
     s.stack
         .iter()
         .chain(s.stack_pending.iter().flatten())
-        .filter(|c| {
-            state
-                .surfaces
-                .get(c)
-                .and_then(|c| c.sub.as_ref())
-                .is_some_and(|sub| &sub.parent == id)
-        })
+        .filter(|c| state.surfaces.get(c).and_then(|c| c.sub.as_ref()).is_some_and(|sub| &sub.parent == id))
         .map(|c| 1 + height(state, c, depth + 1))
         .max()
         .unwrap_or(0)
@@ -315,9 +215,7 @@ fn height(state: &State, id: &ObjectId, depth: usize) -> usize {
 
 /// Takes the sub-surface role off `id`: it leaves its parent's stack.
 pub(crate) fn unmap(state: &mut State, id: &ObjectId) {
-    let Some(s) = state.surfaces.get_mut(id) else {
-        return;
-    };
+    let Some(s) = state.surfaces.get_mut(id) else { return };
     let Some(sub) = s.sub.take() else { return };
     if let Some(n) = state.subs_per_client.get_mut(&s.client) {
         *n = n.saturating_sub(1);
@@ -347,9 +245,7 @@ pub(crate) fn unmap(state: &mut State, id: &ObjectId) {
 pub(crate) fn synchronized(state: &State, id: &ObjectId) -> bool {
     let mut at = id.clone();
     for _ in 0..MAX_DEPTH {
-        let Some(sub) = state.surfaces.get(&at).and_then(|s| s.sub.as_ref()) else {
-            return false;
-        };
+        let Some(sub) = state.surfaces.get(&at).and_then(|s| s.sub.as_ref()) else { return false };
         if sub.sync {
             return true;
         }
@@ -375,14 +271,10 @@ pub(crate) fn root_of(state: &State, id: &ObjectId) -> Option<ObjectId> {
 /// A commit: cached while synchronized, else applied with what its
 /// synchronized sub-surfaces cached.
 pub(crate) fn commit(state: &mut State, id: &ObjectId) {
-    let Some(s) = state.surfaces.get_mut(id) else {
-        return;
-    };
+    let Some(s) = state.surfaces.get_mut(id) else { return };
     let pending = std::mem::take(&mut s.pending);
     if synchronized(state, id) {
-        let Some(sub) = state.surfaces.get_mut(id).and_then(|s| s.sub.as_mut()) else {
-            return;
-        };
+        let Some(sub) = state.surfaces.get_mut(id).and_then(|s| s.sub.as_mut()) else { return };
         sub.cached = Some(match sub.cached.take() {
             Some(older) => merge(older, pending),
             None => pending,
@@ -421,9 +313,7 @@ fn merge(mut older: Pending, mut newer: Pending) -> Pending {
 /// cached commits, which take effect with it.
 fn apply(state: &mut State, id: &ObjectId, pending: Pending) {
     crate::protocol::apply(state, id, pending);
-    let Some(s) = state.surfaces.get_mut(id) else {
-        return;
-    };
+    let Some(s) = state.surfaces.get_mut(id) else { return };
     let mut moved = false;
     if let Some(stack) = s.stack_pending.take() {
         moved |= stack != s.stack;
@@ -431,9 +321,7 @@ fn apply(state: &mut State, id: &ObjectId, pending: Pending) {
     }
     let children = s.stack.clone();
     for c in &children {
-        let Some(sub) = state.surfaces.get_mut(c).and_then(|s| s.sub.as_mut()) else {
-            continue;
-        };
+        let Some(sub) = state.surfaces.get_mut(c).and_then(|s| s.sub.as_mut()) else { continue };
         if let Some(p) = sub.pos_pending.take() {
             moved |= p != sub.pos;
             sub.pos = p;
@@ -465,20 +353,12 @@ pub(crate) fn mark(state: &mut State, id: &ObjectId, r: Option<Rect>) {
 
 /// Whether `id` has sub-surfaces.
 pub(crate) fn has_children(state: &State, id: &ObjectId) -> bool {
-    state.surfaces.get(id).is_some_and(|s| {
-        s.stack
-            .iter()
-            .any(|c| state.surfaces.get(c).is_some_and(|c| c.sub.is_some()))
-    })
+    state.surfaces.get(id).is_some_and(|s| s.stack.iter().any(|c| state.surfaces.get(c).is_some_and(|c| c.sub.is_some())))
 }
 
 /// The sub-pictures of `root`'s tree, bottom first, in the root picture's
 /// coordinates, and where each surface went (for damage when it changes).
-pub(crate) fn pictures(
-    state: &State,
-    root: &ObjectId,
-    scale: (f64, f64),
-) -> Vec<(ObjectId, SubPicture)> {
+pub(crate) fn pictures(state: &State, root: &ObjectId, scale: (f64, f64)) -> Vec<(ObjectId, SubPicture)> {
     let mut out = Vec::new();
     // The root's own picture is the frame itself: what lies below it comes
     // first, marked so, then what lies above.
@@ -491,19 +371,8 @@ pub(crate) fn pictures(
 /// Emits `id`'s children stacked below it (`below`) or above it, each
 /// with its own tree: its children below it, itself, those above it.
 #[allow(clippy::too_many_arguments)]
-fn children(
-    state: &State,
-    id: &ObjectId,
-    at: (i32, i32),
-    scale: (f64, f64),
-    depth: usize,
-    below: bool,
-    under_root: bool,
-    out: &mut Vec<(ObjectId, SubPicture)>,
-) {
-    let Some(s) = state.surfaces.get(id) else {
-        return;
-    };
+fn children(state: &State, id: &ObjectId, at: (i32, i32), scale: (f64, f64), depth: usize, below: bool, under_root: bool, out: &mut Vec<(ObjectId, SubPicture)>) {
+    let Some(s) = state.surfaces.get(id) else { return };
     if depth > MAX_DEPTH {
         return;
     }
@@ -511,41 +380,18 @@ fn children(
         if out.len() >= cockpit_core::MAX_SUB_PICTURES {
             return;
         }
-        let Some(cs) = state.surfaces.get(c) else {
-            continue;
-        };
-        let Some(sub) = cs
-            .sub
-            .as_ref()
-            .filter(|sub| &sub.parent == id && sub.below == below)
-        else {
-            continue;
-        };
-        let pos = (
-            at.0.saturating_add(sub.pos.0),
-            at.1.saturating_add(sub.pos.1),
-        );
+        let Some(cs) = state.surfaces.get(c) else { continue };
+        let Some(sub) = cs.sub.as_ref().filter(|sub| &sub.parent == id && sub.below == below) else { continue };
+        let pos = (at.0.saturating_add(sub.pos.0), at.1.saturating_add(sub.pos.1));
         children(state, c, pos, scale, depth + 1, true, under_root, out);
         if let Some((frame, (w, h))) = crate::state::picture(cs) {
             // Surface coordinates into the root picture's pixels, kept in a
             // range where no rectangle arithmetic can overflow.
             let (sx, sy) = (scale.0.max(1e-6), scale.1.max(1e-6));
             let px = |v: f64| v.round().clamp(-(LIMIT as f64), LIMIT as f64) as i32;
-            let rect = Rect::new(
-                px(pos.0 as f64 / sx),
-                px(pos.1 as f64 / sy),
-                px(w as f64 / sx).max(1),
-                px(h as f64 / sy).max(1),
-            );
+            let rect = Rect::new(px(pos.0 as f64 / sx), px(pos.1 as f64 / sy), px(w as f64 / sx).max(1), px(h as f64 / sy).max(1));
             if out.len() < cockpit_core::MAX_SUB_PICTURES {
-                out.push((
-                    c.clone(),
-                    SubPicture {
-                        frame,
-                        at: rect,
-                        below: under_root,
-                    },
-                ));
+                out.push((c.clone(), SubPicture { frame, at: rect, below: under_root }));
             }
         }
         children(state, c, pos, scale, depth + 1, false, under_root, out);

@@ -22,10 +22,7 @@ use crate::state::State;
 pub(crate) fn refuse(s: &crate::state::Surface, error: wp_viewport::Error, message: String) {
     match &s.viewport_object {
         Some(vp) => vp.post_error(error, message),
-        None => s.resource.post_error(
-            wayland_server::protocol::wl_surface::Error::InvalidSize,
-            message,
-        ),
+        None => s.resource.post_error(wayland_server::protocol::wl_surface::Error::InvalidSize, message),
     }
 }
 
@@ -41,9 +38,7 @@ impl Viewport {
     /// The whole-pixel buffer rectangle `src` covers, inside a `w`x`h`
     /// buffer: `None` when it reaches outside (a protocol error).
     pub fn crop(&self, w: u32, h: u32) -> Option<(u32, u32, u32, u32)> {
-        let Some([x, y, sw, sh]) = self.src else {
-            return Some((0, 0, w, h));
-        };
+        let Some([x, y, sw, sh]) = self.src else { return Some((0, 0, w, h)) };
         let (x0, y0) = (x.floor(), y.floor());
         let (x1, y1) = ((x + sw).ceil(), (y + sh).ceil());
         if x1 > w as f64 || y1 > h as f64 {
@@ -60,10 +55,7 @@ impl Viewport {
     /// Surface coordinates per cropped-buffer pixel, each way.
     pub fn input_scale(&self, crop_w: u32, crop_h: u32) -> (f64, f64) {
         match self.dst {
-            Some((dw, dh)) => (
-                dw as f64 / crop_w.max(1) as f64,
-                dh as f64 / crop_h.max(1) as f64,
-            ),
+            Some((dw, dh)) => (dw as f64 / crop_w.max(1) as f64, dh as f64 / crop_h.max(1) as f64),
             None => (1.0, 1.0),
         }
     }
@@ -75,36 +67,18 @@ impl Viewport {
 }
 
 impl GlobalDispatch<WpViewporter, ()> for State {
-    fn bind(
-        _: &mut Self,
-        _: &DisplayHandle,
-        _: &Client,
-        res: New<WpViewporter>,
-        _: &(),
-        init: &mut DataInit<'_, Self>,
-    ) {
+    fn bind(_: &mut Self, _: &DisplayHandle, _: &Client, res: New<WpViewporter>, _: &(), init: &mut DataInit<'_, Self>) {
         init.init(res, ());
     }
 }
 
 impl Dispatch<WpViewporter, ()> for State {
-    fn request(
-        state: &mut Self,
-        _: &Client,
-        res: &WpViewporter,
-        req: wp_viewporter::Request,
-        _: &(),
-        _: &DisplayHandle,
-        init: &mut DataInit<'_, Self>,
-    ) {
+    fn request(state: &mut Self, _: &Client, res: &WpViewporter, req: wp_viewporter::Request, _: &(), _: &DisplayHandle, init: &mut DataInit<'_, Self>) {
         if let wp_viewporter::Request::GetViewport { id, surface } = req {
             let vp = init.init(id, surface.id());
             match state.surfaces.get_mut(&surface.id()) {
                 Some(s) if s.viewport_object.is_some() => {
-                    res.post_error(
-                        wp_viewporter::Error::ViewportExists,
-                        "the surface already has a viewport",
-                    );
+                    res.post_error(wp_viewporter::Error::ViewportExists, "the surface already has a viewport");
                 }
                 Some(s) => s.viewport_object = Some(vp),
                 None => {}
@@ -114,46 +88,19 @@ impl Dispatch<WpViewporter, ()> for State {
 }
 
 impl Dispatch<WpViewport, ObjectId> for State {
-    fn request(
-        state: &mut Self,
-        _: &Client,
-        res: &WpViewport,
-        req: wp_viewport::Request,
-        surface: &ObjectId,
-        _: &DisplayHandle,
-        _: &mut DataInit<'_, Self>,
-    ) {
-        let Some(s) = state
-            .surfaces
-            .get_mut(surface)
-            .filter(|s| s.viewport_object.as_ref() == Some(res))
-        else {
+    fn request(state: &mut Self, _: &Client, res: &WpViewport, req: wp_viewport::Request, surface: &ObjectId, _: &DisplayHandle, _: &mut DataInit<'_, Self>) {
+        let Some(s) = state.surfaces.get_mut(surface).filter(|s| s.viewport_object.as_ref() == Some(res)) else {
             if !matches!(req, wp_viewport::Request::Destroy) {
-                res.post_error(
-                    wp_viewport::Error::NoSurface,
-                    "the surface of this viewport is gone",
-                );
+                res.post_error(wp_viewport::Error::NoSurface, "the surface of this viewport is gone");
             }
             return;
         };
         let mut next = s.pending.viewport.unwrap_or(s.viewport);
         match req {
-            wp_viewport::Request::SetSource {
-                x,
-                y,
-                width,
-                height,
-            } => {
+            wp_viewport::Request::SetSource { x, y, width, height } => {
                 if [x, y, width, height] == [-1.0; 4] {
                     next.src = None;
-                } else if x < 0.0
-                    || y < 0.0
-                    || width <= 0.0
-                    || height <= 0.0
-                    || [x, y, width, height]
-                        .iter()
-                        .any(|v| !v.is_finite() || *v > 16384.0)
-                {
+                } else if x < 0.0 || y < 0.0 || width <= 0.0 || height <= 0.0 || [x, y, width, height].iter().any(|v| !v.is_finite() || *v > 16384.0) {
                     res.post_error(wp_viewport::Error::BadValue, format!("source {x},{y} {width}x{height}: want x, y >= 0 and a positive size (or all -1)"));
                     return;
                 } else {
@@ -164,10 +111,7 @@ impl Dispatch<WpViewport, ObjectId> for State {
                 if (width, height) == (-1, -1) {
                     next.dst = None;
                 } else if !(1..=16384).contains(&width) || !(1..=16384).contains(&height) {
-                    res.post_error(
-                        wp_viewport::Error::BadValue,
-                        format!("destination {width}x{height}: want a positive size (or -1x-1)"),
-                    );
+                    res.post_error(wp_viewport::Error::BadValue, format!("destination {width}x{height}: want a positive size (or -1x-1)"));
                     return;
                 } else {
                     next.dst = Some((width, height));

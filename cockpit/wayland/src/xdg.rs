@@ -13,14 +13,7 @@ use wayland_server::{Client, DataInit, Dispatch, DisplayHandle, GlobalDispatch, 
 use crate::state::{State, Surface};
 
 impl GlobalDispatch<XdgWmBase, ()> for State {
-    fn bind(
-        _: &mut Self,
-        _: &DisplayHandle,
-        _: &Client,
-        res: New<XdgWmBase>,
-        _: &(),
-        init: &mut DataInit<'_, Self>,
-    ) {
+    fn bind(_: &mut Self, _: &DisplayHandle, _: &Client, res: New<XdgWmBase>, _: &(), init: &mut DataInit<'_, Self>) {
         init.init(res, ());
     }
 }
@@ -42,21 +35,9 @@ impl Dispatch<XdgWmBase, ()> for State {
             xdg_wm_base::Request::GetXdgSurface { id, surface } => {
                 let xdg = init.init(id, surface.id());
                 match state.surfaces.get_mut(&surface.id()) {
-                    Some(s)
-                        if s.xdg.is_none()
-                            && s.sub.is_none()
-                            && s.ivi.is_none()
-                            && s.content.is_none() =>
-                    {
-                        s.xdg = Some(xdg)
-                    }
-                    Some(_) => wm.post_error(
-                        xdg_wm_base::Error::Role,
-                        "the surface already has a role or a buffer",
-                    ),
-                    None => {
-                        wm.post_error(xdg_wm_base::Error::InvalidSurfaceState, "unknown surface")
-                    }
+                    Some(s) if s.xdg.is_none() && s.sub.is_none() && s.ivi.is_none() && s.content.is_none() => s.xdg = Some(xdg),
+                    Some(_) => wm.post_error(xdg_wm_base::Error::Role, "the surface already has a role or a buffer"),
+                    None => wm.post_error(xdg_wm_base::Error::InvalidSurfaceState, "unknown surface"),
                 }
             }
             _ => {}
@@ -99,15 +80,11 @@ impl Dispatch<XdgSurface, ObjectId> for State {
                 let popup = init.init(id, ());
                 popup.popup_done();
             }
-            xdg_surface::Request::AckConfigure { .. }
-            | xdg_surface::Request::SetWindowGeometry { .. } => {}
+            xdg_surface::Request::AckConfigure { .. } | xdg_surface::Request::SetWindowGeometry { .. } => {}
             xdg_surface::Request::Destroy => {
                 if let Some(s) = state.surfaces.get_mut(surface) {
                     if s.toplevel.as_ref().is_some_and(Resource::is_alive) {
-                        res.post_error(
-                            xdg_surface::Error::DefunctRoleObject,
-                            "destroy the xdg_toplevel first",
-                        );
+                        res.post_error(xdg_surface::Error::DefunctRoleObject, "destroy the xdg_toplevel first");
                     }
                     s.xdg = None;
                 }
@@ -127,9 +104,7 @@ impl Dispatch<XdgToplevel, ObjectId> for State {
         _: &DisplayHandle,
         _: &mut DataInit<'_, Self>,
     ) {
-        let Some(s) = state.surfaces.get_mut(surface) else {
-            return;
-        };
+        let Some(s) = state.surfaces.get_mut(surface) else { return };
         match req {
             xdg_toplevel::Request::SetAppId { app_id } => {
                 if s.handle.is_some() && s.app_id.as_deref() != Some(&app_id) {
@@ -168,26 +143,13 @@ fn unmap(s: &mut Surface) {
 }
 
 impl Dispatch<XdgPopup, ()> for State {
-    fn request(
-        _: &mut Self,
-        _: &Client,
-        _: &XdgPopup,
-        _: xdg_popup::Request,
-        _: &(),
-        _: &DisplayHandle,
-        _: &mut DataInit<'_, Self>,
-    ) {
-    }
+    fn request(_: &mut Self, _: &Client, _: &XdgPopup, _: xdg_popup::Request, _: &(), _: &DisplayHandle, _: &mut DataInit<'_, Self>) {}
 }
 
 /// Sends a toplevel its size (0x0 lets it choose) as the activated window.
 pub(crate) fn send_configure(s: &Surface, (w, h): (u32, u32), serial: &mut u32) {
-    let (Some(xdg), Some(top)) = (&s.xdg, &s.toplevel) else {
-        return;
-    };
-    let activated = (xdg_toplevel::State::Activated as u32)
-        .to_ne_bytes()
-        .to_vec();
+    let (Some(xdg), Some(top)) = (&s.xdg, &s.toplevel) else { return };
+    let activated = (xdg_toplevel::State::Activated as u32).to_ne_bytes().to_vec();
     top.configure(w as i32, h as i32, activated);
     *serial = serial.wrapping_add(1);
     xdg.configure(*serial);

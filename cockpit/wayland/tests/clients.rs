@@ -34,14 +34,8 @@ fn a_client_is_placed_by_app_id_and_its_frames_appear() {
     let h = Harness::start(LAYOUT);
     let mut c = TestClient::connect(&h.socket);
     let (surface, _top) = c.toplevel("org.example.nav");
-    assert_eq!(
-        c.seen.configure,
-        Some((32, 48)),
-        "configured to its layout rectangle"
-    );
-    let px: Vec<u32> = (0..16 * 16)
-        .map(|i| if i % 16 < 8 { 0xff_ff0000 } else { 0xff_00ff00 })
-        .collect();
+    assert_eq!(c.seen.configure, Some((32, 48)), "configured to its layout rectangle");
+    let px: Vec<u32> = (0..16 * 16).map(|i| if i % 16 < 8 { 0xff_ff0000 } else { 0xff_00ff00 }).collect();
     c.show(&surface, 16, 16, &px).unwrap();
     h.wait_for("the frame to be shown", 10, |comp, _| {
         comp.status(SourceId(0)) == SourceStatus::Live
@@ -50,15 +44,8 @@ fn a_client_is_placed_by_app_id_and_its_frames_appear() {
     // 16x16 at integer scale 2 in 32x48: rows 8..40, red on the left half.
     assert_eq!(shot.get(4, 20), 0xffff_0000);
     assert_eq!(shot.get(28, 20), 0xff00_ff00);
-    assert_eq!(
-        shot.get(4, 2),
-        0xff00_0040,
-        "letterbox shows the background"
-    );
-    assert_eq!(
-        h.with(|_, w| w.placed_app_ids()),
-        vec!["org.example.nav".to_string()]
-    );
+    assert_eq!(shot.get(4, 2), 0xff00_0040, "letterbox shows the background");
+    assert_eq!(h.with(|_, w| w.placed_app_ids()), vec!["org.example.nav".to_string()]);
 
     // Frame callbacks fire once the frame was presented.
     let t0 = std::time::Instant::now();
@@ -73,16 +60,9 @@ fn touches_reach_the_client_in_its_own_coordinates() {
     let h = Harness::start(LAYOUT);
     let mut c = TestClient::connect(&h.socket);
     let (surface, _top) = c.toplevel("org.example.radio");
-    assert_eq!(
-        c.seen.configure,
-        Some((48, 32)),
-        "a rotated source is asked for a turned buffer"
-    );
-    c.show(&surface, 48, 32, &vec![0xff_ffffff; 48 * 32])
-        .unwrap();
-    h.wait_for("the frame", 10, |comp, _| {
-        comp.status(SourceId(1)) == SourceStatus::Live
-    });
+    assert_eq!(c.seen.configure, Some((48, 32)), "a rotated source is asked for a turned buffer");
+    c.show(&surface, 48, 32, &vec![0xff_ffffff; 48 * 32]).unwrap();
+    h.wait_for("the frame", 10, |comp, _| comp.status(SourceId(1)) == SourceStatus::Live);
     // Display (34.5, 1.5) is near the top-left of the turned picture: the
     // buffer's bottom-left, i.e. (1.5, 32 - 2.5).
     h.with(|comp, _| {
@@ -116,10 +96,7 @@ fn a_client_lying_about_its_buffer_gets_a_protocol_error_and_others_carry_on() {
     ls.attach(Some(&buf), 0, 0);
     ls.commit();
     let err = liar.roundtrip().unwrap_err();
-    assert!(
-        err.contains("larger than the 64 bytes its fd holds"),
-        "{err}"
-    );
+    assert!(err.contains("larger than the 64 bytes its fd holds"), "{err}");
 
     // Claims a buffer larger than its (honest) pool.
     let mut liar2 = TestClient::connect(&h.socket);
@@ -129,23 +106,12 @@ fn a_client_lying_about_its_buffer_gets_a_protocol_error_and_others_carry_on() {
         rustix::fs::ftruncate(&fd, 1024).unwrap();
         use std::os::fd::AsFd;
         let pool = liar2.shm.create_pool(fd.as_fd(), 1024, &liar2.qh, ());
-        pool.create_buffer(
-            0,
-            64,
-            64,
-            256,
-            wayland_client::protocol::wl_shm::Format::Xrgb8888,
-            &liar2.qh,
-            (),
-        )
+        pool.create_buffer(0, 64, 64, 256, wayland_client::protocol::wl_shm::Format::Xrgb8888, &liar2.qh, ())
     };
     ls2.attach(Some(&buf), 0, 0);
     ls2.commit();
     let err = liar2.roundtrip().unwrap_err();
-    assert!(
-        err.contains("needs 16384 bytes; the pool has 1024"),
-        "{err}"
-    );
+    assert!(err.contains("needs 16384 bytes; the pool has 1024"), "{err}");
 
     // A pool on something that is not memory: a socket, whose reads
     // would wait for its other end (as a FUSE file's would wait on its
@@ -182,15 +148,7 @@ fn a_client_truncating_its_pool_after_creating_a_buffer_is_caught_at_commit() {
     rustix::fs::ftruncate(&fd, 32 * 48 * 4).unwrap();
     use std::os::fd::AsFd;
     let pool = c.shm.create_pool(fd.as_fd(), 32 * 48 * 4, &c.qh, ());
-    let buf = pool.create_buffer(
-        0,
-        32,
-        48,
-        128,
-        wayland_client::protocol::wl_shm::Format::Xrgb8888,
-        &c.qh,
-        (),
-    );
+    let buf = pool.create_buffer(0, 32, 48, 128, wayland_client::protocol::wl_shm::Format::Xrgb8888, &c.qh, ());
     c.roundtrip().unwrap();
     rustix::fs::ftruncate(&fd, 100).unwrap();
     s.attach(Some(&buf), 0, 0);
@@ -201,19 +159,13 @@ fn a_client_truncating_its_pool_after_creating_a_buffer_is_caught_at_commit() {
     let err = loop {
         match c.roundtrip() {
             Err(e) => break e,
-            Ok(()) => assert!(
-                t0.elapsed().as_secs() < 10,
-                "the truncated pool was never caught"
-            ),
+            Ok(()) => assert!(t0.elapsed().as_secs() < 10, "the truncated pool was never caught"),
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
     assert!(err.contains("the fd holds 100"), "{err}");
     // The compositor is alive and well.
-    assert_eq!(
-        h.with(|comp, _| comp.status(SourceId(0))),
-        SourceStatus::Waiting
-    );
+    assert_eq!(h.with(|comp, _| comp.status(SourceId(0))), SourceStatus::Waiting);
 }
 
 #[test]
@@ -226,17 +178,12 @@ fn a_client_vanishing_leaves_its_fallback_and_the_rest_running() {
     let (sb, _tb) = b.toplevel("org.example.radio");
     b.show(&sb, 48, 32, &vec![0xff_0000ff; 48 * 32]).unwrap();
     h.wait_for("both shown", 10, |comp, _| {
-        comp.status(SourceId(0)) == SourceStatus::Live
-            && comp.status(SourceId(1)) == SourceStatus::Live
+        comp.status(SourceId(0)) == SourceStatus::Live && comp.status(SourceId(1)) == SourceStatus::Live
     });
     drop(a);
-    h.wait_for("nav to vanish", 10, |comp, _| {
-        comp.status(SourceId(0)) == SourceStatus::Vanished
-    });
+    h.wait_for("nav to vanish", 10, |comp, _| comp.status(SourceId(0)) == SourceStatus::Vanished);
     b.show(&sb, 48, 32, &vec![0xff_00ff00; 48 * 32]).unwrap();
-    h.wait_for("radio's next frame", 10, |comp, _| {
-        comp.snapshot(0).get(40, 10) == 0xff00_ff00
-    });
+    h.wait_for("radio's next frame", 10, |comp, _| comp.snapshot(0).get(40, 10) == 0xff00_ff00);
 }
 
 #[test]
@@ -245,9 +192,7 @@ fn pointer_and_keyboard_reach_the_client_under_the_pointer() {
     let mut c = TestClient::connect(&h.socket);
     let (surface, _top) = c.toplevel("org.example.nav");
     c.show(&surface, 16, 16, &vec![0xff_ffffff; 256]).unwrap();
-    h.wait_for("the frame", 10, |comp, _| {
-        comp.status(SourceId(0)) == SourceStatus::Live
-    });
+    h.wait_for("the frame", 10, |comp, _| comp.status(SourceId(0)) == SourceStatus::Live);
     // Integer scale 2, picture at (0, 8): display (10, 20) is buffer (5, 6).
     h.with(|comp, _| {
         comp.input(&DisplayEvent::PointerMotion {
@@ -268,19 +213,10 @@ fn pointer_and_keyboard_reach_the_client_under_the_pointer() {
             code: 0x110,
             pressed: false,
         });
-        comp.input(&DisplayEvent::Key {
-            code: 30,
-            pressed: true,
-        });
+        comp.input(&DisplayEvent::Key { code: 30, pressed: true });
         // Shift down and up: the modifiers follow from the keymap.
-        comp.input(&DisplayEvent::Key {
-            code: 42,
-            pressed: true,
-        });
-        comp.input(&DisplayEvent::Key {
-            code: 42,
-            pressed: false,
-        });
+        comp.input(&DisplayEvent::Key { code: 42, pressed: true });
+        comp.input(&DisplayEvent::Key { code: 42, pressed: false });
         comp.input(&DisplayEvent::PointerMotion {
             display: 0,
             x: 60.0,
@@ -326,15 +262,7 @@ fn damaged_commits_keep_the_whole_picture_current() {
     rustix::fs::ftruncate(&fd, 16 * 16 * 4).unwrap();
     let file = std::fs::File::from(fd);
     let pool = c.shm.create_pool(file.as_fd(), 16 * 16 * 4, &c.qh, ());
-    let buf = pool.create_buffer(
-        0,
-        16,
-        16,
-        64,
-        wayland_client::protocol::wl_shm::Format::Xrgb8888,
-        &c.qh,
-        (),
-    );
+    let buf = pool.create_buffer(0, 16, 16, 64, wayland_client::protocol::wl_shm::Format::Xrgb8888, &c.qh, ());
     let mut px = vec![0xff_202020u32; 256];
     let write = |px: &[u32]| {
         let bytes: Vec<u8> = px.iter().flat_map(|p| p.to_le_bytes()).collect();
@@ -350,8 +278,7 @@ fn damaged_commits_keep_the_whole_picture_current() {
         let (x0, y0) = ((k * 5) % 14, (k * 3) % 14);
         for y in y0..y0 + 3 {
             for x in x0..x0 + 3 {
-                px[(y * 16 + x) as usize] =
-                    0xff_000000 | (0x30 + k * 0x18) << 16 | (k * 0x1f) & 0xff;
+                px[(y * 16 + x) as usize] = 0xff_000000 | (0x30 + k * 0x18) << 16 | (k * 0x1f) & 0xff;
             }
         }
         write(&px);
@@ -363,18 +290,12 @@ fn damaged_commits_keep_the_whole_picture_current() {
         // 16x16 at integer scale 2 in 32x48: buffer (x, y) at display (2x, 8 + 2y).
         // Composed afresh from the picture the compositor holds, not
         // just where this commit's damage says.
-        h.wait_for(
-            &format!("commit {k} on screen, whole"),
-            10,
-            move |comp, _| {
-                comp.damage_all();
-                comp.render(std::time::Instant::now());
-                let shot = comp.snapshot(0);
-                (0..16u32).all(|y| {
-                    (0..16u32).all(|x| shot.get(2 * x, 8 + 2 * y) == want[(y * 16 + x) as usize])
-                })
-            },
-        );
+        h.wait_for(&format!("commit {k} on screen, whole"), 10, move |comp, _| {
+            comp.damage_all();
+            comp.render(std::time::Instant::now());
+            let shot = comp.snapshot(0);
+            (0..16u32).all(|y| (0..16u32).all(|x| shot.get(2 * x, 8 + 2 * y) == want[(y * 16 + x) as usize]))
+        });
     }
     pool.destroy();
 }
@@ -385,9 +306,7 @@ fn damaged_commits_keep_the_whole_picture_current() {
 #[test]
 fn outputs_describe_the_displays_and_surfaces_enter_theirs() {
     use wayland_client::Proxy;
-    let layout = format!(
-        "{LAYOUT}\n[[display]]\nname = \"cluster\"\nmode = \"40x20@30\"\nsize_mm = [292, 110]\n"
-    );
+    let layout = format!("{LAYOUT}\n[[display]]\nname = \"cluster\"\nmode = \"40x20@30\"\nsize_mm = [292, 110]\n");
     let h = Harness::start(&layout);
     let mut c = TestClient::connect(&h.socket);
     let outs = c.outputs();
@@ -405,39 +324,24 @@ fn outputs_describe_the_displays_and_surfaces_enter_theirs() {
         format!("{b} scale 1"),
         format!("{b} done"),
     ] {
-        assert!(
-            c.seen.outputs.contains(&want),
-            "no `{want}` in {:?}",
-            c.seen.outputs
-        );
+        assert!(c.seen.outputs.contains(&want), "no `{want}` in {:?}", c.seen.outputs);
     }
 
     let (surface, _top) = c.toplevel("org.example.nav");
     c.show(&surface, 16, 16, &[0xff_ff0000; 256]).unwrap();
     let t0 = std::time::Instant::now();
     while !c.seen.outputs.contains(&format!("enter {a}")) {
-        assert!(
-            t0.elapsed().as_secs() < 10,
-            "no enter: {:?}",
-            c.seen.outputs
-        );
+        assert!(t0.elapsed().as_secs() < 10, "no enter: {:?}", c.seen.outputs);
         c.roundtrip().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert!(
-        !c.seen.outputs.contains(&format!("enter {b}")),
-        "entered a display it is not on"
-    );
+    assert!(!c.seen.outputs.contains(&format!("enter {b}")), "entered a display it is not on");
     // Unmapped (a null buffer): it leaves.
     surface.attach(None, 0, 0);
     surface.commit();
     let t0 = std::time::Instant::now();
     while !c.seen.outputs.contains(&format!("leave {a}")) {
-        assert!(
-            t0.elapsed().as_secs() < 10,
-            "no leave: {:?}",
-            c.seen.outputs
-        );
+        assert!(t0.elapsed().as_secs() < 10, "no leave: {:?}", c.seen.outputs);
         c.roundtrip().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
@@ -456,11 +360,7 @@ fn a_viewport_crops_the_picture_and_scales_input_to_its_destination() {
     let px: Vec<u32> = (0..32 * 32u32)
         .map(|i| {
             let (x, y) = (i % 32, i / 32);
-            if (8..24).contains(&x) && (8..24).contains(&y) {
-                0xff_000000 | (x * 9) << 8 | y * 11
-            } else {
-                0xff_ff0000
-            }
+            if (8..24).contains(&x) && (8..24).contains(&y) { 0xff_000000 | (x * 9) << 8 | y * 11 } else { 0xff_ff0000 }
         })
         .collect();
     let vp = vpr.get_viewport(&surface, &c.qh, ());
@@ -471,18 +371,11 @@ fn a_viewport_crops_the_picture_and_scales_input_to_its_destination() {
     let want = px.clone();
     h.wait_for("the cropped picture", 10, move |comp, _| {
         let shot = comp.snapshot(0);
-        (0..16u32).all(|y| {
-            (0..16u32).all(|x| shot.get(2 * x, 8 + 2 * y) == want[((y + 8) * 32 + x + 8) as usize])
-        })
+        (0..16u32).all(|y| (0..16u32).all(|x| shot.get(2 * x, 8 + 2 * y) == want[((y + 8) * 32 + x + 8) as usize]))
     });
     // Display (10.5, 20.5): crop pixel (5.25, 6.25); the 64x64 surface has 4 per crop pixel.
     h.with(|comp, _| {
-        comp.input(&DisplayEvent::TouchDown {
-            display: 0,
-            id: 1,
-            x: 10.5,
-            y: 20.5,
-        });
+        comp.input(&DisplayEvent::TouchDown { display: 0, id: 1, x: 10.5, y: 20.5 });
         comp.input(&DisplayEvent::TouchFrame);
     });
     let t0 = std::time::Instant::now();
@@ -498,14 +391,8 @@ fn a_viewport_crops_the_picture_and_scales_input_to_its_destination() {
     let (s2, _t2) = bad.toplevel("org.example.radio");
     let vp = vpr.get_viewport(&s2, &bad.qh, ());
     vp.set_source(20.0, 20.0, 16.0, 16.0);
-    let err = bad
-        .show(&s2, 32, 32, &px)
-        .err()
-        .or_else(|| bad.roundtrip().err());
-    assert!(
-        err.is_some_and(|e| e.contains("outside")),
-        "a crop outside the buffer is refused"
-    );
+    let err = bad.show(&s2, 32, 32, &px).err().or_else(|| bad.roundtrip().err());
+    assert!(err.is_some_and(|e| e.contains("outside")), "a crop outside the buffer is refused");
     // The first client carries on.
     c.roundtrip().unwrap();
 }
@@ -519,17 +406,10 @@ fn presentation_feedback_reports_shown_commits_and_discards_the_rest() {
     use wayland_protocols::wp::presentation_time::client::wp_presentation::WpPresentation;
     let h = Harness::start(LAYOUT);
     let mut c = TestClient::connect(&h.socket);
-    let pres: WpPresentation = c
-        .globals
-        .bind(&c.qh, 1..=1, ())
-        .expect("wp_presentation is offered");
+    let pres: WpPresentation = c.globals.bind(&c.qh, 1..=1, ()).expect("wp_presentation is offered");
     let (surface, _top) = c.toplevel("org.example.nav");
     c.roundtrip().unwrap();
-    assert!(
-        c.seen.presentation.contains(&"clock 1".to_string()),
-        "CLOCK_MONOTONIC: {:?}",
-        c.seen.presentation
-    );
+    assert!(c.seen.presentation.contains(&"clock 1".to_string()), "CLOCK_MONOTONIC: {:?}", c.seen.presentation);
     let size = 16 * 16 * 4;
     let before = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     // Commits 1 and 2 in one go: 2 replaces 1 before the compositor looks.
@@ -544,11 +424,7 @@ fn presentation_feedback_reports_shown_commits_and_discards_the_rest() {
     let wait = |c: &mut TestClient, what: &str, n: usize| {
         let t0 = std::time::Instant::now();
         while c.seen.presentation.len() < n {
-            assert!(
-                t0.elapsed().as_secs() < 10,
-                "no {what}: {:?}",
-                c.seen.presentation
-            );
+            assert!(t0.elapsed().as_secs() < 10, "no {what}: {:?}", c.seen.presentation);
             c.roundtrip().unwrap();
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
@@ -556,15 +432,9 @@ fn presentation_feedback_reports_shown_commits_and_discards_the_rest() {
     wait(&mut c, "feedback", 3);
     assert_eq!(c.seen.presentation[1], "1 discarded");
     let p2 = &c.seen.presentation[2].clone();
-    assert!(
-        p2.starts_with("2 presented ") && p2.contains("refresh 16666666"),
-        "{p2}"
-    );
+    assert!(p2.starts_with("2 presented ") && p2.contains("refresh 16666666"), "{p2}");
     let secs: f64 = p2.split_whitespace().nth(2).unwrap().parse().unwrap();
-    assert!(
-        secs >= (before.tv_sec as u32) as f64,
-        "a monotonic time after the commit: {p2}"
-    );
+    assert!(secs >= (before.tv_sec as u32) as f64, "a monotonic time after the commit: {p2}");
     let seq = |line: &str| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap();
 
     let buf = c.buffer(16, 16, &[0xff_0000ff; 256], size, size as u64);
@@ -573,11 +443,7 @@ fn presentation_feedback_reports_shown_commits_and_discards_the_rest() {
     pres.feedback(&surface, &c.qh, 3);
     surface.commit();
     wait(&mut c, "feedback for commit 3", 4);
-    assert!(
-        c.seen.presentation[3].starts_with("3 presented "),
-        "{:?}",
-        c.seen.presentation
-    );
+    assert!(c.seen.presentation[3].starts_with("3 presented "), "{:?}", c.seen.presentation);
     assert!(seq(&c.seen.presentation[3]) > seq(p2), "frame numbers rise");
 
     // A toplevel the layout does not place: never shown, so discarded.
@@ -598,15 +464,10 @@ fn presentation_feedback_waiting_per_surface_is_bounded() {
     use wayland_protocols::wp::presentation_time::client::wp_presentation::WpPresentation;
     let h = Harness::start(LAYOUT);
     let mut c = TestClient::connect(&h.socket);
-    let pres: WpPresentation = c
-        .globals
-        .bind(&c.qh, 1..=1, ())
-        .expect("wp_presentation is offered");
+    let pres: WpPresentation = c.globals.bind(&c.qh, 1..=1, ()).expect("wp_presentation is offered");
     let (surface, _top) = c.toplevel("org.example.nav");
     c.show(&surface, 16, 16, &[0xff_00ff00; 256]).unwrap();
-    h.wait_for("the frame", 10, |comp, _| {
-        comp.status(SourceId(0)) == SourceStatus::Live
-    });
+    h.wait_for("the frame", 10, |comp, _| comp.status(SourceId(0)) == SourceStatus::Live);
     c.seen.presentation.clear();
     for tag in 0..200u32 {
         pres.feedback(&surface, &c.qh, tag);
@@ -614,28 +475,12 @@ fn presentation_feedback_waiting_per_surface_is_bounded() {
     }
     c.conn.flush().unwrap();
     let t0 = std::time::Instant::now();
-    while c
-        .seen
-        .presentation
-        .iter()
-        .filter(|l| !l.starts_with("clock"))
-        .count()
-        < 200
-    {
-        assert!(
-            t0.elapsed().as_secs() < 10,
-            "not every feedback was answered: {}",
-            c.seen.presentation.len()
-        );
+    while c.seen.presentation.iter().filter(|l| !l.starts_with("clock")).count() < 200 {
+        assert!(t0.elapsed().as_secs() < 10, "not every feedback was answered: {}", c.seen.presentation.len());
         c.roundtrip().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let presented = c
-        .seen
-        .presentation
-        .iter()
-        .filter(|l| l.contains("presented"))
-        .count();
+    let presented = c.seen.presentation.iter().filter(|l| l.contains("presented")).count();
     assert!((1..=64).contains(&presented), "{presented} presented");
 }
 
@@ -693,10 +538,7 @@ rect = [0, 0, 32, 32]
         b.roundtrip().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert_eq!(
-        b.seen.frames_done, 1,
-        "b was asked to draw though its display presented nothing"
-    );
+    assert_eq!(b.seen.frames_done, 1, "b was asked to draw though its display presented nothing");
     *h.presenting.lock().unwrap() = None;
     wait_done(&mut b, 2, "for b once its display presents");
 
@@ -722,16 +564,8 @@ fn a_source_taken_over_under_the_pointer_gets_a_clean_enter() {
     let mut first = TestClient::connect(&h.socket);
     let (s1, _t1) = first.toplevel("org.example.nav");
     first.show(&s1, 16, 16, &vec![0xff_ffffff; 256]).unwrap();
-    h.wait_for("the first client's frame", 10, |comp, _| {
-        comp.status(SourceId(0)) == SourceStatus::Live
-    });
-    h.with(|comp, _| {
-        comp.input(&DisplayEvent::PointerMotion {
-            display: 0,
-            x: 10.0,
-            y: 20.0,
-        })
-    });
+    h.wait_for("the first client's frame", 10, |comp, _| comp.status(SourceId(0)) == SourceStatus::Live);
+    h.with(|comp, _| comp.input(&DisplayEvent::PointerMotion { display: 0, x: 10.0, y: 20.0 }));
     let t0 = std::time::Instant::now();
     while !first.seen.events.iter().any(|e| e.starts_with("enter")) && t0.elapsed().as_secs() < 5 {
         first.roundtrip().unwrap();
@@ -743,34 +577,14 @@ fn a_source_taken_over_under_the_pointer_gets_a_clean_enter() {
     let mut second = TestClient::connect(&h.socket);
     let (s2, _t2) = second.toplevel("org.example.nav");
     second.show(&s2, 16, 16, &vec![0xff_00ff00; 256]).unwrap();
-    h.wait_for("the second client's frame", 10, |comp, _| {
-        comp.snapshot(0).get(10, 20) == 0xff00_ff00
-    });
-    h.with(|comp, _| {
-        comp.input(&DisplayEvent::PointerMotion {
-            display: 0,
-            x: 12.0,
-            y: 20.0,
-        })
-    });
+    h.wait_for("the second client's frame", 10, |comp, _| comp.snapshot(0).get(10, 20) == 0xff00_ff00);
+    h.with(|comp, _| comp.input(&DisplayEvent::PointerMotion { display: 0, x: 12.0, y: 20.0 }));
     let t0 = std::time::Instant::now();
     while !second.seen.events.iter().any(|e| e.starts_with("enter")) && t0.elapsed().as_secs() < 5 {
         second.roundtrip().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert!(
-        second.seen.events.iter().any(|e| e == "enter 6 6"),
-        "{:?}",
-        second.seen.events
-    );
-    assert!(
-        !second.seen.events.iter().any(|e| e == "leave"),
-        "{:?}",
-        second.seen.events
-    );
-    assert_eq!(
-        h.with(|_, w| w.client_count()),
-        2,
-        "the compositor and both clients carry on"
-    );
+    assert!(second.seen.events.iter().any(|e| e == "enter 6 6"), "{:?}", second.seen.events);
+    assert!(!second.seen.events.iter().any(|e| e == "leave"), "{:?}", second.seen.events);
+    assert_eq!(h.with(|_, w| w.client_count()), 2, "the compositor and both clients carry on");
 }

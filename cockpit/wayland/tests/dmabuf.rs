@@ -31,23 +31,11 @@ rect = [0, 0, 64, 48]
 const XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
 
 impl Dispatch<ZwpLinuxDmabufV1, ()> for Seen {
-    fn event(
-        s: &mut Self,
-        _: &ZwpLinuxDmabufV1,
-        e: dmabuf::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
+    fn event(s: &mut Self, _: &ZwpLinuxDmabufV1, e: dmabuf::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         match e {
-            dmabuf::Event::Modifier {
-                format,
-                modifier_hi,
-                modifier_lo,
-            } => s.events.push(format!(
-                "modifier {format:#010x} {:#x}",
-                (modifier_hi as u64) << 32 | modifier_lo as u64
-            )),
+            dmabuf::Event::Modifier { format, modifier_hi, modifier_lo } => {
+                s.events.push(format!("modifier {format:#010x} {:#x}", (modifier_hi as u64) << 32 | modifier_lo as u64))
+            }
             dmabuf::Event::Format { format } => s.events.push(format!("format {format:#010x}")),
             _ => {}
         }
@@ -55,14 +43,7 @@ impl Dispatch<ZwpLinuxDmabufV1, ()> for Seen {
 }
 
 impl Dispatch<ZwpLinuxBufferParamsV1, ()> for Seen {
-    fn event(
-        s: &mut Self,
-        _: &ZwpLinuxBufferParamsV1,
-        e: params::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
+    fn event(s: &mut Self, _: &ZwpLinuxBufferParamsV1, e: params::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         match e {
             params::Event::Created { .. } => s.events.push("created".into()),
             params::Event::Failed => s.events.push("failed".into()),
@@ -75,9 +56,7 @@ impl Dispatch<ZwpLinuxBufferParamsV1, ()> for Seen {
 }
 
 fn dmabuf(c: &TestClient) -> ZwpLinuxDmabufV1 {
-    c.globals
-        .bind(&c.qh, 3..=3, ())
-        .expect("zwp_linux_dmabuf_v1 3 is offered")
+    c.globals.bind(&c.qh, 3..=3, ()).expect("zwp_linux_dmabuf_v1 3 is offered")
 }
 
 /// A memfd of `len` bytes: memory, but no dma-buf.
@@ -117,19 +96,9 @@ fn the_shm_formats_are_offered_linear() {
     c.roundtrip().unwrap();
     for code in [b"XR24", b"AR24", b"XB24", b"AB24", b"RG16"] {
         let line = format!("modifier {:#010x} 0x0", u32::from_le_bytes(*code));
-        assert!(
-            c.seen.events.contains(&line),
-            "{} offered linear: {:?}",
-            String::from_utf8_lossy(code),
-            c.seen.events
-        );
+        assert!(c.seen.events.contains(&line), "{} offered linear: {:?}", String::from_utf8_lossy(code), c.seen.events);
     }
-    let offers = c
-        .seen
-        .events
-        .iter()
-        .filter(|e| e.starts_with("modifier") || e.starts_with("format"))
-        .count();
+    let offers = c.seen.events.iter().filter(|e| e.starts_with("modifier") || e.starts_with("format")).count();
     assert_eq!(offers, 5, "only linear, only those: {:?}", c.seen.events);
 }
 
@@ -139,19 +108,11 @@ fn a_memfd_passed_as_a_dmabuf_fails_and_the_client_carries_on() {
     let mut c = TestClient::connect(&h.socket);
     memfd_params(&c).create(64, 48, XRGB8888, params::Flags::empty());
     c.roundtrip().unwrap();
-    assert_eq!(
-        c.seen.events.last().map(String::as_str),
-        Some("failed"),
-        "{:?}",
-        c.seen.events
-    );
+    assert_eq!(c.seen.events.last().map(String::as_str), Some("failed"), "{:?}", c.seen.events);
     // Still connected, and its shm buffers still show.
     let (surface, _top) = c.toplevel("camera");
-    c.show(&surface, 64, 48, &vec![0x00ff_0000; 64 * 48])
-        .unwrap();
-    h.wait_for("the camera's shm picture", 10, |comp, _| {
-        comp.snapshot(0).get(10, 10) == 0xffff_0000
-    });
+    c.show(&surface, 64, 48, &vec![0x00ff_0000; 64 * 48]).unwrap();
+    h.wait_for("the camera's shm picture", 10, |comp, _| comp.snapshot(0).get(10, 10) == 0xffff_0000);
 }
 
 /// `create_immed` of what the compositor cannot show: the buffer is
@@ -238,10 +199,7 @@ fn params_misuse_is_a_protocol_error_naming_it() {
         let p = d.create_params(&c.qh, ());
         misuse(&p);
         let e = protocol_error(&mut c);
-        assert!(
-            e.starts_with(&format!("zwp_linux_buffer_params_v1 {code}:")),
-            "{what}: {e}"
-        );
+        assert!(e.starts_with(&format!("zwp_linux_buffer_params_v1 {code}:")), "{what}: {e}");
         // The server took it and serves the next client.
         let mut next = TestClient::connect(&h.socket);
         next.roundtrip().unwrap();
@@ -273,19 +231,11 @@ fn a_client_holding_too_many_fds_is_disconnected_and_the_others_are_served() {
             }
         }
         let e = e.unwrap_or_else(|| panic!("{kind}: 200 held and still connected"));
-        assert!(
-            e.starts_with("wl_display 2:") && e.contains("limit of 128"),
-            "{kind}: {e}"
-        );
+        assert!(e.starts_with("wl_display 2:") && e.contains("limit of 128"), "{kind}: {e}");
     }
-    h.wait_for("the cut-off clients to be gone", 10, |_, w| {
-        w.client_count() == 0
-    });
+    h.wait_for("the cut-off clients to be gone", 10, |_, w| w.client_count() == 0);
     let mut c = TestClient::connect(&h.socket);
     let (surface, _top) = c.toplevel("camera");
-    c.show(&surface, 64, 48, &vec![0x0000_ff00; 64 * 48])
-        .unwrap();
-    h.wait_for("an honest client's picture", 10, |comp, _| {
-        comp.snapshot(0).get(10, 10) == 0xff00_ff00
-    });
+    c.show(&surface, 64, 48, &vec![0x0000_ff00; 64 * 48]).unwrap();
+    h.wait_for("an honest client's picture", 10, |comp, _| comp.snapshot(0).get(10, 10) == 0xff00_ff00);
 }

@@ -9,13 +9,7 @@ use cockpit_core::{SourceId, SourceStatus};
 use common::*;
 use wayland_client::{Connection, Dispatch, QueueHandle};
 
-#[allow(
-    dead_code,
-    non_camel_case_types,
-    non_upper_case_globals,
-    unused_imports,
-    clippy::all
-)]
+#[allow(dead_code, non_camel_case_types, non_upper_case_globals, unused_imports, clippy::all)]
 mod ivi {
     use wayland_client;
     use wayland_client::protocol::*;
@@ -54,26 +48,11 @@ rect = [32, 0, 32, 24]
 }
 
 impl Dispatch<IviApplication, ()> for Seen {
-    fn event(
-        _: &mut Self,
-        _: &IviApplication,
-        _: <IviApplication as wayland_client::Proxy>::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
+    fn event(_: &mut Self, _: &IviApplication, _: <IviApplication as wayland_client::Proxy>::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {}
 }
 
 impl Dispatch<IviSurface, ()> for Seen {
-    fn event(
-        s: &mut Self,
-        _: &IviSurface,
-        e: ivi::ivi_surface::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
+    fn event(s: &mut Self, _: &IviSurface, e: ivi::ivi_surface::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         let ivi::ivi_surface::Event::Configure { width, height } = e;
         s.configure = Some((width, height));
     }
@@ -84,23 +63,13 @@ fn a_surface_is_placed_by_its_ivi_id_and_ids_are_checked() {
     let me = rustix::process::getuid().as_raw();
     let h = Harness::start(&layout(me.wrapping_add(1)));
     let mut c = TestClient::connect(&h.socket);
-    let app: IviApplication = c
-        .globals
-        .bind(&c.qh, 1..=1, ())
-        .expect("ivi_application is offered");
+    let app: IviApplication = c.globals.bind(&c.qh, 1..=1, ()).expect("ivi_application is offered");
     let surface = c.compositor.create_surface(&c.qh, ());
     let ivi_1001 = app.surface_create(1001, &surface, &c.qh, ());
     c.roundtrip().unwrap();
-    assert_eq!(
-        c.seen.configure,
-        Some((32, 24)),
-        "told the size of its place"
-    );
-    c.show(&surface, 32, 24, &vec![0xff_ff0000; 32 * 24])
-        .unwrap();
-    h.wait_for("the ivi surface", 10, |comp, _| {
-        comp.status(SourceId(0)) == SourceStatus::Live
-    });
+    assert_eq!(c.seen.configure, Some((32, 24)), "told the size of its place");
+    c.show(&surface, 32, 24, &vec![0xff_ff0000; 32 * 24]).unwrap();
+    h.wait_for("the ivi surface", 10, |comp, _| comp.status(SourceId(0)) == SourceStatus::Live);
     assert_eq!(h.with(|comp, _| comp.snapshot(0).get(10, 10)), 0xffff_0000);
 
     // The id is held: another client cannot take it.
@@ -109,15 +78,8 @@ fn a_surface_is_placed_by_its_ivi_id_and_ids_are_checked() {
     let s2 = thief.compositor.create_surface(&thief.qh, ());
     let _i2 = app2.surface_create(1001, &s2, &thief.qh, ());
     let err = thief.roundtrip().unwrap_err();
-    assert!(
-        err.contains("ivi id 1001 is held by another surface"),
-        "{err}"
-    );
-    assert_eq!(
-        h.with(|comp, _| comp.snapshot(0).get(10, 10)),
-        0xffff_0000,
-        "the holder is still shown"
-    );
+    assert!(err.contains("ivi id 1001 is held by another surface"), "{err}");
+    assert_eq!(h.with(|comp, _| comp.snapshot(0).get(10, 10)), 0xffff_0000, "the holder is still shown");
 
     // An id the layout gives another user's client.
     let mut other = TestClient::connect(&h.socket);
@@ -125,10 +87,7 @@ fn a_surface_is_placed_by_its_ivi_id_and_ids_are_checked() {
     let s3 = other.compositor.create_surface(&other.qh, ());
     let _i3 = app3.surface_create(1002, &s3, &other.qh, ());
     let err = other.roundtrip().unwrap_err();
-    assert!(
-        err.contains(&format!("belongs to user {}'s client", me.wrapping_add(1))),
-        "{err}"
-    );
+    assert!(err.contains(&format!("belongs to user {}'s client", me.wrapping_add(1))), "{err}");
 
     // A surface with a role already cannot take an id.
     let mut twice = TestClient::connect(&h.socket);
@@ -152,20 +111,10 @@ fn a_surface_is_placed_by_its_ivi_id_and_ids_are_checked() {
 #[test]
 fn without_the_desktop_shell_only_ivi_application_places_surfaces() {
     // As under weston's ivi-shell: no xdg_wm_base to fall back on.
-    let h = Harness::start_in(
-        &layout(0),
-        Harness::new_dir(),
-        cockpit_wayland::Options { xdg_shell: false },
-    );
-    let conn = Connection::from_socket(std::os::unix::net::UnixStream::connect(&h.socket).unwrap())
-        .unwrap();
+    let h = Harness::start_in(&layout(0), Harness::new_dir(), cockpit_wayland::Options { xdg_shell: false });
+    let conn = Connection::from_socket(std::os::unix::net::UnixStream::connect(&h.socket).unwrap()).unwrap();
     let (globals, _q) = wayland_client::globals::registry_queue_init::<Seen>(&conn).unwrap();
-    let names: Vec<String> = globals
-        .contents()
-        .clone_list()
-        .into_iter()
-        .map(|g| g.interface)
-        .collect();
+    let names: Vec<String> = globals.contents().clone_list().into_iter().map(|g| g.interface).collect();
     assert!(names.iter().any(|n| n == "ivi_application"), "{names:?}");
     assert!(!names.iter().any(|n| n == "xdg_wm_base"), "{names:?}");
 }

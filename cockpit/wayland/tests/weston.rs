@@ -76,24 +76,13 @@ fn distinct_colours(shot: &Canvas, x0: u32, y0: u32, w: u32, h: u32) -> usize {
 fn weston_simple_shm_frames_appear_and_animate() {
     let h = Harness::start(LAYOUT);
     let _client = spawn(&h, "weston-simple-shm");
-    h.wait_for("simple-shm's first frame", 20, |c, _| {
-        c.status(SourceId(0)) == SourceStatus::Live
-    });
+    h.wait_for("simple-shm's first frame", 20, |c, _| c.status(SourceId(0)) == SourceStatus::Live);
     let first = h.with(|c, _| c.snapshot(0));
     save(&first, "weston-simple-shm.png");
-    assert!(
-        distinct_colours(&first, 0, 0, 250, 250) > 50,
-        "its pattern is on the display"
-    );
-    assert_eq!(
-        first.get(100, 400),
-        0xff00_0000,
-        "outside its rectangle: the background"
-    );
+    assert!(distinct_colours(&first, 0, 0, 250, 250) > 50, "its pattern is on the display");
+    assert_eq!(first.get(100, 400), 0xff00_0000, "outside its rectangle: the background");
     // It animates through frame callbacks: the picture keeps changing.
-    h.wait_for("a later, different frame", 20, move |c, _| {
-        c.snapshot(0) != first
-    });
+    h.wait_for("a later, different frame", 20, move |c, _| c.snapshot(0) != first);
 }
 
 #[test]
@@ -101,9 +90,7 @@ fn weston_simple_shm_frames_appear_and_animate() {
 fn weston_simple_touch_draws_where_it_is_touched_through_a_rotated_region() {
     let h = Harness::start(LAYOUT);
     let _client = spawn(&h, "weston-simple-touch");
-    h.wait_for("simple-touch's first frame", 20, |c, _| {
-        c.status(SourceId(2)) == SourceStatus::Live
-    });
+    h.wait_for("simple-touch's first frame", 20, |c, _| c.status(SourceId(2)) == SourceStatus::Live);
     let before = h.with(|c, _| c.snapshot(0));
     // Its 600x500 work area is ARGB 0x40404040 (premultiplied) over black.
     assert_eq!(before.get(500, 300), 0xff40_4040);
@@ -114,22 +101,15 @@ fn weston_simple_touch_draws_where_it_is_touched_through_a_rotated_region() {
     let points = [(300.5, 60.5), (800.5, 480.5)];
     for (i, &(x, y)) in points.iter().enumerate() {
         h.with(move |c, _| {
-            c.input(&DisplayEvent::TouchDown {
-                display: 0,
-                id: 0,
-                x,
-                y,
-            });
+            c.input(&DisplayEvent::TouchDown { display: 0, id: 0, x, y });
             c.input(&DisplayEvent::TouchFrame);
             c.input(&DisplayEvent::TouchUp { id: 0 });
             c.input(&DisplayEvent::TouchFrame);
         });
         let (px, py) = (x as u32, y as u32);
-        h.wait_for(
-            &format!("red under touch {i} at ({px}, {py})"),
-            20,
-            move |c, _| c.snapshot(0).get(px, py) == 0xffff_0000,
-        );
+        h.wait_for(&format!("red under touch {i} at ({px}, {py})"), 20, move |c, _| {
+            c.snapshot(0).get(px, py) == 0xffff_0000
+        });
     }
     let after = h.with(|c, _| c.snapshot(0));
     save(&after, "weston-simple-touch.png");
@@ -153,37 +133,19 @@ fn weston_simple_damage_with_a_viewport_shows_its_cropped_picture() {
             .spawn()
             .expect("weston-simple-damage (install Debian's weston package)"),
     );
-    h.wait_for("simple-damage's first frame", 20, |c, _| {
-        c.status(SourceId(1)) == SourceStatus::Live
-    });
+    h.wait_for("simple-damage's first frame", 20, |c, _| c.status(SourceId(1)) == SourceStatus::Live);
     let first = h.with(|c, _| c.snapshot(0));
     save(&first, "weston-simple-damage-viewport.png");
     // Its buffer is a red field round the picture it crops out with the
     // viewport: only the picture (a white frame, a green ball) may show.
     let in_rect = |shot: &Canvas, colour: u32| {
-        (300..550u32)
-            .flat_map(|y| (600..1000u32).map(move |x| (x, y)))
-            .filter(|&(x, y)| shot.get(x, y) == colour)
-            .count()
+        (300..550u32).flat_map(|y| (600..1000u32).map(move |x| (x, y))).filter(|&(x, y)| shot.get(x, y) == colour).count()
     };
-    assert_eq!(
-        in_rect(&first, 0xffff_0000),
-        0,
-        "the red outside the viewport's source shows"
-    );
-    assert!(
-        in_rect(&first, 0xffff_ffff) > 1000,
-        "its white frame is not shown"
-    );
-    h.wait_for("a later, different frame", 20, move |c, _| {
-        c.snapshot(0) != first
-    });
+    assert_eq!(in_rect(&first, 0xffff_0000), 0, "the red outside the viewport's source shows");
+    assert!(in_rect(&first, 0xffff_ffff) > 1000, "its white frame is not shown");
+    h.wait_for("a later, different frame", 20, move |c, _| c.snapshot(0) != first);
     let later = h.with(|c, _| c.snapshot(0));
-    assert_eq!(
-        in_rect(&later, 0xffff_0000),
-        0,
-        "the red outside the viewport's source shows"
-    );
+    assert_eq!(in_rect(&later, 0xffff_0000), 0, "the red outside the viewport's source shows");
 }
 
 #[test]
@@ -213,9 +175,7 @@ scaling = "stretch"
             .spawn()
             .expect("weston-subsurfaces (install Debian's weston package)"),
     );
-    h.wait_for("weston-subsurfaces' first frame", 30, |c, _| {
-        c.status(SourceId(0)) == SourceStatus::Live
-    });
+    h.wait_for("weston-subsurfaces' first frame", 30, |c, _| c.status(SourceId(0)) == SourceStatus::Live);
     // Its window (a toolkit frame round a green main surface) has two
     // sub-surfaces at the right: a red one drawn with cairo, and a dark
     // green one drawn with EGL (Mesa's software rasterizer over wl_shm),
@@ -232,14 +192,7 @@ scaling = "stretch"
     let first = h.with(|c, _| c.snapshot(0));
     save(&first, "weston-subsurfaces.png");
     // The EGL sub-surface turns its triangle on its own commits.
-    let region = |s: &Canvas| {
-        (330..520u32)
-            .flat_map(|y| (530..720u32).map(move |x| (x, y)))
-            .map(|(x, y)| s.get(x, y))
-            .collect::<Vec<_>>()
-    };
+    let region = |s: &Canvas| (330..520u32).flat_map(|y| (530..720u32).map(move |x| (x, y))).map(|(x, y)| s.get(x, y)).collect::<Vec<_>>();
     let before = region(&first);
-    h.wait_for("the EGL sub-surface's next picture", 20, move |c, _| {
-        region(&c.snapshot(0)) != before
-    });
+    h.wait_for("the EGL sub-surface's next picture", 20, move |c, _| region(&c.snapshot(0)) != before);
 }

@@ -28,9 +28,7 @@ impl Region {
 
     /// Whether `other` lies entirely inside `self`.
     pub fn contains(&self, other: &Region) -> bool {
-        other.base >= self.base
-            && other.end() <= self.end()
-            && other.base.checked_add(other.size).is_some()
+        other.base >= self.base && other.end() <= self.end() && other.base.checked_add(other.size).is_some()
     }
 
     pub fn contains_addr(&self, addr: u64) -> bool {
@@ -45,10 +43,7 @@ impl Region {
     pub fn pages(&self) -> Region {
         let base = self.base & !0xfff;
         let end = self.end().next_multiple_of(0x1000);
-        Region {
-            base,
-            size: end - base,
-        }
+        Region { base, size: end - base }
     }
 }
 
@@ -109,12 +104,7 @@ pub enum Gic {
     /// and virtual CPU interface (GICV). GICC and GICV are the 8 KiB the
     /// architecture defines, contiguous: on a GIC-400 whose frames are
     /// 64 KiB-aliased that is the last alias of the first page.
-    V2 {
-        gicd: u64,
-        gicc: u64,
-        gich: u64,
-        gicv: u64,
-    },
+    V2 { gicd: u64, gicc: u64, gich: u64, gicv: u64 },
 }
 
 impl Gic {
@@ -210,9 +200,7 @@ impl Board {
 
     /// pCPU `pcpu`'s cluster: its affinity without Aff0.
     pub fn cluster_of(&self, pcpu: usize) -> u64 {
-        self.mpidr
-            .get(pcpu)
-            .map_or(u64::MAX, |m| m & MPIDR_AFF_MASK & !0xff)
+        self.mpidr.get(pcpu).map_or(u64::MAX, |m| m & MPIDR_AFF_MASK & !0xff)
     }
 
     /// How many clusters the board's CPUs form.
@@ -228,12 +216,7 @@ impl Board {
 /// on a board of several clusters, one set stays in one cluster unless the
 /// profile allows mixing. big.LITTLE clusters differ in core, caches and
 /// errata, and a vCPU moved between them would see its MIDR change.
-pub(crate) fn cluster_clash(
-    board: &Board,
-    profile: &Profile,
-    set: &[u8],
-    next: usize,
-) -> Option<String> {
+pub(crate) fn cluster_clash(board: &Board, profile: &Profile, set: &[u8], next: usize) -> Option<String> {
     let first = *set.first()? as usize;
     if profile.mix_clusters || board.cluster_of(first) == board.cluster_of(next) {
         return None;
@@ -358,31 +341,17 @@ pub(crate) fn choose<T: Copy>(
     choices: &[(&str, T)],
 ) -> Result<T, ConfigError> {
     let v = value.get_ref();
-    choices
-        .iter()
-        .find(|(name, _)| name == v)
-        .map(|&(_, t)| t)
-        .ok_or_else(|| {
-            let allowed: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
-            src.error(
-                value,
-                field,
-                format!(
-                    "unknown value \"{v}\"; allowed values: {}",
-                    error::quoted_list(&allowed)
-                ),
-            )
-        })
+    choices.iter().find(|(name, _)| name == v).map(|&(_, t)| t).ok_or_else(|| {
+        let allowed: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+        src.error(value, field, format!("unknown value \"{v}\"; allowed values: {}", error::quoted_list(&allowed)))
+    })
 }
 
 /// Reads and validates `<bsp_dir>/<board>/board.toml`.
 pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
     let path = bsp_dir.join(board).join("board.toml");
     let text = Source::read(&path, "board", "board file")?;
-    let src = Source {
-        path: &path,
-        text: &text,
-    };
+    let src = Source { path: &path, text: &text };
     let raw: RawBoardFile = src.parse()?;
     let b = raw.board.get_ref();
 
@@ -398,11 +367,7 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
     }
     let cpus = *b.cpus.get_ref();
     if !(1..=MAX_VCPUS as i64).contains(&cpus) {
-        return Err(src.error(
-            &b.cpus,
-            "board.cpus",
-            format!("{cpus} CPUs: a board must have 1 to {MAX_VCPUS} CPUs"),
-        ));
+        return Err(src.error(&b.cpus, "board.cpus", format!("{cpus} CPUs: a board must have 1 to {MAX_VCPUS} CPUs")));
     }
     let gic = gic(&src, b)?;
     let ram = region(&src, &b.ram, "board.ram")?;
@@ -440,30 +405,16 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
     for (name, p) in &raw.profiles {
         // Profile names become directory names under target/.
         if !crate::valid_domain_name(name) {
-            return Err(src.error(
-                &p.scheduler,
-                format!("profiles.{name}"),
-                "a profile name is 1 to 31 of a-z, 0-9, '_' and '-'",
-            ));
+            return Err(src.error(&p.scheduler, format!("profiles.{name}"), "a profile name is 1 to 31 of a-z, 0-9, '_' and '-'"));
         }
-        let scheduler = choose(
-            &src,
-            &p.scheduler,
-            &format!("profiles.{name}.scheduler"),
-            &[("null", Scheduler::Null)],
-        )?;
+        let scheduler = choose(&src, &p.scheduler, &format!("profiles.{name}.scheduler"), &[("null", Scheduler::Null)])?;
         let vwfi = choose(
             &src,
             &p.vwfi,
             &format!("profiles.{name}.vwfi"),
             &[("trap", Vwfi::Trap), ("native", Vwfi::Native)],
         )?;
-        profiles.push(Profile {
-            name: name.clone(),
-            scheduler,
-            vwfi,
-            mix_clusters: p.mix_clusters,
-        });
+        profiles.push(Profile { name: name.clone(), scheduler, vwfi, mix_clusters: p.mix_clusters });
     }
     let default_profile = b.default_profile.get_ref().clone();
     if !raw.profiles.contains_key(&default_profile) {
@@ -483,9 +434,7 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
         Some(q) => {
             let q = q.get_ref();
             let at = q.bundle_addr.as_ref().map(|a| (*a.get_ref(), a));
-            if let Some((at, span)) =
-                at.filter(|&(at, _)| !ram.contains_addr(at) || guest_ram.contains_addr(at))
-            {
+            if let Some((at, span)) = at.filter(|&(at, _)| !ram.contains_addr(at) || guest_ram.contains_addr(at)) {
                 return Err(src.error(
                     span,
                     "qemu.bundle_addr",
@@ -501,26 +450,14 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
                 None => None,
                 Some(d) => {
                     let rel = d.get_ref();
-                    let plain = |c: &str| {
-                        !c.is_empty()
-                            && c != "."
-                            && c != ".."
-                            && c.chars()
-                                .all(|ch| ch.is_ascii_alphanumeric() || "-_.,+".contains(ch))
-                    };
+                    let plain = |c: &str| !c.is_empty() && c != "." && c != ".." && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.,+".contains(ch));
                     if !rel.ends_with(".dtb") || !rel.split('/').all(plain) {
                         return Err(src.error(d, "qemu.dtb", format!("dtb {rel:?} must be a .dtb path inside the kernel package's dtb tree, such as \"xilinx/zynqmp-zcu102-rev1.0.dtb\"")));
                     }
                     Some(rel.clone())
                 }
             };
-            Some(QemuConfig {
-                machine: q.machine.clone(),
-                cpu: q.cpu.clone(),
-                memory: q.memory.clone(),
-                bundle_addr: at.map(|a| a.0),
-                dtb,
-            })
+            Some(QemuConfig { machine: q.machine.clone(), cpu: q.cpu.clone(), memory: q.memory.clone(), bundle_addr: at.map(|a| a.0), dtb })
         }
     };
 
@@ -585,10 +522,7 @@ fn check_own_frames(src: &Source<'_>, b: &RawBoard, board: &Board) -> Result<(),
         let err = |msg: String| src.error_at(span(f.field), format!("board.{}", f.field), msg);
         let range = error::range(f.base, f.size);
         if f.base % 0x1000 != 0 {
-            return Err(err(format!(
-                "{} {range} must start on a 4 KiB page",
-                f.what
-            )));
+            return Err(err(format!("{} {range} must start on a 4 KiB page", f.what)));
         }
         if !el2_map::is_device((f.base, f.size), ram) {
             return Err(err(format!(
@@ -597,22 +531,8 @@ fn check_own_frames(src: &Source<'_>, b: &RawBoard, board: &Board) -> Result<(),
                 error::range(ram.0, ram.1)
             )));
         }
-        if let Some(o) = frames[..i].iter().find(|o| {
-            Region {
-                base: o.base,
-                size: o.size,
-            }
-            .overlaps(&Region {
-                base: f.base,
-                size: f.size,
-            })
-        }) {
-            return Err(err(format!(
-                "{} {range} overlaps {} {}",
-                f.what,
-                o.what,
-                error::range(o.base, o.size)
-            )));
+        if let Some(o) = frames[..i].iter().find(|o| Region { base: o.base, size: o.size }.overlaps(&Region { base: f.base, size: f.size })) {
+            return Err(err(format!("{} {range} overlaps {} {}", f.what, o.what, error::range(o.base, o.size))));
         }
     }
     Ok(())
@@ -623,9 +543,7 @@ impl Board {
     pub fn desc(&self, vwfi: Vwfi, scheduler: Scheduler) -> BoardDesc {
         let (gic, gicr, (gicc, gich, gicv)) = match self.gic {
             Gic::V3 { gicr, .. } => (GicVersion::V3, gicr, (0, 0, 0)),
-            Gic::V2 {
-                gicc, gich, gicv, ..
-            } => (GicVersion::V2, 0, (gicc, gich, gicv)),
+            Gic::V2 { gicc, gich, gicv, .. } => (GicVersion::V2, 0, (gicc, gich, gicv)),
         };
         BoardDesc {
             ncpus: self.cpus,
@@ -647,11 +565,7 @@ impl Board {
     /// The frames the hypervisor drives (UART, GIC): no domain may be
     /// given any part of them.
     pub fn own_frames(&self) -> Vec<el2_map::Frame> {
-        self.desc(Vwfi::Trap, Scheduler::Null)
-            .own_frames()
-            .into_iter()
-            .flatten()
-            .collect()
+        self.desc(Vwfi::Trap, Scheduler::Null).own_frames().into_iter().flatten().collect()
     }
 }
 
@@ -663,18 +577,8 @@ fn gic(src: &Source<'_>, b: &RawBoard) -> Result<Gic, ConfigError> {
         Two,
         Three,
     }
-    let v = choose(
-        src,
-        &b.gic,
-        "board.gic",
-        &[("v2", V::Two), ("v3", V::Three)],
-    )?;
-    let frames = [
-        ("gicr", &b.gicr),
-        ("gicc", &b.gicc),
-        ("gich", &b.gich),
-        ("gicv", &b.gicv),
-    ];
+    let v = choose(src, &b.gic, "board.gic", &[("v2", V::Two), ("v3", V::Three)])?;
+    let frames = [("gicr", &b.gicr), ("gicc", &b.gicc), ("gich", &b.gich), ("gicv", &b.gicv)];
     let (needs, version): (&[&str], &str) = match v {
         V::Two => (&["gicc", "gich", "gicv"], "v2"),
         V::Three => (&["gicr"], "v3"),
@@ -694,9 +598,7 @@ fn gic(src: &Source<'_>, b: &RawBoard) -> Result<Gic, ConfigError> {
             return Err(src.error(
                 &b.gic,
                 "board.gic",
-                format!(
-                    "a GIC{version} board needs `{name}` (the address of that frame) in [board]"
-                ),
+                format!("a GIC{version} board needs `{name}` (the address of that frame) in [board]"),
             ));
         }
     }
@@ -711,31 +613,16 @@ fn gic(src: &Source<'_>, b: &RawBoard) -> Result<Gic, ConfigError> {
     }
     let at = |x: &Option<Spanned<u64>>| x.as_ref().map_or(0, |s| *s.get_ref());
     Ok(match v {
-        V::Two => Gic::V2 {
-            gicd: *b.gicd.get_ref(),
-            gicc: at(&b.gicc),
-            gich: at(&b.gich),
-            gicv: at(&b.gicv),
-        },
-        V::Three => Gic::V3 {
-            gicd: *b.gicd.get_ref(),
-            gicr: at(&b.gicr),
-        },
+        V::Two => Gic::V2 { gicd: *b.gicd.get_ref(), gicc: at(&b.gicc), gich: at(&b.gich), gicv: at(&b.gicv) },
+        V::Three => Gic::V3 { gicd: *b.gicd.get_ref(), gicr: at(&b.gicr) },
     })
 }
 
 fn region(src: &Source<'_>, r: &Spanned<RawRegion>, field: &str) -> Result<Region, ConfigError> {
     let raw = r.get_ref();
-    let region = Region {
-        base: *raw.base.get_ref(),
-        size: raw.size.get_ref().0,
-    };
+    let region = Region { base: *raw.base.get_ref(), size: raw.size.get_ref().0 };
     if region.size == 0 {
-        return Err(src.error(
-            &raw.size,
-            format!("{field}.size"),
-            "size must be greater than 0",
-        ));
+        return Err(src.error(&raw.size, format!("{field}.size"), "size must be greater than 0"));
     }
     if region.base.checked_add(region.size).is_none() {
         return Err(src.error(r, field, "base + size overflows the 64-bit address space"));
@@ -745,17 +632,12 @@ fn region(src: &Source<'_>, r: &Spanned<RawRegion>, field: &str) -> Result<Regio
 
 /// `mpidr`: one affinity per CPU, distinct, affinity fields only.
 fn mpidr(src: &Source<'_>, b: &RawBoard, cpus: usize) -> Result<Vec<u64>, ConfigError> {
-    let Some(list) = &b.mpidr else {
-        return Ok((0..cpus as u64).collect());
-    };
+    let Some(list) = &b.mpidr else { return Ok((0..cpus as u64).collect()) };
     if list.get_ref().len() != cpus {
         return Err(src.error(
             list,
             "board.mpidr",
-            format!(
-                "{} affinities for {cpus} CPUs: list one MPIDR per CPU, in device-tree order",
-                list.get_ref().len()
-            ),
+            format!("{} affinities for {cpus} CPUs: list one MPIDR per CPU, in device-tree order", list.get_ref().len()),
         ));
     }
     let mut out: Vec<u64> = Vec::new();
@@ -770,11 +652,7 @@ fn mpidr(src: &Source<'_>, b: &RawBoard, cpus: usize) -> Result<Vec<u64>, Config
         // A GICv3 SGI names its targets in a 16-bit list by Aff0 (without
         // the range selector, which the hypervisor does not use).
         if b.gic.get_ref() == "v3" && v & 0xff > 15 {
-            return Err(src.error(
-                m,
-                "board.mpidr",
-                format!("{v:#x}: Aff0 above 15 cannot be targeted by the hypervisor's GICv3 SGIs"),
-            ));
+            return Err(src.error(m, "board.mpidr", format!("{v:#x}: Aff0 above 15 cannot be targeted by the hypervisor's GICv3 SGIs")));
         }
         out.push(v);
     }
@@ -850,16 +728,9 @@ fn reserved(
     for (i, r) in b.reserved.iter().enumerate() {
         let raw = r.get_ref();
         let field = format!("board.reserved[{i}]");
-        let region = Region {
-            base: *raw.base.get_ref(),
-            size: raw.size.get_ref().0,
-        };
+        let region = Region { base: *raw.base.get_ref(), size: raw.size.get_ref().0 };
         if region.size == 0 || region.base.checked_add(region.size).is_none() {
-            return Err(src.error(
-                r,
-                field,
-                "a reserved region needs a size, and base + size must not overflow",
-            ));
+            return Err(src.error(r, field, "a reserved region needs a size, and base + size must not overflow"));
         }
         let name = &raw.what;
         let clash = |what: &str, other: Region| {
@@ -876,28 +747,16 @@ fn reserved(
         if guest_ram.overlaps(&region) {
             return Err(clash("guest_ram", guest_ram));
         }
-        let image = Region {
-            base: ram.base.saturating_add(crate::HV_IMAGE_OFFSET),
-            size: crate::HV_IMAGE_MAX,
-        };
+        let image = Region { base: ram.base.saturating_add(crate::HV_IMAGE_OFFSET), size: crate::HV_IMAGE_MAX };
         if image.overlaps(&region) {
             return Err(clash("the hypervisor's image", image));
         }
         if let Some(at) = qemu.as_ref().and_then(|q| q.get_ref().bundle_addr.as_ref()) {
             if region.contains_addr(*at.get_ref()) {
-                return Err(clash(
-                    "qemu.bundle_addr",
-                    Region {
-                        base: *at.get_ref(),
-                        size: 1,
-                    },
-                ));
+                return Err(clash("qemu.bundle_addr", Region { base: *at.get_ref(), size: 1 }));
             }
         }
-        out.push(Reserved {
-            region,
-            what: name.clone(),
-        });
+        out.push(Reserved { region, what: name.clone() });
     }
     Ok(out)
 }
@@ -905,56 +764,27 @@ fn reserved(
 fn boot(src: &Source<'_>, raw: &RawBoardFile) -> Result<Option<crate::boot::Boot>, ConfigError> {
     use crate::boot::{Boot, BootDtb};
     let Some(b) = &raw.boot else { return Ok(None) };
-    let device = crate::boot::parse_uboot_device(b.device.get_ref()).ok_or_else(|| {
-        src.error(
-            &b.device,
-            "boot.device",
-            "write U-Boot's `<interface> <device>:<partition>`, e.g. \"mmc 0:1\"",
-        )
-    })?;
-    let dtb = choose(
-        src,
-        &b.dtb,
-        "boot.dtb",
-        &[("u-boot", BootDtb::UBoot), ("image", BootDtb::Image)],
-    )?;
-    if dtb == BootDtb::Image
-        && !raw.devicetree.as_ref().is_some_and(|d| {
-            d.sources
-                .get_ref()
-                .iter()
-                .any(|s| !s.get_ref().starts_with("qemu"))
-        })
-    {
+    let device = crate::boot::parse_uboot_device(b.device.get_ref())
+        .ok_or_else(|| src.error(&b.device, "boot.device", "write U-Boot's `<interface> <device>:<partition>`, e.g. \"mmc 0:1\""))?;
+    let dtb = choose(src, &b.dtb, "boot.dtb", &[("u-boot", BootDtb::UBoot), ("image", BootDtb::Image)])?;
+    if dtb == BootDtb::Image && !raw.devicetree.as_ref().is_some_and(|d| d.sources.get_ref().iter().any(|s| !s.get_ref().starts_with("qemu"))) {
         return Err(src.error(&b.dtb, "boot.dtb", "\"image\" carries the board's device tree: [devicetree] sources must name a debian-dtb: or linux-dts: tree"));
     }
     Ok(Some(Boot { device, dtb }))
 }
 
 fn devicetrees(src: &Source<'_>, raw: &RawBoardFile) -> Result<Vec<DtSource>, ConfigError> {
-    let Some(dt) = &raw.devicetree else {
-        return Ok(Vec::new());
-    };
+    let Some(dt) = &raw.devicetree else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     for s in dt.sources.get_ref() {
         let v = s.get_ref();
         let plain = |p: &str, ext: &str| {
             p.ends_with(ext)
-                && p.split('/').all(|c| {
-                    !c.is_empty()
-                        && c != "."
-                        && c != ".."
-                        && c.chars()
-                            .all(|ch| ch.is_ascii_alphanumeric() || "-_.,+".contains(ch))
-                })
+                && p.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.,+".contains(ch)))
         };
         let source = if v == "qemu" {
             if raw.qemu.is_none() {
-                return Err(src.error(
-                    s,
-                    "devicetree.sources",
-                    "\"qemu\" needs a [qemu] table (the machine whose tree is dumped)",
-                ));
+                return Err(src.error(s, "devicetree.sources", "\"qemu\" needs a [qemu] table (the machine whose tree is dumped)"));
             }
             DtSource::Qemu
         } else if let Some(p) = v.strip_prefix("debian-dtb:").filter(|p| plain(p, ".dtb")) {

@@ -49,13 +49,7 @@ pub fn parse_uboot_device(s: &str) -> Option<String> {
     let (iface, rest) = s.split_once(' ')?;
     let (dev, part) = rest.split_once(':')?;
     let num = |t: &str| !t.is_empty() && t.len() <= 3 && t.bytes().all(|b| b.is_ascii_digit());
-    let ok = !iface.is_empty()
-        && iface.len() <= 16
-        && iface
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && num(dev)
-        && num(part);
+    let ok = !iface.is_empty() && iface.len() <= 16 && iface.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) && num(dev) && num(part);
     ok.then(|| s.to_string())
 }
 
@@ -85,71 +79,38 @@ fn align_up(v: u64, a: u64) -> Option<u64> {
 /// bytes on `board`, or says why they do not fit.
 pub fn layout(board: &Board, bundle_len: u64, staged_len: u64) -> Result<BootLayout, String> {
     let ram = board.ram;
-    let wraps = || {
-        format!(
-            "RAM at {:#x} leaves no room for the hypervisor and its device tree",
-            ram.base
-        )
-    };
+    let wraps = || format!("RAM at {:#x} leaves no room for the hypervisor and its device tree", ram.base);
     let hypervisor = ram.base.checked_add(HV_IMAGE_OFFSET).ok_or_else(wraps)?;
     let dtb = hypervisor.checked_add(HV_IMAGE_MAX).ok_or_else(wraps)?;
     let dtb_end = dtb.checked_add(DTB_SPACE).ok_or_else(wraps)?;
-    if !ram.contains(&Region {
-        base: hypervisor,
-        size: dtb_end - hypervisor,
-    }) {
+    if !ram.contains(&Region { base: hypervisor, size: dtb_end - hypervisor }) {
         return Err(wraps());
     }
     // U-Boot relocates itself to the top of RAM: nothing it loads may go there.
-    let uboot = Region {
-        base: ram.end().saturating_sub(UBOOT_TOP),
-        size: UBOOT_TOP.min(ram.size),
-    };
-    let mut taken: Vec<(Region, String)> = vec![
-        (board.guest_ram, "guest RAM".into()),
-        (uboot, "U-Boot".into()),
-    ];
+    let uboot = Region { base: ram.end().saturating_sub(UBOOT_TOP), size: UBOOT_TOP.min(ram.size) };
+    let mut taken: Vec<(Region, String)> = vec![(board.guest_ram, "guest RAM".into()), (uboot, "U-Boot".into())];
     taken.extend(board.reserved.iter().map(|r| (r.region, r.what.clone())));
-    let fixed = Region {
-        base: hypervisor,
-        size: dtb_end - hypervisor,
-    };
+    let fixed = Region { base: hypervisor, size: dtb_end - hypervisor };
     if let Some((_, what)) = taken.iter().find(|(r, _)| r.overlaps(&fixed)) {
-        return Err(format!(
-            "the hypervisor and its device tree ({:#x}..{:#x}) overlap {what}",
-            fixed.base,
-            fixed.end()
-        ));
+        return Err(format!("the hypervisor and its device tree ({:#x}..{:#x}) overlap {what}", fixed.base, fixed.end()));
     }
     // First fit from the device tree's end up: step past whatever is in the way.
     let mut at = align_up(dtb_end, MEMORY_ALIGN).ok_or("RAM wraps")?;
     let bundle = loop {
-        let want = Region {
-            base: at,
-            size: bundle_len.max(1),
-        };
+        let want = Region { base: at, size: bundle_len.max(1) };
         if !ram.contains(&want) {
             return Err(format!(
                 "the boot bundle ({} MiB) does not fit in RAM beside the hypervisor, guest RAM and firmware's memory: make guest_ram smaller or the sample's images smaller",
                 bundle_len.div_ceil(1 << 20)
             ));
         }
-        match taken
-            .iter()
-            .filter(|(r, _)| r.overlaps(&want))
-            .map(|(r, _)| r.end())
-            .max()
-        {
+        match taken.iter().filter(|(r, _)| r.overlaps(&want)).map(|(r, _)| r.end()).max() {
             None => break at,
             Some(end) => at = align_up(end, MEMORY_ALIGN).ok_or("RAM wraps")?,
         }
     };
     // The image is staged in guest RAM, clear of U-Boot where they meet.
-    let room = board
-        .guest_ram
-        .end()
-        .min(uboot.base)
-        .saturating_sub(board.guest_ram.base);
+    let room = board.guest_ram.end().min(uboot.base).saturating_sub(board.guest_ram.base);
     if staged_len > room {
         return Err(format!(
             "the image file ({} MiB) is staged in guest RAM, which holds {} MiB clear of U-Boot's top {} MiB of RAM",
@@ -158,14 +119,7 @@ pub fn layout(board: &Board, bundle_len: u64, staged_len: u64) -> Result<BootLay
             UBOOT_TOP >> 20
         ));
     }
-    Ok(BootLayout {
-        hypervisor,
-        dtb,
-        dtb_end,
-        bundle,
-        staging: board.guest_ram.base,
-        script: dtb - SCRIPT_SPACE,
-    })
+    Ok(BootLayout { hypervisor, dtb, dtb_end, bundle, staging: board.guest_ram.base, script: dtb - SCRIPT_SPACE })
 }
 
 #[cfg(test)]
@@ -174,26 +128,10 @@ mod tests {
     use crate::board::Reserved;
 
     fn board(ram: (u64, u64), guest: (u64, u64), reserved: &[(u64, u64)]) -> Board {
-        let mut b = crate::load_board(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bsp"),
-            "qemu-virt",
-        )
-        .unwrap();
-        b.ram = Region {
-            base: ram.0,
-            size: ram.1,
-        };
-        b.guest_ram = Region {
-            base: guest.0,
-            size: guest.1,
-        };
-        b.reserved = reserved
-            .iter()
-            .map(|&(base, size)| Reserved {
-                region: Region { base, size },
-                what: "TF-A".into(),
-            })
-            .collect();
+        let mut b = crate::load_board(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bsp"), "qemu-virt").unwrap();
+        b.ram = Region { base: ram.0, size: ram.1 };
+        b.guest_ram = Region { base: guest.0, size: guest.1 };
+        b.reserved = reserved.iter().map(|&(base, size)| Reserved { region: Region { base, size }, what: "TF-A".into() }).collect();
         b
     }
 
@@ -211,19 +149,13 @@ mod tests {
     #[test]
     fn the_bundle_steps_over_firmware_memory_and_guest_ram() {
         // Firmware right after the device tree's room: the bundle goes past it.
-        let b = board(
-            (0x4000_0000, 2 << 30),
-            (0x6000_0000, 512 << 20),
-            &[(0x40C0_0000, 0x10_0000)],
-        );
+        let b = board((0x4000_0000, 2 << 30), (0x6000_0000, 512 << 20), &[(0x40C0_0000, 0x10_0000)]);
         assert_eq!(layout(&b, 1 << 20, 1 << 20).unwrap().bundle, 0x40E0_0000);
         // Too big for the gap before guest RAM: it goes after guest RAM.
         let l = layout(&b, 600 << 20, 1 << 20).unwrap();
         assert_eq!(l.bundle, 0x8000_0000);
         // Not into U-Boot's top of RAM (0xB800_0000 and up), though RAM holds it.
-        assert!(layout(&b, 900 << 20, 1 << 20)
-            .unwrap_err()
-            .contains("does not fit"));
+        assert!(layout(&b, 900 << 20, 1 << 20).unwrap_err().contains("does not fit"));
     }
 
     #[test]
@@ -234,11 +166,7 @@ mod tests {
         let e = layout(&b, 1 << 20, 600 << 20).unwrap_err();
         assert!(e.contains("600 MiB") && e.contains("576 MiB"), "{e}");
         // Firmware over the hypervisor's own room.
-        let b = board(
-            (0x4000_0000, 2 << 30),
-            (0x6000_0000, 512 << 20),
-            &[(0x4080_0000, 0x1000)],
-        );
+        let b = board((0x4000_0000, 2 << 30), (0x6000_0000, 512 << 20), &[(0x4080_0000, 0x1000)]);
         assert!(layout(&b, 1, 1).unwrap_err().contains("TF-A"));
     }
 
@@ -247,15 +175,7 @@ mod tests {
         for ok in ["mmc 0:1", "virtio 0:1", "usb 1:12"] {
             assert_eq!(parse_uboot_device(ok).as_deref(), Some(ok));
         }
-        for bad in [
-            "mmc",
-            "mmc 0",
-            "mmc 0:",
-            "mmc a:1",
-            "MMC 0:1",
-            "mmc 0:1; reset",
-            "mmc  0:1",
-        ] {
+        for bad in ["mmc", "mmc 0", "mmc 0:", "mmc a:1", "MMC 0:1", "mmc 0:1; reset", "mmc  0:1"] {
             assert_eq!(parse_uboot_device(bad), None, "{bad}");
         }
     }

@@ -1,17 +1,14 @@
 //! Encodes a validated [`Sample`] and its images into the boot bundle.
 
-use hv_core::bundle::{
-    encode, DomainDesc, Passthrough, FLAG_SYSTEM_CONTROLLER, FLAG_VPL011, FLAG_XEN,
-    MAX_PASSTHROUGH, MAX_VCPUS,
-};
+use hv_core::bundle::{encode, DomainDesc, Passthrough, FLAG_SYSTEM_CONTROLLER, FLAG_VPL011, FLAG_XEN, MAX_PASSTHROUGH, MAX_VCPUS};
 
 use crate::guest_dt::{image_header, GuestDt};
 use crate::sample::Kind;
 
-use crate::board::Gic;
 use crate::error::{self, ConfigError};
 use crate::sample::{domain_label, image_line};
 use crate::Sample;
+use crate::board::Gic;
 
 /// What the caller resolved for one domain from its [`crate::ImageRef`]s.
 #[derive(Clone, Debug, Default)]
@@ -26,11 +23,7 @@ pub struct DomainBlobs {
 impl From<Vec<u8>> for DomainBlobs {
     fn from(image: Vec<u8>) -> Self {
         let footprint = image.len() as u64;
-        DomainBlobs {
-            image,
-            initrd: None,
-            footprint,
-        }
+        DomainBlobs { image, initrd: None, footprint }
     }
 }
 
@@ -44,27 +37,13 @@ impl DomainBlobs {
 
 /// Every domain's seed, for counting who owns what.
 fn seeds_of_all(domains: &[crate::Domain]) -> Result<Vec<Vec<u8>>, ConfigError> {
-    (0..domains.len())
-        .map(|i| {
-            crate::xenstore_seed::seed(domains, i)
-                .map_err(|e| ConfigError::new(std::path::Path::new(""), None, "xen", e))
-        })
-        .collect()
+    (0..domains.len()).map(|i| crate::xenstore_seed::seed(domains, i).map_err(|e| ConfigError::new(std::path::Path::new(""), None, "xen", e))).collect()
 }
 
 /// The domains (bit j) with a device domain `i` serves, of the kinds `which` picks.
-fn frontends_of(
-    sample: &Sample,
-    i: usize,
-    which: impl Fn(&pv_backend::toolstack::DeviceSpec) -> bool,
-) -> u8 {
+fn frontends_of(sample: &Sample, i: usize, which: impl Fn(&pv_backend::toolstack::DeviceSpec) -> bool) -> u8 {
     let be = crate::xenstore_seed::domid(i);
-    sample
-        .domains
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.pv.iter().any(|s| s.be_dom == be && which(s)))
-        .fold(0, |m, (j, _)| m | 1 << j)
+    sample.domains.iter().enumerate().filter(|(_, f)| f.pv.iter().any(|s| s.be_dom == be && which(s))).fold(0, |m, (j, _)| m | 1 << j)
 }
 
 /// The part of a domain's descriptor that places its Xen pages.
@@ -88,12 +67,7 @@ const BARE_DTB_SLOT: u64 = 64 << 10;
 /// A bare domain offered Xen's guest ABI finds it as Linux does, through
 /// the `/hypervisor` node of a device tree (its address in x0), placed
 /// just below its Xen pages. Other bare domains get none.
-fn bare_layout(
-    sample: &Sample,
-    i: usize,
-    d: &crate::sample::Domain,
-    b: &DomainBlobs,
-) -> Result<(Option<LinuxLayout>, Vec<u8>), ConfigError> {
+fn bare_layout(sample: &Sample, i: usize, d: &crate::sample::Domain, b: &DomainBlobs) -> Result<(Option<LinuxLayout>, Vec<u8>), ConfigError> {
     let Some(xen) = xen_desc(d).xen() else {
         return Ok((None, Vec::new()));
     };
@@ -126,30 +100,11 @@ fn bare_layout(
         gic_v2: matches!(sample.board.gic, Gic::V2 { .. }),
     }
     .build()
-    .map_err(|e| {
-        ConfigError::new(
-            &sample.path,
-            None,
-            field(),
-            format!("cannot write its device tree: {e}"),
-        )
-    })?;
+    .map_err(|e| ConfigError::new(&sample.path, None, field(), format!("cannot write its device tree: {e}")))?;
     if dt.len() as u64 > BARE_DTB_SLOT {
-        return Err(ConfigError::new(
-            &sample.path,
-            None,
-            field(),
-            "its device tree is larger than 64 KiB",
-        ));
+        return Err(ConfigError::new(&sample.path, None, field(), "its device tree is larger than 64 KiB"));
     }
-    Ok((
-        Some(LinuxLayout {
-            kernel: d.load_offset,
-            initrd: 0,
-            dtb,
-        }),
-        dt,
-    ))
+    Ok((Some(LinuxLayout { kernel: d.load_offset, initrd: 0, dtb }), dt))
 }
 
 /// Where a domain's kernel, initrd and device tree go in its RAM.
@@ -169,11 +124,7 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
             &sample.path,
             None,
             "domain",
-            format!(
-                "{} domains but {} images were given to encode",
-                sample.domains.len(),
-                blobs.len()
-            ),
+            format!("{} domains but {} images were given to encode", sample.domains.len(), blobs.len()),
         ));
     }
     let mut dtbs = Vec::new();
@@ -187,12 +138,7 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
             continue;
         }
         let hdr = image_header(&b.image).ok_or_else(|| {
-            ConfigError::new(
-                &sample.path,
-                image_line(&sample.path, i),
-                field(),
-                "not an arm64 Linux Image (no \"ARM\\x64\" header)",
-            )
+            ConfigError::new(&sample.path, image_line(&sample.path, i), field(), "not an arm64 Linux Image (no \"ARM\\x64\" header)")
         })?;
         let dtb = d.memory.size.saturating_sub(DTB_SLOT);
         let initrd_len = b.initrd.as_ref().map_or(0, |r| r.len() as u64);
@@ -215,12 +161,7 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
         if let Some(x) = xen {
             // The device tree's slot holds the Xen pages at its top.
             if x.size >= DTB_SLOT / 2 {
-                return Err(ConfigError::new(
-                    &sample.path,
-                    None,
-                    field(),
-                    "its Xen pages do not fit beside the device tree",
-                ));
+                return Err(ConfigError::new(&sample.path, None, field(), "its Xen pages do not fit beside the device tree"));
             }
         }
         let dt = GuestDt {
@@ -229,43 +170,25 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
             mem_size: d.memory.size,
             bootargs: &d.bootargs,
             ram_ipa: d.ram_ipa(),
-            initrd: b
-                .initrd
-                .as_ref()
-                .map(|_| (d.ram_ipa() + initrd, d.ram_ipa() + initrd + initrd_len)),
+            initrd: b.initrd.as_ref().map(|_| (d.ram_ipa() + initrd, d.ram_ipa() + initrd + initrd_len)),
             passthrough: &d.passthrough,
             xen,
             gic_v2: matches!(sample.board.gic, Gic::V2 { .. }),
         }
         .build()
-        .map_err(|e| {
-            ConfigError::new(
-                &sample.path,
-                None,
-                field(),
-                format!("cannot write its device tree: {e}"),
-            )
-        })?;
+        .map_err(|e| ConfigError::new(&sample.path, None, field(), format!("cannot write its device tree: {e}")))?;
         dtbs.push(dt);
-        layouts.push(Some(LinuxLayout {
-            kernel: hdr.text_offset,
-            initrd,
-            dtb,
-        }));
+        layouts.push(Some(LinuxLayout { kernel: hdr.text_offset, initrd, dtb }));
     }
 
     let mut seeds = Vec::new();
     for (i, d) in sample.domains.iter().enumerate() {
         let field = format!("{}.xen", domain_label(i, Some(&d.name)));
-        let seed = crate::xenstore_seed::seed(&sample.domains, i)
-            .map_err(|e| ConfigError::new(&sample.path, None, field.clone(), e))?;
+        let seed = crate::xenstore_seed::seed(&sample.domains, i).map_err(|e| ConfigError::new(&sample.path, None, field.clone(), e))?;
         if let Some(x) = d.xen {
             // Its own nodes from the description count against its quota;
             // leave it room for what its kernel writes.
-            let own = crate::xenstore_seed::owned_by(
-                &seeds_of_all(&sample.domains)?,
-                crate::xenstore_seed::domid(i),
-            );
+            let own = crate::xenstore_seed::owned_by(&seeds_of_all(&sample.domains)?, crate::xenstore_seed::domid(i));
             if own + 16 > usize::from(x.xenstore.nodes) {
                 return Err(ConfigError::new(
                     &sample.path,
@@ -311,11 +234,7 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
         let mut passthrough = [Passthrough::default(); MAX_PASSTHROUGH];
         for (slot, p) in passthrough.iter_mut().zip(&d.passthrough) {
             let pages = p.pages();
-            *slot = Passthrough {
-                pa: pages.base,
-                size: pages.size,
-                spi: p.irq.unwrap_or(0),
-            };
+            *slot = Passthrough { pa: pages.base, size: pages.size, spi: p.irq.unwrap_or(0) };
         }
         let mut desc = DomainDesc {
             name: &d.name,
@@ -336,9 +255,7 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
             rtds_period_us: d.rtds.map_or(0, |r| r.1),
             grant_frames: d.xen.map_or(0, |x| x.grant_frames),
             event_channels: d.xen.map_or(0, |x| x.event_channels),
-            xenstore: d
-                .xen
-                .map_or(hv_core::xenstore::Quota::DEFAULT, |x| x.xenstore),
+            xenstore: d.xen.map_or(hv_core::xenstore::Quota::DEFAULT, |x| x.xenstore),
             xenstore_seed: &seeds[i],
             serves: frontends_of(sample, i, |_| true),
             foreign: frontends_of(sample, i, |s| s.fe_kind == "vfb"),
@@ -355,15 +272,7 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
         }
         descs.push(desc);
     }
-    let board = sample
-        .board
-        .desc(sample.profile.vwfi, sample.profile.scheduler);
-    encode(&board, &descs).map_err(|e| {
-        ConfigError::new(
-            &sample.path,
-            None,
-            "bundle",
-            format!("cannot encode the boot bundle: {e:?}"),
-        )
-    })
+    let board = sample.board.desc(sample.profile.vwfi, sample.profile.scheduler);
+    encode(&board, &descs)
+        .map_err(|e| ConfigError::new(&sample.path, None, "bundle", format!("cannot encode the boot bundle: {e:?}")))
 }

@@ -32,23 +32,14 @@ pub struct Cpupool {
     pub scheduler: PoolScheduler,
 }
 
-pub(crate) fn pools(
-    src: &Source<'_>,
-    raw: &[Spanned<RawCpupool>],
-    board: &Board,
-    profile: &Profile,
-) -> Result<Vec<Cpupool>, ConfigError> {
+pub(crate) fn pools(src: &Source<'_>, raw: &[Spanned<RawCpupool>], board: &Board, profile: &Profile) -> Result<Vec<Cpupool>, ConfigError> {
     let mut out: Vec<Cpupool> = Vec::new();
     let mut owner: HashMap<i64, String> = HashMap::new();
     for (i, p) in raw.iter().enumerate() {
         let p = p.get_ref();
         let label = format!("cpupool \"{}\"", p.name.get_ref());
         if out.iter().any(|q| &q.name == p.name.get_ref()) {
-            return Err(src.error(
-                &p.name,
-                format!("cpupool[{i}].name"),
-                format!("{label} is defined twice"),
-            ));
+            return Err(src.error(&p.name, format!("cpupool[{i}].name"), format!("{label} is defined twice")));
         }
         let scheduler = match p.scheduler.get_ref().as_str() {
             "null" => PoolScheduler::Null,
@@ -65,21 +56,10 @@ pub(crate) fn pools(
         for c in p.pcpus.get_ref() {
             let n = *c.get_ref();
             if n < 0 || n >= i64::from(board.cpus) {
-                return Err(src.error(
-                    c,
-                    format!("{label}.pcpus"),
-                    format!(
-                        "pCPU {n} does not exist (board \"{}\" has {} CPUs)",
-                        board.name, board.cpus
-                    ),
-                ));
+                return Err(src.error(c, format!("{label}.pcpus"), format!("pCPU {n} does not exist (board \"{}\" has {} CPUs)", board.name, board.cpus)));
             }
             if let Some(other) = owner.insert(n, p.name.get_ref().clone()) {
-                return Err(src.error(
-                    c,
-                    format!("{label}.pcpus"),
-                    format!("pCPU {n} is already in cpupool \"{other}\""),
-                ));
+                return Err(src.error(c, format!("{label}.pcpus"), format!("pCPU {n} is already in cpupool \"{other}\"")));
             }
             if let Some(msg) = crate::board::cluster_clash(board, profile, &pcpus, n as usize) {
                 return Err(src.error(c, format!("{label}.pcpus"), msg));
@@ -87,17 +67,9 @@ pub(crate) fn pools(
             pcpus.push(n as u8);
         }
         if pcpus.is_empty() {
-            return Err(src.error(
-                &p.pcpus,
-                format!("{label}.pcpus"),
-                "a cpupool needs at least one pCPU",
-            ));
+            return Err(src.error(&p.pcpus, format!("{label}.pcpus"), "a cpupool needs at least one pCPU"));
         }
-        out.push(Cpupool {
-            name: p.name.get_ref().clone(),
-            pcpus,
-            scheduler,
-        });
+        out.push(Cpupool { name: p.name.get_ref().clone(), pcpus, scheduler });
     }
     Ok(out)
 }
@@ -112,14 +84,8 @@ pub(crate) fn duration_us(v: &str) -> Result<u32, String> {
     } else {
         (v, 1)
     };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("\"{v}\" is not a duration; write e.g. \"10ms\" or \"500us\""))?;
-    let us = n
-        .checked_mul(scale)
-        .filter(|&u| u > 0 && u <= u32::MAX as u64)
-        .ok_or(format!("\"{v}\" is out of range"))?;
+    let n: u64 = num.trim().parse().map_err(|_| format!("\"{v}\" is not a duration; write e.g. \"10ms\" or \"500us\""))?;
+    let us = n.checked_mul(scale).filter(|&u| u > 0 && u <= u32::MAX as u64).ok_or(format!("\"{v}\" is out of range"))?;
     Ok(us as u32)
 }
 

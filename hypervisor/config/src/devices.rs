@@ -49,17 +49,9 @@ const LAST_GIC_SPI: i64 = 1019;
 /// Devices a board may list.
 const MAX_DEVICES: usize = 64;
 
-pub(crate) fn parse(
-    src: &Source<'_>,
-    raw: &[Spanned<RawDevice>],
-    ram: Region,
-) -> Result<Vec<BoardDevice>, ConfigError> {
+pub(crate) fn parse(src: &Source<'_>, raw: &[Spanned<RawDevice>], ram: Region) -> Result<Vec<BoardDevice>, ConfigError> {
     if raw.len() > MAX_DEVICES {
-        return Err(src.error(
-            &raw[MAX_DEVICES],
-            format!("board.devices[{MAX_DEVICES}]"),
-            format!("at most {MAX_DEVICES} devices"),
-        ));
+        return Err(src.error(&raw[MAX_DEVICES], format!("board.devices[{MAX_DEVICES}]"), format!("at most {MAX_DEVICES} devices")));
     }
     let mut out: Vec<BoardDevice> = Vec::new();
     for (i, r) in raw.iter().enumerate() {
@@ -67,54 +59,27 @@ pub(crate) fn parse(
         let field = |f: &str| format!("board.devices[{i}].{f}");
         let name = d.name.get_ref();
         if !crate::valid_domain_name(name) {
-            return Err(src.error(
-                &d.name,
-                field("name"),
-                "a device name is 1 to 31 of a-z, 0-9, '_' and '-'",
-            ));
+            return Err(src.error(&d.name, field("name"), "a device name is 1 to 31 of a-z, 0-9, '_' and '-'"));
         }
         if out.iter().any(|o| &o.name == name) {
-            return Err(src.error(
-                &d.name,
-                field("name"),
-                format!("device \"{name}\" is listed twice"),
-            ));
+            return Err(src.error(&d.name, field("name"), format!("device \"{name}\" is listed twice")));
         }
         if d.compatible.get_ref().is_empty() {
-            return Err(src.error(
-                &d.compatible,
-                field("compatible"),
-                "give the device tree node's first `compatible`",
-            ));
+            return Err(src.error(&d.compatible, field("compatible"), "give the device tree node's first `compatible`"));
         }
         let mut regs = Vec::new();
         for &(base, size) in d.regs.get_ref() {
             let reg = Region { base, size };
             if size == 0 || base.checked_add(size).is_none_or(|e| e > 1 << 39) {
-                return Err(src.error(
-                    &d.regs,
-                    field("regs"),
-                    format!(
-                        "{}: a region needs a size and must lie below 512 GiB",
-                        error::range(base, size)
-                    ),
-                ));
+                return Err(src.error(&d.regs, field("regs"), format!("{}: a region needs a size and must lie below 512 GiB", error::range(base, size))));
             }
             if reg.overlaps(&ram) {
-                return Err(src.error(
-                    &d.regs,
-                    field("regs"),
-                    format!("{} overlaps the board's RAM", error::range(base, size)),
-                ));
+                return Err(src.error(&d.regs, field("regs"), format!("{} overlaps the board's RAM", error::range(base, size))));
             }
             regs.push(reg);
         }
         if regs.is_empty() {
-            return Err(src.error(
-                &d.regs,
-                field("regs"),
-                "a device has at least one register region",
-            ));
+            return Err(src.error(&d.regs, field("regs"), "a device has at least one register region"));
         }
         let mut irqs = Vec::new();
         if let Some(list) = &d.irqs {
@@ -125,14 +90,7 @@ pub(crate) fn parse(
                 irqs.push(irq as u32);
             }
         }
-        out.push(BoardDevice {
-            name: name.clone(),
-            compatible: d.compatible.get_ref().clone(),
-            regs,
-            irqs,
-            dma: d.dma,
-            iommus: d.iommus.clone(),
-        });
+        out.push(BoardDevice { name: name.clone(), compatible: d.compatible.get_ref().clone(), regs, irqs, dma: d.dma, iommus: d.iommus.clone() });
     }
     Ok(out)
 }

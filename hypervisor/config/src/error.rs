@@ -30,12 +30,7 @@ impl ConfigError {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        ConfigError {
-            file: file.into(),
-            line,
-            field: field.into(),
-            message: message.into(),
-        }
+        ConfigError { file: file.into(), line, field: field.into(), message: message.into() }
     }
 }
 
@@ -54,11 +49,7 @@ impl std::error::Error for ConfigError {}
 /// 1-based line holding byte `offset` of `text`.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 /// One file's text, so errors can be placed in it.
@@ -75,34 +66,15 @@ impl<'a> Source<'a> {
         })
     }
 
-    pub fn error_at(
-        &self,
-        span: Range<usize>,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> ConfigError {
-        ConfigError::new(
-            self.path,
-            Some(line_of(self.text, span.start)),
-            field,
-            message,
-        )
+    pub fn error_at(&self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::new(self.path, Some(line_of(self.text, span.start)), field, message)
     }
 
-    pub fn error<T>(
-        &self,
-        at: &Spanned<T>,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> ConfigError {
+    pub fn error<T>(&self, at: &Spanned<T>, field: impl Into<String>, message: impl Into<String>) -> ConfigError {
         self.error_at(at.span(), field, message)
     }
 
-    pub fn error_nowhere(
-        &self,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> ConfigError {
+    pub fn error_nowhere(&self, field: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError::new(self.path, None, field, message)
     }
 
@@ -132,12 +104,7 @@ impl<'a> Source<'a> {
         match e.span() {
             Some(span) => {
                 let field = locate::field_at(self.text, span.start, key);
-                ConfigError::new(
-                    self.path,
-                    Some(line_of(self.text, span.start)),
-                    field,
-                    message,
-                )
+                ConfigError::new(self.path, Some(line_of(self.text, span.start)), field, message)
             }
             None => ConfigError::new(self.path, None, key.unwrap_or("(file)"), message),
         }
@@ -178,11 +145,7 @@ pub(crate) fn quoted_list<S: AsRef<str>>(items: &[S]) -> String {
     if items.is_empty() {
         return "(none)".into();
     }
-    items
-        .iter()
-        .map(|s| format!("\"{}\"", s.as_ref()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|s| format!("\"{}\"", s.as_ref())).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

@@ -72,10 +72,7 @@ impl GuestDt<'_> {
             let hyp = fdt.begin_node("hypervisor")?;
             fdt.property_string_list("compatible", vec!["xen,xen-4.17".into(), "xen,xen".into()])?;
             reg(&mut fdt, &[(x.grant_ipa, u64::from(x.grant_frames) * 4096)])?;
-            fdt.property_array_u32(
-                "interrupts",
-                &[PPI, gl::EVTCHN_PPI - 16, PPI_ALL_CPUS_LEVEL_LOW],
-            )?;
+            fdt.property_array_u32("interrupts", &[PPI, gl::EVTCHN_PPI - 16, PPI_ALL_CPUS_LEVEL_LOW])?;
             fdt.end_node(hyp)?;
         }
 
@@ -93,33 +90,18 @@ impl GuestDt<'_> {
         fdt.end_node(cpus)?;
 
         let psci = fdt.begin_node("psci")?;
-        fdt.property_string_list(
-            "compatible",
-            vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()],
-        )?;
+        fdt.property_string_list("compatible", vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()])?;
         fdt.property_string("method", "hvc")?;
         fdt.end_node(psci)?;
 
         let gic = fdt.begin_node(&format!("interrupt-controller@{:x}", gl::GICD_BASE))?;
         if self.gic_v2 {
             fdt.property_string("compatible", "arm,cortex-a15-gic")?;
-            reg(
-                &mut fdt,
-                &[
-                    (gl::GICD_BASE, gl::GICD_V2_SIZE),
-                    (gl::GICC_BASE, gl::GICC_SIZE),
-                ],
-            )?;
+            reg(&mut fdt, &[(gl::GICD_BASE, gl::GICD_V2_SIZE), (gl::GICC_BASE, gl::GICC_SIZE)])?;
         } else {
             fdt.property_string("compatible", "arm,gic-v3")?;
             fdt.property_u32("#redistributor-regions", 1)?;
-            reg(
-                &mut fdt,
-                &[
-                    (gl::GICD_BASE, gl::GICD_SIZE),
-                    (gl::GICR_BASE, self.vcpus as u64 * gl::GICR_STRIDE),
-                ],
-            )?;
+            reg(&mut fdt, &[(gl::GICD_BASE, gl::GICD_SIZE), (gl::GICR_BASE, self.vcpus as u64 * gl::GICR_STRIDE)])?;
         }
         fdt.property_u32("#interrupt-cells", 3)?;
         fdt.property_null("interrupt-controller")?;
@@ -130,10 +112,7 @@ impl GuestDt<'_> {
         fdt.property_string("compatible", "arm,armv8-timer")?;
         // Secure physical, non-secure physical, virtual, hypervisor (PPI numbers).
         let ppis = [13, 14, gl::VTIMER_PPI - 16, 10];
-        let cells: Vec<u32> = ppis
-            .iter()
-            .flat_map(|&n| [PPI, n, PPI_ALL_CPUS_LEVEL_LOW])
-            .collect();
+        let cells: Vec<u32> = ppis.iter().flat_map(|&n| [PPI, n, PPI_ALL_CPUS_LEVEL_LOW]).collect();
         fdt.property_array_u32("interrupts", &cells)?;
         fdt.property_null("always-on")?;
         fdt.end_node(timer)?;
@@ -179,15 +158,9 @@ pub fn image_header(image: &[u8]) -> Option<ImageHeader> {
     let (text_offset, image_size) = (u(8), u(16));
     // image_size 0: a pre-3.17 kernel with the historical text offset.
     Some(if image_size == 0 {
-        ImageHeader {
-            text_offset: 0x8_0000,
-            image_size: image.len() as u64,
-        }
+        ImageHeader { text_offset: 0x8_0000, image_size: image.len() as u64 }
     } else {
-        ImageHeader {
-            text_offset,
-            image_size,
-        }
+        ImageHeader { text_offset, image_size }
     })
 }
 
@@ -202,13 +175,7 @@ mod tests {
         img[8..16].copy_from_slice(&0u64.to_le_bytes());
         img[16..24].copy_from_slice(&0x201_0000u64.to_le_bytes());
         img[56..60].copy_from_slice(b"ARM\x64");
-        assert_eq!(
-            image_header(&img),
-            Some(ImageHeader {
-                text_offset: 0,
-                image_size: 0x201_0000
-            })
-        );
+        assert_eq!(image_header(&img), Some(ImageHeader { text_offset: 0, image_size: 0x201_0000 }));
         img[56] = 0;
         assert_eq!(image_header(&img), None);
         assert_eq!(image_header(&[0; 10]), None);
@@ -216,15 +183,7 @@ mod tests {
 
     #[test]
     fn device_tree_parses_and_names_what_linux_needs() {
-        let pt = [PassthroughDev {
-            reg: Region {
-                base: 0x0a00_3000,
-                size: 0x1000,
-            },
-            irq: Some(79),
-            compatible: "virtio,mmio".into(),
-            dma: true,
-        }];
+        let pt = [PassthroughDev { reg: Region { base: 0x0a00_3000, size: 0x1000 }, irq: Some(79), compatible: "virtio,mmio".into(), dma: true }];
         let dt = GuestDt {
             name: "ivi",
             vcpus: 2,
@@ -242,16 +201,7 @@ mod tests {
         // FDT structure would need a tool; check the magic and the strings.
         assert_eq!(&dt[..4], &[0xd0, 0x0d, 0xfe, 0xed]);
         let text = String::from_utf8_lossy(&dt);
-        for needle in [
-            "arm,gic-v3",
-            "arm,armv8-timer",
-            "arm,sbsa-uart",
-            "arm,psci-1.0",
-            "console=ttyAMA0",
-            "virtio,mmio",
-            "cpu@1",
-            "linux,initrd-start",
-        ] {
+        for needle in ["arm,gic-v3", "arm,armv8-timer", "arm,sbsa-uart", "arm,psci-1.0", "console=ttyAMA0", "virtio,mmio", "cpu@1", "linux,initrd-start"] {
             assert!(text.contains(needle), "missing {needle}");
         }
         assert!(!text.contains("cpu@2"), "only two vCPUs");

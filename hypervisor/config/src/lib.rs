@@ -31,21 +31,16 @@ mod locate;
 mod placement;
 mod sample;
 pub mod size;
-mod validate;
 pub mod xenstore_seed;
+mod validate;
 
-pub use board::{
-    load_board, Board, DtSource, Gic, Profile, QemuConfig, Region, Reserved, MPIDR_AFF_MASK,
-};
+pub use board::{load_board, Board, DtSource, Gic, Profile, QemuConfig, Region, Reserved, MPIDR_AFF_MASK};
 pub use bundle::encode_bundle;
-pub use bundle::DomainBlobs;
-pub use cpupool::{Cpupool, PoolScheduler};
 pub use error::ConfigError;
 pub use hv_core::bundle::{Action, Scheduler, Vwfi};
-pub use sample::{
-    load_sample, parse_sample, valid_domain_name, Domain, ImageRef, Kind, LoadOptions,
-    PassthroughDev, Sample, XenLimits,
-};
+pub use bundle::DomainBlobs;
+pub use cpupool::{Cpupool, PoolScheduler};
+pub use sample::{load_sample, parse_sample, valid_domain_name, Domain, ImageRef, Kind, LoadOptions, PassthroughDev, Sample, XenLimits};
 
 /// The only architecture the hypervisor can be built for today.
 pub const SUPPORTED_ARCH: &str = "aarch64";

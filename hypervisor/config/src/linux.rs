@@ -7,9 +7,7 @@ use toml::Spanned;
 
 use crate::board::Board;
 use crate::error::{self, ConfigError, Source};
-use crate::sample::{
-    domain_label, Domain, ImageRef, Kind, PassthroughDev, RawDomain, RawPassthrough,
-};
+use crate::sample::{domain_label, Domain, ImageRef, Kind, PassthroughDev, RawDomain, RawPassthrough};
 use crate::Region;
 use xen_abi::guest_layout as gl;
 
@@ -42,21 +40,15 @@ pub(crate) fn domain(
             "bare" => Kind::Bare,
             "linux" => Kind::Linux,
             other => {
-                return Err(src.error(
-                    k,
-                    f("kind"),
-                    format!("unknown kind \"{other}\"; expected \"bare\" or \"linux\""),
-                ))
+                return Err(src.error(k, f("kind"), format!("unknown kind \"{other}\"; expected \"bare\" or \"linux\"")))
             }
         },
     };
     let only_linux = |v: &Option<Spanned<String>>, key: &str| -> Result<(), ConfigError> {
         match v {
-            Some(v) if kind != Kind::Linux => Err(src.error(
-                v,
-                f(key),
-                format!("`{key}` is only for kind = \"linux\" domains"),
-            )),
+            Some(v) if kind != Kind::Linux => {
+                Err(src.error(v, f(key), format!("`{key}` is only for kind = \"linux\" domains")))
+            }
             _ => Ok(()),
         }
     };
@@ -64,45 +56,25 @@ pub(crate) fn domain(
     only_linux(&d.bootargs, "bootargs")?;
     if kind == Kind::Linux {
         if let ImageRef::Guest(_) = image {
-            return Err(src.error(
-                &d.image,
-                f("image"),
-                "a linux domain boots a kernel Image, not a built-in test guest",
-            ));
+            return Err(src.error(&d.image, f("image"), "a linux domain boots a kernel Image, not a built-in test guest"));
         }
         if let Some(o) = &d.load_offset {
-            return Err(src.error(
-                o,
-                f("load_offset"),
-                "a linux domain's load offset comes from its Image header",
-            ));
+            return Err(src.error(o, f("load_offset"), "a linux domain's load offset comes from its Image header"));
         }
     }
     let initrd = match &d.initrd {
         None => None,
         Some(v) => Some(initrd(src, v, &f("initrd"), dir)?),
     };
-    let bootargs = d
-        .bootargs
-        .as_ref()
-        .map(|b| b.get_ref().clone())
-        .unwrap_or_default();
+    let bootargs = d.bootargs.as_ref().map(|b| b.get_ref().clone()).unwrap_or_default();
     if bootargs.len() > 1024 {
-        return Err(src.error(
-            d.bootargs.as_ref().expect("set"),
-            f("bootargs"),
-            "bootargs longer than 1024 bytes",
-        ));
+        return Err(src.error(d.bootargs.as_ref().expect("set"), f("bootargs"), "bootargs longer than 1024 bytes"));
     }
 
     let mut passthrough = Vec::new();
     if let Some(list) = &d.passthrough {
         if list.get_ref().len() > MAX_PASSTHROUGH {
-            return Err(src.error(
-                list,
-                f("passthrough"),
-                format!("at most {MAX_PASSTHROUGH} passthrough devices per domain"),
-            ));
+            return Err(src.error(list, f("passthrough"), format!("at most {MAX_PASSTHROUGH} passthrough devices per domain")));
         }
         for entry in list.get_ref() {
             let p = entry.get_ref();
@@ -122,33 +94,17 @@ pub(crate) fn domain(
                     "a device that does DMA needs `direct_map = true` on its domain: without an IOMMU it sees host addresses, so guest RAM must sit at the same addresses",
                 ));
             }
-            passthrough.push(PassthroughDev {
-                reg,
-                irq,
-                compatible,
-                dma,
-            });
+            passthrough.push(PassthroughDev { reg, irq, compatible, dma });
         }
     }
     let direct_map = d.direct_map.as_ref().is_some_and(|m| *m.get_ref());
     if direct_map && kind != Kind::Linux {
         return Err(src.error(d.direct_map.as_ref().expect("set"), f("direct_map"), "only linux domains can be direct-mapped (test guests are linked at the usual guest RAM address)"));
     }
-    Ok(LinuxPart {
-        kind,
-        initrd,
-        bootargs,
-        passthrough,
-        direct_map,
-    })
+    Ok(LinuxPart { kind, initrd, bootargs, passthrough, direct_map })
 }
 
-fn initrd(
-    src: &Source<'_>,
-    v: &Spanned<String>,
-    field: &str,
-    dir: &Path,
-) -> Result<ImageRef, ConfigError> {
+fn initrd(src: &Source<'_>, v: &Spanned<String>, field: &str, dir: &Path) -> Result<ImageRef, ConfigError> {
     let s = v.get_ref();
     if let Some(name) = s.strip_prefix("initramfs:") {
         let path = dir.join("initramfs").join(name);
@@ -156,10 +112,7 @@ fn initrd(
             return Err(src.error(
                 v,
                 field,
-                format!(
-                    "no initramfs directory \"{name}\" (looked for {})",
-                    path.display()
-                ),
+                format!("no initramfs directory \"{name}\" (looked for {})", path.display()),
             ));
         }
         return Ok(ImageRef::Initramfs(path));
@@ -169,10 +122,7 @@ fn initrd(
         return Err(src.error(
             v,
             field,
-            format!(
-                "initrd file \"{s}\" not found (looked for {}); or write \"initramfs:<name>\"",
-                path.display()
-            ),
+            format!("initrd file \"{s}\" not found (looked for {}); or write \"initramfs:<name>\"", path.display()),
         ));
     }
     Ok(ImageRef::File(path))
@@ -183,33 +133,15 @@ type Passed = (Region, Option<u32>, String, bool);
 
 /// `device = "<name>"`: the board's catalog entry, if one region and at
 /// most one interrupt the virtual GIC offers.
-fn from_catalog(
-    src: &Source<'_>,
-    board: &Board,
-    name: &Spanned<String>,
-    p: &RawPassthrough,
-    f: &dyn Fn(&str) -> String,
-) -> Result<Passed, ConfigError> {
+fn from_catalog(src: &Source<'_>, board: &Board, name: &Spanned<String>, p: &RawPassthrough, f: &dyn Fn(&str) -> String) -> Result<Passed, ConfigError> {
     let field = f("passthrough.device");
     if p.base.is_some() || p.size.is_some() || p.irq.is_some() || p.compatible.is_some() {
         return Err(src.error(name, field, "the board's catalog gives the device's registers, interrupt and compatible: give `device` alone"));
     }
     let Some(dev) = board.devices.iter().find(|d| &d.name == name.get_ref()) else {
         let offered: Vec<&str> = board.devices.iter().map(|d| d.name.as_str()).collect();
-        let offers = if offered.is_empty() {
-            "none".to_string()
-        } else {
-            error::quoted_list(&offered)
-        };
-        return Err(src.error(
-            name,
-            field,
-            format!(
-                "board \"{}\" offers no device \"{}\" for passthrough; it offers: {offers}",
-                board.name,
-                name.get_ref()
-            ),
-        ));
+        let offers = if offered.is_empty() { "none".to_string() } else { error::quoted_list(&offered) };
+        return Err(src.error(name, field, format!("board \"{}\" offers no device \"{}\" for passthrough; it offers: {offers}", board.name, name.get_ref())));
     };
     if dev.regs.len() != 1 {
         return Err(src.error(name, field, format!("{} has {} register regions; a passthrough carries one (multi-region devices are not supported yet)", dev.name, dev.regs.len())));
@@ -230,60 +162,29 @@ fn from_catalog(
 
 /// A region given by address: on a board with a catalog, inside one of
 /// its devices, with that device's interrupt.
-fn given(
-    src: &Source<'_>,
-    board: &Board,
-    entry: &Spanned<RawPassthrough>,
-    f: &dyn Fn(&str) -> String,
-) -> Result<Passed, ConfigError> {
+fn given(src: &Source<'_>, board: &Board, entry: &Spanned<RawPassthrough>, f: &dyn Fn(&str) -> String) -> Result<Passed, ConfigError> {
     let p = entry.get_ref();
     let (Some(base), Some(size), Some(compatible)) = (&p.base, &p.size, &p.compatible) else {
-        return Err(src.error(
-            entry,
-            f("passthrough"),
-            "give `device` (a name from the board's catalog), or `base`, `size` and `compatible`",
-        ));
+        return Err(src.error(entry, f("passthrough"), "give `device` (a name from the board's catalog), or `base`, `size` and `compatible`"));
     };
-    let reg = Region {
-        base: *base.get_ref(),
-        size: size.get_ref().0,
-    };
+    let reg = Region { base: *base.get_ref(), size: size.get_ref().0 };
     if reg.size == 0 || reg.base.checked_add(reg.size).is_none_or(|e| e > 1 << 39) {
-        return Err(src.error(
-            base,
-            f("passthrough.base"),
-            "a passthrough region needs a size and must lie below 512 GiB",
-        ));
+        return Err(src.error(base, f("passthrough.base"), "a passthrough region needs a size and must lie below 512 GiB"));
     }
     let irq = match &p.irq {
         None => None,
         Some(i) if (32..=LAST_SPI).contains(i.get_ref()) => Some(*i.get_ref() as u32),
         Some(i) => {
-            return Err(src.error(
-                i,
-                f("passthrough.irq"),
-                format!(
-                    "irq {} is not an SPI the virtual GIC offers (32..={LAST_SPI}, as a GIC INTID)",
-                    i.get_ref()
-                ),
-            ));
+            return Err(src.error(i, f("passthrough.irq"), format!("irq {} is not an SPI the virtual GIC offers (32..={LAST_SPI}, as a GIC INTID)", i.get_ref())));
         }
     };
     if compatible.get_ref().is_empty() {
-        return Err(src.error(
-            compatible,
-            f("passthrough.compatible"),
-            "give the device tree `compatible` of the device",
-        ));
+        return Err(src.error(compatible, f("passthrough.compatible"), "give the device tree `compatible` of the device"));
     }
     let mut dma = false;
     if !board.devices.is_empty() {
         // Whole pages are mapped: they must all be the device's.
-        let Some(dev) = board
-            .devices
-            .iter()
-            .find(|d| d.regs.iter().any(|r| r.contains(&reg.pages())))
-        else {
+        let Some(dev) = board.devices.iter().find(|d| d.regs.iter().any(|r| r.contains(&reg.pages()))) else {
             return Err(src.error(
                 base,
                 f("passthrough.base"),
@@ -291,14 +192,7 @@ fn given(
             ));
         };
         if let Some(i) = irq.filter(|i| !dev.irqs.contains(i)) {
-            return Err(src.error_at(
-                p.irq.as_ref().map_or(base.span(), |i| i.span()),
-                f("passthrough.irq"),
-                format!(
-                    "irq {i} is not {}'s (its interrupts: {:?})",
-                    dev.name, dev.irqs
-                ),
-            ));
+            return Err(src.error_at(p.irq.as_ref().map_or(base.span(), |i| i.span()), f("passthrough.irq"), format!("irq {i} is not {}'s (its interrupts: {:?})", dev.name, dev.irqs)));
         }
         dma = dev.dma;
     }
@@ -314,49 +208,16 @@ pub(crate) fn check_passthrough_exclusive(
     domains: &[Domain],
 ) -> Result<(), ConfigError> {
     let mut reserved = vec![("the board's RAM", board.ram)];
-    reserved.extend(board.own_frames().into_iter().map(|f| {
-        (
-            f.what,
-            Region {
-                base: f.base,
-                size: f.size,
-            },
-        )
-    }));
-    reserved.extend(
-        board
-            .reserved
-            .iter()
-            .map(|r| ("firmware's reserved memory", r.region)),
-    );
+    reserved.extend(board.own_frames().into_iter().map(|f| (f.what, Region { base: f.base, size: f.size })));
+    reserved.extend(board.reserved.iter().map(|r| ("firmware's reserved memory", r.region)));
     reserved.extend([
-        (
-            "the guests' virtual GIC",
-            Region {
-                base: gl::GICD_BASE,
-                size: gl::GICR_BASE + gl::GICR_REGION_SIZE - gl::GICD_BASE,
-            },
-        ),
-        (
-            "the guests' virtual PL011",
-            Region {
-                base: gl::PL011_BASE,
-                size: gl::PL011_SIZE,
-            },
-        ),
-        (
-            "guest RAM addresses",
-            Region {
-                base: gl::RAM0_BASE,
-                size: gl::RAM0_SIZE,
-            },
-        ),
+        ("the guests' virtual GIC", Region { base: gl::GICD_BASE, size: gl::GICR_BASE + gl::GICR_REGION_SIZE - gl::GICD_BASE }),
+        ("the guests' virtual PL011", Region { base: gl::PL011_BASE, size: gl::PL011_SIZE }),
+        ("guest RAM addresses", Region { base: gl::RAM0_BASE, size: gl::RAM0_SIZE }),
     ]);
     let mut seen: Vec<(usize, &PassthroughDev)> = Vec::new();
     for (i, d) in domains.iter().enumerate() {
-        let Some(list) = &raw[i].get_ref().passthrough else {
-            continue;
-        };
+        let Some(list) = &raw[i].get_ref().passthrough else { continue };
         for (j, p) in d.passthrough.iter().enumerate() {
             let at = &list.get_ref()[j];
             let field = format!("{}.passthrough", domain_label(i, Some(&d.name)));
@@ -364,11 +225,7 @@ pub(crate) fn check_passthrough_exclusive(
                 return Err(src.error(
                     at,
                     field,
-                    format!(
-                        "region {}+{} (its pages) overlaps {what}",
-                        error::addr(p.reg.base),
-                        error::size(p.reg.size)
-                    ),
+                    format!("region {}+{} (its pages) overlaps {what}", error::addr(p.reg.base), error::size(p.reg.size)),
                 ));
             }
             for (k, q) in &seen {
@@ -376,24 +233,10 @@ pub(crate) fn check_passthrough_exclusive(
                 // Devices of one domain may share a page (QEMU packs eight
                 // virtio-mmio slots in one); their registers may not overlap.
                 if (*k != i && q.pages().overlaps(&p.pages())) || q.reg.overlaps(&p.reg) {
-                    return Err(src.error(
-                        at,
-                        field,
-                        format!(
-                            "region {} is already passed through to {other}",
-                            error::addr(p.reg.base)
-                        ),
-                    ));
+                    return Err(src.error(at, field, format!("region {} is already passed through to {other}", error::addr(p.reg.base))));
                 }
                 if p.irq.is_some() && q.irq == p.irq {
-                    return Err(src.error(
-                        at,
-                        field,
-                        format!(
-                            "irq {} is already passed through to {other}",
-                            p.irq.unwrap_or(0)
-                        ),
-                    ));
+                    return Err(src.error(at, field, format!("irq {} is already passed through to {other}", p.irq.unwrap_or(0))));
                 }
             }
             seen.push((i, p));

@@ -171,8 +171,7 @@ fn read_key(b: &[u8], mut i: usize) -> (Vec<String>, usize) {
                 i = (i + 1).min(b.len());
             }
             _ => {
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'-')
-                {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'-') {
                     i += 1;
                 }
                 if i == start {
@@ -235,11 +234,7 @@ pub(crate) fn domain_name_in_text(text: &str, index: usize) -> Option<String> {
             continue;
         }
         if let Some(rest) = t.strip_prefix("name") {
-            let rest = rest
-                .trim_start()
-                .strip_prefix('=')?
-                .trim_start()
-                .strip_prefix('"')?;
+            let rest = rest.trim_start().strip_prefix('=')?.trim_start().strip_prefix('"')?;
             return rest.split('"').next().map(str::to_string);
         }
     }
@@ -265,10 +260,7 @@ mod tests {
         // Domains without a valid name are named by index.
         assert_eq!(at(SAMPLE, "foo", Some("foo")), "domain[2].foo");
         // A missing key reported at a table's header.
-        assert_eq!(
-            at(SAMPLE, "[[domain]]\nname = \"b\"", Some("image")),
-            "domain \"b\".image"
-        );
+        assert_eq!(at(SAMPLE, "[[domain]]\nname = \"b\"", Some("image")), "domain \"b\".image");
         assert_eq!(at(SAMPLE, "[system]", Some("board")), "system.board");
     }
 

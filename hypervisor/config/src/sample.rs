@@ -244,9 +244,7 @@ pub(crate) struct RawPassthrough {
 /// Whether `name` is a usable domain name: 1..=31 bytes of `[a-z0-9_-]`.
 pub fn valid_domain_name(name: &str) -> bool {
     (1..hv_core::bundle::NAME_LEN).contains(&name.len())
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+        && name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
 }
 
 /// How errors name a domain: `domain "crasher"`, or `domain[1]` (0-based)
@@ -259,34 +257,21 @@ pub(crate) fn domain_label(index: usize, name: Option<&str>) -> String {
 }
 
 /// Reads and validates a sample's `system.toml` and the board it names.
-pub fn load_sample(
-    sample_toml: &Path,
-    bsp_dir: &Path,
-    opts: &LoadOptions,
-) -> Result<Sample, ConfigError> {
+pub fn load_sample(sample_toml: &Path, bsp_dir: &Path, opts: &LoadOptions) -> Result<Sample, ConfigError> {
     let text = Source::read(sample_toml, "system", "sample file")?;
     parse_sample(sample_toml, &text, bsp_dir, opts)
 }
 
 /// Validates a `system.toml`'s text (read from `sample_toml`, which errors
 /// name and relative image paths start from) against the boards in `bsp_dir`.
-pub fn parse_sample(
-    sample_toml: &Path,
-    text: &str,
-    bsp_dir: &Path,
-    opts: &LoadOptions,
-) -> Result<Sample, ConfigError> {
-    let src = Source {
-        path: sample_toml,
-        text,
-    };
+pub fn parse_sample(sample_toml: &Path, text: &str, bsp_dir: &Path, opts: &LoadOptions) -> Result<Sample, ConfigError> {
+    let src = Source { path: sample_toml, text };
     let raw: RawSample = src.parse()?;
     let sys = raw.system.get_ref();
 
     let board_name = opts.board_override.as_ref().unwrap_or(sys.board.get_ref());
     let board_file = bsp_dir.join(board_name).join("board.toml");
-    let plain =
-        !board_name.is_empty() && !board_name.starts_with('.') && !board_name.contains(['/', '\\']);
+    let plain = !board_name.is_empty() && !board_name.starts_with('.') && !board_name.contains(['/', '\\']);
     if !plain || !board_file.is_file() {
         return Err(src.error(
             &sys.board,
@@ -329,9 +314,7 @@ pub fn parse_sample(
             .profile(name.get_ref())
             .ok_or_else(|| src.error(name, "system.profile", unknown_profile(name.get_ref())))?
     } else {
-        board
-            .profile(&board.default_profile)
-            .expect("load_board checks default_profile")
+        board.profile(&board.default_profile).expect("load_board checks default_profile")
     }
     .clone();
 
@@ -344,27 +327,10 @@ pub fn parse_sample(
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .or_else(|| {
-            std::fs::canonicalize(&dir)
-                .ok()?
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
+        .or_else(|| std::fs::canonicalize(&dir).ok()?.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_default();
-    let qemu_args = raw
-        .qemu
-        .as_ref()
-        .map(|q| q.args.clone())
-        .unwrap_or_default();
-    Ok(Sample {
-        name,
-        path: sample_toml.to_path_buf(),
-        board,
-        profile,
-        domains,
-        qemu_args,
-        cpupools,
-    })
+    let qemu_args = raw.qemu.as_ref().map(|q| q.args.clone()).unwrap_or_default();
+    Ok(Sample { name, path: sample_toml.to_path_buf(), board, profile, domains, qemu_args, cpupools })
 }
 
 fn available_boards(bsp_dir: &Path) -> Vec<String> {

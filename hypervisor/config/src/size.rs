@@ -25,8 +25,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         return Err(bad());
     }
     let n: u64 = digits.parse().map_err(|_| bad())?;
-    n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("size \"{s}\" is too large"))
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("size \"{s}\" is too large"))
 }
 
 impl<'de> Deserialize<'de> for Size {
@@ -68,19 +67,12 @@ mod tests {
 
     #[test]
     fn rejects_everything_else() {
-        for bad in [
-            "", "M", "16", "16MB", "16m", "1.5G", " 16M", "16 M", "-1M", "0x10M", "16T",
-        ] {
+        for bad in ["", "M", "16", "16MB", "16m", "1.5G", " 16M", "16 M", "-1M", "0x10M", "16T"] {
             let e = parse_size(bad).unwrap_err();
             assert!(e.contains("invalid size"), "{bad}: {e}");
-            assert!(
-                e.contains("\"16M\""),
-                "message should show the accepted form: {e}"
-            );
+            assert!(e.contains("\"16M\""), "message should show the accepted form: {e}");
         }
-        assert!(parse_size("99999999999G")
-            .unwrap_err()
-            .contains("too large"));
+        assert!(parse_size("99999999999G").unwrap_err().contains("too large"));
     }
 
     #[test]

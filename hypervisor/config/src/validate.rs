@@ -11,16 +11,11 @@ use toml::Spanned;
 use crate::board::{choose, Board, Profile};
 use crate::error::{self, ConfigError, Source};
 use crate::placement;
-use crate::sample::{
-    domain_label, valid_domain_name, Domain, ImageRef, LoadOptions, RawDomain, RawSample,
-};
+use crate::sample::{domain_label, valid_domain_name, Domain, ImageRef, LoadOptions, RawDomain, RawSample};
 use crate::{Region, KNOWN_DEVICES, LOAD_ALIGN, MEMORY_ALIGN};
 
-const ACTIONS: [(&str, Action); 3] = [
-    ("destroy", Action::Destroy),
-    ("restart", Action::Restart),
-    ("preserve", Action::Preserve),
-];
+const ACTIONS: [(&str, Action); 3] =
+    [("destroy", Action::Destroy), ("restart", Action::Restart), ("preserve", Action::Preserve)];
 
 pub(crate) fn domains(
     src: &Source<'_>,
@@ -32,19 +27,13 @@ pub(crate) fn domains(
     pools: &[crate::Cpupool],
 ) -> Result<Vec<Domain>, ConfigError> {
     if raw.domain.is_empty() {
-        return Err(src.error_nowhere(
-            "domain",
-            "the sample defines no domains; add at least one [[domain]] table",
-        ));
+        return Err(src.error_nowhere("domain", "the sample defines no domains; add at least one [[domain]] table"));
     }
     if raw.domain.len() > MAX_DOMAINS {
         return Err(src.error(
             &raw.domain[MAX_DOMAINS],
             format!("domain[{MAX_DOMAINS}]"),
-            format!(
-                "{} domains defined; the hypervisor supports at most {MAX_DOMAINS}",
-                raw.domain.len()
-            ),
+            format!("{} domains defined; the hypervisor supports at most {MAX_DOMAINS}", raw.domain.len()),
         ));
     }
 
@@ -89,11 +78,7 @@ pub(crate) fn domains(
             Some(v) => {
                 let n = *v.get_ref();
                 if !(1..=MAX_VCPUS as i64).contains(&n) {
-                    return Err(src.error(
-                        v,
-                        f("vcpus"),
-                        format!("{n} vCPUs: a domain has 1 to {MAX_VCPUS} vCPUs"),
-                    ));
+                    return Err(src.error(v, f("vcpus"), format!("{n} vCPUs: a domain has 1 to {MAX_VCPUS} vCPUs")));
                 }
                 n
             }
@@ -112,36 +97,16 @@ pub(crate) fn domains(
         }
         let pool = match &d.cpupool {
             None => None,
-            Some(name) => Some(
-                pools
-                    .iter()
-                    .find(|p| &p.name == name.get_ref())
-                    .ok_or_else(|| {
-                        let known: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
-                        src.error(
-                            name,
-                            f("cpupool"),
-                            format!(
-                                "no cpupool \"{}\"; defined: {}",
-                                name.get_ref(),
-                                error::quoted_list(&known)
-                            ),
-                        )
-                    })?,
-            ),
+            Some(name) => Some(pools.iter().find(|p| &p.name == name.get_ref()).ok_or_else(|| {
+                let known: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+                src.error(name, f("cpupool"), format!("no cpupool \"{}\"; defined: {}", name.get_ref(), error::quoted_list(&known)))
+            })?),
         };
         let rtds = match pool {
             Some(p) if p.scheduler == crate::PoolScheduler::Rtds => {
                 let need = |v: &Option<Spanned<String>>, key: &str| -> Result<u32, ConfigError> {
                     let v = v.as_ref().ok_or_else(|| {
-                        src.error(
-                            &raw.domain[i],
-                            f(key),
-                            format!(
-                                "a domain in rtds cpupool \"{}\" needs `{key}` (e.g. \"10ms\")",
-                                p.name
-                            ),
-                        )
+                        src.error(&raw.domain[i], f(key), format!("a domain in rtds cpupool \"{}\" needs `{key}` (e.g. \"10ms\")", p.name))
                     })?;
                     crate::cpupool::duration_us(v.get_ref()).map_err(|m| src.error(v, f(key), m))
                 };
@@ -149,22 +114,14 @@ pub(crate) fn domains(
                 let period = need(&d.period, "period")?;
                 let at = d.budget.as_ref().expect("checked by need");
                 if budget > period {
-                    return Err(src.error(
-                        at,
-                        f("budget"),
-                        format!("budget {budget} us exceeds period {period} us"),
-                    ));
+                    return Err(src.error(at, f("budget"), format!("budget {budget} us exceeds period {period} us")));
                 }
                 Some((budget, period))
             }
             _ => {
                 for (key, v) in [("budget", &d.budget), ("period", &d.period)] {
                     if let Some(v) = v {
-                        return Err(src.error(
-                            v,
-                            f(key),
-                            format!("`{key}` is for domains in an rtds cpupool"),
-                        ));
+                        return Err(src.error(v, f(key), format!("`{key}` is for domains in an rtds cpupool")));
                     }
                 }
                 None
@@ -215,18 +172,13 @@ pub(crate) fn domains(
                         .filter(|c| !pin_owner.contains_key(c))
                         .map(|c| c.to_string())
                         .collect();
-                    let free = if free.is_empty() {
-                        "none".to_string()
-                    } else {
-                        free.join(", ")
-                    };
+                    let free = if free.is_empty() { "none".to_string() } else { free.join(", ") };
                     let msg = if other == i {
                         format!(
                             "pCPU {p} is already used by vCPU {other_vcpu} of this domain; the null scheduler runs exactly one vCPU per pCPU (free pCPUs: {free})"
                         )
                     } else {
-                        let other_label =
-                            domain_label(other, Some(raw.domain[other].get_ref().name.get_ref()));
+                        let other_label = domain_label(other, Some(raw.domain[other].get_ref().name.get_ref()));
                         format!(
                             "pCPU {p} is already used by vCPU {other_vcpu} of {other_label}; the null scheduler runs exactly one vCPU per pCPU, so {other_label} and {label} cannot share it (free pCPUs: {free})"
                         )
@@ -257,10 +209,7 @@ pub(crate) fn domains(
                 return Err(src.error(
                     b,
                     f("memory_base"),
-                    format!(
-                        "memory_base {} is not 2 MiB aligned",
-                        error::addr(*b.get_ref())
-                    ),
+                    format!("memory_base {} is not 2 MiB aligned", error::addr(*b.get_ref())),
                 ));
             }
         }
@@ -293,10 +242,7 @@ pub(crate) fn domains(
                         return Err(src.error(
                             dev,
                             f("devices"),
-                            format!(
-                                "unknown device \"{other}\"; known devices: {}",
-                                error::quoted_list(KNOWN_DEVICES)
-                            ),
+                            format!("unknown device \"{other}\"; known devices: {}", error::quoted_list(KNOWN_DEVICES)),
                         ))
                     }
                 }
@@ -306,14 +252,11 @@ pub(crate) fn domains(
         let system_controller = d.system_controller.as_ref().is_some_and(|s| *s.get_ref());
         if system_controller {
             if let Some(first) = controller {
-                let first_label =
-                    domain_label(first, Some(raw.domain[first].get_ref().name.get_ref()));
+                let first_label = domain_label(first, Some(raw.domain[first].get_ref().name.get_ref()));
                 return Err(src.error(
                     d.system_controller.as_ref().expect("set"),
                     f("system_controller"),
-                    format!(
-                        "{first_label} is already the system controller; at most one domain may be"
-                    ),
+                    format!("{first_label} is already the system controller; at most one domain may be"),
                 ));
             }
             controller = Some(i);
@@ -336,10 +279,7 @@ pub(crate) fn domains(
             name: d.name.get_ref().clone(),
             vcpus: vcpus as u8,
             pcpus,
-            memory: Region {
-                base: d.memory_base.as_ref().map_or(0, |b| *b.get_ref()),
-                size: memory,
-            },
+            memory: Region { base: d.memory_base.as_ref().map_or(0, |b| *b.get_ref()), size: memory },
             image,
             vpl011,
             system_controller,
@@ -374,54 +314,26 @@ fn pv_devices(src: &Source<'_>, raw: &RawSample, out: &mut [Domain]) -> Result<(
     for (i, rd) in raw.domain.iter().enumerate() {
         let d = rd.get_ref();
         let label = domain_label(i, Some(&names[i]));
-        for (kind, list) in [
-            ("vkbd", &d.vkbd),
-            ("vfb", &d.vfb),
-            ("vsnd", &d.vsnd),
-            ("vdispl", &d.vdispl),
-        ] {
+        for (kind, list) in [("vkbd", &d.vkbd), ("vfb", &d.vfb), ("vsnd", &d.vsnd), ("vdispl", &d.vdispl)] {
             for (n, dev) in list.iter().flatten().enumerate() {
                 let field = format!("{label}.{kind}[{n}]");
                 if !xen[i] {
-                    return Err(src.error(
-                        dev,
-                        &field,
-                        format!("a PV device needs Xen's guest ABI: add [domain.xen] to {label}"),
-                    ));
+                    return Err(src.error(dev, &field, format!("a PV device needs Xen's guest ABI: add [domain.xen] to {label}")));
                 }
                 let be = dev.get_ref().backend.get_ref();
                 let j = names.iter().position(|n| n == be).ok_or_else(|| {
-                    src.error(
-                        &dev.get_ref().backend,
-                        format!("{field}.backend"),
-                        format!(
-                            "no domain \"{be}\"; domains: {}",
-                            error::quoted_list(&names)
-                        ),
-                    )
+                    src.error(&dev.get_ref().backend, format!("{field}.backend"), format!("no domain \"{be}\"; domains: {}", error::quoted_list(&names)))
                 })?;
                 if j == i || !xen[j] {
-                    let why = if j == i {
-                        "a domain cannot serve its own device".to_string()
-                    } else {
-                        format!("{be} has no [domain.xen]: it cannot run a backend")
-                    };
+                    let why = if j == i { "a domain cannot serve its own device".to_string() } else { format!("{be} has no [domain.xen]: it cannot run a backend") };
                     return Err(src.error(&dev.get_ref().backend, format!("{field}.backend"), why));
                 }
-                let options: Vec<String> = match dev.get_ref().options.as_ref().map(|o| o.get_ref())
-                {
+                let options: Vec<String> = match dev.get_ref().options.as_ref().map(|o| o.get_ref()) {
                     None => vec![String::new()],
                     Some(crate::sample::RawOptions::One(s)) => vec![s.clone()],
                     Some(crate::sample::RawOptions::Many(v)) => v.clone(),
                 };
-                let spec = pv_config::xl::device_spec(
-                    kind,
-                    &options,
-                    i as u16 + 1,
-                    j as u16 + 1,
-                    n as u32,
-                )
-                .map_err(|e| match &dev.get_ref().options {
+                let spec = pv_config::xl::device_spec(kind, &options, i as u16 + 1, j as u16 + 1, n as u32).map_err(|e| match &dev.get_ref().options {
                     Some(o) => src.error(o, format!("{field}.options"), e.msg),
                     None => src.error(dev, format!("{field}.options"), e.msg),
                 })?;
@@ -432,31 +344,14 @@ fn pv_devices(src: &Source<'_>, raw: &RawSample, out: &mut [Domain]) -> Result<(
         for (n, sh) in shares.into_iter().flatten().enumerate() {
             let field = format!("{label}.xen.share[{n}]");
             let (path, peer) = (sh.get_ref().path.get_ref(), sh.get_ref().peer.get_ref());
-            let ok = !path.is_empty()
-                && !path.starts_with('/')
-                && !path.ends_with('/')
-                && !path.contains("//")
-                && path.len() < 48
-                && path
-                    .bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || b"/_-".contains(&c));
+            let ok = !path.is_empty() && !path.starts_with('/') && !path.ends_with('/') && !path.contains("//") && path.len() < 48
+                && path.bytes().all(|c| c.is_ascii_alphanumeric() || b"/_-".contains(&c));
             if !ok {
                 return Err(src.error(&sh.get_ref().path, format!("{field}.path"), format!("\"{path}\" is not a relative xenstore path (letters, digits, '/', '_', '-'; under 48 bytes)")));
             }
-            let j = names
-                .iter()
-                .position(|n| n == peer)
-                .filter(|&j| j != i && xen[j])
-                .ok_or_else(|| {
-                    src.error(
-                        &sh.get_ref().peer,
-                        format!("{field}.peer"),
-                        format!(
-                            "\"{peer}\" is not another domain with [domain.xen]; domains: {}",
-                            error::quoted_list(&names)
-                        ),
-                    )
-                })?;
+            let j = names.iter().position(|n| n == peer).filter(|&j| j != i && xen[j]).ok_or_else(|| {
+                src.error(&sh.get_ref().peer, format!("{field}.peer"), format!("\"{peer}\" is not another domain with [domain.xen]; domains: {}", error::quoted_list(&names)))
+            })?;
             out[i].xen_shares.push((path.clone(), j));
         }
     }
@@ -468,36 +363,17 @@ fn pv_devices(src: &Source<'_>, raw: &RawSample, out: &mut [Domain]) -> Result<(
 /// take away.
 fn xenstore_pools(src: &Source<'_>, raw: &RawSample, out: &[Domain]) -> Result<(), ConfigError> {
     use hv_core::xenstore::{HV_NODES, MAX_NODES, MAX_TX, MAX_WATCHES};
-    let xen: Vec<(usize, hv_core::xenstore::Quota)> = out
-        .iter()
-        .enumerate()
-        .filter_map(|(i, d)| Some((i, d.xen?.xenstore)))
-        .collect();
-    let Some(&(last, _)) = xen.last() else {
-        return Ok(());
-    };
-    let sum =
-        |f: fn(&hv_core::xenstore::Quota) -> usize| xen.iter().map(|(_, q)| f(q)).sum::<usize>();
+    let xen: Vec<(usize, hv_core::xenstore::Quota)> = out.iter().enumerate().filter_map(|(i, d)| Some((i, d.xen?.xenstore))).collect();
+    let Some(&(last, _)) = xen.last() else { return Ok(()) };
+    let sum = |f: fn(&hv_core::xenstore::Quota) -> usize| xen.iter().map(|(_, q)| f(q)).sum::<usize>();
     let checks = [
-        (
-            "xenstore_nodes",
-            sum(|q| q.nodes.into()),
-            MAX_NODES - HV_NODES,
-        ),
+        ("xenstore_nodes", sum(|q| q.nodes.into()), MAX_NODES - HV_NODES),
         ("xenstore_watches", sum(|q| q.watches.into()), MAX_WATCHES),
-        (
-            "xenstore_transactions",
-            sum(|q| q.transactions.into()),
-            MAX_TX,
-        ),
+        ("xenstore_transactions", sum(|q| q.transactions.into()), MAX_TX),
     ];
     for (key, total, pool) in checks {
         if total > pool {
-            let at = raw.domain[last]
-                .get_ref()
-                .xen
-                .as_ref()
-                .expect("a domain with [domain.xen]");
+            let at = raw.domain[last].get_ref().xen.as_ref().expect("a domain with [domain.xen]");
             return Err(src.error(
                 at,
                 format!("{}.xen.{key}", domain_label(last, Some(&out[last].name))),
@@ -512,60 +388,22 @@ fn xenstore_pools(src: &Source<'_>, raw: &RawSample, out: &[Domain]) -> Result<(
 const DEFAULT_GRANT_FRAMES: u16 = 4;
 const DEFAULT_EVENT_CHANNELS: u16 = 64;
 
-fn xen_limits(
-    src: &Source<'_>,
-    x: &Spanned<crate::sample::RawXen>,
-    f: &dyn Fn(&str) -> String,
-) -> Result<crate::sample::XenLimits, ConfigError> {
+fn xen_limits(src: &Source<'_>, x: &Spanned<crate::sample::RawXen>, f: &dyn Fn(&str) -> String) -> Result<crate::sample::XenLimits, ConfigError> {
     use hv_core::bundle::{MAX_EVENT_CHANNELS, MAX_GRANT_FRAMES};
     let x = x.get_ref();
     let limit = |v: &Option<Spanned<i64>>, key: &str, max: u16, default: u16, what: &str| match v {
         None => Ok(default),
         Some(v) if (1..=i64::from(max)).contains(v.get_ref()) => Ok(*v.get_ref() as u16),
-        Some(v) => Err(src.error(
-            v,
-            f(&format!("xen.{key}")),
-            format!("{key} must be 1 to {max} ({what}), not {}", v.get_ref()),
-        )),
+        Some(v) => Err(src.error(v, f(&format!("xen.{key}")), format!("{key} must be 1 to {max} ({what}), not {}", v.get_ref()))),
     };
     let q = hv_core::xenstore::Quota::DEFAULT;
     Ok(crate::sample::XenLimits {
-        grant_frames: limit(
-            &x.grant_frames,
-            "grant_frames",
-            MAX_GRANT_FRAMES,
-            DEFAULT_GRANT_FRAMES,
-            "512 grants per frame",
-        )?,
-        event_channels: limit(
-            &x.event_channels,
-            "event_channels",
-            MAX_EVENT_CHANNELS,
-            DEFAULT_EVENT_CHANNELS,
-            "ports the domain may bind",
-        )?,
+        grant_frames: limit(&x.grant_frames, "grant_frames", MAX_GRANT_FRAMES, DEFAULT_GRANT_FRAMES, "512 grants per frame")?,
+        event_channels: limit(&x.event_channels, "event_channels", MAX_EVENT_CHANNELS, DEFAULT_EVENT_CHANNELS, "ports the domain may bind")?,
         xenstore: hv_core::xenstore::Quota {
-            nodes: limit(
-                &x.xenstore_nodes,
-                "xenstore_nodes",
-                hv_core::xenstore::MAX_NODES as u16 / 2,
-                q.nodes,
-                "nodes it may own in the store",
-            )?,
-            watches: limit(
-                &x.xenstore_watches,
-                "xenstore_watches",
-                32,
-                q.watches.into(),
-                "watches it may hold",
-            )? as u8,
-            transactions: limit(
-                &x.xenstore_transactions,
-                "xenstore_transactions",
-                4,
-                q.transactions.into(),
-                "transactions it may have open",
-            )? as u8,
+            nodes: limit(&x.xenstore_nodes, "xenstore_nodes", hv_core::xenstore::MAX_NODES as u16 / 2, q.nodes, "nodes it may own in the store")?,
+            watches: limit(&x.xenstore_watches, "xenstore_watches", 32, q.watches.into(), "watches it may hold")? as u8,
+            transactions: limit(&x.xenstore_transactions, "xenstore_transactions", 4, q.transactions.into(), "transactions it may have open")? as u8,
         },
     })
 }
@@ -585,10 +423,7 @@ fn image(
         return Err(src.error(
             value,
             field,
-            format!(
-                "unknown Debian kernel package \"{pkg}\"; known: {}",
-                error::quoted_list(crate::linux::DEBIAN_KERNELS)
-            ),
+            format!("unknown Debian kernel package \"{pkg}\"; known: {}", error::quoted_list(crate::linux::DEBIAN_KERNELS)),
         ));
     }
     if let Some(guest) = v.strip_prefix("guest:") {
@@ -630,9 +465,7 @@ fn place_memory(
     let gr = board.guest_ram;
     let mut taken: Vec<(usize, Region)> = Vec::new();
     for (i, d) in domains.iter().enumerate() {
-        let Some(base) = &raw[i].get_ref().memory_base else {
-            continue;
-        };
+        let Some(base) = &raw[i].get_ref().memory_base else { continue };
         let label = domain_label(i, Some(&d.name));
         let m = d.memory;
         if !gr.contains(&m) {
@@ -673,11 +506,7 @@ fn place_memory(
                 regions.push(d.memory);
             }
             None => {
-                let largest = placement::gaps(gr, &regions, MEMORY_ALIGN)
-                    .iter()
-                    .map(|g| g.size)
-                    .max()
-                    .unwrap_or(0);
+                let largest = placement::gaps(gr, &regions, MEMORY_ALIGN).iter().map(|g| g.size).max().unwrap_or(0);
                 return Err(src.error(
                     &raw[i].get_ref().memory,
                     format!("{}.memory", domain_label(i, Some(&d.name))),

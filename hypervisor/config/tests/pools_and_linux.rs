@@ -41,47 +41,24 @@ fn rtds_domains_share_a_pcpu_with_their_budgets() {
 
 #[test]
 fn an_overcommitted_rtds_pcpu_is_rejected_at_the_budget() {
-    let e = Fixture::new()
-        .sample(&RTDS.replace("budget = \"6ms\"", "budget = \"8ms\""))
-        .unwrap_err();
+    let e = Fixture::new().sample(&RTDS.replace("budget = \"6ms\"", "budget = \"8ms\"")).unwrap_err();
     let msg = e.to_string();
-    assert!(
-        msg.contains("system.toml:24: domain \"b\".budget: pCPU 3 is over-committed"),
-        "{msg}"
-    );
+    assert!(msg.contains("system.toml:24: domain \"b\".budget: pCPU 3 is over-committed"), "{msg}");
 }
 
 #[test]
 fn a_null_domain_cannot_sit_on_an_rtds_pcpu() {
-    let text = RTDS.replace(
-        "cpupool = \"shared\"\nbudget = \"6ms\"\nperiod = \"10ms\"\n",
-        "",
-    );
+    let text = RTDS.replace("cpupool = \"shared\"\nbudget = \"6ms\"\nperiod = \"10ms\"\n", "");
     let msg = Fixture::new().sample(&text).unwrap_err().to_string();
-    assert!(
-        msg.contains("domain \"b\".pcpus: pCPU 3 belongs to rtds cpupool \"shared\""),
-        "{msg}"
-    );
+    assert!(msg.contains("domain \"b\".pcpus: pCPU 3 belongs to rtds cpupool \"shared\""), "{msg}");
 }
 
 #[test]
 fn rtds_needs_a_period_and_knows_its_pools() {
-    let msg = Fixture::new()
-        .sample(&RTDS.replace("period = \"10ms\"\n\n[[domain]]", "\n[[domain]]"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("domain \"a\".period: a domain in rtds cpupool \"shared\" needs `period`"),
-        "{msg}"
-    );
-    let msg = Fixture::new()
-        .sample(&RTDS.replacen("cpupool = \"shared\"", "cpupool = \"fast\"", 1))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("domain \"a\".cpupool: no cpupool \"fast\""),
-        "{msg}"
-    );
+    let msg = Fixture::new().sample(&RTDS.replace("period = \"10ms\"\n\n[[domain]]", "\n[[domain]]")).unwrap_err().to_string();
+    assert!(msg.contains("domain \"a\".period: a domain in rtds cpupool \"shared\" needs `period`"), "{msg}");
+    let msg = Fixture::new().sample(&RTDS.replacen("cpupool = \"shared\"", "cpupool = \"fast\"", 1)).unwrap_err().to_string();
+    assert!(msg.contains("domain \"a\".cpupool: no cpupool \"fast\""), "{msg}");
 }
 
 #[test]
@@ -107,20 +84,9 @@ dma = true
 "#;
     let msg = f.sample(text).unwrap_err().to_string();
     assert!(msg.contains("system.toml:16: domain \"l\".passthrough.dma: a device that does DMA needs `direct_map = true`"), "{msg}");
-    let ok = f
-        .sample(&text.replace(
-            "image = \"images/Image\"",
-            "image = \"images/Image\"\ndirect_map = true",
-        ))
-        .unwrap();
+    let ok = f.sample(&text.replace("image = \"images/Image\"", "image = \"images/Image\"\ndirect_map = true")).unwrap();
     assert_eq!(ok.domains[0].ram_ipa(), ok.domains[0].memory.base);
-    assert_eq!(
-        ok.domains[0].passthrough[0].pages(),
-        hv_config::Region {
-            base: 0x0a00_3000,
-            size: 0x1000
-        }
-    );
+    assert_eq!(ok.domains[0].passthrough[0].pages(), hv_config::Region { base: 0x0a00_3000, size: 0x1000 });
 }
 
 #[test]
@@ -148,11 +114,7 @@ compatible = "evil"
 
 /// A board with a passthrough catalog: the real ZCU102 BSP's, copied in.
 fn zcu102(f: &Fixture) {
-    let real = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../bsp/zcu102/board.toml"
-    ))
-    .unwrap();
+    let real = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bsp/zcu102/board.toml")).unwrap();
     f.write("bsp/zcu102/board.toml", &real);
 }
 
@@ -175,25 +137,10 @@ fn a_catalog_device_passes_through_by_name() {
     let f = Fixture::new();
     f.write("bsp/tb/board.toml", &format!("{}\n[[board.devices]]\nname = \"rtc\"\ncompatible = \"arm,pl031\"\nregs = [[0x0901_0000, 0x1000]]\nirqs = [34]\n", common::BOARD));
     f.write("samples/s/images/Image", "not really a kernel");
-    let text = ZCU_LINUX
-        .replace("zcu102", "tb")
-        .replace("direct_map = true\n", "");
-    let s = f
-        .sample(&format!("{text}device = \"rtc\"\n"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let text = ZCU_LINUX.replace("zcu102", "tb").replace("direct_map = true\n", "");
+    let s = f.sample(&format!("{text}device = \"rtc\"\n")).unwrap_or_else(|e| panic!("{e}"));
     let p = &s.domains[0].passthrough[0];
-    assert_eq!(
-        (p.reg, p.irq, p.compatible.as_str(), p.dma),
-        (
-            hv_config::Region {
-                base: 0x0901_0000,
-                size: 0x1000
-            },
-            Some(34),
-            "arm,pl031",
-            false
-        )
-    );
+    assert_eq!((p.reg, p.irq, p.compatible.as_str(), p.dma), (hv_config::Region { base: 0x0901_0000, size: 0x1000 }, Some(34), "arm,pl031", false));
 }
 
 #[test]
@@ -201,44 +148,24 @@ fn a_device_the_board_lacks_is_a_build_error_naming_what_it_offers() {
     let f = Fixture::new();
     zcu102(&f);
     f.write("samples/s/images/Image", "not really a kernel");
-    let msg = f
-        .sample(&format!("{ZCU_LINUX}device = \"gpu\"\n"))
-        .unwrap_err()
-        .to_string();
+    let msg = f.sample(&format!("{ZCU_LINUX}device = \"gpu\"\n")).unwrap_err().to_string();
     assert!(msg.contains("system.toml:13: domain \"l\".passthrough.device: board \"zcu102\" offers no device \"gpu\"") && msg.contains("\"dpsub\", \"gdma\""), "{msg}");
     // Four register regions: not one passthrough entry.
-    let msg = f
-        .sample(&format!("{ZCU_LINUX}device = \"dpsub\"\n"))
-        .unwrap_err()
-        .to_string();
+    let msg = f.sample(&format!("{ZCU_LINUX}device = \"dpsub\"\n")).unwrap_err().to_string();
     assert!(msg.contains("dpsub has 4 register regions"), "{msg}");
     // An address outside the catalog.
     let raw = format!("{ZCU_LINUX}base = 0xFF0E0000\nsize = 0x1000\ncompatible = \"cdns,gem\"\n");
     let msg = f.sample(&raw).unwrap_err().to_string();
-    assert!(
-        msg.contains("passthrough.base: board \"zcu102\" offers no device at 0xff0e_0000"),
-        "{msg}"
-    );
+    assert!(msg.contains("passthrough.base: board \"zcu102\" offers no device at 0xff0e_0000"), "{msg}");
     // Inside a catalog device, but with another device's interrupt.
     let raw = format!("{ZCU_LINUX}base = 0xFD500000\nsize = 0x1000\nirq = 151\ncompatible = \"xlnx,zynqmp-dma-1.0\"\n");
     let msg = f.sample(&raw).unwrap_err().to_string();
     assert!(msg.contains("irq 151 is not gdma's"), "{msg}");
     // The catalog says it does DMA: a sample cannot say otherwise.
-    let msg = f
-        .sample(&format!("{ZCU_LINUX}device = \"gdma\"\ndma = false\n"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("passthrough.dma: the board's catalog says this device masters memory"),
-        "{msg}"
-    );
+    let msg = f.sample(&format!("{ZCU_LINUX}device = \"gdma\"\ndma = false\n")).unwrap_err().to_string();
+    assert!(msg.contains("passthrough.dma: the board's catalog says this device masters memory"), "{msg}");
     // Both a name and an address.
-    let msg = f
-        .sample(&format!(
-            "{ZCU_LINUX}device = \"gdma\"\nbase = 0xFD500000\n"
-        ))
-        .unwrap_err()
-        .to_string();
+    let msg = f.sample(&format!("{ZCU_LINUX}device = \"gdma\"\nbase = 0xFD500000\n")).unwrap_err().to_string();
     assert!(msg.contains("give `device` alone"), "{msg}");
 }
 
@@ -247,22 +174,8 @@ fn a_catalog_entry_is_checked_when_the_board_is_read() {
     let f = Fixture::new();
     let board = common::BOARD.to_string();
     let with = |dev: &str| format!("{board}\n[[board.devices]]\n{dev}\n");
-    let msg = f
-        .board(&with(
-            "name = \"x\"\ncompatible = \"c\"\nregs = [[0x1000, 0x100]]\nirqs = [20]",
-        ))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("board.devices[0].irqs: 20 is not an SPI's GIC INTID"),
-        "{msg}"
-    );
-    let msg = f
-        .board(&with("name = \"x\"\ncompatible = \"c\"\nregs = []"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("board.devices[0].regs: a device has at least one register region"),
-        "{msg}"
-    );
+    let msg = f.board(&with("name = \"x\"\ncompatible = \"c\"\nregs = [[0x1000, 0x100]]\nirqs = [20]")).unwrap_err().to_string();
+    assert!(msg.contains("board.devices[0].irqs: 20 is not an SPI's GIC INTID"), "{msg}");
+    let msg = f.board(&with("name = \"x\"\ncompatible = \"c\"\nregs = []")).unwrap_err().to_string();
+    assert!(msg.contains("board.devices[0].regs: a device has at least one register region"), "{msg}");
 }

@@ -2,10 +2,7 @@
 
 use std::path::PathBuf;
 
-use hv_config::{
-    encode_bundle, load_board, load_sample, Action, Gic, ImageRef, LoadOptions, Region, Scheduler,
-    Vwfi,
-};
+use hv_config::{encode_bundle, load_board, Gic, load_sample, Action, ImageRef, LoadOptions, Region, Scheduler, Vwfi};
 use hv_core::bundle::{Bundle, FLAG_VPL011};
 
 fn root() -> PathBuf {
@@ -13,11 +10,7 @@ fn root() -> PathBuf {
 }
 
 fn opts() -> LoadOptions {
-    LoadOptions {
-        known_guests: vec!["heartbeat".into(), "crasher".into()],
-        profile_override: None,
-        board_override: None,
-    }
+    LoadOptions { known_guests: vec!["heartbeat".into(), "crasher".into()], profile_override: None, board_override: None }
 }
 
 #[test]
@@ -26,30 +19,9 @@ fn qemu_virt_board_loads() {
     assert_eq!(b.name, "qemu-virt");
     assert_eq!(b.arch, "aarch64");
     assert_eq!(b.cpus, 4);
-    assert_eq!(
-        (b.uart, b.gic),
-        (
-            0x0900_0000,
-            Gic::V3 {
-                gicd: 0x0800_0000,
-                gicr: 0x080A_0000
-            }
-        )
-    );
-    assert_eq!(
-        b.ram,
-        Region {
-            base: 0x4000_0000,
-            size: 2 << 30
-        }
-    );
-    assert_eq!(
-        b.guest_ram,
-        Region {
-            base: 0x6000_0000,
-            size: 1536 << 20
-        }
-    );
+    assert_eq!((b.uart, b.gic), (0x0900_0000, Gic::V3 { gicd: 0x0800_0000, gicr: 0x080A_0000 }));
+    assert_eq!(b.ram, Region { base: 0x4000_0000, size: 2 << 30 });
+    assert_eq!(b.guest_ram, Region { base: 0x6000_0000, size: 1536 << 20 });
     assert!(b.ram.contains(&b.guest_ram));
     let q = b.qemu.as_ref().unwrap();
     assert_eq!(q.machine, "virt,virtualization=on,gic-version=3");
@@ -70,69 +42,37 @@ fn two_partitions_loads_places_and_encodes() {
     assert_eq!(s.name, "two-partitions");
     assert_eq!(s.board.name, "qemu-virt");
     assert_eq!(s.profile.name, "null-native");
-    assert_eq!(
-        (s.profile.scheduler, s.profile.vwfi),
-        (Scheduler::Null, Vwfi::Native)
-    );
+    assert_eq!((s.profile.scheduler, s.profile.vwfi), (Scheduler::Null, Vwfi::Native));
     assert_eq!(s.domains.len(), 2);
 
     let (hb, cr) = (&s.domains[0], &s.domains[1]);
-    assert_eq!(
-        (hb.name.as_str(), cr.name.as_str()),
-        ("heartbeat", "crasher")
-    );
+    assert_eq!((hb.name.as_str(), cr.name.as_str()), ("heartbeat", "crasher"));
     assert_eq!((hb.vcpus, hb.pcpus.as_slice()), (1, &[1u8][..]));
     assert_eq!((cr.vcpus, cr.pcpus.as_slice()), (1, &[2u8][..]));
     assert_eq!(hb.image, ImageRef::Guest("heartbeat".into()));
     assert_eq!(cr.image, ImageRef::Guest("crasher".into()));
     assert!(hb.vpl011 && cr.vpl011);
     assert!(!hb.system_controller && !cr.system_controller);
-    assert_eq!(
-        (hb.on_poweroff, hb.on_reboot, hb.on_crash),
-        (Action::Destroy, Action::Restart, Action::Destroy)
-    );
-    assert_eq!(
-        (cr.on_poweroff, cr.on_reboot, cr.on_crash),
-        (Action::Destroy, Action::Restart, Action::Restart)
-    );
+    assert_eq!((hb.on_poweroff, hb.on_reboot, hb.on_crash), (Action::Destroy, Action::Restart, Action::Destroy));
+    assert_eq!((cr.on_poweroff, cr.on_reboot, cr.on_crash), (Action::Destroy, Action::Restart, Action::Restart));
     assert_eq!(hb.load_offset, 0);
 
     // Auto-placed: first fit, in file order, 2 MiB aligned, inside guest_ram.
-    assert_eq!(
-        hb.memory,
-        Region {
-            base: 0x6000_0000,
-            size: 16 << 20
-        }
-    );
-    assert_eq!(
-        cr.memory,
-        Region {
-            base: 0x6100_0000,
-            size: 16 << 20
-        }
-    );
+    assert_eq!(hb.memory, Region { base: 0x6000_0000, size: 16 << 20 });
+    assert_eq!(cr.memory, Region { base: 0x6100_0000, size: 16 << 20 });
     for d in &s.domains {
-        assert!(
-            s.board.guest_ram.contains(&d.memory),
-            "{} outside guest_ram",
-            d.name
-        );
+        assert!(s.board.guest_ram.contains(&d.memory), "{} outside guest_ram", d.name);
         assert_eq!(d.memory.base % (2 << 20), 0);
     }
     assert!(!hb.memory.overlaps(&cr.memory));
 
-    let images: Vec<hv_config::DomainBlobs> =
-        vec![vec![0xAAu8; 5000].into(), vec![0x55u8; 123].into()];
+    let images: Vec<hv_config::DomainBlobs> = vec![vec![0xAAu8; 5000].into(), vec![0x55u8; 123].into()];
     let bytes = encode_bundle(&s, &images).unwrap();
     let b = Bundle::parse(&bytes).unwrap();
     assert_eq!(b.board.ncpus, 4);
     assert_eq!(b.board.vwfi, Vwfi::Native);
     assert_eq!(b.board.scheduler, Scheduler::Null);
-    assert_eq!(
-        (b.board.uart_base, b.board.gicd_base, b.board.gicr_base),
-        (0x0900_0000, 0x0800_0000, 0x080A_0000)
-    );
+    assert_eq!((b.board.uart_base, b.board.gicd_base, b.board.gicr_base), (0x0900_0000, 0x0800_0000, 0x080A_0000));
     assert_eq!((b.board.ram_base, b.board.ram_size), (0x4000_0000, 2 << 30));
     assert_eq!(b.domain_count(), 2);
     for (i, d) in b.domains().enumerate() {
@@ -142,14 +82,8 @@ fn two_partitions_loads_places_and_encodes() {
         assert_eq!(d.pins(), want.pcpus.as_slice());
         assert_eq!(d.flags, FLAG_VPL011);
         assert!(!d.is_system_controller());
-        assert_eq!(
-            (d.on_poweroff, d.on_reboot, d.on_crash),
-            (want.on_poweroff, want.on_reboot, want.on_crash)
-        );
-        assert_eq!(
-            (d.mem_pa, d.mem_size, d.load_offset),
-            (want.memory.base, want.memory.size, want.load_offset)
-        );
+        assert_eq!((d.on_poweroff, d.on_reboot, d.on_crash), (want.on_poweroff, want.on_reboot, want.on_crash));
+        assert_eq!((d.mem_pa, d.mem_size, d.load_offset), (want.memory.base, want.memory.size, want.load_offset));
         assert_eq!(d.image, images[i].image.as_slice());
     }
 }
@@ -157,10 +91,7 @@ fn two_partitions_loads_places_and_encodes() {
 #[test]
 fn profile_override_selects_another_board_profile() {
     let path = root().join("samples/two-partitions/system.toml");
-    let o = LoadOptions {
-        profile_override: Some("null-trap".into()),
-        ..opts()
-    };
+    let o = LoadOptions { profile_override: Some("null-trap".into()), ..opts() };
     let s = load_sample(&path, &root().join("bsp"), &o).unwrap();
     assert_eq!(s.profile.name, "null-trap");
     let bytes = encode_bundle(&s, &[vec![1].into(), vec![2].into()]).unwrap();

@@ -279,10 +279,7 @@ pub enum BundleError {
     BadMagic,
     BadLength,
     TooManyDomains,
-    BadEnum {
-        field: &'static str,
-        value: u8,
-    },
+    BadEnum { field: &'static str, value: u8 },
     BadName,
     BadVcpus,
     ImageOutOfBounds,
@@ -339,21 +336,11 @@ impl<'a> Bundle<'a> {
         let vwfi = match bytes[20] {
             0 => Vwfi::Trap,
             1 => Vwfi::Native,
-            value => {
-                return Err(BundleError::BadEnum {
-                    field: "vwfi",
-                    value,
-                })
-            }
+            value => return Err(BundleError::BadEnum { field: "vwfi", value }),
         };
         let scheduler = match bytes[21] {
             0 => Scheduler::Null,
-            value => {
-                return Err(BundleError::BadEnum {
-                    field: "scheduler",
-                    value,
-                })
-            }
+            value => return Err(BundleError::BadEnum { field: "scheduler", value }),
         };
         let ndomains = u16::from_le_bytes([bytes[22], bytes[23]]) as usize;
         if ndomains > MAX_DOMAINS {
@@ -374,12 +361,7 @@ impl<'a> Bundle<'a> {
             gic: match bytes[64] {
                 2 => GicVersion::V2,
                 3 => GicVersion::V3,
-                v => {
-                    return Err(BundleError::BadEnum {
-                        field: "gic_version",
-                        value: v,
-                    })
-                }
+                v => return Err(BundleError::BadEnum { field: "gic_version", value: v }),
             },
             uart: match bytes[65] {
                 0 => UartKind::Pl011,
@@ -397,11 +379,7 @@ impl<'a> Bundle<'a> {
             gich_base: u64_at(bytes, 80),
             gicv_base: u64_at(bytes, 88),
         };
-        let bundle = Bundle {
-            bytes,
-            board,
-            ndomains,
-        };
+        let bundle = Bundle { bytes, board, ndomains };
         for i in 0..ndomains {
             bundle.decode_domain(i)?;
         }
@@ -436,8 +414,7 @@ impl<'a> Bundle<'a> {
         let r = &self.bytes[HEADER_SIZE + i * RECORD_SIZE..][..RECORD_SIZE];
         let name_bytes = &r[..NAME_LEN];
         let name_len = name_bytes.iter().position(|&c| c == 0).unwrap_or(NAME_LEN);
-        let name =
-            core::str::from_utf8(&name_bytes[..name_len]).map_err(|_| BundleError::BadName)?;
+        let name = core::str::from_utf8(&name_bytes[..name_len]).map_err(|_| BundleError::BadName)?;
         if name.is_empty() {
             return Err(BundleError::BadName);
         }
@@ -456,19 +433,11 @@ impl<'a> Bundle<'a> {
         let (initrd, initrd_offset) = self.blob(r, 88, mem_size)?;
         let (dtb, dtb_offset) = self.blob(r, 112, mem_size)?;
         let ram_ipa = u64_at(r, 232);
-        let ram_end = ram_ipa
-            .checked_add(mem_size)
-            .ok_or(BundleError::BadRamIpa)?;
-        if !ram_ipa.is_multiple_of(2 << 20)
-            || ram_end > 1 << 39
-            || ram_ipa < xen_abi::guest_layout::RAM0_BASE
-        {
+        let ram_end = ram_ipa.checked_add(mem_size).ok_or(BundleError::BadRamIpa)?;
+        if !ram_ipa.is_multiple_of(2 << 20) || ram_end > 1 << 39 || ram_ipa < xen_abi::guest_layout::RAM0_BASE {
             return Err(BundleError::BadRamIpa);
         }
-        let (grant_frames, event_channels) = (
-            u16::from_le_bytes([r[248], r[249]]),
-            u16::from_le_bytes([r[250], r[251]]),
-        );
+        let (grant_frames, event_channels) = (u16::from_le_bytes([r[248], r[249]]), u16::from_le_bytes([r[250], r[251]]));
         if r[33] & FLAG_XEN != 0
             && (!(1..=MAX_GRANT_FRAMES).contains(&grant_frames)
                 || !(1..=MAX_EVENT_CHANNELS).contains(&event_channels)
@@ -479,32 +448,17 @@ impl<'a> Bundle<'a> {
         if r[33] & FLAG_XEN != 0 {
             // No blob may reach into the Xen pages the guest will write.
             let limit = mem_size - xen_pages_size(grant_frames);
-            let ends = [
-                (load_offset, image.len()),
-                (initrd_offset, initrd.len()),
-                (dtb_offset, dtb.len()),
-            ];
+            let ends = [(load_offset, image.len()), (initrd_offset, initrd.len()), (dtb_offset, dtb.len())];
             if ends.iter().any(|&(o, n)| n > 0 && o + n as u64 > limit) {
                 return Err(BundleError::BadXen);
             }
         }
         let mut passthrough = [Passthrough::default(); MAX_PASSTHROUGH];
-        for (i, p) in passthrough
-            .iter_mut()
-            .enumerate()
-            .take(npassthrough as usize)
-        {
+        for (i, p) in passthrough.iter_mut().enumerate().take(npassthrough as usize) {
             let at = passthrough_at(i);
-            *p = Passthrough {
-                pa: u64_at(r, at),
-                size: u64_at(r, at + 8),
-                spi: u32_at(r, at + 16),
-            };
+            *p = Passthrough { pa: u64_at(r, at), size: u64_at(r, at + 8), spi: u32_at(r, at + 16) };
             let aligned = p.pa % 4096 == 0 && p.size % 4096 == 0 && p.size > 0;
-            if !aligned
-                || p.pa.checked_add(p.size).is_none()
-                || (p.spi != 0 && !(32..1020).contains(&p.spi))
-            {
+            if !aligned || p.pa.checked_add(p.size).is_none() || (p.spi != 0 && !(32..1020).contains(&p.spi)) {
                 return Err(BundleError::BadPassthrough);
             }
         }
@@ -531,11 +485,7 @@ impl<'a> Bundle<'a> {
             rtds_period_us: u32_at(r, 244),
             grant_frames,
             event_channels,
-            xenstore: crate::xenstore::Quota {
-                nodes: u16::from_le_bytes([r[252], r[253]]),
-                watches: r[254],
-                transactions: r[255],
-            },
+            xenstore: crate::xenstore::Quota { nodes: u16::from_le_bytes([r[252], r[253]]), watches: r[254], transactions: r[255] },
             xenstore_seed: self.seed(r)?,
             serves: r[38],
             foreign: r[39] & r[38],
@@ -586,13 +536,7 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
     out.push(board.vwfi as u8);
     out.push(board.scheduler as u8);
     out.extend_from_slice(&(domains.len() as u16).to_le_bytes());
-    for v in [
-        board.uart_base,
-        board.gicd_base,
-        board.gicr_base,
-        board.ram_base,
-        board.ram_size,
-    ] {
+    for v in [board.uart_base, board.gicd_base, board.gicr_base, board.ram_base, board.ram_size] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.push(board.gic as u8);
@@ -614,14 +558,7 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
             return Err(BundleError::BadPassthrough);
         }
         let mut blobs = [(0u64, 0u64, 0u64); 3];
-        for (slot, (bytes, ram_off)) in [
-            (d.image, d.load_offset),
-            (d.initrd, d.initrd_offset),
-            (d.dtb, d.dtb_offset),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (slot, (bytes, ram_off)) in [(d.image, d.load_offset), (d.initrd, d.initrd_offset), (d.dtb, d.dtb_offset)].into_iter().enumerate() {
             let off = out.len().next_multiple_of(4096);
             out.resize(off, 0);
             out.extend_from_slice(bytes);
@@ -743,30 +680,16 @@ mod tests {
         d.initrd_offset = 0x80_0000;
         d.dtb = &dt;
         d.dtb_offset = 0x0e0_0000;
-        d.passthrough[0] = Passthrough {
-            pa: 0x0a00_3000,
-            size: 0x1000,
-            spi: 79,
-        };
+        d.passthrough[0] = Passthrough { pa: 0x0a00_3000, size: 0x1000, spi: 79 };
         d.npassthrough = 1;
         let bytes = encode(&board(), &[d]).unwrap();
         let got = Bundle::parse(&bytes).unwrap().domain(0).unwrap();
         assert_eq!(got, d);
-        assert_eq!(
-            got.passthrough(),
-            &[Passthrough {
-                pa: 0x0a00_3000,
-                size: 0x1000,
-                spi: 79
-            }]
-        );
+        assert_eq!(got.passthrough(), &[Passthrough { pa: 0x0a00_3000, size: 0x1000, spi: 79 }]);
         // A passthrough SPI that is not an SPI is refused.
         let mut bad = bytes.clone();
         bad[HEADER_SIZE + 136 + 16..HEADER_SIZE + 136 + 20].copy_from_slice(&5u32.to_le_bytes());
-        assert_eq!(
-            Bundle::parse(&bad).unwrap_err(),
-            BundleError::BadPassthrough
-        );
+        assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadPassthrough);
     }
 
     #[test]
@@ -774,11 +697,7 @@ mod tests {
         let img = [1u8; 10];
         let mut d = dom("driver", &img);
         for (i, p) in d.passthrough.iter_mut().enumerate() {
-            *p = Passthrough {
-                pa: 0x0a00_0000 + 0x1000 * i as u64,
-                size: 0x1000,
-                spi: 40 + i as u32,
-            };
+            *p = Passthrough { pa: 0x0a00_0000 + 0x1000 * i as u64, size: 0x1000, spi: 40 + i as u32 };
         }
         d.npassthrough = MAX_PASSTHROUGH as u8;
         let bytes = encode(&board(), &[d]).unwrap();
@@ -788,37 +707,25 @@ mod tests {
         let mut bad = bytes.clone();
         let at = HEADER_SIZE + passthrough_at(MAX_PASSTHROUGH - 1) + 16;
         bad[at..at + 4].copy_from_slice(&1020u32.to_le_bytes());
-        assert_eq!(
-            Bundle::parse(&bad).unwrap_err(),
-            BundleError::BadPassthrough
-        );
+        assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadPassthrough);
     }
 
     #[test]
     fn rejects_corruption_without_panicking() {
         let img = [7u8; 100];
         let good = encode(&board(), &[dom("a", &img)]).unwrap();
-        assert_eq!(
-            Bundle::parse(&good[..10]).unwrap_err(),
-            BundleError::TooShort
-        );
+        assert_eq!(Bundle::parse(&good[..10]).unwrap_err(), BundleError::TooShort);
         let mut bad = good.clone();
         bad[0] = b'X';
         assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadMagic);
         let mut bad = good.clone();
         bad[HEADER_SIZE + 72..HEADER_SIZE + 80].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert_eq!(
-            Bundle::parse(&bad).unwrap_err(),
-            BundleError::ImageOutOfBounds
-        );
+        assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::ImageOutOfBounds);
         let mut bad = good.clone();
         bad[HEADER_SIZE + 36] = 9;
         assert_eq!(
             Bundle::parse(&bad).unwrap_err(),
-            BundleError::BadEnum {
-                field: "on_crash",
-                value: 9
-            }
+            BundleError::BadEnum { field: "on_crash", value: 9 }
         );
         let mut bad = good.clone();
         bad[HEADER_SIZE + 80..HEADER_SIZE + 88].copy_from_slice(&(16u64 << 20).to_le_bytes());

@@ -53,11 +53,7 @@ impl<const SOURCES: usize> ConsoleQueue<SOURCES> {
             lines_head: 0,
             lines_len: 0,
             sent: 0,
-            sources: [Source {
-                queued: 0,
-                lines: 0,
-                dropped: 0,
-            }; SOURCES],
+            sources: [Source { queued: 0, lines: 0, dropped: 0 }; SOURCES],
         }
     }
 
@@ -82,9 +78,7 @@ impl<const SOURCES: usize> ConsoleQueue<SOURCES> {
     /// that fits is preceded by a notice saying how many were lost.
     /// Returns whether the line was queued.
     pub fn push(&mut self, src: usize, name: &str, text: &[u8]) -> bool {
-        let Some(s) = self.sources.get(src).copied() else {
-            return false;
-        };
+        let Some(s) = self.sources.get(src).copied() else { return false };
         if s.dropped > 0 {
             let mut notice = [0u8; 48];
             let n = write_dropped(&mut notice, s.dropped);
@@ -116,11 +110,7 @@ impl<const SOURCES: usize> ConsoleQueue<SOURCES> {
         self.put(name);
         self.put(b"] ");
         for &c in text {
-            let shown = if (0x20..0x7f).contains(&c) || c == b'\t' {
-                c
-            } else {
-                b'.'
-            };
+            let shown = if (0x20..0x7f).contains(&c) || c == b'\t' { c } else { b'.' };
             self.put(&[shown]);
         }
         self.put(b"\r\n");
@@ -210,10 +200,7 @@ mod tests {
         assert!(q.push(0, "cluster", b"speed 42"));
         assert!(q.push(2, "hv", b"ivi: Crash -> Restart"));
         assert!(q.push(1, "ivi", b"\x1b[2Jboom"));
-        assert_eq!(
-            drain(&mut q),
-            "[cluster] speed 42\r\n[hv] ivi: Crash -> Restart\r\n[ivi] .[2Jboom\r\n"
-        );
+        assert_eq!(drain(&mut q), "[cluster] speed 42\r\n[hv] ivi: Crash -> Restart\r\n[ivi] .[2Jboom\r\n");
         assert!(q.is_empty());
     }
 
@@ -228,10 +215,7 @@ mod tests {
         assert!(kept > 0 && kept * 207 <= ConsoleQueue::<2>::share());
         // The UART is busy (nothing drained), yet the cluster's lines fit.
         for i in 0..20 {
-            assert!(
-                q.push(0, "cluster", format!("beat {i}").as_bytes()),
-                "beat {i}"
-            );
+            assert!(q.push(0, "cluster", format!("beat {i}").as_bytes()), "beat {i}");
         }
         let mut out = drain(&mut q);
         assert_eq!(out.matches("[cluster] beat").count(), 20);
@@ -239,15 +223,8 @@ mod tests {
         // notices (some fit between its lines) count every line it lost.
         assert!(q.push(1, "ivi", b"hello"));
         out += &drain(&mut q);
-        assert!(
-            out.ends_with(" lines dropped: console busy)\r\n[ivi] hello\r\n"),
-            "{out}"
-        );
-        let lost: usize = out
-            .split("[ivi] (")
-            .skip(1)
-            .map(|s| s.split(' ').next().unwrap().parse::<usize>().unwrap())
-            .sum();
+        assert!(out.ends_with(" lines dropped: console busy)\r\n[ivi] hello\r\n"), "{out}");
+        let lost: usize = out.split("[ivi] (").skip(1).map(|s| s.split(' ').next().unwrap().parse::<usize>().unwrap()).sum();
         assert_eq!(lost, 1000 - kept);
     }
 
@@ -276,10 +253,7 @@ mod tests {
         while q.push(0, "d", b"") {
             n += 1;
         }
-        assert_eq!(
-            n,
-            ConsoleQueue::<1>::line_share().min(ConsoleQueue::<1>::share() / 5)
-        );
+        assert_eq!(n, ConsoleQueue::<1>::line_share().min(ConsoleQueue::<1>::share() / 5));
         drain(&mut q);
         assert!(q.push(0, "d", b"again"));
     }

@@ -71,9 +71,7 @@ pub fn chunk_is_ram(chunk_base: u64, ram: (u64, u64)) -> bool {
 /// Whether `frame` (base, size) is mapped, all of it as device memory,
 /// when RAM is `ram`.
 pub fn is_device(frame: (u64, u64), ram: (u64, u64)) -> bool {
-    let Some(end) = frame.0.checked_add(frame.1) else {
-        return false;
-    };
+    let Some(end) = frame.0.checked_add(frame.1) else { return false };
     if frame.1 == 0 || end > END {
         return false;
     }
@@ -95,25 +93,13 @@ pub struct Frame {
 impl BoardDesc {
     /// The frames the hypervisor drives on this board (UART and GIC).
     pub fn own_frames(&self) -> [Option<Frame>; 5] {
-        let f = |field, what, base, size| {
-            Some(Frame {
-                field,
-                what,
-                base,
-                size,
-            })
-        };
+        let f = |field, what, base, size| Some(Frame { field, what, base, size });
         let uart = f("uart", "the hypervisor's UART", self.uart_base, UART_FRAME);
         match self.gic {
             GicVersion::V3 => [
                 uart,
                 f("gicd", "the GIC distributor", self.gicd_base, GICD_V3_FRAME),
-                f(
-                    "gicr",
-                    "the GIC redistributors",
-                    self.gicr_base,
-                    u64::from(self.ncpus) * GICR_FRAME_PER_CPU,
-                ),
+                f("gicr", "the GIC redistributors", self.gicr_base, u64::from(self.ncpus) * GICR_FRAME_PER_CPU),
                 None,
                 None,
             ],
@@ -121,18 +107,8 @@ impl BoardDesc {
                 uart,
                 f("gicd", "the GIC distributor", self.gicd_base, GICD_V2_FRAME),
                 f("gicc", "the GIC CPU interface", self.gicc_base, GICC_FRAME),
-                f(
-                    "gich",
-                    "the GIC virtual interface control",
-                    self.gich_base,
-                    GICH_FRAME,
-                ),
-                f(
-                    "gicv",
-                    "the GIC virtual CPU interface",
-                    self.gicv_base,
-                    GICV_FRAME,
-                ),
+                f("gich", "the GIC virtual interface control", self.gich_base, GICH_FRAME),
+                f("gicv", "the GIC virtual CPU interface", self.gicv_base, GICV_FRAME),
             ],
         }
     }
@@ -148,22 +124,14 @@ mod tests {
     fn blocks_with_ram_are_normal_whatever_ram_starts_at() {
         // QEMU virt: RAM from 1 GiB.
         let virt = (GIB, 2 * GIB);
-        assert!(
-            !is_normal_block(0, virt)
-                && is_normal_block(GIB, virt)
-                && is_normal_block(2 * GIB, virt)
-        );
+        assert!(!is_normal_block(0, virt) && is_normal_block(GIB, virt) && is_normal_block(2 * GIB, virt));
         assert!(!is_normal_block(3 * GIB, virt), "above RAM is device too");
         // ZynqMP: RAM at 0, devices in the top GiB.
         let zynqmp = (0, 2 * GIB);
         assert!(is_normal_block(0, zynqmp) && !is_normal_block(3 * GIB, zynqmp));
         // R-Car H3: RAM inside block 1, GIC above it.
         let rcar = (0x4800_0000, 0x3800_0000);
-        assert!(
-            is_normal_block(GIB, rcar)
-                && !is_normal_block(2 * GIB, rcar)
-                && !is_normal_block(3 * GIB, rcar)
-        );
+        assert!(is_normal_block(GIB, rcar) && !is_normal_block(2 * GIB, rcar) && !is_normal_block(3 * GIB, rcar));
     }
 
     #[test]
@@ -171,10 +139,7 @@ mod tests {
         // R-Car H3: secure DRAM at 1 GiB..+128 MiB, then RAM to 2 GiB.
         let rcar = (0x4800_0000, 0x3800_0000);
         assert_eq!(block_map(GIB, rcar), BlockMap::Split);
-        assert!(
-            !chunk_is_ram(GIB, rcar) && !chunk_is_ram(0x47E0_0000, rcar),
-            "TF-A's secure DRAM stays unmapped"
-        );
+        assert!(!chunk_is_ram(GIB, rcar) && !chunk_is_ram(0x47E0_0000, rcar), "TF-A's secure DRAM stays unmapped");
         assert!(chunk_is_ram(0x4800_0000, rcar) && chunk_is_ram(2 * GIB - CHUNK, rcar));
         assert_eq!(block_map(0, rcar), BlockMap::Device);
         assert_eq!(block_map(3 * GIB, rcar), BlockMap::Device);
@@ -192,14 +157,8 @@ mod tests {
         let ram = (GIB, GIB);
         assert!(is_device((0x0800_0000, 0x1_0000), ram));
         assert!(is_device((0xF101_0000, 0x1000), ram));
-        assert!(
-            !is_device((GIB - 0x1000, 0x2000), ram),
-            "crosses into RAM's block"
-        );
-        assert!(
-            !is_device((GIB + GIB / 2, 0x1000), ram),
-            "RAM's block, past RAM: normal memory"
-        );
+        assert!(!is_device((GIB - 0x1000, 0x2000), ram), "crosses into RAM's block");
+        assert!(!is_device((GIB + GIB / 2, 0x1000), ram), "RAM's block, past RAM: normal memory");
         assert!(!is_device((END - 0x1000, 0x2000), ram), "beyond the map");
         assert!(!is_device((u64::MAX - 10, 0x1000), ram), "wraps");
         assert!(!is_device((0, 0), ram), "empty");

@@ -114,11 +114,7 @@ impl Access {
     /// The value a load returns to the register, after sign/zero extension.
     pub fn load_value(&self, raw: u64) -> u64 {
         let bits = self.size as u32 * 8;
-        let raw = if bits >= 64 {
-            raw
-        } else {
-            raw & ((1u64 << bits) - 1)
-        };
+        let raw = if bits >= 64 { raw } else { raw & ((1u64 << bits) - 1) };
         let v = if self.sign_extend && bits < 64 {
             let shift = 64 - bits;
             (((raw << shift) as i64) >> shift) as u64
@@ -208,9 +204,7 @@ pub fn decode(esr: u64) -> Trap {
                 fsc: (iss & 0x3f) as u8,
             })
         }
-        EC_IABT_LOWER => Trap::InstrAbort {
-            fsc: (iss & 0x3f) as u8,
-        },
+        EC_IABT_LOWER => Trap::InstrAbort { fsc: (iss & 0x3f) as u8 },
         ec => Trap::Other { ec },
     }
 }
@@ -287,15 +281,7 @@ mod tests {
 
     #[test]
     fn debug_and_pmu_registers_are_told_from_the_timer_and_the_gic() {
-        let r = |op0, op1, crn, crm, op2| SysRegAccess {
-            op0,
-            op1,
-            crn,
-            crm,
-            op2,
-            rt: 0,
-            read: true,
-        };
+        let r = |op0, op1, crn, crm, op2| SysRegAccess { op0, op1, crn, crm, op2, rt: 0, read: true };
         for (name, a) in [
             ("MDSCR_EL1", r(2, 0, 0, 2, 2)),
             ("OSLAR_EL1", r(2, 0, 1, 0, 4)),
@@ -350,13 +336,7 @@ mod tests {
         assert_eq!(
             t,
             Trap::DataAbort(DataAbort {
-                valid: Some(Access {
-                    size: 4,
-                    write: true,
-                    reg: 5,
-                    sign_extend: false,
-                    sf: false
-                }),
+                valid: Some(Access { size: 4, write: true, reg: 5, sign_extend: false, sf: false }),
                 s1ptw: false,
                 fsc: 5
             })
@@ -368,29 +348,11 @@ mod tests {
 
     #[test]
     fn load_values_are_extended_like_the_cpu_does() {
-        let byte_signed = Access {
-            size: 1,
-            write: false,
-            reg: 0,
-            sign_extend: true,
-            sf: true,
-        };
+        let byte_signed = Access { size: 1, write: false, reg: 0, sign_extend: true, sf: true };
         assert_eq!(byte_signed.load_value(0x1ff), u64::MAX);
-        let half_w = Access {
-            size: 2,
-            write: false,
-            reg: 0,
-            sign_extend: true,
-            sf: false,
-        };
+        let half_w = Access { size: 2, write: false, reg: 0, sign_extend: true, sf: false };
         assert_eq!(half_w.load_value(0x8000), 0xffff_8000);
-        let word = Access {
-            size: 4,
-            write: false,
-            reg: 0,
-            sign_extend: false,
-            sf: false,
-        };
+        let word = Access { size: 4, write: false, reg: 0, sign_extend: false, sf: false };
         assert_eq!(word.load_value(0xdead_beef_1234_5678), 0x1234_5678);
         assert_eq!(word.store_value(0xdead_beef_1234_5678), 0x1234_5678);
     }
@@ -398,11 +360,7 @@ mod tests {
     #[test]
     fn instruction_length_follows_il() {
         assert_eq!(insn_len((0x01 << 26) | (1 << 25)), 4);
-        assert_eq!(
-            insn_len(0x01 << 26),
-            2,
-            "a 16-bit T32 WFE from an AArch32 EL0 task"
-        );
+        assert_eq!(insn_len(0x01 << 26), 2, "a 16-bit T32 WFE from an AArch32 EL0 task");
     }
 
     #[test]

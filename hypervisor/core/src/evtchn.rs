@@ -23,18 +23,11 @@ pub const NR_VIRQS: u32 = 24;
 pub enum Binding {
     Free,
     /// Allocated for `remote` to bind to (EVTCHNOP_alloc_unbound).
-    Unbound {
-        remote: DomId,
-    },
+    Unbound { remote: DomId },
     /// Connected to `port` of domain `remote`.
-    Interdomain {
-        remote: DomId,
-        port: u32,
-    },
+    Interdomain { remote: DomId, port: u32 },
     /// Raised by the hypervisor for `virq` on the port's vCPU.
-    Virq {
-        virq: u32,
-    },
+    Virq { virq: u32 },
     /// The domain's line to the xenstore the hypervisor keeps: a send
     /// on it hands the ring to the store, which raises it to answer.
     Store,
@@ -47,10 +40,7 @@ struct Slot {
     vcpu: u8,
 }
 
-const FREE: Slot = Slot {
-    binding: Binding::Free,
-    vcpu: 0,
-};
+const FREE: Slot = Slot { binding: Binding::Free, vcpu: 0 };
 
 /// A failed operation, as the errno Xen answers it with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,12 +57,7 @@ pub struct Ports<const N: usize> {
 
 impl<const N: usize> Ports<N> {
     pub const fn new(quota: usize, nvcpus: u8) -> Self {
-        Ports {
-            slots: [FREE; N],
-            quota,
-            used: 0,
-            nvcpus,
-        }
+        Ports { slots: [FREE; N], quota, used: 0, nvcpus }
     }
 
     fn slot(&self, port: u32) -> Option<&Slot> {
@@ -92,9 +77,7 @@ impl<const N: usize> Ports<N> {
 
     /// The first port at or above `from` that is bound to another domain.
     pub fn next_interdomain(&self, from: u32) -> Option<u32> {
-        (from.max(1) as usize..N)
-            .find(|&p| matches!(self.slots[p].binding, Binding::Interdomain { .. }))
-            .map(|p| p as u32)
+        (from.max(1) as usize..N).find(|&p| matches!(self.slots[p].binding, Binding::Interdomain { .. })).map(|p| p as u32)
     }
 
     /// What `port` is bound to (`Free` for any port outside the table).
@@ -115,9 +98,7 @@ impl<const N: usize> Ports<N> {
         if self.used >= self.quota {
             return Err(Errno(-ENOSPC));
         }
-        let port = (1..N)
-            .find(|&p| self.slots[p].binding == Binding::Free)
-            .ok_or(Errno(-ENOSPC))?;
+        let port = (1..N).find(|&p| self.slots[p].binding == Binding::Free).ok_or(Errno(-ENOSPC))?;
         self.slots[port] = Slot { binding, vcpu };
         self.used += 1;
         Ok(port as u32)
@@ -135,9 +116,7 @@ impl<const N: usize> Ports<N> {
 
     /// The port bound to the store, if the domain has not closed it.
     pub fn store_port(&self) -> Option<u32> {
-        (1..N)
-            .find(|&p| self.slots[p].binding == Binding::Store)
-            .map(|p| p as u32)
+        (1..N).find(|&p| self.slots[p].binding == Binding::Store).map(|p| p as u32)
     }
 
     /// EVTCHNOP_bind_virq: one port per VIRQ and vCPU.
@@ -145,10 +124,7 @@ impl<const N: usize> Ports<N> {
         if virq >= NR_VIRQS || vcpu >= u32::from(self.nvcpus) {
             return Err(Errno(-EINVAL));
         }
-        let taken = self
-            .slots
-            .iter()
-            .any(|s| s.binding == Binding::Virq { virq } && u32::from(s.vcpu) == vcpu);
+        let taken = self.slots.iter().any(|s| s.binding == Binding::Virq { virq } && u32::from(s.vcpu) == vcpu);
         if taken {
             return Err(Errno(-EEXIST));
         }
@@ -157,12 +133,7 @@ impl<const N: usize> Ports<N> {
 
     /// The port bound to `virq` on `vcpu`, if any (to raise it).
     pub fn virq_port(&self, virq: u32, vcpu: u32) -> Option<u32> {
-        (1..N)
-            .find(|&p| {
-                self.slots[p].binding == Binding::Virq { virq }
-                    && u32::from(self.slots[p].vcpu) == vcpu
-            })
-            .map(|p| p as u32)
+        (1..N).find(|&p| self.slots[p].binding == Binding::Virq { virq } && u32::from(self.slots[p].vcpu) == vcpu).map(|p| p as u32)
     }
 
     /// EVTCHNOP_bind_vcpu: notify `vcpu` from now on. Interdomain and
@@ -171,9 +142,7 @@ impl<const N: usize> Ports<N> {
         if vcpu >= u32::from(self.nvcpus) {
             return Err(Errno(-EINVAL));
         }
-        let Some(s) = self.slots.get_mut(port as usize).filter(|_| port != 0) else {
-            return Err(Errno(-EINVAL));
-        };
+        let Some(s) = self.slots.get_mut(port as usize).filter(|_| port != 0) else { return Err(Errno(-EINVAL)) };
         match s.binding {
             Binding::Interdomain { .. } | Binding::Unbound { .. } => {
                 s.vcpu = vcpu as u8;
@@ -186,9 +155,7 @@ impl<const N: usize> Ports<N> {
     /// Frees `port`; returns what it was bound to (the caller then
     /// `unbind_peer`s an interdomain one).
     fn free(&mut self, port: u32) -> Result<Binding, Errno> {
-        let Some(s) = self.slots.get_mut(port as usize).filter(|_| port != 0) else {
-            return Err(Errno(-EINVAL));
-        };
+        let Some(s) = self.slots.get_mut(port as usize).filter(|_| port != 0) else { return Err(Errno(-EINVAL)) };
         let old = s.binding;
         if old == Binding::Free {
             return Err(Errno(-EINVAL));
@@ -216,17 +183,8 @@ pub fn bind_interdomain<const N: usize>(
     if remote.binding(remote_port) != (Binding::Unbound { remote: local_dom }) {
         return Err(Errno(-EINVAL));
     }
-    let port = local.alloc(
-        Binding::Interdomain {
-            remote: remote_dom,
-            port: remote_port,
-        },
-        0,
-    )?;
-    remote.slots[remote_port as usize].binding = Binding::Interdomain {
-        remote: local_dom,
-        port,
-    };
+    let port = local.alloc(Binding::Interdomain { remote: remote_dom, port: remote_port }, 0)?;
+    remote.slots[remote_port as usize].binding = Binding::Interdomain { remote: local_dom, port };
     Ok(port)
 }
 
@@ -234,12 +192,7 @@ pub fn bind_interdomain<const N: usize>(
 /// back to unbound, for `local_dom` (as Xen does), so the peer can wait for
 /// a new binding; `peer` must be that domain's table when the port is
 /// interdomain (see `peer_of`).
-pub fn close<const N: usize>(
-    local: &mut Ports<N>,
-    local_dom: DomId,
-    port: u32,
-    peer: Option<&mut Ports<N>>,
-) -> Result<(), Errno> {
+pub fn close<const N: usize>(local: &mut Ports<N>, local_dom: DomId, port: u32, peer: Option<&mut Ports<N>>) -> Result<(), Errno> {
     let expected = peer_of(local, port);
     if expected.is_some() != peer.is_some() {
         return Err(Errno(-EPERM));
@@ -247,12 +200,7 @@ pub fn close<const N: usize>(
     let old = local.free(port)?;
     if let (Binding::Interdomain { port: rp, .. }, Some(peer)) = (old, peer) {
         if let Some(s) = peer.slots.get_mut(rp as usize) {
-            if s.binding
-                == (Binding::Interdomain {
-                    remote: local_dom,
-                    port,
-                })
-            {
+            if s.binding == (Binding::Interdomain { remote: local_dom, port }) {
                 s.binding = Binding::Unbound { remote: local_dom };
             }
         }
@@ -325,18 +273,12 @@ mod tests {
         let unbound = fe.alloc_unbound(0).unwrap();
         assert_eq!(unbound, 1, "port 0 is never handed out");
         // Only the domain it was allocated for may bind it.
-        assert_eq!(
-            bind_interdomain(&mut be, 5, &mut fe, 1, unbound),
-            Err(Errno(-EINVAL))
-        );
+        assert_eq!(bind_interdomain(&mut be, 5, &mut fe, 1, unbound), Err(Errno(-EINVAL)));
         let bp = bind_interdomain(&mut be, 0, &mut fe, 1, unbound).unwrap();
         assert_eq!(send_target(&be, bp), Ok((1, unbound)));
         assert_eq!(send_target(&fe, unbound), Ok((0, bp)));
         // Binding it twice fails: it is no longer unbound.
-        assert_eq!(
-            bind_interdomain(&mut be, 0, &mut fe, 1, unbound),
-            Err(Errno(-EINVAL))
-        );
+        assert_eq!(bind_interdomain(&mut be, 0, &mut fe, 1, unbound), Err(Errno(-EINVAL)));
         close(&mut be, 0, bp, Some(&mut fe)).unwrap();
         assert_eq!(fe.binding(unbound), Binding::Unbound { remote: 0 });
         assert_eq!(send_target(&fe, unbound), Err(Errno(-EINVAL)));
@@ -374,12 +316,7 @@ mod tests {
 
     impl Default for Words {
         fn default() -> Self {
-            Words {
-                pending: [0; 64],
-                mask: [0; 64],
-                sel: [0; 2],
-                upcall: [false; 2],
-            }
+            Words { pending: [0; 64], mask: [0; 64], sel: [0; 2], upcall: [false; 2] }
         }
     }
 
@@ -415,10 +352,7 @@ mod tests {
     fn an_upcall_once_per_batch_and_a_masked_port_delivered_on_unmask() {
         let mut w = Words::default();
         assert!(raise(&mut w, 3, 0), "first event: upcall");
-        assert!(
-            !raise(&mut w, 70, 0),
-            "upcall already pending: no second interrupt"
-        );
+        assert!(!raise(&mut w, 70, 0), "upcall already pending: no second interrupt");
         assert_eq!(w.sel[0], 0b11);
         w.mask[0] |= 1 << 5;
         w.upcall[0] = false;
@@ -432,33 +366,16 @@ mod tests {
 
     #[derive(Clone, Debug)]
     enum Op {
-        AllocUnbound {
-            dom: usize,
-            remote: usize,
-        },
-        Bind {
-            dom: usize,
-            remote: usize,
-            port: u32,
-        },
-        Virq {
-            dom: usize,
-            virq: u32,
-        },
-        Close {
-            dom: usize,
-            port: u32,
-        },
+        AllocUnbound { dom: usize, remote: usize },
+        Bind { dom: usize, remote: usize, port: u32 },
+        Virq { dom: usize, virq: u32 },
+        Close { dom: usize, port: u32 },
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             (0..3usize, 0..4usize).prop_map(|(dom, remote)| Op::AllocUnbound { dom, remote }),
-            (0..3usize, 0..3usize, 0..(N as u32 + 2)).prop_map(|(dom, remote, port)| Op::Bind {
-                dom,
-                remote,
-                port
-            }),
+            (0..3usize, 0..3usize, 0..(N as u32 + 2)).prop_map(|(dom, remote, port)| Op::Bind { dom, remote, port }),
             (0..3usize, 0..NR_VIRQS + 2).prop_map(|(dom, virq)| Op::Virq { dom, virq }),
             (0..3usize, 0..(N as u32 + 2)).prop_map(|(dom, port)| Op::Close { dom, port }),
         ]

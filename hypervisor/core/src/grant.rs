@@ -30,9 +30,7 @@ pub mod status {
 }
 
 /// GTF_* bits of an entry's flags.
-pub use xen_abi::hypercall::grant_entry::{
-    GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_TYPE_MASK, GTF_WRITING,
-};
+pub use xen_abi::hypercall::grant_entry::{GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_TYPE_MASK, GTF_WRITING};
 
 /// GNTMAP_* flags of a map request.
 pub const GNTMAP_HOST_MAP: u32 = 1 << 1;
@@ -48,11 +46,7 @@ pub struct Entry {
 
 impl Entry {
     pub fn from_u64(v: u64) -> Self {
-        Entry {
-            flags: v as u16,
-            domid: (v >> 16) as u16,
-            frame: (v >> 32) as u32,
-        }
+        Entry { flags: v as u16, domid: (v >> 16) as u16, frame: (v >> 32) as u32 }
     }
 }
 
@@ -81,10 +75,7 @@ impl<const N: usize> PlainEntries<N> {
         let mut w = [0; N];
         let count = words.len().min(N);
         w[..count].copy_from_slice(&words[..count]);
-        PlainEntries {
-            words: w,
-            count: count as u32,
-        }
+        PlainEntries { words: w, count: count as u32 }
     }
 
     pub fn words(&self) -> &[u64] {
@@ -107,9 +98,7 @@ impl<const N: usize> GrantEntries for PlainEntries<N> {
         self.words.get(gref as usize).copied().unwrap_or(0)
     }
     fn cas(&mut self, gref: u32, old: u64, new: u64) -> Result<(), u64> {
-        let Some(e) = self.words.get_mut(gref as usize) else {
-            return Err(0);
-        };
+        let Some(e) = self.words.get_mut(gref as usize) else { return Err(0) };
         if *e != old {
             return Err(*e);
         }
@@ -143,15 +132,7 @@ struct Slot {
     map: Mapping,
 }
 
-const EMPTY_SLOT: Slot = Slot {
-    used: false,
-    map: Mapping {
-        granter: 0,
-        gref: 0,
-        frame: 0,
-        writable: false,
-    },
-};
+const EMPTY_SLOT: Slot = Slot { used: false, map: Mapping { granter: 0, gref: 0, frame: 0, writable: false } };
 
 impl Slot {
     fn get(&self) -> Option<Mapping> {
@@ -165,11 +146,7 @@ const CAS_TRIES: u32 = 4;
 
 impl<const N: usize> MapTrack<N> {
     pub const fn new(quota: usize) -> Self {
-        MapTrack {
-            slots: [EMPTY_SLOT; N],
-            quota,
-            used: 0,
-        }
+        MapTrack { slots: [EMPTY_SLOT; N], quota, used: 0 }
     }
 
     pub fn used(&self) -> usize {
@@ -188,12 +165,7 @@ impl<const N: usize> MapTrack<N> {
     /// Live mappings of `granter`'s grant `gref`, writable ones apart.
     fn holds(&self, granter: DomId, gref: u32) -> (usize, usize) {
         let mut all = (0, 0);
-        for m in self
-            .slots
-            .iter()
-            .filter_map(Slot::get)
-            .filter(|m| m.granter == granter && m.gref == gref)
-        {
+        for m in self.slots.iter().filter_map(Slot::get).filter(|m| m.granter == granter && m.gref == gref) {
             all.0 += 1;
             all.1 += m.writable as usize;
         }
@@ -203,11 +175,7 @@ impl<const N: usize> MapTrack<N> {
     /// Handles of every mapping of `granter`'s pages: what the kernel tears
     /// down (stage-2 entries, then `unmap`) before `granter` restarts.
     pub fn of_granter(&self, granter: DomId) -> impl Iterator<Item = u32> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(move |(_, s)| s.get().is_some_and(|m| m.granter == granter))
-            .map(|(h, _)| h as u32)
+        self.slots.iter().enumerate().filter(move |(_, s)| s.get().is_some_and(|m| m.granter == granter)).map(|(h, _)| h as u32)
     }
 }
 
@@ -232,11 +200,7 @@ pub fn map<const N: usize>(
     ram_frames: core::ops::Range<u64>,
     allowed: bool,
 ) -> Result<(u32, u32), i16> {
-    let MapRequest {
-        granter,
-        gref,
-        flags,
-    } = req;
+    let MapRequest { granter, gref, flags } = req;
     if !allowed || mapper == granter {
         return Err(status::BAD_DOMAIN);
     }
@@ -250,11 +214,7 @@ pub fn map<const N: usize>(
     if track.used >= track.quota {
         return Err(status::NO_SPACE);
     }
-    let handle = track
-        .slots
-        .iter()
-        .position(|s| !s.used)
-        .ok_or(status::NO_SPACE)?;
+    let handle = track.slots.iter().position(|s| !s.used).ok_or(status::NO_SPACE)?;
     let writable = flags & GNTMAP_READONLY == 0;
     let mut tries = 0;
     let entry = loop {
@@ -278,15 +238,7 @@ pub fn map<const N: usize>(
             Err(_) => return Err(status::EAGAIN),
         }
     };
-    track.slots[handle] = Slot {
-        used: true,
-        map: Mapping {
-            granter,
-            gref,
-            frame: entry.frame,
-            writable,
-        },
-    };
+    track.slots[handle] = Slot { used: true, map: Mapping { granter, gref, frame: entry.frame, writable } };
     track.used += 1;
     Ok((handle as u32, entry.frame))
 }
@@ -299,28 +251,12 @@ pub const FOREIGN: u32 = u32::MAX;
 /// Records a foreign mapping of `granter`'s frame `frame` (the caller has
 /// checked that it is the granter's RAM and that the description allows
 /// it). Returns its handle; the maptrack quota holds as for grants.
-pub fn map_foreign<const N: usize>(
-    track: &mut MapTrack<N>,
-    granter: DomId,
-    frame: u32,
-) -> Result<u32, i16> {
+pub fn map_foreign<const N: usize>(track: &mut MapTrack<N>, granter: DomId, frame: u32) -> Result<u32, i16> {
     if track.used >= track.quota {
         return Err(status::NO_SPACE);
     }
-    let handle = track
-        .slots
-        .iter()
-        .position(|s| !s.used)
-        .ok_or(status::NO_SPACE)?;
-    track.slots[handle] = Slot {
-        used: true,
-        map: Mapping {
-            granter,
-            gref: FOREIGN,
-            frame,
-            writable: true,
-        },
-    };
+    let handle = track.slots.iter().position(|s| !s.used).ok_or(status::NO_SPACE)?;
+    track.slots[handle] = Slot { used: true, map: Mapping { granter, gref: FOREIGN, frame, writable: true } };
     track.used += 1;
     Ok(handle as u32)
 }
@@ -334,23 +270,13 @@ pub fn unmap<const N: usize>(
     handle: u32,
     entries: Option<&mut dyn GrantEntries>,
 ) -> Result<Mapping, i16> {
-    let Some(slot) = track.slots.get_mut(handle as usize) else {
-        return Err(status::BAD_HANDLE);
-    };
-    let Some(m) = slot.get() else {
-        return Err(status::BAD_HANDLE);
-    };
+    let Some(slot) = track.slots.get_mut(handle as usize) else { return Err(status::BAD_HANDLE) };
+    let Some(m) = slot.get() else { return Err(status::BAD_HANDLE) };
     slot.used = false;
     track.used -= 1;
     let (left, writers) = track.holds(m.granter, m.gref);
     if let Some(entries) = entries.filter(|e| m.gref < e.count()) {
-        let clear = if left == 0 {
-            GTF_READING | GTF_WRITING
-        } else if writers == 0 {
-            GTF_WRITING
-        } else {
-            0
-        };
+        let clear = if left == 0 { GTF_READING | GTF_WRITING } else if writers == 0 { GTF_WRITING } else { 0 };
         for _ in 0..CAS_TRIES {
             let raw = entries.load(m.gref);
             let flags = raw as u16;
@@ -379,141 +305,18 @@ mod tests {
 
     #[test]
     fn a_backend_maps_what_its_frontend_granted_and_nothing_else() {
-        let mut t = table(&[
-            0,
-            grant(0, 0x40010, GTF_PERMIT_ACCESS),
-            grant(0, 0x40011, GTF_PERMIT_ACCESS | GTF_READONLY),
-            grant(7, 0x40012, GTF_PERMIT_ACCESS),
-            grant(0, 0x9000, GTF_PERMIT_ACCESS),
-        ]);
+        let mut t = table(&[0, grant(0, 0x40010, GTF_PERMIT_ACCESS), grant(0, 0x40011, GTF_PERMIT_ACCESS | GTF_READONLY), grant(7, 0x40012, GTF_PERMIT_ACCESS), grant(0, 0x9000, GTF_PERMIT_ACCESS)]);
         let mut mt = MapTrack::<8>::new(4);
-        let (h, frame) = map(
-            &mut mt,
-            0,
-            MapRequest {
-                granter: 1,
-                gref: 1,
-                flags: GNTMAP_HOST_MAP,
-            },
-            &mut t,
-            RAM,
-            true,
-        )
-        .unwrap();
+        let (h, frame) = map(&mut mt, 0, MapRequest { granter: 1, gref: 1, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true).unwrap();
         assert_eq!(frame, 0x40010);
-        assert_eq!(
-            t.words()[1] as u16 & (GTF_READING | GTF_WRITING),
-            GTF_READING | GTF_WRITING,
-            "in use: not revocable"
-        );
-        assert_eq!(
-            map(
-                &mut mt,
-                0,
-                MapRequest {
-                    granter: 1,
-                    gref: 2,
-                    flags: GNTMAP_HOST_MAP
-                },
-                &mut t,
-                RAM,
-                true
-            ),
-            Err(status::PERMISSION_DENIED),
-            "read-only grant, writable map"
-        );
-        assert!(map(
-            &mut mt,
-            0,
-            MapRequest {
-                granter: 1,
-                gref: 2,
-                flags: GNTMAP_HOST_MAP | GNTMAP_READONLY
-            },
-            &mut t,
-            RAM,
-            true
-        )
-        .is_ok());
-        assert_eq!(
-            map(
-                &mut mt,
-                0,
-                MapRequest {
-                    granter: 1,
-                    gref: 3,
-                    flags: GNTMAP_HOST_MAP
-                },
-                &mut t,
-                RAM,
-                true
-            ),
-            Err(status::PERMISSION_DENIED),
-            "granted to domain 7"
-        );
-        assert_eq!(
-            map(
-                &mut mt,
-                0,
-                MapRequest {
-                    granter: 1,
-                    gref: 4,
-                    flags: GNTMAP_HOST_MAP
-                },
-                &mut t,
-                RAM,
-                true
-            ),
-            Err(status::BAD_PAGE),
-            "a frame outside its RAM"
-        );
-        assert_eq!(
-            map(
-                &mut mt,
-                0,
-                MapRequest {
-                    granter: 1,
-                    gref: 0,
-                    flags: GNTMAP_HOST_MAP
-                },
-                &mut t,
-                RAM,
-                true
-            ),
-            Err(status::PERMISSION_DENIED),
-            "an empty entry"
-        );
-        assert_eq!(
-            map(
-                &mut mt,
-                0,
-                MapRequest {
-                    granter: 1,
-                    gref: 5,
-                    flags: GNTMAP_HOST_MAP
-                },
-                &mut t,
-                RAM,
-                true
-            ),
-            Err(status::BAD_GNTREF)
-        );
-        assert_eq!(
-            map(
-                &mut mt,
-                0,
-                MapRequest {
-                    granter: 1,
-                    gref: 1,
-                    flags: GNTMAP_HOST_MAP
-                },
-                &mut t,
-                RAM,
-                false
-            ),
-            Err(status::BAD_DOMAIN),
-            "not its frontend"
-        );
+        assert_eq!(t.words()[1] as u16 & (GTF_READING | GTF_WRITING), GTF_READING | GTF_WRITING, "in use: not revocable");
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 2, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::PERMISSION_DENIED), "read-only grant, writable map");
+        assert!(map(&mut mt, 0, MapRequest { granter: 1, gref: 2, flags: GNTMAP_HOST_MAP | GNTMAP_READONLY }, &mut t, RAM, true).is_ok());
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 3, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::PERMISSION_DENIED), "granted to domain 7");
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 4, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::BAD_PAGE), "a frame outside its RAM");
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 0, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::PERMISSION_DENIED), "an empty entry");
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 5, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::BAD_GNTREF));
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 1, flags: GNTMAP_HOST_MAP }, &mut t, RAM, false), Err(status::BAD_DOMAIN), "not its frontend");
         assert_eq!(mt.of_granter(1).count(), 2);
         unmap(&mut mt, h, Some(&mut t)).unwrap();
         assert_eq!(t.words()[1] as u16, GTF_PERMIT_ACCESS, "revocable again");
@@ -525,47 +328,9 @@ mod tests {
     fn the_maptrack_quota_holds() {
         let mut t = table(&[grant(0, 0x40010, GTF_PERMIT_ACCESS); 4]);
         let mut mt = MapTrack::<8>::new(2);
-        assert!(map(
-            &mut mt,
-            0,
-            MapRequest {
-                granter: 1,
-                gref: 0,
-                flags: GNTMAP_HOST_MAP
-            },
-            &mut t,
-            RAM,
-            true
-        )
-        .is_ok());
-        assert!(map(
-            &mut mt,
-            0,
-            MapRequest {
-                granter: 1,
-                gref: 1,
-                flags: GNTMAP_HOST_MAP
-            },
-            &mut t,
-            RAM,
-            true
-        )
-        .is_ok());
-        assert_eq!(
-            map(
-                &mut mt,
-                0,
-                MapRequest {
-                    granter: 1,
-                    gref: 2,
-                    flags: GNTMAP_HOST_MAP
-                },
-                &mut t,
-                RAM,
-                true
-            ),
-            Err(status::NO_SPACE)
-        );
+        assert!(map(&mut mt, 0, MapRequest { granter: 1, gref: 0, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true).is_ok());
+        assert!(map(&mut mt, 0, MapRequest { granter: 1, gref: 1, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true).is_ok());
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 2, flags: GNTMAP_HOST_MAP }, &mut t, RAM, true), Err(status::NO_SPACE));
     }
 
     /// A guest that rewrites its entry on every read: the map gives up
@@ -613,28 +378,10 @@ mod tests {
 
     #[test]
     fn a_ref_reused_between_the_check_and_the_flags_maps_the_new_frame_only() {
-        let mut r = Reused {
-            word: grant(0, 0x40010, GTF_PERMIT_ACCESS),
-            next: Some(grant(0, 0x40020, GTF_PERMIT_ACCESS)),
-        };
+        let mut r = Reused { word: grant(0, 0x40010, GTF_PERMIT_ACCESS), next: Some(grant(0, 0x40020, GTF_PERMIT_ACCESS)) };
         let mut mt = MapTrack::<8>::new(2);
-        let (_, frame) = map(
-            &mut mt,
-            0,
-            MapRequest {
-                granter: 1,
-                gref: 0,
-                flags: GNTMAP_HOST_MAP,
-            },
-            &mut r,
-            RAM,
-            true,
-        )
-        .unwrap();
-        assert_eq!(
-            frame, 0x40020,
-            "the frame the entry holds when it is marked in use"
-        );
+        let (_, frame) = map(&mut mt, 0, MapRequest { granter: 1, gref: 0, flags: GNTMAP_HOST_MAP }, &mut r, RAM, true).unwrap();
+        assert_eq!(frame, 0x40020, "the frame the entry holds when it is marked in use");
         assert_eq!(Entry::from_u64(r.word).frame, 0x40020);
     }
 
@@ -642,21 +389,7 @@ mod tests {
     fn a_racing_guest_gets_eagain_not_a_stall() {
         let mut r = Racing(grant(0, 0x40010, GTF_PERMIT_ACCESS), 0);
         let mut mt = MapTrack::<8>::new(2);
-        assert_eq!(
-            map(
-                &mut mt,
-                0,
-                MapRequest {
-                    granter: 1,
-                    gref: 0,
-                    flags: GNTMAP_HOST_MAP
-                },
-                &mut r,
-                RAM,
-                true
-            ),
-            Err(status::EAGAIN)
-        );
+        assert_eq!(map(&mut mt, 0, MapRequest { granter: 1, gref: 0, flags: GNTMAP_HOST_MAP }, &mut r, RAM, true), Err(status::EAGAIN));
         assert_eq!(r.1, CAS_TRIES);
         assert_eq!(mt.used(), 0);
     }

@@ -46,9 +46,7 @@ const PANIC_BANNER: &[u8] = b"Kernel panic - not syncing";
 /// Whether a console line of a domain is Linux's panic banner (with or
 /// without the kernel's timestamp prefix).
 pub fn is_panic_line(line: &[u8]) -> bool {
-    line.windows(PANIC_BANNER.len())
-        .take(32)
-        .any(|w| w == PANIC_BANNER)
+    line.windows(PANIC_BANNER.len()).take(32).any(|w| w == PANIC_BANNER)
 }
 
 /// A reboot after the domain's kernel panicked counts as a crash.
@@ -94,12 +92,8 @@ mod tests {
 
     #[test]
     fn a_reboot_after_a_panic_banner_is_a_crash() {
-        assert!(is_panic_line(
-            b"[    3.141592] Kernel panic - not syncing: sysrq triggered crash"
-        ));
-        assert!(is_panic_line(
-            b"Kernel panic - not syncing: Attempted to kill init!"
-        ));
+        assert!(is_panic_line(b"[    3.141592] Kernel panic - not syncing: sysrq triggered crash"));
+        assert!(is_panic_line(b"Kernel panic - not syncing: Attempted to kill init!"));
         assert!(!is_panic_line(b"ivi tick 3"));
         // Only near the start of the line: an application quoting it later on is not a panic.
         let mut quoted = vec![b'x'; 64];

@@ -24,13 +24,7 @@ pub enum Verdict {
 
 impl LogBudget {
     pub const fn new(burst: u32, refill: u64) -> Self {
-        LogBudget {
-            tokens: burst,
-            burst,
-            refill,
-            last: 0,
-            suppressed: 0,
-        }
+        LogBudget { tokens: burst, burst, refill, last: 0, suppressed: 0 }
     }
 
     /// A line the domain caused at time `now` (ticks).
@@ -38,10 +32,7 @@ impl LogBudget {
         if self.refill > 0 && now > self.last {
             let earned = (now - self.last) / self.refill;
             if earned > 0 {
-                self.tokens = self
-                    .tokens
-                    .saturating_add(earned.min(u32::MAX as u64) as u32)
-                    .min(self.burst);
+                self.tokens = self.tokens.saturating_add(earned.min(u32::MAX as u64) as u32).min(self.burst);
                 self.last += earned * self.refill;
             }
         } else if now < self.last {
@@ -52,9 +43,7 @@ impl LogBudget {
             return Verdict::Quiet;
         }
         self.tokens -= 1;
-        Verdict::Log {
-            suppressed: core::mem::take(&mut self.suppressed),
-        }
+        Verdict::Log { suppressed: core::mem::take(&mut self.suppressed) }
     }
 }
 

@@ -62,16 +62,8 @@ impl Default for RtdsQueue {
 impl RtdsQueue {
     pub const fn new() -> Self {
         RtdsQueue {
-            entries: [Entry {
-                params: RtdsParams {
-                    budget: 0,
-                    period: 0,
-                },
-                remaining: 0,
-                debt: 0,
-                deadline: 0,
-                runnable: false,
-            }; MAX_QUEUE],
+            entries: [Entry { params: RtdsParams { budget: 0, period: 0 }, remaining: 0, debt: 0, deadline: 0, runnable: false };
+                MAX_QUEUE],
             len: 0,
             current: None,
             since: 0,
@@ -81,20 +73,11 @@ impl RtdsQueue {
     /// Adds a vCPU (boot time); returns its index, or `None` when full or
     /// the parameters make no sense (zero period, budget beyond period).
     pub fn add(&mut self, params: RtdsParams, now: u64) -> Option<usize> {
-        if self.len == MAX_QUEUE
-            || params.period == 0
-            || params.budget == 0
-            || params.budget > params.period
-        {
+        if self.len == MAX_QUEUE || params.period == 0 || params.budget == 0 || params.budget > params.period {
             return None;
         }
-        self.entries[self.len] = Entry {
-            params,
-            remaining: params.budget,
-            debt: 0,
-            deadline: now.saturating_add(params.period),
-            runnable: false,
-        };
+        self.entries[self.len] =
+            Entry { params, remaining: params.budget, debt: 0, deadline: now.saturating_add(params.period), runnable: false };
         self.len += 1;
         Some(self.len - 1)
     }
@@ -131,9 +114,7 @@ impl RtdsQueue {
                 // Whole periods missed (the pCPU was busy elsewhere or idle)
                 // are skipped, not paid back.
                 let behind = (now - e.deadline) / e.params.period + 1;
-                e.deadline = e
-                    .deadline
-                    .saturating_add(behind.saturating_mul(e.params.period));
+                e.deadline = e.deadline.saturating_add(behind.saturating_mul(e.params.period));
                 let paid = e.debt.min(e.params.budget);
                 e.debt -= paid;
                 e.remaining = e.params.budget - paid;
@@ -147,11 +128,7 @@ impl RtdsQueue {
             Some(b) => next_period.min(now.saturating_add(self.entries[b].remaining)),
             None => next_period,
         };
-        Decision {
-            run: best,
-            until,
-            overran,
-        }
+        Decision { run: best, until, overran }
     }
 
     /// Time the hypervisor spent after the last decision on work of its
@@ -164,10 +141,7 @@ impl RtdsQueue {
     fn pick_earliest(&self) -> Option<usize> {
         let mut best: Option<usize> = None;
         for (i, e) in self.entries[..self.len].iter().enumerate() {
-            if e.runnable
-                && e.remaining > 0
-                && best.is_none_or(|b| e.deadline < self.entries[b].deadline)
-            {
+            if e.runnable && e.remaining > 0 && best.is_none_or(|b| e.deadline < self.entries[b].deadline) {
                 best = Some(i);
             }
         }
@@ -203,74 +177,24 @@ mod tests {
 
     #[test]
     fn cpu_bound_vcpus_get_exactly_their_budgets() {
-        let ran = simulate(
-            &[
-                RtdsParams {
-                    budget: 3,
-                    period: 10,
-                },
-                RtdsParams {
-                    budget: 6,
-                    period: 10,
-                },
-            ],
-            10_000,
-            0,
-        );
+        let ran = simulate(&[RtdsParams { budget: 3, period: 10 }, RtdsParams { budget: 6, period: 10 }], 10_000, 0);
         assert_eq!(ran, vec![3_000, 6_000]);
     }
 
     #[test]
     fn not_work_conserving_one_vcpu_alone_gets_only_its_budget() {
-        let ran = simulate(
-            &[RtdsParams {
-                budget: 2,
-                period: 10,
-            }],
-            1_000,
-            0,
-        );
+        let ran = simulate(&[RtdsParams { budget: 2, period: 10 }], 1_000, 0);
         assert_eq!(ran, vec![200]);
     }
 
     #[test]
     fn a_blocked_vcpu_gives_its_time_to_nobody_else_beyond_their_budget() {
         let mut q = RtdsQueue::new();
-        let a = q
-            .add(
-                RtdsParams {
-                    budget: 5,
-                    period: 10,
-                },
-                0,
-            )
-            .unwrap();
-        let b = q
-            .add(
-                RtdsParams {
-                    budget: 5,
-                    period: 10,
-                },
-                0,
-            )
-            .unwrap();
+        let a = q.add(RtdsParams { budget: 5, period: 10 }, 0).unwrap();
+        let b = q.add(RtdsParams { budget: 5, period: 10 }, 0).unwrap();
         q.set_runnable(b, true);
-        assert_eq!(
-            q.schedule(0),
-            Decision {
-                run: Some(b),
-                until: 5,
-                overran: 0
-            }
-        );
-        assert_eq!(
-            q.schedule(5),
-            Decision {
-                run: None,
-                until: 10,
-                overran: 0
-            }
-        );
+        assert_eq!(q.schedule(0), Decision { run: Some(b), until: 5, overran: 0 });
+        assert_eq!(q.schedule(5), Decision { run: None, until: 10, overran: 0 });
         // A timer two ticks late shows as an overrun.
         q.set_runnable(b, true);
         assert_eq!(q.schedule(10).run, Some(b));
@@ -283,24 +207,8 @@ mod tests {
     #[test]
     fn earliest_deadline_first() {
         let mut q = RtdsQueue::new();
-        let slow = q
-            .add(
-                RtdsParams {
-                    budget: 10,
-                    period: 100,
-                },
-                0,
-            )
-            .unwrap();
-        let fast = q
-            .add(
-                RtdsParams {
-                    budget: 1,
-                    period: 5,
-                },
-                0,
-            )
-            .unwrap();
+        let slow = q.add(RtdsParams { budget: 10, period: 100 }, 0).unwrap();
+        let fast = q.add(RtdsParams { budget: 1, period: 5 }, 0).unwrap();
         q.set_runnable(slow, true);
         q.set_runnable(fast, true);
         assert_eq!(q.schedule(0).run, Some(fast));
@@ -310,36 +218,9 @@ mod tests {
     #[test]
     fn nonsense_parameters_are_refused() {
         let mut q = RtdsQueue::new();
-        assert_eq!(
-            q.add(
-                RtdsParams {
-                    budget: 0,
-                    period: 10
-                },
-                0
-            ),
-            None
-        );
-        assert_eq!(
-            q.add(
-                RtdsParams {
-                    budget: 11,
-                    period: 10
-                },
-                0
-            ),
-            None
-        );
-        assert_eq!(
-            q.add(
-                RtdsParams {
-                    budget: 1,
-                    period: 0
-                },
-                0
-            ),
-            None
-        );
+        assert_eq!(q.add(RtdsParams { budget: 0, period: 10 }, 0), None);
+        assert_eq!(q.add(RtdsParams { budget: 11, period: 10 }, 0), None);
+        assert_eq!(q.add(RtdsParams { budget: 1, period: 0 }, 0), None);
     }
 
     proptest! {

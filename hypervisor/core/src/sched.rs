@@ -16,20 +16,11 @@ pub struct VcpuId {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlacementError {
-    PcpuOutOfRange {
-        domain: u8,
-        pcpu: u8,
-    },
+    PcpuOutOfRange { domain: u8, pcpu: u8 },
     /// A null-scheduled pCPU asked to run a second vCPU, or a pCPU asked to
     /// run both null and real-time vCPUs.
-    PcpuTaken {
-        pcpu: u8,
-        first: VcpuId,
-        second: VcpuId,
-    },
-    TooManyOnPcpu {
-        pcpu: u8,
-    },
+    PcpuTaken { pcpu: u8, first: VcpuId, second: VcpuId },
+    TooManyOnPcpu { pcpu: u8 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,36 +34,20 @@ impl Placement {
     /// bundle that over-commits a null pCPU is refused rather than half-booted.
     pub fn from_bundle(bundle: &Bundle<'_>, ncpus: usize) -> Result<Self, PlacementError> {
         let ncpus = ncpus.min(MAX_PCPUS);
-        let mut p = Placement {
-            slots: [[None; MAX_PER_PCPU]; MAX_PCPUS],
-            rtds: [false; MAX_PCPUS],
-        };
+        let mut p = Placement { slots: [[None; MAX_PER_PCPU]; MAX_PCPUS], rtds: [false; MAX_PCPUS] };
         for (d, dom) in bundle.domains().enumerate() {
             for (v, &pcpu) in dom.pins().iter().enumerate().take(MAX_VCPUS) {
-                let id = VcpuId {
-                    domain: d as u8,
-                    vcpu: v as u8,
-                };
+                let id = VcpuId { domain: d as u8, vcpu: v as u8 };
                 let c = pcpu as usize;
                 if c >= ncpus {
-                    return Err(PlacementError::PcpuOutOfRange {
-                        domain: d as u8,
-                        pcpu,
-                    });
+                    return Err(PlacementError::PcpuOutOfRange { domain: d as u8, pcpu });
                 }
                 if let Some(first) = p.slots[c][0] {
                     if !dom.is_rtds() || !p.rtds[c] {
-                        return Err(PlacementError::PcpuTaken {
-                            pcpu,
-                            first,
-                            second: id,
-                        });
+                        return Err(PlacementError::PcpuTaken { pcpu, first, second: id });
                     }
                 }
-                let free = p.slots[c]
-                    .iter()
-                    .position(|s| s.is_none())
-                    .ok_or(PlacementError::TooManyOnPcpu { pcpu })?;
+                let free = p.slots[c].iter().position(|s| s.is_none()).ok_or(PlacementError::TooManyOnPcpu { pcpu })?;
                 p.slots[c][free] = Some(id);
                 p.rtds[c] = dom.is_rtds();
             }
@@ -87,10 +62,7 @@ impl Placement {
 
     /// Every vCPU placed on `pcpu`.
     pub fn vcpus_on(&self, pcpu: usize) -> impl Iterator<Item = VcpuId> + '_ {
-        self.slots
-            .get(pcpu)
-            .into_iter()
-            .flat_map(|s| s.iter().flatten().copied())
+        self.slots.get(pcpu).into_iter().flat_map(|s| s.iter().flatten().copied())
     }
 
     /// Whether `pcpu` is shared under the real-time scheduler.
@@ -162,16 +134,10 @@ mod tests {
     fn refuses_overcommit_of_null_pcpus_and_missing_cpus() {
         let bytes = bundle_with(&[(&[1], false), (&[1], false)]);
         let b = Bundle::parse(&bytes).unwrap();
-        assert!(matches!(
-            Placement::from_bundle(&b, 4),
-            Err(PlacementError::PcpuTaken { pcpu: 1, .. })
-        ));
+        assert!(matches!(Placement::from_bundle(&b, 4), Err(PlacementError::PcpuTaken { pcpu: 1, .. })));
         let bytes = bundle_with(&[(&[5], false)]);
         let b = Bundle::parse(&bytes).unwrap();
-        assert_eq!(
-            Placement::from_bundle(&b, 4),
-            Err(PlacementError::PcpuOutOfRange { domain: 0, pcpu: 5 })
-        );
+        assert_eq!(Placement::from_bundle(&b, 4), Err(PlacementError::PcpuOutOfRange { domain: 0, pcpu: 5 }));
     }
 
     #[test]
@@ -183,9 +149,6 @@ mod tests {
         assert_eq!(p.vcpus_on(3).count(), 2);
         let bytes = bundle_with(&[(&[3], true), (&[3], false)]);
         let b = Bundle::parse(&bytes).unwrap();
-        assert!(matches!(
-            Placement::from_bundle(&b, 4),
-            Err(PlacementError::PcpuTaken { pcpu: 3, .. })
-        ));
+        assert!(matches!(Placement::from_bundle(&b, 4), Err(PlacementError::PcpuTaken { pcpu: 3, .. })));
     }
 }

@@ -59,13 +59,7 @@ impl SetWay {
                 started = true;
                 0
             }
-            None if self.flushed_with == Some(caches_on) => {
-                return Step {
-                    flush: None,
-                    complete: true,
-                    started,
-                }
-            }
+            None if self.flushed_with == Some(caches_on) => return Step { flush: None, complete: true, started },
             None => {
                 started = true;
                 0
@@ -79,11 +73,7 @@ impl SetWay {
         } else {
             self.next = Some((end, caches_on));
         }
-        Step {
-            flush: (len > 0).then_some((at, len)),
-            complete: self.next.is_none(),
-            started,
-        }
+        Step { flush: (len > 0).then_some((at, len)), complete: self.next.is_none(), started }
     }
 }
 
@@ -111,20 +101,10 @@ mod tests {
     #[test]
     fn the_first_set_way_op_flushes_all_ram_in_chunks_then_the_rest_are_free() {
         let mut s = SetWay::default();
-        assert_eq!(
-            run_until_complete(&mut s, false, 10 << 20, 4 << 20),
-            (10 << 20, 3)
-        );
+        assert_eq!(run_until_complete(&mut s, false, 10 << 20, 4 << 20), (10 << 20, 3));
         // The rest of the walk over sets and ways: no flush.
         for _ in 0..1000 {
-            assert_eq!(
-                s.on_trap(false, 10 << 20, 4 << 20),
-                Step {
-                    flush: None,
-                    complete: true,
-                    started: false
-                }
-            );
+            assert_eq!(s.on_trap(false, 10 << 20, 4 << 20), Step { flush: None, complete: true, started: false });
         }
     }
 
@@ -132,31 +112,18 @@ mod tests {
     fn turning_the_data_cache_on_or_off_makes_the_next_op_flush_again() {
         let mut s = SetWay::default();
         run_until_complete(&mut s, false, 1 << 20, 1 << 20);
-        assert_eq!(
-            run_until_complete(&mut s, true, 1 << 20, 1 << 20),
-            (1 << 20, 1)
-        );
+        assert_eq!(run_until_complete(&mut s, true, 1 << 20, 1 << 20), (1 << 20, 1));
         assert_eq!(run_until_complete(&mut s, true, 1 << 20, 1 << 20), (0, 1));
-        assert_eq!(
-            run_until_complete(&mut s, false, 1 << 20, 1 << 20),
-            (1 << 20, 1)
-        );
+        assert_eq!(run_until_complete(&mut s, false, 1 << 20, 1 << 20), (1 << 20, 1));
     }
 
     #[test]
     fn a_toggle_in_the_middle_of_a_flush_starts_it_over() {
         let mut s = SetWay::default();
         assert_eq!(s.on_trap(false, 4 << 20, 1 << 20).flush, Some((0, 1 << 20)));
-        assert_eq!(
-            s.on_trap(false, 4 << 20, 1 << 20).flush,
-            Some((1 << 20, 1 << 20))
-        );
+        assert_eq!(s.on_trap(false, 4 << 20, 1 << 20).flush, Some((1 << 20, 1 << 20)));
         let step = s.on_trap(true, 4 << 20, 1 << 20);
-        assert_eq!(
-            step.flush,
-            Some((0, 1 << 20)),
-            "none of the RAM may be skipped"
-        );
+        assert_eq!(step.flush, Some((0, 1 << 20)), "none of the RAM may be skipped");
         assert!(step.started);
     }
 

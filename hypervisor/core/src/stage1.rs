@@ -61,13 +61,7 @@ fn half(regs: &Regs, upper: bool) -> Result<Half, WalkError> {
             3 => 16,
             _ => return Err(WalkError::Unsupported),
         };
-        (
-            (tcr >> 16) & 0x3f,
-            tcr >> 23 & 1,
-            granule,
-            tcr >> 38 & 1,
-            regs.ttbr1,
-        )
+        ((tcr >> 16) & 0x3f, tcr >> 23 & 1, granule, tcr >> 38 & 1, regs.ttbr1)
     } else {
         let granule = match (tcr >> 14) & 3 {
             0 => 12,
@@ -82,27 +76,15 @@ fn half(regs: &Regs, upper: bool) -> Result<Half, WalkError> {
     if epd == 1 || !(16..=48).contains(&tsz) {
         return Err(WalkError::Unsupported);
     }
-    Ok(Half {
-        ttbr,
-        input_bits: 64 - tsz as u32,
-        granule: tg,
-        tbi: tbi == 1,
-    })
+    Ok(Half { ttbr, input_bits: 64 - tsz as u32, granule: tg, tbi: tbi == 1 })
 }
 
 /// Translates `va` as an EL1 access would, reading descriptors (8 bytes at
 /// an IPA) through `read`.
-pub fn translate(
-    regs: &Regs,
-    va: u64,
-    read: impl Fn(u64) -> Option<u64>,
-) -> Result<Translation, WalkError> {
+pub fn translate(regs: &Regs, va: u64, read: impl Fn(u64) -> Option<u64>) -> Result<Translation, WalkError> {
     if regs.sctlr & SCTLR_M == 0 {
         // Stage 1 off: the address is the IPA, and EL1 may write anywhere.
-        return Ok(Translation {
-            ipa: va,
-            writable: true,
-        });
+        return Ok(Translation { ipa: va, writable: true });
     }
     let upper = va >> 55 & 1 == 1;
     let h = half(regs, upper)?;
@@ -141,10 +123,7 @@ pub fn translate(
             let size_bits = shift;
             let oa = desc & OA_MASK & !((1u64 << size_bits) - 1);
             writable &= desc >> 7 & 1 == 0;
-            return Ok(Translation {
-                ipa: oa | (va & ((1u64 << size_bits) - 1)),
-                writable,
-            });
+            return Ok(Translation { ipa: oa | (va & ((1u64 << size_bits) - 1)), writable });
         }
         // APTable[1]: nothing below is writable.
         writable &= desc >> 62 & 1 == 0;
@@ -174,10 +153,7 @@ mod tests {
 
     impl Mem {
         fn new() -> Self {
-            Mem {
-                words: HashMap::new(),
-                next_table: TABLE_BASE,
-            }
+            Mem { words: HashMap::new(), next_table: TABLE_BASE }
         }
         fn table(&mut self) -> u64 {
             let t = self.next_table;
@@ -207,20 +183,12 @@ mod tests {
             }
         }
         fn read(&self) -> impl Fn(u64) -> Option<u64> + '_ {
-            |ipa| {
-                (ipa >= TABLE_BASE && ipa < self.next_table)
-                    .then(|| self.words.get(&ipa).copied().unwrap_or(0))
-            }
+            |ipa| (ipa >= TABLE_BASE && ipa < self.next_table).then(|| self.words.get(&ipa).copied().unwrap_or(0))
         }
     }
 
     fn regs(tcr: u64, ttbr0: u64, ttbr1: u64) -> Regs {
-        Regs {
-            sctlr: 1,
-            tcr,
-            ttbr0,
-            ttbr1,
-        }
+        Regs { sctlr: 1, tcr, ttbr0, ttbr1 }
     }
 
     #[test]
@@ -230,34 +198,13 @@ mod tests {
         m.map(t1, 4, 0xffff_8000_1234_5000, 0x4800_0000, false);
         m.map(t0, 4, 0x0000_aaaa_0000_1000, 0x4900_0000, true);
         let r = regs(TCR_48, t0 | 0x5 << 48, t1);
-        assert_eq!(
-            translate(&r, 0xffff_8000_1234_5abc, m.read()),
-            Ok(Translation {
-                ipa: 0x4800_0abc,
-                writable: true
-            })
-        );
-        assert_eq!(
-            translate(&r, 0x0000_aaaa_0000_1008, m.read()),
-            Ok(Translation {
-                ipa: 0x4900_0008,
-                writable: false
-            })
-        );
+        assert_eq!(translate(&r, 0xffff_8000_1234_5abc, m.read()), Ok(Translation { ipa: 0x4800_0abc, writable: true }));
+        assert_eq!(translate(&r, 0x0000_aaaa_0000_1008, m.read()), Ok(Translation { ipa: 0x4900_0008, writable: false }));
         // TBI0: a tagged user pointer translates as its untagged form.
-        assert_eq!(
-            translate(&r, 0x2a00_aaaa_0000_1008, m.read()).map(|t| t.ipa),
-            Ok(0x4900_0008)
-        );
-        assert_eq!(
-            translate(&r, 0xffff_8000_1234_6000, m.read()),
-            Err(WalkError::NotMapped)
-        );
+        assert_eq!(translate(&r, 0x2a00_aaaa_0000_1008, m.read()).map(|t| t.ipa), Ok(0x4900_0008));
+        assert_eq!(translate(&r, 0xffff_8000_1234_6000, m.read()), Err(WalkError::NotMapped));
         // No TBI1: a tagged kernel pointer is out of range.
-        assert_eq!(
-            translate(&r, 0x2aff_8000_1234_5abc, m.read()),
-            Err(WalkError::OutOfRange)
-        );
+        assert_eq!(translate(&r, 0x2aff_8000_1234_5abc, m.read()), Err(WalkError::OutOfRange));
     }
 
     #[test]
@@ -269,50 +216,22 @@ mod tests {
         m.words.insert(t1 + 256 * 8, l1 | 3);
         m.words.insert(l1, 0x8000_0000 | 1);
         let r = regs(TCR_48, 0, t1);
-        assert_eq!(
-            translate(&r, 0xffff_8000_0001_2345, m.read()).map(|t| t.ipa),
-            Ok(0x8001_2345)
-        );
+        assert_eq!(translate(&r, 0xffff_8000_0001_2345, m.read()).map(|t| t.ipa), Ok(0x8001_2345));
         // A level-0 "block" is reserved.
         m.words.insert(t1 + 257 * 8, 0x8000_0000 | 1);
-        assert_eq!(
-            translate(&r, 0xffff_8080_0000_0000, m.read()),
-            Err(WalkError::NotMapped)
-        );
+        assert_eq!(translate(&r, 0xffff_8080_0000_0000, m.read()), Err(WalkError::NotMapped));
         // MMU off: flat.
-        assert_eq!(
-            translate(&Regs { sctlr: 0, ..r }, 0x4000_1234, m.read()).map(|t| t.ipa),
-            Ok(0x4000_1234)
-        );
+        assert_eq!(translate(&Regs { sctlr: 0, ..r }, 0x4000_1234, m.read()).map(|t| t.ipa), Ok(0x4000_1234));
         // A table pointer outside guest RAM.
         let wild = regs(TCR_48, 0, 0x1000);
-        assert_eq!(
-            translate(&wild, 0xffff_8000_0000_0000, m.read()),
-            Err(WalkError::TableUnreadable)
-        );
+        assert_eq!(translate(&wild, 0xffff_8000_0000_0000, m.read()), Err(WalkError::TableUnreadable));
         // EPD1, a reserved granule, an absurd size.
-        assert_eq!(
-            translate(
-                &regs(TCR_48 | 1 << 23, 0, t1),
-                0xffff_8000_0000_0000,
-                m.read()
-            ),
-            Err(WalkError::Unsupported)
-        );
-        assert_eq!(
-            translate(&regs(16 | 3 << 14, 0, 0), 0x1000, m.read()),
-            Err(WalkError::Unsupported)
-        );
-        assert_eq!(
-            translate(&regs(60, 0, 0), 0x1000, m.read()),
-            Err(WalkError::Unsupported)
-        );
+        assert_eq!(translate(&regs(TCR_48 | 1 << 23, 0, t1), 0xffff_8000_0000_0000, m.read()), Err(WalkError::Unsupported));
+        assert_eq!(translate(&regs(16 | 3 << 14, 0, 0), 0x1000, m.read()), Err(WalkError::Unsupported));
+        assert_eq!(translate(&regs(60, 0, 0), 0x1000, m.read()), Err(WalkError::Unsupported));
         // APTable[1] on the way down makes the leaf read-only.
         m.words.insert(t1 + 256 * 8, l1 | 3 | 1 << 62);
-        assert_eq!(
-            translate(&r, 0xffff_8000_0001_2345, m.read()).map(|t| t.writable),
-            Ok(false)
-        );
+        assert_eq!(translate(&r, 0xffff_8000_0001_2345, m.read()).map(|t| t.writable), Ok(false));
     }
 
     proptest! {

@@ -88,9 +88,7 @@ pub struct Stage2 {
 
 impl Stage2 {
     pub fn new(mem: &mut impl TableMemory) -> Result<Self, MapError> {
-        Ok(Stage2 {
-            root: mem.alloc_frame().ok_or(MapError::PoolExhausted)?,
-        })
+        Ok(Stage2 { root: mem.alloc_frame().ok_or(MapError::PoolExhausted)? })
     }
 
     pub fn root(&self) -> u64 {
@@ -100,28 +98,14 @@ impl Stage2 {
     /// Maps `[ipa, ipa+size)` to `[pa, pa+size)`, with 2 MiB blocks wherever
     /// both addresses and the remaining size allow it and 4 KiB pages elsewhere.
     /// A range that overlaps an existing mapping is refused as a whole.
-    pub fn map(
-        &mut self,
-        mem: &mut impl TableMemory,
-        ipa: u64,
-        pa: u64,
-        size: u64,
-        kind: MemKind,
-    ) -> Result<(), MapError> {
+    pub fn map(&mut self, mem: &mut impl TableMemory, ipa: u64, pa: u64, size: u64, kind: MemKind) -> Result<(), MapError> {
         self.map_with(mem, ipa, pa, size, kind, true)
     }
 
     /// As `map`, in 4 KiB pages only: for a domain whose pages may later
     /// be replaced one by one (`break_page`/`make_page`: a backend mapping
     /// grants).
-    pub fn map_pages(
-        &mut self,
-        mem: &mut impl TableMemory,
-        ipa: u64,
-        pa: u64,
-        size: u64,
-        kind: MemKind,
-    ) -> Result<(), MapError> {
+    pub fn map_pages(&mut self, mem: &mut impl TableMemory, ipa: u64, pa: u64, size: u64, kind: MemKind) -> Result<(), MapError> {
         self.map_with(mem, ipa, pa, size, kind, false)
     }
 
@@ -160,13 +144,7 @@ impl Stage2 {
     }
 
     /// Make: maps the broken page at `ipa` to `pa` as `kind`.
-    pub fn make_page(
-        &mut self,
-        mem: &mut impl TableMemory,
-        ipa: u64,
-        pa: u64,
-        kind: MemKind,
-    ) -> Result<(), MapError> {
+    pub fn make_page(&mut self, mem: &mut impl TableMemory, ipa: u64, pa: u64, kind: MemKind) -> Result<(), MapError> {
         if !ipa.is_multiple_of(PAGE) || !pa.is_multiple_of(PAGE) || pa > ADDR_MASK {
             return Err(MapError::Unaligned);
         }
@@ -174,23 +152,11 @@ impl Stage2 {
         if mem.read(table, index(ipa, 3)) & VALID != 0 {
             return Err(MapError::AlreadyMapped { ipa });
         }
-        mem.write(
-            table,
-            index(ipa, 3),
-            (pa & ADDR_MASK) | kind.attrs() | TABLE | VALID,
-        );
+        mem.write(table, index(ipa, 3), (pa & ADDR_MASK) | kind.attrs() | TABLE | VALID);
         Ok(())
     }
 
-    fn map_with(
-        &mut self,
-        mem: &mut impl TableMemory,
-        ipa: u64,
-        pa: u64,
-        size: u64,
-        kind: MemKind,
-        blocks: bool,
-    ) -> Result<(), MapError> {
+    fn map_with(&mut self, mem: &mut impl TableMemory, ipa: u64, pa: u64, size: u64, kind: MemKind, blocks: bool) -> Result<(), MapError> {
         if !ipa.is_multiple_of(PAGE) || !pa.is_multiple_of(PAGE) || !size.is_multiple_of(PAGE) {
             return Err(MapError::Unaligned);
         }
@@ -209,8 +175,7 @@ impl Stage2 {
         let mut off = 0;
         while off < size {
             let (i, p) = (ipa + off, pa + off);
-            let step = if blocks && i % BLOCK_2M == 0 && p % BLOCK_2M == 0 && size - off >= BLOCK_2M
-            {
+            let step = if blocks && i % BLOCK_2M == 0 && p % BLOCK_2M == 0 && size - off >= BLOCK_2M {
                 self.set(mem, i, p, kind, 2)?;
                 BLOCK_2M
             } else {
@@ -222,14 +187,7 @@ impl Stage2 {
         Ok(())
     }
 
-    fn set(
-        &mut self,
-        mem: &mut impl TableMemory,
-        ipa: u64,
-        pa: u64,
-        kind: MemKind,
-        level: u32,
-    ) -> Result<(), MapError> {
+    fn set(&mut self, mem: &mut impl TableMemory, ipa: u64, pa: u64, kind: MemKind, level: u32) -> Result<(), MapError> {
         let mut table = self.root;
         for l in 1..level {
             let idx = index(ipa, l);
@@ -245,11 +203,7 @@ impl Stage2 {
             };
         }
         let leaf = if level == 3 { TABLE | VALID } else { VALID };
-        mem.write(
-            table,
-            index(ipa, level),
-            (pa & ADDR_MASK) | kind.attrs() | leaf,
-        );
+        mem.write(table, index(ipa, level), (pa & ADDR_MASK) | kind.attrs() | leaf);
         Ok(())
     }
 
@@ -271,10 +225,7 @@ impl Stage2 {
                     return None;
                 }
                 let span = level_span(level);
-                return Some((
-                    (desc & ADDR_MASK & !(span - 1)) + (ipa & (span - 1)),
-                    MemKind::from_attrs(desc),
-                ));
+                return Some(((desc & ADDR_MASK & !(span - 1)) + (ipa & (span - 1)), MemKind::from_attrs(desc)));
             }
             table = desc & ADDR_MASK;
         }
@@ -366,10 +317,7 @@ pub mod test_memory {
     impl VecMemory {
         pub const BASE: u64 = 0x8000_0000;
         pub fn new(limit: usize) -> Self {
-            VecMemory {
-                frames: Vec::new(),
-                limit,
-            }
+            VecMemory { frames: Vec::new(), limit }
         }
         fn slot(frame: u64) -> usize {
             ((frame - Self::BASE) / 4096) as usize
@@ -403,18 +351,11 @@ mod tests {
     fn ram_uses_2m_blocks_and_translates_every_page() {
         let mut mem = VecMemory::new(16);
         let mut s2 = Stage2::new(&mut mem).unwrap();
-        s2.map(&mut mem, 0x4000_0000, 0x6000_0000, 16 << 20, MemKind::Ram)
-            .unwrap();
+        s2.map(&mut mem, 0x4000_0000, 0x6000_0000, 16 << 20, MemKind::Ram).unwrap();
         // Root + one L2 table; no L3 tables for an aligned region.
         assert_eq!(mem.frames.len(), 2);
-        assert_eq!(
-            s2.translate(&mem, 0x4000_0000),
-            Some((0x6000_0000, MemKind::Ram))
-        );
-        assert_eq!(
-            s2.translate(&mem, 0x40ff_f123),
-            Some((0x60ff_f123, MemKind::Ram))
-        );
+        assert_eq!(s2.translate(&mem, 0x4000_0000), Some((0x6000_0000, MemKind::Ram)));
+        assert_eq!(s2.translate(&mem, 0x40ff_f123), Some((0x60ff_f123, MemKind::Ram)));
         assert_eq!(s2.translate(&mem, 0x4100_0000), None);
         assert_eq!(s2.translate(&mem, 0x3fff_ffff), None);
     }
@@ -423,69 +364,34 @@ mod tests {
     fn a_backend_s_pages_are_replaced_one_at_a_time() {
         let mut mem = VecMemory::new(16);
         let mut s2 = Stage2::new(&mut mem).unwrap();
-        s2.map_pages(&mut mem, 0x4000_0000, 0x6000_0000, 4 << 20, MemKind::Ram)
-            .unwrap();
-        assert_eq!(
-            mem.frames.len(),
-            frames_needed_pages(0x4000_0000, 4 << 20) + 1
-        );
+        s2.map_pages(&mut mem, 0x4000_0000, 0x6000_0000, 4 << 20, MemKind::Ram).unwrap();
+        assert_eq!(mem.frames.len(), frames_needed_pages(0x4000_0000, 4 << 20) + 1);
         // A granted page in place of one of its own, read-only, then back:
         // each time through an invalid entry.
-        assert_eq!(
-            s2.make_page(&mut mem, 0x4010_0000, 0x7000_0000, MemKind::RamReadOnly),
-            Err(MapError::AlreadyMapped { ipa: 0x4010_0000 }),
-            "make before break"
-        );
+        assert_eq!(s2.make_page(&mut mem, 0x4010_0000, 0x7000_0000, MemKind::RamReadOnly), Err(MapError::AlreadyMapped { ipa: 0x4010_0000 }), "make before break");
         assert_eq!(s2.break_page(&mut mem, 0x4010_0000), Ok(0x6010_0000));
         assert_eq!(s2.translate(&mem, 0x4010_0000), None);
-        s2.make_page(&mut mem, 0x4010_0000, 0x7000_0000, MemKind::RamReadOnly)
-            .unwrap();
-        assert_eq!(
-            s2.translate(&mem, 0x4010_0008),
-            Some((0x7000_0008, MemKind::RamReadOnly))
-        );
-        assert_eq!(
-            s2.translate(&mem, 0x4010_1000),
-            Some((0x6010_1000, MemKind::Ram)),
-            "its neighbour is untouched"
-        );
+        s2.make_page(&mut mem, 0x4010_0000, 0x7000_0000, MemKind::RamReadOnly).unwrap();
+        assert_eq!(s2.translate(&mem, 0x4010_0008), Some((0x7000_0008, MemKind::RamReadOnly)));
+        assert_eq!(s2.translate(&mem, 0x4010_1000), Some((0x6010_1000, MemKind::Ram)), "its neighbour is untouched");
         assert_eq!(s2.break_page(&mut mem, 0x4010_0000), Ok(0x7000_0000));
-        s2.make_page(&mut mem, 0x4010_0000, 0x6010_0000, MemKind::Ram)
-            .unwrap();
-        assert_eq!(
-            s2.translate(&mem, 0x4010_0000),
-            Some((0x6010_0000, MemKind::Ram))
-        );
+        s2.make_page(&mut mem, 0x4010_0000, 0x6010_0000, MemKind::Ram).unwrap();
+        assert_eq!(s2.translate(&mem, 0x4010_0000), Some((0x6010_0000, MemKind::Ram)));
         // Nothing to replace outside its RAM, or inside a 2 MiB block.
-        assert_eq!(
-            s2.break_page(&mut mem, 0x5000_0000),
-            Err(MapError::OutOfRange)
-        );
-        assert_eq!(
-            s2.break_page(&mut mem, 0x4010_0800),
-            Err(MapError::Unaligned)
-        );
+        assert_eq!(s2.break_page(&mut mem, 0x5000_0000), Err(MapError::OutOfRange));
+        assert_eq!(s2.break_page(&mut mem, 0x4010_0800), Err(MapError::Unaligned));
         let mut blocks = Stage2::new(&mut mem).unwrap();
-        blocks
-            .map(&mut mem, 0x4000_0000, 0x6000_0000, 2 << 20, MemKind::Ram)
-            .unwrap();
-        assert_eq!(
-            blocks.break_page(&mut mem, 0x4000_0000),
-            Err(MapError::OutOfRange)
-        );
+        blocks.map(&mut mem, 0x4000_0000, 0x6000_0000, 2 << 20, MemKind::Ram).unwrap();
+        assert_eq!(blocks.break_page(&mut mem, 0x4000_0000), Err(MapError::OutOfRange));
     }
 
     #[test]
     fn unaligned_region_falls_back_to_pages() {
         let mut mem = VecMemory::new(16);
         let mut s2 = Stage2::new(&mut mem).unwrap();
-        s2.map(&mut mem, 0x0900_0000, 0x0900_0000, 0x1000, MemKind::Device)
-            .unwrap();
+        s2.map(&mut mem, 0x0900_0000, 0x0900_0000, 0x1000, MemKind::Device).unwrap();
         assert_eq!(mem.frames.len(), 3);
-        assert_eq!(
-            s2.translate(&mem, 0x0900_0ffc),
-            Some((0x0900_0ffc, MemKind::Device))
-        );
+        assert_eq!(s2.translate(&mem, 0x0900_0ffc), Some((0x0900_0ffc, MemKind::Device)));
         assert_eq!(s2.translate(&mem, 0x0900_1000), None);
     }
 
@@ -493,8 +399,7 @@ mod tests {
     fn overlapping_map_is_refused_and_changes_nothing() {
         let mut mem = VecMemory::new(16);
         let mut s2 = Stage2::new(&mut mem).unwrap();
-        s2.map(&mut mem, 0x4000_0000, 0x6000_0000, 4 << 20, MemKind::Ram)
-            .unwrap();
+        s2.map(&mut mem, 0x4000_0000, 0x6000_0000, 4 << 20, MemKind::Ram).unwrap();
         let before = mem.frames.clone();
         assert_eq!(
             s2.map(&mut mem, 0x403f_f000, 0x7000_0000, 0x2000, MemKind::Ram),
@@ -507,28 +412,16 @@ mod tests {
     fn pool_exhaustion_is_an_error_not_a_panic() {
         let mut mem = VecMemory::new(1);
         let mut s2 = Stage2::new(&mut mem).unwrap();
-        assert_eq!(
-            s2.map(&mut mem, 0, 0, PAGE, MemKind::Ram),
-            Err(MapError::PoolExhausted)
-        );
+        assert_eq!(s2.map(&mut mem, 0, 0, PAGE, MemKind::Ram), Err(MapError::PoolExhausted));
     }
 
     #[test]
     fn rejects_bad_ranges() {
         let mut mem = VecMemory::new(4);
         let mut s2 = Stage2::new(&mut mem).unwrap();
-        assert_eq!(
-            s2.map(&mut mem, 0x1001, 0, PAGE, MemKind::Ram),
-            Err(MapError::Unaligned)
-        );
-        assert_eq!(
-            s2.map(&mut mem, 1 << 39, 0, PAGE, MemKind::Ram),
-            Err(MapError::OutOfRange)
-        );
-        assert_eq!(
-            s2.map(&mut mem, !0xfff, 0, PAGE, MemKind::Ram),
-            Err(MapError::OutOfRange)
-        );
+        assert_eq!(s2.map(&mut mem, 0x1001, 0, PAGE, MemKind::Ram), Err(MapError::Unaligned));
+        assert_eq!(s2.map(&mut mem, 1 << 39, 0, PAGE, MemKind::Ram), Err(MapError::OutOfRange));
+        assert_eq!(s2.map(&mut mem, !0xfff, 0, PAGE, MemKind::Ram), Err(MapError::OutOfRange));
     }
 
     #[test]

@@ -50,12 +50,7 @@ impl Default for VUart {
 
 impl VUart {
     pub const fn new() -> Self {
-        VUart {
-            line: [0; LINE_MAX],
-            len: 0,
-            regs: [0; 5],
-            imsc: 0,
-        }
+        VUart { line: [0; LINE_MAX], len: 0, regs: [0; 5], imsc: 0 }
     }
 
     pub fn reset(&mut self) {
@@ -63,10 +58,7 @@ impl VUart {
     }
 
     pub fn access(&mut self, offset: u64, acc: Access, value: u64) -> UartEffect {
-        let mut out = UartEffect {
-            value: 0,
-            line_ready: false,
-        };
+        let mut out = UartEffect { value: 0, line_ready: false };
         match (offset, acc.write) {
             (DR, true) => out.line_ready = self.push(value as u8),
             (DR, false) => {}
@@ -84,9 +76,7 @@ impl VUart {
             (RIS, false) => out.value = INT_TX as u64,
             (MIS, false) => out.value = (INT_TX & self.imsc) as u64,
             (ICR, true) => {}
-            (o, false) if (0xFE0..0x1000).contains(&o) && o % 4 == 0 => {
-                out.value = ID[((o - 0xFE0) / 4) as usize] as u64
-            }
+            (o, false) if (0xFE0..0x1000).contains(&o) && o % 4 == 0 => out.value = ID[((o - 0xFE0) / 4) as usize] as u64,
             _ => {}
         }
         out
@@ -114,10 +104,7 @@ impl VUart {
     /// Hands out the line collected so far (a copy, so it is printed without
     /// holding the UART) and starts a new one.
     pub fn take_line(&mut self) -> Line {
-        let line = Line {
-            bytes: self.line,
-            len: self.len,
-        };
+        let line = Line { bytes: self.line, len: self.len };
         self.len = 0;
         line
     }
@@ -141,22 +128,10 @@ mod tests {
     use super::*;
 
     fn wr() -> Access {
-        Access {
-            size: 1,
-            write: true,
-            reg: 0,
-            sign_extend: false,
-            sf: false,
-        }
+        Access { size: 1, write: true, reg: 0, sign_extend: false, sf: false }
     }
     fn rd() -> Access {
-        Access {
-            size: 4,
-            write: false,
-            reg: 0,
-            sign_extend: false,
-            sf: false,
-        }
+        Access { size: 4, write: false, reg: 0, sign_extend: false, sf: false }
     }
 
     #[test]
@@ -200,15 +175,7 @@ mod tests {
         assert_eq!(u.access(0xFE0, rd(), 0).value, 0x11);
         assert_eq!(u.access(0xFFC, rd(), 0).value, 0xB1);
         assert!(!u.irq_level());
-        u.access(
-            IMSC,
-            Access {
-                size: 4,
-                write: true,
-                ..rd()
-            },
-            INT_TX as u64,
-        );
+        u.access(IMSC, Access { size: 4, write: true, ..rd() }, INT_TX as u64);
         assert!(u.irq_level());
         assert_eq!(u.access(MIS, rd(), 0).value, INT_TX as u64);
         // Unknown offsets read as zero.

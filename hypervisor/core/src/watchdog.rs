@@ -20,25 +20,17 @@ pub struct Watchdogs {
 impl Watchdogs {
     /// None set.
     pub const fn new() -> Self {
-        Self {
-            deadline: [0; TIMERS],
-        }
+        Self { deadline: [0; TIMERS] }
     }
 
     /// SCHEDOP_watchdog {`id`, `timeout_s`} at counter `now` ticking
     /// `freq` times a second: id 0 creates a timer (its id, 1-based, is
     /// returned); an existing id is re-armed, or destroyed by timeout 0.
     pub fn op(&mut self, id: u32, timeout_s: u32, now: u64, freq: u64) -> Result<u32, Errno> {
-        let deadline = now
-            .saturating_add(u64::from(timeout_s).saturating_mul(freq))
-            .max(1);
+        let deadline = now.saturating_add(u64::from(timeout_s).saturating_mul(freq)).max(1);
         if id == 0 {
             // As in Xen, even a timeout of 0: then it is due at once.
-            let free = self
-                .deadline
-                .iter()
-                .position(|&d| d == 0)
-                .ok_or(Errno(-hc::ENOSPC))?;
+            let free = self.deadline.iter().position(|&d| d == 0).ok_or(Errno(-hc::ENOSPC))?;
             self.deadline[free] = deadline;
             return Ok(free as u32 + 1);
         }
@@ -80,11 +72,7 @@ mod tests {
         assert_eq!(w.next(), None);
         assert_eq!(w.op(0, 10, 5_000, HZ), Ok(1));
         assert_eq!(w.op(0, 30, 5_000, HZ), Ok(2));
-        assert_eq!(
-            w.op(0, 30, 5_000, HZ),
-            Err(Errno(-hc::ENOSPC)),
-            "two per domain"
-        );
+        assert_eq!(w.op(0, 30, 5_000, HZ), Err(Errno(-hc::ENOSPC)), "two per domain");
         assert_eq!(w.next(), Some(15_000));
         assert!(!w.expired(14_999) && w.expired(15_000));
         // A kick moves the deadline on.

@@ -10,9 +10,7 @@
 //! Unknown hypercalls answer ENOSYS, as Xen does.
 
 use crate::evtchn::{Binding, DomId, Errno};
-use xen_abi::hypercall::{
-    self as hc, evtchnop, gnttabop, hvmop, schedop, vcpuop, vmassist, xenfeat, xenmem, xenver,
-};
+use xen_abi::hypercall::{self as hc, evtchnop, gnttabop, hvmop, schedop, vcpuop, vmassist, xenfeat, xenmem, xenver};
 
 /// The calling vCPU's memory, by guest virtual address (hypercall
 /// arguments are virtual addresses on Arm).
@@ -70,13 +68,7 @@ pub trait Services {
     fn own_frame(&self, gfn: u64) -> bool;
     /// GNTTABOP_map_grant_ref: `dom`'s grant `gref` at the caller's IPA
     /// `host_addr`. The handle and the bus address, or a GNTST status.
-    fn grant_map(
-        &mut self,
-        host_addr: u64,
-        flags: u32,
-        gref: u32,
-        dom: DomId,
-    ) -> core::result::Result<(u32, u64), i16>;
+    fn grant_map(&mut self, host_addr: u64, flags: u32, gref: u32, dom: DomId) -> core::result::Result<(u32, u64), i16>;
     /// GNTTABOP_unmap_grant_ref of `handle`, mapped at `host_addr`.
     fn grant_unmap(&mut self, host_addr: u64, handle: u32) -> i16;
     /// GNTTABOP_copy of `len` bytes from `src` to `dst` (offsets and
@@ -107,20 +99,12 @@ pub struct CopySide {
 
 /// Decodes one side of a copy (16 bytes at `at`), or the status that
 /// refuses it: a frame side must name the caller.
-fn copy_side(
-    b: &[u8],
-    at: usize,
-    gref: bool,
-    sv: &impl Services,
-) -> core::result::Result<CopySide, i16> {
+fn copy_side(b: &[u8], at: usize, gref: bool, sv: &impl Services) -> core::result::Result<CopySide, i16> {
     let (u, dom, offset) = (u64_at(b, at), u16_at(b, at + 8), u16_at(b, at + 10));
     let page = if gref {
         // The union's 32-bit `ref`, as Xen reads it: Linux's gntdev writes
         // only that and leaves the rest of the union as it was.
-        CopyPage::Grant {
-            dom: peer(dom, sv),
-            gref: u as u32,
-        }
+        CopyPage::Grant { dom: peer(dom, sv), gref: u as u32 }
     } else {
         // Only a privileged domain may copy to or from others' frames.
         if peer(dom, sv) != sv.domid() {
@@ -142,10 +126,7 @@ fn grant_copy_one(b: &[u8], sv: &mut impl Services) -> i16 {
         (Err(e), _) | (_, Err(e)) => return e,
     };
     let fits = |side: CopySide| usize::from(side.offset) + usize::from(len) <= 4096;
-    if flags & !(gnttabop::COPY_SOURCE_GREF | gnttabop::COPY_DEST_GREF) != 0
-        || !fits(src)
-        || !fits(dst)
-    {
+    if flags & !(gnttabop::COPY_SOURCE_GREF | gnttabop::COPY_DEST_GREF) != 0 || !fits(src) || !fits(dst) {
         return status::BAD_COPY_ARG;
     }
     if len == 0 {
@@ -170,9 +151,7 @@ pub const MAX_EXTENTS: u64 = 512;
 /// Feature submap 0 as this hypervisor reports it: a translated guest
 /// (stage 2), SMCCC over HVC #0, guest frames that are not machine frames
 /// (so Linux never turns on swiotlb-xen). Never XENFEAT_dom0.
-pub const FEATURES: u32 = 1 << xenfeat::AUTO_TRANSLATED_PHYSMAP
-    | 1 << xenfeat::ARM_SMCCC_SUPPORTED
-    | 1 << xenfeat::NOT_DIRECT_MAPPED;
+pub const FEATURES: u32 = 1 << xenfeat::AUTO_TRANSLATED_PHYSMAP | 1 << xenfeat::ARM_SMCCC_SUPPORTED | 1 << xenfeat::NOT_DIRECT_MAPPED;
 
 /// HVM parameters a guest may read (Xen's HVM_NR_PARAMS).
 pub const NR_PARAMS: u32 = 39;
@@ -262,11 +241,7 @@ fn write_string(mem: &mut impl GuestMemory, va: u64, s: &str, len: usize) -> Res
     let mut at = 0;
     while at < len {
         let chunk = (len - at).min(64);
-        let src = if at == 0 {
-            &buf[..chunk]
-        } else {
-            &[0u8; 64][..chunk]
-        };
+        let src = if at == 0 { &buf[..chunk] } else { &[0u8; 64][..chunk] };
         write(mem, va.wrapping_add(at as u64), src)?;
         at += chunk;
     }
@@ -289,12 +264,7 @@ fn xen_version(cmd: u64, arg: u64, mem: &mut impl GuestMemory) -> Result<i64> {
     }
 }
 
-fn memory_op(
-    cmd: u64,
-    arg: u64,
-    mem: &mut impl GuestMemory,
-    sv: &mut impl Services,
-) -> Result<i64> {
+fn memory_op(cmd: u64, arg: u64, mem: &mut impl GuestMemory, sv: &mut impl Services) -> Result<i64> {
     match cmd {
         xenmem::ADD_TO_PHYSMAP => {
             let b = read::<{ xenmem::ADD_TO_PHYSMAP_SIZE }>(mem, arg)?;
@@ -352,13 +322,7 @@ fn memory_op(
     }
 }
 
-fn grant_table_op(
-    cmd: u64,
-    arg: u64,
-    count: u64,
-    mem: &mut impl GuestMemory,
-    sv: &mut impl Services,
-) -> Result<i64> {
+fn grant_table_op(cmd: u64, arg: u64, count: u64, mem: &mut impl GuestMemory, sv: &mut impl Services) -> Result<i64> {
     match cmd {
         gnttabop::QUERY_SIZE => {
             if count != 1 {
@@ -366,11 +330,7 @@ fn grant_table_op(
             }
             let mut b = read::<{ gnttabop::QUERY_SIZE_SIZE }>(mem, arg)?;
             let (nr, max) = sv.grant_frames();
-            let status: i16 = if self_only(u16_at(&b, 0), sv).is_ok() {
-                0
-            } else {
-                crate::grant::status::BAD_DOMAIN
-            };
+            let status: i16 = if self_only(u16_at(&b, 0), sv).is_ok() { 0 } else { crate::grant::status::BAD_DOMAIN };
             if status == 0 {
                 b[4..8].copy_from_slice(&nr.to_le_bytes());
                 b[8..12].copy_from_slice(&max.to_le_bytes());
@@ -414,13 +374,11 @@ fn grant_table_op(
                 let at = arg.wrapping_add(i * size);
                 if map {
                     let mut b = read::<32>(mem, at)?;
-                    let (host_addr, flags, gref, dom) =
-                        (u64_at(&b, 0), u32_at(&b, 8), u32_at(&b, 12), u16_at(&b, 16));
-                    let (status, handle, bus) =
-                        match sv.grant_map(host_addr, flags, gref, peer(dom, sv)) {
-                            Ok((h, bus)) => (0i16, h, bus),
-                            Err(st) => (st, 0, 0),
-                        };
+                    let (host_addr, flags, gref, dom) = (u64_at(&b, 0), u32_at(&b, 8), u32_at(&b, 12), u16_at(&b, 16));
+                    let (status, handle, bus) = match sv.grant_map(host_addr, flags, gref, peer(dom, sv)) {
+                        Ok((h, bus)) => (0i16, h, bus),
+                        Err(st) => (st, 0, 0),
+                    };
                     b[18..20].copy_from_slice(&status.to_le_bytes());
                     b[20..24].copy_from_slice(&handle.to_le_bytes());
                     b[24..32].copy_from_slice(&bus.to_le_bytes());
@@ -448,20 +406,12 @@ fn vm_assist(cmd: u64, kind: u64) -> Result<i64> {
     // The runstate "update in progress" flag is always honoured; no other
     // assist exists on Arm.
     match (cmd, kind) {
-        (vmassist::CMD_ENABLE | vmassist::CMD_DISABLE, vmassist::TYPE_RUNSTATE_UPDATE_FLAG) => {
-            Ok(0)
-        }
+        (vmassist::CMD_ENABLE | vmassist::CMD_DISABLE, vmassist::TYPE_RUNSTATE_UPDATE_FLAG) => Ok(0),
         _ => Err(Errno(-hc::EINVAL)),
     }
 }
 
-fn vcpu_op(
-    cmd: u64,
-    vcpu: u64,
-    arg: u64,
-    mem: &mut impl GuestMemory,
-    sv: &mut impl Services,
-) -> Result<i64> {
+fn vcpu_op(cmd: u64, vcpu: u64, arg: u64, mem: &mut impl GuestMemory, sv: &mut impl Services) -> Result<i64> {
     if vcpu >= u64::from(sv.nr_vcpus()) {
         return Err(Errno(-hc::ENOENT));
     }
@@ -538,27 +488,16 @@ fn status_words(b: Binding) -> (u32, u64) {
     match b {
         Binding::Free => (evtchnop::STAT_CLOSED, 0),
         Binding::Unbound { remote } => (evtchnop::STAT_UNBOUND, u64::from(remote)),
-        Binding::Interdomain { remote, port } => (
-            evtchnop::STAT_INTERDOMAIN,
-            u64::from(remote) | u64::from(port) << 32,
-        ),
+        Binding::Interdomain { remote, port } => (evtchnop::STAT_INTERDOMAIN, u64::from(remote) | u64::from(port) << 32),
         Binding::Virq { virq } => (evtchnop::STAT_VIRQ, u64::from(virq)),
         // The store is a peer in Xen: an interdomain port of the store's domain.
-        Binding::Store => (
-            evtchnop::STAT_INTERDOMAIN,
-            u64::from(crate::xenstore::DOMID_HV),
-        ),
+        Binding::Store => (evtchnop::STAT_INTERDOMAIN, u64::from(crate::xenstore::DOMID_HV)),
     }
 }
 
 /// Writes a new port back to the guest at `at`; a port the guest cannot
 /// learn is closed again, not leaked.
-fn publish_port(
-    mem: &mut impl GuestMemory,
-    sv: &mut impl Services,
-    at: u64,
-    port: u32,
-) -> Result<i64> {
+fn publish_port(mem: &mut impl GuestMemory, sv: &mut impl Services, at: u64, port: u32) -> Result<i64> {
     if let Err(e) = write(mem, at, &port.to_le_bytes()) {
         let _ = sv.close(port);
         return Err(e);
@@ -566,12 +505,7 @@ fn publish_port(
     Ok(0)
 }
 
-fn event_channel_op(
-    cmd: u64,
-    arg: u64,
-    mem: &mut impl GuestMemory,
-    sv: &mut impl Services,
-) -> Result<i64> {
+fn event_channel_op(cmd: u64, arg: u64, mem: &mut impl GuestMemory, sv: &mut impl Services) -> Result<i64> {
     match cmd {
         evtchnop::ALLOC_UNBOUND => {
             let b = read::<8>(mem, arg)?;
@@ -589,13 +523,9 @@ fn event_channel_op(
             let port = sv.bind_virq(u32_at(&b, 0), u32_at(&b, 4))?;
             publish_port(mem, sv, arg.wrapping_add(8), port)
         }
-        evtchnop::CLOSE => sv
-            .close(u32::from_le_bytes(read::<4>(mem, arg)?))
-            .map(|_| 0),
+        evtchnop::CLOSE => sv.close(u32::from_le_bytes(read::<4>(mem, arg)?)).map(|_| 0),
         evtchnop::SEND => sv.send(u32::from_le_bytes(read::<4>(mem, arg)?)).map(|_| 0),
-        evtchnop::UNMASK => sv
-            .unmask(u32::from_le_bytes(read::<4>(mem, arg)?))
-            .map(|_| 0),
+        evtchnop::UNMASK => sv.unmask(u32::from_le_bytes(read::<4>(mem, arg)?)).map(|_| 0),
         evtchnop::STATUS => {
             let mut b = read::<24>(mem, arg)?;
             self_only(u16_at(&b, 0), sv)?;
@@ -642,28 +572,20 @@ mod tests {
             }
         }
         fn get(&self, va: u64, n: usize) -> Vec<u8> {
-            (0..n as u64)
-                .map(|i| self.bytes.get(&va.wrapping_add(i)).copied().unwrap_or(0))
-                .collect()
+            (0..n as u64).map(|i| self.bytes.get(&va.wrapping_add(i)).copied().unwrap_or(0)).collect()
         }
     }
 
     impl GuestMemory for Mem {
         fn read(&self, va: u64, buf: &mut [u8]) -> bool {
-            if !(0..buf.len() as u64).all(|i| {
-                va.checked_add(i)
-                    .is_some_and(|a| self.pages.contains_key(&(a & !0xfff)))
-            }) {
+            if !(0..buf.len() as u64).all(|i| va.checked_add(i).is_some_and(|a| self.pages.contains_key(&(a & !0xfff)))) {
                 return false;
             }
             buf.copy_from_slice(&self.get(va, buf.len()));
             true
         }
         fn write(&mut self, va: u64, data: &[u8]) -> bool {
-            if !(0..data.len() as u64).all(|i| {
-                va.checked_add(i)
-                    .is_some_and(|a| self.pages.get(&(a & !0xfff)) == Some(&true))
-            }) {
+            if !(0..data.len() as u64).all(|i| va.checked_add(i).is_some_and(|a| self.pages.get(&(a & !0xfff)) == Some(&true))) {
                 return false;
             }
             self.put(va, data);
@@ -685,15 +607,7 @@ mod tests {
 
     impl Fake {
         fn new() -> Self {
-            Fake {
-                ports: Ports::new(8, 2),
-                shared_info: None,
-                vcpu_info: vec![],
-                shutdown: None,
-                sent: vec![],
-                copies: vec![],
-                dogs: Default::default(),
-            }
+            Fake { ports: Ports::new(8, 2), shared_info: None, vcpu_info: vec![], shutdown: None, sent: vec![], copies: vec![], dogs: Default::default() }
         }
     }
 
@@ -726,11 +640,7 @@ mod tests {
             Ok(())
         }
         fn param(&self, index: u32) -> Result<u64> {
-            Ok(if index == hvmop::PARAM_STORE_EVTCHN {
-                3
-            } else {
-                0
-            })
+            Ok(if index == hvmop::PARAM_STORE_EVTCHN { 3 } else { 0 })
         }
         fn shutdown(&mut self, why: Shutdown) {
             self.shutdown = Some(why);
@@ -767,13 +677,7 @@ mod tests {
         fn own_frame(&self, gfn: u64) -> bool {
             (0x40000..0x50000).contains(&gfn)
         }
-        fn grant_map(
-            &mut self,
-            host_addr: u64,
-            _flags: u32,
-            gref: u32,
-            dom: DomId,
-        ) -> core::result::Result<(u32, u64), i16> {
+        fn grant_map(&mut self, host_addr: u64, _flags: u32, gref: u32, dom: DomId) -> core::result::Result<(u32, u64), i16> {
             if dom == 2 && gref < 4 {
                 self.sent.push(gref);
                 Ok((gref + 10, host_addr))
@@ -782,11 +686,7 @@ mod tests {
             }
         }
         fn grant_unmap(&mut self, _host_addr: u64, handle: u32) -> i16 {
-            if handle >= 10 {
-                0
-            } else {
-                crate::grant::status::BAD_HANDLE
-            }
+            if handle >= 10 { 0 } else { crate::grant::status::BAD_HANDLE }
         }
         fn grant_copy(&mut self, src: CopySide, dst: CopySide, len: u16) -> i16 {
             self.copies.push((src, dst, len));
@@ -796,11 +696,7 @@ mod tests {
             }
         }
         fn map_foreign(&mut self, dom: DomId, gfn: u64, _at: u64) -> i32 {
-            if dom == 2 && gfn < 8 {
-                0
-            } else {
-                -1
-            }
+            if dom == 2 && gfn < 8 { 0 } else { -1 }
         }
         fn unmap_foreign(&mut self, _at: u64) -> Result<()> {
             Ok(())
@@ -814,261 +710,88 @@ mod tests {
         let (mut m, mut f) = (Mem::with_page(ARG, true), Fake::new());
         // xen_version(GET_FEATURES, {submap_idx 0}).
         m.put(ARG, &[0; 8]);
-        assert_eq!(
-            hypercall(
-                hc::XEN_VERSION,
-                [xenver::GET_FEATURES, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            0
-        );
+        assert_eq!(hypercall(hc::XEN_VERSION, [xenver::GET_FEATURES, ARG, 0, 0, 0], &mut m, &mut f), 0);
         let submap = u32::from_le_bytes(m.get(ARG + 4, 4).try_into().unwrap());
         assert_ne!(submap & 1 << xenfeat::AUTO_TRANSLATED_PHYSMAP, 0);
         assert_eq!(submap & 1 << xenfeat::DOM0, 0, "no domain is dom0");
-        assert_eq!(
-            hypercall(
-                hc::XEN_VERSION,
-                [xenver::VERSION, 0, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            4 << 16 | 17
-        );
+        assert_eq!(hypercall(hc::XEN_VERSION, [xenver::VERSION, 0, 0, 0, 0], &mut m, &mut f), 4 << 16 | 17);
         // add_to_physmap(shared_info) with DOMID_SELF.
         let mut x = [0u8; 24];
         x[0..2].copy_from_slice(&hc::DOMID_SELF.to_le_bytes());
         x[16..24].copy_from_slice(&0x4_1234u64.to_le_bytes());
         m.put(ARG, &x);
-        assert_eq!(
-            hypercall(
-                hc::MEMORY_OP,
-                [xenmem::ADD_TO_PHYSMAP, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            0
-        );
+        assert_eq!(hypercall(hc::MEMORY_OP, [xenmem::ADD_TO_PHYSMAP, ARG, 0, 0, 0], &mut m, &mut f), 0);
         assert_eq!(f.shared_info, Some(0x4_1234));
         // register_vcpu_info for vCPU 1.
         let mut r = [0u8; 16];
         r[0..8].copy_from_slice(&0x4_5678u64.to_le_bytes());
         r[8..12].copy_from_slice(&0x40u32.to_le_bytes());
         m.put(ARG, &r);
-        assert_eq!(
-            hypercall(
-                hc::VCPU_OP,
-                [vcpuop::REGISTER_VCPU_INFO, 1, ARG, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            0
-        );
+        assert_eq!(hypercall(hc::VCPU_OP, [vcpuop::REGISTER_VCPU_INFO, 1, ARG, 0, 0], &mut m, &mut f), 0);
         assert_eq!(f.vcpu_info, vec![(1, 0x4_5678, 0x40)]);
         // FIFO is refused, so Linux uses 2-level.
-        assert_eq!(
-            hypercall(
-                hc::EVENT_CHANNEL_OP,
-                [evtchnop::INIT_CONTROL, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::ENOSYS
-        );
+        assert_eq!(hypercall(hc::EVENT_CHANNEL_OP, [evtchnop::INIT_CONTROL, ARG, 0, 0, 0], &mut m, &mut f), -hc::ENOSYS);
         // query_size, get_param.
         let mut q = [0u8; 16];
         q[0..2].copy_from_slice(&hc::DOMID_SELF.to_le_bytes());
         m.put(ARG, &q);
-        assert_eq!(
-            hypercall(
-                hc::GRANT_TABLE_OP,
-                [gnttabop::QUERY_SIZE, ARG, 1, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            0
-        );
+        assert_eq!(hypercall(hc::GRANT_TABLE_OP, [gnttabop::QUERY_SIZE, ARG, 1, 0, 0], &mut m, &mut f), 0);
         assert_eq!(m.get(ARG + 8, 4), 4u32.to_le_bytes());
         let mut p = [0u8; 16];
         p[0..2].copy_from_slice(&hc::DOMID_SELF.to_le_bytes());
         p[4..8].copy_from_slice(&hvmop::PARAM_STORE_EVTCHN.to_le_bytes());
         m.put(ARG, &p);
-        assert_eq!(
-            hypercall(hc::HVM_OP, [hvmop::GET_PARAM, ARG, 0, 0, 0], &mut m, &mut f),
-            0
-        );
+        assert_eq!(hypercall(hc::HVM_OP, [hvmop::GET_PARAM, ARG, 0, 0, 0], &mut m, &mut f), 0);
         assert_eq!(m.get(ARG + 8, 8), 3u64.to_le_bytes());
         // A panic's reboot, a crash.
         m.put(ARG, &schedop::SHUTDOWN_CRASH.to_le_bytes());
-        assert_eq!(
-            hypercall(
-                hc::SCHED_OP,
-                [schedop::SHUTDOWN, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            0
-        );
+        assert_eq!(hypercall(hc::SCHED_OP, [schedop::SHUTDOWN, ARG, 0, 0, 0], &mut m, &mut f), 0);
         assert_eq!(f.shutdown, Some(Shutdown::Crash));
         // xen_wdt: a watchdog created (id 1), kicked, and a wild id refused.
         let wd = |id: u32, t: u32| [id.to_le_bytes(), t.to_le_bytes()].concat();
         m.put(ARG, &wd(0, 30));
-        assert_eq!(
-            hypercall(
-                hc::SCHED_OP,
-                [schedop::WATCHDOG, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            1
-        );
+        assert_eq!(hypercall(hc::SCHED_OP, [schedop::WATCHDOG, ARG, 0, 0, 0], &mut m, &mut f), 1);
         m.put(ARG, &wd(1, 30));
-        assert_eq!(
-            hypercall(
-                hc::SCHED_OP,
-                [schedop::WATCHDOG, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            0
-        );
+        assert_eq!(hypercall(hc::SCHED_OP, [schedop::WATCHDOG, ARG, 0, 0, 0], &mut m, &mut f), 0);
         m.put(ARG, &wd(9, 30));
-        assert_eq!(
-            hypercall(
-                hc::SCHED_OP,
-                [schedop::WATCHDOG, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::EINVAL
-        );
+        assert_eq!(hypercall(hc::SCHED_OP, [schedop::WATCHDOG, ARG, 0, 0, 0], &mut m, &mut f), -hc::EINVAL);
     }
 
     #[test]
     fn wild_arguments_get_xens_errors_and_change_nothing() {
         let (mut m, mut f) = (Mem::with_page(ARG, true), Fake::new());
         let unmapped = 0xdead_0000;
-        for nr in [
-            hc::XEN_VERSION,
-            hc::MEMORY_OP,
-            hc::VCPU_OP,
-            hc::SCHED_OP,
-            hc::EVENT_CHANNEL_OP,
-            hc::HVM_OP,
-        ] {
-            let sub = if nr == hc::XEN_VERSION {
-                xenver::GET_FEATURES
-            } else if nr == hc::MEMORY_OP {
-                xenmem::ADD_TO_PHYSMAP
-            } else if nr == hc::SCHED_OP {
-                schedop::SHUTDOWN
-            } else if nr == hc::HVM_OP {
-                hvmop::GET_PARAM
-            } else {
-                0
-            };
-            let a = if nr == hc::VCPU_OP {
-                [vcpuop::REGISTER_VCPU_INFO, 0, unmapped, 0, 0]
-            } else {
-                [sub, unmapped, 0, 0, 0]
-            };
-            assert_eq!(
-                hypercall(nr, a, &mut m, &mut f),
-                -hc::EFAULT,
-                "hypercall {nr}"
-            );
+        for nr in [hc::XEN_VERSION, hc::MEMORY_OP, hc::VCPU_OP, hc::SCHED_OP, hc::EVENT_CHANNEL_OP, hc::HVM_OP] {
+            let sub = if nr == hc::XEN_VERSION { xenver::GET_FEATURES } else if nr == hc::MEMORY_OP { xenmem::ADD_TO_PHYSMAP } else if nr == hc::SCHED_OP { schedop::SHUTDOWN } else if nr == hc::HVM_OP { hvmop::GET_PARAM } else { 0 };
+            let a = if nr == hc::VCPU_OP { [vcpuop::REGISTER_VCPU_INFO, 0, unmapped, 0, 0] } else { [sub, unmapped, 0, 0, 0] };
+            assert_eq!(hypercall(nr, a, &mut m, &mut f), -hc::EFAULT, "hypercall {nr}");
         }
         // A structure running off the end of its page into nothing.
-        assert_eq!(
-            hypercall(
-                hc::MEMORY_OP,
-                [xenmem::ADD_TO_PHYSMAP, ARG + 4090, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::EFAULT
-        );
+        assert_eq!(hypercall(hc::MEMORY_OP, [xenmem::ADD_TO_PHYSMAP, ARG + 4090, 0, 0, 0], &mut m, &mut f), -hc::EFAULT);
         // Another domain's shared_info, params or ports: EPERM.
         let mut x = [0u8; 24];
         x[0..2].copy_from_slice(&2u16.to_le_bytes());
         m.put(ARG, &x);
-        assert_eq!(
-            hypercall(
-                hc::MEMORY_OP,
-                [xenmem::ADD_TO_PHYSMAP, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::EPERM
-        );
-        assert_eq!(
-            hypercall(hc::HVM_OP, [hvmop::GET_PARAM, ARG, 0, 0, 0], &mut m, &mut f),
-            -hc::EPERM
-        );
-        assert_eq!(
-            hypercall(
-                hc::EVENT_CHANNEL_OP,
-                [evtchnop::ALLOC_UNBOUND, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::EPERM
-        );
-        assert_eq!(
-            hypercall(hc::HVM_OP, [hvmop::SET_PARAM, ARG, 0, 0, 0], &mut m, &mut f),
-            -hc::EPERM
-        );
+        assert_eq!(hypercall(hc::MEMORY_OP, [xenmem::ADD_TO_PHYSMAP, ARG, 0, 0, 0], &mut m, &mut f), -hc::EPERM);
+        assert_eq!(hypercall(hc::HVM_OP, [hvmop::GET_PARAM, ARG, 0, 0, 0], &mut m, &mut f), -hc::EPERM);
+        assert_eq!(hypercall(hc::EVENT_CHANNEL_OP, [evtchnop::ALLOC_UNBOUND, ARG, 0, 0, 0], &mut m, &mut f), -hc::EPERM);
+        assert_eq!(hypercall(hc::HVM_OP, [hvmop::SET_PARAM, ARG, 0, 0, 0], &mut m, &mut f), -hc::EPERM);
         // vCPU out of range, vcpu_info across a page, a v2 status frame.
-        assert_eq!(
-            hypercall(
-                hc::VCPU_OP,
-                [vcpuop::REGISTER_VCPU_INFO, 2, ARG, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::ENOENT
-        );
+        assert_eq!(hypercall(hc::VCPU_OP, [vcpuop::REGISTER_VCPU_INFO, 2, ARG, 0, 0], &mut m, &mut f), -hc::ENOENT);
         let mut r = [0u8; 16];
         r[8..12].copy_from_slice(&4060u32.to_le_bytes());
         m.put(ARG, &r);
-        assert_eq!(
-            hypercall(
-                hc::VCPU_OP,
-                [vcpuop::REGISTER_VCPU_INFO, 0, ARG, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::EINVAL
-        );
+        assert_eq!(hypercall(hc::VCPU_OP, [vcpuop::REGISTER_VCPU_INFO, 0, ARG, 0, 0], &mut m, &mut f), -hc::EINVAL);
         let mut g = [0u8; 24];
         g[0..2].copy_from_slice(&hc::DOMID_SELF.to_le_bytes());
         g[4..8].copy_from_slice(&xenmem::SPACE_GRANT_TABLE.to_le_bytes());
         g[8..16].copy_from_slice(&(1u64 << 31).to_le_bytes());
         m.put(ARG, &g);
-        assert_eq!(
-            hypercall(
-                hc::MEMORY_OP,
-                [xenmem::ADD_TO_PHYSMAP, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::EINVAL
-        );
+        assert_eq!(hypercall(hc::MEMORY_OP, [xenmem::ADD_TO_PHYSMAP, ARG, 0, 0, 0], &mut m, &mut f), -hc::EINVAL);
         // Unknown shutdown reasons and hypercalls.
         m.put(ARG, &7u32.to_le_bytes());
-        assert_eq!(
-            hypercall(
-                hc::SCHED_OP,
-                [schedop::SHUTDOWN, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::EINVAL
-        );
-        assert_eq!(
-            hypercall(hc::PLATFORM_OP, [0; 5], &mut m, &mut f),
-            -hc::ENOSYS
-        );
+        assert_eq!(hypercall(hc::SCHED_OP, [schedop::SHUTDOWN, ARG, 0, 0, 0], &mut m, &mut f), -hc::EINVAL);
+        assert_eq!(hypercall(hc::PLATFORM_OP, [0; 5], &mut m, &mut f), -hc::ENOSYS);
         assert_eq!(hypercall(u64::MAX, [0; 5], &mut m, &mut f), -hc::ENOSYS);
         assert!(f.shared_info.is_none() && f.vcpu_info.is_empty() && f.shutdown.is_none());
     }
@@ -1078,43 +801,19 @@ mod tests {
         // A read-only argument page: the port cannot be written back.
         let (mut m, mut f) = (Mem::with_page(ARG, false), Fake::new());
         m.put(ARG, &[0xf0, 0x7f, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(
-            hypercall(
-                hc::EVENT_CHANNEL_OP,
-                [evtchnop::ALLOC_UNBOUND, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::EFAULT
-        );
+        assert_eq!(hypercall(hc::EVENT_CHANNEL_OP, [evtchnop::ALLOC_UNBOUND, ARG, 0, 0, 0], &mut m, &mut f), -hc::EFAULT);
         assert_eq!(f.ports.used(), 0);
         let mut m = Mem::with_page(ARG, true);
         // Remote DOMID_SELF: the caller's own id is recorded.
         m.put(ARG, &[0xf0, 0x7f, 0xf0, 0x7f, 0, 0, 0, 0]);
-        assert_eq!(
-            hypercall(
-                hc::EVENT_CHANNEL_OP,
-                [evtchnop::ALLOC_UNBOUND, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            0
-        );
+        assert_eq!(hypercall(hc::EVENT_CHANNEL_OP, [evtchnop::ALLOC_UNBOUND, ARG, 0, 0, 0], &mut m, &mut f), 0);
         assert_eq!(m.get(ARG + 4, 4), 1u32.to_le_bytes());
         // Status reports it unbound for the caller itself.
         let mut s = [0u8; 24];
         s[0..2].copy_from_slice(&hc::DOMID_SELF.to_le_bytes());
         s[4..8].copy_from_slice(&1u32.to_le_bytes());
         m.put(ARG, &s);
-        assert_eq!(
-            hypercall(
-                hc::EVENT_CHANNEL_OP,
-                [evtchnop::STATUS, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            0
-        );
+        assert_eq!(hypercall(hc::EVENT_CHANNEL_OP, [evtchnop::STATUS, ARG, 0, 0, 0], &mut m, &mut f), 0);
         assert_eq!(m.get(ARG + 8, 4), evtchnop::STAT_UNBOUND.to_le_bytes());
         assert_eq!(m.get(ARG + 16, 2), 1u16.to_le_bytes());
     }
@@ -1130,72 +829,25 @@ mod tests {
         b[16..18].copy_from_slice(&2u16.to_le_bytes());
         b[32 + 16..32 + 18].copy_from_slice(&5u16.to_le_bytes());
         m.put(ARG, &b);
-        assert_eq!(
-            hypercall(
-                hc::GRANT_TABLE_OP,
-                [gnttabop::MAP_GRANT_REF, ARG, 2, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            0
-        );
+        assert_eq!(hypercall(hc::GRANT_TABLE_OP, [gnttabop::MAP_GRANT_REF, ARG, 2, 0, 0], &mut m, &mut f), 0);
         assert_eq!(m.get(ARG + 18, 2), 0i16.to_le_bytes());
         assert_eq!(m.get(ARG + 20, 4), 13u32.to_le_bytes());
-        assert_eq!(
-            m.get(ARG + 32 + 18, 2),
-            crate::grant::status::BAD_DOMAIN.to_le_bytes()
-        );
-        assert_eq!(
-            hypercall(
-                hc::GRANT_TABLE_OP,
-                [gnttabop::MAP_GRANT_REF, ARG, MAX_GRANT_BATCH + 1, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::EINVAL
-        );
+        assert_eq!(m.get(ARG + 32 + 18, 2), crate::grant::status::BAD_DOMAIN.to_le_bytes());
+        assert_eq!(hypercall(hc::GRANT_TABLE_OP, [gnttabop::MAP_GRANT_REF, ARG, MAX_GRANT_BATCH + 1, 0, 0], &mut m, &mut f), -hc::EINVAL);
         // A batch running into unmapped memory stops with EFAULT.
-        assert_eq!(
-            hypercall(
-                hc::GRANT_TABLE_OP,
-                [gnttabop::MAP_GRANT_REF, ARG + 4096, 200, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::EFAULT
-        );
+        assert_eq!(hypercall(hc::GRANT_TABLE_OP, [gnttabop::MAP_GRANT_REF, ARG + 4096, 200, 0, 0], &mut m, &mut f), -hc::EFAULT);
         // A balloon: two own frames, then a foreign one.
         let mut r = [0u8; 32];
         r[0..8].copy_from_slice(&(ARG + 512).to_le_bytes());
         r[8..16].copy_from_slice(&3u64.to_le_bytes());
         r[24..26].copy_from_slice(&hc::DOMID_SELF.to_le_bytes());
         m.put(ARG, &r);
-        let frames: Vec<u8> = [0x40001u64, 0x40002, 0x9999]
-            .iter()
-            .flat_map(|g| g.to_le_bytes())
-            .collect();
+        let frames: Vec<u8> = [0x40001u64, 0x40002, 0x9999].iter().flat_map(|g| g.to_le_bytes()).collect();
         m.put(ARG + 512, &frames);
-        assert_eq!(
-            hypercall(
-                hc::MEMORY_OP,
-                [xenmem::DECREASE_RESERVATION, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            2
-        );
+        assert_eq!(hypercall(hc::MEMORY_OP, [xenmem::DECREASE_RESERVATION, ARG, 0, 0, 0], &mut m, &mut f), 2);
         r[16..20].copy_from_slice(&1u32.to_le_bytes());
         m.put(ARG, &r);
-        assert_eq!(
-            hypercall(
-                hc::MEMORY_OP,
-                [xenmem::POPULATE_PHYSMAP, ARG, 0, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::EINVAL,
-            "order 1"
-        );
+        assert_eq!(hypercall(hc::MEMORY_OP, [xenmem::POPULATE_PHYSMAP, ARG, 0, 0, 0], &mut m, &mut f), -hc::EINVAL, "order 1");
     }
 
     fn copy_op(src: (u64, u16, u16), dst: (u64, u16, u16), len: u16, flags: u16) -> [u8; 40] {
@@ -1231,26 +883,11 @@ mod tests {
         ];
         let bytes: Vec<u8> = ops.iter().flatten().copied().collect();
         m.put(ARG, &bytes);
-        assert_eq!(
-            hypercall(
-                hc::GRANT_TABLE_OP,
-                [gnttabop::COPY, ARG, ops.len() as u64, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            0
-        );
+        assert_eq!(hypercall(hc::GRANT_TABLE_OP, [gnttabop::COPY, ARG, ops.len() as u64, 0, 0], &mut m, &mut f), 0);
         let status = |i: u64| i16::from_le_bytes(m.get(ARG + i * 40 + 36, 2).try_into().unwrap());
         assert_eq!(
             (0..6).map(status).collect::<Vec<_>>(),
-            [
-                st::OKAY,
-                st::BAD_COPY_ARG,
-                st::PERMISSION_DENIED,
-                st::OKAY,
-                st::BAD_COPY_ARG,
-                st::BAD_GNTREF
-            ]
+            [st::OKAY, st::BAD_COPY_ARG, st::PERMISSION_DENIED, st::OKAY, st::BAD_COPY_ARG, st::BAD_GNTREF]
         );
         // Only the three well-formed ones reached the service.
         assert_eq!(f.copies.len(), 3);
@@ -1258,26 +895,12 @@ mod tests {
         assert_eq!(
             f.copies[0],
             (
-                CopySide {
-                    page: CopyPage::Grant { dom: 2, gref: 7 },
-                    offset: 0
-                },
-                CopySide {
-                    page: CopyPage::Own { gfn: 0x40010 },
-                    offset: 100
-                },
+                CopySide { page: CopyPage::Grant { dom: 2, gref: 7 }, offset: 0 },
+                CopySide { page: CopyPage::Own { gfn: 0x40010 }, offset: 100 },
                 3996
             )
         );
-        assert_eq!(
-            hypercall(
-                hc::GRANT_TABLE_OP,
-                [gnttabop::COPY, ARG, MAX_COPY_BATCH + 1, 0, 0],
-                &mut m,
-                &mut f
-            ),
-            -hc::EINVAL
-        );
+        assert_eq!(hypercall(hc::GRANT_TABLE_OP, [gnttabop::COPY, ARG, MAX_COPY_BATCH + 1, 0, 0], &mut m, &mut f), -hc::EINVAL);
     }
 
     proptest! {

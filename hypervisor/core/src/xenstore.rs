@@ -63,11 +63,7 @@ pub struct Quota {
 }
 
 impl Quota {
-    pub const DEFAULT: Quota = Quota {
-        nodes: 128,
-        watches: 16,
-        transactions: 2,
-    };
+    pub const DEFAULT: Quota = Quota { nodes: 128, watches: 16, transactions: 2 };
 }
 
 #[derive(Clone, Copy)]
@@ -81,12 +77,7 @@ struct Perms {
 
 impl Perms {
     const fn owned(owner: DomId) -> Self {
-        Perms {
-            owner,
-            others: 0,
-            acl: [(0, 0); MAX_ACL],
-            nacl: 0,
-        }
+        Perms { owner, others: 0, acl: [(0, 0); MAX_ACL], nacl: 0 }
     }
     /// Gives `dom` `bits` (in place of an entry it had; dropped when the
     /// list is full: the owner is never left out by `apply_write`, as the
@@ -105,10 +96,7 @@ impl Perms {
         if dom == self.owner || dom == DOMID_HV {
             return READ | WRITE;
         }
-        self.acl[..self.nacl as usize]
-            .iter()
-            .find(|e| e.0 == dom)
-            .map_or(self.others, |e| e.1)
+        self.acl[..self.nacl as usize].iter().find(|e| e.0 == dom).map_or(self.others, |e| e.1)
     }
 }
 
@@ -124,14 +112,7 @@ struct Node {
 
 // All-zero, like every empty entry here: the kernel's static store then
 // lives in .bss and costs the image nothing.
-const EMPTY_NODE: Node = Node {
-    used: false,
-    path: [0; PATH_MAX],
-    path_len: 0,
-    value: [0; VALUE_MAX],
-    value_len: 0,
-    perms: Perms::owned(0),
-};
+const EMPTY_NODE: Node = Node { used: false, path: [0; PATH_MAX], path_len: 0, value: [0; VALUE_MAX], value_len: 0, perms: Perms::owned(0) };
 
 impl Node {
     fn path(&self) -> &[u8] {
@@ -152,14 +133,7 @@ struct Watch {
     token_len: u8,
 }
 
-const EMPTY_WATCH: Watch = Watch {
-    used: false,
-    conn: 0,
-    path: [0; PATH_MAX],
-    path_len: 0,
-    token: [0; TOKEN_MAX],
-    token_len: 0,
-};
+const EMPTY_WATCH: Watch = Watch { used: false, conn: 0, path: [0; PATH_MAX], path_len: 0, token: [0; TOKEN_MAX], token_len: 0 };
 
 /// One open transaction: its id, owner, the store generation it began at,
 /// and a log of `op path\0value` records.
@@ -174,13 +148,7 @@ struct Tx {
     log_len: usize,
 }
 
-const EMPTY_TX: Tx = Tx {
-    id: 0,
-    conn: 0,
-    conflict: false,
-    log: [0; TX_LOG],
-    log_len: 0,
-};
+const EMPTY_TX: Tx = Tx { id: 0, conn: 0, conflict: false, log: [0; TX_LOG], log_len: 0 };
 
 /// Bytes queued for one direction of a connection.
 #[derive(Clone, Copy)]
@@ -192,11 +160,7 @@ struct Queue<const N: usize> {
 
 impl<const N: usize> Queue<N> {
     const fn new() -> Self {
-        Queue {
-            buf: [0; N],
-            head: 0,
-            len: 0,
-        }
+        Queue { buf: [0; N], head: 0, len: 0 }
     }
     fn room(&self) -> usize {
         N - self.len
@@ -252,11 +216,7 @@ struct Conn {
 const EMPTY_CONN: Conn = Conn {
     domid: 0,
     live: false,
-    quota: Quota {
-        nodes: 0,
-        watches: 0,
-        transactions: 0,
-    },
+    quota: Quota { nodes: 0, watches: 0, transactions: 0 },
     nodes: 0,
     watches: 0,
     txs: 0,
@@ -321,8 +281,7 @@ fn valid_path(p: &[u8]) -> bool {
     p.len() < PATH_MAX
         && p.first() == Some(&b'/')
         && (p == b"/" || (!p.ends_with(b"/") && !p.windows(2).any(|w| w == b"//")))
-        && p.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || b"/_-@.".contains(&c))
+        && p.iter().all(|&c| c.is_ascii_alphanumeric() || b"/_-@.".contains(&c))
 }
 
 /// `a` is `b` or below it.
@@ -420,40 +379,20 @@ impl Store {
     /// `domid`: its buffers, watches and transactions are dropped; the
     /// nodes stay (its device nodes were populated for it).
     pub fn connect(&mut self, conn: usize, domid: DomId, quota: Quota) {
-        let Some(c) = self.conns.get_mut(conn) else {
-            return;
-        };
+        let Some(c) = self.conns.get_mut(conn) else { return };
         let nodes = c.nodes;
-        *c = Conn {
-            domid,
-            live: true,
-            quota,
-            nodes,
-            ..EMPTY_CONN
-        };
-        for w in self
-            .watches
-            .iter_mut()
-            .filter(|w| w.used && w.conn as usize == conn)
-        {
+        *c = Conn { domid, live: true, quota, nodes, ..EMPTY_CONN };
+        for w in self.watches.iter_mut().filter(|w| w.used && w.conn as usize == conn) {
             w.used = false;
         }
-        for t in self
-            .txs
-            .iter_mut()
-            .filter(|t| t.id != 0 && t.conn as usize == conn)
-        {
+        for t in self.txs.iter_mut().filter(|t| t.id != 0 && t.conn as usize == conn) {
             t.id = 0;
         }
     }
 
     /// Stops serving connection `conn` (its domain broke the protocol or is gone).
     pub fn disconnect(&mut self, conn: usize) {
-        self.connect(
-            conn,
-            self.conns.get(conn).map_or(0, |c| c.domid),
-            Quota::DEFAULT,
-        );
+        self.connect(conn, self.conns.get(conn).map_or(0, |c| c.domid), Quota::DEFAULT);
         if let Some(c) = self.conns.get_mut(conn) {
             c.live = false;
         }
@@ -470,32 +409,24 @@ impl Store {
 
     /// Moves up to `out.len()` bytes of `conn`'s responses into `out`.
     pub fn output(&mut self, conn: usize, out: &mut [u8]) -> usize {
-        self.conns
-            .get_mut(conn)
-            .map_or(0, |c| c.output.pop_into(out))
+        self.conns.get_mut(conn).map_or(0, |c| c.output.pop_into(out))
     }
 
     /// Whether `conn` has a whole request waiting to be served.
     pub fn has_request(&self, conn: usize) -> bool {
-        let Some(c) = self.conns.get(conn).filter(|c| c.live) else {
-            return false;
-        };
+        let Some(c) = self.conns.get(conn).filter(|c| c.live) else { return false };
         let mut head = [0u8; XsHeader::SIZE];
         if c.input.peek(XsHeader::SIZE, &mut head).len() < XsHeader::SIZE {
             return false;
         }
         let len = u32::from_le_bytes([head[12], head[13], head[14], head[15]]) as usize;
-        c.input.len >= XsHeader::SIZE + len.min(XENSTORE_PAYLOAD_MAX)
-            && c.output.room() >= XsHeader::SIZE + XENSTORE_PAYLOAD_MAX
+        c.input.len >= XsHeader::SIZE + len.min(XENSTORE_PAYLOAD_MAX) && c.output.room() >= XsHeader::SIZE + XENSTORE_PAYLOAD_MAX
     }
 
     /// Bytes `conn` may send now: requests are taken only while a whole
     /// largest reply fits in its output (backpressure, never loss).
     pub fn input_room(&self, conn: usize) -> usize {
-        self.conns
-            .get(conn)
-            .filter(|c| c.live)
-            .map_or(0, |c| c.input.room())
+        self.conns.get(conn).filter(|c| c.live).map_or(0, |c| c.input.room())
     }
 
     /// Takes bytes `conn` wrote to its request ring and serves up to `max`
@@ -503,9 +434,7 @@ impl Store {
     /// caller bounds the work done under its lock). Returns a bit per
     /// connection whose output grew (its ring to fill, its port to raise).
     pub fn feed(&mut self, conn: usize, bytes: &[u8], max: usize) -> Result<u32, ProtocolError> {
-        let Some(c) = self.conns.get_mut(conn).filter(|c| c.live) else {
-            return Ok(0);
-        };
+        let Some(c) = self.conns.get_mut(conn).filter(|c| c.live) else { return Ok(0) };
         if !c.input.push(bytes) {
             return Err(ProtocolError);
         }
@@ -519,8 +448,7 @@ impl Store {
             if c.input.peek(XsHeader::SIZE, &mut head).len() < XsHeader::SIZE {
                 break;
             }
-            let word =
-                |o: usize| u32::from_le_bytes([head[o], head[o + 1], head[o + 2], head[o + 3]]);
+            let word = |o: usize| u32::from_le_bytes([head[o], head[o + 1], head[o + 2], head[o + 3]]);
             let (kind, req_id, tx_id, len) = (word(0), word(4), word(8), word(12) as usize);
             if len > XENSTORE_PAYLOAD_MAX {
                 return Err(ProtocolError);
@@ -558,15 +486,7 @@ impl Store {
         let mut fired = 0u32;
         let mut initial = None;
         let mut data = [0u8; XENSTORE_PAYLOAD_MAX];
-        let r = self.dispatch(
-            conn,
-            kind,
-            tx_id,
-            payload,
-            &mut fired,
-            &mut initial,
-            &mut data,
-        );
+        let r = self.dispatch(conn, kind, tx_id, payload, &mut fired, &mut initial, &mut data);
         match r {
             Ok(len) => {
                 self.send(conn, kind, req_id, tx_id, &[&data[..len]]);
@@ -577,11 +497,7 @@ impl Store {
         }
         if let Some(w) = initial {
             let watch = self.watches[w];
-            self.fire(
-                conn,
-                &watch.path[..watch.path_len as usize],
-                &watch.token[..watch.token_len as usize],
-            );
+            self.fire(conn, &watch.path[..watch.path_len as usize], &watch.token[..watch.token_len as usize]);
         }
         fired | 1 << conn
     }
@@ -618,17 +534,11 @@ impl Store {
         if tx_id == 0 {
             return Ok(None);
         }
-        self.txs
-            .iter()
-            .position(|t| t.id == tx_id && t.conn as usize == conn)
-            .map(Some)
-            .ok_or(e::ENOENT)
+        self.txs.iter().position(|t| t.id == tx_id && t.conn as usize == conn).map(Some).ok_or(e::ENOENT)
     }
 
     fn logged<'a>(&'a self, tx: Option<usize>, path: &[u8]) -> Logged<'a> {
-        let Some(t) = tx.map(|i| &self.txs[i]) else {
-            return Logged::Unknown;
-        };
+        let Some(t) = tx.map(|i| &self.txs[i]) else { return Logged::Unknown };
         let mut found = Logged::Unknown;
         let mut at = 0;
         while at + 5 <= t.log_len {
@@ -649,13 +559,7 @@ impl Store {
     }
 
     /// The value of `path` as `conn` sees it (inside its transaction).
-    fn read_value(
-        &self,
-        conn: usize,
-        tx: Option<usize>,
-        path: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize, Err> {
+    fn read_value(&self, conn: usize, tx: Option<usize>, path: &[u8], out: &mut [u8]) -> Result<usize, Err> {
         let dom = self.conns[conn].domid;
         match self.logged(tx, path) {
             Logged::Value(v) => {
@@ -681,11 +585,7 @@ impl Store {
         while let Some(q) = p {
             if let Some(i) = self.find(q) {
                 let perms = self.nodes[i].perms;
-                return if perms.of(dom) & WRITE != 0 {
-                    Ok(perms)
-                } else {
-                    Err(e::EACCES)
-                };
+                return if perms.of(dom) & WRITE != 0 { Ok(perms) } else { Err(e::EACCES) };
             }
             p = parent(q);
         }
@@ -699,13 +599,7 @@ impl Store {
 
     /// Writes `value` at `path` for `dom` in the store itself, creating the
     /// node and missing parents (owned by `dom`, others' access inherited).
-    fn apply_write(
-        &mut self,
-        dom: DomId,
-        path: &[u8],
-        value: Option<&[u8]>,
-        fired: &mut u32,
-    ) -> Result<(), Err> {
+    fn apply_write(&mut self, dom: DomId, path: &[u8], value: Option<&[u8]>, fired: &mut u32) -> Result<(), Err> {
         if let Some(i) = self.find(path) {
             if self.nodes[i].perms.of(dom) & WRITE == 0 {
                 return Err(e::EACCES);
@@ -747,11 +641,7 @@ impl Store {
                 q = parent(q).unwrap_or(q);
             }
             let slot = self.nodes.iter().position(|n| !n.used).ok_or(e::ENOSPC)?;
-            let owner = if dom == DOMID_HV {
-                inherited.owner
-            } else {
-                dom
-            };
+            let owner = if dom == DOMID_HV { inherited.owner } else { dom };
             let mut perms = Perms { owner, ..inherited };
             if owner != inherited.owner && inherited.owner != DOMID_HV {
                 // A peer writing into a directory it was given: the
@@ -789,12 +679,7 @@ impl Store {
             return Err(e::EACCES);
         }
         // The hypervisor's own nodes below stay: a guest cannot remove them.
-        if dom != DOMID_HV
-            && self
-                .nodes
-                .iter()
-                .any(|n| n.used && n.perms.owner == DOMID_HV && within(n.path(), path))
-        {
+        if dom != DOMID_HV && self.nodes.iter().any(|n| n.used && n.perms.owner == DOMID_HV && within(n.path(), path)) {
             return Err(e::EACCES);
         }
         // Watches fire while the nodes still exist, so each watcher's read
@@ -869,18 +754,14 @@ impl Store {
     /// is never lost to events (an event may be, and is counted).
     fn fire(&mut self, conn: usize, path: &[u8], token: &[u8]) {
         let need = 2 * XsHeader::SIZE + path.len() + token.len() + 2 + XENSTORE_PAYLOAD_MAX;
-        if self.conns[conn].output.room() < need
-            || !self.send(conn, t::WATCH_EVENT, 0, 0, &[path, b"\0", token, b"\0"])
-        {
+        if self.conns[conn].output.room() < need || !self.send(conn, t::WATCH_EVENT, 0, 0, &[path, b"\0", token, b"\0"]) {
             self.conns[conn].dropped += 1;
         }
     }
 
     /// Watch events lost to a full output since the last call.
     pub fn take_dropped(&mut self, conn: usize) -> u32 {
-        self.conns
-            .get_mut(conn)
-            .map_or(0, |c| core::mem::take(&mut c.dropped))
+        self.conns.get_mut(conn).map_or(0, |c| core::mem::take(&mut c.dropped))
     }
 
     /// One request; the reply's payload (up to 4096 bytes) or an error name.
@@ -925,13 +806,8 @@ impl Store {
                 }
                 let p = &path[..n];
                 let mut len = 0;
-                for node in self
-                    .nodes
-                    .iter()
-                    .filter(|x| x.used && parent(x.path()) == Some(p))
-                {
-                    let name = &node.path()
-                        [node.path().iter().rposition(|&c| c == b'/').unwrap_or(0) + 1..];
+                for node in self.nodes.iter().filter(|x| x.used && parent(x.path()) == Some(p)) {
+                    let name = &node.path()[node.path().iter().rposition(|&c| c == b'/').unwrap_or(0) + 1..];
                     if len + name.len() + 1 > out.len() {
                         return Err(e::E2BIG);
                     }
@@ -947,10 +823,7 @@ impl Store {
                     return Err(e::EACCES);
                 }
                 let p = node.perms;
-                let mut w = Writer {
-                    buf: &mut out[..],
-                    len: 0,
-                };
+                let mut w = Writer { buf: &mut out[..], len: 0 };
                 let letter = |b: u8| ['n', 'r', 'w', 'b'][b as usize & 3];
                 let _ = core::fmt::write(&mut w, format_args!("{}{}\0", letter(p.others), p.owner));
                 for &(d, b) in &p.acl[..p.nacl as usize] {
@@ -970,9 +843,7 @@ impl Store {
                 }
                 let n = self.resolve(conn, raw_path, &mut path)?;
                 let p = &path[..n];
-                if kind == t::MKDIR
-                    && (self.find(p).is_some() || matches!(self.logged(tx, p), Logged::Value(_)))
-                {
+                if kind == t::MKDIR && (self.find(p).is_some() || matches!(self.logged(tx, p), Logged::Value(_))) {
                     ok(out)
                 } else if let Some(t) = tx {
                     // Checked now, applied at commit.
@@ -1009,10 +880,7 @@ impl Store {
                     return Err(e::EACCES);
                 }
                 let entries = strings::<{ MAX_ACL + 2 }>(payload);
-                let (first, rest) = entries
-                    .get(1..)
-                    .and_then(|e| e.split_first())
-                    .ok_or(e::EINVAL)?;
+                let (first, rest) = entries.get(1..).and_then(|e| e.split_first()).ok_or(e::EINVAL)?;
                 let (owner, others) = perm_entry(first).ok_or(e::EINVAL)?;
                 // A guest may not give its node away.
                 if owner != self.nodes[i].perms.owner && dom != DOMID_HV {
@@ -1021,12 +889,7 @@ impl Store {
                 if rest.len() > MAX_ACL {
                     return Err(e::E2BIG);
                 }
-                let mut perms = Perms {
-                    owner,
-                    others,
-                    acl: [(0, 0); MAX_ACL],
-                    nacl: rest.len() as u8,
-                };
+                let mut perms = Perms { owner, others, acl: [(0, 0); MAX_ACL], nacl: rest.len() as u8 };
                 for (slot, s) in perms.acl.iter_mut().zip(rest) {
                     *slot = perm_entry(s).ok_or(e::EINVAL)?;
                 }
@@ -1045,13 +908,7 @@ impl Store {
                 }
                 let slot = self.watches.iter().position(|w| !w.used).ok_or(e::ENOSPC)?;
                 let w = &mut self.watches[slot];
-                *w = Watch {
-                    used: true,
-                    conn: conn as u8,
-                    path_len: n as u8,
-                    token_len: token.len() as u8,
-                    ..EMPTY_WATCH
-                };
+                *w = Watch { used: true, conn: conn as u8, path_len: n as u8, token_len: token.len() as u8, ..EMPTY_WATCH };
                 w.path[..n].copy_from_slice(&path[..n]);
                 w.token[..token.len()].copy_from_slice(token);
                 self.conns[conn].watches += 1;
@@ -1065,23 +922,14 @@ impl Store {
                 let i = self
                     .watches
                     .iter()
-                    .position(|w| {
-                        w.used
-                            && w.conn as usize == conn
-                            && &w.path[..w.path_len as usize] == &path[..n]
-                            && &w.token[..w.token_len as usize] == token
-                    })
+                    .position(|w| w.used && w.conn as usize == conn && &w.path[..w.path_len as usize] == &path[..n] && &w.token[..w.token_len as usize] == token)
                     .ok_or(e::ENOENT)?;
                 self.watches[i].used = false;
                 self.conns[conn].watches -= 1;
                 ok(out)
             }
             t::RESET_WATCHES => {
-                for w in self
-                    .watches
-                    .iter_mut()
-                    .filter(|w| w.used && w.conn as usize == conn)
-                {
+                for w in self.watches.iter_mut().filter(|w| w.used && w.conn as usize == conn) {
                     w.used = false;
                 }
                 self.conns[conn].watches = 0;
@@ -1104,10 +952,7 @@ impl Store {
                 t.conflict = false;
                 t.log_len = 0;
                 self.conns[conn].txs += 1;
-                let mut w = Writer {
-                    buf: &mut out[..],
-                    len: 0,
-                };
+                let mut w = Writer { buf: &mut out[..], len: 0 };
                 let _ = core::fmt::write(&mut w, format_args!("{id}\0"));
                 w.len
             }
@@ -1118,11 +963,7 @@ impl Store {
                     b"F" => false,
                     _ => return Err(e::EINVAL),
                 };
-                let r = if commit {
-                    self.commit(t, fired)
-                } else {
-                    Ok(())
-                };
+                let r = if commit { self.commit(t, fired) } else { Ok(()) };
                 self.txs[t].id = 0;
                 self.conns[conn].txs -= 1;
                 r?;
@@ -1142,15 +983,8 @@ impl Store {
             }
             t::IS_DOMAIN_INTRODUCED => {
                 let s = arg(0)?;
-                let id = core::str::from_utf8(s)
-                    .ok()
-                    .and_then(|s| s.parse::<u16>().ok())
-                    .ok_or(e::EINVAL)?;
-                out[..2].copy_from_slice(if self.conn_of(id).is_some() {
-                    b"T\0"
-                } else {
-                    b"F\0"
-                });
+                let id = core::str::from_utf8(s).ok().and_then(|s| s.parse::<u16>().ok()).ok_or(e::EINVAL)?;
+                out[..2].copy_from_slice(if self.conn_of(id).is_some() { b"T\0" } else { b"F\0" });
                 2
             }
             // INTRODUCE, RELEASE, SET_TARGET, RESUME, CONTROL: a toolstack's,
@@ -1164,10 +998,7 @@ impl Store {
     /// A watch's path: a special `@name`, or a node path resolved.
     fn watch_path(&self, conn: usize, raw: &[u8], path: &mut [u8; PATH_MAX]) -> Result<usize, Err> {
         if raw.first() == Some(&b'@') {
-            if raw.len() >= PATH_MAX
-                || raw.len() < 2
-                || !raw[1..].iter().all(u8::is_ascii_alphanumeric)
-            {
+            if raw.len() >= PATH_MAX || raw.len() < 2 || !raw[1..].iter().all(u8::is_ascii_alphanumeric) {
                 return Err(e::EINVAL);
             }
             path[..raw.len()].copy_from_slice(raw);
@@ -1227,27 +1058,13 @@ impl Store {
     /// Populates `path` with `value` at boot, owned by `owner`, readable by
     /// `readers` (the hypervisor's own writes: no quota is charged but the
     /// owner's).
-    pub fn populate(
-        &mut self,
-        path: &str,
-        value: &str,
-        owner: DomId,
-        readers: &[DomId],
-    ) -> Result<(), &'static str> {
+    pub fn populate(&mut self, path: &str, value: &str, owner: DomId, readers: &[DomId]) -> Result<(), &'static str> {
         self.populate_with(path, value, owner, readers, READ, &mut 0)
     }
 
     /// As `populate`, giving `peers` `bits` (READ, or READ|WRITE for a
     /// directory shared with a peer).
-    fn populate_with(
-        &mut self,
-        path: &str,
-        value: &str,
-        owner: DomId,
-        peers: &[DomId],
-        bits: u8,
-        fired: &mut u32,
-    ) -> Result<(), &'static str> {
+    fn populate_with(&mut self, path: &str, value: &str, owner: DomId, peers: &[DomId], bits: u8, fired: &mut u32) -> Result<(), &'static str> {
         let readers = peers;
         let p = path.as_bytes();
         if !valid_path(p) || value.len() > VALUE_MAX {
@@ -1281,12 +1098,7 @@ mod tests {
     /// The store is big (it is a static in the kernel): tests build it on a
     /// thread with room for it.
     pub(super) fn big_stack(f: impl FnOnce() + Send + 'static) {
-        std::thread::Builder::new()
-            .stack_size(64 << 20)
-            .spawn(f)
-            .unwrap()
-            .join()
-            .unwrap();
+        std::thread::Builder::new().stack_size(64 << 20).spawn(f).unwrap().join().unwrap();
     }
 
     /// A client of the store: a test harness that frames requests and
@@ -1328,335 +1140,155 @@ mod tests {
         s.connect(1, 2, Quota::DEFAULT);
         s.populate("/local/domain/1", "", 1, &[]).unwrap();
         s.populate("/local/domain/2", "", 2, &[]).unwrap();
-        s.populate("/local/domain/1/device/vkbd/0", "", 1, &[2])
-            .unwrap();
-        s.populate(
-            "/local/domain/1/device/vkbd/0/backend",
-            "/local/domain/2/backend/vkbd/1/0",
-            1,
-            &[2],
-        )
-        .unwrap();
-        s.populate("/local/domain/2/backend/vkbd/1/0/state", "1", 2, &[1])
-            .unwrap();
+        s.populate("/local/domain/1/device/vkbd/0", "", 1, &[2]).unwrap();
+        s.populate("/local/domain/1/device/vkbd/0/backend", "/local/domain/2/backend/vkbd/1/0", 1, &[2]).unwrap();
+        s.populate("/local/domain/2/backend/vkbd/1/0/state", "1", 2, &[1]).unwrap();
         s
     }
 
     #[test]
     fn relative_paths_permissions_and_errors() {
         big_stack(|| {
-            let mut s = two();
-            assert_eq!(
-                reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/backend\0"),
-                b"/local/domain/2/backend/vkbd/1/0"
-            );
-            // The backend may read it (it is listed), a third domain may not.
-            s.connect(2, 3, Quota::DEFAULT);
-            assert_eq!(
-                reply(
-                    &mut s,
-                    1,
-                    t::READ,
-                    0,
-                    b"/local/domain/1/device/vkbd/0/backend\0"
-                ),
-                b"/local/domain/2/backend/vkbd/1/0"
-            );
-            assert_eq!(
-                req(
-                    &mut s,
-                    2,
-                    t::READ,
-                    0,
-                    b"/local/domain/1/device/vkbd/0/backend\0"
-                )[0],
-                (t::ERROR, b"EACCES\0".to_vec())
-            );
-            // Nor write into another's home, nor into the root.
-            assert_eq!(
-                reply(&mut s, 2, t::WRITE, 0, b"/local/domain/1/x\0v"),
-                b"EACCES\0"
-            );
-            assert_eq!(reply(&mut s, 2, t::WRITE, 0, b"/evil\0v"), b"EACCES\0");
-            // Its own home is its own... once the hypervisor created it.
-            assert_eq!(reply(&mut s, 2, t::WRITE, 0, b"data/x\0v"), b"EACCES\0");
-            s.populate("/local/domain/3", "", 3, &[]).unwrap();
-            assert_eq!(reply(&mut s, 2, t::WRITE, 0, b"data/x\0v"), b"OK\0");
-            assert_eq!(
-                reply(&mut s, 2, t::DIRECTORY, 0, b"/local/domain/3\0"),
-                b"data\0"
-            );
-            assert_eq!(reply(&mut s, 2, t::READ, 0, b"nope\0"), b"ENOENT\0");
-            assert_eq!(reply(&mut s, 2, t::READ, 0, b"/a//b\0"), b"EINVAL\0");
-            assert_eq!(reply(&mut s, 2, t::READ, 0, &[b'/'; 200]), b"E2BIG\0");
-            assert_eq!(reply(&mut s, 2, 99, 0, b""), b"ENOSYS\0");
-            assert_eq!(
-                reply(&mut s, 2, 8, 0, b"5\x000\x000\0"),
-                b"EACCES\0",
-                "INTRODUCE is a toolstack's"
-            );
-            assert_eq!(
-                reply(&mut s, 0, t::GET_DOMAIN_PATH, 0, b"2\0"),
-                b"/local/domain/2\0"
-            );
-            // The frontend's node, as Xen lists permissions.
-            assert_eq!(
-                reply(&mut s, 0, t::GET_PERMS, 0, b"device/vkbd/0/backend\0"),
-                b"n1\0r2\0"
-            );
-            // A guest may not give its node away, but may share it.
-            assert_eq!(
-                reply(&mut s, 0, t::SET_PERMS, 0, b"device/vkbd/0/backend\0n3\0"),
-                b"EACCES\0"
-            );
-            assert_eq!(
-                reply(
-                    &mut s,
-                    0,
-                    t::SET_PERMS,
-                    0,
-                    b"device/vkbd/0/backend\0n1\0r3\0"
-                ),
-                b"OK\0"
-            );
-            assert_eq!(
-                reply(
-                    &mut s,
-                    2,
-                    t::READ,
-                    0,
-                    b"/local/domain/1/device/vkbd/0/backend\0"
-                ),
-                b"/local/domain/2/backend/vkbd/1/0"
-            );
+        let mut s = two();
+        assert_eq!(reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/backend\0"), b"/local/domain/2/backend/vkbd/1/0");
+        // The backend may read it (it is listed), a third domain may not.
+        s.connect(2, 3, Quota::DEFAULT);
+        assert_eq!(reply(&mut s, 1, t::READ, 0, b"/local/domain/1/device/vkbd/0/backend\0"), b"/local/domain/2/backend/vkbd/1/0");
+        assert_eq!(req(&mut s, 2, t::READ, 0, b"/local/domain/1/device/vkbd/0/backend\0")[0], (t::ERROR, b"EACCES\0".to_vec()));
+        // Nor write into another's home, nor into the root.
+        assert_eq!(reply(&mut s, 2, t::WRITE, 0, b"/local/domain/1/x\0v"), b"EACCES\0");
+        assert_eq!(reply(&mut s, 2, t::WRITE, 0, b"/evil\0v"), b"EACCES\0");
+        // Its own home is its own... once the hypervisor created it.
+        assert_eq!(reply(&mut s, 2, t::WRITE, 0, b"data/x\0v"), b"EACCES\0");
+        s.populate("/local/domain/3", "", 3, &[]).unwrap();
+        assert_eq!(reply(&mut s, 2, t::WRITE, 0, b"data/x\0v"), b"OK\0");
+        assert_eq!(reply(&mut s, 2, t::DIRECTORY, 0, b"/local/domain/3\0"), b"data\0");
+        assert_eq!(reply(&mut s, 2, t::READ, 0, b"nope\0"), b"ENOENT\0");
+        assert_eq!(reply(&mut s, 2, t::READ, 0, b"/a//b\0"), b"EINVAL\0");
+        assert_eq!(reply(&mut s, 2, t::READ, 0, &[b'/'; 200]), b"E2BIG\0");
+        assert_eq!(reply(&mut s, 2, 99, 0, b""), b"ENOSYS\0");
+        assert_eq!(reply(&mut s, 2, 8, 0, b"5\x000\x000\0"), b"EACCES\0", "INTRODUCE is a toolstack's");
+        assert_eq!(reply(&mut s, 0, t::GET_DOMAIN_PATH, 0, b"2\0"), b"/local/domain/2\0");
+        // The frontend's node, as Xen lists permissions.
+        assert_eq!(reply(&mut s, 0, t::GET_PERMS, 0, b"device/vkbd/0/backend\0"), b"n1\0r2\0");
+        // A guest may not give its node away, but may share it.
+        assert_eq!(reply(&mut s, 0, t::SET_PERMS, 0, b"device/vkbd/0/backend\0n3\0"), b"EACCES\0");
+        assert_eq!(reply(&mut s, 0, t::SET_PERMS, 0, b"device/vkbd/0/backend\0n1\0r3\0"), b"OK\0");
+        assert_eq!(reply(&mut s, 2, t::READ, 0, b"/local/domain/1/device/vkbd/0/backend\0"), b"/local/domain/2/backend/vkbd/1/0");
         });
     }
 
     #[test]
     fn watches_fire_once_at_once_and_on_readable_changes() {
         big_stack(|| {
-            let mut s = two();
-            let r = req(&mut s, 1, t::WATCH, 0, b"/local/domain/1/device\0tok\0");
-            assert_eq!(
-                r,
-                vec![
-                    (t::WATCH, b"OK\0".to_vec()),
-                    (t::WATCH_EVENT, b"/local/domain/1/device\0tok\0".to_vec())
-                ]
-            );
-            // The frontend changes its node: the backend (a listed reader) sees it.
-            assert_eq!(
-                reply(&mut s, 0, t::WRITE, 0, b"device/vkbd/0/backend\0changed"),
-                b"OK\0"
-            );
-            assert_eq!(
-                drain(&mut s, 1),
-                vec![(
-                    t::WATCH_EVENT,
-                    b"/local/domain/1/device/vkbd/0/backend\0tok\0".to_vec()
-                )]
-            );
-            // A node the watcher may not read fires nothing for it.
-            assert_eq!(reply(&mut s, 0, t::WRITE, 0, b"device/private\0x"), b"OK\0");
-            assert_eq!(drain(&mut s, 1), vec![]);
-            // Unwatch, and the quota.
-            assert_eq!(
-                reply(&mut s, 1, t::UNWATCH, 0, b"/local/domain/1/device\0tok\0"),
-                b"OK\0"
-            );
-            assert_eq!(
-                reply(&mut s, 1, t::UNWATCH, 0, b"/local/domain/1/device\0tok\0"),
-                b"ENOENT\0"
-            );
-            for i in 0..Quota::DEFAULT.watches {
-                let p = format!("/x{i}\0t\0");
-                assert_eq!(req(&mut s, 1, t::WATCH, 0, p.as_bytes())[0].1, b"OK\0");
-            }
-            assert_eq!(reply(&mut s, 1, t::WATCH, 0, b"/y\0t\0"), b"ENOSPC\0");
-            assert_eq!(reply(&mut s, 1, t::RESET_WATCHES, 0, b""), b"OK\0");
-            assert_eq!(req(&mut s, 1, t::WATCH, 0, b"/y\0t\0")[0].1, b"OK\0");
+        let mut s = two();
+        let r = req(&mut s, 1, t::WATCH, 0, b"/local/domain/1/device\0tok\0");
+        assert_eq!(r, vec![(t::WATCH, b"OK\0".to_vec()), (t::WATCH_EVENT, b"/local/domain/1/device\0tok\0".to_vec())]);
+        // The frontend changes its node: the backend (a listed reader) sees it.
+        assert_eq!(reply(&mut s, 0, t::WRITE, 0, b"device/vkbd/0/backend\0changed"), b"OK\0");
+        assert_eq!(drain(&mut s, 1), vec![(t::WATCH_EVENT, b"/local/domain/1/device/vkbd/0/backend\0tok\0".to_vec())]);
+        // A node the watcher may not read fires nothing for it.
+        assert_eq!(reply(&mut s, 0, t::WRITE, 0, b"device/private\0x"), b"OK\0");
+        assert_eq!(drain(&mut s, 1), vec![]);
+        // Unwatch, and the quota.
+        assert_eq!(reply(&mut s, 1, t::UNWATCH, 0, b"/local/domain/1/device\0tok\0"), b"OK\0");
+        assert_eq!(reply(&mut s, 1, t::UNWATCH, 0, b"/local/domain/1/device\0tok\0"), b"ENOENT\0");
+        for i in 0..Quota::DEFAULT.watches {
+            let p = format!("/x{i}\0t\0");
+            assert_eq!(req(&mut s, 1, t::WATCH, 0, p.as_bytes())[0].1, b"OK\0");
+        }
+        assert_eq!(reply(&mut s, 1, t::WATCH, 0, b"/y\0t\0"), b"ENOSPC\0");
+        assert_eq!(reply(&mut s, 1, t::RESET_WATCHES, 0, b""), b"OK\0");
+        assert_eq!(req(&mut s, 1, t::WATCH, 0, b"/y\0t\0")[0].1, b"OK\0");
         });
     }
 
     #[test]
     fn transactions_commit_atomically_or_ask_for_a_retry() {
         big_stack(|| {
-            let mut s = two();
-            let id = reply(&mut s, 0, t::TX_START, 0, b"\0");
-            let id: u32 = std::str::from_utf8(&id[..id.len() - 1])
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert_eq!(
-                reply(&mut s, 0, t::WRITE, id, b"device/vkbd/0/ring-ref\0\x38"),
-                b"OK\0"
-            );
-            // Seen inside, not outside.
-            assert_eq!(
-                reply(&mut s, 0, t::READ, id, b"device/vkbd/0/ring-ref\0"),
-                b"8"
-            );
-            assert_eq!(
-                reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/ring-ref\0"),
-                b"ENOENT\0"
-            );
-            assert_eq!(reply(&mut s, 0, t::TX_END, id, b"T\0"), b"OK\0");
-            assert_eq!(
-                reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/ring-ref\0"),
-                b"8"
-            );
-            // A change to what it read in between: EAGAIN, and nothing applied.
-            let id = reply(&mut s, 0, t::TX_START, 0, b"\0");
-            let id: u32 = std::str::from_utf8(&id[..id.len() - 1])
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert_eq!(
-                reply(
-                    &mut s,
-                    0,
-                    t::READ,
-                    id,
-                    b"/local/domain/2/backend/vkbd/1/0/state\0"
-                ),
-                b"1"
-            );
-            assert_eq!(
-                reply(&mut s, 0, t::WRITE, id, b"device/vkbd/0/x\0y"),
-                b"OK\0"
-            );
-            assert_eq!(
-                reply(&mut s, 1, t::WRITE, 0, b"backend/vkbd/1/0/state\x002"),
-                b"OK\0"
-            );
-            assert_eq!(reply(&mut s, 0, t::TX_END, id, b"T\0"), b"EAGAIN\0");
-            assert_eq!(
-                reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/x\0"),
-                b"ENOENT\0"
-            );
-            // Another domain writing its own nodes all the time cannot make
-            // this domain's transactions fail (no livelock across domains).
-            let id = reply(&mut s, 0, t::TX_START, 0, b"\0");
-            let id: u32 = std::str::from_utf8(&id[..id.len() - 1])
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert_eq!(
-                reply(&mut s, 0, t::WRITE, id, b"device/vkbd/0/x\0y"),
-                b"OK\0"
-            );
-            for i in 0..5 {
-                assert_eq!(
-                    reply(&mut s, 1, t::WRITE, 0, format!("busy\0{i}").as_bytes()),
-                    b"OK\0"
-                );
-            }
-            assert_eq!(reply(&mut s, 0, t::TX_END, id, b"T\0"), b"OK\0");
-            assert_eq!(reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/x\0"), b"y");
-            // Aborted: nothing applied. Unknown ids: ENOENT. Quota of 2 open.
-            let id = reply(&mut s, 0, t::TX_START, 0, b"\0");
-            let id: u32 = std::str::from_utf8(&id[..id.len() - 1])
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert_eq!(
-                reply(&mut s, 0, t::WRITE, id, b"device/vkbd/0/z\0y"),
-                b"OK\0"
-            );
-            assert_eq!(reply(&mut s, 0, t::TX_END, id, b"F\0"), b"OK\0");
-            assert_eq!(
-                reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/z\0"),
-                b"ENOENT\0"
-            );
-            assert_eq!(reply(&mut s, 0, t::READ, 12345, b"device\0"), b"ENOENT\0");
-            assert_eq!(
-                reply(&mut s, 1, t::TX_END, 1, b"T\0"),
-                b"ENOENT\0",
-                "another domain's transaction"
-            );
-            reply(&mut s, 0, t::TX_START, 0, b"\0");
-            reply(&mut s, 0, t::TX_START, 0, b"\0");
-            assert_eq!(reply(&mut s, 0, t::TX_START, 0, b"\0"), b"ENOSPC\0");
+        let mut s = two();
+        let id = reply(&mut s, 0, t::TX_START, 0, b"\0");
+        let id: u32 = std::str::from_utf8(&id[..id.len() - 1]).unwrap().parse().unwrap();
+        assert_eq!(reply(&mut s, 0, t::WRITE, id, b"device/vkbd/0/ring-ref\0\x38"), b"OK\0");
+        // Seen inside, not outside.
+        assert_eq!(reply(&mut s, 0, t::READ, id, b"device/vkbd/0/ring-ref\0"), b"8");
+        assert_eq!(reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/ring-ref\0"), b"ENOENT\0");
+        assert_eq!(reply(&mut s, 0, t::TX_END, id, b"T\0"), b"OK\0");
+        assert_eq!(reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/ring-ref\0"), b"8");
+        // A change to what it read in between: EAGAIN, and nothing applied.
+        let id = reply(&mut s, 0, t::TX_START, 0, b"\0");
+        let id: u32 = std::str::from_utf8(&id[..id.len() - 1]).unwrap().parse().unwrap();
+        assert_eq!(reply(&mut s, 0, t::READ, id, b"/local/domain/2/backend/vkbd/1/0/state\0"), b"1");
+        assert_eq!(reply(&mut s, 0, t::WRITE, id, b"device/vkbd/0/x\0y"), b"OK\0");
+        assert_eq!(reply(&mut s, 1, t::WRITE, 0, b"backend/vkbd/1/0/state\x002"), b"OK\0");
+        assert_eq!(reply(&mut s, 0, t::TX_END, id, b"T\0"), b"EAGAIN\0");
+        assert_eq!(reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/x\0"), b"ENOENT\0");
+        // Another domain writing its own nodes all the time cannot make
+        // this domain's transactions fail (no livelock across domains).
+        let id = reply(&mut s, 0, t::TX_START, 0, b"\0");
+        let id: u32 = std::str::from_utf8(&id[..id.len() - 1]).unwrap().parse().unwrap();
+        assert_eq!(reply(&mut s, 0, t::WRITE, id, b"device/vkbd/0/x\0y"), b"OK\0");
+        for i in 0..5 {
+            assert_eq!(reply(&mut s, 1, t::WRITE, 0, format!("busy\0{i}").as_bytes()), b"OK\0");
+        }
+        assert_eq!(reply(&mut s, 0, t::TX_END, id, b"T\0"), b"OK\0");
+        assert_eq!(reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/x\0"), b"y");
+        // Aborted: nothing applied. Unknown ids: ENOENT. Quota of 2 open.
+        let id = reply(&mut s, 0, t::TX_START, 0, b"\0");
+        let id: u32 = std::str::from_utf8(&id[..id.len() - 1]).unwrap().parse().unwrap();
+        assert_eq!(reply(&mut s, 0, t::WRITE, id, b"device/vkbd/0/z\0y"), b"OK\0");
+        assert_eq!(reply(&mut s, 0, t::TX_END, id, b"F\0"), b"OK\0");
+        assert_eq!(reply(&mut s, 0, t::READ, 0, b"device/vkbd/0/z\0"), b"ENOENT\0");
+        assert_eq!(reply(&mut s, 0, t::READ, 12345, b"device\0"), b"ENOENT\0");
+        assert_eq!(reply(&mut s, 1, t::TX_END, 1, b"T\0"), b"ENOENT\0", "another domain's transaction");
+        reply(&mut s, 0, t::TX_START, 0, b"\0");
+        reply(&mut s, 0, t::TX_START, 0, b"\0");
+        assert_eq!(reply(&mut s, 0, t::TX_START, 0, b"\0"), b"ENOSPC\0");
         });
     }
 
     #[test]
     fn a_shared_directory_stays_its_owners() {
         big_stack(|| {
-            let mut s = two();
-            s.populate_with("/local/domain/1/data", "", 1, &[2], READ | WRITE, &mut 0)
-                .unwrap();
-            // The peer writes a command; the owner reads it and answers.
-            assert_eq!(
-                reply(&mut s, 1, t::WRITE, 0, b"/local/domain/1/data/cmd\01 fb"),
-                b"OK\0"
-            );
-            assert_eq!(reply(&mut s, 0, t::READ, 0, b"data/cmd\0"), b"1 fb");
-            assert_eq!(reply(&mut s, 0, t::WRITE, 0, b"data/result\0ok"), b"OK\0");
-            assert_eq!(
-                reply(&mut s, 1, t::READ, 0, b"/local/domain/1/data/result\0"),
-                b"ok"
-            );
-            // Nothing else of its home is the peer's to write.
-            assert_eq!(
-                reply(&mut s, 1, t::WRITE, 0, b"/local/domain/1/name\0x"),
-                b"EACCES\0"
-            );
+        let mut s = two();
+        s.populate_with("/local/domain/1/data", "", 1, &[2], READ | WRITE, &mut 0).unwrap();
+        // The peer writes a command; the owner reads it and answers.
+        assert_eq!(reply(&mut s, 1, t::WRITE, 0, b"/local/domain/1/data/cmd\01 fb"), b"OK\0");
+        assert_eq!(reply(&mut s, 0, t::READ, 0, b"data/cmd\0"), b"1 fb");
+        assert_eq!(reply(&mut s, 0, t::WRITE, 0, b"data/result\0ok"), b"OK\0");
+        assert_eq!(reply(&mut s, 1, t::READ, 0, b"/local/domain/1/data/result\0"), b"ok");
+        // Nothing else of its home is the peer's to write.
+        assert_eq!(reply(&mut s, 1, t::WRITE, 0, b"/local/domain/1/name\0x"), b"EACCES\0");
         });
     }
 
     #[test]
     fn node_quota_rm_and_protocol_errors() {
         big_stack(|| {
-            let mut s = Store::new();
-            s.connect(
-                0,
-                1,
-                Quota {
-                    nodes: 4,
-                    watches: 1,
-                    transactions: 1,
-                },
-            );
-            s.populate("/local/domain/1", "", 1, &[]).unwrap();
-            assert_eq!(reply(&mut s, 0, t::WRITE, 0, b"a/b/c\0v"), b"OK\0");
-            assert_eq!(
-                reply(&mut s, 0, t::WRITE, 0, b"d/e\0v"),
-                b"ENOSPC\0",
-                "two more would pass the quota of 4"
-            );
-            assert_eq!(reply(&mut s, 0, t::RM, 0, b"a\0"), b"OK\0");
-            assert_eq!(
-                reply(&mut s, 0, t::WRITE, 0, b"d/e\0v"),
-                b"OK\0",
-                "rm gave the nodes back"
-            );
-            assert_eq!(
-                reply(
-                    &mut s,
-                    0,
-                    t::WRITE,
-                    0,
-                    &[b"x\0".as_slice(), &[b'v'; VALUE_MAX + 1]].concat()
-                ),
-                b"E2BIG\0"
-            );
-            // A header announcing more than 4096 bytes breaks the protocol.
-            let mut m = Vec::new();
-            for v in [t::READ, 1, 0, 5000] {
-                m.extend_from_slice(&v.to_le_bytes());
-            }
-            assert_eq!(s.feed(0, &m, 1), Err(ProtocolError));
-            // A message split across feeds is served when whole.
-            let mut s = two();
-            let mut m = Vec::new();
-            for v in [t::READ, 9, 0, 22] {
-                m.extend_from_slice(&v.to_le_bytes());
-            }
-            m.extend_from_slice(b"device/vkbd/0/backend\0");
-            assert_eq!(s.feed(0, &m[..10], 1), Ok(0));
-            assert_eq!(s.feed(0, &m[10..], 1), Ok(1));
-            assert_eq!(drain(&mut s, 0)[0].1, b"/local/domain/2/backend/vkbd/1/0");
+        let mut s = Store::new();
+        s.connect(0, 1, Quota { nodes: 4, watches: 1, transactions: 1 });
+        s.populate("/local/domain/1", "", 1, &[]).unwrap();
+        assert_eq!(reply(&mut s, 0, t::WRITE, 0, b"a/b/c\0v"), b"OK\0");
+        assert_eq!(reply(&mut s, 0, t::WRITE, 0, b"d/e\0v"), b"ENOSPC\0", "two more would pass the quota of 4");
+        assert_eq!(reply(&mut s, 0, t::RM, 0, b"a\0"), b"OK\0");
+        assert_eq!(reply(&mut s, 0, t::WRITE, 0, b"d/e\0v"), b"OK\0", "rm gave the nodes back");
+        assert_eq!(reply(&mut s, 0, t::WRITE, 0, &[b"x\0".as_slice(), &[b'v'; VALUE_MAX + 1]].concat()), b"E2BIG\0");
+        // A header announcing more than 4096 bytes breaks the protocol.
+        let mut m = Vec::new();
+        for v in [t::READ, 1, 0, 5000] {
+            m.extend_from_slice(&v.to_le_bytes());
+        }
+        assert_eq!(s.feed(0, &m, 1), Err(ProtocolError));
+        // A message split across feeds is served when whole.
+        let mut s = two();
+        let mut m = Vec::new();
+        for v in [t::READ, 9, 0, 22] {
+            m.extend_from_slice(&v.to_le_bytes());
+        }
+        m.extend_from_slice(b"device/vkbd/0/backend\0");
+        assert_eq!(s.feed(0, &m[..10], 1), Ok(0));
+        assert_eq!(s.feed(0, &m[10..], 1), Ok(1));
+        assert_eq!(drain(&mut s, 0)[0].1, b"/local/domain/2/backend/vkbd/1/0");
         });
     }
 }
@@ -1694,13 +1326,7 @@ pub mod seed {
             let path = core::str::from_utf8(&body[..plen]).ok()?;
             let value = core::str::from_utf8(&body[plen..]).ok()?;
             at += 7 + plen + vlen;
-            Some(Record {
-                flags: h[0],
-                owner: u16::from_le_bytes([h[1], h[2]]),
-                reader: u16::from_le_bytes([h[3], h[4]]),
-                path,
-                value,
-            })
+            Some(Record { flags: h[0], owner: u16::from_le_bytes([h[1], h[2]]), reader: u16::from_le_bytes([h[3], h[4]]), path, value })
         })
     }
 
@@ -1739,20 +1365,9 @@ pub mod seed {
             }
             let mut failed = 0;
             for r in records(blob) {
-                let readers: &[DomId] = if r.reader == NO_READER {
-                    &[]
-                } else {
-                    &[r.reader]
-                };
-                let bits = if r.flags & FLAG_PEER_WRITES != 0 {
-                    READ | WRITE
-                } else {
-                    READ
-                };
-                if self
-                    .populate_with(r.path, r.value, r.owner, readers, bits, &mut fired)
-                    .is_err()
-                {
+                let readers: &[DomId] = if r.reader == NO_READER { &[] } else { &[r.reader] };
+                let bits = if r.flags & FLAG_PEER_WRITES != 0 { READ | WRITE } else { READ };
+                if self.populate_with(r.path, r.value, r.owner, readers, bits, &mut fired).is_err() {
                     failed += 1;
                 }
             }
@@ -1768,60 +1383,23 @@ pub mod seed {
         #[test]
         fn a_restart_replaces_what_the_old_run_left() {
             big_stack(|| {
-                let mut blob = Vec::new();
-                push(
-                    &mut blob,
-                    &Record {
-                        flags: FLAG_FRESH,
-                        owner: 1,
-                        reader: NO_READER,
-                        path: "/local/domain/1",
-                        value: "",
-                    },
-                )
-                .unwrap();
-                push(
-                    &mut blob,
-                    &Record {
-                        flags: 0,
-                        owner: 1,
-                        reader: 2,
-                        path: "/local/domain/1/device/vkbd/0/state",
-                        value: "1",
-                    },
-                )
-                .unwrap();
-                assert!(push(
-                    &mut blob.clone(),
-                    &Record {
-                        flags: 0,
-                        owner: 1,
-                        reader: 2,
-                        path: "bad//path",
-                        value: ""
-                    }
-                )
-                .is_err());
-                let mut s = Store::new();
-                s.connect(0, 1, Quota::DEFAULT);
-                assert_eq!(s.apply_seed(&blob).0, 0);
-                let mut fired = 0;
-                s.apply_write(1, b"/local/domain/1/leftover", Some(b"x"), &mut fired)
-                    .unwrap();
-                s.apply_write(
-                    1,
-                    b"/local/domain/1/device/vkbd/0/state",
-                    Some(b"4"),
-                    &mut fired,
-                )
-                .unwrap();
-                assert_eq!(s.apply_seed(&blob).0, 0);
-                assert!(s.find(b"/local/domain/1/leftover").is_none());
-                let i = s.find(b"/local/domain/1/device/vkbd/0/state").unwrap();
-                assert_eq!(s.nodes[i].value(), b"1");
-                assert_eq!(s.nodes[i].perms.of(2), READ);
-                // A truncated blob yields the whole records before the cut.
-                assert_eq!(records(&blob[..blob.len() - 1]).count(), 1);
+            let mut blob = Vec::new();
+            push(&mut blob, &Record { flags: FLAG_FRESH, owner: 1, reader: NO_READER, path: "/local/domain/1", value: "" }).unwrap();
+            push(&mut blob, &Record { flags: 0, owner: 1, reader: 2, path: "/local/domain/1/device/vkbd/0/state", value: "1" }).unwrap();
+            assert!(push(&mut blob.clone(), &Record { flags: 0, owner: 1, reader: 2, path: "bad//path", value: "" }).is_err());
+            let mut s = Store::new();
+            s.connect(0, 1, Quota::DEFAULT);
+            assert_eq!(s.apply_seed(&blob).0, 0);
+            let mut fired = 0;
+            s.apply_write(1, b"/local/domain/1/leftover", Some(b"x"), &mut fired).unwrap();
+            s.apply_write(1, b"/local/domain/1/device/vkbd/0/state", Some(b"4"), &mut fired).unwrap();
+            assert_eq!(s.apply_seed(&blob).0, 0);
+            assert!(s.find(b"/local/domain/1/leftover").is_none());
+            let i = s.find(b"/local/domain/1/device/vkbd/0/state").unwrap();
+            assert_eq!(s.nodes[i].value(), b"1");
+            assert_eq!(s.nodes[i].perms.of(2), READ);
+            // A truncated blob yields the whole records before the cut.
+            assert_eq!(records(&blob[..blob.len() - 1]).count(), 1);
             });
         }
     }

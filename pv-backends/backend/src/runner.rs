@@ -299,9 +299,9 @@ fn run(
                         xenbus::write_state(xs, be_dir, XenbusState::Connected)?;
                         *phase = Phase::Connected;
                         initwait_unanswered = None; // our node no longer says InitWait
-                                                    // Connected to a frontend that already was (a restarted
-                                                    // backend on the rings a kbdif or fbif frontend kept):
-                                                    // its Initialised later is a new start.
+                        // Connected to a frontend that already was (a restarted
+                        // backend on the rings a kbdif or fbif frontend kept):
+                        // its Initialised later is a new start.
                         fe_was_connected = fe_state == XenbusState::Connected;
                         log::info!("{be_dir}: connected to dom{fe_dom}");
                         break; // the frontend answers with a new state

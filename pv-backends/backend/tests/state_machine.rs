@@ -114,21 +114,14 @@ fn a_restarted_backend_says_initwait_once() {
     let (stop, h) = serve_scripted(&lb, Arc::new(AtomicBool::new(false)), connects.clone());
     wait(&lb, &s, XenbusState::InitWait);
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(
-        connects.load(Ordering::Relaxed),
-        0,
-        "the dead backend's rings were taken"
-    );
+    assert_eq!(connects.load(Ordering::Relaxed), 0, "the dead backend's rings were taken");
     // The frontend saw our InitWait and starts over.
-    let initwaits =
-        || testlog::lines_containing("test/5/0: frontend dom5 starts over; waiting again").len();
+    let initwaits = || testlog::lines_containing("test/5/0: frontend dom5 starts over; waiting again").len();
     set_fe(&lb, &s, XenbusState::Initialising);
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(initwaits(), 0, "InitWait said twice");
     set_fe(&lb, &s, XenbusState::Initialised);
-    eventually("the new rings were not taken", || {
-        connects.load(Ordering::Relaxed) == 1
-    });
+    eventually("the new rings were not taken", || connects.load(Ordering::Relaxed) == 1);
     wait(&lb, &s, XenbusState::Connected);
     // A later start-over (a guest reboot) is greeted with InitWait again.
     set_fe(&lb, &s, XenbusState::Connected);
@@ -136,9 +129,9 @@ fn a_restarted_backend_says_initwait_once() {
     set_fe(&lb, &s, XenbusState::Initialising);
     wait(&lb, &s, XenbusState::InitWait);
     eventually("the start-over was not logged", || initwaits() == 1); // logged after the write
-                                                                      // Told InitWait, a frontend that closes before publishing rings and
-                                                                      // then starts again gets InitWait again (after our Closed, its
-                                                                      // Initialising is a new start, not the answer to that InitWait).
+    // Told InitWait, a frontend that closes before publishing rings and
+    // then starts again gets InitWait again (after our Closed, its
+    // Initialising is a new start, not the answer to that InitWait).
     set_fe(&lb, &s, XenbusState::Closing);
     wait(&lb, &s, XenbusState::Closing);
     set_fe(&lb, &s, XenbusState::Closed);
@@ -163,27 +156,16 @@ fn a_frontend_that_missed_our_initwait_is_told_again() {
     set_fe(&lb, &s, XenbusState::Connected);
     let (stop, h) = serve_scripted(&lb, Arc::new(AtomicBool::new(false)), connects.clone());
     wait(&lb, &s, XenbusState::InitWait);
-    let again = || {
-        testlog::lines_containing("test/7/0: frontend dom7 still Initialising; InitWait again")
-            .len()
-    };
+    let again = || testlog::lines_containing("test/7/0: frontend dom7 still Initialising; InitWait again").len();
     set_fe(&lb, &s, XenbusState::Initialising);
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    assert_eq!(
-        again(),
-        0,
-        "InitWait repeated before the frontend had time to answer"
-    );
+    assert_eq!(again(), 0, "InitWait repeated before the frontend had time to answer");
     // Only the write fires the frontend's watch: watch the node for it.
     let xs = lb.xenstore(7);
-    xs.watch(&xenbus::join(&s.be_dir(), "state"), "again")
-        .unwrap();
+    xs.watch(&xenbus::join(&s.be_dir(), "state"), "again").unwrap();
     while xs.wait_watch(0).unwrap().is_some() {}
     eventually("InitWait was never repeated", || again() == 1);
-    assert!(
-        xs.wait_watch(0).unwrap().is_some(),
-        "the frontend's watch did not fire"
-    );
+    assert!(xs.wait_watch(0).unwrap().is_some(), "the frontend's watch did not fire");
     std::thread::sleep(std::time::Duration::from_millis(5500));
     assert_eq!(again(), 1, "InitWait repeated more than once");
     set_fe(&lb, &s, XenbusState::Initialised);
@@ -205,9 +187,7 @@ fn a_restarted_backend_takes_a_kbdif_frontends_rings() {
     create_device(&*lb.xenstore(0), &s).unwrap();
     set_fe(&lb, &s, XenbusState::Connected);
     let (stop, h) = serve_scripted(&lb, Arc::new(AtomicBool::new(false)), connects.clone());
-    eventually("the rings were not taken", || {
-        connects.load(Ordering::Relaxed) == 1
-    });
+    eventually("the rings were not taken", || connects.load(Ordering::Relaxed) == 1);
     wait(&lb, &s, XenbusState::Connected);
     stop.store(true, Ordering::Relaxed);
     h.join().unwrap();
@@ -245,11 +225,7 @@ fn handshake_failure_recovery_and_panic() {
     // A frontend that sits on its bad configuration costs that one
     // attempt, not one per poll.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(
-        connects.load(Ordering::Relaxed),
-        2,
-        "a bad configuration was tried again"
-    );
+    assert_eq!(connects.load(Ordering::Relaxed), 2, "a bad configuration was tried again");
     set_fe(&lb, &s, XenbusState::Connected);
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(connects.load(Ordering::Relaxed), 2);

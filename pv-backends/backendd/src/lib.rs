@@ -37,14 +37,7 @@ pub fn sound_router(cfg: &BackendConfig) -> Router {
     let s = &cfg.sound;
     let mut r = Router::new((!s.default_device.is_empty()).then(|| s.default_device.clone()));
     for route in &s.route {
-        r.insert(
-            route.domain,
-            route.card,
-            CardRoute {
-                playback: route.playback.clone(),
-                capture: route.capture.clone(),
-            },
-        );
+        r.insert(route.domain, route.card, CardRoute { playback: route.playback.clone(), capture: route.capture.clone() });
     }
     r
 }
@@ -104,12 +97,7 @@ pub fn supervisor(cfg: &BackendConfig, platform: Arc<dyn Platform>) -> Superviso
         serve_sound(&mut sup, cfg);
     }
     let c = cfg.clone();
-    serve_display_and_input(
-        &mut sup,
-        cfg,
-        Arc::new(move |_: &DeviceInfo| make_sink(&c)),
-        Arc::new(|_: &DeviceInfo| Vec::new()),
-    );
+    serve_display_and_input(&mut sup, cfg, Arc::new(move |_: &DeviceInfo| make_sink(&c)), Arc::new(|_: &DeviceInfo| Vec::new()));
     sup
 }
 
@@ -121,19 +109,10 @@ fn serve_sound(sup: &mut Supervisor, cfg: &BackendConfig) {
         Box::new(move |info| {
             let route = router.card(info.fe_dom, info.dev_id);
             if route == CardRoute::default() {
-                log::warn!(
-                    "{}: no sound device is configured for dom{} card {}",
-                    info.be_dir,
-                    info.fe_dom,
-                    info.dev_id
-                );
+                log::warn!("{}: no sound device is configured for dom{} card {}", info.be_dir, info.fe_dom, info.dev_id);
                 return None;
             }
-            Some(Box::new(VsndBackend::new(
-                Box::new(AlsaAudio),
-                route,
-                limits.clone(),
-            )))
+            Some(Box::new(VsndBackend::new(Box::new(AlsaAudio), route, limits.clone())))
         }),
     );
 }
@@ -142,25 +121,14 @@ fn serve_sound(sup: &mut Supervisor, cfg: &BackendConfig) {
 /// `serve` names, each display device with a sink from `sink`, each input
 /// device with its `[[input]]` routes plus `extra`'s sources. One place for
 /// pv-backendd and the compositor (which passes itself as the sink).
-pub fn serve_display_and_input(
-    sup: &mut Supervisor,
-    cfg: &BackendConfig,
-    sink: SinkFactory,
-    extra: ExtraInput,
-) {
+pub fn serve_display_and_input(sup: &mut Supervisor, cfg: &BackendConfig, sink: SinkFactory, extra: ExtraInput) {
     if cfg.serves("vdispl") {
         let (c, sink) = (cfg.clone(), sink.clone());
-        sup.serve_kind(
-            "vdispl",
-            Box::new(move |info| Some(Box::new(VdisplBackend::new(vdispl_config(&c), sink(info))))),
-        );
+        sup.serve_kind("vdispl", Box::new(move |info| Some(Box::new(VdisplBackend::new(vdispl_config(&c), sink(info))))));
     }
     if cfg.serves("vfb") {
         let (c, sink) = (cfg.clone(), sink.clone());
-        sup.serve_kind(
-            "vfb",
-            Box::new(move |info| Some(Box::new(VfbBackend::new(vfb_config(&c), sink(info))))),
-        );
+        sup.serve_kind("vfb", Box::new(move |info| Some(Box::new(VfbBackend::new(vfb_config(&c), sink(info))))));
     }
     for kind in ["vkbd", "vinput"] {
         if !cfg.serves(kind) {
@@ -173,11 +141,7 @@ pub fn serve_display_and_input(
                 let mut sources = input_sources(&c, info);
                 sources.extend(extra(info));
                 if sources.is_empty() {
-                    log::warn!(
-                        "{}: no input device routed to dom{}",
-                        info.be_dir,
-                        info.fe_dom
-                    );
+                    log::warn!("{}: no input device routed to dom{}", info.be_dir, info.fe_dom);
                 }
                 Some(Box::new(VkbdBackend::new(vkbd_config(&c), sources)))
             }),
@@ -197,10 +161,7 @@ pub fn vdispl_config(cfg: &BackendConfig) -> VdisplConfig {
 
 /// `[display]`'s quota for one vfb device.
 pub fn vfb_config(cfg: &BackendConfig) -> VfbConfig {
-    VfbConfig {
-        max_mem: cfg.display.max_buffer_mib.saturating_mul(1 << 20),
-        ..Default::default()
-    }
+    VfbConfig { max_mem: cfg.display.max_buffer_mib.saturating_mul(1 << 20), ..Default::default() }
 }
 
 /// Devices of the `[[guest]]` sections, with this backend's domain.

@@ -24,20 +24,13 @@ fn vfb() -> DeviceSpec {
         fe_dom: DOM,
         dev_id: 0,
         fe_nodes: vec![],
-        be_nodes: vec![
-            ("width".into(), "64".into()),
-            ("height".into(), "48".into()),
-        ],
+        be_nodes: vec![("width".into(), "64".into()), ("height".into(), "48".into())],
     }
 }
 
 fn be_reaches(lb: &Loopback, be_dir: &str, want: XenbusState) {
     let got = xenbus::wait_state(&*lb.xenstore(0), be_dir, "t", 5000, |s| s == want);
-    assert!(
-        got.is_ok(),
-        "{be_dir} never reached {want:?} (it is {:?})",
-        xenbus::read_state(&*lb.xenstore(0), be_dir)
-    );
+    assert!(got.is_ok(), "{be_dir} never reached {want:?} (it is {:?})", xenbus::read_state(&*lb.xenstore(0), be_dir));
 }
 
 #[test]
@@ -68,16 +61,9 @@ vkb = [ 'backend-type=linux,feature-abs-pointer=1,width=640,height=480' ]
     let h = std::thread::spawn(move || sup.run().unwrap());
 
     let connect = || {
-        let d =
-            vdispl_front::VdisplFront::connect(lb.platform(DOM).open().unwrap(), 0, 5000).unwrap();
+        let d = vdispl_front::VdisplFront::connect(lb.platform(DOM).open().unwrap(), 0, 5000).unwrap();
         let s = vsnd_front::VsndFront::connect(lb.platform(DOM).open().unwrap(), 0, 5000).unwrap();
-        let k = vkbd_front::VkbdFront::connect(
-            lb.platform(DOM).open().unwrap(),
-            0,
-            Default::default(),
-            5000,
-        )
-        .unwrap();
+        let k = vkbd_front::VkbdFront::connect(lb.platform(DOM).open().unwrap(), 0, Default::default(), 5000).unwrap();
         (d, s, k)
     };
     let (d, s, k) = connect();
@@ -97,23 +83,14 @@ vkb = [ 'backend-type=linux,feature-abs-pointer=1,width=640,height=480' ]
     for spec in &specs {
         be_reaches(&lb, &spec.be_dir(), XenbusState::Closed);
     }
-    println!(
-        "guest reboot: {} devices closed in {:.1} ms",
-        specs.len(),
-        t0.elapsed().as_secs_f64() * 1000.0
-    );
+    println!("guest reboot: {} devices closed in {:.1} ms", specs.len(), t0.elapsed().as_secs_f64() * 1000.0);
 
     // It comes back: every device connects again.
     let (d, s, k) = connect();
     xenbus::write_state(&*fe_xs, &fb.fe_dir(), XenbusState::Initialising).unwrap();
     be_reaches(&lb, &fb.be_dir(), XenbusState::InitWait);
     for spec in specs.iter().filter(|s| s.be_kind != "vfb") {
-        assert_eq!(
-            xenbus::read_state(&*lb.xenstore(0), &spec.be_dir()),
-            XenbusState::Connected,
-            "{}",
-            spec.be_dir()
-        );
+        assert_eq!(xenbus::read_state(&*lb.xenstore(0), &spec.be_dir()), XenbusState::Connected, "{}", spec.be_dir());
     }
     drop((d, s, k));
     stop.store(true, Ordering::Relaxed);

@@ -219,15 +219,8 @@ impl BackendConfig {
                 ));
             }
         }
-        if let Some(k) = cfg
-            .serve
-            .iter()
-            .find(|k| !DEVICE_KINDS.contains(&k.as_str()))
-        {
-            return Err(format!(
-                "serve: unknown device kind {k:?}; the kinds are {}",
-                DEVICE_KINDS.join(", ")
-            ));
+        if let Some(k) = cfg.serve.iter().find(|k| !DEVICE_KINDS.contains(&k.as_str())) {
+            return Err(format!("serve: unknown device kind {k:?}; the kinds are {}", DEVICE_KINDS.join(", ")));
         }
         Ok(cfg)
     }
@@ -336,9 +329,6 @@ mod tests {
         let sound = BackendConfig::from_toml("serve = [\"vsnd\"]").unwrap();
         assert!(sound.serves("vsnd") && !sound.serves("vdispl") && !sound.serves("vkbd"));
         let e = BackendConfig::from_toml("serve = [\"vsound\"]").unwrap_err();
-        assert!(
-            e.contains("\"vsound\"") && e.contains("vsnd, vdispl"),
-            "{e}"
-        );
+        assert!(e.contains("\"vsound\"") && e.contains("vsnd, vdispl"), "{e}");
     }
 }

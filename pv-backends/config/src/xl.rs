@@ -320,13 +320,7 @@ fn vsnd_card(
     dev_id: u32,
     line: usize,
 ) -> Result<DeviceSpec, XlError> {
-    let mut spec = DeviceSpec {
-        be_kind: "vsnd".into(),
-        fe_kind: "vsnd".into(),
-        fe_dom,
-        dev_id,
-        ..Default::default()
-    };
+    let mut spec = DeviceSpec { be_kind: "vsnd".into(), fe_kind: "vsnd".into(), fe_dom, dev_id, ..Default::default() };
     let mut pcm: Option<u32> = None;
     let mut streams_in_pcm = 0u32;
     for (n, item) in items.iter().enumerate() {
@@ -384,20 +378,8 @@ fn vsnd_card(
 
 /// A device of `kind` for `fe_dom`, with its spec's key=value pairs (a
 /// bare word is an error: only vsnd items have one).
-fn spec_for(
-    kind: &str,
-    s: &str,
-    fe_dom: u16,
-    dev_id: u32,
-    line: usize,
-) -> Result<(DeviceSpec, Vec<(String, String)>), XlError> {
-    let spec = DeviceSpec {
-        be_kind: kind.into(),
-        fe_kind: kind.into(),
-        fe_dom,
-        dev_id,
-        ..Default::default()
-    };
+fn spec_for(kind: &str, s: &str, fe_dom: u16, dev_id: u32, line: usize) -> Result<(DeviceSpec, Vec<(String, String)>), XlError> {
+    let spec = DeviceSpec { be_kind: kind.into(), fe_kind: kind.into(), fe_dom, dev_id, ..Default::default() };
     let (head, kv) = pairs(s, line)?;
     if let Some(h) = head {
         return err(line, format!("'{h}' is not key=value"));
@@ -490,37 +472,20 @@ fn vkb(s: &str, fe_dom: u16, dev_id: u32, line: usize) -> Result<DeviceSpec, XlE
 /// one string, or for `vsnd` the card's item list. For system
 /// descriptions that declare devices without xl (dom0less). A `backend=`
 /// inside the options is refused: the caller names the backend.
-pub fn device_spec(
-    kind: &str,
-    options: &[String],
-    fe_dom: u16,
-    be_dom: u16,
-    dev_id: u32,
-) -> Result<DeviceSpec, XlError> {
+pub fn device_spec(kind: &str, options: &[String], fe_dom: u16, be_dom: u16, dev_id: u32) -> Result<DeviceSpec, XlError> {
     let one = || match options {
         [s] => Ok(s.as_str()),
         _ => err(0, format!("{kind} takes one option string")),
     };
-    if options
-        .iter()
-        .any(|o| pairs(o, 0).is_ok_and(|(_, kv)| kv.iter().any(|(k, _)| k == "backend")))
-    {
-        return err(
-            0,
-            "backend= belongs in the device's `backend` field, as a domain name",
-        );
+    if options.iter().any(|o| pairs(o, 0).is_ok_and(|(_, kv)| kv.iter().any(|(k, _)| k == "backend"))) {
+        return err(0, "backend= belongs in the device's `backend` field, as a domain name");
     }
     let mut spec = match kind {
         "vkbd" => vkb(one()?, fe_dom, dev_id, 0)?,
         "vdispl" => vdispl(one()?, fe_dom, dev_id, 0)?,
         "vsnd" => vsnd_card(options, fe_dom, dev_id, 0)?,
         "vfb" => vfb(one()?, fe_dom, dev_id)?,
-        _ => {
-            return err(
-                0,
-                format!("unknown device kind '{kind}': vkbd, vfb, vsnd or vdispl"),
-            )
-        }
+        _ => return err(0, format!("unknown device kind '{kind}': vkbd, vfb, vsnd or vdispl")),
     };
     spec.be_dom = be_dom;
     Ok(spec)

@@ -132,15 +132,8 @@ fn vsnd_playback(device: &str) {
     sup.serve_kind(
         "vsnd",
         Box::new(move |_| {
-            let route = vsnd_back::CardRoute {
-                playback: Some(dev.clone()),
-                capture: None,
-            };
-            let b = vsnd_back::VsndBackend::new(
-                Box::new(vsnd_back::AlsaAudio),
-                route,
-                Default::default(),
-            );
+            let route = vsnd_back::CardRoute { playback: Some(dev.clone()), capture: None };
+            let b = vsnd_back::VsndBackend::new(Box::new(vsnd_back::AlsaAudio), route, Default::default());
             s2.lock().unwrap().push(b.stats());
             Some(Box::new(b))
         }),

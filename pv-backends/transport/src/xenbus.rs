@@ -166,20 +166,11 @@ mod tests {
 /// A frontend's first step: Initialising (again, after an earlier close),
 /// then wait for the backend's InitWait, which a backend gives only to a
 /// frontend that starts over.
-pub fn start_frontend(
-    xs: &dyn Xenstore,
-    fe_dir: &str,
-    be_dir: &str,
-    token: &str,
-    timeout_ms: u32,
-) -> Result<()> {
+pub fn start_frontend(xs: &dyn Xenstore, fe_dir: &str, be_dir: &str, token: &str, timeout_ms: u32) -> Result<()> {
     if read_state(xs, fe_dir) != XenbusState::Initialising {
         write_state(xs, fe_dir, XenbusState::Initialising)?;
     }
-    wait_state(xs, be_dir, token, timeout_ms, |s| {
-        s == XenbusState::InitWait
-    })
-    .map(drop)
+    wait_state(xs, be_dir, token, timeout_ms, |s| s == XenbusState::InitWait).map(drop)
 }
 
 /// A frontend's half of the connection handshake: publishes `nodes` (ring
@@ -196,17 +187,11 @@ pub fn connect_frontend(
     timeout_ms: u32,
 ) -> Result<XenbusState> {
     let state = join(fe_dir, "state");
-    let mut refs: Vec<(&str, &[u8])> = nodes
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_bytes()))
-        .collect();
+    let mut refs: Vec<(&str, &[u8])> = nodes.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
     refs.push((state.as_str(), XenbusState::Initialised.as_str().as_bytes()));
     xs.write_all(&refs)?;
     let s = wait_state(xs, be_dir, token, timeout_ms, |s| {
-        matches!(
-            s,
-            XenbusState::Connected | XenbusState::Closing | XenbusState::Closed
-        )
+        matches!(s, XenbusState::Connected | XenbusState::Closing | XenbusState::Closed)
     })?;
     if s == XenbusState::Connected {
         write_state(xs, fe_dir, XenbusState::Connected)?;
@@ -219,16 +204,8 @@ pub fn connect_frontend(
 /// answer: a restarted backend says InitWait while it may still hold our
 /// rings. A backend that never answers does not keep the frontend from
 /// closing.
-pub fn disconnect_frontend(
-    xs: &dyn Xenstore,
-    fe_dir: &str,
-    be_dir: &str,
-    token: &str,
-    timeout_ms: u32,
-) -> Result<()> {
+pub fn disconnect_frontend(xs: &dyn Xenstore, fe_dir: &str, be_dir: &str, token: &str, timeout_ms: u32) -> Result<()> {
     write_state(xs, fe_dir, XenbusState::Closing)?;
-    let _ = wait_state(xs, be_dir, token, timeout_ms, |s| {
-        matches!(s, XenbusState::Closing | XenbusState::Closed)
-    });
+    let _ = wait_state(xs, be_dir, token, timeout_ms, |s| matches!(s, XenbusState::Closing | XenbusState::Closed));
     write_state(xs, fe_dir, XenbusState::Closed)
 }

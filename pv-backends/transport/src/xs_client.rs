@@ -192,8 +192,7 @@ impl<L: ConnLock> Xenstore for XsClient<L> {
     }
 
     fn mkdir(&self, path: &str) -> Result<()> {
-        self.request(Request::path(XsType::Mkdir, 0, path))
-            .map(drop)
+        self.request(Request::path(XsType::Mkdir, 0, path)).map(drop)
     }
 
     fn rm(&self, path: &str) -> Result<()> {
@@ -206,13 +205,11 @@ impl<L: ConnLock> Xenstore for XsClient<L> {
     }
 
     fn watch(&self, path: &str, token: &str) -> Result<()> {
-        self.request(Request::watch(XsType::Watch, path, token))
-            .map(drop)
+        self.request(Request::watch(XsType::Watch, path, token)).map(drop)
     }
 
     fn unwatch(&self, path: &str, token: &str) -> Result<()> {
-        self.request(Request::watch(XsType::Unwatch, path, token))
-            .map(drop)
+        self.request(Request::watch(XsType::Unwatch, path, token)).map(drop)
     }
 
     fn wait_watch(&self, timeout_ms: u32) -> Result<Option<WatchEvent>> {

@@ -70,8 +70,7 @@ impl<M: RingMemory + Send, D: Doorbell> RingConnection<M, D> {
             self.page.write_bytes(at, &[b]);
         }
         self.page.fence(Fence::Write);
-        self.page
-            .write_u32(page::REQ_PROD, prod.wrapping_add(n as u32));
+        self.page.write_u32(page::REQ_PROD, prod.wrapping_add(n as u32));
         Ok(n)
     }
 
@@ -101,12 +100,7 @@ impl<M: RingMemory + Send, D: Doorbell> RingConnection<M, D> {
             return Ok(None);
         }
         let at = xen_abi::io::xs_wire::header_offsets::LEN;
-        let len = u32::from_le_bytes([
-            self.rx[at],
-            self.rx[at + 1],
-            self.rx[at + 2],
-            self.rx[at + 3],
-        ]) as usize;
+        let len = u32::from_le_bytes([self.rx[at], self.rx[at + 1], self.rx[at + 2], self.rx[at + 3]]) as usize;
         if len > XENSTORE_PAYLOAD_MAX {
             return Err(Error::Closed);
         }
@@ -251,27 +245,12 @@ mod tests {
                     break;
                 }
                 let body: Vec<u8> = self.inbox.drain(..end).skip(16).collect();
-                let arg: Vec<u8> = body
-                    .split(|&b| b == 0)
-                    .next()
-                    .unwrap()
-                    .iter()
-                    .rev()
-                    .copied()
-                    .collect();
+                let arg: Vec<u8> = body.split(|&b| b == 0).next().unwrap().iter().rev().copied().collect();
                 if arg == b"hctaw/" {
-                    let ev = Request {
-                        msg_type: XsType::WatchEvent,
-                        tx_id: 0,
-                        payload: b"/w\0t\0".to_vec(),
-                    };
+                    let ev = Request { msg_type: XsType::WatchEvent, tx_id: 0, payload: b"/w\0t\0".to_vec() };
                     self.outbox.extend(ev.encode(0).unwrap());
                 }
-                let reply = Request {
-                    msg_type: h.msg_type,
-                    tx_id: 0,
-                    payload: arg,
-                };
+                let reply = Request { msg_type: h.msg_type, tx_id: 0, payload: arg };
                 self.outbox.extend(reply.encode(h.req_id).unwrap());
             }
             let rsp_cons = page.read_u32(page::RSP_CONS);
@@ -307,33 +286,13 @@ mod tests {
         }
     }
 
-    fn client(
-        start: u32,
-        serves: Serves,
-    ) -> (
-        SpinClient<RingConnection<&'static PageMemory, Store>>,
-        &'static PageMemory,
-    ) {
+    fn client(start: u32, serves: Serves) -> (SpinClient<RingConnection<&'static PageMemory, Store>>, &'static PageMemory) {
         let page: &'static PageMemory = Box::leak(Box::new(PageMemory(Mutex::new(vec![0; 4096]))));
-        for at in [
-            page::REQ_CONS,
-            page::REQ_PROD,
-            page::RSP_CONS,
-            page::RSP_PROD,
-        ] {
+        for at in [page::REQ_CONS, page::REQ_PROD, page::RSP_CONS, page::RSP_PROD] {
             page.write_u32(at, start);
         }
-        let store = Store {
-            page,
-            inbox: Vec::new(),
-            outbox: Vec::new(),
-            clock: 0,
-            serves,
-        };
-        (
-            SpinClient::spin(RingConnection::new(page, store).unwrap()),
-            page,
-        )
+        let store = Store { page, inbox: Vec::new(), outbox: Vec::new(), clock: 0, serves };
+        (SpinClient::spin(RingConnection::new(page, store).unwrap()), page)
     }
 
     #[test]
@@ -343,10 +302,7 @@ mod tests {
             for start in [0, 1000, u32::MAX - 20] {
                 let (c, _) = client(start, serves);
                 for _ in 0..40 {
-                    assert_eq!(
-                        c.read("/local/domain/7/name").unwrap(),
-                        b"eman/7/niamod/lacol/"
-                    );
+                    assert_eq!(c.read("/local/domain/7/name").unwrap(), b"eman/7/niamod/lacol/");
                 }
                 assert_eq!(c.read("/watch").unwrap(), b"hctaw/");
                 let ev = c.wait_watch(0).unwrap().unwrap();
@@ -360,9 +316,7 @@ mod tests {
     fn messages_longer_than_the_ring_go_out_and_come_back_in_parts() {
         for serves in [Serves::OnNotify, Serves::OnWait] {
             let (c, _) = client(u32::MAX - 100, serves);
-            let path: String = (0..3000)
-                .map(|i| char::from(b'a' + (i % 26) as u8))
-                .collect();
+            let path: String = (0..3000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
             let want: Vec<u8> = path.bytes().rev().collect();
             assert_eq!(c.read(&path).unwrap(), want);
             assert_eq!(c.read("/x").unwrap(), b"x/");
@@ -392,29 +346,15 @@ mod tests {
         assert_eq!(c.read("/x"), Err(Error::Closed));
         // A header claiming more than the protocol's 4096 bytes.
         let (c, page) = client(0, Serves::Never);
-        let h = [2u32, 1, 0, 5000]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect::<Vec<u8>>();
+        let h = [2u32, 1, 0, 5000].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
         page.write_bytes(page::RSP, &h);
         page.write_u32(page::RSP_PROD, 16);
         assert_eq!(c.wait_watch(5), Err(Error::Closed));
         // A message of an unknown type is skipped whole; the next one reads.
         let (c, page) = client(0, Serves::Never);
-        let mut m = [0xdeadu32, 0, 0, 3]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect::<Vec<u8>>();
+        let mut m = [0xdeadu32, 0, 0, 3].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
         m.extend(b"abc");
-        m.extend(
-            Request {
-                msg_type: XsType::WatchEvent,
-                tx_id: 0,
-                payload: b"/a\0b\0".to_vec(),
-            }
-            .encode(0)
-            .unwrap(),
-        );
+        m.extend(Request { msg_type: XsType::WatchEvent, tx_id: 0, payload: b"/a\0b\0".to_vec() }.encode(0).unwrap());
         page.write_bytes(page::RSP, &m);
         page.write_u32(page::RSP_PROD, m.len() as u32);
         let ev = c.wait_watch(5).unwrap().unwrap();
@@ -430,26 +370,10 @@ mod tests {
         for i in 0..100 {
             for _ in 0..2 {
                 let payload = format!("/p{i}\0t\0").into_bytes();
-                m.extend(
-                    Request {
-                        msg_type: XsType::WatchEvent,
-                        tx_id: 0,
-                        payload,
-                    }
-                    .encode(0)
-                    .unwrap(),
-                );
+                m.extend(Request { msg_type: XsType::WatchEvent, tx_id: 0, payload }.encode(0).unwrap());
             }
         }
-        m.extend(
-            Request {
-                msg_type: XsType::Read,
-                tx_id: 0,
-                payload: b"v".to_vec(),
-            }
-            .encode(1)
-            .unwrap(),
-        );
+        m.extend(Request { msg_type: XsType::Read, tx_id: 0, payload: b"v".to_vec() }.encode(1).unwrap());
         // Fed in ring-sized parts as the client drains them.
         let mut fed = 0;
         let feed = |fed: &mut usize| {
@@ -457,10 +381,7 @@ mod tests {
             let cons = page.read_u32(page::RSP_CONS) as usize;
             let n = (XENSTORE_RING_SIZE - (prod - cons)).min(m.len() - *fed);
             for i in 0..n {
-                page.write_bytes(
-                    page::RSP + mask_index((prod + i) as u32),
-                    &m[*fed + i..*fed + i + 1],
-                );
+                page.write_bytes(page::RSP + mask_index((prod + i) as u32), &m[*fed + i..*fed + i + 1]);
             }
             page.write_u32(page::RSP_PROD, (prod + n) as u32);
             *fed += n;

@@ -203,12 +203,7 @@ impl VfbBackend {
             c.page.read_bytes(out_slot_offset(cons), &mut b);
             cons = cons.wrapping_add(1);
             match OutEvent::decode(&b) {
-                Ok(OutEvent::Update {
-                    x,
-                    y,
-                    width,
-                    height,
-                }) => {
+                Ok(OutEvent::Update { x, y, width, height }) => {
                     show = true;
                     // The frontend's numbers, clamped into the visible
                     // picture (a lie only leaves its own picture stale).
@@ -220,12 +215,7 @@ impl VfbBackend {
                     if x1 > x0 && y1 > y0 {
                         let r = [x0 as u32, y0 as u32, x1 as u32, y1 as u32];
                         self.changed = Some(match self.changed {
-                            Some(o) => [
-                                o[0].min(r[0]),
-                                o[1].min(r[1]),
-                                o[2].max(r[2]),
-                                o[3].max(r[3]),
-                            ],
+                            Some(o) => [o[0].min(r[0]), o[1].min(r[1]), o[2].max(r[2]), o[3].max(r[3])],
                             None => r,
                         });
                     }
@@ -265,9 +255,7 @@ impl VfbBackend {
         c.page.write_u32(page::OUT_CONS, cons);
         let now = Instant::now();
         let min = Duration::from_millis(u64::from(self.cfg.min_frame_ms));
-        let soon = self
-            .last_frame
-            .is_some_and(|t| now.saturating_duration_since(t) < min);
+        let soon = self.last_frame.is_some_and(|t| now.saturating_duration_since(t) < min);
         if (show || self.owed) && soon {
             self.owed = true;
             return Ok(());

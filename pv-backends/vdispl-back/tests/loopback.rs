@@ -444,47 +444,22 @@ fn random_requests_are_all_answered() {
             .collect();
         let status = raw.call(&lb, op, &fields);
         // Success, or one of the errors the backend documents.
-        assert!(
-            [0, -5, -12, -16, -22, -95].contains(&status),
-            "op {op}: status {status}"
-        );
+        assert!([0, -5, -12, -16, -22, -95].contains(&status), "op {op}: status {status}");
     }
     assert_eq!(fe.backend_state(), XenbusState::Connected);
     // The raw calls moved the ring's indices under the frontend: it starts
     // over, and the backend serves the new connection (a frame shows).
     fe.disconnect(5000).unwrap();
     let mut fe = VdisplFront::connect(lb.platform(7).open().unwrap(), 0, 5000).unwrap();
-    let d = fe
-        .create_dbuf(16, 16, 32)
-        .expect("DBUF_CREATE after the storm");
-    let f = fe
-        .attach_fb(d, 16, 16, DrmFourcc::Xrgb8888 as u32)
-        .expect("FB_ATTACH after the storm");
-    fe.set_config(
-        0,
-        SetConfig {
-            fb_cookie: f,
-            x: 0,
-            y: 0,
-            width: 16,
-            height: 16,
-            bpp: 32,
-        },
-    )
-    .expect("SET_CONFIG after the storm");
+    let d = fe.create_dbuf(16, 16, 32).expect("DBUF_CREATE after the storm");
+    let f = fe.attach_fb(d, 16, 16, DrmFourcc::Xrgb8888 as u32).expect("FB_ATTACH after the storm");
+    fe.set_config(0, SetConfig { fb_cookie: f, x: 0, y: 0, width: 16, height: 16, bpp: 32 }).expect("SET_CONFIG after the storm");
     fe.page_flip(0, f).unwrap();
     fe.wait_flip_done(0, f, 3000).unwrap();
 }
 
 fn full(fb_cookie: u64, w: u32, h: u32) -> SetConfig {
-    SetConfig {
-        fb_cookie,
-        x: 0,
-        y: 0,
-        width: w,
-        height: h,
-        bpp: 32,
-    }
+    SetConfig { fb_cookie, x: 0, y: 0, width: w, height: h, bpp: 32 }
 }
 
 /// Display buffers, their bytes and the flips waiting on the sink have a
@@ -495,12 +470,7 @@ fn display_buffers_and_pending_flips_have_a_quota_per_frontend() {
     let lb = Loopback::new();
     let sink = HeldSink::default();
     let s2 = sink.clone();
-    let cfg = VdisplConfig {
-        max_buffers: 2,
-        max_mapped_bytes: 3 * 16384,
-        max_pending_flips: 2,
-        ..Default::default()
-    };
+    let cfg = VdisplConfig { max_buffers: 2, max_mapped_bytes: 3 * 16384, max_pending_flips: 2, ..Default::default() };
     let _be = start_with(&lb, cfg, move || Box::new(s2.clone()));
     for dom in [20, 21] {
         create_device(&*lb.xenstore(0), &display(dom, &[("64x64", "q")])).unwrap();
@@ -508,19 +478,11 @@ fn display_buffers_and_pending_flips_have_a_quota_per_frontend() {
     let mut fe = VdisplFront::connect(lb.platform(20).open().unwrap(), 0, 5000).unwrap();
     let a = fe.create_dbuf(64, 64, 32).unwrap(); // 16 KiB
     let b = fe.create_dbuf(64, 64, 32).unwrap();
-    assert_eq!(
-        fe.create_dbuf(16, 16, 32),
-        Err(Error::Status(-12)),
-        "a third buffer"
-    );
+    assert_eq!(fe.create_dbuf(16, 16, 32), Err(Error::Status(-12)), "a third buffer");
     fe.destroy_dbuf(b).unwrap();
     let big = fe.create_dbuf(128, 64, 32).unwrap(); // 32 KiB: 48 KiB held
     fe.destroy_dbuf(big).unwrap();
-    assert_eq!(
-        fe.create_dbuf(128, 96, 32),
-        Err(Error::Status(-12)),
-        "64 KiB held"
-    );
+    assert_eq!(fe.create_dbuf(128, 96, 32), Err(Error::Status(-12)), "64 KiB held");
     assert!(!testlog::lines_containing("vdispl dom20: DBUF_CREATE over the quota").is_empty());
 
     // Another frontend has a quota of its own.
@@ -570,15 +532,8 @@ fn a_restarted_backend_leaves_the_old_ring_and_serves_the_new_one() {
     // be freed, is left alone.
     wait_be(&lb, &spec, XenbusState::InitWait);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(
-        xenbus::read_state(&*lb.xenstore(9), &spec.be_dir()),
-        XenbusState::InitWait
-    );
-    assert_eq!(
-        raw.ring.read_u32(8),
-        answered,
-        "the restarted backend answered old requests again"
-    );
+    assert_eq!(xenbus::read_state(&*lb.xenstore(9), &spec.be_dir()), XenbusState::InitWait);
+    assert_eq!(raw.ring.read_u32(8), answered, "the restarted backend answered old requests again");
 
     // The frontend starts over, as Linux's does on a new backend's InitWait.
     fe.disconnect(5000).unwrap();

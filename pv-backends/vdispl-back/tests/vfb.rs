@@ -98,11 +98,7 @@ fn serve(
     lb: &Loopback,
     tag: &str,
     cfg: VfbConfig,
-) -> (
-    Arc<Mutex<Vec<Arc<Mutex<Vec<std::path::PathBuf>>>>>>,
-    Arc<std::sync::atomic::AtomicBool>,
-    std::thread::JoinHandle<()>,
-) {
+) -> (Arc<Mutex<Vec<Arc<Mutex<Vec<std::path::PathBuf>>>>>>, Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<()>) {
     let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let written = Arc::new(Mutex::new(Vec::new()));
@@ -117,11 +113,7 @@ fn serve(
         }),
     );
     let stop = sup.stop_flag();
-    (
-        written,
-        stop,
-        std::thread::spawn(move || sup.run().unwrap()),
-    )
+    (written, stop, std::thread::spawn(move || sup.run().unwrap()))
 }
 
 #[test]
@@ -199,14 +191,7 @@ fn a_storm_of_updates_is_gathered_into_frames_at_the_configured_rate_and_the_las
     testlog::init();
     let lb = Loopback::new();
     // A wide interval, so the storm below surely falls inside it.
-    let (written, stop, h) = serve(
-        &lb,
-        "vfb-storm",
-        VfbConfig {
-            min_frame_ms: 1000,
-            ..VfbConfig::default()
-        },
-    );
+    let (written, stop, h) = serve(&lb, "vfb-storm", VfbConfig { min_frame_ms: 1000, ..VfbConfig::default() });
     let s = spec(1);
     create_device(&*lb.xenstore(0), &s).unwrap();
     wait_be(&lb, &s, XenbusState::InitWait);
@@ -214,12 +199,7 @@ fn a_storm_of_updates_is_gathered_into_frames_at_the_configured_rate_and_the_las
     let fe = fbfront(&lb, &s, w, hgt, 1);
     wait_be(&lb, &s, XenbusState::Connected);
     let frames = || written.lock().unwrap()[0].lock().unwrap().clone();
-    let all = OutEvent::Update {
-        x: 0,
-        y: 0,
-        width: w as i32,
-        height: hgt as i32,
-    };
+    let all = OutEvent::Update { x: 0, y: 0, width: w as i32, height: hgt as i32 };
     let paint = |shade: u8| {
         for i in 0..(w * hgt) as usize {
             fe.fb.write_bytes(i * 4, &[shade, 0, 0, 0]);
@@ -245,9 +225,7 @@ fn a_storm_of_updates_is_gathered_into_frames_at_the_configured_rate_and_the_las
     std::thread::sleep(std::time::Duration::from_millis(300));
     let files = frames();
     assert_eq!(files.len(), 3, "{files:?}");
-    let dec = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(&files[2]).unwrap(),
-    ));
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&files[2]).unwrap()));
     let mut r = dec.read_info().unwrap();
     let mut buf = vec![0; r.output_buffer_size().unwrap()];
     r.next_frame(&mut buf).unwrap();
@@ -260,29 +238,16 @@ fn a_storm_of_updates_is_gathered_into_frames_at_the_configured_rate_and_the_las
 struct DamageSink(Arc<Mutex<Vec<Option<[u32; 4]>>>>);
 
 impl vdispl_back::DisplaySink for DamageSink {
-    fn add_output(
-        &mut self,
-        _: u16,
-        _: &vdispl_back::Output,
-    ) -> Result<(), vdispl_back::SinkError> {
+    fn add_output(&mut self, _: u16, _: &vdispl_back::Output) -> Result<(), vdispl_back::SinkError> {
         Ok(())
     }
-    fn configure(
-        &mut self,
-        _: u16,
-        _: u32,
-        frame: Option<vdispl_back::Frame>,
-    ) -> Result<(), vdispl_back::SinkError> {
+    fn configure(&mut self, _: u16, _: u32, frame: Option<vdispl_back::Frame>) -> Result<(), vdispl_back::SinkError> {
         if let Some(f) = frame {
             self.0.lock().unwrap().push(f.damage);
         }
         Ok(())
     }
-    fn flip(
-        &mut self,
-        _: vdispl_back::Frame,
-        _: vdispl_back::FlipDone,
-    ) -> Result<(), vdispl_back::SinkError> {
+    fn flip(&mut self, _: vdispl_back::Frame, _: vdispl_back::FlipDone) -> Result<(), vdispl_back::SinkError> {
         Ok(())
     }
     fn remove_outputs(&mut self, _: u16) {}
@@ -297,15 +262,7 @@ fn update_rectangles_reach_the_sink_as_damage_clamped_and_gathered() {
     let mut sup = Supervisor::new(Arc::new(lb.platform(0)));
     sup.serve_kind(
         "vfb",
-        Box::new(move |_| {
-            Some(Box::new(VfbBackend::new(
-                VfbConfig {
-                    min_frame_ms: 300,
-                    ..VfbConfig::default()
-                },
-                Box::new(DamageSink(s2.clone())),
-            )))
-        }),
+        Box::new(move |_| Some(Box::new(VfbBackend::new(VfbConfig { min_frame_ms: 300, ..VfbConfig::default() }, Box::new(DamageSink(s2.clone())))))),
     );
     let stop = sup.stop_flag();
     let h = std::thread::spawn(move || sup.run().unwrap());
@@ -324,43 +281,19 @@ fn update_rectangles_reach_the_sink_as_damage_clamped_and_gathered() {
     // The frame shown at connect is all new; an UPDATE then is shown at
     // once, with its rectangle.
     assert_eq!(wait_for(1)[0], None, "the connect's frame is all new");
-    fe.send(OutEvent::Update {
-        x: 5,
-        y: 6,
-        width: 10,
-        height: 4,
-    });
+    fe.send(OutEvent::Update { x: 5, y: 6, width: 10, height: 4 });
     assert_eq!(wait_for(2)[1], Some([5, 6, 10, 4]));
     // Two more within the rate limit: one frame with their bounding box;
     // a rectangle reaching outside the picture is clamped into it.
-    fe.send(OutEvent::Update {
-        x: -7,
-        y: 20,
-        width: 12,
-        height: 1000,
-    });
-    fe.send(OutEvent::Update {
-        x: 30,
-        y: 0,
-        width: 5,
-        height: 5,
-    });
+    fe.send(OutEvent::Update { x: -7, y: 20, width: 12, height: 1000 });
+    fe.send(OutEvent::Update { x: 30, y: 0, width: 5, height: 5 });
     let got = wait_for(3);
     assert_eq!(got.get(2).copied(), Some(Some([0, 0, 35, 30])), "{got:?}");
     // A rectangle of nothing but lies: no damage is made up from it.
     std::thread::sleep(std::time::Duration::from_millis(350));
-    fe.send(OutEvent::Update {
-        x: i32::MAX,
-        y: i32::MIN,
-        width: i32::MIN,
-        height: -1,
-    });
+    fe.send(OutEvent::Update { x: i32::MAX, y: i32::MIN, width: i32::MIN, height: -1 });
     let got = wait_for(4);
-    assert_eq!(
-        got.get(3).copied(),
-        Some(None),
-        "an empty UPDATE leaves damage unknown: {got:?}"
-    );
+    assert_eq!(got.get(3).copied(), Some(None), "an empty UPDATE leaves damage unknown: {got:?}");
     stop.store(true, Ordering::Relaxed);
     h.join().unwrap();
 }

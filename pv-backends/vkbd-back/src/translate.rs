@@ -450,10 +450,7 @@ mod tests {
         let keys: Vec<u32> = out
             .iter()
             .filter_map(|e| match e {
-                InEvent::Key {
-                    pressed: true,
-                    keycode,
-                } => Some(*keycode),
+                InEvent::Key { pressed: true, keycode } => Some(*keycode),
                 _ => None,
             })
             .collect();

@@ -320,39 +320,16 @@ fn input_made_while_disconnected_is_not_delivered_on_connect() {
     let tx = sender(&senders, 15);
     wait_backend(&lb, &spec, XenbusState::InitWait);
     // A stale key press and release, before any frontend.
-    for (t, c, v) in [
-        (EV_KEY, 30u16, 1),
-        (EV_SYN, SYN_REPORT, 0),
-        (EV_KEY, 30, 0),
-        (EV_SYN, SYN_REPORT, 0),
-    ] {
-        tx.send(RawEvent {
-            kind: t,
-            code: c,
-            value: v,
-        })
-        .unwrap();
+    for (t, c, v) in [(EV_KEY, 30u16, 1), (EV_SYN, SYN_REPORT, 0), (EV_KEY, 30, 0), (EV_SYN, SYN_REPORT, 0)] {
+        tx.send(RawEvent { kind: t, code: c, value: v }).unwrap();
     }
     std::thread::sleep(Duration::from_millis(50));
-    let mut fe =
-        VkbdFront::connect(lb.platform(15).open().unwrap(), 0, Default::default(), 5000).unwrap();
+    let mut fe = VkbdFront::connect(lb.platform(15).open().unwrap(), 0, Default::default(), 5000).unwrap();
     for (t, c, v) in [(EV_KEY, 48u16, 1), (EV_SYN, SYN_REPORT, 0)] {
-        tx.send(RawEvent {
-            kind: t,
-            code: c,
-            value: v,
-        })
-        .unwrap();
+        tx.send(RawEvent { kind: t, code: c, value: v }).unwrap();
     }
     let got = collect(&mut fe, 1);
-    assert_eq!(
-        got.first(),
-        Some(&InEvent::Key {
-            pressed: true,
-            keycode: 48
-        }),
-        "{got:?}"
-    );
+    assert_eq!(got.first(), Some(&InEvent::Key { pressed: true, keycode: 48 }), "{got:?}");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     h.join().unwrap();
 }

@@ -19,11 +19,7 @@ pub struct CardRoute {
 impl CardRoute {
     /// The device for a stream of this direction, if any is configured.
     pub fn device(&self, playback: bool) -> Option<&str> {
-        if playback {
-            self.playback.as_deref()
-        } else {
-            self.capture.as_deref()
-        }
+        if playback { self.playback.as_deref() } else { self.capture.as_deref() }
     }
 }
 
@@ -39,10 +35,7 @@ pub struct Router {
 impl Router {
     /// No routes; cards without one play on `default_playback`.
     pub fn new(default_playback: Option<String>) -> Self {
-        Self {
-            routes: HashMap::new(),
-            default_playback,
-        }
+        Self { routes: HashMap::new(), default_playback }
     }
 
     /// Routes card `card` of domain `domain`.
@@ -55,10 +48,7 @@ impl Router {
         self.routes
             .get(&(domain, card))
             .cloned()
-            .unwrap_or_else(|| CardRoute {
-                playback: self.default_playback.clone(),
-                capture: None,
-            })
+            .unwrap_or_else(|| CardRoute { playback: self.default_playback.clone(), capture: None })
     }
 }
 
@@ -69,14 +59,7 @@ mod tests {
     #[test]
     fn routes_are_per_domain_and_card_and_capture_has_no_default() {
         let mut r = Router::new(Some("dmix".into()));
-        r.insert(
-            1,
-            0,
-            CardRoute {
-                playback: Some("hw:0,0".into()),
-                capture: Some("hw:0,1".into()),
-            },
-        );
+        r.insert(1, 0, CardRoute { playback: Some("hw:0,0".into()), capture: Some("hw:0,1".into()) });
         assert_eq!(r.card(1, 0).device(true), Some("hw:0,0"));
         assert_eq!(r.card(1, 0).device(false), Some("hw:0,1"));
         // Another card of the same domain, and another domain: the default

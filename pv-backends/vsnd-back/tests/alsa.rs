@@ -55,17 +55,8 @@ fn backend(lb: &Loopback, dom: u16, play_device: &str) -> (common::Backend, Vsnd
     backend_ids(lb, dom, play_device, "play")
 }
 
-fn backend_ids(
-    lb: &Loopback,
-    dom: u16,
-    play_device: &str,
-    play_id: &str,
-) -> (common::Backend, VsndFront) {
-    let be = common::start(
-        lb,
-        || Box::new(AlsaAudio),
-        common::router(dom, play_device, "mic"),
-    );
+fn backend_ids(lb: &Loopback, dom: u16, play_device: &str, play_id: &str) -> (common::Backend, VsndFront) {
+    let be = common::start(lb, || Box::new(AlsaAudio), common::router(dom, play_device, "mic"));
     common::add(lb, &common::card(dom, play_id, "mic"));
     let fe = VsndFront::connect(lb.platform(dom).open().unwrap(), 0, 5000).unwrap();
     (be, fe)
@@ -159,13 +150,7 @@ fn a_guest_cannot_choose_its_alsa_device() {
     let pcm = common::stereo_ramp(960, 5);
     fe.write(s, &pcm).unwrap();
     fe.close(s).unwrap();
-    assert!(
-        !files.dir.join("evil.raw").exists(),
-        "the guest-named device was opened"
-    );
+    assert!(!files.dir.join("evil.raw").exists(), "the guest-named device was opened");
     let routed = read_file(&files.dir.join("play_c.raw"));
-    assert_eq!(
-        routed, pcm,
-        "playback should reach the routed device, sample for sample"
-    );
+    assert_eq!(routed, pcm, "playback should reach the routed device, sample for sample");
 }

@@ -332,10 +332,7 @@ fn random_requests_are_all_answered() {
             .collect();
         let status = raw.call(&lb, op, 0x1000 + i, &fields);
         // Success, or one of the errors the backend documents.
-        assert!(
-            [0, -5, -12, -13, -22, -95].contains(&status),
-            "op {op}: status {status}"
-        );
+        assert!([0, -5, -12, -13, -22, -95].contains(&status), "op {op}: status {status}");
     }
     assert_eq!(fe.backend_state(), XenbusState::Connected);
     // The raw calls moved the ring's indices under the frontend: it starts
@@ -379,10 +376,7 @@ fn a_restarted_backend_has_the_frontend_start_over() {
     assert_eq!(connected(), 1);
     let _be = start(&lb);
     let be_dir = "/local/domain/0/backend/vsnd/8/0";
-    xenbus::wait_state(&*lb.xenstore(9), be_dir, "t", 5000, |x| {
-        x == XenbusState::InitWait
-    })
-    .unwrap();
+    xenbus::wait_state(&*lb.xenstore(9), be_dir, "t", 5000, |x| x == XenbusState::InitWait).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(connected(), 1, "the new backend took the dead one's rings");
     // The frontend's next request finds its backend gone; it starts over.
@@ -403,10 +397,7 @@ fn a_restarted_backend_has_the_frontend_start_over() {
     fe.write(play, &second).unwrap();
     assert_eq!(fe.wait_position(play, 1920, 2000).unwrap(), 1920);
     // Nothing before the restart was played twice.
-    assert_eq!(
-        audio.tap.lock().unwrap().played["speaker"],
-        [first, second].concat()
-    );
+    assert_eq!(audio.tap.lock().unwrap().played["speaker"], [first, second].concat());
 }
 
 /// Linux keeps the stream pointer modulo the buffer, so no CUR_POS may
@@ -420,10 +411,7 @@ fn no_position_event_advances_a_whole_buffer() {
     fe.open(play, S16_STEREO_48K).unwrap();
     let full = common::stereo_ramp(S16_STEREO_48K.buffer_size as usize / 4, 5);
     fe.write(play, &full).unwrap();
-    assert_eq!(
-        fe.wait_position(play, full.len() as u64, 2000).unwrap(),
-        full.len() as u64
-    );
+    assert_eq!(fe.wait_position(play, full.len() as u64, 2000).unwrap(), full.len() as u64);
     let dir = "/local/domain/10/device/vsnd/0/0/0";
     let evt_ref = xenbus::read_u32(&*lb.xenstore(10), &format!("{dir}/evt-ring-ref")).unwrap();
     let page = pv_transport::GrantMapper::map(&*lb.grants(0), 10, &[evt_ref], false).unwrap();
@@ -433,10 +421,7 @@ fn no_position_event_advances_a_whole_buffer() {
         let mut ev = [0u8; 64];
         page.read_bytes(64 + (i as usize % 63) * 64, &mut ev);
         let pos = u64::from_le_bytes(ev[8..16].try_into().unwrap());
-        assert!(
-            pos - last <= u64::from(S16_STEREO_48K.buffer_size) / 2,
-            "event {i} jumps {last} -> {pos}"
-        );
+        assert!(pos - last <= u64::from(S16_STEREO_48K.buffer_size) / 2, "event {i} jumps {last} -> {pos}");
         last = pos;
     }
     assert_eq!(last, full.len() as u64);
@@ -488,11 +473,7 @@ fn positions_follow_the_device_and_cross_period_boundaries() {
     assert_eq!(wait_for(1), vec![1924]);
     set_queued(960);
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(
-        positions(&lb, 11).len(),
-        1,
-        "exactly on a boundary: not yet"
-    );
+    assert_eq!(positions(&lb, 11).len(), 1, "exactly on a boundary: not yet");
     set_queued(956);
     assert_eq!(wait_for(2), vec![1924, 2884]);
     // Drained: the exact position, so a frontend's drain completes.
@@ -508,11 +489,7 @@ fn a_buffer_over_the_daemons_cap_is_refused_whatever_the_frontend_publishes() {
     let lb = Loopback::new();
     let audio = MemoryAudio::default();
     let a2 = audio.clone();
-    let _be = common::start(
-        &lb,
-        move || Box::new(a2.clone()),
-        common::router(11, "speaker", "microphone"),
-    );
+    let _be = common::start(&lb, move || Box::new(a2.clone()), common::router(11, "speaker", "microphone"));
     let mut spec = common::card(11, "play", "mic");
     for (k, v) in spec.fe_nodes.iter_mut() {
         if k == "buffer-size" {
@@ -525,16 +502,9 @@ fn a_buffer_over_the_daemons_cap_is_refused_whatever_the_frontend_publishes() {
     // What the backend offers already says so.
     let offered = fe.hw_param_query(play, HwParams::default()).unwrap();
     let cap_frames = VsndLimits::default().max_buffer_bytes / 2; // S16, mono at least
-    assert!(
-        offered.buffer.max <= cap_frames,
-        "offered {:?}, cap {cap_frames} frames",
-        offered.buffer
-    );
+    assert!(offered.buffer.max <= cap_frames, "offered {:?}, cap {cap_frames} frames", offered.buffer);
     // 4 MiB of S16 stereo: 21 s of audio, 16 times the cap.
-    let huge = PcmParams {
-        buffer_size: 4 << 20,
-        ..S16_STEREO_48K
-    };
+    let huge = PcmParams { buffer_size: 4 << 20, ..S16_STEREO_48K };
     assert_eq!(fe.open(play, huge), Err(Error::Status(-22)));
     assert!(!testlog::lines_containing("vsnd dom11: OPEN buffer of 4194304 bytes").is_empty());
     fe.open(play, S16_STEREO_48K).unwrap();
@@ -551,16 +521,8 @@ fn a_card_has_a_quota_of_buffer_bytes_and_streams() {
     let lb = Loopback::new();
     let audio = MemoryAudio::default();
     let a2 = audio.clone();
-    let limits = VsndLimits {
-        max_card_bytes: 20_000,
-        ..VsndLimits::default()
-    };
-    let _be = common::start_with(
-        &lb,
-        move || Box::new(a2.clone()),
-        common::router(12, "speaker", "microphone"),
-        limits,
-    );
+    let limits = VsndLimits { max_card_bytes: 20_000, ..VsndLimits::default() };
+    let _be = common::start_with(&lb, move || Box::new(a2.clone()), common::router(12, "speaker", "microphone"), limits);
     common::add(&lb, &common::card(12, "play", "mic"));
     let mut fe = VsndFront::connect(lb.platform(12).open().unwrap(), 0, 5000).unwrap();
     let (play, mic) = (fe.find("play").unwrap(), fe.find("mic").unwrap());
@@ -571,16 +533,8 @@ fn a_card_has_a_quota_of_buffer_bytes_and_streams() {
 
     let lb = Loopback::new();
     let a3 = audio.clone();
-    let one = VsndLimits {
-        max_streams: 1,
-        ..VsndLimits::default()
-    };
-    let _be = common::start_with(
-        &lb,
-        move || Box::new(a3.clone()),
-        common::router(13, "speaker", "microphone"),
-        one,
-    );
+    let one = VsndLimits { max_streams: 1, ..VsndLimits::default() };
+    let _be = common::start_with(&lb, move || Box::new(a3.clone()), common::router(13, "speaker", "microphone"), one);
     common::add(&lb, &common::card(13, "play", "mic"));
     assert!(VsndFront::connect(lb.platform(13).open().unwrap(), 0, 5000).is_err());
     assert!(!testlog::lines_containing("2 streams, more than the 1 allowed").is_empty());
@@ -593,11 +547,7 @@ fn capture_without_a_configured_device_is_refused() {
     let lb = Loopback::new();
     let audio = MemoryAudio::default();
     let a2 = audio.clone();
-    let _be = common::start(
-        &lb,
-        move || Box::new(a2.clone()),
-        vsnd_back::Router::new(Some("dmix".into())),
-    );
+    let _be = common::start(&lb, move || Box::new(a2.clone()), vsnd_back::Router::new(Some("dmix".into())));
     common::add(&lb, &common::card(14, "play", "mic"));
     let mut fe = VsndFront::connect(lb.platform(14).open().unwrap(), 0, 5000).unwrap();
     let (play, mic) = (fe.find("play").unwrap(), fe.find("mic").unwrap());
@@ -607,9 +557,5 @@ fn capture_without_a_configured_device_is_refused() {
     fe.write(play, &pcm).unwrap();
     let tap = audio.tap.lock().unwrap();
     assert_eq!(tap.played["dmix"], pcm);
-    assert!(
-        tap.opened.iter().all(|(dev, _)| dev == "dmix"),
-        "{:?}",
-        tap.opened
-    );
+    assert!(tap.opened.iter().all(|(dev, _)| dev == "dmix"), "{:?}", tap.opened);
 }

@@ -118,18 +118,9 @@ impl VkbdFront {
         let nodes = [
             (xenbus::join(&fe_dir, field::PAGE_GREF), gref),
             (xenbus::join(&fe_dir, field::EVENT_CHANNEL), evtchn),
-            (
-                xenbus::join(&fe_dir, field::REQUEST_ABS_POINTER),
-                flag(granted.abs_pointer),
-            ),
-            (
-                xenbus::join(&fe_dir, field::REQUEST_MULTI_TOUCH),
-                flag(granted.multi_touch),
-            ),
-            (
-                xenbus::join(&fe_dir, field::REQUEST_RAW_POINTER),
-                flag(granted.raw_pointer),
-            ),
+            (xenbus::join(&fe_dir, field::REQUEST_ABS_POINTER), flag(granted.abs_pointer)),
+            (xenbus::join(&fe_dir, field::REQUEST_MULTI_TOUCH), flag(granted.multi_touch)),
+            (xenbus::join(&fe_dir, field::REQUEST_RAW_POINTER), flag(granted.raw_pointer)),
         ];
         let s = xenbus::connect_frontend(xs, &fe_dir, &be_dir, "vkbd-be", &nodes, timeout_ms)?;
         if s != XenbusState::Connected {

@@ -13,16 +13,8 @@ pub struct Check {
 impl Check {
     pub fn new(name: &'static str, r: Result<String, String>) -> Self {
         match r {
-            Ok(detail) => Check {
-                name,
-                ok: true,
-                detail,
-            },
-            Err(detail) => Check {
-                name,
-                ok: false,
-                detail,
-            },
+            Ok(detail) => Check { name, ok: true, detail },
+            Err(detail) => Check { name, ok: false, detail },
         }
     }
 }
@@ -51,12 +43,7 @@ pub fn check_pattern(rgba: &[u8], w: u32, h: u32) -> Result<String, String> {
 }
 
 /// Compares an RGBA image with `want(x, y)` (0x00RRGGBB), every pixel.
-pub fn check_image(
-    rgba: &[u8],
-    w: u32,
-    h: u32,
-    want_rgb: impl Fn(u32, u32) -> u32,
-) -> Result<String, String> {
+pub fn check_image(rgba: &[u8], w: u32, h: u32, want_rgb: impl Fn(u32, u32) -> u32) -> Result<String, String> {
     if rgba.len() != (w * h * 4) as usize {
         return Err(format!("{} bytes of RGBA, expected {w}x{h}", rgba.len()));
     }
@@ -75,10 +62,7 @@ pub fn check_image(
     }
     match first {
         None => Ok(format!("{w}x{h}: all {} pixels match", w * h)),
-        Some((x, y, got, want)) => Err(format!(
-            "{bad} of {} pixels differ; first at ({x},{y}): {got:?}, expected {want:?}",
-            w * h
-        )),
+        Some((x, y, got, want)) => Err(format!("{bad} of {} pixels differ; first at ({x},{y}): {got:?}, expected {want:?}", w * h)),
     }
 }
 
@@ -104,15 +88,9 @@ impl Inputs {
     pub fn parse(lines: &[&str]) -> Self {
         let mut devices = Vec::new();
         for l in lines {
-            let Some(rest) = l.split("probe: input ").nth(1) else {
-                continue;
-            };
-            let Some((node, rest)) = rest.split_once(' ') else {
-                continue;
-            };
-            let Some(name) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) else {
-                continue;
-            };
+            let Some(rest) = l.split("probe: input ").nth(1) else { continue };
+            let Some((node, rest)) = rest.split_once(' ') else { continue };
+            let Some(name) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) else { continue };
             let axes = rest
                 .split_whitespace()
                 .filter_map(|w| {
@@ -127,10 +105,7 @@ impl Inputs {
     }
 
     pub fn node(&self, name: &str) -> Option<&str> {
-        self.devices
-            .iter()
-            .find(|d| d.1 == name)
-            .map(|d| d.0.as_str())
+        self.devices.iter().find(|d| d.1 == name).map(|d| d.0.as_str())
     }
 
     pub fn range(&self, name: &str, axis: u16) -> Option<(i32, i32)> {
@@ -146,15 +121,8 @@ pub fn events(lines: &[&str], node: &str) -> Vec<Ev> {
         .iter()
         .filter_map(|l| {
             let rest = l.split(&tag).nth(1)?;
-            let v: Vec<i64> = rest
-                .split_whitespace()
-                .filter_map(|w| w.parse().ok())
-                .collect();
-            (v.len() == 3).then(|| Ev {
-                kind: v[0] as u16,
-                code: v[1] as u16,
-                value: v[2] as i32,
-            })
+            let v: Vec<i64> = rest.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+            (v.len() == 3).then(|| Ev { kind: v[0] as u16, code: v[1] as u16, value: v[2] as i32 })
         })
         .collect()
 }
@@ -170,10 +138,7 @@ pub fn in_order(got: &[Ev], want: &[Ev]) -> Result<(), String> {
     let mut it = got.iter();
     for w in want {
         if !it.any(|g| g == w) {
-            return Err(format!(
-                "missing {w:?} (in order) among {} events: {got:?}",
-                got.len()
-            ));
+            return Err(format!("missing {w:?} (in order) among {} events: {got:?}", got.len()));
         }
     }
     Ok(())
@@ -194,14 +159,13 @@ pub const ABS_MT_TRACKING_ID: u16 = 57;
 pub fn mt_positions(evs: &[Ev]) -> (Vec<(i32, i32, i32)>, Vec<i32>) {
     let (mut slot, mut x, mut y) = (0, None, None);
     let (mut pos, mut lifted) = (Vec::new(), Vec::new());
-    let flush =
-        |slot: i32, x: &mut Option<i32>, y: &mut Option<i32>, pos: &mut Vec<(i32, i32, i32)>| {
-            if x.is_some() || y.is_some() {
-                pos.push((slot, x.unwrap_or(-1), y.unwrap_or(-1)));
-            }
-            *x = None;
-            *y = None;
-        };
+    let flush = |slot: i32, x: &mut Option<i32>, y: &mut Option<i32>, pos: &mut Vec<(i32, i32, i32)>| {
+        if x.is_some() || y.is_some() {
+            pos.push((slot, x.unwrap_or(-1), y.unwrap_or(-1)));
+        }
+        *x = None;
+        *y = None;
+    };
     for e in evs.iter().filter(|e| e.kind == EV_ABS) {
         match (e.kind, e.code) {
             (EV_ABS, ABS_MT_SLOT) => {
@@ -250,28 +214,14 @@ pub fn parse_wav(b: &[u8]) -> Result<Wav, String> {
         let (id, len) = (&b[i..i + 4], u32_at(i + 4) as usize);
         let body = i + 8;
         if id == b"fmt " && body + 16 <= b.len() {
-            fmt = Some((
-                u16_at(body),
-                u16_at(body + 2),
-                u32_at(body + 4),
-                u16_at(body + 14),
-            ));
+            fmt = Some((u16_at(body), u16_at(body + 2), u32_at(body + 4), u16_at(body + 14)));
         } else if id == b"data" {
             let (tag, channels, rate, bits) = fmt.ok_or("data before fmt")?;
             if tag != 1 {
                 return Err(format!("WAV format tag {tag}, expected PCM"));
             }
-            let end = if len == 0 || body + len > b.len() {
-                b.len()
-            } else {
-                body + len
-            };
-            return Ok(Wav {
-                rate,
-                channels,
-                bits,
-                data: b[body..end].to_vec(),
-            });
+            let end = if len == 0 || body + len > b.len() { b.len() } else { body + len };
+            return Ok(Wav { rate, channels, bits, data: b[body..end].to_vec() });
         }
         i = body + len + (len & 1);
     }
@@ -289,31 +239,16 @@ pub fn check_tone(rec: &Wav, tone: &Wav, freq: f64) -> Result<String, String> {
         ));
     }
     let frame = usize::from(rec.channels) * 2;
-    let ch0: Vec<i16> = rec
-        .data
-        .chunks_exact(frame)
-        .map(|f| i16::from_le_bytes([f[0], f[1]]))
-        .collect();
-    let loud: Vec<usize> = ch0
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| v.unsigned_abs() > 1000)
-        .map(|(i, _)| i)
-        .collect();
+    let ch0: Vec<i16> = rec.data.chunks_exact(frame).map(|f| i16::from_le_bytes([f[0], f[1]])).collect();
+    let loud: Vec<usize> = ch0.iter().enumerate().filter(|(_, v)| v.unsigned_abs() > 1000).map(|(i, _)| i).collect();
     let (Some(&a), Some(&z)) = (loud.first(), loud.last()) else {
         return Err(format!("{} frames recorded, all silent", ch0.len()));
     };
     let secs = (z - a + 1) as f64 / f64::from(rec.rate);
-    let crossings = ch0[a..=z]
-        .windows(2)
-        .filter(|w| (w[0] < 0) != (w[1] < 0))
-        .count();
+    let crossings = ch0[a..=z].windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
     let measured = crossings as f64 / 2.0 / secs;
     let want_secs = tone.data.len() as f64 / frame as f64 / f64::from(tone.rate);
-    let exact = rec
-        .data
-        .windows(tone.data.len())
-        .any(|w| w == tone.data.as_slice());
+    let exact = rec.data.windows(tone.data.len()).any(|w| w == tone.data.as_slice());
     let detail = format!(
         "{} frames recorded; tone {measured:.1} Hz over {secs:.3} s (played {freq} Hz, {want_secs:.3} s); samples bit-exact: {exact}",
         ch0.len()
@@ -342,27 +277,14 @@ mod tests {
     fn wav_round_trip_and_tone_check() {
         let bytes = super::super::images::tone_wav(48_000, 1000.0, 250);
         let w = parse_wav(&bytes).unwrap();
-        assert_eq!(
-            (w.rate, w.channels, w.bits, w.data.len()),
-            (48_000, 2, 16, 12_000 * 4)
-        );
+        assert_eq!((w.rate, w.channels, w.bits, w.data.len()), (48_000, 2, 16, 12_000 * 4));
         // A recording with silence around the tone passes; a truncated one fails.
         let mut rec = vec![0u8; 4 * 480];
         rec.extend_from_slice(&w.data);
         rec.extend(vec![0u8; 4 * 960]);
-        let r = Wav {
-            rate: 48_000,
-            channels: 2,
-            bits: 16,
-            data: rec,
-        };
+        let r = Wav { rate: 48_000, channels: 2, bits: 16, data: rec };
         check_tone(&r, &w, 1000.0).unwrap();
-        let short = Wav {
-            rate: 48_000,
-            channels: 2,
-            bits: 16,
-            data: w.data[..w.data.len() / 2].to_vec(),
-        };
+        let short = Wav { rate: 48_000, channels: 2, bits: 16, data: w.data[..w.data.len() / 2].to_vec() };
         assert!(check_tone(&short, &w, 1000.0).is_err());
     }
 
@@ -394,13 +316,6 @@ mod tests {
         let i = Inputs::parse(&lines);
         assert_eq!(i.node("Xen Virtual Pointer"), Some("event1"));
         assert_eq!(i.range("Xen Virtual Pointer", 1), Some((0, 768)));
-        assert_eq!(
-            events(&lines, "event1"),
-            vec![Ev {
-                kind: 3,
-                code: 0,
-                value: 512
-            }]
-        );
+        assert_eq!(events(&lines, "event1"), vec![Ev { kind: 3, code: 0, value: 512 }]);
     }
 }

@@ -44,29 +44,18 @@ fn cargo_build(manifest: &Path, package: Option<&str>, features: &[&str]) -> Res
     cmd.args(features);
     cmd.arg("--target-dir").arg(target_dir());
     cmd.env("RUSTC", "/usr/bin/rustc")
-        .env(
-            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
-            "aarch64-linux-gnu-gcc",
-        )
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "aarch64-linux-gnu-gcc")
         .env("PKG_CONFIG_ALLOW_CROSS", "1")
-        .env(
-            "PKG_CONFIG_LIBDIR",
-            "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig",
-        )
+        .env("PKG_CONFIG_LIBDIR", "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTC_WRAPPER");
-    let st = cmd
-        .status()
-        .map_err(|e| format!("running /usr/bin/cargo: {e}"))?;
+    let st = cmd.status().map_err(|e| format!("running /usr/bin/cargo: {e}"))?;
     if st.success() {
         Ok(())
     } else {
-        Err(format!(
-            "cross-building {} for {TARGET} failed",
-            package.unwrap_or(&manifest.display().to_string())
-        ))
+        Err(format!("cross-building {} for {TARGET} failed", package.unwrap_or(&manifest.display().to_string())))
     }
 }
 
@@ -82,10 +71,7 @@ pub fn build() -> Result<Binaries, String> {
     let out = prepare()?;
     cargo_build(&root().join("Cargo.toml"), Some("pv-backendd"), &[])?;
     cargo_build(&root().join("samples/interop/probe/Cargo.toml"), None, &[])?;
-    Ok(Binaries {
-        backendd: out.join("pv-backendd"),
-        probe: out.join("interop-probe"),
-    })
+    Ok(Binaries { backendd: out.join("pv-backendd"), probe: out.join("interop-probe") })
 }
 
 /// What the cockpit sample's domains run.
@@ -100,17 +86,9 @@ pub struct CockpitBinaries {
 pub fn build_cockpit() -> Result<CockpitBinaries, String> {
     let out = prepare()?;
     cargo_build(&root().join("Cargo.toml"), Some("pv-backendd"), &[])?;
-    cargo_build(
-        &root().join("Cargo.toml"),
-        Some("cockpit"),
-        &["--no-default-features", "--features", "kms"],
-    )?;
+    cargo_build(&root().join("Cargo.toml"), Some("cockpit"), &["--no-default-features", "--features", "kms"])?;
     cargo_build(&root().join("samples/cockpit/hmi/Cargo.toml"), None, &[])?;
-    Ok(CockpitBinaries {
-        backendd: out.join("pv-backendd"),
-        cockpit: out.join("cockpit"),
-        hmi: out.join("cockpit-hmi"),
-    })
+    Ok(CockpitBinaries { backendd: out.join("pv-backendd"), cockpit: out.join("cockpit"), hmi: out.join("cockpit-hmi") })
 }
 
 /// A workspace package's test programs for aarch64 Linux, statically linked:
@@ -118,10 +96,7 @@ pub fn build_cockpit() -> Result<CockpitBinaries, String> {
 /// where dynamically linked test programs hung in glibc's mutex code.
 pub fn build_tests(package: &str, features: &[&str]) -> Result<Vec<PathBuf>, String> {
     prepare()?;
-    toolchain::ensure_debian_packages(
-        &["qemu-user", "libc6-dev-arm64-cross"],
-        "running aarch64 tests in QEMU user mode",
-    )?;
+    toolchain::ensure_debian_packages(&["qemu-user", "libc6-dev-arm64-cross"], "running aarch64 tests in QEMU user mode")?;
     let out = Command::new("/usr/bin/cargo")
         .args([
             "test",
@@ -141,14 +116,8 @@ pub fn build_tests(package: &str, features: &[&str]) -> Result<Vec<PathBuf>, Str
         .arg("--target-dir")
         .arg(root().join("target/tests-aarch64"))
         .env("RUSTC", "/usr/bin/rustc")
-        .env(
-            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
-            "aarch64-linux-gnu-gcc",
-        )
-        .env(
-            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
-            "-C target-feature=+crt-static",
-        )
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "aarch64-linux-gnu-gcc")
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
@@ -157,21 +126,13 @@ pub fn build_tests(package: &str, features: &[&str]) -> Result<Vec<PathBuf>, Str
         .output()
         .map_err(|e| format!("running /usr/bin/cargo: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "cross-building {package}'s tests for {TARGET} failed"
-        ));
+        return Err(format!("cross-building {package}'s tests for {TARGET} failed"));
     }
     // One JSON message per line; test artifacts name their "executable".
     let programs: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.contains("\"reason\":\"compiler-artifact\"") && l.contains("\"test\":true"))
-        .filter_map(|l| {
-            l.split("\"executable\":\"")
-                .nth(1)?
-                .split('"')
-                .next()
-                .map(PathBuf::from)
-        })
+        .filter_map(|l| l.split("\"executable\":\"").nth(1)?.split('"').next().map(PathBuf::from))
         .collect();
     if programs.is_empty() {
         return Err(format!("cargo built no test programs for {package}"));

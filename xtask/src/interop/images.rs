@@ -49,14 +49,7 @@ pub(crate) const DOMU_PACKAGES: &[&str] = &["alsa-utils", "libasound2", "libc6",
 
 /// The driver domain on our hypervisor: no toolstack, only the xenstore
 /// client and what pv-backendd and the probe load.
-pub(crate) const DRIVER_PACKAGES: &[&str] = &[
-    "xenstore-utils",
-    "libxenstore4",
-    "libxentoolcore1",
-    "libc6",
-    "libgcc-s1",
-    "libasound2",
-];
+pub(crate) const DRIVER_PACKAGES: &[&str] = &["xenstore-utils", "libxenstore4", "libxentoolcore1", "libc6", "libgcc-s1", "libasound2"];
 
 /// dom0: the Xen device files, the virtio devices QEMU gives it (input
 /// from the host, the 9p share), uinput for multi-touch, a timed ALSA
@@ -104,11 +97,7 @@ pub(crate) fn unpacked_all(pkg: &str) -> Result<PathBuf, String> {
     let dl = cache.join("downloads");
     std::fs::create_dir_all(&dl).map_err(io)?;
     eprintln!("xtask: fetching {pkg} (all) from Debian's archive");
-    let st = Command::new("apt-get")
-        .args(["download", "-qq", pkg])
-        .current_dir(&dl)
-        .status()
-        .map_err(io)?;
+    let st = Command::new("apt-get").args(["download", "-qq", pkg]).current_dir(&dl).status().map_err(io)?;
     if !st.success() {
         return Err(format!("apt-get download {pkg} failed"));
     }
@@ -116,28 +105,14 @@ pub(crate) fn unpacked_all(pkg: &str) -> Result<PathBuf, String> {
         .map_err(io)?
         .flatten()
         .map(|e| e.path())
-        .find(|p| {
-            p.file_name().is_some_and(|n| {
-                n.to_string_lossy().starts_with(&format!("{pkg}_"))
-                    && n.to_string_lossy().ends_with("_all.deb")
-            })
-        })
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{pkg}_")) && n.to_string_lossy().ends_with("_all.deb")))
         .ok_or_else(|| format!("no .deb for {pkg} after download"))?;
     std::fs::create_dir_all(&dir).map_err(io)?;
-    let st = Command::new("dpkg")
-        .arg("-x")
-        .arg(&deb)
-        .arg(&dir)
-        .status()
-        .map_err(io)?;
+    let st = Command::new("dpkg").arg("-x").arg(&deb).arg(&dir).status().map_err(io)?;
     if !st.success() {
         return Err(format!("dpkg -x {} failed", deb.display()));
     }
-    std::fs::write(
-        dir.join(".unpacked"),
-        deb.file_name().unwrap().to_string_lossy().as_bytes(),
-    )
-    .map_err(io)?;
+    std::fs::write(dir.join(".unpacked"), deb.file_name().unwrap().to_string_lossy().as_bytes()).map_err(io)?;
     Ok(dir)
 }
 
@@ -191,15 +166,8 @@ impl Tree {
             std::fs::remove_dir_all(&dir).map_err(io)?;
         }
         std::fs::create_dir_all(&dir).map_err(io)?;
-        let libs_from = packages
-            .iter()
-            .map(|p| debian::unpacked(p))
-            .collect::<Result<_, _>>()?;
-        Ok(Self {
-            dir,
-            libs_from,
-            copied: HashSet::new(),
-        })
+        let libs_from = packages.iter().map(|p| debian::unpacked(p)).collect::<Result<_, _>>()?;
+        Ok(Self { dir, libs_from, copied: HashSet::new() })
     }
 
     pub(crate) fn put(&self, rel: &str, data: &[u8]) -> Result<(), String> {
@@ -210,16 +178,9 @@ impl Tree {
 
     /// Copies a sample directory (init scripts, configs) into the tree.
     pub(crate) fn overlay(&self, from: &Path, rel: &str) -> Result<(), String> {
-        for e in std::fs::read_dir(from)
-            .map_err(|e| format!("{}: {e}", from.display()))?
-            .flatten()
-        {
+        for e in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))?.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let sub = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
+            let sub = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
             if e.file_type().map_err(io)?.is_dir() {
                 self.overlay(&e.path(), &sub)?;
             } else {
@@ -231,12 +192,7 @@ impl Tree {
 
     pub(crate) fn find_lib(&self, soname: &str) -> Option<PathBuf> {
         for pkg in &self.libs_from {
-            for d in [
-                "lib/aarch64-linux-gnu",
-                "usr/lib/aarch64-linux-gnu",
-                "lib",
-                "usr/lib",
-            ] {
+            for d in ["lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu", "lib", "usr/lib"] {
                 let cand = pkg.join(d).join(soname);
                 if std::fs::symlink_metadata(&cand).is_ok() {
                     if let Some(p) = resolve(pkg, cand) {
@@ -269,9 +225,7 @@ impl Tree {
             if !self.copied.insert(lib.clone()) {
                 continue;
             }
-            let p = self
-                .find_lib(&lib)
-                .ok_or_else(|| format!("{who} needs {lib}, which no fetched package provides"))?;
+            let p = self.find_lib(&lib).ok_or_else(|| format!("{who} needs {lib}, which no fetched package provides"))?;
             let bytes = std::fs::read(&p).map_err(io)?;
             self.put(&format!("lib/{lib}"), &bytes)?;
             self.libraries(&bytes, &lib)?;
@@ -285,14 +239,8 @@ impl Tree {
         let order = debian::module_closure(kernel, wanted)?;
         let rels: Vec<String> = order.iter().map(|p| p.display().to_string()).collect();
         self.put("modules", format!("{}\n", rels.join("\n")).as_bytes())?;
-        let names: Vec<String> = order
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
-        self.put(
-            "etc/modules-load",
-            format!("{}\n", names.join("\n")).as_bytes(),
-        )
+        let names: Vec<String> = order.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        self.put("etc/modules-load", format!("{}\n", names.join("\n")).as_bytes())
     }
 
     pub(crate) fn build(&self, kernel: &Kernel, out: &Path) -> Result<(), String> {
@@ -319,9 +267,7 @@ pub fn tone_wav(rate: u32, freq: f64, ms: u32) -> Vec<u8> {
     w.extend_from_slice(b"data");
     w.extend_from_slice(&data_len.to_le_bytes());
     for i in 0..frames {
-        let v = ((f64::from(i) * 2.0 * std::f64::consts::PI * freq / f64::from(rate)).sin()
-            * 12000.0)
-            .round() as i16;
+        let v = ((f64::from(i) * 2.0 * std::f64::consts::PI * freq / f64::from(rate)).sin() * 12000.0).round() as i16;
         w.extend_from_slice(&v.to_le_bytes());
         w.extend_from_slice(&v.to_le_bytes());
     }
@@ -354,10 +300,7 @@ pub fn build(bins: &super::cross::Binaries, tone: &[u8]) -> Result<Images, Strin
     for b in ["xl", "xenstored", "xenconsoled", "xen-init-dom0"] {
         d.program(&format!("{XEN_BIN}/{b}"), &xen_utils.join(XEN_BIN).join(b))?;
     }
-    d.program(
-        "usr/bin/xenstore",
-        &debian::unpacked("xenstore-utils")?.join("usr/bin/xenstore"),
-    )?;
+    d.program("usr/bin/xenstore", &debian::unpacked("xenstore-utils")?.join("usr/bin/xenstore"))?;
     d.program("usr/bin/pv-backendd", &bins.backendd)?;
     d.program("usr/bin/interop-probe", &bins.probe)?;
     d.loader()?;
@@ -372,10 +315,7 @@ pub fn build(bins: &super::cross::Binaries, tone: &[u8]) -> Result<Images, Strin
     let mut r = Tree::new(work.join("driver-tree"), DRIVER_PACKAGES)?;
     r.overlay(&samples.join("dom0/etc"), "etc")?;
     r.overlay(&samples.join("driver"), "")?;
-    r.program(
-        "usr/bin/xenstore",
-        &debian::unpacked("xenstore-utils")?.join("usr/bin/xenstore"),
-    )?;
+    r.program("usr/bin/xenstore", &debian::unpacked("xenstore-utils")?.join("usr/bin/xenstore"))?;
     r.program("usr/bin/pv-backendd", &bins.backendd)?;
     r.program("usr/bin/interop-probe", &bins.probe)?;
     r.loader()?;
@@ -386,9 +326,5 @@ pub fn build(bins: &super::cross::Binaries, tone: &[u8]) -> Result<Images, Strin
     r.build(&kernel, &work.join("driver.cpio"))?;
 
     let xen = debian::unpacked("xen-hypervisor-4.17-arm64")?.join("boot/xen-4.17-arm64");
-    Ok(Images {
-        xen,
-        kernel,
-        dom0_initrd,
-    })
+    Ok(Images { xen, kernel, dom0_initrd })
 }

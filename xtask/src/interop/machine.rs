@@ -19,14 +19,7 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn start(
-        on: Option<&crate::qemu::Machine>,
-        xen: &Path,
-        kernel: &Path,
-        initrd: &Path,
-        work: &Path,
-        echo: bool,
-    ) -> Result<Machine, String> {
+    pub fn start(on: Option<&crate::qemu::Machine>, xen: &Path, kernel: &Path, initrd: &Path, work: &Path, echo: bool) -> Result<Machine, String> {
         let q = match on {
             Some(m) => QemuCommand::xen_on(m, xen, kernel, initrd),
             None => QemuCommand::xen(xen, kernel, initrd),
@@ -37,43 +30,25 @@ impl Machine {
     /// Our hypervisor with the interop sample's bundle, and the same
     /// devices and QMP socket as the Xen run (`spawn`; the sample passes
     /// their virtio-mmio slots through to the driver domain).
-    pub fn start_ours(
-        built: &crate::artifacts::Built,
-        work: &Path,
-        echo: bool,
-    ) -> Result<Machine, String> {
+    pub fn start_ours(built: &crate::artifacts::Built, work: &Path, echo: bool) -> Result<Machine, String> {
         Self::spawn(QemuCommand::for_built(built)?, work, echo)
     }
 
     /// A sample that brings its own devices (`[qemu] args`; the cockpit's
     /// screens, tablet and keyboard), plus the 9p share after them and QMP.
-    pub fn start_sample(
-        built: &crate::artifacts::Built,
-        work: &Path,
-        echo: bool,
-    ) -> Result<Machine, String> {
+    pub fn start_sample(built: &crate::artifacts::Built, work: &Path, echo: bool) -> Result<Machine, String> {
         Self::start_sample_on(built, work, echo, None)
     }
 
     /// As [`start_sample`](Self::start_sample), with the screens in QEMU's
     /// window on X display `x_display`, as `cargo xtask run` shows them.
-    pub fn start_sample_in_window(
-        built: &crate::artifacts::Built,
-        work: &Path,
-        x_display: &str,
-    ) -> Result<Machine, String> {
+    pub fn start_sample_in_window(built: &crate::artifacts::Built, work: &Path, x_display: &str) -> Result<Machine, String> {
         Self::start_sample_on(built, work, false, Some(x_display))
     }
 
     /// A Linux kernel alone on QEMU's plain `virt` (two Cortex-A57s, 1 GiB,
     /// no hypervisor) with `devices`, the 9p share and QMP.
-    pub fn start_linux(
-        kernel: &Path,
-        initrd: &Path,
-        devices: &[&str],
-        work: &Path,
-        echo: bool,
-    ) -> Result<Machine, String> {
+    pub fn start_linux(kernel: &Path, initrd: &Path, devices: &[&str], work: &Path, echo: bool) -> Result<Machine, String> {
         let (share, qmp_path) = Self::prepare(work)?;
         let mut q = QemuCommand::new(&crate::qemu::Machine::linux_test_bed());
         q.kernel(kernel)
@@ -86,21 +61,10 @@ impl Machine {
         q.share_9p("host", &share).qmp_socket(&qmp_path);
         let mut con = q.spawn()?;
         con.echo = echo;
-        Ok(Machine {
-            con,
-            share,
-            qmp: None,
-            qmp_path,
-            next_cmd: 1,
-        })
+        Ok(Machine { con, share, qmp: None, qmp_path, next_cmd: 1 })
     }
 
-    fn start_sample_on(
-        built: &crate::artifacts::Built,
-        work: &Path,
-        echo: bool,
-        x_display: Option<&str>,
-    ) -> Result<Machine, String> {
+    fn start_sample_on(built: &crate::artifacts::Built, work: &Path, echo: bool, x_display: Option<&str>) -> Result<Machine, String> {
         let (share, qmp_path) = Self::prepare(work)?;
         let mut q = QemuCommand::for_built(built)?;
         if let Some(d) = x_display {
@@ -109,13 +73,7 @@ impl Machine {
         q.share_9p("host", &share).qmp_socket(&qmp_path);
         let mut con = q.spawn()?;
         con.echo = echo;
-        Ok(Machine {
-            con,
-            share,
-            qmp: None,
-            qmp_path,
-            next_cmd: 1,
-        })
+        Ok(Machine { con, share, qmp: None, qmp_path, next_cmd: 1 })
     }
 
     /// Adds what both runs drive (QEMU's virtio keyboard, tablet and 9p
@@ -129,13 +87,7 @@ impl Machine {
             .qmp_socket(&qmp_path);
         let mut con = q.spawn()?;
         con.echo = echo;
-        Ok(Machine {
-            con,
-            share,
-            qmp: None,
-            qmp_path,
-            next_cmd: 1,
-        })
+        Ok(Machine { con, share, qmp: None, qmp_path, next_cmd: 1 })
     }
 
     fn prepare(work: &Path) -> Result<(PathBuf, PathBuf), String> {
@@ -166,33 +118,24 @@ impl Machine {
         let deadline = Instant::now() + timeout;
         while !rc.exists() {
             if Instant::now() > deadline {
-                return Err(format!(
-                    "dom0 did not finish command {n} within {timeout:?}: {script}"
-                ));
+                return Err(format!("dom0 did not finish command {n} within {timeout:?}: {script}"));
             }
             if let Some(st) = self.con.try_exit() {
                 return Err(format!("QEMU exited ({st}) during dom0 command {n}"));
             }
             self.con.pause(Duration::from_millis(50));
         }
-        let code = std::fs::read_to_string(&rc)
-            .map_err(|e| e.to_string())?
-            .trim()
-            .parse()
-            .unwrap_or(-1);
+        let code = std::fs::read_to_string(&rc).map_err(|e| e.to_string())?.trim().parse().unwrap_or(-1);
         let out = std::fs::read_to_string(dir.join(format!("{n}.out"))).unwrap_or_default();
         Ok((code, out))
     }
 
     fn qmp(&mut self) -> Result<&mut UnixStream, String> {
         if self.qmp.is_none() {
-            let mut s = UnixStream::connect(&self.qmp_path)
-                .map_err(|e| format!("QMP {}: {e}", self.qmp_path.display()))?;
-            s.set_read_timeout(Some(Duration::from_secs(10)))
-                .map_err(|e| e.to_string())?;
+            let mut s = UnixStream::connect(&self.qmp_path).map_err(|e| format!("QMP {}: {e}", self.qmp_path.display()))?;
+            s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
             read_reply(&mut s)?; // greeting
-            s.write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
-                .map_err(|e| e.to_string())?;
+            s.write_all(b"{\"execute\":\"qmp_capabilities\"}\n").map_err(|e| e.to_string())?;
             let r = read_reply(&mut s)?;
             if !r.contains("\"return\"") {
                 return Err(format!("QMP capabilities: {r}"));
@@ -204,34 +147,19 @@ impl Machine {
 
     /// Sends input events (QMP `InputEvent` JSON objects) in one batch.
     pub fn input(&mut self, events: &[String]) -> Result<(), String> {
-        self.execute(
-            "input-send-event",
-            &format!("{{\"events\":[{}]}}", events.join(",")),
-        )
+        self.execute("input-send-event", &format!("{{\"events\":[{}]}}", events.join(",")))
     }
 
     /// As `input`, to the input device bound to screen `device` (its QEMU
     /// id), as a click in that screen's window would go.
     pub fn input_on(&mut self, device: &str, events: &[String]) -> Result<(), String> {
-        self.execute(
-            "input-send-event",
-            &format!(
-                "{{\"device\":\"{device}\",\"events\":[{}]}}",
-                events.join(",")
-            ),
-        )
+        self.execute("input-send-event", &format!("{{\"device\":\"{device}\",\"events\":[{}]}}", events.join(",")))
     }
 
     /// What screen `device` (its QEMU id) shows, as a PPM file at `path`.
     pub fn screendump(&mut self, device: &str, path: &Path) -> Result<(), String> {
         let _ = std::fs::remove_file(path);
-        self.execute(
-            "screendump",
-            &format!(
-                "{{\"filename\":\"{}\",\"device\":\"{device}\"}}",
-                path.display()
-            ),
-        )
+        self.execute("screendump", &format!("{{\"filename\":\"{}\",\"device\":\"{device}\"}}", path.display()))
     }
 
     fn execute(&mut self, command: &str, arguments: &str) -> Result<(), String> {

@@ -51,24 +51,14 @@ pub struct Args {
 
 impl Default for Args {
     fn default() -> Self {
-        Self {
-            hypervisor: "xen-4.17".into(),
-            bench: false,
-            samples: 60,
-            verbose: false,
-            shell: false,
-            machine: None,
-        }
+        Self { hypervisor: "xen-4.17".into(), bench: false, samples: 60, verbose: false, shell: false, machine: None }
     }
 }
 
 /// Builds, boots and checks; the report lists every check.
 pub fn run(args: &Args) -> Result<Report, String> {
     if args.hypervisor != "xen-4.17" && args.hypervisor != "ours" {
-        return Err(format!(
-            "unknown hypervisor `{}`: the interop test bed runs on xen-4.17 or ours",
-            args.hypervisor
-        ));
+        return Err(format!("unknown hypervisor `{}`: the interop test bed runs on xen-4.17 or ours", args.hypervisor));
     }
     scenario::run(args)
 }
@@ -81,9 +71,6 @@ pub fn cli(args: Args) -> Result<(), String> {
     if failed == 0 {
         Ok(())
     } else {
-        Err(format!(
-            "{failed} interop check(s) failed; console transcript: {}",
-            report.transcript_path.display()
-        ))
+        Err(format!("{failed} interop check(s) failed; console transcript: {}", report.transcript_path.display()))
     }
 }

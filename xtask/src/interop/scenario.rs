@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use super::checks::{self, Check, Ev, Inputs, ABS_X, ABS_Y, EV_ABS, EV_KEY};
 use super::machine::{ev, Machine};
+use crate::qemu::{DOM0_ARGS, XEN_ARGS};
 use super::{cross, images, Args};
 use crate::artifacts::root;
-use crate::qemu::{DOM0_ARGS, XEN_ARGS};
 
 /// What `vkb=` in samples/interop/dom0/etc/xen/guest.cfg gives the frontend.
 const PTR_W: u32 = 1024;
@@ -37,12 +37,7 @@ pub struct Report {
 impl Report {
     pub fn print(&self) {
         for c in &self.checks {
-            println!(
-                "{} {:<30} {}",
-                if c.ok { "ok  " } else { "FAIL" },
-                c.name,
-                c.detail
-            );
+            println!("{} {:<30} {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail);
         }
         for b in &self.bench {
             println!("{b}");
@@ -76,10 +71,7 @@ fn secs(s: u64) -> Duration {
 
 impl Run {
     fn log_lines(&self, from: usize) -> Vec<&str> {
-        self.m.con.log[from.min(self.m.con.log.len())..]
-            .iter()
-            .map(String::as_str)
-            .collect()
+        self.m.con.log[from.min(self.m.con.log.len())..].iter().map(String::as_str).collect()
     }
 
     /// A dom0 shell script that must succeed; its output.
@@ -101,16 +93,8 @@ impl Run {
         let node = format!("/local/domain/{}/data/cmd", self.domid);
         self.dom0(&format!("xenstore write {node} '{seq} {cmd}'"), secs(30))?;
         let tag = format!("{}probe: result {seq} ", self.fe);
-        let i = self
-            .m
-            .con
-            .expect_after(mark, &tag, timeout)
-            .ok_or_else(|| format!("the domU did not answer `{cmd}` within {timeout:?}"))?;
-        Ok(self.m.con.log[i]
-            .split(&tag)
-            .nth(1)
-            .unwrap_or("")
-            .to_string())
+        let i = self.m.con.expect_after(mark, &tag, timeout).ok_or_else(|| format!("the domU did not answer `{cmd}` within {timeout:?}"))?;
+        Ok(self.m.con.log[i].split(&tag).nth(1).unwrap_or("").to_string())
     }
 
     fn write_transcript(&self, path: &std::path::Path) {
@@ -138,22 +122,12 @@ struct Booted {
 fn boot(args: &Args, t0: Instant) -> Result<Booted, String> {
     let ours = args.hypervisor == "ours";
     let bed = if ours {
-        Bed {
-            fe: "[guest] ",
-            boot_check: "boot: our hypervisor, driver domain",
-        }
+        Bed { fe: "[guest] ", boot_check: "boot: our hypervisor, driver domain" }
     } else {
-        Bed {
-            fe: "[domU] ",
-            boot_check: "boot: Xen, dom0, xl create",
-        }
+        Bed { fe: "[domU] ", boot_check: "boot: Xen, dom0, xl create" }
     };
     let base = root().join("target/interop");
-    let work = if ours {
-        base.join("ours")
-    } else {
-        base.clone()
-    };
+    let work = if ours { base.join("ours") } else { base.clone() };
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let bins = cross::build()?;
     let tone = images::tone_wav(48_000, TONE_HZ, 1000);
@@ -161,68 +135,24 @@ fn boot(args: &Args, t0: Instant) -> Result<Booted, String> {
     let m = if ours {
         let sample = root().join("samples/interop/ours/system.toml");
         let built = crate::artifacts::build(&sample.to_string_lossy(), None, None)?;
-        eprintln!(
-            "xtask: interop images ready after {:.1} s; booting our hypervisor under QEMU",
-            t0.elapsed().as_secs_f64()
-        );
+        eprintln!("xtask: interop images ready after {:.1} s; booting our hypervisor under QEMU", t0.elapsed().as_secs_f64());
         Machine::start_ours(&built, &work, args.verbose || args.shell)?
     } else {
-        eprintln!(
-            "xtask: interop images ready after {:.1} s; booting Xen 4.17 under QEMU",
-            t0.elapsed().as_secs_f64()
-        );
-        Machine::start(
-            args.machine.as_ref(),
-            &img.xen,
-            &img.kernel.image,
-            &img.dom0_initrd,
-            &work,
-            args.verbose || args.shell,
-        )?
+        eprintln!("xtask: interop images ready after {:.1} s; booting Xen 4.17 under QEMU", t0.elapsed().as_secs_f64());
+        Machine::start(args.machine.as_ref(), &img.xen, &img.kernel.image, &img.dom0_initrd, &work, args.verbose || args.shell)?
     };
-    let mut run = Run {
-        m,
-        domu_seq: 0,
-        domid: 1,
-        fe: bed.fe,
-        be: 0,
-    };
+    let mut run = Run { m, domu_seq: 0, domid: 1, fe: bed.fe, be: 0 };
     let agent_up = format!("{}probe: agent up in dom", bed.fe);
     let ready = run.m.con.wait_index(secs(300), |l| l.contains(&agent_up));
     let boot_s = run.m.con.started.elapsed().as_secs_f64();
     if ours {
         // The driver domain says whom it is and whom it serves.
-        run.be = run
-            .m
-            .con
-            .log
-            .iter()
-            .find_map(|l| {
-                l.split("driver: domain ")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(1);
+        run.be = run.m.con.log.iter().find_map(|l| l.split("driver: domain ").nth(1)?.split(',').next()?.trim().parse().ok()).unwrap_or(1);
     }
     if let Some(i) = ready {
-        run.domid = run.m.con.log[i]
-            .rsplit("dom")
-            .next()
-            .and_then(|d| d.trim().parse().ok())
-            .unwrap_or(1);
+        run.domid = run.m.con.log[i].rsplit("dom").next().and_then(|d| d.trim().parse().ok()).unwrap_or(1);
     }
-    Ok(Booted {
-        run,
-        bed,
-        work,
-        tone,
-        ready,
-        boot_s,
-    })
+    Ok(Booted { run, bed, work, tone, ready, boot_s })
 }
 
 /// The devices the boot check and the power-on figure wait for.
@@ -230,14 +160,7 @@ const CONNECTED: [&str; 3] = ["vinput", "vfb", "vsnd"];
 
 pub fn run(args: &Args) -> Result<Report, String> {
     let t0 = Instant::now();
-    let Booted {
-        mut run,
-        bed,
-        work,
-        tone,
-        ready,
-        boot_s,
-    } = boot(args, t0)?;
+    let Booted { mut run, bed, work, tone, ready, boot_s } = boot(args, t0)?;
     let transcript_path = work.join("console.log");
     let mut checks = Vec::new();
     let mut bench = Vec::new();
@@ -246,32 +169,21 @@ pub fn run(args: &Args) -> Result<Report, String> {
         Some(_) => {
             // The frontend being up does not order the backends' own
             // "connected" lines before it: give them a moment to say so.
-            let said =
-                |t: &str, k: &str| t.contains(&format!("backend/{k}/{}/0: connected", run.domid));
+            let said = |t: &str, k: &str| t.contains(&format!("backend/{k}/{}/0: connected", run.domid));
             if !CONNECTED.iter().all(|k| said(&run.m.con.transcript(), k)) {
                 let mut seen: Vec<&str> = Vec::new();
                 let t = run.m.con.transcript();
                 seen.extend(CONNECTED.iter().filter(|k| said(&t, k)));
                 let domid = run.domid;
                 run.m.con.wait_index(secs(30), |l| {
-                    seen.extend(
-                        CONNECTED
-                            .iter()
-                            .filter(|k| l.contains(&format!("backend/{k}/{domid}/0: connected"))),
-                    );
+                    seen.extend(CONNECTED.iter().filter(|k| l.contains(&format!("backend/{k}/{domid}/0: connected"))));
                     CONNECTED.iter().all(|k| seen.contains(k))
                 });
             }
             let t = run.m.con.transcript();
-            let connected: Vec<&str> = CONNECTED
-                .into_iter()
-                .filter(|k| t.contains(&format!("backend/{k}/{}/0: connected", run.domid)))
-                .collect();
-            let how = if ours {
-                "devices from the system description"
-            } else {
-                "xl create"
-            };
+            let connected: Vec<&str> =
+                CONNECTED.into_iter().filter(|k| t.contains(&format!("backend/{k}/{}/0: connected", run.domid))).collect();
+            let how = if ours { "devices from the system description" } else { "xl create" };
             if connected.len() == 3 {
                 Ok(format!("{how}; vkbd (vinput), vfb, vsnd connected to pv-backendd; frontend ready {boot_s:.1} s after QEMU started"))
             } else {
@@ -280,12 +192,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
         }
         None => Err(format!(
             "no ready frontend: {} (see {})",
-            run.m
-                .con
-                .stopped
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            run.m.con.stopped.as_ref().map(ToString::to_string).unwrap_or_default(),
             transcript_path.display()
         )),
     };
@@ -297,29 +204,14 @@ pub fn run(args: &Args) -> Result<Report, String> {
         eprintln!("xtask: interop: domU ready after {boot_s:.1} s; input");
         checks.extend(input(&mut run));
         eprintln!("xtask: interop: display");
-        checks.push(Check::new(
-            "vfb: pattern pixel-exact",
-            display(&mut run, &work, "fb.png"),
-        ));
+        checks.push(Check::new("vfb: pattern pixel-exact", display(&mut run, &work, "fb.png")));
         eprintln!("xtask: interop: sound");
-        checks.push(Check::new(
-            "vsnd: tone through ALSA",
-            sound(&mut run, &work, &tone, "vsnd.wav"),
-        ));
-        checks.push(Check::new(
-            "vdispl: as far as Debian's kernel",
-            vdispl(&mut run),
-        ));
+        checks.push(Check::new("vsnd: tone through ALSA", sound(&mut run, &work, &tone, "vsnd.wav")));
+        checks.push(Check::new("vdispl: as far as Debian's kernel", vdispl(&mut run)));
         if ours {
             eprintln!("xtask: interop: vdispl from a Rust guest");
-            checks.push(Check::new(
-                "vdispl: Rust frontend, pixel-exact",
-                panel(&mut run, &work, 1),
-            ));
-            checks.push(Check::new(
-                "grant copy (gntdev, GNTTABOP_copy)",
-                grant_copy(&mut run),
-            ));
+            checks.push(Check::new("vdispl: Rust frontend, pixel-exact", panel(&mut run, &work, 1)));
+            checks.push(Check::new("grant copy (gntdev, GNTTABOP_copy)", grant_copy(&mut run)));
         }
         if args.bench {
             eprintln!("xtask: interop: benchmark");
@@ -332,34 +224,17 @@ pub fn run(args: &Args) -> Result<Report, String> {
         checks.extend(restart(&mut run, &work, &tone));
         if ours {
             // The panel closes on the old backend and connects to the new one.
-            checks.push(Check::new(
-                "restart: vdispl Rust frontend again",
-                panel(&mut run, &work, 1 + PANEL_FRAMES),
-            ));
+            checks.push(Check::new("restart: vdispl Rust frontend again", panel(&mut run, &work, 1 + PANEL_FRAMES)));
         }
-        let oops = run.log_lines(0).iter().any(|l| {
-            l.contains("Unable to handle kernel")
-                || l.contains("Kernel panic")
-                || l.contains("BUG: ")
-        });
+        let oops = run.log_lines(0).iter().any(|l| l.contains("Unable to handle kernel") || l.contains("Kernel panic") || l.contains("BUG: "));
         checks.push(Check::new(
             "no kernel oops in any domain",
-            if oops {
-                Err("see the console transcript".into())
-            } else {
-                Ok("none".into())
-            },
+            if oops { Err("see the console transcript".into()) } else { Ok("none".into()) },
         ));
     }
     run.m.con.drain();
     run.write_transcript(&transcript_path);
-    Ok(Report {
-        checks,
-        bench,
-        transcript_path,
-        boot_s,
-        total_s: t0.elapsed().as_secs_f64(),
-    })
+    Ok(Report { checks, bench, transcript_path, boot_s, total_s: t0.elapsed().as_secs_f64() })
 }
 
 /// `--shell`: commands from stdin, for finding out what a check sees.
@@ -369,16 +244,9 @@ fn shell(run: &mut Run) {
         let Ok(line) = line else { break };
         let (what, arg) = line.split_once(' ').unwrap_or((line.as_str(), ""));
         let r = match what {
-            "0" => run
-                .m
-                .dom0(arg, secs(600))
-                .map(|(c, o)| format!("exit {c}\n{o}")),
+            "0" => run.m.dom0(arg, secs(600)).map(|(c, o)| format!("exit {c}\n{o}")),
             "u" => run.domu(&format!("sh {arg}"), secs(600)),
-            "k" => run
-                .m
-                .input(&[ev::key(arg, true)])
-                .and_then(|()| run.m.input(&[ev::key(arg, false)]))
-                .map(|()| "sent".into()),
+            "k" => run.m.input(&[ev::key(arg, true)]).and_then(|()| run.m.input(&[ev::key(arg, false)])).map(|()| "sent".into()),
             "q" => break,
             _ => Err("0 <dom0 shell> | u <domU shell> | k <qcode> | q".into()),
         };
@@ -415,17 +283,11 @@ fn input(run: &mut Run) -> Vec<Check> {
     let node = |name: &str| inputs.node(name).map(str::to_string);
     // Everything has arrived once the second finger lifts.
     if let Some(mt) = node(TOUCH) {
-        run.m
-            .con
-            .expect_after(mark, &format!("probe: ev {mt} 3 57 -1"), secs(30));
+        run.m.con.expect_after(mark, &format!("probe: ev {mt} 3 57 -1"), secs(30));
         run.m.con.pause(secs(1));
     }
     let lines = run.log_lines(mark);
-    let evs = |name: &str| {
-        node(name)
-            .map(|n| checks::events(&lines, &n))
-            .ok_or(format!("the domU has no \"{name}\" device"))
-    };
+    let evs = |name: &str| node(name).map(|n| checks::events(&lines, &n)).ok_or(format!("the domU has no \"{name}\" device"));
     let e = |kind, code, value| Ev { kind, code, value };
     let mut out = Vec::new();
     if let Err(e) = &sent {
@@ -439,14 +301,8 @@ fn input(run: &mut Run) -> Vec<Check> {
             Ok("KEY_A press and release".into())
         }),
     ));
-    let (x1, y1) = (
-        checks::scaled(TABLET_MAX, TABLET_MAX, PTR_W),
-        checks::scaled(TABLET_MAX, TABLET_MAX, PTR_H),
-    );
-    let (x2, y2) = (
-        checks::scaled(0x4000, TABLET_MAX, PTR_W),
-        checks::scaled(0x2000, TABLET_MAX, PTR_H),
-    );
+    let (x1, y1) = (checks::scaled(TABLET_MAX, TABLET_MAX, PTR_W), checks::scaled(TABLET_MAX, TABLET_MAX, PTR_H));
+    let (x2, y2) = (checks::scaled(0x4000, TABLET_MAX, PTR_W), checks::scaled(0x2000, TABLET_MAX, PTR_H));
     out.push(Check::new(
         "vkbd: pointer (virtio-tablet)",
         evs(POINTER).and_then(|got| {
@@ -461,21 +317,9 @@ fn input(run: &mut Run) -> Vec<Check> {
         }),
     ));
     let want = [
-        (
-            0,
-            checks::scaled(1000, TOUCH_MAX, MT_W),
-            checks::scaled(2000, TOUCH_MAX, MT_H),
-        ),
-        (
-            1,
-            checks::scaled(8000, TOUCH_MAX, MT_W),
-            checks::scaled(7000, TOUCH_MAX, MT_H),
-        ),
-        (
-            0,
-            checks::scaled(5000, TOUCH_MAX, MT_W),
-            checks::scaled(5000, TOUCH_MAX, MT_H),
-        ),
+        (0, checks::scaled(1000, TOUCH_MAX, MT_W), checks::scaled(2000, TOUCH_MAX, MT_H)),
+        (1, checks::scaled(8000, TOUCH_MAX, MT_W), checks::scaled(7000, TOUCH_MAX, MT_H)),
+        (0, checks::scaled(5000, TOUCH_MAX, MT_W), checks::scaled(5000, TOUCH_MAX, MT_H)),
     ];
     out.push(Check::new(
         "vkbd: multi-touch (uinput)",
@@ -484,27 +328,15 @@ fn input(run: &mut Run) -> Vec<Check> {
             let mut it = pos.iter();
             for w in &want {
                 if !it.any(|p| p == w) {
-                    return Err(format!(
-                        "contact {w:?} (slot, x, y) not reported in order; got {pos:?}"
-                    ));
+                    return Err(format!("contact {w:?} (slot, x, y) not reported in order; got {pos:?}"));
                 }
             }
             if !(lifted.contains(&0) && lifted.contains(&1)) {
-                return Err(format!(
-                    "both contacts should lift; lifted slots {lifted:?}"
-                ));
+                return Err(format!("both contacts should lift; lifted slots {lifted:?}"));
             }
             // Contact sizes travel as SHAPE and come out as TOUCH_MAJOR.
-            checks::in_order(
-                &got,
-                &[
-                    e(EV_ABS, checks::ABS_MT_TOUCH_MAJOR, 40),
-                    e(EV_ABS, checks::ABS_MT_TOUCH_MAJOR, 60),
-                ],
-            )?;
-            Ok(format!(
-                "2 contacts on {MT_W}x{MT_H}: {pos:?}, sizes 40 and 60, slots lifted {lifted:?}"
-            ))
+            checks::in_order(&got, &[e(EV_ABS, checks::ABS_MT_TOUCH_MAJOR, 40), e(EV_ABS, checks::ABS_MT_TOUCH_MAJOR, 60)])?;
+            Ok(format!("2 contacts on {MT_W}x{MT_H}: {pos:?}, sizes 40 and 60, slots lifted {lifted:?}"))
         }),
     ));
     out
@@ -541,10 +373,7 @@ fn display(run: &mut Run, work: &std::path::Path, name: &str) -> Result<String, 
             Ok(d) => {
                 let frames = out.lines().next().unwrap_or("?").to_string();
                 let _ = std::fs::copy(run.m.share().join(name), work.join(name));
-                return Ok(format!(
-                    "{d} ({frames} frame(s) shown; {})",
-                    work.join(name).display()
-                ));
+                return Ok(format!("{d} ({frames} frame(s) shown; {})", work.join(name).display()));
             }
             Err(e) => last_err = e,
         }
@@ -559,15 +388,9 @@ fn sound(run: &mut Run, work: &std::path::Path, tone: &[u8], name: &str) -> Resu
     let r = run.domu("sh aplay -D hw:0,0 /tone.wav", secs(60))?;
     if r != "ok exit 0" {
         // What aplay said, and what the backend said meanwhile.
-        let said: Vec<&str> = run
-            .log_lines(mark)
-            .into_iter()
-            .filter(|l| l.contains("probe: sh|") || l.contains("vsnd"))
-            .collect();
-        return Err(format!(
-            "aplay in the domU: {r}; it and the backend said:\n{}",
-            said.join("\n")
-        ));
+        let said: Vec<&str> =
+            run.log_lines(mark).into_iter().filter(|l| l.contains("probe: sh|") || l.contains("vsnd")).collect();
+        return Err(format!("aplay in the domU: {r}; it and the backend said:\n{}", said.join("\n")));
     }
     // The file plugin completes the WAV header when the stream closes.
     run.dom0(&format!("sleep 1; cp /tmp/vsnd.wav /host/{name}"), secs(30))?;
@@ -586,14 +409,9 @@ fn vdispl(run: &mut Run) -> Result<String, String> {
     )?;
     let v: Vec<&str> = out.split_whitespace().collect();
     if v == ["2", "1"] {
-        Ok(
-            "backend in InitWait, frontend Initialising: Debian's kernel has no DRM_XEN_FRONTEND"
-                .into(),
-        )
+        Ok("backend in InitWait, frontend Initialising: Debian's kernel has no DRM_XEN_FRONTEND".into())
     } else {
-        Err(format!(
-            "backend/frontend states {v:?}, expected [\"2\", \"1\"]"
-        ))
+        Err(format!("backend/frontend states {v:?}, expected [\"2\", \"1\"]"))
     }
 }
 
@@ -601,15 +419,7 @@ fn vdispl(run: &mut Run) -> Result<String, String> {
 fn panel_domid(run: &Run) -> Result<u32, String> {
     run.log_lines(0)
         .iter()
-        .find_map(|l| {
-            l.split("panel: domain ")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .trim()
-                .parse()
-                .ok()
-        })
+        .find_map(|l| l.split("panel: domain ").nth(1)?.split(',').next()?.trim().parse().ok())
         .ok_or_else(|| "the panel guest never said its domain id".into())
 }
 
@@ -626,16 +436,8 @@ const PANEL_H: u32 = 240;
 fn panel(run: &mut Run, work: &std::path::Path, first: u32) -> Result<String, String> {
     let last_line = format!("panel: frame {} shown", first + PANEL_FRAMES - 1);
     let finished = |l: &str| l.contains(&last_line) || l.contains("panel: FAILED");
-    let end = run
-        .m
-        .con
-        .log
-        .iter()
-        .position(|l| finished(l))
-        .or_else(|| run.m.con.wait_index(secs(120), finished));
-    let line = end
-        .map(|i| run.m.con.log[i].clone())
-        .ok_or(format!("no \"{last_line}\" within 120 s"))?;
+    let end = run.m.con.log.iter().position(|l| finished(l)).or_else(|| run.m.con.wait_index(secs(120), finished));
+    let line = end.map(|i| run.m.con.log[i].clone()).ok_or(format!("no \"{last_line}\" within 120 s"))?;
     if line.contains("FAILED") {
         return Err(line);
     }
@@ -644,25 +446,15 @@ fn panel(run: &mut Run, work: &std::path::Path, first: u32) -> Result<String, St
         &format!("i=0; for f in $(ls /tmp/frames/dom{dom}-conn0-*.png); do i=$((i+1)); interop-probe png2rgba $f /host/panel-$i.rgba || exit 1; done; echo $i"),
         secs(120),
     )?;
-    let n: u32 = out
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .ok_or(format!("frame count: {out:?}"))?;
+    let n: u32 = out.lines().last().and_then(|l| l.trim().parse().ok()).ok_or(format!("frame count: {out:?}"))?;
     if n != PANEL_FRAMES {
-        return Err(format!(
-            "the sink received {n} frame(s) of domain {dom}, the guest drew {PANEL_FRAMES}"
-        ));
+        return Err(format!("the sink received {n} frame(s) of domain {dom}, the guest drew {PANEL_FRAMES}"));
     }
     for (i, k) in (first..first + PANEL_FRAMES).enumerate() {
         let name = format!("panel-{}.rgba", i + 1);
         let rgba = std::fs::read(run.m.share().join(&name)).map_err(|e| format!("{name}: {e}"))?;
-        checks::check_image(&rgba, PANEL_W, PANEL_H, |x, y| checks::panel_rgb(x, y, k))
-            .map_err(|e| format!("frame {k}: {e}"))?;
-        let _ = std::fs::copy(
-            run.m.share().join(&name),
-            work.join(format!("panel-frame{k}.rgba")),
-        );
+        checks::check_image(&rgba, PANEL_W, PANEL_H, |x, y| checks::panel_rgb(x, y, k)).map_err(|e| format!("frame {k}: {e}"))?;
+        let _ = std::fs::copy(run.m.share().join(&name), work.join(format!("panel-frame{k}.rgba")));
     }
     Ok(format!(
         "domain {dom}: frames {first}..={} of {PANEL_W}x{PANEL_H}, 1 by SET_CONFIG and {} by page flips, each pixel-exact in order",
@@ -680,33 +472,19 @@ fn grant_copy(run: &mut Run) -> Result<String, String> {
         &format!("interop-probe grant-copy {dom} $(xenstore read /local/domain/{dom}/device/vdispl/0/0/req-ring-ref)"),
         secs(60),
     )?;
-    let line = out
-        .lines()
-        .find_map(|l| l.split("probe: grant-copy ").nth(1))
-        .ok_or(format!("no result: {out:?}"))?;
-    line.strip_prefix("ok ")
-        .map(|d| format!("domain {dom}'s ring page: {d}"))
-        .ok_or_else(|| line.to_string())
+    let line = out.lines().find_map(|l| l.split("probe: grant-copy ").nth(1)).ok_or(format!("no result: {out:?}"))?;
+    line.strip_prefix("ok ").map(|d| format!("domain {dom}'s ring page: {d}")).ok_or_else(|| line.to_string())
 }
 
 /// Kills pv-backendd while the domU runs, restarts it, and checks each
 /// frontend again.
 fn restart(run: &mut Run, work: &std::path::Path, tone: &[u8]) -> Vec<Check> {
     let mut out = Vec::new();
-    let killed = run.dom0(
-        "kill $(cat /run/backendd.pid); sleep 2; ! kill -0 $(cat /run/backendd.pid) 2>/dev/null",
-        secs(30),
-    );
+    let killed = run.dom0("kill $(cat /run/backendd.pid); sleep 2; ! kill -0 $(cat /run/backendd.pid) 2>/dev/null", secs(30));
     let alive = killed.and_then(|_| run.domu("sh echo alive", secs(60)));
     out.push(Check::new(
         "restart: domU runs on without backend",
-        alive.and_then(|r| {
-            if r == "ok exit 0" {
-                Ok("pv-backendd killed; the domU still answers".into())
-            } else {
-                Err(r)
-            }
-        }),
+        alive.and_then(|r| if r == "ok exit 0" { Ok("pv-backendd killed; the domU still answers".into()) } else { Err(r) }),
     ));
     let mark = run.m.con.log.len();
     let started = run.dom0("/etc/interop/start-backendd", secs(30));
@@ -716,11 +494,7 @@ fn restart(run: &mut Run, work: &std::path::Path, tone: &[u8]) -> Vec<Check> {
         let lines = run.log_lines(mark);
         ["vinput", "vfb", "vsnd"]
             .into_iter()
-            .filter(|k| {
-                lines
-                    .iter()
-                    .any(|l| l.contains(&format!("backend/{k}/{d}/0: connected")))
-            })
+            .filter(|k| lines.iter().any(|l| l.contains(&format!("backend/{k}/{d}/0: connected"))))
             .collect()
     };
     while started.is_ok() && reconnected(run).len() < 3 && Instant::now() < deadline {
@@ -736,25 +510,19 @@ fn restart(run: &mut Run, work: &std::path::Path, tone: &[u8]) -> Vec<Check> {
         },
     ));
 
-    let kbd = Inputs::parse(&run.log_lines(0))
-        .node(KEYBOARD)
-        .map(str::to_string);
+    let kbd = Inputs::parse(&run.log_lines(0)).node(KEYBOARD).map(str::to_string);
     let key_mark = run.m.con.log.len();
     let key = (|| {
         let kbd = kbd.ok_or("no keyboard device")?;
         run.m.input(&[ev::key("b", true)])?;
         run.m.input(&[ev::key("b", false)])?;
-        run.m
-            .con
+        run.m.con
             .expect_after(key_mark, &format!("probe: ev {kbd} 1 48 0"), secs(30))
             .map(|_| "KEY_B press and release arrive after the restart".to_string())
             .ok_or_else(|| "KEY_B did not arrive after the restart".to_string())
     })();
     out.push(Check::new("restart: vkbd events flow", key));
-    out.push(Check::new(
-        "restart: vfb pattern again",
-        display(run, work, "fb-after-restart.png"),
-    ));
+    out.push(Check::new("restart: vfb pattern again", display(run, work, "fb-after-restart.png")));
     // The backend connects first; the frontend registers its ALSA card
     // again and only then says Connected. Play once it has.
     let fe_state = format!("/local/domain/{d}/device/vsnd/0/state");
@@ -764,10 +532,7 @@ fn restart(run: &mut Run, work: &std::path::Path, tone: &[u8]) -> Vec<Check> {
     );
     let snd = match ready {
         Ok(s) if s.trim() == "4" => sound(run, work, tone, "vsnd-after-restart.wav"),
-        Ok(s) => Err(format!(
-            "the vsnd frontend did not reconnect within 30 s (state {})",
-            s.trim()
-        )),
+        Ok(s) => Err(format!("the vsnd frontend did not reconnect within 30 s (state {})", s.trim())),
         Err(e) => Err(e),
     };
     let alive = run.domu("sh echo alive", secs(60));
@@ -785,12 +550,7 @@ fn restart(run: &mut Run, work: &std::path::Path, tone: &[u8]) -> Vec<Check> {
 fn host_cpu() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
@@ -805,28 +565,18 @@ fn benchmark(run: &mut Run, samples: usize) -> Result<Vec<String>, String> {
     )];
     run.domu("quiet", secs(60))?;
     let mark = run.m.con.log.len();
-    run.dom0(
-        &format!("echo 'latency {} {samples}' > /run/inject", run.domid),
-        secs(30),
-    )?;
+    run.dom0(&format!("echo 'latency {} {samples}' > /run/inject", run.domid), secs(30))?;
     let i = run
         .m
         .con
         .expect_after(mark, "probe: inject ", secs(60 + samples as u64))
         .ok_or("no answer from the latency benchmark")?;
     let line = run.m.con.log[i].clone();
-    let r = line
-        .split("probe: inject ")
-        .nth(1)
-        .unwrap_or("")
-        .to_string();
+    let r = line.split("probe: inject ").nth(1).unwrap_or("").to_string();
     out.push(format!("bench: input {}", r.trim_start_matches("ok ")));
     for (period, periods) in [(960, 4), (4096, 4)] {
         let t = run.domu(&format!("tone 3000 {period} {periods}"), secs(180))?;
-        out.push(format!(
-            "bench: audio 48 kHz S16 stereo, hw:0,0 in the domU, 3 s tone: {}",
-            t.trim_start_matches("ok ")
-        ));
+        out.push(format!("bench: audio 48 kHz S16 stereo, hw:0,0 in the domU, 3 s tone: {}", t.trim_start_matches("ok ")));
     }
     run.domu("verbose", secs(60))?;
     Ok(out)
@@ -845,12 +595,7 @@ pub struct Figures {
 }
 
 fn median(line: &str) -> Option<f64> {
-    line.split("median_us ")
-        .nth(1)?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    line.split("median_us ").nth(1)?.split_whitespace().next()?.parse().ok()
 }
 
 impl Figures {
@@ -869,24 +614,14 @@ impl Figures {
 /// Boots the bed and measures; no checks.
 pub fn figures(args: &Args, n: usize) -> Result<Figures, String> {
     let t0 = Instant::now();
-    let Booted {
-        mut run,
-        ready,
-        work,
-        ..
-    } = boot(args, t0)?;
+    let Booted { mut run, ready, work, .. } = boot(args, t0)?;
     let transcript = work.join("console-figures.log");
     let r = (|| {
         ready.ok_or("the frontend did not come up")?;
         let d = run.domid;
         let at = |run: &Run, k: &str| {
             let tag = format!("backend/{k}/{d}/0: connected");
-            run.m
-                .con
-                .log
-                .iter()
-                .position(|l| l.contains(&tag))
-                .map(|i| (run.m.con.arrived[i] - run.m.con.started).as_secs_f64())
+            run.m.con.log.iter().position(|l| l.contains(&tag)).map(|i| (run.m.con.arrived[i] - run.m.con.started).as_secs_f64())
         };
         let mut connected_s = 0f64;
         for k in CONNECTED {
@@ -895,45 +630,20 @@ pub fn figures(args: &Args, n: usize) -> Result<Figures, String> {
         // The frontend reads its own name node n times.
         let mark = run.m.con.log.len();
         run.domu(&format!("sh interop-probe xs-read name {n}"), secs(300))?;
-        let i = run
-            .m
-            .con
-            .expect_after(mark, "probe: xs-read ", secs(30))
-            .ok_or("no xs-read figure")?;
-        let xs_read = run.m.con.log[i]
-            .split("probe: xs-read ")
-            .nth(1)
-            .unwrap_or("")
-            .to_string();
+        let i = run.m.con.expect_after(mark, "probe: xs-read ", secs(30)).ok_or("no xs-read figure")?;
+        let xs_read = run.m.con.log[i].split("probe: xs-read ").nth(1).unwrap_or("").to_string();
         // Event round trips: the frontend echoes, the backend pings.
         let mark = run.m.con.log.len();
         // In the background, its lines to the console (the agent stops
         // reading a command's output when the shell returns).
-        run.domu(
-            &format!(
-                "sh interop-probe evtchn-echo {} {n} > /dev/console 2>&1 &",
-                run.be
-            ),
-            secs(60),
-        )?;
-        run.m
-            .con
-            .expect_after(mark, "probe: evtchn-echo port ", secs(30))
-            .ok_or("the frontend published no port")?;
+        run.domu(&format!("sh interop-probe evtchn-echo {} {n} > /dev/console 2>&1 &", run.be), secs(60))?;
+        run.m.con.expect_after(mark, "probe: evtchn-echo port ", secs(30)).ok_or("the frontend published no port")?;
         let out = run.dom0(&format!("interop-probe evtchn-ping {d} {n}"), secs(300))?;
-        let evtchn = out
-            .lines()
-            .find_map(|l| l.strip_prefix("probe: evtchn-rtt "))
-            .ok_or(format!("no evtchn figure: {out}"))?
-            .to_string();
+        let evtchn = out.lines().find_map(|l| l.strip_prefix("probe: evtchn-rtt ")).ok_or(format!("no evtchn figure: {out}"))?.to_string();
         if !evtchn.ends_with(&format!(" n {n}")) {
             return Err(format!("not every event was answered: {evtchn}"));
         }
-        Ok(Figures {
-            connected_s,
-            evtchn,
-            xs_read,
-        })
+        Ok(Figures { connected_s, evtchn, xs_read })
     })();
     run.m.con.drain();
     run.write_transcript(&transcript);

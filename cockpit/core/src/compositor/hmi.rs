@@ -39,10 +39,7 @@ impl Compositor {
     pub fn set_shown(&mut self, name: &str, shown: bool) -> Result<(), String> {
         let i = self.named(name)?;
         if !shown && self.layout.sources[i].role != Role::Normal {
-            return Err(format!(
-                "\"{name}\" is a {:?} source: it is never hidden",
-                self.layout.sources[i].role
-            ));
+            return Err(format!("\"{name}\" is a {:?} source: it is never hidden", self.layout.sources[i].role));
         }
         if self.layers[i].hidden == !shown {
             return Ok(());
@@ -56,65 +53,35 @@ impl Compositor {
     /// stays wholly on its display, and clusters never overlap.
     pub fn move_source(&mut self, name: &str, rect: Rect) -> Result<(), String> {
         let i = self.named(name)?;
-        if !(1..=16384).contains(&rect.w)
-            || !(1..=16384).contains(&rect.h)
-            || rect.x.unsigned_abs() > 16384
-            || rect.y.unsigned_abs() > 16384
-        {
-            return Err(format!(
-                "{}x{} at ({}, {}) is not a place for a source",
-                rect.w, rect.h, rect.x, rect.y
-            ));
+        if !(1..=16384).contains(&rect.w) || !(1..=16384).contains(&rect.h) || rect.x.unsigned_abs() > 16384 || rect.y.unsigned_abs() > 16384 {
+            return Err(format!("{}x{} at ({}, {}) is not a place for a source", rect.w, rect.h, rect.x, rect.y));
         }
         let cfg = &self.layout.sources[i];
         let bounds = self.displays[cfg.display].canvas.bounds();
         if !rect.overlaps(&bounds) {
-            return Err(format!(
-                "({}, {}) {}x{} is off the display",
-                rect.x, rect.y, rect.w, rect.h
-            ));
+            return Err(format!("({}, {}) {}x{} is off the display", rect.x, rect.y, rect.w, rect.h));
         }
         if cfg.role != Role::Normal && !bounds.contains_rect(&rect) {
-            return Err(format!(
-                "\"{name}\" is a {:?} source: it stays wholly on its display",
-                cfg.role
-            ));
+            return Err(format!("\"{name}\" is a {:?} source: it stays wholly on its display", cfg.role));
         }
         if cfg.role != Role::Normal && (rect.w, rect.h) != (cfg.rect.w, cfg.rect.h) {
-            return Err(format!(
-                "\"{name}\" is a {:?} source: it keeps its size ({}x{})",
-                cfg.role, cfg.rect.w, cfg.rect.h
-            ));
+            return Err(format!("\"{name}\" is a {:?} source: it keeps its size ({}x{})", cfg.role, cfg.rect.w, cfg.rect.h));
         }
         if cfg.role != Role::Normal {
             // No new overlap between safety sources: a lamp over the gauges
             // or over another lamp would hide what it covers.
             let other = self.layout.sources.iter().enumerate().find(|&(j, o)| {
-                j != i
-                    && o.role != Role::Normal
-                    && o.display == cfg.display
-                    && o.rect.overlaps(&rect)
-                    && !o.rect.overlaps(&cfg.rect)
+                j != i && o.role != Role::Normal && o.display == cfg.display && o.rect.overlaps(&rect) && !o.rect.overlaps(&cfg.rect)
             });
             if let Some((_, o)) = other {
-                return Err(format!(
-                    "\"{name}\" would overlap {:?} source \"{}\"",
-                    o.role, o.name
-                ));
+                return Err(format!("\"{name}\" would overlap {:?} source \"{}\"", o.role, o.name));
             }
         }
         self.damage_source(i);
         Arc::make_mut(&mut self.layout).sources[i].rect = rect;
         let cfg = &self.layout.sources[i];
         if let Some(f) = &self.layers[i].frame {
-            self.layers[i].placement = Some(Placement::new(
-                f.width() as i32,
-                f.height() as i32,
-                rect,
-                bounds,
-                cfg.rotation,
-                cfg.scaling,
-            ));
+            self.layers[i].placement = Some(Placement::new(f.width() as i32, f.height() as i32, rect, bounds, cfg.rotation, cfg.scaling));
         }
         self.damage_source(i);
         Ok(())
@@ -122,30 +89,16 @@ impl Compositor {
 
     /// Fades source `name` to `opacity` (0-255) over `over`, from `now`.
     /// Cluster and telltale sources keep their opacity.
-    pub fn fade(
-        &mut self,
-        name: &str,
-        opacity: u8,
-        over: Duration,
-        now: Instant,
-    ) -> Result<(), String> {
+    pub fn fade(&mut self, name: &str, opacity: u8, over: Duration, now: Instant) -> Result<(), String> {
         let i = self.named(name)?;
         let cfg = &self.layout.sources[i];
         if cfg.role != Role::Normal {
-            return Err(format!(
-                "\"{name}\" is a {:?} source: its opacity is fixed",
-                cfg.role
-            ));
+            return Err(format!("\"{name}\" is a {:?} source: its opacity is fixed", cfg.role));
         }
         if over > MAX_FADE {
             return Err(format!("a fade takes at most {} s", MAX_FADE.as_secs()));
         }
-        self.layers[i].fade = Some(Fade {
-            from: cfg.opacity,
-            to: opacity,
-            start: now,
-            over,
-        });
+        self.layers[i].fade = Some(Fade { from: cfg.opacity, to: opacity, start: now, over });
         self.animate(now);
         Ok(())
     }
@@ -153,15 +106,8 @@ impl Compositor {
     /// Steps the fades to `now` (called as frames are taken).
     pub(super) fn animate(&mut self, now: Instant) {
         for i in 0..self.layers.len() {
-            let Some(f) = self.layers[i].fade else {
-                continue;
-            };
-            let t = if f.over.is_zero() {
-                1.0
-            } else {
-                (now.saturating_duration_since(f.start).as_secs_f64() / f.over.as_secs_f64())
-                    .min(1.0)
-            };
+            let Some(f) = self.layers[i].fade else { continue };
+            let t = if f.over.is_zero() { 1.0 } else { (now.saturating_duration_since(f.start).as_secs_f64() / f.over.as_secs_f64()).min(1.0) };
             let op = (f.from as f64 + (f.to as f64 - f.from as f64) * t).round() as u8;
             if op != self.layout.sources[i].opacity {
                 self.damage_source(i);
@@ -189,16 +135,13 @@ impl Compositor {
         for e in &scene.sources {
             let source = self.layout.sources[e.source].name.clone();
             if let Some(shown) = e.shown {
-                self.set_shown(&source, shown)
-                    .unwrap_or_else(|m| refused.push(m));
+                self.set_shown(&source, shown).unwrap_or_else(|m| refused.push(m));
             }
             if let Some(r) = e.rect {
-                self.move_source(&source, r)
-                    .unwrap_or_else(|m| refused.push(m));
+                self.move_source(&source, r).unwrap_or_else(|m| refused.push(m));
             }
             if let Some(o) = e.opacity {
-                self.fade(&source, o, e.fade, now)
-                    .unwrap_or_else(|m| refused.push(m));
+                self.fade(&source, o, e.fade, now).unwrap_or_else(|m| refused.push(m));
             }
         }
         match refused.is_empty() {
@@ -219,11 +162,6 @@ impl Compositor {
 
     /// Each source's name, whether it is shown, its place and opacity.
     pub fn hmi_state(&self) -> Vec<(String, bool, Rect, u8)> {
-        self.layout
-            .sources
-            .iter()
-            .zip(&self.layers)
-            .map(|(s, l)| (s.name.clone(), !l.hidden, s.rect, s.opacity))
-            .collect()
+        self.layout.sources.iter().zip(&self.layers).map(|(s, l)| (s.name.clone(), !l.hidden, s.rect, s.opacity)).collect()
     }
 }

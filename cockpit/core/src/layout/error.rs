@@ -39,19 +39,10 @@ pub(crate) struct Text<'a> {
 impl Text<'_> {
     pub fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
     }
 
-    pub fn at(
-        &self,
-        span: Range<usize>,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> LayoutError {
+    pub fn at(&self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) -> LayoutError {
         LayoutError {
             file: self.path.into(),
             line: Some(self.line_of(span.start)),
@@ -104,10 +95,7 @@ impl Text<'_> {
         let offset = offset.min(self.text.len());
         let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
         let line = self.text[line_start..].lines().next().unwrap_or("");
-        let line_key = line
-            .split_once('=')
-            .map(|(k, _)| k.trim())
-            .filter(|k| !k.starts_with('['));
+        let line_key = line.split_once('=').map(|(k, _)| k.trim()).filter(|k| !k.starts_with('['));
         let key = key.map(str::to_string).or(line_key.map(str::to_string));
 
         // The last table header before the line, and which entry of an array of tables it is.
@@ -148,10 +136,7 @@ impl Text<'_> {
         match (prefix.is_empty(), key) {
             (true, Some(k)) => k,
             (true, None) => "(file)".into(),
-            (false, Some(k))
-                if line_start > table.as_ref().map_or(0, |t| t.2)
-                    || !line.trim().starts_with('[') =>
-            {
+            (false, Some(k)) if line_start > table.as_ref().map_or(0, |t| t.2) || !line.trim().starts_with('[') => {
                 format!("{prefix}.{k}")
             }
             (false, _) => prefix,

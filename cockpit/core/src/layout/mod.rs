@@ -290,48 +290,27 @@ impl Layout {
 }
 
 /// Scenes, checked against the sources and the safety rules.
-fn scenes(
-    t: &Text<'_>,
-    raw: &[Spanned<RawScene>],
-    sources: &[SourceConfig],
-    displays: &[DisplayConfig],
-) -> Result<Vec<Scene>, LayoutError> {
+fn scenes(t: &Text<'_>, raw: &[Spanned<RawScene>], sources: &[SourceConfig], displays: &[DisplayConfig]) -> Result<Vec<Scene>, LayoutError> {
     let mut out: Vec<Scene> = Vec::new();
     for (i, sc) in raw.iter().enumerate() {
         let sc = sc.get_ref();
         let name = sc.name.get_ref();
         let field = |k: &str| format!("scene \"{name}\".{k}");
         if !valid_name(name) {
-            return Err(t.at(
-                sc.name.span(),
-                format!("scene[{i}].name"),
-                "expected 1-63 characters of a-z A-Z 0-9 _ - .",
-            ));
+            return Err(t.at(sc.name.span(), format!("scene[{i}].name"), "expected 1-63 characters of a-z A-Z 0-9 _ - ."));
         }
         if out.iter().any(|o| &o.name == name) {
-            return Err(t.at(
-                sc.name.span(),
-                field("name"),
-                "a scene of this name is already defined",
-            ));
+            return Err(t.at(sc.name.span(), field("name"), "a scene of this name is already defined"));
         }
         let mut entries: Vec<SceneSource> = Vec::new();
         for e in &sc.sources {
             let e = e.get_ref();
             let sname = e.name.get_ref();
             let Some(si) = sources.iter().position(|s| &s.name == sname) else {
-                return Err(t.at(
-                    e.name.span(),
-                    field("sources.name"),
-                    format!("no source is named `{sname}`"),
-                ));
+                return Err(t.at(e.name.span(), field("sources.name"), format!("no source is named `{sname}`")));
             };
             if entries.iter().any(|o| o.source == si) {
-                return Err(t.at(
-                    e.name.span(),
-                    field("sources.name"),
-                    format!("`{sname}` is given twice"),
-                ));
+                return Err(t.at(e.name.span(), field("sources.name"), format!("`{sname}` is given twice")));
             }
             let cfg = &sources[si];
             let safety = cfg.role != Role::Normal;
@@ -346,74 +325,38 @@ fn scenes(
                     let rect = Rect::new(x as i32, y as i32, w as i32, h as i32);
                     let bounds = displays[cfg.display].bounds();
                     if !rect.overlaps(&bounds) {
-                        return Err(t.at(
-                            r.span(),
-                            field("sources.rect"),
-                            "lies off the source's display",
-                        ));
+                        return Err(t.at(r.span(), field("sources.rect"), "lies off the source's display"));
                     }
-                    if safety
-                        && (!bounds.contains_rect(&rect)
-                            || (rect.w, rect.h) != (cfg.rect.w, cfg.rect.h))
-                    {
+                    if safety && (!bounds.contains_rect(&rect) || (rect.w, rect.h) != (cfg.rect.w, cfg.rect.h)) {
                         return Err(t.at(r.span(), field("sources.rect"), format!("`{sname}` is a {:?} source: it keeps its size and stays wholly on its display", cfg.role)));
                     }
                     Some(rect)
                 }
             };
             if safety && e.shown == Some(false) {
-                return Err(t.at(
-                    e.name.span(),
-                    field("sources.shown"),
-                    format!("`{sname}` is a {:?} source: it is never hidden", cfg.role),
-                ));
+                return Err(t.at(e.name.span(), field("sources.shown"), format!("`{sname}` is a {:?} source: it is never hidden", cfg.role)));
             }
             let opacity = match &e.opacity {
                 None => None,
                 Some(o) => {
                     let v = *o.get_ref();
                     if !(0.0..=1.0).contains(&v) {
-                        return Err(t.at(
-                            o.span(),
-                            field("sources.opacity"),
-                            "expected 0.0 to 1.0",
-                        ));
+                        return Err(t.at(o.span(), field("sources.opacity"), "expected 0.0 to 1.0"));
                     }
                     if safety && v < 1.0 {
-                        return Err(t.at(
-                            o.span(),
-                            field("sources.opacity"),
-                            format!("`{sname}` is a {:?} source: it is never faded", cfg.role),
-                        ));
+                        return Err(t.at(o.span(), field("sources.opacity"), format!("`{sname}` is a {:?} source: it is never faded", cfg.role)));
                     }
                     Some((v * 255.0).round() as u8)
                 }
             };
             let fade = match &e.fade_ms {
                 None => Duration::ZERO,
-                Some(ms) if (0..=60_000).contains(ms.get_ref()) => {
-                    Duration::from_millis(*ms.get_ref() as u64)
-                }
-                Some(ms) => {
-                    return Err(t.at(
-                        ms.span(),
-                        field("sources.fade_ms"),
-                        "expected 0 to 60000 milliseconds",
-                    ))
-                }
+                Some(ms) if (0..=60_000).contains(ms.get_ref()) => Duration::from_millis(*ms.get_ref() as u64),
+                Some(ms) => return Err(t.at(ms.span(), field("sources.fade_ms"), "expected 0 to 60000 milliseconds")),
             };
-            entries.push(SceneSource {
-                source: si,
-                shown: e.shown,
-                rect,
-                opacity,
-                fade,
-            });
+            entries.push(SceneSource { source: si, shown: e.shown, rect, opacity, fade });
         }
-        out.push(Scene {
-            name: name.clone(),
-            sources: entries,
-        });
+        out.push(Scene { name: name.clone(), sources: entries });
     }
     Ok(out)
 }
@@ -470,11 +413,7 @@ fn displays(t: &Text<'_>, raw: &[Spanned<RawDisplay>]) -> Result<Vec<DisplayConf
                 t.at(
                     f.span(),
                     display_field(d, i, "format"),
-                    format!(
-                        "unknown format `{}`; expected one of {}",
-                        f.get_ref(),
-                        format_names()
-                    ),
+                    format!("unknown format `{}`; expected one of {}", f.get_ref(), format_names()),
                 )
             })?,
         };
@@ -491,9 +430,7 @@ fn displays(t: &Text<'_>, raw: &[Spanned<RawDisplay>]) -> Result<Vec<DisplayConf
         let size_mm = match &d.size_mm {
             None => None,
             Some(v) => match v.get_ref().as_slice() {
-                &[w, h] if (1..=10_000).contains(&w) && (1..=10_000).contains(&h) => {
-                    Some((w as u32, h as u32))
-                }
+                &[w, h] if (1..=10_000).contains(&w) && (1..=10_000).contains(&h) => Some((w as u32, h as u32)),
                 _ => {
                     return Err(t.at(
                         v.span(),
@@ -537,24 +474,14 @@ fn source(
         ));
     }
     if all[..i].iter().any(|o| o.get_ref().name.get_ref() == name) {
-        return Err(t.at(
-            r.name.span(),
-            f("name"),
-            "a source of this name is already defined",
-        ));
+        return Err(t.at(r.name.span(), f("name"), "a source of this name is already defined"));
     }
     let key = match (&r.guest, &r.app_id, &r.ivi_id) {
         (Some(g), None, None) if !g.get_ref().is_empty() => SourceKey::Guest(g.get_ref().clone()),
         (None, Some(a), None) if !a.get_ref().is_empty() => SourceKey::AppId(a.get_ref().clone()),
         (None, None, Some(n)) => match u32::try_from(*n.get_ref()) {
             Ok(id) => SourceKey::IviId(id),
-            Err(_) => {
-                return Err(t.at(
-                    n.span(),
-                    f("ivi_id"),
-                    "expected a surface id from 0 to 4294967295",
-                ))
-            }
+            Err(_) => return Err(t.at(n.span(), f("ivi_id"), "expected a surface id from 0 to 4294967295")),
         },
         (Some(g), None, None) => return Err(t.at(g.span(), f("guest"), "must not be empty")),
         (None, Some(a), None) => return Err(t.at(a.span(), f("app_id"), "must not be empty")),
@@ -565,49 +492,21 @@ fn source(
                 "a source needs `guest = \"domain/connector\"`, `app_id = \"...\"` or `ivi_id = N`",
             ))
         }
-        _ => {
-            return Err(t.at(
-                s.span(),
-                f("guest"),
-                "give one of `guest`, `app_id` or `ivi_id`, not several",
-            ))
-        }
+        _ => return Err(t.at(s.span(), f("guest"), "give one of `guest`, `app_id` or `ivi_id`, not several")),
     };
     let client_uid = match (&r.client_uid, &key) {
         (None, _) => None,
         (Some(u), SourceKey::Guest(_)) => {
-            return Err(t.at(
-                u.span(),
-                f("client_uid"),
-                "only a Wayland source (`app_id` or `ivi_id`) is taken by a client",
-            ))
+            return Err(t.at(u.span(), f("client_uid"), "only a Wayland source (`app_id` or `ivi_id`) is taken by a client"))
         }
-        (Some(u), _) => Some(u32::try_from(*u.get_ref()).map_err(|_| {
-            t.at(
-                u.span(),
-                f("client_uid"),
-                "expected a user id from 0 to 4294967295",
-            )
-        })?),
+        (Some(u), _) => Some(u32::try_from(*u.get_ref()).map_err(|_| t.at(u.span(), f("client_uid"), "expected a user id from 0 to 4294967295"))?),
     };
     for o in &all[..i] {
         let o = o.get_ref();
         let same = match &key {
-            SourceKey::Guest(g) => o
-                .guest
-                .as_ref()
-                .is_some_and(|x| x.get_ref() == g)
-                .then_some("guest"),
-            SourceKey::AppId(a) => o
-                .app_id
-                .as_ref()
-                .is_some_and(|x| x.get_ref() == a)
-                .then_some("app_id"),
-            SourceKey::IviId(n) => o
-                .ivi_id
-                .as_ref()
-                .is_some_and(|x| *x.get_ref() == *n as i64)
-                .then_some("ivi_id"),
+            SourceKey::Guest(g) => o.guest.as_ref().is_some_and(|x| x.get_ref() == g).then_some("guest"),
+            SourceKey::AppId(a) => o.app_id.as_ref().is_some_and(|x| x.get_ref() == a).then_some("app_id"),
+            SourceKey::IviId(n) => o.ivi_id.as_ref().is_some_and(|x| *x.get_ref() == *n as i64).then_some("ivi_id"),
         };
         if let Some(k) = same {
             let span = match k {
@@ -619,31 +518,22 @@ fn source(
             return Err(t.at(
                 span,
                 f(k),
-                format!(
-                    "already shown by source \"{}\"; a source can be placed once",
-                    o.name.get_ref()
-                ),
+                format!("already shown by source \"{}\"; a source can be placed once", o.name.get_ref()),
             ));
         }
     }
-    let display = displays
-        .iter()
-        .position(|d| &d.name == r.display.get_ref())
-        .ok_or_else(|| {
-            let known = raw_displays
-                .iter()
-                .map(|d| format!("\"{}\"", d.get_ref().name.get_ref()))
-                .collect::<Vec<_>>()
-                .join(", ");
-            t.at(
-                r.display.span(),
-                f("display"),
-                format!(
-                    "unknown display \"{}\"; the layout defines {known}",
-                    r.display.get_ref()
-                ),
-            )
-        })?;
+    let display = displays.iter().position(|d| &d.name == r.display.get_ref()).ok_or_else(|| {
+        let known = raw_displays
+            .iter()
+            .map(|d| format!("\"{}\"", d.get_ref().name.get_ref()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        t.at(
+            r.display.span(),
+            f("display"),
+            format!("unknown display \"{}\"; the layout defines {known}", r.display.get_ref()),
+        )
+    })?;
     let bounds = displays[display].bounds();
     let rect = match &r.rect {
         None => bounds,
@@ -662,10 +552,7 @@ fn source(
                 return Err(t.at(
                     v.span(),
                     f("rect"),
-                    format!(
-                        "lies outside display \"{}\" ({}x{})",
-                        displays[display].name, bounds.w, bounds.h
-                    ),
+                    format!("lies outside display \"{}\" ({}x{})", displays[display].name, bounds.w, bounds.h),
                 ));
             }
             rect
@@ -677,10 +564,7 @@ fn source(
             t.at(
                 v.span(),
                 f("rotation"),
-                format!(
-                    "{} is not a rotation; expected 0, 90, 180 or 270",
-                    v.get_ref()
-                ),
+                format!("{} is not a rotation; expected 0, 90, 180 or 270", v.get_ref()),
             )
         })?,
     };
@@ -701,18 +585,10 @@ fn source(
         Some(v) => {
             let o = *v.get_ref();
             if !(0.0..=1.0).contains(&o) {
-                return Err(t.at(
-                    v.span(),
-                    f("opacity"),
-                    format!("{o} is out of range; expected 0.0 to 1.0"),
-                ));
+                return Err(t.at(v.span(), f("opacity"), format!("{o} is out of range; expected 0.0 to 1.0")));
             }
             if role == Role::Cluster && o < 1.0 {
-                return Err(t.at(
-                    v.span(),
-                    f("opacity"),
-                    "a cluster source is always opaque (opacity 1.0)",
-                ));
+                return Err(t.at(v.span(), f("opacity"), "a cluster source is always opaque (opacity 1.0)"));
             }
             (o * 255.0).round() as u8
         }
@@ -730,49 +606,21 @@ fn source(
     };
     let watchdog = match &r.watchdog_ms {
         None => None,
-        Some(v) if (1..=3_600_000).contains(v.get_ref()) => {
-            Some(Duration::from_millis(*v.get_ref() as u64))
-        }
-        Some(v) => {
-            return Err(t.at(
-                v.span(),
-                f("watchdog_ms"),
-                "expected 1 to 3600000 milliseconds",
-            ))
-        }
+        Some(v) if (1..=3_600_000).contains(v.get_ref()) => Some(Duration::from_millis(*v.get_ref() as u64)),
+        Some(v) => return Err(t.at(v.span(), f("watchdog_ms"), "expected 1 to 3600000 milliseconds")),
     };
     let frozen = match &r.frozen_ms {
         None => None,
-        Some(v) if (1..=3_600_000).contains(v.get_ref()) => {
-            Some(Duration::from_millis(*v.get_ref() as u64))
-        }
-        Some(v) => {
-            return Err(t.at(
-                v.span(),
-                f("frozen_ms"),
-                "expected 1 to 3600000 milliseconds",
-            ))
-        }
+        Some(v) if (1..=3_600_000).contains(v.get_ref()) => Some(Duration::from_millis(*v.get_ref() as u64)),
+        Some(v) => return Err(t.at(v.span(), f("frozen_ms"), "expected 1 to 3600000 milliseconds")),
     };
-    let fallback = match (
-        r.fallback.as_ref().map(|v| (v, v.get_ref().as_str())),
-        &r.fallback_image,
-    ) {
+    let fallback = match (r.fallback.as_ref().map(|v| (v, v.get_ref().as_str())), &r.fallback_image) {
         (None | Some((_, "dim")), None) => Fallback::Dim,
         (Some((_, "hide")), None) => Fallback::Hide,
         (None | Some((_, "image")), Some(img)) => {
-            let path = t
-                .path
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join(img.get_ref());
-            let bytes = std::fs::read(&path).map_err(|e| {
-                t.at(
-                    img.span(),
-                    f("fallback_image"),
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
+            let path = t.path.parent().unwrap_or(Path::new(".")).join(img.get_ref());
+            let bytes =
+                std::fs::read(&path).map_err(|e| t.at(img.span(), f("fallback_image"), format!("cannot read {}: {e}", path.display())))?;
             Fallback::Image(crate::image::decode_png(&bytes).map_err(|e| {
                 t.at(
                     img.span(),
@@ -781,20 +629,8 @@ fn source(
                 )
             })?)
         }
-        (Some((v, "image")), None) => {
-            return Err(t.at(
-                v.span(),
-                f("fallback"),
-                "\"image\" needs `fallback_image = \"file.png\"`",
-            ))
-        }
-        (Some((_, _)), Some(img)) => {
-            return Err(t.at(
-                img.span(),
-                f("fallback_image"),
-                "only used with fallback = \"image\"",
-            ))
-        }
+        (Some((v, "image")), None) => return Err(t.at(v.span(), f("fallback"), "\"image\" needs `fallback_image = \"file.png\"`")),
+        (Some((_, _)), Some(img)) => return Err(t.at(img.span(), f("fallback_image"), "only used with fallback = \"image\"")),
         (Some((v, other)), None) => {
             return Err(t.at(
                 v.span(),
@@ -850,27 +686,16 @@ fn source(
         watchdog,
         frozen,
         fallback,
-        label: r
-            .label
-            .clone()
-            .unwrap_or_else(|| format!("{}: NO SIGNAL", name.to_uppercase())),
+        label: r.label.clone().unwrap_or_else(|| format!("{}: NO SIGNAL", name.to_uppercase())),
         client_uid,
     })
 }
 
 /// Two clusters overlapping on one display could not both be unoccluded.
-fn check_clusters(
-    t: &Text<'_>,
-    raw: &[Spanned<RawSource>],
-    sources: &[SourceConfig],
-) -> Result<(), LayoutError> {
+fn check_clusters(t: &Text<'_>, raw: &[Spanned<RawSource>], sources: &[SourceConfig]) -> Result<(), LayoutError> {
     for (i, a) in sources.iter().enumerate() {
         for b in &sources[..i] {
-            if a.role == Role::Cluster
-                && b.role == Role::Cluster
-                && a.display == b.display
-                && a.rect.overlaps(&b.rect)
-            {
+            if a.role == Role::Cluster && b.role == Role::Cluster && a.display == b.display && a.rect.overlaps(&b.rect) {
                 let r = raw[i].get_ref();
                 let span = r.rect.as_ref().map(Spanned::span).unwrap_or(r.name.span());
                 return Err(t.at(
@@ -888,23 +713,12 @@ fn check_clusters(
 }
 
 fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 63
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    !n.is_empty() && n.len() <= 63 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
 fn parse_mode(m: &str) -> Option<(u32, u32, Option<u32>)> {
     let (size, hz) = match m.split_once('@') {
-        Some((s, hz)) => (
-            s,
-            Some(
-                hz.trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|h| (1..=1000).contains(h))?,
-            ),
-        ),
+        Some((s, hz)) => (s, Some(hz.trim().parse::<u32>().ok().filter(|h| (1..=1000).contains(h))?)),
         None => (m, None),
     };
     let (w, h) = size.trim().split_once('x')?;
@@ -915,17 +729,11 @@ fn parse_mode(m: &str) -> Option<(u32, u32, Option<u32>)> {
 
 fn parse_colour(c: &str) -> Option<u32> {
     let hex = c.strip_prefix('#')?;
-    (hex.len() == 6)
-        .then(|| u32::from_str_radix(hex, 16).ok())
-        .flatten()
+    (hex.len() == 6).then(|| u32::from_str_radix(hex, 16).ok()).flatten()
 }
 
 fn format_names() -> String {
-    PixelFormat::ALL
-        .iter()
-        .map(|f| f.name())
-        .collect::<Vec<_>>()
-        .join(", ")
+    PixelFormat::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// Shared, read-only layout.

@@ -8,8 +8,7 @@ use cockpit_core::{Canvas, Compositor, Frame, Layout, PixelFormat};
 
 /// An 8x8 display named "d" followed by `sources` (TOML `[[source]]` tables).
 pub fn compositor(sources: &str) -> Compositor {
-    let text =
-        format!("[[display]]\nname = \"d\"\nmode = \"8x8\"\nbackground = \"#0000ff\"\n{sources}");
+    let text = format!("[[display]]\nname = \"d\"\nmode = \"8x8\"\nbackground = \"#0000ff\"\n{sources}");
     Compositor::new(Layout::parse(&text, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}")))
 }
 
@@ -31,9 +30,7 @@ pub fn frame(w: u32, h: u32, px: &[u32]) -> Frame {
 
 /// The canvas as rows of pixels, for whole-picture comparisons.
 pub fn rows(c: &Canvas) -> Vec<Vec<u32>> {
-    (0..c.height())
-        .map(|y| (0..c.width()).map(|x| c.get(x, y)).collect())
-        .collect()
+    (0..c.height()).map(|y| (0..c.width()).map(|x| c.get(x, y)).collect()).collect()
 }
 
 /// An 8x8 picture: `bg` everywhere but `block` at (x, y).

@@ -53,18 +53,13 @@ impl Harness {
     }
 
     pub fn start(layout: &str) -> Harness {
-        Harness::start_in(
-            layout,
-            Harness::new_dir(),
-            cockpit_wayland::Options::default(),
-        )
+        Harness::start_in(layout, Harness::new_dir(), cockpit_wayland::Options::default())
     }
 
     /// A harness listening at `dir`/wayland-0 with server `options`.
     pub fn start_in(layout: &str, dir: PathBuf, options: cockpit_wayland::Options) -> Harness {
         let socket = dir.join("wayland-0");
-        let layout =
-            Layout::parse(layout, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let layout = Layout::parse(layout, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"));
         let (tx, rx) = channel::<Cmd>();
         let (ready_tx, ready_rx) = channel();
         let sock = socket.clone();
@@ -89,11 +84,7 @@ impl Harness {
                 c.render(Instant::now());
                 // The displays that present this frame (all, unless a test
                 // holds some back).
-                let shown = presenting
-                    .lock()
-                    .unwrap()
-                    .clone()
-                    .unwrap_or_else(|| all.clone());
+                let shown = presenting.lock().unwrap().clone().unwrap_or_else(|| all.clone());
                 w.frame_presented(&shown).unwrap();
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -109,34 +100,21 @@ impl Harness {
     }
 
     /// Runs `f` on the compositor thread between two frames.
-    pub fn with<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Compositor, &mut WaylandServer) -> R + Send + 'static,
-    ) -> R {
+    pub fn with<R: Send + 'static>(&self, f: impl FnOnce(&mut Compositor, &mut WaylandServer) -> R + Send + 'static) -> R {
         let (tx, rx) = channel();
         self.tx
             .as_ref()
             .unwrap()
-            .send(Box::new(
-                move |c: &mut Compositor, w: &mut WaylandServer| tx.send(f(c, w)).unwrap(),
-            ))
+            .send(Box::new(move |c: &mut Compositor, w: &mut WaylandServer| tx.send(f(c, w)).unwrap()))
             .unwrap();
         rx.recv().unwrap()
     }
 
     /// Polls `f` on the compositor thread until it holds, or panics after `secs`.
-    pub fn wait_for(
-        &self,
-        what: &str,
-        secs: u64,
-        f: impl Fn(&mut Compositor, &mut WaylandServer) -> bool + Send + Clone + 'static,
-    ) {
+    pub fn wait_for(&self, what: &str, secs: u64, f: impl Fn(&mut Compositor, &mut WaylandServer) -> bool + Send + Clone + 'static) {
         let t0 = Instant::now();
         while !self.with(f.clone()) {
-            assert!(
-                t0.elapsed() < Duration::from_secs(secs),
-                "timed out waiting for {what}"
-            );
+            assert!(t0.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -208,36 +186,19 @@ impl TestClient {
     }
 
     /// Binds `wp_viewporter`.
-    pub fn viewporter(
-        &self,
-    ) -> wayland_protocols::wp::viewporter::client::wp_viewporter::WpViewporter {
-        self.globals
-            .bind(&self.qh, 1..=1, ())
-            .expect("wp_viewporter is offered")
+    pub fn viewporter(&self) -> wayland_protocols::wp::viewporter::client::wp_viewporter::WpViewporter {
+        self.globals.bind(&self.qh, 1..=1, ()).expect("wp_viewporter is offered")
     }
 
     /// Binds every `wl_output` (version 4), in the order the server offers them.
     pub fn outputs(&self) -> Vec<wayland_client::protocol::wl_output::WlOutput> {
-        let mut names: Vec<u32> = self
-            .globals
-            .contents()
-            .clone_list()
-            .iter()
-            .filter(|g| g.interface == "wl_output")
-            .map(|g| g.name)
-            .collect();
+        let mut names: Vec<u32> = self.globals.contents().clone_list().iter().filter(|g| g.interface == "wl_output").map(|g| g.name).collect();
         names.sort();
-        names
-            .into_iter()
-            .map(|n| self.globals.registry().bind(n, 4, &self.qh, ()))
-            .collect()
+        names.into_iter().map(|n| self.globals.registry().bind(n, 4, &self.qh, ())).collect()
     }
 
     pub fn roundtrip(&mut self) -> Result<(), String> {
-        self.queue
-            .roundtrip(&mut self.seen)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.queue.roundtrip(&mut self.seen).map(|_| ()).map_err(|e| e.to_string())
     }
 
     /// A toplevel with `app_id`, configured.
@@ -248,42 +209,25 @@ impl TestClient {
         top.set_app_id(app_id.into());
         surface.commit();
         self.roundtrip().unwrap();
-        assert!(
-            self.seen.configured,
-            "the initial commit is answered with a configure"
-        );
+        assert!(self.seen.configured, "the initial commit is answered with a configure");
         (surface, top)
     }
 
     /// A `w`x`h` XRGB8888 buffer of `pixels` in a memfd of `file_len` bytes
     /// (a liar passes less than the pool it claims).
-    pub fn buffer(
-        &self,
-        w: i32,
-        h: i32,
-        pixels: &[u32],
-        pool_size: i32,
-        file_len: u64,
-    ) -> WlBuffer {
+    pub fn buffer(&self, w: i32, h: i32, pixels: &[u32], pool_size: i32, file_len: u64) -> WlBuffer {
         let fd = rustix::fs::memfd_create("test-buffer", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
         rustix::fs::ftruncate(&fd, file_len).unwrap();
         let file = File::from(fd);
         let bytes: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
-        file.write_all_at(&bytes[..bytes.len().min(file_len as usize)], 0)
-            .unwrap();
+        file.write_all_at(&bytes[..bytes.len().min(file_len as usize)], 0).unwrap();
         let pool: WlShmPool = self.shm.create_pool(file.as_fd(), pool_size, &self.qh, ());
         let buf = pool.create_buffer(0, w, h, w * 4, wl_shm::Format::Xrgb8888, &self.qh, ());
         pool.destroy();
         buf
     }
 
-    pub fn show(
-        &mut self,
-        surface: &WlSurface,
-        w: i32,
-        h: i32,
-        pixels: &[u32],
-    ) -> Result<(), String> {
+    pub fn show(&mut self, surface: &WlSurface, w: i32, h: i32, pixels: &[u32]) -> Result<(), String> {
         let size = w * h * 4;
         let buf = self.buffer(w, h, pixels, size, size as u64);
         surface.attach(Some(&buf), 0, 0);
@@ -323,9 +267,7 @@ ignore_events!(
     wayland_protocols::wp::viewporter::client::wp_viewport::WpViewport
 );
 
-impl Dispatch<wayland_protocols::wp::presentation_time::client::wp_presentation::WpPresentation, ()>
-    for Seen
-{
+impl Dispatch<wayland_protocols::wp::presentation_time::client::wp_presentation::WpPresentation, ()> for Seen {
     fn event(
         s: &mut Self,
         _: &wayland_protocols::wp::presentation_time::client::wp_presentation::WpPresentation,
@@ -334,10 +276,7 @@ impl Dispatch<wayland_protocols::wp::presentation_time::client::wp_presentation:
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        if let wayland_protocols::wp::presentation_time::client::wp_presentation::Event::ClockId {
-            clk_id,
-        } = e
-        {
+        if let wayland_protocols::wp::presentation_time::client::wp_presentation::Event::ClockId { clk_id } = e {
             s.presentation.push(format!("clock {clk_id}"));
         }
     }
@@ -364,22 +303,11 @@ impl Dispatch<wayland_protocols::wp::presentation_time::client::wp_presentation_
 }
 
 impl Dispatch<WlSurface, ()> for Seen {
-    fn event(
-        s: &mut Self,
-        _: &WlSurface,
-        e: wayland_client::protocol::wl_surface::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
+    fn event(s: &mut Self, _: &WlSurface, e: wayland_client::protocol::wl_surface::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         use wayland_client::protocol::wl_surface::Event;
         match e {
-            Event::Enter { output } => s
-                .outputs
-                .push(format!("enter {}", output.id().protocol_id())),
-            Event::Leave { output } => s
-                .outputs
-                .push(format!("leave {}", output.id().protocol_id())),
+            Event::Enter { output } => s.outputs.push(format!("enter {}", output.id().protocol_id())),
+            Event::Leave { output } => s.outputs.push(format!("leave {}", output.id().protocol_id())),
             _ => {}
         }
     }
@@ -397,21 +325,8 @@ impl Dispatch<wayland_client::protocol::wl_output::WlOutput, ()> for Seen {
         use wayland_client::protocol::wl_output::Event;
         let id = o.id().protocol_id();
         match e {
-            Event::Geometry {
-                physical_width,
-                physical_height,
-                ..
-            } => s.outputs.push(format!(
-                "{id} geometry {physical_width}x{physical_height}mm"
-            )),
-            Event::Mode {
-                width,
-                height,
-                refresh,
-                ..
-            } => s
-                .outputs
-                .push(format!("{id} mode {width}x{height}@{refresh}")),
+            Event::Geometry { physical_width, physical_height, .. } => s.outputs.push(format!("{id} geometry {physical_width}x{physical_height}mm")),
+            Event::Mode { width, height, refresh, .. } => s.outputs.push(format!("{id} mode {width}x{height}@{refresh}")),
             Event::Scale { factor } => s.outputs.push(format!("{id} scale {factor}")),
             Event::Name { name } => s.outputs.push(format!("{id} name {name}")),
             Event::Done => s.outputs.push(format!("{id} done")),
@@ -421,27 +336,13 @@ impl Dispatch<wayland_client::protocol::wl_output::WlOutput, ()> for Seen {
 }
 
 impl Dispatch<WlCallback, ()> for Seen {
-    fn event(
-        s: &mut Self,
-        _: &WlCallback,
-        _: wayland_client::protocol::wl_callback::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
+    fn event(s: &mut Self, _: &WlCallback, _: wayland_client::protocol::wl_callback::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         s.frames_done += 1;
     }
 }
 
 impl Dispatch<xdg_wm_base::XdgWmBase, ()> for Seen {
-    fn event(
-        _: &mut Self,
-        wm: &xdg_wm_base::XdgWmBase,
-        e: xdg_wm_base::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
+    fn event(_: &mut Self, wm: &xdg_wm_base::XdgWmBase, e: xdg_wm_base::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         if let xdg_wm_base::Event::Ping { serial } = e {
             wm.pong(serial);
         }
@@ -449,14 +350,7 @@ impl Dispatch<xdg_wm_base::XdgWmBase, ()> for Seen {
 }
 
 impl Dispatch<xdg_surface::XdgSurface, ()> for Seen {
-    fn event(
-        s: &mut Self,
-        x: &xdg_surface::XdgSurface,
-        e: xdg_surface::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
+    fn event(s: &mut Self, x: &xdg_surface::XdgSurface, e: xdg_surface::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         if let xdg_surface::Event::Configure { serial } = e {
             x.ack_configure(serial);
             s.configured = true;
@@ -465,14 +359,7 @@ impl Dispatch<xdg_surface::XdgSurface, ()> for Seen {
 }
 
 impl Dispatch<xdg_toplevel::XdgToplevel, ()> for Seen {
-    fn event(
-        s: &mut Self,
-        _: &xdg_toplevel::XdgToplevel,
-        e: xdg_toplevel::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
+    fn event(s: &mut Self, _: &xdg_toplevel::XdgToplevel, e: xdg_toplevel::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         if let xdg_toplevel::Event::Configure { width, height, .. } = e {
             s.configure = Some((width, height));
         }
@@ -480,18 +367,9 @@ impl Dispatch<xdg_toplevel::XdgToplevel, ()> for Seen {
 }
 
 impl Dispatch<WlTouch, ()> for Seen {
-    fn event(
-        s: &mut Self,
-        _: &WlTouch,
-        e: wl_touch::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
+    fn event(s: &mut Self, _: &WlTouch, e: wl_touch::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         match e {
-            wl_touch::Event::Down {
-                id, x, y, surface, ..
-            } => {
+            wl_touch::Event::Down { id, x, y, surface, .. } => {
                 s.touches.push((id, x, y));
                 s.touch_surfaces.push(surface.id().protocol_id());
             }
@@ -502,34 +380,14 @@ impl Dispatch<WlTouch, ()> for Seen {
 }
 
 impl Dispatch<WlPointer, ()> for Seen {
-    fn event(
-        s: &mut Self,
-        _: &WlPointer,
-        e: wl_pointer::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
+    fn event(s: &mut Self, _: &WlPointer, e: wl_pointer::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         match e {
-            wl_pointer::Event::Enter {
-                surface_x,
-                surface_y,
-                ..
-            } => s.events.push(format!("enter {surface_x} {surface_y}")),
-            wl_pointer::Event::Motion {
-                surface_x,
-                surface_y,
-                ..
-            } => s.events.push(format!("motion {surface_x} {surface_y}")),
+            wl_pointer::Event::Enter { surface_x, surface_y, .. } => s.events.push(format!("enter {surface_x} {surface_y}")),
+            wl_pointer::Event::Motion { surface_x, surface_y, .. } => s.events.push(format!("motion {surface_x} {surface_y}")),
             wl_pointer::Event::Button { button, state, .. } => {
-                let pressed = matches!(
-                    state,
-                    wayland_client::WEnum::Value(wl_pointer::ButtonState::Pressed)
-                );
-                s.events.push(format!(
-                    "button {button} {}",
-                    if pressed { "pressed" } else { "released" }
-                ))
+                let pressed = matches!(state, wayland_client::WEnum::Value(wl_pointer::ButtonState::Pressed));
+                s.events
+                    .push(format!("button {button} {}", if pressed { "pressed" } else { "released" }))
             }
             wl_pointer::Event::Leave { .. } => s.events.push("leave".into()),
             _ => {}
@@ -538,53 +396,29 @@ impl Dispatch<WlPointer, ()> for Seen {
 }
 
 impl Dispatch<WlKeyboard, ()> for Seen {
-    fn event(
-        s: &mut Self,
-        _: &WlKeyboard,
-        e: wl_keyboard::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
+    fn event(s: &mut Self, _: &WlKeyboard, e: wl_keyboard::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
         match e {
             wl_keyboard::Event::Keymap { format, fd, size } => {
-                let none = matches!(
-                    format,
-                    wayland_client::WEnum::Value(wl_keyboard::KeymapFormat::NoKeymap)
-                );
+                let none = matches!(format, wayland_client::WEnum::Value(wl_keyboard::KeymapFormat::NoKeymap));
                 // An XKB keymap is text a client compiles: check it is one.
                 // (At offset 0, as a client's mmap sees it: the file
                 // position is shared by every client given the fd.)
                 let mut bytes = vec![0u8; size as usize];
                 let _ = File::from(fd).read_exact_at(&mut bytes, 0);
                 let text = String::from_utf8_lossy(&bytes).into_owned();
-                let whole = text.contains("xkb_keycodes")
-                    && text.contains("xkb_symbols")
-                    && text.ends_with('\0');
+                let whole = text.contains("xkb_keycodes") && text.contains("xkb_symbols") && text.ends_with('\0');
                 s.events.push(match (none, whole) {
                     (true, _) => "keymap none".into(),
                     (false, true) => "keymap xkb".into(),
                     (false, false) => format!("keymap unreadable ({} of {size} bytes)", text.len()),
                 })
             }
-            wl_keyboard::Event::Modifiers {
-                mods_depressed,
-                mods_locked,
-                ..
-            } => s
-                .events
-                .push(format!("mods {mods_depressed} {mods_locked}")),
+            wl_keyboard::Event::Modifiers { mods_depressed, mods_locked, .. } => s.events.push(format!("mods {mods_depressed} {mods_locked}")),
             wl_keyboard::Event::Enter { .. } => s.events.push("kbd enter".into()),
             wl_keyboard::Event::Leave { .. } => s.events.push("kbd leave".into()),
             wl_keyboard::Event::Key { key, state, .. } => {
-                let pressed = matches!(
-                    state,
-                    wayland_client::WEnum::Value(wl_keyboard::KeyState::Pressed)
-                );
-                s.events.push(format!(
-                    "key {key} {}",
-                    if pressed { "pressed" } else { "released" }
-                ))
+                let pressed = matches!(state, wayland_client::WEnum::Value(wl_keyboard::KeyState::Pressed));
+                s.events.push(format!("key {key} {}", if pressed { "pressed" } else { "released" }))
             }
             _ => {}
         }

@@ -33,9 +33,7 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new() -> Self {
-        let f = Fixture {
-            dir: tempfile::tempdir().unwrap(),
-        };
+        let f = Fixture { dir: tempfile::tempdir().unwrap() };
         f.write("bsp/tb/board.toml", BOARD);
         f
     }
@@ -52,11 +50,7 @@ impl Fixture {
     }
 
     pub fn opts() -> LoadOptions {
-        LoadOptions {
-            known_guests: vec!["heartbeat".into(), "crasher".into()],
-            profile_override: None,
-            board_override: None,
-        }
+        LoadOptions { known_guests: vec!["heartbeat".into(), "crasher".into()], profile_override: None, board_override: None }
     }
 
     pub fn sample_with(&self, text: &str, opts: &LoadOptions) -> Result<Sample, ConfigError> {
@@ -77,13 +71,7 @@ impl Fixture {
 
 /// Asserts the error's file, line, field, message and rendering.
 #[track_caller]
-pub fn expect(
-    res: Result<impl std::fmt::Debug, ConfigError>,
-    file: &str,
-    line: usize,
-    field: &str,
-    needles: &[&str],
-) {
+pub fn expect(res: Result<impl std::fmt::Debug, ConfigError>, file: &str, line: usize, field: &str, needles: &[&str]) {
     let err = res.expect_err("expected a ConfigError");
     let shown = err.to_string();
     assert!(err.file.ends_with(file), "file: {shown}");

@@ -173,9 +173,7 @@ impl VGic {
     pub fn inject(&mut self, vcpu: usize, intid: u32, hw: bool) -> KickMask {
         let n = intid as usize;
         if n < NR_PRIVATE {
-            let Some(p) = self.vcpu.get_mut(vcpu).filter(|_| vcpu < self.nvcpus) else {
-                return 0;
-            };
+            let Some(p) = self.vcpu.get_mut(vcpu).filter(|_| vcpu < self.nvcpus) else { return 0 };
             p.pending |= 1 << n;
             if hw {
                 p.hw |= 1 << n;
@@ -300,9 +298,7 @@ impl VGic {
             if !lr::is_free(*lr_value) {
                 continue;
             }
-            let Some((intid, prio, hw)) = self.take_best(vcpu) else {
-                return false;
-            };
+            let Some((intid, prio, hw)) = self.take_best(vcpu) else { return false };
             *lr_value = lr::pending(intid as u32, prio, hw);
             self.vcpu[vcpu].lr_shadow[i] = intid as u16;
         }
@@ -333,8 +329,7 @@ impl VGic {
         }
         if self.ctlr & CTLR_ENABLE_MASK != 0 {
             for w in 1..SPI_WORDS {
-                let ready =
-                    self.spi_pending[w] & self.spi_enabled[w] & !(self.spi_in_lr[w] & in_lr_mask);
+                let ready = self.spi_pending[w] & self.spi_enabled[w] & !(self.spi_in_lr[w] & in_lr_mask);
                 for b in 0..32 {
                     let n = w * 32 + b;
                     if bit(ready, b) && self.spi_target(n) == vcpu {
@@ -375,10 +370,7 @@ impl VGic {
             was
         } else if intid < NR_IRQS {
             let (w, b) = (intid / 32, intid % 32);
-            let was = bit(
-                self.spi_pending[w] & self.spi_enabled[w] & !self.spi_hw[w],
-                b,
-            );
+            let was = bit(self.spi_pending[w] & self.spi_enabled[w] & !self.spi_hw[w], b);
             self.spi_pending[w] &= !((was as u32) << b);
             was
         } else {
@@ -447,10 +439,7 @@ impl VGic {
             }
             (GICD_IIDR, false) => (IIDR_VALUE, 0),
             (GICD_PIDR2, false) => (PIDR2_GICV3, 0),
-            (o, w)
-                if (GICD_IROUTER + 8 * NR_PRIVATE as u64..GICD_IROUTER + 8 * NR_IRQS as u64)
-                    .contains(&o) =>
-            {
+            (o, w) if (GICD_IROUTER + 8 * NR_PRIVATE as u64..GICD_IROUTER + 8 * NR_IRQS as u64).contains(&o) => {
                 let intid = ((o - GICD_IROUTER) / 8) as usize;
                 if o % 8 != 0 {
                     return (0, 0); // upper half of a 32-bit access pair: affinity 3 is always 0
@@ -461,14 +450,7 @@ impl VGic {
                 // Aff0 names the vCPU; IRM (any CPU) and unknown targets go to vCPU 0.
                 let aff0 = (value & 0xff) as usize;
                 let irm = value & (1 << 31) != 0;
-                self.set_route(
-                    intid,
-                    if !irm && aff0 < self.nvcpus {
-                        aff0 as u8
-                    } else {
-                        0
-                    },
-                );
+                self.set_route(intid, if !irm && aff0 < self.nvcpus { aff0 as u8 } else { 0 });
                 (0, self.all_vcpus())
             }
             _ => self.spi_access(offset, acc, value),
@@ -503,14 +485,7 @@ impl VGic {
                     0 | 2 => *reg |= v,
                     _ => *reg &= !(v & !keep),
                 }
-                (
-                    0,
-                    if block == 0 || block == 2 {
-                        self.all_vcpus()
-                    } else {
-                        0
-                    },
-                )
+                (0, if block == 0 || block == 2 { self.all_vcpus() } else { 0 })
             }
             (o, w) if (GICD_IPRIORITYR..GICD_IPRIORITYR + NR_IRQS as u64).contains(&o) => {
                 let first = (o - GICD_IPRIORITYR) as usize;
@@ -537,11 +512,7 @@ impl VGic {
                 for i in 0..16 {
                     let edge = value & (2 << (2 * i)) != 0;
                     let m = 1u32 << (shift + i);
-                    self.spi_edge[w32] = if edge {
-                        self.spi_edge[w32] | m
-                    } else {
-                        self.spi_edge[w32] & !m
-                    };
+                    self.spi_edge[w32] = if edge { self.spi_edge[w32] | m } else { self.spi_edge[w32] & !m };
                 }
                 (0, 0)
             }
@@ -562,8 +533,7 @@ impl VGic {
             (GICR_CTLR, false) => (0, 0),
             (GICR_IIDR, false) => (IIDR_VALUE, 0),
             (GICR_TYPER, false) | (0x000C, false) => {
-                let typer =
-                    ((vcpu as u64) << 32) | ((vcpu as u64) << 8) | if last { 1 << 4 } else { 0 };
+                let typer = ((vcpu as u64) << 32) | ((vcpu as u64) << 8) | if last { 1 << 4 } else { 0 };
                 (if o == GICR_TYPER { typer } else { typer >> 32 }, 0)
             }
             (GICR_WAKER, false) => (if p.asleep { 0b110 } else { 0 }, 0),
@@ -582,25 +552,15 @@ impl VGic {
     /// priority bytes, ICFGR0 and 1): in GICv3's SGI_base frame, or banked
     /// in GICv2's distributor.
     fn private_access(&mut self, vcpu: usize, o: u64, acc: Access, value: u64) -> (u64, KickMask) {
-        let Some(p) = self.vcpu.get_mut(vcpu).filter(|_| vcpu < self.nvcpus) else {
-            return (0, 0);
-        };
+        let Some(p) = self.vcpu.get_mut(vcpu).filter(|_| vcpu < self.nvcpus) else { return (0, 0) };
         match (o, acc.write) {
             (GICD_IGROUPR, false) => (0xffff_ffff, 0),
-            (o, w)
-                if (GICD_ISENABLER..GICD_ICPENDR + 4).contains(&o)
-                    && o % 0x80 == 0
-                    && acc.size == 4 =>
-            {
+            (o, w) if (GICD_ISENABLER..GICD_ICPENDR + 4).contains(&o) && o % 0x80 == 0 && acc.size == 4 => {
                 let block = (o - GICD_ISENABLER) / 0x80;
                 // A HW-linked instance cannot be cleared: its physical
                 // interrupt is active until the guest completes it.
                 let keep = if block == 3 { p.hw } else { 0 };
-                let reg = if block < 2 {
-                    &mut p.enabled
-                } else {
-                    &mut p.pending
-                };
+                let reg = if block < 2 { &mut p.enabled } else { &mut p.pending };
                 if !w {
                     return (*reg as u64, 0);
                 }
@@ -608,23 +568,10 @@ impl VGic {
                     0 | 2 => *reg |= value as u32,
                     _ => *reg &= !(value as u32 & !keep),
                 }
-                (
-                    0,
-                    if block == 0 || block == 2 {
-                        1 << vcpu
-                    } else {
-                        0
-                    },
-                )
+                (0, if block == 0 || block == 2 { 1 << vcpu } else { 0 })
             }
             (o, w) if (GICD_IPRIORITYR..GICD_IPRIORITYR + NR_PRIVATE as u64).contains(&o) => {
-                bytes_access(
-                    &mut p.priority,
-                    (o - GICD_IPRIORITYR) as usize,
-                    acc,
-                    value,
-                    w,
-                )
+                bytes_access(&mut p.priority, (o - GICD_IPRIORITYR) as usize, acc, value, w)
             }
             (GICD_ICFGR, false) => (0xaaaa_aaaa, 0),
             (o, w) if o == GICD_ICFGR + 4 && acc.size == 4 => {
@@ -639,11 +586,7 @@ impl VGic {
                 }
                 for i in 0..16 {
                     let m = 1u32 << (16 + i);
-                    p.edge = if value & (2 << (2 * i)) != 0 {
-                        p.edge | m
-                    } else {
-                        p.edge & !m
-                    };
+                    p.edge = if value & (2 << (2 * i)) != 0 { p.edge | m } else { p.edge & !m };
                 }
                 (0, 0)
             }
@@ -657,13 +600,7 @@ impl VGic {
 }
 
 /// Byte-addressed registers (IPRIORITYR): any access size within the array.
-fn bytes_access(
-    arr: &mut [u8],
-    first: usize,
-    acc: Access,
-    value: u64,
-    write: bool,
-) -> (u64, KickMask) {
+fn bytes_access(arr: &mut [u8], first: usize, acc: Access, value: u64, write: bool) -> (u64, KickMask) {
     let n = acc.size as usize;
     if first + n > arr.len() {
         return (0, 0);
@@ -687,40 +624,18 @@ mod tests {
     use super::*;
 
     fn w32() -> Access {
-        Access {
-            size: 4,
-            write: true,
-            reg: 0,
-            sign_extend: false,
-            sf: false,
-        }
+        Access { size: 4, write: true, reg: 0, sign_extend: false, sf: false }
     }
     fn r32() -> Access {
-        Access {
-            size: 4,
-            write: false,
-            reg: 0,
-            sign_extend: false,
-            sf: false,
-        }
+        Access { size: 4, write: false, reg: 0, sign_extend: false, sf: false }
     }
     fn r64() -> Access {
-        Access {
-            size: 8,
-            write: false,
-            reg: 0,
-            sign_extend: false,
-            sf: true,
-        }
+        Access { size: 8, write: false, reg: 0, sign_extend: false, sf: true }
     }
 
     /// Enables INTID `n` of `vcpu` the way a guest driver does.
     fn enable_private(g: &mut VGic, vcpu: usize, n: u32) {
-        g.redist_access(
-            vcpu as u64 * GICR_FRAME + SGI_BASE + GICD_ISENABLER,
-            w32(),
-            1 << n,
-        );
+        g.redist_access(vcpu as u64 * GICR_FRAME + SGI_BASE + GICD_ISENABLER, w32(), 1 << n);
     }
 
     #[test]
@@ -764,17 +679,7 @@ mod tests {
             enable_private(&mut g, 0, n);
             // SGI n gets priority 0x80 - n*0x10: higher n is more urgent.
             let reg = SGI_BASE + GICD_IPRIORITYR + n as u64;
-            g.redist_access(
-                reg,
-                Access {
-                    size: 1,
-                    write: true,
-                    reg: 0,
-                    sign_extend: false,
-                    sf: false,
-                },
-                0x80 - n as u64 * 0x10,
-            );
+            g.redist_access(reg, Access { size: 1, write: true, reg: 0, sign_extend: false, sf: false }, 0x80 - n as u64 * 0x10);
             g.inject(0, n, false);
         }
         let mut lrs = [0u64; 4];
@@ -802,10 +707,7 @@ mod tests {
         lrs[0] = (lrs[0] & !lr::STATE_MASK) | lr::STATE_ACTIVE;
         g.send_sgi(1, (1 << 24) | 1);
         assert!(!g.flush(0, &mut lrs));
-        assert_eq!(
-            lrs[0] & lr::STATE_MASK,
-            lr::STATE_ACTIVE | lr::STATE_PENDING
-        );
+        assert_eq!(lrs[0] & lr::STATE_MASK, lr::STATE_ACTIVE | lr::STATE_PENDING);
         assert!(lr::is_free(lrs[1]), "not duplicated into a second LR");
     }
 
@@ -837,11 +739,7 @@ mod tests {
         enable_private(&mut g, 0, 27);
         let mut lrs = [0u64; 4];
         g.flush(0, &mut lrs);
-        assert_eq!(
-            lr::intid(lrs[0]),
-            27,
-            "the physical timer stays active, so its virtual instance must be delivered"
-        );
+        assert_eq!(lr::intid(lrs[0]), 27, "the physical timer stays active, so its virtual instance must be delivered");
     }
 
     #[test]
@@ -853,11 +751,7 @@ mod tests {
         g.dist_access(GICD_ICPENDR + 4, w32(), 1 << 15);
         let mut lrs = [0u64; 4];
         g.flush(0, &mut lrs);
-        assert_eq!(
-            lr::intid(lrs[0]),
-            47,
-            "the physical SPI stays active, so its virtual instance must be delivered"
-        );
+        assert_eq!(lr::intid(lrs[0]), 47, "the physical SPI stays active, so its virtual instance must be delivered");
         // A software-only SPI is cleared as the guest asks.
         g.dist_access(GICD_ISENABLER + 4, w32(), 1 << 16); // INTID 48
         g.inject(0, 48, false);
@@ -908,13 +802,7 @@ mod tests {
     #[test]
     fn spis_follow_irouter_and_the_distributor_enable() {
         let mut g = VGic::new(2);
-        let w64 = Access {
-            size: 8,
-            write: true,
-            reg: 0,
-            sign_extend: false,
-            sf: true,
-        };
+        let w64 = Access { size: 8, write: true, reg: 0, sign_extend: false, sf: true };
         g.dist_access(GICD_IROUTER + 8 * 40, w64, 1);
         g.dist_access(GICD_ISENABLER + 4, w32(), 1 << 8); // INTID 40
         assert_eq!(g.inject(0, 40, false), 0b10);
@@ -933,23 +821,13 @@ mod tests {
     #[test]
     fn pinned_spis_ignore_the_guests_routing() {
         let mut g = VGic::new(2);
-        let w64 = Access {
-            size: 8,
-            write: true,
-            reg: 0,
-            sign_extend: false,
-            sf: true,
-        };
+        let w64 = Access { size: 8, write: true, reg: 0, sign_extend: false, sf: true };
         g.pin_to_vcpu0(41);
         g.dist_access(GICD_IROUTER + 8 * 41, w64, 1);
         g.dist_access(GICD_IROUTER + 8 * 42, w64, 1);
         assert_eq!(g.dist_access(GICD_IROUTER + 8 * 41, r64(), 0).0, 0);
         assert_eq!(g.inject(0, 41, true), 0b01);
-        assert_eq!(
-            g.inject(0, 42, false),
-            0b10,
-            "an unpinned SPI follows IROUTER"
-        );
+        assert_eq!(g.inject(0, 42, false), 0b10, "an unpinned SPI follows IROUTER");
         g.reset();
         g.dist_access(GICD_IROUTER + 8 * 41, w64, 1);
         assert_eq!(g.inject(0, 41, true), 0b01, "pinned across a reset");

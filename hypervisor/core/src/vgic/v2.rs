@@ -17,13 +17,7 @@ impl VGic {
     /// A GICv2 guest's access to the distributor at `offset` (within
     /// 4 KiB) by its `vcpu`, which selects the banked registers of SGIs and
     /// PPIs. Returns the value for a load and the vCPUs to kick.
-    pub fn dist_access_v2(
-        &mut self,
-        vcpu: usize,
-        offset: u64,
-        acc: Access,
-        value: u64,
-    ) -> (u64, KickMask) {
+    pub fn dist_access_v2(&mut self, vcpu: usize, offset: u64, acc: Access, value: u64) -> (u64, KickMask) {
         if vcpu >= self.nvcpus {
             return (0, 0);
         }
@@ -55,14 +49,7 @@ impl VGic {
     /// private interrupt's byte names the reader; an SPI goes to the lowest
     /// vCPU its mask names (one target, as GICv3 routing has), vCPU 0 if it
     /// names none of this domain's.
-    fn targets_access(
-        &mut self,
-        vcpu: usize,
-        first: usize,
-        acc: Access,
-        value: u64,
-        write: bool,
-    ) -> (u64, KickMask) {
+    fn targets_access(&mut self, vcpu: usize, first: usize, acc: Access, value: u64, write: bool) -> (u64, KickMask) {
         let n = acc.size as usize;
         if first + n > NR_IRQS {
             return (0, 0);
@@ -71,11 +58,7 @@ impl VGic {
             let mut out = 0u64;
             for i in 0..n {
                 let intid = first + i;
-                let t = if intid < NR_PRIVATE {
-                    vcpu
-                } else {
-                    self.spi_target(intid)
-                };
+                let t = if intid < NR_PRIVATE { vcpu } else { self.spi_target(intid) };
                 out |= (1u64 << t) << (8 * i);
             }
             return (out, 0);
@@ -86,14 +69,7 @@ impl VGic {
                 continue; // read-only
             }
             let mask = (value >> (8 * i)) as u8 & (self.all_vcpus() as u8);
-            self.set_route(
-                intid,
-                if mask == 0 {
-                    0
-                } else {
-                    mask.trailing_zeros() as u8
-                },
-            );
+            self.set_route(intid, if mask == 0 { 0 } else { mask.trailing_zeros() as u8 });
         }
         (0, self.all_vcpus())
     }
@@ -171,13 +147,7 @@ mod tests {
     use super::*;
 
     fn acc(size: u8, write: bool) -> Access {
-        Access {
-            size,
-            write,
-            reg: 0,
-            sign_extend: false,
-            sf: false,
-        }
+        Access { size, write, reg: 0, sign_extend: false, sf: false }
     }
 
     #[test]
@@ -185,23 +155,12 @@ mod tests {
         let mut g = VGic::new(2);
         // vCPU 1 enables its timer PPI; vCPU 0's word 0 is untouched.
         g.dist_access_v2(1, GICD_ISENABLER, acc(4, true), 1 << 27);
-        assert_eq!(
-            g.dist_access_v2(1, GICD_ISENABLER, acc(4, false), 0).0,
-            1 << 27
-        );
+        assert_eq!(g.dist_access_v2(1, GICD_ISENABLER, acc(4, false), 0).0, 1 << 27);
         assert_eq!(g.dist_access_v2(0, GICD_ISENABLER, acc(4, false), 0).0, 0);
         // Priorities too, byte by byte.
         g.dist_access_v2(0, GICD_IPRIORITYR + 27, acc(1, true), 0xa0);
-        assert_eq!(
-            g.dist_access_v2(0, GICD_IPRIORITYR + 24, acc(4, false), 0)
-                .0,
-            0xa0 << 24
-        );
-        assert_eq!(
-            g.dist_access_v2(1, GICD_IPRIORITYR + 24, acc(4, false), 0)
-                .0,
-            0
-        );
+        assert_eq!(g.dist_access_v2(0, GICD_IPRIORITYR + 24, acc(4, false), 0).0, 0xa0 << 24);
+        assert_eq!(g.dist_access_v2(1, GICD_IPRIORITYR + 24, acc(4, false), 0).0, 0);
         // And it is delivered to vCPU 1 only.
         g.dist_access_v2(0, GICD_CTLR, acc(4, true), 1);
         g.inject(1, 27, true);
@@ -215,39 +174,21 @@ mod tests {
     #[test]
     fn itargetsr_routes_spis_and_names_the_reader_for_private_ones() {
         let mut g = VGic::new(2);
-        assert_eq!(
-            g.dist_access_v2(1, GICD_ITARGETSR, acc(4, false), 0).0,
-            0x0202_0202
-        );
-        assert_eq!(
-            g.dist_access_v2(0, GICD_ITARGETSR + 28, acc(4, false), 0).0,
-            0x0101_0101
-        );
+        assert_eq!(g.dist_access_v2(1, GICD_ITARGETSR, acc(4, false), 0).0, 0x0202_0202);
+        assert_eq!(g.dist_access_v2(0, GICD_ITARGETSR + 28, acc(4, false), 0).0, 0x0101_0101);
         // SPI 40 to vCPU 1; a mask naming no vCPU of the domain means vCPU 0.
         g.dist_access_v2(0, GICD_ITARGETSR + 40, acc(1, true), 0x02);
         g.dist_access_v2(0, GICD_ITARGETSR + 41, acc(1, true), 0x80);
-        assert_eq!(
-            g.dist_access_v2(0, GICD_ITARGETSR + 40, acc(2, false), 0).0,
-            0x0102
-        );
+        assert_eq!(g.dist_access_v2(0, GICD_ITARGETSR + 40, acc(2, false), 0).0, 0x0102);
         g.dist_access_v2(0, GICD_CTLR, acc(4, true), 1);
         g.dist_access_v2(0, GICD_ISENABLER + 4, acc(4, true), 1 << 8);
         assert_eq!(g.inject(0, 40, false), 0b10);
         // Private targets are read-only.
         g.dist_access_v2(0, GICD_ITARGETSR + 27, acc(1, true), 0x02);
-        assert_eq!(
-            g.dist_access_v2(0, GICD_ITARGETSR + 27, acc(1, false), 0).0,
-            0x01
-        );
+        assert_eq!(g.dist_access_v2(0, GICD_ITARGETSR + 27, acc(1, false), 0).0, 0x01);
         // Out of range accesses are harmless.
-        assert_eq!(
-            g.dist_access_v2(0, GICD_ITARGETSR + NR_IRQS as u64 - 1, acc(4, false), 0),
-            (0, 0)
-        );
-        assert_eq!(
-            g.dist_access_v2(9, GICD_ITARGETSR, acc(4, false), 0),
-            (0, 0)
-        );
+        assert_eq!(g.dist_access_v2(0, GICD_ITARGETSR + NR_IRQS as u64 - 1, acc(4, false), 0), (0, 0));
+        assert_eq!(g.dist_access_v2(9, GICD_ITARGETSR, acc(4, false), 0), (0, 0));
     }
 
     #[test]
@@ -257,24 +198,12 @@ mod tests {
             g.dist_access_v2(v, GICD_ISENABLER, acc(4, true), 0xffff);
         }
         // Target list {1, 2} plus CPU interfaces the domain does not have.
-        assert_eq!(
-            g.dist_access_v2(0, GICD_SGIR, acc(4, true), 0x00f6_0003).1,
-            0b110
-        );
+        assert_eq!(g.dist_access_v2(0, GICD_SGIR, acc(4, true), 0x00f6_0003).1, 0b110);
         assert!(g.has_deliverable(1) && g.has_deliverable(2) && !g.has_deliverable(0));
         // All but self; self only; the reserved filter does nothing.
-        assert_eq!(
-            g.dist_access_v2(2, GICD_SGIR, acc(4, true), 0x0100_0005).1,
-            0b011
-        );
-        assert_eq!(
-            g.dist_access_v2(1, GICD_SGIR, acc(4, true), 0x0200_0006).1,
-            0b010
-        );
-        assert_eq!(
-            g.dist_access_v2(1, GICD_SGIR, acc(4, true), 0x0300_0007).1,
-            0
-        );
+        assert_eq!(g.dist_access_v2(2, GICD_SGIR, acc(4, true), 0x0100_0005).1, 0b011);
+        assert_eq!(g.dist_access_v2(1, GICD_SGIR, acc(4, true), 0x0200_0006).1, 0b010);
+        assert_eq!(g.dist_access_v2(1, GICD_SGIR, acc(4, true), 0x0300_0007).1, 0);
     }
 
     #[test]
@@ -283,14 +212,8 @@ mod tests {
         let typer = g.dist_access_v2(0, GICD_TYPER, acc(4, false), 0).0;
         assert_eq!((typer >> 5) & 7, 3, "CPUNumber");
         assert_eq!(typer & 0x1f, SPI_WORDS as u64 - 1);
-        assert_eq!(
-            g.dist_access_v2(0, GICD_CTLR, acc(4, false), 0).0 & (CTLR_ARE_NS as u64),
-            0
-        );
-        assert_eq!(
-            g.dist_access_v2(0, GICD_PIDR2_V2, acc(4, false), 0).0,
-            PIDR2_GICV2
-        );
+        assert_eq!(g.dist_access_v2(0, GICD_CTLR, acc(4, false), 0).0 & (CTLR_ARE_NS as u64), 0);
+        assert_eq!(g.dist_access_v2(0, GICD_PIDR2_V2, acc(4, false), 0).0, PIDR2_GICV2);
         assert_eq!(g.dist_access_v2(0, GICD_IGROUPR, acc(4, false), 0).0, 0);
         assert_eq!(g.dist_access_v2(0, GICD_IGROUPR + 4, acc(4, false), 0).0, 0);
     }
@@ -304,11 +227,7 @@ mod tests {
         assert_eq!(v2 >> 28 & 0b11, 0b01, "pending");
         assert_eq!((v2 >> 23) & 0x1f, 0xa0 >> 3);
         assert_ne!(v2 & (1 << 31), 0, "HW");
-        assert_eq!(
-            v2 & (1 << 30),
-            0,
-            "group 0, as the guest's distributor says"
-        );
+        assert_eq!(v2 & (1 << 30), 0, "group 0, as the guest's distributor says");
         assert_eq!(lr_v2::to_v3(v2), v3);
         let soft = lr::pending(40, 0x80, false) | lr::STATE_ACTIVE;
         assert_eq!(lr_v2::to_v3(lr_v2::from_v3(soft)), soft);

@@ -37,10 +37,7 @@ impl Evtchn {
         })
     }
 
-    fn with_fd<T>(
-        &self,
-        f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> std::io::Result<T>,
-    ) -> std::io::Result<T> {
+    fn with_fd<T>(&self, f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> std::io::Result<T>) -> std::io::Result<T> {
         let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         f(file.as_fd())
     }
@@ -48,8 +45,7 @@ impl Evtchn {
 
 impl EventChannel for Evtchn {
     fn alloc_unbound(&self, remote: DomId) -> Result<Port> {
-        self.with_fd(|fd| sys::evtchn_bind_unbound(fd, remote.into()))
-            .map_err(os_error)
+        self.with_fd(|fd| sys::evtchn_bind_unbound(fd, remote.into())).map_err(os_error)
     }
 
     fn bind_interdomain(&self, remote: DomId, remote_port: Port) -> Result<Port> {
@@ -58,13 +54,11 @@ impl EventChannel for Evtchn {
     }
 
     fn unbind(&self, port: Port) -> Result<()> {
-        self.with_fd(|fd| sys::evtchn_unbind(fd, port))
-            .map_err(|_| Error::BadPort(port))
+        self.with_fd(|fd| sys::evtchn_unbind(fd, port)).map_err(|_| Error::BadPort(port))
     }
 
     fn notify(&self, port: Port) -> Result<()> {
-        self.with_fd(|fd| sys::evtchn_notify(fd, port))
-            .map_err(|_| Error::BadPort(port))
+        self.with_fd(|fd| sys::evtchn_notify(fd, port)).map_err(|_| Error::BadPort(port))
     }
 
     fn wait(&self, timeout_ms: u32) -> Result<Option<Port>> {
@@ -184,26 +178,14 @@ impl Gntdev {
     /// Copies `buf.len()` bytes out of `remote`'s grant `gref` from
     /// `offset` (GNTTABOP_copy, no mapping made). A GNTST status other
     /// than 0 is [`Error::BadGrant`].
-    pub fn copy_from(
-        &self,
-        remote: DomId,
-        gref: GrantRef,
-        offset: u16,
-        buf: &mut [u8],
-    ) -> Result<()> {
-        Self::status(
-            gref,
-            sys::gntdev_grant_copy(self.file.as_fd(), remote, gref, offset, buf, true),
-        )
+    pub fn copy_from(&self, remote: DomId, gref: GrantRef, offset: u16, buf: &mut [u8]) -> Result<()> {
+        Self::status(gref, sys::gntdev_grant_copy(self.file.as_fd(), remote, gref, offset, buf, true))
     }
 
     /// Copies `data` into `remote`'s grant `gref` at `offset`.
     pub fn copy_to(&self, remote: DomId, gref: GrantRef, offset: u16, data: &[u8]) -> Result<()> {
         let mut local = data.to_vec();
-        Self::status(
-            gref,
-            sys::gntdev_grant_copy(self.file.as_fd(), remote, gref, offset, &mut local, false),
-        )
+        Self::status(gref, sys::gntdev_grant_copy(self.file.as_fd(), remote, gref, offset, &mut local, false))
     }
 
     fn status(gref: GrantRef, r: std::io::Result<i16>) -> Result<()> {
@@ -215,12 +197,7 @@ impl Gntdev {
     }
 
     /// Maps `refs` of `remote` in one range; the OS error if a step fails.
-    fn map_range(
-        &self,
-        remote: DomId,
-        refs: &[GrantRef],
-        writable: bool,
-    ) -> std::io::Result<(u64, Mapping)> {
+    fn map_range(&self, remote: DomId, refs: &[GrantRef], writable: bool) -> std::io::Result<(u64, Mapping)> {
         let fd = self.file.as_fd();
         let index = sys::gntdev_map(fd, remote.into(), refs)?;
         match Mapping::map(fd, index, refs.len() * XEN_PAGE_SIZE, writable) {
@@ -244,11 +221,7 @@ impl GrantMapper for Gntdev {
             // ours, read-only): name the one that fails on its own. Other
             // failures (no memory, too many mappings) keep their errno.
             Err(e) if e.raw_os_error() == Some(libc::ENOMEM) || refs.len() > MAX_PROBE => {
-                return Err(if refs.len() == 1 {
-                    Error::BadGrant(refs[0])
-                } else {
-                    os_error(e)
-                });
+                return Err(if refs.len() == 1 { Error::BadGrant(refs[0]) } else { os_error(e) });
             }
             Err(e) => {
                 // Each probe that maps is given back at once (munmap, then
@@ -294,10 +267,7 @@ impl Gntalloc {
 
 impl GrantTable for Gntalloc {
     fn share(&self, remote: DomId, pages: usize, readonly: bool) -> Result<Shm> {
-        let count = u32::try_from(pages)
-            .ok()
-            .filter(|&c| c > 0)
-            .ok_or(Error::Invalid("page count"))?;
+        let count = u32::try_from(pages).ok().filter(|&c| c > 0).ok_or(Error::Invalid("page count"))?;
         let fd = self.file.as_fd();
         let (index, grefs) = sys::gntalloc_alloc(fd, remote, !readonly, count).map_err(os_error)?;
         // Our side is always writable: we fill the pages we share.
@@ -371,10 +341,7 @@ mod tests {
             ("/dev/xen/gntalloc", Gntalloc::open().map(drop)),
         ] {
             if std::path::Path::new(path).exists() {
-                assert!(
-                    matches!(r, Ok(()) | Err(Error::Os(libc::EACCES))),
-                    "{path}: {r:?}"
-                );
+                assert!(matches!(r, Ok(()) | Err(Error::Os(libc::EACCES))), "{path}: {r:?}");
             } else {
                 assert_eq!(r, Err(Error::Os(libc::ENOENT)), "{path}");
             }

@@ -246,23 +246,14 @@ unsafe fn ioctl<T>(fd: BorrowedFd<'_>, request: u64, arg: &mut T) -> io::Result<
 
 /// `/dev/xen/evtchn`: a fresh local port only `remote` may bind to.
 pub(crate) fn evtchn_bind_unbound(fd: BorrowedFd<'_>, remote: u32) -> io::Result<u32> {
-    let mut a = EvtchnBindUnboundPort {
-        remote_domain: remote,
-    };
+    let mut a = EvtchnBindUnboundPort { remote_domain: remote };
     // SAFETY: the request's argument is an EvtchnBindUnboundPort.
     unsafe { ioctl(fd, IOCTL_EVTCHN_BIND_UNBOUND_PORT, &mut a) }.map(|p| p as u32)
 }
 
 /// `/dev/xen/evtchn`: connect to `remote`'s unbound `port`; the local port.
-pub(crate) fn evtchn_bind_interdomain(
-    fd: BorrowedFd<'_>,
-    remote: u32,
-    port: u32,
-) -> io::Result<u32> {
-    let mut a = EvtchnBindInterdomain {
-        remote_domain: remote,
-        remote_port: port,
-    };
+pub(crate) fn evtchn_bind_interdomain(fd: BorrowedFd<'_>, remote: u32, port: u32) -> io::Result<u32> {
+    let mut a = EvtchnBindInterdomain { remote_domain: remote, remote_port: port };
     // SAFETY: the request's argument is an EvtchnBindInterdomain.
     unsafe { ioctl(fd, IOCTL_EVTCHN_BIND_INTERDOMAIN, &mut a) }.map(|p| p as u32)
 }
@@ -304,13 +295,7 @@ pub(crate) fn gntdev_map(fd: BorrowedFd<'_>, domid: u32, refs: &[u32]) -> io::Re
     // SAFETY: the buffer holds a GntdevMapGrantRef header followed by its
     // `count` grant pairs, which is all the kernel reads; it writes only
     // `index`, inside the header.
-    let r = unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            IOCTL_GNTDEV_MAP_GRANT_REF as _,
-            words.as_mut_ptr(),
-        )
-    };
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), IOCTL_GNTDEV_MAP_GRANT_REF as _, words.as_mut_ptr()) };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -320,11 +305,7 @@ pub(crate) fn gntdev_map(fd: BorrowedFd<'_>, domid: u32, refs: &[u32]) -> io::Re
 /// `/dev/xen/gntdev`: give back a range reserved by [`gntdev_map`], after
 /// its `munmap`.
 pub(crate) fn gntdev_unmap(fd: BorrowedFd<'_>, index: u64, count: u32) -> io::Result<()> {
-    let mut a = GntdevUnmapGrantRef {
-        index,
-        count,
-        pad: 0,
-    };
+    let mut a = GntdevUnmapGrantRef { index, count, pad: 0 };
     // SAFETY: the request's argument is a GntdevUnmapGrantRef.
     unsafe { ioctl(fd, IOCTL_GNTDEV_UNMAP_GRANT_REF, &mut a) }.map(drop)
 }
@@ -333,33 +314,13 @@ pub(crate) fn gntdev_unmap(fd: BorrowedFd<'_>, index: u64, count: u32) -> io::Re
 /// the `mmap` offset of the pages and their grant references.
 /// One GNTTABOP_copy between `domid`'s grant `gref` and `local`: out of
 /// the grant when `into_local`, else into it. The hypervisor's status.
-pub(crate) fn gntdev_grant_copy(
-    fd: BorrowedFd<'_>,
-    domid: u16,
-    gref: u32,
-    offset: u16,
-    local: &mut [u8],
-    into_local: bool,
-) -> io::Result<i16> {
+pub(crate) fn gntdev_grant_copy(fd: BorrowedFd<'_>, domid: u16, gref: u32, offset: u16, local: &mut [u8], into_local: bool) -> io::Result<i16> {
     let len = u16::try_from(local.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let grant = GntdevCopySide::grant(gref, offset, domid);
     let buf = GntdevCopySide(local.as_mut_ptr() as u64);
-    let (source, dest, flags) = if into_local {
-        (grant, buf, 1)
-    } else {
-        (buf, grant, 2)
-    };
-    let mut seg = GntdevGrantCopySegment {
-        source,
-        dest,
-        len,
-        flags,
-        status: 0,
-    };
-    let mut a = GntdevGrantCopy {
-        count: 1,
-        segments: &mut seg,
-    };
+    let (source, dest, flags) = if into_local { (grant, buf, 1) } else { (buf, grant, 2) };
+    let mut seg = GntdevGrantCopySegment { source, dest, len, flags, status: 0 };
+    let mut a = GntdevGrantCopy { count: 1, segments: &mut seg };
     // SAFETY: GRANT_COPY takes a GntdevGrantCopy pointing at `count`
     // segments; the one segment and `local` (its buffer, `len` bytes,
     // borrowed mutably for the call) outlive the ioctl.
@@ -367,12 +328,7 @@ pub(crate) fn gntdev_grant_copy(
     Ok(seg.status)
 }
 
-pub(crate) fn gntalloc_alloc(
-    fd: BorrowedFd<'_>,
-    domid: u16,
-    writable: bool,
-    count: u32,
-) -> io::Result<(u64, Vec<u32>)> {
+pub(crate) fn gntalloc_alloc(fd: BorrowedFd<'_>, domid: u16, writable: bool, count: u32) -> io::Result<(u64, Vec<u32>)> {
     if count == 0 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
@@ -382,19 +338,11 @@ pub(crate) fn gntalloc_alloc(
     words[0] = u64::from(domid) | (u64::from(flags) << 16) | (u64::from(count) << 32);
     // SAFETY: the buffer holds a GntallocAllocGref header and room for
     // `count` grant references after it, which is what the kernel writes.
-    let r = unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            IOCTL_GNTALLOC_ALLOC_GREF as _,
-            words.as_mut_ptr(),
-        )
-    };
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), IOCTL_GNTALLOC_ALLOC_GREF as _, words.as_mut_ptr()) };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
-    let refs = (0..count as usize)
-        .map(|i| (words[2 + i / 2] >> (32 * (i % 2))) as u32)
-        .collect();
+    let refs = (0..count as usize).map(|i| (words[2 + i / 2] >> (32 * (i % 2))) as u32).collect();
     Ok((words[1], refs))
 }
 
@@ -509,13 +457,7 @@ impl Mapping {
         }
         // SAFETY: in range, aligned (mmap returns page-aligned memory), and
         // the pages are mapped writable.
-        unsafe {
-            self.ptr
-                .as_ptr()
-                .add(offset)
-                .cast::<u32>()
-                .write_volatile(v)
-        }
+        unsafe { self.ptr.as_ptr().add(offset).cast::<u32>().write_volatile(v) }
         true
     }
 
@@ -604,10 +546,7 @@ mod tests {
         assert_eq!(std::mem::offset_of!(GntdevGrantCopySegment, status), 20);
         assert_eq!(size_of::<GntdevGrantCopy>(), 16);
         assert_eq!(IOCTL_GNTDEV_GRANT_COPY, 0x0010_4708);
-        assert_eq!(
-            GntdevCopySide::grant(7, 0x100, 3).0.to_le_bytes(),
-            [7, 0, 0, 0, 0, 1, 3, 0]
-        );
+        assert_eq!(GntdevCopySide::grant(7, 0x100, 3).0.to_le_bytes(), [7, 0, 0, 0, 0, 1, 3, 0]);
         assert_eq!(size_of::<GntallocAllocGref>(), 24);
         assert_eq!(std::mem::offset_of!(GntallocAllocGref, index), 8);
         assert_eq!(std::mem::offset_of!(GntallocAllocGref, gref_ids), 16);

@@ -85,8 +85,7 @@ fn read_message(s: &mut dyn XsStream) -> Result<(XsHeader, Vec<u8>)> {
     }
     let mut payload = vec![0u8; len];
     s.read_exact(&mut payload).map_err(|_| Error::Closed)?;
-    let h = XsHeader::decode(&raw)
-        .map_err(|_| Error::Invalid("xenstore message of an unknown type"))?;
+    let h = XsHeader::decode(&raw).map_err(|_| Error::Invalid("xenstore message of an unknown type"))?;
     Ok((h, payload))
 }
 
@@ -101,10 +100,7 @@ mod read_tests {
     fn an_unknown_message_type_does_not_desynchronise_the_stream() {
         let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
         let header = |ty: u32, len: u32| -> Vec<u8> {
-            [ty, 7, 0, len]
-                .iter()
-                .flat_map(|x| x.to_le_bytes())
-                .collect()
+            [ty, 7, 0, len].iter().flat_map(|x| x.to_le_bytes()).collect()
         };
         a.write_all(&header(0xdead, 5)).unwrap();
         a.write_all(b"junk!").unwrap();

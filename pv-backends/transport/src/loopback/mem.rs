@@ -218,10 +218,7 @@ impl RingMemory for LoopMemory {
         // A write to a read-only mapping is a backend bug: the hardware
         // faults on it (the Linux transport refuses it before it gets
         // there). The harness panics, so a test sees the bug.
-        assert!(
-            self.writable,
-            "write to a read-only grant mapping (a real mapping would fault)"
-        );
+        assert!(self.writable, "write to a read-only grant mapping (a real mapping would fault)");
         if !self.in_range(offset, data.len()) {
             return;
         }

@@ -29,14 +29,7 @@ impl Drop for Backend {
 /// record.
 pub fn router(dom: u16, playback: &str, capture: &str) -> Router {
     let mut r = Router::new(Some(playback.into()));
-    r.insert(
-        dom,
-        0,
-        CardRoute {
-            playback: Some(playback.into()),
-            capture: Some(capture.into()),
-        },
-    );
+    r.insert(dom, 0, CardRoute { playback: Some(playback.into()), capture: Some(capture.into()) });
     r
 }
 
