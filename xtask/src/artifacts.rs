@@ -115,10 +115,10 @@ pub fn flat_image(elf: &Path) -> Result<(Vec<u8>, u64), String> {
 
 /// The Armv7-A hypervisor image for a 32-bit `board` (`arch = "armv7a"`),
 /// linked where QEMU and U-Boot's `bootz` load a zImage (RAM base +
-/// 64 KiB): the flat binary to boot, and the ELF it came from. The port
-/// boots, checks the CPU and its vectors and stops (issue 15); samples
-/// cannot be built for these boards yet.
-pub fn build_hypervisor_a32(board: &hv_config::Board) -> Result<(PathBuf, PathBuf), String> {
+/// 64 KiB): the flat binary to boot. The port runs its bring-up and a
+/// probe guest, then stops (issue 15); samples cannot be built for these
+/// boards yet.
+pub fn build_hypervisor_a32(board: &hv_config::Board) -> Result<PathBuf, String> {
     if board.arch != "armv7a" {
         return Err(format!(
             "board {} is {}, not armv7a",
@@ -138,7 +138,7 @@ pub fn build_hypervisor_a32(board: &hv_config::Board) -> Result<(PathBuf, PathBu
     let elf = dir.join(TARGET_A32).join("release/hv-kernel");
     let bin = dir.join("hypervisor-a32.bin");
     std::fs::write(&bin, flat_binary(&elf)?).map_err(|e| format!("{}: {e}", bin.display()))?;
-    Ok((bin, elf))
+    Ok(bin)
 }
 
 /// Where a zImage goes from the start of RAM.

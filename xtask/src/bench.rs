@@ -41,13 +41,13 @@ pub fn boot(runs: usize) -> Result<(), String> {
     // end of its bring-up (it runs no guest yet), next to the figures above.
     let a15 = hv_config::load_board(&artifacts::root().join("bsp"), "qemu-virt-a15")
         .map_err(|e| e.to_string())?;
-    let (bin, _) = artifacts::build_hypervisor_a32(&a15)?;
+    let bin = artifacts::build_hypervisor_a32(&a15)?;
     let size = std::fs::metadata(&bin).map_err(|e| e.to_string())?.len();
     println!("qemu-virt-a15: armv7a hypervisor image {size} bytes ({:.1} KiB; bring-up and probe guest only: no domains yet)", size as f64 / 1024.0);
-    let machine = qemu::Machine::for_board(&a15)?;
+    let q = qemu::QemuCommand::for_a32_image(&a15, &bin)?;
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {
-        let mut s = qemu::QemuCommand::new(&machine).kernel(&bin).spawn()?;
+        let mut s = q.spawn()?;
         if s.wait_for(Duration::from_secs(60), |l| {
             l.contains("armv7a: bring-up done")
         })
@@ -64,7 +64,8 @@ pub fn boot(runs: usize) -> Result<(), String> {
     println!(
         "qemu-virt-a15: QEMU start -> armv7a bring-up done (probe guest run; no domains yet): median {:.3} s over {} runs ({machine}, TCG)",
         median(times.clone()),
-        times.len()
+        times.len(),
+        machine = q.machine(),
     );
     Ok(())
 }

@@ -90,11 +90,18 @@ fn devices(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
 /// node of that name with any unit address. (fdt's `find_node` misses
 /// some nodes, e.g. /chosen in ZynqMP's tree.)
 fn node_at<'b, 'a>(fdt: &'b Fdt<'a>, path: &str) -> Option<FdtNode<'b, 'a>> {
-    let mut node = fdt.find_node("/")?;
+    node_chain(fdt, path)?.pop()
+}
+
+/// The nodes from the root to the one at `path` (matched as `node_at`
+/// does), or `None` if a component is missing.
+fn node_chain<'b, 'a>(fdt: &'b Fdt<'a>, path: &str) -> Option<Vec<FdtNode<'b, 'a>>> {
+    let mut chain = vec![fdt.find_node("/")?];
     for comp in path.split('/').filter(|c| !c.is_empty()) {
-        node = node.children().find(|c| c.name == comp || (!comp.contains('@') && c.name.split('@').next() == Some(comp)))?;
+        let node = chain.last()?.children().find(|c| c.name == comp || (!comp.contains('@') && c.name.split('@').next() == Some(comp)))?;
+        chain.push(node);
     }
-    Some(node)
+    Some(chain)
 }
 
 fn all_nodes<'b, 'a>(fdt: &'b Fdt<'a>) -> Vec<FdtNode<'b, 'a>> {
@@ -123,17 +130,9 @@ fn regs(n: &FdtNode<'_, '_>) -> Vec<Region> {
 /// translated through each bus's `ranges` up to the root (TI's trees put
 /// devices at offsets inside interconnect segments and target modules).
 fn cpu_regs(fdt: &Fdt<'_>, path: &str) -> Vec<Region> {
-    let mut chain = vec![];
-    let mut node = fdt.find_node("/");
-    chain.extend(node);
-    for comp in path.split('/').filter(|c| !c.is_empty()) {
-        node = node.and_then(|n| {
-            n.children().find(|c| {
-                c.name == comp || (!comp.contains('@') && c.name.split('@').next() == Some(comp))
-            })
-        });
-        chain.extend(node);
-    }
+    let Some(chain) = node_chain(fdt, path) else {
+        return Vec::new();
+    };
     let Some(leaf) = chain.last() else {
         return Vec::new();
     };

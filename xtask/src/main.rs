@@ -185,6 +185,17 @@ impl Tally {
 /// Boots for `d`, the console on stdout. Success: the machine was still
 /// running at the end, powered off cleanly, or whoever reads stdout has
 /// closed it (`grep -q` found its line).
+/// Runs `q` for `run_for`, or until QEMU exits (a power-off, Ctrl-C).
+fn run_qemu(q: &qemu::QemuCommand, run_for: Option<std::time::Duration>) -> Result<(), String> {
+    match run_for {
+        Some(d) => run_for_a_while(q, d),
+        None => {
+            let st = q.command()?.status().map_err(|e| e.to_string())?;
+            if st.success() { Ok(()) } else { Err(format!("QEMU exited with {st}")) }
+        }
+    }
+}
+
 fn run_for_a_while(q: &qemu::QemuCommand, d: std::time::Duration) -> Result<(), String> {
     use std::io::Write;
     let mut con = q.spawn()?;
@@ -216,16 +227,9 @@ fn run(cmd: Cmd) -> Result<(), String> {
             if let Some(board) = t.board.as_deref() {
                 let b = hv_config::load_board(&artifacts::root().join("bsp"), board).map_err(|e| e.to_string())?;
                 if b.arch == "armv7a" {
-                    let (bin, _) = artifacts::build_hypervisor_a32(&b)?;
-                    let q = qemu::QemuCommand::new(&qemu::Machine::for_board(&b)?).kernel(&bin).clone();
+                    let q = qemu::QemuCommand::for_a32_image(&b, &artifacts::build_hypervisor_a32(&b)?)?;
                     eprintln!("xtask: {board} is an Armv7-A board: samples cannot be built for it yet (issue 15); booting the port's bring-up (a probe guest behind stage 2), Ctrl-C quits");
-                    return match run_for {
-                        Some(d) => run_for_a_while(&q, d),
-                        None => {
-                            let st = q.command()?.status().map_err(|e| e.to_string())?;
-                            if st.success() { Ok(()) } else { Err(format!("QEMU exited with {st}")) }
-                        }
-                    };
+                    return run_qemu(&q, run_for);
                 }
             }
             let built = artifacts::build(&t.sample, t.board.as_deref(), t.profile.as_deref())?;
@@ -240,16 +244,10 @@ fn run(cmd: Cmd) -> Result<(), String> {
                 }
             }
             match run_for {
-                Some(d) => {
-                    eprintln!("xtask: booting {} on {} for {}", built.sample.name, built.sample.board.name, humantime::format_duration(d));
-                    run_for_a_while(&q, d)
-                }
-                None => {
-                    eprintln!("xtask: booting {} on {} (Ctrl-C quits)", built.sample.name, built.sample.board.name);
-                    let st = q.command()?.status().map_err(|e| e.to_string())?;
-                    if st.success() { Ok(()) } else { Err(format!("QEMU exited with {st}")) }
-                }
+                Some(d) => eprintln!("xtask: booting {} on {} for {}", built.sample.name, built.sample.board.name, humantime::format_duration(d)),
+                None => eprintln!("xtask: booting {} on {} (Ctrl-C quits)", built.sample.name, built.sample.board.name),
             }
+            run_qemu(&q, run_for)
         }
         Cmd::Build(t) => {
             let built = artifacts::build(&t.sample, t.board.as_deref(), t.profile.as_deref())?;

@@ -10,17 +10,16 @@
 
 use std::time::Duration;
 use xtask::artifacts::{build_hypervisor_a32, root};
-use xtask::qemu::{Machine, QemuCommand};
+use xtask::qemu::QemuCommand;
 
 #[test]
 #[ignore = "cross-builds for armv7a and boots QEMU: run with `cargo xtask test`"]
 fn the_armv7_image_boots_in_hyp_and_runs_a_guest_behind_stage_2() {
     let board = hv_config::load_board(&root().join("bsp"), "qemu-virt-a15")
         .unwrap_or_else(|e| panic!("{e}"));
-    let (bin, _) =
+    let bin =
         build_hypervisor_a32(&board).unwrap_or_else(|e| panic!("build the armv7a image: {e}"));
-    let machine = Machine::for_board(&board).unwrap();
-    let mut con = QemuCommand::new(&machine).kernel(&bin).spawn().unwrap();
+    let mut con = QemuCommand::for_a32_image(&board, &bin).unwrap().spawn().unwrap();
     let done = con.wait_for(Duration::from_secs(60), |l| {
         l.contains("armv7a: bring-up done")
             || l.contains("hypervisor fault")

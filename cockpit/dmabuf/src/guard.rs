@@ -160,6 +160,9 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     pass_on(sig, info, ctx);
 }
 
+/// A handler installed with SA_SIGINFO.
+type InfoHandler = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+
 /// A fault that is not ours: what was installed before, or the default
 /// action (the return re-runs the faulting load, which then takes it).
 fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
@@ -172,8 +175,7 @@ fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void)
             if p.sa_flags & libc::SA_SIGINFO != 0 {
                 // SAFETY: the previous handler was installed with SA_SIGINFO,
                 // so it has this signature; it gets our arguments unchanged.
-                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                    unsafe { std::mem::transmute(p.sa_sigaction) };
+                let f: InfoHandler = unsafe { std::mem::transmute(p.sa_sigaction) };
                 f(sig, info, ctx);
             } else {
                 // SAFETY: as above, for a handler without SA_SIGINFO.

@@ -239,14 +239,12 @@ impl Mapping {
     /// caller checked are in bounds of both. `false` if it could not read
     /// them all.
     fn read(&self, dst: &mut [u8], rows: &[(usize, Range<usize>)]) -> bool {
-        for (at, range) in rows {
-            assert!(range.start <= range.end && range.end <= dst.len() && *at <= self.len && range.len() <= self.len - at);
-        }
         match self.read {
             Read::Kernel => self
                 .kernel_read(dst, rows)
                 .is_ok_and(|got| got == rows.iter().map(|(_, r)| r.len()).sum::<usize>()),
             Read::Direct => {
+                self.assert_in_bounds(dst.len(), rows);
                 let Some(guard) = &self.guard else {
                     return false;
                 };
@@ -278,17 +276,19 @@ impl Mapping {
         }
     }
 
+    /// Every row `(offset in the mapping, range of dst)` lies in both: what
+    /// the copies' unsafe blocks rely on (the callers checked; a bug here
+    /// stops the compositor rather than corrupting it).
+    fn assert_in_bounds(&self, dst_len: usize, rows: &[(usize, Range<usize>)]) {
+        for (at, range) in rows {
+            assert!(range.start <= range.end && range.end <= dst_len && *at <= self.len && range.len() <= self.len - at);
+        }
+    }
+
     /// `process_vm_readv` of `rows` (in bounds: checked by the callers):
     /// the bytes read, or the kernel's error.
     fn kernel_read(&self, dst: &mut [u8], rows: &[(usize, Range<usize>)]) -> io::Result<usize> {
-        for (at, range) in rows {
-            assert!(
-                range.start <= range.end
-                    && range.end <= dst.len()
-                    && *at <= self.len
-                    && range.len() <= self.len - at
-            );
-        }
+        self.assert_in_bounds(dst.len(), rows);
         let base = dst.as_mut_ptr();
         // In bounds (asserted): `wrapping_add` only to stay out of unsafe.
         let local: Vec<libc::iovec> = rows

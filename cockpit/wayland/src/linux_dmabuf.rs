@@ -66,13 +66,13 @@ impl Mapped {
 }
 
 struct Plane {
-    /// `None`: refused for want of shared budget (the buffer will fail).
-    fd: Option<OwnedFd>,
+    /// The fd and the handle it is charged (carried over to the buffer's
+    /// mapping); `None`: refused for want of shared budget (the buffer
+    /// will fail).
+    held: Option<(OwnedFd, Charge)>,
     offset: u32,
     stride: u32,
     modifier: u64,
-    /// One handle (its fd), carried over to the buffer's mapping.
-    charge: Option<Charge>,
 }
 
 /// A `zwp_linux_buffer_params_v1` being filled in.
@@ -149,33 +149,19 @@ impl Dispatch<ZwpLinuxBufferParamsV1, Mutex<Params>> for State {
                     res.post_error(params::Error::PlaneSet, format!("plane {plane_idx} was already added"));
                 } else {
                     let modifier = (modifier_hi as u64) << 32 | modifier_lo as u64;
-                    match quota::take_handle(client) {
-                        Ok(charge) => {
-                            p.planes[i] = Some(Plane {
-                                fd: Some(fd),
-                                offset,
-                                stride,
-                                modifier,
-                                charge: Some(charge),
-                            });
-                        }
+                    let held = match quota::take_handle(client) {
+                        Ok(charge) => Some((fd, charge)),
                         // The shared budget is spent (by other clients): the
                         // fd is closed and the buffer will be `failed`.
                         Err(why) if why.shared => {
-                            drop(fd);
                             tell(&format!("plane {i} refused: {}", why.message));
-                            p.planes[i] = Some(Plane {
-                                fd: None,
-                                offset,
-                                stride,
-                                modifier,
-                                charge: None,
-                            });
+                            None
                         }
                         Err(why) => {
-                            quota::refuse(client, dh, format!("a dma-buf plane: {}", why.message))
+                            return quota::refuse(client, dh, format!("a dma-buf plane: {}", why.message));
                         }
-                    }
+                    };
+                    p.planes[i] = Some(Plane { held, offset, stride, modifier });
                 }
             }
             params::Request::Create { width, height, format, flags } => match make(&mut p, width, height, format, flags) {
@@ -264,7 +250,7 @@ fn make(p: &mut Params, width: i32, height: i32, format: u32, flags: WEnum<param
         return Err(Error(params::Error::OutOfBounds, format!("stride {} is shorter than a {width}-pixel row", plane.stride)));
     }
     let end = plane.offset as u64 + plane.stride as u64 * (height as u64 - 1) + row;
-    let (Some(fd), Some(mut charge)) = (plane.fd, plane.charge) else {
+    let Some((fd, mut charge)) = plane.held else {
         return Err(Failed(
             "plane 0: the compositor held too many buffers for all clients when it was added"
                 .into(),

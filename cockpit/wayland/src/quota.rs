@@ -108,6 +108,7 @@ impl Budget {
             },
             Amount::default(),
             None,
+            None,
             "all clients'",
         )
     }
@@ -116,19 +117,16 @@ impl Budget {
     /// most 1/(users + 1) of it, so however many users there are (and
     /// whatever they hold), part of it is always left for one more.
     pub fn user(shared: &Arc<Budget>, users: &Arc<AtomicUsize>) -> Arc<Budget> {
-        let mut b = Budget::new(
+        Budget::new(
             Amount {
                 handles: SHARED_HANDLES,
                 bytes: SHARED_BYTES,
             },
             Amount::default(),
+            Some(users.clone()),
             Some(shared.clone()),
             "this user's",
-        );
-        if let Some(b) = Arc::get_mut(&mut b) {
-            b.users = Some(users.clone());
-        }
-        b
+        )
     }
 
     /// The limit now (a user's shrinks as users arrive).
@@ -157,6 +155,7 @@ impl Budget {
                 handles: CLIENT_RESERVED_HANDLES,
                 bytes: CLIENT_RESERVED_BYTES,
             },
+            None,
             Some(shared.clone()),
             "the client's",
         )
@@ -165,13 +164,14 @@ impl Budget {
     fn new(
         max: Amount,
         reserve: Amount,
+        users: Option<Arc<AtomicUsize>>,
         shared: Option<Arc<Budget>>,
         whose: &'static str,
     ) -> Arc<Budget> {
         Arc::new(Budget {
             used: Mutex::new(Amount::default()),
             max,
-            users: None,
+            users,
             reserve,
             shared,
             whose,

@@ -24,41 +24,6 @@ display = "center"
 rect = [0, 0, 64, 48]
 "##;
 
-impl Dispatch<ZwpLinuxDmabufV1, ()> for Seen {
-    fn event(
-        _: &mut Self,
-        _: &ZwpLinuxDmabufV1,
-        _: <ZwpLinuxDmabufV1 as wayland_client::Proxy>::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
-
-impl Dispatch<ZwpLinuxBufferParamsV1, ()> for Seen {
-    fn event(
-        s: &mut Self,
-        _: &ZwpLinuxBufferParamsV1,
-        e: params::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        match e {
-            params::Event::Created { .. } => s.events.push("created".into()),
-            params::Event::Failed => s.events.push("failed".into()),
-            _ => {}
-        }
-    }
-}
-
-fn memfd(len: u64) -> std::os::fd::OwnedFd {
-    let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
-    rustix::fs::ftruncate(&fd, len).unwrap();
-    fd
-}
-
 /// Creates shm pools (never destroyed) until `n` are held or the server
 /// cuts the client off; the protocol error, if it did.
 fn hold_pools(c: &mut TestClient, n: usize) -> Option<String> {

@@ -424,3 +424,47 @@ impl Dispatch<WlKeyboard, ()> for Seen {
         }
     }
 }
+
+// zwp_linux_dmabuf_v1 for the dma-buf and quota tests: the offer and the
+// params' answers land in `Seen::events`.
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_buffer_params_v1::{self as params, ZwpLinuxBufferParamsV1},
+    zwp_linux_dmabuf_v1::{self as dmabuf, ZwpLinuxDmabufV1},
+};
+
+impl Dispatch<ZwpLinuxDmabufV1, ()> for Seen {
+    fn event(s: &mut Self, _: &ZwpLinuxDmabufV1, e: dmabuf::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+        match e {
+            dmabuf::Event::Modifier { format, modifier_hi, modifier_lo } => {
+                s.events.push(format!("modifier {format:#010x} {:#x}", (modifier_hi as u64) << 32 | modifier_lo as u64))
+            }
+            dmabuf::Event::Format { format } => s.events.push(format!("format {format:#010x}")),
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<ZwpLinuxBufferParamsV1, ()> for Seen {
+    fn event(s: &mut Self, _: &ZwpLinuxBufferParamsV1, e: params::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {
+        match e {
+            params::Event::Created { .. } => s.events.push("created".into()),
+            params::Event::Failed => s.events.push("failed".into()),
+            _ => {}
+        }
+    }
+    wayland_client::event_created_child!(Seen, ZwpLinuxBufferParamsV1, [
+        params::EVT_CREATED_OPCODE => (wayland_client::protocol::wl_buffer::WlBuffer, ()),
+    ]);
+}
+
+pub fn dmabuf(c: &TestClient) -> ZwpLinuxDmabufV1 {
+    c.globals.bind(&c.qh, 3..=3, ()).expect("zwp_linux_dmabuf_v1 3 is offered")
+}
+
+/// A memfd of `len` bytes: memory, but no dma-buf.
+pub fn memfd(len: u64) -> std::os::fd::OwnedFd {
+    let fd = rustix::fs::memfd_create("not-a-dmabuf", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&fd, len).unwrap();
+    fd
+}
+

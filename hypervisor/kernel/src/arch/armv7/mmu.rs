@@ -41,9 +41,9 @@ pub unsafe fn enable() {
     write32!(4, c2, c0, 2, htcr);
     // SAFETY: HTTBR takes the table `build` filled, which maps this code.
     unsafe { core::arch::asm!("mcrr p15, 4, {}, {}, c2", in(reg) root as u32, in(reg) (root >> 32) as u32, options(nostack)) };
-    sysreg::dsb();
+    sysreg::dsb_sy();
     write32!(4, c8, c7, 0, 0); // TLBIALLH
-    sysreg::dsb();
+    sysreg::dsb_sy();
     sysreg::isb();
     write32!(4, c1, c0, 0, hsctlr);
     sysreg::isb();
@@ -68,5 +68,5 @@ pub unsafe fn clean_to_poc(addr: u64, len: u64) {
         write32!(0, c7, c10, 1, a as u32); // DCCMVAC
         a += line;
     }
-    sysreg::dsb();
+    sysreg::dsb_sy();
 }

@@ -178,7 +178,7 @@ pub fn fault_ipa() -> u64 {
 pub fn invalidate_guest_tlbs_and_icache() {
     write32!(4, c8, c7, 4, 0);
     write32!(0, c7, c5, 0, 0);
-    dsb();
+    dsb_sy();
     isb();
 }
 
@@ -187,12 +187,8 @@ pub fn isb() {
     unsafe { core::arch::asm!("isb", options(nostack)) };
 }
 
-/// The full-system barrier by its aarch64 name (the shared GIC driver's).
+/// The full-system barrier (named as on aarch64, for the shared GIC driver).
 pub fn dsb_sy() {
-    dsb()
-}
-
-pub fn dsb() {
     // SAFETY: a barrier; no memory effects of its own.
     unsafe { core::arch::asm!("dsb", options(nostack)) };
 }
