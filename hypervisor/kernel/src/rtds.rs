@@ -215,7 +215,7 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
                     if off {
                         gic::discard_virtual_interface(nlr);
                         gic::clear_active(cpu, gic::VTIMER_PPI);
-                        crate::arch::sysreg::write!(cntv_ctl_el0, 0);
+                        context::stop_virtual_timer();
                     } else {
                         context::save(&mut s.ctx[old], frame, cpu, nlr);
                         // Blocked just now: housekeeping saw its timer from
@@ -245,7 +245,7 @@ pub fn reschedule(cpu: usize, frame: &mut Frame) {
                     if core::mem::take(&mut s.fresh[i]) {
                         dom.forget_vcpu_state(id.vcpu as usize);
                     }
-                    vcpu_regs::enter_domain(dom.vmid, dom.s2_root, hv_core::stage2::vtcr(), true);
+                    vcpu_regs::enter_domain(dom.vmid, dom.s2_root, true);
                     context::restore(&s.ctx[i], dom.epoch.load(Ordering::Acquire), nlr);
                     *frame = s.ctx[i].frame;
                     set_current(cpu, Some(id));

@@ -27,7 +27,7 @@ extern "C" fn guest_sync(frame: &mut Frame) {
     let (esr_val, far, ipa) = vcpu_regs::trap_syndrome();
     match esr::decode(esr_val) {
         Trap::Wfx { wfe } => {
-            frame.elr = frame.elr.wrapping_add(esr::insn_len(esr_val));
+            frame.skip(esr::insn_len(esr_val));
             if !wfe {
                 vcpu::block(dom, v);
             }
@@ -42,14 +42,14 @@ extern "C" fn guest_sync(frame: &mut Frame) {
             }
         }
         Trap::Smc { imm: 0 } => {
-            frame.elr = frame.elr.wrapping_add(esr::insn_len(esr_val));
+            frame.skip(esr::insn_len(esr_val));
             smccc_call(cpu, dom, v, frame);
         }
         Trap::SysReg(acc) if !acc.read && (acc.is(esr::ICC_SGI1R_EL1) || acc.is(esr::ICC_ASGI1R_EL1) || acc.is(esr::ICC_SGI0R_EL1)) => {
             let value = reg(frame, acc.rt);
             let (_, kick) = dom.vgic(|g| g.send_sgi(v, value));
             kick_for_irq(dom, kick, cpu);
-            frame.elr = frame.elr.wrapping_add(esr::insn_len(esr_val));
+            frame.skip(esr::insn_len(esr_val));
         }
         Trap::SysReg(acc) if setway::is_set_way(&acc) => set_way(dom, v, frame, esr::insn_len(esr_val)),
         Trap::SysReg(acc) if acc.is_debug_or_pmu() => {
@@ -57,11 +57,11 @@ extern "C" fn guest_sync(frame: &mut Frame) {
             if acc.read {
                 set_reg(frame, acc.rt, 0);
             }
-            frame.elr = frame.elr.wrapping_add(esr::insn_len(esr_val));
+            frame.skip(esr::insn_len(esr_val));
         }
         Trap::DataAbort(da) => data_abort(cpu, dom, v, frame, da, far, ipa, esr::insn_len(esr_val)),
         Trap::InstrAbort { .. } => {
-            log_abort(dom, "instruction fetch", ipa, frame.elr);
+            log_abort(dom, "instruction fetch", ipa, frame.pc());
             inject_abort(cpu, dom, v, frame, true, far);
         }
         // HVC/SMC immediates we do not define, trapped system registers we
@@ -69,10 +69,8 @@ extern "C" fn guest_sync(frame: &mut Frame) {
         // (CP15 accesses come only from 32-bit guests, which aarch64 does not run.)
         Trap::Hvc { .. } | Trap::Smc { .. } | Trap::SysReg(_) | Trap::Cp15(_) | Trap::Other { .. } => {
             // SMC traps report the SMC itself in ELR; HVC reports the next one.
-            let elr = if matches!(esr::ec(esr_val), esr::EC_HVC64 | esr::EC_HVC32) { frame.elr.wrapping_sub(4) } else { frame.elr };
-            let (pc, spsr) = vcpu_regs::inject_exception(esr::undef_syndrome(), None, elr, frame.spsr);
-            frame.elr = pc;
-            frame.spsr = spsr;
+            let at = if matches!(esr::ec(esr_val), esr::EC_HVC64 | esr::EC_HVC32) { frame.pc().wrapping_sub(4) } else { frame.pc() };
+            vcpu_regs::inject_undefined(frame, at);
         }
     }
     vcpu::before_return(cpu, dom, v, frame);
@@ -102,7 +100,7 @@ extern "C" fn guest_serror(frame: &mut Frame) {
 /// An SError raised while `dom`'s vCPU `v` ran (taken in the guest, or at
 /// its exit's synchronisation): the domain crashes, under its policy.
 fn serror(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
-    domlog!(dom, life_log, "{}: SError at PC {:#x} (ESR {:#x}): treated as a crash", dom.name(), frame.elr, sysreg::read!(esr_el2));
+    domlog!(dom, life_log, "{}: SError at PC {:#x} (ESR {:#x}): treated as a crash", dom.name(), frame.pc(), vcpu_regs::trap_syndrome().0);
     vcpu::shutdown(cpu, dom, v, Event::Crash, frame);
     vcpu::before_return(cpu, dom, v, frame);
 }
@@ -132,12 +130,12 @@ fn data_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, da: DataAbo
         _ => false,
     };
     if emulated {
-        frame.elr = frame.elr.wrapping_add(len);
+        frame.skip(len);
     } else if is_translation_fault(da.fsc) && crate::xen::mapped_after_remap(dom, ipa) {
         // A backend's page was being swapped (a grant mapped or torn down,
         // break-before-make): the access runs again on the new page.
     } else {
-        log_abort(dom, "data access", ipa, frame.elr);
+        log_abort(dom, "data access", ipa, frame.pc());
         inject_abort(cpu, dom, v, frame, false, far);
     }
 }
@@ -210,7 +208,7 @@ fn set_way(dom: &Domain, v: usize, frame: &mut Frame, len: u64) {
         ram.clean_invalidate(offset, n);
     }
     if step.complete {
-        frame.elr = frame.elr.wrapping_add(len);
+        frame.skip(len);
     }
 }
 
@@ -222,17 +220,13 @@ fn log_abort(dom: &Domain, what: &str, ipa: u64, pc: u64) {
 /// own vectors is crashed instead, under its domain's `on_crash` policy.
 fn inject_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, instruction: bool, far: u64) {
     let vbar = vcpu_regs::vbar_el1();
-    let crashed = dom.vcpus[v].faults.lock().fault(frame.elr, vbar);
+    let crashed = dom.vcpus[v].faults.lock().fault(frame.pc(), vbar);
     if crashed {
         domlog!(dom, life_log, "{}: vCPU {} keeps faulting at its exception vectors (VBAR {:#x}): crashed", dom.name(), v, vbar);
         vcpu::shutdown(cpu, dom, v, Event::Crash, frame);
         return;
     }
-    let from_el0 = frame.spsr & 0xf == 0;
-    let syndrome = esr::abort_syndrome(instruction, from_el0);
-    let (pc, spsr) = vcpu_regs::inject_exception(syndrome, Some(far), frame.elr, frame.spsr);
-    frame.elr = pc;
-    frame.spsr = spsr;
+    vcpu_regs::inject_abort(frame, instruction, far);
 }
 
 /// SMCCC calls (HVC #0 or SMC #0), decoded and checked by

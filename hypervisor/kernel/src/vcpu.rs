@@ -22,7 +22,7 @@ pub fn cpu_main(cpu: usize) -> ! {
             drain_irqs(None);
         }
     };
-    vcpu_regs::enter_domain(dom.vmid, dom.s2_root, hv_core::stage2::vtcr(), system().trap_wfi);
+    vcpu_regs::enter_domain(dom.vmid, dom.s2_root, system().trap_wfi);
     let frame = wait_until_started(cpu, dom, v);
     entry::enter(cpu, &frame)
 }
@@ -55,11 +55,14 @@ fn start_frame(cpu: usize, dom: &Domain, v: usize) -> Frame {
     vcpu_regs::reset_el1(v as u64, dom.epoch.load(Ordering::Acquire));
     gic::discard_virtual_interface(gic::lr_count());
     dom.forget_vcpu_state(v);
-    let mut f = Frame::default();
-    f.set_result(vcpu.context.load(Ordering::Acquire));
-    f.elr = vcpu.entry.load(Ordering::Acquire);
-    f.spsr = vcpu_regs::SPSR_EL1H_MASKED;
-    f
+    let (pc, context) = (vcpu.entry.load(Ordering::Acquire), vcpu.context.load(Ordering::Acquire));
+    // vCPU 0 starts as a kernel image does (context: its device tree);
+    // the others as PSCI CPU_ON says (context: the caller's value).
+    if v == 0 {
+        Frame::kernel_entry(pc, context)
+    } else {
+        Frame::cpu_on_entry(pc, context)
+    }
 }
 
 /// Interrupts taken per drain at most.

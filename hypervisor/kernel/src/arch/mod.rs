@@ -33,6 +33,8 @@
 pub mod gic;
 #[cfg_attr(target_arch = "arm", allow(dead_code))]
 pub mod hyp_map;
+pub mod handoff;
+pub mod memory;
 pub mod uart;
 
 #[cfg(target_arch = "aarch64")]

@@ -8,7 +8,7 @@ const LINE: usize = 64;
 ///
 /// # Safety
 /// The range must be memory mapped at EL2 (cleaning never changes it).
-pub(super) unsafe fn clean_for_guest(start: u64, len: u64) {
+pub(in crate::arch) unsafe fn clean_for_guest(start: u64, len: u64) {
     // SAFETY: the same contract.
     unsafe { clean_dcache(start, len) };
     // SAFETY: instruction-cache invalidation; no memory operands.
@@ -20,7 +20,7 @@ pub(super) unsafe fn clean_for_guest(start: u64, len: u64) {
 ///
 /// # Safety
 /// The range must be memory mapped at EL2 (cleaning never changes it).
-pub(super) unsafe fn clean_dcache(start: u64, len: u64) {
+pub(in crate::arch) unsafe fn clean_dcache(start: u64, len: u64) {
     let mut a = start as usize & !(LINE - 1);
     let end = start.saturating_add(len) as usize;
     while a < end {
@@ -42,7 +42,7 @@ pub(super) unsafe fn clean_dcache(start: u64, len: u64) {
 /// # Safety
 /// The caller owns the range: mapped at EL2, and nobody else (no vCPU, no
 /// other code) uses it meanwhile.
-pub(super) unsafe fn zero_for_guest(start: u64, len: u64) {
+pub(in crate::arch) unsafe fn zero_for_guest(start: u64, len: u64) {
     let dczid = super::sysreg::read!(dczid_el0);
     let block = 4u64 << (dczid & 0xf);
     let zva = dczid & (1 << 4) == 0 && start % block == 0 && len % block == 0 && block >= LINE as u64;

@@ -207,6 +207,12 @@ pub fn arm_sched_timer_by(at: u64) {
     arm_sched_timer(at);
 }
 
+/// Stops the virtual timer (a vCPU switched off leaves nothing armed).
+pub fn stop_virtual_timer() {
+    write!(cntv_ctl_el0, 0);
+}
+
+/// Disarms the scheduler's timer.
 pub fn disarm_sched_timer() {
     write!(cnthp_ctl_el2, 0);
     isb();

@@ -52,6 +52,31 @@ impl Frame {
     pub fn xen_hypercall(&self) -> (u64, [u64; 5]) {
         (self.x[16], [self.x[0], self.x[1], self.x[2], self.x[3], self.x[4]])
     }
+
+    /// Where the guest resumes, and its PSTATE there.
+    pub fn pc(&self) -> u64 {
+        self.elr
+    }
+
+    /// Resumes past the trapped instruction (`len` bytes).
+    pub fn skip(&mut self, len: u64) {
+        self.elr = self.elr.wrapping_add(len);
+    }
+
+    /// A kernel image's entry (arm64 `Image` protocol): x0 holds its
+    /// device tree, EL1h with every exception masked.
+    pub fn kernel_entry(pc: u64, dtb: u64) -> Frame {
+        Frame::cpu_on_entry(pc, dtb)
+    }
+
+    /// A vCPU PSCI CPU_ON started: x0 holds the caller's context.
+    pub fn cpu_on_entry(pc: u64, context: u64) -> Frame {
+        let mut f = Frame::ZERO;
+        f.x[0] = context;
+        f.elr = pc;
+        f.spsr = super::vcpu_regs::SPSR_EL1H_MASKED;
+        f
+    }
 }
 
 pub const FRAME_SIZE: usize = core::mem::size_of::<Frame>();
@@ -282,7 +307,13 @@ extern "C" {
 }
 
 /// Address of the exception vector table, for VBAR_EL2.
-pub fn vectors() -> u64 {
+/// Points VBAR_EL2 at the vectors above (each CPU, once its MMU is on).
+pub fn install_vectors() {
+    super::sysreg::write!(vbar_el2, vectors());
+    super::sysreg::isb();
+}
+
+fn vectors() -> u64 {
     core::ptr::addr_of!(hv_vectors) as u64
 }
 

@@ -28,3 +28,12 @@ pub unsafe fn enable() {
     write!(sctlr_el2, sctlr & !(1 << 1)); // alignment checks off
     isb();
 }
+
+/// A secondary CPU's MMU: the primary's table, as `enable` turns it on.
+///
+/// # Safety
+/// As for `enable`.
+pub unsafe fn enable_secondary() {
+    // SAFETY: the caller's contract is `enable`'s.
+    unsafe { enable() }
+}

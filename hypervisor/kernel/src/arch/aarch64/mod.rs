@@ -3,11 +3,9 @@
 pub mod cache;
 pub mod context;
 pub mod entry;
-pub mod handoff;
-pub mod memory;
 pub mod mmu;
 pub mod psci;
 pub mod sysreg;
 pub mod vcpu_regs;
 
-pub use super::{gic, uart};
+pub use super::{gic, memory};

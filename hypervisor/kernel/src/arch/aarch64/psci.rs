@@ -20,7 +20,7 @@ fn smc(func: u32, a1: u64, a2: u64, a3: u64) -> i64 {
 /// # Safety
 /// `entry` must be code that runs correctly at EL2 with the MMU off and
 /// `ctx` in x0.
-pub unsafe fn cpu_on(mpidr: u64, entry: u64, ctx: u64) -> i64 {
+unsafe fn cpu_on(mpidr: u64, entry: u64, ctx: u64) -> i64 {
     smc(psci::CPU_ON_64, mpidr, entry, ctx)
 }
 
@@ -36,4 +36,16 @@ pub fn system_reset() -> ! {
     loop {
         super::sysreg::wfi();
     }
+}
+
+/// Starts pCPU `cpu` (affinity `mpidr`) at the image's secondary entry.
+pub fn start_cpu(mpidr: u64, cpu: usize) -> i64 {
+    extern "C" {
+        static secondary_entry: u8;
+    }
+    // A code label: only its address is taken.
+    let entry = core::ptr::addr_of!(secondary_entry) as u64;
+    // SAFETY: `secondary_entry` sets up the stack for the index in x0
+    // (`cpu`, bounded by `entry::MAX_CPUS` there) and calls `secondary_main`.
+    unsafe { cpu_on(mpidr, entry, cpu as u64) }
 }

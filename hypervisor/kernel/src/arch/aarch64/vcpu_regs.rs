@@ -2,6 +2,7 @@
 //! scheduler a pCPU runs one vCPU for good, so this state stays in the
 //! registers and is only (re)initialised when the vCPU starts.
 
+use super::entry::Frame;
 use super::sysreg::{isb, read, write};
 
 const HCR_VM: u64 = 1 << 0;
@@ -24,7 +25,8 @@ pub const SPSR_EL1H_MASKED: u64 = 0x3c5;
 const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
 
 /// Points this pCPU's stage-2 and traps at a domain.
-pub fn enter_domain(vmid: u16, s2_root: super::memory::Stage2Root, vtcr: u64, trap_wfi: bool) {
+pub fn enter_domain(vmid: u16, s2_root: super::memory::Stage2Root, trap_wfi: bool) {
+    let vtcr = hv_core::stage2::vtcr();
     let mut hcr = HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_TSW | HCR_TIDCP | HCR_RW;
     if trap_wfi {
         hcr |= HCR_TWI | HCR_TWE;
@@ -150,7 +152,7 @@ pub fn vbar_el1() -> u64 {
 
 /// Guest exception entry: the state an exception taken to EL1 would leave,
 /// and where execution continues. `elr`/`spsr` are the interrupted context.
-pub fn inject_exception(esr: u64, far: Option<u64>, elr: u64, spsr: u64) -> (u64, u64) {
+fn inject_exception(esr: u64, far: Option<u64>, elr: u64, spsr: u64) -> (u64, u64) {
     let vbar = read!(vbar_el1);
     let offset = match spsr & 0x1f {
         0b00100 => 0x000, // EL1t: current EL with SP0
@@ -165,6 +167,24 @@ pub fn inject_exception(esr: u64, far: Option<u64>, elr: u64, spsr: u64) -> (u64
     write!(elr_el1, elr);
     write!(spsr_el1, spsr);
     (vbar.wrapping_add(offset), SPSR_EL1H_MASKED)
+}
+
+/// Injects an undefined instruction at `at` (the trapped instruction).
+pub fn inject_undefined(frame: &mut Frame, at: u64) {
+    let (pc, spsr) = inject_exception(hv_core::esr::undef_syndrome(), None, at, frame.spsr);
+    frame.elr = pc;
+    frame.spsr = spsr;
+}
+
+/// Injects a synchronous external abort on an instruction fetch or a
+/// data access at the guest's virtual address `far`, at the trapped
+/// instruction.
+pub fn inject_abort(frame: &mut Frame, instruction: bool, far: u64) {
+    let from_el0 = frame.spsr & 0xf == 0;
+    let syndrome = hv_core::esr::abort_syndrome(instruction, from_el0);
+    let (pc, spsr) = inject_exception(syndrome, Some(far), frame.elr, frame.spsr);
+    frame.elr = pc;
+    frame.spsr = spsr;
 }
 
 /// Syndrome of the current trap.

@@ -1,12 +1,13 @@
 //! What the boot loader hands over, and the hardware brought up from it.
 //!
-//! The loader leaves the device tree's address in x0 and the boot bundle
+//! The loader leaves the device tree's address in a register (x0 on
+//! aarch64, r2 on Armv7-A: the entry code passes it on) and the boot bundle
 //! among the device tree's /chosen modules. This module is the one place
 //! that trusts those addresses: it reads them, records what domain RAM must
-//! never cover, and brings the console, the EL2 MMU and the GIC up from the
+//! never cover, and brings the console, the hypervisor's MMU and the GIC up from the
 //! bundle's board facts. `boot.rs` receives only checked values.
 
-use super::{entry, gic, memory, mmu, psci, sysreg, uart};
+use super::{entry, gic, memory, mmu, psci, uart};
 use crate::console::hvlog;
 use hv_core::bundle::{self, Bundle};
 use hv_core::sched::MAX_PCPUS;
@@ -38,10 +39,10 @@ fn module_reg(v: &[u8]) -> Option<(u64, u64)> {
     }
 }
 
-fn read_dtb(dtb: u64) -> Option<DtbInfo> {
+fn read_dtb(dtb: usize) -> Option<DtbInfo> {
     let ptr = dtb as *const u8;
-    // SAFETY: x0 holds the device tree's address (arm64 `Image` boot
-    // protocol), which stays untouched in RAM; `from_ptr` checks the
+    // SAFETY: the entry code passed the device tree's address the boot
+    // protocol (arm64 `Image`, zImage) names, which stays untouched in RAM; `from_ptr` checks the
     // header's magic and version before it trusts the declared size.
     let fdt = unsafe { fdt::Fdt::from_ptr(ptr) }.ok()?;
     // The RAM this image runs from (the region holding it: a board may
@@ -58,7 +59,7 @@ fn read_dtb(dtb: u64) -> Option<DtbInfo> {
     let start = base.checked_add(chunk - 1)? & !(chunk - 1);
     let end = base.checked_add(size)? & !(chunk - 1);
     let ram = (start, end.checked_sub(start).filter(|&n| n > 0)?);
-    let mut info = DtbInfo { ram, bundle: None, dtb: (dtb, fdt.total_size() as u64), cpu_aff: [0; MAX_PCPUS], ncpus: 0 };
+    let mut info = DtbInfo { ram, bundle: None, dtb: (dtb as u64, fdt.total_size() as u64), cpu_aff: [0; MAX_PCPUS], ncpus: 0 };
     for cpu in fdt.cpus().take(MAX_PCPUS) {
         info.cpu_aff[info.ncpus] = cpu.ids().first() as u64;
         info.ncpus += 1;
@@ -104,12 +105,13 @@ fn initrd_range(chosen: &fdt::node::FdtNode<'_, '_>) -> Option<(u64, u64)> {
     Some((start, end.checked_sub(start)?))
 }
 
-/// The primary CPU's first Rust code (`_start` jumps here with x0 intact).
+/// The primary CPU's first Rust code (`_start` jumps here with the
+/// device tree's address).
 #[no_mangle]
-extern "C" fn primary_main(dtb: u64) -> ! {
+extern "C" fn primary_main(dtb: usize) -> ! {
     // Nothing is printed until the bundle names the UART: a failure before
     // that halts silently (a board's UART address is RAM on another).
-    let Some(info) = read_dtb(dtb) else { halt(format_args!("no usable device tree in x0")) };
+    let Some(info) = read_dtb(dtb) else { halt(format_args!("no usable device tree at {:#x}", dtb)) };
     let Some((baddr, bsize)) = info.bundle else { halt(format_args!("no boot bundle among the /chosen modules")) };
     // SAFETY: the bundle module lies in RAM (checked by `read_dtb`) that
     // nothing writes: it is reserved below, before any domain RAM is claimed.
@@ -147,7 +149,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     // SAFETY: the GIC's frames are board facts from the validated bundle,
     // checked above to be device memory in the table just enabled.
     unsafe { gic::init(&board) };
-    write_vbar();
+    entry::install_vectors();
     gic::init_cpu(0);
     crate::boot::primary_main(Handoff { bundle, cpu_aff: info.cpu_aff, ncpus: info.ncpus })
 }
@@ -155,29 +157,17 @@ extern "C" fn primary_main(dtb: u64) -> ! {
 /// A secondary CPU's first Rust code, started by `start_secondary`.
 #[no_mangle]
 extern "C" fn secondary_main(cpu: usize) -> ! {
-    // SAFETY: the primary built the EL2 table before starting this CPU.
-    unsafe { mmu::enable() };
-    write_vbar();
+    // SAFETY: the primary built the table before starting this CPU.
+    unsafe { mmu::enable_secondary() };
+    entry::install_vectors();
     gic::init_cpu(cpu);
     crate::boot::secondary_main(cpu)
 }
 
 /// Starts pCPU `cpu` (affinity `mpidr`) at the secondary entry point.
-/// Returns PSCI's answer.
+/// Returns the firmware's answer (PSCI's codes).
 pub fn start_secondary(mpidr: u64, cpu: usize) -> i64 {
-    extern "C" {
-        static secondary_entry: u8;
-    }
-    // A code label: only its address is taken.
-    let entry = core::ptr::addr_of!(secondary_entry) as u64;
-    // SAFETY: `secondary_entry` sets up the stack for the index in x0
-    // (`cpu`, bounded by `entry::MAX_CPUS` there) and calls `secondary_main`.
-    unsafe { psci::cpu_on(mpidr, entry, cpu as u64) }
-}
-
-fn write_vbar() {
-    super::sysreg::write!(vbar_el2, entry::vectors());
-    sysreg::isb();
+    psci::start_cpu(mpidr, cpu)
 }
 
 fn halt(args: core::fmt::Arguments<'_>) -> ! {
