@@ -20,6 +20,9 @@ pub enum Trap {
     SysReg(SysRegAccess),
     /// MCR/MRC to CP15 from a 32-bit guest (trapped by HCR.TSW, TVM, TIDCP...).
     Cp15(Cp15Access),
+    /// MCR/MRC to CP14 (the debug registers) from a 32-bit guest, trapped
+    /// by HDCR.TDA/TDOSA/TDRA: the same fields as a CP15 access.
+    Cp14(Cp15Access),
     /// Stage-2 data abort (EC 0x24).
     DataAbort(DataAbort),
     /// Stage-2 instruction abort (EC 0x20).
@@ -83,6 +86,30 @@ pub struct Cp15Access {
     pub read: bool,
 }
 
+impl Cp15Access {
+    /// The ISS of EC 0x03 and 0x05 (MCR/MRC): Opc2, Opc1, CRn, Rt, CRm,
+    /// direction.
+    fn from_iss(iss: u64) -> Cp15Access {
+        Cp15Access {
+            opc2: ((iss >> 17) & 7) as u8,
+            opc1: ((iss >> 14) & 7) as u8,
+            crn: ((iss >> 10) & 0xf) as u8,
+            rt: ((iss >> 5) & 0xf) as u8,
+            crm: ((iss >> 1) & 0xf) as u8,
+            read: iss & 1 == 1,
+        }
+    }
+
+    /// CP15 registers a 32-bit guest gets read-as-zero, write-ignored when
+    /// they trap: the PMU (CRn 9, HDCR.TPM) and the implementation-defined
+    /// registers HCR.TIDCP traps (CRn 9, 10, 11 and 15: L2 control, TLB
+    /// lockdown, DMA, TCM). As on aarch64 (`is_debug_or_pmu`), a guest
+    /// sees no counters and cannot reach the pCPU's own controls.
+    pub fn is_raz_wi(&self) -> bool {
+        matches!(self.crn, 9 | 10 | 11 | 15)
+    }
+}
+
 pub const ICC_SGI1R_EL1: SysReg = SysReg(3, 0, 12, 11, 5);
 pub const ICC_ASGI1R_EL1: SysReg = SysReg(3, 1, 12, 11, 6);
 pub const ICC_SGI0R_EL1: SysReg = SysReg(3, 2, 12, 11, 7);
@@ -143,6 +170,7 @@ pub const EC_UNKNOWN: u8 = 0x00;
 pub const EC_WFX: u8 = 0x01;
 /// MCR/MRC to CP15 from AArch32.
 pub const EC_CP15_32: u8 = 0x03;
+pub const EC_CP14_32: u8 = 0x05;
 pub const EC_HVC32: u8 = 0x12;
 pub const EC_SMC32: u8 = 0x13;
 pub const EC_HVC64: u8 = 0x16;
@@ -173,14 +201,8 @@ pub fn decode(esr: u64) -> Trap {
         EC_HVC64 | EC_HVC32 => Trap::Hvc { imm: iss as u16 },
         EC_SMC64 => Trap::Smc { imm: iss as u16 },
         EC_SMC32 => Trap::Smc { imm: 0 },
-        EC_CP15_32 => Trap::Cp15(Cp15Access {
-            opc2: ((iss >> 17) & 7) as u8,
-            opc1: ((iss >> 14) & 7) as u8,
-            crn: ((iss >> 10) & 0xf) as u8,
-            rt: ((iss >> 5) & 0xf) as u8,
-            crm: ((iss >> 1) & 0xf) as u8,
-            read: iss & 1 == 1,
-        }),
+        EC_CP15_32 => Trap::Cp15(Cp15Access::from_iss(iss)),
+        EC_CP14_32 => Trap::Cp14(Cp15Access::from_iss(iss)),
         EC_SYSREG => Trap::SysReg(SysRegAccess {
             op0: ((iss >> 20) & 3) as u8,
             op2: ((iss >> 17) & 7) as u8,
@@ -254,6 +276,11 @@ mod tests {
                 rt: 3,
                 read: true
             })
+        );
+        // MRC p14, 0, r0, c0, c0, 0 (DBGDIDR, as Linux's hw_breakpoint reads it).
+        assert_eq!(
+            decode(0x05 << 26 | 1 << 25 | 1 << 24 | 0xe << 20 | 1),
+            Trap::Cp14(Cp15Access { opc1: 0, crn: 0, crm: 0, opc2: 0, rt: 0, read: true })
         );
         // MCR p15, 0, r12, c7, c14, 2 (DCCISW, a set/way clean): a write.
         let iss = 2 << 17 | 7 << 10 | 12 << 5 | 14 << 1;

@@ -14,7 +14,7 @@
 //! trap with the instruction retried, so it is preemptible and charged to
 //! the vCPU that asked for it.
 
-use crate::esr::{SysReg, SysRegAccess};
+use crate::esr::{Cp15Access, SysReg, SysRegAccess};
 
 pub const DC_ISW: SysReg = SysReg(1, 0, 7, 6, 2);
 pub const DC_CSW: SysReg = SysReg(1, 0, 7, 10, 2);
@@ -22,6 +22,12 @@ pub const DC_CISW: SysReg = SysReg(1, 0, 7, 14, 2);
 
 pub fn is_set_way(acc: &SysRegAccess) -> bool {
     !acc.read && (acc.is(DC_ISW) || acc.is(DC_CSW) || acc.is(DC_CISW))
+}
+
+/// The same operations from a 32-bit guest: MCR p15, 0, Rt, c7, CRm, 2
+/// with CRm 6 (DCISW), 10 (DCCSW) or 14 (DCCISW), trapped by HCR.TSW.
+pub fn is_set_way_cp15(acc: &Cp15Access) -> bool {
+    !acc.read && acc.opc1 == 0 && acc.crn == 7 && acc.opc2 == 2 && matches!(acc.crm, 6 | 10 | 14)
 }
 
 /// One vCPU's set/way state.
@@ -96,6 +102,21 @@ mod tests {
             }
             assert!(traps < 10_000);
         }
+    }
+
+    #[test]
+    fn a_32_bit_guests_set_way_ops_are_recognised_and_nothing_else_of_c7() {
+        let cp15 = |crm: u64, opc2: u64, read: bool| match decode(0x03 << 26 | opc2 << 17 | 7 << 10 | crm << 1 | read as u64) {
+            Trap::Cp15(a) => a,
+            other => panic!("{other:?}"),
+        };
+        for crm in [6, 10, 14] {
+            assert!(is_set_way_cp15(&cp15(crm, 2, false)));
+            assert!(!is_set_way_cp15(&cp15(crm, 2, true)));
+        }
+        // DCCIMVAC (c7, c14, 1: by address) and ICIALLU (c7, c5, 0) are not.
+        assert!(!is_set_way_cp15(&cp15(14, 1, false)));
+        assert!(!is_set_way_cp15(&cp15(5, 0, false)));
     }
 
     #[test]

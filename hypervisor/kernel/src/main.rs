@@ -6,11 +6,9 @@
 //! glue that turns traps into calls of `hv-core`, where the logic lives and
 //! is tested on the host. It allocates nothing after boot.
 //!
-//! aarch64 runs everything. The Armv7-A (HYP mode) port is under way: its
-//! image boots in HYP, brings up the console from the device tree, checks
-//! the CPU and its exception vectors, and stops there (`arch/armv7`); the
-//! glue below (domains, traps, schedulers, Xen's ABI) is aarch64-only
-//! until its arch layer grows stage 2, the vGIC and guest entry.
+//! Two arch layers behind one interface: aarch64 (EL2) and Armv7-A (HYP
+//! mode with LPAE); the glue above them (domains, traps, schedulers, Xen's
+//! ABI) is the same for both.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
@@ -21,24 +19,22 @@ fn main() {
 #[cfg(target_os = "none")]
 mod arch;
 #[cfg(target_os = "none")]
-// Domains' lines come with the aarch64 glue.
-#[cfg_attr(target_arch = "arm", allow(dead_code, unused_macros, unused_imports))]
 mod console;
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 mod boot;
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 mod domain;
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 mod rtds;
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 mod scrub;
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 mod store;
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 mod trap;
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 mod vcpu;
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 mod xen;
 
 #[cfg(target_os = "none")]

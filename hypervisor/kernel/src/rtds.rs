@@ -142,11 +142,12 @@ fn housekeeping(s: &mut PcpuSched, cpu: usize, now: u64) -> u64 {
                         gic::discard_virtual_interface(gic::lr_count());
                         gic::clear_active(cpu, gic::VTIMER_PPI);
                     }
-                    s.ctx[i] = VcpuContext::fresh(
-                        id.vcpu as u64,
+                    let frame = crate::vcpu::entry_frame(
+                        id.vcpu as usize,
                         vcpu.entry.load(Ordering::Acquire),
                         vcpu.context.load(Ordering::Acquire),
                     );
+                    s.ctx[i] = VcpuContext::fresh(id.vcpu as u64, frame);
                     s.fresh[i] = true;
                     s.set_blocked(i, false);
                     s.queue.set_runnable(i, true);

@@ -52,13 +52,13 @@ extern "C" fn guest_sync(frame: &mut Frame) {
             frame.skip(esr::insn_len(esr_val));
         }
         Trap::SysReg(acc) if setway::is_set_way(&acc) => set_way(dom, v, frame, esr::insn_len(esr_val)),
-        Trap::SysReg(acc) if acc.is_debug_or_pmu() => {
-            // Read-as-zero, write-ignored (see `is_debug_or_pmu`).
-            if acc.read {
-                set_reg(frame, acc.rt, 0);
-            }
-            frame.skip(esr::insn_len(esr_val));
-        }
+        // Read-as-zero, write-ignored (see `is_debug_or_pmu`).
+        Trap::SysReg(acc) if acc.is_debug_or_pmu() => raz_wi(frame, acc.read, acc.rt, esr::insn_len(esr_val)),
+        // 32-bit guests: set/way by MCR, and the PMU, debug and
+        // implementation-defined registers as read-as-zero, write-ignored.
+        Trap::Cp15(acc) if setway::is_set_way_cp15(&acc) => set_way(dom, v, frame, esr::insn_len(esr_val)),
+        Trap::Cp15(acc) if acc.is_raz_wi() => raz_wi(frame, acc.read, acc.rt, esr::insn_len(esr_val)),
+        Trap::Cp14(acc) => raz_wi(frame, acc.read, acc.rt, esr::insn_len(esr_val)),
         Trap::DataAbort(da) => data_abort(cpu, dom, v, frame, da, far, ipa, esr::insn_len(esr_val)),
         Trap::InstrAbort { .. } => {
             log_abort(dom, "instruction fetch", ipa, frame.pc());
@@ -66,7 +66,6 @@ extern "C" fn guest_sync(frame: &mut Frame) {
         }
         // HVC/SMC immediates we do not define, trapped system registers we
         // do not emulate, anything else: the guest sees an undefined instruction.
-        // (CP15 accesses come only from 32-bit guests, which aarch64 does not run.)
         Trap::Hvc { .. } | Trap::Smc { .. } | Trap::SysReg(_) | Trap::Cp15(_) | Trap::Other { .. } => {
             // SMC traps report the SMC itself in ELR; HVC reports the next one.
             let at = if matches!(esr::ec(esr_val), esr::EC_HVC64 | esr::EC_HVC32) { frame.pc().wrapping_sub(4) } else { frame.pc() };
@@ -108,11 +107,19 @@ fn serror(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame) {
 /// A fault in the hypervisor itself: a bug, never a guest's doing. Report it
 /// and stop this pCPU; the other pCPUs and their domains carry on.
 #[no_mangle]
-extern "C" fn hypervisor_fault(esr: u64, elr: u64, far: u64) -> ! {
+pub extern "C" fn hypervisor_fault(esr: u64, elr: u64, far: u64) -> ! {
     console::emergency_line(format_args!("hypervisor fault on pCPU {}: ESR {:#x} ELR {:#x} FAR {:#x}", sysreg::cpu_index(), esr, elr, far));
     loop {
         sysreg::wfi();
     }
+}
+
+/// A trapped register access that reads as zero and ignores writes.
+fn raz_wi(frame: &mut Frame, read: bool, rt: u8, len: u64) {
+    if read {
+        set_reg(frame, rt, 0);
+    }
+    frame.skip(len);
 }
 
 fn reg(frame: &Frame, r: u8) -> u64 {

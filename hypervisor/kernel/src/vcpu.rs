@@ -55,9 +55,13 @@ fn start_frame(cpu: usize, dom: &Domain, v: usize) -> Frame {
     vcpu_regs::reset_el1(v as u64, dom.epoch.load(Ordering::Acquire));
     gic::discard_virtual_interface(gic::lr_count());
     dom.forget_vcpu_state(v);
-    let (pc, context) = (vcpu.entry.load(Ordering::Acquire), vcpu.context.load(Ordering::Acquire));
-    // vCPU 0 starts as a kernel image does (context: its device tree);
-    // the others as PSCI CPU_ON says (context: the caller's value).
+    entry_frame(v, vcpu.entry.load(Ordering::Acquire), vcpu.context.load(Ordering::Acquire))
+}
+
+/// The registers vCPU `v` starts with at `pc`: vCPU 0 as a kernel image
+/// starts (`context`: its device tree), the others as PSCI CPU_ON says
+/// (`context`: the caller's value).
+pub fn entry_frame(v: usize, pc: u64, context: u64) -> Frame {
     if v == 0 {
         Frame::kernel_entry(pc, context)
     } else {

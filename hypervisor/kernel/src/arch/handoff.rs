@@ -26,6 +26,8 @@ struct DtbInfo {
     dtb: (u64, u64),
     cpu_aff: [u64; MAX_PCPUS],
     ncpus: usize,
+    /// The tree names a PSCI firmware.
+    psci: bool,
 }
 
 /// A module's `reg`: loaders write it with 2+2 cells (QEMU's guest-loader,
@@ -59,7 +61,8 @@ fn read_dtb(dtb: usize) -> Option<DtbInfo> {
     let start = base.checked_add(chunk - 1)? & !(chunk - 1);
     let end = base.checked_add(size)? & !(chunk - 1);
     let ram = (start, end.checked_sub(start).filter(|&n| n > 0)?);
-    let mut info = DtbInfo { ram, bundle: None, dtb: (dtb as u64, fdt.total_size() as u64), cpu_aff: [0; MAX_PCPUS], ncpus: 0 };
+    let mut info = DtbInfo { ram, bundle: None, dtb: (dtb as u64, fdt.total_size() as u64), cpu_aff: [0; MAX_PCPUS], ncpus: 0, psci: false };
+    info.psci = fdt.find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"]).is_some();
     for cpu in fdt.cpus().take(MAX_PCPUS) {
         info.cpu_aff[info.ncpus] = cpu.ids().first() as u64;
         info.ncpus += 1;
@@ -140,6 +143,10 @@ extern "C" fn primary_main(dtb: usize) -> ! {
     // MMU is still off, so no map is needed to reach it.
     unsafe { uart::init(board.uart, board.uart_base) };
     hvlog!("cockpit hypervisor {} starting on pCPU 0", env!("CARGO_PKG_VERSION"));
+    psci::set_firmware_present(info.psci);
+    if let Some(why) = super::sysreg::cpu_unsupported() {
+        halt(format_args!("{why}"));
+    }
     // SAFETY: once, on the primary CPU, no other CPU started yet; `info.ram`
     // is the RAM the device tree reports, which this code runs from.
     unsafe { mmu::build(info.ram) };

@@ -50,8 +50,8 @@ impl VcpuContext {
         vif: gic::VifState::ZERO,
     };
 
-    /// A vCPU about to start: reset EL1 state, entry point and x0.
-    pub fn fresh(index: u64, entry: u64, x0: u64) -> Self {
+    /// A vCPU about to start: reset EL1 state, and `frame` (`vcpu::entry_frame`).
+    pub fn fresh(index: u64, frame: Frame) -> Self {
         let mut c = Self::ZERO;
         let mut i = 0;
         macro_rules! reset {
@@ -66,9 +66,7 @@ impl VcpuContext {
         }
         el1_regs!(reset);
         let _ = i;
-        c.frame.x[0] = x0;
-        c.frame.elr = entry;
-        c.frame.spsr = super::vcpu_regs::SPSR_EL1H_MASKED;
+        c.frame = frame;
         c
     }
 

@@ -2,6 +2,10 @@
 
 use xen_abi::psci;
 
+/// aarch64 boards boot through TF-A (or QEMU's built-in PSCI): there is
+/// always a PSCI firmware.
+pub fn set_firmware_present(_present: bool) {}
+
 fn smc(func: u32, a1: u64, a2: u64, a3: u64) -> i64 {
     let ret: i64;
     // SAFETY: an SMC to the firmware's PSCI implementation; it follows the

@@ -50,3 +50,9 @@ pub fn counter() -> u64 {
 pub fn counter_hz() -> u64 {
     read!(cntfrq_el0)
 }
+
+/// Why this CPU cannot run the hypervisor: every Armv8-A CPU entered at
+/// EL2 can (the entry code is reached only there).
+pub fn cpu_unsupported() -> Option<&'static str> {
+    None
+}

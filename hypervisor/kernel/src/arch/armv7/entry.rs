@@ -6,52 +6,139 @@
 //! in another mode, or loaded anywhere else, it stops before touching
 //! memory. Secondary CPUs enter at `hyp_secondary_entry` (PSCI CPU_ON).
 //!
-//! Every exception taken to HYP mode saves r0-r12 and lr into a
-//! [`HypFrame`] on the stack and calls [`hyp_exception`]; returning
-//! restores them and `eret`s to where HYP was (ELR_hyp).
+//! A guest's exit saves its r0-r12, LR (HYP mode shares the User mode's),
+//! ELR_hyp and SPSR_hyp as a [`Frame`] at the top of the pCPU's stack and
+//! calls the glue (`guest_sync`, `guest_irq`, `guest_serror`); returning
+//! restores them and `eret`s into the guest. The guest's banked registers
+//! (SP, LR and SPSR of its modes, FIQ's r8-r12) stay in the CPU: HYP mode
+//! never uses them (see `banked`).
 
+use super::banked;
 use core::arch::global_asm;
 
-/// The registers an exception saved, in the order `push` stores them.
+/// A guest's registers at an exit, in the order the vectors store them.
 #[repr(C)]
-pub struct HypFrame {
+#[derive(Clone, Copy, Default)]
+pub struct Frame {
     pub r: [u32; 13],
+    /// LR_usr (HYP mode's own LR is the User mode's).
     pub lr: u32,
+    /// ELR_hyp: where the guest resumes.
+    pub elr: u32,
+    /// SPSR_hyp: the guest's CPSR there.
+    pub spsr: u32,
 }
 
-/// What HVBAR's vectors are, by offset / 4.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Vector {
-    Reset,
-    Undefined,
-    /// HVC executed in HYP mode itself.
-    HypervisorCall,
-    PrefetchAbort,
-    DataAbort,
-    /// A trap from a guest (non-HYP modes): HSR says which.
-    HypTrap,
-    Irq,
-    Fiq,
-}
+/// CPSR modes a guest runs in.
+pub const MODE_USR: u32 = 0x10;
+pub const MODE_FIQ: u32 = 0x11;
+pub const MODE_SYS: u32 = 0x1f;
+const MODE_HYP: u32 = 0x1a;
 
-impl Vector {
-    fn from_index(i: u32) -> Vector {
-        [Vector::Reset, Vector::Undefined, Vector::HypervisorCall, Vector::PrefetchAbort, Vector::DataAbort, Vector::HypTrap, Vector::Irq, Vector::Fiq]
-            [(i & 7) as usize]
+/// SVC mode, A32, A/I/F masked: the state a boot loader leaves a kernel in.
+pub const SPSR_SVC_MASKED: u32 = 0x1d3;
+/// CPSR.T: Thumb state.
+const CPSR_T: u32 = 1 << 5;
+
+impl Frame {
+    pub const ZERO: Frame = Frame { r: [0; 13], lr: 0, elr: 0, spsr: 0 };
+
+    fn mode(&self) -> u32 {
+        self.spsr & 0x1f
+    }
+
+    /// Guest register `r` as the trapped instruction names it: r0-r12
+    /// (FIQ mode's r8-r12 are its banked ones), r13/r14 the current
+    /// mode's SP and LR; r15 reads as zero.
+    pub fn reg(&self, r: u8) -> u64 {
+        let mode = self.mode();
+        (match r {
+            8..=12 if mode == MODE_FIQ => banked::fiq_r(r),
+            0..=12 => self.r[r as usize],
+            13 => banked::sp(mode),
+            14 if mode == MODE_USR || mode == MODE_SYS => self.lr,
+            14 => banked::lr(mode),
+            _ => 0,
+        }) as u64
+    }
+
+    /// Writes guest register `r` (the low 32 bits of `v`); r15 is ignored.
+    pub fn set_reg(&mut self, r: u8, v: u64) {
+        let (mode, v) = (self.mode(), v as u32);
+        match r {
+            8..=12 if mode == MODE_FIQ => banked::set_fiq_r(r, v),
+            0..=12 => self.r[r as usize] = v,
+            13 => banked::set_sp(mode, v),
+            14 if mode == MODE_USR || mode == MODE_SYS => self.lr = v,
+            14 => banked::set_lr(mode, v),
+            _ => {}
+        }
+    }
+
+    /// A call's result, in r0.
+    pub fn set_result(&mut self, v: u64) {
+        self.r[0] = v as u32;
+    }
+
+    /// An SMCCC call's function and arguments: r0-r3.
+    pub fn smccc_args(&self) -> [u64; 4] {
+        [self.r[0] as u64, self.r[1] as u64, self.r[2] as u64, self.r[3] as u64]
+    }
+
+    /// A Xen hypercall: its number in r12, arguments in r0-r4 (Xen's
+    /// arm32 ABI).
+    pub fn xen_hypercall(&self) -> (u64, [u64; 5]) {
+        let a = |i: usize| self.r[i] as u64;
+        (a(12), [a(0), a(1), a(2), a(3), a(4)])
+    }
+
+    /// Where the guest resumes.
+    pub fn pc(&self) -> u64 {
+        self.elr as u64
+    }
+
+    /// Resumes past the trapped instruction (`len` bytes: 2 or 4).
+    pub fn skip(&mut self, len: u64) {
+        self.elr = self.elr.wrapping_add(len as u32);
+        // An instruction in an IT block moves its ITSTATE on; guests
+        // trap only from outside one (HVC, SMC, WFI and CP15 accesses
+        // are UNPREDICTABLE inside), so clearing it is exact.
+        self.spsr &= !(0x3f << 10 | 0b11 << 25);
+    }
+
+    /// The zImage boot protocol: r0 = 0, r1 = ~0 (no machine number: a
+    /// device tree), r2 = the device tree, SVC mode with A/I/F masked.
+    pub fn kernel_entry(pc: u64, dtb: u64) -> Frame {
+        let mut f = Frame::cpu_on_entry(pc, 0);
+        f.r[1] = !0;
+        f.r[2] = dtb as u32;
+        f
+    }
+
+    /// PSCI CPU_ON on AArch32: r0 = the caller's context; an entry
+    /// address with bit 0 set starts in Thumb state.
+    pub fn cpu_on_entry(pc: u64, context: u64) -> Frame {
+        let mut f = Frame::ZERO;
+        f.r[0] = context as u32;
+        f.elr = pc as u32 & !1;
+        f.spsr = SPSR_SVC_MASKED | if pc & 1 != 0 { CPSR_T } else { 0 };
+        f
     }
 }
 
-pub const STACK_SIZE: usize = 32 * 1024;
-/// pCPUs the per-CPU tables hold (the J6 has 2).
-pub const MAX_CPUS: usize = 8;
-/// pCPUs this image starts (a stack each).
-pub const MAX_STARTED: usize = 4;
+pub const FRAME_SIZE: usize = core::mem::size_of::<Frame>();
+const _: () = assert!(FRAME_SIZE == 64);
+
+/// Bytes of stack per pCPU; its top holds the guest's frame.
+pub const STACK_SIZE: usize = 64 * 1024;
+/// pCPUs this image runs (the J6 has 2; QEMU's virt-a15 board 4).
+pub const MAX_CPUS: usize = 4;
 
 #[repr(C, align(8))]
-pub struct Stacks(pub [[u8; STACK_SIZE]; MAX_STARTED]);
+pub struct Stacks(pub [[u8; STACK_SIZE]; MAX_CPUS]);
 
 #[no_mangle]
-pub static mut HV_A32_STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_STARTED]);
+pub static mut HV_A32_STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_CPUS]);
 
 global_asm!(
     r#"
@@ -74,7 +161,7 @@ _start:
     mov     r8, r2                  // the device tree
     mrs     r4, cpsr
     and     r4, r4, #0x1f
-    cmp     r4, #0x1a               // HYP mode
+    cmp     r4, #{mode_hyp}
     bne     9f
     // Where we run (PC-relative) must be where we were linked (absolute).
     adr     r4, _start
@@ -94,7 +181,7 @@ _start:
     mcr     p15, 4, r4, c12, c0, 0  // HVBAR
     isb
     mov     r0, r8
-    bl      armv7_primary
+    bl      primary_main
 9:  wfi
     b       9b
 
@@ -102,35 +189,87 @@ _start:
 .balign 32
 .global hyp_vectors
 hyp_vectors:
-    b       hyp_vector_0
-    b       hyp_vector_1
-    b       hyp_vector_2
-    b       hyp_vector_3
-    b       hyp_vector_4
-    b       hyp_vector_5
-    b       hyp_vector_6
-    b       hyp_vector_7
+    b       hyp_fault_0             // reset
+    b       hyp_fault_1             // undefined instruction in HYP
+    b       hyp_fault_2             // HVC in HYP
+    b       hyp_fault_3             // prefetch abort in HYP
+    b       hyp_data_abort          // HYP's own, or a guest's asynchronous abort
+    b       hyp_guest_trap          // a guest's trap: HSR says which
+    b       hyp_guest_irq
+    b       hyp_fault_7             // FIQ (never routed here)
 
-.macro HYP_VECTOR n
-hyp_vector_\n:
+// Saves the guest's frame and calls `\handler(frame)`, then returns to
+// the (possibly changed) frame.
+.macro GUEST_EXIT handler
+    cpsid   aif
+    sub     sp, sp, #8
     push    {{r0-r12, lr}}
+    mrs     r0, elr_hyp
+    mrs     r1, spsr
+    str     r0, [sp, #56]
+    str     r1, [sp, #60]
     mov     r0, sp
-    mov     r1, #\n
-    bl      hyp_exception
-    pop     {{r0-r12, lr}}
-    eret
+    bl      \handler
+    b       hyp_guest_return
 .endm
-    HYP_VECTOR 0
-    HYP_VECTOR 1
-    HYP_VECTOR 2
-    HYP_VECTOR 3
-    HYP_VECTOR 4
-    HYP_VECTOR 5
-    HYP_VECTOR 6
-    HYP_VECTOR 7
+
+hyp_guest_trap:
+    GUEST_EXIT guest_sync
+hyp_guest_irq:
+    GUEST_EXIT guest_irq
+hyp_data_abort:
+    // From a guest (SPSR's mode is not HYP) it is an asynchronous abort
+    // routed here by HCR.AMO: the guest's SError.
+    push    {{r0}}
+    mrs     r0, spsr
+    and     r0, r0, #0x1f
+    cmp     r0, #{mode_hyp}
+    pop     {{r0}}
+    beq     hyp_fault_4
+    GUEST_EXIT guest_serror
+
+hyp_fault_0:
+    mov     r0, #0
+    b       hyp_fault_common
+hyp_fault_1:
+    mov     r0, #1
+    b       hyp_fault_common
+hyp_fault_2:
+    mov     r0, #2
+    b       hyp_fault_common
+hyp_fault_3:
+    mov     r0, #3
+    b       hyp_fault_common
+hyp_fault_4:
+    mov     r0, #4
+    b       hyp_fault_common
+hyp_fault_7:
+    mov     r0, #7
+hyp_fault_common:
+    cpsid   aif
+    bl      hyp_fault
+8:  wfi
+    b       8b
+
+.global hyp_guest_return
+hyp_guest_return:
+    ldr     r0, [sp, #56]
+    ldr     r1, [sp, #60]
+    msr     elr_hyp, r0
+    msr     spsr_cxsf, r1
+    pop     {{r0-r12, lr}}
+    add     sp, sp, #8
+    eret
+
+// hyp_enter_guest(slot): the frame at `slot` (the top of this pCPU's
+// stack) into the guest.
+.global hyp_enter_guest
+hyp_enter_guest:
+    mov     sp, r0
+    b       hyp_guest_return
 
 // A secondary pCPU, started by PSCI CPU_ON with its index as the context
-// (r0, below MAX_STARTED: the primary asks only for those).
+// (r0, below MAX_CPUS: `psci::start_cpu` asks only for those).
 .global hyp_secondary_entry
 hyp_secondary_entry:
     mcr     p15, 4, r0, c13, c0, 2  // HTPIDR
@@ -163,67 +302,18 @@ hyp_secondary_entry:
     ldr     r4, =hyp_vectors
     mcr     p15, 4, r4, c12, c0, 0  // HVBAR
     isb
-    bl      armv7_secondary
-8:  wfi
-    b       8b
-
-// hyp_enter_guest(frame, spsr, elr): the guest's registers from `frame`,
-// its mode and PC from spsr and elr, then into it. Its exits come back
-// through the vectors above.
-.global hyp_enter_guest
-hyp_enter_guest:
-    msr     spsr_cxsf, r1
-    msr     elr_hyp, r2
-    ldm     r0, {{r0-r12, lr}}
-    eret
+    bl      secondary_main
+7:  wfi
+    b       7b
 "#,
     stacks = sym HV_A32_STACKS,
     stack_size = const STACK_SIZE,
+    mode_hyp = const MODE_HYP,
     mmu_regs = sym super::mmu::HYP_MMU_REGS,
 );
 
 extern "C" {
-    fn hyp_enter_guest(frame: *const HypFrame, spsr: u32, elr: u32) -> !;
-}
-
-extern "C" {
-    static _start: u8;
-}
-
-/// Where this image starts (it runs where it is linked).
-pub fn image_start() -> u64 {
-    // Only the symbol's address is taken.
-    (&raw const _start) as u64
-}
-
-/// SPSR for a guest entered in SVC mode, A32, with A/I/F masked: the state
-/// a boot loader leaves a kernel in.
-pub const SPSR_SVC_MASKED: u32 = 0x1d3;
-
-/// Enters a guest in SVC mode (A/I/F masked) with the registers in `frame`,
-/// at its (guest) address `pc`.
-///
-/// # Safety
-/// HCR.VM is set and VTTBR holds stage-2 tables that confine the guest:
-/// whatever it does then reaches HYP only through the vectors.
-pub unsafe fn enter_guest(frame: &HypFrame, pc: u32) -> ! {
-    // SAFETY: `frame` is a live, complete register set that the entry code
-    // only reads; the SPSR names SVC mode, never HYP; confinement is the
-    // caller's contract.
-    unsafe { hyp_enter_guest(frame, SPSR_SVC_MASKED, pc) }
-}
-
-/// Returns from the current guest exit past the instruction that caused
-/// it (`len` bytes: HSR.IL's 2 or 4).
-pub fn skip_guest_instruction(len: u32) {
-    let next = elr_hyp().wrapping_add(len);
-    // SAFETY: moves the guest's return address by one instruction within
-    // its own address space; HYP's own code is never the target (exits
-    // come from non-HYP modes).
-    unsafe { core::arch::asm!(".arch_extension virt", "msr elr_hyp, {}", in(reg) next, options(nomem, nostack)) };
-}
-
-extern "C" {
+    fn hyp_enter_guest(slot: *mut Frame) -> !;
     fn hyp_secondary_entry();
 }
 
@@ -232,15 +322,52 @@ pub fn secondary_entry() -> u64 {
     hyp_secondary_entry as *const () as usize as u64
 }
 
+/// HVBAR is set by the entry code, before any Rust runs.
+pub fn install_vectors() {}
+
+/// Asynchronous aborts come through the data abort vector as
+/// `guest_serror`; nothing is left pending at an exit.
+pub fn take_serror(_cpu: usize) -> bool {
+    false
+}
+
+/// The frame slot at the top of pCPU `cpu`'s stack.
+fn frame_slot(cpu: usize) -> *mut Frame {
+    let cpu = cpu.min(MAX_CPUS - 1);
+    // SAFETY: in bounds of HV_A32_STACKS (cpu < MAX_CPUS); only an
+    // address is computed.
+    unsafe {
+        let base = core::ptr::addr_of_mut!(HV_A32_STACKS) as *mut u8;
+        base.add((cpu + 1) * STACK_SIZE - FRAME_SIZE) as *mut Frame
+    }
+}
+
+/// Enters the guest whose registers are `frame` on pCPU `cpu` (its own).
+pub fn enter(cpu: usize, frame: &Frame) -> ! {
+    let slot = frame_slot(cpu);
+    // SAFETY: the slot is this pCPU's own (its stack top), and nothing
+    // below it on the stack is needed again: entering abandons this Rust
+    // stack. HCR.VM and VTTBR confine the guest (`vcpu_regs::enter_domain`
+    // ran), and the SPSR in the frame names a guest mode: the glue builds
+    // frames only from `Frame::*_entry` or saved exits.
+    unsafe {
+        slot.write(*frame);
+        hyp_enter_guest(slot)
+    }
+}
+
+/// An exception HYP mode took in its own code: a hypervisor bug.
+#[no_mangle]
+extern "C" fn hyp_fault(vector: u32) -> ! {
+    let (hsr, elr) = (super::sysreg::hsr(), elr_hyp());
+    let far = if vector == 3 { super::sysreg::hifar() } else { super::sysreg::hdfar() };
+    crate::trap::hypervisor_fault(hsr as u64 | (vector as u64) << 32, elr as u64, far as u64)
+}
+
 /// ELR_hyp: where HYP mode returns to.
-pub fn elr_hyp() -> u32 {
+fn elr_hyp() -> u32 {
     let v: u32;
     // SAFETY: reading a HYP banked register has no memory effects.
     unsafe { core::arch::asm!(".arch_extension virt", "mrs {}, elr_hyp", out(reg) v, options(nomem, nostack)) };
     v
-}
-
-#[no_mangle]
-extern "C" fn hyp_exception(frame: &mut HypFrame, vector: u32) {
-    super::bringup::exception(frame, Vector::from_index(vector));
 }

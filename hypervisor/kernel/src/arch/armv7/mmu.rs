@@ -1,11 +1,9 @@
-//! The HYP MMU (LPAE): turns on the map `arch::hyp_map` builds, with
-//! caches; and the cache maintenance that memory handed to a guest with
-//! its MMU off needs.
+//! The HYP MMU (LPAE): turns on the map `arch::hyp_map` builds, with caches.
 
 use super::super::hyp_map::{self, MAIR};
 use super::sysreg::{self, read32, write32};
 
-pub use hyp_map::build;
+pub use hyp_map::{build, reachable};
 
 /// The values `enable` wrote, for the secondary CPUs' entry code, which
 /// turns its MMU on before it has a stack: HMAIR0, HTCR, HTTBR (low,
@@ -49,24 +47,9 @@ pub unsafe fn enable() {
     sysreg::isb();
 }
 
-/// Whether the HYP MMU is on.
-pub fn enabled() -> bool {
-    read32!(4, c1, c0, 0) & 1 == 1
-}
-
-/// Cleans `[addr, addr + len)` from the data cache to the point of
-/// coherency: what a guest running with its MMU (and so its caches) off
-/// reads from memory.
+/// A secondary CPU's MMU: its entry code turned it on, before its first
+/// use of the stack.
 ///
 /// # Safety
-/// The range lies in the HYP map.
-pub unsafe fn clean_to_poc(addr: u64, len: u64) {
-    // CTR.DminLine: the smallest data cache line, in words (log2).
-    let line = 4u64 << ((read32!(0, c0, c0, 1) >> 16) & 0xf);
-    let mut a = addr & !(line - 1);
-    while a < addr.saturating_add(len) {
-        write32!(0, c7, c10, 1, a as u32); // DCCMVAC
-        a += line;
-    }
-    sysreg::dsb_sy();
-}
+/// None beyond `enable`'s having run on the primary.
+pub unsafe fn enable_secondary() {}

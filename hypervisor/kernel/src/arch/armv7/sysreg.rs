@@ -35,16 +35,46 @@ macro_rules! write32 {
     }};
 }
 
-pub(crate) use {read32, write32};
+/// `read64!(opc1, crm)`: a 64-bit CP15 register (`mrrc`).
+macro_rules! read64 {
+    ($opc1:literal, $crm:ident) => {{
+        let (lo, hi): (u32, u32);
+        // SAFETY: reading a CP15 register has no memory effects; every use
+        // names a register that is accessible in HYP mode.
+        unsafe {
+            core::arch::asm!(
+                concat!("mrrc p15, ", stringify!($opc1), ", {}, {}, ", stringify!($crm)),
+                out(reg) lo,
+                out(reg) hi,
+                options(nomem, nostack)
+            )
+        };
+        (hi as u64) << 32 | lo as u64
+    }};
+}
+
+/// `write64!(opc1, crm, value)`: a 64-bit CP15 register (`mcrr`).
+macro_rules! write64 {
+    ($opc1:literal, $crm:ident, $val:expr) => {{
+        let v: u64 = $val;
+        // SAFETY: every use writes a HYP-accessible register with a value
+        // its caller derived for it, followed by the barriers it needs.
+        unsafe {
+            core::arch::asm!(
+                concat!("mcrr p15, ", stringify!($opc1), ", {}, {}, ", stringify!($crm)),
+                in(reg) v as u32,
+                in(reg) (v >> 32) as u32,
+                options(nostack)
+            )
+        };
+    }};
+}
+
+pub(crate) use {read32, read64, write32, write64};
 
 /// MIDR: the CPU's implementer, part and revision.
 pub fn midr() -> u32 {
     read32!(0, c0, c0, 0)
-}
-
-/// MPIDR's affinity fields (Aff2..Aff0).
-pub fn mpidr() -> u32 {
-    read32!(0, c0, c0, 5) & 0x00ff_ffff
 }
 
 /// ID_PFR1: bits 15:12 say the virtualization extensions are there.
@@ -65,7 +95,22 @@ pub fn mode() -> u32 {
     cpsr & 0x1f
 }
 
-pub const MODE_HYP: u32 = 0x1a;
+const MODE_HYP: u32 = 0x1a;
+
+/// Why this CPU cannot run the hypervisor, if it cannot: it must be in
+/// HYP mode (the entry code checked), with the virtualization extensions
+/// (ID_PFR1[15:12] = 1) and LPAE (ID_MMFR0[3:0] >= 5).
+pub fn cpu_unsupported() -> Option<&'static str> {
+    if mode() != MODE_HYP {
+        Some("not in HYP mode")
+    } else if (id_pfr1() >> 12) & 0xf != 1 {
+        Some("this CPU lacks the virtualization extensions")
+    } else if id_mmfr0() & 0xf < 5 {
+        Some("this CPU lacks LPAE")
+    } else {
+        None
+    }
+}
 
 /// HSR, the syndrome of the exception HYP mode took last.
 pub fn hsr() -> u32 {
@@ -96,59 +141,9 @@ pub fn cpu_index() -> usize {
     read32!(4, c13, c0, 2) as usize
 }
 
-/// PSCI CPU_ON (SMC32) to the firmware: starts the CPU with affinity
-/// `mpidr` at this image's secondary entry (HYP mode) as pCPU `index`
-/// (below `entry::MAX_STARTED`: its stack). PSCI's return code.
-pub fn psci_cpu_on(mpidr: u32, index: u32) -> i32 {
-    if index as usize >= super::entry::MAX_STARTED {
-        return -2; // INVALID_PARAMETERS
-    }
-    let entry = super::entry::secondary_entry() as u32;
-    let mut r0: u32 = 0x8400_0003;
-    // SAFETY: a PSCI call to the firmware (QEMU's, on virt); it starts
-    // another CPU at our own secondary entry, which takes a stack by the
-    // index checked above, and touches none of our memory. The SMC calling
-    // convention lets the firmware change r1-r3.
-    unsafe {
-        core::arch::asm!(
-            ".arch_extension sec",
-            "smc #0",
-            inout("r0") r0,
-            inout("r1") mpidr => _,
-            inout("r2") entry => _,
-            inout("r3") index => _,
-            options(nostack)
-        )
-    };
-    r0 as i32
-}
-
-/// Raises a hypervisor call from HYP mode itself: the vectors' self-test.
-/// Returns what the HVC handler left in r0.
-pub fn hvc_self_test(value: u32) -> u32 {
-    let mut r0 = value;
-    // SAFETY: HVC in HYP mode is taken by our own vectors (`entry`), which
-    // save and restore every register but r0 and return past the HVC.
-    // (It uses this stack: no `nostack`.)
-    unsafe { core::arch::asm!(".arch_extension virt", "hvc #0x5a", inout("r0") r0) };
-    r0
-}
-
 /// HCR: what the guest's exceptions and instructions trap to HYP.
 pub fn set_hcr(v: u32) {
     write32!(4, c1, c1, 0, v);
-    isb();
-}
-
-/// The (non-secure PL1) SCTLR a guest starts with.
-pub fn set_guest_sctlr(v: u32) {
-    write32!(0, c1, c0, 0, v);
-    isb();
-}
-
-/// VTCR: the stage-2 walk's shape.
-pub fn set_vtcr(v: u32) {
-    write32!(4, c2, c1, 2, v);
     isb();
 }
 
@@ -164,22 +159,14 @@ pub unsafe fn set_vttbr(root: u64, vmid: u8) {
     unsafe { core::arch::asm!("mcrr p15, 6, {}, {}, c2", "isb", in(reg) v as u32, in(reg) (v >> 32) as u32, options(nostack)) };
 }
 
-/// HPFAR (the faulting IPA's page, bits 39:12 in 31:4) and HDFAR (the
-/// faulting virtual address, for its offset in the page).
-pub fn fault_ipa() -> u64 {
-    let hpfar = read32!(4, c6, c0, 4) as u64;
-    let hdfar = read32!(4, c6, c0, 0) as u64;
-    (hpfar & !0xf) << 8 | (hdfar & 0xfff)
+/// HDFAR: the virtual address of the data abort HYP took last.
+pub fn hdfar() -> u32 {
+    read32!(4, c6, c0, 0)
 }
 
-/// Invalidates all stage-1 and stage-2 TLB entries of non-HYP modes
-/// (TLBIALLNSNH), and the instruction cache (ICIALLU): after new guest
-/// tables and code.
-pub fn invalidate_guest_tlbs_and_icache() {
-    write32!(4, c8, c7, 4, 0);
-    write32!(0, c7, c5, 0, 0);
-    dsb_sy();
-    isb();
+/// HIFAR: the virtual address of the prefetch abort HYP took last.
+pub fn hifar() -> u32 {
+    read32!(4, c6, c0, 2)
 }
 
 pub fn isb() {
@@ -191,6 +178,18 @@ pub fn isb() {
 pub fn dsb_sy() {
     // SAFETY: a barrier; no memory effects of its own.
     unsafe { core::arch::asm!("dsb", options(nostack)) };
+}
+
+/// Orders stores before the barrier against the inner-shareable domain.
+pub fn dsb_ishst() {
+    // SAFETY: a barrier; no memory effects of its own.
+    unsafe { core::arch::asm!("dsb ishst", options(nostack)) };
+}
+
+/// The inner-shareable barrier.
+pub fn dsb_ish() {
+    // SAFETY: a barrier; no memory effects of its own.
+    unsafe { core::arch::asm!("dsb ish", options(nostack)) };
 }
 
 /// CNTVOFF: the guest's virtual counter is the physical one minus this.
