@@ -125,24 +125,20 @@ pub fn build_hypervisor_a32(board: &hv_config::Board) -> Result<PathBuf, String>
             board.name, board.arch
         ));
     }
-    let cc = toolchain::cross_cargo_for(TARGET_A32)?;
-    let base = board.ram.base + A32_IMAGE_OFFSET;
-    let dir = root().join(format!("target/bare-a32-{base:x}"));
-    cross_build_for(
-        TARGET_A32,
-        &cc,
-        &root().join("hypervisor/kernel/Cargo.toml"),
-        &dir,
-        &[("HV_IMAGE_BASE", format!("{base:#x}"))],
-    )?;
-    let elf = dir.join(TARGET_A32).join("release/hv-kernel");
-    let bin = dir.join("hypervisor-a32.bin");
+    let elf = build_hypervisor_a32_elf(board)?;
+    let bin = elf.with_file_name("hypervisor-a32.bin");
     std::fs::write(&bin, flat_binary(&elf)?).map_err(|e| format!("{}: {e}", bin.display()))?;
     Ok(bin)
 }
 
-/// Where a zImage goes from the start of RAM.
-pub const A32_IMAGE_OFFSET: u64 = 0x1_0000;
+/// Builds the Armv7-A hypervisor linked for `board`'s RAM: its ELF.
+fn build_hypervisor_a32_elf(board: &hv_config::Board) -> Result<PathBuf, String> {
+    let cc = toolchain::cross_cargo_for(TARGET_A32)?;
+    let base = board.ram.base + hv_config::HV_IMAGE_OFFSET_A32;
+    let dir = root().join(format!("target/bare-a32-{base:x}"));
+    cross_build_for(TARGET_A32, &cc, &root().join("hypervisor/kernel/Cargo.toml"), &dir, &[("HV_IMAGE_BASE", format!("{base:#x}"))])?;
+    Ok(dir.join(TARGET_A32).join("release/hv-kernel"))
+}
 
 pub struct Built {
     pub dir: PathBuf,
@@ -186,11 +182,20 @@ pub fn load(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result<
 pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result<Built, String> {
     prepare(sample)?;
     let s = load(sample, board, profile)?;
-    let cc = toolchain::cross_cargo()?;
-    let hv_base = hypervisor_base(s.board.ram.base);
-    let hv_dir = hypervisor_target_dir(hv_base);
-    cross_build(&cc, &root().join("hypervisor/kernel/Cargo.toml"), &hv_dir, &[("HV_IMAGE_BASE", format!("{hv_base:#x}"))])?;
-    cross_build(&cc, &root().join("hypervisor/guests/Cargo.toml"), &bare_target_dir(), &[])?;
+    let a32 = s.board.arch == "armv7a";
+    let hv_elf = if a32 {
+        // Armv7-A boards boot Linux domains only (hv-config refuses the
+        // test guests there): the aarch64 guests are not needed.
+        build_hypervisor_a32_elf(&s.board)?
+    } else {
+        let cc = toolchain::cross_cargo()?;
+        let hv_base = hypervisor_base(s.board.ram.base);
+        let hv_dir = hypervisor_target_dir(hv_base);
+        cross_build(&cc, &root().join("hypervisor/kernel/Cargo.toml"), &hv_dir, &[("HV_IMAGE_BASE", format!("{hv_base:#x}"))])?;
+        cross_build(&cc, &root().join("hypervisor/guests/Cargo.toml"), &bare_target_dir(), &[])?;
+        elf_in(&hv_dir, "hv-kernel")
+    };
+    let deb_arch = debian::DebArch::of_board(&s.board.arch);
 
     let mut blobs = Vec::new();
     for d in &s.domains {
@@ -204,7 +209,7 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
             }
             ImageRef::File(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
             ImageRef::Debian(pkg) => {
-                let k = debian::kernel(pkg)?;
+                let k = debian::kernel_for(deb_arch, pkg)?;
                 let bytes = std::fs::read(&k.image).map_err(|e| e.to_string())?;
                 kernel = Some(k);
                 bytes
@@ -230,7 +235,7 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let hypervisor = dir.join("hypervisor.bin");
     let bundle_path = dir.join("bundle.bin");
-    let (hv_bytes, hv_footprint) = flat_image(&elf_in(&hv_dir, "hv-kernel"))?;
+    let (hv_bytes, hv_footprint) = flat_image(&hv_elf)?;
     // Firmware's reserved memory is checked against this much from the link
     // address (hv_config::HV_IMAGE_MAX): the image must stay inside it.
     if hv_footprint > hv_config::HV_IMAGE_MAX {

@@ -163,6 +163,7 @@ pub fn unpacked_for(arch: DebArch, pkg: &str) -> Result<PathBuf, String> {
 
 /// A kernel for `debian:<meta>`: the unpacked package root and its Image.
 pub struct Kernel {
+    pub arch: DebArch,
     pub root: PathBuf,
     pub image: PathBuf,
     pub version: String,
@@ -192,7 +193,7 @@ pub fn kernel_for(arch: DebArch, meta: &str) -> Result<Kernel, String> {
     if !image.is_file() {
         return Err(format!("{} has no {}", pkg, image.display()));
     }
-    Ok(Kernel { root, image, version })
+    Ok(Kernel { arch, root, image, version })
 }
 
 /// A board's `.dtb` as Debian's kernel package for `arch` ships it (`rel`
@@ -290,9 +291,9 @@ pub fn linux_dts(rel: &str) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// The static busybox binary from `busybox-static:arm64`.
-pub fn busybox() -> Result<PathBuf, String> {
-    let p = unpacked("busybox-static")?.join("bin/busybox");
+/// The static busybox binary from `busybox-static:<arch>`.
+pub fn busybox(arch: DebArch) -> Result<PathBuf, String> {
+    let p = unpacked_for(arch, "busybox-static")?.join("bin/busybox");
     if p.is_file() {
         Ok(p)
     } else {

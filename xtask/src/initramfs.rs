@@ -1,4 +1,5 @@
-//! Busybox initramfs images for Linux domains: busybox at /bin/busybox, the
+//! Busybox initramfs images for Linux domains: busybox (of the kernel's
+//! Debian architecture) at /bin/busybox, the
 //! sample's `initramfs/<name>/` tree on top (its `init` first of all), and
 //! the kernel modules that tree lists in a `modules` file, as a newc cpio.
 
@@ -39,7 +40,7 @@ fn collect(dir: &Path, prefix: &str, out: &mut Vec<Entry>) -> Result<(), String>
 pub fn build(tree: &Path, kernel: &Kernel) -> Result<Vec<u8>, String> {
     let mut entries = vec![
         Entry { path: "bin".into(), mode: 0o040755, data: Vec::new() },
-        Entry { path: "bin/busybox".into(), mode: 0o100755, data: std::fs::read(debian::busybox()?).map_err(|e| e.to_string())? },
+        Entry { path: "bin/busybox".into(), mode: 0o100755, data: std::fs::read(debian::busybox(kernel.arch)?).map_err(|e| e.to_string())? },
         Entry { path: "dev".into(), mode: 0o040755, data: Vec::new() },
         Entry { path: "proc".into(), mode: 0o040755, data: Vec::new() },
         Entry { path: "sys".into(), mode: 0o040755, data: Vec::new() },

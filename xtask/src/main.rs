@@ -223,15 +223,6 @@ fn run_for_a_while(q: &qemu::QemuCommand, d: std::time::Duration) -> Result<(), 
 fn run(cmd: Cmd) -> Result<(), String> {
     match cmd {
         Cmd::Run { target: t, run_for, headless } => {
-            // A 32-bit board runs the Armv7-A port's bring-up (no samples yet).
-            if let Some(board) = t.board.as_deref() {
-                let b = hv_config::load_board(&artifacts::root().join("bsp"), board).map_err(|e| e.to_string())?;
-                if b.arch == "armv7a" {
-                    let q = qemu::QemuCommand::for_a32_image(&b, &artifacts::build_hypervisor_a32(&b)?)?;
-                    eprintln!("xtask: {board} is an Armv7-A board: samples cannot be built for it yet (issue 15); booting the port's bring-up (a probe guest behind stage 2), Ctrl-C quits");
-                    return run_qemu(&q, run_for);
-                }
-            }
             let built = artifacts::build(&t.sample, t.board.as_deref(), t.profile.as_deref())?;
             let mut q = qemu::QemuCommand::for_built(&built)?;
             if q.has_screen() && !headless {

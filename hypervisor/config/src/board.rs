@@ -159,7 +159,7 @@ impl Crossbar {
 pub struct Board {
     pub name: String,
     /// "aarch64", or "armv7a" (32-bit Armv7-A with the virtualization
-    /// extensions and LPAE); only [`crate::SUPPORTED_ARCH`] can be built for.
+    /// extensions and LPAE).
     pub arch: String,
     pub cpus: u32,
     /// The affinity (MPIDR) of each CPU, in device-tree order: pCPU `n` is
@@ -747,7 +747,7 @@ fn reserved(
         if guest_ram.overlaps(&region) {
             return Err(clash("guest_ram", guest_ram));
         }
-        let image = Region { base: ram.base.saturating_add(crate::HV_IMAGE_OFFSET), size: crate::HV_IMAGE_MAX };
+        let image = Region { base: ram.base.saturating_add(crate::hv_image_offset(b.arch.get_ref())), size: crate::HV_IMAGE_MAX };
         if image.overlaps(&region) {
             return Err(clash("the hypervisor's image", image));
         }

@@ -12,7 +12,7 @@
 //! hypervisor hands it to domains.
 
 use crate::board::{Board, Region};
-use crate::{HV_IMAGE_MAX, HV_IMAGE_OFFSET, MEMORY_ALIGN};
+use crate::{HV_IMAGE_MAX, MEMORY_ALIGN};
 
 /// The device tree's room: its size plus what U-Boot adds (`fdt_high`
 /// caps U-Boot's copy to the end of this room).
@@ -80,7 +80,7 @@ fn align_up(v: u64, a: u64) -> Option<u64> {
 pub fn layout(board: &Board, bundle_len: u64, staged_len: u64) -> Result<BootLayout, String> {
     let ram = board.ram;
     let wraps = || format!("RAM at {:#x} leaves no room for the hypervisor and its device tree", ram.base);
-    let hypervisor = ram.base.checked_add(HV_IMAGE_OFFSET).ok_or_else(wraps)?;
+    let hypervisor = ram.base.checked_add(crate::hv_image_offset(&board.arch)).ok_or_else(wraps)?;
     let dtb = hypervisor.checked_add(HV_IMAGE_MAX).ok_or_else(wraps)?;
     let dtb_end = dtb.checked_add(DTB_SPACE).ok_or_else(wraps)?;
     if !ram.contains(&Region { base: hypervisor, size: dtb_end - hypervisor }) {

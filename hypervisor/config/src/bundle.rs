@@ -2,7 +2,7 @@
 
 use hv_core::bundle::{encode, DomainDesc, Passthrough, FLAG_SYSTEM_CONTROLLER, FLAG_VPL011, FLAG_XEN, MAX_PASSTHROUGH, MAX_VCPUS};
 
-use crate::guest_dt::{image_header, GuestDt};
+use crate::guest_dt::{kernel_header, GuestDt};
 use crate::sample::Kind;
 
 use crate::error::{self, ConfigError};
@@ -60,6 +60,8 @@ fn xen_desc(d: &crate::Domain) -> DomainDesc<'static> {
 
 /// Space left at the top of a Linux domain's RAM for its device tree.
 const DTB_SLOT: u64 = 2 << 20;
+/// The most memory a 32-bit Linux domain takes (within its kernel's lowmem).
+const A32_LOWMEM: u64 = 512 << 20;
 
 /// Space below a bare domain's Xen pages for its device tree.
 const BARE_DTB_SLOT: u64 = 64 << 10;
@@ -98,6 +100,7 @@ fn bare_layout(sample: &Sample, i: usize, d: &crate::sample::Domain, b: &DomainB
         passthrough: &d.passthrough,
         xen: Some(xen),
         gic_v2: matches!(sample.board.gic, Gic::V2 { .. }),
+        a32: sample.board.arch == "armv7a",
     }
     .build()
     .map_err(|e| ConfigError::new(&sample.path, None, field(), format!("cannot write its device tree: {e}")))?;
@@ -137,9 +140,21 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
             dtbs.push(dt);
             continue;
         }
-        let hdr = image_header(&b.image).ok_or_else(|| {
-            ConfigError::new(&sample.path, image_line(&sample.path, i), field(), "not an arm64 Linux Image (no \"ARM\\x64\" header)")
+        let a32 = sample.board.arch == "armv7a";
+        let hdr = kernel_header(&sample.board.arch, &b.image).ok_or_else(|| {
+            let what = if a32 { "not an Armv7 Linux zImage (no magic 0x016F2818 at 0x24)" } else { "not an arm64 Linux Image (no \"ARM\\x64\" header)" };
+            ConfigError::new(&sample.path, image_line(&sample.path, i), field(), what)
         })?;
+        // A 32-bit kernel maps its low memory only (768 MiB with the usual
+        // 3G/1G split); its device tree and initrd must lie there.
+        if a32 && d.memory.size > A32_LOWMEM {
+            return Err(ConfigError::new(
+                &sample.path,
+                image_line(&sample.path, i),
+                format!("{}.memory", domain_label(i, Some(&d.name))),
+                format!("a 32-bit Linux domain takes at most {} of memory here (its device tree and initrd go at the top, which its kernel must map)", error::size(A32_LOWMEM)),
+            ));
+        }
         let dtb = d.memory.size.saturating_sub(DTB_SLOT);
         let initrd_len = b.initrd.as_ref().map_or(0, |r| r.len() as u64);
         let initrd = dtb.saturating_sub(initrd_len) & !0xfff;
@@ -174,6 +189,7 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
             passthrough: &d.passthrough,
             xen,
             gic_v2: matches!(sample.board.gic, Gic::V2 { .. }),
+            a32,
         }
         .build()
         .map_err(|e| ConfigError::new(&sample.path, None, field(), format!("cannot write its device tree: {e}")))?;

@@ -34,6 +34,9 @@ pub struct GuestDt<'a> {
     pub xen: Option<hv_core::bundle::XenPages>,
     /// The board's GIC is a GICv2: so is the guest's.
     pub gic_v2: bool,
+    /// A 32-bit (Armv7-A) board: its vCPUs are Cortex-A15s with the
+    /// Armv7 generic timer.
+    pub a32: bool,
 }
 
 fn reg(fdt: &mut FdtWriter, ranges: &[(u64, u64)]) -> Result<(), Error> {
@@ -82,7 +85,7 @@ impl GuestDt<'_> {
         for i in 0..self.vcpus as u32 {
             let cpu = fdt.begin_node(&format!("cpu@{i}"))?;
             fdt.property_string("device_type", "cpu")?;
-            fdt.property_string("compatible", "arm,armv8")?;
+            fdt.property_string("compatible", if self.a32 { "arm,cortex-a15" } else { "arm,armv8" })?;
             fdt.property_u32("reg", i)?;
             fdt.property_string("enable-method", "psci")?;
             fdt.end_node(cpu)?;
@@ -109,7 +112,7 @@ impl GuestDt<'_> {
         fdt.end_node(gic)?;
 
         let timer = fdt.begin_node("timer")?;
-        fdt.property_string("compatible", "arm,armv8-timer")?;
+        fdt.property_string("compatible", if self.a32 { "arm,armv7-timer" } else { "arm,armv8-timer" })?;
         // Secure physical, non-secure physical, virtual, hypervisor (PPI numbers).
         let ppis = [13, 14, gl::VTIMER_PPI - 16, 10];
         let cells: Vec<u32> = ppis.iter().flat_map(|&n| [PPI, n, PPI_ALL_CPUS_LEVEL_LOW]).collect();
@@ -147,6 +150,33 @@ pub struct ImageHeader {
     pub text_offset: u64,
     /// Memory the kernel occupies from its start, bss included.
     pub image_size: u64,
+}
+
+/// Where a zImage goes in a 32-bit domain's RAM: above 32 MiB, as Linux's
+/// Documentation/arch/arm/booting.rst advises, so its decompressor need not
+/// move itself out of the way of the kernel it unpacks at the RAM base.
+pub const ZIMAGE_OFFSET: u64 = 32 << 20;
+/// Room past a zImage its decompressor uses (stack, heap, page tables).
+const ZIMAGE_SLACK: u64 = 1 << 20;
+
+/// Reads an Armv7 zImage's header (magic 0x016F2818 at 0x24, then its
+/// start and end addresses): where it goes, and what it takes from there.
+pub fn zimage_header(image: &[u8]) -> Option<ImageHeader> {
+    let u = |o: usize| -> Option<u64> { Some(u32::from_le_bytes(image.get(o..o + 4)?.try_into().ok()?).into()) };
+    let (magic, start, end) = (u(0x24)?, u(0x28)?, u(0x2c)?);
+    if magic != 0x016F_2818 || end <= start {
+        return None;
+    }
+    Some(ImageHeader { text_offset: ZIMAGE_OFFSET, image_size: end - start + ZIMAGE_SLACK })
+}
+
+/// The kernel header of a board of `arch`'s kernels.
+pub fn kernel_header(arch: &str, image: &[u8]) -> Option<ImageHeader> {
+    if arch == "armv7a" {
+        zimage_header(image)
+    } else {
+        image_header(image)
+    }
 }
 
 /// Reads the arm64 boot header ("ARM\x64" at offset 56).
@@ -194,6 +224,7 @@ mod tests {
             passthrough: &pt,
             xen: None,
             gic_v2: false,
+            a32: false,
         }
         .build()
         .unwrap();
@@ -219,11 +250,46 @@ mod tests {
             passthrough: &[],
             xen: None,
             gic_v2: true,
+            a32: false,
         }
         .build()
         .unwrap();
         let text = String::from_utf8_lossy(&dt);
         assert!(text.contains("arm,cortex-a15-gic"));
         assert!(!text.contains("arm,gic-v3") && !text.contains("#redistributor-regions"));
+    }
+
+    #[test]
+    fn a_32_bit_boards_guest_has_cortex_a15s_and_the_armv7_timer() {
+        let dt = GuestDt {
+            name: "cluster",
+            vcpus: 2,
+            mem_size: 64 << 20,
+            ram_ipa: gl::RAM0_BASE,
+            bootargs: "",
+            initrd: None,
+            passthrough: &[],
+            xen: None,
+            gic_v2: true,
+            a32: true,
+        }
+        .build()
+        .unwrap();
+        let text = String::from_utf8_lossy(&dt);
+        assert!(text.contains("arm,cortex-a15\0") && text.contains("arm,armv7-timer"));
+        assert!(!text.contains("arm,armv8"), "no Armv8 CPU or timer");
+    }
+
+    #[test]
+    fn reads_a_zimage_header() {
+        let mut img = vec![0u8; 0x40];
+        img[0x24..0x28].copy_from_slice(&0x016F_2818u32.to_le_bytes());
+        img[0x2c..0x30].copy_from_slice(&0x50_0000u32.to_le_bytes());
+        let h = zimage_header(&img).unwrap();
+        assert_eq!(h, ImageHeader { text_offset: ZIMAGE_OFFSET, image_size: 0x50_0000 + ZIMAGE_SLACK });
+        // An arm64 Image is not a zImage, nor is a truncated one.
+        assert_eq!(kernel_header("armv7a", &img[..0x2c]), None);
+        img[0x24] = 0;
+        assert_eq!(kernel_header("armv7a", &img), None);
     }
 }

@@ -42,13 +42,24 @@ pub use bundle::DomainBlobs;
 pub use cpupool::{Cpupool, PoolScheduler};
 pub use sample::{load_sample, parse_sample, valid_domain_name, Domain, ImageRef, Kind, LoadOptions, PassthroughDev, Sample, XenLimits};
 
-/// The only architecture the hypervisor can be built for today.
-pub const SUPPORTED_ARCH: &str = "aarch64";
 /// Domain memory is mapped with 2 MiB blocks: sizes and bases align to this.
 pub const MEMORY_ALIGN: u64 = 2 << 20;
-/// The hypervisor is linked and loaded at RAM base + this (an arm64
-/// Image's text offset with the "anywhere in RAM, 2 MiB aligned" flag).
+/// The hypervisor is linked and loaded at RAM base + this on aarch64 (an
+/// arm64 Image's text offset with the "anywhere in RAM, 2 MiB aligned"
+/// flag); see [`hv_image_offset`].
 pub const HV_IMAGE_OFFSET: u64 = 2 << 20;
+/// Where an Armv7-A hypervisor goes: where QEMU and U-Boot's `bootz` put a
+/// zImage, RAM base + 64 KiB.
+pub const HV_IMAGE_OFFSET_A32: u64 = 64 << 10;
+
+/// The hypervisor's offset from the RAM base on a board of `arch`.
+pub fn hv_image_offset(arch: &str) -> u64 {
+    if arch == "armv7a" {
+        HV_IMAGE_OFFSET_A32
+    } else {
+        HV_IMAGE_OFFSET
+    }
+}
 /// What the hypervisor's image, data and stacks may take from there: it
 /// must all stay out of firmware's reserved memory.
 pub const HV_IMAGE_MAX: u64 = 8 << 20;

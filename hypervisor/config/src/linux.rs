@@ -11,8 +11,10 @@ use crate::sample::{domain_label, Domain, ImageRef, Kind, PassthroughDev, RawDom
 use crate::Region;
 use xen_abi::guest_layout as gl;
 
-/// Debian packages `image = "debian:<package>"` may name.
-pub const DEBIAN_KERNELS: &[&str] = &["linux-image-arm64"];
+/// Debian packages `image = "debian:<package>"` may name, with the board
+/// `arch` they run on (armhf's LPAE flavour is the one that runs under a
+/// hypervisor).
+pub const DEBIAN_KERNELS: &[(&str, &str)] = &[("linux-image-arm64", "aarch64"), ("linux-image-armmp-lpae", "armv7a")];
 /// Passthrough devices per domain (the bundle's limit).
 const MAX_PASSTHROUGH: usize = hv_core::bundle::MAX_PASSTHROUGH;
 /// SPIs the virtual GIC offers (INTIDs 32..=LAST_SPI).
@@ -59,7 +61,7 @@ pub(crate) fn domain(
             return Err(src.error(&d.image, f("image"), "a linux domain boots a kernel Image, not a built-in test guest"));
         }
         if let Some(o) = &d.load_offset {
-            return Err(src.error(o, f("load_offset"), "a linux domain's load offset comes from its Image header"));
+            return Err(src.error(o, f("load_offset"), "a linux domain's load offset comes from its kernel image's header"));
         }
     }
     let initrd = match &d.initrd {

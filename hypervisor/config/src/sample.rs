@@ -10,7 +10,7 @@ use toml::Spanned;
 use crate::board::{load_board, Board, Profile};
 use crate::error::{self, ConfigError, Source};
 use crate::size::Size;
-use crate::{validate, Region, SUPPORTED_ARCH};
+use crate::{validate, Region};
 
 /// What the caller knows that the files do not.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub enum ImageRef {
     Guest(String),
     /// A file; relative paths in the sample are joined to the sample's directory.
     File(PathBuf),
-    /// `debian:<package>`: a kernel from Debian's arm64 archive, fetched at build time.
+    /// `debian:<package>`: a kernel from Debian's archive (arm64 or armhf, as the board), fetched at build time.
     Debian(String),
     /// `initramfs:<name>`: a busybox initramfs built from the sample's
     /// `initramfs/<name>/` directory (its files go to the archive's root).
@@ -285,19 +285,6 @@ pub fn parse_sample(sample_toml: &Path, text: &str, bsp_dir: &Path, opts: &LoadO
         ));
     }
     let board = load_board(bsp_dir, board_name)?;
-    if board.arch != SUPPORTED_ARCH {
-        return Err(src.error(
-            &sys.board,
-            "system.board",
-            format!(
-                "board \"{board_name}\" has arch \"{}\" ({}); building for {} is not supported yet (supported: \"{SUPPORTED_ARCH}\")",
-                board.arch,
-                board.path.display(),
-                board.arch
-            ),
-        ));
-    }
-
     let unknown_profile = |name: &str| {
         format!(
             "board \"{board_name}\" has no profile \"{name}\"; it defines: {} (see {})",

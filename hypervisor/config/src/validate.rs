@@ -229,7 +229,7 @@ pub(crate) fn domains(
             }
         }
 
-        let image = image(src, &d.image, &f("image"), opts, dir)?;
+        let image = image(src, &d.image, &f("image"), opts, dir, &board.arch)?;
         let linux = crate::linux::domain(src, board, d, &f, dir, &image)?;
 
         let mut vpl011 = true;
@@ -414,19 +414,25 @@ fn image(
     field: &str,
     opts: &LoadOptions,
     dir: &Path,
+    arch: &str,
 ) -> Result<ImageRef, ConfigError> {
     let v = value.get_ref();
     if let Some(pkg) = v.strip_prefix("debian:") {
-        if crate::linux::DEBIAN_KERNELS.contains(&pkg) {
+        let known: Vec<&str> = crate::linux::DEBIAN_KERNELS.iter().filter(|k| k.1 == arch).map(|k| k.0).collect();
+        if known.contains(&pkg) {
             return Ok(ImageRef::Debian(pkg.to_string()));
         }
-        return Err(src.error(
-            value,
-            field,
-            format!("unknown Debian kernel package \"{pkg}\"; known: {}", error::quoted_list(crate::linux::DEBIAN_KERNELS)),
-        ));
+        let other = crate::linux::DEBIAN_KERNELS.iter().find(|k| k.0 == pkg);
+        let why = match other {
+            Some((_, a)) => format!("Debian kernel package \"{pkg}\" is for {a} boards; this board is {arch}"),
+            None => format!("unknown Debian kernel package \"{pkg}\""),
+        };
+        return Err(src.error(value, field, format!("{why}; known for {arch}: {}", error::quoted_list(&known))));
     }
     if let Some(guest) = v.strip_prefix("guest:") {
+        if arch != "aarch64" {
+            return Err(src.error(value, field, format!("built-in test guests are built for aarch64 only so far; this board is {arch}: boot a Linux kernel (kind = \"linux\")")));
+        }
         if opts.known_guests.iter().any(|g| g == guest) {
             return Ok(ImageRef::Guest(guest.to_string()));
         }

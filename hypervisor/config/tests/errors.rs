@@ -315,7 +315,7 @@ fn unknown_board_lists_available_ones() {
 }
 
 #[test]
-fn unsupported_arch_parses_but_is_refused_for_building() {
+fn an_armv7_board_takes_32_bit_kernels_and_refuses_what_is_built_for_aarch64() {
     let f = Fixture::new();
     let armv7_gicv2 = BOARD
         .replacen("\"aarch64\"", "\"armv7a\"", 1)
@@ -327,8 +327,18 @@ fn unsupported_arch_parses_but_is_refused_for_building() {
         );
     let b = f.board(&armv7_gicv2).unwrap();
     assert_eq!(b.arch, "armv7a");
+    // The test guests are aarch64 programs.
     let r = f.sample(TWO);
-    expect(r, S, 2, "system.board", &["arch \"armv7a\"", "building for armv7a is not supported yet", "\"aarch64\""]);
+    expect(r, S, 8, "domain \"a\".image", &["built for aarch64 only", "this board is armv7a", "kind = \"linux\""]);
+    // So is Debian's arm64 kernel; armhf's LPAE flavour is the one.
+    let arm64 = TWO.replacen("image = \"guest:heartbeat\"", "kind = \"linux\"\nimage = \"debian:linux-image-arm64\"", 1);
+    expect(f.sample(&arm64), S, 9, "domain \"a\".image", &["\"linux-image-arm64\" is for aarch64 boards", "known for armv7a: \"linux-image-armmp-lpae\""]);
+    let armhf = TWO
+        .replacen("image = \"guest:heartbeat\"", "kind = \"linux\"\nimage = \"debian:linux-image-armmp-lpae\"", 1)
+        .replacen("image = \"guest:crasher\"", "kind = \"linux\"\nimage = \"debian:linux-image-armmp-lpae\"", 1);
+    let s = f.sample(&armhf).unwrap();
+    assert_eq!(s.board.arch, "armv7a");
+    assert!(s.domains.iter().all(|d| matches!(&d.image, hv_config::ImageRef::Debian(p) if p == "linux-image-armmp-lpae")));
 }
 
 #[test]

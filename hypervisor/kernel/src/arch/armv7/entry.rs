@@ -170,7 +170,9 @@ _start:
     bne     9f
     mov     r0, #0
     mcr     p15, 4, r0, c13, c0, 2  // HTPIDR: this pCPU's index
-    ldr     sp, ={stacks}+{stack_size}
+    // The stack's top FRAME_SIZE bytes are the guest frame's slot (see
+    // `frame_slot`): Rust's stack starts below them.
+    ldr     sp, ={stacks}+{stack_size}-{frame_size}
     ldr     r4, =__bss_start
     ldr     r5, =__bss_end
     mov     r6, #0
@@ -298,7 +300,7 @@ hyp_secondary_entry:
     ldr     r2, ={stack_size}
     add     r3, r0, #1
     mla     r3, r3, r2, r1          // the top of its stack
-    mov     sp, r3
+    sub     sp, r3, #{frame_size}   // below its frame slot
     ldr     r4, =hyp_vectors
     mcr     p15, 4, r4, c12, c0, 0  // HVBAR
     isb
@@ -308,6 +310,7 @@ hyp_secondary_entry:
 "#,
     stacks = sym HV_A32_STACKS,
     stack_size = const STACK_SIZE,
+    frame_size = const FRAME_SIZE,
     mode_hyp = const MODE_HYP,
     mmu_regs = sym super::mmu::HYP_MMU_REGS,
 );
