@@ -85,13 +85,8 @@ fn elf_in(target_dir: &Path, name: &str) -> PathBuf {
 }
 
 /// The loadable segments of an ELF as one flat image starting at the lowest
-/// segment address (what a boot loader copies to memory).
-pub fn flat_binary(elf: &Path) -> Result<Vec<u8>, String> {
-    flat_image(elf).map(|(bytes, _)| bytes)
-}
-
-/// As `flat_binary`, with the bytes the image takes in memory from its
-/// first address: segments' sizes in memory (bss) and, where the linker
+/// segment address (what a boot loader copies to memory), with the bytes
+/// the image takes in memory from its first address: segments' sizes in memory (bss) and, where the linker
 /// script puts it past them, the stack (`__stack_top`).
 pub fn flat_image(elf: &Path) -> Result<(Vec<u8>, u64), String> {
     let data = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
@@ -113,25 +108,8 @@ pub fn flat_image(elf: &Path) -> Result<(Vec<u8>, u64), String> {
     Ok((out, footprint))
 }
 
-/// The Armv7-A hypervisor image for a 32-bit `board` (`arch = "armv7a"`),
-/// linked where QEMU and U-Boot's `bootz` load a zImage (RAM base +
-/// 64 KiB): the flat binary to boot. The port runs its bring-up and a
-/// probe guest, then stops (issue 15); samples cannot be built for these
-/// boards yet.
-pub fn build_hypervisor_a32(board: &hv_config::Board) -> Result<PathBuf, String> {
-    if board.arch != "armv7a" {
-        return Err(format!(
-            "board {} is {}, not armv7a",
-            board.name, board.arch
-        ));
-    }
-    let elf = build_hypervisor_a32_elf(board)?;
-    let bin = elf.with_file_name("hypervisor-a32.bin");
-    std::fs::write(&bin, flat_binary(&elf)?).map_err(|e| format!("{}: {e}", bin.display()))?;
-    Ok(bin)
-}
-
-/// Builds the Armv7-A hypervisor linked for `board`'s RAM: its ELF.
+/// Builds the Armv7-A hypervisor linked for `board`'s RAM (where QEMU and
+/// U-Boot's `bootz` load a zImage: RAM base + 64 KiB): its ELF.
 fn build_hypervisor_a32_elf(board: &hv_config::Board) -> Result<PathBuf, String> {
     let cc = toolchain::cross_cargo_for(TARGET_A32)?;
     let base = board.ram.base + hv_config::HV_IMAGE_OFFSET_A32;

@@ -158,14 +158,6 @@ impl QemuCommand {
 
     /// The machine booting a built sample: our hypervisor with its boot
     /// bundle, plus the sample's own `[qemu] args`.
-    /// The Armv7-A bring-up `image` (`artifacts::build_hypervisor_a32`) on
-    /// its 32-bit `board`: a zImage, loaded and entered in HYP by QEMU.
-    pub fn for_a32_image(board: &hv_config::Board, image: &Path) -> Result<QemuCommand, String> {
-        let mut q = QemuCommand::new(&Machine::for_board(board)?);
-        q.kernel(image);
-        Ok(q)
-    }
-
     pub fn for_built(built: &Built) -> Result<QemuCommand, String> {
         Self::for_built_on(built, &Machine::for_board(&built.sample.board)?)
     }

@@ -1,14 +1,17 @@
-//! Unmodified Debian arm64 kernels as guests (issue: Linux side by side).
+//! Unmodified Debian kernels as guests (issue: Linux side by side): arm64
+//! on the GIC matrix, armhf (32-bit Armv7-A) on qemu-virt-a15.
 //! Run through `cargo xtask test`, which provisions QEMU; the kernel and
 //! busybox come from Debian's archive on first use.
 
 use std::time::Duration;
-use xtask::{artifacts, on_each_board, on_each_gic, qemu::Console};
+use xtask::{artifacts, on_each_board, on_each_linux_board, qemu::Console};
 
 /// Linux boots in a few seconds under TCG; restarts re-zero 256 MiB.
 const LINUX: Duration = Duration::from_secs(240);
 
+/// Boots `sample` (its `-a15` twin on a 32-bit board: `xtask::for_board`).
 fn boot(board: &str, sample: &str) -> Console {
+    let sample = &xtask::for_board(sample, board);
     let built = artifacts::build(sample, Some(board), None).unwrap_or_else(|e| panic!("build {sample}: {e}"));
     Console::start_built(&built).unwrap()
 }
@@ -39,7 +42,7 @@ fn assert_consecutive(log: &[String], t: &str) {
     }
 }
 
-on_each_gic! {
+on_each_linux_board! {
 fn two_linux_domains_reach_init_and_print(board: &str) {
     let mut s = boot(board, "linux-side-by-side");
     let (mut cluster, mut ivi) = (false, false);
@@ -63,7 +66,7 @@ fn two_linux_domains_reach_init_and_print(board: &str) {
 }
 }
 
-on_each_gic! {
+on_each_linux_board! {
 fn ivi_crashes_and_restarts_while_the_cluster_keeps_beating(board: &str) {
     let mut s = boot(board, &format!("{}/tests/fixtures/linux-faults/system.toml", env!("CARGO_MANIFEST_DIR")));
     let second = s.wait_for(LINUX, |l| l.contains("ivi: restarting (restart #2)"));
@@ -95,7 +98,7 @@ fn ivi_crashes_and_restarts_while_the_cluster_keeps_beating(board: &str) {
 }
 }
 
-on_each_gic! {
+on_each_linux_board! {
 fn a_passed_through_device_faults_the_intruder_only(board: &str) {
     let mut s = boot(board, &format!("{}/tests/fixtures/linux-faults/system.toml", env!("CARGO_MANIFEST_DIR")));
     let fault = s.wait_for(LINUX, |l| l.contains("ivi: data access at IPA 0xa003e00"));
