@@ -140,7 +140,7 @@ fn kms_output_on_virtio_gpu_under_qemu_matches_the_headless_composition() {
     let cockpit = cross_build();
     let kernel = xtask::debian::kernel("linux-image-arm64").unwrap();
     let vmlinuz = kernel.image.clone();
-    let busybox = xtask::debian::busybox().unwrap();
+    let busybox = xtask::debian::busybox(xtask::debian::DebArch::Arm64).unwrap();
     let mods: Vec<PathBuf> = xtask::debian::module_closure(&kernel, &["virtio_pci", "virtio-gpu"])
         .unwrap()
         .iter()
