@@ -10,6 +10,10 @@ use std::process::Command;
 
 /// Built-in test guests, referenced from samples as `guest:<name>`.
 pub const GUESTS: &[&str] = &["heartbeat", "crasher", "countdown", "smp", "share", "hostile", "alarm", "vdispl", "cluster"];
+/// The test guests that build for Armv7-A too (the others use aarch64's
+/// system registers, or Xen's ABI, whose 32-bit side the hypervisor does
+/// not translate yet).
+pub const GUESTS_A32: &[&str] = &["heartbeat", "crasher", "countdown", "smp", "share", "alarm"];
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -43,15 +47,17 @@ fn cross_build(
     target_dir: &Path,
     envs: &[(&str, String)],
 ) -> Result<(), String> {
-    cross_build_for(TARGET, cc, manifest, target_dir, envs)
+    cross_build_for(TARGET, cc, manifest, target_dir, envs, &[])
 }
 
+/// Builds `manifest` for `target` (only the binaries `bins`, if any).
 fn cross_build_for(
     target: &str,
     cc: &CrossCargo,
     manifest: &Path,
     target_dir: &Path,
     envs: &[(&str, String)],
+    bins: &[&str],
 ) -> Result<(), String> {
     let mut cmd = Command::new(&cc.cargo);
     cmd.arg("build")
@@ -59,6 +65,9 @@ fn cross_build_for(
         .arg("--quiet")
         .arg("--target")
         .arg(target);
+    for b in bins {
+        cmd.arg("--bin").arg(b);
+    }
     cmd.arg("--manifest-path").arg(manifest);
     cmd.env("CARGO_TARGET_DIR", target_dir);
     cmd.envs(envs.iter().map(|(k, v)| (k, v)));
@@ -76,8 +85,17 @@ fn cross_build_for(
     }
 }
 
-fn elf_path(name: &str) -> PathBuf {
-    elf_in(&bare_target_dir(), name)
+/// A test guest's ELF, as built for `arch` (a board's).
+fn elf_path(arch: &str, name: &str) -> PathBuf {
+    if arch == "armv7a" {
+        a32_guests_dir().join(TARGET_A32).join("release").join(name)
+    } else {
+        elf_in(&bare_target_dir(), name)
+    }
+}
+
+fn a32_guests_dir() -> PathBuf {
+    root().join("target/bare-a32-guests")
 }
 
 fn elf_in(target_dir: &Path, name: &str) -> PathBuf {
@@ -114,7 +132,7 @@ fn build_hypervisor_a32_elf(board: &hv_config::Board) -> Result<PathBuf, String>
     let cc = toolchain::cross_cargo_for(TARGET_A32)?;
     let base = board.ram.base + hv_config::HV_IMAGE_OFFSET_A32;
     let dir = root().join(format!("target/bare-a32-{base:x}"));
-    cross_build_for(TARGET_A32, &cc, &root().join("hypervisor/kernel/Cargo.toml"), &dir, &[("HV_IMAGE_BASE", format!("{base:#x}"))])?;
+    cross_build_for(TARGET_A32, &cc, &root().join("hypervisor/kernel/Cargo.toml"), &dir, &[("HV_IMAGE_BASE", format!("{base:#x}"))], &[])?;
     Ok(dir.join(TARGET_A32).join("release/hv-kernel"))
 }
 
@@ -150,6 +168,7 @@ pub fn prepare(sample: &str) -> Result<(), String> {
 pub fn load(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result<Sample, String> {
     let opts = LoadOptions {
         known_guests: GUESTS.iter().map(|s| s.to_string()).collect(),
+        known_guests_armv7: GUESTS_A32.iter().map(|s| s.to_string()).collect(),
         profile_override: profile.map(str::to_string),
         board_override: board.map(str::to_string),
     };
@@ -162,8 +181,8 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
     let s = load(sample, board, profile)?;
     let a32 = s.board.arch == "armv7a";
     let hv_elf = if a32 {
-        // Armv7-A boards boot Linux domains only (hv-config refuses the
-        // test guests there): the aarch64 guests are not needed.
+        let cc = toolchain::cross_cargo_for(TARGET_A32)?;
+        cross_build_for(TARGET_A32, &cc, &root().join("hypervisor/guests/Cargo.toml"), &a32_guests_dir(), &[], GUESTS_A32)?;
         build_hypervisor_a32_elf(&s.board)?
     } else {
         let cc = toolchain::cross_cargo()?;
@@ -181,7 +200,7 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
         let mut footprint = 0;
         let image = match &d.image {
             ImageRef::Guest(g) => {
-                let (bytes, f) = flat_image(&elf_path(g))?;
+                let (bytes, f) = flat_image(&elf_path(&s.board.arch, g))?;
                 footprint = f;
                 bytes
             }

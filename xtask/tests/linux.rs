@@ -4,7 +4,7 @@
 //! busybox come from Debian's archive on first use.
 
 use std::time::Duration;
-use xtask::{artifacts, on_each_board, on_each_linux_board, qemu::Console};
+use xtask::{artifacts, on_each_aarch64_board, on_each_qemu_board, qemu::Console};
 
 /// Linux boots in a few seconds under TCG; restarts re-zero 256 MiB.
 const LINUX: Duration = Duration::from_secs(240);
@@ -42,7 +42,7 @@ fn assert_consecutive(log: &[String], t: &str) {
     }
 }
 
-on_each_linux_board! {
+on_each_qemu_board! {
 fn two_linux_domains_reach_init_and_print(board: &str) {
     let mut s = boot(board, "linux-side-by-side");
     let (mut cluster, mut ivi) = (false, false);
@@ -66,7 +66,7 @@ fn two_linux_domains_reach_init_and_print(board: &str) {
 }
 }
 
-on_each_linux_board! {
+on_each_qemu_board! {
 fn ivi_crashes_and_restarts_while_the_cluster_keeps_beating(board: &str) {
     let mut s = boot(board, &format!("{}/tests/fixtures/linux-faults/system.toml", env!("CARGO_MANIFEST_DIR")));
     let second = s.wait_for(LINUX, |l| l.contains("ivi: restarting (restart #2)"));
@@ -98,7 +98,7 @@ fn ivi_crashes_and_restarts_while_the_cluster_keeps_beating(board: &str) {
 }
 }
 
-on_each_linux_board! {
+on_each_qemu_board! {
 fn a_passed_through_device_faults_the_intruder_only(board: &str) {
     let mut s = boot(board, &format!("{}/tests/fixtures/linux-faults/system.toml", env!("CARGO_MANIFEST_DIR")));
     let fault = s.wait_for(LINUX, |l| l.contains("ivi: data access at IPA 0xa003e00"));
@@ -114,7 +114,7 @@ fn a_passed_through_device_faults_the_intruder_only(board: &str) {
 }
 }
 
-on_each_board! {
+on_each_aarch64_board! {
 fn stock_linux_finds_xen_and_stops_through_schedop_shutdown(board: &str) {
     let mut s = boot(board, &format!("{}/tests/fixtures/xen-guest/system.toml", env!("CARGO_MANIFEST_DIR")));
     let (mut off, mut crashed, mut barked) = (false, false, false);

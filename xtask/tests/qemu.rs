@@ -1,10 +1,11 @@
 //! Boots real builds under QEMU (virt with GICv3 and GICv2, and the ZCU102
-//! model; EL2, 4 CPUs) and asserts on the hypervisor console. Run through `cargo xtask test`, which provisions
+//! model, at EL2; virt with Cortex-A15s in HYP mode; 4 CPUs) and asserts
+//! on the hypervisor console. Run through `cargo xtask test`, which provisions
 //! the cross toolchain and QEMU first; plain `cargo test` skips them.
 
 use std::time::Duration;
 use xtask::bench::{share_reports, ShareReport};
-use xtask::{artifacts, on_each_board, on_each_gic, qemu::Console};
+use xtask::{artifacts, on_each_aarch64_board, on_each_board, on_each_qemu_board, qemu::Console};
 
 const BOOT: Duration = Duration::from_secs(90);
 
@@ -85,9 +86,14 @@ fn unknown_smccc_calls_get_not_supported_and_the_guest_carries_on(board: &str) {
     assert!(t.contains("[heartbeat] heartbeat: PMCR_EL0 0x0, MDSCR_EL1 0x0 after writing them"), "{t}");
     // Set/way maintenance never reaches the shared physical caches: the
     // hypervisor traps it and cleans the domain's own RAM by address.
+    // (QEMU's Cortex-A15 model runs AArch32 set/way operations as no-ops
+    // without consulting HCR.TSW, so on qemu-virt-a15 nothing traps;
+    // `hv_core::setway` tests the Armv7-A decoding on the host.)
     let done = t.find("[heartbeat] heartbeat: 512 set/way operations done").expect(&t);
-    let trapped = t.find("[hv] heartbeat: set/way cache maintenance trapped").expect(&t);
-    assert!(trapped < done, "{t}");
+    if xtask::board_arch(board) != "armv7a" {
+        let trapped = t.find("[hv] heartbeat: set/way cache maintenance trapped").expect(&t);
+        assert!(trapped < done, "{t}");
+    }
 }
 }
 
@@ -230,7 +236,7 @@ fn beats_of(log: &[String], domain: &str) -> Vec<u64> {
     log.iter().filter_map(|l| l.strip_prefix(&prefix)?.parse().ok()).collect()
 }
 
-on_each_board! {
+on_each_aarch64_board! {
 fn hostile_guests_disturb_no_one_on_their_own_pcpu_or_a_shared_one(board: &str) {
     let mut s = boot(board, &fixture("hostile"), None);
     // Each hostile guest runs two rounds of random attacks, restarted after
@@ -279,7 +285,7 @@ fn hostile_guests_disturb_no_one_on_their_own_pcpu_or_a_shared_one(board: &str) 
 }
 }
 
-on_each_gic! {
+on_each_qemu_board! {
 fn a_passed_through_level_interrupt_left_raised_disturbs_no_one(board: &str) {
     let mut s = boot(board, &fixture("passthrough"), None);
     // The first incarnation reboots from inside the RTC's interrupt handler:

@@ -166,6 +166,43 @@ impl Access {
     }
 }
 
+/// Whether an instruction trapped from AArch32 passed its condition code:
+/// for the classes whose syndrome carries one (EC 0x01-0x0e and SMC,
+/// bits 24 CV and 23:20 COND), an implementation may trap a conditional
+/// instruction whose condition fails, and the hypervisor must then treat
+/// it as not executed. `spsr`'s NZCV (bits 31:28) decide; without a valid
+/// COND (CV = 0, a Thumb IT block's instruction) the Thumb ITSTATE's
+/// condition does. Every other class (and AArch64) passes.
+pub fn a32_condition_passed(esr: u64, spsr: u64) -> bool {
+    let ec = ec(esr);
+    if !((0x01..=0x0e).contains(&ec) || ec == EC_SMC32) || spsr & (1 << 4) == 0 {
+        return true;
+    }
+    let cond = if esr & (1 << 24) != 0 {
+        (esr >> 20) & 0xf
+    } else {
+        // ITSTATE[7:4] is the condition (IT[7:2] in bits 15:10, IT[1:0] in
+        // 26:25); outside an IT block (IT[3:0] = 0) it always passes.
+        let it = ((spsr >> 8) & 0xfc) | ((spsr >> 25) & 0x3);
+        if it & 0xf == 0 {
+            return true;
+        }
+        it >> 4
+    };
+    let (n, z, c, v) = (spsr >> 31 & 1 == 1, spsr >> 30 & 1 == 1, spsr >> 29 & 1 == 1, spsr >> 28 & 1 == 1);
+    let base = match cond >> 1 {
+        0 => z,
+        1 => c,
+        2 => n,
+        3 => v,
+        4 => c && !z,
+        5 => n == v,
+        6 => n == v && !z,
+        _ => return true, // AL (0b1110) and the unconditional 0b1111
+    };
+    base != (cond & 1 == 1)
+}
+
 pub const EC_UNKNOWN: u8 = 0x00;
 pub const EC_WFX: u8 = 0x01;
 /// MCR/MRC to CP15 from AArch32.
@@ -251,6 +288,35 @@ pub const fn abort_syndrome(instruction: bool, from_el0: bool) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a32_traps_whose_condition_failed_are_not_executed() {
+        const USR: u64 = 0x10;
+        const Z: u64 = 1 << 30;
+        // WFI with COND = EQ (0b0000), CV set.
+        let wfi_eq = (EC_WFX as u64) << 26 | 1 << 25 | 1 << 24;
+        assert!(a32_condition_passed(wfi_eq, USR | Z));
+        assert!(!a32_condition_passed(wfi_eq, USR));
+        // NE passes exactly when EQ does not.
+        let mcr_ne = (EC_CP15_32 as u64) << 26 | 1 << 25 | 1 << 24 | 0x1 << 20;
+        assert!(!a32_condition_passed(mcr_ne, USR | Z) && a32_condition_passed(mcr_ne, USR));
+        // GE: N == V; GT: N == V and not Z; AL always.
+        let cond = |c: u64| (EC_CP15_32 as u64) << 26 | 1 << 24 | c << 20;
+        assert!(a32_condition_passed(cond(0xa), USR | 1 << 31 | 1 << 28));
+        assert!(!a32_condition_passed(cond(0xa), USR | 1 << 31));
+        assert!(!a32_condition_passed(cond(0xc), USR | Z));
+        assert!(a32_condition_passed(cond(0xe), USR));
+        // No COND (CV = 0) outside an IT block: executed.
+        assert!(a32_condition_passed((EC_CP15_32 as u64) << 26, USR));
+        // In an IT block with condition EQ (ITSTATE 0b0000_1000), Z clear: not.
+        let it_eq = USR | 0b10 << 10;
+        assert!(!a32_condition_passed((EC_CP15_32 as u64) << 26, it_eq));
+        assert!(a32_condition_passed((EC_CP15_32 as u64) << 26, it_eq | Z));
+        // Data aborts, HVC and anything from AArch64 (M[4] = 0) always pass.
+        assert!(a32_condition_passed((EC_DABT_LOWER as u64) << 26 | 1 << 24, USR));
+        assert!(a32_condition_passed((EC_HVC32 as u64) << 26 | 1 << 24, USR));
+        assert!(a32_condition_passed(wfi_eq, 0x3c5));
+    }
+
     use super::*;
 
     /// Syndromes as an Armv7-A CPU reports them in HSR for its guests.

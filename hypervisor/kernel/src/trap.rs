@@ -25,6 +25,12 @@ extern "C" fn guest_sync(frame: &mut Frame) {
         return serror(cpu, dom, v, frame);
     }
     let (esr_val, far, ipa) = vcpu_regs::trap_syndrome();
+    if !esr::a32_condition_passed(esr_val, frame.pstate()) {
+        // A 32-bit guest's conditional instruction that failed its
+        // condition: it did nothing.
+        frame.skip(esr::insn_len(esr_val));
+        return vcpu::before_return(cpu, dom, v, frame);
+    }
     match esr::decode(esr_val) {
         Trap::Wfx { wfe } => {
             frame.skip(esr::insn_len(esr_val));

@@ -25,28 +25,19 @@ mod guest {
         println!("heartbeat: PSCI version {}.{}", v >> 16, v & 0xffff);
         println!("heartbeat: unknown SMCCC call via HVC returned {}", hvc_call(UNKNOWN_FID, 0, 0, 0));
         println!("heartbeat: unknown SMCCC call via SMC returned {}", smc_call(UNKNOWN_FID, 0));
-        // SAFETY: an HVC with an immediate the hypervisor does not define; the
+        // An HVC with an immediate the hypervisor does not define: the
         // undefined-instruction exception it raises is caught in `on_sync`.
-        unsafe { core::arch::asm!("hvc #1", out("x0") _) };
+        undefined_hvc();
         println!("heartbeat: HVC #1 raised exception class {:#x}, carrying on", UNDEF_SEEN.load(Ordering::Relaxed));
         // The PMU and debug registers are not this domain's to use: writes
         // are ignored and reads give zero (the hypervisor traps them).
-        let (pmcr, mdscr): (u64, u64);
-        // SAFETY: both trap to the hypervisor; a stray write would change
-        // only this vCPU's view.
-        unsafe {
-            core::arch::asm!("msr pmcr_el0, {}", "isb", in(reg) 1u64);
-            core::arch::asm!("mrs {}, pmcr_el0", out(reg) pmcr);
-            core::arch::asm!("msr mdscr_el1, {}", "isb", in(reg) 1u64 << 15);
-            core::arch::asm!("mrs {}, mdscr_el1", out(reg) mdscr);
-        }
+        // (On Armv7-A: PMCR and DBGDSCRext, the same controls.)
+        let (pmcr, mdscr) = pmu_and_debug_after_writing();
         println!("heartbeat: PMCR_EL0 {:#x}, MDSCR_EL1 {:#x} after writing them", pmcr, mdscr);
         // Set/way cache maintenance, as boot code walks it: the hypervisor
         // traps it (it would reach other domains' lines on this pCPU).
         for set in 0..512u64 {
-            // SAFETY: clean and invalidate by set/way of level 1: no
-            // memory contents change (the hypervisor does it by address).
-            unsafe { core::arch::asm!("dc cisw, {}", in(reg) set << 6) };
+            set_way_clean(set);
         }
         println!("heartbeat: 512 set/way operations done");
         tick_forever(&TICK, 10)

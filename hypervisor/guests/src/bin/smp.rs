@@ -19,6 +19,7 @@ mod guest {
     static PONGS: AtomicU64 = AtomicU64::new(0);
     static PINGS: AtomicU64 = AtomicU64::new(0);
 
+    #[cfg(target_arch = "aarch64")]
     core::arch::global_asm!(
         r#"
 .global smp_secondary_entry
@@ -34,12 +35,28 @@ smp_secondary_entry:
 "#
     );
 
+    #[cfg(target_arch = "arm")]
+    core::arch::global_asm!(
+        r#"
+.arm
+.global smp_secondary_entry
+smp_secondary_entry:
+    mov     sp, r0
+    ldr     r1, =guest_vectors
+    mcr     p15, 0, r1, c12, c0, 0  // VBAR
+    isb
+    bl      smp_secondary_main
+1:  wfi
+    b       1b
+"#
+    );
+
     extern "C" {
         fn smp_secondary_entry();
     }
 
     fn affinity(v: u64) -> i64 {
-        hvc_call(psci::AFFINITY_INFO_64, v, 0, 0)
+        hvc_call(AFFINITY_INFO, v, 0, 0)
     }
 
     #[no_mangle]
@@ -50,9 +67,9 @@ smp_secondary_entry:
         // on when CPU_ON is asked again.
         let entry = smp_secondary_entry as *const () as u64;
         let stack_top = core::ptr::addr_of_mut!(STACK1) as u64 + 16384;
-        let first = hvc_call(psci::CPU_ON_64, 1, entry, stack_top);
-        let again = hvc_call(psci::CPU_ON_64, 1, entry, stack_top);
-        let missing = hvc_call(psci::CPU_ON_64, 7, entry, stack_top);
+        let first = hvc_call(CPU_ON, 1, entry, stack_top);
+        let again = hvc_call(CPU_ON, 1, entry, stack_top);
+        let missing = hvc_call(CPU_ON, 7, entry, stack_top);
         println!("smp: CPU_ON(1) returned {}", first);
         println!("smp: CPU_ON(1) again returned {}", again);
         println!("smp: CPU_ON(7) returned {}", missing);

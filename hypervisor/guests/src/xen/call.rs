@@ -1,4 +1,4 @@
-//! Xen hypercalls (`HVC #0xEA1`, number in x16), each argument structure
+//! Xen hypercalls (`HVC #0xEA1`, number in x16; r12 on Armv7-A), each argument structure
 //! encoded in a buffer on the caller's stack: the hypervisor reads it
 //! through the guest's own stage-1 tables, as it does Linux's.
 
@@ -10,6 +10,7 @@ use xen_abi::hypercall::{self as hc, evtchnop, gnttabop, hvmop, xenmem, DOMID_SE
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Errno(pub i64);
 
+#[cfg(target_arch = "aarch64")]
 fn raw(nr: u64, a: [u64; 3]) -> i64 {
     let r: i64;
     // SAFETY: the Xen hypercall convention: the hypervisor may clobber x16
@@ -20,6 +21,20 @@ fn raw(nr: u64, a: [u64; 3]) -> i64 {
              inout("x3") 0u64 => _, inout("x4") 0u64 => _, inout("x16") nr => _, options(nostack));
     }
     r
+}
+
+#[cfg(target_arch = "arm")]
+fn raw(nr: u64, a: [u64; 3]) -> i64 {
+    let r: u32;
+    // SAFETY: Xen's arm32 convention: the hypervisor may clobber r12 and
+    // the argument registers r0-r4 (r0 the result), and touches only the
+    // memory the arguments name, buffers the caller lent for the call.
+    unsafe {
+        asm!(".arch_extension virt", "hvc #0xea1", inout("r0") a[0] as u32 => r, inout("r1") a[1] as u32 => _,
+             inout("r2") a[2] as u32 => _, inout("r3") 0u32 => _, inout("r4") 0u32 => _, inout("r12") nr as u32 => _,
+             options(nostack));
+    }
+    r as i32 as i64
 }
 
 fn check(r: i64) -> Result<i64, Errno> {

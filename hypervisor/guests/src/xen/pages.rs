@@ -162,7 +162,11 @@ impl RingMemory for Pages {
         // SAFETY: barriers have no operands and no memory effects of their own.
         unsafe {
             match kind {
+                // Armv7-A has no load-only barrier: the full one serves.
+                #[cfg(target_arch = "aarch64")]
                 Fence::Read => asm!("dmb ishld", options(nostack)),
+                #[cfg(target_arch = "arm")]
+                Fence::Read => asm!("dmb ish", options(nostack)),
                 Fence::Write => asm!("dmb ishst", options(nostack)),
                 Fence::Full => asm!("dmb ish", options(nostack)),
             }

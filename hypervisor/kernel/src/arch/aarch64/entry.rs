@@ -58,6 +58,11 @@ impl Frame {
         self.elr
     }
 
+    /// PSTATE where the guest resumes (SPSR_EL2).
+    pub fn pstate(&self) -> u64 {
+        self.spsr
+    }
+
     /// Resumes past the trapped instruction (`len` bytes).
     pub fn skip(&mut self, len: u64) {
         self.elr = self.elr.wrapping_add(len);

@@ -97,6 +97,11 @@ impl Frame {
         self.elr as u64
     }
 
+    /// Its CPSR where it resumes (SPSR_hyp).
+    pub fn pstate(&self) -> u64 {
+        self.spsr as u64
+    }
+
     /// Resumes past the trapped instruction (`len` bytes: 2 or 4).
     pub fn skip(&mut self, len: u64) {
         self.elr = self.elr.wrapping_add(len as u32);
