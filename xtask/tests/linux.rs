@@ -4,7 +4,7 @@
 //! busybox come from Debian's archive on first use.
 
 use std::time::Duration;
-use xtask::{artifacts, on_each_aarch64_board, on_each_qemu_board, qemu::Console};
+use xtask::{artifacts, on_each_board, on_each_qemu_board, qemu::Console};
 
 /// Linux boots in a few seconds under TCG; restarts re-zero 256 MiB.
 const LINUX: Duration = Duration::from_secs(240);
@@ -114,7 +114,7 @@ fn a_passed_through_device_faults_the_intruder_only(board: &str) {
 }
 }
 
-on_each_aarch64_board! {
+on_each_board! {
 fn stock_linux_finds_xen_and_stops_through_schedop_shutdown(board: &str) {
     let mut s = boot(board, &format!("{}/tests/fixtures/xen-guest/system.toml", env!("CARGO_MANIFEST_DIR")));
     let (mut off, mut crashed, mut barked) = (false, false, false);

@@ -7,14 +7,23 @@
 //! every descriptor. The walk reads at most one descriptor per level (four
 //! at most), through a reader that only reaches the guest's own RAM, and
 //! any value it does not understand is a fault, never a guess.
+//!
+//! A 32-bit (Armv7-A) guest's tables are walked too when they use LPAE's
+//! long descriptors (TTBCR.EAE, as Debian's armmp-lpae kernels do): the
+//! descriptors are aarch64's 4 KiB-granule ones over a 32-bit address
+//! space that TTBCR splits between TTBR0 and TTBR1. Short descriptors
+//! are refused.
 
-/// The calling vCPU's EL1 translation registers.
+/// The calling vCPU's EL1 (PL1) translation registers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Regs {
     pub sctlr: u64,
+    /// TCR_EL1; for a 32-bit guest, TTBCR.
     pub tcr: u64,
     pub ttbr0: u64,
     pub ttbr1: u64,
+    /// A 32-bit (Armv7-A) guest's registers.
+    pub aarch32: bool,
 }
 
 /// A successful translation.
@@ -41,6 +50,8 @@ pub enum WalkError {
 const SCTLR_M: u64 = 1;
 /// Output-address bits a descriptor or TTBR holds (48-bit physical space).
 const OA_MASK: u64 = 0x0000_ffff_ffff_f000;
+/// The same for a table root, which may be smaller than a page.
+const OA_MASK_ROOT: u64 = 0x0000_ffff_ffff_fff8;
 
 /// The parameters of one half (TTBR0 or TTBR1) of the address space.
 struct Half {
@@ -79,6 +90,37 @@ fn half(regs: &Regs, upper: bool) -> Result<Half, WalkError> {
     Ok(Half { ttbr, input_bits: 64 - tsz as u32, granule: tg, tbi: tbi == 1 })
 }
 
+/// A 32-bit guest's half for `va` under TTBCR (long descriptors): TTBR0
+/// below 2^(32 - T0SZ), TTBR1 from 2^32 - 2^(32 - T1SZ), a fault between;
+/// a size of 0 gives its table everything the other one does not take.
+fn half_a32(regs: &Regs, va: u64) -> Result<Half, WalkError> {
+    const EAE: u64 = 1 << 31;
+    let ttbcr = regs.tcr;
+    if ttbcr & EAE == 0 {
+        return Err(WalkError::Unsupported);
+    }
+    if va >> 32 != 0 {
+        return Err(WalkError::OutOfRange);
+    }
+    let (t0sz, t1sz) = ((ttbcr & 7) as u32, (ttbcr >> 16 & 7) as u32);
+    let in_ttbr1 = va >> (32 - t1sz) == (1 << t1sz) - 1;
+    let in_ttbr0 = va >> (32 - t0sz) == 0;
+    let (tsz, epd, ttbr) = if t0sz == 0 && t1sz == 0 || in_ttbr0 && (t0sz > 0 || !in_ttbr1 || t1sz == 0) {
+        (t0sz, ttbcr >> 7 & 1, regs.ttbr0)
+    } else if in_ttbr1 || t1sz == 0 {
+        (t1sz, ttbcr >> 23 & 1, regs.ttbr1)
+    } else {
+        return Err(WalkError::OutOfRange);
+    };
+    if epd == 1 {
+        return Err(WalkError::Unsupported);
+    }
+    // The TTBR's base address is bits 39:x, x = 5 - TxSZ (a level-1
+    // table of 4 entries or fewer) or 14 - TxSZ (from level 2): the walk
+    // below masks the root by its own size.
+    Ok(Half { ttbr: ttbr & 0xff_ffff_ffff, input_bits: 32 - tsz, granule: 12, tbi: false })
+}
+
 /// Translates `va` as an EL1 access would, reading descriptors (8 bytes at
 /// an IPA) through `read`.
 pub fn translate(regs: &Regs, va: u64, read: impl Fn(u64) -> Option<u64>) -> Result<Translation, WalkError> {
@@ -86,24 +128,34 @@ pub fn translate(regs: &Regs, va: u64, read: impl Fn(u64) -> Option<u64>) -> Res
         // Stage 1 off: the address is the IPA, and EL1 may write anywhere.
         return Ok(Translation { ipa: va, writable: true });
     }
-    let upper = va >> 55 & 1 == 1;
-    let h = half(regs, upper)?;
-    // Every bit above the translated ones must repeat bit 55 (the top
-    // byte is exempt when TBI is on).
-    let top = if h.tbi { 56 } else { 64 };
-    for bit in h.input_bits..top {
-        if (va >> bit & 1 == 1) != upper {
-            return Err(WalkError::OutOfRange);
+    let h = if regs.aarch32 {
+        half_a32(regs, va)?
+    } else {
+        let upper = va >> 55 & 1 == 1;
+        let h = half(regs, upper)?;
+        // Every bit above the translated ones must repeat bit 55 (the top
+        // byte is exempt when TBI is on).
+        let top = if h.tbi { 56 } else { 64 };
+        for bit in h.input_bits..top {
+            if (va >> bit & 1 == 1) != upper {
+                return Err(WalkError::OutOfRange);
+            }
         }
-    }
+        h
+    };
     let stride = h.granule - 3;
     let levels = (h.input_bits - h.granule).div_ceil(stride);
     if !(1..=4).contains(&levels) {
         return Err(WalkError::Unsupported);
     }
-    let mut table = h.ttbr & OA_MASK & !((1u64 << h.granule.min(12)) - 1);
+    // The root holds 2^bits entries of 8 bytes: its base is aligned to
+    // that (or to the granule when full; the bits below are RES0 or
+    // CnP).
+    let first = 4 - levels;
+    let root_bits = (h.input_bits - (h.granule + (3 - first) * stride)).min(stride);
+    let mut table = h.ttbr & OA_MASK_ROOT & !((8u64 << root_bits) - 1);
     let mut writable = true;
-    for level in (4 - levels)..4 {
+    for level in first..4 {
         let shift = h.granule + (3 - level) * stride;
         let bits = (h.input_bits - shift).min(stride);
         let index = (va >> shift) & ((1u64 << bits) - 1);
@@ -188,7 +240,58 @@ mod tests {
     }
 
     fn regs(tcr: u64, ttbr0: u64, ttbr1: u64) -> Regs {
-        Regs { sctlr: 1, tcr, ttbr0, ttbr1 }
+        Regs { sctlr: 1, tcr, ttbr0, ttbr1, aarch32: false }
+    }
+
+    /// A 32-bit guest's LPAE tables, as Linux's armmp-lpae kernel sets
+    /// them up: TTBCR.EAE, T1SZ = 2 (TTBR1 maps the top GiB, the kernel at
+    /// 0xC000_0000, from a level-2 table), T0SZ = 0 (TTBR0 the rest, user
+    /// space, from a level-1 root of 4 entries that is only 32-byte
+    /// aligned).
+    #[test]
+    fn a_32_bit_guests_lpae_tables_split_between_ttbr0_and_ttbr1() {
+        let mut m = Mem::new();
+        let (user, kernel) = (m.table() + 0x40, m.table());
+        // (shift, index bits) per level: TTBR0 from level 1 (4 entries, by
+        // VA[31:30]); TTBR1's 30-bit half from level 2.
+        const FROM_L1: &[(u64, u64)] = &[(30, 2), (21, 9), (12, 9)];
+        const FROM_L2: &[(u64, u64)] = &[(21, 9), (12, 9)];
+        let page = |m: &mut Mem, root: u64, levels: &[(u64, u64)], va: u64, ipa: u64, ro: bool| {
+            let mut table = root;
+            for &(shift, bits) in levels {
+                let slot = table + ((va >> shift) & ((1 << bits) - 1)) * 8;
+                if shift == 12 {
+                    m.words.insert(slot, ipa | 3 | (ro as u64) << 7);
+                    return;
+                }
+                let next = match m.words.get(&slot) {
+                    Some(d) => d & OA_MASK,
+                    None => {
+                        let t = m.table();
+                        m.words.insert(slot, t | 3);
+                        t
+                    }
+                };
+                table = next;
+            }
+        };
+        page(&mut m, kernel, FROM_L2, 0xc012_3000, 0x4812_3000, false);
+        page(&mut m, user, FROM_L1, 0x0001_0000, 0x4a00_0000, true);
+        let r = Regs { sctlr: 1, tcr: 1 << 31 | 2 << 16, ttbr0: user | 7 << 48, ttbr1: kernel, aarch32: true };
+        let t = translate(&r, 0xc012_3456, m.read()).unwrap();
+        assert_eq!(t, Translation { ipa: 0x4812_3456, writable: true });
+        let t = translate(&r, 0x0001_0010, m.read()).unwrap();
+        assert_eq!(t, Translation { ipa: 0x4a00_0010, writable: false });
+        // TTBR1's half is walked with TTBR1's tables only.
+        assert_eq!(translate(&r, 0xc001_0000, m.read()), Err(WalkError::NotMapped));
+        // Past 32 bits, short descriptors, and a disabled half: refused.
+        assert_eq!(translate(&r, 1 << 32, m.read()), Err(WalkError::OutOfRange));
+        assert_eq!(translate(&Regs { tcr: 2 << 16, ..r }, 0xc012_3456, m.read()), Err(WalkError::Unsupported));
+        assert_eq!(translate(&Regs { tcr: r.tcr | 1 << 23, ..r }, 0xc012_3456, m.read()), Err(WalkError::Unsupported));
+        // Both sizes set: the gap between the halves is nobody's.
+        let split = Regs { tcr: 1 << 31 | 2 << 16 | 2, ..r };
+        assert_eq!(translate(&split, 0x8000_0000, m.read()), Err(WalkError::OutOfRange));
+        assert_eq!(translate(&split, 0xc012_3456, m.read()).map(|t| t.ipa), Ok(0x4812_3456));
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub fn data_cache_on() -> bool {
 
 /// The running vCPU's stage-1 translation registers, to walk its tables.
 pub fn stage1_regs() -> hv_core::stage1::Regs {
-    hv_core::stage1::Regs { sctlr: read!(sctlr_el1), tcr: read!(tcr_el1), ttbr0: read!(ttbr0_el1), ttbr1: read!(ttbr1_el1) }
+    hv_core::stage1::Regs { sctlr: read!(sctlr_el1), tcr: read!(tcr_el1), ttbr0: read!(ttbr0_el1), ttbr1: read!(ttbr1_el1), aarch32: false }
 }
 
 pub fn vbar_el1() -> u64 {

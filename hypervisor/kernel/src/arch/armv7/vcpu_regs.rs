@@ -4,7 +4,7 @@
 
 use super::banked;
 use super::entry::Frame;
-use super::sysreg::{self, isb, read32, write32, write64};
+use super::sysreg::{self, isb, read32, read64, write32, write64};
 use hv_core::a32_exception::{self, Fault, Kind};
 
 const HCR_VM: u32 = 1 << 0;
@@ -122,13 +122,16 @@ pub fn data_cache_on() -> bool {
     read32!(0, c1, c0, 0) & (1 << 2) != 0
 }
 
-/// The running vCPU's stage-1 registers, for `hv_core::stage1`. That walker
-/// takes aarch64's formats; an A32 guest's tables are refused (both halves
-/// disabled) unless its MMU is off, where a virtual address is the IPA.
+/// The running vCPU's stage-1 registers, for `hv_core::stage1` (which
+/// walks LPAE's long descriptors; short ones it refuses).
 pub fn stage1_regs() -> hv_core::stage1::Regs {
-    const EPD0: u64 = 1 << 7;
-    const EPD1: u64 = 1 << 23;
-    hv_core::stage1::Regs { sctlr: read32!(0, c1, c0, 0) as u64, tcr: EPD0 | EPD1, ttbr0: 0, ttbr1: 0 }
+    hv_core::stage1::Regs {
+        sctlr: read32!(0, c1, c0, 0) as u64,
+        tcr: read32!(0, c2, c0, 2) as u64, // TTBCR
+        ttbr0: read64!(0, c2),
+        ttbr1: read64!(1, c2),
+        aarch32: true,
+    }
 }
 
 /// The running vCPU's vector base (VBAR).
