@@ -8,12 +8,9 @@ use object::{Object, ObjectSegment, ObjectSymbol};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Built-in test guests, referenced from samples as `guest:<name>`.
+/// Built-in test guests, referenced from samples as `guest:<name>`; each
+/// builds for aarch64 and for Armv7-A.
 pub const GUESTS: &[&str] = &["heartbeat", "crasher", "countdown", "smp", "share", "hostile", "alarm", "vdispl", "cluster"];
-/// The test guests that build for Armv7-A too (the others use aarch64's
-/// system registers, or Xen's ABI, whose 32-bit side the hypervisor does
-/// not translate yet).
-pub const GUESTS_A32: &[&str] = &["heartbeat", "crasher", "countdown", "smp", "share", "alarm"];
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -168,7 +165,6 @@ pub fn prepare(sample: &str) -> Result<(), String> {
 pub fn load(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result<Sample, String> {
     let opts = LoadOptions {
         known_guests: GUESTS.iter().map(|s| s.to_string()).collect(),
-        known_guests_armv7: GUESTS_A32.iter().map(|s| s.to_string()).collect(),
         profile_override: profile.map(str::to_string),
         board_override: board.map(str::to_string),
     };
@@ -182,7 +178,7 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
     let a32 = s.board.arch == "armv7a";
     let hv_elf = if a32 {
         let cc = toolchain::cross_cargo_for(TARGET_A32)?;
-        cross_build_for(TARGET_A32, &cc, &root().join("hypervisor/guests/Cargo.toml"), &a32_guests_dir(), &[], GUESTS_A32)?;
+        cross_build_for(TARGET_A32, &cc, &root().join("hypervisor/guests/Cargo.toml"), &a32_guests_dir(), &[], &[])?;
         build_hypervisor_a32_elf(&s.board)?
     } else {
         let cc = toolchain::cross_cargo()?;

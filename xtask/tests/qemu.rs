@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 use xtask::bench::{share_reports, ShareReport};
-use xtask::{artifacts, on_each_aarch64_board, on_each_board, on_each_qemu_board, qemu::Console};
+use xtask::{artifacts, on_each_board, on_each_qemu_board, qemu::Console};
 
 const BOOT: Duration = Duration::from_secs(90);
 
@@ -236,7 +236,7 @@ fn beats_of(log: &[String], domain: &str) -> Vec<u64> {
     log.iter().filter_map(|l| l.strip_prefix(&prefix)?.parse().ok()).collect()
 }
 
-on_each_aarch64_board! {
+on_each_board! {
 fn hostile_guests_disturb_no_one_on_their_own_pcpu_or_a_shared_one(board: &str) {
     let mut s = boot(board, &fixture("hostile"), None);
     // Each hostile guest runs two rounds of random attacks, restarted after

@@ -17,8 +17,6 @@ use crate::{validate, Region};
 pub struct LoadOptions {
     /// Built-in test guests that `image = "guest:<name>"` may name.
     pub known_guests: Vec<String>,
-    /// Those of them built for Armv7-A boards too.
-    pub known_guests_armv7: Vec<String>,
     /// Use this board profile instead of the sample's (or the board's default).
     pub profile_override: Option<String>,
     /// Build for this board instead of the sample's (a board of the same

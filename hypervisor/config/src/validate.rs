@@ -430,16 +430,6 @@ fn image(
         return Err(src.error(value, field, format!("{why}; known for {arch}: {}", error::quoted_list(&known))));
     }
     if let Some(guest) = v.strip_prefix("guest:") {
-        if arch == "armv7a" && !opts.known_guests_armv7.iter().any(|g| g == guest) && opts.known_guests.iter().any(|g| g == guest) {
-            return Err(src.error(
-                value,
-                field,
-                format!(
-                    "built-in guest \"{guest}\" is built for aarch64 only so far; this board is {arch}, whose guests are: {}",
-                    error::quoted_list(&opts.known_guests_armv7)
-                ),
-            ));
-        }
         if opts.known_guests.iter().any(|g| g == guest) {
             return Ok(ImageRef::Guest(guest.to_string()));
         }

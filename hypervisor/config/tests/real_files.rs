@@ -10,7 +10,7 @@ fn root() -> PathBuf {
 }
 
 fn opts() -> LoadOptions {
-    LoadOptions { known_guests: vec!["heartbeat".into(), "crasher".into()], known_guests_armv7: vec!["heartbeat".into()], profile_override: None, board_override: None }
+    LoadOptions { known_guests: vec!["heartbeat".into(), "crasher".into()], profile_override: None, board_override: None }
 }
 
 #[test]

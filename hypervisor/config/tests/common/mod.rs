@@ -50,7 +50,7 @@ impl Fixture {
     }
 
     pub fn opts() -> LoadOptions {
-        LoadOptions { known_guests: vec!["heartbeat".into(), "crasher".into()], known_guests_armv7: vec!["heartbeat".into()], profile_override: None, board_override: None }
+        LoadOptions { known_guests: vec!["heartbeat".into(), "crasher".into()], profile_override: None, board_override: None }
     }
 
     pub fn sample_with(&self, text: &str, opts: &LoadOptions) -> Result<Sample, ConfigError> {

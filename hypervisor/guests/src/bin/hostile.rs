@@ -2,7 +2,7 @@
 //! order, and never stops. Random SMCCC/PSCI calls (over HVC and SMC),
 //! Xen-tagged hypercalls with random numbers and arguments (and, offered
 //! Xen's ABI, the served ones with random structures in its own memory and
-//! a scribbled xenstore ring), trapped system
+//! a scribbled xenstore ring), trapped system (or coprocessor)
 //! register accesses, random loads and stores on its vGIC and vUART, and
 //! wild loads and stores outside its memory. Every exception it gets is
 //! stepped over. (It never waits for an interrupt: it arms no timer, so
@@ -13,7 +13,6 @@
 
 #[cfg(target_os = "none")]
 mod guest {
-    use core::arch::asm;
     use core::sync::atomic::{AtomicU64, Ordering};
     use hv_test_guests::*;
     use xen_abi::{guest_layout as gl, psci};
@@ -33,16 +32,9 @@ mod guest {
         }
     }
 
-    /// A Xen hypercall (`HVC #0xEA1`, number in x16) with random arguments.
+    /// A Xen hypercall with random arguments.
     fn xen_hypercall(op: u64, a: [u64; 5]) -> u64 {
-        let r: u64;
-        // SAFETY: a hypercall the hypervisor must refuse or serve without
-        // trusting anything in it; only x0-x4 and x16 are used.
-        unsafe {
-            asm!("hvc #0xea1", inout("x0") a[0] => r, inout("x1") a[1] => _, inout("x2") a[2] => _,
-                 inout("x3") a[3] => _, inout("x4") a[4] => _, inout("x16") op => _, options(nostack));
-        }
-        r
+        xen_hypercall_raw(op, a)
     }
 
     /// A guest-chosen address: its own devices, holes between them, and
@@ -136,22 +128,9 @@ mod guest {
                 xen_hypercall(a % 64, [b, c, a ^ b, rng.next(), rng.next()]);
             }
             3 => xen_attack(rng),
-            4 => {
-                // SAFETY: trapped system registers (SGIs, the PMU, debug):
-                // each traps to the hypervisor, which emulates it or refuses
-                // it with an undefined-instruction exception stepped over in
-                // `on_sync`; none reaches another domain.
-                unsafe {
-                    match b % 5 {
-                        0 => asm!("msr icc_sgi1r_el1, {}", in(reg) c),
-                        1 => asm!("msr icc_asgi1r_el1, {}", in(reg) c),
-                        2 => asm!("mrs {}, pmcr_el0", out(reg) _),
-                        3 => asm!("msr pmcr_el0, {}", in(reg) c),
-                        _ => asm!("mrs {}, dbgbvr0_el1", out(reg) _),
-                    }
-                    asm!("isb");
-                }
-            }
+            // Trapped registers: SGIs, the PMU, debug (and on Armv7-A,
+            // implementation-defined CP15, set/way, a failed condition).
+            4 => trapped_register_access(b, c),
             5 => {
                 let addr = wild_address(rng);
                 // SAFETY: a load from a device or memory outside this domain's

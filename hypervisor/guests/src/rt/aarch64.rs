@@ -362,3 +362,34 @@ pub fn set_way_clean(set: u64) {
     // cleans by address instead).
     unsafe { asm!("dc cisw, {}", in(reg) set << 6) };
 }
+
+/// A Xen hypercall (`HVC #0xEA1`, number in x16) with five raw arguments:
+/// for guests that test what the hypervisor makes of anything.
+pub fn xen_hypercall_raw(op: u64, a: [u64; 5]) -> u64 {
+    let r: u64;
+    // SAFETY: a hypercall the hypervisor must refuse or serve without
+    // trusting anything in it; only x0-x4 and x16 are used.
+    unsafe {
+        asm!("hvc #0xea1", inout("x0") a[0] => r, inout("x1") a[1] => _, inout("x2") a[2] => _,
+             inout("x3") a[3] => _, inout("x4") a[4] => _, inout("x16") op => _, options(nostack));
+    }
+    r
+}
+
+/// One trapped system-register access, chosen by `which`, writing `value`
+/// where it writes: the SGI registers, the PMU, a debug register.
+pub fn trapped_register_access(which: u64, value: u64) {
+    // SAFETY: each traps to the hypervisor, which emulates it or refuses it
+    // with an undefined-instruction exception the caller steps over; none
+    // reaches another domain.
+    unsafe {
+        match which % 5 {
+            0 => asm!("msr icc_sgi1r_el1, {}", in(reg) value),
+            1 => asm!("msr icc_asgi1r_el1, {}", in(reg) value),
+            2 => asm!("mrs {}, pmcr_el0", out(reg) _),
+            3 => asm!("msr pmcr_el0, {}", in(reg) value),
+            _ => asm!("mrs {}, dbgbvr0_el1", out(reg) _),
+        }
+        asm!("isb");
+    }
+}

@@ -349,3 +349,40 @@ pub fn pmu_and_debug_after_writing() -> (u64, u64) {
 pub fn set_way_clean(set: u64) {
     mcr!(0, c7, c14, 2, (set as u32) << 6);
 }
+
+/// A Xen hypercall (`HVC #0xEA1`, number in r12) with five raw arguments
+/// (their low 32 bits): for guests that test what the hypervisor makes of
+/// anything.
+pub fn xen_hypercall_raw(op: u64, a: [u64; 5]) -> u64 {
+    let r: u32;
+    // SAFETY: a hypercall the hypervisor must refuse or serve without
+    // trusting anything in it; only r0-r4 and r12 are used.
+    unsafe {
+        asm!(".arch_extension virt", "hvc #0xea1", inout("r0") a[0] as u32 => r, inout("r1") a[1] as u32 => _,
+             inout("r2") a[2] as u32 => _, inout("r3") a[3] as u32 => _, inout("r4") a[4] as u32 => _,
+             inout("r12") op as u32 => _, options(nostack));
+    }
+    r as u64
+}
+
+/// One trapped coprocessor access, chosen by `which`, writing `value` where
+/// it writes: the PMU, L2 control (implementation defined), a debug
+/// register, a set/way operation with a wild set and way, and a
+/// conditional one whose condition fails.
+pub fn trapped_register_access(which: u64, value: u64) {
+    let v = value as u32;
+    // SAFETY: each traps to the hypervisor (HDCR, HCR.TIDCP, HCR.TSW),
+    // which emulates it or refuses it with an undefined-instruction
+    // exception the caller steps over; none reaches another domain.
+    unsafe {
+        match which % 6 {
+            0 => asm!("mcr p15, 0, {}, c9, c12, 0", in(reg) v), // PMCR
+            1 => asm!("mrc p15, 0, {}, c9, c12, 0", out(reg) _),
+            2 => asm!("mrc p15, 1, {}, c9, c0, 2", out(reg) _), // L2CTLR
+            3 => asm!("mrc p14, 0, {}, c0, c0, 4", out(reg) _), // DBGBVR0
+            4 => asm!("mcr p15, 0, {}, c7, c14, 2", in(reg) v), // DCCISW
+            _ => asm!("cmp {0}, {0}", "mcrne p15, 0, {0}, c9, c12, 0", in(reg) v), // never executes
+        }
+        asm!("isb");
+    }
+}
