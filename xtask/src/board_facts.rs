@@ -50,6 +50,7 @@ pub fn check(board: &Board, dtb: &[u8]) -> Vec<String> {
     uart(board, &fdt, &mut bad);
     timer(&fdt, &mut bad);
     crossbar(board, &fdt, &mut bad);
+    secondary_boot(board, &fdt, &mut bad);
     reserved(board, &fdt, &mut bad);
     devices(board, &fdt, &mut bad);
     bad
@@ -318,6 +319,21 @@ fn timer(fdt: &Fdt<'_>, bad: &mut Vec<String>) {
         if ppi(i) != Some(want) {
             bad.push(format!("timer: the tree's {what} timer is {:?}; the hypervisor takes INTID {want}", ppi(i)));
         }
+    }
+}
+
+/// TI's WakeupGen, whose AuxCoreBoot registers start the secondary CPUs
+/// (`board.secondary_boot`): where the tree has it.
+fn secondary_boot(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
+    let Some(sb) = board.secondary_boot else { return };
+    let node = all_nodes(fdt).into_iter().find(|n| n.compatible().is_some_and(|c| c.all().any(|s| s == "ti,omap4-wugen-mpu")));
+    let base = node.and_then(|n| regs(&n).first().map(|r| r.base));
+    if base != Some(sb.aux_core_boot) {
+        bad.push(format!(
+            "secondary boot: board.secondary_boot.base = {:#x}; the tree's WakeupGen (ti,omap4-wugen-mpu) is at {}",
+            sb.aux_core_boot,
+            base.map_or("no address (no such node)".into(), |b| format!("{b:#x}"))
+        ));
     }
 }
 

@@ -154,6 +154,9 @@ fn mkimage(args: &[&str], epoch: u64, dir: &Path) -> Result<(), String> {
 /// The FIT source: paths relative to `dir`, where mkimage runs.
 fn its(b: &Built, layout: &BootLayout, with_dtb: bool) -> String {
     let hash = "hash { algo = \"sha256\"; };";
+    // U-Boot's name for the images' architecture: a 32-bit board's U-Boot
+    // boots only "arm" kernels (in HYP mode, as it does a zImage).
+    let arch = if b.sample.board.arch == "armv7a" { "arm" } else { "arm64" };
     let mut s = format!(
         "/dts-v1/;\n/ {{\n\tdescription = \"cockpit: {sample} on {board} ({profile})\";\n\t#address-cells = <1>;\n\timages {{\n",
         sample = label(&b.sample.name),
@@ -161,16 +164,16 @@ fn its(b: &Built, layout: &BootLayout, with_dtb: bool) -> String {
         profile = label(&b.sample.profile.name)
     );
     s += &format!(
-        "\t\thypervisor {{\n\t\t\tdescription = \"cockpit hypervisor\";\n\t\t\tdata = /incbin/(\"hypervisor.bin\");\n\t\t\ttype = \"kernel\";\n\t\t\tarch = \"arm64\";\n\t\t\tos = \"linux\";\n\t\t\tcompression = \"none\";\n\t\t\tload = <{:#x}>;\n\t\t\tentry = <{:#x}>;\n\t\t\t{hash}\n\t\t}};\n",
+        "\t\thypervisor {{\n\t\t\tdescription = \"cockpit hypervisor\";\n\t\t\tdata = /incbin/(\"hypervisor.bin\");\n\t\t\ttype = \"kernel\";\n\t\t\tarch = \"{arch}\";\n\t\t\tos = \"linux\";\n\t\t\tcompression = \"none\";\n\t\t\tload = <{:#x}>;\n\t\t\tentry = <{:#x}>;\n\t\t\t{hash}\n\t\t}};\n",
         layout.hypervisor, layout.hypervisor
     );
     s += &format!(
-        "\t\tbundle {{\n\t\t\tdescription = \"boot bundle: domains and their images\";\n\t\t\tdata = /incbin/(\"bundle.bin\");\n\t\t\ttype = \"ramdisk\";\n\t\t\tarch = \"arm64\";\n\t\t\tos = \"linux\";\n\t\t\tcompression = \"none\";\n\t\t\tload = <{:#x}>;\n\t\t\t{hash}\n\t\t}};\n",
+        "\t\tbundle {{\n\t\t\tdescription = \"boot bundle: domains and their images\";\n\t\t\tdata = /incbin/(\"bundle.bin\");\n\t\t\ttype = \"ramdisk\";\n\t\t\tarch = \"{arch}\";\n\t\t\tos = \"linux\";\n\t\t\tcompression = \"none\";\n\t\t\tload = <{:#x}>;\n\t\t\t{hash}\n\t\t}};\n",
         layout.bundle
     );
     if with_dtb {
         s += &format!(
-            "\t\tfdt {{\n\t\t\tdescription = \"{board}'s device tree\";\n\t\t\tdata = /incbin/(\"board.dtb\");\n\t\t\ttype = \"flat_dt\";\n\t\t\tarch = \"arm64\";\n\t\t\tcompression = \"none\";\n\t\t\tload = <{:#x}>;\n\t\t\t{hash}\n\t\t}};\n",
+            "\t\tfdt {{\n\t\t\tdescription = \"{board}'s device tree\";\n\t\t\tdata = /incbin/(\"board.dtb\");\n\t\t\ttype = \"flat_dt\";\n\t\t\tarch = \"{arch}\";\n\t\t\tcompression = \"none\";\n\t\t\tload = <{:#x}>;\n\t\t\t{hash}\n\t\t}};\n",
             layout.dtb,
             board = label(&b.sample.board.name)
         );
@@ -194,7 +197,7 @@ fn script(b: &Built, layout: &BootLayout, rev: &str, load: &str, dtb: BootDtb) -
         "# cockpit: {sample} on {board} ({profile}), revision {rev}. Written by cargo xtask image.\n\
          # The bundle stays where the image puts it (the hypervisor finds it as the initrd);\n\
          # U-Boot's copy of the device tree stays below {dtb_end:#x}, out of everything else's way.\n\
-         setenv initrd_high 0xffffffffffffffff\n\
+         setenv initrd_high {no_relocation}\n\
          setenv fdt_high {dtb_end:#x}\n\
          {load}\n\
          {boot}\n\
@@ -203,6 +206,8 @@ fn script(b: &Built, layout: &BootLayout, rev: &str, load: &str, dtb: BootDtb) -
         board = label(&b.sample.board.name),
         profile = label(&b.sample.profile.name),
         dtb_end = layout.dtb_end,
+        // "Never relocate" in the width of the board's U-Boot.
+        no_relocation = if b.sample.board.arch == "armv7a" { "0xffffffff" } else { "0xffffffffffffffff" },
     )
 }
 

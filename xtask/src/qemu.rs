@@ -108,6 +108,8 @@ fn option_path(p: &Path) -> Result<String, String> {
 
 /// Debian's U-Boot for QEMU's arm64 `virt` (package u-boot-qemu).
 pub const UBOOT_QEMU_ARM64: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
+/// The same for QEMU's 32-bit `virt` (Cortex-A15s: qemu-virt-a15).
+pub const UBOOT_QEMU_ARM: &str = "/usr/lib/u-boot/qemu_arm/u-boot.bin";
 
 /// A QEMU command line under construction. Starts with no devices but the
 /// board's own, a serial console on stdio, no display, and no reboot (a
@@ -177,13 +179,14 @@ impl QemuCommand {
         Ok(c)
     }
 
-    /// The machine as a board with firmware: Debian's U-Boot for QEMU's
-    /// arm64 `virt` (u-boot-qemu) boots from `disk`, a raw disk image on
-    /// virtio-blk, as a board's U-Boot boots from its SD card.
-    pub fn uboot_disk(machine: &Machine, disk: &Path) -> Result<QemuCommand, String> {
-        crate::toolchain::ensure_debian_packages(&["u-boot-qemu"], "U-Boot for QEMU's arm64 virt machine")?;
-        let mut c = QemuCommand::new(machine);
-        c.push(["-bios", UBOOT_QEMU_ARM64]);
+    /// `board`'s machine with firmware: Debian's U-Boot for QEMU's `virt`
+    /// (u-boot-qemu; arm64's, or arm's for a 32-bit board) boots from
+    /// `disk`, a raw disk image on virtio-blk, as a board's U-Boot boots
+    /// from its SD card.
+    pub fn uboot_disk(board: &hv_config::Board, disk: &Path) -> Result<QemuCommand, String> {
+        crate::toolchain::ensure_debian_packages(&["u-boot-qemu"], "U-Boot for QEMU's virt machine")?;
+        let mut c = QemuCommand::new(&Machine::for_board(board)?);
+        c.push(["-bios", if board.arch == "armv7a" { UBOOT_QEMU_ARM } else { UBOOT_QEMU_ARM64 }]);
         // QEMU's option syntax: a comma in a value is written twice.
         let drive = OsString::from(format!("if=none,format=raw,id=boot,file={}", option_path(disk)?));
         c.push([OsString::from("-drive"), drive]);

@@ -115,7 +115,11 @@ fn a_wrong_board_fact_is_caught() {
     let mut b = good.clone();
     b.crossbar.as_mut().unwrap().lines = 152;
     caught(&b, &dtb, "crossbar");
-    let mut b = good;
+    let mut b = good.clone();
     b.crossbar = None;
     caught(&b, &dtb, "crossbar");
+    // WakeupGen, whose AuxCoreBoot registers start the second A15.
+    let mut b = good;
+    b.secondary_boot = Some(hv_config::SecondaryBoot { aux_core_boot: 0x4828_2000 });
+    caught(&b, &dtb, "secondary boot");
 }

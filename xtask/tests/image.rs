@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use xtask::image::{self, sha256_hex};
-use xtask::qemu::{Machine, QemuCommand};
+use xtask::qemu::QemuCommand;
 
 const SAMPLE: &str = "two-partitions";
 
@@ -44,7 +44,7 @@ fn flashed(board: &str, tag: &str) -> PathBuf {
 fn boots_under_debians_uboot(board: &str) {
     let disk = flashed(board, &format!("boot-{board}"));
     let b = xtask::artifacts::load(SAMPLE, Some(board), None).unwrap().board;
-    let mut q = QemuCommand::uboot_disk(&Machine::for_board(&b).unwrap(), &disk).unwrap();
+    let mut q = QemuCommand::uboot_disk(&b, &disk).unwrap();
     let mut con = q.extra(&["-nic", "none"]).spawn().unwrap();
     for want in ["Found U-Boot script /boot.scr", "Verifying Hash Integrity ... sha256+ OK", "cockpit hypervisor", "[heartbeat] beat 3", "[crasher] crasher beat 3"] {
         assert!(con.wait_for(Duration::from_secs(90), |l| l.contains(want)).is_some(), "no `{want}` on {board}:\n{}", con.transcript());
@@ -66,6 +66,14 @@ fn a_flashed_image_boots_under_debians_uboot_gicv3() {
 #[ignore = "boots QEMU with U-Boot: cargo xtask test"]
 fn a_flashed_image_boots_under_debians_uboot_gicv2() {
     boots_under_debians_uboot(xtask::BOARD_MATRIX[1].1);
+}
+
+/// The 32-bit path: a FIT of "arm" images, bootm in HYP mode, the
+/// hypervisor a zImage-style image at RAM base + 64 KiB.
+#[test]
+#[ignore = "boots QEMU with U-Boot: cargo xtask test"]
+fn a_flashed_image_boots_under_debians_uboot_a15() {
+    boots_under_debians_uboot(xtask::A15.1);
 }
 
 /// `dumpimage -l` of a FIT: (image name, load address) pairs, in order,
@@ -285,7 +293,7 @@ fn a_tftp_directory_boots_under_debians_uboot() {
     let disk = dir.join("netboot.img");
     image::write_boot_disk(&[("boot.scr", std::fs::read(&scr).unwrap())], &disk, 0).unwrap();
     let b = xtask::artifacts::load(SAMPLE, Some("qemu-virt"), None).unwrap().board;
-    let mut q = QemuCommand::uboot_disk(&Machine::for_board(&b).unwrap(), &disk).unwrap();
+    let mut q = QemuCommand::uboot_disk(&b, &disk).unwrap();
     let mut con = q.tftp_net(&tftp).unwrap().spawn().unwrap();
     for want in ["Filename 'boot-tftp.scr'", "Filename 'cockpit.itb'", "Verifying Hash Integrity ... sha256+ OK", "[heartbeat] beat 3", "[crasher] crasher beat 3"] {
         assert!(con.wait_for(Duration::from_secs(90), |l| l.contains(want)).is_some(), "no `{want}`:\n{}", con.transcript());

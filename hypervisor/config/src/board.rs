@@ -154,6 +154,23 @@ impl Crossbar {
     }
 }
 
+/// `secondary_boot = { kind = "ti-auxcoreboot", base = .. }`: the
+/// secondary CPUs wait in the boot ROM until WakeupGen's AuxCoreBoot
+/// registers (at `base` + 0x800) release them (TI DRA7; no PSCI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecondaryBoot {
+    pub aux_core_boot: u64,
+}
+
+/// `counter = { kind = "ti-realtime", base = .., clksel = .. }`: TI DRA7's
+/// realtime counter at `base`, programmed from the system clock that
+/// CM_CLKSEL_SYS (at `clksel`) selects so that it ticks at 6.144 MHz.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterSetup {
+    pub base: u64,
+    pub clksel: u64,
+}
+
 /// A validated board file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Board {
@@ -179,6 +196,12 @@ pub struct Board {
     pub devices: Vec<crate::devices::BoardDevice>,
     /// TI's IRQ crossbar, on boards that have one.
     pub crossbar: Option<Crossbar>,
+    /// How secondary CPUs start where there is no PSCI (TI DRA7's
+    /// AuxCoreBoot registers).
+    pub secondary_boot: Option<SecondaryBoot>,
+    /// A counter the hypervisor sets up for the generic timer, where boot
+    /// firmware does not (TI DRA7's realtime counter).
+    pub counter: Option<CounterSetup>,
     pub qemu: Option<QemuConfig>,
     /// How the board's U-Boot boots an image (`cargo xtask image`).
     pub boot: Option<crate::boot::Boot>,
@@ -304,7 +327,26 @@ struct RawBoard {
     devices: Vec<Spanned<crate::devices::RawDevice>>,
     /// TI's IRQ crossbar in front of the GIC (DRA7).
     crossbar: Option<Spanned<RawCrossbar>>,
+    /// How secondary CPUs start without PSCI (DRA7).
+    secondary_boot: Option<Spanned<RawSecondaryBoot>>,
+    /// The counter the hypervisor programs for the generic timer (DRA7).
+    counter: Option<Spanned<RawCounter>>,
     default_profile: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecondaryBoot {
+    kind: Spanned<String>,
+    base: Spanned<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCounter {
+    kind: Spanned<String>,
+    base: Spanned<u64>,
+    clksel: Spanned<u64>,
 }
 
 #[derive(Deserialize)]
@@ -494,6 +536,8 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
         devicetrees: devicetrees(&src, &raw)?,
         devices: crate::devices::parse(&src, &b.devices, ram)?,
         crossbar: crossbar(&src, b)?,
+        secondary_boot: secondary_boot(&src, b)?,
+        counter: counter(&src, b)?,
         boot: boot(&src, &raw)?,
         qemu,
         profiles,
@@ -559,6 +603,9 @@ impl Board {
             gicc_base: gicc,
             gich_base: gich,
             gicv_base: gicv,
+            aux_core_boot: self.secondary_boot.map_or(0, |s| s.aux_core_boot),
+            realtime_counter: self.counter.map_or(0, |c| c.base),
+            clksel_sys: self.counter.map_or(0, |c| c.clksel),
         }
     }
 
@@ -657,6 +704,40 @@ fn mpidr(src: &Source<'_>, b: &RawBoard, cpus: usize) -> Result<Vec<u64>, Config
         out.push(v);
     }
     Ok(out)
+}
+
+fn secondary_boot(src: &Source<'_>, b: &RawBoard) -> Result<Option<SecondaryBoot>, ConfigError> {
+    let Some(sb) = &b.secondary_boot else { return Ok(None) };
+    let raw = sb.get_ref();
+    choose(src, &raw.kind, "board.secondary_boot.kind", &[("ti-auxcoreboot", ())])?;
+    armv7_only(src, b, sb, "board.secondary_boot")?;
+    let base = *raw.base.get_ref();
+    if base == 0 || base % 0x1000 != 0 {
+        return Err(src.error(&raw.base, "board.secondary_boot.base", "WakeupGen's base is a page (4 KiB aligned, not 0)"));
+    }
+    // The AuxCoreBoot registers are WakeupGen's at +0x800.
+    Ok(Some(SecondaryBoot { aux_core_boot: base }))
+}
+
+fn counter(src: &Source<'_>, b: &RawBoard) -> Result<Option<CounterSetup>, ConfigError> {
+    let Some(c) = &b.counter else { return Ok(None) };
+    let raw = c.get_ref();
+    choose(src, &raw.kind, "board.counter.kind", &[("ti-realtime", ())])?;
+    armv7_only(src, b, c, "board.counter")?;
+    for (v, field) in [(&raw.base, "board.counter.base"), (&raw.clksel, "board.counter.clksel")] {
+        if *v.get_ref() == 0 || *v.get_ref() % 4 != 0 {
+            return Err(src.error(v, field, "a register address: 4-byte aligned, not 0"));
+        }
+    }
+    Ok(Some(CounterSetup { base: *raw.base.get_ref(), clksel: *raw.clksel.get_ref() }))
+}
+
+/// TI DRA7's platform facts describe a 32-bit board.
+fn armv7_only<T>(src: &Source<'_>, b: &RawBoard, at: &Spanned<T>, field: &str) -> Result<(), ConfigError> {
+    if b.arch.get_ref() != "armv7a" {
+        return Err(src.error(at, field, format!("this is TI DRA7's (J6's), an armv7a board's; this board is {}", b.arch.get_ref())));
+    }
+    Ok(())
 }
 
 /// `reserved`: firmware's memory; guest_ram, the hypervisor's image and

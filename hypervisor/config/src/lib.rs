@@ -34,7 +34,7 @@ pub mod size;
 pub mod xenstore_seed;
 mod validate;
 
-pub use board::{load_board, Board, DtSource, Gic, Profile, QemuConfig, Region, Reserved, MPIDR_AFF_MASK};
+pub use board::{load_board, Board, CounterSetup, DtSource, Gic, Profile, QemuConfig, Region, Reserved, SecondaryBoot, MPIDR_AFF_MASK};
 pub use bundle::encode_bundle;
 pub use error::ConfigError;
 pub use hv_core::bundle::{Action, Scheduler, Vwfi};

@@ -9,12 +9,14 @@
 //!
 //! Layout (little endian):
 //! ```text
-//! 0   magic  "CKPTHV05"          8   total_len u64
+//! 0   magic  "CKPTHV06"          8   total_len u64
 //! 16  ncpus u32  20 vwfi u8  21 scheduler u8  22 ndomains u16
 //! 24  uart_base  32 gicd_base  40 gicr_base  48 ram_base  56 ram_size  (u64 each)
 //! 64  gic_version u8 (2 or 3)  65 uart_kind u8 (0 PL011, 1 Cadence, 2 SCIF, 3 OMAP), 6 bytes unused
 //! 72  gicc_base  80 gich_base  88 gicv_base  (u64 each; 0 on GICv3)
-//! 96  domain records, RECORD_SIZE bytes each
+//! 96  aux_core_boot  104 realtime_counter  112 clksel_sys  (u64 each; 0
+//!     but on TI DRA7)
+//! 120 domain records, RECORD_SIZE bytes each
 //! ..  blobs (images, initrds, device trees), each 4 KiB aligned, at the
 //!     offsets the records give
 //! ```
@@ -30,8 +32,8 @@
 //! each; see `xenstore::seed`), then 16 bytes unused and passthrough
 //! entries 4 to 7.
 
-pub const MAGIC: &[u8; 8] = b"CKPTHV05";
-pub const HEADER_SIZE: usize = 96;
+pub const MAGIC: &[u8; 8] = b"CKPTHV06";
+pub const HEADER_SIZE: usize = 120;
 pub const RECORD_SIZE: usize = 384;
 pub const MAX_PASSTHROUGH: usize = 8;
 
@@ -251,6 +253,14 @@ pub struct BoardDesc {
     pub gicc_base: u64,
     pub gich_base: u64,
     pub gicv_base: u64,
+    /// TI DRA7 (J6): WakeupGen's base, whose AuxCoreBoot registers start
+    /// the secondary CPUs (the J6 has no PSCI); 0 on other boards.
+    pub aux_core_boot: u64,
+    /// TI DRA7: the realtime counter the generic timer counts, and
+    /// CM_CLKSEL_SYS, from which the hypervisor programs it (`dra7`);
+    /// 0 where firmware sets the counter up.
+    pub realtime_counter: u64,
+    pub clksel_sys: u64,
 }
 
 /// The hypervisor console's UART.
@@ -378,6 +388,9 @@ impl<'a> Bundle<'a> {
             gicc_base: u64_at(bytes, 72),
             gich_base: u64_at(bytes, 80),
             gicv_base: u64_at(bytes, 88),
+            aux_core_boot: u64_at(bytes, 96),
+            realtime_counter: u64_at(bytes, 104),
+            clksel_sys: u64_at(bytes, 112),
         };
         let bundle = Bundle { bytes, board, ndomains };
         for i in 0..ndomains {
@@ -542,10 +555,11 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
     out.push(board.gic as u8);
     out.push(board.uart as u8);
     out.extend_from_slice(&[0; 6]);
-    for v in [board.gicc_base, board.gich_base, board.gicv_base] {
+    for v in [board.gicc_base, board.gich_base, board.gicv_base, board.aux_core_boot, board.realtime_counter, board.clksel_sys] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     let records_at = out.len();
+    debug_assert_eq!(records_at, HEADER_SIZE);
     out.resize(records_at + domains.len() * RECORD_SIZE, 0);
     for (i, d) in domains.iter().enumerate() {
         if d.name.is_empty() || d.name.len() > NAME_LEN || d.name.as_bytes().contains(&0) {
@@ -638,6 +652,9 @@ mod tests {
             gicc_base: 0,
             gich_base: 0,
             gicv_base: 0,
+            aux_core_boot: 0,
+            realtime_counter: 0,
+            clksel_sys: 0,
         }
     }
 

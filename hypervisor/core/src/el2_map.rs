@@ -26,6 +26,9 @@ pub const GICD_V2_FRAME: u64 = 0x1000;
 pub const GICC_FRAME: u64 = 0x2000;
 pub const GICH_FRAME: u64 = 0x2000;
 pub const GICV_FRAME: u64 = 0x2000;
+/// A page of a board's platform registers (DRA7's WakeupGen, realtime
+/// counter, clock control).
+pub const PLATFORM_FRAME: u64 = 0x1000;
 
 /// The granule of a block RAM fills in part.
 pub const CHUNK: u64 = 2 << 20;
@@ -92,25 +95,31 @@ pub struct Frame {
 
 impl BoardDesc {
     /// The frames the hypervisor drives on this board (UART and GIC).
-    pub fn own_frames(&self) -> [Option<Frame>; 5] {
+    pub fn own_frames(&self) -> [Option<Frame>; 8] {
         let f = |field, what, base, size| Some(Frame { field, what, base, size });
         let uart = f("uart", "the hypervisor's UART", self.uart_base, UART_FRAME);
-        match self.gic {
+        // DRA7's registers, where the board has them (0: none).
+        let dra7 = |field, what, base| if base == 0 { None } else { f(field, what, base, PLATFORM_FRAME) };
+        let platform = [
+            dra7("secondary_boot", "WakeupGen (AuxCoreBoot)", self.aux_core_boot),
+            dra7("counter", "the realtime counter", self.realtime_counter & !(PLATFORM_FRAME - 1)),
+            dra7("counter.clksel", "CM_CLKSEL_SYS", self.clksel_sys & !(PLATFORM_FRAME - 1)),
+        ];
+        let gic = match self.gic {
             GicVersion::V3 => [
-                uart,
                 f("gicd", "the GIC distributor", self.gicd_base, GICD_V3_FRAME),
                 f("gicr", "the GIC redistributors", self.gicr_base, u64::from(self.ncpus) * GICR_FRAME_PER_CPU),
                 None,
                 None,
             ],
             GicVersion::V2 => [
-                uart,
                 f("gicd", "the GIC distributor", self.gicd_base, GICD_V2_FRAME),
                 f("gicc", "the GIC CPU interface", self.gicc_base, GICC_FRAME),
                 f("gich", "the GIC virtual interface control", self.gich_base, GICH_FRAME),
                 f("gicv", "the GIC virtual CPU interface", self.gicv_base, GICV_FRAME),
             ],
-        }
+        };
+        [uart, gic[0], gic[1], gic[2], gic[3], platform[0], platform[1], platform[2]]
     }
 }
 

@@ -4,6 +4,7 @@ pub mod cache;
 pub mod context;
 pub mod entry;
 pub mod mmu;
+pub mod platform;
 pub mod psci;
 pub mod sysreg;
 pub mod vcpu_regs;

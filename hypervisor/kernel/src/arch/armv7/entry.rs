@@ -275,6 +275,24 @@ hyp_enter_guest:
     mov     sp, r0
     b       hyp_guest_return
 
+// A secondary pCPU the boot ROM released (TI DRA7: `platform::start_cpu`),
+// in SVC mode unless the ROM left it in HYP: the ROM's HYP-entry service
+// (SMC with r12 = 0x102, r0 = where to go on) puts it in HYP; then it is
+// pCPU Aff0 (the J6's CPUs are MPIDR 0 and 1).
+.global hyp_rom_secondary_entry
+hyp_rom_secondary_entry:
+    mrs     r4, cpsr
+    and     r4, r4, #0x1f
+    cmp     r4, #{mode_hyp}
+    beq     1f
+    ldr     r12, =0x102
+    adr     r0, 1f
+    .arch_extension sec
+    smc     #0
+1:  mrc     p15, 0, r0, c0, c0, 5   // MPIDR
+    and     r0, r0, #0xff
+    b       hyp_secondary_entry
+
 // A secondary pCPU, started by PSCI CPU_ON with its index as the context
 // (r0, below MAX_CPUS: `psci::start_cpu` asks only for those).
 .global hyp_secondary_entry

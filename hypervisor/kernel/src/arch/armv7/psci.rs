@@ -1,6 +1,6 @@
 //! Calls to the platform firmware's PSCI (SMC32 conduit), where the board
 //! has one: QEMU's virt does; the J6 does not (its secondary CPU starts
-//! through the AuxCoreBoot registers, and power-off is a halt).
+//! through the AuxCoreBoot registers, `platform`, and power-off is a halt).
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use xen_abi::psci;
@@ -38,7 +38,8 @@ pub fn start_cpu(mpidr: u64, cpu: usize) -> i64 {
         return psci::INVALID_PARAMETERS;
     }
     if !PRESENT.load(Ordering::Relaxed) {
-        return psci::NOT_SUPPORTED;
+        // No PSCI: the board's own way, if it has one (the J6's ROM).
+        return super::platform::start_cpu(cpu).unwrap_or(psci::NOT_SUPPORTED);
     }
     let entry = super::entry::secondary_entry() as u32;
     // The secondary entry takes a stack by this index, checked above.

@@ -125,9 +125,22 @@ pub fn counter() -> u64 {
     (hi as u64) << 32 | lo as u64
 }
 
-/// CNTFRQ: the counter's frequency, as firmware set it.
+/// The counter's rate, where the board knows better than CNTFRQ (which
+/// only the secure side writes): see `platform`. 0: CNTFRQ's.
+static COUNTER_HZ: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The counter's frequency: CNTFRQ as firmware set it, unless the board's
+/// bring-up found the counter running at another rate.
 pub fn counter_hz() -> u64 {
-    read32!(0, c14, c0, 0) as u64
+    match COUNTER_HZ.load(core::sync::atomic::Ordering::Relaxed) {
+        0 => read32!(0, c14, c0, 0) as u64,
+        hz => hz,
+    }
+}
+
+/// Records the counter's real rate (`counter_hz`).
+pub fn set_counter_hz(hz: u64) {
+    COUNTER_HZ.store(hz, core::sync::atomic::Ordering::Relaxed);
 }
 
 /// Sleeps until an interrupt is pending.

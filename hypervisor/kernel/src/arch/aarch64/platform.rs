@@ -1,0 +1,6 @@
+//! A board's own bring-up: none on aarch64, where TF-A (or QEMU) sets up
+//! the counter and starts CPUs through PSCI.
+
+use hv_core::bundle::BoardDesc;
+
+pub fn init(_board: &BoardDesc) {}
