@@ -5,7 +5,6 @@
 use super::entry::Frame;
 use super::gic;
 use super::sysreg::{isb, read, write};
-use hv_core::vgic::lr;
 
 /// EL1 (and per-vCPU EL2) system registers, saved and restored in this order.
 macro_rules! el1_regs {
@@ -33,8 +32,7 @@ pub struct VcpuContext {
     fpsr: u64,
     cntv_ctl: u64,
     cntv_cval: u64,
-    lrs: [u64; 16],
-    vif: gic::VifState,
+    gic: gic::SavedInterface,
 }
 
 impl VcpuContext {
@@ -46,8 +44,7 @@ impl VcpuContext {
         fpsr: 0,
         cntv_ctl: 0,
         cntv_cval: 0,
-        lrs: [0; 16],
-        vif: gic::VifState::ZERO,
+        gic: gic::SavedInterface::ZERO,
     };
 
     /// A vCPU about to start: reset EL1 state, and `frame` (`vcpu::entry_frame`).
@@ -77,7 +74,7 @@ impl VcpuContext {
 
     /// Whether a list register holds an interrupt the vCPU should take.
     pub fn has_pending_lr(&self) -> bool {
-        self.lrs.iter().any(|&v| v & lr::STATE_PENDING != 0)
+        self.gic.has_pending()
     }
 }
 
@@ -96,20 +93,7 @@ pub fn save(ctx: &mut VcpuContext, frame: &Frame, cpu: usize, nlr: usize) {
     ctx.cntv_ctl = read!(cntv_ctl_el0);
     ctx.cntv_cval = read!(cntv_cval_el0);
     write!(cntv_ctl_el0, 0);
-    for (n, slot) in ctx.lrs.iter_mut().enumerate().take(nlr) {
-        let mut v = gic::read_lr(n);
-        // The physical timer interrupt (per pCPU) must not stay active for
-        // the next vCPU: keep the guest's view, drop the link. A passed-
-        // through SPI keeps its link: it is one interrupt for the whole
-        // machine, and the guest's deactivation must still reach it.
-        if ((v >> 32) & 0x3ff) as u32 == gic::VTIMER_PPI {
-            v &= !(lr::HW | (0x3ff << 32));
-        }
-        *slot = v;
-    }
-    gic::clear_active(cpu, gic::VTIMER_PPI);
-    gic::save_vif(&mut ctx.vif);
-    gic::reset_virtual_interface(nlr);
+    ctx.gic.save(cpu, nlr);
 }
 
 /// Loads a saved vCPU onto this pCPU; its counter offset is its domain's.
@@ -124,10 +108,7 @@ pub fn restore(ctx: &VcpuContext, cntvoff: u64, nlr: usize) {
     write!(cntvoff_el2, cntvoff);
     write!(cntv_cval_el0, ctx.cntv_cval);
     write!(cntv_ctl_el0, ctx.cntv_ctl);
-    for (n, &v) in ctx.lrs.iter().enumerate().take(nlr) {
-        gic::write_lr(n, v);
-    }
-    gic::restore_vif(&ctx.vif);
+    ctx.gic.restore(nlr);
     isb();
 }
 

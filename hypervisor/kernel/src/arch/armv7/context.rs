@@ -7,7 +7,6 @@ use super::banked;
 use super::entry::Frame;
 use super::gic;
 use super::sysreg::{isb, read32, read64, write32, write64};
-use hv_core::vgic::lr;
 
 /// The 32-bit CP15 registers a vCPU owns, as (opc1, CRn, CRm, opc2).
 /// SCTLR first and VMPIDR last (see `fresh`).
@@ -62,8 +61,7 @@ pub struct VcpuContext {
     fpexc: u32,
     cntv_ctl: u32,
     cntv_cval: u64,
-    lrs: [u64; 16],
-    vif: gic::VifState,
+    gic: gic::SavedInterface,
 }
 
 impl VcpuContext {
@@ -79,8 +77,7 @@ impl VcpuContext {
         fpexc: 0,
         cntv_ctl: 0,
         cntv_cval: 0,
-        lrs: [0; 16],
-        vif: gic::VifState::ZERO,
+        gic: gic::SavedInterface::ZERO,
     };
 
     /// A vCPU about to start: reset PL1 state, and `frame` (`vcpu::entry_frame`).
@@ -100,7 +97,7 @@ impl VcpuContext {
 
     /// Whether an interrupt waits in its saved list registers.
     pub fn has_pending_lr(&self) -> bool {
-        self.lrs.iter().any(|&v| v & lr::STATE_PENDING != 0)
+        self.gic.has_pending()
     }
 }
 
@@ -122,18 +119,7 @@ pub fn save(ctx: &mut VcpuContext, frame: &Frame, cpu: usize, nlr: usize) {
     ctx.cntv_ctl = read32!(0, c14, c3, 1);
     ctx.cntv_cval = read64!(3, c14);
     stop_virtual_timer();
-    for (n, slot) in ctx.lrs.iter_mut().enumerate().take(nlr) {
-        let mut v = gic::read_lr(n);
-        // The timer's interrupt goes back as a plain virtual one: its
-        // physical twin is deactivated below, on this pCPU.
-        if ((v >> 32) & 0x3ff) as u32 == gic::VTIMER_PPI {
-            v &= !(lr::HW | (0x3ff << 32));
-        }
-        *slot = v;
-    }
-    gic::clear_active(cpu, gic::VTIMER_PPI);
-    gic::save_vif(&mut ctx.vif);
-    gic::reset_virtual_interface(nlr);
+    ctx.gic.save(cpu, nlr);
 }
 
 /// Loads a saved vCPU; its virtual counter runs `cntvoff` behind.
@@ -152,10 +138,7 @@ pub fn restore(ctx: &VcpuContext, cntvoff: u64, nlr: usize) {
     super::sysreg::set_cntvoff(cntvoff);
     write64!(3, c14, ctx.cntv_cval);
     write32!(0, c14, c3, 1, ctx.cntv_ctl);
-    for (n, &v) in ctx.lrs.iter().enumerate().take(nlr) {
-        gic::write_lr(n, v);
-    }
-    gic::restore_vif(&ctx.vif);
+    ctx.gic.restore(nlr);
     isb();
 }
 

@@ -199,6 +199,50 @@ pub fn restore_vif(s: &VifState) {
     by_version!(v2::restore_vif(s), v3::restore_vif(s))
 }
 
+/// A vCPU's part of the virtual CPU interface while another vCPU runs on
+/// its pCPU (RTDS): its list registers and the rest of the interface.
+#[derive(Clone, Copy)]
+pub struct SavedInterface {
+    lrs: [u64; 16],
+    vif: VifState,
+}
+
+impl SavedInterface {
+    pub const ZERO: SavedInterface = SavedInterface { lrs: [0; 16], vif: VifState::ZERO };
+
+    /// Saves the loaded vCPU's interface on `cpu` and leaves it empty for
+    /// the next one. The virtual timer's interrupt (per pCPU) must not
+    /// stay active for the next vCPU: the guest keeps its view, the link to
+    /// the physical one goes. A passed-through SPI keeps its link: it is
+    /// one interrupt for the whole machine, and the guest's deactivation
+    /// must still reach it.
+    pub fn save(&mut self, cpu: usize, nlr: usize) {
+        for (n, slot) in self.lrs.iter_mut().enumerate().take(nlr) {
+            let mut v = read_lr(n);
+            if ((v >> 32) & 0x3ff) as u32 == VTIMER_PPI {
+                v &= !(lr::HW | (0x3ff << 32));
+            }
+            *slot = v;
+        }
+        clear_active(cpu, VTIMER_PPI);
+        save_vif(&mut self.vif);
+        reset_virtual_interface(nlr);
+    }
+
+    /// Loads it back.
+    pub fn restore(&self, nlr: usize) {
+        for (n, &v) in self.lrs.iter().enumerate().take(nlr) {
+            write_lr(n, v);
+        }
+        restore_vif(&self.vif);
+    }
+
+    /// Whether a list register holds an interrupt the vCPU should take.
+    pub fn has_pending(&self) -> bool {
+        self.lrs.iter().any(|&v| v & lr::STATE_PENDING != 0)
+    }
+}
+
 /// Discards the list registers of a vCPU that stops or starts afresh. A
 /// passed-through SPI in one (HW-linked) would never see the guest's
 /// deactivation and stay active for good, silencing its device: it is
