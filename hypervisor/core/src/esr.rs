@@ -108,6 +108,14 @@ impl Cp15Access {
     pub fn is_raz_wi(&self) -> bool {
         matches!(self.crn, 9 | 10 | 11 | 15)
     }
+
+    /// ACTLR (c1, c0, 1) or ACTLR2 (c1, c0, 3), trapped by HCR.TAC: the
+    /// pCPU's own controls (on a Cortex-A15, SMP coherency among them),
+    /// which a guest must not change for the hypervisor and the domains
+    /// that share its pCPU.
+    pub fn is_actlr(&self) -> bool {
+        self.opc1 == 0 && self.crn == 1 && self.crm == 0 && matches!(self.opc2, 1 | 3)
+    }
 }
 
 pub const ICC_SGI1R_EL1: SysReg = SysReg(3, 0, 12, 11, 5);
@@ -343,6 +351,11 @@ mod tests {
                 read: true
             })
         );
+        // MRC p15, 0, r0, c1, c0, 1: ACTLR, as Linux's A15 set-up reads it.
+        match decode(0x03 << 26 | 1 << 25 | 1 << 24 | 0xe << 20 | 1 << 17 | 1 << 10 | 1) {
+            Trap::Cp15(a) => assert!(a.is_actlr() && !a.is_raz_wi()),
+            other => panic!("{other:?}"),
+        }
         // MRC p14, 0, r0, c0, c0, 0 (DBGDIDR, as Linux's hw_breakpoint reads it).
         assert_eq!(
             decode(0x05 << 26 | 1 << 25 | 1 << 24 | 0xe << 20 | 1),

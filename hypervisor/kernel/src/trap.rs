@@ -64,6 +64,13 @@ extern "C" fn guest_sync(frame: &mut Frame) {
         // implementation-defined registers as read-as-zero, write-ignored.
         Trap::Cp15(acc) if setway::is_set_way_cp15(&acc) => set_way(dom, v, frame, esr::insn_len(esr_val)),
         Trap::Cp15(acc) if acc.is_raz_wi() => raz_wi(frame, acc.read, acc.rt, esr::insn_len(esr_val)),
+        // The pCPU's auxiliary controls: reads see them, writes are ignored.
+        Trap::Cp15(acc) if acc.is_actlr() => {
+            if acc.read {
+                set_reg(frame, acc.rt, if acc.opc2 == 1 { vcpu_regs::actlr() } else { 0 });
+            }
+            frame.skip(esr::insn_len(esr_val));
+        }
         Trap::Cp14(acc) => raz_wi(frame, acc.read, acc.rt, esr::insn_len(esr_val)),
         Trap::DataAbort(da) => data_abort(cpu, dom, v, frame, da, far, ipa, esr::insn_len(esr_val)),
         Trap::InstrAbort { .. } => {

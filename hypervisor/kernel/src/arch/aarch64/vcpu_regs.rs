@@ -136,6 +136,12 @@ pub fn publish_table_writes() {
     unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack)) };
 }
 
+/// ACTLR as a 32-bit guest reads it; aarch64 runs none, and traps no
+/// CP15 access.
+pub fn actlr() -> u64 {
+    0
+}
+
 /// Whether the running vCPU has its data cache on (SCTLR_EL1.C).
 pub fn data_cache_on() -> bool {
     read!(sctlr_el1) & (1 << 2) != 0

@@ -203,7 +203,7 @@ hyp_vectors:
     b       hyp_data_abort          // HYP's own, or a guest's asynchronous abort
     b       hyp_guest_trap          // a guest's trap: HSR says which
     b       hyp_guest_irq
-    b       hyp_fault_7             // FIQ (never routed here)
+    b       hyp_fiq                 // FIQ: as an IRQ, as on aarch64
 
 // Saves the guest's frame and calls `\handler(frame)`, then returns to
 // the (possibly changed) frame.
@@ -234,6 +234,15 @@ hyp_data_abort:
     pop     {{r0}}
     beq     hyp_fault_4
     GUEST_EXIT guest_serror
+
+hyp_fiq:
+    push    {{r0}}
+    mrs     r0, spsr
+    and     r0, r0, #0x1f
+    cmp     r0, #{mode_hyp}
+    pop     {{r0}}
+    beq     hyp_fault_7
+    GUEST_EXIT guest_irq
 
 hyp_fault_0:
     mov     r0, #0

@@ -20,6 +20,9 @@ const HCR_TWE: u32 = 1 << 14;
 const HCR_TSC: u32 = 1 << 19;
 /// Implementation-defined CP15 registers (c9-c11's): emulated as RAZ/WI.
 const HCR_TIDCP: u32 = 1 << 20;
+/// ACTLR and ACTLR2: the pCPU's own controls (SMP coherency on a
+/// Cortex-A15), read but never written by guests.
+const HCR_TAC: u32 = 1 << 21;
 /// Set/way cache maintenance traps (see `hv_core::setway`).
 const HCR_TSW: u32 = 1 << 22;
 
@@ -36,7 +39,7 @@ pub const SCTLR_RESET: u32 = 0x00c5_0078;
 
 /// Points this pCPU's stage 2 and traps at a domain.
 pub fn enter_domain(vmid: u16, s2_root: super::memory::Stage2Root, trap_wfi: bool) {
-    let mut hcr = HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_TSW | HCR_TIDCP;
+    let mut hcr = HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_TSW | HCR_TIDCP | HCR_TAC;
     if trap_wfi {
         hcr |= HCR_TWI | HCR_TWE;
     }
@@ -132,6 +135,11 @@ pub fn stage1_regs() -> hv_core::stage1::Regs {
         ttbr1: read64!(1, c2),
         aarch32: true,
     }
+}
+
+/// The pCPU's ACTLR, as a guest reads it.
+pub fn actlr() -> u64 {
+    read32!(0, c1, c0, 1) as u64
 }
 
 /// The running vCPU's vector base (VBAR).
