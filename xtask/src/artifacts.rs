@@ -125,11 +125,10 @@ pub fn flat_image(elf: &Path) -> Result<(Vec<u8>, u64), String> {
 
 /// Builds the Armv7-A hypervisor linked for `board`'s RAM (where QEMU and
 /// U-Boot's `bootz` load a zImage: RAM base + 64 KiB): its ELF.
-fn build_hypervisor_a32_elf(board: &hv_config::Board) -> Result<PathBuf, String> {
-    let cc = toolchain::cross_cargo_for(TARGET_A32)?;
+fn build_hypervisor_a32_elf(cc: &CrossCargo, board: &hv_config::Board) -> Result<PathBuf, String> {
     let base = board.ram.base + hv_config::HV_IMAGE_OFFSET_A32;
     let dir = root().join(format!("target/bare-a32-{base:x}"));
-    cross_build_for(TARGET_A32, &cc, &root().join("hypervisor/kernel/Cargo.toml"), &dir, &[("HV_IMAGE_BASE", format!("{base:#x}"))], &[])?;
+    cross_build_for(TARGET_A32, cc, &root().join("hypervisor/kernel/Cargo.toml"), &dir, &[("HV_IMAGE_BASE", format!("{base:#x}"))], &[])?;
     Ok(dir.join(TARGET_A32).join("release/hv-kernel"))
 }
 
@@ -179,7 +178,7 @@ pub fn build(sample: &str, board: Option<&str>, profile: Option<&str>) -> Result
     let hv_elf = if a32 {
         let cc = toolchain::cross_cargo_for(TARGET_A32)?;
         cross_build_for(TARGET_A32, &cc, &root().join("hypervisor/guests/Cargo.toml"), &a32_guests_dir(), &[], &[])?;
-        build_hypervisor_a32_elf(&s.board)?
+        build_hypervisor_a32_elf(&cc, &s.board)?
     } else {
         let cc = toolchain::cross_cargo()?;
         let hv_base = hypervisor_base(s.board.ram.base);

@@ -32,11 +32,6 @@ mod guest {
         }
     }
 
-    /// A Xen hypercall with random arguments.
-    fn xen_hypercall(op: u64, a: [u64; 5]) -> u64 {
-        xen_hypercall_raw(op, a)
-    }
-
     /// A guest-chosen address: its own devices, holes between them, and
     /// memory that is not its own (never its own RAM, so it keeps running).
     fn wild_address(rng: &mut Rng) -> u64 {
@@ -85,7 +80,7 @@ mod guest {
             _ => base + (rng.next() % 4096 & !7),
         };
         let (p1, p2) = (ptr(rng), ptr(rng));
-        xen_hypercall(nr, [sub, p1, rng.next() % 8, p2, rng.next()]);
+        xen_hypercall_raw(nr, [sub, p1, rng.next() % 8, p2, rng.next()]);
         if rng.next() % 8 == 0 {
             // Its store ring (the last page of its 16 MiB): random bytes and
             // indices, then EVTCHNOP_send on port 1 (the store's).
@@ -97,7 +92,7 @@ mod guest {
             }
             // SAFETY: its own static.
             unsafe { core::ptr::write_volatile(base as *mut u32, 1) };
-            xen_hypercall(32, [4, base, 0, 0, 0]);
+            xen_hypercall_raw(32, [4, base, 0, 0, 0]);
         }
     }
 
@@ -125,7 +120,7 @@ mod guest {
                 }
             }
             2 => {
-                xen_hypercall(a % 64, [b, c, a ^ b, rng.next(), rng.next()]);
+                xen_hypercall_raw(a % 64, [b, c, a ^ b, rng.next(), rng.next()]);
             }
             3 => xen_attack(rng),
             // Trapped registers: SGIs, the PMU, debug (and on Armv7-A,

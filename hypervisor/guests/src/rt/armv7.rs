@@ -96,8 +96,7 @@ impl TrapFrame {
     }
 }
 
-/// The vector that called `rt_exception`.
-const UNDEFINED: u32 = 1;
+/// The vector that called `rt_exception` (1: undefined instruction).
 const PREFETCH_ABORT: u32 = 3;
 const DATA_ABORT: u32 = 4;
 
@@ -111,7 +110,7 @@ extern "C" fn rt_exception(frame: &mut TrapFrame, kind: u32) {
     let (esr, far) = match kind {
         PREFETCH_ABORT => (EC_IABT_CUR << 26 | read_ifsr() as u64, read_ifar() as u64),
         DATA_ABORT => (EC_DABT_CUR << 26 | read_dfsr() as u64, read_dfar() as u64),
-        UNDEFINED | _ => (EC_UNKNOWN << 26, 0),
+        _ => (EC_UNKNOWN << 26, 0),
     };
     super::dispatch_sync(frame, esr, far)
 }

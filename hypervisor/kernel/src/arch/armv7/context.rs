@@ -124,6 +124,18 @@ pub fn save(ctx: &mut VcpuContext, frame: &Frame, cpu: usize, nlr: usize) {
 
 /// Loads a saved vCPU; its virtual counter runs `cntvoff` behind.
 pub fn restore(ctx: &VcpuContext, cntvoff: u64, nlr: usize) {
+    load_pl1(ctx);
+    restore_fp(ctx);
+    super::sysreg::set_cntvoff(cntvoff);
+    write64!(3, c14, ctx.cntv_cval);
+    write32!(0, c14, c3, 1, ctx.cntv_ctl);
+    ctx.gic.restore(nlr);
+    isb();
+}
+
+/// Loads `ctx`'s CP15 state and banked registers (a vCPU's reset loads a
+/// `fresh` one's).
+pub(super) fn load_pl1(ctx: &VcpuContext) {
     let mut i = 0;
     macro_rules! restore_regs {
         ($(($a:literal, $b:ident, $c:ident, $d:literal)),*) => {$( write32!($a, $b, $c, $d, ctx.cp15[i]); i += 1; )*};
@@ -134,12 +146,6 @@ pub fn restore(ctx: &VcpuContext, cntvoff: u64, nlr: usize) {
     write64!(1, c2, ctx.ttbr1);
     write64!(0, c7, ctx.par);
     banked::restore(&ctx.banked);
-    restore_fp(ctx);
-    super::sysreg::set_cntvoff(cntvoff);
-    write64!(3, c14, ctx.cntv_cval);
-    write32!(0, c14, c3, 1, ctx.cntv_ctl);
-    ctx.gic.restore(nlr);
-    isb();
 }
 
 fn fpexc() -> u32 {

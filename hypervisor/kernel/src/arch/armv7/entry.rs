@@ -380,11 +380,11 @@ fn frame_slot(cpu: usize) -> *mut Frame {
 /// Enters the guest whose registers are `frame` on pCPU `cpu` (its own).
 pub fn enter(cpu: usize, frame: &Frame) -> ! {
     let slot = frame_slot(cpu);
-    // SAFETY: the slot is this pCPU's own (its stack top), and nothing
-    // below it on the stack is needed again: entering abandons this Rust
-    // stack. HCR.VM and VTTBR confine the guest (`vcpu_regs::enter_domain`
-    // ran), and the SPSR in the frame names a guest mode: the glue builds
-    // frames only from `Frame::*_entry` or saved exits.
+    // Entering abandons this Rust stack; HCR.VM and VTTBR confine the
+    // guest (`vcpu_regs::enter_domain` ran).
+    // SAFETY: the slot is this pCPU's own stack top, below which Rust's
+    // stack starts; the frame's SPSR names a guest mode (frames come only
+    // from `Frame::*_entry` or saved exits).
     unsafe {
         slot.write(*frame);
         hyp_enter_guest(slot)

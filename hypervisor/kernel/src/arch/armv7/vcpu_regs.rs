@@ -44,10 +44,10 @@ pub fn enter_domain(vmid: u16, s2_root: super::memory::Stage2Root, trap_wfi: boo
         hcr |= HCR_TWI | HCR_TWE;
     }
     write32!(4, c2, c1, 2, hv_core::stage2::vtcr_a32() as u32); // VTCR
+    // VMIDs are 8 bits here: domains are far fewer.
     // SAFETY: the root is a domain's stage-2 table from its own pool
     // (`Stage2Root` is only made from one), which stays in place for the
     // hypervisor's life and maps only that domain's memory and devices.
-    // VMIDs are 8 bits here: domains are far fewer.
     unsafe { sysreg::set_vttbr(s2_root.addr(), vmid as u8) };
     sysreg::set_hcr(hcr);
     write32!(4, c1, c1, 3, 0); // HSTR: no CP15 primary register traps
@@ -63,35 +63,12 @@ pub fn enter_domain(vmid: u16, s2_root: super::memory::Stage2Root, trap_wfi: boo
 /// off, vectors at 0, the virtual timer off and counting from
 /// `counter_offset` (the domain's epoch), every banked register zero.
 pub fn reset_el1(index: u64, counter_offset: u64) {
-    write32!(4, c0, c0, 5, (1 << 31) | index as u32); // VMPIDR
     sysreg::set_cntvoff(counter_offset);
     write32!(0, c14, c3, 1, 0); // CNTV_CTL
     write64!(3, c14, 0); // CNTV_CVAL
-    write32!(0, c14, c1, 0, 0); // CNTKCTL
-    write32!(0, c1, c0, 0, SCTLR_RESET);
-    write32!(0, c1, c0, 2, 0); // CPACR
-    write32!(0, c2, c0, 2, 0); // TTBCR
-    write64!(0, c2, 0); // TTBR0
-    write64!(1, c2, 0); // TTBR1
-    write32!(0, c3, c0, 0, 0); // DACR
-    write32!(0, c5, c0, 0, 0); // DFSR
-    write32!(0, c5, c0, 1, 0); // IFSR
-    write32!(0, c5, c1, 0, 0); // ADFSR
-    write32!(0, c5, c1, 1, 0); // AIFSR
-    write32!(0, c6, c0, 0, 0); // DFAR
-    write32!(0, c6, c0, 2, 0); // IFAR
-    write64!(0, c7, 0); // PAR
-    write32!(0, c10, c2, 0, 0); // PRRR / MAIR0
-    write32!(0, c10, c2, 1, 0); // NMRR / MAIR1
-    write32!(0, c10, c3, 0, 0); // AMAIR0
-    write32!(0, c10, c3, 1, 0); // AMAIR1
-    write32!(0, c12, c0, 0, 0); // VBAR
-    write32!(0, c13, c0, 1, 0); // CONTEXTIDR
-    write32!(0, c13, c0, 2, 0); // TPIDRURW
-    write32!(0, c13, c0, 3, 0); // TPIDRURO
-    write32!(0, c13, c0, 4, 0); // TPIDRPRW
-    write32!(2, c0, c0, 0, 0); // CSSELR
-    banked::restore(&[0; banked::COUNT]);
+    // VMPIDR, SCTLR and every other PL1 register as the context switch
+    // knows them, at their reset values; banked registers and VFP zero.
+    super::context::load_pl1(&super::context::VcpuContext::fresh(index, Frame::ZERO));
     super::context::clear_fp();
     isb();
 }
