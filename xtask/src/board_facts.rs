@@ -57,27 +57,46 @@ pub fn check(board: &Board, dtb: &[u8]) -> Vec<String> {
 }
 
 /// Each passthrough device: a node with its compatible and first region,
-/// whose regions, SPIs and IOMMU streams are the catalog's.
+/// whose regions, interrupts and IOMMU streams are the catalog's. Regions
+/// are CPU addresses (translated through each bus's `ranges`); where a
+/// device sits alone in a bus window of its own (TI's target modules, a
+/// page with the module's sysconfig registers), the catalog may give that
+/// window, as passthrough maps whole pages. Interrupts under TI's IRQ
+/// crossbar are crossbar inputs (`crossbar_inputs`), the rest GIC INTIDs.
 fn devices(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
-    let nodes = all_nodes(fdt);
+    let paths = all_paths(fdt);
     for d in &board.devices {
-        let node = nodes.iter().find(|n| {
-            n.compatible().is_some_and(|c| c.all().next() == Some(d.compatible.as_str())) && regs(n).first().map(|r| r.base) == Some(d.regs[0].base)
+        let found = paths.iter().find_map(|p| {
+            let node = node_at(fdt, p)?;
+            let first = node.compatible().and_then(|c| c.all().next());
+            let tree = cpu_regs(fdt, p);
+            let window = bus_window(fdt, p);
+            let at = |r: &[Region]| r.first().map(|r| r.base) == Some(d.regs[0].base);
+            (first == Some(d.compatible.as_str()) && (at(&tree) || window.is_some_and(|w| at(&[w])))).then(|| (p, node, tree, window))
         });
-        let Some(node) = node else {
+        let Some((path, node, tree, window)) = found else {
             bad.push(format!("device {}: no node with compatible \"{}\" at {:#x}", d.name, d.compatible, d.regs[0].base));
             continue;
         };
-        if regs(node) != d.regs {
-            bad.push(format!("device {}: board.toml says regions {:x?}, the tree {:x?}", d.name, d.regs, regs(node)));
+        let whole_window = window.is_some_and(|w| d.regs == [w] && tree.iter().all(|r| w.contains(r)));
+        if tree != d.regs && !whole_window {
+            bad.push(format!("device {}: board.toml says regions {:x?}, the tree {:x?}", d.name, d.regs, tree));
         }
-        // Three cells per GIC interrupt: type (0 SPI), number, flags.
-        let irqs: Vec<u32> = cells(node, "interrupts").chunks_exact(3).filter(|c| c[0] == 0).map(|c| c[1] + 32).collect();
+        // Three cells per interrupt: type (0 SPI), number, flags.
+        let spis: Vec<u32> = cells(&node, "interrupts").chunks_exact(3).filter(|c| c[0] == 0).map(|c| c[1]).collect();
+        let (irqs, inputs): (Vec<u32>, Vec<u16>) = if under_crossbar(fdt, path) {
+            (Vec::new(), spis.iter().map(|&n| n as u16).collect())
+        } else {
+            (spis.iter().map(|n| n + 32).collect(), Vec::new())
+        };
         if irqs != d.irqs {
             bad.push(format!("device {}: board.toml says INTIDs {:?}, the tree {:?}", d.name, d.irqs, irqs));
         }
+        if inputs != d.crossbar_inputs {
+            bad.push(format!("device {}: board.toml says crossbar inputs {:?}, the tree {:?}", d.name, d.crossbar_inputs, inputs));
+        }
         // `iommus`: (phandle, id) pairs, the IOMMU named by its base.
-        let iommus: Vec<(u64, u32)> = cells(node, "iommus")
+        let iommus: Vec<(u64, u32)> = cells(&node, "iommus")
             .chunks_exact(2)
             .map(|c| (fdt.find_phandle(c[0]).and_then(|n| regs(&n).first().map(|r| r.base)).unwrap_or(0), c[1]))
             .collect();
@@ -85,6 +104,31 @@ fn devices(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
             bad.push(format!("device {}: board.toml says IOMMU streams {:x?}, the tree {:x?}", d.name, d.iommus, iommus));
         }
     }
+}
+
+/// Whether the node at `path` takes its interrupts through TI's IRQ
+/// crossbar: its `interrupt-parent`, or its nearest ancestor's, is one.
+fn under_crossbar(fdt: &Fdt<'_>, path: &str) -> bool {
+    let Some(chain) = node_chain(fdt, path) else { return false };
+    let parent = chain.iter().rev().find_map(|n| cells(n, "interrupt-parent").first().copied());
+    parent
+        .and_then(|ph| fdt.find_phandle(ph))
+        .is_some_and(|n| n.compatible().is_some_and(|c| c.all().any(|s| s == "ti,irq-crossbar")))
+}
+
+/// Every node's absolute path.
+fn all_paths(fdt: &Fdt<'_>) -> Vec<String> {
+    fn walk(n: FdtNode<'_, '_>, at: &str, out: &mut Vec<String>) {
+        out.push(if at.is_empty() { "/".into() } else { at.to_string() });
+        for c in n.children() {
+            walk(c, &format!("{at}/{}", c.name), out);
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(root) = fdt.find_node("/") {
+        walk(root, "", &mut out);
+    }
+    out
 }
 
 /// The node at an absolute path; a component without `@unit` matches a
@@ -137,43 +181,47 @@ fn cpu_regs(fdt: &Fdt<'_>, path: &str) -> Vec<Region> {
     let Some(leaf) = chain.last() else {
         return Vec::new();
     };
-    let mut out = regs(leaf);
-    let count = |n: &FdtNode<'_, '_>, prop: &str, default: u32| {
-        cells(n, prop).first().copied().unwrap_or(default) as usize
+    translate(&chain, regs(leaf), chain.len().saturating_sub(2))
+}
+
+/// The window of its parent bus's `ranges` that holds the node at `path`
+/// (its first region), as the CPU sees it: a TI target module's page.
+fn bus_window(fdt: &Fdt<'_>, path: &str) -> Option<Region> {
+    let chain = node_chain(fdt, path)?;
+    let at = chain.len().checked_sub(2).filter(|&i| i >= 1)?;
+    let first = *regs(chain.last()?).first()?;
+    let (_, parent_at, size) = ranges(&chain[at], &chain[at - 1]).into_iter().find(|(c, _, size)| first.base >= *c && first.base - c < *size)?;
+    translate(&chain, vec![Region { base: parent_at, size }], at - 1).first().copied()
+}
+
+/// A bus's `ranges`: (child address, parent address, size) entries.
+fn ranges(bus: &FdtNode<'_, '_>, parent: &FdtNode<'_, '_>) -> Vec<(u64, u64, u64)> {
+    let Some(ranges) = bus.property("ranges") else {
+        return Vec::new();
     };
+    let count = |n: &FdtNode<'_, '_>, prop: &str, default: u32| cells(n, prop).first().copied().unwrap_or(default) as usize;
     let number = |c: &[u32]| c.iter().fold(0u64, |acc, &w| acc << 32 | w as u64);
-    // Each bus from the leaf's parent up to the root's child.
-    for i in (1..chain.len().saturating_sub(1)).rev() {
+    let (ac, sc, pac) = (count(bus, "#address-cells", 2), count(bus, "#size-cells", 1), count(parent, "#address-cells", 2));
+    let words: Vec<u32> = ranges.value.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect();
+    words
+        .chunks_exact(ac + pac + sc)
+        .map(|e| (number(&e[..ac]), number(&e[ac..ac + pac]), number(&e[ac + pac..])))
+        .collect()
+}
+
+/// `regs`, addresses in the child space of `chain[from]`, translated
+/// through the `ranges` of `chain[from]` and each bus above it up to the
+/// root's child. A bus without `ranges` ends the translation; an empty one
+/// maps one to one.
+fn translate(chain: &[FdtNode<'_, '_>], mut out: Vec<Region>, from: usize) -> Vec<Region> {
+    for i in (1..=from.min(chain.len().saturating_sub(1))).rev() {
         let (bus, parent) = (&chain[i], &chain[i - 1]);
-        let Some(ranges) = bus.property("ranges") else {
+        if bus.property("ranges").is_none() {
             break;
-        };
-        let (ac, sc, pac) = (
-            count(bus, "#address-cells", 2),
-            count(bus, "#size-cells", 1),
-            count(parent, "#address-cells", 2),
-        );
-        let words: Vec<u32> = ranges
-            .value
-            .chunks_exact(4)
-            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let entries: Vec<(u64, u64, u64)> = words
-            .chunks_exact(ac + pac + sc)
-            .map(|e| {
-                (
-                    number(&e[..ac]),
-                    number(&e[ac..ac + pac]),
-                    number(&e[ac + pac..]),
-                )
-            })
-            .collect();
-        // An empty `ranges` maps the bus one to one.
+        }
+        let entries = ranges(bus, parent);
         for r in &mut out {
-            if let Some((child, parent_at, _)) = entries
-                .iter()
-                .find(|(c, _, size)| r.base >= *c && r.base - c < *size)
-            {
+            if let Some((child, parent_at, _)) = entries.iter().find(|(c, _, size)| r.base >= *c && r.base - c < *size) {
                 r.base = r.base - child + parent_at;
             }
         }
@@ -371,6 +419,11 @@ fn crossbar(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
             "register size (ti,reg-size)",
             one("ti,reg-size").map(u64::from),
             Some(2),
+        ),
+        (
+            "safe input (ti,irqs-safe-map)",
+            one("ti,irqs-safe-map").map(u64::from),
+            Some(u64::from(c.safe)),
         ),
     ] {
         if have != want {

@@ -118,6 +118,20 @@ fn a_wrong_board_fact_is_caught() {
     let mut b = good.clone();
     b.crossbar = None;
     caught(&b, &dtb, "crossbar");
+    let mut b = good.clone();
+    b.crossbar.as_mut().unwrap().safe = 1;
+    caught(&b, &dtb, "crossbar");
+    // A passthrough device behind the crossbar: its input, and its page
+    // (the target module's window holding it).
+    let mut b = good.clone();
+    b.devices[0].crossbar_inputs[0] = 68;
+    caught(&b, &dtb, "crossbar inputs");
+    let mut b = good.clone();
+    b.devices[0].regs[0].base = 0x4806_E000; // UART4's module
+    caught(&b, &dtb, "uart3");
+    let mut b = good.clone();
+    b.devices[0].regs[0].size = 0x2000;
+    caught(&b, &dtb, "regions");
     // WakeupGen, whose AuxCoreBoot registers start the second A15.
     let mut b = good;
     b.secondary_boot = Some(hv_config::SecondaryBoot { aux_core_boot: 0x4828_2000 });

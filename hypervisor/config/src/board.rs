@@ -137,6 +137,10 @@ pub struct Crossbar {
     pub reserved: Vec<u32>,
     /// Lines that do not exist.
     pub skip: Vec<u32>,
+    /// The input every line no domain uses is parked on (the tree's
+    /// `ti,irqs-safe-map`), so nothing a boot loader routed reaches a
+    /// domain's SPI.
+    pub safe: u16,
 }
 
 impl Crossbar {
@@ -290,6 +294,7 @@ struct RawCrossbar {
     reserved: Vec<u32>,
     #[serde(default)]
     skip: Vec<u32>,
+    safe: Spanned<u32>,
 }
 
 #[derive(Deserialize)]
@@ -534,7 +539,7 @@ pub fn load_board(bsp_dir: &Path, board: &str) -> Result<Board, ConfigError> {
         guest_ram,
         reserved: reserved(&src, b, ram, guest_ram, &raw.qemu)?,
         devicetrees: devicetrees(&src, &raw)?,
-        devices: crate::devices::parse(&src, &b.devices, ram)?,
+        devices: crate::devices::parse(&src, &b.devices, ram, crossbar(&src, b)?.as_ref())?,
         crossbar: crossbar(&src, b)?,
         secondary_boot: secondary_boot(&src, b)?,
         counter: counter(&src, b)?,
@@ -559,7 +564,10 @@ fn check_own_frames(src: &Source<'_>, b: &RawBoard, board: &Board) -> Result<(),
         "gicr" => b.gicr.as_ref().map_or(b.gic.span(), |s| s.span()),
         "gicc" => b.gicc.as_ref().map_or(b.gic.span(), |s| s.span()),
         "gich" => b.gich.as_ref().map_or(b.gic.span(), |s| s.span()),
-        _ => b.gicv.as_ref().map_or(b.gic.span(), |s| s.span()),
+        "gicv" => b.gicv.as_ref().map_or(b.gic.span(), |s| s.span()),
+        "secondary_boot" => b.secondary_boot.as_ref().map_or(b.gic.span(), |s| s.span()),
+        "crossbar" => b.crossbar.as_ref().map_or(b.gic.span(), |s| s.span()),
+        _ => b.counter.as_ref().map_or(b.gic.span(), |s| s.span()),
     };
     let ram = (board.ram.base, board.ram.size);
     for (i, f) in frames.iter().enumerate() {
@@ -606,6 +614,7 @@ impl Board {
             aux_core_boot: self.secondary_boot.map_or(0, |s| s.aux_core_boot),
             realtime_counter: self.counter.map_or(0, |c| c.base),
             clksel_sys: self.counter.map_or(0, |c| c.clksel),
+            crossbar_base: self.crossbar.as_ref().map_or(0, |c| c.base),
         }
     }
 
@@ -789,12 +798,21 @@ fn crossbar(src: &Source<'_>, b: &RawBoard) -> Result<Option<Crossbar>, ConfigEr
             "the crossbar's registers are 4-byte aligned",
         ));
     }
+    let safe = *raw.safe.get_ref();
+    if safe >= *raw.sources.get_ref() {
+        return Err(src.error(
+            &raw.safe,
+            "board.crossbar.safe",
+            format!("input {safe} is not one of the crossbar's {} inputs", raw.sources.get_ref()),
+        ));
+    }
     Ok(Some(Crossbar {
         base: *raw.base.get_ref(),
         lines,
         sources: *raw.sources.get_ref(),
         reserved: raw.reserved.clone(),
         skip: raw.skip.clone(),
+        safe: safe as u16,
     }))
 }
 

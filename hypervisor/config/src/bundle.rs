@@ -289,6 +289,24 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
         descs.push(desc);
     }
     let board = sample.board.desc(sample.profile.vwfi, sample.profile.scheduler);
-    encode(&board, &descs)
+    encode(&board, &crossbar_writes(sample), &descs)
         .map_err(|e| ConfigError::new(&sample.path, None, "bundle", format!("cannot encode the boot bundle: {e:?}")))
+}
+
+/// Every crossbar register the hypervisor writes at boot: the lines the
+/// build routed passed-through inputs to carry them, every other line with
+/// a register is parked on the board's safe input. Empty without a
+/// crossbar.
+pub fn crossbar_writes(sample: &Sample) -> Vec<hv_core::bundle::CrossbarWrite> {
+    let Some(xbar) = &sample.board.crossbar else { return Vec::new() };
+    let routes: Vec<hv_core::crossbar::Route> = sample
+        .domains
+        .iter()
+        .flat_map(|d| &d.passthrough)
+        .filter_map(|p| Some(hv_core::crossbar::Route { input: p.crossbar_input?, line: u16::try_from(p.irq?.checked_sub(32)?).ok()? }))
+        .collect();
+    let desc = xbar.desc();
+    desc.writes(&routes, xbar.safe)
+        .filter_map(|(offset, value)| Some(hv_core::bundle::CrossbarWrite { offset: u16::try_from(offset).ok()?, value }))
+        .collect()
 }

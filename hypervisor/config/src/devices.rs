@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::board::Region;
+use crate::board::{Crossbar, Region};
 use crate::error::{self, ConfigError, Source};
 
 /// A device of the board's, as its device tree describes it.
@@ -22,6 +22,10 @@ pub struct BoardDevice {
     pub regs: Vec<Region>,
     /// GIC INTIDs (SPI number + 32), in the node's `interrupts` order.
     pub irqs: Vec<u32>,
+    /// On a board with TI's IRQ crossbar: the crossbar inputs its
+    /// interrupts arrive on (the tree's `interrupts` under the crossbar).
+    /// Passing the device through routes them to free GIC lines.
+    pub crossbar_inputs: Vec<u16>,
     /// It masters memory (DMA).
     pub dma: bool,
     /// (IOMMU's register base, stream ID or uTLB) of each `iommus` entry.
@@ -37,6 +41,9 @@ pub(crate) struct RawDevice {
     regs: Spanned<Vec<(u64, u64)>>,
     #[serde(default)]
     irqs: Option<Spanned<Vec<i64>>>,
+    /// Crossbar inputs, on a board with TI's IRQ crossbar.
+    #[serde(default)]
+    crossbar_inputs: Option<Spanned<Vec<i64>>>,
     #[serde(default)]
     dma: bool,
     /// `[[iommu base, id], ...]`
@@ -49,7 +56,7 @@ const LAST_GIC_SPI: i64 = 1019;
 /// Devices a board may list.
 const MAX_DEVICES: usize = 64;
 
-pub(crate) fn parse(src: &Source<'_>, raw: &[Spanned<RawDevice>], ram: Region) -> Result<Vec<BoardDevice>, ConfigError> {
+pub(crate) fn parse(src: &Source<'_>, raw: &[Spanned<RawDevice>], ram: Region, crossbar: Option<&Crossbar>) -> Result<Vec<BoardDevice>, ConfigError> {
     if raw.len() > MAX_DEVICES {
         return Err(src.error(&raw[MAX_DEVICES], format!("board.devices[{MAX_DEVICES}]"), format!("at most {MAX_DEVICES} devices")));
     }
@@ -90,7 +97,19 @@ pub(crate) fn parse(src: &Source<'_>, raw: &[Spanned<RawDevice>], ram: Region) -
                 irqs.push(irq as u32);
             }
         }
-        out.push(BoardDevice { name: name.clone(), compatible: d.compatible.get_ref().clone(), regs, irqs, dma: d.dma, iommus: d.iommus.clone() });
+        let mut crossbar_inputs = Vec::new();
+        if let Some(list) = &d.crossbar_inputs {
+            let Some(xbar) = crossbar else {
+                return Err(src.error(list, field("crossbar_inputs"), "the board has no IRQ crossbar (board.crossbar): give the device's GIC INTIDs in `irqs`"));
+            };
+            for &input in list.get_ref() {
+                if !(0..i64::from(xbar.sources)).contains(&input) {
+                    return Err(src.error(list, field("crossbar_inputs"), format!("{input} is not one of the crossbar's inputs (0..{})", xbar.sources)));
+                }
+                crossbar_inputs.push(input as u16);
+            }
+        }
+        out.push(BoardDevice { name: name.clone(), compatible: d.compatible.get_ref().clone(), regs, irqs, crossbar_inputs, dma: d.dma, iommus: d.iommus.clone() });
     }
     Ok(out)
 }

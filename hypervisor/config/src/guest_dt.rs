@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn device_tree_parses_and_names_what_linux_needs() {
-        let pt = [PassthroughDev { reg: Region { base: 0x0a00_3000, size: 0x1000 }, irq: Some(79), compatible: "virtio,mmio".into(), dma: true }];
+        let pt = [PassthroughDev { reg: Region { base: 0x0a00_3000, size: 0x1000 }, irq: Some(79), compatible: "virtio,mmio".into(), dma: true, crossbar_input: None }];
         let dt = GuestDt {
             name: "ivi",
             vcpus: 2,

@@ -35,7 +35,7 @@ pub mod xenstore_seed;
 mod validate;
 
 pub use board::{load_board, Board, CounterSetup, DtSource, Gic, Profile, QemuConfig, Region, Reserved, SecondaryBoot, MPIDR_AFF_MASK};
-pub use bundle::encode_bundle;
+pub use bundle::{crossbar_writes, encode_bundle};
 pub use error::ConfigError;
 pub use hv_core::bundle::{Action, Scheduler, Vwfi};
 pub use bundle::DomainBlobs;

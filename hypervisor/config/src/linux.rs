@@ -80,7 +80,7 @@ pub(crate) fn domain(
         }
         for entry in list.get_ref() {
             let p = entry.get_ref();
-            let (reg, irq, compatible, catalog_dma) = match &p.device {
+            let (reg, irq, compatible, catalog_dma, crossbar_input) = match &p.device {
                 Some(name) => from_catalog(src, board, name, p, f)?,
                 None => given(src, board, entry, f)?,
             };
@@ -96,7 +96,7 @@ pub(crate) fn domain(
                     "a device that does DMA needs `direct_map = true` on its domain: without an IOMMU it sees host addresses, so guest RAM must sit at the same addresses",
                 ));
             }
-            passthrough.push(PassthroughDev { reg, irq, compatible, dma });
+            passthrough.push(PassthroughDev { reg, irq, compatible, dma, crossbar_input });
         }
     }
     let direct_map = d.direct_map.as_ref().is_some_and(|m| *m.get_ref());
@@ -130,8 +130,9 @@ fn initrd(src: &Source<'_>, v: &Spanned<String>, field: &str, dir: &Path) -> Res
     Ok(ImageRef::File(path))
 }
 
-/// (registers, interrupt, compatible, DMA) of a passthrough entry.
-type Passed = (Region, Option<u32>, String, bool);
+/// (registers, interrupt, compatible, DMA, crossbar input) of a
+/// passthrough entry.
+type Passed = (Region, Option<u32>, String, bool, Option<u16>);
 
 /// `device = "<name>"`: the board's catalog entry, if one region and at
 /// most one interrupt the virtual GIC offers.
@@ -148,8 +149,9 @@ fn from_catalog(src: &Source<'_>, board: &Board, name: &Spanned<String>, p: &Raw
     if dev.regs.len() != 1 {
         return Err(src.error(name, field, format!("{} has {} register regions; a passthrough carries one (multi-region devices are not supported yet)", dev.name, dev.regs.len())));
     }
-    if dev.irqs.len() > 1 {
-        return Err(src.error(name, field, format!("{} has {} interrupts; a passthrough carries one (multi-interrupt devices are not supported yet)", dev.name, dev.irqs.len())));
+    let interrupts = dev.irqs.len() + dev.crossbar_inputs.len();
+    if interrupts > 1 {
+        return Err(src.error(name, field, format!("{} has {interrupts} interrupts; a passthrough carries one (multi-interrupt devices are not supported yet)", dev.name)));
     }
     let irq = dev.irqs.first().copied();
     if let Some(i) = irq.filter(|&i| i64::from(i) > LAST_SPI) {
@@ -159,7 +161,9 @@ fn from_catalog(src: &Source<'_>, board: &Board, name: &Spanned<String>, p: &Raw
     if reg.pages() != reg {
         return Err(src.error(name, field, format!("{}'s registers {} are not whole pages: passing them through would hand over the rest of their pages too", dev.name, error::range(reg.base, reg.size))));
     }
-    Ok((reg, irq, dev.compatible.clone(), dev.dma))
+    // Its GIC line is planned with every other routed input
+    // (`crossbar::route_passthrough`).
+    Ok((reg, irq, dev.compatible.clone(), dev.dma, dev.crossbar_inputs.first().copied()))
 }
 
 /// A region given by address: on a board with a catalog, inside one of
@@ -198,7 +202,38 @@ fn given(src: &Source<'_>, board: &Board, entry: &Spanned<RawPassthrough>, f: &d
         }
         dma = dev.dma;
     }
-    Ok((reg, irq, compatible.get_ref().clone(), dma))
+    Ok((reg, irq, compatible.get_ref().clone(), dma, None))
+}
+
+/// Routes every passed-through crossbar input (TI's IRQ crossbar) to a GIC
+/// line of its own: the device's `irq` becomes that line's INTID. Lines
+/// are planned once for the whole system (`hv_core::crossbar`), so two
+/// domains never share one.
+pub(crate) fn route_crossbar(src: &Source<'_>, raw: &[Spanned<RawDomain>], board: &Board, domains: &mut [Domain]) -> Result<(), ConfigError> {
+    let inputs: Vec<(usize, usize, u16)> = domains
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| d.passthrough.iter().enumerate().filter_map(move |(j, p)| p.crossbar_input.map(|x| (i, j, x))))
+        .collect();
+    let Some(xbar) = board.crossbar.as_ref().filter(|_| !inputs.is_empty()) else { return Ok(()) };
+    let list: Vec<u16> = inputs.iter().map(|&(_, _, x)| x).collect();
+    let routes = xbar.desc().plan(&list).map_err(|e| {
+        use hv_core::crossbar::CrossbarError as E;
+        let (input, why) = match e {
+            E::NoSuchInput { input, sources } => (input, format!("crossbar input {input} does not exist (the crossbar has {sources})")),
+            E::Twice { input } => (input, format!("crossbar input {input} is passed through twice")),
+            E::OutOfLines { input } => (input, format!("no free GIC line is left behind the crossbar for input {input}")),
+            E::BadBoard => (list[0], "the board's crossbar facts are not ones the hypervisor can drive".into()),
+        };
+        // The last entry asking for the input is the one that failed.
+        let &(i, j, _) = inputs.iter().rev().find(|t| t.2 == input).unwrap_or(&inputs[0]);
+        let entry = raw[i].get_ref().passthrough.as_ref().map(|l| l.get_ref()[j].span()).unwrap_or(raw[i].span());
+        src.error_at(entry, format!("{}.passthrough", domain_label(i, Some(&domains[i].name))), why)
+    })?;
+    for (&(i, j, _), r) in inputs.iter().zip(&routes) {
+        domains[i].passthrough[j].irq = Some(r.intid());
+    }
+    Ok(())
 }
 
 /// A device belongs to one domain only, and must not sit on RAM, the
@@ -215,15 +250,20 @@ pub(crate) fn check_passthrough_exclusive(
     reserved.extend([
         ("the guests' virtual GIC", Region { base: gl::GICD_BASE, size: gl::GICR_BASE + gl::GICR_REGION_SIZE - gl::GICD_BASE }),
         ("the guests' virtual PL011", Region { base: gl::PL011_BASE, size: gl::PL011_SIZE }),
-        ("guest RAM addresses", Region { base: gl::RAM0_BASE, size: gl::RAM0_SIZE }),
     ]);
     let mut seen: Vec<(usize, &PassthroughDev)> = Vec::new();
     for (i, d) in domains.iter().enumerate() {
         let Some(list) = &raw[i].get_ref().passthrough else { continue };
+        // The device sits at its own address in the domain's IPA space:
+        // clear of the domain's RAM there (a direct-mapped domain's RAM
+        // is at its host address, so on boards whose devices share the
+        // usual guest RAM window, such as the J6's, it takes devices).
+        let ram_ipa = Region { base: d.ram_ipa(), size: d.memory.size };
+        let own = [("the domain's RAM (its guest addresses)", ram_ipa)];
         for (j, p) in d.passthrough.iter().enumerate() {
             let at = &list.get_ref()[j];
             let field = format!("{}.passthrough", domain_label(i, Some(&d.name)));
-            if let Some((what, _)) = reserved.iter().find(|(_, r)| r.overlaps(&p.pages())) {
+            if let Some((what, _)) = reserved.iter().chain(&own).find(|(_, r)| r.overlaps(&p.pages())) {
                 return Err(src.error(
                     at,
                     field,

@@ -58,6 +58,9 @@ pub struct PassthroughDev {
     pub compatible: String,
     /// The device masters memory (DMA): its domain must be direct-mapped.
     pub dma: bool,
+    /// On a board with TI's IRQ crossbar: the input its interrupt arrives
+    /// on; `irq` is then the GIC line the build routed it to.
+    pub crossbar_input: Option<u16>,
 }
 
 impl Domain {

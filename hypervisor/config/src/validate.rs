@@ -301,8 +301,10 @@ pub(crate) fn domains(
 
     pv_devices(src, raw, &mut out)?;
     xenstore_pools(src, raw, &out)?;
-    crate::linux::check_passthrough_exclusive(src, &raw.domain, board, &out)?;
+    crate::linux::route_crossbar(src, &raw.domain, board, &mut out)?;
+    // After placing: a direct-mapped domain's RAM is at its host address.
     place_memory(src, &raw.domain, board, &mut out)?;
+    crate::linux::check_passthrough_exclusive(src, &raw.domain, board, &out)?;
     Ok(out)
 }
 

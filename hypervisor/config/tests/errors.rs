@@ -370,20 +370,20 @@ fn a_crossbar_line_past_its_end_is_an_error() {
     };
     let b = Fixture::new()
         .board(&with(
-            "{ base = 0x4A00_2A48, lines = 160, sources = 400, reserved = [0, 131], skip = [10] }",
+            "{ base = 0x0A00_2A48, lines = 160, sources = 400, safe = 0, reserved = [0, 131], skip = [10] }",
         ))
         .unwrap();
     let c = b.crossbar.expect("the crossbar is read");
     assert_eq!(
         (c.base, c.lines, c.sources, c.reserved, c.skip),
-        (0x4A00_2A48, 160, 400, vec![0, 131], vec![10])
+        (0x0A00_2A48, 160, 400, vec![0, 131], vec![10])
     );
     let r = Fixture::new().board(&with(
-        "{ base = 0x4A00_2A48, lines = 160, sources = 400, skip = [160] }",
+        "{ base = 0x0A00_2A48, lines = 160, sources = 400, safe = 0, skip = [160] }",
     ));
     expect(r, B, 6, "board.crossbar", &["line 160", "lines 0 to 159"]);
     let r = Fixture::new().board(&with(
-        "{ base = 0x4A00_2A48, lines = 160, sources = 400, reserved = [5], skip = [5] }",
+        "{ base = 0x0A00_2A48, lines = 160, sources = 400, safe = 0, reserved = [5], skip = [5] }",
     ));
     expect(
         r,
@@ -392,7 +392,7 @@ fn a_crossbar_line_past_its_end_is_an_error() {
         "board.crossbar",
         &["line 5", "both reserved and skipped"],
     );
-    let r = Fixture::new().board(&with("{ base = 0x4A00_2A48, lines = 0, sources = 400 }"));
+    let r = Fixture::new().board(&with("{ base = 0x0A00_2A48, lines = 0, sources = 400, safe = 0 }"));
     expect(
         r,
         B,
@@ -400,6 +400,12 @@ fn a_crossbar_line_past_its_end_is_an_error() {
         "board.crossbar.lines",
         &["0 crossbar lines", "1 to 256"],
     );
+    let r = Fixture::new().board(&with("{ base = 0x0A00_2A48, lines = 160, sources = 400, safe = 400 }"));
+    expect(r, B, 6, "board.crossbar.safe", &["input 400", "400 inputs"]);
+    // The hypervisor drives the crossbar: its registers must be device
+    // memory in its map, as the UART's and the GIC's are.
+    let r = Fixture::new().board(&with("{ base = 0x4A00_2A48, lines = 160, sources = 400, safe = 0 }"));
+    expect(r, B, 6, "board.crossbar", &["the IRQ crossbar 0x4a00_2000..0x4a00_3000", "without RAM"]);
 }
 
 #[test]

@@ -179,3 +179,42 @@ fn a_catalog_entry_is_checked_when_the_board_is_read() {
     let msg = f.board(&with("name = \"x\"\ncompatible = \"c\"\nregs = []")).unwrap_err().to_string();
     assert!(msg.contains("board.devices[0].regs: a device has at least one register region"), "{msg}");
 }
+
+/// The real TI J6 BSP, copied in: a catalog whose interrupts come through
+/// TI's IRQ crossbar.
+fn ti_j6(f: &Fixture) {
+    let real = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bsp/ti-j6/board.toml")).unwrap();
+    f.write("bsp/ti-j6/board.toml", &real);
+    f.write("samples/s/images/zImage", "not really a kernel");
+}
+
+/// A J6 domain of 256 MiB, `extra` added to it, passing UART3 through.
+fn j6_domain(name: &str, pcpu: u32, extra: &str) -> String {
+    format!("[[domain]]\nname = \"{name}\"\nkind = \"linux\"\npcpus = [{pcpu}]\nmemory = \"256M\"\nimage = \"images/zImage\"\n{extra}\n[[domain.passthrough]]\ndevice = \"uart3\"\n\n")
+}
+
+#[test]
+fn a_crossbar_device_gets_a_gic_line_of_its_own_and_one_owner() {
+    let f = Fixture::new();
+    ti_j6(&f);
+    let head = "[system]\nboard = \"ti-j6\"\n\n";
+    let s = f.sample(&format!("{head}{}", j6_domain("cluster", 0, "direct_map = true"))).unwrap_or_else(|e| panic!("{e}"));
+    let p = &s.domains[0].passthrough[0];
+    assert_eq!((p.crossbar_input, p.irq), (Some(69), Some(191)), "input 69 on line 159, the highest free one");
+    // On the J6 the peripherals sit where a domain's RAM usually starts:
+    // 256 MiB from 0x4000_0000 would hold UART3, unless direct-mapped.
+    let msg = f.sample(&format!("{head}{}", j6_domain("cluster", 0, ""))).unwrap_err().to_string();
+    assert!(msg.contains("domain \"cluster\".passthrough: region 0x4802_0000+4 KiB (its pages) overlaps the domain's RAM"), "{msg}");
+    // One input, one owner: the second domain asking is the one named.
+    let two = format!("{head}{}{}", j6_domain("cluster", 0, "direct_map = true"), j6_domain("ivi", 1, "direct_map = true"));
+    let msg = f.sample(&two).unwrap_err().to_string();
+    assert!(msg.contains("domain \"ivi\".passthrough: crossbar input 69 is passed through twice"), "{msg}");
+}
+
+#[test]
+fn crossbar_inputs_need_a_board_with_a_crossbar() {
+    let f = Fixture::new();
+    let board = format!("{}\n[[board.devices]]\nname = \"x\"\ncompatible = \"c\"\nregs = [[0x0901_0000, 0x1000]]\ncrossbar_inputs = [69]\n", common::BOARD);
+    let msg = f.board(&board).unwrap_err().to_string();
+    assert!(msg.contains("board.devices[0].crossbar_inputs: the board has no IRQ crossbar"), "{msg}");
+}

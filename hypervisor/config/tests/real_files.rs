@@ -98,6 +98,37 @@ fn profile_override_selects_another_board_profile() {
     assert_eq!(Bundle::parse(&bytes).unwrap().board.vwfi, Vwfi::Trap);
 }
 
+/// The Nautilus cockpit on the J6: the cluster's UART3 comes through the
+/// crossbar on the highest free line; the bundle tells the hypervisor to
+/// route it there and to park every other line on the safe input, and the
+/// cluster's device tree names that line's SPI.
+#[test]
+fn nautilus_j6_routes_the_cluster_s_uart_through_the_crossbar() {
+    let path = root().join("samples/nautilus-j6/system.toml");
+    let s = load_sample(&path, &root().join("bsp"), &opts()).unwrap();
+    let cluster = &s.domains[0];
+    assert_eq!(cluster.passthrough.len(), 1);
+    let uart3 = &cluster.passthrough[0];
+    assert_eq!((uart3.reg, uart3.crossbar_input, uart3.irq), (Region { base: 0x4802_0000, size: 0x1000 }, Some(69), Some(191)));
+    assert_eq!(cluster.ram_ipa(), cluster.memory.base, "direct-mapped: its RAM clear of the J6's peripherals");
+    let writes = hv_config::crossbar_writes(&s);
+    // 160 lines: 8 reserved (no register), 4 skipped (left alone).
+    assert_eq!(writes.len(), 148);
+    let line159 = (159 - 8) * 2;
+    assert!(writes.contains(&hv_core::bundle::CrossbarWrite { offset: line159, value: 69 }));
+    assert_eq!(writes.iter().filter(|w| w.value != 0).count(), 1, "every other line parked on input 0");
+    // A stand-in zImage: its header (magic, start, end) is all the build reads.
+    let mut zimage = vec![0u8; 0x1000];
+    zimage[0x24..0x28].copy_from_slice(&0x016F_2818u32.to_le_bytes());
+    zimage[0x2c..0x30].copy_from_slice(&0x1000u32.to_le_bytes());
+    let blobs: Vec<hv_config::DomainBlobs> = s.domains.iter().map(|_| zimage.clone().into()).collect();
+    let bytes = encode_bundle(&s, &blobs).unwrap();
+    let b = Bundle::parse(&bytes).unwrap();
+    assert_eq!(b.board.crossbar_base, 0x4A00_2A48);
+    assert_eq!(b.crossbar_writes().collect::<Vec<_>>(), writes);
+    assert_eq!(b.domain(0).unwrap().passthrough()[0].spi, 191);
+}
+
 /// The J6's crossbar as its board file gives it: the hypervisor can route
 /// the console's interrupt (crossbar input 67) to a line of its own.
 #[test]

@@ -16,9 +16,13 @@
 //! 72  gicc_base  80 gich_base  88 gicv_base  (u64 each; 0 on GICv3)
 //! 96  aux_core_boot  104 realtime_counter  112 clksel_sys  (u64 each; 0
 //!     but on TI DRA7)
-//! 120 domain records, RECORD_SIZE bytes each
+//! 120 crossbar_base u64 (TI's IRQ crossbar; 0: none)  128 crossbar table
+//!     (bundle offset u32, entries u16; 2 bytes unused)
+//! 136 domain records, RECORD_SIZE bytes each
 //! ..  blobs (images, initrds, device trees), each 4 KiB aligned, at the
-//!     offsets the records give
+//!     offsets the records give; the crossbar table: (register offset from
+//!     crossbar_base, value) as u16 pairs, every 16-bit register the
+//!     hypervisor writes at boot
 //! ```
 //!
 //! A domain record: name[32], vcpus, flags, on_poweroff, on_reboot, on_crash,
@@ -32,8 +36,8 @@
 //! each; see `xenstore::seed`), then 16 bytes unused and passthrough
 //! entries 4 to 7.
 
-pub const MAGIC: &[u8; 8] = b"CKPTHV06";
-pub const HEADER_SIZE: usize = 120;
+pub const MAGIC: &[u8; 8] = b"CKPTHV07";
+pub const HEADER_SIZE: usize = 136;
 pub const RECORD_SIZE: usize = 384;
 pub const MAX_PASSTHROUGH: usize = 8;
 
@@ -261,7 +265,23 @@ pub struct BoardDesc {
     /// 0 where firmware sets the counter up.
     pub realtime_counter: u64,
     pub clksel_sys: u64,
+    /// TI's IRQ crossbar (DRA7): the base of its line registers, which the
+    /// hypervisor programs at boot from the bundle's crossbar table; 0 on
+    /// boards without one.
+    pub crossbar_base: u64,
 }
+
+/// One crossbar register write: the 16-bit register at `offset` from the
+/// crossbar's base gets `value` (a crossbar input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrossbarWrite {
+    pub offset: u16,
+    pub value: u16,
+}
+
+/// How far from its base the crossbar's registers reach: one 16-bit
+/// register per line, at most `crossbar::MAX_LINES` lines.
+pub const CROSSBAR_SPAN: u64 = 2 * crate::crossbar::MAX_LINES as u64;
 
 /// The hypervisor console's UART.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -298,6 +318,9 @@ pub enum BundleError {
     BadRamIpa,
     /// Xen limits out of range, or Xen pages that do not fit in its RAM.
     BadXen,
+    /// A crossbar table without a crossbar, out of the bundle, or writing
+    /// past the crossbar's registers.
+    BadCrossbar,
 }
 
 /// A decoded, bounds-checked view of a bundle in memory.
@@ -306,6 +329,8 @@ pub struct Bundle<'a> {
     bytes: &'a [u8],
     pub board: BoardDesc,
     ndomains: usize,
+    /// The crossbar table: 4 bytes per write, checked by `parse`.
+    crossbar: &'a [u8],
 }
 
 fn u64_at(b: &[u8], off: usize) -> u64 {
@@ -327,6 +352,31 @@ fn action(field: &'static str, v: u8) -> Result<Action, BundleError> {
         2 => Ok(Action::Preserve),
         value => Err(BundleError::BadEnum { field, value }),
     }
+}
+
+/// The header's crossbar table, checked: inside the bundle, only with a
+/// crossbar, each write 2-byte aligned and within the crossbar's registers.
+fn crossbar_table(bytes: &[u8], base: u64) -> Result<&[u8], BundleError> {
+    let at = u32_at(bytes, 128) as usize;
+    let count = u16::from_le_bytes([bytes[132], bytes[133]]) as usize;
+    if count == 0 {
+        return Ok(&[]);
+    }
+    if base == 0 || base % 4 != 0 || count > crate::crossbar::MAX_LINES {
+        return Err(BundleError::BadCrossbar);
+    }
+    let table = at
+        .checked_add(count * 4)
+        .and_then(|end| bytes.get(at..end))
+        .ok_or(BundleError::BadCrossbar)?;
+    let fits = |w: &[u8]| {
+        let off = u64::from(u16::from_le_bytes([w[0], w[1]]));
+        off % 2 == 0 && off + 2 <= CROSSBAR_SPAN
+    };
+    if !table.chunks_exact(4).all(fits) {
+        return Err(BundleError::BadCrossbar);
+    }
+    Ok(table)
 }
 
 impl<'a> Bundle<'a> {
@@ -391,8 +441,10 @@ impl<'a> Bundle<'a> {
             aux_core_boot: u64_at(bytes, 96),
             realtime_counter: u64_at(bytes, 104),
             clksel_sys: u64_at(bytes, 112),
+            crossbar_base: u64_at(bytes, 120),
         };
-        let bundle = Bundle { bytes, board, ndomains };
+        let crossbar = crossbar_table(bytes, board.crossbar_base)?;
+        let bundle = Bundle { bytes, board, ndomains, crossbar };
         for i in 0..ndomains {
             bundle.decode_domain(i)?;
         }
@@ -401,6 +453,15 @@ impl<'a> Bundle<'a> {
 
     pub fn len(&self) -> usize {
         self.bytes.len()
+    }
+
+    /// The crossbar register writes the hypervisor makes at boot: every
+    /// offset is 2-byte aligned and inside `CROSSBAR_SPAN`.
+    pub fn crossbar_writes(&self) -> impl Iterator<Item = CrossbarWrite> + 'a {
+        self.crossbar.chunks_exact(4).map(|w| CrossbarWrite {
+            offset: u16::from_le_bytes([w[0], w[1]]),
+            value: u16::from_le_bytes([w[2], w[3]]),
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -535,7 +596,7 @@ impl<'a> Bundle<'a> {
 
 /// Encodes a bundle (host side: xtask and tests).
 #[cfg(any(feature = "alloc", test))]
-pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
+pub fn encode(board: &BoardDesc, crossbar: &[CrossbarWrite], domains: &[DomainDesc<'_>]) -> EncodeResult {
     extern crate alloc;
     use alloc::vec::Vec;
 
@@ -555,9 +616,15 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
     out.push(board.gic as u8);
     out.push(board.uart as u8);
     out.extend_from_slice(&[0; 6]);
-    for v in [board.gicc_base, board.gich_base, board.gicv_base, board.aux_core_boot, board.realtime_counter, board.clksel_sys] {
+    for v in [board.gicc_base, board.gich_base, board.gicv_base, board.aux_core_boot, board.realtime_counter, board.clksel_sys, board.crossbar_base] {
         out.extend_from_slice(&v.to_le_bytes());
     }
+    if crossbar.len() > crate::crossbar::MAX_LINES || (!crossbar.is_empty() && board.crossbar_base == 0) {
+        return Err(BundleError::BadCrossbar);
+    }
+    out.extend_from_slice(&0u32.to_le_bytes()); // crossbar table's offset, patched below
+    out.extend_from_slice(&(crossbar.len() as u16).to_le_bytes());
+    out.extend_from_slice(&[0; 2]);
     let records_at = out.len();
     debug_assert_eq!(records_at, HEADER_SIZE);
     out.resize(records_at + domains.len() * RECORD_SIZE, 0);
@@ -622,6 +689,16 @@ pub fn encode(board: &BoardDesc, domains: &[DomainDesc<'_>]) -> EncodeResult {
             r[at + 16..at + 20].copy_from_slice(&p.spi.to_le_bytes());
         }
     }
+    if !crossbar.is_empty() {
+        let at = out.len().next_multiple_of(4);
+        out.resize(at, 0);
+        for w in crossbar {
+            out.extend_from_slice(&w.offset.to_le_bytes());
+            out.extend_from_slice(&w.value.to_le_bytes());
+        }
+        let at = u32::try_from(at).map_err(|_| BundleError::BadCrossbar)?;
+        out[128..132].copy_from_slice(&at.to_le_bytes());
+    }
     let total = out.len() as u64;
     out[8..16].copy_from_slice(&total.to_le_bytes());
     Ok(out)
@@ -655,6 +732,7 @@ mod tests {
             aux_core_boot: 0,
             realtime_counter: 0,
             clksel_sys: 0,
+            crossbar_base: 0,
         }
     }
 
@@ -679,7 +757,7 @@ mod tests {
     fn round_trip_keeps_every_field_and_image() {
         let img_a = [1u8, 2, 3, 4, 5];
         let img_b = [9u8; 5000];
-        let bytes = encode(&board(), &[dom("cluster", &img_a), dom("ivi", &img_b)]).unwrap();
+        let bytes = encode(&board(), &[], &[dom("cluster", &img_a), dom("ivi", &img_b)]).unwrap();
         let b = Bundle::parse(&bytes).unwrap();
         assert_eq!(b.board, board());
         assert_eq!(b.domain_count(), 2);
@@ -699,7 +777,7 @@ mod tests {
         d.dtb_offset = 0x0e0_0000;
         d.passthrough[0] = Passthrough { pa: 0x0a00_3000, size: 0x1000, spi: 79 };
         d.npassthrough = 1;
-        let bytes = encode(&board(), &[d]).unwrap();
+        let bytes = encode(&board(), &[], &[d]).unwrap();
         let got = Bundle::parse(&bytes).unwrap().domain(0).unwrap();
         assert_eq!(got, d);
         assert_eq!(got.passthrough(), &[Passthrough { pa: 0x0a00_3000, size: 0x1000, spi: 79 }]);
@@ -717,7 +795,7 @@ mod tests {
             *p = Passthrough { pa: 0x0a00_0000 + 0x1000 * i as u64, size: 0x1000, spi: 40 + i as u32 };
         }
         d.npassthrough = MAX_PASSTHROUGH as u8;
-        let bytes = encode(&board(), &[d]).unwrap();
+        let bytes = encode(&board(), &[], &[d]).unwrap();
         let got = Bundle::parse(&bytes).unwrap().domain(0).unwrap();
         assert_eq!(got.passthrough(), &d.passthrough[..]);
         // The last entry is checked like the first.
@@ -728,9 +806,40 @@ mod tests {
     }
 
     #[test]
+    fn the_crossbar_table_round_trips_and_stays_inside_the_crossbar() {
+        let img = [7u8; 100];
+        let mut j6 = board();
+        j6.crossbar_base = 0x4A00_2A48;
+        let writes = [CrossbarWrite { offset: 0x12E, value: 69 }, CrossbarWrite { offset: 0, value: 0 }];
+        let bytes = encode(&j6, &writes, &[dom("a", &img)]).unwrap();
+        let b = Bundle::parse(&bytes).unwrap();
+        assert_eq!(b.board.crossbar_base, 0x4A00_2A48);
+        assert_eq!(b.crossbar_writes().collect::<heapless::Vec<_, 4>>().as_slice(), &writes);
+        // No table without a crossbar, on either side.
+        assert_eq!(encode(&board(), &writes, &[]).unwrap_err(), BundleError::BadCrossbar);
+        let mut bad = bytes.clone();
+        bad[120..128].copy_from_slice(&0u64.to_le_bytes());
+        assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadCrossbar);
+        // A write past the crossbar's registers, or misaligned, is refused.
+        let at = u32::from_le_bytes([bytes[128], bytes[129], bytes[130], bytes[131]]) as usize;
+        for offset in [CROSSBAR_SPAN as u16, 0x12F, u16::MAX] {
+            let mut bad = bytes.clone();
+            bad[at..at + 2].copy_from_slice(&offset.to_le_bytes());
+            assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadCrossbar, "offset {offset:#x}");
+        }
+        // A table reaching past the bundle's end is refused.
+        let mut bad = bytes.clone();
+        bad[132..134].copy_from_slice(&200u16.to_le_bytes());
+        assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadCrossbar);
+        // A board without a crossbar has an empty table.
+        let plain = encode(&board(), &[], &[dom("a", &img)]).unwrap();
+        assert_eq!(Bundle::parse(&plain).unwrap().crossbar_writes().count(), 0);
+    }
+
+    #[test]
     fn rejects_corruption_without_panicking() {
         let img = [7u8; 100];
-        let good = encode(&board(), &[dom("a", &img)]).unwrap();
+        let good = encode(&board(), &[], &[dom("a", &img)]).unwrap();
         assert_eq!(Bundle::parse(&good[..10]).unwrap_err(), BundleError::TooShort);
         let mut bad = good.clone();
         bad[0] = b'X';

@@ -95,7 +95,7 @@ pub struct Frame {
 
 impl BoardDesc {
     /// The frames the hypervisor drives on this board (UART and GIC).
-    pub fn own_frames(&self) -> [Option<Frame>; 8] {
+    pub fn own_frames(&self) -> [Option<Frame>; 9] {
         let f = |field, what, base, size| Some(Frame { field, what, base, size });
         let uart = f("uart", "the hypervisor's UART", self.uart_base, UART_FRAME);
         // DRA7's registers, where the board has them (0: none).
@@ -104,6 +104,7 @@ impl BoardDesc {
             dra7("secondary_boot", "WakeupGen (AuxCoreBoot)", self.aux_core_boot),
             dra7("counter", "the realtime counter", self.realtime_counter & !(PLATFORM_FRAME - 1)),
             dra7("counter.clksel", "CM_CLKSEL_SYS", self.clksel_sys & !(PLATFORM_FRAME - 1)),
+            self.crossbar_frame(),
         ];
         let gic = match self.gic {
             GicVersion::V3 => [
@@ -119,7 +120,18 @@ impl BoardDesc {
                 f("gicv", "the GIC virtual CPU interface", self.gicv_base, GICV_FRAME),
             ],
         };
-        [uart, gic[0], gic[1], gic[2], gic[3], platform[0], platform[1], platform[2]]
+        [uart, gic[0], gic[1], gic[2], gic[3], platform[0], platform[1], platform[2], platform[3]]
+    }
+
+    /// The pages holding the crossbar's line registers (`CROSSBAR_SPAN`
+    /// from its base), if the board has one.
+    fn crossbar_frame(&self) -> Option<Frame> {
+        if self.crossbar_base == 0 {
+            return None;
+        }
+        let base = self.crossbar_base & !(PLATFORM_FRAME - 1);
+        let end = self.crossbar_base.saturating_add(crate::bundle::CROSSBAR_SPAN).next_multiple_of(PLATFORM_FRAME);
+        Some(Frame { field: "crossbar", what: "the IRQ crossbar", base, size: end - base })
     }
 }
 

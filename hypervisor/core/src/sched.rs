@@ -96,6 +96,7 @@ mod tests {
             aux_core_boot: 0,
             realtime_counter: 0,
             clksel_sys: 0,
+            crossbar_base: 0,
             gicc_base: 0,
             gich_base: 0,
             gicv_base: 0,
@@ -118,7 +119,7 @@ mod tests {
                 }
             })
             .collect();
-        encode(&board, &doms).unwrap()
+        encode(&board, &[], &doms).unwrap()
     }
 
     #[test]

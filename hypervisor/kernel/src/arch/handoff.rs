@@ -158,7 +158,7 @@ extern "C" fn primary_main(dtb: usize) -> ! {
     unsafe { gic::init(&board) };
     entry::install_vectors();
     gic::init_cpu(0);
-    super::platform::init(&board);
+    super::platform::init(&bundle);
     crate::boot::primary_main(Handoff { bundle, cpu_aff: info.cpu_aff, ncpus: info.ncpus })
 }
 

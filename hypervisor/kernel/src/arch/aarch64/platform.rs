@@ -1,6 +1,6 @@
 //! A board's own bring-up: none on aarch64, where TF-A (or QEMU) sets up
 //! the counter and starts CPUs through PSCI.
 
-use hv_core::bundle::BoardDesc;
+use hv_core::bundle::Bundle;
 
-pub fn init(_board: &BoardDesc) {}
+pub fn init(_bundle: &Bundle<'_>) {}

@@ -1,7 +1,8 @@
 //! A board's own bring-up, from its facts in the bundle: on TI DRA7 (the
-//! J6), the realtime counter the generic timer counts, and the secondary
-//! CPUs' start through the AuxCoreBoot registers (it has no PSCI). What to
-//! write is `hv_core::dra7`'s; here are the register accesses.
+//! J6), the realtime counter the generic timer counts, the IRQ crossbar's
+//! routes, and the secondary CPUs' start through the AuxCoreBoot registers
+//! (it has no PSCI). What to write is `hv_core::dra7`'s and the bundle's
+//! crossbar table's; here are the register accesses.
 //!
 //! Written from TI's documented interfaces (as Linux and Xen use them) and
 //! not yet run on a J6: QEMU has no DRA7 machine.
@@ -9,7 +10,7 @@
 use super::sysreg::{self, dsb_sy};
 use crate::console::hvlog;
 use core::sync::atomic::{AtomicU64, Ordering};
-use hv_core::bundle::BoardDesc;
+use hv_core::bundle::Bundle;
 use hv_core::dra7;
 
 /// WakeupGen's base (0: the board has PSCI, or nothing to start with).
@@ -17,10 +18,31 @@ static AUX_CORE_BOOT: AtomicU64 = AtomicU64::new(0);
 
 /// Once, on the primary CPU, with the HYP map on (every board register
 /// lies in its device memory: `handoff` checked the frames).
-pub fn init(board: &BoardDesc) {
+pub fn init(bundle: &Bundle<'_>) {
+    let board = &bundle.board;
     AUX_CORE_BOOT.store(board.aux_core_boot, Ordering::Relaxed);
     if board.realtime_counter != 0 {
         program_realtime_counter(board.realtime_counter, board.clksel_sys);
+    }
+    program_crossbar(bundle);
+}
+
+/// Every crossbar line register the build planned: the domains' routed
+/// inputs, and the safe input on every other line, before any domain can
+/// enable an SPI.
+fn program_crossbar(bundle: &Bundle<'_>) {
+    let base = bundle.board.crossbar_base;
+    let mut n = 0;
+    for w in bundle.crossbar_writes() {
+        // `Bundle::parse` keeps each write 2-byte aligned and within
+        // CROSSBAR_SPAN of the base: inside the crossbar's frame, which
+        // `handoff` checked to be device memory.
+        write16(base + u64::from(w.offset), w.value);
+        n += 1;
+    }
+    if n > 0 {
+        dsb_sy();
+        hvlog!("IRQ crossbar: {n} lines programmed");
     }
 }
 
@@ -34,6 +56,12 @@ fn read32(addr: u64) -> u32 {
 fn write32(addr: u64, v: u32) {
     // SAFETY: as for `read32`; the register is the hypervisor's alone.
     unsafe { core::ptr::write_volatile(addr as usize as *mut u32, v) }
+}
+
+fn write16(addr: u64, v: u16) {
+    // SAFETY: as for `read32`: a 16-bit crossbar register (2-byte aligned),
+    // the hypervisor's alone.
+    unsafe { core::ptr::write_volatile(addr as usize as *mut u16, v) }
 }
 
 /// The realtime counter's incrementer from the system clock CM_CLKSEL_SYS
