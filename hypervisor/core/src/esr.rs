@@ -211,6 +211,19 @@ pub fn a32_condition_passed(esr: u64, spsr: u64) -> bool {
     base != (cond & 1 == 1)
 }
 
+/// `spsr` after the hypervisor completes (or skips) the trapped AArch32
+/// instruction: a Thumb IT block's ITSTATE moves on to the next
+/// instruction, as the CPU would have moved it (ITAdvance), so the rest
+/// of the block keeps its conditions. MMIO accesses trap from inside IT
+/// blocks (Thumb-2 kernels' conditional stores), so clearing it would run
+/// the block's remaining instructions unconditionally.
+pub fn a32_it_advance(spsr: u64) -> u64 {
+    let it = ((spsr >> 8) & 0xfc) | ((spsr >> 25) & 0x3);
+    let next = if it & 0x7 == 0 { 0 } else { (it & 0xe0) | ((it << 1) & 0x1f) };
+    let cleared = spsr & !(0x3f << 10 | 0b11 << 25);
+    cleared | (next & 0xfc) << 8 | (next & 0x3) << 25
+}
+
 pub const EC_UNKNOWN: u8 = 0x00;
 pub const EC_WFX: u8 = 0x01;
 /// MCR/MRC to CP15 from AArch32.
@@ -326,6 +339,25 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn skipping_an_instruction_in_an_it_block_moves_itstate_on() {
+        // ITSTATE as (IT[7:0]) packed into SPSR bits 15:10 and 26:25.
+        let pack = |it: u64| (it & 0xfc) << 8 | (it & 0x3) << 25 | 0x30;
+        let unpack = |spsr: u64| ((spsr >> 8) & 0xfc) | ((spsr >> 25) & 0x3);
+        // ITTE EQ: firstcond 0000, mask 0b0110 then shifted on; three
+        // instructions: EQ, EQ, NE.
+        let itte_eq = 0b0000_0110;
+        let second = a32_it_advance(pack(itte_eq));
+        assert_eq!(unpack(second), 0b0000_1100, "the second keeps EQ");
+        let third = a32_it_advance(second);
+        assert_eq!(unpack(third) >> 5, 0b000, "firstcond[3:1] stays");
+        assert_eq!(unpack(third), 0b0001_1000, "the third is NE (low bit from the mask)");
+        assert_eq!(unpack(a32_it_advance(third)), 0, "the block ends");
+        // Outside a block, nothing changes; the other bits are kept.
+        assert_eq!(a32_it_advance(0x6000_0030), 0x6000_0030);
+        assert_eq!(a32_it_advance(pack(0b0000_1000) | 1 << 31) & !(0x3f << 10 | 0b11 << 25), 1 << 31 | 0x30);
+    }
 
     /// Syndromes as an Armv7-A CPU reports them in HSR for its guests.
     #[test]

@@ -105,10 +105,9 @@ impl Frame {
     /// Resumes past the trapped instruction (`len` bytes: 2 or 4).
     pub fn skip(&mut self, len: u64) {
         self.elr = self.elr.wrapping_add(len as u32);
-        // An instruction in an IT block moves its ITSTATE on; guests
-        // trap only from outside one (HVC, SMC, WFI and CP15 accesses
-        // are UNPREDICTABLE inside), so clearing it is exact.
-        self.spsr &= !(0x3f << 10 | 0b11 << 25);
+        // Inside a Thumb IT block (an MMIO store, say) the block's
+        // remaining instructions keep their conditions.
+        self.spsr = hv_core::esr::a32_it_advance(self.spsr.into()) as u32;
     }
 
     /// The zImage boot protocol: r0 = 0, r1 = ~0 (no machine number: a
