@@ -1,7 +1,7 @@
 //! A vCPU's state on Armv7-A, saved and restored when a shared (RTDS)
 //! pCPU switches vCPUs: its frame, PL1's CP15 registers, the banked
-//! registers of its modes, VFP/Advanced SIMD, the virtual timer and its
-//! GIC list registers; and the HYP timer the scheduler decides by.
+//! registers of its modes, ThumbEE's, VFP/Advanced SIMD, the virtual timer
+//! and its GIC list registers; and the HYP timer the scheduler decides by.
 
 use super::banked;
 use super::entry::Frame;
@@ -59,6 +59,9 @@ pub struct VcpuContext {
     fp: [u64; 32],
     fpscr: u32,
     fpexc: u32,
+    /// ThumbEE's TEECR and TEEHBR (CP14; the A15 has ThumbEE): PL0 can
+    /// read and write TEEHBR, so it is the vCPU's, never the last one's.
+    thumbee: [u32; 2],
     cntv_ctl: u32,
     cntv_cval: u64,
     gic: gic::SavedInterface,
@@ -75,6 +78,7 @@ impl VcpuContext {
         fp: [0; 32],
         fpscr: 0,
         fpexc: 0,
+        thumbee: [0; 2],
         cntv_ctl: 0,
         cntv_cval: 0,
         gic: gic::SavedInterface::ZERO,
@@ -115,6 +119,9 @@ pub fn save(ctx: &mut VcpuContext, frame: &Frame, cpu: usize, nlr: usize) {
     ctx.ttbr1 = read64!(1, c2);
     ctx.par = read64!(0, c7);
     banked::save(&mut ctx.banked);
+    if has_thumbee() {
+        ctx.thumbee = [teecr(), teehbr()];
+    }
     save_fp(ctx);
     ctx.cntv_ctl = read32!(0, c14, c3, 1);
     ctx.cntv_cval = read64!(3, c14);
@@ -146,6 +153,42 @@ pub(super) fn load_pl1(ctx: &VcpuContext) {
     write64!(1, c2, ctx.ttbr1);
     write64!(0, c7, ctx.par);
     banked::restore(&ctx.banked);
+    if has_thumbee() {
+        set_thumbee(ctx.thumbee);
+    }
+}
+
+/// Whether the CPU implements ThumbEE (ID_PFR0.State3): its registers
+/// exist only then.
+fn has_thumbee() -> bool {
+    (read32!(0, c0, c1, 0) >> 12) & 0xf != 0
+}
+
+fn teecr() -> u32 {
+    let v: u32;
+    // SAFETY: reads TEECR (HSTR.TTEE is clear: accessible from HYP), on a
+    // CPU with ThumbEE (`has_thumbee`); no memory effects.
+    unsafe { core::arch::asm!("mrc p14, 6, {}, c0, c0, 0", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+fn teehbr() -> u32 {
+    let v: u32;
+    // SAFETY: reads TEEHBR, as `teecr` reads TEECR; no memory effects.
+    unsafe { core::arch::asm!("mrc p14, 6, {}, c1, c0, 0", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+fn set_thumbee([teecr, teehbr]: [u32; 2]) {
+    // SAFETY: writes TEECR and TEEHBR, on a CPU with ThumbEE; they steer
+    // only ThumbEE code of the vCPU being loaded, no memory effects here.
+    unsafe {
+        core::arch::asm!(
+            "mcr p14, 6, {c}, c0, c0, 0",
+            "mcr p14, 6, {h}, c1, c0, 0",
+            c = in(reg) teecr, h = in(reg) teehbr, options(nomem, nostack),
+        )
+    };
 }
 
 fn fpexc() -> u32 {

@@ -214,6 +214,14 @@ hyp_vectors:
     mrs     r1, spsr
     str     r0, [sp, #56]
     str     r1, [sp, #60]
+    // Synchronise asynchronous aborts: the guest's posted writes complete,
+    // and an abort they raise is taken now (HYP's data abort vector),
+    // charged to this exit's vCPU, never to whoever runs here next. The
+    // frame is saved, so ELR_hyp/SPSR_hyp may be overwritten.
+    dsb     sy
+    cpsie   a
+    isb
+    cpsid   a
     mov     r0, sp
     bl      \handler
     b       hyp_guest_return
@@ -231,8 +239,30 @@ hyp_data_abort:
     and     r0, r0, #0x1f
     cmp     r0, #{mode_hyp}
     pop     {{r0}}
-    beq     hyp_fault_4
+    beq     hyp_own_abort
     GUEST_EXIT guest_serror
+
+// In HYP: an asynchronous abort (HSR's DFSC 0b010001 external, 0b011000
+// parity) can only come in GUEST_EXIT's window, the one time HYP unmasks
+// them: note it for this pCPU and go on. Anything else is the
+// hypervisor's own fault.
+hyp_own_abort:
+    push    {{r0, r1}}
+    mrc     p15, 4, r0, c5, c2, 0   // HSR
+    and     r0, r0, #0x3f
+    cmp     r0, #0x11
+    cmpne   r0, #0x18
+    popne   {{r0, r1}}
+    bne     hyp_fault_4
+    mrc     p15, 4, r0, c13, c0, 2  // HTPIDR: this pCPU's index
+    cmp     r0, #{max_cpus}
+    bhs     1f
+    ldr     r1, ={serror}
+    add     r1, r1, r0
+    mov     r0, #1
+    strb    r0, [r1]
+1:  pop     {{r0, r1}}
+    eret
 
 hyp_fiq:
     push    {{r0}}
@@ -343,6 +373,8 @@ hyp_secondary_entry:
     stack_size = const STACK_SIZE,
     frame_size = const FRAME_SIZE,
     mode_hyp = const MODE_HYP,
+    max_cpus = const MAX_CPUS,
+    serror = sym SERROR_AT_EXIT,
     mmu_regs = sym super::mmu::HYP_MMU_REGS,
 );
 
@@ -359,10 +391,16 @@ pub fn secondary_entry() -> u64 {
 /// HVBAR is set by the entry code, before any Rust runs.
 pub fn install_vectors() {}
 
-/// Asynchronous aborts come through the data abort vector as
-/// `guest_serror`; nothing is left pending at an exit.
-pub fn take_serror(_cpu: usize) -> bool {
-    false
+/// Per pCPU: an asynchronous abort was taken while the last guest exit
+/// synchronised them (written by the vector code, read and cleared by
+/// `take_serror`).
+static SERROR_AT_EXIT: [core::sync::atomic::AtomicU8; MAX_CPUS] =
+    [const { core::sync::atomic::AtomicU8::new(0) }; MAX_CPUS];
+
+/// Whether the exit this pCPU is handling brought an asynchronous abort
+/// with it (the exiting vCPU's doing); clears the note.
+pub fn take_serror(cpu: usize) -> bool {
+    SERROR_AT_EXIT.get(cpu).is_some_and(|f| f.swap(0, core::sync::atomic::Ordering::AcqRel) != 0)
 }
 
 /// The frame slot at the top of pCPU `cpu`'s stack.
