@@ -101,10 +101,11 @@ impl Cp15Access {
     }
 
     /// CP15 registers a 32-bit guest gets read-as-zero, write-ignored when
-    /// they trap: the PMU (CRn 9, HDCR.TPM) and the implementation-defined
-    /// registers HCR.TIDCP traps (CRn 9, 10, 11 and 15: L2 control, TLB
-    /// lockdown, DMA, TCM). As on aarch64 (`is_debug_or_pmu`), a guest
-    /// sees no counters and cannot reach the pCPU's own controls.
+    /// they trap: the PMU (CRn 9, HDCR.TPM), the implementation-defined
+    /// registers HCR.TIDCP traps (CRn 9, 10 and 11: L2 control, TLB
+    /// lockdown, DMA, TCM) and CRn 15, which HSTR.T15 traps (CBAR, the
+    /// core's diagnostics). As on aarch64 (`is_debug_or_pmu`), a guest sees
+    /// no counters and cannot reach the pCPU's own controls.
     pub fn is_raz_wi(&self) -> bool {
         matches!(self.crn, 9 | 10 | 11 | 15)
     }

@@ -124,7 +124,9 @@ impl Frame {
     pub fn cpu_on_entry(pc: u64, context: u64) -> Frame {
         let mut f = Frame::ZERO;
         f.r[0] = context as u32;
-        f.elr = pc as u32 & !1;
+        // An ARM-state entry is word-aligned: returning to one that is
+        // not is UNPREDICTABLE, so its low bits are dropped.
+        f.elr = pc as u32 & if pc & 1 != 0 { !1 } else { !3 };
         f.spsr = SPSR_SVC_MASKED | if pc & 1 != 0 { CPSR_T } else { 0 };
         f
     }

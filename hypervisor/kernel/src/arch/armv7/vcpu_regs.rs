@@ -50,7 +50,9 @@ pub fn enter_domain(vmid: u16, s2_root: super::memory::Stage2Root, trap_wfi: boo
     // hypervisor's life and maps only that domain's memory and devices.
     unsafe { sysreg::set_vttbr(s2_root.addr(), vmid as u8) };
     sysreg::set_hcr(hcr);
-    write32!(4, c1, c1, 3, 0); // HSTR: no CP15 primary register traps
+    // HSTR.T15: CRn 15, the core's own (CBAR, cache and TLB diagnostics),
+    // traps and reads as zero (HCR.TIDCP leaves it alone on Armv7).
+    write32!(4, c1, c1, 3, HSTR_T15); // HSTR
     write32!(4, c1, c1, 2, HCPTR_GUEST); // HCPTR
     let hpmn = (read32!(0, c9, c12, 0) >> 11) & 0x1f; // PMCR.N
     write32!(4, c1, c1, 1, hpmn | HDCR_TRAPS); // HDCR
@@ -58,6 +60,9 @@ pub fn enter_domain(vmid: u16, s2_root: super::memory::Stage2Root, trap_wfi: boo
     write32!(4, c0, c0, 0, sysreg::midr()); // VPIDR
     isb();
 }
+
+/// HSTR: trap the guest's CP15 accesses with primary register c15.
+const HSTR_T15: u32 = 1 << 15;
 
 /// Resets the running vCPU's PL1 state for vCPU `index`: MMU and caches
 /// off, vectors at 0, the virtual timer off and counting from
