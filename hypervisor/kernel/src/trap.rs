@@ -145,8 +145,12 @@ fn set_reg(frame: &mut Frame, r: u8, v: u64) {
 
 #[allow(clippy::too_many_arguments)]
 fn data_abort(cpu: usize, dom: &Domain, v: usize, frame: &mut Frame, da: DataAbort, far: u64, ipa: u64, len: u64) {
+    // Emulated devices are never mapped, so only a translation fault can
+    // be an access to one; for other faults (permission, external) the
+    // fault address register holds no IPA (it is UNKNOWN: a stale one,
+    // possibly from another domain's fault on this pCPU).
     let emulated = match da.valid {
-        Some(acc) if !da.s1ptw => emulate_mmio(cpu, dom, v, acc, ipa, frame),
+        Some(acc) if !da.s1ptw && is_translation_fault(da.fsc) => emulate_mmio(cpu, dom, v, acc, ipa, frame),
         _ => false,
     };
     if emulated {

@@ -216,6 +216,11 @@ hyp_vectors:
     mrs     r1, spsr
     str     r0, [sp, #56]
     str     r1, [sp, #60]
+    // Branch target injection (Cortex-A15, CVE-2017-5715): before any
+    // indirect branch, drop what the guest trained; ICIALLU invalidates
+    // the A15's branch predictor too (with ACTLR.IBE, which firmware sets
+    // for this). The ISB below completes it.
+    mcr     p15, 0, r0, c7, c5, 0   // ICIALLU
     // Synchronise asynchronous aborts: the guest's posted writes complete,
     // and an abort they raise is taken now (HYP's data abort vector),
     // charged to this exit's vCPU, never to whoever runs here next. The

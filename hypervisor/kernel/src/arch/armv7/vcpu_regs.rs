@@ -31,8 +31,9 @@ const HCR_TSW: u32 = 1 << 22;
 const HDCR_TRAPS: u32 = 1 << 5 | 1 << 6 | 1 << 9 | 1 << 10 | 1 << 11;
 
 /// HCPTR: only CP10/CP11 (VFP and Advanced SIMD) are the guest's; the
-/// others trap (bits of coprocessors the CPU lacks are RES1).
-const HCPTR_GUEST: u32 = 0x33ff;
+/// others trap (bits of coprocessors the CPU lacks are RES1), and so do
+/// the CP14 trace registers (TTA, bit 20: read as zero).
+const HCPTR_GUEST: u32 = 0x33ff | 1 << 20;
 
 /// SCTLR at reset (Cortex-A15's: the RES1 bits, MMU and caches off).
 pub const SCTLR_RESET: u32 = 0x00c5_0078;
