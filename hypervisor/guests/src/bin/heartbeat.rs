@@ -3,7 +3,8 @@
 //! guest may probe with: PSCI_VERSION, an unknown SMCCC function over HVC and
 //! SMC (NOT_SUPPORTED, -1) and an undefined HVC immediate (an undefined
 //! instruction exception it catches and steps over), the PMU and debug
-//! registers (read as zero) and set/way cache maintenance (trapped).
+//! registers (read as zero), on Armv7-A the core's c15 (CBAR reads as
+//! zero), and set/way cache maintenance (trapped).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -34,6 +35,9 @@ mod guest {
         // (On Armv7-A: PMCR and DBGDSCRext, the same controls.)
         let (pmcr, mdscr) = pmu_and_debug_after_writing();
         println!("heartbeat: PMCR_EL0 {:#x}, MDSCR_EL1 {:#x} after writing them", pmcr, mdscr);
+        // Armv7-A: the core's own c15 registers are not the domain's.
+        #[cfg(target_arch = "arm")]
+        println!("heartbeat: CBAR {:#x}", cbar());
         // Set/way cache maintenance, as boot code walks it: the hypervisor
         // traps it (it would reach other domains' lines on this pCPU).
         for set in 0..512u64 {

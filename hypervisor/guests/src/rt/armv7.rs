@@ -344,6 +344,12 @@ pub fn pmu_and_debug_after_writing() -> (u64, u64) {
     (pmcr as u64, dscr as u64)
 }
 
+/// What this vCPU reads of CBAR (c15: the pCPU's private peripheral base,
+/// a physical address): the hypervisor traps CRn 15 and gives zero.
+pub fn cbar() -> u64 {
+    mrc!(4, c15, c0, 0) as u64
+}
+
 /// One clean-and-invalidate by set/way (DCCISW) of level 1, set `set`.
 pub fn set_way_clean(set: u64) {
     mcr!(0, c7, c14, 2, (set as u32) << 6);
