@@ -158,7 +158,8 @@ pub fn encode_bundle(sample: &Sample, blobs: &[DomainBlobs]) -> Result<Vec<u8>, 
         let dtb = d.memory.size.saturating_sub(DTB_SLOT);
         let initrd_len = b.initrd.as_ref().map_or(0, |r| r.len() as u64);
         let initrd = dtb.saturating_sub(initrd_len) & !0xfff;
-        let kernel_end = hdr.text_offset + hdr.image_size.max(b.image.len() as u64);
+        // The header is the image's own (a file): saturate, never overflow.
+        let kernel_end = hdr.text_offset.saturating_add(hdr.image_size.max(b.image.len() as u64));
         if kernel_end > initrd || dtb == 0 {
             return Err(ConfigError::new(
                 &sample.path,

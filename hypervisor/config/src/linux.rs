@@ -230,7 +230,15 @@ pub(crate) fn route_crossbar(src: &Source<'_>, raw: &[Spanned<RawDomain>], board
         let entry = raw[i].get_ref().passthrough.as_ref().map(|l| l.get_ref()[j].span()).unwrap_or(raw[i].span());
         src.error_at(entry, format!("{}.passthrough", domain_label(i, Some(&domains[i].name))), why)
     })?;
-    for (&(i, j, _), r) in inputs.iter().zip(&routes) {
+    for (&(i, j, input), r) in inputs.iter().zip(&routes) {
+        if i64::from(r.intid()) > LAST_SPI {
+            let entry = raw[i].get_ref().passthrough.as_ref().map(|l| l.get_ref()[j].span()).unwrap_or(raw[i].span());
+            return Err(src.error_at(
+                entry,
+                format!("{}.passthrough", domain_label(i, Some(&domains[i].name))),
+                format!("crossbar input {input} would take GIC line {} (INTID {}), beyond the SPIs the virtual GIC offers (32..={LAST_SPI}): the board's crossbar has more lines than a domain can be shown", r.line, r.intid()),
+            ));
+        }
         domains[i].passthrough[j].irq = Some(r.intid());
     }
     Ok(())

@@ -212,6 +212,17 @@ fn a_crossbar_device_gets_a_gic_line_of_its_own_and_one_owner() {
 }
 
 #[test]
+fn a_crossbar_line_beyond_the_virtual_gic_is_a_build_error() {
+    let f = Fixture::new();
+    ti_j6(&f);
+    // A crossbar of 256 lines hands out line 255 first: INTID 287.
+    let real = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bsp/ti-j6/board.toml")).unwrap();
+    f.write("bsp/ti-j6/board.toml", &real.replacen("lines = 160", "lines = 256", 1));
+    let msg = f.sample(&format!("[system]\nboard = \"ti-j6\"\n\n{}", j6_domain("cluster", 0, "direct_map = true"))).unwrap_err().to_string();
+    assert!(msg.contains("domain \"cluster\".passthrough: crossbar input 69 would take GIC line 255 (INTID 287), beyond the SPIs"), "{msg}");
+}
+
+#[test]
 fn crossbar_inputs_need_a_board_with_a_crossbar() {
     let f = Fixture::new();
     let board = format!("{}\n[[board.devices]]\nname = \"x\"\ncompatible = \"c\"\nregs = [[0x0901_0000, 0x1000]]\ncrossbar_inputs = [69]\n", common::BOARD);

@@ -94,17 +94,19 @@ pub struct Frame {
 }
 
 impl BoardDesc {
-    /// The frames the hypervisor drives on this board (UART and GIC).
+    /// The frames the hypervisor drives on this board (UART, GIC, and
+    /// TI DRA7's platform registers).
     pub fn own_frames(&self) -> [Option<Frame>; 9] {
         let f = |field, what, base, size| Some(Frame { field, what, base, size });
         let uart = f("uart", "the hypervisor's UART", self.uart_base, UART_FRAME);
-        // DRA7's registers, where the board has them (0: none).
-        let dra7 = |field, what, base| if base == 0 { None } else { f(field, what, base, PLATFORM_FRAME) };
+        // DRA7's registers, where the board has them (0: none): the pages
+        // holding `span` bytes from each base.
+        let dra7 = |field, what, base, span| if base == 0 { None } else { Some(pages(field, what, base, span)) };
         let platform = [
-            dra7("secondary_boot", "WakeupGen (AuxCoreBoot)", self.aux_core_boot),
-            dra7("counter", "the realtime counter", self.realtime_counter & !(PLATFORM_FRAME - 1)),
-            dra7("counter.clksel", "CM_CLKSEL_SYS", self.clksel_sys & !(PLATFORM_FRAME - 1)),
-            self.crossbar_frame(),
+            dra7("secondary_boot", "WakeupGen (AuxCoreBoot)", self.aux_core_boot, PLATFORM_FRAME),
+            dra7("counter", "the realtime counter", self.realtime_counter, crate::dra7::INCREMENTER_DENOMINATOR_RELOAD + 4),
+            dra7("counter.clksel", "CM_CLKSEL_SYS", self.clksel_sys, 4),
+            dra7("crossbar", "the IRQ crossbar", self.crossbar_base, crate::bundle::CROSSBAR_SPAN),
         ];
         let gic = match self.gic {
             GicVersion::V3 => [
@@ -122,17 +124,15 @@ impl BoardDesc {
         };
         [uart, gic[0], gic[1], gic[2], gic[3], platform[0], platform[1], platform[2], platform[3]]
     }
+}
 
-    /// The pages holding the crossbar's line registers (`CROSSBAR_SPAN`
-    /// from its base), if the board has one.
-    fn crossbar_frame(&self) -> Option<Frame> {
-        if self.crossbar_base == 0 {
-            return None;
-        }
-        let base = self.crossbar_base & !(PLATFORM_FRAME - 1);
-        let end = self.crossbar_base.saturating_add(crate::bundle::CROSSBAR_SPAN).next_multiple_of(PLATFORM_FRAME);
-        Some(Frame { field: "crossbar", what: "the IRQ crossbar", base, size: end - base })
-    }
+/// The whole pages holding `span` bytes from `base`. Where that passes the
+/// end of the address space, a frame that reaches it, which no map makes
+/// device memory (`is_device` refuses it).
+fn pages(field: &'static str, what: &'static str, base: u64, span: u64) -> Frame {
+    let first = base & !(PLATFORM_FRAME - 1);
+    let end = base.checked_add(span).and_then(|e| e.checked_next_multiple_of(PLATFORM_FRAME));
+    Frame { field, what, base: first, size: end.map_or(u64::MAX - first, |e| e - first) }
 }
 
 #[cfg(test)]

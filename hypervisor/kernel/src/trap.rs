@@ -59,11 +59,11 @@ extern "C" fn guest_sync(frame: &mut Frame) {
         }
         Trap::SysReg(acc) if setway::is_set_way(&acc) => set_way(dom, v, frame, esr::insn_len(esr_val)),
         // Read-as-zero, write-ignored (see `is_debug_or_pmu`).
-        Trap::SysReg(acc) if acc.is_debug_or_pmu() => raz_wi(frame, acc.read, acc.rt, esr::insn_len(esr_val)),
+        Trap::SysReg(acc) if acc.is_debug_or_pmu() => raz_wi(frame, acc.read, acc.rt, false, esr::insn_len(esr_val)),
         // 32-bit guests: set/way by MCR, and the PMU, debug and
         // implementation-defined registers as read-as-zero, write-ignored.
         Trap::Cp15(acc) if setway::is_set_way_cp15(&acc) => set_way(dom, v, frame, esr::insn_len(esr_val)),
-        Trap::Cp15(acc) if acc.is_raz_wi() => raz_wi(frame, acc.read, acc.rt, esr::insn_len(esr_val)),
+        Trap::Cp15(acc) if acc.is_raz_wi() => raz_wi(frame, acc.read, acc.rt, true, esr::insn_len(esr_val)),
         // The pCPU's auxiliary controls: reads see them, writes are ignored.
         Trap::Cp15(acc) if acc.is_actlr() => {
             if acc.read {
@@ -71,7 +71,7 @@ extern "C" fn guest_sync(frame: &mut Frame) {
             }
             frame.skip(esr::insn_len(esr_val));
         }
-        Trap::Cp14(acc) => raz_wi(frame, acc.read, acc.rt, esr::insn_len(esr_val)),
+        Trap::Cp14(acc) => raz_wi(frame, acc.read, acc.rt, true, esr::insn_len(esr_val)),
         Trap::DataAbort(da) => data_abort(cpu, dom, v, frame, da, far, ipa, esr::insn_len(esr_val)),
         Trap::InstrAbort { .. } => {
             log_abort(dom, "instruction fetch", ipa, frame.pc());
@@ -127,10 +127,14 @@ pub extern "C" fn hypervisor_fault(esr: u64, elr: u64, far: u64) -> ! {
     }
 }
 
-/// A trapped register access that reads as zero and ignores writes.
-fn raz_wi(frame: &mut Frame, read: bool, rt: u8, len: u64) {
-    if read {
-        set_reg(frame, rt, 0);
+/// A trapped register access that reads as zero and ignores writes
+/// (`a32`: an AArch32 MRC/MCR, whose Rt 15 is APSR_nzcv, not x15).
+fn raz_wi(frame: &mut Frame, read: bool, rt: u8, a32: bool, len: u64) {
+    match (read, rt) {
+        // AArch32's MRC to APSR_nzcv (a DCC status poll): flags clear.
+        (true, 15) if a32 => frame.set_nzcv(0),
+        (true, _) => set_reg(frame, rt, 0),
+        (false, _) => {}
     }
     frame.skip(len);
 }

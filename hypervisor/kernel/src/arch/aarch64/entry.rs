@@ -22,6 +22,9 @@ pub struct Frame {
     _pad: u64,
 }
 
+/// SPSR_EL2.M[4]: the exception came from AArch32.
+const SPSR_AARCH32: u64 = 1 << 4;
+
 impl Frame {
     pub const ZERO: Frame = Frame { x: [0; 31], elr: 0, spsr: 0, _pad: 0 };
 
@@ -66,6 +69,16 @@ impl Frame {
     /// Resumes past the trapped instruction (`len` bytes).
     pub fn skip(&mut self, len: u64) {
         self.elr = self.elr.wrapping_add(len);
+        // An AArch32 EL0 task's Thumb IT block keeps its conditions.
+        if self.spsr & SPSR_AARCH32 != 0 {
+            self.spsr = hv_core::esr::a32_it_advance(self.spsr);
+        }
+    }
+
+    /// An AArch32 MRC to APSR_nzcv (Rt = 15): the flags take bits 31:28
+    /// of the value read.
+    pub fn set_nzcv(&mut self, v: u64) {
+        self.spsr = (self.spsr & !(0xf << 28)) | (v & (0xf << 28));
     }
 
     /// A kernel image's entry (arm64 `Image` protocol): x0 holds its

@@ -110,6 +110,12 @@ impl Frame {
         self.spsr = hv_core::esr::a32_it_advance(self.spsr.into()) as u32;
     }
 
+    /// An MRC to APSR_nzcv (Rt = 15): the flags take bits 31:28 of the
+    /// value read.
+    pub fn set_nzcv(&mut self, v: u64) {
+        self.spsr = (self.spsr & !(0xf << 28)) | (v as u32 & (0xf << 28));
+    }
+
     /// The zImage boot protocol: r0 = 0, r1 = ~0 (no machine number: a
     /// device tree), r2 = the device tree, SVC mode with A/I/F masked.
     pub fn kernel_entry(pc: u64, dtb: u64) -> Frame {
