@@ -93,10 +93,7 @@ fn enable(arch: DebArch) -> Result<(), String> {
         Command::new("dpkg").args(["--add-architecture", a]),
         &format!("dpkg --add-architecture {a}"),
     )?;
-    run(
-        Command::new("apt-get").args(["update", "-qq"]),
-        "apt-get update",
-    )?;
+    crate::apt::update();
     Ok(())
 }
 
@@ -133,14 +130,7 @@ pub fn unpacked_for(arch: DebArch, pkg: &str) -> Result<PathBuf, String> {
     // apt's sandbox user must be able to write where it downloads.
     let dl = cache().join("downloads");
     std::fs::create_dir_all(&dl).map_err(|e| e.to_string())?;
-    let st = Command::new("apt-get")
-        .args(["download", "-qq", &format!("{pkg}:{a}")])
-        .current_dir(&dl)
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !st.success() {
-        return Err(format!("apt-get download {pkg}:{a} failed"));
-    }
+    crate::apt::download(&format!("{pkg}:{a}"), &dl)?;
     let deb = std::fs::read_dir(&dl)
         .map_err(|e| e.to_string())?
         .flatten()
@@ -241,7 +231,7 @@ fn linux_source() -> Result<PathBuf, String> {
     };
     if have(&dl).is_none() {
         eprintln!("xtask: fetching {pkg} from Debian's archive (device-tree sources)");
-        run(Command::new("apt-get").args(["download", "-qq", &pkg]).current_dir(&dl), &format!("apt-get download {pkg}"))?;
+        crate::apt::download(&pkg, &dl)?;
     }
     let deb = have(&dl).ok_or_else(|| format!("no .deb for {pkg} after download"))?;
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,6 +4,7 @@
 //! command line; integration tests use this library directly.
 #![forbid(unsafe_code)]
 
+pub mod apt;
 pub mod artifacts;
 pub mod bench;
 pub mod bench_boot;

@@ -106,21 +106,8 @@ pub fn ensure_debian_packages(pkgs: &[&str], why: &str) -> Result<(), String> {
         return Err(format!("{why} is missing: install the Debian packages `{list}` (apt-get install {list})"));
     }
     eprintln!("xtask: installing {list} ({why})");
-    let update = Command::new("apt-get").args(["update", "-qq"]).status().map_err(|e| e.to_string())?;
-    if !update.success() {
-        return Err("apt-get update failed".into());
-    }
-    let st = Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .map_err(|e| e.to_string())?;
-    if st.success() {
-        Ok(())
-    } else {
-        Err(format!("apt-get install {list} failed"))
-    }
+    crate::apt::update();
+    crate::apt::install(&missing)
 }
 
 /// Installs (or names) the Debian packages listed in `list`, one a line,

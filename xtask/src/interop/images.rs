@@ -97,10 +97,7 @@ pub(crate) fn unpacked_all(pkg: &str) -> Result<PathBuf, String> {
     let dl = cache.join("downloads");
     std::fs::create_dir_all(&dl).map_err(io)?;
     eprintln!("xtask: fetching {pkg} (all) from Debian's archive");
-    let st = Command::new("apt-get").args(["download", "-qq", pkg]).current_dir(&dl).status().map_err(io)?;
-    if !st.success() {
-        return Err(format!("apt-get download {pkg} failed"));
-    }
+    crate::apt::download(pkg, &dl)?;
     let deb = std::fs::read_dir(&dl)
         .map_err(io)?
         .flatten()
