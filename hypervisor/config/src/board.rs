@@ -615,6 +615,9 @@ impl Board {
             realtime_counter: self.counter.map_or(0, |c| c.base),
             clksel_sys: self.counter.map_or(0, |c| c.clksel),
             crossbar_base: self.crossbar.as_ref().map_or(0, |c| c.base),
+            // `crossbar()` bounds both to 16 bits.
+            crossbar_lines: self.crossbar.as_ref().map_or(0, |c| c.lines as u16),
+            crossbar_sources: self.crossbar.as_ref().map_or(0, |c| c.sources as u16),
         }
     }
 
@@ -791,11 +794,11 @@ fn crossbar(src: &Source<'_>, b: &RawBoard) -> Result<Option<Crossbar>, ConfigEr
             ),
         ));
     }
-    if *raw.base.get_ref() % 4 != 0 {
+    if *raw.base.get_ref() == 0 || *raw.base.get_ref() % 4 != 0 {
         return Err(src.error(
             &raw.base,
             "board.crossbar.base",
-            "the crossbar's registers are 4-byte aligned",
+            "the crossbar's registers are 4-byte aligned, and not at address 0",
         ));
     }
     let safe = *raw.safe.get_ref();

@@ -9,7 +9,7 @@
 //!
 //! Layout (little endian):
 //! ```text
-//! 0   magic  "CKPTHV06"          8   total_len u64
+//! 0   magic  "CKPTHV08"          8   total_len u64
 //! 16  ncpus u32  20 vwfi u8  21 scheduler u8  22 ndomains u16
 //! 24  uart_base  32 gicd_base  40 gicr_base  48 ram_base  56 ram_size  (u64 each)
 //! 64  gic_version u8 (2 or 3)  65 uart_kind u8 (0 PL011, 1 Cadence, 2 SCIF, 3 OMAP), 6 bytes unused
@@ -17,8 +17,9 @@
 //! 96  aux_core_boot  104 realtime_counter  112 clksel_sys  (u64 each; 0
 //!     but on TI DRA7)
 //! 120 crossbar_base u64 (TI's IRQ crossbar; 0: none)  128 crossbar table
-//!     (bundle offset u32, entries u16; 2 bytes unused)
-//! 136 domain records, RECORD_SIZE bytes each
+//!     (bundle offset u32, entries u16)  134 crossbar lines u16  136
+//!     crossbar inputs u16; 6 bytes unused
+//! 144 domain records, RECORD_SIZE bytes each
 //! ..  blobs (images, initrds, device trees), each 4 KiB aligned, at the
 //!     offsets the records give; the crossbar table: (register offset from
 //!     crossbar_base, value) as u16 pairs, every 16-bit register the
@@ -36,8 +37,8 @@
 //! each; see `xenstore::seed`), then 16 bytes unused and passthrough
 //! entries 4 to 7.
 
-pub const MAGIC: &[u8; 8] = b"CKPTHV07";
-pub const HEADER_SIZE: usize = 136;
+pub const MAGIC: &[u8; 8] = b"CKPTHV08";
+pub const HEADER_SIZE: usize = 144;
 pub const RECORD_SIZE: usize = 384;
 pub const MAX_PASSTHROUGH: usize = 8;
 
@@ -269,6 +270,31 @@ pub struct BoardDesc {
     /// hypervisor programs at boot from the bundle's crossbar table; 0 on
     /// boards without one.
     pub crossbar_base: u64,
+    /// The crossbar's line registers (GIC SPIs behind it) and its inputs:
+    /// every write the bundle's table holds stays within both.
+    pub crossbar_lines: u16,
+    pub crossbar_sources: u16,
+}
+
+impl BoardDesc {
+    /// How far from `crossbar_base` the crossbar's line registers reach
+    /// (16 bits each).
+    pub fn crossbar_span(&self) -> u64 {
+        2 * u64::from(self.crossbar_lines)
+    }
+
+    /// Whether the crossbar facts hang together: none at all, or a 4-byte
+    /// aligned base with 1 to `crossbar::MAX_LINES` lines and some inputs,
+    /// whose registers end before the address space does.
+    fn crossbar_ok(&self) -> bool {
+        if self.crossbar_base == 0 {
+            return self.crossbar_lines == 0 && self.crossbar_sources == 0;
+        }
+        self.crossbar_base % 4 == 0
+            && (1..=crate::crossbar::MAX_LINES).contains(&usize::from(self.crossbar_lines))
+            && self.crossbar_sources > 0
+            && self.crossbar_base.checked_add(self.crossbar_span()).is_some()
+    }
 }
 
 /// One crossbar register write: the 16-bit register at `offset` from the
@@ -278,10 +304,6 @@ pub struct CrossbarWrite {
     pub offset: u16,
     pub value: u16,
 }
-
-/// How far from its base the crossbar's registers reach: one 16-bit
-/// register per line, at most `crossbar::MAX_LINES` lines.
-pub const CROSSBAR_SPAN: u64 = 2 * crate::crossbar::MAX_LINES as u64;
 
 /// The hypervisor console's UART.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -318,9 +340,12 @@ pub enum BundleError {
     BadRamIpa,
     /// Xen limits out of range, or Xen pages that do not fit in its RAM.
     BadXen,
-    /// A crossbar table without a crossbar, out of the bundle, or writing
-    /// past the crossbar's registers.
+    /// Crossbar facts that do not hang together, or a crossbar table
+    /// without a crossbar, out of the bundle, writing past the crossbar's
+    /// line registers or naming an input it does not have.
     BadCrossbar,
+    /// Two of the frames the hypervisor drives overlap.
+    FramesOverlap,
 }
 
 /// A decoded, bounds-checked view of a bundle in memory.
@@ -355,14 +380,16 @@ fn action(field: &'static str, v: u8) -> Result<Action, BundleError> {
 }
 
 /// The header's crossbar table, checked: inside the bundle, only with a
-/// crossbar, each write 2-byte aligned and within the crossbar's registers.
-fn crossbar_table(bytes: &[u8], base: u64) -> Result<&[u8], BundleError> {
+/// crossbar (whose facts `board` holds, checked), at most one write per
+/// line, each to a 2-byte aligned line register the crossbar has, of an
+/// input it has.
+fn crossbar_table<'a>(bytes: &'a [u8], board: &BoardDesc) -> Result<&'a [u8], BundleError> {
     let at = u32_at(bytes, 128) as usize;
     let count = u16::from_le_bytes([bytes[132], bytes[133]]) as usize;
     if count == 0 {
         return Ok(&[]);
     }
-    if base == 0 || base % 4 != 0 || count > crate::crossbar::MAX_LINES {
+    if board.crossbar_base == 0 || count > usize::from(board.crossbar_lines) {
         return Err(BundleError::BadCrossbar);
     }
     let table = at
@@ -371,7 +398,8 @@ fn crossbar_table(bytes: &[u8], base: u64) -> Result<&[u8], BundleError> {
         .ok_or(BundleError::BadCrossbar)?;
     let fits = |w: &[u8]| {
         let off = u64::from(u16::from_le_bytes([w[0], w[1]]));
-        off % 2 == 0 && off + 2 <= CROSSBAR_SPAN
+        let input = u16::from_le_bytes([w[2], w[3]]);
+        off % 2 == 0 && off + 2 <= board.crossbar_span() && input < board.crossbar_sources
     };
     if !table.chunks_exact(4).all(fits) {
         return Err(BundleError::BadCrossbar);
@@ -442,8 +470,16 @@ impl<'a> Bundle<'a> {
             realtime_counter: u64_at(bytes, 104),
             clksel_sys: u64_at(bytes, 112),
             crossbar_base: u64_at(bytes, 120),
+            crossbar_lines: u16::from_le_bytes([bytes[134], bytes[135]]),
+            crossbar_sources: u16::from_le_bytes([bytes[136], bytes[137]]),
         };
-        let crossbar = crossbar_table(bytes, board.crossbar_base)?;
+        if !board.crossbar_ok() {
+            return Err(BundleError::BadCrossbar);
+        }
+        if board.overlapping_frames().is_some() {
+            return Err(BundleError::FramesOverlap);
+        }
+        let crossbar = crossbar_table(bytes, &board)?;
         let bundle = Bundle { bytes, board, ndomains, crossbar };
         for i in 0..ndomains {
             bundle.decode_domain(i)?;
@@ -456,7 +492,8 @@ impl<'a> Bundle<'a> {
     }
 
     /// The crossbar register writes the hypervisor makes at boot: every
-    /// offset is 2-byte aligned and inside `CROSSBAR_SPAN`.
+    /// offset is a 2-byte aligned line register within
+    /// `board.crossbar_span()`, every value one of the crossbar's inputs.
     pub fn crossbar_writes(&self) -> impl Iterator<Item = CrossbarWrite> + 'a {
         self.crossbar.chunks_exact(4).map(|w| CrossbarWrite {
             offset: u16::from_le_bytes([w[0], w[1]]),
@@ -532,7 +569,9 @@ impl<'a> Bundle<'a> {
             let at = passthrough_at(i);
             *p = Passthrough { pa: u64_at(r, at), size: u64_at(r, at + 8), spi: u32_at(r, at + 16) };
             let aligned = p.pa % 4096 == 0 && p.size % 4096 == 0 && p.size > 0;
-            if !aligned || p.pa.checked_add(p.size).is_none() || (p.spi != 0 && !(32..1020).contains(&p.spi)) {
+            // Never the hypervisor's own frames (its UART, GIC, crossbar).
+            let own = aligned && self.board.own_frame_touching(p.pa, p.size).is_some();
+            if !aligned || own || p.pa.checked_add(p.size).is_none() || (p.spi != 0 && !(32..1020).contains(&p.spi)) {
                 return Err(BundleError::BadPassthrough);
             }
         }
@@ -619,12 +658,14 @@ pub fn encode(board: &BoardDesc, crossbar: &[CrossbarWrite], domains: &[DomainDe
     for v in [board.gicc_base, board.gich_base, board.gicv_base, board.aux_core_boot, board.realtime_counter, board.clksel_sys, board.crossbar_base] {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    if crossbar.len() > crate::crossbar::MAX_LINES || (!crossbar.is_empty() && board.crossbar_base == 0) {
+    if !board.crossbar_ok() || crossbar.len() > usize::from(board.crossbar_lines) || (!crossbar.is_empty() && board.crossbar_base == 0) {
         return Err(BundleError::BadCrossbar);
     }
     out.extend_from_slice(&0u32.to_le_bytes()); // crossbar table's offset, patched below
     out.extend_from_slice(&(crossbar.len() as u16).to_le_bytes());
-    out.extend_from_slice(&[0; 2]);
+    out.extend_from_slice(&board.crossbar_lines.to_le_bytes());
+    out.extend_from_slice(&board.crossbar_sources.to_le_bytes());
+    out.extend_from_slice(&[0; 6]);
     let records_at = out.len();
     debug_assert_eq!(records_at, HEADER_SIZE);
     out.resize(records_at + domains.len() * RECORD_SIZE, 0);
@@ -733,6 +774,8 @@ mod tests {
             realtime_counter: 0,
             clksel_sys: 0,
             crossbar_base: 0,
+            crossbar_lines: 0,
+            crossbar_sources: 0,
         }
     }
 
@@ -809,31 +852,76 @@ mod tests {
     fn the_crossbar_table_round_trips_and_stays_inside_the_crossbar() {
         let img = [7u8; 100];
         let mut j6 = board();
-        j6.crossbar_base = 0x4A00_2A48;
+        (j6.crossbar_base, j6.crossbar_lines, j6.crossbar_sources) = (0x4A00_2A48, 160, 400);
         let writes = [CrossbarWrite { offset: 0x12E, value: 69 }, CrossbarWrite { offset: 0, value: 0 }];
         let bytes = encode(&j6, &writes, &[dom("a", &img)]).unwrap();
         let b = Bundle::parse(&bytes).unwrap();
-        assert_eq!(b.board.crossbar_base, 0x4A00_2A48);
+        assert_eq!((b.board.crossbar_base, b.board.crossbar_lines, b.board.crossbar_sources), (0x4A00_2A48, 160, 400));
         assert_eq!(b.crossbar_writes().collect::<heapless::Vec<_, 4>>().as_slice(), &writes);
         // No table without a crossbar, on either side.
         assert_eq!(encode(&board(), &writes, &[]).unwrap_err(), BundleError::BadCrossbar);
         let mut bad = bytes.clone();
         bad[120..128].copy_from_slice(&0u64.to_le_bytes());
         assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadCrossbar);
-        // A write past the crossbar's registers, or misaligned, is refused.
+        // A write past the crossbar's 160 line registers, or misaligned, is
+        // refused; the last line's register is not.
         let at = u32::from_le_bytes([bytes[128], bytes[129], bytes[130], bytes[131]]) as usize;
-        for offset in [CROSSBAR_SPAN as u16, 0x12F, u16::MAX] {
-            let mut bad = bytes.clone();
-            bad[at..at + 2].copy_from_slice(&offset.to_le_bytes());
-            assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadCrossbar, "offset {offset:#x}");
+        for (offset, ok) in [(318, true), (320, false), (0x12F, false), (u16::MAX, false)] {
+            let mut w = bytes.clone();
+            w[at..at + 2].copy_from_slice(&offset.to_le_bytes());
+            assert_eq!(Bundle::parse(&w).is_ok(), ok, "offset {offset:#x}");
         }
-        // A table reaching past the bundle's end is refused.
+        // So is an input the crossbar does not have.
+        for (input, ok) in [(399u16, true), (400, false), (u16::MAX, false)] {
+            let mut w = bytes.clone();
+            w[at + 2..at + 4].copy_from_slice(&input.to_le_bytes());
+            assert_eq!(Bundle::parse(&w).is_ok(), ok, "input {input}");
+        }
+        // A table reaching past the bundle's end is refused, and so is one
+        // with more writes than the crossbar has lines.
         let mut bad = bytes.clone();
-        bad[132..134].copy_from_slice(&200u16.to_le_bytes());
+        bad[132..134].copy_from_slice(&150u16.to_le_bytes());
         assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadCrossbar);
+        let mut bad = bytes.clone();
+        bad[134..136].copy_from_slice(&1u16.to_le_bytes());
+        assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadCrossbar, "2 writes, 1 line");
+        // Crossbar facts that do not hang together are refused: lines or
+        // inputs without a base, a base without them, too many lines.
+        for (lines, sources, base) in [(160u16, 400u16, 0u64), (0, 400, 0x4A00_2A48), (160, 0, 0x4A00_2A48), (257, 400, 0x4A00_2A48)] {
+            let mut bad = bytes.clone();
+            bad[120..128].copy_from_slice(&base.to_le_bytes());
+            bad[132..134].copy_from_slice(&0u16.to_le_bytes());
+            bad[134..136].copy_from_slice(&lines.to_le_bytes());
+            bad[136..138].copy_from_slice(&sources.to_le_bytes());
+            assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadCrossbar, "{lines} lines, {sources} inputs at {base:#x}");
+        }
         // A board without a crossbar has an empty table.
         let plain = encode(&board(), &[], &[dom("a", &img)]).unwrap();
         assert_eq!(Bundle::parse(&plain).unwrap().crossbar_writes().count(), 0);
+    }
+
+    #[test]
+    fn the_hypervisor_s_frames_are_its_own() {
+        let img = [7u8; 100];
+        // The crossbar's registers on the GIC distributor's page: refused.
+        let mut b = board();
+        (b.crossbar_base, b.crossbar_lines, b.crossbar_sources) = (b.gicd_base + 0x100, 160, 400);
+        let bytes = encode(&b, &[], &[dom("a", &img)]).unwrap();
+        assert_eq!(Bundle::parse(&bytes).unwrap_err(), BundleError::FramesOverlap);
+        // A domain given the page of the hypervisor's UART, or a range
+        // covering the GIC's, is refused.
+        for (pa, size) in [(0x0900_0000, 0x1000), (0x0700_0000, 0x0200_0000)] {
+            let mut d = dom("a", &img);
+            d.passthrough[0] = Passthrough { pa, size, spi: 0 };
+            d.npassthrough = 1;
+            let bytes = encode(&board(), &[], &[d]).unwrap();
+            assert_eq!(Bundle::parse(&bytes).unwrap_err(), BundleError::BadPassthrough, "{pa:#x}+{size:#x}");
+        }
+        // Next to them, it is not.
+        let mut d = dom("a", &img);
+        d.passthrough[0] = Passthrough { pa: 0x0900_1000, size: 0x1000, spi: 0 };
+        d.npassthrough = 1;
+        assert!(Bundle::parse(&encode(&board(), &[], &[d]).unwrap()).is_ok());
     }
 
     #[test]

@@ -106,7 +106,7 @@ impl BoardDesc {
             dra7("secondary_boot", "WakeupGen (AuxCoreBoot)", self.aux_core_boot, PLATFORM_FRAME),
             dra7("counter", "the realtime counter", self.realtime_counter, crate::dra7::INCREMENTER_DENOMINATOR_RELOAD + 4),
             dra7("counter.clksel", "CM_CLKSEL_SYS", self.clksel_sys, 4),
-            dra7("crossbar", "the IRQ crossbar", self.crossbar_base, crate::bundle::CROSSBAR_SPAN),
+            dra7("crossbar", "the IRQ crossbar", self.crossbar_base, self.crossbar_span()),
         ];
         let gic = match self.gic {
             GicVersion::V3 => [
@@ -124,6 +124,77 @@ impl BoardDesc {
         };
         [uart, gic[0], gic[1], gic[2], gic[3], platform[0], platform[1], platform[2], platform[3]]
     }
+
+    /// The first of `own_frames` whose pages `base`+`size` touches.
+    pub fn own_frame_touching(&self, base: u64, size: u64) -> Option<Frame> {
+        let region = pages("", "", base, size);
+        self.own_frames().into_iter().flatten().find(|f| overlaps((f.base, f.size), (region.base, region.size)))
+    }
+
+    /// Two of `own_frames` that overlap, if any: the build refuses such a
+    /// board, and a bundle holding one is refused too.
+    pub fn overlapping_frames(&self) -> Option<(Frame, Frame)> {
+        let frames = self.own_frames();
+        for (i, a) in frames.iter().enumerate() {
+            for b in &frames[i + 1..] {
+                if let (Some(a), Some(b)) = (a, b) {
+                    if overlaps((a.base, a.size), (b.base, b.size)) {
+                        return Some((*a, *b));
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Every RAM bank the device tree declares, as declared (not trimmed to
+/// chunks): device passthrough must touch none of them, not only the bank
+/// the hypervisor runs from. Fixed capacity (no allocation); a bank beyond
+/// it widens the last entry to cover both, which refuses more, never less.
+#[derive(Clone, Copy, Debug)]
+pub struct RamBanks {
+    banks: [(u64, u64); RamBanks::CAPACITY],
+    len: usize,
+}
+
+impl Default for RamBanks {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+impl RamBanks {
+    pub const CAPACITY: usize = 8;
+    pub const EMPTY: RamBanks = RamBanks { banks: [(0, 0); RamBanks::CAPACITY], len: 0 };
+
+    /// Records a bank (base, size); an empty one, or one past the end of
+    /// the address space, is recorded up to the end.
+    pub fn add(&mut self, base: u64, size: u64) {
+        if size == 0 {
+            return;
+        }
+        let end = base.saturating_add(size);
+        if self.len < Self::CAPACITY {
+            self.banks[self.len] = (base, end - base);
+            self.len += 1;
+        } else {
+            let last = &mut self.banks[Self::CAPACITY - 1];
+            let lo = last.0.min(base);
+            let hi = last.0.saturating_add(last.1).max(end);
+            *last = (lo, hi - lo);
+        }
+    }
+
+    /// Whether `range` (base, size) touches any bank.
+    pub fn touches(&self, range: (u64, u64)) -> bool {
+        self.banks[..self.len].iter().any(|&b| overlaps(b, range))
+    }
+}
+
+/// Whether two (base, size) ranges share a byte; an empty range shares none.
+fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
+    a.1 > 0 && b.1 > 0 && a.0 < b.0.saturating_add(b.1) && b.0 < a.0.saturating_add(a.1)
 }
 
 /// The whole pages holding `span` bytes from `base`. Where that passes the
@@ -171,6 +242,29 @@ mod tests {
         let odd = (GIB, GIB / 2 + 0x1000);
         assert_eq!(block_map(GIB, odd), BlockMap::Split);
         assert!(chunk_is_ram(GIB + GIB / 2, odd) && !chunk_is_ram(GIB + GIB / 2 + CHUNK, odd));
+    }
+
+    #[test]
+    fn passthrough_is_checked_against_every_ram_bank() {
+        // R-Car H3: four banks, the hypervisor runs from the first.
+        let mut banks = RamBanks::default();
+        for b in [(0x4800_0000, 0x3800_0000), (0x5_0000_0000, 0x4000_0000), (0x6_0000_0000, 0x4000_0000), (0x7_0000_0000, 0x4000_0000)] {
+            banks.add(b.0, b.1);
+        }
+        assert!(banks.touches((0x6_2000_0000, 0x1000)), "the third bank");
+        assert!(banks.touches((0x47FF_F000, 0x2000)), "straddling the first bank's start");
+        assert!(!banks.touches((0xE600_0000, 0x1000)) && !banks.touches((0x4_FFFF_F000, 0x1000)));
+        // More banks than the capacity: the last entry widens to cover them.
+        let mut many = RamBanks::default();
+        for i in 0..12u64 {
+            many.add(i * 2 * GIB, GIB);
+        }
+        assert!(many.touches((22 * GIB, 0x1000)), "the twelfth bank");
+        assert!(many.touches((15 * GIB, 0x1000)), "between merged banks: refused, never allowed");
+        assert!(!many.touches((GIB, 0x1000)), "a gap before the merge stays free");
+        let mut edge = RamBanks::default();
+        edge.add(u64::MAX - 0xFFF, 0x2000);
+        assert!(edge.touches((u64::MAX - 0xFFF, 1)));
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Handoff {
 
 struct DtbInfo {
     ram: (u64, u64),
+    /// Every RAM bank, as declared: passthrough must touch none.
+    banks: hv_core::el2_map::RamBanks,
     bundle: Option<(u64, u64)>,
     dtb: (u64, u64),
     cpu_aff: [u64; MAX_PCPUS],
@@ -61,7 +63,11 @@ fn read_dtb(dtb: usize) -> Option<DtbInfo> {
     let start = base.checked_add(chunk - 1)? & !(chunk - 1);
     let end = base.checked_add(size)? & !(chunk - 1);
     let ram = (start, end.checked_sub(start).filter(|&n| n > 0)?);
-    let mut info = DtbInfo { ram, bundle: None, dtb: (dtb as u64, fdt.total_size() as u64), cpu_aff: [0; MAX_PCPUS], ncpus: 0, psci: false };
+    let mut banks = hv_core::el2_map::RamBanks::default();
+    for r in fdt.memory().regions() {
+        banks.add(r.starting_address as u64, r.size.unwrap_or(0) as u64);
+    }
+    let mut info = DtbInfo { ram, banks, bundle: None, dtb: (dtb as u64, fdt.total_size() as u64), cpu_aff: [0; MAX_PCPUS], ncpus: 0, psci: false };
     info.psci = fdt.find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"]).is_some();
     for cpu in fdt.cpus().take(MAX_PCPUS) {
         info.cpu_aff[info.ncpus] = cpu.ids().first() as u64;
@@ -124,7 +130,7 @@ extern "C" fn primary_main(dtb: usize) -> ! {
         Err(e) => halt(format_args!("boot bundle rejected: {:?}", e)),
     };
     let (image_start, image_end) = memory::image_range();
-    memory::reserve(info.ram, &[(image_start, image_end - image_start), (baddr, bsize), info.dtb]);
+    memory::reserve(info.ram, info.banks, &[(image_start, image_end - image_start), (baddr, bsize), info.dtb]);
     let board = bundle.board;
     // The build checked the board's frames against board.toml's RAM; the
     // map follows the RAM the loader reports, so check again before any

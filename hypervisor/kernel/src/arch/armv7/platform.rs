@@ -34,9 +34,10 @@ fn program_crossbar(bundle: &Bundle<'_>) {
     let base = bundle.board.crossbar_base;
     let mut n = 0;
     for w in bundle.crossbar_writes() {
-        // `Bundle::parse` keeps each write 2-byte aligned and within
-        // CROSSBAR_SPAN of the base: inside the crossbar's frame, which
-        // `handoff` checked to be device memory.
+        // `Bundle::parse` keeps each write a 2-byte aligned line register
+        // the crossbar has (`crossbar_span`) and its value an input it has:
+        // inside the crossbar's frame, which `handoff` checked to be device
+        // memory and `parse` checked to be no other frame of ours.
         write16(base + u64::from(w.offset), w.value);
         n += 1;
     }
