@@ -186,11 +186,19 @@ fn cpu_regs(fdt: &Fdt<'_>, path: &str) -> Vec<Region> {
 
 /// The window of its parent bus's `ranges` that holds the node at `path`
 /// (its first region), as the CPU sees it: a TI target module's page.
+/// Only a window the node has to itself counts: one that also holds a
+/// sibling's registers would pass that device through with it.
 fn bus_window(fdt: &Fdt<'_>, path: &str) -> Option<Region> {
     let chain = node_chain(fdt, path)?;
     let at = chain.len().checked_sub(2).filter(|&i| i >= 1)?;
-    let first = *regs(chain.last()?).first()?;
-    let (_, parent_at, size) = ranges(&chain[at], &chain[at - 1]).into_iter().find(|(c, _, size)| first.base >= *c && first.base - c < *size)?;
+    let leaf = chain.last()?;
+    let first = *regs(leaf).first()?;
+    let (child_at, parent_at, size) = ranges(&chain[at], &chain[at - 1]).into_iter().find(|(c, _, size)| first.base >= *c && first.base - c < *size)?;
+    let inside = |r: &Region| r.base >= child_at && r.base - child_at < size;
+    let shared = chain[at].children().any(|sib| sib.name != leaf.name && regs(&sib).iter().any(inside));
+    if shared {
+        return None;
+    }
     translate(&chain, vec![Region { base: parent_at, size }], at - 1).first().copied()
 }
 
@@ -458,5 +466,49 @@ fn reserved(board: &Board, fdt: &Fdt<'_>, bad: &mut Vec<String>) {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bus at 0x4800_0000 whose one window holds a UART and, if
+    /// `sibling`, a timer too.
+    fn tree(sibling: bool) -> Vec<u8> {
+        let mut w = vm_fdt::FdtWriter::new().unwrap();
+        let root = w.begin_node("").unwrap();
+        w.property_u32("#address-cells", 1).unwrap();
+        w.property_u32("#size-cells", 1).unwrap();
+        let bus = w.begin_node("bus@48000000").unwrap();
+        w.property_string("compatible", "simple-bus").unwrap();
+        w.property_u32("#address-cells", 1).unwrap();
+        w.property_u32("#size-cells", 1).unwrap();
+        w.property_array_u32("ranges", &[0, 0x4800_0000, 0x2000]).unwrap();
+        let uart = w.begin_node("serial@0").unwrap();
+        w.property_string("compatible", "x,uart").unwrap();
+        w.property_array_u32("reg", &[0, 0x100]).unwrap();
+        w.end_node(uart).unwrap();
+        if sibling {
+            let timer = w.begin_node("timer@1000").unwrap();
+            w.property_string("compatible", "x,timer").unwrap();
+            w.property_array_u32("reg", &[0x1000, 0x100]).unwrap();
+            w.end_node(timer).unwrap();
+        }
+        w.end_node(bus).unwrap();
+        w.end_node(root).unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn a_bus_window_counts_only_when_the_device_has_it_to_itself() {
+        let alone = tree(false);
+        let fdt = Fdt::new(&alone).unwrap();
+        assert_eq!(bus_window(&fdt, "/bus@48000000/serial@0"), Some(Region { base: 0x4800_0000, size: 0x2000 }));
+        // With a timer in the same window, passing the window through
+        // would hand the timer over too: no window.
+        let shared = tree(true);
+        let fdt = Fdt::new(&shared).unwrap();
+        assert_eq!(bus_window(&fdt, "/bus@48000000/serial@0"), None);
     }
 }
