@@ -289,6 +289,13 @@ pub(crate) fn check_passthrough_exclusive(
                     return Err(src.error(at, field, format!("irq {} is already passed through to {other}", p.irq.unwrap_or(0))));
                 }
             }
+            if d.vpl011 && p.irq == Some(gl::PL011_SPI) {
+                return Err(src.error(
+                    at,
+                    field,
+                    format!("irq {} is the domain's virtual PL011's: pass the device to a domain without `vpl011`, or route it elsewhere", gl::PL011_SPI),
+                ));
+            }
             seen.push((i, p));
         }
     }

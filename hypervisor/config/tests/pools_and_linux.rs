@@ -112,6 +112,33 @@ compatible = "evil"
     assert!(msg.contains("domain \"a\".passthrough: region 0x4000_0000+4 KiB (its pages) overlaps the board's RAM") || msg.contains("overlaps the board's RAM"), "{msg}");
 }
 
+#[test]
+fn a_passed_through_interrupt_cannot_be_the_virtual_uart_s() {
+    let f = Fixture::new();
+    f.write("samples/s/k", "x");
+    let text = r#"[system]
+board = "tb"
+
+[[domain]]
+name = "a"
+kind = "linux"
+pcpus = [1]
+memory = "4M"
+image = "k"
+
+[[domain.passthrough]]
+base = 0x0a00_3000
+size = 0x1000
+irq = 32
+compatible = "x,dev"
+"#;
+    let msg = f.sample(text).unwrap_err().to_string();
+    assert!(msg.contains("domain \"a\".passthrough: irq 32 is the domain's virtual PL011's"), "{msg}");
+    // Without the virtual PL011 the line is free.
+    f.sample(&text.replace("image = \"k\"", "image = \"k\"\ndevices = []")).unwrap_or_else(|e| panic!("{e}"));
+    f.sample(&text.replace("irq = 32", "irq = 33")).unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// A board with a passthrough catalog: the real ZCU102 BSP's, copied in.
 fn zcu102(f: &Fixture) {
     let real = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bsp/zcu102/board.toml")).unwrap();

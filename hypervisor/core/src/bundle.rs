@@ -571,7 +571,9 @@ impl<'a> Bundle<'a> {
             let aligned = p.pa % 4096 == 0 && p.size % 4096 == 0 && p.size > 0;
             // Never the hypervisor's own frames (its UART, GIC, crossbar).
             let own = aligned && self.board.own_frame_touching(p.pa, p.size).is_some();
-            if !aligned || own || p.pa.checked_add(p.size).is_none() || (p.spi != 0 && !(32..1020).contains(&p.spi)) {
+            // Nor the interrupt of the domain's virtual PL011.
+            let vuart = r[33] & FLAG_VPL011 != 0 && p.spi == xen_abi::guest_layout::PL011_SPI;
+            if !aligned || own || vuart || p.pa.checked_add(p.size).is_none() || (p.spi != 0 && !(32..1020).contains(&p.spi)) {
                 return Err(BundleError::BadPassthrough);
             }
         }
@@ -828,6 +830,12 @@ mod tests {
         let mut bad = bytes.clone();
         bad[HEADER_SIZE + 136 + 16..HEADER_SIZE + 136 + 20].copy_from_slice(&5u32.to_le_bytes());
         assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::BadPassthrough);
+        // Nor the domain's virtual PL011's SPI, unless it has none.
+        let mut d32 = d;
+        d32.passthrough[0].spi = xen_abi::guest_layout::PL011_SPI;
+        assert_eq!(Bundle::parse(&encode(&board(), &[], &[d32]).unwrap()).unwrap_err(), BundleError::BadPassthrough);
+        d32.flags &= !FLAG_VPL011;
+        assert!(Bundle::parse(&encode(&board(), &[], &[d32]).unwrap()).is_ok());
     }
 
     #[test]
