@@ -212,8 +212,7 @@ fn start_domains() {
         crate::xen::reset(dom, true);
         dom.load_blobs();
         if let Some(v0) = dom.vcpus.first() {
-            v0.entry.store(dom.entry_ipa(), Ordering::Relaxed);
-            v0.context.store(dom.boot_context(), Ordering::Relaxed);
+            v0.arm_image_boot(dom.entry_ipa(), dom.boot_context());
             v0.state.store(VCPU_ON_PENDING, Ordering::Release);
         }
         kick_vcpus(dom, 1, 0);

@@ -30,8 +30,14 @@ pub type Lock<T> = spin::mutex::TicketMutex<T>;
 
 pub struct Vcpu {
     pub state: AtomicU8,
+    /// Where the next start begins, and what it finds in its first
+    /// argument register; set by `arm_image_boot` or `arm_cpu_on` before
+    /// `state` becomes ON_PENDING.
     pub entry: AtomicU64,
     pub context: AtomicU64,
+    /// The next start is the kernel image's (boot, restart: `context` is
+    /// its device tree), not a PSCI CPU_ON's (`context` the caller's).
+    pub boots_image: AtomicBool,
     /// The domain is going down: stop at the next exit.
     pub stop: AtomicBool,
     /// pCPU this vCPU is pinned to (`usize::MAX`: none).
@@ -47,6 +53,24 @@ pub struct Vcpu {
     pub unflushed: AtomicBool,
     /// It waits in WFI on a shared pCPU: an interrupt must kick that pCPU.
     pub waiting: AtomicBool,
+}
+
+impl Vcpu {
+    /// Arms the next start as the domain's kernel image boots (vCPU 0 at
+    /// boot or restart). Published by the ON_PENDING store that follows.
+    pub fn arm_image_boot(&self, entry: u64, device_tree: u64) {
+        self.entry.store(entry, Ordering::Relaxed);
+        self.context.store(device_tree, Ordering::Relaxed);
+        self.boots_image.store(true, Ordering::Relaxed);
+    }
+
+    /// Arms the next start as PSCI CPU_ON asks, whichever vCPU it is
+    /// (vCPU 0 too, after its CPU_OFF).
+    pub fn arm_cpu_on(&self, entry: u64, context: u64) {
+        self.entry.store(entry, Ordering::Relaxed);
+        self.context.store(context, Ordering::Relaxed);
+        self.boots_image.store(false, Ordering::Relaxed);
+    }
 }
 
 pub struct Domain {
@@ -102,6 +126,7 @@ impl Domain {
                 state: AtomicU8::new(VCPU_OFF),
                 entry: AtomicU64::new(0),
                 context: AtomicU64::new(0),
+                boots_image: AtomicBool::new(false),
                 stop: AtomicBool::new(false),
                 pcpu: pcpu.unwrap_or(usize::MAX),
                 faults: Lock::new(FaultWatch::default()),

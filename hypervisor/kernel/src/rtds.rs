@@ -142,11 +142,7 @@ fn housekeeping(s: &mut PcpuSched, cpu: usize, now: u64) -> u64 {
                         gic::discard_virtual_interface(gic::lr_count());
                         gic::clear_active(cpu, gic::VTIMER_PPI);
                     }
-                    let frame = crate::vcpu::entry_frame(
-                        id.vcpu as usize,
-                        vcpu.entry.load(Ordering::Acquire),
-                        vcpu.context.load(Ordering::Acquire),
-                    );
+                    let frame = crate::vcpu::entry_frame(vcpu);
                     s.ctx[i] = VcpuContext::fresh(id.vcpu as u64, frame);
                     s.fresh[i] = true;
                     s.set_blocked(i, false);

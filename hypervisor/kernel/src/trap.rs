@@ -293,8 +293,7 @@ fn cpu_on(dom: &Domain, self_cpu: usize, target: u64, entry: u64, context: u64) 
     if let Err(state) = vcpu.state.compare_exchange(VCPU_OFF, VCPU_CLAIMED, Ordering::AcqRel, Ordering::Acquire) {
         return if state == VCPU_RUNNING { xen_abi::psci::ALREADY_ON } else { xen_abi::psci::ON_PENDING };
     }
-    vcpu.entry.store(entry, Ordering::Release);
-    vcpu.context.store(context, Ordering::Release);
+    vcpu.arm_cpu_on(entry, context);
     vcpu.state.store(VCPU_ON_PENDING, Ordering::Release);
     if vcpu.stop.load(Ordering::Acquire) {
         // A shutdown began meanwhile; it may be waiting for this vCPU.

@@ -55,14 +55,16 @@ fn start_frame(cpu: usize, dom: &Domain, v: usize) -> Frame {
     vcpu_regs::reset_el1(v as u64, dom.epoch.load(Ordering::Acquire));
     gic::discard_virtual_interface(gic::lr_count());
     dom.forget_vcpu_state(v);
-    entry_frame(v, vcpu.entry.load(Ordering::Acquire), vcpu.context.load(Ordering::Acquire))
+    entry_frame(vcpu)
 }
 
-/// The registers vCPU `v` starts with at `pc`: vCPU 0 as a kernel image
-/// starts (`context`: its device tree), the others as PSCI CPU_ON says
-/// (`context`: the caller's value).
-pub fn entry_frame(v: usize, pc: u64, context: u64) -> Frame {
-    if v == 0 {
+/// The registers `vcpu` starts with, as it was armed: as a kernel image
+/// starts (`context`: its device tree), or as PSCI CPU_ON says (`context`:
+/// the caller's value). Called after the ON_PENDING state was seen
+/// (Acquire), which publishes what the arming stored.
+pub fn entry_frame(vcpu: &Vcpu) -> Frame {
+    let (pc, context) = (vcpu.entry.load(Ordering::Relaxed), vcpu.context.load(Ordering::Relaxed));
+    if vcpu.boots_image.load(Ordering::Relaxed) {
         Frame::kernel_entry(pc, context)
     } else {
         Frame::cpu_on_entry(pc, context)
@@ -337,8 +339,7 @@ fn restart(dom: &Domain) {
     dom.epoch.store(sysreg::counter(), Ordering::Release);
     dom.panicked.store(false, Ordering::Release);
     let v0 = &dom.vcpus[0];
-    v0.entry.store(dom.entry_ipa(), Ordering::Release);
-    v0.context.store(dom.boot_context(), Ordering::Release);
+    v0.arm_image_boot(dom.entry_ipa(), dom.boot_context());
     for vcpu in dom.vcpus.iter() {
         vcpu.stop.store(false, Ordering::Release);
     }

@@ -1,6 +1,9 @@
 //! Two vCPUs of one domain talking through SGIs. vCPU 0 starts vCPU 1 with
 //! PSCI CPU_ON; they play ten rounds of SGI ping-pong; vCPU 1 switches itself
 //! off with CPU_OFF; vCPU 0 reports what AFFINITY_INFO says at each step.
+//! Then the roles swap: vCPU 0 starts vCPU 1 again and switches itself off,
+//! and vCPU 1 starts vCPU 0, which must find CPU_ON's context in its first
+//! argument register (not the registers a kernel image boots with).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -16,6 +19,10 @@ mod guest {
     #[repr(C, align(16))]
     struct Stack([u8; 16384]);
     static mut STACK1: Stack = Stack([0; 16384]);
+    /// vCPU 0's stack once vCPU 1 has switched it back on.
+    static mut STACK0: Stack = Stack([0; 16384]);
+    /// 0: ping-pong; 1: the swap (vCPU 1 switches vCPU 0 back on).
+    static PHASE: AtomicU64 = AtomicU64::new(0);
     static PONGS: AtomicU64 = AtomicU64::new(0);
     static PINGS: AtomicU64 = AtomicU64::new(0);
 
@@ -79,13 +86,48 @@ smp_secondary_entry:
             core::hint::spin_loop();
         }
         println!("smp: {} SGI round trips; vCPU 1 affinity {}", PONGS.load(Ordering::Acquire), affinity(1));
+        PHASE.store(1, Ordering::Release);
+        println!("smp: CPU_ON(1) for the swap returned {}", hvc_call(CPU_ON, 1, entry, stack_top));
+        println!("smp: vCPU 0 switching off");
+        hvc_call(psci::CPU_OFF, 0, 0, 0);
+        println!("smp: CPU_OFF returned (should not happen)");
+    }
+
+    fn stack0_top() -> u64 {
+        core::ptr::addr_of_mut!(STACK0) as u64 + 16384
+    }
+
+    /// Where a started vCPU lands, `context` in its first argument register
+    /// (and its stack pointer).
+    #[no_mangle]
+    extern "C" fn smp_secondary_main(context: usize) {
+        match (mpidr_index(), PHASE.load(Ordering::Acquire)) {
+            (0, _) => vcpu0_back(context as u64),
+            (_, 1) => swap(),
+            _ => ping_pong(),
+        }
+    }
+
+    fn swap() {
+        while affinity(0) != psci::AFFINITY_OFF {
+            core::hint::spin_loop();
+        }
+        let entry = smp_secondary_entry as *const () as u64;
+        println!("smp: vCPU 1 turning vCPU 0 back on: {}", hvc_call(CPU_ON, 0, entry, stack0_top()));
         loop {
             wait_for_interrupt();
         }
     }
 
-    #[no_mangle]
-    extern "C" fn smp_secondary_main() {
+    fn vcpu0_back(context: u64) {
+        let ok = if context == stack0_top() { "as CPU_ON gave it" } else { "WRONG" };
+        println!("smp: vCPU 0 back on, context {}", ok);
+        loop {
+            wait_for_interrupt();
+        }
+    }
+
+    fn ping_pong() {
         println!("smp: vCPU {} up", mpidr_index());
         gic_init(1 << PONG);
         irqs_on();
