@@ -127,6 +127,17 @@ pub extern "C" fn hypervisor_fault(esr: u64, elr: u64, far: u64) -> ! {
     }
 }
 
+/// A frame about to return into the hypervisor's own mode (or the
+/// firmware's) instead of a guest's: a hypervisor bug, refused at the last
+/// instruction before `eret` (the arch's return path). Stops this pCPU.
+#[no_mangle]
+extern "C" fn guest_return_refused(spsr: usize, elr: usize) -> ! {
+    console::emergency_line(format_args!("hypervisor bug on pCPU {}: return to a non-guest mode refused (SPSR {:#x} ELR {:#x})", sysreg::cpu_index(), spsr, elr));
+    loop {
+        sysreg::wfi();
+    }
+}
+
 /// A trapped register access that reads as zero and ignores writes
 /// (`a32`: an AArch32 MRC/MCR, whose Rt 15 is APSR_nzcv, not x15).
 fn raz_wi(frame: &mut Frame, read: bool, rt: u8, a32: bool, len: u64) {

@@ -277,7 +277,13 @@ hv_fault:
 guest_return:
     ldr     x1, [sp, #16 * 16]
     ldp     x30, x0, [sp, #16 * 15]
-    msr     elr_el2, x0
+    // Never into EL2 or EL3 with a guest's registers (SPSR.M[4] clear:
+    // AArch64, M[3:2] the EL). No path builds such a frame: defence in depth.
+    tbnz    x1, #4, 1f
+    and     x2, x1, #0xc
+    cmp     x2, #0x8
+    b.hs    guest_return_bad
+1:  msr     elr_el2, x0
     msr     spsr_el2, x1
     ldp     x0, x1, [sp, #16 * 0]
     ldp     x2, x3, [sp, #16 * 1]
@@ -296,6 +302,13 @@ guest_return:
     ldp     x28, x29, [sp, #16 * 14]
     add     sp, sp, #{frame}
     eret
+
+guest_return_bad:
+    mov     x2, x0
+    mov     x0, x1
+    mov     x1, x2
+    bl      guest_return_refused
+    b       .
 
 // x0 = pointer to a Frame at the top of this CPU's stack: enter it.
 .global enter_guest

@@ -313,11 +313,25 @@ hyp_fault_common:
 hyp_guest_return:
     ldr     r0, [sp, #56]
     ldr     r1, [sp, #60]
+    // Never into HYP (0x1a) or Monitor (0x16) mode with a guest's
+    // registers. No path builds such a frame: defence in depth.
+    and     r2, r1, #0x1f
+    cmp     r2, #0x1a
+    cmpne   r2, #0x16
+    beq     hyp_guest_return_bad
     msr     elr_hyp, r0
     msr     spsr_cxsf, r1
     pop     {{r0-r12, lr}}
     add     sp, sp, #8
     eret
+
+hyp_guest_return_bad:
+    mov     r2, r0
+    mov     r0, r1
+    mov     r1, r2
+    bl      guest_return_refused
+8:  wfi
+    b       8b
 
 // hyp_enter_guest(slot): the frame at `slot` (the top of this pCPU's
 // stack) into the guest.
