@@ -162,6 +162,11 @@ impl<const N: usize> Queue<N> {
     const fn new() -> Self {
         Queue { buf: [0; N], head: 0, len: 0 }
     }
+    /// Empty, its bytes zeroed (in place: no copy of a 4 KiB constant).
+    fn clear(&mut self) {
+        self.buf.fill(0);
+        (self.head, self.len) = (0, 0);
+    }
     fn room(&self) -> usize {
         N - self.len
     }
@@ -380,8 +385,12 @@ impl Store {
     /// nodes stay (its device nodes were populated for it).
     pub fn connect(&mut self, conn: usize, domid: DomId, quota: Quota) {
         let Some(c) = self.conns.get_mut(conn) else { return };
-        let nodes = c.nodes;
-        *c = Conn { domid, live: true, quota, nodes, ..EMPTY_CONN };
+        // Field by field, in place: a `Conn { .. }` temporary is 12 KiB of
+        // stack and, in the image, of zeros to copy it from.
+        (c.domid, c.live, c.quota) = (domid, true, quota);
+        (c.watches, c.txs, c.dropped) = (0, 0, 0);
+        c.input.clear();
+        c.output.clear();
         for w in self.watches.iter_mut().filter(|w| w.used && w.conn as usize == conn) {
             w.used = false;
         }
