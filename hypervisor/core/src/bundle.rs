@@ -348,6 +348,30 @@ pub enum BundleError {
     FramesOverlap,
 }
 
+/// What the hypervisor prints when it refuses a bundle (plain text: no
+/// `Debug` string escaping, which would cost the image its Unicode tables).
+impl core::fmt::Display for BundleError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let what = match self {
+            BundleError::TooShort => "shorter than its header",
+            BundleError::BadMagic => "not a bundle of this hypervisor's version (magic)",
+            BundleError::BadLength => "its length disagrees with the header or the domain records",
+            BundleError::TooManyDomains => "too many domains",
+            BundleError::BadEnum { field, value } => return write!(f, "field {field} holds {value}, which names nothing"),
+            BundleError::BadName => "a domain's name is empty, too long or holds a NUL",
+            BundleError::BadVcpus => "a domain's vCPU count is out of range",
+            BundleError::ImageOutOfBounds => "a blob lies outside the bundle",
+            BundleError::ImageTooLarge => "a blob does not fit its domain's RAM",
+            BundleError::BadPassthrough => "a passthrough entry is unaligned, wraps, is not an SPI, or touches the hypervisor's own frames or interrupts",
+            BundleError::BadRamIpa => "a domain's RAM guest address is unaligned or out of range",
+            BundleError::BadXen => "a domain's Xen limits are out of range or its Xen pages do not fit",
+            BundleError::BadCrossbar => "the IRQ crossbar's facts or register table are out of range",
+            BundleError::FramesOverlap => "two of the hypervisor's own device frames overlap",
+        };
+        f.write_str(what)
+    }
+}
+
 /// A decoded, bounds-checked view of a bundle in memory.
 #[derive(Clone, Copy, Debug)]
 pub struct Bundle<'a> {

@@ -127,7 +127,7 @@ extern "C" fn primary_main(dtb: usize) -> ! {
     let blob = unsafe { memory::boot_blob(baddr, bsize as usize) };
     let bundle = match Bundle::parse(blob) {
         Ok(b) => b,
-        Err(e) => halt(format_args!("boot bundle rejected: {:?}", e)),
+        Err(e) => halt(format_args!("boot bundle rejected: {e}")),
     };
     let (image_start, image_end) = memory::image_range();
     memory::reserve(info.ram, info.banks, &[(image_start, image_end - image_start), (baddr, bsize), info.dtb]);
