@@ -64,8 +64,13 @@ fn read_dtb(dtb: usize) -> Option<DtbInfo> {
     let end = base.checked_add(size)? & !(chunk - 1);
     let ram = (start, end.checked_sub(start).filter(|&n| n > 0)?);
     let mut banks = hv_core::el2_map::RamBanks::default();
-    for r in fdt.memory().regions() {
-        banks.add(r.starting_address as u64, r.size.unwrap_or(0) as u64);
+    // Every memory node: `fdt`'s `memory()` reads only the first, and
+    // boards such as R-Car H3 give each bank a node of its own.
+    let root = fdt.find_node("/")?;
+    for node in root.children().filter(|n| n.name == "memory" || n.name.starts_with("memory@")) {
+        for r in node.reg().into_iter().flatten() {
+            banks.add(r.starting_address as u64, r.size.unwrap_or(0) as u64);
+        }
     }
     let mut info = DtbInfo { ram, banks, bundle: None, dtb: (dtb as u64, fdt.total_size() as u64), cpu_aff: [0; MAX_PCPUS], ncpus: 0, psci: false };
     info.psci = fdt.find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"]).is_some();
