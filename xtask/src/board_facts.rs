@@ -193,13 +193,17 @@ fn bus_window(fdt: &Fdt<'_>, path: &str) -> Option<Region> {
     let at = chain.len().checked_sub(2).filter(|&i| i >= 1)?;
     let leaf = chain.last()?;
     let first = *regs(leaf).first()?;
-    let (child_at, parent_at, size) = ranges(&chain[at], &chain[at - 1]).into_iter().find(|(c, _, size)| first.base >= *c && first.base - c < *size)?;
-    let inside = |r: &Region| r.base >= child_at && r.base - child_at < size;
-    let shared = chain[at].children().any(|sib| sib.name != leaf.name && regs(&sib).iter().any(inside));
+    let (child_at, parent_at, size) = ranges(&chain[at], &chain[at - 1]).into_iter().find(|&(c, _, size)| in_window(first.base, c, size))?;
+    let shared = chain[at].children().any(|sib| sib.name != leaf.name && regs(&sib).iter().any(|r| in_window(r.base, child_at, size)));
     if shared {
         return None;
     }
     translate(&chain, vec![Region { base: parent_at, size }], at - 1).first().copied()
+}
+
+/// Whether `addr` lies in the `size` bytes from `start` (a `ranges` window).
+fn in_window(addr: u64, start: u64, size: u64) -> bool {
+    addr >= start && addr - start < size
 }
 
 /// A bus's `ranges`: (child address, parent address, size) entries.
@@ -229,7 +233,7 @@ fn translate(chain: &[FdtNode<'_, '_>], mut out: Vec<Region>, from: usize) -> Ve
         }
         let entries = ranges(bus, parent);
         for r in &mut out {
-            if let Some((child, parent_at, _)) = entries.iter().find(|(c, _, size)| r.base >= *c && r.base - c < *size) {
+            if let Some((child, parent_at, _)) = entries.iter().find(|&&(c, _, size)| in_window(r.base, c, size)) {
                 r.base = r.base - child + parent_at;
             }
         }

@@ -89,10 +89,8 @@ dma = true
     assert_eq!(ok.domains[0].passthrough[0].pages(), hv_config::Region { base: 0x0a00_3000, size: 0x1000 });
 }
 
-#[test]
-fn passthrough_cannot_reach_ram_or_be_shared() {
-    let f = Fixture::new();
-    let text = r#"[system]
+/// One Linux domain "a" on board "tb", its first passthrough entry open.
+const ONE_LINUX: &str = r#"[system]
 board = "tb"
 
 [[domain]]
@@ -103,12 +101,14 @@ memory = "4M"
 image = "k"
 
 [[domain.passthrough]]
-base = 0x4000_0000
-size = 0x1000
-compatible = "evil"
 "#;
+
+#[test]
+fn passthrough_cannot_reach_ram_or_be_shared() {
+    let f = Fixture::new();
+    let text = format!("{ONE_LINUX}base = 0x4000_0000\nsize = 0x1000\ncompatible = \"evil\"\n");
     f.write("samples/s/k", "x");
-    let msg = f.sample(text).unwrap_err().to_string();
+    let msg = f.sample(&text).unwrap_err().to_string();
     assert!(msg.contains("domain \"a\".passthrough: region 0x4000_0000+4 KiB (its pages) overlaps the board's RAM") || msg.contains("overlaps the board's RAM"), "{msg}");
 }
 
@@ -116,23 +116,8 @@ compatible = "evil"
 fn a_passed_through_interrupt_cannot_be_the_virtual_uart_s() {
     let f = Fixture::new();
     f.write("samples/s/k", "x");
-    let text = r#"[system]
-board = "tb"
-
-[[domain]]
-name = "a"
-kind = "linux"
-pcpus = [1]
-memory = "4M"
-image = "k"
-
-[[domain.passthrough]]
-base = 0x0a00_3000
-size = 0x1000
-irq = 32
-compatible = "x,dev"
-"#;
-    let msg = f.sample(text).unwrap_err().to_string();
+    let text = format!("{ONE_LINUX}base = 0x0a00_3000\nsize = 0x1000\nirq = 32\ncompatible = \"x,dev\"\n");
+    let msg = f.sample(&text).unwrap_err().to_string();
     assert!(msg.contains("domain \"a\".passthrough: irq 32 is the domain's virtual PL011's"), "{msg}");
     // Without the virtual PL011 the line is free.
     f.sample(&text.replace("image = \"k\"", "image = \"k\"\ndevices = []")).unwrap_or_else(|e| panic!("{e}"));

@@ -404,16 +404,16 @@ fn action(field: &'static str, v: u8) -> Result<Action, BundleError> {
 }
 
 /// The header's crossbar table, checked: inside the bundle, only with a
-/// crossbar (whose facts `board` holds, checked), at most one write per
-/// line, each to a 2-byte aligned line register the crossbar has, of an
-/// input it has.
+/// crossbar (whose facts `board` holds, checked by `crossbar_ok`: no
+/// crossbar means no lines), no more writes than lines, each to a 2-byte
+/// aligned line register the crossbar has, of an input it has.
 fn crossbar_table<'a>(bytes: &'a [u8], board: &BoardDesc) -> Result<&'a [u8], BundleError> {
     let at = u32_at(bytes, 128) as usize;
     let count = u16::from_le_bytes([bytes[132], bytes[133]]) as usize;
     if count == 0 {
         return Ok(&[]);
     }
-    if board.crossbar_base == 0 || count > usize::from(board.crossbar_lines) {
+    if count > usize::from(board.crossbar_lines) {
         return Err(BundleError::BadCrossbar);
     }
     let table = at
@@ -684,7 +684,7 @@ pub fn encode(board: &BoardDesc, crossbar: &[CrossbarWrite], domains: &[DomainDe
     for v in [board.gicc_base, board.gich_base, board.gicv_base, board.aux_core_boot, board.realtime_counter, board.clksel_sys, board.crossbar_base] {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    if !board.crossbar_ok() || crossbar.len() > usize::from(board.crossbar_lines) || (!crossbar.is_empty() && board.crossbar_base == 0) {
+    if !board.crossbar_ok() || crossbar.len() > usize::from(board.crossbar_lines) {
         return Err(BundleError::BadCrossbar);
     }
     out.extend_from_slice(&0u32.to_le_bytes()); // crossbar table's offset, patched below

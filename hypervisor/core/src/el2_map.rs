@@ -158,18 +158,12 @@ pub struct RamBanks {
     len: usize,
 }
 
-impl Default for RamBanks {
-    fn default() -> Self {
-        Self::EMPTY
-    }
-}
-
 impl RamBanks {
     pub const CAPACITY: usize = 8;
     pub const EMPTY: RamBanks = RamBanks { banks: [(0, 0); RamBanks::CAPACITY], len: 0 };
 
-    /// Records a bank (base, size); an empty one, or one past the end of
-    /// the address space, is recorded up to the end.
+    /// Records a bank (base, size): an empty one is ignored, one reaching
+    /// past the end of the address space is recorded up to the end.
     pub fn add(&mut self, base: u64, size: u64) {
         if size == 0 {
             return;
@@ -193,7 +187,7 @@ impl RamBanks {
 }
 
 /// Whether two (base, size) ranges share a byte; an empty range shares none.
-fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
+pub fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
     a.1 > 0 && b.1 > 0 && a.0 < b.0.saturating_add(b.1) && b.0 < a.0.saturating_add(a.1)
 }
 
@@ -247,7 +241,7 @@ mod tests {
     #[test]
     fn passthrough_is_checked_against_every_ram_bank() {
         // R-Car H3: four banks, the hypervisor runs from the first.
-        let mut banks = RamBanks::default();
+        let mut banks = RamBanks::EMPTY;
         for b in [(0x4800_0000, 0x3800_0000), (0x5_0000_0000, 0x4000_0000), (0x6_0000_0000, 0x4000_0000), (0x7_0000_0000, 0x4000_0000)] {
             banks.add(b.0, b.1);
         }
@@ -255,14 +249,14 @@ mod tests {
         assert!(banks.touches((0x47FF_F000, 0x2000)), "straddling the first bank's start");
         assert!(!banks.touches((0xE600_0000, 0x1000)) && !banks.touches((0x4_FFFF_F000, 0x1000)));
         // More banks than the capacity: the last entry widens to cover them.
-        let mut many = RamBanks::default();
+        let mut many = RamBanks::EMPTY;
         for i in 0..12u64 {
             many.add(i * 2 * GIB, GIB);
         }
         assert!(many.touches((22 * GIB, 0x1000)), "the twelfth bank");
         assert!(many.touches((15 * GIB, 0x1000)), "between merged banks: refused, never allowed");
         assert!(!many.touches((GIB, 0x1000)), "a gap before the merge stays free");
-        let mut edge = RamBanks::default();
+        let mut edge = RamBanks::EMPTY;
         edge.add(u64::MAX - 0xFFF, 0x2000);
         assert!(edge.touches((u64::MAX - 0xFFF, 1)));
     }

@@ -63,7 +63,7 @@ fn read_dtb(dtb: usize) -> Option<DtbInfo> {
     let start = base.checked_add(chunk - 1)? & !(chunk - 1);
     let end = base.checked_add(size)? & !(chunk - 1);
     let ram = (start, end.checked_sub(start).filter(|&n| n > 0)?);
-    let mut banks = hv_core::el2_map::RamBanks::default();
+    let mut banks = hv_core::el2_map::RamBanks::EMPTY;
     // Every memory node: `fdt`'s `memory()` reads only the first, and
     // boards such as R-Car H3 give each bank a node of its own.
     let root = fdt.find_node("/")?;

@@ -100,8 +100,6 @@ impl TableMemory for TablePool {
 /// RAM bounds and what domain RAM must never cover (hypervisor image,
 /// bundle, device tree), recorded once at boot by the handoff.
 struct Layout {
-    /// The RAM bank the hypervisor runs from, trimmed to whole chunks.
-    ram: (u64, u64),
     /// Every RAM bank the device tree declares, untrimmed.
     banks: hv_core::el2_map::RamBanks,
     /// The part of it the EL2 map reaches: domain RAM must lie here.
@@ -111,7 +109,7 @@ struct Layout {
 }
 
 static LAYOUT: spin::Mutex<Layout> =
-    spin::Mutex::new(Layout { ram: (0, 0), banks: hv_core::el2_map::RamBanks::EMPTY, mapped: (0, 0), reserved: heapless::Vec::new(), claimed: heapless::Vec::new() });
+    spin::Mutex::new(Layout { banks: hv_core::el2_map::RamBanks::EMPTY, mapped: (0, 0), reserved: heapless::Vec::new(), claimed: heapless::Vec::new() });
 
 /// `inner` (start, length) lies wholly inside `outer`.
 pub fn within(outer: (u64, u64), inner: (u64, u64)) -> bool {
@@ -119,21 +117,18 @@ pub fn within(outer: (u64, u64), inner: (u64, u64)) -> bool {
     inner.0 >= outer.0 && ie <= oe
 }
 
-fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
-    a.0 < b.0.saturating_add(b.1) && b.0 < a.0.saturating_add(a.1)
-}
+use hv_core::el2_map::overlaps;
 
 /// Whether `range` touches RAM, in any bank the device tree declares
 /// (device passthrough must not).
 pub fn overlaps_ram(range: (u64, u64)) -> bool {
-    let l = LAYOUT.lock();
-    overlaps(l.ram, range) || l.banks.touches(range)
+    // The bank the hypervisor runs from is one of them.
+    LAYOUT.lock().banks.touches(range)
 }
 
 /// Records RAM and the ranges in it that are not domain RAM (boot, once).
 pub(super) fn reserve(ram: (u64, u64), banks: hv_core::el2_map::RamBanks, reserved: &[(u64, u64)]) {
     let mut l = LAYOUT.lock();
-    l.ram = ram;
     l.banks = banks;
     l.mapped = super::mmu::reachable(ram);
     for &r in reserved {
